@@ -1,0 +1,85 @@
+//! `rbx fmt`: rewrite runbooks in the canonical layout, or with `--check`
+//! show what would change.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use crate::cli::FmtArgs;
+use crate::{exit, render, sources};
+
+pub fn run(args: &FmtArgs) -> u8 {
+    let (files, errors) = sources::expand(&args.paths);
+    let mut invalid = !errors.is_empty();
+    for error in errors {
+        eprintln!(
+            "error: cannot read `{}`: {}",
+            error.path.display(),
+            error.reason
+        );
+    }
+    let mut differs = false;
+    for path in &files {
+        match format_one(path, args.check) {
+            Outcome::Unchanged => {}
+            Outcome::Changed => differs = true,
+            Outcome::Invalid => invalid = true,
+        }
+    }
+    if invalid {
+        exit::INVALID
+    } else if differs && args.check {
+        exit::FAILED
+    } else {
+        exit::SUCCESS
+    }
+}
+
+enum Outcome {
+    Unchanged,
+    Changed,
+    Invalid,
+}
+
+fn format_one(path: &Path, check: bool) -> Outcome {
+    let name = path.display().to_string();
+    let bytes = match sources::read(path) {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            eprintln!("error: cannot read `{name}`: {}", error.reason);
+            return Outcome::Invalid;
+        }
+    };
+    let parsed = rbx_syntax::parse_bytes(&bytes);
+    let source = String::from_utf8_lossy(&bytes);
+    let Some(file) = parsed.file.as_ref().filter(|_| !parsed.has_errors()) else {
+        for diagnostic in &parsed.diagnostics {
+            eprint!("{}", render::diagnostic(diagnostic, &name, &source));
+        }
+        eprintln!("error: `{name}` was not formatted because it does not parse");
+        return Outcome::Invalid;
+    };
+    let formatted = rbx_syntax::fmt::format(&source, file);
+    if formatted == source {
+        return Outcome::Unchanged;
+    }
+    if check {
+        let diff = similar::TextDiff::from_lines(source.as_ref(), formatted.as_str());
+        let text = diff
+            .unified_diff()
+            .context_radius(3)
+            .header(&name, &format!("{name} (formatted)"))
+            .to_string();
+        // A closed pipe (`rbx fmt --check | head`) is not an error worth a panic.
+        let _ = std::io::stdout().lock().write_all(text.as_bytes());
+        return Outcome::Changed;
+    }
+    if let Err(error) = std::fs::write(path, &formatted) {
+        eprintln!(
+            "error: cannot write `{name}`: {}",
+            error.to_string().to_lowercase()
+        );
+        return Outcome::Invalid;
+    }
+    eprintln!("formatted {name}");
+    Outcome::Changed
+}

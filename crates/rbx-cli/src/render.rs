@@ -1,0 +1,30 @@
+//! Rendering diagnostics for people, rustc-style, through miette.
+
+use std::io::IsTerminal as _;
+
+use miette::{GraphicalReportHandler, GraphicalTheme, NamedSource};
+use rbx_syntax::Diagnostic;
+
+/// Whether standard error gets colour: only on a terminal, and never when
+/// `NO_COLOR` is set to anything non-empty.
+pub fn colour() -> bool {
+    std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+}
+
+/// One diagnostic with the source it points into, as text.
+pub fn diagnostic(diagnostic: &Diagnostic, name: &str, source: &str) -> String {
+    let theme = if colour() {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
+    let report = miette::Report::new(diagnostic.clone())
+        .with_source_code(NamedSource::new(name, source.to_string()));
+    let mut out = String::new();
+    if handler.render_report(&mut out, report.as_ref()).is_err() {
+        out = format!("{}: {}\n", diagnostic.code, diagnostic.message);
+    }
+    out
+}

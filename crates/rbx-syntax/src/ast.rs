@@ -1,0 +1,644 @@
+//! The typed syntax tree of a `.runbook` file.
+//!
+//! Every node a user can be blamed for carries a [`Span`]. Spans compare
+//! equal to each other, so two trees are `==` when they say the same thing,
+//! wherever it was written.
+
+use crate::span::Span;
+
+/// One parsed file: an entry runbook (with a header) or a fragment that
+/// another file includes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct File {
+    pub header: Option<Header>,
+    pub items: Vec<Item>,
+    pub comments: Vec<Comment>,
+    pub span: Span,
+}
+
+/// `runbook ID "Title" { ... }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Header {
+    pub id: Ident,
+    pub title: Text,
+    pub span: Span,
+}
+
+/// A `#` comment, kept so the formatter can put it back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comment {
+    /// The comment's text after `#`, trailing whitespace removed.
+    pub text: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+/// A string or text block. Interpolations (`{{ path }}`) are kept apart from
+/// the literal text so later stages can resolve and quote them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Text {
+    pub parts: Vec<TextPart>,
+    /// Written as a `"""` block rather than a one-line string.
+    pub block: bool,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TextPart {
+    Literal(String),
+    Interpolation(Path),
+}
+
+impl Text {
+    /// The text with interpolations written back as `{{ path }}`.
+    pub fn source_form(&self) -> String {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                TextPart::Literal(text) => out.push_str(text),
+                TextPart::Interpolation(path) => {
+                    out.push_str("{{ ");
+                    out.push_str(&path.dotted());
+                    out.push_str(" }}");
+                }
+            }
+        }
+        out
+    }
+
+    /// The literal text when there is no interpolation in it.
+    pub fn as_literal(&self) -> Option<String> {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                TextPart::Literal(text) => out.push_str(text),
+                TextPart::Interpolation(_) => return None,
+            }
+        }
+        Some(out)
+    }
+
+    pub fn interpolations(&self) -> impl Iterator<Item = &Path> {
+        self.parts.iter().filter_map(|part| match part {
+            TextPart::Interpolation(path) => Some(path),
+            TextPart::Literal(_) => None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Duration {
+    pub millis: u64,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Int {
+    pub value: i64,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Regex {
+    pub pattern: String,
+    pub flags: String,
+    pub span: Span,
+}
+
+/// A dotted name: `forge`, `version.build`, `host`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Path {
+    pub segments: Vec<Ident>,
+    pub span: Span,
+}
+
+impl Path {
+    pub fn dotted(&self) -> String {
+        let names: Vec<&str> = self.segments.iter().map(|s| s.name.as_str()).collect();
+        names.join(".")
+    }
+}
+
+// ------------------------------------------------------------ top level --
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub kind: ItemKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ItemKind {
+    Version(Text),
+    Scope(Text),
+    Policy(Text),
+    Include(Text),
+    Input(Input),
+    Role(Role),
+    Link(Link),
+    Hook(Hook),
+    Require(Require),
+    On(Route),
+    Stage(Stage),
+}
+
+/// `input NAME "description"?: TYPE (= DEFAULT)?`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Input {
+    pub name: Ident,
+    pub description: Option<Text>,
+    pub ty: InputType,
+    pub default: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputType {
+    pub kind: InputTypeKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ScalarType {
+    String,
+    Int,
+    Bool,
+    Duration,
+    Secret,
+}
+
+impl ScalarType {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            ScalarType::String => "string",
+            ScalarType::Int => "int",
+            ScalarType::Bool => "bool",
+            ScalarType::Duration => "duration",
+            ScalarType::Secret => "secret",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputTypeKind {
+    Scalar(ScalarType),
+    Enum(Vec<Ident>),
+    List(ScalarType),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Value {
+    pub kind: ValueKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueKind {
+    String(Text),
+    Int(i64),
+    Bool(bool),
+    Duration(u64),
+    Name(Ident),
+    List(Vec<Value>),
+}
+
+/// `role ID "Title" { person "..." contact "..." backup "..." }`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Role {
+    pub id: Ident,
+    pub title: Text,
+    /// `None` when the role has no body at all (filled in at run time).
+    pub fields: Option<Vec<RoleField>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoleField {
+    pub kind: RoleFieldKind,
+    pub value: Text,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RoleFieldKind {
+    Person,
+    Contact,
+    Backup,
+}
+
+impl RoleFieldKind {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            RoleFieldKind::Person => "person",
+            RoleFieldKind::Contact => "contact",
+            RoleFieldKind::Backup => "backup",
+        }
+    }
+}
+
+/// `link ID "Title" (= "target")?`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Link {
+    pub id: Ident,
+    pub title: Text,
+    pub target: Option<Text>,
+}
+
+/// `hook EVENT "command"`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hook {
+    pub event: HookEvent,
+    pub command: Text,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HookEvent {
+    Pause,
+    Overrun,
+    Failure,
+    End,
+}
+
+impl HookEvent {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            HookEvent::Pause => "pause",
+            HookEvent::Overrun => "overrun",
+            HookEvent::Failure => "failure",
+            HookEvent::End => "end",
+        }
+    }
+}
+
+/// `require role ID`, `require link ID` or `require EXPR`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Require {
+    Role(Ident),
+    Link(Ident),
+    Expr(Expr),
+}
+
+/// `on failure -> TARGET`, `on cancel -> TARGET`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    pub event: RouteEvent,
+    pub target: Target,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RouteEvent {
+    Failure,
+    Cancel,
+}
+
+impl RouteEvent {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            RouteEvent::Failure => "failure",
+            RouteEvent::Cancel => "cancel",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub kind: TargetKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TargetKind {
+    /// Go on with the named stage.
+    Stage(Ident),
+    /// Stop with the named terminal outcome.
+    End(Ident),
+    /// Go on with the next item of the current stage (decisions only).
+    Continue,
+}
+
+// --------------------------------------------------------------- stages --
+
+/// `stage ID "Title" (within DURATION)? { ... }`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stage {
+    pub id: Ident,
+    pub title: Text,
+    pub within: Option<Duration>,
+    pub items: Vec<StageItem>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageItem {
+    pub kind: StageItemKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StageItemKind {
+    Require(Require),
+    On(Route),
+    /// `then STAGE`
+    Then(Ident),
+    /// `end OUTCOME`
+    End(Ident),
+    Block(Block),
+    Anchor(Anchor),
+    Foreach(Foreach),
+    Parallel(Vec<StageItem>),
+    Again(Again),
+}
+
+/// A node with a statement body: step, manual, gate, signoff, decide,
+/// choose or wait. Which statements each kind accepts is the grammar's job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Block {
+    pub kind: BlockKind,
+    pub id: Ident,
+    pub title: Text,
+    pub body: Vec<Stmt>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BlockKind {
+    Step,
+    Manual,
+    Gate,
+    Signoff,
+    Decide,
+    Choose,
+    Wait,
+}
+
+impl BlockKind {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            BlockKind::Step => "step",
+            BlockKind::Manual => "manual",
+            BlockKind::Gate => "gate",
+            BlockKind::Signoff => "signoff",
+            BlockKind::Decide => "decide",
+            BlockKind::Choose => "choose",
+            BlockKind::Wait => "wait",
+        }
+    }
+}
+
+/// `anchor ID "Title"`: records the time it is reached.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Anchor {
+    pub id: Ident,
+    pub title: Text,
+}
+
+/// `foreach VAR in LIST (parallel N)? { ... }`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Foreach {
+    pub var: Ident,
+    pub list: Path,
+    pub parallel: Option<Int>,
+    pub items: Vec<StageItem>,
+}
+
+/// `again STAGE (on failure -> TARGET)*`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Again {
+    pub stage: Ident,
+    pub routes: Vec<SpannedRoute>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpannedRoute {
+    pub route: Route,
+    pub span: Span,
+}
+
+// ------------------------------------------------------------ statements --
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stmt {
+    pub kind: StmtKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StmtKind {
+    Owner(Ident),
+    Require(Require),
+    On(Route),
+    Run(Text),
+    Timeout(Duration),
+    Retry(Retry),
+    ExpectExit(Vec<Int>),
+    ExpectStream(ExpectStream),
+    Capture(Capture),
+    Keep(Stream),
+    Idempotent,
+    Verify(Text),
+    Irreversible(Option<Text>),
+    Instructions(Text),
+    Evidence(Evidence),
+    Attest { role: Ident, statement: Text },
+    By(Vec<Ident>),
+    Approvers(Int),
+    NoSelfApproval,
+    When { condition: Expr, target: Target },
+    Otherwise(Target),
+    Option(ChoiceOption),
+    Every(Duration),
+    Until(Expr),
+}
+
+/// `retry N (backoff DURATION (fixed|exponential)?)?`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retry {
+    pub count: Int,
+    pub backoff: Option<Backoff>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backoff {
+    pub delay: Duration,
+    /// `None` when not written; the default is exponential.
+    pub kind: Option<BackoffKind>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BackoffKind {
+    Fixed,
+    Exponential,
+}
+
+impl BackoffKind {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            BackoffKind::Fixed => "fixed",
+            BackoffKind::Exponential => "exponential",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
+}
+
+/// `expect stdout ~ /re/`, `expect stderr !~ /re/`
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExpectStream {
+    pub stream: Stream,
+    pub negated: bool,
+    pub regex: Regex,
+}
+
+/// `capture NAME(: TYPE)? = STREAM ~ /re/` or `= STREAM json "path"`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Capture {
+    pub name: Ident,
+    pub ty: Option<CaptureType>,
+    pub stream: Stream,
+    pub source: CaptureSource,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CaptureType {
+    String,
+    Int,
+    Bool,
+    Duration,
+}
+
+impl CaptureType {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            CaptureType::String => "string",
+            CaptureType::Int => "int",
+            CaptureType::Bool => "bool",
+            CaptureType::Duration => "duration",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CaptureSource {
+    /// The first capture group of the regex (or the whole match without one).
+    Regex(Regex),
+    /// A dotted field path into the stream parsed as JSON.
+    Json(Text),
+}
+
+/// `evidence NAME "prompt": TYPE optional?`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evidence {
+    pub name: Ident,
+    pub prompt: Text,
+    pub ty: EvidenceType,
+    pub optional: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum EvidenceType {
+    Text,
+    Url,
+    File,
+    Choice(Vec<Ident>),
+}
+
+/// `option NAME "description" -> TARGET`
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChoiceOption {
+    pub name: Ident,
+    pub description: Text,
+    pub target: Target,
+}
+
+// ----------------------------------------------------------- expressions --
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+/// Chains of `or`, `and`, `+` and `-` are kept flat, so a long chain is a
+/// long vector rather than a deep tree.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExprKind {
+    Or(Vec<Expr>),
+    And(Vec<Expr>),
+    Not(Box<Expr>),
+    Compare {
+        lhs: Box<Expr>,
+        op: CompareOp,
+        rhs: Box<Expr>,
+    },
+    Sum {
+        first: Box<Expr>,
+        rest: Vec<(SumOp, Expr)>,
+    },
+    Paren(Box<Expr>),
+    Call {
+        name: Ident,
+        args: Vec<Expr>,
+    },
+    Path(Path),
+    String(Text),
+    Int(i64),
+    Bool(bool),
+    Duration(u64),
+    Regex(Regex),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CompareOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Match,
+    NotMatch,
+}
+
+impl CompareOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CompareOp::Eq => "==",
+            CompareOp::Ne => "!=",
+            CompareOp::Lt => "<",
+            CompareOp::Le => "<=",
+            CompareOp::Gt => ">",
+            CompareOp::Ge => ">=",
+            CompareOp::Match => "~",
+            CompareOp::NotMatch => "!~",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SumOp {
+    Add,
+    Sub,
+}
+
+impl SumOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            SumOp::Add => "+",
+            SumOp::Sub => "-",
+        }
+    }
+}

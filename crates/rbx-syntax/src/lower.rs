@@ -1,0 +1,1122 @@
+//! Lowering pest's parse tree into the typed AST: one function per grammar
+//! rule, each starting from the pair of that rule.
+//!
+//! The grammar guarantees the shape of the tree, so a surprise here is a bug
+//! in rbx, not in the runbook. It is still reported as a diagnostic rather
+//! than a panic: no input may crash the tool.
+
+use pest::iterators::{Pair, Pairs};
+
+use crate::ast::*;
+use crate::diagnostic::Diagnostic;
+use crate::parser::Rule;
+use crate::span::Span;
+use crate::template;
+
+/// A tree shape the grammar should have ruled out.
+#[derive(Debug)]
+pub struct Bug {
+    pub expected: Rule,
+    pub span: Span,
+}
+
+impl Bug {
+    pub fn into_diagnostic(self) -> Diagnostic {
+        Diagnostic::error(
+            "rbx::syntax::internal",
+            format!(
+                "rbx could not read this part of the file (expected {:?} in the parse tree)",
+                self.expected
+            ),
+        )
+        .primary(self.span, "here")
+        .help("this is a bug in rbx; please report it with the file that caused it")
+    }
+}
+
+type R<T> = Result<T, Bug>;
+
+fn span_of(pair: &Pair<'_, Rule>) -> Span {
+    let s = pair.as_span();
+    Span::new(s.start(), s.end())
+}
+
+/// Keywords and punctuation are in the tree only so errors can name them;
+/// lowering walks past them unless it asks for one by name.
+fn is_noise(rule: Rule) -> bool {
+    use Rule::*;
+    matches!(
+        rule,
+        lbrace
+            | rbrace
+            | lparen
+            | rparen
+            | lbracket
+            | rbracket
+            | arrow
+            | colon
+            | equals
+            | comma
+            | tilde
+    ) || is_keyword(rule)
+}
+
+/// Whether a rule is one of the grammar's `kw_` keyword rules.
+pub fn is_keyword(rule: Rule) -> bool {
+    use Rule::*;
+    matches!(
+        rule,
+        kw_runbook
+            | kw_version
+            | kw_scope
+            | kw_policy
+            | kw_include
+            | kw_input
+            | kw_role
+            | kw_link
+            | kw_hook
+            | kw_stage
+            | kw_within
+            | kw_then
+            | kw_end
+            | kw_step
+            | kw_manual
+            | kw_gate
+            | kw_signoff
+            | kw_decide
+            | kw_choose
+            | kw_wait
+            | kw_anchor
+            | kw_foreach
+            | kw_in
+            | kw_parallel
+            | kw_again
+            | kw_owner
+            | kw_require
+            | kw_on
+            | kw_run
+            | kw_timeout
+            | kw_retry
+            | kw_backoff
+            | kw_expect
+            | kw_exit
+            | kw_capture
+            | kw_json
+            | kw_keep
+            | kw_idempotent
+            | kw_verify
+            | kw_irreversible
+            | kw_instructions
+            | kw_evidence
+            | kw_optional
+            | kw_attest
+            | kw_by
+            | kw_approvers
+            | kw_no
+            | kw_self_approval
+            | kw_when
+            | kw_otherwise
+            | kw_option
+            | kw_every
+            | kw_until
+            | kw_continue
+            | kw_enum
+            | kw_list
+            | kw_choice
+            | kw_and
+            | kw_or
+            | kw_not
+    )
+}
+
+/// The children of one pair, consumed in order.
+struct Children<'i> {
+    pairs: std::iter::Peekable<Pairs<'i, Rule>>,
+    parent: Span,
+}
+
+impl<'i> Children<'i> {
+    fn of(pair: Pair<'i, Rule>) -> Self {
+        let parent = span_of(&pair);
+        Self {
+            pairs: pair.into_inner().peekable(),
+            parent,
+        }
+    }
+
+    fn skip_noise(&mut self, unless: Rule) {
+        while let Some(next) = self.pairs.peek() {
+            if next.as_rule() != unless && is_noise(next.as_rule()) {
+                self.pairs.next();
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// The next child if it is `rule`.
+    fn take(&mut self, rule: Rule) -> Option<Pair<'i, Rule>> {
+        self.skip_noise(rule);
+        match self.pairs.peek() {
+            Some(next) if next.as_rule() == rule => self.pairs.next(),
+            _ => None,
+        }
+    }
+
+    /// The next child, which the grammar says must be `rule`.
+    fn expect(&mut self, rule: Rule) -> R<Pair<'i, Rule>> {
+        self.take(rule).ok_or(Bug {
+            expected: rule,
+            span: self.parent,
+        })
+    }
+
+    /// The next meaningful child, whatever it is.
+    fn next(&mut self) -> Option<Pair<'i, Rule>> {
+        self.skip_noise(Rule::EOI);
+        self.pairs.next()
+    }
+
+    fn rest(mut self) -> impl Iterator<Item = Pair<'i, Rule>> {
+        std::iter::from_fn(move || self.next())
+    }
+}
+
+pub struct Lowerer {
+    pub diagnostics: Vec<Diagnostic>,
+    source: String,
+    /// Where each comment starts, keyed by where it ends.
+    comment_starts: std::collections::HashMap<usize, usize>,
+}
+
+impl Lowerer {
+    pub fn new(source: &str, comments: &[Comment]) -> Self {
+        Self {
+            diagnostics: Vec::new(),
+            source: source.to_string(),
+            comment_starts: comments
+                .iter()
+                .map(|c| (c.span.end, c.span.start))
+                .collect(),
+        }
+    }
+
+    /// A pair's span without the whitespace and comments pest lets a rule
+    /// swallow when its last part is optional and absent.
+    fn span(&self, pair: &Pair<'_, Rule>) -> Span {
+        let start = pair.as_span().start();
+        let mut end = pair.as_span().end();
+        loop {
+            let trimmed = start + self.source[start..end].trim_end().len();
+            match self.comment_starts.get(&trimmed) {
+                Some(comment_start) if *comment_start >= start => end = *comment_start,
+                _ => return Span::new(start, trimmed),
+            }
+        }
+    }
+
+    pub fn file(&mut self, pair: Pair<'_, Rule>, comments: Vec<Comment>) -> R<File> {
+        debug_assert_eq!(pair.as_rule(), Rule::file);
+        let span = self.span(&pair);
+        let mut children = Children::of(pair);
+        if let Some(runbook) = children.take(Rule::runbook) {
+            let header_span = self.span(&runbook);
+            let mut inner = Children::of(runbook);
+            let id = self.ident(inner.expect(Rule::ident)?);
+            let title = self.string(inner.expect(Rule::string)?)?;
+            let items = self.items(inner.rest())?;
+            return Ok(File {
+                header: Some(Header {
+                    id,
+                    title,
+                    span: header_span,
+                }),
+                items,
+                comments,
+                span,
+            });
+        }
+        let fragment = children.expect(Rule::fragment)?;
+        let items = self.items(Children::of(fragment).rest())?;
+        Ok(File {
+            header: None,
+            items,
+            comments,
+            span,
+        })
+    }
+
+    fn items<'i>(&mut self, pairs: impl Iterator<Item = Pair<'i, Rule>>) -> R<Vec<Item>> {
+        pairs.map(|pair| self.item(pair)).collect()
+    }
+
+    fn item(&mut self, pair: Pair<'_, Rule>) -> R<Item> {
+        let span = self.span(&pair);
+        let rule = pair.as_rule();
+        let kind = match rule {
+            Rule::version_decl => ItemKind::Version(self.first_text(pair)?),
+            Rule::scope_decl => ItemKind::Scope(self.first_text(pair)?),
+            Rule::policy_decl => ItemKind::Policy(self.first_text(pair)?),
+            Rule::include_decl => ItemKind::Include(self.first_text(pair)?),
+            Rule::input_decl => ItemKind::Input(self.input(pair)?),
+            Rule::role_decl => ItemKind::Role(self.role(pair)?),
+            Rule::link_decl => ItemKind::Link(self.link(pair)?),
+            Rule::hook_decl => ItemKind::Hook(self.hook(pair)?),
+            Rule::require_stmt => ItemKind::Require(self.require(pair)?),
+            Rule::on_stmt => ItemKind::On(self.route(pair)?),
+            Rule::stage_decl => ItemKind::Stage(self.stage(pair)?),
+            _ => {
+                return Err(Bug {
+                    expected: Rule::stage_decl,
+                    span,
+                });
+            }
+        };
+        Ok(Item { kind, span })
+    }
+
+    /// The one string or text block a declaration holds.
+    fn first_text(&mut self, pair: Pair<'_, Rule>) -> R<Text> {
+        let span = self.span(&pair);
+        let mut children = Children::of(pair);
+        match children.next() {
+            Some(text) => self.text(text),
+            None => Err(Bug {
+                expected: Rule::string,
+                span,
+            }),
+        }
+    }
+
+    fn input(&mut self, pair: Pair<'_, Rule>) -> R<Input> {
+        let mut children = Children::of(pair);
+        let name = self.ident(children.expect(Rule::ident)?);
+        let description = children
+            .take(Rule::string)
+            .map(|p| self.string(p))
+            .transpose()?;
+        let ty = self.input_type(children.expect(Rule::input_type)?)?;
+        let default = children
+            .take(Rule::value)
+            .map(|p| self.value(p))
+            .transpose()?;
+        Ok(Input {
+            name,
+            description,
+            ty,
+            default,
+        })
+    }
+
+    fn input_type(&mut self, pair: Pair<'_, Rule>) -> R<InputType> {
+        let span = self.span(&pair);
+        let mut children = Children::of(pair);
+        let inner = children.next().ok_or(Bug {
+            expected: Rule::scalar_type,
+            span,
+        })?;
+        let kind = match inner.as_rule() {
+            Rule::scalar_type => InputTypeKind::Scalar(self.scalar_type(&inner)),
+            Rule::enum_type => InputTypeKind::Enum(self.idents(inner)),
+            Rule::list_type => {
+                let element = Children::of(inner).expect(Rule::scalar_type)?;
+                InputTypeKind::List(self.scalar_type(&element))
+            }
+            _ => {
+                return Err(Bug {
+                    expected: Rule::scalar_type,
+                    span,
+                });
+            }
+        };
+        Ok(InputType { kind, span })
+    }
+
+    fn scalar_type(&mut self, pair: &Pair<'_, Rule>) -> ScalarType {
+        match pair.as_str() {
+            "int" => ScalarType::Int,
+            "bool" => ScalarType::Bool,
+            "duration" => ScalarType::Duration,
+            "secret" => ScalarType::Secret,
+            _ => ScalarType::String,
+        }
+    }
+
+    /// Every identifier among a pair's children.
+    fn idents(&mut self, pair: Pair<'_, Rule>) -> Vec<Ident> {
+        pair.into_inner()
+            .filter(|p| p.as_rule() == Rule::ident)
+            .map(|p| self.ident(p))
+            .collect()
+    }
+
+    fn value(&mut self, pair: Pair<'_, Rule>) -> R<Value> {
+        let span = self.span(&pair);
+        let inner = Children::of(pair).next().ok_or(Bug {
+            expected: Rule::value,
+            span,
+        })?;
+        let kind = match inner.as_rule() {
+            Rule::list_value => ValueKind::List(
+                Children::of(inner)
+                    .rest()
+                    .map(|p| self.value(p))
+                    .collect::<R<_>>()?,
+            ),
+            Rule::duration => ValueKind::Duration(self.duration(inner).millis),
+            Rule::int => ValueKind::Int(self.int(inner).value),
+            Rule::boolean => ValueKind::Bool(inner.as_str() == "true"),
+            Rule::string => ValueKind::String(self.string(inner)?),
+            Rule::ident => ValueKind::Name(self.ident(inner)),
+            _ => {
+                return Err(Bug {
+                    expected: Rule::value,
+                    span,
+                });
+            }
+        };
+        Ok(Value { kind, span })
+    }
+
+    fn role(&mut self, pair: Pair<'_, Rule>) -> R<Role> {
+        let mut children = Children::of(pair);
+        let id = self.ident(children.expect(Rule::ident)?);
+        let title = self.string(children.expect(Rule::string)?)?;
+        let fields = match children.take(Rule::role_body) {
+            Some(body) => Some(
+                Children::of(body)
+                    .rest()
+                    .map(|field| self.role_field(field))
+                    .collect::<R<_>>()?,
+            ),
+            None => None,
+        };
+        Ok(Role { id, title, fields })
+    }
+
+    fn role_field(&mut self, pair: Pair<'_, Rule>) -> R<RoleField> {
+        let span = self.span(&pair);
+        let mut children = Children::of(pair);
+        let name = children.expect(Rule::role_field_name)?;
+        let kind = match name.as_str() {
+            "person" => RoleFieldKind::Person,
+            "contact" => RoleFieldKind::Contact,
+            _ => RoleFieldKind::Backup,
+        };
+        let value = self.string(children.expect(Rule::string)?)?;
+        Ok(RoleField { kind, value, span })
+    }
+
+    fn link(&mut self, pair: Pair<'_, Rule>) -> R<Link> {
+        let mut children = Children::of(pair);
+        let id = self.ident(children.expect(Rule::ident)?);
+        let title = self.string(children.expect(Rule::string)?)?;
+        let target = children
+            .take(Rule::string)
+            .map(|p| self.string(p))
+            .transpose()?;
+        Ok(Link { id, title, target })
+    }
+
+    fn hook(&mut self, pair: Pair<'_, Rule>) -> R<Hook> {
+        let span = self.span(&pair);
+        let mut children = Children::of(pair);
+        let event = match children.expect(Rule::hook_event)?.as_str() {
+            "pause" => HookEvent::Pause,
+            "overrun" => HookEvent::Overrun,
+            "failure" => HookEvent::Failure,
+            _ => HookEvent::End,
+        };
+        let command = match children.next() {
+            Some(text) => self.text(text)?,
+            None => {
+                return Err(Bug {
+                    expected: Rule::string,
+                    span,
+                });
+            }
+        };
+        Ok(Hook { event, command })
+    }
+
+    fn require(&mut self, pair: Pair<'_, Rule>) -> R<Require> {
+        let span = self.span(&pair);
+        let inner = Children::of(pair).next().ok_or(Bug {
+            expected: Rule::expr,
+            span,
+        })?;
+        Ok(match inner.as_rule() {
+            Rule::require_role => {
+                Require::Role(self.ident(Children::of(inner).expect(Rule::ident)?))
+            }
+            Rule::require_link => {
+                Require::Link(self.ident(Children::of(inner).expect(Rule::ident)?))
+            }
+            _ => Require::Expr(self.expr(inner)?),
+        })
+    }
+
+    fn route(&mut self, pair: Pair<'_, Rule>) -> R<Route> {
+        let mut children = Children::of(pair);
+        let event = match children.expect(Rule::route_event)?.as_str() {
+            "cancel" => RouteEvent::Cancel,
+            _ => RouteEvent::Failure,
+        };
+        let target = self.target(children.expect(Rule::target)?)?;
+        Ok(Route { event, target })
+    }
+
+    fn target(&mut self, pair: Pair<'_, Rule>) -> R<Target> {
+        let span = self.span(&pair);
+        let inner = Children::of(pair).next().ok_or(Bug {
+            expected: Rule::target,
+            span,
+        })?;
+        let kind = match inner.as_rule() {
+            Rule::target_end => {
+                TargetKind::End(self.ident(Children::of(inner).expect(Rule::ident)?))
+            }
+            Rule::target_continue => TargetKind::Continue,
+            _ => TargetKind::Stage(self.ident(inner)),
+        };
+        Ok(Target { kind, span })
+    }
+
+    fn stage(&mut self, pair: Pair<'_, Rule>) -> R<Stage> {
+        let mut children = Children::of(pair);
+        let id = self.ident(children.expect(Rule::ident)?);
+        let title = self.string(children.expect(Rule::string)?)?;
+        let within = match children.take(Rule::within) {
+            Some(within) => Some(self.duration(Children::of(within).expect(Rule::duration)?)),
+            None => None,
+        };
+        let items = self.stage_items(children.rest())?;
+        Ok(Stage {
+            id,
+            title,
+            within,
+            items,
+        })
+    }
+
+    fn stage_items<'i>(
+        &mut self,
+        pairs: impl Iterator<Item = Pair<'i, Rule>>,
+    ) -> R<Vec<StageItem>> {
+        pairs.map(|pair| self.stage_item(pair)).collect()
+    }
+
+    fn stage_item(&mut self, pair: Pair<'_, Rule>) -> R<StageItem> {
+        let span = self.span(&pair);
+        let kind = match pair.as_rule() {
+            Rule::require_stmt => StageItemKind::Require(self.require(pair)?),
+            Rule::on_stmt => StageItemKind::On(self.route(pair)?),
+            Rule::then_stmt => {
+                StageItemKind::Then(self.ident(Children::of(pair).expect(Rule::ident)?))
+            }
+            Rule::end_stmt => {
+                StageItemKind::End(self.ident(Children::of(pair).expect(Rule::ident)?))
+            }
+            Rule::step_decl => StageItemKind::Block(self.block(BlockKind::Step, pair)?),
+            Rule::manual_decl => StageItemKind::Block(self.block(BlockKind::Manual, pair)?),
+            Rule::gate_decl => StageItemKind::Block(self.block(BlockKind::Gate, pair)?),
+            Rule::signoff_decl => StageItemKind::Block(self.block(BlockKind::Signoff, pair)?),
+            Rule::decide_decl => StageItemKind::Block(self.block(BlockKind::Decide, pair)?),
+            Rule::choose_decl => StageItemKind::Block(self.block(BlockKind::Choose, pair)?),
+            Rule::wait_decl => StageItemKind::Block(self.block(BlockKind::Wait, pair)?),
+            Rule::anchor_decl => {
+                let mut children = Children::of(pair);
+                let id = self.ident(children.expect(Rule::ident)?);
+                let title = self.string(children.expect(Rule::string)?)?;
+                StageItemKind::Anchor(Anchor { id, title })
+            }
+            Rule::foreach_decl => StageItemKind::Foreach(self.foreach(pair)?),
+            Rule::parallel_decl => {
+                StageItemKind::Parallel(self.stage_items(Children::of(pair).rest())?)
+            }
+            Rule::again_decl => StageItemKind::Again(self.again(pair)?),
+            _ => {
+                return Err(Bug {
+                    expected: Rule::step_decl,
+                    span,
+                });
+            }
+        };
+        Ok(StageItem { kind, span })
+    }
+
+    fn foreach(&mut self, pair: Pair<'_, Rule>) -> R<Foreach> {
+        let mut children = Children::of(pair);
+        let var = self.ident(children.expect(Rule::ident)?);
+        let list = self.path(children.expect(Rule::path)?)?;
+        let parallel = children.take(Rule::int).map(|p| self.int(p));
+        let items = self.stage_items(children.rest())?;
+        Ok(Foreach {
+            var,
+            list,
+            parallel,
+            items,
+        })
+    }
+
+    fn again(&mut self, pair: Pair<'_, Rule>) -> R<Again> {
+        let mut children = Children::of(pair);
+        let stage = self.ident(children.expect(Rule::ident)?);
+        let routes = children
+            .rest()
+            .map(|route| {
+                let span = self.span(&route);
+                Ok(SpannedRoute {
+                    route: self.route(route)?,
+                    span,
+                })
+            })
+            .collect::<R<_>>()?;
+        Ok(Again { stage, routes })
+    }
+
+    fn block(&mut self, kind: BlockKind, pair: Pair<'_, Rule>) -> R<Block> {
+        let mut children = Children::of(pair);
+        let id = self.ident(children.expect(Rule::ident)?);
+        let title = self.string(children.expect(Rule::string)?)?;
+        let body = children
+            .rest()
+            .map(|stmt| self.stmt(stmt))
+            .collect::<R<_>>()?;
+        Ok(Block {
+            kind,
+            id,
+            title,
+            body,
+        })
+    }
+
+    fn stmt(&mut self, pair: Pair<'_, Rule>) -> R<Stmt> {
+        let span = self.span(&pair);
+        let rule = pair.as_rule();
+        let kind = match rule {
+            Rule::require_stmt => StmtKind::Require(self.require(pair)?),
+            Rule::on_stmt => StmtKind::On(self.route(pair)?),
+            Rule::idempotent_stmt => StmtKind::Idempotent,
+            Rule::no_self_stmt => StmtKind::NoSelfApproval,
+            Rule::retry_stmt => StmtKind::Retry(self.retry(pair)?),
+            Rule::expect_stmt => self.expect_stmt(pair)?,
+            Rule::capture_stmt => StmtKind::Capture(self.capture(pair)?),
+            Rule::evidence_stmt => StmtKind::Evidence(self.evidence(pair)?),
+            Rule::by_stmt => StmtKind::By(self.idents(pair)),
+            Rule::when_stmt => {
+                let mut children = Children::of(pair);
+                let condition = self.expr(children.expect(Rule::expr)?)?;
+                let target = self.target(children.expect(Rule::target)?)?;
+                StmtKind::When { condition, target }
+            }
+            Rule::option_stmt => {
+                let mut children = Children::of(pair);
+                let name = self.ident(children.expect(Rule::ident)?);
+                let description = self.string(children.expect(Rule::string)?)?;
+                let target = self.target(children.expect(Rule::target)?)?;
+                StmtKind::Option(ChoiceOption {
+                    name,
+                    description,
+                    target,
+                })
+            }
+            Rule::attest_stmt => {
+                let mut children = Children::of(pair);
+                let role = self.ident(children.expect(Rule::ident)?);
+                let statement = self.string(children.expect(Rule::string)?)?;
+                StmtKind::Attest { role, statement }
+            }
+            Rule::irreversible_stmt => StmtKind::Irreversible(
+                Children::of(pair)
+                    .take(Rule::string)
+                    .map(|p| self.string(p))
+                    .transpose()?,
+            ),
+            _ => self.simple_stmt(rule, pair, span)?,
+        };
+        Ok(Stmt { kind, span })
+    }
+
+    /// Statements that are a keyword and one operand.
+    fn simple_stmt(&mut self, rule: Rule, pair: Pair<'_, Rule>, span: Span) -> R<StmtKind> {
+        let operand = Children::of(pair).next().ok_or(Bug {
+            expected: rule,
+            span,
+        })?;
+        Ok(match rule {
+            Rule::owner_stmt => StmtKind::Owner(self.ident(operand)),
+            Rule::run_stmt => StmtKind::Run(self.text(operand)?),
+            Rule::verify_stmt => StmtKind::Verify(self.text(operand)?),
+            Rule::instructions_stmt => StmtKind::Instructions(self.text(operand)?),
+            Rule::timeout_stmt => StmtKind::Timeout(self.duration(operand)),
+            Rule::every_stmt => StmtKind::Every(self.duration(operand)),
+            Rule::approvers_stmt => StmtKind::Approvers(self.int(operand)),
+            Rule::keep_stmt => StmtKind::Keep(stream(&operand)),
+            Rule::until_stmt => StmtKind::Until(self.expr(operand)?),
+            Rule::otherwise_stmt => StmtKind::Otherwise(self.target(operand)?),
+            _ => {
+                return Err(Bug {
+                    expected: Rule::step_decl,
+                    span,
+                });
+            }
+        })
+    }
+
+    fn retry(&mut self, pair: Pair<'_, Rule>) -> R<Retry> {
+        let mut children = Children::of(pair);
+        let count = self.int(children.expect(Rule::int)?);
+        let backoff = children.take(Rule::duration).map(|delay| Backoff {
+            delay: self.duration(delay),
+            kind: children
+                .take(Rule::backoff_kind)
+                .map(|kind| match kind.as_str() {
+                    "fixed" => BackoffKind::Fixed,
+                    _ => BackoffKind::Exponential,
+                }),
+        });
+        Ok(Retry { count, backoff })
+    }
+
+    fn expect_stmt(&mut self, pair: Pair<'_, Rule>) -> R<StmtKind> {
+        let span = self.span(&pair);
+        let inner = Children::of(pair).next().ok_or(Bug {
+            expected: Rule::expect_exit,
+            span,
+        })?;
+        if inner.as_rule() == Rule::expect_exit {
+            let codes = inner
+                .into_inner()
+                .filter(|p| p.as_rule() == Rule::int)
+                .map(|p| self.int(p))
+                .collect();
+            return Ok(StmtKind::ExpectExit(codes));
+        }
+        let mut children = Children::of(inner);
+        let stream = stream(&children.expect(Rule::stream)?);
+        let negated = children.expect(Rule::match_op)?.as_str() == "!~";
+        let regex = self.regex(children.expect(Rule::regex)?)?;
+        Ok(StmtKind::ExpectStream(ExpectStream {
+            stream,
+            negated,
+            regex,
+        }))
+    }
+
+    fn capture(&mut self, pair: Pair<'_, Rule>) -> R<Capture> {
+        let span = self.span(&pair);
+        let mut children = Children::of(pair);
+        let name = self.ident(children.expect(Rule::ident)?);
+        let ty = children
+            .take(Rule::capture_type)
+            .map(|ty| match ty.as_str() {
+                "int" => CaptureType::Int,
+                "bool" => CaptureType::Bool,
+                "duration" => CaptureType::Duration,
+                _ => CaptureType::String,
+            });
+        let stream = stream(&children.expect(Rule::stream)?);
+        let source = if let Some(regex) = children.take(Rule::capture_regex) {
+            CaptureSource::Regex(self.regex(Children::of(regex).expect(Rule::regex)?)?)
+        } else if let Some(json) = children.take(Rule::capture_json) {
+            CaptureSource::Json(self.string(Children::of(json).expect(Rule::string)?)?)
+        } else {
+            return Err(Bug {
+                expected: Rule::capture_regex,
+                span,
+            });
+        };
+        Ok(Capture {
+            name,
+            ty,
+            stream,
+            source,
+        })
+    }
+
+    fn evidence(&mut self, pair: Pair<'_, Rule>) -> R<Evidence> {
+        let mut children = Children::of(pair);
+        let name = self.ident(children.expect(Rule::ident)?);
+        let prompt = self.string(children.expect(Rule::string)?)?;
+        let ty_pair = children.expect(Rule::evidence_type)?;
+        let span = self.span(&ty_pair);
+        let inner = Children::of(ty_pair).next().ok_or(Bug {
+            expected: Rule::evidence_kind,
+            span,
+        })?;
+        let ty = match inner.as_rule() {
+            Rule::choice_type => EvidenceType::Choice(self.idents(inner)),
+            _ => match inner.as_str() {
+                "url" => EvidenceType::Url,
+                "file" => EvidenceType::File,
+                _ => EvidenceType::Text,
+            },
+        };
+        let optional = children.take(Rule::kw_optional).is_some();
+        Ok(Evidence {
+            name,
+            prompt,
+            ty,
+            optional,
+        })
+    }
+
+    // ------------------------------------------------------- expressions --
+
+    fn expr(&mut self, pair: Pair<'_, Rule>) -> R<Expr> {
+        let span = self.span(&pair);
+        let rule = pair.as_rule();
+        match rule {
+            Rule::expr => {
+                let inner = Children::of(pair).next().ok_or(Bug {
+                    expected: Rule::or_expr,
+                    span,
+                })?;
+                self.expr(inner)
+            }
+            Rule::or_expr | Rule::and_expr => {
+                let mut operands: Vec<Expr> = Children::of(pair)
+                    .rest()
+                    .map(|p| self.expr(p))
+                    .collect::<R<_>>()?;
+                if operands.len() == 1 {
+                    return operands.pop().ok_or(Bug {
+                        expected: rule,
+                        span,
+                    });
+                }
+                let kind = if rule == Rule::or_expr {
+                    ExprKind::Or(operands)
+                } else {
+                    ExprKind::And(operands)
+                };
+                Ok(Expr { kind, span })
+            }
+            Rule::not_expr => {
+                let mut inner = pair.into_inner();
+                let nots = inner
+                    .clone()
+                    .filter(|p| p.as_rule() == Rule::kw_not)
+                    .count();
+                let operand = inner.rfind(|p| p.as_rule() == Rule::cmp_expr).ok_or(Bug {
+                    expected: Rule::cmp_expr,
+                    span,
+                })?;
+                let mut expr = self.expr(operand)?;
+                // `not not x` is `x`; keeping at most one `not` bounds the tree depth.
+                if nots % 2 == 1 {
+                    expr = Expr {
+                        kind: ExprKind::Not(Box::new(expr)),
+                        span,
+                    };
+                }
+                Ok(expr)
+            }
+            Rule::cmp_expr => {
+                let mut children = Children::of(pair);
+                let lhs = self.expr(children.expect(Rule::sum_expr)?)?;
+                let Some(op) = children.next() else {
+                    return Ok(lhs);
+                };
+                let op = compare_op(op.as_str());
+                let rhs = self.expr(children.next().ok_or(Bug {
+                    expected: Rule::sum_expr,
+                    span,
+                })?)?;
+                Ok(Expr {
+                    kind: ExprKind::Compare {
+                        lhs: Box::new(lhs),
+                        op,
+                        rhs: Box::new(rhs),
+                    },
+                    span,
+                })
+            }
+            Rule::sum_expr => {
+                let mut children = Children::of(pair);
+                let first_pair = children.next().ok_or(Bug {
+                    expected: Rule::sum_expr,
+                    span,
+                })?;
+                let first = self.expr(first_pair)?;
+                let mut rest = Vec::new();
+                while let Some(op) = children.take(Rule::sum_op) {
+                    let op = if op.as_str() == "-" {
+                        SumOp::Sub
+                    } else {
+                        SumOp::Add
+                    };
+                    let operand = children.next().ok_or(Bug {
+                        expected: Rule::sum_expr,
+                        span,
+                    })?;
+                    rest.push((op, self.expr(operand)?));
+                }
+                if rest.is_empty() {
+                    return Ok(first);
+                }
+                Ok(Expr {
+                    kind: ExprKind::Sum {
+                        first: Box::new(first),
+                        rest,
+                    },
+                    span,
+                })
+            }
+            Rule::paren => {
+                let inner = self.expr(Children::of(pair).expect(Rule::expr)?)?;
+                Ok(Expr {
+                    kind: ExprKind::Paren(Box::new(inner)),
+                    span,
+                })
+            }
+            Rule::call => {
+                let mut children = Children::of(pair);
+                let name = self.ident(children.expect(Rule::ident)?);
+                let args = children.rest().map(|p| self.expr(p)).collect::<R<_>>()?;
+                Ok(Expr {
+                    kind: ExprKind::Call { name, args },
+                    span,
+                })
+            }
+            Rule::path => Ok(Expr {
+                kind: ExprKind::Path(self.path(pair)?),
+                span,
+            }),
+            Rule::string => Ok(Expr {
+                kind: ExprKind::String(self.string(pair)?),
+                span,
+            }),
+            Rule::int => Ok(Expr {
+                kind: ExprKind::Int(self.int(pair).value),
+                span,
+            }),
+            Rule::boolean => Ok(Expr {
+                kind: ExprKind::Bool(pair.as_str() == "true"),
+                span,
+            }),
+            Rule::duration => Ok(Expr {
+                kind: ExprKind::Duration(self.duration(pair).millis),
+                span,
+            }),
+            Rule::regex => Ok(Expr {
+                kind: ExprKind::Regex(self.regex(pair)?),
+                span,
+            }),
+            _ => Err(Bug {
+                expected: Rule::expr,
+                span,
+            }),
+        }
+    }
+
+    fn path(&mut self, pair: Pair<'_, Rule>) -> R<Path> {
+        let span = self.span(&pair);
+        let segments = self.idents(pair);
+        if segments.is_empty() {
+            return Err(Bug {
+                expected: Rule::ident,
+                span,
+            });
+        }
+        Ok(Path { segments, span })
+    }
+
+    // ---------------------------------------------------------- lexical --
+
+    fn ident(&mut self, pair: Pair<'_, Rule>) -> Ident {
+        Ident {
+            name: pair.as_str().to_string(),
+            span: self.span(&pair),
+        }
+    }
+
+    fn int(&mut self, pair: Pair<'_, Rule>) -> Int {
+        let span = self.span(&pair);
+        let value = pair.as_str().parse::<i64>().unwrap_or_else(|_| {
+            self.diagnostics.push(
+                Diagnostic::error("rbx::syntax::number_too_large", "this number is too large")
+                    .primary(span, "does not fit in a 64-bit integer")
+                    .help("numbers range from -9223372036854775808 to 9223372036854775807"),
+            );
+            0
+        });
+        Int { value, span }
+    }
+
+    fn duration(&mut self, pair: Pair<'_, Rule>) -> Duration {
+        let span = self.span(&pair);
+        let millis = parse_duration(pair.as_str()).unwrap_or_else(|| {
+            self.diagnostics.push(
+                Diagnostic::error(
+                    "rbx::syntax::duration_too_long",
+                    "this duration is too long",
+                )
+                .primary(span, "longer than rbx can count in milliseconds")
+                .help(
+                    "durations are measured in milliseconds and must stay under 500 million years",
+                ),
+            );
+            0
+        });
+        Duration { millis, span }
+    }
+
+    fn regex(&mut self, pair: Pair<'_, Rule>) -> R<Regex> {
+        let span = self.span(&pair);
+        let mut children = Children::of(pair);
+        let body = children.expect(Rule::regex_body)?;
+        let flags = children
+            .take(Rule::regex_flags)
+            .map(|f| f.as_str().to_string())
+            .unwrap_or_default();
+        Ok(Regex {
+            pattern: body.as_str().replace("\\/", "/"),
+            flags,
+            span,
+        })
+    }
+
+    /// A string or a text block.
+    fn text(&mut self, pair: Pair<'_, Rule>) -> R<Text> {
+        match pair.as_rule() {
+            Rule::text_block => self.text_block(pair),
+            _ => self.string(pair),
+        }
+    }
+
+    fn string(&mut self, pair: Pair<'_, Rule>) -> R<Text> {
+        let span = self.span(&pair);
+        let body = Children::of(pair).expect(Rule::string_body)?;
+        let start = body.as_span().start();
+        let raw = body.as_str();
+        let parts = template::split(raw, |offset| start + offset)
+            .into_iter()
+            .map(|segment| match segment {
+                template::Segment::Literal { text, offset } => {
+                    TextPart::Literal(self.unescape(text, start + offset))
+                }
+                template::Segment::Interpolation(path) => TextPart::Interpolation(path),
+            })
+            .collect();
+        Ok(Text {
+            parts: merge_literals(parts),
+            block: false,
+            span,
+        })
+    }
+
+    fn text_block(&mut self, pair: Pair<'_, Rule>) -> R<Text> {
+        let span = self.span(&pair);
+        let body = Children::of(pair).expect(Rule::block_body)?;
+        let dedented = template::dedent(body.as_str(), body.as_span().start());
+        let parts = template::split(&dedented.text, |offset| dedented.source_offset(offset))
+            .into_iter()
+            .map(|segment| match segment {
+                template::Segment::Literal { text, .. } => TextPart::Literal(text.to_string()),
+                template::Segment::Interpolation(path) => TextPart::Interpolation(path),
+            })
+            .collect();
+        Ok(Text {
+            parts: merge_literals(parts),
+            block: true,
+            span,
+        })
+    }
+
+    fn unescape(&mut self, raw: &str, offset: usize) -> String {
+        let mut out = String::with_capacity(raw.len());
+        let mut chars = raw.char_indices();
+        while let Some((i, c)) = chars.next() {
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some((_, 'n')) => out.push('\n'),
+                Some((_, 't')) => out.push('\t'),
+                Some((_, 'r')) => out.push('\r'),
+                Some((_, '"')) => out.push('"'),
+                Some((_, '\\')) => out.push('\\'),
+                Some((j, other)) => {
+                    let span = Span::new(offset + i, offset + j + other.len_utf8());
+                    self.diagnostics.push(
+                        Diagnostic::error(
+                            "rbx::syntax::unknown_escape",
+                            format!("unknown escape `\\{other}` in a string"),
+                        )
+                        .primary(span, "not one of \\n \\t \\r \\\" \\\\")
+                        .help(
+                            "write `\\\\` for a backslash, or use a text block (`\"\"\"` ... \
+                             `\"\"\"`), where backslashes are kept as written",
+                        ),
+                    );
+                    out.push(other);
+                }
+                None => out.push('\\'),
+            }
+        }
+        out
+    }
+}
+
+fn stream(pair: &Pair<'_, Rule>) -> Stream {
+    if pair.as_str() == "stderr" {
+        Stream::Stderr
+    } else {
+        Stream::Stdout
+    }
+}
+
+fn compare_op(symbol: &str) -> CompareOp {
+    match symbol {
+        "==" => CompareOp::Eq,
+        "!=" => CompareOp::Ne,
+        "<" => CompareOp::Lt,
+        "<=" => CompareOp::Le,
+        ">" => CompareOp::Gt,
+        ">=" => CompareOp::Ge,
+        "~" => CompareOp::Match,
+        _ => CompareOp::NotMatch,
+    }
+}
+
+fn merge_literals(parts: Vec<TextPart>) -> Vec<TextPart> {
+    let mut out: Vec<TextPart> = Vec::with_capacity(parts.len());
+    for part in parts {
+        match (out.last_mut(), part) {
+            (_, TextPart::Literal(text)) if text.is_empty() => {}
+            (Some(TextPart::Literal(prev)), TextPart::Literal(text)) => prev.push_str(&text),
+            (_, part) => out.push(part),
+        }
+    }
+    out
+}
+
+/// Milliseconds in a duration literal such as `1h30m`, or `None` on
+/// overflow. The grammar has already checked the shape.
+pub fn parse_duration(text: &str) -> Option<u64> {
+    let mut total: u64 = 0;
+    let mut number: u64 = 0;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if let Some(digit) = c.to_digit(10) {
+            number = number.checked_mul(10)?.checked_add(u64::from(digit))?;
+            continue;
+        }
+        let unit: u64 = match c {
+            'm' if chars.peek() == Some(&'s') => {
+                chars.next();
+                1
+            }
+            's' => 1_000,
+            'm' => 60_000,
+            'h' => 3_600_000,
+            _ => 86_400_000,
+        };
+        total = total.checked_add(number.checked_mul(unit)?)?;
+        number = 0;
+    }
+    Some(total)
+}

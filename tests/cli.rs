@@ -1,0 +1,179 @@
+//! `rbx lint` and `rbx fmt` driven through the real binary: exit statuses,
+//! output, and inputs no parser should choke on.
+
+mod support;
+
+use std::fs;
+
+use support::rbx;
+
+const VALID: &str = r#"runbook demo "Demo" {
+  stage only "Only stage" {
+    step hello "Say hello" {
+      run "echo hello"
+      expect exit 0
+    }
+
+    end done
+  }
+}
+"#;
+
+fn temp() -> tempfile::TempDir {
+    tempfile::tempdir().expect("a temporary directory")
+}
+
+#[test]
+fn lint_of_a_valid_runbook_is_silent_and_succeeds() {
+    let dir = temp();
+    fs::write(dir.path().join("demo.runbook"), VALID).unwrap();
+    let out = rbx(dir.path(), &["lint", "demo.runbook"]);
+    assert_eq!(out.status, 0, "{}", out.transcript());
+    assert_eq!(out.stderr, "");
+}
+
+#[test]
+fn lint_reports_every_syntax_error_and_exits_2() {
+    let dir = temp();
+    let broken = VALID
+        .replace("expect exit 0", "expect exit 0\n      tiemout 5m")
+        .replace("end done", "end done\n    step x \"X\" { timeout 30 }");
+    fs::write(dir.path().join("broken.runbook"), broken).unwrap();
+    let out = rbx(dir.path(), &["lint", "broken.runbook"]);
+    assert_eq!(out.status, 2);
+    insta::assert_snapshot!(out.transcript());
+}
+
+#[test]
+fn lint_of_a_directory_checks_every_runbook_under_it() {
+    let dir = temp();
+    fs::create_dir_all(dir.path().join("a/b")).unwrap();
+    fs::write(dir.path().join("a/ok.runbook"), VALID).unwrap();
+    fs::write(dir.path().join("a/b/bad.runbook"), "stage s \"S\" { stpe }").unwrap();
+    fs::write(dir.path().join("a/notes.txt"), "not a runbook {").unwrap();
+    let out = rbx(dir.path(), &["lint", "a"]);
+    assert_eq!(out.status, 2);
+    assert!(out.stderr.contains("a/b/bad.runbook"), "{}", out.stderr);
+    assert!(!out.stderr.contains("notes.txt"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("2 file(s) checked: 1 error(s)"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn missing_files_and_empty_directories_are_clear_errors() {
+    let dir = temp();
+    fs::create_dir(dir.path().join("empty.runbook")).unwrap();
+    let out = rbx(dir.path(), &["lint", "missing.runbook", "empty.runbook"]);
+    assert_eq!(out.status, 2);
+    insta::assert_snapshot!(out.transcript());
+}
+
+#[test]
+fn bytes_that_are_not_utf8_get_a_diagnostic() {
+    let dir = temp();
+    fs::write(
+        dir.path().join("latin1.runbook"),
+        b"stage s \"caf\xe9\" {}\n",
+    )
+    .unwrap();
+    let out = rbx(dir.path(), &["lint", "latin1.runbook"]);
+    assert_eq!(out.status, 2);
+    assert!(
+        out.stderr.contains("rbx::syntax::not_utf8"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("byte 12"), "{}", out.stderr);
+}
+
+#[test]
+fn an_empty_file_is_clean() {
+    let dir = temp();
+    fs::write(dir.path().join("empty.runbook"), "").unwrap();
+    let out = rbx(dir.path(), &["lint", "empty.runbook"]);
+    assert_eq!(out.status, 0, "{}", out.transcript());
+}
+
+#[test]
+fn a_ten_megabyte_line_is_parsed_not_choked_on() {
+    let dir = temp();
+    let long = "x".repeat(10 * 1024 * 1024);
+    let source =
+        format!("stage s \"S\" {{\n  step a \"{long}\" {{ run \"true\" }}\n  end done\n}}\n");
+    fs::write(dir.path().join("long.runbook"), source).unwrap();
+    let out = rbx(dir.path(), &["lint", "long.runbook"]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+}
+
+#[test]
+fn nesting_ten_thousand_deep_is_refused_with_a_diagnostic() {
+    let dir = temp();
+    let depth = 10_000;
+    let expr = format!("{}x{}", "(".repeat(depth), ")".repeat(depth));
+    let braces = format!("stage s \"S\" {}{}", "{".repeat(depth), "}".repeat(depth));
+    fs::write(
+        dir.path().join("parens.runbook"),
+        format!("stage s \"S\" {{\n  require {expr}\n  end done\n}}\n"),
+    )
+    .unwrap();
+    fs::write(dir.path().join("braces.runbook"), braces).unwrap();
+    for file in ["parens.runbook", "braces.runbook"] {
+        let out = rbx(dir.path(), &["lint", file]);
+        assert_eq!(out.status, 2, "{file}: {}", out.transcript());
+        assert!(
+            out.stderr.contains("rbx::syntax::too_deep"),
+            "{file}: {}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn fmt_rewrites_files_and_check_prints_a_diff() {
+    let dir = temp();
+    let messy = "runbook demo \"Demo\" {\nstage only \"Only stage\" {\n step hello \"Say hello\" { run \"echo hello\"   expect exit 0 }\n end done }\n}\n";
+    fs::write(dir.path().join("demo.runbook"), messy).unwrap();
+
+    let check = rbx(dir.path(), &["fmt", "--check", "demo.runbook"]);
+    assert_eq!(check.status, 1);
+    insta::assert_snapshot!(check.transcript());
+    assert_eq!(
+        fs::read_to_string(dir.path().join("demo.runbook")).unwrap(),
+        messy
+    );
+
+    let write = rbx(dir.path(), &["fmt", "demo.runbook"]);
+    assert_eq!(write.status, 0, "{}", write.transcript());
+    assert_eq!(
+        fs::read_to_string(dir.path().join("demo.runbook")).unwrap(),
+        VALID
+    );
+
+    let again = rbx(dir.path(), &["fmt", "--check", "demo.runbook"]);
+    assert_eq!(again.status, 0, "{}", again.transcript());
+    assert_eq!(again.stdout, "");
+}
+
+#[test]
+fn fmt_refuses_a_file_that_does_not_parse_and_leaves_it_alone() {
+    let dir = temp();
+    let broken = "stage s \"S\" { stpe }\n";
+    fs::write(dir.path().join("broken.runbook"), broken).unwrap();
+    let out = rbx(dir.path(), &["fmt", "broken.runbook"]);
+    assert_eq!(out.status, 2);
+    assert!(out.stderr.contains("was not formatted"), "{}", out.stderr);
+    assert_eq!(
+        fs::read_to_string(dir.path().join("broken.runbook")).unwrap(),
+        broken
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let dir = temp();
+    assert_eq!(rbx(dir.path(), &["lint"]).status, 2);
+    assert_eq!(rbx(dir.path(), &["frobnicate"]).status, 2);
+}
