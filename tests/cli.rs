@@ -177,3 +177,23 @@ fn usage_errors_exit_2() {
     assert_eq!(rbx(dir.path(), &["lint"]).status, 2);
     assert_eq!(rbx(dir.path(), &["frobnicate"]).status, 2);
 }
+
+#[test]
+fn lint_checks_an_entry_file_with_its_includes_once() {
+    let dir = temp();
+    fs::create_dir(dir.path().join("stages")).unwrap();
+    fs::write(
+        dir.path().join("main.runbook"),
+        "runbook m \"Main\" {\n  include \"stages/smoke.runbook\"\n}\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("stages/smoke.runbook"),
+        "stage smoke \"Smoke\" {\n  on failure -> triag\n  end ok\n}\n",
+    )
+    .unwrap();
+    // The fragment is named too (as `rbx lint .` would), yet reported once.
+    let out = rbx(dir.path(), &["lint", "main.runbook", "stages"]);
+    assert_eq!(out.status, 2);
+    insta::assert_snapshot!(out.transcript());
+}

@@ -1,7 +1,45 @@
 //! `rbx lint`: report every problem in the given runbooks.
+//!
+//! An entry file (one with a `runbook` header) is checked as a whole
+//! procedure, with the files it includes. A fragment named on the command
+//! line that no entry file includes gets the syntax check alone.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use rbx_syntax::Diagnostic;
 
 use crate::cli::LintArgs;
 use crate::{exit, render, sources};
+
+/// Reads included files from the file system for the checker.
+struct FileSystem;
+
+impl rbx_check::Loader for FileSystem {
+    fn load(&self, path: &Path) -> Result<Vec<u8>, String> {
+        sources::read(path).map_err(|error| error.reason)
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    errors: usize,
+    warnings: usize,
+}
+
+impl Tally {
+    fn print(&mut self, diagnostic: &Diagnostic, path: &Path, source: &str) {
+        if diagnostic.is_error() {
+            self.errors += 1;
+        } else {
+            self.warnings += 1;
+        }
+        eprint!(
+            "{}",
+            render::diagnostic(diagnostic, &path.display().to_string(), source)
+        );
+    }
+}
 
 pub fn run(args: &LintArgs) -> u8 {
     let (files, errors) = sources::expand(&args.paths);
@@ -13,8 +51,9 @@ pub fn run(args: &LintArgs) -> u8 {
             error.reason
         );
     }
-    let mut error_count = 0;
-    let mut warning_count = 0;
+    let mut tally = Tally::default();
+    let mut fragments = Vec::new();
+    let mut covered: HashSet<PathBuf> = HashSet::new();
     for path in &files {
         let bytes = match sources::read(path) {
             Ok(bytes) => bytes,
@@ -29,26 +68,44 @@ pub fn run(args: &LintArgs) -> u8 {
             }
         };
         let parsed = rbx_syntax::parse_bytes(&bytes);
-        let source = String::from_utf8_lossy(&bytes);
-        let name = path.display().to_string();
-        for diagnostic in &parsed.diagnostics {
-            if diagnostic.is_error() {
-                error_count += 1;
-            } else {
-                warning_count += 1;
-            }
-            eprint!("{}", render::diagnostic(diagnostic, &name, &source));
+        let is_entry = parsed.file.as_ref().is_some_and(|f| f.header.is_some());
+        if !is_entry {
+            fragments.push((path.clone(), bytes, parsed));
+            continue;
+        }
+        let report = rbx_check::check(path, &FileSystem);
+        for source in &report.sources {
+            covered.insert(canonical(&source.path));
+        }
+        for finding in &report.findings {
+            let source = &report.sources[finding.source];
+            tally.print(&finding.diagnostic, &source.path, &source.text);
         }
     }
-    if error_count + warning_count > 0 {
+    for (path, bytes, parsed) in fragments {
+        if covered.contains(&canonical(&path)) {
+            continue;
+        }
+        let source = String::from_utf8_lossy(&bytes);
+        for diagnostic in &parsed.diagnostics {
+            tally.print(diagnostic, &path, &source);
+        }
+    }
+    if tally.errors + tally.warnings > 0 {
         eprintln!(
-            "{} file(s) checked: {error_count} error(s), {warning_count} warning(s)",
-            files.len()
+            "{} file(s) checked: {} error(s), {} warning(s)",
+            files.len(),
+            tally.errors,
+            tally.warnings
         );
     }
-    if failed || error_count > 0 {
+    if failed || tally.errors > 0 {
         exit::INVALID
     } else {
         exit::SUCCESS
     }
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }

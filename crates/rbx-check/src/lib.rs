@@ -1,0 +1,60 @@
+//! The second stage of rbx: a parsed entry runbook and the files it
+//! includes, checked as one procedure.
+//!
+//! Architecture invariant: this crate does no IO of its own. Included files
+//! are read through the [`Loader`] the caller passes in, so the checks are
+//! pure functions of the sources.
+
+mod loader;
+mod resolve;
+
+use std::path::{Path, PathBuf};
+
+use rbx_syntax::Diagnostic;
+use rbx_syntax::ast::File;
+
+pub use loader::Loader;
+
+/// One source file of a procedure: the entry file or an included one.
+#[derive(Debug)]
+pub struct Source {
+    pub path: PathBuf,
+    pub text: String,
+    /// `None` when the file has syntax errors.
+    pub file: Option<File>,
+}
+
+/// A diagnostic and the source it points into.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub source: usize,
+    pub diagnostic: Diagnostic,
+}
+
+/// Everything the checks found in a procedure.
+#[derive(Debug)]
+pub struct Report {
+    /// The entry file first, then included files in the order first met.
+    pub sources: Vec<Source>,
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    pub fn has_errors(&self) -> bool {
+        self.findings.iter().any(|f| f.diagnostic.is_error())
+    }
+}
+
+/// Checks the procedure whose entry file is `entry`.
+pub fn check(entry: &Path, loader: &dyn Loader) -> Report {
+    let mut report = loader::load(entry, loader);
+    if report.has_errors() {
+        return report;
+    }
+    let findings = resolve::resolve(&report.sources);
+    report.findings.extend(findings);
+    report
+        .findings
+        .sort_by_key(|f| (f.source, f.diagnostic.span().unwrap_or_default().start));
+    report
+}

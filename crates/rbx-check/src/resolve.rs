@@ -1,0 +1,579 @@
+//! Names: every definition once, every reference to something defined.
+
+use std::collections::{BTreeSet, HashMap};
+
+use rbx_syntax::ast::*;
+use rbx_syntax::{Diagnostic, Span};
+
+use crate::{Finding, Source};
+
+/// What a name can stand for. Each kind is its own namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Stage,
+    /// Steps, manual steps, gates, sign-offs, decisions, waits and anchors
+    /// share one namespace: `id.field` must say which node it means.
+    Node,
+    Input,
+    Role,
+    Link,
+}
+
+impl Kind {
+    fn noun(self) -> &'static str {
+        match self {
+            Kind::Stage => "stage",
+            Kind::Node => "node",
+            Kind::Input => "input",
+            Kind::Role => "role",
+            Kind::Link => "link",
+        }
+    }
+}
+
+/// Where a name was defined.
+#[derive(Debug, Clone, Copy)]
+struct Definition {
+    source: usize,
+    span: Span,
+}
+
+/// The fields a node exposes to `id.field` paths.
+#[derive(Debug, Default)]
+struct NodeFields {
+    names: BTreeSet<String>,
+}
+
+#[derive(Default)]
+struct Symbols {
+    defined: HashMap<(Kind, String), Definition>,
+    fields: HashMap<String, NodeFields>,
+    /// Names that stand for themselves in expressions: enum values, choice
+    /// options, evidence choices and step statuses.
+    values: BTreeSet<String>,
+}
+
+/// The statuses a node ends with, usable as `id.status == failed`.
+const STATUSES: [&str; 3] = ["succeeded", "failed", "skipped"];
+/// Fields every node has.
+const NODE_FIELDS: [&str; 1] = ["status"];
+const FUNCTIONS: [&str; 3] = ["count", "filled", "set"];
+
+pub fn resolve(sources: &[Source]) -> Vec<Finding> {
+    let mut resolver = Resolver {
+        symbols: Symbols::default(),
+        findings: Vec::new(),
+        source: 0,
+        scopes: Vec::new(),
+        used_inputs: BTreeSet::new(),
+    };
+    resolver
+        .symbols
+        .values
+        .extend(STATUSES.iter().map(|s| s.to_string()));
+    for (index, source) in sources.iter().enumerate() {
+        if let Some(file) = &source.file {
+            resolver.source = index;
+            resolver.define_file(file);
+        }
+    }
+    for (index, source) in sources.iter().enumerate() {
+        if let Some(file) = &source.file {
+            resolver.source = index;
+            resolver.check_file(file);
+        }
+    }
+    resolver.unused_inputs(sources);
+    resolver.findings
+}
+
+struct Resolver {
+    symbols: Symbols,
+    findings: Vec<Finding>,
+    source: usize,
+    /// Loop variables of the `foreach` blocks around the current node.
+    scopes: Vec<String>,
+    used_inputs: BTreeSet<String>,
+}
+
+impl Resolver {
+    fn report(&mut self, diagnostic: Diagnostic) {
+        self.findings.push(Finding {
+            source: self.source,
+            diagnostic,
+        });
+    }
+
+    // ------------------------------------------------------- definitions --
+
+    /// Records a definition; `false` when the name was already taken.
+    fn define(&mut self, kind: Kind, ident: &Ident) -> bool {
+        let key = (kind, ident.name.clone());
+        if let Some(first) = self.symbols.defined.get(&key).copied() {
+            let mut diagnostic = Diagnostic::error(
+                "rbx::lint::duplicate_id",
+                format!("the {} `{}` is defined twice", kind.noun(), ident.name),
+            )
+            .primary(ident.span, "defined again here")
+            .help(format!("give each {} its own id", kind.noun()));
+            if first.source == self.source {
+                diagnostic = diagnostic.secondary(first.span, "first defined here");
+            } else {
+                diagnostic
+                    .message
+                    .push_str(" (first in another file of this procedure)");
+            }
+            self.report(diagnostic);
+            return false;
+        }
+        self.symbols.defined.insert(
+            key,
+            Definition {
+                source: self.source,
+                span: ident.span,
+            },
+        );
+        true
+    }
+
+    fn define_file(&mut self, file: &File) {
+        for item in &file.items {
+            match &item.kind {
+                ItemKind::Input(input) => {
+                    self.define(Kind::Input, &input.name);
+                    if let InputTypeKind::Enum(values) = &input.ty.kind {
+                        self.symbols
+                            .values
+                            .extend(values.iter().map(|v| v.name.clone()));
+                    }
+                }
+                ItemKind::Role(role) => {
+                    self.define(Kind::Role, &role.id);
+                }
+                ItemKind::Link(link) => {
+                    self.define(Kind::Link, &link.id);
+                }
+                ItemKind::Stage(stage) => {
+                    self.define(Kind::Stage, &stage.id);
+                    self.define_items(&stage.items);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn define_items(&mut self, items: &[StageItem]) {
+        for item in items {
+            match &item.kind {
+                StageItemKind::Block(block) => {
+                    if !self.define(Kind::Node, &block.id) {
+                        continue;
+                    }
+                    let mut fields = NodeFields::default();
+                    fields
+                        .names
+                        .extend(NODE_FIELDS.iter().map(|f| f.to_string()));
+                    for stmt in &block.body {
+                        match &stmt.kind {
+                            StmtKind::Capture(capture) => {
+                                fields.names.insert(capture.name.name.clone());
+                            }
+                            StmtKind::Evidence(evidence) => {
+                                fields.names.insert(evidence.name.name.clone());
+                                if let EvidenceType::Choice(options) = &evidence.ty {
+                                    self.symbols
+                                        .values
+                                        .extend(options.iter().map(|o| o.name.clone()));
+                                }
+                            }
+                            StmtKind::Option(option) => {
+                                self.symbols.values.insert(option.name.name.clone());
+                            }
+                            _ => {}
+                        }
+                    }
+                    self.symbols.fields.insert(block.id.name.clone(), fields);
+                }
+                StageItemKind::Anchor(anchor) => {
+                    if !self.define(Kind::Node, &anchor.id) {
+                        continue;
+                    }
+                    let mut fields = NodeFields::default();
+                    fields
+                        .names
+                        .extend(NODE_FIELDS.iter().map(|f| f.to_string()));
+                    self.symbols.fields.insert(anchor.id.name.clone(), fields);
+                }
+                StageItemKind::Foreach(foreach) => self.define_items(&foreach.items),
+                StageItemKind::Parallel(items) => self.define_items(items),
+                _ => {}
+            }
+        }
+    }
+
+    // -------------------------------------------------------- references --
+
+    fn is_defined(&self, kind: Kind, name: &str) -> bool {
+        self.symbols.defined.contains_key(&(kind, name.to_string()))
+    }
+
+    fn expect_defined(&mut self, kind: Kind, ident: &Ident) {
+        if kind == Kind::Input {
+            self.used_inputs.insert(ident.name.clone());
+        }
+        if self.is_defined(kind, &ident.name) {
+            return;
+        }
+        let candidates: Vec<String> = self
+            .symbols
+            .defined
+            .keys()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, name)| name.clone())
+            .collect();
+        let mut diagnostic = Diagnostic::error(
+            "rbx::lint::unknown_reference",
+            format!("no {} named `{}`", kind.noun(), ident.name),
+        )
+        .primary(
+            ident.span,
+            format!("not a {} of this procedure", kind.noun()),
+        );
+        diagnostic = match closest(&ident.name, candidates.iter().map(String::as_str)) {
+            Some(best) => diagnostic.help(format!("did you mean `{best}`?")),
+            None => diagnostic.help(format!(
+                "define it with `{} {} ...`, or fix the name",
+                kind.noun(),
+                ident.name
+            )),
+        };
+        self.report(diagnostic);
+    }
+
+    fn check_file(&mut self, file: &File) {
+        if let Some(header) = &file.header {
+            self.text(&header.title);
+        }
+        for item in &file.items {
+            match &item.kind {
+                ItemKind::Version(t) | ItemKind::Scope(t) | ItemKind::Policy(t) => self.text(t),
+                ItemKind::Include(_) | ItemKind::Link(_) => {}
+                ItemKind::Input(input) => {
+                    if let Some(description) = &input.description {
+                        self.text(description);
+                    }
+                }
+                ItemKind::Role(role) => self.text(&role.title),
+                ItemKind::Hook(hook) => self.text(&hook.command),
+                ItemKind::Require(require) => self.require(require),
+                ItemKind::On(route) => self.target(&route.target),
+                ItemKind::Stage(stage) => {
+                    self.text(&stage.title);
+                    self.stage_items(&stage.items);
+                }
+            }
+        }
+    }
+
+    fn stage_items(&mut self, items: &[StageItem]) {
+        for item in items {
+            match &item.kind {
+                StageItemKind::Require(require) => self.require(require),
+                StageItemKind::On(route) => self.target(&route.target),
+                StageItemKind::Then(stage) => self.expect_defined(Kind::Stage, stage),
+                StageItemKind::End(_) => {}
+                StageItemKind::Anchor(anchor) => self.text(&anchor.title),
+                StageItemKind::Again(again) => {
+                    self.expect_defined(Kind::Stage, &again.stage);
+                    for route in &again.routes {
+                        self.target(&route.route.target);
+                    }
+                }
+                StageItemKind::Parallel(items) => self.stage_items(items),
+                StageItemKind::Foreach(foreach) => {
+                    self.path(&foreach.list);
+                    self.scopes.push(foreach.var.name.clone());
+                    self.stage_items(&foreach.items);
+                    self.scopes.pop();
+                }
+                StageItemKind::Block(block) => {
+                    self.text(&block.title);
+                    for stmt in &block.body {
+                        self.stmt(&stmt.kind);
+                    }
+                }
+            }
+        }
+    }
+
+    fn stmt(&mut self, stmt: &StmtKind) {
+        match stmt {
+            StmtKind::Owner(role) => self.expect_defined(Kind::Role, role),
+            StmtKind::Require(require) => self.require(require),
+            StmtKind::On(route) => self.target(&route.target),
+            StmtKind::Run(t) | StmtKind::Verify(t) | StmtKind::Instructions(t) => self.text(t),
+            StmtKind::Irreversible(Some(t)) => self.text(t),
+            StmtKind::Evidence(evidence) => self.text(&evidence.prompt),
+            StmtKind::Attest { role, statement } => {
+                self.expect_defined(Kind::Role, role);
+                self.text(statement);
+            }
+            StmtKind::By(roles) => {
+                for role in roles {
+                    self.expect_defined(Kind::Role, role);
+                }
+            }
+            StmtKind::When { condition, target } => {
+                self.expr(condition);
+                self.target(target);
+            }
+            StmtKind::Otherwise(target) => self.target(target),
+            StmtKind::Option(option) => {
+                self.text(&option.description);
+                self.target(&option.target);
+            }
+            StmtKind::Until(condition) => self.expr(condition),
+            StmtKind::Timeout(_)
+            | StmtKind::Retry(_)
+            | StmtKind::ExpectExit(_)
+            | StmtKind::ExpectStream(_)
+            | StmtKind::Capture(_)
+            | StmtKind::Keep(_)
+            | StmtKind::Idempotent
+            | StmtKind::Irreversible(None)
+            | StmtKind::Approvers(_)
+            | StmtKind::NoSelfApproval
+            | StmtKind::Every(_) => {}
+        }
+    }
+
+    fn require(&mut self, require: &Require) {
+        match require {
+            Require::Role(role) => self.expect_defined(Kind::Role, role),
+            Require::Link(link) => self.expect_defined(Kind::Link, link),
+            Require::Expr(e) => self.expr(e),
+        }
+    }
+
+    fn target(&mut self, target: &Target) {
+        if let TargetKind::Stage(stage) = &target.kind {
+            self.expect_defined(Kind::Stage, stage);
+        }
+    }
+
+    fn text(&mut self, text: &Text) {
+        for path in text.interpolations() {
+            self.path(path);
+        }
+    }
+
+    fn expr(&mut self, e: &Expr) {
+        match &e.kind {
+            ExprKind::Or(operands) | ExprKind::And(operands) => {
+                for operand in operands {
+                    self.expr(operand);
+                }
+            }
+            ExprKind::Not(inner) | ExprKind::Paren(inner) => self.expr(inner),
+            ExprKind::Compare { lhs, rhs, .. } => {
+                self.expr(lhs);
+                self.expr(rhs);
+            }
+            ExprKind::Sum { first, rest } => {
+                self.expr(first);
+                for (_, operand) in rest {
+                    self.expr(operand);
+                }
+            }
+            ExprKind::Call { name, args } => self.call(name, args),
+            ExprKind::Path(path) => self.value_path(path),
+            ExprKind::String(t) => self.text(t),
+            ExprKind::Int(_) | ExprKind::Bool(_) | ExprKind::Duration(_) | ExprKind::Regex(_) => {}
+        }
+    }
+
+    fn call(&mut self, name: &Ident, args: &[Expr]) {
+        let single_name = |args: &[Expr]| match args {
+            [
+                Expr {
+                    kind: ExprKind::Path(path),
+                    ..
+                },
+            ] if path.segments.len() == 1 => Some(path.segments[0].clone()),
+            _ => None,
+        };
+        match name.name.as_str() {
+            "filled" | "set" => {
+                let kind = if name.name == "filled" {
+                    Kind::Role
+                } else {
+                    Kind::Link
+                };
+                match single_name(args) {
+                    Some(ident) => self.expect_defined(kind, &ident),
+                    None => self.report(
+                        Diagnostic::error(
+                            "rbx::lint::bad_call",
+                            format!("`{}` takes the name of one {}", name.name, kind.noun()),
+                        )
+                        .primary(name.span, "called with something else")
+                        .help(format!(
+                            "write `{}(some_{})`",
+                            name.name,
+                            kind.noun()
+                        )),
+                    ),
+                }
+            }
+            "count" => {
+                if args.len() != 2 {
+                    self.report(
+                        Diagnostic::error(
+                            "rbx::lint::bad_call",
+                            "`count` takes a condition and a time window",
+                        )
+                        .primary(name.span, format!("called with {} argument(s)", args.len()))
+                        .help("write `count(severity == SEV1, 24h)`"),
+                    );
+                }
+                for arg in args {
+                    self.expr(arg);
+                }
+            }
+            _ => {
+                let help = match closest(&name.name, FUNCTIONS.iter().copied()) {
+                    Some(best) => format!("did you mean `{best}`?"),
+                    None => format!("the functions are {}", FUNCTIONS.join(", ")),
+                };
+                self.report(
+                    Diagnostic::error(
+                        "rbx::lint::unknown_function",
+                        format!("no function named `{}`", name.name),
+                    )
+                    .primary(name.span, "not a function rbx knows")
+                    .help(help),
+                );
+            }
+        }
+    }
+
+    /// A path in an expression may also be a bare value: `SEV0`, `prod`.
+    fn value_path(&mut self, path: &Path) {
+        if let [single] = path.segments.as_slice() {
+            if self.symbols.values.contains(&single.name) && !self.names_something(&single.name) {
+                return;
+            }
+        }
+        self.path(path);
+    }
+
+    fn names_something(&self, name: &str) -> bool {
+        self.scopes.iter().any(|s| s == name)
+            || self.is_defined(Kind::Input, name)
+            || self.is_defined(Kind::Node, name)
+    }
+
+    /// `input`, `loop_var`, `node` or `node.field`.
+    fn path(&mut self, path: &Path) {
+        let Some(head) = path.segments.first() else {
+            return;
+        };
+        if self.scopes.contains(&head.name) && path.segments.len() == 1 {
+            return;
+        }
+        if self.is_defined(Kind::Input, &head.name) {
+            self.used_inputs.insert(head.name.clone());
+            if let Some(extra) = path.segments.get(1) {
+                self.report(
+                    Diagnostic::error(
+                        "rbx::lint::unknown_field",
+                        format!("the input `{}` has no fields", head.name),
+                    )
+                    .primary(extra.span, "inputs are plain values")
+                    .help(format!("write `{}` alone", head.name)),
+                );
+            }
+            return;
+        }
+        if self.is_defined(Kind::Node, &head.name) {
+            let Some(field) = path.segments.get(1) else {
+                return;
+            };
+            let known = self
+                .symbols
+                .fields
+                .get(&head.name)
+                .map(|f| f.names.iter().cloned().collect::<Vec<_>>())
+                .unwrap_or_default();
+            if !known.contains(&field.name) || path.segments.len() > 2 {
+                let help = match closest(&field.name, known.iter().map(String::as_str)) {
+                    Some(best) => format!("did you mean `{}.{best}`?", head.name),
+                    None => format!("`{}` has: {}", head.name, known.join(", ")),
+                };
+                self.report(
+                    Diagnostic::error(
+                        "rbx::lint::unknown_field",
+                        format!("`{}` has no field `{}`", head.name, field.name),
+                    )
+                    .primary(field.span, "not captured or recorded by that node")
+                    .help(help),
+                );
+            }
+            return;
+        }
+        let mut candidates: Vec<String> = self
+            .symbols
+            .defined
+            .keys()
+            .filter(|(k, _)| matches!(k, Kind::Input | Kind::Node))
+            .map(|(_, name)| name.clone())
+            .collect();
+        candidates.extend(self.scopes.iter().cloned());
+        let help = match closest(&head.name, candidates.iter().map(String::as_str)) {
+            Some(best) => format!("did you mean `{best}`?"),
+            None => "names here are inputs, loop variables, or ids of earlier nodes".to_string(),
+        };
+        self.report(
+            Diagnostic::error(
+                "rbx::lint::unknown_reference",
+                format!("nothing named `{}` is in scope", head.name),
+            )
+            .primary(head.span, "not an input, loop variable or node")
+            .help(help),
+        );
+    }
+
+    fn unused_inputs(&mut self, sources: &[Source]) {
+        let mut unused: Vec<(String, Definition)> = self
+            .symbols
+            .defined
+            .iter()
+            .filter(|((kind, name), _)| *kind == Kind::Input && !self.used_inputs.contains(name))
+            .map(|((_, name), def)| (name.clone(), *def))
+            .collect();
+        unused.sort_by_key(|(_, def)| (def.source, def.span.start));
+        for (name, def) in unused {
+            if sources.get(def.source).is_none() {
+                continue;
+            }
+            self.findings.push(Finding {
+                source: def.source,
+                diagnostic: Diagnostic::warning(
+                    "rbx::lint::unused_input",
+                    format!("the input `{name}` is never used"),
+                )
+                .primary(def.span, "declared here, used nowhere")
+                .help("use it in a command or condition, or remove it"),
+            });
+        }
+    }
+}
+
+/// The candidate most like `name`, if any is close enough to be a typo.
+fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .map(|c| (strsim::damerau_levenshtein(name, c), c))
+        .filter(|(distance, c)| *distance <= 2.min(c.len() / 3).max(1))
+        .min_by_key(|(distance, c)| (*distance, *c))
+        .map(|(_, c)| c)
+}
