@@ -32,25 +32,39 @@ fn shipped_runbooks() -> Vec<PathBuf> {
     files
 }
 
-/// Every ```runbook block in the book, with the chapter it came from.
+/// Every ```runbook block in the book, with the chapter and line it came
+/// from.
 fn book_snippets() -> Vec<(String, String)> {
+    book_snippets_with_paths()
+        .into_iter()
+        .map(|(origin, _, body)| (origin, body))
+        .collect()
+}
+
+/// The book's snippets, each with the path its fence names (`file=PATH`),
+/// if any, so a snippet that includes another is checked with it.
+fn book_snippets_with_paths() -> Vec<(String, Option<String>, String)> {
     let mut chapters = Vec::new();
     collect_markdown(&repo().join("book/src"), &mut chapters);
     let mut snippets = Vec::new();
     for chapter in chapters {
         let text = fs::read_to_string(&chapter).expect("a book chapter is readable");
-        let mut current: Option<(usize, String)> = None;
+        let mut current: Option<(usize, Option<String>, String)> = None;
         for (n, line) in text.lines().enumerate() {
             match &mut current {
                 None if line.trim_start().starts_with("```runbook") => {
-                    current = Some((n + 1, String::new()));
+                    let file = line
+                        .split_whitespace()
+                        .find_map(|word| word.strip_prefix("file="))
+                        .map(str::to_string);
+                    current = Some((n + 1, file, String::new()));
                 }
-                Some((start, body)) if line.trim_start().starts_with("```") => {
+                Some((start, file, body)) if line.trim_start().starts_with("```") => {
                     let name = format!("{}:{start}", chapter.display());
-                    snippets.push((name, std::mem::take(body)));
+                    snippets.push((name, file.take(), std::mem::take(body)));
                     current = None;
                 }
-                Some((_, body)) => {
+                Some((_, _, body)) => {
                     body.push_str(line);
                     body.push('\n');
                 }
@@ -110,7 +124,7 @@ fn shipped_runbooks_are_formatted() {
 
 #[test]
 fn book_snippets_pass_lint() {
-    let snippets = book_snippets();
+    let snippets = book_snippets_with_paths();
     assert!(
         snippets.len() >= 10,
         "the book has only {} runbook snippets",
@@ -118,9 +132,13 @@ fn book_snippets_pass_lint() {
     );
     let dir = tempfile::tempdir().unwrap();
     let mut names = Vec::new();
-    for (i, (origin, body)) in snippets.iter().enumerate() {
-        let name = format!("snippet-{i:03}.runbook");
-        fs::write(dir.path().join(&name), format!("# from {origin}\n{body}")).unwrap();
+    for (i, (origin, file, body)) in snippets.iter().enumerate() {
+        let name = file
+            .clone()
+            .unwrap_or_else(|| format!("snippet-{i:03}.runbook"));
+        let path = dir.path().join(&name);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, format!("# from {origin}\n{body}")).unwrap();
         names.push(name);
     }
     let mut args = vec!["lint"];
