@@ -197,3 +197,20 @@ fn lint_checks_an_entry_file_with_its_includes_once() {
     assert_eq!(out.status, 2);
     insta::assert_snapshot!(out.transcript());
 }
+
+#[test]
+fn lint_format_human_is_the_default() {
+    let dir = temp();
+    fs::write(
+        dir.path().join("broken.runbook"),
+        "stage s \"S\" { stpe }\n",
+    )
+    .unwrap();
+    let default = rbx(dir.path(), &["lint", "broken.runbook"]);
+    let human = rbx(dir.path(), &["lint", "--format", "human", "broken.runbook"]);
+    assert_eq!(default.status, 2);
+    assert_eq!(human.status, 2);
+    assert_eq!(human.stdout, "");
+    assert_eq!(human.stderr, default.stderr);
+    assert!(human.stderr.contains("rbx::syntax::"), "{}", human.stderr);
+}

@@ -5,8 +5,14 @@
 //! are read through the [`Loader`] the caller passes in, so the checks are
 //! pure functions of the sources.
 
+pub mod budget;
+pub mod graph;
+mod lints;
 mod loader;
 mod resolve;
+pub mod symbols;
+mod types;
+mod within;
 
 use std::path::{Path, PathBuf};
 
@@ -37,6 +43,8 @@ pub struct Report {
     /// The entry file first, then included files in the order first met.
     pub sources: Vec<Source>,
     pub findings: Vec<Finding>,
+    /// The lowered procedure, when every file parsed and loaded.
+    pub graph: Option<graph::Graph>,
 }
 
 impl Report {
@@ -51,8 +59,28 @@ pub fn check(entry: &Path, loader: &dyn Loader) -> Report {
     if report.has_errors() {
         return report;
     }
-    let findings = resolve::resolve(&report.sources);
+    let (table, duplicates) = symbols::build(&report.sources);
+    report.findings.extend(duplicates);
+    report
+        .findings
+        .extend(resolve::resolve(&report.sources, &table));
+    report
+        .findings
+        .extend(types::check(&report.sources, &table));
+    report.findings.extend(lints::check(&report.sources));
+    let (graph, findings) = graph::lower(&report.sources);
     report.findings.extend(findings);
+    // Longest paths mean nothing around a cycle, which is reported already.
+    if !report
+        .findings
+        .iter()
+        .any(|f| f.diagnostic.code == "rbx::lint::cycle")
+    {
+        report
+            .findings
+            .extend(within::check(&report.sources, &graph));
+    }
+    report.graph = Some(graph);
     report
         .findings
         .sort_by_key(|f| (f.source, f.diagnostic.span().unwrap_or_default().start));

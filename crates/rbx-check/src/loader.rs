@@ -24,6 +24,7 @@ pub fn load(entry: &Path, loader: &dyn Loader) -> Report {
     let mut report = Report {
         sources: Vec::new(),
         findings: Vec::new(),
+        graph: None,
     };
     let mut seen: HashMap<PathBuf, usize> = HashMap::new();
     let mut pending: Vec<Pending> = vec![(entry.to_path_buf(), None, Vec::new())];

@@ -1,102 +1,47 @@
 //! Names: every definition once, every reference to something defined.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
+use rbx_syntax::Diagnostic;
 use rbx_syntax::ast::*;
-use rbx_syntax::{Diagnostic, Span};
 
+use crate::symbols::{Definition, Kind, Table};
 use crate::{Finding, Source};
 
-/// What a name can stand for. Each kind is its own namespace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Kind {
-    Stage,
-    /// Steps, manual steps, gates, sign-offs, decisions, waits and anchors
-    /// share one namespace: `id.field` must say which node it means.
-    Node,
-    Input,
-    Role,
-    Link,
-}
-
-impl Kind {
-    fn noun(self) -> &'static str {
-        match self {
-            Kind::Stage => "stage",
-            Kind::Node => "node",
-            Kind::Input => "input",
-            Kind::Role => "role",
-            Kind::Link => "link",
-        }
-    }
-}
-
-/// Where a name was defined.
-#[derive(Debug, Clone, Copy)]
-struct Definition {
-    source: usize,
-    span: Span,
-}
-
-/// The fields a node exposes to `id.field` paths.
-#[derive(Debug, Default)]
-struct NodeFields {
-    names: BTreeSet<String>,
-}
-
-#[derive(Default)]
-struct Symbols {
-    defined: HashMap<(Kind, String), Definition>,
-    fields: HashMap<String, NodeFields>,
-    /// Names that stand for themselves in expressions: enum values, choice
-    /// options, evidence choices and step statuses.
-    values: BTreeSet<String>,
-}
-
-/// The statuses a node ends with, usable as `id.status == failed`.
-const STATUSES: [&str; 3] = ["succeeded", "failed", "skipped"];
-/// Fields every node has.
-const NODE_FIELDS: [&str; 1] = ["status"];
 const FUNCTIONS: [&str; 3] = ["count", "filled", "set"];
 
-pub fn resolve(sources: &[Source]) -> Vec<Finding> {
+pub fn resolve(sources: &[Source], table: &Table) -> Vec<Finding> {
     let mut resolver = Resolver {
-        symbols: Symbols::default(),
+        table,
         findings: Vec::new(),
         source: 0,
         scopes: Vec::new(),
         used_inputs: BTreeSet::new(),
+        used_fields: BTreeSet::new(),
     };
-    resolver
-        .symbols
-        .values
-        .extend(STATUSES.iter().map(|s| s.to_string()));
-    for (index, source) in sources.iter().enumerate() {
-        if let Some(file) = &source.file {
-            resolver.source = index;
-            resolver.define_file(file);
-        }
-    }
     for (index, source) in sources.iter().enumerate() {
         if let Some(file) = &source.file {
             resolver.source = index;
             resolver.check_file(file);
         }
     }
-    resolver.unused_inputs(sources);
+    resolver.unused_inputs();
+    resolver.unused_captures();
     resolver.findings
 }
 
-struct Resolver {
-    symbols: Symbols,
+struct Resolver<'t> {
+    table: &'t Table,
     findings: Vec<Finding>,
     source: usize,
     /// Loop variables of the `foreach` blocks around the current node.
     scopes: Vec<String>,
     used_inputs: BTreeSet<String>,
+    /// `(node, field)` pairs some path reads.
+    used_fields: BTreeSet<(String, String)>,
 }
 
-impl Resolver {
+impl Resolver<'_> {
     fn report(&mut self, diagnostic: Diagnostic) {
         self.findings.push(Finding {
             source: self.source,
@@ -104,117 +49,10 @@ impl Resolver {
         });
     }
 
-    // ------------------------------------------------------- definitions --
-
-    /// Records a definition; `false` when the name was already taken.
-    fn define(&mut self, kind: Kind, ident: &Ident) -> bool {
-        let key = (kind, ident.name.clone());
-        if let Some(first) = self.symbols.defined.get(&key).copied() {
-            let mut diagnostic = Diagnostic::error(
-                "rbx::lint::duplicate_id",
-                format!("the {} `{}` is defined twice", kind.noun(), ident.name),
-            )
-            .primary(ident.span, "defined again here")
-            .help(format!("give each {} its own id", kind.noun()));
-            if first.source == self.source {
-                diagnostic = diagnostic.secondary(first.span, "first defined here");
-            } else {
-                diagnostic
-                    .message
-                    .push_str(" (first in another file of this procedure)");
-            }
-            self.report(diagnostic);
-            return false;
-        }
-        self.symbols.defined.insert(
-            key,
-            Definition {
-                source: self.source,
-                span: ident.span,
-            },
-        );
-        true
-    }
-
-    fn define_file(&mut self, file: &File) {
-        for item in &file.items {
-            match &item.kind {
-                ItemKind::Input(input) => {
-                    self.define(Kind::Input, &input.name);
-                    if let InputTypeKind::Enum(values) = &input.ty.kind {
-                        self.symbols
-                            .values
-                            .extend(values.iter().map(|v| v.name.clone()));
-                    }
-                }
-                ItemKind::Role(role) => {
-                    self.define(Kind::Role, &role.id);
-                }
-                ItemKind::Link(link) => {
-                    self.define(Kind::Link, &link.id);
-                }
-                ItemKind::Stage(stage) => {
-                    self.define(Kind::Stage, &stage.id);
-                    self.define_items(&stage.items);
-                }
-                _ => {}
-            }
-        }
-    }
-
-    fn define_items(&mut self, items: &[StageItem]) {
-        for item in items {
-            match &item.kind {
-                StageItemKind::Block(block) => {
-                    if !self.define(Kind::Node, &block.id) {
-                        continue;
-                    }
-                    let mut fields = NodeFields::default();
-                    fields
-                        .names
-                        .extend(NODE_FIELDS.iter().map(|f| f.to_string()));
-                    for stmt in &block.body {
-                        match &stmt.kind {
-                            StmtKind::Capture(capture) => {
-                                fields.names.insert(capture.name.name.clone());
-                            }
-                            StmtKind::Evidence(evidence) => {
-                                fields.names.insert(evidence.name.name.clone());
-                                if let EvidenceType::Choice(options) = &evidence.ty {
-                                    self.symbols
-                                        .values
-                                        .extend(options.iter().map(|o| o.name.clone()));
-                                }
-                            }
-                            StmtKind::Option(option) => {
-                                self.symbols.values.insert(option.name.name.clone());
-                            }
-                            _ => {}
-                        }
-                    }
-                    self.symbols.fields.insert(block.id.name.clone(), fields);
-                }
-                StageItemKind::Anchor(anchor) => {
-                    if !self.define(Kind::Node, &anchor.id) {
-                        continue;
-                    }
-                    let mut fields = NodeFields::default();
-                    fields
-                        .names
-                        .extend(NODE_FIELDS.iter().map(|f| f.to_string()));
-                    self.symbols.fields.insert(anchor.id.name.clone(), fields);
-                }
-                StageItemKind::Foreach(foreach) => self.define_items(&foreach.items),
-                StageItemKind::Parallel(items) => self.define_items(items),
-                _ => {}
-            }
-        }
-    }
-
     // -------------------------------------------------------- references --
 
     fn is_defined(&self, kind: Kind, name: &str) -> bool {
-        self.symbols.defined.contains_key(&(kind, name.to_string()))
+        self.table.is_defined(kind, name)
     }
 
     fn expect_defined(&mut self, kind: Kind, ident: &Ident) {
@@ -224,13 +62,7 @@ impl Resolver {
         if self.is_defined(kind, &ident.name) {
             return;
         }
-        let candidates: Vec<String> = self
-            .symbols
-            .defined
-            .keys()
-            .filter(|(k, _)| *k == kind)
-            .map(|(_, name)| name.clone())
-            .collect();
+        let candidates: Vec<String> = self.table.names(kind).map(str::to_string).collect();
         let mut diagnostic = Diagnostic::error(
             "rbx::lint::unknown_reference",
             format!("no {} named `{}`", kind.noun(), ident.name),
@@ -460,7 +292,7 @@ impl Resolver {
     /// A path in an expression may also be a bare value: `SEV0`, `prod`.
     fn value_path(&mut self, path: &Path) {
         if let [single] = path.segments.as_slice() {
-            if self.symbols.values.contains(&single.name) && !self.names_something(&single.name) {
+            if self.table.values.contains(&single.name) && !self.names_something(&single.name) {
                 return;
             }
         }
@@ -499,12 +331,14 @@ impl Resolver {
             let Some(field) = path.segments.get(1) else {
                 return;
             };
-            let known = self
-                .symbols
-                .fields
+            let known: Vec<String> = self
+                .table
+                .nodes
                 .get(&head.name)
-                .map(|f| f.names.iter().cloned().collect::<Vec<_>>())
+                .map(|node| node.fields.keys().cloned().collect())
                 .unwrap_or_default();
+            self.used_fields
+                .insert((head.name.clone(), field.name.clone()));
             if !known.contains(&field.name) || path.segments.len() > 2 {
                 let help = match closest(&field.name, known.iter().map(String::as_str)) {
                     Some(best) => format!("did you mean `{}.{best}`?", head.name),
@@ -522,16 +356,21 @@ impl Resolver {
             return;
         }
         let mut candidates: Vec<String> = self
-            .symbols
-            .defined
-            .keys()
-            .filter(|(k, _)| matches!(k, Kind::Input | Kind::Node))
-            .map(|(_, name)| name.clone())
+            .table
+            .names(Kind::Input)
+            .chain(self.table.names(Kind::Node))
+            .map(str::to_string)
             .collect();
         candidates.extend(self.scopes.iter().cloned());
+        if path.segments.len() == 1 {
+            // A misspelt value (`SEV9` for `SEV0`) is as likely as a name.
+            candidates.extend(self.table.values.iter().cloned());
+        }
         let help = match closest(&head.name, candidates.iter().map(String::as_str)) {
             Some(best) => format!("did you mean `{best}`?"),
-            None => "names here are inputs, loop variables, or ids of earlier nodes".to_string(),
+            None => "names here are inputs, loop variables, ids of earlier nodes, or the \
+                     values of an enum or a choice"
+                .to_string(),
         };
         self.report(
             Diagnostic::error(
@@ -543,9 +382,29 @@ impl Resolver {
         );
     }
 
-    fn unused_inputs(&mut self, sources: &[Source]) {
+    fn unused_captures(&mut self) {
+        for ((node, name), def) in &self.table.captures {
+            if self.used_fields.contains(&(node.clone(), name.clone())) {
+                continue;
+            }
+            self.findings.push(Finding {
+                source: def.source,
+                diagnostic: Diagnostic::warning(
+                    "rbx::lint::unused_capture",
+                    format!("`{node}.{name}` is captured but never used"),
+                )
+                .primary(def.span, "captured here, read nowhere")
+                .help(format!(
+                    "use `{{{{ {node}.{name} }}}}` in a later command or condition, or keep the \
+                     output as evidence with `keep stdout` instead"
+                )),
+            });
+        }
+    }
+
+    fn unused_inputs(&mut self) {
         let mut unused: Vec<(String, Definition)> = self
-            .symbols
+            .table
             .defined
             .iter()
             .filter(|((kind, name), _)| *kind == Kind::Input && !self.used_inputs.contains(name))
@@ -553,9 +412,6 @@ impl Resolver {
             .collect();
         unused.sort_by_key(|(_, def)| (def.source, def.span.start));
         for (name, def) in unused {
-            if sources.get(def.source).is_none() {
-                continue;
-            }
             self.findings.push(Finding {
                 source: def.source,
                 diagnostic: Diagnostic::warning(
@@ -570,7 +426,7 @@ impl Resolver {
 }
 
 /// The candidate most like `name`, if any is close enough to be a typo.
-fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .map(|c| (strsim::damerau_levenshtein(name, c), c))
         .filter(|(distance, c)| *distance <= 2.min(c.len() / 3).max(1))

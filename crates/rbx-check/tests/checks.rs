@@ -46,6 +46,16 @@ fn resolvable_references_pass() {
 }
 
 #[test]
+fn well_typed_expressions_pass() {
+    let report = check(&fixtures().join("pass/types.runbook"), &Files);
+    assert!(
+        report.findings.is_empty(),
+        "{}",
+        render(&report, fixtures())
+    );
+}
+
+#[test]
 fn each_mistake_is_reported_where_it_is() {
     insta::glob!("fixtures/fail/*.runbook", |path| {
         let report = check(path, &Files);
@@ -76,4 +86,21 @@ fn a_file_included_twice_is_loaded_once() {
         render(&report, fixtures())
     );
     assert_eq!(report.sources.len(), 2);
+}
+
+#[test]
+fn the_seed_lowers_to_a_graph_with_a_second_smoke_instance() {
+    let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    let report = check(&root.join("runbooks/post-cutover.runbook"), &Files);
+    let graph = report.graph.expect("the seed lowers");
+    let start = graph.start.expect("the seed has a first stage");
+    assert_eq!(graph.graph[start].id, "start");
+    // `again smoke` in the rollback makes a fresh instance with its own ids.
+    let first = graph.node("smoke.forge_version").expect("first smoke run");
+    let second = graph
+        .node("smoke#2.forge_version")
+        .expect("second smoke run");
+    assert_ne!(first, second);
+    assert_eq!(graph.graph[second].host, "rollback");
+    assert!(!petgraph::algo::is_cyclic_directed(&graph.graph));
 }

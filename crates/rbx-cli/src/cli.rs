@@ -19,6 +19,155 @@ pub enum Command {
     Lint(LintArgs),
     /// Rewrite runbooks in the canonical layout.
     Fmt(FmtArgs),
+    /// Draw an entry runbook's graph as Graphviz DOT or Mermaid.
+    Graph(GraphArgs),
+    /// Show what a run would do: inputs, stages, commands and outcomes.
+    Plan(PlanArgs),
+    /// Start a run of an entry runbook and drive it.
+    Run(RunArgs),
+    /// Go on with an unfinished run: interrupted, paused, failed or in doubt.
+    Resume(ResumeArgs),
+    /// Supply what a paused run waits for from a person.
+    Confirm(ConfirmArgs),
+    /// List the runs in the store.
+    Runs(StoreArgs),
+    /// Show every node of a run: pending, running, done, failed, skipped.
+    Status(StatusArgs),
+    /// Show a run's journal, or one step's record and output.
+    Log(LogArgs),
+}
+
+/// Where runs are recorded.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// The directory of the run store. Default: `.rbx` in the current
+    /// directory, or `$RBX_STATE_DIR`.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "RBX_STATE_DIR",
+        default_value = ".rbx"
+    )]
+    pub state_dir: PathBuf,
+}
+
+/// How a run is driven.
+#[derive(Debug, Args)]
+pub struct DriveArgs {
+    /// How many independent nodes may run at once.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub jobs: usize,
+    /// Never ask on the terminal: pause for a person instead.
+    #[arg(long)]
+    pub non_interactive: bool,
+    /// What to do with a step that was in flight when rbx stopped and has
+    /// neither `idempotent` nor `verify`.
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub in_doubt: Option<InDoubtPolicy>,
+    /// Who is running this: recorded with every step. Default:
+    /// `$RBX_OPERATOR`, else the login name.
+    #[arg(long, value_name = "NAME", env = "RBX_OPERATOR")]
+    pub operator: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InDoubtPolicy {
+    /// Run it again.
+    Rerun,
+    /// Treat it as done: you checked that its effect happened.
+    Skip,
+    /// Stop the run as failed.
+    Abort,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The entry runbook (the file with the `runbook` header).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Give an input a value; repeatable. A list is a JSON array. Secrets
+    /// are better given as `RBX_SECRET_NAME` in the environment.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Show the plan with every command resolved, secrets masked; run and
+    /// record nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub drive: DriveArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The run to resume. Default: the latest unfinished run.
+    #[arg(value_name = "RUN")]
+    pub run: Option<String>,
+    /// Re-run from this step and everything after it.
+    #[arg(long, value_name = "STEP", requires = "reason")]
+    pub from: Option<String>,
+    /// Why (recorded), with `--from`.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Go on although the runbook file changed, if no finished step did.
+    #[arg(long)]
+    pub allow_changed: bool,
+    /// Give inputs the run has no value for (secrets are asked for again
+    /// or read from `RBX_SECRET_NAME`).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub drive: DriveArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfirmArgs {
+    /// The paused run.
+    #[arg(value_name = "RUN")]
+    pub run: String,
+    /// The step waiting for a person.
+    #[arg(value_name = "STEP")]
+    pub step: String,
+    /// Evidence as KEY=VALUE; repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub evidence: Vec<String>,
+    /// For a choice: the option chosen.
+    #[arg(long, value_name = "OPTION")]
+    pub choice: Option<String>,
+    /// Why, recorded with the choice.
+    #[arg(long, value_name = "TEXT")]
+    pub rationale: Option<String>,
+    /// Record that it was NOT done (the step fails and its route applies).
+    #[arg(long)]
+    pub reject: bool,
+    #[arg(long, value_name = "NAME", env = "RBX_OPERATOR")]
+    pub operator: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The run. Default: the latest.
+    #[arg(value_name = "RUN")]
+    pub run: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// The run.
+    #[arg(value_name = "RUN")]
+    pub run: String,
+    /// Only this step, with its output.
+    #[arg(value_name = "STEP")]
+    pub step: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Debug, Args)]
@@ -26,6 +175,19 @@ pub struct LintArgs {
     /// Files to check; a directory means every `.runbook` file under it.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+    /// How to report: `human` renders diagnostics on standard error; `json`,
+    /// `sarif` and `github` write them to standard output for programs.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        default_value_t = crate::report_formats::Format::Human
+    )]
+    pub format: crate::report_formats::Format,
+    /// Make diagnostics of this level fail the check as errors do: with
+    /// `--deny warnings`, any warning makes the exit status 2.
+    #[arg(long, value_enum, value_name = "LINT_LEVEL")]
+    pub deny: Vec<crate::lint::LintLevel>,
 }
 
 #[derive(Debug, Args)]
@@ -37,4 +199,33 @@ pub struct FmtArgs {
     /// anything would.
     #[arg(long)]
     pub check: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// The entry runbook (the file with the `runbook` header).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The language to draw in.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = GraphFormat::Dot)]
+    pub format: GraphFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GraphFormat {
+    /// Graphviz: `rbx graph FILE | dot -Tsvg > graph.svg`.
+    Dot,
+    /// Mermaid, for Markdown that renders it (GitHub, mdBook plugins).
+    Mermaid,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The entry runbook (the file with the `runbook` header).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Give an input a value for the plan, as `rbx run` will; repeatable.
+    /// A list is a JSON array: `--set hosts='["web-01","web-02"]'`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
 }

@@ -3,41 +3,67 @@
 //! An entry file (one with a `runbook` header) is checked as a whole
 //! procedure, with the files it includes. A fragment named on the command
 //! line that no entry file includes gets the syntax check alone.
+//!
+//! Diagnostics are rendered for people on standard error as they are found,
+//! or collected and written in a machine format to standard output at the
+//! end (see `report_formats`).
 
 use std::collections::HashSet;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use clap::ValueEnum;
 use rbx_syntax::Diagnostic;
 
 use crate::cli::LintArgs;
+use crate::report_formats::{self, Format, Record};
 use crate::{exit, render, sources};
 
-/// Reads included files from the file system for the checker.
-struct FileSystem;
-
-impl rbx_check::Loader for FileSystem {
-    fn load(&self, path: &Path) -> Result<Vec<u8>, String> {
-        sources::read(path).map_err(|error| error.reason)
-    }
+/// A level of diagnostic that `--deny` can make fail the check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LintLevel {
+    /// Any warning makes the exit status 2.
+    Warnings,
 }
 
-#[derive(Default)]
+/// The diagnostics found so far: counted, and either already rendered for
+/// people or kept as records for a machine format.
 struct Tally {
+    format: Format,
+    /// The directory machine formats name files relative to.
+    cwd: Option<PathBuf>,
+    records: Vec<Record>,
     errors: usize,
     warnings: usize,
 }
 
 impl Tally {
-    fn print(&mut self, diagnostic: &Diagnostic, path: &Path, source: &str) {
+    fn new(format: Format) -> Self {
+        Self {
+            format,
+            cwd: std::env::current_dir().ok(),
+            records: Vec::new(),
+            errors: 0,
+            warnings: 0,
+        }
+    }
+
+    fn add(&mut self, diagnostic: &Diagnostic, path: &Path, source: &str) {
         if diagnostic.is_error() {
             self.errors += 1;
         } else {
             self.warnings += 1;
         }
-        eprint!(
-            "{}",
-            render::diagnostic(diagnostic, &path.display().to_string(), source)
-        );
+        match self.format {
+            Format::Human => eprint!(
+                "{}",
+                render::diagnostic(diagnostic, &path.display().to_string(), source)
+            ),
+            Format::Json | Format::Sarif | Format::Github => {
+                let file = report_formats::display_path(path, self.cwd.as_deref());
+                self.records.push(Record::new(diagnostic, file, source));
+            }
+        }
     }
 }
 
@@ -51,7 +77,7 @@ pub fn run(args: &LintArgs) -> u8 {
             error.reason
         );
     }
-    let mut tally = Tally::default();
+    let mut tally = Tally::new(args.format);
     let mut fragments = Vec::new();
     let mut covered: HashSet<PathBuf> = HashSet::new();
     for path in &files {
@@ -73,13 +99,13 @@ pub fn run(args: &LintArgs) -> u8 {
             fragments.push((path.clone(), bytes, parsed));
             continue;
         }
-        let report = rbx_check::check(path, &FileSystem);
+        let report = rbx_check::check(path, &sources::FileSystem);
         for source in &report.sources {
             covered.insert(canonical(&source.path));
         }
         for finding in &report.findings {
             let source = &report.sources[finding.source];
-            tally.print(&finding.diagnostic, &source.path, &source.text);
+            tally.add(&finding.diagnostic, &source.path, &source.text);
         }
     }
     for (path, bytes, parsed) in fragments {
@@ -88,9 +114,11 @@ pub fn run(args: &LintArgs) -> u8 {
         }
         let source = String::from_utf8_lossy(&bytes);
         for diagnostic in &parsed.diagnostics {
-            tally.print(diagnostic, &path, &source);
+            tally.add(diagnostic, &path, &source);
         }
     }
+    // The summary goes to standard error in every format, so that a CI log
+    // says what happened even when standard output went to a file.
     if tally.errors + tally.warnings > 0 {
         eprintln!(
             "{} file(s) checked: {} error(s), {} warning(s)",
@@ -99,7 +127,24 @@ pub fn run(args: &LintArgs) -> u8 {
             tally.warnings
         );
     }
-    if failed || tally.errors > 0 {
+    let mut stdout = std::io::stdout().lock();
+    let written = report_formats::write(
+        args.format,
+        &tally.records,
+        files.len(),
+        tally.cwd.as_deref(),
+        &mut stdout,
+    )
+    .and_then(|()| stdout.flush());
+    if let Err(error) = written {
+        eprintln!("error: cannot write to standard output: {error}");
+        failed = true;
+    }
+    let denied = args.deny.contains(&LintLevel::Warnings) && tally.warnings > 0;
+    if denied {
+        eprintln!("error: warnings are denied by `--deny warnings`");
+    }
+    if failed || denied || tally.errors > 0 {
         exit::INVALID
     } else {
         exit::SUCCESS

@@ -4,8 +4,13 @@
 mod cli;
 mod exit;
 mod fmt;
+mod graph_cmd;
 mod lint;
+mod plan;
 mod render;
+mod report_formats;
+mod run_cmd;
+mod runs_cmd;
 mod sources;
 
 use std::process::ExitCode;
@@ -17,6 +22,14 @@ fn main() -> ExitCode {
     let status = match cli.command {
         cli::Command::Lint(args) => lint::run(&args),
         cli::Command::Fmt(args) => fmt::run(&args),
+        cli::Command::Graph(args) => graph_cmd::run(&args),
+        cli::Command::Plan(args) => plan::run(&args),
+        cli::Command::Run(args) => run_cmd::run(&args),
+        cli::Command::Resume(args) => run_cmd::resume(&args),
+        cli::Command::Confirm(args) => runs_cmd::confirm(&args),
+        cli::Command::Runs(args) => runs_cmd::runs(&args),
+        cli::Command::Status(args) => runs_cmd::status(&args),
+        cli::Command::Log(args) => runs_cmd::log(&args),
     };
     ExitCode::from(status)
 }

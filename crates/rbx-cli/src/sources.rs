@@ -74,3 +74,13 @@ fn describe(error: &io::Error) -> String {
         _ => error.to_string().to_lowercase(),
     }
 }
+
+/// Reads runbook files from the file system for the checker.
+#[derive(Debug)]
+pub struct FileSystem;
+
+impl rbx_check::Loader for FileSystem {
+    fn load(&self, path: &Path) -> Result<Vec<u8>, String> {
+        read(path).map_err(|error| error.reason)
+    }
+}

@@ -182,18 +182,18 @@ impl<'i> Children<'i> {
     }
 }
 
-pub struct Lowerer {
+pub struct Lowerer<'s> {
     pub diagnostics: Vec<Diagnostic>,
-    source: String,
+    source: &'s str,
     /// Where each comment starts, keyed by where it ends.
     comment_starts: std::collections::HashMap<usize, usize>,
 }
 
-impl Lowerer {
-    pub fn new(source: &str, comments: &[Comment]) -> Self {
+impl<'s> Lowerer<'s> {
+    pub fn new(source: &'s str, comments: &[Comment]) -> Self {
         Self {
             diagnostics: Vec::new(),
-            source: source.to_string(),
+            source,
             comment_starts: comments
                 .iter()
                 .map(|c| (c.span.end, c.span.start))

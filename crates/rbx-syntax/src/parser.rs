@@ -1,6 +1,7 @@
 //! Parsing: the lexical pre-scan, the pest grammar with error recovery, and
 //! lowering to the AST.
 
+use std::borrow::Cow;
 use std::num::NonZeroUsize;
 
 use pest::Parser as _;
@@ -46,7 +47,8 @@ pub fn parse(source: &str) -> Parsed {
     }
 
     let mut diagnostics = Vec::new();
-    let mut text = source.to_string();
+    // Recovery blanks lines of a copy; a file without errors is never copied.
+    let mut text = Cow::Borrowed(source);
     let mut last_error_line_end = None;
     loop {
         match parse_tree(&text) {
@@ -93,7 +95,8 @@ pub fn parse(source: &str) -> Parsed {
                     break;
                 }
                 // Spaces of the same byte length keep every later offset in place.
-                text.replace_range(start..end, &" ".repeat(end - start));
+                text.to_mut()
+                    .replace_range(start..end, &" ".repeat(end - start));
                 last_error_line_end = Some(end);
             }
         }

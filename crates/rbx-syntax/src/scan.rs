@@ -14,6 +14,20 @@ use crate::span::Span;
 /// Real runbooks stay under ten; the bound protects the recursive parser.
 pub const MAX_DEPTH: usize = 64;
 
+/// The bytes `Scanner::run` has something to do at.
+const SIGNIFICANT: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = matches!(
+            i as u8,
+            b'#' | b'"' | b'/' | b'{' | b'(' | b'[' | b'}' | b')' | b']'
+        );
+        i += 1;
+    }
+    table
+};
+
 #[derive(Debug, Default)]
 pub struct Scan {
     pub comments: Vec<Comment>,
@@ -80,7 +94,15 @@ impl<'s> Scanner<'s> {
                 b'/' if self.after_tilde() => self.regex(),
                 b'{' | b'(' | b'[' => self.open(b),
                 b'}' | b')' | b']' => self.close(b),
-                _ => self.pos += 1,
+                // Most of a file is none of the above: step over the whole
+                // run at once instead of going round the match per byte.
+                _ => {
+                    self.pos += 1;
+                    self.pos += self.bytes[self.pos..stop]
+                        .iter()
+                        .position(|b| SIGNIFICANT[usize::from(*b)])
+                        .unwrap_or(stop - self.pos);
+                }
             }
         }
     }

@@ -1,0 +1,998 @@
+//! Lowering a procedure to the DAG the engine walks, and the checks that
+//! need the graph: cycles, unreachable nodes and paths with no outcome.
+//!
+//! Every stage has one *primary* instance, whose start node is what `then`
+//! and routes lead to. `again STAGE` lowers a fresh instance of the stage's
+//! nodes in place, with ids of its own (`smoke#2.version`), and goes on
+//! with the item after it. `foreach` bodies are lowered once and marked
+//! with their fan-out: the engine expands them per item at run time, since
+//! the list is an input.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::Path as FsPath;
+
+use petgraph::Direction;
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::EdgeRef;
+use rbx_syntax::ast::*;
+use rbx_syntax::{Diagnostic, Span};
+
+use crate::{Finding, Source};
+
+/// Where in the sources something was written.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin {
+    pub source: usize,
+    pub span: Span,
+}
+
+/// One `foreach` around a node.
+#[derive(Debug, Clone)]
+pub struct Fanout {
+    pub var: String,
+    pub list: String,
+    /// How many items run at once; `None` means one at a time.
+    pub parallel: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub enum NodeKind {
+    /// The start of a stage instance, holding the stage's preconditions.
+    StageStart {
+        stage: String,
+        title: String,
+        within: Option<u64>,
+        requires: Vec<Require>,
+    },
+    Block(Block),
+    Anchor(Anchor),
+    /// A terminal outcome.
+    End {
+        outcome: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// Stable and readable: `smoke` (a stage's start), `smoke.version`,
+    /// `smoke#2.version` (in the second instance), `smoke.end.resolved`.
+    pub id: String,
+    /// The stage instance the node belongs to: `smoke`, `smoke#2`.
+    pub stage: String,
+    /// The primary stage instance whose flow the node runs in: for a node
+    /// of an `again` instance, the stage that holds the `again`.
+    pub host: String,
+    pub kind: NodeKind,
+    pub fanout: Vec<Fanout>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EdgeKind {
+    /// Runs after its source succeeded.
+    Next,
+    /// Runs after its source failed.
+    Failure,
+    /// Runs when the operator cancels during its source.
+    Cancel,
+    /// Runs when a decision took this branch.
+    Branch(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Edge {
+    pub kind: EdgeKind,
+    /// The statement that made the edge, for diagnostics.
+    pub origin: Origin,
+}
+
+/// The lowered procedure. Built once, never changed.
+#[derive(Debug)]
+pub struct Graph {
+    pub graph: DiGraph<Node, Edge>,
+    pub start: Option<NodeIndex>,
+    by_id: HashMap<String, NodeIndex>,
+}
+
+impl Graph {
+    pub fn node(&self, id: &str) -> Option<NodeIndex> {
+        self.by_id.get(id).copied()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Routes<'a> {
+    failure: Option<(&'a Target, Origin)>,
+    cancel: Option<(&'a Target, Origin)>,
+}
+
+#[derive(Clone)]
+struct Ctx<'a> {
+    source: usize,
+    stage: &'a str,
+    instance: String,
+    host: String,
+    routes: Routes<'a>,
+    fanout: Vec<Fanout>,
+}
+
+type Frontier = Vec<(NodeIndex, EdgeKind, Origin)>;
+
+pub fn lower(sources: &[Source]) -> (Graph, Vec<Finding>) {
+    let mut lowerer = Lowerer {
+        sources,
+        stages: HashMap::new(),
+        primary: HashMap::new(),
+        instances: HashMap::new(),
+        graph: DiGraph::new(),
+        by_id: HashMap::new(),
+        findings: Vec::new(),
+        again_stack: Vec::new(),
+        runbook_routes: Routes {
+            failure: None,
+            cancel: None,
+        },
+        ends: HashMap::new(),
+    };
+    lowerer.collect();
+    let order = lowerer.stage_order();
+    for (stage, source) in &order {
+        lowerer.start_primary(stage, *source);
+    }
+    for (stage, source) in &order {
+        lowerer.lower_primary(stage, *source);
+    }
+    let start = first_stage(sources, 0, &mut HashSet::new())
+        .and_then(|stage| lowerer.primary.get(&stage).copied());
+    let graph = Graph {
+        graph: lowerer.graph,
+        start,
+        by_id: lowerer.by_id,
+    };
+    let mut findings = lowerer.findings;
+    if !findings
+        .iter()
+        .any(|f| f.diagnostic.code == "rbx::lint::cycle")
+    {
+        findings.extend(cycles(&graph));
+    }
+    findings.extend(unreachable(&graph, sources));
+    findings.extend(unverified_irreversible(&graph));
+    (graph, findings)
+}
+
+/// Irreversible steps with no gate or sign-off on any way to them: nobody
+/// checked anything before the point of no return.
+fn unverified_irreversible(graph: &Graph) -> Vec<Finding> {
+    let g = &graph.graph;
+    let mut findings = Vec::new();
+    for index in g.node_indices() {
+        let NodeKind::Block(block) = &g[index].kind else {
+            continue;
+        };
+        let irreversible = block
+            .body
+            .iter()
+            .any(|stmt| matches!(stmt.kind, StmtKind::Irreversible(_)));
+        if !irreversible {
+            continue;
+        }
+        let mut seen = HashSet::new();
+        let mut stack = vec![index];
+        let mut verified = false;
+        while let Some(node) = stack.pop() {
+            for edge in g.edges_directed(node, Direction::Incoming) {
+                let from = edge.source();
+                if edge.weight().kind == EdgeKind::Cancel || !seen.insert(from) {
+                    continue;
+                }
+                if let NodeKind::Block(b) = &g[from].kind {
+                    if matches!(b.kind, BlockKind::Gate | BlockKind::Signoff) {
+                        verified = true;
+                    }
+                }
+                stack.push(from);
+            }
+        }
+        if !verified {
+            let node = &g[index];
+            findings.push(Finding {
+                source: node.origin.source,
+                diagnostic: Diagnostic::warning(
+                    "rbx::lint::unverified_irreversible",
+                    format!("nothing is verified before the irreversible `{}`", node.id),
+                )
+                .primary(
+                    block.id.span,
+                    "a point of no return with no gate or sign-off before it",
+                )
+                .help(
+                    "add a `gate` (require what must hold, or `attest` it) or a `signoff` \
+                     before this step",
+                ),
+            });
+        }
+    }
+    findings
+}
+
+/// The first stage of the entry file, with includes spliced in place.
+fn first_stage(sources: &[Source], index: usize, seen: &mut HashSet<usize>) -> Option<String> {
+    if !seen.insert(index) {
+        return None;
+    }
+    let source = sources.get(index)?;
+    let dir = source.path.parent().unwrap_or(FsPath::new(""));
+    for item in &source.file.as_ref()?.items {
+        match &item.kind {
+            ItemKind::Stage(stage) => return Some(stage.id.name.clone()),
+            ItemKind::Include(path) => {
+                let Some(relative) = path.as_literal() else {
+                    continue;
+                };
+                let target = dir.join(relative);
+                let included = sources.iter().position(|s| s.path == target);
+                if let Some(found) = included.and_then(|i| first_stage(sources, i, seen)) {
+                    return Some(found);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+struct Lowerer<'a> {
+    sources: &'a [Source],
+    /// Stage id → (source, stage), first definition wins.
+    stages: HashMap<&'a str, (usize, &'a Stage)>,
+    primary: HashMap<String, NodeIndex>,
+    /// How many instances of each stage exist so far.
+    instances: HashMap<String, usize>,
+    graph: DiGraph<Node, Edge>,
+    by_id: HashMap<String, NodeIndex>,
+    findings: Vec<Finding>,
+    again_stack: Vec<String>,
+    runbook_routes: Routes<'a>,
+    /// Outcome nodes by (stage instance, source, offset of the `end`).
+    ends: HashMap<(String, usize, usize), NodeIndex>,
+}
+
+impl<'a> Lowerer<'a> {
+    fn collect(&mut self) {
+        for (index, source) in self.sources.iter().enumerate() {
+            let Some(file) = &source.file else { continue };
+            for item in &file.items {
+                let origin = Origin {
+                    source: index,
+                    span: item.span,
+                };
+                match &item.kind {
+                    ItemKind::Stage(stage) => {
+                        self.stages
+                            .entry(stage.id.name.as_str())
+                            .or_insert((index, stage));
+                    }
+                    ItemKind::On(route) => match route.event {
+                        RouteEvent::Failure => {
+                            self.runbook_routes.failure = Some((&route.target, origin));
+                        }
+                        RouteEvent::Cancel => {
+                            self.runbook_routes.cancel = Some((&route.target, origin));
+                        }
+                    },
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Stages in the order they are written, sources in load order.
+    fn stage_order(&self) -> Vec<(&'a str, usize)> {
+        let mut order = Vec::new();
+        let mut seen = HashSet::new();
+        for (index, source) in self.sources.iter().enumerate() {
+            let Some(file) = &source.file else { continue };
+            for item in &file.items {
+                if let ItemKind::Stage(stage) = &item.kind {
+                    if seen.insert(stage.id.name.as_str()) {
+                        order.push((stage.id.name.as_str(), index));
+                    }
+                }
+            }
+        }
+        order
+    }
+
+    fn add(&mut self, mut node: Node) -> NodeIndex {
+        if self.by_id.contains_key(&node.id) {
+            let base = node.id.clone();
+            let mut n = 2;
+            while self.by_id.contains_key(&format!("{base}#{n}")) {
+                n += 1;
+            }
+            node.id = format!("{base}#{n}");
+        }
+        let id = node.id.clone();
+        let index = self.graph.add_node(node);
+        self.by_id.insert(id, index);
+        index
+    }
+
+    fn stage_start(
+        &mut self,
+        stage: &Stage,
+        instance: &str,
+        host: &str,
+        source: usize,
+    ) -> NodeIndex {
+        let requires = stage
+            .items
+            .iter()
+            .filter_map(|item| match &item.kind {
+                StageItemKind::Require(require) => Some(require.clone()),
+                _ => None,
+            })
+            .collect();
+        self.add(Node {
+            id: instance.to_string(),
+            stage: instance.to_string(),
+            host: host.to_string(),
+            kind: NodeKind::StageStart {
+                stage: stage.id.name.clone(),
+                title: stage.title.source_form(),
+                within: stage.within.as_ref().map(|d| d.millis),
+                requires,
+            },
+            fanout: Vec::new(),
+            origin: Origin {
+                source,
+                span: stage.id.span,
+            },
+        })
+    }
+
+    fn start_primary(&mut self, id: &str, source: usize) {
+        let Some(&(_, stage)) = self.stages.get(id) else {
+            return;
+        };
+        self.instances.insert(id.to_string(), 1);
+        let start = self.stage_start(stage, id, id, source);
+        self.primary.insert(id.to_string(), start);
+    }
+
+    /// The stage's own `on` routes over the ones around it.
+    fn stage_routes(&self, stage: &'a Stage, source: usize, outer: Routes<'a>) -> Routes<'a> {
+        let mut routes = outer;
+        for item in &stage.items {
+            if let StageItemKind::On(route) = &item.kind {
+                let origin = Origin {
+                    source,
+                    span: item.span,
+                };
+                match route.event {
+                    RouteEvent::Failure => routes.failure = Some((&route.target, origin)),
+                    RouteEvent::Cancel => routes.cancel = Some((&route.target, origin)),
+                }
+            }
+        }
+        routes
+    }
+
+    fn lower_primary(&mut self, id: &'a str, source: usize) {
+        let Some(&(_, stage)) = self.stages.get(id) else {
+            return;
+        };
+        let Some(&start) = self.primary.get(id) else {
+            return;
+        };
+        let ctx = Ctx {
+            source,
+            stage: id,
+            instance: id.to_string(),
+            host: id.to_string(),
+            routes: self.stage_routes(stage, source, self.runbook_routes),
+            fanout: Vec::new(),
+        };
+        self.again_stack.push(id.to_string());
+        let origin = Origin {
+            source,
+            span: stage.id.span,
+        };
+        let exits = self.items(
+            &stage.items,
+            &ctx,
+            vec![(start, EdgeKind::Next, origin)],
+            true,
+        );
+        self.again_stack.pop();
+        // Exits of nodes nothing reaches are reported as unreachable instead.
+        // The search stays inside this stage's flow, so it costs the size of
+        // the stage, not of everything after it.
+        let mut reached = HashSet::from([start]);
+        let mut stack = vec![start];
+        while let Some(node) = stack.pop() {
+            for next in self.graph.neighbors_directed(node, Direction::Outgoing) {
+                if self.graph[next].host == id && reached.insert(next) {
+                    stack.push(next);
+                }
+            }
+        }
+        let exits: Frontier = exits
+            .into_iter()
+            .filter(|(node, _, _)| reached.contains(node))
+            .collect();
+        if !exits.is_empty() {
+            let mut diagnostic = Diagnostic::error(
+                "rbx::lint::dead_end",
+                format!("the stage `{id}` can finish without reaching an outcome"),
+            )
+            .primary(stage.id.span, "a path through this stage stops at its end")
+            .help("end the stage with `then STAGE` or `end OUTCOME`");
+            for (node, kind, _) in &exits {
+                if let EdgeKind::Branch(label) = kind {
+                    let at = self.graph[*node].origin;
+                    if at.source == source {
+                        diagnostic = diagnostic
+                            .secondary(at.span, format!("`{label}` continues past the last item"));
+                    }
+                }
+            }
+            self.findings.push(Finding { source, diagnostic });
+        }
+    }
+
+    fn connect(&mut self, frontier: &Frontier, to: NodeIndex) {
+        for (from, kind, origin) in frontier {
+            self.graph.add_edge(
+                *from,
+                to,
+                Edge {
+                    kind: kind.clone(),
+                    origin: *origin,
+                },
+            );
+        }
+    }
+
+    /// Lowers a list of stage items; returns the edges that go on after it.
+    fn items(
+        &mut self,
+        items: &'a [StageItem],
+        ctx: &Ctx<'a>,
+        mut frontier: Frontier,
+        stage_level: bool,
+    ) -> Frontier {
+        let mut routes = ctx.routes;
+        if !stage_level {
+            for item in items {
+                if let StageItemKind::On(route) = &item.kind {
+                    let origin = Origin {
+                        source: ctx.source,
+                        span: item.span,
+                    };
+                    match route.event {
+                        RouteEvent::Failure => routes.failure = Some((&route.target, origin)),
+                        RouteEvent::Cancel => routes.cancel = Some((&route.target, origin)),
+                    }
+                }
+            }
+        }
+        let ctx = Ctx {
+            routes,
+            ..ctx.clone()
+        };
+        for item in items {
+            let origin = Origin {
+                source: ctx.source,
+                span: item.span,
+            };
+            match &item.kind {
+                StageItemKind::On(_) => {}
+                StageItemKind::Require(_) if stage_level => {}
+                StageItemKind::Require(_) | StageItemKind::Then(_) | StageItemKind::End(_)
+                    if !stage_level =>
+                {
+                    self.misplaced(item, &ctx);
+                }
+                StageItemKind::Then(_) | StageItemKind::End(_) if ctx.instance != ctx.host => {
+                    // An `again` instance hands control back instead.
+                }
+                StageItemKind::Require(_) => {}
+                StageItemKind::Then(stage) => {
+                    if let Some(&target) = self.primary.get(&stage.name) {
+                        let frontier_with_origin: Frontier = frontier
+                            .iter()
+                            .map(|(node, kind, _)| (*node, kind.clone(), origin))
+                            .collect();
+                        self.connect(&frontier_with_origin, target);
+                    }
+                    frontier.clear();
+                }
+                StageItemKind::End(outcome) => {
+                    let end = self.end_node(&outcome.name, &ctx, origin);
+                    self.connect(&frontier, end);
+                    frontier.clear();
+                }
+                StageItemKind::Block(block) => {
+                    frontier = self.block(block, &ctx, frontier, origin);
+                }
+                StageItemKind::Anchor(anchor) => {
+                    let node = self.add(Node {
+                        id: format!("{}.{}", ctx.instance, anchor.id.name),
+                        stage: ctx.instance.clone(),
+                        host: ctx.host.clone(),
+                        kind: NodeKind::Anchor(anchor.clone()),
+                        fanout: ctx.fanout.clone(),
+                        origin,
+                    });
+                    self.connect(&frontier, node);
+                    frontier = vec![(node, EdgeKind::Next, origin)];
+                }
+                StageItemKind::Parallel(branches) => {
+                    let mut joined = Vec::new();
+                    for branch in branches {
+                        let exits =
+                            self.items(std::slice::from_ref(branch), &ctx, frontier.clone(), false);
+                        joined.extend(exits);
+                    }
+                    frontier = joined;
+                }
+                StageItemKind::Foreach(foreach) => {
+                    let mut inner = ctx.clone();
+                    inner.fanout.push(Fanout {
+                        var: foreach.var.name.clone(),
+                        list: foreach.list.dotted(),
+                        parallel: foreach.parallel.as_ref().map(|n| n.value),
+                    });
+                    frontier = self.items(&foreach.items, &inner, frontier, false);
+                }
+                StageItemKind::Again(again) => {
+                    frontier = self.again(again, &ctx, frontier, origin);
+                }
+            }
+        }
+        frontier
+    }
+
+    fn misplaced(&mut self, item: &StageItem, ctx: &Ctx<'_>) {
+        let what = match &item.kind {
+            StageItemKind::Require(_) => "`require`",
+            StageItemKind::Then(_) => "`then`",
+            _ => "`end`",
+        };
+        self.findings.push(Finding {
+            source: ctx.source,
+            diagnostic: Diagnostic::error(
+                "rbx::lint::misplaced",
+                format!("{what} cannot stand inside `foreach` or `parallel`"),
+            )
+            .primary(item.span, "not allowed here")
+            .help(match &item.kind {
+                StageItemKind::Require(_) => {
+                    "put the `require` inside a node, or at the top of the stage"
+                }
+                _ => "end the stage after the block, at the stage's own level",
+            }),
+        });
+    }
+
+    /// The outcome node for one `end` written at `origin`, shared by every
+    /// node of the instance that the same route or statement sends there.
+    fn end_node(&mut self, outcome: &str, ctx: &Ctx<'_>, origin: Origin) -> NodeIndex {
+        let key = (ctx.instance.clone(), origin.source, origin.span.start);
+        if let Some(&node) = self.ends.get(&key) {
+            return node;
+        }
+        let node = self.add(Node {
+            id: format!("{}.end.{outcome}", ctx.instance),
+            stage: ctx.instance.clone(),
+            host: ctx.host.clone(),
+            kind: NodeKind::End {
+                outcome: outcome.to_string(),
+            },
+            fanout: ctx.fanout.clone(),
+            origin,
+        });
+        self.ends.insert(key, node);
+        node
+    }
+
+    /// Where a target leads: a stage's start or a new outcome node. `None`
+    /// for `continue`, and for a stage that does not exist (already
+    /// reported by name resolution).
+    fn target(&mut self, target: &Target, ctx: &Ctx<'_>, origin: Origin) -> Option<NodeIndex> {
+        match &target.kind {
+            TargetKind::Stage(stage) => self.primary.get(&stage.name).copied(),
+            TargetKind::End(outcome) => Some(self.end_node(&outcome.name, ctx, origin)),
+            TargetKind::Continue => None,
+        }
+    }
+
+    fn edge(&mut self, from: NodeIndex, to: NodeIndex, kind: EdgeKind, origin: Origin) {
+        self.graph.add_edge(from, to, Edge { kind, origin });
+    }
+
+    fn block(
+        &mut self,
+        block: &'a Block,
+        ctx: &Ctx<'a>,
+        frontier: Frontier,
+        origin: Origin,
+    ) -> Frontier {
+        let node = self.add(Node {
+            id: format!("{}.{}", ctx.instance, block.id.name),
+            stage: ctx.instance.clone(),
+            host: ctx.host.clone(),
+            kind: NodeKind::Block(block.clone()),
+            fanout: ctx.fanout.clone(),
+            origin,
+        });
+        self.connect(&frontier, node);
+        let mut routes = ctx.routes;
+        for stmt in &block.body {
+            if let StmtKind::On(route) = &stmt.kind {
+                let at = Origin {
+                    source: ctx.source,
+                    span: stmt.span,
+                };
+                match route.event {
+                    RouteEvent::Failure => routes.failure = Some((&route.target, at)),
+                    RouteEvent::Cancel => routes.cancel = Some((&route.target, at)),
+                }
+            }
+        }
+        let mut next: Frontier = Vec::new();
+        if block.kind != BlockKind::Decide {
+            if let Some((target, at)) = routes.failure {
+                match self.target(target, ctx, at) {
+                    Some(to) => self.edge(node, to, EdgeKind::Failure, at),
+                    None if target.kind == TargetKind::Continue => {
+                        next.push((node, EdgeKind::Failure, at));
+                    }
+                    None => {}
+                }
+            }
+            if let Some((target, at)) = routes.cancel {
+                // A compensation stage is not re-entered from inside itself.
+                let own_stage = matches!(&target.kind, TargetKind::Stage(s) if s.name == ctx.stage);
+                if !own_stage {
+                    if let Some(to) = self.target(target, ctx, at) {
+                        self.edge(node, to, EdgeKind::Cancel, at);
+                    }
+                }
+            }
+        }
+        match block.kind {
+            BlockKind::Decide | BlockKind::Choose => {
+                self.branches(block, node, ctx, &mut next);
+            }
+            _ => next.push((node, EdgeKind::Next, origin)),
+        }
+        next
+    }
+
+    fn branches(&mut self, block: &Block, node: NodeIndex, ctx: &Ctx<'_>, next: &mut Frontier) {
+        let mut has_branch = false;
+        let mut has_otherwise = false;
+        for stmt in &block.body {
+            let at = Origin {
+                source: ctx.source,
+                span: stmt.span,
+            };
+            let (label, target) = match &stmt.kind {
+                StmtKind::When { condition, target } => (rbx_syntax::fmt::expr(condition), target),
+                StmtKind::Otherwise(target) => {
+                    has_otherwise = true;
+                    ("otherwise".to_string(), target)
+                }
+                StmtKind::Option(option) => (option.name.name.clone(), &option.target),
+                _ => continue,
+            };
+            has_branch = true;
+            match self.target(target, ctx, at) {
+                Some(to) => self.edge(node, to, EdgeKind::Branch(label), at),
+                None if target.kind == TargetKind::Continue => {
+                    next.push((node, EdgeKind::Branch(label), at));
+                }
+                None => {}
+            }
+        }
+        let what = block.kind.keyword();
+        if !has_branch {
+            self.findings.push(Finding {
+                source: ctx.source,
+                diagnostic: Diagnostic::error(
+                    "rbx::lint::no_branches",
+                    format!("the `{what}` `{}` has nowhere to go", block.id.name),
+                )
+                .primary(block.id.span, "no branch")
+                .help(if block.kind == BlockKind::Decide {
+                    "add `when CONDITION -> TARGET` lines and an `otherwise -> TARGET`"
+                } else {
+                    "add `option NAME \"description\" -> TARGET` lines"
+                }),
+            });
+        } else if block.kind == BlockKind::Decide && !has_otherwise {
+            self.findings.push(Finding {
+                source: ctx.source,
+                diagnostic: Diagnostic::error(
+                    "rbx::lint::non_exhaustive",
+                    format!("the decision `{}` has no `otherwise`", block.id.name),
+                )
+                .primary(
+                    block.id.span,
+                    "when no condition holds, the run has nowhere to go",
+                )
+                .help("add `otherwise -> TARGET` as its last line"),
+            });
+        }
+    }
+
+    fn again(
+        &mut self,
+        again: &'a Again,
+        ctx: &Ctx<'a>,
+        frontier: Frontier,
+        origin: Origin,
+    ) -> Frontier {
+        let name = again.stage.name.as_str();
+        let Some(&(source, stage)) = self.stages.get(name) else {
+            return frontier;
+        };
+        if self.again_stack.iter().any(|s| s == name) {
+            self.findings.push(Finding {
+                source: ctx.source,
+                diagnostic: Diagnostic::error(
+                    "rbx::lint::cycle",
+                    format!(
+                        "`again {name}` runs a stage inside itself: {} → {name}",
+                        self.again_stack.join(" → ")
+                    ),
+                )
+                .primary(again.stage.span, "this instance would contain itself")
+                .help("a stage can be run again only from outside it"),
+            });
+            return frontier;
+        }
+        let count = self.instances.entry(name.to_string()).or_insert(1);
+        *count += 1;
+        let instance = format!("{name}#{count}");
+        let start = self.stage_start(stage, &instance, &ctx.host, source);
+        self.connect(&frontier, start);
+        let mut routes = self.stage_routes(stage, source, self.runbook_routes);
+        for route in &again.routes {
+            let at = Origin {
+                source: ctx.source,
+                span: route.span,
+            };
+            match route.route.event {
+                RouteEvent::Failure => routes.failure = Some((&route.route.target, at)),
+                RouteEvent::Cancel => routes.cancel = Some((&route.route.target, at)),
+            }
+        }
+        let inner = Ctx {
+            source,
+            stage: name,
+            instance,
+            host: ctx.host.clone(),
+            routes,
+            fanout: ctx.fanout.clone(),
+        };
+        self.again_stack.push(name.to_string());
+        let exits = self.items(
+            &stage.items,
+            &inner,
+            vec![(start, EdgeKind::Next, origin)],
+            true,
+        );
+        self.again_stack.pop();
+        exits
+    }
+}
+
+/// Every cycle, reported once with its path.
+fn cycles(graph: &Graph) -> Vec<Finding> {
+    let g = &graph.graph;
+    let mut findings = Vec::new();
+    for component in petgraph::algo::tarjan_scc(g) {
+        let looped = component.len() > 1
+            || component
+                .first()
+                .is_some_and(|n| g.find_edge(*n, *n).is_some());
+        if !looped {
+            continue;
+        }
+        let members: HashSet<NodeIndex> = component.iter().copied().collect();
+        let mut path = cycle_path(g, component[0], &members);
+        // Start the story at the node written first, so the edge blamed is
+        // the `then`, route or branch that goes back up the file to it.
+        if let Some(first) = (0..path.len()).min_by_key(|&i| {
+            let origin = g[path[i].0].origin;
+            (origin.source, origin.span.start)
+        }) {
+            path.rotate_left(first);
+        }
+        let names: Vec<&str> = path
+            .iter()
+            .map(|(n, _)| g[*n].id.as_str())
+            .filter(|id| !id.is_empty())
+            .collect();
+        let Some(&(_, closing)) = path.last() else {
+            continue;
+        };
+        let closing = g[closing].origin;
+        let names: Vec<&str> = match names.first() {
+            Some(first) => names.iter().copied().chain([*first]).collect(),
+            None => continue,
+        };
+        let mut diagnostic = Diagnostic::error(
+            "rbx::lint::cycle",
+            format!("these steps form a cycle: {}", names.join(" → ")),
+        )
+        .primary(closing.span, "this leads back to an earlier step")
+        .help(
+            "a procedure is a DAG: to run a stage again, use `again STAGE` with its own \
+             `on failure`, or route to a later stage",
+        );
+        for (_, edge) in &path[..path.len().saturating_sub(1)] {
+            if !is_flow(g, *edge) {
+                continue;
+            }
+            let at = g[*edge].origin;
+            if at.source == closing.source && at.span.start != closing.span.start {
+                diagnostic = diagnostic.secondary(at.span, "part of the cycle");
+            }
+        }
+        findings.push(Finding {
+            source: closing.source,
+            diagnostic,
+        });
+    }
+    findings
+}
+
+/// Whether an edge changes course — a `then`, a route, a branch or an
+/// outcome — rather than going on to the next item of a stage.
+fn is_flow(g: &DiGraph<Node, Edge>, edge: petgraph::graph::EdgeIndex) -> bool {
+    let Some((_, to)) = g.edge_endpoints(edge) else {
+        return false;
+    };
+    let into_stage = matches!(g[to].kind, NodeKind::StageStart { .. }) && g[to].stage == g[to].host;
+    g[edge].kind != EdgeKind::Next || into_stage
+}
+
+/// A path around the cycle through `start`: each node with the edge that
+/// leaves it.
+fn cycle_path(
+    g: &DiGraph<Node, Edge>,
+    start: NodeIndex,
+    members: &HashSet<NodeIndex>,
+) -> Vec<(NodeIndex, petgraph::graph::EdgeIndex)> {
+    // Breadth-first search from start's successors back to start, within
+    // the component, gives a shortest cycle.
+    let mut previous: HashMap<NodeIndex, (NodeIndex, petgraph::graph::EdgeIndex)> = HashMap::new();
+    let mut queue = VecDeque::new();
+    for edge in g.edges_directed(start, Direction::Outgoing) {
+        if members.contains(&edge.target()) && !previous.contains_key(&edge.target()) {
+            previous.insert(edge.target(), (start, edge.id()));
+            queue.push_back(edge.target());
+        }
+    }
+    while let Some(node) = queue.pop_front() {
+        if node == start {
+            break;
+        }
+        for edge in g.edges_directed(node, Direction::Outgoing) {
+            let next = edge.target();
+            if members.contains(&next) && !previous.contains_key(&next) {
+                previous.insert(next, (node, edge.id()));
+                queue.push_back(next);
+            }
+        }
+    }
+    let mut path = Vec::new();
+    let mut at = start;
+    while let Some(&(from, edge)) = previous.get(&at) {
+        path.push((from, edge));
+        at = from;
+        if at == start || path.len() > members.len() {
+            break;
+        }
+    }
+    path.reverse();
+    path
+}
+
+/// Nodes nothing leads to: reported once per stage never reached, and at
+/// the first node of each run of nodes within a reached stage.
+fn unreachable(graph: &Graph, sources: &[Source]) -> Vec<Finding> {
+    let g = &graph.graph;
+    let Some(start) = graph.start else {
+        return Vec::new();
+    };
+    let mut reached = HashSet::new();
+    let mut bfs = petgraph::visit::Bfs::new(g, start);
+    while let Some(node) = bfs.next(g) {
+        reached.insert(node);
+    }
+    let again_targets = again_targets(sources);
+    let mut findings = Vec::new();
+    for index in g.node_indices() {
+        if reached.contains(&index) {
+            continue;
+        }
+        let node = &g[index];
+        let has_unreached_predecessor = g
+            .neighbors_directed(index, Direction::Incoming)
+            .any(|p| !reached.contains(&p));
+        match &node.kind {
+            NodeKind::StageStart { stage, .. } if node.stage == node.host => {
+                if again_targets.contains(stage) {
+                    continue;
+                }
+                findings.push(Finding {
+                    source: node.origin.source,
+                    diagnostic: Diagnostic::warning(
+                        "rbx::lint::unreachable",
+                        format!("the stage `{stage}` is never reached"),
+                    )
+                    .primary(node.origin.span, "no `then`, route or branch leads here")
+                    .help("route to it from another stage, or remove it"),
+                });
+            }
+            NodeKind::Block(_) | NodeKind::Anchor(_) | NodeKind::End { .. }
+                if !has_unreached_predecessor && reached.contains(&stage_start(graph, node)) =>
+            {
+                findings.push(Finding {
+                    source: node.origin.source,
+                    diagnostic: Diagnostic::warning(
+                        "rbx::lint::unreachable",
+                        format!("`{}` can never run", node.id),
+                    )
+                    .primary(name_span(node), "nothing before it continues here")
+                    .help("an earlier `then`, `end` or decision always leaves the stage first"),
+                });
+            }
+            _ => {}
+        }
+    }
+    findings
+}
+
+/// The span of a node's id, where a diagnostic about the node points.
+pub fn name_span(node: &Node) -> Span {
+    match &node.kind {
+        NodeKind::Block(block) => block.id.span,
+        NodeKind::Anchor(anchor) => anchor.id.span,
+        NodeKind::StageStart { .. } | NodeKind::End { .. } => node.origin.span,
+    }
+}
+
+fn stage_start(graph: &Graph, node: &Node) -> NodeIndex {
+    graph.node(&node.stage).unwrap_or_default()
+}
+
+fn again_targets(sources: &[Source]) -> HashSet<String> {
+    fn walk(items: &[StageItem], out: &mut HashSet<String>) {
+        for item in items {
+            match &item.kind {
+                StageItemKind::Again(again) => {
+                    out.insert(again.stage.name.clone());
+                }
+                StageItemKind::Foreach(foreach) => walk(&foreach.items, out),
+                StageItemKind::Parallel(items) => walk(items, out),
+                _ => {}
+            }
+        }
+    }
+    let mut out = HashSet::new();
+    for file in sources.iter().filter_map(|s| s.file.as_ref()) {
+        for item in &file.items {
+            if let ItemKind::Stage(stage) = &item.kind {
+                walk(&stage.items, &mut out);
+            }
+        }
+    }
+    out
+}

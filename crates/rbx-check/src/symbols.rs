@@ -1,0 +1,257 @@
+//! The symbol table of a procedure: every stage, node, input, role and link
+//! with where it is defined and what it exposes. Built once, read by every
+//! later check.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use rbx_syntax::ast::*;
+use rbx_syntax::{Diagnostic, Span};
+
+use crate::{Finding, Source};
+
+/// What a name can stand for. Each kind is its own namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Stage,
+    /// Steps, manual steps, gates, sign-offs, decisions, waits and anchors
+    /// share one namespace: `id.field` must say which node it means.
+    Node,
+    Input,
+    Role,
+    Link,
+}
+
+impl Kind {
+    pub fn noun(self) -> &'static str {
+        match self {
+            Kind::Stage => "stage",
+            Kind::Node => "node",
+            Kind::Input => "input",
+            Kind::Role => "role",
+            Kind::Link => "link",
+        }
+    }
+}
+
+/// Where a name was defined.
+#[derive(Debug, Clone, Copy)]
+pub struct Definition {
+    pub source: usize,
+    pub span: Span,
+}
+
+/// What kind of node an id names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKind {
+    Block(BlockKind),
+    Anchor,
+}
+
+/// The type of a field a node exposes (`step.capture`, `manual.evidence`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldType {
+    Capture(Option<CaptureType>),
+    Evidence(EvidenceType),
+    Status,
+}
+
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    pub kind: NodeKind,
+    pub stage: String,
+    pub fields: BTreeMap<String, FieldType>,
+    /// The options of a `choose`, in order.
+    pub options: Vec<String>,
+}
+
+/// The statuses a node ends with, usable as `id.status == failed`.
+pub const STATUSES: [&str; 3] = ["succeeded", "failed", "skipped"];
+
+#[derive(Debug, Default)]
+pub struct Table {
+    pub defined: HashMap<(Kind, String), Definition>,
+    pub nodes: HashMap<String, NodeInfo>,
+    pub inputs: HashMap<String, InputTypeKind>,
+    /// Where each capture is declared, by (node id, capture name).
+    pub captures: BTreeMap<(String, String), Definition>,
+    /// Names that stand for themselves in expressions: enum values, choice
+    /// options, evidence choices and step statuses.
+    pub values: BTreeSet<String>,
+}
+
+impl Table {
+    pub fn is_defined(&self, kind: Kind, name: &str) -> bool {
+        self.defined.contains_key(&(kind, name.to_string()))
+    }
+
+    pub fn names(&self, kind: Kind) -> impl Iterator<Item = &str> {
+        self.defined
+            .keys()
+            .filter(move |(k, _)| *k == kind)
+            .map(|(_, name)| name.as_str())
+    }
+}
+
+/// Builds the table, reporting every id defined twice.
+pub fn build(sources: &[Source]) -> (Table, Vec<Finding>) {
+    let mut builder = Builder {
+        table: Table::default(),
+        findings: Vec::new(),
+        source: 0,
+    };
+    builder
+        .table
+        .values
+        .extend(STATUSES.iter().map(|s| s.to_string()));
+    for (index, source) in sources.iter().enumerate() {
+        if let Some(file) = &source.file {
+            builder.source = index;
+            builder.file(file);
+        }
+    }
+    (builder.table, builder.findings)
+}
+
+struct Builder {
+    table: Table,
+    findings: Vec<Finding>,
+    source: usize,
+}
+
+impl Builder {
+    /// Records a definition; `false` when the name was already taken.
+    fn define(&mut self, kind: Kind, ident: &Ident) -> bool {
+        let key = (kind, ident.name.clone());
+        if let Some(first) = self.table.defined.get(&key).copied() {
+            let mut diagnostic = Diagnostic::error(
+                "rbx::lint::duplicate_id",
+                format!("the {} `{}` is defined twice", kind.noun(), ident.name),
+            )
+            .primary(ident.span, "defined again here")
+            .help(format!("give each {} its own id", kind.noun()));
+            if first.source == self.source {
+                diagnostic = diagnostic.secondary(first.span, "first defined here");
+            } else {
+                diagnostic
+                    .message
+                    .push_str(" (first in another file of this procedure)");
+            }
+            self.findings.push(Finding {
+                source: self.source,
+                diagnostic,
+            });
+            return false;
+        }
+        self.table.defined.insert(
+            key,
+            Definition {
+                source: self.source,
+                span: ident.span,
+            },
+        );
+        true
+    }
+
+    fn file(&mut self, file: &File) {
+        for item in &file.items {
+            match &item.kind {
+                ItemKind::Input(input) => {
+                    if self.define(Kind::Input, &input.name) {
+                        self.table
+                            .inputs
+                            .insert(input.name.name.clone(), input.ty.kind.clone());
+                    }
+                    if let InputTypeKind::Enum(values) = &input.ty.kind {
+                        self.table
+                            .values
+                            .extend(values.iter().map(|v| v.name.clone()));
+                    }
+                }
+                ItemKind::Role(role) => {
+                    self.define(Kind::Role, &role.id);
+                }
+                ItemKind::Link(link) => {
+                    self.define(Kind::Link, &link.id);
+                }
+                ItemKind::Stage(stage) => {
+                    self.define(Kind::Stage, &stage.id);
+                    self.items(&stage.id.name, &stage.items);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn items(&mut self, stage: &str, items: &[StageItem]) {
+        for item in items {
+            match &item.kind {
+                StageItemKind::Block(block) => self.block(stage, block),
+                StageItemKind::Anchor(anchor) if self.define(Kind::Node, &anchor.id) => {
+                    self.table.nodes.insert(
+                        anchor.id.name.clone(),
+                        NodeInfo {
+                            kind: NodeKind::Anchor,
+                            stage: stage.to_string(),
+                            fields: status_only(),
+                            options: Vec::new(),
+                        },
+                    );
+                }
+                StageItemKind::Foreach(foreach) => self.items(stage, &foreach.items),
+                StageItemKind::Parallel(items) => self.items(stage, items),
+                _ => {}
+            }
+        }
+    }
+
+    fn block(&mut self, stage: &str, block: &Block) {
+        if !self.define(Kind::Node, &block.id) {
+            return;
+        }
+        let mut fields = status_only();
+        let mut options = Vec::new();
+        for stmt in &block.body {
+            match &stmt.kind {
+                StmtKind::Capture(capture) => {
+                    fields.insert(capture.name.name.clone(), FieldType::Capture(capture.ty));
+                    self.table.captures.insert(
+                        (block.id.name.clone(), capture.name.name.clone()),
+                        Definition {
+                            source: self.source,
+                            span: capture.name.span,
+                        },
+                    );
+                }
+                StmtKind::Evidence(evidence) => {
+                    fields.insert(
+                        evidence.name.name.clone(),
+                        FieldType::Evidence(evidence.ty.clone()),
+                    );
+                    if let EvidenceType::Choice(choices) = &evidence.ty {
+                        self.table
+                            .values
+                            .extend(choices.iter().map(|c| c.name.clone()));
+                    }
+                }
+                StmtKind::Option(option) => {
+                    self.table.values.insert(option.name.name.clone());
+                    options.push(option.name.name.clone());
+                }
+                _ => {}
+            }
+        }
+        self.table.nodes.insert(
+            block.id.name.clone(),
+            NodeInfo {
+                kind: NodeKind::Block(block.kind),
+                stage: stage.to_string(),
+                fields,
+                options,
+            },
+        );
+    }
+}
+
+fn status_only() -> BTreeMap<String, FieldType> {
+    BTreeMap::from([("status".to_string(), FieldType::Status)])
+}

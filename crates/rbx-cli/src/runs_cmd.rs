@@ -1,0 +1,297 @@
+//! `rbx runs`, `rbx status`, `rbx log` and `rbx confirm`: reading the store,
+//! and giving a paused run what it waits for.
+
+use std::path::{Path, PathBuf};
+
+use rbx_check::graph::NodeKind;
+use rbx_engine::state::kind;
+use rbx_engine::{Procedure, Snapshot, Status};
+use rbx_store::{RunId, RunSummary, SqliteStore, Store};
+use rbx_syntax::ast::{BlockKind, EvidenceType, StmtKind};
+use serde_json::json;
+
+use crate::cli::{ConfirmArgs, LogArgs, StatusArgs, StoreArgs};
+use crate::exit;
+use crate::run_cmd::open_store;
+
+fn fail(message: impl std::fmt::Display) -> u8 {
+    eprintln!("error: {message}");
+    exit::INVALID
+}
+
+pub fn runs(args: &StoreArgs) -> u8 {
+    let store = match open_store(&args.state_dir) {
+        Ok(store) => store,
+        Err(status) => return status,
+    };
+    let runs = match store.runs() {
+        Ok(runs) => runs,
+        Err(e) => return fail(e),
+    };
+    if runs.is_empty() {
+        println!("no runs in {}", args.state_dir.display());
+        return exit::SUCCESS;
+    }
+    println!(
+        "{:<22} {:<20} {:<24} {:<14} RUNBOOK",
+        "RUN", "STATUS", "STARTED", "BY"
+    );
+    for run in runs {
+        let due = run
+            .next_due
+            .as_deref()
+            .map_or(String::new(), |d| format!(" (due {d})"));
+        println!(
+            "{:<22} {:<20} {:<24} {:<14} {}{due}",
+            run.id, run.status, run.started_at, run.started_by, run.runbook_id
+        );
+    }
+    exit::SUCCESS
+}
+
+fn find_run(store: &SqliteStore, run: Option<&str>, dir: &Path) -> Result<RunSummary, u8> {
+    let found = match run {
+        Some(id) => store.run(&RunId::new(id)),
+        None => store.runs().map(|runs| runs.into_iter().next()),
+    };
+    match found {
+        Ok(Some(summary)) => Ok(summary),
+        Ok(None) => Err(fail(format!(
+            "no such run in {}{}",
+            dir.display(),
+            run.map_or(String::new(), |r| format!(": `{r}`"))
+        ))),
+        Err(e) => Err(fail(e)),
+    }
+}
+
+fn procedure_of(store: &SqliteStore, summary: &RunSummary) -> Result<Procedure, u8> {
+    let sources = store.sources(&summary.id).map_err(fail)?;
+    let report = rbx_check::check(&PathBuf::from(&summary.entry), &Snapshot(sources));
+    Procedure::from_report(report).ok_or_else(|| fail("the run's snapshot does not check"))
+}
+
+pub fn status(args: &StatusArgs) -> u8 {
+    let attempt = || -> Result<u8, u8> {
+        let store = open_store(&args.store.state_dir)?;
+        let summary = find_run(&store, args.run.as_deref(), &args.store.state_dir)?;
+        let events = store.events(&summary.id).map_err(fail)?;
+        let state = rbx_engine::replay(&events);
+        let procedure = procedure_of(&store, &summary)?;
+        println!(
+            "run {}  {}  ({})",
+            summary.id, summary.title, summary.status
+        );
+        println!(
+            "started {} by {} on {}",
+            summary.started_at, summary.started_by, summary.host
+        );
+        println!();
+        let graph = &procedure.graph.graph;
+        let mut ids: Vec<(String, bool)> = graph
+            .node_indices()
+            .filter(|i| matches!(graph[*i].kind, NodeKind::Block(_) | NodeKind::Anchor(_)))
+            .map(|i| (graph[i].id.clone(), !graph[i].fanout.is_empty()))
+            .collect();
+        for id in state.nodes.keys() {
+            if !ids.iter().any(|(known, _)| known == id) && id.contains('[') {
+                ids.push((id.clone(), false));
+            }
+        }
+        for (id, loop_template) in ids {
+            if loop_template {
+                continue;
+            }
+            let node = state.nodes.get(&id);
+            let status = match node.map(|n| n.status) {
+                None | Some(Status::Pending) => "pending",
+                Some(Status::Running) if summary.status == "running" => "running",
+                Some(Status::Running) => "in doubt",
+                Some(Status::Succeeded) => "done",
+                Some(Status::Failed) => "failed",
+                Some(Status::Skipped) => "skipped",
+            };
+            let detail = node
+                .map(|n| {
+                    let mut parts = Vec::new();
+                    if n.attempts > 1 {
+                        parts.push(format!("{} attempts", n.attempts));
+                    }
+                    if let Some(ms) = n.duration_ms {
+                        parts.push(format!("{:.1}s", ms as f64 / 1000.0));
+                    }
+                    if let Some(branch) = &n.branch {
+                        parts.push(format!("→ {branch}"));
+                    }
+                    if let Some(reason) = &n.reason {
+                        parts.push(reason.clone());
+                    }
+                    parts.join(", ")
+                })
+                .unwrap_or_default();
+            println!("  {status:<9} {id}  {detail}");
+        }
+        Ok(exit::SUCCESS)
+    };
+    attempt().unwrap_or_else(|status| status)
+}
+
+pub fn log(args: &LogArgs) -> u8 {
+    let attempt = || -> Result<u8, u8> {
+        let store = open_store(&args.store.state_dir)?;
+        let run = RunId::new(args.run.clone());
+        let events = store.events(&run).map_err(fail)?;
+        if events.is_empty() {
+            return Err(fail(format!("there is no run `{run}`")));
+        }
+        for event in &events {
+            let node = event.payload.get("node").and_then(|n| n.as_str());
+            if let Some(step) = &args.step {
+                if node != Some(step.as_str()) {
+                    continue;
+                }
+            }
+            println!(
+                "{:>4} {} {:<16} {}",
+                event.seq, event.time, event.kind, event.payload
+            );
+        }
+        if let Some(step) = &args.step {
+            let attempts = rbx_engine::replay(&events)
+                .nodes
+                .get(step)
+                .map_or(0, |n| n.attempts);
+            for attempt in 1..=attempts {
+                for stream in ["stdout", "stderr"] {
+                    if let Ok(Some(output)) = store.output(&run, step, attempt, stream) {
+                        println!("--- {stream}, attempt {attempt} ({} bytes)", output.total);
+                        print!("{}", String::from_utf8_lossy(&output.head));
+                        let kept = (output.head.len() + output.tail.len()) as u64;
+                        if output.total > kept {
+                            println!("\n[… {} bytes not kept …]", output.total - kept);
+                        }
+                        print!("{}", String::from_utf8_lossy(&output.tail));
+                    }
+                }
+            }
+        }
+        Ok(exit::SUCCESS)
+    };
+    attempt().unwrap_or_else(|status| status)
+}
+
+pub fn confirm(args: &ConfirmArgs) -> u8 {
+    let attempt = || -> Result<u8, u8> {
+        let mut store = open_store(&args.store.state_dir)?;
+        let summary = find_run(&store, Some(&args.run), &args.store.state_dir)?;
+        let procedure = procedure_of(&store, &summary)?;
+        let events = store.events(&summary.id).map_err(fail)?;
+        let state = rbx_engine::replay(&events);
+        if state
+            .nodes
+            .get(&args.step)
+            .is_some_and(|n| n.status.settled())
+        {
+            return Err(fail(format!(
+                "`{}` is already settled in run {}",
+                args.step, summary.id
+            )));
+        }
+        let base = args.step.split('[').next().unwrap_or(&args.step);
+        let Some(index) = procedure.graph.node(base) else {
+            return Err(fail(format!(
+                "run {} has no step `{}`",
+                summary.id, args.step
+            )));
+        };
+        let NodeKind::Block(block) = &procedure.graph.graph[index].kind else {
+            return Err(fail(format!("`{}` does not wait for a person", args.step)));
+        };
+        let mut answers = serde_json::Map::new();
+        for pair in &args.evidence {
+            let Some((key, value)) = pair.split_once('=') else {
+                return Err(fail(format!("`--evidence {pair}`: expected KEY=VALUE")));
+            };
+            answers.insert(key.to_string(), json!(value));
+        }
+        for stmt in &block.body {
+            if let StmtKind::Evidence(evidence) = &stmt.kind {
+                let name = &evidence.name.name;
+                match answers.get(name).and_then(|v| v.as_str()) {
+                    None if !evidence.optional && !args.reject => {
+                        return Err(fail(format!(
+                            "`{}` needs `--evidence {name}=…` ({})",
+                            args.step,
+                            evidence.prompt.source_form()
+                        )));
+                    }
+                    Some(value) => {
+                        if let EvidenceType::Choice(options) = &evidence.ty {
+                            if !options.iter().any(|o| o.name == value) {
+                                let names: Vec<&str> =
+                                    options.iter().map(|o| o.name.as_str()).collect();
+                                return Err(fail(format!(
+                                    "`{name}` must be one of {}",
+                                    names.join(", ")
+                                )));
+                            }
+                        }
+                    }
+                    None => {}
+                }
+            }
+        }
+        let mut branch = None;
+        if block.kind == BlockKind::Choose {
+            let options: Vec<&str> = block
+                .body
+                .iter()
+                .filter_map(|s| match &s.kind {
+                    StmtKind::Option(o) => Some(o.name.name.as_str()),
+                    _ => None,
+                })
+                .collect();
+            match &args.choice {
+                Some(choice) if options.contains(&choice.as_str()) => branch = Some(choice.clone()),
+                _ => {
+                    return Err(fail(format!(
+                        "`{}` needs `--choice` one of {}",
+                        args.step,
+                        options.join(", ")
+                    )));
+                }
+            }
+        }
+        let operator = args
+            .operator
+            .clone()
+            .unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "unknown".to_string()));
+        let mut payload = json!({
+            "node": args.step,
+            "attempt": 1,
+            "status": if args.reject { "failed" } else { "succeeded" },
+            "captures": {},
+            "answers": answers,
+            "operator": operator,
+            "via": "rbx confirm",
+        });
+        if let Some(branch) = branch {
+            payload["branch"] = json!(branch);
+        }
+        if let Some(rationale) = &args.rationale {
+            payload["rationale"] = json!(rationale);
+        }
+        if args.reject {
+            payload["reason"] = json!("rejected by the operator");
+        }
+        store
+            .append(&summary.id, kind::NODE_FINISHED, &payload)
+            .map_err(fail)?;
+        eprintln!(
+            "recorded {} for run {}; go on with: rbx resume {}",
+            args.step, summary.id, summary.id
+        );
+        Ok(exit::SUCCESS)
+    };
+    attempt().unwrap_or_else(|status| status)
+}

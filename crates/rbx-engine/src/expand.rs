@@ -1,0 +1,201 @@
+//! The graph one run walks: the checked DAG with every `foreach` expanded
+//! for the items of its list, which are known once the inputs are.
+//!
+//! A node inside `foreach host in hosts` becomes one node per host
+//! (`restart.drain[web-1]`), each with its own checkpoints. Edges join
+//! instances whose enclosing items agree; an edge out of a loop joins every
+//! item. `parallel N` becomes ordering edges: item `i + N` starts only
+//! once item `i` has settled.
+
+use std::collections::HashMap;
+
+use petgraph::Direction;
+use petgraph::graph::NodeIndex;
+use petgraph::visit::EdgeRef;
+use rbx_check::graph::{EdgeKind, Graph};
+
+use crate::value::Value;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    /// An edge of the procedure.
+    Flow(EdgeKind),
+    /// Only an ordering: wait for the source to settle, whatever its
+    /// outcome. From a `parallel N` limit.
+    Order,
+}
+
+#[derive(Debug, Clone)]
+pub struct XNode {
+    /// The checked node's id, with `[item]` per enclosing loop.
+    pub id: String,
+    pub check: NodeIndex,
+    /// The loop variables in scope and their items, outermost first.
+    pub items: Vec<(String, Value)>,
+}
+
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub nodes: Vec<XNode>,
+    pub incoming: Vec<Vec<(usize, Link)>>,
+    pub outgoing: Vec<Vec<(usize, Link)>>,
+    pub by_id: HashMap<String, usize>,
+    pub start: Option<usize>,
+}
+
+/// One expansion of a node: its item positions and the values of its loop
+/// variables, outermost loop first.
+type Combo = (Vec<usize>, Vec<(String, Value)>);
+
+/// One loop level: its identity and the positions of the loops around it.
+type LoopKey = (String, Vec<usize>);
+
+/// Expands `graph` for the list values in `lists` (input name → items).
+pub fn expand(graph: &Graph, lists: &dyn Fn(&str) -> Vec<Value>) -> Plan {
+    let g = &graph.graph;
+    let mut plan = Plan::default();
+    let mut instances: HashMap<NodeIndex, Vec<(Vec<usize>, usize)>> = HashMap::new();
+    for index in g.node_indices() {
+        let node = &g[index];
+        let mut combos: Vec<Combo> = vec![(Vec::new(), Vec::new())];
+        for fanout in &node.fanout {
+            let values = lists(&fanout.list);
+            let mut next = Vec::new();
+            for (positions, items) in &combos {
+                for (i, value) in values.iter().enumerate() {
+                    let mut positions = positions.clone();
+                    positions.push(i);
+                    let mut items = items.clone();
+                    items.push((fanout.var.clone(), value.clone()));
+                    next.push((positions, items));
+                }
+            }
+            combos = next;
+        }
+        for (positions, items) in combos {
+            let suffix: String = items
+                .iter()
+                .map(|(_, v)| format!("[{}]", v.reveal()))
+                .collect();
+            let id = format!("{}{suffix}", node.id);
+            let x = plan.nodes.len();
+            plan.by_id.insert(id.clone(), x);
+            plan.nodes.push(XNode {
+                id,
+                check: index,
+                items,
+            });
+            instances.entry(index).or_default().push((positions, x));
+        }
+    }
+    plan.incoming = vec![Vec::new(); plan.nodes.len()];
+    plan.outgoing = vec![Vec::new(); plan.nodes.len()];
+    for edge in g.edge_references() {
+        let (from, to) = (edge.source(), edge.target());
+        let shared = common_loops(graph, from, to);
+        let empty = Vec::new();
+        for (from_pos, fx) in instances.get(&from).unwrap_or(&empty) {
+            for (to_pos, tx) in instances.get(&to).unwrap_or(&empty) {
+                if from_pos.get(..shared) == to_pos.get(..shared) {
+                    plan.link(*fx, *tx, Link::Flow(edge.weight().kind.clone()));
+                }
+            }
+        }
+    }
+    plan.limit_parallelism(graph, &instances);
+    plan.start = graph
+        .start
+        .and_then(|s| instances.get(&s))
+        .and_then(|i| i.first())
+        .map(|(_, x)| *x);
+    plan
+}
+
+/// How many loops two nodes share, outermost first.
+fn common_loops(graph: &Graph, a: NodeIndex, b: NodeIndex) -> usize {
+    let (a, b) = (&graph.graph[a].fanout, &graph.graph[b].fanout);
+    a.iter()
+        .zip(b.iter())
+        .take_while(|(x, y)| x.var == y.var && x.list == y.list)
+        .count()
+}
+
+impl Plan {
+    fn link(&mut self, from: usize, to: usize, link: Link) {
+        self.outgoing[from].push((to, link.clone()));
+        self.incoming[to].push((from, link));
+    }
+
+    /// Chains item `i` of each loop level to item `i + N`: the loop's nodes
+    /// for one item must all settle before the item `N` places later starts.
+    fn limit_parallelism(
+        &mut self,
+        graph: &Graph,
+        instances: &HashMap<NodeIndex, Vec<(Vec<usize>, usize)>>,
+    ) {
+        let g = &graph.graph;
+        // Group expanded nodes by (loop identity, outer positions, item).
+        let mut groups: HashMap<LoopKey, Vec<(usize, usize, NodeIndex)>> = HashMap::new();
+        let mut limits: HashMap<LoopKey, usize> = HashMap::new();
+        for (index, list) in instances {
+            let node = &g[*index];
+            for (depth, fanout) in node.fanout.iter().enumerate() {
+                let key_loop = format!("{}@{}:{depth}", fanout.var, fanout.list);
+                for (positions, x) in list {
+                    let outer = positions[..depth].to_vec();
+                    let key = (key_loop.clone(), outer);
+                    groups
+                        .entry(key.clone())
+                        .or_default()
+                        .push((positions[depth], *x, *index));
+                    let at_once = fanout
+                        .parallel
+                        .and_then(|n| usize::try_from(n).ok())
+                        .filter(|n| *n > 0)
+                        .unwrap_or(1);
+                    limits.insert(key, at_once);
+                }
+            }
+        }
+        let mut keys: Vec<_> = groups.keys().cloned().collect();
+        keys.sort();
+        for key in keys {
+            let members = &groups[&key];
+            let at_once = limits.get(&key).copied().unwrap_or(1);
+            let in_loop: std::collections::HashSet<NodeIndex> =
+                members.iter().map(|(_, _, i)| *i).collect();
+            let items = members
+                .iter()
+                .map(|(item, _, _)| *item)
+                .max()
+                .map_or(0, |m| m + 1);
+            for item in at_once..items {
+                let earlier = item - at_once;
+                // Exits of the earlier item: members with a successor outside the loop.
+                let exits: Vec<usize> = members
+                    .iter()
+                    .filter(|(i, _, index)| {
+                        *i == earlier
+                            && g.neighbors_directed(*index, Direction::Outgoing)
+                                .all(|n| !in_loop.contains(&n))
+                    })
+                    .map(|(_, x, _)| *x)
+                    .collect();
+                let entries: Vec<usize> = members
+                    .iter()
+                    .filter(|(i, _, index)| {
+                        *i == item
+                            && g.neighbors_directed(*index, Direction::Incoming)
+                                .all(|n| !in_loop.contains(&n))
+                    })
+                    .map(|(_, x, _)| *x)
+                    .collect();
+                for &exit in &exits {
+                    for &entry in &entries {
+                        self.link(exit, entry, Link::Order);
+                    }
+                }
+            }
+        }
+    }
+}

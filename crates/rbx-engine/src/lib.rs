@@ -1,0 +1,758 @@
+//! The third stage of rbx: running a checked procedure, journal first, so
+//! that a run interrupted at any moment resumes exactly where it stopped.
+//!
+//! Architecture invariant: the engine reads runbook text only from the
+//! snapshot its run recorded, never from the files on disk after the run
+//! started; the store is touched only from its own thread.
+
+mod expand;
+mod expect;
+mod journal;
+mod process;
+mod runner;
+pub mod shell;
+pub mod state;
+pub mod value;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rbx_check::graph::{Graph, NodeKind};
+use rbx_check::{Loader, Report};
+use rbx_store::{Holder, LockOutcome, NewRun, RunId, RunSummary, Store};
+use rbx_syntax::ast::{
+    Block, InputTypeKind, ItemKind, RoleFieldKind, ScalarType, StmtKind, ValueKind,
+};
+use serde_json::json;
+
+pub use journal::{Journal, JournalError};
+pub use state::{RunState, RunStatus, Status};
+use value::Value;
+
+/// A checked procedure ready to run.
+#[derive(Debug)]
+pub struct Procedure {
+    pub graph: Arc<Graph>,
+    pub runbook_id: String,
+    pub title: String,
+    pub entry: String,
+    /// Every source file, as the run snapshots it.
+    pub sources: Vec<(String, String)>,
+    pub inputs: Vec<InputDecl>,
+    pub roles_filled: HashMap<String, bool>,
+    pub links_set: HashMap<String, bool>,
+}
+
+#[derive(Debug, Clone)]
+pub struct InputDecl {
+    pub name: String,
+    pub ty: InputTypeKind,
+    pub default: Option<Value>,
+}
+
+impl Procedure {
+    /// The procedure a lint report describes; `None` when it has errors.
+    pub fn from_report(report: Report) -> Option<Procedure> {
+        if report.has_errors() {
+            return None;
+        }
+        let graph = report.graph?;
+        let entry = report.sources.first()?;
+        let header = entry.file.as_ref()?.header.as_ref()?;
+        let mut inputs = Vec::new();
+        let mut roles_filled = HashMap::new();
+        let mut links_set = HashMap::new();
+        for file in report.sources.iter().filter_map(|s| s.file.as_ref()) {
+            for item in &file.items {
+                match &item.kind {
+                    ItemKind::Input(input) => inputs.push(InputDecl {
+                        name: input.name.name.clone(),
+                        ty: input.ty.kind.clone(),
+                        default: input.default.as_ref().map(literal),
+                    }),
+                    ItemKind::Role(role) => {
+                        let filled = role.fields.iter().flatten().any(|f| {
+                            f.kind == RoleFieldKind::Person
+                                && !f.value.source_form().trim().is_empty()
+                                && !f.value.source_form().contains("_TBD_")
+                        });
+                        roles_filled.insert(role.id.name.clone(), filled);
+                    }
+                    ItemKind::Link(link) => {
+                        let set = link.target.as_ref().is_some_and(|t| {
+                            !t.source_form().trim().is_empty() && !t.source_form().contains("_TBD_")
+                        });
+                        links_set.insert(link.id.name.clone(), set);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Some(Procedure {
+            runbook_id: header.id.name.clone(),
+            title: header.title.source_form(),
+            entry: entry.path.display().to_string(),
+            sources: report
+                .sources
+                .iter()
+                .map(|s| (s.path.display().to_string(), s.text.clone()))
+                .collect(),
+            graph: Arc::new(graph),
+            inputs,
+            roles_filled,
+            links_set,
+        })
+    }
+}
+
+fn literal(value: &rbx_syntax::ast::Value) -> Value {
+    match &value.kind {
+        ValueKind::String(text) => Value::Text(text.source_form()),
+        ValueKind::Int(n) => Value::Int(*n),
+        ValueKind::Bool(b) => Value::Bool(*b),
+        ValueKind::Duration(ms) => Value::Duration(*ms),
+        ValueKind::Name(name) => Value::Name(name.name.clone()),
+        ValueKind::List(items) => Value::List(items.iter().map(literal).collect()),
+    }
+}
+
+/// Serves a run's snapshot to the checker, so a resumed run is rebuilt from
+/// exactly the text it started with.
+#[derive(Debug)]
+pub struct Snapshot(pub Vec<(String, String)>);
+
+impl Loader for Snapshot {
+    fn load(&self, path: &Path) -> Result<Vec<u8>, String> {
+        let wanted = path.display().to_string();
+        self.0
+            .iter()
+            .find(|(p, _)| *p == wanted)
+            .map(|(_, text)| text.clone().into_bytes())
+            .ok_or_else(|| "not in the run's snapshot".to_string())
+    }
+}
+
+/// What to do with a step that was in flight when the last driver died and
+/// has no `idempotent` or `verify` of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InDoubt {
+    Rerun,
+    /// Treat it as done: the operator checked that its effect happened.
+    Skip,
+    Abort,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub jobs: usize,
+    /// Whether a person can be asked on this terminal.
+    pub interactive: bool,
+    pub in_doubt: Option<InDoubt>,
+    pub operator: String,
+    pub host: String,
+}
+
+/// How a drive of a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    Ended(String),
+    Failed {
+        node: String,
+        reason: String,
+    },
+    Paused {
+        node: String,
+    },
+    Interrupted,
+    /// A step was in doubt and no policy said what to do.
+    NeedsDecision {
+        node: String,
+    },
+    /// The run could not go on: the journal failed, or the run is held.
+    Broken(String),
+}
+
+/// Inputs for a run: defaults, then `--set` values; secrets from the
+/// environment (`RBX_SECRET_NAME`) when not set. Errors name what is wrong.
+pub fn resolve_inputs(
+    procedure: &Procedure,
+    sets: &[(String, String)],
+    stored: Option<&serde_json::Value>,
+) -> Result<HashMap<String, Value>, String> {
+    let mut values = HashMap::new();
+    for input in &procedure.inputs {
+        if let Some(default) = &input.default {
+            values.insert(input.name.clone(), default.clone());
+        }
+        if let Some(v) = stored
+            .and_then(|s| s.get(&input.name))
+            .and_then(Value::from_json)
+        {
+            values.insert(input.name.clone(), v);
+        }
+    }
+    for (key, text) in sets {
+        let Some(input) = procedure.inputs.iter().find(|i| i.name == *key) else {
+            let known: Vec<&str> = procedure.inputs.iter().map(|i| i.name.as_str()).collect();
+            return Err(format!(
+                "`--set {key}=…`: no input `{key}`; the inputs are {}",
+                known.join(", ")
+            ));
+        };
+        let value =
+            value::parse_input(text, &input.ty).map_err(|why| format!("`--set {key}=…`: {why}"))?;
+        values.insert(key.clone(), value);
+    }
+    for input in &procedure.inputs {
+        if input.ty == InputTypeKind::Scalar(ScalarType::Secret)
+            && !values.contains_key(&input.name)
+        {
+            let var = format!("RBX_SECRET_{}", input.name.to_uppercase());
+            if let Ok(secret) = std::env::var(&var) {
+                values.insert(input.name.clone(), Value::Secret(secret));
+            }
+        }
+    }
+    let missing: Vec<String> = procedure
+        .inputs
+        .iter()
+        .filter(|i| !values.contains_key(&i.name))
+        .map(|i| {
+            if i.ty == InputTypeKind::Scalar(ScalarType::Secret) {
+                format!(
+                    "{} (a secret: set RBX_SECRET_{})",
+                    i.name,
+                    i.name.to_uppercase()
+                )
+            } else {
+                format!("{} (--set {}=…)", i.name, i.name)
+            }
+        })
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "these inputs have no value: {}",
+            missing.join(", ")
+        ));
+    }
+    Ok(values)
+}
+
+fn non_secret_json(inputs: &HashMap<String, Value>) -> serde_json::Value {
+    let map: serde_json::Map<String, serde_json::Value> = inputs
+        .iter()
+        .filter_map(|(k, v)| Some((k.clone(), v.to_json()?)))
+        .collect();
+    serde_json::Value::Object(map)
+}
+
+fn list_values(inputs: &HashMap<String, Value>) -> impl Fn(&str) -> Vec<Value> + '_ {
+    move |name| match inputs.get(name) {
+        Some(Value::List(items)) => items.clone(),
+        _ => Vec::new(),
+    }
+}
+
+async fn history(journal: &Journal, procedure: &Procedure, this: &RunId) -> Vec<(i64, RunState)> {
+    let runbook = procedure.runbook_id.clone();
+    let this = this.clone();
+    journal
+        .call(move |store: &mut dyn Store| {
+            let mut out = Vec::new();
+            for run in store.runs()? {
+                if run.runbook_id != runbook || run.id == this {
+                    continue;
+                }
+                let events = store.events(&run.id)?;
+                let started = events.first().map_or(0, |e| parse_time(&e.time));
+                out.push((started, replay(&events)));
+            }
+            Ok(out)
+        })
+        .await
+        .unwrap_or_default()
+}
+
+/// Milliseconds since the epoch of an RFC 3339 UTC time the store wrote.
+pub fn parse_time(time: &str) -> i64 {
+    let digits: Vec<i64> = time
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let [y, mo, d, h, mi, s, rest @ ..] = digits.as_slice() else {
+        return 0;
+    };
+    let ms = rest.first().copied().unwrap_or(0);
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let (y, mo) = if *mo <= 2 {
+        (y - 1, mo + 9)
+    } else {
+        (*y, mo - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * mo + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    ((days * 24 + h) * 60 + mi) * 60_000 + s * 1000 + ms
+}
+
+/// The state a run's events describe.
+pub fn replay(events: &[rbx_store::Event]) -> RunState {
+    state::replay(
+        events
+            .iter()
+            .map(|e| (e.kind.as_str(), &e.payload, e.seq, parse_time(&e.time))),
+    )
+}
+
+/// Starts a new run of `procedure` and drives it.
+pub async fn start(
+    procedure: &Procedure,
+    store: Box<dyn Store>,
+    inputs: HashMap<String, Value>,
+    options: Options,
+    on_created: impl FnOnce(&RunId),
+) -> Exit {
+    let journal = Journal::spawn(store);
+    let new = NewRun {
+        runbook_id: procedure.runbook_id.clone(),
+        title: procedure.title.clone(),
+        entry: procedure.entry.clone(),
+        sources: procedure.sources.clone(),
+        inputs: non_secret_json(&inputs),
+        started_by: options.operator.clone(),
+        host: options.host.clone(),
+    };
+    let holder = Holder::this_process(options.host.clone());
+    let created = journal
+        .call(move |s: &mut dyn Store| {
+            let run = s.create_run(&new)?;
+            s.lock(&run, &holder)?;
+            s.set_status(&run, "running", None)?;
+            s.append(
+                &run,
+                state::kind::RUN_STARTED,
+                &json!({ "pid": std::process::id() }),
+            )?;
+            Ok(run)
+        })
+        .await;
+    let run = match created {
+        Ok(run) => run,
+        Err(e) => return Exit::Broken(e.to_string()),
+    };
+    on_created(&run);
+    let plan = expand::expand(&procedure.graph, &list_values(&inputs));
+    let past = history(&journal, procedure, &run).await;
+    let state = RunState {
+        nodes: HashMap::new(),
+        status: RunStatus::Running,
+    };
+    let exit = runner::drive(
+        procedure,
+        journal.clone(),
+        run.clone(),
+        state,
+        plan,
+        inputs,
+        options,
+        past,
+    )
+    .await;
+    finish(&journal, &run, &exit).await;
+    exit
+}
+
+async fn finish(journal: &Journal, run: &RunId, exit: &Exit) {
+    let status = match exit {
+        Exit::Ended(outcome) => format!("ended:{outcome}"),
+        Exit::Failed { .. } => "failed".to_string(),
+        Exit::Paused { .. } => "paused".to_string(),
+        Exit::Interrupted => "interrupted".to_string(),
+        Exit::NeedsDecision { .. } => "in-doubt".to_string(),
+        Exit::Broken(_) => "broken".to_string(),
+    };
+    let run = run.clone();
+    let pid = std::process::id();
+    let _ = journal
+        .call(move |s: &mut dyn Store| {
+            s.set_status(&run, &status, None)?;
+            s.unlock(&run, pid)
+        })
+        .await;
+}
+
+/// What `rbx resume` is asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct Resume {
+    /// Re-run from this node (and everything after it), with a reason.
+    pub from: Option<(String, String)>,
+    /// Go on even though the runbook changed, if no finished step did.
+    pub allow_changed: bool,
+    /// The sources as they are now, to compare with the snapshot.
+    pub current: Vec<(String, String)>,
+}
+
+/// Why a run cannot be resumed.
+#[derive(Debug)]
+pub enum ResumeError {
+    Store(String),
+    Held(Holder),
+    Changed(Vec<String>),
+    Invalid(String),
+}
+
+/// Resumes `run`: rebuilds it from its snapshot and journal, settles steps
+/// left in doubt, and drives it on.
+pub async fn resume(
+    store: Box<dyn Store>,
+    run: RunId,
+    request: Resume,
+    sets: &[(String, String)],
+    options: Options,
+) -> Result<Exit, ResumeError> {
+    let journal = Journal::spawn(store);
+    let holder = Holder::this_process(options.host.clone());
+    let id = run.clone();
+    let loaded = journal
+        .call(move |s: &mut dyn Store| {
+            let summary = s.run(&id)?;
+            let sources = s.sources(&id)?;
+            let events = s.events(&id)?;
+            let lock = s.lock(&id, &holder)?;
+            Ok((summary, sources, events, lock))
+        })
+        .await
+        .map_err(|e| match e {
+            JournalError::Store(rbx_store::StoreError::Locked { holder, .. }) => {
+                ResumeError::Held(holder)
+            }
+            other => ResumeError::Store(other.to_string()),
+        })?;
+    let (summary, sources, events, lock) = loaded;
+    let Some(summary) = summary else {
+        return Err(ResumeError::Invalid(format!("there is no run `{run}`")));
+    };
+    if let LockOutcome::TookOver(previous) = lock {
+        eprintln!(
+            "note: took over the run from process {} on {}, which is no longer running",
+            previous.pid, previous.host
+        );
+    }
+    let result = resume_locked(
+        &journal, &run, &summary, sources, &events, request, sets, options,
+    )
+    .await;
+    if let Ok(exit) = &result {
+        finish(&journal, &run, exit).await;
+    } else {
+        let (run, pid) = (run.clone(), std::process::id());
+        let _ = journal
+            .call(move |s: &mut dyn Store| s.unlock(&run, pid))
+            .await;
+    }
+    result
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site; a struct would only rename them"
+)]
+async fn resume_locked(
+    journal: &Journal,
+    run: &RunId,
+    summary: &RunSummary,
+    sources: Vec<(String, String)>,
+    events: &[rbx_store::Event],
+    request: Resume,
+    sets: &[(String, String)],
+    options: Options,
+) -> Result<Exit, ResumeError> {
+    let snapshot = Snapshot(sources.clone());
+    let report = rbx_check::check(&PathBuf::from(&summary.entry), &snapshot);
+    let Some(procedure) = Procedure::from_report(report) else {
+        return Err(ResumeError::Invalid(
+            "the run's own snapshot no longer checks".to_string(),
+        ));
+    };
+    let mut state = replay(events);
+    if matches!(state.status, RunStatus::Ended { .. }) {
+        return Err(ResumeError::Invalid(format!(
+            "the run `{run}` has already ended"
+        )));
+    }
+    let changed = changed_nodes(&procedure, &sources, &request.current);
+    if !changed.is_empty() {
+        let finished_changed: Vec<&String> = changed
+            .iter()
+            .filter(|id| {
+                state
+                    .nodes
+                    .iter()
+                    .any(|(n, s)| n.starts_with(id.as_str()) && s.status.settled())
+            })
+            .collect();
+        if !request.allow_changed || !finished_changed.is_empty() {
+            return Err(ResumeError::Changed(changed));
+        }
+    }
+    let inputs =
+        resolve_inputs(&procedure, sets, Some(&summary.inputs)).map_err(ResumeError::Invalid)?;
+    let plan = expand::expand(&procedure.graph, &list_values(&inputs));
+    let append = |kind: &'static str, payload: serde_json::Value| {
+        let run = run.clone();
+        journal.call(move |s: &mut dyn Store| s.append(&run, kind, &payload))
+    };
+    append(
+        state::kind::RUN_RESUMED,
+        json!({ "pid": std::process::id(), "host": options.host, "operator": options.operator }),
+    )
+    .await
+    .map_err(|e| ResumeError::Store(e.to_string()))?;
+
+    // A run that failed re-drives the failed node as a new attempt.
+    if let RunStatus::Failed { node } = &state.status {
+        let reset = vec![node.clone()];
+        append(state::kind::RETRY, json!({ "node": node, "reset": reset }))
+            .await
+            .map_err(|e| ResumeError::Store(e.to_string()))?;
+        if let Some(entry) = state.nodes.get_mut(node) {
+            entry.status = Status::Pending;
+        }
+    }
+    if let RunStatus::Paused { node } = &state.status {
+        if state.nodes.get(node).is_none_or(|n| !n.status.settled()) {
+            state.nodes.remove(node);
+        }
+    }
+    if let Some((from, reason)) = &request.from {
+        let Some(&start) = plan.by_id.get(from) else {
+            return Err(ResumeError::Invalid(format!(
+                "there is no step `{from}` in this run"
+            )));
+        };
+        let reset = descendants(&plan, start);
+        append(
+            state::kind::RERUN_FROM,
+            json!({ "node": from, "reason": reason, "reset": reset, "operator": options.operator }),
+        )
+        .await
+        .map_err(|e| ResumeError::Store(e.to_string()))?;
+        for id in &reset {
+            state.nodes.remove(id);
+        }
+    }
+    // Steps that were running when the last driver stopped are in doubt.
+    let in_doubt: Vec<String> = state
+        .nodes
+        .iter()
+        .filter(|(_, n)| n.status == Status::Running)
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in in_doubt {
+        let Some(&x) = plan.by_id.get(&id) else {
+            continue;
+        };
+        let block = match &procedure.graph.graph[plan.nodes[x].check].kind {
+            NodeKind::Block(block) => Some(block.clone()),
+            _ => None,
+        };
+        let decision = settle_in_doubt(block.as_ref(), &inputs, options.in_doubt).await;
+        let attempt = state.nodes.get(&id).map_or(0, |n| n.attempts);
+        match decision {
+            Decision::Rerun(why) => {
+                append(
+                    state::kind::IN_DOUBT,
+                    json!({ "node": id, "attempt": attempt, "decision": "rerun", "why": why }),
+                )
+                .await
+                .map_err(|e| ResumeError::Store(e.to_string()))?;
+                if let Some(entry) = state.nodes.get_mut(&id) {
+                    entry.status = Status::Pending;
+                }
+            }
+            Decision::Done(why) => {
+                append(
+                    state::kind::IN_DOUBT,
+                    json!({ "node": id, "attempt": attempt, "decision": "done", "why": why }),
+                )
+                .await
+                .map_err(|e| ResumeError::Store(e.to_string()))?;
+                append(
+                    state::kind::NODE_FINISHED,
+                    json!({ "node": id, "attempt": attempt, "status": "succeeded", "reason": why, "captures": {} }),
+                )
+                .await
+                .map_err(|e| ResumeError::Store(e.to_string()))?;
+                if let Some(entry) = state.nodes.get_mut(&id) {
+                    entry.status = Status::Succeeded;
+                }
+            }
+            Decision::Ask => return Ok(Exit::NeedsDecision { node: id }),
+            Decision::Abort => {
+                append(
+                    state::kind::RUN_FAILED,
+                    json!({ "node": id, "reason": "in doubt; the operator aborted" }),
+                )
+                .await
+                .map_err(|e| ResumeError::Store(e.to_string()))?;
+                return Ok(Exit::Failed {
+                    node: id,
+                    reason: "in doubt; aborted".to_string(),
+                });
+            }
+        }
+    }
+    state.status = RunStatus::Running;
+    let (id, status) = (run.clone(), "running");
+    journal
+        .call(move |s: &mut dyn Store| s.set_status(&id, status, None))
+        .await
+        .map_err(|e| ResumeError::Store(e.to_string()))?;
+    let past = history(journal, &procedure, run).await;
+    Ok(runner::drive(
+        &procedure,
+        journal.clone(),
+        run.clone(),
+        state,
+        plan,
+        inputs,
+        options,
+        past,
+    )
+    .await)
+}
+
+enum Decision {
+    Rerun(String),
+    Done(String),
+    Ask,
+    Abort,
+}
+
+async fn settle_in_doubt(
+    block: Option<&Block>,
+    inputs: &HashMap<String, Value>,
+    policy: Option<InDoubt>,
+) -> Decision {
+    let Some(block) = block else {
+        return Decision::Rerun("not a step: nothing to repeat".to_string());
+    };
+    if block
+        .body
+        .iter()
+        .any(|s| matches!(s.kind, StmtKind::Idempotent))
+    {
+        return Decision::Rerun("idempotent".to_string());
+    }
+    if let Some(probe) = block.body.iter().find_map(|s| match &s.kind {
+        StmtKind::Verify(text) => Some(text),
+        _ => None,
+    }) {
+        let mut command = String::new();
+        let mut env = Vec::new();
+        for part in &probe.parts {
+            match part {
+                rbx_syntax::ast::TextPart::Literal(l) => command.push_str(l),
+                rbx_syntax::ast::TextPart::Interpolation(path) => {
+                    match inputs.get(&path.dotted()) {
+                        Some(Value::Secret(secret)) => {
+                            let var = format!("RBX_SECRET_{}", path.dotted().to_uppercase());
+                            command.push_str(&format!("\"${{{var}}}\""));
+                            env.push((var, secret.clone()));
+                        }
+                        Some(v) => command.push_str(&shell::quote(&v.reveal())),
+                        None => command.push_str("''"),
+                    }
+                }
+            }
+        }
+        let spec = process::Spec {
+            command,
+            env,
+            timeout: Some(std::time::Duration::from_secs(60)),
+        };
+        let (_tx, cancel) = tokio::sync::watch::channel(false);
+        return match process::run(&spec, Arc::new(|_, _| {}), cancel).await {
+            Ok(f) if f.exit == Some(0) => {
+                Decision::Done("the verify probe says it happened".to_string())
+            }
+            _ => Decision::Rerun("the verify probe says it did not happen".to_string()),
+        };
+    }
+    match policy {
+        Some(InDoubt::Rerun) => Decision::Rerun("the operator chose to run it again".to_string()),
+        Some(InDoubt::Skip) => Decision::Done("the operator says it happened".to_string()),
+        Some(InDoubt::Abort) => Decision::Abort,
+        None => Decision::Ask,
+    }
+}
+
+fn descendants(plan: &expand::Plan, start: usize) -> Vec<String> {
+    let mut seen = vec![false; plan.nodes.len()];
+    let mut stack = vec![start];
+    let mut out = Vec::new();
+    while let Some(x) = stack.pop() {
+        if std::mem::replace(&mut seen[x], true) {
+            continue;
+        }
+        out.push(plan.nodes[x].id.clone());
+        stack.extend(plan.outgoing[x].iter().map(|(to, _)| *to));
+    }
+    out
+}
+
+/// Ids of the nodes whose text differs between the snapshot and the
+/// sources as they are now (plus any node added or removed).
+pub fn changed_nodes(
+    procedure: &Procedure,
+    snapshot: &[(String, String)],
+    current: &[(String, String)],
+) -> Vec<String> {
+    if snapshot == current || current.is_empty() {
+        return Vec::new();
+    }
+    let blocks = |sources: &[(String, String)]| -> HashMap<String, String> {
+        let mut out = HashMap::new();
+        for (_, text) in sources {
+            let Some(file) = rbx_syntax::parse(text).file else {
+                continue;
+            };
+            for item in &file.items {
+                if let ItemKind::Stage(stage) = &item.kind {
+                    collect_blocks(&stage.items, &mut out);
+                }
+            }
+        }
+        out
+    };
+    let before = blocks(snapshot);
+    let after = blocks(current);
+    let mut changed: Vec<String> = before
+        .iter()
+        .filter(|(id, text)| after.get(*id) != Some(*text))
+        .map(|(id, _)| id.clone())
+        .chain(after.keys().filter(|id| !before.contains_key(*id)).cloned())
+        .collect();
+    changed.sort();
+    changed.dedup();
+    let _ = procedure;
+    changed
+}
+
+fn collect_blocks(items: &[rbx_syntax::ast::StageItem], out: &mut HashMap<String, String>) {
+    use rbx_syntax::ast::StageItemKind;
+    for item in items {
+        match &item.kind {
+            StageItemKind::Block(block) => {
+                out.insert(block.id.name.clone(), format!("{block:?}"));
+            }
+            StageItemKind::Foreach(f) => collect_blocks(&f.items, out),
+            StageItemKind::Parallel(items) => collect_blocks(items, out),
+            _ => {}
+        }
+    }
+}

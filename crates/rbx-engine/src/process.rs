@@ -1,0 +1,246 @@
+//! Running one command: `sh -c` in a process group of its own, output
+//! streamed live and kept bounded, the whole group ended on timeout or
+//! cancellation.
+
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::Command;
+use tokio::sync::watch;
+
+/// How much of the start and of the end of each stream is kept.
+pub const KEEP: usize = 64 * 1024;
+
+/// How long a group gets between SIGTERM and SIGKILL.
+pub const GRACE: Duration = Duration::from_secs(3);
+
+/// After the command exits, how long to wait for pipes a leftover
+/// background process may still hold open.
+const DRAIN: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// One stream's output: its first and last [`KEEP`] bytes and its size.
+/// Memory stays flat however much a command prints.
+#[derive(Debug, Clone, Default)]
+pub struct Captured {
+    pub head: Vec<u8>,
+    /// The last bytes, in order (a ring buffer straightened on read).
+    tail: Vec<u8>,
+    /// Where the oldest byte of `tail` is once it has wrapped.
+    tail_start: usize,
+    pub total: u64,
+}
+
+impl Captured {
+    fn push(&mut self, mut bytes: &[u8]) {
+        self.total += bytes.len() as u64;
+        if self.head.len() < KEEP {
+            let take = (KEEP - self.head.len()).min(bytes.len());
+            self.head.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+        }
+        for &byte in bytes {
+            if self.tail.len() < KEEP {
+                self.tail.push(byte);
+            } else {
+                self.tail[self.tail_start] = byte;
+                self.tail_start = (self.tail_start + 1) % KEEP;
+            }
+        }
+    }
+
+    /// The kept tail, oldest byte first.
+    pub fn tail(&self) -> Vec<u8> {
+        let mut out = self.tail[self.tail_start..].to_vec();
+        out.extend_from_slice(&self.tail[..self.tail_start]);
+        out
+    }
+
+    /// Everything kept, as text, with a marker where bytes were dropped.
+    pub fn text(&self) -> String {
+        let kept = (self.head.len() + self.tail.len()) as u64;
+        let mut out = String::from_utf8_lossy(&self.head).into_owned();
+        if self.total > kept {
+            out.push_str(&format!("\n[… {} bytes not kept …]\n", self.total - kept));
+        }
+        out.push_str(&String::from_utf8_lossy(&self.tail()));
+        out
+    }
+}
+
+/// How a command ended.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    /// The exit status, when it exited rather than being killed.
+    pub exit: Option<i32>,
+    pub timed_out: bool,
+    pub cancelled: bool,
+    pub stdout: Captured,
+    pub stderr: Captured,
+    pub duration: Duration,
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// Shell text, run as `sh -c TEXT`.
+    pub command: String,
+    pub env: Vec<(String, String)>,
+    pub timeout: Option<Duration>,
+}
+
+/// Where live output goes, chunk by chunk, as it arrives.
+pub type Live = Arc<dyn Fn(Stream, &[u8]) + Send + Sync>;
+
+/// Runs `spec`, passing every chunk of output to `live` as it arrives.
+/// Setting `cancel` to true ends the command's group as a timeout would.
+pub async fn run(
+    spec: &Spec,
+    live: Live,
+    mut cancel: watch::Receiver<bool>,
+) -> std::io::Result<Finished> {
+    let started = Instant::now();
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(&spec.command)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = command.spawn()?;
+    let group = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .map(Pid::from_raw);
+    let out = Arc::new(Mutex::new(Captured::default()));
+    let err = Arc::new(Mutex::new(Captured::default()));
+    let out_reader = tokio::spawn(read_all(
+        child.stdout.take(),
+        Stream::Stdout,
+        live.clone(),
+        out.clone(),
+    ));
+    let err_reader = tokio::spawn(read_all(
+        child.stderr.take(),
+        Stream::Stderr,
+        live,
+        err.clone(),
+    ));
+
+    let deadline = spec.timeout.map(|t| tokio::time::Instant::now() + t);
+    let mut timed_out = false;
+    let mut cancelled = *cancel.borrow();
+    let status = if cancelled {
+        end_group(group, &mut child).await
+    } else {
+        tokio::select! {
+            status = child.wait() => status.ok(),
+            () = sleep_until(deadline) => {
+                timed_out = true;
+                end_group(group, &mut child).await
+            }
+            _ = cancelled_signal(&mut cancel) => {
+                cancelled = true;
+                end_group(group, &mut child).await
+            }
+        }
+    };
+    drain(out_reader).await;
+    drain(err_reader).await;
+    Ok(Finished {
+        exit: status.and_then(|s| s.code()),
+        timed_out,
+        cancelled,
+        stdout: take(&out),
+        stderr: take(&err),
+        duration: started.elapsed(),
+    })
+}
+
+fn take(captured: &Mutex<Captured>) -> Captured {
+    captured
+        .lock()
+        .map(|mut c| std::mem::take(&mut *c))
+        .unwrap_or_default()
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// SIGTERM to the whole group, then SIGKILL after the grace period.
+async fn end_group(
+    group: Option<Pid>,
+    child: &mut tokio::process::Child,
+) -> Option<std::process::ExitStatus> {
+    if let Some(group) = group {
+        let _ = killpg(group, Signal::SIGTERM);
+    }
+    match tokio::time::timeout(GRACE, child.wait()).await {
+        Ok(status) => {
+            // The leader is gone; anything it left in the group goes too.
+            if let Some(group) = group {
+                let _ = killpg(group, Signal::SIGKILL);
+            }
+            status.ok()
+        }
+        Err(_) => {
+            if let Some(group) = group {
+                let _ = killpg(group, Signal::SIGKILL);
+            }
+            child.wait().await.ok()
+        }
+    }
+}
+
+async fn read_all<R: AsyncRead + Unpin>(
+    pipe: Option<R>,
+    stream: Stream,
+    live: Live,
+    captured: Arc<Mutex<Captured>>,
+) {
+    let Some(mut pipe) = pipe else { return };
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        match pipe.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                live(stream, &buffer[..n]);
+                if let Ok(mut captured) = captured.lock() {
+                    captured.push(&buffer[..n]);
+                }
+            }
+        }
+    }
+}
+
+/// Waits for a reader, but only briefly: a background process the command
+/// started may hold its pipe open after it exited. What was read is kept
+/// either way.
+async fn drain(reader: tokio::task::JoinHandle<()>) {
+    let abort = reader.abort_handle();
+    if tokio::time::timeout(DRAIN, reader).await.is_err() {
+        abort.abort();
+    }
+}
+
+/// Resolves once `cancel` turns true. The watch guard is dropped inside, so
+/// the future can be held across an `.await` in a task that moves threads.
+pub async fn cancelled_signal(cancel: &mut watch::Receiver<bool>) {
+    let _ = cancel.wait_for(|c| *c).await.map(|_| ());
+}

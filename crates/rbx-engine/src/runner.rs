@@ -1,0 +1,1082 @@
+//! The executor: one dispatcher that walks the run's graph, launching each
+//! node once every predecessor has settled, journal first.
+//!
+//! Every node's start is durable before its command is spawned and its end
+//! before any successor starts: the tasks that run nodes write both events
+//! themselves, and the dispatcher only looks at successors once a task has
+//! returned. A branch not taken settles as skipped, and skipping propagates,
+//! so joins after alternative branches work.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rbx_check::graph::{EdgeKind, Graph, NodeKind};
+use rbx_store::{RunId, Store};
+use rbx_syntax::ast::{
+    BackoffKind, Block, BlockKind, EvidenceType, Expr, Require, StmtKind, Text, TextPart,
+};
+use serde_json::json;
+use tokio::sync::{Mutex, watch};
+use tokio::task::JoinSet;
+
+use crate::expand::{Link, Plan};
+use crate::journal::Journal;
+use crate::process::{self, Spec, Stream, cancelled_signal};
+use crate::state::{self, NodeState, RunState, Status, kind};
+use crate::value::{self, Env, Value};
+use crate::{Exit, Options, Procedure, shell};
+
+/// Everything a node task needs, shared.
+struct Shared {
+    journal: Journal,
+    run: RunId,
+    graph: Arc<Graph>,
+    options: Options,
+    inputs: HashMap<String, Value>,
+    roles_filled: HashMap<String, bool>,
+    links_set: HashMap<String, bool>,
+    cancel: watch::Receiver<bool>,
+    /// Only one prompt to a person at a time.
+    person: Mutex<()>,
+    /// Past runs of the same runbook for `count()`: (time, state), loaded
+    /// once on first use.
+    history: Vec<(i64, RunState)>,
+}
+
+/// What a node task reports back to the dispatcher.
+enum Done {
+    Settled(NodeState),
+    /// A person is needed and there is no terminal: the run pauses.
+    Paused,
+    /// The node was interrupted; it stays in doubt.
+    Interrupted,
+    /// The journal could not be written: stop at once.
+    Broken(String),
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Drives the run until it ends, fails, pauses or is interrupted.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "two call sites; a struct would only rename them"
+)]
+pub async fn drive(
+    procedure: &Procedure,
+    journal: Journal,
+    run: RunId,
+    mut state: RunState,
+    plan: Plan,
+    inputs: HashMap<String, Value>,
+    options: Options,
+    history: Vec<(i64, RunState)>,
+) -> Exit {
+    let (cancel_tx, cancel) = watch::channel(false);
+    let interrupt = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = cancel_tx.send(true);
+        }
+    });
+    let shared = Arc::new(Shared {
+        journal,
+        run,
+        graph: Arc::clone(&procedure.graph),
+        options,
+        inputs,
+        roles_filled: procedure.roles_filled.clone(),
+        links_set: procedure.links_set.clone(),
+        cancel: cancel.clone(),
+        person: Mutex::new(()),
+        history,
+    });
+    let exit = dispatch(&shared, &plan, &mut state, cancel).await;
+    interrupt.abort();
+    exit
+}
+
+async fn dispatch(
+    shared: &Arc<Shared>,
+    plan: &Plan,
+    state: &mut RunState,
+    cancel: watch::Receiver<bool>,
+) -> Exit {
+    let mut running: JoinSet<(usize, Done)> = JoinSet::new();
+    let mut in_flight = vec![false; plan.nodes.len()];
+    let mut paused: Option<String> = None;
+    let mut failed: Option<String> = None;
+    let mut ended: Option<String> = None;
+    loop {
+        if *cancel.borrow() {
+            while running.join_next().await.is_some() {}
+            let _ = shared
+                .journal
+                .call({
+                    let run = shared.run.clone();
+                    move |s: &mut dyn Store| s.append(&run, kind::RUN_INTERRUPTED, &json!({}))
+                })
+                .await;
+            return Exit::Interrupted;
+        }
+        if ended.is_none() && failed.is_none() && paused.is_none() {
+            // Settle skips and launch what is ready, in id order for a
+            // stable journal.
+            let mut progress = true;
+            while progress {
+                progress = false;
+                for (x, xnode) in plan.nodes.iter().enumerate() {
+                    let id = &xnode.id;
+                    let status = status_of(state, id);
+                    if status != Status::Pending || in_flight[x] {
+                        continue;
+                    }
+                    let incoming = &plan.incoming[x];
+                    let all_settled = incoming
+                        .iter()
+                        .all(|(from, _)| status_of(state, &plan.nodes[*from].id).settled());
+                    if !all_settled {
+                        continue;
+                    }
+                    let active = Some(x) == plan.start
+                        || incoming
+                            .iter()
+                            .any(|(from, link)| active_edge(state, plan, *from, link));
+                    if !active {
+                        if let Err(e) = skip(shared, state, id).await {
+                            return Exit::Broken(e);
+                        }
+                        progress = true;
+                        continue;
+                    }
+                    if let NodeKind::End { outcome } = &shared.graph.graph[plan.nodes[x].check].kind
+                    {
+                        ended = Some(outcome.clone());
+                        break;
+                    }
+                    if running.len() >= shared.options.jobs.max(1) {
+                        continue;
+                    }
+                    in_flight[x] = true;
+                    let task_shared = Arc::clone(shared);
+                    let node = xnode.clone();
+                    let view = View::of(state, plan, &node);
+                    let attempts = state.nodes.get(id).map_or(0, |n| n.attempts);
+                    running.spawn(async move {
+                        let done = execute(&task_shared, &node, view, attempts).await;
+                        (x, done)
+                    });
+                    progress = true;
+                }
+            }
+        }
+        let Some(joined) = running.join_next().await else {
+            break;
+        };
+        let Ok((x, done)) = joined else { continue };
+        in_flight[x] = false;
+        let id = plan.nodes[x].id.clone();
+        match done {
+            Done::Settled(node_state) => {
+                let failed_here = node_state.status == Status::Failed;
+                state.nodes.insert(id.clone(), node_state);
+                if failed_here && !has_failure_route(plan, x) && failed.is_none() {
+                    failed = Some(id);
+                }
+            }
+            Done::Paused => paused = Some(id),
+            Done::Interrupted => {}
+            Done::Broken(e) => return Exit::Broken(e),
+        }
+    }
+    let append = |kind: &'static str, payload: serde_json::Value| {
+        let run = shared.run.clone();
+        shared
+            .journal
+            .call(move |s: &mut dyn Store| s.append(&run, kind, &payload))
+    };
+    if let Some(outcome) = ended {
+        let recorded = append(kind::RUN_ENDED, json!({ "outcome": outcome })).await;
+        return match recorded {
+            Ok(_) => Exit::Ended(outcome),
+            Err(e) => Exit::Broken(e.to_string()),
+        };
+    }
+    if let Some(node) = failed {
+        let reason = state
+            .nodes
+            .get(&node)
+            .and_then(|n| n.reason.clone())
+            .unwrap_or_default();
+        let recorded = append(kind::RUN_FAILED, json!({ "node": node, "reason": reason })).await;
+        return match recorded {
+            Ok(_) => Exit::Failed { node, reason },
+            Err(e) => Exit::Broken(e.to_string()),
+        };
+    }
+    if let Some(node) = paused {
+        let recorded = append(kind::RUN_PAUSED, json!({ "node": node })).await;
+        return match recorded {
+            Ok(_) => Exit::Paused { node },
+            Err(e) => Exit::Broken(e.to_string()),
+        };
+    }
+    if *cancel.borrow() {
+        let _ = append(kind::RUN_INTERRUPTED, json!({})).await;
+        return Exit::Interrupted;
+    }
+    let stuck: Vec<String> = plan
+        .nodes
+        .iter()
+        .filter(|n| status_of(state, &n.id) == Status::Pending)
+        .map(|n| n.id.clone())
+        .collect();
+    Exit::Broken(format!(
+        "the run stopped without an outcome; nothing could run next (pending: {})",
+        stuck.join(", ")
+    ))
+}
+
+fn status_of(state: &RunState, id: &str) -> Status {
+    state.nodes.get(id).map_or(Status::Pending, |n| n.status)
+}
+
+fn has_failure_route(plan: &Plan, x: usize) -> bool {
+    plan.outgoing[x]
+        .iter()
+        .any(|(_, link)| *link == Link::Flow(EdgeKind::Failure))
+}
+
+/// Whether an edge from a settled node carries control.
+fn active_edge(state: &RunState, plan: &Plan, from: usize, link: &Link) -> bool {
+    let Some(source) = state.nodes.get(&plan.nodes[from].id) else {
+        return false;
+    };
+    match link {
+        Link::Order => false,
+        Link::Flow(EdgeKind::Next) => source.status == Status::Succeeded,
+        Link::Flow(EdgeKind::Failure) => source.status == Status::Failed,
+        Link::Flow(EdgeKind::Cancel) => false,
+        Link::Flow(EdgeKind::Branch(label)) => {
+            source.status == Status::Succeeded && source.branch.as_deref() == Some(label)
+        }
+    }
+}
+
+async fn skip(shared: &Shared, state: &mut RunState, id: &str) -> Result<(), String> {
+    let run = shared.run.clone();
+    let payload = json!({ "node": id });
+    shared
+        .journal
+        .call(move |s: &mut dyn Store| s.append(&run, kind::NODE_SKIPPED, &payload))
+        .await
+        .map_err(|e| e.to_string())?;
+    state.nodes.entry(id.to_string()).or_default().status = Status::Skipped;
+    Ok(())
+}
+
+/// What is known of one finished node: status, captures, the branch it
+/// took, and when it finished.
+type Seen = (Status, BTreeMap<String, Value>, Option<String>, Option<i64>);
+
+/// What a node can read of the run so far: finished nodes' captures,
+/// statuses and branches, by checked node id.
+#[derive(Clone, Default)]
+pub struct View {
+    /// Block id → fields, from the most relevant finished instance.
+    fields: HashMap<String, Seen>,
+    items: Vec<(String, Value)>,
+}
+
+impl View {
+    fn of(state: &RunState, plan: &Plan, node: &crate::expand::XNode) -> View {
+        let mut best: HashMap<String, (u64, bool, &NodeState)> = HashMap::new();
+        for other in &plan.nodes {
+            let Some(ns) = state.nodes.get(&other.id) else {
+                continue;
+            };
+            let Some(seq) = ns.finished_seq else { continue };
+            let Some(name) = base_name(&other.id) else {
+                continue;
+            };
+            let same_items = other.items == node.items[..other.items.len().min(node.items.len())];
+            let better = match best.get(&name) {
+                None => true,
+                Some((s, same, _)) => (same_items, seq) > (*same, *s),
+            };
+            if better {
+                best.insert(name, (seq, same_items, ns));
+            }
+        }
+        View {
+            fields: best
+                .into_iter()
+                .map(|(name, (_, _, ns))| {
+                    (
+                        name,
+                        (
+                            ns.status,
+                            ns.captures.clone(),
+                            ns.branch.clone(),
+                            ns.finished_at,
+                        ),
+                    )
+                })
+                .collect(),
+            items: node.items.clone(),
+        }
+    }
+}
+
+/// `smoke#2.version[web-1]` → `version`.
+fn base_name(id: &str) -> Option<String> {
+    let without_items = id.split('[').next()?;
+    let name = without_items.rsplit('.').next()?;
+    Some(name.to_string())
+}
+
+struct NodeEnv<'a> {
+    shared: &'a Shared,
+    view: &'a View,
+}
+
+impl Env for NodeEnv<'_> {
+    fn lookup(&self, path: &[&str]) -> Option<Value> {
+        let head = *path.first()?;
+        if let Some((_, v)) = self.view.items.iter().rev().find(|(var, _)| var == head) {
+            return Some(v.clone());
+        }
+        if let Some(v) = self.shared.inputs.get(head) {
+            return Some(v.clone());
+        }
+        let (status, captures, branch, finished_at) = self.view.fields.get(head)?;
+        match path.get(1) {
+            None => branch
+                .clone()
+                .map(Value::Name)
+                .or_else(|| finished_at.map(Value::Timestamp)),
+            Some(&"status") => Some(Value::Name(status.as_str().to_string())),
+            Some(field) => captures.get(*field).cloned(),
+        }
+    }
+
+    fn role_filled(&self, role: &str) -> bool {
+        self.shared.roles_filled.get(role).copied().unwrap_or(false)
+    }
+
+    fn link_set(&self, link: &str) -> bool {
+        self.shared.links_set.get(link).copied().unwrap_or(false)
+    }
+
+    fn count(&self, condition: &Expr, window: u64) -> Result<i64, String> {
+        let since = now_ms().saturating_sub(i64::try_from(window).unwrap_or(i64::MAX));
+        let mut count = 0;
+        for (started, past) in &self.shared.history {
+            if *started < since {
+                continue;
+            }
+            let view = View {
+                fields: past
+                    .nodes
+                    .iter()
+                    .filter_map(|(id, ns)| {
+                        Some((
+                            base_name(id)?,
+                            (
+                                ns.status,
+                                ns.captures.clone(),
+                                ns.branch.clone(),
+                                ns.finished_at,
+                            ),
+                        ))
+                    })
+                    .collect(),
+                items: Vec::new(),
+            };
+            let env = NodeEnv {
+                shared: self.shared,
+                view: &view,
+            };
+            if value::truth(condition, &env).unwrap_or(false) {
+                count += 1;
+            }
+        }
+        // The run asking counts too, as the rule reads: "2+ in 24h".
+        if value::truth(condition, self).unwrap_or(false) {
+            count += 1;
+        }
+        Ok(count)
+    }
+}
+
+/// A command with its interpolations resolved: the text to run, the text
+/// to show and record (secrets masked), and secret values passed in the
+/// environment rather than on the command line.
+struct Rendered {
+    run: String,
+    shown: String,
+    env: Vec<(String, String)>,
+}
+
+fn render(text: &Text, env: &NodeEnv<'_>) -> Result<Rendered, String> {
+    let mut rendered = Rendered {
+        run: String::new(),
+        shown: String::new(),
+        env: Vec::new(),
+    };
+    for part in &text.parts {
+        match part {
+            TextPart::Literal(literal) => {
+                rendered.run.push_str(literal);
+                rendered.shown.push_str(literal);
+            }
+            TextPart::Interpolation(path) => {
+                let names: Vec<&str> = path.segments.iter().map(|s| s.name.as_str()).collect();
+                let value = env
+                    .lookup(&names)
+                    .ok_or_else(|| format!("`{}` has no value yet", path.dotted()))?;
+                match value {
+                    Value::Secret(secret) => {
+                        let var = format!(
+                            "RBX_SECRET_{}",
+                            path.dotted().to_uppercase().replace('.', "_")
+                        );
+                        rendered.run.push_str(&format!("\"${{{var}}}\""));
+                        rendered.shown.push_str(&shell::quote(value::MASK));
+                        rendered.env.push((var, secret));
+                    }
+                    other => {
+                        let quoted = shell::quote(&other.reveal()).into_owned();
+                        rendered.run.push_str(&quoted);
+                        rendered.shown.push_str(&quoted);
+                    }
+                }
+            }
+        }
+    }
+    Ok(rendered)
+}
+
+async fn record(
+    shared: &Shared,
+    kind: &'static str,
+    payload: serde_json::Value,
+) -> Result<u64, String> {
+    let run = shared.run.clone();
+    shared
+        .journal
+        .call(move |s: &mut dyn Store| s.append(&run, kind, &payload))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn finish(
+    shared: &Shared,
+    id: &str,
+    attempt: u32,
+    mut node: NodeState,
+    extra: serde_json::Value,
+) -> Done {
+    let mut payload = json!({
+        "node": id,
+        "attempt": attempt,
+        "status": node.status.as_str(),
+        "captures": state::captures_json(&node.captures),
+    });
+    if let (Some(obj), Some(more)) = (payload.as_object_mut(), extra.as_object()) {
+        for (k, v) in more {
+            obj.insert(k.clone(), v.clone());
+        }
+    }
+    if let Some(branch) = &node.branch {
+        payload["branch"] = json!(branch);
+    }
+    if let Some(reason) = &node.reason {
+        payload["reason"] = json!(reason);
+    }
+    if let Some(ms) = node.duration_ms {
+        payload["duration_ms"] = json!(ms);
+    }
+    match record(shared, kind::NODE_FINISHED, payload).await {
+        Ok(seq) => {
+            node.attempts = attempt;
+            node.finished_seq = Some(seq);
+            node.finished_at = Some(now_ms());
+            Done::Settled(node)
+        }
+        Err(e) => Done::Broken(e),
+    }
+}
+
+fn settled(status: Status, reason: Option<String>) -> NodeState {
+    NodeState {
+        status,
+        reason,
+        ..NodeState::default()
+    }
+}
+
+async fn execute(shared: &Shared, node: &crate::expand::XNode, view: View, attempts: u32) -> Done {
+    let env = NodeEnv {
+        shared,
+        view: &view,
+    };
+    let check = &shared.graph.graph[node.check];
+    match &check.kind {
+        NodeKind::StageStart { requires, .. } => {
+            let state = match requirements(requires, &env) {
+                Ok(()) => settled(Status::Succeeded, None),
+                Err(why) => settled(Status::Failed, Some(why)),
+            };
+            finish(shared, &node.id, 0, state, json!({})).await
+        }
+        NodeKind::Anchor(_) => {
+            let mut state = settled(Status::Succeeded, None);
+            state
+                .captures
+                .insert("time".to_string(), Value::Timestamp(now_ms()));
+            finish(shared, &node.id, 0, state, json!({})).await
+        }
+        NodeKind::End { .. } => {
+            finish(
+                shared,
+                &node.id,
+                0,
+                settled(Status::Succeeded, None),
+                json!({}),
+            )
+            .await
+        }
+        NodeKind::Block(block) => {
+            let requires: Vec<Require> = block
+                .body
+                .iter()
+                .filter_map(|s| match &s.kind {
+                    StmtKind::Require(r) => Some(r.clone()),
+                    _ => None,
+                })
+                .collect();
+            if let Err(why) = requirements(&requires, &env) {
+                return finish(
+                    shared,
+                    &node.id,
+                    attempts,
+                    settled(Status::Failed, Some(why)),
+                    json!({}),
+                )
+                .await;
+            }
+            match block.kind {
+                BlockKind::Step => step(shared, node, block, &env, attempts).await,
+                BlockKind::Wait => wait(shared, node, block, &env, attempts).await,
+                BlockKind::Decide => decide(shared, node, block, &env).await,
+                BlockKind::Manual | BlockKind::Choose | BlockKind::Gate | BlockKind::Signoff => {
+                    person(shared, node, block, &env).await
+                }
+            }
+        }
+    }
+}
+
+fn requirements(requires: &[Require], env: &NodeEnv<'_>) -> Result<(), String> {
+    for require in requires {
+        match require {
+            Require::Role(role) if !env.role_filled(&role.name) => {
+                return Err(format!("the role `{}` is not filled", role.name));
+            }
+            Require::Link(link) if !env.link_set(&link.name) => {
+                return Err(format!("the link `{}` is not set", link.name));
+            }
+            Require::Expr(expr) if !value::truth(expr, env)? => {
+                return Err(format!("`{}` does not hold", rbx_syntax::fmt::expr(expr)));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn text_of(block: &Block, pick: fn(&StmtKind) -> Option<&Text>) -> Option<&Text> {
+    block.body.iter().find_map(|s| pick(&s.kind))
+}
+
+fn timeout_of(block: &Block) -> Option<Duration> {
+    block.body.iter().find_map(|s| match &s.kind {
+        StmtKind::Timeout(d) => Some(Duration::from_millis(d.millis)),
+        _ => None,
+    })
+}
+
+/// Forwards a command's output to the terminal as it arrives.
+fn live() -> process::Live {
+    Arc::new(|stream, bytes| {
+        let _ = match stream {
+            Stream::Stdout => std::io::stdout().lock().write_all(bytes),
+            Stream::Stderr => std::io::stderr().lock().write_all(bytes),
+        };
+    })
+}
+
+async fn step(
+    shared: &Shared,
+    node: &crate::expand::XNode,
+    block: &Block,
+    env: &NodeEnv<'_>,
+    previous: u32,
+) -> Done {
+    let Some(command) = text_of(block, |k| match k {
+        StmtKind::Run(t) => Some(t),
+        _ => None,
+    }) else {
+        return finish(
+            shared,
+            &node.id,
+            previous,
+            settled(Status::Succeeded, None),
+            json!({}),
+        )
+        .await;
+    };
+    let rendered = match render(command, env) {
+        Ok(r) => r,
+        Err(why) => {
+            return finish(
+                shared,
+                &node.id,
+                previous,
+                settled(Status::Failed, Some(why)),
+                json!({}),
+            )
+            .await;
+        }
+    };
+    let (retries, backoff, exponential) = block
+        .body
+        .iter()
+        .find_map(|s| match &s.kind {
+            StmtKind::Retry(retry) => Some((
+                u32::try_from(retry.count.value).unwrap_or(0),
+                retry.backoff.as_ref().map_or(0, |b| b.delay.millis),
+                retry
+                    .backoff
+                    .as_ref()
+                    .is_none_or(|b| b.kind != Some(BackoffKind::Fixed)),
+            )),
+            _ => None,
+        })
+        .unwrap_or((0, 0, true));
+    let spec = Spec {
+        command: rendered.run.clone(),
+        env: rendered.env.clone(),
+        timeout: timeout_of(block),
+    };
+    let mut delay = backoff;
+    for round in 0..=retries {
+        let attempt = previous + round + 1;
+        let started = json!({
+            "node": node.id,
+            "attempt": attempt,
+            "command": rendered.shown,
+            "host": shared.options.host,
+            "operator": shared.options.operator,
+        });
+        if let Err(e) = record(shared, kind::NODE_STARTED, started).await {
+            return Done::Broken(e);
+        }
+        eprintln!("▶ {} (attempt {attempt}): {}", node.id, rendered.shown);
+        let finished = match process::run(&spec, live(), shared.cancel.clone()).await {
+            Ok(f) => f,
+            Err(e) => {
+                let why = format!("could not start `sh`: {e}");
+                return finish(
+                    shared,
+                    &node.id,
+                    attempt,
+                    settled(Status::Failed, Some(why)),
+                    json!({}),
+                )
+                .await;
+            }
+        };
+        if finished.cancelled {
+            return Done::Interrupted;
+        }
+        let outputs = [("stdout", &finished.stdout), ("stderr", &finished.stderr)];
+        for (stream, captured) in outputs {
+            let (run, id, head, tail, total) = (
+                shared.run.clone(),
+                node.id.clone(),
+                captured.head.clone(),
+                captured.tail(),
+                captured.total,
+            );
+            let stored = shared
+                .journal
+                .call(move |s: &mut dyn Store| {
+                    s.put_output(&run, &id, attempt, stream, &head, &tail, total)
+                })
+                .await;
+            if let Err(e) = stored {
+                return Done::Broken(e.to_string());
+            }
+        }
+        let duration_ms = u64::try_from(finished.duration.as_millis()).unwrap_or(u64::MAX);
+        let problem = match crate::expect::unmet(block, &finished) {
+            Ok(None) => match crate::expect::captures(block, &finished) {
+                Ok(captures) => {
+                    let mut state = settled(Status::Succeeded, None);
+                    state.captures = captures;
+                    state.duration_ms = Some(duration_ms);
+                    return finish(
+                        shared,
+                        &node.id,
+                        attempt,
+                        state,
+                        json!({ "exit": finished.exit }),
+                    )
+                    .await;
+                }
+                Err(why) => why,
+            },
+            Ok(Some(why)) => why,
+            Err(why) => why,
+        };
+        eprintln!("✗ {} attempt {attempt}: {problem}", node.id);
+        if round < retries {
+            let payload = json!({ "node": node.id, "attempt": attempt, "reason": problem, "exit": finished.exit });
+            if let Err(e) = record(shared, kind::ATTEMPT_FAILED, payload).await {
+                return Done::Broken(e);
+            }
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+            if exponential {
+                delay = delay.saturating_mul(2);
+            }
+            continue;
+        }
+        let mut state = settled(Status::Failed, Some(problem));
+        state.duration_ms = Some(duration_ms);
+        return finish(
+            shared,
+            &node.id,
+            attempt,
+            state,
+            json!({ "exit": finished.exit }),
+        )
+        .await;
+    }
+    Done::Broken("a step ran no attempt".to_string())
+}
+
+async fn wait(
+    shared: &Shared,
+    node: &crate::expand::XNode,
+    block: &Block,
+    env: &NodeEnv<'_>,
+    previous: u32,
+) -> Done {
+    if let Some(until) = block.body.iter().find_map(|s| match &s.kind {
+        StmtKind::Until(e) => Some(e),
+        _ => None,
+    }) {
+        let due = match value::eval(until, env) {
+            Ok(Value::Timestamp(due)) => due,
+            Ok(Value::Bool(true)) => now_ms(),
+            Ok(other) => {
+                let why = format!("`until` gave {other}, not a time");
+                return finish(
+                    shared,
+                    &node.id,
+                    previous,
+                    settled(Status::Failed, Some(why)),
+                    json!({}),
+                )
+                .await;
+            }
+            Err(why) => {
+                return finish(
+                    shared,
+                    &node.id,
+                    previous,
+                    settled(Status::Failed, Some(why)),
+                    json!({}),
+                )
+                .await;
+            }
+        };
+        let left = due - now_ms();
+        if left > 0 {
+            eprintln!(
+                "⏳ {} waits {}",
+                node.id,
+                rbx_syntax::fmt::duration(u64::try_from(left).unwrap_or(0))
+            );
+            let mut cancel = shared.cancel.clone();
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(u64::try_from(left).unwrap_or(0))) => {}
+                _ = cancelled_signal(&mut cancel) => return Done::Interrupted,
+            }
+        }
+        return finish(
+            shared,
+            &node.id,
+            previous,
+            settled(Status::Succeeded, None),
+            json!({}),
+        )
+        .await;
+    }
+    let every = block
+        .body
+        .iter()
+        .find_map(|s| match &s.kind {
+            StmtKind::Every(d) => Some(d.millis),
+            _ => None,
+        })
+        .unwrap_or(10_000);
+    let deadline = timeout_of(block).map(|t| tokio::time::Instant::now() + t);
+    let Some(command) = text_of(block, |k| match k {
+        StmtKind::Run(t) => Some(t),
+        _ => None,
+    }) else {
+        return finish(
+            shared,
+            &node.id,
+            previous,
+            settled(Status::Succeeded, None),
+            json!({}),
+        )
+        .await;
+    };
+    let rendered = match render(command, env) {
+        Ok(r) => r,
+        Err(why) => {
+            return finish(
+                shared,
+                &node.id,
+                previous,
+                settled(Status::Failed, Some(why)),
+                json!({}),
+            )
+            .await;
+        }
+    };
+    let attempt = previous + 1;
+    if let Err(e) = record(
+        shared,
+        kind::NODE_STARTED,
+        json!({ "node": node.id, "attempt": attempt, "command": rendered.shown }),
+    )
+    .await
+    {
+        return Done::Broken(e);
+    }
+    let mut polls = 0u32;
+    loop {
+        polls += 1;
+        let spec = Spec {
+            command: rendered.run.clone(),
+            env: rendered.env.clone(),
+            timeout: Some(Duration::from_millis(every.max(1000))),
+        };
+        let finished = match process::run(&spec, Arc::new(|_, _| {}), shared.cancel.clone()).await {
+            Ok(f) => f,
+            Err(e) => {
+                let why = format!("could not start `sh`: {e}");
+                return finish(
+                    shared,
+                    &node.id,
+                    attempt,
+                    settled(Status::Failed, Some(why)),
+                    json!({}),
+                )
+                .await;
+            }
+        };
+        if finished.cancelled {
+            return Done::Interrupted;
+        }
+        if matches!(crate::expect::unmet(block, &finished), Ok(None)) {
+            return finish(
+                shared,
+                &node.id,
+                attempt,
+                settled(Status::Succeeded, None),
+                json!({ "polls": polls }),
+            )
+            .await;
+        }
+        if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+            let why = format!("still not true after {polls} polls");
+            return finish(
+                shared,
+                &node.id,
+                attempt,
+                settled(Status::Failed, Some(why)),
+                json!({ "polls": polls }),
+            )
+            .await;
+        }
+        let mut cancel = shared.cancel.clone();
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(every)) => {}
+            _ = cancelled_signal(&mut cancel) => return Done::Interrupted,
+        }
+    }
+}
+
+async fn decide(
+    shared: &Shared,
+    node: &crate::expand::XNode,
+    block: &Block,
+    env: &NodeEnv<'_>,
+) -> Done {
+    for stmt in &block.body {
+        let label = match &stmt.kind {
+            StmtKind::When { condition, .. } => match value::truth(condition, env) {
+                Ok(true) => rbx_syntax::fmt::expr(condition),
+                Ok(false) => continue,
+                Err(why) => {
+                    return finish(
+                        shared,
+                        &node.id,
+                        0,
+                        settled(Status::Failed, Some(why)),
+                        json!({}),
+                    )
+                    .await;
+                }
+            },
+            StmtKind::Otherwise(_) => "otherwise".to_string(),
+            _ => continue,
+        };
+        let mut state = settled(Status::Succeeded, None);
+        state.branch = Some(label);
+        return finish(shared, &node.id, 0, state, json!({})).await;
+    }
+    finish(
+        shared,
+        &node.id,
+        0,
+        settled(Status::Failed, Some("no branch applies".to_string())),
+        json!({}),
+    )
+    .await
+}
+
+/// A node that needs a person: on a terminal, asks; otherwise pauses the
+/// run for `rbx confirm`.
+async fn person(
+    shared: &Shared,
+    node: &crate::expand::XNode,
+    block: &Block,
+    env: &NodeEnv<'_>,
+) -> Done {
+    let _turn = shared.person.lock().await;
+    if !shared.options.interactive || !std::io::stdin().is_terminal() {
+        eprintln!(
+            "⏸ {} needs a person: {}",
+            node.id,
+            block.title.source_form()
+        );
+        return Done::Paused;
+    }
+    let mut answers = serde_json::Map::new();
+    let mut branch = None;
+    eprintln!("\n● {} — {}", node.id, block.title.source_form());
+    for stmt in &block.body {
+        let prompt = match &stmt.kind {
+            StmtKind::Instructions(text) => {
+                eprintln!("{}", render(text, env).map(|r| r.shown).unwrap_or_default());
+                continue;
+            }
+            StmtKind::Evidence(evidence) => {
+                let kind = match &evidence.ty {
+                    EvidenceType::Choice(options) => {
+                        let names: Vec<&str> = options.iter().map(|o| o.name.as_str()).collect();
+                        format!(" [{}]", names.join("/"))
+                    }
+                    EvidenceType::Url => " (URL)".to_string(),
+                    EvidenceType::File => " (file path)".to_string(),
+                    EvidenceType::Text => String::new(),
+                };
+                (
+                    evidence.name.name.clone(),
+                    format!("{}{kind}", evidence.prompt.source_form()),
+                )
+            }
+            StmtKind::Attest { role, statement } => (
+                format!("attest_{}", role.name),
+                format!(
+                    "{} confirms: {} [yes/no]",
+                    role.name,
+                    statement.source_form()
+                ),
+            ),
+            _ => continue,
+        };
+        let answer = ask(&prompt.1);
+        if prompt.0.starts_with("attest_") && answer != "yes" {
+            let state = settled(Status::Failed, Some(format!("not attested: {}", prompt.1)));
+            return finish(shared, &node.id, 1, state, json!({ "answers": answers })).await;
+        }
+        answers.insert(prompt.0, json!(answer));
+    }
+    if block.kind == BlockKind::Choose {
+        let options: Vec<String> = block
+            .body
+            .iter()
+            .filter_map(|s| match &s.kind {
+                StmtKind::Option(o) => {
+                    eprintln!("  {} — {}", o.name.name, o.description.source_form());
+                    Some(o.name.name.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        loop {
+            let choice = ask(&format!("choose one of {}", options.join(", ")));
+            if options.contains(&choice) {
+                branch = Some(choice);
+                break;
+            }
+        }
+        answers.insert("rationale".to_string(), json!(ask("why (recorded)")));
+    }
+    if block.kind == BlockKind::Signoff {
+        let go = ask("GO or NO-GO");
+        answers.insert("signoff".to_string(), json!(go));
+        if go != "GO" {
+            return finish(
+                shared,
+                &node.id,
+                1,
+                settled(Status::Failed, Some("NO-GO".to_string())),
+                json!({ "answers": answers }),
+            )
+            .await;
+        }
+    }
+    let mut state = settled(Status::Succeeded, None);
+    state.branch = branch;
+    finish(
+        shared,
+        &node.id,
+        1,
+        state,
+        json!({ "answers": answers, "operator": shared.options.operator }),
+    )
+    .await
+}
+
+fn ask(prompt: &str) -> String {
+    eprint!("{prompt}: ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    line.trim().to_string()
+}

@@ -1,0 +1,223 @@
+//! A run's state, derived from its journal and nothing else.
+//!
+//! Replaying the events in order gives every node's status: the executor
+//! never keeps a fact the journal does not hold, so what a resumed run
+//! knows is exactly what was durable when the last one stopped.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{Value as Json, json};
+
+use crate::value::Value;
+
+/// Event kinds, as written to the journal.
+pub mod kind {
+    pub const RUN_STARTED: &str = "run_started";
+    pub const RUN_RESUMED: &str = "run_resumed";
+    pub const NODE_STARTED: &str = "node_started";
+    pub const ATTEMPT_FAILED: &str = "attempt_failed";
+    pub const NODE_FINISHED: &str = "node_finished";
+    pub const NODE_SKIPPED: &str = "node_skipped";
+    pub const IN_DOUBT: &str = "in_doubt";
+    pub const RETRY: &str = "retry";
+    pub const RERUN_FROM: &str = "rerun_from";
+    pub const RUN_PAUSED: &str = "run_paused";
+    pub const RUN_INTERRUPTED: &str = "run_interrupted";
+    pub const RUN_FAILED: &str = "run_failed";
+    pub const RUN_ENDED: &str = "run_ended";
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Pending,
+    /// Started and not finished: while the run is driven, running; when a
+    /// run is resumed, in doubt.
+    Running,
+    Succeeded,
+    Failed,
+    Skipped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Running => "running",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+        }
+    }
+
+    pub fn settled(self) -> bool {
+        matches!(self, Status::Succeeded | Status::Failed | Status::Skipped)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NodeState {
+    pub status: Status,
+    /// The last attempt started.
+    pub attempts: u32,
+    pub captures: BTreeMap<String, Value>,
+    /// The branch a decision or choice took.
+    pub branch: Option<String>,
+    pub reason: Option<String>,
+    pub duration_ms: Option<u64>,
+    /// The journal sequence number of the finishing event, to order nodes.
+    pub finished_seq: Option<u64>,
+    /// Milliseconds since the epoch when the node finished.
+    pub finished_at: Option<i64>,
+}
+
+impl Default for NodeState {
+    fn default() -> Self {
+        NodeState {
+            status: Status::Pending,
+            attempts: 0,
+            captures: BTreeMap::new(),
+            branch: None,
+            reason: None,
+            duration_ms: None,
+            finished_seq: None,
+            finished_at: None,
+        }
+    }
+}
+
+/// How a run stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunStatus {
+    Running,
+    Paused { node: String },
+    Interrupted,
+    Failed { node: String },
+    Ended { outcome: String },
+}
+
+impl RunStatus {
+    pub fn label(&self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Paused { .. } => "paused",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Failed { .. } => "failed",
+            RunStatus::Ended { .. } => "ended",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RunState {
+    pub nodes: HashMap<String, NodeState>,
+    pub status: RunStatus,
+}
+
+/// The state after `events` (kind, payload, seq, time in ms since epoch).
+pub fn replay<'e>(events: impl IntoIterator<Item = (&'e str, &'e Json, u64, i64)>) -> RunState {
+    let mut state = RunState {
+        nodes: HashMap::new(),
+        status: RunStatus::Running,
+    };
+    for (kind, payload, seq, time) in events {
+        let node = payload
+            .get("node")
+            .and_then(Json::as_str)
+            .unwrap_or_default();
+        match kind {
+            kind::NODE_STARTED => {
+                let entry = state.nodes.entry(node.to_string()).or_default();
+                entry.status = Status::Running;
+                entry.attempts = attempt(payload);
+            }
+            kind::NODE_FINISHED => {
+                let entry = state.nodes.entry(node.to_string()).or_default();
+                entry.status = match payload.get("status").and_then(Json::as_str) {
+                    Some("succeeded") => Status::Succeeded,
+                    _ => Status::Failed,
+                };
+                entry.attempts = entry.attempts.max(attempt(payload));
+                entry.captures = payload
+                    .get("captures")
+                    .and_then(Json::as_object)
+                    .map(|map| {
+                        map.iter()
+                            .filter_map(|(k, v)| Some((k.clone(), Value::from_json(v)?)))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                entry.branch = text(payload, "branch");
+                entry.reason = text(payload, "reason");
+                entry.duration_ms = payload.get("duration_ms").and_then(Json::as_u64);
+                entry.finished_seq = Some(seq);
+                entry.finished_at = Some(time);
+            }
+            kind::NODE_SKIPPED => {
+                let entry = state.nodes.entry(node.to_string()).or_default();
+                entry.status = Status::Skipped;
+                entry.finished_seq = Some(seq);
+            }
+            kind::RETRY | kind::RERUN_FROM => {
+                let nodes: Vec<String> = payload
+                    .get("reset")
+                    .and_then(Json::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|n| n.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                for reset in nodes {
+                    if let Some(entry) = state.nodes.get_mut(&reset) {
+                        let attempts = entry.attempts;
+                        *entry = NodeState {
+                            attempts,
+                            ..NodeState::default()
+                        };
+                    }
+                }
+                state.status = RunStatus::Running;
+            }
+            kind::RUN_RESUMED => state.status = RunStatus::Running,
+            kind::RUN_PAUSED => {
+                state.status = RunStatus::Paused {
+                    node: node.to_string(),
+                }
+            }
+            kind::RUN_INTERRUPTED => state.status = RunStatus::Interrupted,
+            kind::RUN_FAILED => {
+                state.status = RunStatus::Failed {
+                    node: node.to_string(),
+                }
+            }
+            kind::RUN_ENDED => {
+                state.status = RunStatus::Ended {
+                    outcome: text(payload, "outcome").unwrap_or_default(),
+                }
+            }
+            _ => {}
+        }
+    }
+    state
+}
+
+fn attempt(payload: &Json) -> u32 {
+    payload
+        .get("attempt")
+        .and_then(Json::as_u64)
+        .and_then(|a| u32::try_from(a).ok())
+        .unwrap_or(0)
+}
+
+fn text(payload: &Json, key: &str) -> Option<String> {
+    payload.get(key).and_then(Json::as_str).map(str::to_string)
+}
+
+/// The captures of a node as journal JSON; secrets are never captured.
+pub fn captures_json(captures: &BTreeMap<String, Value>) -> Json {
+    let map: serde_json::Map<String, Json> = captures
+        .iter()
+        .filter_map(|(k, v)| Some((k.clone(), v.to_json()?)))
+        .collect();
+    json!(map)
+}

@@ -1,0 +1,912 @@
+//! The embedded store: one SQLite file, `rbx.db`, in the store directory.
+
+use std::fs::{self, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{
+    Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior, ffi, params,
+    params_from_iter,
+};
+use serde_json::Value;
+
+use crate::hash::{RunHeader, event_hash, valid_kind};
+use crate::lock::{Liveness, liveness};
+use crate::migrations::{MIGRATIONS, MigrateError, migrate, user_version};
+use crate::utc::Utc;
+use crate::{
+    Event, Holder, LastEvent, LockOutcome, NewRun, Output, RunId, RunSummary, Store, StoreError,
+    hash_sources,
+};
+
+/// The name of the database file inside the store directory.
+const FILE_NAME: &str = "rbx.db";
+
+/// How long a statement waits for another process's write lock before it
+/// fails with [`StoreError::Busy`].
+const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
+
+/// The status of a run that nothing has been done with yet.
+const CREATED: &str = "created";
+
+/// How many fresh ids [`SqliteStore::create_run`] tries before it gives up;
+/// a collision needs two runs created in the same second with the same
+/// four hex digits, so a second try practically always succeeds.
+const ID_ATTEMPTS: usize = 16;
+
+/// The columns of a [`RunSummary`], read by [`summary_from_row`]: the run's
+/// row joined with its last event.
+const SUMMARY_SELECT: &str = "
+    SELECT r.id, r.runbook_id, r.title, r.entry, r.source_hash, r.inputs, r.started_at,
+           r.started_by, r.host, r.status, r.next_due, r.head_seq, e.kind, e.time
+    FROM runs AS r
+    LEFT JOIN events AS e ON e.run_id = r.id AND e.seq = r.head_seq";
+
+/// A store in one SQLite file, in write-ahead-log mode with
+/// `synchronous=FULL`: a commit is on disk when it returns, and readers
+/// (`rbx runs` in another terminal) never block the process driving a run.
+///
+/// It owns its connection and is [`Send`], so the engine can move it to a
+/// thread of its own; it is not meant to be shared between threads.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens the store in `dir`, creating the directory and `dir/rbx.db` if
+    /// they are missing, and brings its schema up to date.
+    ///
+    /// Nothing is written to an existing file before it is known to be a
+    /// database whose schema this rbx knows: a newer store, a file that is
+    /// not a database, or a damaged one is refused with an error naming the
+    /// file, and left byte for byte as it was.
+    pub fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_with_migrations(dir, MIGRATIONS)
+    }
+
+    /// [`SqliteStore::open`] with a list of migrations of the caller's
+    /// choosing, so that tests can make one fail.
+    pub(crate) fn open_with_migrations(
+        dir: &Path,
+        migrations: &[&str],
+    ) -> Result<SqliteStore, StoreError> {
+        fs::create_dir_all(dir).map_err(|cause| StoreError::CreateDir {
+            path: dir.to_owned(),
+            cause,
+        })?;
+        let path = dir.join(FILE_NAME);
+        let opening = |cause| opening_error(dir, &path, cause);
+        let mut conn = Connection::open(&path).map_err(opening)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(opening)?;
+        // SQLite opens a file it may not write read-only without a word;
+        // every write would then fail later, in the middle of a run.
+        if conn.is_readonly(rusqlite::MAIN_DB).map_err(opening)? {
+            return Err(StoreError::ReadOnly {
+                path,
+                cause: "the file is not writable".to_owned(),
+            });
+        }
+        // The first read of the file: it fails here, before anything was
+        // written, on a file that is not a database or is damaged, and a
+        // newer schema is refused before switching the journal mode (which
+        // writes to the file's header).
+        let found = user_version(&conn).map_err(opening)?;
+        let supported = i64::try_from(migrations.len()).unwrap_or(i64::MAX);
+        if found > supported {
+            return Err(StoreError::TooNew {
+                path,
+                found,
+                supported,
+            });
+        }
+        // These pragmas go outside any transaction: the journal mode cannot
+        // change inside one, and `foreign_keys` is silently ignored there.
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+            .map_err(opening)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::NoWal { path, mode });
+        }
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(opening)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(opening)?;
+        migrate(&mut conn, migrations).map_err(|error| match error {
+            MigrateError::TooNew { found, supported } => StoreError::TooNew {
+                path: path.clone(),
+                found,
+                supported,
+            },
+            MigrateError::Foreign { found } => StoreError::Corrupt {
+                path: path.clone(),
+                detail: format!("its schema version is {found}, which no rbx writes"),
+            },
+            MigrateError::Failed {
+                from,
+                version,
+                cause,
+            } => match classify(&path, cause) {
+                StoreError::Database { detail, .. } => StoreError::Migration {
+                    path: path.clone(),
+                    from,
+                    version,
+                    detail,
+                },
+                other => other,
+            },
+            MigrateError::Sqlite(cause) => opening_error(dir, &path, cause),
+        })?;
+        Ok(SqliteStore { conn, path })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Store for SqliteStore {
+    fn create_run(&mut self, run: &NewRun) -> Result<RunId, StoreError> {
+        let path = &self.path;
+        let source_hash = hash_sources(&run.sources);
+        let inputs = run.inputs.to_string();
+        let now = Utc::now();
+        let started_at = now.rfc3339_millis();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(on_error(path))?;
+        let mut attempts = 0;
+        let id = loop {
+            let id = RunId::generate(&now);
+            let head_hash = RunHeader {
+                id: id.as_str(),
+                runbook_id: &run.runbook_id,
+                title: &run.title,
+                entry: &run.entry,
+                source_hash: &source_hash,
+                inputs: &inputs,
+                started_at: &started_at,
+                started_by: &run.started_by,
+                host: &run.host,
+            }
+            .hash();
+            let inserted = tx.execute(
+                "INSERT INTO runs (id, runbook_id, title, entry, source_hash, inputs, started_at,
+                                   started_by, host, status, next_due, head_seq, head_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, 0, ?11)",
+                params![
+                    id.as_str(),
+                    run.runbook_id,
+                    run.title,
+                    run.entry,
+                    source_hash,
+                    inputs,
+                    started_at,
+                    run.started_by,
+                    run.host,
+                    CREATED,
+                    head_hash,
+                ],
+            );
+            match inserted {
+                Ok(_) => break id,
+                Err(error) if is_duplicate_key(&error) && attempts + 1 < ID_ATTEMPTS => {
+                    attempts += 1;
+                }
+                Err(error) => return Err(classify(path, error)),
+            }
+        };
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO sources (run_id, position, path, text) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(on_error(path))?;
+            for (position, (source_path, text)) in (0_i64..).zip(&run.sources) {
+                insert
+                    .execute(params![id.as_str(), position, source_path, text])
+                    .map_err(on_error(path))?;
+            }
+        }
+        tx.commit().map_err(on_error(path))?;
+        Ok(id)
+    }
+
+    fn append(&mut self, run: &RunId, kind: &str, payload: &Value) -> Result<u64, StoreError> {
+        if !valid_kind(kind) {
+            return Err(StoreError::InvalidKind {
+                kind: kind.to_owned(),
+            });
+        }
+        let path = &self.path;
+        let payload = payload.to_string();
+        // Immediate, so the write lock is taken before the head is read: a
+        // deferred transaction that reads and then writes fails at once,
+        // without waiting, if another writer committed in between.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(on_error(path))?;
+        let head = tx
+            .query_row(
+                "SELECT head_seq, head_hash FROM runs WHERE id = ?1",
+                [run.as_str()],
+                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)),
+            )
+            .optional()
+            .map_err(on_error(path))?;
+        let Some((head_seq, prev_hash)) = head else {
+            return Err(unknown(run));
+        };
+        let seq = count(path, head_seq, "the run's event count")? + 1;
+        let time = Utc::now().rfc3339_millis();
+        let hash = event_hash(&prev_hash, seq, &time, kind, &payload);
+        tx.execute(
+            "INSERT INTO events (run_id, seq, time, kind, payload, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                run.as_str(),
+                head_seq + 1,
+                time,
+                kind,
+                payload,
+                prev_hash,
+                hash
+            ],
+        )
+        .map_err(on_error(path))?;
+        tx.execute(
+            "UPDATE runs SET head_seq = ?2, head_hash = ?3 WHERE id = ?1",
+            params![run.as_str(), head_seq + 1, hash],
+        )
+        .map_err(on_error(path))?;
+        tx.commit().map_err(on_error(path))?;
+        Ok(seq)
+    }
+
+    fn events(&self, run: &RunId) -> Result<Vec<Event>, StoreError> {
+        self.events_since(run, 0)
+    }
+
+    fn events_since(&self, run: &RunId, seq: u64) -> Result<Vec<Event>, StoreError> {
+        let path = &self.path;
+        require_run(&self.conn, path, run)?;
+        // Past the largest sequence number SQLite can hold, there is
+        // nothing to return.
+        let Ok(after) = i64::try_from(seq) else {
+            return Ok(Vec::new());
+        };
+        event_rows(&self.conn, path, run, after)?
+            .into_iter()
+            .map(|row| row.into_event(path, run))
+            .collect()
+    }
+
+    fn verify(&self, run: &RunId) -> Result<(), StoreError> {
+        let path = &self.path;
+        // One read transaction, so that the run's head and its events come
+        // from the same snapshot even while another process appends.
+        let tx = self.conn.unchecked_transaction().map_err(on_error(path))?;
+        let header = tx
+            .query_row(
+                "SELECT runbook_id, title, entry, source_hash, inputs, started_at, started_by,
+                        host, head_seq, head_hash
+                 FROM runs WHERE id = ?1",
+                [run.as_str()],
+                |row| {
+                    Ok(HeaderRow {
+                        runbook_id: row.get(0)?,
+                        title: row.get(1)?,
+                        entry: row.get(2)?,
+                        source_hash: row.get(3)?,
+                        inputs: row.get(4)?,
+                        started_at: row.get(5)?,
+                        started_by: row.get(6)?,
+                        host: row.get(7)?,
+                        head_seq: row.get(8)?,
+                        head_hash: row.get(9)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(on_error(path))?
+            .ok_or_else(|| unknown(run))?;
+        let broken = |seq: u64, reason: String| StoreError::ChainBroken {
+            run: run.clone(),
+            seq,
+            reason,
+        };
+
+        if hash_sources(&source_rows(&tx, path, run)?) != header.source_hash {
+            return Err(broken(
+                0,
+                "the source snapshot does not match the hash it was recorded with".to_owned(),
+            ));
+        }
+        let mut prev_hash = RunHeader {
+            id: run.as_str(),
+            runbook_id: &header.runbook_id,
+            title: &header.title,
+            entry: &header.entry,
+            source_hash: &header.source_hash,
+            inputs: &header.inputs,
+            started_at: &header.started_at,
+            started_by: &header.started_by,
+            host: &header.host,
+        }
+        .hash();
+        let mut last = 0_u64;
+        for row in event_rows(&tx, path, run, 0)? {
+            let seq = count(path, row.seq, "an event's sequence number")?;
+            let expected = last + 1;
+            if seq != expected {
+                return Err(broken(
+                    expected,
+                    format!("event {expected} is missing; the journal goes on at event {seq}"),
+                ));
+            }
+            if row.prev_hash != prev_hash {
+                let reason = if seq == 1 {
+                    "the first event does not follow from the run's header: the run's \
+                     inputs or details, or the event, were changed"
+                        .to_owned()
+                } else {
+                    format!(
+                        "its prev_hash is not the hash of event {}",
+                        seq.saturating_sub(1)
+                    )
+                };
+                return Err(broken(seq, reason));
+            }
+            if event_hash(&row.prev_hash, seq, &row.time, &row.kind, &row.payload) != row.hash {
+                return Err(broken(
+                    seq,
+                    "its time, kind or payload does not match its hash".to_owned(),
+                ));
+            }
+            prev_hash = row.hash;
+            last = seq;
+        }
+        let head_seq = count(path, header.head_seq, "the run's event count")?;
+        if last < head_seq {
+            return Err(broken(
+                last + 1,
+                format!(
+                    "the journal ends at event {last}, but the run recorded {head_seq} events: \
+                     events were removed"
+                ),
+            ));
+        }
+        if last > head_seq {
+            return Err(broken(
+                head_seq + 1,
+                format!(
+                    "the journal goes on past event {head_seq}, the last the run recorded: \
+                     events were added outside rbx"
+                ),
+            ));
+        }
+        if prev_hash != header.head_hash {
+            let reason = if last == 0 {
+                "the run's inputs or details do not match the hash they were recorded with"
+            } else {
+                "the last event's hash is not the one the run recorded"
+            };
+            return Err(broken(last, reason.to_owned()));
+        }
+        Ok(())
+    }
+
+    fn runs(&self) -> Result<Vec<RunSummary>, StoreError> {
+        let path = &self.path;
+        let sql = format!("{SUMMARY_SELECT} ORDER BY r.started_at, r.rowid");
+        summaries(&self.conn, path, &sql, params![])
+    }
+
+    fn run(&self, id: &RunId) -> Result<Option<RunSummary>, StoreError> {
+        let path = &self.path;
+        let sql = format!("{SUMMARY_SELECT} WHERE r.id = ?1");
+        Ok(summaries(&self.conn, path, &sql, [id.as_str()])?.pop())
+    }
+
+    fn latest_with_status_in(&self, statuses: &[&str]) -> Result<Option<RunSummary>, StoreError> {
+        if statuses.is_empty() {
+            return Ok(None);
+        }
+        let path = &self.path;
+        let placeholders = vec!["?"; statuses.len()].join(", ");
+        let sql = format!(
+            "{SUMMARY_SELECT} WHERE r.status IN ({placeholders})
+             ORDER BY r.started_at DESC, r.rowid DESC LIMIT 1"
+        );
+        Ok(summaries(&self.conn, path, &sql, params_from_iter(statuses))?.pop())
+    }
+
+    fn set_status(
+        &mut self,
+        run: &RunId,
+        status: &str,
+        next_due: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE runs SET status = ?2, next_due = ?3 WHERE id = ?1",
+                params![run.as_str(), status, next_due],
+            )
+            .map_err(on_error(&self.path))?;
+        if changed == 0 {
+            return Err(unknown(run));
+        }
+        Ok(())
+    }
+
+    fn sources(&self, run: &RunId) -> Result<Vec<(String, String)>, StoreError> {
+        require_run(&self.conn, &self.path, run)?;
+        source_rows(&self.conn, &self.path, run)
+    }
+
+    fn lock(&mut self, run: &RunId, holder: &Holder) -> Result<LockOutcome, StoreError> {
+        let path = &self.path;
+        // Immediate: reading the lock row and writing it must be one step,
+        // or two processes could both find the run free.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(on_error(path))?;
+        require_run(&tx, path, run)?;
+        let current = tx
+            .query_row(
+                "SELECT pid, host, since FROM locks WHERE run_id = ?1",
+                [run.as_str()],
+                |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(on_error(path))?;
+        let outcome = match current {
+            None => {
+                tx.execute(
+                    "INSERT INTO locks (run_id, pid, host, since) VALUES (?1, ?2, ?3, ?4)",
+                    params![run.as_str(), holder.pid, holder.host, holder.since],
+                )
+                .map_err(on_error(path))?;
+                LockOutcome::Acquired
+            }
+            Some((pid, host, since)) => {
+                let pid = u32::try_from(pid).map_err(|_| StoreError::Corrupt {
+                    path: path.clone(),
+                    detail: format!("the lock of run {run} names process {pid}"),
+                })?;
+                let previous = Holder { pid, host, since };
+                // Only a holder on this host can be seen to be gone. One
+                // with the caller's own pid is a previous process that had
+                // the same pid (pids are reused, and in a container rbx may
+                // well get the same one each time): a process locks a run
+                // once, so it cannot be this one.
+                let stale = previous.host == holder.host
+                    && (previous.pid == holder.pid || liveness(previous.pid) == Liveness::Gone);
+                if !stale {
+                    return Err(StoreError::Locked {
+                        run: run.clone(),
+                        holder: previous,
+                    });
+                }
+                tx.execute(
+                    "UPDATE locks SET pid = ?2, host = ?3, since = ?4 WHERE run_id = ?1",
+                    params![run.as_str(), holder.pid, holder.host, holder.since],
+                )
+                .map_err(on_error(path))?;
+                LockOutcome::TookOver(previous)
+            }
+        };
+        tx.commit().map_err(on_error(path))?;
+        Ok(outcome)
+    }
+
+    fn unlock(&mut self, run: &RunId, pid: u32) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "DELETE FROM locks WHERE run_id = ?1 AND pid = ?2",
+                params![run.as_str(), pid],
+            )
+            .map_err(on_error(&self.path))?;
+        Ok(())
+    }
+
+    fn put_output(
+        &mut self,
+        run: &RunId,
+        node: &str,
+        attempt: u32,
+        stream: &str,
+        head: &[u8],
+        tail: &[u8],
+        total: u64,
+    ) -> Result<(), StoreError> {
+        let path = &self.path;
+        let total = i64::try_from(total).unwrap_or(i64::MAX);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(on_error(path))?;
+        require_run(&tx, path, run)?;
+        tx.execute(
+            "INSERT INTO outputs (run_id, node, attempt, stream, head, tail, total)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (run_id, node, attempt, stream)
+             DO UPDATE SET head = excluded.head, tail = excluded.tail, total = excluded.total",
+            params![run.as_str(), node, attempt, stream, head, tail, total],
+        )
+        .map_err(on_error(path))?;
+        tx.commit().map_err(on_error(path))?;
+        Ok(())
+    }
+
+    fn output(
+        &self,
+        run: &RunId,
+        node: &str,
+        attempt: u32,
+        stream: &str,
+    ) -> Result<Option<Output>, StoreError> {
+        let path = &self.path;
+        require_run(&self.conn, path, run)?;
+        let row = self
+            .conn
+            .query_row(
+                "SELECT head, tail, total FROM outputs
+                 WHERE run_id = ?1 AND node = ?2 AND attempt = ?3 AND stream = ?4",
+                params![run.as_str(), node, attempt, stream],
+                |row| {
+                    Ok((
+                        row.get::<_, Vec<u8>>(0)?,
+                        row.get::<_, Vec<u8>>(1)?,
+                        row.get::<_, i64>(2)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(on_error(path))?;
+        row.map(|(head, tail, total)| {
+            Ok(Output {
+                head,
+                tail,
+                total: count(path, total, "an output's byte count")?,
+            })
+        })
+        .transpose()
+    }
+}
+
+/// A run's row as [`Store::verify`] rehashes it.
+struct HeaderRow {
+    runbook_id: String,
+    title: String,
+    entry: String,
+    source_hash: String,
+    inputs: String,
+    started_at: String,
+    started_by: String,
+    host: String,
+    head_seq: i64,
+    head_hash: String,
+}
+
+/// An event's row as stored: the payload still the text that was hashed.
+struct EventRow {
+    seq: i64,
+    time: String,
+    kind: String,
+    payload: String,
+    prev_hash: String,
+    hash: String,
+}
+
+impl EventRow {
+    fn into_event(self, path: &Path, run: &RunId) -> Result<Event, StoreError> {
+        let seq = count(path, self.seq, "an event's sequence number")?;
+        let payload = serde_json::from_str(&self.payload).map_err(|error| StoreError::Corrupt {
+            path: path.to_owned(),
+            detail: format!("event {seq} of run {run} has a payload that is not JSON: {error}"),
+        })?;
+        Ok(Event {
+            seq,
+            time: self.time,
+            kind: self.kind,
+            payload,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        })
+    }
+}
+
+/// The run's events after `after`, in order.
+fn event_rows(
+    conn: &Connection,
+    path: &Path,
+    run: &RunId,
+    after: i64,
+) -> Result<Vec<EventRow>, StoreError> {
+    let mut select = conn
+        .prepare_cached(
+            "SELECT seq, time, kind, payload, prev_hash, hash FROM events
+             WHERE run_id = ?1 AND seq > ?2 ORDER BY seq",
+        )
+        .map_err(on_error(path))?;
+    select
+        .query_map(params![run.as_str(), after], |row| {
+            Ok(EventRow {
+                seq: row.get(0)?,
+                time: row.get(1)?,
+                kind: row.get(2)?,
+                payload: row.get(3)?,
+                prev_hash: row.get(4)?,
+                hash: row.get(5)?,
+            })
+        })
+        .map_err(on_error(path))?
+        .collect::<Result<_, _>>()
+        .map_err(on_error(path))
+}
+
+/// The run's source snapshot, in order.
+fn source_rows(
+    conn: &Connection,
+    path: &Path,
+    run: &RunId,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let mut select = conn
+        .prepare_cached("SELECT path, text FROM sources WHERE run_id = ?1 ORDER BY position")
+        .map_err(on_error(path))?;
+    select
+        .query_map([run.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))
+        .map_err(on_error(path))?
+        .collect::<Result<_, _>>()
+        .map_err(on_error(path))
+}
+
+/// The runs that `sql`, a [`SUMMARY_SELECT`] with more clauses, returns.
+fn summaries(
+    conn: &Connection,
+    path: &Path,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<RunSummary>, StoreError> {
+    let mut select = conn.prepare_cached(sql).map_err(on_error(path))?;
+    let rows = select
+        .query_map(params, SummaryRow::read)
+        .map_err(on_error(path))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(on_error(path))?;
+    rows.into_iter().map(|row| row.into_summary(path)).collect()
+}
+
+/// A [`SUMMARY_SELECT`] row as stored.
+struct SummaryRow {
+    id: String,
+    runbook_id: String,
+    title: String,
+    entry: String,
+    source_hash: String,
+    inputs: String,
+    started_at: String,
+    started_by: String,
+    host: String,
+    status: String,
+    next_due: Option<String>,
+    head_seq: i64,
+    last_kind: Option<String>,
+    last_time: Option<String>,
+}
+
+impl SummaryRow {
+    fn read(row: &Row<'_>) -> rusqlite::Result<SummaryRow> {
+        Ok(SummaryRow {
+            id: row.get(0)?,
+            runbook_id: row.get(1)?,
+            title: row.get(2)?,
+            entry: row.get(3)?,
+            source_hash: row.get(4)?,
+            inputs: row.get(5)?,
+            started_at: row.get(6)?,
+            started_by: row.get(7)?,
+            host: row.get(8)?,
+            status: row.get(9)?,
+            next_due: row.get(10)?,
+            head_seq: row.get(11)?,
+            last_kind: row.get(12)?,
+            last_time: row.get(13)?,
+        })
+    }
+
+    fn into_summary(self, path: &Path) -> Result<RunSummary, StoreError> {
+        let id = RunId::new(self.id);
+        let inputs = serde_json::from_str(&self.inputs).map_err(|error| StoreError::Corrupt {
+            path: path.to_owned(),
+            detail: format!("the inputs of run {id} are not JSON: {error}"),
+        })?;
+        let seq = count(path, self.head_seq, "the run's event count")?;
+        // The join finds no event when the journal is empty, or when its
+        // last event went missing, which `verify` reports.
+        let last_event = match (self.last_kind, self.last_time) {
+            (Some(kind), Some(time)) => Some(LastEvent { seq, kind, time }),
+            _ => None,
+        };
+        Ok(RunSummary {
+            id,
+            runbook_id: self.runbook_id,
+            title: self.title,
+            entry: self.entry,
+            source_hash: self.source_hash,
+            inputs,
+            started_at: self.started_at,
+            started_by: self.started_by,
+            host: self.host,
+            status: self.status,
+            next_due: self.next_due,
+            last_event,
+        })
+    }
+}
+
+/// Fails with [`StoreError::UnknownRun`] unless the store holds `run`.
+fn require_run(conn: &Connection, path: &Path, run: &RunId) -> Result<(), StoreError> {
+    let exists = conn
+        .query_row("SELECT 1 FROM runs WHERE id = ?1", [run.as_str()], |_| {
+            Ok(())
+        })
+        .optional()
+        .map_err(on_error(path))?;
+    exists.ok_or_else(|| unknown(run))
+}
+
+fn unknown(run: &RunId) -> StoreError {
+    StoreError::UnknownRun { run: run.clone() }
+}
+
+/// A count read from the database, which rbx never writes negative.
+fn count(path: &Path, value: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| StoreError::Corrupt {
+        path: path.to_owned(),
+        detail: format!("{what} is {value}"),
+    })
+}
+
+/// Whether `error` is a write refused for repeating a primary key.
+fn is_duplicate_key(error: &rusqlite::Error) -> bool {
+    matches!(
+        error,
+        rusqlite::Error::SqliteFailure(failure, _)
+            if failure.extended_code == ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    )
+}
+
+/// Turns SQLite errors from a store at `path` into [`StoreError`]s.
+fn on_error(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |error| classify(path, error)
+}
+
+/// What a SQLite error means for the operator.
+fn classify(path: &Path, error: rusqlite::Error) -> StoreError {
+    let path = path.to_owned();
+    match error.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => StoreError::NotADatabase { path },
+        Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
+            path,
+            detail: error.to_string(),
+        },
+        Some(ErrorCode::ReadOnly) => StoreError::ReadOnly {
+            path,
+            cause: error.to_string(),
+        },
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy { path },
+        _ => match error {
+            // A value of a type or range rbx never writes.
+            rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..) => StoreError::Corrupt {
+                path,
+                detail: error.to_string(),
+            },
+            _ => StoreError::Database {
+                path,
+                detail: error.to_string(),
+            },
+        },
+    }
+}
+
+/// What a failure while opening the store at `path` in `dir` means. SQLite
+/// says only "unable to open database file" when the directory cannot be
+/// written (for the file itself, or for the `-wal` and `-shm` files beside
+/// it), so on that answer rbx tries to write in the directory itself to be
+/// able to say so.
+fn opening_error(dir: &Path, path: &Path, error: rusqlite::Error) -> StoreError {
+    let unwritable = match error.sqlite_error_code() {
+        Some(ErrorCode::CannotOpen | ErrorCode::ReadOnly) => directory_write_error(dir),
+        _ => None,
+    };
+    match unwritable {
+        Some(cause) => StoreError::ReadOnly {
+            path: dir.to_owned(),
+            cause: cause.to_string(),
+        },
+        None => classify(path, error),
+    }
+}
+
+/// Why a file cannot be created in `dir`, if it cannot.
+fn directory_write_error(dir: &Path) -> Option<io::Error> {
+    let probe = dir.join(format!(".rbx-write-check-{}", std::process::id()));
+    match OpenOptions::new().write(true).create_new(true).open(&probe) {
+        Ok(_) => {
+            // The directory is writable, which is all this wanted to know;
+            // a probe left behind is an empty file and harmless.
+            let _ = fs::remove_file(&probe);
+            None
+        }
+        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => None,
+        Err(error) => Some(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    use super::SqliteStore;
+    use crate::migrations::MIGRATIONS;
+    use crate::{Store, StoreError};
+
+    #[test]
+    fn a_failed_migration_is_rolled_back_and_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(SqliteStore::open(dir.path()).unwrap());
+        let path = dir.path().join("rbx.db");
+
+        let mut next = MIGRATIONS.to_vec();
+        next.push("CREATE TABLE notes (text TEXT) STRICT; INSERT INTO notes VALUES (1, 2);");
+        let error = SqliteStore::open_with_migrations(dir.path(), &next).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                StoreError::Migration {
+                    from: 1,
+                    version: 2,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        let message = error.to_string();
+        assert!(message.contains("rolled back"), "{message}");
+        assert!(message.contains("unchanged, at version 1"), "{message}");
+
+        let conn = Connection::open(&path).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, 1);
+        let notes: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name = 'notes'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(notes, 0);
+        // The store still opens with the migrations it had.
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert!(store.runs().unwrap().is_empty());
+    }
+}

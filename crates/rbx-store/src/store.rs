@@ -1,0 +1,107 @@
+//! The operations every store backend provides.
+
+use serde_json::Value;
+
+use crate::{Event, Holder, LockOutcome, NewRun, Output, RunId, RunSummary, StoreError};
+
+/// A durable record of runs. [`SqliteStore`](crate::SqliteStore) is the
+/// embedded default; PostgreSQL is the planned second backend.
+///
+/// Every method that writes is one transaction, committed before it
+/// returns: when it returns `Ok`, the write survives a crash of the process
+/// or of the machine. When it returns `Err`, nothing of it was written.
+///
+/// Reads take `&self` and writes `&mut self`. A backend whose client needs
+/// `&mut` to read can keep it in a `RefCell`, since a store is driven from
+/// one thread (the engine's store thread) and only needs to be [`Send`].
+pub trait Store: Send {
+    /// Records a new run with its source snapshot and inputs, with status
+    /// `created` and an empty journal, and returns its fresh id.
+    fn create_run(&mut self, run: &NewRun) -> Result<RunId, StoreError>;
+
+    /// Appends an event to the run's journal and returns its sequence
+    /// number (1 for the first). `kind` is lowercase letters, digits, `_`,
+    /// `.` and `-`. The event is durable when this returns.
+    fn append(&mut self, run: &RunId, kind: &str, payload: &Value) -> Result<u64, StoreError>;
+
+    /// The run's whole journal, in order.
+    fn events(&self, run: &RunId) -> Result<Vec<Event>, StoreError>;
+
+    /// The events of the run's journal after `seq`, in order:
+    /// `events_since(run, 0)` is the whole journal.
+    fn events_since(&self, run: &RunId, seq: u64) -> Result<Vec<Event>, StoreError>;
+
+    /// Recomputes the run's record from its start: the hash of its source
+    /// snapshot, the hash of every event and the link from each event to the
+    /// one before, and the journal's length and last hash as the run's row
+    /// recorded them. Returns [`StoreError::ChainBroken`] at the first place
+    /// where they disagree.
+    fn verify(&self, run: &RunId) -> Result<(), StoreError>;
+
+    /// Every run, oldest first.
+    fn runs(&self) -> Result<Vec<RunSummary>, StoreError>;
+
+    /// The run with this id, or `None` if the store has none.
+    fn run(&self, id: &RunId) -> Result<Option<RunSummary>, StoreError>;
+
+    /// The most recently created run whose status is one of `statuses`, or
+    /// `None`. The caller says which statuses it means (the engine's
+    /// "unfinished" is its own vocabulary).
+    fn latest_with_status_in(&self, statuses: &[&str]) -> Result<Option<RunSummary>, StoreError>;
+
+    /// Sets the run's status and when its next step is due (`None` when
+    /// nothing is scheduled). This is a summary for listings; the journal,
+    /// not the status, is the truth a resume derives its state from.
+    fn set_status(
+        &mut self,
+        run: &RunId,
+        status: &str,
+        next_due: Option<&str>,
+    ) -> Result<(), StoreError>;
+
+    /// The run's source snapshot, `(path, text)`, in the order it was
+    /// recorded.
+    fn sources(&self, run: &RunId) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// Makes `holder` the one process that drives the run. Fails with
+    /// [`StoreError::Locked`] naming the holder when another live process
+    /// holds it, or one on another host (whose liveness cannot be seen from
+    /// here). A holder on this host whose process is gone, or that has the
+    /// caller's own pid (a previous life of a process with a reused pid,
+    /// since one process locks a run once), is replaced:
+    /// [`LockOutcome::TookOver`].
+    fn lock(&mut self, run: &RunId, holder: &Holder) -> Result<LockOutcome, StoreError>;
+
+    /// Releases the run's lock if process `pid` holds it; does nothing
+    /// otherwise, so that a process whose lock was taken over cannot release
+    /// its successor's.
+    fn unlock(&mut self, run: &RunId, pid: u32) -> Result<(), StoreError>;
+
+    /// Keeps the bounded capture of one output stream (`stdout`, `stderr`)
+    /// of one attempt of a step, replacing an earlier capture of the same
+    /// stream, so the engine may save it as it grows.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a key of four parts and a capture of three; a struct would only rename them"
+    )]
+    fn put_output(
+        &mut self,
+        run: &RunId,
+        node: &str,
+        attempt: u32,
+        stream: &str,
+        head: &[u8],
+        tail: &[u8],
+        total: u64,
+    ) -> Result<(), StoreError>;
+
+    /// The capture of one output stream of one attempt of a step, or `None`
+    /// if none was kept.
+    fn output(
+        &self,
+        run: &RunId,
+        node: &str,
+        attempt: u32,
+        stream: &str,
+    ) -> Result<Option<Output>, StoreError>;
+}
