@@ -53,8 +53,31 @@ impl Report {
     }
 }
 
+/// Roles and links filled in for one environment, outside the runbook:
+/// what `--fill FILE` gives. A filled role or link satisfies `require` and
+/// its placeholders in the runbook are not reported.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fills {
+    /// Role id → (person, contact, backup).
+    pub roles: std::collections::BTreeMap<String, RoleFill>,
+    /// Link id → target.
+    pub links: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoleFill {
+    pub person: String,
+    pub contact: Option<String>,
+    pub backup: Option<String>,
+}
+
 /// Checks the procedure whose entry file is `entry`.
 pub fn check(entry: &Path, loader: &dyn Loader) -> Report {
+    check_with(entry, loader, &Fills::default())
+}
+
+/// Checks the procedure with roles and links filled from outside it.
+pub fn check_with(entry: &Path, loader: &dyn Loader, fills: &Fills) -> Report {
     let mut report = loader::load(entry, loader);
     if report.has_errors() {
         return report;
@@ -67,7 +90,7 @@ pub fn check(entry: &Path, loader: &dyn Loader) -> Report {
     report
         .findings
         .extend(types::check(&report.sources, &table));
-    report.findings.extend(lints::check(&report.sources));
+    report.findings.extend(lints::check(&report.sources, fills));
     let (graph, findings) = graph::lower(&report.sources);
     report.findings.extend(findings);
     // Longest paths mean nothing around a cycle, which is reported already.

@@ -7,12 +7,12 @@ use std::collections::{HashMap, HashSet};
 use rbx_syntax::Diagnostic;
 use rbx_syntax::ast::*;
 
-use crate::{Finding, Source};
+use crate::{Fills, Finding, Source};
 
 /// The placeholder the seed procedure uses for what is still to be filled.
 const PLACEHOLDER: &str = "_TBD_";
 
-pub fn check(sources: &[Source]) -> Vec<Finding> {
+pub fn check(sources: &[Source], fills: &Fills) -> Vec<Finding> {
     let mut lints = Lints {
         findings: Vec::new(),
         source: 0,
@@ -28,13 +28,20 @@ pub fn check(sources: &[Source]) -> Vec<Finding> {
             match &item.kind {
                 ItemKind::Role(role) => {
                     roles.entry(role.id.name.clone()).or_insert((index, role));
-                    for field in role.fields.iter().flatten() {
-                        lints.placeholder(&field.value, field.kind.keyword());
+                    // A role filled from outside replaces what the file says.
+                    if !fills.roles.contains_key(&role.id.name) {
+                        for field in role.fields.iter().flatten() {
+                            lints.placeholder(&field.value, field.kind.keyword());
+                        }
                     }
                 }
                 ItemKind::Link(link) => {
                     links.entry(link.id.name.clone()).or_insert((index, link));
-                    if let Some(target) = &link.target {
+                    if let Some(target) = link
+                        .target
+                        .as_ref()
+                        .filter(|_| !fills.links.contains_key(&link.id.name))
+                    {
                         lints.placeholder(target, "link target");
                     }
                 }
@@ -59,7 +66,14 @@ pub fn check(sources: &[Source]) -> Vec<Finding> {
         let Some((_, definition)) = roles.get(&role.name) else {
             continue;
         };
-        if role_person(definition).is_some() || !reported.insert(("role", role.name.clone())) {
+        let filled = fills
+            .roles
+            .get(&role.name)
+            .is_some_and(|f| !f.person.trim().is_empty());
+        if filled
+            || role_person(definition).is_some()
+            || !reported.insert(("role", role.name.clone()))
+        {
             continue;
         }
         lints.findings.push(Finding {
@@ -80,10 +94,14 @@ pub fn check(sources: &[Source]) -> Vec<Finding> {
             continue;
         };
         // A `_TBD_` target is reported by the placeholder lint.
-        let set = definition
-            .target
-            .as_ref()
-            .is_some_and(|t| !t.source_form().trim().is_empty());
+        let set = fills
+            .links
+            .get(&link.name)
+            .is_some_and(|t| !t.trim().is_empty())
+            || definition
+                .target
+                .as_ref()
+                .is_some_and(|t| !t.source_form().trim().is_empty());
         if set || !reported.insert(("link", link.name.clone())) {
             continue;
         }

@@ -68,6 +68,10 @@ pub struct DriveArgs {
     /// `$RBX_OPERATOR`, else the login name.
     #[arg(long, value_name = "NAME", env = "RBX_OPERATOR")]
     pub operator: Option<String>,
+    /// Answers for people's steps, given ahead of time (TOML, a table per
+    /// step id): for rehearsals and tests. Recorded as answers from a file.
+    #[arg(long, value_name = "FILE")]
+    pub answers: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -93,6 +97,10 @@ pub struct RunArgs {
     /// record nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Roles and links for this environment (TOML: `[roles.ID]` with
+    /// `person`, `contact`, `backup`; `[links]` with `ID = "target"`).
+    #[arg(long, value_name = "FILE")]
+    pub fill: Option<PathBuf>,
     #[command(flatten)]
     pub store: StoreArgs,
     #[command(flatten)]
@@ -102,8 +110,12 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct ResumeArgs {
     /// The run to resume. Default: the latest unfinished run.
-    #[arg(value_name = "RUN")]
+    #[arg(value_name = "RUN", conflicts_with = "due")]
     pub run: Option<String>,
+    /// Resume every waiting run whose next step is due (for cron or a
+    /// systemd timer).
+    #[arg(long)]
+    pub due: bool,
     /// Re-run from this step and everything after it.
     #[arg(long, value_name = "STEP", requires = "reason")]
     pub from: Option<String>,
@@ -188,6 +200,10 @@ pub struct LintArgs {
     /// `--deny warnings`, any warning makes the exit status 2.
     #[arg(long, value_enum, value_name = "LINT_LEVEL")]
     pub deny: Vec<crate::lint::LintLevel>,
+    /// Roles and links filled for one environment, as `rbx run --fill`
+    /// takes them: filled roles and links are not reported as unfilled.
+    #[arg(long, value_name = "FILE")]
+    pub fill: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -77,6 +77,10 @@ pub fn run(args: &LintArgs) -> u8 {
             error.reason
         );
     }
+    let fills = match crate::run_cmd::fill(args.fill.as_deref()) {
+        Ok(fill) => fill.map(|(_, _, f)| f).unwrap_or_default(),
+        Err(status) => return status,
+    };
     let mut tally = Tally::new(args.format);
     let mut fragments = Vec::new();
     let mut covered: HashSet<PathBuf> = HashSet::new();
@@ -99,7 +103,7 @@ pub fn run(args: &LintArgs) -> u8 {
             fragments.push((path.clone(), bytes, parsed));
             continue;
         }
-        let report = rbx_check::check(path, &sources::FileSystem);
+        let report = rbx_check::check_with(path, &sources::FileSystem, &fills);
         for source in &report.sources {
             covered.insert(canonical(&source.path));
         }

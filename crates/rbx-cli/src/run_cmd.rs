@@ -17,8 +17,18 @@ pub fn open_store(dir: &Path) -> Result<SqliteStore, u8> {
     })
 }
 
-fn options(drive: &DriveArgs) -> Options {
-    Options {
+fn options(drive: &DriveArgs) -> Result<Options, u8> {
+    let answers = match &drive.answers {
+        Some(path) => {
+            let text = read_text(path)?;
+            rbx_engine::fills::parse_answers(&text).map_err(|why| {
+                eprintln!("error: `{}`: {why}", path.display());
+                exit::INVALID
+            })?
+        }
+        None => rbx_engine::fills::Answers::default(),
+    };
+    Ok(Options {
         jobs: drive.jobs.max(1),
         interactive: !drive.non_interactive,
         in_doubt: drive.in_doubt.map(|p| match p {
@@ -31,7 +41,30 @@ fn options(drive: &DriveArgs) -> Options {
             .ok()
             .and_then(|h| h.into_string().ok())
             .unwrap_or_else(|| "localhost".to_string()),
-    }
+        answers,
+    })
+}
+
+fn read_text(path: &Path) -> Result<String, u8> {
+    std::fs::read_to_string(path).map_err(|e| {
+        eprintln!(
+            "error: cannot read `{}`: {}",
+            path.display(),
+            e.to_string().to_lowercase()
+        );
+        exit::INVALID
+    })
+}
+
+/// The fill file's path and text, and what it fills, when one is given.
+pub fn fill(path: Option<&Path>) -> Result<Option<(String, String, rbx_check::Fills)>, u8> {
+    let Some(path) = path else { return Ok(None) };
+    let text = read_text(path)?;
+    let fills = rbx_engine::fills::parse_fills(&text).map_err(|why| {
+        eprintln!("error: `{}`: {why}", path.display());
+        exit::INVALID
+    })?;
+    Ok(Some((path.display().to_string(), text, fills)))
 }
 
 fn login_name() -> String {
@@ -54,8 +87,10 @@ fn split_sets(sets: &[String]) -> Result<Vec<(String, String)>, u8> {
 }
 
 /// Checks the entry file the way `rbx lint` does; any error refuses the run.
-fn checked(file: &Path) -> Result<Procedure, u8> {
-    let report = rbx_check::check(file, &sources::FileSystem);
+fn checked(file: &Path, fill_path: Option<&Path>) -> Result<Procedure, u8> {
+    let fill = fill(fill_path)?;
+    let fills = fill.as_ref().map(|(_, _, f)| f.clone()).unwrap_or_default();
+    let report = rbx_check::check_with(file, &sources::FileSystem, &fills);
     if report.has_errors() {
         for finding in &report.findings {
             let source = &report.sources[finding.source];
@@ -74,7 +109,10 @@ fn checked(file: &Path) -> Result<Procedure, u8> {
         );
         return Err(exit::INVALID);
     }
-    Procedure::from_report(report).ok_or_else(|| {
+    let fill_text = fill
+        .as_ref()
+        .map(|(path, text, _)| (path.as_str(), text.as_str()));
+    Procedure::from_report_with(report, fill_text).ok_or_else(|| {
         eprintln!(
             "error: `{}` is not an entry runbook (it has no `runbook` header)",
             file.display()
@@ -98,28 +136,35 @@ pub fn run(args: &RunArgs) -> u8 {
         });
     }
     let attempt = || -> Result<u8, u8> {
-        let procedure = checked(&args.file)?;
+        let procedure = checked(&args.file, args.fill.as_deref())?;
         let sets = split_sets(&args.set)?;
         let inputs = rbx_engine::resolve_inputs(&procedure, &sets, None).map_err(|why| {
             eprintln!("error: {why}");
             exit::INVALID
         })?;
         let store = open_store(&args.store.state_dir)?;
-        let options = options(&args.drive);
+        let options = options(&args.drive)?;
         let state_dir = args.store.state_dir.clone();
+        let mut started = None;
         let exit = runtime()?.block_on(rbx_engine::start(
             &procedure,
             Box::new(store),
             inputs,
             options,
-            |run| eprintln!("run {run} started ({})", procedure.title),
+            |run| {
+                eprintln!("run {run} started ({})", procedure.title);
+                started = Some(run.clone());
+            },
         ));
-        Ok(report(&exit, None, &state_dir))
+        Ok(report(&exit, started.as_ref(), &state_dir))
     };
     attempt().unwrap_or_else(|status| status)
 }
 
 pub fn resume(args: &ResumeArgs) -> u8 {
+    if args.due {
+        return resume_due(args);
+    }
     let attempt = || -> Result<u8, u8> {
         let store = open_store(&args.store.state_dir)?;
         let run = match &args.run {
@@ -146,7 +191,7 @@ pub fn resume(args: &ResumeArgs) -> u8 {
             allow_changed: args.allow_changed,
             current,
         };
-        let options = options(&args.drive);
+        let options = options(&args.drive)?;
         let result = runtime()?.block_on(rbx_engine::resume(
             Box::new(store),
             run.clone(),
@@ -183,11 +228,64 @@ pub fn resume(args: &ResumeArgs) -> u8 {
     attempt().unwrap_or_else(|status| status)
 }
 
+/// `rbx resume --due`: every waiting run whose time has come, one after
+/// the other; the status is the worst of theirs.
+fn resume_due(args: &ResumeArgs) -> u8 {
+    let store = match open_store(&args.store.state_dir) {
+        Ok(store) => store,
+        Err(status) => return status,
+    };
+    let now = rbx_engine::format_time(rbx_engine::now_ms());
+    let due: Vec<RunId> = match store.runs() {
+        Ok(runs) => runs
+            .into_iter()
+            .filter(|r| {
+                r.status == "waiting" && r.next_due.as_deref().is_some_and(|d| d <= now.as_str())
+            })
+            .map(|r| r.id)
+            .collect(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::INVALID;
+        }
+    };
+    drop(store);
+    if due.is_empty() {
+        eprintln!("no waiting run is due");
+        return exit::SUCCESS;
+    }
+    let mut worst = exit::SUCCESS;
+    for run in due {
+        eprintln!("resuming {run}");
+        let one = ResumeArgs {
+            run: Some(run.to_string()),
+            due: false,
+            from: None,
+            reason: None,
+            allow_changed: false,
+            set: args.set.clone(),
+            store: crate::cli::StoreArgs {
+                state_dir: args.store.state_dir.clone(),
+            },
+            drive: crate::cli::DriveArgs {
+                jobs: args.drive.jobs,
+                non_interactive: true,
+                in_doubt: args.drive.in_doubt,
+                operator: args.drive.operator.clone(),
+                answers: args.drive.answers.clone(),
+            },
+        };
+        worst = worst.max(resume(&one));
+    }
+    worst
+}
+
 fn latest_unfinished(store: &SqliteStore) -> Result<RunId, u8> {
     let unfinished = [
         "created",
         "running",
         "paused",
+        "waiting",
         "interrupted",
         "failed",
         "in-doubt",
@@ -237,7 +335,8 @@ fn report(exit: &Exit, run: Option<&RunId>, state_dir: &Path) -> u8 {
         }
         Exit::Paused { node } => {
             eprintln!("⏸ run paused: {node} needs a person");
-            eprintln!("  supply it:  rbx confirm RUN {node} --evidence KEY=VALUE …{dir}");
+            let run = run.map_or_else(|| "RUN".to_string(), ToString::to_string);
+            eprintln!("  supply it:  rbx confirm {run} {node} --evidence KEY=VALUE …{dir}");
             eprintln!("  then:       rbx resume{run_hint}{dir}");
             exit::PAUSED
         }
@@ -246,6 +345,16 @@ fn report(exit: &Exit, run: Option<&RunId>, state_dir: &Path) -> u8 {
                 "? {node} was running when rbx stopped, and it is not marked idempotent and has no verify probe"
             );
             eprintln!("  decide:  rbx resume{run_hint}{dir} --in-doubt rerun|skip|abort");
+            exit::PAUSED
+        }
+        Exit::Waiting { node, due } => {
+            eprintln!(
+                "⏳ run waiting: {node} is due at {}",
+                rbx_engine::format_time(*due)
+            );
+            eprintln!(
+                "  then:  rbx resume{run_hint}{dir}   (or `rbx resume --due{dir}` from cron)"
+            );
             exit::PAUSED
         }
         Exit::Interrupted => {

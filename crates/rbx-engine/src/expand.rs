@@ -40,6 +40,9 @@ pub struct Plan {
     pub incoming: Vec<Vec<(usize, Link)>>,
     pub outgoing: Vec<Vec<(usize, Link)>>,
     pub by_id: HashMap<String, usize>,
+    /// Expanded nodes by the id their block has in the runbook (`version`
+    /// for `smoke#2.version[web-1]`), for lookups of `version.build`.
+    pub by_name: HashMap<String, Vec<usize>>,
     pub start: Option<usize>,
 }
 
@@ -80,6 +83,9 @@ pub fn expand(graph: &Graph, lists: &dyn Fn(&str) -> Vec<Value>) -> Plan {
             let id = format!("{}{suffix}", node.id);
             let x = plan.nodes.len();
             plan.by_id.insert(id.clone(), x);
+            if let Some(name) = crate::runner::base_name(&id) {
+                plan.by_name.entry(name).or_default().push(x);
+            }
             plan.nodes.push(XNode {
                 id,
                 check: index,

@@ -7,6 +7,7 @@
 
 mod expand;
 mod expect;
+pub mod fills;
 mod journal;
 mod process;
 mod runner;
@@ -27,6 +28,7 @@ use rbx_syntax::ast::{
 use serde_json::json;
 
 pub use journal::{Journal, JournalError};
+pub use runner::now_ms;
 pub use state::{RunState, RunStatus, Status};
 use value::Value;
 
@@ -42,6 +44,7 @@ pub struct Procedure {
     pub inputs: Vec<InputDecl>,
     pub roles_filled: HashMap<String, bool>,
     pub links_set: HashMap<String, bool>,
+    pub hooks: Vec<(rbx_syntax::ast::HookEvent, rbx_syntax::ast::Text)>,
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +57,16 @@ pub struct InputDecl {
 impl Procedure {
     /// The procedure a lint report describes; `None` when it has errors.
     pub fn from_report(report: Report) -> Option<Procedure> {
+        Procedure::from_report_with(report, None)
+    }
+
+    /// The same, with roles and links filled from a fill file (whose text
+    /// the run's snapshot keeps).
+    pub fn from_report_with(report: Report, fill: Option<(&str, &str)>) -> Option<Procedure> {
+        let fills = match fill {
+            Some((_, text)) => fills::parse_fills(text).ok()?,
+            None => rbx_check::Fills::default(),
+        };
         if report.has_errors() {
             return None;
         }
@@ -63,9 +76,11 @@ impl Procedure {
         let mut inputs = Vec::new();
         let mut roles_filled = HashMap::new();
         let mut links_set = HashMap::new();
+        let mut hooks = Vec::new();
         for file in report.sources.iter().filter_map(|s| s.file.as_ref()) {
             for item in &file.items {
                 match &item.kind {
+                    ItemKind::Hook(hook) => hooks.push((hook.event, hook.command.clone())),
                     ItemKind::Input(input) => inputs.push(InputDecl {
                         name: input.name.name.clone(),
                         ty: input.ty.kind.clone(),
@@ -77,31 +92,38 @@ impl Procedure {
                                 && !f.value.source_form().trim().is_empty()
                                 && !f.value.source_form().contains("_TBD_")
                         });
+                        let filled = filled || fills.roles.contains_key(&role.id.name);
                         roles_filled.insert(role.id.name.clone(), filled);
                     }
                     ItemKind::Link(link) => {
                         let set = link.target.as_ref().is_some_and(|t| {
                             !t.source_form().trim().is_empty() && !t.source_form().contains("_TBD_")
                         });
+                        let set = set || fills.links.contains_key(&link.id.name);
                         links_set.insert(link.id.name.clone(), set);
                     }
                     _ => {}
                 }
             }
         }
+        let mut sources: Vec<(String, String)> = report
+            .sources
+            .iter()
+            .map(|s| (s.path.display().to_string(), s.text.clone()))
+            .collect();
+        if let Some((path, text)) = fill {
+            sources.push((format!("{}{path}", fills::FILL_SOURCE), text.to_string()));
+        }
         Some(Procedure {
             runbook_id: header.id.name.clone(),
             title: header.title.source_form(),
             entry: entry.path.display().to_string(),
-            sources: report
-                .sources
-                .iter()
-                .map(|s| (s.path.display().to_string(), s.text.clone()))
-                .collect(),
+            sources,
             graph: Arc::new(graph),
             inputs,
             roles_filled,
             links_set,
+            hooks,
         })
     }
 }
@@ -151,6 +173,8 @@ pub struct Options {
     pub in_doubt: Option<InDoubt>,
     pub operator: String,
     pub host: String,
+    /// Answers given ahead of time (`--answers`), used instead of asking.
+    pub answers: fills::Answers,
 }
 
 /// How a drive of a run ended.
@@ -163,6 +187,12 @@ pub enum Exit {
     },
     Paused {
         node: String,
+    },
+    /// Stopped until `due` (milliseconds since the epoch), when `node` can
+    /// go on: `rbx resume --due` picks it up.
+    Waiting {
+        node: String,
+        due: i64,
     },
     Interrupted,
     /// A step was in doubt and no policy said what to do.
@@ -299,6 +329,30 @@ pub fn parse_time(time: &str) -> i64 {
     ((days * 24 + h) * 60 + mi) * 60_000 + s * 1000 + ms
 }
 
+/// Milliseconds since the epoch as RFC 3339 UTC, the store's time format.
+pub fn format_time(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    let rest = ms.rem_euclid(86_400_000);
+    // Civil date from days (Howard Hinnant's algorithm, inverse of the one in
+    // `parse_time`).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rest / 3_600_000,
+        rest / 60_000 % 60,
+        rest / 1000 % 60,
+        rest % 1000
+    )
+}
+
 /// The state a run's events describe.
 pub fn replay(events: &[rbx_store::Event]) -> RunState {
     state::replay(
@@ -371,15 +425,20 @@ async fn finish(journal: &Journal, run: &RunId, exit: &Exit) {
         Exit::Ended(outcome) => format!("ended:{outcome}"),
         Exit::Failed { .. } => "failed".to_string(),
         Exit::Paused { .. } => "paused".to_string(),
+        Exit::Waiting { .. } => "waiting".to_string(),
         Exit::Interrupted => "interrupted".to_string(),
         Exit::NeedsDecision { .. } => "in-doubt".to_string(),
         Exit::Broken(_) => "broken".to_string(),
+    };
+    let due = match exit {
+        Exit::Waiting { due, .. } => Some(format_time(*due)),
+        _ => None,
     };
     let run = run.clone();
     let pid = std::process::id();
     let _ = journal
         .call(move |s: &mut dyn Store| {
-            s.set_status(&run, &status, None)?;
+            s.set_status(&run, &status, due.as_deref())?;
             s.unlock(&run, pid)
         })
         .await;
@@ -471,9 +530,16 @@ async fn resume_locked(
     sets: &[(String, String)],
     options: Options,
 ) -> Result<Exit, ResumeError> {
+    let fill = sources
+        .iter()
+        .find_map(|(path, text)| Some((path.strip_prefix(fills::FILL_SOURCE)?, text.as_str())));
+    let fill_set = match fill {
+        Some((_, text)) => fills::parse_fills(text).map_err(ResumeError::Invalid)?,
+        None => rbx_check::Fills::default(),
+    };
     let snapshot = Snapshot(sources.clone());
-    let report = rbx_check::check(&PathBuf::from(&summary.entry), &snapshot);
-    let Some(procedure) = Procedure::from_report(report) else {
+    let report = rbx_check::check_with(&PathBuf::from(&summary.entry), &snapshot, &fill_set);
+    let Some(procedure) = Procedure::from_report_with(report, fill) else {
         return Err(ResumeError::Invalid(
             "the run's own snapshot no longer checks".to_string(),
         ));

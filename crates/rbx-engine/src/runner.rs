@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rbx_check::graph::{EdgeKind, Graph, NodeKind};
 use rbx_store::{RunId, Store};
 use rbx_syntax::ast::{
-    BackoffKind, Block, BlockKind, EvidenceType, Expr, Require, StmtKind, Text, TextPart,
+    BackoffKind, Block, BlockKind, EvidenceType, Expr, HookEvent, Require, StmtKind, Text, TextPart,
 };
 use serde_json::json;
 use tokio::sync::{Mutex, watch};
@@ -40,9 +40,10 @@ struct Shared {
     cancel: watch::Receiver<bool>,
     /// Only one prompt to a person at a time.
     person: Mutex<()>,
-    /// Past runs of the same runbook for `count()`: (time, state), loaded
-    /// once on first use.
+    /// Past runs of the same runbook for `count()`: (time, state).
     history: Vec<(i64, RunState)>,
+    hooks: Vec<(HookEvent, Text)>,
+    runbook_id: String,
 }
 
 /// What a node task reports back to the dispatcher.
@@ -52,6 +53,9 @@ enum Done {
     Paused,
     /// The node was interrupted; it stays in doubt.
     Interrupted,
+    /// The node waits for a time too far off to sit through: the run stops
+    /// and is due again then (milliseconds since the epoch).
+    Waiting(i64),
     /// The journal could not be written: stop at once.
     Broken(String),
 }
@@ -95,6 +99,8 @@ pub async fn drive(
         cancel: cancel.clone(),
         person: Mutex::new(()),
         history,
+        hooks: procedure.hooks.clone(),
+        runbook_id: procedure.runbook_id.clone(),
     });
     let exit = dispatch(&shared, &plan, &mut state, cancel).await;
     interrupt.abort();
@@ -108,10 +114,27 @@ async fn dispatch(
     cancel: watch::Receiver<bool>,
 ) -> Exit {
     let mut running: JoinSet<(usize, Done)> = JoinSet::new();
-    let mut in_flight = vec![false; plan.nodes.len()];
     let mut paused: Option<String> = None;
+    let mut waiting_until: Option<(String, i64)> = None;
     let mut failed: Option<String> = None;
     let mut ended: Option<String> = None;
+    let mut overrun_reported: std::collections::HashSet<String> = std::collections::HashSet::new();
+    // How many predecessors of each node have not settled yet, and the
+    // nodes whose predecessors all have: readiness is tracked incrementally,
+    // so a run costs the same per step however long it is.
+    let settled_now = |state: &RunState, x: usize| status_of(state, &plan.nodes[x].id).settled();
+    let mut waiting: Vec<usize> = (0..plan.nodes.len())
+        .map(|x| {
+            plan.incoming[x]
+                .iter()
+                .filter(|(from, _)| !settled_now(state, *from))
+                .count()
+        })
+        .collect();
+    let mut candidates: std::collections::BTreeSet<usize> = (0..plan.nodes.len())
+        .filter(|&x| waiting[x] == 0 && status_of(state, &plan.nodes[x].id) == Status::Pending)
+        .collect();
+    let mut ready: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
     loop {
         if *cancel.borrow() {
             while running.join_next().await.is_some() {}
@@ -124,72 +147,68 @@ async fn dispatch(
                 .await;
             return Exit::Interrupted;
         }
-        if ended.is_none() && failed.is_none() && paused.is_none() {
-            // Settle skips and launch what is ready, in id order for a
-            // stable journal.
-            let mut progress = true;
-            while progress {
-                progress = false;
-                for (x, xnode) in plan.nodes.iter().enumerate() {
-                    let id = &xnode.id;
-                    let status = status_of(state, id);
-                    if status != Status::Pending || in_flight[x] {
-                        continue;
-                    }
-                    let incoming = &plan.incoming[x];
-                    let all_settled = incoming
+        if ended.is_none() && failed.is_none() && paused.is_none() && waiting_until.is_none() {
+            // Skips settle at once and may make more nodes candidates.
+            while let Some(x) = candidates.pop_first() {
+                let xnode = &plan.nodes[x];
+                let active = Some(x) == plan.start
+                    || plan.incoming[x]
                         .iter()
-                        .all(|(from, _)| status_of(state, &plan.nodes[*from].id).settled());
-                    if !all_settled {
-                        continue;
+                        .any(|(from, link)| active_edge(state, plan, *from, link));
+                if !active {
+                    if let Err(e) = skip(shared, state, &xnode.id).await {
+                        return Exit::Broken(e);
                     }
-                    let active = Some(x) == plan.start
-                        || incoming
-                            .iter()
-                            .any(|(from, link)| active_edge(state, plan, *from, link));
-                    if !active {
-                        if let Err(e) = skip(shared, state, id).await {
-                            return Exit::Broken(e);
-                        }
-                        progress = true;
-                        continue;
-                    }
-                    if let NodeKind::End { outcome } = &shared.graph.graph[plan.nodes[x].check].kind
-                    {
-                        ended = Some(outcome.clone());
-                        break;
-                    }
-                    if running.len() >= shared.options.jobs.max(1) {
-                        continue;
-                    }
-                    in_flight[x] = true;
-                    let task_shared = Arc::clone(shared);
-                    let node = xnode.clone();
-                    let view = View::of(state, plan, &node);
-                    let attempts = state.nodes.get(id).map_or(0, |n| n.attempts);
-                    running.spawn(async move {
-                        let done = execute(&task_shared, &node, view, attempts).await;
-                        (x, done)
-                    });
-                    progress = true;
+                    release(plan, x, &mut waiting, &mut candidates);
+                    continue;
                 }
+                if let NodeKind::End { outcome } = &shared.graph.graph[xnode.check].kind {
+                    ended = Some(outcome.clone());
+                    break;
+                }
+                ready.push_back(x);
+            }
+            while ended.is_none() && running.len() < shared.options.jobs.max(1) {
+                let Some(x) = ready.pop_front() else { break };
+                let task_shared = Arc::clone(shared);
+                let node = plan.nodes[x].clone();
+                let view = View::of(state, plan, &node, &shared.graph);
+                let attempts = state.nodes.get(&node.id).map_or(0, |n| n.attempts);
+                running.spawn(async move {
+                    let done = execute(&task_shared, &node, view, attempts).await;
+                    (x, done)
+                });
             }
         }
         let Some(joined) = running.join_next().await else {
             break;
         };
         let Ok((x, done)) = joined else { continue };
-        in_flight[x] = false;
         let id = plan.nodes[x].id.clone();
         match done {
             Done::Settled(node_state) => {
                 let failed_here = node_state.status == Status::Failed;
+                if failed_here {
+                    let reason = node_state.reason.clone().unwrap_or_default();
+                    hook(
+                        shared,
+                        HookEvent::Failure,
+                        &[("RBX_STEP", &id), ("RBX_REASON", &reason)],
+                    )
+                    .await;
+                }
                 state.nodes.insert(id.clone(), node_state);
+                if let Err(e) = budget(shared, plan, state, x, &mut overrun_reported).await {
+                    return Exit::Broken(e);
+                }
                 if failed_here && !has_failure_route(plan, x) && failed.is_none() {
                     failed = Some(id);
+                } else {
+                    release(plan, x, &mut waiting, &mut candidates);
                 }
             }
             Done::Paused => paused = Some(id),
+            Done::Waiting(due) => waiting_until = Some((id, due)),
             Done::Interrupted => {}
             Done::Broken(e) => return Exit::Broken(e),
         }
@@ -202,6 +221,7 @@ async fn dispatch(
     };
     if let Some(outcome) = ended {
         let recorded = append(kind::RUN_ENDED, json!({ "outcome": outcome })).await;
+        hook(shared, HookEvent::End, &[("RBX_OUTCOME", &outcome)]).await;
         return match recorded {
             Ok(_) => Exit::Ended(outcome),
             Err(e) => Exit::Broken(e.to_string()),
@@ -214,6 +234,12 @@ async fn dispatch(
             .and_then(|n| n.reason.clone())
             .unwrap_or_default();
         let recorded = append(kind::RUN_FAILED, json!({ "node": node, "reason": reason })).await;
+        hook(
+            shared,
+            HookEvent::End,
+            &[("RBX_OUTCOME", "failed"), ("RBX_STEP", &node)],
+        )
+        .await;
         return match recorded {
             Ok(_) => Exit::Failed { node, reason },
             Err(e) => Exit::Broken(e.to_string()),
@@ -221,8 +247,16 @@ async fn dispatch(
     }
     if let Some(node) = paused {
         let recorded = append(kind::RUN_PAUSED, json!({ "node": node })).await;
+        hook(shared, HookEvent::Pause, &[("RBX_STEP", &node)]).await;
         return match recorded {
             Ok(_) => Exit::Paused { node },
+            Err(e) => Exit::Broken(e.to_string()),
+        };
+    }
+    if let Some((node, due)) = waiting_until {
+        let recorded = append(kind::RUN_WAITING, json!({ "node": node, "due": due })).await;
+        return match recorded {
+            Ok(_) => Exit::Waiting { node, due },
             Err(e) => Exit::Broken(e.to_string()),
         };
     }
@@ -240,6 +274,21 @@ async fn dispatch(
         "the run stopped without an outcome; nothing could run next (pending: {})",
         stuck.join(", ")
     ))
+}
+
+/// A node settled: its successors have one predecessor fewer to wait for.
+fn release(
+    plan: &Plan,
+    x: usize,
+    waiting: &mut [usize],
+    candidates: &mut std::collections::BTreeSet<usize>,
+) {
+    for (to, _) in &plan.outgoing[x] {
+        waiting[*to] = waiting[*to].saturating_sub(1);
+        if waiting[*to] == 0 {
+            candidates.insert(*to);
+        }
+    }
 }
 
 fn status_of(state: &RunState, id: &str) -> Status {
@@ -294,23 +343,33 @@ pub struct View {
 }
 
 impl View {
-    fn of(state: &RunState, plan: &Plan, node: &crate::expand::XNode) -> View {
+    /// What `node` can read: for each name its block mentions, the most
+    /// relevant finished instance — one in the same loop items first, then
+    /// the latest.
+    fn of(state: &RunState, plan: &Plan, node: &crate::expand::XNode, graph: &Graph) -> View {
+        let wanted = mentioned(graph, node.check);
         let mut best: HashMap<String, (u64, bool, &NodeState)> = HashMap::new();
-        for other in &plan.nodes {
-            let Some(ns) = state.nodes.get(&other.id) else {
-                continue;
-            };
-            let Some(seq) = ns.finished_seq else { continue };
-            let Some(name) = base_name(&other.id) else {
-                continue;
-            };
-            let same_items = other.items == node.items[..other.items.len().min(node.items.len())];
-            let better = match best.get(&name) {
-                None => true,
-                Some((s, same, _)) => (same_items, seq) > (*same, *s),
-            };
-            if better {
-                best.insert(name, (seq, same_items, ns));
+        for name in &wanted {
+            for &other in plan
+                .by_name
+                .get(name)
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
+                let other = &plan.nodes[other];
+                let Some(ns) = state.nodes.get(&other.id) else {
+                    continue;
+                };
+                let Some(seq) = ns.finished_seq else { continue };
+                let same_items =
+                    other.items == node.items[..other.items.len().min(node.items.len())];
+                let better = match best.get(name) {
+                    None => true,
+                    Some((s, same, _)) => (same_items, seq) > (*same, *s),
+                };
+                if better {
+                    best.insert(name.clone(), (seq, same_items, ns));
+                }
             }
         }
         View {
@@ -333,8 +392,76 @@ impl View {
     }
 }
 
+/// The first segment of every path a node's statements mention.
+fn mentioned(
+    graph: &Graph,
+    index: petgraph::graph::NodeIndex,
+) -> std::collections::HashSet<String> {
+    let mut names = std::collections::HashSet::new();
+    match &graph.graph[index].kind {
+        NodeKind::StageStart { requires, .. } => {
+            for require in requires {
+                if let Require::Expr(e) = require {
+                    collect_paths(e, &mut names);
+                }
+            }
+        }
+        NodeKind::Block(block) => {
+            for stmt in &block.body {
+                match &stmt.kind {
+                    StmtKind::Require(Require::Expr(e))
+                    | StmtKind::When { condition: e, .. }
+                    | StmtKind::Until(e) => collect_paths(e, &mut names),
+                    StmtKind::Run(t) | StmtKind::Verify(t) | StmtKind::Instructions(t) => {
+                        for path in t.interpolations() {
+                            if let Some(head) = path.segments.first() {
+                                names.insert(head.name.clone());
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        NodeKind::Anchor(_) | NodeKind::End { .. } => {}
+    }
+    names
+}
+
+fn collect_paths(e: &Expr, names: &mut std::collections::HashSet<String>) {
+    use rbx_syntax::ast::ExprKind;
+    match &e.kind {
+        ExprKind::Or(items) | ExprKind::And(items) => {
+            items.iter().for_each(|i| collect_paths(i, names))
+        }
+        ExprKind::Not(inner) | ExprKind::Paren(inner) => collect_paths(inner, names),
+        ExprKind::Compare { lhs, rhs, .. } => {
+            collect_paths(lhs, names);
+            collect_paths(rhs, names);
+        }
+        ExprKind::Sum { first, rest } => {
+            collect_paths(first, names);
+            rest.iter().for_each(|(_, r)| collect_paths(r, names));
+        }
+        ExprKind::Call { args, .. } => args.iter().for_each(|a| collect_paths(a, names)),
+        ExprKind::Path(path) => {
+            if let Some(head) = path.segments.first() {
+                names.insert(head.name.clone());
+            }
+        }
+        ExprKind::String(t) => {
+            for path in t.interpolations() {
+                if let Some(head) = path.segments.first() {
+                    names.insert(head.name.clone());
+                }
+            }
+        }
+        ExprKind::Int(_) | ExprKind::Bool(_) | ExprKind::Duration(_) | ExprKind::Regex(_) => {}
+    }
+}
+
 /// `smoke#2.version[web-1]` → `version`.
-fn base_name(id: &str) -> Option<String> {
+pub fn base_name(id: &str) -> Option<String> {
     let without_items = id.split('[').next()?;
     let name = without_items.rsplit('.').next()?;
     Some(name.to_string())
@@ -575,6 +702,23 @@ async fn execute(shared: &Shared, node: &crate::expand::XNode, view: View, attem
                 BlockKind::Step => step(shared, node, block, &env, attempts).await,
                 BlockKind::Wait => wait(shared, node, block, &env, attempts).await,
                 BlockKind::Decide => decide(shared, node, block, &env).await,
+                // A gate of `require` lines alone is checked by rbx, above;
+                // one with `attest` lines waits for people.
+                BlockKind::Gate
+                    if !block
+                        .body
+                        .iter()
+                        .any(|s| matches!(s.kind, StmtKind::Attest { .. })) =>
+                {
+                    finish(
+                        shared,
+                        &node.id,
+                        attempts,
+                        settled(Status::Succeeded, None),
+                        json!({}),
+                    )
+                    .await
+                }
                 BlockKind::Manual | BlockKind::Choose | BlockKind::Gate | BlockKind::Signoff => {
                     person(shared, node, block, &env).await
                 }
@@ -675,6 +819,9 @@ async fn step(
         env: rendered.env.clone(),
         timeout: timeout_of(block),
     };
+    if let Some(done) = confirm_irreversible(shared, node, block).await {
+        return done;
+    }
     let mut delay = backoff;
     for round in 0..=retries {
         let attempt = previous + round + 1;
@@ -707,7 +854,8 @@ async fn step(
             return Done::Interrupted;
         }
         let outputs = [("stdout", &finished.stdout), ("stderr", &finished.stderr)];
-        for (stream, captured) in outputs {
+        // A stream that printed nothing has nothing to keep: no write.
+        for (stream, captured) in outputs.into_iter().filter(|(_, c)| c.total > 0) {
             let (run, id, head, tail, total) = (
                 shared.run.clone(),
                 node.id.clone(),
@@ -809,6 +957,16 @@ async fn wait(
             }
         };
         let left = due - now_ms();
+        // Longer than this, the run stops and is due again at `due`: an
+        // operator need not keep a terminal open for hours.
+        if left > 60_000 {
+            eprintln!(
+                "⏳ {} is due in {}; the run stops until then",
+                node.id,
+                rbx_syntax::fmt::duration(u64::try_from(left).unwrap_or(0))
+            );
+            return Done::Waiting(due);
+        }
         if left > 0 {
             eprintln!(
                 "⏳ {} waits {}",
@@ -977,6 +1135,10 @@ async fn person(
     env: &NodeEnv<'_>,
 ) -> Done {
     let _turn = shared.person.lock().await;
+    let base = base_name(&node.id).unwrap_or_default();
+    if let Some(given) = shared.options.answers.for_node(&node.id, &base) {
+        return answered(shared, node, block, given).await;
+    }
     if !shared.options.interactive || !std::io::stdin().is_terminal() {
         eprintln!(
             "⏸ {} needs a person: {}",
@@ -1079,4 +1241,236 @@ fn ask(prompt: &str) -> String {
     let mut line = String::new();
     let _ = std::io::stdin().lock().read_line(&mut line);
     line.trim().to_string()
+}
+
+/// A people's node settled from the answers file: every answer is checked
+/// against what the node asks for, as `rbx confirm` checks it.
+async fn answered(
+    shared: &Shared,
+    node: &crate::expand::XNode,
+    block: &Block,
+    given: &serde_json::Value,
+) -> Done {
+    let text = |key: &str| given.get(key).and_then(|v| v.as_str()).map(str::to_string);
+    let mut problems = Vec::new();
+    let evidence = given.get("evidence").cloned().unwrap_or_else(|| json!({}));
+    let mut branch = None;
+    let mut status = Status::Succeeded;
+    let mut reason = None;
+    for stmt in &block.body {
+        match &stmt.kind {
+            StmtKind::Evidence(wanted) => {
+                let name = &wanted.name.name;
+                match evidence.get(name).and_then(|v| v.as_str()) {
+                    None if !wanted.optional => {
+                        problems.push(format!("evidence `{name}` is missing"))
+                    }
+                    Some(value) => {
+                        if let EvidenceType::Choice(options) = &wanted.ty {
+                            if !options.iter().any(|o| o.name == value) {
+                                problems
+                                    .push(format!("evidence `{name}`: `{value}` is not an option"));
+                            }
+                        }
+                        if matches!(wanted.ty, EvidenceType::Url) && !value.contains("://") {
+                            problems.push(format!("evidence `{name}`: `{value}` is not a URL"));
+                        }
+                    }
+                    None => {}
+                }
+            }
+            StmtKind::Attest { role, .. }
+                if given.get("attest").and_then(serde_json::Value::as_bool) != Some(true) =>
+            {
+                status = Status::Failed;
+                reason = Some(format!("{} did not attest", role.name));
+            }
+            StmtKind::Option(option)
+                if text("choice").as_deref() == Some(option.name.name.as_str()) =>
+            {
+                branch = Some(option.name.name.clone());
+            }
+            _ => {}
+        }
+    }
+    if block.kind == BlockKind::Choose && branch.is_none() {
+        problems.push(format!(
+            "`choice` must name one of the options, not {:?}",
+            text("choice")
+        ));
+    }
+    if block.kind == BlockKind::Signoff && text("signoff").as_deref() != Some("GO") {
+        status = Status::Failed;
+        reason = Some("NO-GO".to_string());
+    }
+    if !problems.is_empty() {
+        eprintln!(
+            "✗ {}: the answers file does not do: {}",
+            node.id,
+            problems.join("; ")
+        );
+        return Done::Paused;
+    }
+    eprintln!("● {} answered from the answers file", node.id);
+    let mut state = settled(status, reason);
+    state.branch = branch;
+    let extra = json!({
+        "answers": evidence,
+        "rationale": text("rationale"),
+        "operator": shared.options.operator,
+        "via": "answers file",
+    });
+    finish(shared, &node.id, 1, state, extra).await
+}
+
+/// Runs the runbook's hook for `event`, with the event in environment
+/// variables. A hook that fails is recorded and never stops the run.
+async fn hook(shared: &Shared, event: HookEvent, details: &[(&str, &str)]) {
+    for (on, command) in &shared.hooks {
+        if *on != event {
+            continue;
+        }
+        let mut env: Vec<(String, String)> = vec![
+            ("RBX_EVENT".to_string(), event.keyword().to_string()),
+            ("RBX_RUN".to_string(), shared.run.to_string()),
+            ("RBX_RUNBOOK".to_string(), shared.runbook_id.clone()),
+            ("RBX_OPERATOR".to_string(), shared.options.operator.clone()),
+        ];
+        env.extend(details.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let spec = Spec {
+            command: command.source_form(),
+            env,
+            timeout: Some(Duration::from_secs(30)),
+        };
+        let (_never, cancel) = watch::channel(false);
+        let outcome = process::run(&spec, Arc::new(|_, _| {}), cancel).await;
+        let (ok, detail) = match &outcome {
+            Ok(f) if f.exit == Some(0) => (true, "exit 0".to_string()),
+            Ok(f) if f.timed_out => (false, "timed out after 30s".to_string()),
+            Ok(f) => (
+                false,
+                format!("exit {:?}: {}", f.exit, f.stderr.text().trim()),
+            ),
+            Err(e) => (false, e.to_string()),
+        };
+        let kind = if ok {
+            kind::HOOK_RAN
+        } else {
+            kind::HOOK_FAILED
+        };
+        if !ok {
+            eprintln!(
+                "warning: the {} hook failed ({detail}); the run goes on",
+                event.keyword()
+            );
+        }
+        let _ = record(
+            shared,
+            kind,
+            json!({ "event": event.keyword(), "detail": detail }),
+        )
+        .await;
+    }
+}
+
+/// Before an irreversible step's first attempt: the operator types the
+/// step's id (or the answers file says `confirm = "ID"`), and the journal
+/// records who. `Some` when the step must not run now.
+async fn confirm_irreversible(
+    shared: &Shared,
+    node: &crate::expand::XNode,
+    block: &Block,
+) -> Option<Done> {
+    let why = block.body.iter().find_map(|s| match &s.kind {
+        StmtKind::Irreversible(why) => {
+            Some(why.as_ref().map(Text::source_form).unwrap_or_default())
+        }
+        _ => None,
+    })?;
+    let base = base_name(&node.id).unwrap_or_default();
+    let from_file = shared
+        .options
+        .answers
+        .for_node(&node.id, &base)
+        .and_then(|a| a.get("confirm"))
+        .and_then(|c| c.as_str())
+        .map(str::to_string);
+    let (confirmed, via) = match from_file {
+        Some(typed) => (typed == base || typed == node.id, "answers file"),
+        None if shared.options.interactive && std::io::stdin().is_terminal() => {
+            let _turn = shared.person.lock().await;
+            eprintln!("\n⚠ {} is a point of no return. {why}", node.id);
+            let typed = ask(&format!("type `{base}` to go on"));
+            (typed == base || typed == node.id, "terminal")
+        }
+        None => {
+            eprintln!("⏸ {} is irreversible and needs confirmation", node.id);
+            return Some(Done::Paused);
+        }
+    };
+    if !confirmed {
+        eprintln!("✗ {} was not confirmed", node.id);
+        return Some(Done::Paused);
+    }
+    let payload = json!({ "node": node.id, "operator": shared.options.operator, "via": via });
+    match record(shared, kind::CONFIRMED, payload).await {
+        Ok(_) => None,
+        Err(e) => Some(Done::Broken(e)),
+    }
+}
+
+/// After a node settles: if its stage instance has run past its `within`
+/// budget, say so once, record it, and run the `overrun` hook.
+async fn budget(
+    shared: &Shared,
+    plan: &Plan,
+    state: &RunState,
+    x: usize,
+    reported: &mut std::collections::HashSet<String>,
+) -> Result<(), String> {
+    let graph = &shared.graph.graph;
+    let stage = &graph[plan.nodes[x].check].stage;
+    if reported.contains(stage) {
+        return Ok(());
+    }
+    let Some(start) = shared.graph.node(stage) else {
+        return Ok(());
+    };
+    let NodeKind::StageStart {
+        within: Some(within),
+        ..
+    } = &graph[start].kind
+    else {
+        return Ok(());
+    };
+    let Some(started) = state.nodes.get(stage).and_then(|n| n.finished_at) else {
+        return Ok(());
+    };
+    let elapsed = u64::try_from(now_ms() - started).unwrap_or(0);
+    if elapsed <= *within {
+        return Ok(());
+    }
+    reported.insert(stage.clone());
+    let (spent, budget) = (
+        rbx_syntax::fmt::duration(elapsed),
+        rbx_syntax::fmt::duration(*within),
+    );
+    eprintln!("warning: stage {stage} has taken {spent}, over its budget of {budget}");
+    record(
+        shared,
+        kind::STAGE_OVERRUN,
+        json!({ "stage": stage, "elapsed_ms": elapsed, "budget_ms": within }),
+    )
+    .await?;
+    hook(
+        shared,
+        HookEvent::Overrun,
+        &[
+            ("RBX_STAGE", stage),
+            ("RBX_ELAPSED", &spent),
+            ("RBX_BUDGET", &budget),
+        ],
+    )
+    .await;
+    Ok(())
 }

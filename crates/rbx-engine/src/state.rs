@@ -25,6 +25,11 @@ pub mod kind {
     pub const RUN_INTERRUPTED: &str = "run_interrupted";
     pub const RUN_FAILED: &str = "run_failed";
     pub const RUN_ENDED: &str = "run_ended";
+    pub const RUN_WAITING: &str = "run_waiting";
+    pub const CONFIRMED: &str = "irreversible_confirmed";
+    pub const STAGE_OVERRUN: &str = "stage_overrun";
+    pub const HOOK_RAN: &str = "hook_ran";
+    pub const HOOK_FAILED: &str = "hook_failed";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,10 +94,21 @@ impl Default for NodeState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunStatus {
     Running,
-    Paused { node: String },
+    Paused {
+        node: String,
+    },
+    /// Stopped until a time: a wait too long to sit through.
+    Waiting {
+        node: String,
+        due: i64,
+    },
     Interrupted,
-    Failed { node: String },
-    Ended { outcome: String },
+    Failed {
+        node: String,
+    },
+    Ended {
+        outcome: String,
+    },
 }
 
 impl RunStatus {
@@ -100,6 +116,7 @@ impl RunStatus {
         match self {
             RunStatus::Running => "running",
             RunStatus::Paused { .. } => "paused",
+            RunStatus::Waiting { .. } => "waiting",
             RunStatus::Interrupted => "interrupted",
             RunStatus::Failed { .. } => "failed",
             RunStatus::Ended { .. } => "ended",
@@ -185,6 +202,12 @@ pub fn replay<'e>(events: impl IntoIterator<Item = (&'e str, &'e Json, u64, i64)
                 }
             }
             kind::RUN_INTERRUPTED => state.status = RunStatus::Interrupted,
+            kind::RUN_WAITING => {
+                state.status = RunStatus::Waiting {
+                    node: node.to_string(),
+                    due: payload.get("due").and_then(Json::as_i64).unwrap_or(0),
+                }
+            }
             kind::RUN_FAILED => {
                 state.status = RunStatus::Failed {
                     node: node.to_string(),

@@ -1,0 +1,117 @@
+//! The files an operator brings to a run: roles and links filled for one
+//! environment (`--fill`), and answers given ahead of time for rehearsals
+//! and tests (`--answers`). Both are TOML.
+//!
+//! ```toml
+//! # --fill staging.toml
+//! [roles.release_owner]
+//! person = "Ada Lovelace"
+//! contact = "@ada"
+//! backup = "Grace Hopper"
+//!
+//! [links]
+//! ci_run = "https://ci.example.com/runs/4711"
+//! ```
+//!
+//! ```toml
+//! # --answers rehearsal.toml: one table per step id
+//! [tui]
+//! evidence = { checked = "opened the TUI, moved between panes" }
+//!
+//! [severity]
+//! choice = "SEV0"
+//! rationale = "migrations broke the schema"
+//!
+//! [rollback_preconditions]
+//! attest = true
+//!
+//! [go_no_go]
+//! signoff = "GO"
+//! ```
+
+use std::collections::BTreeMap;
+
+use rbx_check::{Fills, RoleFill};
+
+/// The path under which a run's snapshot keeps its fill file, so a resumed
+/// run fills the same roles.
+pub const FILL_SOURCE: &str = "rbx-fill:";
+
+/// Reads a fill file; the error says what is wrong and where.
+pub fn parse_fills(text: &str) -> Result<Fills, String> {
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
+    let mut fills = Fills::default();
+    for (key, value) in &table {
+        match key.as_str() {
+            "roles" => {
+                let roles = value.as_table().ok_or("`roles` must be a table of roles")?;
+                for (id, role) in roles {
+                    let role = role
+                        .as_table()
+                        .ok_or_else(|| format!("`roles.{id}` must be a table with `person`"))?;
+                    let field =
+                        |name: &str| role.get(name).and_then(|v| v.as_str()).map(str::to_string);
+                    let person = field("person")
+                        .filter(|p| !p.trim().is_empty())
+                        .ok_or_else(|| format!("`roles.{id}` needs a `person`"))?;
+                    for name in role.keys() {
+                        if !["person", "contact", "backup"].contains(&name.as_str()) {
+                            return Err(format!(
+                                "`roles.{id}.{name}`: a role has `person`, `contact` and `backup`"
+                            ));
+                        }
+                    }
+                    fills.roles.insert(
+                        id.clone(),
+                        RoleFill {
+                            person,
+                            contact: field("contact"),
+                            backup: field("backup"),
+                        },
+                    );
+                }
+            }
+            "links" => {
+                let links = value
+                    .as_table()
+                    .ok_or("`links` must be a table of link targets")?;
+                for (id, target) in links {
+                    let target = target
+                        .as_str()
+                        .ok_or_else(|| format!("`links.{id}` must be a string"))?;
+                    fills.links.insert(id.clone(), target.to_string());
+                }
+            }
+            other => {
+                return Err(format!(
+                    "unknown table `{other}`: a fill file has `roles` and `links`"
+                ));
+            }
+        }
+    }
+    Ok(fills)
+}
+
+/// Answers for people's steps, by step id.
+#[derive(Debug, Clone, Default)]
+pub struct Answers(pub BTreeMap<String, serde_json::Value>);
+
+impl Answers {
+    /// The answers for a node: its full id (`smoke#2.tui`), else its id in
+    /// the runbook (`tui`), which then serves every instance.
+    pub fn for_node(&self, full: &str, base: &str) -> Option<&serde_json::Value> {
+        self.0.get(full).or_else(|| self.0.get(base))
+    }
+}
+
+pub fn parse_answers(text: &str) -> Result<Answers, String> {
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
+    let json = serde_json::to_value(&table).map_err(|e| e.to_string())?;
+    let map = json
+        .as_object()
+        .ok_or("an answers file is a table per step")?
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Ok(Answers(map))
+}
