@@ -14,7 +14,7 @@ use rbx_check::budget::{self, Reason, WorstCase};
 use rbx_check::graph::{EdgeKind, Node, NodeKind};
 use rbx_syntax::ast::{
     BackoffKind, Block, BlockKind, CaptureSource, EvidenceType, Input, InputTypeKind, ItemKind,
-    ScalarType, StmtKind, Target, TargetKind, Text, TextPart, Value, ValueKind,
+    ScalarType, StmtKind, Target, TargetKind, Text, TextPart, Value,
 };
 use rbx_syntax::fmt::{duration, expr};
 
@@ -46,18 +46,9 @@ pub fn run(args: &PlanArgs) -> u8 {
 
 // ---------------------------------------------------------------- inputs --
 
-/// A value an input has for the run. A secret's value is never kept here:
-/// the plan only needs to know that it was given.
-#[derive(Debug, Clone, PartialEq)]
-enum Val {
-    Text(String),
-    Int(i64),
-    Bool(bool),
-    Duration(u64),
-    Name(String),
-    List(Vec<Val>),
-    Secret,
-}
+/// A value an input has for the run: the engine's own values, so a plan
+/// shows exactly what a run would get. A secret's value is never printed.
+use rbx_engine::value::Value as Val;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Origin {
@@ -123,7 +114,7 @@ impl<'a> Inputs<'a> {
                     )
                 });
             };
-            let value = parse(text, &entry.input.ty.kind)
+            let value = rbx_engine::value::parse_input(text, &entry.input.ty.kind)
                 .map_err(|why| format!("`--set {key}=…`: {why}"))?;
             entry.value = Some(value);
             entry.origin = Origin::Set;
@@ -148,136 +139,40 @@ impl<'a> Inputs<'a> {
 /// language gives secrets none, but a plan must not leak one regardless).
 fn default(value: &Value, ty: &InputTypeKind) -> Val {
     if *ty == InputTypeKind::Scalar(ScalarType::Secret) {
-        return Val::Secret;
+        return Val::Secret(String::new());
     }
-    literal(value)
+    rbx_engine::literal(value)
 }
 
-fn literal(value: &Value) -> Val {
-    match &value.kind {
-        ValueKind::String(text) => Val::Text(text.source_form()),
-        ValueKind::Int(n) => Val::Int(*n),
-        ValueKind::Bool(b) => Val::Bool(*b),
-        ValueKind::Duration(ms) => Val::Duration(*ms),
-        ValueKind::Name(name) => Val::Name(name.name.clone()),
-        ValueKind::List(items) => Val::List(items.iter().map(literal).collect()),
-    }
-}
-
-/// A `--set` value as the input's type reads it: a list as a JSON array,
-/// a duration as the runbook writes one (`90s`, `1h30m`).
-fn parse(text: &str, ty: &InputTypeKind) -> Result<Val, String> {
-    match ty {
-        InputTypeKind::Scalar(scalar) => scalar_value(text, *scalar),
-        InputTypeKind::Enum(members) => {
-            if members.iter().any(|m| m.name == text) {
-                Ok(Val::Name(text.to_string()))
-            } else {
-                let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
-                Err(format!("`{text}` is not one of {}", names.join(", ")))
-            }
+/// The value as the runbook would write it.
+fn display(value: &Val) -> String {
+    match value {
+        Val::Text(text) => format!("{text:?}"),
+        Val::List(items) => {
+            let items: Vec<String> = items.iter().map(display).collect();
+            format!("[{}]", items.join(", "))
         }
-        InputTypeKind::List(scalar) => {
-            let list: serde_json::Value = serde_json::from_str(text).map_err(|_| {
-                format!("a list is written as a JSON array, like [\"a\", \"b\"]; got `{text}`")
-            })?;
-            let serde_json::Value::Array(items) = list else {
-                return Err(format!(
-                    "a list is written as a JSON array, like [\"a\", \"b\"]; got `{text}`"
-                ));
-            };
-            items
-                .iter()
-                .map(|item| match item {
-                    serde_json::Value::String(s) => scalar_value(s, *scalar),
-                    other => scalar_value(&other.to_string(), *scalar),
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map(Val::List)
-        }
+        other => other.to_string(),
     }
 }
 
-fn scalar_value(text: &str, scalar: ScalarType) -> Result<Val, String> {
-    match scalar {
-        ScalarType::String => Ok(Val::Text(text.to_string())),
-        ScalarType::Secret => Ok(Val::Secret),
-        ScalarType::Int => text
-            .parse()
-            .map(Val::Int)
-            .map_err(|_| format!("`{text}` is not a whole number")),
-        ScalarType::Bool => match text {
-            "true" => Ok(Val::Bool(true)),
-            "false" => Ok(Val::Bool(false)),
-            _ => Err(format!("`{text}` is not `true` or `false`")),
-        },
-        ScalarType::Duration => parse_duration(text)
-            .map(Val::Duration)
-            .ok_or_else(|| format!("`{text}` is not a duration such as 30s, 5m or 1h30m")),
+/// The value spliced into a command, as the engine splices it.
+fn words(value: &Val) -> String {
+    match value {
+        Val::Secret(_) => shell::quote(MASK).into_owned(),
+        other => rbx_engine::shell::words(other),
     }
 }
 
-/// A duration as the runbook writes one: numbers each followed by a unit
-/// (`d`, `h`, `m`, `s`, `ms`).
-fn parse_duration(text: &str) -> Option<u64> {
-    let mut rest = text;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-        if digits == 0 {
-            return None;
+/// The value spliced into text for people, such as a title.
+fn plain(value: &Val) -> String {
+    match value {
+        Val::Text(text) => text.clone(),
+        Val::List(items) => {
+            let items: Vec<String> = items.iter().map(plain).collect();
+            items.join(", ")
         }
-        rest = &rest[digits..];
-        let unit = ["ms", "d", "h", "m", "s"]
-            .into_iter()
-            .find(|unit| rest.starts_with(unit))?;
-        rest = &rest[unit.len()..];
-    }
-    rbx_syntax::parse_duration(text)
-}
-
-impl Val {
-    /// The value as the runbook would write it.
-    fn display(&self) -> String {
-        match self {
-            Val::Text(text) => format!("{text:?}"),
-            Val::Int(n) => n.to_string(),
-            Val::Bool(b) => b.to_string(),
-            Val::Duration(ms) => duration(*ms),
-            Val::Name(name) => name.clone(),
-            Val::List(items) => {
-                let items: Vec<String> = items.iter().map(Val::display).collect();
-                format!("[{}]", items.join(", "))
-            }
-            Val::Secret => MASK.to_string(),
-        }
-    }
-
-    /// The value spliced into a command: one shell word per value, so a
-    /// list is one word per item.
-    fn words(&self) -> String {
-        match self {
-            Val::List(items) => {
-                let words: Vec<String> = items.iter().map(Val::words).collect();
-                words.join(" ")
-            }
-            Val::Secret => MASK.to_string(),
-            scalar => shell::quote(&scalar.plain()).into_owned(),
-        }
-    }
-
-    /// The value spliced into text for people, such as a title.
-    fn plain(&self) -> String {
-        match self {
-            Val::Text(text) => text.clone(),
-            Val::List(items) => {
-                let items: Vec<String> = items.iter().map(Val::plain).collect();
-                items.join(", ")
-            }
-            other => other.display(),
-        }
+        other => other.to_string(),
     }
 }
 
@@ -405,7 +300,7 @@ impl<'a> Plan<'a> {
                 let name = entry.input.name.name.clone();
                 let secret = entry.input.ty.kind == InputTypeKind::Scalar(ScalarType::Secret);
                 let value = match &entry.value {
-                    Some(value) => value.display(),
+                    Some(value) => display(value),
                     None => "<unset>".to_string(),
                 };
                 let origin = match entry.origin {
@@ -752,9 +647,9 @@ impl<'a> Plan<'a> {
                         .filter(|_| !item)
                         .and_then(|entry| entry.value.as_ref());
                     match (value, splice) {
-                        (Some(value), Splice::Shell) => out.push_str(&value.words()),
-                        (Some(Val::Secret), Splice::Plain) => out.push_str(MASK),
-                        (Some(value), Splice::Plain) => out.push_str(&value.plain()),
+                        (Some(value), Splice::Shell) => out.push_str(&words(value)),
+                        (Some(Val::Secret(_)), Splice::Plain) => out.push_str(MASK),
+                        (Some(value), Splice::Plain) => out.push_str(&plain(value)),
                         (None, _) => {
                             let _ = write!(out, "<{name}>");
                         }
@@ -869,46 +764,5 @@ fn target_text(target: &Target) -> String {
         TargetKind::Stage(stage) => format!("stage {}", stage.name),
         TargetKind::End(outcome) => format!("end {}", outcome.name),
         TargetKind::Continue => "continue".to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{Val, parse, parse_duration};
-    use rbx_syntax::ast::{InputTypeKind, ScalarType};
-
-    #[test]
-    fn durations_must_have_a_unit_after_every_number() {
-        assert_eq!(parse_duration("90s"), Some(90_000));
-        assert_eq!(parse_duration("1h30m"), Some(5_400_000));
-        assert_eq!(parse_duration("250ms"), Some(250));
-        for bad in ["", "5", "m", "5x", "5 m", "-5s"] {
-            assert_eq!(parse_duration(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn lists_are_json_arrays_of_the_item_type() {
-        let strings = InputTypeKind::List(ScalarType::String);
-        assert_eq!(
-            parse(r#"["a", "b c"]"#, &strings),
-            Ok(Val::List(vec![
-                Val::Text("a".into()),
-                Val::Text("b c".into())
-            ]))
-        );
-        let ints = InputTypeKind::List(ScalarType::Int);
-        assert_eq!(
-            parse("[1, 2]", &ints),
-            Ok(Val::List(vec![Val::Int(1), Val::Int(2)]))
-        );
-        assert!(parse("a,b", &strings).is_err());
-        assert!(parse(r#"["x"]"#, &ints).is_err());
-    }
-
-    #[test]
-    fn secrets_are_never_kept() {
-        let secret = InputTypeKind::Scalar(ScalarType::Secret);
-        assert_eq!(parse("hunter2", &secret), Ok(Val::Secret));
     }
 }

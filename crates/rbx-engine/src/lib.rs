@@ -128,7 +128,8 @@ impl Procedure {
     }
 }
 
-fn literal(value: &rbx_syntax::ast::Value) -> Value {
+/// A literal from the runbook (an input's default) as a value.
+pub fn literal(value: &rbx_syntax::ast::Value) -> Value {
     match &value.kind {
         ValueKind::String(text) => Value::Text(text.source_form()),
         ValueKind::Int(n) => Value::Int(*n),

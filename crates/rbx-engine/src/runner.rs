@@ -578,7 +578,7 @@ fn render(text: &Text, env: &NodeEnv<'_>) -> Result<Rendered, String> {
                         rendered.env.push((var, secret));
                     }
                     other => {
-                        let quoted = shell::quote(&other.reveal()).into_owned();
+                        let quoted = shell::words(&other);
                         rendered.run.push_str(&quoted);
                         rendered.shown.push_str(&quoted);
                     }

@@ -31,6 +31,18 @@ pub fn quote(value: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A value spliced into a command: one safely quoted word, or for a list one
+/// word per item, so `for h in {{ hosts }}` loops over the hosts.
+pub fn words(value: &crate::value::Value) -> String {
+    match value {
+        crate::value::Value::List(items) => {
+            let words: Vec<String> = items.iter().map(words).collect();
+            words.join(" ")
+        }
+        other => quote(&other.reveal()).into_owned(),
+    }
+}
+
 /// Characters no POSIX shell treats specially anywhere in a word. `=` only
 /// means something before a command name, `%` only in job control words,
 /// and `~` is left out because it expands at the start of a word.

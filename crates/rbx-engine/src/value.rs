@@ -339,3 +339,64 @@ fn call(name: &str, args: &[Expr], env: &dyn Env) -> Result<Value, String> {
         other => Err(format!("no function named `{other}`")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Value, parse_duration, parse_input};
+    use rbx_syntax::ast::{InputTypeKind, ScalarType};
+
+    #[test]
+    fn durations_must_have_a_unit_after_every_number() {
+        assert_eq!(parse_duration("90s"), Some(90_000));
+        assert_eq!(parse_duration("1h30m"), Some(5_400_000));
+        assert_eq!(parse_duration("250ms"), Some(250));
+        for bad in ["", "5", "m", "5x", "5 m", "-5s"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn lists_are_json_arrays_of_the_item_type() {
+        let strings = InputTypeKind::List(ScalarType::String);
+        assert_eq!(
+            parse_input(r#"["a", "b c"]"#, &strings),
+            Ok(Value::List(vec![
+                Value::Text("a".into()),
+                Value::Text("b c".into())
+            ]))
+        );
+        let ints = InputTypeKind::List(ScalarType::Int);
+        assert_eq!(
+            parse_input("[1, 2]", &ints),
+            Ok(Value::List(vec![Value::Int(1), Value::Int(2)]))
+        );
+        assert!(parse_input("a,b", &strings).is_err());
+        assert!(parse_input(r#"["x"]"#, &ints).is_err());
+    }
+
+    #[test]
+    fn secrets_are_masked_and_never_journalled() {
+        let secret = parse_input("hunter2", &InputTypeKind::Scalar(ScalarType::Secret));
+        assert_eq!(secret, Ok(Value::Secret("hunter2".into())));
+        let secret = Value::Secret("hunter2".into());
+        assert_eq!(secret.to_string(), super::MASK);
+        assert_eq!(secret.to_json(), None);
+        assert_eq!(Value::List(vec![secret]).to_json(), None);
+    }
+
+    #[test]
+    fn values_round_trip_through_the_journal() {
+        for value in [
+            Value::Text("a b".into()),
+            Value::Int(-3),
+            Value::Bool(true),
+            Value::Duration(90_000),
+            Value::Timestamp(1_700_000_000_000),
+            Value::Name("SEV0".into()),
+            Value::List(vec![Value::Text("x".into()), Value::Int(1)]),
+        ] {
+            let json = value.to_json().expect("not a secret");
+            assert_eq!(Value::from_json(&json), Some(value));
+        }
+    }
+}
