@@ -35,6 +35,9 @@ pub enum Command {
     Status(StatusArgs),
     /// Show a run's journal, or one step's record and output.
     Log(LogArgs),
+    /// Write a run's evidence record: every step's result and evidence, the
+    /// decisions, sign-offs and timeline, as Markdown, JSON or HTML.
+    Report(ReportArgs),
 }
 
 /// Where runs are recorded.
@@ -155,6 +158,13 @@ pub struct ConfirmArgs {
     /// Record that it was NOT done (the step fails and its route applies).
     #[arg(long)]
     pub reject: bool,
+    /// For a gate: the attestations were made.
+    #[arg(long)]
+    pub attest: bool,
+    /// For a sign-off: `ROLE=NAME:GO` or `ROLE=NAME:NO-GO[:comment]`;
+    /// repeatable, one per approver.
+    #[arg(long, value_name = "ROLE=NAME:DECISION")]
+    pub signoff: Vec<String>,
     #[arg(long, value_name = "NAME", env = "RBX_OPERATOR")]
     pub operator: Option<String>,
     #[command(flatten)]
@@ -168,6 +178,28 @@ pub struct StatusArgs {
     pub run: Option<String>,
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The run. Default: the latest.
+    #[arg(value_name = "RUN")]
+    pub run: Option<String>,
+    /// What to write on standard output.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = ReportFormat::Md)]
+    pub format: ReportFormat,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// Markdown, with the runbook's `Item | Result | Evidence` tables.
+    Md,
+    /// A versioned JSON structure for programs (see the book).
+    Json,
+    /// One self-contained HTML page, readable offline.
+    Html,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ mod graph_cmd;
 mod lint;
 mod plan;
 mod render;
+mod report;
 mod report_formats;
 mod run_cmd;
 mod runs_cmd;
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
         cli::Command::Runs(args) => runs_cmd::runs(&args),
         cli::Command::Status(args) => runs_cmd::status(&args),
         cli::Command::Log(args) => runs_cmd::log(&args),
+        cli::Command::Report(args) => report::run(&args),
     };
     ExitCode::from(status)
 }

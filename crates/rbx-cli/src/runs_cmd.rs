@@ -1,13 +1,13 @@
 //! `rbx runs`, `rbx status`, `rbx log` and `rbx confirm`: reading the store,
 //! and giving a paused run what it waits for.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rbx_check::graph::NodeKind;
 use rbx_engine::state::kind;
-use rbx_engine::{Procedure, Snapshot, Status};
+use rbx_engine::{Procedure, Status};
 use rbx_store::{RunId, RunSummary, SqliteStore, Store};
-use rbx_syntax::ast::{BlockKind, EvidenceType, StmtKind};
+use rbx_syntax::ast::BlockKind;
 use serde_json::json;
 
 use crate::cli::{ConfirmArgs, LogArgs, StatusArgs, StoreArgs};
@@ -52,7 +52,8 @@ pub fn runs(args: &StoreArgs) -> u8 {
 fn find_run(store: &SqliteStore, run: Option<&str>, dir: &Path) -> Result<RunSummary, u8> {
     let found = match run {
         Some(id) => store.run(&RunId::new(id)),
-        None => store.runs().map(|runs| runs.into_iter().next()),
+        // The store lists runs oldest first; the default is the latest.
+        None => store.runs().map(|runs| runs.into_iter().next_back()),
     };
     match found {
         Ok(Some(summary)) => Ok(summary),
@@ -67,8 +68,7 @@ fn find_run(store: &SqliteStore, run: Option<&str>, dir: &Path) -> Result<RunSum
 
 fn procedure_of(store: &SqliteStore, summary: &RunSummary) -> Result<Procedure, u8> {
     let sources = store.sources(&summary.id).map_err(fail)?;
-    let report = rbx_check::check(&PathBuf::from(&summary.entry), &Snapshot(sources));
-    Procedure::from_report(report).ok_or_else(|| fail("the run's snapshot does not check"))
+    rbx_engine::procedure_from_snapshot(&summary.entry, sources).map_err(fail)
 }
 
 pub fn status(args: &StatusArgs) -> u8 {
@@ -204,85 +204,93 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
                 summary.id, args.step
             )));
         };
+        // Only people's steps are confirmed; a command runs when the run is
+        // resumed, and an irreversible one is confirmed at the terminal or
+        // with `confirm = "ID"` in an answers file.
         let NodeKind::Block(block) = &procedure.graph.graph[index].kind else {
             return Err(fail(format!("`{}` does not wait for a person", args.step)));
         };
-        let mut answers = serde_json::Map::new();
+        if matches!(
+            block.kind,
+            BlockKind::Step | BlockKind::Wait | BlockKind::Decide
+        ) {
+            return Err(fail(format!(
+                "`{}` is not a person's step: resume the run to go on with it \
+                 (an irreversible step is confirmed at the terminal, or with \
+                 `confirm = \"{}\"` in an `--answers` file)",
+                args.step, block.id.name
+            )));
+        }
+        let mut response = rbx_engine::people::Response {
+            choice: args.choice.clone(),
+            rationale: args.rationale.clone(),
+            reject: args.reject,
+            attest: args.attest.then_some(true),
+            ..Default::default()
+        };
         for pair in &args.evidence {
             let Some((key, value)) = pair.split_once('=') else {
                 return Err(fail(format!("`--evidence {pair}`: expected KEY=VALUE")));
             };
-            answers.insert(key.to_string(), json!(value));
+            response.evidence.insert(key.to_string(), json!(value));
         }
-        for stmt in &block.body {
-            if let StmtKind::Evidence(evidence) = &stmt.kind {
-                let name = &evidence.name.name;
-                match answers.get(name).and_then(|v| v.as_str()) {
-                    None if !evidence.optional && !args.reject => {
-                        return Err(fail(format!(
-                            "`{}` needs `--evidence {name}=…` ({})",
-                            args.step,
-                            evidence.prompt.source_form()
-                        )));
-                    }
-                    Some(value) => {
-                        if let EvidenceType::Choice(options) = &evidence.ty {
-                            if !options.iter().any(|o| o.name == value) {
-                                let names: Vec<&str> =
-                                    options.iter().map(|o| o.name.as_str()).collect();
-                                return Err(fail(format!(
-                                    "`{name}` must be one of {}",
-                                    names.join(", ")
-                                )));
-                            }
-                        }
-                    }
-                    None => {}
-                }
-            }
-        }
-        let mut branch = None;
-        if block.kind == BlockKind::Choose {
-            let options: Vec<&str> = block
-                .body
-                .iter()
-                .filter_map(|s| match &s.kind {
-                    StmtKind::Option(o) => Some(o.name.name.as_str()),
-                    _ => None,
+        for given in &args.signoff {
+            let parsed = given.split_once('=').and_then(|(role, rest)| {
+                let mut parts = rest.splitn(3, ':');
+                let by = parts.next()?.to_string();
+                let decision = parts.next()?;
+                Some(rbx_engine::people::Signoff {
+                    role: role.to_string(),
+                    by,
+                    go: decision.eq_ignore_ascii_case("GO"),
+                    comment: parts.next().map(str::to_string),
                 })
-                .collect();
-            match &args.choice {
-                Some(choice) if options.contains(&choice.as_str()) => branch = Some(choice.clone()),
-                _ => {
+            });
+            match parsed {
+                Some(signoff) => response.signoffs.push(signoff),
+                None => {
                     return Err(fail(format!(
-                        "`{}` needs `--choice` one of {}",
-                        args.step,
-                        options.join(", ")
+                        "`--signoff {given}`: expected ROLE=NAME:GO or ROLE=NAME:NO-GO[:comment]"
                     )));
                 }
             }
+        }
+        let settlement = rbx_engine::people::settle(block, &response, &summary.started_by)
+            .map_err(|problems| {
+                fail(format!(
+                    "`{}` is not settled by this: {}",
+                    args.step,
+                    problems.join("; ")
+                ))
+            })?;
+        for (name, path) in rbx_engine::people::files(block, &response) {
+            let bytes = std::fs::read(&path).map_err(|e| {
+                fail(format!(
+                    "cannot read `{path}`: {}",
+                    e.to_string().to_lowercase()
+                ))
+            })?;
+            let hash = store
+                .put_attachment(&summary.id, &args.step, &name, &path, &bytes)
+                .map_err(fail)?;
+            rbx_engine::people::kept(&mut response, &name, &path, &hash, bytes.len());
         }
         let operator = args
             .operator
             .clone()
             .unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "unknown".to_string()));
-        let mut payload = json!({
-            "node": args.step,
-            "attempt": 1,
-            "status": if args.reject { "failed" } else { "succeeded" },
-            "captures": {},
-            "answers": answers,
-            "operator": operator,
-            "via": "rbx confirm",
-        });
-        if let Some(branch) = branch {
+        let mut payload = response.to_json();
+        payload["node"] = json!(args.step);
+        payload["attempt"] = json!(1);
+        payload["status"] = json!(settlement.status.as_str());
+        payload["captures"] = json!({});
+        payload["operator"] = json!(operator);
+        payload["via"] = json!("rbx confirm");
+        if let Some(branch) = settlement.branch {
             payload["branch"] = json!(branch);
         }
-        if let Some(rationale) = &args.rationale {
-            payload["rationale"] = json!(rationale);
-        }
-        if args.reject {
-            payload["reason"] = json!("rejected by the operator");
+        if let Some(reason) = settlement.reason {
+            payload["reason"] = json!(reason);
         }
         store
             .append(&summary.id, kind::NODE_FINISHED, &payload)

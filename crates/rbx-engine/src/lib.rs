@@ -9,6 +9,7 @@ mod expand;
 mod expect;
 pub mod fills;
 mod journal;
+pub mod people;
 mod process;
 mod runner;
 pub mod shell;
@@ -406,6 +407,7 @@ pub async fn start(
         nodes: HashMap::new(),
         status: RunStatus::Running,
     };
+    let started_by = options.operator.clone();
     let exit = runner::drive(
         procedure,
         journal.clone(),
@@ -415,6 +417,7 @@ pub async fn start(
         inputs,
         options,
         past,
+        &started_by,
     )
     .await;
     finish(&journal, &run, &exit).await;
@@ -443,6 +446,31 @@ async fn finish(journal: &Journal, run: &RunId, exit: &Exit) {
             s.unlock(&run, pid)
         })
         .await;
+}
+
+/// The procedure a run recorded, rebuilt from its snapshot alone (with the
+/// fill file the snapshot keeps, if any).
+pub fn procedure_from_snapshot(
+    entry: &str,
+    sources: Vec<(String, String)>,
+) -> Result<Procedure, String> {
+    let fill = sources.iter().find_map(|(path, text)| {
+        Some((
+            path.strip_prefix(fills::FILL_SOURCE)?.to_string(),
+            text.clone(),
+        ))
+    });
+    let fill_set = match &fill {
+        Some((_, text)) => fills::parse_fills(text)?,
+        None => rbx_check::Fills::default(),
+    };
+    let snapshot = Snapshot(sources);
+    let report = rbx_check::check_with(&PathBuf::from(entry), &snapshot, &fill_set);
+    let fill = fill
+        .as_ref()
+        .map(|(path, text)| (path.as_str(), text.as_str()));
+    Procedure::from_report_with(report, fill)
+        .ok_or_else(|| "the run's own snapshot no longer checks".to_string())
 }
 
 /// What `rbx resume` is asked to do.
@@ -531,20 +559,9 @@ async fn resume_locked(
     sets: &[(String, String)],
     options: Options,
 ) -> Result<Exit, ResumeError> {
-    let fill = sources
-        .iter()
-        .find_map(|(path, text)| Some((path.strip_prefix(fills::FILL_SOURCE)?, text.as_str())));
-    let fill_set = match fill {
-        Some((_, text)) => fills::parse_fills(text).map_err(ResumeError::Invalid)?,
-        None => rbx_check::Fills::default(),
-    };
-    let snapshot = Snapshot(sources.clone());
-    let report = rbx_check::check_with(&PathBuf::from(&summary.entry), &snapshot, &fill_set);
-    let Some(procedure) = Procedure::from_report_with(report, fill) else {
-        return Err(ResumeError::Invalid(
-            "the run's own snapshot no longer checks".to_string(),
-        ));
-    };
+    let procedure =
+        procedure_from_snapshot(&summary.entry, sources.clone()).map_err(ResumeError::Invalid)?;
+
     let mut state = replay(events);
     if matches!(state.status, RunStatus::Ended { .. }) {
         return Err(ResumeError::Invalid(format!(
@@ -648,14 +665,26 @@ async fn resume_locked(
                 )
                 .await
                 .map_err(|e| ResumeError::Store(e.to_string()))?;
-                append(
+                let seq = append(
                     state::kind::NODE_FINISHED,
-                    json!({ "node": id, "attempt": attempt, "status": "succeeded", "reason": why, "captures": {} }),
+                    json!({
+                        "node": id,
+                        "attempt": attempt,
+                        "status": "succeeded",
+                        "reason": why,
+                        "captures": {},
+                        "operator": options.operator,
+                        "host": options.host,
+                        "via": "resume",
+                    }),
                 )
                 .await
                 .map_err(|e| ResumeError::Store(e.to_string()))?;
+                // Settled as any finished node is, so later expressions see it.
                 if let Some(entry) = state.nodes.get_mut(&id) {
                     entry.status = Status::Succeeded;
+                    entry.finished_seq = Some(seq);
+                    entry.finished_at = Some(now_ms());
                 }
             }
             Decision::Ask => return Ok(Exit::NeedsDecision { node: id }),
@@ -689,6 +718,7 @@ async fn resume_locked(
         inputs,
         options,
         past,
+        &summary.started_by,
     )
     .await)
 }

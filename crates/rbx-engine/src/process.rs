@@ -58,6 +58,14 @@ impl Captured {
         }
     }
 
+    /// Replaces `secret` with `mask` in what is kept.
+    pub fn mask(&mut self, secret: &[u8], mask: &[u8]) {
+        let tail = self.tail();
+        self.head = replace(&self.head, secret, mask);
+        self.tail = replace(&tail, secret, mask);
+        self.tail_start = 0;
+    }
+
     /// The kept tail, oldest byte first.
     pub fn tail(&self) -> Vec<u8> {
         let mut out = self.tail[self.tail_start..].to_vec();
@@ -243,4 +251,20 @@ async fn drain(reader: tokio::task::JoinHandle<()>) {
 /// the future can be held across an `.await` in a task that moves threads.
 pub async fn cancelled_signal(cancel: &mut watch::Receiver<bool>) {
     let _ = cancel.wait_for(|c| *c).await.map(|_| ());
+}
+
+/// `bytes` with every `from` replaced by `to`.
+pub fn replace(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if !from.is_empty() && bytes[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
 }

@@ -26,7 +26,7 @@ use crate::journal::Journal;
 use crate::process::{self, Spec, Stream, cancelled_signal};
 use crate::state::{self, NodeState, RunState, Status, kind};
 use crate::value::{self, Env, Value};
-use crate::{Exit, Options, Procedure, shell};
+use crate::{Exit, Options, Procedure, people, shell};
 
 /// Everything a node task needs, shared.
 struct Shared {
@@ -44,6 +44,8 @@ struct Shared {
     history: Vec<(i64, RunState)>,
     hooks: Vec<(HookEvent, Text)>,
     runbook_id: String,
+    /// Who started the run, for `no self-approval`.
+    started_by: String,
 }
 
 /// What a node task reports back to the dispatcher.
@@ -81,6 +83,7 @@ pub async fn drive(
     inputs: HashMap<String, Value>,
     options: Options,
     history: Vec<(i64, RunState)>,
+    started_by: &str,
 ) -> Exit {
     let (cancel_tx, cancel) = watch::channel(false);
     let interrupt = tokio::spawn(async move {
@@ -101,6 +104,7 @@ pub async fn drive(
         history,
         hooks: procedure.hooks.clone(),
         runbook_id: procedure.runbook_id.clone(),
+        started_by: started_by.to_string(),
     });
     let exit = dispatch(&shared, &plan, &mut state, cancel).await;
     interrupt.abort();
@@ -756,12 +760,18 @@ fn timeout_of(block: &Block) -> Option<Duration> {
     })
 }
 
-/// Forwards a command's output to the terminal as it arrives.
-fn live() -> process::Live {
-    Arc::new(|stream, bytes| {
+/// Forwards a command's output to the terminal as it arrives, with the
+/// run's secrets masked in each chunk (a secret split across two chunks
+/// is not caught here; what is stored is masked whole afterwards).
+fn live(secrets: Vec<String>) -> process::Live {
+    Arc::new(move |stream, bytes| {
+        let mut masked = bytes.to_vec();
+        for secret in secrets.iter().filter(|s| !s.is_empty()) {
+            masked = process::replace(&masked, secret.as_bytes(), value::MASK.as_bytes());
+        }
         let _ = match stream {
-            Stream::Stdout => std::io::stdout().lock().write_all(bytes),
-            Stream::Stderr => std::io::stderr().lock().write_all(bytes),
+            Stream::Stdout => std::io::stdout().lock().write_all(&masked),
+            Stream::Stderr => std::io::stderr().lock().write_all(&masked),
         };
     })
 }
@@ -836,7 +846,8 @@ async fn step(
             return Done::Broken(e);
         }
         eprintln!("▶ {} (attempt {attempt}): {}", node.id, rendered.shown);
-        let finished = match process::run(&spec, live(), shared.cancel.clone()).await {
+        let secrets = rendered.env.iter().map(|(_, v)| v.clone()).collect();
+        let finished = match process::run(&spec, live(secrets), shared.cancel.clone()).await {
             Ok(f) => f,
             Err(e) => {
                 let why = format!("could not start `sh`: {e}");
@@ -853,6 +864,12 @@ async fn step(
         if finished.cancelled {
             return Done::Interrupted;
         }
+        // A command may print a secret it was given: mask every secret in
+        // what is kept, so none reaches the store, a capture or a report.
+        let secrets: Vec<&str> = rendered.env.iter().map(|(_, v)| v.as_str()).collect();
+        let mut finished = finished;
+        mask_output(&mut finished.stdout, &secrets);
+        mask_output(&mut finished.stderr, &secrets);
         let outputs = [("stdout", &finished.stdout), ("stderr", &finished.stderr)];
         // A stream that printed nothing has nothing to keep: no write.
         for (stream, captured) in outputs.into_iter().filter(|(_, c)| c.total > 0) {
@@ -1126,8 +1143,9 @@ async fn decide(
     .await
 }
 
-/// A node that needs a person: on a terminal, asks; otherwise pauses the
-/// run for `rbx confirm`.
+/// A node that needs a person: answered from the answers file if it has
+/// an entry, else asked on the terminal, else the run pauses for
+/// `rbx confirm`. Every answer meets the same rules (`people::settle`).
 async fn person(
     shared: &Shared,
     node: &crate::expand::XNode,
@@ -1136,103 +1154,176 @@ async fn person(
 ) -> Done {
     let _turn = shared.person.lock().await;
     let base = base_name(&node.id).unwrap_or_default();
-    if let Some(given) = shared.options.answers.for_node(&node.id, &base) {
-        return answered(shared, node, block, given).await;
-    }
-    if !shared.options.interactive || !std::io::stdin().is_terminal() {
+    let (mut response, via) = if let Some(given) = shared.options.answers.for_node(&node.id, &base)
+    {
+        (people::Response::from_json(given), "answers file")
+    } else if shared.options.interactive && std::io::stdin().is_terminal() {
+        (ask_person(shared, node, block, env), "terminal")
+    } else {
         eprintln!(
             "⏸ {} needs a person: {}",
             node.id,
             block.title.source_form()
         );
         return Done::Paused;
+    };
+    match people::settle(block, &response, &shared.started_by) {
+        Ok(settlement) => {
+            for (name, path) in people::files(block, &response) {
+                let bytes = match std::fs::read(&path) {
+                    Ok(bytes) => bytes,
+                    Err(e) => {
+                        eprintln!("✗ {}: cannot read `{path}`: {e}", node.id);
+                        return Done::Paused;
+                    }
+                };
+                let (run, id, name_c, path_c, size) = (
+                    shared.run.clone(),
+                    node.id.clone(),
+                    name.clone(),
+                    path.clone(),
+                    bytes.len(),
+                );
+                let stored = shared
+                    .journal
+                    .call(move |s: &mut dyn Store| {
+                        s.put_attachment(&run, &id, &name_c, &path_c, &bytes)
+                    })
+                    .await;
+                match stored {
+                    Ok(hash) => people::kept(&mut response, &name, &path, &hash, size),
+                    Err(e) => return Done::Broken(e.to_string()),
+                }
+            }
+            eprintln!("● {} answered ({via})", node.id);
+            let mut state = settled(settlement.status, settlement.reason);
+            state.branch = settlement.branch;
+            let mut extra = response.to_json();
+            extra["operator"] = json!(shared.options.operator);
+            extra["via"] = json!(via);
+            finish(shared, &node.id, 1, state, extra).await
+        }
+        Err(problems) => {
+            eprintln!("✗ {}: {}", node.id, problems.join("; "));
+            Done::Paused
+        }
     }
-    let mut answers = serde_json::Map::new();
-    let mut branch = None;
+}
+
+/// Asks a person on the terminal, checking each answer as it is given.
+fn ask_person(
+    shared: &Shared,
+    node: &crate::expand::XNode,
+    block: &Block,
+    env: &NodeEnv<'_>,
+) -> people::Response {
+    let mut response = people::Response::default();
     eprintln!("\n● {} — {}", node.id, block.title.source_form());
+    let mut attested = true;
+    let mut roles = Vec::new();
+    let mut approvers = 1;
     for stmt in &block.body {
-        let prompt = match &stmt.kind {
+        match &stmt.kind {
+            StmtKind::Owner(role) => eprintln!("  owner: {}", role.name),
             StmtKind::Instructions(text) => {
                 eprintln!("{}", render(text, env).map(|r| r.shown).unwrap_or_default());
-                continue;
             }
             StmtKind::Evidence(evidence) => {
-                let kind = match &evidence.ty {
+                let hint = match &evidence.ty {
                     EvidenceType::Choice(options) => {
                         let names: Vec<&str> = options.iter().map(|o| o.name.as_str()).collect();
                         format!(" [{}]", names.join("/"))
                     }
                     EvidenceType::Url => " (URL)".to_string(),
-                    EvidenceType::File => " (file path)".to_string(),
-                    EvidenceType::Text => String::new(),
+                    EvidenceType::File => " (path to a file)".to_string(),
+                    EvidenceType::Text => " (empty line: open $EDITOR)".to_string(),
                 };
-                (
-                    evidence.name.name.clone(),
-                    format!("{}{kind}", evidence.prompt.source_form()),
-                )
+                loop {
+                    let mut answer = ask(&format!("{}{hint}", evidence.prompt.source_form()));
+                    if answer.is_empty() && matches!(evidence.ty, EvidenceType::Text) {
+                        answer = editor().unwrap_or_default();
+                    }
+                    if answer.is_empty() && evidence.optional {
+                        break;
+                    }
+                    match people::invalid(&evidence.ty, &answer) {
+                        None if !answer.is_empty() => {
+                            response
+                                .evidence
+                                .insert(evidence.name.name.clone(), json!(answer));
+                            break;
+                        }
+                        None => eprintln!("  this evidence is required"),
+                        Some(problem) => eprintln!("  {problem}"),
+                    }
+                }
             }
-            StmtKind::Attest { role, statement } => (
-                format!("attest_{}", role.name),
-                format!(
+            StmtKind::Attest { role, statement } => {
+                let answer = ask(&format!(
                     "{} confirms: {} [yes/no]",
                     role.name,
                     statement.source_form()
-                ),
-            ),
-            _ => continue,
-        };
-        let answer = ask(&prompt.1);
-        if prompt.0.starts_with("attest_") && answer != "yes" {
-            let state = settled(Status::Failed, Some(format!("not attested: {}", prompt.1)));
-            return finish(shared, &node.id, 1, state, json!({ "answers": answers })).await;
+                ));
+                attested &= answer.eq_ignore_ascii_case("yes");
+            }
+            StmtKind::Option(option) => {
+                eprintln!(
+                    "  {:<12} {}",
+                    option.name.name,
+                    option.description.source_form()
+                );
+            }
+            StmtKind::By(by) => roles.extend(by.iter().map(|r| r.name.clone())),
+            StmtKind::Approvers(n) => approvers = usize::try_from(n.value).unwrap_or(1).max(1),
+            _ => {}
         }
-        answers.insert(prompt.0, json!(answer));
+    }
+    if block
+        .body
+        .iter()
+        .any(|s| matches!(s.kind, StmtKind::Attest { .. }))
+    {
+        response.attest = Some(attested);
     }
     if block.kind == BlockKind::Choose {
-        let options: Vec<String> = block
-            .body
-            .iter()
-            .filter_map(|s| match &s.kind {
-                StmtKind::Option(o) => {
-                    eprintln!("  {} — {}", o.name.name, o.description.source_form());
-                    Some(o.name.name.clone())
-                }
-                _ => None,
-            })
-            .collect();
-        loop {
-            let choice = ask(&format!("choose one of {}", options.join(", ")));
-            if options.contains(&choice) {
-                branch = Some(choice);
-                break;
-            }
-        }
-        answers.insert("rationale".to_string(), json!(ask("why (recorded)")));
+        response.choice = Some(ask("your choice"));
+        response.rationale = Some(ask("why (recorded with the choice)"));
     }
-    if block.kind == BlockKind::Signoff {
-        let go = ask("GO or NO-GO");
-        answers.insert("signoff".to_string(), json!(go));
-        if go != "GO" {
-            return finish(
-                shared,
-                &node.id,
-                1,
-                settled(Status::Failed, Some("NO-GO".to_string())),
-                json!({ "answers": answers }),
-            )
-            .await;
+    for role in &roles {
+        for n in 1..=approvers {
+            let by = ask(&format!("{role}: approver {n} of {approvers}, your name"));
+            let decision = ask("GO or NO-GO");
+            let comment = ask("comment (optional)");
+            response.signoffs.push(people::Signoff {
+                role: role.clone(),
+                by,
+                go: decision.eq_ignore_ascii_case("GO"),
+                comment: (!comment.is_empty()).then_some(comment),
+            });
         }
     }
-    let mut state = settled(Status::Succeeded, None);
-    state.branch = branch;
-    finish(
-        shared,
-        &node.id,
-        1,
-        state,
-        json!({ "answers": answers, "operator": shared.options.operator }),
-    )
-    .await
+    let _ = shared;
+    response
+}
+
+/// Long text written in the operator's `$EDITOR`.
+fn editor() -> Option<String> {
+    let editor = std::env::var("VISUAL")
+        .or_else(|_| std::env::var("EDITOR"))
+        .ok()?;
+    let path = std::env::temp_dir().join(format!("rbx-evidence-{}.txt", std::process::id()));
+    std::fs::write(&path, "").ok()?;
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("rbx-editor")
+        .arg(&path)
+        .status()
+        .ok()?;
+    let text = std::fs::read_to_string(&path).ok();
+    let _ = std::fs::remove_file(&path);
+    text.filter(|_| status.success())
+        .map(|t| t.trim().to_string())
 }
 
 fn ask(prompt: &str) -> String {
@@ -1241,86 +1332,6 @@ fn ask(prompt: &str) -> String {
     let mut line = String::new();
     let _ = std::io::stdin().lock().read_line(&mut line);
     line.trim().to_string()
-}
-
-/// A people's node settled from the answers file: every answer is checked
-/// against what the node asks for, as `rbx confirm` checks it.
-async fn answered(
-    shared: &Shared,
-    node: &crate::expand::XNode,
-    block: &Block,
-    given: &serde_json::Value,
-) -> Done {
-    let text = |key: &str| given.get(key).and_then(|v| v.as_str()).map(str::to_string);
-    let mut problems = Vec::new();
-    let evidence = given.get("evidence").cloned().unwrap_or_else(|| json!({}));
-    let mut branch = None;
-    let mut status = Status::Succeeded;
-    let mut reason = None;
-    for stmt in &block.body {
-        match &stmt.kind {
-            StmtKind::Evidence(wanted) => {
-                let name = &wanted.name.name;
-                match evidence.get(name).and_then(|v| v.as_str()) {
-                    None if !wanted.optional => {
-                        problems.push(format!("evidence `{name}` is missing"))
-                    }
-                    Some(value) => {
-                        if let EvidenceType::Choice(options) = &wanted.ty {
-                            if !options.iter().any(|o| o.name == value) {
-                                problems
-                                    .push(format!("evidence `{name}`: `{value}` is not an option"));
-                            }
-                        }
-                        if matches!(wanted.ty, EvidenceType::Url) && !value.contains("://") {
-                            problems.push(format!("evidence `{name}`: `{value}` is not a URL"));
-                        }
-                    }
-                    None => {}
-                }
-            }
-            StmtKind::Attest { role, .. }
-                if given.get("attest").and_then(serde_json::Value::as_bool) != Some(true) =>
-            {
-                status = Status::Failed;
-                reason = Some(format!("{} did not attest", role.name));
-            }
-            StmtKind::Option(option)
-                if text("choice").as_deref() == Some(option.name.name.as_str()) =>
-            {
-                branch = Some(option.name.name.clone());
-            }
-            _ => {}
-        }
-    }
-    if block.kind == BlockKind::Choose && branch.is_none() {
-        problems.push(format!(
-            "`choice` must name one of the options, not {:?}",
-            text("choice")
-        ));
-    }
-    if block.kind == BlockKind::Signoff && text("signoff").as_deref() != Some("GO") {
-        status = Status::Failed;
-        reason = Some("NO-GO".to_string());
-    }
-    if !problems.is_empty() {
-        eprintln!(
-            "✗ {}: the answers file does not do: {}",
-            node.id,
-            problems.join("; ")
-        );
-        return Done::Paused;
-    }
-    eprintln!("● {} answered from the answers file", node.id);
-    let mut state = settled(status, reason);
-    state.branch = branch;
-    let extra = json!({
-        "answers": evidence,
-        "rationale": text("rationale"),
-        "operator": shared.options.operator,
-        "via": "answers file",
-    });
-    finish(shared, &node.id, 1, state, extra).await
 }
 
 /// Runs the runbook's hook for `event`, with the event in environment
@@ -1404,7 +1415,11 @@ async fn confirm_irreversible(
             (typed == base || typed == node.id, "terminal")
         }
         None => {
-            eprintln!("⏸ {} is irreversible and needs confirmation", node.id);
+            eprintln!(
+                "⏸ {} is irreversible and needs confirmation: resume at a terminal and type \
+                 its id, or give `confirm = \"{base}\"` for it in an --answers file",
+                node.id
+            );
             return Some(Done::Paused);
         }
     };
@@ -1473,4 +1488,13 @@ async fn budget(
     )
     .await;
     Ok(())
+}
+
+/// Replaces every secret in the kept output with the mask. A secret split
+/// across the gap between head and tail is cut in two there and cannot be
+/// read whole from either.
+fn mask_output(captured: &mut process::Captured, secrets: &[&str]) {
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        captured.mask(secret.as_bytes(), value::MASK.as_bytes());
+    }
 }

@@ -552,6 +552,53 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn put_attachment(
+        &mut self,
+        run: &RunId,
+        node: &str,
+        name: &str,
+        file: &str,
+        bytes: &[u8],
+    ) -> Result<String, StoreError> {
+        use sha2::Digest as _;
+        let path = &self.path;
+        let digest = sha2::Sha256::digest(bytes);
+        let hash: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(on_error(path))?;
+        require_run(&tx, path, run)?;
+        tx.execute(
+            "INSERT INTO attachments (run_id, node, name, file, sha256, bytes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (run_id, node, name)
+             DO UPDATE SET file = excluded.file, sha256 = excluded.sha256, bytes = excluded.bytes",
+            params![run.as_str(), node, name, file, hash, bytes],
+        )
+        .map_err(on_error(path))?;
+        tx.commit().map_err(on_error(path))?;
+        Ok(hash)
+    }
+
+    fn attachment(
+        &self,
+        run: &RunId,
+        node: &str,
+        name: &str,
+    ) -> Result<Option<(String, String, Vec<u8>)>, StoreError> {
+        let path = &self.path;
+        self.conn
+            .query_row(
+                "SELECT file, sha256, bytes FROM attachments
+                 WHERE run_id = ?1 AND node = ?2 AND name = ?3",
+                params![run.as_str(), node, name],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .optional()
+            .map_err(on_error(path))
+    }
+
     fn output(
         &self,
         run: &RunId,
@@ -880,23 +927,24 @@ mod tests {
         assert!(
             matches!(
                 error,
-                StoreError::Migration {
-                    from: 1,
-                    version: 2,
-                    ..
-                }
+                StoreError::Migration { from, version, .. }
+                    if from == MIGRATIONS.len() as i64 && version == from + 1
             ),
             "{error:?}"
         );
         let message = error.to_string();
         assert!(message.contains("rolled back"), "{message}");
-        assert!(message.contains("unchanged, at version 1"), "{message}");
+        let current = MIGRATIONS.len();
+        assert!(
+            message.contains(&format!("unchanged, at version {current}")),
+            "{message}"
+        );
 
         let conn = Connection::open(&path).unwrap();
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |row| row.get(0))
             .unwrap();
-        assert_eq!(version, 1);
+        assert_eq!(version, MIGRATIONS.len() as i64);
         let notes: i64 = conn
             .query_row(
                 "SELECT count(*) FROM sqlite_schema WHERE name = 'notes'",

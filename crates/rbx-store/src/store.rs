@@ -97,6 +97,25 @@ pub trait Store: Send {
 
     /// The capture of one output stream of one attempt of a step, or `None`
     /// if none was kept.
+    /// Keeps a file a person gave as evidence for `node`, whole, and
+    /// returns its SHA-256 (hex).
+    fn put_attachment(
+        &mut self,
+        run: &RunId,
+        node: &str,
+        name: &str,
+        file: &str,
+        bytes: &[u8],
+    ) -> Result<String, StoreError>;
+
+    /// A kept file: its original name, hash and bytes.
+    fn attachment(
+        &self,
+        run: &RunId,
+        node: &str,
+        name: &str,
+    ) -> Result<Option<(String, String, Vec<u8>)>, StoreError>;
+
     fn output(
         &self,
         run: &RunId,

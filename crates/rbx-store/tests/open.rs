@@ -14,7 +14,7 @@ use serde_json::json;
 use support::new_run;
 
 /// The schema version this build writes.
-const VERSION: i64 = 1;
+const VERSION: i64 = 2;
 
 fn schema(path: &Path) -> Vec<(String, String)> {
     let conn = Connection::open(path).expect("the store opens");
@@ -50,6 +50,7 @@ fn a_new_store_is_created_with_every_migration() {
         .map(|(name, _)| name)
         .collect();
     for expected in [
+        "attachments",
         "events",
         "events_no_delete",
         "events_no_update",
@@ -123,14 +124,14 @@ fn a_newer_store_in_another_journal_mode_is_not_switched_to_wal() {
     {
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch(
-            "PRAGMA journal_mode = DELETE; CREATE TABLE future (x); PRAGMA user_version = 2;",
+            "PRAGMA journal_mode = DELETE; CREATE TABLE future (x); PRAGMA user_version = 9;",
         )
         .unwrap();
     }
     let before = fs::read(&path).unwrap();
     let error = SqliteStore::open(tmp.path()).unwrap_err();
     assert!(
-        matches!(error, StoreError::TooNew { found: 2, .. }),
+        matches!(error, StoreError::TooNew { found: 9, .. }),
         "{error:?}"
     );
     assert_eq!(fs::read(&path).unwrap(), before);
@@ -304,4 +305,26 @@ fn read_only_cases(root: &Path) {
     mode(&store_dir, 0o755);
 
     SqliteStore::open(&store_dir).expect("the store opens once writable again");
+}
+
+#[test]
+fn an_attached_file_is_kept_whole_with_its_hash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut store = SqliteStore::open(tmp.path()).unwrap();
+    let run = store.create_run(&new_run()).unwrap();
+    let bytes = b"screenshot bytes \x00\xff";
+    let hash = store
+        .put_attachment(&run, "s.look", "shot", "shot.png", bytes)
+        .unwrap();
+    // sha256 of the bytes above, computed independently with sha256sum.
+    assert_eq!(
+        hash,
+        "43edcc1d6bb37c4982ea3a7dea2fb8efca8a5ac2de541ca60ec2c88b473dde39"
+    );
+    let (file, kept_hash, kept) = store.attachment(&run, "s.look", "shot").unwrap().unwrap();
+    assert_eq!(
+        (file.as_str(), kept_hash, kept.as_slice()),
+        ("shot.png", hash, &bytes[..])
+    );
+    assert!(store.attachment(&run, "s.look", "other").unwrap().is_none());
 }

@@ -1,0 +1,254 @@
+//! `rbx report` driven through the real binary: a run with an automated
+//! step that keeps its output, a retried step, a gate, a manual step, a
+//! choice and a sign-off confirmed with `rbx confirm`, and a branch not
+//! taken, reported as Markdown, JSON and HTML.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use support::{Output, rbx};
+
+/// The secret the run is given; no report may contain it.
+const SECRET: &str = "s3cr3t-t0ken-value";
+
+/// Evidence a person typed that must stay text in every format.
+const EVIDENCE: &str = "<script>alert(1)</script> graphs | all *green*";
+
+const RUNBOOK: &str = r#"runbook report_demo "Report demo" {
+  version "1.2.0"
+
+  input greeting "what to print": string = "hello"
+  input token "API token": secret
+
+  role owner "Release owner" {
+    person "Dana Ruiz"
+    contact "@dana"
+    backup "Sam Okafor"
+  }
+
+  role reviewer "Reviewer"
+
+  stage checks "Checks" {
+    step hello "Say hello" {
+      run "echo {{ greeting }} from rbx; echo 'version 2.0.1'; test -n {{ token }}"
+      timeout 10s
+      expect exit 0
+      capture version = stdout ~ /version (\d+\.\d+\.\d+)/
+      keep stdout
+    }
+
+    step flaky "Probe until it answers" {
+      run "test -f probed || { touch probed; echo 'not yet' >&2; exit 1; }"
+      timeout 10s
+      retry 1
+      expect exit 0
+    }
+
+    gate reviewed "Output is as expected" {
+      require hello.version == "2.0.1"
+      attest owner "the output is as expected"
+    }
+
+    manual look "Look at the dashboard" {
+      owner owner
+      instructions "Open the dashboard and note what it shows."
+      evidence seen "what you saw": text
+    }
+
+    choose verdict "Ship it?" {
+      owner owner
+      option ship "ship it" -> ship
+      option hold "hold it" -> hold
+    }
+  }
+
+  stage ship "Ship" {
+    signoff go "GO / NO-GO" {
+      by owner
+      no self-approval
+    }
+
+    step deliver "Deliver" {
+      run "echo shipped {{ hello.version }}"
+      timeout 10s
+      expect exit 0
+    }
+
+    end shipped
+  }
+
+  stage hold "Hold" {
+    end held
+  }
+}
+"#;
+
+/// Runs `rbx` in `dir` with the secret in its environment, as an operator
+/// would give it.
+fn rbx_with_secret(dir: &Path, args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_rbx"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("RBX_SECRET_TOKEN", SECRET)
+        .output()
+        .expect("the rbx binary runs");
+    Output {
+        status: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+const STATE: [&str; 2] = ["--state-dir", "state"];
+
+/// A finished run of the demo: returns its directory and run id.
+fn finished_run() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let root = dir.path();
+    std::fs::write(root.join("demo.runbook"), RUNBOOK).expect("the runbook is written");
+    let lint = rbx(root, &["lint", "--deny", "warnings", "demo.runbook"]);
+    assert_eq!(lint.status, 0, "{}", lint.transcript());
+
+    let drive = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(STATE);
+        all.extend(["--non-interactive", "--operator", "ops-alice"]);
+        rbx_with_secret(root, &all)
+    };
+    let started = drive(&["run", "demo.runbook"]);
+    assert_eq!(started.status, 3, "{}", started.transcript());
+    let run = started
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("run ")?.split_whitespace().next())
+        .expect("rbx run names the run")
+        .to_string();
+
+    let confirm = |extra: &[&str]| {
+        let mut all = vec!["confirm", run.as_str()];
+        all.extend(extra);
+        all.extend(STATE);
+        all.extend(["--operator", "ops-bob"]);
+        let out = rbx(root, &all);
+        assert_eq!(out.status, 0, "{}", out.transcript());
+    };
+    confirm(&["checks.reviewed", "--attest"]);
+    let resumed = drive(&["resume", &run]);
+    assert_eq!(resumed.status, 3, "{}", resumed.transcript());
+    let seen = format!("seen={EVIDENCE}");
+    confirm(&["checks.look", "--evidence", &seen]);
+    let resumed = drive(&["resume", &run]);
+    assert_eq!(resumed.status, 3, "{}", resumed.transcript());
+    confirm(&[
+        "checks.verdict",
+        "--choice",
+        "ship",
+        "--rationale",
+        "all green, low risk",
+    ]);
+    let resumed = drive(&["resume", &run]);
+    assert_eq!(resumed.status, 3, "{}", resumed.transcript());
+    confirm(&[
+        "ship.go",
+        "--signoff",
+        "owner=Dana Ruiz:GO:dashboards green",
+    ]);
+    let ended = drive(&["resume", &run]);
+    assert_eq!(ended.status, 0, "{}", ended.transcript());
+    (dir, run)
+}
+
+fn report(dir: &Path, format: &str) -> String {
+    // No RUN: the latest run is reported.
+    let out = rbx(dir, &["report", "--format", format, "--state-dir", "state"]);
+    assert_eq!(out.status, 0, "{}", out.transcript());
+    assert_eq!(out.stderr, "");
+    out.stdout
+}
+
+/// Filters for what differs from one run to the next. The operators are
+/// given with `--operator`, so they are the same every time and stay in
+/// the snapshots: that shows who is recorded for what.
+fn settings(host: &str) -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"\b\d{8}-\d{6}-[0-9a-f]{4}\b", "[run]");
+    settings.add_filter(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z", "[time]");
+    settings.add_filter(r"\b[0-9a-f]{64}\b", "[hash]");
+    settings.add_filter(r#""duration_ms": \d+"#, r#""duration_ms": "[ms]""#);
+    settings.add_filter(r"took [0-9.]+m?s\b", "took [duration]");
+    settings.add_filter(r#"pid( |": )\d+"#, "pid$1[pid]");
+    let escaped: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_string()
+            } else {
+                format!("\\{c}")
+            }
+        })
+        .collect();
+    settings.add_filter(&format!(r"\b{escaped}\b"), "[host]");
+    settings
+}
+
+#[test]
+fn a_finished_run_reports_every_step_with_its_evidence() {
+    let (dir, run) = finished_run();
+    let json = report(dir.path(), "json");
+    let parsed: serde_json::Value = serde_json::from_str(&json).expect("the report is JSON");
+    assert_eq!(parsed["version"], 1);
+    assert_eq!(parsed["run"]["id"], run.as_str());
+    assert_eq!(parsed["chain"]["intact"], true);
+    let host = parsed["run"]["host"].as_str().expect("a host").to_string();
+    let markdown = report(dir.path(), "md");
+    settings(&host).bind(|| {
+        insta::assert_snapshot!("markdown", markdown);
+        insta::assert_snapshot!("json", json);
+    });
+}
+
+#[test]
+fn html_is_one_page_with_every_text_escaped() {
+    let (dir, _) = finished_run();
+    let html = report(dir.path(), "html");
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt; graphs | all *green*"),
+        "{html}"
+    );
+    assert!(!html.to_lowercase().contains("<script"), "{html}");
+    // Self-contained: no stylesheet, script, image or font to fetch.
+    for outside in ["<link", "src=", "@import", "url(", "http://", "https://"] {
+        assert!(!html.contains(outside), "{outside} in {html}");
+    }
+    assert!(html.contains("<style>"), "{html}");
+    assert!(html.contains(" events, chain intact"), "{html}");
+}
+
+#[test]
+fn a_secret_input_never_appears_in_any_format() {
+    let (dir, _) = finished_run();
+    for format in ["md", "json", "html"] {
+        let text = report(dir.path(), format);
+        assert!(!text.contains(SECRET), "{format}: {text}");
+        assert!(
+            text.contains("••••••"),
+            "{format} shows the secret masked: {text}"
+        );
+    }
+}
+
+#[test]
+fn an_unknown_run_is_a_usage_error() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let out = rbx(
+        dir.path(),
+        &["report", "no-such-run", "--state-dir", "state"],
+    );
+    assert_eq!(out.status, 2, "{}", out.transcript());
+    assert!(out.stderr.contains("no-such-run"), "{}", out.stderr);
+    assert_eq!(out.stdout, "");
+}

@@ -1,0 +1,164 @@
+//! People's steps at a real terminal: rbx runs inside tmux, and the test
+//! reads the screen with `capture-pane` and answers with `send-keys`, as an
+//! operator would type.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const RUNBOOK: &str = r#"runbook desk "Questions at the terminal" {
+  role owner "Owner" {
+    person "Ada"
+  }
+
+  stage s "S" {
+    manual look "Look at the dashboard" {
+      owner owner
+      instructions "Open the dashboard and read the error rate."
+      evidence dash "Dashboard link": url
+      evidence verdict "Verdict": choice(calm, noisy)
+    }
+
+    choose route "What now?" {
+      option ship "Ship it" -> end shipped
+      option hold "Hold" -> end held
+    }
+  }
+}
+"#;
+
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    fn start(dir: &Path, command: &str) -> Tmux {
+        let session = format!("rbx-test-{}", std::process::id());
+        let status = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &session,
+                "-x",
+                "160",
+                "-y",
+                "50",
+                "-c",
+            ])
+            .arg(dir)
+            .arg(command)
+            .status()
+            .expect("tmux runs");
+        assert!(status.success(), "tmux could not start a session");
+        Tmux { session }
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .expect("tmux capture-pane runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until the screen shows `text`, failing with the screen if it
+    /// never does.
+    fn wait_for(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never saw {text:?}; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn type_line(&self, line: &str) {
+        let status = Command::new("tmux")
+            .args(["send-keys", "-t", &self.session, "-l", line])
+            .status()
+            .expect("tmux send-keys runs");
+        assert!(status.success());
+        let status = Command::new("tmux")
+            .args(["send-keys", "-t", &self.session, "Enter"])
+            .status()
+            .expect("tmux send-keys runs");
+        assert!(status.success());
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .status();
+    }
+}
+
+#[test]
+fn a_person_answers_at_the_terminal_and_bad_evidence_is_asked_again() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("desk.runbook"), RUNBOOK).unwrap();
+    let command = format!(
+        "{} run desk.runbook --operator grace; echo rbx-exit=$?; sleep 30",
+        env!("CARGO_BIN_EXE_rbx")
+    );
+    let tmux = Tmux::start(dir.path(), &command);
+    tmux.wait_for("Open the dashboard and read the error rate.");
+    tmux.wait_for("Dashboard link (URL):");
+    tmux.type_line("grafana");
+    tmux.wait_for("is not a URL");
+    tmux.type_line("https://grafana.example.com/d/api");
+    tmux.wait_for("Verdict [calm/noisy]:");
+    tmux.type_line("calm");
+    tmux.wait_for("your choice:");
+    tmux.type_line("ship");
+    tmux.wait_for("why (recorded with the choice):");
+    tmux.type_line("error rate flat for an hour");
+    tmux.wait_for("rbx-exit=0");
+
+    let out = support::rbx(dir.path(), &["runs"]);
+    let run = out
+        .stdout
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let log = support::rbx(dir.path(), &["log", &run]);
+    assert!(
+        log.stdout
+            .contains(r#""dash":"https://grafana.example.com/d/api""#),
+        "{}",
+        log.transcript()
+    );
+    assert!(
+        log.stdout.contains(r#""via":"terminal""#),
+        "{}",
+        log.transcript()
+    );
+    assert!(
+        log.stdout.contains(r#""operator":"grace""#),
+        "{}",
+        log.transcript()
+    );
+    assert!(
+        log.stdout
+            .contains(r#""rationale":"error rate flat for an hour""#),
+        "{}",
+        log.transcript()
+    );
+    assert!(
+        log.stdout.contains(r#""outcome":"shipped""#),
+        "{}",
+        log.transcript()
+    );
+}
