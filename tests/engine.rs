@@ -255,6 +255,8 @@ struct Process {
     pgrp: i32,
     /// Its arguments, as `/proc/PID/cmdline` has them.
     args: Vec<String>,
+    /// Its working directory, when it may be read.
+    cwd: Option<PathBuf>,
 }
 
 /// Every live process (zombies excluded).
@@ -294,25 +296,29 @@ fn processes() -> Vec<Process> {
             .filter(|a| !a.is_empty())
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect();
-        out.push(Process { pid, pgrp, args });
+        let cwd = fs::read_link(entry.path().join("cwd")).ok();
+        out.push(Process {
+            pid,
+            pgrp,
+            args,
+            cwd,
+        });
     }
     out
 }
 
-/// Live processes whose command line is exactly `args`.
-fn running(args: &[&str]) -> Vec<i32> {
-    processes()
-        .into_iter()
-        .filter(|p| p.args == args)
-        .map(|p| p.pid)
-        .collect()
-}
-
-/// Waits until no live process has the command line `args`.
-fn wait_none_running(args: &[&str]) {
+/// Waits until no live process started in `dir` (where a test's steps
+/// run) has the command line `args`: processes of other tests or other
+/// programs on the machine do not count.
+fn wait_none_running(dir: &Path, args: &[&str]) {
+    let dir = dir.canonicalize().expect("the test directory");
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let left = running(args);
+        let left: Vec<i32> = processes()
+            .into_iter()
+            .filter(|p| p.args == args && p.cwd.as_deref() == Some(dir.as_path()))
+            .map(|p| p.pid)
+            .collect();
         if left.is_empty() {
             return;
         }
@@ -573,7 +579,7 @@ fn a_timeout_ends_the_whole_process_group() {
 
     let group = bench.group_in("slow.pid");
     group.wait_gone();
-    wait_none_running(&["sleep", "300"]);
+    wait_none_running(bench.path(), &["sleep", "300"]);
 
     let run = started_run(&out.stderr).expect("the run id");
     let slow = status_line(&bench, &run, "s.slow");
@@ -609,7 +615,7 @@ fn a_step_that_ignores_sigterm_is_killed_after_the_grace_period() {
         out.stderr
     );
     bench.group_in("stubborn.pid").wait_gone();
-    wait_none_running(&["sleep", "307"]);
+    wait_none_running(bench.path(), &["sleep", "307"]);
     assert_eq!(bench.side(), ["stubborn"]);
 }
 
@@ -1213,7 +1219,7 @@ fn ctrl_c_ends_the_step_group_and_leaves_a_resumable_run() {
     assert_eq!(driver.wait(), 130, "{}", driver.stderr());
     assert!(started.elapsed() < Duration::from_secs(10));
     group.wait_gone();
-    wait_none_running(&["sleep", "31"]);
+    wait_none_running(bench.path(), &["sleep", "31"]);
     assert_eq!(bench.side(), ["first", "slow"]);
 
     let stderr = driver.stderr();

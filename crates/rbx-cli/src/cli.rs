@@ -104,6 +104,10 @@ pub struct RunArgs {
     /// `person`, `contact`, `backup`; `[links]` with `ID = "target"`).
     #[arg(long, value_name = "FILE")]
     pub fill: Option<PathBuf>,
+    /// Fill a role for this run: `ID=PERSON` or `ID=PERSON:CONTACT`;
+    /// repeatable, and over what `--fill` says.
+    #[arg(long, value_name = "ID=PERSON")]
+    pub role: Vec<String>,
     #[command(flatten)]
     pub store: StoreArgs,
     #[command(flatten)]

@@ -87,8 +87,24 @@ fn split_sets(sets: &[String]) -> Result<Vec<(String, String)>, u8> {
 }
 
 /// Checks the entry file the way `rbx lint` does; any error refuses the run.
-fn checked(file: &Path, fill_path: Option<&Path>) -> Result<Procedure, u8> {
-    let fill = fill(fill_path)?;
+fn checked(file: &Path, fill_path: Option<&Path>, roles: &[String]) -> Result<Procedure, u8> {
+    let mut fill = fill(fill_path)?;
+    if !roles.is_empty() {
+        // Roles from flags go over the file's; the snapshot keeps the
+        // result as one fill file, so a resumed run fills the same.
+        let (path, mut fills) = match fill.take() {
+            Some((path, _, fills)) => (format!("{path} + --role"), fills),
+            None => ("--role".to_string(), rbx_check::Fills::default()),
+        };
+        for flag in roles {
+            let (id, role) = rbx_engine::fills::parse_role_flag(flag).map_err(|why| {
+                eprintln!("error: {why}");
+                exit::INVALID
+            })?;
+            fills.roles.insert(id, role);
+        }
+        fill = Some((path, rbx_engine::fills::to_toml(&fills), fills));
+    }
     let fills = fill.as_ref().map(|(_, _, f)| f.clone()).unwrap_or_default();
     let report = rbx_check::check_with(file, &sources::FileSystem, &fills);
     if report.has_errors() {
@@ -136,7 +152,7 @@ pub fn run(args: &RunArgs) -> u8 {
         });
     }
     let attempt = || -> Result<u8, u8> {
-        let procedure = checked(&args.file, args.fill.as_deref())?;
+        let procedure = checked(&args.file, args.fill.as_deref(), &args.role)?;
         let sets = split_sets(&args.set)?;
         let inputs = rbx_engine::resolve_inputs(&procedure, &sets, None).map_err(|why| {
             eprintln!("error: {why}");

@@ -92,6 +92,52 @@ pub fn parse_fills(text: &str) -> Result<Fills, String> {
     Ok(fills)
 }
 
+/// Fills written back as a fill file, for the run's snapshot when some
+/// came from flags rather than a file.
+pub fn to_toml(fills: &Fills) -> String {
+    let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
+    let mut out = String::new();
+    for (id, role) in &fills.roles {
+        out.push_str(&format!("[roles.{id}]\nperson = {}\n", quote(&role.person)));
+        if let Some(contact) = &role.contact {
+            out.push_str(&format!("contact = {}\n", quote(contact)));
+        }
+        if let Some(backup) = &role.backup {
+            out.push_str(&format!("backup = {}\n", quote(backup)));
+        }
+        out.push('\n');
+    }
+    if !fills.links.is_empty() {
+        out.push_str("[links]\n");
+        for (id, target) in &fills.links {
+            out.push_str(&format!("{id} = {}\n", quote(target)));
+        }
+    }
+    out
+}
+
+/// `ID=PERSON` or `ID=PERSON:CONTACT`, from `--role`.
+pub fn parse_role_flag(flag: &str) -> Result<(String, RoleFill), String> {
+    let (id, rest) = flag
+        .split_once('=')
+        .ok_or_else(|| format!("`--role {flag}`: expected ID=PERSON or ID=PERSON:CONTACT"))?;
+    let (person, contact) = match rest.split_once(':') {
+        Some((person, contact)) => (person, Some(contact.to_string())),
+        None => (rest, None),
+    };
+    if person.trim().is_empty() {
+        return Err(format!("`--role {flag}`: the person is empty"));
+    }
+    Ok((
+        id.to_string(),
+        RoleFill {
+            person: person.to_string(),
+            contact,
+            backup: None,
+        },
+    ))
+}
+
 /// Answers for people's steps, by step id.
 #[derive(Debug, Clone, Default)]
 pub struct Answers(pub BTreeMap<String, serde_json::Value>);
@@ -114,4 +160,35 @@ pub fn parse_answers(text: &str) -> Result<Answers, String> {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     Ok(Answers(map))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fills_written_back_read_the_same() {
+        let mut fills = parse_fills(
+            "[roles.owner]\nperson = \"Ada \\\"the\\\" L\"\ncontact = \"@ada\"\n\n[links]\nci = \"https://ci/1\"\n",
+        )
+        .unwrap();
+        let (id, role) = parse_role_flag("reviewer=Bob:@bob").unwrap();
+        fills.roles.insert(id, role);
+        assert_eq!(parse_fills(&to_toml(&fills)), Ok(fills));
+    }
+
+    #[test]
+    fn a_fill_file_says_what_is_wrong() {
+        assert!(
+            parse_fills("[roles.owner]\ncontact = \"x\"\n")
+                .unwrap_err()
+                .contains("needs a `person`")
+        );
+        assert!(
+            parse_fills("[people]\n")
+                .unwrap_err()
+                .contains("unknown table `people`")
+        );
+        assert!(parse_role_flag("owner").is_err());
+    }
 }

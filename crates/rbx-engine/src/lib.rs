@@ -11,6 +11,7 @@ pub mod fills;
 mod journal;
 pub mod people;
 mod process;
+pub mod progress;
 mod runner;
 pub mod shell;
 pub mod state;
@@ -286,7 +287,17 @@ fn list_values(inputs: &HashMap<String, Value>) -> impl Fn(&str) -> Vec<Value> +
     }
 }
 
-async fn history(journal: &Journal, procedure: &Procedure, this: &RunId) -> Vec<(i64, RunState)> {
+/// An earlier run of the same runbook, for rules that count across runs.
+#[derive(Debug)]
+pub struct Past {
+    pub started: i64,
+    pub run: String,
+    pub state: RunState,
+    /// Its inputs (secrets were never stored).
+    pub inputs: HashMap<String, Value>,
+}
+
+async fn history(journal: &Journal, procedure: &Procedure, this: &RunId) -> Vec<Past> {
     let runbook = procedure.runbook_id.clone();
     let this = this.clone();
     journal
@@ -298,7 +309,21 @@ async fn history(journal: &Journal, procedure: &Procedure, this: &RunId) -> Vec<
                 }
                 let events = store.events(&run.id)?;
                 let started = events.first().map_or(0, |e| parse_time(&e.time));
-                out.push((started, replay(&events)));
+                let inputs = run
+                    .inputs
+                    .as_object()
+                    .map(|map| {
+                        map.iter()
+                            .filter_map(|(k, v)| Some((k.clone(), Value::from_json(v)?)))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push(Past {
+                    started,
+                    run: run.id.to_string(),
+                    state: replay(&events),
+                    inputs,
+                });
             }
             Ok(out)
         })

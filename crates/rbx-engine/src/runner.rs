@@ -24,6 +24,7 @@ use tokio::task::JoinSet;
 use crate::expand::{Link, Plan};
 use crate::journal::Journal;
 use crate::process::{self, Spec, Stream, cancelled_signal};
+use crate::progress::{self, Tone};
 use crate::state::{self, NodeState, RunState, Status, kind};
 use crate::value::{self, Env, Value};
 use crate::{Exit, Options, Procedure, people, shell};
@@ -40,8 +41,8 @@ struct Shared {
     cancel: watch::Receiver<bool>,
     /// Only one prompt to a person at a time.
     person: Mutex<()>,
-    /// Past runs of the same runbook for `count()`: (time, state).
-    history: Vec<(i64, RunState)>,
+    /// Past runs of the same runbook for `count()`.
+    history: Vec<crate::Past>,
     hooks: Vec<(HookEvent, Text)>,
     runbook_id: String,
     /// Who started the run, for `no self-approval`.
@@ -82,7 +83,7 @@ pub async fn drive(
     plan: Plan,
     inputs: HashMap<String, Value>,
     options: Options,
-    history: Vec<(i64, RunState)>,
+    history: Vec<crate::Past>,
     started_by: &str,
 ) -> Exit {
     let (cancel_tx, cancel) = watch::channel(false);
@@ -474,6 +475,11 @@ pub fn base_name(id: &str) -> Option<String> {
 struct NodeEnv<'a> {
     shared: &'a Shared,
     view: &'a View,
+    /// What `count()` found while evaluating: (the rule, the runs that
+    /// matched), so the operator and the record see the runs behind it.
+    counted: std::sync::Mutex<Vec<(String, Vec<String>)>>,
+    /// A past run's inputs, when evaluating a rule against that run.
+    inputs: Option<&'a HashMap<String, Value>>,
 }
 
 impl Env for NodeEnv<'_> {
@@ -482,7 +488,7 @@ impl Env for NodeEnv<'_> {
         if let Some((_, v)) = self.view.items.iter().rev().find(|(var, _)| var == head) {
             return Some(v.clone());
         }
-        if let Some(v) = self.shared.inputs.get(head) {
+        if let Some(v) = self.inputs.unwrap_or(&self.shared.inputs).get(head) {
             return Some(v.clone());
         }
         let (status, captures, branch, finished_at) = self.view.fields.get(head)?;
@@ -506,8 +512,14 @@ impl Env for NodeEnv<'_> {
 
     fn count(&self, condition: &Expr, window: u64) -> Result<i64, String> {
         let since = now_ms().saturating_sub(i64::try_from(window).unwrap_or(i64::MAX));
-        let mut count = 0;
-        for (started, past) in &self.shared.history {
+        let mut matched = Vec::new();
+        for crate::Past {
+            started,
+            run,
+            state: past,
+            inputs,
+        } in &self.shared.history
+        {
             if *started < since {
                 continue;
             }
@@ -532,14 +544,25 @@ impl Env for NodeEnv<'_> {
             let env = NodeEnv {
                 shared: self.shared,
                 view: &view,
+                counted: std::sync::Mutex::default(),
+                inputs: Some(inputs),
             };
             if value::truth(condition, &env).unwrap_or(false) {
-                count += 1;
+                matched.push(run.clone());
             }
         }
         // The run asking counts too, as the rule reads: "2+ in 24h".
         if value::truth(condition, self).unwrap_or(false) {
-            count += 1;
+            matched.push(self.shared.run.to_string());
+        }
+        let count = i64::try_from(matched.len()).unwrap_or(i64::MAX);
+        let rule = format!(
+            "count({}, {})",
+            rbx_syntax::fmt::expr(condition),
+            rbx_syntax::fmt::duration(window)
+        );
+        if let Ok(mut counted) = self.counted.lock() {
+            counted.push((rule, matched));
         }
         Ok(count)
     }
@@ -656,6 +679,8 @@ async fn execute(shared: &Shared, node: &crate::expand::XNode, view: View, attem
     let env = NodeEnv {
         shared,
         view: &view,
+        counted: std::sync::Mutex::default(),
+        inputs: None,
     };
     let check = &shared.graph.graph[node.check];
     match &check.kind {
@@ -765,6 +790,7 @@ fn timeout_of(block: &Block) -> Option<Duration> {
 /// is not caught here; what is stored is masked whole afterwards).
 fn live(secrets: Vec<String>) -> process::Live {
     Arc::new(move |stream, bytes| {
+        progress::clear();
         let mut masked = bytes.to_vec();
         for secret in secrets.iter().filter(|s| !s.is_empty()) {
             masked = process::replace(&masked, secret.as_bytes(), value::MASK.as_bytes());
@@ -845,9 +871,15 @@ async fn step(
         if let Err(e) = record(shared, kind::NODE_STARTED, started).await {
             return Done::Broken(e);
         }
-        eprintln!("▶ {} (attempt {attempt}): {}", node.id, rendered.shown);
+        progress::line(
+            Tone::Start,
+            &format!("▶ {} (attempt {attempt}): {}", node.id, rendered.shown),
+        );
+        let spinner = progress::Spinner::start(node.id.clone());
         let secrets = rendered.env.iter().map(|(_, v)| v.clone()).collect();
-        let finished = match process::run(&spec, live(secrets), shared.cancel.clone()).await {
+        let finished = process::run(&spec, live(secrets), shared.cancel.clone()).await;
+        drop(spinner);
+        let finished = match finished {
             Ok(f) => f,
             Err(e) => {
                 let why = format!("could not start `sh`: {e}");
@@ -911,7 +943,10 @@ async fn step(
             Ok(Some(why)) => why,
             Err(why) => why,
         };
-        eprintln!("✗ {} attempt {attempt}: {problem}", node.id);
+        progress::line(
+            Tone::Bad,
+            &format!("✗ {} attempt {attempt}: {problem}", node.id),
+        );
         if round < retries {
             let payload = json!({ "node": node.id, "attempt": attempt, "reason": problem, "exit": finished.exit });
             if let Err(e) = record(shared, kind::ATTEMPT_FAILED, payload).await {
@@ -1129,9 +1164,20 @@ async fn decide(
             StmtKind::Otherwise(_) => "otherwise".to_string(),
             _ => continue,
         };
+        let counted: Vec<serde_json::Value> = env
+            .counted
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default()
+            .iter()
+            .map(|(rule, runs)| {
+                eprintln!("  {rule} = {} (runs: {})", runs.len(), runs.join(", "));
+                json!({ "rule": rule, "count": runs.len(), "runs": runs })
+            })
+            .collect();
         let mut state = settled(Status::Succeeded, None);
         state.branch = Some(label);
-        return finish(shared, &node.id, 0, state, json!({})).await;
+        return finish(shared, &node.id, 0, state, json!({ "counted": counted })).await;
     }
     finish(
         shared,
@@ -1195,7 +1241,7 @@ async fn person(
                     Err(e) => return Done::Broken(e.to_string()),
                 }
             }
-            eprintln!("● {} answered ({via})", node.id);
+            progress::line(Tone::Good, &format!("● {} answered ({via})", node.id));
             let mut state = settled(settlement.status, settlement.reason);
             state.branch = settlement.branch;
             let mut extra = response.to_json();
@@ -1204,7 +1250,10 @@ async fn person(
             finish(shared, &node.id, 1, state, extra).await
         }
         Err(problems) => {
-            eprintln!("✗ {}: {}", node.id, problems.join("; "));
+            progress::line(
+                Tone::Bad,
+                &format!("✗ {}: {}", node.id, problems.join("; ")),
+            );
             Done::Paused
         }
     }
@@ -1470,7 +1519,10 @@ async fn budget(
         rbx_syntax::fmt::duration(elapsed),
         rbx_syntax::fmt::duration(*within),
     );
-    eprintln!("warning: stage {stage} has taken {spent}, over its budget of {budget}");
+    progress::line(
+        Tone::Note,
+        &format!("warning: stage {stage} has taken {spent}, over its budget of {budget}"),
+    );
     record(
         shared,
         kind::STAGE_OVERRUN,

@@ -1,0 +1,224 @@
+//! People's parts of a run through the real binary: rules that count
+//! earlier runs, sign-offs, and files given as evidence.
+
+mod support;
+
+use std::fs;
+use std::path::Path;
+
+use support::rbx;
+
+fn write(dir: &Path, name: &str, text: &str) {
+    fs::write(dir.join(name), text).expect("the temporary directory is writable");
+}
+
+fn latest_run(dir: &Path) -> String {
+    let out = rbx(dir, &["runs"]);
+    out.stdout
+        .lines()
+        .last()
+        .and_then(|l| l.split_whitespace().next())
+        .expect("a run is listed")
+        .to_string()
+}
+
+const RULE: &str = r#"runbook rule "Counting earlier runs" {
+  input sev: enum(SEV1, SEV2) = SEV1
+
+  stage s "S" {
+    decide rule "Two or more SEV1 in 24h" {
+      when count(sev == SEV1, 24h) >= 2 -> end consider_rollback
+      otherwise -> end watch
+    }
+  }
+}
+"#;
+
+#[test]
+fn a_rule_counts_matching_runs_in_its_window_and_names_them() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "rule.runbook", RULE);
+    let sev2 = rbx(dir.path(), &["run", "rule.runbook", "--set", "sev=SEV2"]);
+    assert!(
+        sev2.stderr.contains("run ended: watch"),
+        "{}",
+        sev2.transcript()
+    );
+    let first = rbx(dir.path(), &["run", "rule.runbook"]);
+    assert!(
+        first.stderr.contains("= 1 (runs: "),
+        "{}",
+        first.transcript()
+    );
+    assert!(
+        first.stderr.contains("run ended: watch"),
+        "{}",
+        first.transcript()
+    );
+    let second = rbx(dir.path(), &["run", "rule.runbook"]);
+    assert!(
+        second.stderr.contains("count(sev == SEV1, 24h) = 2"),
+        "{}",
+        second.transcript()
+    );
+    assert!(
+        second.stderr.contains("run ended: consider_rollback"),
+        "{}",
+        second.transcript()
+    );
+    let log = rbx(dir.path(), &["log", &latest_run(dir.path())]);
+    assert!(
+        log.stdout.contains(r#""counted":[{"count":2"#),
+        "{}",
+        log.transcript()
+    );
+}
+
+const SIGNOFF: &str = r#"runbook release "Release" {
+  role owner "Owner" {
+    person "Ada"
+  }
+
+  role reviewer "Reviewer" {
+    person "Bob"
+  }
+
+  stage s "S" {
+    manual shot "Screenshot of the canary" {
+      evidence shot "The screenshot": file
+    }
+
+    signoff go "GO / NO-GO" {
+      by owner, reviewer
+      approvers 2
+      no self-approval
+    }
+
+    end shipped
+  }
+}
+"#;
+
+#[test]
+fn a_signoff_needs_every_approver_and_refuses_the_starter() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "release.runbook", SIGNOFF);
+    write(dir.path(), "canary.png", "not really a png");
+    let paused = rbx(
+        dir.path(),
+        &[
+            "run",
+            "release.runbook",
+            "--non-interactive",
+            "--operator",
+            "zed",
+        ],
+    );
+    assert_eq!(paused.status, 3, "{}", paused.transcript());
+    let run = latest_run(dir.path());
+
+    let confirm = |args: &[&str]| {
+        let mut all = vec!["confirm", run.as_str()];
+        all.extend_from_slice(args);
+        rbx(dir.path(), &all)
+    };
+    let missing = confirm(&["s.shot", "--evidence", "shot=missing.png"]);
+    assert_eq!(missing.status, 2, "{}", missing.transcript());
+    let shot = confirm(&["s.shot", "--evidence", "shot=canary.png"]);
+    assert_eq!(shot.status, 0, "{}", shot.transcript());
+    let resumed = rbx(dir.path(), &["resume", "--non-interactive"]);
+    assert_eq!(resumed.status, 3, "{}", resumed.transcript());
+
+    let two_each = [
+        "--signoff",
+        "owner=ada:GO",
+        "--signoff",
+        "owner=cy:GO",
+        "--signoff",
+        "reviewer=bob:GO",
+        "--signoff",
+        "reviewer=dee:GO",
+    ];
+    let one_short = confirm(&[
+        "s.go",
+        "--signoff",
+        "owner=ada:GO",
+        "--signoff",
+        "reviewer=bob:GO",
+    ]);
+    assert!(
+        one_short.stderr.contains("needs 2 distinct approver(s)"),
+        "{}",
+        one_short.transcript()
+    );
+    let mut self_approved = vec!["s.go", "--signoff", "owner=zed:GO"];
+    self_approved.extend_from_slice(&two_each);
+    let refused = confirm(&self_approved);
+    assert!(
+        refused.stderr.contains("cannot approve it"),
+        "{}",
+        refused.transcript()
+    );
+    let mut all_go = vec!["s.go"];
+    all_go.extend_from_slice(&two_each);
+    assert_eq!(confirm(&all_go).status, 0);
+    let done = rbx(dir.path(), &["resume", "--non-interactive"]);
+    assert_eq!(done.status, 0, "{}", done.transcript());
+
+    let log = rbx(dir.path(), &["log", &run, "s.shot"]);
+    // The sha256 of "not really a png", computed with sha256sum.
+    let hash = "e90137d39de304eefbbe788bc535c7e82f27abbf8069505fbbd8a9dcdc4f2024";
+    assert!(
+        log.stdout.contains(r#""file":"canary.png""#),
+        "{}",
+        log.transcript()
+    );
+    assert!(log.stdout.contains(hash), "{}", log.transcript());
+    let db = fs::read(dir.path().join(".rbx/rbx.db")).unwrap();
+    let wal = fs::read(dir.path().join(".rbx/rbx.db-wal")).unwrap_or_default();
+    let needle = b"not really a png";
+    let kept = [db, wal]
+        .iter()
+        .any(|bytes| bytes.windows(needle.len()).any(|w| w == needle));
+    assert!(kept, "the file's bytes are in the store");
+}
+
+#[test]
+fn a_required_role_is_filled_from_a_flag_and_the_run_remembers_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "owned.runbook",
+        r#"runbook owned "Owned" {
+  role owner "Owner"
+  require role owner
+
+  stage s "S" {
+    gate present "The owner is present" {
+      require filled(owner)
+    }
+
+    end done
+  }
+}
+"#,
+    );
+    let refused = rbx(dir.path(), &["run", "owned.runbook"]);
+    assert_eq!(refused.status, 2, "{}", refused.transcript());
+    assert!(
+        refused.stderr.contains("rbx::lint::unfilled_role"),
+        "{}",
+        refused.transcript()
+    );
+    let filled = rbx(
+        dir.path(),
+        &["run", "owned.runbook", "--role", "owner=Ada:@ada"],
+    );
+    assert_eq!(filled.status, 0, "{}", filled.transcript());
+    let status = rbx(dir.path(), &["status"]);
+    assert!(
+        status.stdout.contains("done      s.present"),
+        "{}",
+        status.transcript()
+    );
+}
