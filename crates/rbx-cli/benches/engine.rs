@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 const RBX: &str = env!("CARGO_BIN_EXE_rbx");
 /// `rbx`'s exit status for a run that stopped at a failed step.
 const FAILED: i32 = 1;
+/// Rounds of each measurement; the best is reported.
 const ROUNDS: usize = 3;
 
 /// One stage of `steps` steps in sequence, each `run "true"`, then an
@@ -145,15 +146,24 @@ fn per_step(dir: &Path) {
     let file = dir.join("steps-1000.runbook");
     fs::write(&file, runbook(STEPS, None)).expect("write the runbook");
     let file = file.to_str().expect("a UTF-8 path");
-    let (mut engine, mut shell, mut floors) = (Vec::new(), Vec::new(), Vec::new());
-    // Rounds interleave the three, so that a slow moment of the machine
-    // does not land on one of them only.
+    let one = dir.join("steps-1.runbook");
+    fs::write(&one, runbook(1, None)).expect("write the runbook");
+    let one = one.to_str().expect("a UTF-8 path");
+    let (mut engine, mut fixed, mut shell, mut floors) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // Rounds interleave the measurements, so that a slow moment of the
+    // machine does not land on one of them only.
     for round in 0..ROUNDS {
         let state = dir.join(format!("state-1000-{round}"));
         let state = state.to_str().expect("a UTF-8 path");
         let (took, status) = timed(rbx(dir, &["run", file, "--state-dir", state]));
         assert!(status.success(), "the 1,000-step run must end: {status}");
         engine.push(took);
+        let state = dir.join(format!("state-1-{round}"));
+        let state = state.to_str().expect("a UTF-8 path");
+        let (took, status) = timed(rbx(dir, &["run", one, "--state-dir", state]));
+        assert!(status.success(), "the 1-step run must end: {status}");
+        fixed.push(took);
         let mut sh = Command::new("sh");
         sh.args(["-c", "for i in $(seq 1000); do sh -c true; done"])
             .stdin(Stdio::null());
@@ -162,17 +172,29 @@ fn per_step(dir: &Path) {
         shell.push(took);
         floors.push(floor(&dir.join("floor.db"), STEPS));
     }
+    let fixed = best(&fixed);
+    // What each step adds, the cost of starting and ending a run aside.
+    let marginal = ms_per_step(best(&engine).saturating_sub(fixed), STEPS - 1);
     let (engine, shell, floor) = (
         ms_per_step(best(&engine), STEPS),
         ms_per_step(best(&shell), STEPS),
         ms_per_step(best(&floors), STEPS),
     );
     println!("per step, 1,000 steps of `run \"true\"`, best of {ROUNDS}:");
-    println!("  rbx run:                          {engine:.3} ms/step");
-    println!("  shell loop of `sh -c true`:       {shell:.3} ms/step");
+    println!("  rbx run, whole run / 1,000:        {engine:.3} ms/step");
+    println!(
+        "  rbx run of 1 step (fixed cost):    {:.1} ms",
+        fixed.as_secs_f64() * 1000.0
+    );
+    println!("  rbx run, each further step:        {marginal:.3} ms/step");
+    println!("  shell loop of `sh -c true`:        {shell:.3} ms/step");
     println!("  floor (2 durable commits + spawn): {floor:.3} ms/step");
     println!("  rbx / shell loop: {:.2}×", engine / shell);
-    println!("  rbx / floor:      {:.2}×", engine / floor);
+    println!(
+        "  rbx / floor:      {:.2}× (each further step: {:.2}×)",
+        engine / floor,
+        marginal / floor
+    );
 }
 
 fn long_run_and_resume(dir: &Path) {

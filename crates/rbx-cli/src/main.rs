@@ -13,6 +13,7 @@ mod report_formats;
 mod run_cmd;
 mod runs_cmd;
 mod sources;
+mod terminal;
 
 use std::process::ExitCode;
 

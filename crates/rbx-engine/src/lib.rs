@@ -9,9 +9,9 @@ mod expand;
 mod expect;
 pub mod fills;
 mod journal;
+pub mod observer;
 pub mod people;
 mod process;
-pub mod progress;
 mod runner;
 pub mod shell;
 pub mod state;
@@ -30,6 +30,7 @@ use rbx_syntax::ast::{
 use serde_json::json;
 
 pub use journal::{Journal, JournalError};
+pub use observer::{Observer, Tone};
 pub use runner::now_ms;
 pub use state::{RunState, RunStatus, Status};
 use value::Value;
@@ -171,8 +172,8 @@ pub enum InDoubt {
 #[derive(Debug, Clone)]
 pub struct Options {
     pub jobs: usize,
-    /// Whether a person can be asked on this terminal.
-    pub interactive: bool,
+    /// Where progress goes and how a person is asked.
+    pub observer: Arc<dyn Observer>,
     pub in_doubt: Option<InDoubt>,
     pub operator: String,
     pub host: String,
@@ -550,9 +551,12 @@ pub async fn resume(
         return Err(ResumeError::Invalid(format!("there is no run `{run}`")));
     };
     if let LockOutcome::TookOver(previous) = lock {
-        eprintln!(
-            "note: took over the run from process {} on {}, which is no longer running",
-            previous.pid, previous.host
+        options.observer.line(
+            Tone::Note,
+            &format!(
+                "note: took over the run from process {} on {}, which is no longer running",
+                previous.pid, previous.host
+            ),
         );
     }
     let result = resume_locked(

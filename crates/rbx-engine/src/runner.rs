@@ -8,7 +8,6 @@
 //! so joins after alternative branches work.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -23,8 +22,8 @@ use tokio::task::JoinSet;
 
 use crate::expand::{Link, Plan};
 use crate::journal::Journal;
-use crate::process::{self, Spec, Stream, cancelled_signal};
-use crate::progress::{self, Tone};
+use crate::observer::Tone;
+use crate::process::{self, Spec, cancelled_signal};
 use crate::state::{self, NodeState, RunState, Status, kind};
 use crate::value::{self, Env, Value};
 use crate::{Exit, Options, Procedure, people, shell};
@@ -785,20 +784,16 @@ fn timeout_of(block: &Block) -> Option<Duration> {
     })
 }
 
-/// Forwards a command's output to the terminal as it arrives, with the
+/// Forwards a command's output to the observer as it arrives, with the
 /// run's secrets masked in each chunk (a secret split across two chunks
 /// is not caught here; what is stored is masked whole afterwards).
-fn live(secrets: Vec<String>) -> process::Live {
+fn live(observer: Arc<dyn crate::Observer>, secrets: Vec<String>) -> process::Live {
     Arc::new(move |stream, bytes| {
-        progress::clear();
         let mut masked = bytes.to_vec();
         for secret in secrets.iter().filter(|s| !s.is_empty()) {
             masked = process::replace(&masked, secret.as_bytes(), value::MASK.as_bytes());
         }
-        let _ = match stream {
-            Stream::Stdout => std::io::stdout().lock().write_all(&masked),
-            Stream::Stderr => std::io::stderr().lock().write_all(&masked),
-        };
+        observer.output(stream, &masked);
     })
 }
 
@@ -871,14 +866,20 @@ async fn step(
         if let Err(e) = record(shared, kind::NODE_STARTED, started).await {
             return Done::Broken(e);
         }
-        progress::line(
+        let observer = &shared.options.observer;
+        observer.line(
             Tone::Start,
             &format!("▶ {} (attempt {attempt}): {}", node.id, rendered.shown),
         );
-        let spinner = progress::Spinner::start(node.id.clone());
+        observer.running(&node.id);
         let secrets = rendered.env.iter().map(|(_, v)| v.clone()).collect();
-        let finished = process::run(&spec, live(secrets), shared.cancel.clone()).await;
-        drop(spinner);
+        let finished = process::run(
+            &spec,
+            live(Arc::clone(observer), secrets),
+            shared.cancel.clone(),
+        )
+        .await;
+        observer.stopped();
         let finished = match finished {
             Ok(f) => f,
             Err(e) => {
@@ -943,7 +944,7 @@ async fn step(
             Ok(Some(why)) => why,
             Err(why) => why,
         };
-        progress::line(
+        shared.options.observer.line(
             Tone::Bad,
             &format!("✗ {} attempt {attempt}: {problem}", node.id),
         );
@@ -1012,18 +1013,24 @@ async fn wait(
         // Longer than this, the run stops and is due again at `due`: an
         // operator need not keep a terminal open for hours.
         if left > 60_000 {
-            eprintln!(
-                "⏳ {} is due in {}; the run stops until then",
-                node.id,
-                rbx_syntax::fmt::duration(u64::try_from(left).unwrap_or(0))
+            shared.options.observer.line(
+                Tone::Note,
+                &format!(
+                    "⏳ {} is due in {}; the run stops until then",
+                    node.id,
+                    rbx_syntax::fmt::duration(u64::try_from(left).unwrap_or(0))
+                ),
             );
             return Done::Waiting(due);
         }
         if left > 0 {
-            eprintln!(
-                "⏳ {} waits {}",
-                node.id,
-                rbx_syntax::fmt::duration(u64::try_from(left).unwrap_or(0))
+            shared.options.observer.line(
+                Tone::Note,
+                &format!(
+                    "⏳ {} waits {}",
+                    node.id,
+                    rbx_syntax::fmt::duration(u64::try_from(left).unwrap_or(0))
+                ),
             );
             let mut cancel = shared.cancel.clone();
             tokio::select! {
@@ -1171,7 +1178,10 @@ async fn decide(
             .unwrap_or_default()
             .iter()
             .map(|(rule, runs)| {
-                eprintln!("  {rule} = {} (runs: {})", runs.len(), runs.join(", "));
+                shared.options.observer.line(
+                    Tone::Plain,
+                    &format!("  {rule} = {} (runs: {})", runs.len(), runs.join(", ")),
+                );
                 json!({ "rule": rule, "count": runs.len(), "runs": runs })
             })
             .collect();
@@ -1203,13 +1213,16 @@ async fn person(
     let (mut response, via) = if let Some(given) = shared.options.answers.for_node(&node.id, &base)
     {
         (people::Response::from_json(given), "answers file")
-    } else if shared.options.interactive && std::io::stdin().is_terminal() {
+    } else if shared.options.observer.can_ask() {
         (ask_person(shared, node, block, env), "terminal")
     } else {
-        eprintln!(
-            "⏸ {} needs a person: {}",
-            node.id,
-            block.title.source_form()
+        shared.options.observer.line(
+            Tone::Note,
+            &format!(
+                "⏸ {} needs a person: {}",
+                node.id,
+                block.title.source_form()
+            ),
         );
         return Done::Paused;
     };
@@ -1219,7 +1232,10 @@ async fn person(
                 let bytes = match std::fs::read(&path) {
                     Ok(bytes) => bytes,
                     Err(e) => {
-                        eprintln!("✗ {}: cannot read `{path}`: {e}", node.id);
+                        shared.options.observer.line(
+                            Tone::Bad,
+                            &format!("✗ {}: cannot read `{path}`: {e}", node.id),
+                        );
                         return Done::Paused;
                     }
                 };
@@ -1241,7 +1257,10 @@ async fn person(
                     Err(e) => return Done::Broken(e.to_string()),
                 }
             }
-            progress::line(Tone::Good, &format!("● {} answered ({via})", node.id));
+            shared
+                .options
+                .observer
+                .line(Tone::Good, &format!("● {} answered ({via})", node.id));
             let mut state = settled(settlement.status, settlement.reason);
             state.branch = settlement.branch;
             let mut extra = response.to_json();
@@ -1250,7 +1269,7 @@ async fn person(
             finish(shared, &node.id, 1, state, extra).await
         }
         Err(problems) => {
-            progress::line(
+            shared.options.observer.line(
                 Tone::Bad,
                 &format!("✗ {}: {}", node.id, problems.join("; ")),
             );
@@ -1266,16 +1285,26 @@ fn ask_person(
     block: &Block,
     env: &NodeEnv<'_>,
 ) -> people::Response {
+    let observer = &shared.options.observer;
     let mut response = people::Response::default();
-    eprintln!("\n● {} — {}", node.id, block.title.source_form());
+    shared.options.observer.line(
+        Tone::Start,
+        &format!("\n● {} — {}", node.id, block.title.source_form()),
+    );
     let mut attested = true;
     let mut roles = Vec::new();
     let mut approvers = 1;
     for stmt in &block.body {
         match &stmt.kind {
-            StmtKind::Owner(role) => eprintln!("  owner: {}", role.name),
+            StmtKind::Owner(role) => shared
+                .options
+                .observer
+                .line(Tone::Plain, &format!("  owner: {}", role.name)),
             StmtKind::Instructions(text) => {
-                eprintln!("{}", render(text, env).map(|r| r.shown).unwrap_or_default());
+                shared.options.observer.line(
+                    Tone::Plain,
+                    &render(text, env).map(|r| r.shown).unwrap_or_default(),
+                );
             }
             StmtKind::Evidence(evidence) => {
                 let hint = match &evidence.ty {
@@ -1288,9 +1317,10 @@ fn ask_person(
                     EvidenceType::Text => " (empty line: open $EDITOR)".to_string(),
                 };
                 loop {
-                    let mut answer = ask(&format!("{}{hint}", evidence.prompt.source_form()));
+                    let mut answer =
+                        observer.ask(&format!("{}{hint}", evidence.prompt.source_form()));
                     if answer.is_empty() && matches!(evidence.ty, EvidenceType::Text) {
-                        answer = editor().unwrap_or_default();
+                        answer = observer.long_text().unwrap_or_default();
                     }
                     if answer.is_empty() && evidence.optional {
                         break;
@@ -1302,13 +1332,19 @@ fn ask_person(
                                 .insert(evidence.name.name.clone(), json!(answer));
                             break;
                         }
-                        None => eprintln!("  this evidence is required"),
-                        Some(problem) => eprintln!("  {problem}"),
+                        None => shared
+                            .options
+                            .observer
+                            .line(Tone::Plain, "  this evidence is required"),
+                        Some(problem) => shared
+                            .options
+                            .observer
+                            .line(Tone::Plain, &format!("  {problem}")),
                     }
                 }
             }
             StmtKind::Attest { role, statement } => {
-                let answer = ask(&format!(
+                let answer = shared.options.observer.ask(&format!(
                     "{} confirms: {} [yes/no]",
                     role.name,
                     statement.source_form()
@@ -1316,10 +1352,13 @@ fn ask_person(
                 attested &= answer.eq_ignore_ascii_case("yes");
             }
             StmtKind::Option(option) => {
-                eprintln!(
-                    "  {:<12} {}",
-                    option.name.name,
-                    option.description.source_form()
+                shared.options.observer.line(
+                    Tone::Plain,
+                    &format!(
+                        "  {:<12} {}",
+                        option.name.name,
+                        option.description.source_form()
+                    ),
                 );
             }
             StmtKind::By(by) => roles.extend(by.iter().map(|r| r.name.clone())),
@@ -1335,14 +1374,17 @@ fn ask_person(
         response.attest = Some(attested);
     }
     if block.kind == BlockKind::Choose {
-        response.choice = Some(ask("your choice"));
-        response.rationale = Some(ask("why (recorded with the choice)"));
+        response.choice = Some(observer.ask("your choice"));
+        response.rationale = Some(observer.ask("why (recorded with the choice)"));
     }
     for role in &roles {
         for n in 1..=approvers {
-            let by = ask(&format!("{role}: approver {n} of {approvers}, your name"));
-            let decision = ask("GO or NO-GO");
-            let comment = ask("comment (optional)");
+            let by = shared
+                .options
+                .observer
+                .ask(&format!("{role}: approver {n} of {approvers}, your name"));
+            let decision = observer.ask("GO or NO-GO");
+            let comment = observer.ask("comment (optional)");
             response.signoffs.push(people::Signoff {
                 role: role.clone(),
                 by,
@@ -1351,36 +1393,7 @@ fn ask_person(
             });
         }
     }
-    let _ = shared;
     response
-}
-
-/// Long text written in the operator's `$EDITOR`.
-fn editor() -> Option<String> {
-    let editor = std::env::var("VISUAL")
-        .or_else(|_| std::env::var("EDITOR"))
-        .ok()?;
-    let path = std::env::temp_dir().join(format!("rbx-evidence-{}.txt", std::process::id()));
-    std::fs::write(&path, "").ok()?;
-    let status = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("{editor} \"$1\""))
-        .arg("rbx-editor")
-        .arg(&path)
-        .status()
-        .ok()?;
-    let text = std::fs::read_to_string(&path).ok();
-    let _ = std::fs::remove_file(&path);
-    text.filter(|_| status.success())
-        .map(|t| t.trim().to_string())
-}
-
-fn ask(prompt: &str) -> String {
-    eprint!("{prompt}: ");
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    let _ = std::io::stdin().lock().read_line(&mut line);
-    line.trim().to_string()
 }
 
 /// Runs the runbook's hook for `event`, with the event in environment
@@ -1419,9 +1432,12 @@ async fn hook(shared: &Shared, event: HookEvent, details: &[(&str, &str)]) {
             kind::HOOK_FAILED
         };
         if !ok {
-            eprintln!(
-                "warning: the {} hook failed ({detail}); the run goes on",
-                event.keyword()
+            shared.options.observer.line(
+                Tone::Note,
+                &format!(
+                    "warning: the {} hook failed ({detail}); the run goes on",
+                    event.keyword()
+                ),
             );
         }
         let _ = record(
@@ -1455,25 +1471,35 @@ async fn confirm_irreversible(
         .and_then(|a| a.get("confirm"))
         .and_then(|c| c.as_str())
         .map(str::to_string);
-    let (confirmed, via) = match from_file {
-        Some(typed) => (typed == base || typed == node.id, "answers file"),
-        None if shared.options.interactive && std::io::stdin().is_terminal() => {
-            let _turn = shared.person.lock().await;
-            eprintln!("\n⚠ {} is a point of no return. {why}", node.id);
-            let typed = ask(&format!("type `{base}` to go on"));
-            (typed == base || typed == node.id, "terminal")
-        }
-        None => {
-            eprintln!(
+    let (confirmed, via) =
+        match from_file {
+            Some(typed) => (typed == base || typed == node.id, "answers file"),
+            None if shared.options.observer.can_ask() => {
+                let _turn = shared.person.lock().await;
+                shared.options.observer.line(
+                    Tone::Note,
+                    &format!("\n⚠ {} is a point of no return. {why}", node.id),
+                );
+                let typed = shared
+                    .options
+                    .observer
+                    .ask(&format!("type `{base}` to go on"));
+                (typed == base || typed == node.id, "terminal")
+            }
+            None => {
+                shared.options.observer.line(Tone::Note, &format!(
                 "⏸ {} is irreversible and needs confirmation: resume at a terminal and type \
                  its id, or give `confirm = \"{base}\"` for it in an --answers file",
                 node.id
-            );
-            return Some(Done::Paused);
-        }
-    };
+            ));
+                return Some(Done::Paused);
+            }
+        };
     if !confirmed {
-        eprintln!("✗ {} was not confirmed", node.id);
+        shared
+            .options
+            .observer
+            .line(Tone::Bad, &format!("✗ {} was not confirmed", node.id));
         return Some(Done::Paused);
     }
     let payload = json!({ "node": node.id, "operator": shared.options.operator, "via": via });
@@ -1519,7 +1545,7 @@ async fn budget(
         rbx_syntax::fmt::duration(elapsed),
         rbx_syntax::fmt::duration(*within),
     );
-    progress::line(
+    shared.options.observer.line(
         Tone::Note,
         &format!("warning: stage {stage} has taken {spent}, over its budget of {budget}"),
     );

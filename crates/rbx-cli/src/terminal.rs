@@ -1,0 +1,149 @@
+//! The terminal as the engine's observer: a line per step as it starts and
+//! ends, step output as it arrives, on a terminal a spinner with the
+//! elapsed time while a long step runs, and prompts for people. Colour only
+//! on a terminal, and never when `NO_COLOR` is set.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use rbx_engine::observer::Stream;
+use rbx_engine::{Observer, Tone};
+
+#[derive(Debug)]
+pub struct Terminal {
+    /// Whether people may be asked here (`--non-interactive` says no).
+    interactive: bool,
+    /// Colour and a spinner: standard error is a terminal and `NO_COLOR`
+    /// is not set.
+    fancy: bool,
+    /// The step the spinner shows, and since when; `None` when none runs.
+    spinning: std::sync::Arc<Mutex<Option<(String, Instant)>>>,
+    /// Whether the spinner's line is on the screen, so output clears it.
+    shown: std::sync::Arc<AtomicBool>,
+}
+
+impl Terminal {
+    pub fn new(interactive: bool) -> Terminal {
+        let fancy = crate::render::colour();
+        let terminal = Terminal {
+            interactive,
+            fancy,
+            spinning: std::sync::Arc::default(),
+            shown: std::sync::Arc::default(),
+        };
+        if fancy {
+            terminal.spin();
+        }
+        terminal
+    }
+
+    /// Draws the spinner of the running step, once it has run two seconds,
+    /// from a thread of its own for the life of the process.
+    fn spin(&self) {
+        let spinning = std::sync::Arc::clone(&self.spinning);
+        let shown = std::sync::Arc::clone(&self.shown);
+        std::thread::spawn(move || {
+            const FRAMES: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+            let mut frame = 0;
+            loop {
+                std::thread::sleep(Duration::from_millis(120));
+                let Ok(current) = spinning.lock() else { return };
+                if let Some((label, since)) = current.as_ref() {
+                    let secs = since.elapsed().as_secs();
+                    if secs >= 2 {
+                        eprint!("\r\x1b[K{} {label} {secs}s", FRAMES[frame % FRAMES.len()]);
+                        let _ = std::io::stderr().flush();
+                        shown.store(true, Ordering::SeqCst);
+                        frame += 1;
+                    }
+                }
+            }
+        });
+    }
+
+    fn clear(&self) {
+        if self.shown.swap(false, Ordering::SeqCst) {
+            eprint!("\r\x1b[K");
+            let _ = std::io::stderr().flush();
+        }
+    }
+}
+
+impl Observer for Terminal {
+    fn line(&self, tone: Tone, text: &str) {
+        // The spinner draws under the same lock, so a line never lands in
+        // the middle of it.
+        let _held = self.spinning.lock();
+        self.clear();
+        let colour = match tone {
+            Tone::Start => "36",
+            Tone::Good => "32",
+            Tone::Bad => "31",
+            Tone::Note => "33",
+            Tone::Plain => "",
+        };
+        if self.fancy && !colour.is_empty() {
+            eprintln!("\x1b[{colour}m{text}\x1b[0m");
+        } else {
+            eprintln!("{text}");
+        }
+    }
+
+    fn output(&self, stream: Stream, bytes: &[u8]) {
+        let _held = self.spinning.lock();
+        self.clear();
+        let _ = match stream {
+            Stream::Stdout => std::io::stdout().lock().write_all(bytes),
+            Stream::Stderr => std::io::stderr().lock().write_all(bytes),
+        };
+    }
+
+    fn running(&self, label: &str) {
+        if let Ok(mut spinning) = self.spinning.lock() {
+            *spinning = Some((label.to_string(), Instant::now()));
+        }
+    }
+
+    fn stopped(&self) {
+        if let Ok(mut spinning) = self.spinning.lock() {
+            *spinning = None;
+        }
+        self.clear();
+    }
+
+    fn can_ask(&self) -> bool {
+        self.interactive && std::io::stdin().is_terminal()
+    }
+
+    fn ask(&self, prompt: &str) -> String {
+        eprint!("{prompt}: ");
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut line);
+        line.trim().to_string()
+    }
+
+    /// Opens `$VISUAL` or `$EDITOR` on an empty file and returns what was
+    /// written, trimmed.
+    fn long_text(&self) -> Option<String> {
+        let editor = std::env::var("VISUAL")
+            .or_else(|_| std::env::var("EDITOR"))
+            .ok()?;
+        let file = tempfile::Builder::new()
+            .prefix("rbx-evidence-")
+            .suffix(".txt")
+            .tempfile()
+            .ok()?;
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{editor} \"$1\""))
+            .arg("rbx-editor")
+            .arg(file.path())
+            .status()
+            .ok()?;
+        let text = std::fs::read_to_string(file.path()).ok()?;
+        status.success().then(|| text.trim().to_string())
+    }
+}
