@@ -1770,3 +1770,116 @@ fn a_resumed_run_reads_its_secret_from_the_environment_again() {
     );
     assert_secret_absent(&bench, &run);
 }
+
+// ------------------------------------------------------ regressions --
+
+#[test]
+fn allow_changed_still_refuses_a_change_to_a_step_that_succeeded() {
+    let bench = Bench::new();
+    bench.runbook("demo.runbook", FAILS_UNTIL_FIXED);
+    let out = bench.rbx(&["run", "demo.runbook"]);
+    assert_eq!(out.status, 1, "{}", out.transcript());
+    bench.touch("fixed");
+    bench.runbook(
+        "demo.runbook",
+        &FAILS_UNTIL_FIXED.replace("echo first >> side", "echo FIRST >> side"),
+    );
+    let refused = bench.rbx(&["resume", "--allow-changed"]);
+    assert_eq!(refused.status, 2, "{}", refused.transcript());
+    assert!(refused.stderr.contains("first"), "{}", refused.transcript());
+    assert_eq!(bench.count("first"), 1);
+    assert_eq!(bench.count("FIRST"), 0);
+}
+
+#[test]
+fn a_verify_probe_on_resume_sees_captures_from_earlier_steps() {
+    let bench = Bench::new();
+    bench.runbook(
+        "demo.runbook",
+        r#"runbook demo "Verify with a capture" {
+  stage s "S" {
+    step before "Before" {
+      run "echo id=abc123; echo before >> side"
+      capture id = stdout ~ /id=(\w+)/
+    }
+
+    step apply "Apply" {
+      run "echo {{ before.id }} > marker; echo apply >> side; test -f fast || sleep 30"
+      verify "grep -qx {{ before.id }} marker"
+    }
+
+    end done
+  }
+}
+"#,
+    );
+    let mut driver = bench.spawn(&["run", "demo.runbook", "--non-interactive"]);
+    poll("apply to start", || {
+        (bench.count("apply") == 1).then_some(())
+    });
+    driver.kill9();
+    let resumed = bench.rbx(&["resume", "--non-interactive"]);
+    assert_eq!(resumed.status, 0, "{}", resumed.transcript());
+    assert!(
+        resumed.stderr.contains("says it happened"),
+        "{}",
+        resumed.transcript()
+    );
+    assert_eq!(
+        bench.count("apply"),
+        1,
+        "the probe saw the capture and apply did not run again"
+    );
+    assert_eq!(bench.count("before"), 1);
+}
+
+#[test]
+fn ctrl_c_during_a_backoff_starts_no_new_attempt_and_resume_is_not_in_doubt() {
+    let bench = Bench::new();
+    bench.runbook(
+        "demo.runbook",
+        r#"runbook demo "Backoff" {
+  stage s "S" {
+    step flaky "Flaky" {
+      run "echo try >> side; test -f fixed"
+      retry 2 backoff 3s fixed
+    }
+
+    end done
+  }
+}
+"#,
+    );
+    let mut driver = bench.spawn(&["run", "demo.runbook", "--non-interactive"]);
+    poll("the first attempt", || {
+        (bench.count("try") == 1).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    driver.interrupt();
+    assert_eq!(driver.wait(), 130, "{}", driver.stderr());
+    assert_eq!(bench.count("try"), 1, "no attempt started after Ctrl-C");
+    bench.touch("fixed");
+    let resumed = bench.rbx(&["resume", "--non-interactive"]);
+    assert_eq!(resumed.status, 0, "not in doubt: {}", resumed.transcript());
+    assert_eq!(bench.count("try"), 2);
+}
+
+#[test]
+fn status_after_kill_9_says_the_run_is_interrupted_and_the_step_in_doubt() {
+    let bench = Bench::new();
+    bench.runbook("demo.runbook", &blocking_runbook("", BLOCK));
+    let run = kill_during_slow_step(&bench);
+    let status = bench.rbx(&["status", &run]);
+    assert!(
+        status
+            .stdout
+            .contains("interrupted: no process is driving it"),
+        "{}",
+        status.transcript()
+    );
+    assert!(
+        status.stdout.contains("in doubt"),
+        "{}",
+        status.transcript()
+    );
+}

@@ -54,6 +54,7 @@ use rbx_engine::value::Value as Val;
 enum Origin {
     Default,
     Set,
+    Environment,
     Unset,
 }
 
@@ -86,12 +87,19 @@ impl<'a> Inputs<'a> {
                 if entries.iter().any(|e| e.input.name.name == input.name.name) {
                     continue;
                 }
-                let value = input.default.as_ref().map(|v| default(v, &input.ty.kind));
-                let origin = if value.is_some() {
+                let mut value = input.default.as_ref().map(|v| default(v, &input.ty.kind));
+                let mut origin = if value.is_some() {
                     Origin::Default
                 } else {
                     Origin::Unset
                 };
+                // A secret comes from the environment, as a run takes it.
+                let secret = input.ty.kind == InputTypeKind::Scalar(ScalarType::Secret);
+                let var = format!("RBX_SECRET_{}", input.name.name.to_uppercase());
+                if secret && value.is_none() && std::env::var_os(&var).is_some() {
+                    value = Some(Val::Secret(String::new()));
+                    origin = Origin::Environment;
+                }
                 entries.push(Entry {
                     input,
                     value,
@@ -306,6 +314,8 @@ impl<'a> Plan<'a> {
                 let origin = match entry.origin {
                     Origin::Default => "default",
                     Origin::Set => "--set",
+                    Origin::Environment => "from RBX_SECRET_*",
+                    Origin::Unset if secret => "required: set RBX_SECRET_* in the environment",
                     Origin::Unset => "required: a run needs --set",
                 };
                 let origin = if secret {

@@ -78,10 +78,19 @@ pub fn status(args: &StatusArgs) -> u8 {
         let events = store.events(&summary.id).map_err(fail)?;
         let state = rbx_engine::replay(&events);
         let procedure = procedure_of(&store, &summary)?;
-        println!(
-            "run {}  {}  ({})",
-            summary.id, summary.title, summary.status
-        );
+        // A run recorded as running whose driver is gone was interrupted
+        // (kill -9, a reboot): its running steps are in doubt.
+        let host = nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_default();
+        let driven = matches!(store.holder(&summary.id, &host), Ok(Some((_, true))));
+        let status_label = if !driven && matches!(summary.status.as_str(), "running" | "created") {
+            "interrupted: no process is driving it; `rbx resume` goes on".to_string()
+        } else {
+            summary.status.clone()
+        };
+        println!("run {}  {}  ({status_label})", summary.id, summary.title);
         println!(
             "started {} by {} on {}",
             summary.started_at, summary.started_by, summary.host
@@ -105,7 +114,7 @@ pub fn status(args: &StatusArgs) -> u8 {
             let node = state.nodes.get(&id);
             let status = match node.map(|n| n.status) {
                 None | Some(Status::Pending) => "pending",
-                Some(Status::Running) if summary.status == "running" => "running",
+                Some(Status::Running) if driven => "running",
                 Some(Status::Running) => "in doubt",
                 Some(Status::Succeeded) => "done",
                 Some(Status::Failed) => "failed",

@@ -444,6 +444,7 @@ pub async fn start(
         options,
         past,
         &started_by,
+        std::collections::HashSet::new(),
     )
     .await;
     finish(&journal, &run, &exit).await;
@@ -602,10 +603,13 @@ async fn resume_locked(
         let finished_changed: Vec<&String> = changed
             .iter()
             .filter(|id| {
-                state
-                    .nodes
-                    .iter()
-                    .any(|(n, s)| n.starts_with(id.as_str()) && s.status.settled())
+                // A changed step counts as finished if any instance of it
+                // succeeded or was skipped; a failed one is what the change
+                // may be fixing.
+                state.nodes.iter().any(|(n, s)| {
+                    runner::base_name(n).as_deref() == Some(id.as_str())
+                        && matches!(s.status, Status::Succeeded | Status::Skipped)
+                })
             })
             .collect();
         if !request.allow_changed || !finished_changed.is_empty() {
@@ -654,11 +658,19 @@ async fn resume_locked(
         )
         .await
         .map_err(|e| ResumeError::Store(e.to_string()))?;
+        // Reset as the journal's replay resets them: attempts are kept, so
+        // the next attempt is numbered after the last and keeps its output.
         for id in &reset {
-            state.nodes.remove(id);
+            if let Some(entry) = state.nodes.get_mut(id) {
+                *entry = state::NodeState {
+                    attempts: entry.attempts,
+                    ..state::NodeState::default()
+                };
+            }
         }
     }
     // Steps that were running when the last driver stopped are in doubt.
+    let mut verify_first = std::collections::HashSet::new();
     let in_doubt: Vec<String> = state
         .nodes
         .iter()
@@ -673,9 +685,15 @@ async fn resume_locked(
             NodeKind::Block(block) => Some(block.clone()),
             _ => None,
         };
-        let decision = settle_in_doubt(block.as_ref(), &inputs, options.in_doubt).await;
+        let decision = settle_in_doubt(block.as_ref(), options.in_doubt);
         let attempt = state.nodes.get(&id).map_or(0, |n| n.attempts);
         match decision {
+            Decision::VerifyFirst => {
+                if let Some(entry) = state.nodes.get_mut(&id) {
+                    entry.status = Status::Pending;
+                }
+                verify_first.insert(id.clone());
+            }
             Decision::Rerun(why) => {
                 append(
                     state::kind::IN_DOUBT,
@@ -748,22 +766,23 @@ async fn resume_locked(
         options,
         past,
         &summary.started_by,
+        verify_first,
     )
     .await)
 }
 
 enum Decision {
     Rerun(String),
+    /// Run the step's verify probe first; run the step only if it fails.
+    VerifyFirst,
     Done(String),
     Ask,
     Abort,
 }
 
-async fn settle_in_doubt(
-    block: Option<&Block>,
-    inputs: &HashMap<String, Value>,
-    policy: Option<InDoubt>,
-) -> Decision {
+/// What to do with a step left in doubt: its own resume policy first,
+/// then the operator's.
+fn settle_in_doubt(block: Option<&Block>, policy: Option<InDoubt>) -> Decision {
     let Some(block) = block else {
         return Decision::Rerun("not a step: nothing to repeat".to_string());
     };
@@ -774,40 +793,14 @@ async fn settle_in_doubt(
     {
         return Decision::Rerun("idempotent".to_string());
     }
-    if let Some(probe) = block.body.iter().find_map(|s| match &s.kind {
-        StmtKind::Verify(text) => Some(text),
-        _ => None,
-    }) {
-        let mut command = String::new();
-        let mut env = Vec::new();
-        for part in &probe.parts {
-            match part {
-                rbx_syntax::ast::TextPart::Literal(l) => command.push_str(l),
-                rbx_syntax::ast::TextPart::Interpolation(path) => {
-                    match inputs.get(&path.dotted()) {
-                        Some(Value::Secret(secret)) => {
-                            let var = format!("RBX_SECRET_{}", path.dotted().to_uppercase());
-                            command.push_str(&format!("\"${{{var}}}\""));
-                            env.push((var, secret.clone()));
-                        }
-                        Some(v) => command.push_str(&shell::quote(&v.reveal())),
-                        None => command.push_str("''"),
-                    }
-                }
-            }
-        }
-        let spec = process::Spec {
-            command,
-            env,
-            timeout: Some(std::time::Duration::from_secs(60)),
-        };
-        let (_tx, cancel) = tokio::sync::watch::channel(false);
-        return match process::run(&spec, Arc::new(|_, _| {}), cancel).await {
-            Ok(f) if f.exit == Some(0) => {
-                Decision::Done("the verify probe says it happened".to_string())
-            }
-            _ => Decision::Rerun("the verify probe says it did not happen".to_string()),
-        };
+    // The probe runs in the runner, where captures and loop variables
+    // have their values, before the step is run again.
+    if block
+        .body
+        .iter()
+        .any(|s| matches!(s.kind, StmtKind::Verify(_)))
+    {
+        return Decision::VerifyFirst;
     }
     match policy {
         Some(InDoubt::Rerun) => Decision::Rerun("the operator chose to run it again".to_string()),

@@ -48,21 +48,53 @@ impl Captured {
             self.head.extend_from_slice(&bytes[..take]);
             bytes = &bytes[take..];
         }
-        for &byte in bytes {
-            if self.tail.len() < KEEP {
-                self.tail.push(byte);
-            } else {
-                self.tail[self.tail_start] = byte;
-                self.tail_start = (self.tail_start + 1) % KEEP;
-            }
+        // The tail is a ring of KEEP bytes, filled slice by slice.
+        if bytes.len() >= KEEP {
+            self.tail.clear();
+            self.tail.extend_from_slice(&bytes[bytes.len() - KEEP..]);
+            self.tail_start = 0;
+            return;
+        }
+        let room = KEEP - self.tail.len();
+        let (fill, rest) = bytes.split_at(room.min(bytes.len()));
+        self.tail.extend_from_slice(fill);
+        let mut rest = rest;
+        while !rest.is_empty() {
+            let run = (KEEP - self.tail_start).min(rest.len());
+            self.tail[self.tail_start..self.tail_start + run].copy_from_slice(&rest[..run]);
+            self.tail_start = (self.tail_start + run) % KEEP;
+            rest = &rest[run..];
         }
     }
 
-    /// Replaces `secret` with `mask` in what is kept.
+    /// Replaces `secret` with `mask` in what is kept. When bytes were
+    /// dropped between head and tail, a secret may be cut there: the part
+    /// of it at the end of the head, or at the start of the tail, is masked
+    /// too (at the price of masking a few innocent bytes now and then).
     pub fn mask(&mut self, secret: &[u8], mask: &[u8]) {
-        let tail = self.tail();
-        self.head = replace(&self.head, secret, mask);
-        self.tail = replace(&tail, secret, mask);
+        let mut tail = self.tail();
+        let cut = self.total > (self.head.len() + tail.len()) as u64;
+        let mut head = replace(&self.head, secret, mask);
+        tail = replace(&tail, secret, mask);
+        if cut {
+            if let Some(k) = (1..secret.len())
+                .rev()
+                .find(|&k| head.ends_with(&secret[..k]))
+            {
+                head.truncate(head.len() - k);
+                head.extend_from_slice(mask);
+            }
+            if let Some(k) = (1..secret.len())
+                .rev()
+                .find(|&k| tail.starts_with(&secret[secret.len() - k..]))
+            {
+                let mut masked = mask.to_vec();
+                masked.extend_from_slice(&tail[k..]);
+                tail = masked;
+            }
+        }
+        self.head = head;
+        self.tail = tail;
         self.tail_start = 0;
     }
 
@@ -267,4 +299,46 @@ pub fn replace(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Captured, KEEP};
+
+    #[test]
+    fn the_tail_keeps_the_last_bytes_in_order() {
+        let mut captured = Captured::default();
+        let data: Vec<u8> = (0..(3 * KEEP)).map(|i| (i % 251) as u8).collect();
+        for chunk in data.chunks(7000) {
+            captured.push(chunk);
+        }
+        assert_eq!(captured.total, data.len() as u64);
+        assert_eq!(captured.head, data[..KEEP]);
+        assert_eq!(captured.tail(), data[data.len() - KEEP..]);
+    }
+
+    #[test]
+    fn a_secret_cut_between_head_and_tail_is_masked_on_both_sides() {
+        let secret = b"s3cr3t-Zq8";
+        let mut captured = Captured::default();
+        let mut data = vec![b'x'; KEEP - 4];
+        data.extend_from_slice(secret);
+        data.extend_from_slice(&vec![b'y'; KEEP * 2]);
+        data.extend_from_slice(secret);
+        data.extend_from_slice(b"zz");
+        captured.push(&data);
+        captured.mask(secret, b"***");
+        let kept = [captured.head.clone(), captured.tail()].concat();
+        for k in 3..=secret.len() {
+            for window in secret.windows(k) {
+                assert!(
+                    !kept.windows(k).any(|w| w == window)
+                        || window.iter().all(|b| *b == b'x' || *b == b'y'),
+                    "a piece of the secret is kept"
+                );
+            }
+        }
+        assert!(captured.head.ends_with(b"***"));
+        assert!(captured.tail().ends_with(b"***zz"));
+    }
 }

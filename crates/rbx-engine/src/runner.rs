@@ -46,6 +46,8 @@ struct Shared {
     runbook_id: String,
     /// Who started the run, for `no self-approval`.
     started_by: String,
+    /// Steps left in doubt whose verify probe decides whether they run.
+    verify_first: std::collections::HashSet<String>,
 }
 
 /// What a node task reports back to the dispatcher.
@@ -84,6 +86,7 @@ pub async fn drive(
     options: Options,
     history: Vec<crate::Past>,
     started_by: &str,
+    verify_first: std::collections::HashSet<String>,
 ) -> Exit {
     let (cancel_tx, cancel) = watch::channel(false);
     let interrupt = tokio::spawn(async move {
@@ -105,6 +108,7 @@ pub async fn drive(
         hooks: procedure.hooks.clone(),
         runbook_id: procedure.runbook_id.clone(),
         started_by: started_by.to_string(),
+        verify_first,
     });
     let exit = dispatch(&shared, &plan, &mut state, cancel).await;
     interrupt.abort();
@@ -850,6 +854,11 @@ async fn step(
         env: rendered.env.clone(),
         timeout: timeout_of(block),
     };
+    if shared.verify_first.contains(&node.id) {
+        if let Some(done) = verify_in_doubt(shared, node, block, env, previous).await {
+            return done;
+        }
+    }
     if let Some(done) = confirm_irreversible(shared, node, block).await {
         return done;
     }
@@ -953,7 +962,11 @@ async fn step(
             if let Err(e) = record(shared, kind::ATTEMPT_FAILED, payload).await {
                 return Done::Broken(e);
             }
-            tokio::time::sleep(Duration::from_millis(delay)).await;
+            let mut cancel = shared.cancel.clone();
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(delay)) => {}
+                () = cancelled_signal(&mut cancel) => return Done::Interrupted,
+            }
             if exponential {
                 delay = delay.saturating_mul(2);
             }
@@ -1575,4 +1588,65 @@ fn mask_output(captured: &mut process::Captured, secrets: &[&str]) {
     for secret in secrets.iter().filter(|s| !s.is_empty()) {
         captured.mask(secret.as_bytes(), value::MASK.as_bytes());
     }
+}
+
+/// A step left in doubt with a `verify` probe: the probe, with every value
+/// the step itself would see, says whether its effect already happened.
+/// `Some` when it did (the step is settled without running again).
+async fn verify_in_doubt(
+    shared: &Shared,
+    node: &crate::expand::XNode,
+    block: &Block,
+    env: &NodeEnv<'_>,
+    attempt: u32,
+) -> Option<Done> {
+    let probe = text_of(block, |k| match k {
+        StmtKind::Verify(t) => Some(t),
+        _ => None,
+    })?;
+    let rendered = render(probe, env).ok()?;
+    let spec = Spec {
+        command: rendered.run,
+        env: rendered.env,
+        timeout: Some(Duration::from_secs(60)),
+    };
+    let finished = process::run(&spec, Arc::new(|_, _| {}), shared.cancel.clone())
+        .await
+        .ok()?;
+    let happened = finished.exit == Some(0);
+    let why = if happened {
+        "the verify probe says it happened"
+    } else {
+        "the verify probe says it did not happen"
+    };
+    let decision = if happened { "done" } else { "rerun" };
+    let payload = json!({
+        "node": node.id,
+        "attempt": attempt,
+        "decision": decision,
+        "why": why,
+        "probe": rendered.shown,
+        "operator": shared.options.operator,
+    });
+    if let Err(e) = record(shared, kind::IN_DOUBT, payload).await {
+        return Some(Done::Broken(e));
+    }
+    shared
+        .options
+        .observer
+        .line(Tone::Note, &format!("? {}: {why}", node.id));
+    if !happened {
+        return None;
+    }
+    let state = settled(Status::Succeeded, Some(why.to_string()));
+    Some(
+        finish(
+            shared,
+            &node.id,
+            attempt,
+            state,
+            json!({ "via": "verify probe" }),
+        )
+        .await,
+    )
 }

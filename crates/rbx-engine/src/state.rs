@@ -142,6 +142,13 @@ pub fn replay<'e>(events: impl IntoIterator<Item = (&'e str, &'e Json, u64, i64)
             .and_then(Json::as_str)
             .unwrap_or_default();
         match kind {
+            // An attempt that failed with more to come: nothing is in
+            // flight until the next attempt starts.
+            kind::ATTEMPT_FAILED => {
+                let entry = state.nodes.entry(node.to_string()).or_default();
+                entry.status = Status::Pending;
+                entry.attempts = entry.attempts.max(attempt(payload));
+            }
             kind::NODE_STARTED => {
                 let entry = state.nodes.entry(node.to_string()).or_default();
                 entry.status = Status::Running;

@@ -523,6 +523,24 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn holder(&self, run: &RunId, here: &str) -> Result<Option<(Holder, bool)>, StoreError> {
+        let found: Option<(i64, String, String)> = self
+            .conn
+            .query_row(
+                "SELECT pid, host, since FROM locks WHERE run_id = ?1",
+                params![run.as_str()],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .optional()
+            .map_err(on_error(&self.path))?;
+        Ok(found.map(|(pid, host, since)| {
+            let pid = u32::try_from(pid).unwrap_or(0);
+            // A holder on another host cannot be checked: assume it lives.
+            let alive = host != here || liveness(pid) != Liveness::Gone;
+            (Holder { pid, host, since }, alive)
+        }))
+    }
+
     fn put_output(
         &mut self,
         run: &RunId,

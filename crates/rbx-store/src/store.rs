@@ -77,6 +77,12 @@ pub trait Store: Send {
     /// its successor's.
     fn unlock(&mut self, run: &RunId, pid: u32) -> Result<(), StoreError>;
 
+    /// Who holds the run's lock, if anyone, and whether that process is
+    /// still alive as seen from `host` (so a run whose driver died can be
+    /// told from a running one; a holder on another host is assumed alive).
+    /// Reads only.
+    fn holder(&self, run: &RunId, host: &str) -> Result<Option<(Holder, bool)>, StoreError>;
+
     /// Keeps the bounded capture of one output stream (`stdout`, `stderr`)
     /// of one attempt of a step, replacing an earlier capture of the same
     /// stream, so the engine may save it as it grows.
