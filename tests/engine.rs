@@ -1883,3 +1883,20 @@ fn status_after_kill_9_says_the_run_is_interrupted_and_the_step_in_doubt() {
         status.transcript()
     );
 }
+
+#[test]
+fn a_hangup_or_terminate_signal_stops_the_run_like_ctrl_c() {
+    for signal in [Signal::SIGHUP, Signal::SIGTERM] {
+        let bench = Bench::new();
+        bench.runbook("demo.runbook", &blocking_runbook("", BLOCK));
+        let mut driver = bench.spawn(&["run", "demo.runbook"]);
+        let group = bench.group_in("slow.pid");
+        kill(Pid::from_raw(driver.pid()), signal).expect("signal rbx");
+        assert_eq!(driver.wait(), 130, "{signal:?}: {}", driver.stderr());
+        group.wait_gone();
+        bench.touch("fast");
+        let resumed = bench.rbx(&["resume", "--in-doubt", "rerun"]);
+        assert_eq!(resumed.status, 0, "{signal:?}: {}", resumed.transcript());
+        assert_eq!(bench.count("last"), 1);
+    }
+}

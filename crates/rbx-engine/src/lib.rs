@@ -685,7 +685,22 @@ async fn resume_locked(
             NodeKind::Block(block) => Some(block.clone()),
             _ => None,
         };
-        let decision = settle_in_doubt(block.as_ref(), options.in_doubt);
+        let mut decision = settle_in_doubt(block.as_ref(), options.in_doubt);
+        if matches!(decision, Decision::Ask) && options.observer.can_ask() {
+            // On a terminal, the operator says now what happened.
+            decision = loop {
+                let answer = options.observer.ask(&format!(
+                    "{id} was running when rbx stopped and may or may not have taken \
+                     effect: rerun, skip (it happened) or abort"
+                ));
+                match answer.as_str() {
+                    "rerun" => break Decision::Rerun("the operator chose to run it again".into()),
+                    "skip" => break Decision::Done("the operator says it happened".into()),
+                    "abort" => break Decision::Abort,
+                    _ => {}
+                }
+            };
+        }
         let attempt = state.nodes.get(&id).map_or(0, |n| n.attempts);
         match decision {
             Decision::VerifyFirst => {

@@ -89,10 +89,25 @@ pub async fn drive(
     verify_first: std::collections::HashSet<String>,
 ) -> Exit {
     let (cancel_tx, cancel) = watch::channel(false);
+    // Ctrl-C, a dropped SSH session (SIGHUP) and a polite kill (SIGTERM)
+    // all stop the run the same way: the steps' groups are ended and the
+    // run is left resumable.
     let interrupt = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut hangup), Ok(mut terminate)) = (
+            signal(SignalKind::hangup()),
+            signal(SignalKind::terminate()),
+        ) else {
+            let _ = tokio::signal::ctrl_c().await;
             let _ = cancel_tx.send(true);
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = hangup.recv() => {}
+            _ = terminate.recv() => {}
         }
+        let _ = cancel_tx.send(true);
     });
     let shared = Arc::new(Shared {
         journal,
