@@ -474,34 +474,10 @@ fn plain(value: &Value) -> Json {
         Value::Int(n) => json!(n),
         Value::Bool(b) => json!(b),
         Value::Duration(ms) => json!(rbx_syntax::fmt::duration(*ms)),
-        Value::Timestamp(ms) => json!(rfc3339(*ms)),
+        Value::Timestamp(ms) => json!(rbx_engine::format_time(*ms)),
         Value::List(items) => Json::Array(items.iter().map(plain).collect()),
         Value::Secret(_) => json!(MASK),
     }
-}
-
-/// `2026-11-28T08:30:12.345Z` for milliseconds since the epoch (Howard
-/// Hinnant's `civil_from_days`).
-fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let of_day = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        of_day / 3600,
-        of_day % 3600 / 60,
-        of_day % 60,
-        ms.rem_euclid(1000)
-    )
 }
 
 impl Record {
@@ -525,9 +501,10 @@ impl Record {
         let outcome = outcome(&state, summary, &events);
         let paused_at = match &state.status {
             RunStatus::Paused { node } => Some((node.clone(), "for a person".to_string())),
-            RunStatus::Waiting { node, due } => {
-                Some((node.clone(), format!("until {}", rfc3339(*due))))
-            }
+            RunStatus::Waiting { node, due } => Some((
+                node.clone(),
+                format!("until {}", rbx_engine::format_time(*due)),
+            )),
             _ => None,
         };
         let nodes = NodeView {
@@ -1089,7 +1066,7 @@ fn outcome(state: &RunState, summary: &RunSummary, events: &[Event]) -> Outcome 
             out.node = Some(node.clone());
             out.reason = Some(format!(
                 "due at {}: `rbx resume` then goes on",
-                rfc3339(*due)
+                rbx_engine::format_time(*due)
             ));
             out.at = at(kind::RUN_WAITING);
         }
@@ -1222,7 +1199,7 @@ fn timeline_entry(event: &Event) -> TimelineEntry {
             "stopped until the node is due at {}",
             p.get("due")
                 .and_then(Json::as_i64)
-                .map_or(String::new(), rfc3339)
+                .map_or(String::new(), rbx_engine::format_time)
         ),
         kind::RUN_FAILED => format!("run failed: {}", get("reason")),
         kind::RUN_ENDED => format!("run ended: {}", get("outcome")),
@@ -2066,9 +2043,7 @@ mod tests {
     }
 
     #[test]
-    fn times_and_items_read_back() {
-        assert_eq!(rfc3339(1_764_318_612_345), "2025-11-28T08:30:12.345Z");
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+    fn items_read_back() {
         assert_eq!(items_of("r.drain[web-1][a]"), vec!["web-1", "a"]);
         assert!(items_of("r.drain").is_empty());
         assert_eq!(clean("\u{1b}[31mred\u{1b}[0m\tx\u{7}"), "red    x");

@@ -890,3 +890,17 @@ fn collect_blocks(items: &[rbx_syntax::ast::StageItem], out: &mut HashMap<String
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{format_time, parse_time};
+
+    #[test]
+    fn times_are_written_and_read_as_the_store_keeps_them() {
+        assert_eq!(format_time(1_764_318_612_345), "2025-11-28T08:30:12.345Z");
+        assert_eq!(format_time(0), "1970-01-01T00:00:00.000Z");
+        for ms in [0, 951_782_400_000, 1_764_318_612_345, 4_102_444_799_999] {
+            assert_eq!(parse_time(&format_time(ms)), ms);
+        }
+    }
+}

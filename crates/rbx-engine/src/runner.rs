@@ -736,14 +736,7 @@ async fn execute(shared: &Shared, node: &crate::expand::XNode, view: View, attem
                 })
                 .collect();
             if let Err(why) = requirements(&requires, &env) {
-                return finish(
-                    shared,
-                    &node.id,
-                    attempts,
-                    settled(Status::Failed, Some(why)),
-                    json!({}),
-                )
-                .await;
+                return fail(shared, &node.id, attempts, why).await;
             }
             match block.kind {
                 BlockKind::Step => step(shared, node, block, &env, attempts).await,
@@ -803,6 +796,40 @@ fn timeout_of(block: &Block) -> Option<Duration> {
     })
 }
 
+/// The node's `run` command rendered; `Err` with the node settled when it
+/// has none (nothing to do) or a value it needs is missing.
+async fn command(
+    shared: &Shared,
+    node: &crate::expand::XNode,
+    block: &Block,
+    env: &NodeEnv<'_>,
+    attempt: u32,
+) -> Result<Rendered, Done> {
+    let Some(text) = text_of(block, |k| match k {
+        StmtKind::Run(t) => Some(t),
+        _ => None,
+    }) else {
+        let done = settled(Status::Succeeded, None);
+        return Err(finish(shared, &node.id, attempt, done, json!({})).await);
+    };
+    match render(text, env) {
+        Ok(rendered) => Ok(rendered),
+        Err(why) => Err(fail(shared, &node.id, attempt, why).await),
+    }
+}
+
+/// Settles a node as failed for `why`.
+async fn fail(shared: &Shared, id: &str, attempt: u32, why: String) -> Done {
+    finish(
+        shared,
+        id,
+        attempt,
+        settled(Status::Failed, Some(why)),
+        json!({}),
+    )
+    .await
+}
+
 /// Forwards a command's output to the observer as it arrives, with the
 /// run's secrets masked in each chunk (a secret split across two chunks
 /// is not caught here; what is stored is masked whole afterwards).
@@ -823,31 +850,9 @@ async fn step(
     env: &NodeEnv<'_>,
     previous: u32,
 ) -> Done {
-    let Some(command) = text_of(block, |k| match k {
-        StmtKind::Run(t) => Some(t),
-        _ => None,
-    }) else {
-        return finish(
-            shared,
-            &node.id,
-            previous,
-            settled(Status::Succeeded, None),
-            json!({}),
-        )
-        .await;
-    };
-    let rendered = match render(command, env) {
-        Ok(r) => r,
-        Err(why) => {
-            return finish(
-                shared,
-                &node.id,
-                previous,
-                settled(Status::Failed, Some(why)),
-                json!({}),
-            )
-            .await;
-        }
+    let rendered = match command(shared, node, block, env, previous).await {
+        Ok(rendered) => rendered,
+        Err(done) => return done,
     };
     let (retries, backoff, exponential) = block
         .body
@@ -908,14 +913,7 @@ async fn step(
             Ok(f) => f,
             Err(e) => {
                 let why = format!("could not start `sh`: {e}");
-                return finish(
-                    shared,
-                    &node.id,
-                    attempt,
-                    settled(Status::Failed, Some(why)),
-                    json!({}),
-                )
-                .await;
+                return fail(shared, &node.id, attempt, why).await;
             }
         };
         if finished.cancelled {
@@ -1017,24 +1015,10 @@ async fn wait(
             Ok(Value::Bool(true)) => now_ms(),
             Ok(other) => {
                 let why = format!("`until` gave {other}, not a time");
-                return finish(
-                    shared,
-                    &node.id,
-                    previous,
-                    settled(Status::Failed, Some(why)),
-                    json!({}),
-                )
-                .await;
+                return fail(shared, &node.id, previous, why).await;
             }
             Err(why) => {
-                return finish(
-                    shared,
-                    &node.id,
-                    previous,
-                    settled(Status::Failed, Some(why)),
-                    json!({}),
-                )
-                .await;
+                return fail(shared, &node.id, previous, why).await;
             }
         };
         let left = due - now_ms();
@@ -1084,31 +1068,9 @@ async fn wait(
         })
         .unwrap_or(10_000);
     let deadline = timeout_of(block).map(|t| tokio::time::Instant::now() + t);
-    let Some(command) = text_of(block, |k| match k {
-        StmtKind::Run(t) => Some(t),
-        _ => None,
-    }) else {
-        return finish(
-            shared,
-            &node.id,
-            previous,
-            settled(Status::Succeeded, None),
-            json!({}),
-        )
-        .await;
-    };
-    let rendered = match render(command, env) {
-        Ok(r) => r,
-        Err(why) => {
-            return finish(
-                shared,
-                &node.id,
-                previous,
-                settled(Status::Failed, Some(why)),
-                json!({}),
-            )
-            .await;
-        }
+    let rendered = match command(shared, node, block, env, previous).await {
+        Ok(rendered) => rendered,
+        Err(done) => return done,
     };
     let attempt = previous + 1;
     if let Err(e) = record(
@@ -1132,14 +1094,7 @@ async fn wait(
             Ok(f) => f,
             Err(e) => {
                 let why = format!("could not start `sh`: {e}");
-                return finish(
-                    shared,
-                    &node.id,
-                    attempt,
-                    settled(Status::Failed, Some(why)),
-                    json!({}),
-                )
-                .await;
+                return fail(shared, &node.id, attempt, why).await;
             }
         };
         if finished.cancelled {
@@ -1186,14 +1141,7 @@ async fn decide(
                 Ok(true) => rbx_syntax::fmt::expr(condition),
                 Ok(false) => continue,
                 Err(why) => {
-                    return finish(
-                        shared,
-                        &node.id,
-                        0,
-                        settled(Status::Failed, Some(why)),
-                        json!({}),
-                    )
-                    .await;
+                    return fail(shared, &node.id, 0, why).await;
                 }
             },
             StmtKind::Otherwise(_) => "otherwise".to_string(),
