@@ -200,7 +200,11 @@ pub fn resume(args: &ResumeArgs) -> u8 {
                 );
                 exit::INVALID
             })?;
-        let current = current_sources(&summary.entry);
+        let snapshot = store.sources(&run).map_err(|e| {
+            eprintln!("error: {e}");
+            exit::INVALID
+        })?;
+        let current = current_sources(&summary.entry, &snapshot);
         let sets = split_sets(&args.set)?;
         let request = Resume {
             from: args.from.clone().zip(args.reason.clone()),
@@ -321,8 +325,21 @@ fn latest_unfinished(store: &SqliteStore) -> Result<RunId, u8> {
 }
 
 /// The entry file and its includes as they are on disk now, to compare
-/// with the run's snapshot; empty when the entry cannot be read.
-fn current_sources(entry: &str) -> Vec<(String, String)> {
+/// with the run's snapshot; empty when the entry cannot be read. When every
+/// file the snapshot names reads the same on disk, the snapshot is the
+/// answer: the includes are found from the text, so the same bytes mean the
+/// same files, and nothing needs checking again.
+fn current_sources(entry: &str, snapshot: &[(String, String)]) -> Vec<(String, String)> {
+    let runbooks: Vec<&(String, String)> = snapshot
+        .iter()
+        .filter(|(path, _)| !path.starts_with(rbx_engine::fills::FILL_SOURCE))
+        .collect();
+    let unchanged = runbooks
+        .iter()
+        .all(|(path, text)| std::fs::read_to_string(path).is_ok_and(|now| now == *text));
+    if unchanged {
+        return runbooks.into_iter().cloned().collect();
+    }
     let report = rbx_check::check(Path::new(entry), &sources::FileSystem);
     report
         .sources

@@ -846,9 +846,15 @@ pub fn changed_nodes(
     snapshot: &[(String, String)],
     current: &[(String, String)],
 ) -> Vec<String> {
+    let snapshot: Vec<(String, String)> = snapshot
+        .iter()
+        .filter(|(path, _)| !path.starts_with(fills::FILL_SOURCE))
+        .cloned()
+        .collect();
     if snapshot == current || current.is_empty() {
         return Vec::new();
     }
+    let snapshot = snapshot.as_slice();
     let blocks = |sources: &[(String, String)]| -> HashMap<String, String> {
         let mut out = HashMap::new();
         for (_, text) in sources {
