@@ -222,3 +222,66 @@ fn a_required_role_is_filled_from_a_flag_and_the_run_remembers_it() {
         status.transcript()
     );
 }
+
+#[test]
+fn what_the_whole_runbook_requires_is_checked_before_its_first_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "gated.runbook",
+        r#"runbook gated "Gated" {
+  role owner "Owner"
+  require filled(owner)
+
+  stage s "S" {
+    step work "Work" {
+      run "echo worked > worked"
+    }
+
+    end done
+  }
+}
+"#,
+    );
+    let refused = rbx(dir.path(), &["run", "gated.runbook"]);
+    assert_eq!(refused.status, 1, "{}", refused.transcript());
+    assert!(
+        refused.stderr.contains("filled(owner)"),
+        "{}",
+        refused.transcript()
+    );
+    assert!(!dir.path().join("worked").exists());
+    let filled = rbx(dir.path(), &["run", "gated.runbook", "--role", "owner=Ada"]);
+    assert_eq!(filled.status, 0, "{}", filled.transcript());
+}
+
+#[test]
+fn a_loop_over_an_empty_list_goes_on_past_the_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "loop.runbook",
+        r#"runbook looped "Loop" {
+  input hosts: list(string) = []
+
+  stage s "S" {
+    foreach host in hosts {
+      step ping "Ping {{ host }}" {
+        run "echo {{ host }} >> pinged"
+      }
+    }
+
+    step after "After" {
+      run "echo after > after"
+    }
+
+    end done
+  }
+}
+"#,
+    );
+    let out = rbx(dir.path(), &["run", "loop.runbook"]);
+    assert_eq!(out.status, 0, "{}", out.transcript());
+    assert!(dir.path().join("after").exists());
+    assert!(!dir.path().join("pinged").exists());
+}

@@ -144,6 +144,21 @@ pub fn lower(sources: &[Source]) -> (Graph, Vec<Finding>) {
     }
     let start = first_stage(sources, 0, &mut HashSet::new())
         .and_then(|stage| lowerer.primary.get(&stage).copied());
+    // What the whole runbook requires holds before its first stage starts.
+    if let Some(start) = start {
+        let runbook_requires: Vec<Require> = sources
+            .iter()
+            .filter_map(|s| s.file.as_ref())
+            .flat_map(|f| &f.items)
+            .filter_map(|item| match &item.kind {
+                ItemKind::Require(require) => Some(require.clone()),
+                _ => None,
+            })
+            .collect();
+        if let NodeKind::StageStart { requires, .. } = &mut lowerer.graph[start].kind {
+            requires.splice(0..0, runbook_requires);
+        }
+    }
     let graph = Graph {
         graph: lowerer.graph,
         start,

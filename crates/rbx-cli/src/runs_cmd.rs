@@ -14,6 +14,15 @@ use crate::cli::{ConfirmArgs, LogArgs, StatusArgs, StoreArgs};
 use crate::exit;
 use crate::run_cmd::open_store;
 
+/// A line on standard output; a closed pipe (`rbx status | head`) ends the
+/// output quietly rather than with a panic.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 fn fail(message: impl std::fmt::Display) -> u8 {
     eprintln!("error: {message}");
     exit::INVALID
@@ -29,21 +38,28 @@ pub fn runs(args: &StoreArgs) -> u8 {
         Err(e) => return fail(e),
     };
     if runs.is_empty() {
-        println!("no runs in {}", args.state_dir.display());
+        outln!("no runs in {}", args.state_dir.display());
         return exit::SUCCESS;
     }
-    println!(
+    outln!(
         "{:<22} {:<20} {:<24} {:<14} RUNBOOK",
-        "RUN", "STATUS", "STARTED", "BY"
+        "RUN",
+        "STATUS",
+        "STARTED",
+        "BY"
     );
     for run in runs {
         let due = run
             .next_due
             .as_deref()
             .map_or(String::new(), |d| format!(" (due {d})"));
-        println!(
+        outln!(
             "{:<22} {:<20} {:<24} {:<14} {}{due}",
-            run.id, run.status, run.started_at, run.started_by, run.runbook_id
+            run.id.to_string(),
+            run.status,
+            run.started_at,
+            run.started_by,
+            run.runbook_id
         );
     }
     exit::SUCCESS
@@ -90,12 +106,14 @@ pub fn status(args: &StatusArgs) -> u8 {
         } else {
             summary.status.clone()
         };
-        println!("run {}  {}  ({status_label})", summary.id, summary.title);
-        println!(
+        outln!("run {}  {}  ({status_label})", summary.id, summary.title);
+        outln!(
             "started {} by {} on {}",
-            summary.started_at, summary.started_by, summary.host
+            summary.started_at,
+            summary.started_by,
+            summary.host
         );
-        println!();
+        outln!("");
         let graph = &procedure.graph.graph;
         let mut ids: Vec<(String, bool)> = graph
             .node_indices()
@@ -138,7 +156,7 @@ pub fn status(args: &StatusArgs) -> u8 {
                     parts.join(", ")
                 })
                 .unwrap_or_default();
-            println!("  {status:<9} {id}  {detail}");
+            outln!("  {status:<9} {id}  {detail}");
         }
         Ok(exit::SUCCESS)
     };
@@ -160,9 +178,12 @@ pub fn log(args: &LogArgs) -> u8 {
                     continue;
                 }
             }
-            println!(
+            outln!(
                 "{:>4} {} {:<16} {}",
-                event.seq, event.time, event.kind, event.payload
+                event.seq,
+                event.time,
+                event.kind,
+                event.payload
             );
         }
         if let Some(step) = &args.step {
@@ -173,13 +194,19 @@ pub fn log(args: &LogArgs) -> u8 {
             for attempt in 1..=attempts {
                 for stream in ["stdout", "stderr"] {
                     if let Ok(Some(output)) = store.output(&run, step, attempt, stream) {
-                        println!("--- {stream}, attempt {attempt} ({} bytes)", output.total);
-                        print!("{}", String::from_utf8_lossy(&output.head));
+                        outln!("--- {stream}, attempt {attempt} ({} bytes)", output.total);
+                        outln!(
+                            "{}",
+                            String::from_utf8_lossy(&output.head).trim_end_matches('\n')
+                        );
                         let kept = (output.head.len() + output.tail.len()) as u64;
                         if output.total > kept {
-                            println!("\n[… {} bytes not kept …]", output.total - kept);
+                            outln!("\n[… {} bytes not kept …]", output.total - kept);
                         }
-                        print!("{}", String::from_utf8_lossy(&output.tail));
+                        outln!(
+                            "{}",
+                            String::from_utf8_lossy(&output.tail).trim_end_matches('\n')
+                        );
                     }
                 }
             }

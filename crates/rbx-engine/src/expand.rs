@@ -108,6 +108,22 @@ pub fn expand(graph: &Graph, lists: &dyn Fn(&str) -> Vec<Value>) -> Plan {
             }
         }
     }
+    // A loop over an empty list has no nodes at all: whatever led into it
+    // leads past it, to the first nodes after the loop.
+    for edge in g.edge_references() {
+        let (from, to) = (edge.source(), edge.target());
+        let empty = Vec::new();
+        if instances.get(&to).is_some_and(|i| !i.is_empty()) {
+            continue;
+        }
+        for &beyond in &past_empty(graph, to, &instances) {
+            for (_, fx) in instances.get(&from).unwrap_or(&empty) {
+                for (_, tx) in instances.get(&beyond).unwrap_or(&empty) {
+                    plan.link(*fx, *tx, Link::Flow(edge.weight().kind.clone()));
+                }
+            }
+        }
+    }
     plan.limit_parallelism(graph, &instances);
     plan.start = graph
         .start
@@ -115,6 +131,29 @@ pub fn expand(graph: &Graph, lists: &dyn Fn(&str) -> Vec<Value>) -> Plan {
         .and_then(|i| i.first())
         .map(|(_, x)| *x);
     plan
+}
+
+/// The nodes with instances reached from `node` through nodes without any
+/// (the body of a loop over an empty list).
+fn past_empty(
+    graph: &Graph,
+    node: NodeIndex,
+    instances: &HashMap<NodeIndex, Vec<(Vec<usize>, usize)>>,
+) -> Vec<NodeIndex> {
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut stack = vec![node];
+    while let Some(at) = stack.pop() {
+        if !seen.insert(at) {
+            continue;
+        }
+        if instances.get(&at).is_some_and(|i| !i.is_empty()) {
+            out.push(at);
+            continue;
+        }
+        stack.extend(graph.graph.neighbors_directed(at, Direction::Outgoing));
+    }
+    out
 }
 
 /// How many loops two nodes share, outermost first.

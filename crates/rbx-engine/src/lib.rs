@@ -589,6 +589,13 @@ async fn resume_locked(
     sets: &[(String, String)],
     options: Options,
 ) -> Result<Exit, ResumeError> {
+    // A record that was altered is not driven on: what it says happened
+    // may not have.
+    let id = run.clone();
+    journal
+        .call(move |s: &mut dyn Store| s.verify(&id))
+        .await
+        .map_err(|e| ResumeError::Invalid(e.to_string()))?;
     let procedure =
         procedure_from_snapshot(&summary.entry, sources.clone()).map_err(ResumeError::Invalid)?;
 

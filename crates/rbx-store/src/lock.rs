@@ -50,8 +50,8 @@ pub(crate) enum Liveness {
 ///
 /// Linux lists every process under `/proc`. The portable alternative,
 /// `kill(pid, 0)`, is not in std and would need `unsafe`, which this
-/// workspace forbids. A zombie still has its `/proc` entry and counts as
-/// alive, which errs on the side of refusing to take a lock over. A pid that
+/// workspace forbids. A zombie (killed, not yet reaped) still has its
+/// `/proc` entry but counts as gone: it holds nothing. A pid that
 /// was reused by an unrelated process also counts as alive; the operator
 /// then sees who holds the lock and can release it.
 pub(crate) fn liveness(pid: u32) -> Liveness {
