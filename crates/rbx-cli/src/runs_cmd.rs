@@ -23,6 +23,15 @@ macro_rules! outln {
     }};
 }
 
+/// Bytes on standard output as they are, with the same care for a closed
+/// pipe.
+fn out(bytes: &[u8]) {
+    use std::io::Write as _;
+    let _ = std::io::stdout()
+        .lock()
+        .write_all(String::from_utf8_lossy(bytes).as_bytes());
+}
+
 fn fail(message: impl std::fmt::Display) -> u8 {
     eprintln!("error: {message}");
     exit::INVALID
@@ -195,18 +204,12 @@ pub fn log(args: &LogArgs) -> u8 {
                 for stream in ["stdout", "stderr"] {
                     if let Ok(Some(output)) = store.output(&run, step, attempt, stream) {
                         outln!("--- {stream}, attempt {attempt} ({} bytes)", output.total);
-                        outln!(
-                            "{}",
-                            String::from_utf8_lossy(&output.head).trim_end_matches('\n')
-                        );
+                        out(&output.head);
                         let kept = (output.head.len() + output.tail.len()) as u64;
                         if output.total > kept {
                             outln!("\n[… {} bytes not kept …]", output.total - kept);
                         }
-                        outln!(
-                            "{}",
-                            String::from_utf8_lossy(&output.tail).trim_end_matches('\n')
-                        );
+                        out(&output.tail);
                     }
                 }
             }
