@@ -48,6 +48,8 @@ struct Shared {
     started_by: String,
     /// Steps left in doubt whose verify probe decides whether they run.
     verify_first: std::collections::HashSet<String>,
+    /// When each stage instance started, for "elapsed / budget".
+    stage_started: std::sync::Mutex<HashMap<String, i64>>,
 }
 
 /// What a node task reports back to the dispatcher.
@@ -124,6 +126,13 @@ pub async fn drive(
         runbook_id: procedure.runbook_id.clone(),
         started_by: started_by.to_string(),
         verify_first,
+        stage_started: std::sync::Mutex::new(
+            state
+                .nodes
+                .iter()
+                .filter_map(|(id, n)| Some((id.clone(), n.finished_at?)))
+                .collect(),
+        ),
     });
     let exit = dispatch(&shared, &plan, &mut state, cancel).await;
     interrupt.abort();
@@ -703,6 +712,12 @@ async fn execute(shared: &Shared, node: &crate::expand::XNode, view: View, attem
     let check = &shared.graph.graph[node.check];
     match &check.kind {
         NodeKind::StageStart { requires, .. } => {
+            if let Ok(mut started) = shared.stage_started.lock() {
+                started.insert(node.id.clone(), now_ms());
+            }
+            if let Ok(mut started) = shared.stage_started.lock() {
+                started.insert(node.id.clone(), now_ms());
+            }
             let state = match requirements(requires, &env) {
                 Ok(()) => settled(Status::Succeeded, None),
                 Err(why) => settled(Status::Failed, Some(why)),
@@ -898,7 +913,12 @@ async fn step(
         let observer = &shared.options.observer;
         observer.line(
             Tone::Start,
-            &format!("▶ {} (attempt {attempt}): {}", node.id, rendered.shown),
+            &format!(
+                "▶ {} (attempt {attempt}){}: {}",
+                node.id,
+                stage_clock(shared, node),
+                rendered.shown
+            ),
         );
         observer.running(&node.id);
         let secrets = rendered.env.iter().map(|(_, v)| v.clone()).collect();
@@ -1611,5 +1631,35 @@ async fn verify_in_doubt(
             json!({ "via": "verify probe" }),
         )
         .await,
+    )
+}
+
+/// ` [smoke 4m12s of 30m]` for a node of a stage with a budget, else empty.
+fn stage_clock(shared: &Shared, node: &crate::expand::XNode) -> String {
+    let graph = &shared.graph.graph;
+    let stage = &graph[node.check].stage;
+    let Some(start) = shared.graph.node(stage) else {
+        return String::new();
+    };
+    let NodeKind::StageStart {
+        within: Some(within),
+        ..
+    } = &graph[start].kind
+    else {
+        return String::new();
+    };
+    let started = shared
+        .stage_started
+        .lock()
+        .ok()
+        .and_then(|s| s.get(stage).copied());
+    let Some(started) = started else {
+        return String::new();
+    };
+    let elapsed = u64::try_from(now_ms() - started).unwrap_or(0);
+    format!(
+        " [{stage} {} of {}]",
+        rbx_syntax::fmt::duration(elapsed / 1000 * 1000),
+        rbx_syntax::fmt::duration(*within)
     )
 }
