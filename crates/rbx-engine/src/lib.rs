@@ -299,6 +299,14 @@ pub struct Past {
 }
 
 async fn history(journal: &Journal, procedure: &Procedure, this: &RunId) -> Vec<Past> {
+    // Only `count()` reads earlier runs; without it they are not loaded.
+    let counts = procedure
+        .sources
+        .iter()
+        .any(|(_, text)| text.contains("count("));
+    if !counts {
+        return Vec::new();
+    }
     let runbook = procedure.runbook_id.clone();
     let this = this.clone();
     journal
@@ -536,9 +544,8 @@ pub async fn resume(
         .call(move |s: &mut dyn Store| {
             let summary = s.run(&id)?;
             let sources = s.sources(&id)?;
-            let events = s.events(&id)?;
             let lock = s.lock(&id, &holder)?;
-            Ok((summary, sources, events, lock))
+            Ok((summary, sources, lock))
         })
         .await
         .map_err(|e| match e {
@@ -547,10 +554,11 @@ pub async fn resume(
             }
             other => ResumeError::Store(other.to_string()),
         })?;
-    let (summary, sources, events, lock) = loaded;
+    let (summary, sources, lock) = loaded;
     let Some(summary) = summary else {
         return Err(ResumeError::Invalid(format!("there is no run `{run}`")));
     };
+
     if let LockOutcome::TookOver(previous) = lock {
         options.observer.line(
             Tone::Note,
@@ -560,10 +568,7 @@ pub async fn resume(
             ),
         );
     }
-    let result = resume_locked(
-        &journal, &run, &summary, sources, &events, request, sets, options,
-    )
-    .await;
+    let result = resume_locked(&journal, &run, &summary, sources, request, sets, options).await;
     if let Ok(exit) = &result {
         finish(&journal, &run, exit).await;
     } else {
@@ -575,29 +580,33 @@ pub async fn resume(
     result
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site; a struct would only rename them"
-)]
 async fn resume_locked(
     journal: &Journal,
     run: &RunId,
     summary: &RunSummary,
     sources: Vec<(String, String)>,
-    events: &[rbx_store::Event],
     request: Resume,
     sets: &[(String, String)],
     options: Options,
 ) -> Result<Exit, ResumeError> {
-    // A record that was altered is not driven on: what it says happened
-    // may not have.
+    // The store reads and verifies the journal while the snapshot is
+    // checked on another thread: the two are independent and each is a good
+    // part of a long run's resume.
+    let (entry, snapshot) = (summary.entry.clone(), sources.clone());
+    let checking = tokio::task::spawn_blocking(move || procedure_from_snapshot(&entry, snapshot));
     let id = run.clone();
-    journal
-        .call(move |s: &mut dyn Store| s.verify(&id))
-        .await
-        .map_err(|e| ResumeError::Invalid(e.to_string()))?;
-    let procedure =
-        procedure_from_snapshot(&summary.entry, sources.clone()).map_err(ResumeError::Invalid)?;
+    let reading = journal.call(move |s: &mut dyn Store| {
+        // A record that was altered is not driven on: what it says
+        // happened may not have.
+        s.verify(&id)?;
+        s.events(&id)
+    });
+    let (checked, events) = tokio::join!(checking, reading);
+    let events = events.map_err(|e| ResumeError::Invalid(e.to_string()))?;
+    let procedure = checked
+        .map_err(|e| ResumeError::Invalid(e.to_string()))?
+        .map_err(ResumeError::Invalid)?;
+    let events = events.as_slice();
 
     let mut state = replay(events);
     if matches!(state.status, RunStatus::Ended { .. }) {
