@@ -366,10 +366,15 @@ fn report(exit: &Exit, run: Option<&RunId>, state_dir: &Path) -> u8 {
             eprintln!("  fix the cause, then: rbx resume{run_hint}{dir}");
             exit::FAILED
         }
-        Exit::Paused { node } => {
+        Exit::Paused { node, hint } if hint.starts_with("(irreversible") => {
+            eprintln!("⏸ run paused: {node} waits for its confirmation {hint}");
+            eprintln!("  then:       rbx resume{run_hint}{dir}");
+            exit::PAUSED
+        }
+        Exit::Paused { node, hint } => {
             eprintln!("⏸ run paused: {node} needs a person");
             let run = run.map_or_else(|| "RUN".to_string(), ToString::to_string);
-            eprintln!("  supply it:  rbx confirm {run} {node} --evidence KEY=VALUE …{dir}");
+            eprintln!("  supply it:  rbx confirm {run} {node} {hint}{dir}");
             eprintln!("  then:       rbx resume{run_hint}{dir}");
             exit::PAUSED
         }

@@ -314,10 +314,11 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
                 .map_err(fail)?;
             rbx_engine::people::kept(&mut response, &name, &path, &hash, bytes.len());
         }
-        let operator = args
-            .operator
-            .clone()
-            .unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "unknown".to_string()));
+        let operator = args.operator.clone().unwrap_or_else(|| {
+            std::env::var("USER")
+                .or_else(|_| std::env::var("LOGNAME"))
+                .unwrap_or_else(|_| "unknown".to_string())
+        });
         let mut payload = response.to_json();
         payload["node"] = json!(args.step);
         payload["attempt"] = json!(1);

@@ -191,6 +191,8 @@ pub enum Exit {
     },
     Paused {
         node: String,
+        /// What to give `rbx confirm` for it.
+        hint: String,
     },
     /// Stopped until `due` (milliseconds since the epoch), when `node` can
     /// go on: `rbx resume --due` picks it up.

@@ -141,6 +141,12 @@ pub fn settle(
                     _ => {}
                 }
             }
+            StmtKind::Attest { role, .. } if response.attest.is_none() => {
+                problems.push(format!(
+                    "{} must attest (or the step must be rejected)",
+                    role.name
+                ));
+            }
             StmtKind::Attest { role, .. } if response.attest != Some(true) => {
                 settlement.status = Status::Failed;
                 settlement.reason = Some(format!("{} did not attest", role.name));

@@ -55,8 +55,9 @@ struct Shared {
 /// What a node task reports back to the dispatcher.
 enum Done {
     Settled(NodeState),
-    /// A person is needed and there is no terminal: the run pauses.
-    Paused,
+    /// A person is needed and there is no terminal: the run pauses. The
+    /// text says how to give what is needed (`rbx confirm` flags).
+    Paused(String),
     /// The node was interrupted; it stays in doubt.
     Interrupted,
     /// The node waits for a time too far off to sit through: the run stops
@@ -146,9 +147,8 @@ async fn dispatch(
     cancel: watch::Receiver<bool>,
 ) -> Exit {
     let mut running: JoinSet<(usize, Done)> = JoinSet::new();
-    let mut paused: Option<String> = None;
+    let mut paused: Option<(String, String)> = None;
     let mut waiting_until: Option<(String, i64)> = None;
-    let mut failed: Option<String> = None;
     let mut ended: Option<String> = None;
     let mut overrun_reported: std::collections::HashSet<String> = std::collections::HashSet::new();
     // How many predecessors of each node have not settled yet, and the
@@ -167,6 +167,15 @@ async fn dispatch(
         .filter(|&x| waiting[x] == 0 && status_of(state, &plan.nodes[x].id) == Status::Pending)
         .collect();
     let mut ready: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
+    // A node recorded as failed with nowhere to route its failure (a person
+    // rejected it with `rbx confirm --reject`) fails the run as if it had
+    // just failed; the next resume asks again.
+    let mut failed: Option<String> = plan
+        .nodes
+        .iter()
+        .enumerate()
+        .find(|(x, n)| status_of(state, &n.id) == Status::Failed && !has_failure_route(plan, *x))
+        .map(|(_, n)| n.id.clone());
     loop {
         if *cancel.borrow() {
             while running.join_next().await.is_some() {}
@@ -239,7 +248,7 @@ async fn dispatch(
                     release(plan, x, &mut waiting, &mut candidates);
                 }
             }
-            Done::Paused => paused = Some(id),
+            Done::Paused(hint) => paused = Some((id, hint)),
             Done::Waiting(due) => waiting_until = Some((id, due)),
             Done::Interrupted => {}
             Done::Broken(e) => return Exit::Broken(e),
@@ -277,11 +286,11 @@ async fn dispatch(
             Err(e) => Exit::Broken(e.to_string()),
         };
     }
-    if let Some(node) = paused {
-        let recorded = append(kind::RUN_PAUSED, json!({ "node": node })).await;
+    if let Some((node, hint)) = paused {
+        let recorded = append(kind::RUN_PAUSED, json!({ "node": node, "needs": hint })).await;
         hook(shared, HookEvent::Pause, &[("RBX_STEP", &node)]).await;
         return match recorded {
-            Ok(_) => Exit::Paused { node },
+            Ok(_) => Exit::Paused { node, hint },
             Err(e) => Exit::Broken(e.to_string()),
         };
     }
@@ -1204,6 +1213,10 @@ async fn person(
     block: &Block,
     env: &NodeEnv<'_>,
 ) -> Done {
+    // A manual step can be a point of no return too: confirmed first.
+    if let Some(done) = confirm_irreversible(shared, node, block).await {
+        return done;
+    }
     let _turn = shared.person.lock().await;
     let base = base_name(&node.id).unwrap_or_default();
     let (mut response, via) = if let Some(given) = shared.options.answers.for_node(&node.id, &base)
@@ -1220,7 +1233,7 @@ async fn person(
                 block.title.source_form()
             ),
         );
-        return Done::Paused;
+        return Done::Paused(confirm_hint(block));
     };
     match people::settle(block, &response, &shared.started_by) {
         Ok(settlement) => {
@@ -1232,7 +1245,7 @@ async fn person(
                             Tone::Bad,
                             &format!("✗ {}: cannot read `{path}`: {e}", node.id),
                         );
-                        return Done::Paused;
+                        return Done::Paused(confirm_hint(block));
                     }
                 };
                 let (run, id, name_c, path_c, size) = (
@@ -1269,7 +1282,7 @@ async fn person(
                 Tone::Bad,
                 &format!("✗ {}: {}", node.id, problems.join("; ")),
             );
-            Done::Paused
+            Done::Paused(confirm_hint(block))
         }
     }
 }
@@ -1488,7 +1501,7 @@ async fn confirm_irreversible(
                  its id, or give `confirm = \"{base}\"` for it in an --answers file",
                 node.id
             ));
-                return Some(Done::Paused);
+                return Some(Done::Paused(irreversible_hint(&base)));
             }
         };
     if !confirmed {
@@ -1496,7 +1509,7 @@ async fn confirm_irreversible(
             .options
             .observer
             .line(Tone::Bad, &format!("✗ {} was not confirmed", node.id));
-        return Some(Done::Paused);
+        return Some(Done::Paused(irreversible_hint(&base)));
     }
     let payload = json!({ "node": node.id, "operator": shared.options.operator, "via": via });
     match record(shared, kind::CONFIRMED, payload).await {
@@ -1661,5 +1674,44 @@ fn stage_clock(shared: &Shared, node: &crate::expand::XNode) -> String {
         " [{stage} {} of {}]",
         rbx_syntax::fmt::duration(elapsed / 1000 * 1000),
         rbx_syntax::fmt::duration(*within)
+    )
+}
+
+/// The `rbx confirm` flags a people's node needs, for the pause message.
+fn confirm_hint(block: &Block) -> String {
+    let mut flags = Vec::new();
+    for stmt in &block.body {
+        match &stmt.kind {
+            StmtKind::Evidence(e) if !e.optional => {
+                flags.push(format!("--evidence {}=…", e.name.name));
+            }
+            StmtKind::Attest { .. } if !flags.iter().any(|f| f == "--attest") => {
+                flags.push("--attest".to_string());
+            }
+            StmtKind::By(roles) => {
+                for role in roles {
+                    flags.push(format!("--signoff {}=NAME:GO", role.name));
+                }
+            }
+            _ => {}
+        }
+    }
+    if block.kind == BlockKind::Choose {
+        let options: Vec<&str> = block
+            .body
+            .iter()
+            .filter_map(|s| match &s.kind {
+                StmtKind::Option(o) => Some(o.name.name.as_str()),
+                _ => None,
+            })
+            .collect();
+        flags.push(format!("--choice {} --rationale \"…\"", options.join("|")));
+    }
+    flags.join(" ")
+}
+
+fn irreversible_hint(base: &str) -> String {
+    format!(
+        "(irreversible: resume at a terminal and type its id, or give `confirm = \"{base}\"` in an --answers file)"
     )
 }
