@@ -158,14 +158,7 @@ pub fn settle(
         }
     }
     if block.kind == BlockKind::Choose {
-        let options: Vec<&str> = block
-            .body
-            .iter()
-            .filter_map(|s| match &s.kind {
-                StmtKind::Option(o) => Some(o.name.name.as_str()),
-                _ => None,
-            })
-            .collect();
+        let options = options(block);
         match &response.choice {
             Some(choice) if options.contains(&choice.as_str()) => {
                 settlement.branch = Some(choice.clone())
@@ -242,6 +235,18 @@ fn signoffs(
             ));
         }
     }
+}
+
+/// The names of a choice's options, in order.
+pub fn options(block: &Block) -> Vec<&str> {
+    block
+        .body
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StmtKind::Option(o) => Some(o.name.name.as_str()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The file evidence in a response: (evidence name, path given), to be

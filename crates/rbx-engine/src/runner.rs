@@ -1697,15 +1697,8 @@ fn confirm_hint(block: &Block) -> String {
         }
     }
     if block.kind == BlockKind::Choose {
-        let options: Vec<&str> = block
-            .body
-            .iter()
-            .filter_map(|s| match &s.kind {
-                StmtKind::Option(o) => Some(o.name.name.as_str()),
-                _ => None,
-            })
-            .collect();
-        flags.push(format!("--choice {} --rationale \"…\"", options.join("|")));
+        let options = people::options(block).join("|");
+        flags.push(format!("--choice {options} --rationale \"…\""));
     }
     flags.join(" ")
 }
