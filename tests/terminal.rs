@@ -35,7 +35,10 @@ struct Tmux {
 
 impl Tmux {
     fn start(dir: &Path, command: &str) -> Tmux {
-        let session = format!("rbx-test-{}", std::process::id());
+        // One session per test, so tests running at once never share one.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let session = format!("rbx-test-{}-{n}", std::process::id());
         let status = Command::new("tmux")
             .args([
                 "new-session",
@@ -161,4 +164,47 @@ fn a_person_answers_at_the_terminal_and_bad_evidence_is_asked_again() {
         "{}",
         log.transcript()
     );
+}
+
+#[test]
+fn a_secret_is_asked_for_without_echo_and_never_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("secret.runbook"),
+        r#"runbook secretive "A secret at the terminal" {
+  input token: secret
+
+  stage s "S" {
+    step use "Use the token" {
+      run "printf %s {{ token }} > got"
+    }
+
+    end done
+  }
+}
+"#,
+    )
+    .unwrap();
+    let command = format!(
+        "env -u RBX_SECRET_TOKEN {} run secret.runbook; echo rbx-exit=$?; sleep 30",
+        env!("CARGO_BIN_EXE_rbx")
+    );
+    let tmux = Tmux::start(dir.path(), &command);
+    tmux.wait_for("secret `token` (not shown, not stored):");
+    tmux.type_line("hunter2-xyz");
+    tmux.wait_for("rbx-exit=0");
+    assert!(
+        !tmux.screen().contains("hunter2-xyz"),
+        "the secret was echoed:\n{}",
+        tmux.screen()
+    );
+    let got = std::fs::read_to_string(dir.path().join("got")).unwrap();
+    assert_eq!(got, "hunter2-xyz", "the command got the secret");
+    for entry in std::fs::read_dir(dir.path().join(".rbx")).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(
+            !bytes.windows(11).any(|w| w == b"hunter2-xyz"),
+            "the secret is in the store"
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! `rbx run` and `rbx resume`: drive a run, and say how it stopped and what
 //! to do next.
 
+use std::io::IsTerminal as _;
 use std::path::Path;
 
 use rbx_engine::{Exit, InDoubt, Options, Procedure, Resume, ResumeError};
@@ -153,7 +154,10 @@ pub fn run(args: &RunArgs) -> u8 {
     }
     let attempt = || -> Result<u8, u8> {
         let procedure = checked(&args.file, args.fill.as_deref(), &args.role)?;
-        let sets = split_sets(&args.set)?;
+        let mut sets = split_sets(&args.set)?;
+        if !args.drive.non_interactive {
+            crate::terminal::ask_missing_secrets(&procedure, &mut sets);
+        }
         let inputs = rbx_engine::resolve_inputs(&procedure, &sets, None).map_err(|why| {
             eprintln!("error: {why}");
             exit::INVALID
@@ -205,7 +209,16 @@ pub fn resume(args: &ResumeArgs) -> u8 {
             exit::INVALID
         })?;
         let current = current_sources(&summary.entry, &snapshot);
-        let sets = split_sets(&args.set)?;
+        let mut sets = split_sets(&args.set)?;
+        // Secrets are never stored: a resumed run at a terminal asks again
+        // for those the environment does not give.
+        if !args.drive.non_interactive && std::io::stdin().is_terminal() {
+            if let Ok(procedure) =
+                rbx_engine::procedure_from_snapshot(&summary.entry, snapshot.clone())
+            {
+                crate::terminal::ask_missing_secrets(&procedure, &mut sets);
+            }
+        }
         let request = Resume {
             from: args.from.clone().zip(args.reason.clone()),
             allow_changed: args.allow_changed,

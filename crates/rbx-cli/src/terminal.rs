@@ -147,3 +147,45 @@ impl Observer for Terminal {
         status.success().then(|| text.trim().to_string())
     }
 }
+
+/// Asks for a secret on the terminal without echoing it; `None` when
+/// standard input is not a terminal.
+pub fn ask_secret(prompt: &str) -> Option<String> {
+    use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return None;
+    }
+    let saved = tcgetattr(&stdin).ok()?;
+    let mut quiet = saved.clone();
+    quiet.local_flags.remove(LocalFlags::ECHO);
+    tcsetattr(&stdin, SetArg::TCSANOW, &quiet).ok()?;
+    eprint!("{prompt}: ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    let _ = tcsetattr(&stdin, SetArg::TCSANOW, &saved);
+    eprintln!();
+    read.ok()?;
+    Some(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
+/// For every secret `procedure` declares that neither `sets` nor the
+/// environment (`RBX_SECRET_NAME`) gives, asks on the terminal (without
+/// echo) and adds the answer to `sets`. Secrets are never stored, so a
+/// resumed run asks again.
+pub fn ask_missing_secrets(procedure: &rbx_engine::Procedure, sets: &mut Vec<(String, String)>) {
+    use rbx_syntax::ast::{InputTypeKind, ScalarType};
+    for input in &procedure.inputs {
+        let secret = input.ty == InputTypeKind::Scalar(ScalarType::Secret);
+        let var = format!("RBX_SECRET_{}", input.name.to_uppercase());
+        if !secret || sets.iter().any(|(k, _)| *k == input.name) || std::env::var_os(&var).is_some()
+        {
+            continue;
+        }
+        match ask_secret(&format!("secret `{}` (not shown, not stored)", input.name)) {
+            Some(value) if !value.is_empty() => sets.push((input.name.clone(), value)),
+            _ => return,
+        }
+    }
+}
