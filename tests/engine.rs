@@ -1885,3 +1885,69 @@ fn a_hangup_or_terminate_signal_stops_the_run_like_ctrl_c() {
         assert_eq!(bench.count("last"), 1);
     }
 }
+
+#[test]
+fn cancelling_a_paused_run_runs_its_compensation_and_nothing_after_it() {
+    let bench = Bench::new();
+    bench.runbook(
+        "demo.runbook",
+        r#"runbook demo "Cancel" {
+  stage work "Work" {
+    on cancel -> restore
+
+    step backup "Back up" {
+      run "echo backup >> side"
+    }
+
+    manual check "Check the replica" {
+      evidence notes "What you saw": text
+    }
+
+    step switch "Switch" {
+      run "echo switch >> side"
+    }
+
+    end switched
+  }
+
+  stage restore "Restore what was backed up" {
+    step restore_backup "Restore" {
+      run "echo restore >> side"
+    }
+
+    end restored
+  }
+}
+"#,
+    );
+    let paused = bench.rbx(&["run", "demo.runbook", "--non-interactive"]);
+    assert_eq!(paused.status, 3, "{}", paused.transcript());
+    let run = started_run(&paused.stderr).expect("the run id");
+    let cancelled = bench.rbx(&[
+        "cancel",
+        &run,
+        "--reason",
+        "replica looks wrong",
+        "--non-interactive",
+    ]);
+    assert_eq!(cancelled.status, 0, "{}", cancelled.transcript());
+    assert!(
+        cancelled.stderr.contains("run ended: restored"),
+        "{}",
+        cancelled.transcript()
+    );
+    assert_eq!(bench.side(), ["backup", "restore"]);
+    let log = bench.rbx(&["log", &run]);
+    assert!(
+        log.stdout.contains(r#""reason":"replica looks wrong""#),
+        "{}",
+        log.transcript()
+    );
+    let again = bench.rbx(&["cancel", &run, "--reason", "twice"]);
+    assert_eq!(
+        again.status,
+        2,
+        "an ended run cannot be cancelled: {}",
+        again.transcript()
+    );
+}

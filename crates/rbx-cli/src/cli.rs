@@ -29,6 +29,9 @@ pub enum Command {
     Resume(ResumeArgs),
     /// Supply what a paused run waits for from a person.
     Confirm(ConfirmArgs),
+    /// Abort a run that is not being driven and run its compensation (the
+    /// `on cancel` routes where it stopped).
+    Cancel(CancelArgs),
     /// List the runs in the store.
     Runs(StoreArgs),
     /// Show every node of a run: pending, running, done, failed, skipped.
@@ -173,6 +176,20 @@ pub struct ConfirmArgs {
     pub operator: Option<String>,
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    /// The run to cancel.
+    #[arg(value_name = "RUN")]
+    pub run: String,
+    /// Why (recorded).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub drive: DriveArgs,
 }
 
 #[derive(Debug, Args)]

@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         cli::Command::Run(args) => run_cmd::run(&args),
         cli::Command::Resume(args) => run_cmd::resume(&args),
         cli::Command::Confirm(args) => runs_cmd::confirm(&args),
+        cli::Command::Cancel(args) => run_cmd::cancel(&args),
         cli::Command::Runs(args) => runs_cmd::runs(&args),
         cli::Command::Status(args) => runs_cmd::status(&args),
         cli::Command::Log(args) => runs_cmd::log(&args),

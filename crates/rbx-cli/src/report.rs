@@ -677,6 +677,7 @@ impl NodeView<'_> {
             Some(Status::Succeeded) => "done",
             Some(Status::Failed) => "failed",
             Some(Status::Skipped) => "skipped",
+            Some(Status::Cancelled) => "cancelled",
         }
     }
 
@@ -1069,6 +1070,15 @@ fn outcome(state: &RunState, summary: &RunSummary, events: &[Event]) -> Outcome 
                 rbx_engine::format_time(*due)
             ));
             out.at = at(kind::RUN_WAITING);
+        }
+        RunStatus::Cancelled => {
+            out.status = "cancelled".to_string();
+            out.reason = last(kind::RUN_CANCELLED).and_then(|e| text(&e.payload, "reason"));
+            out.reason = Some(format!(
+                "cancelled ({}); `rbx resume` runs the compensation",
+                out.reason.clone().unwrap_or_default()
+            ));
+            out.at = at(kind::RUN_CANCELLED);
         }
         RunStatus::Interrupted => {
             out.status = "interrupted".to_string();

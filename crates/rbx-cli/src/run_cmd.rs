@@ -419,3 +419,61 @@ fn report(exit: &Exit, run: Option<&RunId>, state_dir: &Path) -> u8 {
         }
     }
 }
+
+/// `rbx cancel`: records the operator's abort, then resumes the run, which
+/// runs its compensation.
+pub fn cancel(args: &crate::cli::CancelArgs) -> u8 {
+    let attempt = || -> Result<u8, u8> {
+        let mut store = open_store(&args.store.state_dir)?;
+        let run = RunId::new(args.run.clone());
+        let fail = |e: &dyn std::fmt::Display| {
+            eprintln!("error: {e}");
+            exit::INVALID
+        };
+        let summary = store.run(&run).map_err(|e| fail(&e))?.ok_or_else(|| {
+            eprintln!("error: there is no run `{run}`");
+            exit::INVALID
+        })?;
+        if summary.status.starts_with("ended") {
+            eprintln!("error: run {run} has already ended ({})", summary.status);
+            return Err(exit::INVALID);
+        }
+        let host = nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_default();
+        if let Ok(Some((holder, true))) = store.holder(&run, &host) {
+            eprintln!(
+                "error: run {run} is being driven by process {} on {}; stop it (Ctrl-C) and cancel again",
+                holder.pid, holder.host
+            );
+            return Err(exit::INVALID);
+        }
+        let operator = args.drive.operator.clone().unwrap_or_else(login_name);
+        let payload = serde_json::json!({ "reason": args.reason, "operator": operator });
+        store
+            .append(&run, rbx_engine::state::kind::RUN_CANCELLED, &payload)
+            .map_err(|e| fail(&e))?;
+        drop(store);
+        eprintln!("run {run} cancelled: running its compensation");
+        Ok(resume(&ResumeArgs {
+            run: Some(args.run.clone()),
+            due: false,
+            from: None,
+            reason: None,
+            allow_changed: false,
+            set: Vec::new(),
+            store: crate::cli::StoreArgs {
+                state_dir: args.store.state_dir.clone(),
+            },
+            drive: crate::cli::DriveArgs {
+                jobs: args.drive.jobs,
+                non_interactive: args.drive.non_interactive,
+                in_doubt: args.drive.in_doubt,
+                operator: args.drive.operator.clone(),
+                answers: args.drive.answers.clone(),
+            },
+        }))
+    };
+    attempt().unwrap_or_else(|status| status)
+}

@@ -146,6 +146,7 @@ pub fn status(args: &StatusArgs) -> u8 {
                 Some(Status::Succeeded) => "done",
                 Some(Status::Failed) => "failed",
                 Some(Status::Skipped) => "skipped",
+                Some(Status::Cancelled) => "cancelled",
             };
             let detail = node
                 .map(|n| {

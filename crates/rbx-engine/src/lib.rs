@@ -648,6 +648,55 @@ async fn resume_locked(
     .await
     .map_err(|e| ResumeError::Store(e.to_string()))?;
 
+    // A cancelled run runs its compensation: where it stopped, each node
+    // with an `on cancel` route is settled as cancelled, which carries
+    // control down that route; everything else is skipped. Without any such
+    // route the run simply ends cancelled.
+    if state.status == RunStatus::Cancelled {
+        let stopped_at: Vec<usize> = (0..plan.nodes.len())
+            .filter(|&x| {
+                let status = state.nodes.get(&plan.nodes[x].id).map(|n| n.status);
+                let waiting = matches!(status, None | Some(Status::Pending));
+                let ready = plan.incoming[x].iter().all(|(from, _)| {
+                    state
+                        .nodes
+                        .get(&plan.nodes[*from].id)
+                        .is_some_and(|n| n.status.settled())
+                });
+                status == Some(Status::Running)
+                    || (waiting && ready && !plan.incoming[x].is_empty())
+            })
+            .filter(|&x| {
+                plan.outgoing[x].iter().any(|(_, link)| {
+                    *link == expand::Link::Flow(rbx_check::graph::EdgeKind::Cancel)
+                })
+            })
+            .collect();
+        if stopped_at.is_empty() {
+            append(state::kind::RUN_ENDED, json!({ "outcome": "cancelled" }))
+                .await
+                .map_err(|e| ResumeError::Store(e.to_string()))?;
+            return Ok(Exit::Ended("cancelled".to_string()));
+        }
+        for x in stopped_at {
+            let id = plan.nodes[x].id.clone();
+            let seq = append(
+                state::kind::NODE_FINISHED,
+                json!({
+                    "node": id,
+                    "status": "cancelled",
+                    "reason": "cancelled by the operator",
+                    "captures": {},
+                    "operator": options.operator,
+                }),
+            )
+            .await
+            .map_err(|e| ResumeError::Store(e.to_string()))?;
+            let entry = state.nodes.entry(id).or_default();
+            entry.status = Status::Cancelled;
+            entry.finished_seq = Some(seq);
+        }
+    }
     // A run that failed re-drives the failed node as a new attempt.
     if let RunStatus::Failed { node } = &state.status {
         let reset = vec![node.clone()];

@@ -351,7 +351,7 @@ fn active_edge(state: &RunState, plan: &Plan, from: usize, link: &Link) -> bool 
         Link::Order => false,
         Link::Flow(EdgeKind::Next) => source.status == Status::Succeeded,
         Link::Flow(EdgeKind::Failure) => source.status == Status::Failed,
-        Link::Flow(EdgeKind::Cancel) => false,
+        Link::Flow(EdgeKind::Cancel) => source.status == Status::Cancelled,
         Link::Flow(EdgeKind::Branch(label)) => {
             source.status == Status::Succeeded && source.branch.as_deref() == Some(label)
         }

@@ -25,6 +25,7 @@ pub mod kind {
     pub const RUN_INTERRUPTED: &str = "run_interrupted";
     pub const RUN_FAILED: &str = "run_failed";
     pub const RUN_ENDED: &str = "run_ended";
+    pub const RUN_CANCELLED: &str = "run_cancelled";
     pub const RUN_WAITING: &str = "run_waiting";
     pub const CONFIRMED: &str = "irreversible_confirmed";
     pub const STAGE_OVERRUN: &str = "stage_overrun";
@@ -41,6 +42,8 @@ pub enum Status {
     Succeeded,
     Failed,
     Skipped,
+    /// Stopped by an operator's cancel; its `on cancel` route carries on.
+    Cancelled,
 }
 
 impl Status {
@@ -51,11 +54,15 @@ impl Status {
             Status::Succeeded => "succeeded",
             Status::Failed => "failed",
             Status::Skipped => "skipped",
+            Status::Cancelled => "cancelled",
         }
     }
 
     pub fn settled(self) -> bool {
-        matches!(self, Status::Succeeded | Status::Failed | Status::Skipped)
+        matches!(
+            self,
+            Status::Succeeded | Status::Failed | Status::Skipped | Status::Cancelled
+        )
     }
 }
 
@@ -106,6 +113,8 @@ pub enum RunStatus {
     Failed {
         node: String,
     },
+    /// An operator cancelled the run; resuming it runs the compensation.
+    Cancelled,
     Ended {
         outcome: String,
     },
@@ -119,6 +128,7 @@ impl RunStatus {
             RunStatus::Waiting { .. } => "waiting",
             RunStatus::Interrupted => "interrupted",
             RunStatus::Failed { .. } => "failed",
+            RunStatus::Cancelled => "cancelled",
             RunStatus::Ended { .. } => "ended",
         }
     }
@@ -158,6 +168,7 @@ pub fn replay<'e>(events: impl IntoIterator<Item = (&'e str, &'e Json, u64, i64)
                 let entry = state.nodes.entry(node.to_string()).or_default();
                 entry.status = match payload.get("status").and_then(Json::as_str) {
                     Some("succeeded") => Status::Succeeded,
+                    Some("cancelled") => Status::Cancelled,
                     _ => Status::Failed,
                 };
                 entry.attempts = entry.attempts.max(attempt(payload));
@@ -215,6 +226,7 @@ pub fn replay<'e>(events: impl IntoIterator<Item = (&'e str, &'e Json, u64, i64)
                     due: payload.get("due").and_then(Json::as_i64).unwrap_or(0),
                 }
             }
+            kind::RUN_CANCELLED => state.status = RunStatus::Cancelled,
             kind::RUN_FAILED => {
                 state.status = RunStatus::Failed {
                     node: node.to_string(),
