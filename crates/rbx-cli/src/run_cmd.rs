@@ -154,6 +154,7 @@ pub fn run(args: &RunArgs) -> u8 {
     }
     let attempt = || -> Result<u8, u8> {
         let procedure = checked(&args.file, args.fill.as_deref(), &args.role)?;
+        warn_unknown_answers(&procedure, &args.drive);
         let mut sets = split_sets(&args.set)?;
         if !args.drive.non_interactive {
             crate::terminal::ask_missing_secrets(&procedure, &mut sets);
@@ -476,4 +477,32 @@ pub fn cancel(args: &crate::cli::CancelArgs) -> u8 {
         }))
     };
     attempt().unwrap_or_else(|status| status)
+}
+
+/// Warns about tables of the answers file that name no step of the
+/// procedure: a typo there would otherwise leave a step waiting for a
+/// person with no word of why.
+fn warn_unknown_answers(procedure: &Procedure, drive: &DriveArgs) {
+    let Some(path) = &drive.answers else { return };
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return;
+    };
+    let Ok(answers) = rbx_engine::fills::parse_answers(&text) else {
+        return;
+    };
+    let graph = &procedure.graph.graph;
+    let known: std::collections::HashSet<String> = graph
+        .node_indices()
+        .flat_map(|i| {
+            let id = graph[i].id.clone();
+            let base = id.rsplit('.').next().unwrap_or(&id).to_string();
+            [id, base]
+        })
+        .collect();
+    for node in answers.0.keys().filter(|k| !known.contains(*k)) {
+        eprintln!(
+            "warning: `{}` answers `{node}`, which is no step of this runbook",
+            path.display()
+        );
+    }
 }

@@ -224,6 +224,18 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
     let attempt = || -> Result<u8, u8> {
         let mut store = open_store(&args.store.state_dir)?;
         let summary = find_run(&store, Some(&args.run), &args.store.state_dir)?;
+        // A run being driven writes its own journal; an answer given beside
+        // it could cross what it is doing.
+        let host = nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_default();
+        if let Ok(Some((holder, true))) = store.holder(&summary.id, &host) {
+            return Err(fail(format!(
+                "run {} is being driven by process {} on {}: answer at its terminal, or stop it first",
+                summary.id, holder.pid, holder.host
+            )));
+        }
         let procedure = procedure_of(&store, &summary)?;
         let events = store.events(&summary.id).map_err(fail)?;
         let state = rbx_engine::replay(&events);
