@@ -1951,3 +1951,41 @@ fn cancelling_a_paused_run_runs_its_compensation_and_nothing_after_it() {
         again.transcript()
     );
 }
+
+#[test]
+fn verify_says_whether_a_runs_record_was_altered() {
+    let bench = Bench::new();
+    bench.runbook("demo.runbook", THREE_STEPS);
+    let out = bench.rbx(&["run", "demo.runbook"]);
+    let run = started_run(&out.stderr).expect("the run id");
+    let intact = bench.rbx(&["verify", &run]);
+    assert_eq!(intact.status, 0, "{}", intact.transcript());
+    assert!(
+        intact.stdout.contains("hash chain intact"),
+        "{}",
+        intact.transcript()
+    );
+    // Alter one event behind rbx's back (dropping the trigger that forbids it).
+    let db = bench.file(".rbx/rbx.db");
+    let sql = "DROP TRIGGER events_no_update; UPDATE events SET payload = '{\"node\":\"forged\"}' WHERE seq = 3;";
+    let status = Command::new("sqlite3")
+        .arg(&db)
+        .arg(sql)
+        .status()
+        .expect("sqlite3 runs");
+    assert!(status.success());
+    let altered = bench.rbx(&["verify", &run]);
+    assert_eq!(altered.status, 1, "{}", altered.transcript());
+    assert!(
+        altered.stderr.contains("event 3"),
+        "{}",
+        altered.transcript()
+    );
+    let resumed = bench.rbx(&["resume", &run]);
+    assert_eq!(resumed.status, 2, "{}", resumed.transcript());
+    assert!(
+        resumed.stderr.contains("altered or damaged"),
+        "an altered record is not driven on: {}",
+        resumed.transcript()
+    );
+}

@@ -38,6 +38,9 @@ pub enum Command {
     Status(StatusArgs),
     /// Show a run's journal, or one step's record and output.
     Log(LogArgs),
+    /// Check that a run's record was not altered: its hash chain, event by
+    /// event, and its snapshot.
+    Verify(StatusArgs),
     /// Write a run's evidence record: every step's result and evidence, the
     /// decisions, sign-offs and timeline, as Markdown, JSON or HTML.
     Report(ReportArgs),

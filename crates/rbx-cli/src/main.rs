@@ -33,6 +33,7 @@ fn main() -> ExitCode {
         cli::Command::Runs(args) => runs_cmd::runs(&args),
         cli::Command::Status(args) => runs_cmd::status(&args),
         cli::Command::Log(args) => runs_cmd::log(&args),
+        cli::Command::Verify(args) => runs_cmd::verify(&args),
         cli::Command::Report(args) => report::run(&args),
     };
     ExitCode::from(status)

@@ -356,3 +356,24 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
     };
     attempt().unwrap_or_else(|status| status)
 }
+
+/// `rbx verify`: recomputes the run's hash chain. Exit 0 when it holds,
+/// 1 when the record was altered or damaged (the event is named).
+pub fn verify(args: &StatusArgs) -> u8 {
+    let attempt = || -> Result<u8, u8> {
+        let store = open_store(&args.store.state_dir)?;
+        let summary = find_run(&store, args.run.as_deref(), &args.store.state_dir)?;
+        let events = store.events(&summary.id).map_err(fail)?.len();
+        match store.verify(&summary.id) {
+            Ok(()) => {
+                outln!("run {}: {events} events, hash chain intact", summary.id);
+                Ok(exit::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                Ok(exit::FAILED)
+            }
+        }
+    };
+    attempt().unwrap_or_else(|status| status)
+}
