@@ -54,15 +54,7 @@ pub fn load(path: &Path) -> Result<Procedure, u8> {
         .collect();
     if errors.iter().any(|f| blocking(f.diagnostic.code)) {
         for finding in &errors {
-            let source = &report.sources[finding.source];
-            eprint!(
-                "{}",
-                render::diagnostic(
-                    &finding.diagnostic,
-                    &source.path.display().to_string(),
-                    &source.text
-                )
-            );
+            eprint!("{}", render::finding(&report, finding));
         }
         eprintln!(
             "{} error(s): fix them first (`rbx lint {}` shows every problem)",

@@ -28,3 +28,14 @@ pub fn diagnostic(diagnostic: &Diagnostic, name: &str, source: &str) -> String {
     }
     out
 }
+
+/// A finding of a procedure check, rendered against the source it points
+/// into.
+pub fn finding(report: &rbx_check::Report, finding: &rbx_check::Finding) -> String {
+    let source = &report.sources[finding.source];
+    diagnostic(
+        &finding.diagnostic,
+        &source.path.display().to_string(),
+        &source.text,
+    )
+}

@@ -110,15 +110,7 @@ fn checked(file: &Path, fill_path: Option<&Path>, roles: &[String]) -> Result<Pr
     let report = rbx_check::check_with(file, &sources::FileSystem, &fills);
     if report.has_errors() {
         for finding in &report.findings {
-            let source = &report.sources[finding.source];
-            eprint!(
-                "{}",
-                render::diagnostic(
-                    &finding.diagnostic,
-                    &source.path.display().to_string(),
-                    &source.text
-                )
-            );
+            eprint!("{}", render::finding(&report, finding));
         }
         eprintln!(
             "error: `{}` has errors; fix them (see `rbx lint`) before running it",

@@ -975,55 +975,41 @@ async fn step(
             }
         }
         let duration_ms = u64::try_from(finished.duration.as_millis()).unwrap_or(u64::MAX);
-        let problem = match crate::expect::unmet(block, &finished) {
-            Ok(None) => match crate::expect::captures(block, &finished) {
-                Ok(captures) => {
-                    let mut state = settled(Status::Succeeded, None);
-                    state.captures = captures;
-                    state.duration_ms = Some(duration_ms);
-                    return finish(
-                        shared,
-                        &node.id,
-                        attempt,
-                        state,
-                        json!({ "exit": finished.exit }),
-                    )
-                    .await;
-                }
-                Err(why) => why,
-            },
-            Ok(Some(why)) => why,
-            Err(why) => why,
+        let outcome = match crate::expect::unmet(block, &finished) {
+            Ok(None) => crate::expect::captures(block, &finished),
+            Ok(Some(why)) | Err(why) => Err(why),
         };
-        shared.options.observer.line(
-            Tone::Bad,
-            &format!("✗ {} attempt {attempt}: {problem}", node.id),
-        );
-        if round < retries {
-            let payload = json!({ "node": node.id, "attempt": attempt, "reason": problem, "exit": finished.exit });
-            if let Err(e) = record(shared, kind::ATTEMPT_FAILED, payload).await {
-                return Done::Broken(e);
+        if let Err(problem) = &outcome {
+            shared.options.observer.line(
+                Tone::Bad,
+                &format!("✗ {} attempt {attempt}: {problem}", node.id),
+            );
+            if round < retries {
+                let payload = json!({ "node": node.id, "attempt": attempt, "reason": problem, "exit": finished.exit });
+                if let Err(e) = record(shared, kind::ATTEMPT_FAILED, payload).await {
+                    return Done::Broken(e);
+                }
+                let mut cancel = shared.cancel.clone();
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(delay)) => {}
+                    () = cancelled_signal(&mut cancel) => return Done::Interrupted,
+                }
+                if exponential {
+                    delay = delay.saturating_mul(2);
+                }
+                continue;
             }
-            let mut cancel = shared.cancel.clone();
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_millis(delay)) => {}
-                () = cancelled_signal(&mut cancel) => return Done::Interrupted,
-            }
-            if exponential {
-                delay = delay.saturating_mul(2);
-            }
-            continue;
         }
-        let mut state = settled(Status::Failed, Some(problem));
+        let mut state = match outcome {
+            Ok(captures) => NodeState {
+                captures,
+                ..settled(Status::Succeeded, None)
+            },
+            Err(problem) => settled(Status::Failed, Some(problem)),
+        };
         state.duration_ms = Some(duration_ms);
-        return finish(
-            shared,
-            &node.id,
-            attempt,
-            state,
-            json!({ "exit": finished.exit }),
-        )
-        .await;
+        let exit = json!({ "exit": finished.exit });
+        return finish(shared, &node.id, attempt, state, exit).await;
     }
     Done::Broken("a step ran no attempt".to_string())
 }
