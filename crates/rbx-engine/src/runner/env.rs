@@ -1,0 +1,301 @@
+//! What a node can read: the expression environment over earlier results, and commands rendered from it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rbx_check::graph::{Graph, NodeKind};
+use rbx_syntax::ast::{Expr, Require, StmtKind, Text, TextPart};
+
+use crate::expand::Plan;
+use crate::shell;
+use crate::state::{NodeState, RunState, Status};
+use crate::value::{self, Env, Value};
+
+use super::Shared;
+use super::record::now_ms;
+
+/// What is known of one finished node: status, captures, the branch it
+/// took, and when it finished.
+pub(crate) type Seen = (Status, BTreeMap<String, Value>, Option<String>, Option<i64>);
+
+/// What a node can read of the run so far: finished nodes' captures,
+/// statuses and branches, by checked node id.
+#[derive(Clone, Default)]
+pub struct View {
+    /// Block id → fields, from the most relevant finished instance.
+    pub(crate) fields: HashMap<String, Seen>,
+    pub(crate) items: Vec<(String, Value)>,
+}
+
+impl View {
+    /// What `node` can read: for each name its block mentions, the most
+    /// relevant finished instance — one in the same loop items first, then
+    /// the latest.
+    pub(crate) fn of(
+        state: &RunState,
+        plan: &Plan,
+        node: &crate::expand::XNode,
+        graph: &Graph,
+    ) -> View {
+        let wanted = mentioned(graph, node.check);
+        let mut best: HashMap<String, (u64, bool, &NodeState)> = HashMap::new();
+        for name in &wanted {
+            for &other in plan
+                .by_name
+                .get(name)
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
+                let other = &plan.nodes[other];
+                let Some(ns) = state.nodes.get(&other.id) else {
+                    continue;
+                };
+                let Some(seq) = ns.finished_seq else { continue };
+                let same_items =
+                    other.items == node.items[..other.items.len().min(node.items.len())];
+                let better = match best.get(name) {
+                    None => true,
+                    Some((s, same, _)) => (same_items, seq) > (*same, *s),
+                };
+                if better {
+                    best.insert(name.clone(), (seq, same_items, ns));
+                }
+            }
+        }
+        View {
+            fields: best
+                .into_iter()
+                .map(|(name, (_, _, ns))| {
+                    (
+                        name,
+                        (
+                            ns.status,
+                            ns.captures.clone(),
+                            ns.branch.clone(),
+                            ns.finished_at,
+                        ),
+                    )
+                })
+                .collect(),
+            items: node.items.clone(),
+        }
+    }
+}
+
+/// The first segment of every path a node's statements mention.
+pub(crate) fn mentioned(
+    graph: &Graph,
+    index: petgraph::graph::NodeIndex,
+) -> std::collections::HashSet<String> {
+    let mut names = std::collections::HashSet::new();
+    match &graph.graph[index].kind {
+        NodeKind::StageStart { requires, .. } => {
+            for require in requires {
+                if let Require::Expr(e) = require {
+                    collect_paths(e, &mut names);
+                }
+            }
+        }
+        NodeKind::Block(block) => {
+            for stmt in &block.body {
+                match &stmt.kind {
+                    StmtKind::Require(Require::Expr(e))
+                    | StmtKind::When { condition: e, .. }
+                    | StmtKind::Until(e) => collect_paths(e, &mut names),
+                    StmtKind::Run(t) | StmtKind::Verify(t) | StmtKind::Instructions(t) => {
+                        for path in t.interpolations() {
+                            if let Some(head) = path.segments.first() {
+                                names.insert(head.name.clone());
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        NodeKind::Anchor(_) | NodeKind::End { .. } => {}
+    }
+    names
+}
+
+pub(crate) fn collect_paths(e: &Expr, names: &mut std::collections::HashSet<String>) {
+    use rbx_syntax::ast::ExprKind;
+    match &e.kind {
+        ExprKind::Or(items) | ExprKind::And(items) => {
+            items.iter().for_each(|i| collect_paths(i, names))
+        }
+        ExprKind::Not(inner) | ExprKind::Paren(inner) => collect_paths(inner, names),
+        ExprKind::Compare { lhs, rhs, .. } => {
+            collect_paths(lhs, names);
+            collect_paths(rhs, names);
+        }
+        ExprKind::Sum { first, rest } => {
+            collect_paths(first, names);
+            rest.iter().for_each(|(_, r)| collect_paths(r, names));
+        }
+        ExprKind::Call { args, .. } => args.iter().for_each(|a| collect_paths(a, names)),
+        ExprKind::Path(path) => {
+            if let Some(head) = path.segments.first() {
+                names.insert(head.name.clone());
+            }
+        }
+        ExprKind::String(t) => {
+            for path in t.interpolations() {
+                if let Some(head) = path.segments.first() {
+                    names.insert(head.name.clone());
+                }
+            }
+        }
+        ExprKind::Int(_) | ExprKind::Bool(_) | ExprKind::Duration(_) | ExprKind::Regex(_) => {}
+    }
+}
+
+/// `smoke#2.version[web-1]` → `version`.
+pub fn base_name(id: &str) -> Option<String> {
+    let without_items = id.split('[').next()?;
+    let name = without_items.rsplit('.').next()?;
+    Some(name.to_string())
+}
+
+pub(crate) struct NodeEnv<'a> {
+    pub(crate) shared: &'a Shared,
+    pub(crate) view: &'a View,
+    /// What `count()` found while evaluating: (the rule, the runs that
+    /// matched), so the operator and the record see the runs behind it.
+    pub(crate) counted: std::sync::Mutex<Vec<(String, Vec<String>)>>,
+    /// A past run's inputs, when evaluating a rule against that run.
+    pub(crate) inputs: Option<&'a HashMap<String, Value>>,
+}
+
+impl Env for NodeEnv<'_> {
+    fn lookup(&self, path: &[&str]) -> Option<Value> {
+        let head = *path.first()?;
+        if let Some((_, v)) = self.view.items.iter().rev().find(|(var, _)| var == head) {
+            return Some(v.clone());
+        }
+        if let Some(v) = self.inputs.unwrap_or(&self.shared.inputs).get(head) {
+            return Some(v.clone());
+        }
+        let (status, captures, branch, finished_at) = self.view.fields.get(head)?;
+        match path.get(1) {
+            None => branch
+                .clone()
+                .map(Value::Name)
+                .or_else(|| finished_at.map(Value::Timestamp)),
+            Some(&"status") => Some(Value::Name(status.as_str().to_string())),
+            Some(field) => captures.get(*field).cloned(),
+        }
+    }
+
+    fn role_filled(&self, role: &str) -> bool {
+        self.shared.roles_filled.get(role).copied().unwrap_or(false)
+    }
+
+    fn link_set(&self, link: &str) -> bool {
+        self.shared.links_set.get(link).copied().unwrap_or(false)
+    }
+
+    fn count(&self, condition: &Expr, window: u64) -> Result<i64, String> {
+        let since = now_ms().saturating_sub(i64::try_from(window).unwrap_or(i64::MAX));
+        let mut matched = Vec::new();
+        for crate::Past {
+            started,
+            run,
+            state: past,
+            inputs,
+        } in &self.shared.history
+        {
+            if *started < since {
+                continue;
+            }
+            let view = View {
+                fields: past
+                    .nodes
+                    .iter()
+                    .filter_map(|(id, ns)| {
+                        Some((
+                            base_name(id)?,
+                            (
+                                ns.status,
+                                ns.captures.clone(),
+                                ns.branch.clone(),
+                                ns.finished_at,
+                            ),
+                        ))
+                    })
+                    .collect(),
+                items: Vec::new(),
+            };
+            let env = NodeEnv {
+                shared: self.shared,
+                view: &view,
+                counted: std::sync::Mutex::default(),
+                inputs: Some(inputs),
+            };
+            if value::truth(condition, &env).unwrap_or(false) {
+                matched.push(run.clone());
+            }
+        }
+        // The run asking counts too, as the rule reads: "2+ in 24h".
+        if value::truth(condition, self).unwrap_or(false) {
+            matched.push(self.shared.run.to_string());
+        }
+        let count = i64::try_from(matched.len()).unwrap_or(i64::MAX);
+        let rule = format!(
+            "count({}, {})",
+            rbx_syntax::fmt::expr(condition),
+            rbx_syntax::fmt::duration(window)
+        );
+        if let Ok(mut counted) = self.counted.lock() {
+            counted.push((rule, matched));
+        }
+        Ok(count)
+    }
+}
+
+/// A command with its interpolations resolved: the text to run, the text
+/// to show and record (secrets masked), and secret values passed in the
+/// environment rather than on the command line.
+pub(crate) struct Rendered {
+    pub(crate) run: String,
+    pub(crate) shown: String,
+    pub(crate) env: Vec<(String, String)>,
+}
+
+pub(crate) fn render(text: &Text, env: &NodeEnv<'_>) -> Result<Rendered, String> {
+    let mut rendered = Rendered {
+        run: String::new(),
+        shown: String::new(),
+        env: Vec::new(),
+    };
+    for part in &text.parts {
+        match part {
+            TextPart::Literal(literal) => {
+                rendered.run.push_str(literal);
+                rendered.shown.push_str(literal);
+            }
+            TextPart::Interpolation(path) => {
+                let names: Vec<&str> = path.segments.iter().map(|s| s.name.as_str()).collect();
+                let value = env
+                    .lookup(&names)
+                    .ok_or_else(|| format!("`{}` has no value yet", path.dotted()))?;
+                match value {
+                    Value::Secret(secret) => {
+                        let var = format!(
+                            "RBX_SECRET_{}",
+                            path.dotted().to_uppercase().replace('.', "_")
+                        );
+                        rendered.run.push_str(&format!("\"${{{var}}}\""));
+                        rendered.shown.push_str(&shell::quote(value::MASK));
+                        rendered.env.push((var, secret));
+                    }
+                    other => {
+                        let quoted = shell::words(&other);
+                        rendered.run.push_str(&quoted);
+                        rendered.shown.push_str(&quoted);
+                    }
+                }
+            }
+        }
+    }
+    Ok(rendered)
+}

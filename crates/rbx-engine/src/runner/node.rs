@@ -1,0 +1,154 @@
+//! One node's task: requirements checked, then the work its kind calls for.
+
+use std::time::Duration;
+
+use rbx_check::graph::NodeKind;
+use rbx_syntax::ast::{Block, BlockKind, Require, StmtKind, Text};
+use serde_json::json;
+
+use crate::state::Status;
+use crate::value::{self, Env, Value};
+
+use super::decide::decide;
+use super::env::{NodeEnv, Rendered, View, render};
+use super::person::person;
+use super::record::{fail, finish, now_ms, settled};
+use super::step::step;
+use super::wait::wait;
+use super::{Done, Shared};
+
+pub(crate) async fn execute(
+    shared: &Shared,
+    node: &crate::expand::XNode,
+    view: View,
+    attempts: u32,
+) -> Done {
+    let env = NodeEnv {
+        shared,
+        view: &view,
+        counted: std::sync::Mutex::default(),
+        inputs: None,
+    };
+    let check = &shared.graph.graph[node.check];
+    match &check.kind {
+        NodeKind::StageStart { requires, .. } => {
+            if let Ok(mut started) = shared.stage_started.lock() {
+                started.insert(node.id.clone(), now_ms());
+            }
+            if let Ok(mut started) = shared.stage_started.lock() {
+                started.insert(node.id.clone(), now_ms());
+            }
+            let state = match requirements(requires, &env) {
+                Ok(()) => settled(Status::Succeeded, None),
+                Err(why) => settled(Status::Failed, Some(why)),
+            };
+            finish(shared, &node.id, 0, state, json!({})).await
+        }
+        NodeKind::Anchor(_) => {
+            let mut state = settled(Status::Succeeded, None);
+            state
+                .captures
+                .insert("time".to_string(), Value::Timestamp(now_ms()));
+            finish(shared, &node.id, 0, state, json!({})).await
+        }
+        NodeKind::End { .. } => {
+            finish(
+                shared,
+                &node.id,
+                0,
+                settled(Status::Succeeded, None),
+                json!({}),
+            )
+            .await
+        }
+        NodeKind::Block(block) => {
+            let requires: Vec<Require> = block
+                .body
+                .iter()
+                .filter_map(|s| match &s.kind {
+                    StmtKind::Require(r) => Some(r.clone()),
+                    _ => None,
+                })
+                .collect();
+            if let Err(why) = requirements(&requires, &env) {
+                return fail(shared, &node.id, attempts, why).await;
+            }
+            match block.kind {
+                BlockKind::Step => step(shared, node, block, &env, attempts).await,
+                BlockKind::Wait => wait(shared, node, block, &env, attempts).await,
+                BlockKind::Decide => decide(shared, node, block, &env).await,
+                // A gate of `require` lines alone is checked by rbx, above;
+                // one with `attest` lines waits for people.
+                BlockKind::Gate
+                    if !block
+                        .body
+                        .iter()
+                        .any(|s| matches!(s.kind, StmtKind::Attest { .. })) =>
+                {
+                    finish(
+                        shared,
+                        &node.id,
+                        attempts,
+                        settled(Status::Succeeded, None),
+                        json!({}),
+                    )
+                    .await
+                }
+                BlockKind::Manual | BlockKind::Choose | BlockKind::Gate | BlockKind::Signoff => {
+                    person(shared, node, block, &env).await
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn requirements(requires: &[Require], env: &NodeEnv<'_>) -> Result<(), String> {
+    for require in requires {
+        match require {
+            Require::Role(role) if !env.role_filled(&role.name) => {
+                return Err(format!("the role `{}` is not filled", role.name));
+            }
+            Require::Link(link) if !env.link_set(&link.name) => {
+                return Err(format!("the link `{}` is not set", link.name));
+            }
+            Require::Expr(expr) if !value::truth(expr, env)? => {
+                return Err(format!("`{}` does not hold", rbx_syntax::fmt::expr(expr)));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn text_of(block: &Block, pick: fn(&StmtKind) -> Option<&Text>) -> Option<&Text> {
+    block.body.iter().find_map(|s| pick(&s.kind))
+}
+
+pub(crate) fn timeout_of(block: &Block) -> Option<Duration> {
+    block.body.iter().find_map(|s| match &s.kind {
+        StmtKind::Timeout(d) => Some(Duration::from_millis(d.millis)),
+        _ => None,
+    })
+}
+
+/// The node's `run` command rendered; `Err` with the node settled when it
+/// has none (nothing to do) or a value it needs is missing.
+pub(crate) async fn command(
+    shared: &Shared,
+    node: &crate::expand::XNode,
+    block: &Block,
+    env: &NodeEnv<'_>,
+    attempt: u32,
+) -> Result<Rendered, Done> {
+    let Some(text) = text_of(block, |k| match k {
+        StmtKind::Run(t) => Some(t),
+        _ => None,
+    }) else {
+        let done = settled(Status::Succeeded, None);
+        return Err(finish(shared, &node.id, attempt, done, json!({})).await);
+    };
+    match render(text, env) {
+        Ok(rendered) => Ok(rendered),
+        Err(why) => Err(fail(shared, &node.id, attempt, why).await),
+    }
+}

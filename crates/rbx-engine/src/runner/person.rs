@@ -1,0 +1,240 @@
+//! Nodes that need a person: answers from a file, a terminal or `rbx confirm`.
+
+use rbx_store::Store;
+use rbx_syntax::ast::{Block, BlockKind, EvidenceType, StmtKind};
+use serde_json::json;
+
+use crate::observer::Tone;
+use crate::people;
+
+use super::env::{NodeEnv, base_name, render};
+use super::record::{finish, settled};
+use super::step::confirm_irreversible;
+use super::{Done, Shared};
+
+/// A node that needs a person: answered from the answers file if it has
+/// an entry, else asked on the terminal, else the run pauses for
+/// `rbx confirm`. Every answer meets the same rules (`people::settle`).
+pub(crate) async fn person(
+    shared: &Shared,
+    node: &crate::expand::XNode,
+    block: &Block,
+    env: &NodeEnv<'_>,
+) -> Done {
+    // A manual step can be a point of no return too: confirmed first.
+    if let Some(done) = confirm_irreversible(shared, node, block).await {
+        return done;
+    }
+    let _turn = shared.person.lock().await;
+    let base = base_name(&node.id).unwrap_or_default();
+    let (mut response, via) = if let Some(given) = shared.options.answers.for_node(&node.id, &base)
+    {
+        (people::Response::from_json(given), "answers file")
+    } else if shared.options.observer.can_ask() {
+        (ask_person(shared, node, block, env), "terminal")
+    } else {
+        shared.options.observer.line(
+            Tone::Note,
+            &format!(
+                "⏸ {} needs a person: {}",
+                node.id,
+                block.title.source_form()
+            ),
+        );
+        return Done::Paused(confirm_hint(block));
+    };
+    match people::settle(block, &response, &shared.started_by) {
+        Ok(settlement) => {
+            for (name, path) in people::files(block, &response) {
+                let bytes = match std::fs::read(&path) {
+                    Ok(bytes) => bytes,
+                    Err(e) => {
+                        shared.options.observer.line(
+                            Tone::Bad,
+                            &format!("✗ {}: cannot read `{path}`: {e}", node.id),
+                        );
+                        return Done::Paused(confirm_hint(block));
+                    }
+                };
+                let (run, id, name_c, path_c, size) = (
+                    shared.run.clone(),
+                    node.id.clone(),
+                    name.clone(),
+                    path.clone(),
+                    bytes.len(),
+                );
+                let stored = shared
+                    .journal
+                    .call(move |s: &mut dyn Store| {
+                        s.put_attachment(&run, &id, &name_c, &path_c, &bytes)
+                    })
+                    .await;
+                match stored {
+                    Ok(hash) => people::kept(&mut response, &name, &path, &hash, size),
+                    Err(e) => return Done::Broken(e.to_string()),
+                }
+            }
+            shared
+                .options
+                .observer
+                .line(Tone::Good, &format!("● {} answered ({via})", node.id));
+            let mut state = settled(settlement.status, settlement.reason);
+            state.branch = settlement.branch;
+            let mut extra = response.to_json();
+            extra["operator"] = json!(shared.options.operator);
+            extra["via"] = json!(via);
+            finish(shared, &node.id, 1, state, extra).await
+        }
+        Err(problems) => {
+            shared.options.observer.line(
+                Tone::Bad,
+                &format!("✗ {}: {}", node.id, problems.join("; ")),
+            );
+            Done::Paused(confirm_hint(block))
+        }
+    }
+}
+
+/// Asks a person on the terminal, checking each answer as it is given.
+pub(crate) fn ask_person(
+    shared: &Shared,
+    node: &crate::expand::XNode,
+    block: &Block,
+    env: &NodeEnv<'_>,
+) -> people::Response {
+    let observer = &shared.options.observer;
+    let mut response = people::Response::default();
+    shared.options.observer.line(
+        Tone::Start,
+        &format!("\n● {} — {}", node.id, block.title.source_form()),
+    );
+    let mut attested = true;
+    let mut roles = Vec::new();
+    let mut approvers = 1;
+    for stmt in &block.body {
+        match &stmt.kind {
+            StmtKind::Owner(role) => shared
+                .options
+                .observer
+                .line(Tone::Plain, &format!("  owner: {}", role.name)),
+            StmtKind::Instructions(text) => {
+                shared.options.observer.line(
+                    Tone::Plain,
+                    &render(text, env).map(|r| r.shown).unwrap_or_default(),
+                );
+            }
+            StmtKind::Evidence(evidence) => {
+                let hint = match &evidence.ty {
+                    EvidenceType::Choice(options) => {
+                        let names: Vec<&str> = options.iter().map(|o| o.name.as_str()).collect();
+                        format!(" [{}]", names.join("/"))
+                    }
+                    EvidenceType::Url => " (URL)".to_string(),
+                    EvidenceType::File => " (path to a file)".to_string(),
+                    EvidenceType::Text => " (empty line: open $EDITOR)".to_string(),
+                };
+                loop {
+                    let mut answer =
+                        observer.ask(&format!("{}{hint}", evidence.prompt.source_form()));
+                    if answer.is_empty() && matches!(evidence.ty, EvidenceType::Text) {
+                        answer = observer.long_text().unwrap_or_default();
+                    }
+                    if answer.is_empty() && evidence.optional {
+                        break;
+                    }
+                    match people::invalid(&evidence.ty, &answer) {
+                        None if !answer.is_empty() => {
+                            response
+                                .evidence
+                                .insert(evidence.name.name.clone(), json!(answer));
+                            break;
+                        }
+                        None => shared
+                            .options
+                            .observer
+                            .line(Tone::Plain, "  this evidence is required"),
+                        Some(problem) => shared
+                            .options
+                            .observer
+                            .line(Tone::Plain, &format!("  {problem}")),
+                    }
+                }
+            }
+            StmtKind::Attest { role, statement } => {
+                let answer = shared.options.observer.ask(&format!(
+                    "{} confirms: {} [yes/no]",
+                    role.name,
+                    statement.source_form()
+                ));
+                attested &= answer.eq_ignore_ascii_case("yes");
+            }
+            StmtKind::Option(option) => {
+                shared.options.observer.line(
+                    Tone::Plain,
+                    &format!(
+                        "  {:<12} {}",
+                        option.name.name,
+                        option.description.source_form()
+                    ),
+                );
+            }
+            StmtKind::By(by) => roles.extend(by.iter().map(|r| r.name.clone())),
+            StmtKind::Approvers(n) => approvers = usize::try_from(n.value).unwrap_or(1).max(1),
+            _ => {}
+        }
+    }
+    if block
+        .body
+        .iter()
+        .any(|s| matches!(s.kind, StmtKind::Attest { .. }))
+    {
+        response.attest = Some(attested);
+    }
+    if block.kind == BlockKind::Choose {
+        response.choice = Some(observer.ask("your choice"));
+        response.rationale = Some(observer.ask("why (recorded with the choice)"));
+    }
+    for role in &roles {
+        for n in 1..=approvers {
+            let by = shared
+                .options
+                .observer
+                .ask(&format!("{role}: approver {n} of {approvers}, your name"));
+            let decision = observer.ask("GO or NO-GO");
+            let comment = observer.ask("comment (optional)");
+            response.signoffs.push(people::Signoff {
+                role: role.clone(),
+                by,
+                go: decision.eq_ignore_ascii_case("GO"),
+                comment: (!comment.is_empty()).then_some(comment),
+            });
+        }
+    }
+    response
+}
+
+/// The `rbx confirm` flags a people's node needs, for the pause message.
+pub(crate) fn confirm_hint(block: &Block) -> String {
+    let mut flags = Vec::new();
+    for stmt in &block.body {
+        match &stmt.kind {
+            StmtKind::Evidence(e) if !e.optional => {
+                flags.push(format!("--evidence {}=…", e.name.name));
+            }
+            StmtKind::Attest { .. } if !flags.iter().any(|f| f == "--attest") => {
+                flags.push("--attest".to_string());
+            }
+            StmtKind::By(roles) => {
+                for role in roles {
+                    flags.push(format!("--signoff {}=NAME:GO", role.name));
+                }
+            }
+            _ => {}
+        }
+    }
+    if block.kind == BlockKind::Choose {
+        let options = people::options(block).join("|");
+        flags.push(format!("--choice {options} --rationale \"…\""));
+    }
+    flags.join(" ")
+}

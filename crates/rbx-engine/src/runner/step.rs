@@ -1,0 +1,315 @@
+//! Automated steps: attempts, retries, output, expectations, the in-doubt probe and the point of no return.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rbx_store::Store;
+use rbx_syntax::ast::{BackoffKind, Block, StmtKind, Text};
+use serde_json::json;
+
+use crate::observer::Tone;
+use crate::process::{self, Spec, cancelled_signal};
+use crate::state::{NodeState, Status, kind};
+use crate::value;
+
+use super::env::{NodeEnv, base_name, render};
+use super::hooks::stage_clock;
+use super::node::{command, text_of, timeout_of};
+use super::record::{fail, finish, record, settled};
+use super::{Done, Shared};
+
+/// Forwards a command's output to the observer as it arrives, with the
+/// run's secrets masked in each chunk (a secret split across two chunks
+/// is not caught here; what is stored is masked whole afterwards).
+pub(crate) fn live(observer: Arc<dyn crate::Observer>, secrets: Vec<String>) -> process::Live {
+    Arc::new(move |stream, bytes| {
+        let mut masked = bytes.to_vec();
+        for secret in secrets.iter().filter(|s| !s.is_empty()) {
+            masked = process::replace(&masked, secret.as_bytes(), value::MASK.as_bytes());
+        }
+        observer.output(stream, &masked);
+    })
+}
+
+pub(crate) async fn step(
+    shared: &Shared,
+    node: &crate::expand::XNode,
+    block: &Block,
+    env: &NodeEnv<'_>,
+    previous: u32,
+) -> Done {
+    let rendered = match command(shared, node, block, env, previous).await {
+        Ok(rendered) => rendered,
+        Err(done) => return done,
+    };
+    let (retries, backoff, exponential) = block
+        .body
+        .iter()
+        .find_map(|s| match &s.kind {
+            StmtKind::Retry(retry) => Some((
+                u32::try_from(retry.count.value).unwrap_or(0),
+                retry.backoff.as_ref().map_or(0, |b| b.delay.millis),
+                retry
+                    .backoff
+                    .as_ref()
+                    .is_none_or(|b| b.kind != Some(BackoffKind::Fixed)),
+            )),
+            _ => None,
+        })
+        .unwrap_or((0, 0, true));
+    let spec = Spec {
+        command: rendered.run.clone(),
+        env: rendered.env.clone(),
+        timeout: timeout_of(block),
+    };
+    if shared.verify_first.contains(&node.id) {
+        if let Some(done) = verify_in_doubt(shared, node, block, env, previous).await {
+            return done;
+        }
+    }
+    if let Some(done) = confirm_irreversible(shared, node, block).await {
+        return done;
+    }
+    let mut delay = backoff;
+    for round in 0..=retries {
+        let attempt = previous + round + 1;
+        let started = json!({
+            "node": node.id,
+            "attempt": attempt,
+            "command": rendered.shown,
+            "host": shared.options.host,
+            "operator": shared.options.operator,
+        });
+        if let Err(e) = record(shared, kind::NODE_STARTED, started).await {
+            return Done::Broken(e);
+        }
+        let observer = &shared.options.observer;
+        observer.line(
+            Tone::Start,
+            &format!(
+                "▶ {} (attempt {attempt}){}: {}",
+                node.id,
+                stage_clock(shared, node),
+                rendered.shown
+            ),
+        );
+        observer.running(&node.id);
+        let secrets = rendered.env.iter().map(|(_, v)| v.clone()).collect();
+        let finished = process::run(
+            &spec,
+            live(Arc::clone(observer), secrets),
+            shared.cancel.clone(),
+        )
+        .await;
+        observer.stopped();
+        let finished = match finished {
+            Ok(f) => f,
+            Err(e) => {
+                let why = format!("could not start `sh`: {e}");
+                return fail(shared, &node.id, attempt, why).await;
+            }
+        };
+        if finished.cancelled {
+            return Done::Interrupted;
+        }
+        // A command may print a secret it was given: mask every secret in
+        // what is kept, so none reaches the store, a capture or a report.
+        let secrets: Vec<&str> = rendered.env.iter().map(|(_, v)| v.as_str()).collect();
+        let mut finished = finished;
+        mask_output(&mut finished.stdout, &secrets);
+        mask_output(&mut finished.stderr, &secrets);
+        let outputs = [("stdout", &finished.stdout), ("stderr", &finished.stderr)];
+        // A stream that printed nothing has nothing to keep: no write.
+        for (stream, captured) in outputs.into_iter().filter(|(_, c)| c.total > 0) {
+            let (run, id, head, tail, total) = (
+                shared.run.clone(),
+                node.id.clone(),
+                captured.head.clone(),
+                captured.tail(),
+                captured.total,
+            );
+            let stored = shared
+                .journal
+                .call(move |s: &mut dyn Store| {
+                    s.put_output(&run, &id, attempt, stream, &head, &tail, total)
+                })
+                .await;
+            if let Err(e) = stored {
+                return Done::Broken(e.to_string());
+            }
+        }
+        let duration_ms = u64::try_from(finished.duration.as_millis()).unwrap_or(u64::MAX);
+        let outcome = match crate::expect::unmet(block, &finished) {
+            Ok(None) => crate::expect::captures(block, &finished),
+            Ok(Some(why)) | Err(why) => Err(why),
+        };
+        if let Err(problem) = &outcome {
+            shared.options.observer.line(
+                Tone::Bad,
+                &format!("✗ {} attempt {attempt}: {problem}", node.id),
+            );
+            if round < retries {
+                let payload = json!({ "node": node.id, "attempt": attempt, "reason": problem, "exit": finished.exit });
+                if let Err(e) = record(shared, kind::ATTEMPT_FAILED, payload).await {
+                    return Done::Broken(e);
+                }
+                let mut cancel = shared.cancel.clone();
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(delay)) => {}
+                    () = cancelled_signal(&mut cancel) => return Done::Interrupted,
+                }
+                if exponential {
+                    delay = delay.saturating_mul(2);
+                }
+                continue;
+            }
+        }
+        let mut state = match outcome {
+            Ok(captures) => NodeState {
+                captures,
+                ..settled(Status::Succeeded, None)
+            },
+            Err(problem) => settled(Status::Failed, Some(problem)),
+        };
+        state.duration_ms = Some(duration_ms);
+        let exit = json!({ "exit": finished.exit });
+        return finish(shared, &node.id, attempt, state, exit).await;
+    }
+    Done::Broken("a step ran no attempt".to_string())
+}
+
+/// Replaces every secret in the kept output with the mask. A secret split
+/// across the gap between head and tail is cut in two there and cannot be
+/// read whole from either.
+pub(crate) fn mask_output(captured: &mut process::Captured, secrets: &[&str]) {
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        captured.mask(secret.as_bytes(), value::MASK.as_bytes());
+    }
+}
+
+/// A step left in doubt with a `verify` probe: the probe, with every value
+/// the step itself would see, says whether its effect already happened.
+/// `Some` when it did (the step is settled without running again).
+pub(crate) async fn verify_in_doubt(
+    shared: &Shared,
+    node: &crate::expand::XNode,
+    block: &Block,
+    env: &NodeEnv<'_>,
+    attempt: u32,
+) -> Option<Done> {
+    let probe = text_of(block, |k| match k {
+        StmtKind::Verify(t) => Some(t),
+        _ => None,
+    })?;
+    let rendered = render(probe, env).ok()?;
+    let spec = Spec {
+        command: rendered.run,
+        env: rendered.env,
+        timeout: Some(Duration::from_secs(60)),
+    };
+    let finished = process::run(&spec, Arc::new(|_, _| {}), shared.cancel.clone())
+        .await
+        .ok()?;
+    let happened = finished.exit == Some(0);
+    let why = if happened {
+        "the verify probe says it happened"
+    } else {
+        "the verify probe says it did not happen"
+    };
+    let decision = if happened { "done" } else { "rerun" };
+    let payload = json!({
+        "node": node.id,
+        "attempt": attempt,
+        "decision": decision,
+        "why": why,
+        "probe": rendered.shown,
+        "operator": shared.options.operator,
+    });
+    if let Err(e) = record(shared, kind::IN_DOUBT, payload).await {
+        return Some(Done::Broken(e));
+    }
+    shared
+        .options
+        .observer
+        .line(Tone::Note, &format!("? {}: {why}", node.id));
+    if !happened {
+        return None;
+    }
+    let state = settled(Status::Succeeded, Some(why.to_string()));
+    Some(
+        finish(
+            shared,
+            &node.id,
+            attempt,
+            state,
+            json!({ "via": "verify probe" }),
+        )
+        .await,
+    )
+}
+
+/// Before an irreversible step's first attempt: the operator types the
+/// step's id (or the answers file says `confirm = "ID"`), and the journal
+/// records who. `Some` when the step must not run now.
+pub(crate) async fn confirm_irreversible(
+    shared: &Shared,
+    node: &crate::expand::XNode,
+    block: &Block,
+) -> Option<Done> {
+    let why = block.body.iter().find_map(|s| match &s.kind {
+        StmtKind::Irreversible(why) => {
+            Some(why.as_ref().map(Text::source_form).unwrap_or_default())
+        }
+        _ => None,
+    })?;
+    let base = base_name(&node.id).unwrap_or_default();
+    let from_file = shared
+        .options
+        .answers
+        .for_node(&node.id, &base)
+        .and_then(|a| a.get("confirm"))
+        .and_then(|c| c.as_str())
+        .map(str::to_string);
+    let (confirmed, via) =
+        match from_file {
+            Some(typed) => (typed == base || typed == node.id, "answers file"),
+            None if shared.options.observer.can_ask() => {
+                let _turn = shared.person.lock().await;
+                shared.options.observer.line(
+                    Tone::Note,
+                    &format!("\n⚠ {} is a point of no return. {why}", node.id),
+                );
+                let typed = shared
+                    .options
+                    .observer
+                    .ask(&format!("type `{base}` to go on"));
+                (typed == base || typed == node.id, "terminal")
+            }
+            None => {
+                shared.options.observer.line(Tone::Note, &format!(
+                "⏸ {} is irreversible and needs confirmation: resume at a terminal and type \
+                 its id, or give `confirm = \"{base}\"` for it in an --answers file",
+                node.id
+            ));
+                return Some(Done::Paused(irreversible_hint(&base)));
+            }
+        };
+    if !confirmed {
+        shared
+            .options
+            .observer
+            .line(Tone::Bad, &format!("✗ {} was not confirmed", node.id));
+        return Some(Done::Paused(irreversible_hint(&base)));
+    }
+    let payload = json!({ "node": node.id, "operator": shared.options.operator, "via": via });
+    match record(shared, kind::CONFIRMED, payload).await {
+        Ok(_) => None,
+        Err(e) => Some(Done::Broken(e)),
+    }
+}
+
+pub(crate) fn irreversible_hint(base: &str) -> String {
+    format!(
+        "(irreversible: resume at a terminal and type its id, or give `confirm = \"{base}\"` in an --answers file)"
+    )
+}
