@@ -29,6 +29,10 @@ pub struct Origin {
 /// One `foreach` around a node.
 #[derive(Debug, Clone)]
 pub struct Fanout {
+    /// Which lowering of which `foreach` this is: two loops are the same
+    /// loop only when they are the same `foreach` lowered once (a loop in
+    /// an `again` instance is a loop of its own).
+    pub id: usize,
     pub var: String,
     pub list: String,
     /// How many items run at once; `None` means one at a time.
@@ -82,6 +86,10 @@ pub enum EdgeKind {
 #[derive(Debug, Clone)]
 pub struct Edge {
     pub kind: EdgeKind,
+    /// Whether the edge is a route that leaves its flow: an `on failure` or
+    /// `on cancel` route, or a branch, to a stage or an outcome. Edges of
+    /// the flow's own order (next item, `continue`, `then`) are not.
+    pub route: bool,
     /// The statement that made the edge, for diagnostics.
     pub origin: Origin,
 }
@@ -128,6 +136,7 @@ pub fn lower(sources: &[Source]) -> (Graph, Vec<Finding>) {
         by_id: HashMap::new(),
         findings: Vec::new(),
         again_stack: Vec::new(),
+        loops: 0,
         runbook_routes: Routes {
             failure: None,
             cancel: None,
@@ -176,10 +185,27 @@ pub fn lower(sources: &[Source]) -> (Graph, Vec<Finding>) {
     (graph, findings)
 }
 
-/// Irreversible steps with no gate or sign-off on any way to them: nobody
-/// checked anything before the point of no return.
+/// Irreversible steps that some way from the start reaches without passing
+/// a gate or a sign-off: on that way, nobody checked anything before the
+/// point of no return. One gate on one branch does not cover another.
 fn unverified_irreversible(graph: &Graph) -> Vec<Finding> {
     let g = &graph.graph;
+    let checks = |index: NodeIndex| matches!(&g[index].kind, NodeKind::Block(b) if matches!(b.kind, BlockKind::Gate | BlockKind::Signoff));
+    // Every node some way from the start reaches with no check on it; a
+    // check is reached but not gone past. Cancel routes are compensation,
+    // not the procedure's way forward.
+    let mut unchecked = HashSet::new();
+    let mut stack: Vec<NodeIndex> = graph.start.into_iter().collect();
+    while let Some(node) = stack.pop() {
+        if !unchecked.insert(node) || checks(node) {
+            continue;
+        }
+        for edge in g.edges_directed(node, Direction::Outgoing) {
+            if edge.weight().kind != EdgeKind::Cancel {
+                stack.push(edge.target());
+            }
+        }
+    }
     let mut findings = Vec::new();
     for index in g.node_indices() {
         let NodeKind::Block(block) = &g[index].kind else {
@@ -189,72 +215,54 @@ fn unverified_irreversible(graph: &Graph) -> Vec<Finding> {
             .body
             .iter()
             .any(|stmt| matches!(stmt.kind, StmtKind::Irreversible(_)));
-        if !irreversible {
+        if !irreversible || !unchecked.contains(&index) {
             continue;
         }
-        let mut seen = HashSet::new();
-        let mut stack = vec![index];
-        let mut verified = false;
-        while let Some(node) = stack.pop() {
-            for edge in g.edges_directed(node, Direction::Incoming) {
-                let from = edge.source();
-                if edge.weight().kind == EdgeKind::Cancel || !seen.insert(from) {
-                    continue;
-                }
-                if let NodeKind::Block(b) = &g[from].kind {
-                    if matches!(b.kind, BlockKind::Gate | BlockKind::Signoff) {
-                        verified = true;
-                    }
-                }
-                stack.push(from);
-            }
-        }
-        if !verified {
-            let node = &g[index];
-            findings.push(Finding {
-                source: node.origin.source,
-                diagnostic: Diagnostic::warning(
-                    "rbx::lint::unverified_irreversible",
-                    format!("nothing is verified before the irreversible `{}`", node.id),
-                )
-                .primary(
-                    block.id.span,
-                    "a point of no return with no gate or sign-off before it",
-                )
-                .help(
-                    "add a `gate` (require what must hold, or `attest` it) or a `signoff` \
-                     before this step",
-                ),
-            });
-        }
+        let node = &g[index];
+        findings.push(Finding {
+            source: node.origin.source,
+            diagnostic: Diagnostic::warning(
+                "rbx::lint::unverified_irreversible",
+                format!("nothing is verified before the irreversible `{}`", node.id),
+            )
+            .primary(
+                block.id.span,
+                "a way to this point of no return passes no gate or sign-off",
+            )
+            .help(
+                "add a `gate` (require what must hold, or `attest` it) or a `signoff` \
+                 on every way to this step",
+            ),
+        });
     }
     findings
 }
 
-/// The first stage of the entry file, with includes spliced in place.
+/// The stage a run starts at (G5): the first stage written in the entry
+/// file itself, whatever `include` lines come before it; for an entry file
+/// with no stage of its own, the first stage of its includes, in order.
 fn first_stage(sources: &[Source], index: usize, seen: &mut HashSet<usize>) -> Option<String> {
     if !seen.insert(index) {
         return None;
     }
     let source = sources.get(index)?;
-    let dir = source.path.parent().unwrap_or(FsPath::new(""));
-    for item in &source.file.as_ref()?.items {
-        match &item.kind {
-            ItemKind::Stage(stage) => return Some(stage.id.name.clone()),
-            ItemKind::Include(path) => {
-                let Some(relative) = path.as_literal() else {
-                    continue;
-                };
-                let target = dir.join(relative);
-                let included = sources.iter().position(|s| s.path == target);
-                if let Some(found) = included.and_then(|i| first_stage(sources, i, seen)) {
-                    return Some(found);
-                }
-            }
-            _ => {}
-        }
+    let items = &source.file.as_ref()?.items;
+    let own = items.iter().find_map(|item| match &item.kind {
+        ItemKind::Stage(stage) => Some(stage.id.name.clone()),
+        _ => None,
+    });
+    if own.is_some() {
+        return own;
     }
-    None
+    let dir = source.path.parent().unwrap_or(FsPath::new(""));
+    items.iter().find_map(|item| {
+        let ItemKind::Include(path) = &item.kind else {
+            return None;
+        };
+        let target = dir.join(path.as_literal()?);
+        let included = sources.iter().position(|s| s.path == target)?;
+        first_stage(sources, included, seen)
+    })
 }
 
 struct Lowerer<'a> {
@@ -268,6 +276,8 @@ struct Lowerer<'a> {
     by_id: HashMap<String, NodeIndex>,
     findings: Vec<Finding>,
     again_stack: Vec<String>,
+    /// How many `foreach` lowerings so far, for their ids.
+    loops: usize,
     runbook_routes: Routes<'a>,
     /// Outcome nodes by (stage instance, source, offset of the `end`).
     ends: HashMap<(String, usize, usize), NodeIndex>,
@@ -340,6 +350,7 @@ impl<'a> Lowerer<'a> {
         instance: &str,
         host: &str,
         source: usize,
+        fanout: &[Fanout],
     ) -> NodeIndex {
         let requires = stage
             .items
@@ -359,7 +370,7 @@ impl<'a> Lowerer<'a> {
                 within: stage.within.as_ref().map(|d| d.millis),
                 requires,
             },
-            fanout: Vec::new(),
+            fanout: fanout.to_vec(),
             origin: Origin {
                 source,
                 span: stage.id.span,
@@ -372,7 +383,7 @@ impl<'a> Lowerer<'a> {
             return;
         };
         self.instances.insert(id.to_string(), 1);
-        let start = self.stage_start(stage, id, id, source);
+        let start = self.stage_start(stage, id, id, source, &[]);
         self.primary.insert(id.to_string(), start);
     }
 
@@ -414,12 +425,8 @@ impl<'a> Lowerer<'a> {
             source,
             span: stage.id.span,
         };
-        let exits = self.items(
-            &stage.items,
-            &ctx,
-            vec![(start, EdgeKind::Next, origin)],
-            true,
-        );
+        let entry = self.stage_entry(start, &ctx, origin);
+        let exits = self.items(&stage.items, &ctx, entry, true);
         self.again_stack.pop();
         // Exits of nodes nothing reaches are reported as unreachable instead.
         // The search stays inside this stage's flow, so it costs the size of
@@ -457,6 +464,23 @@ impl<'a> Lowerer<'a> {
         }
     }
 
+    /// The edges out of a stage instance's start: on to its first item, and
+    /// its failure route (a `require` of the stage, or of the runbook for
+    /// the entry stage, that does not hold), as the instance's nodes take it.
+    fn stage_entry(&mut self, start: NodeIndex, ctx: &Ctx<'a>, origin: Origin) -> Frontier {
+        let mut entry = vec![(start, EdgeKind::Next, origin)];
+        if let Some((target, at)) = ctx.routes.failure {
+            match self.target(target, ctx, at) {
+                Some(to) => self.edge(start, to, EdgeKind::Failure, at),
+                None if target.kind == TargetKind::Continue => {
+                    entry.push((start, EdgeKind::Failure, at));
+                }
+                None => {}
+            }
+        }
+        entry
+    }
+
     fn connect(&mut self, frontier: &Frontier, to: NodeIndex) {
         for (from, kind, origin) in frontier {
             self.graph.add_edge(
@@ -464,6 +488,7 @@ impl<'a> Lowerer<'a> {
                 to,
                 Edge {
                     kind: kind.clone(),
+                    route: false,
                     origin: *origin,
                 },
             );
@@ -555,7 +580,9 @@ impl<'a> Lowerer<'a> {
                 }
                 StageItemKind::Foreach(foreach) => {
                     let mut inner = ctx.clone();
+                    self.loops += 1;
                     inner.fanout.push(Fanout {
+                        id: self.loops,
                         var: foreach.var.name.clone(),
                         list: foreach.list.dotted(),
                         parallel: foreach.parallel.as_ref().map(|n| n.value),
@@ -606,7 +633,8 @@ impl<'a> Lowerer<'a> {
             kind: NodeKind::End {
                 outcome: outcome.to_string(),
             },
-            fanout: ctx.fanout.clone(),
+            // One outcome node per `end` written, never one per item (G4).
+            fanout: Vec::new(),
             origin,
         });
         self.ends.insert(key, node);
@@ -625,7 +653,15 @@ impl<'a> Lowerer<'a> {
     }
 
     fn edge(&mut self, from: NodeIndex, to: NodeIndex, kind: EdgeKind, origin: Origin) {
-        self.graph.add_edge(from, to, Edge { kind, origin });
+        self.graph.add_edge(
+            from,
+            to,
+            Edge {
+                kind,
+                route: true,
+                origin,
+            },
+        );
     }
 
     fn block(
@@ -773,7 +809,7 @@ impl<'a> Lowerer<'a> {
         let count = self.instances.entry(name.to_string()).or_insert(1);
         *count += 1;
         let instance = format!("{name}#{count}");
-        let start = self.stage_start(stage, &instance, &ctx.host, source);
+        let start = self.stage_start(stage, &instance, &ctx.host, source, &ctx.fanout);
         self.connect(&frontier, start);
         let mut routes = self.stage_routes(stage, source, self.runbook_routes);
         for route in &again.routes {
@@ -795,12 +831,8 @@ impl<'a> Lowerer<'a> {
             fanout: ctx.fanout.clone(),
         };
         self.again_stack.push(name.to_string());
-        let exits = self.items(
-            &stage.items,
-            &inner,
-            vec![(start, EdgeKind::Next, origin)],
-            true,
-        );
+        let entry = self.stage_entry(start, &inner, origin);
+        let exits = self.items(&stage.items, &inner, entry, true);
         self.again_stack.pop();
         exits
     }

@@ -1196,6 +1196,10 @@ fn timeline_entry(event: &Event) -> TimelineEntry {
             s
         }
         kind::NODE_SKIPPED => "skipped: not on the run's path".to_string(),
+        kind::FLOW_LEFT => format!(
+            "left the flow of stage {} by its route; nothing more of it starts",
+            get("flow")
+        ),
         kind::IN_DOUBT => format!(
             "in doubt after attempt {attempt}: {} ({})",
             get("decision"),

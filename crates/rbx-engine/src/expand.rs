@@ -12,14 +12,16 @@ use std::collections::HashMap;
 use petgraph::Direction;
 use petgraph::graph::NodeIndex;
 use petgraph::visit::EdgeRef;
-use rbx_check::graph::{EdgeKind, Graph};
+use rbx_check::graph::{Edge, EdgeKind, Graph};
 
 use crate::value::Value;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Link {
-    /// An edge of the procedure.
+    /// An edge of the procedure's own order, inside a flow.
     Flow(EdgeKind),
+    /// A route out of its flow (rule L1): taking it leaves the flow.
+    Route(EdgeKind),
     /// Only an ordering: wait for the source to settle, whatever its
     /// outcome. From a `parallel N` limit.
     Order,
@@ -30,6 +32,8 @@ pub struct XNode {
     /// The checked node's id, with `[item]` per enclosing loop.
     pub id: String,
     pub check: NodeIndex,
+    /// The flow (primary stage instance) the node belongs to (rule G2).
+    pub flow: String,
     /// The loop variables in scope and their items, outermost first.
     pub items: Vec<(String, Value)>,
 }
@@ -89,6 +93,7 @@ pub fn expand(graph: &Graph, lists: &dyn Fn(&str) -> Vec<Value>) -> Plan {
             plan.nodes.push(XNode {
                 id,
                 check: index,
+                flow: node.host.clone(),
                 items,
             });
             instances.entry(index).or_default().push((positions, x));
@@ -103,7 +108,7 @@ pub fn expand(graph: &Graph, lists: &dyn Fn(&str) -> Vec<Value>) -> Plan {
         for (from_pos, fx) in instances.get(&from).unwrap_or(&empty) {
             for (to_pos, tx) in instances.get(&to).unwrap_or(&empty) {
                 if from_pos.get(..shared) == to_pos.get(..shared) {
-                    plan.link(*fx, *tx, Link::Flow(edge.weight().kind.clone()));
+                    plan.link(*fx, *tx, link_of(edge.weight()));
                 }
             }
         }
@@ -119,7 +124,7 @@ pub fn expand(graph: &Graph, lists: &dyn Fn(&str) -> Vec<Value>) -> Plan {
         for &beyond in &past_empty(graph, to, &instances) {
             for (_, fx) in instances.get(&from).unwrap_or(&empty) {
                 for (_, tx) in instances.get(&beyond).unwrap_or(&empty) {
-                    plan.link(*fx, *tx, Link::Flow(edge.weight().kind.clone()));
+                    plan.link(*fx, *tx, link_of(edge.weight()));
                 }
             }
         }
@@ -156,13 +161,21 @@ fn past_empty(
     out
 }
 
-/// How many loops two nodes share, outermost first.
+/// How many loops two nodes share, outermost first (rule G3).
 fn common_loops(graph: &Graph, a: NodeIndex, b: NodeIndex) -> usize {
     let (a, b) = (&graph.graph[a].fanout, &graph.graph[b].fanout);
     a.iter()
         .zip(b.iter())
-        .take_while(|(x, y)| x.var == y.var && x.list == y.list)
+        .take_while(|(x, y)| x.id == y.id)
         .count()
+}
+
+fn link_of(edge: &Edge) -> Link {
+    if edge.route {
+        Link::Route(edge.kind.clone())
+    } else {
+        Link::Flow(edge.kind.clone())
+    }
 }
 
 impl Plan {
@@ -185,7 +198,7 @@ impl Plan {
         for (index, list) in instances {
             let node = &g[*index];
             for (depth, fanout) in node.fanout.iter().enumerate() {
-                let key_loop = format!("{}@{}:{depth}", fanout.var, fanout.list);
+                let key_loop = format!("{}:{depth}", fanout.id);
                 for (positions, x) in list {
                     let outer = positions[..depth].to_vec();
                     let key = (key_loop.clone(), outer);

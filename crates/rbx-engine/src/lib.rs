@@ -12,6 +12,7 @@ mod journal;
 pub mod observer;
 pub mod people;
 mod process;
+pub mod readiness;
 mod runner;
 pub mod shell;
 pub mod state;
@@ -439,10 +440,7 @@ pub async fn start(
     on_created(&run);
     let plan = expand::expand(&procedure.graph, &list_values(&inputs));
     let past = history(&journal, procedure, &run).await;
-    let state = RunState {
-        nodes: HashMap::new(),
-        status: RunStatus::Running,
-    };
+    let state = RunState::new();
     let started_by = options.operator.clone();
     let exit = runner::drive(
         procedure,
@@ -668,7 +666,7 @@ async fn resume_locked(
             })
             .filter(|&x| {
                 plan.outgoing[x].iter().any(|(_, link)| {
-                    *link == expand::Link::Flow(rbx_check::graph::EdgeKind::Cancel)
+                    *link == expand::Link::Route(rbx_check::graph::EdgeKind::Cancel)
                 })
             })
             .collect();

@@ -18,6 +18,7 @@ pub mod kind {
     pub const ATTEMPT_FAILED: &str = "attempt_failed";
     pub const NODE_FINISHED: &str = "node_finished";
     pub const NODE_SKIPPED: &str = "node_skipped";
+    pub const FLOW_LEFT: &str = "flow_left";
     pub const IN_DOUBT: &str = "in_doubt";
     pub const RETRY: &str = "retry";
     pub const RERUN_FROM: &str = "rerun_from";
@@ -138,14 +139,29 @@ impl RunStatus {
 pub struct RunState {
     pub nodes: HashMap<String, NodeState>,
     pub status: RunStatus,
+    /// The flows a route has left (rule L2): flow → the node that left it.
+    pub left: BTreeMap<String, String>,
+}
+
+impl RunState {
+    pub fn new() -> RunState {
+        RunState {
+            nodes: HashMap::new(),
+            status: RunStatus::Running,
+            left: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for RunState {
+    fn default() -> Self {
+        RunState::new()
+    }
 }
 
 /// The state after `events` (kind, payload, seq, time in ms since epoch).
 pub fn replay<'e>(events: impl IntoIterator<Item = (&'e str, &'e Json, u64, i64)>) -> RunState {
-    let mut state = RunState {
-        nodes: HashMap::new(),
-        status: RunStatus::Running,
-    };
+    let mut state = RunState::new();
     for (kind, payload, seq, time) in events {
         let node = payload
             .get("node")
@@ -192,6 +208,11 @@ pub fn replay<'e>(events: impl IntoIterator<Item = (&'e str, &'e Json, u64, i64)
                 entry.status = Status::Skipped;
                 entry.finished_seq = Some(seq);
             }
+            kind::FLOW_LEFT => {
+                if let Some(flow) = text(payload, "flow") {
+                    state.left.entry(flow).or_insert_with(|| node.to_string());
+                }
+            }
             kind::RETRY | kind::RERUN_FROM => {
                 let nodes: Vec<String> = payload
                     .get("reset")
@@ -202,6 +223,8 @@ pub fn replay<'e>(events: impl IntoIterator<Item = (&'e str, &'e Json, u64, i64)
                             .collect()
                     })
                     .unwrap_or_default();
+                // A flow left by a node run again is not left any more.
+                state.left.retain(|_, by| !nodes.contains(by));
                 for reset in nodes {
                     if let Some(entry) = state.nodes.get_mut(&reset) {
                         let attempts = entry.attempts;

@@ -61,6 +61,6 @@ pub use lock::{Holder, LockOutcome};
 pub use output::Output;
 pub use run::{LastEvent, NewRun, RunSummary};
 pub use run_id::RunId;
-pub use sqlite_store::SqliteStore;
+pub use sqlite_store::{CRASH_AFTER_EVENTS, SqliteStore};
 pub use store::Store;
 pub use store_error::StoreError;

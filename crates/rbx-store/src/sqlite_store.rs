@@ -43,6 +43,10 @@ const SUMMARY_SELECT: &str = "
     FROM runs AS r
     LEFT JOIN events AS e ON e.run_id = r.id AND e.seq = r.head_seq";
 
+/// The environment variable that makes rbx kill itself with `SIGKILL`
+/// right after it has committed that many events, for crash tests.
+pub const CRASH_AFTER_EVENTS: &str = "RBX_CRASH_AFTER_EVENTS";
+
 /// A store in one SQLite file, in write-ahead-log mode with
 /// `synchronous=FULL`: a commit is on disk when it returns, and readers
 /// (`rbx runs` in another terminal) never block the process driving a run.
@@ -53,6 +57,10 @@ const SUMMARY_SELECT: &str = "
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    /// Crash testing: the process kills itself right after committing this
+    /// many events (`RBX_CRASH_AFTER_EVENTS`), as `kill -9` at that moment.
+    crash_after: Option<u64>,
+    appended: u64,
 }
 
 impl SqliteStore {
@@ -139,12 +147,93 @@ impl SqliteStore {
             },
             MigrateError::Sqlite(cause) => opening_error(dir, &path, cause),
         })?;
-        Ok(SqliteStore { conn, path })
+        let crash_after = std::env::var(CRASH_AFTER_EVENTS)
+            .ok()
+            .and_then(|n| n.trim().parse().ok());
+        Ok(SqliteStore {
+            conn,
+            path,
+            crash_after,
+            appended: 0,
+        })
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Appends one event and, for an event that stops the run, sets the
+    /// run's status in the same transaction.
+    fn append_in_tx(
+        &mut self,
+        run: &RunId,
+        kind: &str,
+        payload: &Value,
+        status: Option<(&str, Option<&str>)>,
+    ) -> Result<u64, StoreError> {
+        if !valid_kind(kind) {
+            return Err(StoreError::InvalidKind {
+                kind: kind.to_owned(),
+            });
+        }
+        let path = &self.path;
+        let payload = payload.to_string();
+        // Immediate, so the write lock is taken before the head is read: a
+        // deferred transaction that reads and then writes fails at once,
+        // without waiting, if another writer committed in between.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(on_error(path))?;
+        // Cached statements: a run appends thousands of events, and
+        // compiling the same SQL each time was a third of a step's CPU.
+        let head = tx
+            .prepare_cached("SELECT head_seq, head_hash FROM runs WHERE id = ?1")
+            .and_then(|mut select| {
+                select
+                    .query_row([run.as_str()], |row| {
+                        Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+                    })
+                    .optional()
+            })
+            .map_err(on_error(path))?;
+        let Some((head_seq, prev_hash)) = head else {
+            return Err(unknown(run));
+        };
+        let seq = count(path, head_seq, "the run's event count")? + 1;
+        let time = Utc::now().rfc3339_millis();
+        let hash = event_hash(&prev_hash, seq, &time, kind, &payload);
+        tx.prepare_cached(
+            "INSERT INTO events (run_id, seq, time, kind, payload, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .and_then(|mut insert| {
+            insert.execute(params![
+                run.as_str(),
+                head_seq + 1,
+                time,
+                kind,
+                payload,
+                prev_hash,
+                hash
+            ])
+        })
+        .map_err(on_error(path))?;
+        tx.prepare_cached("UPDATE runs SET head_seq = ?2, head_hash = ?3 WHERE id = ?1")
+            .and_then(|mut update| update.execute(params![run.as_str(), head_seq + 1, hash]))
+            .map_err(on_error(path))?;
+        if let Some((status, next_due)) = status {
+            tx.prepare_cached("UPDATE runs SET status = ?2, next_due = ?3 WHERE id = ?1")
+                .and_then(|mut update| update.execute(params![run.as_str(), status, next_due]))
+                .map_err(on_error(path))?;
+        }
+        tx.commit().map_err(on_error(path))?;
+        self.appended += 1;
+        if self.crash_after == Some(self.appended) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::SIGKILL);
+        }
+        Ok(seq)
     }
 }
 
@@ -217,59 +306,18 @@ impl Store for SqliteStore {
     }
 
     fn append(&mut self, run: &RunId, kind: &str, payload: &Value) -> Result<u64, StoreError> {
-        if !valid_kind(kind) {
-            return Err(StoreError::InvalidKind {
-                kind: kind.to_owned(),
-            });
-        }
-        let path = &self.path;
-        let payload = payload.to_string();
-        // Immediate, so the write lock is taken before the head is read: a
-        // deferred transaction that reads and then writes fails at once,
-        // without waiting, if another writer committed in between.
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(on_error(path))?;
-        // Cached statements: a run appends thousands of events, and
-        // compiling the same SQL each time was a third of a step's CPU.
-        let head = tx
-            .prepare_cached("SELECT head_seq, head_hash FROM runs WHERE id = ?1")
-            .and_then(|mut select| {
-                select
-                    .query_row([run.as_str()], |row| {
-                        Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
-                    })
-                    .optional()
-            })
-            .map_err(on_error(path))?;
-        let Some((head_seq, prev_hash)) = head else {
-            return Err(unknown(run));
-        };
-        let seq = count(path, head_seq, "the run's event count")? + 1;
-        let time = Utc::now().rfc3339_millis();
-        let hash = event_hash(&prev_hash, seq, &time, kind, &payload);
-        tx.prepare_cached(
-            "INSERT INTO events (run_id, seq, time, kind, payload, prev_hash, hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )
-        .and_then(|mut insert| {
-            insert.execute(params![
-                run.as_str(),
-                head_seq + 1,
-                time,
-                kind,
-                payload,
-                prev_hash,
-                hash
-            ])
-        })
-        .map_err(on_error(path))?;
-        tx.prepare_cached("UPDATE runs SET head_seq = ?2, head_hash = ?3 WHERE id = ?1")
-            .and_then(|mut update| update.execute(params![run.as_str(), head_seq + 1, hash]))
-            .map_err(on_error(path))?;
-        tx.commit().map_err(on_error(path))?;
-        Ok(seq)
+        self.append_in_tx(run, kind, payload, None)
+    }
+
+    fn append_stopping(
+        &mut self,
+        run: &RunId,
+        kind: &str,
+        payload: &Value,
+        status: &str,
+        next_due: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        self.append_in_tx(run, kind, payload, Some((status, next_due)))
     }
 
     fn events(&self, run: &RunId) -> Result<Vec<Event>, StoreError> {

@@ -24,6 +24,19 @@ pub trait Store: Send {
     /// `.` and `-`. The event is durable when this returns.
     fn append(&mut self, run: &RunId, kind: &str, payload: &Value) -> Result<u64, StoreError>;
 
+    /// Appends an event that stops the run (it ended, failed, paused…) and
+    /// sets the run's status and next due time in the same transaction, so
+    /// that no crash can leave the status saying something the journal
+    /// does not.
+    fn append_stopping(
+        &mut self,
+        run: &RunId,
+        kind: &str,
+        payload: &Value,
+        status: &str,
+        next_due: Option<&str>,
+    ) -> Result<u64, StoreError>;
+
     /// The run's whole journal, in order.
     fn events(&self, run: &RunId) -> Result<Vec<Event>, StoreError>;
 

@@ -1,17 +1,18 @@
 //! The dispatcher: readiness, joins and skips, and how a run stops.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-use rbx_check::graph::{EdgeKind, NodeKind};
+use rbx_check::graph::NodeKind;
 use rbx_store::{RunId, Store};
 use rbx_syntax::ast::HookEvent;
 use serde_json::json;
 use tokio::sync::{Mutex, watch};
 use tokio::task::JoinSet;
 
-use crate::expand::{Link, Plan};
+use crate::expand::Plan;
 use crate::journal::Journal;
+use crate::readiness::{has_failure_route, leaves, runs, status_of};
 use crate::state::{RunState, Status, kind};
 use crate::value::Value;
 use crate::{Exit, Options, Procedure};
@@ -19,6 +20,7 @@ use crate::{Exit, Options, Procedure};
 use super::env::View;
 use super::hooks::{budget, hook};
 use super::node::execute;
+use super::record::record;
 use super::{Done, Shared};
 
 /// Drives the run until it ends, fails, pauses or is interrupted.
@@ -87,232 +89,319 @@ pub async fn drive(
     exit
 }
 
+/// How the run is stopping, once something has stopped it: nothing new
+/// starts, and nodes already running finish first.
+#[derive(Default)]
+struct Stops {
+    ended: Option<String>,
+    failed: Option<String>,
+    paused: Option<(String, String)>,
+    waiting: Option<(String, i64)>,
+}
+
+impl Stops {
+    fn any(&self) -> bool {
+        self.ended.is_some()
+            || self.failed.is_some()
+            || self.paused.is_some()
+            || self.waiting.is_some()
+    }
+}
+
+/// The dispatcher's working state over one drive of the run.
+struct Dispatcher<'a> {
+    shared: &'a Arc<Shared>,
+    plan: &'a Plan,
+    state: &'a mut RunState,
+    running: JoinSet<(usize, Done)>,
+    /// How many predecessors of each node have not settled yet: readiness
+    /// is tracked incrementally, so a step costs the same however long the
+    /// run is.
+    unsettled: Vec<usize>,
+    /// Nodes whose predecessors have all settled, not yet looked at.
+    candidates: BTreeSet<usize>,
+    /// Nodes that will run, in the order they became ready (rule R5).
+    ready: VecDeque<usize>,
+    stops: Stops,
+    overruns: HashSet<String>,
+}
+
 pub(crate) async fn dispatch(
     shared: &Arc<Shared>,
     plan: &Plan,
     state: &mut RunState,
     cancel: watch::Receiver<bool>,
 ) -> Exit {
-    let mut running: JoinSet<(usize, Done)> = JoinSet::new();
-    let mut paused: Option<(String, String)> = None;
-    let mut waiting_until: Option<(String, i64)> = None;
-    let mut ended: Option<String> = None;
-    let mut overrun_reported: std::collections::HashSet<String> = std::collections::HashSet::new();
-    // How many predecessors of each node have not settled yet, and the
-    // nodes whose predecessors all have: readiness is tracked incrementally,
-    // so a run costs the same per step however long it is.
-    let settled_now = |state: &RunState, x: usize| status_of(state, &plan.nodes[x].id).settled();
-    let mut waiting: Vec<usize> = (0..plan.nodes.len())
+    let unsettled: Vec<usize> = (0..plan.nodes.len())
         .map(|x| {
             plan.incoming[x]
                 .iter()
-                .filter(|(from, _)| !settled_now(state, *from))
+                .filter(|(from, _)| !status_of(state, &plan.nodes[*from].id).settled())
                 .count()
         })
         .collect();
-    let mut candidates: std::collections::BTreeSet<usize> = (0..plan.nodes.len())
-        .filter(|&x| waiting[x] == 0 && status_of(state, &plan.nodes[x].id) == Status::Pending)
+    let candidates = (0..plan.nodes.len())
+        .filter(|&x| unsettled[x] == 0 && status_of(state, &plan.nodes[x].id) == Status::Pending)
         .collect();
-    let mut ready: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
-    // A node recorded as failed with nowhere to route its failure (a person
-    // rejected it with `rbx confirm --reject`) fails the run as if it had
-    // just failed; the next resume asks again.
-    let mut failed: Option<String> = plan
-        .nodes
-        .iter()
-        .enumerate()
-        .find(|(x, n)| status_of(state, &n.id) == Status::Failed && !has_failure_route(plan, *x))
-        .map(|(_, n)| n.id.clone());
+    let mut dispatcher = Dispatcher {
+        shared,
+        plan,
+        state,
+        running: JoinSet::new(),
+        unsettled,
+        candidates,
+        ready: VecDeque::new(),
+        stops: Stops::default(),
+        overruns: HashSet::new(),
+    };
+    if let Err(e) = dispatcher.recover().await {
+        return Exit::Broken(e);
+    }
     loop {
         if *cancel.borrow() {
-            while running.join_next().await.is_some() {}
-            let _ = shared
-                .journal
-                .call({
-                    let run = shared.run.clone();
-                    move |s: &mut dyn Store| s.append(&run, kind::RUN_INTERRUPTED, &json!({}))
-                })
-                .await;
+            while dispatcher.running.join_next().await.is_some() {}
+            let _ = stopping(
+                shared,
+                kind::RUN_INTERRUPTED,
+                json!({}),
+                "interrupted".into(),
+                None,
+            )
+            .await;
             return Exit::Interrupted;
         }
-        if ended.is_none() && failed.is_none() && paused.is_none() && waiting_until.is_none() {
-            // Skips settle at once and may make more nodes candidates.
-            while let Some(x) = candidates.pop_first() {
-                let xnode = &plan.nodes[x];
-                let active = Some(x) == plan.start
-                    || plan.incoming[x]
-                        .iter()
-                        .any(|(from, link)| active_edge(state, plan, *from, link));
-                if !active {
-                    if let Err(e) = skip(shared, state, &xnode.id).await {
-                        return Exit::Broken(e);
-                    }
-                    release(plan, x, &mut waiting, &mut candidates);
-                    continue;
-                }
-                if let NodeKind::End { outcome } = &shared.graph.graph[xnode.check].kind {
-                    ended = Some(outcome.clone());
-                    break;
-                }
-                ready.push_back(x);
+        if !dispatcher.stops.any() {
+            if let Err(e) = dispatcher.consider().await {
+                return Exit::Broken(e);
             }
-            while ended.is_none() && running.len() < shared.options.jobs.max(1) {
-                let Some(x) = ready.pop_front() else { break };
-                let task_shared = Arc::clone(shared);
-                let node = plan.nodes[x].clone();
-                let view = View::of(state, plan, &node, &shared.graph);
-                let attempts = state.nodes.get(&node.id).map_or(0, |n| n.attempts);
-                running.spawn(async move {
-                    let done = execute(&task_shared, &node, view, attempts).await;
-                    (x, done)
-                });
+            if let Err(e) = dispatcher.launch().await {
+                return Exit::Broken(e);
             }
         }
-        let Some(joined) = running.join_next().await else {
+        let Some(joined) = dispatcher.running.join_next().await else {
             break;
         };
         let Ok((x, done)) = joined else { continue };
-        let id = plan.nodes[x].id.clone();
-        match done {
-            Done::Settled(node_state) => {
-                let failed_here = node_state.status == Status::Failed;
-                if failed_here {
-                    let reason = node_state.reason.clone().unwrap_or_default();
-                    hook(
-                        shared,
-                        HookEvent::Failure,
-                        &[("RBX_STEP", &id), ("RBX_REASON", &reason)],
-                    )
-                    .await;
-                }
-                state.nodes.insert(id.clone(), node_state);
-                if let Err(e) = budget(shared, plan, state, x, &mut overrun_reported).await {
-                    return Exit::Broken(e);
-                }
-                if failed_here && !has_failure_route(plan, x) && failed.is_none() {
-                    failed = Some(id);
-                } else {
-                    release(plan, x, &mut waiting, &mut candidates);
-                }
-            }
-            Done::Paused(hint) => paused = Some((id, hint)),
-            Done::Waiting(due) => waiting_until = Some((id, due)),
-            Done::Interrupted => {}
-            Done::Broken(e) => return Exit::Broken(e),
+        if let Err(e) = dispatcher.settle(x, done).await {
+            return Exit::Broken(e);
         }
-    }
-    let append = |kind: &'static str, payload: serde_json::Value| {
-        let run = shared.run.clone();
-        shared
-            .journal
-            .call(move |s: &mut dyn Store| s.append(&run, kind, &payload))
-    };
-    if let Some(outcome) = ended {
-        let recorded = append(kind::RUN_ENDED, json!({ "outcome": outcome })).await;
-        hook(shared, HookEvent::End, &[("RBX_OUTCOME", &outcome)]).await;
-        return match recorded {
-            Ok(_) => Exit::Ended(outcome),
-            Err(e) => Exit::Broken(e.to_string()),
-        };
-    }
-    if let Some(node) = failed {
-        let reason = state
-            .nodes
-            .get(&node)
-            .and_then(|n| n.reason.clone())
-            .unwrap_or_default();
-        let recorded = append(kind::RUN_FAILED, json!({ "node": node, "reason": reason })).await;
-        hook(
-            shared,
-            HookEvent::End,
-            &[("RBX_OUTCOME", "failed"), ("RBX_STEP", &node)],
-        )
-        .await;
-        return match recorded {
-            Ok(_) => Exit::Failed { node, reason },
-            Err(e) => Exit::Broken(e.to_string()),
-        };
-    }
-    if let Some((node, hint)) = paused {
-        let recorded = append(kind::RUN_PAUSED, json!({ "node": node, "needs": hint })).await;
-        hook(shared, HookEvent::Pause, &[("RBX_STEP", &node)]).await;
-        return match recorded {
-            Ok(_) => Exit::Paused { node, hint },
-            Err(e) => Exit::Broken(e.to_string()),
-        };
-    }
-    if let Some((node, due)) = waiting_until {
-        let recorded = append(kind::RUN_WAITING, json!({ "node": node, "due": due })).await;
-        return match recorded {
-            Ok(_) => Exit::Waiting { node, due },
-            Err(e) => Exit::Broken(e.to_string()),
-        };
     }
     if *cancel.borrow() {
-        let _ = append(kind::RUN_INTERRUPTED, json!({})).await;
+        let _ = stopping(
+            shared,
+            kind::RUN_INTERRUPTED,
+            json!({}),
+            "interrupted".into(),
+            None,
+        )
+        .await;
         return Exit::Interrupted;
     }
-    let stuck: Vec<String> = plan
-        .nodes
-        .iter()
-        .filter(|n| status_of(state, &n.id) == Status::Pending)
-        .map(|n| n.id.clone())
-        .collect();
-    Exit::Broken(format!(
-        "the run stopped without an outcome; nothing could run next (pending: {})",
-        stuck.join(", ")
-    ))
+    dispatcher.conclude().await
 }
 
-/// A node settled: its successors have one predecessor fewer to wait for.
-pub(crate) fn release(
-    plan: &Plan,
-    x: usize,
-    waiting: &mut [usize],
-    candidates: &mut std::collections::BTreeSet<usize>,
-) {
-    for (to, _) in &plan.outgoing[x] {
-        waiting[*to] = waiting[*to].saturating_sub(1);
-        if waiting[*to] == 0 {
-            candidates.insert(*to);
+impl Dispatcher<'_> {
+    /// What the journal says happened but this drive has not acted on yet:
+    /// a flow left by a node whose `flow_left` was never written (rbx was
+    /// killed in between), and a node that failed with nowhere to go (a
+    /// person rejected it with `rbx confirm --reject`), which fails the run
+    /// as if it had just failed.
+    async fn recover(&mut self) -> Result<(), String> {
+        let mut settled: Vec<(u64, usize)> = (0..self.plan.nodes.len())
+            .filter_map(|x| {
+                let node = self.state.nodes.get(&self.plan.nodes[x].id)?;
+                Some((node.finished_seq?, x))
+            })
+            .collect();
+        settled.sort_unstable();
+        for (_, x) in settled {
+            let left_before = self.state.left.contains_key(&self.plan.nodes[x].flow);
+            self.note_leaving(x).await?;
+            let failed = status_of(self.state, &self.plan.nodes[x].id) == Status::Failed;
+            if failed && !left_before && !has_failure_route(self.plan, x) {
+                self.stops
+                    .failed
+                    .get_or_insert(self.plan.nodes[x].id.clone());
+            }
         }
+        Ok(())
+    }
+
+    /// Looks at every candidate: a node no control reaches is skipped at
+    /// once (which may make more candidates), an outcome ends the run, and
+    /// any other node is ready to run.
+    async fn consider(&mut self) -> Result<(), String> {
+        while let Some(x) = self.candidates.pop_first() {
+            if !runs(self.state, self.plan, x) {
+                self.skip(x).await?;
+                continue;
+            }
+            let check = self.plan.nodes[x].check;
+            if let NodeKind::End { outcome } = &self.shared.graph.graph[check].kind {
+                self.stops.ended = Some(outcome.clone());
+                return Ok(());
+            }
+            self.ready.push_back(x);
+        }
+        Ok(())
+    }
+
+    /// Starts ready nodes up to `--jobs`. A node whose flow was left since
+    /// it became ready no longer has control reaching it: it is skipped
+    /// instead (rule L3).
+    async fn launch(&mut self) -> Result<(), String> {
+        while self.running.len() < self.shared.options.jobs.max(1) {
+            let Some(x) = self.ready.pop_front() else {
+                break;
+            };
+            if !runs(self.state, self.plan, x) {
+                self.skip(x).await?;
+                self.consider().await?;
+                if self.stops.any() {
+                    break;
+                }
+                continue;
+            }
+            let shared = Arc::clone(self.shared);
+            let node = self.plan.nodes[x].clone();
+            let view = View::of(self.state, self.plan, &node, &self.shared.graph);
+            let attempts = self.state.nodes.get(&node.id).map_or(0, |n| n.attempts);
+            self.running.spawn(async move {
+                let done = execute(&shared, &node, view, attempts).await;
+                (x, done)
+            });
+        }
+        Ok(())
+    }
+
+    /// A node task returned: its settlement is recorded already; act on it.
+    async fn settle(&mut self, x: usize, done: Done) -> Result<(), String> {
+        let id = self.plan.nodes[x].id.clone();
+        match done {
+            Done::Settled(node_state) => {
+                let failed = node_state.status == Status::Failed;
+                if failed {
+                    let reason = node_state.reason.clone().unwrap_or_default();
+                    let details = [("RBX_STEP", id.as_str()), ("RBX_REASON", reason.as_str())];
+                    hook(self.shared, HookEvent::Failure, &details).await;
+                }
+                self.state.nodes.insert(id.clone(), node_state);
+                budget(self.shared, self.plan, self.state, x, &mut self.overruns).await?;
+                let left_before = self.state.left.contains_key(&self.plan.nodes[x].flow);
+                self.note_leaving(x).await?;
+                // A failure in a flow already left takes no route and does
+                // not fail the run (rule L4); one with no route fails it (E2).
+                if failed && !left_before && !has_failure_route(self.plan, x) {
+                    self.stops.failed.get_or_insert(id);
+                } else {
+                    self.release(x);
+                }
+            }
+            Done::Paused(hint) => self.stops.paused = Some((id, hint)),
+            Done::Waiting(due) => self.stops.waiting = Some((id, due)),
+            Done::Interrupted => {}
+            Done::Broken(e) => return Err(e),
+        }
+        Ok(())
+    }
+
+    /// Records that the settled node `x` left its flow, if a route out of it
+    /// carries control and the flow was not left already (rule L2).
+    async fn note_leaving(&mut self, x: usize) -> Result<(), String> {
+        let node = &self.plan.nodes[x];
+        if self.state.left.contains_key(&node.flow) || !leaves(self.state, self.plan, x) {
+            return Ok(());
+        }
+        let payload = json!({ "flow": node.flow, "node": node.id });
+        record(self.shared, kind::FLOW_LEFT, payload).await?;
+        self.state.left.insert(node.flow.clone(), node.id.clone());
+        Ok(())
+    }
+
+    /// A node settled: its successors have one predecessor fewer to wait for.
+    fn release(&mut self, x: usize) {
+        for (to, _) in &self.plan.outgoing[x] {
+            self.unsettled[*to] = self.unsettled[*to].saturating_sub(1);
+            if self.unsettled[*to] == 0 {
+                self.candidates.insert(*to);
+            }
+        }
+    }
+
+    async fn skip(&mut self, x: usize) -> Result<(), String> {
+        let id = self.plan.nodes[x].id.clone();
+        record(self.shared, kind::NODE_SKIPPED, json!({ "node": id })).await?;
+        self.state.nodes.entry(id).or_default().status = Status::Skipped;
+        self.release(x);
+        Ok(())
+    }
+
+    /// Records how the run stopped, status and event in one transaction
+    /// (rule E4), then runs the hooks.
+    async fn conclude(self) -> Exit {
+        let shared = self.shared;
+        if let Some(outcome) = self.stops.ended {
+            let status = format!("ended:{outcome}");
+            let payload = json!({ "outcome": outcome });
+            let recorded = stopping(shared, kind::RUN_ENDED, payload, status, None).await;
+            hook(shared, HookEvent::End, &[("RBX_OUTCOME", &outcome)]).await;
+            return recorded.map_or_else(Exit::Broken, |()| Exit::Ended(outcome));
+        }
+        if let Some(node) = self.stops.failed {
+            let reason = self
+                .state
+                .nodes
+                .get(&node)
+                .and_then(|n| n.reason.clone())
+                .unwrap_or_default();
+            let payload = json!({ "node": node, "reason": reason });
+            let recorded = stopping(shared, kind::RUN_FAILED, payload, "failed".into(), None).await;
+            let details = [("RBX_OUTCOME", "failed"), ("RBX_STEP", node.as_str())];
+            hook(shared, HookEvent::End, &details).await;
+            return recorded.map_or_else(Exit::Broken, |()| Exit::Failed { node, reason });
+        }
+        if let Some((node, hint)) = self.stops.paused {
+            let payload = json!({ "node": node, "needs": hint });
+            let recorded = stopping(shared, kind::RUN_PAUSED, payload, "paused".into(), None).await;
+            hook(shared, HookEvent::Pause, &[("RBX_STEP", &node)]).await;
+            return recorded.map_or_else(Exit::Broken, |()| Exit::Paused { node, hint });
+        }
+        if let Some((node, due)) = self.stops.waiting {
+            let payload = json!({ "node": node, "due": due });
+            let when = Some(crate::format_time(due));
+            let recorded =
+                stopping(shared, kind::RUN_WAITING, payload, "waiting".into(), when).await;
+            return recorded.map_or_else(Exit::Broken, |()| Exit::Waiting { node, due });
+        }
+        let stuck: Vec<String> = self
+            .plan
+            .nodes
+            .iter()
+            .filter(|n| status_of(self.state, &n.id) == Status::Pending)
+            .map(|n| n.id.clone())
+            .collect();
+        Exit::Broken(format!(
+            "the run stopped without an outcome; nothing could run next (pending: {})",
+            stuck.join(", ")
+        ))
     }
 }
 
-pub(crate) fn status_of(state: &RunState, id: &str) -> Status {
-    state.nodes.get(id).map_or(Status::Pending, |n| n.status)
-}
-
-pub(crate) fn has_failure_route(plan: &Plan, x: usize) -> bool {
-    plan.outgoing[x]
-        .iter()
-        .any(|(_, link)| *link == Link::Flow(EdgeKind::Failure))
-}
-
-/// Whether an edge from a settled node carries control.
-pub(crate) fn active_edge(state: &RunState, plan: &Plan, from: usize, link: &Link) -> bool {
-    let Some(source) = state.nodes.get(&plan.nodes[from].id) else {
-        return false;
-    };
-    match link {
-        Link::Order => false,
-        Link::Flow(EdgeKind::Next) => source.status == Status::Succeeded,
-        Link::Flow(EdgeKind::Failure) => source.status == Status::Failed,
-        Link::Flow(EdgeKind::Cancel) => source.status == Status::Cancelled,
-        Link::Flow(EdgeKind::Branch(label)) => {
-            source.status == Status::Succeeded && source.branch.as_deref() == Some(label)
-        }
-    }
-}
-
-pub(crate) async fn skip(shared: &Shared, state: &mut RunState, id: &str) -> Result<(), String> {
+/// Appends an event that stops the run, with the run's status.
+async fn stopping(
+    shared: &Shared,
+    kind: &'static str,
+    payload: serde_json::Value,
+    status: String,
+    next_due: Option<String>,
+) -> Result<(), String> {
     let run = shared.run.clone();
-    let payload = json!({ "node": id });
     shared
         .journal
-        .call(move |s: &mut dyn Store| s.append(&run, kind::NODE_SKIPPED, &payload))
+        .call(move |s: &mut dyn Store| {
+            s.append_stopping(&run, kind, &payload, &status, next_due.as_deref())
+        })
         .await
-        .map_err(|e| e.to_string())?;
-    state.nodes.entry(id.to_string()).or_default().status = Status::Skipped;
-    Ok(())
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }

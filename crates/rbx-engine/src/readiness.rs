@@ -1,0 +1,94 @@
+//! Which edges carry control and which nodes may run, from a run's state
+//! alone: the rules C, L and R of the execution semantics, written once for
+//! the dispatcher, `rbx cancel` and `rbx confirm`.
+
+use crate::expand::{Link, Plan};
+use crate::state::{NodeState, RunState, Status};
+use rbx_check::graph::EdgeKind;
+
+/// Whether `link` carries control from a source that settled as `source`
+/// (rule C1), leaving aside whether its flow was left.
+pub fn takes(source: &NodeState, link: &Link) -> bool {
+    let kind = match link {
+        Link::Order => return false,
+        Link::Flow(kind) | Link::Route(kind) => kind,
+    };
+    match kind {
+        EdgeKind::Next => source.status == Status::Succeeded,
+        EdgeKind::Failure => source.status == Status::Failed,
+        EdgeKind::Cancel => source.status == Status::Cancelled,
+        EdgeKind::Branch(label) => {
+            source.status == Status::Succeeded && source.branch.as_deref() == Some(label)
+        }
+    }
+}
+
+/// Whether the edge `link` from the settled node `from` carries control:
+/// rule C1, and C2 — once a flow was left, only the route it was left by
+/// carries control out of its nodes.
+pub fn carries(state: &RunState, plan: &Plan, from: usize, link: &Link) -> bool {
+    let node = &plan.nodes[from];
+    let Some(source) = state.nodes.get(&node.id) else {
+        return false;
+    };
+    if let Some(leaver) = state.left.get(&node.flow) {
+        if *leaver != node.id || !matches!(link, Link::Route(_)) {
+            return false;
+        }
+    }
+    takes(source, link)
+}
+
+/// Whether the settled node `x` leaves its flow (rule L2): a route out of
+/// it carries control.
+pub fn leaves(state: &RunState, plan: &Plan, x: usize) -> bool {
+    let Some(source) = state.nodes.get(&plan.nodes[x].id) else {
+        return false;
+    };
+    plan.outgoing[x]
+        .iter()
+        .any(|(_, link)| matches!(link, Link::Route(_)) && takes(source, link))
+}
+
+/// Whether a failure of node `x` has a route to take (its own, its
+/// instance's, its stage's or the runbook's, `continue` included).
+pub fn has_failure_route(plan: &Plan, x: usize) -> bool {
+    plan.outgoing[x].iter().any(|(_, link)| {
+        matches!(
+            link,
+            Link::Flow(EdgeKind::Failure) | Link::Route(EdgeKind::Failure)
+        )
+    })
+}
+
+pub fn status_of(state: &RunState, id: &str) -> Status {
+    state.nodes.get(id).map_or(Status::Pending, |n| n.status)
+}
+
+/// Whether every predecessor of `x` has settled (rule R1).
+pub fn considered(state: &RunState, plan: &Plan, x: usize) -> bool {
+    plan.incoming[x]
+        .iter()
+        .all(|(from, _)| status_of(state, &plan.nodes[*from].id).settled())
+}
+
+/// Whether a considered node runs rather than being skipped (rule R2).
+pub fn runs(state: &RunState, plan: &Plan, x: usize) -> bool {
+    Some(x) == plan.start
+        || plan.incoming[x]
+            .iter()
+            .any(|(from, link)| carries(state, plan, *from, link))
+}
+
+/// The nodes a stopped run would run next, were it driven now: not settled,
+/// every predecessor settled, and control reaching them — and the nodes
+/// that were running (in doubt) when it stopped.
+pub fn next(state: &RunState, plan: &Plan) -> Vec<usize> {
+    (0..plan.nodes.len())
+        .filter(|&x| match status_of(state, &plan.nodes[x].id) {
+            Status::Running => true,
+            Status::Pending => considered(state, plan, x) && runs(state, plan, x),
+            _ => false,
+        })
+        .collect()
+}
