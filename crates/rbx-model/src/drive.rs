@@ -1,0 +1,549 @@
+//! The rules at work: readiness (R), control (C), leaving a flow (L),
+//! ending (E), failure (F), people (P) and resuming (S), one node at a
+//! time. Each function cites the rule it follows.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use rbx_check::graph::{EdgeKind, NodeKind};
+use rbx_syntax::ast::{Block, BlockKind, EvidenceType, Require, StmtKind};
+
+use crate::eval::{self, Env, Val};
+use crate::plan::Link;
+use crate::{
+    Answer, By, Done, Event, InDoubt, Kind, Model, ModelError, Op, Outcome, Run, Script, Status,
+    Stop, Value,
+};
+
+/// How a node settles: status, branch, evidence.
+type Settlement = (Status, Option<String>, BTreeMap<String, String>);
+
+impl Model<'_> {
+    /// Performs `op` from the state the model is in, and says what it did.
+    pub fn perform(&mut self, op: &Op, script: &Script) -> Result<Done, ModelError> {
+        let mut events = Vec::new();
+        let outcome = match op {
+            Op::Run => self.drive(script, &mut events)?,
+            Op::Resume { in_doubt, from } => self.resume(script, *in_doubt, from, &mut events)?,
+            Op::Confirm { node, answer } => self.confirm(node, answer, &mut events)?,
+            Op::Cancel { in_doubt } => self.cancel(script, *in_doubt, &mut events)?,
+        };
+        Ok(Done { events, outcome })
+    }
+
+    fn emit(&mut self, events: &mut Vec<Event>, event: Event) {
+        self.apply(&event);
+        events.push(event);
+    }
+
+    fn id(&self, x: usize) -> String {
+        self.plan.nodes[x].id.clone()
+    }
+
+    // ------------------------------------------------------------ rules --
+
+    /// C1: whether `link` carries control from its settled source.
+    fn takes(&self, from: usize, link: &Link) -> bool {
+        let source = &self.nodes[from];
+        match &link.kind {
+            EdgeKind::Next => source.status == Status::Succeeded,
+            EdgeKind::Failure => source.status == Status::Failed,
+            EdgeKind::Cancel => source.status == Status::Cancelled,
+            EdgeKind::Branch(label) => {
+                source.status == Status::Succeeded && source.branch.as_deref() == Some(label)
+            }
+        }
+    }
+
+    /// C2: once a flow is left, only the route it was left by carries.
+    fn carries(&self, from: usize, link: &Link) -> bool {
+        match self.left.get(&self.plan.nodes[from].flow) {
+            Some(&by) if by != from || !link.route => false,
+            _ => self.takes(from, link),
+        }
+    }
+
+    /// R1 (and R4): every predecessor, and every node it waits for, settled.
+    fn considered(&self, x: usize) -> bool {
+        let settled = |y: &usize| self.nodes[*y].status.settled();
+        self.plan.preds[x].iter().all(|(p, _)| settled(p)) && self.plan.waits[x].iter().all(settled)
+    }
+
+    /// R2: a considered node runs if an edge into it carries control.
+    fn runs(&self, x: usize) -> bool {
+        self.plan.start == Some(x) || self.plan.preds[x].iter().any(|(p, l)| self.carries(*p, l))
+    }
+
+    /// L2: whether a route out of the settled node `x` carries control.
+    fn leaves(&self, x: usize) -> bool {
+        self.plan.succs[x]
+            .iter()
+            .any(|(_, link)| link.route && self.takes(x, link))
+    }
+
+    fn has_edge(&self, x: usize, kind: &EdgeKind) -> bool {
+        self.plan.succs[x].iter().any(|(_, link)| link.kind == *kind)
+    }
+
+    fn would_run(&self, x: usize) -> bool {
+        self.nodes[x].status == Status::Pending && self.considered(x) && self.runs(x)
+    }
+
+    /// P2: the nodes the run is waiting for: people's nodes that would run.
+    pub fn waiting(&self) -> Vec<String> {
+        (0..self.plan.nodes.len())
+            .filter(|&x| matches!(self.view(x).kind, Kind::Person(_)) && self.would_run(x))
+            .map(|x| self.id(x))
+            .collect()
+    }
+
+    // ------------------------------------------------------------ drive --
+
+    /// Drives the run until it ends, fails or pauses.
+    fn drive(&mut self, script: &Script, events: &mut Vec<Event>) -> Result<Outcome, ModelError> {
+        // Settlements no drive has acted on yet (a confirmation, or one a
+        // crash cut short), in the order they settled: the first to take a
+        // route out of its flow leaves it (L2); a failure with nowhere to
+        // go fails the run (E2).
+        let mut settled: Vec<usize> = (0..self.nodes.len())
+            .filter(|&x| self.nodes[x].status.settled())
+            .collect();
+        settled.sort_by_key(|&x| self.nodes[x].seq);
+        let mut failing = None;
+        for x in settled {
+            if let Some(stop) = self.after_settling(x, events) {
+                failing.get_or_insert(stop);
+            }
+        }
+        if let Some(stop) = failing {
+            self.emit(events, Event::Stopped(stop.clone()));
+            return Ok(Outcome::Stopped(stop));
+        }
+        let mut ready = VecDeque::new();
+        loop {
+            if let Some(stop) = self.consider(&mut ready, events) {
+                return Ok(Outcome::Stopped(stop));
+            }
+            let Some(x) = ready.pop_front() else {
+                let pending: Vec<String> = (0..self.nodes.len())
+                    .filter(|&x| !self.nodes[x].status.settled())
+                    .map(|x| self.id(x))
+                    .collect();
+                return Err(ModelError::Broken(format!(
+                    "nothing can run and no outcome was reached; pending: {}",
+                    pending.join(", ")
+                )));
+            };
+            // L3: its flow may have been left since it became ready.
+            if !self.runs(x) {
+                self.emit(events, Event::Skipped(self.id(x)));
+                continue;
+            }
+            if let Some(stop) = self.execute(x, script, events)? {
+                self.emit(events, Event::Stopped(stop.clone()));
+                return Ok(Outcome::Stopped(stop));
+            }
+        }
+    }
+
+    /// Looks at every node whose predecessors have all settled, the one
+    /// written first first: skipped (R2, R3), the run's end (E1), or ready
+    /// to run, in the order it became ready (R5).
+    fn consider(&mut self, ready: &mut VecDeque<usize>, events: &mut Vec<Event>) -> Option<Stop> {
+        loop {
+            let x = (0..self.nodes.len()).find(|&x| {
+                self.nodes[x].status == Status::Pending && !ready.contains(&x) && self.considered(x)
+            })?;
+            if !self.runs(x) {
+                self.emit(events, Event::Skipped(self.id(x)));
+                continue;
+            }
+            if let NodeKind::End { outcome } = &self.graph.graph[self.plan.nodes[x].check].kind {
+                let stop = Stop::Ended(outcome.clone());
+                self.emit(events, Event::Stopped(stop.clone()));
+                return Some(stop);
+            }
+            ready.push_back(x);
+        }
+    }
+
+    /// Runs one node. Returns how the run stops, if it does.
+    fn execute(
+        &mut self,
+        x: usize,
+        script: &Script,
+        events: &mut Vec<Event>,
+    ) -> Result<Option<Stop>, ModelError> {
+        let graph = self.graph;
+        let id = self.id(x);
+        let settlement = match &graph.graph[self.plan.nodes[x].check].kind {
+            // A stage's start checks its `require` lines (and, for the
+            // entry stage, the runbook's).
+            NodeKind::StageStart { requires, .. } => (self.holds(x, requires)?, None, BTreeMap::new()),
+            NodeKind::Anchor(_) => (Status::Succeeded, None, BTreeMap::new()),
+            NodeKind::End { .. } => {
+                return Err(ModelError::Unsupported(format!("the outcome `{id}` ran")));
+            }
+            NodeKind::Block(block) => {
+                let requires: Vec<Require> = block
+                    .body
+                    .iter()
+                    .filter_map(|s| match &s.kind {
+                        StmtKind::Require(r) => Some(r.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                // F1: a requirement that does not hold fails the node
+                // before it does anything else.
+                if self.holds(x, &requires)? == Status::Failed {
+                    (Status::Failed, None, BTreeMap::new())
+                } else {
+                    match self.view(x).kind {
+                        Kind::Step => {
+                            self.emit(events, Event::Started(id.clone()));
+                            let failed = script.fails.contains(&id);
+                            let status = if failed { Status::Failed } else { Status::Succeeded };
+                            (status, None, BTreeMap::new())
+                        }
+                        Kind::Person(_) => {
+                            let view = self.view(x);
+                            let given = script
+                                .answers
+                                .get(&view.id)
+                                .or_else(|| script.answers.get(&view.name));
+                            let settled = match given {
+                                Some(answer) => answer_fits(block, answer)?,
+                                None => None,
+                            };
+                            // P1: no answer (or one that breaks a rule) pauses.
+                            let Some((status, branch, answers)) = settled else {
+                                return Ok(Some(Stop::Paused(id)));
+                            };
+                            return Ok(self.settle(x, (status, branch, answers), By::Person, events));
+                        }
+                        _ if block.kind == BlockKind::Decide => {
+                            (Status::Succeeded, Some(self.decide(x, block)?), BTreeMap::new())
+                        }
+                        _ if block.kind == BlockKind::Wait => {
+                            return Err(ModelError::Unsupported("waits".to_string()));
+                        }
+                        // A gate of `require` lines alone, checked above.
+                        _ => (Status::Succeeded, None, BTreeMap::new()),
+                    }
+                }
+            }
+        };
+        Ok(self.settle(x, settlement, By::Rbx, events))
+    }
+
+    /// Records a settlement and what follows from it at once.
+    fn settle(
+        &mut self,
+        x: usize,
+        (status, branch, answers): Settlement,
+        by: By,
+        events: &mut Vec<Event>,
+    ) -> Option<Stop> {
+        let node = self.id(x);
+        let settled = Event::Settled {
+            node,
+            status,
+            by,
+            branch,
+            answers,
+        };
+        self.emit(events, settled);
+        self.after_settling(x, events)
+    }
+
+    /// L2 and E2 for a node that just settled: it leaves its flow if a
+    /// route out of it carries control and the flow was not left before;
+    /// a failure with no edge to take, in a flow not left, fails the run.
+    /// A failure in a flow already left takes no route (L4).
+    fn after_settling(&mut self, x: usize, events: &mut Vec<Event>) -> Option<Stop> {
+        let flow = self.plan.nodes[x].flow.clone();
+        if self.left.contains_key(&flow) {
+            return None;
+        }
+        if self.leaves(x) {
+            let by = self.id(x);
+            self.emit(events, Event::Left { flow, by });
+        }
+        let fails = self.nodes[x].status == Status::Failed && !self.has_edge(x, &EdgeKind::Failure);
+        fails.then(|| Stop::Failed(self.id(x)))
+    }
+
+    /// Whether every requirement holds, as a node's status.
+    fn holds(&self, x: usize, requires: &[Require]) -> Result<Status, ModelError> {
+        for require in requires {
+            let Require::Expr(expr) = require else {
+                return Err(ModelError::Unsupported("`require role` and `require link`".into()));
+            };
+            if !eval::truth(expr, &Reader { model: self, x })? {
+                return Ok(Status::Failed);
+            }
+        }
+        Ok(Status::Succeeded)
+    }
+
+    /// A decision takes the first `when` that holds, else `otherwise`; the
+    /// branch is named as the graph's edge is.
+    fn decide(&self, x: usize, block: &Block) -> Result<String, ModelError> {
+        for stmt in &block.body {
+            if let StmtKind::When { condition, .. } = &stmt.kind {
+                if eval::truth(condition, &Reader { model: self, x })? {
+                    return Ok(rbx_syntax::fmt::expr(condition));
+                }
+            }
+        }
+        if block.body.iter().any(|s| matches!(s.kind, StmtKind::Otherwise(_))) {
+            Ok("otherwise".to_string())
+        } else {
+            Err(ModelError::Unsupported("a decision with no `otherwise`".into()))
+        }
+    }
+
+    // ------------------------------------------------------- operations --
+
+    /// `rbx resume`, in the order the resume chapter gives.
+    fn resume(
+        &mut self,
+        script: &Script,
+        policy: Option<InDoubt>,
+        from: &Option<String>,
+        events: &mut Vec<Event>,
+    ) -> Result<Outcome, ModelError> {
+        let before = self.run.clone();
+        if let Run::Stopped(Stop::Ended(_)) = before {
+            return Ok(Outcome::Refused("already ended".into()));
+        }
+        self.emit(events, Event::Resumed);
+        match before {
+            // S5: a failed run runs the node that failed it again.
+            Run::Stopped(Stop::Failed(node)) => self.emit(events, Event::Reset(vec![node])),
+            Run::Cancelled => {
+                if let Some(stop) = self.compensate(events) {
+                    return Ok(Outcome::Stopped(stop));
+                }
+            }
+            Run::Going | Run::Stopped(_) => {}
+        }
+        if let Some(from) = from {
+            let Some(x) = self.plan.index(from) else {
+                return Ok(Outcome::Refused(format!("no node `{from}`")));
+            };
+            let reset = self.plan.descendants(x).into_iter().map(|y| self.id(y)).collect();
+            self.emit(events, Event::Reset(reset));
+        }
+        if let Some(outcome) = self.settle_in_doubt(policy, events) {
+            return Ok(outcome);
+        }
+        self.drive(script, events)
+    }
+
+    /// S2: each step started and not finished is run again if it is
+    /// `idempotent`, else as the operator's policy says.
+    fn settle_in_doubt(&mut self, policy: Option<InDoubt>, events: &mut Vec<Event>) -> Option<Outcome> {
+        for x in 0..self.nodes.len() {
+            if self.nodes[x].status != Status::Running {
+                continue;
+            }
+            let node = self.id(x);
+            let idempotent = match &self.graph.graph[self.plan.nodes[x].check].kind {
+                NodeKind::Block(block) => block.body.iter().any(|s| matches!(s.kind, StmtKind::Idempotent)),
+                _ => false,
+            };
+            match (idempotent, policy) {
+                (true, _) | (false, Some(InDoubt::Rerun)) => {
+                    self.emit(events, Event::InDoubt { node, rerun: true });
+                }
+                (false, Some(InDoubt::Skip)) => {
+                    self.emit(events, Event::InDoubt { node, rerun: false });
+                    let done = (Status::Succeeded, None, BTreeMap::new());
+                    let _ = self.settle(x, done, By::Operator, events);
+                }
+                (false, Some(InDoubt::Abort)) => {
+                    let stop = Stop::Failed(node);
+                    self.emit(events, Event::Stopped(stop.clone()));
+                    return Some(Outcome::Stopped(stop));
+                }
+                (false, None) => return Some(Outcome::NeedsDecision(node)),
+            }
+        }
+        None
+    }
+
+    /// `rbx confirm`: only for a node the run is waiting for (P2).
+    fn confirm(&mut self, node: &str, answer: &Answer, events: &mut Vec<Event>) -> Result<Outcome, ModelError> {
+        let waiting = self.plan.index(node).filter(|&x| {
+            !matches!(self.run, Run::Stopped(Stop::Ended(_))) && self.waiting().contains(&self.id(x))
+        });
+        let Some(x) = waiting else {
+            return Ok(Outcome::Refused(format!("the run is not waiting for `{node}`")));
+        };
+        let NodeKind::Block(block) = &self.graph.graph[self.plan.nodes[x].check].kind else {
+            return Ok(Outcome::Refused(format!("`{node}` is not a person's")));
+        };
+        let Some(settlement) = answer_fits(block, answer)? else {
+            return Ok(Outcome::Refused(format!("the answer does not settle `{node}`")));
+        };
+        // Its consequences (L2, E2) are drawn when the run is next driven.
+        let (status, branch, answers) = settlement;
+        let settled = Event::Settled { node: node.to_string(), status, by: By::Person, branch, answers };
+        self.emit(events, settled);
+        Ok(Outcome::Recorded)
+    }
+
+    /// `rbx cancel`: records the operator's abort, then resumes, which
+    /// runs the compensation.
+    fn cancel(
+        &mut self,
+        script: &Script,
+        policy: Option<InDoubt>,
+        events: &mut Vec<Event>,
+    ) -> Result<Outcome, ModelError> {
+        match &self.run {
+            Run::Stopped(Stop::Ended(_)) => return Ok(Outcome::Refused("already ended".into())),
+            Run::Stopped(Stop::Failed(_)) => {
+                return Err(ModelError::Unsupported(
+                    "cancelling a failed run: the rules do not say where it stopped".into(),
+                ));
+            }
+            Run::Going | Run::Cancelled | Run::Stopped(Stop::Paused(_)) => {}
+        }
+        self.emit(events, Event::Cancelled);
+        self.resume(script, policy, &None, events)
+    }
+
+    /// A cancelled run's compensation, as "Not there yet" describes it:
+    /// each node where the run stopped (in doubt, or waiting to run) that
+    /// has an `on cancel` route settles as cancelled, which carries control
+    /// down that route; everything else is skipped. With no such route the
+    /// run ends `cancelled`.
+    fn compensate(&mut self, events: &mut Vec<Event>) -> Option<Stop> {
+        let stopped: Vec<usize> = (0..self.nodes.len())
+            .filter(|&x| self.nodes[x].status == Status::Running || self.would_run(x))
+            .collect();
+        if !stopped.iter().any(|&x| self.has_edge(x, &EdgeKind::Cancel)) {
+            let stop = Stop::Ended("cancelled".to_string());
+            self.emit(events, Event::Stopped(stop.clone()));
+            return Some(stop);
+        }
+        for x in stopped {
+            if self.has_edge(x, &EdgeKind::Cancel) {
+                let settled = Event::Settled {
+                    node: self.id(x),
+                    status: Status::Cancelled,
+                    by: By::Operator,
+                    branch: None,
+                    answers: BTreeMap::new(),
+                };
+                self.emit(events, settled);
+            } else if self.nodes[x].status == Status::Running {
+                self.emit(events, Event::Skipped(self.id(x)));
+            }
+        }
+        None
+    }
+}
+
+/// How a person's answer settles their node (P, F1), or `None` when it
+/// breaks a rule: the run pauses, and `rbx confirm` refuses it.
+fn answer_fits(block: &Block, answer: &Answer) -> Result<Option<Settlement>, ModelError> {
+    let done = |status| Ok(Some((status, None, BTreeMap::new())));
+    match (block.kind, answer) {
+        (_, Answer::Reject) => done(Status::Failed),
+        (BlockKind::Gate, Answer::Attest(made)) => done(if *made { Status::Succeeded } else { Status::Failed }),
+        (BlockKind::Signoff, Answer::Signoff(go)) => done(if *go { Status::Succeeded } else { Status::Failed }),
+        (BlockKind::Choose, Answer::Choice(option)) => {
+            let known = block
+                .body
+                .iter()
+                .any(|s| matches!(&s.kind, StmtKind::Option(o) if o.name.name == *option));
+            Ok(known.then(|| (Status::Succeeded, Some(option.clone()), BTreeMap::new())))
+        }
+        (BlockKind::Manual, Answer::Evidence(given)) => {
+            for stmt in &block.body {
+                let StmtKind::Evidence(wanted) = &stmt.kind else { continue };
+                let value = given.get(&wanted.name.name).filter(|v| !v.is_empty());
+                let fits = match (&wanted.ty, value) {
+                    (_, None) => wanted.optional,
+                    (EvidenceType::Text, Some(_)) => true,
+                    (EvidenceType::Choice(options), Some(v)) => options.iter().any(|o| o.name == *v),
+                    (EvidenceType::Url | EvidenceType::File, Some(_)) => {
+                        return Err(ModelError::Unsupported("url and file evidence".into()));
+                    }
+                };
+                if !fits {
+                    return Ok(None);
+                }
+            }
+            Ok(Some((Status::Succeeded, None, given.clone())))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// What node `x` reads ("What a node can read"): its loop items, the
+/// inputs, then other nodes by the id written in the runbook.
+struct Reader<'m, 'g> {
+    model: &'m Model<'g>,
+    x: usize,
+}
+
+impl Reader<'_, '_> {
+    /// The instance of the node written `name` that `x` reads: one in the
+    /// same loop items if there is one, else the one that settled last.
+    fn instance(&self, name: &str) -> Option<usize> {
+        let m = self.model;
+        let items = &m.plan.nodes[self.x].items;
+        (0..m.nodes.len())
+            .filter(|&y| {
+                let node = &m.graph.graph[m.plan.nodes[y].check].kind;
+                matches!(node, NodeKind::Block(b) if b.id.name == name) && m.nodes[y].status.settled()
+            })
+            .max_by_key(|&y| (items.starts_with(&m.plan.nodes[y].items), m.nodes[y].seq))
+    }
+}
+
+impl Env for Reader<'_, '_> {
+    fn path(&self, segments: &[&str]) -> Result<Option<Val>, ModelError> {
+        let m = self.model;
+        let unsupported = || ModelError::Unsupported(format!("reading `{}`", segments.join(".")));
+        match segments {
+            [name] => {
+                let items = &m.plan.nodes[self.x].items;
+                if let Some((_, item)) = items.iter().rev().find(|(var, _)| var == name) {
+                    return Ok(Some(Val::Name(item.clone())));
+                }
+                match m.inputs.get(*name) {
+                    Some(Value::Name(value)) => return Ok(Some(Val::Name(value.clone()))),
+                    Some(Value::Bool(value)) => return Ok(Some(Val::Bool(*value))),
+                    Some(Value::List(_)) => return Err(unsupported()),
+                    None => {}
+                }
+                match self.instance(name) {
+                    None => Ok(None),
+                    Some(y) => m.nodes[y].branch.clone().map(|b| Some(Val::Name(b))).ok_or_else(unsupported),
+                }
+            }
+            [name, field] => {
+                let Some(y) = self.instance(name) else { return Ok(None) };
+                let node = &m.nodes[y];
+                Ok(match *field {
+                    "status" => Some(Val::Name(
+                        match node.status {
+                            Status::Succeeded => "succeeded",
+                            Status::Failed => "failed",
+                            Status::Skipped => "skipped",
+                            _ => return Err(unsupported()),
+                        }
+                        .to_string(),
+                    )),
+                    // P3: a manual step's evidence is its value.
+                    field => node.answers.get(field).cloned().map(Val::Name),
+                })
+            }
+            _ => Err(unsupported()),
+        }
+    }
+}

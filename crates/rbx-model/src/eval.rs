@@ -1,0 +1,74 @@
+//! Expressions, as far as the property tests write them: names compared
+//! with `==` and `!=`, booleans, `and`, `or`, `not` and parentheses. Any
+//! other form is refused as unsupported rather than guessed at.
+
+use rbx_syntax::ast::{CompareOp, Expr, ExprKind};
+
+use crate::ModelError;
+
+/// A value an expression can have here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Val {
+    /// An enum member, an option, a status, an item, or a bare name that
+    /// names nothing with a value ("What a node can read").
+    Name(String),
+    Bool(bool),
+}
+
+/// The value of a dotted path, if it has one: a loop item, an input, or a
+/// field of a node that finished.
+pub trait Env {
+    fn path(&self, segments: &[&str]) -> Result<Option<Val>, ModelError>;
+}
+
+pub fn truth(expr: &Expr, env: &dyn Env) -> Result<bool, ModelError> {
+    match value(expr, env)? {
+        Val::Bool(b) => Ok(b),
+        Val::Name(name) => Err(unsupported(&format!("`{name}` used as a condition"))),
+    }
+}
+
+fn value(expr: &Expr, env: &dyn Env) -> Result<Val, ModelError> {
+    Ok(match &expr.kind {
+        ExprKind::Or(items) => {
+            let mut any = false;
+            for item in items {
+                any |= truth(item, env)?;
+            }
+            Val::Bool(any)
+        }
+        ExprKind::And(items) => {
+            let mut all = true;
+            for item in items {
+                all &= truth(item, env)?;
+            }
+            Val::Bool(all)
+        }
+        ExprKind::Not(inner) => Val::Bool(!truth(inner, env)?),
+        ExprKind::Paren(inner) => value(inner, env)?,
+        ExprKind::Bool(b) => Val::Bool(*b),
+        ExprKind::Path(path) => {
+            let segments: Vec<&str> = path.segments.iter().map(|s| s.name.as_str()).collect();
+            // A name with no value reads as the bare name it is written as.
+            env.path(&segments)?
+                .unwrap_or_else(|| Val::Name(path.dotted()))
+        }
+        ExprKind::Compare { lhs, op, rhs } => {
+            let (lhs, rhs) = (value(lhs, env)?, value(rhs, env)?);
+            let comparable = matches!(
+                (&lhs, &rhs),
+                (Val::Name(_), Val::Name(_)) | (Val::Bool(_), Val::Bool(_))
+            );
+            match op {
+                CompareOp::Eq if comparable => Val::Bool(lhs == rhs),
+                CompareOp::Ne if comparable => Val::Bool(lhs != rhs),
+                _ => return Err(unsupported(&rbx_syntax::fmt::expr(expr))),
+            }
+        }
+        _ => return Err(unsupported(&rbx_syntax::fmt::expr(expr))),
+    })
+}
+
+fn unsupported(what: &str) -> ModelError {
+    ModelError::Unsupported(format!("the expression `{what}`"))
+}

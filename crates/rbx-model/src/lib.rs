@@ -1,0 +1,433 @@
+//! A reference model of rbx's execution rules: a small interpreter of
+//! "The rules" in `book/src/reference/execution.md`, over the checked
+//! graph, written for clarity and kept apart from the engine, so that
+//! property tests can run the same runbook through both and compare.
+//!
+//! The model runs one node at a time (the order `--jobs 1` promises,
+//! rule R5: nodes start in the order they became ready; nodes that become
+//! ready together start in the order they are written). It knows nothing of
+//! processes or time: a [`Script`] says which steps fail and how people
+//! answer. What a run does is a list of [`Event`]s, the journal's
+//! vocabulary without its bookkeeping, and the model's state is what those
+//! events replay to — so the model can also be brought to the state a real
+//! journal describes ([`Model::apply`]) and asked what the next operation
+//! should do from there (rule S3).
+//!
+//! Architecture invariant: this crate never depends on `rbx-engine`; it
+//! shares only the checked graph and the syntax tree.
+
+mod drive;
+mod eval;
+mod plan;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use rbx_check::graph::{Graph, NodeKind};
+use rbx_syntax::ast::{BlockKind, StmtKind};
+
+use plan::Plan;
+
+/// An input's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// A `list(string)`, for `foreach`.
+    List(Vec<String>),
+    /// An `enum` member.
+    Name(String),
+    Bool(bool),
+}
+
+pub type Inputs = BTreeMap<String, Value>;
+
+/// What the world does when the run gets there.
+#[derive(Debug, Clone, Default)]
+pub struct Script {
+    /// Full ids of the step instances whose command fails.
+    pub fails: BTreeSet<String>,
+    /// Answers given ahead of time, as an answers file gives them: by a
+    /// node's full id, else by its id in the runbook (rule P1). A person's
+    /// node with no answer here pauses the run.
+    pub answers: BTreeMap<String, Answer>,
+}
+
+/// A person's answer to one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// A manual step's evidence: name and value.
+    Evidence(BTreeMap<String, String>),
+    /// A gate's attestations: made or not.
+    Attest(bool),
+    /// A sign-off: GO or NO-GO.
+    Signoff(bool),
+    /// A choice's option.
+    Choice(String),
+    /// The person says it was not done.
+    Reject,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Status {
+    #[default]
+    Pending,
+    /// Started and not finished: in doubt once the run stopped.
+    Running,
+    Succeeded,
+    Failed,
+    Skipped,
+    Cancelled,
+}
+
+impl Status {
+    pub fn settled(self) -> bool {
+        !matches!(self, Status::Pending | Status::Running)
+    }
+}
+
+/// Who settled a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum By {
+    /// rbx: a command, a decision, a stage's requirements.
+    Rbx,
+    /// A person's answer, from an answers file or `rbx confirm`.
+    Person,
+    /// The operator: an in-doubt step said to be done, or a cancel.
+    Operator,
+}
+
+/// How a run stopped.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stop {
+    /// E1: with this outcome.
+    Ended(String),
+    /// E2: at this node.
+    Failed(String),
+    /// P1: at this node, for a person.
+    Paused(String),
+}
+
+/// One thing a run does, as its journal records it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Event {
+    /// A step's command started.
+    Started(String),
+    Settled {
+        node: String,
+        status: Status,
+        by: By,
+        /// The branch a decision or choice took.
+        branch: Option<String>,
+        /// A manual step's evidence (rule P3).
+        answers: BTreeMap<String, String>,
+    },
+    Skipped(String),
+    /// L2: `flow` was left by the settlement of `by`.
+    Left { flow: String, by: String },
+    /// Nodes made pending again: a failed run re-driven (S5) or `--from`.
+    Reset(Vec<String>),
+    /// An in-doubt step to be run again (`rerun`) or taken as done.
+    InDoubt { node: String, rerun: bool },
+    /// The run is driven again (`rbx resume`).
+    Resumed,
+    /// The operator cancelled the run; the next drive runs the
+    /// compensation.
+    Cancelled,
+    Stopped(Stop),
+}
+
+/// What to do with an in-doubt step that is not `idempotent`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InDoubt {
+    Rerun,
+    Skip,
+    Abort,
+}
+
+/// An operation on a run, as the CLI offers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Run,
+    Resume {
+        in_doubt: Option<InDoubt>,
+        from: Option<String>,
+    },
+    Confirm {
+        node: String,
+        answer: Answer,
+    },
+    Cancel {
+        in_doubt: Option<InDoubt>,
+    },
+}
+
+/// How an operation ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Stopped(Stop),
+    /// A resume found a step in doubt and no policy for it.
+    NeedsDecision(String),
+    /// Refused, with nothing more recorded than the events returned.
+    Refused(String),
+    /// A confirmation was recorded.
+    Recorded,
+}
+
+/// What one operation did.
+#[derive(Debug, Clone)]
+pub struct Done {
+    pub events: Vec<Event>,
+    pub outcome: Outcome,
+}
+
+/// A shape the rules call an error, or one the model does not cover.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelError {
+    /// E3: nothing left to run and no outcome.
+    Broken(String),
+    /// Outside what the model covers (or what the rules say).
+    Unsupported(String),
+}
+
+impl std::fmt::Display for ModelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ModelError::Broken(why) => write!(f, "the run breaks (E3): {why}"),
+            ModelError::Unsupported(what) => write!(f, "not covered by the model: {what}"),
+        }
+    }
+}
+
+/// What a node is, for whoever writes its script.
+#[derive(Debug, Clone)]
+pub struct NodeView {
+    pub id: String,
+    /// The id written in the runbook (`check` for `s#2.check[a]`).
+    pub name: String,
+    pub items: Vec<(String, String)>,
+    pub kind: Kind,
+    /// A choice's options, in the order written.
+    pub options: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    StageStart,
+    Step,
+    /// A manual step, a gate with `attest`, a sign-off or a choice.
+    Person(BlockKind),
+    /// A decision, a gate of `require` lines, an anchor.
+    Other,
+    Outcome,
+}
+
+#[derive(Debug, Clone, Default)]
+struct NodeState {
+    status: Status,
+    /// The order nodes settled in, for "the one that finished last".
+    seq: u64,
+    branch: Option<String>,
+    answers: BTreeMap<String, String>,
+}
+
+/// How the run stands between operations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Run {
+    Going,
+    Stopped(Stop),
+    /// Cancelled, and the compensation not yet under way.
+    Cancelled,
+}
+
+/// The model of one run of one checked runbook.
+#[derive(Debug, Clone)]
+pub struct Model<'g> {
+    graph: &'g Graph,
+    plan: Plan,
+    inputs: Inputs,
+    nodes: Vec<NodeState>,
+    /// L2: each flow left, and the node whose settlement left it.
+    left: BTreeMap<String, usize>,
+    run: Run,
+    seq: u64,
+}
+
+impl<'g> Model<'g> {
+    pub fn new(graph: &'g Graph, inputs: Inputs) -> Result<Model<'g>, ModelError> {
+        let plan = Plan::expand(graph, &inputs)?;
+        Ok(Model {
+            graph,
+            nodes: vec![NodeState::default(); plan.nodes.len()],
+            plan,
+            inputs,
+            left: BTreeMap::new(),
+            run: Run::Going,
+            seq: 0,
+        })
+    }
+
+    /// Every node of the run, in the order written.
+    pub fn nodes(&self) -> Vec<NodeView> {
+        (0..self.plan.nodes.len()).map(|x| self.view(x)).collect()
+    }
+
+    fn view(&self, x: usize) -> NodeView {
+        let node = &self.plan.nodes[x];
+        let check = &self.graph.graph[node.check];
+        let mut options = Vec::new();
+        let (name, kind) = match &check.kind {
+            NodeKind::StageStart { stage, .. } => (stage.clone(), Kind::StageStart),
+            NodeKind::End { .. } => (check.id.clone(), Kind::Outcome),
+            NodeKind::Anchor(anchor) => (anchor.id.name.clone(), Kind::Other),
+            NodeKind::Block(block) => {
+                let attests = block
+                    .body
+                    .iter()
+                    .any(|s| matches!(s.kind, StmtKind::Attest { .. }));
+                let kind = match block.kind {
+                    BlockKind::Step => Kind::Step,
+                    BlockKind::Manual | BlockKind::Signoff | BlockKind::Choose => {
+                        Kind::Person(block.kind)
+                    }
+                    BlockKind::Gate if attests => Kind::Person(block.kind),
+                    BlockKind::Gate | BlockKind::Decide | BlockKind::Wait => Kind::Other,
+                };
+                for stmt in &block.body {
+                    if let StmtKind::Option(option) = &stmt.kind {
+                        options.push(option.name.name.clone());
+                    }
+                }
+                (block.id.name.clone(), kind)
+            }
+        };
+        NodeView {
+            id: node.id.clone(),
+            name,
+            items: node.items.clone(),
+            kind,
+            options,
+        }
+    }
+
+    /// The node's status now.
+    pub fn status(&self, id: &str) -> Status {
+        self.plan
+            .index(id)
+            .map_or(Status::Pending, |x| self.nodes[x].status)
+    }
+
+    /// The flows left so far, and by which node (L2).
+    pub fn left(&self) -> BTreeMap<String, String> {
+        self.left
+            .iter()
+            .map(|(flow, by)| (flow.clone(), self.plan.nodes[*by].id.clone()))
+            .collect()
+    }
+
+    /// How the run last stopped, if it did and was not resumed since.
+    pub fn stopped(&self) -> Option<&Stop> {
+        match &self.run {
+            Run::Stopped(stop) => Some(stop),
+            Run::Going | Run::Cancelled => None,
+        }
+    }
+
+    /// What a node waits for before it is considered (R1, R4): its
+    /// predecessors and, in a loop, the nodes of an earlier item.
+    pub fn waits_for(&self, id: &str) -> Vec<String> {
+        let Some(x) = self.plan.index(id) else {
+            return Vec::new();
+        };
+        let preds = self.plan.preds[x].iter().map(|(p, _)| *p);
+        preds
+            .chain(self.plan.waits[x].iter().copied())
+            .map(|p| self.plan.nodes[p].id.clone())
+            .collect()
+    }
+
+    /// Brings the model to the state after `event`, as a journal replays:
+    /// the same transitions the model's own operations make.
+    pub fn apply(&mut self, event: &Event) {
+        let index = |id: &str| self.plan.index(id);
+        match event {
+            Event::Started(id) => {
+                if let Some(x) = index(id) {
+                    self.nodes[x].status = Status::Running;
+                }
+            }
+            Event::Settled {
+                node,
+                status,
+                branch,
+                answers,
+                ..
+            } => {
+                if *status == Status::Cancelled {
+                    self.run = Run::Going;
+                }
+                if let Some(x) = index(node) {
+                    self.seq += 1;
+                    self.nodes[x] = NodeState {
+                        status: *status,
+                        seq: self.seq,
+                        branch: branch.clone(),
+                        answers: answers.clone(),
+                    };
+                }
+            }
+            Event::Skipped(id) => {
+                if let Some(x) = index(id) {
+                    self.seq += 1;
+                    self.nodes[x] = NodeState {
+                        status: Status::Skipped,
+                        seq: self.seq,
+                        ..NodeState::default()
+                    };
+                }
+            }
+            Event::Left { flow, by } => {
+                if let Some(x) = index(by) {
+                    self.left.entry(flow.clone()).or_insert(x);
+                }
+            }
+            Event::Reset(ids) => {
+                let reset: Vec<usize> = ids.iter().filter_map(|id| index(id)).collect();
+                // A flow left by a node run again is not left any more.
+                self.left.retain(|_, by| !reset.contains(by));
+                for x in reset {
+                    self.nodes[x] = NodeState::default();
+                }
+                self.run = Run::Going;
+            }
+            Event::InDoubt { node, rerun: true } => {
+                if let Some(x) = index(node) {
+                    self.nodes[x].status = Status::Pending;
+                }
+            }
+            Event::InDoubt { rerun: false, .. } => {}
+            Event::Resumed if self.run == Run::Cancelled => {}
+            Event::Resumed => self.run = Run::Going,
+            Event::Cancelled => self.run = Run::Cancelled,
+            Event::Stopped(stop) => self.run = Run::Stopped(stop.clone()),
+        }
+    }
+}
+
+/// Checks a runbook given as text, as `rbx lint` would, with its includes
+/// refused: enough for the model's tests and the property tests.
+pub fn check_text(text: &str) -> rbx_check::Report {
+    struct One<'a>(&'a str);
+    impl rbx_check::Loader for One<'_> {
+        fn load(&self, path: &Path) -> Result<Vec<u8>, String> {
+            if path == Path::new("model.runbook") {
+                Ok(self.0.as_bytes().to_vec())
+            } else {
+                Err("the model reads one file".to_string())
+            }
+        }
+    }
+    rbx_check::check_with(
+        Path::new("model.runbook"),
+        &One(text),
+        &rbx_check::Fills::default(),
+    )
+}
