@@ -63,7 +63,7 @@ pub fn run(args: &ReportArgs) -> u8 {
 }
 
 fn fail(message: impl std::fmt::Display) -> u8 {
-    eprintln!("error: {message}");
+    errln!("error: {message}");
     exit::INVALID
 }
 
