@@ -296,6 +296,47 @@ pub fn invalid(ty: &EvidenceType, value: &str) -> Option<String> {
     }
 }
 
+/// Whether a node of this kind waits for a person: manual steps, choices,
+/// sign-offs, and gates with `attest` lines.
+pub fn needs_person(block: &Block) -> bool {
+    match block.kind {
+        BlockKind::Manual | BlockKind::Choose | BlockKind::Signoff => true,
+        BlockKind::Gate => block
+            .body
+            .iter()
+            .any(|s| matches!(s.kind, StmtKind::Attest { .. })),
+        BlockKind::Step | BlockKind::Wait | BlockKind::Decide => false,
+    }
+}
+
+/// The values a person's answer gives the nodes after it (rule P3): each
+/// piece of evidence under its name — a `choice(…)` as the option's name,
+/// `text` and `url` as the text given, a `file` as its path. Evidence left
+/// out (an optional one) has no value.
+pub fn values(block: &Block, response: &Response) -> BTreeMap<String, Value> {
+    let mut values = BTreeMap::new();
+    for stmt in &block.body {
+        let StmtKind::Evidence(evidence) = &stmt.kind else {
+            continue;
+        };
+        let name = &evidence.name.name;
+        let given = match response.evidence.get(name) {
+            Some(Json::String(text)) => text.clone(),
+            Some(kept) => match kept.get("file").and_then(Json::as_str) {
+                Some(path) => path.to_string(),
+                None => continue,
+            },
+            None => continue,
+        };
+        let value = match evidence.ty {
+            EvidenceType::Choice(_) => Value::Name(given),
+            _ => Value::Text(given),
+        };
+        values.insert(name.clone(), value);
+    }
+    values
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,45 +438,4 @@ mod tests {
         response.evidence.insert("verdict".into(), json!("pass"));
         assert!(settle(&block, &response, "zed").is_ok());
     }
-}
-
-/// Whether a node of this kind waits for a person: manual steps, choices,
-/// sign-offs, and gates with `attest` lines.
-pub fn needs_person(block: &Block) -> bool {
-    match block.kind {
-        BlockKind::Manual | BlockKind::Choose | BlockKind::Signoff => true,
-        BlockKind::Gate => block
-            .body
-            .iter()
-            .any(|s| matches!(s.kind, StmtKind::Attest { .. })),
-        BlockKind::Step | BlockKind::Wait | BlockKind::Decide => false,
-    }
-}
-
-/// The values a person's answer gives the nodes after it (rule P3): each
-/// piece of evidence under its name — a `choice(…)` as the option's name,
-/// `text` and `url` as the text given, a `file` as its path. Evidence left
-/// out (an optional one) has no value.
-pub fn values(block: &Block, response: &Response) -> BTreeMap<String, Value> {
-    let mut values = BTreeMap::new();
-    for stmt in &block.body {
-        let StmtKind::Evidence(evidence) = &stmt.kind else {
-            continue;
-        };
-        let name = &evidence.name.name;
-        let given = match response.evidence.get(name) {
-            Some(Json::String(text)) => text.clone(),
-            Some(kept) => match kept.get("file").and_then(Json::as_str) {
-                Some(path) => path.to_string(),
-                None => continue,
-            },
-            None => continue,
-        };
-        let value = match evidence.ty {
-            EvidenceType::Choice(_) => Value::Name(given),
-            _ => Value::Text(given),
-        };
-        values.insert(name.clone(), value);
-    }
-    values
 }

@@ -12,8 +12,6 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 use tokio::sync::watch;
 
-/// How much of the start and of the end of each stream is kept.
-
 /// The environment variable that marks every process a step starts with
 /// the run and node it belongs to.
 pub const MARKER: &str = "RBX_RUN_STEP";
@@ -59,6 +57,7 @@ pub fn marked(value: &str) -> Vec<(u32, String)> {
 /// The shell every command runs in, with `-e -o pipefail`.
 pub const SHELL: &str = "bash";
 
+/// How much of the start and of the end of each stream is kept.
 pub const KEEP: usize = 64 * 1024;
 
 /// How long a group gets between SIGTERM and SIGKILL.
