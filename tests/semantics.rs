@@ -750,3 +750,85 @@ fn an_irreversible_step_in_a_loop_is_confirmed_per_instance() {
     }
     assert_eq!(by_node, BTreeMap::from([("s.wipe[a]".to_string(), 1)]));
 }
+
+/// One vocabulary: an ended run's unreached nodes are `not reached` (not
+/// `pending`) in `rbx status` and every report format, skipped ones
+/// `skipped`, and a node settled by `rbx cancel` is `cancelled` in both.
+#[test]
+fn status_and_report_say_not_reached_skipped_and_cancelled_alike() {
+    let bench = Bench::new();
+    bench.write(
+        "v.runbook",
+        r#"runbook v "Vocabulary" {
+  on cancel -> restore
+  stage s "S" {
+    on failure -> end stopped
+    step a "A" { run "false" }
+    step b "B" { run "true" }
+    end done
+  }
+  stage restore "Restore" {
+    step r "R" { run "true" }
+    end restored
+  }
+}
+"#,
+    );
+    bench.rbx(&["run", "v.runbook"]);
+    let id = bench.run_id();
+    let status = bench.rbx(&["status", &id]);
+    let line = |id: &str| {
+        status
+            .stdout
+            .lines()
+            .find(|l| l.contains(id))
+            .map(str::to_string)
+            .unwrap_or_default()
+    };
+    assert!(line("s.b").contains("skipped"), "{}", status.stdout);
+    assert!(
+        line("restore.r").contains("not reached"),
+        "{}",
+        status.stdout
+    );
+    assert!(!status.stdout.contains("pending"), "{}", status.stdout);
+    let report = bench.rbx(&["report", &id, "--format", "json"]);
+    assert!(
+        report.stdout.contains("\"not_reached\""),
+        "{}",
+        report.stdout
+    );
+    assert!(!report.stdout.contains("\"pending\""), "{}", report.stdout);
+
+    // Cancelled where it paused: the person's step is `cancelled`.
+    let bench = Bench::new();
+    bench.write(
+        "c.runbook",
+        r#"runbook c "Cancel" {
+  on cancel -> end cancelled
+  stage s "S" {
+    manual m "M" {
+      evidence note "Note": text
+    }
+    end done
+  }
+}
+"#,
+    );
+    bench.rbx(&["run", "c.runbook", "--non-interactive"]);
+    let id = bench.run_id();
+    let cancel = bench.rbx(&["cancel", &id, "--reason", "not today"]);
+    assert_eq!(cancel.status, 0, "{}", cancel.transcript());
+    let status = bench.rbx(&["status", &id]);
+    assert!(
+        status
+            .stdout
+            .lines()
+            .any(|l| l.contains("s.m") && l.contains("cancelled")),
+        "{}",
+        status.stdout
+    );
+    let report = bench.rbx(&["report", &id]);
+    assert!(report.stdout.contains("cancelled"), "{}", report.stdout);
+    assert!(!report.stdout.contains("pending"), "{}", report.stdout);
+}

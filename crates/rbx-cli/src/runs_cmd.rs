@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use rbx_check::graph::NodeKind;
+use rbx_engine::Procedure;
 use rbx_engine::state::kind;
-use rbx_engine::{Procedure, Status};
 use rbx_store::{RunId, RunSummary, SqliteStore, Store};
 use rbx_syntax::ast::BlockKind;
 use serde_json::json;
@@ -132,15 +132,7 @@ pub fn status(args: &StatusArgs) -> u8 {
                 continue;
             }
             let node = state.nodes.get(&id);
-            let status = match node.map(|n| n.status) {
-                None | Some(Status::Pending) => "pending",
-                Some(Status::Running) if driven => "running",
-                Some(Status::Running) => "in doubt",
-                Some(Status::Succeeded) => "done",
-                Some(Status::Failed) => "failed",
-                Some(Status::Skipped) => "skipped",
-                Some(Status::Cancelled) => "cancelled",
-            };
+            let status = rbx_engine::state::standing(node, &state.status, driven).replace('_', " ");
             let detail = node
                 .map(|n| {
                     let mut parts = Vec::new();

@@ -682,19 +682,10 @@ async fn resume_locked(
     // control down that route; everything else is skipped. Without any such
     // route the run simply ends cancelled.
     if state.status == RunStatus::Cancelled {
-        let stopped_at: Vec<usize> = (0..plan.nodes.len())
-            .filter(|&x| {
-                let status = state.nodes.get(&plan.nodes[x].id).map(|n| n.status);
-                let waiting = matches!(status, None | Some(Status::Pending));
-                let ready = plan.incoming[x].iter().all(|(from, _)| {
-                    state
-                        .nodes
-                        .get(&plan.nodes[*from].id)
-                        .is_some_and(|n| n.status.settled())
-                });
-                status == Some(Status::Running)
-                    || (waiting && ready && !plan.incoming[x].is_empty())
-            })
+        // Where it stopped: the nodes it would run next, or was running
+        // (rules R1, R2, C2) — never a node control does not reach.
+        let stopped_at: Vec<usize> = readiness::next(&state, &plan)
+            .into_iter()
             .filter(|&x| {
                 plan.outgoing[x].iter().any(|(_, link)| {
                     *link == expand::Link::Route(rbx_check::graph::EdgeKind::Cancel)
