@@ -294,10 +294,23 @@ fn kill_orphaned_switch(demo: &Demo) {
     let Ok(pids) = fs::read_to_string(demo.sim_state().join("switch.pid")) else {
         return;
     };
-    if let Some(group) = pids.split_whitespace().nth(1) {
-        let _ = Command::new("sh")
-            .args(["-c", "kill -KILL -- \"-$1\" 2>/dev/null", "sh", group])
-            .status();
+    if let Some(group) = pids
+        .split_whitespace()
+        .nth(1)
+        .and_then(|g| g.parse::<i32>().ok())
+    {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(group),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        // Wait until the group is gone: a resume refuses to start a step
+        // whose processes still run.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while nix::sys::signal::killpg(nix::unistd::Pid::from_raw(group), None).is_ok()
+            && Instant::now() < deadline
+        {
+            sleep(Duration::from_millis(20));
+        }
     }
 }
 
@@ -375,7 +388,8 @@ fn rbx_killed_mid_rollback_resumes_and_the_verify_probe_settles_the_switch() {
             && l.contains(r#""node":"rollback.switch_to_go""#)
             && l.contains(r#""decision":"done""#)
             && l.contains("verify probe")),
-        "{journal}"
+        "{}\n{journal}",
+        resumed.transcript()
     );
     let starts = journal
         .lines()

@@ -1789,7 +1789,7 @@ fn a_verify_probe_on_resume_sees_captures_from_earlier_steps() {
     }
 
     step apply "Apply" {
-      run "echo {{ before.id }} > marker; echo apply >> side; test -f fast || sleep 30"
+      run "echo $$ > apply.pid; echo {{ before.id }} > marker; echo apply >> side; test -f fast || sleep 30"
       verify "grep -qx {{ before.id }} marker"
     }
 
@@ -1802,7 +1802,10 @@ fn a_verify_probe_on_resume_sees_captures_from_earlier_steps() {
     poll("apply to start", || {
         (bench.count("apply") == 1).then_some(())
     });
+    let group = bench.group_in("apply.pid");
     driver.kill9();
+    // A resume refuses to act while the step's processes live (rule S2).
+    group.kill();
     let resumed = bench.rbx(&["resume", "--non-interactive"]);
     assert_eq!(resumed.status, 0, "{}", resumed.transcript());
     assert!(

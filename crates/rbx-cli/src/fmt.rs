@@ -11,7 +11,7 @@ pub fn run(args: &FmtArgs) -> u8 {
     let (files, errors) = sources::expand(&args.paths);
     let mut invalid = !errors.is_empty();
     for error in errors {
-        eprintln!(
+        errln!(
             "error: cannot read `{}`: {}",
             error.path.display(),
             error.reason
@@ -45,7 +45,7 @@ fn format_one(path: &Path, check: bool) -> Outcome {
     let bytes = match sources::read(path) {
         Ok(bytes) => bytes,
         Err(error) => {
-            eprintln!("error: cannot read `{name}`: {}", error.reason);
+            errln!("error: cannot read `{name}`: {}", error.reason);
             return Outcome::Invalid;
         }
     };
@@ -53,9 +53,9 @@ fn format_one(path: &Path, check: bool) -> Outcome {
     let source = String::from_utf8_lossy(&bytes);
     let Some(file) = parsed.file.as_ref().filter(|_| !parsed.has_errors()) else {
         for diagnostic in &parsed.diagnostics {
-            eprint!("{}", render::diagnostic(diagnostic, &name, &source));
+            err!("{}", render::diagnostic(diagnostic, &name, &source));
         }
-        eprintln!("error: `{name}` was not formatted because it does not parse");
+        errln!("error: `{name}` was not formatted because it does not parse");
         return Outcome::Invalid;
     };
     let formatted = rbx_syntax::fmt::format(&source, file);
@@ -74,12 +74,12 @@ fn format_one(path: &Path, check: bool) -> Outcome {
         return Outcome::Changed;
     }
     if let Err(error) = std::fs::write(path, &formatted) {
-        eprintln!(
+        errln!(
             "error: cannot write `{name}`: {}",
             error.to_string().to_lowercase()
         );
         return Outcome::Invalid;
     }
-    eprintln!("formatted {name}");
+    errln!("formatted {name}");
     Outcome::Changed
 }

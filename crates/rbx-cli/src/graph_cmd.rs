@@ -38,7 +38,7 @@ pub struct Procedure {
 /// says why on standard error and gives the exit status to end with.
 pub fn load(path: &Path) -> Result<Procedure, u8> {
     if let Err(error) = sources::read(path) {
-        eprintln!(
+        errln!(
             "error: cannot read `{}`: {}",
             error.path.display(),
             error.reason
@@ -54,9 +54,9 @@ pub fn load(path: &Path) -> Result<Procedure, u8> {
         .collect();
     if errors.iter().any(|f| blocking(f.diagnostic.code)) {
         for finding in &errors {
-            eprint!("{}", render::finding(&report, finding));
+            err!("{}", render::finding(&report, finding));
         }
-        eprintln!(
+        errln!(
             "{} error(s): fix them first (`rbx lint {}` shows every problem)",
             errors.len(),
             path.display()
@@ -70,14 +70,14 @@ pub fn load(path: &Path) -> Result<Procedure, u8> {
         .is_some_and(|f| f.header.is_some());
     let graph = report.graph.take();
     let Some(graph) = graph.filter(|_| is_entry) else {
-        eprintln!(
+        errln!(
             "error: `{}` has no `runbook` header: give the entry file, not a fragment it includes",
             path.display()
         );
         return Err(exit::INVALID);
     };
     if !errors.is_empty() {
-        eprintln!(
+        errln!(
             "note: {} thing(s) to fill in before this runbook can run (`rbx lint {}` lists them)",
             errors.len(),
             path.display()
@@ -106,7 +106,7 @@ pub fn emit(text: &str) -> u8 {
         Ok(()) => exit::SUCCESS,
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => exit::SUCCESS,
         Err(error) => {
-            eprintln!("error: cannot write to standard output: {error}");
+            errln!("error: cannot write to standard output: {error}");
             exit::INVALID
         }
     }

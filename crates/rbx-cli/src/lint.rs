@@ -55,7 +55,7 @@ impl Tally {
             self.warnings += 1;
         }
         match self.format {
-            Format::Human => eprint!(
+            Format::Human => err!(
                 "{}",
                 render::diagnostic(diagnostic, &path.display().to_string(), source)
             ),
@@ -71,7 +71,7 @@ pub fn run(args: &LintArgs) -> u8 {
     let (files, errors) = sources::expand(&args.paths);
     let mut failed = !errors.is_empty();
     for error in errors {
-        eprintln!(
+        errln!(
             "error: cannot read `{}`: {}",
             error.path.display(),
             error.reason
@@ -88,7 +88,7 @@ pub fn run(args: &LintArgs) -> u8 {
         let bytes = match sources::read(path) {
             Ok(bytes) => bytes,
             Err(error) => {
-                eprintln!(
+                errln!(
                     "error: cannot read `{}`: {}",
                     error.path.display(),
                     error.reason
@@ -124,7 +124,7 @@ pub fn run(args: &LintArgs) -> u8 {
     // The summary goes to standard error in every format, so that a CI log
     // says what happened even when standard output went to a file.
     if tally.errors + tally.warnings > 0 {
-        eprintln!(
+        errln!(
             "{} file(s) checked: {} error(s), {} warning(s)",
             files.len(),
             tally.errors,
@@ -141,12 +141,12 @@ pub fn run(args: &LintArgs) -> u8 {
     )
     .and_then(|()| stdout.flush());
     if let Err(error) = written {
-        eprintln!("error: cannot write to standard output: {error}");
+        errln!("error: cannot write to standard output: {error}");
         failed = true;
     }
     let denied = args.deny.contains(&LintLevel::Warnings) && tally.warnings > 0;
     if denied {
-        eprintln!("error: warnings are denied by `--deny warnings`");
+        errln!("error: warnings are denied by `--deny warnings`");
     }
     if failed || denied || tally.errors > 0 {
         exit::INVALID

@@ -1,6 +1,30 @@
 //! `rbx`: the command-line front end. The only crate that prints, reads
 //! arguments or renders diagnostics.
 
+/// Lines for the person at the terminal. A closed standard output or error
+/// (`rbx run … | head -1`, a terminal that went away) must never change a
+/// run: write errors are ignored, where `println!` would panic.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 mod cli;
 mod exit;
 mod fmt;

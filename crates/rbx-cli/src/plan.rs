@@ -37,7 +37,7 @@ pub fn run(args: &PlanArgs) -> u8 {
     let inputs = match Inputs::new(&procedure, &args.set) {
         Ok(inputs) => inputs,
         Err(message) => {
-            eprintln!("error: {message}");
+            errln!("error: {message}");
             return exit::INVALID;
         }
     };

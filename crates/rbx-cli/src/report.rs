@@ -63,7 +63,7 @@ pub fn run(args: &ReportArgs) -> u8 {
 }
 
 fn fail(message: impl std::fmt::Display) -> u8 {
-    eprintln!("error: {message}");
+    errln!("error: {message}");
     exit::INVALID
 }
 
@@ -671,13 +671,11 @@ impl NodeView<'_> {
             {
                 "waiting"
             }
-            None | Some(Status::Pending) => "pending",
-            Some(Status::Running) if self.driven => "running",
-            Some(Status::Running) => "in_doubt",
-            Some(Status::Succeeded) => "done",
-            Some(Status::Failed) => "failed",
-            Some(Status::Skipped) => "skipped",
-            Some(Status::Cancelled) => "cancelled",
+            _ => rbx_engine::state::standing(
+                self.state.nodes.get(id),
+                &self.state.status,
+                self.driven,
+            ),
         }
     }
 
@@ -1029,6 +1027,11 @@ fn combined(stage: &StageInfo) -> &'static str {
         "skipped"
     } else if results.contains(&"pending") {
         "pending"
+    } else if results
+        .iter()
+        .all(|r| matches!(*r, "skipped" | "not_reached"))
+    {
+        "not_reached"
     } else {
         "done"
     }
@@ -1239,6 +1242,8 @@ fn result_label(result: &str) -> &'static str {
         "waiting" => "⏸ waiting",
         "in_doubt" => "❓ in doubt",
         "running" => "▶ running",
+        "cancelled" => "⛔ cancelled",
+        "not_reached" => "· not reached",
         _ => "⏳ pending",
     }
 }
@@ -1367,8 +1372,12 @@ fn evidence(step: &StepInfo) -> Vec<Piece> {
     if let Some(command) = &step.command {
         out.push(Piece::Code(format!("$ {command}")));
     }
+    // A person's evidence is also a value for later nodes (a capture of
+    // the same name): it is shown once, as the answer.
     for (name, value) in &step.captures {
-        out.push(Piece::Pair(name.clone(), json_text(value)));
+        if !step.answers.contains_key(name) {
+            out.push(Piece::Pair(name.clone(), json_text(value)));
+        }
     }
     for (name, value) in &step.answers {
         if name == "rationale" || name == "signoff" {
@@ -1583,7 +1592,8 @@ fn markdown(r: &Record) -> String {
                 );
             }
             "skipped" => o.push_str("Not on this run's path.\n"),
-            "pending" => o.push_str("Not reached.\n"),
+            "pending" => o.push_str("Not reached yet.\n"),
+            "not_reached" => o.push_str("Not reached.\n"),
             _ => {
                 if !stage.conditions.is_empty() {
                     let held: Vec<String> = stage.conditions.iter().map(|c| md_code(c)).collect();
@@ -1880,7 +1890,8 @@ fn html(r: &Record) -> String {
                 );
             }
             "skipped" => o.push_str("<p class=\"skipped\">Not on this run's path.</p>\n"),
-            "pending" => o.push_str("<p class=\"pending\">Not reached.</p>\n"),
+            "pending" => o.push_str("<p class=\"pending\">Not reached yet.</p>\n"),
+            "not_reached" => o.push_str("<p class=\"pending\">Not reached.</p>\n"),
             _ if !stage.conditions.is_empty() => {
                 let held: Vec<String> = stage
                     .conditions
@@ -1892,7 +1903,7 @@ fn html(r: &Record) -> String {
             _ => {}
         }
         if stage.steps.is_empty() {
-            if !matches!(stage.result, "skipped" | "pending") {
+            if !matches!(stage.result, "skipped" | "pending" | "not_reached") {
                 o.push_str("<p>No steps.</p>\n");
             }
             continue;

@@ -13,7 +13,7 @@ use crate::{exit, plan, render, sources};
 /// Opens the store, saying plainly why when it cannot.
 pub fn open_store(dir: &Path) -> Result<SqliteStore, u8> {
     SqliteStore::open(dir).map_err(|error| {
-        eprintln!("error: {error}");
+        errln!("error: {error}");
         exit::INVALID
     })
 }
@@ -23,7 +23,7 @@ fn options(drive: &DriveArgs) -> Result<Options, u8> {
         Some(path) => {
             let text = read_text(path)?;
             rbx_engine::fills::parse_answers(&text).map_err(|why| {
-                eprintln!("error: `{}`: {why}", path.display());
+                errln!("error: `{}`: {why}", path.display());
                 exit::INVALID
             })?
         }
@@ -48,7 +48,7 @@ fn options(drive: &DriveArgs) -> Result<Options, u8> {
 
 fn read_text(path: &Path) -> Result<String, u8> {
     std::fs::read_to_string(path).map_err(|e| {
-        eprintln!(
+        errln!(
             "error: cannot read `{}`: {}",
             path.display(),
             e.to_string().to_lowercase()
@@ -62,7 +62,7 @@ pub fn fill(path: Option<&Path>) -> Result<Option<(String, String, rbx_check::Fi
     let Some(path) = path else { return Ok(None) };
     let text = read_text(path)?;
     let fills = rbx_engine::fills::parse_fills(&text).map_err(|why| {
-        eprintln!("error: `{}`: {why}", path.display());
+        errln!("error: `{}`: {why}", path.display());
         exit::INVALID
     })?;
     Ok(Some((path.display().to_string(), text, fills)))
@@ -80,7 +80,7 @@ fn split_sets(sets: &[String]) -> Result<Vec<(String, String)>, u8> {
             set.split_once('=')
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .ok_or_else(|| {
-                    eprintln!("error: `--set {set}`: expected KEY=VALUE");
+                    errln!("error: `--set {set}`: expected KEY=VALUE");
                     exit::INVALID
                 })
         })
@@ -99,7 +99,7 @@ fn checked(file: &Path, fill_path: Option<&Path>, roles: &[String]) -> Result<Pr
         };
         for flag in roles {
             let (id, role) = rbx_engine::fills::parse_role_flag(flag).map_err(|why| {
-                eprintln!("error: {why}");
+                errln!("error: {why}");
                 exit::INVALID
             })?;
             fills.roles.insert(id, role);
@@ -110,9 +110,9 @@ fn checked(file: &Path, fill_path: Option<&Path>, roles: &[String]) -> Result<Pr
     let report = rbx_check::check_with(file, &sources::FileSystem, &fills);
     if report.has_errors() {
         for finding in &report.findings {
-            eprint!("{}", render::finding(&report, finding));
+            err!("{}", render::finding(&report, finding));
         }
-        eprintln!(
+        errln!(
             "error: `{}` has errors; fix them (see `rbx lint`) before running it",
             file.display()
         );
@@ -122,7 +122,7 @@ fn checked(file: &Path, fill_path: Option<&Path>, roles: &[String]) -> Result<Pr
         .as_ref()
         .map(|(path, text, _)| (path.as_str(), text.as_str()));
     Procedure::from_report_with(report, fill_text).ok_or_else(|| {
-        eprintln!(
+        errln!(
             "error: `{}` is not an entry runbook (it has no `runbook` header)",
             file.display()
         );
@@ -132,7 +132,7 @@ fn checked(file: &Path, fill_path: Option<&Path>, roles: &[String]) -> Result<Pr
 
 fn runtime() -> Result<tokio::runtime::Runtime, u8> {
     tokio::runtime::Runtime::new().map_err(|e| {
-        eprintln!("error: cannot start the executor: {e}");
+        errln!("error: cannot start the executor: {e}");
         exit::INVALID
     })
 }
@@ -152,7 +152,7 @@ pub fn run(args: &RunArgs) -> u8 {
             crate::terminal::ask_missing_secrets(&procedure, &mut sets);
         }
         let inputs = rbx_engine::resolve_inputs(&procedure, &sets, None).map_err(|why| {
-            eprintln!("error: {why}");
+            errln!("error: {why}");
             exit::INVALID
         })?;
         let store = open_store(&args.store.state_dir)?;
@@ -165,7 +165,7 @@ pub fn run(args: &RunArgs) -> u8 {
             inputs,
             options,
             |run| {
-                eprintln!("run {run} started ({})", procedure.title);
+                errln!("run {run} started ({})", procedure.title);
                 started = Some(run.clone());
             },
         ));
@@ -187,18 +187,18 @@ pub fn resume(args: &ResumeArgs) -> u8 {
         let summary = store
             .run(&run)
             .map_err(|e| {
-                eprintln!("error: {e}");
+                errln!("error: {e}");
                 exit::INVALID
             })?
             .ok_or_else(|| {
-                eprintln!(
+                errln!(
                     "error: there is no run `{run}` in {}",
                     args.store.state_dir.display()
                 );
                 exit::INVALID
             })?;
         let snapshot = store.sources(&run).map_err(|e| {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             exit::INVALID
         })?;
         let current = current_sources(&summary.entry, &snapshot);
@@ -228,25 +228,27 @@ pub fn resume(args: &ResumeArgs) -> u8 {
         match result {
             Ok(exit) => Ok(report(&exit, Some(&run), &args.store.state_dir)),
             Err(ResumeError::Held(holder)) => {
-                eprintln!(
+                errln!(
                     "error: run {run} is being driven by process {} on {} since {}; \
                      wait for it, or stop it and resume again",
-                    holder.pid, holder.host, holder.since
+                    holder.pid,
+                    holder.host,
+                    holder.since
                 );
                 Err(exit::INVALID)
             }
             Err(ResumeError::Changed(nodes)) => {
-                eprintln!(
+                errln!(
                     "error: the runbook changed since run {run} started; changed steps: {}",
                     nodes.join(", ")
                 );
-                eprintln!(
+                errln!(
                     "help: put the file back, or pass `--allow-changed` if no finished step changed"
                 );
                 Err(exit::INVALID)
             }
             Err(ResumeError::Store(why) | ResumeError::Invalid(why)) => {
-                eprintln!("error: {why}");
+                errln!("error: {why}");
                 Err(exit::INVALID)
             }
         }
@@ -271,18 +273,18 @@ fn resume_due(args: &ResumeArgs) -> u8 {
             .map(|r| r.id)
             .collect(),
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return exit::INVALID;
         }
     };
     drop(store);
     if due.is_empty() {
-        eprintln!("no waiting run is due");
+        errln!("no waiting run is due");
         return exit::SUCCESS;
     }
     let mut worst = exit::SUCCESS;
     for run in due {
-        eprintln!("resuming {run}");
+        errln!("resuming {run}");
         let one = ResumeArgs {
             run: Some(run.to_string()),
             due: false,
@@ -320,11 +322,11 @@ fn latest_unfinished(store: &SqliteStore) -> Result<RunId, u8> {
     match store.latest_with_status_in(&unfinished) {
         Ok(Some(run)) => Ok(run.id),
         Ok(None) => {
-            eprintln!("error: there is no unfinished run to resume");
+            errln!("error: there is no unfinished run to resume");
             Err(exit::INVALID)
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             Err(exit::INVALID)
         }
     }
@@ -364,50 +366,48 @@ fn report(exit: &Exit, run: Option<&RunId>, state_dir: &Path) -> u8 {
     };
     match exit {
         Exit::Ended(outcome) => {
-            eprintln!("✓ run ended: {outcome}");
+            errln!("✓ run ended: {outcome}");
             exit::SUCCESS
         }
         Exit::Failed { node, reason } => {
-            eprintln!("✗ run failed at {node}: {reason}");
-            eprintln!("  fix the cause, then: rbx resume{run_hint}{dir}");
+            errln!("✗ run failed at {node}: {reason}");
+            errln!("  fix the cause, then: rbx resume{run_hint}{dir}");
             exit::FAILED
         }
         Exit::Paused { node, hint } if hint.starts_with("(irreversible") => {
-            eprintln!("⏸ run paused: {node} waits for its confirmation {hint}");
-            eprintln!("  then:       rbx resume{run_hint}{dir}");
+            errln!("⏸ run paused: {node} waits for its confirmation {hint}");
+            errln!("  then:       rbx resume{run_hint}{dir}");
             exit::PAUSED
         }
         Exit::Paused { node, hint } => {
-            eprintln!("⏸ run paused: {node} needs a person");
+            errln!("⏸ run paused: {node} needs a person");
             let run = run.map_or_else(|| "RUN".to_string(), ToString::to_string);
-            eprintln!("  supply it:  rbx confirm {run} {node} {hint}{dir}");
-            eprintln!("  then:       rbx resume{run_hint}{dir}");
+            errln!("  supply it:  rbx confirm {run} {node} {hint}{dir}");
+            errln!("  then:       rbx resume{run_hint}{dir}");
             exit::PAUSED
         }
         Exit::NeedsDecision { node } => {
-            eprintln!(
+            errln!(
                 "? {node} was running when rbx stopped, and it is not marked idempotent and has no verify probe"
             );
-            eprintln!("  decide:  rbx resume{run_hint}{dir} --in-doubt rerun|skip|abort");
+            errln!("  decide:  rbx resume{run_hint}{dir} --in-doubt rerun|skip|abort");
             exit::PAUSED
         }
         Exit::Waiting { node, due } => {
-            eprintln!(
+            errln!(
                 "⏳ run waiting: {node} is due at {}",
                 rbx_engine::format_time(*due)
             );
-            eprintln!(
-                "  then:  rbx resume{run_hint}{dir}   (or `rbx resume --due{dir}` from cron)"
-            );
+            errln!("  then:  rbx resume{run_hint}{dir}   (or `rbx resume --due{dir}` from cron)");
             exit::PAUSED
         }
         Exit::Interrupted => {
-            eprintln!("⏹ run interrupted; nothing is lost");
-            eprintln!("  go on with:  rbx resume{run_hint}{dir}");
+            errln!("⏹ run interrupted; nothing is lost");
+            errln!("  go on with:  rbx resume{run_hint}{dir}");
             exit::INTERRUPTED
         }
         Exit::Broken(why) => {
-            eprintln!("error: {why}");
+            errln!("error: {why}");
             exit::INVALID
         }
     }
@@ -420,15 +420,15 @@ pub fn cancel(args: &crate::cli::CancelArgs) -> u8 {
         let mut store = open_store(&args.store.state_dir)?;
         let run = RunId::new(args.run.clone());
         let fail = |e: &dyn std::fmt::Display| {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             exit::INVALID
         };
         let summary = store.run(&run).map_err(|e| fail(&e))?.ok_or_else(|| {
-            eprintln!("error: there is no run `{run}`");
+            errln!("error: there is no run `{run}`");
             exit::INVALID
         })?;
         if summary.status.starts_with("ended") {
-            eprintln!("error: run {run} has already ended ({})", summary.status);
+            errln!("error: run {run} has already ended ({})", summary.status);
             return Err(exit::INVALID);
         }
         let host = nix::unistd::gethostname()
@@ -436,9 +436,10 @@ pub fn cancel(args: &crate::cli::CancelArgs) -> u8 {
             .and_then(|h| h.into_string().ok())
             .unwrap_or_default();
         if let Ok(Some((holder, true))) = store.holder(&run, &host) {
-            eprintln!(
+            errln!(
                 "error: run {run} is being driven by process {} on {}; stop it (Ctrl-C) and cancel again",
-                holder.pid, holder.host
+                holder.pid,
+                holder.host
             );
             return Err(exit::INVALID);
         }
@@ -448,7 +449,7 @@ pub fn cancel(args: &crate::cli::CancelArgs) -> u8 {
             .append(&run, rbx_engine::state::kind::RUN_CANCELLED, &payload)
             .map_err(|e| fail(&e))?;
         drop(store);
-        eprintln!("run {run} cancelled: running its compensation");
+        errln!("run {run} cancelled: running its compensation");
         Ok(resume(&ResumeArgs {
             run: Some(args.run.clone()),
             due: false,
@@ -492,7 +493,7 @@ fn warn_unknown_answers(procedure: &Procedure, drive: &DriveArgs) {
         })
         .collect();
     for node in answers.0.keys().filter(|k| !known.contains(*k)) {
-        eprintln!(
+        errln!(
             "warning: `{}` answers `{node}`, which is no step of this runbook",
             path.display()
         );

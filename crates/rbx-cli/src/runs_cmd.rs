@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use rbx_check::graph::NodeKind;
+use rbx_engine::Procedure;
 use rbx_engine::state::kind;
-use rbx_engine::{Procedure, Status};
 use rbx_store::{RunId, RunSummary, SqliteStore, Store};
 use rbx_syntax::ast::BlockKind;
 use serde_json::json;
@@ -16,13 +16,6 @@ use crate::run_cmd::open_store;
 
 /// A line on standard output; a closed pipe (`rbx status | head`) ends the
 /// output quietly rather than with a panic.
-macro_rules! outln {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
-    }};
-}
-
 /// Bytes on standard output as they are, with the same care for a closed
 /// pipe.
 fn out(bytes: &[u8]) {
@@ -33,7 +26,7 @@ fn out(bytes: &[u8]) {
 }
 
 fn fail(message: impl std::fmt::Display) -> u8 {
-    eprintln!("error: {message}");
+    errln!("error: {message}");
     exit::INVALID
 }
 
@@ -139,15 +132,7 @@ pub fn status(args: &StatusArgs) -> u8 {
                 continue;
             }
             let node = state.nodes.get(&id);
-            let status = match node.map(|n| n.status) {
-                None | Some(Status::Pending) => "pending",
-                Some(Status::Running) if driven => "running",
-                Some(Status::Running) => "in doubt",
-                Some(Status::Succeeded) => "done",
-                Some(Status::Failed) => "failed",
-                Some(Status::Skipped) => "skipped",
-                Some(Status::Cancelled) => "cancelled",
-            };
+            let status = rbx_engine::state::standing(node, &state.status, driven).replace('_', " ");
             let detail = node
                 .map(|n| {
                     let mut parts = Vec::new();
@@ -239,28 +224,22 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
         let procedure = procedure_of(&store, &summary)?;
         let events = store.events(&summary.id).map_err(fail)?;
         let state = rbx_engine::replay(&events);
-        if state
-            .nodes
-            .get(&args.step)
-            .is_some_and(|n| n.status.settled())
-        {
+        if let rbx_engine::RunStatus::Ended { outcome } = &state.status {
             return Err(fail(format!(
-                "`{}` is already settled in run {}",
-                args.step, summary.id
+                "run {} has already ended ({outcome}); nothing can be confirmed",
+                summary.id
             )));
         }
-        let base = args.step.split('[').next().unwrap_or(&args.step);
+        let step = waited_for(&procedure, &summary, &state, &args.step)?;
+        let base = step.split('[').next().unwrap_or(&step);
         let Some(index) = procedure.graph.node(base) else {
-            return Err(fail(format!(
-                "run {} has no step `{}`",
-                summary.id, args.step
-            )));
+            return Err(fail(format!("run {} has no step `{step}`", summary.id)));
         };
         // Only people's steps are confirmed; a command runs when the run is
         // resumed, and an irreversible one is confirmed at the terminal or
         // with `confirm = "ID"` in an answers file.
         let NodeKind::Block(block) = &procedure.graph.graph[index].kind else {
-            return Err(fail(format!("`{}` does not wait for a person", args.step)));
+            return Err(fail(format!("`{}` does not wait for a person", step)));
         };
         if matches!(
             block.kind,
@@ -270,7 +249,7 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
                 "`{}` is not a person's step: resume the run to go on with it \
                  (an irreversible step is confirmed at the terminal, or with \
                  `confirm = \"{}\"` in an `--answers` file)",
-                args.step, block.id.name
+                step, block.id.name
             )));
         }
         let mut response = rbx_engine::people::Response {
@@ -311,7 +290,7 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
             .map_err(|problems| {
                 fail(format!(
                     "`{}` is not settled by this: {}",
-                    args.step,
+                    step,
                     problems.join("; ")
                 ))
             })?;
@@ -323,7 +302,7 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
                 ))
             })?;
             let hash = store
-                .put_attachment(&summary.id, &args.step, &name, &path, &bytes)
+                .put_attachment(&summary.id, &step, &name, &path, &bytes)
                 .map_err(fail)?;
             rbx_engine::people::kept(&mut response, &name, &path, &hash, bytes.len());
         }
@@ -333,10 +312,11 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
                 .unwrap_or_else(|_| "unknown".to_string())
         });
         let mut payload = response.to_json();
-        payload["node"] = json!(args.step);
+        payload["node"] = json!(step);
         payload["attempt"] = json!(1);
         payload["status"] = json!(settlement.status.as_str());
-        payload["captures"] = json!({});
+        payload["captures"] =
+            rbx_engine::state::captures_json(&rbx_engine::people::values(block, &response));
         payload["operator"] = json!(operator);
         payload["via"] = json!("rbx confirm");
         if let Some(branch) = settlement.branch {
@@ -348,13 +328,58 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
         store
             .append(&summary.id, kind::NODE_FINISHED, &payload)
             .map_err(fail)?;
-        eprintln!(
+        errln!(
             "recorded {} for run {}; go on with: rbx resume {}",
-            args.step, summary.id, summary.id
+            step,
+            summary.id,
+            summary.id
         );
         Ok(exit::SUCCESS)
     };
     attempt().unwrap_or_else(|status| status)
+}
+
+/// The node `rbx confirm` is asked to answer, if the run is waiting for it
+/// (rule P2): its full id, or its id in the runbook when exactly one node
+/// the run waits for has it. Anything else is refused, naming what the run
+/// waits for.
+fn waited_for(
+    procedure: &Procedure,
+    summary: &RunSummary,
+    state: &rbx_engine::RunState,
+    asked: &str,
+) -> Result<String, u8> {
+    let waiting = rbx_engine::waiting_for(procedure, &summary.inputs, state);
+    let people: Vec<&str> = waiting
+        .iter()
+        .filter(|(_, person)| *person)
+        .map(|(id, _)| id.as_str())
+        .collect();
+    if people.contains(&asked) {
+        return Ok(asked.to_string());
+    }
+    let short: Vec<&str> = people
+        .iter()
+        .copied()
+        .filter(|id| rbx_engine::base_name(id).as_deref() == Some(asked))
+        .collect();
+    if let [only] = short.as_slice() {
+        return Ok((*only).to_string());
+    }
+    let settled = state.nodes.get(asked).is_some_and(|n| n.status.settled());
+    let why = if settled {
+        format!("`{asked}` is already settled in run {}", summary.id)
+    } else if short.len() > 1 {
+        format!("`{asked}` names several nodes the run waits for: say which")
+    } else {
+        format!("run {} is not waiting for `{asked}`", summary.id)
+    };
+    let waits = if people.is_empty() {
+        "it is not waiting for a person: resume it to go on".to_string()
+    } else {
+        format!("it is waiting for: {}", people.join(", "))
+    };
+    Err(fail(format!("{why}; {waits}")))
 }
 
 /// `rbx verify`: recomputes the run's hash chain. Exit 0 when it holds,
@@ -370,7 +395,7 @@ pub fn verify(args: &StatusArgs) -> u8 {
                 Ok(exit::SUCCESS)
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                errln!("error: {e}");
                 Ok(exit::FAILED)
             }
         }

@@ -53,7 +53,7 @@ impl Terminal {
                 if let Some((label, since)) = current.as_ref() {
                     let secs = since.elapsed().as_secs();
                     if secs >= 2 {
-                        eprint!("\r\x1b[K{} {label} {secs}s", FRAMES[frame % FRAMES.len()]);
+                        err!("\r\x1b[K{} {label} {secs}s", FRAMES[frame % FRAMES.len()]);
                         let _ = std::io::stderr().flush();
                         shown.store(true, Ordering::SeqCst);
                         frame += 1;
@@ -65,7 +65,7 @@ impl Terminal {
 
     fn clear(&self) {
         if self.shown.swap(false, Ordering::SeqCst) {
-            eprint!("\r\x1b[K");
+            err!("\r\x1b[K");
             let _ = std::io::stderr().flush();
         }
     }
@@ -85,9 +85,9 @@ impl Observer for Terminal {
             Tone::Plain => "",
         };
         if self.fancy && !colour.is_empty() {
-            eprintln!("\x1b[{colour}m{text}\x1b[0m");
+            errln!("\x1b[{colour}m{text}\x1b[0m");
         } else {
-            eprintln!("{text}");
+            errln!("{text}");
         }
     }
 
@@ -118,7 +118,7 @@ impl Observer for Terminal {
     }
 
     fn ask(&self, prompt: &str) -> String {
-        eprint!("{prompt}: ");
+        err!("{prompt}: ");
         let _ = std::io::stderr().flush();
         let mut line = String::new();
         let _ = std::io::stdin().lock().read_line(&mut line);
@@ -160,12 +160,12 @@ pub fn ask_secret(prompt: &str) -> Option<String> {
     let mut quiet = saved.clone();
     quiet.local_flags.remove(LocalFlags::ECHO);
     tcsetattr(&stdin, SetArg::TCSANOW, &quiet).ok()?;
-    eprint!("{prompt}: ");
+    err!("{prompt}: ");
     let _ = std::io::stderr().flush();
     let mut line = String::new();
     let read = stdin.lock().read_line(&mut line);
     let _ = tcsetattr(&stdin, SetArg::TCSANOW, &saved);
-    eprintln!();
+    errln!();
     read.ok()?;
     Some(line.trim_end_matches(['\n', '\r']).to_string())
 }

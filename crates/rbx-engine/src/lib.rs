@@ -32,7 +32,7 @@ use serde_json::json;
 
 pub use journal::{Journal, JournalError};
 pub use observer::{Observer, Tone};
-pub use runner::now_ms;
+pub use runner::{base_name, now_ms};
 pub use state::{RunState, RunStatus, Status};
 use value::Value;
 
@@ -289,6 +289,37 @@ fn list_values(inputs: &HashMap<String, Value>) -> impl Fn(&str) -> Vec<Value> +
         Some(Value::List(items)) => items.clone(),
         _ => Vec::new(),
     }
+}
+
+/// The nodes a stopped run is waiting for — those it would run next were it
+/// resumed now (rules R1, R2, C2) — by id, with whether each needs a
+/// person. `inputs` are the run's stored inputs; only its lists matter
+/// here, to expand the loops. `rbx confirm` answers only these (rule P2).
+pub fn waiting_for(
+    procedure: &Procedure,
+    inputs: &serde_json::Value,
+    state: &RunState,
+) -> Vec<(String, bool)> {
+    let inputs: HashMap<String, Value> = inputs
+        .as_object()
+        .map(|map| {
+            map.iter()
+                .filter_map(|(k, v)| Some((k.clone(), Value::from_json(v)?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let plan = expand::expand(&procedure.graph, &list_values(&inputs));
+    readiness::next(state, &plan)
+        .into_iter()
+        .map(|x| {
+            let node = &plan.nodes[x];
+            let person = matches!(
+                &procedure.graph.graph[node.check].kind,
+                NodeKind::Block(block) if people::needs_person(block)
+            );
+            (node.id.clone(), person)
+        })
+        .collect()
 }
 
 /// An earlier run of the same runbook, for rules that count across runs.
@@ -651,19 +682,10 @@ async fn resume_locked(
     // control down that route; everything else is skipped. Without any such
     // route the run simply ends cancelled.
     if state.status == RunStatus::Cancelled {
-        let stopped_at: Vec<usize> = (0..plan.nodes.len())
-            .filter(|&x| {
-                let status = state.nodes.get(&plan.nodes[x].id).map(|n| n.status);
-                let waiting = matches!(status, None | Some(Status::Pending));
-                let ready = plan.incoming[x].iter().all(|(from, _)| {
-                    state
-                        .nodes
-                        .get(&plan.nodes[*from].id)
-                        .is_some_and(|n| n.status.settled())
-                });
-                status == Some(Status::Running)
-                    || (waiting && ready && !plan.incoming[x].is_empty())
-            })
+        // Where it stopped: the nodes it would run next, or was running
+        // (rules R1, R2, C2) — never a node control does not reach.
+        let stopped_at: Vec<usize> = readiness::next(&state, &plan)
+            .into_iter()
             .filter(|&x| {
                 plan.outgoing[x].iter().any(|(_, link)| {
                     *link == expand::Link::Route(rbx_check::graph::EdgeKind::Cancel)
@@ -695,14 +717,17 @@ async fn resume_locked(
             entry.finished_seq = Some(seq);
         }
     }
-    // A run that failed re-drives the failed node as a new attempt.
+    // A run that failed re-drives, as new attempts, every node whose
+    // failure failed it — not only the one named — in one resume (rule S5).
     if let RunStatus::Failed { node } = &state.status {
-        let reset = vec![node.clone()];
+        let reset = failed_the_run(&plan, &state);
         append(state::kind::RETRY, json!({ "node": node, "reset": reset }))
             .await
             .map_err(|e| ResumeError::Store(e.to_string()))?;
-        if let Some(entry) = state.nodes.get_mut(node) {
-            entry.status = Status::Pending;
+        for id in &reset {
+            if let Some(entry) = state.nodes.get_mut(id) {
+                entry.status = Status::Pending;
+            }
         }
     }
     if let RunStatus::Paused { node } = &state.status {
@@ -742,6 +767,22 @@ async fn resume_locked(
         .filter(|(_, n)| n.status == Status::Running)
         .map(|(id, _)| id.clone())
         .collect();
+    // A step whose processes still run on this machine is not in doubt but
+    // running: nothing may start it again while they live (rule S2).
+    for id in &in_doubt {
+        let alive = process::marked(&process::marker(run.as_str(), id));
+        if !alive.is_empty() {
+            let pids: Vec<String> = alive
+                .iter()
+                .map(|(pid, cmd)| format!("{pid} ({cmd})"))
+                .collect();
+            return Err(ResumeError::Invalid(format!(
+                "`{id}` is still running from the last drive: process {}; wait for it to end, \
+                 or end it (`kill -TERM PID`), then resume",
+                pids.join(", ")
+            )));
+        }
+    }
     for id in in_doubt {
         let Some(&x) = plan.by_id.get(&id) else {
             continue;
@@ -849,6 +890,20 @@ async fn resume_locked(
         verify_first,
     )
     .await)
+}
+
+/// The nodes whose failure failed the run (rule E2): failed, with no route
+/// to take, in a flow no route had left.
+fn failed_the_run(plan: &expand::Plan, state: &RunState) -> Vec<String> {
+    (0..plan.nodes.len())
+        .filter(|&x| {
+            let node = &plan.nodes[x];
+            readiness::status_of(state, &node.id) == Status::Failed
+                && !readiness::has_failure_route(plan, x)
+                && !state.left.contains_key(&node.flow)
+        })
+        .map(|x| plan.nodes[x].id.clone())
+        .collect()
 }
 
 enum Decision {

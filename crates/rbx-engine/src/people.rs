@@ -3,10 +3,13 @@
 //! answer arrives: typed at the terminal, read from an answers file, or
 //! given to `rbx confirm`.
 
+use std::collections::BTreeMap;
+
 use rbx_syntax::ast::{Block, BlockKind, EvidenceType, StmtKind};
 use serde_json::{Value as Json, json};
 
 use crate::state::Status;
+use crate::value::Value;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signoff {
@@ -291,6 +294,47 @@ pub fn invalid(ty: &EvidenceType, value: &str) -> Option<String> {
             .then(|| format!("`{value}` is not a file that can be read")),
         EvidenceType::Text => None,
     }
+}
+
+/// Whether a node of this kind waits for a person: manual steps, choices,
+/// sign-offs, and gates with `attest` lines.
+pub fn needs_person(block: &Block) -> bool {
+    match block.kind {
+        BlockKind::Manual | BlockKind::Choose | BlockKind::Signoff => true,
+        BlockKind::Gate => block
+            .body
+            .iter()
+            .any(|s| matches!(s.kind, StmtKind::Attest { .. })),
+        BlockKind::Step | BlockKind::Wait | BlockKind::Decide => false,
+    }
+}
+
+/// The values a person's answer gives the nodes after it (rule P3): each
+/// piece of evidence under its name — a `choice(…)` as the option's name,
+/// `text` and `url` as the text given, a `file` as its path. Evidence left
+/// out (an optional one) has no value.
+pub fn values(block: &Block, response: &Response) -> BTreeMap<String, Value> {
+    let mut values = BTreeMap::new();
+    for stmt in &block.body {
+        let StmtKind::Evidence(evidence) = &stmt.kind else {
+            continue;
+        };
+        let name = &evidence.name.name;
+        let given = match response.evidence.get(name) {
+            Some(Json::String(text)) => text.clone(),
+            Some(kept) => match kept.get("file").and_then(Json::as_str) {
+                Some(path) => path.to_string(),
+                None => continue,
+            },
+            None => continue,
+        };
+        let value = match evidence.ty {
+            EvidenceType::Choice(_) => Value::Name(given),
+            _ => Value::Text(given),
+        };
+        values.insert(name.clone(), value);
+    }
+    values
 }
 
 #[cfg(test)]

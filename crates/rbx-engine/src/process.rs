@@ -12,6 +12,51 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 use tokio::sync::watch;
 
+/// The environment variable that marks every process a step starts with
+/// the run and node it belongs to.
+pub const MARKER: &str = "RBX_RUN_STEP";
+
+/// The marker's value for one node of one run.
+pub fn marker(run: &str, node: &str) -> String {
+    format!("{run}:{node}")
+}
+
+/// The processes on this machine that carry `value` as their marker: a
+/// step's command, or anything it started, still running. Each is its pid
+/// and command line. Processes whose environment cannot be read (another
+/// user's) are not seen.
+pub fn marked(value: &str) -> Vec<(u32, String)> {
+    let wanted = format!("{MARKER}={value}");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if environ
+            .split(|b| *b == 0)
+            .any(|var| var == wanted.as_bytes())
+        {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let shown = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            found.push((pid, shown.trim().to_string()));
+        }
+    }
+    found
+}
+
+/// The shell every command runs in, with `-e -o pipefail`.
+pub const SHELL: &str = "bash";
+
 /// How much of the start and of the end of each stream is kept.
 pub const KEEP: usize = 64 * 1024;
 
@@ -149,9 +194,12 @@ pub async fn run(
     mut cancel: watch::Receiver<bool>,
 ) -> std::io::Result<Finished> {
     let started = Instant::now();
-    let mut command = Command::new("sh");
+    // Bash in strict mode: a command stops at its first failing line, and a
+    // pipeline fails when any part of it fails (`cmd | tee log` does not
+    // hide `cmd`'s failure). POSIX `sh` (dash) has no `pipefail`.
+    let mut command = Command::new(SHELL);
     command
-        .arg("-c")
+        .args(["--noprofile", "--norc", "-e", "-o", "pipefail", "-c"])
         .arg(&spec.command)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())

@@ -56,6 +56,9 @@ pub(crate) struct Shared {
     verify_first: std::collections::HashSet<String>,
     /// When each stage instance started, for "elapsed / budget".
     stage_started: std::sync::Mutex<HashMap<String, i64>>,
+    /// How many instances each node of the runbook has in this run
+    /// (`again`, `foreach`), by its id in the runbook.
+    instances: HashMap<String, usize>,
 }
 
 /// What a node task reports back to the dispatcher.

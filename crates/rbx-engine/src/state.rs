@@ -67,6 +67,25 @@ impl Status {
     }
 }
 
+/// One word for where a node stands, the same in `rbx status`, `rbx report`
+/// and every JSON output: `done`, `failed`, `skipped` (no control reached
+/// it: a branch not taken, or its flow was left), `cancelled` (by
+/// `rbx cancel`), `running`, `in_doubt` (started, and no process drives the
+/// run), `pending` (the run may still reach it) or `not_reached` (the run
+/// ended without reaching it).
+pub fn standing(node: Option<&NodeState>, run: &RunStatus, driven: bool) -> &'static str {
+    match node.map(|n| n.status) {
+        None | Some(Status::Pending) if matches!(run, RunStatus::Ended { .. }) => "not_reached",
+        None | Some(Status::Pending) => "pending",
+        Some(Status::Running) if driven => "running",
+        Some(Status::Running) => "in_doubt",
+        Some(Status::Succeeded) => "done",
+        Some(Status::Failed) => "failed",
+        Some(Status::Skipped) => "skipped",
+        Some(Status::Cancelled) => "cancelled",
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NodeState {
     pub status: Status,

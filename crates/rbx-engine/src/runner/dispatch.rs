@@ -76,6 +76,11 @@ pub async fn drive(
         runbook_id: procedure.runbook_id.clone(),
         started_by: started_by.to_string(),
         verify_first,
+        instances: plan
+            .by_name
+            .iter()
+            .map(|(name, xs)| (name.clone(), xs.len()))
+            .collect(),
         stage_started: std::sync::Mutex::new(
             state
                 .nodes

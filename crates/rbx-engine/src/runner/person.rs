@@ -80,6 +80,7 @@ pub(crate) async fn person(
                 .line(Tone::Good, &format!("● {} answered ({via})", node.id));
             let mut state = settled(settlement.status, settlement.reason);
             state.branch = settlement.branch;
+            state.captures = people::values(block, &response);
             let mut extra = response.to_json();
             extra["operator"] = json!(shared.options.operator);
             extra["via"] = json!(via);

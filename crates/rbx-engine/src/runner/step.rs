@@ -57,9 +57,17 @@ pub(crate) async fn step(
             _ => None,
         })
         .unwrap_or((0, 0, true));
+    // The marker lets a later resume find this attempt's processes if rbx
+    // dies while they run (rule S2): every process the step starts
+    // inherits it.
+    let mut marked = rendered.env.clone();
+    marked.push((
+        process::MARKER.to_string(),
+        process::marker(shared.run.as_str(), &node.id),
+    ));
     let spec = Spec {
         command: rendered.run.clone(),
-        env: rendered.env.clone(),
+        env: marked,
         timeout: timeout_of(block),
     };
     if shared.verify_first.contains(&node.id) {
@@ -105,7 +113,7 @@ pub(crate) async fn step(
         let finished = match finished {
             Ok(f) => f,
             Err(e) => {
-                let why = format!("could not start `sh`: {e}");
+                let why = format!("could not start `{}`: {e}", process::SHELL);
                 return fail(shared, &node.id, attempt, why).await;
             }
         };
@@ -263,6 +271,14 @@ pub(crate) async fn confirm_irreversible(
         _ => None,
     })?;
     let base = base_name(&node.id).unwrap_or_default();
+    // The id a confirmation must name: the instance's own when the step has
+    // several in this run (rule I1).
+    let single = shared.instances.get(&base).is_some_and(|n| *n == 1);
+    let name = if single {
+        base.clone()
+    } else {
+        node.id.clone()
+    };
     let from_file = shared
         .options
         .answers
@@ -272,7 +288,9 @@ pub(crate) async fn confirm_irreversible(
         .map(str::to_string);
     let (confirmed, via) =
         match from_file {
-            Some(typed) => (typed == base || typed == node.id, "answers file"),
+            // A file names the instance it confirms: one line must not
+            // confirm every disk of a loop (rule I1).
+            Some(typed) => (typed == node.id || typed == name, "answers file"),
             None if shared.options.observer.can_ask() => {
                 let _turn = shared.person.lock().await;
                 shared.options.observer.line(
@@ -282,16 +300,16 @@ pub(crate) async fn confirm_irreversible(
                 let typed = shared
                     .options
                     .observer
-                    .ask(&format!("type `{base}` to go on"));
-                (typed == base || typed == node.id, "terminal")
+                    .ask(&format!("type `{name}` to go on"));
+                (typed == name || typed == node.id, "terminal")
             }
             None => {
                 shared.options.observer.line(Tone::Note, &format!(
                 "⏸ {} is irreversible and needs confirmation: resume at a terminal and type \
-                 its id, or give `confirm = \"{base}\"` for it in an --answers file",
+                 its id, or give `confirm = \"{name}\"` for it in an --answers file",
                 node.id
             ));
-                return Some(Done::Paused(irreversible_hint(&base)));
+                return Some(Done::Paused(irreversible_hint(&name)));
             }
         };
     if !confirmed {
@@ -299,7 +317,7 @@ pub(crate) async fn confirm_irreversible(
             .options
             .observer
             .line(Tone::Bad, &format!("✗ {} was not confirmed", node.id));
-        return Some(Done::Paused(irreversible_hint(&base)));
+        return Some(Done::Paused(irreversible_hint(&name)));
     }
     let payload = json!({ "node": node.id, "operator": shared.options.operator, "via": via });
     match record(shared, kind::CONFIRMED, payload).await {
@@ -308,8 +326,8 @@ pub(crate) async fn confirm_irreversible(
     }
 }
 
-pub(crate) fn irreversible_hint(base: &str) -> String {
+pub(crate) fn irreversible_hint(name: &str) -> String {
     format!(
-        "(irreversible: resume at a terminal and type its id, or give `confirm = \"{base}\"` in an --answers file)"
+        "(irreversible: resume at a terminal and type its id, or give `confirm = \"{name}\"` in an --answers file)"
     )
 }

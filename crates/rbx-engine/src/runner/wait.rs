@@ -110,7 +110,7 @@ pub(crate) async fn wait(
         let finished = match process::run(&spec, Arc::new(|_, _| {}), shared.cancel.clone()).await {
             Ok(f) => f,
             Err(e) => {
-                let why = format!("could not start `sh`: {e}");
+                let why = format!("could not start `{}`: {e}", process::SHELL);
                 return fail(shared, &node.id, attempt, why).await;
             }
         };
