@@ -260,16 +260,30 @@ impl Model<'_> {
     /// a failure with no edge to take, in a flow not left, fails the run.
     /// A failure in a flow already left takes no route (L4).
     fn after_settling(&mut self, x: usize, events: &mut Vec<Event>) -> Option<Stop> {
-        let flow = self.plan.nodes[x].flow.clone();
-        if self.left.contains_key(&flow) {
+        if self.left_before(x) {
             return None;
         }
-        if self.leaves(x) {
+        let flow = self.plan.nodes[x].flow.clone();
+        if !self.left.contains_key(&flow) && self.leaves(x) {
             let by = self.id(x);
             self.emit(events, Event::Left { flow, by });
         }
-        let fails = self.nodes[x].status == Status::Failed && !self.has_edge(x, &EdgeKind::Failure);
-        fails.then(|| Stop::Failed(self.id(x)))
+        self.failed_the_run(x).then(|| Stop::Failed(self.id(x)))
+    }
+
+    /// Whether `x`'s flow was left by a settlement before `x`'s own.
+    fn left_before(&self, x: usize) -> bool {
+        let flow = &self.plan.nodes[x].flow;
+        self.left
+            .get(flow)
+            .is_some_and(|&by| by != x && self.nodes[by].seq < self.nodes[x].seq)
+    }
+
+    /// E2: `x` failed with no edge to take, in a flow no route had left.
+    fn failed_the_run(&self, x: usize) -> bool {
+        self.nodes[x].status == Status::Failed
+            && !self.has_edge(x, &EdgeKind::Failure)
+            && !self.left_before(x)
     }
 
     /// Whether every requirement holds, as a node's status.
@@ -318,8 +332,18 @@ impl Model<'_> {
         }
         self.emit(events, Event::Resumed);
         match before {
-            // S5: a failed run runs the node that failed it again.
-            Run::Stopped(Stop::Failed(node)) => self.emit(events, Event::Reset(vec![node])),
+            // S5: a failed run runs every node whose failure failed it
+            // again (and a step the operator aborted in doubt).
+            Run::Stopped(Stop::Failed(node)) => {
+                let reset = (0..self.nodes.len())
+                    .filter(|&x| {
+                        self.failed_the_run(x)
+                            || (self.id(x) == node && self.nodes[x].status == Status::Running)
+                    })
+                    .map(|x| self.id(x))
+                    .collect();
+                self.emit(events, Event::Reset(reset));
+            }
             Run::Cancelled => {
                 if let Some(stop) = self.compensate(events) {
                     return Ok(Outcome::Stopped(stop));

@@ -85,3 +85,326 @@ Run
 "#,
     );
 }
+
+/// The example of "The rules": with `all_at_once`, the decision takes the
+/// branch to `bounce`, every node of the loop is skipped (C2), and `check`
+/// still runs, because `bounce.all` succeeded (R3).
+#[test]
+fn a_branch_out_of_a_flow_skips_the_rest_and_the_join_still_runs() {
+    let body = r#"
+  input hosts: list(string) = ["web-1", "web-2"]
+  input mode: enum(rolling, all_at_once) = rolling
+  stage restart "Restart" {
+    on failure -> end aborted
+    decide how "How?" {
+      when mode == all_at_once -> bounce
+      otherwise -> continue
+    }
+    foreach host in hosts parallel 2 {
+      step drain "Drain" { run "exit 0" }
+    }
+    then check
+  }
+  stage bounce "Bounce" {
+    step all "All" { run "exit 0" }
+    then check
+  }
+  stage check "Check" {
+    end restarted
+  }"#;
+    check(
+        body,
+        Inputs::from([
+            list("hosts", &["web-1", "web-2"]),
+            ("mode".to_string(), Value::Name("all_at_once".into())),
+        ]),
+        &Script::default(),
+        &[Op::Run],
+        r#"
+Run
+  restart Succeeded
+  restart.how Succeeded → mode == all_at_once
+  left restart by restart.how
+  skip restart.drain[web-1]
+  skip restart.drain[web-2]
+  skip restart.end.aborted
+  bounce Succeeded
+  start bounce.all
+  bounce.all Succeeded
+  check Succeeded
+  Stopped(Ended("restarted"))
+  => Stopped(Ended("restarted"))
+"#,
+    );
+}
+
+/// R4: with `parallel 2`, the third item waits for the first; a serial
+/// loop runs its items in list order, each after the one before.
+#[test]
+fn parallel_n_lets_n_items_run_at_once() {
+    let body = r#"
+  input hosts: list(string) = ["a", "b", "c"]
+  stage s "S" {
+    foreach h in hosts parallel 2 {
+      step x "X" { run "exit 0" }
+      step y "Y" { run "exit 0" }
+    }
+    end done
+  }"#;
+    check(
+        body,
+        Inputs::from([list("hosts", &["a", "b", "c"])]),
+        &Script::default(),
+        &[Op::Run],
+        r#"
+Run
+  s Succeeded
+  start s.x[a]
+  s.x[a] Succeeded
+  start s.x[b]
+  s.x[b] Succeeded
+  start s.y[a]
+  s.y[a] Succeeded
+  start s.y[b]
+  s.y[b] Succeeded
+  start s.x[c]
+  s.x[c] Succeeded
+  start s.y[c]
+  s.y[c] Succeeded
+  Stopped(Ended("done"))
+  => Stopped(Ended("done"))
+"#,
+    );
+}
+
+/// P1, P2, P3: a manual step with no answer pauses the run; `rbx confirm`
+/// answers only the node the run waits for; its evidence is a value for
+/// the decision after it.
+#[test]
+fn a_person_answers_only_what_the_run_waits_for() {
+    let body = r#"
+  stage s "S" {
+    manual check "Check" {
+      owner op
+      evidence verdict "Verdict": choice(good, bad)
+    }
+    manual later "Later" {
+      owner op
+      evidence verdict "Verdict": choice(good, bad)
+    }
+    decide d "D" {
+      when check.verdict == bad -> end badly
+      otherwise -> continue
+    }
+    end fine
+  }"#;
+    let bad = Answer::Evidence([("verdict".to_string(), "bad".to_string())].into());
+    let script = Script {
+        answers: [("later".to_string(), bad.clone())].into(),
+        ..Script::default()
+    };
+    check(
+        body,
+        Inputs::new(),
+        &script,
+        &[
+            Op::Run,
+            Op::Confirm { node: "s.later".into(), answer: bad.clone() },
+            Op::Confirm { node: "s.check".into(), answer: bad },
+            Op::Resume { in_doubt: None, from: None },
+        ],
+        r#"
+Run
+  s Succeeded
+  Stopped(Paused("s.check"))
+  => Stopped(Paused("s.check"))
+Confirm { node: "s.later", answer: Evidence({"verdict": "bad"}) }
+  => Refused("the run is not waiting for `s.later`")
+Confirm { node: "s.check", answer: Evidence({"verdict": "bad"}) }
+  s.check Succeeded
+  => Recorded
+Resume { in_doubt: None, from: None }
+  Resumed
+  s.later Succeeded
+  s.d Succeeded → check.verdict == bad
+  left s by s.d
+  Stopped(Ended("badly"))
+  => Stopped(Ended("badly"))
+"#,
+    );
+}
+
+/// S2: a step started and not finished is in doubt; `idempotent` runs it
+/// again, otherwise the operator's policy decides, and without one the
+/// resume stops to ask. E2 and S5: a failure with no route fails the run,
+/// and resuming runs it again.
+#[test]
+fn in_doubt_steps_follow_their_policy_and_a_failed_run_is_driven_again() {
+    let body = r#"
+  stage s "S" {
+    step a "A" { run "exit 0" }
+    step b "B" { run "exit 1" }
+    end done
+  }"#;
+    let text = format!("runbook t \"T\" {{\n  version \"1\"\n{body}\n}}\n");
+    let report = rbx_model::check_text(&text);
+    let graph = report.graph.expect("a graph");
+    let script = Script {
+        fails: ["s.b".to_string()].into(),
+        ..Script::default()
+    };
+    // As if rbx had been killed while `a` ran.
+    let crashed = || {
+        let mut model = Model::new(&graph, Inputs::new()).expect("a model");
+        let settled = Event::Settled {
+            node: "s".into(),
+            status: Status::Succeeded,
+            by: rbx_model::By::Rbx,
+            branch: None,
+            answers: Default::default(),
+        };
+        model.apply(&settled);
+        model.apply(&Event::Started("s.a".into()));
+        model
+    };
+    let resume = |in_doubt| Op::Resume { in_doubt, from: None };
+    let outcome = |model: &mut Model<'_>, op: &Op| model.perform(op, &script).expect("covered").outcome;
+
+    let mut model = crashed();
+    assert_eq!(outcome(&mut model, &resume(None)), Outcome::NeedsDecision("s.a".into()));
+    let done = model.perform(&resume(Some(InDoubt::Skip)), &script).expect("covered");
+    assert!(!done.events.contains(&Event::Started("s.a".into())), "skip: `a` is done");
+    assert_eq!(done.outcome, Outcome::Stopped(rbx_model::Stop::Failed("s.b".into())));
+    let again = model.perform(&resume(None), &script).expect("covered");
+    assert_eq!(again.events[1], Event::Reset(vec!["s.b".into()]));
+    assert_eq!(again.outcome, Outcome::Stopped(rbx_model::Stop::Failed("s.b".into())));
+
+    let mut model = crashed();
+    let done = model.perform(&resume(Some(InDoubt::Rerun)), &script).expect("covered");
+    assert!(done.events.contains(&Event::Started("s.a".into())), "rerun: `a` runs again");
+
+    let mut model = crashed();
+    let stop = outcome(&mut model, &resume(Some(InDoubt::Abort)));
+    assert_eq!(stop, Outcome::Stopped(rbx_model::Stop::Failed("s.a".into())));
+    let again = model.perform(&resume(None), &script).expect("covered");
+    assert_eq!(again.events[1], Event::Reset(vec!["s.a".into()]), "an aborted step runs again");
+}
+
+/// `rbx cancel` of a paused run: the node it waits for has a cancel route,
+/// settles as cancelled and leaves the flow for the compensation.
+#[test]
+fn a_cancelled_run_runs_its_compensation() {
+    let body = r#"
+  stage s "S" {
+    on cancel -> undo
+    manual check "Check" {
+      owner op
+      evidence verdict "Verdict": choice(good, bad)
+    }
+    end fine
+  }
+  stage undo "Undo" {
+    step back "Back" { run "exit 0" }
+    end undone
+  }"#;
+    check(
+        body,
+        Inputs::new(),
+        &Script::default(),
+        &[Op::Run, Op::Cancel { in_doubt: None }, Op::Resume { in_doubt: None, from: None }],
+        r#"
+Run
+  s Succeeded
+  Stopped(Paused("s.check"))
+  => Stopped(Paused("s.check"))
+Cancel { in_doubt: None }
+  Cancelled
+  Resumed
+  s.check Cancelled
+  left s by s.check
+  skip s.end.fine
+  undo Succeeded
+  start undo.back
+  undo.back Succeeded
+  Stopped(Ended("undone"))
+  => Stopped(Ended("undone"))
+Resume { in_doubt: None, from: None }
+  => Refused("already ended")
+"#,
+    );
+}
+
+/// `again` runs a fresh instance with ids of its own, whose failure takes
+/// the `again`'s route; `--from` resets a node and everything after it.
+#[test]
+fn again_makes_instances_and_from_runs_again() {
+    let body = r#"
+  stage smoke "Smoke" {
+    step version "Version" { run "exit 0" }
+    then roll
+  }
+  stage roll "Roll" {
+    again smoke {
+      on failure -> end escalated
+    }
+    manual check "Check" {
+      owner op
+      evidence verdict "Verdict": choice(good, bad)
+    }
+    end rolled
+  }"#;
+    let script = Script {
+        fails: ["smoke#2.version".to_string()].into(),
+        ..Script::default()
+    };
+    check(
+        body,
+        Inputs::new(),
+        &Script::default(),
+        &[Op::Run, Op::Resume { in_doubt: None, from: Some("smoke.version".into()) }],
+        r#"
+Run
+  smoke Succeeded
+  start smoke.version
+  smoke.version Succeeded
+  roll Succeeded
+  smoke#2 Succeeded
+  start smoke#2.version
+  smoke#2.version Succeeded
+  skip smoke#2.end.escalated
+  Stopped(Paused("roll.check"))
+  => Stopped(Paused("roll.check"))
+Resume { in_doubt: None, from: Some("smoke.version") }
+  Resumed
+  Reset(["roll", "smoke.version", "smoke#2", "smoke#2.end.escalated", "smoke#2.version", "roll.check", "roll.end.rolled"])
+  start smoke.version
+  smoke.version Succeeded
+  roll Succeeded
+  smoke#2 Succeeded
+  start smoke#2.version
+  smoke#2.version Succeeded
+  skip smoke#2.end.escalated
+  Stopped(Paused("roll.check"))
+  => Stopped(Paused("roll.check"))
+"#,
+    );
+    check(
+        body,
+        Inputs::new(),
+        &script,
+        &[Op::Run],
+        r#"
+Run
+  smoke Succeeded
+  start smoke.version
+  smoke.version Succeeded
+  roll Succeeded
+  smoke#2 Succeeded
+  start smoke#2.version
+  smoke#2.version Failed
+  left roll by smoke#2.version
+  Stopped(Ended("escalated"))
+  => Stopped(Ended("escalated"))
+"#,
+    );
+}
