@@ -49,7 +49,9 @@ impl Model<'_> {
             EdgeKind::Failure => source.status == Status::Failed,
             EdgeKind::Cancel => source.status == Status::Cancelled,
             EdgeKind::Branch(label) => {
-                source.status == Status::Succeeded && source.branch.as_deref() == Some(label)
+                source.status == Status::Succeeded
+                    && source.branch.as_deref() == Some(label)
+                    && link.first
             }
         }
     }

@@ -33,6 +33,10 @@ pub struct XNode {
 pub struct Link {
     pub kind: EdgeKind,
     pub route: bool,
+    /// For a branch: whether it is the first written with its label. A
+    /// decision takes the first `when` that holds, so of two written the
+    /// same only the first can be the branch it took.
+    pub first: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -116,9 +120,15 @@ impl Plan {
                 .zip(&g[to].fanout)
                 .take_while(|(a, b)| a.id == b.id)
                 .count();
+            let written = |e: &rbx_check::graph::Edge| (e.origin.source, e.origin.span.start);
+            let first = !g.edges(from).any(|other| {
+                other.weight().kind == edge.weight().kind
+                    && written(other.weight()) < written(edge.weight())
+            });
             let link = Link {
                 kind: edge.weight().kind.clone(),
                 route: edge.weight().route,
+                first,
             };
             let (sources, targets) = (&instances[&from], &instances[&to]);
             for &a in sources {
