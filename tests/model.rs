@@ -34,7 +34,9 @@ use std::process::{Command, Stdio};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
-use rbx_model::{Answer, By, Event, InDoubt, Kind, Model, ModelError, Op, Outcome, Script, Status, Stop, Value};
+use rbx_model::{
+    Answer, By, Event, InDoubt, Kind, Model, ModelError, Op, Outcome, Script, Status, Stop, Value,
+};
 use rbx_store::{SqliteStore, Store as _};
 use rbx_syntax::ast::BlockKind;
 
@@ -74,6 +76,10 @@ const KNOWN: &[Known] = &[
         fixture: "s3-from-reopens-a-left-flow",
         seen: from_keeps_the_flow_left,
     },
+    Known {
+        fixture: "e4-a-cancelled-run-ends-in-one-transaction",
+        seen: ended_run_cancelled,
+    },
 ];
 
 /// Runbooks the model calls an error (a run of them breaks, E3) that
@@ -107,7 +113,10 @@ struct Disagreement<'a> {
 fn started_after_the_outcome(d: &Disagreement<'_>) -> bool {
     let (engine, model) = (d.engine, d.model);
     engine.outcome == model.outcome
-        && model.outcome.as_deref().is_some_and(|o| o.starts_with("ended:"))
+        && model
+            .outcome
+            .as_deref()
+            .is_some_and(|o| o.starts_with("ended:"))
         && model.within(engine).is_ok()
 }
 
@@ -121,7 +130,11 @@ fn retry_resets_too_little(d: &Disagreement<'_>) -> bool {
     } == *model;
     others_agree
         && engine.reset.len() == model.reset.len()
-        && engine.reset.iter().zip(&model.reset).all(|(e, m)| e.is_subset(m))
+        && engine
+            .reset
+            .iter()
+            .zip(&model.reset)
+            .all(|(e, m)| e.is_subset(m))
 }
 
 /// C1: a decision with two `when` lines written the same, and the run
@@ -135,7 +148,15 @@ fn twin_branches(d: &Disagreement<'_>) -> bool {
 fn from_keeps_the_flow_left(d: &Disagreement<'_>) -> bool {
     d.from
         && (!d.wrongly_skipped.is_empty()
-            || d.engine.outcome.as_deref().is_some_and(|o| o.contains("stopped without an outcome")))
+            || d.engine
+                .outcome
+                .as_deref()
+                .is_some_and(|o| o.contains("stopped without an outcome")))
+}
+
+/// E4: the engine cancels a run whose journal says it has ended.
+fn ended_run_cancelled(d: &Disagreement<'_>) -> bool {
+    d.engine.cancelled > 0 && d.model.outcome.as_deref() == Some("refused")
 }
 
 /// S1: the engine records a node that had settled as skipped, and the run
@@ -321,7 +342,11 @@ fn leaf_item() -> impl Strategy<Value = Item> {
 fn item() -> impl Strategy<Value = Item> {
     leaf_item().prop_recursive(2, 12, 3, |inner| {
         prop_oneof![
-            (any::<bool>(), prop::option::of(1..3u8), prop::collection::vec(inner.clone(), 1..4))
+            (
+                any::<bool>(),
+                prop::option::of(1..3u8),
+                prop::collection::vec(inner.clone(), 1..4)
+            )
                 .prop_map(|(zones, parallel, body)| Item::Foreach {
                     zones,
                     parallel,
@@ -341,14 +366,16 @@ fn stage() -> impl Strategy<Value = StageSpec> {
         prop::bool::weighted(0.7),
         0..4u8,
     )
-        .prop_map(|(require, failure, cancel, items, then, outcome)| StageSpec {
-            require,
-            failure,
-            cancel,
-            items,
-            then,
-            outcome,
-        })
+        .prop_map(
+            |(require, failure, cancel, items, then, outcome)| StageSpec {
+                require,
+                failure,
+                cancel,
+                items,
+                then,
+                outcome,
+            },
+        )
 }
 
 fn spec() -> impl Strategy<Value = Spec> {
@@ -376,7 +403,7 @@ fn spec() -> impl Strategy<Value = Spec> {
 #[derive(Debug, Clone)]
 enum OpSpec {
     Resume {
-        crash: Option<u32>,
+        crash: Option<Crash>,
         policy: Option<InDoubt>,
         from: Option<u16>,
     },
@@ -387,14 +414,30 @@ enum OpSpec {
         answer: u8,
     },
     Cancel {
-        crash: Option<u32>,
+        crash: Option<Crash>,
         policy: Option<InDoubt>,
     },
 }
 
-/// A crash after this many events of the operation, if it writes as many.
-fn crash() -> impl Strategy<Value = Option<u32>> {
-    prop::option::weighted(0.4, 1..24u32)
+/// Where rbx is killed during an operation.
+#[derive(Debug, Clone, Copy)]
+enum Crash {
+    /// Right after it commits this many events, if it writes as many.
+    After(u32),
+    /// Right after the `node_started` of the step it would start at this
+    /// position (of those the model expects it to start), leaving that
+    /// step in doubt.
+    InStep(u8),
+}
+
+fn crash() -> impl Strategy<Value = Option<Crash>> {
+    prop::option::weighted(
+        0.45,
+        prop_oneof![
+            (1..24u32).prop_map(Crash::After),
+            (0..4u8).prop_map(Crash::InStep)
+        ],
+    )
 }
 
 fn policy() -> impl Strategy<Value = Option<InDoubt>> {
@@ -422,7 +465,7 @@ struct Case {
     /// For each person's node in the order written: its answer in the
     /// answers file, if any (a pick among its kind's answers).
     answers: Vec<Option<u8>>,
-    crash: Option<u32>,
+    crash: Option<Crash>,
     ops: Vec<OpSpec>,
 }
 
@@ -460,8 +503,12 @@ impl Person {
             Person::Manual => ["evidence:verdict=good", "evidence:verdict=bad"]
                 .get(pick)
                 .map_or("reject".into(), |a| a.to_string()),
-            Person::Gate => ["attest", "attest:no"].get(pick).map_or("reject".into(), |a| a.to_string()),
-            Person::Signoff => ["go", "no-go"].get(pick).map_or("reject".into(), |a| a.to_string()),
+            Person::Gate => ["attest", "attest:no"]
+                .get(pick)
+                .map_or("reject".into(), |a| a.to_string()),
+            Person::Signoff => ["go", "no-go"]
+                .get(pick)
+                .map_or("reject".into(), |a| a.to_string()),
             Person::Choose(options) => options
                 .get(pick)
                 .map_or("reject".into(), |o| format!("choice:{o}")),
@@ -510,13 +557,23 @@ fn render(spec: &Spec) -> Rendered {
         out: Rendered::default(),
         manual: None,
     };
-    let hosts: Vec<String> = HOSTS[..spec.hosts].iter().map(|h| format!("\"{h}\"")).collect();
-    let zones: Vec<String> = ZONES[..spec.zones].iter().map(|z| format!("\"{z}\"")).collect();
+    let hosts: Vec<String> = HOSTS[..spec.hosts]
+        .iter()
+        .map(|h| format!("\"{h}\""))
+        .collect();
+    let zones: Vec<String> = ZONES[..spec.zones]
+        .iter()
+        .map(|z| format!("\"{z}\""))
+        .collect();
     let mut t = String::new();
     t.push_str("runbook model \"A generated runbook\" {\n  version \"1\"\n\n");
     let _ = writeln!(t, "  input hosts: list(string) = [{}]", hosts.join(", "));
     let _ = writeln!(t, "  input zones: list(string) = [{}]", zones.join(", "));
-    let _ = writeln!(t, "  input mode: enum(calm, busy) = {}", if spec.busy { "busy" } else { "calm" });
+    let _ = writeln!(
+        t,
+        "  input mode: enum(calm, busy) = {}",
+        if spec.busy { "busy" } else { "calm" }
+    );
     let _ = writeln!(t, "  input flag: bool = {}", spec.flag);
     t.push_str("  role op \"Operator\" { person \"Ann\" }\n");
     if let Some(o) = spec.failure {
@@ -549,7 +606,10 @@ fn render(spec: &Spec) -> Rendered {
     r.out.inputs = BTreeMap::from([
         ("hosts".to_string(), list(&HOSTS[..spec.hosts])),
         ("zones".to_string(), list(&ZONES[..spec.zones])),
-        ("mode".to_string(), Value::Name(if spec.busy { "busy" } else { "calm" }.into())),
+        (
+            "mode".to_string(),
+            Value::Name(if spec.busy { "busy" } else { "calm" }.into()),
+        ),
         ("flag".to_string(), Value::Bool(spec.flag)),
     ]);
     r.out
@@ -560,7 +620,9 @@ fn render(spec: &Spec) -> Rendered {
 fn agains(items: &[Item], at: usize, out: &mut Vec<usize>) {
     for item in items {
         match item {
-            Item::Again { back, .. } if usize::from(*back) <= at => out.push(at - usize::from(*back)),
+            Item::Again { back, .. } if usize::from(*back) <= at => {
+                out.push(at - usize::from(*back))
+            }
             Item::Foreach { body, .. } | Item::Parallel(body) => agains(body, at, out),
             _ => {}
         }
@@ -589,7 +651,14 @@ impl Renderer<'_> {
         }
     }
 
-    fn routes(&self, t: &mut String, pad: &str, stage: usize, failure: Option<Target>, cancel: Option<Target>) {
+    fn routes(
+        &self,
+        t: &mut String,
+        pad: &str,
+        stage: usize,
+        failure: Option<Target>,
+        cancel: Option<Target>,
+    ) {
         if let Some(f) = failure {
             let _ = writeln!(t, "{pad}on failure -> {}", self.target(stage, f));
         }
@@ -615,9 +684,20 @@ impl Renderer<'_> {
 
     /// Renders one item; `vars` are the loop variables around it with
     /// their lists, innermost last.
-    fn item(&mut self, t: &mut String, pad: &str, stage: usize, item: &Item, vars: &[(String, &'static [&'static str])]) {
+    fn item(
+        &mut self,
+        t: &mut String,
+        pad: &str,
+        stage: usize,
+        item: &Item,
+        vars: &[(String, &'static [&'static str])],
+    ) {
         match item {
-            Item::Step { fail, idempotent, failure } => {
+            Item::Step {
+                fail,
+                idempotent,
+                failure,
+            } => {
                 let name = self.name("x");
                 let (run, how) = match (fail, vars.last()) {
                     (Fail::Never, _) | (Fail::OnItem(_), None) => ("exit 0".to_string(), None),
@@ -631,7 +711,10 @@ impl Renderer<'_> {
                     }
                 };
                 self.out.steps.insert(name.clone(), how);
-                let _ = writeln!(t, "{pad}step {name} \"Step {name}\" {{\n{pad}  run \"{run}\"");
+                let _ = writeln!(
+                    t,
+                    "{pad}step {name} \"Step {name}\" {{\n{pad}  run \"{run}\""
+                );
                 if *idempotent {
                     let _ = writeln!(t, "{pad}  idempotent");
                 }
@@ -649,7 +732,11 @@ impl Renderer<'_> {
                 self.out.people.push((name.clone(), Person::Manual));
                 self.manual = Some(name);
             }
-            Item::Gate { attest, cond, failure } => {
+            Item::Gate {
+                attest,
+                cond,
+                failure,
+            } => {
                 let name = self.name("g");
                 let _ = writeln!(t, "{pad}gate {name} \"Gate {name}\" {{");
                 if *attest {
@@ -663,18 +750,28 @@ impl Renderer<'_> {
             }
             Item::Signoff { failure } => {
                 let name = self.name("o");
-                let _ = writeln!(t, "{pad}signoff {name} \"Sign-off {name}\" {{\n{pad}  by op");
+                let _ = writeln!(
+                    t,
+                    "{pad}signoff {name} \"Sign-off {name}\" {{\n{pad}  by op"
+                );
                 self.routes(t, &format!("{pad}  "), stage, *failure, None);
                 let _ = writeln!(t, "{pad}}}");
                 self.out.people.push((name, Person::Signoff));
             }
             Item::Choose { options } => {
                 let name = self.name("c");
-                let _ = writeln!(t, "{pad}choose {name} \"Choice {name}\" {{\n{pad}  owner op");
+                let _ = writeln!(
+                    t,
+                    "{pad}choose {name} \"Choice {name}\" {{\n{pad}  owner op"
+                );
                 let mut names = Vec::new();
                 for (i, target) in options.iter().enumerate() {
                     let option = ["yes", "no", "maybe"][i % 3].to_string();
-                    let _ = writeln!(t, "{pad}  option {option} \"{option}\" -> {}", self.target(stage, *target));
+                    let _ = writeln!(
+                        t,
+                        "{pad}  option {option} \"{option}\" -> {}",
+                        self.target(stage, *target)
+                    );
                     names.push(option);
                 }
                 let _ = writeln!(t, "{pad}}}");
@@ -684,11 +781,24 @@ impl Renderer<'_> {
                 let name = self.name("d");
                 let _ = writeln!(t, "{pad}decide {name} \"Decision {name}\" {{");
                 for (cond, target) in whens {
-                    let _ = writeln!(t, "{pad}  when {} -> {}", self.cond(cond), self.target(stage, *target));
+                    let _ = writeln!(
+                        t,
+                        "{pad}  when {} -> {}",
+                        self.cond(cond),
+                        self.target(stage, *target)
+                    );
                 }
-                let _ = writeln!(t, "{pad}  otherwise -> {}\n{pad}}}", self.target(stage, *otherwise));
+                let _ = writeln!(
+                    t,
+                    "{pad}  otherwise -> {}\n{pad}}}",
+                    self.target(stage, *otherwise)
+                );
             }
-            Item::Foreach { zones, parallel, body } => {
+            Item::Foreach {
+                zones,
+                parallel,
+                body,
+            } => {
                 let var = format!("v{}", vars.len() + 1);
                 let (list, items): (&str, &'static [&'static str]) = if *zones {
                     ("zones", &ZONES[..self.spec.zones])
@@ -725,7 +835,8 @@ impl Renderer<'_> {
                 match failure {
                     Some(f) => {
                         let f = self.target(stage, *f);
-                        let _ = writeln!(t, "{pad}again s{to} {{\n{pad}  on failure -> {f}\n{pad}}}");
+                        let _ =
+                            writeln!(t, "{pad}again s{to} {{\n{pad}  on failure -> {f}\n{pad}}}");
                     }
                     None => {
                         let _ = writeln!(t, "{pad}again s{to}");
@@ -772,13 +883,17 @@ impl Action {
                 node: node.clone(),
                 answer: model_answer(answer),
             },
-            Action::Cancel { in_doubt, .. } => Op::Cancel { in_doubt: *in_doubt },
+            Action::Cancel { in_doubt, .. } => Op::Cancel {
+                in_doubt: *in_doubt,
+            },
         }
     }
 
     fn crash(&self) -> Option<u32> {
         match self {
-            Action::Run { crash } | Action::Resume { crash, .. } | Action::Cancel { crash, .. } => *crash,
+            Action::Run { crash } | Action::Resume { crash, .. } | Action::Cancel { crash, .. } => {
+                *crash
+            }
             Action::Confirm { .. } => None,
         }
     }
@@ -786,17 +901,34 @@ impl Action {
     /// The action as a fixture line.
     fn toml(&self) -> String {
         let crash = |c: &Option<u32>| c.map_or(String::new(), |n| format!(", crash = {n}"));
-        let policy = |p: &Option<InDoubt>| p.map_or(String::new(), |p| format!(", in_doubt = \"{}\"", policy_name(p)));
+        let policy = |p: &Option<InDoubt>| {
+            p.map_or(String::new(), |p| {
+                format!(", in_doubt = \"{}\"", policy_name(p))
+            })
+        };
         match self {
             Action::Run { crash: c } => format!("{{ op = \"run\"{} }}", crash(c)),
-            Action::Resume { crash: c, in_doubt, from } => {
-                let from = from.as_ref().map_or(String::new(), |f| format!(", from = \"{f}\""));
-                format!("{{ op = \"resume\"{}{}{} }}", crash(c), policy(in_doubt), from)
+            Action::Resume {
+                crash: c,
+                in_doubt,
+                from,
+            } => {
+                let from = from
+                    .as_ref()
+                    .map_or(String::new(), |f| format!(", from = \"{f}\""));
+                format!(
+                    "{{ op = \"resume\"{}{}{} }}",
+                    crash(c),
+                    policy(in_doubt),
+                    from
+                )
             }
             Action::Confirm { node, answer } => {
                 format!("{{ op = \"confirm\", node = \"{node}\", answer = \"{answer}\" }}")
             }
-            Action::Cancel { crash: c, in_doubt } => format!("{{ op = \"cancel\"{}{} }}", crash(c), policy(in_doubt)),
+            Action::Cancel { crash: c, in_doubt } => {
+                format!("{{ op = \"cancel\"{}{} }}", crash(c), policy(in_doubt))
+            }
         }
     }
 }
@@ -836,7 +968,10 @@ fn model_answer(answer: &str) -> Answer {
 fn answers_table(node: &str, answer: &str) -> String {
     let body = match model_answer(answer) {
         Answer::Evidence(pairs) => {
-            let pairs: Vec<String> = pairs.iter().map(|(k, v)| format!("{k} = \"{v}\"")).collect();
+            let pairs: Vec<String> = pairs
+                .iter()
+                .map(|(k, v)| format!("{k} = \"{v}\""))
+                .collect();
             format!("evidence = {{ {} }}", pairs.join(", "))
         }
         Answer::Attest(made) => format!("attest = {made}"),
@@ -863,7 +998,12 @@ fn confirm_flags(answer: &str) -> Vec<String> {
             "--signoff".into(),
             format!("op=Bob:{}", if go { "GO" } else { "NO-GO" }),
         ],
-        Answer::Choice(option) => vec!["--choice".into(), option, "--rationale".into(), "picked".into()],
+        Answer::Choice(option) => vec![
+            "--choice".into(),
+            option,
+            "--rationale".into(),
+            "picked".into(),
+        ],
         Answer::Reject => vec!["--reject".into()],
     }
 }
@@ -883,12 +1023,19 @@ impl Concrete {
     fn script(&self) -> Script {
         Script {
             fails: self.fails.clone(),
-            answers: self.answers.iter().map(|(k, v)| (k.clone(), model_answer(v))).collect(),
+            answers: self
+                .answers
+                .iter()
+                .map(|(k, v)| (k.clone(), model_answer(v)))
+                .collect(),
         }
     }
 
     fn answers_file(&self) -> String {
-        self.answers.iter().map(|(k, v)| answers_table(k, v)).collect()
+        self.answers
+            .iter()
+            .map(|(k, v)| answers_table(k, v))
+            .collect()
     }
 
     /// The case as a fixture: the `.toml` beside its `.runbook`.
@@ -899,15 +1046,30 @@ impl Concrete {
         }
         let _ = writeln!(out, "expected = \"{expected}\"");
         let value = |v: &Value| match v {
-            Value::List(items) => format!("[{}]", items.iter().map(|i| format!("\"{i}\"")).collect::<Vec<_>>().join(", ")),
+            Value::List(items) => format!(
+                "[{}]",
+                items
+                    .iter()
+                    .map(|i| format!("\"{i}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             Value::Name(name) => format!("\"{name}\""),
             Value::Bool(b) => b.to_string(),
         };
-        let inputs: Vec<String> = self.inputs.iter().map(|(k, v)| format!("{k} = {}", value(v))).collect();
+        let inputs: Vec<String> = self
+            .inputs
+            .iter()
+            .map(|(k, v)| format!("{k} = {}", value(v)))
+            .collect();
         let _ = writeln!(out, "inputs = {{ {} }}", inputs.join(", "));
         let fails: Vec<String> = self.fails.iter().map(|f| format!("\"{f}\"")).collect();
         let _ = writeln!(out, "fails = [{}]", fails.join(", "));
-        let answers: Vec<String> = self.answers.iter().map(|(k, v)| format!("\"{k}\" = \"{v}\"")).collect();
+        let answers: Vec<String> = self
+            .answers
+            .iter()
+            .map(|(k, v)| format!("\"{k}\" = \"{v}\""))
+            .collect();
         let _ = writeln!(out, "answers = {{ {} }}", answers.join(", "));
         let _ = writeln!(out, "actions = [");
         for action in log {
@@ -955,7 +1117,8 @@ impl Bench {
     fn new(concrete: &Concrete) -> Bench {
         let dir = tempfile::tempdir().expect("a temporary directory");
         std::fs::write(dir.path().join("case.runbook"), &concrete.text).expect("write the runbook");
-        std::fs::write(dir.path().join("answers.toml"), concrete.answers_file()).expect("write the answers");
+        std::fs::write(dir.path().join("answers.toml"), concrete.answers_file())
+            .expect("write the answers");
         Bench { dir }
     }
 
@@ -999,7 +1162,16 @@ impl Bench {
     fn args(action: &Action, run: &str) -> Vec<String> {
         let drive = |mut args: Vec<String>, policy: &Option<InDoubt>| {
             args.extend(
-                ["--non-interactive", "--answers", "answers.toml", "--state-dir", ".rbx", "--jobs", "1"].map(String::from),
+                [
+                    "--non-interactive",
+                    "--answers",
+                    "answers.toml",
+                    "--state-dir",
+                    ".rbx",
+                    "--jobs",
+                    "1",
+                ]
+                .map(String::from),
             );
             if let Some(p) = policy {
                 args.extend(["--in-doubt".to_string(), policy_name(*p).to_string()]);
@@ -1011,18 +1183,35 @@ impl Bench {
             Action::Resume { in_doubt, from, .. } => {
                 let mut args = drive(vec!["resume".into(), run.into()], in_doubt);
                 if let Some(from) = from {
-                    args.extend(["--from".into(), from.clone(), "--reason".into(), "again".into()]);
+                    args.extend([
+                        "--from".into(),
+                        from.clone(),
+                        "--reason".into(),
+                        "again".into(),
+                    ]);
                 }
                 args
             }
             Action::Confirm { node, answer } => {
-                let mut args: Vec<String> = vec!["confirm".into(), run.into(), node.clone(), "--state-dir".into(), ".rbx".into()];
+                let mut args: Vec<String> = vec![
+                    "confirm".into(),
+                    run.into(),
+                    node.clone(),
+                    "--state-dir".into(),
+                    ".rbx".into(),
+                ];
                 args.extend(confirm_flags(answer));
                 args
             }
-            Action::Cancel { in_doubt, .. } => {
-                drive(vec!["cancel".into(), run.into(), "--reason".into(), "stop".into()], in_doubt)
-            }
+            Action::Cancel { in_doubt, .. } => drive(
+                vec![
+                    "cancel".into(),
+                    run.into(),
+                    "--reason".into(),
+                    "stop".into(),
+                ],
+                in_doubt,
+            ),
         }
     }
 }
@@ -1038,7 +1227,11 @@ fn observe(event: &rbx_store::Event) -> Option<Event> {
     let ids = |key: &str| -> Vec<String> {
         p.get(key)
             .and_then(|v| v.as_array())
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     Some(match event.kind.as_str() {
@@ -1058,7 +1251,11 @@ fn observe(event: &rbx_store::Event) -> Option<Event> {
             let answers = p
                 .get("answers")
                 .and_then(|a| a.as_object())
-                .map(|a| a.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                        .collect()
+                })
                 .unwrap_or_default();
             Event::Settled {
                 node,
@@ -1110,12 +1307,23 @@ impl Facts {
         for event in events {
             match event {
                 Event::Started(id) => *facts.started.entry(id.clone()).or_default() += 1,
-                Event::Settled { node, status, by, branch, answers } => {
-                    let answers: Vec<String> = answers.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                Event::Settled {
+                    node,
+                    status,
+                    by,
+                    branch,
+                    answers,
+                } => {
+                    let answers: Vec<String> =
+                        answers.iter().map(|(k, v)| format!("{k}={v}")).collect();
                     facts.settled.entry(node.clone()).or_default().push(format!(
                         "{status:?} by {by:?}{}{}",
                         branch.as_ref().map_or(String::new(), |b| format!(" → {b}")),
-                        if answers.is_empty() { String::new() } else { format!(" [{}]", answers.join(", ")) }
+                        if answers.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" [{}]", answers.join(", "))
+                        }
                     ));
                 }
                 Event::Left { flow, by } => {
@@ -1138,13 +1346,17 @@ impl Facts {
     fn within(&self, full: &Facts) -> Result<(), String> {
         for (id, n) in &self.started {
             if full.started.get(id).copied().unwrap_or(0) < *n {
-                return Err(format!("`{id}` started {n} time(s); the model starts it fewer times"));
+                return Err(format!(
+                    "`{id}` started {n} time(s); the model starts it fewer times"
+                ));
             }
         }
         for (id, how) in &self.settled {
             let expected = full.settled.get(id).cloned().unwrap_or_default();
             if !how.iter().all(|h| expected.contains(h)) {
-                return Err(format!("`{id}` settled {how:?}; the model says {expected:?}"));
+                return Err(format!(
+                    "`{id}` settled {how:?}; the model says {expected:?}"
+                ));
             }
         }
         if !self.left.is_subset(&full.left) || !self.in_doubt.is_subset(&full.in_doubt) {
@@ -1154,7 +1366,10 @@ impl Facts {
             ));
         }
         if self.reset.iter().any(|r| !full.reset.contains(r)) {
-            return Err(format!("reset {:?}; the model resets {:?}", self.reset, full.reset));
+            return Err(format!(
+                "reset {:?}; the model resets {:?}",
+                self.reset, full.reset
+            ));
         }
         Ok(())
     }
@@ -1179,14 +1394,24 @@ fn stop_name(stop: &Stop) -> String {
 
 /// How the engine's operation ended, from its journal and its exit.
 fn engine_outcome(action: &Action, ran: &Ran, events: &[Event]) -> String {
-    if let Some(Event::Stopped(stop)) = events.iter().rev().find(|e| matches!(e, Event::Stopped(_))) {
+    if let Some(Event::Stopped(stop)) = events.iter().rev().find(|e| matches!(e, Event::Stopped(_)))
+    {
         return stop_name(stop);
     }
     if let Action::Confirm { .. } = action {
-        return if ran.code == Some(0) { "recorded" } else { "refused" }.to_string();
+        return if ran.code == Some(0) {
+            "recorded"
+        } else {
+            "refused"
+        }
+        .to_string();
     }
     if ran.code == Some(3) {
-        if let Some(node) = ran.stderr.lines().find_map(|l| l.strip_prefix("? ")?.split(' ').next()) {
+        if let Some(node) = ran
+            .stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("? ")?.split(' ').next())
+        {
             return format!("needs a decision: {node}");
         }
     }
@@ -1218,7 +1443,11 @@ impl Play {
         let expected = match model.clone().perform(&action.op(), &self.script) {
             Ok(done) => done,
             Err(ModelError::Unsupported(_)) => return Ok(false),
-            Err(broken) => return Err(format!("{action:?}: {broken}: a lint-clean runbook breaks (E3)")),
+            Err(broken) => {
+                return Err(format!(
+                    "{action:?}: {broken}: a lint-clean runbook breaks (E3)"
+                ));
+            }
         };
         let before = self.bench.journal().map_or(0, |(_, events)| events.len());
         let run = self.bench.journal().map(|(run, _)| run).unwrap_or_default();
@@ -1227,13 +1456,32 @@ impl Play {
         let events: Vec<Event> = self
             .bench
             .journal()
-            .map(|(_, events)| events[before.min(events.len())..].iter().filter_map(observe).collect())
+            .map(|(_, events)| {
+                events[before.min(events.len())..]
+                    .iter()
+                    .filter_map(observe)
+                    .collect()
+            })
             .unwrap_or_default();
         let kind = format!("{:?}", action.op());
-        let kind = kind.split([' ', '{']).next().unwrap_or_default().to_lowercase();
-        let how = if ran.killed { "crashed".to_string() } else { outcome_name(&expected.outcome) };
+        let kind = kind
+            .split([' ', '{'])
+            .next()
+            .unwrap_or_default()
+            .to_lowercase();
+        let how = if ran.killed {
+            "crashed".to_string()
+        } else {
+            outcome_name(&expected.outcome)
+        };
         let how = how.split(':').next().unwrap_or_default().to_string();
         self.seen.insert(format!("{kind}: {how}"));
+        if ran.killed {
+            eprintln!("DEBUG killed {:?} last {:?}", action, events.last());
+        }
+        if let (true, Some(Event::Started(_))) = (ran.killed, events.last()) {
+            self.seen.insert("killed with a step in doubt".to_string());
+        }
         if let Action::Resume { from: Some(_), .. } = &action {
             self.seen.insert("resume --from".to_string());
         }
@@ -1242,7 +1490,10 @@ impl Play {
                 Event::InDoubt { rerun: true, .. } => "in doubt: rerun",
                 Event::InDoubt { rerun: false, .. } => "in doubt: done",
                 Event::Left { .. } => "a flow left",
-                Event::Settled { status: Status::Cancelled, .. } => "a node cancelled",
+                Event::Settled {
+                    status: Status::Cancelled,
+                    ..
+                } => "a node cancelled",
                 _ => continue,
             };
             self.seen.insert(what.to_string());
@@ -1259,9 +1510,16 @@ impl Play {
             _ => None,
         });
         let wrongly_skipped: Vec<String> = skipped
-            .filter(|id| model_facts.started.contains_key(id) || model_facts.settled.contains_key(id))
+            .filter(|id| {
+                model_facts.started.contains_key(id) || model_facts.settled.contains_key(id)
+            })
             .collect();
-        let reset = |id: &String| expected.events.iter().any(|e| matches!(e, Event::Reset(r) if r.contains(id)));
+        let reset = |id: &String| {
+            expected
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::Reset(r) if r.contains(id)))
+        };
         let resettled: Vec<String> = events
             .iter()
             .filter_map(|e| match e {
@@ -1273,7 +1531,8 @@ impl Play {
         let problem = if crashed {
             let within = engine_facts.within(&model_facts).err();
             within.or_else(|| {
-                (!wrongly_skipped.is_empty()).then(|| format!("skipped {wrongly_skipped:?}, which the model runs"))
+                (!wrongly_skipped.is_empty())
+                    .then(|| format!("skipped {wrongly_skipped:?}, which the model runs"))
             })
         } else {
             (engine_facts != model_facts).then(|| diff(&engine_facts, &model_facts))
@@ -1293,7 +1552,11 @@ impl Play {
                 self.known.insert(known.fixture);
                 return Ok(false);
             }
-            let short = if crashed { ", cut short by a crash" } else { "" };
+            let short = if crashed {
+                ", cut short by a crash"
+            } else {
+                ""
+            };
             return Err(format!(
                 "{action:?}{short}: the engine and the model disagree\n{problem}\nengine events:\n{}\nmodel events:\n{}",
                 lines(&events),
@@ -1317,22 +1580,36 @@ impl Play {
                 Some(Stop::Failed(_)) if failed_once => return Ok(true),
                 Some(Stop::Failed(_)) => {
                     failed_once = true;
-                    Action::Resume { crash: None, in_doubt: Some(InDoubt::Rerun), from: None }
+                    Action::Resume {
+                        crash: None,
+                        in_doubt: Some(InDoubt::Rerun),
+                        from: None,
+                    }
                 }
                 Some(Stop::Paused(node)) => {
                     let view = views.iter().find(|v| v.id == node);
                     let answer = match view.map(|v| (v.kind, v.options.first())) {
                         Some((Kind::Person(BlockKind::Gate), _)) => "attest".to_string(),
                         Some((Kind::Person(BlockKind::Signoff), _)) => "go".to_string(),
-                        Some((Kind::Person(BlockKind::Choose), Some(option))) => format!("choice:{option}"),
+                        Some((Kind::Person(BlockKind::Choose), Some(option))) => {
+                            format!("choice:{option}")
+                        }
                         _ => "evidence:verdict=good".to_string(),
                     };
                     if !self.act(model, Action::Confirm { node, answer })? {
                         return Ok(false);
                     }
-                    Action::Resume { crash: None, in_doubt: Some(InDoubt::Rerun), from: None }
+                    Action::Resume {
+                        crash: None,
+                        in_doubt: Some(InDoubt::Rerun),
+                        from: None,
+                    }
                 }
-                None => Action::Resume { crash: None, in_doubt: Some(InDoubt::Rerun), from: None },
+                None => Action::Resume {
+                    crash: None,
+                    in_doubt: Some(InDoubt::Rerun),
+                    from: None,
+                },
             };
             if !self.act(model, action)? {
                 return Ok(false);
@@ -1351,7 +1628,11 @@ impl Play {
         for event in &events {
             let Some(seen) = observe(event) else { continue };
             let unsettled = |id: &str| -> Vec<String> {
-                model.waits_for(id).into_iter().filter(|p| !settled.contains_key(p)).collect()
+                model
+                    .waits_for(id)
+                    .into_iter()
+                    .filter(|p| !settled.contains_key(p))
+                    .collect()
             };
             let at = format!("event {} ({} {})", event.seq, event.kind, event.payload);
             match &seen {
@@ -1364,10 +1645,14 @@ impl Play {
                         return Err(format!("{at}: started again after it settled (S1)"));
                     }
                     if !running.insert(id.clone()) {
-                        return Err(format!("{at}: started again while in doubt, with no decision to rerun it"));
+                        return Err(format!(
+                            "{at}: started again while in doubt, with no decision to rerun it"
+                        ));
                     }
                 }
-                Event::Settled { node, status, by, .. } => {
+                Event::Settled {
+                    node, status, by, ..
+                } => {
                     let waiting = unsettled(node);
                     if !waiting.is_empty() && *by != By::Operator {
                         return Err(format!("{at}: settled before {waiting:?} settled (R1, P2)"));
@@ -1410,9 +1695,11 @@ impl Play {
             .env("NO_COLOR", "1")
             .output()
             .expect("rbx report runs");
-        let report: serde_json::Value =
-            serde_json::from_slice(&ran.stdout).map_err(|e| format!("rbx report --format json: {e}"))?;
-        let said = |v: &serde_json::Value, key: &str| v.get(key).and_then(|s| s.as_str()).map(str::to_string);
+        let report: serde_json::Value = serde_json::from_slice(&ran.stdout)
+            .map_err(|e| format!("rbx report --format json: {e}"))?;
+        let said = |v: &serde_json::Value, key: &str| {
+            v.get(key).and_then(|s| s.as_str()).map(str::to_string)
+        };
         let outcome = &report["outcome"];
         let expected = match model.stopped() {
             Some(Stop::Ended(o)) => Some(("ended", Some(o.clone()), None)),
@@ -1421,9 +1708,15 @@ impl Play {
             None => None,
         };
         if let Some((status, o, node)) = expected {
-            let got = (said(outcome, "status"), said(outcome, "outcome"), said(outcome, "node"));
+            let got = (
+                said(outcome, "status"),
+                said(outcome, "outcome"),
+                said(outcome, "node"),
+            );
             if got != (Some(status.to_string()), o.clone(), node.clone()) {
-                return Err(format!("the report's outcome is {got:?}; the journal says {status} {o:?} {node:?}"));
+                return Err(format!(
+                    "the report's outcome is {got:?}; the journal says {status} {o:?} {node:?}"
+                ));
             }
         }
         let paused = match model.stopped() {
@@ -1459,7 +1752,10 @@ impl Play {
                     continue;
                 }
                 if got.as_deref() != Some(result(&id)) {
-                    return Err(format!("the report says `{id}` is {got:?}; the journal says {}", result(&id)));
+                    return Err(format!(
+                        "the report says `{id}` is {got:?}; the journal says {}",
+                        result(&id)
+                    ));
                 }
             }
         }
@@ -1474,14 +1770,46 @@ fn lines(events: &[Event]) -> String {
 fn diff(engine: &Facts, model: &Facts) -> String {
     let mut out = String::new();
     let rows = [
-        ("outcome", format!("{:?}", engine.outcome), format!("{:?}", model.outcome)),
-        ("started", format!("{:?}", engine.started), format!("{:?}", model.started)),
-        ("settled", format!("{:?}", engine.settled), format!("{:?}", model.settled)),
-        ("left", format!("{:?}", engine.left), format!("{:?}", model.left)),
-        ("reset", format!("{:?}", engine.reset), format!("{:?}", model.reset)),
-        ("in doubt", format!("{:?}", engine.in_doubt), format!("{:?}", model.in_doubt)),
-        ("resumed", format!("{:?}", engine.resumed), format!("{:?}", model.resumed)),
-        ("cancelled", format!("{:?}", engine.cancelled), format!("{:?}", model.cancelled)),
+        (
+            "outcome",
+            format!("{:?}", engine.outcome),
+            format!("{:?}", model.outcome),
+        ),
+        (
+            "started",
+            format!("{:?}", engine.started),
+            format!("{:?}", model.started),
+        ),
+        (
+            "settled",
+            format!("{:?}", engine.settled),
+            format!("{:?}", model.settled),
+        ),
+        (
+            "left",
+            format!("{:?}", engine.left),
+            format!("{:?}", model.left),
+        ),
+        (
+            "reset",
+            format!("{:?}", engine.reset),
+            format!("{:?}", model.reset),
+        ),
+        (
+            "in doubt",
+            format!("{:?}", engine.in_doubt),
+            format!("{:?}", model.in_doubt),
+        ),
+        (
+            "resumed",
+            format!("{:?}", engine.resumed),
+            format!("{:?}", model.resumed),
+        ),
+        (
+            "cancelled",
+            format!("{:?}", engine.cancelled),
+            format!("{:?}", model.cancelled),
+        ),
     ];
     for (what, e, m) in rows {
         if e != m {
@@ -1497,7 +1825,10 @@ fn play(concrete: &Concrete, actions: Actions<'_>) -> Result<Played, (String, Ve
     let lint = bench.rbx(&["lint".into(), "case.runbook".into()], None);
     let report = rbx_model::check_text(&concrete.text);
     let Some(graph) = report.graph.as_ref() else {
-        return Err((format!("the runbook has no graph:\n{}", lint.stderr), Vec::new()));
+        return Err((
+            format!("the runbook has no graph:\n{}", lint.stderr),
+            Vec::new(),
+        ));
     };
     let model = Model::new(graph, concrete.inputs.clone());
     if lint.code != Some(0) {
@@ -1510,7 +1841,10 @@ fn play(concrete: &Concrete, actions: Actions<'_>) -> Result<Played, (String, Ve
                 known: BTreeSet::new(),
                 seen: BTreeSet::new(),
             }),
-            _ => Err((format!("rbx lint refuses the runbook:\n{}", lint.stderr), Vec::new())),
+            _ => Err((
+                format!("rbx lint refuses the runbook:\n{}", lint.stderr),
+                Vec::new(),
+            )),
         };
     }
     let mut model = match model {
@@ -1545,6 +1879,42 @@ fn play(concrete: &Concrete, actions: Actions<'_>) -> Result<Played, (String, Ve
 }
 
 impl Play {
+    /// The action with its crash as a number of events. A crash in a step
+    /// counts, in the events the model expects, up to the `node_started`
+    /// of the step at that position: the journal holds the same events in
+    /// the same order, after `run_started` for a run. (`rbx cancel` writes
+    /// `run_cancelled` with a store of its own, then resumes with another:
+    /// the count starts again there.)
+    fn aim(&self, model: &Model<'_>, mut action: Action, crash: Option<Crash>) -> Action {
+        let n = match crash {
+            None => None,
+            Some(Crash::After(n)) => Some(n),
+            Some(Crash::InStep(k)) => model
+                .clone()
+                .perform(&action.op(), &self.script)
+                .ok()
+                .and_then(|done| {
+                    let starts: Vec<usize> = (0..done.events.len())
+                        .filter(|&i| matches!(done.events[i], Event::Started(_)))
+                        .collect();
+                    let i = *starts.get(usize::from(k) % starts.len().max(1))?;
+                    let before = match action {
+                        Action::Run { .. } => i + 2,
+                        Action::Cancel { .. } => i,
+                        Action::Resume { .. } | Action::Confirm { .. } => i + 1,
+                    };
+                    u32::try_from(before).ok()
+                }),
+        };
+        match &mut action {
+            Action::Run { crash } | Action::Resume { crash, .. } | Action::Cancel { crash, .. } => {
+                *crash = n
+            }
+            Action::Confirm { .. } => {}
+        }
+        action
+    }
+
     fn steps(&mut self, model: &mut Model<'_>, actions: Actions<'_>) -> Result<bool, String> {
         match actions {
             Actions::Listed(list) => {
@@ -1556,26 +1926,44 @@ impl Play {
                 Ok(true)
             }
             Actions::Generated(case) => {
-                if !self.act(model, Action::Run { crash: case.crash })? {
+                let run = self.aim(model, Action::Run { crash: None }, case.crash);
+                if !self.act(model, run)? {
                     return Ok(false);
                 }
                 let views = model.nodes();
-                let people: Vec<&rbx_model::NodeView> =
-                    views.iter().filter(|v| matches!(v.kind, Kind::Person(_))).collect();
+                let people: Vec<&rbx_model::NodeView> = views
+                    .iter()
+                    .filter(|v| matches!(v.kind, Kind::Person(_)))
+                    .collect();
                 for op in &case.ops {
                     let action = match op {
-                        OpSpec::Resume { crash, policy, from } => Action::Resume {
-                            crash: *crash,
-                            in_doubt: *policy,
-                            from: from.map(|i| {
-                                views.get(usize::from(i) % (views.len() + 1)).map_or("nowhere".to_string(), |v| v.id.clone())
-                            }),
-                        },
-                        OpSpec::Confirm { waiting, pick, answer } => {
+                        OpSpec::Resume {
+                            crash,
+                            policy,
+                            from,
+                        } => {
+                            let resume = Action::Resume {
+                                crash: None,
+                                in_doubt: *policy,
+                                from: from.map(|i| {
+                                    views
+                                        .get(usize::from(i) % (views.len() + 1))
+                                        .map_or("nowhere".to_string(), |v| v.id.clone())
+                                }),
+                            };
+                            self.aim(model, resume, *crash)
+                        }
+                        OpSpec::Confirm {
+                            waiting,
+                            pick,
+                            answer,
+                        } => {
                             let waiting_now = model.waiting();
                             let node = if *waiting && !waiting_now.is_empty() {
                                 waiting_now[usize::from(*pick) % waiting_now.len()].clone()
-                            } else if let Some(v) = people.get(usize::from(*pick) % people.len().max(1)) {
+                            } else if let Some(v) =
+                                people.get(usize::from(*pick) % people.len().max(1))
+                            {
                                 v.id.clone()
                             } else {
                                 continue;
@@ -1583,13 +1971,20 @@ impl Play {
                             let person = person_of(&views, &node);
                             let answer = person.answer(*answer);
                             // `rbx confirm` cannot say an attestation was not made.
-                            let answer = if answer == "attest:no" { "reject".to_string() } else { answer };
+                            let answer = if answer == "attest:no" {
+                                "reject".to_string()
+                            } else {
+                                answer
+                            };
                             Action::Confirm { node, answer }
                         }
-                        OpSpec::Cancel { crash, policy } => Action::Cancel {
-                            crash: *crash,
-                            in_doubt: *policy,
-                        },
+                        OpSpec::Cancel { crash, policy } => {
+                            let cancel = Action::Cancel {
+                                crash: None,
+                                in_doubt: *policy,
+                            };
+                            self.aim(model, cancel, *crash)
+                        }
                     };
                     if !self.act(model, action)? {
                         return Ok(false);
@@ -1605,13 +2000,21 @@ impl Play {
 fn twin_whens(text: &str) -> bool {
     text.split("decide ").skip(1).any(|decision| {
         let body = decision.split("otherwise").next().unwrap_or_default();
-        let whens: Vec<&str> = body.lines().filter(|l| l.trim_start().starts_with("when ")).map(|l| l.split(" -> ").next().unwrap_or_default().trim()).collect();
+        let whens: Vec<&str> = body
+            .lines()
+            .filter(|l| l.trim_start().starts_with("when "))
+            .map(|l| l.split(" -> ").next().unwrap_or_default().trim())
+            .collect();
         whens.iter().collect::<BTreeSet<_>>().len() < whens.len()
     })
 }
 
 fn person_of(views: &[rbx_model::NodeView], id: &str) -> Person {
-    match views.iter().find(|v| v.id == id).map(|v| (v.kind, v.options.clone())) {
+    match views
+        .iter()
+        .find(|v| v.id == id)
+        .map(|v| (v.kind, v.options.clone()))
+    {
         Some((Kind::Person(BlockKind::Gate), _)) => Person::Gate,
         Some((Kind::Person(BlockKind::Signoff), _)) => Person::Signoff,
         Some((Kind::Person(BlockKind::Choose), options)) => Person::Choose(options),
@@ -1729,8 +2132,10 @@ fn fixtures() -> PathBuf {
 /// A fixture: its case, its actions and the end the model gave it.
 fn load(name: &str) -> (Concrete, Vec<Action>, String) {
     let dir = fixtures();
-    let text = std::fs::read_to_string(dir.join(format!("{name}.runbook"))).expect("the fixture's runbook");
-    let toml_text = std::fs::read_to_string(dir.join(format!("{name}.toml"))).expect("the fixture's toml");
+    let text = std::fs::read_to_string(dir.join(format!("{name}.runbook")))
+        .expect("the fixture's runbook");
+    let toml_text =
+        std::fs::read_to_string(dir.join(format!("{name}.toml"))).expect("the fixture's toml");
     let table: toml::Table = toml_text.parse().expect("the fixture's toml parses");
     let strings = |v: &toml::Value| -> Vec<String> {
         v.as_array()
@@ -1764,7 +2169,10 @@ fn load(name: &str) -> (Concrete, Vec<Action>, String) {
         .flatten()
         .map(|a| {
             let text = |key: &str| a.get(key).and_then(|v| v.as_str()).map(str::to_string);
-            let crash = a.get("crash").and_then(|v| v.as_integer()).and_then(|n| u32::try_from(n).ok());
+            let crash = a
+                .get("crash")
+                .and_then(|v| v.as_integer())
+                .and_then(|n| u32::try_from(n).ok());
             let in_doubt = text("in_doubt").map(|p| match p.as_str() {
                 "skip" => InDoubt::Skip,
                 "abort" => InDoubt::Abort,
@@ -1801,7 +2209,11 @@ fn fixtures_replay() {
         let (concrete, actions, expected) = load(name);
         match play(&concrete, Actions::Listed(actions)) {
             Ok(played) => {
-                assert!(played.covered && played.known.is_empty(), "{name}: {:?}", played.known);
+                assert!(
+                    played.covered && played.known.is_empty(),
+                    "{name}: {:?}",
+                    played.known
+                );
                 assert_eq!(played.end, expected, "{name}: the run ends differently");
             }
             Err((why, _)) => panic!("{name}: {why}"),
@@ -1816,12 +2228,23 @@ fn every_fixture_is_replayed_or_a_known_engine_bug() {
     named.extend(KNOWN_LINT_GAPS);
     for entry in std::fs::read_dir(fixtures()).expect("the fixtures") {
         let path = entry.expect("a fixture").path();
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
-        assert!(named.contains(stem.as_str()), "{}: neither replayed nor a known engine bug", path.display());
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            named.contains(stem.as_str()),
+            "{}: neither replayed nor a known engine bug",
+            path.display()
+        );
     }
     for name in &named {
         let (concrete, actions, expected) = load(name);
-        assert!(!actions.is_empty() && !expected.is_empty(), "{name}: a fixture needs actions and an end");
+        assert!(
+            !actions.is_empty() && !expected.is_empty(),
+            "{name}: a fixture needs actions and an end"
+        );
         let report = rbx_model::check_text(&concrete.text);
         assert!(report.graph.is_some(), "{name}: the runbook must parse");
     }

@@ -83,7 +83,9 @@ impl Model<'_> {
     }
 
     fn has_edge(&self, x: usize, kind: &EdgeKind) -> bool {
-        self.plan.succs[x].iter().any(|(_, link)| link.kind == *kind)
+        self.plan.succs[x]
+            .iter()
+            .any(|(_, link)| link.kind == *kind)
     }
 
     fn would_run(&self, x: usize) -> bool {
@@ -180,7 +182,9 @@ impl Model<'_> {
         let settlement = match &graph.graph[self.plan.nodes[x].check].kind {
             // A stage's start checks its `require` lines (and, for the
             // entry stage, the runbook's).
-            NodeKind::StageStart { requires, .. } => (self.holds(x, requires)?, None, BTreeMap::new()),
+            NodeKind::StageStart { requires, .. } => {
+                (self.holds(x, requires)?, None, BTreeMap::new())
+            }
             NodeKind::Anchor(_) => (Status::Succeeded, None, BTreeMap::new()),
             NodeKind::End { .. } => {
                 return Err(ModelError::Unsupported(format!("the outcome `{id}` ran")));
@@ -203,7 +207,11 @@ impl Model<'_> {
                         Kind::Step => {
                             self.emit(events, Event::Started(id.clone()));
                             let failed = script.fails.contains(&id);
-                            let status = if failed { Status::Failed } else { Status::Succeeded };
+                            let status = if failed {
+                                Status::Failed
+                            } else {
+                                Status::Succeeded
+                            };
                             (status, None, BTreeMap::new())
                         }
                         Kind::Person(_) => {
@@ -220,11 +228,18 @@ impl Model<'_> {
                             let Some((status, branch, answers)) = settled else {
                                 return Ok(Some(Stop::Paused(id)));
                             };
-                            return Ok(self.settle(x, (status, branch, answers), By::Person, events));
+                            return Ok(self.settle(
+                                x,
+                                (status, branch, answers),
+                                By::Person,
+                                events,
+                            ));
                         }
-                        _ if block.kind == BlockKind::Decide => {
-                            (Status::Succeeded, Some(self.decide(x, block)?), BTreeMap::new())
-                        }
+                        _ if block.kind == BlockKind::Decide => (
+                            Status::Succeeded,
+                            Some(self.decide(x, block)?),
+                            BTreeMap::new(),
+                        ),
                         _ if block.kind == BlockKind::Wait => {
                             return Err(ModelError::Unsupported("waits".to_string()));
                         }
@@ -292,7 +307,9 @@ impl Model<'_> {
     fn holds(&self, x: usize, requires: &[Require]) -> Result<Status, ModelError> {
         for require in requires {
             let Require::Expr(expr) = require else {
-                return Err(ModelError::Unsupported("`require role` and `require link`".into()));
+                return Err(ModelError::Unsupported(
+                    "`require role` and `require link`".into(),
+                ));
             };
             if !eval::truth(expr, &Reader { model: self, x })? {
                 return Ok(Status::Failed);
@@ -311,10 +328,16 @@ impl Model<'_> {
                 }
             }
         }
-        if block.body.iter().any(|s| matches!(s.kind, StmtKind::Otherwise(_))) {
+        if block
+            .body
+            .iter()
+            .any(|s| matches!(s.kind, StmtKind::Otherwise(_)))
+        {
             Ok("otherwise".to_string())
         } else {
-            Err(ModelError::Unsupported("a decision with no `otherwise`".into()))
+            Err(ModelError::Unsupported(
+                "a decision with no `otherwise`".into(),
+            ))
         }
     }
 
@@ -357,7 +380,12 @@ impl Model<'_> {
             let Some(x) = self.plan.index(from) else {
                 return Ok(Outcome::Refused(format!("no node `{from}`")));
             };
-            let reset = self.plan.descendants(x).into_iter().map(|y| self.id(y)).collect();
+            let reset = self
+                .plan
+                .descendants(x)
+                .into_iter()
+                .map(|y| self.id(y))
+                .collect();
             self.emit(events, Event::Reset(reset));
         }
         if let Some(outcome) = self.settle_in_doubt(policy, events) {
@@ -368,14 +396,21 @@ impl Model<'_> {
 
     /// S2: each step started and not finished is run again if it is
     /// `idempotent`, else as the operator's policy says.
-    fn settle_in_doubt(&mut self, policy: Option<InDoubt>, events: &mut Vec<Event>) -> Option<Outcome> {
+    fn settle_in_doubt(
+        &mut self,
+        policy: Option<InDoubt>,
+        events: &mut Vec<Event>,
+    ) -> Option<Outcome> {
         for x in 0..self.nodes.len() {
             if self.nodes[x].status != Status::Running {
                 continue;
             }
             let node = self.id(x);
             let idempotent = match &self.graph.graph[self.plan.nodes[x].check].kind {
-                NodeKind::Block(block) => block.body.iter().any(|s| matches!(s.kind, StmtKind::Idempotent)),
+                NodeKind::Block(block) => block
+                    .body
+                    .iter()
+                    .any(|s| matches!(s.kind, StmtKind::Idempotent)),
                 _ => false,
             };
             match (idempotent, policy) {
@@ -399,22 +434,38 @@ impl Model<'_> {
     }
 
     /// `rbx confirm`: only for a node the run is waiting for (P2).
-    fn confirm(&mut self, node: &str, answer: &Answer, events: &mut Vec<Event>) -> Result<Outcome, ModelError> {
+    fn confirm(
+        &mut self,
+        node: &str,
+        answer: &Answer,
+        events: &mut Vec<Event>,
+    ) -> Result<Outcome, ModelError> {
         let waiting = self.plan.index(node).filter(|&x| {
-            !matches!(self.run, Run::Stopped(Stop::Ended(_))) && self.waiting().contains(&self.id(x))
+            !matches!(self.run, Run::Stopped(Stop::Ended(_)))
+                && self.waiting().contains(&self.id(x))
         });
         let Some(x) = waiting else {
-            return Ok(Outcome::Refused(format!("the run is not waiting for `{node}`")));
+            return Ok(Outcome::Refused(format!(
+                "the run is not waiting for `{node}`"
+            )));
         };
         let NodeKind::Block(block) = &self.graph.graph[self.plan.nodes[x].check].kind else {
             return Ok(Outcome::Refused(format!("`{node}` is not a person's")));
         };
         let Some(settlement) = answer_fits(block, answer)? else {
-            return Ok(Outcome::Refused(format!("the answer does not settle `{node}`")));
+            return Ok(Outcome::Refused(format!(
+                "the answer does not settle `{node}`"
+            )));
         };
         // Its consequences (L2, E2) are drawn when the run is next driven.
         let (status, branch, answers) = settlement;
-        let settled = Event::Settled { node: node.to_string(), status, by: By::Person, branch, answers };
+        let settled = Event::Settled {
+            node: node.to_string(),
+            status,
+            by: By::Person,
+            branch,
+            answers,
+        };
         self.emit(events, settled);
         Ok(Outcome::Recorded)
     }
@@ -478,8 +529,16 @@ fn answer_fits(block: &Block, answer: &Answer) -> Result<Option<Settlement>, Mod
     let done = |status| Ok(Some((status, None, BTreeMap::new())));
     match (block.kind, answer) {
         (_, Answer::Reject) => done(Status::Failed),
-        (BlockKind::Gate, Answer::Attest(made)) => done(if *made { Status::Succeeded } else { Status::Failed }),
-        (BlockKind::Signoff, Answer::Signoff(go)) => done(if *go { Status::Succeeded } else { Status::Failed }),
+        (BlockKind::Gate, Answer::Attest(made)) => done(if *made {
+            Status::Succeeded
+        } else {
+            Status::Failed
+        }),
+        (BlockKind::Signoff, Answer::Signoff(go)) => done(if *go {
+            Status::Succeeded
+        } else {
+            Status::Failed
+        }),
         (BlockKind::Choose, Answer::Choice(option)) => {
             let known = block
                 .body
@@ -489,12 +548,16 @@ fn answer_fits(block: &Block, answer: &Answer) -> Result<Option<Settlement>, Mod
         }
         (BlockKind::Manual, Answer::Evidence(given)) => {
             for stmt in &block.body {
-                let StmtKind::Evidence(wanted) = &stmt.kind else { continue };
+                let StmtKind::Evidence(wanted) = &stmt.kind else {
+                    continue;
+                };
                 let value = given.get(&wanted.name.name).filter(|v| !v.is_empty());
                 let fits = match (&wanted.ty, value) {
                     (_, None) => wanted.optional,
                     (EvidenceType::Text, Some(_)) => true,
-                    (EvidenceType::Choice(options), Some(v)) => options.iter().any(|o| o.name == *v),
+                    (EvidenceType::Choice(options), Some(v)) => {
+                        options.iter().any(|o| o.name == *v)
+                    }
                     (EvidenceType::Url | EvidenceType::File, Some(_)) => {
                         return Err(ModelError::Unsupported("url and file evidence".into()));
                     }
@@ -525,7 +588,8 @@ impl Reader<'_, '_> {
         (0..m.nodes.len())
             .filter(|&y| {
                 let node = &m.graph.graph[m.plan.nodes[y].check].kind;
-                matches!(node, NodeKind::Block(b) if b.id.name == name) && m.nodes[y].status.settled()
+                matches!(node, NodeKind::Block(b) if b.id.name == name)
+                    && m.nodes[y].status.settled()
             })
             .max_by_key(|&y| (items.starts_with(&m.plan.nodes[y].items), m.nodes[y].seq))
     }
@@ -549,11 +613,17 @@ impl Env for Reader<'_, '_> {
                 }
                 match self.instance(name) {
                     None => Ok(None),
-                    Some(y) => m.nodes[y].branch.clone().map(|b| Some(Val::Name(b))).ok_or_else(unsupported),
+                    Some(y) => m.nodes[y]
+                        .branch
+                        .clone()
+                        .map(|b| Some(Val::Name(b)))
+                        .ok_or_else(unsupported),
                 }
             }
             [name, field] => {
-                let Some(y) = self.instance(name) else { return Ok(None) };
+                let Some(y) = self.instance(name) else {
+                    return Ok(None);
+                };
                 let node = &m.nodes[y];
                 Ok(match *field {
                     "status" => Some(Val::Name(

@@ -122,11 +122,17 @@ pub enum Event {
     },
     Skipped(String),
     /// L2: `flow` was left by the settlement of `by`.
-    Left { flow: String, by: String },
+    Left {
+        flow: String,
+        by: String,
+    },
     /// Nodes made pending again: a failed run re-driven (S5) or `--from`.
     Reset(Vec<String>),
     /// An in-doubt step to be run again (`rerun`) or taken as done.
-    InDoubt { node: String, rerun: bool },
+    InDoubt {
+        node: String,
+        rerun: bool,
+    },
     /// The run is driven again (`rbx resume`).
     Resumed,
     /// The operator cancelled the run; the next drive runs the

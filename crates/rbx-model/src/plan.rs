@@ -107,7 +107,11 @@ impl Plan {
             start: graph
                 .start
                 .and_then(|s| instances.get(&s)?.first().copied()),
-            by_id: nodes.iter().enumerate().map(|(x, n)| (n.id.clone(), x)).collect(),
+            by_id: nodes
+                .iter()
+                .enumerate()
+                .map(|(x, n)| (n.id.clone(), x))
+                .collect(),
             nodes,
         };
         // An edge joins the instances that agree on the loops both ends

@@ -2,7 +2,7 @@
 //! per test, each checked through one `check` helper: the events of each
 //! operation, one line each.
 
-use rbx_model::{Answer, Event, Inputs, InDoubt, Model, Op, Outcome, Script, Status, Value};
+use rbx_model::{Answer, Event, InDoubt, Inputs, Model, Op, Outcome, Script, Status, Value};
 
 /// Runs `ops` on the runbook `body` (the inside of a `runbook` block) and
 /// compares what each did with `expected`.
@@ -29,7 +29,12 @@ fn check(body: &str, inputs: Inputs, script: &Script, ops: &[Op], expected: &str
 fn line(event: &Event) -> String {
     match event {
         Event::Started(id) => format!("start {id}"),
-        Event::Settled { node, status, branch, .. } => match branch {
+        Event::Settled {
+            node,
+            status,
+            branch,
+            ..
+        } => match branch {
             Some(b) => format!("{node} {status:?} → {b}"),
             None => format!("{node} {status:?}"),
         },
@@ -40,7 +45,10 @@ fn line(event: &Event) -> String {
 }
 
 fn list(name: &str, items: &[&str]) -> (String, Value) {
-    (name.to_string(), Value::List(items.iter().map(|s| s.to_string()).collect()))
+    (
+        name.to_string(),
+        Value::List(items.iter().map(|s| s.to_string()).collect()),
+    )
 }
 
 #[test]
@@ -209,9 +217,18 @@ fn a_person_answers_only_what_the_run_waits_for() {
         &script,
         &[
             Op::Run,
-            Op::Confirm { node: "s.later".into(), answer: bad.clone() },
-            Op::Confirm { node: "s.check".into(), answer: bad },
-            Op::Resume { in_doubt: None, from: None },
+            Op::Confirm {
+                node: "s.later".into(),
+                answer: bad.clone(),
+            },
+            Op::Confirm {
+                node: "s.check".into(),
+                answer: bad,
+            },
+            Op::Resume {
+                in_doubt: None,
+                from: None,
+            },
         ],
         r#"
 Run
@@ -267,27 +284,57 @@ fn in_doubt_steps_follow_their_policy_and_a_failed_run_is_driven_again() {
         model.apply(&Event::Started("s.a".into()));
         model
     };
-    let resume = |in_doubt| Op::Resume { in_doubt, from: None };
-    let outcome = |model: &mut Model<'_>, op: &Op| model.perform(op, &script).expect("covered").outcome;
+    let resume = |in_doubt| Op::Resume {
+        in_doubt,
+        from: None,
+    };
+    let outcome =
+        |model: &mut Model<'_>, op: &Op| model.perform(op, &script).expect("covered").outcome;
 
     let mut model = crashed();
-    assert_eq!(outcome(&mut model, &resume(None)), Outcome::NeedsDecision("s.a".into()));
-    let done = model.perform(&resume(Some(InDoubt::Skip)), &script).expect("covered");
-    assert!(!done.events.contains(&Event::Started("s.a".into())), "skip: `a` is done");
-    assert_eq!(done.outcome, Outcome::Stopped(rbx_model::Stop::Failed("s.b".into())));
+    assert_eq!(
+        outcome(&mut model, &resume(None)),
+        Outcome::NeedsDecision("s.a".into())
+    );
+    let done = model
+        .perform(&resume(Some(InDoubt::Skip)), &script)
+        .expect("covered");
+    assert!(
+        !done.events.contains(&Event::Started("s.a".into())),
+        "skip: `a` is done"
+    );
+    assert_eq!(
+        done.outcome,
+        Outcome::Stopped(rbx_model::Stop::Failed("s.b".into()))
+    );
     let again = model.perform(&resume(None), &script).expect("covered");
     assert_eq!(again.events[1], Event::Reset(vec!["s.b".into()]));
-    assert_eq!(again.outcome, Outcome::Stopped(rbx_model::Stop::Failed("s.b".into())));
+    assert_eq!(
+        again.outcome,
+        Outcome::Stopped(rbx_model::Stop::Failed("s.b".into()))
+    );
 
     let mut model = crashed();
-    let done = model.perform(&resume(Some(InDoubt::Rerun)), &script).expect("covered");
-    assert!(done.events.contains(&Event::Started("s.a".into())), "rerun: `a` runs again");
+    let done = model
+        .perform(&resume(Some(InDoubt::Rerun)), &script)
+        .expect("covered");
+    assert!(
+        done.events.contains(&Event::Started("s.a".into())),
+        "rerun: `a` runs again"
+    );
 
     let mut model = crashed();
     let stop = outcome(&mut model, &resume(Some(InDoubt::Abort)));
-    assert_eq!(stop, Outcome::Stopped(rbx_model::Stop::Failed("s.a".into())));
+    assert_eq!(
+        stop,
+        Outcome::Stopped(rbx_model::Stop::Failed("s.a".into()))
+    );
     let again = model.perform(&resume(None), &script).expect("covered");
-    assert_eq!(again.events[1], Event::Reset(vec!["s.a".into()]), "an aborted step runs again");
+    assert_eq!(
+        again.events[1],
+        Event::Reset(vec!["s.a".into()]),
+        "an aborted step runs again"
+    );
 }
 
 /// `rbx cancel` of a paused run: the node it waits for has a cancel route,
@@ -311,7 +358,14 @@ fn a_cancelled_run_runs_its_compensation() {
         body,
         Inputs::new(),
         &Script::default(),
-        &[Op::Run, Op::Cancel { in_doubt: None }, Op::Resume { in_doubt: None, from: None }],
+        &[
+            Op::Run,
+            Op::Cancel { in_doubt: None },
+            Op::Resume {
+                in_doubt: None,
+                from: None,
+            },
+        ],
         r#"
 Run
   s Succeeded
@@ -361,7 +415,13 @@ fn again_makes_instances_and_from_runs_again() {
         body,
         Inputs::new(),
         &Script::default(),
-        &[Op::Run, Op::Resume { in_doubt: None, from: Some("smoke.version".into()) }],
+        &[
+            Op::Run,
+            Op::Resume {
+                in_doubt: None,
+                from: Some("smoke.version".into()),
+            },
+        ],
         r#"
 Run
   smoke Succeeded
