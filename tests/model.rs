@@ -1476,9 +1476,6 @@ impl Play {
         };
         let how = how.split(':').next().unwrap_or_default().to_string();
         self.seen.insert(format!("{kind}: {how}"));
-        if ran.killed {
-            eprintln!("DEBUG killed {:?} last {:?}", action, events.last());
-        }
         if let (true, Some(Event::Started(_))) = (ran.killed, events.last()) {
             self.seen.insert("killed with a step in doubt".to_string());
         }

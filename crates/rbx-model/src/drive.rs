@@ -89,7 +89,7 @@ impl Model<'_> {
     }
 
     fn would_run(&self, x: usize) -> bool {
-        self.nodes[x].status == Status::Pending && self.considered(x) && self.runs(x)
+        self.nodes[x].pending() && self.considered(x) && self.runs(x)
     }
 
     /// P2: the nodes the run is waiting for: people's nodes that would run.
@@ -154,9 +154,8 @@ impl Model<'_> {
     /// to run, in the order it became ready (R5).
     fn consider(&mut self, ready: &mut VecDeque<usize>, events: &mut Vec<Event>) -> Option<Stop> {
         loop {
-            let x = (0..self.nodes.len()).find(|&x| {
-                self.nodes[x].status == Status::Pending && !ready.contains(&x) && self.considered(x)
-            })?;
+            let x = (0..self.nodes.len())
+                .find(|&x| self.nodes[x].pending() && !ready.contains(&x) && self.considered(x))?;
             if !self.runs(x) {
                 self.emit(events, Event::Skipped(self.id(x)));
                 continue;
@@ -402,7 +401,7 @@ impl Model<'_> {
         events: &mut Vec<Event>,
     ) -> Option<Outcome> {
         for x in 0..self.nodes.len() {
-            if self.nodes[x].status != Status::Running {
+            if self.nodes[x].status != Status::Running || self.nodes[x].rerun {
                 continue;
             }
             let node = self.id(x);

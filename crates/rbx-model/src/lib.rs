@@ -229,6 +229,10 @@ pub enum Kind {
 #[derive(Debug, Clone, Default)]
 struct NodeState {
     status: Status,
+    /// In doubt, and to be run again in this drive. The journal's replay
+    /// keeps such a step in doubt until it starts again: a drive that stops
+    /// first leaves it in doubt for the next resume to decide again.
+    rerun: bool,
     /// The order nodes settled in, for "the one that finished last".
     seq: u64,
     branch: Option<String>,
@@ -255,6 +259,28 @@ pub struct Model<'g> {
     left: BTreeMap<String, usize>,
     run: Run,
     seq: u64,
+    /// Nodes that started a command or were answered by a person, ever.
+    executed: BTreeSet<String>,
+}
+
+/// Where a run stands: what the model computes for a script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// How it last stopped, if it did and was not resumed since.
+    pub stop: Option<Stop>,
+    /// Every node that started a command or was answered.
+    pub executed: BTreeSet<String>,
+    /// Every node that settled, with its status; the others never did.
+    pub settled: BTreeMap<String, Status>,
+    /// Each flow left, and the node whose settlement left it.
+    pub left: BTreeMap<String, String>,
+}
+
+impl NodeState {
+    /// Whether the node is still to run in this drive.
+    fn pending(&self) -> bool {
+        self.status == Status::Pending || (self.status == Status::Running && self.rerun)
+    }
 }
 
 impl<'g> Model<'g> {
@@ -268,7 +294,21 @@ impl<'g> Model<'g> {
             left: BTreeMap::new(),
             run: Run::Going,
             seq: 0,
+            executed: BTreeSet::new(),
         })
+    }
+
+    /// What the run has come to so far.
+    pub fn summary(&self) -> Summary {
+        Summary {
+            stop: self.stopped().cloned(),
+            executed: self.executed.clone(),
+            settled: (0..self.nodes.len())
+                .filter(|&x| self.nodes[x].status.settled())
+                .map(|x| (self.plan.nodes[x].id.clone(), self.nodes[x].status))
+                .collect(),
+            left: self.left(),
+        }
     }
 
     /// Every node of the run, in the order written.
@@ -358,15 +398,20 @@ impl<'g> Model<'g> {
             Event::Started(id) => {
                 if let Some(x) = index(id) {
                     self.nodes[x].status = Status::Running;
+                    self.nodes[x].rerun = false;
                 }
+                self.executed.insert(id.clone());
             }
             Event::Settled {
                 node,
                 status,
+                by,
                 branch,
                 answers,
-                ..
             } => {
+                if *by == By::Person {
+                    self.executed.insert(node.clone());
+                }
                 if *status == Status::Cancelled {
                     self.run = Run::Going;
                 }
@@ -374,6 +419,7 @@ impl<'g> Model<'g> {
                     self.seq += 1;
                     self.nodes[x] = NodeState {
                         status: *status,
+                        rerun: false,
                         seq: self.seq,
                         branch: branch.clone(),
                         answers: answers.clone(),
@@ -406,12 +452,19 @@ impl<'g> Model<'g> {
             }
             Event::InDoubt { node, rerun: true } => {
                 if let Some(x) = index(node) {
-                    self.nodes[x].status = Status::Pending;
+                    self.nodes[x].rerun = true;
                 }
             }
             Event::InDoubt { rerun: false, .. } => {}
-            Event::Resumed if self.run == Run::Cancelled => {}
-            Event::Resumed => self.run = Run::Going,
+            Event::Resumed => {
+                // A new drive decides again about every step in doubt.
+                for node in &mut self.nodes {
+                    node.rerun = false;
+                }
+                if self.run != Run::Cancelled {
+                    self.run = Run::Going;
+                }
+            }
             Event::Cancelled => self.run = Run::Cancelled,
             Event::Stopped(stop) => self.run = Run::Stopped(stop.clone()),
         }

@@ -468,3 +468,42 @@ Run
 "#,
     );
 }
+
+/// What the model computes for a script: the outcome, the nodes that
+/// executed, how each settled and the flows left.
+#[test]
+fn the_summary_says_where_the_run_stands() {
+    let text = r#"runbook t "T" {
+  version "1"
+  input hosts: list(string) = ["a", "b"]
+  stage s "S" {
+    on failure -> u
+    foreach h in hosts {
+      step x "X" { run "exit 0" }
+    }
+    then u
+  }
+  stage u "U" {
+    end done
+  }
+}
+"#;
+    let report = rbx_model::check_text(text);
+    let graph = report.graph.expect("a graph");
+    let mut model =
+        Model::new(&graph, Inputs::from([list("hosts", &["a", "b"])])).expect("a model");
+    let script = Script {
+        fails: ["s.x[a]".to_string()].into(),
+        ..Script::default()
+    };
+    model.perform(&Op::Run, &script).expect("covered");
+    let summary = model.summary();
+    assert_eq!(summary.stop, Some(rbx_model::Stop::Ended("done".into())));
+    assert_eq!(summary.executed, ["s.x[a]".to_string()].into());
+    assert_eq!(summary.settled.get("s.x[a]"), Some(&Status::Failed));
+    assert_eq!(summary.settled.get("s.x[b]"), Some(&Status::Skipped));
+    assert_eq!(
+        summary.left,
+        [("s".to_string(), "s.x[a]".to_string())].into()
+    );
+}
