@@ -14,6 +14,10 @@ use rbx_check::graph::{EdgeKind, Graph};
 
 use crate::{Inputs, ModelError, Value};
 
+/// One combination of items: each enclosing loop's position, and its
+/// variable with the item there.
+type Combo = (Vec<usize>, Vec<(String, String)>);
+
 /// One node of the run: a checked node for one combination of items.
 #[derive(Debug, Clone)]
 pub struct XNode {
@@ -58,7 +62,7 @@ impl Plan {
         for index in g.node_indices() {
             let node = &g[index];
             // Every combination of items, outermost loop first (G3).
-            let mut combos: Vec<(Vec<usize>, Vec<(String, String)>)> = vec![(vec![], vec![])];
+            let mut combos: Vec<Combo> = vec![(vec![], vec![])];
             for fanout in &node.fanout {
                 let list = match inputs.get(&fanout.list) {
                     Some(Value::List(list)) if !list.is_empty() => list,

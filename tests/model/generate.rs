@@ -1,0 +1,732 @@
+//! The generator: a runbook as a small tree of stages and items, random
+//! operations on its run, and the rendering of both to what `rbx` reads.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use proptest::prelude::*;
+use rbx_model::{InDoubt, Kind, Model, Value};
+use rbx_syntax::ast::BlockKind;
+
+use crate::case::Concrete;
+
+/// A runbook as a small tree: stages of items. Stage targets are offsets
+/// forward from the stage (and, for a stage that `again` runs, from the
+/// latest stage that runs it), so no target makes a cycle.
+#[derive(Debug, Clone)]
+pub(crate) struct Spec {
+    pub(crate) hosts: usize,
+    pub(crate) zones: usize,
+    pub(crate) busy: bool,
+    pub(crate) flag: bool,
+    pub(crate) failure: Option<u8>,
+    pub(crate) cancel: Option<u8>,
+    pub(crate) stages: Vec<StageSpec>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct StageSpec {
+    pub(crate) require: Option<Cond>,
+    pub(crate) failure: Option<Target>,
+    pub(crate) cancel: Option<Target>,
+    pub(crate) items: Vec<Item>,
+    /// `then` the next stage (or `end` when it is the last), or `end`.
+    pub(crate) then: bool,
+    pub(crate) outcome: u8,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Item {
+    Step {
+        fail: Fail,
+        idempotent: bool,
+        failure: Option<Target>,
+    },
+    Manual {
+        failure: Option<Target>,
+    },
+    Gate {
+        attest: bool,
+        cond: Cond,
+        failure: Option<Target>,
+    },
+    Signoff {
+        failure: Option<Target>,
+    },
+    Choose {
+        options: Vec<Target>,
+    },
+    Decide {
+        whens: Vec<(Cond, Target)>,
+        otherwise: Target,
+    },
+    Foreach {
+        zones: bool,
+        parallel: Option<u8>,
+        body: Vec<Item>,
+    },
+    Parallel(Vec<Item>),
+    Again {
+        back: u8,
+        failure: Option<Target>,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Fail {
+    Never,
+    Always,
+    /// Inside a loop, on the item at this position of the innermost list.
+    OnItem(u8),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target {
+    /// The stage this many places after the floor.
+    Stage(u8),
+    End(u8),
+    Continue,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Cond {
+    Busy,
+    Flag,
+    /// The last manual step written before in the stage said `bad`.
+    Verdict,
+    Not(Box<Cond>),
+    And(Box<Cond>, Box<Cond>),
+    Or(Box<Cond>, Box<Cond>),
+}
+
+/// What the coverage counts: text that a construct writes.
+pub(crate) const CONSTRUCTS: &[&str] = &[
+    "foreach ",
+    " parallel 1",
+    " parallel 2",
+    "parallel {",
+    "again ",
+    "decide ",
+    "manual ",
+    "gate ",
+    "attest ",
+    "signoff ",
+    "choose ",
+    "case {{",
+    "exit 1\"",
+    "idempotent",
+    "on failure -> continue",
+    "on failure -> s",
+    "on failure -> end",
+    "on cancel ",
+    "    require ",
+    "-> continue",
+    ".verdict == bad",
+    "then s",
+];
+
+pub(crate) const OUTCOMES: [&str; 4] = ["done", "aborted", "halted", "rolled_back"];
+pub(crate) const HOSTS: [&str; 3] = ["a", "b", "c"];
+pub(crate) const ZONES: [&str; 2] = ["x", "y"];
+
+pub(crate) fn target() -> impl Strategy<Value = Target> {
+    prop_oneof![
+        (1..3u8).prop_map(Target::Stage),
+        (0..4u8).prop_map(Target::End),
+        Just(Target::Continue),
+    ]
+}
+
+pub(crate) fn route() -> impl Strategy<Value = Option<Target>> {
+    prop::option::weighted(0.4, target())
+}
+
+pub(crate) fn cond() -> impl Strategy<Value = Cond> {
+    let leaf = prop_oneof![Just(Cond::Busy), Just(Cond::Flag), Just(Cond::Verdict)];
+    leaf.prop_recursive(2, 4, 2, |inner| {
+        prop_oneof![
+            inner.clone().prop_map(|c| Cond::Not(Box::new(c))),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| Cond::And(Box::new(a), Box::new(b))),
+            (inner.clone(), inner).prop_map(|(a, b)| Cond::Or(Box::new(a), Box::new(b))),
+        ]
+    })
+}
+
+pub(crate) fn leaf_item() -> impl Strategy<Value = Item> {
+    let fail = prop_oneof![
+        3 => Just(Fail::Never),
+        1 => Just(Fail::Always),
+        2 => (0..3u8).prop_map(Fail::OnItem),
+    ];
+    prop_oneof![
+        4 => (fail, any::<bool>(), route()).prop_map(|(fail, idempotent, failure)| Item::Step {
+            fail,
+            idempotent,
+            failure
+        }),
+        2 => route().prop_map(|failure| Item::Manual { failure }),
+        1 => (any::<bool>(), cond(), route()).prop_map(|(attest, cond, failure)| Item::Gate {
+            attest,
+            cond,
+            failure
+        }),
+        1 => route().prop_map(|failure| Item::Signoff { failure }),
+        1 => prop::collection::vec(target(), 2..4).prop_map(|options| Item::Choose { options }),
+        2 => (prop::collection::vec((cond(), target()), 1..3), target())
+            .prop_map(|(whens, otherwise)| Item::Decide { whens, otherwise }),
+        1 => ((1..3u8), route()).prop_map(|(back, failure)| Item::Again { back, failure }),
+    ]
+}
+
+pub(crate) fn item() -> impl Strategy<Value = Item> {
+    leaf_item().prop_recursive(2, 12, 3, |inner| {
+        prop_oneof![
+            (
+                any::<bool>(),
+                prop::option::of(1..3u8),
+                prop::collection::vec(inner.clone(), 1..4)
+            )
+                .prop_map(|(zones, parallel, body)| Item::Foreach {
+                    zones,
+                    parallel,
+                    body
+                }),
+            prop::collection::vec(inner, 2..4).prop_map(Item::Parallel),
+        ]
+    })
+}
+
+pub(crate) fn stage() -> impl Strategy<Value = StageSpec> {
+    (
+        prop::option::weighted(0.2, cond()),
+        route(),
+        prop::option::weighted(0.3, target()),
+        prop::collection::vec(item(), 0..5),
+        prop::bool::weighted(0.7),
+        0..4u8,
+    )
+        .prop_map(
+            |(require, failure, cancel, items, then, outcome)| StageSpec {
+                require,
+                failure,
+                cancel,
+                items,
+                then,
+                outcome,
+            },
+        )
+}
+
+pub(crate) fn spec() -> impl Strategy<Value = Spec> {
+    (
+        1..=3usize,
+        1..=2usize,
+        any::<bool>(),
+        prop::bool::weighted(0.8),
+        prop::option::weighted(0.3, 0..4u8),
+        prop::option::weighted(0.3, 0..4u8),
+        prop::collection::vec(stage(), 1..5),
+    )
+        .prop_map(|(hosts, zones, busy, flag, failure, cancel, stages)| Spec {
+            hosts,
+            zones,
+            busy,
+            flag,
+            failure,
+            cancel,
+            stages,
+        })
+}
+
+/// An operation, with the nodes it names still to be picked.
+#[derive(Debug, Clone)]
+pub(crate) enum OpSpec {
+    Resume {
+        crash: Option<Crash>,
+        policy: Option<InDoubt>,
+        from: Option<u16>,
+    },
+    /// A person's node the run is waiting for, or any person's node.
+    Confirm {
+        waiting: bool,
+        pick: u16,
+        answer: u8,
+    },
+    Cancel {
+        crash: Option<Crash>,
+        policy: Option<InDoubt>,
+    },
+}
+
+/// Where rbx is killed during an operation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Crash {
+    /// Right after it commits this many events, if it writes as many.
+    After(u32),
+    /// Right after the `node_started` of the step it would start at this
+    /// position (of those the model expects it to start), leaving that
+    /// step in doubt.
+    InStep(u8),
+}
+
+pub(crate) fn crash() -> impl Strategy<Value = Option<Crash>> {
+    prop::option::weighted(
+        0.45,
+        prop_oneof![
+            (1..24u32).prop_map(Crash::After),
+            (0..4u8).prop_map(Crash::InStep)
+        ],
+    )
+}
+
+pub(crate) fn policy() -> impl Strategy<Value = Option<InDoubt>> {
+    prop_oneof![
+        3 => Just(Some(InDoubt::Rerun)),
+        2 => Just(Some(InDoubt::Skip)),
+        1 => Just(Some(InDoubt::Abort)),
+        1 => Just(None),
+    ]
+}
+
+pub(crate) fn op() -> impl Strategy<Value = OpSpec> {
+    prop_oneof![
+        3 => (crash(), policy(), prop::option::weighted(0.25, any::<u16>()))
+            .prop_map(|(crash, policy, from)| OpSpec::Resume { crash, policy, from }),
+        3 => (prop::bool::weighted(0.6), any::<u16>(), 0..4u8)
+            .prop_map(|(waiting, pick, answer)| OpSpec::Confirm { waiting, pick, answer }),
+        1 => (crash(), policy()).prop_map(|(crash, policy)| OpSpec::Cancel { crash, policy }),
+    ]
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Case {
+    pub(crate) spec: Spec,
+    /// For each person's node in the order written: its answer in the
+    /// answers file, if any (a pick among its kind's answers).
+    pub(crate) answers: Vec<Option<u8>>,
+    pub(crate) crash: Option<Crash>,
+    pub(crate) ops: Vec<OpSpec>,
+}
+
+pub(crate) fn case() -> impl Strategy<Value = Case> {
+    (
+        spec(),
+        prop::collection::vec(prop::option::weighted(0.75, 0..4u8), 12),
+        crash(),
+        prop::collection::vec(op(), 0..5),
+    )
+        .prop_map(|(spec, answers, crash, ops)| Case {
+            spec,
+            answers,
+            crash,
+            ops,
+        })
+}
+
+/// A person's node as rendered: what it is and the answers it takes.
+#[derive(Debug, Clone)]
+pub(crate) enum Person {
+    Manual,
+    Gate,
+    Signoff,
+    Choose(Vec<String>),
+}
+
+impl Person {
+    /// The answer a pick stands for; the last pick rejects.
+    pub(crate) fn answer(&self, pick: u8) -> String {
+        let pick = usize::from(pick);
+        match self {
+            Person::Manual => ["evidence:verdict=good", "evidence:verdict=bad"]
+                .get(pick)
+                .map_or("reject".into(), |a| a.to_string()),
+            Person::Gate => ["attest", "attest:no"]
+                .get(pick)
+                .map_or("reject".into(), |a| a.to_string()),
+            Person::Signoff => ["go", "no-go"]
+                .get(pick)
+                .map_or("reject".into(), |a| a.to_string()),
+            Person::Choose(options) => options
+                .get(pick)
+                .map_or("reject".into(), |o| format!("choice:{o}")),
+        }
+    }
+}
+
+/// What rendering a spec gives: the text and what a script needs.
+#[derive(Debug, Default)]
+pub(crate) struct Rendered {
+    pub(crate) text: String,
+    /// Steps by name: how they fail (`None`: never; `Some(None)`: always;
+    /// `Some(Some((var, item)))`: on that item).
+    pub(crate) steps: BTreeMap<String, Option<Option<(String, String)>>>,
+    pub(crate) people: Vec<(String, Person)>,
+    pub(crate) inputs: BTreeMap<String, Value>,
+}
+
+pub(crate) struct Renderer<'s> {
+    pub(crate) spec: &'s Spec,
+    /// Per stage, the stage after which its stage targets start (see
+    /// `Spec`).
+    pub(crate) floors: Vec<usize>,
+    pub(crate) next: usize,
+    pub(crate) out: Rendered,
+    /// The last manual step written in the stage being rendered.
+    pub(crate) manual: Option<String>,
+}
+
+pub(crate) fn render(spec: &Spec) -> Rendered {
+    let n = spec.stages.len();
+    // A stage that `again` runs inside a later stage sends its targets past
+    // that stage, or its instance could route back into what runs it.
+    let mut floors: Vec<usize> = (0..n).collect();
+    for s in (0..n).rev() {
+        let mut targets = Vec::new();
+        agains(&spec.stages[s].items, s, &mut targets);
+        for t in targets {
+            floors[t] = floors[t].max(floors[s]);
+        }
+    }
+    let mut r = Renderer {
+        spec,
+        floors,
+        next: 1,
+        out: Rendered::default(),
+        manual: None,
+    };
+    let hosts: Vec<String> = HOSTS[..spec.hosts]
+        .iter()
+        .map(|h| format!("\"{h}\""))
+        .collect();
+    let zones: Vec<String> = ZONES[..spec.zones]
+        .iter()
+        .map(|z| format!("\"{z}\""))
+        .collect();
+    let mut t = String::new();
+    t.push_str("runbook model \"A generated runbook\" {\n  version \"1\"\n\n");
+    let _ = writeln!(t, "  input hosts: list(string) = [{}]", hosts.join(", "));
+    let _ = writeln!(t, "  input zones: list(string) = [{}]", zones.join(", "));
+    let _ = writeln!(
+        t,
+        "  input mode: enum(calm, busy) = {}",
+        if spec.busy { "busy" } else { "calm" }
+    );
+    let _ = writeln!(t, "  input flag: bool = {}", spec.flag);
+    t.push_str("  role op \"Operator\" { person \"Ann\" }\n");
+    if let Some(o) = spec.failure {
+        let _ = writeln!(t, "  on failure -> end {}", OUTCOMES[usize::from(o)]);
+    }
+    if let Some(o) = spec.cancel {
+        let _ = writeln!(t, "  on cancel -> end {}", OUTCOMES[usize::from(o)]);
+    }
+    for (i, stage) in spec.stages.iter().enumerate() {
+        r.manual = None;
+        let _ = writeln!(t, "\n  stage s{i} \"Stage {i}\" {{");
+        if let Some(c) = &stage.require {
+            let c = r.cond(c);
+            let _ = writeln!(t, "    require {c}");
+        }
+        r.routes(&mut t, "    ", i, stage.failure, stage.cancel);
+        for item in &stage.items {
+            r.item(&mut t, "    ", i, item, &[]);
+        }
+        if stage.then && i + 1 < n {
+            let _ = writeln!(t, "    then s{}", i + 1);
+        } else {
+            let _ = writeln!(t, "    end {}", OUTCOMES[usize::from(stage.outcome)]);
+        }
+        t.push_str("  }\n");
+    }
+    t.push_str("}\n");
+    r.out.text = t;
+    let list = |items: &[&str]| Value::List(items.iter().map(|s| s.to_string()).collect());
+    r.out.inputs = BTreeMap::from([
+        ("hosts".to_string(), list(&HOSTS[..spec.hosts])),
+        ("zones".to_string(), list(&ZONES[..spec.zones])),
+        (
+            "mode".to_string(),
+            Value::Name(if spec.busy { "busy" } else { "calm" }.into()),
+        ),
+        ("flag".to_string(), Value::Bool(spec.flag)),
+    ]);
+    r.out
+}
+
+/// The stages `again` runs from stage `at`, directly or in loops and
+/// blocks.
+pub(crate) fn agains(items: &[Item], at: usize, out: &mut Vec<usize>) {
+    for item in items {
+        match item {
+            Item::Again { back, .. } if usize::from(*back) <= at => {
+                out.push(at - usize::from(*back))
+            }
+            Item::Foreach { body, .. } | Item::Parallel(body) => agains(body, at, out),
+            _ => {}
+        }
+    }
+}
+
+impl Renderer<'_> {
+    pub(crate) fn name(&mut self, prefix: &str) -> String {
+        let name = format!("{prefix}{}", self.next);
+        self.next += 1;
+        name
+    }
+
+    pub(crate) fn target(&self, stage: usize, target: Target) -> String {
+        match target {
+            Target::Stage(k) => {
+                let to = self.floors[stage] + usize::from(k);
+                if to < self.spec.stages.len() {
+                    format!("s{to}")
+                } else {
+                    format!("end {}", OUTCOMES[usize::from(k) % OUTCOMES.len()])
+                }
+            }
+            Target::End(o) => format!("end {}", OUTCOMES[usize::from(o)]),
+            Target::Continue => "continue".to_string(),
+        }
+    }
+
+    pub(crate) fn routes(
+        &self,
+        t: &mut String,
+        pad: &str,
+        stage: usize,
+        failure: Option<Target>,
+        cancel: Option<Target>,
+    ) {
+        if let Some(f) = failure {
+            let _ = writeln!(t, "{pad}on failure -> {}", self.target(stage, f));
+        }
+        // A cancel route to `continue` means nothing; leave it out.
+        if let Some(c) = cancel.filter(|c| !matches!(c, Target::Continue)) {
+            let _ = writeln!(t, "{pad}on cancel -> {}", self.target(stage, c));
+        }
+    }
+
+    pub(crate) fn cond(&self, cond: &Cond) -> String {
+        match cond {
+            Cond::Busy => "mode == busy".to_string(),
+            Cond::Flag => "flag".to_string(),
+            Cond::Verdict => match &self.manual {
+                Some(m) => format!("{m}.verdict == bad"),
+                None => "not flag".to_string(),
+            },
+            Cond::Not(c) => format!("not ({})", self.cond(c)),
+            Cond::And(a, b) => format!("({} and {})", self.cond(a), self.cond(b)),
+            Cond::Or(a, b) => format!("({} or {})", self.cond(a), self.cond(b)),
+        }
+    }
+
+    /// Renders one item; `vars` are the loop variables around it with
+    /// their lists, innermost last.
+    pub(crate) fn item(
+        &mut self,
+        t: &mut String,
+        pad: &str,
+        stage: usize,
+        item: &Item,
+        vars: &[(String, &'static [&'static str])],
+    ) {
+        match item {
+            Item::Step {
+                fail,
+                idempotent,
+                failure,
+            } => {
+                let name = self.name("x");
+                let (run, how) = match (fail, vars.last()) {
+                    (Fail::Never, _) | (Fail::OnItem(_), None) => ("exit 0".to_string(), None),
+                    (Fail::Always, _) => ("exit 1".to_string(), Some(None)),
+                    (Fail::OnItem(i), Some((var, list))) => {
+                        let item = list[usize::from(*i) % list.len()];
+                        (
+                            format!("case {{{{ {var} }}}} in {item}) exit 1;; esac"),
+                            Some(Some((var.clone(), item.to_string()))),
+                        )
+                    }
+                };
+                self.out.steps.insert(name.clone(), how);
+                let _ = writeln!(
+                    t,
+                    "{pad}step {name} \"Step {name}\" {{\n{pad}  run \"{run}\""
+                );
+                if *idempotent {
+                    let _ = writeln!(t, "{pad}  idempotent");
+                }
+                self.routes(t, &format!("{pad}  "), stage, *failure, None);
+                let _ = writeln!(t, "{pad}}}");
+            }
+            Item::Manual { failure } => {
+                let name = self.name("m");
+                let _ = writeln!(
+                    t,
+                    "{pad}manual {name} \"Check {name}\" {{\n{pad}  owner op\n{pad}  evidence verdict \"Verdict\": choice(good, bad)"
+                );
+                self.routes(t, &format!("{pad}  "), stage, *failure, None);
+                let _ = writeln!(t, "{pad}}}");
+                self.out.people.push((name.clone(), Person::Manual));
+                self.manual = Some(name);
+            }
+            Item::Gate {
+                attest,
+                cond,
+                failure,
+            } => {
+                let name = self.name("g");
+                let _ = writeln!(t, "{pad}gate {name} \"Gate {name}\" {{");
+                if *attest {
+                    let _ = writeln!(t, "{pad}  attest op \"It holds.\"");
+                    self.out.people.push((name.clone(), Person::Gate));
+                } else {
+                    let _ = writeln!(t, "{pad}  require {}", self.cond(cond));
+                }
+                self.routes(t, &format!("{pad}  "), stage, *failure, None);
+                let _ = writeln!(t, "{pad}}}");
+            }
+            Item::Signoff { failure } => {
+                let name = self.name("o");
+                let _ = writeln!(
+                    t,
+                    "{pad}signoff {name} \"Sign-off {name}\" {{\n{pad}  by op"
+                );
+                self.routes(t, &format!("{pad}  "), stage, *failure, None);
+                let _ = writeln!(t, "{pad}}}");
+                self.out.people.push((name, Person::Signoff));
+            }
+            Item::Choose { options } => {
+                let name = self.name("c");
+                let _ = writeln!(
+                    t,
+                    "{pad}choose {name} \"Choice {name}\" {{\n{pad}  owner op"
+                );
+                let mut names = Vec::new();
+                for (i, target) in options.iter().enumerate() {
+                    let option = ["yes", "no", "maybe"][i % 3].to_string();
+                    let _ = writeln!(
+                        t,
+                        "{pad}  option {option} \"{option}\" -> {}",
+                        self.target(stage, *target)
+                    );
+                    names.push(option);
+                }
+                let _ = writeln!(t, "{pad}}}");
+                self.out.people.push((name, Person::Choose(names)));
+            }
+            Item::Decide { whens, otherwise } => {
+                let name = self.name("d");
+                let _ = writeln!(t, "{pad}decide {name} \"Decision {name}\" {{");
+                for (cond, target) in whens {
+                    let _ = writeln!(
+                        t,
+                        "{pad}  when {} -> {}",
+                        self.cond(cond),
+                        self.target(stage, *target)
+                    );
+                }
+                let _ = writeln!(
+                    t,
+                    "{pad}  otherwise -> {}\n{pad}}}",
+                    self.target(stage, *otherwise)
+                );
+            }
+            Item::Foreach {
+                zones,
+                parallel,
+                body,
+            } => {
+                let var = format!("v{}", vars.len() + 1);
+                let (list, items): (&str, &'static [&'static str]) = if *zones {
+                    ("zones", &ZONES[..self.spec.zones])
+                } else {
+                    ("hosts", &HOSTS[..self.spec.hosts])
+                };
+                let limit = parallel.map_or(String::new(), |n| format!(" parallel {n}"));
+                let _ = writeln!(t, "{pad}foreach {var} in {list}{limit} {{");
+                let mut inner = vars.to_vec();
+                inner.push((var, items));
+                for item in body {
+                    self.item(t, &format!("{pad}  "), stage, item, &inner);
+                }
+                let _ = writeln!(t, "{pad}}}");
+            }
+            Item::Parallel(branches) => {
+                let _ = writeln!(t, "{pad}parallel {{");
+                for item in branches {
+                    self.item(t, &format!("{pad}  "), stage, item, vars);
+                }
+                let _ = writeln!(t, "{pad}}}");
+            }
+            Item::Again { back, failure } => {
+                // With no stage that far back, a plain step stands in: a
+                // block must never be left empty.
+                let Some(to) = stage.checked_sub(usize::from(*back)) else {
+                    let step = Item::Step {
+                        fail: Fail::Never,
+                        idempotent: true,
+                        failure: *failure,
+                    };
+                    return self.item(t, pad, stage, &step, vars);
+                };
+                match failure {
+                    Some(f) => {
+                        let f = self.target(stage, *f);
+                        let _ =
+                            writeln!(t, "{pad}again s{to} {{\n{pad}  on failure -> {f}\n{pad}}}");
+                    }
+                    None => {
+                        let _ = writeln!(t, "{pad}again s{to}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn person_of(views: &[rbx_model::NodeView], id: &str) -> Person {
+    match views
+        .iter()
+        .find(|v| v.id == id)
+        .map(|v| (v.kind, v.options.clone()))
+    {
+        Some((Kind::Person(BlockKind::Gate), _)) => Person::Gate,
+        Some((Kind::Person(BlockKind::Signoff), _)) => Person::Signoff,
+        Some((Kind::Person(BlockKind::Choose), options)) => Person::Choose(options),
+        _ => Person::Manual,
+    }
+}
+
+/// A generated case made concrete: its text, inputs, failing step
+/// instances and answers file.
+pub(crate) fn concrete(case: &Case) -> Concrete {
+    let rendered = render(&case.spec);
+    let mut answers = BTreeMap::new();
+    for ((name, person), pick) in rendered.people.iter().zip(case.answers.iter().cycle()) {
+        if let Some(pick) = pick {
+            answers.insert(name.clone(), person.answer(*pick));
+        }
+    }
+    let mut fails = BTreeSet::new();
+    let report = rbx_model::check_text(&rendered.text);
+    if let Some(graph) = report.graph.as_ref() {
+        if let Ok(model) = Model::new(graph, rendered.inputs.clone()) {
+            for view in model.nodes().iter().filter(|v| v.kind == Kind::Step) {
+                let fails_here = match rendered.steps.get(&view.name) {
+                    Some(Some(None)) => true,
+                    Some(Some(Some(item))) => view.items.contains(item),
+                    _ => false,
+                };
+                if fails_here {
+                    fails.insert(view.id.clone());
+                }
+            }
+        }
+    }
+    Concrete {
+        text: rendered.text,
+        inputs: rendered.inputs,
+        fails,
+        answers,
+    }
+}

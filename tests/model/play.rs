@@ -1,0 +1,662 @@
+//! Playing a case: each operation through `rbx` and through the model,
+//! compared, then the checks over the whole journal and the report.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::process::ExitStatusExt as _;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use rbx_model::{By, Event, InDoubt, Kind, Model, ModelError, Op, Script, Status, Stop};
+use rbx_store::{SqliteStore, Store as _};
+use rbx_syntax::ast::BlockKind;
+
+use crate::case::{Action, Actions, Concrete, Played, confirm_flags, policy_name};
+use crate::compare::{
+    Disagreement, Facts, KNOWN, diff, engine_outcome, lines, observe, outcome_name, stop_name,
+    twin_whens,
+};
+use crate::generate::{Crash, OpSpec, person_of};
+
+const RBX: &str = env!("CARGO_BIN_EXE_rbx");
+
+/// A case's directory: `case.runbook`, `answers.toml`, the store in `.rbx`.
+pub(crate) struct Bench {
+    pub(crate) dir: tempfile::TempDir,
+}
+
+pub(crate) struct Ran {
+    pub(crate) code: Option<i32>,
+    pub(crate) killed: bool,
+    pub(crate) stderr: String,
+}
+
+impl Bench {
+    pub(crate) fn new(concrete: &Concrete) -> Bench {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        std::fs::write(dir.path().join("case.runbook"), &concrete.text).expect("write the runbook");
+        std::fs::write(dir.path().join("answers.toml"), concrete.answers_file())
+            .expect("write the answers");
+        Bench { dir }
+    }
+
+    pub(crate) fn rbx(&self, args: &[String], crash: Option<u32>) -> Ran {
+        let mut command = Command::new(RBX);
+        command
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .env("RBX_OPERATOR", "tester")
+            .env_remove("RBX_STATE_DIR")
+            .env_remove(rbx_store::CRASH_AFTER_EVENTS)
+            .stdin(Stdio::null());
+        if let Some(n) = crash {
+            command.env(rbx_store::CRASH_AFTER_EVENTS, n.to_string());
+        }
+        let output = command.output().expect("rbx runs");
+        Ran {
+            code: output.status.code(),
+            killed: output.status.signal() == Some(9),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    pub(crate) fn store(&self) -> PathBuf {
+        self.dir.path().join(".rbx")
+    }
+
+    /// The case's one run and its journal, once it exists.
+    pub(crate) fn journal(&self) -> Option<(String, Vec<rbx_store::Event>)> {
+        if !self.store().join("rbx.db").exists() {
+            return None;
+        }
+        let store = SqliteStore::open(&self.store()).expect("the store opens");
+        let run = store.runs().expect("the runs").into_iter().next()?;
+        let events = store.events(&run.id).expect("the journal");
+        Some((run.id.to_string(), events))
+    }
+
+    /// The command line of an action on the run `run`.
+    pub(crate) fn args(action: &Action, run: &str) -> Vec<String> {
+        let drive = |mut args: Vec<String>, policy: &Option<InDoubt>| {
+            args.extend(
+                [
+                    "--non-interactive",
+                    "--answers",
+                    "answers.toml",
+                    "--state-dir",
+                    ".rbx",
+                    "--jobs",
+                    "1",
+                ]
+                .map(String::from),
+            );
+            if let Some(p) = policy {
+                args.extend(["--in-doubt".to_string(), policy_name(*p).to_string()]);
+            }
+            args
+        };
+        match action {
+            Action::Run { .. } => drive(vec!["run".into(), "case.runbook".into()], &None),
+            Action::Resume { in_doubt, from, .. } => {
+                let mut args = drive(vec!["resume".into(), run.into()], in_doubt);
+                if let Some(from) = from {
+                    args.extend([
+                        "--from".into(),
+                        from.clone(),
+                        "--reason".into(),
+                        "again".into(),
+                    ]);
+                }
+                args
+            }
+            Action::Confirm { node, answer } => {
+                let mut args: Vec<String> = vec![
+                    "confirm".into(),
+                    run.into(),
+                    node.clone(),
+                    "--state-dir".into(),
+                    ".rbx".into(),
+                ];
+                args.extend(confirm_flags(answer));
+                args
+            }
+            Action::Cancel { in_doubt, .. } => drive(
+                vec![
+                    "cancel".into(),
+                    run.into(),
+                    "--reason".into(),
+                    "stop".into(),
+                ],
+                in_doubt,
+            ),
+        }
+    }
+}
+
+/// One case, end to end.
+pub(crate) struct Play {
+    pub(crate) script: Script,
+    pub(crate) bench: Bench,
+    pub(crate) log: Vec<Action>,
+    /// The known engine bugs this case ran into.
+    pub(crate) known: BTreeSet<&'static str>,
+    /// What the actions came to (`resume: ended`, `run: crashed`, …).
+    pub(crate) seen: BTreeSet<String>,
+    /// Whether a decision has two `when` lines written the same.
+    pub(crate) twins: bool,
+}
+
+impl Play {
+    /// Does `action` with rbx and with the model, compares, and brings the
+    /// model to the journal's state. `Ok(false)` ends the case: the model
+    /// does not cover the action (it is then not done at all), or the
+    /// engine ran into a known bug.
+    pub(crate) fn act(&mut self, model: &mut Model<'_>, action: Action) -> Result<bool, String> {
+        let expected = match model.clone().perform(&action.op(), &self.script) {
+            Ok(done) => done,
+            Err(ModelError::Unsupported(_)) => return Ok(false),
+            Err(broken) => {
+                return Err(format!(
+                    "{action:?}: {broken}: a lint-clean runbook breaks (E3)"
+                ));
+            }
+        };
+        let before = self.bench.journal().map_or(0, |(_, events)| events.len());
+        let run = self.bench.journal().map(|(run, _)| run).unwrap_or_default();
+        let ran = self.bench.rbx(&Bench::args(&action, &run), action.crash());
+        self.log.push(action.clone());
+        let events: Vec<Event> = self
+            .bench
+            .journal()
+            .map(|(_, events)| {
+                events[before.min(events.len())..]
+                    .iter()
+                    .filter_map(observe)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let kind = format!("{:?}", action.op());
+        let kind = kind
+            .split([' ', '{'])
+            .next()
+            .unwrap_or_default()
+            .to_lowercase();
+        let how = if ran.killed {
+            "crashed".to_string()
+        } else {
+            outcome_name(&expected.outcome)
+        };
+        let how = how.split(':').next().unwrap_or_default().to_string();
+        self.seen.insert(format!("{kind}: {how}"));
+        if let (true, Some(Event::Started(_))) = (ran.killed, events.last()) {
+            self.seen.insert("killed with a step in doubt".to_string());
+        }
+        if let Action::Resume { from: Some(_), .. } = &action {
+            self.seen.insert("resume --from".to_string());
+        }
+        for event in &expected.events {
+            let what = match event {
+                Event::InDoubt { rerun: true, .. } => "in doubt: rerun",
+                Event::InDoubt { rerun: false, .. } => "in doubt: done",
+                Event::Left { .. } => "a flow left",
+                Event::Settled {
+                    status: Status::Cancelled,
+                    ..
+                } => "a node cancelled",
+                _ => continue,
+            };
+            self.seen.insert(what.to_string());
+        }
+        let model_facts = Facts::of(&expected.events, Some(outcome_name(&expected.outcome)));
+        let crashed = ran.killed && action.crash().is_some();
+        let outcome = (!crashed).then(|| engine_outcome(&action, &ran, &events));
+        let engine_facts = Facts::of(&events, outcome);
+        // Nodes the engine skipped that the model runs in this operation,
+        // and nodes it settled or skipped that had settled before (and
+        // that the operation did not reset).
+        let skipped = events.iter().filter_map(|e| match e {
+            Event::Skipped(node) => Some(node.clone()),
+            _ => None,
+        });
+        let wrongly_skipped: Vec<String> = skipped
+            .filter(|id| {
+                model_facts.started.contains_key(id) || model_facts.settled.contains_key(id)
+            })
+            .collect();
+        let reset = |id: &String| {
+            expected
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::Reset(r) if r.contains(id)))
+        };
+        let resettled: Vec<String> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Settled { node, .. } | Event::Skipped(node) => Some(node.clone()),
+                _ => None,
+            })
+            .filter(|id| model.status(id).settled() && !reset(id))
+            .collect();
+        let problem = if crashed {
+            let within = engine_facts.within(&model_facts).err();
+            within.or_else(|| {
+                (!wrongly_skipped.is_empty())
+                    .then(|| format!("skipped {wrongly_skipped:?}, which the model runs"))
+            })
+        } else {
+            (engine_facts != model_facts).then(|| diff(&engine_facts, &model_facts))
+        };
+        if let Some(problem) = problem {
+            let disagreement = Disagreement {
+                engine: &engine_facts,
+                model: &model_facts,
+                resettled: &resettled,
+                wrongly_skipped: &wrongly_skipped,
+                from: matches!(action, Action::Resume { from: Some(_), .. }),
+                twins: self.twins,
+            };
+            if let Some(known) = KNOWN.iter().find(|k| (k.seen)(&disagreement)) {
+                // The engine's state is now one the rules never reach:
+                // nothing after it can be compared.
+                self.known.insert(known.fixture);
+                return Ok(false);
+            }
+            let short = if crashed {
+                ", cut short by a crash"
+            } else {
+                ""
+            };
+            return Err(format!(
+                "{action:?}{short}: the engine and the model disagree\n{problem}\nengine events:\n{}\nmodel events:\n{}",
+                lines(&events),
+                lines(&expected.events)
+            ));
+        }
+        for event in &events {
+            model.apply(event);
+        }
+        Ok(true)
+    }
+
+    /// Drives the run to its end: answers what it pauses for, decides what
+    /// is in doubt, re-drives a failed run once.
+    pub(crate) fn finish(&mut self, model: &mut Model<'_>) -> Result<bool, String> {
+        let views = model.nodes();
+        let mut failed_once = false;
+        for _ in 0..16 {
+            let action = match model.stopped().cloned() {
+                Some(Stop::Ended(_)) => return Ok(true),
+                Some(Stop::Failed(_)) if failed_once => return Ok(true),
+                Some(Stop::Failed(_)) => {
+                    failed_once = true;
+                    Action::Resume {
+                        crash: None,
+                        in_doubt: Some(InDoubt::Rerun),
+                        from: None,
+                    }
+                }
+                Some(Stop::Paused(node)) => {
+                    let view = views.iter().find(|v| v.id == node);
+                    let answer = match view.map(|v| (v.kind, v.options.first())) {
+                        Some((Kind::Person(BlockKind::Gate), _)) => "attest".to_string(),
+                        Some((Kind::Person(BlockKind::Signoff), _)) => "go".to_string(),
+                        Some((Kind::Person(BlockKind::Choose), Some(option))) => {
+                            format!("choice:{option}")
+                        }
+                        _ => "evidence:verdict=good".to_string(),
+                    };
+                    if !self.act(model, Action::Confirm { node, answer })? {
+                        return Ok(false);
+                    }
+                    Action::Resume {
+                        crash: None,
+                        in_doubt: Some(InDoubt::Rerun),
+                        from: None,
+                    }
+                }
+                None => Action::Resume {
+                    crash: None,
+                    in_doubt: Some(InDoubt::Rerun),
+                    from: None,
+                },
+            };
+            if !self.act(model, action)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The checks over the whole journal, and the report against it.
+    pub(crate) fn check_journal(&self, model: &Model<'_>) -> Result<(), String> {
+        let Some((run, events)) = self.bench.journal() else {
+            return Ok(());
+        };
+        let mut settled: BTreeMap<String, Status> = BTreeMap::new();
+        let mut running: BTreeSet<String> = BTreeSet::new();
+        for event in &events {
+            let Some(seen) = observe(event) else { continue };
+            let unsettled = |id: &str| -> Vec<String> {
+                model
+                    .waits_for(id)
+                    .into_iter()
+                    .filter(|p| !settled.contains_key(p))
+                    .collect()
+            };
+            let at = format!("event {} ({} {})", event.seq, event.kind, event.payload);
+            match &seen {
+                Event::Started(id) => {
+                    let waiting = unsettled(id);
+                    if !waiting.is_empty() {
+                        return Err(format!("{at}: started before {waiting:?} settled (R1)"));
+                    }
+                    if settled.contains_key(id) {
+                        return Err(format!("{at}: started again after it settled (S1)"));
+                    }
+                    if !running.insert(id.clone()) {
+                        return Err(format!(
+                            "{at}: started again while in doubt, with no decision to rerun it"
+                        ));
+                    }
+                }
+                Event::Settled {
+                    node, status, by, ..
+                } => {
+                    let waiting = unsettled(node);
+                    if !waiting.is_empty() && *by != By::Operator {
+                        return Err(format!("{at}: settled before {waiting:?} settled (R1, P2)"));
+                    }
+                    if settled.insert(node.clone(), *status).is_some() {
+                        return Err(format!("{at}: settled twice (S1)"));
+                    }
+                    running.remove(node);
+                }
+                Event::Skipped(id) => {
+                    let waiting = unsettled(id);
+                    if !waiting.is_empty() {
+                        return Err(format!("{at}: skipped before {waiting:?} settled (R1)"));
+                    }
+                    if settled.insert(id.clone(), Status::Skipped).is_some() {
+                        return Err(format!("{at}: skipped after it settled"));
+                    }
+                    running.remove(id);
+                }
+                Event::InDoubt { node, rerun: true } => {
+                    running.remove(node);
+                }
+                Event::Reset(ids) => {
+                    for id in ids {
+                        settled.remove(id);
+                        running.remove(id);
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.check_report(&run, model)
+    }
+
+    /// `rbx report --format json` says what the journal says.
+    pub(crate) fn check_report(&self, run: &str, model: &Model<'_>) -> Result<(), String> {
+        let ran = Command::new(RBX)
+            .args(["report", "--format", "json", "--state-dir", ".rbx", run])
+            .current_dir(self.bench.dir.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("rbx report runs");
+        let report: serde_json::Value = serde_json::from_slice(&ran.stdout)
+            .map_err(|e| format!("rbx report --format json: {e}"))?;
+        let said = |v: &serde_json::Value, key: &str| {
+            v.get(key).and_then(|s| s.as_str()).map(str::to_string)
+        };
+        let outcome = &report["outcome"];
+        let expected = match model.stopped() {
+            Some(Stop::Ended(o)) => Some(("ended", Some(o.clone()), None)),
+            Some(Stop::Failed(n)) => Some(("failed", None, Some(n.clone()))),
+            Some(Stop::Paused(n)) => Some(("paused", None, Some(n.clone()))),
+            None => None,
+        };
+        if let Some((status, o, node)) = expected {
+            let got = (
+                said(outcome, "status"),
+                said(outcome, "outcome"),
+                said(outcome, "node"),
+            );
+            if got != (Some(status.to_string()), o.clone(), node.clone()) {
+                return Err(format!(
+                    "the report's outcome is {got:?}; the journal says {status} {o:?} {node:?}"
+                ));
+            }
+        }
+        let paused = match model.stopped() {
+            Some(Stop::Paused(n)) => Some(n.clone()),
+            _ => None,
+        };
+        let result = |id: &str| match model.status(id) {
+            Status::Succeeded => "done",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+            Status::Cancelled => "cancelled",
+            Status::Running => "in_doubt",
+            Status::Pending if paused.as_deref() == Some(id) => "waiting",
+            Status::Pending if matches!(model.stopped(), Some(Stop::Ended(_))) => "not_reached",
+            Status::Pending => "pending",
+        };
+        // Rows for a checked node with many instances (a loop never
+        // reached, an `again` inside a loop) stand for several nodes of
+        // the run and are not checked.
+        let ids: BTreeSet<String> = model.nodes().into_iter().map(|v| v.id).collect();
+        let stages = report["stages"].as_array().cloned().unwrap_or_default();
+        for stage in &stages {
+            let mut entries = vec![(said(stage, "instance"), said(stage, "result"))];
+            // An `again` row sums up its instance, which has a section of
+            // its own.
+            let steps = stage["steps"].as_array().into_iter().flatten();
+            for step in steps.filter(|s| said(s, "kind").as_deref() != Some("again")) {
+                entries.push((said(step, "id"), said(step, "result")));
+            }
+            for (id, got) in entries {
+                let id = id.unwrap_or_default();
+                if !ids.contains(&id) {
+                    continue;
+                }
+                if got.as_deref() != Some(result(&id)) {
+                    return Err(format!(
+                        "the report says `{id}` is {got:?}; the journal says {}",
+                        result(&id)
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Plays one case: lint, then every action through rbx and the model.
+pub(crate) fn play(
+    concrete: &Concrete,
+    actions: Actions<'_>,
+) -> Result<Played, (String, Vec<Action>)> {
+    let bench = Bench::new(concrete);
+    let lint = bench.rbx(&["lint".into(), "case.runbook".into()], None);
+    let report = rbx_model::check_text(&concrete.text);
+    let Some(graph) = report.graph.as_ref() else {
+        return Err((
+            format!("the runbook has no graph:\n{}", lint.stderr),
+            Vec::new(),
+        ));
+    };
+    let model = Model::new(graph, concrete.inputs.clone());
+    if lint.code != Some(0) {
+        // Everything lint refuses, the model must call an error too.
+        let broken = model.and_then(|mut m| m.perform(&Op::Run, &concrete.script()));
+        return match broken {
+            Err(ModelError::Broken(_)) => Ok(Played {
+                end: "refused by lint".to_string(),
+                covered: true,
+                known: BTreeSet::new(),
+                seen: BTreeSet::new(),
+            }),
+            _ => Err((
+                format!("rbx lint refuses the runbook:\n{}", lint.stderr),
+                Vec::new(),
+            )),
+        };
+    }
+    let mut model = match model {
+        Ok(model) => model,
+        Err(e) => return Err((format!("the model refuses the runbook: {e}"), Vec::new())),
+    };
+    let mut play = Play {
+        script: concrete.script(),
+        bench,
+        log: Vec::new(),
+        known: BTreeSet::new(),
+        seen: BTreeSet::new(),
+        twins: twin_whens(&concrete.text),
+    };
+    let result = play.steps(&mut model, actions).and_then(|covered| {
+        // A case cut short left the engine where the rules never go.
+        if covered {
+            play.check_journal(&model)?;
+        }
+        Ok(covered)
+    });
+    let end = model.stopped().map_or("going".to_string(), stop_name);
+    match result {
+        Ok(covered) => Ok(Played {
+            end,
+            covered,
+            known: play.known,
+            seen: play.seen,
+        }),
+        Err(why) => Err((why, play.log)),
+    }
+}
+
+impl Play {
+    /// The action with its crash as a number of events. A crash in a step
+    /// counts, in the events the model expects, up to the `node_started`
+    /// of the step at that position: the journal holds the same events in
+    /// the same order, after `run_started` for a run. (`rbx cancel` writes
+    /// `run_cancelled` with a store of its own, then resumes with another:
+    /// the count starts again there.)
+    pub(crate) fn aim(
+        &self,
+        model: &Model<'_>,
+        mut action: Action,
+        crash: Option<Crash>,
+    ) -> Action {
+        let n = match crash {
+            None => None,
+            Some(Crash::After(n)) => Some(n),
+            Some(Crash::InStep(k)) => model
+                .clone()
+                .perform(&action.op(), &self.script)
+                .ok()
+                .and_then(|done| {
+                    let starts: Vec<usize> = (0..done.events.len())
+                        .filter(|&i| matches!(done.events[i], Event::Started(_)))
+                        .collect();
+                    let i = *starts.get(usize::from(k) % starts.len().max(1))?;
+                    let before = match action {
+                        Action::Run { .. } => i + 2,
+                        Action::Cancel { .. } => i,
+                        Action::Resume { .. } | Action::Confirm { .. } => i + 1,
+                    };
+                    u32::try_from(before).ok()
+                }),
+        };
+        match &mut action {
+            Action::Run { crash } | Action::Resume { crash, .. } | Action::Cancel { crash, .. } => {
+                *crash = n
+            }
+            Action::Confirm { .. } => {}
+        }
+        action
+    }
+
+    pub(crate) fn steps(
+        &mut self,
+        model: &mut Model<'_>,
+        actions: Actions<'_>,
+    ) -> Result<bool, String> {
+        match actions {
+            Actions::Listed(list) => {
+                for action in list {
+                    if !self.act(model, action)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            Actions::Generated(case) => {
+                let run = self.aim(model, Action::Run { crash: None }, case.crash);
+                if !self.act(model, run)? {
+                    return Ok(false);
+                }
+                let views = model.nodes();
+                let people: Vec<&rbx_model::NodeView> = views
+                    .iter()
+                    .filter(|v| matches!(v.kind, Kind::Person(_)))
+                    .collect();
+                for op in &case.ops {
+                    let action = match op {
+                        OpSpec::Resume {
+                            crash,
+                            policy,
+                            from,
+                        } => {
+                            let resume = Action::Resume {
+                                crash: None,
+                                in_doubt: *policy,
+                                from: from.map(|i| {
+                                    views
+                                        .get(usize::from(i) % (views.len() + 1))
+                                        .map_or("nowhere".to_string(), |v| v.id.clone())
+                                }),
+                            };
+                            self.aim(model, resume, *crash)
+                        }
+                        OpSpec::Confirm {
+                            waiting,
+                            pick,
+                            answer,
+                        } => {
+                            let waiting_now = model.waiting();
+                            let node = if *waiting && !waiting_now.is_empty() {
+                                waiting_now[usize::from(*pick) % waiting_now.len()].clone()
+                            } else if let Some(v) =
+                                people.get(usize::from(*pick) % people.len().max(1))
+                            {
+                                v.id.clone()
+                            } else {
+                                continue;
+                            };
+                            let person = person_of(&views, &node);
+                            let answer = person.answer(*answer);
+                            // `rbx confirm` cannot say an attestation was not made.
+                            let answer = if answer == "attest:no" {
+                                "reject".to_string()
+                            } else {
+                                answer
+                            };
+                            Action::Confirm { node, answer }
+                        }
+                        OpSpec::Cancel { crash, policy } => {
+                            let cancel = Action::Cancel {
+                                crash: None,
+                                in_doubt: *policy,
+                            };
+                            self.aim(model, cancel, *crash)
+                        }
+                    };
+                    if !self.act(model, action)? {
+                        return Ok(false);
+                    }
+                }
+                self.finish(model)
+            }
+        }
+    }
+}
