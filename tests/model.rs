@@ -22,7 +22,7 @@
 //! node starts twice unless it was in doubt and run again; and
 //! `rbx report --format json` says what the journal says.
 //!
-//! Cases: `RBX_MODEL_CASES` (default 24). A failing case is shrunk and
+//! Cases: `RBX_MODEL_CASES` (default 64). A failing case is shrunk and
 //! printed as a fixture: keep it under `tests/model-fixtures/`, where
 //! `fixtures_replay` replays every one named in `REPLAYED`.
 
@@ -66,7 +66,7 @@ fn cases() -> u32 {
     std::env::var("RBX_MODEL_CASES")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(24)
+        .unwrap_or(64)
 }
 
 #[test]
