@@ -56,6 +56,7 @@ pub fn check(sources: &[Source], fills: &Fills) -> Vec<Finding> {
                 }
                 ItemKind::Include(_)
                 | ItemKind::Input(_)
+                | ItemKind::Outcome(_)
                 | ItemKind::On(_)
                 | ItemKind::Require(_) => {}
             }

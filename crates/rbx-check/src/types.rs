@@ -254,6 +254,7 @@ impl Checker<'_> {
                 | ItemKind::Include(_)
                 | ItemKind::Role(_)
                 | ItemKind::Link(_)
+                | ItemKind::Outcome(_)
                 | ItemKind::Hook(_)
                 | ItemKind::On(_) => {}
             }

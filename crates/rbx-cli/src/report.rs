@@ -279,6 +279,9 @@ struct Outcome {
     status: String,
     /// For `ended`: the terminal outcome.
     outcome: Option<String>,
+    /// For `ended`: whether the outcome is a success (as recorded with it;
+    /// a run recorded before outcomes had classes counts as one).
+    success: Option<bool>,
     /// The node the run failed or paused at.
     node: Option<String>,
     reason: Option<String>,
@@ -1043,6 +1046,7 @@ fn outcome(state: &RunState, summary: &RunSummary, events: &[Event]) -> Outcome 
     let mut out = Outcome {
         status: String::new(),
         outcome: None,
+        success: None,
         node: None,
         reason: None,
         at: None,
@@ -1051,6 +1055,11 @@ fn outcome(state: &RunState, summary: &RunSummary, events: &[Event]) -> Outcome 
         RunStatus::Ended { outcome } => {
             out.status = "ended".to_string();
             out.outcome = Some(outcome.clone());
+            out.success = Some(
+                last(kind::RUN_ENDED)
+                    .and_then(|e| e.payload.get("success").and_then(Json::as_bool))
+                    .unwrap_or(true),
+            );
             out.at = at(kind::RUN_ENDED);
         }
         RunStatus::Failed { node } => {
@@ -1250,8 +1259,12 @@ fn result_label(result: &str) -> &'static str {
 
 fn outcome_label(outcome: &Outcome) -> String {
     let mut s = match outcome.status.as_str() {
+        "ended" if outcome.success == Some(false) => format!(
+            "❌ ended: {} (not a success)",
+            outcome.outcome.as_deref().unwrap_or_default()
+        ),
         "ended" => format!(
-            "✅ ended: {}",
+            "✅ ended: {} (success)",
             outcome.outcome.as_deref().unwrap_or_default()
         ),
         "failed" => "❌ failed".to_string(),
@@ -1769,6 +1782,7 @@ fn html(r: &Record) -> String {
         runbook.push_str(&format!(", version {}", e(version)));
     }
     let outcome_class = match r.outcome.status.as_str() {
+        "ended" if r.outcome.success == Some(false) => "failed",
         "ended" => "done",
         "failed" | "broken" => "failed",
         "in_doubt" => "in_doubt",

@@ -365,9 +365,19 @@ fn report(exit: &Exit, run: Option<&RunId>, state_dir: &Path) -> u8 {
         format!(" --state-dir {}", state_dir.display())
     };
     match exit {
-        Exit::Ended(outcome) => {
+        Exit::Ended {
+            outcome,
+            success: true,
+        } => {
             errln!("✓ run ended: {outcome}");
             exit::SUCCESS
+        }
+        Exit::Ended {
+            outcome,
+            success: false,
+        } => {
+            errln!("✗ run ended: {outcome} (not a success)");
+            exit::UNSUCCESSFUL
         }
         Exit::Failed { node, reason } => {
             errln!("✗ run failed at {node}: {reason}");

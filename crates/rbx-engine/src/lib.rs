@@ -185,7 +185,12 @@ pub struct Options {
 /// How a drive of a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Exit {
-    Ended(String),
+    /// The run reached an outcome; `success` is its class (an `outcome`
+    /// line, or the default: reached by a failure or cancel route is not).
+    Ended {
+        outcome: String,
+        success: bool,
+    },
     Failed {
         node: String,
         reason: String,
@@ -492,7 +497,7 @@ pub async fn start(
 
 async fn finish(journal: &Journal, run: &RunId, exit: &Exit) {
     let status = match exit {
-        Exit::Ended(outcome) => format!("ended:{outcome}"),
+        Exit::Ended { outcome, .. } => format!("ended:{outcome}"),
         Exit::Failed { .. } => "failed".to_string(),
         Exit::Paused { .. } => "paused".to_string(),
         Exit::Waiting { .. } => "waiting".to_string(),
@@ -693,10 +698,16 @@ async fn resume_locked(
             })
             .collect();
         if stopped_at.is_empty() {
-            append(state::kind::RUN_ENDED, json!({ "outcome": "cancelled" }))
-                .await
-                .map_err(|e| ResumeError::Store(e.to_string()))?;
-            return Ok(Exit::Ended("cancelled".to_string()));
+            append(
+                state::kind::RUN_ENDED,
+                json!({ "outcome": "cancelled", "success": false }),
+            )
+            .await
+            .map_err(|e| ResumeError::Store(e.to_string()))?;
+            return Ok(Exit::Ended {
+                outcome: "cancelled".to_string(),
+                success: false,
+            });
         }
         for x in stopped_at {
             let id = plan.nodes[x].id.clone();

@@ -141,6 +141,7 @@ pub enum ItemKind {
     Input(Input),
     Role(Role),
     Link(Link),
+    Outcome(Outcome),
     Hook(Hook),
     Require(Require),
     On(Route),
@@ -245,6 +246,15 @@ pub struct Link {
     pub id: Ident,
     pub title: Text,
     pub target: Option<Text>,
+}
+
+/// `outcome NAME "description"? success|failure`: whether a run that ends
+/// with this outcome succeeded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub name: Ident,
+    pub description: Option<Text>,
+    pub success: bool,
 }
 
 /// `hook EVENT "command"`

@@ -75,6 +75,7 @@ pub fn is_keyword(rule: Rule) -> bool {
             | kw_role
             | kw_link
             | kw_hook
+            | kw_outcome
             | kw_stage
             | kw_within
             | kw_then
@@ -261,6 +262,7 @@ impl<'s> Lowerer<'s> {
             Rule::input_decl => ItemKind::Input(self.input(pair)?),
             Rule::role_decl => ItemKind::Role(self.role(pair)?),
             Rule::link_decl => ItemKind::Link(self.link(pair)?),
+            Rule::outcome_decl => ItemKind::Outcome(self.outcome(pair)?),
             Rule::hook_decl => ItemKind::Hook(self.hook(pair)?),
             Rule::require_stmt => ItemKind::Require(self.require(pair)?),
             Rule::on_stmt => ItemKind::On(self.route(pair)?),
@@ -416,6 +418,21 @@ impl<'s> Lowerer<'s> {
             .map(|p| self.string(p))
             .transpose()?;
         Ok(Link { id, title, target })
+    }
+
+    fn outcome(&mut self, pair: Pair<'_, Rule>) -> R<Outcome> {
+        let mut children = Children::of(pair);
+        let name = self.ident(children.expect(Rule::ident)?);
+        let description = children
+            .take(Rule::string)
+            .map(|p| self.string(p))
+            .transpose()?;
+        let success = children.expect(Rule::outcome_class)?.as_str() == "success";
+        Ok(Outcome {
+            name,
+            description,
+            success,
+        })
     }
 
     fn hook(&mut self, pair: Pair<'_, Rule>) -> R<Hook> {

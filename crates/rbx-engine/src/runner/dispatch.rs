@@ -346,11 +346,21 @@ impl Dispatcher<'_> {
     async fn conclude(self) -> Exit {
         let shared = self.shared;
         if let Some(outcome) = self.stops.ended {
+            let success = shared
+                .graph
+                .outcomes
+                .get(&outcome)
+                .is_none_or(|c| c.success);
             let status = format!("ended:{outcome}");
-            let payload = json!({ "outcome": outcome });
+            let payload = json!({ "outcome": outcome, "success": success });
             let recorded = stopping(shared, kind::RUN_ENDED, payload, status, None).await;
-            hook(shared, HookEvent::End, &[("RBX_OUTCOME", &outcome)]).await;
-            return recorded.map_or_else(Exit::Broken, |()| Exit::Ended(outcome));
+            let class = if success { "success" } else { "failure" };
+            let details = [
+                ("RBX_OUTCOME", outcome.as_str()),
+                ("RBX_OUTCOME_CLASS", class),
+            ];
+            hook(shared, HookEvent::End, &details).await;
+            return recorded.map_or_else(Exit::Broken, |()| Exit::Ended { outcome, success });
         }
         if let Some(node) = self.stops.failed {
             let reason = self
