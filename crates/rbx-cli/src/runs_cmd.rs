@@ -348,6 +348,8 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
         store
             .append(&summary.id, kind::NODE_FINISHED, &payload)
             .map_err(fail)?;
+        // As when a drive stops: `rbx.db` alone holds the record.
+        store.checkpoint().map_err(fail)?;
         eprintln!(
             "recorded {} for run {}; go on with: rbx resume {}",
             args.step, summary.id, summary.id

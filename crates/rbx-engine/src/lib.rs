@@ -444,6 +444,7 @@ pub async fn start(
         status: RunStatus::Running,
     };
     let started_by = options.operator.clone();
+    let observer = Arc::clone(&options.observer);
     let exit = runner::drive(
         procedure,
         journal.clone(),
@@ -457,11 +458,11 @@ pub async fn start(
         std::collections::HashSet::new(),
     )
     .await;
-    finish(&journal, &run, &exit).await;
+    finish(&journal, &run, &exit, &observer).await;
     exit
 }
 
-async fn finish(journal: &Journal, run: &RunId, exit: &Exit) {
+async fn finish(journal: &Journal, run: &RunId, exit: &Exit, observer: &Arc<dyn Observer>) {
     let status = match exit {
         Exit::Ended(outcome) => format!("ended:{outcome}"),
         Exit::Failed { .. } => "failed".to_string(),
@@ -483,6 +484,23 @@ async fn finish(journal: &Journal, run: &RunId, exit: &Exit) {
             s.unlock(&run, pid)
         })
         .await;
+    settle_store(journal, observer).await;
+}
+
+/// Folds the store's write-ahead log into its main file whenever a drive
+/// stops, so that a copy of `rbx.db` alone is the whole record. If it
+/// cannot, nothing is lost (the log is durable), but a copy must take the
+/// log too: the operator is told.
+async fn settle_store(journal: &Journal, observer: &Arc<dyn Observer>) {
+    if let Err(e) = journal.call(|s: &mut dyn Store| s.checkpoint()).await {
+        observer.line(
+            Tone::Note,
+            &format!(
+                "note: the record stays partly in the store's write-ahead log ({e}); \
+                 copy `rbx.db-wal` with `rbx.db`"
+            ),
+        );
+    }
 }
 
 /// The procedure a run recorded, rebuilt from its snapshot alone (with the
@@ -570,14 +588,16 @@ pub async fn resume(
             ),
         );
     }
+    let observer = Arc::clone(&options.observer);
     let result = resume_locked(&journal, &run, &summary, sources, request, sets, options).await;
     if let Ok(exit) = &result {
-        finish(&journal, &run, exit).await;
+        finish(&journal, &run, exit, &observer).await;
     } else {
         let (run, pid) = (run.clone(), std::process::id());
         let _ = journal
             .call(move |s: &mut dyn Store| s.unlock(&run, pid))
             .await;
+        settle_store(&journal, &observer).await;
     }
     result
 }

@@ -69,8 +69,15 @@ impl Response {
         }
     }
 
-    /// The response as the journal keeps it.
+    /// The response as the journal keeps it. Files kept as evidence are
+    /// listed again under `attachments` (name → SHA-256), which the store
+    /// checks the kept bytes against, so the hash chain covers them.
     pub fn to_json(&self) -> Json {
+        let attachments: serde_json::Map<String, Json> = self
+            .evidence
+            .iter()
+            .filter_map(|(name, value)| Some((name.clone(), value.get("sha256")?.clone())))
+            .collect();
         let signoffs: Vec<Json> = self
             .signoffs
             .iter()
@@ -88,6 +95,7 @@ impl Response {
             "rationale": self.rationale,
             "attest": self.attest,
             "signoffs": signoffs,
+            "attachments": attachments,
         })
     }
 }

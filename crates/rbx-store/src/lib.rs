@@ -56,7 +56,7 @@ mod store_error;
 mod utc;
 
 pub use event::Event;
-pub use hash::hash_sources;
+pub use hash::{hash_sources, output_digest};
 pub use lock::{Holder, LockOutcome};
 pub use output::Output;
 pub use run::{LastEvent, NewRun, RunSummary};
