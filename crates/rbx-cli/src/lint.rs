@@ -71,11 +71,7 @@ pub fn run(args: &LintArgs) -> u8 {
     let (files, errors) = sources::expand(&args.paths);
     let mut failed = !errors.is_empty();
     for error in errors {
-        eprintln!(
-            "error: cannot read `{}`: {}",
-            error.path.display(),
-            error.reason
-        );
+        eprint!("{}", error.render());
     }
     let fills = match crate::run_cmd::fill(args.fill.as_deref()) {
         Ok(fill) => fill.map(|(_, _, f)| f).unwrap_or_default(),
@@ -88,11 +84,7 @@ pub fn run(args: &LintArgs) -> u8 {
         let bytes = match sources::read(path) {
             Ok(bytes) => bytes,
             Err(error) => {
-                eprintln!(
-                    "error: cannot read `{}`: {}",
-                    error.path.display(),
-                    error.reason
-                );
+                eprint!("{}", error.render());
                 failed = true;
                 continue;
             }

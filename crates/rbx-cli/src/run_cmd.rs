@@ -46,13 +46,10 @@ fn options(drive: &DriveArgs) -> Result<Options, u8> {
     })
 }
 
+/// A fill or answers file, read with the same care as a runbook.
 fn read_text(path: &Path) -> Result<String, u8> {
-    std::fs::read_to_string(path).map_err(|e| {
-        eprintln!(
-            "error: cannot read `{}`: {}",
-            path.display(),
-            e.to_string().to_lowercase()
-        );
+    sources::read_text(path).map_err(|error| {
+        eprint!("{}", error.render());
         exit::INVALID
     })
 }
@@ -89,6 +86,10 @@ fn split_sets(sets: &[String]) -> Result<Vec<(String, String)>, u8> {
 
 /// Checks the entry file the way `rbx lint` does; any error refuses the run.
 fn checked(file: &Path, fill_path: Option<&Path>, roles: &[String]) -> Result<Procedure, u8> {
+    if let Err(error) = sources::read(file) {
+        eprint!("{}", error.render());
+        return Err(exit::INVALID);
+    }
     let mut fill = fill(fill_path)?;
     if !roles.is_empty() {
         // Roles from flags go over the file's; the snapshot keeps the
@@ -342,7 +343,7 @@ fn current_sources(entry: &str, snapshot: &[(String, String)]) -> Vec<(String, S
         .collect();
     let unchanged = runbooks
         .iter()
-        .all(|(path, text)| std::fs::read_to_string(path).is_ok_and(|now| now == *text));
+        .all(|(path, text)| sources::read_text(Path::new(path)).is_ok_and(|now| now == *text));
     if unchanged {
         return runbooks.into_iter().cloned().collect();
     }
@@ -476,7 +477,7 @@ pub fn cancel(args: &crate::cli::CancelArgs) -> u8 {
 /// person with no word of why.
 fn warn_unknown_answers(procedure: &Procedure, drive: &DriveArgs) {
     let Some(path) = &drive.answers else { return };
-    let Ok(text) = std::fs::read_to_string(path) else {
+    let Ok(text) = sources::read_text(path) else {
         return;
     };
     let Ok(answers) = rbx_engine::fills::parse_answers(&text) else {

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rbx_check::graph::{Graph, NodeKind};
-use rbx_check::{Loader, Report};
+use rbx_check::{LoadError, Loader, Report};
 use rbx_store::{Holder, LockOutcome, NewRun, RunId, RunSummary, Store};
 use rbx_syntax::ast::{
     Block, InputTypeKind, ItemKind, RoleFieldKind, ScalarType, StmtKind, ValueKind,
@@ -149,13 +149,13 @@ pub fn literal(value: &rbx_syntax::ast::Value) -> Value {
 pub struct Snapshot(pub Vec<(String, String)>);
 
 impl Loader for Snapshot {
-    fn load(&self, path: &Path) -> Result<Vec<u8>, String> {
+    fn load(&self, path: &Path, _: Option<&Path>) -> Result<Vec<u8>, LoadError> {
         let wanted = path.display().to_string();
         self.0
             .iter()
             .find(|(p, _)| *p == wanted)
             .map(|(_, text)| text.clone().into_bytes())
-            .ok_or_else(|| "not in the run's snapshot".to_string())
+            .ok_or_else(|| LoadError::Unreadable("not in the run's snapshot".to_string()))
     }
 }
 
