@@ -328,3 +328,111 @@ fn a_new_store_is_private() {
     assert_eq!(mode(".rbx"), 0o700);
     assert_eq!(mode(".rbx/rbx.db"), 0o600);
 }
+
+const OWNED: &str = r#"runbook owned "Owned" {
+  role owner "Owner" {
+    person "_TBD_"
+  }
+
+  link ci "CI run" = "_TBD_"
+  require role owner
+
+  stage only "Only stage" {
+    step hello "Hello" {
+      run "echo hello"
+    }
+
+    end done
+  }
+}
+"#;
+
+/// Asserts that nothing was recorded: no store, or one with no run.
+fn nothing_recorded(dir: &Path) {
+    if dir.join(".rbx").exists() {
+        let runs = rbx(dir, &["runs"]);
+        assert!(runs.stdout.starts_with("no runs"), "{}", runs.transcript());
+    }
+}
+
+#[test]
+fn a_placeholder_in_a_fill_file_is_reported_by_lint_and_refused_by_run() {
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let dir = tmp.path();
+    write(dir, "owned.runbook", OWNED);
+    write(
+        dir,
+        "fill.toml",
+        "[roles.owner]\nperson = \"_TBD_\"\ncontact = \"\"\n\n[links]\nci = \"https://ci.example.com/1\"\n",
+    );
+    let lint = rbx(dir, &["lint", "owned.runbook", "--fill", "fill.toml"]);
+    assert_eq!(lint.status, 2, "{}", lint.transcript());
+    for expected in [
+        "rbx::lint::placeholder",
+        "`roles.owner.person` in the fill file `fill.toml` is still the placeholder `_TBD_`",
+        "`roles.owner.contact` in the fill file `fill.toml` is empty",
+        "fill.toml:2:10",
+    ] {
+        assert!(
+            lint.stderr.contains(expected),
+            "{expected}:\n{}",
+            lint.transcript()
+        );
+    }
+    let run = rbx(dir, &["run", "owned.runbook", "--fill", "fill.toml"]);
+    assert_eq!(run.status, 2, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("rbx::lint::placeholder"),
+        "{}",
+        run.transcript()
+    );
+    nothing_recorded(dir);
+
+    // Filled for real, the same runbook lints clean and runs.
+    write(
+        dir,
+        "fill.toml",
+        "[roles.owner]\nperson = \"Ada\"\n\n[links]\nci = \"https://ci.example.com/1\"\n",
+    );
+    let lint = rbx(dir, &["lint", "owned.runbook", "--fill", "fill.toml"]);
+    assert_eq!(lint.status, 0, "{}", lint.transcript());
+    let run = rbx(dir, &["run", "owned.runbook", "--fill", "fill.toml"]);
+    assert_eq!(run.status, 0, "{}", run.transcript());
+}
+
+#[test]
+fn a_placeholder_role_flag_is_refused_by_run() {
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let dir = tmp.path();
+    write(dir, "owned.runbook", OWNED);
+    write(
+        dir,
+        "fill.toml",
+        "[links]\nci = \"https://ci.example.com/1\"\n",
+    );
+    for flag in ["owner=_TBD_", "owner=Ada:_TBD_"] {
+        let run = rbx(
+            dir,
+            &[
+                "run",
+                "owned.runbook",
+                "--fill",
+                "fill.toml",
+                "--role",
+                flag,
+            ],
+        );
+        assert_eq!(run.status, 2, "{}", run.transcript());
+        assert!(
+            run.stderr.contains("rbx::lint::placeholder"),
+            "{}",
+            run.transcript()
+        );
+        assert!(
+            run.stderr.contains(&format!("in `--role {flag}`")),
+            "{}",
+            run.transcript()
+        );
+        nothing_recorded(dir);
+    }
+}

@@ -73,11 +73,21 @@ pub fn run(args: &LintArgs) -> u8 {
     for error in errors {
         eprint!("{}", error.render());
     }
-    let fills = match crate::run_cmd::fill(args.fill.as_deref()) {
-        Ok(fill) => fill.map(|(_, _, f)| f).unwrap_or_default(),
+    let fill = match crate::run_cmd::fill(args.fill.as_deref()) {
+        Ok(fill) => fill,
         Err(status) => return status,
     };
     let mut tally = Tally::new(args.format);
+    // A fill value still `_TBD_` (or empty) is a placeholder like one in
+    // the runbook: reported at its place in the fill file.
+    if let Some((path, text, _)) = &fill {
+        let origin = format!("the fill file `{path}`");
+        for value in rbx_engine::fills::unfilled(text) {
+            let diagnostic = crate::run_cmd::unfilled_diagnostic(&value, &origin);
+            tally.add(&diagnostic, Path::new(path), text);
+        }
+    }
+    let fills = fill.map(|(_, _, f)| f).unwrap_or_default();
     let mut fragments = Vec::new();
     let mut covered: HashSet<PathBuf> = HashSet::new();
     for path in &files {

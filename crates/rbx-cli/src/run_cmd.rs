@@ -65,6 +65,26 @@ pub fn fill(path: Option<&Path>) -> Result<Option<(String, String, rbx_check::Fi
     Ok(Some((path.display().to_string(), text, fills)))
 }
 
+/// The diagnostic for a fill value that is still `_TBD_` or empty, in the
+/// same family as the runbook's own placeholders. `origin` says where it
+/// came from ("the fill file `staging.toml`", "`--role owner=…`").
+pub fn unfilled_diagnostic(
+    unfilled: &rbx_engine::fills::Unfilled,
+    origin: &str,
+) -> rbx_syntax::Diagnostic {
+    let diagnostic =
+        rbx_syntax::Diagnostic::error("rbx::lint::placeholder", unfilled.describe(origin));
+    match &unfilled.span {
+        Some(span) => diagnostic
+            .primary(
+                rbx_syntax::Span::new(span.start, span.end),
+                "fill in before the procedure is used",
+            )
+            .help("write the real value, or remove the key so the runbook's own value applies"),
+        None => diagnostic.help("give the real person (and contact): `--role ID=NAME:CONTACT`"),
+    }
+}
+
 fn login_name() -> String {
     std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
@@ -91,6 +111,19 @@ fn checked(file: &Path, fill_path: Option<&Path>, roles: &[String]) -> Result<Pr
         return Err(exit::INVALID);
     }
     let mut fill = fill(fill_path)?;
+    // A role or link filled with `_TBD_` would silence the runbook's own
+    // placeholder lint; the run is refused as lint reports it.
+    let mut unfilled = 0;
+    if let Some((path, text, _)) = &fill {
+        for value in rbx_engine::fills::unfilled(text) {
+            let origin = format!("the fill file `{path}`");
+            eprint!(
+                "{}",
+                render::diagnostic(&unfilled_diagnostic(&value, &origin), path, text)
+            );
+            unfilled += 1;
+        }
+    }
     if !roles.is_empty() {
         // Roles from flags go over the file's; the snapshot keeps the
         // result as one fill file, so a resumed run fills the same.
@@ -103,9 +136,24 @@ fn checked(file: &Path, fill_path: Option<&Path>, roles: &[String]) -> Result<Pr
                 eprintln!("error: {why}");
                 exit::INVALID
             })?;
+            for value in rbx_engine::fills::unfilled_role(&id, &role) {
+                let origin = format!("`--role {flag}`");
+                eprint!(
+                    "{}",
+                    render::diagnostic(&unfilled_diagnostic(&value, &origin), "--role", "")
+                );
+                unfilled += 1;
+            }
             fills.roles.insert(id, role);
         }
         fill = Some((path, rbx_engine::fills::to_toml(&fills), fills));
+    }
+    if unfilled > 0 {
+        eprintln!(
+            "error: {unfilled} role or link value(s) are still `_TBD_` or empty; fill them in \
+             before running"
+        );
+        return Err(exit::INVALID);
     }
     let fills = fill.as_ref().map(|(_, _, f)| f.clone()).unwrap_or_default();
     let report = rbx_check::check_with(file, &sources::FileSystem, &fills);
