@@ -436,3 +436,113 @@ fn a_placeholder_role_flag_is_refused_by_run() {
         nothing_recorded(dir);
     }
 }
+
+const SAYS_HELLO: &str = "runbook demo \"Demo\" {\n  stage only \"Only\" {\n    step hello \"Hello\" {\n      run \"echo hello from the step\"\n    }\n\n    step after \"After\" {\n      run \"echo after\"\n    }\n\n    end done\n  }\n}\n";
+
+/// A finished run of [`SAYS_HELLO`]: its directory and run id.
+fn finished_run() -> (tempfile::TempDir, String) {
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    write(tmp.path(), "demo.runbook", SAYS_HELLO);
+    let out = rbx(tmp.path(), &["run", "demo.runbook"]);
+    assert_eq!(out.status, 0, "{}", out.transcript());
+    let run = out
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("run ")?.split_whitespace().next())
+        .expect("rbx run names the run")
+        .to_string();
+    (tmp, run)
+}
+
+#[test]
+fn rbx_db_alone_holds_a_finished_run() {
+    let (tmp, run) = finished_run();
+    let copy = tmp.path().join("copy");
+    fs::create_dir(&copy).expect("a directory for the copy");
+    fs::copy(tmp.path().join(".rbx/rbx.db"), copy.join("rbx.db")).expect("rbx.db copies");
+    let original = rbx(tmp.path(), &["verify", &run]);
+    let copied = rbx(tmp.path(), &["verify", &run, "--state-dir", "copy"]);
+    assert_eq!(copied.status, 0, "{}", copied.transcript());
+    assert_eq!(copied.stdout, original.stdout);
+}
+
+#[test]
+fn an_edited_output_is_a_broken_record() {
+    let (tmp, run) = finished_run();
+    let intact = rbx(tmp.path(), &["verify", &run]);
+    assert_eq!(intact.status, 0, "{}", intact.transcript());
+    let conn = rusqlite::Connection::open(tmp.path().join(".rbx/rbx.db")).expect("the store opens");
+    let edited = conn
+        .execute(
+            "UPDATE outputs SET head = CAST('hello from someone else' AS BLOB)
+             WHERE node = 'only.hello' AND stream = 'stdout'",
+            [],
+        )
+        .expect("the output row is edited");
+    assert_eq!(edited, 1);
+    drop(conn);
+    let verify = rbx(tmp.path(), &["verify", &run]);
+    assert_eq!(verify.status, 1, "{}", verify.transcript());
+    assert!(
+        verify
+            .stderr
+            .contains("the stdout of `only.hello` (attempt 1)"),
+        "{}",
+        verify.transcript()
+    );
+    let report = rbx(tmp.path(), &["report", &run]);
+    assert!(
+        report.stdout.contains("BROKEN at event"),
+        "{}",
+        report.transcript()
+    );
+    assert!(
+        report.stdout.contains("only.hello"),
+        "{}",
+        report.transcript()
+    );
+}
+
+#[test]
+fn a_journal_cut_short_is_said_so_by_verify_and_resume() {
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    write(
+        tmp.path(),
+        "demo.runbook",
+        &SAYS_HELLO.replace(
+            "    end done",
+            "    manual look \"Look\" {\n      evidence seen \"What you saw\": text\n    }\n\n    end done",
+        ),
+    );
+    let paused = rbx(tmp.path(), &["run", "demo.runbook", "--non-interactive"]);
+    assert_eq!(paused.status, 3, "{}", paused.transcript());
+    let run = paused
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("run ")?.split_whitespace().next())
+        .expect("rbx run names the run")
+        .to_string();
+    // The last events go, as when the end of the write-ahead log is lost
+    // and the run's row is not.
+    let conn = rusqlite::Connection::open(tmp.path().join(".rbx/rbx.db")).expect("the store opens");
+    conn.execute_batch(
+        "DROP TRIGGER events_no_delete;
+         DELETE FROM events WHERE seq > (SELECT max(seq) - 2 FROM events);",
+    )
+    .expect("the journal is cut");
+    drop(conn);
+    let verify = rbx(tmp.path(), &["verify", &run]);
+    assert_eq!(verify.status, 1, "{}", verify.transcript());
+    assert!(
+        verify.stderr.contains("cut short"),
+        "{}",
+        verify.transcript()
+    );
+    let resume = rbx(tmp.path(), &["resume", &run, "--non-interactive"]);
+    assert_eq!(resume.status, 2, "{}", resume.transcript());
+    assert!(
+        resume.stderr.contains("cut short"),
+        "{}",
+        resume.transcript()
+    );
+}
