@@ -546,3 +546,114 @@ fn a_journal_cut_short_is_said_so_by_verify_and_resume() {
         resume.transcript()
     );
 }
+
+/// The name of the OS account the tests run as, as `id -un` prints it.
+fn os_account() -> String {
+    let out = Command::new("id").arg("-un").output().expect("id runs");
+    String::from_utf8(out.stdout)
+        .expect("a user name")
+        .trim()
+        .to_string()
+}
+
+const RELEASE: &str = r#"runbook release "Release" {
+  role owner "Owner" {
+    person "Ada"
+  }
+
+  stage s "S" {
+    signoff go "GO / NO-GO" {
+      by owner
+      no self-approval
+    }
+
+    end shipped
+  }
+}
+"#;
+
+#[test]
+fn an_answers_file_signs_only_for_the_operator() {
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let dir = tmp.path();
+    // Without `no self-approval`, so that the operator may sign at all.
+    write(
+        dir,
+        "release.runbook",
+        &RELEASE.replace("      no self-approval\n", ""),
+    );
+    write(
+        dir,
+        "answers.toml",
+        "[go]\nsignoffs = [{ role = \"owner\", by = \"ada\", decision = \"GO\" }]\n",
+    );
+    // Bob cannot rehearse Ada's GO: the file speaks for its operator.
+    let bob = rbx(
+        dir,
+        &[
+            "run",
+            "release.runbook",
+            "--non-interactive",
+            "--operator",
+            "bob",
+            "--answers",
+            "answers.toml",
+        ],
+    );
+    assert_eq!(bob.status, 3, "{}", bob.transcript());
+    assert!(
+        bob.stderr.contains("given by the operator who records it"),
+        "{}",
+        bob.transcript()
+    );
+    // Carol can give her own, however she spells her name, and the OS
+    // account is recorded beside it.
+    write(
+        dir,
+        "answers.toml",
+        "[go]\nsignoffs = [{ role = \"owner\", by = \"Carol\", decision = \"GO\" }]\n",
+    );
+    let carol = rbx_env(
+        dir,
+        &[
+            "run",
+            "release.runbook",
+            "--non-interactive",
+            "--answers",
+            "answers.toml",
+        ],
+        &[("RBX_OPERATOR", "carol")],
+    );
+    assert_eq!(carol.status, 0, "{}", carol.transcript());
+    let run = carol
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("run ")?.split_whitespace().next())
+        .expect("rbx run names the run")
+        .to_string();
+    let log = rbx(dir, &["log", &run]);
+    let account = os_account();
+    for line in log.stdout.lines().filter(|l| l.contains(r#""operator":"#)) {
+        assert!(
+            line.contains(&format!(r#""account":"{account}""#)),
+            "an event with an operator has no account: {line}"
+        );
+    }
+    assert!(
+        log.stdout.contains(r#""operator":"carol""#),
+        "{}",
+        log.transcript()
+    );
+}
+
+#[test]
+fn without_operator_the_os_account_is_the_operator() {
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let dir = tmp.path();
+    write(dir, "release.runbook", RELEASE);
+    let paused = rbx(dir, &["run", "release.runbook", "--non-interactive"]);
+    assert_eq!(paused.status, 3, "{}", paused.transcript());
+    let runs = rbx(dir, &["runs"]);
+    let account = os_account();
+    assert!(runs.stdout.contains(&account), "{}", runs.transcript());
+}

@@ -37,7 +37,8 @@ fn options(drive: &DriveArgs) -> Result<Options, u8> {
             InDoubtPolicy::Skip => InDoubt::Skip,
             InDoubtPolicy::Abort => InDoubt::Abort,
         }),
-        operator: drive.operator.clone().unwrap_or_else(login_name),
+        operator: crate::identity::operator(drive.operator.as_deref()),
+        account: crate::identity::account(),
         host: nix::unistd::gethostname()
             .ok()
             .and_then(|h| h.into_string().ok())
@@ -83,12 +84,6 @@ pub fn unfilled_diagnostic(
             .help("write the real value, or remove the key so the runbook's own value applies"),
         None => diagnostic.help("give the real person (and contact): `--role ID=NAME:CONTACT`"),
     }
-}
-
-fn login_name() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".to_string())
 }
 
 fn split_sets(sets: &[String]) -> Result<Vec<(String, String)>, u8> {
@@ -491,8 +486,12 @@ pub fn cancel(args: &crate::cli::CancelArgs) -> u8 {
             );
             return Err(exit::INVALID);
         }
-        let operator = args.drive.operator.clone().unwrap_or_else(login_name);
-        let payload = serde_json::json!({ "reason": args.reason, "operator": operator });
+        let operator = crate::identity::operator(args.drive.operator.as_deref());
+        let payload = serde_json::json!({
+            "reason": args.reason,
+            "operator": operator,
+            "account": crate::identity::account(),
+        });
         store
             .append(&run, rbx_engine::state::kind::RUN_CANCELLED, &payload)
             .map_err(|e| fail(&e))?;

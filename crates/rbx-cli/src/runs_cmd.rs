@@ -296,6 +296,7 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
                     by,
                     go: decision.eq_ignore_ascii_case("GO"),
                     comment: parts.next().map(str::to_string),
+                    account: None,
                 })
             });
             match parsed {
@@ -307,14 +308,61 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
                 }
             }
         }
-        let settlement = rbx_engine::people::settle(block, &response, &summary.started_by)
-            .map_err(|problems| {
+        let operator = crate::identity::operator(args.operator.as_deref());
+        let account = crate::identity::account();
+        let earlier = rbx_engine::people::recorded_signoffs(&events, &args.step);
+        let who = rbx_engine::people::Answering {
+            started_by: &summary.started_by,
+            operator: &operator,
+            account: &account,
+            earlier: &earlier,
+        };
+        let settlement =
+            rbx_engine::people::settle(block, &response, &who).map_err(|problems| {
                 fail(format!(
                     "`{}` is not settled by this: {}",
                     args.step,
                     problems.join("; ")
                 ))
             })?;
+        if rbx_engine::people::normalise(&operator) != rbx_engine::people::normalise(&account) {
+            eprintln!(
+                "note: recording as operator `{operator}` from the OS account `{account}`; \
+                 the journal keeps both"
+            );
+        }
+        if settlement.status == Status::Pending {
+            // A sign-off that needs more approvers: this operator's part is
+            // recorded, and the node waits for the others.
+            if response.signoffs.is_empty() {
+                return Err(fail(format!(
+                    "`{}` is not settled by this: {}",
+                    args.step,
+                    settlement.waiting.join("; ")
+                )));
+            }
+            for signoff in &response.signoffs {
+                let mut payload = rbx_engine::people::recorded_json(
+                    &args.step,
+                    signoff,
+                    &operator,
+                    "rbx confirm",
+                );
+                rbx_engine::people::with_account(&mut payload, &account);
+                store
+                    .append(&summary.id, kind::SIGNOFF_RECORDED, &payload)
+                    .map_err(fail)?;
+            }
+            store.checkpoint().map_err(fail)?;
+            eprintln!(
+                "recorded {operator}'s sign-off for {} in run {}; it still waits: {}",
+                args.step,
+                summary.id,
+                settlement.waiting.join("; ")
+            );
+            return Ok(exit::SUCCESS);
+        }
+        response.signoffs = settlement.signoffs;
         for (name, path) in rbx_engine::people::files(block, &response) {
             let bytes = std::fs::read(&path).map_err(|e| {
                 fail(format!(
@@ -327,17 +375,13 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
                 .map_err(fail)?;
             rbx_engine::people::kept(&mut response, &name, &path, &hash, bytes.len());
         }
-        let operator = args.operator.clone().unwrap_or_else(|| {
-            std::env::var("USER")
-                .or_else(|_| std::env::var("LOGNAME"))
-                .unwrap_or_else(|_| "unknown".to_string())
-        });
         let mut payload = response.to_json();
         payload["node"] = json!(args.step);
         payload["attempt"] = json!(1);
         payload["status"] = json!(settlement.status.as_str());
         payload["captures"] = json!({});
         payload["operator"] = json!(operator);
+        payload["account"] = json!(account);
         payload["via"] = json!("rbx confirm");
         if let Some(branch) = settlement.branch {
             payload["branch"] = json!(branch);

@@ -175,7 +175,12 @@ pub struct Options {
     /// Where progress goes and how a person is asked.
     pub observer: Arc<dyn Observer>,
     pub in_doubt: Option<InDoubt>,
+    /// Who says they are driving the run (`--operator`): a name typed by
+    /// the person, which rbx cannot check.
     pub operator: String,
+    /// The OS account that runs this process, recorded with every event
+    /// that records an operator: what rbx can actually vouch for.
+    pub account: String,
     pub host: String,
     /// Answers given ahead of time (`--answers`), used instead of asking.
     pub answers: fills::Answers,
@@ -419,6 +424,7 @@ pub async fn start(
         host: options.host.clone(),
     };
     let holder = Holder::this_process(options.host.clone());
+    let (started_by, account) = (options.operator.clone(), options.account.clone());
     let created = journal
         .call(move |s: &mut dyn Store| {
             let run = s.create_run(&new)?;
@@ -427,7 +433,7 @@ pub async fn start(
             s.append(
                 &run,
                 state::kind::RUN_STARTED,
-                &json!({ "pid": std::process::id() }),
+                &json!({ "pid": std::process::id(), "operator": started_by, "account": account }),
             )?;
             Ok(run)
         })
@@ -657,7 +663,8 @@ async fn resume_locked(
     let inputs =
         resolve_inputs(&procedure, sets, Some(&summary.inputs)).map_err(ResumeError::Invalid)?;
     let plan = expand::expand(&procedure.graph, &list_values(&inputs));
-    let append = |kind: &'static str, payload: serde_json::Value| {
+    let append = |kind: &'static str, mut payload: serde_json::Value| {
+        people::with_account(&mut payload, &options.account);
         let run = run.clone();
         journal.call(move |s: &mut dyn Store| s.append(&run, kind, &payload))
     };

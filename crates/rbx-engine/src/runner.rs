@@ -655,8 +655,9 @@ fn render(text: &Text, env: &NodeEnv<'_>) -> Result<Rendered, String> {
 async fn record(
     shared: &Shared,
     kind: &'static str,
-    payload: serde_json::Value,
+    mut payload: serde_json::Value,
 ) -> Result<u64, String> {
+    people::with_account(&mut payload, &shared.options.account);
     let run = shared.run.clone();
     shared
         .journal
@@ -1209,11 +1210,15 @@ async fn person(
     }
     let _turn = shared.person.lock().await;
     let base = base_name(&node.id).unwrap_or_default();
+    let earlier = match people::earlier(&shared.journal, &shared.run, &node.id, block).await {
+        Ok(earlier) => earlier,
+        Err(e) => return Done::Broken(e),
+    };
     let (mut response, via) = if let Some(given) = shared.options.answers.for_node(&node.id, &base)
     {
         (people::Response::from_json(given), "answers file")
     } else if shared.options.observer.can_ask() {
-        (ask_person(shared, node, block, env), "terminal")
+        (ask_person(shared, node, block, env, &earlier), "terminal")
     } else {
         shared.options.observer.line(
             Tone::Note,
@@ -1225,7 +1230,28 @@ async fn person(
         );
         return Done::Paused(confirm_hint(block));
     };
-    match people::settle(block, &response, &shared.started_by) {
+    let who = people::Answering {
+        started_by: &shared.started_by,
+        operator: &shared.options.operator,
+        account: &shared.options.account,
+        earlier: &earlier,
+    };
+    match people::settle(block, &response, &who) {
+        Ok(settlement) if settlement.status == Status::Pending => {
+            for signoff in &response.signoffs {
+                let payload =
+                    people::recorded_json(&node.id, signoff, &shared.options.operator, via);
+                if let Err(e) = record(shared, kind::SIGNOFF_RECORDED, payload).await {
+                    return Done::Broken(e);
+                }
+            }
+            let waiting = settlement.waiting.join("; ");
+            shared.options.observer.line(
+                Tone::Note,
+                &format!("⏸ {} waits for more sign-offs: {waiting}", node.id),
+            );
+            Done::Paused(confirm_hint(block))
+        }
         Ok(settlement) => {
             for (name, path) in people::files(block, &response) {
                 let bytes = match std::fs::read(&path) {
@@ -1262,6 +1288,7 @@ async fn person(
                 .line(Tone::Good, &format!("● {} answered ({via})", node.id));
             let mut state = settled(settlement.status, settlement.reason);
             state.branch = settlement.branch;
+            response.signoffs = settlement.signoffs;
             let mut extra = response.to_json();
             extra["operator"] = json!(shared.options.operator);
             extra["via"] = json!(via);
@@ -1283,6 +1310,7 @@ fn ask_person(
     node: &crate::expand::XNode,
     block: &Block,
     env: &NodeEnv<'_>,
+    earlier: &[people::Signoff],
 ) -> people::Response {
     let observer = &shared.options.observer;
     let mut response = people::Response::default();
@@ -1291,8 +1319,6 @@ fn ask_person(
         &format!("\n● {} — {}", node.id, block.title.source_form()),
     );
     let mut attested = true;
-    let mut roles = Vec::new();
-    let mut approvers = 1;
     for stmt in &block.body {
         match &stmt.kind {
             StmtKind::Owner(role) => shared
@@ -1360,8 +1386,6 @@ fn ask_person(
                     ),
                 );
             }
-            StmtKind::By(by) => roles.extend(by.iter().map(|r| r.name.clone())),
-            StmtKind::Approvers(n) => approvers = usize::try_from(n.value).unwrap_or(1).max(1),
             _ => {}
         }
     }
@@ -1376,22 +1400,8 @@ fn ask_person(
         response.choice = Some(observer.ask("your choice"));
         response.rationale = Some(observer.ask("why (recorded with the choice)"));
     }
-    for role in &roles {
-        for n in 1..=approvers {
-            let by = shared
-                .options
-                .observer
-                .ask(&format!("{role}: approver {n} of {approvers}, your name"));
-            let decision = observer.ask("GO or NO-GO");
-            let comment = observer.ask("comment (optional)");
-            response.signoffs.push(people::Signoff {
-                role: role.clone(),
-                by,
-                go: decision.eq_ignore_ascii_case("GO"),
-                comment: (!comment.is_empty()).then_some(comment),
-            });
-        }
-    }
+    response.signoffs =
+        people::ask_signoffs(observer.as_ref(), block, &shared.options.operator, earlier);
     response
 }
 
@@ -1678,11 +1688,7 @@ fn confirm_hint(block: &Block) -> String {
             StmtKind::Attest { .. } if !flags.iter().any(|f| f == "--attest") => {
                 flags.push("--attest".to_string());
             }
-            StmtKind::By(roles) => {
-                for role in roles {
-                    flags.push(format!("--signoff {}=NAME:GO", role.name));
-                }
-            }
+            StmtKind::By(roles) => flags.push(people::signoff_hint(roles)),
             _ => {}
         }
     }
