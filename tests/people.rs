@@ -170,6 +170,13 @@ fn a_signoff_needs_every_approver_and_refuses_the_starter() {
     for (operator, signoff) in [("cy", "owner=cy:GO"), ("bob", "reviewer=bob:GO")] {
         let out = sign(operator, signoff);
         assert_eq!(out.status, 0, "{}", out.transcript());
+        // Every name here was typed from one OS account, and rbx says so.
+        assert!(
+            out.stderr
+                .contains("rbx cannot tell whether these are different people"),
+            "{}",
+            out.transcript()
+        );
     }
     let short = rbx(dir.path(), &["resume", "--non-interactive"]);
     assert_eq!(short.status, 3, "{}", short.transcript());

@@ -331,6 +331,21 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
                  the journal keeps both"
             );
         }
+        // Distinct names are not distinct people when one account typed
+        // them all; rbx cannot tell, but it can say so.
+        if !response.signoffs.is_empty() {
+            let me = rbx_engine::people::normalise(&operator);
+            if let Some(other) = earlier.iter().find(|s| {
+                s.account.as_deref() == Some(account.as_str())
+                    && rbx_engine::people::normalise(&s.by) != me
+            }) {
+                eprintln!(
+                    "warning: the OS account `{account}` also recorded {}'s sign-off for `{}`; \
+                     rbx cannot tell whether these are different people",
+                    other.by, args.step
+                );
+            }
+        }
         if settlement.status == Status::Pending {
             // A sign-off that needs more approvers: this operator's part is
             // recorded, and the node waits for the others.
