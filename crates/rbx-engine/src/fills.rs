@@ -25,8 +25,9 @@
 //! [rollback_preconditions]
 //! attest = true
 //!
+//! # A sign-off names the operator running the file: nobody else's GO.
 //! [go_no_go]
-//! signoff = "GO"
+//! signoffs = [{ role = "go_owner", by = "Ken Thompson", decision = "GO" }]
 //! ```
 
 use std::collections::BTreeMap;

@@ -422,10 +422,12 @@ pub fn signoff_hint(roles: &[rbx_syntax::ast::Ident]) -> String {
 
 /// Asks the operator at the terminal for their own decision on each role of
 /// a sign-off they have not signed yet. Others sign in sessions of their
-/// own: one person does not type GO for another.
+/// own: one person does not type GO for another. The operator who started
+/// a run with `no self-approval` is not asked at all.
 pub fn ask_signoffs(
     observer: &dyn Observer,
     block: &Block,
+    started_by: &str,
     operator: &str,
     earlier: &[Signoff],
 ) -> Vec<Signoff> {
@@ -434,6 +436,17 @@ pub fn ask_signoffs(
         _ => Vec::new(),
     });
     let me = normalise(operator);
+    let no_self = block
+        .body
+        .iter()
+        .any(|s| matches!(s.kind, StmtKind::NoSelfApproval));
+    if no_self && me == normalise(started_by) {
+        observer.line(
+            Tone::Plain,
+            &format!("  {operator} started this run: others sign (no self-approval)"),
+        );
+        return Vec::new();
+    }
     for signed in earlier {
         observer.line(
             Tone::Plain,

@@ -1400,8 +1400,13 @@ fn ask_person(
         response.choice = Some(observer.ask("your choice"));
         response.rationale = Some(observer.ask("why (recorded with the choice)"));
     }
-    response.signoffs =
-        people::ask_signoffs(observer.as_ref(), block, &shared.options.operator, earlier);
+    response.signoffs = people::ask_signoffs(
+        observer.as_ref(),
+        block,
+        &shared.started_by,
+        &shared.options.operator,
+        earlier,
+    );
     response
 }
 
