@@ -156,17 +156,16 @@ fn not_regular(meta: &std::fs::Metadata) -> Result<(), LoadError> {
     Err(LoadError::NotAFile { kind: what })
 }
 
+/// What an error of the file system means for a file rbx meant to read.
 fn describe(error: &io::Error) -> LoadError {
-    LoadError::Unreadable(match error.kind() {
-        io::ErrorKind::NotFound => return LoadError::NotFound,
-        io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-        io::ErrorKind::IsADirectory => {
-            return LoadError::NotAFile {
-                kind: "a directory",
-            };
-        }
-        _ => error.to_string().to_lowercase(),
-    })
+    match error.kind() {
+        io::ErrorKind::NotFound => LoadError::NotFound,
+        io::ErrorKind::IsADirectory => LoadError::NotAFile {
+            kind: "a directory",
+        },
+        io::ErrorKind::PermissionDenied => LoadError::Unreadable("permission denied".to_string()),
+        _ => LoadError::Unreadable(error.to_string().to_lowercase()),
+    }
 }
 
 /// Reads runbook files from the file system for the checker. An included

@@ -687,6 +687,51 @@ mod tests {
         assert!(problems[0].contains("cannot approve"), "{problems:?}");
     }
 
+    /// Answers prompts from a script, and keeps the prompts it was given.
+    #[derive(Debug, Default)]
+    struct Scripted {
+        answers: std::sync::Mutex<Vec<&'static str>>,
+        asked: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Observer for Scripted {
+        fn line(&self, _: Tone, _: &str) {}
+        fn output(&self, _: crate::observer::Stream, _: &[u8]) {}
+        fn running(&self, _: &str) {}
+        fn stopped(&self) {}
+        fn can_ask(&self) -> bool {
+            true
+        }
+        fn ask(&self, prompt: &str) -> String {
+            self.asked.lock().unwrap().push(prompt.to_string());
+            self.answers.lock().unwrap().remove(0).to_string()
+        }
+        fn long_text(&self) -> Option<String> {
+            None
+        }
+    }
+
+    #[test]
+    fn the_terminal_asks_the_operator_for_their_own_decision_only() {
+        let block = block(GATE);
+        let terminal = Scripted {
+            answers: std::sync::Mutex::new(vec!["GO", "looks good", ""]),
+            ..Scripted::default()
+        };
+        let given = ask_signoffs(&terminal, &block, "zed", "Ada", &[]);
+        assert_eq!(given.len(), 1);
+        assert_eq!(
+            (given[0].role.as_str(), given[0].by.as_str()),
+            ("owner", "Ada")
+        );
+        let asked = terminal.asked.lock().unwrap().clone();
+        assert!(asked.iter().all(|p| !p.contains("name")), "{asked:?}");
+        // The operator who started a run with `no self-approval` is not asked.
+        let starter = Scripted::default();
+        assert!(ask_signoffs(&starter, &block, "zed", " Zed", &[]).is_empty());
+        assert!(starter.asked.lock().unwrap().is_empty());
+    }
+
     #[test]
     fn evidence_is_checked_by_kind() {
         let block = block(
