@@ -208,3 +208,72 @@ fn a_secret_is_asked_for_without_echo_and_never_stored() {
         );
     }
 }
+
+const SIGNOFF: &str = r#"runbook gate "A sign-off at the terminal" {
+  role owner "Owner" {
+    person "Ada"
+  }
+
+  stage s "S" {
+    signoff go "GO / NO-GO" {
+      by owner
+      approvers 2
+    }
+
+    end shipped
+  }
+}
+"#;
+
+#[test]
+fn at_the_terminal_the_operator_signs_for_themselves_only() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gate.runbook"), SIGNOFF).unwrap();
+    let command = format!(
+        "{} run gate.runbook --operator grace; echo rbx-exit=$?; sleep 30",
+        env!("CARGO_BIN_EXE_rbx")
+    );
+    let tmux = Tmux::start(dir.path(), &command);
+    // rbx asks for grace's own decision, never for a name.
+    tmux.wait_for("owner: your decision as grace: GO, NO-GO, or empty to leave it to others:");
+    tmux.type_line("GO");
+    tmux.wait_for("comment (optional):");
+    tmux.type_line("");
+    tmux.wait_for("s.go waits for more sign-offs");
+    tmux.wait_for("rbx-exit=3");
+    assert!(!tmux.screen().contains("your name"), "{}", tmux.screen());
+
+    let run = support::rbx(dir.path(), &["runs"])
+        .stdout
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap();
+    let ada = support::rbx(
+        dir.path(),
+        &[
+            "confirm",
+            &run,
+            "s.go",
+            "--signoff",
+            "owner=Ada:GO",
+            "--operator",
+            "Ada",
+        ],
+    );
+    assert_eq!(ada.status, 0, "{}", ada.transcript());
+    let done = support::rbx(dir.path(), &["resume", &run, "--non-interactive"]);
+    assert_eq!(done.status, 0, "{}", done.transcript());
+    let log = support::rbx(dir.path(), &["log", &run, "s.go"]);
+    assert!(
+        log.stdout.contains("signoff_recorded"),
+        "{}",
+        log.transcript()
+    );
+    assert!(
+        log.stdout.contains(r#""by":"grace""#),
+        "{}",
+        log.transcript()
+    );
+    assert!(log.stdout.contains(r#""by":"Ada""#), "{}", log.transcript());
+}

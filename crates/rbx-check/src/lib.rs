@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use rbx_syntax::Diagnostic;
 use rbx_syntax::ast::File;
 
-pub use loader::Loader;
+pub use loader::{LoadError, Loader, MAX_RUNBOOK_BYTES};
 
 /// One source file of a procedure: the entry file or an included one.
 #[derive(Debug)]

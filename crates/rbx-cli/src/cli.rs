@@ -73,8 +73,8 @@ pub struct DriveArgs {
     /// neither `idempotent` nor `verify`.
     #[arg(long, value_enum, value_name = "POLICY")]
     pub in_doubt: Option<InDoubtPolicy>,
-    /// Who is running this: recorded with every step. Default:
-    /// `$RBX_OPERATOR`, else the login name.
+    /// Who is running this: recorded with every step, next to the OS
+    /// account that ran rbx. Default: `$RBX_OPERATOR`, else the OS account.
     #[arg(long, value_name = "NAME", env = "RBX_OPERATOR")]
     pub operator: Option<String>,
     /// Answers for people's steps, given ahead of time (TOML, a table per
@@ -171,10 +171,13 @@ pub struct ConfirmArgs {
     /// For a gate: the attestations were made.
     #[arg(long)]
     pub attest: bool,
-    /// For a sign-off: `ROLE=NAME:GO` or `ROLE=NAME:NO-GO[:comment]`;
-    /// repeatable, one per approver.
+    /// For a sign-off: `ROLE=NAME:GO` or `ROLE=NAME:NO-GO[:comment]`, one
+    /// per role you sign. NAME must be the operator's own: each approver
+    /// gives their own sign-off.
     #[arg(long, value_name = "ROLE=NAME:DECISION")]
     pub signoff: Vec<String>,
+    /// Who is giving this answer: recorded next to the OS account that ran
+    /// rbx. Default: `$RBX_OPERATOR`, else the OS account.
     #[arg(long, value_name = "NAME", env = "RBX_OPERATOR")]
     pub operator: Option<String>,
     #[command(flatten)]

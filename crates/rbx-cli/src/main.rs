@@ -29,6 +29,7 @@ mod cli;
 mod exit;
 mod fmt;
 mod graph_cmd;
+mod identity;
 mod lint;
 mod plan;
 mod render;

@@ -1219,6 +1219,14 @@ fn timeline_entry(event: &Event) -> TimelineEntry {
         ),
         kind::RETRY => "the failed node runs again".to_string(),
         kind::RERUN_FROM => format!("re-run from here{}: {}", by(p), get("reason")),
+        kind::SIGNOFF_RECORDED => format!(
+            "{} for {}: {}, waiting for the other approvers{} via {}",
+            get("by"),
+            get("role"),
+            get("decision"),
+            by(p),
+            get("via")
+        ),
         kind::RUN_PAUSED => "paused: waiting for a person".to_string(),
         kind::RUN_INTERRUPTED => "interrupted".to_string(),
         kind::RUN_WAITING => format!(

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use rbx_check::graph::NodeKind;
-use rbx_engine::Procedure;
 use rbx_engine::state::kind;
+use rbx_engine::{Procedure, Status};
 use rbx_store::{RunId, RunSummary, SqliteStore, Store};
 use rbx_syntax::ast::BlockKind;
 use serde_json::json;
@@ -275,6 +275,7 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
                     by,
                     go: decision.eq_ignore_ascii_case("GO"),
                     comment: parts.next().map(str::to_string),
+                    account: None,
                 })
             });
             match parsed {
@@ -286,14 +287,77 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
                 }
             }
         }
-        let settlement = rbx_engine::people::settle(block, &response, &summary.started_by)
-            .map_err(|problems| {
+        let operator = crate::identity::operator(args.operator.as_deref());
+        let account = crate::identity::account();
+        let earlier = rbx_engine::people::recorded_signoffs(&events, &args.step);
+        let who = rbx_engine::people::Answering {
+            started_by: &summary.started_by,
+            operator: &operator,
+            account: &account,
+            earlier: &earlier,
+        };
+        let settlement =
+            rbx_engine::people::settle(block, &response, &who).map_err(|problems| {
                 fail(format!(
                     "`{}` is not settled by this: {}",
                     step,
                     problems.join("; ")
                 ))
             })?;
+        if rbx_engine::people::normalise(&operator) != rbx_engine::people::normalise(&account) {
+            errln!(
+                "note: recording as operator `{operator}` from the OS account `{account}`; \
+                 the journal keeps both"
+            );
+        }
+        // Distinct names are not distinct people when one account typed
+        // them all; rbx cannot tell, but it can say so.
+        if !response.signoffs.is_empty() {
+            let me = rbx_engine::people::normalise(&operator);
+            if let Some(other) = earlier.iter().find(|s| {
+                s.account.as_deref() == Some(account.as_str())
+                    && rbx_engine::people::normalise(&s.by) != me
+            }) {
+                errln!(
+                    "warning: the OS account `{account}` also recorded {}'s sign-off for `{}`; \
+                     rbx cannot tell whether these are different people",
+                    other.by,
+                    args.step
+                );
+            }
+        }
+        if settlement.status == Status::Pending {
+            // A sign-off that needs more approvers: this operator's part is
+            // recorded, and the node waits for the others.
+            if response.signoffs.is_empty() {
+                return Err(fail(format!(
+                    "`{}` is not settled by this: {}",
+                    args.step,
+                    settlement.waiting.join("; ")
+                )));
+            }
+            for signoff in &response.signoffs {
+                let mut payload = rbx_engine::people::recorded_json(
+                    &args.step,
+                    signoff,
+                    &operator,
+                    "rbx confirm",
+                );
+                rbx_engine::people::with_account(&mut payload, &account);
+                store
+                    .append(&summary.id, kind::SIGNOFF_RECORDED, &payload)
+                    .map_err(fail)?;
+            }
+            store.checkpoint().map_err(fail)?;
+            errln!(
+                "recorded {operator}'s sign-off for {} in run {}; it still waits: {}",
+                args.step,
+                summary.id,
+                settlement.waiting.join("; ")
+            );
+            return Ok(exit::SUCCESS);
+        }
+        response.signoffs = settlement.signoffs;
         for (name, path) in rbx_engine::people::files(block, &response) {
             let bytes = std::fs::read(&path).map_err(|e| {
                 fail(format!(
@@ -306,11 +370,6 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
                 .map_err(fail)?;
             rbx_engine::people::kept(&mut response, &name, &path, &hash, bytes.len());
         }
-        let operator = args.operator.clone().unwrap_or_else(|| {
-            std::env::var("USER")
-                .or_else(|_| std::env::var("LOGNAME"))
-                .unwrap_or_else(|_| "unknown".to_string())
-        });
         let mut payload = response.to_json();
         payload["node"] = json!(step);
         payload["attempt"] = json!(1);
@@ -318,6 +377,7 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
         payload["captures"] =
             rbx_engine::state::captures_json(&rbx_engine::people::values(block, &response));
         payload["operator"] = json!(operator);
+        payload["account"] = json!(account);
         payload["via"] = json!("rbx confirm");
         if let Some(branch) = settlement.branch {
             payload["branch"] = json!(branch);
@@ -328,6 +388,8 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
         store
             .append(&summary.id, kind::NODE_FINISHED, &payload)
             .map_err(fail)?;
+        // As when a drive stops: `rbx.db` alone holds the record.
+        store.checkpoint().map_err(fail)?;
         errln!(
             "recorded {} for run {}; go on with: rbx resume {}",
             step,
@@ -367,6 +429,16 @@ fn waited_for(
         return Ok((*only).to_string());
     }
     let settled = state.nodes.get(asked).is_some_and(|n| n.status.settled());
+    let automated = waiting.iter().any(|(id, person)| {
+        !person && (id == asked || rbx_engine::base_name(id).as_deref() == Some(asked))
+    });
+    if automated {
+        return Err(fail(format!(
+            "`{asked}` is not a person's step: resume the run to go on with it (an \
+             irreversible step is confirmed at the terminal, or with `confirm = \"ID\"` \
+             in an `--answers` file)"
+        )));
+    }
     let why = if settled {
         format!("`{asked}` is already settled in run {}", summary.id)
     } else if short.len() > 1 {
@@ -388,10 +460,19 @@ pub fn verify(args: &StatusArgs) -> u8 {
     let attempt = || -> Result<u8, u8> {
         let store = open_store(&args.store.state_dir)?;
         let summary = find_run(&store, args.run.as_deref(), &args.store.state_dir)?;
-        let events = store.events(&summary.id).map_err(fail)?.len();
+        let events = store.events(&summary.id).map_err(fail)?;
         match store.verify(&summary.id) {
             Ok(()) => {
-                outln!("run {}: {events} events, hash chain intact", summary.id);
+                // The head hash, to keep somewhere else: only a witness
+                // outside the store shows a record cut short as a whole.
+                let head = events
+                    .last()
+                    .map_or(String::new(), |e| format!("; head {}", e.hash));
+                outln!(
+                    "run {}: {} events, hash chain intact{head}",
+                    summary.id,
+                    events.len()
+                );
                 Ok(exit::SUCCESS)
             }
             Err(e) => {

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rbx_check::graph::{Graph, NodeKind};
-use rbx_check::{Loader, Report};
+use rbx_check::{LoadError, Loader, Report};
 use rbx_store::{Holder, LockOutcome, NewRun, RunId, RunSummary, Store};
 use rbx_syntax::ast::{
     Block, InputTypeKind, ItemKind, RoleFieldKind, ScalarType, StmtKind, ValueKind,
@@ -150,13 +150,13 @@ pub fn literal(value: &rbx_syntax::ast::Value) -> Value {
 pub struct Snapshot(pub Vec<(String, String)>);
 
 impl Loader for Snapshot {
-    fn load(&self, path: &Path) -> Result<Vec<u8>, String> {
+    fn load(&self, path: &Path, _: Option<&Path>) -> Result<Vec<u8>, LoadError> {
         let wanted = path.display().to_string();
         self.0
             .iter()
             .find(|(p, _)| *p == wanted)
             .map(|(_, text)| text.clone().into_bytes())
-            .ok_or_else(|| "not in the run's snapshot".to_string())
+            .ok_or_else(|| LoadError::Unreadable("not in the run's snapshot".to_string()))
     }
 }
 
@@ -176,7 +176,12 @@ pub struct Options {
     /// Where progress goes and how a person is asked.
     pub observer: Arc<dyn Observer>,
     pub in_doubt: Option<InDoubt>,
+    /// Who says they are driving the run (`--operator`): a name typed by
+    /// the person, which rbx cannot check.
     pub operator: String,
+    /// The OS account that runs this process, recorded with every event
+    /// that records an operator: what rbx can actually vouch for.
+    pub account: String,
     pub host: String,
     /// Answers given ahead of time (`--answers`), used instead of asking.
     pub answers: fills::Answers,
@@ -456,6 +461,7 @@ pub async fn start(
         host: options.host.clone(),
     };
     let holder = Holder::this_process(options.host.clone());
+    let (started_by, account) = (options.operator.clone(), options.account.clone());
     let created = journal
         .call(move |s: &mut dyn Store| {
             let run = s.create_run(&new)?;
@@ -464,7 +470,7 @@ pub async fn start(
             s.append(
                 &run,
                 state::kind::RUN_STARTED,
-                &json!({ "pid": std::process::id() }),
+                &json!({ "pid": std::process::id(), "operator": started_by, "account": account }),
             )?;
             Ok(run)
         })
@@ -478,6 +484,7 @@ pub async fn start(
     let past = history(&journal, procedure, &run).await;
     let state = RunState::new();
     let started_by = options.operator.clone();
+    let observer = Arc::clone(&options.observer);
     let exit = runner::drive(
         procedure,
         journal.clone(),
@@ -491,11 +498,11 @@ pub async fn start(
         std::collections::HashSet::new(),
     )
     .await;
-    finish(&journal, &run, &exit).await;
+    finish(&journal, &run, &exit, &observer).await;
     exit
 }
 
-async fn finish(journal: &Journal, run: &RunId, exit: &Exit) {
+async fn finish(journal: &Journal, run: &RunId, exit: &Exit, observer: &Arc<dyn Observer>) {
     let status = match exit {
         Exit::Ended { outcome, .. } => format!("ended:{outcome}"),
         Exit::Failed { .. } => "failed".to_string(),
@@ -517,6 +524,23 @@ async fn finish(journal: &Journal, run: &RunId, exit: &Exit) {
             s.unlock(&run, pid)
         })
         .await;
+    settle_store(journal, observer).await;
+}
+
+/// Folds the store's write-ahead log into its main file whenever a drive
+/// stops, so that a copy of `rbx.db` alone is the whole record. If it
+/// cannot, nothing is lost (the log is durable), but a copy must take the
+/// log too: the operator is told.
+async fn settle_store(journal: &Journal, observer: &Arc<dyn Observer>) {
+    if let Err(e) = journal.call(|s: &mut dyn Store| s.checkpoint()).await {
+        observer.line(
+            Tone::Note,
+            &format!(
+                "note: the record stays partly in the store's write-ahead log ({e}); \
+                 copy `rbx.db-wal` with `rbx.db`"
+            ),
+        );
+    }
 }
 
 /// The procedure a run recorded, rebuilt from its snapshot alone (with the
@@ -604,14 +628,16 @@ pub async fn resume(
             ),
         );
     }
+    let observer = Arc::clone(&options.observer);
     let result = resume_locked(&journal, &run, &summary, sources, request, sets, options).await;
     if let Ok(exit) = &result {
-        finish(&journal, &run, exit).await;
+        finish(&journal, &run, exit, &observer).await;
     } else {
         let (run, pid) = (run.clone(), std::process::id());
         let _ = journal
             .call(move |s: &mut dyn Store| s.unlock(&run, pid))
             .await;
+        settle_store(&journal, &observer).await;
     }
     result
 }
@@ -671,7 +697,8 @@ async fn resume_locked(
     let inputs =
         resolve_inputs(&procedure, sets, Some(&summary.inputs)).map_err(ResumeError::Invalid)?;
     let plan = expand::expand(&procedure.graph, &list_values(&inputs));
-    let append = |kind: &'static str, payload: serde_json::Value| {
+    let append = |kind: &'static str, mut payload: serde_json::Value| {
+        people::with_account(&mut payload, &options.account);
         let run = run.clone();
         journal.call(move |s: &mut dyn Store| s.append(&run, kind, &payload))
     };

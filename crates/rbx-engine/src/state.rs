@@ -29,6 +29,8 @@ pub mod kind {
     pub const RUN_CANCELLED: &str = "run_cancelled";
     pub const RUN_WAITING: &str = "run_waiting";
     pub const CONFIRMED: &str = "irreversible_confirmed";
+    /// One person's sign-off that did not yet settle its node.
+    pub const SIGNOFF_RECORDED: &str = "signoff_recorded";
     pub const STAGE_OVERRUN: &str = "stage_overrun";
     pub const HOOK_RAN: &str = "hook_ran";
     pub const HOOK_FAILED: &str = "hook_failed";

@@ -6,9 +6,10 @@ use serde_json::json;
 
 use crate::observer::Tone;
 use crate::people;
+use crate::state::{Status, kind};
 
 use super::env::{NodeEnv, base_name, render};
-use super::record::{finish, settled};
+use super::record::{finish, record, settled};
 use super::step::confirm_irreversible;
 use super::{Done, Shared};
 
@@ -27,11 +28,15 @@ pub(crate) async fn person(
     }
     let _turn = shared.person.lock().await;
     let base = base_name(&node.id).unwrap_or_default();
+    let earlier = match people::earlier(&shared.journal, &shared.run, &node.id, block).await {
+        Ok(earlier) => earlier,
+        Err(e) => return Done::Broken(e),
+    };
     let (mut response, via) = if let Some(given) = shared.options.answers.for_node(&node.id, &base)
     {
         (people::Response::from_json(given), "answers file")
     } else if shared.options.observer.can_ask() {
-        (ask_person(shared, node, block, env), "terminal")
+        (ask_person(shared, node, block, env, &earlier), "terminal")
     } else {
         shared.options.observer.line(
             Tone::Note,
@@ -43,7 +48,28 @@ pub(crate) async fn person(
         );
         return Done::Paused(confirm_hint(block));
     };
-    match people::settle(block, &response, &shared.started_by) {
+    let who = people::Answering {
+        started_by: &shared.started_by,
+        operator: &shared.options.operator,
+        account: &shared.options.account,
+        earlier: &earlier,
+    };
+    match people::settle(block, &response, &who) {
+        Ok(settlement) if settlement.status == Status::Pending => {
+            for signoff in &response.signoffs {
+                let payload =
+                    people::recorded_json(&node.id, signoff, &shared.options.operator, via);
+                if let Err(e) = record(shared, kind::SIGNOFF_RECORDED, payload).await {
+                    return Done::Broken(e);
+                }
+            }
+            let waiting = settlement.waiting.join("; ");
+            shared.options.observer.line(
+                Tone::Note,
+                &format!("⏸ {} waits for more sign-offs: {waiting}", node.id),
+            );
+            Done::Paused(confirm_hint(block))
+        }
         Ok(settlement) => {
             for (name, path) in people::files(block, &response) {
                 let bytes = match std::fs::read(&path) {
@@ -81,6 +107,7 @@ pub(crate) async fn person(
             let mut state = settled(settlement.status, settlement.reason);
             state.branch = settlement.branch;
             state.captures = people::values(block, &response);
+            response.signoffs = settlement.signoffs;
             let mut extra = response.to_json();
             extra["operator"] = json!(shared.options.operator);
             extra["via"] = json!(via);
@@ -102,6 +129,7 @@ pub(crate) fn ask_person(
     node: &crate::expand::XNode,
     block: &Block,
     env: &NodeEnv<'_>,
+    earlier: &[people::Signoff],
 ) -> people::Response {
     let observer = &shared.options.observer;
     let mut response = people::Response::default();
@@ -110,8 +138,6 @@ pub(crate) fn ask_person(
         &format!("\n● {} — {}", node.id, block.title.source_form()),
     );
     let mut attested = true;
-    let mut roles = Vec::new();
-    let mut approvers = 1;
     for stmt in &block.body {
         match &stmt.kind {
             StmtKind::Owner(role) => shared
@@ -179,8 +205,6 @@ pub(crate) fn ask_person(
                     ),
                 );
             }
-            StmtKind::By(by) => roles.extend(by.iter().map(|r| r.name.clone())),
-            StmtKind::Approvers(n) => approvers = usize::try_from(n.value).unwrap_or(1).max(1),
             _ => {}
         }
     }
@@ -195,22 +219,13 @@ pub(crate) fn ask_person(
         response.choice = Some(observer.ask("your choice"));
         response.rationale = Some(observer.ask("why (recorded with the choice)"));
     }
-    for role in &roles {
-        for n in 1..=approvers {
-            let by = shared
-                .options
-                .observer
-                .ask(&format!("{role}: approver {n} of {approvers}, your name"));
-            let decision = observer.ask("GO or NO-GO");
-            let comment = observer.ask("comment (optional)");
-            response.signoffs.push(people::Signoff {
-                role: role.clone(),
-                by,
-                go: decision.eq_ignore_ascii_case("GO"),
-                comment: (!comment.is_empty()).then_some(comment),
-            });
-        }
-    }
+    response.signoffs = people::ask_signoffs(
+        observer.as_ref(),
+        block,
+        &shared.started_by,
+        &shared.options.operator,
+        earlier,
+    );
     response
 }
 
@@ -225,11 +240,7 @@ pub(crate) fn confirm_hint(block: &Block) -> String {
             StmtKind::Attest { .. } if !flags.iter().any(|f| f == "--attest") => {
                 flags.push("--attest".to_string());
             }
-            StmtKind::By(roles) => {
-                for role in roles {
-                    flags.push(format!("--signoff {}=NAME:GO", role.name));
-                }
-            }
+            StmtKind::By(roles) => flags.push(people::signoff_hint(roles)),
             _ => {}
         }
     }

@@ -127,6 +127,9 @@ pub(crate) async fn step(
         mask_output(&mut finished.stdout, &secrets);
         mask_output(&mut finished.stderr, &secrets);
         let outputs = [("stdout", &finished.stdout), ("stderr", &finished.stderr)];
+        // The digest of each kept stream goes into the finish event, so the
+        // hash chain covers the output too.
+        let mut digests = serde_json::Map::new();
         // A stream that printed nothing has nothing to keep: no write.
         for (stream, captured) in outputs.into_iter().filter(|(_, c)| c.total > 0) {
             let (run, id, head, tail, total) = (
@@ -142,9 +145,10 @@ pub(crate) async fn step(
                     s.put_output(&run, &id, attempt, stream, &head, &tail, total)
                 })
                 .await;
-            if let Err(e) = stored {
-                return Done::Broken(e.to_string());
-            }
+            match stored {
+                Ok(digest) => digests.insert(stream.to_string(), json!(digest)),
+                Err(e) => return Done::Broken(e.to_string()),
+            };
         }
         let duration_ms = u64::try_from(finished.duration.as_millis()).unwrap_or(u64::MAX);
         let outcome = match crate::expect::unmet(block, &finished) {
@@ -180,7 +184,7 @@ pub(crate) async fn step(
             Err(problem) => settled(Status::Failed, Some(problem)),
         };
         state.duration_ms = Some(duration_ms);
-        let exit = json!({ "exit": finished.exit });
+        let exit = json!({ "exit": finished.exit, "outputs": digests });
         return finish(shared, &node.id, attempt, state, exit).await;
     }
     Done::Broken("a step ran no attempt".to_string())
