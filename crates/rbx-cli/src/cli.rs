@@ -33,8 +33,8 @@ pub enum Command {
     /// `on cancel` routes where it stopped).
     Cancel(CancelArgs),
     /// List the runs in the store.
-    Runs(StoreArgs),
-    /// Show every node of a run: pending, running, done, failed, skipped.
+    Runs(RunsArgs),
+    /// Show every node of a run: done, failed, skipped, pending, not reached…
     Status(StatusArgs),
     /// Show a run's journal, or one step's record and output.
     Log(LogArgs),
@@ -203,8 +203,27 @@ pub struct StatusArgs {
     /// The run. Default: the latest.
     #[arg(value_name = "RUN")]
     pub run: Option<String>,
+    /// `text` for a person, `json` for a program (versioned; see the book).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = ViewFormat::Text)]
+    pub format: ViewFormat,
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// `text` for a person, `json` for a program (versioned; see the book).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = ViewFormat::Text)]
+    pub format: ViewFormat,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// How `rbx runs`, `status` and `log` write what they show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ViewFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -231,12 +250,16 @@ pub enum ReportFormat {
 
 #[derive(Debug, Args)]
 pub struct LogArgs {
-    /// The run.
+    /// The run. Default: the latest. A single argument that names no run
+    /// but a step of the latest run is read as that step.
     #[arg(value_name = "RUN")]
-    pub run: String,
+    pub run: Option<String>,
     /// Only this step, with its output.
     #[arg(value_name = "STEP")]
     pub step: Option<String>,
+    /// `text` for a person, `json` for a program (versioned; see the book).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = ViewFormat::Text)]
+    pub format: ViewFormat,
     #[command(flatten)]
     pub store: StoreArgs,
 }
