@@ -299,3 +299,20 @@ pub(crate) fn render(text: &Text, env: &NodeEnv<'_>) -> Result<Rendered, String>
     }
     Ok(rendered)
 }
+
+/// Every secret of the run: each secret input, and each secret item of a
+/// list input. Output is masked for all of them, whichever step printed it.
+pub(crate) fn secrets(shared: &Shared) -> crate::mask::Secrets {
+    fn collect(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Secret(secret) => out.push(secret.clone()),
+            Value::List(items) => items.iter().for_each(|item| collect(item, out)),
+            _ => {}
+        }
+    }
+    let mut values = Vec::new();
+    for value in shared.inputs.values() {
+        collect(value, &mut values);
+    }
+    crate::mask::Secrets::new(values)
+}

@@ -14,7 +14,9 @@ use crate::process::{self, Spec};
 use crate::state::{RunState, kind};
 
 use super::Shared;
+use super::env::secrets;
 use super::record::{now_ms, record};
+use super::step::mask_output;
 
 /// Runs the runbook's hook for `event`, with the event in environment
 /// variables. A hook that fails is recorded and never stops the run.
@@ -37,13 +39,17 @@ pub(crate) async fn hook(shared: &Shared, event: HookEvent, details: &[(&str, &s
         };
         let (_never, cancel) = watch::channel(false);
         let outcome = process::run(&spec, Arc::new(|_, _| {}), cancel).await;
-        let (ok, detail) = match &outcome {
+        let (ok, detail) = match outcome {
             Ok(f) if f.exit == Some(0) => (true, "exit 0".to_string()),
             Ok(f) if f.timed_out => (false, "timed out after 30s".to_string()),
-            Ok(f) => (
-                false,
-                format!("exit {:?}: {}", f.exit, f.stderr.text().trim()),
-            ),
+            Ok(mut f) => {
+                // What a hook printed is recorded: never a secret in it.
+                mask_output(&mut f.stderr, &secrets(shared));
+                (
+                    false,
+                    format!("exit {:?}: {}", f.exit, f.stderr.text().trim()),
+                )
+            }
             Err(e) => (false, e.to_string()),
         };
         let kind = if ok {
