@@ -89,6 +89,7 @@ pub(crate) async fn step(
             "node": node.id,
             "attempt": attempt,
             "command": rendered.shown,
+            "template": rendered.template,
             "host": shared.options.host,
             "operator": shared.options.operator,
         });
@@ -233,6 +234,7 @@ pub(crate) async fn verify_in_doubt(
         "decision": decision,
         "why": why,
         "probe": rendered.shown,
+        "template": rendered.template,
         "operator": shared.options.operator,
     });
     if let Err(e) = record(shared, kind::IN_DOUBT, payload).await {
