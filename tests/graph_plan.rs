@@ -14,7 +14,7 @@ use support::{rbx, repo};
 /// instance, a fan-out, a decision and a choice.
 const TRICKY: &str = r#"runbook tricky "Quotes \"and\" back\\slashes" {
   input mode "How to run": enum(fast, careful) = fast
-  input hosts "Hosts": list(string) = ["a", "b", "c"]
+  input hosts "Hosts": list(host) = ["a", "b", "c"]
   input label "Label": string = "x"
 
   role op "Operator"
