@@ -196,7 +196,10 @@ fn assert_never_shown(bench: &Bench, run: &str, out: &Output, secret: &str) {
     }
     for (place, text) in &places {
         for form in &forms {
-            assert!(!text.contains(form.as_str()), "{form:?} is in {place}:\n{text}");
+            assert!(
+                !text.contains(form.as_str()),
+                "{form:?} is in {place}:\n{text}"
+            );
         }
     }
 }
@@ -211,7 +214,12 @@ fn a_command_gets_only_the_secrets_it_uses_and_no_output_ever_shows_one() {
         ("RBX_SECRET_UNRELATED", UNRELATED),
     ];
     let out = bench.rbx(&["run", "leaky.runbook"], &env);
-    assert_eq!(out.status, 1, "the run fails at `boom`:\n{}", out.transcript());
+    assert_eq!(
+        out.status,
+        1,
+        "the run fails at `boom`:\n{}",
+        out.transcript()
+    );
     let run = started_run(&out.stderr);
 
     // The environment each command got.
@@ -219,19 +227,21 @@ fn a_command_gets_only_the_secrets_it_uses_and_no_output_ever_shows_one() {
     assert!(dump.contains("PATH="), "{dump}");
     assert!(!dump.contains("RBX_SECRET_"), "{dump}");
     let used = bench.read("use-env");
-    assert!(used.contains(&format!("RBX_SECRET_TOKEN={SECRET}")), "{used}");
+    assert!(
+        used.contains(&format!("RBX_SECRET_TOKEN={SECRET}")),
+        "{used}"
+    );
     assert!(!used.contains("RBX_SECRET_OTHER"), "{used}");
     assert!(!used.contains("RBX_SECRET_UNRELATED"), "{used}");
     let hook = bench.read("hook-env");
-    assert!(hook.contains(&format!("RBX_SECRET_TOKEN={SECRET}")), "{hook}");
+    assert!(
+        hook.contains(&format!("RBX_SECRET_TOKEN={SECRET}")),
+        "{hook}"
+    );
     assert!(!hook.contains("RBX_SECRET_OTHER"), "{hook}");
 
     // Masked where it was printed: live, in pieces, and by the hook.
-    assert!(
-        out.stdout.contains("before •••••• after"),
-        "{}",
-        out.stdout
-    );
+    assert!(out.stdout.contains("before •••••• after"), "{}", out.stdout);
     let log = bench.rbx(&["log", &run], &[]);
     assert!(
         log.stdout.contains("hook saw ••••••"),
@@ -422,7 +432,10 @@ fn no_value_runs_as_code_wherever_it_is_interpolated() {
             &[],
         );
         assert_eq!(out.status, 0, "{payload:?}:\n{}", out.transcript());
-        assert!(!bench.file("X").exists(), "{payload:?} ran in the run's directory");
+        assert!(
+            !bench.file("X").exists(),
+            "{payload:?} ran in the run's directory"
+        );
         for (n, (dir, name)) in dirs.iter().enumerate() {
             assert!(
                 !bench.file(dir).join("X").exists(),
@@ -474,7 +487,10 @@ fn the_matrix_detects_an_injection_when_there_is_one() {
                 ran_in.push(context.name);
             }
         }
-        assert!(!ran_in.is_empty(), "{payload:?} never ran: not a live payload");
+        assert!(
+            !ran_in.is_empty(),
+            "{payload:?} never ran: not a live payload"
+        );
     }
     // Before values were data, rbx quoted each one into the command's
     // text: safe for `sh`, but `eval` parses the quoted text again.
@@ -488,7 +504,10 @@ fn the_matrix_detects_an_injection_when_there_is_one() {
         .status()
         .expect("sh runs");
     assert!(status.success());
-    assert!(bench.file("X").exists(), "the old quoting is not caught by eval");
+    assert!(
+        bench.file("X").exists(),
+        "the old quoting is not caught by eval"
+    );
 }
 
 /// Where a value cannot be passed as data, or where another shell or
@@ -498,10 +517,19 @@ fn the_matrix_detects_an_injection_when_there_is_one() {
 fn lint_refuses_what_rbx_cannot_pass_as_data() {
     let cases = [
         ("eval echo {{ x }}", "rbx::lint::reparsed_interpolation"),
-        ("sh -c \\\"echo {{ x }}\\\"", "rbx::lint::reparsed_interpolation"),
-        ("ssh -- host echo {{ x }}", "rbx::lint::reparsed_interpolation"),
+        (
+            "sh -c \\\"echo {{ x }}\\\"",
+            "rbx::lint::reparsed_interpolation",
+        ),
+        (
+            "ssh -- host echo {{ x }}",
+            "rbx::lint::reparsed_interpolation",
+        ),
         ("echo {{ x }} | sh", "rbx::lint::reparsed_interpolation"),
-        ("sudo -u nobody bash -c {{ x }}", "rbx::lint::reparsed_interpolation"),
+        (
+            "sudo -u nobody bash -c {{ x }}",
+            "rbx::lint::reparsed_interpolation",
+        ),
         (
             "ssh -- host \\\"echo '{{ x | shell }}'\\\"",
             "rbx::lint::reparsed_interpolation",
@@ -553,12 +581,20 @@ fn a_host_is_checked_when_it_is_set() {
          step a \"A\" {\n      run \"echo {{ target }} > got\"\n    }\n    end done\n  }\n}\n",
     );
     for bad in ["-oProxyCommand=touch X", "a;b", "a b", "$(touch X)", ""] {
-        let out = bench.rbx(&["run", "host.runbook", "--set", &format!("target={bad}")], &[]);
+        let out = bench.rbx(
+            &["run", "host.runbook", "--set", &format!("target={bad}")],
+            &[],
+        );
         assert_eq!(out.status, 2, "{bad:?}:\n{}", out.transcript());
         assert!(!bench.file("got").exists(), "{bad:?} was accepted");
     }
     let out = bench.rbx(
-        &["run", "host.runbook", "--set", "target=deploy@web-1.example.com"],
+        &[
+            "run",
+            "host.runbook",
+            "--set",
+            "target=deploy@web-1.example.com",
+        ],
         &[],
     );
     assert_eq!(out.status, 0, "{}", out.transcript());
@@ -728,7 +764,11 @@ fn no_value_runs_as_code_through_ssh() {
         );
         assert_eq!(out.status, 0, "{payload:?}:\n{}", out.transcript());
         assert!(!bench.file("X").exists(), "{payload:?} ran here");
-        assert_eq!(bench.read("ended"), "refused\n", "{payload:?} reached a host");
+        assert_eq!(
+            bench.read("ended"),
+            "refused\n",
+            "{payload:?} reached a host"
+        );
         for (n, (name, _)) in SSH_CONTEXTS.iter().enumerate() {
             let dir = bench.file(&format!("r{n}"));
             assert!(!dir.join("X").exists(), "{payload:?} ran as code in {name}");
@@ -760,7 +800,10 @@ fn no_value_runs_as_code_through_ssh() {
     let bench = Bench::new();
     let _ = Command::new("sh")
         .arg("-c")
-        .arg(format!("{ssh} {} true", old_quote("-oProxyCommand=touch X")))
+        .arg(format!(
+            "{ssh} {} true",
+            old_quote("-oProxyCommand=touch X")
+        ))
         .current_dir(bench.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -371,7 +371,10 @@ impl Lints<'_> {
                         OPTION,
                         format!("`{written}` is where `{command}` reads its options"),
                     )
-                    .primary(span, "a value starting with `-` would be an option, such as `-oProxyCommand=…`")
+                    .primary(
+                        span,
+                        "a value starting with `-` would be an option, such as `-oProxyCommand=…`",
+                    )
                     .help(format!(
                         "end the options before it: `{command} … -- {written} …`, or declare the \
                          input with the type `host`, which cannot start with `-`"

@@ -1012,9 +1012,15 @@ mod tests {
         check("cat <<EOF\nEOF\necho @", "Bare");
         check("sh <<EOF\necho @\nEOF\n", "Heredoc sh:Bare");
         check("ssh h <<EOF\necho \"@\"\nEOF\n", "Heredoc ssh:Double");
-        check("ssh h sudo bash -s <<EOF\necho @\nEOF\n", "Heredoc ssh:Bare");
+        check(
+            "ssh h sudo bash -s <<EOF\necho @\nEOF\n",
+            "Heredoc ssh:Bare",
+        );
         check("ssh h 'cat > f' <<EOF\n@\nEOF\n", "Heredoc");
-        check("cat <<EOF | ssh h\n@\nEOF\n", "Heredoc ssh (through a pipe):Bare");
+        check(
+            "cat <<EOF | ssh h\n@\nEOF\n",
+            "Heredoc ssh (through a pipe):Bare",
+        );
     }
 
     #[test]
@@ -1052,7 +1058,10 @@ mod tests {
         check("ssh host 'systemctl restart @'", "Single ssh:Bare");
         check("ssh host \"echo '@'\"", "Double ssh:Single");
         check("ssh a \"ssh b 'echo @'\"", "Double ssh:Single ssh:Bare");
-        check("ssh host sh -c \"'echo @'\"", "Double ssh:Single sh -c:Bare");
+        check(
+            "ssh host sh -c \"'echo @'\"",
+            "Double ssh:Single sh -c:Bare",
+        );
         check("ssh h 'bash -s' <<EOF\n@\nEOF\n", "Heredoc ssh:Bare");
         check("ssh host cmd 2>/dev/null @", "Bare ssh:Bare");
         check("timeout 10 ssh host ls @", "Bare ssh:Bare");

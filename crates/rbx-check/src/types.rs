@@ -854,8 +854,10 @@ impl Checker<'_> {
         }
         let fits = matches!(
             (&value.kind, ty),
-            (ValueKind::String(_), ScalarType::String | ScalarType::Command)
-                | (ValueKind::Int(_), ScalarType::Int)
+            (
+                ValueKind::String(_),
+                ScalarType::String | ScalarType::Command
+            ) | (ValueKind::Int(_), ScalarType::Int)
                 | (ValueKind::Bool(_), ScalarType::Bool)
                 | (ValueKind::Duration(_), ScalarType::Duration)
         );

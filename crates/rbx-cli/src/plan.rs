@@ -654,10 +654,9 @@ impl<'a> Plan<'a> {
                 TextPart::Literal(literal) => out.push_str(literal),
                 TextPart::Interpolation(interpolation) => match value_of(interpolation) {
                     Some(Val::Secret(_)) => out.push_str(MASK),
-                    Some(value) => out.push_str(&shell::quoted(
-                        plain(&value),
-                        interpolation.shell_quotes(),
-                    )),
+                    Some(value) => {
+                        out.push_str(&shell::quoted(plain(&value), interpolation.shell_quotes()))
+                    }
                     None => {
                         let _ = write!(out, "<{}>", interpolation.path.dotted());
                     }

@@ -294,7 +294,11 @@ mod tests {
             let mut shown = held.push(&secrets, &text[..cut]);
             shown.extend(held.push(&secrets, &text[cut..]));
             shown.extend(held.finish(&secrets));
-            assert_eq!(String::from_utf8_lossy(&shown), format!("x{MASK}y"), "{cut}");
+            assert_eq!(
+                String::from_utf8_lossy(&shown),
+                format!("x{MASK}y"),
+                "{cut}"
+            );
         }
     }
 

@@ -300,3 +300,127 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod rendering {
+    use super::*;
+    use rbx_syntax::ast::{ItemKind, StageItemKind, StmtKind};
+
+    /// The `run` text of a one-step fragment.
+    fn template(command: &str) -> Text {
+        let source = format!(
+            "stage s \"S\" {{\n  step a \"A\" {{\n    run \"\"\"\n{command}\n    \"\"\"\n  }}\n  end ok\n}}\n"
+        );
+        let parsed = rbx_syntax::parse(&source);
+        let file = parsed.file.expect("the fragment parses");
+        let Some(ItemKind::Stage(stage)) = file.items.first().map(|i| &i.kind) else {
+            panic!("a stage");
+        };
+        let Some(StageItemKind::Block(block)) = stage.items.first().map(|i| &i.kind) else {
+            panic!("a step");
+        };
+        match block.body.first().map(|s| &s.kind) {
+            Some(StmtKind::Run(text)) => text.clone(),
+            _ => panic!("a run statement"),
+        }
+    }
+
+    fn sh(script: &str, env: &[(String, String)]) -> String {
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .expect("sh runs");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// What people are shown means what runs: the shown text, run by `sh`
+    /// with no variables at all, prints what the real command prints.
+    #[test]
+    fn the_shown_command_means_what_runs() {
+        let commands = [
+            "printf '[%s]' {{ x }} pre{{ x }}post",
+            "printf '[%s]' \"a {{ x }} b\"",
+            "printf '[%s]' 'a '{{ x }}' b'",
+            "printf '[%s]' {{ xs }}",
+            "printf '[%s]' \"{{ xs }}\"",
+            "cat <<EOF\n[{{ x }}]\nEOF",
+            "sh -c 'printf \"[%s]\" {{ x | shell }}'",
+            "eval printf \"'[%s]'\" {{ x | shell }}",
+            "eval eval printf %s {{ xs | shell | shell }}",
+        ];
+        let values = [
+            "plain",
+            "two words",
+            "it's",
+            "$HOME `id` \\ \"",
+            "*",
+            "a\nb",
+            "-n",
+            "",
+        ];
+        for command in commands {
+            let text = template(command);
+            for value in values {
+                let lookup = |i: &Interpolation| match i.path.dotted().as_str() {
+                    "xs" => Ok(Value::List(vec![
+                        Value::Text(value.to_string()),
+                        Value::Text("second".to_string()),
+                    ])),
+                    _ => Ok(Value::Text(value.to_string())),
+                };
+                let rendered = command_for(&text, lookup);
+                assert_eq!(
+                    sh(&rendered.shown, &[]),
+                    sh(&rendered.run, &rendered.env),
+                    "{command:?} with {value:?}: shown as {}",
+                    rendered.shown
+                );
+            }
+        }
+    }
+
+    fn command_for(
+        text: &Text,
+        lookup: impl FnMut(&Interpolation) -> Result<Value, String>,
+    ) -> Command {
+        command(text, lookup).expect("the command renders")
+    }
+
+    #[test]
+    fn secrets_are_named_and_masked_and_never_in_the_text() {
+        let text = template("curl -H \"Authorization: {{ token }}\" {{ url }}");
+        let rendered = command_for(&text, |i| match i.path.dotted().as_str() {
+            "token" => Ok(Value::Secret("hunter2".to_string())),
+            _ => Ok(Value::Text("https://x".to_string())),
+        });
+        assert_eq!(
+            rendered.run,
+            "curl -H \"Authorization: ${RBX_SECRET_TOKEN}\" \"${RBX_V_2}\""
+        );
+        assert_eq!(
+            rendered.shown,
+            format!("curl -H \"Authorization: {MASK}\" https://x")
+        );
+        assert!(!rendered.run.contains("hunter2") && !rendered.shown.contains("hunter2"));
+        assert!(
+            rendered
+                .env
+                .contains(&("RBX_SECRET_TOKEN".to_string(), "hunter2".to_string()))
+        );
+    }
+
+    #[test]
+    fn no_value_is_put_where_it_cannot_be_data() {
+        for line in [
+            "echo '{{ x }}'",
+            "cat <<'EOF'\n{{ x }}\nEOF",
+            "echo \\{{ x }}",
+        ] {
+            let text = template(line);
+            let refused = command(&text, |_| Ok(Value::Text("v".to_string())));
+            assert!(refused.is_err(), "{line:?}");
+        }
+    }
+}

@@ -133,7 +133,9 @@ pub fn parse_input(text: &str, ty: &InputTypeKind) -> Result<Value, String> {
 fn parse_scalar(text: &str, scalar: ScalarType) -> Result<Value, String> {
     match scalar {
         ScalarType::String | ScalarType::Command => Ok(Value::Text(text.to_string())),
-        ScalarType::Host => rbx_syntax::ast::check_host(text).map(|()| Value::Text(text.to_string())),
+        ScalarType::Host => {
+            rbx_syntax::ast::check_host(text).map(|()| Value::Text(text.to_string()))
+        }
         ScalarType::Secret => Ok(Value::Secret(text.to_string())),
         ScalarType::Int => text
             .parse()
