@@ -3,8 +3,8 @@
 //!
 //! The plan lists the inputs with the values a run would get, then every
 //! stage instance in the order the procedure was lowered, each node with
-//! the command it runs (interpolations resolved and quoted exactly as the
-//! engine will), its limits and where control goes next, and finally every
+//! the command it runs (shown exactly as the engine shows it when it runs:
+//! each value quoted in place), its limits and where control goes next, and finally every
 //! way the run can end. Nothing is executed and nothing is recorded.
 //! Secret values are never printed: a secret shows as a mask.
 
@@ -181,7 +181,7 @@ fn plain(value: &Val) -> String {
 /// How an interpolated value is written into text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Splice {
-    /// Into a shell command, quoted as the engine will.
+    /// Into a shell command, shown as the engine shows it.
     Shell,
     /// Into text for people.
     Plain,
