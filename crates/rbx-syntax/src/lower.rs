@@ -1047,7 +1047,7 @@ impl<'s> Lowerer<'s> {
                 )
                 .primary(filter.span, "not a filter rbx knows")
                 .help(format!(
-                    "the filters are {}: `{{{{ {} | shell }}}}` quotes the value for a shell \
+                    "filters rbx knows: {}; `{{{{ {} | shell }}}}` quotes the value for a shell \
                      that parses the command again",
                     known.join(", "),
                     interpolation.path.dotted()
