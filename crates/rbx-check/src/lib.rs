@@ -10,6 +10,7 @@ pub mod graph;
 mod lints;
 mod loader;
 mod resolve;
+pub mod shell_context;
 pub mod symbols;
 mod types;
 mod within;
@@ -90,7 +91,9 @@ pub fn check_with(entry: &Path, loader: &dyn Loader, fills: &Fills) -> Report {
     report
         .findings
         .extend(types::check(&report.sources, &table));
-    report.findings.extend(lints::check(&report.sources, fills));
+    report
+        .findings
+        .extend(lints::check(&report.sources, &table, fills));
     let (graph, findings) = graph::lower(&report.sources);
     report.findings.extend(findings);
     // Longest paths mean nothing around a cycle, which is reported already.

@@ -818,8 +818,8 @@ impl NodeView<'_> {
         for part in &text.parts {
             match part {
                 TextPart::Literal(literal) => out.push_str(literal),
-                TextPart::Interpolation(path) => {
-                    let name = path.dotted();
+                TextPart::Interpolation(interpolation) => {
+                    let name = interpolation.path.dotted();
                     let value = vars
                         .iter()
                         .find(|(var, _)| *var == name)
@@ -829,8 +829,11 @@ impl NodeView<'_> {
                             Some(json_text(&plain(&stored)))
                         });
                     match value {
-                        Some(value) => out.push_str(&value),
-                        None => out.push_str(&format!("{{{{ {name} }}}}")),
+                        Some(value) => out.push_str(&rbx_engine::shell::quoted(
+                            value,
+                            interpolation.shell_quotes(),
+                        )),
+                        None => out.push_str(&interpolation.source_form()),
                     }
                 }
             }

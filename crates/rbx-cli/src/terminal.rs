@@ -136,7 +136,15 @@ impl Observer for Terminal {
             .suffix(".txt")
             .tempfile()
             .ok()?;
-        let status = std::process::Command::new("sh")
+        let mut command = std::process::Command::new("sh");
+        // The editor, like every command rbx starts, gets no secret the
+        // operator exported for the run.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("RBX_SECRET_") {
+                command.env_remove(name);
+            }
+        }
+        let status = command
             .arg("-c")
             .arg(format!("{editor} \"$1\""))
             .arg("rbx-editor")

@@ -9,6 +9,7 @@ mod expand;
 mod expect;
 pub mod fills;
 mod journal;
+mod mask;
 pub mod observer;
 pub mod people;
 mod process;

@@ -517,10 +517,8 @@ fn text(t: &Text, level: usize) -> String {
                     }
                 }
             }
-            TextPart::Interpolation(path) => {
-                body.push_str("{{ ");
-                body.push_str(&path.dotted());
-                body.push_str(" }}");
+            TextPart::Interpolation(interpolation) => {
+                body.push_str(&interpolation.source_form());
             }
         }
     }

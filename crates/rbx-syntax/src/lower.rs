@@ -340,6 +340,8 @@ impl<'s> Lowerer<'s> {
             "bool" => ScalarType::Bool,
             "duration" => ScalarType::Duration,
             "secret" => ScalarType::Secret,
+            "host" => ScalarType::Host,
+            "command" => ScalarType::Command,
             _ => ScalarType::String,
         }
     }
@@ -1014,7 +1016,10 @@ impl<'s> Lowerer<'s> {
                 template::Segment::Literal { text, offset } => {
                     TextPart::Literal(self.unescape(text, start + offset))
                 }
-                template::Segment::Interpolation(path) => TextPart::Interpolation(path),
+                template::Segment::Interpolation {
+                    interpolation,
+                    unknown,
+                } => self.interpolation(interpolation, &unknown),
             })
             .collect();
         Ok(Text {
@@ -1032,7 +1037,10 @@ impl<'s> Lowerer<'s> {
             .into_iter()
             .map(|segment| match segment {
                 template::Segment::Literal { text, .. } => TextPart::Literal(text.to_string()),
-                template::Segment::Interpolation(path) => TextPart::Interpolation(path),
+                template::Segment::Interpolation {
+                    interpolation,
+                    unknown,
+                } => self.interpolation(interpolation, &unknown),
             })
             .collect();
         Ok(Text {
@@ -1040,6 +1048,30 @@ impl<'s> Lowerer<'s> {
             block: true,
             span,
         })
+    }
+
+    /// An interpolation, with each filter rbx does not know reported.
+    fn interpolation(&mut self, interpolation: Interpolation, unknown: &[Ident]) -> TextPart {
+        for filter in unknown {
+            let known: Vec<String> = Filter::ALL
+                .iter()
+                .map(|f| format!("`{}`", f.keyword()))
+                .collect();
+            self.diagnostics.push(
+                Diagnostic::error(
+                    "rbx::syntax::unknown_filter",
+                    format!("unknown filter `{}`", filter.name),
+                )
+                .primary(filter.span, "not a filter rbx knows")
+                .help(format!(
+                    "filters rbx knows: {}; `{{{{ {} | shell }}}}` quotes the value for a shell \
+                     that parses the command again",
+                    known.join(", "),
+                    interpolation.path.dotted()
+                )),
+            );
+        }
+        TextPart::Interpolation(interpolation)
     }
 
     fn unescape(&mut self, raw: &str, offset: usize) -> String {
