@@ -9,8 +9,33 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "rbx", version, max_term_width = 100)]
 pub struct Cli {
+    /// When to use colour: `auto` follows `NO_COLOR`, `CLICOLOR`,
+    /// `CLICOLOR_FORCE` and whether standard error is a terminal.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Where to write the pages: `rbx.1` and one per command.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -44,6 +69,10 @@ pub enum Command {
     /// Write a run's evidence record: every step's result and evidence, the
     /// decisions, sign-offs and timeline, as Markdown, JSON or HTML.
     Report(ReportArgs),
+    /// Print a shell completion script: `rbx completions bash > …`.
+    Completions(CompletionsArgs),
+    /// Write manual pages (roff) for rbx and each command into a directory.
+    Man(ManArgs),
 }
 
 /// Where runs are recorded.

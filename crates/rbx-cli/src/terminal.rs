@@ -26,7 +26,7 @@ pub struct Terminal {
 
 impl Terminal {
     pub fn new(interactive: bool) -> Terminal {
-        let fancy = crate::render::colour();
+        let fancy = crate::conventions::colour();
         let terminal = Terminal {
             interactive,
             fancy,
