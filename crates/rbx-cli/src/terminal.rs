@@ -117,12 +117,16 @@ impl Observer for Terminal {
         self.interactive && std::io::stdin().is_terminal()
     }
 
-    fn ask(&self, prompt: &str) -> String {
+    fn ask(&self, prompt: &str) -> Option<String> {
         err!("{prompt}: ");
         let _ = std::io::stderr().flush();
         let mut line = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut line);
-        line.trim().to_string()
+        // End of input (Ctrl-D, a closed terminal) or a read error: no
+        // answer will come, and none is made up.
+        match std::io::stdin().lock().read_line(&mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(line.trim().to_string()),
+        }
     }
 
     /// Opens `$VISUAL` or `$EDITOR` on an empty file and returns what was

@@ -833,18 +833,22 @@ async fn resume_locked(
         let mut decision = settle_in_doubt(block.as_ref(), options.in_doubt);
         if matches!(decision, Decision::Ask) && options.observer.can_ask() {
             // On a terminal, the operator says now what happened.
-            decision = loop {
-                let answer = options.observer.ask(&format!(
-                    "{id} was running when rbx stopped and may or may not have taken \
-                     effect: rerun, skip (it happened) or abort"
-                ));
-                match answer.as_str() {
-                    "rerun" => break Decision::Rerun("the operator chose to run it again".into()),
-                    "skip" => break Decision::Done("the operator says it happened".into()),
-                    "abort" => break Decision::Abort,
-                    _ => {}
-                }
-            };
+            let prompt = format!(
+                "{id} was running when rbx stopped and may or may not have taken \
+                 effect: rerun, skip (it happened) or abort"
+            );
+            let answer =
+                people::ask_until(options.observer.as_ref(), &prompt, |answer| {
+                    match answer.to_lowercase().as_str() {
+                        "rerun" => Ok(Decision::Rerun("the operator chose to run it again".into())),
+                        "skip" => Ok(Decision::Done("the operator says it happened".into())),
+                        "abort" => Ok(Decision::Abort),
+                        _ => Err("answer rerun, skip or abort".to_string()),
+                    }
+                });
+            // No answer can come (the input ended): stop, as without a
+            // terminal, and let the next resume ask.
+            decision = answer.unwrap_or(Decision::Ask);
         }
         let attempt = state.nodes.get(&id).map_or(0, |n| n.attempts);
         match decision {

@@ -433,7 +433,7 @@ pub fn ask_signoffs(
     started_by: &str,
     operator: &str,
     earlier: &[Signoff],
-) -> Vec<Signoff> {
+) -> Option<Vec<Signoff>> {
     let roles = block.body.iter().flat_map(|s| match &s.kind {
         StmtKind::By(by) => by.iter().map(|r| r.name.clone()).collect(),
         _ => Vec::new(),
@@ -448,7 +448,7 @@ pub fn ask_signoffs(
             Tone::Plain,
             &format!("  {operator} started this run: others sign (no self-approval)"),
         );
-        return Vec::new();
+        return Some(Vec::new());
     }
     for signed in earlier {
         observer.line(
@@ -469,22 +469,66 @@ pub fn ask_signoffs(
         {
             continue;
         }
-        let decision = observer.ask(&format!(
+        let prompt = format!(
             "{role}: your decision as {operator}: GO, NO-GO, or empty to leave it to others"
-        ));
-        if decision.is_empty() {
+        );
+        let Some(go) = ask_until(observer, &prompt, go_or_no_go)? else {
             continue;
-        }
-        let comment = observer.ask("comment (optional)");
+        };
+        let comment = observer.ask("comment (optional)")?;
         given.push(Signoff {
             role,
             by: operator.to_string(),
-            go: decision.eq_ignore_ascii_case("GO"),
+            go,
             comment: (!comment.is_empty()).then_some(comment),
             account: None,
         });
     }
-    given
+    Some(given)
+}
+
+/// Asks until `read` accepts the answer, saying what was wrong each time;
+/// `None` when no answer can come.
+pub fn ask_until<T>(
+    observer: &dyn Observer,
+    prompt: &str,
+    read: impl Fn(&str) -> Result<T, String>,
+) -> Option<T> {
+    loop {
+        let answer = observer.ask(prompt)?;
+        match read(&answer) {
+            Ok(value) => return Some(value),
+            Err(problem) => observer.line(Tone::Plain, &format!("  {problem}")),
+        }
+    }
+}
+
+/// `yes`/`y` or `no`/`n`, in any case; anything else is asked again.
+pub fn yes_or_no(answer: &str) -> Result<bool, String> {
+    match answer.trim().to_lowercase().as_str() {
+        "yes" | "y" => Ok(true),
+        "no" | "n" => Ok(false),
+        _ => Err(format!("`{answer}`: answer yes or no")),
+    }
+}
+
+/// A sign-off's decision: `GO` or `NO-GO` in any case (`NOGO`, `NO GO`),
+/// or empty for none; anything else is asked again.
+pub fn go_or_no_go(answer: &str) -> Result<Option<bool>, String> {
+    let word: String = answer
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| !matches!(c, '-' | ' ' | '_'))
+        .collect();
+    match word.as_str() {
+        "go" => Ok(Some(true)),
+        "nogo" => Ok(Some(false)),
+        "" => Ok(None),
+        _ => Err(format!(
+            "`{answer}`: answer GO or NO-GO (or nothing to leave it)"
+        )),
+    }
 }
 
 /// The names of a choice's options, in order.
@@ -746,9 +790,9 @@ mod tests {
         fn can_ask(&self) -> bool {
             true
         }
-        fn ask(&self, prompt: &str) -> String {
+        fn ask(&self, prompt: &str) -> Option<String> {
             self.asked.lock().unwrap().push(prompt.to_string());
-            self.answers.lock().unwrap().remove(0).to_string()
+            Some(self.answers.lock().unwrap().remove(0).to_string())
         }
         fn long_text(&self) -> Option<String> {
             None
@@ -762,7 +806,7 @@ mod tests {
             answers: std::sync::Mutex::new(vec!["GO", "looks good", ""]),
             ..Scripted::default()
         };
-        let given = ask_signoffs(&terminal, &block, "zed", "Ada", &[]);
+        let given = ask_signoffs(&terminal, &block, "zed", "Ada", &[]).expect("answers");
         assert_eq!(given.len(), 1);
         assert_eq!(
             (given[0].role.as_str(), given[0].by.as_str()),
@@ -772,7 +816,10 @@ mod tests {
         assert!(asked.iter().all(|p| !p.contains("name")), "{asked:?}");
         // The operator who started a run with `no self-approval` is not asked.
         let starter = Scripted::default();
-        assert!(ask_signoffs(&starter, &block, "zed", " Zed", &[]).is_empty());
+        assert_eq!(
+            ask_signoffs(&starter, &block, "zed", " Zed", &[]),
+            Some(Vec::new())
+        );
         assert!(starter.asked.lock().unwrap().is_empty());
     }
 
@@ -799,5 +846,34 @@ mod tests {
             .insert("dash".into(), json!("https://grafana.example.com/d/1"));
         response.evidence.insert("verdict".into(), json!("pass"));
         assert!(settle(&block, &response, &who("zed", &[])).is_ok());
+    }
+
+    #[test]
+    fn yes_no_and_go_no_go_read_what_people_type() {
+        for (typed, meant) in [
+            ("y", true),
+            ("YES", true),
+            (" Yes ", true),
+            ("n", false),
+            ("No", false),
+        ] {
+            assert_eq!(yes_or_no(typed), Ok(meant), "{typed:?}");
+        }
+        for typed in ["", "yep", "ja", "1", "yes please"] {
+            assert!(yes_or_no(typed).is_err(), "{typed:?} is neither");
+        }
+        for (typed, meant) in [
+            ("GO", Some(true)),
+            ("go", Some(true)),
+            ("NO-GO", Some(false)),
+            ("nogo", Some(false)),
+            ("No Go", Some(false)),
+            ("", None),
+        ] {
+            assert_eq!(go_or_no_go(typed), Ok(meant), "{typed:?}");
+        }
+        for typed in ["maybe", "yes", "g0", "no"] {
+            assert!(go_or_no_go(typed).is_err(), "{typed:?} is not a decision");
+        }
     }
 }

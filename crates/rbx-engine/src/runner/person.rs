@@ -36,7 +36,12 @@ pub(crate) async fn person(
     {
         (people::Response::from_json(given), "answers file")
     } else if shared.options.observer.can_ask() {
-        (ask_person(shared, node, block, env, &earlier), "terminal")
+        match ask_person(shared, node, block, env, &earlier) {
+            Some(response) => (response, "terminal"),
+            // The input ended before every question had an answer: nothing
+            // half-given is recorded, and the run pauses for it.
+            None => return Done::Paused(confirm_hint(block)),
+        }
     } else {
         shared.options.observer.line(
             Tone::Note,
@@ -130,7 +135,7 @@ pub(crate) fn ask_person(
     block: &Block,
     env: &NodeEnv<'_>,
     earlier: &[people::Signoff],
-) -> people::Response {
+) -> Option<people::Response> {
     let observer = &shared.options.observer;
     let mut response = people::Response::default();
     shared.options.observer.line(
@@ -162,7 +167,7 @@ pub(crate) fn ask_person(
                 };
                 loop {
                     let mut answer =
-                        observer.ask(&format!("{}{hint}", evidence.prompt.source_form()));
+                        observer.ask(&format!("{}{hint}", evidence.prompt.source_form()))?;
                     if answer.is_empty() && matches!(evidence.ty, EvidenceType::Text) {
                         answer = observer.long_text().unwrap_or_default();
                     }
@@ -188,12 +193,12 @@ pub(crate) fn ask_person(
                 }
             }
             StmtKind::Attest { role, statement } => {
-                let answer = shared.options.observer.ask(&format!(
+                let prompt = format!(
                     "{} confirms: {} [yes/no]",
                     role.name,
                     statement.source_form()
-                ));
-                attested &= answer.eq_ignore_ascii_case("yes");
+                );
+                attested &= people::ask_until(observer.as_ref(), &prompt, people::yes_or_no)?;
             }
             StmtKind::Option(option) => {
                 shared.options.observer.line(
@@ -216,8 +221,17 @@ pub(crate) fn ask_person(
         response.attest = Some(attested);
     }
     if block.kind == BlockKind::Choose {
-        response.choice = Some(observer.ask("your choice"));
-        response.rationale = Some(observer.ask("why (recorded with the choice)"));
+        let options = people::options(block);
+        let prompt = format!("your choice [{}]", options.join("/"));
+        let choice = people::ask_until(observer.as_ref(), &prompt, |answer| {
+            options
+                .iter()
+                .find(|o| **o == answer.trim())
+                .map(|o| (*o).to_string())
+                .ok_or_else(|| format!("`{answer}` is not one of {}", options.join(", ")))
+        })?;
+        response.choice = Some(choice);
+        response.rationale = Some(observer.ask("why (recorded with the choice)")?);
     }
     response.signoffs = people::ask_signoffs(
         observer.as_ref(),
@@ -225,8 +239,8 @@ pub(crate) fn ask_person(
         &shared.started_by,
         &shared.options.operator,
         earlier,
-    );
-    response
+    )?;
+    Some(response)
 }
 
 /// The `rbx confirm` flags a people's node needs, for the pause message.

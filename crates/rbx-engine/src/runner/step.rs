@@ -313,10 +313,12 @@ pub(crate) async fn confirm_irreversible(
                     Tone::Note,
                     &format!("\n⚠ {} is a point of no return. {why}", node.id),
                 );
+                // No answer (the input ended) confirms nothing.
                 let typed = shared
                     .options
                     .observer
-                    .ask(&format!("type `{name}` to go on"));
+                    .ask(&format!("type `{name}` to go on"))
+                    .unwrap_or_default();
                 (typed == name || typed == node.id, "terminal")
             }
             None => {
