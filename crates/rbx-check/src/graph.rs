@@ -642,6 +642,18 @@ impl<'a> Lowerer<'a> {
                     self.connect(&frontier, node);
                     frontier = vec![(node, EdgeKind::Next, origin)];
                 }
+                StageItemKind::Parallel(branches) if branches.is_empty() => {
+                    // Nothing would join after it: the flow would stop here.
+                    self.findings.push(Finding {
+                        source: ctx.source,
+                        diagnostic: Diagnostic::error(
+                            "rbx::lint::empty_parallel",
+                            "this `parallel` block has no branch: nothing goes on after it",
+                        )
+                        .primary(item.span, "an empty block")
+                        .help("put the steps that run side by side inside it, or remove it"),
+                    });
+                }
                 StageItemKind::Parallel(branches) => {
                     let mut joined = Vec::new();
                     for branch in branches {
@@ -799,6 +811,10 @@ impl<'a> Lowerer<'a> {
     fn branches(&mut self, block: &Block, node: NodeIndex, ctx: &Ctx<'_>, next: &mut Frontier) {
         let mut has_branch = false;
         let mut has_otherwise = false;
+        // A branch is named by its condition; a second `when` written the
+        // same can never be the one taken (the first that holds is), and
+        // gets a name of its own so that no edge is taken for it.
+        let mut labels: HashSet<String> = HashSet::new();
         for stmt in &block.body {
             let at = Origin {
                 source: ctx.source,
@@ -814,6 +830,10 @@ impl<'a> Lowerer<'a> {
                 _ => continue,
             };
             has_branch = true;
+            let mut label = label;
+            while !labels.insert(label.clone()) {
+                label.push_str(" (again)");
+            }
             match self.target(target, ctx, at) {
                 Some(to) => self.edge(node, to, EdgeKind::Branch(label), at),
                 None if target.kind == TargetKind::Continue => {

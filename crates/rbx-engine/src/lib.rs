@@ -768,6 +768,7 @@ async fn resume_locked(
                 entry.status = Status::Pending;
             }
         }
+        state.left.retain(|_, left| !reset.contains(&left.by));
     }
     if let RunStatus::Paused { node } = &state.status {
         if state.nodes.get(node).is_none_or(|n| !n.status.settled()) {
@@ -797,6 +798,8 @@ async fn resume_locked(
                 };
             }
         }
+        // A flow left by a node run again is open again, as the replay says.
+        state.left.retain(|_, left| !reset.contains(&left.by));
     }
     // Steps that were running when the last driver stopped are in doubt.
     let mut verify_first = std::collections::HashSet::new();
@@ -941,9 +944,18 @@ fn failed_the_run(plan: &expand::Plan, state: &RunState) -> Vec<String> {
     (0..plan.nodes.len())
         .filter(|&x| {
             let node = &plan.nodes[x];
-            readiness::status_of(state, &node.id) == Status::Failed
+            let Some(settled) = state.nodes.get(&node.id) else {
+                return false;
+            };
+            // A failure after its flow was left took no route and failed
+            // nothing (rule L4); one before did.
+            let before_left = state
+                .left
+                .get(&node.flow)
+                .is_none_or(|left| settled.finished_seq.is_some_and(|seq| seq < left.seq));
+            settled.status == Status::Failed
                 && !readiness::has_failure_route(plan, x)
-                && !state.left.contains_key(&node.flow)
+                && before_left
         })
         .map(|x| plan.nodes[x].id.clone())
         .collect()

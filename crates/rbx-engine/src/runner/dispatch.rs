@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 use crate::expand::Plan;
 use crate::journal::Journal;
 use crate::readiness::{has_failure_route, leaves, runs, status_of};
-use crate::state::{RunState, Status, kind};
+use crate::state::{Left, RunState, Status, kind};
 use crate::value::Value;
 use crate::{Exit, Options, Procedure};
 
@@ -219,8 +219,14 @@ impl Dispatcher<'_> {
             })
             .collect();
         settled.sort_unstable();
-        for (_, x) in settled {
-            let left_before = self.state.left.contains_key(&self.plan.nodes[x].flow);
+        for (seq, x) in settled {
+            // Whether the flow was left before this node settled: a flow
+            // left later (recorded after it) does not excuse its failure.
+            let left_before = self
+                .state
+                .left
+                .get(&self.plan.nodes[x].flow)
+                .is_some_and(|left| left.seq < seq);
             self.note_leaving(x).await?;
             let failed = status_of(self.state, &self.plan.nodes[x].id) == Status::Failed;
             if failed && !left_before && !has_failure_route(self.plan, x) {
@@ -237,6 +243,11 @@ impl Dispatcher<'_> {
     /// any other node is ready to run.
     async fn consider(&mut self) -> Result<(), String> {
         while let Some(x) = self.candidates.pop_first() {
+            // A node settled already (answered with `rbx confirm`, or
+            // before a retry reset what came before it) keeps its record.
+            if status_of(self.state, &self.plan.nodes[x].id) != Status::Pending {
+                continue;
+            }
             if !runs(self.state, self.plan, x) {
                 self.skip(x).await?;
                 continue;
@@ -255,7 +266,8 @@ impl Dispatcher<'_> {
     /// it became ready no longer has control reaching it: it is skipped
     /// instead (rule L3).
     async fn launch(&mut self) -> Result<(), String> {
-        while self.running.len() < self.shared.options.jobs.max(1) {
+        // Once the run ends, fails or pauses, nothing new starts (rule E1).
+        while !self.stops.any() && self.running.len() < self.shared.options.jobs.max(1) {
             let Some(x) = self.ready.pop_front() else {
                 break;
             };
@@ -318,8 +330,12 @@ impl Dispatcher<'_> {
             return Ok(());
         }
         let payload = json!({ "flow": node.flow, "node": node.id });
-        record(self.shared, kind::FLOW_LEFT, payload).await?;
-        self.state.left.insert(node.flow.clone(), node.id.clone());
+        let seq = record(self.shared, kind::FLOW_LEFT, payload).await?;
+        let left = Left {
+            by: node.id.clone(),
+            seq,
+        };
+        self.state.left.insert(node.flow.clone(), left);
         Ok(())
     }
 
