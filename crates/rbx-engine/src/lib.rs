@@ -311,14 +311,7 @@ pub fn waiting_for(
     inputs: &serde_json::Value,
     state: &RunState,
 ) -> Vec<(String, bool)> {
-    let inputs: HashMap<String, Value> = inputs
-        .as_object()
-        .map(|map| {
-            map.iter()
-                .filter_map(|(k, v)| Some((k.clone(), Value::from_json(v)?)))
-                .collect()
-        })
-        .unwrap_or_default();
+    let inputs = stored_inputs(inputs);
     let plan = expand::expand(&procedure.graph, &list_values(&inputs));
     readiness::next(state, &plan)
         .into_iter()
@@ -331,6 +324,18 @@ pub fn waiting_for(
             (node.id.clone(), person)
         })
         .collect()
+}
+
+/// A run's inputs as the store keeps them (secrets never are), as values.
+fn stored_inputs(inputs: &serde_json::Value) -> HashMap<String, Value> {
+    inputs
+        .as_object()
+        .map(|map| {
+            map.iter()
+                .filter_map(|(k, v)| Some((k.clone(), Value::from_json(v)?)))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// An earlier run of the same runbook, for rules that count across runs.
@@ -363,15 +368,7 @@ async fn history(journal: &Journal, procedure: &Procedure, this: &RunId) -> Vec<
                 }
                 let events = store.events(&run.id)?;
                 let started = events.first().map_or(0, |e| parse_time(&e.time));
-                let inputs = run
-                    .inputs
-                    .as_object()
-                    .map(|map| {
-                        map.iter()
-                            .filter_map(|(k, v)| Some((k.clone(), Value::from_json(v)?)))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let inputs = stored_inputs(&run.inputs);
                 out.push(Past {
                     started,
                     run: run.id.to_string(),

@@ -165,15 +165,7 @@ pub(crate) async fn dispatch(
     loop {
         if *cancel.borrow() {
             while dispatcher.running.join_next().await.is_some() {}
-            let _ = stopping(
-                shared,
-                kind::RUN_INTERRUPTED,
-                json!({}),
-                "interrupted".into(),
-                None,
-            )
-            .await;
-            return Exit::Interrupted;
+            return interrupted(shared).await;
         }
         if !dispatcher.stops.any() {
             if let Err(e) = dispatcher.consider().await {
@@ -192,15 +184,7 @@ pub(crate) async fn dispatch(
         }
     }
     if *cancel.borrow() {
-        let _ = stopping(
-            shared,
-            kind::RUN_INTERRUPTED,
-            json!({}),
-            "interrupted".into(),
-            None,
-        )
-        .await;
-        return Exit::Interrupted;
+        return interrupted(shared).await;
     }
     dispatcher.conclude().await
 }
@@ -416,6 +400,20 @@ impl Dispatcher<'_> {
             stuck.join(", ")
         ))
     }
+}
+
+/// Ctrl-C, SIGTERM or SIGHUP: recorded, and the run is left resumable.
+async fn interrupted(shared: &Shared) -> Exit {
+    let payload = json!({});
+    let _ = stopping(
+        shared,
+        kind::RUN_INTERRUPTED,
+        payload,
+        "interrupted".into(),
+        None,
+    )
+    .await;
+    Exit::Interrupted
 }
 
 /// Appends an event that stops the run, with the run's status.
