@@ -98,9 +98,10 @@ fn an_empty_file_is_clean() {
 }
 
 #[test]
-fn a_ten_megabyte_line_is_parsed_not_choked_on() {
+fn a_line_as_long_as_the_size_limit_is_parsed_not_choked_on() {
     let dir = temp();
-    let long = "x".repeat(10 * 1024 * 1024);
+    // A runbook file may be 4 MiB; this one line takes almost all of it.
+    let long = "x".repeat(4 * 1024 * 1024 - 100);
     let source =
         format!("stage s \"S\" {{\n  step a \"{long}\" {{ run \"true\" }}\n  end done\n}}\n");
     fs::write(dir.path().join("long.runbook"), source).unwrap();
@@ -213,4 +214,65 @@ fn lint_format_human_is_the_default() {
     assert_eq!(human.stdout, "");
     assert_eq!(human.stderr, default.stderr);
     assert!(human.stderr.contains("rbx::syntax::"), "{}", human.stderr);
+}
+
+/// Completions and manual pages, as Rust command-line tools offer them.
+#[test]
+fn completions_and_manual_pages_cover_every_command() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = rbx(dir.path(), &["completions", shell]);
+        assert_eq!(out.status, 0, "{shell}: {}", out.transcript());
+        for command in ["resume", "confirm", "report", "lint"] {
+            assert!(out.stdout.contains(command), "{shell} lacks {command}");
+        }
+    }
+    let out = rbx(dir.path(), &["man", "pages"]);
+    assert_eq!(out.status, 0, "{}", out.transcript());
+    for page in ["rbx.1", "rbx-run.1", "rbx-resume.1", "rbx-status.1"] {
+        let text = std::fs::read_to_string(dir.path().join("pages").join(page))
+            .unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(
+            text.starts_with(".ie") || text.contains(".TH"),
+            "{page} is roff"
+        );
+    }
+}
+
+/// `--color` wins; with `auto`, `NO_COLOR` turns colour off and
+/// `CLICOLOR_FORCE` on, even when standard error is not a terminal.
+#[test]
+fn colour_follows_the_flag_and_the_conventions() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    std::fs::write(
+        dir.path().join("bad.runbook"),
+        "runbook r \"R\" {\n  stage s \"S\" {\n    then nowhere\n  }\n}\n",
+    )
+    .expect("write");
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rbx"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR")
+            .env_remove("CLICOLOR_FORCE")
+            .envs(env.iter().copied())
+            .output()
+            .expect("rbx runs");
+        String::from_utf8_lossy(&out.stderr).contains('\u{1b}')
+    };
+    assert!(
+        !run(&["lint", "bad.runbook"], &[]),
+        "no colour off a terminal"
+    );
+    assert!(run(&["lint", "bad.runbook", "--color", "always"], &[]));
+    assert!(!run(
+        &["lint", "bad.runbook", "--color", "never"],
+        &[("CLICOLOR_FORCE", "1")]
+    ));
+    assert!(run(&["lint", "bad.runbook"], &[("CLICOLOR_FORCE", "1")]));
+    assert!(!run(
+        &["lint", "bad.runbook"],
+        &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]
+    ));
 }

@@ -147,8 +147,8 @@ fn examples_pass_lint_without_a_warning() {
 struct Files;
 
 impl rbx_check::Loader for Files {
-    fn load(&self, path: &Path) -> Result<Vec<u8>, String> {
-        fs::read(path).map_err(|e| e.to_string())
+    fn load(&self, path: &Path, _: Option<&Path>) -> Result<Vec<u8>, rbx_check::LoadError> {
+        fs::read(path).map_err(|e| rbx_check::LoadError::Unreadable(e.to_string()))
     }
 }
 

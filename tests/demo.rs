@@ -219,7 +219,7 @@ fn healthy_forge_passes_smoke_and_the_run_ends_resolved() {
         assert_succeeded(&journal, &format!("smoke.{node}"));
     }
     assert!(!journal.contains("\"node\":\"triage."), "{journal}");
-    assert!(journal.contains(r#"run_ended        {"outcome":"resolved"}"#));
+    assert!(journal.contains(r#"run_ended        {"outcome":"resolved","success":true}"#));
     assert_eq!(demo.switches(), 0, "{}", demo.events());
     assert!(!demo.sim_state().join("frozen").exists());
 
@@ -232,7 +232,8 @@ fn healthy_forge_passes_smoke_and_the_run_ends_resolved() {
 fn broken_forge_is_triaged_rolled_back_to_go_and_smoked_again() {
     let demo = Demo::new("broken");
     let out = demo.run("broken");
-    assert_eq!(out.status, 0, "{}", out.transcript());
+    // A rollback is the procedure working, and not a success (status 4).
+    assert_eq!(out.status, 4, "{}", out.transcript());
     assert!(
         out.stderr.contains("run ended: rolled_back"),
         "{}",
@@ -266,7 +267,7 @@ fn broken_forge_is_triaged_rolled_back_to_go_and_smoked_again() {
         finished(&journal, "smoke#2.forge_version")[0].contains(r#""version":{"text":"1.9.4"}"#),
         "{journal}"
     );
-    assert!(journal.contains(r#"run_ended        {"outcome":"rolled_back"}"#));
+    assert!(journal.contains(r#"run_ended        {"outcome":"rolled_back","success":false}"#));
 
     // Side effects: frozen, switched to Go exactly once.
     assert_eq!(demo.switches(), 1, "{}", demo.events());
@@ -400,7 +401,7 @@ fn rbx_killed_mid_rollback_resumes_and_the_verify_probe_settles_the_switch() {
     assert_succeeded(&journal, "rollback.switch_to_go");
 
     // And the run goes on to the end: smoke again on Go, rolled back.
-    assert_eq!(resumed.status, 0, "{}\n{journal}", resumed.transcript());
+    assert_eq!(resumed.status, 4, "{}\n{journal}", resumed.transcript());
     assert!(
         resumed.stderr.contains("run ended: rolled_back"),
         "{}\n{journal}",

@@ -129,41 +129,92 @@ fn a_signoff_needs_every_approver_and_refuses_the_starter() {
     let resumed = rbx(dir.path(), &["resume", "--non-interactive"]);
     assert_eq!(resumed.status, 3, "{}", resumed.transcript());
 
-    let two_each = [
-        "--signoff",
-        "owner=ada:GO",
-        "--signoff",
-        "owner=cy:GO",
-        "--signoff",
-        "reviewer=bob:GO",
-        "--signoff",
-        "reviewer=dee:GO",
-    ];
-    let one_short = confirm(&[
-        "s.go",
-        "--signoff",
-        "owner=ada:GO",
-        "--signoff",
-        "reviewer=bob:GO",
-    ]);
+    // Each approver signs for themselves, as the operator recording it;
+    // the sign-off waits until every role has two distinct people.
+    let sign = |operator: &str, signoff: &str| {
+        confirm(&["s.go", "--signoff", signoff, "--operator", operator])
+    };
+    let ada = sign("Ada", "owner=ada:GO");
+    assert_eq!(ada.status, 0, "{}", ada.transcript());
     assert!(
-        one_short.stderr.contains("needs 2 distinct approver(s)"),
+        ada.stderr.contains("needs 2 distinct approver(s)"),
         "{}",
-        one_short.transcript()
+        ada.transcript()
     );
-    let mut self_approved = vec!["s.go", "--signoff", "owner=zed:GO"];
-    self_approved.extend_from_slice(&two_each);
-    let refused = confirm(&self_approved);
+    // Ada written another way is still Ada.
+    let twice = sign(" ADA", "owner= ADA:GO");
+    assert_eq!(twice.status, 2, "{}", twice.transcript());
+    assert!(
+        twice.stderr.contains("already signed"),
+        "{}",
+        twice.transcript()
+    );
+    // One operator cannot enter GO for someone else.
+    let for_bob = sign("ada", "reviewer=bob:GO");
+    assert_eq!(for_bob.status, 2, "{}", for_bob.transcript());
+    assert!(
+        for_bob
+            .stderr
+            .contains("given by the operator who records it"),
+        "{}",
+        for_bob.transcript()
+    );
+    // Zed started the run, under any spelling of the name.
+    let refused = sign("ZED", "owner=Zed:GO");
+    assert_eq!(refused.status, 2, "{}", refused.transcript());
     assert!(
         refused.stderr.contains("cannot approve it"),
         "{}",
         refused.transcript()
     );
-    let mut all_go = vec!["s.go"];
-    all_go.extend_from_slice(&two_each);
-    assert_eq!(confirm(&all_go).status, 0);
+    for (operator, signoff) in [("cy", "owner=cy:GO"), ("bob", "reviewer=bob:GO")] {
+        let out = sign(operator, signoff);
+        assert_eq!(out.status, 0, "{}", out.transcript());
+        // Every name here was typed from one OS account, and rbx says so.
+        assert!(
+            out.stderr
+                .contains("rbx cannot tell whether these are different people"),
+            "{}",
+            out.transcript()
+        );
+    }
+    let short = rbx(dir.path(), &["resume", "--non-interactive"]);
+    assert_eq!(short.status, 3, "{}", short.transcript());
+    assert!(
+        short.stderr.contains(
+            "--signoff ROLE=YOUR_NAME:GO (each approver, as themselves; ROLE: owner, reviewer)"
+        ),
+        "{}",
+        short.transcript()
+    );
+    let last = sign("dee", "reviewer=dee:GO");
+    assert_eq!(last.status, 0, "{}", last.transcript());
+    assert!(
+        last.stderr.contains("recorded s.go"),
+        "{}",
+        last.transcript()
+    );
     let done = rbx(dir.path(), &["resume", "--non-interactive"]);
     assert_eq!(done.status, 0, "{}", done.transcript());
+
+    let log = rbx(dir.path(), &["log", &run, "s.go"]);
+    let finished = log
+        .stdout
+        .lines()
+        .find(|l| l.contains("node_finished"))
+        .expect("the sign-off finished");
+    for name in ["ada", "cy", "bob", "dee"] {
+        assert!(
+            finished.contains(&format!(r#""by":"{name}""#)),
+            "{}",
+            log.transcript()
+        );
+    }
+    assert!(
+        finished.contains(r#""account":"#),
+        "every sign-off keeps the OS account that recorded it: {}",
+        log.transcript()
+    );
 
     let log = rbx(dir.path(), &["log", &run, "s.shot"]);
     // The sha256 of "not really a png", computed with sha256sum.
@@ -217,7 +268,10 @@ fn a_required_role_is_filled_from_a_flag_and_the_run_remembers_it() {
     assert_eq!(filled.status, 0, "{}", filled.transcript());
     let status = rbx(dir.path(), &["status"]);
     assert!(
-        status.stdout.contains("done      s.present"),
+        status
+            .stdout
+            .lines()
+            .any(|l| l.split_whitespace().take(2).eq(["done", "s.present"])),
         "{}",
         status.transcript()
     );

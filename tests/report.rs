@@ -127,14 +127,15 @@ fn finished_run() -> (tempfile::TempDir, String) {
         .expect("rbx run names the run")
         .to_string();
 
-    let confirm = |extra: &[&str]| {
+    let confirm_as = |operator: &str, extra: &[&str]| {
         let mut all = vec!["confirm", run.as_str()];
         all.extend(extra);
         all.extend(STATE);
-        all.extend(["--operator", "ops-bob"]);
+        all.extend(["--operator", operator]);
         let out = rbx(root, &all);
         assert_eq!(out.status, 0, "{}", out.transcript());
     };
+    let confirm = |extra: &[&str]| confirm_as("ops-bob", extra);
     confirm(&["checks.reviewed", "--attest"]);
     let resumed = drive(&["resume", &run]);
     assert_eq!(resumed.status, 3, "{}", resumed.transcript());
@@ -151,11 +152,15 @@ fn finished_run() -> (tempfile::TempDir, String) {
     ]);
     let resumed = drive(&["resume", &run]);
     assert_eq!(resumed.status, 3, "{}", resumed.transcript());
-    confirm(&[
-        "ship.go",
-        "--signoff",
-        "owner=Dana Ruiz:GO:dashboards green",
-    ]);
+    // A sign-off is given by the person signing, as the operator.
+    confirm_as(
+        "Dana Ruiz",
+        &[
+            "ship.go",
+            "--signoff",
+            "owner=Dana Ruiz:GO:dashboards green",
+        ],
+    );
     let ended = drive(&["resume", &run]);
     assert_eq!(ended.status, 0, "{}", ended.transcript());
     (dir, run)
@@ -180,6 +185,8 @@ fn settings(host: &str) -> insta::Settings {
     settings.add_filter(r#""duration_ms": \d+"#, r#""duration_ms": "[ms]""#);
     settings.add_filter(r"took [0-9.]+m?s\b", "took [duration]");
     settings.add_filter(r#"pid( |": )\d+"#, "pid$1[pid]");
+    // The OS account the tests run as, recorded beside each operator.
+    settings.add_filter(r#""account": "[^"]*""#, r#""account": "[account]""#);
     let escaped: String = host
         .chars()
         .map(|c| {

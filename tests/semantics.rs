@@ -233,7 +233,8 @@ fn a_failing_branch_of_a_parallel_block_stops_the_join() {
                 );
                 bench.write("par.runbook", &runbook);
                 let run = bench.rbx(&["run", "par.runbook", "--jobs", jobs]);
-                assert_eq!(run.status, 0, "{}", run.transcript());
+                // `no_go` is reached by a failure route: not a success (status 4).
+                assert_eq!(run.status, 4, "{}", run.transcript());
                 let journal = bench.journal();
                 let shape = format!("width {width}, b{failing} fails, jobs {jobs}");
                 assert_eq!(journal.outcome().as_deref(), Some("no_go"), "{shape}");
@@ -664,7 +665,7 @@ fn a_step_fails_at_its_first_failing_command() {
             ),
         );
         let run = bench.rbx(&["run", "s.runbook"]);
-        assert_eq!(run.status, 0, "{}", run.transcript());
+        assert_eq!(run.status, 4, "{}", run.transcript());
         assert_eq!(
             bench.journal().outcome().as_deref(),
             Some("failed"),
@@ -818,7 +819,7 @@ fn status_and_report_say_not_reached_skipped_and_cancelled_alike() {
     bench.rbx(&["run", "c.runbook", "--non-interactive"]);
     let id = bench.run_id();
     let cancel = bench.rbx(&["cancel", &id, "--reason", "not today"]);
-    assert_eq!(cancel.status, 0, "{}", cancel.transcript());
+    assert_eq!(cancel.status, 4, "{}", cancel.transcript());
     let status = bench.rbx(&["status", &id]);
     assert!(
         status

@@ -84,6 +84,15 @@ impl Tmux {
         }
     }
 
+    /// Ends the input, as Ctrl-D at the start of a line does.
+    fn end_input(&self) {
+        let status = Command::new("tmux")
+            .args(["send-keys", "-t", &self.session, "C-d"])
+            .status()
+            .expect("tmux send-keys runs");
+        assert!(status.success());
+    }
+
     fn type_line(&self, line: &str) {
         let status = Command::new("tmux")
             .args(["send-keys", "-t", &self.session, "-l", line])
@@ -122,7 +131,10 @@ fn a_person_answers_at_the_terminal_and_bad_evidence_is_asked_again() {
     tmux.type_line("https://grafana.example.com/d/api");
     tmux.wait_for("Verdict [calm/noisy]:");
     tmux.type_line("calm");
-    tmux.wait_for("your choice:");
+    tmux.wait_for("your choice [ship/hold]:");
+    // A mistyped option is asked again, not the end of the session.
+    tmux.type_line("shpi");
+    tmux.wait_for("`shpi` is not one of ship, hold");
     tmux.type_line("ship");
     tmux.wait_for("why (recorded with the choice):");
     tmux.type_line("error rate flat for an hour");
@@ -207,4 +219,149 @@ fn a_secret_is_asked_for_without_echo_and_never_stored() {
             "the secret is in the store"
         );
     }
+}
+
+const SIGNOFF: &str = r#"runbook gate "A sign-off at the terminal" {
+  role owner "Owner" {
+    person "Ada"
+  }
+
+  stage s "S" {
+    signoff go "GO / NO-GO" {
+      by owner
+      approvers 2
+    }
+
+    end shipped
+  }
+}
+"#;
+
+#[test]
+fn at_the_terminal_the_operator_signs_for_themselves_only() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gate.runbook"), SIGNOFF).unwrap();
+    let command = format!(
+        "{} run gate.runbook --operator grace; echo rbx-exit=$?; sleep 30",
+        env!("CARGO_BIN_EXE_rbx")
+    );
+    let tmux = Tmux::start(dir.path(), &command);
+    // rbx asks for grace's own decision, never for a name.
+    tmux.wait_for("owner: your decision as grace: GO, NO-GO, or empty to leave it to others:");
+    tmux.type_line("GO");
+    tmux.wait_for("comment (optional):");
+    tmux.type_line("");
+    tmux.wait_for("s.go waits for more sign-offs");
+    tmux.wait_for("rbx-exit=3");
+    assert!(!tmux.screen().contains("your name"), "{}", tmux.screen());
+
+    let run = support::rbx(dir.path(), &["runs"])
+        .stdout
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap();
+    let ada = support::rbx(
+        dir.path(),
+        &[
+            "confirm",
+            &run,
+            "s.go",
+            "--signoff",
+            "owner=Ada:GO",
+            "--operator",
+            "Ada",
+        ],
+    );
+    assert_eq!(ada.status, 0, "{}", ada.transcript());
+    let done = support::rbx(dir.path(), &["resume", &run, "--non-interactive"]);
+    assert_eq!(done.status, 0, "{}", done.transcript());
+    let log = support::rbx(dir.path(), &["log", &run, "s.go"]);
+    assert!(
+        log.stdout.contains("signoff_recorded"),
+        "{}",
+        log.transcript()
+    );
+    assert!(
+        log.stdout.contains(r#""by":"grace""#),
+        "{}",
+        log.transcript()
+    );
+    assert!(log.stdout.contains(r#""by":"Ada""#), "{}", log.transcript());
+}
+
+/// An attestation takes `y`, `yes`, `n`, `no` in any case, asks again for
+/// anything else, and a sign-off asks for GO or NO-GO until it gets one;
+/// when the input ends at a prompt, nothing half-given is recorded and the
+/// run pauses.
+#[test]
+fn yes_no_and_go_no_go_are_read_as_meant_and_the_end_of_input_pauses() {
+    const GATED: &str = r#"runbook gated "Gates at the terminal" {
+  role owner "Owner" {
+    person "Ada"
+  }
+
+  outcome shipped "shipped" success
+  outcome held "held" failure
+
+  stage s "S" {
+    on failure -> end held
+
+    gate ready "Ready?" {
+      attest owner "the change window is open"
+    }
+
+    signoff go "GO for the release" {
+      by owner
+    }
+
+    manual last "Last look" {
+      evidence note "Note": text
+    }
+
+    end shipped
+  }
+}
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("gated.runbook"), GATED).unwrap();
+    let command = format!(
+        "{} run gated.runbook --operator grace; echo rbx-exit=$?; sleep 30",
+        env!("CARGO_BIN_EXE_rbx")
+    );
+    let tmux = Tmux::start(dir.path(), &command);
+    tmux.wait_for("confirms: the change window is open [yes/no]:");
+    tmux.type_line("yep");
+    tmux.wait_for("`yep`: answer yes or no");
+    tmux.type_line("Y");
+    tmux.wait_for("GO, NO-GO, or empty to leave it to others:");
+    tmux.type_line("maybe");
+    tmux.wait_for("`maybe`: answer GO or NO-GO");
+    tmux.type_line("go");
+    tmux.wait_for("comment (optional):");
+    tmux.type_line("");
+    tmux.wait_for("Note (empty line: open $EDITOR):");
+    tmux.end_input();
+    tmux.wait_for("rbx-exit=3");
+    let log = support::rbx(dir.path(), &["log", "--format", "json"]);
+    let log: serde_json::Value = serde_json::from_str(log.stdout.trim()).expect("JSON");
+    let finished = |node: &str| {
+        log["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .find(|e| e["kind"] == "node_finished" && e["node"] == node)
+            .cloned()
+    };
+    let ready = finished("s.ready").expect("the gate settled");
+    assert_eq!(ready["payload"]["attest"], true, "`Y` is yes");
+    let go = finished("s.go").expect("the sign-off settled");
+    assert_eq!(go["payload"]["signoffs"][0]["decision"], "GO", "`go` is GO");
+    assert_eq!(finished("s.last"), None, "nothing was made up for the note");
+    let status = support::rbx(dir.path(), &["status", "--format", "json"]);
+    assert!(
+        status.stdout.contains(r#""waiting_for":["s.last"]"#),
+        "{}",
+        status.stdout
+    );
 }

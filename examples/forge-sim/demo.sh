@@ -76,7 +76,10 @@ echo "== rbx status"
 echo "== forge simulator state"
 forge-sim state
 
-outcome=$("$RBX" runs --state-dir "$DEMO/rbx" | awk 'NR == 2 { print $2 }')
-echo "== outcome: $outcome (rbx exit status $status, ${elapsed}s; expected ended:$EXPECTED)"
+# What a program reads: the run's status as JSON (`rbx status --format
+# json`, documented in the book's CLI reference).
+json=$("$RBX" status --format json --state-dir "$DEMO/rbx")
+outcome=$(printf '%s\n' "$json" | sed -n 's/.*"outcome":"\([a-z_]*\)".*/\1/p')
+echo "== outcome: $outcome (rbx exit status $status, ${elapsed}s; expected $EXPECTED)"
 echo "   everything is in $DEMO"
-[ "$outcome" = "ended:$EXPECTED" ]
+[ "$outcome" = "$EXPECTED" ]

@@ -14,7 +14,7 @@ mod generate;
 struct Memory(Vec<u8>);
 
 impl rbx_check::Loader for Memory {
-    fn load(&self, _: &Path) -> Result<Vec<u8>, String> {
+    fn load(&self, _: &Path, _: Option<&Path>) -> Result<Vec<u8>, rbx_check::LoadError> {
         Ok(self.0.clone())
     }
 }

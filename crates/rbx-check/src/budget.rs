@@ -297,7 +297,7 @@ mod tests {
     struct One(String);
 
     impl Loader for One {
-        fn load(&self, _: &Path) -> Result<Vec<u8>, String> {
+        fn load(&self, _: &Path, _: Option<&Path>) -> Result<Vec<u8>, crate::LoadError> {
             Ok(self.0.as_bytes().to_vec())
         }
     }

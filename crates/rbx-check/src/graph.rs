@@ -94,11 +94,24 @@ pub struct Edge {
     pub origin: Origin,
 }
 
+/// Whether a run that ends with an outcome succeeded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutcomeClass {
+    pub success: bool,
+    /// Said by an `outcome` line; otherwise the default: an outcome that an
+    /// `on failure` or `on cancel` route leads to is a failure, any other a
+    /// success.
+    pub declared: bool,
+    pub description: Option<String>,
+}
+
 /// The lowered procedure. Built once, never changed.
 #[derive(Debug)]
 pub struct Graph {
     pub graph: DiGraph<Node, Edge>,
     pub start: Option<NodeIndex>,
+    /// Every outcome a run can end with, and whether it is a success.
+    pub outcomes: std::collections::BTreeMap<String, OutcomeClass>,
     by_id: HashMap<String, NodeIndex>,
 }
 
@@ -168,12 +181,15 @@ pub fn lower(sources: &[Source]) -> (Graph, Vec<Finding>) {
             requires.splice(0..0, runbook_requires);
         }
     }
+    let (outcomes, unused) = classify_outcomes(sources, &lowerer.graph);
     let graph = Graph {
         graph: lowerer.graph,
         start,
+        outcomes,
         by_id: lowerer.by_id,
     };
     let mut findings = lowerer.findings;
+    findings.extend(unused);
     if !findings
         .iter()
         .any(|f| f.diagnostic.code == "rbx::lint::cycle")
@@ -183,6 +199,63 @@ pub fn lower(sources: &[Source]) -> (Graph, Vec<Finding>) {
     findings.extend(unreachable(&graph, sources));
     findings.extend(unverified_irreversible(&graph));
     (graph, findings)
+}
+
+/// Each outcome's class: as declared, else a failure when a failure or
+/// cancel route leads to it, else a success. Declared outcomes no `end`
+/// names are reported.
+fn classify_outcomes(
+    sources: &[Source],
+    g: &DiGraph<Node, Edge>,
+) -> (
+    std::collections::BTreeMap<String, OutcomeClass>,
+    Vec<Finding>,
+) {
+    let mut outcomes = std::collections::BTreeMap::new();
+    for index in g.node_indices() {
+        let NodeKind::End { outcome } = &g[index].kind else {
+            continue;
+        };
+        let routed = g.edges_directed(index, Direction::Incoming).any(|e| {
+            e.weight().route && matches!(e.weight().kind, EdgeKind::Failure | EdgeKind::Cancel)
+        });
+        let class = outcomes.entry(outcome.clone()).or_insert(OutcomeClass {
+            success: true,
+            declared: false,
+            description: None,
+        });
+        class.success &= !routed;
+    }
+    let mut findings = Vec::new();
+    for (index, source) in sources.iter().enumerate() {
+        let Some(file) = &source.file else { continue };
+        for item in &file.items {
+            let ItemKind::Outcome(declared) = &item.kind else {
+                continue;
+            };
+            let description = declared.description.as_ref().map(Text::source_form);
+            match outcomes.get_mut(&declared.name.name) {
+                Some(class) if !class.declared => {
+                    *class = OutcomeClass {
+                        success: declared.success,
+                        declared: true,
+                        description,
+                    };
+                }
+                Some(_) => {}
+                None => findings.push(Finding {
+                    source: index,
+                    diagnostic: Diagnostic::warning(
+                        "rbx::lint::unused_outcome",
+                        format!("no `end` leads to the outcome `{}`", declared.name.name),
+                    )
+                    .primary(declared.name.span, "declared here, never reached")
+                    .help("end a stage or a route with it, or remove the declaration"),
+                }),
+            }
+        }
+    }
+    (outcomes, findings)
 }
 
 /// Irreversible steps that some way from the start reaches without passing
@@ -569,6 +642,18 @@ impl<'a> Lowerer<'a> {
                     self.connect(&frontier, node);
                     frontier = vec![(node, EdgeKind::Next, origin)];
                 }
+                StageItemKind::Parallel(branches) if branches.is_empty() => {
+                    // Nothing would join after it: the flow would stop here.
+                    self.findings.push(Finding {
+                        source: ctx.source,
+                        diagnostic: Diagnostic::error(
+                            "rbx::lint::empty_parallel",
+                            "this `parallel` block has no branch: nothing goes on after it",
+                        )
+                        .primary(item.span, "an empty block")
+                        .help("put the steps that run side by side inside it, or remove it"),
+                    });
+                }
                 StageItemKind::Parallel(branches) => {
                     let mut joined = Vec::new();
                     for branch in branches {
@@ -726,6 +811,10 @@ impl<'a> Lowerer<'a> {
     fn branches(&mut self, block: &Block, node: NodeIndex, ctx: &Ctx<'_>, next: &mut Frontier) {
         let mut has_branch = false;
         let mut has_otherwise = false;
+        // A branch is named by its condition; a second `when` written the
+        // same can never be the one taken (the first that holds is), and
+        // gets a name of its own so that no edge is taken for it.
+        let mut labels: HashSet<String> = HashSet::new();
         for stmt in &block.body {
             let at = Origin {
                 source: ctx.source,
@@ -741,6 +830,10 @@ impl<'a> Lowerer<'a> {
                 _ => continue,
             };
             has_branch = true;
+            let mut label = label;
+            while !labels.insert(label.clone()) {
+                label.push_str(" (again)");
+            }
             match self.target(target, ctx, at) {
                 Some(to) => self.edge(node, to, EdgeKind::Branch(label), at),
                 None if target.kind == TargetKind::Continue => {

@@ -10,6 +10,7 @@ pub mod graph;
 mod lints;
 mod loader;
 mod resolve;
+pub mod shell_context;
 pub mod symbols;
 mod types;
 mod within;
@@ -19,7 +20,7 @@ use std::path::{Path, PathBuf};
 use rbx_syntax::Diagnostic;
 use rbx_syntax::ast::File;
 
-pub use loader::Loader;
+pub use loader::{LoadError, Loader, MAX_RUNBOOK_BYTES};
 
 /// One source file of a procedure: the entry file or an included one.
 #[derive(Debug)]
@@ -90,7 +91,9 @@ pub fn check_with(entry: &Path, loader: &dyn Loader, fills: &Fills) -> Report {
     report
         .findings
         .extend(types::check(&report.sources, &table));
-    report.findings.extend(lints::check(&report.sources, fills));
+    report
+        .findings
+        .extend(lints::check(&report.sources, &table, fills));
     let (graph, findings) = graph::lower(&report.sources);
     report.findings.extend(findings);
     // Longest paths mean nothing around a cycle, which is reported already.

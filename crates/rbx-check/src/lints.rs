@@ -1,21 +1,26 @@
 //! Checks that read the syntax tree node by node: unfilled placeholders and
 //! required roles and links, manual steps without evidence, and
-//! interpolations the shell could split.
+//! interpolations rbx cannot pass to a command as data (inside single
+//! quotes, parsed again by `ssh` or `sh -c`, read as an option).
 
 use std::collections::{HashMap, HashSet};
 
 use rbx_syntax::Diagnostic;
 use rbx_syntax::ast::*;
 
+use crate::shell_context::{self, Quoting};
+use crate::symbols::{FieldType, NodeKind, Table};
 use crate::{Fills, Finding, Source};
 
 /// The placeholder the seed procedure uses for what is still to be filled.
 const PLACEHOLDER: &str = "_TBD_";
 
-pub fn check(sources: &[Source], fills: &Fills) -> Vec<Finding> {
+pub fn check(sources: &[Source], table: &Table, fills: &Fills) -> Vec<Finding> {
     let mut lints = Lints {
         findings: Vec::new(),
         source: 0,
+        table,
+        scopes: Vec::new(),
     };
     let mut roles: HashMap<String, (usize, &Role)> = HashMap::new();
     let mut links: HashMap<String, (usize, &Link)> = HashMap::new();
@@ -56,6 +61,7 @@ pub fn check(sources: &[Source], fills: &Fills) -> Vec<Finding> {
                 }
                 ItemKind::Include(_)
                 | ItemKind::Input(_)
+                | ItemKind::Outcome(_)
                 | ItemKind::On(_)
                 | ItemKind::Require(_) => {}
             }
@@ -132,12 +138,38 @@ fn role_person(role: &Role) -> Option<String> {
         .filter(|person| !person.trim().is_empty())
 }
 
-struct Lints {
+struct Lints<'t> {
     findings: Vec<Finding>,
     source: usize,
+    table: &'t Table,
+    /// The loop variables of the `foreach` blocks around the current node,
+    /// each with the type of its list's items when known.
+    scopes: Vec<(String, Option<ScalarType>)>,
 }
 
-impl Lints {
+/// What an interpolated value can hold, by its type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Holds {
+    /// Nothing a shell reads as syntax: a number, a bool, a duration, a
+    /// time, a host, a name from a closed set (an enum value, an option).
+    Inert,
+    /// Any text: strings, secrets, captures, evidence.
+    Text,
+    /// A command line, meant to run as code (the type `command`).
+    Code,
+}
+
+fn holds(ty: ScalarType) -> Holds {
+    match ty {
+        ScalarType::String | ScalarType::Secret => Holds::Text,
+        ScalarType::Command => Holds::Code,
+        ScalarType::Int | ScalarType::Bool | ScalarType::Duration | ScalarType::Host => {
+            Holds::Inert
+        }
+    }
+}
+
+impl Lints<'_> {
     fn report(&mut self, diagnostic: Diagnostic) {
         self.findings.push(Finding {
             source: self.source,
@@ -176,7 +208,15 @@ impl Lints {
                     self.block(block, required_roles, required_links);
                 }
                 StageItemKind::Foreach(foreach) => {
+                    let item = foreach.list.segments.first().and_then(|list| {
+                        match self.table.inputs.get(&list.name) {
+                            Some(InputTypeKind::List(item)) => Some(*item),
+                            _ => None,
+                        }
+                    });
+                    self.scopes.push((foreach.var.name.clone(), item));
                     self.stage_items(&foreach.items, required_roles, required_links);
+                    self.scopes.pop();
                 }
                 StageItemKind::Parallel(items) => {
                     self.stage_items(items, required_roles, required_links);
@@ -227,56 +267,178 @@ impl Lints {
         }
     }
 
-    /// Interpolations inside shell quotes: rbx quotes each value itself, so
-    /// inside quotes the quoting shows up literally, and a value with a
-    /// quote in it can end the quoted string early.
+    /// What the value an interpolation names can hold. A name lint cannot
+    /// type is taken to hold any text.
+    fn holds(&self, path: &Path) -> Holds {
+        let Some((head, rest)) = path.segments.split_first() else {
+            return Holds::Text;
+        };
+        if rest.is_empty() {
+            if let Some((_, item)) = self.scopes.iter().rev().find(|(var, _)| *var == head.name) {
+                return item.map_or(Holds::Text, holds);
+            }
+        }
+        if let Some(input) = self.table.inputs.get(&head.name) {
+            return match input {
+                InputTypeKind::Scalar(ty) | InputTypeKind::List(ty) => holds(*ty),
+                InputTypeKind::Enum(_) => Holds::Inert,
+            };
+        }
+        let Some(node) = self.table.nodes.get(&head.name) else {
+            return Holds::Text;
+        };
+        match rest {
+            // An anchor's time, a choice's option.
+            [] => match node.kind {
+                NodeKind::Anchor | NodeKind::Block(BlockKind::Choose) => Holds::Inert,
+                NodeKind::Block(_) => Holds::Text,
+            },
+            [field] => match node.fields.get(&field.name) {
+                Some(FieldType::Status)
+                | Some(FieldType::Evidence(EvidenceType::Choice(_)))
+                | Some(FieldType::Capture(Some(
+                    CaptureType::Int | CaptureType::Bool | CaptureType::Duration,
+                ))) => Holds::Inert,
+                _ => Holds::Text,
+            },
+            _ => Holds::Text,
+        }
+    }
+
+    /// Every interpolation of a command, where it lands: rbx passes each
+    /// value to the shell as data (a variable reference), which works as a
+    /// word of its own, inside double quotes and in a here-document. It
+    /// cannot work inside single quotes or a quoted here-document, and it
+    /// is not enough where another shell parses the text again.
     fn command(&mut self, command: &Text) {
-        let mut state = Quote::None;
-        let mut escaped = false;
-        for part in &command.parts {
-            match part {
-                TextPart::Literal(text) => {
-                    for c in text.chars() {
-                        (state, escaped) = step(state, escaped, c);
-                    }
-                }
-                TextPart::Interpolation(path) if state != Quote::None => {
-                    let quotes = if state == Quote::Single { "'" } else { "\"" };
+        let places = shell_context::places(command);
+        let interpolations = command.parts.iter().filter_map(|part| match part {
+            TextPart::Interpolation(interpolation) => Some(interpolation),
+            TextPart::Literal(_) => None,
+        });
+        for (interpolation, place) in interpolations.zip(places) {
+            let written = interpolation.source_form();
+            let span = interpolation.path.span;
+            let quotes = interpolation.shell_quotes();
+            match place.quoting {
+                Quoting::Single if quotes == 0 => {
+                    let name = interpolation.path.dotted();
                     self.report(
                         Diagnostic::error(
-                            "rbx::lint::quoted_interpolation",
-                            format!("`{{{{ {} }}}}` is inside shell quotes", path.dotted()),
+                            QUOTED,
+                            format!("`{written}` is inside single quotes, where the shell expands nothing"),
                         )
-                        .primary(path.span, format!("inside {quotes}...{quotes}"))
-                        .help(
-                            "take the quotes away: rbx passes every interpolated value to the \
-                             shell as one safely quoted word",
-                        ),
+                        .primary(span, "inside '…'")
+                        .help(format!(
+                            "close the quotes around it: `'…'{written}'…'`; if the quoted text is \
+                             code for another program, pass the value to it as data (`jq --arg`, \
+                             `awk -v`, `sh -c '… \"$1\"' sh {written}`), or for a shell write \
+                             `{{{{ {name} | shell }}}}`"
+                        )),
                     );
+                    continue;
                 }
-                TextPart::Interpolation(_) => {}
+                Quoting::QuotedHeredoc => {
+                    self.report(
+                        Diagnostic::error(
+                            QUOTED,
+                            format!(
+                                "`{written}` is in a here-document with a quoted delimiter, where the shell expands nothing"
+                            ),
+                        )
+                        .primary(span, "in <<'…'")
+                        .help("unquote the delimiter (`<<EOF`): the body then gets the value, as data"),
+                    );
+                    continue;
+                }
+                Quoting::Escaped => {
+                    self.report(
+                        Diagnostic::error(
+                            QUOTED,
+                            format!("`{written}` follows a backslash, which would escape the value's quoting"),
+                        )
+                        .primary(span, "after `\\`")
+                        .help("remove the backslash: rbx passes the value as data already"),
+                    );
+                    continue;
+                }
+                Quoting::Comment => continue,
+                Quoting::Bare | Quoting::Double | Quoting::Single | Quoting::Heredoc => {}
+            }
+            let holds = self.holds(&interpolation.path);
+            if let Some(command) = place.option_of.as_ref().filter(|_| holds == Holds::Text) {
+                self.report(
+                    Diagnostic::error(
+                        OPTION,
+                        format!("`{written}` is where `{command}` reads its options"),
+                    )
+                    .primary(
+                        span,
+                        "a value starting with `-` would be an option, such as `-oProxyCommand=…`",
+                    )
+                    .help(format!(
+                        "end the options before it: `{command} … -- {written} …`, or declare the \
+                         input with the type `host`, which cannot start with `-`"
+                    )),
+                );
+            }
+            if place.reparsed.is_empty() || holds != Holds::Text {
+                continue;
+            }
+            let by: Vec<String> = place
+                .reparsed
+                .iter()
+                .map(|r| format!("`{}`", r.by))
+                .collect();
+            if quotes < place.reparsed.len() {
+                let name = interpolation.path.dotted();
+                let quoted = format!(
+                    "{{{{ {name}{} }}}}",
+                    " | shell".repeat(place.reparsed.len())
+                );
+                self.report(
+                    Diagnostic::error(
+                        REPARSED,
+                        format!(
+                            "`{written}` is parsed again as shell code by {}",
+                            by.join(", then by ")
+                        ),
+                    )
+                    .primary(span, format!("{} runs this as code", by[quotes]))
+                    .help(format!(
+                        "quote it for that shell: `{quoted}`; or give the value a type that cannot \
+                         hold shell syntax (int, bool, duration, an enum, host)"
+                    )),
+                );
+                continue;
+            }
+            if let Some((level, reparse)) = place
+                .reparsed
+                .iter()
+                .enumerate()
+                .find(|(_, r)| r.quoting != Quoting::Bare)
+            {
+                self.report(
+                    Diagnostic::error(
+                        REPARSED,
+                        format!(
+                            "`{written}` is {} in what {} runs",
+                            reparse.quoting.describe(),
+                            by[level]
+                        ),
+                    )
+                    .primary(span, "quoted twice")
+                    .help(format!(
+                        "`| shell` makes the value a word of its own for that shell: take away \
+                         the quotes around it in the command {} runs",
+                        by[level]
+                    )),
+                );
             }
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Quote {
-    None,
-    Single,
-    Double,
-}
-
-/// The shell's quoting state after one more character.
-fn step(state: Quote, escaped: bool, c: char) -> (Quote, bool) {
-    match (state, c) {
-        (_, _) if escaped => (state, false),
-        (Quote::Single, '\'') => (Quote::None, false),
-        (Quote::Single, _) => (Quote::Single, false),
-        (_, '\\') => (state, true),
-        (Quote::None, '\'') => (Quote::Single, false),
-        (Quote::None, '"') => (Quote::Double, false),
-        (Quote::Double, '"') => (Quote::None, false),
-        _ => (state, false),
-    }
-}
+const QUOTED: &str = "rbx::lint::quoted_interpolation";
+const REPARSED: &str = "rbx::lint::reparsed_interpolation";
+const OPTION: &str = "rbx::lint::interpolated_option";

@@ -90,6 +90,11 @@ impl Resolver<'_> {
             match &item.kind {
                 ItemKind::Version(t) | ItemKind::Scope(t) | ItemKind::Policy(t) => self.text(t),
                 ItemKind::Include(_) | ItemKind::Link(_) => {}
+                ItemKind::Outcome(outcome) => {
+                    if let Some(description) = &outcome.description {
+                        self.text(description);
+                    }
+                }
                 ItemKind::Input(input) => {
                     if let Some(description) = &input.description {
                         self.text(description);

@@ -19,6 +19,7 @@ pub enum Kind {
     Input,
     Role,
     Link,
+    Outcome,
 }
 
 impl Kind {
@@ -29,6 +30,7 @@ impl Kind {
             Kind::Input => "input",
             Kind::Role => "role",
             Kind::Link => "link",
+            Kind::Outcome => "outcome",
         }
     }
 }
@@ -172,6 +174,9 @@ impl Builder {
                 }
                 ItemKind::Link(link) => {
                     self.define(Kind::Link, &link.id);
+                }
+                ItemKind::Outcome(outcome) => {
+                    self.define(Kind::Outcome, &outcome.name);
                 }
                 ItemKind::Stage(stage) => {
                     self.define(Kind::Stage, &stage.id);

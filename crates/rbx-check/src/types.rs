@@ -157,7 +157,7 @@ impl Type {
 
 fn scalar(ty: ScalarType) -> Type {
     match ty {
-        ScalarType::String => Type::String,
+        ScalarType::String | ScalarType::Host | ScalarType::Command => Type::String,
         ScalarType::Int => Type::Int,
         ScalarType::Bool => Type::Bool,
         ScalarType::Duration => Type::Duration,
@@ -254,6 +254,7 @@ impl Checker<'_> {
                 | ItemKind::Include(_)
                 | ItemKind::Role(_)
                 | ItemKind::Link(_)
+                | ItemKind::Outcome(_)
                 | ItemKind::Hook(_)
                 | ItemKind::On(_) => {}
             }
@@ -841,10 +842,23 @@ impl Checker<'_> {
     /// `value` written where a value of `ty` is expected; `what` says what
     /// it is ("the default of `port`").
     fn scalar_default(&mut self, value: &Value, ty: ScalarType, input: &Input, what: String) {
+        if let (ValueKind::String(text), ScalarType::Host) = (&value.kind, ty) {
+            if let Err(why) = rbx_syntax::ast::check_host(&text.source_form()) {
+                self.report(
+                    Diagnostic::error(TYPE_MISMATCH, format!("{what} is not a host"))
+                        .primary(value.span, why)
+                        .secondary(input.ty.span, "declared a host here")
+                        .help("give a host name or address, such as `\"web-1.example.com\"`"),
+                );
+            }
+            return;
+        }
         let fits = matches!(
             (&value.kind, ty),
-            (ValueKind::String(_), ScalarType::String)
-                | (ValueKind::Int(_), ScalarType::Int)
+            (
+                ValueKind::String(_),
+                ScalarType::String | ScalarType::Command
+            ) | (ValueKind::Int(_), ScalarType::Int)
                 | (ValueKind::Bool(_), ScalarType::Bool)
                 | (ValueKind::Duration(_), ScalarType::Duration)
         );
@@ -865,7 +879,7 @@ impl Checker<'_> {
                 | ValueKind::Int(_)
                 | ValueKind::Bool(_)
                 | ValueKind::Duration(_),
-                ScalarType::String,
+                ScalarType::String | ScalarType::Host | ScalarType::Command,
                 _,
             ) => {
                 format!("write text in quotes: `\"{}\"`", self.code(value.span))
@@ -888,6 +902,8 @@ impl Checker<'_> {
                     ScalarType::Bool => "`true` or `false`",
                     ScalarType::Duration => "`30m`",
                     ScalarType::Secret => "nothing",
+                    ScalarType::Host => "`\"web-1.example.com\"`",
+                    ScalarType::Command => "`\"scripts/freeze --all\"`",
                 };
                 format!("write {expected}, such as {example}")
             }

@@ -4,13 +4,13 @@
 use std::path::Path;
 
 use miette::{GraphicalReportHandler, GraphicalTheme, NamedSource};
-use rbx_check::{Loader, Report, check};
+use rbx_check::{LoadError, Loader, Report, check};
 
 struct Files;
 
 impl Loader for Files {
-    fn load(&self, path: &Path) -> Result<Vec<u8>, String> {
-        std::fs::read(path).map_err(|_| "no such file or directory".to_string())
+    fn load(&self, path: &Path, _: Option<&Path>) -> Result<Vec<u8>, LoadError> {
+        std::fs::read(path).map_err(|_| LoadError::NotFound)
     }
 }
 

@@ -9,8 +9,33 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "rbx", version, max_term_width = 100)]
 pub struct Cli {
+    /// When to use colour: `auto` follows `NO_COLOR`, `CLICOLOR`,
+    /// `CLICOLOR_FORCE` and whether standard error is a terminal.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Where to write the pages: `rbx.1` and one per command.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -33,8 +58,8 @@ pub enum Command {
     /// `on cancel` routes where it stopped).
     Cancel(CancelArgs),
     /// List the runs in the store.
-    Runs(StoreArgs),
-    /// Show every node of a run: pending, running, done, failed, skipped.
+    Runs(RunsArgs),
+    /// Show every node of a run: done, failed, skipped, pending, not reached…
     Status(StatusArgs),
     /// Show a run's journal, or one step's record and output.
     Log(LogArgs),
@@ -44,6 +69,10 @@ pub enum Command {
     /// Write a run's evidence record: every step's result and evidence, the
     /// decisions, sign-offs and timeline, as Markdown, JSON or HTML.
     Report(ReportArgs),
+    /// Print a shell completion script: `rbx completions bash > …`.
+    Completions(CompletionsArgs),
+    /// Write manual pages (roff) for rbx and each command into a directory.
+    Man(ManArgs),
 }
 
 /// Where runs are recorded.
@@ -73,8 +102,8 @@ pub struct DriveArgs {
     /// neither `idempotent` nor `verify`.
     #[arg(long, value_enum, value_name = "POLICY")]
     pub in_doubt: Option<InDoubtPolicy>,
-    /// Who is running this: recorded with every step. Default:
-    /// `$RBX_OPERATOR`, else the login name.
+    /// Who is running this: recorded with every step, next to the OS
+    /// account that ran rbx. Default: `$RBX_OPERATOR`, else the OS account.
     #[arg(long, value_name = "NAME", env = "RBX_OPERATOR")]
     pub operator: Option<String>,
     /// Answers for people's steps, given ahead of time (TOML, a table per
@@ -171,10 +200,13 @@ pub struct ConfirmArgs {
     /// For a gate: the attestations were made.
     #[arg(long)]
     pub attest: bool,
-    /// For a sign-off: `ROLE=NAME:GO` or `ROLE=NAME:NO-GO[:comment]`;
-    /// repeatable, one per approver.
+    /// For a sign-off: `ROLE=NAME:GO` or `ROLE=NAME:NO-GO[:comment]`, one
+    /// per role you sign. NAME must be the operator's own: each approver
+    /// gives their own sign-off.
     #[arg(long, value_name = "ROLE=NAME:DECISION")]
     pub signoff: Vec<String>,
+    /// Who is giving this answer: recorded next to the OS account that ran
+    /// rbx. Default: `$RBX_OPERATOR`, else the OS account.
     #[arg(long, value_name = "NAME", env = "RBX_OPERATOR")]
     pub operator: Option<String>,
     #[command(flatten)]
@@ -200,8 +232,27 @@ pub struct StatusArgs {
     /// The run. Default: the latest.
     #[arg(value_name = "RUN")]
     pub run: Option<String>,
+    /// `text` for a person, `json` for a program (versioned; see the book).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = ViewFormat::Text)]
+    pub format: ViewFormat,
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// `text` for a person, `json` for a program (versioned; see the book).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = ViewFormat::Text)]
+    pub format: ViewFormat,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// How `rbx runs`, `status` and `log` write what they show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ViewFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -228,12 +279,16 @@ pub enum ReportFormat {
 
 #[derive(Debug, Args)]
 pub struct LogArgs {
-    /// The run.
+    /// The run. Default: the latest. A single argument that names no run
+    /// but a step of the latest run is read as that step.
     #[arg(value_name = "RUN")]
-    pub run: String,
+    pub run: Option<String>,
     /// Only this step, with its output.
     #[arg(value_name = "STEP")]
     pub step: Option<String>,
+    /// `text` for a person, `json` for a program (versioned; see the book).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = ViewFormat::Text)]
+    pub format: ViewFormat,
     #[command(flatten)]
     pub store: StoreArgs,
 }

@@ -11,5 +11,8 @@ pub const INVALID: u8 = 2;
 /// A run is waiting for a person (a manual step, a choice, a sign-off) or
 /// for a decision about a step left in doubt.
 pub const PAUSED: u8 = 3;
+/// A run ended with an outcome its runbook does not count as a success
+/// (`rolled_back`, `escalated`, an outcome a failure route leads to).
+pub const UNSUCCESSFUL: u8 = 4;
 /// A run was interrupted (Ctrl-C); `rbx resume` goes on with it.
 pub const INTERRUPTED: u8 = 130;

@@ -11,11 +11,7 @@ pub fn run(args: &FmtArgs) -> u8 {
     let (files, errors) = sources::expand(&args.paths);
     let mut invalid = !errors.is_empty();
     for error in errors {
-        errln!(
-            "error: cannot read `{}`: {}",
-            error.path.display(),
-            error.reason
-        );
+        err!("{}", error.render());
     }
     let mut differs = false;
     for path in &files {
@@ -45,7 +41,7 @@ fn format_one(path: &Path, check: bool) -> Outcome {
     let bytes = match sources::read(path) {
         Ok(bytes) => bytes,
         Err(error) => {
-            errln!("error: cannot read `{name}`: {}", error.reason);
+            err!("{}", error.render());
             return Outcome::Invalid;
         }
     };

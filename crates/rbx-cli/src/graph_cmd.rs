@@ -38,11 +38,7 @@ pub struct Procedure {
 /// says why on standard error and gives the exit status to end with.
 pub fn load(path: &Path) -> Result<Procedure, u8> {
     if let Err(error) = sources::read(path) {
-        errln!(
-            "error: cannot read `{}`: {}",
-            error.path.display(),
-            error.reason
-        );
+        err!("{}", error.render());
         return Err(exit::INVALID);
     }
     let mut report = rbx_check::check(path, &sources::FileSystem);

@@ -71,28 +71,30 @@ pub fn run(args: &LintArgs) -> u8 {
     let (files, errors) = sources::expand(&args.paths);
     let mut failed = !errors.is_empty();
     for error in errors {
-        errln!(
-            "error: cannot read `{}`: {}",
-            error.path.display(),
-            error.reason
-        );
+        err!("{}", error.render());
     }
-    let fills = match crate::run_cmd::fill(args.fill.as_deref()) {
-        Ok(fill) => fill.map(|(_, _, f)| f).unwrap_or_default(),
+    let fill = match crate::run_cmd::fill(args.fill.as_deref()) {
+        Ok(fill) => fill,
         Err(status) => return status,
     };
     let mut tally = Tally::new(args.format);
+    // A fill value still `_TBD_` (or empty) is a placeholder like one in
+    // the runbook: reported at its place in the fill file.
+    if let Some((path, text, _)) = &fill {
+        let origin = format!("the fill file `{path}`");
+        for value in rbx_engine::fills::unfilled(text) {
+            let diagnostic = crate::run_cmd::unfilled_diagnostic(&value, &origin);
+            tally.add(&diagnostic, Path::new(path), text);
+        }
+    }
+    let fills = fill.map(|(_, _, f)| f).unwrap_or_default();
     let mut fragments = Vec::new();
     let mut covered: HashSet<PathBuf> = HashSet::new();
     for path in &files {
         let bytes = match sources::read(path) {
             Ok(bytes) => bytes,
             Err(error) => {
-                errln!(
-                    "error: cannot read `{}`: {}",
-                    error.path.display(),
-                    error.reason
-                );
+                err!("{}", error.render());
                 failed = true;
                 continue;
             }

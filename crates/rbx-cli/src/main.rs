@@ -26,9 +26,11 @@ macro_rules! err {
 }
 
 mod cli;
+mod conventions;
 mod exit;
 mod fmt;
 mod graph_cmd;
+mod identity;
 mod lint;
 mod plan;
 mod render;
@@ -45,6 +47,7 @@ use clap::Parser as _;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    conventions::set_colour(cli.color);
     let status = match cli.command {
         cli::Command::Lint(args) => lint::run(&args),
         cli::Command::Fmt(args) => fmt::run(&args),
@@ -59,6 +62,8 @@ fn main() -> ExitCode {
         cli::Command::Log(args) => runs_cmd::log(&args),
         cli::Command::Verify(args) => runs_cmd::verify(&args),
         cli::Command::Report(args) => report::run(&args),
+        cli::Command::Completions(args) => conventions::completions(&args),
+        cli::Command::Man(args) => conventions::man(&args),
     };
     ExitCode::from(status)
 }

@@ -3,8 +3,8 @@
 //!
 //! The plan lists the inputs with the values a run would get, then every
 //! stage instance in the order the procedure was lowered, each node with
-//! the command it runs (interpolations resolved and quoted exactly as the
-//! engine will), its limits and where control goes next, and finally every
+//! the command it runs (shown exactly as the engine shows it when it runs:
+//! each value quoted in place), its limits and where control goes next, and finally every
 //! way the run can end. Nothing is executed and nothing is recorded.
 //! Secret values are never printed: a secret shows as a mask.
 
@@ -13,8 +13,8 @@ use std::fmt::Write as _;
 use rbx_check::budget::{self, Reason, WorstCase};
 use rbx_check::graph::{EdgeKind, Node, NodeKind};
 use rbx_syntax::ast::{
-    BackoffKind, Block, BlockKind, CaptureSource, EvidenceType, Input, InputTypeKind, ItemKind,
-    ScalarType, StmtKind, Target, TargetKind, Text, TextPart, Value,
+    BackoffKind, Block, BlockKind, CaptureSource, EvidenceType, Input, InputTypeKind,
+    Interpolation, ItemKind, ScalarType, StmtKind, Target, TargetKind, Text, TextPart, Value,
 };
 use rbx_syntax::fmt::{duration, expr};
 
@@ -164,14 +164,6 @@ fn display(value: &Val) -> String {
     }
 }
 
-/// The value spliced into a command, as the engine splices it.
-fn words(value: &Val) -> String {
-    match value {
-        Val::Secret(_) => shell::quote(MASK).into_owned(),
-        other => rbx_engine::shell::words(other),
-    }
-}
-
 /// The value spliced into text for people, such as a title.
 fn plain(value: &Val) -> String {
     match value {
@@ -189,7 +181,7 @@ fn plain(value: &Val) -> String {
 /// How an interpolated value is written into text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Splice {
-    /// Into a shell command, quoted as the engine will.
+    /// Into a shell command, shown as the engine shows it.
     Shell,
     /// Into text for people.
     Plain,
@@ -643,28 +635,32 @@ impl<'a> Plan<'a> {
     /// Text with its `{{ name }}` interpolations resolved from the inputs.
     /// What is only known during the run (a capture, a `foreach` item, an
     /// input still unset) stays a `<name>` placeholder; a secret is masked.
+    /// A command shows as the engine shows it when it runs.
     fn resolve(&self, text: &Text, node: &Node, splice: Splice) -> String {
+        let value_of = |interpolation: &Interpolation| {
+            let name = interpolation.path.dotted();
+            let item = node.fanout.iter().any(|f| f.var == name);
+            self.inputs
+                .get(&name)
+                .filter(|_| !item)
+                .and_then(|entry| entry.value.clone())
+        };
+        if splice == Splice::Shell {
+            return shell::shown(text, value_of);
+        }
         let mut out = String::new();
         for part in &text.parts {
             match part {
                 TextPart::Literal(literal) => out.push_str(literal),
-                TextPart::Interpolation(path) => {
-                    let name = path.dotted();
-                    let item = node.fanout.iter().any(|f| f.var == name);
-                    let value = self
-                        .inputs
-                        .get(&name)
-                        .filter(|_| !item)
-                        .and_then(|entry| entry.value.as_ref());
-                    match (value, splice) {
-                        (Some(value), Splice::Shell) => out.push_str(&words(value)),
-                        (Some(Val::Secret(_)), Splice::Plain) => out.push_str(MASK),
-                        (Some(value), Splice::Plain) => out.push_str(&plain(value)),
-                        (None, _) => {
-                            let _ = write!(out, "<{name}>");
-                        }
+                TextPart::Interpolation(interpolation) => match value_of(interpolation) {
+                    Some(Val::Secret(_)) => out.push_str(MASK),
+                    Some(value) => {
+                        out.push_str(&shell::quoted(plain(&value), interpolation.shell_quotes()))
                     }
-                }
+                    None => {
+                        let _ = write!(out, "<{}>", interpolation.path.dotted());
+                    }
+                },
             }
         }
         out

@@ -1,16 +1,9 @@
 //! Rendering diagnostics for people, rustc-style, through miette.
 
-use std::io::IsTerminal as _;
-
 use miette::{GraphicalReportHandler, GraphicalTheme, NamedSource};
 use rbx_syntax::Diagnostic;
 
-/// Whether standard error gets colour: only on a terminal, and never when
-/// `NO_COLOR` is set to anything non-empty.
-pub fn colour() -> bool {
-    std::io::stderr().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
-}
+use crate::conventions::colour;
 
 /// One diagnostic with the source it points into, as text.
 pub fn diagnostic(diagnostic: &Diagnostic, name: &str, source: &str) -> String {

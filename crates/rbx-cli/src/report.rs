@@ -279,6 +279,9 @@ struct Outcome {
     status: String,
     /// For `ended`: the terminal outcome.
     outcome: Option<String>,
+    /// For `ended`: whether the outcome is a success (as recorded with it;
+    /// a run recorded before outcomes had classes counts as one).
+    success: Option<bool>,
     /// The node the run failed or paused at.
     node: Option<String>,
     reason: Option<String>,
@@ -815,8 +818,8 @@ impl NodeView<'_> {
         for part in &text.parts {
             match part {
                 TextPart::Literal(literal) => out.push_str(literal),
-                TextPart::Interpolation(path) => {
-                    let name = path.dotted();
+                TextPart::Interpolation(interpolation) => {
+                    let name = interpolation.path.dotted();
                     let value = vars
                         .iter()
                         .find(|(var, _)| *var == name)
@@ -826,8 +829,11 @@ impl NodeView<'_> {
                             Some(json_text(&plain(&stored)))
                         });
                     match value {
-                        Some(value) => out.push_str(&value),
-                        None => out.push_str(&format!("{{{{ {name} }}}}")),
+                        Some(value) => out.push_str(&rbx_engine::shell::quoted(
+                            value,
+                            interpolation.shell_quotes(),
+                        )),
+                        None => out.push_str(&interpolation.source_form()),
                     }
                 }
             }
@@ -1043,6 +1049,7 @@ fn outcome(state: &RunState, summary: &RunSummary, events: &[Event]) -> Outcome 
     let mut out = Outcome {
         status: String::new(),
         outcome: None,
+        success: None,
         node: None,
         reason: None,
         at: None,
@@ -1051,6 +1058,11 @@ fn outcome(state: &RunState, summary: &RunSummary, events: &[Event]) -> Outcome 
         RunStatus::Ended { outcome } => {
             out.status = "ended".to_string();
             out.outcome = Some(outcome.clone());
+            out.success = Some(
+                last(kind::RUN_ENDED)
+                    .and_then(|e| e.payload.get("success").and_then(Json::as_bool))
+                    .unwrap_or(true),
+            );
             out.at = at(kind::RUN_ENDED);
         }
         RunStatus::Failed { node } => {
@@ -1210,6 +1222,14 @@ fn timeline_entry(event: &Event) -> TimelineEntry {
         ),
         kind::RETRY => "the failed node runs again".to_string(),
         kind::RERUN_FROM => format!("re-run from here{}: {}", by(p), get("reason")),
+        kind::SIGNOFF_RECORDED => format!(
+            "{} for {}: {}, waiting for the other approvers{} via {}",
+            get("by"),
+            get("role"),
+            get("decision"),
+            by(p),
+            get("via")
+        ),
         kind::RUN_PAUSED => "paused: waiting for a person".to_string(),
         kind::RUN_INTERRUPTED => "interrupted".to_string(),
         kind::RUN_WAITING => format!(
@@ -1250,8 +1270,12 @@ fn result_label(result: &str) -> &'static str {
 
 fn outcome_label(outcome: &Outcome) -> String {
     let mut s = match outcome.status.as_str() {
+        "ended" if outcome.success == Some(false) => format!(
+            "❌ ended: {} (not a success)",
+            outcome.outcome.as_deref().unwrap_or_default()
+        ),
         "ended" => format!(
-            "✅ ended: {}",
+            "✅ ended: {} (success)",
             outcome.outcome.as_deref().unwrap_or_default()
         ),
         "failed" => "❌ failed".to_string(),
@@ -1769,6 +1793,7 @@ fn html(r: &Record) -> String {
         runbook.push_str(&format!(", version {}", e(version)));
     }
     let outcome_class = match r.outcome.status.as_str() {
+        "ended" if r.outcome.success == Some(false) => "failed",
         "ended" => "done",
         "failed" | "broken" => "failed",
         "in_doubt" => "in_doubt",

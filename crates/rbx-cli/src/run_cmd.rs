@@ -37,7 +37,8 @@ fn options(drive: &DriveArgs) -> Result<Options, u8> {
             InDoubtPolicy::Skip => InDoubt::Skip,
             InDoubtPolicy::Abort => InDoubt::Abort,
         }),
-        operator: drive.operator.clone().unwrap_or_else(login_name),
+        operator: crate::identity::operator(drive.operator.as_deref()),
+        account: crate::identity::account(),
         host: nix::unistd::gethostname()
             .ok()
             .and_then(|h| h.into_string().ok())
@@ -46,13 +47,10 @@ fn options(drive: &DriveArgs) -> Result<Options, u8> {
     })
 }
 
+/// A fill or answers file, read with the same care as a runbook.
 fn read_text(path: &Path) -> Result<String, u8> {
-    std::fs::read_to_string(path).map_err(|e| {
-        errln!(
-            "error: cannot read `{}`: {}",
-            path.display(),
-            e.to_string().to_lowercase()
-        );
+    sources::read_text(path).map_err(|error| {
+        err!("{}", error.render());
         exit::INVALID
     })
 }
@@ -68,10 +66,24 @@ pub fn fill(path: Option<&Path>) -> Result<Option<(String, String, rbx_check::Fi
     Ok(Some((path.display().to_string(), text, fills)))
 }
 
-fn login_name() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".to_string())
+/// The diagnostic for a fill value that is still `_TBD_` or empty, in the
+/// same family as the runbook's own placeholders. `origin` says where it
+/// came from ("the fill file `staging.toml`", "`--role owner=…`").
+pub fn unfilled_diagnostic(
+    unfilled: &rbx_engine::fills::Unfilled,
+    origin: &str,
+) -> rbx_syntax::Diagnostic {
+    let diagnostic =
+        rbx_syntax::Diagnostic::error("rbx::lint::placeholder", unfilled.describe(origin));
+    match &unfilled.span {
+        Some(span) => diagnostic
+            .primary(
+                rbx_syntax::Span::new(span.start, span.end),
+                "fill in before the procedure is used",
+            )
+            .help("write the real value, or remove the key so the runbook's own value applies"),
+        None => diagnostic.help("give the real person (and contact): `--role ID=NAME:CONTACT`"),
+    }
 }
 
 fn split_sets(sets: &[String]) -> Result<Vec<(String, String)>, u8> {
@@ -89,7 +101,24 @@ fn split_sets(sets: &[String]) -> Result<Vec<(String, String)>, u8> {
 
 /// Checks the entry file the way `rbx lint` does; any error refuses the run.
 fn checked(file: &Path, fill_path: Option<&Path>, roles: &[String]) -> Result<Procedure, u8> {
+    if let Err(error) = sources::read(file) {
+        err!("{}", error.render());
+        return Err(exit::INVALID);
+    }
     let mut fill = fill(fill_path)?;
+    // A role or link filled with `_TBD_` would silence the runbook's own
+    // placeholder lint; the run is refused as lint reports it.
+    let mut unfilled = 0;
+    if let Some((path, text, _)) = &fill {
+        for value in rbx_engine::fills::unfilled(text) {
+            let origin = format!("the fill file `{path}`");
+            err!(
+                "{}",
+                render::diagnostic(&unfilled_diagnostic(&value, &origin), path, text)
+            );
+            unfilled += 1;
+        }
+    }
     if !roles.is_empty() {
         // Roles from flags go over the file's; the snapshot keeps the
         // result as one fill file, so a resumed run fills the same.
@@ -102,9 +131,24 @@ fn checked(file: &Path, fill_path: Option<&Path>, roles: &[String]) -> Result<Pr
                 errln!("error: {why}");
                 exit::INVALID
             })?;
+            for value in rbx_engine::fills::unfilled_role(&id, &role) {
+                let origin = format!("`--role {flag}`");
+                err!(
+                    "{}",
+                    render::diagnostic(&unfilled_diagnostic(&value, &origin), "--role", "")
+                );
+                unfilled += 1;
+            }
             fills.roles.insert(id, role);
         }
         fill = Some((path, rbx_engine::fills::to_toml(&fills), fills));
+    }
+    if unfilled > 0 {
+        errln!(
+            "error: {unfilled} role or link value(s) are still `_TBD_` or empty; fill them in \
+             before running"
+        );
+        return Err(exit::INVALID);
     }
     let fills = fill.as_ref().map(|(_, _, f)| f.clone()).unwrap_or_default();
     let report = rbx_check::check_with(file, &sources::FileSystem, &fills);
@@ -344,7 +388,7 @@ fn current_sources(entry: &str, snapshot: &[(String, String)]) -> Vec<(String, S
         .collect();
     let unchanged = runbooks
         .iter()
-        .all(|(path, text)| std::fs::read_to_string(path).is_ok_and(|now| now == *text));
+        .all(|(path, text)| sources::read_text(Path::new(path)).is_ok_and(|now| now == *text));
     if unchanged {
         return runbooks.into_iter().cloned().collect();
     }
@@ -365,9 +409,19 @@ fn report(exit: &Exit, run: Option<&RunId>, state_dir: &Path) -> u8 {
         format!(" --state-dir {}", state_dir.display())
     };
     match exit {
-        Exit::Ended(outcome) => {
+        Exit::Ended {
+            outcome,
+            success: true,
+        } => {
             errln!("✓ run ended: {outcome}");
             exit::SUCCESS
+        }
+        Exit::Ended {
+            outcome,
+            success: false,
+        } => {
+            errln!("✗ run ended: {outcome} (not a success)");
+            exit::UNSUCCESSFUL
         }
         Exit::Failed { node, reason } => {
             errln!("✗ run failed at {node}: {reason}");
@@ -443,8 +497,12 @@ pub fn cancel(args: &crate::cli::CancelArgs) -> u8 {
             );
             return Err(exit::INVALID);
         }
-        let operator = args.drive.operator.clone().unwrap_or_else(login_name);
-        let payload = serde_json::json!({ "reason": args.reason, "operator": operator });
+        let operator = crate::identity::operator(args.drive.operator.as_deref());
+        let payload = serde_json::json!({
+            "reason": args.reason,
+            "operator": operator,
+            "account": crate::identity::account(),
+        });
         store
             .append(&run, rbx_engine::state::kind::RUN_CANCELLED, &payload)
             .map_err(|e| fail(&e))?;
@@ -477,7 +535,7 @@ pub fn cancel(args: &crate::cli::CancelArgs) -> u8 {
 /// person with no word of why.
 fn warn_unknown_answers(procedure: &Procedure, drive: &DriveArgs) {
     let Some(path) = &drive.answers else { return };
-    let Ok(text) = std::fs::read_to_string(path) else {
+    let Ok(text) = sources::read_text(path) else {
         return;
     };
     let Ok(answers) = rbx_engine::fills::parse_answers(&text) else {

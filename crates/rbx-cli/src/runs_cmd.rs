@@ -4,13 +4,13 @@
 use std::path::Path;
 
 use rbx_check::graph::NodeKind;
-use rbx_engine::Procedure;
 use rbx_engine::state::kind;
+use rbx_engine::{Procedure, Status};
 use rbx_store::{RunId, RunSummary, SqliteStore, Store};
 use rbx_syntax::ast::BlockKind;
 use serde_json::json;
 
-use crate::cli::{ConfirmArgs, LogArgs, StatusArgs, StoreArgs};
+use crate::cli::{ConfirmArgs, LogArgs, RunsArgs, StatusArgs, ViewFormat};
 use crate::exit;
 use crate::run_cmd::open_store;
 
@@ -30,8 +30,8 @@ fn fail(message: impl std::fmt::Display) -> u8 {
     exit::INVALID
 }
 
-pub fn runs(args: &StoreArgs) -> u8 {
-    let store = match open_store(&args.state_dir) {
+pub fn runs(args: &RunsArgs) -> u8 {
+    let store = match open_store(&args.store.state_dir) {
         Ok(store) => store,
         Err(status) => return status,
     };
@@ -39,32 +39,23 @@ pub fn runs(args: &StoreArgs) -> u8 {
         Ok(runs) => runs,
         Err(e) => return fail(e),
     };
-    if runs.is_empty() {
-        outln!("no runs in {}", args.state_dir.display());
-        return exit::SUCCESS;
-    }
-    outln!(
-        "{:<22} {:<20} {:<24} {:<14} RUNBOOK",
-        "RUN",
-        "STATUS",
-        "STARTED",
-        "BY"
-    );
-    for run in runs {
-        let due = run
-            .next_due
-            .as_deref()
-            .map_or(String::new(), |d| format!(" (due {d})"));
-        outln!(
-            "{:<22} {:<20} {:<24} {:<14} {}{due}",
-            run.id.to_string(),
-            run.status,
-            run.started_at,
-            run.started_by,
-            run.runbook_id
-        );
+    let view = rbx_views::RunsView::of(&runs);
+    match args.format {
+        ViewFormat::Json => print_json(&view),
+        ViewFormat::Text if runs.is_empty() => {
+            outln!("no runs in {}", args.store.state_dir.display());
+        }
+        ViewFormat::Text => out(view.text().as_bytes()),
     }
     exit::SUCCESS
+}
+
+/// A view as one line of JSON on standard output.
+fn print_json(view: &impl serde::Serialize) {
+    match serde_json::to_string(view) {
+        Ok(json) => outln!("{json}"),
+        Err(e) => errln!("error: cannot write JSON: {e}"),
+    }
 }
 
 fn find_run(store: &SqliteStore, run: Option<&str>, dir: &Path) -> Result<RunSummary, u8> {
@@ -98,111 +89,120 @@ pub fn status(args: &StatusArgs) -> u8 {
         let procedure = procedure_of(&store, &summary)?;
         // A run recorded as running whose driver is gone was interrupted
         // (kill -9, a reboot): its running steps are in doubt.
-        let host = nix::unistd::gethostname()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .unwrap_or_default();
-        let driven = matches!(store.holder(&summary.id, &host), Ok(Some((_, true))));
-        let status_label = if !driven && matches!(summary.status.as_str(), "running" | "created") {
-            "interrupted: no process is driving it; `rbx resume` goes on".to_string()
-        } else {
-            summary.status.clone()
-        };
-        outln!("run {}  {}  ({status_label})", summary.id, summary.title);
-        outln!(
-            "started {} by {} on {}",
-            summary.started_at,
-            summary.started_by,
-            summary.host
-        );
-        outln!("");
-        let graph = &procedure.graph.graph;
-        let mut ids: Vec<(String, bool)> = graph
-            .node_indices()
-            .filter(|i| matches!(graph[*i].kind, NodeKind::Block(_) | NodeKind::Anchor(_)))
-            .map(|i| (graph[i].id.clone(), !graph[i].fanout.is_empty()))
-            .collect();
-        for id in state.nodes.keys() {
-            if !ids.iter().any(|(known, _)| known == id) && id.contains('[') {
-                ids.push((id.clone(), false));
-            }
-        }
-        for (id, loop_template) in ids {
-            if loop_template {
-                continue;
-            }
-            let node = state.nodes.get(&id);
-            let status = rbx_engine::state::standing(node, &state.status, driven).replace('_', " ");
-            let detail = node
-                .map(|n| {
-                    let mut parts = Vec::new();
-                    if n.attempts > 1 {
-                        parts.push(format!("{} attempts", n.attempts));
-                    }
-                    if let Some(ms) = n.duration_ms {
-                        parts.push(format!("{:.1}s", ms as f64 / 1000.0));
-                    }
-                    if let Some(branch) = &n.branch {
-                        parts.push(format!("→ {branch}"));
-                    }
-                    if let Some(reason) = &n.reason {
-                        parts.push(reason.clone());
-                    }
-                    parts.join(", ")
-                })
-                .unwrap_or_default();
-            outln!("  {status:<9} {id}  {detail}");
+        let driven = matches!(store.holder(&summary.id, &this_host()), Ok(Some((_, true))));
+        let view = rbx_views::StatusView::of(&summary, &state, &procedure, driven);
+        match args.format {
+            ViewFormat::Json => print_json(&view),
+            ViewFormat::Text => out(view.text().as_bytes()),
         }
         Ok(exit::SUCCESS)
     };
     attempt().unwrap_or_else(|status| status)
 }
 
+fn this_host() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default()
+}
+
 pub fn log(args: &LogArgs) -> u8 {
     let attempt = || -> Result<u8, u8> {
         let store = open_store(&args.store.state_dir)?;
-        let run = RunId::new(args.run.clone());
-        let events = store.events(&run).map_err(fail)?;
-        if events.is_empty() {
-            return Err(fail(format!("there is no run `{run}`")));
-        }
-        for event in &events {
-            let node = event.payload.get("node").and_then(|n| n.as_str());
-            if let Some(step) = &args.step {
-                if node != Some(step.as_str()) {
-                    continue;
-                }
+        // `rbx log STEP` (one argument naming no run) is a step of the
+        // latest run.
+        let (run, step) = match (&args.run, &args.step) {
+            (Some(one), None) if matches!(store.run(&RunId::new(one)), Ok(None)) => {
+                (None, Some(one.clone()))
             }
-            outln!(
-                "{:>4} {} {:<16} {}",
-                event.seq,
-                event.time,
-                event.kind,
-                event.payload
-            );
-        }
-        if let Some(step) = &args.step {
-            let attempts = rbx_engine::replay(&events)
-                .nodes
-                .get(step)
-                .map_or(0, |n| n.attempts);
+            (run, step) => (run.clone(), step.clone()),
+        };
+        let summary = find_run(&store, run.as_deref(), &args.store.state_dir)?;
+        let events = store.events(&summary.id).map_err(fail)?;
+        let state = rbx_engine::replay(&events);
+        let step = match step {
+            Some(step) => Some(known_step(&store, &summary, &state, &step)?),
+            None => None,
+        };
+        let mut outputs = Vec::new();
+        if let Some(step) = &step {
+            let attempts = state.nodes.get(step).map_or(0, |n| n.attempts);
             for attempt in 1..=attempts {
                 for stream in ["stdout", "stderr"] {
-                    if let Ok(Some(output)) = store.output(&run, step, attempt, stream) {
-                        outln!("--- {stream}, attempt {attempt} ({} bytes)", output.total);
-                        out(&output.head);
-                        let kept = (output.head.len() + output.tail.len()) as u64;
-                        if output.total > kept {
-                            outln!("\n[… {} bytes not kept …]", output.total - kept);
-                        }
-                        out(&output.tail);
+                    if let Ok(Some(output)) = store.output(&summary.id, step, attempt, stream) {
+                        outputs.push((attempt, stream, output));
                     }
                 }
             }
         }
+        if args.format == ViewFormat::Json {
+            let view =
+                rbx_views::LogView::of(summary.id.as_str(), step.as_deref(), &events, outputs);
+            print_json(&view);
+            return Ok(exit::SUCCESS);
+        }
+        let view =
+            rbx_views::LogView::of(summary.id.as_str(), step.as_deref(), &events, Vec::new());
+        out(view.events_text().as_bytes());
+        // Kept output byte for byte, as the command wrote it.
+        for (attempt, stream, output) in outputs {
+            outln!("--- {stream}, attempt {attempt} ({} bytes)", output.total);
+            out(&output.head);
+            let kept = (output.head.len() + output.tail.len()) as u64;
+            if output.total > kept {
+                outln!("\n[… {} bytes not kept …]", output.total - kept);
+            }
+            out(&output.tail);
+        }
         Ok(exit::SUCCESS)
     };
     attempt().unwrap_or_else(|status| status)
+}
+
+/// The full id of a step of the run: as given, or the one instance whose
+/// id in the runbook it is; otherwise an error naming the closest ids.
+fn known_step(
+    store: &SqliteStore,
+    summary: &RunSummary,
+    state: &rbx_engine::RunState,
+    asked: &str,
+) -> Result<String, u8> {
+    let procedure = procedure_of(store, summary)?;
+    let graph = &procedure.graph.graph;
+    let mut ids: Vec<String> = graph.node_indices().map(|i| graph[i].id.clone()).collect();
+    ids.extend(state.nodes.keys().cloned());
+    ids.sort();
+    ids.dedup();
+    if ids.iter().any(|id| id == asked) {
+        return Ok(asked.to_string());
+    }
+    let short: Vec<&String> = state
+        .nodes
+        .keys()
+        .filter(|id| rbx_engine::base_name(id).as_deref() == Some(asked))
+        .collect();
+    if let [only] = short.as_slice() {
+        return Ok((*only).clone());
+    }
+    let mut close: Vec<&String> = ids
+        .iter()
+        .filter(|id| {
+            rbx_engine::base_name(id)
+                .is_some_and(|b| strsim::levenshtein(&b, asked) <= 2 || b == asked)
+        })
+        .collect();
+    close.truncate(5);
+    let hint = if close.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<&str> = close.iter().map(|s| s.as_str()).collect();
+        format!("; did you mean {}?", names.join(", "))
+    };
+    Err(fail(format!(
+        "run {} has no step `{asked}`{hint}",
+        summary.id
+    )))
 }
 
 pub fn confirm(args: &ConfirmArgs) -> u8 {
@@ -211,11 +211,7 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
         let summary = find_run(&store, Some(&args.run), &args.store.state_dir)?;
         // A run being driven writes its own journal; an answer given beside
         // it could cross what it is doing.
-        let host = nix::unistd::gethostname()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .unwrap_or_default();
-        if let Ok(Some((holder, true))) = store.holder(&summary.id, &host) {
+        if let Ok(Some((holder, true))) = store.holder(&summary.id, &this_host()) {
             return Err(fail(format!(
                 "run {} is being driven by process {} on {}: answer at its terminal, or stop it first",
                 summary.id, holder.pid, holder.host
@@ -275,6 +271,7 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
                     by,
                     go: decision.eq_ignore_ascii_case("GO"),
                     comment: parts.next().map(str::to_string),
+                    account: None,
                 })
             });
             match parsed {
@@ -286,14 +283,77 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
                 }
             }
         }
-        let settlement = rbx_engine::people::settle(block, &response, &summary.started_by)
-            .map_err(|problems| {
+        let operator = crate::identity::operator(args.operator.as_deref());
+        let account = crate::identity::account();
+        let earlier = rbx_engine::people::recorded_signoffs(&events, &args.step);
+        let who = rbx_engine::people::Answering {
+            started_by: &summary.started_by,
+            operator: &operator,
+            account: &account,
+            earlier: &earlier,
+        };
+        let settlement =
+            rbx_engine::people::settle(block, &response, &who).map_err(|problems| {
                 fail(format!(
                     "`{}` is not settled by this: {}",
                     step,
                     problems.join("; ")
                 ))
             })?;
+        if rbx_engine::people::normalise(&operator) != rbx_engine::people::normalise(&account) {
+            errln!(
+                "note: recording as operator `{operator}` from the OS account `{account}`; \
+                 the journal keeps both"
+            );
+        }
+        // Distinct names are not distinct people when one account typed
+        // them all; rbx cannot tell, but it can say so.
+        if !response.signoffs.is_empty() {
+            let me = rbx_engine::people::normalise(&operator);
+            if let Some(other) = earlier.iter().find(|s| {
+                s.account.as_deref() == Some(account.as_str())
+                    && rbx_engine::people::normalise(&s.by) != me
+            }) {
+                errln!(
+                    "warning: the OS account `{account}` also recorded {}'s sign-off for `{}`; \
+                     rbx cannot tell whether these are different people",
+                    other.by,
+                    args.step
+                );
+            }
+        }
+        if settlement.status == Status::Pending {
+            // A sign-off that needs more approvers: this operator's part is
+            // recorded, and the node waits for the others.
+            if response.signoffs.is_empty() {
+                return Err(fail(format!(
+                    "`{}` is not settled by this: {}",
+                    args.step,
+                    settlement.waiting.join("; ")
+                )));
+            }
+            for signoff in &response.signoffs {
+                let mut payload = rbx_engine::people::recorded_json(
+                    &args.step,
+                    signoff,
+                    &operator,
+                    "rbx confirm",
+                );
+                rbx_engine::people::with_account(&mut payload, &account);
+                store
+                    .append(&summary.id, kind::SIGNOFF_RECORDED, &payload)
+                    .map_err(fail)?;
+            }
+            store.checkpoint().map_err(fail)?;
+            errln!(
+                "recorded {operator}'s sign-off for {} in run {}; it still waits: {}",
+                args.step,
+                summary.id,
+                settlement.waiting.join("; ")
+            );
+            return Ok(exit::SUCCESS);
+        }
+        response.signoffs = settlement.signoffs;
         for (name, path) in rbx_engine::people::files(block, &response) {
             let bytes = std::fs::read(&path).map_err(|e| {
                 fail(format!(
@@ -306,11 +366,6 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
                 .map_err(fail)?;
             rbx_engine::people::kept(&mut response, &name, &path, &hash, bytes.len());
         }
-        let operator = args.operator.clone().unwrap_or_else(|| {
-            std::env::var("USER")
-                .or_else(|_| std::env::var("LOGNAME"))
-                .unwrap_or_else(|_| "unknown".to_string())
-        });
         let mut payload = response.to_json();
         payload["node"] = json!(step);
         payload["attempt"] = json!(1);
@@ -318,6 +373,7 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
         payload["captures"] =
             rbx_engine::state::captures_json(&rbx_engine::people::values(block, &response));
         payload["operator"] = json!(operator);
+        payload["account"] = json!(account);
         payload["via"] = json!("rbx confirm");
         if let Some(branch) = settlement.branch {
             payload["branch"] = json!(branch);
@@ -328,6 +384,8 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
         store
             .append(&summary.id, kind::NODE_FINISHED, &payload)
             .map_err(fail)?;
+        // As when a drive stops: `rbx.db` alone holds the record.
+        store.checkpoint().map_err(fail)?;
         errln!(
             "recorded {} for run {}; go on with: rbx resume {}",
             step,
@@ -367,6 +425,16 @@ fn waited_for(
         return Ok((*only).to_string());
     }
     let settled = state.nodes.get(asked).is_some_and(|n| n.status.settled());
+    let automated = waiting.iter().any(|(id, person)| {
+        !person && (id == asked || rbx_engine::base_name(id).as_deref() == Some(asked))
+    });
+    if automated {
+        return Err(fail(format!(
+            "`{asked}` is not a person's step: resume the run to go on with it (an \
+             irreversible step is confirmed at the terminal, or with `confirm = \"ID\"` \
+             in an `--answers` file)"
+        )));
+    }
     let why = if settled {
         format!("`{asked}` is already settled in run {}", summary.id)
     } else if short.len() > 1 {
@@ -388,10 +456,19 @@ pub fn verify(args: &StatusArgs) -> u8 {
     let attempt = || -> Result<u8, u8> {
         let store = open_store(&args.store.state_dir)?;
         let summary = find_run(&store, args.run.as_deref(), &args.store.state_dir)?;
-        let events = store.events(&summary.id).map_err(fail)?.len();
+        let events = store.events(&summary.id).map_err(fail)?;
         match store.verify(&summary.id) {
             Ok(()) => {
-                outln!("run {}: {events} events, hash chain intact", summary.id);
+                // The head hash, to keep somewhere else: only a witness
+                // outside the store shows a record cut short as a whole.
+                let head = events
+                    .last()
+                    .map_or(String::new(), |e| format!("; head {}", e.hash));
+                outln!(
+                    "run {}: {} events, hash chain intact{head}",
+                    summary.id,
+                    events.len()
+                );
                 Ok(exit::SUCCESS)
             }
             Err(e) => {

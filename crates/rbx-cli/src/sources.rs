@@ -1,13 +1,44 @@
-//! Finding and reading the runbook files named on the command line.
+//! Finding and reading the runbook files named on the command line, and the
+//! files they include.
+//!
+//! Every file rbx reads as a runbook, a fill file or an answers file is
+//! read here, through [`read`]: only a regular file, at most
+//! [`MAX_RUNBOOK_BYTES`], and nothing of one that is refused. A path is
+//! untrusted input — CI lints pull requests — so the kind of file is known
+//! before a byte of it is read, a FIFO is opened without waiting for a
+//! writer, and a device is never read at all.
 
-use std::io;
+use std::io::{self, Read as _};
+use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
+
+use rbx_check::{LoadError, MAX_RUNBOOK_BYTES};
+use rbx_syntax::Diagnostic;
 
 /// A path given on the command line that could not be used.
 #[derive(Debug)]
 pub struct SourceError {
     pub path: PathBuf,
-    pub reason: String,
+    pub error: LoadError,
+}
+
+impl SourceError {
+    /// What to print: a plain line when the path is missing or unreadable,
+    /// and a diagnostic with its code when rbx refused the file.
+    pub fn render(&self) -> String {
+        let path = self.path.display().to_string();
+        match &self.error {
+            LoadError::NotFound | LoadError::Unreadable(_) => {
+                format!("error: cannot read `{path}`: {}\n", self.error)
+            }
+            refused => crate::render::diagnostic(
+                &Diagnostic::error(refused.code(), format!("cannot read `{path}`: {refused}"))
+                    .help(refused.help()),
+                &path,
+                "",
+            ),
+        }
+    }
 }
 
 /// The files the paths name: each file as given, each directory expanded to
@@ -21,22 +52,22 @@ pub fn expand(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<SourceError>) {
                 let before = files.len();
                 let reason = match walk(path, &mut files) {
                     Err(error) => Some(describe(&error)),
-                    Ok(()) if files.len() == before => {
-                        Some("a directory with no `.runbook` file under it".to_string())
-                    }
+                    Ok(()) if files.len() == before => Some(LoadError::Unreadable(
+                        "a directory with no `.runbook` file under it".to_string(),
+                    )),
                     Ok(()) => None,
                 };
-                if let Some(reason) = reason {
+                if let Some(error) = reason {
                     errors.push(SourceError {
                         path: path.clone(),
-                        reason,
+                        error,
                     });
                 }
             }
             Ok(_) => files.push(path.clone()),
             Err(error) => errors.push(SourceError {
                 path: path.clone(),
-                reason: describe(&error),
+                error: describe(&error),
             }),
         }
     }
@@ -58,29 +89,110 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> io::Result<()> {
     Ok(())
 }
 
-/// Reads a file's bytes, saying plainly why when it cannot.
+/// Reads a runbook (or fill, or answers) file: a regular file of at most
+/// [`MAX_RUNBOOK_BYTES`]. Anything else is refused before its content is
+/// read, saying what it is.
 pub fn read(path: &Path) -> Result<Vec<u8>, SourceError> {
-    std::fs::read(path).map_err(|error| SourceError {
+    read_file(path).map_err(|error| SourceError {
         path: path.to_path_buf(),
-        reason: describe(&error),
+        error,
     })
 }
 
-fn describe(error: &io::Error) -> String {
+/// [`read`] for text: the file must also be UTF-8.
+pub fn read_text(path: &Path) -> Result<String, SourceError> {
+    String::from_utf8(read(path)?).map_err(|_| SourceError {
+        path: path.to_path_buf(),
+        error: LoadError::Unreadable("it is not UTF-8 text".to_string()),
+    })
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, LoadError> {
+    // The kind of file first, from its metadata: nothing is opened yet, so
+    // a FIFO cannot block and a device is never read.
+    let meta = std::fs::metadata(path).map_err(|e| describe(&e))?;
+    not_regular(&meta)?;
+    if meta.len() > MAX_RUNBOOK_BYTES {
+        return Err(LoadError::TooLarge);
+    }
+    // The path may have been swapped for a FIFO since: opening without
+    // blocking returns at once, and the open file is checked again.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| describe(&e))?;
+    not_regular(&file.metadata().map_err(|e| describe(&e))?)?;
+    // A file that grew since its size was read is still cut off at the
+    // limit: one byte more than it says it is too large.
+    let mut bytes = Vec::new();
+    file.take(MAX_RUNBOOK_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| describe(&e))?;
+    if bytes.len() as u64 > MAX_RUNBOOK_BYTES {
+        return Err(LoadError::TooLarge);
+    }
+    Ok(bytes)
+}
+
+/// Refuses whatever is not a regular file, naming what it is.
+fn not_regular(meta: &std::fs::Metadata) -> Result<(), LoadError> {
+    let kind = meta.file_type();
+    let what = if kind.is_file() {
+        return Ok(());
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    };
+    Err(LoadError::NotAFile { kind: what })
+}
+
+/// What an error of the file system means for a file rbx meant to read.
+fn describe(error: &io::Error) -> LoadError {
     match error.kind() {
-        io::ErrorKind::NotFound => "no such file or directory".to_string(),
-        io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-        io::ErrorKind::IsADirectory => "is a directory".to_string(),
-        _ => error.to_string().to_lowercase(),
+        io::ErrorKind::NotFound => LoadError::NotFound,
+        io::ErrorKind::IsADirectory => LoadError::NotAFile {
+            kind: "a directory",
+        },
+        io::ErrorKind::PermissionDenied => LoadError::Unreadable("permission denied".to_string()),
+        _ => LoadError::Unreadable(error.to_string().to_lowercase()),
     }
 }
 
-/// Reads runbook files from the file system for the checker.
+/// Reads runbook files from the file system for the checker. An included
+/// file must be inside the entry runbook's directory once symbolic links
+/// are followed.
 #[derive(Debug)]
 pub struct FileSystem;
 
 impl rbx_check::Loader for FileSystem {
-    fn load(&self, path: &Path) -> Result<Vec<u8>, String> {
-        read(path).map_err(|error| error.reason)
+    fn load(&self, path: &Path, root: Option<&Path>) -> Result<Vec<u8>, LoadError> {
+        let Some(root) = root else {
+            return read_file(path);
+        };
+        let real = std::fs::canonicalize(path).map_err(|e| describe(&e))?;
+        // The directory of an entry named as `demo.runbook` is the empty
+        // path, which is the current directory.
+        let root = if root.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            root
+        };
+        let real_root = std::fs::canonicalize(root).map_err(|e| describe(&e))?;
+        if !real.starts_with(&real_root) {
+            return Err(LoadError::Outside);
+        }
+        // The resolved path, so that a link changed since it was checked
+        // cannot lead elsewhere.
+        read_file(&real)
     }
 }

@@ -26,7 +26,7 @@ pub struct Terminal {
 
 impl Terminal {
     pub fn new(interactive: bool) -> Terminal {
-        let fancy = crate::render::colour();
+        let fancy = crate::conventions::colour();
         let terminal = Terminal {
             interactive,
             fancy,
@@ -117,12 +117,16 @@ impl Observer for Terminal {
         self.interactive && std::io::stdin().is_terminal()
     }
 
-    fn ask(&self, prompt: &str) -> String {
+    fn ask(&self, prompt: &str) -> Option<String> {
         err!("{prompt}: ");
         let _ = std::io::stderr().flush();
         let mut line = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut line);
-        line.trim().to_string()
+        // End of input (Ctrl-D, a closed terminal) or a read error: no
+        // answer will come, and none is made up.
+        match std::io::stdin().lock().read_line(&mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(line.trim().to_string()),
+        }
     }
 
     /// Opens `$VISUAL` or `$EDITOR` on an empty file and returns what was
@@ -136,7 +140,15 @@ impl Observer for Terminal {
             .suffix(".txt")
             .tempfile()
             .ok()?;
-        let status = std::process::Command::new("sh")
+        let mut command = std::process::Command::new("sh");
+        // The editor, like every command rbx starts, gets no secret the
+        // operator exported for the run.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("RBX_SECRET_") {
+                command.env_remove(name);
+            }
+        }
+        let status = command
             .arg("-c")
             .arg(format!("{editor} \"$1\""))
             .arg("rbx-editor")

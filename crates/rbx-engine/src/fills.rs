@@ -25,8 +25,9 @@
 //! [rollback_preconditions]
 //! attest = true
 //!
+//! # A sign-off names the operator running the file: nobody else's GO.
 //! [go_no_go]
-//! signoff = "GO"
+//! signoffs = [{ role = "go_owner", by = "Ken Thompson", decision = "GO" }]
 //! ```
 
 use std::collections::BTreeMap;
@@ -90,6 +91,105 @@ pub fn parse_fills(text: &str) -> Result<Fills, String> {
         }
     }
     Ok(fills)
+}
+
+/// What a fill value still is instead of a real one.
+pub const PLACEHOLDER: &str = "_TBD_";
+
+/// A value in a fill file, or a `--role` flag, that is not filled in: still
+/// the placeholder `_TBD_`, or empty. Filling a role or link this way would
+/// silence the runbook's own placeholder lint with another placeholder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unfilled {
+    /// Which value: `roles.release_owner.person`, `links.ci_run`.
+    pub key: String,
+    /// Where the value stands in the fill file's text (bytes), when it came
+    /// from one.
+    pub span: Option<std::ops::Range<usize>>,
+    /// Whether it is empty rather than `_TBD_`.
+    pub empty: bool,
+}
+
+impl Unfilled {
+    /// What is wrong, as a lowercase fragment that says where.
+    pub fn describe(&self, origin: &str) -> String {
+        if self.empty {
+            format!("`{}` in {origin} is empty", self.key)
+        } else {
+            format!(
+                "`{}` in {origin} is still the placeholder `{PLACEHOLDER}`",
+                self.key
+            )
+        }
+    }
+}
+
+fn unfilled_value(
+    key: String,
+    value: &str,
+    span: Option<std::ops::Range<usize>>,
+) -> Option<Unfilled> {
+    let empty = value.trim().is_empty();
+    (empty || value.contains(PLACEHOLDER)).then_some(Unfilled { key, span, empty })
+}
+
+/// Every role field and link target of a fill file's text that is still
+/// `_TBD_` or empty, in the order they appear. A text that is not a valid
+/// fill file has none: [`parse_fills`] reports what is wrong with it.
+pub fn unfilled(text: &str) -> Vec<Unfilled> {
+    use toml::de::{DeTable, DeValue};
+    let Ok(document) = DeTable::parse(text) else {
+        return Vec::new();
+    };
+    type Entry<'a, 'i> = (
+        &'a toml::Spanned<toml::de::DeString<'i>>,
+        &'a toml::Spanned<DeValue<'i>>,
+    );
+    fn tables<'a, 'i>(value: &'a DeValue<'i>) -> Vec<Entry<'a, 'i>> {
+        match value {
+            DeValue::Table(table) => table.iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+    let mut found = Vec::new();
+    for (section, value) in document.get_ref().iter() {
+        match section.get_ref().as_ref() {
+            "roles" => {
+                for (id, role) in tables(value.get_ref()) {
+                    for (field, value) in tables(role.get_ref()) {
+                        if let DeValue::String(text) = value.get_ref() {
+                            let key = format!("roles.{}.{}", id.get_ref(), field.get_ref());
+                            found.extend(unfilled_value(key, text, Some(value.span())));
+                        }
+                    }
+                }
+            }
+            "links" => {
+                for (id, target) in tables(value.get_ref()) {
+                    if let DeValue::String(text) = target.get_ref() {
+                        let key = format!("links.{}", id.get_ref());
+                        found.extend(unfilled_value(key, text, Some(target.span())));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    found.sort_by_key(|u| u.span.as_ref().map_or(0, |s| s.start));
+    found
+}
+
+/// The values of a `--role ID=PERSON[:CONTACT]` flag that are still `_TBD_`
+/// or empty.
+pub fn unfilled_role(id: &str, role: &RoleFill) -> Vec<Unfilled> {
+    let key = |field: &str| format!("roles.{id}.{field}");
+    let mut found: Vec<Unfilled> = unfilled_value(key("person"), &role.person, None)
+        .into_iter()
+        .collect();
+    if let Some(contact) = &role.contact {
+        found.extend(unfilled_value(key("contact"), contact, None));
+    }
+    found
 }
 
 /// Fills written back as a fill file, for the run's snapshot when some
@@ -175,6 +275,23 @@ mod tests {
         let (id, role) = parse_role_flag("reviewer=Bob:@bob").unwrap();
         fills.roles.insert(id, role);
         assert_eq!(parse_fills(&to_toml(&fills)), Ok(fills));
+    }
+
+    #[test]
+    fn placeholders_and_empty_values_are_found_where_they_are() {
+        let text = "[roles.owner]\nperson = \"_TBD_\"\ncontact = \"\"\nbackup = \"Bob\"\n\n[links]\nci = \"https://ci/_TBD_\"\ndash = \"https://d/1\"\n";
+        let found = unfilled(text);
+        let keys: Vec<&str> = found.iter().map(|u| u.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["roles.owner.person", "roles.owner.contact", "links.ci"]
+        );
+        let span = found[0].span.clone().expect("a span");
+        assert_eq!(&text[span], "\"_TBD_\"");
+        assert!(found[1].empty);
+        let (id, role) = parse_role_flag("owner=_TBD_:").unwrap();
+        let flagged = unfilled_role(&id, &role);
+        assert_eq!(flagged.len(), 2, "{flagged:?}");
     }
 
     #[test]

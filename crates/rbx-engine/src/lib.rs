@@ -9,6 +9,7 @@ mod expand;
 mod expect;
 pub mod fills;
 mod journal;
+mod mask;
 pub mod observer;
 pub mod people;
 mod process;
@@ -23,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rbx_check::graph::{Graph, NodeKind};
-use rbx_check::{Loader, Report};
+use rbx_check::{LoadError, Loader, Report};
 use rbx_store::{Holder, LockOutcome, NewRun, RunId, RunSummary, Store};
 use rbx_syntax::ast::{
     Block, InputTypeKind, ItemKind, RoleFieldKind, ScalarType, StmtKind, ValueKind,
@@ -150,13 +151,13 @@ pub fn literal(value: &rbx_syntax::ast::Value) -> Value {
 pub struct Snapshot(pub Vec<(String, String)>);
 
 impl Loader for Snapshot {
-    fn load(&self, path: &Path) -> Result<Vec<u8>, String> {
+    fn load(&self, path: &Path, _: Option<&Path>) -> Result<Vec<u8>, LoadError> {
         let wanted = path.display().to_string();
         self.0
             .iter()
             .find(|(p, _)| *p == wanted)
             .map(|(_, text)| text.clone().into_bytes())
-            .ok_or_else(|| "not in the run's snapshot".to_string())
+            .ok_or_else(|| LoadError::Unreadable("not in the run's snapshot".to_string()))
     }
 }
 
@@ -176,7 +177,12 @@ pub struct Options {
     /// Where progress goes and how a person is asked.
     pub observer: Arc<dyn Observer>,
     pub in_doubt: Option<InDoubt>,
+    /// Who says they are driving the run (`--operator`): a name typed by
+    /// the person, which rbx cannot check.
     pub operator: String,
+    /// The OS account that runs this process, recorded with every event
+    /// that records an operator: what rbx can actually vouch for.
+    pub account: String,
     pub host: String,
     /// Answers given ahead of time (`--answers`), used instead of asking.
     pub answers: fills::Answers,
@@ -185,7 +191,12 @@ pub struct Options {
 /// How a drive of a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Exit {
-    Ended(String),
+    /// The run reached an outcome; `success` is its class (an `outcome`
+    /// line, or the default: reached by a failure or cancel route is not).
+    Ended {
+        outcome: String,
+        success: bool,
+    },
     Failed {
         node: String,
         reason: String,
@@ -300,14 +311,7 @@ pub fn waiting_for(
     inputs: &serde_json::Value,
     state: &RunState,
 ) -> Vec<(String, bool)> {
-    let inputs: HashMap<String, Value> = inputs
-        .as_object()
-        .map(|map| {
-            map.iter()
-                .filter_map(|(k, v)| Some((k.clone(), Value::from_json(v)?)))
-                .collect()
-        })
-        .unwrap_or_default();
+    let inputs = stored_inputs(inputs);
     let plan = expand::expand(&procedure.graph, &list_values(&inputs));
     readiness::next(state, &plan)
         .into_iter()
@@ -320,6 +324,18 @@ pub fn waiting_for(
             (node.id.clone(), person)
         })
         .collect()
+}
+
+/// A run's inputs as the store keeps them (secrets never are), as values.
+fn stored_inputs(inputs: &serde_json::Value) -> HashMap<String, Value> {
+    inputs
+        .as_object()
+        .map(|map| {
+            map.iter()
+                .filter_map(|(k, v)| Some((k.clone(), Value::from_json(v)?)))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// An earlier run of the same runbook, for rules that count across runs.
@@ -352,15 +368,7 @@ async fn history(journal: &Journal, procedure: &Procedure, this: &RunId) -> Vec<
                 }
                 let events = store.events(&run.id)?;
                 let started = events.first().map_or(0, |e| parse_time(&e.time));
-                let inputs = run
-                    .inputs
-                    .as_object()
-                    .map(|map| {
-                        map.iter()
-                            .filter_map(|(k, v)| Some((k.clone(), Value::from_json(v)?)))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let inputs = stored_inputs(&run.inputs);
                 out.push(Past {
                     started,
                     run: run.id.to_string(),
@@ -451,6 +459,7 @@ pub async fn start(
         host: options.host.clone(),
     };
     let holder = Holder::this_process(options.host.clone());
+    let (started_by, account) = (options.operator.clone(), options.account.clone());
     let created = journal
         .call(move |s: &mut dyn Store| {
             let run = s.create_run(&new)?;
@@ -459,7 +468,7 @@ pub async fn start(
             s.append(
                 &run,
                 state::kind::RUN_STARTED,
-                &json!({ "pid": std::process::id() }),
+                &json!({ "pid": std::process::id(), "operator": started_by, "account": account }),
             )?;
             Ok(run)
         })
@@ -473,6 +482,7 @@ pub async fn start(
     let past = history(&journal, procedure, &run).await;
     let state = RunState::new();
     let started_by = options.operator.clone();
+    let observer = Arc::clone(&options.observer);
     let exit = runner::drive(
         procedure,
         journal.clone(),
@@ -486,13 +496,13 @@ pub async fn start(
         std::collections::HashSet::new(),
     )
     .await;
-    finish(&journal, &run, &exit).await;
+    finish(&journal, &run, &exit, &observer).await;
     exit
 }
 
-async fn finish(journal: &Journal, run: &RunId, exit: &Exit) {
+async fn finish(journal: &Journal, run: &RunId, exit: &Exit, observer: &Arc<dyn Observer>) {
     let status = match exit {
-        Exit::Ended(outcome) => format!("ended:{outcome}"),
+        Exit::Ended { outcome, .. } => format!("ended:{outcome}"),
         Exit::Failed { .. } => "failed".to_string(),
         Exit::Paused { .. } => "paused".to_string(),
         Exit::Waiting { .. } => "waiting".to_string(),
@@ -512,6 +522,23 @@ async fn finish(journal: &Journal, run: &RunId, exit: &Exit) {
             s.unlock(&run, pid)
         })
         .await;
+    settle_store(journal, observer).await;
+}
+
+/// Folds the store's write-ahead log into its main file whenever a drive
+/// stops, so that a copy of `rbx.db` alone is the whole record. If it
+/// cannot, nothing is lost (the log is durable), but a copy must take the
+/// log too: the operator is told.
+async fn settle_store(journal: &Journal, observer: &Arc<dyn Observer>) {
+    if let Err(e) = journal.call(|s: &mut dyn Store| s.checkpoint()).await {
+        observer.line(
+            Tone::Note,
+            &format!(
+                "note: the record stays partly in the store's write-ahead log ({e}); \
+                 copy `rbx.db-wal` with `rbx.db`"
+            ),
+        );
+    }
 }
 
 /// The procedure a run recorded, rebuilt from its snapshot alone (with the
@@ -599,14 +626,16 @@ pub async fn resume(
             ),
         );
     }
+    let observer = Arc::clone(&options.observer);
     let result = resume_locked(&journal, &run, &summary, sources, request, sets, options).await;
     if let Ok(exit) = &result {
-        finish(&journal, &run, exit).await;
+        finish(&journal, &run, exit, &observer).await;
     } else {
         let (run, pid) = (run.clone(), std::process::id());
         let _ = journal
             .call(move |s: &mut dyn Store| s.unlock(&run, pid))
             .await;
+        settle_store(&journal, &observer).await;
     }
     result
 }
@@ -666,7 +695,8 @@ async fn resume_locked(
     let inputs =
         resolve_inputs(&procedure, sets, Some(&summary.inputs)).map_err(ResumeError::Invalid)?;
     let plan = expand::expand(&procedure.graph, &list_values(&inputs));
-    let append = |kind: &'static str, payload: serde_json::Value| {
+    let append = |kind: &'static str, mut payload: serde_json::Value| {
+        people::with_account(&mut payload, &options.account);
         let run = run.clone();
         journal.call(move |s: &mut dyn Store| s.append(&run, kind, &payload))
     };
@@ -693,10 +723,16 @@ async fn resume_locked(
             })
             .collect();
         if stopped_at.is_empty() {
-            append(state::kind::RUN_ENDED, json!({ "outcome": "cancelled" }))
-                .await
-                .map_err(|e| ResumeError::Store(e.to_string()))?;
-            return Ok(Exit::Ended("cancelled".to_string()));
+            append(
+                state::kind::RUN_ENDED,
+                json!({ "outcome": "cancelled", "success": false }),
+            )
+            .await
+            .map_err(|e| ResumeError::Store(e.to_string()))?;
+            return Ok(Exit::Ended {
+                outcome: "cancelled".to_string(),
+                success: false,
+            });
         }
         for x in stopped_at {
             let id = plan.nodes[x].id.clone();
@@ -729,6 +765,7 @@ async fn resume_locked(
                 entry.status = Status::Pending;
             }
         }
+        state.left.retain(|_, left| !reset.contains(&left.by));
     }
     if let RunStatus::Paused { node } = &state.status {
         if state.nodes.get(node).is_none_or(|n| !n.status.settled()) {
@@ -758,6 +795,8 @@ async fn resume_locked(
                 };
             }
         }
+        // A flow left by a node run again is open again, as the replay says.
+        state.left.retain(|_, left| !reset.contains(&left.by));
     }
     // Steps that were running when the last driver stopped are in doubt.
     let mut verify_first = std::collections::HashSet::new();
@@ -794,18 +833,22 @@ async fn resume_locked(
         let mut decision = settle_in_doubt(block.as_ref(), options.in_doubt);
         if matches!(decision, Decision::Ask) && options.observer.can_ask() {
             // On a terminal, the operator says now what happened.
-            decision = loop {
-                let answer = options.observer.ask(&format!(
-                    "{id} was running when rbx stopped and may or may not have taken \
-                     effect: rerun, skip (it happened) or abort"
-                ));
-                match answer.as_str() {
-                    "rerun" => break Decision::Rerun("the operator chose to run it again".into()),
-                    "skip" => break Decision::Done("the operator says it happened".into()),
-                    "abort" => break Decision::Abort,
-                    _ => {}
-                }
-            };
+            let prompt = format!(
+                "{id} was running when rbx stopped and may or may not have taken \
+                 effect: rerun, skip (it happened) or abort"
+            );
+            let answer =
+                people::ask_until(options.observer.as_ref(), &prompt, |answer| {
+                    match answer.to_lowercase().as_str() {
+                        "rerun" => Ok(Decision::Rerun("the operator chose to run it again".into())),
+                        "skip" => Ok(Decision::Done("the operator says it happened".into())),
+                        "abort" => Ok(Decision::Abort),
+                        _ => Err("answer rerun, skip or abort".to_string()),
+                    }
+                });
+            // No answer can come (the input ended): stop, as without a
+            // terminal, and let the next resume ask.
+            decision = answer.unwrap_or(Decision::Ask);
         }
         let attempt = state.nodes.get(&id).map_or(0, |n| n.attempts);
         match decision {
@@ -898,9 +941,18 @@ fn failed_the_run(plan: &expand::Plan, state: &RunState) -> Vec<String> {
     (0..plan.nodes.len())
         .filter(|&x| {
             let node = &plan.nodes[x];
-            readiness::status_of(state, &node.id) == Status::Failed
+            let Some(settled) = state.nodes.get(&node.id) else {
+                return false;
+            };
+            // A failure after its flow was left took no route and failed
+            // nothing (rule L4); one before did.
+            let before_left = state
+                .left
+                .get(&node.flow)
+                .is_none_or(|left| settled.finished_seq.is_some_and(|seq| seq < left.seq));
+            settled.status == Status::Failed
                 && !readiness::has_failure_route(plan, x)
-                && !state.left.contains_key(&node.flow)
+                && before_left
         })
         .map(|x| plan.nodes[x].id.clone())
         .collect()

@@ -32,8 +32,9 @@ pub trait Observer: Send + Sync + std::fmt::Debug {
     fn stopped(&self);
     /// Whether a person can be asked now.
     fn can_ask(&self) -> bool;
-    /// Asks a person; the answer without its line ending.
-    fn ask(&self, prompt: &str) -> String;
+    /// Asks a person; the answer without its line ending, or `None` when
+    /// no answer can come (the input ended).
+    fn ask(&self, prompt: &str) -> Option<String>;
     /// Long text written in the person's editor, if they have one.
     fn long_text(&self) -> Option<String>;
 }
@@ -50,8 +51,8 @@ impl Observer for Silent {
     fn can_ask(&self) -> bool {
         false
     }
-    fn ask(&self, _: &str) -> String {
-        String::new()
+    fn ask(&self, _: &str) -> Option<String> {
+        None
     }
     fn long_text(&self) -> Option<String> {
         None

@@ -179,12 +179,27 @@ pub struct Finished {
 pub struct Spec {
     /// Shell text, run as `sh -c TEXT`.
     pub command: String,
+    /// Variables added to the command's environment: the values and
+    /// secrets its text refers to.
     pub env: Vec<(String, String)>,
     pub timeout: Option<Duration>,
 }
 
-/// Where live output goes, chunk by chunk, as it arrives.
-pub type Live = Arc<dyn Fn(Stream, &[u8]) + Send + Sync>;
+/// Prefixes of the variables rbx passes values in. Every inherited variable
+/// with one of them is removed from a command's environment, so a command
+/// sees only the secrets and values its own text refers to (which `Spec`
+/// adds back), never every secret the operator exported for the run.
+pub const PRIVATE_PREFIXES: [&str; 2] = ["RBX_SECRET_", "RBX_V_"];
+
+/// Whether an inherited variable is one of rbx's own, kept from commands.
+pub fn is_private(name: &std::ffi::OsStr) -> bool {
+    let name = name.to_string_lossy();
+    PRIVATE_PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+/// Where live output goes as it arrives: each chunk of a stream, then
+/// `None` once the stream has ended and nothing more will come from it.
+pub type Live = Arc<dyn Fn(Stream, Option<&[u8]>) + Send + Sync>;
 
 /// Runs `spec`, passing every chunk of output to `live` as it arrives.
 /// Setting `cancel` to true ends the command's group as a timeout would.
@@ -198,6 +213,9 @@ pub async fn run(
     // pipeline fails when any part of it fails (`cmd | tee log` does not
     // hide `cmd`'s failure). POSIX `sh` (dash) has no `pipefail`.
     let mut command = Command::new(SHELL);
+    for (name, _) in std::env::vars_os().filter(|(name, _)| is_private(name)) {
+        command.env_remove(name);
+    }
     command
         .args(["--noprofile", "--norc", "-e", "-o", "pipefail", "-c"])
         .arg(&spec.command)
@@ -223,7 +241,7 @@ pub async fn run(
     let err_reader = tokio::spawn(read_all(
         child.stderr.take(),
         Stream::Stderr,
-        live,
+        live.clone(),
         err.clone(),
     ));
 
@@ -245,8 +263,12 @@ pub async fn run(
             }
         }
     };
+    // After a drain no more output comes from that stream, read to its end
+    // or cut off: whatever the forwarder held back can go out now.
     drain(out_reader).await;
+    live(Stream::Stdout, None);
     drain(err_reader).await;
+    live(Stream::Stderr, None);
     Ok(Finished {
         exit: status.and_then(|s| s.code()),
         timed_out,
@@ -308,7 +330,7 @@ async fn read_all<R: AsyncRead + Unpin>(
         match pipe.read(&mut buffer).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                live(stream, &buffer[..n]);
+                live(stream, Some(&buffer[..n]));
                 if let Ok(mut captured) = captured.lock() {
                     captured.push(&buffer[..n]);
                 }

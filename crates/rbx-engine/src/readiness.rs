@@ -31,8 +31,8 @@ pub fn carries(state: &RunState, plan: &Plan, from: usize, link: &Link) -> bool 
     let Some(source) = state.nodes.get(&node.id) else {
         return false;
     };
-    if let Some(leaver) = state.left.get(&node.flow) {
-        if *leaver != node.id || !matches!(link, Link::Route(_)) {
+    if let Some(left) = state.left.get(&node.flow) {
+        if left.by != node.id || !matches!(link, Link::Route(_)) {
             return false;
         }
     }

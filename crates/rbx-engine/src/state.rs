@@ -29,6 +29,8 @@ pub mod kind {
     pub const RUN_CANCELLED: &str = "run_cancelled";
     pub const RUN_WAITING: &str = "run_waiting";
     pub const CONFIRMED: &str = "irreversible_confirmed";
+    /// One person's sign-off that did not yet settle its node.
+    pub const SIGNOFF_RECORDED: &str = "signoff_recorded";
     pub const STAGE_OVERRUN: &str = "stage_overrun";
     pub const HOOK_RAN: &str = "hook_ran";
     pub const HOOK_FAILED: &str = "hook_failed";
@@ -159,7 +161,14 @@ pub struct RunState {
     pub nodes: HashMap<String, NodeState>,
     pub status: RunStatus,
     /// The flows a route has left (rule L2): flow → the node that left it.
-    pub left: BTreeMap<String, String>,
+    pub left: BTreeMap<String, Left>,
+}
+
+/// How a flow was left: by which node, at which event of the journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Left {
+    pub by: String,
+    pub seq: u64,
 }
 
 impl RunState {
@@ -229,7 +238,10 @@ pub fn replay<'e>(events: impl IntoIterator<Item = (&'e str, &'e Json, u64, i64)
             }
             kind::FLOW_LEFT => {
                 if let Some(flow) = text(payload, "flow") {
-                    state.left.entry(flow).or_insert_with(|| node.to_string());
+                    state.left.entry(flow).or_insert_with(|| Left {
+                        by: node.to_string(),
+                        seq,
+                    });
                 }
             }
             kind::RETRY | kind::RERUN_FROM => {
@@ -243,7 +255,7 @@ pub fn replay<'e>(events: impl IntoIterator<Item = (&'e str, &'e Json, u64, i64)
                     })
                     .unwrap_or_default();
                 // A flow left by a node run again is not left any more.
-                state.left.retain(|_, by| !nodes.contains(by));
+                state.left.retain(|_, left| !nodes.contains(&left.by));
                 for reset in nodes {
                     if let Some(entry) = state.nodes.get_mut(&reset) {
                         let attempts = entry.attempts;

@@ -132,7 +132,10 @@ pub fn parse_input(text: &str, ty: &InputTypeKind) -> Result<Value, String> {
 
 fn parse_scalar(text: &str, scalar: ScalarType) -> Result<Value, String> {
     match scalar {
-        ScalarType::String => Ok(Value::Text(text.to_string())),
+        ScalarType::String | ScalarType::Command => Ok(Value::Text(text.to_string())),
+        ScalarType::Host => {
+            rbx_syntax::ast::check_host(text).map(|()| Value::Text(text.to_string()))
+        }
         ScalarType::Secret => Ok(Value::Secret(text.to_string())),
         ScalarType::Int => text
             .parse()
@@ -222,13 +225,17 @@ pub fn eval(expr: &Expr, env: &dyn Env) -> Result<Value, String> {
             for part in &text.parts {
                 match part {
                     TextPart::Literal(literal) => out.push_str(literal),
-                    TextPart::Interpolation(path) => {
+                    TextPart::Interpolation(interpolation) => {
+                        let path = &interpolation.path;
                         let names: Vec<&str> =
                             path.segments.iter().map(|s| s.name.as_str()).collect();
                         let value = env
                             .lookup(&names)
                             .ok_or_else(|| format!("`{}` has no value yet", path.dotted()))?;
-                        out.push_str(&value.reveal());
+                        out.push_str(&crate::shell::quoted(
+                            value.reveal(),
+                            interpolation.shell_quotes(),
+                        ));
                     }
                 }
             }

@@ -1,5 +1,6 @@
 //! The SHA-256 digests that let rbx tell whether a run's record was
-//! altered: of a source snapshot, of a run's header, and of each event.
+//! altered: of a source snapshot, of a run's header, of each event, and of
+//! the step output and files the events vouch for.
 
 use sha2::{Digest, Sha256};
 
@@ -19,6 +20,29 @@ pub fn hash_sources(sources: &[(String, String)]) -> String {
         }
     }
     hex(&hasher.finalize())
+}
+
+/// The hex SHA-256 of one kept output stream: what
+/// [`Store::put_output`](crate::Store::put_output) returns and the event
+/// that follows records, so that an output changed after it was kept no
+/// longer matches.
+///
+/// The total and the head are each preceded by their length (eight bytes,
+/// little-endian), so no two different captures hash alike by moving bytes
+/// between the head and the tail.
+pub fn output_digest(head: &[u8], tail: &[u8], total: u64) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"rbx-output-v1");
+    hasher.update(total.to_le_bytes());
+    hasher.update((head.len() as u64).to_le_bytes());
+    hasher.update(head);
+    hasher.update(tail);
+    hex(&hasher.finalize())
+}
+
+/// The hex SHA-256 of a kept file's bytes, as `sha256sum` prints it.
+pub(crate) fn file_digest(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
 }
 
 /// The run's fields that the first event's `prev_hash` chains to.
@@ -124,6 +148,18 @@ mod tests {
         assert_ne!(base, event_hash("00", 1, "u", "k", "{}"));
         assert_ne!(base, event_hash("00", 1, "t", "j", "{}"));
         assert_ne!(base, event_hash("00", 1, "t", "k", "[]"));
+    }
+
+    #[test]
+    fn output_digests_tell_head_from_tail() {
+        let whole = output_digest(b"ab", b"c", 3);
+        assert_eq!(whole.len(), 64);
+        assert_ne!(whole, output_digest(b"a", b"bc", 3));
+        assert_ne!(whole, output_digest(b"ab", b"c", 4));
+        assert_eq!(
+            file_digest(b"not really a png"),
+            "e90137d39de304eefbbe788bc535c7e82f27abbf8069505fbbd8a9dcdc4f2024"
+        );
     }
 
     #[test]

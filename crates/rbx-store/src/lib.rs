@@ -25,10 +25,16 @@
 //!   it to anything else that opens the file. Event 1 chains to a hash of
 //!   the run's own row, each event to the one before, and the run's row
 //!   keeps the journal's length and last hash: [`Store::verify`] finds an
-//!   event changed, inserted or removed (at its end too) and a changed
-//!   source snapshot or input. The hashes carry no secret key: this shows
-//!   accidents and edits by hand, not a forger who rewrites the whole chain
-//!   and the run's row together.
+//!   event changed, inserted or removed (at its end too: a journal cut
+//!   short), a changed source snapshot or input, and a kept output or file
+//!   that no longer matches the digest its event recorded. The hashes carry
+//!   no secret key: this shows accidents and edits by hand, not a forger
+//!   who rewrites the whole chain and the run's row together, nor a copy of
+//!   the whole store restored from before its last events.
+//! - After [`Store::checkpoint`], `rbx.db` alone holds every committed
+//!   write: a copy of that one file is a copy of the record.
+//! - A store directory this crate creates is readable by its owner alone
+//!   (0700), and so are the database files of a store it creates (0600).
 //! - A file that is not a database, is damaged where opening reads it, or
 //!   has a newer schema is refused with an error naming it, and left byte
 //!   for byte as it was; a failed migration is rolled back whole.
@@ -56,7 +62,7 @@ mod store_error;
 mod utc;
 
 pub use event::Event;
-pub use hash::hash_sources;
+pub use hash::{hash_sources, output_digest};
 pub use lock::{Holder, LockOutcome};
 pub use output::Output;
 pub use run::{LastEvent, NewRun, RunSummary};

@@ -1,7 +1,9 @@
 //! The embedded store: one SQLite file, `rbx.db`, in the store directory.
 
+use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::io;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -11,13 +13,13 @@ use rusqlite::{
 };
 use serde_json::Value;
 
-use crate::hash::{RunHeader, event_hash, valid_kind};
+use crate::hash::{RunHeader, event_hash, file_digest, valid_kind};
 use crate::lock::{Liveness, liveness};
 use crate::migrations::{MIGRATIONS, MigrateError, migrate, user_version};
 use crate::utc::Utc;
 use crate::{
     Event, Holder, LastEvent, LockOutcome, NewRun, Output, RunId, RunSummary, Store, StoreError,
-    hash_sources,
+    hash_sources, output_digest,
 };
 
 /// The name of the database file inside the store directory.
@@ -26,6 +28,16 @@ const FILE_NAME: &str = "rbx.db";
 /// How long a statement waits for another process's write lock before it
 /// fails with [`StoreError::Busy`].
 const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
+
+/// The mode of a store directory rbx creates: the record holds commands,
+/// output and evidence, which are nobody else's to read.
+const DIR_MODE: u32 = 0o700;
+
+/// The mode of the database files of a store rbx creates.
+const FILE_MODE: u32 = 0o600;
+
+/// The files SQLite keeps beside the database in write-ahead-log mode.
+const SIDE_FILES: [&str; 2] = ["-wal", "-shm"];
 
 /// The status of a run that nothing has been done with yet.
 const CREATED: &str = "created";
@@ -67,6 +79,11 @@ impl SqliteStore {
     /// Opens the store in `dir`, creating the directory and `dir/rbx.db` if
     /// they are missing, and brings its schema up to date.
     ///
+    /// A directory rbx creates is readable by its owner alone (0700), and
+    /// so are the database files of a store it creates (0600), whatever the
+    /// umask. An existing directory or database keeps the modes it has:
+    /// a team may share one on purpose.
+    ///
     /// Nothing is written to an existing file before it is known to be a
     /// database whose schema this rbx knows: a newer store, a file that is
     /// not a database, or a damaged one is refused with an error naming the
@@ -81,11 +98,15 @@ impl SqliteStore {
         dir: &Path,
         migrations: &[&str],
     ) -> Result<SqliteStore, StoreError> {
-        fs::create_dir_all(dir).map_err(|cause| StoreError::CreateDir {
+        create_private_dir(dir).map_err(|cause| StoreError::CreateDir {
             path: dir.to_owned(),
             cause,
         })?;
         let path = dir.join(FILE_NAME);
+        let created = create_private_file(&path).map_err(|cause| StoreError::ReadOnly {
+            path: dir.to_owned(),
+            cause: cause.to_string().to_lowercase(),
+        })?;
         let opening = |cause| opening_error(dir, &path, cause);
         let mut conn = Connection::open(&path).map_err(opening)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(opening)?;
@@ -147,6 +168,23 @@ impl SqliteStore {
             },
             MigrateError::Sqlite(cause) => opening_error(dir, &path, cause),
         })?;
+        if created {
+            // SQLite gives the files beside the database the database's
+            // own mode; this says so whatever SQLite version is linked.
+            for suffix in SIDE_FILES {
+                let mut side = path.clone().into_os_string();
+                side.push(suffix);
+                match fs::set_permissions(&side, fs::Permissions::from_mode(FILE_MODE)) {
+                    Err(error) if error.kind() != io::ErrorKind::NotFound => {
+                        return Err(StoreError::ReadOnly {
+                            path: PathBuf::from(side),
+                            cause: error.to_string().to_lowercase(),
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        }
         let crash_after = std::env::var(CRASH_AFTER_EVENTS)
             .ok()
             .and_then(|n| n.trim().parse().ok());
@@ -392,6 +430,7 @@ impl Store for SqliteStore {
         }
         .hash();
         let mut last = 0_u64;
+        let mut vouched = Vouched::default();
         for row in event_rows(&tx, path, run, 0)? {
             let seq = count(path, row.seq, "an event's sequence number")?;
             let expected = last + 1;
@@ -420,6 +459,7 @@ impl Store for SqliteStore {
                     "its time, kind or payload does not match its hash".to_owned(),
                 ));
             }
+            vouched.read(seq, &row.payload);
             prev_hash = row.hash;
             last = seq;
         }
@@ -428,8 +468,9 @@ impl Store for SqliteStore {
             return Err(broken(
                 last + 1,
                 format!(
-                    "the journal ends at event {last}, but the run recorded {head_seq} events: \
-                     events were removed"
+                    "the journal was cut short: it ends at event {last}, but the run recorded \
+                     {head_seq} events (events were removed, or the store lost the end of its \
+                     write-ahead log)"
                 ),
             ));
         }
@@ -449,6 +490,22 @@ impl Store for SqliteStore {
                 "the last event's hash is not the one the run recorded"
             };
             return Err(broken(last, reason.to_owned()));
+        }
+        vouched.check(&tx, path, run)
+    }
+
+    fn checkpoint(&mut self) -> Result<(), StoreError> {
+        // TRUNCATE waits (busy_timeout) for readers to move on, copies every
+        // committed page into `rbx.db` and empties the log: `rbx.db` alone
+        // then holds the record.
+        let busy: i64 = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
+            .map_err(on_error(&self.path))?;
+        if busy != 0 {
+            return Err(StoreError::Busy {
+                path: self.path.clone(),
+            });
         }
         Ok(())
     }
@@ -602,8 +659,9 @@ impl Store for SqliteStore {
         head: &[u8],
         tail: &[u8],
         total: u64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<String, StoreError> {
         let path = &self.path;
+        let digest = output_digest(head, tail, total);
         let total = i64::try_from(total).unwrap_or(i64::MAX);
         let tx = self
             .conn
@@ -619,7 +677,7 @@ impl Store for SqliteStore {
         )
         .map_err(on_error(path))?;
         tx.commit().map_err(on_error(path))?;
-        Ok(())
+        Ok(digest)
     }
 
     fn put_attachment(
@@ -630,10 +688,8 @@ impl Store for SqliteStore {
         file: &str,
         bytes: &[u8],
     ) -> Result<String, StoreError> {
-        use sha2::Digest as _;
         let path = &self.path;
-        let digest = sha2::Sha256::digest(bytes);
-        let hash: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let hash = file_digest(bytes);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -702,6 +758,152 @@ impl Store for SqliteStore {
             })
         })
         .transpose()
+    }
+}
+
+/// The outputs and files the events of a run vouch for, each with the
+/// digest the latest event vouching for it recorded, and that event.
+#[derive(Default)]
+struct Vouched {
+    /// (node, attempt, stream) → (event, digest).
+    outputs: HashMap<(String, i64, String), (u64, String)>,
+    /// (node, name) → (event, digest).
+    files: HashMap<(String, String), (u64, String)>,
+}
+
+impl Vouched {
+    /// Notes what event `seq`'s payload vouches for, if anything.
+    fn read(&mut self, seq: u64, payload: &str) {
+        // Most events vouch for nothing; only those that may are parsed.
+        if !payload.contains("\"outputs\"") && !payload.contains("\"attachments\"") {
+            return;
+        }
+        let Ok(payload) = serde_json::from_str::<Value>(payload) else {
+            return;
+        };
+        let Some(node) = payload.get("node").and_then(Value::as_str) else {
+            return;
+        };
+        let digests = |key: &str| {
+            payload
+                .get(key)
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+                .filter_map(|(name, digest)| Some((name.clone(), digest.as_str()?.to_owned())))
+                .collect::<Vec<_>>()
+        };
+        if let Some(attempt) = payload.get("attempt").and_then(Value::as_i64) {
+            for (stream, digest) in digests("outputs") {
+                self.outputs
+                    .insert((node.to_owned(), attempt, stream), (seq, digest));
+            }
+        }
+        for (name, digest) in digests("attachments") {
+            self.files.insert((node.to_owned(), name), (seq, digest));
+        }
+    }
+
+    /// Recomputes every vouched-for digest from what the store holds now,
+    /// and reports the first (by event) that does not match.
+    fn check(self, conn: &Connection, path: &Path, run: &RunId) -> Result<(), StoreError> {
+        let mut problems: Vec<(u64, String)> = Vec::new();
+        for ((node, attempt, stream), (seq, digest)) in self.outputs {
+            let kept = conn
+                .query_row(
+                    "SELECT head, tail, total FROM outputs
+                     WHERE run_id = ?1 AND node = ?2 AND attempt = ?3 AND stream = ?4",
+                    params![run.as_str(), node, attempt, stream],
+                    |row| {
+                        Ok((
+                            row.get::<_, Vec<u8>>(0)?,
+                            row.get::<_, Vec<u8>>(1)?,
+                            row.get::<_, i64>(2)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(on_error(path))?;
+            let what = format!("the {stream} of `{node}` (attempt {attempt})");
+            match kept {
+                None => problems.push((seq, format!("{what} it vouches for is missing"))),
+                Some((head, tail, total)) => {
+                    let total = count(path, total, "an output's byte count")?;
+                    if output_digest(&head, &tail, total) != digest {
+                        problems.push((
+                            seq,
+                            format!(
+                                "{what} does not match the digest this event recorded: \
+                                 the output was changed after it was kept"
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        for ((node, name), (seq, digest)) in self.files {
+            let kept = conn
+                .query_row(
+                    "SELECT bytes FROM attachments WHERE run_id = ?1 AND node = ?2 AND name = ?3",
+                    params![run.as_str(), node, name],
+                    |row| row.get::<_, Vec<u8>>(0),
+                )
+                .optional()
+                .map_err(on_error(path))?;
+            let what = format!("the file `{name}` given for `{node}`");
+            match kept {
+                None => problems.push((seq, format!("{what} that it vouches for is missing"))),
+                Some(bytes) if file_digest(&bytes) != digest => problems.push((
+                    seq,
+                    format!(
+                        "{what} does not match the SHA-256 this event recorded: \
+                         the file was changed after it was kept"
+                    ),
+                )),
+                Some(_) => {}
+            }
+        }
+        match problems.into_iter().min() {
+            Some((seq, reason)) => Err(StoreError::ChainBroken {
+                run: run.clone(),
+                seq,
+                reason,
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Creates `dir` (and any missing parent) readable by its owner alone; an
+/// existing directory is left as it is.
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(dir)?;
+    // The mode given at creation is masked by the umask; this is not.
+    fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE))
+}
+
+/// Creates the empty database file readable by its owner alone, unless it
+/// exists; says whether it created it. SQLite takes an empty file for a new
+/// database.
+fn create_private_file(path: &Path) -> io::Result<bool> {
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(path)
+    {
+        Ok(_) => {
+            fs::set_permissions(path, fs::Permissions::from_mode(FILE_MODE))?;
+            Ok(true)
+        }
+        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(error) => Err(error),
     }
 }
 

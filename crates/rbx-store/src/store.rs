@@ -46,10 +46,18 @@ pub trait Store: Send {
 
     /// Recomputes the run's record from its start: the hash of its source
     /// snapshot, the hash of every event and the link from each event to the
-    /// one before, and the journal's length and last hash as the run's row
-    /// recorded them. Returns [`StoreError::ChainBroken`] at the first place
-    /// where they disagree.
+    /// one before, the journal's length and last hash as the run's row
+    /// recorded them, and the digest of every output and attachment an event
+    /// vouches for (see [`Store::put_output`] and [`Store::put_attachment`]).
+    /// Returns [`StoreError::ChainBroken`] at the first place where they
+    /// disagree.
     fn verify(&self, run: &RunId) -> Result<(), StoreError>;
+
+    /// Makes the store's main file hold the whole record, so that a copy of
+    /// that file alone is a complete copy of every run. The engine calls it
+    /// whenever a drive of a run stops: it ends, fails, pauses, waits or is
+    /// interrupted. A backend with nothing to fold in does nothing.
+    fn checkpoint(&mut self) -> Result<(), StoreError>;
 
     /// Every run, oldest first.
     fn runs(&self) -> Result<Vec<RunSummary>, StoreError>;
@@ -98,7 +106,13 @@ pub trait Store: Send {
 
     /// Keeps the bounded capture of one output stream (`stdout`, `stderr`)
     /// of one attempt of a step, replacing an earlier capture of the same
-    /// stream, so the engine may save it as it grows.
+    /// stream, so the engine may save it as it grows. Returns its digest
+    /// ([`output_digest`](crate::output_digest)).
+    ///
+    /// The digest binds the output to the journal: an event whose payload
+    /// has `node`, `attempt` and `outputs` (stream → digest) vouches for
+    /// those captures, and [`Store::verify`] recomputes them. A later event
+    /// vouching for the same capture supersedes an earlier one.
     #[expect(
         clippy::too_many_arguments,
         reason = "a key of four parts and a capture of three; a struct would only rename them"
@@ -112,12 +126,14 @@ pub trait Store: Send {
         head: &[u8],
         tail: &[u8],
         total: u64,
-    ) -> Result<(), StoreError>;
+    ) -> Result<String, StoreError>;
 
-    /// The capture of one output stream of one attempt of a step, or `None`
-    /// if none was kept.
     /// Keeps a file a person gave as evidence for `node`, whole, and
-    /// returns its SHA-256 (hex).
+    /// returns its SHA-256 (hex), replacing a file kept under the same name.
+    ///
+    /// As with outputs, an event whose payload has `node` and `attachments`
+    /// (name → SHA-256) vouches for those files, and [`Store::verify`]
+    /// recomputes them; a later event supersedes an earlier one.
     fn put_attachment(
         &mut self,
         run: &RunId,
@@ -135,6 +151,8 @@ pub trait Store: Send {
         name: &str,
     ) -> Result<Option<(String, String, Vec<u8>)>, StoreError>;
 
+    /// The capture of one output stream of one attempt of a step, or `None`
+    /// if none was kept.
     fn output(
         &self,
         run: &RunId,

@@ -51,7 +51,57 @@ pub struct Text {
 #[derive(Debug, Clone, PartialEq)]
 pub enum TextPart {
     Literal(String),
-    Interpolation(Path),
+    Interpolation(Interpolation),
+}
+
+/// `{{ path }}`, or `{{ path | shell }}`: a value put into text, passed
+/// through its filters in the order written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interpolation {
+    /// The value's name; its span covers the whole `{{ … }}`.
+    pub path: Path,
+    pub filters: Vec<Filter>,
+}
+
+impl Interpolation {
+    /// `{{ path }}` or `{{ path | shell }}`, in canonical spacing.
+    pub fn source_form(&self) -> String {
+        let mut out = format!("{{{{ {}", self.path.dotted());
+        for filter in &self.filters {
+            out.push_str(" | ");
+            out.push_str(filter.keyword());
+        }
+        out.push_str(" }}");
+        out
+    }
+
+    /// How many times the value is quoted for a shell.
+    pub fn shell_quotes(&self) -> usize {
+        self.filters.iter().filter(|f| **f == Filter::Shell).count()
+    }
+}
+
+/// What a filter does to an interpolated value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filter {
+    /// The value quoted as one POSIX shell word, for a shell that parses
+    /// the command's text once more (`ssh`, `sh -c`, `eval`).
+    Shell,
+}
+
+impl Filter {
+    /// Every filter, for messages.
+    pub const ALL: [Filter; 1] = [Filter::Shell];
+
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Filter::Shell => "shell",
+        }
+    }
+
+    pub fn from_keyword(word: &str) -> Option<Filter> {
+        Filter::ALL.into_iter().find(|f| f.keyword() == word)
+    }
 }
 
 impl Text {
@@ -61,10 +111,8 @@ impl Text {
         for part in &self.parts {
             match part {
                 TextPart::Literal(text) => out.push_str(text),
-                TextPart::Interpolation(path) => {
-                    out.push_str("{{ ");
-                    out.push_str(&path.dotted());
-                    out.push_str(" }}");
+                TextPart::Interpolation(interpolation) => {
+                    out.push_str(&interpolation.source_form());
                 }
             }
         }
@@ -83,9 +131,10 @@ impl Text {
         Some(out)
     }
 
+    /// The names of the values the text interpolates.
     pub fn interpolations(&self) -> impl Iterator<Item = &Path> {
         self.parts.iter().filter_map(|part| match part {
-            TextPart::Interpolation(path) => Some(path),
+            TextPart::Interpolation(interpolation) => Some(&interpolation.path),
             TextPart::Literal(_) => None,
         })
     }
@@ -141,6 +190,7 @@ pub enum ItemKind {
     Input(Input),
     Role(Role),
     Link(Link),
+    Outcome(Outcome),
     Hook(Hook),
     Require(Require),
     On(Route),
@@ -169,6 +219,13 @@ pub enum ScalarType {
     Bool,
     Duration,
     Secret,
+    /// A host name or address, optionally `user@host`: text that cannot
+    /// hold shell syntax or start with `-`, so it is safe wherever a
+    /// command parses it again (`ssh {{ host }} …`).
+    Host,
+    /// A shell command line, run as code where a command hands it to a
+    /// shell (`sh -c {{ freeze_cmd }}`): whoever sets it can run anything.
+    Command,
 }
 
 impl ScalarType {
@@ -179,7 +236,33 @@ impl ScalarType {
             ScalarType::Bool => "bool",
             ScalarType::Duration => "duration",
             ScalarType::Secret => "secret",
+            ScalarType::Host => "host",
+            ScalarType::Command => "command",
         }
+    }
+}
+
+/// Checks that `text` is a host: letters, digits and `. _ - : @ %` (a
+/// name, an IPv4 or IPv6 address, `user@host`), not empty and not starting
+/// with `-`. `Err` says what is wrong, as a lowercase fragment.
+pub fn check_host(text: &str) -> Result<(), String> {
+    if text.is_empty() {
+        return Err("a host cannot be empty".to_string());
+    }
+    if text.starts_with('-') {
+        return Err(format!(
+            "`{text}` starts with `-`, which a command would read as an option"
+        ));
+    }
+    match text
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '@' | '%')))
+    {
+        Some(c) => Err(format!(
+            "`{text}` has `{}` in it; a host has only letters, digits and . _ - : @ %",
+            c.escape_debug()
+        )),
+        None => Ok(()),
     }
 }
 
@@ -245,6 +328,15 @@ pub struct Link {
     pub id: Ident,
     pub title: Text,
     pub target: Option<Text>,
+}
+
+/// `outcome NAME "description"? success|failure`: whether a run that ends
+/// with this outcome succeeded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub name: Ident,
+    pub description: Option<Text>,
+    pub success: bool,
 }
 
 /// `hook EVENT "command"`

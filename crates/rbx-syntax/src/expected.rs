@@ -50,6 +50,7 @@ fn describe(rule: Rule) -> Option<String> {
         stream => "`stdout` or `stderr`",
         route_event => "`failure` or `cancel`",
         hook_event => "an event (`pause`, `overrun`, `failure` or `end`)",
+        outcome_class => "`success` or `failure`",
         backoff_kind => "`fixed` or `exponential`",
         role_field_name => "`person`, `contact` or `backup`",
         cmp_op => "a comparison such as `==`",
@@ -74,6 +75,7 @@ fn words(rule: Rule) -> &'static [&'static str] {
         stream => &["stdout", "stderr"],
         route_event => &["failure", "cancel"],
         hook_event => &["pause", "overrun", "failure", "end"],
+        outcome_class => &["success", "failure"],
         backoff_kind => &["fixed", "exponential"],
         role_field_name => &["person", "contact", "backup"],
         input_type | scalar_type => &[

@@ -131,6 +131,7 @@ impl Printer<'_> {
                 ItemKind::Input(_) => "input",
                 ItemKind::Role(_) => "role",
                 ItemKind::Link(_) => "link",
+                ItemKind::Outcome(_) => "outcome",
                 ItemKind::Hook(_) => "hook",
                 ItemKind::Require(_) | ItemKind::On(_) => "rule",
                 ItemKind::Stage(_) => "stage",
@@ -201,6 +202,19 @@ impl Printer<'_> {
                     line.push_str(" = ");
                     line.push_str(&text(target, level));
                 }
+                self.line(level, &line, item.span.end);
+            }
+            ItemKind::Outcome(outcome) => {
+                let mut line = format!("outcome {}", outcome.name.name);
+                if let Some(description) = &outcome.description {
+                    line.push(' ');
+                    line.push_str(&text(description, level));
+                }
+                line.push_str(if outcome.success {
+                    " success"
+                } else {
+                    " failure"
+                });
                 self.line(level, &line, item.span.end);
             }
             ItemKind::Hook(hook) => {
@@ -503,10 +517,8 @@ fn text(t: &Text, level: usize) -> String {
                     }
                 }
             }
-            TextPart::Interpolation(path) => {
-                body.push_str("{{ ");
-                body.push_str(&path.dotted());
-                body.push_str(" }}");
+            TextPart::Interpolation(interpolation) => {
+                body.push_str(&interpolation.source_form());
             }
         }
     }

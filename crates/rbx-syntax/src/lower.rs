@@ -75,6 +75,7 @@ pub fn is_keyword(rule: Rule) -> bool {
             | kw_role
             | kw_link
             | kw_hook
+            | kw_outcome
             | kw_stage
             | kw_within
             | kw_then
@@ -261,6 +262,7 @@ impl<'s> Lowerer<'s> {
             Rule::input_decl => ItemKind::Input(self.input(pair)?),
             Rule::role_decl => ItemKind::Role(self.role(pair)?),
             Rule::link_decl => ItemKind::Link(self.link(pair)?),
+            Rule::outcome_decl => ItemKind::Outcome(self.outcome(pair)?),
             Rule::hook_decl => ItemKind::Hook(self.hook(pair)?),
             Rule::require_stmt => ItemKind::Require(self.require(pair)?),
             Rule::on_stmt => ItemKind::On(self.route(pair)?),
@@ -338,6 +340,8 @@ impl<'s> Lowerer<'s> {
             "bool" => ScalarType::Bool,
             "duration" => ScalarType::Duration,
             "secret" => ScalarType::Secret,
+            "host" => ScalarType::Host,
+            "command" => ScalarType::Command,
             _ => ScalarType::String,
         }
     }
@@ -416,6 +420,21 @@ impl<'s> Lowerer<'s> {
             .map(|p| self.string(p))
             .transpose()?;
         Ok(Link { id, title, target })
+    }
+
+    fn outcome(&mut self, pair: Pair<'_, Rule>) -> R<Outcome> {
+        let mut children = Children::of(pair);
+        let name = self.ident(children.expect(Rule::ident)?);
+        let description = children
+            .take(Rule::string)
+            .map(|p| self.string(p))
+            .transpose()?;
+        let success = children.expect(Rule::outcome_class)?.as_str() == "success";
+        Ok(Outcome {
+            name,
+            description,
+            success,
+        })
     }
 
     fn hook(&mut self, pair: Pair<'_, Rule>) -> R<Hook> {
@@ -997,7 +1016,10 @@ impl<'s> Lowerer<'s> {
                 template::Segment::Literal { text, offset } => {
                     TextPart::Literal(self.unescape(text, start + offset))
                 }
-                template::Segment::Interpolation(path) => TextPart::Interpolation(path),
+                template::Segment::Interpolation {
+                    interpolation,
+                    unknown,
+                } => self.interpolation(interpolation, &unknown),
             })
             .collect();
         Ok(Text {
@@ -1015,7 +1037,10 @@ impl<'s> Lowerer<'s> {
             .into_iter()
             .map(|segment| match segment {
                 template::Segment::Literal { text, .. } => TextPart::Literal(text.to_string()),
-                template::Segment::Interpolation(path) => TextPart::Interpolation(path),
+                template::Segment::Interpolation {
+                    interpolation,
+                    unknown,
+                } => self.interpolation(interpolation, &unknown),
             })
             .collect();
         Ok(Text {
@@ -1023,6 +1048,30 @@ impl<'s> Lowerer<'s> {
             block: true,
             span,
         })
+    }
+
+    /// An interpolation, with each filter rbx does not know reported.
+    fn interpolation(&mut self, interpolation: Interpolation, unknown: &[Ident]) -> TextPart {
+        for filter in unknown {
+            let known: Vec<String> = Filter::ALL
+                .iter()
+                .map(|f| format!("`{}`", f.keyword()))
+                .collect();
+            self.diagnostics.push(
+                Diagnostic::error(
+                    "rbx::syntax::unknown_filter",
+                    format!("unknown filter `{}`", filter.name),
+                )
+                .primary(filter.span, "not a filter rbx knows")
+                .help(format!(
+                    "filters rbx knows: {}; `{{{{ {} | shell }}}}` quotes the value for a shell \
+                     that parses the command again",
+                    known.join(", "),
+                    interpolation.path.dotted()
+                )),
+            );
+        }
+        TextPart::Interpolation(interpolation)
     }
 
     fn unescape(&mut self, raw: &str, offset: usize) -> String {

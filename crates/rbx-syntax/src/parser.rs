@@ -50,6 +50,7 @@ pub fn parse(source: &str) -> Parsed {
     // Recovery blanks lines of a copy; a file without errors is never copied.
     let mut text = Cow::Borrowed(source);
     let mut last_error_line_end = None;
+    let mut last_error_pos = None;
     loop {
         match parse_tree(&text) {
             Ok(pairs) if diagnostics.is_empty() => {
@@ -77,14 +78,29 @@ pub fn parse(source: &str) -> Parsed {
                 if last_error_line_end.is_some_and(|end| pos <= end) {
                     break;
                 }
-                diagnostics.push(failure.diagnostic(source));
+                // The same place failing again after the line before it was
+                // blanked: that line was not the unfinished one; this one is
+                // blanked instead, and reported once.
+                let again = last_error_pos == Some(pos);
+                if !again {
+                    diagnostics.push(failure.diagnostic(source));
+                }
+                last_error_pos = Some(pos);
                 // Recover by blanking the offending line and parsing again, as
                 // long as the line holds no bracket whose loss would cascade.
                 // An error on a line's first token that did not expect a new
                 // statement means the previous line was left unfinished.
                 let (mut start, mut end) = line_bounds(&text, pos);
-                if text[start..pos].trim().is_empty() && !failure.expects_statement() && start > 0 {
-                    (start, end) = line_bounds(&text, start - 1);
+                if !again && text[start..pos].trim().is_empty() && !failure.expects_statement() {
+                    // The unfinished line is the last one with anything on
+                    // it: blank lines (and lines blanked already) between
+                    // are skipped, or the same error would come back.
+                    while start > 0 {
+                        (start, end) = line_bounds(&text, start - 1);
+                        if !text[start..end].trim().is_empty() {
+                            break;
+                        }
+                    }
                 }
                 let line = &text[start..end];
                 if diagnostics.len() >= MAX_ERRORS

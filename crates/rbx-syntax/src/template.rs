@@ -1,46 +1,71 @@
-//! Text inside strings and text blocks: `{{ name }}` interpolations and the
-//! indentation a text block sheds.
+//! Text inside strings and text blocks: `{{ name }}` interpolations (with
+//! their `| filter`s) and the indentation a text block sheds.
 
-use crate::ast::{Ident, Path};
+use crate::ast::{Filter, Ident, Interpolation, Path};
 use crate::span::Span;
 
 #[derive(Debug)]
 pub enum Segment<'t> {
-    Literal { text: &'t str, offset: usize },
-    Interpolation(Path),
+    Literal {
+        text: &'t str,
+        offset: usize,
+    },
+    Interpolation {
+        interpolation: Interpolation,
+        /// Filters written that rbx does not know, left out of
+        /// `interpolation` for the caller to report.
+        unknown: Vec<Ident>,
+    },
 }
 
 /// Splits `text` into literal runs and interpolations. `to_source` maps an
 /// offset in `text` to an offset in the file, for spans.
 ///
-/// Only `{{ name }}` and `{{ name.field }}` are interpolations; any other
-/// `{{` (a Go template in a `docker inspect` command, say) is literal text,
-/// so commands never need escaping.
+/// Only `{{ name }}` and `{{ name.field }}`, each optionally followed by
+/// `| filter`s, are interpolations; any other `{{` (a Go template in a
+/// `docker inspect` command, say) is literal text, so commands never need
+/// escaping.
 pub fn split(text: &str, to_source: impl Fn(usize) -> usize) -> Vec<Segment<'_>> {
     let mut segments = Vec::new();
     let mut literal_start = 0;
     let mut search = 0;
+    let ident = |(start, end): (usize, usize)| Ident {
+        name: text[start..end].to_string(),
+        span: Span::new(to_source(start), to_source(end)),
+    };
     while let Some(found) = text[search..].find("{{") {
         let open = search + found;
         match interpolation_at(text, open) {
-            Some((names, close)) => {
+            Some(Found {
+                names,
+                filters,
+                close,
+            }) => {
                 if open > literal_start {
                     segments.push(Segment::Literal {
                         text: &text[literal_start..open],
                         offset: literal_start,
                     });
                 }
-                let segments_of_path = names
-                    .into_iter()
-                    .map(|(start, end)| Ident {
-                        name: text[start..end].to_string(),
-                        span: Span::new(to_source(start), to_source(end)),
-                    })
-                    .collect();
-                segments.push(Segment::Interpolation(Path {
-                    segments: segments_of_path,
+                let path = Path {
+                    segments: names.into_iter().map(ident).collect(),
                     span: Span::new(to_source(open), to_source(close)),
-                }));
+                };
+                let mut known = Vec::new();
+                let mut unknown = Vec::new();
+                for range in filters {
+                    match Filter::from_keyword(&text[range.0..range.1]) {
+                        Some(filter) => known.push(filter),
+                        None => unknown.push(ident(range)),
+                    }
+                }
+                segments.push(Segment::Interpolation {
+                    interpolation: Interpolation {
+                        path,
+                        filters: known,
+                    },
+                    unknown,
+                });
                 literal_start = close;
                 search = close;
             }
@@ -56,29 +81,40 @@ pub fn split(text: &str, to_source: impl Fn(usize) -> usize) -> Vec<Segment<'_>>
     segments
 }
 
-/// If an interpolation starts at `open`, the ranges of its dotted names and
-/// the offset just past its `}}`.
-fn interpolation_at(text: &str, open: usize) -> Option<(Vec<(usize, usize)>, usize)> {
+/// An interpolation found in text: the ranges of its dotted names and of
+/// its filters, and the offset just past its `}}`.
+struct Found {
+    names: Vec<(usize, usize)>,
+    filters: Vec<(usize, usize)>,
+    close: usize,
+}
+
+/// If an interpolation starts at `open`, where its parts are.
+fn interpolation_at(text: &str, open: usize) -> Option<Found> {
     let bytes = text.as_bytes();
-    let mut i = open + 2;
     let skip_spaces = |mut i: usize| {
         while i < bytes.len() && bytes[i] == b' ' {
             i += 1;
         }
         i
     };
-    i = skip_spaces(i);
-    let mut names = Vec::new();
-    loop {
-        let start = i;
+    // The end of a name starting at `i`, if one does.
+    let name = |mut i: usize| {
         if i < bytes.len() && (bytes[i].is_ascii_alphabetic() || bytes[i] == b'_') {
             i += 1;
             while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
                 i += 1;
             }
+            Some(i)
         } else {
-            return None;
+            None
         }
+    };
+    let mut i = skip_spaces(open + 2);
+    let mut names = Vec::new();
+    loop {
+        let start = i;
+        i = name(i)?;
         names.push((start, i));
         if i < bytes.len() && bytes[i] == b'.' {
             i += 1;
@@ -87,7 +123,18 @@ fn interpolation_at(text: &str, open: usize) -> Option<(Vec<(usize, usize)>, usi
         }
     }
     i = skip_spaces(i);
-    text[i..].starts_with("}}").then_some((names, i + 2))
+    let mut filters = Vec::new();
+    while i < bytes.len() && bytes[i] == b'|' {
+        let start = skip_spaces(i + 1);
+        let end = name(start)?;
+        filters.push((start, end));
+        i = skip_spaces(end);
+    }
+    text[i..].starts_with("}}").then_some(Found {
+        names,
+        filters,
+        close: i + 2,
+    })
 }
 
 /// A text block's body with its common indentation removed, remembering
@@ -177,10 +224,40 @@ mod tests {
         let paths: Vec<String> = parts
             .iter()
             .filter_map(|s| match s {
-                Segment::Interpolation(p) => Some(p.dotted()),
+                Segment::Interpolation { interpolation, .. } => Some(interpolation.path.dotted()),
                 Segment::Literal { .. } => None,
             })
             .collect();
         assert_eq!(paths, ["x.y"]);
+    }
+
+    #[test]
+    fn filters_follow_a_bar_and_unknown_ones_are_set_apart() {
+        let parts = split(
+            "{{ x | shell }} {{x|shell|shell}} {{ y | upper }} {{ z | }} {{ .A | b }}",
+            |o| o,
+        );
+        let found: Vec<(String, usize, Vec<String>)> = parts
+            .iter()
+            .filter_map(|s| match s {
+                Segment::Interpolation {
+                    interpolation,
+                    unknown,
+                } => Some((
+                    interpolation.path.dotted(),
+                    interpolation.shell_quotes(),
+                    unknown.iter().map(|u| u.name.clone()).collect(),
+                )),
+                Segment::Literal { .. } => None,
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("x".to_string(), 1, vec![]),
+                ("x".to_string(), 2, vec![]),
+                ("y".to_string(), 0, vec!["upper".to_string()]),
+            ]
+        );
     }
 }

@@ -92,6 +92,18 @@ fn check(source: &str) {
         );
         assert!(source.is_char_boundary(span.start) && source.is_char_boundary(span.end));
     }
+    // Recovery blanks a line and parses again; it must never report the
+    // same mistake twice.
+    // (Spans compare equal to every span, so their offsets are compared.)
+    let place = |d: &rbx_syntax::Diagnostic| d.span().map(|s| (s.start, s.end));
+    for (i, a) in parsed.diagnostics.iter().enumerate() {
+        for b in &parsed.diagnostics[i + 1..] {
+            assert!(
+                !(place(a) == place(b) && a.message == b.message),
+                "reported twice: {a:?}\n{source}"
+            );
+        }
+    }
     if let Some(file) = parsed.file {
         let once = fmt::format(source, &file);
         let reparsed = parse(&once);

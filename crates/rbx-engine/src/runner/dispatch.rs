@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 use crate::expand::Plan;
 use crate::journal::Journal;
 use crate::readiness::{has_failure_route, leaves, runs, status_of};
-use crate::state::{RunState, Status, kind};
+use crate::state::{Left, RunState, Status, kind};
 use crate::value::Value;
 use crate::{Exit, Options, Procedure};
 
@@ -165,15 +165,7 @@ pub(crate) async fn dispatch(
     loop {
         if *cancel.borrow() {
             while dispatcher.running.join_next().await.is_some() {}
-            let _ = stopping(
-                shared,
-                kind::RUN_INTERRUPTED,
-                json!({}),
-                "interrupted".into(),
-                None,
-            )
-            .await;
-            return Exit::Interrupted;
+            return interrupted(shared).await;
         }
         if !dispatcher.stops.any() {
             if let Err(e) = dispatcher.consider().await {
@@ -192,15 +184,7 @@ pub(crate) async fn dispatch(
         }
     }
     if *cancel.borrow() {
-        let _ = stopping(
-            shared,
-            kind::RUN_INTERRUPTED,
-            json!({}),
-            "interrupted".into(),
-            None,
-        )
-        .await;
-        return Exit::Interrupted;
+        return interrupted(shared).await;
     }
     dispatcher.conclude().await
 }
@@ -219,8 +203,14 @@ impl Dispatcher<'_> {
             })
             .collect();
         settled.sort_unstable();
-        for (_, x) in settled {
-            let left_before = self.state.left.contains_key(&self.plan.nodes[x].flow);
+        for (seq, x) in settled {
+            // Whether the flow was left before this node settled: a flow
+            // left later (recorded after it) does not excuse its failure.
+            let left_before = self
+                .state
+                .left
+                .get(&self.plan.nodes[x].flow)
+                .is_some_and(|left| left.seq < seq);
             self.note_leaving(x).await?;
             let failed = status_of(self.state, &self.plan.nodes[x].id) == Status::Failed;
             if failed && !left_before && !has_failure_route(self.plan, x) {
@@ -237,6 +227,11 @@ impl Dispatcher<'_> {
     /// any other node is ready to run.
     async fn consider(&mut self) -> Result<(), String> {
         while let Some(x) = self.candidates.pop_first() {
+            // A node settled already (answered with `rbx confirm`, or
+            // before a retry reset what came before it) keeps its record.
+            if status_of(self.state, &self.plan.nodes[x].id) != Status::Pending {
+                continue;
+            }
             if !runs(self.state, self.plan, x) {
                 self.skip(x).await?;
                 continue;
@@ -255,7 +250,8 @@ impl Dispatcher<'_> {
     /// it became ready no longer has control reaching it: it is skipped
     /// instead (rule L3).
     async fn launch(&mut self) -> Result<(), String> {
-        while self.running.len() < self.shared.options.jobs.max(1) {
+        // Once the run ends, fails or pauses, nothing new starts (rule E1).
+        while !self.stops.any() && self.running.len() < self.shared.options.jobs.max(1) {
             let Some(x) = self.ready.pop_front() else {
                 break;
             };
@@ -318,8 +314,12 @@ impl Dispatcher<'_> {
             return Ok(());
         }
         let payload = json!({ "flow": node.flow, "node": node.id });
-        record(self.shared, kind::FLOW_LEFT, payload).await?;
-        self.state.left.insert(node.flow.clone(), node.id.clone());
+        let seq = record(self.shared, kind::FLOW_LEFT, payload).await?;
+        let left = Left {
+            by: node.id.clone(),
+            seq,
+        };
+        self.state.left.insert(node.flow.clone(), left);
         Ok(())
     }
 
@@ -346,11 +346,21 @@ impl Dispatcher<'_> {
     async fn conclude(self) -> Exit {
         let shared = self.shared;
         if let Some(outcome) = self.stops.ended {
+            let success = shared
+                .graph
+                .outcomes
+                .get(&outcome)
+                .is_none_or(|c| c.success);
             let status = format!("ended:{outcome}");
-            let payload = json!({ "outcome": outcome });
+            let payload = json!({ "outcome": outcome, "success": success });
             let recorded = stopping(shared, kind::RUN_ENDED, payload, status, None).await;
-            hook(shared, HookEvent::End, &[("RBX_OUTCOME", &outcome)]).await;
-            return recorded.map_or_else(Exit::Broken, |()| Exit::Ended(outcome));
+            let class = if success { "success" } else { "failure" };
+            let details = [
+                ("RBX_OUTCOME", outcome.as_str()),
+                ("RBX_OUTCOME_CLASS", class),
+            ];
+            hook(shared, HookEvent::End, &details).await;
+            return recorded.map_or_else(Exit::Broken, |()| Exit::Ended { outcome, success });
         }
         if let Some(node) = self.stops.failed {
             let reason = self
@@ -390,6 +400,20 @@ impl Dispatcher<'_> {
             stuck.join(", ")
         ))
     }
+}
+
+/// Ctrl-C, SIGTERM or SIGHUP: recorded, and the run is left resumable.
+async fn interrupted(shared: &Shared) -> Exit {
+    let payload = json!({});
+    let _ = stopping(
+        shared,
+        kind::RUN_INTERRUPTED,
+        payload,
+        "interrupted".into(),
+        None,
+    )
+    .await;
+    Exit::Interrupted
 }
 
 /// Appends an event that stops the run, with the run's status.

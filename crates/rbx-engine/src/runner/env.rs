@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use rbx_check::graph::{Graph, NodeKind};
-use rbx_syntax::ast::{Expr, Require, StmtKind, Text, TextPart};
+use rbx_syntax::ast::{Expr, Require, StmtKind, Text};
 
 use crate::expand::Plan;
 use crate::shell;
@@ -252,50 +252,45 @@ impl Env for NodeEnv<'_> {
     }
 }
 
-/// A command with its interpolations resolved: the text to run, the text
-/// to show and record (secrets masked), and secret values passed in the
-/// environment rather than on the command line.
+/// A command with its interpolations resolved: the text to run (values
+/// as variable references), the text to show and record (values quoted in
+/// place, secrets masked), the variables the command gets, and the
+/// template it was rendered from.
 pub(crate) struct Rendered {
     pub(crate) run: String,
     pub(crate) shown: String,
     pub(crate) env: Vec<(String, String)>,
+    pub(crate) template: String,
 }
 
 pub(crate) fn render(text: &Text, env: &NodeEnv<'_>) -> Result<Rendered, String> {
-    let mut rendered = Rendered {
-        run: String::new(),
-        shown: String::new(),
-        env: Vec::new(),
-    };
-    for part in &text.parts {
-        match part {
-            TextPart::Literal(literal) => {
-                rendered.run.push_str(literal);
-                rendered.shown.push_str(literal);
-            }
-            TextPart::Interpolation(path) => {
-                let names: Vec<&str> = path.segments.iter().map(|s| s.name.as_str()).collect();
-                let value = env
-                    .lookup(&names)
-                    .ok_or_else(|| format!("`{}` has no value yet", path.dotted()))?;
-                match value {
-                    Value::Secret(secret) => {
-                        let var = format!(
-                            "RBX_SECRET_{}",
-                            path.dotted().to_uppercase().replace('.', "_")
-                        );
-                        rendered.run.push_str(&format!("\"${{{var}}}\""));
-                        rendered.shown.push_str(&shell::quote(value::MASK));
-                        rendered.env.push((var, secret));
-                    }
-                    other => {
-                        let quoted = shell::words(&other);
-                        rendered.run.push_str(&quoted);
-                        rendered.shown.push_str(&quoted);
-                    }
-                }
-            }
+    let command = shell::command(text, |interpolation| {
+        let path = &interpolation.path;
+        let names: Vec<&str> = path.segments.iter().map(|s| s.name.as_str()).collect();
+        env.lookup(&names)
+            .ok_or_else(|| format!("`{}` has no value yet", path.dotted()))
+    })?;
+    Ok(Rendered {
+        run: command.run,
+        shown: command.shown,
+        env: command.env,
+        template: text.source_form(),
+    })
+}
+
+/// Every secret of the run: each secret input, and each secret item of a
+/// list input. Output is masked for all of them, whichever step printed it.
+pub(crate) fn secrets(shared: &Shared) -> crate::mask::Secrets {
+    fn collect(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Secret(secret) => out.push(secret.clone()),
+            Value::List(items) => items.iter().for_each(|item| collect(item, out)),
+            _ => {}
         }
     }
-    Ok(rendered)
+    let mut values = Vec::new();
+    for value in shared.inputs.values() {
+        collect(value, &mut values);
+    }
+    crate::mask::Secrets::new(values)
 }

@@ -14,7 +14,9 @@ use crate::process::{self, Spec};
 use crate::state::{RunState, kind};
 
 use super::Shared;
+use super::env::{NodeEnv, View, render, secrets};
 use super::record::{now_ms, record};
+use super::step::mask_output;
 
 /// Runs the runbook's hook for `event`, with the event in environment
 /// variables. A hook that fails is recorded and never stops the run.
@@ -30,21 +32,42 @@ pub(crate) async fn hook(shared: &Shared, event: HookEvent, details: &[(&str, &s
             ("RBX_OPERATOR".to_string(), shared.options.operator.clone()),
         ];
         env.extend(details.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let spec = Spec {
-            command: command.source_form(),
-            env,
-            timeout: Some(Duration::from_secs(30)),
+        // A hook reads the run's inputs; it is not a node, so nothing a
+        // node captured is known to it.
+        let view = View::default();
+        let values = NodeEnv {
+            shared,
+            view: &view,
+            counted: std::sync::Mutex::default(),
+            inputs: None,
         };
-        let (_never, cancel) = watch::channel(false);
-        let outcome = process::run(&spec, Arc::new(|_, _| {}), cancel).await;
-        let (ok, detail) = match &outcome {
+        let outcome = match render(command, &values) {
+            Ok(rendered) => {
+                env.extend(rendered.env);
+                let spec = Spec {
+                    command: rendered.run,
+                    env,
+                    timeout: Some(Duration::from_secs(30)),
+                };
+                let (_never, cancel) = watch::channel(false);
+                process::run(&spec, Arc::new(|_, _| {}), cancel)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Err(why) => Err(why),
+        };
+        let (ok, detail) = match outcome {
             Ok(f) if f.exit == Some(0) => (true, "exit 0".to_string()),
             Ok(f) if f.timed_out => (false, "timed out after 30s".to_string()),
-            Ok(f) => (
-                false,
-                format!("exit {:?}: {}", f.exit, f.stderr.text().trim()),
-            ),
-            Err(e) => (false, e.to_string()),
+            Ok(mut f) => {
+                // What a hook printed is recorded: never a secret in it.
+                mask_output(&mut f.stderr, &secrets(shared));
+                (
+                    false,
+                    format!("exit {:?}: {}", f.exit, f.stderr.text().trim()),
+                )
+            }
+            Err(why) => (false, why),
         };
         let kind = if ok {
             kind::HOOK_RAN

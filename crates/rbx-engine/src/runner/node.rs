@@ -35,9 +35,6 @@ pub(crate) async fn execute(
             if let Ok(mut started) = shared.stage_started.lock() {
                 started.insert(node.id.clone(), now_ms());
             }
-            if let Ok(mut started) = shared.stage_started.lock() {
-                started.insert(node.id.clone(), now_ms());
-            }
             let state = match requirements(requires, &env) {
                 Ok(()) => settled(Status::Succeeded, None),
                 Err(why) => settled(Status::Failed, Some(why)),

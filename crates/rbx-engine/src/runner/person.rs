@@ -6,9 +6,10 @@ use serde_json::json;
 
 use crate::observer::Tone;
 use crate::people;
+use crate::state::{Status, kind};
 
 use super::env::{NodeEnv, base_name, render};
-use super::record::{finish, settled};
+use super::record::{finish, record, settled};
 use super::step::confirm_irreversible;
 use super::{Done, Shared};
 
@@ -27,11 +28,20 @@ pub(crate) async fn person(
     }
     let _turn = shared.person.lock().await;
     let base = base_name(&node.id).unwrap_or_default();
+    let earlier = match people::earlier(&shared.journal, &shared.run, &node.id, block).await {
+        Ok(earlier) => earlier,
+        Err(e) => return Done::Broken(e),
+    };
     let (mut response, via) = if let Some(given) = shared.options.answers.for_node(&node.id, &base)
     {
         (people::Response::from_json(given), "answers file")
     } else if shared.options.observer.can_ask() {
-        (ask_person(shared, node, block, env), "terminal")
+        match ask_person(shared, node, block, env, &earlier) {
+            Some(response) => (response, "terminal"),
+            // The input ended before every question had an answer: nothing
+            // half-given is recorded, and the run pauses for it.
+            None => return Done::Paused(confirm_hint(block)),
+        }
     } else {
         shared.options.observer.line(
             Tone::Note,
@@ -43,7 +53,28 @@ pub(crate) async fn person(
         );
         return Done::Paused(confirm_hint(block));
     };
-    match people::settle(block, &response, &shared.started_by) {
+    let who = people::Answering {
+        started_by: &shared.started_by,
+        operator: &shared.options.operator,
+        account: &shared.options.account,
+        earlier: &earlier,
+    };
+    match people::settle(block, &response, &who) {
+        Ok(settlement) if settlement.status == Status::Pending => {
+            for signoff in &response.signoffs {
+                let payload =
+                    people::recorded_json(&node.id, signoff, &shared.options.operator, via);
+                if let Err(e) = record(shared, kind::SIGNOFF_RECORDED, payload).await {
+                    return Done::Broken(e);
+                }
+            }
+            let waiting = settlement.waiting.join("; ");
+            shared.options.observer.line(
+                Tone::Note,
+                &format!("⏸ {} waits for more sign-offs: {waiting}", node.id),
+            );
+            Done::Paused(confirm_hint(block))
+        }
         Ok(settlement) => {
             for (name, path) in people::files(block, &response) {
                 let bytes = match std::fs::read(&path) {
@@ -81,6 +112,7 @@ pub(crate) async fn person(
             let mut state = settled(settlement.status, settlement.reason);
             state.branch = settlement.branch;
             state.captures = people::values(block, &response);
+            response.signoffs = settlement.signoffs;
             let mut extra = response.to_json();
             extra["operator"] = json!(shared.options.operator);
             extra["via"] = json!(via);
@@ -102,7 +134,8 @@ pub(crate) fn ask_person(
     node: &crate::expand::XNode,
     block: &Block,
     env: &NodeEnv<'_>,
-) -> people::Response {
+    earlier: &[people::Signoff],
+) -> Option<people::Response> {
     let observer = &shared.options.observer;
     let mut response = people::Response::default();
     shared.options.observer.line(
@@ -110,8 +143,6 @@ pub(crate) fn ask_person(
         &format!("\n● {} — {}", node.id, block.title.source_form()),
     );
     let mut attested = true;
-    let mut roles = Vec::new();
-    let mut approvers = 1;
     for stmt in &block.body {
         match &stmt.kind {
             StmtKind::Owner(role) => shared
@@ -136,7 +167,7 @@ pub(crate) fn ask_person(
                 };
                 loop {
                     let mut answer =
-                        observer.ask(&format!("{}{hint}", evidence.prompt.source_form()));
+                        observer.ask(&format!("{}{hint}", evidence.prompt.source_form()))?;
                     if answer.is_empty() && matches!(evidence.ty, EvidenceType::Text) {
                         answer = observer.long_text().unwrap_or_default();
                     }
@@ -162,12 +193,12 @@ pub(crate) fn ask_person(
                 }
             }
             StmtKind::Attest { role, statement } => {
-                let answer = shared.options.observer.ask(&format!(
+                let prompt = format!(
                     "{} confirms: {} [yes/no]",
                     role.name,
                     statement.source_form()
-                ));
-                attested &= answer.eq_ignore_ascii_case("yes");
+                );
+                attested &= people::ask_until(observer.as_ref(), &prompt, people::yes_or_no)?;
             }
             StmtKind::Option(option) => {
                 shared.options.observer.line(
@@ -179,8 +210,6 @@ pub(crate) fn ask_person(
                     ),
                 );
             }
-            StmtKind::By(by) => roles.extend(by.iter().map(|r| r.name.clone())),
-            StmtKind::Approvers(n) => approvers = usize::try_from(n.value).unwrap_or(1).max(1),
             _ => {}
         }
     }
@@ -192,26 +221,26 @@ pub(crate) fn ask_person(
         response.attest = Some(attested);
     }
     if block.kind == BlockKind::Choose {
-        response.choice = Some(observer.ask("your choice"));
-        response.rationale = Some(observer.ask("why (recorded with the choice)"));
+        let options = people::options(block);
+        let prompt = format!("your choice [{}]", options.join("/"));
+        let choice = people::ask_until(observer.as_ref(), &prompt, |answer| {
+            options
+                .iter()
+                .find(|o| **o == answer.trim())
+                .map(|o| (*o).to_string())
+                .ok_or_else(|| format!("`{answer}` is not one of {}", options.join(", ")))
+        })?;
+        response.choice = Some(choice);
+        response.rationale = Some(observer.ask("why (recorded with the choice)")?);
     }
-    for role in &roles {
-        for n in 1..=approvers {
-            let by = shared
-                .options
-                .observer
-                .ask(&format!("{role}: approver {n} of {approvers}, your name"));
-            let decision = observer.ask("GO or NO-GO");
-            let comment = observer.ask("comment (optional)");
-            response.signoffs.push(people::Signoff {
-                role: role.clone(),
-                by,
-                go: decision.eq_ignore_ascii_case("GO"),
-                comment: (!comment.is_empty()).then_some(comment),
-            });
-        }
-    }
-    response
+    response.signoffs = people::ask_signoffs(
+        observer.as_ref(),
+        block,
+        &shared.started_by,
+        &shared.options.operator,
+        earlier,
+    )?;
+    Some(response)
 }
 
 /// The `rbx confirm` flags a people's node needs, for the pause message.
@@ -225,11 +254,7 @@ pub(crate) fn confirm_hint(block: &Block) -> String {
             StmtKind::Attest { .. } if !flags.iter().any(|f| f == "--attest") => {
                 flags.push("--attest".to_string());
             }
-            StmtKind::By(roles) => {
-                for role in roles {
-                    flags.push(format!("--signoff {}=NAME:GO", role.name));
-                }
-            }
+            StmtKind::By(roles) => flags.push(people::signoff_hint(roles)),
             _ => {}
         }
     }

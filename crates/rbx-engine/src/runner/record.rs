@@ -5,6 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rbx_store::Store;
 use serde_json::json;
 
+use crate::people;
 use crate::state::{self, NodeState, Status, kind};
 
 use super::{Done, Shared};
@@ -19,8 +20,9 @@ pub fn now_ms() -> i64 {
 pub(crate) async fn record(
     shared: &Shared,
     kind: &'static str,
-    payload: serde_json::Value,
+    mut payload: serde_json::Value,
 ) -> Result<u64, String> {
+    people::with_account(&mut payload, &shared.options.account);
     let run = shared.run.clone();
     shared
         .journal

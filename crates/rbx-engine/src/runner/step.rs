@@ -1,33 +1,44 @@
 //! Automated steps: attempts, retries, output, expectations, the in-doubt probe and the point of no return.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rbx_store::Store;
 use rbx_syntax::ast::{BackoffKind, Block, StmtKind, Text};
 use serde_json::json;
 
+use crate::mask::{Held, Secrets};
 use crate::observer::Tone;
 use crate::process::{self, Spec, cancelled_signal};
 use crate::state::{NodeState, Status, kind};
-use crate::value;
 
-use super::env::{NodeEnv, base_name, render};
+use super::env::{NodeEnv, base_name, render, secrets};
 use super::hooks::stage_clock;
 use super::node::{command, text_of, timeout_of};
 use super::record::{fail, finish, record, settled};
 use super::{Done, Shared};
 
-/// Forwards a command's output to the observer as it arrives, with the
-/// run's secrets masked in each chunk (a secret split across two chunks
-/// is not caught here; what is stored is masked whole afterwards).
-pub(crate) fn live(observer: Arc<dyn crate::Observer>, secrets: Vec<String>) -> process::Live {
-    Arc::new(move |stream, bytes| {
-        let mut masked = bytes.to_vec();
-        for secret in secrets.iter().filter(|s| !s.is_empty()) {
-            masked = process::replace(&masked, secret.as_bytes(), value::MASK.as_bytes());
+/// Forwards a command's output to the observer as it arrives, with every
+/// secret of the run masked — not only those the step uses: a command can
+/// find a secret elsewhere (a file, a config dump). The end of a chunk that
+/// could be the start of a secret is held back until the next chunk or the
+/// end of the stream decides, so a secret written in two pieces is never
+/// shown.
+pub(crate) fn live(observer: Arc<dyn crate::Observer>, secrets: Arc<Secrets>) -> process::Live {
+    let held: Mutex<[Held; 2]> = Mutex::default();
+    Arc::new(move |stream, chunk| {
+        let mut held = held.lock().unwrap_or_else(PoisonError::into_inner);
+        let held = &mut held[match stream {
+            process::Stream::Stdout => 0,
+            process::Stream::Stderr => 1,
+        }];
+        let shown = match chunk {
+            Some(bytes) => held.push(&secrets, bytes),
+            None => held.finish(&secrets),
+        };
+        if !shown.is_empty() {
+            observer.output(stream, &shown);
         }
-        observer.output(stream, &masked);
     })
 }
 
@@ -78,6 +89,7 @@ pub(crate) async fn step(
     if let Some(done) = confirm_irreversible(shared, node, block).await {
         return done;
     }
+    let secrets = Arc::new(secrets(shared));
     let mut delay = backoff;
     for round in 0..=retries {
         let attempt = previous + round + 1;
@@ -85,6 +97,7 @@ pub(crate) async fn step(
             "node": node.id,
             "attempt": attempt,
             "command": rendered.shown,
+            "template": rendered.template,
             "host": shared.options.host,
             "operator": shared.options.operator,
         });
@@ -102,10 +115,9 @@ pub(crate) async fn step(
             ),
         );
         observer.running(&node.id);
-        let secrets = rendered.env.iter().map(|(_, v)| v.clone()).collect();
         let finished = process::run(
             &spec,
-            live(Arc::clone(observer), secrets),
+            live(Arc::clone(observer), Arc::clone(&secrets)),
             shared.cancel.clone(),
         )
         .await;
@@ -120,13 +132,15 @@ pub(crate) async fn step(
         if finished.cancelled {
             return Done::Interrupted;
         }
-        // A command may print a secret it was given: mask every secret in
+        // A command may print a secret: mask every secret of the run in
         // what is kept, so none reaches the store, a capture or a report.
-        let secrets: Vec<&str> = rendered.env.iter().map(|(_, v)| v.as_str()).collect();
         let mut finished = finished;
         mask_output(&mut finished.stdout, &secrets);
         mask_output(&mut finished.stderr, &secrets);
         let outputs = [("stdout", &finished.stdout), ("stderr", &finished.stderr)];
+        // The digest of each kept stream goes into the finish event, so the
+        // hash chain covers the output too.
+        let mut digests = serde_json::Map::new();
         // A stream that printed nothing has nothing to keep: no write.
         for (stream, captured) in outputs.into_iter().filter(|(_, c)| c.total > 0) {
             let (run, id, head, tail, total) = (
@@ -142,9 +156,10 @@ pub(crate) async fn step(
                     s.put_output(&run, &id, attempt, stream, &head, &tail, total)
                 })
                 .await;
-            if let Err(e) = stored {
-                return Done::Broken(e.to_string());
-            }
+            match stored {
+                Ok(digest) => digests.insert(stream.to_string(), json!(digest)),
+                Err(e) => return Done::Broken(e.to_string()),
+            };
         }
         let duration_ms = u64::try_from(finished.duration.as_millis()).unwrap_or(u64::MAX);
         let outcome = match crate::expect::unmet(block, &finished) {
@@ -180,18 +195,18 @@ pub(crate) async fn step(
             Err(problem) => settled(Status::Failed, Some(problem)),
         };
         state.duration_ms = Some(duration_ms);
-        let exit = json!({ "exit": finished.exit });
+        let exit = json!({ "exit": finished.exit, "outputs": digests });
         return finish(shared, &node.id, attempt, state, exit).await;
     }
     Done::Broken("a step ran no attempt".to_string())
 }
 
-/// Replaces every secret in the kept output with the mask. A secret split
-/// across the gap between head and tail is cut in two there and cannot be
-/// read whole from either.
-pub(crate) fn mask_output(captured: &mut process::Captured, secrets: &[&str]) {
-    for secret in secrets.iter().filter(|s| !s.is_empty()) {
-        captured.mask(secret.as_bytes(), value::MASK.as_bytes());
+/// Replaces every form of every secret in the kept output with the mask,
+/// longest first. A secret split across the gap between head and tail is
+/// cut in two there and cannot be read whole from either.
+pub(crate) fn mask_output(captured: &mut process::Captured, secrets: &Secrets) {
+    for form in secrets.forms() {
+        captured.mask(form, crate::value::MASK.as_bytes());
     }
 }
 
@@ -231,6 +246,7 @@ pub(crate) async fn verify_in_doubt(
         "decision": decision,
         "why": why,
         "probe": rendered.shown,
+        "template": rendered.template,
         "operator": shared.options.operator,
     });
     if let Err(e) = record(shared, kind::IN_DOUBT, payload).await {
@@ -297,10 +313,12 @@ pub(crate) async fn confirm_irreversible(
                     Tone::Note,
                     &format!("\n⚠ {} is a point of no return. {why}", node.id),
                 );
+                // No answer (the input ended) confirms nothing.
                 let typed = shared
                     .options
                     .observer
-                    .ask(&format!("type `{name}` to go on"));
+                    .ask(&format!("type `{name}` to go on"))
+                    .unwrap_or_default();
                 (typed == name || typed == node.id, "terminal")
             }
             None => {

@@ -93,7 +93,12 @@ pub(crate) async fn wait(
     if let Err(e) = record(
         shared,
         kind::NODE_STARTED,
-        json!({ "node": node.id, "attempt": attempt, "command": rendered.shown }),
+        json!({
+            "node": node.id,
+            "attempt": attempt,
+            "command": rendered.shown,
+            "template": rendered.template,
+        }),
     )
     .await
     {

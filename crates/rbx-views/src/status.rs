@@ -1,0 +1,149 @@
+//! `rbx status`: where one run stands, node by node.
+
+use rbx_check::graph::NodeKind;
+use rbx_engine::{Procedure, RunState};
+use rbx_store::RunSummary;
+use serde::Serialize;
+
+/// One node of the run and where it stands.
+#[derive(Debug, Serialize)]
+pub struct NodeRow {
+    pub id: String,
+    /// One word of the engine's vocabulary: `done`, `failed`, `skipped`,
+    /// `cancelled`, `running`, `in_doubt`, `pending`, `not_reached`.
+    pub standing: &'static str,
+    pub attempts: u32,
+    pub duration_ms: Option<u64>,
+    pub branch: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StatusView {
+    pub version: u32,
+    pub run: String,
+    pub title: String,
+    /// The run's status as recorded (`running`, `paused`, `ended`, …), or
+    /// `interrupted` for a run recorded as running that no process drives.
+    pub status: String,
+    pub outcome: Option<String>,
+    /// Whether a live process drives the run now.
+    pub driven: bool,
+    pub started_at: String,
+    pub started_by: String,
+    pub host: String,
+    /// The nodes the run would run next, were it resumed now.
+    pub waiting_for: Vec<String>,
+    pub nodes: Vec<NodeRow>,
+}
+
+impl StatusView {
+    pub fn of(
+        summary: &RunSummary,
+        state: &RunState,
+        procedure: &Procedure,
+        driven: bool,
+    ) -> StatusView {
+        let (recorded, outcome) = match summary.status.split_once(':') {
+            Some((status, outcome)) => (status.to_string(), Some(outcome.to_string())),
+            None => (summary.status.clone(), None),
+        };
+        let status = if !driven && matches!(recorded.as_str(), "running" | "created") {
+            "interrupted".to_string()
+        } else {
+            recorded
+        };
+        let graph = &procedure.graph.graph;
+        // Nodes written once, then the instances of loops the journal has
+        // seen; a loop's own template node is never run.
+        let mut ids: Vec<String> = graph
+            .node_indices()
+            .filter(|i| matches!(graph[*i].kind, NodeKind::Block(_) | NodeKind::Anchor(_)))
+            .filter(|i| graph[*i].fanout.is_empty())
+            .map(|i| graph[i].id.clone())
+            .collect();
+        let mut items: Vec<&String> = state
+            .nodes
+            .keys()
+            .filter(|id| id.contains('[') && !ids.contains(id))
+            .collect();
+        items.sort();
+        ids.extend(items.into_iter().cloned());
+        let nodes = ids
+            .into_iter()
+            .map(|id| {
+                let node = state.nodes.get(&id);
+                NodeRow {
+                    standing: rbx_engine::state::standing(node, &state.status, driven),
+                    attempts: node.map_or(0, |n| n.attempts),
+                    duration_ms: node.and_then(|n| n.duration_ms),
+                    branch: node.and_then(|n| n.branch.clone()),
+                    reason: node.and_then(|n| n.reason.clone()),
+                    id,
+                }
+            })
+            .collect();
+        let waiting_for = if matches!(state.status, rbx_engine::RunStatus::Ended { .. }) {
+            Vec::new()
+        } else {
+            rbx_engine::waiting_for(procedure, &summary.inputs, state)
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect()
+        };
+        StatusView {
+            version: crate::JSON_VERSION,
+            run: summary.id.to_string(),
+            title: summary.title.clone(),
+            status,
+            outcome,
+            driven,
+            started_at: summary.started_at.clone(),
+            started_by: summary.started_by.clone(),
+            host: summary.host.clone(),
+            waiting_for,
+            nodes,
+        }
+    }
+
+    /// The run's header and one line a node, for a person.
+    pub fn text(&self) -> String {
+        let status = match (&self.outcome, self.status.as_str()) {
+            (Some(outcome), _) => format!("{}:{outcome}", self.status),
+            (None, "interrupted") if !self.driven => {
+                "interrupted: no process is driving it; `rbx resume` goes on".to_string()
+            }
+            (None, status) => status.to_string(),
+        };
+        let mut out = format!(
+            "run {}  {}  ({status})\nstarted {} by {} on {}\n",
+            self.run, self.title, self.started_at, self.started_by, self.host
+        );
+        if !self.waiting_for.is_empty() && self.status != "running" {
+            out.push_str(&format!("waiting for: {}\n", self.waiting_for.join(", ")));
+        }
+        out.push('\n');
+        for node in &self.nodes {
+            let mut parts = Vec::new();
+            if node.attempts > 1 {
+                parts.push(format!("{} attempts", node.attempts));
+            }
+            if let Some(ms) = node.duration_ms {
+                parts.push(format!("{:.1}s", ms as f64 / 1000.0));
+            }
+            if let Some(branch) = &node.branch {
+                parts.push(format!("→ {branch}"));
+            }
+            if let Some(reason) = &node.reason {
+                parts.push(reason.clone());
+            }
+            let standing = node.standing.replace('_', " ");
+            out.push_str(&format!(
+                "  {standing:<11} {}  {}\n",
+                node.id,
+                parts.join(", ")
+            ));
+        }
+        out
+    }
+}
