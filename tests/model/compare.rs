@@ -15,32 +15,10 @@ use crate::play::Ran;
 /// goes on past it (counting it) rather than stopping at it every time.
 /// When the engine is fixed, remove the entry and add its fixture to
 /// `REPLAYED`.
-pub(crate) const KNOWN: &[Known] = &[
-    Known {
-        fixture: "e1-nothing-starts-after-an-outcome",
-        seen: started_after_the_outcome,
-    },
-    Known {
-        fixture: "s5-retry-resets-what-failed-the-run",
-        seen: retry_resets_too_little,
-    },
-    Known {
-        fixture: "s1-a-retry-never-undoes-a-settled-node",
-        seen: settled_node_skipped,
-    },
-    Known {
-        fixture: "c1-only-the-branch-taken-carries",
-        seen: twin_branches,
-    },
-    Known {
-        fixture: "s3-from-reopens-a-left-flow",
-        seen: from_keeps_the_flow_left,
-    },
-    Known {
-        fixture: "e4-a-cancelled-run-ends-in-one-transaction",
-        seen: ended_run_cancelled,
-    },
-];
+pub(crate) const KNOWN: &[Known] = &[Known {
+    fixture: "e4-a-cancelled-run-ends-in-one-transaction",
+    seen: ended_run_cancelled,
+}];
 
 pub(crate) struct Known {
     pub(crate) fixture: &'static str,
@@ -52,75 +30,11 @@ pub(crate) struct Known {
 pub(crate) struct Disagreement<'a> {
     pub(crate) engine: &'a Facts,
     pub(crate) model: &'a Facts,
-    /// Nodes the engine settled or skipped that had settled before.
-    pub(crate) resettled: &'a [String],
-    /// Nodes the engine skipped that the model runs.
-    pub(crate) wrongly_skipped: &'a [String],
-    /// Whether the operation was a resume with `--from`.
-    pub(crate) from: bool,
-    /// Whether a decision has two `when` lines written the same.
-    pub(crate) twins: bool,
-}
-
-/// E1: the run ends with the model's outcome, but the engine did more
-/// first (it started a node that was ready when the outcome was reached).
-pub(crate) fn started_after_the_outcome(d: &Disagreement<'_>) -> bool {
-    let (engine, model) = (d.engine, d.model);
-    engine.outcome == model.outcome
-        && model
-            .outcome
-            .as_deref()
-            .is_some_and(|o| o.starts_with("ended:"))
-        && model.within(engine).is_ok()
-}
-
-/// S5: everything agrees but the `retry`, which resets less than the
-/// nodes whose failure failed the run.
-pub(crate) fn retry_resets_too_little(d: &Disagreement<'_>) -> bool {
-    let (engine, model) = (d.engine, d.model);
-    let others_agree = Facts {
-        reset: model.reset.clone(),
-        ..engine.clone()
-    } == *model;
-    others_agree
-        && engine.reset.len() == model.reset.len()
-        && engine
-            .reset
-            .iter()
-            .zip(&model.reset)
-            .all(|(e, m)| e.is_subset(m))
-}
-
-/// C1: a decision with two `when` lines written the same, and the run
-/// ends elsewhere than the first leads.
-pub(crate) fn twin_branches(d: &Disagreement<'_>) -> bool {
-    d.twins && d.engine.outcome != d.model.outcome
-}
-
-/// S3: after `--from`, the engine skips what the model runs again (and
-/// the run breaks).
-pub(crate) fn from_keeps_the_flow_left(d: &Disagreement<'_>) -> bool {
-    d.from
-        && (!d.wrongly_skipped.is_empty()
-            || d.engine
-                .outcome
-                .as_deref()
-                .is_some_and(|o| o.contains("stopped without an outcome")))
 }
 
 /// E4: the engine cancels a run whose journal says it has ended.
 pub(crate) fn ended_run_cancelled(d: &Disagreement<'_>) -> bool {
     d.engine.cancelled > 0 && d.model.outcome.as_deref() == Some("refused")
-}
-
-/// S1: the engine records a node that had settled as skipped, and the run
-/// breaks.
-pub(crate) fn settled_node_skipped(d: &Disagreement<'_>) -> bool {
-    !d.resettled.is_empty()
-        && d.engine
-            .outcome
-            .as_deref()
-            .is_some_and(|o| o.contains("stopped without an outcome"))
 }
 
 /// A journal event in the model's vocabulary; bookkeeping (hooks,
@@ -380,17 +294,4 @@ pub(crate) fn diff(engine: &Facts, model: &Facts) -> String {
         }
     }
     out
-}
-
-/// Whether some decision has two `when` lines written the same.
-pub(crate) fn twin_whens(text: &str) -> bool {
-    text.split("decide ").skip(1).any(|decision| {
-        let body = decision.split("otherwise").next().unwrap_or_default();
-        let whens: Vec<&str> = body
-            .lines()
-            .filter(|l| l.trim_start().starts_with("when "))
-            .map(|l| l.split(" -> ").next().unwrap_or_default().trim())
-            .collect();
-        whens.iter().collect::<BTreeSet<_>>().len() < whens.len()
-    })
 }

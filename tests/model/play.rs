@@ -6,14 +6,13 @@ use std::os::unix::process::ExitStatusExt as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use rbx_model::{By, Event, InDoubt, Kind, Model, ModelError, Op, Script, Status, Stop};
+use rbx_model::{By, Event, InDoubt, Kind, Model, ModelError, Script, Status, Stop};
 use rbx_store::{SqliteStore, Store as _};
 use rbx_syntax::ast::BlockKind;
 
 use crate::case::{Action, Actions, Concrete, Played, confirm_flags, policy_name};
 use crate::compare::{
     Disagreement, Facts, KNOWN, diff, engine_outcome, lines, observe, outcome_name, stop_name,
-    twin_whens,
 };
 use crate::generate::{Crash, OpSpec, person_of};
 
@@ -142,8 +141,6 @@ pub(crate) struct Play {
     pub(crate) known: BTreeSet<&'static str>,
     /// What the actions came to (`resume: ended`, `run: crashed`, …).
     pub(crate) seen: BTreeSet<String>,
-    /// Whether a decision has two `when` lines written the same.
-    pub(crate) twins: bool,
 }
 
 impl Play {
@@ -211,9 +208,7 @@ impl Play {
         let crashed = ran.killed && action.crash().is_some();
         let outcome = (!crashed).then(|| engine_outcome(&action, &ran, &events));
         let engine_facts = Facts::of(&events, outcome);
-        // Nodes the engine skipped that the model runs in this operation,
-        // and nodes it settled or skipped that had settled before (and
-        // that the operation did not reset).
+        // Nodes the engine skipped that the model runs in this operation.
         let skipped = events.iter().filter_map(|e| match e {
             Event::Skipped(node) => Some(node.clone()),
             _ => None,
@@ -222,20 +217,6 @@ impl Play {
             .filter(|id| {
                 model_facts.started.contains_key(id) || model_facts.settled.contains_key(id)
             })
-            .collect();
-        let reset = |id: &String| {
-            expected
-                .events
-                .iter()
-                .any(|e| matches!(e, Event::Reset(r) if r.contains(id)))
-        };
-        let resettled: Vec<String> = events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Settled { node, .. } | Event::Skipped(node) => Some(node.clone()),
-                _ => None,
-            })
-            .filter(|id| model.status(id).settled() && !reset(id))
             .collect();
         let problem = if crashed {
             let within = engine_facts.within(&model_facts).err();
@@ -250,10 +231,6 @@ impl Play {
             let disagreement = Disagreement {
                 engine: &engine_facts,
                 model: &model_facts,
-                resettled: &resettled,
-                wrongly_skipped: &wrongly_skipped,
-                from: matches!(action, Action::Resume { from: Some(_), .. }),
-                twins: self.twins,
             };
             if let Some(known) = KNOWN.iter().find(|k| (k.seen)(&disagreement)) {
                 // The engine's state is now one the rules never reach:
@@ -479,31 +456,17 @@ pub(crate) fn play(
 ) -> Result<Played, (String, Vec<Action>)> {
     let bench = Bench::new(concrete);
     let lint = bench.rbx(&["lint".into(), "case.runbook".into()], None);
-    let report = rbx_model::check_text(&concrete.text);
-    let Some(graph) = report.graph.as_ref() else {
+    if lint.code != Some(0) {
         return Err((
-            format!("the runbook has no graph:\n{}", lint.stderr),
+            format!("rbx lint refuses the runbook:\n{}", lint.stderr),
             Vec::new(),
         ));
-    };
-    let model = Model::new(graph, concrete.inputs.clone());
-    if lint.code != Some(0) {
-        // Everything lint refuses, the model must call an error too.
-        let broken = model.and_then(|mut m| m.perform(&Op::Run, &concrete.script()));
-        return match broken {
-            Err(ModelError::Broken(_)) => Ok(Played {
-                end: "refused by lint".to_string(),
-                covered: true,
-                known: BTreeSet::new(),
-                seen: BTreeSet::new(),
-            }),
-            _ => Err((
-                format!("rbx lint refuses the runbook:\n{}", lint.stderr),
-                Vec::new(),
-            )),
-        };
     }
-    let mut model = match model {
+    let report = rbx_model::check_text(&concrete.text);
+    let Some(graph) = report.graph.as_ref() else {
+        return Err(("the runbook has no graph".to_string(), Vec::new()));
+    };
+    let mut model = match Model::new(graph, concrete.inputs.clone()) {
         Ok(model) => model,
         Err(e) => return Err((format!("the model refuses the runbook: {e}"), Vec::new())),
     };
@@ -513,7 +476,6 @@ pub(crate) fn play(
         log: Vec::new(),
         known: BTreeSet::new(),
         seen: BTreeSet::new(),
-        twins: twin_whens(&concrete.text),
     };
     let result = play.steps(&mut model, actions).and_then(|covered| {
         // A case cut short left the engine where the rules never go.

@@ -476,11 +476,11 @@ impl<'g> Model<'g> {
 pub fn check_text(text: &str) -> rbx_check::Report {
     struct One<'a>(&'a str);
     impl rbx_check::Loader for One<'_> {
-        fn load(&self, path: &Path) -> Result<Vec<u8>, String> {
+        fn load(&self, path: &Path, _: Option<&Path>) -> Result<Vec<u8>, rbx_check::LoadError> {
             if path == Path::new("model.runbook") {
                 Ok(self.0.as_bytes().to_vec())
             } else {
-                Err("the model reads one file".to_string())
+                Err(rbx_check::LoadError::NotFound)
             }
         }
     }
