@@ -75,6 +75,22 @@ impl Model<'_> {
         self.plan.start == Some(x) || self.plan.preds[x].iter().any(|(p, l)| self.carries(*p, l))
     }
 
+    /// L2: a flow is left by the first settlement, in the order they
+    /// happened, that takes a route out of it.
+    pub(crate) fn derive_left(&mut self) {
+        let mut settled: Vec<usize> = (0..self.nodes.len())
+            .filter(|&x| self.nodes[x].status.settled())
+            .collect();
+        settled.sort_by_key(|&x| self.nodes[x].seq);
+        let mut left = BTreeMap::new();
+        for x in settled {
+            if self.leaves(x) {
+                left.entry(self.plan.nodes[x].flow.clone()).or_insert(x);
+            }
+        }
+        self.left = left;
+    }
+
     /// L2: whether a route out of the settled node `x` carries control.
     fn leaves(&self, x: usize) -> bool {
         self.plan.succs[x]
@@ -279,8 +295,9 @@ impl Model<'_> {
         if self.left_before(x) {
             return None;
         }
+        // The journal records the leaving once, when a drive acts on it.
         let flow = self.plan.nodes[x].flow.clone();
-        if !self.left.contains_key(&flow) && self.leaves(x) {
+        if self.left.get(&flow) == Some(&x) && !self.recorded.contains_key(&flow) {
             let by = self.id(x);
             self.emit(events, Event::Left { flow, by });
         }

@@ -255,8 +255,12 @@ pub struct Model<'g> {
     plan: Plan,
     inputs: Inputs,
     nodes: Vec<NodeState>,
-    /// L2: each flow left, and the node whose settlement left it.
+    /// L2: each flow left, and the node whose settlement left it: the
+    /// first settlement that takes a route out of the flow. Derived from
+    /// the settlements, whether or not the journal has said so yet.
     left: BTreeMap<String, usize>,
+    /// The flows whose `flow_left` the journal holds.
+    recorded: BTreeMap<String, usize>,
     run: Run,
     seq: u64,
     /// Nodes that started a command or were answered by a person, ever.
@@ -292,6 +296,7 @@ impl<'g> Model<'g> {
             plan,
             inputs,
             left: BTreeMap::new(),
+            recorded: BTreeMap::new(),
             run: Run::Going,
             seq: 0,
             executed: BTreeSet::new(),
@@ -438,13 +443,13 @@ impl<'g> Model<'g> {
             }
             Event::Left { flow, by } => {
                 if let Some(x) = index(by) {
-                    self.left.entry(flow.clone()).or_insert(x);
+                    self.recorded.entry(flow.clone()).or_insert(x);
                 }
             }
             Event::Reset(ids) => {
                 let reset: Vec<usize> = ids.iter().filter_map(|id| index(id)).collect();
                 // A flow left by a node run again is not left any more.
-                self.left.retain(|_, by| !reset.contains(by));
+                self.recorded.retain(|_, by| !reset.contains(by));
                 for x in reset {
                     self.nodes[x] = NodeState::default();
                 }
@@ -468,6 +473,7 @@ impl<'g> Model<'g> {
             Event::Cancelled => self.run = Run::Cancelled,
             Event::Stopped(stop) => self.run = Run::Stopped(stop.clone()),
         }
+        self.derive_left();
     }
 }
 
