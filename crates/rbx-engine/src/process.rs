@@ -1,9 +1,11 @@
 //! Running one command: `sh -c` in a process group of its own, output
-//! streamed live and kept bounded, the whole group ended on timeout or
-//! cancellation.
+//! masked and streamed live, kept bounded (and whole, for the streams a step
+//! judges), the whole group ended on timeout or cancellation.
 
+use std::borrow::Cow;
+use std::ops::Range;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
@@ -11,6 +13,8 @@ use nix::unistd::Pid;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 use tokio::sync::watch;
+
+use crate::whole::{Keeper, Whole};
 
 /// How much of the start and of the end of each stream is kept.
 pub const KEEP: usize = 64 * 1024;
@@ -22,14 +26,18 @@ pub const GRACE: Duration = Duration::from_secs(3);
 /// background process may still hold open.
 const DRAIN: Duration = Duration::from_millis(500);
 
+/// The most a read from a pipe takes at once (a Linux pipe's capacity).
+const READ: usize = 64 * 1024;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
     Stdout,
     Stderr,
 }
 
-/// One stream's output: its first and last [`KEEP`] bytes and its size.
-/// Memory stays flat however much a command prints.
+/// One stream's output, its secrets masked: its first and last [`KEEP`]
+/// bytes and its size, and the whole of it when the step judges it. Memory
+/// stays flat however much a command prints.
 #[derive(Debug, Clone, Default)]
 pub struct Captured {
     pub head: Vec<u8>,
@@ -38,6 +46,9 @@ pub struct Captured {
     /// Where the oldest byte of `tail` is once it has wrapped.
     tail_start: usize,
     pub total: u64,
+    /// Every byte, for the step's expectations and captures; `None` for a
+    /// stream that no expectation or capture reads.
+    pub whole: Option<Whole>,
 }
 
 impl Captured {
@@ -67,35 +78,13 @@ impl Captured {
         }
     }
 
-    /// Replaces `secret` with `mask` in what is kept. When bytes were
-    /// dropped between head and tail, a secret may be cut there: the part
-    /// of it at the end of the head, or at the start of the tail, is masked
-    /// too (at the price of masking a few innocent bytes now and then).
-    pub fn mask(&mut self, secret: &[u8], mask: &[u8]) {
-        let mut tail = self.tail();
-        let cut = self.total > (self.head.len() + tail.len()) as u64;
-        let mut head = replace(&self.head, secret, mask);
-        tail = replace(&tail, secret, mask);
-        if cut {
-            if let Some(k) = (1..secret.len())
-                .rev()
-                .find(|&k| head.ends_with(&secret[..k]))
-            {
-                head.truncate(head.len() - k);
-                head.extend_from_slice(mask);
-            }
-            if let Some(k) = (1..secret.len())
-                .rev()
-                .find(|&k| tail.starts_with(&secret[secret.len() - k..]))
-            {
-                let mut masked = mask.to_vec();
-                masked.extend_from_slice(&tail[k..]);
-                tail = masked;
-            }
-        }
-        self.head = head;
-        self.tail = tail;
-        self.tail_start = 0;
+    /// Whether the bytes in `span` are all in the kept head or tail, so
+    /// that the stored output shows them.
+    pub fn kept(&self, span: &Range<u64>) -> bool {
+        let tail_from = self.total - self.tail.len() as u64;
+        self.total <= (self.head.len() + self.tail.len()) as u64
+            || span.end <= self.head.len() as u64
+            || span.start >= tail_from
     }
 
     /// The kept tail, oldest byte first.
@@ -136,6 +125,86 @@ pub struct Spec {
     pub command: String,
     pub env: Vec<(String, String)>,
     pub timeout: Option<Duration>,
+    /// Values replaced by the mask in the output before anything sees it:
+    /// what is shown live, kept, stored, written to a temporary file,
+    /// matched and captured.
+    pub secrets: Vec<String>,
+    /// The streams kept whole for the step's expectations and captures.
+    pub whole: Vec<Stream>,
+}
+
+/// Replaces secrets in a stream as it passes, also when one is split
+/// across two reads: bytes at the end of a read that could begin a secret
+/// are held back until the next read says whether they do. The longest
+/// secret is masked first, so a secret that contains another is masked
+/// whole.
+#[derive(Debug)]
+struct Masker {
+    /// Each secret, and the bytes held back for it.
+    stages: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Masker {
+    fn new(secrets: &[String]) -> Masker {
+        let mut secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        secrets.retain(|s| !s.is_empty());
+        secrets.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
+        secrets.dedup();
+        Masker {
+            stages: secrets
+                .into_iter()
+                .map(|s| (s.as_bytes().to_vec(), Vec::new()))
+                .collect(),
+        }
+    }
+
+    /// `bytes` masked, less what is held back.
+    fn feed<'a>(&mut self, bytes: &'a [u8]) -> Cow<'a, [u8]> {
+        if self.stages.is_empty() {
+            return Cow::Borrowed(bytes);
+        }
+        let mut data = bytes.to_vec();
+        for (secret, held) in &mut self.stages {
+            data = mask(secret, held, data, false);
+        }
+        Cow::Owned(data)
+    }
+
+    /// What is held back, once the stream has ended.
+    fn finish(&mut self) -> Vec<u8> {
+        let mut data = Vec::new();
+        for (secret, held) in &mut self.stages {
+            data = mask(secret, held, data, true);
+        }
+        data
+    }
+}
+
+/// `held` then `input`, with every `secret` replaced by the mask, except
+/// a last part that could begin the secret, which is held back unless the
+/// stream has ended.
+fn mask(secret: &[u8], held: &mut Vec<u8>, input: Vec<u8>, end: bool) -> Vec<u8> {
+    let mut data = std::mem::take(held);
+    data.extend_from_slice(&input);
+    let mut out = Vec::with_capacity(data.len());
+    let mut from = 0;
+    for at in memchr::memmem::find_iter(&data, secret) {
+        out.extend_from_slice(&data[from..at]);
+        out.extend_from_slice(crate::value::MASK.as_bytes());
+        from = at + secret.len();
+    }
+    let rest = &data[from..];
+    let hold = if end {
+        0
+    } else {
+        (1..secret.len().min(rest.len() + 1))
+            .rev()
+            .find(|&k| rest.ends_with(&secret[..k]))
+            .unwrap_or(0)
+    };
+    out.extend_from_slice(&rest[..rest.len() - hold]);
+    held.extend_from_slice(&rest[rest.len() - hold..]);
+    out
 }
 
 /// Where live output goes, chunk by chunk, as it arrives.
@@ -164,20 +233,17 @@ pub async fn run(
         .id()
         .and_then(|id| i32::try_from(id).ok())
         .map(Pid::from_raw);
-    let out = Arc::new(Mutex::new(Captured::default()));
-    let err = Arc::new(Mutex::new(Captured::default()));
-    let out_reader = tokio::spawn(read_all(
-        child.stdout.take(),
-        Stream::Stdout,
-        live.clone(),
-        out.clone(),
-    ));
-    let err_reader = tokio::spawn(read_all(
-        child.stderr.take(),
-        Stream::Stderr,
-        live,
-        err.clone(),
-    ));
+    let (stop, stopped) = watch::channel(false);
+    let reader = |stream| Reader {
+        stream,
+        masker: Masker::new(&spec.secrets),
+        keeper: spec.whole.contains(&stream).then(Keeper::new),
+        live: live.clone(),
+        stop: stopped.clone(),
+        captured: Captured::default(),
+    };
+    let out_reader = tokio::spawn(reader(Stream::Stdout).read_all(child.stdout.take()));
+    let err_reader = tokio::spawn(reader(Stream::Stderr).read_all(child.stderr.take()));
 
     let deadline = spec.timeout.map(|t| tokio::time::Instant::now() + t);
     let mut timed_out = false;
@@ -197,23 +263,17 @@ pub async fn run(
             }
         }
     };
-    drain(out_reader).await;
-    drain(err_reader).await;
+    let drained = tokio::time::Instant::now() + DRAIN;
+    let stdout = drain(out_reader, drained, &stop).await;
+    let stderr = drain(err_reader, drained, &stop).await;
     Ok(Finished {
         exit: status.and_then(|s| s.code()),
         timed_out,
         cancelled,
-        stdout: take(&out),
-        stderr: take(&err),
+        stdout,
+        stderr,
         duration: started.elapsed(),
     })
-}
-
-fn take(captured: &Mutex<Captured>) -> Captured {
-    captured
-        .lock()
-        .map(|mut c| std::mem::take(&mut *c))
-        .unwrap_or_default()
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
@@ -248,35 +308,71 @@ async fn end_group(
     }
 }
 
-async fn read_all<R: AsyncRead + Unpin>(
-    pipe: Option<R>,
+/// What reads one stream: it masks each read, passes it on live, and keeps
+/// it bounded and, when asked, whole.
+struct Reader {
     stream: Stream,
+    masker: Masker,
+    keeper: Option<Keeper>,
     live: Live,
-    captured: Arc<Mutex<Captured>>,
-) {
-    let Some(mut pipe) = pipe else { return };
-    let mut buffer = vec![0u8; 16 * 1024];
-    loop {
-        match pipe.read(&mut buffer).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                live(stream, &buffer[..n]);
-                if let Ok(mut captured) = captured.lock() {
-                    captured.push(&buffer[..n]);
+    /// Turns true when the reader is to stop, even with its pipe open.
+    stop: watch::Receiver<bool>,
+    captured: Captured,
+}
+
+impl Reader {
+    async fn read_all<R: AsyncRead + Unpin>(mut self, pipe: Option<R>) -> Captured {
+        if let Some(mut pipe) = pipe {
+            let mut buffer = vec![0u8; READ];
+            loop {
+                // Stopping is checked only between reads, so that what was
+                // read is always kept whole.
+                let read = tokio::select! {
+                    read = pipe.read(&mut buffer) => read,
+                    _ = self.stop.wait_for(|stop| *stop) => break,
+                };
+                match read {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        let masked = self.masker.feed(&buffer[..n]);
+                        self.keep(&masked).await;
+                    }
                 }
             }
+        }
+        let held = self.masker.finish();
+        self.keep(&held).await;
+        if let Some(keeper) = self.keeper {
+            self.captured.whole = Some(keeper.finish().await);
+        }
+        self.captured
+    }
+
+    async fn keep(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        (self.live)(self.stream, bytes);
+        self.captured.push(bytes);
+        if let Some(keeper) = &mut self.keeper {
+            keeper.push(bytes).await;
         }
     }
 }
 
-/// Waits for a reader, but only briefly: a background process the command
-/// started may hold its pipe open after it exited. What was read is kept
-/// either way.
-async fn drain(reader: tokio::task::JoinHandle<()>) {
-    let abort = reader.abort_handle();
-    if tokio::time::timeout(DRAIN, reader).await.is_err() {
-        abort.abort();
+/// Waits for a reader until `deadline`, then tells it to stop: a background
+/// process the command started may hold its pipe open after it exited.
+/// What was read is kept either way.
+async fn drain(
+    mut reader: tokio::task::JoinHandle<Captured>,
+    deadline: tokio::time::Instant,
+    stop: &watch::Sender<bool>,
+) -> Captured {
+    if let Ok(done) = tokio::time::timeout_at(deadline, &mut reader).await {
+        return done.unwrap_or_default();
     }
+    let _ = stop.send(true);
+    reader.await.unwrap_or_default()
 }
 
 /// Resolves once `cancel` turns true. The watch guard is dropped inside, so
@@ -285,25 +381,11 @@ pub async fn cancelled_signal(cancel: &mut watch::Receiver<bool>) {
     let _ = cancel.wait_for(|c| *c).await.map(|_| ());
 }
 
-/// `bytes` with every `from` replaced by `to`.
-pub fn replace(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if !from.is_empty() && bytes[i..].starts_with(from) {
-            out.extend_from_slice(to);
-            i += from.len();
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{Captured, KEEP};
+    use proptest::prelude::*;
+
+    use super::{Captured, KEEP, Masker};
 
     #[test]
     fn the_tail_keeps_the_last_bytes_in_order() {
@@ -317,28 +399,96 @@ mod tests {
         assert_eq!(captured.tail(), data[data.len() - KEEP..]);
     }
 
-    #[test]
-    fn a_secret_cut_between_head_and_tail_is_masked_on_both_sides() {
-        let secret = b"s3cr3t-Zq8";
-        let mut captured = Captured::default();
-        let mut data = vec![b'x'; KEEP - 4];
-        data.extend_from_slice(secret);
-        data.extend_from_slice(&vec![b'y'; KEEP * 2]);
-        data.extend_from_slice(secret);
-        data.extend_from_slice(b"zz");
-        captured.push(&data);
-        captured.mask(secret, b"***");
-        let kept = [captured.head.clone(), captured.tail()].concat();
-        for k in 3..=secret.len() {
-            for window in secret.windows(k) {
-                assert!(
-                    !kept.windows(k).any(|w| w == window)
-                        || window.iter().all(|b| *b == b'x' || *b == b'y'),
-                    "a piece of the secret is kept"
-                );
+    /// The stream masked as one piece, the plain way: each secret,
+    /// longest first (then in byte order), replaced left to right.
+    fn masked_whole(data: &[u8], secrets: &[String]) -> Vec<u8> {
+        let mut secrets: Vec<&String> = secrets.iter().filter(|s| !s.is_empty()).collect();
+        secrets.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
+        let mut data = data.to_vec();
+        for secret in secrets {
+            let (secret, mut out, mut i) = (secret.as_bytes(), Vec::new(), 0);
+            while i < data.len() {
+                if data[i..].starts_with(secret) {
+                    out.extend_from_slice(crate::value::MASK.as_bytes());
+                    i += secret.len();
+                } else {
+                    out.push(data[i]);
+                    i += 1;
+                }
             }
+            data = out;
         }
-        assert!(captured.head.ends_with(b"***"));
-        assert!(captured.tail().ends_with(b"***zz"));
+        data
+    }
+
+    /// The stream masked read by read, cut at `cuts`.
+    fn masked_in_reads(data: &[u8], secrets: &[String], cuts: &[usize]) -> Vec<u8> {
+        let mut masker = Masker::new(secrets);
+        let mut out = Vec::new();
+        let mut from = 0;
+        for &cut in cuts.iter().chain([data.len()].iter()) {
+            let cut = cut.clamp(from, data.len());
+            out.extend_from_slice(&masker.feed(&data[from..cut]));
+            from = cut;
+        }
+        out.extend(masker.finish());
+        out
+    }
+
+    #[test]
+    fn a_secret_split_across_reads_is_masked() {
+        let secrets = vec!["s3cr3t-Zq8".to_string()];
+        let data = b"token=s3cr3t-Zq8; again s3cr3t-Zq8 and s3cr3t at the end: s3cr";
+        for cut in 0..=data.len() {
+            assert_eq!(
+                String::from_utf8_lossy(&masked_in_reads(data, &secrets, &[cut])),
+                format!(
+                    "token={MASK}; again {MASK} and s3cr3t at the end: s3cr",
+                    MASK = crate::value::MASK
+                ),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_secret_containing_another_is_masked_whole() {
+        let secrets = vec!["abc".to_string(), "abcdef".to_string(), String::new()];
+        let masked = masked_whole(b"xabcdefx abcx", &secrets);
+        let mask = crate::value::MASK;
+        assert_eq!(
+            String::from_utf8_lossy(&masked),
+            format!("x{mask}x {mask}x")
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn masking_read_by_read_is_masking_the_whole(
+            data in proptest::collection::vec(prop_oneof![Just(b'a'), Just(b'b'), Just(b'c')], 0..80),
+            secrets in proptest::collection::vec("[abc]{1,4}", 0..3),
+            cuts in proptest::collection::vec(0usize..80, 0..6),
+        ) {
+            let mut cuts = cuts;
+            cuts.sort_unstable();
+            prop_assert_eq!(
+                masked_in_reads(&data, &secrets, &cuts),
+                masked_whole(&data, &secrets)
+            );
+        }
+    }
+
+    #[test]
+    fn kept_says_whether_a_span_is_in_the_head_or_the_tail() {
+        let mut captured = Captured::default();
+        captured.push(&vec![b'x'; 3 * KEEP]);
+        let (head, tail_from) = (KEEP as u64, 2 * KEEP as u64);
+        assert!(captured.kept(&(0..head)));
+        assert!(!captured.kept(&(head - 1..head + 1)));
+        assert!(!captured.kept(&(head + 10..head + 20)));
+        assert!(captured.kept(&(tail_from..tail_from + 5)));
+        let mut short = Captured::default();
+        short.push(b"all of it");
+        assert!(short.kept(&(0..9)));
     }
 }

@@ -854,17 +854,10 @@ async fn fail(shared: &Shared, id: &str, attempt: u32, why: String) -> Done {
     .await
 }
 
-/// Forwards a command's output to the observer as it arrives, with the
-/// run's secrets masked in each chunk (a secret split across two chunks
-/// is not caught here; what is stored is masked whole afterwards).
-fn live(observer: Arc<dyn crate::Observer>, secrets: Vec<String>) -> process::Live {
-    Arc::new(move |stream, bytes| {
-        let mut masked = bytes.to_vec();
-        for secret in secrets.iter().filter(|s| !s.is_empty()) {
-            masked = process::replace(&masked, secret.as_bytes(), value::MASK.as_bytes());
-        }
-        observer.output(stream, &masked);
-    })
+/// Forwards a command's output to the observer as it arrives (its secrets
+/// already masked).
+fn live(observer: Arc<dyn crate::Observer>) -> process::Live {
+    Arc::new(move |stream, bytes| observer.output(stream, bytes))
 }
 
 async fn step(
@@ -897,6 +890,8 @@ async fn step(
         command: rendered.run.clone(),
         env: rendered.env.clone(),
         timeout: timeout_of(block),
+        secrets: rendered.env.iter().map(|(_, v)| v.clone()).collect(),
+        whole: crate::expect::judged(block),
     };
     if shared.verify_first.contains(&node.id) {
         if let Some(done) = verify_in_doubt(shared, node, block, env, previous).await {
@@ -930,13 +925,7 @@ async fn step(
             ),
         );
         observer.running(&node.id);
-        let secrets = rendered.env.iter().map(|(_, v)| v.clone()).collect();
-        let finished = process::run(
-            &spec,
-            live(Arc::clone(observer), secrets),
-            shared.cancel.clone(),
-        )
-        .await;
+        let finished = process::run(&spec, live(Arc::clone(observer)), shared.cancel.clone()).await;
         observer.stopped();
         let finished = match finished {
             Ok(f) => f,
@@ -948,12 +937,8 @@ async fn step(
         if finished.cancelled {
             return Done::Interrupted;
         }
-        // A command may print a secret it was given: mask every secret in
-        // what is kept, so none reaches the store, a capture or a report.
-        let secrets: Vec<&str> = rendered.env.iter().map(|(_, v)| v.as_str()).collect();
-        let mut finished = finished;
-        mask_output(&mut finished.stdout, &secrets);
-        mask_output(&mut finished.stderr, &secrets);
+        // A command may print a secret it was given: the output was masked
+        // as it was read, so none reaches the store, a capture or a report.
         let outputs = [("stdout", &finished.stdout), ("stderr", &finished.stderr)];
         // A stream that printed nothing has nothing to keep: no write.
         for (stream, captured) in outputs.into_iter().filter(|(_, c)| c.total > 0) {
@@ -975,17 +960,17 @@ async fn step(
             }
         }
         let duration_ms = u64::try_from(finished.duration.as_millis()).unwrap_or(u64::MAX);
-        let outcome = match crate::expect::unmet(block, &finished) {
-            Ok(None) => crate::expect::captures(block, &finished),
-            Ok(Some(why)) | Err(why) => Err(why),
-        };
-        if let Err(problem) = &outcome {
+        let verdict = crate::expect::judge(block, &finished).await;
+        let mut exit = json!({ "exit": finished.exit });
+        verdict.record(&mut exit);
+        if let Err(problem) = &verdict.outcome {
             shared.options.observer.line(
                 Tone::Bad,
                 &format!("✗ {} attempt {attempt}: {problem}", node.id),
             );
             if round < retries {
-                let payload = json!({ "node": node.id, "attempt": attempt, "reason": problem, "exit": finished.exit });
+                let mut payload = json!({ "node": node.id, "attempt": attempt, "reason": problem, "exit": finished.exit });
+                verdict.record(&mut payload);
                 if let Err(e) = record(shared, kind::ATTEMPT_FAILED, payload).await {
                     return Done::Broken(e);
                 }
@@ -1000,7 +985,7 @@ async fn step(
                 continue;
             }
         }
-        let mut state = match outcome {
+        let mut state = match verdict.outcome {
             Ok(captures) => NodeState {
                 captures,
                 ..settled(Status::Succeeded, None)
@@ -1008,7 +993,6 @@ async fn step(
             Err(problem) => settled(Status::Failed, Some(problem)),
         };
         state.duration_ms = Some(duration_ms);
-        let exit = json!({ "exit": finished.exit });
         return finish(shared, &node.id, attempt, state, exit).await;
     }
     Done::Broken("a step ran no attempt".to_string())
@@ -1104,6 +1088,8 @@ async fn wait(
             command: rendered.run.clone(),
             env: rendered.env.clone(),
             timeout: Some(Duration::from_millis(every.max(1000))),
+            secrets: rendered.env.iter().map(|(_, v)| v.clone()).collect(),
+            whole: crate::expect::judged(block),
         };
         let finished = match process::run(&spec, Arc::new(|_, _| {}), shared.cancel.clone()).await {
             Ok(f) => f,
@@ -1115,7 +1101,7 @@ async fn wait(
         if finished.cancelled {
             return Done::Interrupted;
         }
-        if matches!(crate::expect::unmet(block, &finished), Ok(None)) {
+        if crate::expect::judge(block, &finished).await.outcome.is_ok() {
             return finish(
                 shared,
                 &node.id,
@@ -1409,6 +1395,8 @@ async fn hook(shared: &Shared, event: HookEvent, details: &[(&str, &str)]) {
             command: command.source_form(),
             env,
             timeout: Some(Duration::from_secs(30)),
+            secrets: Vec::new(),
+            whole: Vec::new(),
         };
         let (_never, cancel) = watch::channel(false);
         let outcome = process::run(&spec, Arc::new(|_, _| {}), cancel).await;
@@ -1563,15 +1551,6 @@ async fn budget(
     Ok(())
 }
 
-/// Replaces every secret in the kept output with the mask. A secret split
-/// across the gap between head and tail is cut in two there and cannot be
-/// read whole from either.
-fn mask_output(captured: &mut process::Captured, secrets: &[&str]) {
-    for secret in secrets.iter().filter(|s| !s.is_empty()) {
-        captured.mask(secret.as_bytes(), value::MASK.as_bytes());
-    }
-}
-
 /// A step left in doubt with a `verify` probe: the probe, with every value
 /// the step itself would see, says whether its effect already happened.
 /// `Some` when it did (the step is settled without running again).
@@ -1589,8 +1568,10 @@ async fn verify_in_doubt(
     let rendered = render(probe, env).ok()?;
     let spec = Spec {
         command: rendered.run,
+        secrets: rendered.env.iter().map(|(_, v)| v.clone()).collect(),
         env: rendered.env,
         timeout: Some(Duration::from_secs(60)),
+        whole: Vec::new(),
     };
     let finished = process::run(&spec, Arc::new(|_, _| {}), shared.cancel.clone())
         .await
