@@ -78,35 +78,39 @@ impl Keeper {
             return;
         }
         self.len += bytes.len() as u64;
-        if self.file.is_none() {
-            if self.memory.len() + bytes.len() <= self.limit {
-                self.memory.extend_from_slice(bytes);
-                return;
-            }
-            match tempfile::tempfile() {
-                Ok(file) => self.file = Some(tokio::fs::File::from_std(file)),
-                Err(e) => {
-                    self.broken = Some(format!("no temporary file for it: {e}"));
-                    self.memory = Vec::new();
-                    return;
-                }
-            }
-            let memory = std::mem::take(&mut self.memory);
-            self.write(&memory).await;
+        self.memory.extend_from_slice(bytes);
+        // Once the stream is longer than the bound, memory is only a buffer
+        // in front of the file, written out a bound's worth at a time.
+        if self.memory.len() > self.limit {
+            self.write_out().await;
         }
-        self.write(bytes).await;
     }
 
-    async fn write(&mut self, bytes: &[u8]) {
-        let Some(file) = &mut self.file else { return };
-        if let Err(e) = file.write_all(bytes).await {
-            self.broken = Some(format!("its temporary file could not be written: {e}"));
-            self.file = None;
+    async fn write_out(&mut self) {
+        if self.file.is_none() {
+            match tempfile::tempfile() {
+                Ok(file) => self.file = Some(tokio::fs::File::from_std(file)),
+                Err(e) => return self.break_off(format!("no temporary file for it: {e}")),
+            }
         }
+        let Some(file) = &mut self.file else { return };
+        if let Err(e) = file.write_all(&self.memory).await {
+            return self.break_off(format!("its temporary file could not be written: {e}"));
+        }
+        self.memory.clear();
+    }
+
+    fn break_off(&mut self, why: String) {
+        self.broken = Some(why);
+        self.memory = Vec::new();
+        self.file = None;
     }
 
     /// The stream as kept, once it has ended.
-    pub async fn finish(self) -> Whole {
+    pub async fn finish(mut self) -> Whole {
+        if self.file.is_some() && self.broken.is_none() {
+            self.write_out().await;
+        }
         let body = match (self.broken, self.file) {
             (Some(why), _) => Body::Broken(why),
             (None, None) => Body::Memory(Arc::from(self.memory)),
