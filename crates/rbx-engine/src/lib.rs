@@ -18,6 +18,7 @@ mod runner;
 pub mod shell;
 pub mod state;
 pub mod value;
+mod whole;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
