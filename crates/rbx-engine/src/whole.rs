@@ -54,6 +54,8 @@ pub struct Keeper {
     memory: Vec<u8>,
     file: Option<tokio::fs::File>,
     len: u64,
+    /// The stream's last two bytes, for its final line ending.
+    last: [u8; 2],
     /// Why the stream could not be kept whole, once it could not.
     broken: Option<String>,
 }
@@ -69,6 +71,7 @@ impl Keeper {
             memory: Vec::new(),
             file: None,
             len: 0,
+            last: [0; 2],
             broken: None,
         }
     }
@@ -78,6 +81,9 @@ impl Keeper {
             return;
         }
         self.len += bytes.len() as u64;
+        for &byte in bytes.iter().rev().take(2).rev() {
+            self.last = [self.last[1], byte];
+        }
         self.memory.extend_from_slice(bytes);
         // Once the stream is longer than the bound, memory is only a buffer
         // in front of the file, written out a bound's worth at a time.
@@ -106,10 +112,23 @@ impl Keeper {
         self.file = None;
     }
 
-    /// The stream as kept, once it has ended.
+    /// The stream as kept, once it has ended, less its one final line
+    /// ending (`\n` or `\r\n`): what expectations and captures judge, so
+    /// that `/^ok$/` holds for what `echo ok` prints, as `grep` would say.
     pub async fn finish(mut self) -> Whole {
         if self.file.is_some() && self.broken.is_none() {
             self.write_out().await;
+        }
+        let ending = match self.last {
+            _ if self.len == 0 => 0,
+            [b'\r', b'\n'] if self.len >= 2 => 2,
+            [_, b'\n'] => 1,
+            _ => 0,
+        };
+        self.len -= ending;
+        if self.file.is_none() {
+            self.memory
+                .truncate(usize::try_from(self.len).unwrap_or(usize::MAX));
         }
         let body = match (self.broken, self.file) {
             (Some(why), _) => Body::Broken(why),
@@ -224,15 +243,6 @@ impl Pattern {
 }
 
 impl Whole {
-    /// A stream kept in memory, whole.
-    #[cfg(test)]
-    pub fn from_bytes(bytes: &[u8]) -> Whole {
-        Whole {
-            len: bytes.len() as u64,
-            body: Body::Memory(Arc::from(bytes)),
-        }
-    }
-
     /// The leftmost-first match of `pattern`, as a byte range.
     pub fn find(&self, pattern: &Pattern) -> Result<Option<Range<u64>>, String> {
         self.find_chunked(pattern, CHUNK)
@@ -672,11 +682,20 @@ mod tests {
 
     /// `bytes` kept the way a long stream is: in a temporary file.
     fn spilled(bytes: &[u8]) -> Whole {
+        kept(bytes, 0)
+    }
+
+    /// `bytes` kept the way a short stream is: in memory.
+    fn in_memory(bytes: &[u8]) -> Whole {
+        kept(bytes, usize::MAX)
+    }
+
+    fn kept(bytes: &[u8], limit: usize) -> Whole {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("a runtime");
         runtime.block_on(async {
-            let mut keeper = Keeper::with_limit(0);
+            let mut keeper = Keeper::with_limit(limit);
             for piece in bytes.chunks(1000) {
                 keeper.push(piece).await;
             }
@@ -684,11 +703,31 @@ mod tests {
         })
     }
 
+    #[test]
+    fn one_final_line_ending_is_not_judged() {
+        let pattern = pattern("^ok$", "");
+        for (printed, holds) in [
+            (&b"ok\n"[..], true),
+            (b"ok", true),
+            (b"ok\r\n", true),
+            (b"ok\n\n", false),
+            (b"not ok\n", false),
+        ] {
+            for whole in [in_memory(printed), spilled(printed)] {
+                assert_eq!(
+                    whole.find(&pattern).expect("searched").is_some(),
+                    holds,
+                    "{printed:?}"
+                );
+            }
+        }
+    }
+
     /// Every search over a file agrees with the same search over the same
     /// bytes in memory, whatever the size of the chunks read.
     fn agree(source: &str, flags: &str, hay: &[u8]) {
         let pattern = pattern(source, flags);
-        let memory = Whole::from_bytes(hay);
+        let memory = in_memory(hay);
         let file = spilled(hay);
         for chunk in [1, 3, 64, 1 << 16] {
             assert_eq!(
@@ -754,7 +793,7 @@ mod tests {
     fn a_json_path_is_found_in_a_document_in_a_file() {
         let doc =
             br#" {"a": {"b": [10, {"c": "deep"}], "b2": null}, "a": {"b": [1, {"c": "last"}]}} "#;
-        for whole in [Whole::from_bytes(doc), spilled(doc)] {
+        for whole in [in_memory(doc), spilled(doc)] {
             let at = |path: &[&str]| whole.json_at(path);
             assert_eq!(
                 at(&["a", "b", "1", "c"]),
