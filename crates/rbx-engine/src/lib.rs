@@ -724,12 +724,21 @@ async fn resume_locked(
             })
             .collect();
         if stopped_at.is_empty() {
-            append(
-                state::kind::RUN_ENDED,
-                json!({ "outcome": "cancelled", "success": false }),
-            )
-            .await
-            .map_err(|e| ResumeError::Store(e.to_string()))?;
+            // Ended and its status in one transaction (rule E4).
+            let id = run.clone();
+            journal
+                .call(move |s: &mut dyn Store| {
+                    let payload = json!({ "outcome": "cancelled", "success": false });
+                    s.append_stopping(
+                        &id,
+                        state::kind::RUN_ENDED,
+                        &payload,
+                        "ended:cancelled",
+                        None,
+                    )
+                })
+                .await
+                .map_err(|e| ResumeError::Store(e.to_string()))?;
             return Ok(Exit::Ended {
                 outcome: "cancelled".to_string(),
                 success: false,
