@@ -327,6 +327,22 @@ pub fn waiting_for(
         .collect()
 }
 
+/// The flow that the settled node `node` leaves, if a route out of it
+/// carries control and its flow was not left already (rule L2): what
+/// `rbx confirm` records as `flow_left` after an answer that takes a route.
+pub fn flow_it_leaves(
+    procedure: &Procedure,
+    inputs: &serde_json::Value,
+    state: &RunState,
+    node: &str,
+) -> Option<String> {
+    let inputs = stored_inputs(inputs);
+    let plan = expand::expand(&procedure.graph, &list_values(&inputs));
+    let x = *plan.by_id.get(node)?;
+    let flow = &plan.nodes[x].flow;
+    (!state.left.contains_key(flow) && readiness::leaves(state, &plan, x)).then(|| flow.clone())
+}
+
 /// A run's inputs as the store keeps them (secrets never are), as values.
 fn stored_inputs(inputs: &serde_json::Value) -> HashMap<String, Value> {
     inputs
