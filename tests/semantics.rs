@@ -833,3 +833,32 @@ fn status_and_report_say_not_reached_skipped_and_cancelled_alike() {
     assert!(report.stdout.contains("cancelled"), "{}", report.stdout);
     assert!(!report.stdout.contains("pending"), "{}", report.stdout);
 }
+
+/// One rule for line endings: expectations and captures judge the output
+/// less its one final line ending, so `^ok$` holds for `echo ok`.
+#[test]
+fn a_final_line_ending_is_not_part_of_what_is_judged() {
+    for (command, expect, holds) in [
+        ("echo ok", "expect stdout ~ /^ok$/", true),
+        ("printf ok", "expect stdout ~ /^ok$/", true),
+        ("printf 'ok\\r\\n'", "expect stdout ~ /^ok$/", true),
+        ("printf 'ok\\n\\n'", "expect stdout ~ /^ok$/", false),
+        ("echo ok", "expect stdout ~ /ok\\z/", true),
+        ("echo ok >&2", "expect stderr ~ /^ok$/", true),
+    ] {
+        let bench = Bench::new();
+        bench.write(
+            "n.runbook",
+            &format!(
+                "runbook n \"N\" {{\n  stage s \"S\" {{\n    on failure -> end unmet\n    step x \"X\" {{\n      run \"{command}\"\n      {expect}\n    }}\n    end met\n  }}\n}}\n"
+            ),
+        );
+        bench.rbx(&["run", "n.runbook"]);
+        let outcome = if holds { "met" } else { "unmet" };
+        assert_eq!(
+            bench.journal().outcome().as_deref(),
+            Some(outcome),
+            "{command} with {expect}"
+        );
+    }
+}

@@ -1,11 +1,16 @@
 //! What running costs: the per-step overhead of `rbx run`, the time `rbx
 //! resume` takes to reach its first new step after 10,000 finished ones,
-//! and the peak memory of a 10,000-step run.
+//! the peak memory of a 10,000-step run, and the time and peak memory of
+//! judging expectations and captures over 1 GiB of output.
 //!
 //! `cargo bench -p rbx-cli --bench engine` drives the release `rbx` binary
 //! the way a person would, on generated runbooks, and prints the figures.
 //! They are recorded in the book (reference/performance.md), not asserted:
-//! timing tests flake on shared machines.
+//! timing tests flake on shared machines. Run as a test (`cargo test
+//! --bench engine`, as CI does), it measures everything once at a small
+//! scale: a check that the benchmark still runs. Words after `--` run only
+//! the parts they name: `steps`, `resume`, `whole` (`cargo bench -p rbx-cli
+//! --bench engine -- whole`).
 //!
 //! Everything is written under a temporary directory in Cargo's
 //! `CARGO_TARGET_TMPDIR` (`target/tmp`), on the same disk as the sources.
@@ -19,8 +24,34 @@ use std::time::{Duration, Instant};
 const RBX: &str = env!("CARGO_BIN_EXE_rbx");
 /// `rbx`'s exit status for a run that stopped at a failed step.
 const FAILED: i32 = 1;
-/// Rounds of each measurement; the best is reported.
-const ROUNDS: usize = 3;
+
+/// How much the benchmark measures.
+struct Scale {
+    /// Rounds of each measurement; the best is reported.
+    rounds: usize,
+    /// Steps of the run that measures the cost of a step.
+    steps: usize,
+    /// Steps of the long run that is resumed.
+    long: usize,
+    /// Bytes of output judged whole.
+    output: u64,
+}
+
+/// What `cargo bench` measures.
+const FULL: Scale = Scale {
+    rounds: 3,
+    steps: 1_000,
+    long: 10_000,
+    output: 1 << 30,
+};
+
+/// What a run as a test measures: enough to go through every path once.
+const QUICK: Scale = Scale {
+    rounds: 1,
+    steps: 20,
+    long: 50,
+    output: 4 << 20,
+};
 
 /// One stage of `steps` steps in sequence, each `run "true"`, then an
 /// optional last step running `last`, then `end done`.
@@ -84,6 +115,29 @@ fn wait_watching(child: &mut Child, every: Duration) -> (ExitStatus, u64) {
     }
 }
 
+/// The processor time a running process has used, its own (user and
+/// system), without that of its children.
+fn cpu(pid: u32, tick: f64) -> Option<Duration> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name, in parentheses: state is field 3, utime 14,
+    // stime 15.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_secs_f64(ticks as f64 / tick))
+}
+
+/// Clock ticks per second, the unit of `/proc/PID/stat`'s times.
+fn clock_tick() -> f64 {
+    let out = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .expect("getconf runs");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("CLK_TCK is a number")
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     fs::create_dir_all(to).expect("create the copy");
     for entry in fs::read_dir(from).expect("read the store") {
@@ -141,10 +195,10 @@ fn best(times: &[Duration]) -> Duration {
     times.iter().copied().min().expect("at least one round")
 }
 
-fn per_step(dir: &Path) {
-    const STEPS: usize = 1_000;
-    let file = dir.join("steps-1000.runbook");
-    fs::write(&file, runbook(STEPS, None)).expect("write the runbook");
+fn per_step(dir: &Path, scale: &Scale) {
+    let (steps, rounds) = (scale.steps, scale.rounds);
+    let file = dir.join(format!("steps-{steps}.runbook"));
+    fs::write(&file, runbook(steps, None)).expect("write the runbook");
     let file = file.to_str().expect("a UTF-8 path");
     let one = dir.join("steps-1.runbook");
     fs::write(&one, runbook(1, None)).expect("write the runbook");
@@ -153,11 +207,11 @@ fn per_step(dir: &Path) {
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     // Rounds interleave the measurements, so that a slow moment of the
     // machine does not land on one of them only.
-    for round in 0..ROUNDS {
-        let state = dir.join(format!("state-1000-{round}"));
+    for round in 0..rounds {
+        let state = dir.join(format!("state-{steps}-{round}"));
         let state = state.to_str().expect("a UTF-8 path");
         let (took, status) = timed(rbx(dir, &["run", file, "--state-dir", state]));
-        assert!(status.success(), "the 1,000-step run must end: {status}");
+        assert!(status.success(), "the {steps}-step run must end: {status}");
         engine.push(took);
         let state = dir.join(format!("state-1-{round}"));
         let state = state.to_str().expect("a UTF-8 path");
@@ -165,23 +219,26 @@ fn per_step(dir: &Path) {
         assert!(status.success(), "the 1-step run must end: {status}");
         fixed.push(took);
         let mut sh = Command::new("sh");
-        sh.args(["-c", "for i in $(seq 1000); do sh -c true; done"])
-            .stdin(Stdio::null());
+        sh.args([
+            "-c",
+            &format!("for i in $(seq {steps}); do sh -c true; done"),
+        ])
+        .stdin(Stdio::null());
         let (took, status) = timed(sh);
         assert!(status.success());
         shell.push(took);
-        floors.push(floor(&dir.join("floor.db"), STEPS));
+        floors.push(floor(&dir.join("floor.db"), steps));
     }
     let fixed = best(&fixed);
     // What each step adds, the cost of starting and ending a run aside.
-    let marginal = ms_per_step(best(&engine).saturating_sub(fixed), STEPS - 1);
+    let marginal = ms_per_step(best(&engine).saturating_sub(fixed), steps - 1);
     let (engine, shell, floor) = (
-        ms_per_step(best(&engine), STEPS),
-        ms_per_step(best(&shell), STEPS),
-        ms_per_step(best(&floors), STEPS),
+        ms_per_step(best(&engine), steps),
+        ms_per_step(best(&shell), steps),
+        ms_per_step(best(&floors), steps),
     );
-    println!("per step, 1,000 steps of `run \"true\"`, best of {ROUNDS}:");
-    println!("  rbx run, whole run / 1,000:        {engine:.3} ms/step");
+    println!("per step, {steps} steps of `run \"true\"`, best of {rounds}:");
+    println!("  rbx run, whole run / {steps}:        {engine:.3} ms/step");
     println!(
         "  rbx run of 1 step (fixed cost):    {:.1} ms",
         fixed.as_secs_f64() * 1000.0
@@ -197,20 +254,20 @@ fn per_step(dir: &Path) {
     );
 }
 
-fn long_run_and_resume(dir: &Path) {
-    const STEPS: usize = 10_000;
-    let file = dir.join("steps-10000.runbook");
-    fs::write(&file, runbook(STEPS, Some("test -f go"))).expect("write the runbook");
+fn long_run_and_resume(dir: &Path, scale: &Scale) {
+    let (steps, rounds) = (scale.long, scale.rounds);
+    let file = dir.join(format!("steps-{steps}.runbook"));
+    fs::write(&file, runbook(steps, Some("test -f go"))).expect("write the runbook");
     let file = file.to_str().expect("a UTF-8 path");
     let _ = fs::remove_file(dir.join("go"));
 
     let (took, status) = timed(rbx(dir, &["lint", file]));
-    assert!(status.success(), "the 10,001-step runbook must lint clean");
+    assert!(status.success(), "the long runbook must lint clean");
     let mut lint = vec![took];
-    lint.extend((1..ROUNDS).map(|_| timed(rbx(dir, &["lint", file])).0));
+    lint.extend((1..rounds).map(|_| timed(rbx(dir, &["lint", file])).0));
 
-    // The run: 10,000 steps, then a last one that fails until `go` exists.
-    let state = dir.join("state-10000");
+    // The run: its steps, then a last one that fails until `go` exists.
+    let state = dir.join(format!("state-{steps}"));
     let start = Instant::now();
     let mut child = rbx(
         dir,
@@ -225,18 +282,21 @@ fn long_run_and_resume(dir: &Path) {
         Some(FAILED),
         "the run must fail at its last step"
     );
-    println!("\n10,001-step run (10,000 `true` steps, then one that fails):");
+    println!(
+        "\n{}-step run ({steps} `true` steps, then one that fails):",
+        steps + 1
+    );
     println!(
         "  rbx run: {:.2} s, {:.3} ms/step, peak RSS {:.1} MiB",
         took.as_secs_f64(),
-        ms_per_step(took, STEPS + 1),
+        ms_per_step(took, steps + 1),
         peak as f64 / 1024.0
     );
 
     // Each resume starts from a copy of the failed run's store.
-    let copies: Vec<PathBuf> = (0..ROUNDS)
+    let copies: Vec<PathBuf> = (0..rounds)
         .map(|round| {
-            let copy = dir.join(format!("state-10000-resume-{round}"));
+            let copy = dir.join(format!("state-{steps}-resume-{round}"));
             copy_dir(&state, &copy);
             copy
         })
@@ -272,7 +332,7 @@ fn long_run_and_resume(dir: &Path) {
         whole.push(took);
         peaks.push(peak);
     }
-    println!("rbx resume after 10,000 finished steps, best of {ROUNDS}:");
+    println!("rbx resume after {steps} finished steps, best of {rounds}:");
     println!(
         "  to the first new step: {:.1} ms",
         best(&first).as_secs_f64() * 1000.0
@@ -291,13 +351,152 @@ fn long_run_and_resume(dir: &Path) {
     );
 }
 
+/// Shell text printing `n` bytes of `x`.
+fn xs(n: u64) -> String {
+    format!("head -c {n} /dev/zero | tr '\\\\0' x")
+}
+
+/// A one-step runbook whose step runs `command` and says `judge`.
+fn judging(command: &str, judge: &str) -> String {
+    format!(
+        "runbook bench \"Whole output\" {{\n  stage s \"S\" {{\n    step big \"Big\" {{\n      \
+         run \"{command}\"\n      {judge}\n    }}\n    end done\n  }}\n}}\n"
+    )
+}
+
+/// The time, processor time and peak memory of expectations and captures
+/// judged over the whole of a long output, against the same output judged
+/// by nothing (so kept only as head and tail) and the command alone. The
+/// processor time is `rbx`'s own, not its command's: it moves less than
+/// the wall-clock time when the machine is busy.
+fn whole_output(dir: &Path, scale: &Scale) {
+    let (size, half) = (scale.output, scale.output / 2);
+    let middle = |text: &str| format!("{}; printf '{text}'; {}", xs(half), xs(half));
+    let cases = [
+        ("nothing judged", xs(size), "keep stdout", 0),
+        (
+            "`~ /y/`, never there (fails)",
+            xs(size),
+            "expect stdout ~ /y/",
+            FAILED,
+        ),
+        (
+            "`~ /needle/`, in the middle",
+            middle("needle"),
+            "expect stdout ~ /needle/",
+            0,
+        ),
+        (
+            "capture `/version=(\\S+)/`, in the middle",
+            middle("\\\\nversion=1.2.3\\\\n"),
+            "capture version = stdout ~ /version=(\\S+)/",
+            0,
+        ),
+        (
+            "`!~ /panic/`, in the middle (fails)",
+            middle("panic: boom"),
+            "expect stdout !~ /panic/",
+            FAILED,
+        ),
+        (
+            "`~ /[0-9]+/`, never there: no literal to skip to (fails)",
+            xs(size),
+            "expect stdout ~ /[0-9]+/",
+            FAILED,
+        ),
+    ];
+    println!(
+        "\n{} of output, judged whole, best of {}:",
+        bytes(size),
+        scale.rounds
+    );
+    let alone: Vec<Duration> = (0..scale.rounds)
+        .map(|_| {
+            let mut sh = Command::new("sh");
+            sh.args([
+                "-c",
+                &format!("{} > /dev/null", xs(size).replace("\\\\", "\\")),
+            ]);
+            let (took, status) = timed(sh);
+            assert!(status.success(), "the command alone: {status}");
+            took
+        })
+        .collect();
+    println!(
+        "  {:<58} {:>7.2} s",
+        "the command alone, to /dev/null",
+        best(&alone).as_secs_f64()
+    );
+    let tick = clock_tick();
+    for (n, (name, command, judge, expected)) in cases.iter().enumerate() {
+        let file = dir.join(format!("whole-{n}.runbook"));
+        fs::write(&file, judging(command, judge)).expect("write the runbook");
+        let file = file.to_str().expect("a UTF-8 path");
+        let (mut times, mut cpus, mut peak) = (Vec::new(), Vec::new(), 0);
+        for round in 0..scale.rounds {
+            let state = dir.join(format!("state-whole-{n}-{round}"));
+            let state = state.to_str().expect("a UTF-8 path");
+            let start = Instant::now();
+            let mut child = rbx(dir, &["run", file, "--state-dir", state])
+                .spawn()
+                .expect("start rbx run");
+            let mut used = Duration::ZERO;
+            let status = loop {
+                if let Some(status) = child.try_wait().expect("the child can be waited for") {
+                    break status;
+                }
+                peak = peak.max(peak_kib(child.id()).unwrap_or(0));
+                used = used.max(cpu(child.id(), tick).unwrap_or(used));
+                std::thread::sleep(Duration::from_millis(1));
+            };
+            times.push(start.elapsed());
+            cpus.push(used);
+            assert_eq!(status.code(), Some(*expected), "{name}: {status}");
+        }
+        println!(
+            "  {name:<58} {:>7.2} s, rbx's processor time {:>5.2} s, peak RSS {:.1} MiB",
+            best(&times).as_secs_f64(),
+            best(&cpus).as_secs_f64(),
+            peak as f64 / 1024.0
+        );
+    }
+}
+
+fn bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{} GiB", n >> 30),
+        n => format!("{} MiB", n >> 20),
+    }
+}
+
 fn main() {
+    // `cargo bench` passes `--bench`; without it, the benchmark is being
+    // run as a test.
+    let scale = if std::env::args().any(|arg| arg == "--bench") {
+        FULL
+    } else {
+        QUICK
+    };
+    // Other words name the parts to run (`-- whole`): all of them when
+    // there are none.
+    let parts: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with('-'))
+        .collect();
+    let wanted = |part: &str| parts.is_empty() || parts.iter().any(|p| part.contains(p.as_str()));
     let tmp = tempfile::Builder::new()
         .prefix("engine-bench-")
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
         .expect("a temporary directory");
     println!("rbx: {RBX}");
     println!("working in {}\n", tmp.path().display());
-    per_step(tmp.path());
-    long_run_and_resume(tmp.path());
+    if wanted("steps") {
+        per_step(tmp.path(), &scale);
+    }
+    if wanted("resume") {
+        long_run_and_resume(tmp.path(), &scale);
+    }
+    if wanted("whole") {
+        whole_output(tmp.path(), &scale);
+    }
 }

@@ -384,6 +384,17 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
         store
             .append(&summary.id, kind::NODE_FINISHED, &payload)
             .map_err(fail)?;
+        // An answer that takes a route out of its flow leaves the flow now
+        // (rule L2): nothing else of it is waited for.
+        let answered = rbx_engine::replay(&store.events(&summary.id).map_err(fail)?);
+        if let Some(flow) =
+            rbx_engine::flow_it_leaves(&procedure, &summary.inputs, &answered, &step)
+        {
+            let left = json!({ "flow": flow, "node": step });
+            store
+                .append(&summary.id, kind::FLOW_LEFT, &left)
+                .map_err(fail)?;
+        }
         // As when a drive stops: `rbx.db` alone holds the record.
         store.checkpoint().map_err(fail)?;
         errln!(

@@ -1,12 +1,15 @@
 //! A step's expectations (exit status, output patterns) and the values it
-//! captures from its output.
+//! captures from its output, judged on each stream's whole output.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use rbx_syntax::ast::{Block, CaptureSource, CaptureType, Regex, StmtKind, Stream, TextPart};
+use serde::Serialize;
 
-use crate::process::Finished;
+use crate::process::{self, Captured, Finished};
 use crate::value::{Value, parse_duration};
+use crate::whole::{Pattern, Whole};
 
 /// A runbook regex literal as a compiled regex, its flags applied.
 pub fn compile(re: &Regex) -> Result<regex::Regex, String> {
@@ -21,16 +24,128 @@ pub fn compile(re: &Regex) -> Result<regex::Regex, String> {
         .map_err(|e| format!("the regex /{}/ is not valid: {e}", re.pattern))
 }
 
-fn stream_text(finished: &Finished, stream: Stream) -> String {
-    match stream {
-        Stream::Stdout => finished.stdout.text(),
-        Stream::Stderr => finished.stderr.text(),
+/// The streams a step's expectations and captures read, which the command's
+/// run must keep whole.
+pub fn judged(block: &Block) -> Vec<process::Stream> {
+    let mut streams = Vec::new();
+    for stmt in &block.body {
+        let stream = match &stmt.kind {
+            StmtKind::ExpectStream(expect) => expect.stream,
+            StmtKind::Capture(capture) => capture.stream,
+            _ => continue,
+        };
+        let stream = match stream {
+            Stream::Stdout => process::Stream::Stdout,
+            Stream::Stderr => process::Stream::Stderr,
+        };
+        if !streams.contains(&stream) {
+            streams.push(stream);
+        }
+    }
+    streams
+}
+
+/// A match found in output that rbx did not keep: the stored head and tail
+/// do not show it, so the attempt's record keeps where it was and what it
+/// matched.
+#[derive(Debug, Clone, Serialize)]
+pub struct Found {
+    /// The statement that matched, as written (`expect stdout ~ /y/`).
+    pub statement: String,
+    /// Where the match starts, in bytes from the start of the stream.
+    pub offset: u64,
+    /// The match's length in bytes.
+    pub length: u64,
+    /// The matched text, its first [`crate::whole::EXCERPT`] bytes at most,
+    /// secrets masked as in all output.
+    pub excerpt: String,
+}
+
+/// What judging an attempt found: the values captured, or why it failed;
+/// and every match found in output that was not kept.
+#[derive(Debug)]
+pub struct Verdict {
+    pub outcome: Result<BTreeMap<String, Value>, String>,
+    pub found: Vec<Found>,
+}
+
+impl Verdict {
+    /// Adds the matches found in output that was not kept, if any, to an
+    /// event's payload as `matches`.
+    pub fn record(&self, payload: &mut serde_json::Value) {
+        if self.found.is_empty() {
+            return;
+        }
+        if let Some(fields) = payload.as_object_mut() {
+            fields.insert("matches".to_string(), serde_json::json!(self.found));
+        }
     }
 }
 
+/// Judges a finished command against its step: expectations, then
+/// captures. Reading a long output back from its file takes time, so the
+/// work runs on a blocking thread.
+pub async fn judge(block: &Block, finished: &Finished) -> Verdict {
+    let (block, finished) = (block.clone(), finished.clone());
+    tokio::task::spawn_blocking(move || judge_now(&block, &finished))
+        .await
+        .unwrap_or_else(|e| Verdict {
+            outcome: Err(format!("judging the output failed: {e}")),
+            found: Vec::new(),
+        })
+}
+
+fn judge_now(block: &Block, finished: &Finished) -> Verdict {
+    let mut found = Vec::new();
+    let outcome = match unmet(block, finished, &mut found) {
+        Ok(None) => captures(block, finished, &mut found),
+        Ok(Some(why)) | Err(why) => Err(why),
+    };
+    Verdict { outcome, found }
+}
+
+fn captured(finished: &Finished, stream: Stream) -> &Captured {
+    match stream {
+        Stream::Stdout => &finished.stdout,
+        Stream::Stderr => &finished.stderr,
+    }
+}
+
+fn whole(captured: &Captured, stream: Stream) -> Result<&Whole, String> {
+    captured
+        .whole
+        .as_ref()
+        .ok_or_else(|| format!("{} was not kept whole to be judged", stream.keyword()))
+}
+
+/// Notes a match as evidence when the kept output does not show it.
+fn note(
+    found: &mut Vec<Found>,
+    statement: String,
+    captured: &Captured,
+    whole: &Whole,
+    span: &Range<u64>,
+) -> Result<(), String> {
+    if captured.kept(span) {
+        return Ok(());
+    }
+    found.push(Found {
+        statement,
+        offset: span.start,
+        length: span.end - span.start,
+        excerpt: whole.excerpt(span)?,
+    });
+    Ok(())
+}
+
 /// Why a finished command did not meet its step's expectations, if it did
-/// not. Without `expect exit`, exit status 0 is expected.
-pub fn unmet(block: &Block, finished: &Finished) -> Result<Option<String>, String> {
+/// not. Without `expect exit`, exit status 0 is expected. Each pattern is
+/// judged on the stream's whole output.
+fn unmet(
+    block: &Block,
+    finished: &Finished,
+    found: &mut Vec<Found>,
+) -> Result<Option<String>, String> {
     if finished.timed_out {
         return Ok(Some("timed out".to_string()));
     }
@@ -59,15 +174,24 @@ pub fn unmet(block: &Block, finished: &Finished) -> Result<Option<String>, Strin
     }
     for stmt in &block.body {
         if let StmtKind::ExpectStream(expect) = &stmt.kind {
-            let regex = compile(&expect.regex)?;
-            let matched = regex.is_match(&stream_text(finished, expect.stream));
-            if matched == expect.negated {
-                let op = if expect.negated { "!~" } else { "~" };
-                return Ok(Some(format!(
-                    "{} {op} /{}/ did not hold",
-                    expect.stream.keyword(),
-                    expect.regex.pattern
-                )));
+            let op = if expect.negated { "!~" } else { "~" };
+            let written = format!(
+                "{} {op} /{}/",
+                expect.stream.keyword(),
+                expect.regex.pattern
+            );
+            let pattern = Pattern::new(&expect.regex)?;
+            let captured = captured(finished, expect.stream);
+            let whole = whole(captured, expect.stream)?;
+            let span = whole
+                .find(&pattern)
+                .map_err(|why| format!("{written} could not be judged: {why}"))?;
+            if let Some(span) = &span {
+                let statement = format!("expect {written}{}", expect.regex.flags);
+                note(found, statement, captured, whole, span)?;
+            }
+            if span.is_some() == expect.negated {
+                return Ok(Some(format!("{written} did not hold")));
             }
         }
     }
@@ -81,29 +205,40 @@ fn list(codes: &[i64]) -> String {
 
 /// The step's captures from its output; an error names the capture that
 /// found nothing or could not be read as its type.
-pub fn captures(block: &Block, finished: &Finished) -> Result<BTreeMap<String, Value>, String> {
+fn captures(
+    block: &Block,
+    finished: &Finished,
+    found: &mut Vec<Found>,
+) -> Result<BTreeMap<String, Value>, String> {
     let mut out = BTreeMap::new();
     for stmt in &block.body {
         let StmtKind::Capture(capture) = &stmt.kind else {
             continue;
         };
-        let text = stream_text(finished, capture.stream);
+        let name = &capture.name.name;
+        let captured = captured(finished, capture.stream);
+        let whole = whole(captured, capture.stream)?;
         let raw = match &capture.source {
             CaptureSource::Regex(re) => {
-                let regex = compile(re)?;
-                let found = regex.captures(&text).ok_or_else(|| {
-                    format!(
-                        "capture `{}`: /{}/ found nothing in {}",
-                        capture.name.name,
-                        re.pattern,
-                        capture.stream.keyword()
-                    )
-                })?;
-                found
-                    .get(1)
-                    .or_else(|| found.get(0))
-                    .map(|m| m.as_str().to_string())
-                    .unwrap_or_default()
+                let pattern = Pattern::new(re)?;
+                let got = whole
+                    .capture(&pattern)
+                    .map_err(|why| format!("capture `{name}`: {why}"))?
+                    .ok_or_else(|| {
+                        format!(
+                            "capture `{name}`: /{}/ found nothing in {}",
+                            re.pattern,
+                            capture.stream.keyword()
+                        )
+                    })?;
+                let statement = format!(
+                    "capture {name} = {} ~ /{}/{}",
+                    capture.stream.keyword(),
+                    re.pattern,
+                    re.flags
+                );
+                note(found, statement, captured, whole, &got.span)?;
+                String::from_utf8_lossy(&got.text).into_owned()
             }
             CaptureSource::Json(path) => {
                 let path: String = path
@@ -114,38 +249,24 @@ pub fn captures(block: &Block, finished: &Finished) -> Result<BTreeMap<String, V
                         TextPart::Interpolation(_) => None,
                     })
                     .collect();
-                let json: serde_json::Value = serde_json::from_str(text.trim()).map_err(|e| {
-                    format!("capture `{}`: output is not JSON ({e})", capture.name.name)
-                })?;
-                let mut at = &json;
-                for key in path.split('.').filter(|k| !k.is_empty()) {
-                    at = match at {
-                        serde_json::Value::Array(items) => {
-                            key.parse::<usize>().ok().and_then(|i| items.get(i))
-                        }
-                        other => other.get(key),
-                    }
-                    .ok_or_else(|| {
-                        format!(
-                            "capture `{}`: no field `{path}` in the JSON",
-                            capture.name.name
-                        )
-                    })?;
-                }
+                let keys: Vec<&str> = path.split('.').filter(|k| !k.is_empty()).collect();
+                let at = whole
+                    .json_at(&keys)
+                    .map_err(|why| format!("capture `{name}`: {why}"))?
+                    .ok_or_else(|| format!("capture `{name}`: no field `{path}` in the JSON"))?;
                 match at {
-                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::String(s) => s,
                     other => other.to_string(),
                 }
             }
         };
         let value = typed(&raw, capture.ty).ok_or_else(|| {
             format!(
-                "capture `{}`: `{raw}` is not a {}",
-                capture.name.name,
+                "capture `{name}`: `{raw}` is not a {}",
                 capture.ty.map_or("string", CaptureType::keyword)
             )
         })?;
-        out.insert(capture.name.name.clone(), value);
+        out.insert(name.clone(), value);
     }
     Ok(out)
 }

@@ -18,6 +18,7 @@ mod runner;
 pub mod shell;
 pub mod state;
 pub mod value;
+mod whole;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -324,6 +325,22 @@ pub fn waiting_for(
             (node.id.clone(), person)
         })
         .collect()
+}
+
+/// The flow that the settled node `node` leaves, if a route out of it
+/// carries control and its flow was not left already (rule L2): what
+/// `rbx confirm` records as `flow_left` after an answer that takes a route.
+pub fn flow_it_leaves(
+    procedure: &Procedure,
+    inputs: &serde_json::Value,
+    state: &RunState,
+    node: &str,
+) -> Option<String> {
+    let inputs = stored_inputs(inputs);
+    let plan = expand::expand(&procedure.graph, &list_values(&inputs));
+    let x = *plan.by_id.get(node)?;
+    let flow = &plan.nodes[x].flow;
+    (!state.left.contains_key(flow) && readiness::leaves(state, &plan, x)).then(|| flow.clone())
 }
 
 /// A run's inputs as the store keeps them (secrets never are), as values.
@@ -723,12 +740,21 @@ async fn resume_locked(
             })
             .collect();
         if stopped_at.is_empty() {
-            append(
-                state::kind::RUN_ENDED,
-                json!({ "outcome": "cancelled", "success": false }),
-            )
-            .await
-            .map_err(|e| ResumeError::Store(e.to_string()))?;
+            // Ended and its status in one transaction (rule E4).
+            let id = run.clone();
+            journal
+                .call(move |s: &mut dyn Store| {
+                    let payload = json!({ "outcome": "cancelled", "success": false });
+                    s.append_stopping(
+                        &id,
+                        state::kind::RUN_ENDED,
+                        &payload,
+                        "ended:cancelled",
+                        None,
+                    )
+                })
+                .await
+                .map_err(|e| ResumeError::Store(e.to_string()))?;
             return Ok(Exit::Ended {
                 outcome: "cancelled".to_string(),
                 success: false,

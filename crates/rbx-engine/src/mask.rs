@@ -27,6 +27,9 @@ pub struct Secrets {
     forms: Vec<Vec<u8>>,
     /// The length of the longest form.
     longest: usize,
+    /// Every form at once, to find all their occurrences in one pass,
+    /// overlapping ones included.
+    automaton: Option<aho_corasick::AhoCorasick>,
 }
 
 impl Secrets {
@@ -50,24 +53,20 @@ impl Secrets {
         forms.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         forms.dedup();
         let longest = forms.first().map_or(0, Vec::len);
-        Secrets { forms, longest }
+        let automaton = if forms.is_empty() {
+            None
+        } else {
+            aho_corasick::AhoCorasick::new(&forms).ok()
+        };
+        Secrets {
+            forms,
+            longest,
+            automaton,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
         self.forms.is_empty()
-    }
-
-    /// Every form of every secret, longest first.
-    pub fn forms(&self) -> impl Iterator<Item = &[u8]> {
-        self.forms.iter().map(Vec::as_slice)
-    }
-
-    /// The secret form that starts at `bytes[at..]`, if any: the longest.
-    fn match_at(&self, bytes: &[u8], at: usize) -> Option<usize> {
-        self.forms
-            .iter()
-            .find(|f| bytes[at..].starts_with(f))
-            .map(Vec::len)
     }
 
     /// Whether `tail` is the start of some form, but not a whole one.
@@ -77,30 +76,57 @@ impl Secrets {
             .any(|f| f.len() > tail.len() && f.starts_with(tail))
     }
 
-    /// `bytes` with every form of every secret replaced by the mask.
+    /// `bytes` with every form of every secret replaced by the mask, in one
+    /// piece: what `Held` gives chunk by chunk, which the tests compare.
+    #[cfg(test)]
     pub fn mask(&self, bytes: &[u8]) -> Vec<u8> {
-        self.mask_until(bytes, bytes.len()).0
+        let runs = self.runs(bytes, 0, bytes.len());
+        masked(bytes, &runs, bytes.len())
     }
 
-    /// Masks the matches in `bytes` that start before `end`; returns the
-    /// masked text and where it stopped (never inside a match).
-    fn mask_until(&self, bytes: &[u8], end: usize) -> (Vec<u8>, usize) {
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < end {
-            match self.match_at(bytes, i) {
-                Some(len) => {
-                    out.extend_from_slice(MASK.as_bytes());
-                    i += len;
-                }
-                None => {
-                    out.push(bytes[i]);
-                    i += 1;
-                }
+    /// The runs of bytes that occurrences of secrets cover, merged where
+    /// they overlap, for the occurrences that start before `end` and those
+    /// that overlap them; the first `forced` bytes count as covered (the
+    /// rest of an occurrence that began in an earlier chunk). Overlapping
+    /// secrets make one run, so no part of either shows.
+    fn runs(&self, bytes: &[u8], forced: usize, end: usize) -> Vec<(usize, usize)> {
+        let mut runs: Vec<(usize, usize)> = Vec::new();
+        if forced > 0 {
+            runs.push((0, forced.min(bytes.len())));
+        }
+        let Some(automaton) = &self.automaton else {
+            return runs;
+        };
+        let mut found: Vec<(usize, usize)> = automaton
+            .find_overlapping_iter(bytes)
+            .map(|m| (m.start(), m.end()))
+            .collect();
+        found.sort_unstable();
+        for (start, stop) in found {
+            match runs.last_mut() {
+                Some(last) if start < last.1 => last.1 = last.1.max(stop),
+                _ if start < end => runs.push((start, stop)),
+                _ => break,
             }
         }
-        (out, i)
+        runs
     }
+}
+
+/// `bytes[..upto]` with each run (cut at `upto`) replaced by the mask.
+fn masked(bytes: &[u8], runs: &[(usize, usize)], upto: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(upto);
+    let mut at = 0;
+    for &(start, stop) in runs {
+        if start >= upto {
+            break;
+        }
+        out.extend_from_slice(&bytes[at..start]);
+        out.extend_from_slice(MASK.as_bytes());
+        at = stop.min(upto);
+    }
+    out.extend_from_slice(&bytes[at..upto]);
+    out
 }
 
 /// One live stream being masked chunk by chunk. The end of a chunk that
@@ -110,6 +136,9 @@ impl Secrets {
 #[derive(Debug, Default)]
 pub struct Held {
     pending: Vec<u8>,
+    /// How many bytes at the start of `pending` an occurrence that began
+    /// in an earlier chunk covers: masked whatever comes next.
+    covered: usize,
 }
 
 impl Held {
@@ -120,21 +149,25 @@ impl Held {
         }
         let mut bytes = std::mem::take(&mut self.pending);
         bytes.extend_from_slice(chunk);
-        // The earliest place from which the rest could still grow into a
-        // secret; everything before it is decided.
+        // Nothing from the earliest place where the rest could still grow
+        // into a secret is shown yet; an occurrence that began before it
+        // is masked now up to there, and its rest when it is shown.
         let hold = (bytes.len().saturating_sub(secrets.longest)..bytes.len())
             .find(|&at| secrets.could_start(&bytes[at..]))
             .unwrap_or(bytes.len());
-        // A match that began before `hold` may run past it: then it is
-        // masked whole, and only what follows it is held.
-        let (shown, stopped) = secrets.mask_until(&bytes, hold);
-        self.pending = bytes[stopped..].to_vec();
+        let runs = secrets.runs(&bytes, self.covered, hold);
+        let shown = masked(&bytes, &runs, hold);
+        let reach = runs.last().map_or(0, |run| run.1);
+        self.covered = reach.saturating_sub(hold);
+        self.pending = bytes[hold..].to_vec();
         shown
     }
 
     /// The stream has ended: what was held back, masked.
     pub fn finish(&mut self, secrets: &Secrets) -> Vec<u8> {
-        secrets.mask(&std::mem::take(&mut self.pending))
+        let bytes = std::mem::take(&mut self.pending);
+        let runs = secrets.runs(&bytes, std::mem::take(&mut self.covered), bytes.len());
+        masked(&bytes, &runs, bytes.len())
     }
 }
 
@@ -250,7 +283,7 @@ mod tests {
     #[test]
     fn short_secrets_are_masked_only_as_written() {
         let secrets = Secrets::new(["abc".to_string()]);
-        assert_eq!(secrets.forms().count(), 1);
+        assert_eq!(secrets.forms.len(), 1);
     }
 
     /// Every way of cutting `text` into two chunks shows the same masked

@@ -1,9 +1,11 @@
 //! Running one command: `sh -c` in a process group of its own, output
-//! streamed live and kept bounded, the whole group ended on timeout or
-//! cancellation.
+//! masked and streamed live, kept bounded (and whole, for the streams a step
+//! judges), the whole group ended on timeout or cancellation.
 
+use std::borrow::Cow;
+use std::ops::Range;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
@@ -11,6 +13,9 @@ use nix::unistd::Pid;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 use tokio::sync::watch;
+
+use crate::mask::{Held, Secrets};
+use crate::whole::{Keeper, Whole};
 
 /// The environment variable that marks every process a step starts with
 /// the run and node it belongs to.
@@ -67,14 +72,18 @@ pub const GRACE: Duration = Duration::from_secs(3);
 /// background process may still hold open.
 const DRAIN: Duration = Duration::from_millis(500);
 
+/// The most a read from a pipe takes at once (a Linux pipe's capacity).
+const READ: usize = 64 * 1024;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
     Stdout,
     Stderr,
 }
 
-/// One stream's output: its first and last [`KEEP`] bytes and its size.
-/// Memory stays flat however much a command prints.
+/// One stream's output, its secrets masked: its first and last [`KEEP`]
+/// bytes and its size, and the whole of it when the step judges it. Memory
+/// stays flat however much a command prints.
 #[derive(Debug, Clone, Default)]
 pub struct Captured {
     pub head: Vec<u8>,
@@ -83,6 +92,9 @@ pub struct Captured {
     /// Where the oldest byte of `tail` is once it has wrapped.
     tail_start: usize,
     pub total: u64,
+    /// Every byte, for the step's expectations and captures; `None` for a
+    /// stream that no expectation or capture reads.
+    pub whole: Option<Whole>,
 }
 
 impl Captured {
@@ -112,35 +124,13 @@ impl Captured {
         }
     }
 
-    /// Replaces `secret` with `mask` in what is kept. When bytes were
-    /// dropped between head and tail, a secret may be cut there: the part
-    /// of it at the end of the head, or at the start of the tail, is masked
-    /// too (at the price of masking a few innocent bytes now and then).
-    pub fn mask(&mut self, secret: &[u8], mask: &[u8]) {
-        let mut tail = self.tail();
-        let cut = self.total > (self.head.len() + tail.len()) as u64;
-        let mut head = replace(&self.head, secret, mask);
-        tail = replace(&tail, secret, mask);
-        if cut {
-            if let Some(k) = (1..secret.len())
-                .rev()
-                .find(|&k| head.ends_with(&secret[..k]))
-            {
-                head.truncate(head.len() - k);
-                head.extend_from_slice(mask);
-            }
-            if let Some(k) = (1..secret.len())
-                .rev()
-                .find(|&k| tail.starts_with(&secret[secret.len() - k..]))
-            {
-                let mut masked = mask.to_vec();
-                masked.extend_from_slice(&tail[k..]);
-                tail = masked;
-            }
-        }
-        self.head = head;
-        self.tail = tail;
-        self.tail_start = 0;
+    /// Whether the bytes in `span` are all in the kept head or tail, so
+    /// that the stored output shows them.
+    pub fn kept(&self, span: &Range<u64>) -> bool {
+        let tail_from = self.total - self.tail.len() as u64;
+        self.total <= (self.head.len() + self.tail.len()) as u64
+            || span.end <= self.head.len() as u64
+            || span.start >= tail_from
     }
 
     /// The kept tail, oldest byte first.
@@ -177,12 +167,18 @@ pub struct Finished {
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Spec {
-    /// Shell text, run as `sh -c TEXT`.
+    /// Shell text, run as `bash -e -o pipefail -c TEXT`.
     pub command: String,
     /// Variables added to the command's environment: the values and
     /// secrets its text refers to.
     pub env: Vec<(String, String)>,
     pub timeout: Option<Duration>,
+    /// Every secret of the run, replaced by the mask in the output before
+    /// anything sees it: what is shown live, kept, stored, written to a
+    /// temporary file, matched and captured.
+    pub secrets: Arc<Secrets>,
+    /// The streams kept whole for the step's expectations and captures.
+    pub whole: Vec<Stream>,
 }
 
 /// Prefixes of the variables rbx passes values in. Every inherited variable
@@ -197,9 +193,40 @@ pub fn is_private(name: &std::ffi::OsStr) -> bool {
     PRIVATE_PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
-/// Where live output goes as it arrives: each chunk of a stream, then
-/// `None` once the stream has ended and nothing more will come from it.
-pub type Live = Arc<dyn Fn(Stream, Option<&[u8]>) + Send + Sync>;
+/// Replaces every form of every secret of the run in a stream as it
+/// passes (`mask.rs`), also when one is split across two reads: bytes at
+/// the end of a read that could begin a secret are held back until the
+/// next read says whether they do.
+#[derive(Debug)]
+struct Masker {
+    secrets: Arc<Secrets>,
+    held: Held,
+}
+
+impl Masker {
+    fn new(secrets: &Arc<Secrets>) -> Masker {
+        Masker {
+            secrets: Arc::clone(secrets),
+            held: Held::default(),
+        }
+    }
+
+    /// `bytes` masked, less what is held back.
+    fn feed<'a>(&mut self, bytes: &'a [u8]) -> Cow<'a, [u8]> {
+        if self.secrets.is_empty() {
+            return Cow::Borrowed(bytes);
+        }
+        Cow::Owned(self.held.push(&self.secrets, bytes))
+    }
+
+    /// What is held back, once the stream has ended.
+    fn finish(&mut self) -> Vec<u8> {
+        self.held.finish(&self.secrets)
+    }
+}
+
+/// Where live output goes, chunk by chunk, as it arrives.
+pub type Live = Arc<dyn Fn(Stream, &[u8]) + Send + Sync>;
 
 /// Runs `spec`, passing every chunk of output to `live` as it arrives.
 /// Setting `cancel` to true ends the command's group as a timeout would.
@@ -230,20 +257,17 @@ pub async fn run(
         .id()
         .and_then(|id| i32::try_from(id).ok())
         .map(Pid::from_raw);
-    let out = Arc::new(Mutex::new(Captured::default()));
-    let err = Arc::new(Mutex::new(Captured::default()));
-    let out_reader = tokio::spawn(read_all(
-        child.stdout.take(),
-        Stream::Stdout,
-        live.clone(),
-        out.clone(),
-    ));
-    let err_reader = tokio::spawn(read_all(
-        child.stderr.take(),
-        Stream::Stderr,
-        live.clone(),
-        err.clone(),
-    ));
+    let (stop, stopped) = watch::channel(false);
+    let reader = |stream| Reader {
+        stream,
+        masker: Masker::new(&spec.secrets),
+        keeper: spec.whole.contains(&stream).then(Keeper::new),
+        live: live.clone(),
+        stop: stopped.clone(),
+        captured: Captured::default(),
+    };
+    let out_reader = tokio::spawn(reader(Stream::Stdout).read_all(child.stdout.take()));
+    let err_reader = tokio::spawn(reader(Stream::Stderr).read_all(child.stderr.take()));
 
     let deadline = spec.timeout.map(|t| tokio::time::Instant::now() + t);
     let mut timed_out = false;
@@ -263,27 +287,17 @@ pub async fn run(
             }
         }
     };
-    // After a drain no more output comes from that stream, read to its end
-    // or cut off: whatever the forwarder held back can go out now.
-    drain(out_reader).await;
-    live(Stream::Stdout, None);
-    drain(err_reader).await;
-    live(Stream::Stderr, None);
+    let drained = tokio::time::Instant::now() + DRAIN;
+    let stdout = drain(out_reader, drained, &stop).await;
+    let stderr = drain(err_reader, drained, &stop).await;
     Ok(Finished {
         exit: status.and_then(|s| s.code()),
         timed_out,
         cancelled,
-        stdout: take(&out),
-        stderr: take(&err),
+        stdout,
+        stderr,
         duration: started.elapsed(),
     })
-}
-
-fn take(captured: &Mutex<Captured>) -> Captured {
-    captured
-        .lock()
-        .map(|mut c| std::mem::take(&mut *c))
-        .unwrap_or_default()
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
@@ -318,35 +332,71 @@ async fn end_group(
     }
 }
 
-async fn read_all<R: AsyncRead + Unpin>(
-    pipe: Option<R>,
+/// What reads one stream: it masks each read, passes it on live, and keeps
+/// it bounded and, when asked, whole.
+struct Reader {
     stream: Stream,
+    masker: Masker,
+    keeper: Option<Keeper>,
     live: Live,
-    captured: Arc<Mutex<Captured>>,
-) {
-    let Some(mut pipe) = pipe else { return };
-    let mut buffer = vec![0u8; 16 * 1024];
-    loop {
-        match pipe.read(&mut buffer).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                live(stream, Some(&buffer[..n]));
-                if let Ok(mut captured) = captured.lock() {
-                    captured.push(&buffer[..n]);
+    /// Turns true when the reader is to stop, even with its pipe open.
+    stop: watch::Receiver<bool>,
+    captured: Captured,
+}
+
+impl Reader {
+    async fn read_all<R: AsyncRead + Unpin>(mut self, pipe: Option<R>) -> Captured {
+        if let Some(mut pipe) = pipe {
+            let mut buffer = vec![0u8; READ];
+            loop {
+                // Stopping is checked only between reads, so that what was
+                // read is always kept whole.
+                let read = tokio::select! {
+                    read = pipe.read(&mut buffer) => read,
+                    _ = self.stop.wait_for(|stop| *stop) => break,
+                };
+                match read {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        let masked = self.masker.feed(&buffer[..n]);
+                        self.keep(&masked).await;
+                    }
                 }
             }
+        }
+        let held = self.masker.finish();
+        self.keep(&held).await;
+        if let Some(keeper) = self.keeper {
+            self.captured.whole = Some(keeper.finish().await);
+        }
+        self.captured
+    }
+
+    async fn keep(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        (self.live)(self.stream, bytes);
+        self.captured.push(bytes);
+        if let Some(keeper) = &mut self.keeper {
+            keeper.push(bytes).await;
         }
     }
 }
 
-/// Waits for a reader, but only briefly: a background process the command
-/// started may hold its pipe open after it exited. What was read is kept
-/// either way.
-async fn drain(reader: tokio::task::JoinHandle<()>) {
-    let abort = reader.abort_handle();
-    if tokio::time::timeout(DRAIN, reader).await.is_err() {
-        abort.abort();
+/// Waits for a reader until `deadline`, then tells it to stop: a background
+/// process the command started may hold its pipe open after it exited.
+/// What was read is kept either way.
+async fn drain(
+    mut reader: tokio::task::JoinHandle<Captured>,
+    deadline: tokio::time::Instant,
+    stop: &watch::Sender<bool>,
+) -> Captured {
+    if let Ok(done) = tokio::time::timeout_at(deadline, &mut reader).await {
+        return done.unwrap_or_default();
     }
+    let _ = stop.send(true);
+    reader.await.unwrap_or_default()
 }
 
 /// Resolves once `cancel` turns true. The watch guard is dropped inside, so
@@ -355,25 +405,13 @@ pub async fn cancelled_signal(cancel: &mut watch::Receiver<bool>) {
     let _ = cancel.wait_for(|c| *c).await.map(|_| ());
 }
 
-/// `bytes` with every `from` replaced by `to`.
-pub fn replace(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if !from.is_empty() && bytes[i..].starts_with(from) {
-            out.extend_from_slice(to);
-            i += from.len();
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{Captured, KEEP};
+    use proptest::prelude::*;
+
+    use std::sync::Arc;
+
+    use super::{Captured, KEEP, Masker, Secrets};
 
     #[test]
     fn the_tail_keeps_the_last_bytes_in_order() {
@@ -387,28 +425,112 @@ mod tests {
         assert_eq!(captured.tail(), data[data.len() - KEEP..]);
     }
 
-    #[test]
-    fn a_secret_cut_between_head_and_tail_is_masked_on_both_sides() {
-        let secret = b"s3cr3t-Zq8";
-        let mut captured = Captured::default();
-        let mut data = vec![b'x'; KEEP - 4];
-        data.extend_from_slice(secret);
-        data.extend_from_slice(&vec![b'y'; KEEP * 2]);
-        data.extend_from_slice(secret);
-        data.extend_from_slice(b"zz");
-        captured.push(&data);
-        captured.mask(secret, b"***");
-        let kept = [captured.head.clone(), captured.tail()].concat();
-        for k in 3..=secret.len() {
-            for window in secret.windows(k) {
-                assert!(
-                    !kept.windows(k).any(|w| w == window)
-                        || window.iter().all(|b| *b == b'x' || *b == b'y'),
-                    "a piece of the secret is kept"
-                );
+    /// The stream masked as one piece, the plain way: every byte that an
+    /// occurrence of a secret covers is covered, and each run of covered
+    /// bytes becomes one mask.
+    fn masked_whole(data: &[u8], secrets: &[String]) -> Vec<u8> {
+        let mut covered = vec![false; data.len()];
+        for secret in secrets.iter().filter(|s| !s.is_empty()) {
+            let secret = secret.as_bytes();
+            for at in 0..data.len() {
+                if data[at..].starts_with(secret) {
+                    covered[at..at + secret.len()].fill(true);
+                }
             }
         }
-        assert!(captured.head.ends_with(b"***"));
-        assert!(captured.tail().ends_with(b"***zz"));
+        let mut out = Vec::new();
+        for (at, byte) in data.iter().enumerate() {
+            if !covered[at] {
+                out.push(*byte);
+            } else if at == 0 || !covered[at - 1] {
+                out.extend_from_slice(crate::value::MASK.as_bytes());
+            }
+        }
+        out
+    }
+
+    /// The stream masked read by read, cut at `cuts`.
+    fn masked_in_reads(data: &[u8], secrets: &[String], cuts: &[usize]) -> Vec<u8> {
+        let secrets = Arc::new(Secrets::new(secrets.iter().cloned()));
+        let mut masker = Masker::new(&secrets);
+        let mut out = Vec::new();
+        let mut from = 0;
+        for &cut in cuts.iter().chain([data.len()].iter()) {
+            let cut = cut.clamp(from, data.len());
+            out.extend_from_slice(&masker.feed(&data[from..cut]));
+            from = cut;
+        }
+        out.extend(masker.finish());
+        out
+    }
+
+    #[test]
+    fn a_secret_split_across_reads_is_masked() {
+        let secrets = vec!["s3cr3t-Zq8".to_string()];
+        let data = b"token=s3cr3t-Zq8; again s3cr3t-Zq8 and s3cr3t at the end: s3cr";
+        for cut in 0..=data.len() {
+            assert_eq!(
+                String::from_utf8_lossy(&masked_in_reads(data, &secrets, &[cut])),
+                format!(
+                    "token={MASK}; again {MASK} and s3cr3t at the end: s3cr",
+                    MASK = crate::value::MASK
+                ),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_secret_containing_another_is_masked_whole() {
+        let secrets = vec!["abc".to_string(), "abcdef".to_string(), String::new()];
+        let masked = masked_whole(b"xabcdefx abcx", &secrets);
+        let mask = crate::value::MASK;
+        assert_eq!(
+            String::from_utf8_lossy(&masked),
+            format!("x{mask}x {mask}x")
+        );
+    }
+
+    /// `text` with each run of masks written as one.
+    fn one_mask_a_run(text: &[u8]) -> String {
+        let mask = crate::value::MASK;
+        let mut text = String::from_utf8_lossy(text).into_owned();
+        let twice = format!("{mask}{mask}");
+        while text.contains(&twice) {
+            text = text.replace(&twice, mask);
+        }
+        text
+    }
+
+    proptest! {
+        #[test]
+        fn masking_read_by_read_is_masking_the_whole(
+            data in proptest::collection::vec(prop_oneof![Just(b'a'), Just(b'b'), Just(b'c')], 0..80),
+            secrets in proptest::collection::vec("[abc]{1,4}", 0..3),
+            cuts in proptest::collection::vec(0usize..80, 0..6),
+        ) {
+            let mut cuts = cuts;
+            cuts.sort_unstable();
+            // Where two masked runs touch, one mask or two say the same:
+            // no byte of a secret shows either way.
+            prop_assert_eq!(
+                one_mask_a_run(&masked_in_reads(&data, &secrets, &cuts)),
+                one_mask_a_run(&masked_whole(&data, &secrets))
+            );
+        }
+    }
+
+    #[test]
+    fn kept_says_whether_a_span_is_in_the_head_or_the_tail() {
+        let mut captured = Captured::default();
+        captured.push(&vec![b'x'; 3 * KEEP]);
+        let (head, tail_from) = (KEEP as u64, 2 * KEEP as u64);
+        assert!(captured.kept(&(0..head)));
+        assert!(!captured.kept(&(head - 1..head + 1)));
+        assert!(!captured.kept(&(head + 10..head + 20)));
+        assert!(captured.kept(&(tail_from..tail_from + 5)));
+        let mut short = Captured::default();
+        short.push(b"all of it");
+        assert!(short.kept(&(0..9)));
     }
 }

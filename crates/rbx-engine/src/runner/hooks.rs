@@ -16,7 +16,6 @@ use crate::state::{RunState, kind};
 use super::Shared;
 use super::env::{NodeEnv, View, render, secrets};
 use super::record::{now_ms, record};
-use super::step::mask_output;
 
 /// Runs the runbook's hook for `event`, with the event in environment
 /// variables. A hook that fails is recorded and never stops the run.
@@ -44,10 +43,13 @@ pub(crate) async fn hook(shared: &Shared, event: HookEvent, details: &[(&str, &s
         let outcome = match render(command, &values) {
             Ok(rendered) => {
                 env.extend(rendered.env);
+                // What a hook prints is recorded: never a secret in it.
                 let spec = Spec {
                     command: rendered.run,
                     env,
                     timeout: Some(Duration::from_secs(30)),
+                    secrets: Arc::new(secrets(shared)),
+                    whole: Vec::new(),
                 };
                 let (_never, cancel) = watch::channel(false);
                 process::run(&spec, Arc::new(|_, _| {}), cancel)
@@ -59,14 +61,10 @@ pub(crate) async fn hook(shared: &Shared, event: HookEvent, details: &[(&str, &s
         let (ok, detail) = match outcome {
             Ok(f) if f.exit == Some(0) => (true, "exit 0".to_string()),
             Ok(f) if f.timed_out => (false, "timed out after 30s".to_string()),
-            Ok(mut f) => {
-                // What a hook printed is recorded: never a secret in it.
-                mask_output(&mut f.stderr, &secrets(shared));
-                (
-                    false,
-                    format!("exit {:?}: {}", f.exit, f.stderr.text().trim()),
-                )
-            }
+            Ok(f) => (
+                false,
+                format!("exit {:?}: {}", f.exit, f.stderr.text().trim()),
+            ),
             Err(why) => (false, why),
         };
         let kind = if ok {

@@ -1,13 +1,12 @@
 //! Automated steps: attempts, retries, output, expectations, the in-doubt probe and the point of no return.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rbx_store::Store;
 use rbx_syntax::ast::{BackoffKind, Block, StmtKind, Text};
 use serde_json::json;
 
-use crate::mask::{Held, Secrets};
 use crate::observer::Tone;
 use crate::process::{self, Spec, cancelled_signal};
 use crate::state::{NodeState, Status, kind};
@@ -18,28 +17,10 @@ use super::node::{command, text_of, timeout_of};
 use super::record::{fail, finish, record, settled};
 use super::{Done, Shared};
 
-/// Forwards a command's output to the observer as it arrives, with every
-/// secret of the run masked — not only those the step uses: a command can
-/// find a secret elsewhere (a file, a config dump). The end of a chunk that
-/// could be the start of a secret is held back until the next chunk or the
-/// end of the stream decides, so a secret written in two pieces is never
-/// shown.
-pub(crate) fn live(observer: Arc<dyn crate::Observer>, secrets: Arc<Secrets>) -> process::Live {
-    let held: Mutex<[Held; 2]> = Mutex::default();
-    Arc::new(move |stream, chunk| {
-        let mut held = held.lock().unwrap_or_else(PoisonError::into_inner);
-        let held = &mut held[match stream {
-            process::Stream::Stdout => 0,
-            process::Stream::Stderr => 1,
-        }];
-        let shown = match chunk {
-            Some(bytes) => held.push(&secrets, bytes),
-            None => held.finish(&secrets),
-        };
-        if !shown.is_empty() {
-            observer.output(stream, &shown);
-        }
-    })
+/// Forwards a command's output to the observer as it arrives: every secret
+/// of the run is masked already, as the output was read (`process.rs`).
+pub(crate) fn live(observer: Arc<dyn crate::Observer>) -> process::Live {
+    Arc::new(move |stream, bytes| observer.output(stream, bytes))
 }
 
 pub(crate) async fn step(
@@ -80,6 +61,8 @@ pub(crate) async fn step(
         command: rendered.run.clone(),
         env: marked,
         timeout: timeout_of(block),
+        secrets: Arc::new(secrets(shared)),
+        whole: crate::expect::judged(block),
     };
     if shared.verify_first.contains(&node.id) {
         if let Some(done) = verify_in_doubt(shared, node, block, env, previous).await {
@@ -89,7 +72,6 @@ pub(crate) async fn step(
     if let Some(done) = confirm_irreversible(shared, node, block).await {
         return done;
     }
-    let secrets = Arc::new(secrets(shared));
     let mut delay = backoff;
     for round in 0..=retries {
         let attempt = previous + round + 1;
@@ -115,12 +97,7 @@ pub(crate) async fn step(
             ),
         );
         observer.running(&node.id);
-        let finished = process::run(
-            &spec,
-            live(Arc::clone(observer), Arc::clone(&secrets)),
-            shared.cancel.clone(),
-        )
-        .await;
+        let finished = process::run(&spec, live(Arc::clone(observer)), shared.cancel.clone()).await;
         observer.stopped();
         let finished = match finished {
             Ok(f) => f,
@@ -132,11 +109,9 @@ pub(crate) async fn step(
         if finished.cancelled {
             return Done::Interrupted;
         }
-        // A command may print a secret: mask every secret of the run in
-        // what is kept, so none reaches the store, a capture or a report.
-        let mut finished = finished;
-        mask_output(&mut finished.stdout, &secrets);
-        mask_output(&mut finished.stderr, &secrets);
+        // A command may print a secret: every secret of the run was masked
+        // as the output was read, so none reaches the store, a capture or
+        // a report.
         let outputs = [("stdout", &finished.stdout), ("stderr", &finished.stderr)];
         // The digest of each kept stream goes into the finish event, so the
         // hash chain covers the output too.
@@ -162,17 +137,17 @@ pub(crate) async fn step(
             };
         }
         let duration_ms = u64::try_from(finished.duration.as_millis()).unwrap_or(u64::MAX);
-        let outcome = match crate::expect::unmet(block, &finished) {
-            Ok(None) => crate::expect::captures(block, &finished),
-            Ok(Some(why)) | Err(why) => Err(why),
-        };
-        if let Err(problem) = &outcome {
+        let verdict = crate::expect::judge(block, &finished).await;
+        let mut exit = json!({ "exit": finished.exit, "outputs": digests });
+        verdict.record(&mut exit);
+        if let Err(problem) = &verdict.outcome {
             shared.options.observer.line(
                 Tone::Bad,
                 &format!("✗ {} attempt {attempt}: {problem}", node.id),
             );
             if round < retries {
-                let payload = json!({ "node": node.id, "attempt": attempt, "reason": problem, "exit": finished.exit });
+                let mut payload = json!({ "node": node.id, "attempt": attempt, "reason": problem, "exit": finished.exit });
+                verdict.record(&mut payload);
                 if let Err(e) = record(shared, kind::ATTEMPT_FAILED, payload).await {
                     return Done::Broken(e);
                 }
@@ -187,7 +162,7 @@ pub(crate) async fn step(
                 continue;
             }
         }
-        let mut state = match outcome {
+        let mut state = match verdict.outcome {
             Ok(captures) => NodeState {
                 captures,
                 ..settled(Status::Succeeded, None)
@@ -195,19 +170,9 @@ pub(crate) async fn step(
             Err(problem) => settled(Status::Failed, Some(problem)),
         };
         state.duration_ms = Some(duration_ms);
-        let exit = json!({ "exit": finished.exit, "outputs": digests });
         return finish(shared, &node.id, attempt, state, exit).await;
     }
     Done::Broken("a step ran no attempt".to_string())
-}
-
-/// Replaces every form of every secret in the kept output with the mask,
-/// longest first. A secret split across the gap between head and tail is
-/// cut in two there and cannot be read whole from either.
-pub(crate) fn mask_output(captured: &mut process::Captured, secrets: &Secrets) {
-    for form in secrets.forms() {
-        captured.mask(form, crate::value::MASK.as_bytes());
-    }
 }
 
 /// A step left in doubt with a `verify` probe: the probe, with every value
@@ -229,6 +194,8 @@ pub(crate) async fn verify_in_doubt(
         command: rendered.run,
         env: rendered.env,
         timeout: Some(Duration::from_secs(60)),
+        secrets: Arc::new(secrets(shared)),
+        whole: Vec::new(),
     };
     let finished = process::run(&spec, Arc::new(|_, _| {}), shared.cancel.clone())
         .await

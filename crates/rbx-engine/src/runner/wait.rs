@@ -11,7 +11,7 @@ use crate::process::{self, Spec, cancelled_signal};
 use crate::state::{Status, kind};
 use crate::value::{self, Value};
 
-use super::env::NodeEnv;
+use super::env::{NodeEnv, secrets};
 use super::node::{command, timeout_of};
 use super::record::{fail, finish, now_ms, record, settled};
 use super::{Done, Shared};
@@ -111,6 +111,8 @@ pub(crate) async fn wait(
             command: rendered.run.clone(),
             env: rendered.env.clone(),
             timeout: Some(Duration::from_millis(every.max(1000))),
+            secrets: Arc::new(secrets(shared)),
+            whole: crate::expect::judged(block),
         };
         let finished = match process::run(&spec, Arc::new(|_, _| {}), shared.cancel.clone()).await {
             Ok(f) => f,
@@ -122,7 +124,7 @@ pub(crate) async fn wait(
         if finished.cancelled {
             return Done::Interrupted;
         }
-        if matches!(crate::expect::unmet(block, &finished), Ok(None)) {
+        if crate::expect::judge(block, &finished).await.outcome.is_ok() {
             return finish(
                 shared,
                 &node.id,
