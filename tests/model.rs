@@ -55,6 +55,8 @@ const REPLAYED: &[&str] = &[
     "c1-only-the-branch-taken-carries",
     "e1-nothing-starts-after-an-outcome",
     "e3-an-empty-parallel-block",
+    "e4-a-cancelled-run-ends-in-one-transaction",
+    "l2-a-flow-is-left-when-its-node-settles",
     "p2-confirm-only-what-the-run-waits-for",
     "p3-evidence-decides-after-a-crash",
     "s1-a-retry-never-undoes-a-settled-node",

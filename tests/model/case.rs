@@ -136,8 +136,10 @@ pub(crate) fn answers_table(node: &str, answer: &str) -> String {
             format!("evidence = {{ {} }}", pairs.join(", "))
         }
         Answer::Attest(made) => format!("attest = {made}"),
+        // A sign-off is given by the operator who records it: every `rbx`
+        // here runs as `tester`.
         Answer::Signoff(go) => format!(
-            "signoffs = [{{ role = \"op\", by = \"Bob\", decision = \"{}\" }}]",
+            "signoffs = [{{ role = \"op\", by = \"tester\", decision = \"{}\" }}]",
             if go { "GO" } else { "NO-GO" }
         ),
         Answer::Choice(option) => format!("choice = \"{option}\"\nrationale = \"picked\""),
@@ -157,7 +159,7 @@ pub(crate) fn confirm_flags(answer: &str) -> Vec<String> {
         Answer::Attest(_) => vec!["--attest".into()],
         Answer::Signoff(go) => vec![
             "--signoff".into(),
-            format!("op=Bob:{}", if go { "GO" } else { "NO-GO" }),
+            format!("op=tester:{}", if go { "GO" } else { "NO-GO" }),
         ],
         Answer::Choice(option) => vec![
             "--choice".into(),

@@ -15,38 +15,13 @@ use crate::play::Ran;
 /// goes on past it (counting it) rather than stopping at it every time.
 /// When the engine is fixed, remove the entry and add its fixture to
 /// `REPLAYED`.
-pub(crate) const KNOWN: &[Known] = &[
-    Known {
-        fixture: "e4-a-cancelled-run-ends-in-one-transaction",
-        seen: ended_run_cancelled,
-    },
-    Known {
-        fixture: "l2-a-flow-is-left-when-its-node-settles",
-        seen: confirmed_in_a_left_flow,
-    },
-];
+pub(crate) const KNOWN: &[Known] = &[];
 
 pub(crate) struct Known {
     pub(crate) fixture: &'static str,
-    /// Whether an operation's disagreement is this bug.
-    pub(crate) seen: fn(&Disagreement<'_>) -> bool,
-}
-
-/// What the engine and the model did in one operation.
-pub(crate) struct Disagreement<'a> {
-    pub(crate) engine: &'a Facts,
-    pub(crate) model: &'a Facts,
-}
-
-/// L2, P2: the engine records an answer for a node whose flow a settled
-/// answer has left, before any drive has written `flow_left`.
-pub(crate) fn confirmed_in_a_left_flow(d: &Disagreement<'_>) -> bool {
-    d.engine.outcome.as_deref() == Some("recorded") && d.model.outcome.as_deref() == Some("refused")
-}
-
-/// E4: the engine cancels a run whose journal says it has ended.
-pub(crate) fn ended_run_cancelled(d: &Disagreement<'_>) -> bool {
-    d.engine.cancelled > 0 && d.model.outcome.as_deref() == Some("refused")
+    /// Whether an operation's disagreement (what the engine did, what the
+    /// model did) is this bug.
+    pub(crate) seen: fn(&Facts, &Facts) -> bool,
 }
 
 /// A journal event in the model's vocabulary; bookkeeping (hooks,

@@ -11,9 +11,7 @@ use rbx_store::{SqliteStore, Store as _};
 use rbx_syntax::ast::BlockKind;
 
 use crate::case::{Action, Actions, Concrete, Played, confirm_flags, policy_name};
-use crate::compare::{
-    Disagreement, Facts, KNOWN, diff, engine_outcome, lines, observe, outcome_name, stop_name,
-};
+use crate::compare::{Facts, KNOWN, diff, engine_outcome, lines, observe, outcome_name, stop_name};
 use crate::generate::{Crash, OpSpec, person_of};
 
 const RBX: &str = env!("CARGO_BIN_EXE_rbx");
@@ -228,11 +226,7 @@ impl Play {
             (engine_facts != model_facts).then(|| diff(&engine_facts, &model_facts))
         };
         if let Some(problem) = problem {
-            let disagreement = Disagreement {
-                engine: &engine_facts,
-                model: &model_facts,
-            };
-            if let Some(known) = KNOWN.iter().find(|k| (k.seen)(&disagreement)) {
+            if let Some(known) = KNOWN.iter().find(|k| (k.seen)(&engine_facts, &model_facts)) {
                 // The engine's state is now one the rules never reach:
                 // nothing after it can be compared.
                 self.known.insert(known.fixture);

@@ -473,16 +473,10 @@ impl Model<'_> {
                 "the answer does not settle `{node}`"
             )));
         };
-        // Its consequences (L2, E2) are drawn when the run is next driven.
-        let (status, branch, answers) = settlement;
-        let settled = Event::Settled {
-            node: node.to_string(),
-            status,
-            by: By::Person,
-            branch,
-            answers,
-        };
-        self.emit(events, settled);
+        // An answer that takes a route out of its flow leaves it now (L2);
+        // a failure with nowhere to go fails the run when it is next
+        // driven (E2).
+        let _ = self.settle(x, settlement, By::Person, events);
         Ok(Outcome::Recorded)
     }
 
