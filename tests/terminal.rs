@@ -39,23 +39,34 @@ impl Tmux {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let session = format!("rbx-test-{}-{n}", std::process::id());
-        let status = Command::new("tmux")
-            .args([
-                "new-session",
-                "-d",
-                "-s",
-                &session,
-                "-x",
-                "160",
-                "-y",
-                "50",
-                "-c",
-            ])
-            .arg(dir)
-            .arg(command)
-            .status()
-            .expect("tmux runs");
-        assert!(status.success(), "tmux could not start a session");
+        // Tests start at once, and the first `new-session` starts the tmux
+        // server: another one racing it can be refused while it comes up.
+        // Trying again a few times is what a person would do.
+        let mut started = false;
+        for _ in 0..10 {
+            let status = Command::new("tmux")
+                .args([
+                    "new-session",
+                    "-d",
+                    "-s",
+                    &session,
+                    "-x",
+                    "160",
+                    "-y",
+                    "50",
+                    "-c",
+                ])
+                .arg(dir)
+                .arg(command)
+                .status()
+                .expect("tmux runs");
+            if status.success() {
+                started = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert!(started, "tmux could not start a session");
         Tmux { session }
     }
 

@@ -724,6 +724,18 @@ async fn resume_locked(
     .await
     .map_err(|e| ResumeError::Store(e.to_string()))?;
 
+    // A flow left by a settlement whose `flow_left` a crash kept from the
+    // journal is recorded now, before anything reads what the run waits
+    // for (rule L2).
+    for (flow, node) in readiness::unrecorded_lefts(&state, &plan) {
+        let seq = append(
+            state::kind::FLOW_LEFT,
+            json!({ "flow": flow, "node": node }),
+        )
+        .await
+        .map_err(|e| ResumeError::Store(e.to_string()))?;
+        state.left.insert(flow, state::Left { by: node, seq });
+    }
     // A cancelled run runs its compensation: where it stopped, each node
     // with an `on cancel` route is settled as cancelled, which carries
     // control down that route; everything else is skipped. Without any such

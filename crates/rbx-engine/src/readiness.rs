@@ -50,6 +50,27 @@ pub fn leaves(state: &RunState, plan: &Plan, x: usize) -> bool {
         .any(|(_, link)| matches!(link, Link::Route(_)) && takes(source, link))
 }
 
+/// The flows that settled nodes left (rule L2) but the journal does not
+/// say so yet — rbx was killed between a settlement and its `flow_left` —
+/// each with the node that left it: the first such node of a flow, in the
+/// order the nodes settled.
+pub fn unrecorded_lefts(state: &RunState, plan: &Plan) -> Vec<(String, String)> {
+    let mut settled: Vec<(u64, usize)> = (0..plan.nodes.len())
+        .filter_map(|x| Some((state.nodes.get(&plan.nodes[x].id)?.finished_seq?, x)))
+        .collect();
+    settled.sort_unstable();
+    let mut found: Vec<(String, String)> = Vec::new();
+    for (_, x) in settled {
+        let node = &plan.nodes[x];
+        let known =
+            state.left.contains_key(&node.flow) || found.iter().any(|(f, _)| *f == node.flow);
+        if !known && leaves(state, plan, x) {
+            found.push((node.flow.clone(), node.id.clone()));
+        }
+    }
+    found
+}
+
 /// Whether a failure of node `x` has a route to take (its own, its
 /// instance's, its stage's or the runbook's, `continue` included).
 pub fn has_failure_route(plan: &Plan, x: usize) -> bool {

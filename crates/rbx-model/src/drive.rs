@@ -374,13 +374,11 @@ impl Model<'_> {
         self.emit(events, Event::Resumed);
         match before {
             // S5: a failed run runs every node whose failure failed it
-            // again (and a step the operator aborted in doubt).
-            Run::Stopped(Stop::Failed(node)) => {
+            // again. A step the operator aborted in doubt is not among
+            // them: it is still in doubt, and S2 asks about it again.
+            Run::Stopped(Stop::Failed(_)) => {
                 let reset = (0..self.nodes.len())
-                    .filter(|&x| {
-                        self.failed_the_run(x)
-                            || (self.id(x) == node && self.nodes[x].status == Status::Running)
-                    })
+                    .filter(|&x| self.failed_the_run(x))
                     .map(|x| self.id(x))
                     .collect();
                 self.emit(events, Event::Reset(reset));

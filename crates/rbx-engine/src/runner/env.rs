@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use rbx_check::graph::{Graph, NodeKind};
-use rbx_syntax::ast::{Expr, Require, StmtKind, Text};
+use rbx_syntax::ast::{Expr, Require, StmtKind, Text, TextPart};
 
 use crate::expand::Plan;
 use crate::shell;
@@ -276,6 +276,27 @@ pub(crate) fn render(text: &Text, env: &NodeEnv<'_>) -> Result<Rendered, String>
         env: command.env,
         template: text.source_form(),
     })
+}
+
+/// Text for a person to read (a title, instructions): each `{{ }}` as its
+/// value as people see values — plain, not quoted for a shell, secrets
+/// masked — or as written when it has no value yet.
+pub(crate) fn for_people(text: &Text, env: &NodeEnv<'_>) -> String {
+    let mut out = String::new();
+    for part in &text.parts {
+        match part {
+            TextPart::Literal(literal) => out.push_str(literal),
+            TextPart::Interpolation(interpolation) => {
+                let path = &interpolation.path;
+                let names: Vec<&str> = path.segments.iter().map(|s| s.name.as_str()).collect();
+                match env.lookup(&names) {
+                    Some(value) => out.push_str(&value.to_string()),
+                    None => out.push_str(&interpolation.source_form()),
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Every secret of the run: each secret input, and each secret item of a

@@ -8,7 +8,7 @@ use crate::observer::Tone;
 use crate::people;
 use crate::state::{Status, kind};
 
-use super::env::{NodeEnv, base_name, render};
+use super::env::{NodeEnv, base_name, for_people};
 use super::record::{finish, record, settled};
 use super::step::confirm_irreversible;
 use super::{Done, Shared};
@@ -48,7 +48,7 @@ pub(crate) async fn person(
             &format!(
                 "⏸ {} needs a person: {}",
                 node.id,
-                block.title.source_form()
+                for_people(&block.title, env)
             ),
         );
         return Done::Paused(confirm_hint(block));
@@ -140,7 +140,7 @@ pub(crate) fn ask_person(
     let mut response = people::Response::default();
     shared.options.observer.line(
         Tone::Start,
-        &format!("\n● {} — {}", node.id, block.title.source_form()),
+        &format!("\n● {} — {}", node.id, for_people(&block.title, env)),
     );
     let mut attested = true;
     for stmt in &block.body {
@@ -150,10 +150,10 @@ pub(crate) fn ask_person(
                 .observer
                 .line(Tone::Plain, &format!("  owner: {}", role.name)),
             StmtKind::Instructions(text) => {
-                shared.options.observer.line(
-                    Tone::Plain,
-                    &render(text, env).map(|r| r.shown).unwrap_or_default(),
-                );
+                shared
+                    .options
+                    .observer
+                    .line(Tone::Plain, &for_people(text, env));
             }
             StmtKind::Evidence(evidence) => {
                 let hint = match &evidence.ty {
