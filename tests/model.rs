@@ -62,6 +62,7 @@ const REPLAYED: &[&str] = &[
     "p3-evidence-decides-after-a-crash",
     "s1-a-retry-never-undoes-a-settled-node",
     "s3-from-reopens-a-left-flow",
+    "s5-a-step-aborted-in-doubt-stays-in-doubt",
     "s5-retry-resets-what-failed-the-run",
 ];
 

@@ -15,51 +15,13 @@ use crate::play::Ran;
 /// goes on past it (counting it) rather than stopping at it every time.
 /// When the engine is fixed, remove the entry and add its fixture to
 /// `REPLAYED`.
-pub(crate) const KNOWN: &[Known] = &[
-    Known {
-        fixture: "l2-a-crash-between-a-settlement-and-its-flow-left",
-        seen: cancelled_what_control_does_not_reach,
-    },
-    Known {
-        fixture: "s5-a-step-aborted-in-doubt-runs-again",
-        seen: aborted_step_still_in_doubt,
-    },
-];
+pub(crate) const KNOWN: &[Known] = &[];
 
 pub(crate) struct Known {
     pub(crate) fixture: &'static str,
     /// Whether an operation's disagreement (what the engine did, what the
     /// model did) is this bug.
     pub(crate) seen: fn(&Facts, &Facts) -> bool,
-}
-
-/// L2, C2: `rbx cancel` settles as cancelled a node the model says no
-/// control reaches (its flow was left by a settlement whose `flow_left` a
-/// crash kept from the journal).
-fn cancelled_what_control_does_not_reach(engine: &Facts, model: &Facts) -> bool {
-    let cancelled = |facts: &Facts| -> BTreeSet<String> {
-        let by_operator = |how: &Vec<String>| how.iter().any(|h| h.starts_with("Cancelled"));
-        facts
-            .settled
-            .iter()
-            .filter(|(_, how)| by_operator(how))
-            .map(|(node, _)| node.clone())
-            .collect()
-    };
-    engine.cancelled > 0 && !cancelled(engine).is_subset(&cancelled(model))
-}
-
-/// S5: the model's retry resets a step the operator aborted in doubt; the
-/// engine's does not, and takes it as in doubt again.
-fn aborted_step_still_in_doubt(engine: &Facts, model: &Facts) -> bool {
-    let reset =
-        |facts: &Facts| -> BTreeSet<String> { facts.reset.iter().flatten().cloned().collect() };
-    let missing: Vec<String> = reset(model).difference(&reset(engine)).cloned().collect();
-    let in_doubt = |node: &String| {
-        engine.in_doubt.iter().any(|(n, _)| n == node)
-            || engine.outcome.as_deref() == Some(&format!("needs a decision: {node}"))
-    };
-    !missing.is_empty() && missing.iter().all(in_doubt)
 }
 
 /// A journal event in the model's vocabulary; bookkeeping (hooks,
