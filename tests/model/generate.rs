@@ -714,7 +714,17 @@ pub(crate) fn concrete(case: &Case) -> Concrete {
             for view in model.nodes().iter().filter(|v| v.kind == Kind::Step) {
                 let fails_here = match rendered.steps.get(&view.name) {
                     Some(Some(None)) => true,
-                    Some(Some(Some(item))) => view.items.contains(item),
+                    // `{{ var }}` is the innermost loop's item of that
+                    // name: an `again` inside a loop may run a loop over
+                    // the same variable inside it.
+                    Some(Some(Some((var, item)))) => {
+                        view.items
+                            .iter()
+                            .rev()
+                            .find(|(v, _)| v == var)
+                            .map(|(_, i)| i)
+                            == Some(item)
+                    }
                     _ => false,
                 };
                 if fails_here {
