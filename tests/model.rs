@@ -24,7 +24,9 @@
 //!
 //! Cases: `RBX_MODEL_CASES` (default 64). A failing case is shrunk and
 //! printed as a fixture: keep it under `tests/model-fixtures/`, where
-//! `fixtures_replay` replays every one named in `REPLAYED`.
+//! `fixtures_replay` replays every one named in `REPLAYED`. One that shows
+//! an engine bug not fixed yet is named in `compare::KNOWN` instead, with
+//! how to recognise it, so that a long run counts it and goes on.
 
 // The crate's root is this file, so its modules are found by path.
 #[path = "model/case.rs"]
