@@ -59,6 +59,7 @@ const REPLAYED: &[&str] = &[
     "e3-an-empty-parallel-block",
     "e4-a-cancelled-run-ends-in-one-transaction",
     "l2-a-crash-between-a-settlement-and-its-flow-left",
+    "l2-confirm-after-a-crash-between-a-settlement-and-its-flow-left",
     "l2-a-flow-is-left-when-its-node-settles",
     "p2-confirm-only-what-the-run-waits-for",
     "p3-evidence-decides-after-a-crash",

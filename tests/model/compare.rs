@@ -15,22 +15,13 @@ use crate::play::Ran;
 /// goes on past it (counting it) rather than stopping at it every time.
 /// When the engine is fixed, remove the entry and add its fixture to
 /// `REPLAYED`.
-pub(crate) const KNOWN: &[Known] = &[Known {
-    fixture: "l2-confirm-after-a-crash-between-a-settlement-and-its-flow-left",
-    seen: confirmed_in_a_left_flow,
-}];
+pub(crate) const KNOWN: &[Known] = &[];
 
 pub(crate) struct Known {
     pub(crate) fixture: &'static str,
     /// Whether an operation's disagreement (what the engine did, what the
     /// model did) is this bug.
     pub(crate) seen: fn(&Facts, &Facts) -> bool,
-}
-
-/// L2, P2: `rbx confirm` records an answer for a node whose flow a
-/// settlement has left (its `flow_left` kept from the journal by a crash).
-fn confirmed_in_a_left_flow(engine: &Facts, model: &Facts) -> bool {
-    engine.outcome.as_deref() == Some("recorded") && model.outcome.as_deref() == Some("refused")
 }
 
 /// A journal event in the model's vocabulary; bookkeeping (hooks,

@@ -314,7 +314,19 @@ pub fn waiting_for(
 ) -> Vec<(String, bool)> {
     let inputs = stored_inputs(inputs);
     let plan = expand::expand(&procedure.graph, &list_values(&inputs));
-    readiness::next(state, &plan)
+    // A flow a settled node left is left, whether or not a crash kept its
+    // `flow_left` from the journal (rule L2).
+    let mut state = state.clone();
+    for (flow, node) in readiness::unrecorded_lefts(&state, &plan) {
+        state.left.insert(
+            flow,
+            state::Left {
+                by: node,
+                seq: u64::MAX,
+            },
+        );
+    }
+    readiness::next(&state, &plan)
         .into_iter()
         .map(|x| {
             let node = &plan.nodes[x];
