@@ -49,7 +49,19 @@ impl Bench {
         if let Some(n) = crash {
             command.env(rbx_store::CRASH_AFTER_EVENTS, n.to_string());
         }
-        let output = command.output().expect("rbx runs");
+        // After a crash, a step's processes may outlive rbx for a moment,
+        // and rbx refuses to act while they run (S2): wait, as an
+        // operator would, and ask again.
+        let mut output = command.output().expect("rbx runs");
+        for _ in 0..100 {
+            if !String::from_utf8_lossy(&output.stderr)
+                .contains("is still running from the last drive")
+            {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            output = command.output().expect("rbx runs");
+        }
         Ran {
             code: output.status.code(),
             killed: output.status.signal() == Some(9),
