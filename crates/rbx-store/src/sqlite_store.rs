@@ -734,22 +734,7 @@ impl Store for SqliteStore {
     ) -> Result<Option<Output>, StoreError> {
         let path = &self.path;
         require_run(&self.conn, path, run)?;
-        let row = self
-            .conn
-            .query_row(
-                "SELECT head, tail, total FROM outputs
-                 WHERE run_id = ?1 AND node = ?2 AND attempt = ?3 AND stream = ?4",
-                params![run.as_str(), node, attempt, stream],
-                |row| {
-                    Ok((
-                        row.get::<_, Vec<u8>>(0)?,
-                        row.get::<_, Vec<u8>>(1)?,
-                        row.get::<_, i64>(2)?,
-                    ))
-                },
-            )
-            .optional()
-            .map_err(on_error(path))?;
+        let row = output_row(&self.conn, path, run, node, i64::from(attempt), stream)?;
         row.map(|(head, tail, total)| {
             Ok(Output {
                 head,
@@ -809,21 +794,7 @@ impl Vouched {
     fn check(self, conn: &Connection, path: &Path, run: &RunId) -> Result<(), StoreError> {
         let mut problems: Vec<(u64, String)> = Vec::new();
         for ((node, attempt, stream), (seq, digest)) in self.outputs {
-            let kept = conn
-                .query_row(
-                    "SELECT head, tail, total FROM outputs
-                     WHERE run_id = ?1 AND node = ?2 AND attempt = ?3 AND stream = ?4",
-                    params![run.as_str(), node, attempt, stream],
-                    |row| {
-                        Ok((
-                            row.get::<_, Vec<u8>>(0)?,
-                            row.get::<_, Vec<u8>>(1)?,
-                            row.get::<_, i64>(2)?,
-                        ))
-                    },
-                )
-                .optional()
-                .map_err(on_error(path))?;
+            let kept = output_row(conn, path, run, &node, attempt, &stream)?;
             let what = format!("the {stream} of `{node}` (attempt {attempt})");
             match kept {
                 None => problems.push((seq, format!("{what} it vouches for is missing"))),
@@ -1177,6 +1148,28 @@ fn directory_write_error(dir: &Path) -> Option<io::Error> {
         Err(error) if error.kind() == io::ErrorKind::AlreadyExists => None,
         Err(error) => Some(error),
     }
+}
+
+/// A kept output as stored: head, tail, and the stream's byte count.
+type OutputRow = (Vec<u8>, Vec<u8>, i64);
+
+/// One kept output's head, tail and byte count as stored, if it is there.
+fn output_row(
+    conn: &Connection,
+    path: &Path,
+    run: &RunId,
+    node: &str,
+    attempt: i64,
+    stream: &str,
+) -> Result<Option<OutputRow>, StoreError> {
+    conn.query_row(
+        "SELECT head, tail, total FROM outputs
+         WHERE run_id = ?1 AND node = ?2 AND attempt = ?3 AND stream = ?4",
+        params![run.as_str(), node, attempt, stream],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+    )
+    .optional()
+    .map_err(on_error(path))
 }
 
 #[cfg(test)]
