@@ -10,6 +10,10 @@ use serde_json::{Value as Json, json};
 
 use crate::value::Value;
 
+mod history;
+
+pub use history::{Cancellation, Confirmation, EarlierAttempt, History, NodeHistory, Signer};
+
 /// Event kinds, as written to the journal.
 pub mod kind {
     pub const RUN_STARTED: &str = "run_started";
@@ -162,6 +166,9 @@ pub struct RunState {
     pub status: RunStatus,
     /// The flows a route has left (rule L2): flow → the node that left it.
     pub left: BTreeMap<String, Left>,
+    /// Who did what, where and when: what the views show, never what the
+    /// executor decides by.
+    pub history: History,
 }
 
 /// How a flow was left: by which node, at which event of the journal.
@@ -177,6 +184,7 @@ impl RunState {
             nodes: HashMap::new(),
             status: RunStatus::Running,
             left: BTreeMap::new(),
+            history: History::default(),
         }
     }
 }
@@ -195,6 +203,7 @@ pub fn replay<'e>(events: impl IntoIterator<Item = (&'e str, &'e Json, u64, i64)
             .get("node")
             .and_then(Json::as_str)
             .unwrap_or_default();
+        state.history.apply(kind, payload, seq, time);
         match kind {
             // An attempt that failed with more to come: nothing is in
             // flight until the next attempt starts.
@@ -257,6 +266,7 @@ pub fn replay<'e>(events: impl IntoIterator<Item = (&'e str, &'e Json, u64, i64)
                 // A flow left by a node run again is not left any more.
                 state.left.retain(|_, left| !nodes.contains(&left.by));
                 for reset in nodes {
+                    state.history.reset(&reset);
                     if let Some(entry) = state.nodes.get_mut(&reset) {
                         let attempts = entry.attempts;
                         *entry = NodeState {
