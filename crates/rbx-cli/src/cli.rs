@@ -44,7 +44,8 @@ pub enum Command {
     Lint(LintArgs),
     /// Rewrite runbooks in the canonical layout.
     Fmt(FmtArgs),
-    /// Draw an entry runbook's graph as Graphviz DOT or Mermaid.
+    /// Draw an entry runbook as Graphviz DOT or Mermaid: its stages and the
+    /// routes between them, or with `--detail` every node.
     Graph(GraphArgs),
     /// Show what a run would do: inputs, stages, commands and outcomes.
     Plan(PlanArgs),
@@ -336,6 +337,10 @@ pub struct GraphArgs {
     /// The language to draw in.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = GraphFormat::Dot)]
     pub format: GraphFormat,
+    /// Draw every node, each in its stage, instead of one box per stage
+    /// with the routes between stages.
+    #[arg(long)]
+    pub detail: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -25,6 +25,11 @@ pub struct History {
     /// For an ended run: whether its outcome is a success, as recorded
     /// with it (`None` for a run recorded before outcomes had classes).
     pub success: Option<bool>,
+    /// Why the run failed, as its `run_failed` event says.
+    pub failure: Option<String>,
+    /// When the run last stopped (paused, waited, was interrupted,
+    /// cancelled, failed or ended).
+    pub stopped_at: Option<i64>,
     /// Milliseconds since the epoch of the first and the last event.
     pub first_at: Option<i64>,
     pub last_at: Option<i64>,
@@ -160,9 +165,18 @@ impl History {
                     reason: text(payload, "reason"),
                     at: time,
                 });
+                self.stopped_at = Some(time);
             }
             (kind::RUN_ENDED, _) => {
                 self.success = payload.get("success").and_then(Json::as_bool);
+                self.stopped_at = Some(time);
+            }
+            (kind::RUN_FAILED, _) => {
+                self.failure = text(payload, "reason");
+                self.stopped_at = Some(time);
+            }
+            (kind::RUN_PAUSED | kind::RUN_WAITING | kind::RUN_INTERRUPTED, _) => {
+                self.stopped_at = Some(time);
             }
             _ => {}
         }

@@ -1,0 +1,111 @@
+//! The node-level picture: every node in its stage instance, every edge.
+
+use std::collections::HashMap;
+
+use rbx_check::graph::{EdgeKind, Graph, Node, NodeKind};
+use rbx_syntax::ast::BlockKind;
+
+use super::{Arrow, Box, Cluster, Drawing, Route, Shape, fanout, require};
+
+pub(super) fn drawing(title: String, graph: &Graph) -> Drawing {
+    let raw = graph.graph.raw_nodes();
+    let mut clusters: Vec<Cluster> = Vec::new();
+    let mut cluster_of: HashMap<&str, usize> = HashMap::new();
+    let mut boxes = Vec::with_capacity(raw.len());
+    for (index, node) in raw.iter().map(|n| &n.weight).enumerate() {
+        let at = *cluster_of.entry(node.stage.as_str()).or_insert_with(|| {
+            clusters.push(Cluster {
+                id: node.stage.clone(),
+                host: node.host.clone(),
+                label: node.stage.clone(),
+                boxes: Vec::new(),
+            });
+            clusters.len() - 1
+        });
+        if let NodeKind::StageStart { title, .. } = &node.kind {
+            clusters[at].label = if node.stage == node.host {
+                title.clone()
+            } else {
+                format!("{title} (again: {})", node.stage)
+            };
+        }
+        clusters[at].boxes.push(index);
+        let irreversible = super::irreversible_node(node);
+        let mut lines = label(graph, node);
+        if irreversible {
+            lines.push("IRREVERSIBLE".to_string());
+        }
+        boxes.push(Box {
+            id: node.id.clone(),
+            lines,
+            shape: shape(graph, node),
+            irreversible,
+        });
+    }
+    let arrows = graph
+        .graph
+        .raw_edges()
+        .iter()
+        .map(|e| {
+            let (route, label) = match &e.weight.kind {
+                EdgeKind::Next => (Route::Next, String::new()),
+                EdgeKind::Failure => (Route::Failure, "on failure".to_string()),
+                EdgeKind::Cancel => (Route::Cancel, "on cancel".to_string()),
+                EdgeKind::Branch(label) => (Route::Branch, label.clone()),
+            };
+            Arrow {
+                from: e.source().index(),
+                to: e.target().index(),
+                route,
+                label,
+            }
+        })
+        .collect();
+    Drawing {
+        title,
+        clusters,
+        boxes,
+        arrows,
+    }
+}
+
+/// The lines of a node's label: its kind and title, then what else a
+/// reader of the picture needs (fan-out, a stage's budget and requirements).
+fn label(graph: &Graph, node: &Node) -> Vec<String> {
+    let mut lines = match &node.kind {
+        NodeKind::StageStart {
+            within, requires, ..
+        } => {
+            let mut lines = vec![format!("start: {}", node.stage)];
+            if let Some(millis) = within {
+                lines.push(format!("within {}", rbx_syntax::fmt::duration(*millis)));
+            }
+            lines.extend(requires.iter().map(|r| format!("require {}", require(r))));
+            lines
+        }
+        NodeKind::Block(block) => vec![format!(
+            "{}: {}",
+            block.kind.keyword(),
+            block.title.source_form()
+        )],
+        NodeKind::Anchor(anchor) => vec![format!("anchor: {}", anchor.title.source_form())],
+        NodeKind::End { outcome } => vec![format!("end: {}", super::outcome_label(graph, outcome).0)],
+    };
+    lines.extend(node.fanout.iter().map(fanout));
+    lines
+}
+
+fn shape(graph: &Graph, node: &Node) -> Shape {
+    match &node.kind {
+        NodeKind::StageStart { .. } => Shape::Start,
+        NodeKind::Anchor(_) => Shape::Anchor,
+        NodeKind::End { outcome } => Shape::End(super::outcome_label(graph, outcome).1),
+        NodeKind::Block(block) => match block.kind {
+            BlockKind::Step => Shape::Step,
+            BlockKind::Manual | BlockKind::Signoff => Shape::Person,
+            BlockKind::Gate => Shape::Check,
+            BlockKind::Decide | BlockKind::Choose => Shape::Decision,
+            BlockKind::Wait => Shape::Wait,
+        },
+    }
+}

@@ -1,0 +1,182 @@
+//! The journal as a timeline: one line per event, in words.
+
+use rbx_engine::state::kind;
+use rbx_store::Event;
+use serde_json::Value as Json;
+
+use super::TimelineEntry;
+use super::words::{cancelled_text, duration_text};
+
+/// A line of the timeline as Markdown and HTML show it: an event, or a run
+/// of consecutive `node_skipped` events as one line.
+pub(super) enum Line<'r> {
+    Event(&'r TimelineEntry),
+    Skipped(&'r [TimelineEntry]),
+}
+
+/// The timeline with each run of two or more skips folded into one line.
+pub(super) fn lines(timeline: &[TimelineEntry]) -> Vec<Line<'_>> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < timeline.len() {
+        let skips = timeline[at..]
+            .iter()
+            .take_while(|e| e.kind == kind::NODE_SKIPPED)
+            .count();
+        if skips >= 2 {
+            out.push(Line::Skipped(&timeline[at..at + skips]));
+            at += skips;
+        } else {
+            out.push(Line::Event(&timeline[at]));
+            at += 1;
+        }
+    }
+    out
+}
+
+/// `skipped, not on the run's path: a.b, a.c, d.e`.
+pub(super) fn skipped_summary(skipped: &[TimelineEntry]) -> String {
+    let nodes: Vec<&str> = skipped.iter().filter_map(|e| e.node.as_deref()).collect();
+    format!(
+        "{} nodes skipped, not on the run's path: {}",
+        nodes.len(),
+        nodes.join(", ")
+    )
+}
+
+fn text(payload: &Json, key: &str) -> Option<String> {
+    payload.get(key).and_then(Json::as_str).map(str::to_string)
+}
+
+fn millis(payload: &Json, key: &str) -> String {
+    payload
+        .get(key)
+        .and_then(Json::as_u64)
+        .map_or_else(|| "?".to_string(), duration_text)
+}
+
+pub(super) fn timeline_entry(event: &Event) -> TimelineEntry {
+    let p = &event.payload;
+    let get = |key: &str| text(p, key).unwrap_or_default();
+    let attempt = p.get("attempt").and_then(Json::as_u64).unwrap_or(0);
+    let exit = p
+        .get("exit")
+        .and_then(Json::as_i64)
+        .map_or(String::new(), |e| format!(" (exit {e})"));
+    let by = |p: &Json| {
+        let mut s = String::new();
+        if let Some(op) = text(p, "operator") {
+            s.push_str(&format!(" by {op}"));
+        }
+        if let Some(host) = text(p, "host") {
+            s.push_str(&format!(" on {host}"));
+        }
+        s
+    };
+    let summary = match event.kind.as_str() {
+        kind::RUN_STARTED => format!(
+            "run started (pid {})",
+            p.get("pid").map_or(String::new(), Json::to_string)
+        ),
+        kind::RUN_RESUMED => format!(
+            "run resumed{} (pid {})",
+            by(p),
+            p.get("pid").map_or(String::new(), Json::to_string)
+        ),
+        kind::NODE_STARTED => {
+            let command = text(p, "command").map_or(String::new(), |c| format!(": {c}"));
+            format!("attempt {attempt} started{}{command}", by(p))
+        }
+        kind::ATTEMPT_FAILED => format!("attempt {attempt} failed{exit}: {}", get("reason")),
+        kind::NODE_FINISHED => {
+            let status = if get("status") == "succeeded" {
+                "done"
+            } else {
+                "failed"
+            };
+            let mut s = status.to_string();
+            let exit = p.get("exit").and_then(Json::as_i64);
+            match (attempt, exit) {
+                (0, None) => {}
+                (0, Some(e)) => s.push_str(&format!(" (exit {e})")),
+                (a, None) => s.push_str(&format!(" (attempt {a})")),
+                (a, Some(e)) => s.push_str(&format!(" (attempt {a}, exit {e})")),
+            }
+            if let Some(branch) = text(p, "branch") {
+                s.push_str(&format!(" → {branch}"));
+            }
+            if let Some(reason) = text(p, "reason") {
+                s.push_str(&format!(": {reason}"));
+            }
+            s.push_str(&by(p));
+            if let Some(via) = text(p, "via") {
+                s.push_str(&format!(" via {via}"));
+            }
+            s
+        }
+        kind::NODE_SKIPPED => "skipped: not on the run's path".to_string(),
+        kind::FLOW_LEFT => format!(
+            "left the flow of stage {} by its route; nothing more of it starts",
+            get("flow")
+        ),
+        kind::IN_DOUBT => format!(
+            "in doubt after attempt {attempt}: {} ({})",
+            get("decision"),
+            get("why")
+        ),
+        kind::RETRY => "the failed node runs again".to_string(),
+        kind::RERUN_FROM => format!("re-run from here{}: {}", by(p), get("reason")),
+        kind::SIGNOFF_RECORDED => format!(
+            "{} for {}: {}, waiting for the other approvers{} via {}",
+            get("by"),
+            get("role"),
+            get("decision"),
+            by(p),
+            get("via")
+        ),
+        kind::RUN_PAUSED => "paused: waiting for a person".to_string(),
+        kind::RUN_INTERRUPTED => "interrupted".to_string(),
+        kind::RUN_WAITING => format!(
+            "stopped until the node is due at {}",
+            p.get("due")
+                .and_then(Json::as_i64)
+                .map_or(String::new(), rbx_engine::format_time)
+        ),
+        kind::RUN_FAILED => format!("run failed: {}", get("reason")),
+        kind::RUN_ENDED => match p.get("success").and_then(Json::as_bool) {
+            Some(true) => format!("run ended: {} (success)", get("outcome")),
+            Some(false) => format!("run ended: {} (failure)", get("outcome")),
+            None => format!("run ended: {}", get("outcome")),
+        },
+        kind::RUN_CANCELLED => {
+            let reason = text(p, "reason");
+            format!(
+                "run {}",
+                cancelled_text(text(p, "operator").as_deref(), reason.as_deref())
+            )
+        }
+        kind::CONFIRMED => format!(
+            "point of no return confirmed{}{}",
+            by(p),
+            text(p, "via").map_or(String::new(), |v| format!(" via {v}"))
+        ),
+        kind::STAGE_OVERRUN => format!(
+            "stage {} overran its budget: {} of {}",
+            get("stage"),
+            millis(p, "elapsed_ms"),
+            millis(p, "budget_ms")
+        ),
+        kind::HOOK_RAN => format!("hook `{}` ran: {}", get("event"), get("detail")),
+        kind::HOOK_FAILED => format!("hook `{}` failed: {}", get("event"), get("detail")),
+        other => format!("{other} (an event this rbx does not know)"),
+    };
+    TimelineEntry {
+        seq: event.seq,
+        time: event.time.clone(),
+        kind: event.kind.clone(),
+        node: text(p, "node"),
+        summary,
+        payload: p.clone(),
+    }
+}
+
