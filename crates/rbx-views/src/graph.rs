@@ -44,6 +44,8 @@ enum Shape {
     Begin,
     /// A whole stage (the stage-level picture).
     Stage,
+    /// Any stage a runbook-wide route applies to (the stage-level picture).
+    Every,
     Start,
     Step,
     /// A node that waits for a person to act.
@@ -79,6 +81,13 @@ struct Arrow {
     to: usize,
     route: Route,
     label: String,
+}
+
+impl Arrow {
+    fn same(&self, other: &Arrow) -> bool {
+        (self.from, self.to, self.route, &self.label)
+            == (other.from, other.to, other.route, &other.label)
+    }
 }
 
 /// A stage instance drawn as a cluster around its nodes.

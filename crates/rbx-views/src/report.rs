@@ -23,10 +23,10 @@
 //! renames a field bumps the version.
 
 mod build;
-mod steps;
-mod summary;
 mod html;
 mod markdown;
+mod steps;
+mod summary;
 mod timeline;
 mod words;
 
@@ -342,4 +342,3 @@ struct Chain {
     reason: Option<String>,
     summary: String,
 }
-

@@ -98,6 +98,7 @@ fn shape(shape: Shape) -> &'static str {
     match shape {
         Shape::Begin => ", shape=circle, style=filled, fillcolor=gray85",
         Shape::Stage => ", shape=box, style=rounded",
+        Shape::Every => ", shape=box, style=dashed",
         Shape::Start => ", shape=oval",
         Shape::Step => ", shape=box, style=rounded",
         Shape::Person => ", shape=box, style=\"rounded,filled\", fillcolor=lightyellow",

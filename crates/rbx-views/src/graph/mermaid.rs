@@ -112,6 +112,7 @@ fn shape(shape: Shape) -> (&'static str, &'static str) {
     match shape {
         Shape::Begin => ("((", "))"),
         Shape::Stage => ("(", ")"),
+        Shape::Every => ("[", "]"),
         Shape::Start => ("([", "])"),
         Shape::Step => ("[", "]"),
         Shape::Person => ("(", ")"),
@@ -186,8 +187,14 @@ mod tests {
     fn mermaid_ids_are_sanitised_and_unique() {
         let mut taken = HashSet::new();
         assert_eq!(id("n_", "smoke#2.version", &mut taken), "n_smoke_2_version");
-        assert_eq!(id("n_", "smoke_2.version", &mut taken), "n_smoke_2_version_2");
-        assert_eq!(id("n_", "smoke.2_version", &mut taken), "n_smoke_2_version_3");
+        assert_eq!(
+            id("n_", "smoke_2.version", &mut taken),
+            "n_smoke_2_version_2"
+        );
+        assert_eq!(
+            id("n_", "smoke.2_version", &mut taken),
+            "n_smoke_2_version_3"
+        );
         assert_eq!(id("n_", "end", &mut taken), "n_end");
     }
 }

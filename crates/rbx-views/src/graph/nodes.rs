@@ -89,7 +89,9 @@ fn label(graph: &Graph, node: &Node) -> Vec<String> {
             block.title.source_form()
         )],
         NodeKind::Anchor(anchor) => vec![format!("anchor: {}", anchor.title.source_form())],
-        NodeKind::End { outcome } => vec![format!("end: {}", super::outcome_label(graph, outcome).0)],
+        NodeKind::End { outcome } => {
+            vec![format!("end: {}", super::outcome_label(graph, outcome).0)]
+        }
     };
     lines.extend(node.fanout.iter().map(fanout));
     lines

@@ -11,18 +11,38 @@ use super::{Arrow, Box, Drawing, Route, Shape};
 /// A route between two boxes, with the nodes it leaves from.
 type Routes = BTreeMap<(usize, usize, RouteKey), BTreeSet<String>>;
 
+/// Why control moves from one box to another.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum RouteKey {
     Next,
-    Failure,
-    Cancel,
+    Failure(Written),
+    Cancel(Written),
     Branch(String),
 }
+
+/// Where a failure or cancel route is written: in the node that takes it,
+/// or around it (a stage's, the runbook's or an `again`'s route, which
+/// every node it applies to inherits), at this source and offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Written {
+    Own,
+    Around(usize, usize),
+}
+
+/// The id of the box that stands for every stage a runbook-wide route
+/// applies to: not an identifier, so no stage's.
+const EVERY: &str = "any stage";
+
+/// Stage titles are wrapped to lines of about this many characters.
+const WRAP: usize = 30;
+
+/// The id of the entry point's box: not an identifier, so no stage's.
+const ENTRY: &str = "run starts";
 
 pub(super) fn drawing(title: String, graph: &Graph) -> Drawing {
     let raw = graph.graph.raw_nodes();
     let mut boxes = vec![Box {
-        id: "start".to_string(),
+        id: ENTRY.to_string(),
         lines: vec!["start".to_string()],
         shape: Shape::Begin,
         irreversible: false,
@@ -31,7 +51,8 @@ pub(super) fn drawing(title: String, graph: &Graph) -> Drawing {
     for node in raw.iter().map(|n| &n.weight) {
         if let NodeKind::StageStart { title, within, .. } = &node.kind {
             if node.stage == node.host {
-                let mut lines = vec![title.clone(), format!("({})", node.stage)];
+                let mut lines = wrap(title);
+                lines.push(format!("({})", node.stage));
                 if let Some(millis) = within {
                     lines.push(format!("within {}", rbx_syntax::fmt::duration(*millis)));
                 }
@@ -45,9 +66,7 @@ pub(super) fn drawing(title: String, graph: &Graph) -> Drawing {
             }
         }
     }
-    // What each stage holds: its `again` instances and irreversible steps,
-    // and how many nodes can route out of it.
-    let mut members: HashMap<usize, usize> = HashMap::new();
+    // What each stage holds: its `again` instances and irreversible steps.
     for node in raw.iter().map(|n| &n.weight) {
         let Some(&at) = stage_box.get(node.host.as_str()) else {
             continue;
@@ -63,9 +82,6 @@ pub(super) fn drawing(title: String, graph: &Graph) -> Drawing {
                     .push(format!("IRREVERSIBLE: {}", block.title.source_form()));
             }
             _ => {}
-        }
-        if !matches!(node.kind, NodeKind::End { .. }) {
-            *members.entry(at).or_default() += 1;
         }
     }
     let mut outcome_box: HashMap<&str, usize> = HashMap::new();
@@ -98,10 +114,19 @@ pub(super) fn drawing(title: String, graph: &Graph) -> Drawing {
                 _ => continue,
             },
         };
+        let at = edge.weight.origin;
+        let own = at.source == source.origin.source
+            && source.origin.span.start <= at.span.start
+            && at.span.end <= source.origin.span.end;
+        let written = if own {
+            Written::Own
+        } else {
+            Written::Around(at.source, at.span.start)
+        };
         let key = match &edge.weight.kind {
             EdgeKind::Next => RouteKey::Next,
-            EdgeKind::Failure => RouteKey::Failure,
-            EdgeKind::Cancel => RouteKey::Cancel,
+            EdgeKind::Failure => RouteKey::Failure(written),
+            EdgeKind::Cancel => RouteKey::Cancel(written),
             EdgeKind::Branch(label) => RouteKey::Branch(label.clone()),
         };
         let name = source
@@ -113,7 +138,7 @@ pub(super) fn drawing(title: String, graph: &Graph) -> Drawing {
             .or_default()
             .insert(name.to_string());
     }
-    let arrows = arrows(&routes, &members);
+    let arrows = arrows(&routes, &mut boxes);
     Drawing {
         title,
         clusters: Vec::new(),
@@ -122,55 +147,70 @@ pub(super) fn drawing(title: String, graph: &Graph) -> Drawing {
     }
 }
 
-/// One arrow per route. Of a stage's failure (or cancel) routes, the one
-/// most of its nodes take is the stage's own or the runbook's, which they
-/// inherit: it is labelled plainly. Another names the nodes that take it.
-fn arrows(routes: &Routes, members: &HashMap<usize, usize>) -> Vec<Arrow> {
-    let mut widest: HashMap<(usize, bool), (usize, usize)> = HashMap::new();
-    for ((from, to, key), sources) in routes {
-        let failure = match key {
-            RouteKey::Failure => true,
-            RouteKey::Cancel => false,
-            _ => continue,
-        };
-        let best = widest.entry((*from, failure)).or_insert((*to, 0));
-        if sources.len() > best.1 {
-            *best = (*to, sources.len());
+/// One arrow per route. A route written around the nodes that take it is
+/// labelled plainly, and one that two or more stages take from the same
+/// line (the runbook's) is drawn once, from a box standing for any stage
+/// without a route of its own. A node's own route names the nodes.
+fn arrows(routes: &Routes, boxes: &mut Vec<Box>) -> Vec<Arrow> {
+    let mut stages_of: HashMap<Written, BTreeSet<usize>> = HashMap::new();
+    for (from, _, key) in routes.keys() {
+        if let RouteKey::Failure(w) | RouteKey::Cancel(w) = key {
+            stages_of.entry(*w).or_default().insert(*from);
         }
     }
-    let inherited = |from: usize, to: usize, failure: bool, count: usize| {
-        widest.get(&(from, failure)) == Some(&(to, count))
-            && count * 2 > members.get(&from).copied().unwrap_or(0)
-    };
-    routes
-        .iter()
-        .map(|((from, to, key), sources)| {
-            let (route, label) = match key {
-                RouteKey::Next => (Route::Next, String::new()),
-                RouteKey::Branch(label) => (Route::Branch, label.clone()),
-                RouteKey::Failure | RouteKey::Cancel => {
-                    let failure = *key == RouteKey::Failure;
-                    let (route, word) = if failure {
-                        (Route::Failure, "on failure")
-                    } else {
-                        (Route::Cancel, "on cancel")
-                    };
-                    let label = if inherited(*from, *to, failure, sources.len()) {
-                        word.to_string()
-                    } else {
-                        format!("{word} of {}", named(sources))
-                    };
-                    (route, label)
-                }
-            };
-            Arrow {
-                from: *from,
-                to: *to,
-                route,
-                label,
+    let runbook_wide =
+        |w: &Written| *w != Written::Own && stages_of.get(w).is_some_and(|s| s.len() >= 2);
+    let mut every: Option<usize> = None;
+    let mut out: Vec<Arrow> = Vec::new();
+    for ((from, to, key), sources) in routes {
+        let (route, word, written) = match key {
+            RouteKey::Next => (Route::Next, String::new(), None),
+            RouteKey::Branch(label) => (Route::Branch, label.clone(), None),
+            RouteKey::Failure(w) => (Route::Failure, "on failure".to_string(), Some(w)),
+            RouteKey::Cancel(w) => (Route::Cancel, "on cancel".to_string(), Some(w)),
+        };
+        let (from, label) = match written {
+            Some(w) if runbook_wide(w) => {
+                let from = *every.get_or_insert_with(|| {
+                    boxes.push(Box {
+                        id: EVERY.to_string(),
+                        lines: vec!["any stage without".to_string(), "its own route".to_string()],
+                        shape: Shape::Every,
+                        irreversible: false,
+                    });
+                    boxes.len() - 1
+                });
+                (from, word)
             }
-        })
-        .collect()
+            Some(Written::Own) => (*from, format!("{word} of {}", named(sources))),
+            _ => (*from, word),
+        };
+        let arrow = Arrow {
+            from,
+            to: *to,
+            route,
+            label,
+        };
+        if !out.iter().any(|a| a.same(&arrow)) {
+            out.push(arrow);
+        }
+    }
+    out
+}
+
+/// A title in lines of about `WRAP` characters, broken between words.
+fn wrap(title: &str) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in title.split_whitespace() {
+        match lines.last_mut() {
+            Some(line) if line.len() + 1 + word.len() <= WRAP => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    lines
 }
 
 /// `verify`, `verify, switch`, or `3 nodes`.

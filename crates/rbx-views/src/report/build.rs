@@ -11,9 +11,7 @@ use serde_json::{Value as Json, json};
 
 use super::steps::{NodeView, stages};
 use super::timeline::timeline_entry;
-use super::{
-    Chain, InputInfo, Inputs, LinkInfo, Outcome, Record, RoleInfo, RunInfo, VERSION,
-};
+use super::{Chain, InputInfo, Inputs, LinkInfo, Outcome, Record, RoleInfo, RunInfo, VERSION};
 
 /// A value as plain JSON: text as a string, a duration as the runbook
 /// writes one, a time in RFC 3339.
@@ -313,4 +311,3 @@ fn chain(store: &SqliteStore, run: &RunId, events: usize) -> Chain {
         },
     }
 }
-

@@ -5,11 +5,11 @@ use std::fmt::Write as _;
 
 use serde_json::Value as Json;
 
+use super::timeline::{Line, lines, skipped_summary};
 use super::words::{
     Piece, Row, counts_text, evidence, folded_titles, json_text, meta, off_path, result_label,
     rows, step_result, took,
 };
-use super::timeline::{Line, lines, skipped_summary};
 use super::{Mention, Record, StageInfo};
 
 /// Text for a Markdown table cell: shown exactly as written, never read as
@@ -56,7 +56,6 @@ pub(super) fn md_code(text: &str) -> String {
         .join("<br>")
 }
 
-
 /// A GitHub heading anchor: lower case, spaces to `-`, punctuation dropped.
 fn slug(heading: &str) -> String {
     heading
@@ -79,8 +78,12 @@ fn stage_heading(stage: &StageInfo) -> String {
 
 pub(super) fn write(r: &Record) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "# Run report: {}
-", md(&r.run.title));
+    let _ = writeln!(
+        o,
+        "# Run report: {}
+",
+        md(&r.run.title)
+    );
     summary(&mut o, r);
     contents(&mut o, r);
     roles(&mut o, r);
@@ -174,13 +177,12 @@ fn mentions(o: &mut String, list: &[Mention], none: &str) {
 
 fn contents(o: &mut String, r: &Record) {
     o.push_str("\n## Contents\n\n");
-    let mut entries = vec!["Roles".to_string(), "Links".to_string(), "Inputs".to_string()];
-    entries.extend(
-        r.stages
-            .iter()
-            .filter(|s| !off_path(s))
-            .map(stage_heading),
-    );
+    let mut entries = vec![
+        "Roles".to_string(),
+        "Links".to_string(),
+        "Inputs".to_string(),
+    ];
+    entries.extend(r.stages.iter().filter(|s| !off_path(s)).map(stage_heading));
     if r.stages.iter().any(off_path) {
         entries.push("Stages not run".to_string());
     }
@@ -382,6 +384,9 @@ mod tests {
     #[test]
     fn slugs_are_github_anchors() {
         assert_eq!(slug("Checks (checks)"), "checks-checks");
-        assert_eq!(slug("Smoke check (smoke#2, again in smoke)"), "smoke-check-smoke2-again-in-smoke");
+        assert_eq!(
+            slug("Smoke check (smoke#2, again in smoke)"),
+            "smoke-check-smoke2-again-in-smoke"
+        );
     }
 }

@@ -12,7 +12,7 @@ use serde_json::{Map, Value as Json};
 use super::build::plain;
 use super::words::{cancelled_text, json_text};
 use super::{
-    Confirmed, EarlierAttempt, Excerpt, EXCERPT_LINES, Signer, Signoff, StageInfo, StepInfo,
+    Confirmed, EXCERPT_LINES, EarlierAttempt, Excerpt, Signer, Signoff, StageInfo, StepInfo,
 };
 use crate::graph::require;
 
@@ -196,7 +196,11 @@ impl<'a> NodeView<'a> {
     }
 
     /// What the node checks before it runs, in the runbook's words.
-    fn conditions(&self, statements: &[rbx_syntax::ast::Stmt], vars: &[(&str, &str)]) -> Vec<String> {
+    fn conditions(
+        &self,
+        statements: &[rbx_syntax::ast::Stmt],
+        vars: &[(&str, &str)],
+    ) -> Vec<String> {
         statements
             .iter()
             .filter_map(|s| match &s.kind {
@@ -498,7 +502,6 @@ fn combined(stage: &StageInfo) -> &'static str {
         "done"
     }
 }
-
 
 #[cfg(test)]
 mod tests {

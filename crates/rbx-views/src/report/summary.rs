@@ -50,7 +50,10 @@ pub(super) fn summarise(
             matches!(s.result, "failed" | "cancelled" | "in_doubt").then(|| step_result(s))
         }),
         decisions: mentions(&steps, |s| {
-            let branch = s.branch.as_ref().filter(|_| matches!(s.kind, "decide" | "choose"))?;
+            let branch = s
+                .branch
+                .as_ref()
+                .filter(|_| matches!(s.kind, "decide" | "choose"))?;
             let mut text = format!("took {branch}");
             if let Some(rationale) = &s.rationale {
                 text.push_str(&format!(": {rationale}"));
@@ -113,8 +116,14 @@ fn people(state: &RunState, steps: &[&StepInfo], cancelled: Option<&Cancelled>) 
         step.operator.iter().for_each(|o| add(o));
         let signers = step.signoff.iter().flat_map(|s| &s.signers);
         signers.for_each(|s| add(&s.by));
-        step.confirmed.iter().flat_map(|c| &c.by).for_each(|b| add(b));
+        step.confirmed
+            .iter()
+            .flat_map(|c| &c.by)
+            .for_each(|b| add(b));
     }
-    cancelled.and_then(|c| c.by.as_deref()).into_iter().for_each(add);
+    cancelled
+        .and_then(|c| c.by.as_deref())
+        .into_iter()
+        .for_each(add);
     people
 }

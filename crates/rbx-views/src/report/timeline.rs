@@ -179,4 +179,3 @@ pub(super) fn timeline_entry(event: &Event) -> TimelineEntry {
         payload: p.clone(),
     }
 }
-

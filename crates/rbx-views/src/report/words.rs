@@ -258,7 +258,6 @@ pub(super) enum Piece {
     Note(String),
 }
 
-
 /// A row of a stage's table: a step, or a run of steps that did not run
 /// and stand alike (skipped, not reached, pending) folded into one.
 pub(super) enum Row<'r> {
@@ -278,7 +277,10 @@ pub(super) fn rows(steps: &[StepInfo]) -> Vec<Row<'_>> {
     let mut at = 0;
     while at < steps.len() {
         let result = steps[at].result;
-        let alike = steps[at..].iter().take_while(|s| s.result == result).count();
+        let alike = steps[at..]
+            .iter()
+            .take_while(|s| s.result == result)
+            .count();
         let run = &steps[at..at + alike];
         if idle(result) && alike >= 2 {
             out.push(Row::Folded(result, run.iter().collect()));
