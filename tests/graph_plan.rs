@@ -118,34 +118,157 @@ fn temp_with(name: &str, text: &str) -> tempfile::TempDir {
 #[test]
 fn graph_draws_dot() {
     let dir = temp_with("tricky.runbook", TRICKY);
-    let out = rbx(dir.path(), &["graph", "tricky.runbook"]);
+    // Graphviz's own reading of both is checked by tests/system.rs.
+    let out = rbx(dir.path(), &["graph", "--detail", "tricky.runbook"]);
     assert_eq!(out.status, 0, "{}", out.transcript());
     assert_eq!(out.stderr, "");
-    // Graphviz's own reading of it is checked by tests/system.rs.
     insta::assert_snapshot!("graph_draws_dot_that_graphviz_renders", out.stdout);
+    let out = rbx(dir.path(), &["graph", "tricky.runbook"]);
+    assert_eq!(out.status, 0, "{}", out.transcript());
+    insta::assert_snapshot!("graph_draws_stages_in_dot", out.stdout);
 }
 
 #[test]
 fn graph_draws_mermaid_with_safe_ids_and_labels() {
     let dir = temp_with("tricky.runbook", TRICKY);
-    let out = rbx(
-        dir.path(),
-        &["graph", "--format", "mermaid", "tricky.runbook"],
+    for (detail, name) in [
+        (
+            &["--detail"][..],
+            "graph_draws_mermaid_with_safe_ids_and_labels",
+        ),
+        (&[][..], "graph_draws_stages_in_mermaid"),
+    ] {
+        let mut args = vec!["graph", "--format", "mermaid", "tricky.runbook"];
+        args.extend(detail);
+        let out = rbx(dir.path(), &args);
+        assert_eq!(out.status, 0, "{}", out.transcript());
+        insta::assert_snapshot!(name, out.stdout);
+        let ids_with_dots_or_hashes = out
+            .stdout
+            .lines()
+            .filter(|line| !line.starts_with("%%"))
+            .filter_map(|line| line.split_whitespace().next())
+            .filter(|word| word.starts_with("n_") || word.starts_with("s_"))
+            .filter(|word| {
+                let id = word.split(['[', '(', '{', '>']).next().unwrap_or(word);
+                id.contains('.') || id.contains('#')
+            })
+            .count();
+        assert_eq!(ids_with_dots_or_hashes, 0, "{}", out.stdout);
+    }
+}
+
+/// A runbook of `stages` stages of `steps` steps each, under a runbook-wide
+/// `on failure` route. Every third stage has a route of its own, the
+/// second step of every stage one of its own, and the last step of the
+/// last stage is irreversible (behind a gate).
+fn shaped(stages: usize, steps: usize) -> String {
+    let mut text = String::from(
+        "runbook shaped \"Shaped\" {\n  input sure: bool = false\n  on failure -> end escalated\n",
     );
-    assert_eq!(out.status, 0, "{}", out.transcript());
-    insta::assert_snapshot!(out.stdout);
-    let ids_with_dots_or_hashes = out
-        .stdout
-        .lines()
-        .filter(|line| !line.starts_with("%%"))
-        .filter_map(|line| line.split_whitespace().next())
-        .filter(|word| word.starts_with("n_") || word.starts_with("s_"))
-        .filter(|word| {
-            let id = word.split(['[', '(', '{', '>']).next().unwrap_or(word);
-            id.contains('.') || id.contains('#')
-        })
-        .count();
-    assert_eq!(ids_with_dots_or_hashes, 0, "{}", out.stdout);
+    for s in 0..stages {
+        text.push_str(&format!("  stage s{s} \"Stage {s}\" {{\n"));
+        if s % 3 == 2 {
+            text.push_str("    on failure -> end contained\n");
+        }
+        for n in 0..steps {
+            let last = s + 1 == stages && n + 1 == steps;
+            if last {
+                text.push_str("    gate ready \"Ready?\" {\n      require sure\n    }\n");
+            }
+            text.push_str(&format!(
+                "    step s{s}n{n} \"Step {n}\" {{\n      run \"echo yes\"\n      timeout 1m\n"
+            ));
+            if n == 1 {
+                text.push_str("      on failure -> end mended\n");
+            }
+            if last {
+                text.push_str("      irreversible \"no way back\"\n");
+            }
+            text.push_str("    }\n");
+        }
+        if s + 1 < stages {
+            text.push_str(&format!("    then s{}\n", s + 1));
+        } else {
+            text.push_str("    end done\n");
+        }
+        text.push_str("  }\n");
+    }
+    text.push_str("}\n");
+    text
+}
+
+/// Over many shapes: the stage-level picture has one box per stage and
+/// one arrow per route, the runbook-wide route once in all, a stage's own
+/// route once from it, a node's own named; the irreversible step is marked
+/// at both levels.
+#[test]
+fn the_stage_level_graph_draws_each_route_once() {
+    for stages in 1..=5 {
+        for steps in 1..=3 {
+            let dir = temp_with("shaped.runbook", &shaped(stages, steps));
+            let lint = rbx(
+                dir.path(),
+                &["lint", "--deny", "warnings", "shaped.runbook"],
+            );
+            assert_eq!(lint.status, 0, "{}", lint.transcript());
+            let out = rbx(dir.path(), &["graph", "shaped.runbook"]);
+            assert_eq!(out.status, 0, "{}", out.transcript());
+            let dot = &out.stdout;
+            let arrows: Vec<&str> = dot.lines().filter(|l| l.contains(" -> ")).collect();
+            let to = |target: &str| {
+                arrows
+                    .iter()
+                    .filter(|l| l.contains(&format!("-> \"{target}\"")))
+                    .count()
+            };
+            let boxes = dot
+                .lines()
+                .filter(|l| l.contains("shape=box, style=rounded"))
+                .count();
+            assert_eq!(boxes, stages, "{dot}");
+            let inheriting = (0..stages).filter(|s| s % 3 != 2).count();
+            let owning = stages - inheriting;
+            // The runbook's route: from any stage when two or more take it.
+            let wide = arrows
+                .iter()
+                .filter(|l| l.starts_with("  \"any stage\" -> "))
+                .count();
+            assert_eq!(wide, usize::from(inheriting >= 2), "{dot}");
+            assert_eq!(
+                to("outcome escalated"),
+                usize::from(inheriting >= 1),
+                "{dot}"
+            );
+            assert_eq!(to("outcome contained"), owning, "{dot}");
+            // A node's own route: from its stage, naming it.
+            for k in (0..stages).filter(|_| steps >= 2) {
+                let own = format!("\"s{k}\" -> \"outcome mended\" [label=\"on failure of s{k}n1\"");
+                assert!(dot.contains(&own), "{own} in {dot}");
+            }
+            assert_eq!(
+                to("outcome mended"),
+                if steps >= 2 { stages } else { 0 },
+                "{dot}"
+            );
+            // The last stage is reached once: by `then`, or from the start.
+            assert_eq!(to(&format!("s{}", stages - 1)), 1, "{dot}");
+            assert_eq!(dot.matches("IRREVERSIBLE: Step").count(), 1, "{dot}");
+            let detail = rbx(dir.path(), &["graph", "--detail", "shaped.runbook"]);
+            let marked: Vec<&str> = detail
+                .stdout
+                .lines()
+                .filter(|l| l.contains("IRREVERSIBLE"))
+                .collect();
+            assert_eq!(marked.len(), 1, "{}", detail.stdout);
+            assert!(marked[0].contains("penwidth"), "{}", detail.stdout);
+            let failures = detail.stdout.matches("label=\"on failure\"").count();
+            assert!(
+                failures >= stages * steps,
+                "every node's route is drawn at node level"
+            );
+        }
+    }
 }
 
 #[test]
