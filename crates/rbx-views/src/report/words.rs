@@ -331,7 +331,7 @@ pub(super) fn took(summary: &Summary) -> String {
         None => summary.started_at.clone(),
     };
     if let Some(ms) = summary.duration_ms {
-        s.push_str(&format!(" ({})", duration_text(ms)));
+        s.push_str(&format!(", took {}", duration_text(ms)));
     }
     s
 }
