@@ -29,7 +29,7 @@ pre{margin:.2rem 0;padding:.3rem;background:#f6f8fa;white-space:pre-wrap;word-br
 .facts dt{font-weight:bold}.facts dd{margin:0}
 .lists{display:grid;grid-template-columns:repeat(auto-fit,minmax(20rem,1fr));gap:.3rem 1.5rem}
 .lists ul{margin:.2rem 0;padding-left:1.2rem}
-.mark{display:inline-block;padding:0 .45em;border-radius:3px;font-size:.85em;font-weight:600;white-space:nowrap;border:1px solid transparent}
+.mark{display:inline-block;padding:0 .45em;border-radius:3px;font-size:.85em;font-weight:600;border:1px solid transparent}
 .big{font-size:1.05rem;padding:.1rem .6rem}
 .done,.success{background:#dafbe1;color:#116329;border-color:#9be9a8}
 .failed,.failure,.broken{background:#ffebe9;color:#a40e26;border-color:#ff8182}
@@ -261,6 +261,7 @@ fn stage_section(r: &Record, stage: &StageInfo) -> Markup {
         @if stage.steps.is_empty() { p { "No steps." } }
         @else {
             table {
+                colgroup { col style="width:26%"; col style="width:14%"; col style="width:60%"; }
                 tr { th { "Item" } th { "Result" } th { "Evidence" } }
                 @for row in rows(&stage.steps) {
                     @match row {

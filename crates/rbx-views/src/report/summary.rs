@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use rbx_engine::RunState;
 use rbx_store::RunSummary;
 
-use super::words::{confirmation_text, outcome_label, signer_text, step_result};
+use super::words::{outcome_label, signer_text, step_result};
 use super::{Cancelled, Mention, Outcome, StageInfo, StepInfo, Summary};
 
 pub(super) fn summarise(
@@ -76,7 +76,10 @@ pub(super) fn summarise(
                 Some(Mention {
                     node: s.id.clone(),
                     title: s.title.clone(),
-                    text: confirmation_text(confirmed),
+                    text: match &confirmed.via {
+                        Some(via) => format!("confirmed via {via}"),
+                        None => "confirmed".to_string(),
+                    },
                     by: confirmed.by.clone(),
                     at: Some(confirmed.at.clone()),
                 })
