@@ -136,7 +136,7 @@ fn mentions(title: &str, list: &[Mention], none: &str) -> Markup {
                     @for m in list {
                         li {
                             a href={ "#" (anchor(&m.node)) } { (m.title) } ": " (m.text)
-                            @if let Some(by) = &m.by { " " span.meta { "recorded by " (by) } }
+                            @if let Some(by) = &m.by { " " span.meta { "by " (by) } }
                             @if let Some(at) = &m.at { " " span.meta { "at " (at) } }
                         }
                     }

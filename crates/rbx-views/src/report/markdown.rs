@@ -166,7 +166,7 @@ fn mentions(o: &mut String, list: &[Mention], none: &str) {
     for m in list {
         let mut line = format!("- {} ({}): {}", md(&m.title), md_code(&m.node), md(&m.text));
         if let Some(by) = &m.by {
-            line.push_str(&format!(", recorded by {}", md(by)));
+            line.push_str(&format!(", by {}", md(by)));
         }
         if let Some(at) = &m.at {
             line.push_str(&format!(" at {}", md(at)));
