@@ -259,3 +259,241 @@ fn an_unknown_run_is_a_usage_error() {
     assert!(out.stderr.contains("no-such-run"), "{}", out.stderr);
     assert_eq!(out.stdout, "");
 }
+
+/// Whether a character is one that needs an emoji font: pictographs,
+/// dingbats, arrows-and-symbols blocks, and the media symbols (⏸, ⏭).
+fn needs_an_emoji_font(c: char) -> bool {
+    matches!(u32::from(c),
+        0x1F000..=0x1FAFF | 0x2600..=0x27BF | 0x2B00..=0x2BFF | 0x23E9..=0x23FA | 0xFE0F)
+}
+
+/// Every format of a run's report, with the JSON parsed.
+fn every_format(dir: &Path, run: Option<&str>) -> (String, String, serde_json::Value) {
+    let format = |f: &str| {
+        let mut args = vec!["report", "--format", f, "--state-dir", "state"];
+        args.extend(run);
+        let out = rbx(dir, &args);
+        assert_eq!(out.status, 0, "{}", out.transcript());
+        out.stdout
+    };
+    let json = serde_json::from_str(&format("json")).expect("the report is JSON");
+    (format("md"), format("html"), json)
+}
+
+/// A decision whose branch not taken leads to a stage of `steps` steps,
+/// and `tail` steps after the decision in its own stage that the route
+/// leaves behind.
+fn branching(steps: usize, tail: usize) -> String {
+    let mut text = String::from(
+        "runbook fold \"Fold\" {\n  input go: bool = true\n  stage pick \"Pick\" {\n    decide way \"Which way?\" {\n      when go -> done\n      otherwise -> other\n    }\n",
+    );
+    for n in 0..tail {
+        text.push_str(&format!(
+            "    step t{n} \"Tail {n}\" {{\n      run \"true\"\n      timeout 1m\n    }}\n"
+        ));
+    }
+    text.push_str("    end picked\n  }\n  stage other \"Other\" {\n");
+    for n in 0..steps {
+        text.push_str(&format!(
+            "    step o{n} \"Other {n}\" {{\n      run \"true\"\n      timeout 1m\n    }}\n"
+        ));
+    }
+    text.push_str("    end othered\n  }\n  stage done \"Done\" {\n    step fin \"Finish\" {\n      run \"true\"\n      timeout 1m\n    }\n    end finished\n  }\n}\n");
+    text
+}
+
+/// Over many shapes: what did not run is folded (one line per stage off
+/// the path, one row per run of alike steps, one timeline line per run of
+/// skips), an ended run shows nothing as `pending`, and the JSON keeps
+/// every step.
+#[test]
+fn skipped_and_unreached_steps_are_folded_in_every_shape() {
+    for steps in 1..=4 {
+        for tail in 0..=3 {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let root = dir.path();
+            std::fs::write(root.join("fold.runbook"), branching(steps, tail)).expect("written");
+            let ran = rbx(
+                root,
+                &[
+                    "run",
+                    "fold.runbook",
+                    "--state-dir",
+                    "state",
+                    "--non-interactive",
+                ],
+            );
+            assert_eq!(ran.status, 0, "{}", ran.transcript());
+            let (md, html, json) = every_format(root, None);
+            let other = md.lines().filter(|l| l.contains("Other (other)")).count();
+            assert_eq!(other, 1, "one line, among the stages not run:\n{md}");
+            assert!(md.contains("- Other (other): skipped"), "{md}");
+            assert!(!md.contains("## Other"), "{md}");
+            let skipped_rows = md
+                .lines()
+                .filter(|l| l.starts_with('|') && l.contains("| skipped |"))
+                .count();
+            // The tail left behind by the decision's route: one row at most.
+            assert_eq!(skipped_rows, usize::from(tail >= 1), "{md}");
+            if tail >= 2 {
+                assert!(md.contains(&format!("| {tail} items: Tail 0, ")), "{md}");
+            }
+            let skip_lines = md.lines().filter(|l| l.contains("`node_skipped`")).count();
+            let skip_runs = json["timeline"]
+                .as_array()
+                .expect("a timeline")
+                .windows(2)
+                .filter(|w| w[0]["kind"] != "node_skipped" && w[1]["kind"] == "node_skipped")
+                .count();
+            assert!(skip_lines <= skip_runs.max(1), "{md}");
+            // The page's text, after its style sheet.
+            let page = html.split("</style>").nth(1).unwrap_or_default();
+            for text in [md.as_str(), page] {
+                assert!(
+                    !text.contains("pending"),
+                    "an ended run has nothing pending:\n{text}"
+                );
+            }
+            let listed: usize = json["stages"]
+                .as_array()
+                .expect("stages")
+                .iter()
+                .map(|s| s["steps"].as_array().map_or(0, Vec::len))
+                .sum();
+            assert_eq!(listed, 2 + steps + tail, "every node is in the JSON");
+            assert_eq!(json["summary"]["class"], "success");
+            assert_eq!(json["summary"]["counts"]["skipped"], steps + tail);
+        }
+    }
+}
+
+/// A run cancelled where it paused: the cancelled step, the summary and
+/// the timeline say who cancelled it and why, in every format.
+#[test]
+fn a_cancelled_run_says_who_cancelled_it_and_why() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let root = dir.path();
+    std::fs::write(
+        root.join("c.runbook"),
+        "runbook c \"Cancel\" {\n  on cancel -> end called_off\n  stage s \"S\" {\n    manual m \"Look\" {\n      evidence note \"Note\": text\n    }\n    end done\n  }\n}\n",
+    )
+    .expect("written");
+    let ran = rbx(
+        root,
+        &[
+            "run",
+            "c.runbook",
+            "--state-dir",
+            "state",
+            "--non-interactive",
+        ],
+    );
+    assert_eq!(ran.status, 3, "{}", ran.transcript());
+    let run = ran
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("run ")?.split_whitespace().next())
+        .expect("rbx run names the run")
+        .to_string();
+    let cancel = rbx(
+        root,
+        &[
+            "cancel",
+            &run,
+            "--reason",
+            "change freeze <now>",
+            "--operator",
+            "ops-carol",
+            "--state-dir",
+            "state",
+        ],
+    );
+    assert_ne!(
+        cancel.status,
+        0,
+        "a cancelled run is not a success: {}",
+        cancel.transcript()
+    );
+    let (md, html, json) = every_format(root, Some(&run));
+    assert!(
+        md.contains("cancelled by ops-carol: change freeze &lt;now&gt;"),
+        "{md}"
+    );
+    assert!(
+        html.contains("cancelled by ops-carol: change freeze &lt;now&gt;"),
+        "{html}"
+    );
+    assert_eq!(json["summary"]["cancelled"]["by"], "ops-carol");
+    assert_eq!(
+        json["summary"]["cancelled"]["reason"],
+        "change freeze <now>"
+    );
+    assert_eq!(json["summary"]["class"], "failure");
+    let step = &json["stages"][0]["steps"][0];
+    assert_eq!(step["result"], "cancelled");
+    assert_eq!(
+        step["reason"],
+        "cancelled by ops-carol: change freeze <now>"
+    );
+    assert_eq!(json["summary"]["failed"][0]["node"], "s.m");
+}
+
+/// An irreversible step confirmed from an answers file, after a gate: who
+/// confirmed it is in the summary and beside the step, in every format;
+/// no format needs an emoji font.
+#[test]
+fn an_irreversible_confirmation_is_shown_with_who_confirmed_it() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let root = dir.path();
+    std::fs::write(
+        root.join("i.runbook"),
+        "runbook i \"Irreversible\" {\n  stage s \"S\" {\n    gate ready \"Ready\" {\n      require true\n    }\n    step switch \"Switch over\" {\n      run \"true\"\n      timeout 1m\n      irreversible \"the old system is gone\"\n    }\n    end switched\n  }\n}\n",
+    )
+    .expect("written");
+    std::fs::write(
+        root.join("answers.toml"),
+        "[switch]\nconfirm = \"switch\"\n",
+    )
+    .expect("written");
+    let ran = rbx(
+        root,
+        &[
+            "run",
+            "i.runbook",
+            "--answers",
+            "answers.toml",
+            "--operator",
+            "ops-dana",
+            "--state-dir",
+            "state",
+            "--non-interactive",
+        ],
+    );
+    assert_eq!(ran.status, 0, "{}", ran.transcript());
+    let (md, html, json) = every_format(root, None);
+    let confirmation = &json["summary"]["confirmations"][0];
+    assert_eq!(confirmation["node"], "s.switch");
+    assert_eq!(confirmation["by"], "ops-dana");
+    let step = &json["stages"][0]["steps"][1];
+    assert_eq!(step["irreversible"], true);
+    assert_eq!(step["confirmed"]["by"], "ops-dana");
+    assert_eq!(step["confirmed"]["via"], "answers file");
+    for text in [&md, &html] {
+        assert!(text.contains("confirmed via answers file"), "{text}");
+        assert!(
+            text.contains("point of no return confirmed by ops-dana via answers file"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("irreversible_confirmed      {"),
+            "no raw JSON: {text}"
+        );
+    }
+    for (format, text) in [("md", &md), ("html", &html), ("json", &json.to_string())] {
+        let emoji: Vec<char> = text.chars().filter(|c| needs_an_emoji_font(*c)).collect();
+        assert!(
+            emoji.is_empty(),
+            "{format} needs an emoji font for {emoji:?}"
+        );
+    }
+}
