@@ -116,7 +116,7 @@ fn summary(o: &mut String, r: &Record) {
     if let Some(version) = &run.runbook_version {
         runbook.push_str(&format!(", version {}", md(version)));
     }
-    let class = s.class.map_or("not ended".to_string(), str::to_uppercase);
+    let class = s.class.map_or("NOT ENDED".to_string(), str::to_uppercase);
     let rows = [
         ("Outcome", format!("**{class}**: {}", md(&s.outcome))),
         ("Runbook", runbook),
