@@ -40,13 +40,27 @@ const WRAP: usize = 30;
 const ENTRY: &str = "run starts";
 
 pub(super) fn drawing(title: String, graph: &Graph) -> Drawing {
-    let raw = graph.graph.raw_nodes();
     let mut boxes = vec![Box {
         id: ENTRY.to_string(),
         lines: vec!["start".to_string()],
         shape: Shape::Begin,
         irreversible: false,
     }];
+    let stage_box = stage_boxes(graph, &mut boxes);
+    let routes = routes(graph, &stage_box, &mut boxes);
+    let arrows = arrows(&routes, &mut boxes);
+    Drawing {
+        title,
+        clusters: Vec::new(),
+        boxes,
+        arrows,
+    }
+}
+
+/// One box per primary stage instance, with what it holds: its `again`
+/// instances and irreversible steps. Returns each stage's box.
+fn stage_boxes<'g>(graph: &'g Graph, boxes: &mut Vec<Box>) -> HashMap<&'g str, usize> {
+    let raw = graph.graph.raw_nodes();
     let mut stage_box: HashMap<&str, usize> = HashMap::new();
     for node in raw.iter().map(|n| &n.weight) {
         if let NodeKind::StageStart { title, within, .. } = &node.kind {
@@ -66,7 +80,6 @@ pub(super) fn drawing(title: String, graph: &Graph) -> Drawing {
             }
         }
     }
-    // What each stage holds: its `again` instances and irreversible steps.
     for node in raw.iter().map(|n| &n.weight) {
         let Some(&at) = stage_box.get(node.host.as_str()) else {
             continue;
@@ -84,7 +97,13 @@ pub(super) fn drawing(title: String, graph: &Graph) -> Drawing {
             _ => {}
         }
     }
-    let mut outcome_box: HashMap<&str, usize> = HashMap::new();
+    stage_box
+}
+
+/// The routes between stages and to outcomes (adding a box per outcome),
+/// each with the nodes that take it.
+fn routes<'g>(graph: &'g Graph, stage_box: &HashMap<&str, usize>, boxes: &mut Vec<Box>) -> Routes {
+    let mut outcome_box: HashMap<&'g str, usize> = HashMap::new();
     let mut routes = Routes::new();
     if let Some(&entry) = graph
         .start
@@ -138,13 +157,7 @@ pub(super) fn drawing(title: String, graph: &Graph) -> Drawing {
             .or_default()
             .insert(name.to_string());
     }
-    let arrows = arrows(&routes, &mut boxes);
-    Drawing {
-        title,
-        clusters: Vec::new(),
-        boxes,
-        arrows,
-    }
+    routes
 }
 
 /// One arrow per route. A route written around the nodes that take it is
