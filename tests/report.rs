@@ -383,6 +383,8 @@ fn a_cancelled_run_says_who_cancelled_it_and_why() {
         &[
             "run",
             "c.runbook",
+            "--operator",
+            "ops-alice",
             "--state-dir",
             "state",
             "--non-interactive",
@@ -436,6 +438,8 @@ fn a_cancelled_run_says_who_cancelled_it_and_why() {
         "cancelled by ops-carol: change freeze <now>"
     );
     assert_eq!(json["summary"]["failed"][0]["node"], "s.m");
+    let host = json["run"]["host"].as_str().expect("a host").to_string();
+    settings(&host).bind(|| insta::assert_snapshot!("cancelled_markdown", md));
 }
 
 /// An irreversible step confirmed from an answers file, after a gate: who

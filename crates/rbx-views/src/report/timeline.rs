@@ -89,10 +89,10 @@ pub(super) fn timeline_entry(event: &Event) -> TimelineEntry {
         }
         kind::ATTEMPT_FAILED => format!("attempt {attempt} failed{exit}: {}", get("reason")),
         kind::NODE_FINISHED => {
-            let status = if get("status") == "succeeded" {
-                "done"
-            } else {
-                "failed"
+            let status = match get("status").as_str() {
+                "succeeded" => "done",
+                "cancelled" => "cancelled",
+                _ => "failed",
             };
             let mut s = status.to_string();
             let exit = p.get("exit").and_then(Json::as_i64);

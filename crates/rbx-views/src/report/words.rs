@@ -79,10 +79,11 @@ pub(super) fn step_result(step: &StepInfo) -> String {
     }
     if let Some(reason) = &step.reason {
         if step.signoff.is_none() || reason != "NO-GO" {
-            let reason = if step.result == "waiting" {
-                reason.trim_start_matches("waiting ")
-            } else {
-                reason
+            // The label already says it waits, or was cancelled.
+            let reason = match step.result {
+                "waiting" => reason.trim_start_matches("waiting "),
+                "cancelled" => reason.trim_start_matches("cancelled "),
+                _ => reason,
             };
             notes.push(reason.to_string());
         }
