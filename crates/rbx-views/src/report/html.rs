@@ -135,7 +135,7 @@ fn mentions(title: &str, list: &[Mention], none: &str) -> Markup {
                 ul {
                     @for m in list {
                         li {
-                            a href={ "#" (anchor(&m.node)) } { (m.title) } ": " (m.text)
+                            a href=(link(&m.node)) { (m.title) } ": " (m.text)
                             @if let Some(by) = &m.by { " " span.meta { "by " (by) } }
                             @if let Some(at) = &m.at { " " span.meta { "at " (at) } }
                         }
@@ -151,6 +151,20 @@ fn anchor(id: &str) -> String {
     format!("n-{id}")
 }
 
+/// A link to `anchor(id)`, percent-encoded: an id may hold `#`
+/// (`smoke#2`) and, through a `foreach` item, any character.
+fn link(id: &str) -> String {
+    let mut out = String::from("#");
+    for byte in anchor(id).bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~[]".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 fn contents(r: &Record, on: &[&StageInfo], any_off: bool) -> Markup {
     html! {
         nav id="contents" {
@@ -160,7 +174,7 @@ fn contents(r: &Record, on: &[&StageInfo], any_off: bool) -> Markup {
                 li { a href="#roles" { "Roles" } }
                 li { a href="#links" { "Links" } }
                 li { a href="#inputs" { "Inputs" } }
-                @for stage in on { li { a href={ "#" (anchor(&stage.instance)) } { (stage_name(stage)) } } }
+                @for stage in on { li { a href=(link(&stage.instance)) { (stage_name(stage)) } } }
                 @if any_off { li { a href="#stages-not-run" { "Stages not run" } } }
                 li { a href="#timeline" { "Timeline (" (r.timeline.len()) " events)" } }
             }
@@ -348,5 +362,17 @@ fn timeline(r: &Record) -> Markup {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::link;
+
+    #[test]
+    fn links_spell_what_a_fragment_cannot_hold() {
+        assert_eq!(link("smoke#2.version"), "#n-smoke%232.version");
+        assert_eq!(link("r.drain[a b\"c]"), "#n-r.drain[a%20b%22c]");
+        assert_eq!(link("é"), "#n-%C3%A9");
     }
 }
