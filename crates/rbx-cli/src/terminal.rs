@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use rbx_engine::observer::Stream;
 use rbx_engine::{Observer, Tone};
 
+use crate::conventions::Verbosity;
+
 #[derive(Debug)]
 pub struct Terminal {
     /// Whether people may be asked here (`--non-interactive` says no).
@@ -73,6 +75,12 @@ impl Terminal {
 
 impl Observer for Terminal {
     fn line(&self, tone: Tone, text: &str) {
+        // `-q` keeps failures, pauses and what a person is asked.
+        if crate::conventions::verbosity() == Verbosity::Quiet
+            && matches!(tone, Tone::Start | Tone::Good)
+        {
+            return;
+        }
         // The spinner draws under the same lock, so a line never lands in
         // the middle of it.
         let _held = self.spinning.lock();
@@ -92,6 +100,9 @@ impl Observer for Terminal {
     }
 
     fn output(&self, stream: Stream, bytes: &[u8]) {
+        if crate::conventions::verbosity() == Verbosity::Quiet {
+            return;
+        }
         let _held = self.spinning.lock();
         self.clear();
         let _ = match stream {

@@ -138,8 +138,9 @@ pub(crate) fn ask_person(
 ) -> Option<people::Response> {
     let observer = &shared.options.observer;
     let mut response = people::Response::default();
+    // Plain, not a progress line: `-q` still shows what is being asked.
     shared.options.observer.line(
-        Tone::Start,
+        Tone::Plain,
         &format!("\n● {} — {}", node.id, for_people(&block.title, env)),
     );
     let mut attested = true;
