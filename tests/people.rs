@@ -339,3 +339,70 @@ fn a_loop_over_an_empty_list_goes_on_past_the_loop() {
     assert!(dir.path().join("after").exists());
     assert!(!dir.path().join("pinged").exists());
 }
+
+/// A sign-off confirmed by the short id of its node (`go` for `s.go`) is
+/// recorded under the node's full id: the next approver's sign-off, by
+/// either id, counts with it, and the same person signing again under the
+/// other spelling is still one approver.
+#[test]
+fn a_signoff_given_by_a_short_id_counts_with_the_others() {
+    const TWO: &str = r#"runbook release "Release" {
+  role owner "Owner" {
+    person "Ada"
+  }
+
+  stage s "S" {
+    signoff go "GO / NO-GO" {
+      by owner
+      approvers 2
+    }
+
+    end shipped
+  }
+}
+"#;
+    for (first, second) in [("go", "s.go"), ("s.go", "go"), ("go", "go")] {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "release.runbook", TWO);
+        let paused = rbx(dir.path(), &["run", "release.runbook", "--non-interactive"]);
+        assert_eq!(paused.status, 3, "{}", paused.transcript());
+        let sign = |step: &str, who: &str| {
+            rbx(
+                dir.path(),
+                &[
+                    "confirm",
+                    step,
+                    "--signoff",
+                    &format!("owner={who}:GO"),
+                    "--operator",
+                    who,
+                ],
+            )
+        };
+        let ada = sign(first, "Ada");
+        assert_eq!(ada.status, 0, "{}", ada.transcript());
+        assert!(
+            ada.stderr.contains("sign-off for s.go"),
+            "{}",
+            ada.transcript()
+        );
+        let again = sign(second, "Ada");
+        assert_eq!(again.status, 2, "{}", again.transcript());
+        assert!(
+            again.stderr.contains("Ada has already signed as `owner`"),
+            "the same person twice is one approver: {}",
+            again.transcript()
+        );
+        let bob = sign(second, "Bob");
+        assert_eq!(bob.status, 0, "{}", bob.transcript());
+        let done = rbx(dir.path(), &["resume", "--non-interactive"]);
+        assert_eq!(
+            done.status,
+            0,
+            "{first} then {second}: {}",
+            done.transcript()
+        );
+        let log = rbx(dir.path(), &["log", "--format", "json"]);
+        assert!(!log.stdout.contains(r#""node":"go""#), "{}", log.stdout);
+    }
+}

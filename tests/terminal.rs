@@ -104,6 +104,24 @@ impl Tmux {
         assert!(status.success());
     }
 
+    /// Types `text` without ending the line.
+    fn type_text(&self, text: &str) {
+        let status = Command::new("tmux")
+            .args(["send-keys", "-t", &self.session, "-l", text])
+            .status()
+            .expect("tmux send-keys runs");
+        assert!(status.success());
+    }
+
+    /// Presses Ctrl-C.
+    fn interrupt(&self) {
+        let status = Command::new("tmux")
+            .args(["send-keys", "-t", &self.session, "C-c"])
+            .status()
+            .expect("tmux send-keys runs");
+        assert!(status.success());
+    }
+
     fn type_line(&self, line: &str) {
         let status = Command::new("tmux")
             .args(["send-keys", "-t", &self.session, "-l", line])
@@ -375,4 +393,129 @@ fn yes_no_and_go_no_go_are_read_as_meant_and_the_end_of_input_pauses() {
         "{}",
         status.stdout
     );
+}
+
+/// Every kind of question, the first two inside a loop: Ctrl-C at any of
+/// them, with an answer half typed, stops the run as an interruption (exit
+/// status 130) and records nothing of that answer: the run is left
+/// interrupted, for `rbx resume`.
+const EVERY_QUESTION: &str = r#"runbook asks "Every kind of question" {
+  input hosts "Hosts": list(string) = ["web-1", "web-2"]
+  role owner "Owner" {
+    person "Ada"
+  }
+
+  outcome shipped "shipped" success
+  outcome held "held" failure
+
+  stage s "S" {
+    foreach host in hosts {
+      manual look "Look at {{ host }}" {
+        evidence dash "Dashboard link": url
+      }
+    }
+
+    gate ready "Ready?" {
+      attest owner "the change window is open"
+    }
+
+    choose route "What now?" {
+      option ship "Ship it" -> s2
+      option hold "Hold" -> end held
+    }
+  }
+
+  stage s2 "S2" {
+    signoff go "GO for the release" {
+      by owner
+    }
+
+    step drop "Drop the old table" {
+      irreversible "the data is gone"
+      run "touch dropped"
+    }
+
+    end shipped
+  }
+}
+"#;
+
+#[test]
+fn ctrl_c_at_any_question_interrupts_the_run_and_records_nothing_of_it() {
+    // Each question's prompt, and the answer that gets past it.
+    let questions: [(&str, &str, &str); 6] = [
+        (
+            "Dashboard link (URL):",
+            "https://grafana.example.com/a",
+            "s.look",
+        ),
+        (
+            "Dashboard link (URL):",
+            "https://grafana.example.com/b",
+            "s.look",
+        ),
+        ("[yes/no]:", "yes", "s.ready"),
+        ("your choice [ship/hold]:", "ship", "s.route"),
+        ("GO, NO-GO, or empty to leave it to others:", "GO", "s2.go"),
+        ("type `drop` to go on:", "drop", "s2.drop"),
+    ];
+    for stop_at in 0..questions.len() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("asks.runbook"), EVERY_QUESTION).unwrap();
+        let command = format!(
+            "{} run asks.runbook --operator grace; echo rbx-exit=$?; sleep 30",
+            env!("CARGO_BIN_EXE_rbx")
+        );
+        let tmux = Tmux::start(dir.path(), &command);
+        for (prompt, answer, _) in &questions[..stop_at] {
+            tmux.wait_for(prompt);
+            tmux.type_line(answer);
+            if *prompt == "your choice [ship/hold]:" {
+                tmux.wait_for("why (recorded with the choice):");
+                tmux.type_line("all green");
+            }
+            if prompt.starts_with("GO, NO-GO") {
+                tmux.wait_for("comment (optional):");
+                tmux.type_line("");
+            }
+        }
+        let (prompt, half, node) = questions[stop_at];
+        if stop_at == 1 {
+            // The second item's question, after the first was answered.
+            tmux.wait_for("https://grafana.example.com/a");
+        }
+        tmux.wait_for(prompt);
+        tmux.type_text(&half[..half.len() / 2 + 1]);
+        tmux.interrupt();
+        tmux.wait_for("rbx-exit=130");
+        assert!(!dir.path().join("dropped").exists(), "{}", tmux.screen());
+        let log = support::rbx(dir.path(), &["log", "--format", "json"]);
+        let log: serde_json::Value = serde_json::from_str(log.stdout.trim()).expect("JSON");
+        let events = log["events"].as_array().expect("events");
+        let settled: Vec<&str> = events
+            .iter()
+            .filter(|e| {
+                ["node_finished", "signoff_recorded", "confirmed"]
+                    .contains(&e["kind"].as_str().unwrap_or(""))
+            })
+            .filter_map(|e| e["node"].as_str())
+            .collect();
+        let answered = settled.iter().filter(|n| n.starts_with(node)).count();
+        let expected = questions[..stop_at]
+            .iter()
+            .filter(|(_, _, n)| *n == node)
+            .count();
+        assert_eq!(answered, expected, "question {stop_at}: {settled:?}");
+        assert_eq!(
+            events.last().map(|e| e["kind"].clone()),
+            Some(serde_json::json!("run_interrupted")),
+            "question {stop_at}"
+        );
+        let status = support::rbx(dir.path(), &["status", "--format", "json"]);
+        assert!(
+            status.stdout.contains(r#""status":"interrupted""#),
+            "{}",
+            status.stdout
+        );
+    }
 }

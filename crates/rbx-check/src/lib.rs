@@ -9,6 +9,7 @@ pub mod budget;
 pub mod graph;
 mod lints;
 mod loader;
+pub mod project;
 mod resolve;
 pub mod shell_context;
 pub mod symbols;

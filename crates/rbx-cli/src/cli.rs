@@ -13,6 +13,14 @@ pub struct Cli {
     /// `CLICOLOR_FORCE` and whether standard error is a terminal.
     #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// Say less: no progress lines, no step output, no summaries; errors,
+    /// questions and the result stay.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Say more: each file checked and a summary even when all is well
+    /// (`lint`), each file left unchanged (`fmt`).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -74,6 +82,21 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Write manual pages (roff) for rbx and each command into a directory.
     Man(ManArgs),
+}
+
+impl Command {
+    /// Whether the command checks runbooks, and so reads the project's
+    /// `rbx.toml`.
+    pub fn reads_runbooks(&self) -> bool {
+        matches!(
+            self,
+            Command::Lint(_)
+                | Command::Fmt(_)
+                | Command::Graph(_)
+                | Command::Plan(_)
+                | Command::Run(_)
+        )
+    }
 }
 
 /// Where runs are recorded.
@@ -180,12 +203,11 @@ pub struct ResumeArgs {
 
 #[derive(Debug, Args)]
 pub struct ConfirmArgs {
-    /// The paused run.
-    #[arg(value_name = "RUN")]
-    pub run: String,
-    /// The step waiting for a person.
-    #[arg(value_name = "STEP")]
-    pub step: String,
+    /// `[RUN] STEP`: the step waiting for a person, of the run named (in
+    /// full or by a unique start of its id) or else of the latest
+    /// unfinished run.
+    #[arg(value_name = "RUN] [STEP", num_args = 1..=2, required = true)]
+    pub target: Vec<String>,
     /// Evidence as KEY=VALUE; repeatable.
     #[arg(long, value_name = "KEY=VALUE")]
     pub evidence: Vec<String>,
@@ -216,9 +238,9 @@ pub struct ConfirmArgs {
 
 #[derive(Debug, Args)]
 pub struct CancelArgs {
-    /// The run to cancel.
+    /// The run to cancel. Default: the latest unfinished run.
     #[arg(value_name = "RUN")]
-    pub run: String,
+    pub run: Option<String>,
     /// Why (recorded).
     #[arg(long, value_name = "TEXT")]
     pub reason: String,
@@ -296,9 +318,15 @@ pub struct LogArgs {
 
 #[derive(Debug, Args)]
 pub struct LintArgs {
-    /// Files to check; a directory means every `.runbook` file under it.
+    /// Files to check; a directory means every `.runbook` file under it
+    /// that `.gitignore` and the project's `exclude` leave in; `-` is
+    /// standard input.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+    /// The path standard input stands for: named in diagnostics, and its
+    /// includes are found beside it (for editors).
+    #[arg(long, value_name = "PATH")]
+    pub stdin_filename: Option<PathBuf>,
     /// How to report: `human` renders diagnostics on standard error; `json`,
     /// `sarif` and `github` write them to standard output for programs.
     #[arg(
@@ -314,13 +342,16 @@ pub struct LintArgs {
     pub deny: Vec<crate::lint::LintLevel>,
     /// Roles and links filled for one environment, as `rbx run --fill`
     /// takes them: filled roles and links are not reported as unfilled.
+    /// Default: the project's `fill` in `rbx.toml`.
     #[arg(long, value_name = "FILE")]
     pub fill: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct FmtArgs {
-    /// Files to format; a directory means every `.runbook` file under it.
+    /// Files to format; a directory means every `.runbook` file under it
+    /// that `.gitignore` and the project's `exclude` leave in; `-` formats
+    /// standard input to standard output.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Change nothing; print a diff of what would change and exit with 1 if

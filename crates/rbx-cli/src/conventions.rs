@@ -12,6 +12,30 @@ use crate::cli::{Cli, ColorChoice, CompletionsArgs, ManArgs};
 use crate::exit;
 
 static COLOUR: OnceLock<ColorChoice> = OnceLock::new();
+static VERBOSITY: OnceLock<Verbosity> = OnceLock::new();
+
+/// How much rbx says beyond what was asked: `-q`, the default, or `-v`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+}
+
+/// Records `-q` / `-v` for the whole process; called once, first thing.
+pub fn set_verbosity(quiet: bool, verbose: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => Verbosity::Quiet,
+        (false, true) => Verbosity::Verbose,
+        (false, false) => Verbosity::Normal,
+    };
+    let _ = VERBOSITY.set(level);
+}
+
+/// The verbosity `-q` or `-v` asked for.
+pub fn verbosity() -> Verbosity {
+    VERBOSITY.get().copied().unwrap_or(Verbosity::Normal)
+}
 
 /// Records `--color` for the whole process; called once, first thing.
 pub fn set_colour(choice: ColorChoice) {

@@ -5,6 +5,7 @@ use std::io::Write as _;
 use std::path::Path;
 
 use crate::cli::FmtArgs;
+use crate::conventions::{Verbosity, verbosity};
 use crate::{exit, render, sources};
 
 pub fn run(args: &FmtArgs) -> u8 {
@@ -37,7 +38,12 @@ enum Outcome {
 }
 
 fn format_one(path: &Path, check: bool) -> Outcome {
-    let name = path.display().to_string();
+    let stdin = path.as_os_str() == sources::STDIN;
+    let name = if stdin {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    };
     let bytes = match sources::read(path) {
         Ok(bytes) => bytes,
         Err(error) => {
@@ -55,7 +61,16 @@ fn format_one(path: &Path, check: bool) -> Outcome {
         return Outcome::Invalid;
     };
     let formatted = rbx_syntax::fmt::format(&source, file);
+    // Standard input is written back formatted, changed or not: an editor
+    // replaces its buffer with what comes out.
+    if stdin && !check {
+        let _ = std::io::stdout().lock().write_all(formatted.as_bytes());
+        return Outcome::Unchanged;
+    }
     if formatted == source {
+        if verbosity() == Verbosity::Verbose {
+            errln!("unchanged {name}");
+        }
         return Outcome::Unchanged;
     }
     if check {
@@ -76,6 +91,8 @@ fn format_one(path: &Path, check: bool) -> Outcome {
         );
         return Outcome::Invalid;
     }
-    errln!("formatted {name}");
+    if verbosity() != Verbosity::Quiet {
+        errln!("formatted {name}");
+    }
     Outcome::Changed
 }

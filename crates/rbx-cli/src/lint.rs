@@ -16,6 +16,7 @@ use clap::ValueEnum;
 use rbx_syntax::Diagnostic;
 
 use crate::cli::LintArgs;
+use crate::conventions::Verbosity;
 use crate::report_formats::{self, Format, Record};
 use crate::{exit, render, sources};
 
@@ -73,7 +74,8 @@ pub fn run(args: &LintArgs) -> u8 {
     for error in errors {
         err!("{}", error.render());
     }
-    let fill = match crate::run_cmd::fill(args.fill.as_deref()) {
+    let fill_path = crate::project::fill(args.fill.as_deref());
+    let fill = match crate::run_cmd::fill(fill_path.as_deref()) {
         Ok(fill) => fill,
         Err(status) => return status,
     };
@@ -88,10 +90,11 @@ pub fn run(args: &LintArgs) -> u8 {
         }
     }
     let fills = fill.map(|(_, _, f)| f).unwrap_or_default();
+    let policy = crate::project::policy();
     let mut fragments = Vec::new();
     let mut covered: HashSet<PathBuf> = HashSet::new();
-    for path in &files {
-        let bytes = match sources::read(path) {
+    for given in &files {
+        let bytes = match sources::read(given) {
             Ok(bytes) => bytes,
             Err(error) => {
                 err!("{}", error.render());
@@ -99,13 +102,28 @@ pub fn run(args: &LintArgs) -> u8 {
                 continue;
             }
         };
+        // Standard input is named by `--stdin-filename` (its includes are
+        // found beside that path), else `<stdin>`.
+        let path = match (given.as_os_str() == sources::STDIN, &args.stdin_filename) {
+            (true, Some(name)) => name.clone(),
+            (true, None) => PathBuf::from("<stdin>"),
+            (false, _) => given.clone(),
+        };
+        if crate::conventions::verbosity() == Verbosity::Verbose {
+            errln!("checking {}", path.display());
+        }
         let parsed = rbx_syntax::parse_bytes(&bytes);
         let is_entry = parsed.file.as_ref().is_some_and(|f| f.header.is_some());
         if !is_entry {
-            fragments.push((path.clone(), bytes, parsed));
+            fragments.push((path, bytes, parsed));
             continue;
         }
-        let report = rbx_check::check_with(path, &sources::FileSystem, &fills);
+        let loader = sources::Overlay {
+            path: &path,
+            bytes: &bytes,
+        };
+        let mut report = rbx_check::check_with(&path, &loader, &fills);
+        rbx_check::project::apply(&mut report, &policy);
         for source in &report.sources {
             covered.insert(canonical(&source.path));
         }
@@ -119,13 +137,31 @@ pub fn run(args: &LintArgs) -> u8 {
             continue;
         }
         let source = String::from_utf8_lossy(&bytes);
-        for diagnostic in &parsed.diagnostics {
-            tally.add(diagnostic, &path, &source);
+        let mut findings: Vec<rbx_check::Finding> = parsed
+            .diagnostics
+            .into_iter()
+            .map(|diagnostic| rbx_check::Finding {
+                source: 0,
+                diagnostic,
+            })
+            .collect();
+        if parsed.file.is_some() {
+            findings.push(rbx_check::Finding {
+                source: 0,
+                diagnostic: unresolved_fragment(&path),
+            });
+        }
+        rbx_check::project::apply_levels(&mut findings, &policy);
+        for finding in &findings {
+            tally.add(&finding.diagnostic, &path, &source);
         }
     }
     // The summary goes to standard error in every format, so that a CI log
     // says what happened even when standard output went to a file.
-    if tally.errors + tally.warnings > 0 {
+    let verbosity = crate::conventions::verbosity();
+    if verbosity == Verbosity::Verbose
+        || (verbosity == Verbosity::Normal && tally.errors + tally.warnings > 0)
+    {
         errln!(
             "{} file(s) checked: {} error(s), {} warning(s)",
             files.len(),
@@ -155,6 +191,20 @@ pub fn run(args: &LintArgs) -> u8 {
     } else {
         exit::SUCCESS
     }
+}
+
+/// A fragment checked on its own: its syntax is, its references are not.
+fn unresolved_fragment(path: &Path) -> Diagnostic {
+    Diagnostic::warning(
+        "rbx::lint::unresolved_fragment",
+        format!(
+            "`{}` is a fragment (it has no `runbook` header) and no entry runbook given \
+             includes it: only its syntax was checked, not its references",
+            path.display()
+        ),
+    )
+    .primary(rbx_syntax::Span::new(0, 0), "a fragment")
+    .help("lint the entry runbook that includes it (or its directory) to check it whole")
 }
 
 fn canonical(path: &Path) -> PathBuf {

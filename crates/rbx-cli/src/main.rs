@@ -32,7 +32,9 @@ mod fmt;
 mod graph_cmd;
 mod identity;
 mod lint;
+mod pick;
 mod plan;
+mod project;
 mod render;
 mod report;
 mod report_formats;
@@ -48,6 +50,12 @@ use clap::Parser as _;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     conventions::set_colour(cli.color);
+    conventions::set_verbosity(cli.quiet, cli.verbose);
+    if cli.command.reads_runbooks()
+        && let Err(status) = project::load()
+    {
+        return ExitCode::from(status);
+    }
     let status = match cli.command {
         cli::Command::Lint(args) => lint::run(&args),
         cli::Command::Fmt(args) => fmt::run(&args),

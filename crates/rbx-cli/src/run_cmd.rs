@@ -151,7 +151,8 @@ fn checked(file: &Path, fill_path: Option<&Path>, roles: &[String]) -> Result<Pr
         return Err(exit::INVALID);
     }
     let fills = fill.as_ref().map(|(_, _, f)| f.clone()).unwrap_or_default();
-    let report = rbx_check::check_with(file, &sources::FileSystem, &fills);
+    let mut report = rbx_check::check_with(file, &sources::FileSystem, &fills);
+    rbx_check::project::apply(&mut report, &crate::project::policy());
     if report.has_errors() {
         for finding in &report.findings {
             err!("{}", render::finding(&report, finding));
@@ -165,12 +166,17 @@ fn checked(file: &Path, fill_path: Option<&Path>, roles: &[String]) -> Result<Pr
     let fill_text = fill
         .as_ref()
         .map(|(path, text, _)| (path.as_str(), text.as_str()));
-    Procedure::from_report_with(report, fill_text).ok_or_else(|| {
+    let procedure = Procedure::from_report_with(report, fill_text).ok_or_else(|| {
         errln!(
-            "error: `{}` is not an entry runbook (it has no `runbook` header)",
+            "error: `{}` is not an entry runbook (it has no `runbook` header): give the \
+             entry file, not a fragment it includes",
             file.display()
         );
         exit::INVALID
+    })?;
+    Ok(match crate::project::text() {
+        Some(text) => procedure.with_project(text),
+        None => procedure,
     })
 }
 
@@ -224,23 +230,13 @@ pub fn resume(args: &ResumeArgs) -> u8 {
     }
     let attempt = || -> Result<u8, u8> {
         let store = open_store(&args.store.state_dir)?;
-        let run = match &args.run {
-            Some(id) => RunId::new(id.clone()),
-            None => latest_unfinished(&store)?,
-        };
-        let summary = store
-            .run(&run)
-            .map_err(|e| {
-                errln!("error: {e}");
-                exit::INVALID
-            })?
-            .ok_or_else(|| {
-                errln!(
-                    "error: there is no run `{run}` in {}",
-                    args.store.state_dir.display()
-                );
-                exit::INVALID
-            })?;
+        let summary = crate::pick::run(
+            &store,
+            args.run.as_deref(),
+            crate::pick::Default::Unfinished,
+            &args.store.state_dir,
+        )?;
+        let run = summary.id.clone();
         let snapshot = store.sources(&run).map_err(|e| {
             errln!("error: {e}");
             exit::INVALID
@@ -352,30 +348,6 @@ fn resume_due(args: &ResumeArgs) -> u8 {
     worst
 }
 
-fn latest_unfinished(store: &SqliteStore) -> Result<RunId, u8> {
-    let unfinished = [
-        "created",
-        "running",
-        "paused",
-        "waiting",
-        "interrupted",
-        "failed",
-        "in-doubt",
-        "broken",
-    ];
-    match store.latest_with_status_in(&unfinished) {
-        Ok(Some(run)) => Ok(run.id),
-        Ok(None) => {
-            errln!("error: there is no unfinished run to resume");
-            Err(exit::INVALID)
-        }
-        Err(e) => {
-            errln!("error: {e}");
-            Err(exit::INVALID)
-        }
-    }
-}
-
 /// The entry file and its includes as they are on disk now, to compare
 /// with the run's snapshot; empty when the entry cannot be read. When every
 /// file the snapshot names reads the same on disk, the snapshot is the
@@ -384,7 +356,7 @@ fn latest_unfinished(store: &SqliteStore) -> Result<RunId, u8> {
 fn current_sources(entry: &str, snapshot: &[(String, String)]) -> Vec<(String, String)> {
     let runbooks: Vec<&(String, String)> = snapshot
         .iter()
-        .filter(|(path, _)| !path.starts_with(rbx_engine::fills::FILL_SOURCE))
+        .filter(|(path, _)| rbx_engine::is_runbook_source(path))
         .collect();
     let unchanged = runbooks
         .iter()
@@ -472,15 +444,13 @@ fn report(exit: &Exit, run: Option<&RunId>, state_dir: &Path) -> u8 {
 pub fn cancel(args: &crate::cli::CancelArgs) -> u8 {
     let attempt = || -> Result<u8, u8> {
         let mut store = open_store(&args.store.state_dir)?;
-        let run = RunId::new(args.run.clone());
-        let fail = |e: &dyn std::fmt::Display| {
-            errln!("error: {e}");
-            exit::INVALID
-        };
-        let summary = store.run(&run).map_err(|e| fail(&e))?.ok_or_else(|| {
-            errln!("error: there is no run `{run}`");
-            exit::INVALID
-        })?;
+        let summary = crate::pick::run(
+            &store,
+            args.run.as_deref(),
+            crate::pick::Default::Unfinished,
+            &args.store.state_dir,
+        )?;
+        let run = summary.id.clone();
         if summary.status.starts_with("ended") {
             errln!("error: run {run} has already ended ({})", summary.status);
             return Err(exit::INVALID);
@@ -505,11 +475,14 @@ pub fn cancel(args: &crate::cli::CancelArgs) -> u8 {
         });
         store
             .append(&run, rbx_engine::state::kind::RUN_CANCELLED, &payload)
-            .map_err(|e| fail(&e))?;
+            .map_err(|e| {
+                errln!("error: {e}");
+                exit::INVALID
+            })?;
         drop(store);
         errln!("run {run} cancelled: running its compensation");
         Ok(resume(&ResumeArgs {
-            run: Some(args.run.clone()),
+            run: Some(run.to_string()),
             due: false,
             from: None,
             reason: None,

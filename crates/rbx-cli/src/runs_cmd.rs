@@ -1,18 +1,16 @@
 //! `rbx runs`, `rbx status`, `rbx log` and `rbx confirm`: reading the store,
 //! and giving a paused run what it waits for.
 
-use std::path::Path;
-
 use rbx_check::graph::NodeKind;
 use rbx_engine::state::kind;
 use rbx_engine::{Procedure, Status};
-use rbx_store::{RunId, RunSummary, SqliteStore, Store};
+use rbx_store::{RunSummary, SqliteStore, Store};
 use rbx_syntax::ast::BlockKind;
 use serde_json::json;
 
 use crate::cli::{ConfirmArgs, LogArgs, RunsArgs, StatusArgs, ViewFormat};
-use crate::exit;
 use crate::run_cmd::open_store;
+use crate::{exit, pick};
 
 /// A line on standard output; a closed pipe (`rbx status | head`) ends the
 /// output quietly rather than with a panic.
@@ -58,23 +56,6 @@ fn print_json(view: &impl serde::Serialize) {
     }
 }
 
-fn find_run(store: &SqliteStore, run: Option<&str>, dir: &Path) -> Result<RunSummary, u8> {
-    let found = match run {
-        Some(id) => store.run(&RunId::new(id)),
-        // The store lists runs oldest first; the default is the latest.
-        None => store.runs().map(|runs| runs.into_iter().next_back()),
-    };
-    match found {
-        Ok(Some(summary)) => Ok(summary),
-        Ok(None) => Err(fail(format!(
-            "no such run in {}{}",
-            dir.display(),
-            run.map_or(String::new(), |r| format!(": `{r}`"))
-        ))),
-        Err(e) => Err(fail(e)),
-    }
-}
-
 fn procedure_of(store: &SqliteStore, summary: &RunSummary) -> Result<Procedure, u8> {
     let sources = store.sources(&summary.id).map_err(fail)?;
     rbx_engine::procedure_from_snapshot(&summary.entry, sources).map_err(fail)
@@ -83,7 +64,12 @@ fn procedure_of(store: &SqliteStore, summary: &RunSummary) -> Result<Procedure, 
 pub fn status(args: &StatusArgs) -> u8 {
     let attempt = || -> Result<u8, u8> {
         let store = open_store(&args.store.state_dir)?;
-        let summary = find_run(&store, args.run.as_deref(), &args.store.state_dir)?;
+        let summary = pick::run(
+            &store,
+            args.run.as_deref(),
+            pick::Default::Latest,
+            &args.store.state_dir,
+        )?;
         let events = store.events(&summary.id).map_err(fail)?;
         let state = rbx_engine::replay(&events);
         let procedure = procedure_of(&store, &summary)?;
@@ -113,12 +99,15 @@ pub fn log(args: &LogArgs) -> u8 {
         // `rbx log STEP` (one argument naming no run) is a step of the
         // latest run.
         let (run, step) = match (&args.run, &args.step) {
-            (Some(one), None) if matches!(store.run(&RunId::new(one)), Ok(None)) => {
-                (None, Some(one.clone()))
-            }
+            (Some(one), None) if !pick::names_a_run(&store, one) => (None, Some(one.clone())),
             (run, step) => (run.clone(), step.clone()),
         };
-        let summary = find_run(&store, run.as_deref(), &args.store.state_dir)?;
+        let summary = pick::run(
+            &store,
+            run.as_deref(),
+            pick::Default::Latest,
+            &args.store.state_dir,
+        )?;
         let events = store.events(&summary.id).map_err(fail)?;
         let state = rbx_engine::replay(&events);
         let step = match step {
@@ -208,7 +197,18 @@ fn known_step(
 pub fn confirm(args: &ConfirmArgs) -> u8 {
     let attempt = || -> Result<u8, u8> {
         let mut store = open_store(&args.store.state_dir)?;
-        let summary = find_run(&store, Some(&args.run), &args.store.state_dir)?;
+        // `rbx confirm STEP` is a step of the latest unfinished run.
+        let (run, step) = match args.target.as_slice() {
+            [run, step] => (Some(run.as_str()), step.as_str()),
+            [step] => (None, step.as_str()),
+            _ => return Err(fail("give the step to confirm: `rbx confirm [RUN] STEP`")),
+        };
+        let summary = pick::run(
+            &store,
+            run,
+            pick::Default::Unfinished,
+            &args.store.state_dir,
+        )?;
         // A run being driven writes its own journal; an answer given beside
         // it could cross what it is doing.
         if let Ok(Some((holder, true))) = store.holder(&summary.id, &this_host()) {
@@ -226,7 +226,7 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
                 summary.id
             )));
         }
-        let step = waited_for(&procedure, &summary, &state, &args.step)?;
+        let step = waited_for(&procedure, &summary, &state, step)?;
         let base = step.split('[').next().unwrap_or(&step);
         let Some(index) = procedure.graph.node(base) else {
             return Err(fail(format!("run {} has no step `{step}`", summary.id)));
@@ -285,7 +285,7 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
         }
         let operator = crate::identity::operator(args.operator.as_deref());
         let account = crate::identity::account();
-        let earlier = rbx_engine::people::recorded_signoffs(&events, &args.step);
+        let earlier = rbx_engine::people::recorded_signoffs(&events, &step);
         let who = rbx_engine::people::Answering {
             started_by: &summary.started_by,
             operator: &operator,
@@ -318,7 +318,7 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
                     "warning: the OS account `{account}` also recorded {}'s sign-off for `{}`; \
                      rbx cannot tell whether these are different people",
                     other.by,
-                    args.step
+                    step
                 );
             }
         }
@@ -328,17 +328,13 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
             if response.signoffs.is_empty() {
                 return Err(fail(format!(
                     "`{}` is not settled by this: {}",
-                    args.step,
+                    step,
                     settlement.waiting.join("; ")
                 )));
             }
             for signoff in &response.signoffs {
-                let mut payload = rbx_engine::people::recorded_json(
-                    &args.step,
-                    signoff,
-                    &operator,
-                    "rbx confirm",
-                );
+                let mut payload =
+                    rbx_engine::people::recorded_json(&step, signoff, &operator, "rbx confirm");
                 rbx_engine::people::with_account(&mut payload, &account);
                 store
                     .append(&summary.id, kind::SIGNOFF_RECORDED, &payload)
@@ -347,7 +343,7 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
             store.checkpoint().map_err(fail)?;
             errln!(
                 "recorded {operator}'s sign-off for {} in run {}; it still waits: {}",
-                args.step,
+                step,
                 summary.id,
                 settlement.waiting.join("; ")
             );
@@ -466,7 +462,12 @@ fn waited_for(
 pub fn verify(args: &StatusArgs) -> u8 {
     let attempt = || -> Result<u8, u8> {
         let store = open_store(&args.store.state_dir)?;
-        let summary = find_run(&store, args.run.as_deref(), &args.store.state_dir)?;
+        let summary = pick::run(
+            &store,
+            args.run.as_deref(),
+            pick::Default::Latest,
+            &args.store.state_dir,
+        )?;
         let events = store.events(&summary.id).map_err(fail)?;
         match store.verify(&summary.id) {
             Ok(()) => {

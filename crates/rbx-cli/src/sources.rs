@@ -42,18 +42,35 @@ impl SourceError {
 }
 
 /// The files the paths name: each file as given, each directory expanded to
-/// every `.runbook` file under it, in a stable order.
+/// every `.runbook` file under it, in a stable order. A walk skips what
+/// `.gitignore` (and `.ignore`) files and the project's `exclude` patterns
+/// leave out, and hidden files and directories (the store, `.git`), as
+/// `ripgrep` does; a file named on the command line is always read.
 pub fn expand(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<SourceError>) {
+    let excluded = crate::project::excluded();
     let mut files = Vec::new();
     let mut errors = Vec::new();
+    let mut stdin = false;
     for path in paths {
+        if path.as_os_str() == STDIN {
+            if std::mem::replace(&mut stdin, true) {
+                errors.push(SourceError {
+                    path: path.clone(),
+                    error: LoadError::Unreadable("standard input can be read only once".into()),
+                });
+            } else {
+                files.push(path.clone());
+            }
+            continue;
+        }
         match std::fs::metadata(path) {
             Ok(meta) if meta.is_dir() => {
                 let before = files.len();
-                let reason = match walk(path, &mut files) {
-                    Err(error) => Some(describe(&error)),
+                let reason = match walk(path, excluded, &mut files) {
+                    Err(error) => Some(error),
                     Ok(()) if files.len() == before => Some(LoadError::Unreadable(
-                        "a directory with no `.runbook` file under it".to_string(),
+                        "a directory with no `.runbook` file under it, or only ignored ones"
+                            .to_string(),
                     )),
                     Ok(()) => None,
                 };
@@ -74,26 +91,52 @@ pub fn expand(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<SourceError>) {
     (files, errors)
 }
 
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<io::Result<_>>()?;
-    entries.sort();
-    for entry in entries {
-        if entry.is_dir() {
-            walk(&entry, files)?;
-        } else if entry.extension().is_some_and(|ext| ext == "runbook") {
-            files.push(entry);
+fn walk(
+    dir: &Path,
+    excluded: Option<&ignore::gitignore::Gitignore>,
+    files: &mut Vec<PathBuf>,
+) -> Result<(), LoadError> {
+    let mut builder = ignore::WalkBuilder::new(dir);
+    // A `.gitignore` counts whether or not the tree is a git checkout: a
+    // repository copied without `.git` is linted the same.
+    builder
+        .require_git(false)
+        .sort_by_file_name(|a, b| a.cmp(b));
+    if let Some(excluded) = excluded.cloned() {
+        builder.filter_entry(move |entry| {
+            let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+            let path = std::path::absolute(entry.path()).unwrap_or_else(|_| entry.path().into());
+            !excluded.matched(&path, is_dir).is_ignore()
+        });
+    }
+    for entry in builder.build() {
+        let entry = entry.map_err(|error| match error.io_error() {
+            Some(io) => describe(io),
+            None => LoadError::Unreadable(error.to_string().to_lowercase()),
+        })?;
+        let is_file = entry.file_type().is_some_and(|t| t.is_file());
+        if is_file && entry.path().extension().is_some_and(|ext| ext == "runbook") {
+            files.push(entry.into_path());
         }
     }
     Ok(())
 }
 
+/// The path that names standard input, as `rbx lint -` and `rbx fmt -`
+/// take it.
+pub const STDIN: &str = "-";
+
 /// Reads a runbook (or fill, or answers) file: a regular file of at most
 /// [`MAX_RUNBOOK_BYTES`]. Anything else is refused before its content is
-/// read, saying what it is.
+/// read, saying what it is. The path `-` is standard input, read to its
+/// end (within the same limit).
 pub fn read(path: &Path) -> Result<Vec<u8>, SourceError> {
-    read_file(path).map_err(|error| SourceError {
+    let read = if path.as_os_str() == STDIN {
+        read_stdin()
+    } else {
+        read_file(path)
+    };
+    read.map_err(|error| SourceError {
         path: path.to_path_buf(),
         error,
     })
@@ -127,6 +170,19 @@ fn read_file(path: &Path) -> Result<Vec<u8>, LoadError> {
     // limit: one byte more than it says it is too large.
     let mut bytes = Vec::new();
     file.take(MAX_RUNBOOK_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| describe(&e))?;
+    if bytes.len() as u64 > MAX_RUNBOOK_BYTES {
+        return Err(LoadError::TooLarge);
+    }
+    Ok(bytes)
+}
+
+fn read_stdin() -> Result<Vec<u8>, LoadError> {
+    let mut bytes = Vec::new();
+    io::stdin()
+        .lock()
+        .take(MAX_RUNBOOK_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| describe(&e))?;
     if bytes.len() as u64 > MAX_RUNBOOK_BYTES {
@@ -194,5 +250,22 @@ impl rbx_check::Loader for FileSystem {
         // The resolved path, so that a link changed since it was checked
         // cannot lead elsewhere.
         read_file(&real)
+    }
+}
+
+/// The file system, but with one file's content given: a runbook read from
+/// standard input (or an editor's buffer), whose includes are on disk.
+#[derive(Debug)]
+pub struct Overlay<'a> {
+    pub path: &'a Path,
+    pub bytes: &'a [u8],
+}
+
+impl rbx_check::Loader for Overlay<'_> {
+    fn load(&self, path: &Path, root: Option<&Path>) -> Result<Vec<u8>, LoadError> {
+        if path == self.path {
+            return Ok(self.bytes.to_vec());
+        }
+        FileSystem.load(path, root)
     }
 }

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use rbx_engine::observer::Stream;
 use rbx_engine::{Observer, Tone};
 
+use crate::conventions::Verbosity;
+
 #[derive(Debug)]
 pub struct Terminal {
     /// Whether people may be asked here (`--non-interactive` says no).
@@ -22,6 +24,8 @@ pub struct Terminal {
     spinning: std::sync::Arc<Mutex<Option<(String, Instant)>>>,
     /// Whether the spinner's line is on the screen, so output clears it.
     shown: std::sync::Arc<AtomicBool>,
+    /// Whether the person pressed Ctrl-C at a prompt.
+    interrupted: AtomicBool,
 }
 
 impl Terminal {
@@ -32,6 +36,7 @@ impl Terminal {
             fancy,
             spinning: std::sync::Arc::default(),
             shown: std::sync::Arc::default(),
+            interrupted: AtomicBool::new(false),
         };
         if fancy {
             terminal.spin();
@@ -73,6 +78,12 @@ impl Terminal {
 
 impl Observer for Terminal {
     fn line(&self, tone: Tone, text: &str) {
+        // `-q` keeps failures, pauses and what a person is asked.
+        if crate::conventions::verbosity() == Verbosity::Quiet
+            && matches!(tone, Tone::Start | Tone::Good)
+        {
+            return;
+        }
         // The spinner draws under the same lock, so a line never lands in
         // the middle of it.
         let _held = self.spinning.lock();
@@ -92,6 +103,9 @@ impl Observer for Terminal {
     }
 
     fn output(&self, stream: Stream, bytes: &[u8]) {
+        if crate::conventions::verbosity() == Verbosity::Quiet {
+            return;
+        }
         let _held = self.spinning.lock();
         self.clear();
         let _ = match stream {
@@ -117,16 +131,31 @@ impl Observer for Terminal {
         self.interactive && std::io::stdin().is_terminal()
     }
 
+    /// A line edited on the terminal (rustyline, on the controlling
+    /// terminal even when standard output is redirected). Ctrl-C is an
+    /// interruption, not an answer; end of input (Ctrl-D, a closed
+    /// terminal) or a read error means no answer will come, and none is
+    /// made up.
     fn ask(&self, prompt: &str) -> Option<String> {
-        err!("{prompt}: ");
-        let _ = std::io::stderr().flush();
-        let mut line = String::new();
-        // End of input (Ctrl-D, a closed terminal) or a read error: no
-        // answer will come, and none is made up.
-        match std::io::stdin().lock().read_line(&mut line) {
-            Ok(0) | Err(_) => None,
-            Ok(_) => Some(line.trim().to_string()),
+        use rustyline::error::ReadlineError;
+        let config = rustyline::Config::builder()
+            .behavior(rustyline::config::Behavior::PreferTerm)
+            .auto_add_history(false)
+            .build();
+        let mut editor = rustyline::DefaultEditor::with_config(config).ok()?;
+        match editor.readline(&format!("{prompt}: ")) {
+            Ok(line) => Some(line.trim().to_string()),
+            Err(ReadlineError::Interrupted) => {
+                self.interrupted.store(true, Ordering::SeqCst);
+                errln!("^C");
+                None
+            }
+            Err(_) => None,
         }
+    }
+
+    fn interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::SeqCst)
     }
 
     /// Opens `$VISUAL` or `$EDITOR` on an empty file and returns what was

@@ -61,6 +61,16 @@ pub struct InputDecl {
 }
 
 impl Procedure {
+    /// The procedure with the project configuration it was checked under
+    /// kept in its snapshot.
+    pub fn with_project(mut self, text: &str) -> Procedure {
+        self.sources.push((
+            format!("{PROJECT_SOURCE}{}", rbx_check::project::FILE_NAME),
+            text.to_string(),
+        ));
+        self
+    }
+
     /// The procedure a lint report describes; `None` when it has errors.
     pub fn from_report(report: Report) -> Option<Procedure> {
         Procedure::from_report_with(report, None)
@@ -570,8 +580,18 @@ async fn settle_store(journal: &Journal, observer: &Arc<dyn Observer>) {
     }
 }
 
+/// The path under which a run's snapshot keeps the project's `rbx.toml`, so
+/// a resumed run is checked with the lint levels it was started under.
+pub const PROJECT_SOURCE: &str = "rbx-project:";
+
+/// Whether a snapshot's source is a runbook file, not the fill file or the
+/// project's configuration kept beside them.
+pub fn is_runbook_source(path: &str) -> bool {
+    !path.starts_with(fills::FILL_SOURCE) && !path.starts_with(PROJECT_SOURCE)
+}
+
 /// The procedure a run recorded, rebuilt from its snapshot alone (with the
-/// fill file the snapshot keeps, if any).
+/// fill file and the project configuration the snapshot keeps, if any).
 pub fn procedure_from_snapshot(
     entry: &str,
     sources: Vec<(String, String)>,
@@ -586,13 +606,30 @@ pub fn procedure_from_snapshot(
         Some((_, text)) => fills::parse_fills(text)?,
         None => rbx_check::Fills::default(),
     };
+    let project = sources
+        .iter()
+        .find(|(path, _)| path.starts_with(PROJECT_SOURCE))
+        .map(|(_, text)| text.clone());
+    let policy = match &project {
+        Some(text) => {
+            rbx_check::project::parse(Path::new(""), text)
+                .map_err(|d| format!("the run's project configuration: {}", d.message))?
+                .policy
+        }
+        None => rbx_check::project::Policy::default(),
+    };
     let snapshot = Snapshot(sources);
-    let report = rbx_check::check_with(&PathBuf::from(entry), &snapshot, &fill_set);
+    let mut report = rbx_check::check_with(&PathBuf::from(entry), &snapshot, &fill_set);
+    rbx_check::project::apply(&mut report, &policy);
     let fill = fill
         .as_ref()
         .map(|(path, text)| (path.as_str(), text.as_str()));
-    Procedure::from_report_with(report, fill)
-        .ok_or_else(|| "the run's own snapshot no longer checks".to_string())
+    let procedure = Procedure::from_report_with(report, fill)
+        .ok_or_else(|| "the run's own snapshot no longer checks".to_string())?;
+    Ok(match project {
+        Some(text) => procedure.with_project(&text),
+        None => procedure,
+    })
 }
 
 /// What `rbx resume` is asked to do.
@@ -1070,7 +1107,7 @@ pub fn changed_nodes(
 ) -> Vec<String> {
     let snapshot: Vec<(String, String)> = snapshot
         .iter()
-        .filter(|(path, _)| !path.starts_with(fills::FILL_SOURCE))
+        .filter(|(path, _)| is_runbook_source(path))
         .cloned()
         .collect();
     if snapshot == current || current.is_empty() {

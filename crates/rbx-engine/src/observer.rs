@@ -37,6 +37,11 @@ pub trait Observer: Send + Sync + std::fmt::Debug {
     fn ask(&self, prompt: &str) -> Option<String>;
     /// Long text written in the person's editor, if they have one.
     fn long_text(&self) -> Option<String>;
+    /// Whether the person interrupted a question (Ctrl-C) rather than
+    /// answering it: the run stops as on a signal.
+    fn interrupted(&self) -> bool {
+        false
+    }
 }
 
 /// Reports nothing and can ask no one: for hooks' probes and for tests.

@@ -44,6 +44,8 @@ pub(crate) struct Shared {
     roles_filled: HashMap<String, bool>,
     links_set: HashMap<String, bool>,
     cancel: watch::Receiver<bool>,
+    /// Stops the run as a signal does: a person interrupted a prompt.
+    interrupt: Arc<watch::Sender<bool>>,
     /// Only one prompt to a person at a time.
     person: Mutex<()>,
     /// Past runs of the same runbook for `count()`.

@@ -41,6 +41,8 @@ pub async fn drive(
     verify_first: std::collections::HashSet<String>,
 ) -> Exit {
     let (cancel_tx, cancel) = watch::channel(false);
+    let cancel_tx = Arc::new(cancel_tx);
+    let interrupt_tx = Arc::clone(&cancel_tx);
     // Ctrl-C, a dropped SSH session (SIGHUP) and a polite kill (SIGTERM)
     // all stop the run the same way: the steps' groups are ended and the
     // run is left resumable.
@@ -70,6 +72,7 @@ pub async fn drive(
         roles_filled: procedure.roles_filled.clone(),
         links_set: procedure.links_set.clone(),
         cancel: cancel.clone(),
+        interrupt: interrupt_tx,
         person: Mutex::new(()),
         history,
         hooks: procedure.hooks.clone(),

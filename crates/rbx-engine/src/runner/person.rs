@@ -38,6 +38,12 @@ pub(crate) async fn person(
     } else if shared.options.observer.can_ask() {
         match ask_person(shared, node, block, env, &earlier) {
             Some(response) => (response, "terminal"),
+            // Ctrl-C at a prompt: the run stops as on any interrupt, and
+            // nothing of the answer is recorded.
+            None if shared.options.observer.interrupted() => {
+                shared.interrupt.send_replace(true);
+                return Done::Interrupted;
+            }
             // The input ended before every question had an answer: nothing
             // half-given is recorded, and the run pauses for it.
             None => return Done::Paused(confirm_hint(block)),
@@ -138,8 +144,9 @@ pub(crate) fn ask_person(
 ) -> Option<people::Response> {
     let observer = &shared.options.observer;
     let mut response = people::Response::default();
+    // Plain, not a progress line: `-q` still shows what is being asked.
     shared.options.observer.line(
-        Tone::Start,
+        Tone::Plain,
         &format!("\n● {} — {}", node.id, for_people(&block.title, env)),
     );
     let mut attested = true;

@@ -280,12 +280,17 @@ pub(crate) async fn confirm_irreversible(
                     Tone::Note,
                     &format!("\n⚠ {} is a point of no return. {why}", node.id),
                 );
-                // No answer (the input ended) confirms nothing.
+                // No answer (the input ended) confirms nothing; Ctrl-C
+                // stops the run as a signal does.
                 let typed = shared
                     .options
                     .observer
-                    .ask(&format!("type `{name}` to go on"))
-                    .unwrap_or_default();
+                    .ask(&format!("type `{name}` to go on"));
+                if typed.is_none() && shared.options.observer.interrupted() {
+                    shared.interrupt.send_replace(true);
+                    return Some(Done::Interrupted);
+                }
+                let typed = typed.unwrap_or_default();
                 (typed == name || typed == node.id, "terminal")
             }
             None => {

@@ -1,0 +1,95 @@
+//! The project rbx works in: the `rbx.toml` nearest the current directory,
+//! read once for the commands that check runbooks.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use rbx_check::project::{Policy, Project};
+
+use crate::{exit, render, sources};
+
+struct Loaded {
+    project: Project,
+    excluded: Gitignore,
+}
+
+static LOADED: OnceLock<Option<Loaded>> = OnceLock::new();
+
+/// Finds and reads the project's `rbx.toml`, if there is one; a file with
+/// a mistake is reported at the mistake and stops the command.
+pub fn load() -> Result<(), u8> {
+    let start = std::env::current_dir()
+        .ok()
+        .and_then(|dir| std::path::absolute(dir).ok())
+        .unwrap_or_else(|| PathBuf::from("."));
+    let project = match rbx_check::project::discover(&start, &sources::FileSystem) {
+        Ok(project) => project,
+        Err(error) => {
+            err!(
+                "{}",
+                render::diagnostic(
+                    &error.diagnostic,
+                    &error.path.display().to_string(),
+                    &error.text
+                )
+            );
+            return Err(exit::INVALID);
+        }
+    };
+    let loaded = match project {
+        Some(project) => Some(Loaded {
+            excluded: excluded_by(&project)?,
+            project,
+        }),
+        None => None,
+    };
+    let _ = LOADED.set(loaded);
+    Ok(())
+}
+
+fn excluded_by(project: &Project) -> Result<Gitignore, u8> {
+    let mut builder = GitignoreBuilder::new(&project.root);
+    for pattern in &project.exclude {
+        builder.add_line(None, pattern).map_err(|error| {
+            errln!(
+                "error: `{}`: the `exclude` pattern `{pattern}` is not a .gitignore pattern: {error}",
+                project.root.join(rbx_check::project::FILE_NAME).display()
+            );
+            exit::INVALID
+        })?;
+    }
+    builder.build().map_err(|error| {
+        errln!("error: the project's `exclude` patterns: {error}");
+        exit::INVALID
+    })
+}
+
+fn loaded() -> Option<&'static Loaded> {
+    LOADED.get().and_then(Option::as_ref)
+}
+
+/// What directory walks leave out, by the project's `exclude`.
+pub fn excluded() -> Option<&'static Gitignore> {
+    loaded().map(|l| &l.excluded)
+}
+
+/// The lint levels the project sets.
+pub fn policy() -> Policy {
+    loaded()
+        .map(|l| l.project.policy.clone())
+        .unwrap_or_default()
+}
+
+/// The fill file to use: the one given on the command line, else the
+/// project's default.
+pub fn fill(flag: Option<&Path>) -> Option<PathBuf> {
+    flag.map(Path::to_path_buf)
+        .or_else(|| loaded().and_then(|l| l.project.fill.clone()))
+}
+
+/// The text of the project's `rbx.toml`, which a run keeps in its
+/// snapshot.
+pub fn text() -> Option<&'static str> {
+    loaded().map(|l| l.project.text.as_str())
+}
