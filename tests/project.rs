@@ -298,3 +298,36 @@ fn quiet_says_only_what_matters_and_verbose_says_more() {
     );
     assert!(root.join("a.txt").exists());
 }
+
+/// `rbx plan --fill` checks the plan as the run will be checked; the
+/// project's `fill` is the default.
+#[test]
+fn plan_takes_the_fill_file_or_the_projects() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(
+        root,
+        "r.runbook",
+        "runbook r \"R\" {\n  role owner \"Owner\" {\n    person \"_TBD_\"\n  }\n  require role owner\n  \
+         outcome done \"d\" success\n  stage s \"S\" {\n    step a \"A\" { run \"true\" }\n    end done\n  }\n}\n",
+    );
+    write(root, "fills/prod.toml", "[roles.owner]\nperson = \"Ada\"\n");
+    let unfilled = rbx(root, &["plan", "r.runbook"]);
+    assert_eq!(unfilled.status, 0, "{}", unfilled.transcript());
+    assert!(
+        unfilled.stderr.contains("1 thing(s) to fill in"),
+        "{}",
+        unfilled.transcript()
+    );
+    let filled = rbx(root, &["plan", "--fill", "fills/prod.toml", "r.runbook"]);
+    assert_eq!(
+        (filled.status, filled.stderr.as_str()),
+        (0, ""),
+        "{}",
+        filled.transcript()
+    );
+    write(root, "rbx.toml", "fill = \"fills/prod.toml\"\n");
+    let by_default = rbx(root, &["plan", "r.runbook"]);
+    assert_eq!(by_default.stderr, "", "{}", by_default.transcript());
+    assert_eq!(by_default.stdout, filled.stdout);
+}

@@ -391,4 +391,9 @@ pub struct PlanArgs {
     /// A list is a JSON array: `--set hosts='["web-01","web-02"]'`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Roles and links for this environment, as `rbx run --fill` takes
+    /// them: the plan is checked as the run will be. Default: the
+    /// project's `fill` in `rbx.toml`.
+    #[arg(long, value_name = "FILE")]
+    pub fill: Option<PathBuf>,
 }

@@ -20,14 +20,21 @@ const NOT_READY: [&str; 3] = [
     "rbx::lint::unset_link",
 ];
 
-/// Checks the entry runbook at `path`. When it cannot be drawn or planned,
-/// says why on standard error and gives the exit status to end with.
-pub fn load(path: &Path) -> Result<Procedure, u8> {
+/// Checks the entry runbook at `path`, with the roles and links `fill`
+/// gives and the project's lint levels. When it cannot be drawn or
+/// planned, says why on standard error and gives the exit status to end
+/// with.
+pub fn load(path: &Path, fill: Option<&Path>) -> Result<Procedure, u8> {
     if let Err(error) = sources::read(path) {
         err!("{}", error.render());
         return Err(exit::INVALID);
     }
-    let mut report = rbx_check::check(path, &sources::FileSystem);
+    let fill = crate::project::fill(fill);
+    let fills = crate::run_cmd::fill(fill.as_deref())?
+        .map(|(_, _, fills)| fills)
+        .unwrap_or_default();
+    let mut report = rbx_check::check_with(path, &sources::FileSystem, &fills);
+    rbx_check::project::apply(&mut report, &crate::project::policy());
     let blocking = |code: &str| !NOT_READY.contains(&code);
     let errors: Vec<_> = report
         .findings
@@ -69,7 +76,7 @@ pub fn load(path: &Path) -> Result<Procedure, u8> {
 }
 
 pub fn run(args: &GraphArgs) -> u8 {
-    let procedure = match load(&args.file) {
+    let procedure = match load(&args.file, None) {
         Ok(procedure) => procedure,
         Err(status) => return status,
     };

@@ -5,7 +5,7 @@ use crate::cli::PlanArgs;
 use crate::{exit, graph_cmd};
 
 pub fn run(args: &PlanArgs) -> u8 {
-    let procedure = match graph_cmd::load(&args.file) {
+    let procedure = match graph_cmd::load(&args.file, args.fill.as_deref()) {
         Ok(procedure) => procedure,
         Err(status) => return status,
     };

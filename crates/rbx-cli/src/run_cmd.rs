@@ -192,6 +192,7 @@ pub fn run(args: &RunArgs) -> u8 {
         return plan::run(&crate::cli::PlanArgs {
             file: args.file.clone(),
             set: args.set.clone(),
+            fill: args.fill.clone(),
         });
     }
     let attempt = || -> Result<u8, u8> {
