@@ -226,7 +226,11 @@ fn links(r: &Record) -> Markup {
                         }
                         td {
                             @if !link.set { (mark("failed", "unset")) " " }
-                            @if let Some(target) = &link.target { code { (target) } }
+                            @if let Some(target) = &link.target {
+                                @if link.set && (target.starts_with("https://") || target.starts_with("http://")) {
+                                    a href=(target) rel="noreferrer" { code { (target) } }
+                                } @else { code { (target) } }
+                            }
                         }
                     }
                 }
