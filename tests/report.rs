@@ -451,7 +451,7 @@ fn an_irreversible_confirmation_is_shown_with_who_confirmed_it() {
     let root = dir.path();
     std::fs::write(
         root.join("i.runbook"),
-        "runbook i \"Irreversible\" {\n  stage s \"S\" {\n    gate ready \"Ready\" {\n      require true\n    }\n    step switch \"Switch over\" {\n      run \"true\"\n      timeout 1m\n      irreversible \"the old system is gone\"\n    }\n    end switched\n  }\n}\n",
+        "runbook i \"Irreversible\" {\n  link dash \"Dashboard\" = \"https://dash.example/switch?a=1&b=<2>\"\n  link notes \"Change notes\"\n  link trap \"Trap\" = \"javascript:alert(1)\"\n  stage s \"S\" {\n    gate ready \"Ready\" {\n      require true\n    }\n    step switch \"Switch over\" {\n      run \"true\"\n      timeout 1m\n      irreversible \"the old system is gone\"\n    }\n    end switched\n  }\n}\n",
     )
     .expect("written");
     std::fs::write(
@@ -475,6 +475,27 @@ fn an_irreversible_confirmation_is_shown_with_who_confirmed_it() {
     );
     assert_eq!(ran.status, 0, "{}", ran.transcript());
     let (md, html, json) = every_format(root, None);
+    // The links, in every format: one set, one without a target.
+    assert_eq!(
+        json["links"][0]["target"],
+        "https://dash.example/switch?a=1&b=<2>"
+    );
+    assert_eq!(json["links"][1]["set"], false);
+    assert!(
+        md.contains("| Dashboard (`dash`) | https://dash.example/switch?a=1&amp;b=&lt;2&gt; |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| Change notes (`notes`) | **unset** |"),
+        "{md}"
+    );
+    // A web address is a link to follow; anything else (a path, a
+    // script) is text.
+    assert!(!html.contains("href=\"javascript"), "{html}");
+    assert!(
+        html.contains("<a href=\"https://dash.example/switch?a=1&amp;b=&lt;2&gt;\" rel=\"noreferrer\"><code>https://dash.example/switch?a=1&amp;b=&lt;2&gt;</code></a>"),
+        "{html}"
+    );
     let confirmation = &json["summary"]["confirmations"][0];
     assert_eq!(confirmation["node"], "s.switch");
     assert_eq!(confirmation["by"], "ops-dana");

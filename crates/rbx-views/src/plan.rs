@@ -21,9 +21,7 @@ use rbx_syntax::fmt::{duration, expr};
 use crate::Procedure;
 use crate::graph;
 use rbx_engine::shell;
-
-/// What a secret shows as, wherever its value would appear.
-const MASK: &str = "••••••";
+use rbx_engine::value::MASK;
 
 /// Width of the key column of a node's details (`owner`, `run`, …).
 const KEY: usize = 10;

@@ -60,6 +60,9 @@ pub struct NodeHistory {
     pub earlier: Vec<EarlierAttempt>,
     /// The last settlement, kept to become an earlier attempt on a reset.
     settled: Option<EarlierAttempt>,
+    /// Whether a resume's in-doubt policy settled the node as done, which
+    /// its `node_finished` then records.
+    settled_in_doubt: bool,
 }
 
 /// One person's part in a sign-off.
@@ -138,7 +141,7 @@ impl History {
                 let driver = self.drivers.last().cloned();
                 let node = self.node(id, seq);
                 node.operator = driver;
-                node.via = Some("in-doubt policy of rbx resume".to_string());
+                node.settled_in_doubt = true;
             }
             (kind::NODE_FINISHED, Some(id)) => self.node(id, seq).finished(payload, time),
             (kind::NODE_SKIPPED, Some(id)) => {
@@ -218,7 +221,11 @@ impl NodeHistory {
             .and_then(Json::as_array)
             .map(|list| list.iter().map(signer).collect())
             .unwrap_or_default();
-        self.via = text(payload, "via").or(self.via.take());
+        self.via = if std::mem::take(&mut self.settled_in_doubt) {
+            Some("in-doubt policy of rbx resume".to_string())
+        } else {
+            text(payload, "via")
+        };
         self.operator = text(payload, "operator").or(self.operator.take());
         let result = match payload.get("status").and_then(Json::as_str) {
             Some("succeeded") => "done",
@@ -331,7 +338,7 @@ mod tests {
             ),
             (
                 kind::NODE_FINISHED,
-                json!({ "node": "s.switch", "attempt": 1, "status": "succeeded" }),
+                json!({ "node": "s.switch", "attempt": 1, "status": "succeeded", "via": "resume" }),
             ),
             (
                 kind::RUN_CANCELLED,

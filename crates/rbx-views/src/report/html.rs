@@ -41,7 +41,7 @@ pre{margin:.2rem 0;padding:.3rem;background:#f6f8fa;white-space:pre-wrap;word-br
 .folded td{color:#57606a}
 nav ol{columns:2;margin:.3rem 0}
 details>summary{cursor:pointer;font-weight:bold}
-@media print{body{margin:0;max-width:none}details{display:block}}
+@media print{body{margin:0;max-width:none}}
 ";
 
 pub(super) fn write(r: &Record) -> String {
@@ -226,7 +226,11 @@ fn links(r: &Record) -> Markup {
                         }
                         td {
                             @if !link.set { (mark("failed", "unset")) " " }
-                            @if let Some(target) = &link.target { code { (target) } }
+                            @if let Some(target) = &link.target {
+                                @if link.set && (target.starts_with("https://") || target.starts_with("http://")) {
+                                    a href=(target) rel="noreferrer" { code { (target) } }
+                                } @else { code { (target) } }
+                            }
                         }
                     }
                 }
