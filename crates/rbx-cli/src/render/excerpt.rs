@@ -101,8 +101,10 @@ mod tests {
             before in 0usize..4,
             after in 0usize..4,
         ) {
-            let start = start % (text.len() + 2);
-            let span = SourceSpan::new(start.into(), len);
+            // Spans within the text, as the parser makes them (miette's own
+            // reading panics on some that run past the end).
+            let start = start % (text.len() + 1);
+            let span = SourceSpan::new(start.into(), len.min(text.len() - start));
             let excerpts = Excerpts::new(String::new(), &text);
             let whole = read(&text.as_str(), span, before, after);
             prop_assert_eq!(read(&excerpts, span, before, after), whole);
