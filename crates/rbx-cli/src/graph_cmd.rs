@@ -42,8 +42,9 @@ pub fn load(path: &Path, fill: Option<&Path>) -> Result<Procedure, u8> {
         .filter(|f| f.diagnostic.is_error())
         .collect();
     if errors.iter().any(|f| blocking(f.diagnostic.code)) {
+        let findings = render::Findings::new(&report);
         for finding in &errors {
-            err!("{}", render::finding(&report, finding));
+            err!("{}", findings.render(finding));
         }
         errln!(
             "{} error(s): fix them first (`rbx lint {}` shows every problem)",

@@ -27,6 +27,17 @@ pub enum LintLevel {
     Warnings,
 }
 
+/// A file diagnostics are reported against, prepared once for however many
+/// there are: a renderer for people, or the file's name and line index for a
+/// machine format.
+enum Target<'a> {
+    Human(render::Renderer<'a>),
+    Machine {
+        file: String,
+        lines: report_formats::LineIndex<'a>,
+    },
+}
+
 /// The diagnostics found so far: counted, and either already rendered for
 /// people or kept as records for a machine format.
 struct Tally {
@@ -49,20 +60,29 @@ impl Tally {
         }
     }
 
-    fn add(&mut self, diagnostic: &Diagnostic, path: &Path, source: &str) {
+    fn target<'a>(&self, path: &Path, source: &'a str) -> Target<'a> {
+        match self.format {
+            Format::Human => {
+                Target::Human(render::Renderer::new(path.display().to_string(), source))
+            }
+            Format::Json | Format::Sarif | Format::Github => Target::Machine {
+                file: report_formats::display_path(path, self.cwd.as_deref()),
+                lines: report_formats::LineIndex::new(source),
+            },
+        }
+    }
+
+    fn add(&mut self, diagnostic: &Diagnostic, target: &Target<'_>) {
         if diagnostic.is_error() {
             self.errors += 1;
         } else {
             self.warnings += 1;
         }
-        match self.format {
-            Format::Human => err!(
-                "{}",
-                render::diagnostic(diagnostic, &path.display().to_string(), source)
-            ),
-            Format::Json | Format::Sarif | Format::Github => {
-                let file = report_formats::display_path(path, self.cwd.as_deref());
-                self.records.push(Record::new(diagnostic, file, source));
+        match target {
+            Target::Human(renderer) => err!("{}", renderer.render(diagnostic)),
+            Target::Machine { file, lines } => {
+                self.records
+                    .push(Record::new(diagnostic, file.clone(), lines));
             }
         }
     }
@@ -84,9 +104,10 @@ pub fn run(args: &LintArgs) -> u8 {
     // the runbook: reported at its place in the fill file.
     if let Some((path, text, _)) = &fill {
         let origin = format!("the fill file `{path}`");
+        let target = tally.target(Path::new(path), text);
         for value in rbx_engine::fills::unfilled(text) {
             let diagnostic = crate::run_cmd::unfilled_diagnostic(&value, &origin);
-            tally.add(&diagnostic, Path::new(path), text);
+            tally.add(&diagnostic, &target);
         }
     }
     let fills = fill.map(|(_, _, f)| f).unwrap_or_default();
@@ -127,9 +148,12 @@ pub fn run(args: &LintArgs) -> u8 {
         for source in &report.sources {
             covered.insert(canonical(&source.path));
         }
+        let mut targets: Vec<Option<Target<'_>>> = report.sources.iter().map(|_| None).collect();
         for finding in &report.findings {
             let source = &report.sources[finding.source];
-            tally.add(&finding.diagnostic, &source.path, &source.text);
+            let target = targets[finding.source]
+                .get_or_insert_with(|| tally.target(&source.path, &source.text));
+            tally.add(&finding.diagnostic, target);
         }
     }
     for (path, bytes, parsed) in fragments {
@@ -152,8 +176,9 @@ pub fn run(args: &LintArgs) -> u8 {
             });
         }
         rbx_check::project::apply_levels(&mut findings, &policy);
+        let target = tally.target(&path, &source);
         for finding in &findings {
-            tally.add(&finding.diagnostic, &path, &source);
+            tally.add(&finding.diagnostic, &target);
         }
     }
     // The summary goes to standard error in every format, so that a CI log
@@ -169,7 +194,7 @@ pub fn run(args: &LintArgs) -> u8 {
             tally.warnings
         );
     }
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     let written = report_formats::write(
         args.format,
         &tally.records,

@@ -51,23 +51,50 @@ pub struct Position {
     pub column: usize,
 }
 
-/// The line and column of byte `offset` in `text`.
+/// Where the lines of a text start, found once, so that the line and
+/// column of any number of offsets cost a search and the length of one line
+/// each.
 ///
 /// Only `\n` ends a line, so `\r\n` counts once and its `\r` is the last
-/// character of the line. Spans come from the parser and always fall on a
-/// character boundary within the text, but an offset past the end is taken
-/// as the end and one inside a character as that character's start, because
-/// a slightly wrong position is better than a panic on a user's file.
-pub fn position(text: &str, offset: usize) -> Position {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
+/// character of the line.
+pub struct LineIndex<'a> {
+    text: &'a str,
+    /// The offset just after each `\n`.
+    starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    pub fn new(text: &'a str) -> Self {
+        let starts = memchr::memchr_iter(b'\n', text.as_bytes())
+            .map(|newline| newline + 1)
+            .collect();
+        Self { text, starts }
     }
-    let before = &text[..offset];
-    let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
-    Position {
-        line: before.bytes().filter(|&byte| byte == b'\n').count() + 1,
-        column: before[line_start..].chars().count() + 1,
+
+    /// The line and column of byte `offset`.
+    ///
+    /// Spans come from the parser and always fall on a character boundary
+    /// within the text, but an offset past the end is taken as the end and
+    /// one inside a character as that character's start, because a slightly
+    /// wrong position is better than a panic on a user's file.
+    pub fn position(&self, offset: usize) -> Position {
+        let text = self.text;
+        let mut offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let line = self.starts.partition_point(|&start| start <= offset);
+        let line_start = line.checked_sub(1).map_or(0, |i| self.starts[i]);
+        Position {
+            line: line + 1,
+            column: text[line_start..offset].chars().count() + 1,
+        }
+    }
+
+    /// Where a span starts and ends, as lines and columns; the end is the
+    /// place just after the span's last character.
+    fn region(&self, span: Span) -> (Position, Position) {
+        (self.position(span.start), self.position(span.end))
     }
 }
 
@@ -152,25 +179,20 @@ fn severity_word<S: serde::Serializer>(
     serializer.serialize_str(severity.as_str())
 }
 
-/// Where a span starts and ends, as lines and columns; the end is the place
-/// just after the span's last character.
-fn region(text: &str, span: Span) -> (Position, Position) {
-    (position(text, span.start), position(text, span.end))
-}
-
 impl Record {
-    /// Locates `diagnostic` in `text`, the source of the file named `file`.
+    /// Locates `diagnostic` in `lines`, the source of the file named
+    /// `file`.
     ///
     /// A diagnostic points where its primary label does. One without labels
     /// points at the start of its file, the place rbx sorts it to as well.
-    pub fn new(diagnostic: &Diagnostic, file: String, text: &str) -> Self {
+    pub fn new(diagnostic: &Diagnostic, file: String, lines: &LineIndex<'_>) -> Self {
         let span = diagnostic.span().unwrap_or_default();
-        let (start, end) = region(text, span);
+        let (start, end) = lines.region(span);
         let labels = diagnostic
             .labels
             .iter()
             .map(|label| {
-                let (start, end) = region(text, label.span);
+                let (start, end) = lines.region(label.span);
                 LabelRecord {
                     message: label.message.clone(),
                     primary: label.primary,
@@ -540,6 +562,37 @@ mod tests {
 
     fn at(line: usize, column: usize) -> Position {
         Position { line, column }
+    }
+
+    fn position(text: &str, offset: usize) -> Position {
+        LineIndex::new(text).position(offset)
+    }
+
+    /// Counts from the start of the text, as positions were once found.
+    fn counted(text: &str, offset: usize) -> Position {
+        let mut offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let before = &text[..offset];
+        let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
+        Position {
+            line: before.matches('\n').count() + 1,
+            column: before[line_start..].chars().count() + 1,
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn an_index_finds_what_counting_from_the_start_finds(
+            text in "[a\u{e9}\u{1f980} \r\n]{0,40}",
+            offsets in proptest::collection::vec(0usize..200, 1..20),
+        ) {
+            let lines = LineIndex::new(&text);
+            for offset in offsets {
+                proptest::prop_assert_eq!(lines.position(offset), counted(&text, offset));
+            }
+        }
     }
 
     #[test]

@@ -154,8 +154,9 @@ fn checked(file: &Path, fill_path: Option<&Path>, roles: &[String]) -> Result<Pr
     let mut report = rbx_check::check_with(file, &sources::FileSystem, &fills);
     rbx_check::project::apply(&mut report, &crate::project::policy());
     if report.has_errors() {
+        let findings = render::Findings::new(&report);
         for finding in &report.findings {
-            err!("{}", render::finding(&report, finding));
+            err!("{}", findings.render(finding));
         }
         errln!(
             "error: `{}` has errors; fix them (see `rbx lint`) before running it",
