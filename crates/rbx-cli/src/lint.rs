@@ -31,7 +31,7 @@ pub enum LintLevel {
 /// there are: a renderer for people, or the file's name and line index for a
 /// machine format.
 enum Target<'a> {
-    Human(render::Renderer<'a>),
+    Human(Box<render::Renderer<'a>>),
     Machine {
         file: String,
         lines: report_formats::LineIndex<'a>,
@@ -62,9 +62,10 @@ impl Tally {
 
     fn target<'a>(&self, path: &Path, source: &'a str) -> Target<'a> {
         match self.format {
-            Format::Human => {
-                Target::Human(render::Renderer::new(path.display().to_string(), source))
-            }
+            Format::Human => Target::Human(Box::new(render::Renderer::new(
+                path.display().to_string(),
+                source,
+            ))),
             Format::Json | Format::Sarif | Format::Github => Target::Machine {
                 file: report_formats::display_path(path, self.cwd.as_deref()),
                 lines: report_formats::LineIndex::new(source),
