@@ -5,6 +5,7 @@
 //! snapshot its run recorded, never from the files on disk after the run
 //! started; the store is touched only from its own thread.
 
+pub mod executor;
 mod expand;
 mod expect;
 pub mod fills;
@@ -187,6 +188,10 @@ pub struct Options {
     pub host: String,
     /// Answers given ahead of time (`--answers`), used instead of asking.
     pub answers: fills::Answers,
+    /// What runs commands: processes, or a simulation (`rbx test`).
+    pub executor: Arc<dyn executor::Executor>,
+    /// What time it is: the system's, or a simulated clock.
+    pub clock: executor::Clock,
 }
 
 /// How a drive of a run ended.
@@ -477,7 +482,13 @@ pub async fn start(
     options: Options,
     on_created: impl FnOnce(&RunId),
 ) -> Exit {
-    let journal = Journal::spawn(store);
+    // A simulated run's journal is written in the driving task itself, so
+    // that no simulated time passes while it writes.
+    let journal = if options.clock.is_simulated() {
+        Journal::inline(store)
+    } else {
+        Journal::spawn(store)
+    };
     let new = NewRun {
         runbook_id: procedure.runbook_id.clone(),
         title: procedure.title.clone(),
@@ -945,7 +956,7 @@ async fn resume_locked(
                 if let Some(entry) = state.nodes.get_mut(&id) {
                     entry.status = Status::Succeeded;
                     entry.finished_seq = Some(seq);
-                    entry.finished_at = Some(now_ms());
+                    entry.finished_at = Some(options.clock.now_ms());
                 }
             }
             Decision::Ask => return Ok(Exit::NeedsDecision { node: id }),

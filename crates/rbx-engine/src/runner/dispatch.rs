@@ -43,8 +43,15 @@ pub async fn drive(
     let (cancel_tx, cancel) = watch::channel(false);
     // Ctrl-C, a dropped SSH session (SIGHUP) and a polite kill (SIGTERM)
     // all stop the run the same way: the steps' groups are ended and the
-    // run is left resumable.
+    // run is left resumable. A simulated run has no processes to end:
+    // a signal stops `rbx test` as it stops any program.
+    let simulated = options.clock.is_simulated();
     let interrupt = tokio::spawn(async move {
+        if simulated {
+            // The sender lives (in this task) until the drive ends: a
+            // closed channel would read as a cancel.
+            std::future::pending::<()>().await;
+        }
         use tokio::signal::unix::{SignalKind, signal};
         let (Ok(mut hangup), Ok(mut terminate)) = (
             signal(SignalKind::hangup()),
