@@ -360,6 +360,17 @@ pub fn flow_it_leaves(
     (!state.left.contains_key(flow) && readiness::leaves(state, &plan, x)).then(|| flow.clone())
 }
 
+/// The nodes a run of `procedure` with these inputs has, by the id the
+/// run gives each (every `foreach` expanded per item), each with its node
+/// in the checked graph: what `rbx test` matches a scenario's names against.
+pub fn run_nodes(
+    procedure: &Procedure,
+    inputs: &HashMap<String, Value>,
+) -> Vec<(String, petgraph::graph::NodeIndex)> {
+    let plan = expand::expand(&procedure.graph, &list_values(inputs));
+    plan.nodes.into_iter().map(|n| (n.id, n.check)).collect()
+}
+
 /// A run's inputs as the store keeps them (secrets never are), as values.
 fn stored_inputs(inputs: &serde_json::Value) -> HashMap<String, Value> {
     inputs

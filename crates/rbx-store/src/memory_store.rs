@@ -2,10 +2,11 @@
 //! nothing outlives. It keeps what the SQLite store keeps and answers the
 //! same questions, with no hash chain (there is no file to alter) and times
 //! read from a clock its owner gives, so a simulated clock's times are the
-//! journal's.
+//! journal's. Clones share the same runs: the owner keeps one to read the
+//! journal after the engine is done with the other.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
 
@@ -19,7 +20,12 @@ use crate::{
 pub type MemoryClock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// Runs, journals, outputs and files, in memory.
+#[derive(Clone)]
 pub struct MemoryStore {
+    shared: Arc<Mutex<Shared>>,
+}
+
+struct Shared {
     clock: MemoryClock,
     runs: Vec<Kept>,
 }
@@ -35,33 +41,42 @@ struct Kept {
 
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "MemoryStore({} runs)", self.runs.len())
+        f.write_str("MemoryStore")
     }
 }
 
 impl MemoryStore {
     pub fn new(clock: MemoryClock) -> MemoryStore {
         MemoryStore {
-            clock,
-            runs: Vec::new(),
+            shared: Arc::new(Mutex::new(Shared {
+                clock,
+                runs: Vec::new(),
+            })),
         }
     }
 
-    fn now(&self) -> String {
-        Utc::from_unix_millis((self.clock)()).rfc3339_millis()
+    /// From now on, times are read from `clock`: a run written before the
+    /// simulated one starts can be dated when it happened.
+    pub fn set_clock(&self, clock: MemoryClock) {
+        self.shared().clock = clock;
     }
 
-    fn kept(&self, run: &RunId) -> Result<&Kept, StoreError> {
-        self.runs
-            .iter()
-            .find(|k| k.summary.id == *run)
-            .ok_or_else(|| StoreError::UnknownRun { run: run.clone() })
+    fn shared(&self) -> MutexGuard<'_, Shared> {
+        // A panic while the lock was held leaves the runs as they were
+        // between two whole writes: each write completes under the lock.
+        self.shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn kept_mut(&mut self, run: &RunId) -> Result<&mut Kept, StoreError> {
-        self.runs
+    fn with<T>(&self, run: &RunId, f: impl FnOnce(&mut Kept, String) -> T) -> Result<T, StoreError> {
+        let mut shared = self.shared();
+        let now = Utc::from_unix_millis((shared.clock)()).rfc3339_millis();
+        shared
+            .runs
             .iter_mut()
             .find(|k| k.summary.id == *run)
+            .map(|kept| f(kept, now))
             .ok_or_else(|| StoreError::UnknownRun { run: run.clone() })
     }
 }
@@ -82,7 +97,9 @@ fn valid_kind(kind: &str) -> Result<(), StoreError> {
 
 impl Store for MemoryStore {
     fn create_run(&mut self, run: &NewRun) -> Result<RunId, StoreError> {
-        let id = RunId::new(format!("sim-{}", self.runs.len() + 1));
+        let mut shared = self.shared();
+        let id = RunId::new(format!("sim-{}", shared.runs.len() + 1));
+        let now = Utc::from_unix_millis((shared.clock)()).rfc3339_millis();
         let summary = RunSummary {
             id: id.clone(),
             runbook_id: run.runbook_id.clone(),
@@ -90,14 +107,14 @@ impl Store for MemoryStore {
             entry: run.entry.clone(),
             source_hash: hash_sources(&run.sources),
             inputs: run.inputs.clone(),
-            started_at: self.now(),
+            started_at: now,
             started_by: run.started_by.clone(),
             host: run.host.clone(),
             status: "created".to_string(),
             next_due: None,
             last_event: None,
         };
-        self.runs.push(Kept {
+        shared.runs.push(Kept {
             summary,
             sources: run.sources.clone(),
             events: Vec::new(),
@@ -110,23 +127,23 @@ impl Store for MemoryStore {
 
     fn append(&mut self, run: &RunId, kind: &str, payload: &Value) -> Result<u64, StoreError> {
         valid_kind(kind)?;
-        let time = self.now();
-        let kept = self.kept_mut(run)?;
-        let seq = kept.events.len() as u64 + 1;
-        kept.events.push(Event {
-            seq,
-            time: time.clone(),
-            kind: kind.to_string(),
-            payload: payload.clone(),
-            prev_hash: String::new(),
-            hash: String::new(),
-        });
-        kept.summary.last_event = Some(LastEvent {
-            seq,
-            kind: kind.to_string(),
-            time,
-        });
-        Ok(seq)
+        self.with(run, |kept, time| {
+            let seq = kept.events.len() as u64 + 1;
+            kept.events.push(Event {
+                seq,
+                time: time.clone(),
+                kind: kind.to_string(),
+                payload: payload.clone(),
+                prev_hash: String::new(),
+                hash: String::new(),
+            });
+            kept.summary.last_event = Some(LastEvent {
+                seq,
+                kind: kind.to_string(),
+                time,
+            });
+            seq
+        })
     }
 
     fn append_stopping(
@@ -143,21 +160,21 @@ impl Store for MemoryStore {
     }
 
     fn events(&self, run: &RunId) -> Result<Vec<Event>, StoreError> {
-        Ok(self.kept(run)?.events.clone())
+        self.with(run, |kept, _| kept.events.clone())
     }
 
     fn events_since(&self, run: &RunId, seq: u64) -> Result<Vec<Event>, StoreError> {
-        Ok(self
-            .kept(run)?
-            .events
-            .iter()
-            .filter(|e| e.seq > seq)
-            .cloned()
-            .collect())
+        self.with(run, |kept, _| {
+            kept.events
+                .iter()
+                .filter(|e| e.seq > seq)
+                .cloned()
+                .collect()
+        })
     }
 
     fn verify(&self, run: &RunId) -> Result<(), StoreError> {
-        self.kept(run).map(|_| ())
+        self.with(run, |_, _| ())
     }
 
     fn checkpoint(&mut self) -> Result<(), StoreError> {
@@ -165,15 +182,16 @@ impl Store for MemoryStore {
     }
 
     fn runs(&self) -> Result<Vec<RunSummary>, StoreError> {
-        Ok(self.runs.iter().map(|k| k.summary.clone()).collect())
+        Ok(self.shared().runs.iter().map(|k| k.summary.clone()).collect())
     }
 
     fn run(&self, id: &RunId) -> Result<Option<RunSummary>, StoreError> {
-        Ok(self.kept(id).ok().map(|k| k.summary.clone()))
+        Ok(self.with(id, |k, _| k.summary.clone()).ok())
     }
 
     fn latest_with_status_in(&self, statuses: &[&str]) -> Result<Option<RunSummary>, StoreError> {
         Ok(self
+            .shared()
             .runs
             .iter()
             .rev()
@@ -187,34 +205,33 @@ impl Store for MemoryStore {
         status: &str,
         next_due: Option<&str>,
     ) -> Result<(), StoreError> {
-        let kept = self.kept_mut(run)?;
-        kept.summary.status = status.to_string();
-        kept.summary.next_due = next_due.map(str::to_string);
-        Ok(())
+        self.with(run, |kept, _| {
+            kept.summary.status = status.to_string();
+            kept.summary.next_due = next_due.map(str::to_string);
+        })
     }
 
     fn sources(&self, run: &RunId) -> Result<Vec<(String, String)>, StoreError> {
-        Ok(self.kept(run)?.sources.clone())
+        self.with(run, |kept, _| kept.sources.clone())
     }
 
     fn lock(&mut self, run: &RunId, holder: &Holder) -> Result<LockOutcome, StoreError> {
-        let kept = self.kept_mut(run)?;
-        match kept.holder.replace(holder.clone()) {
-            Some(previous) if previous.pid != holder.pid => Ok(LockOutcome::TookOver(previous)),
-            _ => Ok(LockOutcome::Acquired),
-        }
+        self.with(run, |kept, _| match kept.holder.replace(holder.clone()) {
+            Some(previous) if previous.pid != holder.pid => LockOutcome::TookOver(previous),
+            _ => LockOutcome::Acquired,
+        })
     }
 
     fn unlock(&mut self, run: &RunId, pid: u32) -> Result<(), StoreError> {
-        let kept = self.kept_mut(run)?;
-        if kept.holder.as_ref().is_some_and(|h| h.pid == pid) {
-            kept.holder = None;
-        }
-        Ok(())
+        self.with(run, |kept, _| {
+            if kept.holder.as_ref().is_some_and(|h| h.pid == pid) {
+                kept.holder = None;
+            }
+        })
     }
 
     fn holder(&self, run: &RunId, _: &str) -> Result<Option<(Holder, bool)>, StoreError> {
-        Ok(self.kept(run)?.holder.clone().map(|h| (h, true)))
+        self.with(run, |kept, _| kept.holder.clone().map(|h| (h, true)))
     }
 
     fn put_output(
@@ -233,10 +250,11 @@ impl Store for MemoryStore {
             tail: tail.to_vec(),
             total,
         };
-        self.kept_mut(run)?
-            .outputs
-            .insert((node.to_string(), attempt, stream.to_string()), output);
-        Ok(digest)
+        self.with(run, |kept, _| {
+            kept.outputs
+                .insert((node.to_string(), attempt, stream.to_string()), output);
+            digest
+        })
     }
 
     fn put_attachment(
@@ -252,11 +270,13 @@ impl Store for MemoryStore {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        self.kept_mut(run)?.attachments.insert(
-            (node.to_string(), name.to_string()),
-            (file.to_string(), hash.clone(), bytes.to_vec()),
-        );
-        Ok(hash)
+        self.with(run, |kept, _| {
+            kept.attachments.insert(
+                (node.to_string(), name.to_string()),
+                (file.to_string(), hash.clone(), bytes.to_vec()),
+            );
+            hash
+        })
     }
 
     fn attachment(
@@ -265,11 +285,11 @@ impl Store for MemoryStore {
         node: &str,
         name: &str,
     ) -> Result<Option<(String, String, Vec<u8>)>, StoreError> {
-        Ok(self
-            .kept(run)?
-            .attachments
-            .get(&(node.to_string(), name.to_string()))
-            .cloned())
+        self.with(run, |kept, _| {
+            kept.attachments
+                .get(&(node.to_string(), name.to_string()))
+                .cloned()
+        })
     }
 
     fn output(
@@ -279,11 +299,11 @@ impl Store for MemoryStore {
         attempt: u32,
         stream: &str,
     ) -> Result<Option<Output>, StoreError> {
-        Ok(self
-            .kept(run)?
-            .outputs
-            .get(&(node.to_string(), attempt, stream.to_string()))
-            .cloned())
+        self.with(run, |kept, _| {
+            kept.outputs
+                .get(&(node.to_string(), attempt, stream.to_string()))
+                .cloned()
+        })
     }
 }
 
@@ -311,6 +331,7 @@ mod tests {
             started_by: "ada".into(),
             host: "h".into(),
         };
+        let reader = store.clone();
         let run = store.create_run(&new).unwrap();
         assert_eq!(store.append(&run, "run_started", &json!({})).unwrap(), 1);
         clock.store(1_764_318_672_345, Ordering::SeqCst);
@@ -318,7 +339,7 @@ mod tests {
             .append_stopping(&run, "run_ended", &json!({"outcome": "ok"}), "ended:ok", None)
             .unwrap();
         assert_eq!(seq, 2);
-        let events = store.events(&run).unwrap();
+        let events = reader.events(&run).unwrap();
         assert_eq!(events[0].time, "2025-11-28T08:30:12.345Z");
         assert_eq!(events[1].time, "2025-11-28T08:31:12.345Z");
         assert_eq!(store.events_since(&run, 1).unwrap().len(), 1);

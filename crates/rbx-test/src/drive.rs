@@ -1,0 +1,248 @@
+//! Running a suite: each scenario on a runtime of its own whose clock is
+//! paused, through `rbx_engine::start` with the simulated executor and a
+//! journal in memory; then its expectations, and the suite's coverage.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rbx_engine::executor::Clock;
+use rbx_engine::observer::Silent;
+use rbx_engine::{Exit, Options};
+use rbx_store::{MemoryStore, NewRun, Store};
+use rbx_syntax::Diagnostic;
+use rbx_syntax::ast::Scenario;
+use serde_json::json;
+
+use crate::coverage::Coverage;
+use crate::judge::{Miss, judge};
+use crate::setup::{Earlier, Setup, setup};
+use crate::sim::Simulator;
+use crate::trace::{Trace, trace};
+use crate::{Suite, place};
+
+/// How a suite is run.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// As `rbx run --jobs`: how many independent nodes run at once.
+    pub jobs: usize,
+    /// Durations of an earlier real run, by node id (`--durations-from`).
+    pub durations: Arc<HashMap<String, u64>>,
+    /// Only scenarios whose id contains this.
+    pub filter: Option<String>,
+}
+
+/// One scenario's verdict.
+#[derive(Debug)]
+pub struct Outcome {
+    pub id: String,
+    pub title: String,
+    /// Where the scenario is written (a byte offset in its file).
+    pub at: usize,
+    /// Names the runbook does not have, values it does not accept: the
+    /// scenario was not run.
+    pub problems: Vec<Diagnostic>,
+    pub misses: Vec<Miss>,
+    pub trace: Option<Trace>,
+    /// Real time the simulation took.
+    pub wall: Duration,
+}
+
+impl Outcome {
+    pub fn passed(&self) -> bool {
+        self.problems.is_empty() && self.misses.is_empty() && self.trace.is_some()
+    }
+}
+
+/// A suite's verdicts and its coverage of the runbook.
+#[derive(Debug)]
+pub struct Report<'s> {
+    pub suite: &'s Suite,
+    pub outcomes: Vec<Outcome>,
+    pub coverage: Coverage,
+}
+
+pub fn run_suite<'s>(suite: &'s Suite, settings: &Settings) -> Report<'s> {
+    let mut coverage = Coverage::of(&suite.procedure.graph);
+    let mut outcomes = Vec::new();
+    for scenario in &suite.scenarios {
+        if settings
+            .filter
+            .as_ref()
+            .is_some_and(|f| !scenario.id.name.contains(f.as_str()))
+        {
+            continue;
+        }
+        let started = Instant::now();
+        let mut outcome = Outcome {
+            id: scenario.id.name.clone(),
+            title: scenario.title.source_form(),
+            at: scenario.span.start,
+            problems: Vec::new(),
+            misses: Vec::new(),
+            trace: None,
+            wall: Duration::ZERO,
+        };
+        match setup(&suite.procedure, scenario) {
+            Err(problems) => outcome.problems = problems,
+            Ok(setup) => match simulate(suite, scenario, &setup, settings) {
+                Ok(trace) => {
+                    let nodes: HashMap<String, _> = setup.nodes.iter().cloned().collect();
+                    coverage.add(&suite.procedure.graph, &nodes, &outcome.id, &trace);
+                    outcome.misses = judge(&setup.checks, &trace, &setup.inputs);
+                    if let Some(miss) = unexpected_stop(&setup, &trace) {
+                        outcome.misses.insert(0, miss);
+                    }
+                    outcome.trace = Some(trace);
+                }
+                Err(why) => outcome.problems.push(
+                    Diagnostic::error("rbx::test::runtime", why)
+                        .primary(scenario.id.span, "this scenario"),
+                ),
+            },
+        }
+        outcome.wall = started.elapsed();
+        outcomes.push(outcome);
+    }
+    Report {
+        suite,
+        outcomes,
+        coverage,
+    }
+}
+
+/// A run that stopped for want of something the scenario did not give (a
+/// result, an answer) fails it, whatever it expected: the scenario is
+/// incomplete, and says where.
+fn unexpected_stop(setup: &Setup, trace: &Trace) -> Option<Miss> {
+    let expects_failure = setup
+        .checks
+        .iter()
+        .any(|c| matches!(c.kind, rbx_syntax::ast::CheckKind::Failed(_)));
+    let message = match &trace.exit {
+        Exit::Ended { .. } => return None,
+        Exit::Failed { .. } if expects_failure => return None,
+        Exit::Failed { .. } if setup.checks.iter().any(|c| matches!(c.kind, rbx_syntax::ast::CheckKind::Outcome(_))) => {
+            return None;
+        }
+        other => format!("the run {}", crate::trace::describe(other)),
+    };
+    Some(Miss { at: None, message })
+}
+
+fn simulate(
+    suite: &Suite,
+    scenario: &Scenario,
+    setup: &Setup,
+    settings: &Settings,
+) -> Result<Trace, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .map_err(|e| format!("cannot start a runtime for scenario `{}`: {e}", scenario.id.name))?;
+    runtime.block_on(async {
+        let clock = Clock::Simulated {
+            epoch_ms: setup.start_ms,
+            base: tokio::time::Instant::now(),
+        };
+        let store = MemoryStore::new(Arc::new(|| 0));
+        for earlier in &setup.earlier {
+            record_earlier(suite, setup, &store, earlier)?;
+        }
+        let reading = clock.clone();
+        store.set_clock(Arc::new(move || reading.now_ms()));
+        let procedure = &suite.procedure;
+        let places = setup
+            .nodes
+            .iter()
+            .filter_map(|(id, x)| {
+                let origin = procedure.graph.graph[*x].origin;
+                let (path, text) = suite.sources.get(origin.source)?;
+                Some((id.clone(), place(path, text, origin.span.start)))
+            })
+            .collect();
+        let simulator = Simulator {
+            givens: setup.givens.clone(),
+            default: setup.default.clone(),
+            attend: setup.attend.clone(),
+            durations: Arc::clone(&settings.durations),
+            places,
+            clock: clock.clone(),
+        };
+        let options = Options {
+            jobs: settings.jobs.max(1),
+            observer: Arc::new(Silent),
+            in_doubt: None,
+            operator: setup.operator.clone(),
+            account: setup.operator.clone(),
+            host: "rbx-test".to_string(),
+            answers: rbx_engine::fills::Answers(setup.answers.clone()),
+            executor: Arc::new(simulator),
+            clock,
+        };
+        let mut run = None;
+        let exit = rbx_engine::start(
+            procedure,
+            Box::new(store.clone()),
+            setup.inputs.clone(),
+            options,
+            |id| run = Some(id.clone()),
+        )
+        .await;
+        let run = run.ok_or_else(|| match &exit {
+            Exit::Broken(why) => why.clone(),
+            _ => "the simulated run was never created".to_string(),
+        })?;
+        let events = store.events(&run).map_err(|e| e.to_string())?;
+        Ok(trace(procedure, exit, &events))
+    })
+}
+
+/// Writes an earlier run into the store, dated `ago` before the scenario
+/// starts, as `count()` will read it.
+fn record_earlier(
+    suite: &Suite,
+    setup: &Setup,
+    store: &MemoryStore,
+    earlier: &Earlier,
+) -> Result<(), String> {
+    let at = setup.start_ms - i64::try_from(earlier.ago).unwrap_or(i64::MAX);
+    store.set_clock(Arc::new(move || at));
+    let procedure = &suite.procedure;
+    let mut writer = store.clone();
+    let new = NewRun {
+        runbook_id: procedure.runbook_id.clone(),
+        title: procedure.title.clone(),
+        entry: procedure.entry.clone(),
+        sources: procedure.sources.clone(),
+        inputs: serde_json::Value::Object(earlier.inputs.clone()),
+        started_by: setup.operator.clone(),
+        host: "rbx-test".to_string(),
+    };
+    let write = |writer: &mut MemoryStore| -> Result<(), rbx_store::StoreError> {
+        let run = writer.create_run(&new)?;
+        writer.append(&run, rbx_engine::state::kind::RUN_STARTED, &json!({}))?;
+        for (node, (status, branch, captures)) in &earlier.nodes {
+            let mut payload = json!({
+                "node": node,
+                "attempt": 1,
+                "status": status,
+                "captures": rbx_engine::state::captures_json(captures),
+            });
+            if let Some(branch) = branch {
+                payload["branch"] = json!(branch);
+            }
+            writer.append(&run, rbx_engine::state::kind::NODE_FINISHED, &payload)?;
+        }
+        writer.append_stopping(
+            &run,
+            rbx_engine::state::kind::RUN_ENDED,
+            &json!({ "outcome": "earlier", "success": true }),
+            "ended:earlier",
+            None,
+        )?;
+        Ok(())
+    };
+    write(&mut writer).map_err(|e| e.to_string())
+}

@@ -1,0 +1,226 @@
+//! A scenario's expectations, judged on what the simulated run did.
+
+use std::collections::{BTreeSet, HashMap};
+
+use rbx_engine::value::{self, Env, Value};
+use rbx_engine::{Exit, RunState};
+use rbx_syntax::ast::{Check, CheckKind, Expr};
+
+use crate::matching::closeness;
+use crate::trace::{Trace, describe};
+
+/// An expectation that did not hold: where it is written (a byte offset in
+/// the scenarios file, or none for the stage budgets every run keeps) and
+/// what happened instead.
+#[derive(Debug, Clone)]
+pub struct Miss {
+    pub at: Option<usize>,
+    pub message: String,
+}
+
+pub fn judge(checks: &[Check], trace: &Trace, inputs: &HashMap<String, Value>) -> Vec<Miss> {
+    let mut misses = Vec::new();
+    let ran = |pattern| {
+        trace
+            .visits
+            .iter()
+            .filter(move |v| closeness(pattern, &v.id).is_some())
+    };
+    let mut overrun_expected = BTreeSet::new();
+    for check in checks {
+        let miss = |message: String| Miss {
+            at: Some(check.span.start),
+            message,
+        };
+        match &check.kind {
+            CheckKind::Outcome(outcome) => {
+                if !matches!(&trace.exit, Exit::Ended { outcome: o, .. } if *o == outcome.name) {
+                    misses.push(miss(format!(
+                        "expected the run to end `{}`; it {}",
+                        outcome.name,
+                        describe(&trace.exit)
+                    )));
+                }
+            }
+            CheckKind::Failed(pattern) => {
+                let failed_there = matches!(&trace.exit, Exit::Failed { node, .. } if closeness(pattern, node).is_some());
+                if !failed_there {
+                    misses.push(miss(format!(
+                        "expected the run to fail at `{}`; it {}",
+                        pattern.text,
+                        describe(&trace.exit)
+                    )));
+                }
+            }
+            CheckKind::Ran(pattern) => {
+                if ran(pattern).next().is_none() {
+                    misses.push(miss(format!("expected `{}` to run; it did not", pattern.text)));
+                }
+            }
+            CheckKind::NotRan(pattern) => {
+                let ids: Vec<String> = ran(pattern).map(|v| format!("`{}`", v.id)).collect();
+                if !ids.is_empty() {
+                    misses.push(miss(format!(
+                        "expected `{}` not to run; {} ran",
+                        pattern.text,
+                        ids.join(", ")
+                    )));
+                }
+            }
+            CheckKind::Attempts(pattern, n) => {
+                let counts: Vec<(String, u32)> =
+                    ran(pattern).map(|v| (v.id.clone(), v.attempts)).collect();
+                let wanted = u32::try_from(n.value).unwrap_or(0);
+                if counts.is_empty() {
+                    misses.push(miss(format!(
+                        "expected `{}` to run {wanted} attempt(s); it did not run",
+                        pattern.text
+                    )));
+                }
+                for (id, count) in counts.iter().filter(|(_, c)| *c != wanted) {
+                    misses.push(miss(format!(
+                        "expected `{id}` to run {wanted} attempt(s); it ran {count}"
+                    )));
+                }
+            }
+            CheckKind::Within(None, budget) => {
+                if trace.elapsed > budget.millis {
+                    misses.push(miss(format!(
+                        "expected the whole path within {}; it took {}",
+                        rbx_syntax::fmt::duration(budget.millis),
+                        rbx_syntax::fmt::duration(trace.elapsed)
+                    )));
+                }
+            }
+            CheckKind::Within(Some(pattern), budget) => {
+                let times: Vec<_> = trace
+                    .stages
+                    .iter()
+                    .filter(|s| closeness(pattern, &s.stage).is_some_and(|c| c != 1))
+                    .collect();
+                if times.is_empty() {
+                    misses.push(miss(format!(
+                        "expected stage `{}` within {}; it did not run",
+                        pattern.text,
+                        rbx_syntax::fmt::duration(budget.millis)
+                    )));
+                }
+                for stage in times.iter().filter(|s| s.elapsed > budget.millis) {
+                    misses.push(miss(format!(
+                        "expected stage `{}` within {}; it took {}",
+                        stage.stage,
+                        rbx_syntax::fmt::duration(budget.millis),
+                        rbx_syntax::fmt::duration(stage.elapsed)
+                    )));
+                }
+            }
+            CheckKind::Overrun(stage) => {
+                overrun_expected.insert(stage.name.clone());
+                if !trace
+                    .overruns
+                    .iter()
+                    .any(|s| crate::trace::stage_of(s).split('#').next() == Some(&stage.name))
+                {
+                    misses.push(miss(format!(
+                        "expected stage `{}` to overrun its budget; it did not",
+                        stage.name
+                    )));
+                }
+            }
+            CheckKind::Holds(condition) => {
+                if let Some(why) = holds(condition, &trace.state, inputs) {
+                    misses.push(miss(why));
+                }
+            }
+        }
+    }
+    // Every stage's own `within` budget is an expectation of every
+    // scenario: the rehearsal timing check.
+    for stage in &trace.overruns {
+        let name = stage.split('#').next().unwrap_or(stage);
+        if overrun_expected.contains(name) {
+            continue;
+        }
+        if let Some(time) = trace.stages.iter().find(|s| s.stage == *stage) {
+            misses.push(Miss {
+                at: None,
+                message: format!(
+                    "stage `{stage}` took {}, over its `within` budget of {}",
+                    rbx_syntax::fmt::duration(time.elapsed),
+                    rbx_syntax::fmt::duration(time.budget.unwrap_or(0))
+                ),
+            });
+        }
+    }
+    misses
+}
+
+/// `None` when `condition` holds over the finished run, else why not.
+fn holds(condition: &Expr, state: &RunState, inputs: &HashMap<String, Value>) -> Option<String> {
+    let env = Finished { state, inputs };
+    match value::truth(condition, &env) {
+        Ok(true) => None,
+        Ok(false) => {
+            let mut why = format!(
+                "expected `{}`; it does not hold",
+                rbx_syntax::fmt::expr(condition)
+            );
+            if let rbx_syntax::ast::ExprKind::Compare { lhs, .. } = &condition.kind {
+                if let Ok(actual) = value::eval(lhs, &env) {
+                    why.push_str(&format!(" (`{}` is {actual})", rbx_syntax::fmt::expr(lhs)));
+                }
+            }
+            Some(why)
+        }
+        Err(e) => Some(format!(
+            "expected `{}`; it cannot be evaluated: {e}",
+            rbx_syntax::fmt::expr(condition)
+        )),
+    }
+}
+
+/// What an expectation reads: the inputs, and each node's last settled
+/// instance (its status, branch and captures).
+struct Finished<'a> {
+    state: &'a RunState,
+    inputs: &'a HashMap<String, Value>,
+}
+
+impl Env for Finished<'_> {
+    fn lookup(&self, path: &[&str]) -> Option<Value> {
+        let head = *path.first()?;
+        if let Some(v) = self.inputs.get(head) {
+            return Some(v.clone());
+        }
+        let node = self
+            .state
+            .nodes
+            .iter()
+            .filter(|(id, n)| {
+                rbx_engine::base_name(id).as_deref() == Some(head) && n.finished_seq.is_some()
+            })
+            .max_by_key(|(_, n)| n.finished_seq)?
+            .1;
+        match path.get(1) {
+            None => node
+                .branch
+                .clone()
+                .map(Value::Name)
+                .or_else(|| node.finished_at.map(Value::Timestamp)),
+            Some(&"status") => Some(Value::Name(node.status.as_str().to_string())),
+            Some(field) => node.captures.get(*field).cloned(),
+        }
+    }
+
+    fn role_filled(&self, _: &str) -> bool {
+        false
+    }
+
+    fn link_set(&self, _: &str) -> bool {
+        false
+    }
+
+    fn count(&self, _: &Expr, _: u64) -> Result<i64, String> {
+        Err("`count()` reads earlier runs; an expectation reads only this one".to_string())
+    }
+}
