@@ -43,7 +43,7 @@ impl UnitKind {
 #[derive(Debug, Clone)]
 pub struct Unit {
     pub kind: UnitKind,
-    /// What it is, in words: "branch `SEV0` of `severity`".
+    /// What it is, in words: "`SEV0` of `severity`".
     pub label: String,
     pub origin: Origin,
     /// The scenarios that took it.
@@ -68,17 +68,17 @@ impl Coverage {
             let (kind, label, tag) = match &e.kind {
                 EdgeKind::Branch(label) => (
                     UnitKind::Branch,
-                    format!("branch `{label}` of `{}`", base(from)),
+                    format!("`{label}` of `{}`", base(from)),
                     label.clone(),
                 ),
                 EdgeKind::Failure if e.route => (
                     UnitKind::Route,
-                    format!("`on failure` route to `{}`", target(g, edge.target())),
+                    format!("`on failure -> {}`", target(g, edge.target())),
                     String::new(),
                 ),
                 EdgeKind::Cancel if e.route => (
                     UnitKind::Route,
-                    format!("`on cancel` route to `{}`", target(g, edge.target())),
+                    format!("`on cancel -> {}`", target(g, edge.target())),
                     String::new(),
                 ),
                 _ => continue,

@@ -83,7 +83,7 @@ pub fn run_suite<'s>(suite: &'s Suite, settings: &Settings) -> Report<'s> {
             trace: None,
             wall: Duration::ZERO,
         };
-        match setup(&suite.procedure, scenario) {
+        match setup(&suite.procedure, scenario, &suite.path.display().to_string()) {
             Err(problems) => outcome.problems = problems,
             Ok(setup) => match simulate(suite, scenario, &setup, settings) {
                 Ok(trace) => {

@@ -3,7 +3,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use rbx_engine::value::{self, Env, Value};
-use rbx_engine::{Exit, RunState};
+use rbx_engine::{Exit, RunState, Status};
 use rbx_syntax::ast::{Check, CheckKind, Expr};
 
 use crate::matching::closeness;
@@ -179,8 +179,8 @@ fn holds(condition: &Expr, state: &RunState, inputs: &HashMap<String, Value>) ->
     }
 }
 
-/// What an expectation reads: the inputs, and each node's last settled
-/// instance (its status, branch and captures).
+/// What an expectation reads: the inputs, and each node's last instance
+/// that ran (its status, branch and captures).
 struct Finished<'a> {
     state: &'a RunState,
     inputs: &'a HashMap<String, Value>,
@@ -199,7 +199,8 @@ impl Env for Finished<'_> {
             .filter(|(id, n)| {
                 rbx_engine::base_name(id).as_deref() == Some(head) && n.finished_seq.is_some()
             })
-            .max_by_key(|(_, n)| n.finished_seq)?
+            // The last instance that ran; one skipped only if none ran.
+            .max_by_key(|(_, n)| (n.status != Status::Skipped, n.finished_seq))?
             .1;
         match path.get(1) {
             None => node

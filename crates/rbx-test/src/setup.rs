@@ -10,8 +10,8 @@ use rbx_check::graph::NodeKind;
 use rbx_engine::Procedure;
 use rbx_engine::value::{self, Value};
 use rbx_syntax::ast::{
-    AnswerItem, AnswerKind, Block, BlockKind, Check, CheckKind, NodePattern, ResultKind,
-    ResultStmt, Scenario, ScenarioStmtKind, StmtKind, Stream, Text,
+    AnswerItem, AnswerKind, Block, BlockKind, Check, CheckKind, Expr, ExprKind, NodePattern,
+    ResultKind, ResultStmt, Scenario, ScenarioStmtKind, StmtKind, Stream, Text,
 };
 use rbx_syntax::Diagnostic;
 use serde_json::{Map, Value as Json, json};
@@ -83,7 +83,10 @@ pub struct Setup {
 /// Problems found in a scenario, each at its place in the scenarios file.
 type Problems = Vec<Diagnostic>;
 
-pub fn setup(procedure: &Procedure, scenario: &Scenario) -> Result<Setup, Problems> {
+/// `file` stands in for a file a person gives as evidence when the
+/// scenario names none: it exists (the engine checks that, as for a real
+/// answer) and the simulation never reads it.
+pub fn setup(procedure: &Procedure, scenario: &Scenario, file: &str) -> Result<Setup, Problems> {
     let mut problems = Vec::new();
     let inputs = inputs(procedure, scenario, &mut problems);
     let nodes = rbx_engine::run_nodes(procedure, &inputs);
@@ -142,7 +145,7 @@ pub fn setup(procedure: &Procedure, scenario: &Scenario) -> Result<Setup, Proble
             }
         }
     }
-    people(procedure, &mut setup, &answers);
+    people(procedure, &mut setup, &answers, file);
     if problems.is_empty() {
         Ok(setup)
     } else {
@@ -359,7 +362,67 @@ fn check(
                 problems.push(d);
             }
         }
-        CheckKind::Within(None, _) | CheckKind::Holds(_) => {}
+        CheckKind::Holds(condition) => names(procedure, condition, problems),
+        CheckKind::Within(None, _) => {}
+    }
+}
+
+/// A problem for each name an expectation reads that is neither an input
+/// nor a node of the runbook (nor a value: an enum value, an option, a
+/// status).
+fn names(procedure: &Procedure, condition: &Expr, problems: &mut Problems) {
+    let mut paths = Vec::new();
+    paths_in(condition, &mut paths);
+    let known: Vec<String> = procedure
+        .inputs
+        .iter()
+        .map(|i| i.name.clone())
+        .chain(
+            procedure
+                .graph
+                .graph
+                .node_weights()
+                .filter_map(|n| rbx_engine::base_name(&n.id)),
+        )
+        .collect();
+    for path in paths {
+        let Some(head) = path.segments.first() else { continue };
+        // A bare name may be a value (`succeeded`, `SEV1`), which the
+        // comparison itself judges.
+        if path.segments.len() == 1 || known.contains(&head.name) {
+            continue;
+        }
+        let mut d = Diagnostic::error(
+            "rbx::test::unknown_name",
+            format!("no node or input of the runbook is named `{}`", head.name),
+        )
+        .primary(head.span, "names nothing in the runbook");
+        if let Some(near) = suggestion(&head.name, known.iter().map(String::as_str)) {
+            d = d.help(format!("did you mean `{near}`?"));
+        }
+        problems.push(d);
+    }
+}
+
+fn paths_in<'e>(e: &'e Expr, out: &mut Vec<&'e rbx_syntax::ast::Path>) {
+    match &e.kind {
+        ExprKind::Or(items) | ExprKind::And(items) => items.iter().for_each(|i| paths_in(i, out)),
+        ExprKind::Not(inner) | ExprKind::Paren(inner) => paths_in(inner, out),
+        ExprKind::Compare { lhs, rhs, .. } => {
+            paths_in(lhs, out);
+            paths_in(rhs, out);
+        }
+        ExprKind::Sum { first, rest } => {
+            paths_in(first, out);
+            rest.iter().for_each(|(_, r)| paths_in(r, out));
+        }
+        ExprKind::Call { args, .. } => args.iter().for_each(|a| paths_in(a, out)),
+        ExprKind::Path(path) => out.push(path),
+        ExprKind::String(_)
+        | ExprKind::Int(_)
+        | ExprKind::Bool(_)
+        | ExprKind::Duration(_)
+        | ExprKind::Regex(_) => {}
     }
 }
 
@@ -428,7 +491,12 @@ fn earlier(
 
 /// Each person's node (and irreversible step) gets the answer of the
 /// closest `answer` that names it; a later one wins a tie.
-fn people(procedure: &Procedure, setup: &mut Setup, answers: &[(&NodePattern, &[AnswerItem])]) {
+fn people(
+    procedure: &Procedure,
+    setup: &mut Setup,
+    answers: &[(&NodePattern, &[AnswerItem])],
+    file: &str,
+) {
     for (id, check) in &setup.nodes {
         let NodeKind::Block(block) = &procedure.graph.graph[*check].kind else {
             if let NodeKind::Anchor(_) = &procedure.graph.graph[*check].kind {
@@ -457,7 +525,7 @@ fn people(procedure: &Procedure, setup: &mut Setup, answers: &[(&NodePattern, &[
                 },
             );
         }
-        setup.answers.insert(id.clone(), answer(block, id, items));
+        setup.answers.insert(id.clone(), answer(block, id, items, file));
     }
 }
 
@@ -473,7 +541,7 @@ fn best_given(givens: &[Given], id: &str) -> Option<Effect> {
 
 /// The answer as an answers file gives it (`rbx run --answers`), so the
 /// engine's one rule set for people's answers judges it.
-fn answer(block: &Block, id: &str, items: &[AnswerItem]) -> Json {
+fn answer(block: &Block, id: &str, items: &[AnswerItem], file: &str) -> Json {
     let mut out = Map::new();
     let mut evidence = Map::new();
     let mut signoffs = Vec::new();
@@ -519,6 +587,7 @@ fn answer(block: &Block, id: &str, items: &[AnswerItem]) -> Json {
             {
                 let filler = match e.ty {
                     rbx_syntax::ast::EvidenceType::Url => format!("https://example.invalid/{}", e.name.name),
+                    rbx_syntax::ast::EvidenceType::File => file.to_string(),
                     _ => e.name.name.clone(),
                 };
                 evidence.insert(e.name.name.clone(), json!(filler));
