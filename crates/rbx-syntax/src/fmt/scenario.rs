@@ -1,6 +1,6 @@
 //! The canonical layout of a scenarios file: the same rules as a runbook's
-//! (two spaces, one statement a line, comments kept), and a block of one
-//! short statement on the line that opens it: `given doctor { exit 1 }`.
+//! (two spaces, one statement a line, comments kept), and a block of short
+//! statements on the line that opens it: `given doctor { exit 1 takes 2m }`.
 
 use crate::ast::*;
 
@@ -114,16 +114,17 @@ impl Printer<'_> {
         }
     }
 
-    /// `HEAD { … }`: on one line when it holds one short line and no
-    /// comment, else one statement a line.
+    /// `HEAD { … }`: on one line when its statements are short and hold
+    /// no comment, else one statement a line.
     fn block(&mut self, head: String, lines: &[(String, usize)], span: crate::Span, level: usize) {
         let comment_inside = self
             .comments
             .get(self.next_comment)
             .is_some_and(|c| c.span.start < span.end);
-        if let [(only, _)] = lines {
-            let one = format!("{head} {{ {only} }}");
-            if !comment_inside && !only.contains('\n') && pad(level).len() + one.len() <= 100 {
+        if !lines.is_empty() && !comment_inside && lines.iter().all(|(l, _)| !l.contains('\n')) {
+            let inner: Vec<&str> = lines.iter().map(|(l, _)| l.as_str()).collect();
+            let one = format!("{head} {{ {} }}", inner.join(" "));
+            if pad(level).len() + one.len() <= 100 {
                 self.line(level, &one, span.end);
                 return;
             }
