@@ -1,0 +1,310 @@
+//! `rbx test`: scenarios run by the real engine with a simulated executor
+//! and clock. The seed's own suite passes at full coverage; a scenario that
+//! expects the wrong thing fails and shows the path the run took; coverage
+//! names what was missed and where; and, for generated shapes (loops,
+//! `parallel`, `again`, included fragments, retries, routes), a scenario
+//! agrees with a real run of the same runbook whose steps really exit with
+//! the statuses the scenario gives — the proof that the simulated engine is
+//! the real one.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::Path;
+
+use serde_json::Value as Json;
+
+/// `rbx test` in `dir`.
+fn rbx_test(dir: &Path, args: &[&str]) -> support::Output {
+    let mut all = vec!["test"];
+    all.extend_from_slice(args);
+    support::rbx(dir, &all)
+}
+
+fn json(out: &support::Output) -> Json {
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("JSON ({e}):\n{}", out.transcript()))
+}
+
+/// A copy of the seed's runbooks in a temporary directory, its scenarios
+/// replaced by `scenarios`.
+fn seed_with(scenarios: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let from = support::repo().join("runbooks");
+    fs::create_dir_all(dir.path().join("post-cutover")).expect("mkdir");
+    for entry in fs::read_dir(from.join("post-cutover")).expect("the seed's fragments") {
+        let path = entry.expect("an entry").path();
+        let name = path.file_name().expect("a name");
+        fs::copy(&path, dir.path().join("post-cutover").join(name)).expect("copy");
+    }
+    fs::copy(from.join("post-cutover.runbook"), dir.path().join("post-cutover.runbook")).expect("copy");
+    fs::write(dir.path().join("post-cutover.rbxtest"), scenarios).expect("write");
+    dir
+}
+
+const SEED_INPUTS: &str = r#"
+  set rust_version = "2.0.0"
+  set go_version = "1.9.4"
+  set freeze_cmd = "deploy freeze"
+  set switch_to_go_cmd = "deploy switch go"
+"#;
+
+#[test]
+fn the_seed_suite_passes_with_every_branch_route_and_outcome_covered() {
+    let out = rbx_test(&support::repo(), &["runbooks/", "--format", "json", "--min-coverage", "100"]);
+    assert_eq!(out.status, 0, "{}", out.transcript());
+    let report = json(&out);
+    let suite = &report["suites"][0];
+    assert_eq!(suite["runbook"], "runbooks/post-cutover.runbook");
+    let scenarios = suite["scenarios"].as_array().expect("scenarios");
+    assert!(scenarios.len() >= 30, "{} scenarios", scenarios.len());
+    assert!(scenarios.iter().all(|s| s["passed"] == true));
+    let coverage = &suite["coverage"];
+    assert_eq!(coverage["percent"], 100.0);
+    for kind in ["branches", "routes", "outcomes"] {
+        assert_eq!(coverage[kind]["covered"], coverage[kind]["total"], "{kind}");
+        assert!(coverage[kind]["total"].as_u64().unwrap_or(0) > 0, "{kind}");
+    }
+    // Every outcome the runbook declares is reached by some scenario.
+    let ended: BTreeSet<&str> = scenarios
+        .iter()
+        .filter_map(|s| s["stopped"]["ended"].as_str())
+        .collect();
+    for outcome in ["resolved", "fixed_forward", "rolled_back", "rolled_forward", "escalated"] {
+        assert!(ended.contains(outcome), "no scenario ends {outcome}: {ended:?}");
+    }
+}
+
+#[test]
+fn a_scenario_expecting_the_wrong_outcome_fails_and_shows_the_path_taken() {
+    let dir = seed_with(&format!(
+        r#"scenario doctor_fails "doctor fails; wrongly expected to resolve" {{
+{SEED_INPUTS}
+  default {{ exit 0 }}
+  given forge_version {{ stdout "forge 2.0.0" }}
+  given doctor {{ exit 1 stderr "config invalid" }}
+  answer "*" {{}}
+  answer surface_owner {{ evidence surface = "cli" }}
+  answer repro {{ evidence isolated_to = "cli" }}
+  answer incident_kind {{ choice other }}
+  answer severity {{ choice SEV2 }}
+  expect outcome resolved
+  expect not ran triage
+}}
+"#
+    ));
+    let out = rbx_test(dir.path(), &["."]);
+    assert_eq!(out.status, 1, "{}", out.transcript());
+    let text = &out.stdout;
+    assert!(text.contains("test doctor_fails ... FAILED"), "{text}");
+    assert!(
+        text.contains("post-cutover.rbxtest:16:10: expected the run to end `resolved`; it ended `fixed_forward`"),
+        "{text}"
+    );
+    assert!(text.contains("expected `triage` not to run; `triage` ran"), "{text}");
+    // The path, stage by stage: where it went wrong and where it went.
+    let path: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.contains("the path the run took"))
+        .skip(1)
+        .take_while(|l| l.starts_with("    "))
+        .map(str::trim)
+        .collect();
+    let stages: Vec<&str> = path.iter().map(|l| l.split_whitespace().next().unwrap_or("")).collect();
+    assert_eq!(stages, ["start", "smoke", "triage", "classify", "fix_forward", "end"], "{text}");
+    assert!(path[1].contains("doctor ✗ (exit status 1, expected 0)"), "{}", path[1]);
+    assert!(path[2].contains("incident_kind ✓ → other"), "{}", path[2]);
+    assert!(text.contains("test result: FAILED. 0 passed; 1 failed"), "{text}");
+}
+
+#[test]
+fn missed_branches_routes_and_outcomes_are_listed_where_they_are_written() {
+    let dir = seed_with(&format!(
+        r#"scenario healthy "all pass" {{
+{SEED_INPUTS}
+  default {{ exit 0 }}
+  given forge_version {{ stdout "forge 2.0.0" }}
+  given fmail_log {{ stdout "post-cutover smoke: ok" }}
+  answer "*" {{}}
+  expect outcome resolved
+}}
+"#
+    ));
+    let out = rbx_test(dir.path(), &[".", "--format", "json"]);
+    assert_eq!(out.status, 0, "{}", out.transcript());
+    let coverage = json(&out)["suites"][0]["coverage"].clone();
+    let units = coverage["units"].as_array().expect("units");
+    let missed: Vec<&Json> = units.iter().filter(|u| u["taken_by"].as_array().is_some_and(Vec::is_empty)).collect();
+    assert!(coverage["percent"].as_f64().unwrap_or(100.0) < 20.0);
+    // Each unit points at the text that makes it, in the file it is in.
+    for unit in units {
+        let file = unit["file"].as_str().expect("a file");
+        let text = fs::read_to_string(dir.path().join(file)).expect("the unit's file");
+        let start = unit["span"]["start"].as_u64().expect("a span") as usize;
+        let written = &text[start..];
+        let expected = match unit["kind"].as_str() {
+            Some("branch") => ["when", "otherwise", "option"].iter().any(|k| written.starts_with(k)),
+            Some("route") => written.starts_with("on "),
+            _ => written.starts_with("end ") || written.starts_with("on ") || written.starts_with("option") || written.starts_with("when") || written.starts_with("otherwise"),
+        };
+        assert!(expected, "{unit} points at {:?}", &written[..written.len().min(30)]);
+        let line = text[..start].matches('\n').count() + 1;
+        assert_eq!(unit["line"], line, "{unit}");
+    }
+    let sev0 = missed
+        .iter()
+        .find(|u| u["label"] == "`SEV0` of `severity`")
+        .expect("SEV0 is missed");
+    assert_eq!(sev0["file"], "./post-cutover/severity.runbook");
+    // And the human report says so, with the place.
+    let human = rbx_test(dir.path(), &[".", "--coverage", "--min-coverage", "50"]);
+    assert_eq!(human.status, 1, "{}", human.transcript());
+    let line = sev0["line"].as_u64().unwrap_or(0);
+    assert!(
+        human.stdout.contains(&format!(
+            "not taken: branch `SEV0` of `severity` at ./post-cutover/severity.runbook:{line}:5"
+        )),
+        "{}",
+        human.stdout
+    );
+    assert!(human.stderr.contains("coverage below 50%"), "{}", human.stderr);
+}
+
+#[test]
+fn a_scenario_that_does_not_say_what_a_step_does_names_the_step_and_where_it_is() {
+    let dir = seed_with(&format!(
+        r#"scenario incomplete "only the first step is given" {{
+{SEED_INPUTS}
+  given forge_version {{ stdout "forge 2.0.0" }}
+  answer "*" {{}}
+  expect outcome resolved
+}}
+
+scenario unanswered "nobody answers the review gate" {{
+{SEED_INPUTS}
+  default {{ exit 0 }}
+  given forge_version {{ stdout "forge 2.0.0" }}
+  expect outcome resolved
+}}
+
+scenario misnamed "a name the runbook does not have" {{
+{SEED_INPUTS}
+  given docter {{ exit 1 }}
+}}
+"#
+    ));
+    let out = rbx_test(dir.path(), &["."]);
+    assert_eq!(out.status, 1, "{}", out.transcript());
+    let text = &out.stdout;
+    assert!(
+        text.contains(
+            "the scenario gives no result for step `smoke.doctor` (written at ./post-cutover/smoke.runbook:"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("add `given doctor { exit 0 }` or a `default { exit 0 }`"), "{text}");
+    assert!(text.contains("paused at `smoke.doctor_reviewed`, waiting for a person"), "{text}");
+    assert!(text.contains("no node of the runbook is named `docter`"), "{text}");
+    assert!(text.contains("did you mean `doctor`?"), "{text}");
+}
+
+#[test]
+fn junit_names_each_scenario_and_carries_the_failure_and_coverage() {
+    let dir = seed_with(&format!(
+        r#"scenario passes "all pass" {{
+{SEED_INPUTS}
+  default {{ exit 0 }}
+  given forge_version {{ stdout "forge 2.0.0" }}
+  given fmail_log {{ stdout "post-cutover smoke: ok" }}
+  answer "*" {{}}
+  expect outcome resolved
+}}
+
+scenario fails "expects <rolled_back> & more" {{
+{SEED_INPUTS}
+  default {{ exit 0 }}
+  given forge_version {{ stdout "forge 2.0.0" }}
+  given fmail_log {{ stdout "post-cutover smoke: ok" }}
+  answer "*" {{}}
+  expect outcome rolled_back
+}}
+"#
+    ));
+    let out = rbx_test(dir.path(), &[".", "--format", "junit", "--min-coverage", "90"]);
+    assert_eq!(out.status, 1, "{}", out.transcript());
+    let xml = &out.stdout;
+    assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"rbx test\" tests=\"2\" failures=\"1\">"), "{xml}");
+    assert!(xml.contains("<testsuite name=\"./post-cutover.rbxtest\" tests=\"3\" failures=\"2\""), "{xml}");
+    assert!(xml.contains("<testcase classname=\"post_cutover\" name=\"passes\""), "{xml}");
+    assert!(
+        xml.contains("<failure message=\"expected the run to end `rolled_back`; it ended `resolved`\">"),
+        "{xml}"
+    );
+    assert!(xml.contains("name=\"coverage\""), "{xml}");
+    assert!(xml.contains("coverage 4.3% is below 90%") || xml.contains("is below 90%"), "{xml}");
+    assert_eq!(xml.matches("<testcase").count(), 3, "{xml}");
+    assert_eq!(xml.matches("</testsuite>").count(), 1, "{xml}");
+}
+
+#[test]
+fn a_path_over_a_stage_budget_fails_unless_the_overrun_is_expected() {
+    let scenario = |name: &str, takes: &str, expect: &str| {
+        format!(
+            r#"scenario {name} "smoke at {takes} a person" {{
+{SEED_INPUTS}
+  default {{ exit 0 takes 10s }}
+  given forge_version {{ stdout "forge 2.0.0" }}
+  given fmail_log {{ stdout "post-cutover smoke: ok" }}
+  answer "*" {{ takes {takes} }}
+  expect outcome resolved
+{expect}}}
+"#
+        )
+    };
+    let dir = seed_with(&[
+        scenario("quick", "5m", ""),
+        scenario("slow", "9m", ""),
+        scenario("slow_expected", "9m", "  expect overrun smoke\n"),
+        scenario("quick_path", "5m", "  expect within 20m\n  expect stage smoke within 20m\n"),
+    ].join("\n"));
+    let out = rbx_test(dir.path(), &[".", "--format", "json"]);
+    let report = json(&out);
+    let scenarios = report["suites"][0]["scenarios"].as_array().expect("scenarios").clone();
+    let by = |id: &str| scenarios.iter().find(|s| s["id"] == id).expect("the scenario").clone();
+    // 4 people at 5m and 6 steps at 10s: 21m of a 30m budget.
+    let quick = by("quick");
+    assert_eq!(quick["passed"], true, "{quick}");
+    assert_eq!(quick["elapsed_ms"], 21 * 60_000);
+    let smoke = quick["stages"].as_array().expect("stages").iter().find(|s| s["stage"] == "smoke").expect("smoke").clone();
+    assert_eq!(smoke["budget_ms"], 30 * 60_000);
+    assert_eq!(smoke["elapsed_ms"], 21 * 60_000);
+    let slow = by("slow");
+    assert_eq!(slow["passed"], false);
+    assert_eq!(
+        slow["misses"][0]["message"],
+        "stage `smoke` took 37m, over its `within` budget of 30m"
+    );
+    assert_eq!(by("slow_expected")["passed"], true);
+    let quick_path = by("quick_path");
+    assert_eq!(quick_path["passed"], false);
+    let messages: Vec<&str> = quick_path["misses"].as_array().expect("misses").iter().filter_map(|m| m["message"].as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "expected the whole path within 20m; it took 21m",
+            "expected stage `smoke` within 20m; it took 21m"
+        ]
+    );
+}
+
+#[test]
+fn scenario_files_format_to_a_fixed_point_with_the_same_tree() {
+    let text = fs::read_to_string(support::repo().join("runbooks/post-cutover.rbxtest")).expect("the seed's scenarios");
+    let parsed = rbx_syntax::parse(&text);
+    let file = parsed.file.expect("the seed's scenarios parse");
+    assert!(!file.scenarios.is_empty());
+    let formatted = rbx_syntax::fmt::format(&text, &file);
+    assert_eq!(formatted, text, "the seed's scenarios are formatted");
+    let again = rbx_syntax::parse(&formatted).file.expect("the formatted text parses");
+    assert_eq!(again, file);
+}
