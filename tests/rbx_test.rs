@@ -308,3 +308,217 @@ fn scenario_files_format_to_a_fixed_point_with_the_same_tree() {
     let again = rbx_syntax::parse(&formatted).file.expect("the formatted text parses");
     assert_eq!(again, file);
 }
+
+/// A small deterministic generator, so that a failing shape can be found
+/// again from its case number.
+struct Shapes(u64);
+
+impl Shapes {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % below
+    }
+
+    fn exit(&mut self) -> u64 {
+        // Mostly success, so that runs get deep into the shape.
+        u64::from(self.next(9) == 0)
+    }
+}
+
+/// One generated runbook (with an included fragment) whose steps really
+/// exit with chosen statuses, and the scenario that gives the same ones.
+struct Shape {
+    runbook: String,
+    fragment: String,
+    scenario: String,
+}
+
+fn shape(case: u64) -> Shape {
+    let mut g = Shapes(0x9E37_79B9_7F4A_7C15 ^ (case + 1).wrapping_mul(0x2545_F491_4F6C_DD1D));
+    let hosts: Vec<String> = (0..=g.next(3)).map(|i| format!("h{i}")).collect();
+    let failing_host = (g.next(4) == 0).then(|| hosts[g.next(hosts.len() as u64) as usize].clone());
+    let limit = match g.next(3) {
+        0 => String::new(),
+        n => format!(" parallel {n}"),
+    };
+    let (s1, p1, p2, t, fix) = (g.exit(), g.exit(), g.exit(), g.exit(), g.exit());
+    let measured = g.next(7);
+    let retries = g.next(3);
+    // Mostly within what the retries allow; sometimes one attempt more.
+    let failing_attempts = g.next(retries + 2).min(g.next(retries + 2));
+    let again = g.next(2) == 0;
+    let host_list: Vec<String> = hosts.iter().map(|h| format!("\"{h}\"")).collect();
+    let again_line = if again {
+        "    again side { on failure -> end side_failed }\n"
+    } else {
+        ""
+    };
+    let runbook = format!(
+        r#"runbook gen "A generated shape" {{
+  input hosts "hosts": list(string) = [{hosts}]
+
+  on failure -> end gave_up
+
+  include "side.runbook"
+
+  stage main "Main" {{
+    on failure -> recovery
+
+    step s1 "S1" {{ run "exit {s1}" }}
+
+    parallel {{
+      step p1 "P1" {{ run "exit {p1}" }}
+      step p2 "P2" {{ run "exit {p2}" }}
+    }}
+
+    foreach host in hosts{limit} {{
+      step h "H" {{ run "test {{{{ host }}}} != {failing}" }}
+    }}
+
+    step measure "Measure" {{
+      run "echo n={measured}"
+      capture n: int = stdout ~ /n=(\d+)/
+    }}
+
+    decide size "Size" {{
+      when measure.n >= 5 -> end big
+      otherwise -> continue
+    }}
+
+    step r "Retried" {{
+      retry {retries}
+      run "c=$(cat count 2>/dev/null || echo 0); echo $((c + 1)) > count; test $c -ge {failing_attempts}"
+    }}
+{again_line}
+    then side
+  }}
+
+  stage recovery "Recovery" {{
+    step fix "Fix" {{ run "exit {fix}" }}
+
+    end recovered
+  }}
+}}
+"#,
+        hosts = host_list.join(", "),
+        failing = failing_host.as_deref().unwrap_or("none"),
+    );
+    let fragment = format!(
+        "stage side \"Side\" {{\n  step t \"T\" {{ run \"exit {t}\" }}\n\n  end done\n}}\n"
+    );
+    let mut givens = vec![
+        format!("  given s1 {{ exit {s1} }}"),
+        format!("  given p1 {{ exit {p1} }}"),
+        format!("  given p2 {{ exit {p2} }}"),
+        format!("  given measure {{ stdout \"n={measured}\" }}"),
+        format!("  given t {{ exit {t} }}"),
+        format!("  given fix {{ exit {fix} }}"),
+    ];
+    if let Some(host) = &failing_host {
+        givens.push(format!("  given \"main.h[{host}]\" {{ exit 1 }}"));
+    }
+    for attempt in 1..=failing_attempts {
+        givens.push(format!("  given r attempt {attempt} {{ exit 1 }}"));
+    }
+    let scenario = format!(
+        "scenario shape \"case {case}\" {{\n  default {{ exit 0 }}\n{}\n}}\n",
+        givens.join("\n")
+    );
+    Shape {
+        runbook,
+        fragment,
+        scenario,
+    }
+}
+
+/// Each settled node's last status and attempt, and how the run stopped.
+type Record = (Vec<(String, String, u64)>, String);
+
+fn real_run(dir: &Path) -> Record {
+    let out = support::rbx(dir, &["run", "gen.runbook", "--non-interactive"]);
+    assert!(
+        [0, 1, 4].contains(&out.status),
+        "the real run: {}",
+        out.transcript()
+    );
+    let store = rbx_store::SqliteStore::open(&dir.join(".rbx")).expect("the store opens");
+    let run = rbx_store::Store::runs(&store)
+        .expect("runs")
+        .pop()
+        .expect("a run");
+    let events = rbx_store::Store::events(&store, &run.id).expect("events");
+    let mut settled = std::collections::BTreeMap::new();
+    let mut stopped = String::new();
+    for e in events {
+        let p = &e.payload;
+        match e.kind.as_str() {
+            "node_finished" => {
+                let node = p["node"].as_str().unwrap_or("").to_string();
+                let status = p["status"].as_str().unwrap_or("").to_string();
+                settled.insert(node, (status, p["attempt"].as_u64().unwrap_or(0)));
+            }
+            "run_ended" => stopped = format!("ended {}", p["outcome"].as_str().unwrap_or("")),
+            "run_failed" => stopped = format!("failed at {}", p["node"].as_str().unwrap_or("")),
+            _ => {}
+        }
+    }
+    let nodes = settled.into_iter().map(|(n, (s, a))| (n, s, a)).collect();
+    (nodes, stopped)
+}
+
+fn simulated_run(dir: &Path) -> Record {
+    let out = rbx_test(dir, &["gen.rbxtest", "--format", "json"]);
+    let report = json(&out);
+    let scenario = &report["suites"][0]["scenarios"][0];
+    assert!(scenario["problems"].as_array().is_some_and(Vec::is_empty), "{scenario}");
+    let mut settled = std::collections::BTreeMap::new();
+    for visit in scenario["path"].as_array().expect("a path") {
+        settled.insert(
+            visit["node"].as_str().unwrap_or("").to_string(),
+            (
+                visit["status"].as_str().unwrap_or("").to_string(),
+                visit["attempts"].as_u64().unwrap_or(0),
+            ),
+        );
+    }
+    let stopped = &scenario["stopped"];
+    let stopped = match (stopped["ended"].as_str(), stopped["failed"].as_str()) {
+        (Some(outcome), _) => format!("ended {outcome}"),
+        (_, Some(node)) => format!("failed at {node}"),
+        _ => format!("{stopped}"),
+    };
+    let nodes = settled.into_iter().map(|(n, (s, a))| (n, s, a)).collect();
+    (nodes, stopped)
+}
+
+/// For generated shapes — loops with and without `parallel N`, a
+/// `parallel` block, an `again` instance, an included fragment, a retried
+/// step, a decision on a capture, failure routes at two levels — a real run
+/// whose steps really exit with given statuses and a scenario giving the
+/// same statuses settle the same nodes the same way, with the same
+/// attempts, and stop the same way.
+#[test]
+fn scenarios_agree_with_real_runs_of_the_same_shapes() {
+    let mut stops = BTreeSet::new();
+    for case in 0..32 {
+        let shape = shape(case);
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        fs::write(dir.path().join("gen.runbook"), &shape.runbook).expect("write");
+        fs::write(dir.path().join("side.runbook"), &shape.fragment).expect("write");
+        fs::write(dir.path().join("gen.rbxtest"), &shape.scenario).expect("write");
+        let lint = support::rbx(dir.path(), &["lint", "gen.runbook"]);
+        assert_eq!(lint.status, 0, "case {case} lints:\n{}\n{}", lint.transcript(), shape.runbook);
+        let simulated = simulated_run(dir.path());
+        let real = real_run(dir.path());
+        assert_eq!(
+            simulated, real,
+            "case {case}: the scenario and the real run differ\n{}\n{}",
+            shape.runbook, shape.scenario
+        );
+        stops.insert(real.1);
+    }
+    // The cases reach more than one way of stopping.
+    assert!(stops.len() >= 3, "{stops:?}");
+}
