@@ -493,13 +493,7 @@ pub async fn start(
     options: Options,
     on_created: impl FnOnce(&RunId),
 ) -> Exit {
-    // A simulated run's journal is written in the driving task itself, so
-    // that no simulated time passes while it writes.
-    let journal = if options.clock.is_simulated() {
-        Journal::inline(store)
-    } else {
-        Journal::spawn(store)
-    };
+    let journal = journal_for(store, &options);
     let new = NewRun {
         runbook_id: procedure.runbook_id.clone(),
         title: procedure.title.clone(),
@@ -549,6 +543,17 @@ pub async fn start(
     .await;
     finish(&journal, &run, &exit, &observer).await;
     exit
+}
+
+/// The store on a thread of its own; a simulated run's journal is written
+/// in the driving task itself, so that no simulated time passes while it
+/// writes.
+fn journal_for(store: Box<dyn Store>, options: &Options) -> Journal {
+    if options.clock.is_simulated() {
+        Journal::inline(store)
+    } else {
+        Journal::spawn(store)
+    }
 }
 
 async fn finish(journal: &Journal, run: &RunId, exit: &Exit, observer: &Arc<dyn Observer>) {
@@ -646,7 +651,7 @@ pub async fn resume(
     sets: &[(String, String)],
     options: Options,
 ) -> Result<Exit, ResumeError> {
-    let journal = Journal::spawn(store);
+    let journal = journal_for(store, &options);
     let holder = Holder::this_process(options.host.clone());
     let id = run.clone();
     let loaded = journal

@@ -2,17 +2,16 @@
 //! paused, through `rbx_engine::start` with the simulated executor and a
 //! journal in memory; then its expectations, and the suite's coverage.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rbx_engine::executor::Clock;
-use rbx_engine::observer::Silent;
 use rbx_engine::{Exit, Options};
 use rbx_store::{MemoryStore, NewRun, Store};
 use rbx_syntax::Diagnostic;
 use rbx_syntax::ast::Scenario;
-use serde_json::json;
+use serde_json::{Value as Json, json};
 
 use crate::coverage::Coverage;
 use crate::judge::{Miss, judge};
@@ -170,26 +169,63 @@ fn simulate(
             places,
             clock: clock.clone(),
         };
-        let options = Options {
+        let executor: Arc<Simulator> = Arc::new(simulator);
+        let refusals = Arc::new(Refusals::default());
+        let options = |operator: &str, answers: BTreeMap<String, Json>| Options {
             jobs: settings.jobs.max(1),
-            observer: Arc::new(Silent),
+            observer: Arc::clone(&refusals) as Arc<dyn rbx_engine::Observer>,
             in_doubt: None,
-            operator: setup.operator.clone(),
-            account: setup.operator.clone(),
+            operator: operator.to_string(),
+            account: operator.to_string(),
             host: "rbx-test".to_string(),
-            answers: rbx_engine::fills::Answers(setup.answers.clone()),
-            executor: Arc::new(simulator),
-            clock,
+            answers: rbx_engine::fills::Answers(answers),
+            executor: Arc::clone(&executor) as Arc<dyn rbx_engine::executor::Executor>,
+            clock: clock.clone(),
         };
         let mut run = None;
-        let exit = rbx_engine::start(
+        let mut exit = rbx_engine::start(
             procedure,
             Box::new(store.clone()),
             setup.inputs.clone(),
-            options,
+            options(&setup.operator, setup.answers.clone()),
             |id| run = Some(id.clone()),
         )
         .await;
+        // A sign-off by someone else is given in a session of their own:
+        // the run paused for it is resumed as that person, as
+        // `rbx resume --operator NAME` would.
+        let secrets: Vec<(String, String)> = setup
+            .inputs
+            .iter()
+            .filter_map(|(k, v)| match v {
+                rbx_engine::value::Value::Secret(s) => Some((k.clone(), s.clone())),
+                _ => None,
+            })
+            .collect();
+        for (signer, theirs) in &setup.sessions {
+            let (Exit::Paused { .. }, Some(id)) = (&exit, &run) else {
+                break;
+            };
+            let mut answers = setup.answers.clone();
+            answers.extend(theirs.clone());
+            exit = rbx_engine::resume(
+                Box::new(store.clone()),
+                id.clone(),
+                rbx_engine::Resume::default(),
+                &secrets,
+                options(signer, answers),
+            )
+            .await
+            .unwrap_or_else(|e| Exit::Broken(resume_error(&e)));
+        }
+        if let Exit::Paused { node, hint } = &exit {
+            if let Some(why) = refusals.of(node) {
+                exit = Exit::Paused {
+                    node: node.clone(),
+                    hint: format!("{hint}; the answer given was refused: {why}"),
+                };
+            }
+        }
         let run = run.ok_or_else(|| match &exit {
             Exit::Broken(why) => why.clone(),
             _ => "the simulated run was never created".to_string(),
@@ -197,6 +233,53 @@ fn simulate(
         let events = store.events(&run).map_err(|e| e.to_string())?;
         Ok(trace(procedure, exit, &events))
     })
+}
+
+fn resume_error(e: &rbx_engine::ResumeError) -> String {
+    match e {
+        rbx_engine::ResumeError::Store(why) | rbx_engine::ResumeError::Invalid(why) => why.clone(),
+        rbx_engine::ResumeError::Held(holder) => format!("held by process {}", holder.pid),
+        rbx_engine::ResumeError::Changed(nodes) => format!("changed: {}", nodes.join(", ")),
+    }
+}
+
+/// What the engine said it refused (a person's answer that breaks a rule),
+/// so that a scenario stopped by it says why.
+#[derive(Debug, Default)]
+struct Refusals(Mutex<Vec<String>>);
+
+impl Refusals {
+    /// The last refusal about `node`.
+    fn of(&self, node: &str) -> Option<String> {
+        let lines = self.0.lock().ok()?;
+        let prefix = format!("✗ {node}: ");
+        lines
+            .iter()
+            .rev()
+            .find_map(|l| l.strip_prefix(&prefix).map(str::to_string))
+    }
+}
+
+impl rbx_engine::Observer for Refusals {
+    fn line(&self, tone: rbx_engine::Tone, text: &str) {
+        if tone == rbx_engine::Tone::Bad {
+            if let Ok(mut lines) = self.0.lock() {
+                lines.push(text.to_string());
+            }
+        }
+    }
+    fn output(&self, _: rbx_engine::observer::Stream, _: &[u8]) {}
+    fn running(&self, _: &str) {}
+    fn stopped(&self) {}
+    fn can_ask(&self) -> bool {
+        false
+    }
+    fn ask(&self, _: &str) -> Option<String> {
+        None
+    }
+    fn long_text(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Writes an earlier run into the store, dated `ago` before the scenario

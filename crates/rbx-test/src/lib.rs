@@ -102,7 +102,8 @@ pub fn load(path: &Path, loader: &dyn Loader) -> Result<Suite, Vec<Problem>> {
         )]);
     }
     let runbook = runbook_of(path);
-    let report = rbx_check::check_with(&runbook, loader, &everything_filled(&runbook, loader));
+    let fills = everything_filled(&runbook, loader);
+    let report = rbx_check::check_with(&runbook, loader, &fills);
     let sources: Vec<(PathBuf, String)> = report
         .sources
         .iter()
@@ -140,7 +141,10 @@ pub fn load(path: &Path, loader: &dyn Loader) -> Result<Suite, Vec<Problem>> {
         }
         return Err(problems);
     }
-    let Some(mut procedure) = Procedure::from_report(report) else {
+    // The fill goes into the run's snapshot, so that a drive resumed for
+    // another person's sign-off rebuilds the same procedure.
+    let fill = rbx_engine::fills::to_toml(&fills);
+    let Some(procedure) = Procedure::from_report_with(report, Some(("simulated.fill.toml", &fill))) else {
         return Err(vec![problem(
             &text,
             Diagnostic::error(
@@ -152,9 +156,6 @@ pub fn load(path: &Path, loader: &dyn Loader) -> Result<Suite, Vec<Problem>> {
             ),
         )]);
     };
-    // As above: every role filled and every link set.
-    procedure.roles_filled.values_mut().for_each(|f| *f = true);
-    procedure.links_set.values_mut().for_each(|s| *s = true);
     Ok(Suite {
         path: path.to_path_buf(),
         text,

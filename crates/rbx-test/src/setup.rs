@@ -70,8 +70,12 @@ pub struct Setup {
     pub start_ms: i64,
     pub default: Option<Effect>,
     pub givens: Vec<Given>,
-    /// People's answers, by the run's node id.
+    /// People's answers, by the run's node id, as the scenario's operator
+    /// gives them (with the sign-offs that are the operator's own).
     pub answers: BTreeMap<String, Json>,
+    /// Each other person who signs, in the order first named, with the
+    /// answers of their own session: the sign-offs they give.
+    pub sessions: Vec<(String, BTreeMap<String, Json>)>,
     /// How long a person or an anchor takes, by the run's node id.
     pub attend: HashMap<String, Effect>,
     pub earlier: Vec<Earlier>,
@@ -97,6 +101,7 @@ pub fn setup(procedure: &Procedure, scenario: &Scenario, file: &str) -> Result<S
         default: None,
         givens: Vec::new(),
         answers: BTreeMap::new(),
+        sessions: Vec::new(),
         attend: HashMap::new(),
         earlier: Vec::new(),
         checks: Vec::new(),
@@ -525,7 +530,45 @@ fn people(
                 },
             );
         }
-        setup.answers.insert(id.clone(), answer(block, id, items, file));
+        let mut given = answer(block, id, items, file);
+        split_signoffs(&mut given, id, &setup.operator, &mut setup.sessions);
+        setup.answers.insert(id.clone(), given);
+    }
+}
+
+/// Keeps in `given` only the sign-offs by `operator`, and gives each other
+/// signer's to their own session: a sign-off is given by the person who
+/// records it, each in a session of their own.
+fn split_signoffs(
+    given: &mut Json,
+    id: &str,
+    operator: &str,
+    sessions: &mut Vec<(String, BTreeMap<String, Json>)>,
+) {
+    let Some(signoffs) = given.get_mut("signoffs").and_then(Json::as_array_mut) else {
+        return;
+    };
+    let normal = |name: &str| rbx_engine::people::normalise(name);
+    let (own, others): (Vec<Json>, Vec<Json>) = signoffs
+        .drain(..)
+        .partition(|s| normal(s["by"].as_str().unwrap_or_default()) == normal(operator));
+    *signoffs = own;
+    for signoff in others {
+        let by = signoff["by"].as_str().unwrap_or_default().to_string();
+        let at = match sessions.iter().position(|(who, _)| normal(who) == normal(&by)) {
+            Some(at) => at,
+            None => {
+                sessions.push((by, BTreeMap::new()));
+                sessions.len() - 1
+            }
+        };
+        let entry = sessions[at]
+            .1
+            .entry(id.to_string())
+            .or_insert_with(|| json!({ "signoffs": [] }));
+        if let Some(list) = entry["signoffs"].as_array_mut() {
+            list.push(signoff);
+        }
     }
 }
 
