@@ -298,15 +298,37 @@ fn a_path_over_a_stage_budget_fails_unless_the_overrun_is_expected() {
 }
 
 #[test]
+fn every_example_has_scenarios_and_they_pass() {
+    let examples = support::repo().join("examples");
+    for entry in fs::read_dir(&examples).expect("the examples") {
+        let path = entry.expect("an entry").path();
+        if path.extension().is_some_and(|e| e == "runbook") {
+            assert!(
+                path.with_extension("rbxtest").is_file(),
+                "{} has no scenarios beside it",
+                path.display()
+            );
+        }
+    }
+    let out = rbx_test(&support::repo(), &["examples/", "--format", "json"]);
+    assert_eq!(out.status, 0, "{}", out.transcript());
+    let report = json(&out);
+    assert_eq!(report["suites"].as_array().map(Vec::len), Some(4));
+    assert_eq!(report["summary"]["failed"], 0);
+}
+
+#[test]
 fn scenario_files_format_to_a_fixed_point_with_the_same_tree() {
-    let text = fs::read_to_string(support::repo().join("runbooks/post-cutover.rbxtest")).expect("the seed's scenarios");
-    let parsed = rbx_syntax::parse(&text);
-    let file = parsed.file.expect("the seed's scenarios parse");
-    assert!(!file.scenarios.is_empty());
-    let formatted = rbx_syntax::fmt::format(&text, &file);
-    assert_eq!(formatted, text, "the seed's scenarios are formatted");
-    let again = rbx_syntax::parse(&formatted).file.expect("the formatted text parses");
-    assert_eq!(again, file);
+    for file in ["runbooks/post-cutover.rbxtest", "examples/cert-rotation.rbxtest", "examples/release-gate.rbxtest", "examples/replica-replacement.rbxtest", "examples/rolling-restart.rbxtest"] {
+        let text = fs::read_to_string(support::repo().join(file)).expect("a scenarios file");
+        let parsed = rbx_syntax::parse(&text);
+        let tree = parsed.file.unwrap_or_else(|| panic!("{file} parses: {:?}", parsed.diagnostics));
+        assert!(!tree.scenarios.is_empty());
+        let formatted = rbx_syntax::fmt::format(&text, &tree);
+        assert_eq!(formatted, text, "{file} is formatted");
+        let again = rbx_syntax::parse(&formatted).file.expect("the formatted text parses");
+        assert_eq!(again, tree);
+    }
 }
 
 /// A small deterministic generator, so that a failing shape can be found
