@@ -194,7 +194,9 @@ scenario misnamed "a name the runbook does not have" {{
 "#
     ));
     let out = rbx_test(dir.path(), &["."]);
-    assert_eq!(out.status, 1, "{}", out.transcript());
+    // A scenario naming what the runbook does not have is wrong (2), not
+    // merely failing (1).
+    assert_eq!(out.status, 2, "{}", out.transcript());
     let text = &out.stdout;
     assert!(
         text.contains(

@@ -119,6 +119,11 @@ pub fn run(args: &TestArgs) -> u8 {
     let failed = reports
         .iter()
         .any(|r| r.outcomes.iter().any(|o| !o.passed()));
+    // A scenario that names what the runbook does not have is wrong, not
+    // failing: it was not run.
+    invalid |= reports
+        .iter()
+        .any(|r| r.outcomes.iter().any(|o| !o.problems.is_empty()));
     let below: Vec<String> = reports
         .iter()
         .filter(|r| args.min_coverage.is_some_and(|min| r.coverage.percent() < min))
