@@ -546,3 +546,84 @@ fn scenarios_agree_with_real_runs_of_the_same_shapes() {
     // The cases reach more than one way of stopping.
     assert!(stops.len() >= 3, "{stops:?}");
 }
+
+/// `--durations-from RUN`: a scenario with no durations of its own is a
+/// rehearsal at the speed of a real run: each stage takes what the real
+/// one's steps took, and a budget the real run would miss fails.
+#[test]
+fn durations_from_a_real_run_time_the_rehearsal() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    fs::write(
+        dir.path().join("timed.runbook"),
+        r#"runbook timed "Timed" {
+  stage first "First" {
+    step slow "Slow" { run "sleep 0.3" }
+    step quick "Quick" { run "true" }
+
+    then second
+  }
+
+  stage second "Second" {
+    step slower "Slower" { run "sleep 0.4" }
+
+    end done
+  }
+}
+"#,
+    )
+    .expect("write");
+    fs::write(
+        dir.path().join("timed.rbxtest"),
+        r#"scenario as_run "as fast as the real run" {
+  default { exit 0 }
+  expect stage first within 2s
+}
+
+scenario too_slow "a budget the real run misses" {
+  default { exit 0 }
+  expect stage second within 100ms
+}
+"#,
+    )
+    .expect("write");
+    let run = support::rbx(dir.path(), &["run", "timed.runbook", "--non-interactive"]);
+    assert_eq!(run.status, 0, "{}", run.transcript());
+    let store = rbx_store::SqliteStore::open(&dir.path().join(".rbx")).expect("the store opens");
+    let summary = rbx_store::Store::runs(&store).expect("runs").pop().expect("a run");
+    let events = rbx_store::Store::events(&store, &summary.id).expect("events");
+    let took = |node: &str| {
+        events
+            .iter()
+            .find(|e| e.kind == "node_finished" && e.payload["node"] == node)
+            .and_then(|e| e.payload["duration_ms"].as_u64())
+            .expect("a duration")
+    };
+    let (slow, quick, slower) = (took("first.slow"), took("first.quick"), took("second.slower"));
+    assert!(slow >= 300 && slower >= 400, "{slow} {slower}");
+    let out = rbx_test(
+        dir.path(),
+        &["timed.rbxtest", "--format", "json", "--durations-from", summary.id.as_str()],
+    );
+    assert_eq!(out.status, 1, "{}", out.transcript());
+    let report = json(&out);
+    let scenarios = report["suites"][0]["scenarios"].as_array().expect("scenarios").clone();
+    let stage = |s: &Json, name: &str| {
+        s["stages"]
+            .as_array()
+            .and_then(|stages| stages.iter().find(|t| t["stage"] == name))
+            .map(|t| t["elapsed_ms"].as_u64().unwrap_or(0))
+            .expect("the stage")
+    };
+    assert_eq!(scenarios[0]["passed"], true, "{}", scenarios[0]);
+    assert_eq!(stage(&scenarios[0], "first"), slow + quick);
+    assert_eq!(stage(&scenarios[0], "second"), slower);
+    assert_eq!(scenarios[0]["elapsed_ms"], slow + quick + slower);
+    assert_eq!(scenarios[1]["passed"], false);
+    assert_eq!(
+        scenarios[1]["misses"][0]["message"],
+        format!(
+            "expected stage `second` within 100ms; it took {}",
+            rbx_syntax::fmt::duration(slower)
+        )
+    );
+}
