@@ -23,7 +23,8 @@ fn rbx_test(dir: &Path, args: &[&str]) -> support::Output {
 }
 
 fn json(out: &support::Output) -> Json {
-    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("JSON ({e}):\n{}", out.transcript()))
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("JSON ({e}):\n{}", out.transcript()))
 }
 
 /// A copy of the seed's runbooks in a temporary directory, its scenarios
@@ -37,7 +38,11 @@ fn seed_with(scenarios: &str) -> tempfile::TempDir {
         let name = path.file_name().expect("a name");
         fs::copy(&path, dir.path().join("post-cutover").join(name)).expect("copy");
     }
-    fs::copy(from.join("post-cutover.runbook"), dir.path().join("post-cutover.runbook")).expect("copy");
+    fs::copy(
+        from.join("post-cutover.runbook"),
+        dir.path().join("post-cutover.runbook"),
+    )
+    .expect("copy");
     fs::write(dir.path().join("post-cutover.rbxtest"), scenarios).expect("write");
     dir
 }
@@ -51,7 +56,10 @@ const SEED_INPUTS: &str = r#"
 
 #[test]
 fn the_seed_suite_passes_with_every_branch_route_and_outcome_covered() {
-    let out = rbx_test(&support::repo(), &["runbooks/", "--format", "json", "--min-coverage", "100"]);
+    let out = rbx_test(
+        &support::repo(),
+        &["runbooks/", "--format", "json", "--min-coverage", "100"],
+    );
     assert_eq!(out.status, 0, "{}", out.transcript());
     let report = json(&out);
     let suite = &report["suites"][0];
@@ -70,8 +78,17 @@ fn the_seed_suite_passes_with_every_branch_route_and_outcome_covered() {
         .iter()
         .filter_map(|s| s["stopped"]["ended"].as_str())
         .collect();
-    for outcome in ["resolved", "fixed_forward", "rolled_back", "rolled_forward", "escalated"] {
-        assert!(ended.contains(outcome), "no scenario ends {outcome}: {ended:?}");
+    for outcome in [
+        "resolved",
+        "fixed_forward",
+        "rolled_back",
+        "rolled_forward",
+        "escalated",
+    ] {
+        assert!(
+            ended.contains(outcome),
+            "no scenario ends {outcome}: {ended:?}"
+        );
     }
 }
 
@@ -101,7 +118,10 @@ fn a_scenario_expecting_the_wrong_outcome_fails_and_shows_the_path_taken() {
         text.contains("post-cutover.rbxtest:16:10: expected the run to end `resolved`; it ended `fixed_forward`"),
         "{text}"
     );
-    assert!(text.contains("expected `triage` not to run; `triage` ran"), "{text}");
+    assert!(
+        text.contains("expected `triage` not to run; `triage` ran"),
+        "{text}"
+    );
     // The path, stage by stage: where it went wrong and where it went.
     let path: Vec<&str> = text
         .lines()
@@ -110,11 +130,25 @@ fn a_scenario_expecting_the_wrong_outcome_fails_and_shows_the_path_taken() {
         .take_while(|l| l.starts_with("    "))
         .map(str::trim)
         .collect();
-    let stages: Vec<&str> = path.iter().map(|l| l.split_whitespace().next().unwrap_or("")).collect();
-    assert_eq!(stages, ["start", "smoke", "triage", "classify", "fix_forward", "end"], "{text}");
-    assert!(path[1].contains("doctor ✗ (exit status 1, expected 0)"), "{}", path[1]);
+    let stages: Vec<&str> = path
+        .iter()
+        .map(|l| l.split_whitespace().next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        stages,
+        ["start", "smoke", "triage", "classify", "fix_forward", "end"],
+        "{text}"
+    );
+    assert!(
+        path[1].contains("doctor ✗ (exit status 1, expected 0)"),
+        "{}",
+        path[1]
+    );
     assert!(path[2].contains("incident_kind ✓ → other"), "{}", path[2]);
-    assert!(text.contains("test result: FAILED. 0 passed; 1 failed"), "{text}");
+    assert!(
+        text.contains("test result: FAILED. 0 passed; 1 failed"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -134,7 +168,10 @@ fn missed_branches_routes_and_outcomes_are_listed_where_they_are_written() {
     assert_eq!(out.status, 0, "{}", out.transcript());
     let coverage = json(&out)["suites"][0]["coverage"].clone();
     let units = coverage["units"].as_array().expect("units");
-    let missed: Vec<&Json> = units.iter().filter(|u| u["taken_by"].as_array().is_some_and(Vec::is_empty)).collect();
+    let missed: Vec<&Json> = units
+        .iter()
+        .filter(|u| u["taken_by"].as_array().is_some_and(Vec::is_empty))
+        .collect();
     assert!(coverage["percent"].as_f64().unwrap_or(100.0) < 20.0);
     // Each unit points at the text that makes it, in the file it is in.
     for unit in units {
@@ -143,11 +180,23 @@ fn missed_branches_routes_and_outcomes_are_listed_where_they_are_written() {
         let start = unit["span"]["start"].as_u64().expect("a span") as usize;
         let written = &text[start..];
         let expected = match unit["kind"].as_str() {
-            Some("branch") => ["when", "otherwise", "option"].iter().any(|k| written.starts_with(k)),
+            Some("branch") => ["when", "otherwise", "option"]
+                .iter()
+                .any(|k| written.starts_with(k)),
             Some("route") => written.starts_with("on "),
-            _ => written.starts_with("end ") || written.starts_with("on ") || written.starts_with("option") || written.starts_with("when") || written.starts_with("otherwise"),
+            _ => {
+                written.starts_with("end ")
+                    || written.starts_with("on ")
+                    || written.starts_with("option")
+                    || written.starts_with("when")
+                    || written.starts_with("otherwise")
+            }
         };
-        assert!(expected, "{unit} points at {:?}", &written[..written.len().min(30)]);
+        assert!(
+            expected,
+            "{unit} points at {:?}",
+            &written[..written.len().min(30)]
+        );
         let line = text[..start].matches('\n').count() + 1;
         assert_eq!(unit["line"], line, "{unit}");
     }
@@ -167,7 +216,11 @@ fn missed_branches_routes_and_outcomes_are_listed_where_they_are_written() {
         "{}",
         human.stdout
     );
-    assert!(human.stderr.contains("coverage below 50%"), "{}", human.stderr);
+    assert!(
+        human.stderr.contains("coverage below 50%"),
+        "{}",
+        human.stderr
+    );
 }
 
 #[test]
@@ -204,9 +257,18 @@ scenario misnamed "a name the runbook does not have" {{
         ),
         "{text}"
     );
-    assert!(text.contains("add `given doctor { exit 0 }` or a `default { exit 0 }`"), "{text}");
-    assert!(text.contains("paused at `smoke.doctor_reviewed`, waiting for a person"), "{text}");
-    assert!(text.contains("no node of the runbook is named `docter`"), "{text}");
+    assert!(
+        text.contains("add `given doctor { exit 0 }` or a `default { exit 0 }`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("paused at `smoke.doctor_reviewed`, waiting for a person"),
+        "{text}"
+    );
+    assert!(
+        text.contains("no node of the runbook is named `docter`"),
+        "{text}"
+    );
     assert!(text.contains("did you mean `doctor`?"), "{text}");
 }
 
@@ -232,18 +294,32 @@ scenario fails "expects <rolled_back> & more" {{
 }}
 "#
     ));
-    let out = rbx_test(dir.path(), &[".", "--format", "junit", "--min-coverage", "90"]);
+    let out = rbx_test(
+        dir.path(),
+        &[".", "--format", "junit", "--min-coverage", "90"],
+    );
     assert_eq!(out.status, 1, "{}", out.transcript());
     let xml = &out.stdout;
     assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"rbx test\" tests=\"2\" failures=\"1\">"), "{xml}");
-    assert!(xml.contains("<testsuite name=\"./post-cutover.rbxtest\" tests=\"3\" failures=\"2\""), "{xml}");
-    assert!(xml.contains("<testcase classname=\"post_cutover\" name=\"passes\""), "{xml}");
     assert!(
-        xml.contains("<failure message=\"expected the run to end `rolled_back`; it ended `resolved`\">"),
+        xml.contains("<testsuite name=\"./post-cutover.rbxtest\" tests=\"3\" failures=\"2\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<testcase classname=\"post_cutover\" name=\"passes\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(
+            "<failure message=\"expected the run to end `rolled_back`; it ended `resolved`\">"
+        ),
         "{xml}"
     );
     assert!(xml.contains("name=\"coverage\""), "{xml}");
-    assert!(xml.contains("coverage 4.3% is below 90%") || xml.contains("is below 90%"), "{xml}");
+    assert!(
+        xml.contains("coverage 4.3% is below 90%") || xml.contains("is below 90%"),
+        "{xml}"
+    );
     assert_eq!(xml.matches("<testcase").count(), 3, "{xml}");
     assert_eq!(xml.matches("</testsuite>").count(), 1, "{xml}");
 }
@@ -263,21 +339,43 @@ fn a_path_over_a_stage_budget_fails_unless_the_overrun_is_expected() {
 "#
         )
     };
-    let dir = seed_with(&[
-        scenario("quick", "5m", ""),
-        scenario("slow", "9m", ""),
-        scenario("slow_expected", "9m", "  expect overrun smoke\n"),
-        scenario("quick_path", "5m", "  expect within 20m\n  expect stage smoke within 20m\n"),
-    ].join("\n"));
+    let dir = seed_with(
+        &[
+            scenario("quick", "5m", ""),
+            scenario("slow", "9m", ""),
+            scenario("slow_expected", "9m", "  expect overrun smoke\n"),
+            scenario(
+                "quick_path",
+                "5m",
+                "  expect within 20m\n  expect stage smoke within 20m\n",
+            ),
+        ]
+        .join("\n"),
+    );
     let out = rbx_test(dir.path(), &[".", "--format", "json"]);
     let report = json(&out);
-    let scenarios = report["suites"][0]["scenarios"].as_array().expect("scenarios").clone();
-    let by = |id: &str| scenarios.iter().find(|s| s["id"] == id).expect("the scenario").clone();
+    let scenarios = report["suites"][0]["scenarios"]
+        .as_array()
+        .expect("scenarios")
+        .clone();
+    let by = |id: &str| {
+        scenarios
+            .iter()
+            .find(|s| s["id"] == id)
+            .expect("the scenario")
+            .clone()
+    };
     // 4 people at 5m and 6 steps at 10s: 21m of a 30m budget.
     let quick = by("quick");
     assert_eq!(quick["passed"], true, "{quick}");
     assert_eq!(quick["elapsed_ms"], 21 * 60_000);
-    let smoke = quick["stages"].as_array().expect("stages").iter().find(|s| s["stage"] == "smoke").expect("smoke").clone();
+    let smoke = quick["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .find(|s| s["stage"] == "smoke")
+        .expect("smoke")
+        .clone();
     assert_eq!(smoke["budget_ms"], 30 * 60_000);
     assert_eq!(smoke["elapsed_ms"], 21 * 60_000);
     let slow = by("slow");
@@ -289,7 +387,12 @@ fn a_path_over_a_stage_budget_fails_unless_the_overrun_is_expected() {
     assert_eq!(by("slow_expected")["passed"], true);
     let quick_path = by("quick_path");
     assert_eq!(quick_path["passed"], false);
-    let messages: Vec<&str> = quick_path["misses"].as_array().expect("misses").iter().filter_map(|m| m["message"].as_str()).collect();
+    let messages: Vec<&str> = quick_path["misses"]
+        .as_array()
+        .expect("misses")
+        .iter()
+        .filter_map(|m| m["message"].as_str())
+        .collect();
     assert_eq!(
         messages,
         [
@@ -321,14 +424,24 @@ fn every_example_has_scenarios_and_they_pass() {
 
 #[test]
 fn scenario_files_format_to_a_fixed_point_with_the_same_tree() {
-    for file in ["runbooks/post-cutover.rbxtest", "examples/cert-rotation.rbxtest", "examples/release-gate.rbxtest", "examples/replica-replacement.rbxtest", "examples/rolling-restart.rbxtest"] {
+    for file in [
+        "runbooks/post-cutover.rbxtest",
+        "examples/cert-rotation.rbxtest",
+        "examples/release-gate.rbxtest",
+        "examples/replica-replacement.rbxtest",
+        "examples/rolling-restart.rbxtest",
+    ] {
         let text = fs::read_to_string(support::repo().join(file)).expect("a scenarios file");
         let parsed = rbx_syntax::parse(&text);
-        let tree = parsed.file.unwrap_or_else(|| panic!("{file} parses: {:?}", parsed.diagnostics));
+        let tree = parsed
+            .file
+            .unwrap_or_else(|| panic!("{file} parses: {:?}", parsed.diagnostics));
         assert!(!tree.scenarios.is_empty());
         let formatted = rbx_syntax::fmt::format(&text, &tree);
         assert_eq!(formatted, text, "{file} is formatted");
-        let again = rbx_syntax::parse(&formatted).file.expect("the formatted text parses");
+        let again = rbx_syntax::parse(&formatted)
+            .file
+            .expect("the formatted text parses");
         assert_eq!(again, tree);
     }
 }
@@ -496,7 +609,10 @@ fn simulated_run(dir: &Path) -> Record {
     let out = rbx_test(dir, &["gen.rbxtest", "--format", "json"]);
     let report = json(&out);
     let scenario = &report["suites"][0]["scenarios"][0];
-    assert!(scenario["problems"].as_array().is_some_and(Vec::is_empty), "{scenario}");
+    assert!(
+        scenario["problems"].as_array().is_some_and(Vec::is_empty),
+        "{scenario}"
+    );
     let mut settled = std::collections::BTreeMap::new();
     for visit in scenario["path"].as_array().expect("a path") {
         settled.insert(
@@ -533,7 +649,13 @@ fn scenarios_agree_with_real_runs_of_the_same_shapes() {
         fs::write(dir.path().join("side.runbook"), &shape.fragment).expect("write");
         fs::write(dir.path().join("gen.rbxtest"), &shape.scenario).expect("write");
         let lint = support::rbx(dir.path(), &["lint", "gen.runbook"]);
-        assert_eq!(lint.status, 0, "case {case} lints:\n{}\n{}", lint.transcript(), shape.runbook);
+        assert_eq!(
+            lint.status,
+            0,
+            "case {case} lints:\n{}\n{}",
+            lint.transcript(),
+            shape.runbook
+        );
         let simulated = simulated_run(dir.path());
         let real = real_run(dir.path());
         assert_eq!(
@@ -589,7 +711,10 @@ scenario too_slow "a budget the real run misses" {
     let run = support::rbx(dir.path(), &["run", "timed.runbook", "--non-interactive"]);
     assert_eq!(run.status, 0, "{}", run.transcript());
     let store = rbx_store::SqliteStore::open(&dir.path().join(".rbx")).expect("the store opens");
-    let summary = rbx_store::Store::runs(&store).expect("runs").pop().expect("a run");
+    let summary = rbx_store::Store::runs(&store)
+        .expect("runs")
+        .pop()
+        .expect("a run");
     let events = rbx_store::Store::events(&store, &summary.id).expect("events");
     let took = |node: &str| {
         events
@@ -598,15 +723,28 @@ scenario too_slow "a budget the real run misses" {
             .and_then(|e| e.payload["duration_ms"].as_u64())
             .expect("a duration")
     };
-    let (slow, quick, slower) = (took("first.slow"), took("first.quick"), took("second.slower"));
+    let (slow, quick, slower) = (
+        took("first.slow"),
+        took("first.quick"),
+        took("second.slower"),
+    );
     assert!(slow >= 300 && slower >= 400, "{slow} {slower}");
     let out = rbx_test(
         dir.path(),
-        &["timed.rbxtest", "--format", "json", "--durations-from", summary.id.as_str()],
+        &[
+            "timed.rbxtest",
+            "--format",
+            "json",
+            "--durations-from",
+            summary.id.as_str(),
+        ],
     );
     assert_eq!(out.status, 1, "{}", out.transcript());
     let report = json(&out);
-    let scenarios = report["suites"][0]["scenarios"].as_array().expect("scenarios").clone();
+    let scenarios = report["suites"][0]["scenarios"]
+        .as_array()
+        .expect("scenarios")
+        .clone();
     let stage = |s: &Json, name: &str| {
         s["stages"]
             .as_array()

@@ -48,7 +48,12 @@ pub struct TestArgs {
     #[arg(long, value_name = "RUN")]
     pub durations_from: Option<String>,
     /// The run store `--durations-from` reads.
-    #[arg(long, value_name = "DIR", env = "RBX_STATE_DIR", default_value = ".rbx")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "RBX_STATE_DIR",
+        default_value = ".rbx"
+    )]
     pub state_dir: PathBuf,
     /// How many independent nodes run at once, as `rbx run --jobs`.
     #[arg(long, value_name = "N", default_value_t = 1)]
@@ -65,7 +70,9 @@ pub fn run(args: &TestArgs) -> u8 {
     }
     if files.is_empty() {
         if errors.is_empty() {
-            errln!("error: no `.rbxtest` scenario file found; write one beside the runbook it tests");
+            errln!(
+                "error: no `.rbxtest` scenario file found; write one beside the runbook it tests"
+            );
         }
         return exit::INVALID;
     }
@@ -89,12 +96,18 @@ pub fn run(args: &TestArgs) -> u8 {
             Err(problems) => {
                 invalid = true;
                 for p in problems {
-                    err!("{}", render::diagnostic(&p.diagnostic, &p.path.display().to_string(), &p.text));
+                    err!(
+                        "{}",
+                        render::diagnostic(&p.diagnostic, &p.path.display().to_string(), &p.text)
+                    );
                 }
             }
         }
     }
-    let reports: Vec<_> = suites.iter().map(|s| rbx_test::run_suite(s, &settings)).collect();
+    let reports: Vec<_> = suites
+        .iter()
+        .map(|s| rbx_test::run_suite(s, &settings))
+        .collect();
     let show_coverage = args.coverage || args.min_coverage.is_some();
     match args.format {
         TestFormat::Human => {
@@ -113,7 +126,10 @@ pub fn run(args: &TestArgs) -> u8 {
         TestFormat::Junit => outln!("{}", rbx_test::junit(&reports, args.min_coverage)),
         TestFormat::Json => {
             let json = rbx_test::json(&reports);
-            outln!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
+            outln!(
+                "{}",
+                serde_json::to_string_pretty(&json).unwrap_or_default()
+            );
         }
     }
     let failed = reports
@@ -126,8 +142,17 @@ pub fn run(args: &TestArgs) -> u8 {
         .any(|r| r.outcomes.iter().any(|o| !o.problems.is_empty()));
     let below: Vec<String> = reports
         .iter()
-        .filter(|r| args.min_coverage.is_some_and(|min| r.coverage.percent() < min))
-        .map(|r| format!("{} ({:.1}%)", r.suite.runbook.display(), r.coverage.percent()))
+        .filter(|r| {
+            args.min_coverage
+                .is_some_and(|min| r.coverage.percent() < min)
+        })
+        .map(|r| {
+            format!(
+                "{} ({:.1}%)",
+                r.suite.runbook.display(),
+                r.coverage.percent()
+            )
+        })
         .collect();
     if !below.is_empty() {
         errln!(
@@ -158,7 +183,10 @@ fn scenario_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
                 if let Err(e) = walk(path, &mut files) {
                     errors.push((path.clone(), e.to_string()));
                 } else if files.len() == before {
-                    errors.push((path.clone(), "no `.rbxtest` scenario file under it".to_string()));
+                    errors.push((
+                        path.clone(),
+                        "no `.rbxtest` scenario file under it".to_string(),
+                    ));
                 }
             }
             Ok(false) if path.extension().is_some_and(|e| e == "runbook") => {

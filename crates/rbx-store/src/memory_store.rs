@@ -69,7 +69,11 @@ impl MemoryStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn with<T>(&self, run: &RunId, f: impl FnOnce(&mut Kept, String) -> T) -> Result<T, StoreError> {
+    fn with<T>(
+        &self,
+        run: &RunId,
+        f: impl FnOnce(&mut Kept, String) -> T,
+    ) -> Result<T, StoreError> {
         let mut shared = self.shared();
         let now = Utc::from_unix_millis((shared.clock)()).rfc3339_millis();
         shared
@@ -182,7 +186,12 @@ impl Store for MemoryStore {
     }
 
     fn runs(&self) -> Result<Vec<RunSummary>, StoreError> {
-        Ok(self.shared().runs.iter().map(|k| k.summary.clone()).collect())
+        Ok(self
+            .shared()
+            .runs
+            .iter()
+            .map(|k| k.summary.clone())
+            .collect())
     }
 
     fn run(&self, id: &RunId) -> Result<Option<RunSummary>, StoreError> {
@@ -309,8 +318,8 @@ impl Store for MemoryStore {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicI64, Ordering};
     use std::sync::Arc;
+    use std::sync::atomic::{AtomicI64, Ordering};
 
     use serde_json::json;
 
@@ -336,7 +345,13 @@ mod tests {
         assert_eq!(store.append(&run, "run_started", &json!({})).unwrap(), 1);
         clock.store(1_764_318_672_345, Ordering::SeqCst);
         let seq = store
-            .append_stopping(&run, "run_ended", &json!({"outcome": "ok"}), "ended:ok", None)
+            .append_stopping(
+                &run,
+                "run_ended",
+                &json!({"outcome": "ok"}),
+                "ended:ok",
+                None,
+            )
             .unwrap();
         assert_eq!(seq, 2);
         let events = reader.events(&run).unwrap();

@@ -62,7 +62,9 @@ fn describe(rule: Rule) -> Option<String> {
         }
         capture_regex => "`~ /regex/`",
         capture_json => "`json \"field\"`",
-        node_pattern => "a node (`smoke.doctor`, `doctor` or a quoted pattern such as `\"smoke.*\"`)",
+        node_pattern => {
+            "a node (`smoke.doctor`, `doctor` or a quoted pattern such as `\"smoke.*\"`)"
+        }
         verdict => "`go` or `no_go`",
         EOI => "the end of the file",
         _ => return None,

@@ -53,7 +53,17 @@ impl Random {
 
 /// Every choice of the seed and its options.
 const CHOICES: &[(&str, &[&str])] = &[
-    ("incident_kind", &["parity_regression", "migration_db", "loop_stuck", "daemon_interop", "fmail_broken", "other"]),
+    (
+        "incident_kind",
+        &[
+            "parity_regression",
+            "migration_db",
+            "loop_stuck",
+            "daemon_interop",
+            "fmail_broken",
+            "other",
+        ],
+    ),
     ("regression_real", &["real", "baseline_drift"]),
     ("parity_impact", &["in_scope_high_impact", "contained"]),
     ("parity_call", &["rollback", "fix_forward"]),
@@ -68,8 +78,15 @@ const CHOICES: &[(&str, &[&str])] = &[
 
 /// Steps that may fail in a generated scenario.
 const STEPS: &[&str] = &[
-    "forge_version", "doctor", "migrations", "loops_list", "fmail_send", "env_host",
-    "freeze_deploys", "\"smoke#2.doctor\"", "go_build_version",
+    "forge_version",
+    "doctor",
+    "migrations",
+    "loops_list",
+    "fmail_send",
+    "env_host",
+    "freeze_deploys",
+    "\"smoke#2.doctor\"",
+    "go_build_version",
 ];
 
 fn scenario(n: usize, random: &mut Random) -> String {
@@ -100,7 +117,10 @@ fn scenario(n: usize, random: &mut Random) -> String {
     out.push_str("  answer runner_liveness { evidence liveness = \"alive\" }\n");
     out.push_str("  answer progress_scope { evidence progress = \"one_environment\" }\n");
     for (node, options) in CHOICES {
-        out.push_str(&format!("  answer {node} {{ choice {} }}\n", random.pick(options)));
+        out.push_str(&format!(
+            "  answer {node} {{ choice {} }}\n",
+            random.pick(options)
+        ));
     }
     out.push_str("}\n\n");
     out
@@ -125,7 +145,10 @@ fn main() {
     let mut random = Random(0x2545_F491_4F6C_DD1D);
     let text: String = (0..generated).map(|n| scenario(n, &mut random)).collect();
     let parsed = rbx_syntax::parse(&text);
-    suite.scenarios = parsed.file.expect("the generated scenarios parse").scenarios;
+    suite.scenarios = parsed
+        .file
+        .expect("the generated scenarios parse")
+        .scenarios;
     let mut ended = 0;
     let (best, median) = time(runs.min(5), || {
         let report = rbx_test::run_suite(&suite, &settings);

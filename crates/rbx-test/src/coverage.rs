@@ -111,11 +111,19 @@ impl Coverage {
     }
 
     /// Marks what one scenario's run took.
-    pub fn add(&mut self, graph: &Graph, nodes: &HashMap<String, NodeIndex>, scenario: &str, trace: &Trace) {
+    pub fn add(
+        &mut self,
+        graph: &Graph,
+        nodes: &HashMap<String, NodeIndex>,
+        scenario: &str,
+        trace: &Trace,
+    ) {
         let g = &graph.graph;
         let mut took: Vec<Key> = Vec::new();
         for visit in &trace.visits {
-            let Some(&x) = nodes.get(&visit.id) else { continue };
+            let Some(&x) = nodes.get(&visit.id) else {
+                continue;
+            };
             for edge in g.edges(x) {
                 let e = edge.weight();
                 let at = (e.origin.source, e.origin.span.start);
@@ -147,7 +155,12 @@ impl Coverage {
                     };
                     if carried && outcome == ended {
                         let end = &g[edge.target()].origin;
-                        took.push((UnitKind::Outcome, end.source, end.span.start, outcome.clone()));
+                        took.push((
+                            UnitKind::Outcome,
+                            end.source,
+                            end.span.start,
+                            outcome.clone(),
+                        ));
                     }
                 }
             }
@@ -190,7 +203,10 @@ fn base(id: &str) -> String {
     rbx_engine::base_name(id).unwrap_or_else(|| id.to_string())
 }
 
-fn target(g: &petgraph::graph::DiGraph<rbx_check::graph::Node, rbx_check::graph::Edge>, x: NodeIndex) -> String {
+fn target(
+    g: &petgraph::graph::DiGraph<rbx_check::graph::Node, rbx_check::graph::Edge>,
+    x: NodeIndex,
+) -> String {
     match &g[x].kind {
         NodeKind::End { outcome } => format!("end {outcome}"),
         NodeKind::StageStart { stage, .. } => stage.clone(),

@@ -82,7 +82,11 @@ pub fn run_suite<'s>(suite: &'s Suite, settings: &Settings) -> Report<'s> {
             trace: None,
             wall: Duration::ZERO,
         };
-        match setup(&suite.procedure, scenario, &suite.path.display().to_string()) {
+        match setup(
+            &suite.procedure,
+            scenario,
+            &suite.path.display().to_string(),
+        ) {
             Err(problems) => outcome.problems = problems,
             Ok(setup) => match simulate(suite, scenario, &setup, settings) {
                 Ok(trace) => {
@@ -121,7 +125,12 @@ fn unexpected_stop(setup: &Setup, trace: &Trace) -> Option<Miss> {
     let message = match &trace.exit {
         Exit::Ended { .. } => return None,
         Exit::Failed { .. } if expects_failure => return None,
-        Exit::Failed { .. } if setup.checks.iter().any(|c| matches!(c.kind, rbx_syntax::ast::CheckKind::Outcome(_))) => {
+        Exit::Failed { .. }
+            if setup
+                .checks
+                .iter()
+                .any(|c| matches!(c.kind, rbx_syntax::ast::CheckKind::Outcome(_))) =>
+        {
             return None;
         }
         other => format!("the run {}", crate::trace::describe(other)),
@@ -139,7 +148,12 @@ fn simulate(
         .enable_time()
         .start_paused(true)
         .build()
-        .map_err(|e| format!("cannot start a runtime for scenario `{}`: {e}", scenario.id.name))?;
+        .map_err(|e| {
+            format!(
+                "cannot start a runtime for scenario `{}`: {e}",
+                scenario.id.name
+            )
+        })?;
     runtime.block_on(async {
         let clock = Clock::Simulated {
             epoch_ms: setup.start_ms,

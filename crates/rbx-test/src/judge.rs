@@ -54,7 +54,10 @@ pub fn judge(checks: &[Check], trace: &Trace, inputs: &HashMap<String, Value>) -
             }
             CheckKind::Ran(pattern) => {
                 if ran(pattern).next().is_none() {
-                    misses.push(miss(format!("expected `{}` to run; it did not", pattern.text)));
+                    misses.push(miss(format!(
+                        "expected `{}` to run; it did not",
+                        pattern.text
+                    )));
                 }
             }
             CheckKind::NotRan(pattern) => {

@@ -32,8 +32,8 @@ use rbx_syntax::Diagnostic;
 use rbx_syntax::ast::{ItemKind, Scenario};
 
 pub use coverage::{Coverage, Unit, UnitKind};
-pub use drive::{Settings, run_suite};
 pub use drive::{Outcome, Report};
+pub use drive::{Settings, run_suite};
 pub use judge::Miss;
 pub use output::{Human, JSON_VERSION, coverage_json, human, json, junit};
 pub use timing::durations_from;
@@ -78,7 +78,10 @@ pub fn load(path: &Path, loader: &dyn Loader) -> Result<Suite, Vec<Problem>> {
     let bytes = loader.load(path, None).map_err(|e| {
         vec![problem(
             "",
-            Diagnostic::error("rbx::test::unreadable", format!("cannot read this file: {e}")),
+            Diagnostic::error(
+                "rbx::test::unreadable",
+                format!("cannot read this file: {e}"),
+            ),
         )]
     })?;
     let text = String::from_utf8_lossy(&bytes).into_owned();
@@ -144,7 +147,8 @@ pub fn load(path: &Path, loader: &dyn Loader) -> Result<Suite, Vec<Problem>> {
     // The fill goes into the run's snapshot, so that a drive resumed for
     // another person's sign-off rebuilds the same procedure.
     let fill = rbx_engine::fills::to_toml(&fills);
-    let Some(procedure) = Procedure::from_report_with(report, Some(("simulated.fill.toml", &fill))) else {
+    let Some(procedure) = Procedure::from_report_with(report, Some(("simulated.fill.toml", &fill)))
+    else {
         return Err(vec![problem(
             &text,
             Diagnostic::error(

@@ -80,7 +80,10 @@ mod tests {
         let glob = pattern("smoke#2.*", true);
         assert_eq!(closeness(&glob, "smoke#2.doctor"), Some(0));
         assert_eq!(closeness(&glob, "smoke.doctor"), None);
-        assert_eq!(closeness(&pattern("*.restart[*]", true), "deploy.restart[a]"), Some(0));
+        assert_eq!(
+            closeness(&pattern("*.restart[*]", true), "deploy.restart[a]"),
+            Some(0)
+        );
         assert_eq!(closeness(&pattern("a*b*b", true), "ab"), None);
         assert_eq!(closeness(&pattern("a*b*b", true), "abxb"), Some(0));
     }

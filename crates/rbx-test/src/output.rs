@@ -25,7 +25,11 @@ pub struct Human {
 
 /// One suite as `cargo test` would show it. `render` shows a diagnostic
 /// against the scenarios file.
-pub fn human(report: &Report<'_>, options: Human, render: &dyn Fn(&Diagnostic) -> String) -> String {
+pub fn human(
+    report: &Report<'_>,
+    options: Human,
+    render: &dyn Fn(&Diagnostic) -> String,
+) -> String {
     let suite = report.suite;
     let mut out = String::new();
     let _ = writeln!(
@@ -72,7 +76,10 @@ pub fn human(report: &Report<'_>, options: Human, render: &dyn Fn(&Diagnostic) -
                 let _ = writeln!(out, "  {at}{}", miss.message);
             }
             if let Some(trace) = &outcome.trace {
-                let _ = writeln!(out, "  the path the run took (stage, started, took, nodes):");
+                let _ = writeln!(
+                    out,
+                    "  the path the run took (stage, started, took, nodes):"
+                );
                 for line in trace.path() {
                     let _ = writeln!(out, "    {line}");
                 }
@@ -260,7 +267,8 @@ pub fn junit(reports: &[Report<'_>], min_coverage: Option<f64>) -> String {
         let suite = report.suite;
         let below = min_coverage.filter(|min| report.coverage.percent() < *min);
         let cases = report.outcomes.len() + usize::from(min_coverage.is_some());
-        let failures = report.outcomes.iter().filter(|o| !o.passed()).count() + usize::from(below.is_some());
+        let failures =
+            report.outcomes.iter().filter(|o| !o.passed()).count() + usize::from(below.is_some());
         let wall: f64 = report.outcomes.iter().map(|o| o.wall.as_secs_f64()).sum();
         let _ = writeln!(
             out,
@@ -301,7 +309,10 @@ pub fn junit(reports: &[Report<'_>], min_coverage: Option<f64>) -> String {
             );
         }
         if let Some(min) = min_coverage {
-            let _ = write!(out, "    <testcase classname=\"{class}\" name=\"coverage\" time=\"0.000\"");
+            let _ = write!(
+                out,
+                "    <testcase classname=\"{class}\" name=\"coverage\" time=\"0.000\""
+            );
             match below {
                 None => out.push_str("/>\n"),
                 Some(_) => {

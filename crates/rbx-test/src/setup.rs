@@ -9,11 +9,11 @@ use petgraph::graph::NodeIndex;
 use rbx_check::graph::NodeKind;
 use rbx_engine::Procedure;
 use rbx_engine::value::{self, Value};
+use rbx_syntax::Diagnostic;
 use rbx_syntax::ast::{
     AnswerItem, AnswerKind, Block, BlockKind, Check, CheckKind, Expr, ExprKind, NodePattern,
     ResultKind, ResultStmt, Scenario, ScenarioStmtKind, StmtKind, Stream, Text,
 };
-use rbx_syntax::Diagnostic;
 use serde_json::{Map, Value as Json, json};
 
 use crate::matching::{closeness, suggestion};
@@ -160,7 +160,11 @@ pub fn setup(procedure: &Procedure, scenario: &Scenario, file: &str) -> Result<S
 
 /// The inputs: each default, then each `set`; one not given is a problem
 /// at the scenario's name.
-fn inputs(procedure: &Procedure, scenario: &Scenario, problems: &mut Problems) -> HashMap<String, Value> {
+fn inputs(
+    procedure: &Procedure,
+    scenario: &Scenario,
+    problems: &mut Problems,
+) -> HashMap<String, Value> {
     let mut values: HashMap<String, Value> = procedure
         .inputs
         .iter()
@@ -248,7 +252,9 @@ fn plain(text: &Text) -> String {
 fn time(at: &Text) -> Result<i64, Diagnostic> {
     let written = plain(at);
     let ms = rbx_engine::parse_time(&written);
-    if written.ends_with('Z') && rbx_engine::format_time(ms).starts_with(&written[..written.len().min(19)]) {
+    if written.ends_with('Z')
+        && rbx_engine::format_time(ms).starts_with(&written[..written.len().min(19)])
+    {
         Ok(ms)
     } else {
         Err(Diagnostic::error(
@@ -313,7 +319,10 @@ fn check(
     problems: &mut Problems,
 ) {
     match &check.kind {
-        CheckKind::Failed(p) | CheckKind::Ran(p) | CheckKind::NotRan(p) | CheckKind::Attempts(p, _) => {
+        CheckKind::Failed(p)
+        | CheckKind::Ran(p)
+        | CheckKind::NotRan(p)
+        | CheckKind::Attempts(p, _) => {
             known(nodes, p, problems);
         }
         CheckKind::Within(Some(stage), _) => {
@@ -322,7 +331,10 @@ fn check(
                 .filter(|(id, _)| !id.contains('.'))
                 .map(|(id, _)| id.as_str())
                 .collect();
-            if !stages.iter().any(|s| closeness(stage, s) == Some(3) || glob_stage(stage, s)) {
+            if !stages
+                .iter()
+                .any(|s| closeness(stage, s) == Some(3) || glob_stage(stage, s))
+            {
                 let mut d = Diagnostic::error(
                     "rbx::test::unknown_stage",
                     format!("no stage of the runbook is named `{}`", stage.text),
@@ -391,7 +403,9 @@ fn names(procedure: &Procedure, condition: &Expr, problems: &mut Problems) {
         )
         .collect();
     for path in paths {
-        let Some(head) = path.segments.first() else { continue };
+        let Some(head) = path.segments.first() else {
+            continue;
+        };
         // A bare name may be a value (`succeeded`, `SEV1`), which the
         // comparison itself judges.
         if path.segments.len() == 1 || known.contains(&head.name) {
@@ -467,9 +481,12 @@ fn earlier(
             }
         }
         let node = names[0];
-        if procedure.graph.graph.node_weights().all(|n| {
-            rbx_engine::base_name(&n.id).as_deref() != Some(node)
-        }) {
+        if procedure
+            .graph
+            .graph
+            .node_weights()
+            .all(|n| rbx_engine::base_name(&n.id).as_deref() != Some(node))
+        {
             problems.push(
                 Diagnostic::error(
                     "rbx::test::unknown_node",
@@ -514,7 +531,9 @@ fn people(
         let best = answers
             .iter()
             .enumerate()
-            .filter_map(|(order, (pattern, items))| Some(((closeness(pattern, id)?, order), *items)))
+            .filter_map(|(order, (pattern, items))| {
+                Some(((closeness(pattern, id)?, order), *items))
+            })
             .max_by_key(|(key, _)| *key)
             .map(|(_, items)| items);
         let Some(items) = best else { continue };
@@ -555,7 +574,10 @@ fn split_signoffs(
     *signoffs = own;
     for signoff in others {
         let by = signoff["by"].as_str().unwrap_or_default().to_string();
-        let at = match sessions.iter().position(|(who, _)| normal(who) == normal(&by)) {
+        let at = match sessions
+            .iter()
+            .position(|(who, _)| normal(who) == normal(&by))
+        {
             Some(at) => at,
             None => {
                 sessions.push((by, BTreeMap::new()));
@@ -629,7 +651,9 @@ fn answer(block: &Block, id: &str, items: &[AnswerItem], file: &str) -> Json {
                 && !matches!(e.ty, rbx_syntax::ast::EvidenceType::Choice(_))
             {
                 let filler = match e.ty {
-                    rbx_syntax::ast::EvidenceType::Url => format!("https://example.invalid/{}", e.name.name),
+                    rbx_syntax::ast::EvidenceType::Url => {
+                        format!("https://example.invalid/{}", e.name.name)
+                    }
                     rbx_syntax::ast::EvidenceType::File => file.to_string(),
                     _ => e.name.name.clone(),
                 };

@@ -88,7 +88,15 @@ impl Executor for Simulator {
     ) -> Pending<'a, Result<Finished, Unrun>> {
         Box::pin(async move {
             if call.purpose == Purpose::Hook {
-                return Ok(rbx_engine::executor::finished(call.spec, 0, b"", b"", Duration::ZERO, live).await);
+                return Ok(rbx_engine::executor::finished(
+                    call.spec,
+                    0,
+                    b"",
+                    b"",
+                    Duration::ZERO,
+                    live,
+                )
+                .await);
             }
             let Some(effect) = self.effect(call.node, call.attempt) else {
                 let place = self

@@ -59,11 +59,31 @@ mod tests {
     fn a_step_takes_its_recorded_duration_and_a_person_the_time_to_answer() {
         let events = [
             event("2026-01-01T09:00:00.000Z", "run_started", json!({})),
-            event("2026-01-01T09:00:00.000Z", "node_started", json!({"node": "s.a"})),
-            event("2026-01-01T09:00:40.000Z", "node_finished", json!({"node": "s.a", "duration_ms": 39_500})),
-            event("2026-01-01T09:05:40.000Z", "node_finished", json!({"node": "s.person"})),
-            event("2026-01-01T09:05:40.000Z", "node_started", json!({"node": "s.b"})),
-            event("2026-01-01T09:06:00.000Z", "node_finished", json!({"node": "s.b"})),
+            event(
+                "2026-01-01T09:00:00.000Z",
+                "node_started",
+                json!({"node": "s.a"}),
+            ),
+            event(
+                "2026-01-01T09:00:40.000Z",
+                "node_finished",
+                json!({"node": "s.a", "duration_ms": 39_500}),
+            ),
+            event(
+                "2026-01-01T09:05:40.000Z",
+                "node_finished",
+                json!({"node": "s.person"}),
+            ),
+            event(
+                "2026-01-01T09:05:40.000Z",
+                "node_started",
+                json!({"node": "s.b"}),
+            ),
+            event(
+                "2026-01-01T09:06:00.000Z",
+                "node_finished",
+                json!({"node": "s.b"}),
+            ),
         ];
         let durations = durations_from(&events);
         assert_eq!(durations["s.a"], 39_500);

@@ -194,7 +194,12 @@ impl Env for NodeEnv<'_> {
     }
 
     fn count(&self, condition: &Expr, window: u64) -> Result<i64, String> {
-        let since = self.shared.options.clock.now_ms().saturating_sub(i64::try_from(window).unwrap_or(i64::MAX));
+        let since = self
+            .shared
+            .options
+            .clock
+            .now_ms()
+            .saturating_sub(i64::try_from(window).unwrap_or(i64::MAX));
         let mut matched = Vec::new();
         for crate::Past {
             started,

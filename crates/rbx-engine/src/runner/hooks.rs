@@ -8,9 +8,9 @@ use rbx_syntax::ast::HookEvent;
 use serde_json::json;
 use tokio::sync::watch;
 
+use crate::executor::{Call, Purpose, Unrun};
 use crate::expand::Plan;
 use crate::observer::Tone;
-use crate::executor::{Call, Purpose, Unrun};
 use crate::process::Spec;
 use crate::state::{RunState, kind};
 

@@ -122,11 +122,10 @@ pub(crate) async fn wait(
             purpose: Purpose::Poll,
             spec: &spec,
         };
-        let running =
-            shared
-                .options
-                .executor
-                .run(call, Arc::new(|_, _| {}), shared.cancel.clone());
+        let running = shared
+            .options
+            .executor
+            .run(call, Arc::new(|_, _| {}), shared.cancel.clone());
         let finished = match running.await {
             Ok(f) => f,
             Err(Unrun::Start(e)) => {

@@ -89,7 +89,11 @@ pub enum AnswerKind {
     Rationale(Text),
     Evidence(Ident, Text),
     Attest(bool),
-    Signoff { role: Ident, by: Text, go: bool },
+    Signoff {
+        role: Ident,
+        by: Text,
+        go: bool,
+    },
     /// Types the node's id before a point of no return.
     Confirm,
     /// The person says the step was not done: it fails.

@@ -124,7 +124,9 @@ impl Lowerer<'_> {
                 })?;
                 ResultKind::Output(which, self.text(text)?)
             }
-            Rule::takes_result => ResultKind::Takes(self.duration(children.expect(Rule::duration)?)),
+            Rule::takes_result => {
+                ResultKind::Takes(self.duration(children.expect(Rule::duration)?))
+            }
             Rule::at_result => ResultKind::At(self.string(children.expect(Rule::string)?)?),
             _ => {
                 return Err(Bug {
@@ -162,7 +164,9 @@ impl Lowerer<'_> {
             }
             Rule::confirm_answer => AnswerKind::Confirm,
             Rule::reject_answer => AnswerKind::Reject,
-            Rule::takes_result => AnswerKind::Takes(self.duration(children.expect(Rule::duration)?)),
+            Rule::takes_result => {
+                AnswerKind::Takes(self.duration(children.expect(Rule::duration)?))
+            }
             _ => {
                 return Err(Bug {
                     expected: Rule::choice_answer,
