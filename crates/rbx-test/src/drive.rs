@@ -320,14 +320,14 @@ fn record_earlier(
     let write = |writer: &mut MemoryStore| -> Result<(), rbx_store::StoreError> {
         let run = writer.create_run(&new)?;
         writer.append(&run, rbx_engine::state::kind::RUN_STARTED, &json!({}))?;
-        for (node, (status, branch, captures)) in &earlier.nodes {
+        for (node, fact) in &earlier.nodes {
             let mut payload = json!({
                 "node": node,
                 "attempt": 1,
-                "status": status,
-                "captures": rbx_engine::state::captures_json(captures),
+                "status": fact.status,
+                "captures": rbx_engine::state::captures_json(&fact.captures),
             });
-            if let Some(branch) = branch {
+            if let Some(branch) = &fact.branch {
                 payload["branch"] = json!(branch);
             }
             writer.append(&run, rbx_engine::state::kind::NODE_FINISHED, &payload)?;

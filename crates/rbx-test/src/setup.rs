@@ -54,13 +54,21 @@ pub struct Given {
     pub result: Effect,
 }
 
+/// What an earlier run records of one node.
+#[derive(Debug, Clone)]
+pub struct Fact {
+    pub status: String,
+    pub branch: Option<String>,
+    pub captures: BTreeMap<String, Value>,
+}
+
 /// A run of the same runbook before this one, as `count()` reads it.
 #[derive(Debug, Clone)]
 pub struct Earlier {
     pub ago: u64,
     pub inputs: Map<String, Json>,
-    /// Node name → (status, branch, captures).
-    pub nodes: BTreeMap<String, (String, Option<String>, BTreeMap<String, Value>)>,
+    /// By node name.
+    pub nodes: BTreeMap<String, Fact>,
 }
 
 #[derive(Debug)]
@@ -496,15 +504,16 @@ fn earlier(
             );
             continue;
         }
-        let entry = out
-            .nodes
-            .entry(node.to_string())
-            .or_insert_with(|| ("succeeded".to_string(), None, BTreeMap::new()));
+        let entry = out.nodes.entry(node.to_string()).or_insert_with(|| Fact {
+            status: "succeeded".to_string(),
+            branch: None,
+            captures: BTreeMap::new(),
+        });
         match names.get(1) {
-            None => entry.1 = Some(literal.to_string()),
-            Some(&"status") => entry.0 = literal.to_string(),
+            None => entry.branch = Some(literal.to_string()),
+            Some(&"status") => entry.status = literal.to_string(),
             Some(field) => {
-                entry.2.insert((*field).to_string(), literal);
+                entry.captures.insert((*field).to_string(), literal);
             }
         }
     }
