@@ -171,7 +171,8 @@ pub fn run(args: &TestArgs) -> u8 {
 }
 
 /// The scenario files the paths name: a `.rbxtest` file as given, a
-/// runbook's own beside it, every `.rbxtest` under a directory.
+/// runbook's own beside it, every `.rbxtest` under a directory (but not
+/// under a hidden one).
 fn scenario_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
     let mut files = Vec::new();
     let mut errors = Vec::new();
@@ -213,7 +214,11 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> io::Result<()> {
         .collect::<io::Result<_>>()?;
     entries.sort();
     for entry in entries {
-        if entry.is_dir() {
+        // Hidden directories (`.git`, a run store `.rbx`) hold no scenarios.
+        let hidden = entry
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        if entry.is_dir() && !hidden {
             walk(&entry, files)?;
         } else if entry.extension().is_some_and(|e| e == rbx_test::EXTENSION) {
             files.push(entry);

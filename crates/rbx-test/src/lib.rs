@@ -105,6 +105,20 @@ pub fn load(path: &Path, loader: &dyn Loader) -> Result<Suite, Vec<Problem>> {
         )]);
     }
     let runbook = runbook_of(path);
+    if let Err(e) = loader.load(&runbook, None) {
+        return Err(vec![problem(
+            &text,
+            Diagnostic::error(
+                "rbx::test::no_runbook",
+                format!(
+                    "the runbook these scenarios test, {}, cannot be read: {e}",
+                    runbook.display()
+                ),
+            )
+            .primary(scenarios[0].id.span, "scenarios of that runbook")
+            .help("a scenarios file NAME.rbxtest tests NAME.runbook in the same directory"),
+        )]);
+    }
     let fills = everything_filled(&runbook, loader);
     let report = rbx_check::check_with(&runbook, loader, &fills);
     let sources: Vec<(PathBuf, String)> = report
