@@ -165,49 +165,86 @@ fn simulate(
         }
         let reading = clock.clone();
         store.set_clock(Arc::new(move || reading.now_ms()));
-        let procedure = &suite.procedure;
-        let places = setup
-            .nodes
-            .iter()
-            .filter_map(|(id, x)| {
-                let origin = procedure.graph.graph[*x].origin;
-                let (path, text) = suite.sources.get(origin.source)?;
-                Some((id.clone(), place(path, text, origin.span.start)))
-            })
-            .collect();
-        let simulator = Simulator {
-            givens: setup.givens.clone(),
-            default: setup.default.clone(),
-            attend: setup.attend.clone(),
-            durations: Arc::clone(&settings.durations),
-            places,
-            clock: clock.clone(),
-        };
-        let executor: Arc<Simulator> = Arc::new(simulator);
-        let refusals = Arc::new(Refusals::default());
-        let options = |operator: &str, answers: BTreeMap<String, Json>| Options {
+        let driver = Driver {
+            executor: Arc::new(simulator(suite, setup, settings, &clock)),
+            refusals: Arc::new(Refusals::default()),
+            clock,
             jobs: settings.jobs.max(1),
-            observer: Arc::clone(&refusals) as Arc<dyn rbx_engine::Observer>,
+        };
+        let mut run = None;
+        let exit = rbx_engine::start(
+            &suite.procedure,
+            Box::new(store.clone()),
+            setup.inputs.clone(),
+            driver.options(&setup.operator, setup.answers.clone()),
+            |id| run = Some(id.clone()),
+        )
+        .await;
+        let run = run.ok_or_else(|| match &exit {
+            Exit::Broken(why) => why.clone(),
+            _ => "the simulated run was never created".to_string(),
+        })?;
+        let exit = driver.sign_offs(setup, &store, &run, exit).await;
+        let events = store.events(&run).map_err(|e| e.to_string())?;
+        Ok(trace(&suite.procedure, exit, &events))
+    })
+}
+
+/// The simulated executor of a scenario.
+fn simulator(suite: &Suite, setup: &Setup, settings: &Settings, clock: &Clock) -> Simulator {
+    let places = setup
+        .nodes
+        .iter()
+        .filter_map(|(id, x)| {
+            let origin = suite.procedure.graph.graph[*x].origin;
+            let (path, text) = suite.sources.get(origin.source)?;
+            Some((id.clone(), place(path, text, origin.span.start)))
+        })
+        .collect();
+    Simulator {
+        givens: setup.givens.clone(),
+        default: setup.default.clone(),
+        attend: setup.attend.clone(),
+        durations: Arc::clone(&settings.durations),
+        places,
+        clock: clock.clone(),
+    }
+}
+
+/// What every drive of one scenario's run shares.
+struct Driver {
+    executor: Arc<Simulator>,
+    refusals: Arc<Refusals>,
+    clock: Clock,
+    jobs: usize,
+}
+
+impl Driver {
+    fn options(&self, operator: &str, answers: BTreeMap<String, Json>) -> Options {
+        Options {
+            jobs: self.jobs,
+            observer: Arc::clone(&self.refusals) as Arc<dyn rbx_engine::Observer>,
             in_doubt: None,
             operator: operator.to_string(),
             account: operator.to_string(),
             host: "rbx-test".to_string(),
             answers: rbx_engine::fills::Answers(answers),
-            executor: Arc::clone(&executor) as Arc<dyn rbx_engine::executor::Executor>,
-            clock: clock.clone(),
-        };
-        let mut run = None;
-        let mut exit = rbx_engine::start(
-            procedure,
-            Box::new(store.clone()),
-            setup.inputs.clone(),
-            options(&setup.operator, setup.answers.clone()),
-            |id| run = Some(id.clone()),
-        )
-        .await;
-        // A sign-off by someone else is given in a session of their own:
-        // the run paused for it is resumed as that person, as
-        // `rbx resume --operator NAME` would.
+            executor: Arc::clone(&self.executor) as Arc<dyn rbx_engine::executor::Executor>,
+            clock: self.clock.clone(),
+        }
+    }
+
+    /// A sign-off by someone else is given in a session of their own: the
+    /// run paused for it is resumed as that person, as `rbx resume
+    /// --operator NAME` would. A pause that remains says why an answer was
+    /// refused, when one was.
+    async fn sign_offs(
+        &self,
+        setup: &Setup,
+        store: &MemoryStore,
+        run: &rbx_store::RunId,
+        mut exit: Exit,
+    ) -> Exit {
         let secrets: Vec<(String, String)> = setup
             .inputs
             .iter()
@@ -217,36 +254,32 @@ fn simulate(
             })
             .collect();
         for (signer, theirs) in &setup.sessions {
-            let (Exit::Paused { .. }, Some(id)) = (&exit, &run) else {
+            if !matches!(exit, Exit::Paused { .. }) {
                 break;
-            };
+            }
             let mut answers = setup.answers.clone();
             answers.extend(theirs.clone());
             exit = rbx_engine::resume(
                 Box::new(store.clone()),
-                id.clone(),
+                run.clone(),
                 rbx_engine::Resume::default(),
                 &secrets,
-                options(signer, answers),
+                self.options(signer, answers),
             )
             .await
             .unwrap_or_else(|e| Exit::Broken(resume_error(&e)));
         }
-        if let Exit::Paused { node, hint } = &exit {
-            if let Some(why) = refusals.of(node) {
-                exit = Exit::Paused {
-                    node: node.clone(),
-                    hint: format!("{hint}; the answer given was refused: {why}"),
+        match exit {
+            Exit::Paused { node, hint } => {
+                let hint = match self.refusals.of(&node) {
+                    Some(why) => format!("{hint}; the answer given was refused: {why}"),
+                    None => hint,
                 };
+                Exit::Paused { node, hint }
             }
+            other => other,
         }
-        let run = run.ok_or_else(|| match &exit {
-            Exit::Broken(why) => why.clone(),
-            _ => "the simulated run was never created".to_string(),
-        })?;
-        let events = store.events(&run).map_err(|e| e.to_string())?;
-        Ok(trace(procedure, exit, &events))
-    })
+    }
 }
 
 fn resume_error(e: &rbx_engine::ResumeError) -> String {

@@ -19,126 +19,156 @@ pub struct Miss {
 }
 
 pub fn judge(checks: &[Check], trace: &Trace, inputs: &HashMap<String, Value>) -> Vec<Miss> {
-    let mut misses = Vec::new();
+    let mut misses: Vec<Miss> = checks
+        .iter()
+        .flat_map(|check| {
+            one(check, trace, inputs).into_iter().map(|message| Miss {
+                at: Some(check.span.start),
+                message,
+            })
+        })
+        .collect();
+    let overrun_expected: BTreeSet<&str> = checks
+        .iter()
+        .filter_map(|c| match &c.kind {
+            CheckKind::Overrun(stage) => Some(stage.name.as_str()),
+            _ => None,
+        })
+        .collect();
+    misses.extend(budgets(trace, &overrun_expected));
+    misses
+}
+
+/// What one expectation found wrong, if anything.
+fn one(check: &Check, trace: &Trace, inputs: &HashMap<String, Value>) -> Vec<String> {
+    match &check.kind {
+        CheckKind::Holds(condition) => holds(condition, &trace.state, inputs).into_iter().collect(),
+        kind @ (CheckKind::Within(..) | CheckKind::Overrun(_)) => timing(kind, trace),
+        kind => path(kind, trace),
+    }
+}
+
+/// What an expectation about the path found wrong: where the run went.
+fn path(kind: &CheckKind, trace: &Trace) -> Vec<String> {
+    let mut out = Vec::new();
     let ran = |pattern| {
         trace
             .visits
             .iter()
             .filter(move |v| closeness(pattern, &v.id).is_some())
     };
-    let mut overrun_expected = BTreeSet::new();
-    for check in checks {
-        let miss = |message: String| Miss {
-            at: Some(check.span.start),
-            message,
-        };
-        match &check.kind {
-            CheckKind::Outcome(outcome) => {
-                if !matches!(&trace.exit, Exit::Ended { outcome: o, .. } if *o == outcome.name) {
-                    misses.push(miss(format!(
-                        "expected the run to end `{}`; it {}",
-                        outcome.name,
-                        describe(&trace.exit)
-                    )));
-                }
-            }
-            CheckKind::Failed(pattern) => {
-                let failed_there = matches!(&trace.exit, Exit::Failed { node, .. } if closeness(pattern, node).is_some());
-                if !failed_there {
-                    misses.push(miss(format!(
-                        "expected the run to fail at `{}`; it {}",
-                        pattern.text,
-                        describe(&trace.exit)
-                    )));
-                }
-            }
-            CheckKind::Ran(pattern) => {
-                if ran(pattern).next().is_none() {
-                    misses.push(miss(format!(
-                        "expected `{}` to run; it did not",
-                        pattern.text
-                    )));
-                }
-            }
-            CheckKind::NotRan(pattern) => {
-                let ids: Vec<String> = ran(pattern).map(|v| format!("`{}`", v.id)).collect();
-                if !ids.is_empty() {
-                    misses.push(miss(format!(
-                        "expected `{}` not to run; {} ran",
-                        pattern.text,
-                        ids.join(", ")
-                    )));
-                }
-            }
-            CheckKind::Attempts(pattern, n) => {
-                let counts: Vec<(String, u32)> =
-                    ran(pattern).map(|v| (v.id.clone(), v.attempts)).collect();
-                let wanted = u32::try_from(n.value).unwrap_or(0);
-                if counts.is_empty() {
-                    misses.push(miss(format!(
-                        "expected `{}` to run {wanted} attempt(s); it did not run",
-                        pattern.text
-                    )));
-                }
-                for (id, count) in counts.iter().filter(|(_, c)| *c != wanted) {
-                    misses.push(miss(format!(
-                        "expected `{id}` to run {wanted} attempt(s); it ran {count}"
-                    )));
-                }
-            }
-            CheckKind::Within(None, budget) => {
-                if trace.elapsed > budget.millis {
-                    misses.push(miss(format!(
-                        "expected the whole path within {}; it took {}",
-                        rbx_syntax::fmt::duration(budget.millis),
-                        rbx_syntax::fmt::duration(trace.elapsed)
-                    )));
-                }
-            }
-            CheckKind::Within(Some(pattern), budget) => {
-                let times: Vec<_> = trace
-                    .stages
-                    .iter()
-                    .filter(|s| closeness(pattern, &s.stage).is_some_and(|c| c != 1))
-                    .collect();
-                if times.is_empty() {
-                    misses.push(miss(format!(
-                        "expected stage `{}` within {}; it did not run",
-                        pattern.text,
-                        rbx_syntax::fmt::duration(budget.millis)
-                    )));
-                }
-                for stage in times.iter().filter(|s| s.elapsed > budget.millis) {
-                    misses.push(miss(format!(
-                        "expected stage `{}` within {}; it took {}",
-                        stage.stage,
-                        rbx_syntax::fmt::duration(budget.millis),
-                        rbx_syntax::fmt::duration(stage.elapsed)
-                    )));
-                }
-            }
-            CheckKind::Overrun(stage) => {
-                overrun_expected.insert(stage.name.clone());
-                if !trace
-                    .overruns
-                    .iter()
-                    .any(|s| crate::trace::stage_of(s).split('#').next() == Some(&stage.name))
-                {
-                    misses.push(miss(format!(
-                        "expected stage `{}` to overrun its budget; it did not",
-                        stage.name
-                    )));
-                }
-            }
-            CheckKind::Holds(condition) => {
-                if let Some(why) = holds(condition, &trace.state, inputs) {
-                    misses.push(miss(why));
-                }
+    match kind {
+        CheckKind::Outcome(outcome) => {
+            if !matches!(&trace.exit, Exit::Ended { outcome: o, .. } if *o == outcome.name) {
+                out.push(format!(
+                    "expected the run to end `{}`; it {}",
+                    outcome.name,
+                    describe(&trace.exit)
+                ));
             }
         }
+        CheckKind::Failed(pattern) => {
+            let failed_there = matches!(&trace.exit, Exit::Failed { node, .. } if closeness(pattern, node).is_some());
+            if !failed_there {
+                out.push(format!(
+                    "expected the run to fail at `{}`; it {}",
+                    pattern.text,
+                    describe(&trace.exit)
+                ));
+            }
+        }
+        CheckKind::Ran(pattern) => {
+            if ran(pattern).next().is_none() {
+                out.push(format!("expected `{}` to run; it did not", pattern.text));
+            }
+        }
+        CheckKind::NotRan(pattern) => {
+            let ids: Vec<String> = ran(pattern).map(|v| format!("`{}`", v.id)).collect();
+            if !ids.is_empty() {
+                out.push(format!(
+                    "expected `{}` not to run; {} ran",
+                    pattern.text,
+                    ids.join(", ")
+                ));
+            }
+        }
+        CheckKind::Attempts(pattern, n) => {
+            let counts: Vec<(String, u32)> =
+                ran(pattern).map(|v| (v.id.clone(), v.attempts)).collect();
+            let wanted = u32::try_from(n.value).unwrap_or(0);
+            if counts.is_empty() {
+                out.push(format!(
+                    "expected `{}` to run {wanted} attempt(s); it did not run",
+                    pattern.text
+                ));
+            }
+            for (id, count) in counts.iter().filter(|(_, c)| *c != wanted) {
+                out.push(format!(
+                    "expected `{id}` to run {wanted} attempt(s); it ran {count}"
+                ));
+            }
+        }
+        CheckKind::Within(..) | CheckKind::Overrun(_) | CheckKind::Holds(_) => {}
     }
-    // Every stage's own `within` budget is an expectation of every
-    // scenario: the rehearsal timing check.
+    out
+}
+
+/// What an expectation about simulated time found wrong.
+fn timing(kind: &CheckKind, trace: &Trace) -> Vec<String> {
+    let mut out = Vec::new();
+    match kind {
+        CheckKind::Within(None, budget) => {
+            if trace.elapsed > budget.millis {
+                out.push(format!(
+                    "expected the whole path within {}; it took {}",
+                    rbx_syntax::fmt::duration(budget.millis),
+                    rbx_syntax::fmt::duration(trace.elapsed)
+                ));
+            }
+        }
+        CheckKind::Within(Some(pattern), budget) => {
+            let times: Vec<_> = trace
+                .stages
+                .iter()
+                .filter(|s| closeness(pattern, &s.stage).is_some_and(|c| c != 1))
+                .collect();
+            if times.is_empty() {
+                out.push(format!(
+                    "expected stage `{}` within {}; it did not run",
+                    pattern.text,
+                    rbx_syntax::fmt::duration(budget.millis)
+                ));
+            }
+            for stage in times.iter().filter(|s| s.elapsed > budget.millis) {
+                out.push(format!(
+                    "expected stage `{}` within {}; it took {}",
+                    stage.stage,
+                    rbx_syntax::fmt::duration(budget.millis),
+                    rbx_syntax::fmt::duration(stage.elapsed)
+                ));
+            }
+        }
+        CheckKind::Overrun(stage) => {
+            if !trace
+                .overruns
+                .iter()
+                .any(|s| crate::trace::stage_of(s).split('#').next() == Some(&stage.name))
+            {
+                out.push(format!(
+                    "expected stage `{}` to overrun its budget; it did not",
+                    stage.name
+                ));
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// Every stage's own `within` budget is an expectation of every scenario:
+/// the rehearsal timing check.
+fn budgets(trace: &Trace, overrun_expected: &BTreeSet<&str>) -> Vec<Miss> {
+    let mut misses = Vec::new();
     for stage in &trace.overruns {
         let name = stage.split('#').next().unwrap_or(stage);
         if overrun_expected.contains(name) {

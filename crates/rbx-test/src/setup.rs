@@ -6,17 +6,22 @@
 use std::collections::{BTreeMap, HashMap};
 
 use petgraph::graph::NodeIndex;
-use rbx_check::graph::NodeKind;
 use rbx_engine::Procedure;
 use rbx_engine::value::{self, Value};
 use rbx_syntax::Diagnostic;
 use rbx_syntax::ast::{
-    AnswerItem, AnswerKind, Block, BlockKind, Check, CheckKind, Expr, ExprKind, NodePattern,
-    ResultKind, ResultStmt, Scenario, ScenarioStmtKind, StmtKind, Stream, Text,
+    AnswerItem, Check, NodePattern, ResultKind, ResultStmt, Scenario, ScenarioStmtKind, Stream,
+    Text,
 };
-use serde_json::{Map, Value as Json, json};
+use serde_json::{Map, Value as Json};
 
-use crate::matching::{closeness, suggestion};
+use crate::matching::suggestion;
+
+mod answers;
+mod names;
+
+use answers::people;
+use names::known;
 
 /// When a scenario's clock starts unless it says: a fixed time, so that
 /// every run of a scenario reads the same.
@@ -153,7 +158,7 @@ pub fn setup(procedure: &Procedure, scenario: &Scenario, file: &str) -> Result<S
                     .push(earlier(procedure, ago.millis, facts, &mut problems));
             }
             ScenarioStmtKind::Expect(check) => {
-                self::check(procedure, &setup.nodes, check, &mut problems);
+                names::check(procedure, &setup.nodes, check, &mut problems);
                 setup.checks.push(check.clone());
             }
         }
@@ -297,166 +302,6 @@ fn result(results: &[ResultStmt], problems: &mut Problems) -> Effect {
     out
 }
 
-/// A problem unless some node of the run answers to `pattern`.
-fn known(nodes: &[(String, NodeIndex)], pattern: &NodePattern, problems: &mut Problems) -> bool {
-    if nodes.iter().any(|(id, _)| closeness(pattern, id).is_some()) {
-        return true;
-    }
-    let names: Vec<String> = nodes
-        .iter()
-        .flat_map(|(id, _)| [id.clone(), rbx_engine::base_name(id).unwrap_or_default()])
-        .collect();
-    let mut d = Diagnostic::error(
-        "rbx::test::unknown_node",
-        format!("no node of the runbook is named `{}`", pattern.text),
-    )
-    .primary(pattern.span, "names nothing in this run");
-    if let Some(near) = suggestion(&pattern.text, names.iter().map(String::as_str)) {
-        d = d.help(format!("did you mean `{near}`?"));
-    } else {
-        d = d.help("name a node by its id (`stage.node`), its name, or a quoted pattern such as \"stage.*\"");
-    }
-    problems.push(d);
-    false
-}
-
-fn check(
-    procedure: &Procedure,
-    nodes: &[(String, NodeIndex)],
-    check: &Check,
-    problems: &mut Problems,
-) {
-    match &check.kind {
-        CheckKind::Failed(p)
-        | CheckKind::Ran(p)
-        | CheckKind::NotRan(p)
-        | CheckKind::Attempts(p, _) => {
-            known(nodes, p, problems);
-        }
-        CheckKind::Within(Some(stage), _) => {
-            let stages: Vec<&str> = nodes
-                .iter()
-                .filter(|(id, _)| !id.contains('.'))
-                .map(|(id, _)| id.as_str())
-                .collect();
-            if !stages
-                .iter()
-                .any(|s| closeness(stage, s) == Some(3) || glob_stage(stage, s))
-            {
-                let mut d = Diagnostic::error(
-                    "rbx::test::unknown_stage",
-                    format!("no stage of the runbook is named `{}`", stage.text),
-                )
-                .primary(stage.span, "not a stage");
-                if let Some(near) = suggestion(&stage.text, stages.iter().copied()) {
-                    d = d.help(format!("did you mean `{near}`?"));
-                }
-                problems.push(d);
-            }
-        }
-        CheckKind::Overrun(stage) => {
-            if procedure.graph.node(&stage.name).is_none() {
-                problems.push(
-                    Diagnostic::error(
-                        "rbx::test::unknown_stage",
-                        format!("no stage of the runbook is named `{}`", stage.name),
-                    )
-                    .primary(stage.span, "not a stage"),
-                );
-            }
-        }
-        CheckKind::Outcome(outcome) => {
-            let known: Vec<String> = procedure
-                .graph
-                .graph
-                .node_weights()
-                .filter_map(|n| match &n.kind {
-                    NodeKind::End { outcome } => Some(outcome.clone()),
-                    _ => None,
-                })
-                .collect();
-            if !known.contains(&outcome.name) {
-                let mut d = Diagnostic::error(
-                    "rbx::test::unknown_outcome",
-                    format!("no route of the runbook ends `{}`", outcome.name),
-                )
-                .primary(outcome.span, "not an outcome of this runbook");
-                if let Some(near) = suggestion(&outcome.name, known.iter().map(String::as_str)) {
-                    d = d.help(format!("did you mean `{near}`?"));
-                }
-                problems.push(d);
-            }
-        }
-        CheckKind::Holds(condition) => names(procedure, condition, problems),
-        CheckKind::Within(None, _) => {}
-    }
-}
-
-/// A problem for each name an expectation reads that is neither an input
-/// nor a node of the runbook (nor a value: an enum value, an option, a
-/// status).
-fn names(procedure: &Procedure, condition: &Expr, problems: &mut Problems) {
-    let mut paths = Vec::new();
-    paths_in(condition, &mut paths);
-    let known: Vec<String> = procedure
-        .inputs
-        .iter()
-        .map(|i| i.name.clone())
-        .chain(
-            procedure
-                .graph
-                .graph
-                .node_weights()
-                .filter_map(|n| rbx_engine::base_name(&n.id)),
-        )
-        .collect();
-    for path in paths {
-        let Some(head) = path.segments.first() else {
-            continue;
-        };
-        // A bare name may be a value (`succeeded`, `SEV1`), which the
-        // comparison itself judges.
-        if path.segments.len() == 1 || known.contains(&head.name) {
-            continue;
-        }
-        let mut d = Diagnostic::error(
-            "rbx::test::unknown_name",
-            format!("no node or input of the runbook is named `{}`", head.name),
-        )
-        .primary(head.span, "names nothing in the runbook");
-        if let Some(near) = suggestion(&head.name, known.iter().map(String::as_str)) {
-            d = d.help(format!("did you mean `{near}`?"));
-        }
-        problems.push(d);
-    }
-}
-
-fn paths_in<'e>(e: &'e Expr, out: &mut Vec<&'e rbx_syntax::ast::Path>) {
-    match &e.kind {
-        ExprKind::Or(items) | ExprKind::And(items) => items.iter().for_each(|i| paths_in(i, out)),
-        ExprKind::Not(inner) | ExprKind::Paren(inner) => paths_in(inner, out),
-        ExprKind::Compare { lhs, rhs, .. } => {
-            paths_in(lhs, out);
-            paths_in(rhs, out);
-        }
-        ExprKind::Sum { first, rest } => {
-            paths_in(first, out);
-            rest.iter().for_each(|(_, r)| paths_in(r, out));
-        }
-        ExprKind::Call { args, .. } => args.iter().for_each(|a| paths_in(a, out)),
-        ExprKind::Path(path) => out.push(path),
-        ExprKind::String(_)
-        | ExprKind::Int(_)
-        | ExprKind::Bool(_)
-        | ExprKind::Duration(_)
-        | ExprKind::Regex(_) => {}
-    }
-}
-
-fn glob_stage(pattern: &NodePattern, stage: &str) -> bool {
-    closeness(pattern, stage) == Some(0)
-}
-
 /// An earlier run: inputs by name, and for each node its branch
 /// (`severity = SEV1`), status (`x.status = failed`) or a capture.
 fn earlier(
@@ -518,171 +363,4 @@ fn earlier(
         }
     }
     out
-}
-
-/// Each person's node (and irreversible step) gets the answer of the
-/// closest `answer` that names it; a later one wins a tie.
-fn people(
-    procedure: &Procedure,
-    setup: &mut Setup,
-    answers: &[(&NodePattern, &[AnswerItem])],
-    file: &str,
-) {
-    for (id, check) in &setup.nodes {
-        let NodeKind::Block(block) = &procedure.graph.graph[*check].kind else {
-            if let NodeKind::Anchor(_) = &procedure.graph.graph[*check].kind {
-                if let Some(given) = best_given(&setup.givens, id) {
-                    setup.attend.insert(id.clone(), given);
-                }
-            }
-            continue;
-        };
-        let best = answers
-            .iter()
-            .enumerate()
-            .filter_map(|(order, (pattern, items))| {
-                Some(((closeness(pattern, id)?, order), *items))
-            })
-            .max_by_key(|(key, _)| *key)
-            .map(|(_, items)| items);
-        let Some(items) = best else { continue };
-        if let Some(takes) = items.iter().find_map(|i| match &i.kind {
-            AnswerKind::Takes(d) => Some(d.millis),
-            _ => None,
-        }) {
-            setup.attend.insert(
-                id.clone(),
-                Effect {
-                    takes: Some(takes),
-                    ..Effect::default()
-                },
-            );
-        }
-        let mut given = answer(block, id, items, file);
-        split_signoffs(&mut given, id, &setup.operator, &mut setup.sessions);
-        setup.answers.insert(id.clone(), given);
-    }
-}
-
-/// Keeps in `given` only the sign-offs by `operator`, and gives each other
-/// signer's to their own session: a sign-off is given by the person who
-/// records it, each in a session of their own.
-fn split_signoffs(
-    given: &mut Json,
-    id: &str,
-    operator: &str,
-    sessions: &mut Vec<(String, BTreeMap<String, Json>)>,
-) {
-    let Some(signoffs) = given.get_mut("signoffs").and_then(Json::as_array_mut) else {
-        return;
-    };
-    let normal = |name: &str| rbx_engine::people::normalise(name);
-    let (own, others): (Vec<Json>, Vec<Json>) = signoffs
-        .drain(..)
-        .partition(|s| normal(s["by"].as_str().unwrap_or_default()) == normal(operator));
-    *signoffs = own;
-    for signoff in others {
-        let by = signoff["by"].as_str().unwrap_or_default().to_string();
-        let at = match sessions
-            .iter()
-            .position(|(who, _)| normal(who) == normal(&by))
-        {
-            Some(at) => at,
-            None => {
-                sessions.push((by, BTreeMap::new()));
-                sessions.len() - 1
-            }
-        };
-        let entry = sessions[at]
-            .1
-            .entry(id.to_string())
-            .or_insert_with(|| json!({ "signoffs": [] }));
-        if let Some(list) = entry["signoffs"].as_array_mut() {
-            list.push(signoff);
-        }
-    }
-}
-
-fn best_given(givens: &[Given], id: &str) -> Option<Effect> {
-    givens
-        .iter()
-        .enumerate()
-        .filter(|(_, g)| g.attempt.is_none())
-        .filter_map(|(order, g)| Some(((closeness(&g.pattern, id)?, order), g.result.clone())))
-        .max_by_key(|(key, _)| *key)
-        .map(|(_, r)| r)
-}
-
-/// The answer as an answers file gives it (`rbx run --answers`), so the
-/// engine's one rule set for people's answers judges it.
-fn answer(block: &Block, id: &str, items: &[AnswerItem], file: &str) -> Json {
-    let mut out = Map::new();
-    let mut evidence = Map::new();
-    let mut signoffs = Vec::new();
-    for item in items {
-        match &item.kind {
-            AnswerKind::Choice(option) => {
-                out.insert("choice".into(), json!(option.name));
-            }
-            AnswerKind::Rationale(why) => {
-                out.insert("rationale".into(), json!(plain(why)));
-            }
-            AnswerKind::Evidence(name, given) => {
-                evidence.insert(name.name.clone(), json!(plain(given)));
-            }
-            AnswerKind::Attest(yes) => {
-                out.insert("attest".into(), json!(yes));
-            }
-            AnswerKind::Signoff { role, by, go } => signoffs.push(json!({
-                "role": role.name,
-                "by": plain(by),
-                "decision": if *go { "GO" } else { "NO-GO" },
-            })),
-            AnswerKind::Confirm => {
-                out.insert("confirm".into(), json!(id));
-            }
-            AnswerKind::Reject => {
-                out.insert("reject".into(), json!(true));
-            }
-            AnswerKind::Takes(_) => {}
-        }
-    }
-    // A choice is recorded with why it was made; a scenario need not say.
-    if block.kind == BlockKind::Choose && !out.contains_key("rationale") {
-        out.insert("rationale".into(), json!("a scenario's answer"));
-    }
-    // Evidence a scenario leaves out is given as its own name, so that a
-    // manual step passes with `answer x {}`; a choice must be chosen.
-    for stmt in &block.body {
-        if let StmtKind::Evidence(e) = &stmt.kind {
-            if !evidence.contains_key(&e.name.name)
-                && !e.optional
-                && !matches!(e.ty, rbx_syntax::ast::EvidenceType::Choice(_))
-            {
-                let filler = match e.ty {
-                    rbx_syntax::ast::EvidenceType::Url => {
-                        format!("https://example.invalid/{}", e.name.name)
-                    }
-                    rbx_syntax::ast::EvidenceType::File => file.to_string(),
-                    _ => e.name.name.clone(),
-                };
-                evidence.insert(e.name.name.clone(), json!(filler));
-            }
-        }
-    }
-    // Likewise an attestation not refused is made.
-    let attests = block
-        .body
-        .iter()
-        .any(|s| matches!(s.kind, StmtKind::Attest { .. }));
-    if attests && !out.contains_key("attest") {
-        out.insert("attest".into(), json!(true));
-    }
-    if !evidence.is_empty() {
-        out.insert("evidence".into(), Json::Object(evidence));
-    }
-    if !signoffs.is_empty() {
-        out.insert("signoffs".into(), Json::Array(signoffs));
-    }
-    Json::Object(out)
 }
