@@ -2,7 +2,7 @@
 //! and clock. The seed's own suite passes at full coverage; a scenario that
 //! expects the wrong thing fails and shows the path the run took; coverage
 //! names what was missed and where; and, for generated shapes (loops,
-//! `parallel`, `again`, included fragments, retries, routes), a scenario
+//! `parallel`, `again`, included fragments, retries, choices, routes), a scenario
 //! agrees with a real run of the same runbook whose steps really exit with
 //! the statuses the scenario gives — the proof that the simulated engine is
 //! the real one.
@@ -470,6 +470,8 @@ struct Shape {
     runbook: String,
     fragment: String,
     scenario: String,
+    /// The person's answer, for the real run (`--answers`).
+    answers: String,
 }
 
 fn shape(case: u64) -> Shape {
@@ -486,6 +488,7 @@ fn shape(case: u64) -> Shape {
     // Mostly within what the retries allow; sometimes one attempt more.
     let failing_attempts = g.next(retries + 2).min(g.next(retries + 2));
     let again = g.next(2) == 0;
+    let pick = if g.next(4) == 0 { "stop" } else { "go" };
     let host_list: Vec<String> = hosts.iter().map(|h| format!("\"{h}\"")).collect();
     let again_line = if again {
         "    again side { on failure -> end side_failed }\n"
@@ -528,6 +531,11 @@ fn shape(case: u64) -> Shape {
       retry {retries}
       run "c=$(cat count 2>/dev/null || echo 0); echo $((c + 1)) > count; test $c -ge {failing_attempts}"
     }}
+
+    choose pick "Go on?" {{
+      option go "go on" -> continue
+      option stop "stop here" -> end stopped
+    }}
 {again_line}
     then side
   }}
@@ -560,13 +568,15 @@ fn shape(case: u64) -> Shape {
         givens.push(format!("  given r attempt {attempt} {{ exit 1 }}"));
     }
     let scenario = format!(
-        "scenario shape \"case {case}\" {{\n  default {{ exit 0 }}\n{}\n}}\n",
+        "scenario shape \"case {case}\" {{\n  default {{ exit 0 }}\n{}\n  answer pick {{ choice {pick} }}\n}}\n",
         givens.join("\n")
     );
+    let answers = format!("[pick]\nchoice = \"{pick}\"\nrationale = \"a scenario's answer\"\n");
     Shape {
         runbook,
         fragment,
         scenario,
+        answers,
     }
 }
 
@@ -574,7 +584,16 @@ fn shape(case: u64) -> Shape {
 type Record = (Vec<(String, String, u64)>, String);
 
 fn real_run(dir: &Path) -> Record {
-    let out = support::rbx(dir, &["run", "gen.runbook", "--non-interactive"]);
+    let out = support::rbx(
+        dir,
+        &[
+            "run",
+            "gen.runbook",
+            "--non-interactive",
+            "--answers",
+            "answers.toml",
+        ],
+    );
     assert!(
         [0, 1, 4].contains(&out.status),
         "the real run: {}",
@@ -635,9 +654,10 @@ fn simulated_run(dir: &Path) -> Record {
 
 /// For generated shapes — loops with and without `parallel N`, a
 /// `parallel` block, an `again` instance, an included fragment, a retried
-/// step, a decision on a capture, failure routes at two levels — a real run
-/// whose steps really exit with given statuses and a scenario giving the
-/// same statuses settle the same nodes the same way, with the same
+/// step, a decision on a capture, a person's choice, failure routes at two
+/// levels — a real run whose steps really exit with given statuses (and
+/// whose person answers from a file) and a scenario giving the same
+/// statuses and answer settle the same nodes the same way, with the same
 /// attempts, and stop the same way.
 #[test]
 fn scenarios_agree_with_real_runs_of_the_same_shapes() {
@@ -648,6 +668,7 @@ fn scenarios_agree_with_real_runs_of_the_same_shapes() {
         fs::write(dir.path().join("gen.runbook"), &shape.runbook).expect("write");
         fs::write(dir.path().join("side.runbook"), &shape.fragment).expect("write");
         fs::write(dir.path().join("gen.rbxtest"), &shape.scenario).expect("write");
+        fs::write(dir.path().join("answers.toml"), &shape.answers).expect("write");
         let lint = support::rbx(dir.path(), &["lint", "gen.runbook"]);
         assert_eq!(
             lint.status,
@@ -764,4 +785,59 @@ scenario too_slow "a budget the real run misses" {
             rbx_syntax::fmt::duration(slower)
         )
     );
+}
+
+/// The clock: a scenario starts when it says, an anchor is reached at a
+/// chosen time, and a wait until a time after it passes at once in
+/// simulated time — the run's times are the simulated ones.
+#[test]
+fn anchors_at_chosen_times_and_waits_pass_in_simulated_time() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    fs::write(
+        dir.path().join("clock.runbook"),
+        r#"runbook clock "Clock" {
+  stage window "Maintenance window" {
+    anchor opened "The window opens"
+
+    wait settle "Let caches settle for an hour" {
+      until opened + 1h
+    }
+
+    step work "Work" { run "true" }
+
+    end done
+  }
+}
+"#,
+    )
+    .expect("write");
+    fs::write(
+        dir.path().join("clock.rbxtest"),
+        r#"scenario at_two "the window opens at 02:00 and the work starts an hour later" {
+  start "2026-06-01T01:30:00Z"
+
+  default { exit 0 takes 5m }
+  given opened { at "2026-06-01T02:00:00Z" }
+
+  expect outcome done
+  expect within 1h40m
+}
+"#,
+    )
+    .expect("write");
+    let out = rbx_test(dir.path(), &["clock.rbxtest", "--format", "json"]);
+    assert_eq!(out.status, 0, "{}", out.transcript());
+    let scenario = json(&out)["suites"][0]["scenarios"][0].clone();
+    let at = |node: &str| {
+        scenario["path"]
+            .as_array()
+            .and_then(|p| p.iter().find(|v| v["node"] == node))
+            .and_then(|v| v["at_ms"].as_u64())
+            .expect("the node ran")
+    };
+    // 30 minutes to the anchor, an hour's wait, five minutes of work.
+    assert_eq!(at("window.opened"), 30 * 60_000);
+    assert_eq!(at("window.settle"), 90 * 60_000);
+    assert_eq!(at("window.work"), 95 * 60_000);
+    assert_eq!(scenario["elapsed_ms"], 95 * 60_000);
 }

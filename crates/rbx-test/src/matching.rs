@@ -24,6 +24,17 @@ pub fn closeness(pattern: &NodePattern, id: &str) -> Option<u8> {
     (rbx_engine::base_name(id).as_deref() == Some(text)).then_some(1)
 }
 
+/// Whether a stage pattern names a stage instance: `smoke` names every
+/// instance of the stage (`smoke`, `smoke#2`), `"smoke#2"` only that one,
+/// and a pattern with `*` the instances it matches.
+pub fn names_stage(pattern: &NodePattern, instance: &str) -> bool {
+    if pattern.quoted && pattern.text.contains('*') {
+        return glob(&pattern.text, instance);
+    }
+    instance == pattern.text
+        || instance.split('#').next() == Some(pattern.text.as_str()) && !pattern.text.contains('#')
+}
+
 /// Whether `text` matches `pattern`, where `*` matches any run of
 /// characters (none included).
 fn glob(pattern: &str, text: &str) -> bool {
@@ -86,5 +97,16 @@ mod tests {
         );
         assert_eq!(closeness(&pattern("a*b*b", true), "ab"), None);
         assert_eq!(closeness(&pattern("a*b*b", true), "abxb"), Some(0));
+    }
+
+    #[test]
+    fn a_stage_name_names_every_instance_and_an_instance_only_itself() {
+        use super::names_stage;
+        assert!(names_stage(&pattern("smoke", false), "smoke"));
+        assert!(names_stage(&pattern("smoke", false), "smoke#2"));
+        assert!(!names_stage(&pattern("smoke", false), "smoke_extra"));
+        assert!(names_stage(&pattern("smoke#2", true), "smoke#2"));
+        assert!(!names_stage(&pattern("smoke#2", true), "smoke"));
+        assert!(names_stage(&pattern("s*", true), "smoke#3"));
     }
 }

@@ -8,7 +8,7 @@ use rbx_syntax::Diagnostic;
 use rbx_syntax::ast::{Check, CheckKind, Expr, ExprKind, NodePattern};
 
 use super::Problems;
-use crate::matching::{closeness, suggestion};
+use crate::matching::{closeness, names_stage, suggestion};
 
 /// A problem unless some node of the run answers to `pattern`.
 pub(super) fn known(
@@ -56,10 +56,7 @@ pub(super) fn check(
                 .filter(|(id, _)| !id.contains('.'))
                 .map(|(id, _)| id.as_str())
                 .collect();
-            if !stages
-                .iter()
-                .any(|s| closeness(stage, s) == Some(3) || glob_stage(stage, s))
-            {
+            if !stages.iter().any(|s| names_stage(stage, s)) {
                 let mut d = Diagnostic::error(
                     "rbx::test::unknown_stage",
                     format!("no stage of the runbook is named `{}`", stage.text),
@@ -168,8 +165,4 @@ fn paths_in<'e>(e: &'e Expr, out: &mut Vec<&'e rbx_syntax::ast::Path>) {
         | ExprKind::Duration(_)
         | ExprKind::Regex(_) => {}
     }
-}
-
-fn glob_stage(pattern: &NodePattern, stage: &str) -> bool {
-    closeness(pattern, stage) == Some(0)
 }
