@@ -841,3 +841,41 @@ fn anchors_at_chosen_times_and_waits_pass_in_simulated_time() {
     assert_eq!(at("window.work"), 95 * 60_000);
     assert_eq!(scenario["elapsed_ms"], 95 * 60_000);
 }
+
+/// A scenario that is wrong — an input the runbook does not have, a value
+/// its type refuses, an input left without a value, a time that is not
+/// one, an outcome or a stage the runbook does not have — is reported at
+/// its place, with what would be right, and is not run.
+#[test]
+fn a_wrong_scenario_is_reported_where_it_is_wrong_and_not_run() {
+    let dir = seed_with(
+        r#"scenario wrong "everything wrong at once" {
+  set rust_verson = "2.0.0"
+  set trigger = sometimes
+  set freeze_cmd = "deploy freeze"
+  set switch_to_go_cmd = "deploy switch go"
+  start "yesterday"
+
+  expect outcome resolvd
+  expect stage smok within 1h
+}
+"#,
+    );
+    let out = rbx_test(dir.path(), &["."]);
+    assert_eq!(out.status, 2, "{}", out.transcript());
+    let text = &out.stdout;
+    for expected in [
+        "the runbook has no input `rust_verson`",
+        "did you mean `rust_version`?",
+        "`trigger`: `sometimes` is not one of cutover_smoke, incident",
+        "scenario `wrong` gives no value for `rust_version`, `go_version`",
+        "`yesterday` is not a UTC time",
+        "no route of the runbook ends `resolvd`",
+        "did you mean `resolved`?",
+        "no stage of the runbook is named `smok`",
+        "did you mean `smoke`?",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    assert!(!text.contains("the path the run took"), "{text}");
+}
