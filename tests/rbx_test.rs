@@ -879,3 +879,53 @@ fn a_wrong_scenario_is_reported_where_it_is_wrong_and_not_run() {
     }
     assert!(!text.contains("the path the run took"), "{text}");
 }
+
+/// What a scenario says a step printed goes through the engine's own
+/// output handling: a secret in it is masked before a capture or an
+/// expectation sees it, as in a real run.
+#[test]
+fn simulated_output_is_masked_judged_and_captured_as_real_output_is() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    fs::write(
+        dir.path().join("masked.runbook"),
+        r#"runbook masked "Masked" {
+  input token "API token": secret
+
+  stage s "S" {
+    step login "Log in" {
+      run "login --token {{ token }}"
+      expect stdout ~ /logged in/
+      capture said = stdout ~ /said=(\S+)/
+    }
+
+    end done
+  }
+}
+"#,
+    )
+    .expect("write");
+    fs::write(
+        dir.path().join("masked.rbxtest"),
+        r#"scenario echoes_the_token "the command prints the token it was given" {
+  set token = "s3cr3t-Zq8"
+
+  given login { stdout "logged in; said=s3cr3t-Zq8" }
+
+  expect outcome done
+  expect login.said == "••••••"
+}
+
+scenario not_logged_in "the expectation on stdout is judged" {
+  set token = "s3cr3t-Zq8"
+
+  given login { stdout "denied" }
+
+  expect failed login
+}
+"#,
+    )
+    .expect("write");
+    let out = rbx_test(dir.path(), &["masked.rbxtest"]);
+    assert_eq!(out.status, 0, "{}", out.transcript());
+    assert!(!out.stdout.contains("s3cr3t"), "{}", out.stdout);
+}
