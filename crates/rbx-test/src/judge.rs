@@ -117,14 +117,12 @@ fn path(kind: &CheckKind, trace: &Trace) -> Vec<String> {
 fn timing(kind: &CheckKind, trace: &Trace) -> Vec<String> {
     let mut out = Vec::new();
     match kind {
-        CheckKind::Within(None, budget) => {
-            if trace.elapsed > budget.millis {
-                out.push(format!(
-                    "expected the whole path within {}; it took {}",
-                    rbx_syntax::fmt::duration(budget.millis),
-                    rbx_syntax::fmt::duration(trace.elapsed)
-                ));
-            }
+        CheckKind::Within(None, budget) if trace.elapsed > budget.millis => {
+            out.push(format!(
+                "expected the whole path within {}; it took {}",
+                rbx_syntax::fmt::duration(budget.millis),
+                rbx_syntax::fmt::duration(trace.elapsed)
+            ));
         }
         CheckKind::Within(Some(pattern), budget) => {
             let times: Vec<_> = trace
@@ -148,17 +146,16 @@ fn timing(kind: &CheckKind, trace: &Trace) -> Vec<String> {
                 ));
             }
         }
-        CheckKind::Overrun(stage) => {
+        CheckKind::Overrun(stage)
             if !trace
                 .overruns
                 .iter()
-                .any(|s| crate::trace::stage_of(s).split('#').next() == Some(&stage.name))
-            {
-                out.push(format!(
-                    "expected stage `{}` to overrun its budget; it did not",
-                    stage.name
-                ));
-            }
+                .any(|s| s.split('#').next() == Some(&stage.name)) =>
+        {
+            out.push(format!(
+                "expected stage `{}` to overrun its budget; it did not",
+                stage.name
+            ));
         }
         _ => {}
     }
