@@ -1,5 +1,7 @@
 //! The store on a thread of its own. SQLite work never runs on a tokio
-//! worker: the executor sends closures here and awaits their answers.
+//! worker: the executor sends closures here and awaits their answers. A
+//! simulated run's store is in memory and never blocks: its journal is
+//! written in the calling task instead (`Journal::inline`).
 
 use std::sync::{Arc, Mutex, mpsc};
 

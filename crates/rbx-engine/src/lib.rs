@@ -3,7 +3,8 @@
 //!
 //! Architecture invariant: the engine reads runbook text only from the
 //! snapshot its run recorded, never from the files on disk after the run
-//! started; the store is touched only from its own thread.
+//! started; the store is touched only from its own thread (a simulated
+//! run's store, in memory, from the task that drives it).
 
 pub mod executor;
 mod expand;
