@@ -91,11 +91,13 @@ pub fn human(
         }
     }
     let passed = report.outcomes.len() - failed.len();
+    let wall: std::time::Duration = report.outcomes.iter().map(|o| o.wall).sum();
     let _ = writeln!(
         out,
-        "\ntest result: {}. {passed} passed; {} failed",
+        "\ntest result: {}. {passed} passed; {} failed; finished in {:.2}s",
         if failed.is_empty() { "ok" } else { "FAILED" },
-        failed.len()
+        failed.len(),
+        wall.as_secs_f64()
     );
     if options.coverage {
         out.push_str(&coverage_text(&report.coverage, suite));
