@@ -929,3 +929,48 @@ scenario not_logged_in "the expectation on stdout is judged" {
     assert_eq!(out.status, 0, "{}", out.transcript());
     assert!(!out.stdout.contains("s3cr3t"), "{}", out.stdout);
 }
+
+/// Nothing a scenario's runbook says to run is executed, no hook runs, and
+/// no store is written: the commands would leave files behind.
+#[test]
+fn nothing_is_executed_and_no_store_is_written() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    fs::write(
+        dir.path().join("effects.runbook"),
+        r#"runbook effects "Effects" {
+  hook end "touch hook-ran"
+
+  stage s "S" {
+    step touch "Touch" { run "touch step-ran" }
+
+    wait poll "Poll" {
+      run "touch poll-ran"
+      every 10s
+      timeout 1m
+    }
+
+    end done
+  }
+}
+"#,
+    )
+    .expect("write");
+    fs::write(
+        dir.path().join("effects.rbxtest"),
+        "scenario all \"every effect simulated\" {\n  default { exit 0 }\n\n  expect outcome done\n}\n",
+    )
+    .expect("write");
+    let out = rbx_test(dir.path(), &["."]);
+    assert_eq!(out.status, 0, "{}", out.transcript());
+    let mut left: Vec<String> = fs::read_dir(dir.path())
+        .expect("the directory")
+        .map(|e| {
+            e.expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    left.sort();
+    assert_eq!(left, ["effects.rbxtest", "effects.runbook"]);
+}
