@@ -599,6 +599,11 @@ fn real_run(dir: &Path) -> Record {
         "the real run: {}",
         out.transcript()
     );
+    real_record(dir)
+}
+
+/// What the latest run in `dir`'s store settled, and how it stopped.
+fn real_record(dir: &Path) -> Record {
     let store = rbx_store::SqliteStore::open(&dir.join(".rbx")).expect("the store opens");
     let run = rbx_store::Store::runs(&store)
         .expect("runs")
@@ -973,4 +978,87 @@ fn nothing_is_executed_and_no_store_is_written() {
         .collect();
     left.sort();
     assert_eq!(left, ["effects.rbxtest", "effects.runbook"]);
+}
+
+/// `cancel at NODE` is what an operator does with `rbx cancel` on a run
+/// paused there, and the compensation runs the same: for each place in a
+/// generated procedure (a person's node before, inside and after a loop),
+/// the scenario and a real run cancelled with `rbx cancel` settle the same
+/// nodes the same way and end the same.
+#[test]
+fn a_scenario_cancel_agrees_with_rbx_cancel_on_a_real_run() {
+    for (place, items) in [("before", 2), ("inside", 3), ("after", 1)] {
+        let person = |here: &str| {
+            if here == place {
+                "    manual check \"Check\" { evidence note \"note\": text }\n"
+            } else {
+                ""
+            }
+        };
+        let runbook = format!(
+            r#"runbook cancel "Cancel" {{
+  input hosts "hosts": list(string) = [{hosts}]
+
+  on cancel -> undo
+
+  stage work "Work" {{
+    step a "A" {{ run "true" }}
+{before}
+    foreach host in hosts {{
+      step h "H" {{ run "true" }}
+{inside}    }}
+{after}
+    step b "B" {{ run "true" }}
+
+    end done
+  }}
+
+  stage undo "Undo" {{
+    step u "U" {{ run "true" }}
+
+    end undone
+  }}
+}}
+"#,
+            hosts = (0..items)
+                .map(|i| format!("\"h{i}\""))
+                .collect::<Vec<_>>()
+                .join(", "),
+            before = person("before"),
+            inside = person("inside").replace("    manual", "      manual"),
+            after = person("after"),
+        );
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        fs::write(dir.path().join("gen.runbook"), &runbook).expect("write");
+        fs::write(
+            dir.path().join("gen.rbxtest"),
+            "scenario shape \"cancelled at the person\" {\n  default { exit 0 }\n\n  cancel at check\n}\n",
+        )
+        .expect("write");
+        let lint = support::rbx(dir.path(), &["lint", "gen.runbook"]);
+        assert_eq!(lint.status, 0, "{place}:\n{}\n{runbook}", lint.transcript());
+        let simulated = simulated_run(dir.path());
+        let paused = support::rbx(dir.path(), &["run", "gen.runbook", "--non-interactive"]);
+        assert_eq!(paused.status, 3, "{}", paused.transcript());
+        let store = rbx_store::SqliteStore::open(&dir.path().join(".rbx")).expect("the store");
+        let run = rbx_store::Store::runs(&store)
+            .expect("runs")
+            .pop()
+            .expect("a run");
+        drop(store);
+        let cancel = support::rbx(
+            dir.path(),
+            &[
+                "cancel",
+                run.id.as_str(),
+                "--reason",
+                "test",
+                "--non-interactive",
+            ],
+        );
+        assert_eq!(cancel.status, 0, "{}", cancel.transcript());
+        let real = real_record(dir.path());
+        assert_eq!(simulated, real, "{place}:\n{runbook}");
+        assert_eq!(real.1, "ended undone", "{place}");
+    }
 }

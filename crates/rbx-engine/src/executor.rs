@@ -67,6 +67,11 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
 
     /// The bytes of a file a person gave as evidence.
     fn attachment(&self, path: &str) -> std::io::Result<Vec<u8>>;
+
+    /// Resolves when a simulated run is to be interrupted as Ctrl-C
+    /// interrupts a real one. A real run is interrupted by signals only:
+    /// for it this never resolves.
+    fn interruption(&self) -> Pending<'_, ()>;
 }
 
 /// The real executor: `bash` in a process group of its own (`process.rs`),
@@ -94,6 +99,10 @@ impl Executor for Processes {
 
     fn attachment(&self, path: &str) -> std::io::Result<Vec<u8>> {
         std::fs::read(path)
+    }
+
+    fn interruption(&self) -> Pending<'_, ()> {
+        Box::pin(std::future::pending())
     }
 }
 

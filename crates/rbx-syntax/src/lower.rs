@@ -147,6 +147,7 @@ pub fn is_keyword(rule: Rule) -> bool {
             | kw_failed
             | kw_ran
             | kw_overrun
+            | kw_cancel
     )
 }
 

@@ -3,6 +3,7 @@
 //! journal in memory; then its expectations, and the suite's coverage.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,7 @@ use rbx_store::{MemoryStore, NewRun, Store};
 use rbx_syntax::Diagnostic;
 use rbx_syntax::ast::Scenario;
 use serde_json::{Value as Json, json};
+use tokio::sync::Notify;
 
 use crate::coverage::Coverage;
 use crate::judge::{Miss, judge};
@@ -185,6 +187,7 @@ fn simulate(
             _ => "the simulated run was never created".to_string(),
         })?;
         let exit = driver.sign_offs(setup, &store, &run, exit).await;
+        let exit = driver.cancel(setup, &store, &run, exit).await;
         let events = store.events(&run).map_err(|e| e.to_string())?;
         Ok(trace(&suite.procedure, exit, &events))
     })
@@ -208,6 +211,9 @@ fn simulator(suite: &Suite, setup: &Setup, settings: &Settings, clock: &Clock) -
         durations: Arc::clone(&settings.durations),
         places,
         clock: clock.clone(),
+        cancel_at: setup.cancel_at.clone(),
+        interrupted: AtomicBool::new(false),
+        interrupt: Notify::new(),
     }
 }
 
@@ -234,6 +240,48 @@ impl Driver {
         }
     }
 
+    /// `cancel at NODE`: where the run stopped there — interrupted as the
+    /// step started, or paused for the person nobody answered — the
+    /// operator cancels it as `rbx cancel` does (the cancel in the journal,
+    /// then a resume), and its compensation runs.
+    async fn cancel(
+        &self,
+        setup: &Setup,
+        store: &MemoryStore,
+        run: &rbx_store::RunId,
+        exit: Exit,
+    ) -> Exit {
+        let Some(at) = &setup.cancel_at else {
+            return exit;
+        };
+        let stopped_there = match &exit {
+            Exit::Interrupted => true,
+            Exit::Paused { node, .. } => crate::matching::closeness(at, node).is_some(),
+            _ => false,
+        };
+        if !stopped_there {
+            return exit;
+        }
+        let payload = json!({
+            "reason": format!("the scenario cancels at `{}`", at.text),
+            "operator": setup.operator,
+            "account": setup.operator,
+        });
+        let mut writer = store.clone();
+        if let Err(e) = writer.append(run, rbx_engine::state::kind::RUN_CANCELLED, &payload) {
+            return Exit::Broken(e.to_string());
+        }
+        rbx_engine::resume(
+            Box::new(store.clone()),
+            run.clone(),
+            rbx_engine::Resume::default(),
+            &secrets(setup),
+            self.options(&setup.operator, setup.answers.clone()),
+        )
+        .await
+        .unwrap_or_else(|e| Exit::Broken(resume_error(&e)))
+    }
+
     /// A sign-off by someone else is given in a session of their own: the
     /// run paused for it is resumed as that person, as `rbx resume
     /// --operator NAME` would. A pause that remains says why an answer was
@@ -245,14 +293,7 @@ impl Driver {
         run: &rbx_store::RunId,
         mut exit: Exit,
     ) -> Exit {
-        let secrets: Vec<(String, String)> = setup
-            .inputs
-            .iter()
-            .filter_map(|(k, v)| match v {
-                rbx_engine::value::Value::Secret(s) => Some((k.clone(), s.clone())),
-                _ => None,
-            })
-            .collect();
+        let secrets = secrets(setup);
         for (signer, theirs) in &setup.sessions {
             if !matches!(exit, Exit::Paused { .. }) {
                 break;
@@ -280,6 +321,19 @@ impl Driver {
             other => other,
         }
     }
+}
+
+/// The secret inputs, which a resume is given again (the store never
+/// keeps them).
+fn secrets(setup: &Setup) -> Vec<(String, String)> {
+    setup
+        .inputs
+        .iter()
+        .filter_map(|(k, v)| match v {
+            rbx_engine::value::Value::Secret(s) => Some((k.clone(), s.clone())),
+            _ => None,
+        })
+        .collect()
 }
 
 fn resume_error(e: &rbx_engine::ResumeError) -> String {

@@ -92,6 +92,8 @@ pub struct Setup {
     /// How long a person or an anchor takes, by the run's node id.
     pub attend: HashMap<String, Effect>,
     pub earlier: Vec<Earlier>,
+    /// Where the operator stops and cancels the run (`cancel at`).
+    pub cancel_at: Option<NodePattern>,
     pub checks: Vec<Check>,
     /// The run's nodes, by id, with their node in the checked graph.
     pub nodes: Vec<(String, NodeIndex)>,
@@ -117,6 +119,7 @@ pub fn setup(procedure: &Procedure, scenario: &Scenario, file: &str) -> Result<S
         sessions: Vec::new(),
         attend: HashMap::new(),
         earlier: Vec::new(),
+        cancel_at: None,
         checks: Vec::new(),
         nodes,
     };
@@ -157,6 +160,10 @@ pub fn setup(procedure: &Procedure, scenario: &Scenario, file: &str) -> Result<S
                     .earlier
                     .push(earlier(procedure, ago.millis, facts, &mut problems));
             }
+            ScenarioStmtKind::Cancel(pattern) => {
+                known(&setup.nodes, pattern, &mut problems);
+                setup.cancel_at = Some(pattern.clone());
+            }
             ScenarioStmtKind::Expect(check) => {
                 names::check(procedure, &setup.nodes, check, &mut problems);
                 setup.checks.push(check.clone());
@@ -164,6 +171,12 @@ pub fn setup(procedure: &Procedure, scenario: &Scenario, file: &str) -> Result<S
         }
     }
     people(procedure, &mut setup, &answers, file);
+    // Nobody answers where the operator cancels: the run waits there.
+    if let Some(cancel) = &setup.cancel_at {
+        setup
+            .answers
+            .retain(|id, _| crate::matching::closeness(cancel, id).is_none());
+    }
     if problems.is_empty() {
         Ok(setup)
     } else {

@@ -5,10 +5,12 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rbx_engine::executor::{Call, Executor, Finished, Live, Pending, Purpose, Unrun};
-use tokio::sync::watch;
+use rbx_syntax::ast::NodePattern;
+use tokio::sync::{Notify, watch};
 
 use crate::matching::closeness;
 use crate::setup::{Effect, Given};
@@ -24,6 +26,11 @@ pub struct Simulator {
     pub places: HashMap<String, String>,
     /// The run's simulated clock, for `at`.
     pub clock: rbx_engine::executor::Clock,
+    /// The step or poll at which the operator interrupts the run
+    /// (`cancel at`), once.
+    pub cancel_at: Option<NodePattern>,
+    pub interrupted: AtomicBool,
+    pub interrupt: Notify,
 }
 
 impl Simulator {
@@ -84,7 +91,7 @@ impl Executor for Simulator {
         &'a self,
         call: Call<'a>,
         live: Live,
-        _cancel: watch::Receiver<bool>,
+        mut cancel: watch::Receiver<bool>,
     ) -> Pending<'a, Result<Finished, Unrun>> {
         Box::pin(async move {
             if call.purpose == Purpose::Hook {
@@ -97,6 +104,22 @@ impl Executor for Simulator {
                     live,
                 )
                 .await);
+            }
+            let cancels = self
+                .cancel_at
+                .as_ref()
+                .is_some_and(|at| closeness(at, call.node).is_some());
+            if cancels && !self.interrupted.swap(true, Ordering::SeqCst) {
+                // The operator presses Ctrl-C as the node starts: the run
+                // is interrupted, and the command ends with it.
+                self.interrupt.notify_one();
+                let _ = cancel.wait_for(|c| *c).await;
+                let mut finished =
+                    rbx_engine::executor::finished(call.spec, 0, b"", b"", Duration::ZERO, live)
+                        .await;
+                finished.exit = None;
+                finished.cancelled = true;
+                return Ok(finished);
             }
             let Some(effect) = self.effect(call.node, call.attempt) else {
                 let place = self
@@ -150,5 +173,9 @@ impl Executor for Simulator {
     /// A file a simulated person names holds its own name.
     fn attachment(&self, path: &str) -> std::io::Result<Vec<u8>> {
         Ok(path.as_bytes().to_vec())
+    }
+
+    fn interruption(&self) -> Pending<'_, ()> {
+        Box::pin(self.interrupt.notified())
     }
 }

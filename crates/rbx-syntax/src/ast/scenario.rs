@@ -47,6 +47,9 @@ pub enum ScenarioStmtKind {
         ago: Duration,
         facts: Vec<(Path, Value)>,
     },
+    /// `cancel at NODE`: the operator stops the run there and cancels it,
+    /// as Ctrl-C and `rbx cancel` would; its compensation runs.
+    Cancel(NodePattern),
     /// `expect …`: what must hold once the simulated run stops.
     Expect(Check),
 }

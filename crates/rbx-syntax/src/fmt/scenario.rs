@@ -37,6 +37,7 @@ impl Printer<'_> {
                 ScenarioStmtKind::Default(_) | ScenarioStmtKind::Given { .. } => "result",
                 ScenarioStmtKind::Answer { .. } => "answer",
                 ScenarioStmtKind::Earlier { .. } => "earlier",
+                ScenarioStmtKind::Cancel(_) => "cancel",
                 ScenarioStmtKind::Expect(_) => "expect",
             },
             |printer, stmt, level| printer.scenario_stmt(stmt, level),
@@ -107,6 +108,9 @@ impl Printer<'_> {
                     stmt.span,
                     level,
                 );
+            }
+            ScenarioStmtKind::Cancel(node) => {
+                self.line(level, &format!("cancel at {}", pattern_text(node)), end);
             }
             ScenarioStmtKind::Expect(check) => {
                 self.line(level, &format!("expect {}", check_text(&check.kind)), end);

@@ -80,6 +80,9 @@ impl Lowerer<'_> {
                     .collect::<R<_>>()?;
                 ScenarioStmtKind::Earlier { ago, facts }
             }
+            Rule::cancel_stmt => {
+                ScenarioStmtKind::Cancel(self.node_pattern(children.expect(Rule::node_pattern)?)?)
+            }
             Rule::check_stmt => {
                 let check = children.next().ok_or(Bug {
                     expected: Rule::check_stmt,
