@@ -312,10 +312,13 @@ impl Driver {
         }
         match exit {
             Exit::Paused { node, hint } => {
-                let hint = match self.refusals.of(&node) {
+                let mut hint = match self.refusals.of(&node) {
                     Some(why) => format!("{hint}; the answer given was refused: {why}"),
                     None => hint,
                 };
+                if let Some(place) = self.executor.places.get(&node) {
+                    hint.push_str(&format!("; `{node}` is written at {place}"));
+                }
                 Exit::Paused { node, hint }
             }
             other => other,
