@@ -116,28 +116,23 @@ pub fn run_suite<'s>(suite: &'s Suite, settings: &Settings) -> Report<'s> {
     }
 }
 
-/// A run that stopped for want of something the scenario did not give (a
-/// result, an answer) fails it, whatever it expected: the scenario is
-/// incomplete, and says where.
+/// A run that stopped without an outcome — for want of a result or an
+/// answer, or at a failure — fails a scenario that does not expect how it
+/// ends: the scenario is incomplete, and this says where. A scenario with
+/// `expect outcome` or `expect failed` is told by that expectation.
 fn unexpected_stop(setup: &Setup, trace: &Trace) -> Option<Miss> {
-    let expects_failure = setup
+    use rbx_syntax::ast::CheckKind;
+    let says_how_it_ends = setup
         .checks
         .iter()
-        .any(|c| matches!(c.kind, rbx_syntax::ast::CheckKind::Failed(_)));
-    let message = match &trace.exit {
-        Exit::Ended { .. } => return None,
-        Exit::Failed { .. } if expects_failure => return None,
-        Exit::Failed { .. }
-            if setup
-                .checks
-                .iter()
-                .any(|c| matches!(c.kind, rbx_syntax::ast::CheckKind::Outcome(_))) =>
-        {
-            return None;
-        }
-        other => format!("the run {}", crate::trace::describe(other)),
-    };
-    Some(Miss { at: None, message })
+        .any(|c| matches!(c.kind, CheckKind::Failed(_) | CheckKind::Outcome(_)));
+    if says_how_it_ends || matches!(trace.exit, Exit::Ended { .. }) {
+        return None;
+    }
+    Some(Miss {
+        at: None,
+        message: format!("the run {}", crate::trace::describe(&trace.exit)),
+    })
 }
 
 fn simulate(
