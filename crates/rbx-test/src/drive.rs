@@ -3,21 +3,23 @@
 //! journal in memory; then its expectations, and the suite's coverage.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rbx_engine::executor::Clock;
 use rbx_engine::{Exit, Options};
-use rbx_store::{MemoryStore, NewRun, Store};
+use rbx_store::{MemoryStore, Store};
 use rbx_syntax::Diagnostic;
 use rbx_syntax::ast::Scenario;
 use serde_json::{Value as Json, json};
 use tokio::sync::Notify;
 
 use crate::coverage::Coverage;
+use crate::earlier::record_earlier;
 use crate::judge::{Miss, judge};
-use crate::setup::{Earlier, Setup, setup};
+use crate::refusals::Refusals;
+use crate::setup::{Setup, setup};
 use crate::sim::Simulator;
 use crate::trace::{Trace, trace};
 use crate::{Suite, place};
@@ -340,91 +342,4 @@ fn resume_error(e: &rbx_engine::ResumeError) -> String {
         rbx_engine::ResumeError::Held(holder) => format!("held by process {}", holder.pid),
         rbx_engine::ResumeError::Changed(nodes) => format!("changed: {}", nodes.join(", ")),
     }
-}
-
-/// What the engine said it refused (a person's answer that breaks a rule),
-/// so that a scenario stopped by it says why.
-#[derive(Debug, Default)]
-struct Refusals(Mutex<Vec<String>>);
-
-impl Refusals {
-    /// The last refusal about `node`.
-    fn of(&self, node: &str) -> Option<String> {
-        let lines = self.0.lock().ok()?;
-        let prefix = format!("✗ {node}: ");
-        lines
-            .iter()
-            .rev()
-            .find_map(|l| l.strip_prefix(&prefix).map(str::to_string))
-    }
-}
-
-impl rbx_engine::Observer for Refusals {
-    fn line(&self, tone: rbx_engine::Tone, text: &str) {
-        if tone == rbx_engine::Tone::Bad {
-            if let Ok(mut lines) = self.0.lock() {
-                lines.push(text.to_string());
-            }
-        }
-    }
-    fn output(&self, _: rbx_engine::observer::Stream, _: &[u8]) {}
-    fn running(&self, _: &str) {}
-    fn stopped(&self) {}
-    fn can_ask(&self) -> bool {
-        false
-    }
-    fn ask(&self, _: &str) -> Option<String> {
-        None
-    }
-    fn long_text(&self) -> Option<String> {
-        None
-    }
-}
-
-/// Writes an earlier run into the store, dated `ago` before the scenario
-/// starts, as `count()` will read it.
-fn record_earlier(
-    suite: &Suite,
-    setup: &Setup,
-    store: &MemoryStore,
-    earlier: &Earlier,
-) -> Result<(), String> {
-    let at = setup.start_ms - i64::try_from(earlier.ago).unwrap_or(i64::MAX);
-    store.set_clock(Arc::new(move || at));
-    let procedure = &suite.procedure;
-    let mut writer = store.clone();
-    let new = NewRun {
-        runbook_id: procedure.runbook_id.clone(),
-        title: procedure.title.clone(),
-        entry: procedure.entry.clone(),
-        sources: procedure.sources.clone(),
-        inputs: serde_json::Value::Object(earlier.inputs.clone()),
-        started_by: setup.operator.clone(),
-        host: "rbx-test".to_string(),
-    };
-    let write = |writer: &mut MemoryStore| -> Result<(), rbx_store::StoreError> {
-        let run = writer.create_run(&new)?;
-        writer.append(&run, rbx_engine::state::kind::RUN_STARTED, &json!({}))?;
-        for (node, fact) in &earlier.nodes {
-            let mut payload = json!({
-                "node": node,
-                "attempt": 1,
-                "status": fact.status,
-                "captures": rbx_engine::state::captures_json(&fact.captures),
-            });
-            if let Some(branch) = &fact.branch {
-                payload["branch"] = json!(branch);
-            }
-            writer.append(&run, rbx_engine::state::kind::NODE_FINISHED, &payload)?;
-        }
-        writer.append_stopping(
-            &run,
-            rbx_engine::state::kind::RUN_ENDED,
-            &json!({ "outcome": "earlier", "success": true }),
-            "ended:earlier",
-            None,
-        )?;
-        Ok(())
-    };
-    write(&mut writer).map_err(|e| e.to_string())
 }

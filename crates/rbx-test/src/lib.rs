@@ -14,9 +14,11 @@
 
 mod coverage;
 mod drive;
+mod earlier;
 mod judge;
 mod matching;
 mod output;
+mod refusals;
 
 mod setup;
 mod sim;
