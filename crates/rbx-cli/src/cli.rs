@@ -75,6 +75,9 @@ pub enum Command {
     /// Check that a run's record was not altered: its hash chain, event by
     /// event, and its snapshot.
     Verify(StatusArgs),
+    /// Run the scenarios beside runbooks with a simulated executor and
+    /// clock: outcomes, paths, coverage and rehearsal timing.
+    Test(crate::test_cmd::TestArgs),
     /// Write a run's evidence record: every step's result and evidence, the
     /// decisions, sign-offs and timeline, as Markdown, JSON or HTML.
     Report(ReportArgs),

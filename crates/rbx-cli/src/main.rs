@@ -42,6 +42,7 @@ mod run_cmd;
 mod runs_cmd;
 mod sources;
 mod terminal;
+mod test_cmd;
 
 use std::process::ExitCode;
 
@@ -70,6 +71,7 @@ fn main() -> ExitCode {
         cli::Command::Log(args) => runs_cmd::log(&args),
         cli::Command::Verify(args) => runs_cmd::verify(&args),
         cli::Command::Report(args) => report::run(&args),
+        cli::Command::Test(args) => test_cmd::run(&args),
         cli::Command::Completions(args) => conventions::completions(&args),
         cli::Command::Man(args) => conventions::man(&args),
     };

@@ -44,6 +44,8 @@ fn options(drive: &DriveArgs) -> Result<Options, u8> {
             .and_then(|h| h.into_string().ok())
             .unwrap_or_else(|| "localhost".to_string()),
         answers,
+        executor: std::sync::Arc::new(rbx_engine::executor::Processes),
+        clock: rbx_engine::executor::Clock::System,
     })
 }
 

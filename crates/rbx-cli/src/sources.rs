@@ -66,7 +66,7 @@ pub fn expand(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<SourceError>) {
         match std::fs::metadata(path) {
             Ok(meta) if meta.is_dir() => {
                 let before = files.len();
-                let reason = match walk(path, excluded, &mut files) {
+                let reason = match walk(path, "runbook", excluded, &mut files) {
                     Err(error) => Some(error),
                     Ok(()) if files.len() == before => Some(LoadError::Unreadable(
                         "a directory with no `.runbook` file under it, or only ignored ones"
@@ -91,8 +91,15 @@ pub fn expand(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<SourceError>) {
     (files, errors)
 }
 
+/// The files ending in `.EXTENSION` under `dir`, in a stable order, leaving
+/// out what [`expand`] leaves out.
+pub fn walk_for(dir: &Path, extension: &str, files: &mut Vec<PathBuf>) -> Result<(), LoadError> {
+    walk(dir, extension, crate::project::excluded(), files)
+}
+
 fn walk(
     dir: &Path,
+    extension: &str,
     excluded: Option<&ignore::gitignore::Gitignore>,
     files: &mut Vec<PathBuf>,
 ) -> Result<(), LoadError> {
@@ -115,7 +122,7 @@ fn walk(
             None => LoadError::Unreadable(error.to_string().to_lowercase()),
         })?;
         let is_file = entry.file_type().is_some_and(|t| t.is_file());
-        if is_file && entry.path().extension().is_some_and(|ext| ext == "runbook") {
+        if is_file && entry.path().extension().is_some_and(|ext| ext == extension) {
             files.push(entry.into_path());
         }
     }

@@ -1,7 +1,9 @@
 //! The store on a thread of its own. SQLite work never runs on a tokio
-//! worker: the executor sends closures here and awaits their answers.
+//! worker: the executor sends closures here and awaits their answers. A
+//! simulated run's store is in memory and never blocks: its journal is
+//! written in the calling task instead (`Journal::inline`).
 
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 
 use rbx_store::{Store, StoreError};
 use tokio::sync::oneshot;
@@ -11,7 +13,15 @@ type Job = Box<dyn FnOnce(&mut dyn Store) + Send>;
 /// A handle to the store thread. Cloning it shares the thread.
 #[derive(Clone)]
 pub struct Journal {
-    jobs: mpsc::Sender<Job>,
+    to: To,
+}
+
+#[derive(Clone)]
+enum To {
+    Thread(mpsc::Sender<Job>),
+    /// A store in memory, written in the caller's task: a simulated run,
+    /// whose clock must not move while the journal is written.
+    Inline(Arc<Mutex<Box<dyn Store>>>),
 }
 
 impl std::fmt::Debug for Journal {
@@ -32,7 +42,17 @@ impl Journal {
                 }
             })
             .ok();
-        Journal { jobs }
+        Journal {
+            to: To::Thread(jobs),
+        }
+    }
+
+    /// A journal written in the calling task, for a store that never
+    /// blocks (one in memory).
+    pub fn inline(store: Box<dyn Store>) -> Journal {
+        Journal {
+            to: To::Inline(Arc::new(Mutex::new(store))),
+        }
     }
 
     /// Runs `work` on the store thread and waits for its result.
@@ -40,11 +60,18 @@ impl Journal {
         &self,
         work: impl FnOnce(&mut dyn Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, JournalError> {
+        let jobs = match &self.to {
+            To::Thread(jobs) => jobs,
+            To::Inline(store) => {
+                let mut store = store.lock().map_err(|_| JournalError::Gone)?;
+                return work(store.as_mut()).map_err(JournalError::Store);
+            }
+        };
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move |store| {
             let _ = reply.send(work(store));
         });
-        if self.jobs.send(job).is_err() {
+        if jobs.send(job).is_err() {
             return Err(JournalError::Gone);
         }
         match answer.await {

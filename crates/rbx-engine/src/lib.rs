@@ -3,8 +3,10 @@
 //!
 //! Architecture invariant: the engine reads runbook text only from the
 //! snapshot its run recorded, never from the files on disk after the run
-//! started; the store is touched only from its own thread.
+//! started; the store is touched only from its own thread (a simulated
+//! run's store, in memory, from the task that drives it).
 
+pub mod executor;
 mod expand;
 mod expect;
 pub mod fills;
@@ -197,6 +199,10 @@ pub struct Options {
     pub host: String,
     /// Answers given ahead of time (`--answers`), used instead of asking.
     pub answers: fills::Answers,
+    /// What runs commands: processes, or a simulation (`rbx test`).
+    pub executor: Arc<dyn executor::Executor>,
+    /// What time it is: the system's, or a simulated clock.
+    pub clock: executor::Clock,
 }
 
 /// How a drive of a run ended.
@@ -365,6 +371,17 @@ pub fn flow_it_leaves(
     (!state.left.contains_key(flow) && readiness::leaves(state, &plan, x)).then(|| flow.clone())
 }
 
+/// The nodes a run of `procedure` with these inputs has, by the id the
+/// run gives each (every `foreach` expanded per item), each with its node
+/// in the checked graph: what `rbx test` matches a scenario's names against.
+pub fn run_nodes(
+    procedure: &Procedure,
+    inputs: &HashMap<String, Value>,
+) -> Vec<(String, petgraph::graph::NodeIndex)> {
+    let plan = expand::expand(&procedure.graph, &list_values(inputs));
+    plan.nodes.into_iter().map(|n| (n.id, n.check)).collect()
+}
+
 /// A run's inputs as the store keeps them (secrets never are), as values.
 fn stored_inputs(inputs: &serde_json::Value) -> HashMap<String, Value> {
     inputs
@@ -487,7 +504,7 @@ pub async fn start(
     options: Options,
     on_created: impl FnOnce(&RunId),
 ) -> Exit {
-    let journal = Journal::spawn(store);
+    let journal = journal_for(store, &options);
     let new = NewRun {
         runbook_id: procedure.runbook_id.clone(),
         title: procedure.title.clone(),
@@ -537,6 +554,17 @@ pub async fn start(
     .await;
     finish(&journal, &run, &exit, &observer).await;
     exit
+}
+
+/// The store on a thread of its own; a simulated run's journal is written
+/// in the driving task itself, so that no simulated time passes while it
+/// writes.
+fn journal_for(store: Box<dyn Store>, options: &Options) -> Journal {
+    if options.clock.is_simulated() {
+        Journal::inline(store)
+    } else {
+        Journal::spawn(store)
+    }
 }
 
 async fn finish(journal: &Journal, run: &RunId, exit: &Exit, observer: &Arc<dyn Observer>) {
@@ -661,7 +689,7 @@ pub async fn resume(
     sets: &[(String, String)],
     options: Options,
 ) -> Result<Exit, ResumeError> {
-    let journal = Journal::spawn(store);
+    let journal = journal_for(store, &options);
     let holder = Holder::this_process(options.host.clone());
     let id = run.clone();
     let loaded = journal
@@ -982,7 +1010,7 @@ async fn resume_locked(
                 if let Some(entry) = state.nodes.get_mut(&id) {
                     entry.status = Status::Succeeded;
                     entry.finished_seq = Some(seq);
-                    entry.finished_at = Some(now_ms());
+                    entry.finished_at = Some(options.clock.now_ms());
                 }
             }
             Decision::Ask => return Ok(Exit::NeedsDecision { node: id }),

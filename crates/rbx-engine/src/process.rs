@@ -300,6 +300,35 @@ pub async fn run(
     })
 }
 
+/// A command's result given rather than observed (a simulated executor):
+/// its streams pass through the same reader as a real process's pipes.
+pub(crate) async fn from_output(
+    spec: &Spec,
+    exit: i32,
+    stdout: &[u8],
+    stderr: &[u8],
+    duration: Duration,
+    live: Live,
+) -> Finished {
+    let (_stop, stopped) = watch::channel(false);
+    let reader = |stream| Reader {
+        stream,
+        masker: Masker::new(&spec.secrets),
+        keeper: spec.whole.contains(&stream).then(Keeper::new),
+        live: live.clone(),
+        stop: stopped.clone(),
+        captured: Captured::default(),
+    };
+    Finished {
+        exit: Some(exit),
+        timed_out: false,
+        cancelled: false,
+        stdout: reader(Stream::Stdout).read_all(Some(stdout)).await,
+        stderr: reader(Stream::Stderr).read_all(Some(stderr)).await,
+        duration,
+    }
+}
+
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,

@@ -52,6 +52,7 @@
 mod event;
 mod hash;
 mod lock;
+mod memory_store;
 mod migrations;
 mod output;
 mod run;
@@ -64,6 +65,7 @@ mod utc;
 pub use event::Event;
 pub use hash::{hash_sources, output_digest};
 pub use lock::{Holder, LockOutcome};
+pub use memory_store::{MemoryClock, MemoryStore};
 pub use output::Output;
 pub use run::{LastEvent, NewRun, RunSummary};
 pub use run_id::RunId;

@@ -6,12 +6,18 @@
 
 use crate::span::Span;
 
+mod scenario;
+
+pub use scenario::*;
+
 /// One parsed file: an entry runbook (with a header) or a fragment that
 /// another file includes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct File {
     pub header: Option<Header>,
     pub items: Vec<Item>,
+    /// A scenarios file's scenarios (such a file has no items).
+    pub scenarios: Vec<Scenario>,
     pub comments: Vec<Comment>,
     pub span: Span,
 }

@@ -62,6 +62,10 @@ fn describe(rule: Rule) -> Option<String> {
         }
         capture_regex => "`~ /regex/`",
         capture_json => "`json \"field\"`",
+        node_pattern => {
+            "a node (`smoke.doctor`, `doctor` or a quoted pattern such as `\"smoke.*\"`)"
+        }
+        verdict => "`go` or `no_go`",
         EOI => "the end of the file",
         _ => return None,
     };
@@ -85,6 +89,7 @@ fn words(rule: Rule) -> &'static [&'static str] {
         capture_type => &["string", "int", "bool", "duration"],
         boolean => &["true", "false"],
         target => &["end", "continue"],
+        verdict => &["go", "no_go"],
         _ => &[],
     }
 }

@@ -5,6 +5,8 @@
 //! comments kept in order. Formatting is idempotent, and the formatted text
 //! parses to a tree equal to the original's.
 
+mod scenario;
+
 use crate::ast::*;
 
 /// Formats a parsed file. `source` is the text it was parsed from, needed
@@ -28,6 +30,7 @@ pub fn format(source: &str, file: &File) -> String {
             printer.leading_comments(header.span.end, 1);
             printer.out.push_str("}\n");
         }
+        None if !file.scenarios.is_empty() => printer.scenarios(&file.scenarios),
         None => printer.items(&file.items, 0),
     }
     printer.leading_comments(usize::MAX, 0);

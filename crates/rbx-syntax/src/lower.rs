@@ -5,6 +5,8 @@
 //! in rbx, not in the runbook. It is still reported as a diagnostic rather
 //! than a panic: no input may crash the tool.
 
+mod scenario;
+
 use pest::iterators::{Pair, Pairs};
 
 use crate::ast::*;
@@ -127,6 +129,25 @@ pub fn is_keyword(rule: Rule) -> bool {
             | kw_and
             | kw_or
             | kw_not
+            | kw_scenario
+            | kw_set
+            | kw_operator
+            | kw_start
+            | kw_default
+            | kw_given
+            | kw_attempt
+            | kw_attempts
+            | kw_takes
+            | kw_at
+            | kw_answer
+            | kw_rationale
+            | kw_confirm
+            | kw_reject
+            | kw_earlier
+            | kw_failed
+            | kw_ran
+            | kw_overrun
+            | kw_cancel
     )
 }
 
@@ -233,6 +254,20 @@ impl<'s> Lowerer<'s> {
                     span: header_span,
                 }),
                 items,
+                scenarios: Vec::new(),
+                comments,
+                span,
+            });
+        }
+        if let Some(scenarios) = children.take(Rule::scenarios) {
+            let scenarios = Children::of(scenarios)
+                .rest()
+                .map(|s| self.scenario(s))
+                .collect::<R<_>>()?;
+            return Ok(File {
+                header: None,
+                items: Vec::new(),
+                scenarios,
                 comments,
                 span,
             });
@@ -242,6 +277,7 @@ impl<'s> Lowerer<'s> {
         Ok(File {
             header: None,
             items,
+            scenarios: Vec::new(),
             comments,
             span,
         })

@@ -45,8 +45,17 @@ pub async fn drive(
     let interrupt_tx = Arc::clone(&cancel_tx);
     // Ctrl-C, a dropped SSH session (SIGHUP) and a polite kill (SIGTERM)
     // all stop the run the same way: the steps' groups are ended and the
-    // run is left resumable.
+    // run is left resumable. A simulated run has no processes to end:
+    // a signal stops `rbx test` as it stops any program, and the run is
+    // interrupted when its executor says (a scenario's `cancel at`).
+    let simulated = options.clock.is_simulated();
+    let executor = Arc::clone(&options.executor);
     let interrupt = tokio::spawn(async move {
+        if simulated {
+            executor.interruption().await;
+            let _ = cancel_tx.send(true);
+            return;
+        }
         use tokio::signal::unix::{SignalKind, signal};
         let (Ok(mut hangup), Ok(mut terminate)) = (
             signal(SignalKind::hangup()),

@@ -11,7 +11,6 @@ use crate::state::{NodeState, RunState, Status};
 use crate::value::{self, Env, Value};
 
 use super::Shared;
-use super::record::now_ms;
 
 /// What is known of one finished node: status, captures, the branch it
 /// took, and when it finished.
@@ -195,7 +194,12 @@ impl Env for NodeEnv<'_> {
     }
 
     fn count(&self, condition: &Expr, window: u64) -> Result<i64, String> {
-        let since = now_ms().saturating_sub(i64::try_from(window).unwrap_or(i64::MAX));
+        let since = self
+            .shared
+            .options
+            .clock
+            .now_ms()
+            .saturating_sub(i64::try_from(window).unwrap_or(i64::MAX));
         let mut matched = Vec::new();
         for crate::Past {
             started,

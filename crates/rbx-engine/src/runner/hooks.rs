@@ -8,14 +8,15 @@ use rbx_syntax::ast::HookEvent;
 use serde_json::json;
 use tokio::sync::watch;
 
+use crate::executor::{Call, Purpose, Unrun};
 use crate::expand::Plan;
 use crate::observer::Tone;
-use crate::process::{self, Spec};
+use crate::process::Spec;
 use crate::state::{RunState, kind};
 
 use super::Shared;
 use super::env::{NodeEnv, View, render, secrets};
-use super::record::{now_ms, record};
+use super::record::record;
 
 /// Runs the runbook's hook for `event`, with the event in environment
 /// variables. A hook that fails is recorded and never stops the run.
@@ -52,9 +53,21 @@ pub(crate) async fn hook(shared: &Shared, event: HookEvent, details: &[(&str, &s
                     whole: Vec::new(),
                 };
                 let (_never, cancel) = watch::channel(false);
-                process::run(&spec, Arc::new(|_, _| {}), cancel)
+                let call = Call {
+                    node: event.keyword(),
+                    attempt: 0,
+                    purpose: Purpose::Hook,
+                    spec: &spec,
+                };
+                shared
+                    .options
+                    .executor
+                    .run(call, Arc::new(|_, _| {}), cancel)
                     .await
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| match e {
+                        Unrun::Start(e) => e.to_string(),
+                        Unrun::Missing(why) => why,
+                    })
             }
             Err(why) => Err(why),
         };
@@ -117,7 +130,7 @@ pub(crate) async fn budget(
     let Some(started) = state.nodes.get(stage).and_then(|n| n.finished_at) else {
         return Ok(());
     };
-    let elapsed = u64::try_from(now_ms() - started).unwrap_or(0);
+    let elapsed = u64::try_from(shared.options.clock.now_ms() - started).unwrap_or(0);
     if elapsed <= *within {
         return Ok(());
     }
@@ -171,7 +184,7 @@ pub(crate) fn stage_clock(shared: &Shared, node: &crate::expand::XNode) -> Strin
     let Some(started) = started else {
         return String::new();
     };
-    let elapsed = u64::try_from(now_ms() - started).unwrap_or(0);
+    let elapsed = u64::try_from(shared.options.clock.now_ms() - started).unwrap_or(0);
     format!(
         " [{stage} {} of {}]",
         rbx_syntax::fmt::duration(elapsed / 1000 * 1000),

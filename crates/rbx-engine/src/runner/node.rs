@@ -12,7 +12,7 @@ use crate::value::{self, Env, Value};
 use super::decide::decide;
 use super::env::{NodeEnv, Rendered, View, render};
 use super::person::person;
-use super::record::{fail, finish, now_ms, settled};
+use super::record::{fail, finish, settled};
 use super::step::step;
 use super::wait::wait;
 use super::{Done, Shared};
@@ -33,7 +33,7 @@ pub(crate) async fn execute(
     match &check.kind {
         NodeKind::StageStart { requires, .. } => {
             if let Ok(mut started) = shared.stage_started.lock() {
-                started.insert(node.id.clone(), now_ms());
+                started.insert(node.id.clone(), shared.options.clock.now_ms());
             }
             let state = match requirements(requires, &env) {
                 Ok(()) => settled(Status::Succeeded, None),
@@ -42,10 +42,12 @@ pub(crate) async fn execute(
             finish(shared, &node.id, 0, state, json!({})).await
         }
         NodeKind::Anchor(_) => {
+            shared.options.executor.attend(&node.id).await;
             let mut state = settled(Status::Succeeded, None);
-            state
-                .captures
-                .insert("time".to_string(), Value::Timestamp(now_ms()));
+            state.captures.insert(
+                "time".to_string(),
+                Value::Timestamp(shared.options.clock.now_ms()),
+            );
             finish(shared, &node.id, 0, state, json!({})).await
         }
         NodeKind::End { .. } => {

@@ -59,6 +59,8 @@ pub(crate) async fn person(
         );
         return Done::Paused(confirm_hint(block));
     };
+    // The time the person takes (a simulated run's clock moves by it).
+    shared.options.executor.attend(&node.id).await;
     let who = people::Answering {
         started_by: &shared.started_by,
         operator: &shared.options.operator,
@@ -83,7 +85,7 @@ pub(crate) async fn person(
         }
         Ok(settlement) => {
             for (name, path) in people::files(block, &response) {
-                let bytes = match std::fs::read(&path) {
+                let bytes = match shared.options.executor.attachment(&path) {
                     Ok(bytes) => bytes,
                     Err(e) => {
                         shared.options.observer.line(

@@ -62,7 +62,7 @@ pub(crate) async fn finish(
         Ok(seq) => {
             node.attempts = attempt;
             node.finished_seq = Some(seq);
-            node.finished_at = Some(now_ms());
+            node.finished_at = Some(shared.options.clock.now_ms());
             Done::Settled(node)
         }
         Err(e) => Done::Broken(e),

@@ -7,6 +7,7 @@ use rbx_store::Store;
 use rbx_syntax::ast::{BackoffKind, Block, StmtKind, Text};
 use serde_json::json;
 
+use crate::executor::{Call, Purpose, Unrun};
 use crate::observer::Tone;
 use crate::process::{self, Spec, cancelled_signal};
 use crate::state::{NodeState, Status, kind};
@@ -97,14 +98,25 @@ pub(crate) async fn step(
             ),
         );
         observer.running(&node.id);
-        let finished = process::run(&spec, live(Arc::clone(observer)), shared.cancel.clone()).await;
+        let call = Call {
+            node: &node.id,
+            attempt,
+            purpose: Purpose::Step,
+            spec: &spec,
+        };
+        let finished = shared
+            .options
+            .executor
+            .run(call, live(Arc::clone(observer)), shared.cancel.clone())
+            .await;
         observer.stopped();
         let finished = match finished {
             Ok(f) => f,
-            Err(e) => {
+            Err(Unrun::Start(e)) => {
                 let why = format!("could not start `{}`: {e}", process::SHELL);
                 return fail(shared, &node.id, attempt, why).await;
             }
+            Err(Unrun::Missing(why)) => return Done::Broken(why),
         };
         if finished.cancelled {
             return Done::Interrupted;
@@ -197,7 +209,16 @@ pub(crate) async fn verify_in_doubt(
         secrets: Arc::new(secrets(shared)),
         whole: Vec::new(),
     };
-    let finished = process::run(&spec, Arc::new(|_, _| {}), shared.cancel.clone())
+    let call = Call {
+        node: &node.id,
+        attempt,
+        purpose: Purpose::Verify,
+        spec: &spec,
+    };
+    let finished = shared
+        .options
+        .executor
+        .run(call, Arc::new(|_, _| {}), shared.cancel.clone())
         .await
         .ok()?;
     let happened = finished.exit == Some(0);

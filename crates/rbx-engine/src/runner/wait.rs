@@ -6,6 +6,7 @@ use std::time::Duration;
 use rbx_syntax::ast::{Block, StmtKind};
 use serde_json::json;
 
+use crate::executor::{Call, Purpose, Unrun};
 use crate::observer::Tone;
 use crate::process::{self, Spec, cancelled_signal};
 use crate::state::{Status, kind};
@@ -13,7 +14,7 @@ use crate::value::{self, Value};
 
 use super::env::{NodeEnv, secrets};
 use super::node::{command, timeout_of};
-use super::record::{fail, finish, now_ms, record, settled};
+use super::record::{fail, finish, record, settled};
 use super::{Done, Shared};
 
 pub(crate) async fn wait(
@@ -29,7 +30,7 @@ pub(crate) async fn wait(
     }) {
         let due = match value::eval(until, env) {
             Ok(Value::Timestamp(due)) => due,
-            Ok(Value::Bool(true)) => now_ms(),
+            Ok(Value::Bool(true)) => shared.options.clock.now_ms(),
             Ok(other) => {
                 let why = format!("`until` gave {other}, not a time");
                 return fail(shared, &node.id, previous, why).await;
@@ -38,10 +39,11 @@ pub(crate) async fn wait(
                 return fail(shared, &node.id, previous, why).await;
             }
         };
-        let left = due - now_ms();
+        let left = due - shared.options.clock.now_ms();
         // Longer than this, the run stops and is due again at `due`: an
-        // operator need not keep a terminal open for hours.
-        if left > 60_000 {
+        // operator need not keep a terminal open for hours. Simulated time
+        // simply passes.
+        if left > 60_000 && !shared.options.clock.is_simulated() {
             shared.options.observer.line(
                 Tone::Note,
                 &format!(
@@ -114,12 +116,23 @@ pub(crate) async fn wait(
             secrets: Arc::new(secrets(shared)),
             whole: crate::expect::judged(block),
         };
-        let finished = match process::run(&spec, Arc::new(|_, _| {}), shared.cancel.clone()).await {
+        let call = Call {
+            node: &node.id,
+            attempt: polls,
+            purpose: Purpose::Poll,
+            spec: &spec,
+        };
+        let running = shared
+            .options
+            .executor
+            .run(call, Arc::new(|_, _| {}), shared.cancel.clone());
+        let finished = match running.await {
             Ok(f) => f,
-            Err(e) => {
+            Err(Unrun::Start(e)) => {
                 let why = format!("could not start `{}`: {e}", process::SHELL);
                 return fail(shared, &node.id, attempt, why).await;
             }
+            Err(Unrun::Missing(why)) => return Done::Broken(why),
         };
         if finished.cancelled {
             return Done::Interrupted;
