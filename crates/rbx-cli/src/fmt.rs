@@ -9,10 +9,17 @@ use crate::conventions::{Verbosity, verbosity};
 use crate::{exit, render, sources};
 
 pub fn run(args: &FmtArgs) -> u8 {
-    let (files, errors) = sources::expand(&args.paths);
+    let (mut files, errors) = sources::expand(&args.paths);
     let mut invalid = !errors.is_empty();
     for error in errors {
         err!("{}", error.render());
+    }
+    // A directory's scenario files are formatted with its runbooks.
+    for dir in args.paths.iter().filter(|p| p.is_dir()) {
+        if let Err(error) = sources::walk_for(dir, rbx_test::EXTENSION, &mut files) {
+            errln!("error: cannot read `{}`: {error}", dir.display());
+            invalid = true;
+        }
     }
     let mut differs = false;
     for path in &files {
