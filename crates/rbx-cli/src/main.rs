@@ -32,6 +32,7 @@ mod fmt;
 mod graph_cmd;
 mod identity;
 mod lint;
+mod lsp_cmd;
 mod plan;
 mod render;
 mod report;
@@ -64,6 +65,7 @@ fn main() -> ExitCode {
         cli::Command::Report(args) => report::run(&args),
         cli::Command::Completions(args) => conventions::completions(&args),
         cli::Command::Man(args) => conventions::man(&args),
+        cli::Command::Lsp(args) => lsp_cmd::run(&args),
     };
     ExitCode::from(status)
 }

@@ -1,0 +1,275 @@
+//! Completion, read from the text before the cursor rather than from the
+//! tree: while the author types, the file seldom parses. The names come
+//! from the procedure's symbol table, which keeps the last definitions
+//! of a file that does not parse at the moment.
+
+use lsp_types::{CompletionItem, CompletionItemKind, Documentation, MarkupContent, MarkupKind};
+use rbx_check::symbols::{FieldType, Kind, STATUSES};
+
+use crate::analysis::Analysis;
+use crate::index::Symbol;
+use crate::keywords::{self, Context};
+use crate::navigate::Cursor;
+
+pub fn complete(cursor: &Cursor) -> Vec<CompletionItem> {
+    let before = &cursor.text[..cursor.offset.min(cursor.text.len())];
+    let line = &before[before.rfind('\n').map_or(0, |i| i + 1)..];
+    let word_start = line
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .map_or(0, |i| i + 1);
+    let (head, _word) = line.split_at(word_start);
+    let names = Names(cursor.analysis);
+    if let Some(node) = head.strip_suffix('.') {
+        let node = node
+            .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .next()
+            .unwrap_or_default();
+        return names.fields(node);
+    }
+    if in_interpolation(head) {
+        return names.values_in_text(cursor);
+    }
+    let words: Vec<&str> = head.split_whitespace().collect();
+    match words.as_slice() {
+        [] => statements(context(before)),
+        [.., "->"] => {
+            let mut items = names.of(Kind::Stage);
+            items.push(keyword("end"));
+            items.push(keyword("continue"));
+            items
+        }
+        [.., "->", "end"] | ["end"] => names.of(Kind::Outcome),
+        [.., "then" | "again"] => names.of(Kind::Stage),
+        ["owner" | "attest" | "by"] | ["by", ..] | ["require", "role"] => names.of(Kind::Role),
+        ["require", "link"] => names.of(Kind::Link),
+        ["require"] => {
+            let mut items = vec![keyword("role"), keyword("link")];
+            items.extend(names.expression());
+            items
+        }
+        ["on"] | ["again", _, "{", "on"] => words_of(&["failure", "cancel"]),
+        ["hook"] => words_of(&["pause", "overrun", "failure", "end"]),
+        ["keep"] => words_of(&["stdout", "stderr"]),
+        ["expect"] => words_of(&["exit", "stdout", "stderr"]),
+        ["foreach", _, "in"] => names.of(Kind::Input),
+        ["input", ..] if head.trim_end().ends_with(':') => words_of(&[
+            "string", "int", "bool", "duration", "secret", "host", "command", "enum", "list",
+        ]),
+        ["when" | "until" | "require", ..] => names.expression(),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether the cursor is inside `{{ … ` on its line.
+fn in_interpolation(head: &str) -> bool {
+    head.rfind("{{")
+        .is_some_and(|open| !head[open..].contains("}}"))
+}
+
+fn statements(context: Context) -> Vec<CompletionItem> {
+    keywords::starting(context)
+        .map(|k| CompletionItem {
+            label: k.word.to_string(),
+            kind: Some(CompletionItemKind::KEYWORD),
+            detail: Some(k.syntax.to_string()),
+            documentation: Some(Documentation::MarkupContent(MarkupContent {
+                kind: MarkupKind::Markdown,
+                value: k.meaning.to_string(),
+            })),
+            ..CompletionItem::default()
+        })
+        .collect()
+}
+
+fn keyword(word: &str) -> CompletionItem {
+    item(word, CompletionItemKind::KEYWORD, None)
+}
+
+fn words_of(words: &[&str]) -> Vec<CompletionItem> {
+    words.iter().map(|w| keyword(w)).collect()
+}
+
+fn item(label: &str, kind: CompletionItemKind, detail: Option<String>) -> CompletionItem {
+    CompletionItem {
+        label: label.to_string(),
+        kind: Some(kind),
+        detail,
+        ..CompletionItem::default()
+    }
+}
+
+struct Names<'a>(&'a Analysis);
+
+impl Names<'_> {
+    fn of(&self, kind: Kind) -> Vec<CompletionItem> {
+        let completion_kind = match kind {
+            Kind::Stage => CompletionItemKind::MODULE,
+            Kind::Node => CompletionItemKind::FUNCTION,
+            Kind::Input => CompletionItemKind::VARIABLE,
+            Kind::Role | Kind::Link => CompletionItemKind::REFERENCE,
+            Kind::Outcome => CompletionItemKind::ENUM_MEMBER,
+        };
+        let mut names: Vec<&str> = self.0.table.names(kind).collect();
+        names.sort_unstable();
+        names
+            .into_iter()
+            .map(|name| item(name, completion_kind, Some(kind.noun().to_string())))
+            .collect()
+    }
+
+    fn fields(&self, node: &str) -> Vec<CompletionItem> {
+        let Some(info) = self.0.table.nodes.get(node) else {
+            return Vec::new();
+        };
+        info.fields
+            .iter()
+            .map(|(name, ty)| {
+                let detail = match ty {
+                    FieldType::Capture(_) => "capture",
+                    FieldType::Evidence(_) => "evidence",
+                    FieldType::Status => "status",
+                };
+                item(name, CompletionItemKind::FIELD, Some(detail.to_string()))
+            })
+            .collect()
+    }
+
+    /// Inputs, nodes and loop variables: what `{{ }}` can name.
+    fn values_in_text(&self, cursor: &Cursor) -> Vec<CompletionItem> {
+        let mut items = self.of(Kind::Input);
+        items.extend(self.of(Kind::Node));
+        let mut loops: Vec<&str> = cursor
+            .analysis
+            .index
+            .occurrences
+            .iter()
+            .filter(|o| o.definition && o.source == cursor.source)
+            .filter_map(|o| match &o.symbol {
+                Symbol::Loop { name, .. } => Some(name.as_str()),
+                _ => None,
+            })
+            .collect();
+        loops.sort_unstable();
+        loops.dedup();
+        items.extend(
+            loops
+                .into_iter()
+                .map(|name| item(name, CompletionItemKind::VARIABLE, Some("loop variable".into()))),
+        );
+        items
+    }
+
+    /// What an expression can name: inputs, nodes, bare values and
+    /// functions.
+    fn expression(&self) -> Vec<CompletionItem> {
+        let mut items = self.of(Kind::Input);
+        items.extend(self.of(Kind::Node));
+        items.extend(
+            self.0
+                .table
+                .values
+                .iter()
+                .filter(|v| !STATUSES.contains(&v.as_str()))
+                .chain(STATUSES.iter().map(|s| s.to_string()).collect::<Vec<_>>().iter())
+                .map(|v| item(v, CompletionItemKind::ENUM_MEMBER, Some("value".into()))),
+        );
+        items.extend(
+            ["count", "filled", "set"]
+                .into_iter()
+                .map(|f| item(f, CompletionItemKind::FUNCTION, Some("function".into()))),
+        );
+        items
+    }
+}
+
+/// The block the end of `before` is in: the keyword that opens each
+/// `{` still open, skipping strings, text blocks, regexes and comments.
+pub fn context(before: &str) -> Context {
+    let mut open: Vec<Option<Context>> = Vec::new();
+    let mut line_start = 0;
+    let mut rest = before.char_indices().peekable();
+    while let Some((at, c)) = rest.next() {
+        match c {
+            '\n' => line_start = at + 1,
+            '#' => skip_until(&mut rest, |c| c == '\n').map_or((), |end| line_start = end + 1),
+            '"' if before[at..].starts_with("\"\"\"") => {
+                rest.next();
+                rest.next();
+                while let Some((inner, _)) = rest.next() {
+                    if before[inner..].starts_with("\"\"\"") {
+                        rest.next();
+                        rest.next();
+                        break;
+                    }
+                }
+            }
+            '"' => {
+                let mut escaped = false;
+                for (_, inner) in rest.by_ref() {
+                    match inner {
+                        '\\' if !escaped => escaped = true,
+                        '"' | '\n' if !escaped => break,
+                        _ => escaped = false,
+                    }
+                }
+            }
+            '~' => {
+                while rest.next_if(|(_, c)| *c == ' ').is_some() {}
+                if rest.next_if(|(_, c)| *c == '/').is_some() {
+                    skip_until(&mut rest, |c| c == '/' || c == '\n');
+                }
+            }
+            '{' => {
+                let first = before[line_start..at].split_whitespace().next().unwrap_or("");
+                open.push(Context::opened_by(first));
+            }
+            '}' => {
+                open.pop();
+            }
+            _ => {}
+        }
+    }
+    match open.last() {
+        None => Context::Top,
+        Some(context) => context.unwrap_or(Context::Top),
+    }
+}
+
+/// Advances past the next character matching `stop`, returning its offset.
+fn skip_until(
+    chars: &mut std::iter::Peekable<std::str::CharIndices>,
+    stop: impl Fn(char) -> bool,
+) -> Option<usize> {
+    chars.find(|(_, c)| stop(*c)).map(|(at, _)| at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_open_block_decides_the_context() {
+        let cases = [
+            ("", Context::Top),
+            ("runbook r \"R\" {\n  ", Context::Top),
+            ("stage s \"S\" {\n  ", Context::Stage),
+            ("stage s \"S { x\" {\n  step a \"A\" {\n    ", Context::Step),
+            ("stage s \"S\" {\n  step a \"A\" {\n    run \"x\"\n  }\n  ", Context::Stage),
+            ("stage s \"S\" {\n  foreach h in hosts {\n    ", Context::Stage),
+            ("stage s \"S\" {\n  wait w \"W\" {\n    expect stdout ~ /a{2}/\n    ", Context::Wait),
+            ("stage s \"S\" { # {\n  manual m \"M\" {\n", Context::Manual),
+            ("role r \"R\" {\n  ", Context::Role),
+            ("stage s \"S\" {\n  step a \"A\" {\n    run \"\"\"\n  { }\n  }\n\"\"\"\n", Context::Step),
+        ];
+        for (before, expected) in cases {
+            assert_eq!(context(before), expected, "{before:?}");
+        }
+    }
+
+    #[test]
+    fn interpolations_are_told_by_an_open_pair_of_braces() {
+        assert!(in_interpolation("  run \"echo {{ "));
+        assert!(in_interpolation("  run \"echo {{ a }} {{"));
+        assert!(!in_interpolation("  run \"echo {{ a }} "));
+    }
+}

@@ -1,0 +1,151 @@
+//! Go to definition, find references and rename: every feature that
+//! starts from the name under the cursor and goes to where else it is.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use lsp_types::{Location, Position, Range, TextEdit, Uri, WorkspaceEdit};
+use rbx_check::symbols::Kind;
+use rbx_syntax::Span;
+
+use crate::analysis::Analysis;
+use crate::index::{Occurrence, Symbol};
+use crate::position::LineIndex;
+
+/// The procedure, source and name under `position` in `path`.
+pub struct Cursor<'a> {
+    pub analysis: &'a Analysis,
+    pub source: usize,
+    pub offset: usize,
+    pub text: &'a str,
+}
+
+impl<'a> Cursor<'a> {
+    pub fn new(found: Option<(&'a Analysis, usize)>, position: Position) -> Option<Self> {
+        let (analysis, source) = found?;
+        let text = analysis.source(source)?.text.as_str();
+        let offset = LineIndex::new(text).offset(position);
+        Some(Cursor {
+            analysis,
+            source,
+            offset,
+            text,
+        })
+    }
+
+    pub fn occurrence(&self) -> Option<&'a Occurrence> {
+        self.analysis.index.at(self.source, self.offset)
+    }
+
+    pub fn path(&self) -> &'a Path {
+        &self.analysis.paths[self.source]
+    }
+}
+
+/// Where `span` of source `source` is, for the editor.
+pub fn location(analysis: &Analysis, source: usize, span: Span) -> Option<Location> {
+    let text = &analysis.source(source)?.text;
+    let uri = crate::uri::from_path(analysis.paths.get(source)?)?;
+    Some(Location::new(uri, LineIndex::new(text).range(span)))
+}
+
+pub fn definition(cursor: &Cursor) -> Vec<Location> {
+    let Some(occurrence) = cursor.occurrence() else {
+        return Vec::new();
+    };
+    if let Symbol::Include(path) = &occurrence.symbol {
+        return crate::uri::from_path(path)
+            .map(|uri| Location::new(uri, Range::default()))
+            .into_iter()
+            .collect();
+    }
+    cursor
+        .analysis
+        .index
+        .all(&occurrence.symbol)
+        .filter(|o| o.definition)
+        .filter_map(|o| location(cursor.analysis, o.source, o.span))
+        .collect()
+}
+
+pub fn references(cursor: &Cursor, include_declaration: bool) -> Vec<Location> {
+    let Some(occurrence) = cursor.occurrence() else {
+        return Vec::new();
+    };
+    cursor
+        .analysis
+        .index
+        .all(&occurrence.symbol)
+        .filter(|o| include_declaration || !o.definition)
+        .filter_map(|o| location(cursor.analysis, o.source, o.span))
+        .collect()
+}
+
+/// The range of the name a rename would change, or why it cannot be
+/// renamed.
+pub fn prepare_rename(cursor: &Cursor) -> Result<Range, String> {
+    let occurrence = renamable(cursor)?;
+    Ok(LineIndex::new(cursor.text).range(occurrence.span))
+}
+
+/// Renames the symbol under the cursor in every file of the procedure.
+pub fn rename(cursor: &Cursor, new_name: &str) -> Result<WorkspaceEdit, String> {
+    let occurrence = renamable(cursor)?;
+    check_new_name(cursor.analysis, &occurrence.symbol, new_name)?;
+    let mut changes: HashMap<Uri, Vec<TextEdit>> = HashMap::new();
+    for o in cursor.analysis.index.all(&occurrence.symbol) {
+        if let Some(location) = location(cursor.analysis, o.source, o.span) {
+            changes
+                .entry(location.uri)
+                .or_default()
+                .push(TextEdit::new(location.range, new_name.to_string()));
+        }
+    }
+    Ok(WorkspaceEdit::new(changes))
+}
+
+fn renamable<'a>(cursor: &Cursor<'a>) -> Result<&'a Occurrence, String> {
+    let occurrence = cursor
+        .occurrence()
+        .ok_or("no stage, node, input, role, link, outcome, field or loop variable here")?;
+    match &occurrence.symbol {
+        Symbol::Include(_) => Err("an include names a file; rename the file instead".into()),
+        symbol if !cursor.analysis.index.all(symbol).any(|o| o.definition) => Err(format!(
+            "`{}` is not defined in this procedure, so there is nothing to rename",
+            cursor.text.get(occurrence.span.range()).unwrap_or_default()
+        )),
+        _ => Ok(occurrence),
+    }
+}
+
+/// A new name must be an identifier, and not one its namespace already has.
+fn check_new_name(analysis: &Analysis, symbol: &Symbol, name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let ident = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !ident || ["and", "or", "not", "true", "false"].contains(&name) {
+        return Err(format!(
+            "`{name}` is not an id: an id is a letter or `_` followed by letters, digits and `_`, \
+             and not `and`, `or`, `not`, `true` or `false`"
+        ));
+    }
+    let taken = match symbol {
+        Symbol::Named(kind, _) => analysis.table.is_defined(*kind, name).then(|| kind.noun()),
+        Symbol::Field { node, .. } => analysis
+            .table
+            .nodes
+            .get(node)
+            .is_some_and(|info| info.fields.contains_key(name))
+            .then_some("field of this node"),
+        Symbol::Loop { .. } => (analysis.table.is_defined(Kind::Input, name)
+            || analysis.table.is_defined(Kind::Node, name))
+        .then_some("input or node"),
+        Symbol::Include(_) => None,
+    };
+    match taken {
+        Some(noun) => Err(format!("there is already a {noun} named `{name}`")),
+        None => Ok(()),
+    }
+}
