@@ -41,7 +41,10 @@ pub fn actions(cursor: &Cursor, range: Range) -> Vec<CodeAction> {
             title,
             kind: Some(CodeActionKind::QUICKFIX),
             diagnostics: Some(vec![diagnostics::to_lsp(diagnostic, &lines, Some(&uri))]),
-            edit: Some(WorkspaceEdit::new(HashMap::from([(uri.clone(), vec![edit])]))),
+            edit: Some(WorkspaceEdit::new(HashMap::from([(
+                uri.clone(),
+                vec![edit],
+            )]))),
             is_preferred: Some(true),
             ..CodeAction::default()
         });
@@ -61,11 +64,17 @@ fn fix(
     let help = diagnostic.help.as_deref().unwrap_or_default();
     if diagnostic.code == "rbx::lint::unused_input" {
         let line = whole_lines(text, item_span(file?, span)?)?;
-        return Some((format!("Remove the unused input `{written}`"), (line, String::new())));
+        return Some((
+            format!("Remove the unused input `{written}`"),
+            (line, String::new()),
+        ));
     }
     if diagnostic.code == "rbx::lint::reparsed_interpolation" {
         let quoted = between(help, "quote it for that shell: `", "`")?;
-        return Some((format!("Quote for the shell: `{quoted}`"), (span, quoted.to_string())));
+        return Some((
+            format!("Quote for the shell: `{quoted}`"),
+            (span, quoted.to_string()),
+        ));
     }
     let meant = between(help, "did you mean `", "`?")?;
     // Only a single word is replaced, so that a fix never swallows more
@@ -77,7 +86,10 @@ fn fix(
         Some((_, field)) if !written.contains('.') => field,
         _ => meant,
     };
-    Some((format!("Change `{written}` to `{meant}`"), (span, meant.to_string())))
+    Some((
+        format!("Change `{written}` to `{meant}`"),
+        (span, meant.to_string()),
+    ))
 }
 
 fn between<'h>(help: &'h str, open: &str, close: &str) -> Option<&'h str> {
@@ -98,7 +110,9 @@ fn item_span(file: &File, name: Span) -> Option<Span> {
 /// those lines.
 fn whole_lines(text: &str, span: Span) -> Option<Span> {
     let start = text[..span.start].rfind('\n').map_or(0, |i| i + 1);
-    let end = text[span.end..].find('\n').map_or(text.len(), |i| span.end + i + 1);
+    let end = text[span.end..]
+        .find('\n')
+        .map_or(text.len(), |i| span.end + i + 1);
     let alone = text[start..span.start].trim().is_empty() && text[span.end..end].trim().is_empty();
     alone.then_some(Span::new(start, end))
 }

@@ -2,10 +2,12 @@
 //! `rbx_check::check_with` (or the syntax check alone, for a fragment no
 //! entry runbook includes), its symbol table and its index of names.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use rbx_check::symbols::{self, Table};
 use rbx_check::{Fills, Finding, Loader, Report, Source};
+use rbx_syntax::ast::File;
 
 use crate::index::Index;
 use crate::uri::normalise;
@@ -17,22 +19,32 @@ pub struct Analysis {
     pub report: Report,
     /// Each source's path, normalised, in the report's order.
     pub paths: Vec<PathBuf>,
+    /// The names of the procedure. A file that does not parse now (the
+    /// author is typing) lends the definitions it had when it last did,
+    /// so that completion still knows them.
     pub table: Table,
     pub index: Index,
+    /// The last tree of each source that does not parse now.
+    last_good: HashMap<PathBuf, File>,
 }
 
 impl Analysis {
     /// Checks the procedure whose entry file is `entry`, exactly as
     /// `rbx lint` does.
-    pub fn entry(entry: &Path, loader: &dyn Loader, fills: &Fills) -> Analysis {
+    pub fn entry(
+        entry: &Path,
+        loader: &dyn Loader,
+        fills: &Fills,
+        previous: Option<&Analysis>,
+    ) -> Analysis {
         let report = rbx_check::check_with(entry, loader, fills);
-        Analysis::new(Some(entry.to_path_buf()), report)
+        Analysis::new(Some(entry.to_path_buf()), report, previous)
     }
 
     /// A fragment that no entry runbook includes gets the syntax check
     /// alone, as `rbx lint` gives it: its names may be defined in files
     /// it cannot know.
-    pub fn fragment(path: &Path, text: &str) -> Analysis {
+    pub fn fragment(path: &Path, text: &str, previous: Option<&Analysis>) -> Analysis {
         let parsed = rbx_syntax::parse(text);
         let report = Report {
             findings: parsed
@@ -50,20 +62,50 @@ impl Analysis {
             }],
             graph: None,
         };
-        Analysis::new(None, report)
+        Analysis::new(None, report, previous)
     }
 
-    fn new(entry: Option<PathBuf>, report: Report) -> Analysis {
-        let (table, _) = symbols::build(&report.sources);
+    fn new(entry: Option<PathBuf>, report: Report, previous: Option<&Analysis>) -> Analysis {
+        let paths: Vec<PathBuf> = report.sources.iter().map(|s| normalise(&s.path)).collect();
+        let last_good: HashMap<PathBuf, File> = report
+            .sources
+            .iter()
+            .zip(&paths)
+            .filter(|(source, _)| source.file.is_none())
+            .filter_map(|(_, path)| Some((path.clone(), previous?.tree(path)?.clone())))
+            .collect();
+        let table = if last_good.is_empty() {
+            symbols::build(&report.sources).0
+        } else {
+            let lent: Vec<Source> = report
+                .sources
+                .iter()
+                .zip(&paths)
+                .map(|(source, path)| Source {
+                    path: source.path.clone(),
+                    text: String::new(),
+                    file: source.file.clone().or_else(|| last_good.get(path).cloned()),
+                })
+                .collect();
+            symbols::build(&lent).0
+        };
         let index = Index::build(&report.sources, &table);
-        let paths = report.sources.iter().map(|s| normalise(&s.path)).collect();
         Analysis {
             entry,
             report,
             paths,
             table,
             index,
+            last_good,
         }
+    }
+
+    /// The tree of `path`: as it parses now, or as it last parsed.
+    fn tree(&self, path: &Path) -> Option<&File> {
+        let now = self
+            .source_of(path)
+            .and_then(|i| self.report.sources[i].file.as_ref());
+        now.or_else(|| self.last_good.get(path))
     }
 
     /// The index of the source read from `path`.
@@ -88,9 +130,8 @@ pub fn is_entry(text: &str) -> bool {
             None => break,
         }
     }
-    rest.strip_prefix("runbook").is_some_and(|after| {
-        !after.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
-    })
+    rest.strip_prefix("runbook")
+        .is_some_and(|after| !after.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_'))
 }
 
 #[cfg(test)]

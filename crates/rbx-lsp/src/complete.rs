@@ -151,11 +151,13 @@ impl Names<'_> {
             .collect();
         loops.sort_unstable();
         loops.dedup();
-        items.extend(
-            loops
-                .into_iter()
-                .map(|name| item(name, CompletionItemKind::VARIABLE, Some("loop variable".into()))),
-        );
+        items.extend(loops.into_iter().map(|name| {
+            item(
+                name,
+                CompletionItemKind::VARIABLE,
+                Some("loop variable".into()),
+            )
+        }));
         items
     }
 
@@ -170,7 +172,13 @@ impl Names<'_> {
                 .values
                 .iter()
                 .filter(|v| !STATUSES.contains(&v.as_str()))
-                .chain(STATUSES.iter().map(|s| s.to_string()).collect::<Vec<_>>().iter())
+                .chain(
+                    STATUSES
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect::<Vec<_>>()
+                        .iter(),
+                )
                 .map(|v| item(v, CompletionItemKind::ENUM_MEMBER, Some("value".into()))),
         );
         items.extend(
@@ -220,7 +228,10 @@ pub fn context(before: &str) -> Context {
                 }
             }
             '{' => {
-                let first = before[line_start..at].split_whitespace().next().unwrap_or("");
+                let first = before[line_start..at]
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("");
                 open.push(Context::opened_by(first));
             }
             '}' => {
@@ -254,12 +265,24 @@ mod tests {
             ("runbook r \"R\" {\n  ", Context::Top),
             ("stage s \"S\" {\n  ", Context::Stage),
             ("stage s \"S { x\" {\n  step a \"A\" {\n    ", Context::Step),
-            ("stage s \"S\" {\n  step a \"A\" {\n    run \"x\"\n  }\n  ", Context::Stage),
-            ("stage s \"S\" {\n  foreach h in hosts {\n    ", Context::Stage),
-            ("stage s \"S\" {\n  wait w \"W\" {\n    expect stdout ~ /a{2}/\n    ", Context::Wait),
+            (
+                "stage s \"S\" {\n  step a \"A\" {\n    run \"x\"\n  }\n  ",
+                Context::Stage,
+            ),
+            (
+                "stage s \"S\" {\n  foreach h in hosts {\n    ",
+                Context::Stage,
+            ),
+            (
+                "stage s \"S\" {\n  wait w \"W\" {\n    expect stdout ~ /a{2}/\n    ",
+                Context::Wait,
+            ),
             ("stage s \"S\" { # {\n  manual m \"M\" {\n", Context::Manual),
             ("role r \"R\" {\n  ", Context::Role),
-            ("stage s \"S\" {\n  step a \"A\" {\n    run \"\"\"\n  { }\n  }\n\"\"\"\n", Context::Step),
+            (
+                "stage s \"S\" {\n  step a \"A\" {\n    run \"\"\"\n  { }\n  }\n\"\"\"\n",
+                Context::Step,
+            ),
         ];
         for (before, expected) in cases {
             assert_eq!(context(before), expected, "{before:?}");

@@ -20,10 +20,18 @@ pub fn routed(report: &Report) -> Vec<Finding> {
 /// One diagnostic in the protocol's terms: its primary label's range, its
 /// code, its message with the help after it, and its other labels as
 /// related places in the same file.
-pub fn to_lsp(diagnostic: &Diagnostic, lines: &LineIndex, uri: Option<&Uri>) -> lsp_types::Diagnostic {
+pub fn to_lsp(
+    diagnostic: &Diagnostic,
+    lines: &LineIndex,
+    uri: Option<&Uri>,
+) -> lsp_types::Diagnostic {
     let span = diagnostic.span().unwrap_or_default();
     let mut message = diagnostic.message.clone();
-    if let Some(label) = diagnostic.labels.iter().find(|l| l.primary && !l.message.is_empty()) {
+    if let Some(label) = diagnostic
+        .labels
+        .iter()
+        .find(|l| l.primary && !l.message.is_empty())
+    {
         message.push_str(&format!(": {}", label.message));
     }
     if let Some(help) = &diagnostic.help {

@@ -91,7 +91,10 @@ mod tests {
         assert!(documents.change(&path, vec![edit(((0, 12), (0, 14)), "ok")]));
         assert_eq!(documents.get(&path), Some("stage s \"🚀 ok\" {\n}\n"));
         // A backwards range and one past the end are clamped, not refused.
-        assert!(documents.change(&path, vec![edit(((1, 1), (1, 0)), ""), edit(((9, 0), (9, 0)), "#")]));
+        assert!(documents.change(
+            &path,
+            vec![edit(((1, 1), (1, 0)), ""), edit(((9, 0), (9, 0)), "#")]
+        ));
         assert_eq!(documents.get(&path), Some("stage s \"🚀 ok\" {\n\n#"));
         assert!(!documents.change(Path::new("/r/closed.runbook"), Vec::new()));
     }

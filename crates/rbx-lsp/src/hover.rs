@@ -32,7 +32,9 @@ fn keyword(cursor: &Cursor) -> Option<String> {
     let text = cursor.text;
     let at = cursor.offset.min(text.len());
     let start = text[..at].rfind(|c: char| !word(c)).map_or(0, |i| i + 1);
-    let end = text[at..].find(|c: char| !word(c)).map_or(text.len(), |i| at + i);
+    let end = text[at..]
+        .find(|c: char| !word(c))
+        .map_or(text.len(), |i| at + i);
     let keyword = keywords::find(text.get(start..end)?)?;
     Some(format!(
         "`{}`\n\n```runbook\n{}\n```\n\n{}",
@@ -56,7 +58,9 @@ fn symbol(analysis: &Analysis, occurrence: &Occurrence) -> Option<String> {
             })
         }
         Symbol::Field { node, field } => Some(field_facts(analysis, node, field)),
-        Symbol::Loop { name, .. } => Some(format!("loop variable `{name}`: one item of the list at a time")),
+        Symbol::Loop { name, .. } => Some(format!(
+            "loop variable `{name}`: one item of the list at a time"
+        )),
         Symbol::Include(path) => Some(format!("includes `{}`", path.display())),
     }
 }
@@ -109,7 +113,11 @@ fn describe(analysis: &Analysis, found: Found) -> String {
             anchor.title.source_form()
         ),
         Found::Input(input) => {
-            let mut out = format!("**input** `{}`: `{}`", input.name.name, input_type(&input.ty.kind));
+            let mut out = format!(
+                "**input** `{}`: `{}`",
+                input.name.name,
+                input_type(&input.ty.kind)
+            );
             if let Some(default) = &input.default {
                 let _ = write!(out, " = `{}`", value(default));
             }
@@ -121,7 +129,12 @@ fn describe(analysis: &Analysis, found: Found) -> String {
         Found::Role(role) => {
             let mut out = format!("**role** `{}` — {}", role.id.name, role.title.source_form());
             for field in role.fields.iter().flatten() {
-                let _ = write!(out, "\n\n{}: {}", field.kind.keyword(), field.value.source_form());
+                let _ = write!(
+                    out,
+                    "\n\n{}: {}",
+                    field.kind.keyword(),
+                    field.value.source_form()
+                );
             }
             if role.fields.is_none() {
                 out.push_str("\n\nfilled at run time (`--fill`)");
@@ -134,12 +147,19 @@ fn describe(analysis: &Analysis, found: Found) -> String {
             link.title.source_form(),
             link.target
                 .as_ref()
-                .map_or("not set here".to_string(), |t| format!("→ {}", t.source_form()))
+                .map_or("not set here".to_string(), |t| format!(
+                    "→ {}",
+                    t.source_form()
+                ))
         ),
         Found::Outcome(outcome) => format!(
             "**outcome** `{}` ({}){}",
             outcome.name.name,
-            if outcome.success { "success" } else { "failure" },
+            if outcome.success {
+                "success"
+            } else {
+                "failure"
+            },
             outcome
                 .description
                 .as_ref()
@@ -149,12 +169,20 @@ fn describe(analysis: &Analysis, found: Found) -> String {
 }
 
 fn stage_facts(analysis: &Analysis, stage: &Stage) -> String {
-    let mut out = format!("**stage** `{}` — {}", stage.id.name, stage.title.source_form());
+    let mut out = format!(
+        "**stage** `{}` — {}",
+        stage.id.name,
+        stage.title.source_form()
+    );
     if let Some(within) = &stage.within {
         let _ = write!(out, "\n\nwithin {}", duration(within.millis));
     }
     if let Some(graph) = &analysis.report.graph {
-        let _ = write!(out, "\n\nworst case: {}", worst_case(&budget::worst_case(graph, &stage.id.name)));
+        let _ = write!(
+            out,
+            "\n\nworst case: {}",
+            worst_case(&budget::worst_case(graph, &stage.id.name))
+        );
     }
     out
 }
@@ -162,7 +190,11 @@ fn stage_facts(analysis: &Analysis, stage: &Stage) -> String {
 fn worst_case(worst: &WorstCase) -> String {
     match worst {
         WorstCase::Bounded { millis, people, .. } => {
-            let people = if *people { ", plus the time people take" } else { "" };
+            let people = if *people {
+                ", plus the time people take"
+            } else {
+                ""
+            };
             format!("{}{people}", duration(*millis))
         }
         WorstCase::Unbounded { node, reason } => match reason {
@@ -197,9 +229,10 @@ fn node_facts(graph: Option<&Graph>, stage: &str, block: &Block) -> String {
             _ => {}
         }
     }
-    let Some((graph, index)) =
-        graph.and_then(|g| g.node(&format!("{stage}.{}", block.id.name)).map(|i| (g, i)))
-    else {
+    let Some((graph, index)) = graph.and_then(|g| {
+        g.node(&format!("{stage}.{}", block.id.name))
+            .map(|i| (g, i))
+    }) else {
         return out;
     };
     for edge in graph.graph.edges_directed(index, Direction::Outgoing) {
@@ -222,7 +255,8 @@ fn node_facts(graph: Option<&Graph>, stage: &str, block: &Block) -> String {
         out,
         "\n\nworst case: {}",
         match cost.millis {
-            Some(millis) if cost.people => format!("{}, plus the time people take", duration(millis)),
+            Some(millis) if cost.people =>
+                format!("{}, plus the time people take", duration(millis)),
             Some(millis) => duration(millis),
             None => "unbounded: no `timeout`".to_string(),
         }
@@ -238,10 +272,9 @@ fn field_facts(analysis: &Analysis, node: &str, field: &str) -> String {
         .get(node)
         .and_then(|info| info.fields.get(field))
         .map(|ty| match ty {
-            FieldType::Capture(ty) => format!(
-                "captured, {}",
-                ty.map_or("string", CaptureType::keyword)
-            ),
+            FieldType::Capture(ty) => {
+                format!("captured, {}", ty.map_or("string", CaptureType::keyword))
+            }
             FieldType::Evidence(ty) => format!("evidence, {}", evidence_type(ty)),
             FieldType::Status => "the node's status: succeeded, failed or skipped".to_string(),
         });
@@ -269,7 +302,11 @@ fn input_type(kind: &InputTypeKind) -> String {
 }
 
 fn names(idents: &[Ident]) -> String {
-    idents.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ")
+    idents
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn value(value: &Value) -> String {
@@ -280,8 +317,10 @@ fn value(value: &Value) -> String {
         ValueKind::Duration(millis) => duration(*millis),
         ValueKind::Name(ident) => ident.name.clone(),
         ValueKind::List(items) => {
-            format!("[{}]", items.iter().map(self::value).collect::<Vec<_>>().join(", "))
+            format!(
+                "[{}]",
+                items.iter().map(self::value).collect::<Vec<_>>().join(", ")
+            )
         }
     }
 }
-

@@ -114,7 +114,11 @@ impl Walker<'_> {
     }
 
     fn named(&mut self, kind: Kind, ident: &Ident, definition: bool) {
-        self.push(Symbol::Named(kind, ident.name.clone()), ident.span, definition);
+        self.push(
+            Symbol::Named(kind, ident.name.clone()),
+            ident.span,
+            definition,
+        );
     }
 
     fn prose(&mut self, span: Span) {
@@ -351,7 +355,12 @@ impl Walker<'_> {
         let Some(head) = path.segments.first() else {
             return;
         };
-        if let Some(scope) = self.scopes.iter().rev().find(|(_, name)| *name == head.name) {
+        if let Some(scope) = self
+            .scopes
+            .iter()
+            .rev()
+            .find(|(_, name)| *name == head.name)
+        {
             let symbol = self.loop_symbol(&scope.clone());
             self.push(symbol, head.span, false);
         } else if self.table.is_defined(Kind::Input, &head.name) {

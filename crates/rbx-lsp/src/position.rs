@@ -109,7 +109,11 @@ mod tests {
     fn clamps_what_is_out_of_range() {
         let text = "ab\r\n🚀c";
         let index = LineIndex::new(text);
-        assert_eq!(index.offset(Position::new(0, 99)), 2, "the end of the line, before \\r\\n");
+        assert_eq!(
+            index.offset(Position::new(0, 99)),
+            2,
+            "the end of the line, before \\r\\n"
+        );
         assert_eq!(index.offset(Position::new(9, 0)), text.len());
         // Half of a surrogate pair is the character's start.
         assert_eq!(index.offset(Position::new(1, 1)), 4);

@@ -10,8 +10,8 @@ use lsp_types::notification::{
     PublishDiagnostics,
 };
 use lsp_types::request::{
-    CodeActionRequest, Completion, DocumentSymbolRequest, Formatting, GotoDefinition,
-    HoverRequest, PrepareRenameRequest, References, Rename, Request as _,
+    CodeActionRequest, Completion, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest,
+    PrepareRenameRequest, References, Rename, Request as _,
 };
 use lsp_types::*;
 use rbx_check::Loader;
@@ -105,10 +105,14 @@ struct Server<'c, L> {
 }
 
 impl<L: Loader> Server<'_, L> {
-    fn notification(&mut self, notification: Notification) -> Result<(), Box<dyn Error + Send + Sync>> {
+    fn notification(
+        &mut self,
+        notification: Notification,
+    ) -> Result<(), Box<dyn Error + Send + Sync>> {
         let publishes = match notification.method.as_str() {
             DidOpenTextDocument::METHOD => {
-                let params: DidOpenTextDocumentParams = serde_json::from_value(notification.params)?;
+                let params: DidOpenTextDocumentParams =
+                    serde_json::from_value(notification.params)?;
                 match uri::to_path(&params.text_document.uri) {
                     Some(path) => self.workspace.open(path, params.text_document.text),
                     None => Vec::new(),
@@ -168,8 +172,8 @@ impl<L: Loader> Server<'_, L> {
             }),
             HoverRequest::METHOD => answer::<HoverRequest>(request, |p| {
                 let at = p.text_document_position_params;
-                let text = cursor(ws, &at.text_document.uri, at.position)
-                    .and_then(|c| hover::hover(&c));
+                let text =
+                    cursor(ws, &at.text_document.uri, at.position).and_then(|c| hover::hover(&c));
                 Ok(text.map(|value| Hover {
                     contents: HoverContents::Markup(MarkupContent {
                         kind: MarkupKind::Markdown,
@@ -184,10 +188,14 @@ impl<L: Loader> Server<'_, L> {
                     .map(|c| CompletionResponse::Array(complete::complete(&c))))
             }),
             DocumentSymbolRequest::METHOD => answer::<DocumentSymbolRequest>(request, |p| {
-                Ok(cursor(ws, &p.text_document.uri, Position::default()).and_then(|c| {
-                    let file = c.analysis.source(c.source)?.file.as_ref()?;
-                    Some(DocumentSymbolResponse::Nested(outline::outline(c.text, file)))
-                }))
+                Ok(
+                    cursor(ws, &p.text_document.uri, Position::default()).and_then(|c| {
+                        let file = c.analysis.source(c.source)?.file.as_ref()?;
+                        Some(DocumentSymbolResponse::Nested(outline::outline(
+                            c.text, file,
+                        )))
+                    }),
+                )
             }),
             Formatting::METHOD => answer::<Formatting>(request, |p| {
                 let text = uri::to_path(&p.text_document.uri)

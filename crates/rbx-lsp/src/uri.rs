@@ -8,7 +8,10 @@ use lsp_types::Uri;
 
 /// The path a `file:` URI names, or `None` for any other scheme.
 pub fn to_path(uri: &Uri) -> Option<PathBuf> {
-    if !uri.scheme().is_some_and(|s| s.as_str().eq_ignore_ascii_case("file")) {
+    if !uri
+        .scheme()
+        .is_some_and(|s| s.as_str().eq_ignore_ascii_case("file"))
+    {
         return None;
     }
     let decoded = uri.path().as_estr().decode().into_string().ok()?;

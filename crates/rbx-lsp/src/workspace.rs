@@ -73,10 +73,9 @@ impl<L: Loader> Workspace<L> {
     pub fn close(&mut self, path: &Path) -> Vec<Publish> {
         self.documents.close(path);
         let mut publishes = self.refresh(path);
-        let (kept, dropped): (Vec<Analysis>, Vec<Analysis>) =
-            std::mem::take(&mut self.analyses).into_iter().partition(|a| {
-                a.paths.iter().any(|p| self.documents.get(p).is_some())
-            });
+        let (kept, dropped): (Vec<Analysis>, Vec<Analysis>) = std::mem::take(&mut self.analyses)
+            .into_iter()
+            .partition(|a| a.paths.iter().any(|p| self.documents.get(p).is_some()));
         self.analyses = kept;
         let cleared: BTreeSet<PathBuf> = dropped.into_iter().flat_map(|a| a.paths).collect();
         publishes.retain(|p| !cleared.contains(&p.path));
@@ -127,14 +126,19 @@ impl<L: Loader> Workspace<L> {
             fresh = self.discover(path);
         }
         if !fresh.iter().any(|a| a.source_of(path).is_some()) {
-            fresh.push(Analysis::fragment(path, &text));
+            let previous = self
+                .analyses
+                .iter()
+                .find(|a| a.entry.is_none() && a.source_of(path).is_some());
+            fresh.push(Analysis::fragment(path, &text, previous));
         }
         // Every procedure replaced, and every fragment checked alone that
         // a procedure now covers, goes.
         let covered: BTreeSet<&PathBuf> = fresh.iter().flat_map(|a| &a.paths).collect();
         let mut touched: BTreeSet<PathBuf> = covered.iter().map(|p| (*p).clone()).collect();
-        let (stale, kept): (Vec<Analysis>, Vec<Analysis>) =
-            std::mem::take(&mut self.analyses).into_iter().partition(|a| {
+        let (stale, kept): (Vec<Analysis>, Vec<Analysis>) = std::mem::take(&mut self.analyses)
+            .into_iter()
+            .partition(|a| {
                 a.entry.as_ref().is_some_and(|e| entries.contains(e))
                     || a.entry == Some(path.to_path_buf())
                     || (a.entry.is_none() && a.paths.iter().any(|p| covered.contains(p)))
@@ -150,7 +154,11 @@ impl<L: Loader> Workspace<L> {
             documents: &self.documents,
             disk: &self.disk,
         };
-        Analysis::entry(entry, &overlay, &self.fills)
+        let previous = self
+            .analyses
+            .iter()
+            .find(|a| a.entry.as_deref() == Some(entry));
+        Analysis::entry(entry, &overlay, &self.fills, previous)
     }
 
     /// The entry runbooks, nearest directory first, that include `path`.
