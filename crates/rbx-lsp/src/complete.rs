@@ -14,10 +14,7 @@ use crate::navigate::Cursor;
 pub fn complete(cursor: &Cursor) -> Vec<CompletionItem> {
     let before = &cursor.text[..cursor.offset.min(cursor.text.len())];
     let line = &before[before.rfind('\n').map_or(0, |i| i + 1)..];
-    let word_start = line
-        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .map_or(0, |i| i + 1);
-    let (head, _word) = line.split_at(word_start);
+    let head = line.trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_');
     let names = Names(cursor.analysis);
     if let Some(node) = head.strip_suffix('.') {
         let node = node

@@ -31,7 +31,7 @@ fn keyword(cursor: &Cursor) -> Option<String> {
     let word = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
     let text = cursor.text;
     let at = cursor.offset.min(text.len());
-    let start = text[..at].rfind(|c: char| !word(c)).map_or(0, |i| i + 1);
+    let start = text[..at].trim_end_matches(word).len();
     let end = text[at..]
         .find(|c: char| !word(c))
         .map_or(text.len(), |i| at + i);

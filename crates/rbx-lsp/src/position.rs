@@ -98,8 +98,8 @@ mod tests {
         let text = "step a \"é🚀\" {\n  run \"x\"\n}";
         let index = LineIndex::new(text);
         let brace = text.find('{').expect("a brace");
-        assert_eq!(index.position(brace), Position::new(0, 12));
-        assert_eq!(index.offset(Position::new(0, 12)), brace);
+        assert_eq!(index.position(brace), Position::new(0, 13));
+        assert_eq!(index.offset(Position::new(0, 13)), brace);
         let run = text.find("run").expect("run");
         assert_eq!(index.position(run), Position::new(1, 2));
         assert_eq!(index.offset(Position::new(1, 2)), run);
