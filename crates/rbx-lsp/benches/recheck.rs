@@ -58,7 +58,11 @@ fn main() {
     workspace.open(entry, entry_text);
     let published = workspace.open(smoke.clone(), smoke_text);
     let shown: usize = published.iter().map(|p| p.diagnostics.len()).sum();
-    assert_eq!(published.len(), FILES.len(), "every file of the seed is published");
+    assert_eq!(
+        published.len(),
+        FILES.len(),
+        "every file of the seed is published"
+    );
     assert!(shown >= 18, "the seed's placeholders are reported: {shown}");
 
     // Type one letter into the smoke stage's title, then take it away:
