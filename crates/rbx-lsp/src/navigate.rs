@@ -89,6 +89,11 @@ pub fn prepare_rename(cursor: &Cursor) -> Result<Range, String> {
 }
 
 /// Renames the symbol under the cursor in every file of the procedure.
+#[expect(
+    clippy::mutable_key_type,
+    reason = "the protocol's WorkspaceEdit is keyed by Uri, which hashes its text and only caches \
+              a parse in a Cell"
+)]
 pub fn rename(cursor: &Cursor, new_name: &str) -> Result<WorkspaceEdit, String> {
     let occurrence = renamable(cursor)?;
     check_new_name(cursor.analysis, &occurrence.symbol, new_name)?;
