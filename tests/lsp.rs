@@ -617,3 +617,15 @@ fn positions_count_utf16_code_units() {
     );
     client.stop();
 }
+
+#[test]
+fn exit_without_shutdown_is_a_failure_as_the_protocol_says() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let client = Client::start(dir.path());
+    let (status, stderr) = client.exit_at_once();
+    assert_eq!(status.code(), Some(1));
+    assert_eq!(
+        stderr,
+        "error: the language server stopped: the editor said `exit` without `shutdown` first\n"
+    );
+}

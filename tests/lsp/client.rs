@@ -32,7 +32,7 @@ impl Client {
             .args(["lsp", "--stdio"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("rbx lsp starts");
         let stdin = child.stdin.take().expect("a piped stdin");
@@ -161,6 +161,21 @@ impl Client {
         self.notify("exit", json!(null));
         let status = self.child.wait().expect("the server ends");
         assert!(status.success(), "rbx lsp ended with {status}");
+    }
+}
+
+impl Client {
+    /// `exit` without `shutdown`: the status the server ends with, and
+    /// what it wrote on standard error.
+    pub fn exit_at_once(mut self) -> (std::process::ExitStatus, String) {
+        use std::io::Read as _;
+        self.notify("exit", json!(null));
+        let status = self.child.wait().expect("the server ends");
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.child.stderr.take() {
+            pipe.read_to_string(&mut stderr).expect("standard error is text");
+        }
+        (status, stderr)
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, RequestId, Response};
 use lsp_types::notification::{
-    DidChangeTextDocument, DidCloseTextDocument, DidOpenTextDocument, Notification as _,
+    DidChangeTextDocument, DidCloseTextDocument, DidOpenTextDocument, Exit, Notification as _,
     PublishDiagnostics,
 };
 use lsp_types::request::{
@@ -77,6 +77,12 @@ pub fn serve<L: Loader>(
                 }
                 let response = server.request(request);
                 connection.sender.send(Message::Response(response))?;
+            }
+            // The protocol asks for a failing status when `exit` comes
+            // without `shutdown` before it (`handle_shutdown` takes the
+            // `exit` that follows a `shutdown`).
+            Message::Notification(notification) if notification.method == Exit::METHOD => {
+                return Err("the editor said `exit` without `shutdown` first".into());
             }
             Message::Notification(notification) => server.notification(notification)?,
             Message::Response(_) => {}
