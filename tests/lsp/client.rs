@@ -173,7 +173,8 @@ impl Client {
         let status = self.child.wait().expect("the server ends");
         let mut stderr = String::new();
         if let Some(mut pipe) = self.child.stderr.take() {
-            pipe.read_to_string(&mut stderr).expect("standard error is text");
+            pipe.read_to_string(&mut stderr)
+                .expect("standard error is text");
         }
         (status, stderr)
     }
