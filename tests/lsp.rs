@@ -629,3 +629,97 @@ fn exit_without_shutdown_is_a_failure_as_the_protocol_says() {
         "error: the language server stopped: the editor said `exit` without `shutdown` first\n"
     );
 }
+
+const FIXABLE: &str = r#"runbook qf "Quick fixes" {
+  input service: string = "api"
+  input unused: int = 3
+  input hosts: list(host) = ["a", "b"]
+
+  stage restart "Restart" {
+    foreach host in hosts {
+      step bounce "Bounce {{ host }}" {
+        run "ssh {{ host }} systemctl restart {{ service }}"
+        timeout 1m
+        idempotent
+      }
+    }
+    end done
+  }
+}
+"#;
+
+#[test]
+fn quick_fixes_remove_what_lint_reports() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("main.runbook");
+    fs::write(&path, FIXABLE).expect("written");
+    let mut client = Client::start(dir.path());
+    let published = client.open(&path, FIXABLE);
+    let mut found = codes(&published[&uri(&path)]);
+    found.sort_unstable();
+    assert_eq!(
+        found,
+        [
+            "rbx::lint::reparsed_interpolation",
+            "rbx::lint::unused_input"
+        ]
+    );
+
+    // One request over the whole file offers a fix for each finding.
+    let whole = json!({"start": position(FIXABLE, 0), "end": position(FIXABLE, FIXABLE.len())});
+    let actions = client.result(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": uri(&path)}, "range": whole, "context": {"diagnostics": []}}),
+    );
+    let actions = actions.as_array().expect("actions");
+    let titles: Vec<&str> = actions.iter().filter_map(|a| a["title"].as_str()).collect();
+    assert_eq!(
+        titles,
+        [
+            "Remove the unused input `unused`",
+            "Quote for the shell: `{{ service | shell }}`"
+        ]
+    );
+    // Each fix is an edit of the text the actions were asked for.
+    let mut edits = Vec::new();
+    for action in actions {
+        assert_eq!(action["diagnostics"].as_array().map(Vec::len), Some(1));
+        edits.extend(
+            action["edit"]["changes"][uri(&path)]
+                .as_array()
+                .expect("edits")
+                .clone(),
+        );
+    }
+    let fixed = apply(FIXABLE, &edits);
+    assert!(!fixed.contains("unused"));
+    assert!(fixed.contains("restart {{ service | shell }}\""));
+    fs::write(&path, &fixed).expect("written");
+    let out = rbx(dir.path(), &["lint", "main.runbook"]);
+    assert_eq!(out.status, 0, "{}", out.transcript());
+
+    // A loop variable leads to its `foreach`, and only its own uses.
+    let found = client.result(
+        "textDocument/references",
+        json!({
+            "textDocument": {"uri": uri(&path)},
+            "position": range_of(FIXABLE, "ssh {{ host", "host")["start"],
+            "context": {"includeDeclaration": true},
+        }),
+    );
+    let expected: Vec<Value> = FIXABLE
+        .match_indices("host")
+        .filter(|(at, _)| {
+            !FIXABLE[*at..].starts_with("hosts") && !FIXABLE[..*at].ends_with("list(")
+        })
+        .map(|(at, _)| json!({"start": position(FIXABLE, at), "end": position(FIXABLE, at + 4)}))
+        .collect();
+    let ranges: Vec<Value> = found
+        .as_array()
+        .expect("locations")
+        .iter()
+        .map(|l| l["range"].clone())
+        .collect();
+    assert_eq!(ranges, expected);
+    client.stop();
+}
