@@ -27,6 +27,10 @@ impl Documents {
         self.open.get(path).map(String::as_str)
     }
 
+    pub fn paths(&self) -> impl Iterator<Item = &Path> {
+        self.open.keys().map(PathBuf::as_path)
+    }
+
     /// Applies the editor's changes in order: a change with a range
     /// replaces that range (positions in UTF-16 units, as the protocol
     /// counts), one without replaces the whole text. `false` when the

@@ -122,7 +122,14 @@ impl<L: Loader> Workspace<L> {
             entries.push(path.to_path_buf());
         }
         let mut fresh: Vec<Analysis> = entries.iter().map(|e| self.check(e)).collect();
-        if fresh.is_empty() {
+        // A fragment already known to be alone is not searched for again
+        // on every keystroke; an entry that comes to include it takes it
+        // over when that entry is checked.
+        let alone = self
+            .analyses
+            .iter()
+            .any(|a| a.entry.is_none() && a.source_of(path).is_some());
+        if fresh.is_empty() && !alone {
             fresh = self.discover(path);
         }
         if !fresh.iter().any(|a| a.source_of(path).is_some()) {
@@ -146,7 +153,25 @@ impl<L: Loader> Workspace<L> {
         touched.extend(stale.into_iter().flat_map(|a| a.paths));
         self.analyses = kept;
         self.analyses.extend(fresh);
+        touched.extend(self.adopt_orphans());
         touched.into_iter().map(|path| self.publish(path)).collect()
+    }
+
+    /// Open documents that no procedure covers any more (an entry stopped
+    /// including them) are checked alone, so that every open document
+    /// keeps its diagnostics, navigation and outline.
+    fn adopt_orphans(&mut self) -> Vec<PathBuf> {
+        let orphans: Vec<PathBuf> = self
+            .documents
+            .paths()
+            .filter(|p| !self.analyses.iter().any(|a| a.source_of(p).is_some()))
+            .map(Path::to_path_buf)
+            .collect();
+        for path in &orphans {
+            let text = self.documents.get(path).unwrap_or_default().to_string();
+            self.analyses.push(Analysis::fragment(path, &text, None));
+        }
+        orphans
     }
 
     fn check(&self, entry: &Path) -> Analysis {
@@ -229,4 +254,155 @@ fn runbooks_in(dir: &Path) -> Vec<PathBuf> {
         .collect();
     files.sort();
     files
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use lsp_types::Range;
+    use rbx_check::LoadError;
+
+    use super::*;
+
+    /// Files served from memory; nothing is on disk.
+    struct Memory(HashMap<PathBuf, String>);
+
+    impl Loader for Memory {
+        fn load(&self, path: &Path, _: Option<&Path>) -> Result<Vec<u8>, LoadError> {
+            self.0
+                .get(path)
+                .map(|t| t.clone().into_bytes())
+                .ok_or(LoadError::NotFound)
+        }
+    }
+
+    const ENTRY: &str = "runbook r \"R\" {\n  include \"part.runbook\"\n  stage a \"A\" {\n    then b\n  }\n  stage c \"C\" {\n    end gave_up\n  }\n}\n";
+    const PART: &str = "stage b \"B\" {\n  on failure -> c\n  end done\n}\n";
+
+    fn workspace(files: &[(&str, &str)]) -> Workspace<Memory> {
+        let files = files
+            .iter()
+            .map(|(p, t)| (PathBuf::from(p), t.to_string()))
+            .collect();
+        Workspace::new(Memory(files), vec![PathBuf::from("/w")])
+    }
+
+    fn codes(publishes: &[Publish], path: &str) -> Option<Vec<String>> {
+        publishes
+            .iter()
+            .find(|p| p.path == Path::new(path))
+            .map(|p| {
+                p.diagnostics
+                    .iter()
+                    .filter_map(|d| match &d.code {
+                        Some(lsp_types::NumberOrString::String(code)) => Some(code.clone()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+    }
+
+    fn replace(text: &str, old: &str, new: &str) -> TextDocumentContentChangeEvent {
+        let start = text.find(old).expect("the text to replace");
+        let lines = LineIndex::new(text);
+        TextDocumentContentChangeEvent {
+            range: Some(Range::new(
+                lines.position(start),
+                lines.position(start + old.len()),
+            )),
+            range_length: None,
+            text: new.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_fragment_left_out_by_its_entry_is_checked_alone_until_included_again() {
+        let mut ws = workspace(&[("/w/r.runbook", ENTRY), ("/w/part.runbook", PART)]);
+        ws.open(PathBuf::from("/w/part.runbook"), PART.to_string());
+        let published = ws.open(PathBuf::from("/w/r.runbook"), ENTRY.to_string());
+        assert_eq!(codes(&published, "/w/part.runbook"), Some(vec![]));
+
+        // The include goes: `then b` is unknown in the entry, and the
+        // fragment, alone, knows no stage `c` but is only syntax-checked.
+        let entry = Path::new("/w/r.runbook");
+        let edit = replace(ENTRY, "include \"part.runbook\"", "");
+        let published = ws.change(entry, vec![edit]);
+        let found = codes(&published, "/w/r.runbook").expect("the entry is published");
+        assert!(
+            found.contains(&"rbx::lint::unknown_reference".to_string()),
+            "{found:?}"
+        );
+        assert_eq!(codes(&published, "/w/part.runbook"), Some(vec![]));
+        let (analysis, _) = ws
+            .analysis_for(Path::new("/w/part.runbook"))
+            .expect("an analysis");
+        assert_eq!(analysis.entry, None, "the fragment is checked alone");
+
+        // Included again, the fragment is part of the procedure: a wrong
+        // route in it is reported in it.
+        let without = ENTRY.replace("include \"part.runbook\"", "");
+        let published = ws.change(
+            entry,
+            vec![replace(
+                &without,
+                "\n  stage a",
+                "\n  include \"part.runbook\"\n  stage a",
+            )],
+        );
+        assert_eq!(codes(&published, "/w/r.runbook"), Some(vec![]));
+        let part = Path::new("/w/part.runbook");
+        let published = ws.change(part, vec![replace(PART, "-> c", "-> x")]);
+        assert_eq!(
+            codes(&published, "/w/part.runbook"),
+            Some(vec!["rbx::lint::unknown_reference".to_string()])
+        );
+        let (analysis, _) = ws.analysis_for(part).expect("an analysis");
+        assert_eq!(analysis.entry.as_deref(), Some(entry));
+    }
+
+    #[test]
+    fn a_fragment_of_two_procedures_is_reported_once_and_rechecks_both() {
+        let second = ENTRY.replace("runbook r ", "runbook s ");
+        let mut ws = workspace(&[
+            ("/w/r.runbook", ENTRY),
+            ("/w/s.runbook", &second),
+            ("/w/part.runbook", PART),
+        ]);
+        ws.open(PathBuf::from("/w/r.runbook"), ENTRY.to_string());
+        ws.open(PathBuf::from("/w/s.runbook"), second.clone());
+        ws.open(PathBuf::from("/w/part.runbook"), PART.to_string());
+        let edit = replace(PART, "end done", "end done\n  then nowhere");
+        let published = ws.change(Path::new("/w/part.runbook"), vec![edit]);
+        let part = codes(&published, "/w/part.runbook").expect("the fragment is published");
+        assert_eq!(
+            part.iter()
+                .filter(|c| *c == "rbx::lint::unknown_reference")
+                .count(),
+            1,
+            "{part:?}"
+        );
+        assert!(codes(&published, "/w/r.runbook").is_some());
+        assert!(codes(&published, "/w/s.runbook").is_some());
+    }
+
+    #[test]
+    fn closing_the_last_document_of_a_procedure_clears_its_files() {
+        let mut ws = workspace(&[("/w/r.runbook", ENTRY), ("/w/part.runbook", PART)]);
+        let broken = PART.replace("-> c", "-> x");
+        ws.open(PathBuf::from("/w/r.runbook"), ENTRY.to_string());
+        let published = ws.open(PathBuf::from("/w/part.runbook"), broken);
+        assert_eq!(
+            codes(&published, "/w/part.runbook").map(|c| c.len()),
+            Some(1)
+        );
+        // Closed, the fragment is the disk's again (which is clean); the
+        // entry is still open, so its procedure stays.
+        let published = ws.close(Path::new("/w/part.runbook"));
+        assert_eq!(codes(&published, "/w/part.runbook"), Some(vec![]));
+        assert!(ws.analysis_for(Path::new("/w/r.runbook")).is_some());
+        let published = ws.close(Path::new("/w/r.runbook"));
+        assert_eq!(codes(&published, "/w/r.runbook"), Some(vec![]));
+        assert!(ws.analysis_for(Path::new("/w/r.runbook")).is_none());
+    }
 }
