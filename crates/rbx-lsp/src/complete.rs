@@ -4,7 +4,7 @@
 //! of a file that does not parse at the moment.
 
 use lsp_types::{CompletionItem, CompletionItemKind, Documentation, MarkupContent, MarkupKind};
-use rbx_check::symbols::{FieldType, Kind, STATUSES};
+use rbx_check::symbols::{FieldType, Kind};
 
 use crate::analysis::Analysis;
 use crate::index::Symbol;
@@ -26,9 +26,12 @@ pub fn complete(cursor: &Cursor) -> Vec<CompletionItem> {
     if in_interpolation(head) {
         return names.values_in_text(cursor);
     }
+    let Some(context) = context(before) else {
+        return Vec::new();
+    };
     let words: Vec<&str> = head.split_whitespace().collect();
     match words.as_slice() {
-        [] => statements(context(before)),
+        [] => statements(context),
         [.., "->"] => {
             let mut items = names.of(Kind::Stage);
             items.push(keyword("end"));
@@ -163,19 +166,12 @@ impl Names<'_> {
     fn expression(&self) -> Vec<CompletionItem> {
         let mut items = self.of(Kind::Input);
         items.extend(self.of(Kind::Node));
+        // Enum values, choice options and the statuses a node ends with.
         items.extend(
             self.0
                 .table
                 .values
                 .iter()
-                .filter(|v| !STATUSES.contains(&v.as_str()))
-                .chain(
-                    STATUSES
-                        .iter()
-                        .map(|s| s.to_string())
-                        .collect::<Vec<_>>()
-                        .iter(),
-                )
                 .map(|v| item(v, CompletionItemKind::ENUM_MEMBER, Some("value".into()))),
         );
         items.extend(
@@ -187,68 +183,83 @@ impl Names<'_> {
     }
 }
 
-/// The block the end of `before` is in: the keyword that opens each
-/// `{` still open, skipping strings, text blocks, regexes and comments.
-pub fn context(before: &str) -> Context {
+/// The block the end of `before` is in: the keyword that opens each `{`
+/// still open, skipping strings, text blocks, regexes and comments; `None`
+/// when `before` ends inside one of those, where no statement starts.
+pub fn context(before: &str) -> Option<Context> {
+    // Every delimiter is ASCII, and an ASCII byte is never part of a wider
+    // character, so the scan steps through bytes and slices the text only
+    // at a delimiter.
+    let bytes = before.as_bytes();
+    let find = |from: usize, wanted: &[u8]| -> Option<usize> {
+        bytes
+            .get(from..)?
+            .windows(wanted.len())
+            .position(|w| w == wanted)
+            .map(|i| from + i)
+    };
     let mut open: Vec<Option<Context>> = Vec::new();
     let mut line_start = 0;
-    let mut rest = before.char_indices().peekable();
-    while let Some((at, c)) = rest.next() {
-        match c {
-            '\n' => line_start = at + 1,
-            '#' => skip_until(&mut rest, |c| c == '\n').map_or((), |end| line_start = end + 1),
-            '"' if before[at..].starts_with("\"\"\"") => {
-                rest.next();
-                rest.next();
-                while let Some((inner, _)) = rest.next() {
-                    if before[inner..].starts_with("\"\"\"") {
-                        rest.next();
-                        rest.next();
-                        break;
+    let mut at = 0;
+    while at < bytes.len() {
+        match bytes[at] {
+            b'"' if bytes[at..].starts_with(b"\"\"\"") => {
+                at = find(at + 3, b"\"\"\"")? + 3;
+                continue;
+            }
+            b'"' => at = string_end(bytes, at)?,
+            b'#' => {
+                at = find(at, b"\n")?;
+                continue;
+            }
+            b'\n' => line_start = at + 1,
+            b'~' => {
+                let mut next = at + 1;
+                while bytes.get(next) == Some(&b' ') {
+                    next += 1;
+                }
+                if bytes.get(next) == Some(&b'/') {
+                    // The regex runs to its closing slash, or is cut short
+                    // by the line end; `\/` is a slash inside it.
+                    at = next + 1;
+                    loop {
+                        match bytes.get(at)? {
+                            b'\\' => at += 2,
+                            b'/' | b'\n' => break,
+                            _ => at += 1,
+                        }
                     }
+                    continue;
                 }
             }
-            '"' => {
-                let mut escaped = false;
-                for (_, inner) in rest.by_ref() {
-                    match inner {
-                        '\\' if !escaped => escaped = true,
-                        '"' | '\n' if !escaped => break,
-                        _ => escaped = false,
-                    }
-                }
+            b'{' => {
+                let first = before[line_start..at].split_whitespace().next();
+                open.push(first.and_then(Context::opened_by));
             }
-            '~' => {
-                while rest.next_if(|(_, c)| *c == ' ').is_some() {}
-                if rest.next_if(|(_, c)| *c == '/').is_some() {
-                    skip_until(&mut rest, |c| c == '/' || c == '\n');
-                }
-            }
-            '{' => {
-                let first = before[line_start..at]
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or("");
-                open.push(Context::opened_by(first));
-            }
-            '}' => {
+            b'}' => {
                 open.pop();
             }
             _ => {}
         }
+        at += 1;
     }
-    match open.last() {
-        None => Context::Top,
-        Some(context) => context.unwrap_or(Context::Top),
-    }
+    Some(open.last().copied().flatten().unwrap_or(Context::Top))
 }
 
-/// Advances past the next character matching `stop`, returning its offset.
-fn skip_until(
-    chars: &mut std::iter::Peekable<std::str::CharIndices>,
-    stop: impl Fn(char) -> bool,
-) -> Option<usize> {
-    chars.find(|(_, c)| stop(*c)).map(|(at, _)| at)
+/// Where the string opened by the quote at `open` ends: its closing quote,
+/// or the byte before the line end that cuts it short; `None` when it runs
+/// to the end of `bytes`.
+fn string_end(bytes: &[u8], open: usize) -> Option<usize> {
+    let mut escaped = false;
+    for (at, byte) in bytes.iter().enumerate().skip(open + 1) {
+        match byte {
+            b'\\' if !escaped => escaped = true,
+            b'\n' => return Some(at - 1),
+            b'"' if !escaped => return Some(at),
+            _ => escaped = false,
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -277,12 +288,29 @@ mod tests {
             ("stage s \"S\" { # {\n  manual m \"M\" {\n", Context::Manual),
             ("role r \"R\" {\n  ", Context::Role),
             (
+                "stage s \"Ü 🚀 {\" {\n  # é {\n  gate g \"G\" {\n    ",
+                Context::Gate,
+            ),
+            (
+                "stage s \"S\" {\n  wait w \"W\" {\n    expect stdout ~ /a\\/{/\n  }\n  ",
+                Context::Stage,
+            ),
+            (
                 "stage s \"S\" {\n  step a \"A\" {\n    run \"\"\"\n  { }\n  }\n\"\"\"\n",
                 Context::Step,
             ),
         ];
         for (before, expected) in cases {
-            assert_eq!(context(before), expected, "{before:?}");
+            assert_eq!(context(before), Some(expected), "{before:?}");
+        }
+        for inside in [
+            "stage s \"S\" {\n  step a \"A\" {\n    instructions \"\"\"\n      ",
+            "stage s \"S\" {\n  step a \"A\" {\n    run \"echo ",
+            "stage s \"S\" { # a comment ",
+            "stage s \"S\" {\n  step a \"A\" {\n    expect stdout ~ /ab",
+            "stage s \"S\" {\n  step a \"A\" {\n    expect stdout ~ /a\\/{",
+        ] {
+            assert_eq!(context(inside), None, "{inside:?}");
         }
     }
 
