@@ -20,6 +20,8 @@ mod navigate;
 mod outline;
 mod position;
 mod server;
+#[cfg(test)]
+mod testing;
 mod uri;
 mod workspace;
 

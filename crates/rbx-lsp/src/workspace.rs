@@ -258,24 +258,10 @@ fn runbooks_in(dir: &Path) -> Vec<PathBuf> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use lsp_types::Range;
-    use rbx_check::LoadError;
 
     use super::*;
-
-    /// Files served from memory; nothing is on disk.
-    struct Memory(HashMap<PathBuf, String>);
-
-    impl Loader for Memory {
-        fn load(&self, path: &Path, _: Option<&Path>) -> Result<Vec<u8>, LoadError> {
-            self.0
-                .get(path)
-                .map(|t| t.clone().into_bytes())
-                .ok_or(LoadError::NotFound)
-        }
-    }
+    use crate::testing::Memory;
 
     const ENTRY: &str = "runbook r \"R\" {\n  include \"part.runbook\"\n  stage a \"A\" {\n    then b\n  }\n  stage c \"C\" {\n    end gave_up\n  }\n}\n";
     const PART: &str = "stage b \"B\" {\n  on failure -> c\n  end done\n}\n";
