@@ -158,7 +158,6 @@ fn check_new_name(analysis: &Analysis, symbol: &Symbol, name: &str) -> Result<()
 #[cfg(test)]
 mod tests {
     use std::collections::{BTreeMap, HashSet};
-    use std::path::PathBuf;
 
     use super::*;
     use crate::position::LineIndex;
