@@ -8,6 +8,7 @@ use petgraph::Direction;
 use petgraph::visit::EdgeRef as _;
 use rbx_check::budget::{self, Reason, WorstCase};
 use rbx_check::graph::{EdgeKind, Graph, NodeKind};
+use rbx_check::symbols::Kind;
 use rbx_syntax::ast::*;
 use rbx_syntax::fmt::duration;
 
@@ -54,6 +55,7 @@ fn symbol(analysis: &Analysis, occurrence: &Occurrence) -> Option<String> {
             let found = file.zip(at).and_then(|(file, at)| find(file, at));
             Some(match found {
                 Some(found) => describe(analysis, found),
+                None if *kind == Kind::Outcome => implicit_outcome(analysis, name),
                 None => format!("{} `{name}`, not defined in this procedure", kind.noun()),
             })
         }
@@ -165,6 +167,23 @@ fn describe(analysis: &Analysis, found: Found) -> String {
                 .as_ref()
                 .map_or(String::new(), |d| format!("\n\n{}", d.source_form()))
         ),
+    }
+}
+
+/// An outcome no `outcome` line declares: a success unless a failure or
+/// cancel route leads to it.
+fn implicit_outcome(analysis: &Analysis, name: &str) -> String {
+    let class = analysis
+        .report
+        .graph
+        .as_ref()
+        .and_then(|graph| graph.outcomes.get(name));
+    match class {
+        Some(class) => format!(
+            "**outcome** `{name}` ({}, by default: no `outcome` line declares it)",
+            if class.success { "success" } else { "failure" }
+        ),
+        None => format!("**outcome** `{name}`"),
     }
 }
 
@@ -322,5 +341,54 @@ fn value(value: &Value) -> String {
                 items.iter().map(self::value).collect::<Vec<_>>().join(", ")
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use rbx_check::symbols::NodeKind as TableNodeKind;
+
+    use super::*;
+    use crate::testing::procedures;
+    use crate::workspace::Workspace;
+
+    /// Every name of every shipped procedure hovers with what it is, and
+    /// every step with its timeout and worst-case time.
+    #[test]
+    fn every_name_hovers_with_its_kind_and_facts() {
+        let mut hovered = 0;
+        for (files, entry) in procedures() {
+            let root = entry.parent().map(Path::to_path_buf).unwrap_or_default();
+            let mut workspace = Workspace::new(files.clone(), vec![root]);
+            workspace.open(entry.clone(), files.0[&entry].clone());
+            let (analysis, _) = workspace.analysis_for(&entry).expect("checked");
+            for occurrence in &analysis.index.occurrences {
+                let Symbol::Named(kind, name) = &occurrence.symbol else {
+                    continue;
+                };
+                let cursor = Cursor {
+                    analysis,
+                    source: occurrence.source,
+                    offset: occurrence.span.start,
+                    text: &analysis.report.sources[occurrence.source].text,
+                };
+                let text = hover(&cursor).expect("a name hovers");
+                let noun = match (kind, analysis.table.nodes.get(name)) {
+                    (Kind::Node, Some(node)) => match node.kind {
+                        TableNodeKind::Block(block) => block.keyword(),
+                        TableNodeKind::Anchor => "anchor",
+                    },
+                    (kind, _) => kind.noun(),
+                };
+                assert!(text.starts_with(&format!("**{noun}** `{name}`")), "{text}");
+                if noun == "step" && text.contains("\n\ntimeout ") {
+                    assert!(text.contains("worst case: "), "{text}");
+                }
+                hovered += 1;
+            }
+        }
+        assert!(hovered > 500, "{hovered} names hovered");
     }
 }
