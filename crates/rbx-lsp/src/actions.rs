@@ -116,3 +116,94 @@ fn whole_lines(text: &str, span: Span) -> Option<Span> {
     let alone = text[start..span.start].trim().is_empty() && text[span.end..end].trim().is_empty();
     alone.then_some(Span::new(start, end))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::testing::Memory;
+    use crate::workspace::Workspace;
+
+    /// `source` with every quick fix offered for it applied, and the codes
+    /// of the findings it had.
+    fn fixed(source: &str) -> (String, Vec<&'static str>) {
+        let path = PathBuf::from("/t/main.runbook");
+        let files = Memory(HashMap::from([(path.clone(), source.to_string())]));
+        let mut workspace = Workspace::new(files, vec![PathBuf::from("/t")]);
+        workspace.open(path.clone(), source.to_string());
+        let cursor = Cursor::new(
+            workspace.analysis_for(&path),
+            lsp_types::Position::default(),
+        )
+        .expect("checked");
+        let codes = cursor
+            .analysis
+            .report
+            .findings
+            .iter()
+            .map(|f| f.diagnostic.code)
+            .collect();
+        let whole = LineIndex::new(source).whole();
+        let mut spans: Vec<(Span, String)> = actions(&cursor, whole)
+            .into_iter()
+            .flat_map(|action| action.edit.and_then(|e| e.changes).unwrap_or_default())
+            .flat_map(|(_, edits)| edits)
+            .map(|edit| (LineIndex::new(source).span(edit.range), edit.new_text))
+            .collect();
+        spans.sort_by_key(|(span, _)| std::cmp::Reverse(span.start));
+        let mut out = source.to_string();
+        for (span, text) in spans {
+            out.replace_range(span.range(), &text);
+        }
+        (out, codes)
+    }
+
+    fn check(source: &str, expected: &str) {
+        let (out, codes) = fixed(source);
+        assert!(!codes.is_empty(), "nothing to fix in {source:?}");
+        assert_eq!(out, expected, "fixing {source:?}");
+        if out != source {
+            assert_eq!(
+                fixed(&out).1,
+                Vec::<&str>::new(),
+                "the fix leaves a finding"
+            );
+        }
+    }
+
+    #[test]
+    fn findings_whose_help_says_what_to_write_are_fixed() {
+        // A misspelt keyword, a misspelt stage and a misspelt field.
+        check(
+            "stage s \"S\" {\n  step a \"A\" {\n    run \"x\"\n    tiemout 5m\n  }\n  end ok\n}\n",
+            "stage s \"S\" {\n  step a \"A\" {\n    run \"x\"\n    timeout 5m\n  }\n  end ok\n}\n",
+        );
+        let entry = "runbook r \"R\" {\n  stage smoke \"S\" {\n    step v \"V\" {\n      run \"x\"\n      capture build = stdout ~ /(.*)/\n    }\n    step w \"W\" {\n      run \"echo {{ v.build }}\"\n    }\n    then triage\n  }\n  stage triage \"T\" {\n    end ok\n  }\n}\n";
+        check(&entry.replace("then triage", "then triag"), entry);
+        check(&entry.replace("v.build }}", "v.biuld }}"), entry);
+    }
+
+    #[test]
+    fn an_unused_input_goes_with_its_line_and_only_then() {
+        let with = |extra: &str| {
+            format!(
+                "runbook r \"R\" {{\n  input used: int = 1\n{extra}  stage s \"S\" {{\n    step a \"A\" {{\n      run \"echo {{{{ used }}}}\"\n    }}\n    end ok\n  }}\n}}\n"
+            )
+        };
+        check(&with("  input spare: int = 2\n"), &with(""));
+        // Sharing its line with a comment, it is left to the author.
+        let commented = with("  input spare: int = 2  # for later\n");
+        check(&commented, &commented);
+    }
+
+    #[test]
+    fn nothing_is_offered_where_the_fix_is_not_mechanical() {
+        // A decision without `otherwise`: where to go is the author's call.
+        let source = "runbook r \"R\" {\n  input n: int = 1\n  stage s \"S\" {\n    decide d \"D\" {\n      when n > 1 -> end big\n    }\n    end small\n  }\n}\n";
+        let (out, codes) = fixed(source);
+        assert!(codes.contains(&"rbx::lint::non_exhaustive"), "{codes:?}");
+        assert_eq!(out, source);
+    }
+}
