@@ -31,6 +31,15 @@ pub fn complete(cursor: &Cursor) -> Vec<CompletionItem> {
     };
     let words: Vec<&str> = head.split_whitespace().collect();
     match words.as_slice() {
+        // Before anything but comments, a file may still become an entry.
+        [] if before
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim().starts_with('#')) =>
+        {
+            let mut items = vec![keyword("runbook")];
+            items.extend(statements(context));
+            items
+        }
         [] => statements(context),
         [.., "->"] => {
             let mut items = names.of(Kind::Stage);
@@ -312,6 +321,38 @@ mod tests {
         ] {
             assert_eq!(context(inside), None, "{inside:?}");
         }
+    }
+
+    /// The labels offered at the end of `text`, a fragment checked alone.
+    fn labels(text: &str) -> Vec<String> {
+        use std::path::PathBuf;
+
+        let path = PathBuf::from("/t/part.runbook");
+        let files = crate::testing::Memory(std::collections::HashMap::new());
+        let mut workspace = crate::workspace::Workspace::new(files, vec![PathBuf::from("/t")]);
+        workspace.open(path.clone(), text.to_string());
+        let end = crate::position::LineIndex::new(text).position(text.len());
+        let cursor = Cursor::new(workspace.analysis_for(&path), end).expect("checked");
+        complete(&cursor).into_iter().map(|i| i.label).collect()
+    }
+
+    #[test]
+    fn a_file_can_start_with_runbook_and_only_a_file() {
+        for start in ["", "# Rollback for forge.\n\n"] {
+            let offered = labels(start);
+            assert!(
+                offered.contains(&"runbook".to_string()),
+                "{start:?}: {offered:?}"
+            );
+            assert!(
+                offered.contains(&"stage".to_string()),
+                "{start:?}: {offered:?}"
+            );
+        }
+        let inside = labels("stage s \"S\" {\n  ");
+        assert!(inside.contains(&"step".to_string()), "{inside:?}");
+        assert!(!inside.contains(&"runbook".to_string()), "{inside:?}");
+        assert!(labels("stage s \"S\" {\n  step a \"A\" {\n    run \"\"\"\n    ").is_empty());
     }
 
     #[test]
