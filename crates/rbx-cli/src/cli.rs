@@ -46,6 +46,14 @@ pub struct ManArgs {
     pub dir: PathBuf,
 }
 
+#[derive(Debug, Args)]
+pub struct LspArgs {
+    /// Talk over standard input and output. This is the only transport and
+    /// the default; the flag is accepted because editors pass it.
+    #[arg(long)]
+    pub stdio: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check runbooks and report every problem found.
@@ -85,6 +93,10 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Write manual pages (roff) for rbx and each command into a directory.
     Man(ManArgs),
+    /// Serve editors over the Language Server Protocol on standard input
+    /// and output: lint as you type, go to definition, hover, completion,
+    /// formatting, rename and quick fixes.
+    Lsp(LspArgs),
 }
 
 impl Command {

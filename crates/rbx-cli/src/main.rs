@@ -32,6 +32,7 @@ mod fmt;
 mod graph_cmd;
 mod identity;
 mod lint;
+mod lsp_cmd;
 mod pick;
 mod plan;
 mod project;
@@ -74,6 +75,7 @@ fn main() -> ExitCode {
         cli::Command::Test(args) => test_cmd::run(&args),
         cli::Command::Completions(args) => conventions::completions(&args),
         cli::Command::Man(args) => conventions::man(&args),
+        cli::Command::Lsp(args) => lsp_cmd::run(&args),
     };
     ExitCode::from(status)
 }

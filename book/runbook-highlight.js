@@ -1,0 +1,71 @@
+// Highlighting for the book's ```runbook code blocks: the runbook language
+// registered with the highlight.js that mdBook bundles, then every runbook
+// block highlighted again with it (mdBook highlights before this script
+// runs, when the language was still unknown). The keyword list is checked
+// against grammar/runbook.pest by a test in crates/rbx-lsp, as the editor
+// grammar in editors/vscode is.
+(function () {
+  "use strict";
+
+  const KEYWORDS = [
+    "runbook", "version", "scope", "policy", "include", "input", "role", "link",
+    "outcome", "hook", "stage", "within", "then", "end", "step", "manual", "gate",
+    "signoff", "decide", "choose", "wait", "anchor", "foreach", "in", "parallel",
+    "again", "owner", "require", "on", "run", "timeout", "retry", "backoff",
+    "expect", "exit", "capture", "json", "keep", "idempotent", "verify",
+    "irreversible", "instructions", "evidence", "optional", "attest", "by",
+    "approvers", "no", "self-approval", "when", "otherwise", "option", "every",
+    "until", "continue", "person", "contact", "backup", "and", "or", "not",
+  ];
+  const TYPES = [
+    "string", "int", "bool", "duration", "secret", "host", "command", "enum",
+    "list", "choice", "text", "url", "file",
+  ];
+  const BUILT_INS = [
+    "stdout", "stderr", "success", "failure", "cancel", "pause", "overrun",
+    "fixed", "exponential",
+  ];
+
+  function runbook(hljs) {
+    const interpolation = { className: "subst", begin: /\{\{/, end: /\}\}/ };
+    return {
+      name: "Runbook",
+      keywords: {
+        $pattern: /[A-Za-z_][A-Za-z0-9_-]*/,
+        keyword: KEYWORDS.join(" "),
+        type: TYPES.join(" "),
+        built_in: BUILT_INS.join(" "),
+        literal: "true false",
+      },
+      contains: [
+        hljs.HASH_COMMENT_MODE,
+        { className: "string", begin: /"""/, end: /"""/, contains: [interpolation] },
+        {
+          className: "string",
+          begin: /"/,
+          end: /"/,
+          illegal: /\n/,
+          contains: [hljs.BACKSLASH_ESCAPE, interpolation],
+        },
+        // Outside strings, a slash only ever starts a regex (after ~ or !~).
+        { className: "regexp", begin: /\//, end: /\/[imsx]*/, contains: [hljs.BACKSLASH_ESCAPE] },
+        { className: "number", begin: /\b(?:\d+(?:ms|s|m|h|d))+\b/ },
+        { className: "number", begin: /-?\b\d+\b/ },
+        { className: "operator", begin: /->|==|!=|<=|>=|!~|~/ },
+      ],
+    };
+  }
+
+  if (typeof hljs === "undefined") {
+    return;
+  }
+  hljs.registerLanguage("runbook", runbook);
+  document.querySelectorAll("code.language-runbook").forEach(function (block) {
+    delete block.dataset.highlighted;
+    if (hljs.highlightElement) {
+      hljs.highlightElement(block);
+    } else {
+      hljs.highlightBlock(block);
+    }
+  });
+})();
