@@ -16,6 +16,10 @@
     "irreversible", "instructions", "evidence", "optional", "attest", "by",
     "approvers", "no", "self-approval", "when", "otherwise", "option", "every",
     "until", "continue", "person", "contact", "backup", "and", "or", "not",
+    // Scenarios of `rbx test` (NAME.rbxtest).
+    "scenario", "set", "operator", "start", "default", "given", "attempt",
+    "attempts", "takes", "at", "answer", "rationale", "confirm", "reject",
+    "earlier", "failed", "ran", "overrun", "cancel", "go",
   ];
   const TYPES = [
     "string", "int", "bool", "duration", "secret", "host", "command", "enum",

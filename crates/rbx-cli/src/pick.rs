@@ -85,6 +85,18 @@ pub fn run(
     }
 }
 
+/// Opens the store in `dir` and picks the run `given` names, or the
+/// default one, as [`run`] does.
+pub fn open(
+    dir: &Path,
+    given: Option<&str>,
+    default: Default,
+) -> Result<(SqliteStore, RunSummary), u8> {
+    let store = crate::run_cmd::open_store(dir)?;
+    let summary = run(&store, given, default, dir)?;
+    Ok((store, summary))
+}
+
 /// Whether `given` names a run of the store, in full or by a unique prefix.
 pub fn names_a_run(store: &SqliteStore, given: &str) -> bool {
     if matches!(store.run(&RunId::new(given)), Ok(Some(_))) {

@@ -4,17 +4,14 @@
 use rbx_views::report::Record;
 
 use crate::cli::{ReportArgs, ReportFormat};
-use crate::run_cmd::open_store;
-use crate::{exit, pick};
+use crate::exit;
 
 pub fn run(args: &ReportArgs) -> u8 {
     let attempt = || -> Result<u8, u8> {
-        let store = open_store(&args.store.state_dir)?;
-        let summary = pick::run(
-            &store,
-            args.run.as_deref(),
-            pick::Default::Latest,
+        let (store, summary) = crate::pick::open(
             &args.store.state_dir,
+            args.run.as_deref(),
+            crate::pick::Default::Latest,
         )?;
         let record = Record::build(&store, &summary).map_err(fail)?;
         let text = match args.format {

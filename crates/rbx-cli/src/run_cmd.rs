@@ -233,12 +233,10 @@ pub fn resume(args: &ResumeArgs) -> u8 {
         return resume_due(args);
     }
     let attempt = || -> Result<u8, u8> {
-        let store = open_store(&args.store.state_dir)?;
-        let summary = crate::pick::run(
-            &store,
+        let (store, summary) = crate::pick::open(
+            &args.store.state_dir,
             args.run.as_deref(),
             crate::pick::Default::Unfinished,
-            &args.store.state_dir,
         )?;
         let run = summary.id.clone();
         let snapshot = store.sources(&run).map_err(|e| {
@@ -447,12 +445,10 @@ fn report(exit: &Exit, run: Option<&RunId>, state_dir: &Path) -> u8 {
 /// runs its compensation.
 pub fn cancel(args: &crate::cli::CancelArgs) -> u8 {
     let attempt = || -> Result<u8, u8> {
-        let mut store = open_store(&args.store.state_dir)?;
-        let summary = crate::pick::run(
-            &store,
+        let (mut store, summary) = crate::pick::open(
+            &args.store.state_dir,
             args.run.as_deref(),
             crate::pick::Default::Unfinished,
-            &args.store.state_dir,
         )?;
         let run = summary.id.clone();
         if summary.status.starts_with("ended") {

@@ -63,12 +63,10 @@ fn procedure_of(store: &SqliteStore, summary: &RunSummary) -> Result<Procedure, 
 
 pub fn status(args: &StatusArgs) -> u8 {
     let attempt = || -> Result<u8, u8> {
-        let store = open_store(&args.store.state_dir)?;
-        let summary = pick::run(
-            &store,
-            args.run.as_deref(),
-            pick::Default::Latest,
+        let (store, summary) = crate::pick::open(
             &args.store.state_dir,
+            args.run.as_deref(),
+            crate::pick::Default::Latest,
         )?;
         let events = store.events(&summary.id).map_err(fail)?;
         let state = rbx_engine::replay(&events);
@@ -461,12 +459,10 @@ fn waited_for(
 /// 1 when the record was altered or damaged (the event is named).
 pub fn verify(args: &StatusArgs) -> u8 {
     let attempt = || -> Result<u8, u8> {
-        let store = open_store(&args.store.state_dir)?;
-        let summary = pick::run(
-            &store,
-            args.run.as_deref(),
-            pick::Default::Latest,
+        let (store, summary) = crate::pick::open(
             &args.store.state_dir,
+            args.run.as_deref(),
+            crate::pick::Default::Latest,
         )?;
         let events = store.events(&summary.id).map_err(fail)?;
         match store.verify(&summary.id) {
