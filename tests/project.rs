@@ -331,3 +331,37 @@ fn plan_takes_the_fill_file_or_the_projects() {
     assert_eq!(by_default.stderr, "", "{}", by_default.transcript());
     assert_eq!(by_default.stdout, filled.stdout);
 }
+
+/// The project's fill file stays inside the project, links followed: a
+/// repository's `rbx.toml` cannot make CI read a file elsewhere.
+#[test]
+fn the_projects_fill_cannot_lead_outside_it() {
+    let outside = tempfile::tempdir().unwrap();
+    write(
+        outside.path(),
+        "secret.toml",
+        "[roles.owner]\nperson = \"s3cr3t-line\"\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(
+        root,
+        "ok.runbook",
+        &LOOSE.replace("instructions \"look\"", "evidence seen \"Seen\": text"),
+    );
+    std::os::unix::fs::symlink(outside.path().join("secret.toml"), root.join("fill.toml")).unwrap();
+    for fill in [
+        "fill.toml".to_string(),
+        outside.path().join("secret.toml").display().to_string(),
+    ] {
+        write(root, "rbx.toml", &format!("fill = \"{fill}\"\n"));
+        let out = rbx(root, &["lint", "ok.runbook"]);
+        assert_eq!(out.status, 2, "{}", out.transcript());
+        assert!(
+            out.stderr.contains("outside the project"),
+            "{}",
+            out.transcript()
+        );
+        assert!(!out.stderr.contains("s3cr3t"), "{}", out.transcript());
+    }
+}

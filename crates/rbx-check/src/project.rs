@@ -171,7 +171,7 @@ pub fn discover(start: &Path, loader: &dyn Loader) -> Result<Option<Project>, Bo
 struct RawConfig {
     #[serde(default)]
     exclude: Vec<String>,
-    fill: Option<String>,
+    fill: Option<Spanned<String>>,
     #[serde(default)]
     lint: BTreeMap<Spanned<String>, Spanned<Level>>,
 }
@@ -204,13 +204,40 @@ pub fn parse(root: &Path, text: &str) -> Result<Project, Diagnostic> {
                     ))
             })?;
     }
+    let fill = match raw.fill {
+        Some(fill) => Some(root.join(inside(&fill)?)),
+        None => None,
+    };
     Ok(Project {
         root: root.to_path_buf(),
         exclude: raw.exclude,
-        fill: raw.fill.map(|fill| root.join(fill)),
+        fill,
         policy,
         text: text.to_string(),
     })
+}
+
+/// The fill path, which must stay inside the project: `rbx.toml` comes with
+/// the repository CI lints, and must not make rbx read (and quote in an
+/// error) a file elsewhere on the machine.
+fn inside(fill: &Spanned<String>) -> Result<&Path, Diagnostic> {
+    let path = Path::new(fill.get_ref().as_str());
+    let outside = path.components().any(|c| {
+        !matches!(
+            c,
+            std::path::Component::Normal(_) | std::path::Component::CurDir
+        )
+    });
+    if outside {
+        let span = fill.span();
+        return Err(Diagnostic::error(
+            CONFIG,
+            format!("`fill = \"{}\"` leads outside the project", fill.get_ref()),
+        )
+        .primary(Span::new(span.start, span.end), "not inside this directory")
+        .help("give a path relative to the directory of `rbx.toml`, with no `..`; pass another file with `--fill`"));
+    }
+    Ok(path)
 }
 
 /// The full code of an adjustable lint given as `code` or its last part,

@@ -310,6 +310,21 @@ fn the_configuration_file_is_read_with_its_mistakes_pointed_at() {
             "unknown variant",
         ),
         ("fill = 3\n", "3", "invalid type"),
+        (
+            "fill = \"/etc/shadow\"\n",
+            "\"/etc/shadow\"",
+            "leads outside the project",
+        ),
+        (
+            "fill = \"../secrets.toml\"\n",
+            "\"../secrets.toml\"",
+            "leads outside the project",
+        ),
+        (
+            "fill = \"fills/../../x.toml\"\n",
+            "\"fills/../../x.toml\"",
+            "leads outside the project",
+        ),
     ];
     for (text, at, says) in cases {
         let diagnostic = project::parse(Path::new("/repo"), text).unwrap_err();

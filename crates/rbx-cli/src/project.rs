@@ -37,6 +37,9 @@ pub fn load() -> Result<(), u8> {
             return Err(exit::INVALID);
         }
     };
+    if let Some(project) = &project {
+        fill_inside(project)?;
+    }
     let loaded = match project {
         Some(project) => Some(Loaded {
             excluded: excluded_by(&project)?,
@@ -46,6 +49,30 @@ pub fn load() -> Result<(), u8> {
     };
     let _ = LOADED.set(loaded);
     Ok(())
+}
+
+/// The project's fill file, once symbolic links are followed, is inside the
+/// project too, as an include must be.
+fn fill_inside(project: &Project) -> Result<(), u8> {
+    let Some(fill) = &project.fill else {
+        return Ok(());
+    };
+    let (Ok(real), Ok(root)) = (
+        std::fs::canonicalize(fill),
+        std::fs::canonicalize(&project.root),
+    ) else {
+        return Ok(());
+    };
+    if real.starts_with(&root) {
+        return Ok(());
+    }
+    errln!(
+        "error: `{}`: the `fill` file leads outside the project through a symbolic link; \
+         keep it inside `{}`, or pass another file with `--fill`",
+        project.root.join(rbx_check::project::FILE_NAME).display(),
+        project.root.display()
+    );
+    Err(exit::INVALID)
 }
 
 fn excluded_by(project: &Project) -> Result<Gitignore, u8> {

@@ -37,6 +37,10 @@ impl SourceCode for Excerpts<'_> {
         context_lines_before: usize,
         context_lines_after: usize,
     ) -> Result<Box<dyn SpanContents<'b> + 'b>, MietteError> {
+        // A span past the end of the text (miette's own reading panics on
+        // one) is cut to the text.
+        let offset = span.offset().min(self.text.len());
+        let span = SourceSpan::new(offset.into(), span.len().min(self.text.len() - offset));
         // The line the span starts on, from 0.
         let line = self.starts.partition_point(|&start| start <= span.offset());
         // One line more than the context asked for: miette's reading of an
@@ -108,6 +112,17 @@ mod tests {
             let excerpts = Excerpts::new(String::new(), &text);
             let whole = read(&text.as_str(), span, before, after);
             prop_assert_eq!(read(&excerpts, span, before, after), whole);
+        }
+    }
+
+    #[test]
+    fn a_span_past_the_end_is_cut_to_the_text() {
+        let excerpts = Excerpts::new(String::new(), "x\ny\n");
+        for (offset, len) in [(4, 10), (9, 0), (2, 99)] {
+            let contents = excerpts
+                .read_span(&SourceSpan::new(offset.into(), len), 1, 1)
+                .expect("a span past the end is read as the end");
+            assert!(contents.span().offset() + contents.span().len() <= 4);
         }
     }
 
