@@ -41,20 +41,25 @@ pub(crate) enum Item {
         fail: Fail,
         idempotent: bool,
         failure: Option<Target>,
+        when: Option<Cond>,
     },
     Manual {
         failure: Option<Target>,
+        when: Option<Cond>,
     },
     Gate {
         attest: bool,
         cond: Cond,
         failure: Option<Target>,
+        when: Option<Cond>,
     },
     Signoff {
         failure: Option<Target>,
+        when: Option<Cond>,
     },
     Choose {
         options: Vec<Target>,
+        when: Option<Cond>,
     },
     Decide {
         whens: Vec<(Cond, Target)>,
@@ -94,6 +99,9 @@ pub(crate) enum Cond {
     Flag,
     /// The last manual step written before in the stage said `bad`.
     Verdict,
+    /// The innermost loop's variable is the item at this position of its
+    /// list (outside a loop: `flag`).
+    Item(u8),
     Not(Box<Cond>),
     And(Box<Cond>, Box<Cond>),
     Or(Box<Cond>, Box<Cond>),
@@ -152,6 +160,12 @@ pub(crate) fn cond() -> impl Strategy<Value = Cond> {
     })
 }
 
+/// A node's own `when`: a condition over inputs, evidence, or the
+/// current loop item.
+pub(crate) fn when() -> impl Strategy<Value = Option<Cond>> {
+    prop::option::weighted(0.25, prop_oneof![cond(), (0..3u8).prop_map(Cond::Item)])
+}
+
 pub(crate) fn leaf_item() -> impl Strategy<Value = Item> {
     let fail = prop_oneof![
         3 => Just(Fail::Never),
@@ -159,19 +173,26 @@ pub(crate) fn leaf_item() -> impl Strategy<Value = Item> {
         2 => (0..3u8).prop_map(Fail::OnItem),
     ];
     prop_oneof![
-        4 => (fail, any::<bool>(), route()).prop_map(|(fail, idempotent, failure)| Item::Step {
-            fail,
-            idempotent,
-            failure
+        4 => (fail, any::<bool>(), route(), when()).prop_map(|(fail, idempotent, failure, when)| {
+            Item::Step {
+                fail,
+                idempotent,
+                failure,
+                when,
+            }
         }),
-        2 => route().prop_map(|failure| Item::Manual { failure }),
-        1 => (any::<bool>(), cond(), route()).prop_map(|(attest, cond, failure)| Item::Gate {
-            attest,
-            cond,
-            failure
+        2 => (route(), when()).prop_map(|(failure, when)| Item::Manual { failure, when }),
+        1 => (any::<bool>(), cond(), route(), when()).prop_map(|(attest, cond, failure, when)| {
+            Item::Gate {
+                attest,
+                cond,
+                failure,
+                when,
+            }
         }),
-        1 => route().prop_map(|failure| Item::Signoff { failure }),
-        1 => prop::collection::vec(target(), 2..4).prop_map(|options| Item::Choose { options }),
+        1 => (route(), when()).prop_map(|(failure, when)| Item::Signoff { failure, when }),
+        1 => (prop::collection::vec(target(), 2..4), when())
+            .prop_map(|(options, when)| Item::Choose { options, when }),
         2 => (prop::collection::vec((cond(), target()), 1..3), target())
             .prop_map(|(whens, otherwise)| Item::Decide { whens, otherwise }),
         1 => ((1..3u8), route()).prop_map(|(back, failure)| Item::Again { back, failure }),
@@ -423,7 +444,7 @@ pub(crate) fn render(spec: &Spec) -> Rendered {
         r.manual = None;
         let _ = writeln!(t, "\n  stage s{i} \"Stage {i}\" {{");
         if let Some(c) = &stage.require {
-            let c = r.cond(c);
+            let c = r.cond(c, &[]);
             let _ = writeln!(t, "    require {c}");
         }
         r.routes(&mut t, "    ", i, stage.failure, stage.cancel);
@@ -505,7 +526,9 @@ impl Renderer<'_> {
         }
     }
 
-    pub(crate) fn cond(&self, cond: &Cond) -> String {
+    /// A condition as written where `vars` are the loop variables around
+    /// it, innermost last.
+    pub(crate) fn cond(&self, cond: &Cond, vars: &[(String, &'static [&'static str])]) -> String {
         match cond {
             Cond::Busy => "mode == busy".to_string(),
             Cond::Flag => "flag".to_string(),
@@ -513,9 +536,28 @@ impl Renderer<'_> {
                 Some(m) => format!("{m}.verdict == bad"),
                 None => "not flag".to_string(),
             },
-            Cond::Not(c) => format!("not ({})", self.cond(c)),
-            Cond::And(a, b) => format!("({} and {})", self.cond(a), self.cond(b)),
-            Cond::Or(a, b) => format!("({} or {})", self.cond(a), self.cond(b)),
+            Cond::Item(i) => match vars.last() {
+                Some((var, list)) => {
+                    format!("{var} == \"{}\"", list[usize::from(*i) % list.len()])
+                }
+                None => "flag".to_string(),
+            },
+            Cond::Not(c) => format!("not ({})", self.cond(c, vars)),
+            Cond::And(a, b) => format!("({} and {})", self.cond(a, vars), self.cond(b, vars)),
+            Cond::Or(a, b) => format!("({} or {})", self.cond(a, vars), self.cond(b, vars)),
+        }
+    }
+
+    /// A node's own `when` line, if it has one.
+    pub(crate) fn when(
+        &self,
+        t: &mut String,
+        pad: &str,
+        when: &Option<Cond>,
+        vars: &[(String, &'static [&'static str])],
+    ) {
+        if let Some(c) = when {
+            let _ = writeln!(t, "{pad}  when {}", self.cond(c, vars));
         }
     }
 
@@ -534,6 +576,7 @@ impl Renderer<'_> {
                 fail,
                 idempotent,
                 failure,
+                when,
             } => {
                 let name = self.name("x");
                 let (run, how) = match (fail, vars.last()) {
@@ -552,18 +595,20 @@ impl Renderer<'_> {
                     t,
                     "{pad}step {name} \"Step {name}\" {{\n{pad}  run \"{run}\""
                 );
+                self.when(t, pad, when, vars);
                 if *idempotent {
                     let _ = writeln!(t, "{pad}  idempotent");
                 }
                 self.routes(t, &format!("{pad}  "), stage, *failure, None);
                 let _ = writeln!(t, "{pad}}}");
             }
-            Item::Manual { failure } => {
+            Item::Manual { failure, when } => {
                 let name = self.name("m");
                 let _ = writeln!(
                     t,
                     "{pad}manual {name} \"Check {name}\" {{\n{pad}  owner op\n{pad}  evidence verdict \"Verdict\": choice(good, bad)"
                 );
+                self.when(t, pad, when, vars);
                 self.routes(t, &format!("{pad}  "), stage, *failure, None);
                 let _ = writeln!(t, "{pad}}}");
                 self.out.people.push((name.clone(), Person::Manual));
@@ -573,34 +618,38 @@ impl Renderer<'_> {
                 attest,
                 cond,
                 failure,
+                when,
             } => {
                 let name = self.name("g");
                 let _ = writeln!(t, "{pad}gate {name} \"Gate {name}\" {{");
+                self.when(t, pad, when, vars);
                 if *attest {
                     let _ = writeln!(t, "{pad}  attest op \"It holds.\"");
                     self.out.people.push((name.clone(), Person::Gate));
                 } else {
-                    let _ = writeln!(t, "{pad}  require {}", self.cond(cond));
+                    let _ = writeln!(t, "{pad}  require {}", self.cond(cond, vars));
                 }
                 self.routes(t, &format!("{pad}  "), stage, *failure, None);
                 let _ = writeln!(t, "{pad}}}");
             }
-            Item::Signoff { failure } => {
+            Item::Signoff { failure, when } => {
                 let name = self.name("o");
                 let _ = writeln!(
                     t,
                     "{pad}signoff {name} \"Sign-off {name}\" {{\n{pad}  by op"
                 );
+                self.when(t, pad, when, vars);
                 self.routes(t, &format!("{pad}  "), stage, *failure, None);
                 let _ = writeln!(t, "{pad}}}");
                 self.out.people.push((name, Person::Signoff));
             }
-            Item::Choose { options } => {
+            Item::Choose { options, when } => {
                 let name = self.name("c");
                 let _ = writeln!(
                     t,
                     "{pad}choose {name} \"Choice {name}\" {{\n{pad}  owner op"
                 );
+                self.when(t, pad, when, vars);
                 let mut names = Vec::new();
                 for (i, target) in options.iter().enumerate() {
                     let option = ["yes", "no", "maybe"][i % 3].to_string();
@@ -621,7 +670,7 @@ impl Renderer<'_> {
                     let _ = writeln!(
                         t,
                         "{pad}  when {} -> {}",
-                        self.cond(cond),
+                        self.cond(cond, vars),
                         self.target(stage, *target)
                     );
                 }
@@ -666,6 +715,7 @@ impl Renderer<'_> {
                         fail: Fail::Never,
                         idempotent: true,
                         failure: *failure,
+                        when: None,
                     };
                     return self.item(t, pad, stage, &step, vars);
                 };

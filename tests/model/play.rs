@@ -210,6 +210,7 @@ impl Play {
                 Event::InDoubt { rerun: true, .. } => "in doubt: rerun",
                 Event::InDoubt { rerun: false, .. } => "in doubt: done",
                 Event::Left { .. } => "a flow left",
+                Event::Bypassed { .. } => "a node skipped by its condition",
                 Event::Settled {
                     status: Status::Cancelled,
                     ..
@@ -361,7 +362,7 @@ impl Play {
                     }
                     running.remove(node);
                 }
-                Event::Skipped(id) => {
+                Event::Skipped(id) | Event::Bypassed { node: id, .. } => {
                     let waiting = unsettled(id);
                     if !waiting.is_empty() {
                         return Err(format!("{at}: skipped before {waiting:?} settled (R1)"));

@@ -73,7 +73,8 @@ pub struct Node {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EdgeKind {
-    /// Runs after its source succeeded.
+    /// Runs after its source succeeded without taking a branch, or was
+    /// skipped by its own `when` condition.
     Next,
     /// Runs after its source failed.
     Failure,
@@ -802,6 +803,11 @@ impl<'a> Lowerer<'a> {
         match block.kind {
             BlockKind::Decide | BlockKind::Choose => {
                 self.branches(block, node, ctx, &mut next);
+                // A choice skipped by its own condition takes no branch: it
+                // goes on to the next item, as `continue` would.
+                if block.condition().is_some() {
+                    next.push((node, EdgeKind::Next, origin));
+                }
             }
             _ => next.push((node, EdgeKind::Next, origin)),
         }

@@ -37,9 +37,13 @@ pub const FILE_NAME: &str = "rbx.toml";
 
 /// The lints a project or a suppression may allow or give a level.
 pub const ADJUSTABLE: &[&str] = &[
+    "rbx::lint::condition_reads_later",
+    "rbx::lint::constant_condition",
     "rbx::lint::empty_parallel",
     "rbx::lint::manual_without_evidence",
+    "rbx::lint::maybe_skipped",
     "rbx::lint::over_budget",
+    "rbx::lint::skipped_value",
     "rbx::lint::unbounded_budget",
     "rbx::lint::unreachable",
     "rbx::lint::unresolved_fragment",
@@ -57,6 +61,7 @@ pub const FIXED: &[&str] = &[
     "rbx::lint::bad_suppression",
     "rbx::lint::cycle",
     "rbx::lint::dead_end",
+    "rbx::lint::duplicate_condition",
     "rbx::lint::duplicate_id",
     "rbx::lint::include_cycle",
     "rbx::lint::include_not_found",

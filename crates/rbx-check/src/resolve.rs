@@ -169,7 +169,7 @@ impl Resolver<'_> {
                 self.text(&option.description);
                 self.target(&option.target);
             }
-            StmtKind::Until(condition) => self.expr(condition),
+            StmtKind::Until(condition) | StmtKind::Condition(condition) => self.expr(condition),
             StmtKind::Timeout(_)
             | StmtKind::Retry(_)
             | StmtKind::ExpectExit(_)

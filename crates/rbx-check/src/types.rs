@@ -289,7 +289,9 @@ impl Checker<'_> {
     fn stmt(&mut self, stmt: &StmtKind) {
         match stmt {
             StmtKind::Require(require) => self.require(require),
-            StmtKind::When { condition, .. } => self.condition(condition, "`when`"),
+            StmtKind::When { condition, .. } | StmtKind::Condition(condition) => {
+                self.condition(condition, "`when`")
+            }
             StmtKind::Until(e) => self.until(e),
             StmtKind::Owner(_)
             | StmtKind::On(_)

@@ -344,6 +344,20 @@ pub fn waiting_for(
     }
     readiness::next(&state, &plan)
         .into_iter()
+        // A node whose own condition does not hold will be skipped, not
+        // run; one whose condition cannot be judged here is left to the
+        // drive, which judges it before anything else.
+        .filter(|&x| {
+            let node = &plan.nodes[x];
+            if readiness::status_of(&state, &node.id) != Status::Pending {
+                return true;
+            }
+            let env = runner::Stored::of(&state, &plan, node, &procedure.graph, procedure, &inputs);
+            !matches!(
+                runner::judge(&procedure.graph, node, &env),
+                runner::Judged::Skipped(_)
+            )
+        })
         .map(|x| {
             let node = &plan.nodes[x];
             let person = matches!(

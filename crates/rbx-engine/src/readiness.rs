@@ -14,7 +14,13 @@ pub fn takes(source: &NodeState, link: &Link) -> bool {
         Link::Flow(kind) | Link::Route(kind) => kind,
     };
     match kind {
-        EdgeKind::Next => source.status == Status::Succeeded,
+        // A node skipped by its own condition is settled, not failed: its
+        // flow goes on past it. A decision or choice that took a branch
+        // goes only where the branch leads.
+        EdgeKind::Next => {
+            (source.status == Status::Succeeded && source.branch.is_none())
+                || (source.status == Status::Skipped && source.condition.is_some())
+        }
         EdgeKind::Failure => source.status == Status::Failed,
         EdgeKind::Cancel => source.status == Status::Cancelled,
         EdgeKind::Branch(label) => {

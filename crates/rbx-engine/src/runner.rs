@@ -7,6 +7,7 @@
 //! returned. A branch not taken settles as skipped, and skipping propagates,
 //! so joins after alternative branches work.
 
+mod condition;
 mod decide;
 mod dispatch;
 mod env;
@@ -30,6 +31,7 @@ use crate::journal::Journal;
 use crate::state::NodeState;
 use crate::value::Value;
 
+pub(crate) use condition::{Judged, Stored, judge};
 pub use dispatch::drive;
 pub use env::base_name;
 pub use record::now_ms;

@@ -106,6 +106,10 @@ pub struct NodeState {
     pub finished_seq: Option<u64>,
     /// Milliseconds since the epoch when the node finished.
     pub finished_at: Option<i64>,
+    /// The node's own `when` condition, as written, when the node was
+    /// skipped because it did not hold: such a node is settled, and its
+    /// flow goes on past it (rule C1).
+    pub condition: Option<String>,
 }
 
 impl Default for NodeState {
@@ -119,8 +123,26 @@ impl Default for NodeState {
             duration_ms: None,
             finished_seq: None,
             finished_at: None,
+            condition: None,
         }
     }
+}
+
+impl NodeState {
+    /// Why the node stands where it does, in words: the reason its
+    /// settlement recorded, or the condition that skipped it.
+    pub fn why(&self) -> Option<String> {
+        self.reason.clone().or_else(|| {
+            self.condition
+                .as_ref()
+                .map(|condition| skipped_by(condition))
+        })
+    }
+}
+
+/// The words for a node its own condition skipped, the same in every view.
+pub fn skipped_by(condition: &str) -> String {
+    format!("its condition `when {condition}` did not hold")
 }
 
 /// How a run stands.
@@ -244,6 +266,7 @@ pub fn replay<'e>(events: impl IntoIterator<Item = (&'e str, &'e Json, u64, i64)
                 let entry = state.nodes.entry(node.to_string()).or_default();
                 entry.status = Status::Skipped;
                 entry.finished_seq = Some(seq);
+                entry.condition = text(payload, "condition");
             }
             kind::FLOW_LEFT => {
                 if let Some(flow) = text(payload, "flow") {

@@ -270,7 +270,7 @@ impl Walker<'_> {
                 self.text(&option.description);
                 self.target(&option.target);
             }
-            StmtKind::Until(condition) => self.expr(condition),
+            StmtKind::Until(condition) | StmtKind::Condition(condition) => self.expr(condition),
             StmtKind::ExpectStream(expect) => self.prose(expect.regex.span),
             StmtKind::Timeout(_)
             | StmtKind::Retry(_)

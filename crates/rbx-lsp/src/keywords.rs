@@ -356,9 +356,11 @@ pub const KEYWORDS: &[Keyword] = &[
     ),
     kw(
         "when",
-        "when EXPR -> TARGET",
-        "A decision's branch, taken when the condition holds (tried in order).",
-        &[Decide],
+        "when EXPR -> TARGET  (in a decide) · when EXPR  (in any other node)",
+        "In a decision, a branch taken when the condition holds (tried in order). \
+         In any other node, the node's own condition: when it does not hold, the node \
+         is skipped (recorded with the condition) and its flow goes on.",
+        &[Decide, Step, Manual, Gate, Signoff, Choose, Wait],
     ),
     kw(
         "otherwise",
@@ -607,6 +609,7 @@ mod tests {
                         .filter_map(|w| w.strip_suffix("_stmt").or_else(|| w.strip_suffix("_decl")))
                         .map(|w| match w {
                             "no_self" => "no".to_string(),
+                            "condition" => "when".to_string(),
                             "expect_exit" | "expect_stream" => "expect".to_string(),
                             other => other.to_string(),
                         }),

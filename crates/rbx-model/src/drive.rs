@@ -45,7 +45,12 @@ impl Model<'_> {
     fn takes(&self, from: usize, link: &Link) -> bool {
         let source = &self.nodes[from];
         match &link.kind {
-            EdgeKind::Next => source.status == Status::Succeeded,
+            // A decision or choice that took a branch goes only there; a
+            // node skipped by its own condition lets its flow go on.
+            EdgeKind::Next => {
+                (source.status == Status::Succeeded && source.branch.is_none())
+                    || (source.status == Status::Skipped && source.bypassed)
+            }
             EdgeKind::Failure => source.status == Status::Failed,
             EdgeKind::Cancel => source.status == Status::Cancelled,
             EdgeKind::Branch(label) => {
@@ -108,12 +113,27 @@ impl Model<'_> {
         self.nodes[x].pending() && self.considered(x) && self.runs(x)
     }
 
-    /// P2: the nodes the run is waiting for: people's nodes that would run.
+    /// P2: the nodes the run is waiting for: people's nodes that would run
+    /// and whose own condition does not skip them.
     pub fn waiting(&self) -> Vec<String> {
         (0..self.plan.nodes.len())
             .filter(|&x| matches!(self.view(x).kind, Kind::Person(_)) && self.would_run(x))
+            .filter(|&x| !matches!(self.unmet_condition(x), Ok(Some(_))))
             .map(|x| self.id(x))
             .collect()
+    }
+
+    /// The node's own `when` condition, as written, when it does not hold:
+    /// a node control reaches runs only if it holds.
+    fn unmet_condition(&self, x: usize) -> Result<Option<String>, ModelError> {
+        let NodeKind::Block(block) = &self.graph.graph[self.plan.nodes[x].check].kind else {
+            return Ok(None);
+        };
+        let Some(condition) = block.condition() else {
+            return Ok(None);
+        };
+        let holds = eval::truth(condition, &Reader { model: self, x })?;
+        Ok((!holds).then(|| rbx_syntax::fmt::expr(condition)))
     }
 
     // ------------------------------------------------------------ drive --
@@ -156,6 +176,11 @@ impl Model<'_> {
             // L3: its flow may have been left since it became ready.
             if !self.runs(x) {
                 self.emit(events, Event::Skipped(self.id(x)));
+                continue;
+            }
+            if let Some(condition) = self.unmet_condition(x)? {
+                let node = self.id(x);
+                self.emit(events, Event::Bypassed { node, condition });
                 continue;
             }
             if let Some(stop) = self.execute(x, script, events)? {

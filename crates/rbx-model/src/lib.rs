@@ -121,6 +121,12 @@ pub enum Event {
         answers: BTreeMap<String, String>,
     },
     Skipped(String),
+    /// A node skipped because its own `when` condition (as written) did
+    /// not hold: settled, and its flow goes on past it (C1).
+    Bypassed {
+        node: String,
+        condition: String,
+    },
     /// L2: `flow` was left by the settlement of `by`.
     Left {
         flow: String,
@@ -237,6 +243,9 @@ struct NodeState {
     seq: u64,
     branch: Option<String>,
     answers: BTreeMap<String, String>,
+    /// Skipped by its own condition, rather than because no control
+    /// reached it.
+    bypassed: bool,
 }
 
 /// How the run stands between operations.
@@ -428,6 +437,7 @@ impl<'g> Model<'g> {
                         seq: self.seq,
                         branch: branch.clone(),
                         answers: answers.clone(),
+                        bypassed: false,
                     };
                 }
             }
@@ -437,6 +447,17 @@ impl<'g> Model<'g> {
                     self.nodes[x] = NodeState {
                         status: Status::Skipped,
                         seq: self.seq,
+                        ..NodeState::default()
+                    };
+                }
+            }
+            Event::Bypassed { node, .. } => {
+                if let Some(x) = index(node) {
+                    self.seq += 1;
+                    self.nodes[x] = NodeState {
+                        status: Status::Skipped,
+                        seq: self.seq,
+                        bypassed: true,
                         ..NodeState::default()
                     };
                 }

@@ -470,6 +470,16 @@ pub enum BlockKind {
     Wait,
 }
 
+impl Block {
+    /// The node's own condition (`when EXPR`), if it has one.
+    pub fn condition(&self) -> Option<&Expr> {
+        self.body.iter().find_map(|stmt| match &stmt.kind {
+            StmtKind::Condition(condition) => Some(condition),
+            _ => None,
+        })
+    }
+}
+
 impl BlockKind {
     pub fn keyword(self) -> &'static str {
         match self {
@@ -538,11 +548,20 @@ pub enum StmtKind {
     Irreversible(Option<Text>),
     Instructions(Text),
     Evidence(Evidence),
-    Attest { role: Ident, statement: Text },
+    Attest {
+        role: Ident,
+        statement: Text,
+    },
     By(Vec<Ident>),
     Approvers(Int),
     NoSelfApproval,
-    When { condition: Expr, target: Target },
+    When {
+        condition: Expr,
+        target: Target,
+    },
+    /// `when EXPR` with no arrow: the node's own condition. When it does
+    /// not hold, the node is skipped and its flow goes on.
+    Condition(Expr),
     Otherwise(Target),
     Option(ChoiceOption),
     Every(Duration),

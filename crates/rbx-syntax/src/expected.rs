@@ -238,6 +238,13 @@ fn help(
                 .into(),
         );
     }
+    if context.as_deref() == Some("decide") && others.iter().any(|o| o == "`->`") {
+        return Some(
+            "in a `decide`, each `when` says where it leads: `when CONDITION -> TARGET`; \
+             a decision has no condition of its own"
+                .into(),
+        );
+    }
     if word.starts_with(|c: char| c.is_ascii_alphabetic()) {
         if let Some(best) = closest(word, candidates) {
             return Some(format!("did you mean `{best}`?"));

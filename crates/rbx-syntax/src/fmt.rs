@@ -414,6 +414,7 @@ fn stmt_text(kind: &StmtKind, level: usize) -> String {
         StmtKind::When { condition, target } => {
             format!("when {} -> {}", expr(condition), target_text(target))
         }
+        StmtKind::Condition(condition) => format!("when {}", expr(condition)),
         StmtKind::Otherwise(target) => format!("otherwise -> {}", target_text(target)),
         StmtKind::Option(option) => format!(
             "option {} {} -> {}",

@@ -665,6 +665,9 @@ impl<'s> Lowerer<'s> {
                 let target = self.target(children.expect(Rule::target)?)?;
                 StmtKind::When { condition, target }
             }
+            Rule::condition_stmt => {
+                StmtKind::Condition(self.expr(Children::of(pair).expect(Rule::expr)?)?)
+            }
             Rule::option_stmt => {
                 let mut children = Children::of(pair);
                 let name = self.ident(children.expect(Rule::ident)?);

@@ -556,6 +556,9 @@ impl<'a> Plan<'a> {
                         format!("{} → {}", expr(condition), target_text(target)),
                     ));
                 }
+                StmtKind::Condition(condition) => {
+                    details.push(("only when", format!("{}, else skipped", expr(condition))))
+                }
                 StmtKind::Otherwise(target) => {
                     details.push(("otherwise", format!("→ {}", target_text(target))));
                 }

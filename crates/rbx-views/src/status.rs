@@ -78,7 +78,7 @@ impl StatusView {
                     attempts: node.map_or(0, |n| n.attempts),
                     duration_ms: node.and_then(|n| n.duration_ms),
                     branch: node.and_then(|n| n.branch.clone()),
-                    reason: node.and_then(|n| n.reason.clone()),
+                    reason: node.and_then(rbx_engine::state::NodeState::why),
                     id,
                 }
             })

@@ -17,10 +17,11 @@ use crate::state::{Left, RunState, Status, kind};
 use crate::value::Value;
 use crate::{Exit, Options, Procedure};
 
+use super::condition::{Judged, judge_driven};
 use super::env::View;
 use super::hooks::{budget, hook};
 use super::node::execute;
-use super::record::record;
+use super::record::{fail, record};
 use super::{Done, Shared};
 
 /// Drives the run until it ends, fails, pauses or is interrupted.
@@ -279,6 +280,21 @@ impl Dispatcher<'_> {
             let node = self.plan.nodes[x].clone();
             let view = View::of(self.state, self.plan, &node, &self.shared.graph);
             let attempts = self.state.nodes.get(&node.id).map_or(0, |n| n.attempts);
+            // The node's own condition, judged now that control reaches it.
+            match judge_driven(self.shared, &node, &view) {
+                Judged::Runs => {}
+                Judged::Skipped(condition) => {
+                    self.skip_by_condition(x, condition).await?;
+                    self.consider().await?;
+                    continue;
+                }
+                Judged::Failed(why) => {
+                    let done = fail(self.shared, &node.id, attempts, why).await;
+                    self.settle(x, done).await?;
+                    self.consider().await?;
+                    continue;
+                }
+            }
             self.running.spawn(async move {
                 let done = execute(&shared, &node, view, attempts).await;
                 (x, done)
@@ -349,6 +365,20 @@ impl Dispatcher<'_> {
         let id = self.plan.nodes[x].id.clone();
         record(self.shared, kind::NODE_SKIPPED, json!({ "node": id })).await?;
         self.state.nodes.entry(id).or_default().status = Status::Skipped;
+        self.release(x);
+        Ok(())
+    }
+
+    /// Settles `x` as skipped because its own condition does not hold: its
+    /// flow goes on past it (rule C1), so its successors run.
+    async fn skip_by_condition(&mut self, x: usize, condition: String) -> Result<(), String> {
+        let id = self.plan.nodes[x].id.clone();
+        let payload = json!({ "node": id, "condition": condition });
+        let seq = record(self.shared, kind::NODE_SKIPPED, payload).await?;
+        let entry = self.state.nodes.entry(id).or_default();
+        entry.status = Status::Skipped;
+        entry.finished_seq = Some(seq);
+        entry.condition = Some(condition);
         self.release(x);
         Ok(())
     }

@@ -99,6 +99,7 @@ pub(crate) fn mentioned(
                 match &stmt.kind {
                     StmtKind::Require(Require::Expr(e))
                     | StmtKind::When { condition: e, .. }
+                    | StmtKind::Condition(e)
                     | StmtKind::Until(e) => collect_paths(e, &mut names),
                     StmtKind::Run(t) | StmtKind::Verify(t) | StmtKind::Instructions(t) => {
                         for path in t.interpolations() {
@@ -165,24 +166,30 @@ pub(crate) struct NodeEnv<'a> {
     pub(crate) inputs: Option<&'a HashMap<String, Value>>,
 }
 
+/// The value of `path` for a node that sees `view`: a loop item, else an
+/// input, else a field of another node ("What a node can read").
+pub(crate) fn read(view: &View, inputs: &HashMap<String, Value>, path: &[&str]) -> Option<Value> {
+    let head = *path.first()?;
+    if let Some((_, v)) = view.items.iter().rev().find(|(var, _)| var == head) {
+        return Some(v.clone());
+    }
+    if let Some(v) = inputs.get(head) {
+        return Some(v.clone());
+    }
+    let (status, captures, branch, finished_at) = view.fields.get(head)?;
+    match path.get(1) {
+        None => branch
+            .clone()
+            .map(Value::Name)
+            .or_else(|| finished_at.map(Value::Timestamp)),
+        Some(&"status") => Some(Value::Name(status.as_str().to_string())),
+        Some(field) => captures.get(*field).cloned(),
+    }
+}
+
 impl Env for NodeEnv<'_> {
     fn lookup(&self, path: &[&str]) -> Option<Value> {
-        let head = *path.first()?;
-        if let Some((_, v)) = self.view.items.iter().rev().find(|(var, _)| var == head) {
-            return Some(v.clone());
-        }
-        if let Some(v) = self.inputs.unwrap_or(&self.shared.inputs).get(head) {
-            return Some(v.clone());
-        }
-        let (status, captures, branch, finished_at) = self.view.fields.get(head)?;
-        match path.get(1) {
-            None => branch
-                .clone()
-                .map(Value::Name)
-                .or_else(|| finished_at.map(Value::Timestamp)),
-            Some(&"status") => Some(Value::Name(status.as_str().to_string())),
-            Some(field) => captures.get(*field).cloned(),
-        }
+        read(self.view, self.inputs.unwrap_or(&self.shared.inputs), path)
     }
 
     fn role_filled(&self, role: &str) -> bool {

@@ -48,6 +48,11 @@ pub(super) fn drawing(title: String, graph: &Graph) -> Drawing {
         .iter()
         .map(|e| {
             let (route, label) = match &e.weight.kind {
+                // Out of a choice, the next item is taken only when its
+                // own condition skipped it.
+                EdgeKind::Next if is_choice(&graph.graph[e.source()]) => {
+                    (Route::Next, "if skipped".to_string())
+                }
                 EdgeKind::Next => (Route::Next, String::new()),
                 EdgeKind::Failure => (Route::Failure, "on failure".to_string()),
                 EdgeKind::Cancel => (Route::Cancel, "on cancel".to_string()),
@@ -83,11 +88,18 @@ fn label(graph: &Graph, node: &Node) -> Vec<String> {
             lines.extend(requires.iter().map(|r| format!("require {}", require(r))));
             lines
         }
-        NodeKind::Block(block) => vec![format!(
-            "{}: {}",
-            block.kind.keyword(),
-            block.title.source_form()
-        )],
+        NodeKind::Block(block) => {
+            let mut lines = vec![format!(
+                "{}: {}",
+                block.kind.keyword(),
+                block.title.source_form()
+            )];
+            // A node that may be skipped says when it runs.
+            if let Some(condition) = block.condition() {
+                lines.push(format!("only when {}", rbx_syntax::fmt::expr(condition)));
+            }
+            lines
+        }
         NodeKind::Anchor(anchor) => vec![format!("anchor: {}", anchor.title.source_form())],
         NodeKind::End { outcome } => {
             vec![format!("end: {}", super::outcome_label(graph, outcome).0)]
@@ -95,6 +107,10 @@ fn label(graph: &Graph, node: &Node) -> Vec<String> {
     };
     lines.extend(node.fanout.iter().map(fanout));
     lines
+}
+
+fn is_choice(node: &Node) -> bool {
+    matches!(&node.kind, NodeKind::Block(block) if block.kind == BlockKind::Choose)
 }
 
 fn shape(graph: &Graph, node: &Node) -> Shape {

@@ -191,7 +191,7 @@ impl<'a> NodeView<'a> {
                     cancel.and_then(|c| c.reason.as_deref()),
                 ))
             }
-            _ => ns.reason.clone(),
+            _ => ns.why(),
         }
     }
 
@@ -204,6 +204,7 @@ impl<'a> NodeView<'a> {
         statements
             .iter()
             .filter_map(|s| match &s.kind {
+                StmtKind::Condition(c) => Some(format!("when {}", rbx_syntax::fmt::expr(c))),
                 StmtKind::Require(r) => Some(format!("require {}", require(r))),
                 StmtKind::Attest { role, statement } => Some(format!(
                     "attest {}: {}",

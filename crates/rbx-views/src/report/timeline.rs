@@ -21,7 +21,7 @@ pub(super) fn lines(timeline: &[TimelineEntry]) -> Vec<Line<'_>> {
     while at < timeline.len() {
         let skips = timeline[at..]
             .iter()
-            .take_while(|e| e.kind == kind::NODE_SKIPPED)
+            .take_while(|e| e.kind == kind::NODE_SKIPPED && e.payload.get("condition").is_none())
             .count();
         if skips >= 2 {
             out.push(Line::Skipped(&timeline[at..at + skips]));
@@ -114,7 +114,10 @@ pub(super) fn timeline_entry(event: &Event) -> TimelineEntry {
             }
             s
         }
-        kind::NODE_SKIPPED => "skipped: not on the run's path".to_string(),
+        kind::NODE_SKIPPED => match text(p, "condition") {
+            Some(condition) => format!("skipped: {}", rbx_engine::state::skipped_by(&condition)),
+            None => "skipped: not on the run's path".to_string(),
+        },
         kind::FLOW_LEFT => format!(
             "left the flow of stage {} by its route; nothing more of it starts",
             get("flow")

@@ -278,10 +278,13 @@ pub(super) fn rows(steps: &[StepInfo]) -> Vec<Row<'_>> {
     let mut at = 0;
     while at < steps.len() {
         let result = steps[at].result;
+        // A step with a reason to show (a condition that skipped it) is
+        // never folded away.
         let alike = steps[at..]
             .iter()
-            .take_while(|s| s.result == result)
-            .count();
+            .take_while(|s| s.result == result && s.reason.is_none())
+            .count()
+            .max(1);
         let run = &steps[at..at + alike];
         if idle(result) && alike >= 2 {
             out.push(Row::Folded(result, run.iter().collect()));
