@@ -591,15 +591,22 @@ impl Checker<'_> {
             None
         };
         if let Some((operand, ty)) = unordered {
+            let versions = matches!(left, Type::Version) || matches!(right, Type::Version);
             let help = match ty {
-                Type::String => "text has no order: compare it with `==`, `!=` or `~`",
-                _ => "compare it with `==` or `!=` instead",
+                Type::String if versions => format!(
+                    "read the text as a version too: `version({})`",
+                    self.code(operand.span)
+                ),
+                Type::String => {
+                    "text has no order: compare it with `==`, `!=` or `~`, or read it as a version with `version(...)`".to_string()
+                }
+                _ => "compare it with `==` or `!=` instead".to_string(),
             };
             self.report(
                 Diagnostic::error(
                     TYPE_MISMATCH,
                     format!(
-                        "`{}` compares ints, durations or timestamps, not {}",
+                        "`{}` compares ints, durations, timestamps or versions, not {}",
                         op.symbol(),
                         ty.noun()
                     ),
