@@ -138,7 +138,7 @@ fn runbook(place: Place, choice: bool, flag: bool) -> (String, Option<String>, V
             vec!["t#2.maybe".to_string()],
         ),
         Place::Fragment => (
-            format!("{after}"),
+            after.to_string(),
             Some(format!(
                 "stage f \"Fragment\" {{\n    {}\n    then s\n  }}\n",
                 node.replace("COND", flag_cond).replace("-ITEM", "")

@@ -59,6 +59,7 @@ pub const ADJUSTABLE: &[&str] = &[
 pub const FIXED: &[&str] = &[
     "rbx::lint::bad_call",
     "rbx::lint::bad_suppression",
+    "rbx::lint::bad_version",
     "rbx::lint::cycle",
     "rbx::lint::dead_end",
     "rbx::lint::duplicate_condition",
