@@ -17,6 +17,7 @@ use petgraph::visit::EdgeRef;
 use rbx_syntax::ast::*;
 use rbx_syntax::{Diagnostic, Span};
 
+use crate::symbols::FINALLY;
 use crate::{Finding, Source};
 
 /// Where in the sources something was written.
@@ -111,6 +112,9 @@ pub struct OutcomeClass {
 pub struct Graph {
     pub graph: DiGraph<Node, Edge>,
     pub start: Option<NodeIndex>,
+    /// The start of the runbook's `finally` block, which runs once whenever
+    /// the run ends; nothing leads to it.
+    pub finally: Option<NodeIndex>,
     /// Every outcome a run can end with, and whether it is a success.
     pub outcomes: std::collections::BTreeMap<String, OutcomeClass>,
     by_id: HashMap<String, NodeIndex>,
@@ -139,6 +143,12 @@ struct Ctx<'a> {
 }
 
 type Frontier = Vec<(NodeIndex, EdgeKind, Origin)>;
+
+/// The failure route of every clean-up node: on to the next.
+static GO_ON: std::sync::LazyLock<Target> = std::sync::LazyLock::new(|| Target {
+    kind: TargetKind::Continue,
+    span: Span::default(),
+});
 
 pub fn lower(sources: &[Source]) -> (Graph, Vec<Finding>) {
     let mut lowerer = Lowerer {
@@ -182,10 +192,12 @@ pub fn lower(sources: &[Source]) -> (Graph, Vec<Finding>) {
             requires.splice(0..0, runbook_requires);
         }
     }
+    let finally = lowerer.lower_finally();
     let (outcomes, unused) = classify_outcomes(sources, &lowerer.graph);
     let graph = Graph {
         graph: lowerer.graph,
         start,
+        finally,
         outcomes,
         by_id: lowerer.by_id,
     };
@@ -683,6 +695,116 @@ impl<'a> Lowerer<'a> {
         frontier
     }
 
+    /// Lowers the runbook's `finally` block as a flow of its own, `finally`:
+    /// its nodes in the order written, each going on to the next whether it
+    /// succeeded or failed. A second block, and anything in it that would
+    /// route elsewhere, is reported.
+    fn lower_finally(&mut self) -> Option<NodeIndex> {
+        let mut found: Vec<(usize, &'a Item, &'a [StageItem])> = Vec::new();
+        for (index, source) in self.sources.iter().enumerate() {
+            for item in source.file.iter().flat_map(|f| &f.items) {
+                if let ItemKind::Finally(items) = &item.kind {
+                    found.push((index, item, items));
+                }
+            }
+        }
+        let (source, first, items) = *found.first()?;
+        for (index, item, _) in found.iter().skip(1) {
+            self.findings.push(Finding {
+                source: *index,
+                diagnostic: Diagnostic::error(
+                    "rbx::lint::duplicate_finally",
+                    "the procedure has two `finally` blocks",
+                )
+                .primary(item.span, "a second `finally`")
+                .help("put every clean-up step in one `finally` block"),
+            });
+        }
+        let start = self.add(Node {
+            id: FINALLY.to_string(),
+            stage: FINALLY.to_string(),
+            host: FINALLY.to_string(),
+            kind: NodeKind::StageStart {
+                stage: FINALLY.to_string(),
+                title: "Clean-up, whenever the run ends".to_string(),
+                within: None,
+                requires: Vec::new(),
+            },
+            fanout: Vec::new(),
+            origin: Origin {
+                source,
+                span: first.span,
+            },
+        });
+        let ctx = Ctx {
+            source,
+            stage: FINALLY,
+            instance: FINALLY.to_string(),
+            host: FINALLY.to_string(),
+            routes: Routes {
+                failure: Some((
+                    &GO_ON,
+                    Origin {
+                        source,
+                        span: first.span,
+                    },
+                )),
+                cancel: None,
+            },
+            fanout: Vec::new(),
+        };
+        self.finally_items(items, source);
+        let origin = Origin {
+            source,
+            span: first.span,
+        };
+        self.items(items, &ctx, vec![(start, EdgeKind::Next, origin)], false);
+        Some(start)
+    }
+
+    /// What a clean-up node cannot do: take a route, branch, or run a stage
+    /// again — every node of `finally` runs, and the run ends after it.
+    fn finally_items(&mut self, items: &[StageItem], source: usize) {
+        for item in items {
+            let why = match &item.kind {
+                StageItemKind::Block(block)
+                    if matches!(block.kind, BlockKind::Decide | BlockKind::Choose) =>
+                {
+                    Some("a decision or choice")
+                }
+                StageItemKind::Block(block)
+                    if block.body.iter().any(|s| matches!(s.kind, StmtKind::On(_))) =>
+                {
+                    Some("a route")
+                }
+                StageItemKind::Again(_) => Some("`again`"),
+                StageItemKind::Foreach(foreach) => {
+                    self.finally_items(&foreach.items, source);
+                    None
+                }
+                StageItemKind::Parallel(branches) => {
+                    self.finally_items(branches, source);
+                    None
+                }
+                _ => None,
+            };
+            if let Some(why) = why {
+                self.findings.push(Finding {
+                    source,
+                    diagnostic: Diagnostic::error(
+                        "rbx::lint::misplaced",
+                        format!("{why} cannot stand inside `finally`"),
+                    )
+                    .primary(item.span, "not allowed here")
+                    .help(
+                        "every node of `finally` runs, one after the other, and a failure \
+                         is reported when the clean-up is over; put branches in a stage",
+                    ),
+                });
+            }
+        }
+    }
+
     fn misplaced(&mut self, item: &StageItem, ctx: &Ctx<'_>) {
         let what = match &item.kind {
             StageItemKind::Require(_) => "`require`",
@@ -1069,6 +1191,10 @@ fn unreachable(graph: &Graph, sources: &[Source]) -> Vec<Finding> {
             continue;
         }
         let node = &g[index];
+        // The clean-up is reached by the run's end, not by an edge.
+        if node.host == crate::symbols::FINALLY {
+            continue;
+        }
         let has_unreached_predecessor = g
             .neighbors_directed(index, Direction::Incoming)
             .any(|p| !reached.contains(&p));

@@ -59,6 +59,9 @@ pub fn check(sources: &[Source], table: &Table, fills: &Fills) -> Vec<Finding> {
                 ItemKind::Stage(stage) => {
                     lints.stage_items(&stage.items, &mut required_roles, &mut required_links);
                 }
+                ItemKind::Finally(items) => {
+                    lints.stage_items(items, &mut required_roles, &mut required_links);
+                }
                 ItemKind::Include(_)
                 | ItemKind::Input(_)
                 | ItemKind::Outcome(_)

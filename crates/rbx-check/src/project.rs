@@ -63,6 +63,7 @@ pub const FIXED: &[&str] = &[
     "rbx::lint::cycle",
     "rbx::lint::dead_end",
     "rbx::lint::duplicate_condition",
+    "rbx::lint::duplicate_finally",
     "rbx::lint::duplicate_id",
     "rbx::lint::include_cycle",
     "rbx::lint::include_not_found",

@@ -108,6 +108,7 @@ impl Resolver<'_> {
                     self.text(&stage.title);
                     self.stage_items(&stage.items);
                 }
+                ItemKind::Finally(items) => self.stage_items(items),
             }
         }
     }

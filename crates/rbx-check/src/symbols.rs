@@ -66,6 +66,10 @@ pub struct NodeInfo {
     pub options: Vec<String>,
 }
 
+/// The stage instance a runbook's `finally` block runs as: its nodes are
+/// `finally.ID` in the run.
+pub const FINALLY: &str = "finally";
+
 /// The statuses a node ends with, usable as `id.status == failed`.
 pub const STATUSES: [&str; 3] = ["succeeded", "failed", "skipped"];
 
@@ -198,6 +202,7 @@ impl Builder {
                     self.define(Kind::Stage, &stage.id);
                     self.items(&stage.id.name, &stage.items);
                 }
+                ItemKind::Finally(items) => self.items(FINALLY, items),
                 _ => {}
             }
         }

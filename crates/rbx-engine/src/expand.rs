@@ -89,6 +89,8 @@ pub struct Plan {
     /// for `smoke#2.version[web-1]`), for lookups of `version.build`.
     pub by_name: HashMap<String, Vec<usize>>,
     pub start: Option<usize>,
+    /// The start of the runbook's `finally` block (rule X1).
+    pub finally: Option<usize>,
 }
 
 /// One expansion of a node: its item positions and the values of its loop
@@ -179,6 +181,11 @@ pub fn expand(graph: &Graph, lists: &dyn Fn(&str, &str) -> Vec<Value>) -> Plan {
     plan.limit_parallelism(graph, &instances);
     plan.start = graph
         .start
+        .and_then(|s| instances.get(&s))
+        .and_then(|i| i.first())
+        .map(|(_, x)| *x);
+    plan.finally = graph
+        .finally
         .and_then(|s| instances.get(&s))
         .and_then(|i| i.first())
         .map(|(_, x)| *x);

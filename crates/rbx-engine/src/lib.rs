@@ -890,7 +890,31 @@ async fn resume_locked(
                 })
             })
             .collect();
-        if stopped_at.is_empty() {
+        if stopped_at.is_empty() && plan.finally.is_some() && state.finally.is_none() {
+            // The run ends cancelled once its clean-up has run (rule X1):
+            // what was in doubt was cancelled, and nothing else starts.
+            for x in readiness::next(&state, &plan) {
+                let id = plan.nodes[x].id.clone();
+                if readiness::status_of(&state, &id) != Status::Running {
+                    continue;
+                }
+                let payload = json!({
+                    "node": id, "status": "cancelled", "reason": "cancelled by the operator",
+                    "captures": {}, "operator": options.operator,
+                });
+                let seq = append(state::kind::NODE_FINISHED, payload)
+                    .await
+                    .map_err(|e| ResumeError::Store(e.to_string()))?;
+                let entry = state.nodes.entry(id).or_default();
+                entry.status = Status::Cancelled;
+                entry.finished_seq = Some(seq);
+            }
+            let payload = json!({ "outcome": "cancelled", "success": false });
+            append(state::kind::FINALLY_STARTED, payload.clone())
+                .await
+                .map_err(|e| ResumeError::Store(e.to_string()))?;
+            state.finally = Some(payload);
+        } else if stopped_at.is_empty() {
             // Ended and its status in one transaction (rule E4).
             let id = run.clone();
             journal
@@ -933,10 +957,16 @@ async fn resume_locked(
     // A run that failed re-drives, as new attempts, every node whose
     // failure failed it — not only the one named — in one resume (rule S5).
     if let RunStatus::Failed { node } = &state.status {
-        let reset = failed_the_run(&plan, &state);
-        append(state::kind::RETRY, json!({ "node": node, "reset": reset }))
-            .await
-            .map_err(|e| ResumeError::Store(e.to_string()))?;
+        let (reset, again) = to_redrive(&plan, &state);
+        append(
+            state::kind::RETRY,
+            json!({ "node": node, "reset": reset, "finally": again }),
+        )
+        .await
+        .map_err(|e| ResumeError::Store(e.to_string()))?;
+        if again {
+            state.finally = None;
+        }
         for id in &reset {
             if let Some(entry) = state.nodes.get_mut(id) {
                 entry.status = Status::Pending;
@@ -1114,6 +1144,29 @@ async fn resume_locked(
 
 /// The nodes whose failure failed the run (rule E2): failed, with no route
 /// to take, in a flow no route had left.
+/// What a failed run re-drives (rule S5, X4), and whether its clean-up
+/// runs again at its next end: when only the clean-up failed, its failed
+/// nodes run again and the end stays as decided; when the run itself
+/// failed, the nodes that failed it run again, and so does all of the
+/// clean-up, once the run ends again.
+fn to_redrive(plan: &expand::Plan, state: &RunState) -> (Vec<String>, bool) {
+    let mut reset = failed_the_run(plan, state);
+    if state.finally.is_none() {
+        return (reset, false);
+    }
+    if reset.is_empty() {
+        let cleanup = runner::cleanup_failures(plan, state);
+        return (cleanup.into_iter().map(|(id, _)| id).collect(), false);
+    }
+    reset.extend(
+        plan.nodes
+            .iter()
+            .filter(|n| n.flow == rbx_check::symbols::FINALLY && state.nodes.contains_key(&n.id))
+            .map(|n| n.id.clone()),
+    );
+    (reset, true)
+}
+
 fn failed_the_run(plan: &expand::Plan, state: &RunState) -> Vec<String> {
     (0..plan.nodes.len())
         .filter(|&x| {

@@ -78,18 +78,27 @@ pub fn unrecorded_lefts(state: &RunState, plan: &Plan) -> Vec<(String, String)> 
 }
 
 /// Whether a failure of node `x` has a route to take (its own, its
-/// instance's, its stage's or the runbook's, `continue` included).
+/// instance's, its stage's or the runbook's, `continue` included). A
+/// clean-up node's failure goes on to the rest of the clean-up, and is
+/// told when it is over (rule X3).
 pub fn has_failure_route(plan: &Plan, x: usize) -> bool {
-    plan.outgoing[x].iter().any(|(_, link)| {
-        matches!(
-            link,
-            Link::Flow(EdgeKind::Failure) | Link::Route(EdgeKind::Failure)
-        )
-    })
+    plan.nodes[x].flow == rbx_check::symbols::FINALLY
+        || plan.outgoing[x].iter().any(|(_, link)| {
+            matches!(
+                link,
+                Link::Flow(EdgeKind::Failure) | Link::Route(EdgeKind::Failure)
+            )
+        })
 }
 
 pub fn status_of(state: &RunState, id: &str) -> Status {
     state.nodes.get(id).map_or(Status::Pending, |n| n.status)
+}
+
+/// Whether `x` starts the `finally` block before the run's end is decided:
+/// it waits, neither run nor skipped (rule X1).
+pub fn awaits_the_end(state: &RunState, plan: &Plan, x: usize) -> bool {
+    Some(x) == plan.finally && state.finally.is_none()
 }
 
 /// Whether every predecessor of `x` has settled (rule R1).
@@ -102,6 +111,7 @@ pub fn considered(state: &RunState, plan: &Plan, x: usize) -> bool {
 /// Whether a considered node runs rather than being skipped (rule R2).
 pub fn runs(state: &RunState, plan: &Plan, x: usize) -> bool {
     Some(x) == plan.start
+        || (Some(x) == plan.finally && state.finally.is_some())
         || plan.incoming[x]
             .iter()
             .any(|(from, link)| carries(state, plan, *from, link))

@@ -11,6 +11,7 @@ mod condition;
 mod decide;
 mod dispatch;
 mod env;
+mod finally;
 mod hooks;
 mod node;
 mod person;
@@ -34,6 +35,7 @@ use crate::value::Value;
 pub(crate) use condition::{Judged, Stored, judge};
 pub use dispatch::drive;
 pub use env::base_name;
+pub(crate) use finally::failures as cleanup_failures;
 pub use record::now_ms;
 
 /// Everything a node task needs, shared.

@@ -32,6 +32,9 @@ pub mod kind {
     pub const RUN_ENDED: &str = "run_ended";
     pub const RUN_CANCELLED: &str = "run_cancelled";
     pub const RUN_WAITING: &str = "run_waiting";
+    /// The run's end is decided and its `finally` block starts: the
+    /// payload says how it would have ended.
+    pub const FINALLY_STARTED: &str = "finally_started";
     pub const CONFIRMED: &str = "irreversible_confirmed";
     /// One person's sign-off that did not yet settle its node.
     pub const SIGNOFF_RECORDED: &str = "signoff_recorded";
@@ -191,6 +194,10 @@ pub struct RunState {
     /// Who did what, where and when: what the views show, never what the
     /// executor decides by.
     pub history: History,
+    /// Once the run's `finally` block has started: how the run ends when
+    /// it is over (`finally_started`'s payload: `outcome` and `success`,
+    /// or the `failed` node and its `reason`).
+    pub finally: Option<Json>,
 }
 
 /// How a flow was left: by which node, at which event of the journal.
@@ -207,6 +214,7 @@ impl RunState {
             status: RunStatus::Running,
             left: BTreeMap::new(),
             history: History::default(),
+            finally: None,
         }
     }
 }
@@ -288,6 +296,11 @@ pub fn replay<'e>(events: impl IntoIterator<Item = (&'e str, &'e Json, u64, i64)
                     .unwrap_or_default();
                 // A flow left by a node run again is not left any more.
                 state.left.retain(|_, left| !nodes.contains(&left.by));
+                // A run re-driven past its clean-up cleans up again at its
+                // next end.
+                if payload.get("finally").and_then(Json::as_bool) == Some(true) {
+                    state.finally = None;
+                }
                 for reset in nodes {
                     state.history.reset(&reset);
                     if let Some(entry) = state.nodes.get_mut(&reset) {
@@ -301,6 +314,7 @@ pub fn replay<'e>(events: impl IntoIterator<Item = (&'e str, &'e Json, u64, i64)
                 state.status = RunStatus::Running;
             }
             kind::RUN_RESUMED => state.status = RunStatus::Running,
+            kind::FINALLY_STARTED => state.finally = Some(payload.clone()),
             kind::RUN_PAUSED => {
                 state.status = RunStatus::Paused {
                     node: node.to_string(),

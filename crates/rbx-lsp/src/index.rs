@@ -177,6 +177,7 @@ impl Walker<'_> {
                 self.text(&stage.title);
                 self.stage_items(&stage.items);
             }
+            ItemKind::Finally(items) => self.stage_items(items),
         }
     }
 

@@ -127,6 +127,13 @@ pub const KEYWORDS: &[Keyword] = &[
         &[Top],
     ),
     kw(
+        "finally",
+        "finally { … }",
+        "Clean-up that runs once whenever the run ends: with an outcome, failed or cancelled. \
+         Every node of it runs in order; a failure in it fails a run that would have succeeded.",
+        &[Top],
+    ),
+    kw(
         "within",
         "within DURATION",
         "A stage's time budget: lint compares it with the stage's worst-case time, and a run that overruns it fires `hook overrun`.",

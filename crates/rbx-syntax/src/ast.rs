@@ -201,6 +201,8 @@ pub enum ItemKind {
     Require(Require),
     On(Route),
     Stage(Stage),
+    /// `finally { ... }`: the nodes that run once whenever the run ends.
+    Finally(Vec<StageItem>),
 }
 
 /// `input NAME "description"?: TYPE (= DEFAULT)?`

@@ -138,6 +138,7 @@ impl Printer<'_> {
                 ItemKind::Hook(_) => "hook",
                 ItemKind::Require(_) | ItemKind::On(_) => "rule",
                 ItemKind::Stage(_) => "stage",
+                ItemKind::Finally(_) => "finally",
             },
             |printer, item, level| printer.item(item, level),
         );
@@ -238,6 +239,11 @@ impl Printer<'_> {
                 }
                 self.out.push_str(&format!("{p}{head} {{\n"));
                 self.stage_items(&stage.items, level + 1);
+                self.close(item.span.end, level);
+            }
+            ItemKind::Finally(items) => {
+                self.out.push_str(&format!("{p}finally {{\n"));
+                self.stage_items(items, level + 1);
                 self.close(item.span.end, level);
             }
         }

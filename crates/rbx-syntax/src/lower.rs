@@ -123,6 +123,7 @@ pub fn is_keyword(rule: Rule) -> bool {
             | kw_every
             | kw_until
             | kw_continue
+            | kw_finally
             | kw_enum
             | kw_list
             | kw_choice
@@ -305,6 +306,7 @@ impl<'s> Lowerer<'s> {
             Rule::require_stmt => ItemKind::Require(self.require(pair)?),
             Rule::on_stmt => ItemKind::On(self.route(pair)?),
             Rule::stage_decl => ItemKind::Stage(self.stage(pair)?),
+            Rule::finally_decl => ItemKind::Finally(self.stage_items(Children::of(pair).rest())?),
             _ => {
                 return Err(Bug {
                     expected: Rule::stage_decl,

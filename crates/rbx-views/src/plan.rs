@@ -8,6 +8,7 @@
 //! way the run can end. Nothing is executed and nothing is recorded.
 //! Secret values are never printed: a secret shows as a mask.
 
+use rbx_check::symbols::FINALLY;
 use std::fmt::Write as _;
 
 use rbx_check::budget::{self, Reason, WorstCase};
@@ -326,7 +327,12 @@ impl<'a> Plan<'a> {
         };
         self.out.push('\n');
         self.line(0, &format!("Stage {} — {title}", node.stage));
-        if !self.reached[start] {
+        if node.stage == FINALLY {
+            self.line(
+                2,
+                "runs once whenever the run ends: with an outcome, failed or cancelled",
+            );
+        } else if !self.reached[start] {
             self.line(
                 2,
                 "not reached from the first stage: it runs only as an `again` instance, if at all",
@@ -613,12 +619,14 @@ impl<'a> Plan<'a> {
                 EdgeKind::Next | EdgeKind::Branch(_) => {}
             }
         }
+        let unrouted = if self.nodes[index].host == FINALLY {
+            "the rest of the clean-up; the run fails after it"
+        } else {
+            "none: the run stops, failed"
+        };
         let mut out = vec![(
             "failure",
-            format!(
-                "→ {}",
-                failure.unwrap_or_else(|| "none: the run stops, failed".to_string())
-            ),
+            format!("→ {}", failure.unwrap_or_else(|| unrouted.to_string())),
         )];
         if let Some(cancel) = cancel {
             out.push(("cancel", format!("→ {cancel}")));

@@ -4,6 +4,7 @@ use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use rbx_check::graph::NodeKind;
+use rbx_check::symbols::FINALLY;
 use rbx_store::{RunId, Store};
 use rbx_syntax::ast::HookEvent;
 use serde_json::json;
@@ -12,13 +13,14 @@ use tokio::task::JoinSet;
 
 use crate::expand::Plan;
 use crate::journal::Journal;
-use crate::readiness::{has_failure_route, leaves, runs, status_of};
+use crate::readiness::{awaits_the_end, has_failure_route, leaves, runs, status_of};
 use crate::state::{Left, RunState, Status, kind};
 use crate::value::Value;
 use crate::{Exit, Options, Procedure};
 
 use super::condition::{Judged, judge_driven};
 use super::env::View;
+use super::finally;
 use super::hooks::{budget, hook};
 use super::node::execute;
 use super::record::{fail, record};
@@ -201,36 +203,70 @@ pub(crate) async fn dispatch(
         return Some(Exit::Broken(e));
     }
     loop {
+        if let Some(exit) = dispatcher.run_until_stopped(&cancel).await {
+            return Some(exit);
+        }
         if *cancel.borrow() {
-            while dispatcher.running.join_next().await.is_some() {}
             return Some(interrupted(shared).await);
         }
-        if !dispatcher.stops.any() && !dispatcher.replan {
-            if let Err(e) = dispatcher.consider().await {
-                return Some(Exit::Broken(e));
-            }
-            if let Err(e) = dispatcher.launch().await {
-                return Some(Exit::Broken(e));
-            }
+        if dispatcher.replan && !dispatcher.stops.any() {
+            return None;
         }
-        let Some(joined) = dispatcher.running.join_next().await else {
-            break;
-        };
-        let Ok((x, done)) = joined else { continue };
-        if let Err(e) = dispatcher.settle(x, done).await {
-            return Some(Exit::Broken(e));
+        // The run's end is decided: its clean-up runs first (rule X1).
+        match dispatcher.begin_finally().await {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Some(Exit::Broken(e)),
         }
-    }
-    if *cancel.borrow() {
-        return Some(interrupted(shared).await);
-    }
-    if dispatcher.replan && !dispatcher.stops.any() {
-        return None;
     }
     Some(dispatcher.conclude().await)
 }
 
 impl Dispatcher<'_> {
+    /// Starts what is ready and settles what finishes until nothing runs
+    /// and nothing more can start; `Some` when the run stops at once
+    /// (interrupted, or the journal broke).
+    async fn run_until_stopped(&mut self, cancel: &watch::Receiver<bool>) -> Option<Exit> {
+        loop {
+            if *cancel.borrow() {
+                while self.running.join_next().await.is_some() {}
+                return Some(interrupted(self.shared).await);
+            }
+            if !self.stops.any() && !self.replan {
+                if let Err(e) = self.consider().await {
+                    return Some(Exit::Broken(e));
+                }
+                if let Err(e) = self.launch().await {
+                    return Some(Exit::Broken(e));
+                }
+            }
+            let joined = self.running.join_next().await?;
+            let Ok((x, done)) = joined else { continue };
+            if let Err(e) = self.settle(x, done).await {
+                return Some(Exit::Broken(e));
+            }
+        }
+    }
+
+    /// Once the run's end is decided and the runbook has a `finally` block
+    /// not yet begun, records how the run would end and starts the block
+    /// (rule X1); `false` when there is none to begin.
+    async fn begin_finally(&mut self) -> Result<bool, String> {
+        let (Some(start), None) = (self.plan.finally, &self.state.finally) else {
+            return Ok(false);
+        };
+        let payload = match (&self.stops.ended, &self.stops.failed) {
+            (Some(outcome), _) => finally::ended(self.shared, outcome),
+            (None, Some(node)) => finally::failed(self.state, node),
+            (None, None) => return Ok(false),
+        };
+        record(self.shared, kind::FINALLY_STARTED, payload.clone()).await?;
+        self.state.finally = Some(payload);
+        self.stops = Stops::default();
+        self.candidates.insert(start);
+        Ok(true)
+    }
+
     /// What the journal says happened but this drive has not acted on yet:
     /// a flow left by a node whose `flow_left` was never written (rbx was
     /// killed in between), and a node that failed with nowhere to go (a
@@ -254,7 +290,9 @@ impl Dispatcher<'_> {
                 .is_some_and(|left| left.seq < seq);
             self.note_leaving(x).await?;
             let failed = status_of(self.state, &self.plan.nodes[x].id) == Status::Failed;
-            if failed && !left_before && !has_failure_route(self.plan, x) {
+            // A failure that decided the run's end is in `finally_started`.
+            let decided = self.state.finally.is_some();
+            if failed && !left_before && !decided && !has_failure_route(self.plan, x) {
                 self.stops
                     .failed
                     .get_or_insert(self.plan.nodes[x].id.clone());
@@ -270,7 +308,12 @@ impl Dispatcher<'_> {
         while let Some(x) = self.candidates.pop_first() {
             // A node settled already (answered with `rbx confirm`, or
             // before a retry reset what came before it) keeps its record.
-            if status_of(self.state, &self.plan.nodes[x].id) != Status::Pending {
+            // Once the clean-up has begun, nothing else starts (rule X2).
+            let after_the_end = self.state.finally.is_some() && self.plan.nodes[x].flow != FINALLY;
+            if status_of(self.state, &self.plan.nodes[x].id) != Status::Pending
+                || awaits_the_end(self.state, self.plan, x)
+                || after_the_end
+            {
                 continue;
             }
             if !runs(self.state, self.plan, x) {
@@ -417,8 +460,17 @@ impl Dispatcher<'_> {
 
     /// Records how the run stopped, status and event in one transaction
     /// (rule E4), then runs the hooks.
-    async fn conclude(self) -> Exit {
+    async fn conclude(mut self) -> Exit {
         let shared = self.shared;
+        // Once the clean-up has begun, the run's end was decided before it;
+        // only a person or a due time it waits for stops it first.
+        if let Some(end) = self.state.finally.clone() {
+            if self.stops.paused.is_none() && self.stops.waiting.is_none() {
+                return finally::conclude(shared, self.plan, self.state, &end).await;
+            }
+            self.stops.ended = None;
+            self.stops.failed = None;
+        }
         if let Some(outcome) = self.stops.ended {
             let success = shared
                 .graph
@@ -491,7 +543,7 @@ async fn interrupted(shared: &Shared) -> Exit {
 }
 
 /// Appends an event that stops the run, with the run's status.
-async fn stopping(
+pub(super) async fn stopping(
     shared: &Shared,
     kind: &'static str,
     payload: serde_json::Value,

@@ -146,6 +146,13 @@ pub(super) fn timeline_entry(event: &Event) -> TimelineEntry {
                 .map_or(String::new(), rbx_engine::format_time)
         ),
         kind::RUN_FAILED => format!("run failed: {}", get("reason")),
+        kind::FINALLY_STARTED => match text(p, "failed") {
+            Some(node) => format!("the run failed at {node}; its clean-up (finally) runs"),
+            None => format!(
+                "the run reached `{}`; its clean-up (finally) runs",
+                get("outcome")
+            ),
+        },
         kind::RUN_ENDED => match p.get("success").and_then(Json::as_bool) {
             Some(true) => format!("run ended: {} (success)", get("outcome")),
             Some(false) => format!("run ended: {} (failure)", get("outcome")),
