@@ -101,7 +101,7 @@ impl Database {
         admin
             .batch_execute(&format!(
                 "DO $$ BEGIN CREATE ROLE \"{name}\" LOGIN IN ROLE rbx_operator;
-                 EXCEPTION WHEN duplicate_object THEN NULL; END $$;"
+                 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;"
             ))
             .unwrap_or_else(|e| panic!("creating the role {name}: {e}"));
         self.url_as(name)
@@ -150,7 +150,8 @@ impl Cluster {
     }
 
     fn start(settings: &[&str]) -> Cluster {
-        let bin = std::env::var_os("RBX_PG_BIN").map_or_else(|| PathBuf::from(DEFAULT_BIN), PathBuf::from);
+        let bin = std::env::var_os("RBX_PG_BIN")
+            .map_or_else(|| PathBuf::from(DEFAULT_BIN), PathBuf::from);
         assert!(
             bin.join("initdb").is_file() && bin.join("pg_ctl").is_file(),
             "PostgreSQL is not installed: no initdb and pg_ctl in {}. rbx's tests run against a \
@@ -174,8 +175,12 @@ impl Cluster {
                          account (made by Debian's postgresql package) is missing"
                     )
                 });
-            std::os::unix::fs::chown(&root, Some(account.uid.as_raw()), Some(account.gid.as_raw()))
-                .expect("the cluster's directory is given to postgres");
+            std::os::unix::fs::chown(
+                &root,
+                Some(account.uid.as_raw()),
+                Some(account.gid.as_raw()),
+            )
+            .expect("the cluster's directory is given to postgres");
         }
         std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755))
             .expect("the cluster's directory is readable");
@@ -214,7 +219,16 @@ impl Cluster {
         server(
             as_root,
             &bin.join("pg_ctl"),
-            &["-D", path(&data), "-l", path(&log), "-w", "-o", &options, "start"],
+            &[
+                "-D",
+                path(&data),
+                "-l",
+                path(&log),
+                "-w",
+                "-o",
+                &options,
+                "start",
+            ],
         );
         let cluster = Cluster {
             root,
@@ -236,7 +250,8 @@ impl Cluster {
 }
 
 fn path(path: &Path) -> &str {
-    path.to_str().expect("the temporary directory's path is UTF-8")
+    path.to_str()
+        .expect("the temporary directory's path is UTF-8")
 }
 
 /// Runs one of the server's programs, as `postgres` when this is root.
@@ -271,7 +286,9 @@ fn certificates(root: &Path, as_root: bool) {
             .current_dir(root)
             .stdin(Stdio::null())
             .output()
-            .unwrap_or_else(|e| panic!("running openssl (install it: apt-get install openssl): {e}"));
+            .unwrap_or_else(|e| {
+                panic!("running openssl (install it: apt-get install openssl): {e}")
+            });
         assert!(
             output.status.success(),
             "openssl {args:?}: {}",
@@ -279,12 +296,31 @@ fn certificates(root: &Path, as_root: bool) {
         );
     };
     run(&[
-        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
-        "-days", "2", "-subj", "/CN=rbx test authority",
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=rbx test authority",
     ]);
     run(&[
-        "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
-        "-subj", "/CN=localhost",
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
     ]);
     std::fs::write(
         root.join("server.ext"),
@@ -292,8 +328,21 @@ fn certificates(root: &Path, as_root: bool) {
     )
     .expect("the certificate's extensions are written");
     run(&[
-        "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-        "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "server.ext",
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
     ]);
     let key = root.join("server.key");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
@@ -304,8 +353,12 @@ fn certificates(root: &Path, as_root: bool) {
             .flatten()
             .expect("the postgres account");
         for file in ["server.key", "server.crt"] {
-            std::os::unix::fs::chown(root.join(file), Some(account.uid.as_raw()), Some(account.gid.as_raw()))
-                .expect("the server's files are given to postgres");
+            std::os::unix::fs::chown(
+                root.join(file),
+                Some(account.uid.as_raw()),
+                Some(account.gid.as_raw()),
+            )
+            .expect("the server's files are given to postgres");
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::{PostgresStore, SqliteStore, Store, StoreError};
+use crate::{Portable, PostgresStore, SqliteStore, Store, StoreError};
 
 /// A store's location: a directory holding SQLite's `rbx.db`, or a
 /// PostgreSQL database.
@@ -29,6 +29,14 @@ impl Location {
 
     /// Opens the store here, creating or migrating it as needed.
     pub fn open(&self) -> Result<Box<dyn Store>, StoreError> {
+        Ok(match self {
+            Location::Directory(dir) => Box::new(SqliteStore::open(dir)?),
+            Location::Postgres(address) => Box::new(PostgresStore::open(address)?),
+        })
+    }
+
+    /// Opens the store here as one runs can be copied out of and into.
+    pub fn open_portable(&self) -> Result<Box<dyn Portable>, StoreError> {
         Ok(match self {
             Location::Directory(dir) => Box::new(SqliteStore::open(dir)?),
             Location::Postgres(address) => Box::new(PostgresStore::open(address)?),

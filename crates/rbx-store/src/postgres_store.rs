@@ -12,6 +12,7 @@
 mod connect;
 mod lease;
 mod migrations;
+mod portable;
 
 use std::cell::{RefCell, RefMut};
 use std::collections::HashMap;
@@ -34,8 +35,8 @@ use crate::{
 };
 
 use connect::Target;
-use lease::Lease;
 pub use lease::LEASE_SECONDS;
+use lease::Lease;
 use migrations::{MIGRATIONS, MigrateError};
 
 /// The database's clock as the store writes times: RFC 3339 UTC with
@@ -548,7 +549,10 @@ impl Store for PostgresStore {
 
     fn run(&self, id: &RunId) -> Result<Option<RunSummary>, StoreError> {
         Ok(self
-            .summaries(&format!("{SUMMARY_SELECT} WHERE r.id = $1"), &[&id.as_str()])?
+            .summaries(
+                &format!("{SUMMARY_SELECT} WHERE r.id = $1"),
+                &[&id.as_str()],
+            )?
             .pop())
     }
 
@@ -605,9 +609,12 @@ impl Store for PostgresStore {
             let mut tx = client.transaction().map_err(&fail)?;
             // Locking the run's row makes finding the lock and taking it
             // one step: two machines cannot both find the run free.
-            tx.query_opt("SELECT 1 FROM runs WHERE id = $1 FOR UPDATE", &[&run.as_str()])
-                .map_err(&fail)?
-                .ok_or_else(|| unknown(run))?;
+            tx.query_opt(
+                "SELECT 1 FROM runs WHERE id = $1 FOR UPDATE",
+                &[&run.as_str()],
+            )
+            .map_err(&fail)?
+            .ok_or_else(|| unknown(run))?;
             let current = tx
                 .query_opt(
                     "SELECT pid, host, since, expires_at <= clock_timestamp() FROM locks
@@ -628,8 +635,7 @@ impl Store for PostgresStore {
                     // is gone (or that had this process's pid) is seen to
                     // be gone; on another host only its lease can tell.
                     let gone_here = previous.host == holder.host
-                        && (previous.pid == holder.pid
-                            || liveness(previous.pid) == Liveness::Gone);
+                        && (previous.pid == holder.pid || liveness(previous.pid) == Liveness::Gone);
                     if !lapsed && !gone_here {
                         return Err(StoreError::Locked {
                             run: run.clone(),

@@ -1,5 +1,7 @@
 //! The embedded store: one SQLite file, `rbx.db`, in the store directory.
 
+mod portable;
+
 use std::fs::{self, OpenOptions};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
@@ -677,7 +679,11 @@ impl chain::Kept for KeptRows<'_> {
     ) -> Result<Option<(Vec<u8>, Vec<u8>, u64)>, StoreError> {
         output_row(self.conn, self.path, self.run, node, attempt, stream)?
             .map(|(head, tail, total)| {
-                Ok((head, tail, count(self.path, total, "an output's byte count")?))
+                Ok((
+                    head,
+                    tail,
+                    count(self.path, total, "an output's byte count")?,
+                ))
             })
             .transpose()
     }
@@ -735,29 +741,29 @@ fn event_rows(
     after: i64,
 ) -> Result<Vec<EventRow>, StoreError> {
     let rows: Vec<(i64, EventRow)> = {
-    let mut select = conn
-        .prepare_cached(
-            "SELECT seq, time, kind, payload, prev_hash, hash FROM events
+        let mut select = conn
+            .prepare_cached(
+                "SELECT seq, time, kind, payload, prev_hash, hash FROM events
              WHERE run_id = ?1 AND seq > ?2 ORDER BY seq",
-        )
-        .map_err(on_error(path))?;
-    select
-        .query_map(params![run.as_str(), after], |row| {
-            Ok((
-                row.get(0)?,
-                EventRow {
-                    seq: 0,
-                    time: row.get(1)?,
-                    kind: row.get(2)?,
-                    payload: row.get(3)?,
-                    prev_hash: row.get(4)?,
-                    hash: row.get(5)?,
-                },
-            ))
-        })
-        .map_err(on_error(path))?
-        .collect::<Result<_, _>>()
-        .map_err(on_error(path))?
+            )
+            .map_err(on_error(path))?;
+        select
+            .query_map(params![run.as_str(), after], |row| {
+                Ok((
+                    row.get(0)?,
+                    EventRow {
+                        seq: 0,
+                        time: row.get(1)?,
+                        kind: row.get(2)?,
+                        payload: row.get(3)?,
+                        prev_hash: row.get(4)?,
+                        hash: row.get(5)?,
+                    },
+                ))
+            })
+            .map_err(on_error(path))?
+            .collect::<Result<_, _>>()
+            .map_err(on_error(path))?
     };
     rows.into_iter()
         .map(|(seq, row)| {

@@ -166,7 +166,9 @@ fn bad_kinds_and_unknown_runs_are_refused(fixture: &Fixture) {
     assert!(matches!(error, StoreError::InvalidKind { .. }), "{error:?}");
     let nobody = RunId::new("20000101-000000-0000");
     for error in [
-        store.append(&nobody, "run.started", &json!({})).unwrap_err(),
+        store
+            .append(&nobody, "run.started", &json!({}))
+            .unwrap_err(),
         store.events(&nobody).unwrap_err(),
         store.verify(&nobody).unwrap_err(),
         store.set_status(&nobody, "running", None).unwrap_err(),
@@ -246,7 +248,10 @@ fn outputs_and_files_are_bound_to_the_journal(fixture: &Fixture) {
             .unwrap()
             .is_none()
     );
-    let (name, hash, bytes) = store.attachment(&run, "smoke.tui", "shot").unwrap().unwrap();
+    let (name, hash, bytes) = store
+        .attachment(&run, "smoke.tui", "shot")
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (name.as_str(), hash.as_str(), bytes.as_slice()),
         ("screen.png", file.as_str(), &[0, 159, 146, 150][..])
@@ -274,7 +279,11 @@ fn listings_show_status_and_last_event(fixture: &Fixture) {
     );
     let one = &runs[0];
     assert_eq!(
-        (one.status.as_str(), one.started_by.as_str(), one.host.as_str()),
+        (
+            one.status.as_str(),
+            one.started_by.as_str(),
+            one.host.as_str()
+        ),
         ("paused", "alice", "laptop")
     );
     assert_eq!(one.inputs, new_run().inputs);
@@ -356,10 +365,7 @@ fn a_dead_driver_on_this_host_is_taken_over(fixture: &Fixture) {
     let mut other = fixture.open();
     assert!(!other.holder(&run, "laptop").unwrap().unwrap().1);
     let me = Holder::this_process("laptop");
-    assert_eq!(
-        other.lock(&run, &me).unwrap(),
-        LockOutcome::TookOver(gone)
-    );
+    assert_eq!(other.lock(&run, &me).unwrap(), LockOutcome::TookOver(gone));
 }
 
 fn a_driver_on_another_host_keeps_its_run(fixture: &Fixture) {
@@ -384,7 +390,11 @@ fn a_waiter_hears_of_an_event_another_process_commits(fixture: &Fixture) {
     );
     assert!(started.elapsed() >= Duration::from_millis(300));
     // An event already there ends the wait at once.
-    assert!(store.wait_for_events(&run, 2, Duration::from_secs(60)).unwrap());
+    assert!(
+        store
+            .wait_for_events(&run, 2, Duration::from_secs(60))
+            .unwrap()
+    );
 
     let mut writer = fixture.open();
     let id = run.clone();
@@ -394,9 +404,16 @@ fn a_waiter_hears_of_an_event_another_process_commits(fixture: &Fixture) {
             .append(&id, "person.answered", &json!({ "node": "smoke.tui" }))
             .unwrap()
     });
-    assert!(store.wait_for_events(&run, 3, Duration::from_secs(60)).unwrap());
+    assert!(
+        store
+            .wait_for_events(&run, 3, Duration::from_secs(60))
+            .unwrap()
+    );
     assert_eq!(answer.join().unwrap(), 4);
-    assert_eq!(store.events_since(&run, 3).unwrap()[0].kind, "person.answered");
+    assert_eq!(
+        store.events_since(&run, 3).unwrap()[0].kind,
+        "person.answered"
+    );
 }
 
 fn concurrent_appenders_lose_nothing(fixture: &Fixture) {

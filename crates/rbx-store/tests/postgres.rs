@@ -145,10 +145,7 @@ fn an_operator_cannot_create_or_upgrade_the_schema() {
     let db = Cluster::shared().database();
     let url = db.operator("oscar");
     let error = PostgresStore::open(&url).unwrap_err();
-    assert!(
-        matches!(error, StoreError::Migration { .. }),
-        "{error:?}"
-    );
+    assert!(matches!(error, StoreError::Migration { .. }), "{error:?}");
     assert!(error.to_string().contains("must own its tables"), "{error}");
 }
 
@@ -192,13 +189,16 @@ fn tls_is_used_and_the_server_is_verified() {
         .to_owned();
     let error = PostgresStore::open(&untrusted).unwrap_err();
     assert!(matches!(error, StoreError::Unreachable { .. }), "{error:?}");
-    assert!(error.to_string().to_lowercase().contains("certificate"), "{error}");
+    assert!(
+        error.to_string().to_lowercase().contains("certificate"),
+        "{error}"
+    );
 }
 
 #[test]
 fn an_unreachable_server_and_a_bad_address_are_clear() {
-    let error = PostgresStore::open("postgres://nobody:pw@127.0.0.1:1/rbx?sslmode=disable")
-        .unwrap_err();
+    let error =
+        PostgresStore::open("postgres://nobody:pw@127.0.0.1:1/rbx?sslmode=disable").unwrap_err();
     let message = error.to_string();
     assert!(matches!(error, StoreError::Unreachable { .. }), "{error:?}");
     assert!(!message.contains("pw@"), "{message}");
@@ -227,7 +227,9 @@ fn a_lapsed_lease_is_taken_over_and_its_old_holder_is_fenced() {
     let me = Holder::this_process("laptop");
     assert_eq!(here.lock(&run, &me).unwrap(), LockOutcome::TookOver(far));
     // The frozen driver wakes up: it cannot write one more event.
-    let error = frozen.append(&run, "node_finished", &json!({})).unwrap_err();
+    let error = frozen
+        .append(&run, "node_finished", &json!({}))
+        .unwrap_err();
     assert!(
         matches!(&error, StoreError::Locked { holder, .. } if *holder == me),
         "{error:?}"
@@ -242,7 +244,9 @@ fn a_lease_renewed_by_its_heartbeat_does_not_lapse() {
     let mut driver = PostgresStore::open(&db.url())
         .unwrap()
         .with_lease_seconds(1);
-    driver.lock(&run, &Holder::this_process("far-away")).unwrap();
+    driver
+        .lock(&run, &Holder::this_process("far-away"))
+        .unwrap();
     std::thread::sleep(Duration::from_millis(2500));
     let mut other = PostgresStore::open(&db.url()).unwrap();
     let error = other
