@@ -773,16 +773,23 @@ pub async fn resume(
         return Err(ResumeError::Invalid(format!("there is no run `{run}`")));
     };
 
-    if let LockOutcome::TookOver(previous) = lock {
-        options.observer.line(
-            Tone::Note,
-            &format!(
-                "note: took over the run from process {} on {}, which is no longer running",
-                previous.pid, previous.host
-            ),
-        );
-    }
+    // The driver this one replaces (gone from this host, or its lease
+    // lapsed on a shared store) is named in the `run_resumed` event.
+    let took_over = match lock {
+        LockOutcome::TookOver(previous) => {
+            options.observer.line(
+                Tone::Note,
+                &format!(
+                    "note: took over the run from process {} on {}, which is no longer running",
+                    previous.pid, previous.host
+                ),
+            );
+            json!({ "pid": previous.pid, "host": previous.host, "since": previous.since })
+        }
+        LockOutcome::Acquired => serde_json::Value::Null,
+    };
     let observer = Arc::clone(&options.observer);
+    let request = Resumed { request, took_over };
     let result = resume_locked(&journal, &run, &summary, sources, request, sets, options).await;
     if let Ok(exit) = &result {
         finish(&journal, &run, exit, &observer).await;
@@ -796,15 +803,22 @@ pub async fn resume(
     result
 }
 
+/// A resume as asked, and the driver it took the run over from, if any.
+struct Resumed {
+    request: Resume,
+    took_over: serde_json::Value,
+}
+
 async fn resume_locked(
     journal: &Journal,
     run: &RunId,
     summary: &RunSummary,
     sources: Vec<(String, String)>,
-    request: Resume,
+    resumed: Resumed,
     sets: &[(String, String)],
     options: Options,
 ) -> Result<Exit, ResumeError> {
+    let Resumed { request, took_over } = resumed;
     // The store reads and verifies the journal while the snapshot is
     // checked on another thread: the two are independent and each is a good
     // part of a long run's resume.
@@ -856,12 +870,14 @@ async fn resume_locked(
         let run = run.clone();
         journal.call(move |s: &mut dyn Store| s.append(&run, kind, &payload))
     };
-    append(
-        state::kind::RUN_RESUMED,
-        json!({ "pid": std::process::id(), "host": options.host, "operator": options.operator }),
-    )
-    .await
-    .map_err(|e| ResumeError::Store(e.to_string()))?;
+    let mut resumed =
+        json!({ "pid": std::process::id(), "host": options.host, "operator": options.operator });
+    if !took_over.is_null() {
+        resumed["took_over"] = took_over;
+    }
+    append(state::kind::RUN_RESUMED, resumed)
+        .await
+        .map_err(|e| ResumeError::Store(e.to_string()))?;
 
     // A flow left by a settlement whose `flow_left` a crash kept from the
     // journal is recorded now, before anything reads what the run waits
