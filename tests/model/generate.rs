@@ -65,6 +65,11 @@ pub(crate) enum Item {
         whens: Vec<(Cond, Target)>,
         otherwise: Target,
     },
+    /// A checklist of leaf items without routes of their own.
+    Checklist {
+        fail_fast: bool,
+        body: Vec<Item>,
+    },
     Foreach {
         zones: bool,
         parallel: Option<u8>,
@@ -115,6 +120,8 @@ pub(crate) const CONSTRUCTS: &[&str] = &[
     "parallel {",
     "again ",
     "decide ",
+    "checklist ",
+    " fail-fast {",
     "manual ",
     "gate ",
     "attest ",
@@ -199,9 +206,37 @@ pub(crate) fn leaf_item() -> impl Strategy<Value = Item> {
     ]
 }
 
+/// An item of a checklist: a step, a manual step, a gate or a sign-off,
+/// whose failure goes on to the checklist's next item.
+pub(crate) fn checklist_item() -> impl Strategy<Value = Item> {
+    let fail = prop_oneof![
+        2 => Just(Fail::Never),
+        1 => Just(Fail::Always),
+        2 => (0..3u8).prop_map(Fail::OnItem),
+    ];
+    prop_oneof![
+        3 => (fail, any::<bool>(), when()).prop_map(|(fail, idempotent, when)| Item::Step {
+            fail,
+            idempotent,
+            failure: None,
+            when,
+        }),
+        1 => when().prop_map(|when| Item::Manual { failure: None, when }),
+        1 => (any::<bool>(), cond(), when()).prop_map(|(attest, cond, when)| Item::Gate {
+            attest,
+            cond,
+            failure: None,
+            when,
+        }),
+        1 => when().prop_map(|when| Item::Signoff { failure: None, when }),
+    ]
+}
+
 pub(crate) fn item() -> impl Strategy<Value = Item> {
     leaf_item().prop_recursive(2, 12, 3, |inner| {
         prop_oneof![
+            (any::<bool>(), prop::collection::vec(checklist_item(), 1..4))
+                .prop_map(|(fail_fast, body)| Item::Checklist { fail_fast, body }),
             (
                 any::<bool>(),
                 prop::option::of(1..3u8),
@@ -481,7 +516,9 @@ pub(crate) fn agains(items: &[Item], at: usize, out: &mut Vec<usize>) {
             Item::Again { back, .. } if usize::from(*back) <= at => {
                 out.push(at - usize::from(*back))
             }
-            Item::Foreach { body, .. } | Item::Parallel(body) => agains(body, at, out),
+            Item::Foreach { body, .. } | Item::Parallel(body) | Item::Checklist { body, .. } => {
+                agains(body, at, out)
+            }
             _ => {}
         }
     }
@@ -697,6 +734,15 @@ impl Renderer<'_> {
                 inner.push((var, items));
                 for item in body {
                     self.item(t, &format!("{pad}  "), stage, item, &inner);
+                }
+                let _ = writeln!(t, "{pad}}}");
+            }
+            Item::Checklist { fail_fast, body } => {
+                let name = self.name("k");
+                let mode = if *fail_fast { " fail-fast" } else { "" };
+                let _ = writeln!(t, "{pad}checklist {name} \"Checklist {name}\"{mode} {{");
+                for item in body {
+                    self.item(t, &format!("{pad}  "), stage, item, vars);
                 }
                 let _ = writeln!(t, "{pad}}}");
             }

@@ -17,6 +17,8 @@ use petgraph::visit::EdgeRef;
 use rbx_syntax::ast::*;
 use rbx_syntax::{Diagnostic, Span};
 
+mod checklist;
+
 use crate::symbols::FINALLY;
 use crate::{Finding, Source};
 
@@ -51,6 +53,15 @@ pub enum NodeKind {
     },
     Block(Block),
     Anchor(Anchor),
+    /// A checklist's verdict, after its items: fails when any of them
+    /// (named by their ids in the runbook) failed.
+    Checklist {
+        /// Its id in the runbook.
+        name: String,
+        title: Text,
+        fail_fast: bool,
+        items: Vec<String>,
+    },
     /// A terminal outcome.
     End {
         outcome: String,
@@ -642,6 +653,9 @@ impl<'a> Lowerer<'a> {
                 }
                 StageItemKind::Block(block) => {
                     frontier = self.block(block, &ctx, frontier, origin);
+                }
+                StageItemKind::Checklist(list) => {
+                    frontier = self.checklist(list, &ctx, frontier, origin);
                 }
                 StageItemKind::Anchor(anchor) => {
                     let node = self.add(Node {
@@ -1237,7 +1251,9 @@ pub fn name_span(node: &Node) -> Span {
     match &node.kind {
         NodeKind::Block(block) => block.id.span,
         NodeKind::Anchor(anchor) => anchor.id.span,
-        NodeKind::StageStart { .. } | NodeKind::End { .. } => node.origin.span,
+        NodeKind::StageStart { .. } | NodeKind::Checklist { .. } | NodeKind::End { .. } => {
+            node.origin.span
+        }
     }
 }
 

@@ -219,6 +219,10 @@ impl Lints<'_> {
                 StageItemKind::Parallel(items) => {
                     self.stage_items(items, required_roles, required_links);
                 }
+                StageItemKind::Checklist(list) => {
+                    self.placeholder(&list.title, "title");
+                    self.stage_items(&list.items, required_roles, required_links);
+                }
                 StageItemKind::Anchor(anchor) => self.placeholder(&anchor.title, "title"),
                 StageItemKind::Require(Require::Expr(_))
                 | StageItemKind::On(_)
@@ -290,7 +294,9 @@ impl Lints<'_> {
         match rest {
             // An anchor's time, a choice's option.
             [] => match node.kind {
-                NodeKind::Anchor | NodeKind::Block(BlockKind::Choose) => Holds::Inert,
+                NodeKind::Anchor | NodeKind::Checklist | NodeKind::Block(BlockKind::Choose) => {
+                    Holds::Inert
+                }
                 NodeKind::Block(_) => Holds::Text,
             },
             [field] => match node.fields.get(&field.name) {

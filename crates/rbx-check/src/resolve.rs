@@ -128,6 +128,10 @@ impl Resolver<'_> {
                     }
                 }
                 StageItemKind::Parallel(items) => self.stage_items(items),
+                StageItemKind::Checklist(list) => {
+                    self.text(&list.title);
+                    self.stage_items(&list.items);
+                }
                 StageItemKind::Foreach(foreach) => {
                     self.path(&foreach.list);
                     self.scopes.push(foreach.var.name.clone());

@@ -47,6 +47,8 @@ pub struct Definition {
 pub enum NodeKind {
     Block(BlockKind),
     Anchor,
+    /// A checklist's verdict: `ID.failed` lists the items that failed.
+    Checklist,
 }
 
 /// The type of a field a node exposes (`step.capture`, `manual.evidence`).
@@ -225,6 +227,23 @@ impl Builder {
                 }
                 StageItemKind::Foreach(foreach) => self.items(stage, &foreach.items),
                 StageItemKind::Parallel(items) => self.items(stage, items),
+                StageItemKind::Checklist(list) => {
+                    if self.define(Kind::Node, &list.id) {
+                        let mut fields = status_only();
+                        fields.insert(
+                            "failed".to_string(),
+                            FieldType::Capture(Some(CaptureType::List(ScalarType::String))),
+                        );
+                        let info = NodeInfo {
+                            kind: NodeKind::Checklist,
+                            stage: stage.to_string(),
+                            fields,
+                            options: Vec::new(),
+                        };
+                        self.table.nodes.insert(list.id.name.clone(), info);
+                    }
+                    self.items(stage, &list.items);
+                }
                 _ => {}
             }
         }

@@ -314,6 +314,7 @@ impl Checker<'_> {
                     }
                 }
                 StageItemKind::Parallel(items) => self.stage_items(items),
+                StageItemKind::Checklist(list) => self.stage_items(&list.items),
                 StageItemKind::Foreach(foreach) => {
                     let item = self.foreach_item(&foreach.list);
                     self.scopes.push((foreach.var.name.clone(), item));
@@ -844,6 +845,10 @@ impl Checker<'_> {
                     }
                     NodeKind::Block(kind) => Type::Node {
                         kind: kind.keyword(),
+                        id: id.clone(),
+                    },
+                    NodeKind::Checklist => Type::Node {
+                        kind: "checklist",
                         id: id.clone(),
                     },
                 },

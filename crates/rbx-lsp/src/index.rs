@@ -202,6 +202,11 @@ impl Walker<'_> {
                     self.scopes.pop();
                 }
                 StageItemKind::Parallel(items) => self.stage_items(items),
+                StageItemKind::Checklist(list) => {
+                    self.named(Kind::Node, &list.id, true);
+                    self.text(&list.title);
+                    self.stage_items(&list.items);
+                }
                 StageItemKind::Again(again) => {
                     self.named(Kind::Stage, &again.stage, false);
                     for route in &again.routes {

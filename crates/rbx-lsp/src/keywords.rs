@@ -31,7 +31,7 @@ impl Context {
         Some(match keyword {
             "runbook" => Context::Top,
             "role" => Context::Role,
-            "stage" | "foreach" | "parallel" => Context::Stage,
+            "stage" | "foreach" | "parallel" | "checklist" => Context::Stage,
             "step" => Context::Step,
             "manual" => Context::Manual,
             "gate" => Context::Gate,
@@ -125,6 +125,20 @@ pub const KEYWORDS: &[Keyword] = &[
         "stage ID \"Title\" within DURATION { … }",
         "A named group of nodes with an optional time budget. Stages are what routes, `then` and `again` name.",
         &[Top],
+    ),
+    kw(
+        "checklist",
+        "checklist ID \"Title\" fail-fast? { … }",
+        "Items that all run, each whatever the one before did; the checklist fails after the last \
+         if any failed, naming each (`ID.failed` lists them). With `fail-fast`, it stops at the \
+         first failure.",
+        &[Stage],
+    ),
+    kw(
+        "fail-fast",
+        "checklist ID \"Title\" fail-fast { … }",
+        "A checklist that stops at its first failing item and fails.",
+        &[],
     ),
     kw(
         "finally",

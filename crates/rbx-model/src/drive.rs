@@ -226,6 +226,22 @@ impl Model<'_> {
                 (self.holds(x, requires)?, None, BTreeMap::new())
             }
             NodeKind::Anchor(_) => (Status::Succeeded, None, BTreeMap::new()),
+            // A checklist's verdict fails when one of its items failed: the
+            // instance of each that this node reads.
+            NodeKind::Checklist { items, .. } => {
+                let reader = Reader { model: self, x };
+                let failed = items.iter().any(|item| {
+                    reader
+                        .instance(item)
+                        .is_some_and(|y| self.nodes[y].status == Status::Failed)
+                });
+                let status = if failed {
+                    Status::Failed
+                } else {
+                    Status::Succeeded
+                };
+                (status, None, BTreeMap::new())
+            }
             NodeKind::End { .. } => {
                 return Err(ModelError::Unsupported(format!("the outcome `{id}` ran")));
             }

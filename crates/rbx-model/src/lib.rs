@@ -338,6 +338,7 @@ impl<'g> Model<'g> {
             NodeKind::StageStart { stage, .. } => (stage.clone(), Kind::StageStart),
             NodeKind::End { .. } => (check.id.clone(), Kind::Outcome),
             NodeKind::Anchor(anchor) => (anchor.id.name.clone(), Kind::Other),
+            NodeKind::Checklist { name, .. } => (name.clone(), Kind::Other),
             NodeKind::Block(block) => {
                 let attests = block
                     .body

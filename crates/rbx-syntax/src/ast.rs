@@ -446,6 +446,7 @@ pub enum StageItemKind {
     End(Ident),
     Block(Block),
     Anchor(Anchor),
+    Checklist(Checklist),
     Foreach(Foreach),
     Parallel(Vec<StageItem>),
     Again(Again),
@@ -501,6 +502,17 @@ impl BlockKind {
 pub struct Anchor {
     pub id: Ident,
     pub title: Text,
+}
+
+/// `checklist ID "Title" fail-fast? { ... }`: every item runs, each
+/// whatever the one before did (or, `fail-fast`, up to the first that
+/// fails); the checklist fails after them if any failed, naming each.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checklist {
+    pub id: Ident,
+    pub title: Text,
+    pub fail_fast: bool,
+    pub items: Vec<StageItem>,
 }
 
 /// `foreach VAR in LIST (parallel N)? { ... }`

@@ -274,6 +274,7 @@ impl Printer<'_> {
                 StageItemKind::Anchor(_) => "anchor",
                 StageItemKind::Again(_) => "again",
                 StageItemKind::Block(_)
+                | StageItemKind::Checklist(_)
                 | StageItemKind::Foreach(_)
                 | StageItemKind::Parallel(_) => "node",
             },
@@ -308,6 +309,15 @@ impl Printer<'_> {
             StageItemKind::Parallel(items) => {
                 self.out.push_str(&format!("{p}parallel {{\n"));
                 self.stage_items(items, level + 1);
+                self.close(end, level);
+            }
+            StageItemKind::Checklist(list) => {
+                let mut head = format!("checklist {} {}", list.id.name, text(&list.title, level));
+                if list.fail_fast {
+                    head.push_str(" fail-fast");
+                }
+                self.out.push_str(&format!("{p}{head} {{\n"));
+                self.stage_items(&list.items, level + 1);
                 self.close(end, level);
             }
             StageItemKind::Foreach(foreach) => {

@@ -124,6 +124,8 @@ pub fn is_keyword(rule: Rule) -> bool {
             | kw_until
             | kw_continue
             | kw_finally
+            | kw_checklist
+            | kw_fail_fast
             | kw_enum
             | kw_list
             | kw_choice
@@ -588,6 +590,19 @@ impl<'s> Lowerer<'s> {
                 let id = self.ident(children.expect(Rule::ident)?);
                 let title = self.string(children.expect(Rule::string)?)?;
                 StageItemKind::Anchor(Anchor { id, title })
+            }
+            Rule::checklist_decl => {
+                let mut children = Children::of(pair);
+                let id = self.ident(children.expect(Rule::ident)?);
+                let title = self.string(children.expect(Rule::string)?)?;
+                let fail_fast = children.take(Rule::kw_fail_fast).is_some();
+                let items = self.stage_items(children.rest())?;
+                StageItemKind::Checklist(Checklist {
+                    id,
+                    title,
+                    fail_fast,
+                    items,
+                })
             }
             Rule::foreach_decl => StageItemKind::Foreach(self.foreach(pair)?),
             Rule::parallel_decl => {

@@ -356,7 +356,9 @@ impl<'a> Plan<'a> {
                     self.stage_facts(index, 11);
                 }
                 NodeKind::End { .. } => {}
-                NodeKind::Block(_) | NodeKind::Anchor(_) => self.node(index, indent),
+                NodeKind::Block(_) | NodeKind::Anchor(_) | NodeKind::Checklist { .. } => {
+                    self.node(index, indent)
+                }
             }
         }
         // The stage's own `then` or `end`: the last item of an `again`
@@ -430,6 +432,7 @@ impl<'a> Plan<'a> {
         let (kind, title) = match &node.kind {
             NodeKind::Block(block) => (block.kind.keyword(), &block.title),
             NodeKind::Anchor(anchor) => ("anchor", &anchor.title),
+            NodeKind::Checklist { title, .. } => ("checklist", title),
             NodeKind::StageStart { .. } | NodeKind::End { .. } => return,
         };
         // A title is one line of the plan even if it holds a `\n` escape.
@@ -451,6 +454,19 @@ impl<'a> Plan<'a> {
             if block.kind != BlockKind::Decide {
                 details.extend(self.routes(index));
             }
+        }
+        if let NodeKind::Checklist {
+            items, fail_fast, ..
+        } = &node.kind
+        {
+            let verdict = if *fail_fast {
+                "fail-fast: stops at the first item that fails, and fails"
+            } else {
+                "every item runs; fails after the last if any failed, naming each"
+            };
+            details.push(("verdict", verdict.to_string()));
+            details.push(("items", items.join(", ")));
+            details.extend(self.routes(index));
         }
         let pad = indent + 9;
         for (key, value) in details {
@@ -640,7 +656,9 @@ impl<'a> Plan<'a> {
         match &target.kind {
             NodeKind::StageStart { stage, .. } => format!("stage {stage}"),
             NodeKind::End { outcome } => format!("end {outcome}"),
-            NodeKind::Block(_) | NodeKind::Anchor(_) => format!("continue with {}", target.id),
+            NodeKind::Block(_) | NodeKind::Anchor(_) | NodeKind::Checklist { .. } => {
+                format!("continue with {}", target.id)
+            }
         }
     }
 

@@ -90,6 +90,7 @@ pub(crate) fn mentioned(
 ) -> std::collections::HashSet<String> {
     let mut names = std::collections::HashSet::new();
     match &graph.graph[index].kind {
+        NodeKind::Checklist { items, .. } => names.extend(items.iter().cloned()),
         NodeKind::StageStart { requires, .. } => {
             for require in requires {
                 if let Require::Expr(e) = require {

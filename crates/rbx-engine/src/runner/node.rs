@@ -50,6 +50,10 @@ pub(crate) async fn execute(
             );
             finish(shared, &node.id, 0, state, json!({})).await
         }
+        NodeKind::Checklist { items, .. } => {
+            let done = checklist_verdict(items, &view);
+            finish(shared, &node.id, 0, done, json!({})).await
+        }
         NodeKind::End { .. } => {
             finish(
                 shared,
@@ -99,6 +103,36 @@ pub(crate) async fn execute(
             }
         }
     }
+}
+
+/// A checklist's verdict: failed when any item failed, naming each, with
+/// the items that failed as its capture `failed` (in the order written).
+fn checklist_verdict(items: &[String], view: &View) -> crate::state::NodeState {
+    let failed: Vec<&String> = items
+        .iter()
+        .filter(|item| {
+            view.fields
+                .get(*item)
+                .is_some_and(|seen| seen.0 == Status::Failed)
+        })
+        .collect();
+    let mut state = if failed.is_empty() {
+        settled(Status::Succeeded, None)
+    } else {
+        let names: Vec<&str> = failed.iter().map(|s| s.as_str()).collect();
+        let reason = format!(
+            "{} of {} items failed: {}",
+            failed.len(),
+            items.len(),
+            names.join(", ")
+        );
+        settled(Status::Failed, Some(reason))
+    };
+    let list = failed.iter().map(|s| Value::Text((*s).clone())).collect();
+    state
+        .captures
+        .insert("failed".to_string(), Value::List(list));
+    state
 }
 
 pub(crate) fn requirements(requires: &[Require], env: &NodeEnv<'_>) -> Result<(), String> {

@@ -101,6 +101,13 @@ fn label(graph: &Graph, node: &Node) -> Vec<String> {
             lines
         }
         NodeKind::Anchor(anchor) => vec![format!("anchor: {}", anchor.title.source_form())],
+        NodeKind::Checklist {
+            title, fail_fast, ..
+        } => vec![format!(
+            "checklist{}: {}",
+            if *fail_fast { " (fail-fast)" } else { "" },
+            title.source_form()
+        )],
         NodeKind::End { outcome } => {
             vec![format!("end: {}", super::outcome_label(graph, outcome).0)]
         }
@@ -117,6 +124,7 @@ fn shape(graph: &Graph, node: &Node) -> Shape {
     match &node.kind {
         NodeKind::StageStart { .. } => Shape::Start,
         NodeKind::Anchor(_) => Shape::Anchor,
+        NodeKind::Checklist { .. } => Shape::Check,
         NodeKind::End { outcome } => Shape::End(super::outcome_label(graph, outcome).1),
         NodeKind::Block(block) => match block.kind {
             BlockKind::Step => Shape::Step,

@@ -95,6 +95,7 @@ impl<'a> NodeView<'a> {
         let (kind, title, block) = match &node.kind {
             NodeKind::Block(block) => (block.kind.keyword(), &block.title, Some(block)),
             NodeKind::Anchor(anchor) => ("anchor", &anchor.title, None),
+            NodeKind::Checklist { title, .. } => ("checklist", title, None),
             NodeKind::StageStart { .. } | NodeKind::End { .. } => return None,
         };
         let items = items_of(id);
@@ -416,7 +417,7 @@ pub(super) fn stages(graph: &rbx_check::graph::Graph, nodes: &NodeView<'_>) -> V
                         agains.push(again);
                     }
                 }
-                NodeKind::Block(_) | NodeKind::Anchor(_) => {
+                NodeKind::Block(_) | NodeKind::Anchor(_) | NodeKind::Checklist { .. } => {
                     let target = if member.stage == primary.stage {
                         &mut info.steps
                     } else {
