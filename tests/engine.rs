@@ -2044,3 +2044,56 @@ fn verify_says_whether_a_runs_record_was_altered() {
         resumed.transcript()
     );
 }
+
+/// The flushes to disk (`fsync`, `fdatasync`) `rbx run` makes for a
+/// sequence of `steps` steps, counted by strace.
+fn flushes(bench: &Bench, steps: usize) -> usize {
+    let mut text = String::from("runbook seq \"Sequence\" {\n  stage s \"S\" {\n");
+    for n in 0..steps {
+        text.push_str(&format!(
+            "    step n{n} \"Step {n}\" {{\n      run \"true\"\n    }}\n"
+        ));
+    }
+    text.push_str("    end done\n  }\n}\n");
+    let name = format!("seq-{steps}.runbook");
+    bench.runbook(&name, &text);
+    let trace = bench.file(&format!("trace-{steps}.txt"));
+    let mut command = Command::new("strace");
+    command
+        .args(["-f", "-qq", "-e", "trace=fsync,fdatasync", "-o"])
+        .arg(&trace)
+        .arg(RBX)
+        // A store of its own, so both counts include creating one.
+        .args(["run", &name, "--non-interactive", "--state-dir"])
+        .arg(format!("state-{steps}"))
+        .current_dir(bench.path())
+        .env("NO_COLOR", "1")
+        .env_remove("RBX_STATE_DIR")
+        .stdin(Stdio::null());
+    let out = output(&mut command);
+    assert_eq!(out.status, 0, "strace runs rbx:\n{}", out.transcript());
+    fs::read_to_string(&trace)
+        .expect("strace wrote its trace")
+        .lines()
+        .filter(|line| line.contains("fsync(") || line.contains("fdatasync("))
+        .count()
+}
+
+/// Each step's start is flushed before its command runs, and the finish
+/// of the step before it rides on that same flush: a sequence costs one
+/// flush per step, not two (book: Execution, "Durability").
+#[test]
+fn a_sequence_of_steps_costs_one_flush_to_disk_per_step() {
+    let bench = Bench::new();
+    let one = flushes(&bench, 1);
+    let many = flushes(&bench, 41);
+    let per_step = many - one;
+    assert!(
+        per_step >= 40,
+        "every step's start must be flushed before its command: {per_step} flushes for 40 more steps"
+    );
+    assert!(
+        per_step <= 44,
+        "a step's finish must share its successor's flush: {per_step} flushes for 40 more steps"
+    );
+}
