@@ -404,3 +404,29 @@ fn confirm_refuses_a_node_whose_condition_does_not_hold() {
         report.stdout
     );
 }
+
+/// A node reads the run's id and the operator driving it, in a condition
+/// and in a command, as values passed to the shell as data.
+#[test]
+fn a_node_reads_the_run_id_and_operator() {
+    let text = r#"runbook c "The run itself" {
+  stage s "S" {
+    step who "Who" {
+      when run.operator == "tester"
+      run "echo {{ run.id }} {{ run.operator }} >> ran.log"
+    }
+    step nobody "Nobody" {
+      when run.operator == "nobody" or who.status == cancelled
+      run "echo nobody >> ran.log"
+    }
+    end done
+  }
+}
+"#;
+    let bench = Bench::new();
+    bench.write("main.runbook", text);
+    let run = bench.rbx(&["run", "main.runbook"], &[]);
+    assert_eq!(run.status, 0, "{}", run.transcript());
+    let (id, _) = bench.journal();
+    assert_eq!(bench.ran(), [format!("{id} tester")]);
+}

@@ -50,7 +50,9 @@ pub const ADJUSTABLE: &[&str] = &[
     "rbx::lint::unresolved_fragment",
     "rbx::lint::unused_capture",
     "rbx::lint::unused_input",
+    "rbx::lint::unused_link",
     "rbx::lint::unused_outcome",
+    "rbx::lint::unused_role",
     "rbx::lint::unused_suppression",
     "rbx::lint::unverified_irreversible",
 ];

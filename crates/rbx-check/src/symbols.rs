@@ -73,7 +73,16 @@ pub struct NodeInfo {
 pub const FINALLY: &str = "finally";
 
 /// The statuses a node ends with, usable as `id.status == failed`.
-pub const STATUSES: [&str; 3] = ["succeeded", "failed", "skipped"];
+pub const STATUSES: [&str; 4] = ["succeeded", "failed", "skipped", "cancelled"];
+
+/// What a node reads of the run itself: `run.id` and `run.operator`.
+pub const RUN_FIELDS: [&str; 2] = ["id", "operator"];
+
+/// Whether `segments` name a field of the run (`run.id`, `run.operator`),
+/// which an input or a loop variable named `run` would hide.
+pub fn is_run_field(segments: &[&str]) -> bool {
+    matches!(segments, ["run", field] if RUN_FIELDS.contains(field))
+}
 
 #[derive(Debug, Default)]
 pub struct Table {

@@ -835,6 +835,10 @@ impl Checker<'_> {
                 _ => Type::Unknown,
             };
         }
+        let names: Vec<&str> = path.segments.iter().map(|s| s.name.as_str()).collect();
+        if crate::symbols::is_run_field(&names) {
+            return Type::String;
+        }
         if let Some(node) = self.table.nodes.get(&head.name) {
             let id = &head.name;
             return match rest {

@@ -203,7 +203,16 @@ pub(crate) fn read(view: &View, inputs: &HashMap<String, Value>, path: &[&str]) 
 
 impl Env for NodeEnv<'_> {
     fn lookup(&self, path: &[&str]) -> Option<Value> {
-        read(self.view, self.inputs.unwrap_or(&self.shared.inputs), path)
+        let inputs = self.inputs.unwrap_or(&self.shared.inputs);
+        let in_scope = |name: &str| self.view.items.iter().any(|(v, _)| v == name);
+        if rbx_check::symbols::is_run_field(path) && !in_scope("run") && !inputs.contains_key("run")
+        {
+            return Some(Value::Text(match path[1] {
+                "id" => self.shared.run.to_string(),
+                _ => self.shared.options.operator.clone(),
+            }));
+        }
+        read(self.view, inputs, path)
     }
 
     fn role_filled(&self, role: &str) -> bool {
