@@ -13,7 +13,7 @@
     "signoff", "decide", "choose", "wait", "anchor", "foreach", "in", "parallel",
     "again", "owner", "require", "on", "run", "timeout", "retry", "backoff",
     "expect", "exit", "capture", "json", "lines", "keep", "idempotent", "verify",
-    "irreversible", "instructions", "evidence", "optional", "attest", "by",
+    "irreversible", "instructions", "evidence", "acknowledge", "optional", "attest", "by",
     "approvers", "no", "self-approval", "when", "otherwise", "option", "every",
     "until", "continue", "person", "contact", "backup", "and", "or", "not",
     // Scenarios of `rbx test` (NAME.rbxtest).

@@ -248,7 +248,7 @@ impl Lints<'_> {
                     self.command(command);
                 }
                 StmtKind::Instructions(text) => self.placeholder(text, "instruction"),
-                StmtKind::Evidence(_) => has_evidence = true,
+                StmtKind::Evidence(_) | StmtKind::Acknowledge => has_evidence = true,
                 StmtKind::Require(Require::Role(role)) => required_roles.push((self.source, role)),
                 StmtKind::Require(Require::Link(link)) => required_links.push((self.source, link)),
                 _ => {}

@@ -190,6 +190,7 @@ impl Resolver<'_> {
             | StmtKind::Capture(_)
             | StmtKind::Keep(_)
             | StmtKind::Idempotent
+            | StmtKind::Acknowledge
             | StmtKind::Irreversible(None)
             | StmtKind::Approvers(_)
             | StmtKind::NoSelfApproval

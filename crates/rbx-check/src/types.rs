@@ -347,6 +347,7 @@ impl Checker<'_> {
             | StmtKind::Capture(_)
             | StmtKind::Keep(_)
             | StmtKind::Idempotent
+            | StmtKind::Acknowledge
             | StmtKind::Verify(_)
             | StmtKind::Irreversible(_)
             | StmtKind::Instructions(_)

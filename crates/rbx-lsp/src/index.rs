@@ -283,6 +283,7 @@ impl Walker<'_> {
             | StmtKind::ExpectExit(_)
             | StmtKind::Keep(_)
             | StmtKind::Idempotent
+            | StmtKind::Acknowledge
             | StmtKind::Approvers(_)
             | StmtKind::NoSelfApproval
             | StmtKind::Every(_) => {}

@@ -127,6 +127,13 @@ pub const KEYWORDS: &[Keyword] = &[
         &[Top],
     ),
     kw(
+        "acknowledge",
+        "acknowledge",
+        "A manual step that needs only a person's word that it was done (yes, or no to record \
+         that it was not).",
+        &[Manual],
+    ),
+    kw(
         "checklist",
         "checklist ID \"Title\" fail-fast? { … }",
         "Items that all run, each whatever the one before did; the checklist fails after the last \

@@ -558,6 +558,8 @@ pub enum StmtKind {
     Capture(Capture),
     Keep(Stream),
     Idempotent,
+    /// `acknowledge`: a manual step asks only whether it was done.
+    Acknowledge,
     Verify(Text),
     Irreversible(Option<Text>),
     Instructions(Text),

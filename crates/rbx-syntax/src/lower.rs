@@ -126,6 +126,7 @@ pub fn is_keyword(rule: Rule) -> bool {
             | kw_finally
             | kw_checklist
             | kw_fail_fast
+            | kw_acknowledge
             | kw_enum
             | kw_list
             | kw_choice
@@ -672,6 +673,7 @@ impl<'s> Lowerer<'s> {
             Rule::require_stmt => StmtKind::Require(self.require(pair)?),
             Rule::on_stmt => StmtKind::On(self.route(pair)?),
             Rule::idempotent_stmt => StmtKind::Idempotent,
+            Rule::acknowledge_stmt => StmtKind::Acknowledge,
             Rule::no_self_stmt => StmtKind::NoSelfApproval,
             Rule::retry_stmt => StmtKind::Retry(self.retry(pair)?),
             Rule::expect_stmt => self.expect_stmt(pair)?,

@@ -590,6 +590,9 @@ impl<'a> Plan<'a> {
                         format!("{} → {}", expr(condition), target_text(target)),
                     ));
                 }
+                StmtKind::Acknowledge => {
+                    details.push(("evidence", "a person's word that it was done".to_string()));
+                }
                 StmtKind::Condition(condition) => {
                     details.push(("only when", format!("{}, else skipped", expr(condition))))
                 }
