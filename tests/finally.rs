@@ -282,3 +282,48 @@ fn a_failed_run_re_driven_cleans_up_again_at_its_new_end() {
         .count();
     assert_eq!(started, 2, "one clean-up per end");
 }
+
+/// Hooks on a step's start and finish run for each attempt started and
+/// each step settled, with the step, attempt and status in the
+/// environment — the clean-up's steps included.
+#[test]
+fn hooks_run_when_a_step_starts_and_finishes() {
+    let text = r#"runbook h "Hooks" {
+  hook start "echo start $RBX_STEP $RBX_ATTEMPT >> hooks.log"
+  hook finish "echo finish $RBX_STEP $RBX_STATUS >> hooks.log"
+  stage s "Work" {
+    step flaky "Flaky" {
+      run "test -e tried || { touch tried; exit 1; }"
+      retry 1
+    }
+    step broken "Broken" {
+      run "false"
+      on failure -> continue
+    }
+    end done
+  }
+  finally {
+    step undrain "Undrain" {
+      run "true"
+    }
+  }
+}
+"#;
+    let bench = Bench::with(text);
+    let run = bench.rbx(&["run", "main.runbook"], &[]);
+    assert_eq!(run.status, 0, "{}", run.transcript());
+    let log = fs::read_to_string(bench.path().join("hooks.log")).expect("the hooks wrote");
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "start s.flaky 1",
+            "start s.flaky 2",
+            "finish s.flaky succeeded",
+            "start s.broken 1",
+            "finish s.broken failed",
+            "start finally.undrain 1",
+            "finish finally.undrain succeeded",
+        ]
+    );
+}

@@ -360,6 +360,10 @@ pub enum HookEvent {
     Overrun,
     Failure,
     End,
+    /// A step's attempt starts (after `node_started` is recorded).
+    Start,
+    /// A step settles, succeeded or failed.
+    Finish,
 }
 
 impl HookEvent {
@@ -369,6 +373,8 @@ impl HookEvent {
             HookEvent::Overrun => "overrun",
             HookEvent::Failure => "failure",
             HookEvent::End => "end",
+            HookEvent::Start => "start",
+            HookEvent::Finish => "finish",
         }
     }
 }

@@ -487,6 +487,8 @@ impl<'s> Lowerer<'s> {
             "pause" => HookEvent::Pause,
             "overrun" => HookEvent::Overrun,
             "failure" => HookEvent::Failure,
+            "start" => HookEvent::Start,
+            "finish" => HookEvent::Finish,
             _ => HookEvent::End,
         };
         let command = match children.next() {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rbx_check::graph::NodeKind;
 use rbx_check::symbols::FINALLY;
 use rbx_store::{RunId, Store};
-use rbx_syntax::ast::HookEvent;
+use rbx_syntax::ast::{BlockKind, HookEvent};
 use serde_json::json;
 use tokio::sync::{Mutex, watch};
 use tokio::task::JoinSet;
@@ -388,6 +388,17 @@ impl Dispatcher<'_> {
                     let reason = node_state.reason.clone().unwrap_or_default();
                     let details = [("RBX_STEP", id.as_str()), ("RBX_REASON", reason.as_str())];
                     hook(self.shared, HookEvent::Failure, &details).await;
+                }
+                let check = &self.shared.graph.graph[self.plan.nodes[x].check];
+                if matches!(&check.kind, NodeKind::Block(b) if b.kind == BlockKind::Step) {
+                    let status = node_state.status.as_str();
+                    let reason = node_state.reason.clone().unwrap_or_default();
+                    let details = [
+                        ("RBX_STEP", id.as_str()),
+                        ("RBX_STATUS", status),
+                        ("RBX_REASON", reason.as_str()),
+                    ];
+                    hook(self.shared, HookEvent::Finish, &details).await;
                 }
                 self.state.nodes.insert(id.clone(), node_state);
                 budget(self.shared, self.plan, self.state, x, &mut self.overruns).await?;
