@@ -26,7 +26,7 @@
     "list", "choice", "choices", "text", "url", "file",
   ];
   const BUILT_INS = [
-    "stdout", "stderr", "success", "failure", "cancel", "pause", "overrun",
+    "stdout", "stderr", "success", "failure", "cancel", "pause", "overrun", "finish",
     "fixed", "exponential",
   ];
 
