@@ -21,9 +21,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use postgres::{Client, NoTls};
 
-/// Where Debian's PostgreSQL 15 puts its programs; `RBX_PG_BIN` names
-/// another directory.
-const DEFAULT_BIN: &str = "/usr/lib/postgresql/15/bin";
+/// Where Debian puts each version's programs: `/usr/lib/postgresql/15/bin`
+/// is preferred, else the newest there; `RBX_PG_BIN` names another
+/// directory.
+const DEBIAN_VERSIONS: &str = "/usr/lib/postgresql";
 
 /// The account that runs the cluster when the tests run as root.
 const SERVER_ACCOUNT: &str = "postgres";
@@ -70,17 +71,6 @@ impl Database {
             self.port,
             self.name,
             self.root.join("ca.crt").display()
-        )
-    }
-
-    /// The URL through the cluster's Unix socket, which reaches it from
-    /// another network namespace too.
-    pub fn socket_url_as(&self, user: &str) -> String {
-        format!(
-            "host={} port={} user={user} dbname={} sslmode=disable",
-            self.root.display(),
-            self.port,
-            self.name
         )
     }
 
@@ -150,13 +140,12 @@ impl Cluster {
     }
 
     fn start(settings: &[&str]) -> Cluster {
-        let bin = std::env::var_os("RBX_PG_BIN")
-            .map_or_else(|| PathBuf::from(DEFAULT_BIN), PathBuf::from);
+        let bin = std::env::var_os("RBX_PG_BIN").map_or_else(debian_bin, PathBuf::from);
         assert!(
             bin.join("initdb").is_file() && bin.join("pg_ctl").is_file(),
             "PostgreSQL is not installed: no initdb and pg_ctl in {}. rbx's tests run against a \
-             real server; install Debian's `postgresql-15` (`.ci/run` does), or point \
-             RBX_PG_BIN at the directory of another version's programs",
+             real server; install Debian's `postgresql-15` or `postgresql` (`.ci/run` does), \
+             or point RBX_PG_BIN at the directory of its programs",
             bin.display()
         );
         let root = tempfile::Builder::new()
@@ -247,6 +236,25 @@ impl Cluster {
     pub fn bin(&self) -> &Path {
         &self.bin
     }
+}
+
+/// The programs of Debian's PostgreSQL 15, else of its newest version.
+fn debian_bin() -> PathBuf {
+    let preferred = Path::new(DEBIAN_VERSIONS).join("15/bin");
+    if preferred.join("initdb").is_file() {
+        return preferred;
+    }
+    let newest = std::fs::read_dir(DEBIAN_VERSIONS)
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let version: u32 = entry.file_name().to_str()?.parse().ok()?;
+            Some((version, entry.path().join("bin")))
+        })
+        .filter(|(_, bin)| bin.join("initdb").is_file())
+        .max();
+    newest.map_or(preferred, |(_, bin)| bin)
 }
 
 fn path(path: &Path) -> &str {

@@ -276,7 +276,7 @@ impl PostgresStore {
             return Err(self.why_not_appended(run)?);
         };
         self.crash.committed();
-        Ok(count(&self.target, seq, "an event's sequence number")?)
+        count(&self.target, seq, "an event's sequence number")
     }
 
     /// Why an append wrote nothing: the run is not there, or its lease is

@@ -150,12 +150,18 @@ $f$;
 CREATE TRIGGER events_chained BEFORE INSERT ON events
     FOR EACH ROW EXECUTE FUNCTION rbx_event_chained();
 
--- The run's head follows its journal, and whoever waits for the run hears.
+-- The run's head follows its journal. Whoever waits for a run that no
+-- driver holds (a driver waiting for a person releases it) hears of its
+-- new events. A driven run's own events notify nobody: a NOTIFY
+-- serialises the commits of every session that sends one, which would
+-- make concurrent runs wait for each other.
 CREATE FUNCTION rbx_event_appended() RETURNS trigger LANGUAGE plpgsql
 SECURITY DEFINER SET search_path FROM CURRENT AS $f$
 BEGIN
     UPDATE runs SET head_seq = NEW.seq, head_hash = NEW.hash WHERE id = NEW.run_id;
-    PERFORM pg_notify('rbx_events', NEW.run_id);
+    IF NOT EXISTS (SELECT 1 FROM locks WHERE run_id = NEW.run_id) THEN
+        PERFORM pg_notify('rbx_events', NEW.run_id);
+    END IF;
     RETURN NULL;
 END
 $f$;
