@@ -382,6 +382,10 @@ fn free_port() -> u16 {
 /// Starts a process that outlives nothing: when this test binary has gone
 /// (it ended, or was killed), it stops the cluster at once and removes its
 /// directory.
+#[expect(
+    clippy::zombie_processes,
+    reason = "the watchdog ends only after this process has: nobody here could wait for it"
+)]
 fn watch(root: &Path, bin: &Path, as_root: bool) {
     let stop = if as_root {
         format!("runuser -u {SERVER_ACCOUNT} -- {}/pg_ctl", bin.display())

@@ -85,13 +85,29 @@ fn drive(mut store: Box<dyn Store>, n: usize, steps: usize, start: &Barrier) -> 
             }
         }
     };
-    append(&mut store, "run_started", json!({ "pid": std::process::id() }));
+    append(
+        &mut store,
+        "run_started",
+        json!({ "pid": std::process::id() }),
+    );
     for step in 0..steps {
         let node = format!("s.step{step}");
-        append(&mut store, "node_started", json!({ "node": node, "attempt": 1 }));
+        append(
+            &mut store,
+            "node_started",
+            json!({ "node": node, "attempt": 1 }),
+        );
         let line = format!("step {step} of run {n}\n");
         let digest = store
-            .put_output(&run, &node, 1, "stdout", line.as_bytes(), b"", line.len() as u64)
+            .put_output(
+                &run,
+                &node,
+                1,
+                "stdout",
+                line.as_bytes(),
+                b"",
+                line.len() as u64,
+            )
             .expect("the output is kept");
         append(
             &mut store,
@@ -116,12 +132,7 @@ fn drive(mut store: Box<dyn Store>, n: usize, steps: usize, start: &Barrier) -> 
 
 /// Drives `runs` runs at once, each with a store `open` gives, and prints
 /// what they cost; `check` is a store to count and verify with.
-fn measure(
-    label: &str,
-    scale: &Scale,
-    runs: usize,
-    open: &(dyn Fn() -> Box<dyn Store> + Sync),
-) {
+fn measure(label: &str, scale: &Scale, runs: usize, open: &(dyn Fn() -> Box<dyn Store> + Sync)) {
     let start = Arc::new(Barrier::new(runs));
     let drives: Vec<Drive> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..runs)
@@ -157,11 +168,7 @@ fn measure(
         .map(|d| d.elapsed.as_secs_f64() * 1000.0 / scale.steps as f64)
         .collect();
     let mean_step = per_step.iter().sum::<f64>() / per_step.len() as f64;
-    let wall = drives
-        .iter()
-        .map(|d| d.elapsed)
-        .max()
-        .unwrap_or_default();
+    let wall = drives.iter().map(|d| d.elapsed).max().unwrap_or_default();
     let events: u64 = drives.iter().map(|d| d.committed).sum();
     println!(
         "{label}: {runs} run(s) x {} steps: {:.2} ms per step per run, commit median {:.2} ms, \
@@ -187,7 +194,8 @@ fn main() {
     let url = database.url();
     // The first open migrates; the runs' stores then find it current.
     drop(PostgresStore::open(&url).expect("the store opens"));
-    let open = || -> Box<dyn Store> { Box::new(PostgresStore::open(&url).expect("the store opens")) };
+    let open =
+        || -> Box<dyn Store> { Box::new(PostgresStore::open(&url).expect("the store opens")) };
     measure("postgresql", &scale, 1, &open);
     measure("postgresql", &scale, scale.runs, &open);
 

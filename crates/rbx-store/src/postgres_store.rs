@@ -848,7 +848,7 @@ impl chain::Kept for KeptRows<'_, '_> {
         node: &str,
         attempt: i64,
         stream: &str,
-    ) -> Result<Option<(Vec<u8>, Vec<u8>, u64)>, StoreError> {
+    ) -> Result<Option<chain::KeptCapture>, StoreError> {
         let row = self
             .tx
             .borrow_mut()

@@ -3,6 +3,10 @@
 //! (a throwaway cluster this test binary starts, a fresh database per
 //! test). Each case below runs once per backend (`sqlite::…`,
 //! `postgres::…`).
+#![expect(
+    clippy::unwrap_used,
+    reason = "every case is a test, which the macro below runs once per backend"
+)]
 
 mod support;
 

@@ -16,11 +16,13 @@ use support::new_run;
 fn database_with_run() -> (Database, RunId) {
     let db = Cluster::shared().database();
     let mut owner = PostgresStore::open(&db.url()).expect("the owner opens the store");
-    let run = owner.create_run(&new_run()).unwrap();
-    owner.append(&run, "run.started", &json!({})).unwrap();
+    let run = owner.create_run(&new_run()).expect("the run is created");
+    owner
+        .append(&run, "run.started", &json!({}))
+        .expect("appended");
     owner
         .append(&run, "node_started", &json!({ "node": "a" }))
-        .unwrap();
+        .expect("appended");
     (db, run)
 }
 
