@@ -964,6 +964,54 @@ fn kill_9_in_a_step_without_policy_asks_then_reruns_when_told() {
     );
 }
 
+/// A loop over a list a step captured: the step lists `hosts`, the second
+/// item blocks until `fast` exists.
+const CAPTURED_LOOP: &str = r#"runbook demo "A loop over a captured list" {
+  stage s "S" {
+    step inventory "Inventory" {
+      run "echo listed >> side; cat hosts"
+      capture hosts: list = stdout lines
+      idempotent
+    }
+
+    foreach host in inventory.hosts {
+      step visit "Visit {{ host }}" {
+        run "echo {{ host }}-{{ host.index }} >> side; test {{ host }} != b || test -f fast || { echo $$ > slow.pid; sleep 30; }"
+        idempotent
+      }
+    }
+
+    end done
+  }
+}
+"#;
+
+#[test]
+fn kill_9_inside_a_loop_over_a_captured_list_resumes_over_the_same_items() {
+    let bench = Bench::new();
+    fs::write(bench.file("hosts"), "a\nb\n\nc\n").expect("write hosts");
+    bench.runbook("demo.runbook", CAPTURED_LOOP);
+    let mut driver = bench.spawn(&["run", "demo.runbook"]);
+    let run = driver.run_id();
+    let group = bench.group_in("slow.pid");
+    driver.kill9();
+    group.kill();
+    bench.touch("fast");
+    // Were the list captured again, the loop would go over x and y.
+    fs::write(bench.file("hosts"), "x\ny\n").expect("rewrite hosts");
+
+    let resumed = bench.rbx(&["resume", &run]);
+    assert_eq!(resumed.status, 0, "{}", resumed.transcript());
+    assert!(
+        resumed.stderr.contains("run ended: done"),
+        "{}",
+        resumed.stderr
+    );
+    assert_eq!(bench.count("listed"), 1, "the list was captured once");
+    assert_eq!(bench.side(), ["listed", "a-0", "b-1", "b-1", "c-2"]);
+    assert_eq!(status_of(&bench, &run, "s.visit[c]"), "done");
+}
+
 #[test]
 fn kill_9_in_a_step_then_skip_or_abort_as_the_operator_says() {
     let bench = Bench::new();
@@ -2064,5 +2112,58 @@ fn verify_says_whether_a_runs_record_was_altered() {
         resumed.stderr.contains("altered or damaged"),
         "an altered record is not driven on: {}",
         resumed.transcript()
+    );
+}
+
+/// The flushes to disk (`fsync`, `fdatasync`) `rbx run` makes for a
+/// sequence of `steps` steps, counted by strace.
+fn flushes(bench: &Bench, steps: usize) -> usize {
+    let mut text = String::from("runbook seq \"Sequence\" {\n  stage s \"S\" {\n");
+    for n in 0..steps {
+        text.push_str(&format!(
+            "    step n{n} \"Step {n}\" {{\n      run \"true\"\n    }}\n"
+        ));
+    }
+    text.push_str("    end done\n  }\n}\n");
+    let name = format!("seq-{steps}.runbook");
+    bench.runbook(&name, &text);
+    let trace = bench.file(&format!("trace-{steps}.txt"));
+    let mut command = Command::new("strace");
+    command
+        .args(["-f", "-qq", "-e", "trace=fsync,fdatasync", "-o"])
+        .arg(&trace)
+        .arg(RBX)
+        // A store of its own, so both counts include creating one.
+        .args(["run", &name, "--non-interactive", "--state-dir"])
+        .arg(format!("state-{steps}"))
+        .current_dir(bench.path())
+        .env("NO_COLOR", "1")
+        .env_remove("RBX_STATE_DIR")
+        .stdin(Stdio::null());
+    let out = output(&mut command);
+    assert_eq!(out.status, 0, "strace runs rbx:\n{}", out.transcript());
+    fs::read_to_string(&trace)
+        .expect("strace wrote its trace")
+        .lines()
+        .filter(|line| line.contains("fsync(") || line.contains("fdatasync("))
+        .count()
+}
+
+/// Each step's start is flushed before its command runs, and the finish
+/// of the step before it rides on that same flush: a sequence costs one
+/// flush per step, not two (book: Execution, "Durability").
+#[test]
+fn a_sequence_of_steps_costs_one_flush_to_disk_per_step() {
+    let bench = Bench::new();
+    let one = flushes(&bench, 1);
+    let many = flushes(&bench, 41);
+    let per_step = many - one;
+    assert!(
+        per_step >= 40,
+        "every step's start must be flushed before its command: {per_step} flushes for 40 more steps"
+    );
+    assert!(
+        per_step <= 44,
+        "a step's finish must share its successor's flush: {per_step} flushes for 40 more steps"
     );
 }

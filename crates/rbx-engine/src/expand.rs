@@ -36,6 +36,47 @@ pub struct XNode {
     pub flow: String,
     /// The loop variables in scope and their items, outermost first.
     pub items: Vec<(String, Value)>,
+    /// Each item's place in its list (`VAR.index`, from 0), in the same
+    /// order.
+    pub positions: Vec<usize>,
+}
+
+/// The longest item that names its node instance as written.
+const NAME_LIMIT: usize = 64;
+
+/// How each item of a loop's list names its node instances: the item
+/// itself (`restart[web-1]`) when it is short, plain and not repeated in
+/// the list; otherwise its place, `#1` for the first. An item from a
+/// command's output can hold anything, and an id is shown and journalled.
+fn item_names(values: &[Value]) -> Vec<String> {
+    let written: Vec<String> = values
+        .iter()
+        .map(|v| match v {
+            Value::Secret(_) => String::new(),
+            v => v.reveal(),
+        })
+        .collect();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for name in &written {
+        *seen.entry(name.as_str()).or_default() += 1;
+    }
+    written
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let plain = !name.is_empty()
+                && name.len() <= NAME_LIMIT
+                && !name.starts_with('#')
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.:@/%+=,".contains(c));
+            if plain && seen[name.as_str()] == 1 {
+                name.clone()
+            } else {
+                format!("#{}", i + 1)
+            }
+        })
+        .collect()
 }
 
 #[derive(Debug, Default)]
@@ -57,16 +98,20 @@ type Combo = (Vec<usize>, Vec<(String, Value)>);
 /// One loop level: its identity and the positions of the loops around it.
 type LoopKey = (String, Vec<usize>);
 
-/// Expands `graph` for the list values in `lists` (input name → items).
-pub fn expand(graph: &Graph, lists: &dyn Fn(&str) -> Vec<Value>) -> Plan {
+/// Expands `graph` for the list values in `lists`: the items of a list
+/// (an input's name, or `step.capture`) as the node with the given id
+/// sees them.
+pub fn expand(graph: &Graph, lists: &dyn Fn(&str, &str) -> Vec<Value>) -> Plan {
     let g = &graph.graph;
     let mut plan = Plan::default();
     let mut instances: HashMap<NodeIndex, Vec<(Vec<usize>, usize)>> = HashMap::new();
     for index in g.node_indices() {
         let node = &g[index];
         let mut combos: Vec<Combo> = vec![(Vec::new(), Vec::new())];
+        let mut names: Vec<Vec<String>> = Vec::new();
         for fanout in &node.fanout {
-            let values = lists(&fanout.list);
+            let values = lists(&fanout.list, &node.id);
+            names.push(item_names(&values));
             let mut next = Vec::new();
             for (positions, items) in &combos {
                 for (i, value) in values.iter().enumerate() {
@@ -80,9 +125,10 @@ pub fn expand(graph: &Graph, lists: &dyn Fn(&str) -> Vec<Value>) -> Plan {
             combos = next;
         }
         for (positions, items) in combos {
-            let suffix: String = items
+            let suffix: String = positions
                 .iter()
-                .map(|(_, v)| format!("[{}]", v.reveal()))
+                .zip(&names)
+                .map(|(i, names)| format!("[{}]", names[*i]))
                 .collect();
             let id = format!("{}{suffix}", node.id);
             let x = plan.nodes.len();
@@ -95,6 +141,7 @@ pub fn expand(graph: &Graph, lists: &dyn Fn(&str) -> Vec<Value>) -> Plan {
                 check: index,
                 flow: node.host.clone(),
                 items,
+                positions: positions.clone(),
             });
             instances.entry(index).or_default().push((positions, x));
         }

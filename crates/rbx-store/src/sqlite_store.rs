@@ -71,6 +71,9 @@ pub struct SqliteStore {
     /// Crash testing: the process kills itself right after committing this
     /// many events (`RBX_CRASH_AFTER_EVENTS`), as `kill -9` at that moment.
     crash: CrashAfter,
+    /// The run of the last event appended without a flush to the disk,
+    /// until a durable commit covers it.
+    unsynced: Option<RunId>,
 }
 
 impl SqliteStore {
@@ -187,12 +190,19 @@ impl SqliteStore {
             conn,
             path,
             crash: CrashAfter::from_env(),
+            unsynced: None,
         })
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    fn set_synchronous(&self, level: &str) -> Result<(), StoreError> {
+        self.conn
+            .pragma_update(None, "synchronous", level)
+            .map_err(on_error(&self.path))
     }
 
     /// Appends one event and, for an event that stops the run, sets the
@@ -261,6 +271,9 @@ impl SqliteStore {
                 .map_err(on_error(path))?;
         }
         tx.commit().map_err(on_error(path))?;
+        // A commit made with `synchronous=FULL` flushed the log, and so
+        // every deferred commit before it.
+        self.unsynced = None;
         self.crash.committed();
         Ok(seq)
     }
@@ -336,6 +349,47 @@ impl Store for SqliteStore {
 
     fn append(&mut self, run: &RunId, kind: &str, payload: &Value) -> Result<u64, StoreError> {
         self.append_in_tx(run, kind, payload, None)
+    }
+
+    fn append_deferred(
+        &mut self,
+        run: &RunId,
+        kind: &str,
+        payload: &Value,
+    ) -> Result<u64, StoreError> {
+        // In write-ahead-log mode, `synchronous=NORMAL` writes the commit
+        // to the log without flushing it; the next commit made with
+        // `FULL` flushes the log, and with it every commit before.
+        self.set_synchronous("NORMAL")?;
+        let appended = self.append_in_tx(run, kind, payload, None);
+        self.set_synchronous("FULL")?;
+        let seq = appended?;
+        self.unsynced = Some(run.clone());
+        Ok(seq)
+    }
+
+    fn unsynced(&self) -> bool {
+        self.unsynced.is_some()
+    }
+
+    fn sync(&mut self) -> Result<(), StoreError> {
+        let Some(run) = self.unsynced.clone() else {
+            return Ok(());
+        };
+        // A durable commit that changes nothing: rewriting the run's head
+        // appends its page to the log, and the commit flushes the log.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(on_error(&self.path))?;
+        tx.execute(
+            "UPDATE runs SET head_seq = head_seq WHERE id = ?1",
+            [run.as_str()],
+        )
+        .map_err(on_error(&self.path))?;
+        tx.commit().map_err(on_error(&self.path))?;
+        self.unsynced = None;
+        Ok(())
     }
 
     fn append_stopping(

@@ -31,6 +31,34 @@ pub trait Store: Send {
     /// `.` and `-`. The event is durable when this returns.
     fn append(&mut self, run: &RunId, kind: &str, payload: &Value) -> Result<u64, StoreError>;
 
+    /// Appends an event as [`Store::append`] does, in the same order, but
+    /// without waiting for the disk: when this returns the event is written
+    /// (the end of this process cannot lose it, a `kill -9` included) and
+    /// it is durable — it survives the machine — once the next durable
+    /// write commits or [`Store::sync`] returns. The engine appends a
+    /// node's finish this way: the start of the node after it, which must
+    /// be durable before that node acts, then makes both durable with one
+    /// flush. A backend that cannot defer makes it durable at once.
+    fn append_deferred(
+        &mut self,
+        run: &RunId,
+        kind: &str,
+        payload: &Value,
+    ) -> Result<u64, StoreError> {
+        self.append(run, kind, payload)
+    }
+
+    /// Whether an event appended with [`Store::append_deferred`] is not
+    /// durable yet.
+    fn unsynced(&self) -> bool {
+        false
+    }
+
+    /// Makes every event appended so far durable.
+    fn sync(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Appends an event that stops the run (it ended, failed, paused…) and
     /// sets the run's status and next due time in the same transaction, so
     /// that no crash can leave the status saying something the journal

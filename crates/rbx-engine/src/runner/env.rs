@@ -23,6 +23,8 @@ pub struct View {
     /// Block id → fields, from the most relevant finished instance.
     pub(crate) fields: HashMap<String, Seen>,
     pub(crate) items: Vec<(String, Value)>,
+    /// Each loop item's place in its list, for `VAR.index`.
+    pub(crate) positions: Vec<usize>,
 }
 
 impl View {
@@ -76,6 +78,7 @@ impl View {
                 })
                 .collect(),
             items: node.items.clone(),
+            positions: node.positions.clone(),
         }
     }
 }
@@ -144,6 +147,9 @@ pub(crate) fn collect_paths(e: &Expr, names: &mut std::collections::HashSet<Stri
                 }
             }
         }
+        ExprKind::List(items) | ExprKind::Default(items) => {
+            items.iter().for_each(|i| collect_paths(i, names))
+        }
         ExprKind::Int(_) | ExprKind::Bool(_) | ExprKind::Duration(_) | ExprKind::Regex(_) => {}
     }
 }
@@ -168,8 +174,15 @@ pub(crate) struct NodeEnv<'a> {
 impl Env for NodeEnv<'_> {
     fn lookup(&self, path: &[&str]) -> Option<Value> {
         let head = *path.first()?;
-        if let Some((_, v)) = self.view.items.iter().rev().find(|(var, _)| var == head) {
-            return Some(v.clone());
+        if let Some(at) = self.view.items.iter().rposition(|(var, _)| var == head) {
+            return match path.get(1) {
+                None => Some(self.view.items[at].1.clone()),
+                Some(&"index") => {
+                    let index = self.view.positions.get(at)?;
+                    Some(Value::Int(i64::try_from(*index).ok()?))
+                }
+                Some(_) => None,
+            };
         }
         if let Some(v) = self.inputs.unwrap_or(&self.shared.inputs).get(head) {
             return Some(v.clone());
@@ -228,6 +241,7 @@ impl Env for NodeEnv<'_> {
                     })
                     .collect(),
                 items: Vec::new(),
+                positions: Vec::new(),
             };
             let env = NodeEnv {
                 shared: self.shared,

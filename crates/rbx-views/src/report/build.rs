@@ -22,6 +22,7 @@ pub(super) fn plain(value: &Value) -> Json {
         Value::Bool(b) => json!(b),
         Value::Duration(ms) => json!(rbx_syntax::fmt::duration(*ms)),
         Value::Timestamp(ms) => json!(rbx_engine::format_time(*ms)),
+        Value::Version(v) => json!(v.as_str()),
         Value::List(items) => Json::Array(items.iter().map(plain).collect()),
         Value::Secret(_) => json!(MASK),
     }
