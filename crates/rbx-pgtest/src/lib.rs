@@ -37,6 +37,9 @@ pub struct Cluster {
     port: u16,
     bin: PathBuf,
     next: AtomicU32,
+    /// The server's command-line options, to start it again.
+    options: String,
+    as_root: bool,
 }
 
 /// A fresh database of a cluster.
@@ -204,10 +207,47 @@ impl Cluster {
             options.push(' ');
             options.push_str(setting);
         }
-        let log = root.join("server.log");
-        server(
+        let cluster = Cluster {
+            root,
+            port,
+            bin,
+            next: AtomicU32::new(0),
+            options,
             as_root,
-            &bin.join("pg_ctl"),
+        };
+        cluster.start_server();
+        cluster
+            .connect("postgres")
+            .batch_execute("CREATE ROLE rbx_operator NOLOGIN")
+            .expect("the operators' group role is created");
+        cluster
+    }
+
+    /// A cluster of the caller's own, for a test that crashes and starts
+    /// the server, with PostgreSQL's durable defaults: a commit that
+    /// returned survives the crash. It too is removed when the test binary
+    /// exits.
+    pub fn private() -> Cluster {
+        Cluster::start(&[])
+    }
+
+    /// Stops the server at once, as a crash or a failover would: sessions
+    /// are cut off mid-statement (`pg_ctl stop -m immediate`).
+    pub fn stop(&self) {
+        let data = self.root.join("data");
+        server(
+            self.as_root,
+            &self.bin.join("pg_ctl"),
+            &["-D", path(&data), "-m", "immediate", "stop"],
+        );
+    }
+
+    /// Starts the server, on its port, with its data.
+    pub fn start_server(&self) {
+        let (data, log) = (self.root.join("data"), self.root.join("server.log"));
+        server(
+            self.as_root,
+            &self.bin.join("pg_ctl"),
             &[
                 "-D",
                 path(&data),
@@ -215,21 +255,10 @@ impl Cluster {
                 path(&log),
                 "-w",
                 "-o",
-                &options,
+                &self.options,
                 "start",
             ],
         );
-        let cluster = Cluster {
-            root,
-            port,
-            bin,
-            next: AtomicU32::new(0),
-        };
-        cluster
-            .connect("postgres")
-            .batch_execute("CREATE ROLE rbx_operator NOLOGIN")
-            .expect("the operators' group role is created");
-        cluster
     }
 
     /// The directory of the server's programs.
