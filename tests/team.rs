@@ -31,7 +31,7 @@ struct Team {
 
 impl Team {
     fn new() -> Team {
-        Team::on(&Cluster::shared())
+        Team::on(Cluster::shared())
     }
 
     /// A team whose store is a fresh database of `cluster`.
