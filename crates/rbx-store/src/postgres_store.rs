@@ -98,6 +98,9 @@ pub struct PostgresStore {
     role: String,
     /// How long a lease this store takes lasts unless renewed, in seconds.
     lease_seconds: u32,
+    /// The run of an event committed without waiting for the server's
+    /// flush, when no durable commit has followed it yet.
+    unsynced: Option<RunId>,
     crash: CrashAfter,
 }
 
@@ -189,6 +192,7 @@ impl PostgresStore {
             listener: RefCell::new(None),
             role,
             lease_seconds: lease::seconds_from_env(),
+            unsynced: None,
             crash: CrashAfter::from_env(),
         })
     }
@@ -238,7 +242,7 @@ impl PostgresStore {
         run: &RunId,
         kind: &str,
         payload: &Value,
-        status: Option<(&str, Option<&str>)>,
+        commit: Commit<'_>,
     ) -> Result<u64, StoreError> {
         if !valid_kind(kind) {
             return Err(StoreError::InvalidKind {
@@ -250,11 +254,24 @@ impl PostgresStore {
         let seq = {
             let mut client = self.client()?;
             let append = self.statement(&mut client, APPEND)?;
-            let row = match status {
-                None => client
+            let row = match commit {
+                Commit::Durable => client
                     .query_opt(&append, &[&run.as_str(), &kind, &payload, &token])
                     .map_err(self.fail())?,
-                Some((status, next_due)) => {
+                Commit::Deferred => {
+                    // The server has the event when the commit returns
+                    // (the end of this process cannot lose it); the next
+                    // durable commit flushes the log up to it.
+                    let mut tx = client.transaction().map_err(self.fail())?;
+                    tx.batch_execute("SET LOCAL synchronous_commit = off")
+                        .map_err(self.fail())?;
+                    let row = tx
+                        .query_opt(&append, &[&run.as_str(), &kind, &payload, &token])
+                        .map_err(self.fail())?;
+                    tx.commit().map_err(self.fail())?;
+                    row
+                }
+                Commit::Stopping(status, next_due) => {
                     let mut tx = client.transaction().map_err(self.fail())?;
                     let row = tx
                         .query_opt(&append, &[&run.as_str(), &kind, &payload, &token])
@@ -275,6 +292,9 @@ impl PostgresStore {
         let Some(seq) = seq else {
             return Err(self.why_not_appended(run)?);
         };
+        // A durable commit flushes the server's log up to itself, and so
+        // every commit before it.
+        self.unsynced = matches!(commit, Commit::Deferred).then(|| run.clone());
         self.crash.committed();
         count(&self.target, seq, "an event's sequence number")
     }
@@ -457,7 +477,38 @@ impl Store for PostgresStore {
     }
 
     fn append(&mut self, run: &RunId, kind: &str, payload: &Value) -> Result<u64, StoreError> {
-        self.append_row(run, kind, payload, None)
+        self.append_row(run, kind, payload, Commit::Durable)
+    }
+
+    fn append_deferred(
+        &mut self,
+        run: &RunId,
+        kind: &str,
+        payload: &Value,
+    ) -> Result<u64, StoreError> {
+        self.append_row(run, kind, payload, Commit::Deferred)
+    }
+
+    fn unsynced(&self) -> bool {
+        self.unsynced.is_some()
+    }
+
+    fn sync(&mut self) -> Result<(), StoreError> {
+        let Some(run) = self.unsynced.clone() else {
+            return Ok(());
+        };
+        // Only a commit that wrote to the server's log waits for its
+        // flush (a transaction that merely took an id does not): this
+        // rewrites the run's status as it is, and its durable commit
+        // flushes the log, the deferred commits before it included.
+        self.client()?
+            .execute(
+                "UPDATE runs SET status = status WHERE id = $1",
+                &[&run.as_str()],
+            )
+            .map_err(self.fail())?;
+        self.unsynced = None;
+        Ok(())
     }
 
     fn append_stopping(
@@ -468,7 +519,7 @@ impl Store for PostgresStore {
         status: &str,
         next_due: Option<&str>,
     ) -> Result<u64, StoreError> {
-        self.append_row(run, kind, payload, Some((status, next_due)))
+        self.append_row(run, kind, payload, Commit::Stopping(status, next_due))
     }
 
     fn events(&self, run: &RunId) -> Result<Vec<Event>, StoreError> {
@@ -833,6 +884,19 @@ impl Store for PostgresStore {
             }
         }
     }
+}
+
+/// How an append is committed.
+#[derive(Debug, Clone, Copy)]
+enum Commit<'a> {
+    /// Flushed by the server before the commit returns.
+    Durable,
+    /// Returned before the flush; made durable by the next durable commit
+    /// or [`Store::sync`].
+    Deferred,
+    /// Durable, with the run's status and next due time in the same
+    /// transaction.
+    Stopping(&'a str, Option<&'a str>),
 }
 
 /// The outputs and files of one run, read in the check's snapshot.
