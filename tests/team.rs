@@ -225,6 +225,8 @@ fn a_vanished_driver_is_taken_over_by_exactly_one_machine_when_its_lease_lapses(
         "the holder is named: {}",
         early.transcript()
     );
+    let status = team.rbx("bob", "laptop-b", &["status", &run]);
+    assert!(status.stdout.contains("(running)"), "{}", status.transcript());
     let mut admin = team.database.admin();
     poll("the lease to lapse", || {
         let lapsed: bool = admin
@@ -236,6 +238,12 @@ fn a_vanished_driver_is_taken_over_by_exactly_one_machine_when_its_lease_lapses(
             .get(0);
         lapsed.then_some(())
     });
+    let status = team.rbx("bob", "laptop-b", &["status", &run]);
+    assert!(
+        status.stdout.contains("interrupted: no process is driving it"),
+        "a lapsed lease is a driver gone: {}",
+        status.transcript()
+    );
 
     // Two machines race to take it over: one drives, the other is refused.
     let resume = [
