@@ -226,7 +226,11 @@ fn a_vanished_driver_is_taken_over_by_exactly_one_machine_when_its_lease_lapses(
         early.transcript()
     );
     let status = team.rbx("bob", "laptop-b", &["status", &run]);
-    assert!(status.stdout.contains("(running)"), "{}", status.transcript());
+    assert!(
+        status.stdout.contains("(running)"),
+        "{}",
+        status.transcript()
+    );
     let mut admin = team.database.admin();
     poll("the lease to lapse", || {
         let lapsed: bool = admin
@@ -240,7 +244,9 @@ fn a_vanished_driver_is_taken_over_by_exactly_one_machine_when_its_lease_lapses(
     });
     let status = team.rbx("bob", "laptop-b", &["status", &run]);
     assert!(
-        status.stdout.contains("interrupted: no process is driving it"),
+        status
+            .stdout
+            .contains("interrupted: no process is driving it"),
         "a lapsed lease is a driver gone: {}",
         status.transcript()
     );
