@@ -1043,3 +1043,49 @@ fn error_detail(error: &postgres::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{MIGRATIONS, PostgresStore};
+    use crate::{NewRun, Store};
+
+    #[test]
+    fn a_database_of_an_earlier_schema_is_upgraded_in_place() {
+        let db = rbx_pgtest::Cluster::shared().database();
+        let mut old = PostgresStore::open_with_migrations(&db.url(), &MIGRATIONS[..1])
+            .expect("the first schema");
+        let run = old
+            .create_run(&NewRun {
+                runbook_id: "r".to_owned(),
+                title: "R".to_owned(),
+                entry: "r.runbook".to_owned(),
+                sources: vec![("r.runbook".to_owned(), "runbook r \"R\" {}\n".to_owned())],
+                inputs: json!({}),
+                started_by: "alice".to_owned(),
+                host: "laptop".to_owned(),
+            })
+            .expect("a run");
+        old.append(&run, "run_started", &json!({}))
+            .expect("appended");
+        drop(old);
+
+        let store = PostgresStore::open(&db.url()).expect("the upgrade");
+        store.verify(&run).expect("the run survives the upgrade");
+        let mut admin = db.admin();
+        let version: i32 = admin
+            .query_one("SELECT version FROM rbx_schema", &[])
+            .expect("the version")
+            .get(0);
+        assert_eq!(usize::try_from(version).ok(), Some(MIGRATIONS.len()));
+        let appended: String = admin
+            .query_one(
+                "SELECT pg_get_functiondef('rbx_event_appended'::regproc)",
+                &[],
+            )
+            .expect("the function")
+            .get(0);
+        assert!(appended.contains("NOT EXISTS"), "{appended}");
+    }
+}
