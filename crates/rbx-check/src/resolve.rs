@@ -126,7 +126,7 @@ impl Resolver<'_> {
                         self.target(&route.route.target);
                     }
                 }
-                StageItemKind::Parallel(items) => self.stage_items(items),
+                StageItemKind::Parallel(parallel) => self.stage_items(&parallel.items),
                 StageItemKind::Foreach(foreach) => {
                     self.path(&foreach.list);
                     self.scopes.push(foreach.var.name.clone());

@@ -203,7 +203,7 @@ impl Builder {
                     );
                 }
                 StageItemKind::Foreach(foreach) => self.items(stage, &foreach.items),
-                StageItemKind::Parallel(items) => self.items(stage, items),
+                StageItemKind::Parallel(parallel) => self.items(stage, &parallel.items),
                 _ => {}
             }
         }

@@ -186,7 +186,9 @@ pub enum InDoubt {
 
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub jobs: usize,
+    /// At most how many nodes run at once (`--jobs`); `None`: as many as
+    /// the runbook's `parallel` blocks and loops start (rule R5).
+    pub jobs: Option<usize>,
     /// Where progress goes and how a person is asked.
     pub observer: Arc<dyn Observer>,
     pub in_doubt: Option<InDoubt>,
@@ -1178,7 +1180,7 @@ fn collect_blocks(items: &[rbx_syntax::ast::StageItem], out: &mut HashMap<String
                 out.insert(block.id.name.clone(), format!("{block:?}"));
             }
             StageItemKind::Foreach(f) => collect_blocks(&f.items, out),
-            StageItemKind::Parallel(items) => collect_blocks(items, out),
+            StageItemKind::Parallel(parallel) => collect_blocks(&parallel.items, out),
             _ => {}
         }
     }

@@ -200,7 +200,7 @@ impl Walker<'_> {
                     self.stage_items(&foreach.items);
                     self.scopes.pop();
                 }
-                StageItemKind::Parallel(items) => self.stage_items(items),
+                StageItemKind::Parallel(parallel) => self.stage_items(&parallel.items),
                 StageItemKind::Again(again) => {
                     self.named(Kind::Stage, &again.stage, false);
                     for route in &again.routes {

@@ -12,12 +12,13 @@ use tokio::task::JoinSet;
 
 use crate::expand::Plan;
 use crate::journal::Journal;
-use crate::readiness::{has_failure_route, leaves, runs, status_of};
+use crate::readiness::{Turn, gate_turn, has_failure_route, leaves, runs, status_of, turn};
 use crate::state::{Left, RunState, Status, kind};
 use crate::value::Value;
 use crate::{Exit, Options, Procedure};
 
 use super::env::View;
+use super::tally::Tally;
 use super::hooks::{budget, hook};
 use super::node::execute;
 use super::record::record;
@@ -139,6 +140,9 @@ struct Dispatcher<'a> {
     candidates: BTreeSet<usize>,
     /// Nodes that will run, in the order they became ready (rule R5).
     ready: VecDeque<usize>,
+    /// For each gate, the first nodes of items waiting for their turn
+    /// (rule R4), by item.
+    held: Vec<BTreeSet<(usize, usize)>>,
     stops: Stops,
     overruns: HashSet<String>,
 }
@@ -168,6 +172,7 @@ pub(crate) async fn dispatch(
         unsettled,
         candidates,
         ready: VecDeque::new(),
+        held: vec![BTreeSet::new(); plan.gates.len()],
         stops: Stops::default(),
         overruns: HashSet::new(),
     };
@@ -244,6 +249,12 @@ impl Dispatcher<'_> {
             if status_of(self.state, &self.plan.nodes[x].id) != Status::Pending {
                 continue;
             }
+            if turn(self.state, self.plan, x) == Turn::Wait {
+                for &(gate, item) in &self.plan.entry_of[x] {
+                    self.held[gate].insert((item, x));
+                }
+                continue;
+            }
             if !runs(self.state, self.plan, x) {
                 self.skip(x).await?;
                 continue;
@@ -258,12 +269,13 @@ impl Dispatcher<'_> {
         Ok(())
     }
 
-    /// Starts ready nodes up to `--jobs`. A node whose flow was left since
-    /// it became ready no longer has control reaching it: it is skipped
-    /// instead (rule L3).
+    /// Starts ready nodes, at most `--jobs` at once when it is given. A
+    /// node whose flow was left since it became ready no longer has control
+    /// reaching it: it is skipped instead (rule L3).
     async fn launch(&mut self) -> Result<(), String> {
+        let cap = self.shared.options.jobs.map_or(usize::MAX, |jobs| jobs.max(1));
         // Once the run ends, fails or pauses, nothing new starts (rule E1).
-        while !self.stops.any() && self.running.len() < self.shared.options.jobs.max(1) {
+        while !self.stops.any() && self.running.len() < cap {
             let Some(x) = self.ready.pop_front() else {
                 break;
             };
@@ -277,14 +289,37 @@ impl Dispatcher<'_> {
             }
             let shared = Arc::clone(self.shared);
             let node = self.plan.nodes[x].clone();
-            let view = View::of(self.state, self.plan, &node, &self.shared.graph);
+            let mut view = View::of(self.state, self.plan, &node, &self.shared.graph);
+            view.tally = Tally::of(self.state, self.plan, &self.shared.graph, x);
             let attempts = self.state.nodes.get(&node.id).map_or(0, |n| n.attempts);
+            // The node's item is admitted now: the item's other first
+            // nodes need not wait for a place (rule R4).
+            self.state.nodes.entry(node.id.clone()).or_default().status = Status::Running;
+            self.reopen(x);
             self.running.spawn(async move {
                 let done = execute(&shared, &node, view, attempts).await;
                 (x, done)
             });
         }
         Ok(())
+    }
+
+    /// A node of a gate started or settled: the items waiting in its gates
+    /// whose turn has come (or whose loop failed more items than it
+    /// tolerates) are looked at again, in item order (rules R4, R6).
+    fn reopen(&mut self, x: usize) {
+        for &(gate, _) in &self.plan.member_of[x] {
+            while let Some(&(item, y)) = self.held[gate].first() {
+                if gate_turn(self.state, self.plan, gate, item) == Turn::Wait {
+                    break;
+                }
+                // Held in every gate it waits in; looked at once.
+                for &(other, at) in &self.plan.entry_of[y] {
+                    self.held[other].remove(&(at, y));
+                }
+                self.candidates.insert(y);
+            }
+        }
     }
 
     /// A node task returned: its settlement is recorded already; act on it.
@@ -299,6 +334,7 @@ impl Dispatcher<'_> {
                     hook(self.shared, HookEvent::Failure, &details).await;
                 }
                 self.state.nodes.insert(id.clone(), node_state);
+                self.reopen(x);
                 budget(self.shared, self.plan, self.state, x, &mut self.overruns).await?;
                 let left_before = self.state.left.contains_key(&self.plan.nodes[x].flow);
                 self.note_leaving(x).await?;
@@ -350,6 +386,7 @@ impl Dispatcher<'_> {
         record(self.shared, kind::NODE_SKIPPED, json!({ "node": id })).await?;
         self.state.nodes.entry(id).or_default().status = Status::Skipped;
         self.release(x);
+        self.reopen(x);
         Ok(())
     }
 

@@ -23,6 +23,8 @@ pub struct View {
     /// Block id → fields, from the most relevant finished instance.
     pub(crate) fields: HashMap<String, Seen>,
     pub(crate) items: Vec<(String, Value)>,
+    /// For a tally node, the failures it counts.
+    pub(crate) tally: Option<super::tally::Tally>,
 }
 
 impl View {
@@ -76,6 +78,7 @@ impl View {
                 })
                 .collect(),
             items: node.items.clone(),
+            tally: None,
         }
     }
 }
@@ -111,7 +114,7 @@ pub(crate) fn mentioned(
                 }
             }
         }
-        NodeKind::Anchor(_) | NodeKind::End { .. } => {}
+        NodeKind::Anchor(_) | NodeKind::End { .. } | NodeKind::Tally { .. } => {}
     }
     names
 }
@@ -228,6 +231,7 @@ impl Env for NodeEnv<'_> {
                     })
                     .collect(),
                 items: Vec::new(),
+                tally: None,
             };
             let env = NodeEnv {
                 shared: self.shared,

@@ -92,11 +92,6 @@ impl<'a> NodeView<'a> {
     }
 
     fn step(&self, node: &Node, id: &str) -> Option<StepInfo> {
-        let (kind, title, block) = match &node.kind {
-            NodeKind::Block(block) => (block.kind.keyword(), &block.title, Some(block)),
-            NodeKind::Anchor(anchor) => ("anchor", &anchor.title, None),
-            NodeKind::StageStart { .. } | NodeKind::End { .. } => return None,
-        };
         let items = items_of(id);
         let vars: Vec<(&str, &str)> = node
             .fanout
@@ -104,7 +99,20 @@ impl<'a> NodeView<'a> {
             .map(|f| f.var.as_str())
             .zip(items.iter().map(String::as_str))
             .collect();
-        let title = self.resolve(title, &vars);
+        let (kind, title, block) = match &node.kind {
+            NodeKind::Block(block) => (
+                block.kind.keyword(),
+                self.resolve(&block.title, &vars),
+                Some(block),
+            ),
+            NodeKind::Anchor(anchor) => ("anchor", self.resolve(&anchor.title, &vars), None),
+            NodeKind::Tally { tolerate, .. } => (
+                "tally",
+                format!("Failed items, {} tolerated", tolerate.source_form()),
+                None,
+            ),
+            NodeKind::StageStart { .. } | NodeKind::End { .. } => return None,
+        };
         let conditions = self.conditions(statements_of(block), &vars);
         let default_state = NodeState::default();
         let ns = self.state.nodes.get(id).unwrap_or(&default_state);
