@@ -142,9 +142,7 @@ fn counting(item: &str, barrier: usize, first: bool) -> String {
     } else {
         String::new()
     };
-    format!(
-        "mkdir -p in; touch in/{item}; ls in | wc -l >> seen; {wait}sleep 0.1; rm in/{item}"
-    )
+    format!("mkdir -p in; touch in/{item}; ls in | wc -l >> seen; {wait}sleep 0.1; rm in/{item}")
 }
 
 /// Rules R4, R5: `parallel N` on a loop or a block runs `N` items at once
@@ -163,7 +161,10 @@ fn parallel_n_runs_n_at_once_and_jobs_caps_it() {
                             .enumerate()
                             .map(|(i, h)| {
                                 let run = counting(h, expected, i < expected);
-                                format!("      step {h} \"Item {h}\" {{ run \"{}\" timeout 1m }}\n", run.replace('"', "\\\""))
+                                format!(
+                                    "      step {h} \"Item {h}\" {{ run \"{}\" timeout 1m }}\n",
+                                    run.replace('"', "\\\"")
+                                )
                             })
                             .collect();
                         format!("    parallel {at_once} {{\n{branches}    }}\n")
@@ -193,9 +194,8 @@ fn parallel_n_runs_n_at_once_and_jobs_caps_it() {
                         args.extend(["--jobs", cap]);
                     }
                     let run = bench.rbx(&args);
-                    let shape = format!(
-                        "{items} items, parallel {at_once}, jobs {jobs:?}, block {block}"
-                    );
+                    let shape =
+                        format!("{items} items, parallel {at_once}, jobs {jobs:?}, block {block}");
                     assert_eq!(run.status, 0, "{shape}\n{}", run.transcript());
                     assert_eq!(bench.most_at_once(), expected, "{shape}");
                 }
@@ -327,9 +327,9 @@ fn tolerate_lets_failures_pass_up_to_a_count_or_a_share() {
                         tolerance.written()
                     );
                     let journal = bench.journal();
-                    let tally = journal
-                        .finished("s.foreach-h")
-                        .unwrap_or_else(|| panic!("{shape}: the tally settled\n{}", run.transcript()));
+                    let tally = journal.finished("s.foreach-h").unwrap_or_else(|| {
+                        panic!("{shape}: the tally settled\n{}", run.transcript())
+                    });
                     let reason = tally["reason"].as_str().unwrap_or("");
                     let named: BTreeSet<String> = tally["failed_items"]
                         .as_array()
@@ -339,7 +339,7 @@ fn tolerate_lets_failures_pass_up_to_a_count_or_a_share() {
                         .collect();
                     for h in &named {
                         assert!(reason.contains(h.as_str()), "{shape}: {reason}");
-                        assert!(bad.iter().any(|b| *b == h), "{shape}: {h} did not fail");
+                        assert!(bad.contains(&h), "{shape}: {h} did not fail");
                     }
                     assert_eq!(tally["items"], items, "{shape}");
                     // R6: once more items failed than tolerated, no item
@@ -364,7 +364,10 @@ fn tolerate_lets_failures_pass_up_to_a_count_or_a_share() {
                         }
                     }
                     let may_be_late = usize::from(!parallel.is_empty());
-                    assert!(late <= may_be_late, "{shape}: {late} items started too late");
+                    assert!(
+                        late <= may_be_late,
+                        "{shape}: {late} items started too late"
+                    );
                     if tolerance.allows(bad.len(), items) {
                         assert_eq!(run.status, 0, "{shape}\n{}", run.transcript());
                         assert_eq!(journal.outcome().as_deref(), Some("go"), "{shape}");
@@ -420,7 +423,12 @@ fn kill_9_in_a_fan_out_neither_repeats_nor_loses_an_item() {
             .expect("rbx runs");
         assert!(crashed.status.code().is_none(), "killed after event {n}");
         let resumed = resume_once_nothing_runs(&bench);
-        assert_eq!(resumed.status, 0, "after event {n}: {}", resumed.transcript());
+        assert_eq!(
+            resumed.status,
+            0,
+            "after event {n}: {}",
+            resumed.transcript()
+        );
         let journal = bench.journal();
         assert_eq!(journal.outcome().as_deref(), Some("go"), "after event {n}");
         assert_eq!(journal.status, "ended:go", "after event {n}");

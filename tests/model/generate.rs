@@ -496,10 +496,9 @@ pub(crate) fn agains(items: &[Item], at: usize, out: &mut Vec<usize>) {
             Item::Again { back, .. } if usize::from(*back) <= at => {
                 out.push(at - usize::from(*back))
             }
-            Item::Foreach { body, .. }
-            | Item::Parallel {
-                branches: body, ..
-            } => agains(body, at, out),
+            Item::Foreach { body, .. } | Item::Parallel { branches: body, .. } => {
+                agains(body, at, out)
+            }
             _ => {}
         }
     }

@@ -150,7 +150,11 @@ fn unfinished_before(state: &RunState, plan: &Plan, gate: &Gate, item: usize) ->
 /// The failures a tally counts (rule R6): for each item with a failure
 /// that carries control to the tally, the item's label and the nodes that
 /// failed, in item order.
-pub fn tallied(state: &RunState, plan: &Plan, tally: usize) -> BTreeMap<usize, (String, Vec<String>)> {
+pub fn tallied(
+    state: &RunState,
+    plan: &Plan,
+    tally: usize,
+) -> BTreeMap<usize, (String, Vec<String>)> {
     let mut failed: BTreeMap<usize, (String, Vec<String>)> = BTreeMap::new();
     let Some(&g) = plan.tally_gate.get(&tally) else {
         return failed;

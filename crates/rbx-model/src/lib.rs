@@ -414,7 +414,10 @@ impl<'g> Model<'g> {
             return Vec::new();
         };
         let ids = |nodes: &Vec<usize>| -> Vec<String> {
-            nodes.iter().map(|&m| self.plan.nodes[m].id.clone()).collect()
+            nodes
+                .iter()
+                .map(|&m| self.plan.nodes[m].id.clone())
+                .collect()
         };
         self.plan
             .starts(x)

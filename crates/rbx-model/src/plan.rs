@@ -179,7 +179,9 @@ impl Plan {
             let positions = self.nodes[x].positions.clone();
             let mut places = Vec::new();
             for (depth, lp) in check.fanout.iter().enumerate() {
-                let at_once = lp.parallel.map_or(1, |n| usize::try_from(n).unwrap_or(1).max(1));
+                let at_once = lp
+                    .parallel
+                    .map_or(1, |n| usize::try_from(n).unwrap_or(1).max(1));
                 let key = (lp.id, positions[..depth].to_vec());
                 places.push((key, positions[depth], at_once, lp.tolerate.clone()));
             }

@@ -58,7 +58,12 @@ impl StatusView {
         // seen; a loop's own template node is never run.
         let mut ids: Vec<String> = graph
             .node_indices()
-            .filter(|i| matches!(graph[*i].kind, NodeKind::Block(_) | NodeKind::Anchor(_)))
+            .filter(|i| {
+                matches!(
+                    graph[*i].kind,
+                    NodeKind::Block(_) | NodeKind::Anchor(_) | NodeKind::Tally { .. }
+                )
+            })
             .filter(|i| graph[*i].fanout.is_empty())
             .map(|i| graph[i].id.clone())
             .collect();

@@ -48,10 +48,10 @@ impl<'a> Lowerer<'a> {
         self.loops += 1;
         let group = self.loops;
         let mut inner = ctx.clone();
-        let tally = match &parallel.tolerate {
-            Some(_) => Some(self.open_tally(&mut inner)),
-            None => None,
-        };
+        let tally = parallel
+            .tolerate
+            .as_ref()
+            .map(|_| self.open_tally(&mut inner));
         let mut joined = Vec::new();
         for (branch, item) in parallel.items.iter().enumerate() {
             let mut lane_ctx = inner.clone();

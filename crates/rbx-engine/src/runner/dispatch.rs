@@ -18,10 +18,10 @@ use crate::value::Value;
 use crate::{Exit, Options, Procedure};
 
 use super::env::View;
-use super::tally::Tally;
 use super::hooks::{budget, hook};
 use super::node::execute;
 use super::record::record;
+use super::tally::Tally;
 use super::{Done, Shared};
 
 /// Drives the run until it ends, fails, pauses or is interrupted.
@@ -273,7 +273,11 @@ impl Dispatcher<'_> {
     /// node whose flow was left since it became ready no longer has control
     /// reaching it: it is skipped instead (rule L3).
     async fn launch(&mut self) -> Result<(), String> {
-        let cap = self.shared.options.jobs.map_or(usize::MAX, |jobs| jobs.max(1));
+        let cap = self
+            .shared
+            .options
+            .jobs
+            .map_or(usize::MAX, |jobs| jobs.max(1));
         // Once the run ends, fails or pauses, nothing new starts (rule E1).
         while !self.stops.any() && self.running.len() < cap {
             let Some(x) = self.ready.pop_front() else {

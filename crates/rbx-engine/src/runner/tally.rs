@@ -27,7 +27,10 @@ impl Tally {
     /// What the tally node `x` counts; `None` for any other node. A tally
     /// after a loop over an empty list has no gate, and counts nothing.
     pub(crate) fn of(state: &RunState, plan: &Plan, graph: &Graph, x: usize) -> Option<Tally> {
-        if !matches!(graph.graph[plan.nodes[x].check].kind, NodeKind::Tally { .. }) {
+        if !matches!(
+            graph.graph[plan.nodes[x].check].kind,
+            NodeKind::Tally { .. }
+        ) {
             return None;
         }
         let items = plan

@@ -423,7 +423,7 @@ pub(super) fn stages(graph: &rbx_check::graph::Graph, nodes: &NodeView<'_>) -> V
                         agains.push(again);
                     }
                 }
-                NodeKind::Block(_) | NodeKind::Anchor(_) => {
+                NodeKind::Block(_) | NodeKind::Anchor(_) | NodeKind::Tally { .. } => {
                     let target = if member.stage == primary.stage {
                         &mut info.steps
                     } else {
