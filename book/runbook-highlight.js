@@ -12,7 +12,8 @@
     "outcome", "hook", "stage", "within", "then", "end", "step", "manual", "gate",
     "signoff", "decide", "choose", "wait", "anchor", "foreach", "in", "parallel",
     "tolerate", "again", "owner", "require", "on", "run", "timeout", "retry",
-    "backoff", "expect", "exit", "capture", "json", "keep", "idempotent", "verify",
+    "backoff", "expect", "exit", "capture", "json", "lines", "keep", "idempotent",
+    "verify",
     "irreversible", "instructions", "evidence", "optional", "attest", "by",
     "approvers", "no", "self-approval", "when", "otherwise", "option", "every",
     "until", "continue", "person", "contact", "backup", "and", "or", "not",
@@ -23,7 +24,7 @@
   ];
   const TYPES = [
     "string", "int", "bool", "duration", "secret", "host", "command", "enum",
-    "list", "choice", "text", "url", "file",
+    "list", "choice", "choices", "text", "url", "file",
   ];
   const BUILT_INS = [
     "stdout", "stderr", "success", "failure", "cancel", "pause", "overrun",

@@ -5,6 +5,11 @@
 //! runs twice and none is skipped — across failures, retries, timeouts,
 //! `kill -9`, Ctrl-C, changed runbooks and damaged stores. Each test works in
 //! a directory of its own, where `rbx` keeps its store in `.rbx`.
+//!
+//! `tests/engine_postgres.rs` compiles this file again: there every test
+//! records its runs in a fresh database of a real PostgreSQL server
+//! (`RBX_STORE`), except those about the SQLite file itself, which use
+//! [`Bench::sqlite`] in both.
 
 mod support;
 
@@ -24,15 +29,63 @@ const RBX: &str = env!("CARGO_BIN_EXE_rbx");
 const PATIENCE: Duration = Duration::from_secs(60);
 
 /// A test's working directory: its runbooks, the side-effect file `side`,
-/// and the store in `.rbx`.
+/// and the store: in `.rbx`, or a database of its own that rbx reaches as
+/// the operator role `tester`.
 struct Bench {
     dir: tempfile::TempDir,
+    database: Option<(rbx_pgtest::Database, String)>,
+}
+
+/// A fresh database whose schema its owner made, and the URL that reaches
+/// it as `tester`, a member of `rbx_operator`: as a team's operator.
+fn operators_database() -> (rbx_pgtest::Database, String) {
+    let database = rbx_pgtest::Cluster::shared().database();
+    drop(rbx_store::PostgresStore::open(&database.url()).expect("the owner migrates"));
+    let url = database.operator("tester");
+    (database, url)
+}
+
+/// Whether this is the build of `tests/engine_postgres.rs`.
+fn on_postgres() -> bool {
+    env!("CARGO_CRATE_NAME") == "engine_postgres"
 }
 
 impl Bench {
+    /// A directory, and the store of this build: SQLite in `.rbx`, or a
+    /// fresh PostgreSQL database in `engine_postgres`.
     fn new() -> Bench {
         Bench {
             dir: tempfile::tempdir().expect("a temporary directory"),
+            database: on_postgres().then(operators_database),
+        }
+    }
+
+    /// A directory whose store is SQLite's `.rbx`, for the tests about
+    /// that file.
+    fn sqlite() -> Bench {
+        Bench {
+            dir: tempfile::tempdir().expect("a temporary directory"),
+            database: None,
+        }
+    }
+
+    /// Changes the record behind rbx's back, with its guards off: the
+    /// SQLite file's triggers dropped, or PostgreSQL's disabled for the
+    /// session of a superuser.
+    fn tamper(&self, sql: &str) {
+        match &self.database {
+            Some((database, _)) => database
+                .admin()
+                .batch_execute(&format!("SET session_replication_role = replica; {sql}"))
+                .expect("the tampering applies"),
+            None => {
+                let status = Command::new("sqlite3")
+                    .arg(self.file(".rbx/rbx.db"))
+                    .arg(format!("DROP TRIGGER events_no_update; {sql}"))
+                    .status()
+                    .expect("sqlite3 runs");
+                assert!(status.success());
+            }
         }
     }
 
@@ -64,6 +117,10 @@ impl Bench {
             .env_remove("RBX_STATE_DIR")
             .env_remove("RBX_SECRET_TOKEN")
             .stdin(Stdio::null());
+        match &self.database {
+            Some((_, url)) => command.env("RBX_STORE", url),
+            None => command.env_remove("RBX_STORE"),
+        };
         command
     }
 
@@ -123,8 +180,28 @@ impl Bench {
         fs::write(self.file(name), "").expect("touch");
     }
 
-    /// Every byte of every file in the store directory.
+    /// Every byte of every file in the store directory; on PostgreSQL,
+    /// every row of every table as text (bytes as they are, where
+    /// printable).
     fn store_bytes(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        if let Some((database, _)) = &self.database {
+            let mut admin = database.admin();
+            return [
+                "SELECT t::text FROM runs t",
+                "SELECT t::text FROM sources t",
+                "SELECT t::text FROM events t",
+                "SELECT t::text FROM locks t",
+                "SELECT encode(head, 'escape') || encode(tail, 'escape') FROM outputs",
+                "SELECT encode(bytes, 'escape') FROM attachments",
+            ]
+            .into_iter()
+            .map(|sql| {
+                let rows = admin.query(sql, &[]).expect("the table reads");
+                let text: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
+                (PathBuf::from(sql), text.join("\n").into_bytes())
+            })
+            .collect();
+        }
         let mut out = Vec::new();
         for entry in fs::read_dir(self.file(".rbx")).expect("the store directory") {
             let path = entry.expect("a directory entry").path();
@@ -1354,7 +1431,7 @@ fn resume_from_a_step_reruns_it_and_records_the_reason() {
 
 #[test]
 fn a_garbage_store_file_is_a_clear_error_and_left_alone() {
-    let bench = Bench::new();
+    let bench = Bench::sqlite();
     bench.runbook("demo.runbook", THREE_STEPS);
     fs::create_dir(bench.file(".rbx")).expect("mkdir");
     let garbage = "this is not a database\n".repeat(300);
@@ -1388,7 +1465,7 @@ fn a_garbage_store_file_is_a_clear_error_and_left_alone() {
 
 #[test]
 fn a_truncated_store_is_a_clear_error_and_left_alone() {
-    let bench = Bench::new();
+    let bench = Bench::sqlite();
     bench.runbook(
         "demo.runbook",
         r#"runbook demo "Output" {
@@ -1436,7 +1513,7 @@ fn a_truncated_store_is_a_clear_error_and_left_alone() {
 
 #[test]
 fn a_store_with_a_newer_schema_is_refused_and_unchanged() {
-    let bench = Bench::new();
+    let bench = Bench::sqlite();
     bench.runbook("demo.runbook", THREE_STEPS);
     assert_eq!(bench.rbx(&["run", "demo.runbook"]).status, 0);
     assert_eq!(bench.rbx(&["runs"]).status, 0);
@@ -1477,7 +1554,7 @@ fn a_store_with_a_newer_schema_is_refused_and_unchanged() {
 #[test]
 fn a_read_only_store_is_a_clear_error() {
     use std::os::unix::fs::PermissionsExt as _;
-    let bench = Bench::new();
+    let bench = Bench::sqlite();
     bench.runbook("demo.runbook", THREE_STEPS);
     let mode = |path: &Path, mode: u32| {
         fs::set_permissions(path, fs::Permissions::from_mode(mode)).expect("chmod");
@@ -1724,7 +1801,7 @@ fn assert_secret_absent(bench: &Bench, run: &str) {
 
 #[test]
 fn secrets_reach_commands_but_never_the_store_or_the_log() {
-    let bench = Bench::new();
+    let bench = Bench::sqlite();
     bench.runbook("demo.runbook", WITH_SECRET);
     bench.touch("fixed");
     let env = [("RBX_SECRET_TOKEN", SECRET)];
@@ -1972,15 +2049,8 @@ fn verify_says_whether_a_runs_record_was_altered() {
         "{}",
         intact.transcript()
     );
-    // Alter one event behind rbx's back (dropping the trigger that forbids it).
-    let db = bench.file(".rbx/rbx.db");
-    let sql = "DROP TRIGGER events_no_update; UPDATE events SET payload = '{\"node\":\"forged\"}' WHERE seq = 3;";
-    let status = Command::new("sqlite3")
-        .arg(&db)
-        .arg(sql)
-        .status()
-        .expect("sqlite3 runs");
-    assert!(status.success());
+    // Alter one event behind rbx's back.
+    bench.tamper("UPDATE events SET payload = '{\"node\":\"forged\"}' WHERE seq = 3;");
     let altered = bench.rbx(&["verify", &run]);
     assert_eq!(altered.status, 1, "{}", altered.transcript());
     assert!(
@@ -1994,5 +2064,58 @@ fn verify_says_whether_a_runs_record_was_altered() {
         resumed.stderr.contains("altered or damaged"),
         "an altered record is not driven on: {}",
         resumed.transcript()
+    );
+}
+
+/// The flushes to disk (`fsync`, `fdatasync`) `rbx run` makes for a
+/// sequence of `steps` steps, counted by strace.
+fn flushes(bench: &Bench, steps: usize) -> usize {
+    let mut text = String::from("runbook seq \"Sequence\" {\n  stage s \"S\" {\n");
+    for n in 0..steps {
+        text.push_str(&format!(
+            "    step n{n} \"Step {n}\" {{\n      run \"true\"\n    }}\n"
+        ));
+    }
+    text.push_str("    end done\n  }\n}\n");
+    let name = format!("seq-{steps}.runbook");
+    bench.runbook(&name, &text);
+    let trace = bench.file(&format!("trace-{steps}.txt"));
+    let mut command = Command::new("strace");
+    command
+        .args(["-f", "-qq", "-e", "trace=fsync,fdatasync", "-o"])
+        .arg(&trace)
+        .arg(RBX)
+        // A store of its own, so both counts include creating one.
+        .args(["run", &name, "--non-interactive", "--state-dir"])
+        .arg(format!("state-{steps}"))
+        .current_dir(bench.path())
+        .env("NO_COLOR", "1")
+        .env_remove("RBX_STATE_DIR")
+        .stdin(Stdio::null());
+    let out = output(&mut command);
+    assert_eq!(out.status, 0, "strace runs rbx:\n{}", out.transcript());
+    fs::read_to_string(&trace)
+        .expect("strace wrote its trace")
+        .lines()
+        .filter(|line| line.contains("fsync(") || line.contains("fdatasync("))
+        .count()
+}
+
+/// Each step's start is flushed before its command runs, and the finish
+/// of the step before it rides on that same flush: a sequence costs one
+/// flush per step, not two (book: Execution, "Durability").
+#[test]
+fn a_sequence_of_steps_costs_one_flush_to_disk_per_step() {
+    let bench = Bench::new();
+    let one = flushes(&bench, 1);
+    let many = flushes(&bench, 41);
+    let per_step = many - one;
+    assert!(
+        per_step >= 40,
+        "every step's start must be flushed before its command: {per_step} flushes for 40 more steps"
+    );
+    assert!(
+        per_step <= 44,
+        "a step's finish must share its successor's flush: {per_step} flushes for 40 more steps"
     );
 }

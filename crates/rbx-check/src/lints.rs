@@ -208,12 +208,7 @@ impl Lints<'_> {
                     self.block(block, required_roles, required_links);
                 }
                 StageItemKind::Foreach(foreach) => {
-                    let item = foreach.list.segments.first().and_then(|list| {
-                        match self.table.inputs.get(&list.name) {
-                            Some(InputTypeKind::List(item)) => Some(*item),
-                            _ => None,
-                        }
-                    });
+                    let item = self.table.list_item(&foreach.list);
                     self.scopes.push((foreach.var.name.clone(), item));
                     self.stage_items(&foreach.items, required_roles, required_links);
                     self.scopes.pop();
@@ -273,10 +268,12 @@ impl Lints<'_> {
         let Some((head, rest)) = path.segments.split_first() else {
             return Holds::Text;
         };
-        if rest.is_empty() {
-            if let Some((_, item)) = self.scopes.iter().rev().find(|(var, _)| *var == head.name) {
-                return item.map_or(Holds::Text, holds);
-            }
+        if let Some((_, item)) = self.scopes.iter().rev().find(|(var, _)| *var == head.name) {
+            return match rest {
+                [] => item.map_or(Holds::Text, holds),
+                // `VAR.index`, a number.
+                _ => Holds::Inert,
+            };
         }
         if let Some(input) = self.table.inputs.get(&head.name) {
             return match input {
@@ -295,9 +292,17 @@ impl Lints<'_> {
             },
             [field] => match node.fields.get(&field.name) {
                 Some(FieldType::Status)
-                | Some(FieldType::Evidence(EvidenceType::Choice(_)))
+                | Some(FieldType::Evidence(
+                    EvidenceType::Choice(_)
+                    | EvidenceType::Choices(_)
+                    | EvidenceType::Int
+                    | EvidenceType::Bool,
+                ))
                 | Some(FieldType::Capture(Some(
-                    CaptureType::Int | CaptureType::Bool | CaptureType::Duration,
+                    CaptureType::Int
+                    | CaptureType::Bool
+                    | CaptureType::Duration
+                    | CaptureType::List(ScalarType::Int | ScalarType::Bool | ScalarType::Duration),
                 ))) => Holds::Inert,
                 _ => Holds::Text,
             },

@@ -5,6 +5,7 @@
 //! # rbx.toml, at the root of a runbook repository
 //! exclude = ["tests/fixtures/"]   # gitignore patterns, from this directory
 //! fill = "fills/staging.toml"     # the default `--fill`
+//! store = "postgres://rbx-db.internal/rbx?sslmode=verify-full"  # a team's store
 //!
 //! [lint]                          # a level per lint: allow, warn or deny
 //! unused_capture = "allow"
@@ -56,6 +57,7 @@ pub const ADJUSTABLE: &[&str] = &[
 pub const FIXED: &[&str] = &[
     "rbx::lint::bad_call",
     "rbx::lint::bad_suppression",
+    "rbx::lint::bad_version",
     "rbx::lint::cycle",
     "rbx::lint::dead_end",
     "rbx::lint::duplicate_id",
@@ -95,6 +97,10 @@ pub struct Project {
     /// The fill file used when a command is given no `--fill`, made
     /// absolute against `root`.
     pub fill: Option<PathBuf>,
+    /// The store runs are recorded in when no `--store`, `RBX_STORE` or
+    /// `--state-dir` says otherwise: a directory, or a `postgres://` URL
+    /// (without its password) that a team shares.
+    pub store: Option<String>,
     pub policy: Policy,
     /// The file's text, as a run keeps it in its snapshot.
     pub text: String,
@@ -174,6 +180,7 @@ struct RawConfig {
     #[serde(default)]
     exclude: Vec<String>,
     fill: Option<Spanned<String>>,
+    store: Option<String>,
     #[serde(default)]
     lint: BTreeMap<Spanned<String>, Spanned<Level>>,
 }
@@ -182,7 +189,7 @@ struct RawConfig {
 pub fn parse(root: &Path, text: &str) -> Result<Project, Diagnostic> {
     let raw: RawConfig = toml::from_str(text).map_err(|error| {
         let diagnostic = Diagnostic::error(CONFIG, format!("`{FILE_NAME}`: {}", error.message().trim()))
-            .help("the keys are `exclude` (a list of patterns), `fill` (a path) and the table `[lint]` (code = \"allow\" | \"warn\" | \"deny\")");
+            .help("the keys are `exclude` (a list of patterns), `fill` (a path), `store` (a directory or a `postgres://` URL) and the table `[lint]` (code = \"allow\" | \"warn\" | \"deny\")");
         match error.span() {
             Some(range) => diagnostic.primary(Span::new(range.start, range.end), "here"),
             None => diagnostic,
@@ -214,6 +221,7 @@ pub fn parse(root: &Path, text: &str) -> Result<Project, Diagnostic> {
         root: root.to_path_buf(),
         exclude: raw.exclude,
         fill,
+        store: raw.store,
         policy,
         text: text.to_string(),
     })

@@ -8,7 +8,7 @@ use rbx_syntax::ast::*;
 use crate::symbols::{Definition, Kind, Table};
 use crate::{Finding, Source};
 
-const FUNCTIONS: [&str; 3] = ["count", "filled", "set"];
+const FUNCTIONS: [&str; 6] = ["contains", "count", "filled", "len", "set", "version"];
 
 pub fn resolve(sources: &[Source], table: &Table) -> Vec<Finding> {
     let mut resolver = Resolver {
@@ -225,6 +225,11 @@ impl Resolver<'_> {
             ExprKind::Call { name, args } => self.call(name, args),
             ExprKind::Path(path) => self.value_path(path),
             ExprKind::String(t) => self.text(t),
+            ExprKind::List(items) | ExprKind::Default(items) => {
+                for item in items {
+                    self.expr(item);
+                }
+            }
             ExprKind::Int(_) | ExprKind::Bool(_) | ExprKind::Duration(_) | ExprKind::Regex(_) => {}
         }
     }
@@ -277,6 +282,30 @@ impl Resolver<'_> {
                     self.expr(arg);
                 }
             }
+            "len" | "contains" | "version" => {
+                let (wanted, example) = match name.name.as_str() {
+                    "len" => (1, "`len(hosts)`"),
+                    "contains" => (2, "`contains([SEV0, SEV1], severity)`"),
+                    _ => (1, "`version(deploy.build) >= version(\"1.28\")`"),
+                };
+                if args.len() != wanted {
+                    self.report(
+                        Diagnostic::error(
+                            "rbx::lint::bad_call",
+                            format!(
+                                "`{}` takes {wanted} argument{}",
+                                name.name,
+                                if wanted == 1 { "" } else { "s" }
+                            ),
+                        )
+                        .primary(name.span, format!("called with {} argument(s)", args.len()))
+                        .help(format!("write {example}")),
+                    );
+                }
+                for arg in args {
+                    self.expr(arg);
+                }
+            }
             _ => {
                 let help = match closest(&name.name, FUNCTIONS.iter().copied()) {
                     Some(best) => format!("did you mean `{best}`?"),
@@ -315,7 +344,25 @@ impl Resolver<'_> {
         let Some(head) = path.segments.first() else {
             return;
         };
-        if self.scopes.contains(&head.name) && path.segments.len() == 1 {
+        if self.scopes.contains(&head.name) {
+            match path.segments.get(1) {
+                None => {}
+                Some(field) if field.name == "index" && path.segments.len() == 2 => {}
+                Some(field) => self.report(
+                    Diagnostic::error(
+                        "rbx::lint::unknown_field",
+                        format!(
+                            "the loop variable `{}` has no field `{}`",
+                            head.name, field.name
+                        ),
+                    )
+                    .primary(field.span, "a loop variable has one field, `index`")
+                    .help(format!(
+                        "write `{}` for the item, or `{}.index` for its place in the list (from 0)",
+                        head.name, head.name
+                    )),
+                ),
+            }
             return;
         }
         if self.is_defined(Kind::Input, &head.name) {

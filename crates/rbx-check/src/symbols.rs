@@ -86,6 +86,22 @@ impl Table {
         self.defined.contains_key(&(kind, name.to_string()))
     }
 
+    /// The type of each item of the list `path` names: a `list(T)` input
+    /// or a `list(T)` capture (`inventory.hosts`); `None` for anything else.
+    pub fn list_item(&self, path: &Path) -> Option<ScalarType> {
+        match path.segments.as_slice() {
+            [input] => match self.inputs.get(&input.name) {
+                Some(InputTypeKind::List(item)) => Some(*item),
+                _ => None,
+            },
+            [node, field] => match self.nodes.get(&node.name)?.fields.get(&field.name) {
+                Some(FieldType::Capture(Some(CaptureType::List(item)))) => Some(*item),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     pub fn names(&self, kind: Kind) -> impl Iterator<Item = &str> {
         self.defined
             .keys()
@@ -232,7 +248,9 @@ impl Builder {
                         evidence.name.name.clone(),
                         FieldType::Evidence(evidence.ty.clone()),
                     );
-                    if let EvidenceType::Choice(choices) = &evidence.ty {
+                    if let EvidenceType::Choice(choices) | EvidenceType::Choices(choices) =
+                        &evidence.ty
+                    {
                         self.table
                             .values
                             .extend(choices.iter().map(|c| c.name.clone()));

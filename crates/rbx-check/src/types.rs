@@ -16,6 +16,8 @@ use crate::resolve::closest;
 use crate::symbols::{FieldType, NodeKind, STATUSES, Table};
 use crate::{Finding, Source};
 
+mod data;
+
 const TYPE_MISMATCH: &str = "rbx::lint::type_mismatch";
 const NOT_BOOLEAN: &str = "rbx::lint::not_boolean";
 const UNKNOWN_VALUE: &str = "rbx::lint::unknown_value";
@@ -52,7 +54,10 @@ enum Type {
     /// One of a closed set of names: an enum input's values, a choice's
     /// options, a node's statuses.
     Set(Set),
-    List(ScalarType),
+    /// A list whose items have the type inside; `Unknown` for `[]`.
+    List(Box<Type>),
+    /// `version("1.28.3")`: ordered as a version, not as text.
+    Version,
     /// Only ever seen while looking a name up: using a secret in an
     /// expression is reported, and the expression goes on as `Unknown`.
     Secret,
@@ -128,7 +133,8 @@ impl Type {
             Type::Duration => "a duration".to_string(),
             Type::Timestamp => "a timestamp".to_string(),
             Type::Set(set) => set.member.clone(),
-            Type::List(item) => format!("a list of {}s", item.keyword()),
+            Type::List(item) => format!("a list of {}", item.plural()),
+            Type::Version => "a version".to_string(),
             Type::Secret => "a secret".to_string(),
             Type::Name(name) => format!("the bare name `{name}`"),
             Type::Node { kind, id } => format!("the {kind} `{id}`"),
@@ -136,9 +142,28 @@ impl Type {
         }
     }
 
+    /// The items of a list of these, for "a list of ints".
+    fn plural(&self) -> String {
+        match self {
+            Type::String => "strings".to_string(),
+            Type::Int => "ints".to_string(),
+            Type::Bool => "bools".to_string(),
+            Type::Duration => "durations".to_string(),
+            Type::Timestamp => "timestamps".to_string(),
+            Type::Version => "versions".to_string(),
+            Type::Set(set) => set.members.clone(),
+            Type::Name(name) => format!("names such as `{name}`"),
+            Type::List(item) => format!("lists of {}", item.plural()),
+            Type::Secret | Type::Node { .. } | Type::Unknown => "values".to_string(),
+        }
+    }
+
     /// Whether `<`, `<=`, `>` and `>=` can compare two of these.
     fn is_ordered(&self) -> bool {
-        matches!(self, Type::Int | Type::Duration | Type::Timestamp)
+        matches!(
+            self,
+            Type::Int | Type::Duration | Type::Timestamp | Type::Version
+        )
     }
 
     /// Whether two values can be compared with `==`. Sets are the same type
@@ -149,8 +174,22 @@ impl Type {
             (Type::Set(a), Type::Set(b)) => {
                 a.values.iter().collect::<BTreeSet<_>>() == b.values.iter().collect()
             }
-            (Type::List(a), Type::List(b)) => a == b,
+            (Type::List(a), Type::List(b)) => a.fits(b),
             _ => std::mem::discriminant(self) == std::mem::discriminant(other),
+        }
+    }
+}
+
+impl Type {
+    /// Whether values of the two types can stand in one list, one default
+    /// chain or one comparison: `same_as`, where an unknown type or a bare
+    /// name (`[SEV0, SEV1]`, whose set is known only from what it meets)
+    /// fits a set or another name.
+    fn fits(&self, other: &Type) -> bool {
+        match (self, other) {
+            (Type::Unknown, _) | (_, Type::Unknown) => true,
+            (Type::Name(_), Type::Name(_) | Type::Set(_)) | (Type::Set(_), Type::Name(_)) => true,
+            _ => self.same_as(other),
         }
     }
 }
@@ -174,7 +213,7 @@ fn input_type(name: &str, ty: &InputTypeKind) -> Type {
             name,
             values.iter().map(|v| v.name.clone()).collect(),
         )),
-        InputTypeKind::List(item) => Type::List(*item),
+        InputTypeKind::List(item) => Type::List(Box::new(scalar(*item))),
     }
 }
 
@@ -267,6 +306,9 @@ impl Checker<'_> {
                 StageItemKind::Require(require) => self.require(require),
                 StageItemKind::Block(block) => {
                     for stmt in &block.body {
+                        if let StmtKind::Capture(capture) = &stmt.kind {
+                            self.capture(capture, stmt.span);
+                        }
                         self.stmt(&stmt.kind);
                     }
                 }
@@ -346,9 +388,12 @@ impl Checker<'_> {
                 "a time is not a condition: wait for it with `until`, or compare it with another time"
                     .to_string()
             }
-            Type::List(_) => {
-                "a list is not a condition; go over its items with `foreach`".to_string()
-            }
+            Type::List(_) => format!(
+                "a list is not a condition: test `contains({code}, ...)` or `len({code}) > 0`, or go over its items with `foreach`"
+            ),
+            Type::Version => format!(
+                "compare it with another version, such as `{code} >= version(\"1.2.0\")`"
+            ),
             Type::Name(name) => format!(
                 "compare something with it, such as `{} == {name}`",
                 self.holder_of(name)
@@ -405,7 +450,7 @@ impl Checker<'_> {
     /// The type of the items of the list a `foreach` goes over.
     fn foreach_item(&mut self, list: &Path) -> Type {
         match self.lookup(list, false) {
-            Type::List(item) => scalar(item),
+            Type::List(item) => *item,
             Type::Unknown => Type::Unknown,
             other => {
                 self.report(
@@ -414,7 +459,7 @@ impl Checker<'_> {
                         format!("`foreach` goes over a list, not {}", other.noun()),
                     )
                     .primary(list.span, format!("this is {}", other.noun()))
-                    .help("go over an input declared as a list, such as `list(string)`"),
+                    .help("go over a list: an input declared as `list(string)`, or a capture declared as `list`"),
                 );
                 Type::Unknown
             }
@@ -465,6 +510,8 @@ impl Checker<'_> {
             // The grammar puts a regex only after `~` or `!~`, and `compare`
             // handles it there; it has no type of its own.
             ExprKind::Regex(_) => Type::Unknown,
+            ExprKind::List(items) => self.list(items),
+            ExprKind::Default(operands) => self.default(operands),
         }
     }
 
@@ -544,15 +591,22 @@ impl Checker<'_> {
             None
         };
         if let Some((operand, ty)) = unordered {
+            let versions = matches!(left, Type::Version) || matches!(right, Type::Version);
             let help = match ty {
-                Type::String => "text has no order: compare it with `==`, `!=` or `~`",
-                _ => "compare it with `==` or `!=` instead",
+                Type::String if versions => format!(
+                    "read the text as a version too: `version({})`",
+                    self.code(operand.span)
+                ),
+                Type::String => {
+                    "text has no order: compare it with `==`, `!=` or `~`, or read it as a version with `version(...)`".to_string()
+                }
+                _ => "compare it with `==` or `!=` instead".to_string(),
             };
             self.report(
                 Diagnostic::error(
                     TYPE_MISMATCH,
                     format!(
-                        "`{}` compares ints, durations or timestamps, not {}",
+                        "`{}` compares ints, durations, timestamps or versions, not {}",
                         op.symbol(),
                         ty.noun()
                     ),
@@ -584,6 +638,10 @@ impl Checker<'_> {
                 }
                 _ => set.listing(),
             },
+            (ExprKind::String(_), _, Type::Version) => format!(
+                "read the text as a version too: `version({})`",
+                self.code(bad.span)
+            ),
             (_, Type::Name(name), Type::String) => {
                 format!("to compare with text, quote it: `\"{name}\"`")
             }
@@ -623,6 +681,13 @@ impl Checker<'_> {
                 return Type::Timestamp;
             }
             (Type::Timestamp, SumOp::Sub, Type::Timestamp) => return Type::Duration,
+            (Type::List(a), SumOp::Add, Type::List(b)) if a.fits(b) => {
+                return Type::List(if matches!(**a, Type::Unknown | Type::Name(_)) {
+                    b.clone()
+                } else {
+                    a.clone()
+                });
+            }
             _ => {}
         }
         let message = match op {
@@ -639,13 +704,22 @@ impl Checker<'_> {
             (Type::Duration, SumOp::Sub, _) => {
                 "write the time first: a timestamp minus a duration is a timestamp".to_string()
             }
-            _ => "`+` and `-` work on two ints, two durations, or a timestamp and a duration"
+            (Type::List(_), SumOp::Sub, _) => {
+                "lists are joined with `+`; nothing is taken away from a list".to_string()
+            }
+            _ if matches!(total, Type::List(_)) || matches!(ty, Type::List(_)) => {
+                "`+` joins two lists of the same type; to add one item, write it in brackets: `list + [item]`".to_string()
+            }
+            _ => "`+` and `-` work on two ints, two durations, two lists, or a timestamp and a duration"
                 .to_string(),
         };
         // Blame the side that cannot take part in a sum at all, else the
-        // operand that does not fit the total so far. The ordered types are
-        // exactly the ones that add up.
-        let (bad, bad_ty, good, good_ty) = if total.is_ordered() {
+        // operand that does not fit the total so far.
+        let adds_up = matches!(
+            total,
+            Type::Int | Type::Duration | Type::Timestamp | Type::List(_)
+        );
+        let (bad, bad_ty, good, good_ty) = if adds_up {
             (operand.span, ty, total_span, total)
         } else {
             (total_span, total, operand.span, ty)
@@ -691,6 +765,9 @@ impl Checker<'_> {
             // Their argument is the name of a role or a link, which resolve
             // checks; it is not a value.
             "filled" | "set" => Type::Bool,
+            "len" => self.len(args),
+            "contains" => self.contains(args),
+            "version" => self.version(args),
             // Resolve reported the unknown function.
             _ => Type::Unknown,
         }
@@ -740,10 +817,12 @@ impl Checker<'_> {
         let Some((head, rest)) = path.segments.split_first() else {
             return Type::Unknown;
         };
-        if rest.is_empty() {
-            if let Some((_, ty)) = self.scopes.iter().rev().find(|(var, _)| *var == head.name) {
-                return ty.clone();
-            }
+        if let Some((_, ty)) = self.scopes.iter().rev().find(|(var, _)| *var == head.name) {
+            return match rest {
+                [] => ty.clone(),
+                // `VAR.index`; resolve reports any other field.
+                _ => Type::Int,
+            };
         }
         if let Some(input) = self.table.inputs.get(&head.name) {
             // Resolve reports a field of an input.
@@ -769,10 +848,8 @@ impl Checker<'_> {
                     Some(FieldType::Status) => Type::Set(Set::status()),
                     Some(FieldType::Capture(None)) => Type::String,
                     Some(FieldType::Capture(Some(ty))) => match ty {
-                        CaptureType::String => Type::String,
-                        CaptureType::Int => Type::Int,
-                        CaptureType::Bool => Type::Bool,
-                        CaptureType::Duration => Type::Duration,
+                        CaptureType::List(item) => Type::List(Box::new(scalar(*item))),
+                        single => scalar(single.item()),
                     },
                     Some(FieldType::Evidence(EvidenceType::Choice(choices))) => Type::Set(Set::of(
                         "choice",
@@ -780,6 +857,16 @@ impl Checker<'_> {
                         &format!("{id}.{}", field.name),
                         choices.iter().map(|c| c.name.clone()).collect(),
                     )),
+                    Some(FieldType::Evidence(EvidenceType::Choices(choices))) => {
+                        Type::List(Box::new(Type::Set(Set::of(
+                            "choice",
+                            "choices",
+                            &format!("{id}.{}", field.name),
+                            choices.iter().map(|c| c.name.clone()).collect(),
+                        ))))
+                    }
+                    Some(FieldType::Evidence(EvidenceType::Int)) => Type::Int,
+                    Some(FieldType::Evidence(EvidenceType::Bool)) => Type::Bool,
                     Some(FieldType::Evidence(_)) => Type::String,
                     // Resolve reports the unknown field.
                     None => Type::Unknown,

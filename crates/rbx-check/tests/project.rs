@@ -369,7 +369,7 @@ fn the_nearest_configuration_up_the_tree_is_the_project() {
 /// a new lint cannot be left out of the policy by accident.
 #[test]
 fn every_lint_is_adjustable_or_fixed() {
-    let mut dirs = vec![PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))];
+    let mut dirs = vec![Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src")).to_path_buf()];
     let mut files = Vec::new();
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(dir).unwrap() {
@@ -382,8 +382,8 @@ fn every_lint_is_adjustable_or_fixed() {
         }
     }
     let mut found = std::collections::BTreeSet::new();
-    for path in files {
-        let text = std::fs::read_to_string(path).unwrap();
+    for file in files {
+        let text = std::fs::read_to_string(file).unwrap();
         for (at, _) in text.match_indices("\"rbx::lint::") {
             let code = &text[at + 1..];
             let end = code.find('"').unwrap();

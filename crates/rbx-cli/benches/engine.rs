@@ -21,7 +21,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-const RBX: &str = env!("CARGO_BIN_EXE_rbx");
+mod support;
+
+use support::{RBX, best, copy_dir, floor, median, ms, rbx, timed};
+
 /// `rbx`'s exit status for a run that stopped at a failed step.
 const FAILED: i32 = 1;
 
@@ -71,27 +74,6 @@ fn runbook(steps: usize, last: Option<&str>) -> String {
     out
 }
 
-/// `rbx ARGS…` in `dir`, silent; `run` and `resume` never ask anyone.
-fn rbx(dir: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(RBX);
-    command.args(args);
-    if matches!(args.first(), Some(&"run" | &"resume")) {
-        command.arg("--non-interactive");
-    }
-    command
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    command
-}
-
-fn timed(mut command: Command) -> (Duration, ExitStatus) {
-    let start = Instant::now();
-    let status = command.status().expect("the command starts");
-    (start.elapsed(), status)
-}
-
 /// The peak resident set (`VmHWM`) of a running process, in KiB.
 fn peak_kib(pid: u32) -> Option<u64> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -138,61 +120,8 @@ fn clock_tick() -> f64 {
         .expect("CLK_TCK is a number")
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).expect("create the copy");
-    for entry in fs::read_dir(from).expect("read the store") {
-        let entry = entry.expect("a store entry");
-        fs::copy(entry.path(), to.join(entry.file_name())).expect("copy the store");
-    }
-}
-
-/// The floor under a step: two durable SQLite commits (WAL,
-/// `synchronous=FULL`) around a spawn of `sh -c true`.
-fn floor(db: &Path, steps: usize) -> Duration {
-    let _ = fs::remove_file(db);
-    let conn = rusqlite::Connection::open(db).expect("open the floor database");
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
-        .expect("WAL");
-    assert!(mode.eq_ignore_ascii_case("wal"));
-    conn.pragma_update(None, "synchronous", "FULL")
-        .expect("synchronous=FULL");
-    conn.execute(
-        "CREATE TABLE events (seq INTEGER PRIMARY KEY, kind TEXT, payload TEXT)",
-        [],
-    )
-    .expect("create the table");
-    let start = Instant::now();
-    for n in 0..steps {
-        let payload = format!("{{\"node\":\"s0.n{n}\",\"attempt\":1}}");
-        conn.execute(
-            "INSERT INTO events (kind, payload) VALUES ('node-started', ?1)",
-            [&payload],
-        )
-        .expect("insert");
-        let status = Command::new("sh")
-            .args(["-c", "true"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("spawn sh");
-        assert!(status.success());
-        conn.execute(
-            "INSERT INTO events (kind, payload) VALUES ('node-finished', ?1)",
-            [&payload],
-        )
-        .expect("insert");
-    }
-    start.elapsed()
-}
-
 fn ms_per_step(d: Duration, steps: usize) -> f64 {
     d.as_secs_f64() * 1000.0 / steps as f64
-}
-
-fn best(times: &[Duration]) -> Duration {
-    times.iter().copied().min().expect("at least one round")
 }
 
 fn per_step(dir: &Path, scale: &Scale) {
@@ -334,8 +263,9 @@ fn long_run_and_resume(dir: &Path, scale: &Scale) {
     }
     println!("rbx resume after {steps} finished steps, best of {rounds}:");
     println!(
-        "  to the first new step: {:.1} ms",
-        best(&first).as_secs_f64() * 1000.0
+        "  to the first new step: {:.1} ms (median {:.1} ms)",
+        ms(best(&first)),
+        ms(median(&first))
     );
     println!(
         "  whole resume (one cheap step, then the run ends): {:.1} ms",

@@ -89,6 +89,10 @@ pub enum Command {
     /// Write a run's evidence record: every step's result and evidence, the
     /// decisions, sign-offs and timeline, as Markdown, JSON or HTML.
     Report(ReportArgs),
+    /// Manage run stores: copy runs from one to another (SQLite to a
+    /// team's PostgreSQL and back), verified at the destination.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Print a shell completion script: `rbx completions bash > …`.
     Completions(CompletionsArgs),
     /// Write manual pages (roff) for rbx and each command into a directory.
@@ -100,6 +104,24 @@ pub enum Command {
 }
 
 impl Command {
+    /// Whether the command opens the run store, whose default location the
+    /// project's `rbx.toml` may set.
+    pub fn uses_store(&self) -> bool {
+        matches!(
+            self,
+            Command::Run(_)
+                | Command::Resume(_)
+                | Command::Confirm(_)
+                | Command::Cancel(_)
+                | Command::Runs(_)
+                | Command::Status(_)
+                | Command::Log(_)
+                | Command::Verify(_)
+                | Command::Report(_)
+                | Command::Store(_)
+        )
+    }
+
     /// Whether the command checks runbooks, and so reads the project's
     /// `rbx.toml`.
     pub fn reads_runbooks(&self) -> bool {
@@ -115,7 +137,7 @@ impl Command {
 }
 
 /// Where runs are recorded.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
     /// The directory of the run store. Default: `.rbx` in the current
     /// directory, or `$RBX_STATE_DIR`.
@@ -126,10 +148,16 @@ pub struct StoreArgs {
         default_value = ".rbx"
     )]
     pub state_dir: PathBuf,
+    /// The store to record runs in: a directory (SQLite), or a PostgreSQL
+    /// database a team shares (`postgres://USER@HOST/DB`; the password in
+    /// `PGPASSWORD` or `~/.pgpass`). Default: `$RBX_STORE`, else `store`
+    /// in `rbx.toml`, else `--state-dir`.
+    #[arg(long, value_name = "DIR|URL", env = "RBX_STORE")]
+    pub store: Option<String>,
 }
 
 /// How a run is driven.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct DriveArgs {
     /// At most how many nodes run at once. Default: as many as the
     /// runbook's `parallel` blocks and `foreach … parallel N` start.
@@ -150,6 +178,12 @@ pub struct DriveArgs {
     /// step id): for rehearsals and tests. Recorded as answers from a file.
     #[arg(long, value_name = "FILE")]
     pub answers: Option<PathBuf>,
+    /// When the run pauses for a person, wait for the answer (`rbx confirm`
+    /// from any machine) and go on, instead of exiting. PostgreSQL tells
+    /// the driver the moment the answer is committed; SQLite is looked at
+    /// four times a second.
+    #[arg(long)]
+    pub wait_for_people: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -412,4 +446,27 @@ pub struct PlanArgs {
     /// project's `fill` in `rbx.toml`.
     #[arg(long, value_name = "FILE")]
     pub fill: Option<PathBuf>,
+}
+
+/// `rbx store …`.
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy runs, with their journals, snapshots, outputs and files, from
+    /// one store to another; each copy's hash chain is checked again at
+    /// the destination. Runs the destination already holds are left as
+    /// they are.
+    Copy(StoreCopyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StoreCopyArgs {
+    /// The store to copy from: a directory or a `postgres://` URL.
+    #[arg(value_name = "FROM")]
+    pub from: String,
+    /// The store to copy to: a directory or a `postgres://` URL.
+    #[arg(value_name = "TO")]
+    pub to: String,
+    /// Copy only these runs (full ids); default: every run.
+    #[arg(long, value_name = "RUN")]
+    pub run: Vec<String>,
 }

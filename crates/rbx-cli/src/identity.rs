@@ -25,3 +25,24 @@ pub fn operator(given: Option<&str>) -> String {
         .filter(|name| !name.is_empty())
         .map_or_else(account, str::to_string)
 }
+
+/// The operator on `store`: the identity the store authenticated, if it has
+/// one, else [`operator`]. A name given that is not that identity is
+/// refused, not silently replaced: the person meant someone else.
+pub fn operator_on(store: &dyn rbx_store::Store, given: Option<&str>) -> Result<String, u8> {
+    let Some(role) = store.identity() else {
+        return Ok(operator(given));
+    };
+    match given.map(str::trim).filter(|name| !name.is_empty()) {
+        Some(name) if name != role => {
+            errln!(
+                "error: the store authenticated you as `{role}`, and on a shared store the \
+                 operator is who the database says: `--operator {name}` (or RBX_OPERATOR) \
+                 cannot name someone else"
+            );
+            errln!("help: drop `--operator`, or log in to the database as `{name}`");
+            Err(crate::exit::INVALID)
+        }
+        _ => Ok(role),
+    }
+}

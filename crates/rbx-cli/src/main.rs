@@ -42,6 +42,7 @@ mod report_formats;
 mod run_cmd;
 mod runs_cmd;
 mod sources;
+mod store_cmd;
 mod terminal;
 mod test_cmd;
 
@@ -53,7 +54,7 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     conventions::set_colour(cli.color);
     conventions::set_verbosity(cli.quiet, cli.verbose);
-    if cli.command.reads_runbooks()
+    if (cli.command.reads_runbooks() || cli.command.uses_store())
         && let Err(status) = project::load()
     {
         return ExitCode::from(status);
@@ -74,6 +75,7 @@ fn main() -> ExitCode {
         cli::Command::Report(args) => report::run(&args),
         cli::Command::Test(args) => test_cmd::run(&args),
         cli::Command::Completions(args) => conventions::completions(&args),
+        cli::Command::Store(cli::StoreCommand::Copy(args)) => store_cmd::copy(&args),
         cli::Command::Man(args) => conventions::man(&args),
         cli::Command::Lsp(args) => lsp_cmd::run(&args),
     };

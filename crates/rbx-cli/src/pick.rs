@@ -3,9 +3,7 @@
 //! unfinished ones for commands that go on with a run. Every command that
 //! takes a run picks it here, so a run that is not there is said one way.
 
-use std::path::Path;
-
-use rbx_store::{RunId, RunSummary, SqliteStore, Store as _};
+use rbx_store::{Location, RunId, RunSummary, Store};
 
 use crate::exit;
 
@@ -33,10 +31,10 @@ pub const UNFINISHED: [&str; 8] = [
 /// The run `given` names, or the default one; the error is said on
 /// standard error and the exit status returned.
 pub fn run(
-    store: &SqliteStore,
+    store: &dyn Store,
     given: Option<&str>,
     default: Default,
-    dir: &Path,
+    location: &Location,
 ) -> Result<RunSummary, u8> {
     let fail = |message: String| {
         errln!("error: {message}");
@@ -50,10 +48,9 @@ pub fn run(
         return match latest.map_err(|e| fail(e.to_string()))? {
             Some(summary) => Ok(summary),
             None if default == Default::Unfinished => Err(fail(format!(
-                "no unfinished run in {}: name one (`rbx runs` lists them)",
-                dir.display()
+                "no unfinished run in {location}: name one (`rbx runs` lists them)"
             ))),
-            None => Err(fail(format!("no run in {} yet", dir.display()))),
+            None => Err(fail(format!("no run in {location} yet"))),
         };
     };
     if let Some(summary) = store
@@ -70,8 +67,7 @@ pub fn run(
     match matching.as_slice() {
         [one] if !given.is_empty() => Ok((*one).clone()),
         [] | [_] => Err(fail(format!(
-            "no run `{given}` in {}{}",
-            dir.display(),
+            "no run `{given}` in {location}{}",
             suggestion(given, &runs)
         ))),
         many => Err(fail(format!(
@@ -85,20 +81,21 @@ pub fn run(
     }
 }
 
-/// Opens the store in `dir` and picks the run `given` names, or the
-/// default one, as [`run`] does.
+/// Opens the store the arguments name and picks the run `given` names, or
+/// the default one, as [`run`] does.
 pub fn open(
-    dir: &Path,
+    args: &crate::cli::StoreArgs,
     given: Option<&str>,
     default: Default,
-) -> Result<(SqliteStore, RunSummary), u8> {
-    let store = crate::run_cmd::open_store(dir)?;
-    let summary = run(&store, given, default, dir)?;
+) -> Result<(Box<dyn Store>, RunSummary), u8> {
+    let location = crate::store_cmd::location(args)?;
+    let store = crate::run_cmd::open_store(&location)?;
+    let summary = run(store.as_ref(), given, default, &location)?;
     Ok((store, summary))
 }
 
 /// Whether `given` names a run of the store, in full or by a unique prefix.
-pub fn names_a_run(store: &SqliteStore, given: &str) -> bool {
+pub fn names_a_run(store: &dyn Store, given: &str) -> bool {
     if matches!(store.run(&RunId::new(given)), Ok(Some(_))) {
         return true;
     }

@@ -115,6 +115,11 @@ pub fn fill(flag: Option<&Path>) -> Option<PathBuf> {
         .or_else(|| loaded().and_then(|l| l.project.fill.clone()))
 }
 
+/// The store the project records its runs in, if `rbx.toml` names one.
+pub fn store() -> Option<&'static str> {
+    loaded().and_then(|l| l.project.store.as_deref())
+}
+
 /// The text of the project's `rbx.toml`, which a run keeps in its
 /// snapshot.
 pub fn text() -> Option<&'static str> {

@@ -9,11 +9,11 @@ use crate::exit;
 pub fn run(args: &ReportArgs) -> u8 {
     let attempt = || -> Result<u8, u8> {
         let (store, summary) = crate::pick::open(
-            &args.store.state_dir,
+            &args.store,
             args.run.as_deref(),
             crate::pick::Default::Latest,
         )?;
-        let record = Record::build(&store, &summary).map_err(fail)?;
+        let record = Record::build(store.as_ref(), &summary).map_err(fail)?;
         let text = match args.format {
             ReportFormat::Md => record.markdown(),
             ReportFormat::Json => record.json().map_err(fail)?,

@@ -5,20 +5,20 @@ use std::io::IsTerminal as _;
 use std::path::Path;
 
 use rbx_engine::{Exit, InDoubt, Options, Procedure, Resume, ResumeError};
-use rbx_store::{RunId, SqliteStore, Store};
+use rbx_store::{Location, RunId, Store};
 
 use crate::cli::{DriveArgs, InDoubtPolicy, ResumeArgs, RunArgs};
 use crate::{exit, plan, render, sources};
 
 /// Opens the store, saying plainly why when it cannot.
-pub fn open_store(dir: &Path) -> Result<SqliteStore, u8> {
-    SqliteStore::open(dir).map_err(|error| {
+pub fn open_store(location: &Location) -> Result<Box<dyn Store>, u8> {
+    location.open().map_err(|error| {
         errln!("error: {error}");
         exit::INVALID
     })
 }
 
-fn options(drive: &DriveArgs) -> Result<Options, u8> {
+fn options(drive: &DriveArgs, store: &dyn Store) -> Result<Options, u8> {
     let answers = match &drive.answers {
         Some(path) => {
             let text = read_text(path)?;
@@ -37,7 +37,7 @@ fn options(drive: &DriveArgs) -> Result<Options, u8> {
             InDoubtPolicy::Skip => InDoubt::Skip,
             InDoubtPolicy::Abort => InDoubt::Abort,
         }),
-        operator: crate::identity::operator(drive.operator.as_deref()),
+        operator: crate::identity::operator_on(store, drive.operator.as_deref())?,
         account: crate::identity::account(),
         host: nix::unistd::gethostname()
             .ok()
@@ -209,13 +209,13 @@ pub fn run(args: &RunArgs) -> u8 {
             errln!("error: {why}");
             exit::INVALID
         })?;
-        let store = open_store(&args.store.state_dir)?;
-        let options = options(&args.drive)?;
-        let state_dir = args.store.state_dir.clone();
+        let location = crate::store_cmd::location(&args.store)?;
+        let store = open_store(&location)?;
+        let options = options(&args.drive, store.as_ref())?;
         let mut started = None;
         let exit = runtime()?.block_on(rbx_engine::start(
             &procedure,
-            Box::new(store),
+            store,
             inputs,
             options,
             |run| {
@@ -223,7 +223,13 @@ pub fn run(args: &RunArgs) -> u8 {
                 started = Some(run.clone());
             },
         ));
-        Ok(report(&exit, started.as_ref(), &state_dir))
+        let status = report(&exit, started.as_ref(), &location);
+        match started {
+            Some(run) if args.drive.wait_for_people && waits_for_a_person(&exit) => Ok(
+                crate::store_cmd::wait_then_resume(&args.store, &run, &args.drive),
+            ),
+            _ => Ok(status),
+        }
     };
     attempt().unwrap_or_else(|status| status)
 }
@@ -234,10 +240,11 @@ pub fn resume(args: &ResumeArgs) -> u8 {
     }
     let attempt = || -> Result<u8, u8> {
         let (store, summary) = crate::pick::open(
-            &args.store.state_dir,
+            &args.store,
             args.run.as_deref(),
             crate::pick::Default::Unfinished,
         )?;
+        let location = crate::store_cmd::location(&args.store)?;
         let run = summary.id.clone();
         let snapshot = store.sources(&run).map_err(|e| {
             errln!("error: {e}");
@@ -259,16 +266,24 @@ pub fn resume(args: &ResumeArgs) -> u8 {
             allow_changed: args.allow_changed,
             current,
         };
-        let options = options(&args.drive)?;
+        let options = options(&args.drive, store.as_ref())?;
         let result = runtime()?.block_on(rbx_engine::resume(
-            Box::new(store),
+            store,
             run.clone(),
             request,
             &sets,
             options,
         ));
         match result {
-            Ok(exit) => Ok(report(&exit, Some(&run), &args.store.state_dir)),
+            Ok(exit) if args.drive.wait_for_people && waits_for_a_person(&exit) => {
+                report(&exit, Some(&run), &location);
+                Ok(crate::store_cmd::wait_then_resume(
+                    &args.store,
+                    &run,
+                    &args.drive,
+                ))
+            }
+            Ok(exit) => Ok(report(&exit, Some(&run), &location)),
             Err(ResumeError::Held(holder)) => {
                 errln!(
                     "error: run {run} is being driven by process {} on {} since {}; \
@@ -301,7 +316,7 @@ pub fn resume(args: &ResumeArgs) -> u8 {
 /// `rbx resume --due`: every waiting run whose time has come, one after
 /// the other; the status is the worst of theirs.
 fn resume_due(args: &ResumeArgs) -> u8 {
-    let store = match open_store(&args.store.state_dir) {
+    let store = match crate::store_cmd::location(&args.store).and_then(|l| open_store(&l)) {
         Ok(store) => store,
         Err(status) => return status,
     };
@@ -334,15 +349,11 @@ fn resume_due(args: &ResumeArgs) -> u8 {
             reason: None,
             allow_changed: false,
             set: args.set.clone(),
-            store: crate::cli::StoreArgs {
-                state_dir: args.store.state_dir.clone(),
-            },
+            store: args.store.clone(),
             drive: crate::cli::DriveArgs {
-                jobs: args.drive.jobs,
                 non_interactive: true,
-                in_doubt: args.drive.in_doubt,
-                operator: args.drive.operator.clone(),
-                answers: args.drive.answers.clone(),
+                wait_for_people: false,
+                ..args.drive.clone()
             },
         };
         worst = worst.max(resume(&one));
@@ -375,12 +386,16 @@ fn current_sources(entry: &str, snapshot: &[(String, String)]) -> Vec<(String, S
 }
 
 /// Says how the drive ended and what to do next; returns the exit status.
-fn report(exit: &Exit, run: Option<&RunId>, state_dir: &Path) -> u8 {
+fn report(exit: &Exit, run: Option<&RunId>, location: &Location) -> u8 {
     let run_hint = run.map_or_else(String::new, |r| format!(" {r}"));
-    let dir = if state_dir == Path::new(".rbx") {
-        String::new()
-    } else {
-        format!(" --state-dir {}", state_dir.display())
+    // The hints name a store of their own only when it is a directory
+    // other than the default; a shared store is named by `RBX_STORE` or
+    // `rbx.toml`, and its address may hold what must not be printed.
+    let dir = match location {
+        Location::Directory(dir) if dir != Path::new(".rbx") => {
+            format!(" --state-dir {}", dir.display())
+        }
+        _ => String::new(),
     };
     match exit {
         Exit::Ended {
@@ -441,12 +456,18 @@ fn report(exit: &Exit, run: Option<&RunId>, state_dir: &Path) -> u8 {
     }
 }
 
+/// Whether the drive stopped for a person's answer that `rbx confirm` can
+/// give (not an irreversible step's confirmation, given at a terminal).
+fn waits_for_a_person(exit: &Exit) -> bool {
+    matches!(exit, Exit::Paused { hint, .. } if !hint.starts_with("(irreversible"))
+}
+
 /// `rbx cancel`: records the operator's abort, then resumes the run, which
 /// runs its compensation.
 pub fn cancel(args: &crate::cli::CancelArgs) -> u8 {
     let attempt = || -> Result<u8, u8> {
         let (mut store, summary) = crate::pick::open(
-            &args.store.state_dir,
+            &args.store,
             args.run.as_deref(),
             crate::pick::Default::Unfinished,
         )?;
@@ -467,7 +488,8 @@ pub fn cancel(args: &crate::cli::CancelArgs) -> u8 {
             );
             return Err(exit::INVALID);
         }
-        let operator = crate::identity::operator(args.drive.operator.as_deref());
+        let operator =
+            crate::identity::operator_on(store.as_ref(), args.drive.operator.as_deref())?;
         let payload = serde_json::json!({
             "reason": args.reason,
             "operator": operator,
@@ -488,16 +510,8 @@ pub fn cancel(args: &crate::cli::CancelArgs) -> u8 {
             reason: None,
             allow_changed: false,
             set: Vec::new(),
-            store: crate::cli::StoreArgs {
-                state_dir: args.store.state_dir.clone(),
-            },
-            drive: crate::cli::DriveArgs {
-                jobs: args.drive.jobs,
-                non_interactive: args.drive.non_interactive,
-                in_doubt: args.drive.in_doubt,
-                operator: args.drive.operator.clone(),
-                answers: args.drive.answers.clone(),
-            },
+            store: args.store.clone(),
+            drive: args.drive.clone(),
         }))
     };
     attempt().unwrap_or_else(|status| status)

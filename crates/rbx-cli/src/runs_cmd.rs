@@ -4,7 +4,7 @@
 use rbx_check::graph::NodeKind;
 use rbx_engine::state::kind;
 use rbx_engine::{Procedure, Status};
-use rbx_store::{RunSummary, SqliteStore, Store};
+use rbx_store::{RunSummary, Store};
 use rbx_syntax::ast::BlockKind;
 use serde_json::json;
 
@@ -29,7 +29,11 @@ fn fail(message: impl std::fmt::Display) -> u8 {
 }
 
 pub fn runs(args: &RunsArgs) -> u8 {
-    let store = match open_store(&args.store.state_dir) {
+    let location = match crate::store_cmd::location(&args.store) {
+        Ok(location) => location,
+        Err(status) => return status,
+    };
+    let store = match open_store(&location) {
         Ok(store) => store,
         Err(status) => return status,
     };
@@ -41,7 +45,7 @@ pub fn runs(args: &RunsArgs) -> u8 {
     match args.format {
         ViewFormat::Json => print_json(&view),
         ViewFormat::Text if runs.is_empty() => {
-            outln!("no runs in {}", args.store.state_dir.display());
+            outln!("no runs in {location}");
         }
         ViewFormat::Text => out(view.text().as_bytes()),
     }
@@ -56,7 +60,7 @@ fn print_json(view: &impl serde::Serialize) {
     }
 }
 
-fn procedure_of(store: &SqliteStore, summary: &RunSummary) -> Result<Procedure, u8> {
+fn procedure_of(store: &dyn Store, summary: &RunSummary) -> Result<Procedure, u8> {
     let sources = store.sources(&summary.id).map_err(fail)?;
     rbx_engine::procedure_from_snapshot(&summary.entry, sources).map_err(fail)
 }
@@ -64,13 +68,13 @@ fn procedure_of(store: &SqliteStore, summary: &RunSummary) -> Result<Procedure, 
 pub fn status(args: &StatusArgs) -> u8 {
     let attempt = || -> Result<u8, u8> {
         let (store, summary) = crate::pick::open(
-            &args.store.state_dir,
+            &args.store,
             args.run.as_deref(),
             crate::pick::Default::Latest,
         )?;
         let events = store.events(&summary.id).map_err(fail)?;
         let state = rbx_engine::replay(&events);
-        let procedure = procedure_of(&store, &summary)?;
+        let procedure = procedure_of(store.as_ref(), &summary)?;
         // A run recorded as running whose driver is gone was interrupted
         // (kill -9, a reboot): its running steps are in doubt.
         let driven = matches!(store.holder(&summary.id, &this_host()), Ok(Some((_, true))));
@@ -93,23 +97,26 @@ fn this_host() -> String {
 
 pub fn log(args: &LogArgs) -> u8 {
     let attempt = || -> Result<u8, u8> {
-        let store = open_store(&args.store.state_dir)?;
+        let location = crate::store_cmd::location(&args.store)?;
+        let store = open_store(&location)?;
         // `rbx log STEP` (one argument naming no run) is a step of the
         // latest run.
         let (run, step) = match (&args.run, &args.step) {
-            (Some(one), None) if !pick::names_a_run(&store, one) => (None, Some(one.clone())),
+            (Some(one), None) if !pick::names_a_run(store.as_ref(), one) => {
+                (None, Some(one.clone()))
+            }
             (run, step) => (run.clone(), step.clone()),
         };
         let summary = pick::run(
-            &store,
+            store.as_ref(),
             run.as_deref(),
             pick::Default::Latest,
-            &args.store.state_dir,
+            &location,
         )?;
         let events = store.events(&summary.id).map_err(fail)?;
         let state = rbx_engine::replay(&events);
         let step = match step {
-            Some(step) => Some(known_step(&store, &summary, &state, &step)?),
+            Some(step) => Some(known_step(store.as_ref(), &summary, &state, &step)?),
             None => None,
         };
         let mut outputs = Vec::new();
@@ -150,7 +157,7 @@ pub fn log(args: &LogArgs) -> u8 {
 /// The full id of a step of the run: as given, or the one instance whose
 /// id in the runbook it is; otherwise an error naming the closest ids.
 fn known_step(
-    store: &SqliteStore,
+    store: &dyn Store,
     summary: &RunSummary,
     state: &rbx_engine::RunState,
     asked: &str,
@@ -194,19 +201,15 @@ fn known_step(
 
 pub fn confirm(args: &ConfirmArgs) -> u8 {
     let attempt = || -> Result<u8, u8> {
-        let mut store = open_store(&args.store.state_dir)?;
+        let location = crate::store_cmd::location(&args.store)?;
+        let mut store = open_store(&location)?;
         // `rbx confirm STEP` is a step of the latest unfinished run.
         let (run, step) = match args.target.as_slice() {
             [run, step] => (Some(run.as_str()), step.as_str()),
             [step] => (None, step.as_str()),
             _ => return Err(fail("give the step to confirm: `rbx confirm [RUN] STEP`")),
         };
-        let summary = pick::run(
-            &store,
-            run,
-            pick::Default::Unfinished,
-            &args.store.state_dir,
-        )?;
+        let summary = pick::run(store.as_ref(), run, pick::Default::Unfinished, &location)?;
         // A run being driven writes its own journal; an answer given beside
         // it could cross what it is doing.
         if let Ok(Some((holder, true))) = store.holder(&summary.id, &this_host()) {
@@ -215,7 +218,7 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
                 summary.id, holder.pid, holder.host
             )));
         }
-        let procedure = procedure_of(&store, &summary)?;
+        let procedure = procedure_of(store.as_ref(), &summary)?;
         let events = store.events(&summary.id).map_err(fail)?;
         let state = rbx_engine::replay(&events);
         if let rbx_engine::RunStatus::Ended { outcome } = &state.status {
@@ -281,7 +284,7 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
                 }
             }
         }
-        let operator = crate::identity::operator(args.operator.as_deref());
+        let operator = crate::identity::operator_on(store.as_ref(), args.operator.as_deref())?;
         let account = crate::identity::account();
         let earlier = rbx_engine::people::recorded_signoffs(&events, &step);
         let who = rbx_engine::people::Answering {
@@ -460,7 +463,7 @@ fn waited_for(
 pub fn verify(args: &StatusArgs) -> u8 {
     let attempt = || -> Result<u8, u8> {
         let (store, summary) = crate::pick::open(
-            &args.store.state_dir,
+            &args.store,
             args.run.as_deref(),
             crate::pick::Default::Latest,
         )?;

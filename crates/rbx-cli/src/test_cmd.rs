@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
-use rbx_store::{RunId, Store};
+use rbx_store::RunId;
 use rbx_test::{Human, Settings, Suite};
 
 use crate::{exit, render, sources};
@@ -209,7 +209,7 @@ fn scenario_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
 
 /// Each node's duration in a real run of the store.
 fn durations(dir: &Path, run: &str) -> Result<HashMap<String, u64>, u8> {
-    let store = crate::run_cmd::open_store(dir)?;
+    let store = crate::run_cmd::open_store(&rbx_store::Location::Directory(dir.to_path_buf()))?;
     match store.events(&RunId::new(run)) {
         Ok(events) => Ok(rbx_test::durations_from(&events)),
         Err(e) => {

@@ -36,7 +36,8 @@ pub struct XNode {
     pub flow: String,
     /// The loop variables in scope and their items, outermost first.
     pub items: Vec<(String, Value)>,
-    /// The item's position in each enclosing loop's list.
+    /// Each item's place in its list (`VAR.index`, from 0), in the same
+    /// order.
     pub positions: Vec<usize>,
 }
 
@@ -60,6 +61,44 @@ pub struct GateItem {
     pub members: Vec<usize>,
     /// The item's first nodes: no edge leads to them from the same item.
     pub entries: Vec<usize>,
+}
+
+/// The longest item that names its node instance as written.
+const NAME_LIMIT: usize = 64;
+
+/// How each item of a loop's list names its node instances: the item
+/// itself (`restart[web-1]`) when it is short, plain and not repeated in
+/// the list; otherwise its place, `#1` for the first. An item from a
+/// command's output can hold anything, and an id is shown and journalled.
+fn item_names(values: &[Value]) -> Vec<String> {
+    let written: Vec<String> = values
+        .iter()
+        .map(|v| match v {
+            Value::Secret(_) => String::new(),
+            v => v.reveal(),
+        })
+        .collect();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for name in &written {
+        *seen.entry(name.as_str()).or_default() += 1;
+    }
+    written
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let plain = !name.is_empty()
+                && name.len() <= NAME_LIMIT
+                && !name.starts_with('#')
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.:@/%+=,".contains(c));
+            if plain && seen[name.as_str()] == 1 {
+                name.clone()
+            } else {
+                format!("#{}", i + 1)
+            }
+        })
+        .collect()
 }
 
 #[derive(Debug, Default)]
@@ -89,16 +128,20 @@ type Combo = (Vec<usize>, Vec<(String, Value)>);
 /// around it.
 type GateKey = (usize, Vec<usize>);
 
-/// Expands `graph` for the list values in `lists` (input name → items).
-pub fn expand(graph: &Graph, lists: &dyn Fn(&str) -> Vec<Value>) -> Plan {
+/// Expands `graph` for the list values in `lists`: the items of a list
+/// (an input's name, or `step.capture`) as the node with the given id
+/// sees them.
+pub fn expand(graph: &Graph, lists: &dyn Fn(&str, &str) -> Vec<Value>) -> Plan {
     let g = &graph.graph;
     let mut plan = Plan::default();
     let mut instances: HashMap<NodeIndex, Vec<(Vec<usize>, usize)>> = HashMap::new();
     for index in g.node_indices() {
         let node = &g[index];
         let mut combos: Vec<Combo> = vec![(Vec::new(), Vec::new())];
+        let mut names: Vec<Vec<String>> = Vec::new();
         for fanout in &node.fanout {
-            let values = lists(&fanout.list);
+            let values = lists(&fanout.list, &node.id);
+            names.push(item_names(&values));
             let mut next = Vec::new();
             for (positions, items) in &combos {
                 for (i, value) in values.iter().enumerate() {
@@ -112,9 +155,10 @@ pub fn expand(graph: &Graph, lists: &dyn Fn(&str) -> Vec<Value>) -> Plan {
             combos = next;
         }
         for (positions, items) in combos {
-            let suffix: String = items
+            let suffix: String = positions
                 .iter()
-                .map(|(_, v)| format!("[{}]", v.reveal()))
+                .zip(&names)
+                .map(|(i, names)| format!("[{}]", names[*i]))
                 .collect();
             let id = format!("{}{suffix}", node.id);
             let x = plan.nodes.len();
@@ -233,7 +277,7 @@ impl Plan {
             for (depth, fanout) in node.fanout.iter().enumerate() {
                 let at_once = limit(fanout.parallel, 1);
                 let key = (fanout.id, positions[..depth].to_vec());
-                let label = self.nodes[x].items[depth].1.reveal();
+                let label = item_label(&self.nodes[x].id, depth);
                 let shape = (at_once, fanout.tolerate.clone());
                 places.push((key, positions[depth], label, shape));
             }
@@ -291,6 +335,16 @@ impl Plan {
 /// least one.
 fn limit(parallel: Option<i64>, absent: usize) -> usize {
     parallel.map_or(absent, |n| usize::try_from(n).unwrap_or(1).max(1))
+}
+
+/// How the record names an item of a loop: as the node's id does, the
+/// item's name in the `depth`-th brackets (`web-1`, or `#3` for an item
+/// that cannot name itself).
+fn item_label(id: &str, depth: usize) -> String {
+    id.split('[')
+        .nth(depth + 1)
+        .map(|name| name.trim_end_matches(']').to_string())
+        .unwrap_or_default()
 }
 
 /// How the record names a branch of a `parallel` block: its first node's id

@@ -218,7 +218,29 @@ fn captures(
         let name = &capture.name.name;
         let captured = captured(finished, capture.stream);
         let whole = whole(captured, capture.stream)?;
+        if let Some(CaptureType::List(item)) = capture.ty {
+            let items = list_items(whole, &capture.source)
+                .map_err(|why| format!("capture `{name}`: {why}"))?;
+            let values = items
+                .iter()
+                .map(|raw| {
+                    typed(raw, Some(scalar_capture(item))).ok_or_else(|| {
+                        format!(
+                            "capture `{name}`: the item `{raw}` is not a {}",
+                            item.keyword()
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            out.insert(name.clone(), Value::List(values));
+            continue;
+        }
         let raw = match &capture.source {
+            CaptureSource::Lines => {
+                return Err(format!(
+                    "capture `{name}`: `lines` reads a list; declare it `: list`"
+                ));
+            }
             CaptureSource::Regex(re) => {
                 let pattern = Pattern::new(re)?;
                 let got = whole
@@ -241,14 +263,7 @@ fn captures(
                 String::from_utf8_lossy(&got.text).into_owned()
             }
             CaptureSource::Json(path) => {
-                let path: String = path
-                    .parts
-                    .iter()
-                    .filter_map(|p| match p {
-                        TextPart::Literal(l) => Some(l.as_str()),
-                        TextPart::Interpolation(_) => None,
-                    })
-                    .collect();
+                let path = json_path(path);
                 let keys: Vec<&str> = path.split('.').filter(|k| !k.is_empty()).collect();
                 let at = whole
                     .json_at(&keys)
@@ -271,6 +286,60 @@ fn captures(
     Ok(out)
 }
 
+/// The most items a `list` capture holds: each becomes a set of nodes when
+/// a `foreach` goes over it.
+pub const MAX_LIST_ITEMS: usize = 10_000;
+
+/// The raw items of a `list` capture: a JSON array (each string item as
+/// it is, any other item as JSON), or the stream's non-empty lines.
+fn list_items(whole: &Whole, source: &CaptureSource) -> Result<Vec<String>, String> {
+    match source {
+        CaptureSource::Lines => whole.lines(MAX_LIST_ITEMS),
+        CaptureSource::Json(path) => {
+            let path = json_path(path);
+            let keys: Vec<&str> = path.split('.').filter(|k| !k.is_empty()).collect();
+            match whole.json_at(&keys)? {
+                Some(serde_json::Value::Array(items)) if items.len() <= MAX_LIST_ITEMS => Ok(items
+                    .into_iter()
+                    .map(|item| match item {
+                        serde_json::Value::String(s) => s,
+                        other => other.to_string(),
+                    })
+                    .collect()),
+                Some(serde_json::Value::Array(items)) => Err(format!(
+                    "the array has {} items; a list capture holds at most {MAX_LIST_ITEMS}",
+                    items.len()
+                )),
+                Some(other) => Err(format!("`{path}` is {other}, not a JSON array")),
+                None => Err(format!("no field `{path}` in the JSON")),
+            }
+        }
+        CaptureSource::Regex(_) => Err(
+            "a list is captured from a JSON array (`json \"path\"`) or from `lines`".to_string(),
+        ),
+    }
+}
+
+fn json_path(path: &rbx_syntax::ast::Text) -> String {
+    path.parts
+        .iter()
+        .filter_map(|p| match p {
+            TextPart::Literal(l) => Some(l.as_str()),
+            TextPart::Interpolation(_) => None,
+        })
+        .collect()
+}
+
+fn scalar_capture(item: rbx_syntax::ast::ScalarType) -> CaptureType {
+    use rbx_syntax::ast::ScalarType;
+    match item {
+        ScalarType::Int => CaptureType::Int,
+        ScalarType::Bool => CaptureType::Bool,
+        ScalarType::Duration => CaptureType::Duration,
+        _ => CaptureType::String,
+    }
+}
+
 fn typed(raw: &str, ty: Option<CaptureType>) -> Option<Value> {
     let raw = raw.trim();
     Some(match ty {
@@ -278,5 +347,6 @@ fn typed(raw: &str, ty: Option<CaptureType>) -> Option<Value> {
         Some(CaptureType::Int) => Value::Int(raw.parse().ok()?),
         Some(CaptureType::Bool) => Value::Bool(raw.parse().ok()?),
         Some(CaptureType::Duration) => Value::Duration(parse_duration(raw)?),
+        Some(CaptureType::List(_)) => return None,
     })
 }

@@ -6,6 +6,7 @@
 //! started; the store is touched only from its own thread (a simulated
 //! run's store, in memory, from the task that drives it).
 
+mod data;
 pub mod executor;
 mod expand;
 mod expect;
@@ -314,11 +315,42 @@ fn non_secret_json(inputs: &HashMap<String, Value>) -> serde_json::Value {
     serde_json::Value::Object(map)
 }
 
-fn list_values(inputs: &HashMap<String, Value>) -> impl Fn(&str) -> Vec<Value> + '_ {
-    move |name| match inputs.get(name) {
-        Some(Value::List(items)) => items.clone(),
-        _ => Vec::new(),
+/// The items of each list a `foreach` goes over: a list input, or a list
+/// captured by a step that has finished — as the journal recorded it, so
+/// a resumed run expands the loop to the very same items. A loop over a
+/// capture not made yet has no items yet.
+pub(crate) fn list_values<'a>(
+    inputs: &'a HashMap<String, Value>,
+    state: &'a RunState,
+) -> impl Fn(&str, &str) -> Vec<Value> + 'a {
+    move |list, node| {
+        let found = match list.split_once('.') {
+            None => inputs.get(list).cloned(),
+            Some((step, field)) => captured_list(state, step, field, node),
+        };
+        match found {
+            Some(Value::List(items)) => items,
+            _ => Vec::new(),
+        }
     }
+}
+
+/// `step.field` as the node `node` sees it: the capture of the instance of
+/// `step` in the same stage instance, else of the one that finished last.
+fn captured_list(state: &RunState, step: &str, field: &str, node: &str) -> Option<Value> {
+    let instance = node.rsplit_once('.').map_or("", |(instance, _)| instance);
+    let same = format!("{instance}.{step}");
+    if let Some(value) = state.nodes.get(&same).and_then(|n| n.captures.get(field)) {
+        return Some(value.clone());
+    }
+    state
+        .nodes
+        .iter()
+        .filter(|(id, n)| {
+            runner::base_name(id).as_deref() == Some(step) && n.captures.contains_key(field)
+        })
+        .max_by_key(|(_, n)| n.finished_seq)
+        .and_then(|(_, n)| n.captures.get(field).cloned())
 }
 
 /// The nodes a stopped run is waiting for — those it would run next were it
@@ -331,7 +363,7 @@ pub fn waiting_for(
     state: &RunState,
 ) -> Vec<(String, bool)> {
     let inputs = stored_inputs(inputs);
-    let plan = expand::expand(&procedure.graph, &list_values(&inputs));
+    let plan = expand::expand(&procedure.graph, &list_values(&inputs, state));
     // A flow a settled node left is left, whether or not a crash kept its
     // `flow_left` from the journal (rule L2).
     let mut state = state.clone();
@@ -367,7 +399,7 @@ pub fn flow_it_leaves(
     node: &str,
 ) -> Option<String> {
     let inputs = stored_inputs(inputs);
-    let plan = expand::expand(&procedure.graph, &list_values(&inputs));
+    let plan = expand::expand(&procedure.graph, &list_values(&inputs, state));
     let x = *plan.by_id.get(node)?;
     let flow = &plan.nodes[x].flow;
     (!state.left.contains_key(flow) && readiness::leaves(state, &plan, x)).then(|| flow.clone())
@@ -376,12 +408,28 @@ pub fn flow_it_leaves(
 /// The nodes a run of `procedure` with these inputs has, by the id the
 /// run gives each (every `foreach` expanded per item), each with its node
 /// in the checked graph: what `rbx test` matches a scenario's names against.
+/// A node of a loop over a list a step captures has items known only once
+/// the step ran: it is listed as `id[*]`, one `[*]` per loop.
 pub fn run_nodes(
     procedure: &Procedure,
     inputs: &HashMap<String, Value>,
 ) -> Vec<(String, petgraph::graph::NodeIndex)> {
-    let plan = expand::expand(&procedure.graph, &list_values(inputs));
-    plan.nodes.into_iter().map(|n| (n.id, n.check)).collect()
+    let plan = expand::expand(&procedure.graph, &list_values(inputs, &RunState::new()));
+    let graph = &procedure.graph.graph;
+    let captured = graph.node_indices().filter_map(|index| {
+        let node = &graph[index];
+        node.fanout.iter().any(|f| f.list.contains('.')).then(|| {
+            (
+                format!("{}{}", node.id, "[*]".repeat(node.fanout.len())),
+                index,
+            )
+        })
+    });
+    plan.nodes
+        .into_iter()
+        .map(|n| (n.id, n.check))
+        .chain(captured)
+        .collect()
 }
 
 /// A run's inputs as the store keeps them (secrets never are), as values.
@@ -536,7 +584,7 @@ pub async fn start(
         Err(e) => return Exit::Broken(e.to_string()),
     };
     on_created(&run);
-    let plan = expand::expand(&procedure.graph, &list_values(&inputs));
+    let plan = expand::expand(&procedure.graph, &list_values(&inputs, &RunState::new()));
     let past = history(&journal, procedure, &run).await;
     let state = RunState::new();
     let started_by = options.operator.clone();
@@ -713,16 +761,23 @@ pub async fn resume(
         return Err(ResumeError::Invalid(format!("there is no run `{run}`")));
     };
 
-    if let LockOutcome::TookOver(previous) = lock {
-        options.observer.line(
-            Tone::Note,
-            &format!(
-                "note: took over the run from process {} on {}, which is no longer running",
-                previous.pid, previous.host
-            ),
-        );
-    }
+    // The driver this one replaces (gone from this host, or its lease
+    // lapsed on a shared store) is named in the `run_resumed` event.
+    let took_over = match lock {
+        LockOutcome::TookOver(previous) => {
+            options.observer.line(
+                Tone::Note,
+                &format!(
+                    "note: took over the run from process {} on {}, which is no longer running",
+                    previous.pid, previous.host
+                ),
+            );
+            json!({ "pid": previous.pid, "host": previous.host, "since": previous.since })
+        }
+        LockOutcome::Acquired => serde_json::Value::Null,
+    };
     let observer = Arc::clone(&options.observer);
+    let request = Resumed { request, took_over };
     let result = resume_locked(&journal, &run, &summary, sources, request, sets, options).await;
     if let Ok(exit) = &result {
         finish(&journal, &run, exit, &observer).await;
@@ -736,15 +791,22 @@ pub async fn resume(
     result
 }
 
+/// A resume as asked, and the driver it took the run over from, if any.
+struct Resumed {
+    request: Resume,
+    took_over: serde_json::Value,
+}
+
 async fn resume_locked(
     journal: &Journal,
     run: &RunId,
     summary: &RunSummary,
     sources: Vec<(String, String)>,
-    request: Resume,
+    resumed: Resumed,
     sets: &[(String, String)],
     options: Options,
 ) -> Result<Exit, ResumeError> {
+    let Resumed { request, took_over } = resumed;
     // The store reads and verifies the journal while the snapshot is
     // checked on another thread: the two are independent and each is a good
     // part of a long run's resume.
@@ -790,18 +852,20 @@ async fn resume_locked(
     }
     let inputs =
         resolve_inputs(&procedure, sets, Some(&summary.inputs)).map_err(ResumeError::Invalid)?;
-    let plan = expand::expand(&procedure.graph, &list_values(&inputs));
+    let plan = expand::expand(&procedure.graph, &list_values(&inputs, &state));
     let append = |kind: &'static str, mut payload: serde_json::Value| {
         people::with_account(&mut payload, &options.account);
         let run = run.clone();
         journal.call(move |s: &mut dyn Store| s.append(&run, kind, &payload))
     };
-    append(
-        state::kind::RUN_RESUMED,
-        json!({ "pid": std::process::id(), "host": options.host, "operator": options.operator }),
-    )
-    .await
-    .map_err(|e| ResumeError::Store(e.to_string()))?;
+    let mut resumed =
+        json!({ "pid": std::process::id(), "host": options.host, "operator": options.operator });
+    if !took_over.is_null() {
+        resumed["took_over"] = took_over;
+    }
+    append(state::kind::RUN_RESUMED, resumed)
+        .await
+        .map_err(|e| ResumeError::Store(e.to_string()))?;
 
     // A flow left by a settlement whose `flow_left` a crash kept from the
     // journal is recorded now, before anything reads what the run waits

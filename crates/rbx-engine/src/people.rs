@@ -202,7 +202,8 @@ pub fn settle(
         match &stmt.kind {
             StmtKind::Evidence(wanted) => {
                 let name = &wanted.name.name;
-                match response.evidence.get(name).and_then(Json::as_str) {
+                let given = response.evidence.get(name).and_then(evidence_text);
+                match given.as_deref() {
                     None | Some("") if !wanted.optional => {
                         problems.push(format!(
                             "evidence `{name}` ({}) is missing",
@@ -584,6 +585,69 @@ pub fn invalid(ty: &EvidenceType, value: &str) -> Option<String> {
         EvidenceType::File => (!std::path::Path::new(value).is_file())
             .then(|| format!("`{value}` is not a file that can be read")),
         EvidenceType::Text => None,
+        EvidenceType::Int | EvidenceType::Bool | EvidenceType::Choices(_) => {
+            typed_evidence(ty, value).err()
+        }
+    }
+}
+
+/// An answer as the text it stands for: an answers file or `rbx confirm
+/// --json` may give a number, a bool or (for `choices`) an array of names,
+/// where the terminal and `--evidence` give text.
+pub fn evidence_text(json: &Json) -> Option<String> {
+    match json {
+        Json::String(text) => Some(text.clone()),
+        Json::Number(n) => Some(n.to_string()),
+        Json::Bool(b) => Some(b.to_string()),
+        Json::Array(items) => items
+            .iter()
+            .map(|item| item.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()
+            .map(|names| names.join(", ")),
+        _ => None,
+    }
+}
+
+/// The value of an `int`, `bool` or `choices(…)` answer, or why the text
+/// is not one: a whole number; yes/no or true/false; names from the list,
+/// separated by commas or spaces, each once (kept in the order listed, so
+/// two people giving the same names record the same value).
+pub fn typed_evidence(ty: &EvidenceType, value: &str) -> Result<Value, String> {
+    let value = value.trim();
+    match ty {
+        EvidenceType::Int => value
+            .parse()
+            .map(Value::Int)
+            .map_err(|_| format!("`{value}` is not a whole number")),
+        EvidenceType::Bool => match value.to_lowercase().as_str() {
+            "true" => Ok(Value::Bool(true)),
+            "false" => Ok(Value::Bool(false)),
+            _ => yes_or_no(value).map(Value::Bool),
+        },
+        EvidenceType::Choices(options) => {
+            let names: Vec<&str> = options.iter().map(|o| o.name.as_str()).collect();
+            let given: Vec<&str> = value
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|name| !name.is_empty())
+                .collect();
+            if let Some(bad) = given.iter().find(|name| !names.contains(name)) {
+                return Err(format!(
+                    "`{bad}` is not one of {}; give any of them separated by commas",
+                    names.join(", ")
+                ));
+            }
+            Ok(Value::List(
+                names
+                    .iter()
+                    .filter(|name| given.contains(name))
+                    .map(|name| Value::Name(name.to_string()))
+                    .collect(),
+            ))
+        }
+        EvidenceType::Choice(_) => Ok(Value::Name(value.to_string())),
+        EvidenceType::Text | EvidenceType::Url | EvidenceType::File => {
+            Ok(Value::Text(value.to_string()))
+        }
     }
 }
 
@@ -612,16 +676,22 @@ pub fn values(block: &Block, response: &Response) -> BTreeMap<String, Value> {
         };
         let name = &evidence.name.name;
         let given = match response.evidence.get(name) {
-            Some(Json::String(text)) => text.clone(),
-            Some(kept) => match kept.get("file").and_then(Json::as_str) {
+            Some(Json::Object(kept)) => match kept.get("file").and_then(Json::as_str) {
                 Some(path) => path.to_string(),
+                None => continue,
+            },
+            Some(answer) => match evidence_text(answer) {
+                Some(text) => text,
                 None => continue,
             },
             None => continue,
         };
         let value = match evidence.ty {
-            EvidenceType::Choice(_) => Value::Name(given),
-            _ => Value::Text(given),
+            EvidenceType::Text | EvidenceType::Url | EvidenceType::File => Value::Text(given),
+            _ => match typed_evidence(&evidence.ty, &given) {
+                Ok(value) => value,
+                Err(_) => continue,
+            },
         };
         values.insert(name.clone(), value);
     }

@@ -61,7 +61,7 @@ pub(crate) struct Shared {
     stage_started: std::sync::Mutex<HashMap<String, i64>>,
     /// How many instances each node of the runbook has in this run
     /// (`again`, `foreach`), by its id in the runbook.
-    instances: HashMap<String, usize>,
+    instances: std::sync::Mutex<HashMap<String, usize>>,
 }
 
 /// What a node task reports back to the dispatcher.

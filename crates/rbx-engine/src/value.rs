@@ -23,6 +23,8 @@ pub enum Value {
     /// An enum value, a choice option or a status.
     Name(String),
     List(Vec<Value>),
+    /// `version(...)`: ordered as a version; shown as written.
+    Version(rbx_syntax::Version),
     /// Held in memory for the commands that need it; never displayed,
     /// journalled or stored.
     Secret(String),
@@ -38,6 +40,7 @@ impl Value {
             Value::Bool(b) => b.to_string(),
             Value::Duration(ms) => rbx_syntax::fmt::duration(*ms),
             Value::Timestamp(ms) => ms.to_string(),
+            Value::Version(v) => v.to_string(),
             Value::List(items) => {
                 let items: Vec<String> = items.iter().map(Value::reveal).collect();
                 items.join(" ")
@@ -55,6 +58,7 @@ impl Value {
             Value::Bool(b) => serde_json::json!({"bool": b}),
             Value::Duration(ms) => serde_json::json!({"duration": ms}),
             Value::Timestamp(ms) => serde_json::json!({"timestamp": ms}),
+            Value::Version(v) => serde_json::json!({"version": v.as_str()}),
             Value::List(items) => {
                 let items: Option<Vec<_>> = items.iter().map(Value::to_json).collect();
                 serde_json::json!({ "list": items? })
@@ -71,6 +75,7 @@ impl Value {
             "bool" => Value::Bool(inner.as_bool()?),
             "duration" => Value::Duration(inner.as_u64()?),
             "timestamp" => Value::Timestamp(inner.as_i64()?),
+            "version" => Value::Version(rbx_syntax::Version::parse(inner.as_str()?).ok()?),
             "list" => Value::List(
                 inner
                     .as_array()?
@@ -245,6 +250,12 @@ pub fn eval(expr: &Expr, env: &dyn Env) -> Result<Value, String> {
         ExprKind::Bool(b) => Ok(Value::Bool(*b)),
         ExprKind::Duration(ms) => Ok(Value::Duration(*ms)),
         ExprKind::Regex(re) => Ok(Value::Text(re.pattern.clone())),
+        ExprKind::List(items) => items
+            .iter()
+            .map(|item| eval(item, env))
+            .collect::<Result<_, _>>()
+            .map(Value::List),
+        ExprKind::Default(operands) => crate::data::default(operands, env),
     }
 }
 
@@ -273,8 +284,9 @@ fn compare(lhs: &Expr, op: CompareOp, rhs: &Expr, env: &dyn Env) -> Result<Value
         (Value::Int(a), Value::Int(b)) => a.partial_cmp(b),
         (Value::Duration(a), Value::Duration(b)) => a.partial_cmp(b),
         (Value::Timestamp(a), Value::Timestamp(b)) => a.partial_cmp(b),
+        (Value::Version(a), Value::Version(b)) => a.partial_cmp(b),
         (a, b) => {
-            let equal = a.reveal() == b.reveal();
+            let equal = crate::data::same(a, b);
             return match op {
                 CompareOp::Eq => Ok(Value::Bool(equal)),
                 CompareOp::Ne => Ok(Value::Bool(!equal)),
@@ -317,6 +329,10 @@ fn add(left: Value, op: SumOp, right: Value) -> Result<Value, String> {
         (Value::Timestamp(a), Value::Timestamp(b)) if sign < 0 => Ok(Value::Duration(
             u64::try_from(a.saturating_sub(b)).unwrap_or(0),
         )),
+        (Value::List(mut a), Value::List(b)) if sign > 0 => {
+            a.extend(b);
+            Ok(Value::List(a))
+        }
         (a, b) => Err(format!("cannot add or subtract {a} and {b}")),
     }
 }
@@ -342,6 +358,13 @@ fn call(name: &str, args: &[Expr], env: &dyn Env) -> Result<Value, String> {
                 return Err("`count`'s window must be a duration".to_string());
             };
             env.count(condition, window).map(Value::Int)
+        }
+        "len" | "contains" | "version" => {
+            let values = args
+                .iter()
+                .map(|arg| eval(arg, env))
+                .collect::<Result<Vec<_>, _>>()?;
+            crate::data::call(name, values)
         }
         other => Err(format!("no function named `{other}`")),
     }

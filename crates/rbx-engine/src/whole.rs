@@ -357,6 +357,35 @@ impl Whole {
         Ok(found)
     }
 
+    /// Every non-empty line of the stream, trimmed, for a `list` capture
+    /// read with `lines`. At most `max_items` lines and [`MATCH_LIMIT`]
+    /// bytes of them are read into memory; more is an error, never a list
+    /// cut short.
+    pub fn lines(&self, max_items: usize) -> Result<Vec<String>, String> {
+        if let Body::Broken(why) = &self.body {
+            return Err(format!("the output could not be kept whole: {why}"));
+        }
+        let reader = BufReader::with_capacity(CHUNK, Reader { whole: self, at: 0 });
+        let mut lines = Vec::new();
+        let mut bytes = 0u64;
+        for line in io::BufRead::split(reader, b'\n') {
+            let line = line.map_err(unreadable)?;
+            let text = String::from_utf8_lossy(&line);
+            let text = text.trim();
+            if text.is_empty() {
+                continue;
+            }
+            bytes += text.len() as u64;
+            if lines.len() == max_items || bytes > MATCH_LIMIT {
+                return Err(format!(
+                    "more than {max_items} lines or {MATCH_LIMIT} bytes of them; a list capture holds at most that"
+                ));
+            }
+            lines.push(text.to_string());
+        }
+        Ok(lines)
+    }
+
     /// The bytes in `range`, which must lie within the stream.
     fn read(&self, range: Range<u64>) -> io::Result<Vec<u8>> {
         let mut out = vec![0; offset(range.end - range.start)];

@@ -310,7 +310,10 @@ fn evidence_type(ty: &EvidenceType) -> String {
         EvidenceType::Text => "text".to_string(),
         EvidenceType::Url => "url".to_string(),
         EvidenceType::File => "file".to_string(),
+        EvidenceType::Int => "int".to_string(),
+        EvidenceType::Bool => "bool".to_string(),
         EvidenceType::Choice(options) => format!("choice({})", names(options)),
+        EvidenceType::Choices(options) => format!("choices({})", names(options)),
     }
 }
 

@@ -330,6 +330,9 @@ impl Walker<'_> {
             ExprKind::Path(path) => self.path(path),
             ExprKind::String(t) => self.text(t),
             ExprKind::Regex(regex) => self.prose(regex.span),
+            ExprKind::List(items) | ExprKind::Default(items) => {
+                items.iter().for_each(|item| self.expr(item));
+            }
             ExprKind::Int(_) | ExprKind::Bool(_) | ExprKind::Duration(_) => {}
         }
     }

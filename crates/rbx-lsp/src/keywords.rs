@@ -278,7 +278,7 @@ pub const KEYWORDS: &[Keyword] = &[
     ),
     kw(
         "capture",
-        "capture NAME: TYPE = stdout ~ /RE/ | stdout json \"a.b\"",
+        "capture NAME: TYPE = stdout ~ /RE/ | stdout json \"a.b\" | stdout lines",
         "Saves part of the output as an output later nodes read as `step.NAME`.",
         &[Step],
     ),
@@ -286,6 +286,12 @@ pub const KEYWORDS: &[Keyword] = &[
         "json",
         "capture NAME = stdout json \"a.b.c\"",
         "Parses the whole stream as JSON and takes the field at the dotted path.",
+        &[],
+    ),
+    kw(
+        "lines",
+        "capture NAME: list = stdout lines",
+        "Takes every non-empty line of the stream, trimmed, as a list capture.",
         &[],
     ),
     kw(
@@ -412,6 +418,12 @@ pub const KEYWORDS: &[Keyword] = &[
         "choice",
         "choice(a, b)",
         "An evidence type: one of the listed values.",
+        &[],
+    ),
+    kw(
+        "choices",
+        "choices(a, b)",
+        "An evidence type: any of the listed values, a list.",
         &[],
     ),
     kw("and", "EXPR and EXPR", "True when both are.", &[]),

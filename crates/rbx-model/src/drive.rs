@@ -632,8 +632,17 @@ fn answer_fits(block: &Block, answer: &Answer) -> Result<Option<Settlement>, Mod
                     (EvidenceType::Choice(options), Some(v)) => {
                         options.iter().any(|o| o.name == *v)
                     }
-                    (EvidenceType::Url | EvidenceType::File, Some(_)) => {
-                        return Err(ModelError::Unsupported("url and file evidence".into()));
+                    (
+                        EvidenceType::Url
+                        | EvidenceType::File
+                        | EvidenceType::Int
+                        | EvidenceType::Bool
+                        | EvidenceType::Choices(_),
+                        Some(_),
+                    ) => {
+                        return Err(ModelError::Unsupported(
+                            "url, file, int, bool and choices evidence".into(),
+                        ));
                     }
                 };
                 if !fits {

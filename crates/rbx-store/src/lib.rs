@@ -49,12 +49,17 @@
 //! log needs memory shared on one host), nor see whether the holder of a
 //! run's lock on another host is alive.
 
+mod chain;
+mod crash;
 mod event;
 mod hash;
+mod location;
 mod lock;
 mod memory_store;
 mod migrations;
 mod output;
+mod portable;
+mod postgres_store;
 mod run;
 mod run_id;
 mod sqlite_store;
@@ -62,13 +67,17 @@ mod store;
 mod store_error;
 mod utc;
 
+pub use crash::CRASH_AFTER_EVENTS;
 pub use event::Event;
 pub use hash::{hash_sources, output_digest};
+pub use location::Location;
 pub use lock::{Holder, LockOutcome};
 pub use memory_store::{MemoryClock, MemoryStore};
 pub use output::Output;
+pub use portable::{Copied, Portable, RunRecord, copy_run};
+pub use postgres_store::{LEASE_SECONDS, PostgresStore};
 pub use run::{LastEvent, NewRun, RunSummary};
 pub use run_id::RunId;
-pub use sqlite_store::{CRASH_AFTER_EVENTS, SqliteStore};
-pub use store::Store;
+pub use sqlite_store::SqliteStore;
+pub use store::{POLL_INTERVAL, Store};
 pub use store_error::StoreError;

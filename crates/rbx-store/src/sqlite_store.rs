@@ -1,6 +1,7 @@
 //! The embedded store: one SQLite file, `rbx.db`, in the store directory.
 
-use std::collections::HashMap;
+mod portable;
+
 use std::fs::{self, OpenOptions};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
@@ -13,6 +14,8 @@ use rusqlite::{
 };
 use serde_json::Value;
 
+use crate::chain::{self, EventRow, HeaderRow};
+use crate::crash::CrashAfter;
 use crate::hash::{RunHeader, event_hash, file_digest, valid_kind};
 use crate::lock::{Liveness, liveness};
 use crate::migrations::{MIGRATIONS, MigrateError, migrate, user_version};
@@ -55,10 +58,6 @@ const SUMMARY_SELECT: &str = "
     FROM runs AS r
     LEFT JOIN events AS e ON e.run_id = r.id AND e.seq = r.head_seq";
 
-/// The environment variable that makes rbx kill itself with `SIGKILL`
-/// right after it has committed that many events, for crash tests.
-pub const CRASH_AFTER_EVENTS: &str = "RBX_CRASH_AFTER_EVENTS";
-
 /// A store in one SQLite file, in write-ahead-log mode with
 /// `synchronous=FULL`: a commit is on disk when it returns, and readers
 /// (`rbx runs` in another terminal) never block the process driving a run.
@@ -71,8 +70,10 @@ pub struct SqliteStore {
     path: PathBuf,
     /// Crash testing: the process kills itself right after committing this
     /// many events (`RBX_CRASH_AFTER_EVENTS`), as `kill -9` at that moment.
-    crash_after: Option<u64>,
-    appended: u64,
+    crash: CrashAfter,
+    /// The run of the last event appended without a flush to the disk,
+    /// until a durable commit covers it.
+    unsynced: Option<RunId>,
 }
 
 impl SqliteStore {
@@ -185,20 +186,23 @@ impl SqliteStore {
                 }
             }
         }
-        let crash_after = std::env::var(CRASH_AFTER_EVENTS)
-            .ok()
-            .and_then(|n| n.trim().parse().ok());
         Ok(SqliteStore {
             conn,
             path,
-            crash_after,
-            appended: 0,
+            crash: CrashAfter::from_env(),
+            unsynced: None,
         })
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    fn set_synchronous(&self, level: &str) -> Result<(), StoreError> {
+        self.conn
+            .pragma_update(None, "synchronous", level)
+            .map_err(on_error(&self.path))
     }
 
     /// Appends one event and, for an event that stops the run, sets the
@@ -267,10 +271,10 @@ impl SqliteStore {
                 .map_err(on_error(path))?;
         }
         tx.commit().map_err(on_error(path))?;
-        self.appended += 1;
-        if self.crash_after == Some(self.appended) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::SIGKILL);
-        }
+        // A commit made with `synchronous=FULL` flushed the log, and so
+        // every deferred commit before it.
+        self.unsynced = None;
+        self.crash.committed();
         Ok(seq)
     }
 }
@@ -347,6 +351,47 @@ impl Store for SqliteStore {
         self.append_in_tx(run, kind, payload, None)
     }
 
+    fn append_deferred(
+        &mut self,
+        run: &RunId,
+        kind: &str,
+        payload: &Value,
+    ) -> Result<u64, StoreError> {
+        // In write-ahead-log mode, `synchronous=NORMAL` writes the commit
+        // to the log without flushing it; the next commit made with
+        // `FULL` flushes the log, and with it every commit before.
+        self.set_synchronous("NORMAL")?;
+        let appended = self.append_in_tx(run, kind, payload, None);
+        self.set_synchronous("FULL")?;
+        let seq = appended?;
+        self.unsynced = Some(run.clone());
+        Ok(seq)
+    }
+
+    fn unsynced(&self) -> bool {
+        self.unsynced.is_some()
+    }
+
+    fn sync(&mut self) -> Result<(), StoreError> {
+        let Some(run) = self.unsynced.clone() else {
+            return Ok(());
+        };
+        // A durable commit that changes nothing: rewriting the run's head
+        // appends its page to the log, and the commit flushes the log.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(on_error(&self.path))?;
+        tx.execute(
+            "UPDATE runs SET head_seq = head_seq WHERE id = ?1",
+            [run.as_str()],
+        )
+        .map_err(on_error(&self.path))?;
+        tx.commit().map_err(on_error(&self.path))?;
+        self.unsynced = None;
+        Ok(())
+    }
+
     fn append_stopping(
         &mut self,
         run: &RunId,
@@ -388,110 +433,36 @@ impl Store for SqliteStore {
                  FROM runs WHERE id = ?1",
                 [run.as_str()],
                 |row| {
-                    Ok(HeaderRow {
-                        runbook_id: row.get(0)?,
-                        title: row.get(1)?,
-                        entry: row.get(2)?,
-                        source_hash: row.get(3)?,
-                        inputs: row.get(4)?,
-                        started_at: row.get(5)?,
-                        started_by: row.get(6)?,
-                        host: row.get(7)?,
-                        head_seq: row.get(8)?,
-                        head_hash: row.get(9)?,
-                    })
+                    Ok((
+                        HeaderRow {
+                            runbook_id: row.get(0)?,
+                            title: row.get(1)?,
+                            entry: row.get(2)?,
+                            source_hash: row.get(3)?,
+                            inputs: row.get(4)?,
+                            started_at: row.get(5)?,
+                            started_by: row.get(6)?,
+                            host: row.get(7)?,
+                            head_seq: 0,
+                            head_hash: row.get(9)?,
+                        },
+                        row.get::<_, i64>(8)?,
+                    ))
                 },
             )
             .optional()
             .map_err(on_error(path))?
             .ok_or_else(|| unknown(run))?;
-        let broken = |seq: u64, reason: String| StoreError::ChainBroken {
-            run: run.clone(),
-            seq,
-            reason,
+        let (mut header, head_seq) = header;
+        header.head_seq = count(path, head_seq, "the run's event count")?;
+        let sources = source_rows(&tx, path, run)?;
+        let events = event_rows(&tx, path, run, 0)?;
+        let kept = KeptRows {
+            conn: &tx,
+            path,
+            run,
         };
-
-        if hash_sources(&source_rows(&tx, path, run)?) != header.source_hash {
-            return Err(broken(
-                0,
-                "the source snapshot does not match the hash it was recorded with".to_owned(),
-            ));
-        }
-        let mut prev_hash = RunHeader {
-            id: run.as_str(),
-            runbook_id: &header.runbook_id,
-            title: &header.title,
-            entry: &header.entry,
-            source_hash: &header.source_hash,
-            inputs: &header.inputs,
-            started_at: &header.started_at,
-            started_by: &header.started_by,
-            host: &header.host,
-        }
-        .hash();
-        let mut last = 0_u64;
-        let mut vouched = Vouched::default();
-        for row in event_rows(&tx, path, run, 0)? {
-            let seq = count(path, row.seq, "an event's sequence number")?;
-            let expected = last + 1;
-            if seq != expected {
-                return Err(broken(
-                    expected,
-                    format!("event {expected} is missing; the journal goes on at event {seq}"),
-                ));
-            }
-            if row.prev_hash != prev_hash {
-                let reason = if seq == 1 {
-                    "the first event does not follow from the run's header: the run's \
-                     inputs or details, or the event, were changed"
-                        .to_owned()
-                } else {
-                    format!(
-                        "its prev_hash is not the hash of event {}",
-                        seq.saturating_sub(1)
-                    )
-                };
-                return Err(broken(seq, reason));
-            }
-            if event_hash(&row.prev_hash, seq, &row.time, &row.kind, &row.payload) != row.hash {
-                return Err(broken(
-                    seq,
-                    "its time, kind or payload does not match its hash".to_owned(),
-                ));
-            }
-            vouched.read(seq, &row.payload);
-            prev_hash = row.hash;
-            last = seq;
-        }
-        let head_seq = count(path, header.head_seq, "the run's event count")?;
-        if last < head_seq {
-            return Err(broken(
-                last + 1,
-                format!(
-                    "the journal was cut short: it ends at event {last}, but the run recorded \
-                     {head_seq} events (events were removed, or the store lost the end of its \
-                     write-ahead log)"
-                ),
-            ));
-        }
-        if last > head_seq {
-            return Err(broken(
-                head_seq + 1,
-                format!(
-                    "the journal goes on past event {head_seq}, the last the run recorded: \
-                     events were added outside rbx"
-                ),
-            ));
-        }
-        if prev_hash != header.head_hash {
-            let reason = if last == 0 {
-                "the run's inputs or details do not match the hash they were recorded with"
-            } else {
-                "the last event's hash is not the one the run recorded"
-            };
-            return Err(broken(last, reason.to_owned()));
-        }
-        vouched.check(&tx, path, run)
+        chain::check(run, &header, &sources, &events, &kept)
     }
 
     fn checkpoint(&mut self) -> Result<(), StoreError> {
@@ -746,102 +717,40 @@ impl Store for SqliteStore {
     }
 }
 
-/// The outputs and files the events of a run vouch for, each with the
-/// digest the latest event vouching for it recorded, and that event.
-#[derive(Default)]
-struct Vouched {
-    /// (node, attempt, stream) → (event, digest).
-    outputs: HashMap<(String, i64, String), (u64, String)>,
-    /// (node, name) → (event, digest).
-    files: HashMap<(String, String), (u64, String)>,
+/// The outputs and files of one run, as the chain check reads them.
+struct KeptRows<'a> {
+    conn: &'a Connection,
+    path: &'a Path,
+    run: &'a RunId,
 }
 
-impl Vouched {
-    /// Notes what event `seq`'s payload vouches for, if anything.
-    fn read(&mut self, seq: u64, payload: &str) {
-        // Most events vouch for nothing; only those that may are parsed.
-        if !payload.contains("\"outputs\"") && !payload.contains("\"attachments\"") {
-            return;
-        }
-        let Ok(payload) = serde_json::from_str::<Value>(payload) else {
-            return;
-        };
-        let Some(node) = payload.get("node").and_then(Value::as_str) else {
-            return;
-        };
-        let digests = |key: &str| {
-            payload
-                .get(key)
-                .and_then(Value::as_object)
-                .into_iter()
-                .flatten()
-                .filter_map(|(name, digest)| Some((name.clone(), digest.as_str()?.to_owned())))
-                .collect::<Vec<_>>()
-        };
-        if let Some(attempt) = payload.get("attempt").and_then(Value::as_i64) {
-            for (stream, digest) in digests("outputs") {
-                self.outputs
-                    .insert((node.to_owned(), attempt, stream), (seq, digest));
-            }
-        }
-        for (name, digest) in digests("attachments") {
-            self.files.insert((node.to_owned(), name), (seq, digest));
-        }
+impl chain::Kept for KeptRows<'_> {
+    fn output(
+        &self,
+        node: &str,
+        attempt: i64,
+        stream: &str,
+    ) -> Result<Option<(Vec<u8>, Vec<u8>, u64)>, StoreError> {
+        output_row(self.conn, self.path, self.run, node, attempt, stream)?
+            .map(|(head, tail, total)| {
+                Ok((
+                    head,
+                    tail,
+                    count(self.path, total, "an output's byte count")?,
+                ))
+            })
+            .transpose()
     }
 
-    /// Recomputes every vouched-for digest from what the store holds now,
-    /// and reports the first (by event) that does not match.
-    fn check(self, conn: &Connection, path: &Path, run: &RunId) -> Result<(), StoreError> {
-        let mut problems: Vec<(u64, String)> = Vec::new();
-        for ((node, attempt, stream), (seq, digest)) in self.outputs {
-            let kept = output_row(conn, path, run, &node, attempt, &stream)?;
-            let what = format!("the {stream} of `{node}` (attempt {attempt})");
-            match kept {
-                None => problems.push((seq, format!("{what} it vouches for is missing"))),
-                Some((head, tail, total)) => {
-                    let total = count(path, total, "an output's byte count")?;
-                    if output_digest(&head, &tail, total) != digest {
-                        problems.push((
-                            seq,
-                            format!(
-                                "{what} does not match the digest this event recorded: \
-                                 the output was changed after it was kept"
-                            ),
-                        ));
-                    }
-                }
-            }
-        }
-        for ((node, name), (seq, digest)) in self.files {
-            let kept = conn
-                .query_row(
-                    "SELECT bytes FROM attachments WHERE run_id = ?1 AND node = ?2 AND name = ?3",
-                    params![run.as_str(), node, name],
-                    |row| row.get::<_, Vec<u8>>(0),
-                )
-                .optional()
-                .map_err(on_error(path))?;
-            let what = format!("the file `{name}` given for `{node}`");
-            match kept {
-                None => problems.push((seq, format!("{what} that it vouches for is missing"))),
-                Some(bytes) if file_digest(&bytes) != digest => problems.push((
-                    seq,
-                    format!(
-                        "{what} does not match the SHA-256 this event recorded: \
-                         the file was changed after it was kept"
-                    ),
-                )),
-                Some(_) => {}
-            }
-        }
-        match problems.into_iter().min() {
-            Some((seq, reason)) => Err(StoreError::ChainBroken {
-                run: run.clone(),
-                seq,
-                reason,
-            }),
-            None => Ok(()),
-        }
+    fn file(&self, node: &str, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT bytes FROM attachments WHERE run_id = ?1 AND node = ?2 AND name = ?3",
+                params![self.run.as_str(), node, name],
+                |row| row.get::<_, Vec<u8>>(0),
+            )
+            .optional()
+            .map_err(on_error(self.path))
     }
 }
 
@@ -878,48 +787,6 @@ fn create_private_file(path: &Path) -> io::Result<bool> {
     }
 }
 
-/// A run's row as [`Store::verify`] rehashes it.
-struct HeaderRow {
-    runbook_id: String,
-    title: String,
-    entry: String,
-    source_hash: String,
-    inputs: String,
-    started_at: String,
-    started_by: String,
-    host: String,
-    head_seq: i64,
-    head_hash: String,
-}
-
-/// An event's row as stored: the payload still the text that was hashed.
-struct EventRow {
-    seq: i64,
-    time: String,
-    kind: String,
-    payload: String,
-    prev_hash: String,
-    hash: String,
-}
-
-impl EventRow {
-    fn into_event(self, path: &Path, run: &RunId) -> Result<Event, StoreError> {
-        let seq = count(path, self.seq, "an event's sequence number")?;
-        let payload = serde_json::from_str(&self.payload).map_err(|error| StoreError::Corrupt {
-            path: path.to_owned(),
-            detail: format!("event {seq} of run {run} has a payload that is not JSON: {error}"),
-        })?;
-        Ok(Event {
-            seq,
-            time: self.time,
-            kind: self.kind,
-            payload,
-            prev_hash: self.prev_hash,
-            hash: self.hash,
-        })
-    }
-}
-
 /// The run's events after `after`, in order.
 fn event_rows(
     conn: &Connection,
@@ -927,26 +794,39 @@ fn event_rows(
     run: &RunId,
     after: i64,
 ) -> Result<Vec<EventRow>, StoreError> {
-    let mut select = conn
-        .prepare_cached(
-            "SELECT seq, time, kind, payload, prev_hash, hash FROM events
+    let rows: Vec<(i64, EventRow)> = {
+        let mut select = conn
+            .prepare_cached(
+                "SELECT seq, time, kind, payload, prev_hash, hash FROM events
              WHERE run_id = ?1 AND seq > ?2 ORDER BY seq",
-        )
-        .map_err(on_error(path))?;
-    select
-        .query_map(params![run.as_str(), after], |row| {
+            )
+            .map_err(on_error(path))?;
+        select
+            .query_map(params![run.as_str(), after], |row| {
+                Ok((
+                    row.get(0)?,
+                    EventRow {
+                        seq: 0,
+                        time: row.get(1)?,
+                        kind: row.get(2)?,
+                        payload: row.get(3)?,
+                        prev_hash: row.get(4)?,
+                        hash: row.get(5)?,
+                    },
+                ))
+            })
+            .map_err(on_error(path))?
+            .collect::<Result<_, _>>()
+            .map_err(on_error(path))?
+    };
+    rows.into_iter()
+        .map(|(seq, row)| {
             Ok(EventRow {
-                seq: row.get(0)?,
-                time: row.get(1)?,
-                kind: row.get(2)?,
-                payload: row.get(3)?,
-                prev_hash: row.get(4)?,
-                hash: row.get(5)?,
+                seq: count(path, seq, "an event's sequence number")?,
+                ..row
             })
         })
-        .map_err(on_error(path))?
-        .collect::<Result<_, _>>()
-        .map_err(on_error(path))
+        .collect()
 }
 
 /// The run's source snapshot, in order.

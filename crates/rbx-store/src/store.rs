@@ -1,11 +1,18 @@
 //! The operations every store backend provides.
 
+use std::time::{Duration, Instant};
+
 use serde_json::Value;
 
 use crate::{Event, Holder, LockOutcome, NewRun, Output, RunId, RunSummary, StoreError};
 
+/// How often a store that cannot be told of new events (SQLite, memory)
+/// looks for them while [`Store::wait_for_events`] waits.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
+
 /// A durable record of runs. [`SqliteStore`](crate::SqliteStore) is the
-/// embedded default; PostgreSQL is the planned second backend.
+/// embedded default; [`PostgresStore`](crate::PostgresStore) is the store a
+/// team shares.
 ///
 /// Every method that writes is one transaction, committed before it
 /// returns: when it returns `Ok`, the write survives a crash of the process
@@ -23,6 +30,34 @@ pub trait Store: Send {
     /// number (1 for the first). `kind` is lowercase letters, digits, `_`,
     /// `.` and `-`. The event is durable when this returns.
     fn append(&mut self, run: &RunId, kind: &str, payload: &Value) -> Result<u64, StoreError>;
+
+    /// Appends an event as [`Store::append`] does, in the same order, but
+    /// without waiting for the disk: when this returns the event is written
+    /// (the end of this process cannot lose it, a `kill -9` included) and
+    /// it is durable — it survives the machine — once the next durable
+    /// write commits or [`Store::sync`] returns. The engine appends a
+    /// node's finish this way: the start of the node after it, which must
+    /// be durable before that node acts, then makes both durable with one
+    /// flush. A backend that cannot defer makes it durable at once.
+    fn append_deferred(
+        &mut self,
+        run: &RunId,
+        kind: &str,
+        payload: &Value,
+    ) -> Result<u64, StoreError> {
+        self.append(run, kind, payload)
+    }
+
+    /// Whether an event appended with [`Store::append_deferred`] is not
+    /// durable yet.
+    fn unsynced(&self) -> bool {
+        false
+    }
+
+    /// Makes every event appended so far durable.
+    fn sync(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     /// Appends an event that stops the run (it ended, failed, paused…) and
     /// sets the run's status and next due time in the same transaction, so
@@ -160,4 +195,34 @@ pub trait Store: Send {
         attempt: u32,
         stream: &str,
     ) -> Result<Option<Output>, StoreError>;
+
+    /// The identity the store itself vouches for: the role a database
+    /// authenticated. `None` when the store has no notion of one (a file
+    /// on this machine), and the operator is then who the OS says.
+    fn identity(&self) -> Option<String> {
+        None
+    }
+
+    /// Waits until the run has an event after `after`, or `timeout` passes;
+    /// says whether one came. A backend that can be told of commits
+    /// (PostgreSQL's `LISTEN`) wakes as soon as one is; the others look
+    /// every [`POLL_INTERVAL`].
+    fn wait_for_events(
+        &self,
+        run: &RunId,
+        after: u64,
+        timeout: Duration,
+    ) -> Result<bool, StoreError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if !self.events_since(run, after)?.is_empty() {
+                return Ok(true);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(false);
+            }
+            std::thread::sleep(left.min(POLL_INTERVAL));
+        }
+    }
 }

@@ -131,6 +131,46 @@ pub enum StoreError {
         detail: String,
     },
 
+    /// The address of a PostgreSQL store cannot be used.
+    #[error(
+        "the store address `{store}` cannot be used: {detail}; write it as \
+         `postgres://USER@HOST:PORT/DATABASE` (the password in PGPASSWORD or ~/.pgpass, \
+         never in rbx.toml)"
+    )]
+    BadAddress {
+        /// The address, without its password.
+        store: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+
+    /// The PostgreSQL server cannot be reached, or the connection to it was
+    /// lost. What was committed before is safe in the database.
+    #[error(
+        "cannot reach the store {store}: {detail}; check the address, the network and that \
+         the server is up, then resume: every event committed before is kept"
+    )]
+    Unreachable {
+        /// The address, without its password.
+        store: String,
+        /// What the client or the server said.
+        detail: String,
+    },
+
+    /// The database refused what rbx asked because the role it logged in
+    /// as may not do it: an operator may add to the record, never change
+    /// or remove it.
+    #[error(
+        "the store {store} refused: {detail}; operators may add to a run's record but never \
+         change or remove it (see \"rbx for a team\" in the book for the roles and grants)"
+    )]
+    Denied {
+        /// The address, without its password.
+        store: String,
+        /// What the server said.
+        detail: String,
+    },
+
     /// The store holds no run with this id.
     #[error("no run `{run}` in this store; `rbx runs` lists the runs it holds")]
     UnknownRun {

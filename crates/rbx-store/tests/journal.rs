@@ -234,3 +234,56 @@ fn changed_inputs_or_sources_are_reported() {
     assert_eq!(seq, 0);
     assert!(reason.contains("source snapshot"), "{reason}");
 }
+
+#[test]
+fn a_deferred_event_is_in_the_chain_at_once_and_durable_with_the_next_commit() {
+    let (tmp, mut store, run) = journal();
+    assert!(!store.unsynced());
+    let seq = store
+        .append_deferred(&run, "node_finished", &json!({ "node": "s.a" }))
+        .expect("the deferred event is appended");
+    assert_eq!(seq, 4);
+    assert!(store.unsynced(), "a deferred event waits for a flush");
+    // Written, so another process reads it before any flush.
+    let other = SqliteStore::open(tmp.path()).expect("a second handle opens");
+    assert_eq!(other.events(&run).unwrap()[3].kind, "node_finished");
+    // The next durable append covers it; so does `sync` alone.
+    store
+        .append(&run, "node_started", &json!({ "node": "s.b" }))
+        .expect("the durable event is appended");
+    assert!(
+        !store.unsynced(),
+        "a durable commit flushes what came before"
+    );
+    store
+        .append_deferred(&run, "node_finished", &json!({ "node": "s.b" }))
+        .expect("appended");
+    store.sync().expect("the flush succeeds");
+    assert!(!store.unsynced());
+    store.verify(&run).expect("the chain holds every event");
+    assert_eq!(
+        other
+            .events(&run)
+            .unwrap()
+            .iter()
+            .map(|e| e.kind.as_str())
+            .collect::<Vec<_>>(),
+        [
+            "run.started",
+            "step.started",
+            "step.finished",
+            "node_finished",
+            "node_started",
+            "node_finished"
+        ]
+    );
+}
+
+#[test]
+fn a_refused_deferred_event_writes_nothing_and_leaves_nothing_to_flush() {
+    let (_tmp, mut store, run) = journal();
+    let refused = store.append_deferred(&run, "Bad Kind!", &json!({}));
+    assert!(matches!(refused, Err(StoreError::InvalidKind { .. })));
+    assert!(!store.unsynced(), "nothing was written, nothing waits");
+    assert_eq!(store.events(&run).unwrap().len(), 3);
+}

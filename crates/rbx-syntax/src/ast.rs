@@ -658,15 +658,40 @@ pub enum CaptureType {
     Int,
     Bool,
     Duration,
+    /// `list` or `list(T)`: a JSON array, every line, or every match, each
+    /// item of the scalar type `T` (`string` when not written).
+    List(ScalarType),
 }
 
 impl CaptureType {
+    /// The type as written: `int`, `list(int)`; `list` for a list of strings.
+    pub fn written(self) -> String {
+        match self {
+            CaptureType::List(ScalarType::String) => "list".to_string(),
+            CaptureType::List(item) => format!("list({})", item.keyword()),
+            scalar => scalar.keyword().to_string(),
+        }
+    }
+
+    /// The keyword of a scalar capture type, or `list`.
     pub fn keyword(self) -> &'static str {
         match self {
             CaptureType::String => "string",
             CaptureType::Int => "int",
             CaptureType::Bool => "bool",
             CaptureType::Duration => "duration",
+            CaptureType::List(_) => "list",
+        }
+    }
+
+    /// The scalar type a value (or each item of a list) is read as.
+    pub fn item(self) -> ScalarType {
+        match self {
+            CaptureType::String => ScalarType::String,
+            CaptureType::Int => ScalarType::Int,
+            CaptureType::Bool => ScalarType::Bool,
+            CaptureType::Duration => ScalarType::Duration,
+            CaptureType::List(item) => item,
         }
     }
 }
@@ -677,6 +702,8 @@ pub enum CaptureSource {
     Regex(Regex),
     /// A dotted field path into the stream parsed as JSON.
     Json(Text),
+    /// Every non-empty line of the stream, trimmed (a `list` capture only).
+    Lines,
 }
 
 /// `evidence NAME "prompt": TYPE optional?`
@@ -693,7 +720,13 @@ pub enum EvidenceType {
     Text,
     Url,
     File,
+    /// A whole number.
+    Int,
+    /// Yes or no.
+    Bool,
     Choice(Vec<Ident>),
+    /// Any number of the listed names, in the order listed: a multi-choice.
+    Choices(Vec<Ident>),
 }
 
 /// `option NAME "description" -> TARGET`
@@ -739,6 +772,12 @@ pub enum ExprKind {
     Bool(bool),
     Duration(u64),
     Regex(Regex),
+    /// `[a, b, c]`: a list of values of one type.
+    List(Vec<Expr>),
+    /// `a ?? b ?? c`: the first operand that has a value (a capture of a
+    /// step that did not run, optional evidence left out, has none). Kept
+    /// flat, like `or`.
+    Default(Vec<Expr>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -45,9 +45,11 @@ fn describe(rule: Rule) -> Option<String> {
             "a type (`string`, `int`, `bool`, `duration`, `secret`, `enum(...)` or `list(...)`)"
         }
         evidence_type | evidence_kind => {
-            "an evidence type (`text`, `url`, `file` or `choice(...)`)"
+            "an evidence type (`text`, `url`, `file`, `int`, `bool`, `choice(...)` or `choices(...)`)"
         }
-        capture_type => "a capture type (`string`, `int`, `bool` or `duration`)",
+        capture_type | capture_scalar | capture_list => {
+            "a capture type (`string`, `int`, `bool`, `duration` or `list(...)`)"
+        }
         stream => "`stdout` or `stderr`",
         route_event => "`failure` or `cancel`",
         hook_event => "an event (`pause`, `overrun`, `failure` or `end`)",
@@ -57,12 +59,13 @@ fn describe(rule: Rule) -> Option<String> {
         cmp_op => "a comparison such as `==`",
         sum_op => "`+` or `-`",
         match_op => "`~` or `!~`",
+        dflt_op => "`??`",
         target => "a target (a stage, `end OUTCOME` or `continue`)",
-        expr | or_expr | and_expr | not_expr | cmp_expr | sum_expr | paren | call => {
-            "an expression"
-        }
+        expr | or_expr | and_expr | not_expr | cmp_expr | dflt_expr | sum_expr | paren | call
+        | list_expr => "an expression",
         capture_regex => "`~ /regex/`",
         capture_json => "`json \"field\"`",
+        capture_lines => "`lines`",
         node_pattern => {
             "a node (`smoke.doctor`, `doctor` or a quoted pattern such as `\"smoke.*\"`)"
         }
@@ -86,8 +89,10 @@ fn words(rule: Rule) -> &'static [&'static str] {
         input_type | scalar_type => &[
             "string", "int", "bool", "duration", "secret", "enum", "list",
         ],
-        evidence_type | evidence_kind => &["text", "url", "file", "choice"],
-        capture_type => &["string", "int", "bool", "duration"],
+        evidence_type | evidence_kind => {
+            &["text", "url", "file", "int", "bool", "choice", "choices"]
+        }
+        capture_type | capture_scalar => &["string", "int", "bool", "duration", "list"],
         boolean => &["true", "false"],
         target => &["end", "continue"],
         verdict => &["go", "no_go"],

@@ -382,13 +382,14 @@ fn stmt_text(kind: &StmtKind, level: usize) -> String {
             let mut line = format!("capture {}", capture.name.name);
             if let Some(ty) = capture.ty {
                 line.push_str(": ");
-                line.push_str(ty.keyword());
+                line.push_str(&ty.written());
             }
             line.push_str(" = ");
             line.push_str(capture.stream.keyword());
             match &capture.source {
                 CaptureSource::Regex(re) => line.push_str(&format!(" ~ {}", regex(re))),
                 CaptureSource::Json(path) => line.push_str(&format!(" json {}", text(path, level))),
+                CaptureSource::Lines => line.push_str(" lines"),
             }
             line
         }
@@ -403,7 +404,10 @@ fn stmt_text(kind: &StmtKind, level: usize) -> String {
                 EvidenceType::Text => "text".to_string(),
                 EvidenceType::Url => "url".to_string(),
                 EvidenceType::File => "file".to_string(),
+                EvidenceType::Int => "int".to_string(),
+                EvidenceType::Bool => "bool".to_string(),
                 EvidenceType::Choice(options) => format!("choice({})", names(options)),
+                EvidenceType::Choices(options) => format!("choices({})", names(options)),
             };
             let mut line = format!(
                 "evidence {} {}: {ty}",
@@ -582,6 +586,8 @@ pub fn expr(e: &Expr) -> String {
         ExprKind::Bool(b) => b.to_string(),
         ExprKind::Duration(ms) => duration(*ms),
         ExprKind::Regex(re) => regex(re),
+        ExprKind::List(items) => format!("[{}]", join(items, ", ")),
+        ExprKind::Default(operands) => join(operands, " ?? "),
     }
 }
 

@@ -14,11 +14,13 @@ mod parser;
 mod scan;
 pub mod span;
 mod template;
+pub mod version;
 
 pub use diagnostic::{Diagnostic, Label, Severity};
 pub use lower::parse_duration;
 pub use parser::{Parsed, parse};
 pub use span::Span;
+pub use version::Version;
 
 /// Parses raw file contents, reporting bytes that are not UTF-8 as a
 /// diagnostic rather than failing.

@@ -127,6 +127,8 @@ pub fn is_keyword(rule: Rule) -> bool {
             | kw_enum
             | kw_list
             | kw_choice
+            | kw_choices
+            | kw_lines
             | kw_and
             | kw_or
             | kw_not
@@ -810,19 +812,14 @@ impl<'s> Lowerer<'s> {
         let span = self.span(&pair);
         let mut children = Children::of(pair);
         let name = self.ident(children.expect(Rule::ident)?);
-        let ty = children
-            .take(Rule::capture_type)
-            .map(|ty| match ty.as_str() {
-                "int" => CaptureType::Int,
-                "bool" => CaptureType::Bool,
-                "duration" => CaptureType::Duration,
-                _ => CaptureType::String,
-            });
+        let ty = children.take(Rule::capture_type).map(capture_type);
         let stream = stream(&children.expect(Rule::stream)?);
         let source = if let Some(regex) = children.take(Rule::capture_regex) {
             CaptureSource::Regex(self.regex(Children::of(regex).expect(Rule::regex)?)?)
         } else if let Some(json) = children.take(Rule::capture_json) {
             CaptureSource::Json(self.string(Children::of(json).expect(Rule::string)?)?)
+        } else if children.take(Rule::capture_lines).is_some() {
+            CaptureSource::Lines
         } else {
             return Err(Bug {
                 expected: Rule::capture_regex,
@@ -849,9 +846,12 @@ impl<'s> Lowerer<'s> {
         })?;
         let ty = match inner.as_rule() {
             Rule::choice_type => EvidenceType::Choice(self.idents(inner)),
+            Rule::choices_type => EvidenceType::Choices(self.idents(inner)),
             _ => match inner.as_str() {
                 "url" => EvidenceType::Url,
                 "file" => EvidenceType::File,
+                "int" => EvidenceType::Int,
+                "bool" => EvidenceType::Bool,
                 _ => EvidenceType::Text,
             },
         };
@@ -917,13 +917,13 @@ impl<'s> Lowerer<'s> {
             }
             Rule::cmp_expr => {
                 let mut children = Children::of(pair);
-                let lhs = self.expr(children.expect(Rule::sum_expr)?)?;
+                let lhs = self.expr(children.expect(Rule::dflt_expr)?)?;
                 let Some(op) = children.next() else {
                     return Ok(lhs);
                 };
                 let op = compare_op(op.as_str());
                 let rhs = self.expr(children.next().ok_or(Bug {
-                    expected: Rule::sum_expr,
+                    expected: Rule::dflt_expr,
                     span,
                 })?)?;
                 Ok(Expr {
@@ -963,6 +963,33 @@ impl<'s> Lowerer<'s> {
                         first: Box::new(first),
                         rest,
                     },
+                    span,
+                })
+            }
+            Rule::dflt_expr => {
+                let mut operands: Vec<Expr> = Children::of(pair)
+                    .rest()
+                    .filter(|p| p.as_rule() != Rule::dflt_op)
+                    .map(|p| self.expr(p))
+                    .collect::<R<_>>()?;
+                if operands.len() == 1 {
+                    return operands.pop().ok_or(Bug {
+                        expected: rule,
+                        span,
+                    });
+                }
+                Ok(Expr {
+                    kind: ExprKind::Default(operands),
+                    span,
+                })
+            }
+            Rule::list_expr => {
+                let items = Children::of(pair)
+                    .rest()
+                    .map(|p| self.expr(p))
+                    .collect::<R<_>>()?;
+                Ok(Expr {
+                    kind: ExprKind::List(items),
                     span,
                 })
             }
@@ -1251,4 +1278,31 @@ pub fn parse_duration(text: &str) -> Option<u64> {
         number = 0;
     }
     Some(total)
+}
+
+/// `int`, `list`, `list(int)`: a capture's declared type.
+fn capture_type(pair: Pair<'_, Rule>) -> CaptureType {
+    let scalar = |text: &str| match text {
+        "int" => ScalarType::Int,
+        "bool" => ScalarType::Bool,
+        "duration" => ScalarType::Duration,
+        _ => ScalarType::String,
+    };
+    let inner = pair.into_inner().next();
+    match inner {
+        Some(list) if list.as_rule() == Rule::capture_list => {
+            let item = list
+                .into_inner()
+                .find(|p| p.as_rule() == Rule::capture_scalar)
+                .map_or(ScalarType::String, |p| scalar(p.as_str()));
+            CaptureType::List(item)
+        }
+        Some(single) => match scalar(single.as_str()) {
+            ScalarType::Int => CaptureType::Int,
+            ScalarType::Bool => CaptureType::Bool,
+            ScalarType::Duration => CaptureType::Duration,
+            _ => CaptureType::String,
+        },
+        None => CaptureType::String,
+    }
 }

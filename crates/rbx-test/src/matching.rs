@@ -17,6 +17,10 @@ pub fn closeness(pattern: &NodePattern, id: &str) -> Option<u8> {
     if id == text {
         return Some(3);
     }
+    // A node of a loop over a captured list, whose items the run learns.
+    if id.contains("[*]") && glob(id, text) {
+        return Some(2);
+    }
     let without_items = id.split('[').next().unwrap_or(id);
     if without_items == text {
         return Some(2);

@@ -519,6 +519,11 @@ impl<'a> Plan<'a> {
                         capture.stream.keyword(),
                         path.source_form()
                     ),
+                    CaptureSource::Lines => format!(
+                        "{} from the lines of {}",
+                        capture.name.name,
+                        capture.stream.keyword()
+                    ),
                 }),
                 StmtKind::Irreversible(why) => {
                     // First, so that nobody reads past it.
@@ -536,10 +541,17 @@ impl<'a> Plan<'a> {
                         EvidenceType::Text => "text".to_string(),
                         EvidenceType::Url => "url".to_string(),
                         EvidenceType::File => "file".to_string(),
+                        EvidenceType::Int => "a whole number".to_string(),
+                        EvidenceType::Bool => "yes or no".to_string(),
                         EvidenceType::Choice(options) => {
                             let names: Vec<&str> =
                                 options.iter().map(|o| o.name.as_str()).collect();
                             format!("one of {}", names.join(", "))
+                        }
+                        EvidenceType::Choices(options) => {
+                            let names: Vec<&str> =
+                                options.iter().map(|o| o.name.as_str()).collect();
+                            format!("any of {}", names.join(", "))
                         }
                     };
                     let optional = if evidence.optional { ", optional" } else { "" };

@@ -34,7 +34,7 @@ pub async fn drive(
     journal: Journal,
     run: RunId,
     mut state: RunState,
-    plan: Plan,
+    mut plan: Plan,
     inputs: HashMap<String, Value>,
     options: Options,
     history: Vec<crate::Past>,
@@ -89,11 +89,7 @@ pub async fn drive(
         runbook_id: procedure.runbook_id.clone(),
         started_by: started_by.to_string(),
         verify_first,
-        instances: plan
-            .by_name
-            .iter()
-            .map(|(name, xs)| (name.clone(), xs.len()))
-            .collect(),
+        instances: std::sync::Mutex::new(instances(&plan)),
         stage_started: std::sync::Mutex::new(
             state
                 .nodes
@@ -102,9 +98,32 @@ pub async fn drive(
                 .collect(),
         ),
     });
-    let exit = dispatch(&shared, &plan, &mut state, cancel).await;
+    let exit = loop {
+        match dispatch(&shared, &plan, &mut state, cancel.clone()).await {
+            Some(exit) => break exit,
+            // A list a loop goes over was captured: the loop expands now,
+            // from the items the journal holds.
+            None => {
+                plan = crate::expand::expand(
+                    &procedure.graph,
+                    &crate::list_values(&shared.inputs, &state),
+                );
+                if let Ok(mut counts) = shared.instances.lock() {
+                    *counts = instances(&plan);
+                }
+            }
+        }
+    };
     interrupt.abort();
     exit
+}
+
+/// How many instances each node has in `plan`, by its id in the runbook.
+fn instances(plan: &Plan) -> HashMap<String, usize> {
+    plan.by_name
+        .iter()
+        .map(|(name, xs)| (name.clone(), xs.len()))
+        .collect()
 }
 
 /// How the run is stopping, once something has stopped it: nothing new
@@ -145,14 +164,19 @@ struct Dispatcher<'a> {
     held: Vec<BTreeSet<(usize, usize)>>,
     stops: Stops,
     overruns: HashSet<String>,
+    /// A settled node captured a list: once nothing runs, the plan is
+    /// expanded again, since a loop may go over it.
+    replan: bool,
 }
 
+/// Drives the run on `plan` until it stops (`Some`), or until a list was
+/// captured and the plan must be expanded again (`None`).
 pub(crate) async fn dispatch(
     shared: &Arc<Shared>,
     plan: &Plan,
     state: &mut RunState,
     cancel: watch::Receiver<bool>,
-) -> Exit {
+) -> Option<Exit> {
     let unsettled: Vec<usize> = (0..plan.nodes.len())
         .map(|x| {
             plan.incoming[x]
@@ -175,21 +199,22 @@ pub(crate) async fn dispatch(
         held: vec![BTreeSet::new(); plan.gates.len()],
         stops: Stops::default(),
         overruns: HashSet::new(),
+        replan: false,
     };
     if let Err(e) = dispatcher.recover().await {
-        return Exit::Broken(e);
+        return Some(Exit::Broken(e));
     }
     loop {
         if *cancel.borrow() {
             while dispatcher.running.join_next().await.is_some() {}
-            return interrupted(shared).await;
+            return Some(interrupted(shared).await);
         }
-        if !dispatcher.stops.any() {
+        if !dispatcher.stops.any() && !dispatcher.replan {
             if let Err(e) = dispatcher.consider().await {
-                return Exit::Broken(e);
+                return Some(Exit::Broken(e));
             }
             if let Err(e) = dispatcher.launch().await {
-                return Exit::Broken(e);
+                return Some(Exit::Broken(e));
             }
         }
         let Some(joined) = dispatcher.running.join_next().await else {
@@ -197,13 +222,16 @@ pub(crate) async fn dispatch(
         };
         let Ok((x, done)) = joined else { continue };
         if let Err(e) = dispatcher.settle(x, done).await {
-            return Exit::Broken(e);
+            return Some(Exit::Broken(e));
         }
     }
     if *cancel.borrow() {
-        return interrupted(shared).await;
+        return Some(interrupted(shared).await);
     }
-    dispatcher.conclude().await
+    if dispatcher.replan && !dispatcher.stops.any() {
+        return None;
+    }
+    Some(dispatcher.conclude().await)
 }
 
 impl Dispatcher<'_> {
@@ -332,6 +360,10 @@ impl Dispatcher<'_> {
         match done {
             Done::Settled(node_state) => {
                 let failed = node_state.status == Status::Failed;
+                self.replan |= node_state
+                    .captures
+                    .values()
+                    .any(|v| matches!(v, Value::List(_)));
                 if failed {
                     let reason = node_state.reason.clone().unwrap_or_default();
                     let details = [("RBX_STEP", id.as_str()), ("RBX_REASON", reason.as_str())];

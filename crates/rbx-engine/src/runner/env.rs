@@ -25,6 +25,8 @@ pub struct View {
     pub(crate) items: Vec<(String, Value)>,
     /// For a tally node, the failures it counts.
     pub(crate) tally: Option<super::tally::Tally>,
+    /// Each loop item's place in its list, for `VAR.index`.
+    pub(crate) positions: Vec<usize>,
 }
 
 impl View {
@@ -79,6 +81,7 @@ impl View {
                 .collect(),
             items: node.items.clone(),
             tally: None,
+            positions: node.positions.clone(),
         }
     }
 }
@@ -147,6 +150,9 @@ pub(crate) fn collect_paths(e: &Expr, names: &mut std::collections::HashSet<Stri
                 }
             }
         }
+        ExprKind::List(items) | ExprKind::Default(items) => {
+            items.iter().for_each(|i| collect_paths(i, names))
+        }
         ExprKind::Int(_) | ExprKind::Bool(_) | ExprKind::Duration(_) | ExprKind::Regex(_) => {}
     }
 }
@@ -171,8 +177,15 @@ pub(crate) struct NodeEnv<'a> {
 impl Env for NodeEnv<'_> {
     fn lookup(&self, path: &[&str]) -> Option<Value> {
         let head = *path.first()?;
-        if let Some((_, v)) = self.view.items.iter().rev().find(|(var, _)| var == head) {
-            return Some(v.clone());
+        if let Some(at) = self.view.items.iter().rposition(|(var, _)| var == head) {
+            return match path.get(1) {
+                None => Some(self.view.items[at].1.clone()),
+                Some(&"index") => {
+                    let index = self.view.positions.get(at)?;
+                    Some(Value::Int(i64::try_from(*index).ok()?))
+                }
+                Some(_) => None,
+            };
         }
         if let Some(v) = self.inputs.unwrap_or(&self.shared.inputs).get(head) {
             return Some(v.clone());
@@ -232,6 +245,7 @@ impl Env for NodeEnv<'_> {
                     .collect(),
                 items: Vec::new(),
                 tally: None,
+                positions: Vec::new(),
             };
             let env = NodeEnv {
                 shared: self.shared,

@@ -170,6 +170,12 @@ pub(crate) fn ask_person(
                         let names: Vec<&str> = options.iter().map(|o| o.name.as_str()).collect();
                         format!(" [{}]", names.join("/"))
                     }
+                    EvidenceType::Choices(options) => {
+                        let names: Vec<&str> = options.iter().map(|o| o.name.as_str()).collect();
+                        format!(" [any of {}, separated by commas]", names.join(", "))
+                    }
+                    EvidenceType::Int => " (a whole number)".to_string(),
+                    EvidenceType::Bool => " [yes/no]".to_string(),
                     EvidenceType::Url => " (URL)".to_string(),
                     EvidenceType::File => " (path to a file)".to_string(),
                     EvidenceType::Text => " (empty line: open $EDITOR)".to_string(),

@@ -17,16 +17,34 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Appends an event, durable when this returns.
 pub(crate) async fn record(
     shared: &Shared,
     kind: &'static str,
+    payload: serde_json::Value,
+) -> Result<u64, String> {
+    write(shared, kind, payload, false).await
+}
+
+/// Appends an event; `deferred`, it becomes durable with the next durable
+/// write ([`Store::append_deferred`]).
+async fn write(
+    shared: &Shared,
+    kind: &'static str,
     mut payload: serde_json::Value,
+    deferred: bool,
 ) -> Result<u64, String> {
     people::with_account(&mut payload, &shared.options.account);
     let run = shared.run.clone();
     shared
         .journal
-        .call(move |s: &mut dyn Store| s.append(&run, kind, &payload))
+        .call(move |s: &mut dyn Store| {
+            if deferred {
+                s.append_deferred(&run, kind, &payload)
+            } else {
+                s.append(&run, kind, &payload)
+            }
+        })
         .await
         .map_err(|e| e.to_string())
 }
@@ -58,7 +76,10 @@ pub(crate) async fn finish(
     if let Some(ms) = node.duration_ms {
         payload["duration_ms"] = json!(ms);
     }
-    match record(shared, kind::NODE_FINISHED, payload).await {
+    // Deferred: the next durable write — the start of the node after this
+    // one, which must be durable before that node acts — flushes both at
+    // once (book: Execution, "Durability").
+    match write(shared, kind::NODE_FINISHED, payload, true).await {
         Ok(seq) => {
             node.attempts = attempt;
             node.finished_seq = Some(seq);

@@ -277,7 +277,10 @@ pub(crate) async fn confirm_irreversible(
     let base = base_name(&node.id).unwrap_or_default();
     // The id a confirmation must name: the instance's own when the step has
     // several in this run (rule I1).
-    let single = shared.instances.get(&base).is_some_and(|n| *n == 1);
+    let single = shared
+        .instances
+        .lock()
+        .is_ok_and(|counts| counts.get(&base).is_some_and(|n| *n == 1));
     let name = if single {
         base.clone()
     } else {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use rbx_engine::value::{MASK, Value};
 use rbx_engine::{RunState, RunStatus, Snapshot, Status};
-use rbx_store::{RunId, RunSummary, SqliteStore, Store, StoreError};
+use rbx_store::{RunId, RunSummary, Store, StoreError};
 use rbx_syntax::ast::{File, InputTypeKind, ItemKind, RoleFieldKind, ScalarType};
 use serde_json::{Value as Json, json};
 
@@ -22,6 +22,7 @@ pub(super) fn plain(value: &Value) -> Json {
         Value::Bool(b) => json!(b),
         Value::Duration(ms) => json!(rbx_syntax::fmt::duration(*ms)),
         Value::Timestamp(ms) => json!(rbx_engine::format_time(*ms)),
+        Value::Version(v) => json!(v.as_str()),
         Value::List(items) => Json::Array(items.iter().map(plain).collect()),
         Value::Secret(_) => json!(MASK),
     }
@@ -29,7 +30,7 @@ pub(super) fn plain(value: &Value) -> Json {
 
 impl Record {
     /// The record of the run `summary` describes, or why it cannot be made.
-    pub fn build(store: &SqliteStore, summary: &RunSummary) -> Result<Record, String> {
+    pub fn build(store: &dyn Store, summary: &RunSummary) -> Result<Record, String> {
         let run = &summary.id;
         let sources = store.sources(run).map_err(|e| e.to_string())?;
         let events = store.events(run).map_err(|e| e.to_string())?;
@@ -281,7 +282,7 @@ fn outcome(state: &RunState, summary: &RunSummary) -> Outcome {
     out
 }
 
-fn chain(store: &SqliteStore, run: &RunId, events: usize) -> Chain {
+fn chain(store: &dyn Store, run: &RunId, events: usize) -> Chain {
     let events = u64::try_from(events).unwrap_or(u64::MAX);
     match store.verify(run) {
         Ok(()) => Chain {

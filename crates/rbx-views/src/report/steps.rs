@@ -5,7 +5,7 @@ use rbx_check::graph::{Node, NodeKind};
 use rbx_engine::state::{NodeHistory, NodeState};
 use rbx_engine::value::Value;
 use rbx_engine::{RunState, RunStatus, Status};
-use rbx_store::{RunId, RunSummary, SqliteStore, Store};
+use rbx_store::{RunId, RunSummary, Store};
 use rbx_syntax::ast::{BlockKind, StmtKind, Text, TextPart};
 use serde_json::{Map, Value as Json};
 
@@ -19,7 +19,7 @@ use crate::graph::require;
 /// What the report needs to describe one node of the run.
 pub(super) struct NodeView<'a> {
     state: &'a RunState,
-    store: &'a SqliteStore,
+    store: &'a dyn Store,
     run: &'a RunId,
     /// Whether the store says a process is driving the run now: a started
     /// node is then running, not in doubt.
@@ -33,7 +33,7 @@ pub(super) struct NodeView<'a> {
 impl<'a> NodeView<'a> {
     pub(super) fn new(
         state: &'a RunState,
-        store: &'a SqliteStore,
+        store: &'a dyn Store,
         summary: &'a RunSummary,
     ) -> NodeView<'a> {
         let paused_at = match &state.status {

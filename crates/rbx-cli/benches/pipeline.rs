@@ -1,0 +1,382 @@
+//! The whole pipeline in one table: `rbx lint`, `plan`, `graph`, `run` and
+//! `resume` of generated runbooks of 1,000, 10,000 and 100,000 steps — the
+//! wall time and peak memory of each, process start included —, then how
+//! long `rbx` takes to start, then 1,000 commands run by rbx next to the
+//! same commands run by a shell loop, by `make -j1`, by `just`, and the
+//! floor of two durable commits and a spawn per step.
+//!
+//! `cargo bench -p rbx-cli --bench pipeline` measures the release binary
+//! and prints the tables; the figures are recorded in the book
+//! (reference/performance.md), never asserted. Run as a test (`cargo test
+//! --bench pipeline`, as CI does), it goes through every row once at a
+//! small scale. Peak memory is read by GNU `time` (`/usr/bin/time`).
+//!
+//! A runbook over 4 MiB is refused by the loader, so the generated stages
+//! are spread over fragments of ten stages each, which the entry includes.
+
+use std::fs;
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+mod support;
+
+use support::{RBX, best, copy_dir, floor, median, ms, rbx, timed};
+
+/// `rbx`'s exit status for a run that stopped at a failed step.
+const FAILED: i32 = 1;
+/// Stages in one generated fragment.
+const STAGES_PER_FILE: usize = 10;
+
+struct Scale {
+    /// Steps of each generated runbook.
+    sizes: &'static [usize],
+    /// Rounds of each pipeline measurement; the best is reported.
+    rounds: usize,
+    /// Rounds of each start-up measurement.
+    starts: usize,
+}
+
+const FULL: Scale = Scale {
+    sizes: &[1_000, 10_000, 100_000],
+    rounds: 3,
+    starts: 50,
+};
+
+const QUICK: Scale = Scale {
+    sizes: &[100, 300],
+    rounds: 1,
+    starts: 3,
+};
+
+/// One measured process: wall time, exit status and peak resident memory.
+struct Sample {
+    took: Duration,
+    status: ExitStatus,
+    peak_kib: u64,
+}
+
+/// `command` under GNU `time`, which writes the peak resident set of the
+/// process to `report`.
+fn sampled(command: &Command, report: &Path) -> Sample {
+    let mut wrapped = Command::new("/usr/bin/time");
+    wrapped
+        .args(["-f", "%M", "-o"])
+        .arg(report)
+        .arg(command.get_program())
+        .args(command.get_args())
+        .current_dir(command.get_current_dir().unwrap_or(Path::new(".")))
+        .env_remove("RBX_FILL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let (took, status) = timed(wrapped);
+    Sample {
+        took,
+        status,
+        peak_kib: read_peak(report),
+    }
+}
+
+fn read_peak(report: &Path) -> u64 {
+    let text = fs::read_to_string(report).expect("GNU time wrote its report");
+    text.lines()
+        .last()
+        .and_then(|line| line.trim().parse().ok())
+        .expect("the report ends with the peak in KiB")
+}
+
+/// The generated runbook: `steps` steps in stages of at most 1,000, each
+/// step `run "true"` with the statements a real one has, then a last step
+/// that fails until the file `go` exists. Returns the entry's path.
+fn generate(dir: &Path, steps: usize) -> PathBuf {
+    let per_stage = steps.min(1_000);
+    let stages = steps.div_ceil(per_stage);
+    let mut fragments = Vec::new();
+    let mut text = String::new();
+    for s in 0..stages {
+        text.push_str(&format!("stage s{s} \"Stage {s}\" {{\n"));
+        let count = per_stage.min(steps - s * per_stage);
+        for n in 0..count {
+            text.push_str(&format!(
+                "  step n{n} \"Step {n} of stage {s}\" {{\n    owner oncall\n    \
+                 run \"true\"\n    timeout 30s\n    retry 2 backoff 5s\n    \
+                 expect exit 0\n    idempotent\n  }}\n\n"
+            ));
+        }
+        if s + 1 < stages {
+            text.push_str(&format!("  then s{}\n}}\n\n", s + 1));
+        } else {
+            text.push_str(
+                "  step last \"Last\" {\n    owner oncall\n    run \"test -f go\"\n    \
+                 timeout 30s\n  }\n\n  end done\n}\n",
+            );
+        }
+        if (s + 1) % STAGES_PER_FILE == 0 || s + 1 == stages {
+            let name = format!("part{}.runbook", fragments.len());
+            fs::write(dir.join(&name), std::mem::take(&mut text)).expect("write a fragment");
+            fragments.push(name);
+        }
+    }
+    let mut entry = String::from(
+        "runbook generated \"Generated pipeline benchmark\" {\n  role oncall \"On-call\"\n\n",
+    );
+    for name in &fragments {
+        entry.push_str(&format!("  include \"{name}\"\n"));
+    }
+    entry.push_str("}\n");
+    let path = dir.join("entry.runbook");
+    fs::write(&path, entry).expect("write the entry");
+    path
+}
+
+/// One row of the pipeline table.
+struct Row {
+    what: &'static str,
+    took: Duration,
+    peak_kib: u64,
+}
+
+/// The best of `rounds` runs of `rbx ARGS` in `dir`, and the highest peak.
+fn best_of(dir: &Path, args: &[&str], rounds: usize, ok: &[i32]) -> (Duration, u64) {
+    let report = dir.join("time.txt");
+    let samples: Vec<Sample> = (0..rounds)
+        .map(|_| sampled(&rbx(dir, args), &report))
+        .collect();
+    for sample in &samples {
+        let code = sample.status.code().unwrap_or(-1);
+        assert!(ok.contains(&code), "`rbx {}` ended {code}", args.join(" "));
+    }
+    let took = best(&samples.iter().map(|s| s.took).collect::<Vec<_>>());
+    let peak = samples.iter().map(|s| s.peak_kib).max().unwrap_or(0);
+    (took, peak)
+}
+
+/// `rbx resume` of a copy of the failed run's store: the time to its first
+/// new step (printed once that step's start is durable) and the peak.
+fn resume(dir: &Path, state: &Path, last: &str) -> (Duration, u64) {
+    let report = dir.join("time-resume.txt");
+    let mut command = Command::new("/usr/bin/time");
+    command
+        .args(["-f", "%M", "-o"])
+        .arg(&report)
+        .args([RBX, "resume", "--non-interactive", "--state-dir"])
+        .arg(state)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let start = Instant::now();
+    let mut child = command.spawn().expect("start rbx resume");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let marker = format!("{last} (attempt 2)");
+    let first = BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .find(|line| line.contains(&marker))
+        .map(|_| start.elapsed());
+    let status = child.wait().expect("wait for rbx resume");
+    assert!(status.success(), "the resumed run must end: {status}");
+    let first = first.expect("the last step started again");
+    (first, read_peak(&report))
+}
+
+/// Every row at one size.
+fn pipeline(root: &Path, steps: usize, rounds: usize) -> Vec<Row> {
+    let dir = root.join(format!("pipeline-{steps}"));
+    fs::create_dir_all(&dir).expect("create the size's directory");
+    let entry = generate(&dir, steps);
+    let entry = entry.to_str().expect("a UTF-8 path");
+    let mut rows = Vec::new();
+    for (what, args) in [
+        ("lint", vec!["lint", entry]),
+        ("plan", vec!["plan", entry]),
+        ("graph (stages)", vec!["graph", entry]),
+    ] {
+        let (took, peak_kib) = best_of(&dir, &args, rounds, &[0]);
+        rows.push(Row {
+            what,
+            took,
+            peak_kib,
+        });
+    }
+    let state = dir.join("state");
+    let state_arg = state.to_str().expect("a UTF-8 path");
+    let (took, peak_kib) = best_of(
+        &dir,
+        &["run", entry, "--state-dir", state_arg],
+        1,
+        &[FAILED],
+    );
+    rows.push(Row {
+        what: "run (to the failing last step)",
+        took,
+        peak_kib,
+    });
+    fs::write(dir.join("go"), "").expect("create go");
+    let last = format!("s{}.last", steps.div_ceil(steps.min(1_000)) - 1);
+    let mut firsts = Vec::new();
+    let mut peak_kib = 0;
+    for round in 0..rounds {
+        let copy = dir.join(format!("resume-{round}"));
+        copy_dir(&state, &copy);
+        let (first, peak) = resume(&dir, &copy, &last);
+        firsts.push(first);
+        peak_kib = peak_kib.max(peak);
+    }
+    rows.push(Row {
+        what: "resume, to its first new step",
+        took: best(&firsts),
+        peak_kib,
+    });
+    rows
+}
+
+/// `rbx --version` and `rbx lint` of the seed procedure, process start
+/// included: best and median.
+fn startup(rounds: usize) {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    println!("\nStart-up, {rounds} rounds:");
+    println!("| command | best | median |\n|---|---|---|");
+    let cases: [(&str, Vec<&str>); 2] = [
+        ("rbx --version", vec!["--version"]),
+        (
+            "rbx lint runbooks/post-cutover.runbook (with its fill)",
+            vec![
+                "lint",
+                "runbooks/post-cutover.runbook",
+                "--fill",
+                "examples/forge-sim/fill.toml",
+            ],
+        ),
+    ];
+    for (what, args) in cases {
+        let times: Vec<Duration> = (0..rounds)
+            .map(|_| {
+                let (took, status) = timed(rbx(&workspace, &args));
+                assert!(status.success(), "`{what}` failed: {status}");
+                took
+            })
+            .collect();
+        println!(
+            "| {what} | {:.1} ms | {:.1} ms |",
+            ms(best(&times)),
+            ms(median(&times))
+        );
+    }
+}
+
+/// `text` in a file of `dir`, for a baseline tool to read.
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    fs::write(&path, text).expect("write a baseline file");
+    path
+}
+
+/// The same `commands` commands (`true`) run by each tool; `None` when the
+/// tool is not installed.
+fn baselines(root: &Path, commands: usize) -> Vec<(&'static str, Option<Duration>)> {
+    let dir = root.join("baselines");
+    fs::create_dir_all(&dir).expect("create the baselines' directory");
+    let mut shell = Command::new("sh");
+    shell.args([
+        "-c",
+        &format!("for i in $(seq {commands}); do sh -c true; done"),
+    ]);
+    let lines = "\ttrue\n".repeat(commands);
+    let makefile = write(&dir, "Makefile", &format!(".PHONY: all\nall:\n{lines}"));
+    let mut make = Command::new("make");
+    make.args(["-j1", "-s", "-f"]).arg(&makefile);
+    let justfile = write(
+        &dir,
+        "justfile",
+        &format!("all:\n{}", "    true\n".repeat(commands)),
+    );
+    let mut just = Command::new("just");
+    just.args(["--quiet", "--justfile"])
+        .arg(&justfile)
+        .arg("--working-directory")
+        .arg(&dir);
+    let mut rows = Vec::new();
+    for (what, mut command) in [
+        ("shell loop of `sh -c true`", shell),
+        ("make -j1", make),
+        ("just", just),
+    ] {
+        command
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let start = Instant::now();
+        let took = match command.status() {
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+            Err(error) => panic!("{what} cannot start: {error}"),
+            Ok(status) => {
+                assert!(status.success(), "{what} failed: {status}");
+                Some(start.elapsed())
+            }
+        };
+        rows.push((what, took));
+    }
+    rows.push((
+        "floor: 2 durable commits + spawn per step",
+        Some(floor(&dir.join("floor.db"), commands)),
+    ));
+    rows
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; without it, the benchmark is being
+    // run as a test.
+    let scale = if std::env::args().any(|arg| arg == "--bench") {
+        FULL
+    } else {
+        QUICK
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix("pipeline-bench-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .expect("a temporary directory");
+    println!("rbx: {RBX}\nworking in {}\n", tmp.path().display());
+    println!(
+        "Pipeline, best of {} (run: one round), peak resident memory:",
+        scale.rounds
+    );
+    println!("| steps | command | wall | per step | peak memory |\n|---|---|---|---|---|");
+    // The baselines run as many commands as the smallest runbook has steps.
+    let commands = scale.sizes[0];
+    let mut first_run = None;
+    for &steps in scale.sizes {
+        for row in pipeline(tmp.path(), steps, scale.rounds) {
+            println!(
+                "| {steps} | {} | {:.1} ms | {:.1} µs | {:.1} MiB |",
+                row.what,
+                ms(row.took),
+                row.took.as_secs_f64() * 1e6 / steps as f64,
+                row.peak_kib as f64 / 1024.0
+            );
+            if row.what.starts_with("run") && steps == commands {
+                first_run = Some(row.took);
+            }
+        }
+    }
+    startup(scale.starts);
+    println!("\n{commands} commands (`true`), one round each:");
+    println!("| runner | wall | per command |\n|---|---|---|");
+    let mut rows = baselines(tmp.path(), commands);
+    if let Some(took) = first_run {
+        rows.insert(0, ("rbx run (the pipeline's first row)", Some(took)));
+    }
+    for (what, took) in rows {
+        match took {
+            Some(took) => println!(
+                "| {what} | {:.1} ms | {:.3} ms |",
+                ms(took),
+                ms(took) / commands as f64
+            ),
+            None => println!("| {what} | not installed | |"),
+        }
+    }
+}
