@@ -1154,6 +1154,10 @@ fn settle_in_doubt(block: Option<&Block>, policy: Option<InDoubt>) -> Decision {
     let Some(block) = block else {
         return Decision::Rerun("not a step: nothing to repeat".to_string());
     };
+    // A wait only probes: probing again changes nothing.
+    if block.kind == rbx_syntax::ast::BlockKind::Wait {
+        return Decision::Rerun("a wait only probes; it is polled again".to_string());
+    }
     if block
         .body
         .iter()

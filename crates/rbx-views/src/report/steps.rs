@@ -12,7 +12,8 @@ use serde_json::{Map, Value as Json};
 use super::build::plain;
 use super::words::{cancelled_text, json_text};
 use super::{
-    Confirmed, EXCERPT_LINES, EarlierAttempt, Excerpt, Signer, Signoff, StageInfo, StepInfo,
+    Confirmed, EXCERPT_LINES, EarlierAttempt, Excerpt, LastProbe, Probes, Signer, Signoff,
+    StageInfo, StepInfo,
 };
 use crate::graph::require;
 
@@ -173,6 +174,18 @@ impl<'a> NodeView<'a> {
             rationale: history.rationale,
             signoff,
             output,
+            probes: history.last_probe.as_ref().map(|last| Probes {
+                count: history.polls,
+                last: LastProbe {
+                    poll: last.poll,
+                    at: rbx_engine::format_time(last.at),
+                    exit: last.exit,
+                    held: last.held,
+                    reason: last.reason.clone(),
+                    stdout: last.stdout.clone(),
+                    stderr: last.stderr.clone(),
+                },
+            }),
             earlier_attempts: history
                 .earlier
                 .iter()
@@ -484,6 +497,7 @@ fn again_row(stage: &str, title: &str, instance: &str) -> StepInfo {
         signoff: None,
         output: Vec::new(),
         earlier_attempts: Vec::new(),
+        probes: None,
     }
 }
 
