@@ -964,6 +964,54 @@ fn kill_9_in_a_step_without_policy_asks_then_reruns_when_told() {
     );
 }
 
+/// A loop over a list a step captured: the step lists `hosts`, the second
+/// item blocks until `fast` exists.
+const CAPTURED_LOOP: &str = r#"runbook demo "A loop over a captured list" {
+  stage s "S" {
+    step inventory "Inventory" {
+      run "echo listed >> side; cat hosts"
+      capture hosts: list = stdout lines
+      idempotent
+    }
+
+    foreach host in inventory.hosts {
+      step visit "Visit {{ host }}" {
+        run "echo {{ host }}-{{ host.index }} >> side; test {{ host }} != b || test -f fast || { echo $$ > slow.pid; sleep 30; }"
+        idempotent
+      }
+    }
+
+    end done
+  }
+}
+"#;
+
+#[test]
+fn kill_9_inside_a_loop_over_a_captured_list_resumes_over_the_same_items() {
+    let bench = Bench::new();
+    fs::write(bench.file("hosts"), "a\nb\n\nc\n").expect("write hosts");
+    bench.runbook("demo.runbook", CAPTURED_LOOP);
+    let mut driver = bench.spawn(&["run", "demo.runbook"]);
+    let run = driver.run_id();
+    let group = bench.group_in("slow.pid");
+    driver.kill9();
+    group.kill();
+    bench.touch("fast");
+    // Were the list captured again, the loop would go over x and y.
+    fs::write(bench.file("hosts"), "x\ny\n").expect("rewrite hosts");
+
+    let resumed = bench.rbx(&["resume", &run]);
+    assert_eq!(resumed.status, 0, "{}", resumed.transcript());
+    assert!(
+        resumed.stderr.contains("run ended: done"),
+        "{}",
+        resumed.stderr
+    );
+    assert_eq!(bench.count("listed"), 1, "the list was captured once");
+    assert_eq!(bench.side(), ["listed", "a-0", "b-1", "b-1", "c-2"]);
+    assert_eq!(status_of(&bench, &run, "s.visit[c]"), "done");
+}
+
 #[test]
 fn kill_9_in_a_step_then_skip_or_abort_as_the_operator_says() {
     let bench = Bench::new();

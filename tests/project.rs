@@ -123,9 +123,20 @@ fn a_broken_configuration_is_reported_where_it_is_wrong() {
         "{}",
         out.transcript()
     );
-    // Commands that read no runbook do not need the configuration.
+    // Commands that only open the store need only its `store` setting,
+    // and say the file has a mistake.
     let out = rbx(&dir.path().join("sub"), &["runs"]);
     assert_eq!(out.status, 0, "{}", out.transcript());
+    assert!(out.stderr.contains("has a mistake"), "{}", out.transcript());
+    // A file that is not TOML cannot say which store: they stop.
+    write(dir.path(), "rbx.toml", "store = \"team\"\n[lint\n");
+    let out = rbx(&dir.path().join("sub"), &["runs"]);
+    assert_eq!(out.status, 2, "{}", out.transcript());
+    assert!(
+        out.stderr.contains("the store it names is unknown"),
+        "{}",
+        out.transcript()
+    );
 }
 
 /// A level set by the project holds for `lint`, for `run`, and for the

@@ -420,6 +420,7 @@ fn every_example_has_scenarios_and_they_pass() {
     let out = rbx_test(&support::repo(), &["examples/", "--format", "json"]);
     assert_eq!(out.status, 0, "{}", out.transcript());
     let report = json(&out);
+    assert!(runbooks >= 4, "the examples went missing");
     assert_eq!(report["suites"].as_array().map(Vec::len), Some(runbooks));
     assert_eq!(report["summary"]["failed"], 0);
 }

@@ -141,6 +141,23 @@ pub struct ConfigError {
     pub diagnostic: Diagnostic,
 }
 
+/// The `store` an `rbx.toml` names, read on its own: a command that only
+/// opens the store still finds it when another part of the file has a
+/// mistake (a misspelt lint). `None` when the file is not TOML, or its
+/// `store` is not a string: then nothing can be said of the store.
+pub fn store_setting(text: &str) -> Option<Option<String>> {
+    #[derive(Deserialize)]
+    struct StoreOnly {
+        store: Option<toml::Value>,
+    }
+    let only: StoreOnly = toml::from_str(text).ok()?;
+    match only.store {
+        None => Some(None),
+        Some(toml::Value::String(store)) => Some(Some(store)),
+        Some(_) => None,
+    }
+}
+
 /// Finds the project `start` (a directory) is in: the nearest directory at
 /// or above it with an `rbx.toml`, read through `loader`.
 pub fn discover(start: &Path, loader: &dyn Loader) -> Result<Option<Project>, Box<ConfigError>> {

@@ -54,8 +54,9 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     conventions::set_colour(cli.color);
     conventions::set_verbosity(cli.quiet, cli.verbose);
-    if (cli.command.reads_runbooks() || cli.command.uses_store())
-        && let Err(status) = project::load()
+    let reads_runbooks = cli.command.reads_runbooks();
+    if (reads_runbooks || cli.command.uses_store())
+        && let Err(status) = project::load(!reads_runbooks)
     {
         return ExitCode::from(status);
     }

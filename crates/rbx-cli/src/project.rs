@@ -17,14 +17,17 @@ struct Loaded {
 static LOADED: OnceLock<Option<Loaded>> = OnceLock::new();
 
 /// Finds and reads the project's `rbx.toml`, if there is one; a file with
-/// a mistake is reported at the mistake and stops the command.
-pub fn load() -> Result<(), u8> {
+/// a mistake is reported at the mistake and stops the command — unless the
+/// command only opens the store (`store_only`) and the file still says
+/// plainly which store that is: then it goes on with a warning.
+pub fn load(store_only: bool) -> Result<(), u8> {
     let start = std::env::current_dir()
         .ok()
         .and_then(|dir| std::path::absolute(dir).ok())
         .unwrap_or_else(|| PathBuf::from("."));
     let project = match rbx_check::project::discover(&start, &sources::FileSystem) {
         Ok(project) => project,
+        Err(error) if store_only => return store_alone(&error),
         Err(error) => {
             err!(
                 "{}",
@@ -48,6 +51,41 @@ pub fn load() -> Result<(), u8> {
         None => None,
     };
     let _ = LOADED.set(loaded);
+    Ok(())
+}
+
+/// A store-only command's project when its `rbx.toml` has a mistake that
+/// does not touch `store`.
+fn store_alone(error: &rbx_check::project::ConfigError) -> Result<(), u8> {
+    let file = error.path.display();
+    let Some(store) = rbx_check::project::store_setting(&error.text) else {
+        errln!(
+            "error: `{file}` cannot be read, so the store it names is unknown: {}\n  \
+             help: run `rbx lint` to see the mistake, or name the store with `--store`",
+            error.diagnostic.message
+        );
+        return Err(exit::INVALID);
+    };
+    errln!("warning: `{file}` has a mistake (`rbx lint` shows it); its `store` setting is used");
+    let root = error
+        .path
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let project = Project {
+        root: root.clone(),
+        exclude: Vec::new(),
+        fill: None,
+        store,
+        policy: Policy::default(),
+        text: error.text.clone(),
+    };
+    let _ = LOADED.set(Some(Loaded {
+        excluded: GitignoreBuilder::new(&root).build().map_err(|e| {
+            errln!("error: {e}");
+            exit::INVALID
+        })?,
+        project,
+    }));
     Ok(())
 }
 
