@@ -100,10 +100,10 @@ pub enum Turn {
 /// `N` items before it are unfinished (some node of it not settled). Rule
 /// R6: an item not yet admitted never is once its loop has more failed
 /// items than it tolerates.
-pub fn turn(state: &RunState, plan: &Plan, x: usize) -> Turn {
+pub fn turn(state: &RunState, plan: &Plan, x: usize, kept: Option<&Kept>) -> Turn {
     let mut turn = Turn::Go;
     for &(gate, item) in &plan.entry_of[x] {
-        match gate_turn(state, plan, gate, item) {
+        match gate_turn(state, plan, gate, item, kept) {
             Turn::Closed => return Turn::Closed,
             Turn::Wait => turn = Turn::Wait,
             Turn::Go => {}
@@ -112,17 +112,95 @@ pub fn turn(state: &RunState, plan: &Plan, x: usize) -> Turn {
     turn
 }
 
-/// The turn of one item of one gate (rules R4, R6).
-pub fn gate_turn(state: &RunState, plan: &Plan, gate: usize, item: usize) -> Turn {
-    let gate = &plan.gates[gate];
+/// The turn of one item of one gate (rules R4, R6), read from the state
+/// alone, or with what the dispatcher kept of the gate.
+pub fn gate_turn(
+    state: &RunState,
+    plan: &Plan,
+    g: usize,
+    item: usize,
+    kept: Option<&Kept>,
+) -> Turn {
+    let gate = &plan.gates[g];
+    let failed = match kept {
+        Some(kept) => kept.failed_items(state, plan, g),
+        None => gate.tally.map_or(0, |tally| tallied(state, plan, tally).len()),
+    };
+    let from = kept.map_or(0, |kept| kept.first_open[g].min(item));
     if admitted(state, plan, gate, item) {
         Turn::Go
-    } else if over_tolerance(state, plan, gate) {
+    } else if gate
+        .tolerate
+        .as_ref()
+        .is_some_and(|t| !t.allows(failed, gate.items.len()))
+    {
         Turn::Closed
-    } else if unfinished_before(state, plan, gate, item) >= gate.at_once {
+    } else if unfinished_between(state, plan, gate, from, item) >= gate.at_once {
         Turn::Wait
     } else {
         Turn::Go
+    }
+}
+
+/// What the dispatcher keeps of each gate as its nodes settle, so that a
+/// turn costs no scan of every item: the first item that may be
+/// unfinished (every item before it has finished), and the items with a
+/// tolerated failure. Both only grow while a drive lasts; the answers are
+/// those `gate_turn` reads from the state alone.
+#[derive(Debug, Default)]
+pub struct Kept {
+    first_open: Vec<usize>,
+    failed: Vec<std::collections::BTreeSet<usize>>,
+}
+
+impl Kept {
+    pub fn new(state: &RunState, plan: &Plan) -> Kept {
+        let mut kept = Kept {
+            first_open: vec![0; plan.gates.len()],
+            failed: vec![std::collections::BTreeSet::new(); plan.gates.len()],
+        };
+        for g in 0..plan.gates.len() {
+            kept.advance(state, plan, g);
+            if let Some(tally) = plan.gates[g].tally {
+                kept.failed[g] = tallied(state, plan, tally).into_keys().collect();
+            }
+        }
+        kept
+    }
+
+    /// Node `x` settled: its gates' first open item may move on, and a
+    /// tolerated failure of it counts.
+    pub fn settled(&mut self, state: &RunState, plan: &Plan, x: usize) {
+        for &(g, item) in &plan.member_of[x] {
+            self.advance(state, plan, g);
+            let failed = status_of(state, &plan.nodes[x].id) == Status::Failed;
+            let tolerated = (plan.gates[g].tally, Link::Flow(EdgeKind::Tolerated));
+            let counted = plan.outgoing[x]
+                .iter()
+                .any(|(to, link)| (Some(*to), link) == (tolerated.0, &tolerated.1));
+            if failed && counted {
+                self.failed[g].insert(item);
+            }
+        }
+    }
+
+    fn advance(&mut self, state: &RunState, plan: &Plan, g: usize) {
+        let items = &plan.gates[g].items;
+        while let Some(item) = items.get(self.first_open[g]) {
+            if item.members.iter().any(|&m| !status_of(state, &plan.nodes[m].id).settled()) {
+                break;
+            }
+            self.first_open[g] += 1;
+        }
+    }
+
+    /// The gate's failed items, as `tallied` counts them: none once the
+    /// tally's flow was left, since no tolerated failure carries then (C2).
+    fn failed_items(&self, state: &RunState, plan: &Plan, g: usize) -> usize {
+        let left = plan.gates[g]
+            .tally
+            .is_some_and(|tally| state.left.contains_key(&plan.nodes[tally].flow));
+        if left { 0 } else { self.failed[g].len() }
     }
 }
 
@@ -133,9 +211,16 @@ fn admitted(state: &RunState, plan: &Plan, gate: &Gate, item: usize) -> bool {
         .any(|&m| status_of(state, &plan.nodes[m].id) != Status::Pending)
 }
 
-/// How many items before `item` are unfinished, counted up to the limit.
-fn unfinished_before(state: &RunState, plan: &Plan, gate: &Gate, item: usize) -> usize {
-    gate.items[..item]
+/// How many items from `from` up to `item` are unfinished, counted up to
+/// the limit.
+fn unfinished_between(
+    state: &RunState,
+    plan: &Plan,
+    gate: &Gate,
+    from: usize,
+    item: usize,
+) -> usize {
+    gate.items[from..item]
         .iter()
         .filter(|earlier| {
             earlier
@@ -175,17 +260,6 @@ pub fn tallied(
     failed
 }
 
-/// Whether a gate's failed items exceed what it tolerates (rule R6).
-fn over_tolerance(state: &RunState, plan: &Plan, gate: &Gate) -> bool {
-    match (&gate.tolerate, gate.tally) {
-        (Some(tolerate), Some(tally)) => {
-            let failed = tallied(state, plan, tally).len();
-            !tolerate.allows(failed, gate.items.len())
-        }
-        _ => false,
-    }
-}
-
 pub fn status_of(state: &RunState, id: &str) -> Status {
     state.nodes.get(id).map_or(Status::Pending, |n| n.status)
 }
@@ -196,16 +270,21 @@ pub fn considered(state: &RunState, plan: &Plan, x: usize) -> bool {
     plan.incoming[x]
         .iter()
         .all(|(from, _)| status_of(state, &plan.nodes[*from].id).settled())
-        && turn(state, plan, x) != Turn::Wait
+        && turn(state, plan, x, None) != Turn::Wait
 }
 
 /// Whether a considered node runs rather than being skipped (rules R2, R6).
 pub fn runs(state: &RunState, plan: &Plan, x: usize) -> bool {
+    runs_kept(state, plan, x, None)
+}
+
+/// `runs`, with what the dispatcher kept of the gates.
+pub fn runs_kept(state: &RunState, plan: &Plan, x: usize, kept: Option<&Kept>) -> bool {
     let reached = Some(x) == plan.start
         || plan.incoming[x]
             .iter()
             .any(|(from, link)| carries(state, plan, *from, link));
-    reached && turn(state, plan, x) != Turn::Closed
+    reached && turn(state, plan, x, kept) != Turn::Closed
 }
 
 /// The nodes a stopped run would run next, were it driven now: not settled,

@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 
 use crate::expand::Plan;
 use crate::journal::Journal;
-use crate::readiness::{Turn, gate_turn, has_failure_route, leaves, runs, status_of, turn};
+use crate::readiness::{Kept, Turn, gate_turn, has_failure_route, leaves, runs_kept, status_of, turn};
 use crate::state::{Left, RunState, Status, kind};
 use crate::value::Value;
 use crate::{Exit, Options, Procedure};
@@ -162,6 +162,8 @@ struct Dispatcher<'a> {
     /// For each gate, the first nodes of items waiting for their turn
     /// (rule R4), by item.
     held: Vec<BTreeSet<(usize, usize)>>,
+    /// What readiness needs of each gate, kept as nodes settle.
+    kept: Kept,
     stops: Stops,
     overruns: HashSet<String>,
     /// A settled node captured a list: once nothing runs, the plan is
@@ -188,6 +190,7 @@ pub(crate) async fn dispatch(
     let candidates = (0..plan.nodes.len())
         .filter(|&x| unsettled[x] == 0 && status_of(state, &plan.nodes[x].id) == Status::Pending)
         .collect();
+    let kept = Kept::new(state, plan);
     let mut dispatcher = Dispatcher {
         shared,
         plan,
@@ -197,6 +200,7 @@ pub(crate) async fn dispatch(
         candidates,
         ready: VecDeque::new(),
         held: vec![BTreeSet::new(); plan.gates.len()],
+        kept,
         stops: Stops::default(),
         overruns: HashSet::new(),
         replan: false,
@@ -277,13 +281,13 @@ impl Dispatcher<'_> {
             if status_of(self.state, &self.plan.nodes[x].id) != Status::Pending {
                 continue;
             }
-            if turn(self.state, self.plan, x) == Turn::Wait {
+            if turn(self.state, self.plan, x, Some(&self.kept)) == Turn::Wait {
                 for &(gate, item) in &self.plan.entry_of[x] {
                     self.held[gate].insert((item, x));
                 }
                 continue;
             }
-            if !runs(self.state, self.plan, x) {
+            if !runs_kept(self.state, self.plan, x, Some(&self.kept)) {
                 self.skip(x).await?;
                 continue;
             }
@@ -311,7 +315,7 @@ impl Dispatcher<'_> {
             let Some(x) = self.ready.pop_front() else {
                 break;
             };
-            if !runs(self.state, self.plan, x) {
+            if !runs_kept(self.state, self.plan, x, Some(&self.kept)) {
                 self.skip(x).await?;
                 self.consider().await?;
                 if self.stops.any() {
@@ -342,7 +346,7 @@ impl Dispatcher<'_> {
     fn reopen(&mut self, x: usize) {
         for &(gate, _) in &self.plan.member_of[x] {
             while let Some(&(item, y)) = self.held[gate].first() {
-                if gate_turn(self.state, self.plan, gate, item) == Turn::Wait {
+                if gate_turn(self.state, self.plan, gate, item, Some(&self.kept)) == Turn::Wait {
                     break;
                 }
                 // Held in every gate it waits in; looked at once.
@@ -370,6 +374,7 @@ impl Dispatcher<'_> {
                     hook(self.shared, HookEvent::Failure, &details).await;
                 }
                 self.state.nodes.insert(id.clone(), node_state);
+                self.kept.settled(self.state, self.plan, x);
                 self.reopen(x);
                 budget(self.shared, self.plan, self.state, x, &mut self.overruns).await?;
                 let left_before = self.state.left.contains_key(&self.plan.nodes[x].flow);
@@ -421,6 +426,7 @@ impl Dispatcher<'_> {
         let id = self.plan.nodes[x].id.clone();
         record(self.shared, kind::NODE_SKIPPED, json!({ "node": id })).await?;
         self.state.nodes.entry(id).or_default().status = Status::Skipped;
+        self.kept.settled(self.state, self.plan, x);
         self.release(x);
         self.reopen(x);
         Ok(())
