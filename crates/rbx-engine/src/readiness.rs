@@ -124,7 +124,9 @@ pub fn gate_turn(
     let gate = &plan.gates[g];
     let failed = match kept {
         Some(kept) => kept.failed_items(state, plan, g),
-        None => gate.tally.map_or(0, |tally| tallied(state, plan, tally).len()),
+        None => gate
+            .tally
+            .map_or(0, |tally| tallied(state, plan, tally).len()),
     };
     let from = kept.map_or(0, |kept| kept.first_open[g].min(item));
     if admitted(state, plan, gate, item) {
@@ -187,7 +189,11 @@ impl Kept {
     fn advance(&mut self, state: &RunState, plan: &Plan, g: usize) {
         let items = &plan.gates[g].items;
         while let Some(item) = items.get(self.first_open[g]) {
-            if item.members.iter().any(|&m| !status_of(state, &plan.nodes[m].id).settled()) {
+            if item
+                .members
+                .iter()
+                .any(|&m| !status_of(state, &plan.nodes[m].id).settled())
+            {
                 break;
             }
             self.first_open[g] += 1;

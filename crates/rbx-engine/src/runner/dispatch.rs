@@ -12,7 +12,9 @@ use tokio::task::JoinSet;
 
 use crate::expand::Plan;
 use crate::journal::Journal;
-use crate::readiness::{Kept, Turn, gate_turn, has_failure_route, leaves, runs_kept, status_of, turn};
+use crate::readiness::{
+    Kept, Turn, gate_turn, has_failure_route, leaves, runs_kept, status_of, turn,
+};
 use crate::state::{Left, RunState, Status, kind};
 use crate::value::Value;
 use crate::{Exit, Options, Procedure};
