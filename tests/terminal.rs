@@ -533,3 +533,48 @@ fn ctrl_c_at_any_question_interrupts_the_run_and_records_nothing_of_it() {
         );
     }
 }
+
+/// A polling wait shows its last probe where a step shows its spinner:
+/// the probe's number, its exit status and the last line it printed, as
+/// each probe ends; the operator sees why the run is still waiting.
+#[test]
+fn a_polling_wait_shows_its_last_probe() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("w.runbook"),
+        r#"runbook w "Wait" {
+  stage s "S" {
+    wait ready "The flag is up" {
+      run "test -f flag && echo up || { echo still down >&2; exit 3; }"
+      every 1s
+      timeout 1m
+    }
+    end done
+  }
+}
+"#,
+    )
+    .unwrap();
+    let command = format!(
+        "{} run w.runbook; echo rbx-exit=$?; sleep 30",
+        env!("CARGO_BIN_EXE_rbx")
+    );
+    let tmux = Tmux::start(dir.path(), &command);
+    // The spinner shows once the wait has run two seconds, by which time
+    // it has probed twice or more.
+    tmux.wait_for("exit 3: still down");
+    let screen = tmux.screen();
+    let shown = screen
+        .lines()
+        .find(|l| l.contains("exit 3: still down"))
+        .unwrap_or_default();
+    let poll: u32 = shown
+        .split("s.ready: poll ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no probe number in {shown:?}"));
+    assert!(poll >= 2, "{shown}");
+    std::fs::write(dir.path().join("flag"), "").unwrap();
+    tmux.wait_for("rbx-exit=0");
+}

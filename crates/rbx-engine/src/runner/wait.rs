@@ -223,7 +223,7 @@ async fn probed(
         Some(_) if last_line.is_empty() => format!("{}: poll {poll}, {exit}", node.id),
         Some(_) => format!("{}: poll {poll}, {exit}: {last_line}", node.id),
     };
-    shared.options.observer.running(&label);
+    shared.options.observer.progress(&label);
     let payload = json!({
         "node": node.id,
         "attempt": attempt,
