@@ -463,3 +463,50 @@ fn resume_once_nothing_runs(bench: &Bench) -> Output {
     }
     bench.rbx(&["resume"])
 }
+
+/// Rule S5 for a loop that failed beyond its tolerance: `rbx resume`, once
+/// the cause is fixed, retries the loop's failed and skipped nodes — not
+/// only its tally, which would judge the same failures again — and keeps
+/// every item that succeeded.
+#[test]
+fn resuming_a_loop_that_failed_too_many_items_retries_them() {
+    for parallel in ["", " parallel 2"] {
+        let bench = Bench::new();
+        bench.runbook(&format!(
+            r#"runbook f "Fan-out" {{
+  input hosts "Hosts": list(string) = ["h0", "h1", "h2", "h3"]
+  stage s "S" {{
+    foreach h in hosts{parallel} tolerate 0 {{
+      step check "Check {{{{ h }}}}" {{ run "echo {{{{ h }}}} >> ran; test {{{{ h }}}} != h1 || test -f fixed" }}
+      step also "Also {{{{ h }}}}" {{ run "true" }}
+    }}
+    end go
+  }}
+}}
+"#
+        ));
+        let failed = bench.rbx(&["run", "f.runbook"]);
+        assert_eq!(failed.status, 1, "{parallel:?}: {}", failed.transcript());
+        let before = fs::read_to_string(bench.path().join("ran")).expect("ran");
+        fs::write(bench.path().join("fixed"), "").expect("the cause is fixed");
+        let resumed = bench.rbx(&["resume"]);
+        assert_eq!(resumed.status, 0, "{parallel:?}: {}", resumed.transcript());
+        let journal = bench.journal();
+        assert_eq!(journal.outcome().as_deref(), Some("go"), "{parallel:?}");
+        let ran = fs::read_to_string(bench.path().join("ran")).expect("ran");
+        let again: Vec<&str> = ran[before.len()..].lines().collect();
+        // h1 runs again; an item that succeeded before the loop failed
+        // never does.
+        assert!(again.contains(&"h1"), "{parallel:?}: {ran}");
+        for done in before.lines().filter(|h| *h != "h1") {
+            assert!(
+                !again.contains(&done),
+                "{parallel:?}: {done} ran twice: {ran}"
+            );
+        }
+        for h in ["h0", "h1", "h2", "h3"] {
+            let also = journal.finished(&format!("s.also[{h}]")).expect("settled");
+            assert_eq!(also["status"], "succeeded", "{parallel:?}: {h}");
+        }
+    }
+}

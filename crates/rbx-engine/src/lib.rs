@@ -937,7 +937,8 @@ async fn resume_locked(
     // A run that failed re-drives, as new attempts, every node whose
     // failure failed it — not only the one named — in one resume (rule S5).
     if let RunStatus::Failed { node } = &state.status {
-        let reset = failed_the_run(&plan, &state);
+        let mut reset = failed_the_run(&plan, &state);
+        reset.extend(items_to_retry(&plan, &state, &reset));
         append(state::kind::RETRY, json!({ "node": node, "reset": reset }))
             .await
             .map_err(|e| ResumeError::Store(e.to_string()))?;
@@ -1137,6 +1138,29 @@ fn failed_the_run(plan: &expand::Plan, state: &RunState) -> Vec<String> {
         })
         .map(|x| plan.nodes[x].id.clone())
         .collect()
+}
+
+/// A tally that failed the run judged its items: retrying it retries
+/// them — every node of its loop or block that failed or was skipped
+/// (rule S5).
+fn items_to_retry(plan: &expand::Plan, state: &RunState, reset: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for id in reset {
+        let Some(gate) = plan.by_id.get(id).and_then(|x| plan.tally_gate.get(x)) else {
+            continue;
+        };
+        for item in &plan.gates[*gate].items {
+            for &m in &item.members {
+                let member = &plan.nodes[m].id;
+                let status = readiness::status_of(state, member);
+                let unfinished = matches!(status, Status::Failed | Status::Skipped);
+                if unfinished && !reset.contains(member) && !out.contains(member) {
+                    out.push(member.clone());
+                }
+            }
+        }
+    }
+    out
 }
 
 enum Decision {

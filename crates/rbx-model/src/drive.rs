@@ -443,10 +443,25 @@ impl Model<'_> {
             // again. A step the operator aborted in doubt is not among
             // them: it is still in doubt, and S2 asks about it again.
             Run::Stopped(Stop::Failed(_)) => {
-                let reset = (0..self.nodes.len())
+                let failed: Vec<usize> = (0..self.nodes.len())
                     .filter(|&x| self.failed_the_run(x))
-                    .map(|x| self.id(x))
                     .collect();
+                // S5: a tally among them retries its items: every node of
+                // its group that failed or was skipped.
+                let mut reset: Vec<usize> = failed.clone();
+                for group in &self.plan.groups {
+                    if !group.tally.is_some_and(|t| failed.contains(&t)) {
+                        continue;
+                    }
+                    for &m in group.items.iter().flatten() {
+                        let status = self.nodes[m].status;
+                        if matches!(status, Status::Failed | Status::Skipped) && !reset.contains(&m)
+                        {
+                            reset.push(m);
+                        }
+                    }
+                }
+                let reset = reset.into_iter().map(|x| self.id(x)).collect();
                 self.emit(events, Event::Reset(reset));
             }
             Run::Cancelled => {
