@@ -3,13 +3,15 @@
 //! its exit status, whether it held and the end of its output (bounded,
 //! secrets masked); the report says how often it probed and what the last
 //! probe found; and a run killed at any moment of a wait is polled again on
-//! resume without asking the operator about it.
+//! resume without asking the operator about it. At a real terminal (rbx
+//! inside tmux), the running wait shows its last probe.
 
 mod support;
 
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use rbx_store::{SqliteStore, Store};
 use support::Output;
@@ -223,4 +225,111 @@ fn a_wait_killed_at_any_moment_is_polled_again_on_resume() {
         assert_eq!(step["probes"]["last"]["held"], true, "after event {n}");
     }
     assert!(reran > 0, "no kill point left the wait in doubt");
+}
+
+/// A tmux session running one command, read with `capture-pane`. (Its own
+/// test binary, apart from tests/terminal.rs: a wait polling in a session
+/// of its own would only load the machine under their typing.)
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    fn start(dir: &Path, command: &str) -> Tmux {
+        let session = format!("rbx-waits-{}", std::process::id());
+        let status = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &session,
+                "-x",
+                "160",
+                "-y",
+                "50",
+                "-c",
+            ])
+            .arg(dir)
+            .arg(command)
+            .status()
+            .expect("tmux runs");
+        assert!(status.success(), "tmux could not start a session");
+        Tmux { session }
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .expect("tmux capture-pane runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn wait_for(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never saw {text:?}; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .status();
+    }
+}
+
+/// A polling wait shows its last probe where a step shows its spinner:
+/// the probe's number, its exit status and the last line it printed, as
+/// each probe ends; the operator sees why the run is still waiting.
+#[test]
+fn a_polling_wait_shows_its_last_probe() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("w.runbook"),
+        r#"runbook w "Wait" {
+  stage s "S" {
+    wait ready "The flag is up" {
+      run "test -f flag && echo up || { echo still down >&2; exit 3; }"
+      every 1s
+      timeout 1m
+    }
+    end done
+  }
+}
+"#,
+    )
+    .unwrap();
+    let command = format!(
+        "{} run w.runbook; echo rbx-exit=$?; sleep 30",
+        env!("CARGO_BIN_EXE_rbx")
+    );
+    let tmux = Tmux::start(dir.path(), &command);
+    // The spinner shows once the wait has run two seconds, by which time
+    // it has probed twice or more.
+    tmux.wait_for("exit 3: still down");
+    let screen = tmux.screen();
+    let shown = screen
+        .lines()
+        .find(|l| l.contains("exit 3: still down"))
+        .unwrap_or_default();
+    let poll: u32 = shown
+        .split("s.ready: poll ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no probe number in {shown:?}"));
+    assert!(poll >= 2, "{shown}");
+    std::fs::write(dir.path().join("flag"), "").unwrap();
+    tmux.wait_for("rbx-exit=0");
 }
