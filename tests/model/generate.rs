@@ -73,13 +73,25 @@ pub(crate) enum Item {
     Foreach {
         zones: bool,
         parallel: Option<u8>,
+        tolerate: Option<Tolerate>,
         body: Vec<Item>,
     },
-    Parallel(Vec<Item>),
+    Parallel {
+        at_once: Option<u8>,
+        tolerate: Option<Tolerate>,
+        branches: Vec<Item>,
+    },
     Again {
         back: u8,
         failure: Option<Target>,
     },
+}
+
+/// `tolerate N` or `tolerate N%` on a loop or block.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Tolerate {
+    Count(u8),
+    Percent(u8),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -118,6 +130,9 @@ pub(crate) const CONSTRUCTS: &[&str] = &[
     " parallel 1",
     " parallel 2",
     "parallel {",
+    "parallel 1 {",
+    " tolerate ",
+    "%",
     "again ",
     "decide ",
     "checklist ",
@@ -232,6 +247,16 @@ pub(crate) fn checklist_item() -> impl Strategy<Value = Item> {
     ]
 }
 
+pub(crate) fn tolerate() -> impl Strategy<Value = Option<Tolerate>> {
+    prop::option::weighted(
+        0.35,
+        prop_oneof![
+            (0..3u8).prop_map(Tolerate::Count),
+            prop::sample::select(vec![0u8, 34, 50, 100]).prop_map(Tolerate::Percent),
+        ],
+    )
+}
+
 pub(crate) fn item() -> impl Strategy<Value = Item> {
     leaf_item().prop_recursive(2, 12, 3, |inner| {
         prop_oneof![
@@ -240,14 +265,25 @@ pub(crate) fn item() -> impl Strategy<Value = Item> {
             (
                 any::<bool>(),
                 prop::option::of(1..3u8),
+                tolerate(),
                 prop::collection::vec(inner.clone(), 1..4)
             )
-                .prop_map(|(zones, parallel, body)| Item::Foreach {
+                .prop_map(|(zones, parallel, tolerate, body)| Item::Foreach {
                     zones,
                     parallel,
+                    tolerate,
                     body
                 }),
-            prop::collection::vec(inner, 2..4).prop_map(Item::Parallel),
+            (
+                prop::option::weighted(0.4, 1..3u8),
+                tolerate(),
+                prop::collection::vec(inner, 2..4)
+            )
+                .prop_map(|(at_once, tolerate, branches)| Item::Parallel {
+                    at_once,
+                    tolerate,
+                    branches
+                }),
         ]
     })
 }
@@ -516,9 +552,9 @@ pub(crate) fn agains(items: &[Item], at: usize, out: &mut Vec<usize>) {
             Item::Again { back, .. } if usize::from(*back) <= at => {
                 out.push(at - usize::from(*back))
             }
-            Item::Foreach { body, .. } | Item::Parallel(body) | Item::Checklist { body, .. } => {
-                agains(body, at, out)
-            }
+            Item::Foreach { body, .. }
+            | Item::Parallel { branches: body, .. }
+            | Item::Checklist { body, .. } => agains(body, at, out),
             _ => {}
         }
     }
@@ -720,6 +756,7 @@ impl Renderer<'_> {
             Item::Foreach {
                 zones,
                 parallel,
+                tolerate,
                 body,
             } => {
                 let var = format!("v{}", vars.len() + 1);
@@ -729,6 +766,7 @@ impl Renderer<'_> {
                     ("hosts", &HOSTS[..self.spec.hosts])
                 };
                 let limit = parallel.map_or(String::new(), |n| format!(" parallel {n}"));
+                let limit = limit + &tolerance(*tolerate);
                 let _ = writeln!(t, "{pad}foreach {var} in {list}{limit} {{");
                 let mut inner = vars.to_vec();
                 inner.push((var, items));
@@ -746,8 +784,14 @@ impl Renderer<'_> {
                 }
                 let _ = writeln!(t, "{pad}}}");
             }
-            Item::Parallel(branches) => {
-                let _ = writeln!(t, "{pad}parallel {{");
+            Item::Parallel {
+                at_once,
+                tolerate,
+                branches,
+            } => {
+                let limit = at_once.map_or(String::new(), |n| format!(" {n}"));
+                let limit = limit + &tolerance(*tolerate);
+                let _ = writeln!(t, "{pad}parallel{limit} {{");
                 for item in branches {
                     self.item(t, &format!("{pad}  "), stage, item, vars);
                 }
@@ -834,5 +878,14 @@ pub(crate) fn concrete(case: &Case) -> Concrete {
         inputs: rendered.inputs,
         fails,
         answers,
+    }
+}
+
+/// ` tolerate N` or ` tolerate N%`, or nothing.
+fn tolerance(tolerate: Option<Tolerate>) -> String {
+    match tolerate {
+        None => String::new(),
+        Some(Tolerate::Count(n)) => format!(" tolerate {n}"),
+        Some(Tolerate::Percent(n)) => format!(" tolerate {n}%"),
     }
 }

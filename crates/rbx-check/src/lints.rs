@@ -216,8 +216,8 @@ impl Lints<'_> {
                     self.stage_items(&foreach.items, required_roles, required_links);
                     self.scopes.pop();
                 }
-                StageItemKind::Parallel(items) => {
-                    self.stage_items(items, required_roles, required_links);
+                StageItemKind::Parallel(parallel) => {
+                    self.stage_items(&parallel.items, required_roles, required_links);
                 }
                 StageItemKind::Checklist(list) => {
                     self.placeholder(&list.title, "title");

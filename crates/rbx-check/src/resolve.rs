@@ -135,7 +135,7 @@ impl Resolver<'_> {
                         self.target(&route.route.target);
                     }
                 }
-                StageItemKind::Parallel(items) => self.stage_items(items),
+                StageItemKind::Parallel(parallel) => self.stage_items(&parallel.items),
                 StageItemKind::Checklist(list) => {
                     self.text(&list.title);
                     self.stage_items(&list.items);

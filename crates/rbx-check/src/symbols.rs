@@ -235,7 +235,7 @@ impl Builder {
                     );
                 }
                 StageItemKind::Foreach(foreach) => self.items(stage, &foreach.items),
-                StageItemKind::Parallel(items) => self.items(stage, items),
+                StageItemKind::Parallel(parallel) => self.items(stage, &parallel.items),
                 StageItemKind::Checklist(list) => {
                     if self.define(Kind::Node, &list.id) {
                         let mut fields = status_only();

@@ -313,7 +313,7 @@ impl Checker<'_> {
                         self.stmt(&stmt.kind);
                     }
                 }
-                StageItemKind::Parallel(items) => self.stage_items(items),
+                StageItemKind::Parallel(parallel) => self.stage_items(&parallel.items),
                 StageItemKind::Checklist(list) => self.stage_items(&list.items),
                 StageItemKind::Foreach(foreach) => {
                     let item = self.foreach_item(&foreach.list);

@@ -187,7 +187,9 @@ pub enum InDoubt {
 
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub jobs: usize,
+    /// At most how many nodes run at once (`--jobs`); `None`: as many as
+    /// the runbook's `parallel` blocks and loops start (rule R5).
+    pub jobs: Option<usize>,
     /// Where progress goes and how a person is asked.
     pub observer: Arc<dyn Observer>,
     pub in_doubt: Option<InDoubt>,
@@ -1167,6 +1169,8 @@ async fn resume_locked(
 /// clean-up, once the run ends again.
 fn to_redrive(plan: &expand::Plan, state: &RunState) -> (Vec<String>, bool) {
     let mut reset = failed_the_run(plan, state);
+    let items = items_to_retry(plan, state, &reset);
+    reset.extend(items);
     if state.finally.is_none() {
         return (reset, false);
     }
@@ -1204,6 +1208,29 @@ fn failed_the_run(plan: &expand::Plan, state: &RunState) -> Vec<String> {
         .collect()
 }
 
+/// A tally that failed the run judged its items: retrying it retries
+/// them — every node of its loop or block that failed or was skipped
+/// (rule S5).
+fn items_to_retry(plan: &expand::Plan, state: &RunState, reset: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for id in reset {
+        let Some(gate) = plan.by_id.get(id).and_then(|x| plan.tally_gate.get(x)) else {
+            continue;
+        };
+        for item in &plan.gates[*gate].items {
+            for &m in &item.members {
+                let member = &plan.nodes[m].id;
+                let status = readiness::status_of(state, member);
+                let unfinished = matches!(status, Status::Failed | Status::Skipped);
+                if unfinished && !reset.contains(member) && !out.contains(member) {
+                    out.push(member.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
 enum Decision {
     Rerun(String),
     /// Run the step's verify probe first; run the step only if it fails.
@@ -1219,6 +1246,10 @@ fn settle_in_doubt(block: Option<&Block>, policy: Option<InDoubt>) -> Decision {
     let Some(block) = block else {
         return Decision::Rerun("not a step: nothing to repeat".to_string());
     };
+    // A wait only probes: probing again changes nothing.
+    if block.kind == rbx_syntax::ast::BlockKind::Wait {
+        return Decision::Rerun("a wait only probes; it is polled again".to_string());
+    }
     if block
         .body
         .iter()
@@ -1309,7 +1340,7 @@ fn collect_blocks(items: &[rbx_syntax::ast::StageItem], out: &mut HashMap<String
                 out.insert(block.id.name.clone(), format!("{block:?}"));
             }
             StageItemKind::Foreach(f) => collect_blocks(&f.items, out),
-            StageItemKind::Parallel(items) => collect_blocks(items, out),
+            StageItemKind::Parallel(parallel) => collect_blocks(&parallel.items, out),
             _ => {}
         }
     }

@@ -17,6 +17,7 @@ mod node;
 mod person;
 mod record;
 mod step;
+mod tally;
 mod wait;
 
 use std::collections::HashMap;

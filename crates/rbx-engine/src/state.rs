@@ -22,6 +22,9 @@ pub mod kind {
     pub const ATTEMPT_FAILED: &str = "attempt_failed";
     pub const NODE_FINISHED: &str = "node_finished";
     pub const NODE_SKIPPED: &str = "node_skipped";
+    /// One probe of a polling `wait`: its exit status, whether the wait's
+    /// expectations held, and the end of its output.
+    pub const WAIT_POLLED: &str = "wait_polled";
     pub const FLOW_LEFT: &str = "flow_left";
     pub const IN_DOUBT: &str = "in_doubt";
     pub const RETRY: &str = "retry";

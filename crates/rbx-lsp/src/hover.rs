@@ -94,7 +94,7 @@ fn find(file: &File, at: usize) -> Option<Found<'_>> {
             }
             StageItemKind::Checklist(list) => in_stage(stage, &list.items, at),
             StageItemKind::Foreach(foreach) => in_stage(stage, &foreach.items, at),
-            StageItemKind::Parallel(inner) => in_stage(stage, inner, at),
+            StageItemKind::Parallel(parallel) => in_stage(stage, &parallel.items, at),
             _ => None,
         })
     }
@@ -287,6 +287,7 @@ fn node_facts(graph: Option<&Graph>, stage: &str, block: &Block) -> String {
     for edge in graph.graph.edges_directed(index, Direction::Outgoing) {
         let on = match &edge.weight().kind {
             EdgeKind::Failure => "on failure".to_string(),
+            EdgeKind::Tolerated => "on failure, counted against `tolerate`".to_string(),
             EdgeKind::Cancel => "on cancel".to_string(),
             EdgeKind::Branch(label) => format!("when {label}"),
             EdgeKind::Next => continue,
@@ -295,6 +296,7 @@ fn node_facts(graph: Option<&Graph>, stage: &str, block: &Block) -> String {
         let to = match &target.kind {
             NodeKind::End { outcome } => format!("end {outcome}"),
             NodeKind::StageStart { stage, .. } => format!("stage {stage}"),
+            NodeKind::Tally { tolerate, .. } => format!("tolerate {}", tolerate.source_form()),
             _ => target.id.clone(),
         };
         let _ = write!(out, "\n\n{on} → `{to}`");

@@ -201,7 +201,7 @@ impl Walker<'_> {
                     self.stage_items(&foreach.items);
                     self.scopes.pop();
                 }
-                StageItemKind::Parallel(items) => self.stage_items(items),
+                StageItemKind::Parallel(parallel) => self.stage_items(&parallel.items),
                 StageItemKind::Checklist(list) => {
                     self.named(Kind::Node, &list.id, true);
                     self.text(&list.title);

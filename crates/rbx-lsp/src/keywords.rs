@@ -222,8 +222,8 @@ pub const KEYWORDS: &[Keyword] = &[
     ),
     kw(
         "foreach",
-        "foreach VAR in LIST parallel N { … }",
-        "The same nodes for each item of a list input, N items at a time.",
+        "foreach VAR in LIST parallel N tolerate T { … }",
+        "The same nodes for each item of a list input, at most N items unfinished at once (one without `parallel`).",
         &[Stage],
     ),
     kw(
@@ -234,9 +234,15 @@ pub const KEYWORDS: &[Keyword] = &[
     ),
     kw(
         "parallel",
-        "parallel { … }",
-        "Nodes that may run at the same time; after `foreach … in LIST`, how many items run at once.",
+        "parallel N tolerate T { … }",
+        "Branches that run at the same time, at most N at once (all without N); after `foreach … in LIST`, how many items run at once.",
         &[Stage],
+    ),
+    kw(
+        "tolerate",
+        "foreach VAR in LIST tolerate 2 { … }  ·  parallel tolerate 10% { … }",
+        "How many items (or what share of them) may fail: within it the loop succeeds, naming each failed item; beyond it no further item starts and the loop fails.",
+        &[],
     ),
     kw(
         "again",

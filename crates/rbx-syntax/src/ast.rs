@@ -454,7 +454,7 @@ pub enum StageItemKind {
     Anchor(Anchor),
     Checklist(Checklist),
     Foreach(Foreach),
-    Parallel(Vec<StageItem>),
+    Parallel(Parallel),
     Again(Again),
 }
 
@@ -521,13 +521,55 @@ pub struct Checklist {
     pub items: Vec<StageItem>,
 }
 
-/// `foreach VAR in LIST (parallel N)? { ... }`
+/// `foreach VAR in LIST (parallel N)? (tolerate T)? { ... }`
 #[derive(Debug, Clone, PartialEq)]
 pub struct Foreach {
     pub var: Ident,
     pub list: Path,
     pub parallel: Option<Int>,
+    pub tolerate: Option<Tolerate>,
     pub items: Vec<StageItem>,
+}
+
+/// `parallel (N)? (tolerate T)? { ... }`: each item is a branch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parallel {
+    /// How many branches run at once; every branch when absent.
+    pub at_once: Option<Int>,
+    pub tolerate: Option<Tolerate>,
+    pub items: Vec<StageItem>,
+}
+
+/// `tolerate 2` or `tolerate 10%`: how many failed items (or branches) a
+/// `foreach` or `parallel` block lets pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tolerate {
+    pub amount: i64,
+    /// Whether `amount` is a percentage of the items.
+    pub percent: bool,
+    pub span: Span,
+}
+
+impl Tolerate {
+    /// Whether `failed` of `total` items stay within the tolerance: at
+    /// most `amount` items, or at most `amount` percent of them.
+    pub fn allows(&self, failed: usize, total: usize) -> bool {
+        let (failed, total) = (failed as i128, total as i128);
+        if self.percent {
+            failed * 100 <= i128::from(self.amount) * total
+        } else {
+            failed <= i128::from(self.amount)
+        }
+    }
+
+    /// `2` or `10%`, as written.
+    pub fn source_form(&self) -> String {
+        if self.percent {
+            format!("{}%", self.amount)
+        } else {
+            self.amount.to_string()
+        }
+    }
 }
 
 /// `again STAGE (on failure -> TARGET)*`

@@ -37,6 +37,7 @@ fn describe(rule: Rule) -> Option<String> {
         text_block | block_body => "a text block",
         duration => "a duration such as `30s`",
         int => "a whole number",
+        percent => "a percentage such as `10%`",
         boolean => "`true` or `false`",
         regex | regex_body => "a regex such as `/ok/`",
         value | list_value => "a value",

@@ -306,9 +306,16 @@ impl Printer<'_> {
                 }
                 self.close(end, level);
             }
-            StageItemKind::Parallel(items) => {
-                self.out.push_str(&format!("{p}parallel {{\n"));
-                self.stage_items(items, level + 1);
+            StageItemKind::Parallel(parallel) => {
+                let mut head = "parallel".to_string();
+                if let Some(n) = &parallel.at_once {
+                    head.push_str(&format!(" {}", n.value));
+                }
+                if let Some(t) = &parallel.tolerate {
+                    head.push_str(&format!(" tolerate {}", t.source_form()));
+                }
+                self.out.push_str(&format!("{p}{head} {{\n"));
+                self.stage_items(&parallel.items, level + 1);
                 self.close(end, level);
             }
             StageItemKind::Checklist(list) => {
@@ -324,6 +331,9 @@ impl Printer<'_> {
                 let mut head = format!("foreach {} in {}", foreach.var.name, foreach.list.dotted());
                 if let Some(n) = &foreach.parallel {
                     head.push_str(&format!(" parallel {}", n.value));
+                }
+                if let Some(t) = &foreach.tolerate {
+                    head.push_str(&format!(" tolerate {}", t.source_form()));
                 }
                 self.out.push_str(&format!("{p}{head} {{\n"));
                 self.stage_items(&foreach.items, level + 1);

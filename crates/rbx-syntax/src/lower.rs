@@ -93,6 +93,7 @@ pub fn is_keyword(rule: Rule) -> bool {
             | kw_foreach
             | kw_in
             | kw_parallel
+            | kw_tolerate
             | kw_again
             | kw_owner
             | kw_require
@@ -608,9 +609,7 @@ impl<'s> Lowerer<'s> {
                 })
             }
             Rule::foreach_decl => StageItemKind::Foreach(self.foreach(pair)?),
-            Rule::parallel_decl => {
-                StageItemKind::Parallel(self.stage_items(Children::of(pair).rest())?)
-            }
+            Rule::parallel_decl => StageItemKind::Parallel(self.parallel(pair)?),
             Rule::again_decl => StageItemKind::Again(self.again(pair)?),
             _ => {
                 return Err(Bug {
@@ -627,12 +626,60 @@ impl<'s> Lowerer<'s> {
         let var = self.ident(children.expect(Rule::ident)?);
         let list = self.path(children.expect(Rule::path)?)?;
         let parallel = children.take(Rule::int).map(|p| self.int(p));
+        let tolerate = match children.take(Rule::tolerate) {
+            Some(pair) => Some(self.tolerate(pair)?),
+            None => None,
+        };
         let items = self.stage_items(children.rest())?;
         Ok(Foreach {
             var,
             list,
             parallel,
+            tolerate,
             items,
+        })
+    }
+
+    fn parallel(&mut self, pair: Pair<'_, Rule>) -> R<Parallel> {
+        let mut children = Children::of(pair);
+        let at_once = children.take(Rule::int).map(|p| self.int(p));
+        let tolerate = match children.take(Rule::tolerate) {
+            Some(pair) => Some(self.tolerate(pair)?),
+            None => None,
+        };
+        let items = self.stage_items(children.rest())?;
+        Ok(Parallel {
+            at_once,
+            tolerate,
+            items,
+        })
+    }
+
+    fn tolerate(&mut self, pair: Pair<'_, Rule>) -> R<Tolerate> {
+        let span = self.span(&pair);
+        let mut children = Children::of(pair);
+        if let Some(int) = children.take(Rule::int) {
+            let amount = self.int(int).value;
+            return Ok(Tolerate {
+                amount,
+                percent: false,
+                span,
+            });
+        }
+        let percent = children.expect(Rule::percent)?;
+        let digits = percent.as_str().trim_end_matches('%');
+        let amount = digits.parse().unwrap_or_else(|_| {
+            self.diagnostics.push(
+                Diagnostic::error("rbx::syntax::number_too_large", "this number is too large")
+                    .primary(span, "does not fit in a 64-bit integer")
+                    .help("a percentage ranges from 0% to 100%"),
+            );
+            0
+        });
+        Ok(Tolerate {
+            amount,
+            percent: true,
+            span,
         })
     }
 

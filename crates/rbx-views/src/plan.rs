@@ -356,9 +356,10 @@ impl<'a> Plan<'a> {
                     self.stage_facts(index, 11);
                 }
                 NodeKind::End { .. } => {}
-                NodeKind::Block(_) | NodeKind::Anchor(_) | NodeKind::Checklist { .. } => {
-                    self.node(index, indent)
-                }
+                NodeKind::Block(_)
+                | NodeKind::Anchor(_)
+                | NodeKind::Checklist { .. }
+                | NodeKind::Tally { .. } => self.node(index, indent),
             }
         }
         // The stage's own `then` or `end`: the last item of an `again`
@@ -433,6 +434,7 @@ impl<'a> Plan<'a> {
             NodeKind::Block(block) => (block.kind.keyword(), &block.title),
             NodeKind::Anchor(anchor) => ("anchor", &anchor.title),
             NodeKind::Checklist { title, .. } => ("checklist", title),
+            NodeKind::Tally { tolerate, .. } => return self.tally(index, indent, tolerate),
             NodeKind::StageStart { .. } | NodeKind::End { .. } => return,
         };
         // A title is one line of the plan even if it holds a `\n` escape.
@@ -448,6 +450,10 @@ impl<'a> Plan<'a> {
                 text.push_str(&format!(", {items} item(s)"));
             }
             details.push(("foreach", text));
+        }
+        for lane in &node.lanes {
+            let text = graph::lane(lane);
+            details.push(("parallel", text.trim_start_matches("parallel ").to_string()));
         }
         if let NodeKind::Block(block) = &node.kind {
             self.block_details(block, node, &mut details);
@@ -476,6 +482,22 @@ impl<'a> Plan<'a> {
             for more in lines {
                 self.line(pad + KEY, more);
             }
+        }
+    }
+
+    /// A tolerating loop's or block's tally: what it lets pass, and where
+    /// a failure beyond it leads.
+    fn tally(&mut self, index: usize, indent: usize, tolerate: &rbx_syntax::ast::Tolerate) {
+        let node = self.nodes[index];
+        self.out.push('\n');
+        let what = format!(
+            "the items' failures, at most {} of them tolerated",
+            tolerate.source_form()
+        );
+        self.line(indent, &format!("{:<9}{} — {what}", "tally", node.id));
+        let pad = indent + 9;
+        for (key, value) in self.routes(index) {
+            self.line(pad, &format!("{key:<KEY$}{value}"));
         }
     }
 
@@ -634,6 +656,9 @@ impl<'a> Plan<'a> {
         for &(to, kind) in &self.outgoing[index] {
             match kind {
                 EdgeKind::Failure => failure = Some(self.target_of(to)),
+                EdgeKind::Tolerated => {
+                    failure = Some(format!("counted by {}", self.nodes[to].id));
+                }
                 EdgeKind::Cancel => cancel = Some(self.target_of(to)),
                 EdgeKind::Next | EdgeKind::Branch(_) => {}
             }
@@ -659,7 +684,10 @@ impl<'a> Plan<'a> {
         match &target.kind {
             NodeKind::StageStart { stage, .. } => format!("stage {stage}"),
             NodeKind::End { outcome } => format!("end {outcome}"),
-            NodeKind::Block(_) | NodeKind::Anchor(_) | NodeKind::Checklist { .. } => {
+            NodeKind::Block(_)
+            | NodeKind::Anchor(_)
+            | NodeKind::Checklist { .. }
+            | NodeKind::Tally { .. } => {
                 format!("continue with {}", target.id)
             }
         }
@@ -723,7 +751,9 @@ impl<'a> Plan<'a> {
                 }
                 let why = match kind {
                     EdgeKind::Next => format!("end of stage {}", self.nodes[index].stage),
-                    EdgeKind::Failure => format!("on failure in {}", source.stage),
+                    EdgeKind::Failure | EdgeKind::Tolerated => {
+                        format!("on failure in {}", source.stage)
+                    }
                     EdgeKind::Cancel => format!("on cancel in {}", source.stage),
                     EdgeKind::Branch(label) => format!("{}: {label}", source.id),
                 };

@@ -61,7 +61,10 @@ impl StatusView {
             .filter(|i| {
                 matches!(
                     graph[*i].kind,
-                    NodeKind::Block(_) | NodeKind::Anchor(_) | NodeKind::Checklist { .. }
+                    NodeKind::Block(_)
+                        | NodeKind::Anchor(_)
+                        | NodeKind::Checklist { .. }
+                        | NodeKind::Tally { .. }
                 )
             })
             .filter(|i| graph[*i].fanout.is_empty())

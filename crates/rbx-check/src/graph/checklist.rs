@@ -70,6 +70,7 @@ impl<'a> Lowerer<'a> {
                 items,
             },
             fanout: ctx.fanout.clone(),
+            lanes: ctx.lanes.clone(),
             origin,
         });
         for (node, here) in to_verdict {

@@ -13,7 +13,9 @@ use tokio::task::JoinSet;
 
 use crate::expand::Plan;
 use crate::journal::Journal;
-use crate::readiness::{awaits_the_end, has_failure_route, leaves, runs, status_of};
+use crate::readiness::{
+    Kept, Turn, awaits_the_end, gate_turn, has_failure_route, leaves, runs_kept, status_of, turn,
+};
 use crate::state::{Left, RunState, Status, kind};
 use crate::value::Value;
 use crate::{Exit, Options, Procedure};
@@ -24,6 +26,7 @@ use super::finally;
 use super::hooks::{budget, hook};
 use super::node::execute;
 use super::record::{fail, record};
+use super::tally::Tally;
 use super::{Done, Shared};
 
 /// Drives the run until it ends, fails, pauses or is interrupted.
@@ -161,6 +164,11 @@ struct Dispatcher<'a> {
     candidates: BTreeSet<usize>,
     /// Nodes that will run, in the order they became ready (rule R5).
     ready: VecDeque<usize>,
+    /// For each gate, the first nodes of items waiting for their turn
+    /// (rule R4), by item.
+    held: Vec<BTreeSet<(usize, usize)>>,
+    /// What readiness needs of each gate, kept as nodes settle.
+    kept: Kept,
     stops: Stops,
     overruns: HashSet<String>,
     /// A settled node captured a list: once nothing runs, the plan is
@@ -187,6 +195,7 @@ pub(crate) async fn dispatch(
     let candidates = (0..plan.nodes.len())
         .filter(|&x| unsettled[x] == 0 && status_of(state, &plan.nodes[x].id) == Status::Pending)
         .collect();
+    let kept = Kept::new(state, plan);
     let mut dispatcher = Dispatcher {
         shared,
         plan,
@@ -195,6 +204,8 @@ pub(crate) async fn dispatch(
         unsettled,
         candidates,
         ready: VecDeque::new(),
+        held: vec![BTreeSet::new(); plan.gates.len()],
+        kept,
         stops: Stops::default(),
         overruns: HashSet::new(),
         replan: false,
@@ -316,7 +327,13 @@ impl Dispatcher<'_> {
             {
                 continue;
             }
-            if !runs(self.state, self.plan, x) {
+            if turn(self.state, self.plan, x, Some(&self.kept)) == Turn::Wait {
+                for &(gate, item) in &self.plan.entry_of[x] {
+                    self.held[gate].insert((item, x));
+                }
+                continue;
+            }
+            if !runs_kept(self.state, self.plan, x, Some(&self.kept)) {
                 self.skip(x).await?;
                 continue;
             }
@@ -330,16 +347,21 @@ impl Dispatcher<'_> {
         Ok(())
     }
 
-    /// Starts ready nodes up to `--jobs`. A node whose flow was left since
-    /// it became ready no longer has control reaching it: it is skipped
-    /// instead (rule L3).
+    /// Starts ready nodes, at most `--jobs` at once when it is given. A
+    /// node whose flow was left since it became ready no longer has control
+    /// reaching it: it is skipped instead (rule L3).
     async fn launch(&mut self) -> Result<(), String> {
+        let cap = self
+            .shared
+            .options
+            .jobs
+            .map_or(usize::MAX, |jobs| jobs.max(1));
         // Once the run ends, fails or pauses, nothing new starts (rule E1).
-        while !self.stops.any() && self.running.len() < self.shared.options.jobs.max(1) {
+        while !self.stops.any() && self.running.len() < cap {
             let Some(x) = self.ready.pop_front() else {
                 break;
             };
-            if !runs(self.state, self.plan, x) {
+            if !runs_kept(self.state, self.plan, x, Some(&self.kept)) {
                 self.skip(x).await?;
                 self.consider().await?;
                 if self.stops.any() {
@@ -349,7 +371,8 @@ impl Dispatcher<'_> {
             }
             let shared = Arc::clone(self.shared);
             let node = self.plan.nodes[x].clone();
-            let view = View::of(self.state, self.plan, &node, &self.shared.graph);
+            let mut view = View::of(self.state, self.plan, &node, &self.shared.graph);
+            view.tally = Tally::of(self.state, self.plan, &self.shared.graph, x);
             let attempts = self.state.nodes.get(&node.id).map_or(0, |n| n.attempts);
             // The node's own condition, judged now that control reaches it.
             match judge_driven(self.shared, &node, &view) {
@@ -366,12 +389,34 @@ impl Dispatcher<'_> {
                     continue;
                 }
             }
+            // The node's item is admitted now: the item's other first
+            // nodes need not wait for a place (rule R4).
+            self.state.nodes.entry(node.id.clone()).or_default().status = Status::Running;
+            self.reopen(x);
             self.running.spawn(async move {
                 let done = execute(&shared, &node, view, attempts).await;
                 (x, done)
             });
         }
         Ok(())
+    }
+
+    /// A node of a gate started or settled: the items waiting in its gates
+    /// whose turn has come (or whose loop failed more items than it
+    /// tolerates) are looked at again, in item order (rules R4, R6).
+    fn reopen(&mut self, x: usize) {
+        for &(gate, _) in &self.plan.member_of[x] {
+            while let Some(&(item, y)) = self.held[gate].first() {
+                if gate_turn(self.state, self.plan, gate, item, Some(&self.kept)) == Turn::Wait {
+                    break;
+                }
+                // Held in every gate it waits in; looked at once.
+                for &(other, at) in &self.plan.entry_of[y] {
+                    self.held[other].remove(&(at, y));
+                }
+                self.candidates.insert(y);
+            }
+        }
     }
 
     /// A node task returned: its settlement is recorded already; act on it.
@@ -401,6 +446,8 @@ impl Dispatcher<'_> {
                     hook(self.shared, HookEvent::Finish, &details).await;
                 }
                 self.state.nodes.insert(id.clone(), node_state);
+                self.kept.settled(self.state, self.plan, x);
+                self.reopen(x);
                 budget(self.shared, self.plan, self.state, x, &mut self.overruns).await?;
                 let left_before = self.state.left.contains_key(&self.plan.nodes[x].flow);
                 self.note_leaving(x).await?;
@@ -451,7 +498,9 @@ impl Dispatcher<'_> {
         let id = self.plan.nodes[x].id.clone();
         record(self.shared, kind::NODE_SKIPPED, json!({ "node": id })).await?;
         self.state.nodes.entry(id).or_default().status = Status::Skipped;
+        self.kept.settled(self.state, self.plan, x);
         self.release(x);
+        self.reopen(x);
         Ok(())
     }
 

@@ -23,6 +23,8 @@ pub struct View {
     /// Block id → fields, from the most relevant finished instance.
     pub(crate) fields: HashMap<String, Seen>,
     pub(crate) items: Vec<(String, Value)>,
+    /// For a tally node, the failures it counts.
+    pub(crate) tally: Option<super::tally::Tally>,
     /// Each loop item's place in its list, for `VAR.index`.
     pub(crate) positions: Vec<usize>,
 }
@@ -78,6 +80,7 @@ impl View {
                 })
                 .collect(),
             items: node.items.clone(),
+            tally: None,
             positions: node.positions.clone(),
         }
     }
@@ -116,7 +119,7 @@ pub(crate) fn mentioned(
                 }
             }
         }
-        NodeKind::Anchor(_) | NodeKind::End { .. } => {}
+        NodeKind::Anchor(_) | NodeKind::End { .. } | NodeKind::Tally { .. } => {}
     }
     names
 }
@@ -258,6 +261,7 @@ impl Env for NodeEnv<'_> {
                     })
                     .collect(),
                 items: Vec::new(),
+                tally: None,
                 positions: Vec::new(),
             };
             let env = NodeEnv {

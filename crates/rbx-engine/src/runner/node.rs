@@ -14,6 +14,7 @@ use super::env::{NodeEnv, Rendered, View, render};
 use super::person::person;
 use super::record::{fail, finish, settled};
 use super::step::step;
+use super::tally::tally;
 use super::wait::wait;
 use super::{Done, Shared};
 
@@ -64,6 +65,7 @@ pub(crate) async fn execute(
             )
             .await
         }
+        NodeKind::Tally { tolerate, .. } => tally(shared, node, tolerate, &view).await,
         NodeKind::Block(block) => {
             let requires: Vec<Require> = block
                 .body

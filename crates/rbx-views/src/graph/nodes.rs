@@ -55,6 +55,7 @@ pub(super) fn drawing(title: String, graph: &Graph) -> Drawing {
                 }
                 EdgeKind::Next => (Route::Next, String::new()),
                 EdgeKind::Failure => (Route::Failure, "on failure".to_string()),
+                EdgeKind::Tolerated => (Route::Failure, "tolerated".to_string()),
                 EdgeKind::Cancel => (Route::Cancel, "on cancel".to_string()),
                 EdgeKind::Branch(label) => (Route::Branch, label.clone()),
             };
@@ -111,8 +112,12 @@ fn label(graph: &Graph, node: &Node) -> Vec<String> {
         NodeKind::End { outcome } => {
             vec![format!("end: {}", super::outcome_label(graph, outcome).0)]
         }
+        NodeKind::Tally { tolerate, .. } => {
+            vec![format!("tally: tolerate {}", tolerate.source_form())]
+        }
     };
     lines.extend(node.fanout.iter().map(fanout));
+    lines.extend(node.lanes.iter().map(super::lane));
     lines
 }
 
@@ -124,7 +129,7 @@ fn shape(graph: &Graph, node: &Node) -> Shape {
     match &node.kind {
         NodeKind::StageStart { .. } => Shape::Start,
         NodeKind::Anchor(_) => Shape::Anchor,
-        NodeKind::Checklist { .. } => Shape::Check,
+        NodeKind::Checklist { .. } | NodeKind::Tally { .. } => Shape::Check,
         NodeKind::End { outcome } => Shape::End(super::outcome_label(graph, outcome).1),
         NodeKind::Block(block) => match block.kind {
             BlockKind::Step => Shape::Step,

@@ -88,6 +88,15 @@ pub(super) fn timeline_entry(event: &Event) -> TimelineEntry {
             format!("attempt {attempt} started{}{command}", by(p))
         }
         kind::ATTEMPT_FAILED => format!("attempt {attempt} failed{exit}: {}", get("reason")),
+        kind::WAIT_POLLED => {
+            let poll = p.get("poll").and_then(Json::as_u64).unwrap_or(0);
+            let held = p.get("held").and_then(Json::as_bool).unwrap_or(false);
+            match text(p, "reason") {
+                _ if held => format!("poll {poll}{exit}: holds"),
+                Some(reason) => format!("poll {poll}{exit}: not yet, {reason}"),
+                None => format!("poll {poll}{exit}: not yet"),
+            }
+        }
         kind::NODE_FINISHED => {
             let status = match get("status").as_str() {
                 "succeeded" => "done",
