@@ -369,7 +369,12 @@ fn confirm_refuses_a_node_whose_condition_does_not_hold() {
 "#;
     let bench = Bench::new();
     bench.write("main.runbook", text);
-    let run = bench.rbx(&["run", "main.runbook", "--non-interactive"], &[]);
+    // One at a time, so the run pauses at the first manual step before it
+    // looks at the second: `rbx confirm` then meets a node not settled yet.
+    let run = bench.rbx(
+        &["run", "main.runbook", "--non-interactive", "--jobs", "1"],
+        &[],
+    );
     assert_eq!(run.status, 3, "{}", run.transcript());
     let (id, before) = bench.journal();
     let status = bench.rbx(&["status", &id, "--format", "json"], &[]);

@@ -514,7 +514,10 @@ impl Dispatcher<'_> {
         entry.status = Status::Skipped;
         entry.finished_seq = Some(seq);
         entry.condition = Some(condition);
+        // Settled: its loop or block lets the next item in (rule R4).
+        self.kept.settled(self.state, self.plan, x);
         self.release(x);
+        self.reopen(x);
         Ok(())
     }
 
