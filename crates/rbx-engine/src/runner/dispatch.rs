@@ -85,6 +85,7 @@ pub async fn drive(
         options,
         inputs,
         roles_filled: procedure.roles_filled.clone(),
+        identities: procedure.identities.clone(),
         links_set: procedure.links_set.clone(),
         cancel: cancel.clone(),
         interrupt: interrupt_tx,
