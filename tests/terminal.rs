@@ -113,6 +113,26 @@ impl Tmux {
         }
     }
 
+    /// Waits until `prompt` is asked for the `nth` time (from 1) and is the
+    /// last thing on the screen: the same question asked again, in a loop,
+    /// is told apart from the one just answered.
+    fn wait_for_nth_prompt(&self, prompt: &str, nth: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.screen();
+            let asked = screen.lines().filter(|l| l.contains(prompt)).count();
+            let last = screen.lines().rev().find(|l| !l.trim().is_empty());
+            if asked == nth && last.is_some_and(|l| l.trim_end().ends_with(prompt)) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never asked {prompt:?} a {nth}th time; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Ends the input, as Ctrl-D at the start of a line does.
     fn end_input(&self) {
         let status = Command::new("tmux")
@@ -485,8 +505,15 @@ fn ctrl_c_at_any_question_interrupts_the_run_and_records_nothing_of_it() {
             env!("CARGO_BIN_EXE_rbx")
         );
         let tmux = Tmux::start(dir.path(), &command);
-        for (prompt, answer, _) in &questions[..stop_at] {
-            tmux.wait_for_prompt(prompt);
+        // How often each question was asked so far.
+        let nth = |at: usize| {
+            1 + questions[..at]
+                .iter()
+                .filter(|(p, _, _)| *p == questions[at].0)
+                .count()
+        };
+        for (at, (prompt, answer, _)) in questions[..stop_at].iter().enumerate() {
+            tmux.wait_for_nth_prompt(prompt, nth(at));
             tmux.type_line(answer);
             if *prompt == "your choice [ship/hold]:" {
                 tmux.wait_for_prompt("why (recorded with the choice):");
@@ -498,7 +525,7 @@ fn ctrl_c_at_any_question_interrupts_the_run_and_records_nothing_of_it() {
             }
         }
         let (prompt, half, node) = questions[stop_at];
-        tmux.wait_for_prompt(prompt);
+        tmux.wait_for_nth_prompt(prompt, nth(stop_at));
         tmux.type_text(&half[..half.len() / 2 + 1]);
         tmux.interrupt();
         tmux.wait_for("rbx-exit=130");
