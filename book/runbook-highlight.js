@@ -22,8 +22,8 @@
     "earlier", "failed", "ran", "overrun", "cancel", "go",
   ];
   const TYPES = [
-    "string", "int", "bool", "duration", "secret", "host", "command", "enum",
-    "list", "choice", "choices", "text", "url", "file",
+    "string", "int", "bool", "duration", "timestamp", "secret", "host",
+    "command", "enum", "list", "choice", "choices", "text", "url", "file",
   ];
   const BUILT_INS = [
     "stdout", "stderr", "success", "failure", "cancel", "pause", "overrun",

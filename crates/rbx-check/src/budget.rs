@@ -32,6 +32,9 @@ pub struct Cost {
 pub enum Reason {
     /// A step or wait without a `timeout`.
     NoTimeout,
+    /// A step or wait whose `timeout` is an expression, known only when
+    /// it starts.
+    ComputedTimeout,
     /// A node inside `foreach` over a list whose length is not known, so
     /// neither is how many times the node runs.
     UnknownLength { list: String },
@@ -185,9 +188,15 @@ pub fn worst_case_with(
         let cost = cost(node);
         people |= cost.people;
         let Some(millis) = cost.millis else {
+            let computed = matches!(&node.kind, NodeKind::Block(block)
+                if block.body.iter().any(|s| matches!(s.kind, StmtKind::TimeoutExpr(_))));
             return WorstCase::Unbounded {
                 node: node.id.clone(),
-                reason: Reason::NoTimeout,
+                reason: if computed {
+                    Reason::ComputedTimeout
+                } else {
+                    Reason::NoTimeout
+                },
             };
         };
         let mut rounds: u64 = 1;

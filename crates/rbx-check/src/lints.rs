@@ -163,9 +163,11 @@ fn holds(ty: ScalarType) -> Holds {
     match ty {
         ScalarType::String | ScalarType::Secret => Holds::Text,
         ScalarType::Command => Holds::Code,
-        ScalarType::Int | ScalarType::Bool | ScalarType::Duration | ScalarType::Host => {
-            Holds::Inert
-        }
+        ScalarType::Int
+        | ScalarType::Bool
+        | ScalarType::Duration
+        | ScalarType::Timestamp
+        | ScalarType::Host => Holds::Inert,
     }
 }
 
@@ -302,7 +304,13 @@ impl Lints<'_> {
                     CaptureType::Int
                     | CaptureType::Bool
                     | CaptureType::Duration
-                    | CaptureType::List(ScalarType::Int | ScalarType::Bool | ScalarType::Duration),
+                    | CaptureType::Timestamp
+                    | CaptureType::List(
+                        ScalarType::Int
+                        | ScalarType::Bool
+                        | ScalarType::Duration
+                        | ScalarType::Timestamp,
+                    ),
                 ))) => Holds::Inert,
                 _ => Holds::Text,
             },

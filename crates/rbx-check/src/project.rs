@@ -56,6 +56,8 @@ pub const ADJUSTABLE: &[&str] = &[
 pub const FIXED: &[&str] = &[
     "rbx::lint::bad_call",
     "rbx::lint::bad_suppression",
+    "rbx::lint::bad_time_zone",
+    "rbx::lint::bad_timestamp",
     "rbx::lint::bad_version",
     "rbx::lint::cycle",
     "rbx::lint::dead_end",

@@ -56,6 +56,16 @@ fn well_typed_expressions_pass() {
 }
 
 #[test]
+fn well_typed_time_passes() {
+    let report = check(&fixtures().join("pass/time.runbook"), &Files);
+    assert!(
+        report.findings.is_empty(),
+        "{}",
+        render(&report, fixtures())
+    );
+}
+
+#[test]
 fn each_mistake_is_reported_where_it_is() {
     insta::glob!("fixtures/fail/*.runbook", |path| {
         let report = check(path, &Files);

@@ -20,6 +20,7 @@ pub mod readiness;
 mod runner;
 pub mod shell;
 pub mod state;
+mod time;
 pub mod value;
 mod whole;
 

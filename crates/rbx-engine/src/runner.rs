@@ -58,6 +58,8 @@ pub(crate) struct Shared {
     verify_first: std::collections::HashSet<String>,
     /// When each stage instance started, for "elapsed / budget".
     stage_started: std::sync::Mutex<HashMap<String, i64>>,
+    /// When each wait the run stopped for is due (`RunState::dues`).
+    dues: HashMap<String, i64>,
     /// How many instances each node of the runbook has in this run
     /// (`again`, `foreach`), by its id in the runbook.
     instances: std::sync::Mutex<HashMap<String, usize>>,

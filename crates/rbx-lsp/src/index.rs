@@ -191,6 +191,9 @@ impl Walker<'_> {
                 StageItemKind::Anchor(anchor) => {
                     self.named(Kind::Node, &anchor.id, true);
                     self.text(&anchor.title);
+                    if let Some(at) = &anchor.at {
+                        self.expr(at);
+                    }
                 }
                 StageItemKind::Foreach(foreach) => {
                     self.path(&foreach.list);
@@ -270,7 +273,7 @@ impl Walker<'_> {
                 self.text(&option.description);
                 self.target(&option.target);
             }
-            StmtKind::Until(condition) => self.expr(condition),
+            StmtKind::Until(condition) | StmtKind::TimeoutExpr(condition) => self.expr(condition),
             StmtKind::ExpectStream(expect) => self.prose(expect.regex.span),
             StmtKind::Timeout(_)
             | StmtKind::Retry(_)
@@ -330,7 +333,7 @@ impl Walker<'_> {
             ExprKind::Path(path) => self.path(path),
             ExprKind::String(t) => self.text(t),
             ExprKind::Regex(regex) => self.prose(regex.span),
-            ExprKind::List(items) | ExprKind::Default(items) => {
+            ExprKind::List(items) | ExprKind::Default(items) | ExprKind::Product(items) => {
                 items.iter().for_each(|item| self.expr(item));
             }
             ExprKind::Int(_) | ExprKind::Bool(_) | ExprKind::Duration(_) => {}

@@ -93,7 +93,7 @@ pub const KEYWORDS: &[Keyword] = &[
     kw(
         "input",
         "input NAME \"description\": TYPE = DEFAULT",
-        "A typed value set for a run with `--set NAME=VALUE`: string, int, bool, duration, secret, host, command, enum(…) or list(…).",
+        "A typed value set for a run with `--set NAME=VALUE`: string, int, bool, duration, timestamp, secret, host, command, enum(…) or list(…).",
         &[Top],
     ),
     kw(
@@ -188,8 +188,8 @@ pub const KEYWORDS: &[Keyword] = &[
     ),
     kw(
         "anchor",
-        "anchor ID \"Title\"",
-        "A durable time anchor: records when it is reached, for checkpoints such as T+15m.",
+        "anchor ID \"Title\" [at TIME]",
+        "A durable time anchor: records when it is reached, or the time `at` gives (a release time), for checkpoints such as T+15m or T-30m.",
         &[Stage],
     ),
     kw(
@@ -243,7 +243,7 @@ pub const KEYWORDS: &[Keyword] = &[
     kw(
         "timeout",
         "timeout DURATION",
-        "How long an attempt may run; then rbx ends the command's whole process group and the attempt fails.",
+        "How long an attempt may run, a duration or an expression computed when the node starts (`budget * 2`); then rbx ends the command's whole process group and the attempt fails.",
         &[Step, Wait],
     ),
     kw(
@@ -493,7 +493,7 @@ pub const KEYWORDS: &[Keyword] = &[
     kw(
         "at",
         "at TIMESTAMP",
-        "In a scenario: the simulated time a step finishes at.",
+        "The time an anchor stands for (`anchor release \"Release\" at release_at`); in a scenario, the simulated time a step finishes at.",
         &[],
     ),
     kw(

@@ -224,6 +224,8 @@ pub enum ScalarType {
     Int,
     Bool,
     Duration,
+    /// A point in time, written in RFC 3339 with its offset.
+    Timestamp,
     Secret,
     /// A host name or address, optionally `user@host`: text that cannot
     /// hold shell syntax or start with `-`, so it is safe wherever a
@@ -241,6 +243,7 @@ impl ScalarType {
             ScalarType::Int => "int",
             ScalarType::Bool => "bool",
             ScalarType::Duration => "duration",
+            ScalarType::Timestamp => "timestamp",
             ScalarType::Secret => "secret",
             ScalarType::Host => "host",
             ScalarType::Command => "command",
@@ -484,11 +487,13 @@ impl BlockKind {
     }
 }
 
-/// `anchor ID "Title"`: records the time it is reached.
+/// `anchor ID "Title" (at EXPR)?`: records the time it is reached, or
+/// the time `EXPR` gives.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Anchor {
     pub id: Ident,
     pub title: Text,
+    pub at: Option<Expr>,
 }
 
 /// `foreach VAR in LIST (parallel N)? { ... }`
@@ -528,6 +533,9 @@ pub enum StmtKind {
     On(Route),
     Run(Text),
     Timeout(Duration),
+    /// `timeout EXPR` with anything but a duration literal: a duration
+    /// computed when the node starts (`timeout budget * 2`).
+    TimeoutExpr(Expr),
     Retry(Retry),
     ExpectExit(Vec<Int>),
     ExpectStream(ExpectStream),
@@ -538,11 +546,17 @@ pub enum StmtKind {
     Irreversible(Option<Text>),
     Instructions(Text),
     Evidence(Evidence),
-    Attest { role: Ident, statement: Text },
+    Attest {
+        role: Ident,
+        statement: Text,
+    },
     By(Vec<Ident>),
     Approvers(Int),
     NoSelfApproval,
-    When { condition: Expr, target: Target },
+    When {
+        condition: Expr,
+        target: Target,
+    },
     Otherwise(Target),
     Option(ChoiceOption),
     Every(Duration),
@@ -616,6 +630,7 @@ pub enum CaptureType {
     Int,
     Bool,
     Duration,
+    Timestamp,
     /// `list` or `list(T)`: a JSON array, every line, or every match, each
     /// item of the scalar type `T` (`string` when not written).
     List(ScalarType),
@@ -638,6 +653,7 @@ impl CaptureType {
             CaptureType::Int => "int",
             CaptureType::Bool => "bool",
             CaptureType::Duration => "duration",
+            CaptureType::Timestamp => "timestamp",
             CaptureType::List(_) => "list",
         }
     }
@@ -649,6 +665,7 @@ impl CaptureType {
             CaptureType::Int => ScalarType::Int,
             CaptureType::Bool => ScalarType::Bool,
             CaptureType::Duration => ScalarType::Duration,
+            CaptureType::Timestamp => ScalarType::Timestamp,
             CaptureType::List(item) => item,
         }
     }
@@ -719,6 +736,9 @@ pub enum ExprKind {
         first: Box<Expr>,
         rest: Vec<(SumOp, Expr)>,
     },
+    /// `a * b * c`: multiplication, binding tighter than `+` (a duration
+    /// times an int, an int times an int).
+    Product(Vec<Expr>),
     Paren(Box<Expr>),
     Call {
         name: Ident,

@@ -284,7 +284,10 @@ impl Printer<'_> {
             StageItemKind::Then(stage) => self.line(level, &format!("then {}", stage.name), end),
             StageItemKind::End(outcome) => self.line(level, &format!("end {}", outcome.name), end),
             StageItemKind::Anchor(anchor) => {
-                let line = format!("anchor {} {}", anchor.id.name, text(&anchor.title, level));
+                let mut line = format!("anchor {} {}", anchor.id.name, text(&anchor.title, level));
+                if let Some(at) = &anchor.at {
+                    line.push_str(&format!(" at {}", expr(at)));
+                }
                 self.line(level, &line, end);
             }
             StageItemKind::Again(again) if again.routes.is_empty() => {
@@ -347,6 +350,7 @@ fn stmt_text(kind: &StmtKind, level: usize) -> String {
         StmtKind::On(route) => route_text(route),
         StmtKind::Run(command) => format!("run {}", text(command, level)),
         StmtKind::Timeout(d) => format!("timeout {}", duration(d.millis)),
+        StmtKind::TimeoutExpr(e) => format!("timeout {}", expr(e)),
         StmtKind::Retry(retry) => {
             let mut line = format!("retry {}", retry.count.value);
             if let Some(backoff) = &retry.backoff {
@@ -565,6 +569,7 @@ pub fn expr(e: &Expr) -> String {
             }
             out
         }
+        ExprKind::Product(operands) => join(operands, " * "),
         ExprKind::Paren(inner) => format!("({})", expr(inner)),
         ExprKind::Call { name, args } => {
             let args: Vec<String> = args.iter().map(expr).collect();

@@ -377,6 +377,7 @@ impl<'s> Lowerer<'s> {
             "int" => ScalarType::Int,
             "bool" => ScalarType::Bool,
             "duration" => ScalarType::Duration,
+            "timestamp" => ScalarType::Timestamp,
             "secret" => ScalarType::Secret,
             "host" => ScalarType::Host,
             "command" => ScalarType::Command,
@@ -585,7 +586,11 @@ impl<'s> Lowerer<'s> {
                 let mut children = Children::of(pair);
                 let id = self.ident(children.expect(Rule::ident)?);
                 let title = self.string(children.expect(Rule::string)?)?;
-                StageItemKind::Anchor(Anchor { id, title })
+                let at = match children.take(Rule::kw_at) {
+                    Some(_) => Some(self.expr(children.expect(Rule::expr)?)?),
+                    None => None,
+                };
+                StageItemKind::Anchor(Anchor { id, title, at })
             }
             Rule::foreach_decl => StageItemKind::Foreach(self.foreach(pair)?),
             Rule::parallel_decl => {
@@ -706,7 +711,7 @@ impl<'s> Lowerer<'s> {
             Rule::run_stmt => StmtKind::Run(self.text(operand)?),
             Rule::verify_stmt => StmtKind::Verify(self.text(operand)?),
             Rule::instructions_stmt => StmtKind::Instructions(self.text(operand)?),
-            Rule::timeout_stmt => StmtKind::Timeout(self.duration(operand)),
+            Rule::timeout_stmt => self.timeout(operand)?,
             Rule::every_stmt => StmtKind::Every(self.duration(operand)),
             Rule::approvers_stmt => StmtKind::Approvers(self.int(operand)),
             Rule::keep_stmt => StmtKind::Keep(stream(&operand)),
@@ -718,6 +723,32 @@ impl<'s> Lowerer<'s> {
                     span,
                 });
             }
+        })
+    }
+
+    /// `timeout 5m`, or `timeout EXPR` computed when the node starts. A
+    /// bare number (`timeout 30`) is the commonest slip: it is reported
+    /// here, asking for a unit, as a duration without one is elsewhere.
+    fn timeout(&mut self, operand: Pair<'_, Rule>) -> R<StmtKind> {
+        Ok(match self.expr(operand)? {
+            Expr {
+                kind: ExprKind::Duration(millis),
+                span,
+            } => StmtKind::Timeout(Duration { millis, span }),
+            Expr {
+                kind: ExprKind::Int(n),
+                span,
+            } => {
+                self.diagnostics.push(
+                    Diagnostic::error("rbx::syntax::duration_unit", "a duration needs a unit")
+                        .primary(span, "a bare number")
+                        .help(format!(
+                            "write `{n}s` for seconds; the units are ms, s, m, h and d"
+                        )),
+                );
+                StmtKind::Timeout(Duration { millis: 0, span })
+            }
+            computed => StmtKind::TimeoutExpr(computed),
         })
     }
 
@@ -916,6 +947,23 @@ impl<'s> Lowerer<'s> {
                         first: Box::new(first),
                         rest,
                     },
+                    span,
+                })
+            }
+            Rule::prod_expr => {
+                let mut operands: Vec<Expr> = Children::of(pair)
+                    .rest()
+                    .filter(|p| p.as_rule() != Rule::mul_op)
+                    .map(|p| self.expr(p))
+                    .collect::<R<_>>()?;
+                if operands.len() == 1 {
+                    return operands.pop().ok_or(Bug {
+                        expected: rule,
+                        span,
+                    });
+                }
+                Ok(Expr {
+                    kind: ExprKind::Product(operands),
                     span,
                 })
             }
@@ -1239,6 +1287,7 @@ fn capture_type(pair: Pair<'_, Rule>) -> CaptureType {
         "int" => ScalarType::Int,
         "bool" => ScalarType::Bool,
         "duration" => ScalarType::Duration,
+        "timestamp" => ScalarType::Timestamp,
         _ => ScalarType::String,
     };
     let inner = pair.into_inner().next();
@@ -1254,6 +1303,7 @@ fn capture_type(pair: Pair<'_, Rule>) -> CaptureType {
             ScalarType::Int => CaptureType::Int,
             ScalarType::Bool => CaptureType::Bool,
             ScalarType::Duration => CaptureType::Duration,
+            ScalarType::Timestamp => CaptureType::Timestamp,
             _ => CaptureType::String,
         },
         None => CaptureType::String,

@@ -237,6 +237,7 @@ impl Env for Finished<'_> {
                 .branch
                 .clone()
                 .map(Value::Name)
+                .or_else(|| node.captures.get("time").cloned())
                 .or_else(|| node.finished_at.map(Value::Timestamp)),
             Some(&"status") => Some(Value::Name(node.status.as_str().to_string())),
             Some(field) => node.captures.get(*field).cloned(),
@@ -253,5 +254,16 @@ impl Env for Finished<'_> {
 
     fn count(&self, _: &Expr, _: u64) -> Result<i64, String> {
         Err("`count()` reads earlier runs; an expectation reads only this one".to_string())
+    }
+
+    /// The simulated time when the run's last node finished: an
+    /// expectation is judged over the run as it ended.
+    fn now(&self) -> i64 {
+        self.state
+            .nodes
+            .values()
+            .filter_map(|n| n.finished_at)
+            .max()
+            .unwrap_or(0)
     }
 }

@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use rbx_check::budget::{self, Reason, WorstCase};
 use rbx_check::graph::{EdgeKind, Node, NodeKind};
 use rbx_syntax::ast::{
-    BackoffKind, Block, BlockKind, CaptureSource, EvidenceType, Input, InputTypeKind,
+    Anchor, BackoffKind, Block, BlockKind, CaptureSource, EvidenceType, Input, InputTypeKind,
     Interpolation, ItemKind, ScalarType, StmtKind, Target, TargetKind, Text, TextPart, Value,
 };
 use rbx_syntax::fmt::{duration, expr};
@@ -405,6 +405,10 @@ impl<'a> Plan<'a> {
                 reason: Reason::NoTimeout,
             } => format!("unbounded: {node} has no timeout"),
             WorstCase::Unbounded {
+                node,
+                reason: Reason::ComputedTimeout,
+            } => format!("unbounded: the timeout of {node} is computed when it starts"),
+            WorstCase::Unbounded {
                 reason: Reason::UnknownLength { list },
                 ..
             } => format!("unknown until `{list}` is set"),
@@ -439,6 +443,9 @@ impl<'a> Plan<'a> {
                 text.push_str(&format!(", {items} item(s)"));
             }
             details.push(("foreach", text));
+        }
+        if let NodeKind::Anchor(Anchor { at: Some(at), .. }) = &node.kind {
+            details.push(("at", format!("{}, a time given, not waited for", expr(at))));
         }
         if let NodeKind::Block(block) = &node.kind {
             self.block_details(block, node, &mut details);
@@ -582,6 +589,7 @@ impl<'a> Plan<'a> {
                 )),
                 StmtKind::On(_)
                 | StmtKind::Timeout(_)
+                | StmtKind::TimeoutExpr(_)
                 | StmtKind::Retry(_)
                 | StmtKind::Keep(_)
                 | StmtKind::Idempotent
@@ -731,13 +739,13 @@ impl<'a> Plan<'a> {
 /// retries the longest all attempts can take.
 fn limits(block: &Block, node: &Node, every: Option<u64>) -> String {
     let timeout = block.body.iter().find_map(|stmt| match &stmt.kind {
-        StmtKind::Timeout(d) => Some(d.millis),
+        StmtKind::Timeout(d) => Some(duration(d.millis)),
+        StmtKind::TimeoutExpr(e) => Some(format!("{}, computed when it starts", expr(e))),
         _ => None,
     });
-    let Some(timeout) = timeout else {
+    let Some(mut text) = timeout else {
         return "none: can run for ever".to_string();
     };
-    let mut text = duration(timeout);
     if let Some(every) = every {
         let _ = write!(text, ", polling every {}", duration(every));
     }

@@ -88,6 +88,7 @@ pub async fn drive(
         runbook_id: procedure.runbook_id.clone(),
         started_by: started_by.to_string(),
         verify_first,
+        dues: state.dues.clone(),
         instances: std::sync::Mutex::new(instances(&plan)),
         stage_started: std::sync::Mutex::new(
             state

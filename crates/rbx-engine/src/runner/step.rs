@@ -35,6 +35,10 @@ pub(crate) async fn step(
         Ok(rendered) => rendered,
         Err(done) => return done,
     };
+    let timeout = match timeout_of(block, env) {
+        Ok(timeout) => timeout,
+        Err(why) => return fail(shared, &node.id, previous, why).await,
+    };
     let (retries, backoff, exponential) = block
         .body
         .iter()
@@ -61,7 +65,7 @@ pub(crate) async fn step(
     let spec = Spec {
         command: rendered.run.clone(),
         env: marked,
-        timeout: timeout_of(block),
+        timeout,
         secrets: Arc::new(secrets(shared)),
         whole: crate::expect::judged(block),
     };

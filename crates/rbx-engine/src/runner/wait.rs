@@ -28,7 +28,9 @@ pub(crate) async fn wait(
         StmtKind::Until(e) => Some(e),
         _ => None,
     }) {
-        let due = match value::eval(until, env) {
+        // A wait the run stopped for keeps the time it was due then.
+        let recorded = shared.dues.get(&node.id).copied().map(Value::Timestamp);
+        let due = match recorded.map_or_else(|| value::eval(until, env), Ok) {
             Ok(Value::Timestamp(due)) => due,
             Ok(Value::Bool(true)) => shared.options.clock.now_ms(),
             Ok(other) => {
@@ -69,12 +71,13 @@ pub(crate) async fn wait(
                 _ = cancelled_signal(&mut cancel) => return Done::Interrupted,
             }
         }
+        let extra = env.stamped(json!({ "due": rbx_syntax::time::format_timestamp(due) }));
         return finish(
             shared,
             &node.id,
             previous,
             settled(Status::Succeeded, None),
-            json!({}),
+            extra,
         )
         .await;
     }
@@ -86,7 +89,10 @@ pub(crate) async fn wait(
             _ => None,
         })
         .unwrap_or(10_000);
-    let deadline = timeout_of(block).map(|t| tokio::time::Instant::now() + t);
+    let deadline = match timeout_of(block, env) {
+        Ok(timeout) => timeout.map(|t| tokio::time::Instant::now() + t),
+        Err(why) => return fail(shared, &node.id, previous, why).await,
+    };
     let rendered = match command(shared, node, block, env, previous).await {
         Ok(rendered) => rendered,
         Err(done) => return done,

@@ -159,7 +159,7 @@ fn paths_in<'e>(e: &'e Expr, out: &mut Vec<&'e rbx_syntax::ast::Path>) {
         }
         ExprKind::Call { args, .. } => args.iter().for_each(|a| paths_in(a, out)),
         ExprKind::Path(path) => out.push(path),
-        ExprKind::List(items) | ExprKind::Default(items) => {
+        ExprKind::List(items) | ExprKind::Default(items) | ExprKind::Product(items) => {
             items.iter().for_each(|i| paths_in(i, out))
         }
         ExprKind::String(_)
