@@ -104,7 +104,10 @@ impl Procedure {
                     ItemKind::Input(input) => inputs.push(InputDecl {
                         name: input.name.name.clone(),
                         ty: input.ty.kind.clone(),
-                        default: input.default.as_ref().map(literal),
+                        default: input
+                            .default
+                            .as_ref()
+                            .map(|d| default_value(d, &input.ty.kind)),
                     }),
                     ItemKind::Role(role) => {
                         let filled = role.fields.iter().flatten().any(|f| {
@@ -157,6 +160,26 @@ pub fn literal(value: &rbx_syntax::ast::Value) -> Value {
         ValueKind::Duration(ms) => Value::Duration(*ms),
         ValueKind::Name(name) => Value::Name(name.name.clone()),
         ValueKind::List(items) => Value::List(items.iter().map(literal).collect()),
+    }
+}
+
+/// An input's default as a value of the input's type: the text of a
+/// `timestamp` read as a time (lint has checked that it is one; text that
+/// is not stays text, and the node reading it fails saying so).
+pub fn default_value(value: &rbx_syntax::ast::Value, ty: &InputTypeKind) -> Value {
+    fn as_time(value: Value) -> Value {
+        match value {
+            Value::Text(text) => {
+                rbx_syntax::time::parse_timestamp(&text).map_or(Value::Text(text), Value::Timestamp)
+            }
+            Value::List(items) => Value::List(items.into_iter().map(as_time).collect()),
+            other => other,
+        }
+    }
+    match ty {
+        InputTypeKind::Scalar(ScalarType::Timestamp)
+        | InputTypeKind::List(ScalarType::Timestamp) => as_time(literal(value)),
+        _ => literal(value),
     }
 }
 

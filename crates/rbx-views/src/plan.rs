@@ -138,7 +138,7 @@ fn default(value: &Value, ty: &InputTypeKind) -> Val {
     if *ty == InputTypeKind::Scalar(ScalarType::Secret) {
         return Val::Secret(String::new());
     }
-    rbx_engine::literal(value)
+    rbx_engine::default_value(value, ty)
 }
 
 /// The value as the runbook would write it.
