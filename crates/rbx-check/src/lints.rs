@@ -63,6 +63,7 @@ pub fn check(sources: &[Source], table: &Table, fills: &Fills) -> Vec<Finding> {
                 | ItemKind::Input(_)
                 | ItemKind::Outcome(_)
                 | ItemKind::On(_)
+                | ItemKind::Budget(_)
                 | ItemKind::Require(_) => {}
             }
         }

@@ -116,6 +116,14 @@ impl Resolver<'_> {
                 ItemKind::Hook(hook) => self.text(&hook.command),
                 ItemKind::Require(require) => self.require(require),
                 ItemKind::On(route) => self.target(&route.target),
+                ItemKind::Budget(budget) => {
+                    if let Limit::Deadline(e) = &budget.limit {
+                        self.expr(e);
+                    }
+                    for stage in &budget.stages {
+                        self.expect_defined(Kind::Stage, stage);
+                    }
+                }
                 ItemKind::Stage(stage) => {
                     self.text(&stage.title);
                     self.stage_items(&stage.items);

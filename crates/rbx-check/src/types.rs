@@ -289,6 +289,7 @@ impl Checker<'_> {
                 ItemKind::Input(input) => self.input_default(input),
                 ItemKind::Require(require) => self.require(require),
                 ItemKind::Stage(stage) => self.stage_items(&stage.items),
+                ItemKind::Budget(budget) => self.deadline(budget),
                 ItemKind::Version(_)
                 | ItemKind::Scope(_)
                 | ItemKind::Policy(_)

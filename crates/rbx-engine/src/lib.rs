@@ -55,6 +55,8 @@ pub struct Procedure {
     pub roles_filled: HashMap<String, bool>,
     pub links_set: HashMap<String, bool>,
     pub hooks: Vec<(rbx_syntax::ast::HookEvent, rbx_syntax::ast::Text)>,
+    /// The budgets over the whole run or several stages together.
+    pub budgets: Vec<rbx_syntax::ast::Budget>,
 }
 
 #[derive(Debug, Clone)]
@@ -97,10 +99,12 @@ impl Procedure {
         let mut roles_filled = HashMap::new();
         let mut links_set = HashMap::new();
         let mut hooks = Vec::new();
+        let mut budgets = Vec::new();
         for file in report.sources.iter().filter_map(|s| s.file.as_ref()) {
             for item in &file.items {
                 match &item.kind {
                     ItemKind::Hook(hook) => hooks.push((hook.event, hook.command.clone())),
+                    ItemKind::Budget(budget) => budgets.push(budget.clone()),
                     ItemKind::Input(input) => inputs.push(InputDecl {
                         name: input.name.name.clone(),
                         ty: input.ty.kind.clone(),
@@ -147,6 +151,7 @@ impl Procedure {
             roles_filled,
             links_set,
             hooks,
+            budgets,
         })
     }
 }

@@ -7,6 +7,7 @@
 //! returned. A branch not taken settles as skipped, and skipping propagates,
 //! so joins after alternative branches work.
 
+mod budgets;
 mod decide;
 mod dispatch;
 mod env;
@@ -51,6 +52,7 @@ pub(crate) struct Shared {
     /// Past runs of the same runbook for `count()`.
     history: Vec<crate::Past>,
     hooks: Vec<(HookEvent, Text)>,
+    budgets: Vec<rbx_syntax::ast::Budget>,
     runbook_id: String,
     /// Who started the run, for `no self-approval`.
     started_by: String,

@@ -172,6 +172,14 @@ impl Walker<'_> {
             ItemKind::Hook(hook) => self.text(&hook.command),
             ItemKind::Require(require) => self.require(require),
             ItemKind::On(route) => self.target(&route.target),
+            ItemKind::Budget(budget) => {
+                if let Limit::Deadline(e) = &budget.limit {
+                    self.expr(e);
+                }
+                for stage in &budget.stages {
+                    self.named(Kind::Stage, stage, false);
+                }
+            }
             ItemKind::Stage(stage) => {
                 self.named(Kind::Stage, &stage.id, true);
                 self.text(&stage.title);

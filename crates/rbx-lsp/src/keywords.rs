@@ -128,8 +128,20 @@ pub const KEYWORDS: &[Keyword] = &[
     ),
     kw(
         "within",
-        "within DURATION",
-        "A stage's time budget: lint compares it with the stage's worst-case time, and a run that overruns it fires `hook overrun`.",
+        "within DURATION [for STAGE, …]",
+        "A time budget: after a stage's title, the stage's (lint compares it with the stage's worst-case time); at the top level, the whole run's, or with `for`, the listed stages' together. A run that overruns it fires `hook overrun`.",
+        &[Top],
+    ),
+    kw(
+        "deadline",
+        "deadline TIME [for STAGE, …]",
+        "A time by which the run, or with `for` the listed stages, should be done, such as `deadline release + 2h`; a run past it fires `hook overrun`.",
+        &[Top],
+    ),
+    kw(
+        "for",
+        "for STAGE, …",
+        "The stages a top-level `within` or `deadline` covers together.",
         &[],
     ),
     kw(

@@ -200,7 +200,38 @@ pub enum ItemKind {
     Hook(Hook),
     Require(Require),
     On(Route),
+    Budget(Budget),
     Stage(Stage),
+}
+
+/// `within DURATION (for STAGE, …)?` or `deadline EXPR (for STAGE, …)?`:
+/// a time budget over the whole run, or over the listed stages together.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Budget {
+    pub limit: Limit,
+    /// Empty for the whole run.
+    pub stages: Vec<Ident>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Limit {
+    /// A length of time from when the run (or the first of the stages)
+    /// started.
+    Within(Duration),
+    /// A time by which the run (or the stages) should be done.
+    Deadline(Expr),
+}
+
+impl Budget {
+    /// What the budget covers, in the record and in `expect overrun`:
+    /// `run`, or the stages' ids joined with `+`.
+    pub fn label(&self) -> String {
+        if self.stages.is_empty() {
+            return "run".to_string();
+        }
+        let names: Vec<&str> = self.stages.iter().map(|s| s.name.as_str()).collect();
+        names.join("+")
+    }
 }
 
 /// `input NAME "description"?: TYPE (= DEFAULT)?`

@@ -136,7 +136,7 @@ impl Printer<'_> {
                 ItemKind::Link(_) => "link",
                 ItemKind::Outcome(_) => "outcome",
                 ItemKind::Hook(_) => "hook",
-                ItemKind::Require(_) | ItemKind::On(_) => "rule",
+                ItemKind::Require(_) | ItemKind::On(_) | ItemKind::Budget(_) => "rule",
                 ItemKind::Stage(_) => "stage",
             },
             |printer, item, level| printer.item(item, level),
@@ -230,6 +230,7 @@ impl Printer<'_> {
             }
             ItemKind::Require(require) => self.line(level, &require_text(require), item.span.end),
             ItemKind::On(route) => self.line(level, &route_text(route), item.span.end),
+            ItemKind::Budget(budget) => self.line(level, &budget_text(budget), item.span.end),
             ItemKind::Stage(stage) => {
                 let mut head = format!("stage {} {}", stage.id.name, text(&stage.title, level));
                 if let Some(within) = &stage.within {
@@ -432,6 +433,18 @@ fn stmt_text(kind: &StmtKind, level: usize) -> String {
         StmtKind::Every(d) => format!("every {}", duration(d.millis)),
         StmtKind::Until(condition) => format!("until {}", expr(condition)),
     }
+}
+
+/// `within 4h`, `deadline release + 2h for ship, watch`.
+pub fn budget_text(budget: &Budget) -> String {
+    let mut line = match &budget.limit {
+        Limit::Within(d) => format!("within {}", duration(d.millis)),
+        Limit::Deadline(e) => format!("deadline {}", expr(e)),
+    };
+    if !budget.stages.is_empty() {
+        line.push_str(&format!(" for {}", names(&budget.stages)));
+    }
+    line
 }
 
 fn names(idents: &[Ident]) -> String {

@@ -304,6 +304,7 @@ impl<'s> Lowerer<'s> {
             Rule::hook_decl => ItemKind::Hook(self.hook(pair)?),
             Rule::require_stmt => ItemKind::Require(self.require(pair)?),
             Rule::on_stmt => ItemKind::On(self.route(pair)?),
+            Rule::within_decl | Rule::deadline_decl => ItemKind::Budget(self.budget(pair)?),
             Rule::stage_decl => ItemKind::Stage(self.stage(pair)?),
             _ => {
                 return Err(Bug {
@@ -313,6 +314,21 @@ impl<'s> Lowerer<'s> {
             }
         };
         Ok(Item { kind, span })
+    }
+
+    fn budget(&mut self, pair: Pair<'_, Rule>) -> R<Budget> {
+        let mut children = Children::of(pair);
+        let limit = if children.take(Rule::kw_within).is_some() {
+            Limit::Within(self.duration(children.expect(Rule::duration)?))
+        } else {
+            children.expect(Rule::kw_deadline)?;
+            Limit::Deadline(self.expr(children.expect(Rule::expr)?)?)
+        };
+        let stages = children
+            .take(Rule::budget_for)
+            .map(|p| self.idents(p))
+            .unwrap_or_default();
+        Ok(Budget { limit, stages })
     }
 
     /// The one string or text block a declaration holds.

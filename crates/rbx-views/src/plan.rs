@@ -226,6 +226,7 @@ impl<'a> Plan<'a> {
     fn render(mut self) -> String {
         self.header();
         self.inputs();
+        self.budgets();
         let primaries: Vec<usize> = (0..self.nodes.len())
             .filter(|&i| {
                 let node = self.nodes[i];
@@ -272,6 +273,34 @@ impl<'a> Plan<'a> {
             self.line(0, &format!("Version {version}"));
         }
         self.line(0, "Nothing has been run: this is what `rbx run` would do.");
+    }
+
+    /// The budgets over the run or several stages; nothing when there are
+    /// none, as before they existed.
+    fn budgets(&mut self) {
+        let budgets: Vec<String> = self
+            .procedure
+            .report
+            .sources
+            .iter()
+            .filter_map(|s| s.file.as_ref())
+            .flat_map(|f| &f.items)
+            .filter_map(|item| match &item.kind {
+                ItemKind::Budget(budget) => Some(rbx_syntax::fmt::budget_text(budget)),
+                _ => None,
+            })
+            .collect();
+        if budgets.is_empty() {
+            return;
+        }
+        self.out.push('\n');
+        self.line(
+            0,
+            "Budgets (checked as the run goes; past one, `hook overrun` fires)",
+        );
+        for budget in budgets {
+            self.line(2, &budget);
+        }
     }
 
     fn inputs(&mut self) {

@@ -3,7 +3,7 @@
 //! an anchor's `at` and a computed `timeout`.
 
 use rbx_syntax::Diagnostic;
-use rbx_syntax::ast::{Anchor, Expr, ExprKind, Input, Text, Value};
+use rbx_syntax::ast::{Anchor, Budget, Expr, ExprKind, Input, Limit, Text, Value};
 use rbx_syntax::time::{WEEKDAYS, check_zone, parse_timestamp};
 
 use super::{Checker, Set, TYPE_MISMATCH, Type};
@@ -190,6 +190,32 @@ impl Checker<'_> {
                 format!("an anchor stands for a time, not {}", ty.noun()),
             )
             .primary(at.span, format!("this is {}", ty.noun()))
+            .help(help),
+        );
+    }
+
+    /// `deadline EXPR`: a time.
+    pub(super) fn deadline(&mut self, budget: &Budget) {
+        let Limit::Deadline(e) = &budget.limit else {
+            return;
+        };
+        let ty = self.infer(e);
+        if matches!(ty, Type::Timestamp | Type::Unknown) {
+            return;
+        }
+        let help = match ty {
+            Type::Duration => format!(
+                "a duration is a budget, not a deadline: write it as `within 2h`, or add it to a time, such as `deadline release + {}`",
+                self.code(e.span)
+            ),
+            _ => "give a time, such as an anchor plus a duration".to_string(),
+        };
+        self.report(
+            Diagnostic::error(
+                TYPE_MISMATCH,
+                format!("a deadline is a time, not {}", ty.noun()),
+            )
+            .primary(e.span, format!("this is {}", ty.noun()))
             .help(help),
         );
     }

@@ -17,6 +17,7 @@ use crate::state::{Left, RunState, Status, kind};
 use crate::value::Value;
 use crate::{Exit, Options, Procedure};
 
+use super::budgets::run_budgets;
 use super::env::View;
 use super::hooks::{budget, hook};
 use super::node::execute;
@@ -85,6 +86,7 @@ pub async fn drive(
         person: Mutex::new(()),
         history,
         hooks: procedure.hooks.clone(),
+        budgets: procedure.budgets.clone(),
         runbook_id: procedure.runbook_id.clone(),
         started_by: started_by.to_string(),
         verify_first,
@@ -333,6 +335,7 @@ impl Dispatcher<'_> {
                 }
                 self.state.nodes.insert(id.clone(), node_state);
                 budget(self.shared, self.plan, self.state, x, &mut self.overruns).await?;
+                run_budgets(self.shared, self.plan, self.state, x, &mut self.overruns).await?;
                 let left_before = self.state.left.contains_key(&self.plan.nodes[x].flow);
                 self.note_leaving(x).await?;
                 // A failure in a flow already left takes no route and does

@@ -69,14 +69,23 @@ pub(super) fn check(
             }
         }
         CheckKind::Overrun(stage) => {
-            if procedure.graph.node(&stage.name).is_none() {
-                problems.push(
-                    Diagnostic::error(
-                        "rbx::test::unknown_stage",
-                        format!("no stage of the runbook is named `{}`", stage.name),
-                    )
-                    .primary(stage.span, "not a stage"),
-                );
+            let budgets: Vec<String> = procedure.budgets.iter().map(|b| b.label()).collect();
+            if procedure.graph.node(&stage.name).is_none() && !budgets.contains(&stage.name) {
+                let mut d = Diagnostic::error(
+                    "rbx::test::unknown_stage",
+                    format!(
+                        "no stage or budget of the runbook is named `{}`",
+                        stage.name
+                    ),
+                )
+                .primary(stage.span, "not a stage");
+                if !budgets.is_empty() {
+                    d = d.help(format!(
+                        "the runbook's budgets over several stages or the run are {}",
+                        budgets.join(", ")
+                    ));
+                }
+                problems.push(d);
             }
         }
         CheckKind::Outcome(outcome) => {
