@@ -935,7 +935,18 @@ impl<'a> Lowerer<'a> {
 fn cycles(graph: &Graph) -> Vec<Finding> {
     let g = &graph.graph;
     let mut findings = Vec::new();
-    for component in petgraph::algo::tarjan_scc(g) {
+    // Kosaraju's walk keeps its stack on the heap; Tarjan's recursion in
+    // petgraph overflows the thread's stack on a long run of steps. The
+    // components are put in the order they are written, as the findings
+    // are read.
+    let mut components = petgraph::algo::kosaraju_scc(g);
+    components.sort_by_key(|component| {
+        component
+            .iter()
+            .map(|n| (g[*n].origin.source, g[*n].origin.span.start))
+            .min()
+    });
+    for component in components {
         let looped = component.len() > 1
             || component
                 .first()

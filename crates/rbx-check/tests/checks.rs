@@ -114,3 +114,47 @@ fn the_seed_lowers_to_a_graph_with_a_second_smoke_instance() {
     assert_eq!(graph.graph[second].host, "rollback");
     assert!(!petgraph::algo::is_cyclic_directed(&graph.graph));
 }
+
+/// Serves a generated entry file from memory.
+struct Generated(String);
+
+impl Loader for Generated {
+    fn load(&self, _: &Path, _: Option<&Path>) -> Result<Vec<u8>, LoadError> {
+        Ok(self.0.clone().into_bytes())
+    }
+}
+
+/// A long run of steps in sequence, with a cycle at its end, is checked on
+/// a thread whose stack is far smaller than a process's main thread: no
+/// pass may recurse once per step, or a procedure of 100,000 steps would
+/// overflow a real one.
+#[test]
+fn a_long_sequence_is_checked_without_recursing_per_step() {
+    let steps = 20_000;
+    let mut text = String::from("runbook long \"Long\" {\n  stage s \"S\" {\n");
+    for n in 0..steps {
+        text.push_str(&format!(
+            "    step n{n} \"N\" {{\n      run \"true\"\n    }}\n"
+        ));
+    }
+    text.push_str("    then t\n  }\n  stage t \"T\" {\n    step back \"Back\" {\n      run \"true\"\n    }\n    then s\n  }\n}\n");
+    let report = std::thread::Builder::new()
+        .stack_size(512 * 1024)
+        .spawn(move || check(Path::new("long.runbook"), &Generated(text)))
+        .expect("the thread starts")
+        .join()
+        .expect("the check finishes without overflowing its stack");
+    let cycles: Vec<&str> = report
+        .findings
+        .iter()
+        .filter(|f| f.diagnostic.code == "rbx::lint::cycle")
+        .map(|f| f.diagnostic.message.as_str())
+        .collect();
+    assert_eq!(cycles.len(), 1, "the one cycle is found");
+    let head: String = cycles[0].chars().take(60).collect();
+    assert!(
+        head.starts_with("these steps form a cycle: s → s.n0 → s.n1"),
+        "{head}"
+    );
+    assert!(cycles[0].ends_with("s.n19999 → t → t.back → s"));
+}

@@ -36,18 +36,24 @@ struct Scale {
     rounds: usize,
     /// Rounds of each start-up measurement.
     starts: usize,
+    /// Steps in one generated stage.
+    stage: usize,
 }
 
 const FULL: Scale = Scale {
     sizes: &[1_000, 10_000, 100_000],
     rounds: 3,
     starts: 50,
+    stage: 1_000,
 };
 
 const QUICK: Scale = Scale {
     sizes: &[100, 300],
     rounds: 1,
     starts: 3,
+    // Stages of 20 steps: the larger runbook spans two fragments, as the
+    // full-size ones do.
+    stage: 20,
 };
 
 /// One measured process: wall time, exit status and peak resident memory.
@@ -87,11 +93,11 @@ fn read_peak(report: &Path) -> u64 {
         .expect("the report ends with the peak in KiB")
 }
 
-/// The generated runbook: `steps` steps in stages of at most 1,000, each
+/// The generated runbook: `steps` steps in stages of at most `stage`, each
 /// step `run "true"` with the statements a real one has, then a last step
 /// that fails until the file `go` exists. Returns the entry's path.
-fn generate(dir: &Path, steps: usize) -> PathBuf {
-    let per_stage = steps.min(1_000);
+fn generate(dir: &Path, steps: usize, stage: usize) -> PathBuf {
+    let per_stage = steps.min(stage);
     let stages = steps.div_ceil(per_stage);
     let mut fragments = Vec::new();
     let mut text = String::new();
@@ -100,7 +106,7 @@ fn generate(dir: &Path, steps: usize) -> PathBuf {
         let count = per_stage.min(steps - s * per_stage);
         for n in 0..count {
             text.push_str(&format!(
-                "  step n{n} \"Step {n} of stage {s}\" {{\n    owner oncall\n    \
+                "  step s{s}_n{n} \"Step {n} of stage {s}\" {{\n    owner oncall\n    \
                  run \"true\"\n    timeout 30s\n    retry 2 backoff 5s\n    \
                  expect exit 0\n    idempotent\n  }}\n\n"
             ));
@@ -183,10 +189,11 @@ fn resume(dir: &Path, state: &Path, last: &str) -> (Duration, u64) {
 }
 
 /// Every row at one size.
-fn pipeline(root: &Path, steps: usize, rounds: usize) -> Vec<Row> {
+fn pipeline(root: &Path, steps: usize, scale: &Scale) -> Vec<Row> {
+    let rounds = scale.rounds;
     let dir = root.join(format!("pipeline-{steps}"));
     fs::create_dir_all(&dir).expect("create the size's directory");
-    let entry = generate(&dir, steps);
+    let entry = generate(&dir, steps, scale.stage);
     let entry = entry.to_str().expect("a UTF-8 path");
     let mut rows = Vec::new();
     for (what, args) in [
@@ -215,7 +222,7 @@ fn pipeline(root: &Path, steps: usize, rounds: usize) -> Vec<Row> {
         peak_kib,
     });
     fs::write(dir.join("go"), "").expect("create go");
-    let last = format!("s{}.last", steps.div_ceil(steps.min(1_000)) - 1);
+    let last = format!("s{}.last", steps.div_ceil(steps.min(scale.stage)) - 1);
     let mut firsts = Vec::new();
     let mut peak_kib = 0;
     for round in 0..rounds {
@@ -349,7 +356,7 @@ fn main() {
     let commands = scale.sizes[0];
     let mut first_run = None;
     for &steps in scale.sizes {
-        for row in pipeline(tmp.path(), steps, scale.rounds) {
+        for row in pipeline(tmp.path(), steps, &scale) {
             println!(
                 "| {steps} | {} | {:.1} ms | {:.1} µs | {:.1} MiB |",
                 row.what,
