@@ -9,7 +9,7 @@
 
   const KEYWORDS = [
     "runbook", "version", "scope", "policy", "include", "input", "role", "link",
-    "outcome", "hook", "stage", "within", "deadline", "for", "then", "end", "step", "manual", "gate",
+    "outcome", "hook", "stage", "within", "deadline", "for", "max", "jitter", "then", "end", "step", "manual", "gate",
     "signoff", "decide", "choose", "wait", "anchor", "foreach", "in", "parallel",
     "again", "owner", "require", "on", "run", "timeout", "retry", "backoff",
     "expect", "exit", "capture", "json", "lines", "keep", "idempotent", "verify",

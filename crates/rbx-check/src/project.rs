@@ -41,6 +41,7 @@ pub const ADJUSTABLE: &[&str] = &[
     "rbx::lint::empty_parallel",
     "rbx::lint::manual_without_evidence",
     "rbx::lint::over_budget",
+    "rbx::lint::retry_on_success",
     "rbx::lint::unbounded_budget",
     "rbx::lint::unreachable",
     "rbx::lint::unresolved_fragment",

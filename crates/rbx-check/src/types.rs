@@ -17,6 +17,7 @@ use crate::symbols::{FieldType, NodeKind, STATUSES, Table};
 use crate::{Finding, Source};
 
 mod data;
+mod retry;
 mod time;
 
 const TYPE_MISMATCH: &str = "rbx::lint::type_mismatch";
@@ -308,6 +309,7 @@ impl Checker<'_> {
             match &item.kind {
                 StageItemKind::Require(require) => self.require(require),
                 StageItemKind::Block(block) => {
+                    self.retry(block);
                     for stmt in &block.body {
                         if let StmtKind::Capture(capture) = &stmt.kind {
                             self.capture(capture, stmt.span);

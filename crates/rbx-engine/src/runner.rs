@@ -15,6 +15,7 @@ mod hooks;
 mod node;
 mod person;
 mod record;
+mod retry;
 mod step;
 mod wait;
 

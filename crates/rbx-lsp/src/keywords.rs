@@ -260,14 +260,26 @@ pub const KEYWORDS: &[Keyword] = &[
     ),
     kw(
         "retry",
-        "retry N backoff DURATION fixed|exponential",
-        "When an attempt fails, try again up to N more times, waiting between attempts.",
+        "retry N [backoff DURATION fixed|exponential [max DURATION] [jitter]] [on exit N, …]",
+        "When an attempt fails, try again up to N more times, waiting between attempts; with `on exit`, only when the attempt exited with one of those statuses.",
         &[Step],
     ),
     kw(
         "backoff",
         "backoff DURATION fixed|exponential",
         "The wait before a retry: the same every time (`fixed`) or doubling (`exponential`, the default).",
+        &[],
+    ),
+    kw(
+        "max",
+        "max DURATION",
+        "After `backoff`: no wait before a retry is longer than this.",
+        &[],
+    ),
+    kw(
+        "jitter",
+        "jitter",
+        "After `backoff`: each wait is drawn between half of it and all of it, so that many runs retrying together spread out. Under `rbx test` the draw is the same every time.",
         &[],
     ),
     kw(

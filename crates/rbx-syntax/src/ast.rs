@@ -594,11 +594,14 @@ pub enum StmtKind {
     Until(Expr),
 }
 
-/// `retry N (backoff DURATION (fixed|exponential)?)?`
+/// `retry N (backoff DURATION (fixed|exponential)? (max DURATION)?
+/// jitter?)? (on exit N, …)?`
 #[derive(Debug, Clone, PartialEq)]
 pub struct Retry {
     pub count: Int,
     pub backoff: Option<Backoff>,
+    /// The exit statuses that earn another attempt; empty for any failure.
+    pub on_exit: Vec<Int>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -606,6 +609,10 @@ pub struct Backoff {
     pub delay: Duration,
     /// `None` when not written; the default is exponential.
     pub kind: Option<BackoffKind>,
+    /// `max DURATION`: no delay is longer.
+    pub max: Option<Duration>,
+    /// `jitter`: each delay is drawn between half of it and all of it.
+    pub jitter: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -360,6 +360,17 @@ fn stmt_text(kind: &StmtKind, level: usize) -> String {
                     line.push(' ');
                     line.push_str(kind.keyword());
                 }
+                if let Some(max) = &backoff.max {
+                    line.push_str(&format!(" max {}", duration(max.millis)));
+                }
+                if backoff.jitter {
+                    line.push_str(" jitter");
+                }
+            }
+            if !retry.on_exit.is_empty() {
+                let codes: Vec<String> =
+                    retry.on_exit.iter().map(|c| c.value.to_string()).collect();
+                line.push_str(&format!(" on exit {}", codes.join(", ")));
             }
             line
         }

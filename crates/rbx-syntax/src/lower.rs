@@ -80,6 +80,8 @@ pub fn is_keyword(rule: Rule) -> bool {
             | kw_outcome
             | kw_stage
             | kw_within
+            | kw_deadline
+            | kw_for
             | kw_then
             | kw_end
             | kw_step
@@ -101,6 +103,8 @@ pub fn is_keyword(rule: Rule) -> bool {
             | kw_timeout
             | kw_retry
             | kw_backoff
+            | kw_max
+            | kw_jitter
             | kw_expect
             | kw_exit
             | kw_capture
@@ -317,11 +321,11 @@ impl<'s> Lowerer<'s> {
     }
 
     fn budget(&mut self, pair: Pair<'_, Rule>) -> R<Budget> {
+        let within = pair.as_rule() == Rule::within_decl;
         let mut children = Children::of(pair);
-        let limit = if children.take(Rule::kw_within).is_some() {
+        let limit = if within {
             Limit::Within(self.duration(children.expect(Rule::duration)?))
         } else {
-            children.expect(Rule::kw_deadline)?;
             Limit::Deadline(self.expr(children.expect(Rule::expr)?)?)
         };
         let stages = children
@@ -769,18 +773,48 @@ impl<'s> Lowerer<'s> {
     }
 
     fn retry(&mut self, pair: Pair<'_, Rule>) -> R<Retry> {
+        // `jitter` is a keyword alone, which walking the children skips.
+        let jitter = pair
+            .clone()
+            .into_inner()
+            .any(|p| p.as_rule() == Rule::kw_jitter);
         let mut children = Children::of(pair);
         let count = self.int(children.expect(Rule::int)?);
-        let backoff = children.take(Rule::duration).map(|delay| Backoff {
-            delay: self.duration(delay),
-            kind: children
-                .take(Rule::backoff_kind)
-                .map(|kind| match kind.as_str() {
-                    "fixed" => BackoffKind::Fixed,
-                    _ => BackoffKind::Exponential,
-                }),
-        });
-        Ok(Retry { count, backoff })
+        let backoff = match children.take(Rule::duration) {
+            None => None,
+            Some(delay) => {
+                let delay = self.duration(delay);
+                let kind = children
+                    .take(Rule::backoff_kind)
+                    .map(|kind| match kind.as_str() {
+                        "fixed" => BackoffKind::Fixed,
+                        _ => BackoffKind::Exponential,
+                    });
+                let max = match children.take(Rule::retry_max) {
+                    Some(max) => Some(self.duration(Children::of(max).expect(Rule::duration)?)),
+                    None => None,
+                };
+                Some(Backoff {
+                    delay,
+                    kind,
+                    max,
+                    jitter,
+                })
+            }
+        };
+        let on_exit = match children.take(Rule::retry_on) {
+            Some(on) => Children::of(on)
+                .rest()
+                .filter(|p| p.as_rule() == Rule::int)
+                .map(|p| self.int(p))
+                .collect(),
+            None => Vec::new(),
+        };
+        Ok(Retry {
+            count,
+            backoff,
+            on_exit,
+        })
     }
 
     fn expect_stmt(&mut self, pair: Pair<'_, Rule>) -> R<StmtKind> {

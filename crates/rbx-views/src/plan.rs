@@ -792,6 +792,16 @@ fn limits(block: &Block, node: &Node, every: Option<u64>) -> String {
                 duration(backoff.delay.millis),
                 kind.keyword()
             );
+            if let Some(max) = &backoff.max {
+                let _ = write!(text, " up to {}", duration(max.millis));
+            }
+            if backoff.jitter {
+                text.push_str(", jittered");
+            }
+        }
+        if !retry.on_exit.is_empty() {
+            let codes: Vec<String> = retry.on_exit.iter().map(|c| c.value.to_string()).collect();
+            let _ = write!(text, ", only on exit {}", codes.join(", "));
         }
         if let Some(millis) = budget::cost(node).millis {
             let _ = write!(text, ": at most {}", duration(millis));

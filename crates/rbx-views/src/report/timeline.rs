@@ -87,7 +87,17 @@ pub(super) fn timeline_entry(event: &Event) -> TimelineEntry {
             let command = text(p, "command").map_or(String::new(), |c| format!(": {c}"));
             format!("attempt {attempt} started{}{command}", by(p))
         }
-        kind::ATTEMPT_FAILED => format!("attempt {attempt} failed{exit}: {}", get("reason")),
+        kind::ATTEMPT_FAILED => {
+            let mut s = format!("attempt {attempt} failed{exit}: {}", get("reason"));
+            if let Some(after) = p.get("retry_after_ms").and_then(Json::as_u64) {
+                s.push_str(&format!(
+                    "; retried after {}: {}",
+                    rbx_syntax::fmt::duration(after),
+                    get("retry_because")
+                ));
+            }
+            s
+        }
         kind::NODE_FINISHED => {
             let status = match get("status").as_str() {
                 "succeeded" => "done",
