@@ -31,7 +31,12 @@ struct Team {
 
 impl Team {
     fn new() -> Team {
-        let database = Cluster::shared().database();
+        Team::on(Cluster::shared())
+    }
+
+    /// A team whose store is a fresh database of `cluster`.
+    fn on(cluster: &Cluster) -> Team {
+        let database = cluster.database();
         // The owner creates the schema; the operators only use it.
         drop(rbx_store::PostgresStore::open(&database.url()).expect("the owner migrates"));
         for role in ["alice", "bob", "carol"] {
@@ -220,6 +225,12 @@ fn a_vanished_driver_is_taken_over_by_exactly_one_machine_when_its_lease_lapses(
         "the holder is named: {}",
         early.transcript()
     );
+    let status = team.rbx("bob", "laptop-b", &["status", &run]);
+    assert!(
+        status.stdout.contains("(running)"),
+        "{}",
+        status.transcript()
+    );
     let mut admin = team.database.admin();
     poll("the lease to lapse", || {
         let lapsed: bool = admin
@@ -231,6 +242,14 @@ fn a_vanished_driver_is_taken_over_by_exactly_one_machine_when_its_lease_lapses(
             .get(0);
         lapsed.then_some(())
     });
+    let status = team.rbx("bob", "laptop-b", &["status", &run]);
+    assert!(
+        status
+            .stdout
+            .contains("interrupted: no process is driving it"),
+        "a lapsed lease is a driver gone: {}",
+        status.transcript()
+    );
 
     // Two machines race to take it over: one drives, the other is refused.
     let resume = [
@@ -491,4 +510,67 @@ fn history_moves_between_stores_and_rules_count_the_whole_team() {
         let verify = support::rbx(team.path(), &["verify", run, "--state-dir", "archive"]);
         assert_eq!(verify.status, 0, "{}", verify.transcript());
     }
+}
+
+const THREE: &str = r#"runbook outage "The database goes away" {
+  stage s "S" {
+    step one "One" {
+      run "echo one >> side"
+    }
+    step hold "Hold until told" {
+      run "echo hold >> side; while [ ! -f go ]; do sleep 0.05; done"
+      idempotent
+    }
+    step three "Three" {
+      run "echo three >> side"
+    }
+    end done
+  }
+}
+"#;
+
+#[test]
+fn the_database_going_away_mid_run_stops_the_driver_and_the_run_resumes_when_it_is_back() {
+    let cluster = Cluster::private();
+    let team = Team::on(&cluster);
+    team.write("outage.runbook", THREE);
+    let mut driver = team.spawn(
+        "alice",
+        "laptop-a",
+        &["run", "outage.runbook", "--non-interactive"],
+        &[],
+    );
+    let run = driver.run_id();
+    poll("the second step to start", || {
+        team.side().contains(&"hold".to_owned()).then_some(())
+    });
+    // The server crashes while the step runs; the step then finishes, and
+    // its finish cannot be recorded.
+    cluster.stop();
+    team.write("go", "");
+    let status = driver.wait();
+    assert_ne!(status, 0, "{}", driver.stderr());
+    assert!(
+        driver.stderr().contains("cannot reach the store"),
+        "the driver says why it stopped: {}",
+        driver.stderr()
+    );
+    let refused = team.rbx("alice", "laptop-a", &["runs"]);
+    assert_eq!(refused.status, 2, "{}", refused.transcript());
+    assert!(
+        refused.stderr.contains("cannot reach the store"),
+        "{}",
+        refused.transcript()
+    );
+
+    // Back up: the run goes on from its journal; the step whose finish was
+    // lost is in doubt and, idempotent, runs again; nothing else does.
+    cluster.start_server();
+    let resumed = team.rbx("alice", "laptop-a", &["resume", &run, "--non-interactive"]);
+    assert_eq!(resumed.status, 0, "{}", resumed.transcript());
+    assert_eq!(team.side(), ["one", "hold", "hold", "three"]);
+    let log = team.log(&run);
+    assert!(log.contains("\"in_doubt\""), "{log}");
+    let verify = team.rbx("carol", "auditor", &["verify", &run]);
+    assert_eq!(verify.status, 0, "{}", verify.transcript());
 }

@@ -21,9 +21,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use postgres::{Client, NoTls};
 
-/// Where Debian's PostgreSQL 15 puts its programs; `RBX_PG_BIN` names
-/// another directory.
-const DEFAULT_BIN: &str = "/usr/lib/postgresql/15/bin";
+/// Where Debian puts each version's programs: `/usr/lib/postgresql/15/bin`
+/// is preferred, else the newest there; `RBX_PG_BIN` names another
+/// directory.
+const DEBIAN_VERSIONS: &str = "/usr/lib/postgresql";
 
 /// The account that runs the cluster when the tests run as root.
 const SERVER_ACCOUNT: &str = "postgres";
@@ -36,6 +37,9 @@ pub struct Cluster {
     port: u16,
     bin: PathBuf,
     next: AtomicU32,
+    /// The server's command-line options, to start it again.
+    options: String,
+    as_root: bool,
 }
 
 /// A fresh database of a cluster.
@@ -70,17 +74,6 @@ impl Database {
             self.port,
             self.name,
             self.root.join("ca.crt").display()
-        )
-    }
-
-    /// The URL through the cluster's Unix socket, which reaches it from
-    /// another network namespace too.
-    pub fn socket_url_as(&self, user: &str) -> String {
-        format!(
-            "host={} port={} user={user} dbname={} sslmode=disable",
-            self.root.display(),
-            self.port,
-            self.name
         )
     }
 
@@ -150,13 +143,12 @@ impl Cluster {
     }
 
     fn start(settings: &[&str]) -> Cluster {
-        let bin = std::env::var_os("RBX_PG_BIN")
-            .map_or_else(|| PathBuf::from(DEFAULT_BIN), PathBuf::from);
+        let bin = std::env::var_os("RBX_PG_BIN").map_or_else(debian_bin, PathBuf::from);
         assert!(
             bin.join("initdb").is_file() && bin.join("pg_ctl").is_file(),
             "PostgreSQL is not installed: no initdb and pg_ctl in {}. rbx's tests run against a \
-             real server; install Debian's `postgresql-15` (`.ci/run` does), or point \
-             RBX_PG_BIN at the directory of another version's programs",
+             real server; install Debian's `postgresql-15` or `postgresql` (`.ci/run` does), \
+             or point RBX_PG_BIN at the directory of its programs",
             bin.display()
         );
         let root = tempfile::Builder::new()
@@ -215,27 +207,15 @@ impl Cluster {
             options.push(' ');
             options.push_str(setting);
         }
-        let log = root.join("server.log");
-        server(
-            as_root,
-            &bin.join("pg_ctl"),
-            &[
-                "-D",
-                path(&data),
-                "-l",
-                path(&log),
-                "-w",
-                "-o",
-                &options,
-                "start",
-            ],
-        );
         let cluster = Cluster {
             root,
             port,
             bin,
             next: AtomicU32::new(0),
+            options,
+            as_root,
         };
+        cluster.start_server();
         cluster
             .connect("postgres")
             .batch_execute("CREATE ROLE rbx_operator NOLOGIN")
@@ -243,10 +223,67 @@ impl Cluster {
         cluster
     }
 
+    /// A cluster of the caller's own, for a test that crashes and starts
+    /// the server, with PostgreSQL's durable defaults: a commit that
+    /// returned survives the crash. It too is removed when the test binary
+    /// exits.
+    pub fn private() -> Cluster {
+        Cluster::start(&[])
+    }
+
+    /// Stops the server at once, as a crash or a failover would: sessions
+    /// are cut off mid-statement (`pg_ctl stop -m immediate`).
+    pub fn stop(&self) {
+        let data = self.root.join("data");
+        server(
+            self.as_root,
+            &self.bin.join("pg_ctl"),
+            &["-D", path(&data), "-m", "immediate", "stop"],
+        );
+    }
+
+    /// Starts the server, on its port, with its data.
+    pub fn start_server(&self) {
+        let (data, log) = (self.root.join("data"), self.root.join("server.log"));
+        server(
+            self.as_root,
+            &self.bin.join("pg_ctl"),
+            &[
+                "-D",
+                path(&data),
+                "-l",
+                path(&log),
+                "-w",
+                "-o",
+                &self.options,
+                "start",
+            ],
+        );
+    }
+
     /// The directory of the server's programs.
     pub fn bin(&self) -> &Path {
         &self.bin
     }
+}
+
+/// The programs of Debian's PostgreSQL 15, else of its newest version.
+fn debian_bin() -> PathBuf {
+    let preferred = Path::new(DEBIAN_VERSIONS).join("15/bin");
+    if preferred.join("initdb").is_file() {
+        return preferred;
+    }
+    let newest = std::fs::read_dir(DEBIAN_VERSIONS)
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let version: u32 = entry.file_name().to_str()?.parse().ok()?;
+            Some((version, entry.path().join("bin")))
+        })
+        .filter(|(_, bin)| bin.join("initdb").is_file())
+        .max();
+    newest.map_or(preferred, |(_, bin)| bin)
 }
 
 fn path(path: &Path) -> &str {
@@ -374,6 +411,10 @@ fn free_port() -> u16 {
 /// Starts a process that outlives nothing: when this test binary has gone
 /// (it ended, or was killed), it stops the cluster at once and removes its
 /// directory.
+#[expect(
+    clippy::zombie_processes,
+    reason = "the watchdog ends only after this process has: nobody here could wait for it"
+)]
 fn watch(root: &Path, bin: &Path, as_root: bool) {
     let stop = if as_root {
         format!("runuser -u {SERVER_ACCOUNT} -- {}/pg_ctl", bin.display())

@@ -58,6 +58,9 @@ impl EventRow {
     }
 }
 
+/// A kept output as the check reads it: head, tail and byte count.
+pub(crate) type KeptCapture = (Vec<u8>, Vec<u8>, u64);
+
 /// What a backend keeps beside the journal, read back for the check.
 pub(crate) trait Kept {
     /// One kept output: head, tail and byte count.
@@ -66,7 +69,7 @@ pub(crate) trait Kept {
         node: &str,
         attempt: i64,
         stream: &str,
-    ) -> Result<Option<(Vec<u8>, Vec<u8>, u64)>, StoreError>;
+    ) -> Result<Option<KeptCapture>, StoreError>;
 
     /// One kept file's bytes.
     fn file(&self, node: &str, name: &str) -> Result<Option<Vec<u8>>, StoreError>;

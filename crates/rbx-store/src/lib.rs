@@ -8,8 +8,9 @@
 //! here is one transaction, committed (and, with `synchronous=FULL`,
 //! fsynced) before the call returns.
 //!
-//! Architecture invariant: this is the only crate in rbx that contains SQL,
-//! and [`SqliteStore`] is the only door to the database. The crate is
+//! Architecture invariant: this is the only crate of rbx's product that
+//! contains SQL, and [`Location::open`] (through [`SqliteStore`] or
+//! [`PostgresStore`]) is the only door to a database. The crate is
 //! synchronous; the engine runs a store on a thread of its own, so a
 //! connection never crosses an `.await`.
 //!
@@ -48,6 +49,15 @@
 //! It cannot promise durability on a network filesystem (the write-ahead
 //! log needs memory shared on one host), nor see whether the holder of a
 //! run's lock on another host is alive.
+//!
+//! # What the PostgreSQL store adds
+//!
+//! The same promises for a team on many machines: the database keeps the
+//! journal append-only and chained for every role short of one that can
+//! disable its triggers; a run's lock is a lease that lapses when its
+//! driver's machine vanishes, and fences that driver out once another took
+//! over; the operator is the role the database authenticated; a waiter
+//! hears of a new event the moment it is committed.
 
 mod chain;
 mod crash;

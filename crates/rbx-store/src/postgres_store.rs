@@ -98,6 +98,9 @@ pub struct PostgresStore {
     role: String,
     /// How long a lease this store takes lasts unless renewed, in seconds.
     lease_seconds: u32,
+    /// The run of an event committed without waiting for the server's
+    /// flush, when no durable commit has followed it yet.
+    unsynced: Option<RunId>,
     crash: CrashAfter,
 }
 
@@ -189,6 +192,7 @@ impl PostgresStore {
             listener: RefCell::new(None),
             role,
             lease_seconds: lease::seconds_from_env(),
+            unsynced: None,
             crash: CrashAfter::from_env(),
         })
     }
@@ -238,7 +242,7 @@ impl PostgresStore {
         run: &RunId,
         kind: &str,
         payload: &Value,
-        status: Option<(&str, Option<&str>)>,
+        commit: Commit<'_>,
     ) -> Result<u64, StoreError> {
         if !valid_kind(kind) {
             return Err(StoreError::InvalidKind {
@@ -250,11 +254,24 @@ impl PostgresStore {
         let seq = {
             let mut client = self.client()?;
             let append = self.statement(&mut client, APPEND)?;
-            let row = match status {
-                None => client
+            let row = match commit {
+                Commit::Durable => client
                     .query_opt(&append, &[&run.as_str(), &kind, &payload, &token])
                     .map_err(self.fail())?,
-                Some((status, next_due)) => {
+                Commit::Deferred => {
+                    // The server has the event when the commit returns
+                    // (the end of this process cannot lose it); the next
+                    // durable commit flushes the log up to it.
+                    let mut tx = client.transaction().map_err(self.fail())?;
+                    tx.batch_execute("SET LOCAL synchronous_commit = off")
+                        .map_err(self.fail())?;
+                    let row = tx
+                        .query_opt(&append, &[&run.as_str(), &kind, &payload, &token])
+                        .map_err(self.fail())?;
+                    tx.commit().map_err(self.fail())?;
+                    row
+                }
+                Commit::Stopping(status, next_due) => {
                     let mut tx = client.transaction().map_err(self.fail())?;
                     let row = tx
                         .query_opt(&append, &[&run.as_str(), &kind, &payload, &token])
@@ -275,8 +292,11 @@ impl PostgresStore {
         let Some(seq) = seq else {
             return Err(self.why_not_appended(run)?);
         };
+        // A durable commit flushes the server's log up to itself, and so
+        // every commit before it.
+        self.unsynced = matches!(commit, Commit::Deferred).then(|| run.clone());
         self.crash.committed();
-        Ok(count(&self.target, seq, "an event's sequence number")?)
+        count(&self.target, seq, "an event's sequence number")
     }
 
     /// Why an append wrote nothing: the run is not there, or its lease is
@@ -457,7 +477,38 @@ impl Store for PostgresStore {
     }
 
     fn append(&mut self, run: &RunId, kind: &str, payload: &Value) -> Result<u64, StoreError> {
-        self.append_row(run, kind, payload, None)
+        self.append_row(run, kind, payload, Commit::Durable)
+    }
+
+    fn append_deferred(
+        &mut self,
+        run: &RunId,
+        kind: &str,
+        payload: &Value,
+    ) -> Result<u64, StoreError> {
+        self.append_row(run, kind, payload, Commit::Deferred)
+    }
+
+    fn unsynced(&self) -> bool {
+        self.unsynced.is_some()
+    }
+
+    fn sync(&mut self) -> Result<(), StoreError> {
+        let Some(run) = self.unsynced.clone() else {
+            return Ok(());
+        };
+        // Only a commit that wrote to the server's log waits for its
+        // flush (a transaction that merely took an id does not): this
+        // rewrites the run's status as it is, and its durable commit
+        // flushes the log, the deferred commits before it included.
+        self.client()?
+            .execute(
+                "UPDATE runs SET status = status WHERE id = $1",
+                &[&run.as_str()],
+            )
+            .map_err(self.fail())?;
+        self.unsynced = None;
+        Ok(())
     }
 
     fn append_stopping(
@@ -468,7 +519,7 @@ impl Store for PostgresStore {
         status: &str,
         next_due: Option<&str>,
     ) -> Result<u64, StoreError> {
-        self.append_row(run, kind, payload, Some((status, next_due)))
+        self.append_row(run, kind, payload, Commit::Stopping(status, next_due))
     }
 
     fn events(&self, run: &RunId) -> Result<Vec<Event>, StoreError> {
@@ -835,6 +886,19 @@ impl Store for PostgresStore {
     }
 }
 
+/// How an append is committed.
+#[derive(Debug, Clone, Copy)]
+enum Commit<'a> {
+    /// Flushed by the server before the commit returns.
+    Durable,
+    /// Returned before the flush; made durable by the next durable commit
+    /// or [`Store::sync`].
+    Deferred,
+    /// Durable, with the run's status and next due time in the same
+    /// transaction.
+    Stopping(&'a str, Option<&'a str>),
+}
+
 /// The outputs and files of one run, read in the check's snapshot.
 struct KeptRows<'a, 't> {
     tx: RefCell<postgres::Transaction<'t>>,
@@ -848,7 +912,7 @@ impl chain::Kept for KeptRows<'_, '_> {
         node: &str,
         attempt: i64,
         stream: &str,
-    ) -> Result<Option<(Vec<u8>, Vec<u8>, u64)>, StoreError> {
+    ) -> Result<Option<chain::KeptCapture>, StoreError> {
         let row = self
             .tx
             .borrow_mut()
@@ -978,4 +1042,50 @@ fn error_detail(error: &postgres::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{MIGRATIONS, PostgresStore};
+    use crate::{NewRun, Store};
+
+    #[test]
+    fn a_database_of_an_earlier_schema_is_upgraded_in_place() {
+        let db = rbx_pgtest::Cluster::shared().database();
+        let mut old = PostgresStore::open_with_migrations(&db.url(), &MIGRATIONS[..1])
+            .expect("the first schema");
+        let run = old
+            .create_run(&NewRun {
+                runbook_id: "r".to_owned(),
+                title: "R".to_owned(),
+                entry: "r.runbook".to_owned(),
+                sources: vec![("r.runbook".to_owned(), "runbook r \"R\" {}\n".to_owned())],
+                inputs: json!({}),
+                started_by: "alice".to_owned(),
+                host: "laptop".to_owned(),
+            })
+            .expect("a run");
+        old.append(&run, "run_started", &json!({}))
+            .expect("appended");
+        drop(old);
+
+        let store = PostgresStore::open(&db.url()).expect("the upgrade");
+        store.verify(&run).expect("the run survives the upgrade");
+        let mut admin = db.admin();
+        let version: i32 = admin
+            .query_one("SELECT version FROM rbx_schema", &[])
+            .expect("the version")
+            .get(0);
+        assert_eq!(usize::try_from(version).ok(), Some(MIGRATIONS.len()));
+        let appended: String = admin
+            .query_one(
+                "SELECT pg_get_functiondef('rbx_event_appended'::regproc)",
+                &[],
+            )
+            .expect("the function")
+            .get(0);
+        assert!(appended.contains("NOT EXISTS"), "{appended}");
+    }
 }

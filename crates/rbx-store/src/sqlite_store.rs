@@ -730,7 +730,7 @@ impl chain::Kept for KeptRows<'_> {
         node: &str,
         attempt: i64,
         stream: &str,
-    ) -> Result<Option<(Vec<u8>, Vec<u8>, u64)>, StoreError> {
+    ) -> Result<Option<chain::KeptCapture>, StoreError> {
         output_row(self.conn, self.path, self.run, node, attempt, stream)?
             .map(|(head, tail, total)| {
                 Ok((

@@ -204,7 +204,8 @@ pub trait Store: Send {
     }
 
     /// Waits until the run has an event after `after`, or `timeout` passes;
-    /// says whether one came. A backend that can be told of commits
+    /// says whether one came. It is meant for a run that no driver holds
+    /// (a run paused for a person). A backend that can be told of commits
     /// (PostgreSQL's `LISTEN`) wakes as soon as one is; the others look
     /// every [`POLL_INTERVAL`].
     fn wait_for_events(

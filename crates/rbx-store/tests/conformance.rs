@@ -3,6 +3,10 @@
 //! (a throwaway cluster this test binary starts, a fresh database per
 //! test). Each case below runs once per backend (`sqlite::…`,
 //! `postgres::…`).
+#![expect(
+    clippy::unwrap_used,
+    reason = "every case is a test, which the macro below runs once per backend"
+)]
 
 mod support;
 
@@ -81,6 +85,7 @@ conformance!(
     outputs_and_files_are_bound_to_the_journal,
     listings_show_status_and_last_event,
     a_stopping_event_sets_the_status_with_it,
+    a_deferred_event_is_written_at_once_and_synced_by_the_next_durable_write,
     one_driver_per_run,
     a_dead_driver_on_this_host_is_taken_over,
     a_driver_on_another_host_keeps_its_run,
@@ -320,6 +325,28 @@ fn a_stopping_event_sets_the_status_with_it(fixture: &Fixture) {
         Some("2030-01-01T00:00:00.000Z")
     );
     assert_eq!(summary.last_event.unwrap().kind, "run_waiting");
+}
+
+fn a_deferred_event_is_written_at_once_and_synced_by_the_next_durable_write(fixture: &Fixture) {
+    let (mut store, run) = journal(fixture);
+    assert!(!store.unsynced());
+    let seq = store
+        .append_deferred(&run, "node_finished", &json!({ "node": "a" }))
+        .unwrap();
+    assert_eq!(seq, 4);
+    assert!(store.unsynced());
+    // Another process reads it at once: it is written, only not flushed.
+    assert_eq!(fixture.open().events(&run).unwrap().len(), 4);
+    store
+        .append(&run, "node_started", &json!({ "node": "b" }))
+        .unwrap();
+    assert!(!store.unsynced(), "a durable write covers it");
+    store
+        .append_deferred(&run, "node_finished", &json!({ "node": "b" }))
+        .unwrap();
+    store.sync().unwrap();
+    assert!(!store.unsynced());
+    store.verify(&run).unwrap();
 }
 
 fn holder(pid: u32, host: &str) -> Holder {

@@ -16,11 +16,13 @@ use support::new_run;
 fn database_with_run() -> (Database, RunId) {
     let db = Cluster::shared().database();
     let mut owner = PostgresStore::open(&db.url()).expect("the owner opens the store");
-    let run = owner.create_run(&new_run()).unwrap();
-    owner.append(&run, "run.started", &json!({})).unwrap();
+    let run = owner.create_run(&new_run()).expect("the run is created");
+    owner
+        .append(&run, "run.started", &json!({}))
+        .expect("appended");
     owner
         .append(&run, "node_started", &json!({ "node": "a" }))
-        .unwrap();
+        .expect("appended");
     (db, run)
 }
 
@@ -259,4 +261,53 @@ fn a_lease_renewed_by_its_heartbeat_does_not_lapse() {
         other.lock(&run, &Holder::this_process("laptop")).unwrap(),
         LockOutcome::Acquired
     );
+}
+
+#[test]
+fn a_deferred_event_is_durable_once_a_durable_commit_or_a_sync_follows() {
+    // A cluster of its own, with the durable defaults, crashed on purpose.
+    let cluster = Cluster::private();
+    let db = cluster.database();
+    let mut store = PostgresStore::open(&db.url()).expect("the store opens");
+    let run = store.create_run(&new_run()).expect("the run is created");
+    store
+        .append(&run, "run_started", &json!({}))
+        .expect("appended");
+    store
+        .append_deferred(&run, "node_finished", &json!({ "node": "a" }))
+        .expect("appended");
+    assert!(store.unsynced());
+    store
+        .append(&run, "node_started", &json!({ "node": "b" }))
+        .expect("appended");
+    assert!(
+        !store.unsynced(),
+        "a durable commit covers the deferred one"
+    );
+    store
+        .append_deferred(&run, "node_finished", &json!({ "node": "b" }))
+        .expect("appended");
+    store.sync().expect("synced");
+    assert!(!store.unsynced());
+    drop(store);
+
+    cluster.stop();
+    cluster.start_server();
+    let store = PostgresStore::open(&db.url()).expect("the store opens again");
+    let kinds: Vec<String> = store
+        .events(&run)
+        .expect("the journal")
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "run_started",
+            "node_finished",
+            "node_started",
+            "node_finished"
+        ]
+    );
+    store.verify(&run).expect("the record verifies");
 }

@@ -4,6 +4,7 @@
 
 use std::str::FromStr as _;
 use std::sync::Arc;
+use std::time::Duration;
 
 use postgres::config::SslMode;
 use postgres::{Client, Config, NoTls};
@@ -11,6 +12,13 @@ use rustls::RootCertStore;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::StoreError;
+
+/// How long connecting may take, unless `connect_timeout` says otherwise.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long data sent may go unacknowledged before the connection is
+/// dropped, unless `tcp_user_timeout` says otherwise.
+const UNACKNOWLEDGED_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where the store is, parsed once; every connection of a store (the
 /// driver's, its lease's heartbeat, a listener) is made from it.
@@ -73,6 +81,15 @@ impl Target {
         }
         if config.get_application_name().is_none() {
             config.application_name("rbx");
+        }
+        // A server that vanished (its machine, or the network to it) is
+        // given up on in seconds rather than at the system's TCP timeouts
+        // (minutes): a driver stops with an error it can be resumed from.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(UNACKNOWLEDGED_TIMEOUT);
         }
         let root_cert = root_cert.or_else(|| {
             std::env::var("PGSSLROOTCERT")

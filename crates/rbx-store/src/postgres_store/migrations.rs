@@ -21,7 +21,10 @@
 use postgres::Client;
 
 /// Every migration, oldest first.
-pub(crate) const MIGRATIONS: &[&str] = &[r#"
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: runs, sources, events, locks, outputs and attachments; the
+    // triggers that keep the record; the operators' grants.
+    r#"
 DO $$
 BEGIN
     CREATE ROLE rbx_operator NOLOGIN;
@@ -195,7 +198,25 @@ GRANT UPDATE, DELETE ON locks TO rbx_operator;
 GRANT UPDATE (head, tail, total) ON outputs TO rbx_operator;
 GRANT UPDATE (file, sha256, bytes) ON attachments TO rbx_operator;
 REVOKE ALL ON FUNCTION rbx_event_chained(), rbx_event_appended() FROM PUBLIC;
-"#];
+"#,
+    // 2: whoever waits for a run that no driver holds (a driver waiting
+    // for a person releases it) hears of its new events; a driven run's
+    // own events notify nobody. A NOTIFY serialises the commits of every
+    // session that sends one, which made concurrent runs wait for each
+    // other.
+    r#"
+CREATE OR REPLACE FUNCTION rbx_event_appended() RETURNS trigger LANGUAGE plpgsql
+SECURITY DEFINER SET search_path FROM CURRENT AS $f$
+BEGIN
+    UPDATE runs SET head_seq = NEW.seq, head_hash = NEW.hash WHERE id = NEW.run_id;
+    IF NOT EXISTS (SELECT 1 FROM locks WHERE run_id = NEW.run_id) THEN
+        PERFORM pg_notify('rbx_events', NEW.run_id);
+    END IF;
+    RETURN NULL;
+END
+$f$;
+"#,
+];
 
 /// Why [`migrate`] stopped.
 #[derive(Debug)]
