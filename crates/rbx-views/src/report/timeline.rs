@@ -115,6 +115,14 @@ pub(super) fn timeline_entry(event: &Event) -> TimelineEntry {
             if let Some(branch) = text(p, "branch") {
                 s.push_str(&format!(" → {branch}"));
             }
+            // What `now()` read when the node decided, and when a wait
+            // was due: the record of the time a node went by.
+            if let Some(now) = text(p, "now") {
+                s.push_str(&format!(" (now() read {now})"));
+            }
+            if let Some(due) = text(p, "due") {
+                s.push_str(&format!(" (due {due})"));
+            }
             if let Some(reason) = text(p, "reason") {
                 s.push_str(&format!(": {reason}"));
             }
