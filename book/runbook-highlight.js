@@ -9,11 +9,12 @@
 
   const KEYWORDS = [
     "runbook", "version", "scope", "policy", "include", "input", "role", "link",
-    "outcome", "hook", "stage", "within", "deadline", "for", "max", "jitter", "then", "end", "step", "manual", "gate",
+    "outcome", "hook", "stage", "finally", "checklist", "fail-fast", "within", "deadline", "for", "max", "jitter", "then", "end", "step", "manual", "gate",
     "signoff", "decide", "choose", "wait", "anchor", "foreach", "in", "parallel",
-    "again", "owner", "require", "on", "run", "timeout", "retry", "backoff",
-    "expect", "exit", "capture", "json", "lines", "keep", "idempotent", "verify",
-    "irreversible", "instructions", "evidence", "optional", "attest", "by",
+    "tolerate", "again", "owner", "require", "on", "run", "timeout", "retry",
+    "backoff", "expect", "exit", "capture", "json", "lines", "keep", "idempotent",
+    "verify",
+    "irreversible", "instructions", "evidence", "acknowledge", "optional", "attest", "by",
     "approvers", "no", "self-approval", "when", "otherwise", "option", "every",
     "until", "continue", "person", "contact", "backup", "and", "or", "not",
     // Scenarios of `rbx test` (NAME.rbxtest).
@@ -26,7 +27,7 @@
     "command", "enum", "list", "choice", "choices", "text", "url", "file",
   ];
   const BUILT_INS = [
-    "stdout", "stderr", "success", "failure", "cancel", "pause", "overrun",
+    "stdout", "stderr", "success", "failure", "cancel", "pause", "overrun", "finish",
     "fixed", "exponential",
   ];
 

@@ -344,3 +344,99 @@ fn plan_of_a_fragment_asks_for_the_entry_file() {
     assert_eq!(out.status, 2, "{}", out.transcript());
     assert!(out.stderr.contains("no `runbook` header"), "{}", out.stderr);
 }
+
+/// Rules R4 and R6 in the pictures and the plan, for loops and blocks,
+/// with and without a limit, tolerating a count or a share: each limited
+/// node says how many run at once, the tally is drawn with the tolerated
+/// failures that lead to it, and the plan says where each failure is
+/// counted and where a failure beyond the tolerance goes.
+#[test]
+fn fan_out_limits_and_tallies_are_drawn_and_planned() {
+    for block in [false, true] {
+        for limit in [None, Some(2)] {
+            for tolerate in ["1", "50%"] {
+                let pace = limit.map_or(String::new(), |n| format!(" parallel {n}"));
+                let (head, tally) = if block {
+                    (
+                        format!(
+                            "parallel{} tolerate {tolerate}",
+                            limit.map_or(String::new(), |n| format!(" {n}"))
+                        ),
+                        "s.parallel-block",
+                    )
+                } else {
+                    (
+                        format!("foreach h in hosts{pace} tolerate {tolerate}"),
+                        "s.foreach-h",
+                    )
+                };
+                let runbook = format!(
+                    r#"runbook f "Fan-out" {{
+  input hosts "Hosts": list(string) = ["a", "b", "c"]
+  stage s "S" {{
+    on failure -> end no_go
+    {head} {{
+      step one "One" {{ run "true" timeout 1m }}
+      step two "Two" {{ run "true" timeout 1m }}
+      step three "Three" {{ run "true" timeout 1m }}
+    }}
+    end go
+  }}
+}}
+"#
+                );
+                let shape = format!("block {block}, limit {limit:?}, tolerate {tolerate}");
+                let dir = temp_with("f.runbook", &runbook);
+                let dot = rbx(dir.path(), &["graph", "--detail", "f.runbook"]);
+                assert_eq!(dot.status, 0, "{shape}: {}", dot.transcript());
+                assert!(
+                    dot.stdout.contains(&format!("tally: tolerate {tolerate}")),
+                    "{shape}: {}",
+                    dot.stdout
+                );
+                let tolerated = dot
+                    .stdout
+                    .lines()
+                    .filter(|l| l.contains("label=\"tolerated\""))
+                    .count();
+                assert_eq!(tolerated, 3, "{shape}: {}", dot.stdout);
+                let pace_word = match (block, limit) {
+                    (_, Some(n)) => format!("{n} at a time"),
+                    (true, None) => "all at once".to_string(),
+                    (false, None) => "one at a time".to_string(),
+                };
+                assert!(dot.stdout.contains(&pace_word), "{shape}: {}", dot.stdout);
+                let mermaid = rbx(
+                    dir.path(),
+                    &["graph", "--detail", "--format", "mermaid", "f.runbook"],
+                );
+                assert_eq!(mermaid.status, 0, "{shape}: {}", mermaid.transcript());
+                assert!(
+                    mermaid
+                        .stdout
+                        .contains(&format!("tally: tolerate {tolerate}")),
+                    "{shape}"
+                );
+                let plan = rbx(dir.path(), &["plan", "f.runbook"]);
+                assert_eq!(plan.status, 0, "{shape}: {}", plan.transcript());
+                assert!(
+                    plan.stdout.contains(&format!("tally    {tally}")),
+                    "{shape}: {}",
+                    plan.stdout
+                );
+                let counted = format!("counted by {tally}");
+                assert_eq!(
+                    plan.stdout.matches(&counted).count(),
+                    3,
+                    "{shape}: {}",
+                    plan.stdout
+                );
+                assert!(
+                    plan.stdout.contains("→ end no_go"),
+                    "{shape}: {}",
+                    plan.stdout
+                );
+            }
+        }
+    }
+}

@@ -447,8 +447,8 @@ fn completion_offers_what_fits_where_the_cursor_is() {
     // The statements of a step, and only those.
     has(
         &labels("    "),
-        &["timeout", "capture", "retry", "verify", "on"],
-        &["stage", "step", "evidence", "when"],
+        &["timeout", "capture", "retry", "verify", "on", "when"],
+        &["stage", "step", "evidence", "otherwise"],
     );
     has(&labels("    ti"), &["timeout"], &["stage"]);
     // Names inside `{{ }}`: inputs and nodes.

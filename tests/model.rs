@@ -63,6 +63,7 @@ const REPLAYED: &[&str] = &[
     "l2-a-flow-is-left-when-its-node-settles",
     "p2-confirm-only-what-the-run-waits-for",
     "p3-evidence-decides-after-a-crash",
+    "r4-an-item-waits-in-two-loops",
     "s1-a-retry-never-undoes-a-settled-node",
     "s3-from-reopens-a-left-flow",
     "s5-a-step-aborted-in-doubt-stays-in-doubt",

@@ -406,3 +406,56 @@ fn a_signoff_given_by_a_short_id_counts_with_the_others() {
         assert!(!log.stdout.contains(r#""node":"go""#), "{}", log.stdout);
     }
 }
+
+/// A manual step with `acknowledge` needs no evidence: lint accepts it, an
+/// answers file or `rbx confirm` with nothing more settles it, and a
+/// person who says it was not done fails it.
+#[test]
+fn a_manual_step_that_needs_only_an_acknowledgement() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let text = r#"runbook ack "Acknowledge" {
+  stage s "S" {
+    on failure -> end not_done
+    manual announce "Announce the maintenance in #ops" {
+      acknowledge
+    }
+    end done
+  }
+}
+"#;
+    write(dir.path(), "ack.runbook", text);
+    let lint = rbx(dir.path(), &["lint", "--deny", "warnings", "ack.runbook"]);
+    assert_eq!(lint.status, 0, "{}", lint.transcript());
+    for (answers, outcome) in [
+        ("[announce]\n", "done"),
+        ("[announce]\nreject = true\n", "not_done"),
+    ] {
+        write(dir.path(), "answers.toml", answers);
+        let run = rbx(
+            dir.path(),
+            &[
+                "run",
+                "ack.runbook",
+                "--non-interactive",
+                "--answers",
+                "answers.toml",
+            ],
+        );
+        assert!(
+            run.stderr.contains(&format!("run ended: {outcome}")),
+            "{answers}: {}",
+            run.transcript()
+        );
+    }
+    let paused = rbx(dir.path(), &["run", "ack.runbook", "--non-interactive"]);
+    assert_eq!(paused.status, 3, "{}", paused.transcript());
+    let run = latest_run(dir.path());
+    let confirmed = rbx(dir.path(), &["confirm", &run, "s.announce"]);
+    assert_eq!(confirmed.status, 0, "{}", confirmed.transcript());
+    let resumed = rbx(dir.path(), &["resume", &run]);
+    assert!(
+        resumed.stderr.contains("run ended: done"),
+        "{}",
+        resumed.transcript()
+    );
+}

@@ -430,6 +430,7 @@ fn scenario_files_format_to_a_fixed_point_with_the_same_tree() {
     for file in [
         "runbooks/post-cutover.rbxtest",
         "examples/cert-rotation.rbxtest",
+        "examples/fleet-patch.rbxtest",
         "examples/release-gate.rbxtest",
         "examples/replica-replacement.rbxtest",
         "examples/rolling-restart.rbxtest",

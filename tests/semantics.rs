@@ -151,8 +151,8 @@ fn list(items: &[String]) -> String {
 /// Rules L2, L3, C2, G4: a step that fails inside a `foreach` item, with a
 /// route out of the flow, stops the join — for every item count, failing
 /// item, `parallel N` and `--jobs`: the route's stage runs, the nodes after
-/// the loop never run, no item more than N places after the failing one
-/// starts, and the run ends with the route's outcome.
+/// the loop never run, with `--jobs 1` no item more than N places after the
+/// failing one starts, and the run ends with the route's outcome.
 #[test]
 fn a_failure_inside_a_loop_leaves_the_flow_for_every_shape() {
     for items in 1..=4usize {
@@ -196,9 +196,16 @@ fn a_failure_inside_a_loop_leaves_the_flow_for_every_shape() {
                         journal.settled(&format!("s.also[h{failing}]")).as_deref(),
                         Some("skipped")
                     );
+                    // One node at a time, items are admitted in order
+                    // (R4, R5); side by side, a place freed by a fast item
+                    // may admit one more before the failure is acted on
+                    // (tests/fan_out.rs checks the limit itself).
                     let at_once = parallel.unwrap_or(1);
-                    for later in failing + at_once..items {
-                        assert_eq!(journal.started(&format!("s.check[h{later}]")), 0, "{shape}");
+                    if jobs == "1" {
+                        for later in failing + at_once..items {
+                            let id = format!("s.check[h{later}]");
+                            assert_eq!(journal.started(&id), 0, "{shape}");
+                        }
                     }
                     assert!(
                         journal.events.iter().any(|(k, n, p)| k == "flow_left"

@@ -71,7 +71,10 @@ pub(crate) fn observe(event: &rbx_store::Event) -> Option<Event> {
                 answers,
             }
         }
-        "node_skipped" => Event::Skipped(node),
+        "node_skipped" => match text("condition") {
+            Some(condition) => Event::Bypassed { node, condition },
+            None => Event::Skipped(node),
+        },
         "flow_left" => Event::Left {
             flow: text("flow").unwrap_or_default(),
             by: node,
@@ -91,7 +94,7 @@ pub(crate) fn observe(event: &rbx_store::Event) -> Option<Event> {
 }
 
 /// What an operation did, leaving out the order of nodes ready together
-/// and which nodes were recorded as skipped.
+/// and which nodes were recorded as skipped on a way no control took.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Facts {
     pub(crate) outcome: Option<String>,
@@ -131,6 +134,16 @@ impl Facts {
                             format!(" [{}]", answers.join(", "))
                         }
                     ));
+                }
+                // Unlike a skip on a way no control takes, a node skipped
+                // by its own condition is a settlement of the rules: it is
+                // compared like any other.
+                Event::Bypassed { node, condition } => {
+                    facts
+                        .settled
+                        .entry(node.clone())
+                        .or_default()
+                        .push(format!("Skipped: when {condition} did not hold"));
                 }
                 Event::Left { flow, by } => {
                     facts.left.insert((flow.clone(), by.clone()));

@@ -41,35 +41,57 @@ pub(crate) enum Item {
         fail: Fail,
         idempotent: bool,
         failure: Option<Target>,
+        when: Option<Cond>,
     },
     Manual {
         failure: Option<Target>,
+        when: Option<Cond>,
     },
     Gate {
         attest: bool,
         cond: Cond,
         failure: Option<Target>,
+        when: Option<Cond>,
     },
     Signoff {
         failure: Option<Target>,
+        when: Option<Cond>,
     },
     Choose {
         options: Vec<Target>,
+        when: Option<Cond>,
     },
     Decide {
         whens: Vec<(Cond, Target)>,
         otherwise: Target,
     },
+    /// A checklist of leaf items without routes of their own.
+    Checklist {
+        fail_fast: bool,
+        body: Vec<Item>,
+    },
     Foreach {
         zones: bool,
         parallel: Option<u8>,
+        tolerate: Option<Tolerate>,
         body: Vec<Item>,
     },
-    Parallel(Vec<Item>),
+    Parallel {
+        at_once: Option<u8>,
+        tolerate: Option<Tolerate>,
+        branches: Vec<Item>,
+    },
     Again {
         back: u8,
         failure: Option<Target>,
     },
+}
+
+/// `tolerate N` or `tolerate N%` on a loop or block.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Tolerate {
+    Count(u8),
+    Percent(u8),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -94,6 +116,9 @@ pub(crate) enum Cond {
     Flag,
     /// The last manual step written before in the stage said `bad`.
     Verdict,
+    /// The innermost loop's variable is the item at this position of its
+    /// list (outside a loop: `flag`).
+    Item(u8),
     Not(Box<Cond>),
     And(Box<Cond>, Box<Cond>),
     Or(Box<Cond>, Box<Cond>),
@@ -105,8 +130,13 @@ pub(crate) const CONSTRUCTS: &[&str] = &[
     " parallel 1",
     " parallel 2",
     "parallel {",
+    "parallel 1 {",
+    " tolerate ",
+    "%",
     "again ",
     "decide ",
+    "checklist ",
+    " fail-fast {",
     "manual ",
     "gate ",
     "attest ",
@@ -152,6 +182,12 @@ pub(crate) fn cond() -> impl Strategy<Value = Cond> {
     })
 }
 
+/// A node's own `when`: a condition over inputs, evidence, or the
+/// current loop item.
+pub(crate) fn when() -> impl Strategy<Value = Option<Cond>> {
+    prop::option::weighted(0.25, prop_oneof![cond(), (0..3u8).prop_map(Cond::Item)])
+}
+
 pub(crate) fn leaf_item() -> impl Strategy<Value = Item> {
     let fail = prop_oneof![
         3 => Just(Fail::Never),
@@ -159,39 +195,95 @@ pub(crate) fn leaf_item() -> impl Strategy<Value = Item> {
         2 => (0..3u8).prop_map(Fail::OnItem),
     ];
     prop_oneof![
-        4 => (fail, any::<bool>(), route()).prop_map(|(fail, idempotent, failure)| Item::Step {
-            fail,
-            idempotent,
-            failure
+        4 => (fail, any::<bool>(), route(), when()).prop_map(|(fail, idempotent, failure, when)| {
+            Item::Step {
+                fail,
+                idempotent,
+                failure,
+                when,
+            }
         }),
-        2 => route().prop_map(|failure| Item::Manual { failure }),
-        1 => (any::<bool>(), cond(), route()).prop_map(|(attest, cond, failure)| Item::Gate {
-            attest,
-            cond,
-            failure
+        2 => (route(), when()).prop_map(|(failure, when)| Item::Manual { failure, when }),
+        1 => (any::<bool>(), cond(), route(), when()).prop_map(|(attest, cond, failure, when)| {
+            Item::Gate {
+                attest,
+                cond,
+                failure,
+                when,
+            }
         }),
-        1 => route().prop_map(|failure| Item::Signoff { failure }),
-        1 => prop::collection::vec(target(), 2..4).prop_map(|options| Item::Choose { options }),
+        1 => (route(), when()).prop_map(|(failure, when)| Item::Signoff { failure, when }),
+        1 => (prop::collection::vec(target(), 2..4), when())
+            .prop_map(|(options, when)| Item::Choose { options, when }),
         2 => (prop::collection::vec((cond(), target()), 1..3), target())
             .prop_map(|(whens, otherwise)| Item::Decide { whens, otherwise }),
         1 => ((1..3u8), route()).prop_map(|(back, failure)| Item::Again { back, failure }),
     ]
 }
 
+/// An item of a checklist: a step, a manual step, a gate or a sign-off,
+/// whose failure goes on to the checklist's next item.
+pub(crate) fn checklist_item() -> impl Strategy<Value = Item> {
+    let fail = prop_oneof![
+        2 => Just(Fail::Never),
+        1 => Just(Fail::Always),
+        2 => (0..3u8).prop_map(Fail::OnItem),
+    ];
+    prop_oneof![
+        3 => (fail, any::<bool>(), when()).prop_map(|(fail, idempotent, when)| Item::Step {
+            fail,
+            idempotent,
+            failure: None,
+            when,
+        }),
+        1 => when().prop_map(|when| Item::Manual { failure: None, when }),
+        1 => (any::<bool>(), cond(), when()).prop_map(|(attest, cond, when)| Item::Gate {
+            attest,
+            cond,
+            failure: None,
+            when,
+        }),
+        1 => when().prop_map(|when| Item::Signoff { failure: None, when }),
+    ]
+}
+
+pub(crate) fn tolerate() -> impl Strategy<Value = Option<Tolerate>> {
+    prop::option::weighted(
+        0.35,
+        prop_oneof![
+            (0..3u8).prop_map(Tolerate::Count),
+            prop::sample::select(vec![0u8, 34, 50, 100]).prop_map(Tolerate::Percent),
+        ],
+    )
+}
+
 pub(crate) fn item() -> impl Strategy<Value = Item> {
     leaf_item().prop_recursive(2, 12, 3, |inner| {
         prop_oneof![
+            (any::<bool>(), prop::collection::vec(checklist_item(), 1..4))
+                .prop_map(|(fail_fast, body)| Item::Checklist { fail_fast, body }),
             (
                 any::<bool>(),
                 prop::option::of(1..3u8),
+                tolerate(),
                 prop::collection::vec(inner.clone(), 1..4)
             )
-                .prop_map(|(zones, parallel, body)| Item::Foreach {
+                .prop_map(|(zones, parallel, tolerate, body)| Item::Foreach {
                     zones,
                     parallel,
+                    tolerate,
                     body
                 }),
-            prop::collection::vec(inner, 2..4).prop_map(Item::Parallel),
+            (
+                prop::option::weighted(0.4, 1..3u8),
+                tolerate(),
+                prop::collection::vec(inner, 2..4)
+            )
+                .prop_map(|(at_once, tolerate, branches)| Item::Parallel {
+                    at_once,
+                    tolerate,
+                    branches
+                }),
         ]
     })
 }
@@ -423,7 +515,7 @@ pub(crate) fn render(spec: &Spec) -> Rendered {
         r.manual = None;
         let _ = writeln!(t, "\n  stage s{i} \"Stage {i}\" {{");
         if let Some(c) = &stage.require {
-            let c = r.cond(c);
+            let c = r.cond(c, &[]);
             let _ = writeln!(t, "    require {c}");
         }
         r.routes(&mut t, "    ", i, stage.failure, stage.cancel);
@@ -460,7 +552,9 @@ pub(crate) fn agains(items: &[Item], at: usize, out: &mut Vec<usize>) {
             Item::Again { back, .. } if usize::from(*back) <= at => {
                 out.push(at - usize::from(*back))
             }
-            Item::Foreach { body, .. } | Item::Parallel(body) => agains(body, at, out),
+            Item::Foreach { body, .. }
+            | Item::Parallel { branches: body, .. }
+            | Item::Checklist { body, .. } => agains(body, at, out),
             _ => {}
         }
     }
@@ -505,7 +599,9 @@ impl Renderer<'_> {
         }
     }
 
-    pub(crate) fn cond(&self, cond: &Cond) -> String {
+    /// A condition as written where `vars` are the loop variables around
+    /// it, innermost last.
+    pub(crate) fn cond(&self, cond: &Cond, vars: &[(String, &'static [&'static str])]) -> String {
         match cond {
             Cond::Busy => "mode == busy".to_string(),
             Cond::Flag => "flag".to_string(),
@@ -513,9 +609,28 @@ impl Renderer<'_> {
                 Some(m) => format!("{m}.verdict == bad"),
                 None => "not flag".to_string(),
             },
-            Cond::Not(c) => format!("not ({})", self.cond(c)),
-            Cond::And(a, b) => format!("({} and {})", self.cond(a), self.cond(b)),
-            Cond::Or(a, b) => format!("({} or {})", self.cond(a), self.cond(b)),
+            Cond::Item(i) => match vars.last() {
+                Some((var, list)) => {
+                    format!("{var} == \"{}\"", list[usize::from(*i) % list.len()])
+                }
+                None => "flag".to_string(),
+            },
+            Cond::Not(c) => format!("not ({})", self.cond(c, vars)),
+            Cond::And(a, b) => format!("({} and {})", self.cond(a, vars), self.cond(b, vars)),
+            Cond::Or(a, b) => format!("({} or {})", self.cond(a, vars), self.cond(b, vars)),
+        }
+    }
+
+    /// A node's own `when` line, if it has one.
+    pub(crate) fn when(
+        &self,
+        t: &mut String,
+        pad: &str,
+        when: &Option<Cond>,
+        vars: &[(String, &'static [&'static str])],
+    ) {
+        if let Some(c) = when {
+            let _ = writeln!(t, "{pad}  when {}", self.cond(c, vars));
         }
     }
 
@@ -534,6 +649,7 @@ impl Renderer<'_> {
                 fail,
                 idempotent,
                 failure,
+                when,
             } => {
                 let name = self.name("x");
                 let (run, how) = match (fail, vars.last()) {
@@ -552,18 +668,20 @@ impl Renderer<'_> {
                     t,
                     "{pad}step {name} \"Step {name}\" {{\n{pad}  run \"{run}\""
                 );
+                self.when(t, pad, when, vars);
                 if *idempotent {
                     let _ = writeln!(t, "{pad}  idempotent");
                 }
                 self.routes(t, &format!("{pad}  "), stage, *failure, None);
                 let _ = writeln!(t, "{pad}}}");
             }
-            Item::Manual { failure } => {
+            Item::Manual { failure, when } => {
                 let name = self.name("m");
                 let _ = writeln!(
                     t,
                     "{pad}manual {name} \"Check {name}\" {{\n{pad}  owner op\n{pad}  evidence verdict \"Verdict\": choice(good, bad)"
                 );
+                self.when(t, pad, when, vars);
                 self.routes(t, &format!("{pad}  "), stage, *failure, None);
                 let _ = writeln!(t, "{pad}}}");
                 self.out.people.push((name.clone(), Person::Manual));
@@ -573,34 +691,38 @@ impl Renderer<'_> {
                 attest,
                 cond,
                 failure,
+                when,
             } => {
                 let name = self.name("g");
                 let _ = writeln!(t, "{pad}gate {name} \"Gate {name}\" {{");
+                self.when(t, pad, when, vars);
                 if *attest {
                     let _ = writeln!(t, "{pad}  attest op \"It holds.\"");
                     self.out.people.push((name.clone(), Person::Gate));
                 } else {
-                    let _ = writeln!(t, "{pad}  require {}", self.cond(cond));
+                    let _ = writeln!(t, "{pad}  require {}", self.cond(cond, vars));
                 }
                 self.routes(t, &format!("{pad}  "), stage, *failure, None);
                 let _ = writeln!(t, "{pad}}}");
             }
-            Item::Signoff { failure } => {
+            Item::Signoff { failure, when } => {
                 let name = self.name("o");
                 let _ = writeln!(
                     t,
                     "{pad}signoff {name} \"Sign-off {name}\" {{\n{pad}  by op"
                 );
+                self.when(t, pad, when, vars);
                 self.routes(t, &format!("{pad}  "), stage, *failure, None);
                 let _ = writeln!(t, "{pad}}}");
                 self.out.people.push((name, Person::Signoff));
             }
-            Item::Choose { options } => {
+            Item::Choose { options, when } => {
                 let name = self.name("c");
                 let _ = writeln!(
                     t,
                     "{pad}choose {name} \"Choice {name}\" {{\n{pad}  owner op"
                 );
+                self.when(t, pad, when, vars);
                 let mut names = Vec::new();
                 for (i, target) in options.iter().enumerate() {
                     let option = ["yes", "no", "maybe"][i % 3].to_string();
@@ -621,7 +743,7 @@ impl Renderer<'_> {
                     let _ = writeln!(
                         t,
                         "{pad}  when {} -> {}",
-                        self.cond(cond),
+                        self.cond(cond, vars),
                         self.target(stage, *target)
                     );
                 }
@@ -634,6 +756,7 @@ impl Renderer<'_> {
             Item::Foreach {
                 zones,
                 parallel,
+                tolerate,
                 body,
             } => {
                 let var = format!("v{}", vars.len() + 1);
@@ -643,6 +766,7 @@ impl Renderer<'_> {
                     ("hosts", &HOSTS[..self.spec.hosts])
                 };
                 let limit = parallel.map_or(String::new(), |n| format!(" parallel {n}"));
+                let limit = limit + &tolerance(*tolerate);
                 let _ = writeln!(t, "{pad}foreach {var} in {list}{limit} {{");
                 let mut inner = vars.to_vec();
                 inner.push((var, items));
@@ -651,8 +775,23 @@ impl Renderer<'_> {
                 }
                 let _ = writeln!(t, "{pad}}}");
             }
-            Item::Parallel(branches) => {
-                let _ = writeln!(t, "{pad}parallel {{");
+            Item::Checklist { fail_fast, body } => {
+                let name = self.name("k");
+                let mode = if *fail_fast { " fail-fast" } else { "" };
+                let _ = writeln!(t, "{pad}checklist {name} \"Checklist {name}\"{mode} {{");
+                for item in body {
+                    self.item(t, &format!("{pad}  "), stage, item, vars);
+                }
+                let _ = writeln!(t, "{pad}}}");
+            }
+            Item::Parallel {
+                at_once,
+                tolerate,
+                branches,
+            } => {
+                let limit = at_once.map_or(String::new(), |n| format!(" {n}"));
+                let limit = limit + &tolerance(*tolerate);
+                let _ = writeln!(t, "{pad}parallel{limit} {{");
                 for item in branches {
                     self.item(t, &format!("{pad}  "), stage, item, vars);
                 }
@@ -666,6 +805,7 @@ impl Renderer<'_> {
                         fail: Fail::Never,
                         idempotent: true,
                         failure: *failure,
+                        when: None,
                     };
                     return self.item(t, pad, stage, &step, vars);
                 };
@@ -738,5 +878,14 @@ pub(crate) fn concrete(case: &Case) -> Concrete {
         inputs: rendered.inputs,
         fails,
         answers,
+    }
+}
+
+/// ` tolerate N` or ` tolerate N%`, or nothing.
+fn tolerance(tolerate: Option<Tolerate>) -> String {
+    match tolerate {
+        None => String::new(),
+        Some(Tolerate::Count(n)) => format!(" tolerate {n}"),
+        Some(Tolerate::Percent(n)) => format!(" tolerate {n}%"),
     }
 }

@@ -210,6 +210,7 @@ impl Play {
                 Event::InDoubt { rerun: true, .. } => "in doubt: rerun",
                 Event::InDoubt { rerun: false, .. } => "in doubt: done",
                 Event::Left { .. } => "a flow left",
+                Event::Bypassed { .. } => "a node skipped by its condition",
                 Event::Settled {
                     status: Status::Cancelled,
                     ..
@@ -334,11 +335,32 @@ impl Play {
                     .collect()
             };
             let at = format!("event {} ({} {})", event.seq, event.kind, event.payload);
+            // R4: the first node of an item not admitted yet starts only
+            // while fewer than `N` items before it are unfinished.
+            let crowded = |id: &str| -> Option<usize> {
+                model.items_it_starts(id).into_iter().find_map(|turn| {
+                    let admitted = turn
+                        .own
+                        .iter()
+                        .any(|m| settled.contains_key(m) || running.contains(m));
+                    let unfinished = turn
+                        .before
+                        .iter()
+                        .filter(|item| item.iter().any(|m| !settled.contains_key(m)))
+                        .count();
+                    (!admitted && unfinished >= turn.at_once).then_some(unfinished)
+                })
+            };
             match &seen {
                 Event::Started(id) => {
                     let waiting = unsettled(id);
                     if !waiting.is_empty() {
                         return Err(format!("{at}: started before {waiting:?} settled (R1)"));
+                    }
+                    if let Some(unfinished) = crowded(id) {
+                        return Err(format!(
+                            "{at}: started its item with {unfinished} items before it unfinished (R4)"
+                        ));
                     }
                     if settled.contains_key(id) {
                         return Err(format!("{at}: started again after it settled (S1)"));
@@ -356,12 +378,17 @@ impl Play {
                     if !waiting.is_empty() && *by != By::Operator {
                         return Err(format!("{at}: settled before {waiting:?} settled (R1, P2)"));
                     }
+                    if let Some(unfinished) = crowded(node).filter(|_| *by != By::Operator) {
+                        return Err(format!(
+                            "{at}: settled its item with {unfinished} items before it unfinished (R4)"
+                        ));
+                    }
                     if settled.insert(node.clone(), *status).is_some() {
                         return Err(format!("{at}: settled twice (S1)"));
                     }
                     running.remove(node);
                 }
-                Event::Skipped(id) => {
+                Event::Skipped(id) | Event::Bypassed { node: id, .. } => {
                     let waiting = unsettled(id);
                     if !waiting.is_empty() {
                         return Err(format!("{at}: skipped before {waiting:?} settled (R1)"));

@@ -73,7 +73,11 @@ pub enum WorstCase {
 pub fn cost(node: &Node) -> Cost {
     match &node.kind {
         NodeKind::Block(block) => block_cost(block),
-        NodeKind::StageStart { .. } | NodeKind::Anchor(_) | NodeKind::End { .. } => Cost {
+        NodeKind::StageStart { .. }
+        | NodeKind::Anchor(_)
+        | NodeKind::Checklist { .. }
+        | NodeKind::End { .. }
+        | NodeKind::Tally { .. } => Cost {
             millis: Some(0),
             people: false,
         },
@@ -156,7 +160,8 @@ pub fn worst_case(graph: &Graph, stage_instance: &str) -> WorstCase {
 /// of items of a `foreach` list (the input's dotted name) when it is known.
 ///
 /// A node inside `foreach x in list parallel N` runs once per item, `N` at
-/// a time, so it counts `ceil(items / N)` times.
+/// a time, so it counts `ceil(items / N)` times; one inside a branch of
+/// `parallel N { … }` counts `ceil(branches / N)` times.
 ///
 /// The instance's nodes are its own and those of every `again` instance it
 /// holds, since those run in its flow. An `again` instance runs the same
@@ -222,6 +227,15 @@ pub fn worst_case_with(
                     .filter(|n| *n > 0)
                     .unwrap_or(1);
                 rounds = rounds.saturating_mul(items.div_ceil(at_once));
+            }
+            // A branch of `parallel N` starts at the latest when the
+            // branch `N` places before it ends, so each branch is done
+            // within `ceil(branches / N)` times the slowest one.
+            for lane in &node.lanes {
+                let branches = u64::try_from(lane.branches).unwrap_or(u64::MAX);
+                let at_once = lane.at_once.and_then(|n| u64::try_from(n).ok());
+                let at_once = at_once.filter(|n| *n > 0).unwrap_or(branches).max(1);
+                rounds = rounds.saturating_mul(branches.div_ceil(at_once));
             }
         }
         weight.insert(index, millis.saturating_mul(rounds));

@@ -17,7 +17,12 @@ use petgraph::visit::EdgeRef;
 use rbx_syntax::ast::*;
 use rbx_syntax::{Diagnostic, Span};
 
+mod checklist;
+
+use crate::symbols::FINALLY;
 use crate::{Finding, Source};
+
+mod fan;
 
 /// Where in the sources something was written.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +42,28 @@ pub struct Fanout {
     pub list: String,
     /// How many items run at once; `None` means one at a time.
     pub parallel: Option<i64>,
+    /// How many items may fail before the loop does (rule R6); `None`:
+    /// a failure takes its route at once.
+    pub tolerate: Option<Tolerate>,
+}
+
+/// One `parallel N` or `parallel … tolerate T` block around a node: which
+/// block, and which of its branches the node is in (rules R4, R6). A plain
+/// `parallel` block, which runs every branch at once and tolerates no
+/// failure, leaves no lane.
+#[derive(Debug, Clone)]
+pub struct Lane {
+    /// Which lowering of which block; shares its numbering with loops.
+    pub id: usize,
+    /// How many loops are around the block: the first `depth` items of a
+    /// node say which instance of the block it is in.
+    pub depth: usize,
+    /// The branch, in the order written.
+    pub branch: usize,
+    pub branches: usize,
+    /// How many branches run at once; `None`: every branch.
+    pub at_once: Option<i64>,
+    pub tolerate: Option<Tolerate>,
 }
 
 #[derive(Debug, Clone)]
@@ -50,9 +77,26 @@ pub enum NodeKind {
     },
     Block(Block),
     Anchor(Anchor),
+    /// A checklist's verdict, after its items: fails when any of them
+    /// (named by their ids in the runbook) failed.
+    Checklist {
+        /// Its id in the runbook.
+        name: String,
+        title: Text,
+        fail_fast: bool,
+        items: Vec<String>,
+    },
     /// A terminal outcome.
     End {
         outcome: String,
+    },
+    /// Where a `foreach` or `parallel` block that tolerates failures is
+    /// judged, once every item has finished (rule R6): it succeeds when
+    /// the failed items stay within `tolerate`, and fails otherwise.
+    Tally {
+        /// The loop's `Fanout::id` or the block's `Lane::id`.
+        group: usize,
+        tolerate: Tolerate,
     },
 }
 
@@ -68,12 +112,16 @@ pub struct Node {
     pub host: String,
     pub kind: NodeKind,
     pub fanout: Vec<Fanout>,
+    /// The limited or tallied `parallel` blocks around the node, outermost
+    /// first.
+    pub lanes: Vec<Lane>,
     pub origin: Origin,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EdgeKind {
-    /// Runs after its source succeeded.
+    /// Runs after its source succeeded without taking a branch, or was
+    /// skipped by its own `when` condition.
     Next,
     /// Runs after its source failed.
     Failure,
@@ -81,6 +129,10 @@ pub enum EdgeKind {
     Cancel,
     /// Runs when a decision took this branch.
     Branch(String),
+    /// Runs after its source failed, inside a `foreach` or `parallel`
+    /// block that tolerates failures: to the block's tally, which counts
+    /// the failure against the tolerance (rule R6).
+    Tolerated,
 }
 
 #[derive(Debug, Clone)]
@@ -110,6 +162,9 @@ pub struct OutcomeClass {
 pub struct Graph {
     pub graph: DiGraph<Node, Edge>,
     pub start: Option<NodeIndex>,
+    /// The start of the runbook's `finally` block, which runs once whenever
+    /// the run ends; nothing leads to it.
+    pub finally: Option<NodeIndex>,
     /// Every outcome a run can end with, and whether it is a success.
     pub outcomes: std::collections::BTreeMap<String, OutcomeClass>,
     by_id: HashMap<String, NodeIndex>,
@@ -135,9 +190,19 @@ struct Ctx<'a> {
     host: String,
     routes: Routes<'a>,
     fanout: Vec<Fanout>,
+    lanes: Vec<Lane>,
+    /// The tolerating loop or block a failure with no route written inside
+    /// it counts against: an index into `Lowerer::tallies`.
+    tally: Option<usize>,
 }
 
 type Frontier = Vec<(NodeIndex, EdgeKind, Origin)>;
+
+/// The failure route of every clean-up node: on to the next.
+static GO_ON: std::sync::LazyLock<Target> = std::sync::LazyLock::new(|| Target {
+    kind: TargetKind::Continue,
+    span: Span::default(),
+});
 
 pub fn lower(sources: &[Source]) -> (Graph, Vec<Finding>) {
     let mut lowerer = Lowerer {
@@ -150,6 +215,7 @@ pub fn lower(sources: &[Source]) -> (Graph, Vec<Finding>) {
         findings: Vec::new(),
         again_stack: Vec::new(),
         loops: 0,
+        tallies: Vec::new(),
         runbook_routes: Routes {
             failure: None,
             cancel: None,
@@ -181,10 +247,12 @@ pub fn lower(sources: &[Source]) -> (Graph, Vec<Finding>) {
             requires.splice(0..0, runbook_requires);
         }
     }
+    let finally = lowerer.lower_finally();
     let (outcomes, unused) = classify_outcomes(sources, &lowerer.graph);
     let graph = Graph {
         graph: lowerer.graph,
         start,
+        finally,
         outcomes,
         by_id: lowerer.by_id,
     };
@@ -351,6 +419,9 @@ struct Lowerer<'a> {
     again_stack: Vec<String>,
     /// How many `foreach` lowerings so far, for their ids.
     loops: usize,
+    /// For each tolerating loop or block being lowered, the nodes whose
+    /// failure counts against it, with the statement that says so.
+    tallies: Vec<Vec<(NodeIndex, Origin)>>,
     runbook_routes: Routes<'a>,
     /// Outcome nodes by (stage instance, source, offset of the `end`).
     ends: HashMap<(String, usize, usize), NodeIndex>,
@@ -424,6 +495,7 @@ impl<'a> Lowerer<'a> {
         host: &str,
         source: usize,
         fanout: &[Fanout],
+        lanes: &[Lane],
     ) -> NodeIndex {
         let requires = stage
             .items
@@ -444,6 +516,7 @@ impl<'a> Lowerer<'a> {
                 requires,
             },
             fanout: fanout.to_vec(),
+            lanes: lanes.to_vec(),
             origin: Origin {
                 source,
                 span: stage.id.span,
@@ -456,7 +529,7 @@ impl<'a> Lowerer<'a> {
             return;
         };
         self.instances.insert(id.to_string(), 1);
-        let start = self.stage_start(stage, id, id, source, &[]);
+        let start = self.stage_start(stage, id, id, source, &[], &[]);
         self.primary.insert(id.to_string(), start);
     }
 
@@ -492,6 +565,8 @@ impl<'a> Lowerer<'a> {
             host: id.to_string(),
             routes: self.stage_routes(stage, source, self.runbook_routes),
             fanout: Vec::new(),
+            lanes: Vec::new(),
+            tally: None,
         };
         self.again_stack.push(id.to_string());
         let origin = Origin {
@@ -542,15 +617,7 @@ impl<'a> Lowerer<'a> {
     /// the entry stage, that does not hold), as the instance's nodes take it.
     fn stage_entry(&mut self, start: NodeIndex, ctx: &Ctx<'a>, origin: Origin) -> Frontier {
         let mut entry = vec![(start, EdgeKind::Next, origin)];
-        if let Some((target, at)) = ctx.routes.failure {
-            match self.target(target, ctx, at) {
-                Some(to) => self.edge(start, to, EdgeKind::Failure, at),
-                None if target.kind == TargetKind::Continue => {
-                    entry.push((start, EdgeKind::Failure, at));
-                }
-                None => {}
-            }
-        }
+        self.failure_route(start, ctx.routes, ctx, &mut entry);
         entry
     }
 
@@ -630,6 +697,9 @@ impl<'a> Lowerer<'a> {
                 StageItemKind::Block(block) => {
                     frontier = self.block(block, &ctx, frontier, origin);
                 }
+                StageItemKind::Checklist(list) => {
+                    frontier = self.checklist(list, &ctx, frontier, origin);
+                }
                 StageItemKind::Anchor(anchor) => {
                     let node = self.add(Node {
                         id: format!("{}.{}", ctx.instance, anchor.id.name),
@@ -637,12 +707,13 @@ impl<'a> Lowerer<'a> {
                         host: ctx.host.clone(),
                         kind: NodeKind::Anchor(anchor.clone()),
                         fanout: ctx.fanout.clone(),
+                        lanes: ctx.lanes.clone(),
                         origin,
                     });
                     self.connect(&frontier, node);
                     frontier = vec![(node, EdgeKind::Next, origin)];
                 }
-                StageItemKind::Parallel(branches) if branches.is_empty() => {
+                StageItemKind::Parallel(parallel) if parallel.items.is_empty() => {
                     // Nothing would join after it: the flow would stop here.
                     self.findings.push(Finding {
                         source: ctx.source,
@@ -654,25 +725,11 @@ impl<'a> Lowerer<'a> {
                         .help("put the steps that run side by side inside it, or remove it"),
                     });
                 }
-                StageItemKind::Parallel(branches) => {
-                    let mut joined = Vec::new();
-                    for branch in branches {
-                        let exits =
-                            self.items(std::slice::from_ref(branch), &ctx, frontier.clone(), false);
-                        joined.extend(exits);
-                    }
-                    frontier = joined;
+                StageItemKind::Parallel(parallel) => {
+                    frontier = self.parallel(parallel, &ctx, frontier, origin);
                 }
                 StageItemKind::Foreach(foreach) => {
-                    let mut inner = ctx.clone();
-                    self.loops += 1;
-                    inner.fanout.push(Fanout {
-                        id: self.loops,
-                        var: foreach.var.name.clone(),
-                        list: foreach.list.dotted(),
-                        parallel: foreach.parallel.as_ref().map(|n| n.value),
-                    });
-                    frontier = self.items(&foreach.items, &inner, frontier, false);
+                    frontier = self.foreach(foreach, &ctx, frontier, origin);
                 }
                 StageItemKind::Again(again) => {
                     frontier = self.again(again, &ctx, frontier, origin);
@@ -680,6 +737,119 @@ impl<'a> Lowerer<'a> {
             }
         }
         frontier
+    }
+
+    /// Lowers the runbook's `finally` block as a flow of its own, `finally`:
+    /// its nodes in the order written, each going on to the next whether it
+    /// succeeded or failed. A second block, and anything in it that would
+    /// route elsewhere, is reported.
+    fn lower_finally(&mut self) -> Option<NodeIndex> {
+        let mut found: Vec<(usize, &'a Item, &'a [StageItem])> = Vec::new();
+        for (index, source) in self.sources.iter().enumerate() {
+            for item in source.file.iter().flat_map(|f| &f.items) {
+                if let ItemKind::Finally(items) = &item.kind {
+                    found.push((index, item, items));
+                }
+            }
+        }
+        let (source, first, items) = *found.first()?;
+        for (index, item, _) in found.iter().skip(1) {
+            self.findings.push(Finding {
+                source: *index,
+                diagnostic: Diagnostic::error(
+                    "rbx::lint::duplicate_finally",
+                    "the procedure has two `finally` blocks",
+                )
+                .primary(item.span, "a second `finally`")
+                .help("put every clean-up step in one `finally` block"),
+            });
+        }
+        let start = self.add(Node {
+            id: FINALLY.to_string(),
+            stage: FINALLY.to_string(),
+            host: FINALLY.to_string(),
+            kind: NodeKind::StageStart {
+                stage: FINALLY.to_string(),
+                title: "Clean-up, whenever the run ends".to_string(),
+                within: None,
+                requires: Vec::new(),
+            },
+            fanout: Vec::new(),
+            lanes: Vec::new(),
+            origin: Origin {
+                source,
+                span: first.span,
+            },
+        });
+        let ctx = Ctx {
+            source,
+            stage: FINALLY,
+            instance: FINALLY.to_string(),
+            host: FINALLY.to_string(),
+            routes: Routes {
+                failure: Some((
+                    &GO_ON,
+                    Origin {
+                        source,
+                        span: first.span,
+                    },
+                )),
+                cancel: None,
+            },
+            fanout: Vec::new(),
+            lanes: Vec::new(),
+            tally: None,
+        };
+        self.finally_items(items, source);
+        let origin = Origin {
+            source,
+            span: first.span,
+        };
+        self.items(items, &ctx, vec![(start, EdgeKind::Next, origin)], false);
+        Some(start)
+    }
+
+    /// What a clean-up node cannot do: take a route, branch, or run a stage
+    /// again — every node of `finally` runs, and the run ends after it.
+    fn finally_items(&mut self, items: &[StageItem], source: usize) {
+        for item in items {
+            let why = match &item.kind {
+                StageItemKind::Block(block)
+                    if matches!(block.kind, BlockKind::Decide | BlockKind::Choose) =>
+                {
+                    Some("a decision or choice")
+                }
+                StageItemKind::Block(block)
+                    if block.body.iter().any(|s| matches!(s.kind, StmtKind::On(_))) =>
+                {
+                    Some("a route")
+                }
+                StageItemKind::Again(_) => Some("`again`"),
+                StageItemKind::Foreach(foreach) => {
+                    self.finally_items(&foreach.items, source);
+                    None
+                }
+                StageItemKind::Parallel(parallel) => {
+                    self.finally_items(&parallel.items, source);
+                    None
+                }
+                _ => None,
+            };
+            if let Some(why) = why {
+                self.findings.push(Finding {
+                    source,
+                    diagnostic: Diagnostic::error(
+                        "rbx::lint::misplaced",
+                        format!("{why} cannot stand inside `finally`"),
+                    )
+                    .primary(item.span, "not allowed here")
+                    .help(
+                        "every node of `finally` runs, one after the other, and a failure \
+                         is reported when the clean-up is over; put branches in a stage",
+                    ),
+                });
+            }
+        }
     }
 
     fn misplaced(&mut self, item: &StageItem, ctx: &Ctx<'_>) {
@@ -720,6 +890,7 @@ impl<'a> Lowerer<'a> {
             },
             // One outcome node per `end` written, never one per item (G4).
             fanout: Vec::new(),
+            lanes: Vec::new(),
             origin,
         });
         self.ends.insert(key, node);
@@ -734,6 +905,34 @@ impl<'a> Lowerer<'a> {
             TargetKind::Stage(stage) => self.primary.get(&stage.name).copied(),
             TargetKind::End(outcome) => Some(self.end_node(&outcome.name, ctx, origin)),
             TargetKind::Continue => None,
+        }
+    }
+
+    /// The edge a failure of `node` takes: the innermost route written, or,
+    /// with none inside a loop or block that tolerates failures, to that
+    /// block's tally. A `continue` goes on with the next item (`next`).
+    fn failure_route(
+        &mut self,
+        node: NodeIndex,
+        routes: Routes<'_>,
+        ctx: &Ctx<'_>,
+        next: &mut Frontier,
+    ) {
+        match (routes.failure, ctx.tally) {
+            (Some((target, at)), _) => match self.target(target, ctx, at) {
+                Some(to) => self.edge(node, to, EdgeKind::Failure, at),
+                None if target.kind == TargetKind::Continue => {
+                    next.push((node, EdgeKind::Failure, at));
+                }
+                None => {}
+            },
+            (None, Some(tally)) => {
+                let at = self.graph[node].origin;
+                if let Some(sources) = self.tallies.get_mut(tally) {
+                    sources.push((node, at));
+                }
+            }
+            (None, None) => {}
         }
     }
 
@@ -762,6 +961,7 @@ impl<'a> Lowerer<'a> {
             host: ctx.host.clone(),
             kind: NodeKind::Block(block.clone()),
             fanout: ctx.fanout.clone(),
+            lanes: ctx.lanes.clone(),
             origin,
         });
         self.connect(&frontier, node);
@@ -780,15 +980,7 @@ impl<'a> Lowerer<'a> {
         }
         let mut next: Frontier = Vec::new();
         if block.kind != BlockKind::Decide {
-            if let Some((target, at)) = routes.failure {
-                match self.target(target, ctx, at) {
-                    Some(to) => self.edge(node, to, EdgeKind::Failure, at),
-                    None if target.kind == TargetKind::Continue => {
-                        next.push((node, EdgeKind::Failure, at));
-                    }
-                    None => {}
-                }
-            }
+            self.failure_route(node, routes, ctx, &mut next);
             if let Some((target, at)) = routes.cancel {
                 // A compensation stage is not re-entered from inside itself.
                 let own_stage = matches!(&target.kind, TargetKind::Stage(s) if s.name == ctx.stage);
@@ -802,6 +994,11 @@ impl<'a> Lowerer<'a> {
         match block.kind {
             BlockKind::Decide | BlockKind::Choose => {
                 self.branches(block, node, ctx, &mut next);
+                // A choice skipped by its own condition takes no branch: it
+                // goes on to the next item, as `continue` would.
+                if block.condition().is_some() {
+                    next.push((node, EdgeKind::Next, origin));
+                }
             }
             _ => next.push((node, EdgeKind::Next, origin)),
         }
@@ -902,9 +1099,19 @@ impl<'a> Lowerer<'a> {
         let count = self.instances.entry(name.to_string()).or_insert(1);
         *count += 1;
         let instance = format!("{name}#{count}");
-        let start = self.stage_start(stage, &instance, &ctx.host, source, &ctx.fanout);
+        let start = self.stage_start(stage, &instance, &ctx.host, source, &ctx.fanout, &ctx.lanes);
         self.connect(&frontier, start);
-        let mut routes = self.stage_routes(stage, source, self.runbook_routes);
+        // Inside a loop or block that tolerates failures, the instance's
+        // failures count against it unless its stage or the `again` says
+        // where they go.
+        let outer = match ctx.tally {
+            Some(_) => Routes {
+                failure: None,
+                ..self.runbook_routes
+            },
+            None => self.runbook_routes,
+        };
+        let mut routes = self.stage_routes(stage, source, outer);
         for route in &again.routes {
             let at = Origin {
                 source: ctx.source,
@@ -922,6 +1129,8 @@ impl<'a> Lowerer<'a> {
             host: ctx.host.clone(),
             routes,
             fanout: ctx.fanout.clone(),
+            lanes: ctx.lanes.clone(),
+            tally: ctx.tally,
         };
         self.again_stack.push(name.to_string());
         let entry = self.stage_entry(start, &inner, origin);
@@ -1074,6 +1283,10 @@ fn unreachable(graph: &Graph, sources: &[Source]) -> Vec<Finding> {
             continue;
         }
         let node = &g[index];
+        // The clean-up is reached by the run's end, not by an edge.
+        if node.host == crate::symbols::FINALLY {
+            continue;
+        }
         let has_unreached_predecessor = g
             .neighbors_directed(index, Direction::Incoming)
             .any(|p| !reached.contains(&p));
@@ -1116,7 +1329,10 @@ pub fn name_span(node: &Node) -> Span {
     match &node.kind {
         NodeKind::Block(block) => block.id.span,
         NodeKind::Anchor(anchor) => anchor.id.span,
-        NodeKind::StageStart { .. } | NodeKind::End { .. } => node.origin.span,
+        NodeKind::StageStart { .. }
+        | NodeKind::Checklist { .. }
+        | NodeKind::End { .. }
+        | NodeKind::Tally { .. } => node.origin.span,
     }
 }
 
@@ -1132,7 +1348,7 @@ fn again_targets(sources: &[Source]) -> HashSet<String> {
                     out.insert(again.stage.name.clone());
                 }
                 StageItemKind::Foreach(foreach) => walk(&foreach.items, out),
-                StageItemKind::Parallel(items) => walk(items, out),
+                StageItemKind::Parallel(parallel) => walk(&parallel.items, out),
                 _ => {}
             }
         }

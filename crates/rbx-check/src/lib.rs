@@ -6,6 +6,7 @@
 //! pure functions of the sources.
 
 pub mod budget;
+mod conditions;
 pub mod graph;
 mod lints;
 mod loader;
@@ -97,6 +98,9 @@ pub fn check_with(entry: &Path, loader: &dyn Loader, fills: &Fills) -> Report {
         .extend(lints::check(&report.sources, &table, fills));
     let (graph, findings) = graph::lower(&report.sources);
     report.findings.extend(findings);
+    report
+        .findings
+        .extend(conditions::check(&report.sources, &graph));
     // Longest paths mean nothing around a cycle, which is reported already.
     if !report
         .findings

@@ -59,6 +59,9 @@ pub fn check(sources: &[Source], table: &Table, fills: &Fills) -> Vec<Finding> {
                 ItemKind::Stage(stage) => {
                     lints.stage_items(&stage.items, &mut required_roles, &mut required_links);
                 }
+                ItemKind::Finally(items) => {
+                    lints.stage_items(items, &mut required_roles, &mut required_links);
+                }
                 ItemKind::Include(_)
                 | ItemKind::Input(_)
                 | ItemKind::Outcome(_)
@@ -216,8 +219,12 @@ impl Lints<'_> {
                     self.stage_items(&foreach.items, required_roles, required_links);
                     self.scopes.pop();
                 }
-                StageItemKind::Parallel(items) => {
-                    self.stage_items(items, required_roles, required_links);
+                StageItemKind::Parallel(parallel) => {
+                    self.stage_items(&parallel.items, required_roles, required_links);
+                }
+                StageItemKind::Checklist(list) => {
+                    self.placeholder(&list.title, "title");
+                    self.stage_items(&list.items, required_roles, required_links);
                 }
                 StageItemKind::Anchor(anchor) => self.placeholder(&anchor.title, "title"),
                 StageItemKind::Require(Require::Expr(_))
@@ -244,7 +251,7 @@ impl Lints<'_> {
                     self.command(command);
                 }
                 StmtKind::Instructions(text) => self.placeholder(text, "instruction"),
-                StmtKind::Evidence(_) => has_evidence = true,
+                StmtKind::Evidence(_) | StmtKind::Acknowledge => has_evidence = true,
                 StmtKind::Require(Require::Role(role)) => required_roles.push((self.source, role)),
                 StmtKind::Require(Require::Link(link)) => required_links.push((self.source, link)),
                 _ => {}
@@ -290,7 +297,9 @@ impl Lints<'_> {
         match rest {
             // An anchor's time, a choice's option.
             [] => match node.kind {
-                NodeKind::Anchor | NodeKind::Block(BlockKind::Choose) => Holds::Inert,
+                NodeKind::Anchor | NodeKind::Checklist | NodeKind::Block(BlockKind::Choose) => {
+                    Holds::Inert
+                }
                 NodeKind::Block(_) => Holds::Text,
             },
             [field] => match node.fields.get(&field.name) {

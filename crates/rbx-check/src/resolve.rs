@@ -30,6 +30,7 @@ pub fn resolve(sources: &[Source], table: &Table) -> Vec<Finding> {
         scopes: Vec::new(),
         used_inputs: BTreeSet::new(),
         used_fields: BTreeSet::new(),
+        used_people: BTreeSet::new(),
     };
     for (index, source) in sources.iter().enumerate() {
         if let Some(file) = &source.file {
@@ -38,6 +39,7 @@ pub fn resolve(sources: &[Source], table: &Table) -> Vec<Finding> {
         }
     }
     resolver.unused_inputs();
+    resolver.unused_roles_and_links(sources);
     resolver.unused_captures();
     resolver.findings
 }
@@ -51,6 +53,9 @@ struct Resolver<'t> {
     used_inputs: BTreeSet<String>,
     /// `(node, field)` pairs some path reads.
     used_fields: BTreeSet<(String, String)>,
+    /// Roles and links something names: an owner, a signer, a `require`,
+    /// `filled()` or `set()`.
+    used_people: BTreeSet<(Kind, String)>,
 }
 
 impl Resolver<'_> {
@@ -70,6 +75,9 @@ impl Resolver<'_> {
     fn expect_defined(&mut self, kind: Kind, ident: &Ident) {
         if kind == Kind::Input {
             self.used_inputs.insert(ident.name.clone());
+        }
+        if matches!(kind, Kind::Role | Kind::Link) {
+            self.used_people.insert((kind, ident.name.clone()));
         }
         if self.is_defined(kind, &ident.name) {
             return;
@@ -128,6 +136,7 @@ impl Resolver<'_> {
                     self.text(&stage.title);
                     self.stage_items(&stage.items);
                 }
+                ItemKind::Finally(items) => self.stage_items(items),
             }
         }
     }
@@ -151,7 +160,11 @@ impl Resolver<'_> {
                         self.target(&route.route.target);
                     }
                 }
-                StageItemKind::Parallel(items) => self.stage_items(items),
+                StageItemKind::Parallel(parallel) => self.stage_items(&parallel.items),
+                StageItemKind::Checklist(list) => {
+                    self.text(&list.title);
+                    self.stage_items(&list.items);
+                }
                 StageItemKind::Foreach(foreach) => {
                     self.path(&foreach.list);
                     self.scopes.push(foreach.var.name.clone());
@@ -194,7 +207,9 @@ impl Resolver<'_> {
                 self.text(&option.description);
                 self.target(&option.target);
             }
-            StmtKind::Until(condition) | StmtKind::TimeoutExpr(condition) => self.expr(condition),
+            StmtKind::Until(condition)
+            | StmtKind::Condition(condition)
+            | StmtKind::TimeoutExpr(condition) => self.expr(condition),
             StmtKind::Timeout(_)
             | StmtKind::Retry(_)
             | StmtKind::ExpectExit(_)
@@ -202,6 +217,7 @@ impl Resolver<'_> {
             | StmtKind::Capture(_)
             | StmtKind::Keep(_)
             | StmtKind::Idempotent
+            | StmtKind::Acknowledge
             | StmtKind::Irreversible(None)
             | StmtKind::Approvers(_)
             | StmtKind::NoSelfApproval
@@ -399,6 +415,10 @@ impl Resolver<'_> {
             }
             return;
         }
+        let names: Vec<&str> = path.segments.iter().map(|s| s.name.as_str()).collect();
+        if crate::symbols::is_run_field(&names) && !self.is_defined(Kind::Input, "run") {
+            return;
+        }
         if self.is_defined(Kind::Input, &head.name) {
             self.used_inputs.insert(head.name.clone());
             if let Some(extra) = path.segments.get(1) {
@@ -485,6 +505,50 @@ impl Resolver<'_> {
                      output as evidence with `keep stdout` instead"
                 )),
             });
+        }
+    }
+
+    /// A role nothing names (no owner, signer, attestation, `require role`
+    /// or `filled()`), and a link that has no target and that nothing
+    /// requires or tests with `set()`: each is written for nothing.
+    fn unused_roles_and_links(&mut self, sources: &[Source]) {
+        for (index, source) in sources.iter().enumerate() {
+            for item in source.file.iter().flat_map(|f| &f.items) {
+                let (kind, id, code, help) = match &item.kind {
+                    ItemKind::Role(role) => (
+                        Kind::Role,
+                        &role.id,
+                        "rbx::lint::unused_role",
+                        "name it as a step's `owner`, in `by` or `attest`, or `require role` it; \
+                         or remove it",
+                    ),
+                    ItemKind::Link(link) if link.target.is_none() => (
+                        Kind::Link,
+                        &link.id,
+                        "rbx::lint::unused_link",
+                        "give it a target (`= \"https://…\"`) to show in the report, or \
+                         `require link` it so a run cannot start without one; or remove it",
+                    ),
+                    _ => continue,
+                };
+                if self.used_people.contains(&(kind, id.name.clone())) {
+                    continue;
+                }
+                let what = if kind == Kind::Role {
+                    format!("the role `{}` is never named", id.name)
+                } else {
+                    format!(
+                        "the link `{}` has no target and nothing requires it",
+                        id.name
+                    )
+                };
+                self.findings.push(Finding {
+                    source: index,
+                    diagnostic: Diagnostic::warning(code, what)
+                        .primary(id.span, "declared here, used nowhere")
+                        .help(help),
+                });
+            }
         }
     }
 

@@ -47,6 +47,8 @@ pub struct Definition {
 pub enum NodeKind {
     Block(BlockKind),
     Anchor,
+    /// A checklist's verdict: `ID.failed` lists the items that failed.
+    Checklist,
 }
 
 /// The type of a field a node exposes (`step.capture`, `manual.evidence`).
@@ -66,8 +68,21 @@ pub struct NodeInfo {
     pub options: Vec<String>,
 }
 
+/// The stage instance a runbook's `finally` block runs as: its nodes are
+/// `finally.ID` in the run.
+pub const FINALLY: &str = "finally";
+
 /// The statuses a node ends with, usable as `id.status == failed`.
-pub const STATUSES: [&str; 3] = ["succeeded", "failed", "skipped"];
+pub const STATUSES: [&str; 4] = ["succeeded", "failed", "skipped", "cancelled"];
+
+/// What a node reads of the run itself: `run.id` and `run.operator`.
+pub const RUN_FIELDS: [&str; 2] = ["id", "operator"];
+
+/// Whether `segments` name a field of the run (`run.id`, `run.operator`),
+/// which an input or a loop variable named `run` would hide.
+pub fn is_run_field(segments: &[&str]) -> bool {
+    matches!(segments, ["run", field] if RUN_FIELDS.contains(field))
+}
 
 #[derive(Debug, Default)]
 pub struct Table {
@@ -202,6 +217,7 @@ impl Builder {
                     self.define(Kind::Stage, &stage.id);
                     self.items(&stage.id.name, &stage.items);
                 }
+                ItemKind::Finally(items) => self.items(FINALLY, items),
                 _ => {}
             }
         }
@@ -223,7 +239,24 @@ impl Builder {
                     );
                 }
                 StageItemKind::Foreach(foreach) => self.items(stage, &foreach.items),
-                StageItemKind::Parallel(items) => self.items(stage, items),
+                StageItemKind::Parallel(parallel) => self.items(stage, &parallel.items),
+                StageItemKind::Checklist(list) => {
+                    if self.define(Kind::Node, &list.id) {
+                        let mut fields = status_only();
+                        fields.insert(
+                            "failed".to_string(),
+                            FieldType::Capture(Some(CaptureType::List(ScalarType::String))),
+                        );
+                        let info = NodeInfo {
+                            kind: NodeKind::Checklist,
+                            stage: stage.to_string(),
+                            fields,
+                            options: Vec::new(),
+                        };
+                        self.table.nodes.insert(list.id.name.clone(), info);
+                    }
+                    self.items(stage, &list.items);
+                }
                 _ => {}
             }
         }

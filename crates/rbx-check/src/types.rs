@@ -291,6 +291,7 @@ impl Checker<'_> {
                 ItemKind::Require(require) => self.require(require),
                 ItemKind::Stage(stage) => self.stage_items(&stage.items),
                 ItemKind::Budget(budget) => self.deadline(budget),
+                ItemKind::Finally(items) => self.stage_items(items),
                 ItemKind::Version(_)
                 | ItemKind::Scope(_)
                 | ItemKind::Policy(_)
@@ -317,7 +318,8 @@ impl Checker<'_> {
                         self.stmt(&stmt.kind);
                     }
                 }
-                StageItemKind::Parallel(items) => self.stage_items(items),
+                StageItemKind::Parallel(parallel) => self.stage_items(&parallel.items),
+                StageItemKind::Checklist(list) => self.stage_items(&list.items),
                 StageItemKind::Foreach(foreach) => {
                     let item = self.foreach_item(&foreach.list);
                     self.scopes.push((foreach.var.name.clone(), item));
@@ -336,7 +338,9 @@ impl Checker<'_> {
     fn stmt(&mut self, stmt: &StmtKind) {
         match stmt {
             StmtKind::Require(require) => self.require(require),
-            StmtKind::When { condition, .. } => self.condition(condition, "`when`"),
+            StmtKind::When { condition, .. } | StmtKind::Condition(condition) => {
+                self.condition(condition, "`when`")
+            }
             StmtKind::Until(e) => self.until(e),
             StmtKind::TimeoutExpr(e) => self.timeout(e),
             StmtKind::Owner(_)
@@ -349,6 +353,7 @@ impl Checker<'_> {
             | StmtKind::Capture(_)
             | StmtKind::Keep(_)
             | StmtKind::Idempotent
+            | StmtKind::Acknowledge
             | StmtKind::Verify(_)
             | StmtKind::Irreversible(_)
             | StmtKind::Instructions(_)
@@ -841,6 +846,10 @@ impl Checker<'_> {
                 _ => Type::Unknown,
             };
         }
+        let names: Vec<&str> = path.segments.iter().map(|s| s.name.as_str()).collect();
+        if crate::symbols::is_run_field(&names) {
+            return Type::String;
+        }
         if let Some(node) = self.table.nodes.get(&head.name) {
             let id = &head.name;
             return match rest {
@@ -851,6 +860,10 @@ impl Checker<'_> {
                     }
                     NodeKind::Block(kind) => Type::Node {
                         kind: kind.keyword(),
+                        id: id.clone(),
+                    },
+                    NodeKind::Checklist => Type::Node {
+                        kind: "checklist",
                         id: id.clone(),
                     },
                 },

@@ -66,6 +66,16 @@ fn well_typed_time_passes() {
 }
 
 #[test]
+fn guarded_conditions_pass() {
+    let report = check(&fixtures().join("pass/conditions.runbook"), &Files);
+    assert!(
+        report.findings.is_empty(),
+        "{}",
+        render(&report, fixtures())
+    );
+}
+
+#[test]
 fn each_mistake_is_reported_where_it_is() {
     insta::glob!("fixtures/fail/*.runbook", |path| {
         let report = check(path, &Files);

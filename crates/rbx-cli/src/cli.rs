@@ -159,9 +159,10 @@ pub struct StoreArgs {
 /// How a run is driven.
 #[derive(Debug, Clone, Args)]
 pub struct DriveArgs {
-    /// How many independent nodes may run at once.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub jobs: usize,
+    /// At most how many nodes run at once. Default: as many as the
+    /// runbook's `parallel` blocks and `foreach … parallel N` start.
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<std::num::NonZeroUsize>,
     /// Never ask on the terminal: pause for a person instead.
     #[arg(long)]
     pub non_interactive: bool,

@@ -120,6 +120,16 @@ impl Observer for Terminal {
         }
     }
 
+    /// A new label for what already runs keeps the time it started.
+    fn progress(&self, label: &str) {
+        if let Ok(mut spinning) = self.spinning.lock() {
+            let since = spinning
+                .as_ref()
+                .map_or_else(Instant::now, |(_, since)| *since);
+            *spinning = Some((label.to_string(), since));
+        }
+    }
+
     fn stopped(&self) {
         if let Ok(mut spinning) = self.spinning.lock() {
             *spinning = None;

@@ -54,9 +54,9 @@ pub struct TestArgs {
         default_value = ".rbx"
     )]
     pub state_dir: PathBuf,
-    /// How many independent nodes run at once, as `rbx run --jobs`.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub jobs: usize,
+    /// At most how many nodes run at once, as `rbx run --jobs`.
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<std::num::NonZeroUsize>,
     /// Only scenarios whose id contains this text.
     #[arg(value_name = "FILTER", long)]
     pub filter: Option<String>,
@@ -83,7 +83,7 @@ pub fn run(args: &TestArgs) -> u8 {
         None => HashMap::new(),
     };
     let settings = Settings {
-        jobs: args.jobs,
+        jobs: args.jobs.map(std::num::NonZeroUsize::get),
         durations: Arc::new(durations),
         filter: args.filter.clone(),
     };

@@ -4,15 +4,18 @@
 //! A node inside `foreach host in hosts` becomes one node per host
 //! (`restart.drain[web-1]`), each with its own checkpoints. Edges join
 //! instances whose enclosing items agree; an edge out of a loop joins every
-//! item. `parallel N` becomes ordering edges: item `i + N` starts only
-//! once item `i` has settled.
+//! item. Each loop instance, and each `parallel N` or tolerating block
+//! instance, becomes a [`Gate`]: its items in order, with the nodes that
+//! start each, which readiness admits `N` unfinished at a time (rule R4)
+//! and closes once more items failed than it tolerates (rule R6).
 
 use std::collections::HashMap;
 
 use petgraph::Direction;
 use petgraph::graph::NodeIndex;
 use petgraph::visit::EdgeRef;
-use rbx_check::graph::{Edge, EdgeKind, Graph};
+use rbx_check::graph::{Edge, EdgeKind, Graph, NodeKind};
+use rbx_syntax::ast::Tolerate;
 
 use crate::value::Value;
 
@@ -22,9 +25,6 @@ pub enum Link {
     Flow(EdgeKind),
     /// A route out of its flow (rule L1): taking it leaves the flow.
     Route(EdgeKind),
-    /// Only an ordering: wait for the source to settle, whatever its
-    /// outcome. From a `parallel N` limit.
-    Order,
 }
 
 #[derive(Debug, Clone)]
@@ -39,6 +39,28 @@ pub struct XNode {
     /// Each item's place in its list (`VAR.index`, from 0), in the same
     /// order.
     pub positions: Vec<usize>,
+}
+
+/// One instance of a loop, or of a `parallel` block that is limited or
+/// tolerates failures: its items (or branches) in order.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    /// How many items may be unfinished at once (rule R4).
+    pub at_once: usize,
+    pub items: Vec<GateItem>,
+    /// The tally node that judges the items' failures (rule R6).
+    pub tally: Option<usize>,
+    pub tolerate: Option<Tolerate>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct GateItem {
+    /// The item's value, or the branch's first node, as the record names it.
+    pub label: String,
+    /// Every node of the item.
+    pub members: Vec<usize>,
+    /// The item's first nodes: no edge leads to them from the same item.
+    pub entries: Vec<usize>,
 }
 
 /// The longest item that names its node instance as written.
@@ -89,14 +111,24 @@ pub struct Plan {
     /// for `smoke#2.version[web-1]`), for lookups of `version.build`.
     pub by_name: HashMap<String, Vec<usize>>,
     pub start: Option<usize>,
+    /// The start of the runbook's `finally` block (rule X1).
+    pub finally: Option<usize>,
+    pub gates: Vec<Gate>,
+    /// For each node, the gate items it is a member of: (gate, item).
+    pub member_of: Vec<Vec<(usize, usize)>>,
+    /// For each node, the gate items it is an entry of.
+    pub entry_of: Vec<Vec<(usize, usize)>>,
+    /// For each tally node, its gate.
+    pub tally_gate: HashMap<usize, usize>,
 }
 
 /// One expansion of a node: its item positions and the values of its loop
 /// variables, outermost loop first.
 type Combo = (Vec<usize>, Vec<(String, Value)>);
 
-/// One loop level: its identity and the positions of the loops around it.
-type LoopKey = (String, Vec<usize>);
+/// One gate: the loop's or block's id and the positions of the loops
+/// around it.
+type GateKey = (usize, Vec<usize>);
 
 /// Expands `graph` for the list values in `lists`: the items of a list
 /// (an input's name, or `step.capture`) as the node with the given id
@@ -133,7 +165,9 @@ pub fn expand(graph: &Graph, lists: &dyn Fn(&str, &str) -> Vec<Value>) -> Plan {
             let id = format!("{}{suffix}", node.id);
             let x = plan.nodes.len();
             plan.by_id.insert(id.clone(), x);
-            if let Some(name) = crate::runner::base_name(&id) {
+            // A tally has no name in the runbook for `id.field` to read.
+            let named = !matches!(node.kind, NodeKind::Tally { .. });
+            if let Some(name) = crate::runner::base_name(&id).filter(|_| named) {
                 plan.by_name.entry(name).or_default().push(x);
             }
             plan.nodes.push(XNode {
@@ -176,9 +210,14 @@ pub fn expand(graph: &Graph, lists: &dyn Fn(&str, &str) -> Vec<Value>) -> Plan {
             }
         }
     }
-    plan.limit_parallelism(graph, &instances);
+    plan.gate(graph);
     plan.start = graph
         .start
+        .and_then(|s| instances.get(&s))
+        .and_then(|i| i.first())
+        .map(|(_, x)| *x);
+    plan.finally = graph
+        .finally
         .and_then(|s| instances.get(&s))
         .and_then(|i| i.first())
         .map(|(_, x)| *x);
@@ -231,76 +270,92 @@ impl Plan {
         self.incoming[to].push((from, link));
     }
 
-    /// Chains item `i` of each loop level to item `i + N`: the loop's nodes
-    /// for one item must all settle before the item `N` places later starts.
-    fn limit_parallelism(
-        &mut self,
-        graph: &Graph,
-        instances: &HashMap<NodeIndex, Vec<(Vec<usize>, usize)>>,
-    ) {
+    /// Groups the nodes of every loop instance, and of every limited or
+    /// tolerating block instance, into gates, item by item (rules R4, R6).
+    fn gate(&mut self, graph: &Graph) {
         let g = &graph.graph;
-        // Group expanded nodes by (loop identity, outer positions, item).
-        let mut groups: HashMap<LoopKey, Vec<(usize, usize, NodeIndex)>> = HashMap::new();
-        let mut limits: HashMap<LoopKey, usize> = HashMap::new();
-        for (index, list) in instances {
-            let node = &g[*index];
+        let mut keys: HashMap<GateKey, usize> = HashMap::new();
+        self.member_of = vec![Vec::new(); self.nodes.len()];
+        self.entry_of = vec![Vec::new(); self.nodes.len()];
+        for x in 0..self.nodes.len() {
+            let node = &g[self.nodes[x].check];
+            let positions = self.nodes[x].positions.clone();
+            let mut places = Vec::new();
             for (depth, fanout) in node.fanout.iter().enumerate() {
-                let key_loop = format!("{}:{depth}", fanout.id);
-                for (positions, x) in list {
-                    let outer = positions[..depth].to_vec();
-                    let key = (key_loop.clone(), outer);
-                    groups
-                        .entry(key.clone())
-                        .or_default()
-                        .push((positions[depth], *x, *index));
-                    let at_once = fanout
-                        .parallel
-                        .and_then(|n| usize::try_from(n).ok())
-                        .filter(|n| *n > 0)
-                        .unwrap_or(1);
-                    limits.insert(key, at_once);
+                let at_once = limit(fanout.parallel, 1);
+                let key = (fanout.id, positions[..depth].to_vec());
+                let label = item_label(&self.nodes[x].id, depth);
+                let shape = (at_once, fanout.tolerate.clone());
+                places.push((key, positions[depth], label, shape));
+            }
+            for lane in &node.lanes {
+                let key = (lane.id, positions[..lane.depth].to_vec());
+                let label = branch_label(&self.nodes[x].id, lane.branch);
+                let shape = (limit(lane.at_once, usize::MAX), lane.tolerate.clone());
+                places.push((key, lane.branch, label, shape));
+            }
+            for (key, item, label, (at_once, tolerate)) in places {
+                let next = self.gates.len();
+                let gate = *keys.entry(key).or_insert(next);
+                if gate == next {
+                    self.gates.push(Gate {
+                        at_once,
+                        items: Vec::new(),
+                        tally: None,
+                        tolerate,
+                    });
                 }
+                let items = &mut self.gates[gate].items;
+                if items.len() <= item {
+                    items.resize_with(item + 1, GateItem::default);
+                }
+                if items[item].members.is_empty() {
+                    items[item].label = label;
+                }
+                items[item].members.push(x);
+                self.member_of[x].push((gate, item));
             }
         }
-        let mut keys: Vec<_> = groups.keys().cloned().collect();
-        keys.sort();
-        for key in keys {
-            let members = &groups[&key];
-            let at_once = limits.get(&key).copied().unwrap_or(1);
-            let in_loop: std::collections::HashSet<NodeIndex> =
-                members.iter().map(|(_, _, i)| *i).collect();
-            let items = members
-                .iter()
-                .map(|(item, _, _)| *item)
-                .max()
-                .map_or(0, |m| m + 1);
-            for item in at_once..items {
-                let earlier = item - at_once;
-                // Exits of the earlier item: members with a successor outside the loop.
-                let exits: Vec<usize> = members
+        for x in 0..self.nodes.len() {
+            for &(gate, item) in &self.member_of[x].clone() {
+                let inside = self.incoming[x]
                     .iter()
-                    .filter(|(i, _, index)| {
-                        *i == earlier
-                            && g.neighbors_directed(*index, Direction::Outgoing)
-                                .all(|n| !in_loop.contains(&n))
-                    })
-                    .map(|(_, x, _)| *x)
-                    .collect();
-                let entries: Vec<usize> = members
-                    .iter()
-                    .filter(|(i, _, index)| {
-                        *i == item
-                            && g.neighbors_directed(*index, Direction::Incoming)
-                                .all(|n| !in_loop.contains(&n))
-                    })
-                    .map(|(_, x, _)| *x)
-                    .collect();
-                for &exit in &exits {
-                    for &entry in &entries {
-                        self.link(exit, entry, Link::Order);
-                    }
+                    .any(|(from, _)| self.member_of[*from].contains(&(gate, item)));
+                if !inside {
+                    self.gates[gate].items[item].entries.push(x);
+                    self.entry_of[x].push((gate, item));
+                }
+            }
+            let node = &g[self.nodes[x].check];
+            if let NodeKind::Tally { group, .. } = node.kind {
+                let key = (group, self.nodes[x].positions.clone());
+                if let Some(&gate) = keys.get(&key) {
+                    self.gates[gate].tally = Some(x);
+                    self.tally_gate.insert(x, gate);
                 }
             }
         }
     }
+}
+
+/// `parallel N` as a count of items at once: `absent` without one, and at
+/// least one.
+fn limit(parallel: Option<i64>, absent: usize) -> usize {
+    parallel.map_or(absent, |n| usize::try_from(n).unwrap_or(1).max(1))
+}
+
+/// How the record names an item of a loop: as the node's id does, the
+/// item's name in the `depth`-th brackets (`web-1`, or `#3` for an item
+/// that cannot name itself).
+fn item_label(id: &str, depth: usize) -> String {
+    id.split('[')
+        .nth(depth + 1)
+        .map(|name| name.trim_end_matches(']').to_string())
+        .unwrap_or_default()
+}
+
+/// How the record names a branch of a `parallel` block: its first node's id
+/// in the runbook, else its place.
+fn branch_label(id: &str, branch: usize) -> String {
+    crate::runner::base_name(id).unwrap_or_else(|| format!("branch {}", branch + 1))
 }

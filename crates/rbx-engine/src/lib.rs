@@ -216,7 +216,9 @@ pub enum InDoubt {
 
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub jobs: usize,
+    /// At most how many nodes run at once (`--jobs`); `None`: as many as
+    /// the runbook's `parallel` blocks and loops start (rule R5).
+    pub jobs: Option<usize>,
     /// Where progress goes and how a person is asked.
     pub observer: Arc<dyn Observer>,
     pub in_doubt: Option<InDoubt>,
@@ -405,6 +407,20 @@ pub fn waiting_for(
     }
     readiness::next(&state, &plan)
         .into_iter()
+        // A node whose own condition does not hold will be skipped, not
+        // run; one whose condition cannot be judged here is left to the
+        // drive, which judges it before anything else.
+        .filter(|&x| {
+            let node = &plan.nodes[x];
+            if readiness::status_of(&state, &node.id) != Status::Pending {
+                return true;
+            }
+            let env = runner::Stored::of(&state, &plan, node, &procedure.graph, procedure, &inputs);
+            !matches!(
+                runner::judge(&procedure.graph, node, &env),
+                runner::Judged::Skipped(_)
+            )
+        })
         .map(|x| {
             let node = &plan.nodes[x];
             let person = matches!(
@@ -921,7 +937,31 @@ async fn resume_locked(
                 })
             })
             .collect();
-        if stopped_at.is_empty() {
+        if stopped_at.is_empty() && plan.finally.is_some() && state.finally.is_none() {
+            // The run ends cancelled once its clean-up has run (rule X1):
+            // what was in doubt was cancelled, and nothing else starts.
+            for x in readiness::next(&state, &plan) {
+                let id = plan.nodes[x].id.clone();
+                if readiness::status_of(&state, &id) != Status::Running {
+                    continue;
+                }
+                let payload = json!({
+                    "node": id, "status": "cancelled", "reason": "cancelled by the operator",
+                    "captures": {}, "operator": options.operator,
+                });
+                let seq = append(state::kind::NODE_FINISHED, payload)
+                    .await
+                    .map_err(|e| ResumeError::Store(e.to_string()))?;
+                let entry = state.nodes.entry(id).or_default();
+                entry.status = Status::Cancelled;
+                entry.finished_seq = Some(seq);
+            }
+            let payload = json!({ "outcome": "cancelled", "success": false });
+            append(state::kind::FINALLY_STARTED, payload.clone())
+                .await
+                .map_err(|e| ResumeError::Store(e.to_string()))?;
+            state.finally = Some(payload);
+        } else if stopped_at.is_empty() {
             // Ended and its status in one transaction (rule E4).
             let id = run.clone();
             journal
@@ -964,10 +1004,16 @@ async fn resume_locked(
     // A run that failed re-drives, as new attempts, every node whose
     // failure failed it — not only the one named — in one resume (rule S5).
     if let RunStatus::Failed { node } = &state.status {
-        let reset = failed_the_run(&plan, &state);
-        append(state::kind::RETRY, json!({ "node": node, "reset": reset }))
-            .await
-            .map_err(|e| ResumeError::Store(e.to_string()))?;
+        let (reset, again) = to_redrive(&plan, &state);
+        append(
+            state::kind::RETRY,
+            json!({ "node": node, "reset": reset, "finally": again }),
+        )
+        .await
+        .map_err(|e| ResumeError::Store(e.to_string()))?;
+        if again {
+            state.finally = None;
+        }
         for id in &reset {
             if let Some(entry) = state.nodes.get_mut(id) {
                 entry.status = Status::Pending;
@@ -1145,6 +1191,31 @@ async fn resume_locked(
 
 /// The nodes whose failure failed the run (rule E2): failed, with no route
 /// to take, in a flow no route had left.
+/// What a failed run re-drives (rule S5, X4), and whether its clean-up
+/// runs again at its next end: when only the clean-up failed, its failed
+/// nodes run again and the end stays as decided; when the run itself
+/// failed, the nodes that failed it run again, and so does all of the
+/// clean-up, once the run ends again.
+fn to_redrive(plan: &expand::Plan, state: &RunState) -> (Vec<String>, bool) {
+    let mut reset = failed_the_run(plan, state);
+    let items = items_to_retry(plan, state, &reset);
+    reset.extend(items);
+    if state.finally.is_none() {
+        return (reset, false);
+    }
+    if reset.is_empty() {
+        let cleanup = runner::cleanup_failures(plan, state);
+        return (cleanup.into_iter().map(|(id, _)| id).collect(), false);
+    }
+    reset.extend(
+        plan.nodes
+            .iter()
+            .filter(|n| n.flow == rbx_check::symbols::FINALLY && state.nodes.contains_key(&n.id))
+            .map(|n| n.id.clone()),
+    );
+    (reset, true)
+}
+
 fn failed_the_run(plan: &expand::Plan, state: &RunState) -> Vec<String> {
     (0..plan.nodes.len())
         .filter(|&x| {
@@ -1166,6 +1237,29 @@ fn failed_the_run(plan: &expand::Plan, state: &RunState) -> Vec<String> {
         .collect()
 }
 
+/// A tally that failed the run judged its items: retrying it retries
+/// them — every node of its loop or block that failed or was skipped
+/// (rule S5).
+fn items_to_retry(plan: &expand::Plan, state: &RunState, reset: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for id in reset {
+        let Some(gate) = plan.by_id.get(id).and_then(|x| plan.tally_gate.get(x)) else {
+            continue;
+        };
+        for item in &plan.gates[*gate].items {
+            for &m in &item.members {
+                let member = &plan.nodes[m].id;
+                let status = readiness::status_of(state, member);
+                let unfinished = matches!(status, Status::Failed | Status::Skipped);
+                if unfinished && !reset.contains(member) && !out.contains(member) {
+                    out.push(member.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
 enum Decision {
     Rerun(String),
     /// Run the step's verify probe first; run the step only if it fails.
@@ -1181,6 +1275,10 @@ fn settle_in_doubt(block: Option<&Block>, policy: Option<InDoubt>) -> Decision {
     let Some(block) = block else {
         return Decision::Rerun("not a step: nothing to repeat".to_string());
     };
+    // A wait only probes: probing again changes nothing.
+    if block.kind == rbx_syntax::ast::BlockKind::Wait {
+        return Decision::Rerun("a wait only probes; it is polled again".to_string());
+    }
     if block
         .body
         .iter()
@@ -1271,7 +1369,7 @@ fn collect_blocks(items: &[rbx_syntax::ast::StageItem], out: &mut HashMap<String
                 out.insert(block.id.name.clone(), format!("{block:?}"));
             }
             StageItemKind::Foreach(f) => collect_blocks(&f.items, out),
-            StageItemKind::Parallel(items) => collect_blocks(items, out),
+            StageItemKind::Parallel(parallel) => collect_blocks(&parallel.items, out),
             _ => {}
         }
     }

@@ -28,6 +28,10 @@ pub trait Observer: Send + Sync + std::fmt::Debug {
     fn output(&self, stream: Stream, bytes: &[u8]);
     /// A step started running (for a spinner) …
     fn running(&self, label: &str);
+    /// … says more of what it is doing (a wait's last probe) …
+    fn progress(&self, label: &str) {
+        self.running(label);
+    }
     /// … and stopped.
     fn stopped(&self);
     /// Whether a person can be asked now.

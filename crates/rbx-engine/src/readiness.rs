@@ -2,20 +2,25 @@
 //! alone: the rules C, L and R of the execution semantics, written once for
 //! the dispatcher, `rbx cancel` and `rbx confirm`.
 
-use crate::expand::{Link, Plan};
+use std::collections::BTreeMap;
+
+use crate::expand::{Gate, Link, Plan};
 use crate::state::{NodeState, RunState, Status};
 use rbx_check::graph::EdgeKind;
 
 /// Whether `link` carries control from a source that settled as `source`
 /// (rule C1), leaving aside whether its flow was left.
 pub fn takes(source: &NodeState, link: &Link) -> bool {
-    let kind = match link {
-        Link::Order => return false,
-        Link::Flow(kind) | Link::Route(kind) => kind,
-    };
+    let (Link::Flow(kind) | Link::Route(kind)) = link;
     match kind {
-        EdgeKind::Next => source.status == Status::Succeeded,
-        EdgeKind::Failure => source.status == Status::Failed,
+        // A node skipped by its own condition is settled, not failed: its
+        // flow goes on past it. A decision or choice that took a branch
+        // goes only where the branch leads.
+        EdgeKind::Next => {
+            (source.status == Status::Succeeded && source.branch.is_none())
+                || (source.status == Status::Skipped && source.condition.is_some())
+        }
+        EdgeKind::Failure | EdgeKind::Tolerated => source.status == Status::Failed,
         EdgeKind::Cancel => source.status == Status::Cancelled,
         EdgeKind::Branch(label) => {
             source.status == Status::Succeeded && source.branch.as_deref() == Some(label)
@@ -72,33 +77,237 @@ pub fn unrecorded_lefts(state: &RunState, plan: &Plan) -> Vec<(String, String)> 
 }
 
 /// Whether a failure of node `x` has a route to take (its own, its
-/// instance's, its stage's or the runbook's, `continue` included).
+/// instance's, its stage's or the runbook's, `continue` included), or is
+/// counted by a tolerating loop or block around it (rule R6). A clean-up
+/// node's failure goes on to the rest of the clean-up, and is told when it
+/// is over (rule X3).
 pub fn has_failure_route(plan: &Plan, x: usize) -> bool {
-    plan.outgoing[x].iter().any(|(_, link)| {
-        matches!(
-            link,
-            Link::Flow(EdgeKind::Failure) | Link::Route(EdgeKind::Failure)
-        )
-    })
+    plan.nodes[x].flow == rbx_check::symbols::FINALLY
+        || plan.outgoing[x].iter().any(|(_, link)| {
+            matches!(
+                link,
+                Link::Flow(EdgeKind::Failure | EdgeKind::Tolerated)
+                    | Link::Route(EdgeKind::Failure)
+            )
+        })
+}
+
+/// Whether the items of the loops and blocks around a node let it start
+/// (rules R4, R6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    /// Its item is admitted, or may be now.
+    Go,
+    /// Its item waits for a place: `N` items before it are unfinished.
+    Wait,
+    /// Its item was never admitted and its loop failed more items than it
+    /// tolerates: the node will not run.
+    Closed,
+}
+
+/// Rule R4: an item is admitted once a node of it has started or settled;
+/// the first nodes of an item not yet admitted start only when fewer than
+/// `N` items before it are unfinished (some node of it not settled). Rule
+/// R6: an item not yet admitted never is once its loop has more failed
+/// items than it tolerates.
+pub fn turn(state: &RunState, plan: &Plan, x: usize, kept: Option<&Kept>) -> Turn {
+    let mut turn = Turn::Go;
+    for &(gate, item) in &plan.entry_of[x] {
+        match gate_turn(state, plan, gate, item, kept) {
+            Turn::Closed => return Turn::Closed,
+            Turn::Wait => turn = Turn::Wait,
+            Turn::Go => {}
+        }
+    }
+    turn
+}
+
+/// The turn of one item of one gate (rules R4, R6), read from the state
+/// alone, or with what the dispatcher kept of the gate.
+pub fn gate_turn(
+    state: &RunState,
+    plan: &Plan,
+    g: usize,
+    item: usize,
+    kept: Option<&Kept>,
+) -> Turn {
+    let gate = &plan.gates[g];
+    let failed = match kept {
+        Some(kept) => kept.failed_items(state, plan, g),
+        None => gate
+            .tally
+            .map_or(0, |tally| tallied(state, plan, tally).len()),
+    };
+    let from = kept.map_or(0, |kept| kept.first_open[g].min(item));
+    if admitted(state, plan, gate, item) {
+        Turn::Go
+    } else if gate
+        .tolerate
+        .as_ref()
+        .is_some_and(|t| !t.allows(failed, gate.items.len()))
+    {
+        Turn::Closed
+    } else if unfinished_between(state, plan, gate, from, item) >= gate.at_once {
+        Turn::Wait
+    } else {
+        Turn::Go
+    }
+}
+
+/// What the dispatcher keeps of each gate as its nodes settle, so that a
+/// turn costs no scan of every item: the first item that may be
+/// unfinished (every item before it has finished), and the items with a
+/// tolerated failure. Both only grow while a drive lasts; the answers are
+/// those `gate_turn` reads from the state alone.
+#[derive(Debug, Default)]
+pub struct Kept {
+    first_open: Vec<usize>,
+    failed: Vec<std::collections::BTreeSet<usize>>,
+}
+
+impl Kept {
+    pub fn new(state: &RunState, plan: &Plan) -> Kept {
+        let mut kept = Kept {
+            first_open: vec![0; plan.gates.len()],
+            failed: vec![std::collections::BTreeSet::new(); plan.gates.len()],
+        };
+        for g in 0..plan.gates.len() {
+            kept.advance(state, plan, g);
+            if let Some(tally) = plan.gates[g].tally {
+                kept.failed[g] = tallied(state, plan, tally).into_keys().collect();
+            }
+        }
+        kept
+    }
+
+    /// Node `x` settled: its gates' first open item may move on, and a
+    /// tolerated failure of it counts.
+    pub fn settled(&mut self, state: &RunState, plan: &Plan, x: usize) {
+        for &(g, item) in &plan.member_of[x] {
+            self.advance(state, plan, g);
+            let failed = status_of(state, &plan.nodes[x].id) == Status::Failed;
+            let tolerated = (plan.gates[g].tally, Link::Flow(EdgeKind::Tolerated));
+            let counted = plan.outgoing[x]
+                .iter()
+                .any(|(to, link)| (Some(*to), link) == (tolerated.0, &tolerated.1));
+            if failed && counted {
+                self.failed[g].insert(item);
+            }
+        }
+    }
+
+    fn advance(&mut self, state: &RunState, plan: &Plan, g: usize) {
+        let items = &plan.gates[g].items;
+        while let Some(item) = items.get(self.first_open[g]) {
+            if item
+                .members
+                .iter()
+                .any(|&m| !status_of(state, &plan.nodes[m].id).settled())
+            {
+                break;
+            }
+            self.first_open[g] += 1;
+        }
+    }
+
+    /// The gate's failed items, as `tallied` counts them: none once the
+    /// tally's flow was left, since no tolerated failure carries then (C2).
+    fn failed_items(&self, state: &RunState, plan: &Plan, g: usize) -> usize {
+        let left = plan.gates[g]
+            .tally
+            .is_some_and(|tally| state.left.contains_key(&plan.nodes[tally].flow));
+        if left { 0 } else { self.failed[g].len() }
+    }
+}
+
+fn admitted(state: &RunState, plan: &Plan, gate: &Gate, item: usize) -> bool {
+    gate.items[item]
+        .members
+        .iter()
+        .any(|&m| status_of(state, &plan.nodes[m].id) != Status::Pending)
+}
+
+/// How many items from `from` up to `item` are unfinished, counted up to
+/// the limit.
+fn unfinished_between(
+    state: &RunState,
+    plan: &Plan,
+    gate: &Gate,
+    from: usize,
+    item: usize,
+) -> usize {
+    gate.items[from..item]
+        .iter()
+        .filter(|earlier| {
+            earlier
+                .members
+                .iter()
+                .any(|&m| !status_of(state, &plan.nodes[m].id).settled())
+        })
+        .take(gate.at_once)
+        .count()
+}
+
+/// The failures a tally counts (rule R6): for each item with a failure
+/// that carries control to the tally, the item's label and the nodes that
+/// failed, in item order.
+pub fn tallied(
+    state: &RunState,
+    plan: &Plan,
+    tally: usize,
+) -> BTreeMap<usize, (String, Vec<String>)> {
+    let mut failed: BTreeMap<usize, (String, Vec<String>)> = BTreeMap::new();
+    let Some(&g) = plan.tally_gate.get(&tally) else {
+        return failed;
+    };
+    let gate = &plan.gates[g];
+    for (from, link) in &plan.incoming[tally] {
+        if *link != Link::Flow(EdgeKind::Tolerated) || !carries(state, plan, *from, link) {
+            continue;
+        }
+        let Some(&(_, item)) = plan.member_of[*from].iter().find(|(of, _)| *of == g) else {
+            continue;
+        };
+        let entry = failed
+            .entry(item)
+            .or_insert_with(|| (gate.items[item].label.clone(), Vec::new()));
+        entry.1.push(plan.nodes[*from].id.clone());
+    }
+    failed
 }
 
 pub fn status_of(state: &RunState, id: &str) -> Status {
     state.nodes.get(id).map_or(Status::Pending, |n| n.status)
 }
 
-/// Whether every predecessor of `x` has settled (rule R1).
+/// Whether `x` starts the `finally` block before the run's end is decided:
+/// it waits, neither run nor skipped (rule X1).
+pub fn awaits_the_end(state: &RunState, plan: &Plan, x: usize) -> bool {
+    Some(x) == plan.finally && state.finally.is_none()
+}
+
+/// Whether every predecessor of `x` has settled (rule R1) and its item's
+/// turn has come (R4).
 pub fn considered(state: &RunState, plan: &Plan, x: usize) -> bool {
     plan.incoming[x]
         .iter()
         .all(|(from, _)| status_of(state, &plan.nodes[*from].id).settled())
+        && turn(state, plan, x, None) != Turn::Wait
 }
 
-/// Whether a considered node runs rather than being skipped (rule R2).
+/// Whether a considered node runs rather than being skipped (rules R2, R6).
 pub fn runs(state: &RunState, plan: &Plan, x: usize) -> bool {
-    Some(x) == plan.start
+    runs_kept(state, plan, x, None)
+}
+
+/// `runs`, with what the dispatcher kept of the gates.
+pub fn runs_kept(state: &RunState, plan: &Plan, x: usize, kept: Option<&Kept>) -> bool {
+    let reached = Some(x) == plan.start
+        || (Some(x) == plan.finally && state.finally.is_some())
         || plan.incoming[x]
             .iter()
-            .any(|(from, link)| carries(state, plan, *from, link))
+            .any(|(from, link)| carries(state, plan, *from, link));
+    reached && turn(state, plan, x, kept) != Turn::Closed
 }
 
 /// The nodes a stopped run would run next, were it driven now: not settled,

@@ -8,15 +8,18 @@
 //! so joins after alternative branches work.
 
 mod budgets;
+mod condition;
 mod decide;
 mod dispatch;
 mod env;
+mod finally;
 mod hooks;
 mod node;
 mod person;
 mod record;
 mod retry;
 mod step;
+mod tally;
 mod wait;
 
 use std::collections::HashMap;
@@ -32,8 +35,10 @@ use crate::journal::Journal;
 use crate::state::NodeState;
 use crate::value::Value;
 
+pub(crate) use condition::{Judged, Stored, judge};
 pub use dispatch::drive;
 pub use env::base_name;
+pub(crate) use finally::failures as cleanup_failures;
 pub use record::now_ms;
 
 /// Everything a node task needs, shared.

@@ -22,6 +22,9 @@ pub mod kind {
     pub const ATTEMPT_FAILED: &str = "attempt_failed";
     pub const NODE_FINISHED: &str = "node_finished";
     pub const NODE_SKIPPED: &str = "node_skipped";
+    /// One probe of a polling `wait`: its exit status, whether the wait's
+    /// expectations held, and the end of its output.
+    pub const WAIT_POLLED: &str = "wait_polled";
     pub const FLOW_LEFT: &str = "flow_left";
     pub const IN_DOUBT: &str = "in_doubt";
     pub const RETRY: &str = "retry";
@@ -32,6 +35,9 @@ pub mod kind {
     pub const RUN_ENDED: &str = "run_ended";
     pub const RUN_CANCELLED: &str = "run_cancelled";
     pub const RUN_WAITING: &str = "run_waiting";
+    /// The run's end is decided and its `finally` block starts: the
+    /// payload says how it would have ended.
+    pub const FINALLY_STARTED: &str = "finally_started";
     pub const CONFIRMED: &str = "irreversible_confirmed";
     /// One person's sign-off that did not yet settle its node.
     pub const SIGNOFF_RECORDED: &str = "signoff_recorded";
@@ -106,6 +112,10 @@ pub struct NodeState {
     pub finished_seq: Option<u64>,
     /// Milliseconds since the epoch when the node finished.
     pub finished_at: Option<i64>,
+    /// The node's own `when` condition, as written, when the node was
+    /// skipped because it did not hold: such a node is settled, and its
+    /// flow goes on past it (rule C1).
+    pub condition: Option<String>,
 }
 
 impl Default for NodeState {
@@ -119,8 +129,26 @@ impl Default for NodeState {
             duration_ms: None,
             finished_seq: None,
             finished_at: None,
+            condition: None,
         }
     }
+}
+
+impl NodeState {
+    /// Why the node stands where it does, in words: the reason its
+    /// settlement recorded, or the condition that skipped it.
+    pub fn why(&self) -> Option<String> {
+        self.reason.clone().or_else(|| {
+            self.condition
+                .as_ref()
+                .map(|condition| skipped_by(condition))
+        })
+    }
+}
+
+/// The words for a node its own condition skipped, the same in every view.
+pub fn skipped_by(condition: &str) -> String {
+    format!("its condition `when {condition}` did not hold")
 }
 
 /// How a run stands.
@@ -172,6 +200,10 @@ pub struct RunState {
     /// When each wait the run stopped for is due, as it was computed then:
     /// a resumed wait keeps it, even if its `until` reads `now()`.
     pub dues: HashMap<String, i64>,
+    /// Once the run's `finally` block has started: how the run ends when
+    /// it is over (`finally_started`'s payload: `outcome` and `success`,
+    /// or the `failed` node and its `reason`).
+    pub finally: Option<Json>,
 }
 
 /// How a flow was left: by which node, at which event of the journal.
@@ -189,6 +221,7 @@ impl RunState {
             left: BTreeMap::new(),
             history: History::default(),
             dues: HashMap::new(),
+            finally: None,
         }
     }
 }
@@ -248,6 +281,7 @@ pub fn replay<'e>(events: impl IntoIterator<Item = (&'e str, &'e Json, u64, i64)
                 let entry = state.nodes.entry(node.to_string()).or_default();
                 entry.status = Status::Skipped;
                 entry.finished_seq = Some(seq);
+                entry.condition = text(payload, "condition");
             }
             kind::FLOW_LEFT => {
                 if let Some(flow) = text(payload, "flow") {
@@ -269,6 +303,11 @@ pub fn replay<'e>(events: impl IntoIterator<Item = (&'e str, &'e Json, u64, i64)
                     .unwrap_or_default();
                 // A flow left by a node run again is not left any more.
                 state.left.retain(|_, left| !nodes.contains(&left.by));
+                // A run re-driven past its clean-up cleans up again at its
+                // next end.
+                if payload.get("finally").and_then(Json::as_bool) == Some(true) {
+                    state.finally = None;
+                }
                 for reset in nodes {
                     state.history.reset(&reset);
                     state.dues.remove(&reset);
@@ -283,6 +322,7 @@ pub fn replay<'e>(events: impl IntoIterator<Item = (&'e str, &'e Json, u64, i64)
                 state.status = RunStatus::Running;
             }
             kind::RUN_RESUMED => state.status = RunStatus::Running,
+            kind::FINALLY_STARTED => state.finally = Some(payload.clone()),
             kind::RUN_PAUSED => {
                 state.status = RunStatus::Paused {
                     node: node.to_string(),

@@ -2,6 +2,7 @@
 //! name stands for: a node's command, timeout, routes and worst-case time,
 //! a stage's budget, an input's type.
 
+use rbx_check::symbols::FINALLY;
 use std::fmt::Write as _;
 
 use petgraph::Direction;
@@ -72,6 +73,7 @@ enum Found<'f> {
     Stage(&'f Stage),
     Block(&'f str, &'f Block),
     Anchor(&'f str, &'f Anchor),
+    Checklist(&'f str, &'f Checklist),
     Input(&'f Input),
     Role(&'f Role),
     Link(&'f Link),
@@ -87,14 +89,19 @@ fn find(file: &File, at: usize) -> Option<Found<'_>> {
             StageItemKind::Anchor(anchor) if anchor.id.span.start == at => {
                 Some(Found::Anchor(stage, anchor))
             }
+            StageItemKind::Checklist(list) if list.id.span.start == at => {
+                Some(Found::Checklist(stage, list))
+            }
+            StageItemKind::Checklist(list) => in_stage(stage, &list.items, at),
             StageItemKind::Foreach(foreach) => in_stage(stage, &foreach.items, at),
-            StageItemKind::Parallel(inner) => in_stage(stage, inner, at),
+            StageItemKind::Parallel(parallel) => in_stage(stage, &parallel.items, at),
             _ => None,
         })
     }
     file.items.iter().find_map(|item| match &item.kind {
         ItemKind::Stage(stage) if stage.id.span.start == at => Some(Found::Stage(stage)),
         ItemKind::Stage(stage) => in_stage(&stage.id.name, &stage.items, at),
+        ItemKind::Finally(items) => in_stage(FINALLY, items, at),
         ItemKind::Input(input) if input.name.span.start == at => Some(Found::Input(input)),
         ItemKind::Role(role) if role.id.span.start == at => Some(Found::Role(role)),
         ItemKind::Link(link) if link.id.span.start == at => Some(Found::Link(link)),
@@ -114,6 +121,29 @@ fn describe(analysis: &Analysis, found: Found) -> String {
             anchor.id.name,
             anchor.title.source_form()
         ),
+        Found::Checklist(stage, list) => {
+            let items: Vec<&str> = list
+                .items
+                .iter()
+                .filter_map(|item| match &item.kind {
+                    StageItemKind::Block(block) => Some(block.id.name.as_str()),
+                    _ => None,
+                })
+                .collect();
+            let verdict = if list.fail_fast {
+                "stops at the first item that fails"
+            } else {
+                "every item runs; fails after the last if any failed"
+            };
+            format!(
+                "**checklist** `{}` — {}\n\nin stage `{stage}`; {verdict}; items: {}; \
+                 `{}.failed` lists the items that failed",
+                list.id.name,
+                list.title.source_form(),
+                items.join(", "),
+                list.id.name
+            )
+        }
         Found::Input(input) => {
             let mut out = format!(
                 "**input** `{}`: `{}`",
@@ -260,6 +290,7 @@ fn node_facts(graph: Option<&Graph>, stage: &str, block: &Block) -> String {
     for edge in graph.graph.edges_directed(index, Direction::Outgoing) {
         let on = match &edge.weight().kind {
             EdgeKind::Failure => "on failure".to_string(),
+            EdgeKind::Tolerated => "on failure, counted against `tolerate`".to_string(),
             EdgeKind::Cancel => "on cancel".to_string(),
             EdgeKind::Branch(label) => format!("when {label}"),
             EdgeKind::Next => continue,
@@ -268,6 +299,7 @@ fn node_facts(graph: Option<&Graph>, stage: &str, block: &Block) -> String {
         let to = match &target.kind {
             NodeKind::End { outcome } => format!("end {outcome}"),
             NodeKind::StageStart { stage, .. } => format!("stage {stage}"),
+            NodeKind::Tally { tolerate, .. } => format!("tolerate {}", tolerate.source_form()),
             _ => target.id.clone(),
         };
         let _ = write!(out, "\n\n{on} → `{to}`");
@@ -385,6 +417,7 @@ mod tests {
                     (Kind::Node, Some(node)) => match node.kind {
                         TableNodeKind::Block(block) => block.keyword(),
                         TableNodeKind::Anchor => "anchor",
+                        TableNodeKind::Checklist => "checklist",
                     },
                     (kind, _) => kind.noun(),
                 };

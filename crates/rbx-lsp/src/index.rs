@@ -185,6 +185,7 @@ impl Walker<'_> {
                 self.text(&stage.title);
                 self.stage_items(&stage.items);
             }
+            ItemKind::Finally(items) => self.stage_items(items),
         }
     }
 
@@ -211,7 +212,12 @@ impl Walker<'_> {
                     self.stage_items(&foreach.items);
                     self.scopes.pop();
                 }
-                StageItemKind::Parallel(items) => self.stage_items(items),
+                StageItemKind::Parallel(parallel) => self.stage_items(&parallel.items),
+                StageItemKind::Checklist(list) => {
+                    self.named(Kind::Node, &list.id, true);
+                    self.text(&list.title);
+                    self.stage_items(&list.items);
+                }
                 StageItemKind::Again(again) => {
                     self.named(Kind::Stage, &again.stage, false);
                     for route in &again.routes {
@@ -281,13 +287,16 @@ impl Walker<'_> {
                 self.text(&option.description);
                 self.target(&option.target);
             }
-            StmtKind::Until(condition) | StmtKind::TimeoutExpr(condition) => self.expr(condition),
+            StmtKind::Until(condition)
+            | StmtKind::Condition(condition)
+            | StmtKind::TimeoutExpr(condition) => self.expr(condition),
             StmtKind::ExpectStream(expect) => self.prose(expect.regex.span),
             StmtKind::Timeout(_)
             | StmtKind::Retry(_)
             | StmtKind::ExpectExit(_)
             | StmtKind::Keep(_)
             | StmtKind::Idempotent
+            | StmtKind::Acknowledge
             | StmtKind::Approvers(_)
             | StmtKind::NoSelfApproval
             | StmtKind::Every(_) => {}

@@ -31,7 +31,7 @@ impl Context {
         Some(match keyword {
             "runbook" => Context::Top,
             "role" => Context::Role,
-            "stage" | "foreach" | "parallel" => Context::Stage,
+            "stage" | "foreach" | "parallel" | "checklist" => Context::Stage,
             "step" => Context::Step,
             "manual" => Context::Manual,
             "gate" => Context::Gate,
@@ -127,6 +127,34 @@ pub const KEYWORDS: &[Keyword] = &[
         &[Top],
     ),
     kw(
+        "acknowledge",
+        "acknowledge",
+        "A manual step that needs only a person's word that it was done (yes, or no to record \
+         that it was not).",
+        &[Manual],
+    ),
+    kw(
+        "checklist",
+        "checklist ID \"Title\" fail-fast? { … }",
+        "Items that all run, each whatever the one before did; the checklist fails after the last \
+         if any failed, naming each (`ID.failed` lists them). With `fail-fast`, it stops at the \
+         first failure.",
+        &[Stage],
+    ),
+    kw(
+        "fail-fast",
+        "checklist ID \"Title\" fail-fast { … }",
+        "A checklist that stops at its first failing item and fails.",
+        &[],
+    ),
+    kw(
+        "finally",
+        "finally { … }",
+        "Clean-up that runs once whenever the run ends: with an outcome, failed or cancelled. \
+         Every node of it runs in order; a failure in it fails a run that would have succeeded.",
+        &[Top],
+    ),
+    kw(
         "within",
         "within DURATION [for STAGE, …]",
         "A time budget: after a stage's title, the stage's (lint compares it with the stage's worst-case time); at the top level, the whole run's, or with `for`, the listed stages' together. A run that overruns it fires `hook overrun`.",
@@ -206,8 +234,8 @@ pub const KEYWORDS: &[Keyword] = &[
     ),
     kw(
         "foreach",
-        "foreach VAR in LIST parallel N { … }",
-        "The same nodes for each item of a list input, N items at a time.",
+        "foreach VAR in LIST parallel N tolerate T { … }",
+        "The same nodes for each item of a list input, at most N items unfinished at once (one without `parallel`).",
         &[Stage],
     ),
     kw(
@@ -218,9 +246,15 @@ pub const KEYWORDS: &[Keyword] = &[
     ),
     kw(
         "parallel",
-        "parallel { … }",
-        "Nodes that may run at the same time; after `foreach … in LIST`, how many items run at once.",
+        "parallel N tolerate T { … }",
+        "Branches that run at the same time, at most N at once (all without N); after `foreach … in LIST`, how many items run at once.",
         &[Stage],
+    ),
+    kw(
+        "tolerate",
+        "foreach VAR in LIST tolerate 2 { … }  ·  parallel tolerate 10% { … }",
+        "How many items (or what share of them) may fail: within it the loop succeeds, naming each failed item; beyond it no further item starts and the loop fails.",
+        &[],
     ),
     kw(
         "again",
@@ -386,9 +420,11 @@ pub const KEYWORDS: &[Keyword] = &[
     ),
     kw(
         "when",
-        "when EXPR -> TARGET",
-        "A decision's branch, taken when the condition holds (tried in order).",
-        &[Decide],
+        "when EXPR -> TARGET  (in a decide) · when EXPR  (in any other node)",
+        "In a decision, a branch taken when the condition holds (tried in order). \
+         In any other node, the node's own condition: when it does not hold, the node \
+         is skipped (recorded with the condition) and its flow goes on.",
+        &[Decide, Step, Manual, Gate, Signoff, Choose, Wait],
     ),
     kw(
         "otherwise",
@@ -643,6 +679,7 @@ mod tests {
                         .filter_map(|w| w.strip_suffix("_stmt").or_else(|| w.strip_suffix("_decl")))
                         .map(|w| match w {
                             "no_self" => "no".to_string(),
+                            "condition" => "when".to_string(),
                             "expect_exit" | "expect_stream" => "expect".to_string(),
                             other => other.to_string(),
                         }),

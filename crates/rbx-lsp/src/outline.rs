@@ -94,14 +94,14 @@ fn nodes(lines: &LineIndex, items: &[StageItem]) -> Vec<DocumentSymbol> {
                 foreach.var.span,
                 Some(nodes(lines, &foreach.items)),
             )),
-            StageItemKind::Parallel(inner) => Some(symbol(
+            StageItemKind::Parallel(parallel) => Some(symbol(
                 lines,
                 "parallel".into(),
                 String::new(),
                 SymbolKind::ARRAY,
                 item.span,
                 Span::new(item.span.start, item.span.start + "parallel".len()),
-                Some(nodes(lines, inner)),
+                Some(nodes(lines, &parallel.items)),
             )),
             StageItemKind::Again(again) => Some(symbol(
                 lines,

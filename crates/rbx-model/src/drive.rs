@@ -45,8 +45,13 @@ impl Model<'_> {
     fn takes(&self, from: usize, link: &Link) -> bool {
         let source = &self.nodes[from];
         match &link.kind {
-            EdgeKind::Next => source.status == Status::Succeeded,
-            EdgeKind::Failure => source.status == Status::Failed,
+            // A decision or choice that took a branch goes only there; a
+            // node skipped by its own condition lets its flow go on.
+            EdgeKind::Next => {
+                (source.status == Status::Succeeded && source.branch.is_none())
+                    || (source.status == Status::Skipped && source.bypassed)
+            }
+            EdgeKind::Failure | EdgeKind::Tolerated => source.status == Status::Failed,
             EdgeKind::Cancel => source.status == Status::Cancelled,
             EdgeKind::Branch(label) => {
                 source.status == Status::Succeeded
@@ -64,15 +69,66 @@ impl Model<'_> {
         }
     }
 
-    /// R1 (and R4): every predecessor, and every node it waits for, settled.
+    /// R1: every predecessor settled; and R4: its item's turn has come.
     fn considered(&self, x: usize) -> bool {
         let settled = |y: &usize| self.nodes[*y].status.settled();
-        self.plan.preds[x].iter().all(|(p, _)| settled(p)) && self.plan.waits[x].iter().all(settled)
+        self.plan.preds[x].iter().all(|(p, _)| settled(p)) && !self.waits_its_turn(x)
     }
 
-    /// R2: a considered node runs if an edge into it carries control.
+    /// R2: a considered node runs if an edge into it carries control; R6:
+    /// unless it starts an item that its closed loop never admitted.
     fn runs(&self, x: usize) -> bool {
-        self.plan.start == Some(x) || self.plan.preds[x].iter().any(|(p, l)| self.carries(*p, l))
+        let reached = self.plan.start == Some(x)
+            || self.plan.preds[x].iter().any(|(p, l)| self.carries(*p, l));
+        reached && !self.shut_out(x)
+    }
+
+    /// R4: `x` starts an item not admitted yet (none of its nodes started
+    /// or settled) while `N` items before it are unfinished.
+    fn waits_its_turn(&self, x: usize) -> bool {
+        !self.shut_out(x)
+            && self.plan.starts(x).into_iter().any(|(group, item)| {
+                let g = &self.plan.groups[group];
+                let unfinished = g.items[..item]
+                    .iter()
+                    .filter(|nodes| nodes.iter().any(|&m| !self.nodes[m].status.settled()))
+                    .count();
+                !self.admitted(group, item) && unfinished >= g.at_once
+            })
+    }
+
+    /// R6: `x` starts an item not admitted yet in a loop that has more
+    /// failed items than it tolerates.
+    fn shut_out(&self, x: usize) -> bool {
+        self.plan.starts(x).into_iter().any(|(group, item)| {
+            let g = &self.plan.groups[group];
+            let too_many = g
+                .tolerate
+                .as_ref()
+                .is_some_and(|t| !t.allows(self.failed_items(group), g.items.len()));
+            !self.admitted(group, item) && too_many
+        })
+    }
+
+    fn admitted(&self, group: usize, item: usize) -> bool {
+        self.plan.groups[group].items[item]
+            .iter()
+            .any(|&m| self.nodes[m].status != Status::Pending)
+    }
+
+    /// R6: how many items of a group have a failure that carries control
+    /// to its tally.
+    fn failed_items(&self, group: usize) -> usize {
+        let g = &self.plan.groups[group];
+        let Some(tally) = g.tally else { return 0 };
+        g.items
+            .iter()
+            .filter(|nodes| {
+                self.plan.preds[tally].iter().any(|(p, link)| {
+                    link.kind == EdgeKind::Tolerated && nodes.contains(p) && self.carries(*p, link)
+                })
+            })
+            .count()
     }
 
     /// L2: a flow is left by the first settlement, in the order they
@@ -108,12 +164,27 @@ impl Model<'_> {
         self.nodes[x].pending() && self.considered(x) && self.runs(x)
     }
 
-    /// P2: the nodes the run is waiting for: people's nodes that would run.
+    /// P2: the nodes the run is waiting for: people's nodes that would run
+    /// and whose own condition does not skip them.
     pub fn waiting(&self) -> Vec<String> {
         (0..self.plan.nodes.len())
             .filter(|&x| matches!(self.view(x).kind, Kind::Person(_)) && self.would_run(x))
+            .filter(|&x| !matches!(self.unmet_condition(x), Ok(Some(_))))
             .map(|x| self.id(x))
             .collect()
+    }
+
+    /// The node's own `when` condition, as written, when it does not hold:
+    /// a node control reaches runs only if it holds.
+    fn unmet_condition(&self, x: usize) -> Result<Option<String>, ModelError> {
+        let NodeKind::Block(block) = &self.graph.graph[self.plan.nodes[x].check].kind else {
+            return Ok(None);
+        };
+        let Some(condition) = block.condition() else {
+            return Ok(None);
+        };
+        let holds = eval::truth(condition, &Reader { model: self, x })?;
+        Ok((!holds).then(|| rbx_syntax::fmt::expr(condition)))
     }
 
     // ------------------------------------------------------------ drive --
@@ -156,6 +227,11 @@ impl Model<'_> {
             // L3: its flow may have been left since it became ready.
             if !self.runs(x) {
                 self.emit(events, Event::Skipped(self.id(x)));
+                continue;
+            }
+            if let Some(condition) = self.unmet_condition(x)? {
+                let node = self.id(x);
+                self.emit(events, Event::Bypassed { node, condition });
                 continue;
             }
             if let Some(stop) = self.execute(x, script, events)? {
@@ -201,6 +277,36 @@ impl Model<'_> {
                 (self.holds(x, requires)?, None, BTreeMap::new())
             }
             NodeKind::Anchor(_) => (Status::Succeeded, None, BTreeMap::new()),
+            // A checklist's verdict fails when one of its items failed: the
+            // instance of each that this node reads.
+            NodeKind::Checklist { items, .. } => {
+                let reader = Reader { model: self, x };
+                let failed = items.iter().any(|item| {
+                    reader
+                        .instance(item)
+                        .is_some_and(|y| self.nodes[y].status == Status::Failed)
+                });
+                let status = if failed {
+                    Status::Failed
+                } else {
+                    Status::Succeeded
+                };
+                (status, None, BTreeMap::new())
+            }
+            // R6: the tally succeeds when the failed items stay within what
+            // its loop tolerates.
+            NodeKind::Tally { tolerate, .. } => {
+                let group = self.plan.groups.iter().position(|g| g.tally == Some(x));
+                let (failed, total) = group.map_or((0, 0), |g| {
+                    (self.failed_items(g), self.plan.groups[g].items.len())
+                });
+                let status = if tolerate.allows(failed, total) {
+                    Status::Succeeded
+                } else {
+                    Status::Failed
+                };
+                (status, None, BTreeMap::new())
+            }
             NodeKind::End { .. } => {
                 return Err(ModelError::Unsupported(format!("the outcome `{id}` ran")));
             }
@@ -316,6 +422,7 @@ impl Model<'_> {
     fn failed_the_run(&self, x: usize) -> bool {
         self.nodes[x].status == Status::Failed
             && !self.has_edge(x, &EdgeKind::Failure)
+            && !self.has_edge(x, &EdgeKind::Tolerated)
             && !self.left_before(x)
     }
 
@@ -377,10 +484,25 @@ impl Model<'_> {
             // again. A step the operator aborted in doubt is not among
             // them: it is still in doubt, and S2 asks about it again.
             Run::Stopped(Stop::Failed(_)) => {
-                let reset = (0..self.nodes.len())
+                let failed: Vec<usize> = (0..self.nodes.len())
                     .filter(|&x| self.failed_the_run(x))
-                    .map(|x| self.id(x))
                     .collect();
+                // S5: a tally among them retries its items: every node of
+                // its group that failed or was skipped.
+                let mut reset: Vec<usize> = failed.clone();
+                for group in &self.plan.groups {
+                    if !group.tally.is_some_and(|t| failed.contains(&t)) {
+                        continue;
+                    }
+                    for &m in group.items.iter().flatten() {
+                        let status = self.nodes[m].status;
+                        if matches!(status, Status::Failed | Status::Skipped) && !reset.contains(&m)
+                        {
+                            reset.push(m);
+                        }
+                    }
+                }
+                let reset = reset.into_iter().map(|x| self.id(x)).collect();
                 self.emit(events, Event::Reset(reset));
             }
             Run::Cancelled => {

@@ -1,5 +1,5 @@
-//! Expressions, as far as the property tests write them: names compared
-//! with `==` and `!=`, booleans, `and`, `or`, `not` and parentheses. Any
+//! Expressions, as far as the property tests write them: names (and
+//! strings with no interpolation) compared with `==` and `!=`, booleans, `and`, `or`, `not` and parentheses. Any
 //! other form is refused as unsupported rather than guessed at.
 
 use rbx_syntax::ast::{CompareOp, Expr, ExprKind};
@@ -47,6 +47,12 @@ fn value(expr: &Expr, env: &dyn Env) -> Result<Val, ModelError> {
         ExprKind::Not(inner) => Val::Bool(!truth(inner, env)?),
         ExprKind::Paren(inner) => value(inner, env)?,
         ExprKind::Bool(b) => Val::Bool(*b),
+        // A string with no `{{ }}` compares with a name by its text, as a
+        // loop item (`v1 == "a"`) is compared.
+        ExprKind::String(text) => match text.as_literal() {
+            Some(literal) => Val::Name(literal),
+            None => return Err(unsupported(&rbx_syntax::fmt::expr(expr))),
+        },
         ExprKind::Path(path) => {
             let segments: Vec<&str> = path.segments.iter().map(|s| s.name.as_str()).collect();
             // A name with no value reads as the bare name it is written as.

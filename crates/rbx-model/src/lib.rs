@@ -121,6 +121,12 @@ pub enum Event {
         answers: BTreeMap<String, String>,
     },
     Skipped(String),
+    /// A node skipped because its own `when` condition (as written) did
+    /// not hold: settled, and its flow goes on past it (C1).
+    Bypassed {
+        node: String,
+        condition: String,
+    },
     /// L2: `flow` was left by the settlement of `by`.
     Left {
         flow: String,
@@ -237,6 +243,9 @@ struct NodeState {
     seq: u64,
     branch: Option<String>,
     answers: BTreeMap<String, String>,
+    /// Skipped by its own condition, rather than because no control
+    /// reached it.
+    bypassed: bool,
 }
 
 /// How the run stands between operations.
@@ -265,6 +274,17 @@ pub struct Model<'g> {
     seq: u64,
     /// Nodes that started a command or were answered by a person, ever.
     executed: BTreeSet<String>,
+}
+
+/// One item a node starts (rule R4), for the checks over a journal.
+#[derive(Debug, Clone)]
+pub struct ItemTurn {
+    /// How many items may be unfinished at once.
+    pub at_once: usize,
+    /// The nodes of the node's own item.
+    pub own: Vec<String>,
+    /// The nodes of each item before it, in order.
+    pub before: Vec<Vec<String>>,
 }
 
 /// Where a run stands: what the model computes for a script.
@@ -329,6 +349,8 @@ impl<'g> Model<'g> {
             NodeKind::StageStart { stage, .. } => (stage.clone(), Kind::StageStart),
             NodeKind::End { .. } => (check.id.clone(), Kind::Outcome),
             NodeKind::Anchor(anchor) => (anchor.id.name.clone(), Kind::Other),
+            NodeKind::Checklist { name, .. } => (name.clone(), Kind::Other),
+            NodeKind::Tally { .. } => (check.id.clone(), Kind::Other),
             NodeKind::Block(block) => {
                 let attests = block
                     .body
@@ -382,16 +404,42 @@ impl<'g> Model<'g> {
         }
     }
 
-    /// What a node waits for before it is considered (R1, R4): its
-    /// predecessors and, in a loop, the nodes of an earlier item.
+    /// What a node waits for before it is considered (R1): its
+    /// predecessors.
     pub fn waits_for(&self, id: &str) -> Vec<String> {
         let Some(x) = self.plan.index(id) else {
             return Vec::new();
         };
-        let preds = self.plan.preds[x].iter().map(|(p, _)| *p);
-        preds
-            .chain(self.plan.waits[x].iter().copied())
-            .map(|p| self.plan.nodes[p].id.clone())
+        self.plan.preds[x]
+            .iter()
+            .map(|(p, _)| self.plan.nodes[*p].id.clone())
+            .collect()
+    }
+
+    /// The items a node starts (R4), each as how many items may be
+    /// unfinished at once, the nodes of its own item, and those of every
+    /// item before it.
+    pub fn items_it_starts(&self, id: &str) -> Vec<ItemTurn> {
+        let Some(x) = self.plan.index(id) else {
+            return Vec::new();
+        };
+        let ids = |nodes: &Vec<usize>| -> Vec<String> {
+            nodes
+                .iter()
+                .map(|&m| self.plan.nodes[m].id.clone())
+                .collect()
+        };
+        self.plan
+            .starts(x)
+            .into_iter()
+            .map(|(group, item)| {
+                let g = &self.plan.groups[group];
+                ItemTurn {
+                    at_once: g.at_once,
+                    own: ids(&g.items[item]),
+                    before: g.items[..item].iter().map(ids).collect(),
+                }
+            })
             .collect()
     }
 
@@ -428,6 +476,7 @@ impl<'g> Model<'g> {
                         seq: self.seq,
                         branch: branch.clone(),
                         answers: answers.clone(),
+                        bypassed: false,
                     };
                 }
             }
@@ -437,6 +486,17 @@ impl<'g> Model<'g> {
                     self.nodes[x] = NodeState {
                         status: Status::Skipped,
                         seq: self.seq,
+                        ..NodeState::default()
+                    };
+                }
+            }
+            Event::Bypassed { node, .. } => {
+                if let Some(x) = index(node) {
+                    self.seq += 1;
+                    self.nodes[x] = NodeState {
+                        status: Status::Skipped,
+                        seq: self.seq,
+                        bypassed: true,
                         ..NodeState::default()
                     };
                 }

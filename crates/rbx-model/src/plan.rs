@@ -1,16 +1,17 @@
-//! The run's graph (rules G1–G4 and R4): the checked graph with every
+//! The run's graph (rules G1–G4, R4 and R6): the checked graph with every
 //! `foreach` expanded for the items of its list.
 //!
 //! Written for reading, not speed: a node per (checked node, item
 //! combination), an edge per checked edge and pair of instances whose
-//! shared loops agree, and the `parallel N` limit kept as a list of nodes
-//! to wait for rather than as edges.
+//! shared loops agree, and each loop instance (and each `parallel N` or
+//! tolerating block) kept as a list of its items' nodes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use petgraph::graph::NodeIndex;
 use petgraph::visit::EdgeRef;
-use rbx_check::graph::{EdgeKind, Graph};
+use rbx_check::graph::{EdgeKind, Graph, NodeKind};
+use rbx_syntax::ast::Tolerate;
 
 use crate::{Inputs, ModelError, Value};
 
@@ -43,13 +44,27 @@ pub struct Link {
     pub first: bool,
 }
 
+/// One loop instance, or one limited or tolerating `parallel` block
+/// instance.
+#[derive(Debug, Clone)]
+pub struct Group {
+    /// How many items may be unfinished at once.
+    pub at_once: usize,
+    /// Each item's (or branch's) nodes, in list (or written) order.
+    pub items: Vec<Vec<usize>>,
+    pub tolerate: Option<Tolerate>,
+    /// The node that judges the items' failures.
+    pub tally: Option<usize>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub nodes: Vec<XNode>,
     pub preds: Vec<Vec<(usize, Link)>>,
     pub succs: Vec<Vec<(usize, Link)>>,
-    /// Rule R4: the nodes a loop item's first nodes wait for, item `i - N`.
-    pub waits: Vec<Vec<usize>>,
+    /// Rules R4 and R6: every loop instance, and every `parallel N` or
+    /// tolerating block instance.
+    pub groups: Vec<Group>,
     pub start: Option<usize>,
     by_id: HashMap<String, usize>,
 }
@@ -107,7 +122,7 @@ impl Plan {
         let mut plan = Plan {
             preds: vec![Vec::new(); nodes.len()],
             succs: vec![Vec::new(); nodes.len()],
-            waits: vec![Vec::new(); nodes.len()],
+            groups: Vec::new(),
             start: graph
                 .start
                 .and_then(|s| instances.get(&s)?.first().copied()),
@@ -152,49 +167,77 @@ impl Plan {
         Ok(plan)
     }
 
-    /// Rule R4: a node that starts the body of a loop (no edge into it from
-    /// the same loop) waits, for item `i`, until every node of item `i - N`
-    /// of that loop has settled. Serial loops have `N = 1`.
+    /// Rules R4 and R6: the items of each loop instance (one per
+    /// combination of the loops around it) and of each block with
+    /// `parallel N` or `tolerate`, in order, and the tally of each.
     fn limit_loops(&mut self, graph: &Graph) {
         let g = &graph.graph;
+        // (loop or block id, positions of the loops around it) → group.
+        let mut found: BTreeMap<(usize, Vec<usize>), usize> = BTreeMap::new();
         for x in 0..self.nodes.len() {
-            let fanout = &g[self.nodes[x].check].fanout;
-            for (depth, lp) in fanout.iter().enumerate() {
-                let in_loop = |y: usize| {
-                    g[self.nodes[y].check]
-                        .fanout
-                        .get(depth)
-                        .is_some_and(|f| f.id == lp.id)
-                };
-                let starts_body = self.preds[x].iter().all(|(p, _)| !in_loop(*p));
+            let check = &g[self.nodes[x].check];
+            let positions = self.nodes[x].positions.clone();
+            let mut places = Vec::new();
+            for (depth, lp) in check.fanout.iter().enumerate() {
                 let at_once = lp
                     .parallel
-                    .and_then(|n| usize::try_from(n).ok())
-                    .unwrap_or(1)
-                    .max(1);
-                let position = self.nodes[x].positions[depth];
-                if !starts_body || position < at_once {
-                    continue;
+                    .map_or(1, |n| usize::try_from(n).unwrap_or(1).max(1));
+                let key = (lp.id, positions[..depth].to_vec());
+                places.push((key, positions[depth], at_once, lp.tolerate.clone()));
+            }
+            for lane in &check.lanes {
+                let at_once = lane
+                    .at_once
+                    .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(1).max(1));
+                let key = (lane.id, positions[..lane.depth].to_vec());
+                places.push((key, lane.branch, at_once, lane.tolerate.clone()));
+            }
+            for (key, item, at_once, tolerate) in places {
+                let group = *found.entry(key).or_insert_with(|| {
+                    self.groups.push(Group {
+                        at_once,
+                        items: Vec::new(),
+                        tolerate,
+                        tally: None,
+                    });
+                    self.groups.len() - 1
+                });
+                let items = &mut self.groups[group].items;
+                while items.len() <= item {
+                    items.push(Vec::new());
                 }
-                let outer = &self.nodes[x].positions[..depth];
-                let earlier: Vec<usize> = (0..self.nodes.len())
-                    .filter(|&y| {
-                        in_loop(y)
-                            && self.nodes[y].positions[..depth] == *outer
-                            && self.nodes[y].positions[depth] == position - at_once
-                    })
-                    .collect();
-                self.waits[x].extend(earlier);
+                items[item].push(x);
             }
         }
+        for x in 0..self.nodes.len() {
+            if let NodeKind::Tally { group, .. } = g[self.nodes[x].check].kind {
+                let key = (group, self.nodes[x].positions.clone());
+                if let Some(&found) = found.get(&key) {
+                    self.groups[found].tally = Some(x);
+                }
+            }
+        }
+    }
+
+    /// The items of every group that node `x` starts: it is in the item
+    /// and no edge leads to it from the same item. (group, item) pairs.
+    pub fn starts(&self, x: usize) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        for (group, g) in self.groups.iter().enumerate() {
+            for (item, members) in g.items.iter().enumerate() {
+                if members.contains(&x) && !self.preds[x].iter().any(|(p, _)| members.contains(p)) {
+                    out.push((group, item));
+                }
+            }
+        }
+        out
     }
 
     pub fn index(&self, id: &str) -> Option<usize> {
         self.by_id.get(id).copied()
     }
 
-    /// A node and every node reachable from it by any edge or wait, for
-    /// `--from`.
+    /// A node and every node reachable from it by any edge, for `--from`.
     pub fn descendants(&self, from: usize) -> Vec<usize> {
         let mut seen = vec![false; self.nodes.len()];
         let mut stack = vec![from];
@@ -203,7 +246,6 @@ impl Plan {
                 continue;
             }
             stack.extend(self.succs[x].iter().map(|(to, _)| *to));
-            stack.extend((0..self.nodes.len()).filter(|&y| self.waits[y].contains(&x)));
         }
         (0..self.nodes.len()).filter(|&x| seen[x]).collect()
     }

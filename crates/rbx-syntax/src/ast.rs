@@ -202,6 +202,8 @@ pub enum ItemKind {
     On(Route),
     Budget(Budget),
     Stage(Stage),
+    /// `finally { ... }`: the nodes that run once whenever the run ends.
+    Finally(Vec<StageItem>),
 }
 
 /// `within DURATION (for STAGE, …)?` or `deadline EXPR (for STAGE, …)?`:
@@ -392,6 +394,10 @@ pub enum HookEvent {
     Overrun,
     Failure,
     End,
+    /// A step's attempt starts (after `node_started` is recorded).
+    Start,
+    /// A step settles, succeeded or failed.
+    Finish,
 }
 
 impl HookEvent {
@@ -401,6 +407,8 @@ impl HookEvent {
             HookEvent::Overrun => "overrun",
             HookEvent::Failure => "failure",
             HookEvent::End => "end",
+            HookEvent::Start => "start",
+            HookEvent::Finish => "finish",
         }
     }
 }
@@ -478,8 +486,9 @@ pub enum StageItemKind {
     End(Ident),
     Block(Block),
     Anchor(Anchor),
+    Checklist(Checklist),
     Foreach(Foreach),
-    Parallel(Vec<StageItem>),
+    Parallel(Parallel),
     Again(Again),
 }
 
@@ -502,6 +511,16 @@ pub enum BlockKind {
     Decide,
     Choose,
     Wait,
+}
+
+impl Block {
+    /// The node's own condition (`when EXPR`), if it has one.
+    pub fn condition(&self) -> Option<&Expr> {
+        self.body.iter().find_map(|stmt| match &stmt.kind {
+            StmtKind::Condition(condition) => Some(condition),
+            _ => None,
+        })
+    }
 }
 
 impl BlockKind {
@@ -527,13 +546,66 @@ pub struct Anchor {
     pub at: Option<Expr>,
 }
 
-/// `foreach VAR in LIST (parallel N)? { ... }`
+/// `checklist ID "Title" fail-fast? { ... }`: every item runs, each
+/// whatever the one before did (or, `fail-fast`, up to the first that
+/// fails); the checklist fails after them if any failed, naming each.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checklist {
+    pub id: Ident,
+    pub title: Text,
+    pub fail_fast: bool,
+    pub items: Vec<StageItem>,
+}
+
+/// `foreach VAR in LIST (parallel N)? (tolerate T)? { ... }`
 #[derive(Debug, Clone, PartialEq)]
 pub struct Foreach {
     pub var: Ident,
     pub list: Path,
     pub parallel: Option<Int>,
+    pub tolerate: Option<Tolerate>,
     pub items: Vec<StageItem>,
+}
+
+/// `parallel (N)? (tolerate T)? { ... }`: each item is a branch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parallel {
+    /// How many branches run at once; every branch when absent.
+    pub at_once: Option<Int>,
+    pub tolerate: Option<Tolerate>,
+    pub items: Vec<StageItem>,
+}
+
+/// `tolerate 2` or `tolerate 10%`: how many failed items (or branches) a
+/// `foreach` or `parallel` block lets pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tolerate {
+    pub amount: i64,
+    /// Whether `amount` is a percentage of the items.
+    pub percent: bool,
+    pub span: Span,
+}
+
+impl Tolerate {
+    /// Whether `failed` of `total` items stay within the tolerance: at
+    /// most `amount` items, or at most `amount` percent of them.
+    pub fn allows(&self, failed: usize, total: usize) -> bool {
+        let (failed, total) = (failed as i128, total as i128);
+        if self.percent {
+            failed * 100 <= i128::from(self.amount) * total
+        } else {
+            failed <= i128::from(self.amount)
+        }
+    }
+
+    /// `2` or `10%`, as written.
+    pub fn source_form(&self) -> String {
+        if self.percent {
+            format!("{}%", self.amount)
+        } else {
+            self.amount.to_string()
+        }
+    }
 }
 
 /// `again STAGE (on failure -> TARGET)*`
@@ -573,6 +645,8 @@ pub enum StmtKind {
     Capture(Capture),
     Keep(Stream),
     Idempotent,
+    /// `acknowledge`: a manual step asks only whether it was done.
+    Acknowledge,
     Verify(Text),
     Irreversible(Option<Text>),
     Instructions(Text),
@@ -588,6 +662,9 @@ pub enum StmtKind {
         condition: Expr,
         target: Target,
     },
+    /// `when EXPR` with no arrow: the node's own condition. When it does
+    /// not hold, the node is skipped and its flow goes on.
+    Condition(Expr),
     Otherwise(Target),
     Option(ChoiceOption),
     Every(Duration),

@@ -37,6 +37,7 @@ fn describe(rule: Rule) -> Option<String> {
         text_block | block_body => "a text block",
         duration => "a duration such as `30s`",
         int => "a whole number",
+        percent => "a percentage such as `10%`",
         boolean => "`true` or `false`",
         regex | regex_body => "a regex such as `/ok/`",
         value | list_value => "a value",
@@ -265,6 +266,13 @@ fn help(
         return Some(
             "a comparison takes two operands and does not chain: \
              write `a == b and b == c`"
+                .into(),
+        );
+    }
+    if context.as_deref() == Some("decide") && others.iter().any(|o| o == "`->`") {
+        return Some(
+            "in a `decide`, each `when` says where it leads: `when CONDITION -> TARGET`; \
+             a decision has no condition of its own"
                 .into(),
         );
     }

@@ -138,6 +138,7 @@ impl Printer<'_> {
                 ItemKind::Hook(_) => "hook",
                 ItemKind::Require(_) | ItemKind::On(_) | ItemKind::Budget(_) => "rule",
                 ItemKind::Stage(_) => "stage",
+                ItemKind::Finally(_) => "finally",
             },
             |printer, item, level| printer.item(item, level),
         );
@@ -241,6 +242,11 @@ impl Printer<'_> {
                 self.stage_items(&stage.items, level + 1);
                 self.close(item.span.end, level);
             }
+            ItemKind::Finally(items) => {
+                self.out.push_str(&format!("{p}finally {{\n"));
+                self.stage_items(items, level + 1);
+                self.close(item.span.end, level);
+            }
         }
     }
 
@@ -269,6 +275,7 @@ impl Printer<'_> {
                 StageItemKind::Anchor(_) => "anchor",
                 StageItemKind::Again(_) => "again",
                 StageItemKind::Block(_)
+                | StageItemKind::Checklist(_)
                 | StageItemKind::Foreach(_)
                 | StageItemKind::Parallel(_) => "node",
             },
@@ -303,15 +310,34 @@ impl Printer<'_> {
                 }
                 self.close(end, level);
             }
-            StageItemKind::Parallel(items) => {
-                self.out.push_str(&format!("{p}parallel {{\n"));
-                self.stage_items(items, level + 1);
+            StageItemKind::Parallel(parallel) => {
+                let mut head = "parallel".to_string();
+                if let Some(n) = &parallel.at_once {
+                    head.push_str(&format!(" {}", n.value));
+                }
+                if let Some(t) = &parallel.tolerate {
+                    head.push_str(&format!(" tolerate {}", t.source_form()));
+                }
+                self.out.push_str(&format!("{p}{head} {{\n"));
+                self.stage_items(&parallel.items, level + 1);
+                self.close(end, level);
+            }
+            StageItemKind::Checklist(list) => {
+                let mut head = format!("checklist {} {}", list.id.name, text(&list.title, level));
+                if list.fail_fast {
+                    head.push_str(" fail-fast");
+                }
+                self.out.push_str(&format!("{p}{head} {{\n"));
+                self.stage_items(&list.items, level + 1);
                 self.close(end, level);
             }
             StageItemKind::Foreach(foreach) => {
                 let mut head = format!("foreach {} in {}", foreach.var.name, foreach.list.dotted());
                 if let Some(n) = &foreach.parallel {
                     head.push_str(&format!(" parallel {}", n.value));
+                }
+                if let Some(t) = &foreach.tolerate {
+                    head.push_str(&format!(" tolerate {}", t.source_form()));
                 }
                 self.out.push_str(&format!("{p}{head} {{\n"));
                 self.stage_items(&foreach.items, level + 1);
@@ -401,6 +427,7 @@ fn stmt_text(kind: &StmtKind, level: usize) -> String {
         }
         StmtKind::Keep(stream) => format!("keep {}", stream.keyword()),
         StmtKind::Idempotent => "idempotent".to_string(),
+        StmtKind::Acknowledge => "acknowledge".to_string(),
         StmtKind::Verify(probe) => format!("verify {}", text(probe, level)),
         StmtKind::Irreversible(None) => "irreversible".to_string(),
         StmtKind::Irreversible(Some(why)) => format!("irreversible {}", text(why, level)),
@@ -434,6 +461,7 @@ fn stmt_text(kind: &StmtKind, level: usize) -> String {
         StmtKind::When { condition, target } => {
             format!("when {} -> {}", expr(condition), target_text(target))
         }
+        StmtKind::Condition(condition) => format!("when {}", expr(condition)),
         StmtKind::Otherwise(target) => format!("otherwise -> {}", target_text(target)),
         StmtKind::Option(option) => format!(
             "option {} {} -> {}",

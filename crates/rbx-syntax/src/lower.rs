@@ -95,6 +95,7 @@ pub fn is_keyword(rule: Rule) -> bool {
             | kw_foreach
             | kw_in
             | kw_parallel
+            | kw_tolerate
             | kw_again
             | kw_owner
             | kw_require
@@ -127,6 +128,10 @@ pub fn is_keyword(rule: Rule) -> bool {
             | kw_every
             | kw_until
             | kw_continue
+            | kw_finally
+            | kw_checklist
+            | kw_fail_fast
+            | kw_acknowledge
             | kw_enum
             | kw_list
             | kw_choice
@@ -310,6 +315,7 @@ impl<'s> Lowerer<'s> {
             Rule::on_stmt => ItemKind::On(self.route(pair)?),
             Rule::within_decl | Rule::deadline_decl => ItemKind::Budget(self.budget(pair)?),
             Rule::stage_decl => ItemKind::Stage(self.stage(pair)?),
+            Rule::finally_decl => ItemKind::Finally(self.stage_items(Children::of(pair).rest())?),
             _ => {
                 return Err(Bug {
                     expected: Rule::stage_decl,
@@ -503,6 +509,8 @@ impl<'s> Lowerer<'s> {
             "pause" => HookEvent::Pause,
             "overrun" => HookEvent::Overrun,
             "failure" => HookEvent::Failure,
+            "start" => HookEvent::Start,
+            "finish" => HookEvent::Finish,
             _ => HookEvent::End,
         };
         let command = match children.next() {
@@ -612,10 +620,21 @@ impl<'s> Lowerer<'s> {
                 };
                 StageItemKind::Anchor(Anchor { id, title, at })
             }
-            Rule::foreach_decl => StageItemKind::Foreach(self.foreach(pair)?),
-            Rule::parallel_decl => {
-                StageItemKind::Parallel(self.stage_items(Children::of(pair).rest())?)
+            Rule::checklist_decl => {
+                let mut children = Children::of(pair);
+                let id = self.ident(children.expect(Rule::ident)?);
+                let title = self.string(children.expect(Rule::string)?)?;
+                let fail_fast = children.take(Rule::kw_fail_fast).is_some();
+                let items = self.stage_items(children.rest())?;
+                StageItemKind::Checklist(Checklist {
+                    id,
+                    title,
+                    fail_fast,
+                    items,
+                })
             }
+            Rule::foreach_decl => StageItemKind::Foreach(self.foreach(pair)?),
+            Rule::parallel_decl => StageItemKind::Parallel(self.parallel(pair)?),
             Rule::again_decl => StageItemKind::Again(self.again(pair)?),
             _ => {
                 return Err(Bug {
@@ -632,12 +651,60 @@ impl<'s> Lowerer<'s> {
         let var = self.ident(children.expect(Rule::ident)?);
         let list = self.path(children.expect(Rule::path)?)?;
         let parallel = children.take(Rule::int).map(|p| self.int(p));
+        let tolerate = match children.take(Rule::tolerate) {
+            Some(pair) => Some(self.tolerate(pair)?),
+            None => None,
+        };
         let items = self.stage_items(children.rest())?;
         Ok(Foreach {
             var,
             list,
             parallel,
+            tolerate,
             items,
+        })
+    }
+
+    fn parallel(&mut self, pair: Pair<'_, Rule>) -> R<Parallel> {
+        let mut children = Children::of(pair);
+        let at_once = children.take(Rule::int).map(|p| self.int(p));
+        let tolerate = match children.take(Rule::tolerate) {
+            Some(pair) => Some(self.tolerate(pair)?),
+            None => None,
+        };
+        let items = self.stage_items(children.rest())?;
+        Ok(Parallel {
+            at_once,
+            tolerate,
+            items,
+        })
+    }
+
+    fn tolerate(&mut self, pair: Pair<'_, Rule>) -> R<Tolerate> {
+        let span = self.span(&pair);
+        let mut children = Children::of(pair);
+        if let Some(int) = children.take(Rule::int) {
+            let amount = self.int(int).value;
+            return Ok(Tolerate {
+                amount,
+                percent: false,
+                span,
+            });
+        }
+        let percent = children.expect(Rule::percent)?;
+        let digits = percent.as_str().trim_end_matches('%');
+        let amount = digits.parse().unwrap_or_else(|_| {
+            self.diagnostics.push(
+                Diagnostic::error("rbx::syntax::number_too_large", "this number is too large")
+                    .primary(span, "does not fit in a 64-bit integer")
+                    .help("a percentage ranges from 0% to 100%"),
+            );
+            0
+        });
+        Ok(Tolerate {
+            amount,
+            percent: true,
+            span,
         })
     }
 
@@ -680,6 +747,7 @@ impl<'s> Lowerer<'s> {
             Rule::require_stmt => StmtKind::Require(self.require(pair)?),
             Rule::on_stmt => StmtKind::On(self.route(pair)?),
             Rule::idempotent_stmt => StmtKind::Idempotent,
+            Rule::acknowledge_stmt => StmtKind::Acknowledge,
             Rule::no_self_stmt => StmtKind::NoSelfApproval,
             Rule::retry_stmt => StmtKind::Retry(self.retry(pair)?),
             Rule::expect_stmt => self.expect_stmt(pair)?,
@@ -691,6 +759,9 @@ impl<'s> Lowerer<'s> {
                 let condition = self.expr(children.expect(Rule::expr)?)?;
                 let target = self.target(children.expect(Rule::target)?)?;
                 StmtKind::When { condition, target }
+            }
+            Rule::condition_stmt => {
+                StmtKind::Condition(self.expr(Children::of(pair).expect(Rule::expr)?)?)
             }
             Rule::option_stmt => {
                 let mut children = Children::of(pair);

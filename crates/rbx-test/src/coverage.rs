@@ -149,7 +149,7 @@ impl Coverage {
                 {
                     let carried = match &e.kind {
                         EdgeKind::Next => visit.status == "succeeded",
-                        EdgeKind::Failure => visit.status == "failed",
+                        EdgeKind::Failure | EdgeKind::Tolerated => visit.status == "failed",
                         EdgeKind::Cancel => visit.status == "cancelled",
                         EdgeKind::Branch(label) => visit.branch.as_deref() == Some(label),
                     };

@@ -27,8 +27,8 @@ use crate::{Suite, place};
 /// How a suite is run.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
-    /// As `rbx run --jobs`: how many independent nodes run at once.
-    pub jobs: usize,
+    /// As `rbx run --jobs`: at most how many nodes run at once.
+    pub jobs: Option<usize>,
     /// Durations of an earlier real run, by node id (`--durations-from`).
     pub durations: Arc<HashMap<String, u64>>,
     /// Only scenarios whose id contains this.
@@ -168,7 +168,7 @@ fn simulate(
             executor: Arc::new(simulator(suite, setup, settings, &clock)),
             refusals: Arc::new(Refusals::default()),
             clock,
-            jobs: settings.jobs.max(1),
+            jobs: settings.jobs,
         };
         let mut run = None;
         let exit = rbx_engine::start(
@@ -219,7 +219,7 @@ struct Driver {
     executor: Arc<Simulator>,
     refusals: Arc<Refusals>,
     clock: Clock,
-    jobs: usize,
+    jobs: Option<usize>,
 }
 
 impl Driver {

@@ -14,7 +14,7 @@ mod mermaid;
 mod nodes;
 mod stages;
 
-use rbx_check::graph::{Fanout, Node, NodeKind};
+use rbx_check::graph::{Fanout, Lane, Node, NodeKind};
 use rbx_syntax::ast::{Block, Require, StmtKind};
 
 use crate::Procedure;
@@ -168,13 +168,33 @@ fn outcome_label(graph: &rbx_check::graph::Graph, outcome: &str) -> (String, Opt
     }
 }
 
-/// `foreach host in hosts (2 at a time)`.
+/// `foreach host in hosts (2 at a time)`, with what it tolerates.
 pub fn fanout(fanout: &Fanout) -> String {
-    let pace = match fanout.parallel {
+    let mut pace = match fanout.parallel {
         Some(n) if n > 1 => format!("{n} at a time"),
         _ => "one at a time".to_string(),
     };
+    if let Some(tolerate) = &fanout.tolerate {
+        pace.push_str(&format!(", tolerate {}", tolerate.source_form()));
+    }
     format!("foreach {} in {} ({pace})", fanout.var, fanout.list)
+}
+
+/// `parallel branch 1 of 3 (2 at a time)`, with what it tolerates.
+pub fn lane(lane: &Lane) -> String {
+    let mut pace = match lane.at_once {
+        Some(n) if n > 1 => format!("{n} at a time"),
+        Some(_) => "one at a time".to_string(),
+        None => "all at once".to_string(),
+    };
+    if let Some(tolerate) = &lane.tolerate {
+        pace.push_str(&format!(", tolerate {}", tolerate.source_form()));
+    }
+    format!(
+        "parallel branch {} of {} ({pace})",
+        lane.branch + 1,
+        lane.branches
+    )
 }
 
 /// A requirement as the runbook writes it, without the `require`.

@@ -8,6 +8,7 @@
 //! way the run can end. Nothing is executed and nothing is recorded.
 //! Secret values are never printed: a secret shows as a mask.
 
+use rbx_check::symbols::FINALLY;
 use std::fmt::Write as _;
 
 use rbx_check::budget::{self, Reason, WorstCase};
@@ -355,7 +356,12 @@ impl<'a> Plan<'a> {
         };
         self.out.push('\n');
         self.line(0, &format!("Stage {} — {title}", node.stage));
-        if !self.reached[start] {
+        if node.stage == FINALLY {
+            self.line(
+                2,
+                "runs once whenever the run ends: with an outcome, failed or cancelled",
+            );
+        } else if !self.reached[start] {
             self.line(
                 2,
                 "not reached from the first stage: it runs only as an `again` instance, if at all",
@@ -379,7 +385,10 @@ impl<'a> Plan<'a> {
                     self.stage_facts(index, 11);
                 }
                 NodeKind::End { .. } => {}
-                NodeKind::Block(_) | NodeKind::Anchor(_) => self.node(index, indent),
+                NodeKind::Block(_)
+                | NodeKind::Anchor(_)
+                | NodeKind::Checklist { .. }
+                | NodeKind::Tally { .. } => self.node(index, indent),
             }
         }
         // The stage's own `then` or `end`: the last item of an `again`
@@ -457,6 +466,8 @@ impl<'a> Plan<'a> {
         let (kind, title) = match &node.kind {
             NodeKind::Block(block) => (block.kind.keyword(), &block.title),
             NodeKind::Anchor(anchor) => ("anchor", &anchor.title),
+            NodeKind::Checklist { title, .. } => ("checklist", title),
+            NodeKind::Tally { tolerate, .. } => return self.tally(index, indent, tolerate),
             NodeKind::StageStart { .. } | NodeKind::End { .. } => return,
         };
         // A title is one line of the plan even if it holds a `\n` escape.
@@ -476,11 +487,28 @@ impl<'a> Plan<'a> {
         if let NodeKind::Anchor(Anchor { at: Some(at), .. }) = &node.kind {
             details.push(("at", format!("{}, a time given, not waited for", expr(at))));
         }
+        for lane in &node.lanes {
+            let text = graph::lane(lane);
+            details.push(("parallel", text.trim_start_matches("parallel ").to_string()));
+        }
         if let NodeKind::Block(block) = &node.kind {
             self.block_details(block, node, &mut details);
             if block.kind != BlockKind::Decide {
                 details.extend(self.routes(index));
             }
+        }
+        if let NodeKind::Checklist {
+            items, fail_fast, ..
+        } = &node.kind
+        {
+            let verdict = if *fail_fast {
+                "fail-fast: stops at the first item that fails, and fails"
+            } else {
+                "every item runs; fails after the last if any failed, naming each"
+            };
+            details.push(("verdict", verdict.to_string()));
+            details.push(("items", items.join(", ")));
+            details.extend(self.routes(index));
         }
         let pad = indent + 9;
         for (key, value) in details {
@@ -490,6 +518,22 @@ impl<'a> Plan<'a> {
             for more in lines {
                 self.line(pad + KEY, more);
             }
+        }
+    }
+
+    /// A tolerating loop's or block's tally: what it lets pass, and where
+    /// a failure beyond it leads.
+    fn tally(&mut self, index: usize, indent: usize, tolerate: &rbx_syntax::ast::Tolerate) {
+        let node = self.nodes[index];
+        self.out.push('\n');
+        let what = format!(
+            "the items' failures, at most {} of them tolerated",
+            tolerate.source_form()
+        );
+        self.line(indent, &format!("{:<9}{} — {what}", "tally", node.id));
+        let pad = indent + 9;
+        for (key, value) in self.routes(index) {
+            self.line(pad, &format!("{key:<KEY$}{value}"));
         }
     }
 
@@ -604,6 +648,12 @@ impl<'a> Plan<'a> {
                         format!("{} → {}", expr(condition), target_text(target)),
                     ));
                 }
+                StmtKind::Acknowledge => {
+                    details.push(("evidence", "a person's word that it was done".to_string()));
+                }
+                StmtKind::Condition(condition) => {
+                    details.push(("only when", format!("{}, else skipped", expr(condition))))
+                }
                 StmtKind::Otherwise(target) => {
                     details.push(("otherwise", format!("→ {}", target_text(target))));
                 }
@@ -643,16 +693,21 @@ impl<'a> Plan<'a> {
         for &(to, kind) in &self.outgoing[index] {
             match kind {
                 EdgeKind::Failure => failure = Some(self.target_of(to)),
+                EdgeKind::Tolerated => {
+                    failure = Some(format!("counted by {}", self.nodes[to].id));
+                }
                 EdgeKind::Cancel => cancel = Some(self.target_of(to)),
                 EdgeKind::Next | EdgeKind::Branch(_) => {}
             }
         }
+        let unrouted = if self.nodes[index].host == FINALLY {
+            "the rest of the clean-up; the run fails after it"
+        } else {
+            "none: the run stops, failed"
+        };
         let mut out = vec![(
             "failure",
-            format!(
-                "→ {}",
-                failure.unwrap_or_else(|| "none: the run stops, failed".to_string())
-            ),
+            format!("→ {}", failure.unwrap_or_else(|| unrouted.to_string())),
         )];
         if let Some(cancel) = cancel {
             out.push(("cancel", format!("→ {cancel}")));
@@ -666,7 +721,12 @@ impl<'a> Plan<'a> {
         match &target.kind {
             NodeKind::StageStart { stage, .. } => format!("stage {stage}"),
             NodeKind::End { outcome } => format!("end {outcome}"),
-            NodeKind::Block(_) | NodeKind::Anchor(_) => format!("continue with {}", target.id),
+            NodeKind::Block(_)
+            | NodeKind::Anchor(_)
+            | NodeKind::Checklist { .. }
+            | NodeKind::Tally { .. } => {
+                format!("continue with {}", target.id)
+            }
         }
     }
 
@@ -728,7 +788,9 @@ impl<'a> Plan<'a> {
                 }
                 let why = match kind {
                     EdgeKind::Next => format!("end of stage {}", self.nodes[index].stage),
-                    EdgeKind::Failure => format!("on failure in {}", source.stage),
+                    EdgeKind::Failure | EdgeKind::Tolerated => {
+                        format!("on failure in {}", source.stage)
+                    }
                     EdgeKind::Cancel => format!("on cancel in {}", source.stage),
                     EdgeKind::Branch(label) => format!("{}: {label}", source.id),
                 };

@@ -255,6 +255,28 @@ struct StepInfo {
     signoff: Option<Signoff>,
     output: Vec<Excerpt>,
     earlier_attempts: Vec<EarlierAttempt>,
+    /// For a polling `wait`: how often it probed and what it last found.
+    probes: Option<Probes>,
+}
+
+#[derive(Debug, Serialize)]
+struct Probes {
+    /// Every probe, over every attempt and resume.
+    count: u32,
+    last: LastProbe,
+}
+
+#[derive(Debug, Serialize)]
+struct LastProbe {
+    poll: u32,
+    at: String,
+    exit: Option<i64>,
+    /// Whether the wait's expectations held.
+    held: bool,
+    reason: Option<String>,
+    /// The end of its output (at most 512 bytes of each stream).
+    stdout: String,
+    stderr: String,
 }
 
 #[derive(Debug, Serialize)]

@@ -58,7 +58,15 @@ impl StatusView {
         // seen; a loop's own template node is never run.
         let mut ids: Vec<String> = graph
             .node_indices()
-            .filter(|i| matches!(graph[*i].kind, NodeKind::Block(_) | NodeKind::Anchor(_)))
+            .filter(|i| {
+                matches!(
+                    graph[*i].kind,
+                    NodeKind::Block(_)
+                        | NodeKind::Anchor(_)
+                        | NodeKind::Checklist { .. }
+                        | NodeKind::Tally { .. }
+                )
+            })
             .filter(|i| graph[*i].fanout.is_empty())
             .map(|i| graph[i].id.clone())
             .collect();
@@ -78,7 +86,7 @@ impl StatusView {
                     attempts: node.map_or(0, |n| n.attempts),
                     duration_ms: node.and_then(|n| n.duration_ms),
                     branch: node.and_then(|n| n.branch.clone()),
-                    reason: node.and_then(|n| n.reason.clone()),
+                    reason: node.and_then(rbx_engine::state::NodeState::why),
                     id,
                 }
             })

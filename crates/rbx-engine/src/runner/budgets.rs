@@ -150,6 +150,7 @@ fn finished(state: &RunState) -> View {
             })
             .collect(),
         items: Vec::new(),
+        tally: None,
         positions: Vec::new(),
     }
 }

@@ -4,24 +4,30 @@ use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use rbx_check::graph::NodeKind;
+use rbx_check::symbols::FINALLY;
 use rbx_store::{RunId, Store};
-use rbx_syntax::ast::HookEvent;
+use rbx_syntax::ast::{BlockKind, HookEvent};
 use serde_json::json;
 use tokio::sync::{Mutex, watch};
 use tokio::task::JoinSet;
 
 use crate::expand::Plan;
 use crate::journal::Journal;
-use crate::readiness::{has_failure_route, leaves, runs, status_of};
+use crate::readiness::{
+    Kept, Turn, awaits_the_end, gate_turn, has_failure_route, leaves, runs_kept, status_of, turn,
+};
 use crate::state::{Left, RunState, Status, kind};
 use crate::value::Value;
 use crate::{Exit, Options, Procedure};
 
 use super::budgets::run_budgets;
+use super::condition::{Judged, judge_driven};
 use super::env::View;
+use super::finally;
 use super::hooks::{budget, hook};
 use super::node::execute;
-use super::record::record;
+use super::record::{fail, record};
+use super::tally::Tally;
 use super::{Done, Shared};
 
 /// Drives the run until it ends, fails, pauses or is interrupted.
@@ -161,6 +167,11 @@ struct Dispatcher<'a> {
     candidates: BTreeSet<usize>,
     /// Nodes that will run, in the order they became ready (rule R5).
     ready: VecDeque<usize>,
+    /// For each gate, the first nodes of items waiting for their turn
+    /// (rule R4), by item.
+    held: Vec<BTreeSet<(usize, usize)>>,
+    /// What readiness needs of each gate, kept as nodes settle.
+    kept: Kept,
     stops: Stops,
     overruns: HashSet<String>,
     /// A settled node captured a list: once nothing runs, the plan is
@@ -187,6 +198,7 @@ pub(crate) async fn dispatch(
     let candidates = (0..plan.nodes.len())
         .filter(|&x| unsettled[x] == 0 && status_of(state, &plan.nodes[x].id) == Status::Pending)
         .collect();
+    let kept = Kept::new(state, plan);
     let mut dispatcher = Dispatcher {
         shared,
         plan,
@@ -195,6 +207,8 @@ pub(crate) async fn dispatch(
         unsettled,
         candidates,
         ready: VecDeque::new(),
+        held: vec![BTreeSet::new(); plan.gates.len()],
+        kept,
         stops: Stops::default(),
         overruns: HashSet::new(),
         replan: false,
@@ -203,36 +217,70 @@ pub(crate) async fn dispatch(
         return Some(Exit::Broken(e));
     }
     loop {
+        if let Some(exit) = dispatcher.run_until_stopped(&cancel).await {
+            return Some(exit);
+        }
         if *cancel.borrow() {
-            while dispatcher.running.join_next().await.is_some() {}
             return Some(interrupted(shared).await);
         }
-        if !dispatcher.stops.any() && !dispatcher.replan {
-            if let Err(e) = dispatcher.consider().await {
-                return Some(Exit::Broken(e));
-            }
-            if let Err(e) = dispatcher.launch().await {
-                return Some(Exit::Broken(e));
-            }
+        if dispatcher.replan && !dispatcher.stops.any() {
+            return None;
         }
-        let Some(joined) = dispatcher.running.join_next().await else {
-            break;
-        };
-        let Ok((x, done)) = joined else { continue };
-        if let Err(e) = dispatcher.settle(x, done).await {
-            return Some(Exit::Broken(e));
+        // The run's end is decided: its clean-up runs first (rule X1).
+        match dispatcher.begin_finally().await {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Some(Exit::Broken(e)),
         }
-    }
-    if *cancel.borrow() {
-        return Some(interrupted(shared).await);
-    }
-    if dispatcher.replan && !dispatcher.stops.any() {
-        return None;
     }
     Some(dispatcher.conclude().await)
 }
 
 impl Dispatcher<'_> {
+    /// Starts what is ready and settles what finishes until nothing runs
+    /// and nothing more can start; `Some` when the run stops at once
+    /// (interrupted, or the journal broke).
+    async fn run_until_stopped(&mut self, cancel: &watch::Receiver<bool>) -> Option<Exit> {
+        loop {
+            if *cancel.borrow() {
+                while self.running.join_next().await.is_some() {}
+                return Some(interrupted(self.shared).await);
+            }
+            if !self.stops.any() && !self.replan {
+                if let Err(e) = self.consider().await {
+                    return Some(Exit::Broken(e));
+                }
+                if let Err(e) = self.launch().await {
+                    return Some(Exit::Broken(e));
+                }
+            }
+            let joined = self.running.join_next().await?;
+            let Ok((x, done)) = joined else { continue };
+            if let Err(e) = self.settle(x, done).await {
+                return Some(Exit::Broken(e));
+            }
+        }
+    }
+
+    /// Once the run's end is decided and the runbook has a `finally` block
+    /// not yet begun, records how the run would end and starts the block
+    /// (rule X1); `false` when there is none to begin.
+    async fn begin_finally(&mut self) -> Result<bool, String> {
+        let (Some(start), None) = (self.plan.finally, &self.state.finally) else {
+            return Ok(false);
+        };
+        let payload = match (&self.stops.ended, &self.stops.failed) {
+            (Some(outcome), _) => finally::ended(self.shared, outcome),
+            (None, Some(node)) => finally::failed(self.state, node),
+            (None, None) => return Ok(false),
+        };
+        record(self.shared, kind::FINALLY_STARTED, payload.clone()).await?;
+        self.state.finally = Some(payload);
+        self.stops = Stops::default();
+        self.candidates.insert(start);
+        Ok(true)
+    }
+
     /// What the journal says happened but this drive has not acted on yet:
     /// a flow left by a node whose `flow_left` was never written (rbx was
     /// killed in between), and a node that failed with nowhere to go (a
@@ -256,7 +304,9 @@ impl Dispatcher<'_> {
                 .is_some_and(|left| left.seq < seq);
             self.note_leaving(x).await?;
             let failed = status_of(self.state, &self.plan.nodes[x].id) == Status::Failed;
-            if failed && !left_before && !has_failure_route(self.plan, x) {
+            // A failure that decided the run's end is in `finally_started`.
+            let decided = self.state.finally.is_some();
+            if failed && !left_before && !decided && !has_failure_route(self.plan, x) {
                 self.stops
                     .failed
                     .get_or_insert(self.plan.nodes[x].id.clone());
@@ -272,10 +322,21 @@ impl Dispatcher<'_> {
         while let Some(x) = self.candidates.pop_first() {
             // A node settled already (answered with `rbx confirm`, or
             // before a retry reset what came before it) keeps its record.
-            if status_of(self.state, &self.plan.nodes[x].id) != Status::Pending {
+            // Once the clean-up has begun, nothing else starts (rule X2).
+            let after_the_end = self.state.finally.is_some() && self.plan.nodes[x].flow != FINALLY;
+            if status_of(self.state, &self.plan.nodes[x].id) != Status::Pending
+                || awaits_the_end(self.state, self.plan, x)
+                || after_the_end
+            {
                 continue;
             }
-            if !runs(self.state, self.plan, x) {
+            if turn(self.state, self.plan, x, Some(&self.kept)) == Turn::Wait {
+                for &(gate, item) in &self.plan.entry_of[x] {
+                    self.held[gate].insert((item, x));
+                }
+                continue;
+            }
+            if !runs_kept(self.state, self.plan, x, Some(&self.kept)) {
                 self.skip(x).await?;
                 continue;
             }
@@ -289,16 +350,21 @@ impl Dispatcher<'_> {
         Ok(())
     }
 
-    /// Starts ready nodes up to `--jobs`. A node whose flow was left since
-    /// it became ready no longer has control reaching it: it is skipped
-    /// instead (rule L3).
+    /// Starts ready nodes, at most `--jobs` at once when it is given. A
+    /// node whose flow was left since it became ready no longer has control
+    /// reaching it: it is skipped instead (rule L3).
     async fn launch(&mut self) -> Result<(), String> {
+        let cap = self
+            .shared
+            .options
+            .jobs
+            .map_or(usize::MAX, |jobs| jobs.max(1));
         // Once the run ends, fails or pauses, nothing new starts (rule E1).
-        while !self.stops.any() && self.running.len() < self.shared.options.jobs.max(1) {
+        while !self.stops.any() && self.running.len() < cap {
             let Some(x) = self.ready.pop_front() else {
                 break;
             };
-            if !runs(self.state, self.plan, x) {
+            if !runs_kept(self.state, self.plan, x, Some(&self.kept)) {
                 self.skip(x).await?;
                 self.consider().await?;
                 if self.stops.any() {
@@ -308,14 +374,52 @@ impl Dispatcher<'_> {
             }
             let shared = Arc::clone(self.shared);
             let node = self.plan.nodes[x].clone();
-            let view = View::of(self.state, self.plan, &node, &self.shared.graph);
+            let mut view = View::of(self.state, self.plan, &node, &self.shared.graph);
+            view.tally = Tally::of(self.state, self.plan, &self.shared.graph, x);
             let attempts = self.state.nodes.get(&node.id).map_or(0, |n| n.attempts);
+            // The node's own condition, judged now that control reaches it.
+            match judge_driven(self.shared, &node, &view) {
+                Judged::Runs => {}
+                Judged::Skipped(condition) => {
+                    self.skip_by_condition(x, condition).await?;
+                    self.consider().await?;
+                    continue;
+                }
+                Judged::Failed(why) => {
+                    let done = fail(self.shared, &node.id, attempts, why).await;
+                    self.settle(x, done).await?;
+                    self.consider().await?;
+                    continue;
+                }
+            }
+            // The node's item is admitted now: the item's other first
+            // nodes need not wait for a place (rule R4).
+            self.state.nodes.entry(node.id.clone()).or_default().status = Status::Running;
+            self.reopen(x);
             self.running.spawn(async move {
                 let done = execute(&shared, &node, view, attempts).await;
                 (x, done)
             });
         }
         Ok(())
+    }
+
+    /// A node of a gate started or settled: the items waiting in its gates
+    /// whose turn has come (or whose loop failed more items than it
+    /// tolerates) are looked at again, in item order (rules R4, R6).
+    fn reopen(&mut self, x: usize) {
+        for &(gate, _) in &self.plan.member_of[x] {
+            while let Some(&(item, y)) = self.held[gate].first() {
+                if gate_turn(self.state, self.plan, gate, item, Some(&self.kept)) == Turn::Wait {
+                    break;
+                }
+                // Held in every gate it waits in; looked at once.
+                for &(other, at) in &self.plan.entry_of[y] {
+                    self.held[other].remove(&(at, y));
+                }
+                self.candidates.insert(y);
+            }
+        }
     }
 
     /// A node task returned: its settlement is recorded already; act on it.
@@ -333,7 +437,20 @@ impl Dispatcher<'_> {
                     let details = [("RBX_STEP", id.as_str()), ("RBX_REASON", reason.as_str())];
                     hook(self.shared, HookEvent::Failure, &details).await;
                 }
+                let check = &self.shared.graph.graph[self.plan.nodes[x].check];
+                if matches!(&check.kind, NodeKind::Block(b) if b.kind == BlockKind::Step) {
+                    let status = node_state.status.as_str();
+                    let reason = node_state.reason.clone().unwrap_or_default();
+                    let details = [
+                        ("RBX_STEP", id.as_str()),
+                        ("RBX_STATUS", status),
+                        ("RBX_REASON", reason.as_str()),
+                    ];
+                    hook(self.shared, HookEvent::Finish, &details).await;
+                }
                 self.state.nodes.insert(id.clone(), node_state);
+                self.kept.settled(self.state, self.plan, x);
+                self.reopen(x);
                 budget(self.shared, self.plan, self.state, x, &mut self.overruns).await?;
                 run_budgets(self.shared, self.plan, self.state, x, &mut self.overruns).await?;
                 let left_before = self.state.left.contains_key(&self.plan.nodes[x].flow);
@@ -385,14 +502,39 @@ impl Dispatcher<'_> {
         let id = self.plan.nodes[x].id.clone();
         record(self.shared, kind::NODE_SKIPPED, json!({ "node": id })).await?;
         self.state.nodes.entry(id).or_default().status = Status::Skipped;
+        self.kept.settled(self.state, self.plan, x);
+        self.release(x);
+        self.reopen(x);
+        Ok(())
+    }
+
+    /// Settles `x` as skipped because its own condition does not hold: its
+    /// flow goes on past it (rule C1), so its successors run.
+    async fn skip_by_condition(&mut self, x: usize, condition: String) -> Result<(), String> {
+        let id = self.plan.nodes[x].id.clone();
+        let payload = json!({ "node": id, "condition": condition });
+        let seq = record(self.shared, kind::NODE_SKIPPED, payload).await?;
+        let entry = self.state.nodes.entry(id).or_default();
+        entry.status = Status::Skipped;
+        entry.finished_seq = Some(seq);
+        entry.condition = Some(condition);
         self.release(x);
         Ok(())
     }
 
     /// Records how the run stopped, status and event in one transaction
     /// (rule E4), then runs the hooks.
-    async fn conclude(self) -> Exit {
+    async fn conclude(mut self) -> Exit {
         let shared = self.shared;
+        // Once the clean-up has begun, the run's end was decided before it;
+        // only a person or a due time it waits for stops it first.
+        if let Some(end) = self.state.finally.clone() {
+            if self.stops.paused.is_none() && self.stops.waiting.is_none() {
+                return finally::conclude(shared, self.plan, self.state, &end).await;
+            }
+            self.stops.ended = None;
+            self.stops.failed = None;
+        }
         if let Some(outcome) = self.stops.ended {
             let success = shared
                 .graph
@@ -465,7 +607,7 @@ async fn interrupted(shared: &Shared) -> Exit {
 }
 
 /// Appends an event that stops the run, with the run's status.
-async fn stopping(
+pub(super) async fn stopping(
     shared: &Shared,
     kind: &'static str,
     payload: serde_json::Value,

@@ -23,6 +23,8 @@ pub struct View {
     /// Block id → fields, from the most relevant finished instance.
     pub(crate) fields: HashMap<String, Seen>,
     pub(crate) items: Vec<(String, Value)>,
+    /// For a tally node, the failures it counts.
+    pub(crate) tally: Option<super::tally::Tally>,
     /// Each loop item's place in its list, for `VAR.index`.
     pub(crate) positions: Vec<usize>,
 }
@@ -78,6 +80,7 @@ impl View {
                 })
                 .collect(),
             items: node.items.clone(),
+            tally: None,
             positions: node.positions.clone(),
         }
     }
@@ -90,6 +93,7 @@ pub(crate) fn mentioned(
 ) -> std::collections::HashSet<String> {
     let mut names = std::collections::HashSet::new();
     match &graph.graph[index].kind {
+        NodeKind::Checklist { items, .. } => names.extend(items.iter().cloned()),
         NodeKind::StageStart { requires, .. } => {
             for require in requires {
                 if let Require::Expr(e) = require {
@@ -102,6 +106,7 @@ pub(crate) fn mentioned(
                 match &stmt.kind {
                     StmtKind::Require(Require::Expr(e))
                     | StmtKind::When { condition: e, .. }
+                    | StmtKind::Condition(e)
                     | StmtKind::Until(e)
                     | StmtKind::TimeoutExpr(e) => collect_paths(e, &mut names),
                     StmtKind::Run(t) | StmtKind::Verify(t) | StmtKind::Instructions(t) => {
@@ -120,7 +125,7 @@ pub(crate) fn mentioned(
                 collect_paths(at, &mut names);
             }
         }
-        NodeKind::End { .. } => {}
+        NodeKind::End { .. } | NodeKind::Tally { .. } => {}
     }
     names
 }
@@ -195,34 +200,49 @@ impl NodeEnv<'_> {
     }
 }
 
+/// The value of `path` for a node that sees `view`: a loop item, else an
+/// input, else a field of another node ("What a node can read").
+pub(crate) fn read(view: &View, inputs: &HashMap<String, Value>, path: &[&str]) -> Option<Value> {
+    let head = *path.first()?;
+    if let Some(at) = view.items.iter().rposition(|(var, _)| var == head) {
+        return match path.get(1) {
+            None => Some(view.items[at].1.clone()),
+            Some(&"index") => {
+                let index = view.positions.get(at)?;
+                Some(Value::Int(i64::try_from(*index).ok()?))
+            }
+            Some(_) => None,
+        };
+    }
+    if let Some(v) = inputs.get(head) {
+        return Some(v.clone());
+    }
+    let (status, captures, branch, finished_at) = view.fields.get(head)?;
+    match path.get(1) {
+        // A choice's option; an anchor's time (the one `at` gave, or when
+        // it was reached).
+        None => branch
+            .clone()
+            .map(Value::Name)
+            .or_else(|| captures.get("time").cloned())
+            .or_else(|| finished_at.map(Value::Timestamp)),
+        Some(&"status") => Some(Value::Name(status.as_str().to_string())),
+        Some(field) => captures.get(*field).cloned(),
+    }
+}
+
 impl Env for NodeEnv<'_> {
     fn lookup(&self, path: &[&str]) -> Option<Value> {
-        let head = *path.first()?;
-        if let Some(at) = self.view.items.iter().rposition(|(var, _)| var == head) {
-            return match path.get(1) {
-                None => Some(self.view.items[at].1.clone()),
-                Some(&"index") => {
-                    let index = self.view.positions.get(at)?;
-                    Some(Value::Int(i64::try_from(*index).ok()?))
-                }
-                Some(_) => None,
-            };
+        let inputs = self.inputs.unwrap_or(&self.shared.inputs);
+        let in_scope = |name: &str| self.view.items.iter().any(|(v, _)| v == name);
+        if rbx_check::symbols::is_run_field(path) && !in_scope("run") && !inputs.contains_key("run")
+        {
+            return Some(Value::Text(match path[1] {
+                "id" => self.shared.run.to_string(),
+                _ => self.shared.options.operator.clone(),
+            }));
         }
-        if let Some(v) = self.inputs.unwrap_or(&self.shared.inputs).get(head) {
-            return Some(v.clone());
-        }
-        let (status, captures, branch, finished_at) = self.view.fields.get(head)?;
-        match path.get(1) {
-            // A choice's option; an anchor's time (the one `at` gave, or
-            // when it was reached).
-            None => branch
-                .clone()
-                .map(Value::Name)
-                .or_else(|| captures.get("time").cloned())
-                .or_else(|| finished_at.map(Value::Timestamp)),
-            Some(&"status") => Some(Value::Name(status.as_str().to_string())),
-            Some(field) => captures.get(*field).cloned(),
-        }
+        read(self.view, inputs, path)
     }
 
     fn role_filled(&self, role: &str) -> bool {
@@ -268,6 +288,7 @@ impl Env for NodeEnv<'_> {
                     })
                     .collect(),
                 items: Vec::new(),
+                tally: None,
                 positions: Vec::new(),
             };
             let env = NodeEnv {

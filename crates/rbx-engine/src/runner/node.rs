@@ -14,6 +14,7 @@ use super::env::{NodeEnv, Rendered, View, render};
 use super::person::person;
 use super::record::{fail, finish, settled};
 use super::step::step;
+use super::tally::tally;
 use super::wait::wait;
 use super::{Done, Shared};
 
@@ -61,6 +62,10 @@ pub(crate) async fn execute(
                 .insert("time".to_string(), Value::Timestamp(time));
             finish(shared, &node.id, 0, state, env.stamped(json!({}))).await
         }
+        NodeKind::Checklist { items, .. } => {
+            let done = checklist_verdict(items, &view);
+            finish(shared, &node.id, 0, done, json!({})).await
+        }
         NodeKind::End { .. } => {
             finish(
                 shared,
@@ -71,6 +76,7 @@ pub(crate) async fn execute(
             )
             .await
         }
+        NodeKind::Tally { tolerate, .. } => tally(shared, node, tolerate, &view).await,
         NodeKind::Block(block) => {
             let requires: Vec<Require> = block
                 .body
@@ -110,6 +116,36 @@ pub(crate) async fn execute(
             }
         }
     }
+}
+
+/// A checklist's verdict: failed when any item failed, naming each, with
+/// the items that failed as its capture `failed` (in the order written).
+fn checklist_verdict(items: &[String], view: &View) -> crate::state::NodeState {
+    let failed: Vec<&String> = items
+        .iter()
+        .filter(|item| {
+            view.fields
+                .get(*item)
+                .is_some_and(|seen| seen.0 == Status::Failed)
+        })
+        .collect();
+    let mut state = if failed.is_empty() {
+        settled(Status::Succeeded, None)
+    } else {
+        let names: Vec<&str> = failed.iter().map(|s| s.as_str()).collect();
+        let reason = format!(
+            "{} of {} items failed: {}",
+            failed.len(),
+            items.len(),
+            names.join(", ")
+        );
+        settled(Status::Failed, Some(reason))
+    };
+    let list = failed.iter().map(|s| Value::Text((*s).clone())).collect();
+    state
+        .captures
+        .insert("failed".to_string(), Value::List(list));
+    state
 }
 
 pub(crate) fn requirements(requires: &[Require], env: &NodeEnv<'_>) -> Result<(), String> {

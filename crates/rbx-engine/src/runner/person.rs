@@ -207,6 +207,13 @@ pub(crate) fn ask_person(
                     }
                 }
             }
+            // The person's word: yes settles it, no records that it was
+            // not done, as `--reject` does.
+            StmtKind::Acknowledge => {
+                let prompt = format!("done: {}? [yes/no]", block.title.source_form());
+                let done = people::ask_until(observer.as_ref(), &prompt, people::yes_or_no)?;
+                response.reject = !done;
+            }
             StmtKind::Attest { role, statement } => {
                 let prompt = format!(
                     "{} confirms: {} [yes/no]",

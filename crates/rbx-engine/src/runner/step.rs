@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rbx_store::Store;
-use rbx_syntax::ast::{Block, StmtKind, Text};
+use rbx_syntax::ast::{Block, HookEvent, StmtKind, Text};
 use serde_json::json;
 
 use crate::executor::{Call, Purpose, Unrun};
@@ -77,6 +77,11 @@ pub(crate) async fn step(
         if let Err(e) = record(shared, kind::NODE_STARTED, started).await {
             return Done::Broken(e);
         }
+        let details = [
+            ("RBX_STEP", node.id.as_str()),
+            ("RBX_ATTEMPT", &attempt.to_string()),
+        ];
+        super::hooks::hook(shared, HookEvent::Start, &details).await;
         let observer = &shared.options.observer;
         observer.line(
             Tone::Start,

@@ -89,8 +89,8 @@ pub(crate) async fn wait(
             _ => None,
         })
         .unwrap_or(10_000);
-    let deadline = match timeout_of(block, env) {
-        Ok(timeout) => timeout.map(|t| tokio::time::Instant::now() + t),
+    let timeout = match timeout_of(block, env) {
+        Ok(timeout) => timeout,
         Err(why) => return fail(shared, &node.id, previous, why).await,
     };
     let rendered = match command(shared, node, block, env, previous).await {
@@ -112,6 +112,33 @@ pub(crate) async fn wait(
     {
         return Done::Broken(e);
     }
+    let observer = &shared.options.observer;
+    observer.line(
+        Tone::Start,
+        &format!(
+            "▶ {} (polling every {}): {}",
+            node.id,
+            rbx_syntax::fmt::duration(every),
+            rendered.shown
+        ),
+    );
+    observer.running(&node.id);
+    let done = poll(shared, node, block, &rendered, (attempt, every), timeout).await;
+    observer.stopped();
+    done
+}
+
+/// Probes until the wait's expectations hold, its timeout passes or the
+/// run is interrupted; each probe is journalled and shown.
+async fn poll(
+    shared: &Shared,
+    node: &crate::expand::XNode,
+    block: &Block,
+    rendered: &super::env::Rendered,
+    (attempt, every): (u32, u64),
+    timeout: Option<Duration>,
+) -> Done {
+    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
     let mut polls = 0u32;
     loop {
         polls += 1;
@@ -143,7 +170,11 @@ pub(crate) async fn wait(
         if finished.cancelled {
             return Done::Interrupted;
         }
-        if crate::expect::judge(block, &finished).await.outcome.is_ok() {
+        let verdict = crate::expect::judge(block, &finished).await;
+        if let Err(e) = probed(shared, node, attempt, polls, &finished, &verdict.outcome).await {
+            return Done::Broken(e);
+        }
+        if verdict.outcome.is_ok() {
             return finish(
                 shared,
                 &node.id,
@@ -170,4 +201,59 @@ pub(crate) async fn wait(
             _ = cancelled_signal(&mut cancel) => return Done::Interrupted,
         }
     }
+}
+
+/// The most of each stream a probe's record keeps: its last bytes.
+const PROBE_KEEP: usize = 512;
+
+/// Journals one probe and shows it as the running wait's label.
+async fn probed(
+    shared: &Shared,
+    node: &crate::expand::XNode,
+    attempt: u32,
+    poll: u32,
+    finished: &process::Finished,
+    outcome: &Result<std::collections::BTreeMap<String, Value>, String>,
+) -> Result<(), String> {
+    let stdout = last_bytes(&finished.stdout, PROBE_KEEP);
+    let stderr = last_bytes(&finished.stderr, PROBE_KEEP);
+    let reason = outcome.as_ref().err();
+    let exit = finished
+        .exit
+        .map_or_else(|| "no exit status".to_string(), |e| format!("exit {e}"));
+    let last_line = [&stderr, &stdout]
+        .iter()
+        .find_map(|text| text.lines().rev().find(|l| !l.trim().is_empty()))
+        .unwrap_or("");
+    let label = match reason {
+        None => format!("{}: poll {poll}, {exit}, holds", node.id),
+        Some(_) if last_line.is_empty() => format!("{}: poll {poll}, {exit}", node.id),
+        Some(_) => format!("{}: poll {poll}, {exit}: {last_line}", node.id),
+    };
+    shared.options.observer.progress(&label);
+    let payload = json!({
+        "node": node.id,
+        "attempt": attempt,
+        "poll": poll,
+        "exit": finished.exit,
+        "held": reason.is_none(),
+        "reason": reason,
+        "stdout": stdout,
+        "stderr": stderr,
+    });
+    record(shared, kind::WAIT_POLLED, payload).await.map(|_| ())
+}
+
+/// At most the last `limit` bytes a stream kept, as text, cut at a
+/// character: the tail holds what came after the head, so the stream ends
+/// where the two joined end.
+fn last_bytes(stream: &process::Captured, limit: usize) -> String {
+    let mut kept = stream.head.clone();
+    kept.extend_from_slice(&stream.tail());
+    let text = String::from_utf8_lossy(&kept);
+    let mut start = text.len().saturating_sub(limit);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    text[start..].to_string()
 }

@@ -60,6 +60,10 @@ pub struct NodeHistory {
     pub earlier: Vec<EarlierAttempt>,
     /// The last settlement, kept to become an earlier attempt on a reset.
     settled: Option<EarlierAttempt>,
+    /// How many times a polling `wait` probed, over every attempt and
+    /// resume, and what its last probe found.
+    pub polls: u32,
+    pub last_probe: Option<Probe>,
     /// Whether a resume's in-doubt policy settled the node as done, which
     /// its `node_finished` then records.
     settled_in_doubt: bool,
@@ -87,6 +91,21 @@ pub struct Cancellation {
     pub operator: Option<String>,
     pub reason: Option<String>,
     pub at: i64,
+}
+
+/// One probe of a polling `wait`, as `wait_polled` records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub poll: u32,
+    pub at: i64,
+    pub exit: Option<i64>,
+    /// Whether the wait's expectations held.
+    pub held: bool,
+    /// Why they did not.
+    pub reason: Option<String>,
+    /// The end of its standard output and error (secrets masked).
+    pub stdout: String,
+    pub stderr: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,6 +147,20 @@ impl History {
                 node.command = text(payload, "command").or(node.command.take());
                 node.host = text(payload, "host").or(node.host.take());
                 node.operator = text(payload, "operator").or(node.operator.take());
+            }
+            (kind::WAIT_POLLED, Some(id)) => {
+                let node = self.node(id, seq);
+                node.polls += 1;
+                node.last_probe = Some(Probe {
+                    poll: u32::try_from(payload.get("poll").and_then(Json::as_u64).unwrap_or(0))
+                        .unwrap_or(u32::MAX),
+                    at: time,
+                    exit: payload.get("exit").and_then(Json::as_i64),
+                    held: payload.get("held").and_then(Json::as_bool).unwrap_or(false),
+                    reason: text(payload, "reason"),
+                    stdout: text(payload, "stdout").unwrap_or_default(),
+                    stderr: text(payload, "stderr").unwrap_or_default(),
+                });
             }
             (kind::ATTEMPT_FAILED, Some(id)) => {
                 self.node(id, seq).earlier.push(EarlierAttempt {

@@ -48,8 +48,14 @@ pub(super) fn drawing(title: String, graph: &Graph) -> Drawing {
         .iter()
         .map(|e| {
             let (route, label) = match &e.weight.kind {
+                // Out of a choice, the next item is taken only when its
+                // own condition skipped it.
+                EdgeKind::Next if is_choice(&graph.graph[e.source()]) => {
+                    (Route::Next, "if skipped".to_string())
+                }
                 EdgeKind::Next => (Route::Next, String::new()),
                 EdgeKind::Failure => (Route::Failure, "on failure".to_string()),
+                EdgeKind::Tolerated => (Route::Failure, "tolerated".to_string()),
                 EdgeKind::Cancel => (Route::Cancel, "on cancel".to_string()),
                 EdgeKind::Branch(label) => (Route::Branch, label.clone()),
             };
@@ -83,24 +89,47 @@ fn label(graph: &Graph, node: &Node) -> Vec<String> {
             lines.extend(requires.iter().map(|r| format!("require {}", require(r))));
             lines
         }
-        NodeKind::Block(block) => vec![format!(
-            "{}: {}",
-            block.kind.keyword(),
-            block.title.source_form()
-        )],
+        NodeKind::Block(block) => {
+            let mut lines = vec![format!(
+                "{}: {}",
+                block.kind.keyword(),
+                block.title.source_form()
+            )];
+            // A node that may be skipped says when it runs.
+            if let Some(condition) = block.condition() {
+                lines.push(format!("only when {}", rbx_syntax::fmt::expr(condition)));
+            }
+            lines
+        }
         NodeKind::Anchor(anchor) => vec![format!("anchor: {}", anchor.title.source_form())],
+        NodeKind::Checklist {
+            title, fail_fast, ..
+        } => vec![format!(
+            "checklist{}: {}",
+            if *fail_fast { " (fail-fast)" } else { "" },
+            title.source_form()
+        )],
         NodeKind::End { outcome } => {
             vec![format!("end: {}", super::outcome_label(graph, outcome).0)]
         }
+        NodeKind::Tally { tolerate, .. } => {
+            vec![format!("tally: tolerate {}", tolerate.source_form())]
+        }
     };
     lines.extend(node.fanout.iter().map(fanout));
+    lines.extend(node.lanes.iter().map(super::lane));
     lines
+}
+
+fn is_choice(node: &Node) -> bool {
+    matches!(&node.kind, NodeKind::Block(block) if block.kind == BlockKind::Choose)
 }
 
 fn shape(graph: &Graph, node: &Node) -> Shape {
     match &node.kind {
         NodeKind::StageStart { .. } => Shape::Start,
         NodeKind::Anchor(_) => Shape::Anchor,
+        NodeKind::Checklist { .. } | NodeKind::Tally { .. } => Shape::Check,
         NodeKind::End { outcome } => Shape::End(super::outcome_label(graph, outcome).1),
         NodeKind::Block(block) => match block.kind {
             BlockKind::Step => Shape::Step,

@@ -144,7 +144,7 @@ fn routes<'g>(graph: &'g Graph, stage_box: &HashMap<&str, usize>, boxes: &mut Ve
         };
         let key = match &edge.weight.kind {
             EdgeKind::Next => RouteKey::Next,
-            EdgeKind::Failure => RouteKey::Failure(written),
+            EdgeKind::Failure | EdgeKind::Tolerated => RouteKey::Failure(written),
             EdgeKind::Cancel => RouteKey::Cancel(written),
             EdgeKind::Branch(label) => RouteKey::Branch(label.clone()),
         };

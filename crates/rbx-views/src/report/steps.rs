@@ -12,7 +12,8 @@ use serde_json::{Map, Value as Json};
 use super::build::plain;
 use super::words::{cancelled_text, json_text};
 use super::{
-    Confirmed, EXCERPT_LINES, EarlierAttempt, Excerpt, Signer, Signoff, StageInfo, StepInfo,
+    Confirmed, EXCERPT_LINES, EarlierAttempt, Excerpt, LastProbe, Probes, Signer, Signoff,
+    StageInfo, StepInfo,
 };
 use crate::graph::require;
 
@@ -92,11 +93,6 @@ impl<'a> NodeView<'a> {
     }
 
     fn step(&self, node: &Node, id: &str) -> Option<StepInfo> {
-        let (kind, title, block) = match &node.kind {
-            NodeKind::Block(block) => (block.kind.keyword(), &block.title, Some(block)),
-            NodeKind::Anchor(anchor) => ("anchor", &anchor.title, None),
-            NodeKind::StageStart { .. } | NodeKind::End { .. } => return None,
-        };
         let items = items_of(id);
         let vars: Vec<(&str, &str)> = node
             .fanout
@@ -104,7 +100,21 @@ impl<'a> NodeView<'a> {
             .map(|f| f.var.as_str())
             .zip(items.iter().map(String::as_str))
             .collect();
-        let title = self.resolve(title, &vars);
+        let (kind, title, block) = match &node.kind {
+            NodeKind::Block(block) => (
+                block.kind.keyword(),
+                self.resolve(&block.title, &vars),
+                Some(block),
+            ),
+            NodeKind::Anchor(anchor) => ("anchor", self.resolve(&anchor.title, &vars), None),
+            NodeKind::Checklist { title, .. } => ("checklist", self.resolve(title, &vars), None),
+            NodeKind::Tally { tolerate, .. } => (
+                "tally",
+                format!("Failed items, {} tolerated", tolerate.source_form()),
+                None,
+            ),
+            NodeKind::StageStart { .. } | NodeKind::End { .. } => return None,
+        };
         let conditions = self.conditions(statements_of(block), &vars);
         let default_state = NodeState::default();
         let ns = self.state.nodes.get(id).unwrap_or(&default_state);
@@ -165,6 +175,18 @@ impl<'a> NodeView<'a> {
             rationale: history.rationale,
             signoff,
             output,
+            probes: history.last_probe.as_ref().map(|last| Probes {
+                count: history.polls,
+                last: LastProbe {
+                    poll: last.poll,
+                    at: rbx_engine::format_time(last.at),
+                    exit: last.exit,
+                    held: last.held,
+                    reason: last.reason.clone(),
+                    stdout: last.stdout.clone(),
+                    stderr: last.stderr.clone(),
+                },
+            }),
             earlier_attempts: history
                 .earlier
                 .iter()
@@ -192,7 +214,7 @@ impl<'a> NodeView<'a> {
                     cancel.and_then(|c| c.reason.as_deref()),
                 ))
             }
-            _ => ns.reason.clone(),
+            _ => ns.why(),
         }
     }
 
@@ -205,6 +227,7 @@ impl<'a> NodeView<'a> {
         statements
             .iter()
             .filter_map(|s| match &s.kind {
+                StmtKind::Condition(c) => Some(format!("when {}", rbx_syntax::fmt::expr(c))),
                 StmtKind::Require(r) => Some(format!("require {}", require(r))),
                 StmtKind::Attest { role, statement } => Some(format!(
                     "attest {}: {}",
@@ -416,7 +439,10 @@ pub(super) fn stages(graph: &rbx_check::graph::Graph, nodes: &NodeView<'_>) -> V
                         agains.push(again);
                     }
                 }
-                NodeKind::Block(_) | NodeKind::Anchor(_) => {
+                NodeKind::Block(_)
+                | NodeKind::Anchor(_)
+                | NodeKind::Checklist { .. }
+                | NodeKind::Tally { .. } => {
                     let target = if member.stage == primary.stage {
                         &mut info.steps
                     } else {
@@ -477,6 +503,7 @@ fn again_row(stage: &str, title: &str, instance: &str) -> StepInfo {
         signoff: None,
         output: Vec::new(),
         earlier_attempts: Vec::new(),
+        probes: None,
     }
 }
 

@@ -21,7 +21,7 @@ pub(super) fn lines(timeline: &[TimelineEntry]) -> Vec<Line<'_>> {
     while at < timeline.len() {
         let skips = timeline[at..]
             .iter()
-            .take_while(|e| e.kind == kind::NODE_SKIPPED)
+            .take_while(|e| e.kind == kind::NODE_SKIPPED && e.payload.get("condition").is_none())
             .count();
         if skips >= 2 {
             out.push(Line::Skipped(&timeline[at..at + skips]));
@@ -98,6 +98,15 @@ pub(super) fn timeline_entry(event: &Event) -> TimelineEntry {
             }
             s
         }
+        kind::WAIT_POLLED => {
+            let poll = p.get("poll").and_then(Json::as_u64).unwrap_or(0);
+            let held = p.get("held").and_then(Json::as_bool).unwrap_or(false);
+            match text(p, "reason") {
+                _ if held => format!("poll {poll}{exit}: holds"),
+                Some(reason) => format!("poll {poll}{exit}: not yet, {reason}"),
+                None => format!("poll {poll}{exit}: not yet"),
+            }
+        }
         kind::NODE_FINISHED => {
             let status = match get("status").as_str() {
                 "succeeded" => "done",
@@ -132,7 +141,10 @@ pub(super) fn timeline_entry(event: &Event) -> TimelineEntry {
             }
             s
         }
-        kind::NODE_SKIPPED => "skipped: not on the run's path".to_string(),
+        kind::NODE_SKIPPED => match text(p, "condition") {
+            Some(condition) => format!("skipped: {}", rbx_engine::state::skipped_by(&condition)),
+            None => "skipped: not on the run's path".to_string(),
+        },
         kind::FLOW_LEFT => format!(
             "left the flow of stage {} by its route; nothing more of it starts",
             get("flow")
@@ -161,6 +173,13 @@ pub(super) fn timeline_entry(event: &Event) -> TimelineEntry {
                 .map_or(String::new(), rbx_engine::format_time)
         ),
         kind::RUN_FAILED => format!("run failed: {}", get("reason")),
+        kind::FINALLY_STARTED => match text(p, "failed") {
+            Some(node) => format!("the run failed at {node}; its clean-up (finally) runs"),
+            None => format!(
+                "the run reached `{}`; its clean-up (finally) runs",
+                get("outcome")
+            ),
+        },
         kind::RUN_ENDED => match p.get("success").and_then(Json::as_bool) {
             Some(true) => format!("run ended: {} (success)", get("outcome")),
             Some(false) => format!("run ended: {} (failure)", get("outcome")),

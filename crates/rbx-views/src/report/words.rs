@@ -196,6 +196,9 @@ pub(super) fn evidence(step: &StepInfo) -> Vec<Piece> {
             out.push(Piece::Pair("held".to_string(), condition.clone()));
         }
     }
+    if let Some(probes) = &step.probes {
+        out.extend(probe_pieces(probes));
+    }
     for earlier in &step.earlier_attempts {
         let mut s = format!("attempt {} {}", earlier.attempt, earlier.result);
         if let Some(exit) = earlier.exit {
@@ -281,10 +284,13 @@ pub(super) fn rows(steps: &[StepInfo]) -> Vec<Row<'_>> {
     let mut at = 0;
     while at < steps.len() {
         let result = steps[at].result;
+        // A step with a reason to show (a condition that skipped it) is
+        // never folded away.
         let alike = steps[at..]
             .iter()
-            .take_while(|s| s.result == result)
-            .count();
+            .take_while(|s| s.result == result && s.reason.is_none())
+            .count()
+            .max(1);
         let run = &steps[at..at + alike];
         if idle(result) && alike >= 2 {
             out.push(Row::Folded(result, run.iter().collect()));
@@ -338,4 +344,40 @@ pub(super) fn took(summary: &Summary) -> String {
         s.push_str(&format!(", took {}", duration_text(ms)));
     }
     s
+}
+
+/// A polling wait's probes: how many, and what the last one found, with
+/// the end of its output.
+fn probe_pieces(probes: &super::Probes) -> Vec<Piece> {
+    let last = &probes.last;
+    let times = if probes.count == 1 { "once" } else { "times" };
+    let count = if probes.count == 1 {
+        String::new()
+    } else {
+        format!("{} ", probes.count)
+    };
+    let mut found = match last.exit {
+        Some(exit) => format!("exit {exit}"),
+        None => "no exit status".to_string(),
+    };
+    match (&last.reason, last.held) {
+        (_, true) => found.push_str(", held"),
+        (Some(reason), false) => found.push_str(&format!(", not yet: {reason}")),
+        (None, false) => found.push_str(", not yet"),
+    }
+    let mut out = vec![Piece::Pair(
+        "polled".to_string(),
+        format!(
+            "{count}{times}; last, poll {} at {}: {found}",
+            last.poll, last.at
+        ),
+    )];
+    for (stream, text) in [("stdout", &last.stdout), ("stderr", &last.stderr)] {
+        if text.trim().is_empty() {
+            continue;
+        }
+        out.push(Piece::Note(format!("last probe's {stream} (its end):")));
+        out.extend(text.lines().map(|line| Piece::Code(line.to_string())));
+    }
+    out
 }
