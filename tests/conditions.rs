@@ -347,8 +347,9 @@ fn kill_nine_at_every_event_neither_loses_nor_repeats_a_conditional_node() {
 }
 
 /// W4, P2: a person's node whose condition does not hold is not what the
-/// run waits for: `rbx confirm` refuses it and records nothing, `rbx
-/// status` does not list it, and the run skips it when resumed.
+/// run waits for: the branch of `parallel` reaches it before the run
+/// pauses, so it is settled as skipped; `rbx confirm` refuses it and
+/// records nothing, and `rbx status` does not list it as waiting.
 #[test]
 fn confirm_refuses_a_node_whose_condition_does_not_hold() {
     let text = r#"runbook c "Confirm" {
@@ -378,7 +379,7 @@ fn confirm_refuses_a_node_whose_condition_does_not_hold() {
     let refused = bench.rbx(&["confirm", &id, "s.second", "--evidence", "note=hi"], &[]);
     assert_eq!(refused.status, 2, "{}", refused.transcript());
     assert!(
-        refused.stderr.contains("not waiting for"),
+        refused.stderr.contains("`s.second` is already settled"),
         "{}",
         refused.stderr
     );

@@ -518,7 +518,11 @@ impl Dispatcher<'_> {
         entry.status = Status::Skipped;
         entry.finished_seq = Some(seq);
         entry.condition = Some(condition);
+        // As any settlement: a loop item's place and its tolerance count
+        // it (rule R4), so the next item is let in.
+        self.kept.settled(self.state, self.plan, x);
         self.release(x);
+        self.reopen(x);
         Ok(())
     }
 
