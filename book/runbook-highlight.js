@@ -16,7 +16,7 @@
     "verify",
     "irreversible", "instructions", "evidence", "acknowledge", "optional", "attest", "by",
     "approvers", "no", "self-approval", "when", "otherwise", "option", "every",
-    "until", "continue", "person", "contact", "backup", "and", "or", "not",
+    "until", "continue", "person", "contact", "backup", "identity", "and", "or", "not",
     // Scenarios of `rbx test` (NAME.rbxtest).
     "scenario", "set", "operator", "start", "default", "given", "attempt",
     "attempts", "takes", "at", "answer", "rationale", "confirm", "reject",

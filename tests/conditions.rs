@@ -347,9 +347,8 @@ fn kill_nine_at_every_event_neither_loses_nor_repeats_a_conditional_node() {
 }
 
 /// W4, P2: a person's node whose condition does not hold is not what the
-/// run waits for: the branch of `parallel` reaches it before the run
-/// pauses, so it is settled as skipped; `rbx confirm` refuses it and
-/// records nothing, and `rbx status` does not list it as waiting.
+/// run waits for: `rbx confirm` refuses it and records nothing, `rbx
+/// status` does not list it, and the run skips it when resumed.
 #[test]
 fn confirm_refuses_a_node_whose_condition_does_not_hold() {
     let text = r#"runbook c "Confirm" {
@@ -370,7 +369,12 @@ fn confirm_refuses_a_node_whose_condition_does_not_hold() {
 "#;
     let bench = Bench::new();
     bench.write("main.runbook", text);
-    let run = bench.rbx(&["run", "main.runbook", "--non-interactive"], &[]);
+    // One at a time, so the run pauses at the first manual step before it
+    // looks at the second: `rbx confirm` then meets a node not settled yet.
+    let run = bench.rbx(
+        &["run", "main.runbook", "--non-interactive", "--jobs", "1"],
+        &[],
+    );
     assert_eq!(run.status, 3, "{}", run.transcript());
     let (id, before) = bench.journal();
     let status = bench.rbx(&["status", &id, "--format", "json"], &[]);
@@ -379,7 +383,7 @@ fn confirm_refuses_a_node_whose_condition_does_not_hold() {
     let refused = bench.rbx(&["confirm", &id, "s.second", "--evidence", "note=hi"], &[]);
     assert_eq!(refused.status, 2, "{}", refused.transcript());
     assert!(
-        refused.stderr.contains("`s.second` is already settled"),
+        refused.stderr.contains("not waiting for"),
         "{}",
         refused.stderr
     );

@@ -459,3 +459,90 @@ fn a_manual_step_that_needs_only_an_acknowledgement() {
         resumed.transcript()
     );
 }
+
+/// A role bound to identities (`identity` in the runbook, or in a fill
+/// file) takes sign-offs from those operators alone, in a sign-off inside
+/// a loop too; a role bound to none takes anyone's. Nothing of a refused
+/// sign-off is recorded.
+#[test]
+fn a_role_bound_to_identities_takes_sign_offs_from_them_alone() {
+    const BOUND: &str = r#"runbook release "Release" {
+  input regions: list(string) = ["eu", "us"]
+
+  role owner "Owner" {
+    person "Ada"
+    identity "ada"
+  }
+
+  role reviewer "Reviewer" {
+    person "Bob"
+  }
+
+  stage s "S" {
+    foreach region in regions {
+      signoff go "GO / NO-GO" {
+        by owner, reviewer
+      }
+    }
+
+    end shipped
+  }
+}
+"#;
+    for fill in [
+        None,
+        Some("[roles.reviewer]\nperson = \"Bob\"\nidentity = [\"bob\", \"Cy\"]\n"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "release.runbook", BOUND);
+        let mut run = vec!["run", "release.runbook", "--non-interactive"];
+        if let Some(text) = fill {
+            write(dir.path(), "fill.toml", text);
+            run.extend(["--fill", "fill.toml"]);
+        }
+        let paused = rbx(dir.path(), &run);
+        assert_eq!(paused.status, 3, "{}", paused.transcript());
+        let events = || {
+            rbx(dir.path(), &["log", "--format", "json"])
+                .stdout
+                .lines()
+                .count()
+        };
+        let sign = |step: &str, role: &str, who: &str| {
+            rbx(
+                dir.path(),
+                &[
+                    "confirm",
+                    step,
+                    "--signoff",
+                    &format!("{role}={who}:GO"),
+                    "--operator",
+                    who,
+                ],
+            )
+        };
+        let before = events();
+        let mallory = sign("s.go[eu]", "owner", "Mallory");
+        assert_eq!(mallory.status, 2, "{}", mallory.transcript());
+        assert!(
+            mallory.stderr.contains("only ada may"),
+            "{}",
+            mallory.transcript()
+        );
+        assert_eq!(events(), before, "a refused sign-off records nothing");
+        let reviewer = if fill.is_some() { "cy" } else { "Mallory" };
+        for (role, who) in [("owner", "ADA"), ("reviewer", reviewer)] {
+            let out = sign("s.go[eu]", role, who);
+            assert_eq!(out.status, 0, "{role} by {who}: {}", out.transcript());
+        }
+        if fill.is_some() {
+            let outsider = sign("s.go[us]", "reviewer", "Mallory");
+            assert_eq!(outsider.status, 2, "{}", outsider.transcript());
+            assert!(
+                outsider.stderr.contains("only bob, Cy may"),
+                "{}",
+                outsider.transcript()
+            );
+        }
+    }
+}

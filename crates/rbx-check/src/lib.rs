@@ -72,6 +72,8 @@ pub struct RoleFill {
     pub person: String,
     pub contact: Option<String>,
     pub backup: Option<String>,
+    /// The operators who may sign for the role (`identity` in a role).
+    pub identities: Vec<String>,
 }
 
 /// Checks the procedure whose entry file is `entry`.

@@ -292,6 +292,7 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
             operator: &operator,
             account: &account,
             earlier: &earlier,
+            identities: &procedure.identities,
         };
         let settlement =
             rbx_engine::people::settle(block, &response, &who).map_err(|problems| {

@@ -56,18 +56,20 @@ pub fn parse_fills(text: &str) -> Result<Fills, String> {
                         .filter(|p| !p.trim().is_empty())
                         .ok_or_else(|| format!("`roles.{id}` needs a `person`"))?;
                     for name in role.keys() {
-                        if !["person", "contact", "backup"].contains(&name.as_str()) {
+                        if !["person", "contact", "backup", "identity"].contains(&name.as_str()) {
                             return Err(format!(
-                                "`roles.{id}.{name}`: a role has `person`, `contact` and `backup`"
+                                "`roles.{id}.{name}`: a role has `person`, `contact`, `backup` and `identity`"
                             ));
                         }
                     }
+                    let identities = identities(id, role.get("identity"))?;
                     fills.roles.insert(
                         id.clone(),
                         RoleFill {
                             person,
                             contact: field("contact"),
                             backup: field("backup"),
+                            identities,
                         },
                     );
                 }
@@ -91,6 +93,25 @@ pub fn parse_fills(text: &str) -> Result<Fills, String> {
         }
     }
     Ok(fills)
+}
+
+/// A fill file's `identity` for a role: one operator, or a list of them.
+fn identities(id: &str, value: Option<&toml::Value>) -> Result<Vec<String>, String> {
+    let wrong = || format!("`roles.{id}.identity` must be an operator's name or a list of them");
+    match value {
+        None => Ok(Vec::new()),
+        Some(toml::Value::String(one)) if !one.trim().is_empty() => Ok(vec![one.clone()]),
+        Some(toml::Value::Array(many)) => many
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .filter(|s| !s.trim().is_empty())
+                    .map(str::to_string)
+                    .ok_or_else(wrong)
+            })
+            .collect(),
+        Some(_) => Err(wrong()),
+    }
 }
 
 /// What a fill value still is instead of a real one.
@@ -234,6 +255,7 @@ pub fn parse_role_flag(flag: &str) -> Result<(String, RoleFill), String> {
             person: person.to_string(),
             contact,
             backup: None,
+            identities: Vec::new(),
         },
     ))
 }

@@ -53,6 +53,9 @@ pub struct Procedure {
     pub sources: Vec<(String, String)>,
     pub inputs: Vec<InputDecl>,
     pub roles_filled: HashMap<String, bool>,
+    /// The operators who may sign for each role that names any: its
+    /// `identity` lines, then its fill's.
+    pub identities: HashMap<String, Vec<String>>,
     pub links_set: HashMap<String, bool>,
     pub hooks: Vec<(rbx_syntax::ast::HookEvent, rbx_syntax::ast::Text)>,
     /// The budgets over the whole run or several stages together.
@@ -97,6 +100,7 @@ impl Procedure {
         let header = entry.file.as_ref()?.header.as_ref()?;
         let mut inputs = Vec::new();
         let mut roles_filled = HashMap::new();
+        let mut identities: HashMap<String, Vec<String>> = HashMap::new();
         let mut links_set = HashMap::new();
         let mut hooks = Vec::new();
         let mut budgets = Vec::new();
@@ -121,6 +125,21 @@ impl Procedure {
                         });
                         let filled = filled || fills.roles.contains_key(&role.id.name);
                         roles_filled.insert(role.id.name.clone(), filled);
+                        let own = role.fields.iter().flatten();
+                        let named: Vec<String> = own
+                            .filter(|f| f.kind == RoleFieldKind::Identity)
+                            .map(|f| f.value.source_form())
+                            .chain(
+                                fills
+                                    .roles
+                                    .get(&role.id.name)
+                                    .into_iter()
+                                    .flat_map(|fill| fill.identities.iter().cloned()),
+                            )
+                            .collect();
+                        if !named.is_empty() {
+                            identities.insert(role.id.name.clone(), named);
+                        }
                     }
                     ItemKind::Link(link) => {
                         let set = link.target.as_ref().is_some_and(|t| {
@@ -149,6 +168,7 @@ impl Procedure {
             graph: Arc::new(graph),
             inputs,
             roles_filled,
+            identities,
             links_set,
             hooks,
             budgets,

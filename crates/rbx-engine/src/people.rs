@@ -79,6 +79,9 @@ pub struct Answering<'a> {
     pub account: &'a str,
     /// Sign-offs recorded earlier for this node that did not settle it.
     pub earlier: &'a [Signoff],
+    /// For each role that names its identities, the only operators who may
+    /// sign for it.
+    pub identities: &'a std::collections::HashMap<String, Vec<String>>,
 }
 
 /// A person's answer to one node.
@@ -299,6 +302,16 @@ fn signoffs(
                 "`{}` cannot sign here: a sign-off is given by the operator who records it, \
                  and that is `{}`; {} signs in a session of their own",
                 signoff.by, who.operator, signoff.by
+            ));
+        }
+        if let Some(allowed) = who.identities.get(&signoff.role)
+            && !allowed.iter().any(|a| normalise(a) == by)
+        {
+            problems.push(format!(
+                "{} cannot sign as `{}`: only {} may (the role's `identity`)",
+                signoff.by,
+                signoff.role,
+                allowed.join(", ")
             ));
         }
         if rule.no_self && by == started_by {
@@ -726,12 +739,17 @@ mod tests {
     }
 
     /// `operator` answers a run `zed` started, after `earlier`.
+    /// No role names its identities.
+    static ANYONE: std::sync::LazyLock<std::collections::HashMap<String, Vec<String>>> =
+        std::sync::LazyLock::new(std::collections::HashMap::new);
+
     fn who<'a>(operator: &'a str, earlier: &'a [Signoff]) -> Answering<'a> {
         Answering {
             started_by: "zed",
             operator,
             account: "acct",
             earlier,
+            identities: &ANYONE,
         }
     }
 
@@ -805,6 +823,41 @@ mod tests {
         .expect("accepted");
         assert_eq!(last.status, Status::Succeeded);
         assert_eq!(last.signoffs.len(), 4);
+    }
+
+    /// A role that names identities takes sign-offs from them alone,
+    /// compared normalised; a role that names none takes anyone's.
+    #[test]
+    fn a_role_with_identities_takes_sign_offs_from_them_alone() {
+        let block = block(GATE);
+        let identities = std::collections::HashMap::from([(
+            "owner".to_string(),
+            vec!["ada".to_string(), "Dee".to_string()],
+        )]);
+        let answering = |operator: &'static str| Answering {
+            identities: &identities,
+            ..who(operator, &[])
+        };
+        for (role, by, accepted) in [
+            ("owner", "ada", true),
+            ("owner", " DEE ", true),
+            ("owner", "mallory", false),
+            ("reviewer", "mallory", true),
+        ] {
+            let result = settle(
+                &block,
+                &given(vec![signoff(role, by, true)]),
+                &answering(by),
+            );
+            match (accepted, result) {
+                (true, Ok(settlement)) => assert_eq!(settlement.status, Status::Pending),
+                (false, Err(problems)) => assert!(
+                    problems.iter().any(|p| p.contains("only ada, Dee may")),
+                    "{problems:?}"
+                ),
+                (_, other) => panic!("{by} as {role}: {other:?}"),
+            }
+        }
     }
 
     #[test]

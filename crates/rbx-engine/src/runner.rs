@@ -49,6 +49,8 @@ pub(crate) struct Shared {
     options: Options,
     inputs: HashMap<String, Value>,
     roles_filled: HashMap<String, bool>,
+    /// Who may sign for a role that names its identities.
+    identities: HashMap<String, Vec<String>>,
     links_set: HashMap<String, bool>,
     cancel: watch::Receiver<bool>,
     /// Stops the run as a signal does: a person interrupted a prompt.

@@ -497,6 +497,12 @@ pub const KEYWORDS: &[Keyword] = &[
         &[Role],
     ),
     kw(
+        "identity",
+        "identity \"operator\"",
+        "An operator who may sign for the role (on PostgreSQL, a database role). When a role has any, no one else may sign for it.",
+        &[Role],
+    ),
+    kw(
         "scenario",
         "scenario ID \"What it proves\" { … }",
         "A scenario of `rbx test`, in a NAME.rbxtest file beside NAME.runbook: inputs, simulated step results, people's answers and what the run must do.",

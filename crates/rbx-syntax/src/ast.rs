@@ -352,6 +352,9 @@ pub enum RoleFieldKind {
     Person,
     Contact,
     Backup,
+    /// Who may sign for the role: the operator rbx records (on PostgreSQL,
+    /// the authenticated database role). One line per identity.
+    Identity,
 }
 
 impl RoleFieldKind {
@@ -360,6 +363,7 @@ impl RoleFieldKind {
             RoleFieldKind::Person => "person",
             RoleFieldKind::Contact => "contact",
             RoleFieldKind::Backup => "backup",
+            RoleFieldKind::Identity => "identity",
         }
     }
 }

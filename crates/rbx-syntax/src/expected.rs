@@ -86,7 +86,7 @@ fn words(rule: Rule) -> &'static [&'static str] {
         hook_event => &["pause", "overrun", "failure", "end"],
         outcome_class => &["success", "failure"],
         backoff_kind => &["fixed", "exponential"],
-        role_field_name => &["person", "contact", "backup"],
+        role_field_name => &["person", "contact", "backup", "identity"],
         input_type | scalar_type => &[
             "string",
             "int",

@@ -470,6 +470,7 @@ impl<'s> Lowerer<'s> {
         let kind = match name.as_str() {
             "person" => RoleFieldKind::Person,
             "contact" => RoleFieldKind::Contact,
+            "identity" => RoleFieldKind::Identity,
             _ => RoleFieldKind::Backup,
         };
         let value = self.string(children.expect(Rule::string)?)?;

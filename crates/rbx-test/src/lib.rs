@@ -206,6 +206,7 @@ fn everything_filled(runbook: &Path, loader: &dyn Loader) -> rbx_check::Fills {
                             person: format!("{} (simulated)", role.id.name),
                             contact: None,
                             backup: None,
+                            identities: Vec::new(),
                         },
                     );
                 }

@@ -86,6 +86,7 @@ pub async fn drive(
         options,
         inputs,
         roles_filled: procedure.roles_filled.clone(),
+        identities: procedure.identities.clone(),
         links_set: procedure.links_set.clone(),
         cancel: cancel.clone(),
         interrupt: interrupt_tx,
@@ -518,8 +519,7 @@ impl Dispatcher<'_> {
         entry.status = Status::Skipped;
         entry.finished_seq = Some(seq);
         entry.condition = Some(condition);
-        // As any settlement: a loop item's place and its tolerance count
-        // it (rule R4), so the next item is let in.
+        // Settled: its loop or block lets the next item in (rule R4).
         self.kept.settled(self.state, self.plan, x);
         self.release(x);
         self.reopen(x);

@@ -66,6 +66,7 @@ pub(crate) async fn person(
         operator: &shared.options.operator,
         account: &shared.options.account,
         earlier: &earlier,
+        identities: &shared.identities,
     };
     match people::settle(block, &response, &who) {
         Ok(settlement) if settlement.status == Status::Pending => {
