@@ -9,7 +9,7 @@
 
   const KEYWORDS = [
     "runbook", "version", "scope", "policy", "include", "input", "role", "link",
-    "outcome", "hook", "stage", "finally", "checklist", "fail-fast", "within", "then", "end", "step", "manual", "gate",
+    "outcome", "hook", "stage", "finally", "checklist", "fail-fast", "within", "deadline", "for", "max", "jitter", "then", "end", "step", "manual", "gate",
     "signoff", "decide", "choose", "wait", "anchor", "foreach", "in", "parallel",
     "tolerate", "again", "owner", "require", "on", "run", "timeout", "retry",
     "backoff", "expect", "exit", "capture", "json", "lines", "keep", "idempotent",
@@ -23,8 +23,8 @@
     "earlier", "failed", "ran", "overrun", "cancel", "go",
   ];
   const TYPES = [
-    "string", "int", "bool", "duration", "secret", "host", "command", "enum",
-    "list", "choice", "choices", "text", "url", "file",
+    "string", "int", "bool", "duration", "timestamp", "secret", "host",
+    "command", "enum", "list", "choice", "choices", "text", "url", "file",
   ];
   const BUILT_INS = [
     "stdout", "stderr", "success", "failure", "cancel", "pause", "overrun", "finish",

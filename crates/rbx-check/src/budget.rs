@@ -32,6 +32,9 @@ pub struct Cost {
 pub enum Reason {
     /// A step or wait without a `timeout`.
     NoTimeout,
+    /// A step or wait whose `timeout` is an expression, known only when
+    /// it starts.
+    ComputedTimeout,
     /// A node inside `foreach` over a list whose length is not known, so
     /// neither is how many times the node runs.
     UnknownLength { list: String },
@@ -124,16 +127,22 @@ fn attempts(block: &Block) -> Option<u64> {
     let running = timeout.saturating_mul(retries.saturating_add(1));
     let waiting = match &retry.backoff {
         None => 0,
-        Some(backoff) => match backoff.kind.unwrap_or(BackoffKind::Exponential) {
-            BackoffKind::Fixed => backoff.delay.millis.saturating_mul(retries),
-            BackoffKind::Exponential => {
-                let doublings = u32::try_from(retries)
-                    .ok()
-                    .and_then(|r| 2u64.checked_pow(r))
-                    .unwrap_or(u64::MAX);
-                backoff.delay.millis.saturating_mul(doublings - 1)
+        Some(backoff) => {
+            // Jitter only ever shortens a delay; `max` caps each one.
+            let cap = backoff.max.as_ref().map_or(u64::MAX, |m| m.millis);
+            match backoff.kind.unwrap_or(BackoffKind::Exponential) {
+                BackoffKind::Fixed => backoff.delay.millis.min(cap).saturating_mul(retries),
+                BackoffKind::Exponential => (0..retries.min(64))
+                    .map(|n| {
+                        let doubled = 2u64
+                            .checked_pow(u32::try_from(n).unwrap_or(u32::MAX))
+                            .map_or(u64::MAX, |f| backoff.delay.millis.saturating_mul(f));
+                        doubled.min(cap)
+                    })
+                    .fold(0u64, u64::saturating_add)
+                    .saturating_add(cap.saturating_mul(retries.saturating_sub(64))),
             }
-        },
+        }
     };
     Some(running.saturating_add(waiting))
 }
@@ -190,9 +199,15 @@ pub fn worst_case_with(
         let cost = cost(node);
         people |= cost.people;
         let Some(millis) = cost.millis else {
+            let computed = matches!(&node.kind, NodeKind::Block(block)
+                if block.body.iter().any(|s| matches!(s.kind, StmtKind::TimeoutExpr(_))));
             return WorstCase::Unbounded {
                 node: node.id.clone(),
-                reason: Reason::NoTimeout,
+                reason: if computed {
+                    Reason::ComputedTimeout
+                } else {
+                    Reason::NoTimeout
+                },
             };
         };
         let mut rounds: u64 = 1;
@@ -354,6 +369,23 @@ mod tests {
         assert_eq!(
             worst_case(&g, "s"),
             bounded(89_000, &["s", "s.a", "s.b", "s.c", "s.end.done"], false)
+        );
+    }
+
+    #[test]
+    fn max_caps_every_delay_and_jitter_never_lengthens_one() {
+        let g = graph(
+            r#"
+            stage s "S" {
+              step a "A" { run "a" timeout 10s retry 4 backoff 2s max 5s jitter on exit 75 }
+              step b "B" { run "b" timeout 10s retry 2 backoff 9s fixed max 4s }
+              end done
+            }"#,
+        );
+        // a: 5 × 10s + 2s + 4s + 5s + 5s = 66s. b: 3 × 10s + 2 × 4s = 38s.
+        assert_eq!(
+            worst_case(&g, "s"),
+            bounded(104_000, &["s", "s.a", "s.b", "s.end.done"], false)
         );
     }
 

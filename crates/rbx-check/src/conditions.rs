@@ -285,7 +285,9 @@ fn reads_anything(e: &Expr) -> bool {
         ExprKind::Sum { first, rest } => {
             reads_anything(first) || rest.iter().any(|(_, r)| reads_anything(r))
         }
-        ExprKind::List(items) | ExprKind::Default(items) => items.iter().any(reads_anything),
+        ExprKind::List(items) | ExprKind::Default(items) | ExprKind::Product(items) => {
+            items.iter().any(reads_anything)
+        }
         ExprKind::Call { .. } | ExprKind::Path(_) => true,
         ExprKind::String(text) => text.interpolations().next().is_some(),
         ExprKind::Int(_) | ExprKind::Bool(_) | ExprKind::Duration(_) | ExprKind::Regex(_) => false,
@@ -306,7 +308,7 @@ fn collect_paths<'e>(e: &'e Expr, out: &mut Vec<&'e Path>) {
             collect_paths(first, out);
             rest.iter().for_each(|(_, r)| collect_paths(r, out));
         }
-        ExprKind::Call { args, .. } | ExprKind::List(args) => {
+        ExprKind::Call { args, .. } | ExprKind::List(args) | ExprKind::Product(args) => {
             args.iter().for_each(|a| collect_paths(a, out))
         }
         // `a ?? b`: what has a fallback may be missing; only the last

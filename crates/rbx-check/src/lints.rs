@@ -66,6 +66,7 @@ pub fn check(sources: &[Source], table: &Table, fills: &Fills) -> Vec<Finding> {
                 | ItemKind::Input(_)
                 | ItemKind::Outcome(_)
                 | ItemKind::On(_)
+                | ItemKind::Budget(_)
                 | ItemKind::Require(_) => {}
             }
         }
@@ -166,9 +167,11 @@ fn holds(ty: ScalarType) -> Holds {
     match ty {
         ScalarType::String | ScalarType::Secret => Holds::Text,
         ScalarType::Command => Holds::Code,
-        ScalarType::Int | ScalarType::Bool | ScalarType::Duration | ScalarType::Host => {
-            Holds::Inert
-        }
+        ScalarType::Int
+        | ScalarType::Bool
+        | ScalarType::Duration
+        | ScalarType::Timestamp
+        | ScalarType::Host => Holds::Inert,
     }
 }
 
@@ -311,7 +314,13 @@ impl Lints<'_> {
                     CaptureType::Int
                     | CaptureType::Bool
                     | CaptureType::Duration
-                    | CaptureType::List(ScalarType::Int | ScalarType::Bool | ScalarType::Duration),
+                    | CaptureType::Timestamp
+                    | CaptureType::List(
+                        ScalarType::Int
+                        | ScalarType::Bool
+                        | ScalarType::Duration
+                        | ScalarType::Timestamp,
+                    ),
                 ))) => Holds::Inert,
                 _ => Holds::Text,
             },

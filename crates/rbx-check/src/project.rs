@@ -45,6 +45,7 @@ pub const ADJUSTABLE: &[&str] = &[
     "rbx::lint::maybe_skipped",
     "rbx::lint::over_budget",
     "rbx::lint::parallel_limit",
+    "rbx::lint::retry_on_success",
     "rbx::lint::skipped_value",
     "rbx::lint::unbounded_budget",
     "rbx::lint::unreachable",
@@ -63,6 +64,8 @@ pub const ADJUSTABLE: &[&str] = &[
 pub const FIXED: &[&str] = &[
     "rbx::lint::bad_call",
     "rbx::lint::bad_suppression",
+    "rbx::lint::bad_time_zone",
+    "rbx::lint::bad_timestamp",
     "rbx::lint::bad_version",
     "rbx::lint::cycle",
     "rbx::lint::dead_end",

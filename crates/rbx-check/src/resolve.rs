@@ -8,7 +8,19 @@ use rbx_syntax::ast::*;
 use crate::symbols::{Definition, Kind, Table};
 use crate::{Finding, Source};
 
-const FUNCTIONS: [&str; 6] = ["contains", "count", "filled", "len", "set", "version"];
+const FUNCTIONS: [&str; 11] = [
+    "contains",
+    "count",
+    "filled",
+    "hour",
+    "len",
+    "minute",
+    "now",
+    "set",
+    "timestamp",
+    "version",
+    "weekday",
+];
 
 pub fn resolve(sources: &[Source], table: &Table) -> Vec<Finding> {
     let mut resolver = Resolver {
@@ -112,6 +124,14 @@ impl Resolver<'_> {
                 ItemKind::Hook(hook) => self.text(&hook.command),
                 ItemKind::Require(require) => self.require(require),
                 ItemKind::On(route) => self.target(&route.target),
+                ItemKind::Budget(budget) => {
+                    if let Limit::Deadline(e) = &budget.limit {
+                        self.expr(e);
+                    }
+                    for stage in &budget.stages {
+                        self.expect_defined(Kind::Stage, stage);
+                    }
+                }
                 ItemKind::Stage(stage) => {
                     self.text(&stage.title);
                     self.stage_items(&stage.items);
@@ -128,7 +148,12 @@ impl Resolver<'_> {
                 StageItemKind::On(route) => self.target(&route.target),
                 StageItemKind::Then(stage) => self.expect_defined(Kind::Stage, stage),
                 StageItemKind::End(_) => {}
-                StageItemKind::Anchor(anchor) => self.text(&anchor.title),
+                StageItemKind::Anchor(anchor) => {
+                    self.text(&anchor.title);
+                    if let Some(at) = &anchor.at {
+                        self.expr(at);
+                    }
+                }
                 StageItemKind::Again(again) => {
                     self.expect_defined(Kind::Stage, &again.stage);
                     for route in &again.routes {
@@ -182,7 +207,9 @@ impl Resolver<'_> {
                 self.text(&option.description);
                 self.target(&option.target);
             }
-            StmtKind::Until(condition) | StmtKind::Condition(condition) => self.expr(condition),
+            StmtKind::Until(condition)
+            | StmtKind::Condition(condition)
+            | StmtKind::TimeoutExpr(condition) => self.expr(condition),
             StmtKind::Timeout(_)
             | StmtKind::Retry(_)
             | StmtKind::ExpectExit(_)
@@ -239,7 +266,7 @@ impl Resolver<'_> {
             ExprKind::Call { name, args } => self.call(name, args),
             ExprKind::Path(path) => self.value_path(path),
             ExprKind::String(t) => self.text(t),
-            ExprKind::List(items) | ExprKind::Default(items) => {
+            ExprKind::List(items) | ExprKind::Default(items) | ExprKind::Product(items) => {
                 for item in items {
                     self.expr(item);
                 }
@@ -296,10 +323,19 @@ impl Resolver<'_> {
                     self.expr(arg);
                 }
             }
-            "len" | "contains" | "version" => {
+            "len" | "contains" | "version" | "now" | "timestamp" | "weekday" | "hour"
+            | "minute" => {
                 let (wanted, example) = match name.name.as_str() {
                     "len" => (1, "`len(hosts)`"),
                     "contains" => (2, "`contains([SEV0, SEV1], severity)`"),
+                    "now" => (0, "`now() < release - 30m`"),
+                    "timestamp" => (1, "`timestamp(\"2026-12-07T18:00:00Z\")`"),
+                    "weekday" => (
+                        2,
+                        "`contains([sat, sun], weekday(now(), \"Europe/Berlin\"))`",
+                    ),
+                    "hour" => (2, "`hour(now(), \"Europe/Berlin\") < 17`"),
+                    "minute" => (2, "`minute(now(), \"UTC\") < 30`"),
                     _ => (1, "`version(deploy.build) >= version(\"1.28\")`"),
                 };
                 if args.len() != wanted {

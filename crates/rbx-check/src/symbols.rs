@@ -136,6 +136,10 @@ pub fn build(sources: &[Source]) -> (Table, Vec<Finding>) {
         .table
         .values
         .extend(STATUSES.iter().map(|s| s.to_string()));
+    builder
+        .table
+        .values
+        .extend(rbx_syntax::time::WEEKDAYS.iter().map(|d| d.to_string()));
     for (index, source) in sources.iter().enumerate() {
         if let Some(file) = &source.file {
             builder.source = index;

@@ -17,6 +17,8 @@ use crate::symbols::{FieldType, NodeKind, STATUSES, Table};
 use crate::{Finding, Source};
 
 mod data;
+mod retry;
+mod time;
 
 const TYPE_MISMATCH: &str = "rbx::lint::type_mismatch";
 const NOT_BOOLEAN: &str = "rbx::lint::not_boolean";
@@ -200,6 +202,7 @@ fn scalar(ty: ScalarType) -> Type {
         ScalarType::Int => Type::Int,
         ScalarType::Bool => Type::Bool,
         ScalarType::Duration => Type::Duration,
+        ScalarType::Timestamp => Type::Timestamp,
         ScalarType::Secret => Type::Secret,
     }
 }
@@ -287,6 +290,7 @@ impl Checker<'_> {
                 ItemKind::Input(input) => self.input_default(input),
                 ItemKind::Require(require) => self.require(require),
                 ItemKind::Stage(stage) => self.stage_items(&stage.items),
+                ItemKind::Budget(budget) => self.deadline(budget),
                 ItemKind::Finally(items) => self.stage_items(items),
                 ItemKind::Version(_)
                 | ItemKind::Scope(_)
@@ -306,6 +310,7 @@ impl Checker<'_> {
             match &item.kind {
                 StageItemKind::Require(require) => self.require(require),
                 StageItemKind::Block(block) => {
+                    self.retry(block);
                     for stmt in &block.body {
                         if let StmtKind::Capture(capture) = &stmt.kind {
                             self.capture(capture, stmt.span);
@@ -324,8 +329,8 @@ impl Checker<'_> {
                 StageItemKind::On(_)
                 | StageItemKind::Then(_)
                 | StageItemKind::End(_)
-                | StageItemKind::Anchor(_)
                 | StageItemKind::Again(_) => {}
+                StageItemKind::Anchor(anchor) => self.anchor_at(anchor),
             }
         }
     }
@@ -337,6 +342,7 @@ impl Checker<'_> {
                 self.condition(condition, "`when`")
             }
             StmtKind::Until(e) => self.until(e),
+            StmtKind::TimeoutExpr(e) => self.timeout(e),
             StmtKind::Owner(_)
             | StmtKind::On(_)
             | StmtKind::Run(_)
@@ -492,6 +498,7 @@ impl Checker<'_> {
                 Type::Bool
             }
             ExprKind::Paren(inner) => self.infer(inner),
+            ExprKind::Product(operands) => self.product(operands),
             ExprKind::Compare { lhs, op, rhs } => {
                 self.compare(lhs, *op, rhs);
                 Type::Bool
@@ -773,6 +780,9 @@ impl Checker<'_> {
             "len" => self.len(args),
             "contains" => self.contains(args),
             "version" => self.version(args),
+            "now" => self.now(args),
+            "timestamp" => self.timestamp(args),
+            "weekday" | "hour" | "minute" => self.calendar(&name.name, args),
             // Resolve reported the unknown function.
             _ => Type::Unknown,
         }
@@ -965,6 +975,10 @@ impl Checker<'_> {
         if fits {
             return;
         }
+        if let (ValueKind::String(text), ScalarType::Timestamp) = (&value.kind, ty) {
+            self.timestamp_default(value, text, input, &what);
+            return;
+        }
         let expected = scalar(ty).noun();
         let unquoted = match &value.kind {
             ValueKind::String(text) => text.as_literal(),
@@ -979,7 +993,7 @@ impl Checker<'_> {
                 | ValueKind::Int(_)
                 | ValueKind::Bool(_)
                 | ValueKind::Duration(_),
-                ScalarType::String | ScalarType::Host | ScalarType::Command,
+                ScalarType::String | ScalarType::Host | ScalarType::Command | ScalarType::Timestamp,
                 _,
             ) => {
                 format!("write text in quotes: `\"{}\"`", self.code(value.span))
@@ -1001,6 +1015,7 @@ impl Checker<'_> {
                     ScalarType::Int => "`3`",
                     ScalarType::Bool => "`true` or `false`",
                     ScalarType::Duration => "`30m`",
+                    ScalarType::Timestamp => "`\"2026-12-07T18:00:00Z\"`",
                     ScalarType::Secret => "nothing",
                     ScalarType::Host => "`\"web-1.example.com\"`",
                     ScalarType::Command => "`\"scripts/freeze --all\"`",

@@ -82,6 +82,12 @@ pub fn check(sources: &[Source], graph: &Graph) -> Vec<Finding> {
                         "give it a `timeout` so the stage's worst case has an upper bound"
                             .to_string(),
                     ),
+                    Reason::ComputedTimeout => (
+                        format!("the timeout of `{culprit}` is computed when it starts"),
+                        "write its timeout as a duration, or leave the stage without `within`; \
+                         lint cannot bound a time it cannot compute"
+                            .to_string(),
+                    ),
                     Reason::UnknownLength { list } => (
                         format!(
                             "`{culprit}` runs once per item of `{list}`, whose length is not known"

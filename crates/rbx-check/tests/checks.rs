@@ -56,6 +56,16 @@ fn well_typed_expressions_pass() {
 }
 
 #[test]
+fn well_typed_time_passes() {
+    let report = check(&fixtures().join("pass/time.runbook"), &Files);
+    assert!(
+        report.findings.is_empty(),
+        "{}",
+        render(&report, fixtures())
+    );
+}
+
+#[test]
 fn guarded_conditions_pass() {
     let report = check(&fixtures().join("pass/conditions.runbook"), &Files);
     assert!(

@@ -336,6 +336,7 @@ fn scalar_capture(item: rbx_syntax::ast::ScalarType) -> CaptureType {
         ScalarType::Int => CaptureType::Int,
         ScalarType::Bool => CaptureType::Bool,
         ScalarType::Duration => CaptureType::Duration,
+        ScalarType::Timestamp => CaptureType::Timestamp,
         _ => CaptureType::String,
     }
 }
@@ -347,6 +348,9 @@ fn typed(raw: &str, ty: Option<CaptureType>) -> Option<Value> {
         Some(CaptureType::Int) => Value::Int(raw.parse().ok()?),
         Some(CaptureType::Bool) => Value::Bool(raw.parse().ok()?),
         Some(CaptureType::Duration) => Value::Duration(parse_duration(raw)?),
+        Some(CaptureType::Timestamp) => {
+            Value::Timestamp(rbx_syntax::time::parse_timestamp(raw).ok()?)
+        }
         Some(CaptureType::List(_)) => return None,
     })
 }

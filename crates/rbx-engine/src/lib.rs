@@ -20,6 +20,7 @@ pub mod readiness;
 mod runner;
 pub mod shell;
 pub mod state;
+mod time;
 pub mod value;
 mod whole;
 
@@ -57,6 +58,8 @@ pub struct Procedure {
     pub identities: HashMap<String, Vec<String>>,
     pub links_set: HashMap<String, bool>,
     pub hooks: Vec<(rbx_syntax::ast::HookEvent, rbx_syntax::ast::Text)>,
+    /// The budgets over the whole run or several stages together.
+    pub budgets: Vec<rbx_syntax::ast::Budget>,
 }
 
 #[derive(Debug, Clone)]
@@ -100,14 +103,19 @@ impl Procedure {
         let mut identities: HashMap<String, Vec<String>> = HashMap::new();
         let mut links_set = HashMap::new();
         let mut hooks = Vec::new();
+        let mut budgets = Vec::new();
         for file in report.sources.iter().filter_map(|s| s.file.as_ref()) {
             for item in &file.items {
                 match &item.kind {
                     ItemKind::Hook(hook) => hooks.push((hook.event, hook.command.clone())),
+                    ItemKind::Budget(budget) => budgets.push(budget.clone()),
                     ItemKind::Input(input) => inputs.push(InputDecl {
                         name: input.name.name.clone(),
                         ty: input.ty.kind.clone(),
-                        default: input.default.as_ref().map(literal),
+                        default: input
+                            .default
+                            .as_ref()
+                            .map(|d| default_value(d, &input.ty.kind)),
                     }),
                     ItemKind::Role(role) => {
                         let filled = role.fields.iter().flatten().any(|f| {
@@ -163,6 +171,7 @@ impl Procedure {
             identities,
             links_set,
             hooks,
+            budgets,
         })
     }
 }
@@ -176,6 +185,26 @@ pub fn literal(value: &rbx_syntax::ast::Value) -> Value {
         ValueKind::Duration(ms) => Value::Duration(*ms),
         ValueKind::Name(name) => Value::Name(name.name.clone()),
         ValueKind::List(items) => Value::List(items.iter().map(literal).collect()),
+    }
+}
+
+/// An input's default as a value of the input's type: the text of a
+/// `timestamp` read as a time (lint has checked that it is one; text that
+/// is not stays text, and the node reading it fails saying so).
+pub fn default_value(value: &rbx_syntax::ast::Value, ty: &InputTypeKind) -> Value {
+    fn as_time(value: Value) -> Value {
+        match value {
+            Value::Text(text) => {
+                rbx_syntax::time::parse_timestamp(&text).map_or(Value::Text(text), Value::Timestamp)
+            }
+            Value::List(items) => Value::List(items.into_iter().map(as_time).collect()),
+            other => other,
+        }
+    }
+    match ty {
+        InputTypeKind::Scalar(ScalarType::Timestamp)
+        | InputTypeKind::List(ScalarType::Timestamp) => as_time(literal(value)),
+        _ => literal(value),
     }
 }
 

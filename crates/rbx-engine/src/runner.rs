@@ -7,6 +7,7 @@
 //! returned. A branch not taken settles as skipped, and skipping propagates,
 //! so joins after alternative branches work.
 
+mod budgets;
 mod condition;
 mod decide;
 mod dispatch;
@@ -16,6 +17,7 @@ mod hooks;
 mod node;
 mod person;
 mod record;
+mod retry;
 mod step;
 mod tally;
 mod wait;
@@ -58,6 +60,7 @@ pub(crate) struct Shared {
     /// Past runs of the same runbook for `count()`.
     history: Vec<crate::Past>,
     hooks: Vec<(HookEvent, Text)>,
+    budgets: Vec<rbx_syntax::ast::Budget>,
     runbook_id: String,
     /// Who started the run, for `no self-approval`.
     started_by: String,
@@ -65,6 +68,8 @@ pub(crate) struct Shared {
     verify_first: std::collections::HashSet<String>,
     /// When each stage instance started, for "elapsed / budget".
     stage_started: std::sync::Mutex<HashMap<String, i64>>,
+    /// When each wait the run stopped for is due (`RunState::dues`).
+    dues: HashMap<String, i64>,
     /// How many instances each node of the runbook has in this run
     /// (`again`, `foreach`), by its id in the runbook.
     instances: std::sync::Mutex<HashMap<String, usize>>,

@@ -197,6 +197,9 @@ pub struct RunState {
     /// Who did what, where and when: what the views show, never what the
     /// executor decides by.
     pub history: History,
+    /// When each wait the run stopped for is due, as it was computed then:
+    /// a resumed wait keeps it, even if its `until` reads `now()`.
+    pub dues: HashMap<String, i64>,
     /// Once the run's `finally` block has started: how the run ends when
     /// it is over (`finally_started`'s payload: `outcome` and `success`,
     /// or the `failed` node and its `reason`).
@@ -217,6 +220,7 @@ impl RunState {
             status: RunStatus::Running,
             left: BTreeMap::new(),
             history: History::default(),
+            dues: HashMap::new(),
             finally: None,
         }
     }
@@ -306,6 +310,7 @@ pub fn replay<'e>(events: impl IntoIterator<Item = (&'e str, &'e Json, u64, i64)
                 }
                 for reset in nodes {
                     state.history.reset(&reset);
+                    state.dues.remove(&reset);
                     if let Some(entry) = state.nodes.get_mut(&reset) {
                         let attempts = entry.attempts;
                         *entry = NodeState {
@@ -325,9 +330,11 @@ pub fn replay<'e>(events: impl IntoIterator<Item = (&'e str, &'e Json, u64, i64)
             }
             kind::RUN_INTERRUPTED => state.status = RunStatus::Interrupted,
             kind::RUN_WAITING => {
+                let due = payload.get("due").and_then(Json::as_i64).unwrap_or(0);
+                state.dues.insert(node.to_string(), due);
                 state.status = RunStatus::Waiting {
                     node: node.to_string(),
-                    due: payload.get("due").and_then(Json::as_i64).unwrap_or(0),
+                    due,
                 }
             }
             kind::RUN_CANCELLED => state.status = RunStatus::Cancelled,

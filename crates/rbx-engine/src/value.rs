@@ -39,7 +39,7 @@ impl Value {
             Value::Int(n) => n.to_string(),
             Value::Bool(b) => b.to_string(),
             Value::Duration(ms) => rbx_syntax::fmt::duration(*ms),
-            Value::Timestamp(ms) => ms.to_string(),
+            Value::Timestamp(ms) => rbx_syntax::time::format_timestamp(*ms),
             Value::Version(v) => v.to_string(),
             Value::List(items) => {
                 let items: Vec<String> = items.iter().map(Value::reveal).collect();
@@ -154,6 +154,7 @@ fn parse_scalar(text: &str, scalar: ScalarType) -> Result<Value, String> {
         ScalarType::Duration => parse_duration(text)
             .map(Value::Duration)
             .ok_or_else(|| format!("`{text}` is not a duration such as 30s, 5m or 1h30m")),
+        ScalarType::Timestamp => rbx_syntax::time::parse_timestamp(text).map(Value::Timestamp),
     }
 }
 
@@ -188,6 +189,9 @@ pub trait Env {
     /// `count(condition, window)`: in how many runs of this runbook, within
     /// `window` milliseconds before now, `condition` held.
     fn count(&self, condition: &Expr, window: u64) -> Result<i64, String>;
+    /// `now()`: milliseconds since the epoch, the same every time one
+    /// evaluation asks.
+    fn now(&self) -> i64;
 }
 
 pub fn eval(expr: &Expr, env: &dyn Env) -> Result<Value, String> {
@@ -217,6 +221,13 @@ pub fn eval(expr: &Expr, env: &dyn Env) -> Result<Value, String> {
                 total = add(total, *op, eval(operand, env)?)?;
             }
             Ok(total)
+        }
+        ExprKind::Product(operands) => {
+            let values = operands
+                .iter()
+                .map(|operand| eval(operand, env))
+                .collect::<Result<Vec<_>, _>>()?;
+            crate::time::product(values)
         }
         ExprKind::Call { name, args } => call(&name.name, args, env),
         ExprKind::Path(path) => {
@@ -359,12 +370,16 @@ fn call(name: &str, args: &[Expr], env: &dyn Env) -> Result<Value, String> {
             };
             env.count(condition, window).map(Value::Int)
         }
-        "len" | "contains" | "version" => {
+        "now" => Ok(Value::Timestamp(env.now())),
+        "len" | "contains" | "version" | "timestamp" | "weekday" | "hour" | "minute" => {
             let values = args
                 .iter()
                 .map(|arg| eval(arg, env))
                 .collect::<Result<Vec<_>, _>>()?;
-            crate::data::call(name, values)
+            match name {
+                "len" | "contains" | "version" => crate::data::call(name, values),
+                _ => crate::time::call(name, values),
+            }
         }
         other => Err(format!("no function named `{other}`")),
     }

@@ -62,7 +62,16 @@ pub fn complete(cursor: &Cursor) -> Vec<CompletionItem> {
         ["expect"] => words_of(&["exit", "stdout", "stderr"]),
         ["foreach", _, "in"] => names.of(Kind::Input),
         ["input", ..] if head.trim_end().ends_with(':') => words_of(&[
-            "string", "int", "bool", "duration", "secret", "host", "command", "enum", "list",
+            "string",
+            "int",
+            "bool",
+            "duration",
+            "timestamp",
+            "secret",
+            "host",
+            "command",
+            "enum",
+            "list",
         ]),
         ["when" | "until" | "require", ..] => names.expression(),
         _ => Vec::new(),
@@ -184,9 +193,21 @@ impl Names<'_> {
                 .map(|v| item(v, CompletionItemKind::ENUM_MEMBER, Some("value".into()))),
         );
         items.extend(
-            ["count", "filled", "set"]
-                .into_iter()
-                .map(|f| item(f, CompletionItemKind::FUNCTION, Some("function".into()))),
+            [
+                "contains",
+                "count",
+                "filled",
+                "hour",
+                "len",
+                "minute",
+                "now",
+                "set",
+                "timestamp",
+                "version",
+                "weekday",
+            ]
+            .into_iter()
+            .map(|f| item(f, CompletionItemKind::FUNCTION, Some("function".into()))),
         );
         items
     }

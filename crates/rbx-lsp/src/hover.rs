@@ -248,6 +248,9 @@ fn worst_case(worst: &WorstCase) -> String {
         }
         WorstCase::Unbounded { node, reason } => match reason {
             Reason::NoTimeout => format!("unbounded: `{node}` has no `timeout`"),
+            Reason::ComputedTimeout => {
+                format!("unbounded: the `timeout` of `{node}` is computed when it starts")
+            }
             Reason::UnknownLength { list } => {
                 format!("unbounded: `{node}` runs once per item of `{list}`")
             }

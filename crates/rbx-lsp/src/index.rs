@@ -172,6 +172,14 @@ impl Walker<'_> {
             ItemKind::Hook(hook) => self.text(&hook.command),
             ItemKind::Require(require) => self.require(require),
             ItemKind::On(route) => self.target(&route.target),
+            ItemKind::Budget(budget) => {
+                if let Limit::Deadline(e) = &budget.limit {
+                    self.expr(e);
+                }
+                for stage in &budget.stages {
+                    self.named(Kind::Stage, stage, false);
+                }
+            }
             ItemKind::Stage(stage) => {
                 self.named(Kind::Stage, &stage.id, true);
                 self.text(&stage.title);
@@ -192,6 +200,9 @@ impl Walker<'_> {
                 StageItemKind::Anchor(anchor) => {
                     self.named(Kind::Node, &anchor.id, true);
                     self.text(&anchor.title);
+                    if let Some(at) = &anchor.at {
+                        self.expr(at);
+                    }
                 }
                 StageItemKind::Foreach(foreach) => {
                     self.path(&foreach.list);
@@ -276,7 +287,9 @@ impl Walker<'_> {
                 self.text(&option.description);
                 self.target(&option.target);
             }
-            StmtKind::Until(condition) | StmtKind::Condition(condition) => self.expr(condition),
+            StmtKind::Until(condition)
+            | StmtKind::Condition(condition)
+            | StmtKind::TimeoutExpr(condition) => self.expr(condition),
             StmtKind::ExpectStream(expect) => self.prose(expect.regex.span),
             StmtKind::Timeout(_)
             | StmtKind::Retry(_)
@@ -337,7 +350,7 @@ impl Walker<'_> {
             ExprKind::Path(path) => self.path(path),
             ExprKind::String(t) => self.text(t),
             ExprKind::Regex(regex) => self.prose(regex.span),
-            ExprKind::List(items) | ExprKind::Default(items) => {
+            ExprKind::List(items) | ExprKind::Default(items) | ExprKind::Product(items) => {
                 items.iter().for_each(|item| self.expr(item));
             }
             ExprKind::Int(_) | ExprKind::Bool(_) | ExprKind::Duration(_) => {}

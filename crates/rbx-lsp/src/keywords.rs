@@ -93,7 +93,7 @@ pub const KEYWORDS: &[Keyword] = &[
     kw(
         "input",
         "input NAME \"description\": TYPE = DEFAULT",
-        "A typed value set for a run with `--set NAME=VALUE`: string, int, bool, duration, secret, host, command, enum(…) or list(…).",
+        "A typed value set for a run with `--set NAME=VALUE`: string, int, bool, duration, timestamp, secret, host, command, enum(…) or list(…).",
         &[Top],
     ),
     kw(
@@ -156,8 +156,20 @@ pub const KEYWORDS: &[Keyword] = &[
     ),
     kw(
         "within",
-        "within DURATION",
-        "A stage's time budget: lint compares it with the stage's worst-case time, and a run that overruns it fires `hook overrun`.",
+        "within DURATION [for STAGE, …]",
+        "A time budget: after a stage's title, the stage's (lint compares it with the stage's worst-case time); at the top level, the whole run's, or with `for`, the listed stages' together. A run that overruns it fires `hook overrun`.",
+        &[Top],
+    ),
+    kw(
+        "deadline",
+        "deadline TIME [for STAGE, …]",
+        "A time by which the run, or with `for` the listed stages, should be done, such as `deadline release + 2h`; a run past it fires `hook overrun`.",
+        &[Top],
+    ),
+    kw(
+        "for",
+        "for STAGE, …",
+        "The stages a top-level `within` or `deadline` covers together.",
         &[],
     ),
     kw(
@@ -216,8 +228,8 @@ pub const KEYWORDS: &[Keyword] = &[
     ),
     kw(
         "anchor",
-        "anchor ID \"Title\"",
-        "A durable time anchor: records when it is reached, for checkpoints such as T+15m.",
+        "anchor ID \"Title\" [at TIME]",
+        "A durable time anchor: records when it is reached, or the time `at` gives (a release time), for checkpoints such as T+15m or T-30m.",
         &[Stage],
     ),
     kw(
@@ -277,19 +289,31 @@ pub const KEYWORDS: &[Keyword] = &[
     kw(
         "timeout",
         "timeout DURATION",
-        "How long an attempt may run; then rbx ends the command's whole process group and the attempt fails.",
+        "How long an attempt may run, a duration or an expression computed when the node starts (`budget * 2`); then rbx ends the command's whole process group and the attempt fails.",
         &[Step, Wait],
     ),
     kw(
         "retry",
-        "retry N backoff DURATION fixed|exponential",
-        "When an attempt fails, try again up to N more times, waiting between attempts.",
+        "retry N [backoff DURATION fixed|exponential [max DURATION] [jitter]] [on exit N, …]",
+        "When an attempt fails, try again up to N more times, waiting between attempts; with `on exit`, only when the attempt exited with one of those statuses.",
         &[Step],
     ),
     kw(
         "backoff",
         "backoff DURATION fixed|exponential",
         "The wait before a retry: the same every time (`fixed`) or doubling (`exponential`, the default).",
+        &[],
+    ),
+    kw(
+        "max",
+        "max DURATION",
+        "After `backoff`: no wait before a retry is longer than this.",
+        &[],
+    ),
+    kw(
+        "jitter",
+        "jitter",
+        "After `backoff`: each wait is drawn between half of it and all of it, so that many runs retrying together spread out. Under `rbx test` the draw is the same every time.",
         &[],
     ),
     kw(
@@ -535,7 +559,7 @@ pub const KEYWORDS: &[Keyword] = &[
     kw(
         "at",
         "at TIMESTAMP",
-        "In a scenario: the simulated time a step finishes at.",
+        "The time an anchor stands for (`anchor release \"Release\" at release_at`); in a scenario, the simulated time a step finishes at.",
         &[],
     ),
     kw(

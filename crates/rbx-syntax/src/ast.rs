@@ -200,9 +200,40 @@ pub enum ItemKind {
     Hook(Hook),
     Require(Require),
     On(Route),
+    Budget(Budget),
     Stage(Stage),
     /// `finally { ... }`: the nodes that run once whenever the run ends.
     Finally(Vec<StageItem>),
+}
+
+/// `within DURATION (for STAGE, …)?` or `deadline EXPR (for STAGE, …)?`:
+/// a time budget over the whole run, or over the listed stages together.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Budget {
+    pub limit: Limit,
+    /// Empty for the whole run.
+    pub stages: Vec<Ident>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Limit {
+    /// A length of time from when the run (or the first of the stages)
+    /// started.
+    Within(Duration),
+    /// A time by which the run (or the stages) should be done.
+    Deadline(Expr),
+}
+
+impl Budget {
+    /// What the budget covers, in the record and in `expect overrun`:
+    /// `run`, or the stages' ids joined with `+`.
+    pub fn label(&self) -> String {
+        if self.stages.is_empty() {
+            return "run".to_string();
+        }
+        let names: Vec<&str> = self.stages.iter().map(|s| s.name.as_str()).collect();
+        names.join("+")
+    }
 }
 
 /// `input NAME "description"?: TYPE (= DEFAULT)?`
@@ -226,6 +257,8 @@ pub enum ScalarType {
     Int,
     Bool,
     Duration,
+    /// A point in time, written in RFC 3339 with its offset.
+    Timestamp,
     Secret,
     /// A host name or address, optionally `user@host`: text that cannot
     /// hold shell syntax or start with `-`, so it is safe wherever a
@@ -243,6 +276,7 @@ impl ScalarType {
             ScalarType::Int => "int",
             ScalarType::Bool => "bool",
             ScalarType::Duration => "duration",
+            ScalarType::Timestamp => "timestamp",
             ScalarType::Secret => "secret",
             ScalarType::Host => "host",
             ScalarType::Command => "command",
@@ -507,11 +541,13 @@ impl BlockKind {
     }
 }
 
-/// `anchor ID "Title"`: records the time it is reached.
+/// `anchor ID "Title" (at EXPR)?`: records the time it is reached, or
+/// the time `EXPR` gives.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Anchor {
     pub id: Ident,
     pub title: Text,
+    pub at: Option<Expr>,
 }
 
 /// `checklist ID "Title" fail-fast? { ... }`: every item runs, each
@@ -604,6 +640,9 @@ pub enum StmtKind {
     On(Route),
     Run(Text),
     Timeout(Duration),
+    /// `timeout EXPR` with anything but a duration literal: a duration
+    /// computed when the node starts (`timeout budget * 2`).
+    TimeoutExpr(Expr),
     Retry(Retry),
     ExpectExit(Vec<Int>),
     ExpectStream(ExpectStream),
@@ -636,11 +675,14 @@ pub enum StmtKind {
     Until(Expr),
 }
 
-/// `retry N (backoff DURATION (fixed|exponential)?)?`
+/// `retry N (backoff DURATION (fixed|exponential)? (max DURATION)?
+/// jitter?)? (on exit N, …)?`
 #[derive(Debug, Clone, PartialEq)]
 pub struct Retry {
     pub count: Int,
     pub backoff: Option<Backoff>,
+    /// The exit statuses that earn another attempt; empty for any failure.
+    pub on_exit: Vec<Int>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -648,6 +690,10 @@ pub struct Backoff {
     pub delay: Duration,
     /// `None` when not written; the default is exponential.
     pub kind: Option<BackoffKind>,
+    /// `max DURATION`: no delay is longer.
+    pub max: Option<Duration>,
+    /// `jitter`: each delay is drawn between half of it and all of it.
+    pub jitter: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -703,6 +749,7 @@ pub enum CaptureType {
     Int,
     Bool,
     Duration,
+    Timestamp,
     /// `list` or `list(T)`: a JSON array, every line, or every match, each
     /// item of the scalar type `T` (`string` when not written).
     List(ScalarType),
@@ -725,6 +772,7 @@ impl CaptureType {
             CaptureType::Int => "int",
             CaptureType::Bool => "bool",
             CaptureType::Duration => "duration",
+            CaptureType::Timestamp => "timestamp",
             CaptureType::List(_) => "list",
         }
     }
@@ -736,6 +784,7 @@ impl CaptureType {
             CaptureType::Int => ScalarType::Int,
             CaptureType::Bool => ScalarType::Bool,
             CaptureType::Duration => ScalarType::Duration,
+            CaptureType::Timestamp => ScalarType::Timestamp,
             CaptureType::List(item) => item,
         }
     }
@@ -806,6 +855,9 @@ pub enum ExprKind {
         first: Box<Expr>,
         rest: Vec<(SumOp, Expr)>,
     },
+    /// `a * b * c`: multiplication, binding tighter than `+` (a duration
+    /// times an int, an int times an int).
+    Product(Vec<Expr>),
     Paren(Box<Expr>),
     Call {
         name: Ident,

@@ -42,13 +42,13 @@ fn describe(rule: Rule) -> Option<String> {
         regex | regex_body => "a regex such as `/ok/`",
         value | list_value => "a value",
         input_type | scalar_type => {
-            "a type (`string`, `int`, `bool`, `duration`, `secret`, `enum(...)` or `list(...)`)"
+            "a type (`string`, `int`, `bool`, `duration`, `timestamp`, `secret`, `enum(...)` or `list(...)`)"
         }
         evidence_type | evidence_kind => {
             "an evidence type (`text`, `url`, `file`, `int`, `bool`, `choice(...)` or `choices(...)`)"
         }
         capture_type | capture_scalar | capture_list => {
-            "a capture type (`string`, `int`, `bool`, `duration` or `list(...)`)"
+            "a capture type (`string`, `int`, `bool`, `duration`, `timestamp` or `list(...)`)"
         }
         stream => "`stdout` or `stderr`",
         route_event => "`failure` or `cancel`",
@@ -60,9 +60,10 @@ fn describe(rule: Rule) -> Option<String> {
         sum_op => "`+` or `-`",
         match_op => "`~` or `!~`",
         dflt_op => "`??`",
+        mul_op => "`*`",
         target => "a target (a stage, `end OUTCOME` or `continue`)",
-        expr | or_expr | and_expr | not_expr | cmp_expr | dflt_expr | sum_expr | paren | call
-        | list_expr => "an expression",
+        expr | or_expr | and_expr | not_expr | cmp_expr | dflt_expr | sum_expr | prod_expr
+        | paren | call | list_expr => "an expression",
         capture_regex => "`~ /regex/`",
         capture_json => "`json \"field\"`",
         capture_lines => "`lines`",
@@ -87,12 +88,21 @@ fn words(rule: Rule) -> &'static [&'static str] {
         backoff_kind => &["fixed", "exponential"],
         role_field_name => &["person", "contact", "backup", "identity"],
         input_type | scalar_type => &[
-            "string", "int", "bool", "duration", "secret", "enum", "list",
+            "string",
+            "int",
+            "bool",
+            "duration",
+            "timestamp",
+            "secret",
+            "enum",
+            "list",
         ],
         evidence_type | evidence_kind => {
             &["text", "url", "file", "int", "bool", "choice", "choices"]
         }
-        capture_type | capture_scalar => &["string", "int", "bool", "duration", "list"],
+        capture_type | capture_scalar => {
+            &["string", "int", "bool", "duration", "timestamp", "list"]
+        }
         boolean => &["true", "false"],
         target => &["end", "continue"],
         verdict => &["go", "no_go"],
@@ -192,7 +202,22 @@ pub fn diagnostic(source: &str, pos: usize, positives: &[Rule]) -> Diagnostic {
 }
 
 fn duration_mistake(positives: &[Rule], word: &str, span: Span) -> Option<Diagnostic> {
-    if !positives.contains(&Rule::duration) || !word.starts_with(|c: char| c.is_ascii_digit()) {
+    // Where an expression may stand, a duration may too (`timeout 5min`).
+    let duration_here = positives.iter().any(|rule| {
+        matches!(
+            rule,
+            Rule::duration
+                | Rule::expr
+                | Rule::or_expr
+                | Rule::and_expr
+                | Rule::not_expr
+                | Rule::cmp_expr
+                | Rule::dflt_expr
+                | Rule::sum_expr
+                | Rule::prod_expr
+        )
+    });
+    if !duration_here || !word.starts_with(|c: char| c.is_ascii_digit()) {
         return None;
     }
     let digits: String = word.chars().take_while(char::is_ascii_digit).collect();

@@ -136,7 +136,7 @@ impl Printer<'_> {
                 ItemKind::Link(_) => "link",
                 ItemKind::Outcome(_) => "outcome",
                 ItemKind::Hook(_) => "hook",
-                ItemKind::Require(_) | ItemKind::On(_) => "rule",
+                ItemKind::Require(_) | ItemKind::On(_) | ItemKind::Budget(_) => "rule",
                 ItemKind::Stage(_) => "stage",
                 ItemKind::Finally(_) => "finally",
             },
@@ -231,6 +231,7 @@ impl Printer<'_> {
             }
             ItemKind::Require(require) => self.line(level, &require_text(require), item.span.end),
             ItemKind::On(route) => self.line(level, &route_text(route), item.span.end),
+            ItemKind::Budget(budget) => self.line(level, &budget_text(budget), item.span.end),
             ItemKind::Stage(stage) => {
                 let mut head = format!("stage {} {}", stage.id.name, text(&stage.title, level));
                 if let Some(within) = &stage.within {
@@ -291,7 +292,10 @@ impl Printer<'_> {
             StageItemKind::Then(stage) => self.line(level, &format!("then {}", stage.name), end),
             StageItemKind::End(outcome) => self.line(level, &format!("end {}", outcome.name), end),
             StageItemKind::Anchor(anchor) => {
-                let line = format!("anchor {} {}", anchor.id.name, text(&anchor.title, level));
+                let mut line = format!("anchor {} {}", anchor.id.name, text(&anchor.title, level));
+                if let Some(at) = &anchor.at {
+                    line.push_str(&format!(" at {}", expr(at)));
+                }
                 self.line(level, &line, end);
             }
             StageItemKind::Again(again) if again.routes.is_empty() => {
@@ -373,6 +377,7 @@ fn stmt_text(kind: &StmtKind, level: usize) -> String {
         StmtKind::On(route) => route_text(route),
         StmtKind::Run(command) => format!("run {}", text(command, level)),
         StmtKind::Timeout(d) => format!("timeout {}", duration(d.millis)),
+        StmtKind::TimeoutExpr(e) => format!("timeout {}", expr(e)),
         StmtKind::Retry(retry) => {
             let mut line = format!("retry {}", retry.count.value);
             if let Some(backoff) = &retry.backoff {
@@ -381,6 +386,17 @@ fn stmt_text(kind: &StmtKind, level: usize) -> String {
                     line.push(' ');
                     line.push_str(kind.keyword());
                 }
+                if let Some(max) = &backoff.max {
+                    line.push_str(&format!(" max {}", duration(max.millis)));
+                }
+                if backoff.jitter {
+                    line.push_str(" jitter");
+                }
+            }
+            if !retry.on_exit.is_empty() {
+                let codes: Vec<String> =
+                    retry.on_exit.iter().map(|c| c.value.to_string()).collect();
+                line.push_str(&format!(" on exit {}", codes.join(", ")));
             }
             line
         }
@@ -456,6 +472,18 @@ fn stmt_text(kind: &StmtKind, level: usize) -> String {
         StmtKind::Every(d) => format!("every {}", duration(d.millis)),
         StmtKind::Until(condition) => format!("until {}", expr(condition)),
     }
+}
+
+/// `within 4h`, `deadline release + 2h for ship, watch`.
+pub fn budget_text(budget: &Budget) -> String {
+    let mut line = match &budget.limit {
+        Limit::Within(d) => format!("within {}", duration(d.millis)),
+        Limit::Deadline(e) => format!("deadline {}", expr(e)),
+    };
+    if !budget.stages.is_empty() {
+        line.push_str(&format!(" for {}", names(&budget.stages)));
+    }
+    line
 }
 
 fn names(idents: &[Ident]) -> String {
@@ -593,6 +621,7 @@ pub fn expr(e: &Expr) -> String {
             }
             out
         }
+        ExprKind::Product(operands) => join(operands, " * "),
         ExprKind::Paren(inner) => format!("({})", expr(inner)),
         ExprKind::Call { name, args } => {
             let args: Vec<String> = args.iter().map(expr).collect();

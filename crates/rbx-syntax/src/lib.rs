@@ -14,6 +14,7 @@ mod parser;
 mod scan;
 pub mod span;
 mod template;
+pub mod time;
 pub mod version;
 
 pub use diagnostic::{Diagnostic, Label, Severity};

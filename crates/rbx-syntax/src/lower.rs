@@ -80,6 +80,8 @@ pub fn is_keyword(rule: Rule) -> bool {
             | kw_outcome
             | kw_stage
             | kw_within
+            | kw_deadline
+            | kw_for
             | kw_then
             | kw_end
             | kw_step
@@ -102,6 +104,8 @@ pub fn is_keyword(rule: Rule) -> bool {
             | kw_timeout
             | kw_retry
             | kw_backoff
+            | kw_max
+            | kw_jitter
             | kw_expect
             | kw_exit
             | kw_capture
@@ -309,6 +313,7 @@ impl<'s> Lowerer<'s> {
             Rule::hook_decl => ItemKind::Hook(self.hook(pair)?),
             Rule::require_stmt => ItemKind::Require(self.require(pair)?),
             Rule::on_stmt => ItemKind::On(self.route(pair)?),
+            Rule::within_decl | Rule::deadline_decl => ItemKind::Budget(self.budget(pair)?),
             Rule::stage_decl => ItemKind::Stage(self.stage(pair)?),
             Rule::finally_decl => ItemKind::Finally(self.stage_items(Children::of(pair).rest())?),
             _ => {
@@ -319,6 +324,21 @@ impl<'s> Lowerer<'s> {
             }
         };
         Ok(Item { kind, span })
+    }
+
+    fn budget(&mut self, pair: Pair<'_, Rule>) -> R<Budget> {
+        let within = pair.as_rule() == Rule::within_decl;
+        let mut children = Children::of(pair);
+        let limit = if within {
+            Limit::Within(self.duration(children.expect(Rule::duration)?))
+        } else {
+            Limit::Deadline(self.expr(children.expect(Rule::expr)?)?)
+        };
+        let stages = children
+            .take(Rule::budget_for)
+            .map(|p| self.idents(p))
+            .unwrap_or_default();
+        Ok(Budget { limit, stages })
     }
 
     /// The one string or text block a declaration holds.
@@ -383,6 +403,7 @@ impl<'s> Lowerer<'s> {
             "int" => ScalarType::Int,
             "bool" => ScalarType::Bool,
             "duration" => ScalarType::Duration,
+            "timestamp" => ScalarType::Timestamp,
             "secret" => ScalarType::Secret,
             "host" => ScalarType::Host,
             "command" => ScalarType::Command,
@@ -594,7 +615,11 @@ impl<'s> Lowerer<'s> {
                 let mut children = Children::of(pair);
                 let id = self.ident(children.expect(Rule::ident)?);
                 let title = self.string(children.expect(Rule::string)?)?;
-                StageItemKind::Anchor(Anchor { id, title })
+                let at = match children.take(Rule::kw_at) {
+                    Some(_) => Some(self.expr(children.expect(Rule::expr)?)?),
+                    None => None,
+                };
+                StageItemKind::Anchor(Anchor { id, title, at })
             }
             Rule::checklist_decl => {
                 let mut children = Children::of(pair);
@@ -778,7 +803,7 @@ impl<'s> Lowerer<'s> {
             Rule::run_stmt => StmtKind::Run(self.text(operand)?),
             Rule::verify_stmt => StmtKind::Verify(self.text(operand)?),
             Rule::instructions_stmt => StmtKind::Instructions(self.text(operand)?),
-            Rule::timeout_stmt => StmtKind::Timeout(self.duration(operand)),
+            Rule::timeout_stmt => self.timeout(operand)?,
             Rule::every_stmt => StmtKind::Every(self.duration(operand)),
             Rule::approvers_stmt => StmtKind::Approvers(self.int(operand)),
             Rule::keep_stmt => StmtKind::Keep(stream(&operand)),
@@ -793,19 +818,75 @@ impl<'s> Lowerer<'s> {
         })
     }
 
+    /// `timeout 5m`, or `timeout EXPR` computed when the node starts. A
+    /// bare number (`timeout 30`) is the commonest slip: it is reported
+    /// here, asking for a unit, as a duration without one is elsewhere.
+    fn timeout(&mut self, operand: Pair<'_, Rule>) -> R<StmtKind> {
+        Ok(match self.expr(operand)? {
+            Expr {
+                kind: ExprKind::Duration(millis),
+                span,
+            } => StmtKind::Timeout(Duration { millis, span }),
+            Expr {
+                kind: ExprKind::Int(n),
+                span,
+            } => {
+                self.diagnostics.push(
+                    Diagnostic::error("rbx::syntax::duration_unit", "a duration needs a unit")
+                        .primary(span, "a bare number")
+                        .help(format!(
+                            "write `{n}s` for seconds; the units are ms, s, m, h and d"
+                        )),
+                );
+                StmtKind::Timeout(Duration { millis: 0, span })
+            }
+            computed => StmtKind::TimeoutExpr(computed),
+        })
+    }
+
     fn retry(&mut self, pair: Pair<'_, Rule>) -> R<Retry> {
+        // `jitter` is a keyword alone, which walking the children skips.
+        let jitter = pair
+            .clone()
+            .into_inner()
+            .any(|p| p.as_rule() == Rule::kw_jitter);
         let mut children = Children::of(pair);
         let count = self.int(children.expect(Rule::int)?);
-        let backoff = children.take(Rule::duration).map(|delay| Backoff {
-            delay: self.duration(delay),
-            kind: children
-                .take(Rule::backoff_kind)
-                .map(|kind| match kind.as_str() {
-                    "fixed" => BackoffKind::Fixed,
-                    _ => BackoffKind::Exponential,
-                }),
-        });
-        Ok(Retry { count, backoff })
+        let backoff = match children.take(Rule::duration) {
+            None => None,
+            Some(delay) => {
+                let delay = self.duration(delay);
+                let kind = children
+                    .take(Rule::backoff_kind)
+                    .map(|kind| match kind.as_str() {
+                        "fixed" => BackoffKind::Fixed,
+                        _ => BackoffKind::Exponential,
+                    });
+                let max = match children.take(Rule::retry_max) {
+                    Some(max) => Some(self.duration(Children::of(max).expect(Rule::duration)?)),
+                    None => None,
+                };
+                Some(Backoff {
+                    delay,
+                    kind,
+                    max,
+                    jitter,
+                })
+            }
+        };
+        let on_exit = match children.take(Rule::retry_on) {
+            Some(on) => Children::of(on)
+                .rest()
+                .filter(|p| p.as_rule() == Rule::int)
+                .map(|p| self.int(p))
+                .collect(),
+            None => Vec::new(),
+        };
+        Ok(Retry {
+            count,
+            backoff,
+            on_exit,
+        })
     }
 
     fn expect_stmt(&mut self, pair: Pair<'_, Rule>) -> R<StmtKind> {
@@ -988,6 +1069,23 @@ impl<'s> Lowerer<'s> {
                         first: Box::new(first),
                         rest,
                     },
+                    span,
+                })
+            }
+            Rule::prod_expr => {
+                let mut operands: Vec<Expr> = Children::of(pair)
+                    .rest()
+                    .filter(|p| p.as_rule() != Rule::mul_op)
+                    .map(|p| self.expr(p))
+                    .collect::<R<_>>()?;
+                if operands.len() == 1 {
+                    return operands.pop().ok_or(Bug {
+                        expected: rule,
+                        span,
+                    });
+                }
+                Ok(Expr {
+                    kind: ExprKind::Product(operands),
                     span,
                 })
             }
@@ -1311,6 +1409,7 @@ fn capture_type(pair: Pair<'_, Rule>) -> CaptureType {
         "int" => ScalarType::Int,
         "bool" => ScalarType::Bool,
         "duration" => ScalarType::Duration,
+        "timestamp" => ScalarType::Timestamp,
         _ => ScalarType::String,
     };
     let inner = pair.into_inner().next();
@@ -1326,6 +1425,7 @@ fn capture_type(pair: Pair<'_, Rule>) -> CaptureType {
             ScalarType::Int => CaptureType::Int,
             ScalarType::Bool => CaptureType::Bool,
             ScalarType::Duration => CaptureType::Duration,
+            ScalarType::Timestamp => CaptureType::Timestamp,
             _ => CaptureType::String,
         },
         None => CaptureType::String,

@@ -72,7 +72,22 @@ pub fn parse(source: &str) -> Parsed {
                 let file = file.filter(|_| !diagnostics.iter().any(Diagnostic::is_error));
                 return Parsed { file, diagnostics };
             }
-            Ok(_) => break,
+            // The rest parses once the broken lines are blanked: what
+            // lowering alone can tell (`timeout 30` wants a unit) is a
+            // syntax error too, and is reported with the others.
+            Ok(pairs) => {
+                let mut lowerer = Lowerer::new(source, &scanned.comments);
+                if let Some(file) = pairs.into_iter().next() {
+                    let _ = lowerer.file(file, scanned.comments);
+                }
+                diagnostics.extend(
+                    lowerer
+                        .diagnostics
+                        .into_iter()
+                        .filter(|d| d.code == "rbx::syntax::duration_unit"),
+                );
+                break;
+            }
             Err(failure) => {
                 let pos = failure.pos.min(source.len());
                 if last_error_line_end.is_some_and(|end| pos <= end) {

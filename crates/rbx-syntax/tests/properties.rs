@@ -66,6 +66,8 @@ fn edit() -> impl Strategy<Value = Edit> {
         Just("\"\"\"".to_string()),
         Just("  # comment".to_string()),
         Just("    timeout 30s".to_string()),
+        Just("    timeout budget * 2 * n".to_string()),
+        Just("  anchor t \"T\" at now() - 30m * 2".to_string()),
         Just("    step x \"X\" { run \"true\" }".to_string()),
         Just("  require (a == 1".to_string()),
         "[ -~]{0,40}",

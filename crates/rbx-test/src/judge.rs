@@ -152,10 +152,12 @@ fn timing(kind: &CheckKind, trace: &Trace) -> Vec<String> {
                 .iter()
                 .any(|s| s.split('#').next() == Some(&stage.name)) =>
         {
-            out.push(format!(
-                "expected stage `{}` to overrun its budget; it did not",
-                stage.name
-            ));
+            let what = match stage.name.as_str() {
+                "run" => "the run".to_string(),
+                name if name.contains('+') => format!("the budget of `{name}`"),
+                name => format!("stage `{name}`"),
+            };
+            out.push(format!("expected {what} to overrun its budget; it did not"));
         }
         _ => {}
     }
@@ -171,16 +173,23 @@ fn budgets(trace: &Trace, overrun_expected: &BTreeSet<&str>) -> Vec<Miss> {
         if overrun_expected.contains(name) {
             continue;
         }
-        if let Some(time) = trace.stages.iter().find(|s| s.stage == *stage) {
+        let Some(time) = trace.stages.iter().find(|s| s.stage == *stage) else {
+            // A budget over the run or several stages (`run`,
+            // `ship+watch`): overrunning it is a miss as well.
             misses.push(Miss {
                 at: None,
-                message: format!(
-                    "stage `{stage}` took {}, over its `within` budget of {}",
-                    rbx_syntax::fmt::duration(time.elapsed),
-                    rbx_syntax::fmt::duration(time.budget.unwrap_or(0))
-                ),
+                message: format!("the budget of `{stage}` was overrun"),
             });
-        }
+            continue;
+        };
+        misses.push(Miss {
+            at: None,
+            message: format!(
+                "stage `{stage}` took {}, over its `within` budget of {}",
+                rbx_syntax::fmt::duration(time.elapsed),
+                rbx_syntax::fmt::duration(time.budget.unwrap_or(0))
+            ),
+        });
     }
     misses
 }
@@ -237,6 +246,7 @@ impl Env for Finished<'_> {
                 .branch
                 .clone()
                 .map(Value::Name)
+                .or_else(|| node.captures.get("time").cloned())
                 .or_else(|| node.finished_at.map(Value::Timestamp)),
             Some(&"status") => Some(Value::Name(node.status.as_str().to_string())),
             Some(field) => node.captures.get(*field).cloned(),
@@ -253,5 +263,16 @@ impl Env for Finished<'_> {
 
     fn count(&self, _: &Expr, _: u64) -> Result<i64, String> {
         Err("`count()` reads earlier runs; an expectation reads only this one".to_string())
+    }
+
+    /// The simulated time when the run's last node finished: an
+    /// expectation is judged over the run as it ended.
+    fn now(&self) -> i64 {
+        self.state
+            .nodes
+            .values()
+            .filter_map(|n| n.finished_at)
+            .max()
+            .unwrap_or(0)
     }
 }

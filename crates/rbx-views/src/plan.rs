@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use rbx_check::budget::{self, Reason, WorstCase};
 use rbx_check::graph::{EdgeKind, Node, NodeKind};
 use rbx_syntax::ast::{
-    BackoffKind, Block, BlockKind, CaptureSource, EvidenceType, Input, InputTypeKind,
+    Anchor, BackoffKind, Block, BlockKind, CaptureSource, EvidenceType, Input, InputTypeKind,
     Interpolation, ItemKind, ScalarType, StmtKind, Target, TargetKind, Text, TextPart, Value,
 };
 use rbx_syntax::fmt::{duration, expr};
@@ -139,7 +139,7 @@ fn default(value: &Value, ty: &InputTypeKind) -> Val {
     if *ty == InputTypeKind::Scalar(ScalarType::Secret) {
         return Val::Secret(String::new());
     }
-    rbx_engine::literal(value)
+    rbx_engine::default_value(value, ty)
 }
 
 /// The value as the runbook would write it.
@@ -227,6 +227,7 @@ impl<'a> Plan<'a> {
     fn render(mut self) -> String {
         self.header();
         self.inputs();
+        self.budgets();
         let primaries: Vec<usize> = (0..self.nodes.len())
             .filter(|&i| {
                 let node = self.nodes[i];
@@ -273,6 +274,34 @@ impl<'a> Plan<'a> {
             self.line(0, &format!("Version {version}"));
         }
         self.line(0, "Nothing has been run: this is what `rbx run` would do.");
+    }
+
+    /// The budgets over the run or several stages; nothing when there are
+    /// none, as before they existed.
+    fn budgets(&mut self) {
+        let budgets: Vec<String> = self
+            .procedure
+            .report
+            .sources
+            .iter()
+            .filter_map(|s| s.file.as_ref())
+            .flat_map(|f| &f.items)
+            .filter_map(|item| match &item.kind {
+                ItemKind::Budget(budget) => Some(rbx_syntax::fmt::budget_text(budget)),
+                _ => None,
+            })
+            .collect();
+        if budgets.is_empty() {
+            return;
+        }
+        self.out.push('\n');
+        self.line(
+            0,
+            "Budgets (checked as the run goes; past one, `hook overrun` fires)",
+        );
+        for budget in budgets {
+            self.line(2, &budget);
+        }
     }
 
     fn inputs(&mut self) {
@@ -414,6 +443,10 @@ impl<'a> Plan<'a> {
                 reason: Reason::NoTimeout,
             } => format!("unbounded: {node} has no timeout"),
             WorstCase::Unbounded {
+                node,
+                reason: Reason::ComputedTimeout,
+            } => format!("unbounded: the timeout of {node} is computed when it starts"),
+            WorstCase::Unbounded {
                 reason: Reason::UnknownLength { list },
                 ..
             } => format!("unknown until `{list}` is set"),
@@ -450,6 +483,9 @@ impl<'a> Plan<'a> {
                 text.push_str(&format!(", {items} item(s)"));
             }
             details.push(("foreach", text));
+        }
+        if let NodeKind::Anchor(Anchor { at: Some(at), .. }) = &node.kind {
+            details.push(("at", format!("{}, a time given, not waited for", expr(at))));
         }
         for lane in &node.lanes {
             let text = graph::lane(lane);
@@ -632,6 +668,7 @@ impl<'a> Plan<'a> {
                 )),
                 StmtKind::On(_)
                 | StmtKind::Timeout(_)
+                | StmtKind::TimeoutExpr(_)
                 | StmtKind::Retry(_)
                 | StmtKind::Keep(_)
                 | StmtKind::Idempotent
@@ -793,13 +830,13 @@ impl<'a> Plan<'a> {
 /// retries the longest all attempts can take.
 fn limits(block: &Block, node: &Node, every: Option<u64>) -> String {
     let timeout = block.body.iter().find_map(|stmt| match &stmt.kind {
-        StmtKind::Timeout(d) => Some(d.millis),
+        StmtKind::Timeout(d) => Some(duration(d.millis)),
+        StmtKind::TimeoutExpr(e) => Some(format!("{}, computed when it starts", expr(e))),
         _ => None,
     });
-    let Some(timeout) = timeout else {
+    let Some(mut text) = timeout else {
         return "none: can run for ever".to_string();
     };
-    let mut text = duration(timeout);
     if let Some(every) = every {
         let _ = write!(text, ", polling every {}", duration(every));
     }
@@ -817,6 +854,16 @@ fn limits(block: &Block, node: &Node, every: Option<u64>) -> String {
                 duration(backoff.delay.millis),
                 kind.keyword()
             );
+            if let Some(max) = &backoff.max {
+                let _ = write!(text, " up to {}", duration(max.millis));
+            }
+            if backoff.jitter {
+                text.push_str(", jittered");
+            }
+        }
+        if !retry.on_exit.is_empty() {
+            let codes: Vec<String> = retry.on_exit.iter().map(|c| c.value.to_string()).collect();
+            let _ = write!(text, ", only on exit {}", codes.join(", "));
         }
         if let Some(millis) = budget::cost(node).millis {
             let _ = write!(text, ": at most {}", duration(millis));

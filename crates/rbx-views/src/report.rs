@@ -326,6 +326,9 @@ struct EarlierAttempt {
     result: &'static str,
     reason: Option<String>,
     exit: Option<i64>,
+    /// After how long and why the next attempt came, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retried: Option<String>,
 }
 
 #[derive(Debug, Serialize)]

@@ -54,6 +54,7 @@ pub(crate) fn judge_driven(shared: &Shared, node: &XNode, view: &View) -> Judged
         view,
         counted: std::sync::Mutex::default(),
         inputs: None,
+        now: std::sync::OnceLock::new(),
     };
     judge(&shared.graph, node, &env)
 }
@@ -100,5 +101,10 @@ impl Env for Stored<'_> {
 
     fn count(&self, _: &Expr, _: u64) -> Result<i64, String> {
         Err("`count()` is judged only while the run is driven".to_string())
+    }
+
+    /// `rbx confirm` judges a condition now, on the system clock.
+    fn now(&self) -> i64 {
+        super::now_ms()
     }
 }

@@ -45,7 +45,8 @@ pub(crate) async fn decide(
             .collect();
         let mut state = settled(Status::Succeeded, None);
         state.branch = Some(label);
-        return finish(shared, &node.id, 0, state, json!({ "counted": counted })).await;
+        let extra = env.stamped(json!({ "counted": counted }));
+        return finish(shared, &node.id, 0, state, extra).await;
     }
     finish(
         shared,

@@ -20,6 +20,7 @@ use crate::state::{Left, RunState, Status, kind};
 use crate::value::Value;
 use crate::{Exit, Options, Procedure};
 
+use super::budgets::run_budgets;
 use super::condition::{Judged, judge_driven};
 use super::env::View;
 use super::finally;
@@ -92,9 +93,11 @@ pub async fn drive(
         person: Mutex::new(()),
         history,
         hooks: procedure.hooks.clone(),
+        budgets: procedure.budgets.clone(),
         runbook_id: procedure.runbook_id.clone(),
         started_by: started_by.to_string(),
         verify_first,
+        dues: state.dues.clone(),
         instances: std::sync::Mutex::new(instances(&plan)),
         stage_started: std::sync::Mutex::new(
             state
@@ -450,6 +453,7 @@ impl Dispatcher<'_> {
                 self.kept.settled(self.state, self.plan, x);
                 self.reopen(x);
                 budget(self.shared, self.plan, self.state, x, &mut self.overruns).await?;
+                run_budgets(self.shared, self.plan, self.state, x, &mut self.overruns).await?;
                 let left_before = self.state.left.contains_key(&self.plan.nodes[x].flow);
                 self.note_leaving(x).await?;
                 // A failure in a flow already left takes no route and does

@@ -107,7 +107,8 @@ pub(crate) fn mentioned(
                     StmtKind::Require(Require::Expr(e))
                     | StmtKind::When { condition: e, .. }
                     | StmtKind::Condition(e)
-                    | StmtKind::Until(e) => collect_paths(e, &mut names),
+                    | StmtKind::Until(e)
+                    | StmtKind::TimeoutExpr(e) => collect_paths(e, &mut names),
                     StmtKind::Run(t) | StmtKind::Verify(t) | StmtKind::Instructions(t) => {
                         for path in t.interpolations() {
                             if let Some(head) = path.segments.first() {
@@ -119,7 +120,12 @@ pub(crate) fn mentioned(
                 }
             }
         }
-        NodeKind::Anchor(_) | NodeKind::End { .. } | NodeKind::Tally { .. } => {}
+        NodeKind::Anchor(anchor) => {
+            if let Some(at) = &anchor.at {
+                collect_paths(at, &mut names);
+            }
+        }
+        NodeKind::End { .. } | NodeKind::Tally { .. } => {}
     }
     names
 }
@@ -152,7 +158,7 @@ pub(crate) fn collect_paths(e: &Expr, names: &mut std::collections::HashSet<Stri
                 }
             }
         }
-        ExprKind::List(items) | ExprKind::Default(items) => {
+        ExprKind::List(items) | ExprKind::Default(items) | ExprKind::Product(items) => {
             items.iter().for_each(|i| collect_paths(i, names))
         }
         ExprKind::Int(_) | ExprKind::Bool(_) | ExprKind::Duration(_) | ExprKind::Regex(_) => {}
@@ -174,6 +180,24 @@ pub(crate) struct NodeEnv<'a> {
     pub(crate) counted: std::sync::Mutex<Vec<(String, Vec<String>)>>,
     /// A past run's inputs, when evaluating a rule against that run.
     pub(crate) inputs: Option<&'a HashMap<String, Value>>,
+    /// What `now()` read, once for the whole node: every `now()` the node
+    /// evaluates is the same moment, and the record keeps it.
+    pub(crate) now: std::sync::OnceLock<i64>,
+}
+
+impl NodeEnv<'_> {
+    /// `extra`, the details of the node's finish, with what `now()` read
+    /// when the node asked: the record keeps the moment a decision was
+    /// made at, and a resumed run never reads it again.
+    pub(crate) fn stamped(&self, mut extra: serde_json::Value) -> serde_json::Value {
+        if let (Some(ms), Some(object)) = (self.now.get(), extra.as_object_mut()) {
+            object.insert(
+                "now".to_string(),
+                serde_json::json!(rbx_syntax::time::format_timestamp(*ms)),
+            );
+        }
+        extra
+    }
 }
 
 /// The value of `path` for a node that sees `view`: a loop item, else an
@@ -195,9 +219,12 @@ pub(crate) fn read(view: &View, inputs: &HashMap<String, Value>, path: &[&str]) 
     }
     let (status, captures, branch, finished_at) = view.fields.get(head)?;
     match path.get(1) {
+        // A choice's option; an anchor's time (the one `at` gave, or when
+        // it was reached).
         None => branch
             .clone()
             .map(Value::Name)
+            .or_else(|| captures.get("time").cloned())
             .or_else(|| finished_at.map(Value::Timestamp)),
         Some(&"status") => Some(Value::Name(status.as_str().to_string())),
         Some(field) => captures.get(*field).cloned(),
@@ -269,6 +296,7 @@ impl Env for NodeEnv<'_> {
                 view: &view,
                 counted: std::sync::Mutex::default(),
                 inputs: Some(inputs),
+                now: std::sync::OnceLock::new(),
             };
             if value::truth(condition, &env).unwrap_or(false) {
                 matched.push(run.clone());
@@ -288,6 +316,10 @@ impl Env for NodeEnv<'_> {
             counted.push((rule, matched));
         }
         Ok(count)
+    }
+
+    fn now(&self) -> i64 {
+        *self.now.get_or_init(|| self.shared.options.clock.now_ms())
     }
 }
 

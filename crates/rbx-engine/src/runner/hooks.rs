@@ -40,6 +40,7 @@ pub(crate) async fn hook(shared: &Shared, event: HookEvent, details: &[(&str, &s
             view: &view,
             counted: std::sync::Mutex::default(),
             inputs: None,
+            now: std::sync::OnceLock::new(),
         };
         let outcome = match render(command, &values) {
             Ok(rendered) => {

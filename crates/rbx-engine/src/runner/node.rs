@@ -29,6 +29,7 @@ pub(crate) async fn execute(
         view: &view,
         counted: std::sync::Mutex::default(),
         inputs: None,
+        now: std::sync::OnceLock::new(),
     };
     let check = &shared.graph.graph[node.check];
     match &check.kind {
@@ -42,14 +43,24 @@ pub(crate) async fn execute(
             };
             finish(shared, &node.id, 0, state, json!({})).await
         }
-        NodeKind::Anchor(_) => {
+        NodeKind::Anchor(anchor) => {
             shared.options.executor.attend(&node.id).await;
+            let time = match &anchor.at {
+                None => shared.options.clock.now_ms(),
+                Some(at) => match value::eval(at, &env) {
+                    Ok(Value::Timestamp(ms)) => ms,
+                    Ok(other) => {
+                        let why = format!("`at` gave {other}, not a time");
+                        return fail(shared, &node.id, 0, why).await;
+                    }
+                    Err(why) => return fail(shared, &node.id, 0, why).await,
+                },
+            };
             let mut state = settled(Status::Succeeded, None);
-            state.captures.insert(
-                "time".to_string(),
-                Value::Timestamp(shared.options.clock.now_ms()),
-            );
-            finish(shared, &node.id, 0, state, json!({})).await
+            state
+                .captures
+                .insert("time".to_string(), Value::Timestamp(time));
+            finish(shared, &node.id, 0, state, env.stamped(json!({}))).await
         }
         NodeKind::Checklist { items, .. } => {
             let done = checklist_verdict(items, &view);
@@ -159,11 +170,25 @@ pub(crate) fn text_of(block: &Block, pick: fn(&StmtKind) -> Option<&Text>) -> Op
     block.body.iter().find_map(|s| pick(&s.kind))
 }
 
-pub(crate) fn timeout_of(block: &Block) -> Option<Duration> {
-    block.body.iter().find_map(|s| match &s.kind {
-        StmtKind::Timeout(d) => Some(Duration::from_millis(d.millis)),
-        _ => None,
-    })
+/// The node's `timeout`: a duration as written, or computed now from
+/// `timeout EXPR`; `Err` says why it could not be computed.
+pub(crate) fn timeout_of(block: &Block, env: &NodeEnv<'_>) -> Result<Option<Duration>, String> {
+    for stmt in &block.body {
+        match &stmt.kind {
+            StmtKind::Timeout(d) => return Ok(Some(Duration::from_millis(d.millis))),
+            StmtKind::TimeoutExpr(e) => {
+                return match value::eval(e, env)? {
+                    Value::Duration(ms) => Ok(Some(Duration::from_millis(ms))),
+                    other => Err(format!(
+                        "`timeout {}` gave {other}, not a duration",
+                        rbx_syntax::fmt::expr(e)
+                    )),
+                };
+            }
+            _ => {}
+        }
+    }
+    Ok(None)
 }
 
 /// The node's `run` command rendered; `Err` with the node settled when it

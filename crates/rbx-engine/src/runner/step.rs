@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rbx_store::Store;
-use rbx_syntax::ast::{BackoffKind, Block, HookEvent, StmtKind, Text};
+use rbx_syntax::ast::{Block, HookEvent, StmtKind, Text};
 use serde_json::json;
 
 use crate::executor::{Call, Purpose, Unrun};
@@ -16,6 +16,7 @@ use super::env::{NodeEnv, base_name, render, secrets};
 use super::hooks::stage_clock;
 use super::node::{command, text_of, timeout_of};
 use super::record::{fail, finish, record, settled};
+use super::retry::{self, Policy};
 use super::{Done, Shared};
 
 /// Forwards a command's output to the observer as it arrives: every secret
@@ -35,21 +36,11 @@ pub(crate) async fn step(
         Ok(rendered) => rendered,
         Err(done) => return done,
     };
-    let (retries, backoff, exponential) = block
-        .body
-        .iter()
-        .find_map(|s| match &s.kind {
-            StmtKind::Retry(retry) => Some((
-                u32::try_from(retry.count.value).unwrap_or(0),
-                retry.backoff.as_ref().map_or(0, |b| b.delay.millis),
-                retry
-                    .backoff
-                    .as_ref()
-                    .is_none_or(|b| b.kind != Some(BackoffKind::Fixed)),
-            )),
-            _ => None,
-        })
-        .unwrap_or((0, 0, true));
+    let timeout = match timeout_of(block, env) {
+        Ok(timeout) => timeout,
+        Err(why) => return fail(shared, &node.id, previous, why).await,
+    };
+    let policy = Policy::of(block);
     // The marker lets a later resume find this attempt's processes if rbx
     // dies while they run (rule S2): every process the step starts
     // inherits it.
@@ -61,7 +52,7 @@ pub(crate) async fn step(
     let spec = Spec {
         command: rendered.run.clone(),
         env: marked,
-        timeout: timeout_of(block),
+        timeout,
         secrets: Arc::new(secrets(shared)),
         whole: crate::expect::judged(block),
     };
@@ -73,8 +64,7 @@ pub(crate) async fn step(
     if let Some(done) = confirm_irreversible(shared, node, block).await {
         return done;
     }
-    let mut delay = backoff;
-    for round in 0..=retries {
+    for round in 0..=policy.retries {
         let attempt = previous + round + 1;
         let started = json!({
             "node": node.id,
@@ -162,21 +152,45 @@ pub(crate) async fn step(
                 Tone::Bad,
                 &format!("✗ {} attempt {attempt}: {problem}", node.id),
             );
-            if round < retries {
-                let mut payload = json!({ "node": node.id, "attempt": attempt, "reason": problem, "exit": finished.exit });
-                verdict.record(&mut payload);
-                if let Err(e) = record(shared, kind::ATTEMPT_FAILED, payload).await {
-                    return Done::Broken(e);
+            if round < policy.retries {
+                match policy.earns(finished.exit) {
+                    Ok(because) => {
+                        let now = shared.options.clock.now_ms();
+                        let wait = policy.delay(round, retry::seed(&node.id, attempt, now));
+                        let mut payload = json!({
+                            "node": node.id,
+                            "attempt": attempt,
+                            "reason": problem,
+                            "exit": finished.exit,
+                            "retry_after_ms": wait,
+                            "retry_because": because,
+                        });
+                        verdict.record(&mut payload);
+                        if let Err(e) = record(shared, kind::ATTEMPT_FAILED, payload).await {
+                            return Done::Broken(e);
+                        }
+                        shared.options.observer.line(
+                            Tone::Note,
+                            &format!(
+                                "↻ {} retries in {}: {because}",
+                                node.id,
+                                rbx_syntax::fmt::duration(wait)
+                            ),
+                        );
+                        let mut cancel = shared.cancel.clone();
+                        tokio::select! {
+                            () = tokio::time::sleep(Duration::from_millis(wait)) => {}
+                            () = cancelled_signal(&mut cancel) => return Done::Interrupted,
+                        }
+                        continue;
+                    }
+                    Err(why_not) => {
+                        let reason = format!("{problem}; {why_not}");
+                        let mut state = settled(Status::Failed, Some(reason));
+                        state.duration_ms = Some(duration_ms);
+                        return finish(shared, &node.id, attempt, state, exit).await;
+                    }
                 }
-                let mut cancel = shared.cancel.clone();
-                tokio::select! {
-                    () = tokio::time::sleep(Duration::from_millis(delay)) => {}
-                    () = cancelled_signal(&mut cancel) => return Done::Interrupted,
-                }
-                if exponential {
-                    delay = delay.saturating_mul(2);
-                }
-                continue;
             }
         }
         let mut state = match verdict.outcome {

@@ -28,7 +28,9 @@ pub(crate) async fn wait(
         StmtKind::Until(e) => Some(e),
         _ => None,
     }) {
-        let due = match value::eval(until, env) {
+        // A wait the run stopped for keeps the time it was due then.
+        let recorded = shared.dues.get(&node.id).copied().map(Value::Timestamp);
+        let due = match recorded.map_or_else(|| value::eval(until, env), Ok) {
             Ok(Value::Timestamp(due)) => due,
             Ok(Value::Bool(true)) => shared.options.clock.now_ms(),
             Ok(other) => {
@@ -69,12 +71,13 @@ pub(crate) async fn wait(
                 _ = cancelled_signal(&mut cancel) => return Done::Interrupted,
             }
         }
+        let extra = env.stamped(json!({ "due": rbx_syntax::time::format_timestamp(due) }));
         return finish(
             shared,
             &node.id,
             previous,
             settled(Status::Succeeded, None),
-            json!({}),
+            extra,
         )
         .await;
     }
@@ -86,6 +89,10 @@ pub(crate) async fn wait(
             _ => None,
         })
         .unwrap_or(10_000);
+    let timeout = match timeout_of(block, env) {
+        Ok(timeout) => timeout,
+        Err(why) => return fail(shared, &node.id, previous, why).await,
+    };
     let rendered = match command(shared, node, block, env, previous).await {
         Ok(rendered) => rendered,
         Err(done) => return done,
@@ -116,7 +123,7 @@ pub(crate) async fn wait(
         ),
     );
     observer.running(&node.id);
-    let done = poll(shared, node, block, &rendered, attempt, every).await;
+    let done = poll(shared, node, block, &rendered, (attempt, every), timeout).await;
     observer.stopped();
     done
 }
@@ -128,10 +135,10 @@ async fn poll(
     node: &crate::expand::XNode,
     block: &Block,
     rendered: &super::env::Rendered,
-    attempt: u32,
-    every: u64,
+    (attempt, every): (u32, u64),
+    timeout: Option<Duration>,
 ) -> Done {
-    let deadline = timeout_of(block).map(|t| tokio::time::Instant::now() + t);
+    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
     let mut polls = 0u32;
     loop {
         polls += 1;

@@ -116,6 +116,9 @@ pub struct EarlierAttempt {
     pub result: &'static str,
     pub reason: Option<String>,
     pub exit: Option<i64>,
+    /// When the attempt earned another: after how long, and why
+    /// (`retried after 4s: exit 75 is retried (on exit 75, 111)`).
+    pub retried: Option<String>,
 }
 
 impl History {
@@ -166,6 +169,7 @@ impl History {
                     result: "failed",
                     reason: text(payload, "reason"),
                     exit: payload.get("exit").and_then(Json::as_i64),
+                    retried: retried(payload),
                 });
             }
             (kind::IN_DOUBT, Some(id)) if text(payload, "decision").as_deref() == Some("done") => {
@@ -186,6 +190,7 @@ impl History {
                     result: "skipped",
                     reason: None,
                     exit: None,
+                    retried: None,
                 });
             }
             (kind::CONFIRMED, Some(id)) => {
@@ -271,8 +276,20 @@ impl NodeHistory {
             result,
             reason: text(payload, "reason"),
             exit: self.exit,
+            retried: None,
         });
     }
+}
+
+/// `retried after 4s: exit 75 is retried (on exit 75, 111)`, from the
+/// delay and reason a failed attempt recorded when it earned another.
+fn retried(payload: &Json) -> Option<String> {
+    let after = payload.get("retry_after_ms").and_then(Json::as_u64)?;
+    let because = text(payload, "retry_because").unwrap_or_default();
+    Some(format!(
+        "retried after {}: {because}",
+        rbx_syntax::fmt::duration(after)
+    ))
 }
 
 fn signer(payload: &Json) -> Signer {

@@ -201,6 +201,10 @@ fn check_text(kind: &CheckKind) -> String {
             pattern_text(stage),
             duration(budget.millis)
         ),
+        // A budget over several stages (`ship+watch`) is not a name: quoted.
+        CheckKind::Overrun(stage) if stage.name.contains('+') => {
+            format!("overrun {:?}", stage.name)
+        }
         CheckKind::Overrun(stage) => format!("overrun {}", stage.name),
         CheckKind::Holds(condition) => expr(condition),
     }

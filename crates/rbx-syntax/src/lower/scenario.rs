@@ -212,7 +212,16 @@ impl Lowerer<'_> {
                     .transpose()?;
                 CheckKind::Within(stage, self.duration(children.expect(Rule::duration)?))
             }
-            Rule::check_overrun => CheckKind::Overrun(self.ident(children.expect(Rule::ident)?)),
+            Rule::check_overrun => match children.take(Rule::string) {
+                Some(quoted) => {
+                    let text = self.string(quoted)?;
+                    CheckKind::Overrun(Ident {
+                        name: text.source_form(),
+                        span: text.span,
+                    })
+                }
+                None => CheckKind::Overrun(self.ident(children.expect(Rule::ident)?)),
+            },
             _ => {
                 return Err(Bug {
                     expected: Rule::check_stmt,

@@ -69,14 +69,23 @@ pub(super) fn check(
             }
         }
         CheckKind::Overrun(stage) => {
-            if procedure.graph.node(&stage.name).is_none() {
-                problems.push(
-                    Diagnostic::error(
-                        "rbx::test::unknown_stage",
-                        format!("no stage of the runbook is named `{}`", stage.name),
-                    )
-                    .primary(stage.span, "not a stage"),
-                );
+            let budgets: Vec<String> = procedure.budgets.iter().map(|b| b.label()).collect();
+            if procedure.graph.node(&stage.name).is_none() && !budgets.contains(&stage.name) {
+                let mut d = Diagnostic::error(
+                    "rbx::test::unknown_stage",
+                    format!(
+                        "no stage or budget of the runbook is named `{}`",
+                        stage.name
+                    ),
+                )
+                .primary(stage.span, "not a stage");
+                if !budgets.is_empty() {
+                    d = d.help(format!(
+                        "the runbook's budgets over several stages or the run are {}",
+                        budgets.join(", ")
+                    ));
+                }
+                problems.push(d);
             }
         }
         CheckKind::Outcome(outcome) => {
@@ -159,7 +168,7 @@ fn paths_in<'e>(e: &'e Expr, out: &mut Vec<&'e rbx_syntax::ast::Path>) {
         }
         ExprKind::Call { args, .. } => args.iter().for_each(|a| paths_in(a, out)),
         ExprKind::Path(path) => out.push(path),
-        ExprKind::List(items) | ExprKind::Default(items) => {
+        ExprKind::List(items) | ExprKind::Default(items) | ExprKind::Product(items) => {
             items.iter().for_each(|i| paths_in(i, out))
         }
         ExprKind::String(_)

@@ -196,6 +196,7 @@ impl<'a> NodeView<'a> {
                     result: e.result,
                     reason: e.reason.clone(),
                     exit: e.exit,
+                    retried: e.retried.clone(),
                 })
                 .collect(),
         })

@@ -87,7 +87,17 @@ pub(super) fn timeline_entry(event: &Event) -> TimelineEntry {
             let command = text(p, "command").map_or(String::new(), |c| format!(": {c}"));
             format!("attempt {attempt} started{}{command}", by(p))
         }
-        kind::ATTEMPT_FAILED => format!("attempt {attempt} failed{exit}: {}", get("reason")),
+        kind::ATTEMPT_FAILED => {
+            let mut s = format!("attempt {attempt} failed{exit}: {}", get("reason"));
+            if let Some(after) = p.get("retry_after_ms").and_then(Json::as_u64) {
+                s.push_str(&format!(
+                    "; retried after {}: {}",
+                    rbx_syntax::fmt::duration(after),
+                    get("retry_because")
+                ));
+            }
+            s
+        }
         kind::WAIT_POLLED => {
             let poll = p.get("poll").and_then(Json::as_u64).unwrap_or(0);
             let held = p.get("held").and_then(Json::as_bool).unwrap_or(false);
@@ -113,6 +123,14 @@ pub(super) fn timeline_entry(event: &Event) -> TimelineEntry {
             }
             if let Some(branch) = text(p, "branch") {
                 s.push_str(&format!(" → {branch}"));
+            }
+            // What `now()` read when the node decided, and when a wait
+            // was due: the record of the time a node went by.
+            if let Some(now) = text(p, "now") {
+                s.push_str(&format!(" (now() read {now})"));
+            }
+            if let Some(due) = text(p, "due") {
+                s.push_str(&format!(" (due {due})"));
             }
             if let Some(reason) = text(p, "reason") {
                 s.push_str(&format!(": {reason}"));

@@ -207,6 +207,9 @@ pub(super) fn evidence(step: &StepInfo) -> Vec<Piece> {
         if let Some(reason) = &earlier.reason {
             s.push_str(&format!(": {reason}"));
         }
+        if let Some(retried) = &earlier.retried {
+            s.push_str(&format!("; {retried}"));
+        }
         out.push(Piece::Note(s));
     }
     for excerpt in &step.output {
