@@ -461,9 +461,9 @@ fn a_manual_step_that_needs_only_an_acknowledgement() {
 }
 
 /// A role bound to identities (`identity` in the runbook, or in a fill
-/// file) takes sign-offs from those operators alone, in a sign-off inside
-/// a loop too; a role bound to none takes anyone's. Nothing of a refused
-/// sign-off is recorded.
+/// file, which replaces the runbook's role whole) takes sign-offs from
+/// those operators alone, in a sign-off inside a loop too; a role bound to
+/// none takes anyone's. Nothing of a refused sign-off is recorded.
 #[test]
 fn a_role_bound_to_identities_takes_sign_offs_from_them_alone() {
     const BOUND: &str = r#"runbook release "Release" {
@@ -489,10 +489,9 @@ fn a_role_bound_to_identities_takes_sign_offs_from_them_alone() {
   }
 }
 "#;
-    for fill in [
-        None,
-        Some("[roles.reviewer]\nperson = \"Bob\"\nidentity = [\"bob\", \"Cy\"]\n"),
-    ] {
+    const FILL: &str = "[roles.owner]\nperson = \"Dee\"\nidentity = \"dee\"\n\n\
+                        [roles.reviewer]\nperson = \"Bob\"\nidentity = [\"bob\", \"Cy\"]\n";
+    for fill in [None, Some(FILL)] {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "release.runbook", BOUND);
         let mut run = vec!["run", "release.runbook", "--non-interactive"];
@@ -524,14 +523,24 @@ fn a_role_bound_to_identities_takes_sign_offs_from_them_alone() {
         let before = events();
         let mallory = sign("s.go[eu]", "owner", "Mallory");
         assert_eq!(mallory.status, 2, "{}", mallory.transcript());
-        assert!(
-            mallory.stderr.contains("only ada may"),
-            "{}",
-            mallory.transcript()
-        );
+        let owners = if fill.is_some() {
+            "only dee may"
+        } else {
+            "only ada may"
+        };
+        assert!(mallory.stderr.contains(owners), "{}", mallory.transcript());
+        if fill.is_some() {
+            // The fill's owner replaces the runbook's: Ada no longer signs.
+            let ada = sign("s.go[eu]", "owner", "ada");
+            assert_eq!(ada.status, 2, "{}", ada.transcript());
+        }
         assert_eq!(events(), before, "a refused sign-off records nothing");
-        let reviewer = if fill.is_some() { "cy" } else { "Mallory" };
-        for (role, who) in [("owner", "ADA"), ("reviewer", reviewer)] {
+        let (owner, reviewer) = if fill.is_some() {
+            ("DEE", "cy")
+        } else {
+            ("ADA", "Mallory")
+        };
+        for (role, who) in [("owner", owner), ("reviewer", reviewer)] {
             let out = sign("s.go[eu]", role, who);
             assert_eq!(out.status, 0, "{role} by {who}: {}", out.transcript());
         }

@@ -37,6 +37,11 @@ pub fn check(sources: &[Source], table: &Table, fills: &Fills) -> Vec<Finding> {
                     if !fills.roles.contains_key(&role.id.name) {
                         for field in role.fields.iter().flatten() {
                             lints.placeholder(&field.value, field.kind.keyword());
+                            if field.kind == RoleFieldKind::Identity
+                                && field.value.source_form().trim().is_empty()
+                            {
+                                lints.empty_identity(&field.value);
+                            }
                         }
                     }
                 }
@@ -181,6 +186,19 @@ impl Lints<'_> {
             source: self.source,
             diagnostic,
         });
+    }
+
+    /// An empty `identity` names no operator: no one could sign for the
+    /// role.
+    fn empty_identity(&mut self, text: &Text) {
+        self.report(
+            Diagnostic::error(
+                "rbx::lint::placeholder",
+                "this identity is empty, so no one could sign for the role",
+            )
+            .primary(text.span, "name an operator here")
+            .help("write the operator (on a shared store, the database role) who may sign, or remove the line"),
+        );
     }
 
     fn placeholder(&mut self, text: &Text, what: &str) {

@@ -125,18 +125,18 @@ impl Procedure {
                         });
                         let filled = filled || fills.roles.contains_key(&role.id.name);
                         roles_filled.insert(role.id.name.clone(), filled);
-                        let own = role.fields.iter().flatten();
-                        let named: Vec<String> = own
-                            .filter(|f| f.kind == RoleFieldKind::Identity)
-                            .map(|f| f.value.source_form())
-                            .chain(
-                                fills
-                                    .roles
-                                    .get(&role.id.name)
-                                    .into_iter()
-                                    .flat_map(|fill| fill.identities.iter().cloned()),
-                            )
-                            .collect();
+                        // A role filled from outside replaces what the
+                        // file says, its identities included.
+                        let named: Vec<String> = match fills.roles.get(&role.id.name) {
+                            Some(fill) => fill.identities.clone(),
+                            None => role
+                                .fields
+                                .iter()
+                                .flatten()
+                                .filter(|f| f.kind == RoleFieldKind::Identity)
+                                .map(|f| f.value.source_form())
+                                .collect(),
+                        };
                         if !named.is_empty() {
                             identities.insert(role.id.name.clone(), named);
                         }
