@@ -151,6 +151,14 @@ impl Bench {
         }
     }
 
+    /// The store rbx uses here, opened as another process would.
+    fn store(&self) -> Box<dyn rbx_store::Store> {
+        match &self.database {
+            Some((_, url)) => Box::new(rbx_store::PostgresStore::open(url).expect("the store")),
+            None => Box::new(rbx_store::SqliteStore::open(&self.file(".rbx")).expect("the store")),
+        }
+    }
+
     /// The lines of the side-effect file, in order.
     fn side(&self) -> Vec<String> {
         fs::read_to_string(self.file("side"))
@@ -1211,6 +1219,133 @@ fn kill_9_at_arbitrary_moments_never_reruns_a_finished_step_or_skips_one() {
             );
         }
     }
+}
+
+/// Checkpoints after every event, so that every kill below falls just
+/// before, on or just after one.
+const EVERY_EVENT: (&str, &str) = ("RBX_CHECKPOINT_EVERY", "1");
+
+/// `kill -9` right after each commit of a run that writes a checkpoint
+/// after every event, the checkpoints' own commits included: each resume
+/// reads the newest checkpoint and the events after it, no finished step
+/// runs again (a step runs twice only when the journal says it was in
+/// doubt), the run ends, and `rbx verify` finds every checkpoint equal to
+/// the replay of the events before it.
+#[test]
+fn kill_9_at_every_commit_around_checkpoints_resumes_without_rerunning_a_finished_step() {
+    let steps = ["one", "two", "three"];
+    let body: String = steps
+        .iter()
+        .map(|s| format!("    step {s} \"{s}\" {{\n      run \"echo {s} >> side\"\n      idempotent\n    }}\n"))
+        .collect();
+    let runbook = format!(
+        "runbook demo \"Checkpoints\" {{\n  stage s \"S\" {{\n{body}    end done\n  }}\n}}\n"
+    );
+    let whole = {
+        let bench = Bench::new();
+        bench.runbook("demo.runbook", &runbook);
+        let out = bench.rbx_env(&["run", "demo.runbook"], &[EVERY_EVENT]);
+        assert_eq!(out.status, 0, "{}", out.transcript());
+        let log = bench.rbx(&["log"]).stdout;
+        assert!(log.contains("checkpoint"), "{log}");
+        log.lines().count()
+    };
+    for crash in 1..whole {
+        let bench = Bench::new();
+        bench.runbook("demo.runbook", &runbook);
+        let after = crash.to_string();
+        let crashed = bench.rbx_env(
+            &["run", "demo.runbook"],
+            &[EVERY_EVENT, ("RBX_CRASH_AFTER_EVENTS", after.as_str())],
+        );
+        assert_eq!(
+            crashed.status,
+            -1,
+            "crash after {crash}: {}",
+            crashed.transcript()
+        );
+        let resumed = bench.rbx_env(&["resume"], &[EVERY_EVENT]);
+        assert_eq!(
+            resumed.status,
+            0,
+            "crash after {crash}: {}",
+            resumed.transcript()
+        );
+        let log = bench.rbx(&["log"]).stdout;
+        for step in steps {
+            let reruns = log
+                .lines()
+                .filter(|l| l.contains("in_doubt") && l.contains(&format!("\"s.{step}\"")))
+                .count();
+            let ran = bench.count(step);
+            assert!(
+                ran >= 1 && ran <= 1 + reruns,
+                "crash after {crash}: {step} ran {ran} times, {reruns} in doubt:\n{log}"
+            );
+        }
+        let verified = bench.rbx(&["verify"]);
+        assert_eq!(
+            verified.status,
+            0,
+            "crash after {crash}: {}",
+            verified.transcript()
+        );
+    }
+}
+
+/// A checkpoint is chained like any event, so one forged through the
+/// store's own door (as anyone who can append could) keeps the chain
+/// intact: `rbx verify`, which replays the whole journal, reports it. A
+/// checkpoint of a format this rbx does not read is passed over: the run
+/// resumes from the whole journal, as a run recorded before checkpoints.
+#[test]
+fn verify_reports_a_forged_checkpoint_and_resume_passes_over_an_unknown_one() {
+    let forged = |bench: &Bench, run: &str| {
+        let mut store = bench.store();
+        let id = rbx_store::RunId::new(run);
+        let mut payload = store
+            .events(&id)
+            .expect("the journal")
+            .into_iter()
+            .rev()
+            .find(|e| e.kind == "checkpoint")
+            .expect("a checkpoint")
+            .payload;
+        payload["state"]["nodes"]["s.check"]["status"] = serde_json::json!("succeeded");
+        store.append(&id, "checkpoint", &payload).expect("appended");
+    };
+    let bench = Bench::new();
+    bench.runbook("demo.runbook", FAILS_UNTIL_FIXED);
+    let out = bench.rbx_env(&["run", "demo.runbook"], &[EVERY_EVENT]);
+    assert_eq!(out.status, 1, "{}", out.transcript());
+    let run = started_run(&out.stderr).expect("the run id");
+    forged(&bench, &run);
+    let verified = bench.rbx(&["verify", &run]);
+    assert_eq!(verified.status, 1, "{}", verified.transcript());
+    assert!(
+        verified
+            .stderr
+            .contains("the checkpoint does not match the replay of the events before it"),
+        "{}",
+        verified.transcript()
+    );
+
+    let bench = Bench::new();
+    bench.runbook("demo.runbook", FAILS_UNTIL_FIXED);
+    let out = bench.rbx(&["run", "demo.runbook"]);
+    let run = started_run(&out.stderr).expect("the run id");
+    assert!(!bench.rbx(&["log", &run]).stdout.contains("checkpoint"));
+    let later = serde_json::json!({ "format": 999, "state": "what a later rbx writes" });
+    bench
+        .store()
+        .append(&rbx_store::RunId::new(&run), "checkpoint", &later)
+        .expect("appended");
+    let verified = bench.rbx(&["verify", &run]);
+    assert_eq!(verified.status, 0, "{}", verified.transcript());
+    fs::write(bench.file("fixed"), "").expect("fix it");
+    let resumed = bench.rbx(&["resume", &run]);
+    assert_eq!(resumed.status, 0, "{}", resumed.transcript());
+    assert_eq!(bench.side(), ["first", "check", "check", "last"]);
 }
 
 // ---------------------------------------------------- changed runbooks --

@@ -180,6 +180,10 @@ pub(crate) struct Concrete {
     pub(crate) fails: BTreeSet<String>,
     /// Answers file entries: node id (full or as written) → answer.
     pub(crate) answers: BTreeMap<String, String>,
+    /// How many events at least between two checkpoints of the run
+    /// (`RBX_CHECKPOINT_EVERY`); `None`: rbx's own number. A crash after
+    /// N events counts the checkpoints' commits too.
+    pub(crate) checkpoint_every: Option<u32>,
 }
 
 impl Concrete {
@@ -234,6 +238,9 @@ impl Concrete {
             .map(|(k, v)| format!("\"{k}\" = \"{v}\""))
             .collect();
         let _ = writeln!(out, "answers = {{ {} }}", answers.join(", "));
+        if let Some(every) = self.checkpoint_every {
+            let _ = writeln!(out, "checkpoint_every = {every}");
+        }
         let _ = writeln!(out, "actions = [");
         for action in log {
             let _ = writeln!(out, "  {},", action.toml());
@@ -332,6 +339,10 @@ pub(crate) fn load(name: &str) -> (Concrete, Vec<Action>, String) {
         inputs,
         fails: strings(&table["fails"]).into_iter().collect(),
         answers,
+        checkpoint_every: table
+            .get("checkpoint_every")
+            .and_then(toml::Value::as_integer)
+            .and_then(|n| u32::try_from(n).ok()),
     };
     let expected = table["expected"].as_str().unwrap_or_default().to_string();
     (concrete, actions, expected)

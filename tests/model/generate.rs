@@ -873,11 +873,15 @@ pub(crate) fn concrete(case: &Case) -> Concrete {
             }
         }
     }
+    // A checkpoint every one to three events, so that crashes, resumes
+    // and confirms meet checkpoints everywhere in the journal.
+    let checkpoint_every = Some(1 + u32::try_from(rendered.text.len() % 3).unwrap_or(0));
     Concrete {
         text: rendered.text,
         inputs: rendered.inputs,
         fails,
         answers,
+        checkpoint_every,
     }
 }
 

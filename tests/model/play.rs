@@ -19,6 +19,8 @@ const RBX: &str = env!("CARGO_BIN_EXE_rbx");
 /// A case's directory: `case.runbook`, `answers.toml`, the store in `.rbx`.
 pub(crate) struct Bench {
     pub(crate) dir: tempfile::TempDir,
+    /// `RBX_CHECKPOINT_EVERY`, if the case sets it.
+    checkpoint_every: Option<u32>,
 }
 
 pub(crate) struct Ran {
@@ -33,7 +35,10 @@ impl Bench {
         std::fs::write(dir.path().join("case.runbook"), &concrete.text).expect("write the runbook");
         std::fs::write(dir.path().join("answers.toml"), concrete.answers_file())
             .expect("write the answers");
-        Bench { dir }
+        Bench {
+            dir,
+            checkpoint_every: concrete.checkpoint_every,
+        }
     }
 
     pub(crate) fn rbx(&self, args: &[String], crash: Option<u32>) -> Ran {
@@ -43,9 +48,13 @@ impl Bench {
             .current_dir(self.dir.path())
             .env("NO_COLOR", "1")
             .env("RBX_OPERATOR", "tester")
+            .env_remove("RBX_CHECKPOINT_EVERY")
             .env_remove("RBX_STATE_DIR")
             .env_remove(rbx_store::CRASH_AFTER_EVENTS)
             .stdin(Stdio::null());
+        if let Some(every) = self.checkpoint_every {
+            command.env("RBX_CHECKPOINT_EVERY", every.to_string());
+        }
         if let Some(n) = crash {
             command.env(rbx_store::CRASH_AFTER_EVENTS, n.to_string());
         }
@@ -410,6 +419,7 @@ impl Play {
                 _ => {}
             }
         }
+        check_checkpoints(&events)?;
         self.check_report(&run, model)
     }
 
@@ -661,4 +671,25 @@ impl Play {
             }
         }
     }
+}
+
+/// Every checkpoint in the journal is the state of the events before it,
+/// and the state read from it and the events after it is the state of the
+/// whole journal: what a resume reads is what a full replay says.
+fn check_checkpoints(events: &[rbx_store::Event]) -> Result<(), String> {
+    rbx_engine::checkpoint::check(events).map_err(|m| format!("event {}: {}", m.seq, m.reason))?;
+    let whole = rbx_engine::replay(events);
+    for (at, event) in events.iter().enumerate() {
+        if event.kind != rbx_engine::state::kind::CHECKPOINT {
+            continue;
+        }
+        if rbx_engine::checkpoint::replay_from(&events[at..]).as_ref() != Some(&whole) {
+            return Err(format!(
+                "the checkpoint at event {} and the events after it do not replay to the \
+                 state of the whole journal",
+                event.seq
+            ));
+        }
+    }
+    Ok(())
 }

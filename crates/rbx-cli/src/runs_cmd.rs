@@ -4,7 +4,7 @@
 use rbx_check::graph::NodeKind;
 use rbx_engine::state::kind;
 use rbx_engine::{Procedure, Status};
-use rbx_store::{RunSummary, Store};
+use rbx_store::{RunSummary, Store, StoreError};
 use rbx_syntax::ast::BlockKind;
 use serde_json::json;
 
@@ -469,8 +469,17 @@ pub fn verify(args: &StatusArgs) -> u8 {
             crate::pick::Default::Latest,
         )?;
         let events = store.events(&summary.id).map_err(fail)?;
-        match store.verify(&summary.id) {
-            Ok(()) => {
+        // Beyond the chain: each checkpoint must be the state its events
+        // replay to, since a resume reads it instead of them.
+        let checked = store.verify(&summary.id).and_then(|()| {
+            rbx_engine::checkpoint::check(&events).map_err(|m| StoreError::ChainBroken {
+                run: summary.id.clone(),
+                seq: m.seq,
+                reason: m.reason,
+            })
+        });
+        match checked {
+            Ok(_) => {
                 // The head hash, to keep somewhere else: only a witness
                 // outside the store shows a record cut short as a whole.
                 let head = events

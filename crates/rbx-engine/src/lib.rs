@@ -6,6 +6,7 @@
 //! started; the store is touched only from its own thread (a simulated
 //! run's store, in memory, from the task that drives it).
 
+pub mod checkpoint;
 mod data;
 pub mod executor;
 mod expand;
@@ -676,7 +677,7 @@ fn journal_for(store: Box<dyn Store>, options: &Options) -> Journal {
     if options.clock.is_simulated() {
         Journal::inline(store)
     } else {
-        Journal::spawn(store)
+        Journal::spawn(Box::new(checkpoint::Checkpointing::new(store)))
     }
 }
 
@@ -874,22 +875,35 @@ async fn resume_locked(
     // checked on another thread: the two are independent and each is a good
     // part of a long run's resume.
     let (entry, snapshot) = (summary.entry.clone(), sources.clone());
-    let checking = tokio::task::spawn_blocking(move || procedure_from_snapshot(&entry, snapshot));
+    let recorded = summary.source_hash.clone();
+    let checking = tokio::task::spawn_blocking(move || {
+        // The snapshot is what the run recorded, or nothing is driven.
+        if rbx_store::hash_sources(&snapshot) != recorded {
+            return Err(
+                "the run's source snapshot does not match the hash it was recorded \
+                        with; `rbx verify` says more"
+                    .to_string(),
+            );
+        }
+        procedure_from_snapshot(&entry, snapshot)
+    });
     let id = run.clone();
     let reading = journal.call(move |s: &mut dyn Store| {
         // A record that was altered is not driven on: what it says
-        // happened may not have.
+        // happened may not have. From a checkpoint, the store checks the
+        // chain from it to the head; without one, the whole record.
+        if let Some(state) = checkpoint::latest(s, &id)? {
+            return Ok(state);
+        }
         s.verify(&id)?;
-        s.events(&id)
+        Ok(replay(&s.events(&id)?))
     });
-    let (checked, events) = tokio::join!(checking, reading);
-    let events = events.map_err(|e| ResumeError::Invalid(e.to_string()))?;
+    let (checked, state) = tokio::join!(checking, reading);
+    let mut state = state.map_err(|e| ResumeError::Invalid(e.to_string()))?;
     let procedure = checked
         .map_err(|e| ResumeError::Invalid(e.to_string()))?
         .map_err(ResumeError::Invalid)?;
-    let events = events.as_slice();
 
-    let mut state = replay(events);
     if matches!(state.status, RunStatus::Ended { .. }) {
         return Err(ResumeError::Invalid(format!(
             "the run `{run}` has already ended"

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 
 use crate::value::Value;
@@ -44,9 +45,15 @@ pub mod kind {
     pub const STAGE_OVERRUN: &str = "stage_overrun";
     pub const HOOK_RAN: &str = "hook_ran";
     pub const HOOK_FAILED: &str = "hook_failed";
+    /// The run's state as the events before it replay to, so that a
+    /// resume reads it and the events after it instead of the whole
+    /// journal (`crate::checkpoint`). It records no happening: a replay
+    /// passes over it.
+    pub const CHECKPOINT: &str = "checkpoint";
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Status {
     Pending,
     /// Started and not finished: while the run is driven, running; when a
@@ -98,11 +105,12 @@ pub fn standing(node: Option<&NodeState>, run: &RunStatus, driven: bool) -> &'st
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeState {
     pub status: Status,
     /// The last attempt started.
     pub attempts: u32,
+    #[serde(with = "captures")]
     pub captures: BTreeMap<String, Value>,
     /// The branch a decision or choice took.
     pub branch: Option<String>,
@@ -152,7 +160,8 @@ pub fn skipped_by(condition: &str) -> String {
 }
 
 /// How a run stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Running,
     Paused {
@@ -188,7 +197,7 @@ impl RunStatus {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunState {
     pub nodes: HashMap<String, NodeState>,
     pub status: RunStatus,
@@ -207,7 +216,7 @@ pub struct RunState {
 }
 
 /// How a flow was left: by which node, at which event of the journal.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Left {
     pub by: String,
     pub seq: u64,
@@ -236,26 +245,37 @@ impl Default for RunState {
 pub fn replay<'e>(events: impl IntoIterator<Item = (&'e str, &'e Json, u64, i64)>) -> RunState {
     let mut state = RunState::new();
     for (kind, payload, seq, time) in events {
+        state.apply(kind, payload, seq, time);
+    }
+    state
+}
+
+impl RunState {
+    /// Takes in the next event of the journal (time in ms since epoch).
+    pub fn apply(&mut self, kind: &str, payload: &Json, seq: u64, time: i64) {
+        if kind == kind::CHECKPOINT {
+            return;
+        }
         let node = payload
             .get("node")
             .and_then(Json::as_str)
             .unwrap_or_default();
-        state.history.apply(kind, payload, seq, time);
+        self.history.apply(kind, payload, seq, time);
         match kind {
             // An attempt that failed with more to come: nothing is in
             // flight until the next attempt starts.
             kind::ATTEMPT_FAILED => {
-                let entry = state.nodes.entry(node.to_string()).or_default();
+                let entry = self.nodes.entry(node.to_string()).or_default();
                 entry.status = Status::Pending;
                 entry.attempts = entry.attempts.max(attempt(payload));
             }
             kind::NODE_STARTED => {
-                let entry = state.nodes.entry(node.to_string()).or_default();
+                let entry = self.nodes.entry(node.to_string()).or_default();
                 entry.status = Status::Running;
                 entry.attempts = attempt(payload);
             }
             kind::NODE_FINISHED => {
-                let entry = state.nodes.entry(node.to_string()).or_default();
+                let entry = self.nodes.entry(node.to_string()).or_default();
                 entry.status = match payload.get("status").and_then(Json::as_str) {
                     Some("succeeded") => Status::Succeeded,
                     Some("cancelled") => Status::Cancelled,
@@ -278,14 +298,14 @@ pub fn replay<'e>(events: impl IntoIterator<Item = (&'e str, &'e Json, u64, i64)
                 entry.finished_at = Some(time);
             }
             kind::NODE_SKIPPED => {
-                let entry = state.nodes.entry(node.to_string()).or_default();
+                let entry = self.nodes.entry(node.to_string()).or_default();
                 entry.status = Status::Skipped;
                 entry.finished_seq = Some(seq);
                 entry.condition = text(payload, "condition");
             }
             kind::FLOW_LEFT => {
                 if let Some(flow) = text(payload, "flow") {
-                    state.left.entry(flow).or_insert_with(|| Left {
+                    self.left.entry(flow).or_insert_with(|| Left {
                         by: node.to_string(),
                         seq,
                     });
@@ -302,16 +322,16 @@ pub fn replay<'e>(events: impl IntoIterator<Item = (&'e str, &'e Json, u64, i64)
                     })
                     .unwrap_or_default();
                 // A flow left by a node run again is not left any more.
-                state.left.retain(|_, left| !nodes.contains(&left.by));
+                self.left.retain(|_, left| !nodes.contains(&left.by));
                 // A run re-driven past its clean-up cleans up again at its
                 // next end.
                 if payload.get("finally").and_then(Json::as_bool) == Some(true) {
-                    state.finally = None;
+                    self.finally = None;
                 }
                 for reset in nodes {
-                    state.history.reset(&reset);
-                    state.dues.remove(&reset);
-                    if let Some(entry) = state.nodes.get_mut(&reset) {
+                    self.history.reset(&reset);
+                    self.dues.remove(&reset);
+                    if let Some(entry) = self.nodes.get_mut(&reset) {
                         let attempts = entry.attempts;
                         *entry = NodeState {
                             attempts,
@@ -319,39 +339,38 @@ pub fn replay<'e>(events: impl IntoIterator<Item = (&'e str, &'e Json, u64, i64)
                         };
                     }
                 }
-                state.status = RunStatus::Running;
+                self.status = RunStatus::Running;
             }
-            kind::RUN_RESUMED => state.status = RunStatus::Running,
-            kind::FINALLY_STARTED => state.finally = Some(payload.clone()),
+            kind::RUN_RESUMED => self.status = RunStatus::Running,
+            kind::FINALLY_STARTED => self.finally = Some(payload.clone()),
             kind::RUN_PAUSED => {
-                state.status = RunStatus::Paused {
+                self.status = RunStatus::Paused {
                     node: node.to_string(),
                 }
             }
-            kind::RUN_INTERRUPTED => state.status = RunStatus::Interrupted,
+            kind::RUN_INTERRUPTED => self.status = RunStatus::Interrupted,
             kind::RUN_WAITING => {
                 let due = payload.get("due").and_then(Json::as_i64).unwrap_or(0);
-                state.dues.insert(node.to_string(), due);
-                state.status = RunStatus::Waiting {
+                self.dues.insert(node.to_string(), due);
+                self.status = RunStatus::Waiting {
                     node: node.to_string(),
                     due,
                 }
             }
-            kind::RUN_CANCELLED => state.status = RunStatus::Cancelled,
+            kind::RUN_CANCELLED => self.status = RunStatus::Cancelled,
             kind::RUN_FAILED => {
-                state.status = RunStatus::Failed {
+                self.status = RunStatus::Failed {
                     node: node.to_string(),
                 }
             }
             kind::RUN_ENDED => {
-                state.status = RunStatus::Ended {
+                self.status = RunStatus::Ended {
                     outcome: text(payload, "outcome").unwrap_or_default(),
                 }
             }
             _ => {}
         }
     }
-    state
 }
 
 fn attempt(payload: &Json) -> u32 {
@@ -373,4 +392,36 @@ pub fn captures_json(captures: &BTreeMap<String, Value>) -> Json {
         .filter_map(|(k, v)| Some((k.clone(), v.to_json()?)))
         .collect();
     json!(map)
+}
+
+/// Captures in a checkpoint as the journal writes them (`captures_json`),
+/// so that a value reads back as a replay of its event reads it.
+mod captures {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde_json::Value as Json;
+
+    use crate::value::Value;
+
+    pub(super) fn serialize<S: Serializer>(
+        captures: &BTreeMap<String, Value>,
+        to: S,
+    ) -> Result<S::Ok, S::Error> {
+        super::captures_json(captures).serialize(to)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        from: D,
+    ) -> Result<BTreeMap<String, Value>, D::Error> {
+        let map = BTreeMap::<String, Json>::deserialize(from)?;
+        map.into_iter()
+            .map(|(name, json)| match Value::from_json(&json) {
+                Some(value) => Ok((name, value)),
+                None => Err(serde::de::Error::custom(format!(
+                    "the capture `{name}` is not a value"
+                ))),
+            })
+            .collect()
+    }
 }

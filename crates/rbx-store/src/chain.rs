@@ -171,6 +171,68 @@ pub(crate) fn check(
     vouched.check(kept, run)
 }
 
+/// Checks the end of a run's journal as a resume reads it: `rows` are
+/// consecutive events from the one before `from` (from the first event
+/// when `from` is 1), each matching its hash and linked to the one before,
+/// the last being the run's recorded head. Returns the events from `from`
+/// on; [`StoreError::ChainBroken`] at the first place they do not hold
+/// together. What comes before `from` is left to [`check`].
+pub(crate) fn check_tail(
+    run: &RunId,
+    from: u64,
+    head: (u64, &str),
+    mut rows: Vec<EventRow>,
+) -> Result<Vec<EventRow>, StoreError> {
+    let broken = |seq: u64, reason: String| StoreError::ChainBroken {
+        run: run.clone(),
+        seq,
+        reason,
+    };
+    let first = from.saturating_sub(1).max(1);
+    let mut expected = first;
+    let mut prev_hash: Option<&str> = None;
+    for row in &rows {
+        if row.seq != expected {
+            return Err(broken(
+                expected,
+                format!(
+                    "event {expected} is missing; the journal goes on at event {}",
+                    row.seq
+                ),
+            ));
+        }
+        if prev_hash.is_some_and(|prev| prev != row.prev_hash) {
+            return Err(broken(
+                row.seq,
+                format!("its prev_hash is not the hash of event {}", row.seq - 1),
+            ));
+        }
+        if event_hash(&row.prev_hash, row.seq, &row.time, &row.kind, &row.payload) != row.hash {
+            return Err(broken(
+                row.seq,
+                "its time, kind or payload does not match its hash".to_owned(),
+            ));
+        }
+        prev_hash = Some(&row.hash);
+        expected += 1;
+    }
+    let (head_seq, head_hash) = head;
+    let last = expected - 1;
+    if last != head_seq || prev_hash.is_some_and(|hash| hash != head_hash) {
+        return Err(broken(
+            last.min(head_seq) + 1,
+            format!(
+                "the journal's end does not match the head the run recorded (event \
+                 {head_seq}): events were removed, added or changed"
+            ),
+        ));
+    }
+    if from > first {
+        rows.remove(0);
+    }
+    Ok(rows)
+}
+
 /// The outputs and files the events of a run vouch for, each with the
 /// digest the latest event vouching for it recorded, and that event.
 #[derive(Default)]

@@ -173,6 +173,14 @@ impl Store for MemoryStore {
         })
     }
 
+    /// No chain to check here, as for [`Store::verify`].
+    fn journal_from_last(&self, run: &RunId, kind: &str) -> Result<Option<Vec<Event>>, StoreError> {
+        self.with(run, |kept, _| {
+            let from = kept.events.iter().rposition(|e| e.kind == kind)?;
+            Some(kept.events[from..].to_vec())
+        })
+    }
+
     /// Events here cannot be altered from outside this process, and none
     /// carries a hash: there is no chain to check, only whether the run
     /// exists.

@@ -538,6 +538,52 @@ impl Store for PostgresStore {
             .collect()
     }
 
+    fn journal_from_last(&self, run: &RunId, kind: &str) -> Result<Option<Vec<Event>>, StoreError> {
+        let fail = self.fail();
+        let mut client = self.client()?;
+        // The head and the events from one snapshot, even while a driver
+        // appends.
+        let mut tx = client
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(&fail)?;
+        let head = tx
+            .query_opt(
+                "SELECT head_seq, head_hash FROM runs WHERE id = $1",
+                &[&run.as_str()],
+            )
+            .map_err(&fail)?
+            .ok_or_else(|| unknown(run))?;
+        let (head_seq, head_hash): (i64, String) = (head.get(0), head.get(1));
+        // The key is (run_id, seq): walked backwards, it stops at the newest.
+        let found = tx
+            .query_opt(
+                "SELECT seq FROM events WHERE run_id = $1 AND kind = $2
+                 ORDER BY seq DESC LIMIT 1",
+                &[&run.as_str(), &kind],
+            )
+            .map_err(&fail)?;
+        let Some(found) = found else {
+            return Ok(None);
+        };
+        let from = count(&self.target, found.get(0), "an event's sequence number")?;
+        let after = i64::try_from(from.saturating_sub(2)).unwrap_or(i64::MAX);
+        let rows = self.event_rows(&mut tx, run, after)?;
+        tx.commit().map_err(&fail)?;
+        let head = (
+            count(&self.target, head_seq, "the run's event count")?,
+            head_hash.as_str(),
+        );
+        let shown = PathBuf::from(&self.target.shown);
+        chain::check_tail(run, from, head, rows)?
+            .into_iter()
+            .map(|row| row.into_event(&shown, run))
+            .collect::<Result<_, _>>()
+            .map(Some)
+    }
+
     fn verify(&self, run: &RunId) -> Result<(), StoreError> {
         let fail = self.fail();
         let mut client = self.client()?;

@@ -421,6 +421,46 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    fn journal_from_last(&self, run: &RunId, kind: &str) -> Result<Option<Vec<Event>>, StoreError> {
+        let path = &self.path;
+        // One read transaction: the head and the events from one snapshot.
+        let tx = self.conn.unchecked_transaction().map_err(on_error(path))?;
+        let (head_seq, head_hash) = tx
+            .query_row(
+                "SELECT head_seq, head_hash FROM runs WHERE id = ?1",
+                [run.as_str()],
+                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)),
+            )
+            .optional()
+            .map_err(on_error(path))?
+            .ok_or_else(|| unknown(run))?;
+        // The key is (run, seq): walked backwards, it stops at the newest.
+        let found: Option<i64> = tx
+            .query_row(
+                "SELECT seq FROM events WHERE run_id = ?1 AND kind = ?2
+                 ORDER BY seq DESC LIMIT 1",
+                params![run.as_str(), kind],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(on_error(path))?;
+        let Some(from) = found else {
+            return Ok(None);
+        };
+        let from = count(path, from, "an event's sequence number")?;
+        let after = i64::try_from(from.saturating_sub(2)).unwrap_or(i64::MAX);
+        let rows = event_rows(&tx, path, run, after)?;
+        let head = (
+            count(path, head_seq, "the run's event count")?,
+            head_hash.as_str(),
+        );
+        chain::check_tail(run, from, head, rows)?
+            .into_iter()
+            .map(|row| row.into_event(path, run))
+            .collect::<Result<_, _>>()
+            .map(Some)
+    }
+
     fn verify(&self, run: &RunId) -> Result<(), StoreError> {
         let path = &self.path;
         // One read transaction, so that the run's head and its events come

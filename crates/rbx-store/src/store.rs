@@ -79,6 +79,17 @@ pub trait Store: Send {
     /// `events_since(run, 0)` is the whole journal.
     fn events_since(&self, run: &RunId, seq: u64) -> Result<Vec<Event>, StoreError>;
 
+    /// The end of the run's journal from its newest event of kind `kind`:
+    /// that event and every one after it, in order, or `None` when no event
+    /// is of that kind. Found from the journal's end, by its key, without
+    /// reading what comes before. The events returned are checked as
+    /// [`Store::verify`] checks events: each against its hash, the first
+    /// linked to the event before it, each to the one before and the last
+    /// to the run's recorded head ([`StoreError::ChainBroken`] where they
+    /// do not hold together). The events before it, the source snapshot and
+    /// the kept outputs are left to [`Store::verify`].
+    fn journal_from_last(&self, run: &RunId, kind: &str) -> Result<Option<Vec<Event>>, StoreError>;
+
     /// Recomputes the run's record from its start: the hash of its source
     /// snapshot, the hash of every event and the link from each event to the
     /// one before, the journal's length and last hash as the run's row

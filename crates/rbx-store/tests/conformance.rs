@@ -91,6 +91,8 @@ conformance!(
     a_driver_on_another_host_keeps_its_run,
     a_waiter_hears_of_an_event_another_process_commits,
     concurrent_appenders_lose_nothing,
+    the_journal_from_the_last_event_of_a_kind_is_its_checked_end,
+    the_end_of_a_journal_read_from_a_kind_reports_damage,
 );
 
 /// A store with one run of three events.
@@ -216,6 +218,74 @@ fn an_inserted_event_is_found(fixture: &Fixture) {
     ));
     let (seq, _) = broken_at(store.as_ref(), &run);
     assert_eq!(seq, 4);
+}
+
+/// [`journal`] with two more events of kind `mark` among others: 4 `mark`,
+/// 5, 6 `mark`, 7.
+fn marked_journal(fixture: &Fixture) -> (Box<dyn Store>, RunId) {
+    let (mut store, run) = journal(fixture);
+    for kind in ["mark", "step.started", "mark", "step.finished"] {
+        store.append(&run, kind, &json!({ "kind": kind })).unwrap();
+    }
+    (store, run)
+}
+
+fn the_journal_from_the_last_event_of_a_kind_is_its_checked_end(fixture: &Fixture) {
+    let (mut store, run) = marked_journal(fixture);
+    let whole = store.events(&run).unwrap();
+    let end = store.journal_from_last(&run, "mark").unwrap().unwrap();
+    assert_eq!(end, whole[5..], "from event 6, the newest `mark`");
+    assert_eq!(store.journal_from_last(&run, "nothing").unwrap(), None);
+    // The newest event of the kind may be the journal's last.
+    let seq = store.append(&run, "mark", &json!({})).unwrap();
+    let end = store.journal_from_last(&run, "mark").unwrap().unwrap();
+    assert_eq!(end.iter().map(|e| e.seq).collect::<Vec<_>>(), [seq]);
+    // The first event may be of the kind, linked to the run's header.
+    let other = store.create_run(&new_run()).unwrap();
+    store.append(&other, "mark", &json!({})).unwrap();
+    let end = store.journal_from_last(&other, "mark").unwrap().unwrap();
+    assert_eq!(end.len(), 1);
+    assert!(matches!(
+        store.journal_from_last(&RunId::new("nope"), "mark"),
+        Err(StoreError::UnknownRun { .. })
+    ));
+}
+
+fn the_end_of_a_journal_read_from_a_kind_reports_damage(fixture: &Fixture) {
+    let tail_broken_at = |store: &dyn Store, run: &RunId| match store.journal_from_last(run, "mark")
+    {
+        Err(StoreError::ChainBroken { seq, reason, .. }) => (seq, reason),
+        other => panic!("expected a broken chain, got {other:?}"),
+    };
+    // The newest `mark` itself, the event before it (its link), an event
+    // after it, and the end of the journal.
+    for (edit, at) in [
+        (
+            "UPDATE events SET payload = '{}' WHERE run_id = '{run}' AND seq = 6",
+            6,
+        ),
+        (
+            "UPDATE events SET payload = '{}' WHERE run_id = '{run}' AND seq = 5",
+            5,
+        ),
+        (
+            "UPDATE events SET payload = '{}' WHERE run_id = '{run}' AND seq = 7",
+            7,
+        ),
+        ("DELETE FROM events WHERE run_id = '{run}' AND seq = 7", 7),
+    ] {
+        let (store, run) = marked_journal(fixture);
+        fixture.tamper(&edit.replace("{run}", run.as_str()));
+        let (seq, reason) = tail_broken_at(store.as_ref(), &run);
+        assert_eq!(seq, at, "{edit}: {reason}");
+    }
+    // An event before the link is not read: `verify` reports it.
+    let (store, run) = marked_journal(fixture);
+    fixture.tamper(&format!(
+        "UPDATE events SET payload = '{{}}' WHERE run_id = '{run}' AND seq = 2"
+    ));
+    assert!(store.journal_from_last(&run, "mark").is_ok());
+    assert_eq!(broken_at(store.as_ref(), &run).0, 2);
 }
 
 fn outputs_and_files_are_bound_to_the_journal(fixture: &Fixture) {

@@ -87,7 +87,17 @@ impl LogView {
     pub fn events_text(&self) -> String {
         self.events
             .iter()
-            .map(|e| format!("{:>4} {} {:<16} {}\n", e.seq, e.time, e.kind, e.payload))
+            .map(|e| {
+                // A checkpoint repeats the whole state: a line for people
+                // says only that it is there (`--format json` has it).
+                let payload = if e.kind == "checkpoint" {
+                    let format = e.payload.get("format").unwrap_or(&serde_json::Value::Null);
+                    format!("(the run's state, format {format})")
+                } else {
+                    e.payload.to_string()
+                };
+                format!("{:>4} {} {:<16} {payload}\n", e.seq, e.time, e.kind)
+            })
             .collect()
     }
 }

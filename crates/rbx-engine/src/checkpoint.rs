@@ -1,0 +1,120 @@
+//! Checkpoints of a run's state in its journal, so that a resume reads the
+//! newest one and the events after it instead of the whole journal.
+//!
+//! A checkpoint is an ordinary event (`checkpoint`): the hash chain covers
+//! it as it covers every event. Its payload is the state the events before
+//! it replay to (`RunState`, history included), with the version of its
+//! format. A replay passes over it, so the state of a journal is the same
+//! with or without its checkpoints, and nothing depends on one being
+//! there: a journal with none, or whose newest is of a format this rbx
+//! does not read, is replayed whole.
+//!
+//! `rbx verify` replays the whole journal and compares every checkpoint
+//! with the state before it ([`check`]), so a checkpoint that says
+//! something its events do not is reported, as a changed event is.
+
+mod writer;
+
+use rbx_store::{Event, RunId, Store, StoreError};
+use serde::Deserialize as _;
+use serde_json::{Value as Json, json};
+
+use crate::state::{RunState, kind};
+
+pub(crate) use writer::Checkpointing;
+pub use writer::EVERY;
+
+/// The version of a checkpoint's payload. A change of what `RunState`
+/// holds, or of how it is written, is a new version: a checkpoint of
+/// another version is not read, and the journal is replayed instead.
+pub const FORMAT: u64 = 1;
+
+/// The payload of a checkpoint of `state`.
+pub fn payload(state: &RunState) -> Json {
+    json!({ "format": FORMAT, "state": state })
+}
+
+/// The state a checkpoint's payload holds, or `None` when it is of another
+/// format (or not a state at all).
+pub fn read(payload: &Json) -> Option<RunState> {
+    if payload.get("format").and_then(Json::as_u64) != Some(FORMAT) {
+        return None;
+    }
+    RunState::deserialize(payload.get("state")?).ok()
+}
+
+/// The state at the end of `events`, which start with a checkpoint: the
+/// checkpoint's state with every later event replayed onto it. `None` when
+/// the first event is not a checkpoint this rbx reads.
+pub fn replay_from(events: &[Event]) -> Option<RunState> {
+    let (first, rest) = events.split_first()?;
+    if first.kind != kind::CHECKPOINT {
+        return None;
+    }
+    let mut state = read(&first.payload)?;
+    for event in rest {
+        state.apply(
+            &event.kind,
+            &event.payload,
+            event.seq,
+            crate::parse_time(&event.time),
+        );
+    }
+    Some(state)
+}
+
+/// The run's state as its journal says, read from the newest checkpoint and
+/// the events after it, whose chain the store checks from the checkpoint
+/// to the run's head. `None` when the journal has no checkpoint this rbx
+/// reads: the caller replays it whole.
+pub fn latest(store: &dyn Store, run: &RunId) -> Result<Option<RunState>, StoreError> {
+    Ok(store
+        .journal_from_last(run, kind::CHECKPOINT)?
+        .and_then(|events| replay_from(&events)))
+}
+
+/// Where a checkpoint does not match the replay of the events before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    pub seq: u64,
+    pub reason: String,
+}
+
+/// Replays a whole journal and compares each checkpoint in it with the
+/// state the events before it replay to. Returns how many checkpoints it
+/// compared; a checkpoint of a format this rbx does not read is not
+/// compared (nor ever read by it).
+pub fn check(events: &[Event]) -> Result<usize, Mismatch> {
+    let mut state = RunState::new();
+    let mut compared = 0;
+    for event in events {
+        if event.kind == kind::CHECKPOINT {
+            let format = event.payload.get("format").and_then(Json::as_u64);
+            if format == Some(FORMAT) {
+                let Some(held) = read(&event.payload) else {
+                    return Err(Mismatch {
+                        seq: event.seq,
+                        reason: "the checkpoint's state cannot be read".to_string(),
+                    });
+                };
+                if held != state {
+                    return Err(Mismatch {
+                        seq: event.seq,
+                        reason: "the checkpoint does not match the replay of the events \
+                                 before it"
+                            .to_string(),
+                    });
+                }
+                compared += 1;
+            }
+            continue;
+        }
+        state.apply(
+            &event.kind,
+            &event.payload,
+            event.seq,
+            crate::parse_time(&event.time),
+        );
+    }
+    Ok(compared)
+}
