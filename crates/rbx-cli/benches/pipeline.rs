@@ -1,6 +1,8 @@
 //! The whole pipeline in one table: `rbx lint`, `plan`, `graph`, `run` and
 //! `resume` of generated runbooks of 1,000, 10,000 and 100,000 steps — the
-//! wall time and peak memory of each, process start included —, then how
+//! wall time and peak memory of each, process start included; the resume
+//! also of the same run journalled without checkpoints, as before them, up
+//! to 10,000 steps —, then how
 //! long `rbx` takes to start, then 1,000 commands run by rbx next to the
 //! same commands run by a shell loop, by `make -j1`, by `just`, and the
 //! floor of two durable commits and a spawn per step.
@@ -28,6 +30,8 @@ use support::{RBX, best, copy_dir, floor, median, ms, rbx, timed};
 const FAILED: i32 = 1;
 /// Stages in one generated fragment.
 const STAGES_PER_FILE: usize = 10;
+/// How many events at least separate two checkpoints of a run.
+const CHECKPOINT_EVERY: &str = "RBX_CHECKPOINT_EVERY";
 
 struct Scale {
     /// Steps of each generated runbook.
@@ -38,6 +42,9 @@ struct Scale {
     starts: usize,
     /// Steps in one generated stage.
     stage: usize,
+    /// Up to how many steps the resume of a journal without checkpoint
+    /// (the baseline) is measured too: it needs a run of its own.
+    whole_up_to: usize,
 }
 
 const FULL: Scale = Scale {
@@ -45,6 +52,7 @@ const FULL: Scale = Scale {
     rounds: 3,
     starts: 50,
     stage: 1_000,
+    whole_up_to: 10_000,
 };
 
 const QUICK: Scale = Scale {
@@ -54,6 +62,7 @@ const QUICK: Scale = Scale {
     // Stages of 20 steps: the larger runbook spans two fragments, as the
     // full-size ones do.
     stage: 20,
+    whole_up_to: 300,
 };
 
 /// One measured process: wall time, exit status and peak resident memory.
@@ -221,22 +230,41 @@ fn pipeline(root: &Path, steps: usize, scale: &Scale) -> Vec<Row> {
         took,
         peak_kib,
     });
+    // The baseline: the same run journalled with no checkpoint, as rbx
+    // wrote journals before them, so that its resume replays them all.
+    let whole = dir.join("state-whole");
+    if steps <= scale.whole_up_to {
+        let whole_arg = whole.to_str().expect("a UTF-8 path");
+        let mut run = rbx(&dir, &["run", entry, "--state-dir", whole_arg]);
+        run.env(CHECKPOINT_EVERY, u64::MAX.to_string());
+        let (_, status) = timed(run);
+        assert_eq!(status.code(), Some(FAILED), "the baseline run fails last");
+    }
     fs::write(dir.join("go"), "").expect("create go");
     let last = format!("s{}.last", steps.div_ceil(steps.min(scale.stage)) - 1);
-    let mut firsts = Vec::new();
-    let mut peak_kib = 0;
-    for round in 0..rounds {
-        let copy = dir.join(format!("resume-{round}"));
-        copy_dir(&state, &copy);
-        let (first, peak) = resume(&dir, &copy, &last);
-        firsts.push(first);
-        peak_kib = peak_kib.max(peak);
+    for (what, from) in [
+        ("resume, to its first new step", &state),
+        ("resume of a journal without checkpoint (before)", &whole),
+    ] {
+        if !from.exists() {
+            continue;
+        }
+        let mut firsts = Vec::new();
+        let mut peak_kib = 0;
+        for round in 0..rounds {
+            let copy = dir.join(format!("resume-{round}"));
+            let _ = fs::remove_dir_all(&copy);
+            copy_dir(from, &copy);
+            let (first, peak) = resume(&dir, &copy, &last);
+            firsts.push(first);
+            peak_kib = peak_kib.max(peak);
+        }
+        rows.push(Row {
+            what,
+            took: best(&firsts),
+            peak_kib,
+        });
     }
-    rows.push(Row {
-        what: "resume, to its first new step",
-        took: best(&firsts),
-        peak_kib,
-    });
     rows
 }
 

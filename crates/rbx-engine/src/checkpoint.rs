@@ -3,7 +3,10 @@
 //!
 //! A checkpoint is an ordinary event (`checkpoint`): the hash chain covers
 //! it as it covers every event. Its payload is the state the events before
-//! it replay to (`RunState`, history included), with the version of its
+//! it replay to — what the executor decides by: every node's status,
+//! attempts, captures and times, the flows left, the due times, the
+//! clean-up's start (`RunState` without its history, which only the views
+//! read, and they replay the whole journal) — with the version of its
 //! format. A replay passes over it, so the state of a journal is the same
 //! with or without its checkpoints, and nothing depends on one being
 //! there: a journal with none, or whose newest is of a format this rbx
@@ -97,7 +100,7 @@ pub fn check(events: &[Event]) -> Result<usize, Mismatch> {
                         reason: "the checkpoint's state cannot be read".to_string(),
                     });
                 };
-                if held != state {
+                if !held.same_for_executor(&state) {
                     return Err(Mismatch {
                         seq: event.seq,
                         reason: "the checkpoint does not match the replay of the events \

@@ -105,24 +105,33 @@ pub fn standing(node: Option<&NodeState>, run: &RunStatus, driven: bool) -> &'st
     }
 }
 
+/// In a checkpoint, a field that is empty is left out, and reads back
+/// empty: a finished step is a handful of numbers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct NodeState {
     pub status: Status,
     /// The last attempt started.
     pub attempts: u32,
-    #[serde(with = "captures")]
+    #[serde(with = "captures", skip_serializing_if = "BTreeMap::is_empty")]
     pub captures: BTreeMap<String, Value>,
     /// The branch a decision or choice took.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
     /// The journal sequence number of the finishing event, to order nodes.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_seq: Option<u64>,
     /// Milliseconds since the epoch when the node finished.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<i64>,
     /// The node's own `when` condition, as written, when the node was
     /// skipped because it did not hold: such a node is settled, and its
     /// flow goes on past it (rule C1).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub condition: Option<String>,
 }
 
@@ -197,7 +206,9 @@ impl RunStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A checkpoint holds all of it but the history, which only the views
+/// read, and they replay the whole journal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunState {
     pub nodes: HashMap<String, NodeState>,
     pub status: RunStatus,
@@ -205,6 +216,7 @@ pub struct RunState {
     pub left: BTreeMap<String, Left>,
     /// Who did what, where and when: what the views show, never what the
     /// executor decides by.
+    #[serde(skip)]
     pub history: History,
     /// When each wait the run stopped for is due, as it was computed then:
     /// a resumed wait keeps it, even if its `until` reads `now()`.
@@ -232,6 +244,18 @@ impl RunState {
             dues: HashMap::new(),
             finally: None,
         }
+    }
+}
+
+impl RunState {
+    /// Whether two states say the same for the executor: everything but
+    /// the history.
+    pub fn same_for_executor(&self, other: &RunState) -> bool {
+        self.nodes == other.nodes
+            && self.status == other.status
+            && self.left == other.left
+            && self.dues == other.dues
+            && self.finally == other.finally
     }
 }
 

@@ -9,14 +9,13 @@
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
 use super::{attempt, kind, text};
 
 /// A run's history: one entry per node the journal names, and the
 /// run-level facts.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default)]
 pub struct History {
     pub nodes: HashMap<String, NodeHistory>,
     /// Who started the run, then each operator who resumed it, in order.
@@ -37,7 +36,7 @@ pub struct History {
 }
 
 /// One node's history. Times are milliseconds since the epoch.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default)]
 pub struct NodeHistory {
     /// The journal sequence number of the first event that names it.
     pub first_seq: u64,
@@ -71,7 +70,7 @@ pub struct NodeHistory {
 }
 
 /// One person's part in a sign-off.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signer {
     pub role: String,
     pub by: String,
@@ -80,14 +79,14 @@ pub struct Signer {
     pub comment: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Confirmation {
     pub operator: Option<String>,
     pub via: Option<String>,
     pub at: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cancellation {
     pub operator: Option<String>,
     pub reason: Option<String>,
@@ -95,7 +94,7 @@ pub struct Cancellation {
 }
 
 /// One probe of a polling `wait`, as `wait_polled` records it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Probe {
     pub poll: u32,
     pub at: i64,
@@ -109,7 +108,7 @@ pub struct Probe {
     pub stderr: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EarlierAttempt {
     pub attempt: u32,
     pub at: i64,
@@ -291,38 +290,6 @@ fn retried(payload: &Json) -> Option<String> {
         "retried after {}: {because}",
         rbx_syntax::fmt::duration(after)
     ))
-}
-
-/// An earlier attempt as a checkpoint holds it, its result one of the
-/// words [`EarlierAttempt::result`] may be.
-#[derive(Deserialize)]
-struct Attempt {
-    attempt: u32,
-    at: i64,
-    result: String,
-    reason: Option<String>,
-    exit: Option<i64>,
-    retried: Option<String>,
-}
-
-impl<'de> Deserialize<'de> for EarlierAttempt {
-    fn deserialize<D: serde::Deserializer<'de>>(from: D) -> Result<EarlierAttempt, D::Error> {
-        let read = Attempt::deserialize(from)?;
-        let result = ["failed", "done", "skipped", "cancelled"]
-            .into_iter()
-            .find(|known| *known == read.result)
-            .ok_or_else(|| {
-                serde::de::Error::custom(format!("`{}` is not an attempt's result", read.result))
-            })?;
-        Ok(EarlierAttempt {
-            attempt: read.attempt,
-            at: read.at,
-            result,
-            reason: read.reason,
-            exit: read.exit,
-            retried: read.retried,
-        })
-    }
 }
 
 fn signer(payload: &Json) -> Signer {
