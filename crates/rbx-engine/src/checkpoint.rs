@@ -121,3 +121,117 @@ pub fn check(events: &[Event]) -> Result<usize, Mismatch> {
     }
     Ok(compared)
 }
+
+#[cfg(test)]
+mod tests {
+    use rbx_store::Event;
+    use serde_json::{Value as Json, json};
+
+    use super::{check, payload, read, replay_from};
+    use crate::state::kind;
+
+    /// A journal of `list`, one second apart, with a checkpoint of the
+    /// state so far written after each event whose index is in `at`.
+    fn journal(list: &[(&str, Json)], at: &[usize]) -> Vec<Event> {
+        let mut events: Vec<Event> = Vec::new();
+        let mut push = |events: &mut Vec<Event>, kind: &str, payload: Json| {
+            let seq = events.len() as u64 + 1;
+            events.push(Event {
+                seq,
+                time: crate::format_time(1_000 * seq as i64),
+                kind: kind.to_string(),
+                payload,
+                prev_hash: String::new(),
+                hash: String::new(),
+            });
+        };
+        for (i, (kind, body)) in list.iter().enumerate() {
+            push(&mut events, kind, body.clone());
+            if at.contains(&i) {
+                let state = crate::replay(&events);
+                push(&mut events, kind::CHECKPOINT, payload(&state));
+            }
+        }
+        events
+    }
+
+    fn run() -> Vec<(&'static str, Json)> {
+        vec![
+            (kind::RUN_STARTED, json!({ "operator": "ann" })),
+            (kind::NODE_STARTED, json!({ "node": "s.a", "attempt": 1 })),
+            (
+                kind::NODE_FINISHED,
+                json!({ "node": "s.a", "attempt": 1, "status": "succeeded", "duration_ms": 5,
+                        "captures": { "v": { "version": "1.2.3" }, "n": { "int": 3 },
+                                      "l": { "list": [{ "text": "x" }, { "timestamp": 7 }] } } }),
+            ),
+            (kind::FLOW_LEFT, json!({ "flow": "s", "node": "s.a" })),
+            (kind::NODE_SKIPPED, json!({ "node": "s.b", "condition": "false" })),
+            (kind::NODE_STARTED, json!({ "node": "s.c", "attempt": 1 })),
+            (
+                kind::ATTEMPT_FAILED,
+                json!({ "node": "s.c", "attempt": 1, "reason": "exit 1" }),
+            ),
+            (
+                kind::NODE_FINISHED,
+                json!({ "node": "s.c", "attempt": 2, "status": "failed", "branch": "no" }),
+            ),
+            (kind::RUN_FAILED, json!({ "node": "s.c" })),
+            (
+                kind::RETRY,
+                json!({ "node": "s.c", "reset": ["s.c", "s.a"], "finally": true }),
+            ),
+            (kind::RUN_WAITING, json!({ "node": "s.w", "due": 99 })),
+            (
+                kind::FINALLY_STARTED,
+                json!({ "outcome": "done", "success": true }),
+            ),
+            (kind::RUN_PAUSED, json!({ "node": "s.p" })),
+        ]
+    }
+
+    #[test]
+    fn a_checkpoint_and_the_events_after_it_replay_to_the_whole_journal() {
+        let list = run();
+        for cut in 0..list.len() {
+            let events = journal(&list, &[cut]);
+            let whole = crate::replay(&events);
+            let at = events
+                .iter()
+                .position(|e| e.kind == kind::CHECKPOINT)
+                .expect("a checkpoint");
+            let read = replay_from(&events[at..]).expect("the checkpoint reads");
+            assert!(read.same_for_executor(&whole), "checkpoint after {cut}");
+            assert_eq!(check(&events), Ok(1), "checkpoint after {cut}");
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_of_another_format_is_not_read() {
+        let state = crate::replay(&journal(&run(), &[]));
+        let mut later = payload(&state);
+        assert!(read(&later).is_some_and(|read| read.same_for_executor(&state)));
+        later["format"] = json!(super::FORMAT + 1);
+        assert!(read(&later).is_none());
+        assert!(read(&json!({ "format": super::FORMAT, "state": "?" })).is_none());
+        assert!(replay_from(&journal(&run(), &[])).is_none(), "no checkpoint first");
+    }
+
+    #[test]
+    fn a_checkpoint_that_says_what_its_events_do_not_is_found() {
+        let list = run();
+        let mut events = journal(&list, &[2, 7]);
+        assert_eq!(check(&events), Ok(2));
+        let forged = events
+            .iter()
+            .rposition(|e| e.kind == kind::CHECKPOINT)
+            .expect("a checkpoint");
+        events[forged].payload["state"]["nodes"]["s.c"]["status"] = json!("succeeded");
+        let mismatch = check(&events).expect_err("the forged checkpoint is found");
+        assert_eq!(mismatch.seq, events[forged].seq);
+        // A checkpoint of this format that cannot be read is reported too.
+        let mut events = journal(&list, &[2]);
+        events[3].payload = json!({ "format": super::FORMAT, "state": { "nodes": 1 } });
+        assert_eq!(check(&events).map_err(|m| m.seq), Err(4));
+    }
+}
