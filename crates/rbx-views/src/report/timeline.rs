@@ -205,6 +205,7 @@ pub(super) fn timeline_entry(event: &Event) -> TimelineEntry {
         ),
         kind::HOOK_RAN => format!("hook `{}` ran: {}", get("event"), get("detail")),
         kind::HOOK_FAILED => format!("hook `{}` failed: {}", get("event"), get("detail")),
+        kind::CHECKPOINT => "the run's state so far, which a resume reads".to_string(),
         other => format!("{other} (an event this rbx does not know)"),
     };
     TimelineEntry {
