@@ -64,7 +64,7 @@ pub(crate) fn judge_driven(shared: &Shared, node: &XNode, view: &View) -> Judged
 pub(crate) struct Stored<'a> {
     pub(crate) view: View,
     pub(crate) inputs: &'a HashMap<String, Value>,
-    pub(crate) roles_filled: &'a HashMap<String, bool>,
+    pub(crate) roles: crate::roles::Roles,
     pub(crate) links_set: &'a HashMap<String, bool>,
 }
 
@@ -80,7 +80,7 @@ impl<'a> Stored<'a> {
         Stored {
             view: View::of(state, plan, node, graph),
             inputs,
-            roles_filled: &procedure.roles_filled,
+            roles: crate::roles::Roles::of(procedure, state),
             links_set: &procedure.links_set,
         }
     }
@@ -92,7 +92,7 @@ impl Env for Stored<'_> {
     }
 
     fn role_filled(&self, role: &str) -> bool {
-        self.roles_filled.get(role).copied().unwrap_or(false)
+        self.roles.filled(role)
     }
 
     fn link_set(&self, link: &str) -> bool {

@@ -85,8 +85,7 @@ pub async fn drive(
         graph: Arc::clone(&procedure.graph),
         options,
         inputs,
-        roles_filled: procedure.roles_filled.clone(),
-        identities: procedure.identities.clone(),
+        roles: std::sync::RwLock::new(crate::roles::Roles::of(procedure, &state)),
         links_set: procedure.links_set.clone(),
         cancel: cancel.clone(),
         interrupt: interrupt_tx,
@@ -429,6 +428,9 @@ impl Dispatcher<'_> {
         match done {
             Done::Settled(node_state) => {
                 let failed = node_state.status == Status::Failed;
+                if let Ok(mut roles) = self.shared.roles.write() {
+                    roles.settled(&self.shared.graph, &id, &node_state);
+                }
                 self.replan |= node_state
                     .captures
                     .values()

@@ -49,7 +49,15 @@ impl Record {
         let outcome = outcome(&state, summary);
         let nodes = NodeView::new(&state, store, summary);
         let stages = stages(graph, &nodes);
-        let roles = roles(&files, &sources);
+        let mut roles = roles(&files, &sources);
+        for (role, assignment) in rbx_engine::roles::assignments(graph, &state) {
+            if let Some(info) = roles.iter_mut().find(|r| r.id == role) {
+                info.person = Some(assignment.person);
+                info.filled = true;
+                info.source = "run";
+                info.assigned_by = Some(assignment.node);
+            }
+        }
         let summary_view = super::summary::summarise(summary, &state, &stages, &outcome);
         Ok(Record {
             version: VERSION,
@@ -147,6 +155,7 @@ fn roles(files: &[&File], sources: &[(String, String)]) -> Vec<RoleInfo> {
                 backup: field(RoleFieldKind::Backup),
                 filled: false,
                 source: "runbook",
+                assigned_by: None,
             };
             if let Some(filled) = fill.as_ref().and_then(|f| f.roles.get(&role.id.name)) {
                 info.person = Some(filled.person.clone());
