@@ -47,8 +47,9 @@ pub(crate) fn judge(graph: &Graph, node: &XNode, env: &dyn Env) -> Judged {
     }
 }
 
-/// Judges `node`'s condition while the run is driven.
-pub(crate) fn judge_driven(shared: &Shared, node: &XNode, view: &View) -> Judged {
+/// Judges `node`'s condition while the run is driven; with it, the moment
+/// `now()` read if the condition asked for it, for the record.
+pub(crate) fn judge_driven(shared: &Shared, node: &XNode, view: &View) -> (Judged, Option<i64>) {
     let env = NodeEnv {
         shared,
         view,
@@ -56,7 +57,8 @@ pub(crate) fn judge_driven(shared: &Shared, node: &XNode, view: &View) -> Judged
         inputs: None,
         now: std::sync::OnceLock::new(),
     };
-    judge(&shared.graph, node, &env)
+    let judged = judge(&shared.graph, node, &env);
+    (judged, env.now.get().copied())
 }
 
 /// What a stopped run's node reads, from its journal and stored inputs:

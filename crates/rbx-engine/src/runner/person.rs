@@ -130,7 +130,7 @@ pub(crate) async fn person(
             let mut extra = response.to_json();
             extra["operator"] = json!(shared.options.operator);
             extra["via"] = json!(via);
-            finish(shared, &node.id, 1, state, extra).await
+            finish(shared, &node.id, 1, state, env.stamped(extra)).await
         }
         Err(problems) => {
             shared.options.observer.line(
