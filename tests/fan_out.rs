@@ -374,6 +374,22 @@ fn tolerate_lets_failures_pass_up_to_a_count_or_a_share() {
                         assert_eq!(tally["status"], "succeeded", "{shape}");
                         assert_eq!(named.len(), bad.len(), "{shape}");
                         assert_eq!(journal.count("node_started", "s.after"), 1, "{shape}");
+                        // The report lists each failure and says the loop
+                        // tolerated it, beside a run that succeeded.
+                        let report = bench.rbx(&["report", "--format", "md"]);
+                        for h in &bad {
+                            let line = report
+                                .stdout
+                                .lines()
+                                .find(|l| {
+                                    l.starts_with("- ") && l.contains(&format!("`s.check[{h}]`"))
+                                })
+                                .unwrap_or_else(|| panic!("{shape}: {h}\n{}", report.stdout));
+                            assert!(
+                                line.contains("tolerated, counted by s.foreach-h"),
+                                "{shape}: {line}"
+                            );
+                        }
                     } else {
                         assert_eq!(run.status, 4, "{shape}\n{}", run.transcript());
                         assert_eq!(journal.outcome().as_deref(), Some("no_go"), "{shape}");

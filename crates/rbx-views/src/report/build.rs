@@ -1,6 +1,7 @@
 //! Building the record from the store and the engine's replay: the run,
 //! its roles, links and inputs, its outcome and its journal's chain.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use rbx_engine::value::{MASK, Value};
@@ -58,7 +59,9 @@ impl Record {
                 info.assigned_by = Some(assignment.node);
             }
         }
-        let summary_view = super::summary::summarise(summary, &state, &stages, &outcome);
+        let tolerated = tolerated(&events);
+        let summary_view =
+            super::summary::summarise(summary, &state, &stages, &outcome, &tolerated);
         Ok(Record {
             version: VERSION,
             run: RunInfo {
@@ -89,6 +92,31 @@ impl Record {
             chain: chain(store, run, events.len()),
         })
     }
+}
+
+/// The failed nodes a `tolerate` let pass: by node, the tally that
+/// counted it within its tolerance (rule R6).
+fn tolerated(events: &[rbx_store::Event]) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for event in events.iter().filter(|e| e.kind == "node_finished") {
+        let payload = &event.payload;
+        let (Some(tally), Some("succeeded"), Some(items)) = (
+            payload.get("node").and_then(Json::as_str),
+            payload.get("status").and_then(Json::as_str),
+            payload.get("failed_items").and_then(Json::as_array),
+        ) else {
+            continue;
+        };
+        let nodes = items
+            .iter()
+            .filter_map(|item| item.get("nodes")?.as_array())
+            .flatten()
+            .filter_map(Json::as_str);
+        for node in nodes {
+            out.insert(node.to_string(), tally.to_string());
+        }
+    }
+    out
 }
 
 /// The run's fill file, when it was started with one.
