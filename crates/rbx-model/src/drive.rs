@@ -721,14 +721,7 @@ impl Model<'_> {
                 .filter(|&x| self.nodes[x].status == Status::Running)
                 .collect();
             for x in in_doubt {
-                let settled = Event::Settled {
-                    node: self.id(x),
-                    status: Status::Cancelled,
-                    by: By::Operator,
-                    branch: None,
-                    answers: BTreeMap::new(),
-                };
-                self.emit(events, settled);
+                self.cancelled(x, events);
             }
             let end = Stop::Ended("cancelled".to_string());
             self.emit(events, Event::FinallyStarted(end));
@@ -741,19 +734,24 @@ impl Model<'_> {
         }
         for x in stopped {
             if self.has_edge(x, &EdgeKind::Cancel) {
-                let settled = Event::Settled {
-                    node: self.id(x),
-                    status: Status::Cancelled,
-                    by: By::Operator,
-                    branch: None,
-                    answers: BTreeMap::new(),
-                };
-                self.emit(events, settled);
+                self.cancelled(x, events);
             } else if self.nodes[x].status == Status::Running {
                 self.emit(events, Event::Skipped(self.id(x)));
             }
         }
         None
+    }
+
+    /// The operator's cancel settles `x` as cancelled.
+    fn cancelled(&mut self, x: usize, events: &mut Vec<Event>) {
+        let settled = Event::Settled {
+            node: self.id(x),
+            status: Status::Cancelled,
+            by: By::Operator,
+            branch: None,
+            answers: BTreeMap::new(),
+        };
+        self.emit(events, settled);
     }
 }
 
