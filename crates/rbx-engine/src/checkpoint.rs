@@ -134,7 +134,7 @@ mod tests {
     /// state so far written after each event whose index is in `at`.
     fn journal(list: &[(&str, Json)], at: &[usize]) -> Vec<Event> {
         let mut events: Vec<Event> = Vec::new();
-        let mut push = |events: &mut Vec<Event>, kind: &str, payload: Json| {
+        let push = |events: &mut Vec<Event>, kind: &str, payload: Json| {
             let seq = events.len() as u64 + 1;
             events.push(Event {
                 seq,
@@ -166,7 +166,10 @@ mod tests {
                                       "l": { "list": [{ "text": "x" }, { "timestamp": 7 }] } } }),
             ),
             (kind::FLOW_LEFT, json!({ "flow": "s", "node": "s.a" })),
-            (kind::NODE_SKIPPED, json!({ "node": "s.b", "condition": "false" })),
+            (
+                kind::NODE_SKIPPED,
+                json!({ "node": "s.b", "condition": "false" }),
+            ),
             (kind::NODE_STARTED, json!({ "node": "s.c", "attempt": 1 })),
             (
                 kind::ATTEMPT_FAILED,
@@ -214,7 +217,10 @@ mod tests {
         later["format"] = json!(super::FORMAT + 1);
         assert!(read(&later).is_none());
         assert!(read(&json!({ "format": super::FORMAT, "state": "?" })).is_none());
-        assert!(replay_from(&journal(&run(), &[])).is_none(), "no checkpoint first");
+        assert!(
+            replay_from(&journal(&run(), &[])).is_none(),
+            "no checkpoint first"
+        );
     }
 
     #[test]

@@ -218,13 +218,29 @@ pub(crate) fn check_tail(
     }
     let (head_seq, head_hash) = head;
     let last = expected - 1;
-    if last != head_seq || prev_hash.is_some_and(|hash| hash != head_hash) {
+    if last < head_seq {
         return Err(broken(
-            last.min(head_seq) + 1,
+            last + 1,
             format!(
-                "the journal's end does not match the head the run recorded (event \
-                 {head_seq}): events were removed, added or changed"
+                "the journal was cut short: it ends at event {last}, but the run recorded \
+                 {head_seq} events (events were removed, or the store lost the end of its \
+                 write-ahead log)"
             ),
+        ));
+    }
+    if last > head_seq {
+        return Err(broken(
+            head_seq + 1,
+            format!(
+                "the journal goes on past event {head_seq}, the last the run recorded: \
+                 events were added outside rbx"
+            ),
+        ));
+    }
+    if prev_hash.is_some_and(|hash| hash != head_hash) {
+        return Err(broken(
+            last,
+            "the last event's hash is not the one the run recorded".to_owned(),
         ));
     }
     if from > first {

@@ -278,6 +278,9 @@ fn the_end_of_a_journal_read_from_a_kind_reports_damage(fixture: &Fixture) {
         fixture.tamper(&edit.replace("{run}", run.as_str()));
         let (seq, reason) = tail_broken_at(store.as_ref(), &run);
         assert_eq!(seq, at, "{edit}: {reason}");
+        if edit.starts_with("DELETE") {
+            assert!(reason.contains("cut short"), "{reason}");
+        }
     }
     // An event before the link is not read: `verify` reports it.
     let (store, run) = marked_journal(fixture);
