@@ -161,6 +161,7 @@ impl Resolver<'_> {
                     }
                 }
                 StageItemKind::Parallel(parallel) => self.stage_items(&parallel.items),
+                StageItemKind::Finally(items) => self.stage_items(items),
                 StageItemKind::Checklist(list) => {
                     self.text(&list.title);
                     self.stage_items(&list.items);

@@ -319,6 +319,7 @@ impl Checker<'_> {
                     }
                 }
                 StageItemKind::Parallel(parallel) => self.stage_items(&parallel.items),
+                StageItemKind::Finally(items) => self.stage_items(items),
                 StageItemKind::Checklist(list) => self.stage_items(&list.items),
                 StageItemKind::Foreach(foreach) => {
                     let item = self.foreach_item(&foreach.list);

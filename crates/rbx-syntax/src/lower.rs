@@ -638,6 +638,9 @@ impl<'s> Lowerer<'s> {
             Rule::foreach_decl => StageItemKind::Foreach(self.foreach(pair)?),
             Rule::parallel_decl => StageItemKind::Parallel(self.parallel(pair)?),
             Rule::again_decl => StageItemKind::Again(self.again(pair)?),
+            Rule::finally_decl => {
+                StageItemKind::Finally(self.stage_items(Children::of(pair).rest())?)
+            }
             _ => {
                 return Err(Bug {
                     expected: Rule::step_decl,
