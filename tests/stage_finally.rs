@@ -389,3 +389,49 @@ fn a_re_driven_run_cleans_up_again_and_a_cancel_cleans_up() {
         status.stdout
     );
 }
+
+/// A cancel while a stage's clean-up waits for a person does not cut the
+/// clean-up short: it still asks, and once answered the rest of it runs
+/// and the run ends cancelled.
+#[test]
+fn a_cancel_during_a_stage_clean_up_lets_it_finish() {
+    let text = r#"runbook c "Cancel in the clean-up" {
+  stage s "Work" {
+    step drain "Drain" {
+      run "echo drain >> ran.log"
+    }
+    finally {
+      manual check "Check the host by hand" {
+        acknowledge
+      }
+      step undrain "Undrain" {
+        run "echo undrain >> ran.log"
+      }
+    }
+    then t
+  }
+  stage t "Next" {
+    step next "Next" {
+      run "echo next >> ran.log"
+    }
+    end done
+  }
+}
+"#;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    fs::write(dir.path().join("c.runbook"), text).expect("write");
+    let paused = support::rbx(dir.path(), &["run", "c.runbook", "--non-interactive"]);
+    assert_eq!(paused.status, 3, "{}", paused.transcript());
+    let cancelled = support::rbx(dir.path(), &["cancel", "--reason", "not today"]);
+    assert_eq!(cancelled.status, 3, "{}", cancelled.transcript());
+    let confirmed = support::rbx(dir.path(), &["confirm", "s.finally.check"]);
+    assert_eq!(confirmed.status, 0, "{}", confirmed.transcript());
+    let resumed = support::rbx(dir.path(), &["resume"]);
+    let ran = fs::read_to_string(dir.path().join("ran.log")).unwrap_or_default();
+    assert_eq!(ran, "drain\nundrain\n", "{}", resumed.transcript());
+    assert!(
+        resumed.stderr.contains("cancelled"),
+        "{}",
+        resumed.transcript()
+    );
+}

@@ -25,8 +25,8 @@ pub struct Scopes {
     /// For each node of a stage instance (not of a clean-up): its
     /// instance.
     instance: Vec<Option<usize>>,
-    /// For each node of a stage's clean-up: the instance it cleans up.
-    cleans: Vec<Option<usize>>,
+    /// For each instance with a clean-up: the clean-up's nodes.
+    cleaning: HashMap<usize, Vec<usize>>,
     /// For each instance with a clean-up: the clean-up's start.
     cleanup: HashMap<usize, usize>,
     /// For each clean-up start: the instance it cleans up.
@@ -57,7 +57,6 @@ impl Scopes {
         };
         let mut scopes = Scopes {
             instance: vec![None; plan.nodes.len()],
-            cleans: vec![None; plan.nodes.len()],
             ..Scopes::default()
         };
         for (x, node) in plan.nodes.iter().enumerate() {
@@ -66,7 +65,11 @@ impl Scopes {
                 continue;
             }
             match stage.strip_suffix(".finally") {
-                Some(cleaned) => scopes.cleans[x] = start_of(cleaned, &node.positions),
+                Some(cleaned) => {
+                    if let Some(s) = start_of(cleaned, &node.positions) {
+                        scopes.cleaning.entry(s).or_default().push(x);
+                    }
+                }
                 None => scopes.instance[x] = start_of(stage, &node.positions),
             }
         }
@@ -145,7 +148,7 @@ impl Scopes {
 
     /// The nodes of the clean-up of `s`.
     pub(crate) fn nodes_cleaning(&self, s: usize) -> impl Iterator<Item = usize> + '_ {
-        (0..self.cleans.len()).filter(move |&x| self.cleans[x] == Some(s))
+        self.cleaning.get(&s).into_iter().flatten().copied()
     }
 
     /// The start of the clean-up of `s`.

@@ -965,7 +965,10 @@ async fn resume_locked(
             // Y3): what was in doubt was cancelled, and nothing else starts.
             for x in readiness::next(&state, &plan) {
                 let id = plan.nodes[x].id.clone();
-                if readiness::status_of(&state, &id) != Status::Running {
+                // A clean-up in doubt is not cancelled: it is the clean-up
+                // the cancel asks for, and runs on by the in-doubt rules.
+                let cleaning = rbx_check::symbols::is_cleanup(&plan.nodes[x].flow);
+                if readiness::status_of(&state, &id) != Status::Running || cleaning {
                     continue;
                 }
                 let payload = json!({
