@@ -85,6 +85,12 @@ pub(crate) enum Item {
         back: u8,
         failure: Option<Target>,
     },
+    /// `repeat at most N until M.verdict == good`, where `M` is a manual
+    /// step written last in its body.
+    Repeat {
+        at_most: u8,
+        body: Vec<Item>,
+    },
 }
 
 /// `tolerate N` or `tolerate N%` on a loop or block.
@@ -137,6 +143,7 @@ pub(crate) const CONSTRUCTS: &[&str] = &[
     "decide ",
     "checklist ",
     " fail-fast {",
+    "repeat at most ",
     "manual ",
     "gate ",
     "attest ",
@@ -277,13 +284,15 @@ pub(crate) fn item() -> impl Strategy<Value = Item> {
             (
                 prop::option::weighted(0.4, 1..3u8),
                 tolerate(),
-                prop::collection::vec(inner, 2..4)
+                prop::collection::vec(inner.clone(), 2..4)
             )
                 .prop_map(|(at_once, tolerate, branches)| Item::Parallel {
                     at_once,
                     tolerate,
                     branches
                 }),
+            ((1..4u8), prop::collection::vec(inner, 0..3))
+                .prop_map(|(at_most, body)| Item::Repeat { at_most, body }),
         ]
     })
 }
@@ -554,7 +563,8 @@ pub(crate) fn agains(items: &[Item], at: usize, out: &mut Vec<usize>) {
             }
             Item::Foreach { body, .. }
             | Item::Parallel { branches: body, .. }
-            | Item::Checklist { body, .. } => agains(body, at, out),
+            | Item::Checklist { body, .. }
+            | Item::Repeat { body, .. } => agains(body, at, out),
             _ => {}
         }
     }
@@ -795,6 +805,27 @@ impl Renderer<'_> {
                 for item in branches {
                     self.item(t, &format!("{pad}  "), stage, item, vars);
                 }
+                let _ = writeln!(t, "{pad}}}");
+            }
+            Item::Repeat { at_most, body } => {
+                // The body first, so that the manual step the condition
+                // reads has its name.
+                let mut inner = String::new();
+                let pad_in = format!("{pad}  ");
+                for item in body {
+                    self.item(&mut inner, &pad_in, stage, item, vars);
+                }
+                let judge = Item::Manual {
+                    failure: None,
+                    when: None,
+                };
+                self.item(&mut inner, &pad_in, stage, &judge, vars);
+                let judged = self.manual.clone().unwrap_or_default();
+                let _ = writeln!(
+                    t,
+                    "{pad}repeat at most {at_most} until {judged}.verdict == good {{"
+                );
+                t.push_str(&inner);
                 let _ = writeln!(t, "{pad}}}");
             }
             Item::Again { back, failure } => {

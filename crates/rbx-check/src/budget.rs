@@ -77,6 +77,7 @@ pub fn cost(node: &Node) -> Cost {
         | NodeKind::Anchor(_)
         | NodeKind::Checklist { .. }
         | NodeKind::End { .. }
+        | NodeKind::Until { .. }
         | NodeKind::Tally { .. } => Cost {
             millis: Some(0),
             people: false,
@@ -213,7 +214,10 @@ pub fn worst_case_with(
         let mut rounds: u64 = 1;
         if millis > 0 {
             for fanout in &node.fanout {
-                let Some(items) = length(&fanout.list) else {
+                // A `repeat` runs its iterations one after the other, at
+                // worst every one of them.
+                let known = fanout.repeat.as_ref().map(|r| r.at_most.unsigned_abs());
+                let Some(items) = known.or_else(|| length(&fanout.list)) else {
                     return WorstCase::Unbounded {
                         node: node.id.clone(),
                         reason: Reason::UnknownLength {

@@ -294,7 +294,7 @@ fn reads_anything(e: &Expr) -> bool {
     }
 }
 
-fn collect_paths<'e>(e: &'e Expr, out: &mut Vec<&'e Path>) {
+pub(crate) fn collect_paths<'e>(e: &'e Expr, out: &mut Vec<&'e Path>) {
     match &e.kind {
         ExprKind::Or(items) | ExprKind::And(items) => {
             items.iter().for_each(|i| collect_paths(i, out))

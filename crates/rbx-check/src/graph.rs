@@ -23,6 +23,7 @@ use crate::symbols::FINALLY;
 use crate::{Finding, Source};
 
 mod fan;
+pub mod repeat;
 
 /// Where in the sources something was written.
 #[derive(Debug, Clone, Copy)]
@@ -45,6 +46,17 @@ pub struct Fanout {
     /// How many items may fail before the loop does (rule R6); `None`:
     /// a failure takes its route at once.
     pub tolerate: Option<Tolerate>,
+    /// For the loop of a `repeat`: its items are the iterations `1..=N`,
+    /// not a list's, and `var` and `list` are empty.
+    pub repeat: Option<RepeatLoop>,
+}
+
+/// What a `repeat` loop is: how many iterations at most, and the condition
+/// that ends it, as written.
+#[derive(Debug, Clone)]
+pub struct RepeatLoop {
+    pub at_most: i64,
+    pub until: String,
 }
 
 /// One `parallel N` or `parallel … tolerate T` block around a node: which
@@ -89,6 +101,13 @@ pub enum NodeKind {
     /// A terminal outcome.
     End {
         outcome: String,
+    },
+    /// The end of one iteration of a `repeat` (rules U1-U3): succeeds when
+    /// `until` holds on the iteration's values, takes the branch `again`
+    /// when it does not, and fails on the last iteration, the `at_most`-th.
+    Until {
+        until: Expr,
+        at_most: i64,
     },
     /// Where a `foreach` or `parallel` block that tolerates failures is
     /// judged, once every item has finished (rule R6): it succeeds when
@@ -734,6 +753,9 @@ impl<'a> Lowerer<'a> {
                 StageItemKind::Again(again) => {
                     frontier = self.again(again, &ctx, frontier, origin);
                 }
+                StageItemKind::Repeat(repeat) => {
+                    frontier = self.repeat(repeat, &ctx, frontier, origin);
+                }
             }
         }
         frontier
@@ -831,6 +853,10 @@ impl<'a> Lowerer<'a> {
                 }
                 StageItemKind::Parallel(parallel) => {
                     self.finally_items(&parallel.items, source);
+                    None
+                }
+                StageItemKind::Repeat(repeat) => {
+                    self.finally_items(&repeat.items, source);
                     None
                 }
                 _ => None,
@@ -1332,6 +1358,7 @@ pub fn name_span(node: &Node) -> Span {
         NodeKind::StageStart { .. }
         | NodeKind::Checklist { .. }
         | NodeKind::End { .. }
+        | NodeKind::Until { .. }
         | NodeKind::Tally { .. } => node.origin.span,
     }
 }
@@ -1349,6 +1376,7 @@ fn again_targets(sources: &[Source]) -> HashSet<String> {
                 }
                 StageItemKind::Foreach(foreach) => walk(&foreach.items, out),
                 StageItemKind::Parallel(parallel) => walk(&parallel.items, out),
+                StageItemKind::Repeat(repeat) => walk(&repeat.items, out),
                 _ => {}
             }
         }

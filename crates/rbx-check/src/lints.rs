@@ -240,6 +240,9 @@ impl Lints<'_> {
                 StageItemKind::Parallel(parallel) => {
                     self.stage_items(&parallel.items, required_roles, required_links);
                 }
+                StageItemKind::Repeat(repeat) => {
+                    self.stage_items(&repeat.items, required_roles, required_links);
+                }
                 StageItemKind::Checklist(list) => {
                     self.placeholder(&list.title, "title");
                     self.stage_items(&list.items, required_roles, required_links);

@@ -161,6 +161,10 @@ impl Resolver<'_> {
                     }
                 }
                 StageItemKind::Parallel(parallel) => self.stage_items(&parallel.items),
+                StageItemKind::Repeat(repeat) => {
+                    self.stage_items(&repeat.items);
+                    self.expr(&repeat.until);
+                }
                 StageItemKind::Checklist(list) => {
                     self.text(&list.title);
                     self.stage_items(&list.items);

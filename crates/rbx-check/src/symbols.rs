@@ -240,6 +240,7 @@ impl Builder {
                 }
                 StageItemKind::Foreach(foreach) => self.items(stage, &foreach.items),
                 StageItemKind::Parallel(parallel) => self.items(stage, &parallel.items),
+                StageItemKind::Repeat(repeat) => self.items(stage, &repeat.items),
                 StageItemKind::Checklist(list) => {
                     if self.define(Kind::Node, &list.id) {
                         let mut fields = status_only();

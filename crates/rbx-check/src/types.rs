@@ -319,6 +319,10 @@ impl Checker<'_> {
                     }
                 }
                 StageItemKind::Parallel(parallel) => self.stage_items(&parallel.items),
+                StageItemKind::Repeat(repeat) => {
+                    self.stage_items(&repeat.items);
+                    self.condition(&repeat.until, "`repeat … until`");
+                }
                 StageItemKind::Checklist(list) => self.stage_items(&list.items),
                 StageItemKind::Foreach(foreach) => {
                     let item = self.foreach_item(&foreach.list);

@@ -51,6 +51,9 @@ pub struct Gate {
     /// The tally node that judges the items' failures (rule R6).
     pub tally: Option<usize>,
     pub tolerate: Option<Tolerate>,
+    /// For a `repeat`'s loop, each iteration's until node, by item: once
+    /// one held, no later iteration is admitted (rule U2).
+    pub until: Vec<usize>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -142,7 +145,10 @@ pub fn expand(graph: &Graph, lists: &dyn Fn(&str, &str) -> Vec<Value>) -> Plan {
         let mut combos: Vec<Combo> = vec![(Vec::new(), Vec::new())];
         let mut names: Vec<Vec<String>> = Vec::new();
         for fanout in &node.fanout {
-            let values = lists(&fanout.list, &node.id);
+            let values = match &fanout.repeat {
+                Some(repeat) => (1..=repeat.at_most).map(Value::Int).collect(),
+                None => lists(&fanout.list, &node.id),
+            };
             names.push(item_names(&values));
             let mut next = Vec::new();
             for (positions, items) in &combos {
@@ -303,6 +309,7 @@ impl Plan {
                         items: Vec::new(),
                         tally: None,
                         tolerate,
+                        until: Vec::new(),
                     });
                 }
                 let items = &mut self.gates[gate].items;
@@ -327,6 +334,13 @@ impl Plan {
                 }
             }
             let node = &g[self.nodes[x].check];
+            if let (NodeKind::Until { .. }, Some(own)) = (&node.kind, node.fanout.last()) {
+                let depth = node.fanout.len() - 1;
+                let key = (own.id, self.nodes[x].positions[..depth].to_vec());
+                if let Some(&gate) = keys.get(&key) {
+                    self.gates[gate].until.push(x);
+                }
+            }
             if let NodeKind::Tally { group, .. } = node.kind {
                 let key = (group, self.nodes[x].positions.clone());
                 if let Some(&gate) = keys.get(&key) {

@@ -1390,6 +1390,7 @@ fn collect_blocks(items: &[rbx_syntax::ast::StageItem], out: &mut HashMap<String
             }
             StageItemKind::Foreach(f) => collect_blocks(&f.items, out),
             StageItemKind::Parallel(parallel) => collect_blocks(&parallel.items, out),
+            StageItemKind::Repeat(repeat) => collect_blocks(&repeat.items, out),
             _ => {}
         }
     }

@@ -213,6 +213,10 @@ impl Walker<'_> {
                     self.scopes.pop();
                 }
                 StageItemKind::Parallel(parallel) => self.stage_items(&parallel.items),
+                StageItemKind::Repeat(repeat) => {
+                    self.stage_items(&repeat.items);
+                    self.expr(&repeat.until);
+                }
                 StageItemKind::Checklist(list) => {
                     self.named(Kind::Node, &list.id, true);
                     self.text(&list.title);

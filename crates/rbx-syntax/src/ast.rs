@@ -494,6 +494,7 @@ pub enum StageItemKind {
     Foreach(Foreach),
     Parallel(Parallel),
     Again(Again),
+    Repeat(Repeat),
 }
 
 /// A node with a statement body: step, manual, gate, signoff, decide,
@@ -610,6 +611,16 @@ impl Tolerate {
             self.amount.to_string()
         }
     }
+}
+
+/// `repeat at most N until EXPR { ... }`: the items run as iterations,
+/// one after the other, until `until` holds after one, at most `N` times.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Repeat {
+    /// The bound; lint refuses a `repeat` without one.
+    pub at_most: Option<Int>,
+    pub until: Expr,
+    pub items: Vec<StageItem>,
 }
 
 /// `again STAGE (on failure -> TARGET)*`

@@ -277,7 +277,8 @@ impl Printer<'_> {
                 StageItemKind::Block(_)
                 | StageItemKind::Checklist(_)
                 | StageItemKind::Foreach(_)
-                | StageItemKind::Parallel(_) => "node",
+                | StageItemKind::Parallel(_)
+                | StageItemKind::Repeat(_) => "node",
             },
             |printer, item, level| printer.stage_item(item, level),
         );
@@ -341,6 +342,16 @@ impl Printer<'_> {
                 }
                 self.out.push_str(&format!("{p}{head} {{\n"));
                 self.stage_items(&foreach.items, level + 1);
+                self.close(end, level);
+            }
+            StageItemKind::Repeat(repeat) => {
+                let mut head = "repeat".to_string();
+                if let Some(n) = &repeat.at_most {
+                    head.push_str(&format!(" at most {}", n.value));
+                }
+                head.push_str(&format!(" until {}", expr(&repeat.until)));
+                self.out.push_str(&format!("{p}{head} {{\n"));
+                self.stage_items(&repeat.items, level + 1);
                 self.close(end, level);
             }
             StageItemKind::Block(block) => {

@@ -97,6 +97,8 @@ pub fn is_keyword(rule: Rule) -> bool {
             | kw_parallel
             | kw_tolerate
             | kw_again
+            | kw_repeat
+            | kw_most
             | kw_owner
             | kw_require
             | kw_on
@@ -637,6 +639,7 @@ impl<'s> Lowerer<'s> {
             Rule::foreach_decl => StageItemKind::Foreach(self.foreach(pair)?),
             Rule::parallel_decl => StageItemKind::Parallel(self.parallel(pair)?),
             Rule::again_decl => StageItemKind::Again(self.again(pair)?),
+            Rule::repeat_decl => StageItemKind::Repeat(self.repeat(pair)?),
             _ => {
                 return Err(Bug {
                     expected: Rule::step_decl,
@@ -677,6 +680,21 @@ impl<'s> Lowerer<'s> {
         Ok(Parallel {
             at_once,
             tolerate,
+            items,
+        })
+    }
+
+    fn repeat(&mut self, pair: Pair<'_, Rule>) -> R<Repeat> {
+        let mut children = Children::of(pair);
+        let at_most = match children.take(Rule::repeat_bound) {
+            Some(bound) => Some(self.int(Children::of(bound).expect(Rule::int)?)),
+            None => None,
+        };
+        let until = self.expr(children.expect(Rule::expr)?)?;
+        let items = self.stage_items(children.rest())?;
+        Ok(Repeat {
+            at_most,
+            until,
             items,
         })
     }

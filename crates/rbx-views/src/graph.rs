@@ -170,6 +170,12 @@ fn outcome_label(graph: &rbx_check::graph::Graph, outcome: &str) -> (String, Opt
 
 /// `foreach host in hosts (2 at a time)`, with what it tolerates.
 pub fn fanout(fanout: &Fanout) -> String {
+    if let Some(repeat) = &fanout.repeat {
+        return format!(
+            "repeat at most {} until {} (one iteration at a time)",
+            repeat.at_most, repeat.until
+        );
+    }
     let mut pace = match fanout.parallel {
         Some(n) if n > 1 => format!("{n} at a time"),
         _ => "one at a time".to_string(),

@@ -26,6 +26,7 @@ impl<'a> Lowerer<'a> {
             list: foreach.list.dotted(),
             parallel: foreach.parallel.as_ref().map(|n| n.value),
             tolerate: foreach.tolerate.clone(),
+            repeat: None,
         });
         let Some(tolerate) = &foreach.tolerate else {
             return self.items(&foreach.items, &inner, frontier, false);

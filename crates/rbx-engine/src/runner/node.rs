@@ -77,6 +77,9 @@ pub(crate) async fn execute(
             .await
         }
         NodeKind::Tally { tolerate, .. } => tally(shared, node, tolerate, &view).await,
+        NodeKind::Until { until, at_most } => {
+            super::repeat::until(shared, node, until, *at_most, &env).await
+        }
         NodeKind::Block(block) => {
             let requires: Vec<Require> = block
                 .body
