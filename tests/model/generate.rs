@@ -77,11 +77,15 @@ pub(crate) enum Item {
         zones: bool,
         parallel: Option<u8>,
         tolerate: Option<Tolerate>,
+        /// The whole loop's own `when` (rule W5).
+        when: Option<Cond>,
         body: Vec<Item>,
     },
     Parallel {
         at_once: Option<u8>,
         tolerate: Option<Tolerate>,
+        /// The whole block's own `when` (rule W5).
+        when: Option<Cond>,
         branches: Vec<Item>,
     },
     Again {
@@ -148,6 +152,8 @@ pub(crate) const CONSTRUCTS: &[&str] = &[
     "checklist ",
     " fail-fast {",
     "repeat at most ",
+    "s when ",
+    "parallel when ",
     "manual ",
     "gate ",
     "attest ",
@@ -277,22 +283,26 @@ pub(crate) fn item() -> impl Strategy<Value = Item> {
                 any::<bool>(),
                 prop::option::of(1..3u8),
                 tolerate(),
+                when(),
                 prop::collection::vec(inner.clone(), 1..4)
             )
-                .prop_map(|(zones, parallel, tolerate, body)| Item::Foreach {
+                .prop_map(|(zones, parallel, tolerate, when, body)| Item::Foreach {
                     zones,
                     parallel,
                     tolerate,
+                    when,
                     body
                 }),
             (
                 prop::option::weighted(0.4, 1..3u8),
                 tolerate(),
+                when(),
                 prop::collection::vec(inner.clone(), 2..4)
             )
-                .prop_map(|(at_once, tolerate, branches)| Item::Parallel {
+                .prop_map(|(at_once, tolerate, when, branches)| Item::Parallel {
                     at_once,
                     tolerate,
+                    when,
                     branches
                 }),
             ((1..4u8), prop::collection::vec(inner, 0..3))
@@ -660,6 +670,16 @@ impl Renderer<'_> {
         }
     }
 
+    /// A block's own ` when COND`, written before its brace, or nothing.
+    pub(crate) fn guard(
+        &self,
+        when: &Option<Cond>,
+        vars: &[(String, &'static [&'static str])],
+    ) -> String {
+        when.as_ref()
+            .map_or(String::new(), |c| format!(" when {}", self.cond(c, vars)))
+    }
+
     /// Renders one item; `vars` are the loop variables around it with
     /// their lists, innermost last.
     pub(crate) fn item(
@@ -783,6 +803,7 @@ impl Renderer<'_> {
                 zones,
                 parallel,
                 tolerate,
+                when,
                 body,
             } => {
                 let var = format!("v{}", vars.len() + 1);
@@ -792,7 +813,7 @@ impl Renderer<'_> {
                     ("hosts", &HOSTS[..self.spec.hosts])
                 };
                 let limit = parallel.map_or(String::new(), |n| format!(" parallel {n}"));
-                let limit = limit + &tolerance(*tolerate);
+                let limit = limit + &tolerance(*tolerate) + &self.guard(when, vars);
                 let _ = writeln!(t, "{pad}foreach {var} in {list}{limit} {{");
                 let mut inner = vars.to_vec();
                 inner.push((var, items));
@@ -813,10 +834,11 @@ impl Renderer<'_> {
             Item::Parallel {
                 at_once,
                 tolerate,
+                when,
                 branches,
             } => {
                 let limit = at_once.map_or(String::new(), |n| format!(" {n}"));
-                let limit = limit + &tolerance(*tolerate);
+                let limit = limit + &tolerance(*tolerate) + &self.guard(when, vars);
                 let _ = writeln!(t, "{pad}parallel{limit} {{");
                 for item in branches {
                     self.item(t, &format!("{pad}  "), stage, item, vars);

@@ -23,6 +23,7 @@ use crate::symbols::FINALLY;
 use crate::{Finding, Source};
 
 mod fan;
+pub mod guard;
 pub mod repeat;
 
 /// Where in the sources something was written.
@@ -108,6 +109,12 @@ pub enum NodeKind {
     Until {
         until: Expr,
         at_most: i64,
+    },
+    /// A `foreach` or `parallel` block's own condition, judged before it
+    /// (rule W5): takes the branch `when` into the block when it holds,
+    /// and is skipped by it, going on past the block, when it does not.
+    Guard {
+        condition: Expr,
     },
     /// Where a `foreach` or `parallel` block that tolerates failures is
     /// judged, once every item has finished (rule R6): it succeeds when
@@ -745,10 +752,21 @@ impl<'a> Lowerer<'a> {
                     });
                 }
                 StageItemKind::Parallel(parallel) => {
-                    frontier = self.parallel(parallel, &ctx, frontier, origin);
+                    let (into, past) = match &parallel.condition {
+                        Some(c) => self.guard(c, "parallel", &ctx, frontier, origin),
+                        None => (frontier, Vec::new()),
+                    };
+                    frontier = self.parallel(parallel, &ctx, into, origin);
+                    frontier.extend(past);
                 }
                 StageItemKind::Foreach(foreach) => {
-                    frontier = self.foreach(foreach, &ctx, frontier, origin);
+                    let what = format!("foreach-{}", foreach.var.name);
+                    let (into, past) = match &foreach.condition {
+                        Some(c) => self.guard(c, &what, &ctx, frontier, origin),
+                        None => (frontier, Vec::new()),
+                    };
+                    frontier = self.foreach(foreach, &ctx, into, origin);
+                    frontier.extend(past);
                 }
                 StageItemKind::Again(again) => {
                     frontier = self.again(again, &ctx, frontier, origin);
@@ -1359,6 +1377,7 @@ pub fn name_span(node: &Node) -> Span {
         | NodeKind::Checklist { .. }
         | NodeKind::End { .. }
         | NodeKind::Until { .. }
+        | NodeKind::Guard { .. }
         | NodeKind::Tally { .. } => node.origin.span,
     }
 }

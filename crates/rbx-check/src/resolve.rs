@@ -160,7 +160,12 @@ impl Resolver<'_> {
                         self.target(&route.route.target);
                     }
                 }
-                StageItemKind::Parallel(parallel) => self.stage_items(&parallel.items),
+                StageItemKind::Parallel(parallel) => {
+                    if let Some(condition) = &parallel.condition {
+                        self.expr(condition);
+                    }
+                    self.stage_items(&parallel.items);
+                }
                 StageItemKind::Repeat(repeat) => {
                     self.stage_items(&repeat.items);
                     self.expr(&repeat.until);
@@ -171,6 +176,9 @@ impl Resolver<'_> {
                 }
                 StageItemKind::Foreach(foreach) => {
                     self.path(&foreach.list);
+                    if let Some(condition) = &foreach.condition {
+                        self.expr(condition);
+                    }
                     self.scopes.push(foreach.var.name.clone());
                     self.stage_items(&foreach.items);
                     self.scopes.pop();

@@ -318,13 +318,21 @@ impl Checker<'_> {
                         self.stmt(&stmt.kind);
                     }
                 }
-                StageItemKind::Parallel(parallel) => self.stage_items(&parallel.items),
+                StageItemKind::Parallel(parallel) => {
+                    if let Some(condition) = &parallel.condition {
+                        self.condition(condition, "`when`");
+                    }
+                    self.stage_items(&parallel.items);
+                }
                 StageItemKind::Repeat(repeat) => {
                     self.stage_items(&repeat.items);
                     self.condition(&repeat.until, "`repeat … until`");
                 }
                 StageItemKind::Checklist(list) => self.stage_items(&list.items),
                 StageItemKind::Foreach(foreach) => {
+                    if let Some(condition) = &foreach.condition {
+                        self.condition(condition, "`when`");
+                    }
                     let item = self.foreach_item(&foreach.list);
                     self.scopes.push((foreach.var.name.clone(), item));
                     self.stage_items(&foreach.items);

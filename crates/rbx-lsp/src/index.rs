@@ -206,13 +206,21 @@ impl Walker<'_> {
                 }
                 StageItemKind::Foreach(foreach) => {
                     self.path(&foreach.list);
+                    if let Some(condition) = &foreach.condition {
+                        self.expr(condition);
+                    }
                     let scope = (item.span.start, foreach.var.name.clone());
                     self.push(self.loop_symbol(&scope), foreach.var.span, true);
                     self.scopes.push(scope);
                     self.stage_items(&foreach.items);
                     self.scopes.pop();
                 }
-                StageItemKind::Parallel(parallel) => self.stage_items(&parallel.items),
+                StageItemKind::Parallel(parallel) => {
+                    if let Some(condition) = &parallel.condition {
+                        self.expr(condition);
+                    }
+                    self.stage_items(&parallel.items);
+                }
                 StageItemKind::Repeat(repeat) => {
                     self.stage_items(&repeat.items);
                     self.expr(&repeat.until);

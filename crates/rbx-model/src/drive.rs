@@ -230,10 +230,12 @@ impl Model<'_> {
     /// The node's own `when` condition, as written, when it does not hold:
     /// a node control reaches runs only if it holds.
     fn unmet_condition(&self, x: usize) -> Result<Option<String>, ModelError> {
-        let NodeKind::Block(block) = &self.graph.graph[self.plan.nodes[x].check].kind else {
-            return Ok(None);
+        let condition = match &self.graph.graph[self.plan.nodes[x].check].kind {
+            NodeKind::Block(block) => block.condition(),
+            NodeKind::Guard { condition } => Some(condition),
+            _ => None,
         };
-        let Some(condition) = block.condition() else {
+        let Some(condition) = condition else {
             return Ok(None);
         };
         let holds = eval::truth(condition, &Reader { model: self, x })?;
@@ -372,6 +374,11 @@ impl Model<'_> {
                     Status::Failed
                 };
                 (status, None, BTreeMap::new())
+            }
+            // W5: a block's guard whose condition held leads into it.
+            NodeKind::Guard { .. } => {
+                let held = rbx_check::graph::guard::HELD.to_string();
+                (Status::Succeeded, Some(held), BTreeMap::new())
             }
             // U1: the end of an iteration holds, goes round again, or, on
             // the last iteration, fails.

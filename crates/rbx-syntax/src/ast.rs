@@ -569,6 +569,8 @@ pub struct Foreach {
     pub list: Path,
     pub parallel: Option<Int>,
     pub tolerate: Option<Tolerate>,
+    /// `when EXPR`: the whole loop runs only when it holds.
+    pub condition: Option<Expr>,
     pub items: Vec<StageItem>,
 }
 
@@ -578,6 +580,8 @@ pub struct Parallel {
     /// How many branches run at once; every branch when absent.
     pub at_once: Option<Int>,
     pub tolerate: Option<Tolerate>,
+    /// `when EXPR`: the whole block runs only when it holds.
+    pub condition: Option<Expr>,
     pub items: Vec<StageItem>,
 }
 

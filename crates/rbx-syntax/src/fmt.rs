@@ -319,6 +319,9 @@ impl Printer<'_> {
                 if let Some(t) = &parallel.tolerate {
                     head.push_str(&format!(" tolerate {}", t.source_form()));
                 }
+                if let Some(condition) = &parallel.condition {
+                    head.push_str(&format!(" when {}", expr(condition)));
+                }
                 self.out.push_str(&format!("{p}{head} {{\n"));
                 self.stage_items(&parallel.items, level + 1);
                 self.close(end, level);
@@ -339,6 +342,9 @@ impl Printer<'_> {
                 }
                 if let Some(t) = &foreach.tolerate {
                     head.push_str(&format!(" tolerate {}", t.source_form()));
+                }
+                if let Some(condition) = &foreach.condition {
+                    head.push_str(&format!(" when {}", expr(condition)));
                 }
                 self.out.push_str(&format!("{p}{head} {{\n"));
                 self.stage_items(&foreach.items, level + 1);

@@ -660,12 +660,14 @@ impl<'s> Lowerer<'s> {
             Some(pair) => Some(self.tolerate(pair)?),
             None => None,
         };
+        let condition = self.block_condition(&mut children)?;
         let items = self.stage_items(children.rest())?;
         Ok(Foreach {
             var,
             list,
             parallel,
             tolerate,
+            condition,
             items,
         })
     }
@@ -677,12 +679,22 @@ impl<'s> Lowerer<'s> {
             Some(pair) => Some(self.tolerate(pair)?),
             None => None,
         };
+        let condition = self.block_condition(&mut children)?;
         let items = self.stage_items(children.rest())?;
         Ok(Parallel {
             at_once,
             tolerate,
+            condition,
             items,
         })
+    }
+
+    /// A block's own `when EXPR`, written before its brace.
+    fn block_condition(&mut self, children: &mut Children<'_>) -> R<Option<Expr>> {
+        match children.take(Rule::condition_stmt) {
+            Some(pair) => Ok(Some(self.expr(Children::of(pair).expect(Rule::expr)?)?)),
+            None => Ok(None),
+        }
     }
 
     fn repeat(&mut self, pair: Pair<'_, Rule>) -> R<Repeat> {

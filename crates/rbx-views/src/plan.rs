@@ -389,6 +389,7 @@ impl<'a> Plan<'a> {
                 | NodeKind::Anchor(_)
                 | NodeKind::Checklist { .. }
                 | NodeKind::Until { .. }
+                | NodeKind::Guard { .. }
                 | NodeKind::Tally { .. } => self.node(index, indent),
             }
         }
@@ -472,6 +473,7 @@ impl<'a> Plan<'a> {
             NodeKind::Until { until, at_most } => {
                 return self.until(index, indent, until, *at_most);
             }
+            NodeKind::Guard { condition } => return self.guard(index, indent, condition),
             NodeKind::StageStart { .. } | NodeKind::End { .. } => return,
         };
         // A title is one line of the plan even if it holds a `\n` escape.
@@ -566,6 +568,28 @@ impl<'a> Plan<'a> {
             ),
         ];
         for (key, value) in details.into_iter().chain(self.routes(index)) {
+            self.line(pad, &format!("{key:<KEY$}{value}"));
+        }
+    }
+
+    /// A block's own condition, judged once before it.
+    fn guard(&mut self, index: usize, indent: usize, condition: &rbx_syntax::ast::Expr) {
+        let node = self.nodes[index];
+        self.out.push('\n');
+        let what = format!("the block after it runs only when {}", expr(condition));
+        self.line(indent, &format!("{:<9}{} — {what}", "when", node.id));
+        let pad = indent + 9;
+        let details = [
+            (
+                "holds",
+                "every node of the block runs as written".to_string(),
+            ),
+            (
+                "not",
+                "the whole block is skipped; what follows it runs".to_string(),
+            ),
+        ];
+        for (key, value) in details {
             self.line(pad, &format!("{key:<KEY$}{value}"));
         }
     }
@@ -762,6 +786,7 @@ impl<'a> Plan<'a> {
             | NodeKind::Anchor(_)
             | NodeKind::Checklist { .. }
             | NodeKind::Until { .. }
+            | NodeKind::Guard { .. }
             | NodeKind::Tally { .. } => {
                 format!("continue with {}", target.id)
             }

@@ -128,6 +128,7 @@ pub(crate) fn mentioned(
             }
         }
         NodeKind::Until { until, .. } => collect_paths(until, &mut names),
+        NodeKind::Guard { condition } => collect_paths(condition, &mut names),
         NodeKind::End { .. } | NodeKind::Tally { .. } => {}
     }
     names

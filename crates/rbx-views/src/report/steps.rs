@@ -113,6 +113,11 @@ impl<'a> NodeView<'a> {
                 format!("Failed items, {} tolerated", tolerate.source_form()),
                 None,
             ),
+            NodeKind::Guard { condition } => (
+                "when",
+                format!("Only when {}", rbx_syntax::fmt::expr(condition)),
+                None,
+            ),
             NodeKind::Until { until, at_most } => (
                 "until",
                 format!(
@@ -452,6 +457,7 @@ pub(super) fn stages(graph: &rbx_check::graph::Graph, nodes: &NodeView<'_>) -> V
                 | NodeKind::Anchor(_)
                 | NodeKind::Checklist { .. }
                 | NodeKind::Until { .. }
+                | NodeKind::Guard { .. }
                 | NodeKind::Tally { .. } => {
                     let target = if member.stage == primary.stage {
                         &mut info.steps
