@@ -238,7 +238,13 @@ pub fn worst_case_with(
             // within `ceil(branches / N)` times the slowest one.
             for lane in &node.lanes {
                 let branches = u64::try_from(lane.branches).unwrap_or(u64::MAX);
-                let at_once = lane.at_once.and_then(|n| u64::try_from(n).ok());
+                // A width the inputs give is unknown here: at worst, one
+                // at a time.
+                let computed = lane.at_once_expr.as_ref().map(|_| 1);
+                let at_once = lane
+                    .at_once
+                    .or(computed)
+                    .and_then(|n| u64::try_from(n).ok());
                 let at_once = at_once.filter(|n| *n > 0).unwrap_or(branches).max(1);
                 rounds = rounds.saturating_mul(branches.div_ceil(at_once));
             }

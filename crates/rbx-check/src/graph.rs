@@ -42,8 +42,12 @@ pub struct Fanout {
     pub id: usize,
     pub var: String,
     pub list: String,
-    /// How many items run at once; `None` means one at a time.
+    /// How many items run at once; `None` means one at a time (unless
+    /// `parallel_expr` says).
     pub parallel: Option<i64>,
+    /// `parallel EXPR`: how many at once, from the inputs when the run
+    /// starts.
+    pub parallel_expr: Option<Expr>,
     /// How many items may fail before the loop does (rule R6); `None`:
     /// a failure takes its route at once.
     pub tolerate: Option<Tolerate>,
@@ -74,8 +78,12 @@ pub struct Lane {
     /// The branch, in the order written.
     pub branch: usize,
     pub branches: usize,
-    /// How many branches run at once; `None`: every branch.
+    /// How many branches run at once; `None`: every branch (unless
+    /// `at_once_expr` says).
     pub at_once: Option<i64>,
+    /// `parallel EXPR`: how many at once, from the inputs when the run
+    /// starts.
+    pub at_once_expr: Option<Expr>,
     pub tolerate: Option<Tolerate>,
 }
 

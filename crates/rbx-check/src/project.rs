@@ -64,6 +64,8 @@ pub const ADJUSTABLE: &[&str] = &[
 /// procedure: never allowed.
 pub const FIXED: &[&str] = &[
     "rbx::lint::assign_evidence",
+    "rbx::lint::at_once_range",
+    "rbx::lint::at_once_reads",
     "rbx::lint::bad_call",
     "rbx::lint::bad_suppression",
     "rbx::lint::bad_time_zone",

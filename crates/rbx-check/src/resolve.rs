@@ -161,8 +161,8 @@ impl Resolver<'_> {
                     }
                 }
                 StageItemKind::Parallel(parallel) => {
-                    if let Some(condition) = &parallel.condition {
-                        self.expr(condition);
+                    for e in parallel.condition.iter().chain(&parallel.at_once_expr) {
+                        self.expr(e);
                     }
                     self.stage_items(&parallel.items);
                 }
@@ -176,8 +176,8 @@ impl Resolver<'_> {
                 }
                 StageItemKind::Foreach(foreach) => {
                     self.path(&foreach.list);
-                    if let Some(condition) = &foreach.condition {
-                        self.expr(condition);
+                    for e in foreach.condition.iter().chain(&foreach.parallel_expr) {
+                        self.expr(e);
                     }
                     self.scopes.push(foreach.var.name.clone());
                     self.stage_items(&foreach.items);

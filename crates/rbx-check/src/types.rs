@@ -16,6 +16,7 @@ use crate::resolve::closest;
 use crate::symbols::{FieldType, NodeKind, STATUSES, Table};
 use crate::{Finding, Source};
 
+mod at_once;
 mod data;
 mod retry;
 mod time;
@@ -322,6 +323,9 @@ impl Checker<'_> {
                     if let Some(condition) = &parallel.condition {
                         self.condition(condition, "`when`");
                     }
+                    if let Some(at_once) = &parallel.at_once_expr {
+                        self.at_once(at_once);
+                    }
                     self.stage_items(&parallel.items);
                 }
                 StageItemKind::Repeat(repeat) => {
@@ -332,6 +336,9 @@ impl Checker<'_> {
                 StageItemKind::Foreach(foreach) => {
                     if let Some(condition) = &foreach.condition {
                         self.condition(condition, "`when`");
+                    }
+                    if let Some(at_once) = &foreach.parallel_expr {
+                        self.at_once(at_once);
                     }
                     let item = self.foreach_item(&foreach.list);
                     self.scopes.push((foreach.var.name.clone(), item));

@@ -136,7 +136,7 @@ type GateKey = (usize, Vec<usize>);
 /// Expands `graph` for the list values in `lists`: the items of a list
 /// (an input's name, or `step.capture`) as the node with the given id
 /// sees them.
-pub fn expand(graph: &Graph, lists: &dyn Fn(&str, &str) -> Vec<Value>) -> Plan {
+pub(crate) fn expand(graph: &Graph, lists: &crate::Lists<'_>) -> Plan {
     let g = &graph.graph;
     let mut plan = Plan::default();
     let mut instances: HashMap<NodeIndex, Vec<(Vec<usize>, usize)>> = HashMap::new();
@@ -147,7 +147,7 @@ pub fn expand(graph: &Graph, lists: &dyn Fn(&str, &str) -> Vec<Value>) -> Plan {
         for fanout in &node.fanout {
             let values = match &fanout.repeat {
                 Some(repeat) => (1..=repeat.at_most).map(Value::Int).collect(),
-                None => lists(&fanout.list, &node.id),
+                None => lists.items(&fanout.list, &node.id),
             };
             names.push(item_names(&values));
             let mut next = Vec::new();
@@ -216,7 +216,7 @@ pub fn expand(graph: &Graph, lists: &dyn Fn(&str, &str) -> Vec<Value>) -> Plan {
             }
         }
     }
-    plan.gate(graph);
+    plan.gate(graph, lists);
     plan.start = graph
         .start
         .and_then(|s| instances.get(&s))
@@ -278,7 +278,7 @@ impl Plan {
 
     /// Groups the nodes of every loop instance, and of every limited or
     /// tolerating block instance, into gates, item by item (rules R4, R6).
-    fn gate(&mut self, graph: &Graph) {
+    fn gate(&mut self, graph: &Graph, lists: &crate::Lists<'_>) {
         let g = &graph.graph;
         let mut keys: HashMap<GateKey, usize> = HashMap::new();
         self.member_of = vec![Vec::new(); self.nodes.len()];
@@ -288,7 +288,10 @@ impl Plan {
             let positions = self.nodes[x].positions.clone();
             let mut places = Vec::new();
             for (depth, fanout) in node.fanout.iter().enumerate() {
-                let at_once = limit(fanout.parallel, 1);
+                let at_once = match &fanout.parallel_expr {
+                    Some(expr) => lists.width(expr),
+                    None => limit(fanout.parallel, 1),
+                };
                 let key = (fanout.id, positions[..depth].to_vec());
                 let label = item_label(&self.nodes[x].id, depth);
                 let shape = (at_once, fanout.tolerate.clone());
@@ -297,7 +300,11 @@ impl Plan {
             for lane in &node.lanes {
                 let key = (lane.id, positions[..lane.depth].to_vec());
                 let label = branch_label(&self.nodes[x].id, lane.branch);
-                let shape = (limit(lane.at_once, usize::MAX), lane.tolerate.clone());
+                let at_once = match &lane.at_once_expr {
+                    Some(expr) => lists.width(expr),
+                    None => limit(lane.at_once, usize::MAX),
+                };
+                let shape = (at_once, lane.tolerate.clone());
                 places.push((key, lane.branch, label, shape));
             }
             for (key, item, label, (at_once, tolerate)) in places {

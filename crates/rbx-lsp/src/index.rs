@@ -206,8 +206,8 @@ impl Walker<'_> {
                 }
                 StageItemKind::Foreach(foreach) => {
                     self.path(&foreach.list);
-                    if let Some(condition) = &foreach.condition {
-                        self.expr(condition);
+                    for e in foreach.condition.iter().chain(&foreach.parallel_expr) {
+                        self.expr(e);
                     }
                     let scope = (item.span.start, foreach.var.name.clone());
                     self.push(self.loop_symbol(&scope), foreach.var.span, true);
@@ -216,8 +216,8 @@ impl Walker<'_> {
                     self.scopes.pop();
                 }
                 StageItemKind::Parallel(parallel) => {
-                    if let Some(condition) = &parallel.condition {
-                        self.expr(condition);
+                    for e in parallel.condition.iter().chain(&parallel.at_once_expr) {
+                        self.expr(e);
                     }
                     self.stage_items(&parallel.items);
                 }

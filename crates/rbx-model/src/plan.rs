@@ -80,6 +80,13 @@ impl Plan {
         let mut instances: HashMap<NodeIndex, Vec<usize>> = HashMap::new();
         for index in g.node_indices() {
             let node = &g[index];
+            let computed = node.fanout.iter().any(|f| f.parallel_expr.is_some())
+                || node.lanes.iter().any(|l| l.at_once_expr.is_some());
+            if computed {
+                return Err(ModelError::Unsupported(
+                    "`parallel EXPR`: the model reads only a number".to_string(),
+                ));
+            }
             // Every combination of items, outermost loop first (G3).
             let mut combos: Vec<Combo> = vec![(vec![], vec![])];
             for fanout in &node.fanout {

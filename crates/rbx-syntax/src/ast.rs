@@ -568,6 +568,8 @@ pub struct Foreach {
     pub var: Ident,
     pub list: Path,
     pub parallel: Option<Int>,
+    /// `parallel EXPR` with an expression rather than a number.
+    pub parallel_expr: Option<Expr>,
     pub tolerate: Option<Tolerate>,
     /// `when EXPR`: the whole loop runs only when it holds.
     pub condition: Option<Expr>,
@@ -579,6 +581,8 @@ pub struct Foreach {
 pub struct Parallel {
     /// How many branches run at once; every branch when absent.
     pub at_once: Option<Int>,
+    /// `parallel EXPR` with an expression rather than a number.
+    pub at_once_expr: Option<Expr>,
     pub tolerate: Option<Tolerate>,
     /// `when EXPR`: the whole block runs only when it holds.
     pub condition: Option<Expr>,

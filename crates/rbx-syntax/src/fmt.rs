@@ -316,6 +316,9 @@ impl Printer<'_> {
                 if let Some(n) = &parallel.at_once {
                     head.push_str(&format!(" {}", n.value));
                 }
+                if let Some(n) = &parallel.at_once_expr {
+                    head.push_str(&format!(" {}", expr(n)));
+                }
                 if let Some(t) = &parallel.tolerate {
                     head.push_str(&format!(" tolerate {}", t.source_form()));
                 }
@@ -339,6 +342,9 @@ impl Printer<'_> {
                 let mut head = format!("foreach {} in {}", foreach.var.name, foreach.list.dotted());
                 if let Some(n) = &foreach.parallel {
                     head.push_str(&format!(" parallel {}", n.value));
+                }
+                if let Some(n) = &foreach.parallel_expr {
+                    head.push_str(&format!(" parallel {}", expr(n)));
                 }
                 if let Some(t) = &foreach.tolerate {
                     head.push_str(&format!(" tolerate {}", t.source_form()));

@@ -655,7 +655,7 @@ impl<'s> Lowerer<'s> {
         let mut children = Children::of(pair);
         let var = self.ident(children.expect(Rule::ident)?);
         let list = self.path(children.expect(Rule::path)?)?;
-        let parallel = children.take(Rule::int).map(|p| self.int(p));
+        let (parallel, parallel_expr) = self.at_once(&mut children)?;
         let tolerate = match children.take(Rule::tolerate) {
             Some(pair) => Some(self.tolerate(pair)?),
             None => None,
@@ -666,6 +666,7 @@ impl<'s> Lowerer<'s> {
             var,
             list,
             parallel,
+            parallel_expr,
             tolerate,
             condition,
             items,
@@ -674,7 +675,7 @@ impl<'s> Lowerer<'s> {
 
     fn parallel(&mut self, pair: Pair<'_, Rule>) -> R<Parallel> {
         let mut children = Children::of(pair);
-        let at_once = children.take(Rule::int).map(|p| self.int(p));
+        let (at_once, at_once_expr) = self.at_once(&mut children)?;
         let tolerate = match children.take(Rule::tolerate) {
             Some(pair) => Some(self.tolerate(pair)?),
             None => None,
@@ -683,10 +684,24 @@ impl<'s> Lowerer<'s> {
         let items = self.stage_items(children.rest())?;
         Ok(Parallel {
             at_once,
+            at_once_expr,
             tolerate,
             condition,
             items,
         })
+    }
+
+    /// `parallel N`: a number, or an expression to judge when the run
+    /// starts.
+    fn at_once(&mut self, children: &mut Children<'_>) -> R<(Option<Int>, Option<Expr>)> {
+        let Some(pair) = children.take(Rule::at_once) else {
+            return Ok((None, None));
+        };
+        let mut inner = Children::of(pair);
+        if let Some(int) = inner.take(Rule::int) {
+            return Ok((Some(self.int(int)), None));
+        }
+        Ok((None, Some(self.expr(inner.expect(Rule::expr)?)?)))
     }
 
     /// A block's own `when EXPR`, written before its brace.

@@ -43,6 +43,7 @@ impl<'a> Lowerer<'a> {
             var: String::new(),
             list: String::new(),
             parallel: None,
+            parallel_expr: None,
             tolerate: None,
             repeat: Some(RepeatLoop {
                 at_most,
