@@ -23,6 +23,8 @@ use crate::symbols::FINALLY;
 use crate::{Finding, Source};
 
 mod fan;
+pub mod guard;
+pub mod repeat;
 
 /// Where in the sources something was written.
 #[derive(Debug, Clone, Copy)]
@@ -40,11 +42,26 @@ pub struct Fanout {
     pub id: usize,
     pub var: String,
     pub list: String,
-    /// How many items run at once; `None` means one at a time.
+    /// How many items run at once; `None` means one at a time (unless
+    /// `parallel_expr` says).
     pub parallel: Option<i64>,
+    /// `parallel EXPR`: how many at once, from the inputs when the run
+    /// starts.
+    pub parallel_expr: Option<Expr>,
     /// How many items may fail before the loop does (rule R6); `None`:
     /// a failure takes its route at once.
     pub tolerate: Option<Tolerate>,
+    /// For the loop of a `repeat`: its items are the iterations `1..=N`,
+    /// not a list's, and `var` and `list` are empty.
+    pub repeat: Option<RepeatLoop>,
+}
+
+/// What a `repeat` loop is: how many iterations at most, and the condition
+/// that ends it, as written.
+#[derive(Debug, Clone)]
+pub struct RepeatLoop {
+    pub at_most: i64,
+    pub until: String,
 }
 
 /// One `parallel N` or `parallel … tolerate T` block around a node: which
@@ -61,8 +78,12 @@ pub struct Lane {
     /// The branch, in the order written.
     pub branch: usize,
     pub branches: usize,
-    /// How many branches run at once; `None`: every branch.
+    /// How many branches run at once; `None`: every branch (unless
+    /// `at_once_expr` says).
     pub at_once: Option<i64>,
+    /// `parallel EXPR`: how many at once, from the inputs when the run
+    /// starts.
+    pub at_once_expr: Option<Expr>,
     pub tolerate: Option<Tolerate>,
 }
 
@@ -89,6 +110,19 @@ pub enum NodeKind {
     /// A terminal outcome.
     End {
         outcome: String,
+    },
+    /// The end of one iteration of a `repeat` (rules U1-U3): succeeds when
+    /// `until` holds on the iteration's values, takes the branch `again`
+    /// when it does not, and fails on the last iteration, the `at_most`-th.
+    Until {
+        until: Expr,
+        at_most: i64,
+    },
+    /// A `foreach` or `parallel` block's own condition, judged before it
+    /// (rule W5): takes the branch `when` into the block when it holds,
+    /// and is skipped by it, going on past the block, when it does not.
+    Guard {
+        condition: Expr,
     },
     /// Where a `foreach` or `parallel` block that tolerates failures is
     /// judged, once every item has finished (rule R6): it succeeds when
@@ -739,13 +773,27 @@ impl<'a> Lowerer<'a> {
                     });
                 }
                 StageItemKind::Parallel(parallel) => {
-                    frontier = self.parallel(parallel, &ctx, frontier, origin);
+                    let (into, past) = match &parallel.condition {
+                        Some(c) => self.guard(c, "parallel", &ctx, frontier, origin),
+                        None => (frontier, Vec::new()),
+                    };
+                    frontier = self.parallel(parallel, &ctx, into, origin);
+                    frontier.extend(past);
                 }
                 StageItemKind::Foreach(foreach) => {
-                    frontier = self.foreach(foreach, &ctx, frontier, origin);
+                    let what = format!("foreach-{}", foreach.var.name);
+                    let (into, past) = match &foreach.condition {
+                        Some(c) => self.guard(c, &what, &ctx, frontier, origin),
+                        None => (frontier, Vec::new()),
+                    };
+                    frontier = self.foreach(foreach, &ctx, into, origin);
+                    frontier.extend(past);
                 }
                 StageItemKind::Again(again) => {
                     frontier = self.again(again, &ctx, frontier, origin);
+                }
+                StageItemKind::Repeat(repeat) => {
+                    frontier = self.repeat(repeat, &ctx, frontier, origin);
                 }
                 StageItemKind::Finally(cleanup) if stage_level => {
                     self.cleanup(cleanup, &ctx, origin);
@@ -903,6 +951,10 @@ impl<'a> Lowerer<'a> {
                 }
                 StageItemKind::Parallel(parallel) => {
                     self.finally_items(&parallel.items, source);
+                    None
+                }
+                StageItemKind::Repeat(repeat) => {
+                    self.finally_items(&repeat.items, source);
                     None
                 }
                 _ => None,
@@ -1416,6 +1468,8 @@ pub fn name_span(node: &Node) -> Span {
         NodeKind::StageStart { .. }
         | NodeKind::Checklist { .. }
         | NodeKind::End { .. }
+        | NodeKind::Until { .. }
+        | NodeKind::Guard { .. }
         | NodeKind::Tally { .. } => node.origin.span,
     }
 }
@@ -1433,6 +1487,7 @@ fn again_targets(sources: &[Source]) -> HashSet<String> {
                 }
                 StageItemKind::Foreach(foreach) => walk(&foreach.items, out),
                 StageItemKind::Parallel(parallel) => walk(&parallel.items, out),
+                StageItemKind::Repeat(repeat) => walk(&repeat.items, out),
                 _ => {}
             }
         }

@@ -6,6 +6,7 @@
 //! started; the store is touched only from its own thread (a simulated
 //! run's store, in memory, from the task that drives it).
 
+pub mod at_once;
 mod cleanup;
 mod data;
 pub mod executor;
@@ -355,6 +356,7 @@ pub fn resolve_inputs(
             missing.join(", ")
         ));
     }
+    at_once::check(&procedure.graph, &values)?;
     Ok(values)
 }
 
@@ -373,16 +375,36 @@ fn non_secret_json(inputs: &HashMap<String, Value>) -> serde_json::Value {
 pub(crate) fn list_values<'a>(
     inputs: &'a HashMap<String, Value>,
     state: &'a RunState,
-) -> impl Fn(&str, &str) -> Vec<Value> + 'a {
-    move |list, node| {
+) -> Lists<'a> {
+    Lists { inputs, state }
+}
+
+/// What expanding the graph reads of a run: its inputs and what its
+/// journal recorded.
+pub(crate) struct Lists<'a> {
+    inputs: &'a HashMap<String, Value>,
+    state: &'a RunState,
+}
+
+impl Lists<'_> {
+    /// The items of `list` as the node `node` sees them.
+    pub(crate) fn items(&self, list: &str, node: &str) -> Vec<Value> {
         let found = match list.split_once('.') {
-            None => inputs.get(list).cloned(),
-            Some((step, field)) => captured_list(state, step, field, node),
+            None => self.inputs.get(list).cloned(),
+            Some((step, field)) => captured_list(self.state, step, field, node),
         };
         match found {
             Some(Value::List(items)) => items,
             _ => Vec::new(),
         }
+    }
+
+    /// How many at once a `parallel EXPR` says. Every run was refused at
+    /// its start unless each of them is a number of places
+    /// (`at_once::check`), and a resume reads the same inputs, so one
+    /// place stands in only for what cannot happen.
+    pub(crate) fn width(&self, expr: &rbx_syntax::ast::Expr) -> usize {
+        at_once::width(expr, self.inputs).unwrap_or(1)
     }
 }
 
@@ -619,6 +641,10 @@ pub async fn start(
     options: Options,
     on_created: impl FnOnce(&RunId),
 ) -> Exit {
+    // Refused before anything is recorded, as a missing input is.
+    if let Err(why) = at_once::check(&procedure.graph, &inputs) {
+        return Exit::Broken(why);
+    }
     let journal = journal_for(store, &options);
     let new = NewRun {
         runbook_id: procedure.runbook_id.clone(),
@@ -1433,6 +1459,7 @@ fn collect_blocks(items: &[rbx_syntax::ast::StageItem], out: &mut HashMap<String
             }
             StageItemKind::Foreach(f) => collect_blocks(&f.items, out),
             StageItemKind::Parallel(parallel) => collect_blocks(&parallel.items, out),
+            StageItemKind::Repeat(repeat) => collect_blocks(&repeat.items, out),
             StageItemKind::Checklist(list) => collect_blocks(&list.items, out),
             StageItemKind::Finally(items) => collect_blocks(items, out),
             _ => {}

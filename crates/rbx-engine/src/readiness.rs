@@ -101,7 +101,7 @@ pub enum Turn {
     /// Its item waits for a place: `N` items before it are unfinished.
     Wait,
     /// Its item was never admitted and its loop failed more items than it
-    /// tolerates: the node will not run.
+    /// tolerates, or its `repeat` is done: the node will not run.
     Closed,
 }
 
@@ -139,13 +139,15 @@ pub fn gate_turn(
             .map_or(0, |tally| tallied(state, plan, tally).len()),
     };
     let from = kept.map_or(0, |kept| kept.first_open[g].min(item));
-    if admitted(state, plan, gate, item) {
-        Turn::Go
-    } else if gate
+    // R6: too many failed items; U2: a `repeat` whose condition held.
+    let closed = gate
         .tolerate
         .as_ref()
         .is_some_and(|t| !t.allows(failed, gate.items.len()))
-    {
+        || gate.until.iter().any(|&u| held(state, plan, u));
+    if admitted(state, plan, gate, item) {
+        Turn::Go
+    } else if closed {
         Turn::Closed
     } else if unfinished_between(state, plan, gate, from, item) >= gate.at_once {
         Turn::Wait
@@ -218,6 +220,15 @@ impl Kept {
             .is_some_and(|tally| state.left.contains_key(&plan.nodes[tally].flow));
         if left { 0 } else { self.failed[g].len() }
     }
+}
+
+/// Whether the until node `x` of a `repeat` held (rule U2): it succeeded
+/// without taking the branch `again`.
+fn held(state: &RunState, plan: &Plan, x: usize) -> bool {
+    state
+        .nodes
+        .get(&plan.nodes[x].id)
+        .is_some_and(|n| n.status == Status::Succeeded && n.branch.is_none())
 }
 
 fn admitted(state: &RunState, plan: &Plan, gate: &Gate, item: usize) -> bool {

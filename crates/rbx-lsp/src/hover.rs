@@ -95,6 +95,7 @@ fn find(file: &File, at: usize) -> Option<Found<'_>> {
             StageItemKind::Checklist(list) => in_stage(stage, &list.items, at),
             StageItemKind::Foreach(foreach) => in_stage(stage, &foreach.items, at),
             StageItemKind::Parallel(parallel) => in_stage(stage, &parallel.items, at),
+            StageItemKind::Repeat(repeat) => in_stage(stage, &repeat.items, at),
             StageItemKind::Finally(items) => in_stage(stage, items, at),
             _ => None,
         })

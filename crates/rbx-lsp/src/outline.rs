@@ -103,6 +103,15 @@ fn nodes(lines: &LineIndex, items: &[StageItem]) -> Vec<DocumentSymbol> {
                 Span::new(item.span.start, item.span.start + "parallel".len()),
                 Some(nodes(lines, &parallel.items)),
             )),
+            StageItemKind::Repeat(repeat) => Some(symbol(
+                lines,
+                format!("repeat until {}", rbx_syntax::fmt::expr(&repeat.until)),
+                String::new(),
+                SymbolKind::ARRAY,
+                item.span,
+                Span::new(item.span.start, item.span.start + "repeat".len()),
+                Some(nodes(lines, &repeat.items)),
+            )),
             StageItemKind::Finally(items) => Some(symbol(
                 lines,
                 "finally".into(),

@@ -396,6 +396,8 @@ impl<'a> Plan<'a> {
                 NodeKind::Block(_)
                 | NodeKind::Anchor(_)
                 | NodeKind::Checklist { .. }
+                | NodeKind::Until { .. }
+                | NodeKind::Guard { .. }
                 | NodeKind::Tally { .. } => self.node(index, indent),
             }
         }
@@ -476,6 +478,10 @@ impl<'a> Plan<'a> {
             NodeKind::Anchor(anchor) => ("anchor", &anchor.title),
             NodeKind::Checklist { title, .. } => ("checklist", title),
             NodeKind::Tally { tolerate, .. } => return self.tally(index, indent, tolerate),
+            NodeKind::Until { until, at_most } => {
+                return self.until(index, indent, until, *at_most);
+            }
+            NodeKind::Guard { condition } => return self.guard(index, indent, condition),
             NodeKind::StageStart { .. } | NodeKind::End { .. } => return,
         };
         // A title is one line of the plan even if it holds a `\n` escape.
@@ -484,6 +490,11 @@ impl<'a> Plan<'a> {
         self.line(indent, &format!("{kind:<9}{} — {title}", node.id));
         let mut details: Vec<(&str, String)> = Vec::new();
         for fanout in &node.fanout {
+            if fanout.repeat.is_some() {
+                let text = graph::fanout(fanout);
+                details.push(("repeat", text.trim_start_matches("repeat ").to_string()));
+                continue;
+            }
             let mut text = graph::fanout(fanout)
                 .trim_start_matches("foreach ")
                 .to_string();
@@ -541,6 +552,52 @@ impl<'a> Plan<'a> {
         self.line(indent, &format!("{:<9}{} — {what}", "tally", node.id));
         let pad = indent + 9;
         for (key, value) in self.routes(index) {
+            self.line(pad, &format!("{key:<KEY$}{value}"));
+        }
+    }
+
+    /// The end of each iteration of a `repeat`: what it judges, and where
+    /// the loop goes when the last iteration leaves it false.
+    fn until(&mut self, index: usize, indent: usize, until: &rbx_syntax::ast::Expr, at_most: i64) {
+        let node = self.nodes[index];
+        self.out.push('\n');
+        let what = format!("after each iteration, until {}", expr(until));
+        self.line(indent, &format!("{:<9}{} — {what}", "until", node.id));
+        let pad = indent + 9;
+        let details = [
+            (
+                "holds",
+                "the loop is done; no later iteration runs".to_string(),
+            ),
+            ("not yet", "the next iteration runs".to_string()),
+            (
+                "bound",
+                format!("still false after iteration {at_most}: the loop fails"),
+            ),
+        ];
+        for (key, value) in details.into_iter().chain(self.routes(index)) {
+            self.line(pad, &format!("{key:<KEY$}{value}"));
+        }
+    }
+
+    /// A block's own condition, judged once before it.
+    fn guard(&mut self, index: usize, indent: usize, condition: &rbx_syntax::ast::Expr) {
+        let node = self.nodes[index];
+        self.out.push('\n');
+        let what = format!("the block after it runs only when {}", expr(condition));
+        self.line(indent, &format!("{:<9}{} — {what}", "when", node.id));
+        let pad = indent + 9;
+        let details = [
+            (
+                "holds",
+                "every node of the block runs as written".to_string(),
+            ),
+            (
+                "not",
+                "the whole block is skipped; what follows it runs".to_string(),
+            ),
+        ];
+        for (key, value) in details {
             self.line(pad, &format!("{key:<KEY$}{value}"));
         }
     }
@@ -736,6 +793,8 @@ impl<'a> Plan<'a> {
             NodeKind::Block(_)
             | NodeKind::Anchor(_)
             | NodeKind::Checklist { .. }
+            | NodeKind::Until { .. }
+            | NodeKind::Guard { .. }
             | NodeKind::Tally { .. } => {
                 format!("continue with {}", target.id)
             }
