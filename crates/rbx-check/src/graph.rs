@@ -17,10 +17,13 @@ use petgraph::visit::EdgeRef;
 use rbx_syntax::ast::*;
 use rbx_syntax::{Diagnostic, Span};
 
+mod call;
 mod checklist;
 
 use crate::symbols::FINALLY;
 use crate::{Finding, Source};
+
+pub use call::CallFrame;
 
 mod fan;
 
@@ -167,6 +170,9 @@ pub struct Graph {
     pub finally: Option<NodeIndex>,
     /// Every outcome a run can end with, and whether it is a success.
     pub outcomes: std::collections::BTreeMap<String, OutcomeClass>,
+    /// Each `call` instance (`drain#1`) with its stage's parameters and the
+    /// arguments the call gives them.
+    pub calls: std::collections::BTreeMap<String, CallFrame>,
     by_id: HashMap<String, NodeIndex>,
 }
 
@@ -214,6 +220,7 @@ pub fn lower(sources: &[Source]) -> (Graph, Vec<Finding>) {
         by_id: HashMap::new(),
         findings: Vec::new(),
         again_stack: Vec::new(),
+        calls: std::collections::BTreeMap::new(),
         loops: 0,
         tallies: Vec::new(),
         runbook_routes: Routes {
@@ -254,6 +261,7 @@ pub fn lower(sources: &[Source]) -> (Graph, Vec<Finding>) {
         start,
         finally,
         outcomes,
+        calls: lowerer.calls,
         by_id: lowerer.by_id,
     };
     let mut findings = lowerer.findings;
@@ -417,6 +425,8 @@ struct Lowerer<'a> {
     by_id: HashMap<String, NodeIndex>,
     findings: Vec<Finding>,
     again_stack: Vec<String>,
+    /// The `call` instances lowered so far.
+    calls: std::collections::BTreeMap<String, CallFrame>,
     /// How many `foreach` lowerings so far, for their ids.
     loops: usize,
     /// For each tolerating loop or block being lowered, the nodes whose
@@ -464,7 +474,9 @@ impl<'a> Lowerer<'a> {
             let Some(file) = &source.file else { continue };
             for item in &file.items {
                 if let ItemKind::Stage(stage) = &item.kind {
-                    if seen.insert(stage.id.name.as_str()) {
+                    // A stage with parameters has no primary instance:
+                    // only `call` runs it.
+                    if seen.insert(stage.id.name.as_str()) && stage.params.is_none() {
                         order.push((stage.id.name.as_str(), index));
                     }
                 }
@@ -734,6 +746,9 @@ impl<'a> Lowerer<'a> {
                 StageItemKind::Again(again) => {
                     frontier = self.again(again, &ctx, frontier, origin);
                 }
+                StageItemKind::Call(call) => {
+                    frontier = self.call(call, &ctx, frontier, origin);
+                }
             }
         }
         frontier
@@ -825,6 +840,7 @@ impl<'a> Lowerer<'a> {
                     Some("a route")
                 }
                 StageItemKind::Again(_) => Some("`again`"),
+                StageItemKind::Call(_) => Some("`call`"),
                 StageItemKind::Foreach(foreach) => {
                     self.finally_items(&foreach.items, source);
                     None
@@ -1077,7 +1093,22 @@ impl<'a> Lowerer<'a> {
         frontier: Frontier,
         origin: Origin,
     ) -> Frontier {
-        let name = again.stage.name.as_str();
+        self.instance(&again.stage, &again.routes, ctx, frontier, origin, None)
+    }
+
+    /// A fresh instance of a stage in place (`again`, or `call` with the
+    /// frame that binds its parameters): ids of its own, its routes over
+    /// the stage's, and control back to the next item.
+    fn instance(
+        &mut self,
+        stage_id: &'a Ident,
+        own_routes: &'a [SpannedRoute],
+        ctx: &Ctx<'a>,
+        frontier: Frontier,
+        origin: Origin,
+        frame: Option<CallFrame>,
+    ) -> Frontier {
+        let name = stage_id.name.as_str();
         let Some(&(source, stage)) = self.stages.get(name) else {
             return frontier;
         };
@@ -1091,14 +1122,20 @@ impl<'a> Lowerer<'a> {
                         self.again_stack.join(" → ")
                     ),
                 )
-                .primary(again.stage.span, "this instance would contain itself")
+                .primary(stage_id.span, "this instance would contain itself")
                 .help("a stage can be run again only from outside it"),
             });
             return frontier;
         }
-        let count = self.instances.entry(name.to_string()).or_insert(1);
+        // A stage with parameters has no primary instance: its first call
+        // is `#1`.
+        let first = usize::from(stage.params.is_none());
+        let count = self.instances.entry(name.to_string()).or_insert(first);
         *count += 1;
         let instance = format!("{name}#{count}");
+        if let Some(frame) = frame {
+            self.calls.insert(instance.clone(), frame);
+        }
         let start = self.stage_start(stage, &instance, &ctx.host, source, &ctx.fanout, &ctx.lanes);
         self.connect(&frontier, start);
         // Inside a loop or block that tolerates failures, the instance's
@@ -1112,7 +1149,7 @@ impl<'a> Lowerer<'a> {
             None => self.runbook_routes,
         };
         let mut routes = self.stage_routes(stage, source, outer);
-        for route in &again.routes {
+        for route in own_routes {
             let at = Origin {
                 source: ctx.source,
                 span: route.span,

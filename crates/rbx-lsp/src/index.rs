@@ -182,8 +182,17 @@ impl Walker<'_> {
             }
             ItemKind::Stage(stage) => {
                 self.named(Kind::Stage, &stage.id, true);
+                // A parameter is a name scoped to its stage, as a loop
+                // variable is to its loop.
+                let params = stage.params.as_deref().unwrap_or_default();
+                for param in params {
+                    let scope = (stage.id.span.start, param.name.name.clone());
+                    self.push(self.loop_symbol(&scope), param.name.span, true);
+                    self.scopes.push(scope);
+                }
                 self.text(&stage.title);
                 self.stage_items(&stage.items);
+                self.scopes.truncate(self.scopes.len() - params.len());
             }
             ItemKind::Finally(items) => self.stage_items(items),
         }
@@ -221,6 +230,15 @@ impl Walker<'_> {
                 StageItemKind::Again(again) => {
                     self.named(Kind::Stage, &again.stage, false);
                     for route in &again.routes {
+                        self.target(&route.route.target);
+                    }
+                }
+                StageItemKind::Call(call) => {
+                    self.named(Kind::Stage, &call.stage, false);
+                    for arg in &call.args {
+                        self.expr(&arg.value);
+                    }
+                    for route in &call.routes {
                         self.target(&route.route.target);
                     }
                 }

@@ -465,10 +465,13 @@ pub enum TargetKind {
 
 // --------------------------------------------------------------- stages --
 
-/// `stage ID "Title" (within DURATION)? { ... }`
+/// `stage ID (PARAMS)? "Title" (within DURATION)? { ... }`
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stage {
     pub id: Ident,
+    /// `None` for a plain stage; `Some` (perhaps empty) for a stage that
+    /// runs only where `call` invokes it.
+    pub params: Option<Vec<Param>>,
     pub title: Text,
     pub within: Option<Duration>,
     pub items: Vec<StageItem>,
@@ -494,6 +497,7 @@ pub enum StageItemKind {
     Foreach(Foreach),
     Parallel(Parallel),
     Again(Again),
+    Call(Call),
 }
 
 /// A node with a statement body: step, manual, gate, signoff, decide,
@@ -617,6 +621,32 @@ impl Tolerate {
 pub struct Again {
     pub stage: Ident,
     pub routes: Vec<SpannedRoute>,
+}
+
+/// `NAME: TYPE`, a parameter of a stage: a typed value its body reads as
+/// it reads an input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    pub name: Ident,
+    pub ty: InputType,
+}
+
+/// `call STAGE(NAME = EXPR, …) { on failure -> TARGET }`: a fresh
+/// instance of a stage with parameters, in place, its arguments named.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    pub stage: Ident,
+    pub args: Vec<Arg>,
+    pub routes: Vec<SpannedRoute>,
+    /// From the stage's name to the closing parenthesis.
+    pub span: Span,
+}
+
+/// `NAME = EXPR`, an argument of a `call`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arg {
+    pub name: Ident,
+    pub value: Expr,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -5,6 +5,7 @@
 //! in rbx, not in the runbook. It is still reported as a diagnostic rather
 //! than a panic: no input may crash the tool.
 
+mod call;
 mod scenario;
 
 use pest::iterators::{Pair, Pairs};
@@ -97,6 +98,7 @@ pub fn is_keyword(rule: Rule) -> bool {
             | kw_parallel
             | kw_tolerate
             | kw_again
+            | kw_call
             | kw_owner
             | kw_require
             | kw_on
@@ -572,6 +574,10 @@ impl<'s> Lowerer<'s> {
     fn stage(&mut self, pair: Pair<'_, Rule>) -> R<Stage> {
         let mut children = Children::of(pair);
         let id = self.ident(children.expect(Rule::ident)?);
+        let params = match children.take(Rule::stage_params) {
+            Some(params) => Some(self.params(params)?),
+            None => None,
+        };
         let title = self.string(children.expect(Rule::string)?)?;
         let within = match children.take(Rule::within) {
             Some(within) => Some(self.duration(Children::of(within).expect(Rule::duration)?)),
@@ -580,6 +586,7 @@ impl<'s> Lowerer<'s> {
         let items = self.stage_items(children.rest())?;
         Ok(Stage {
             id,
+            params,
             title,
             within,
             items,
@@ -637,6 +644,7 @@ impl<'s> Lowerer<'s> {
             Rule::foreach_decl => StageItemKind::Foreach(self.foreach(pair)?),
             Rule::parallel_decl => StageItemKind::Parallel(self.parallel(pair)?),
             Rule::again_decl => StageItemKind::Again(self.again(pair)?),
+            Rule::call_decl => StageItemKind::Call(self.call_decl(pair)?),
             _ => {
                 return Err(Bug {
                     expected: Rule::step_decl,

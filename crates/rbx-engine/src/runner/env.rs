@@ -27,6 +27,10 @@ pub struct View {
     pub(crate) tally: Option<super::tally::Tally>,
     /// Each loop item's place in its list, for `VAR.index`.
     pub(crate) positions: Vec<usize>,
+    /// The `call` instances the node is in, outermost first.
+    pub(crate) frames: Vec<super::call::Frame>,
+    /// Each frame's parameters with their values, once `bind` read them.
+    pub(crate) bound: Vec<Vec<(String, Value)>>,
 }
 
 impl View {
@@ -40,7 +44,10 @@ impl View {
         graph: &Graph,
     ) -> View {
         let wanted = mentioned(graph, node.check);
-        let mut best: HashMap<String, (u64, bool, &NodeState)> = HashMap::new();
+        // In a `call` instance, a name means the node of the same instance
+        // first: two instances may run side by side.
+        let instance = super::call::instance_of(graph, node.check);
+        let mut best: HashMap<String, (u64, (bool, bool), &NodeState)> = HashMap::new();
         for name in &wanted {
             for &other in plan
                 .by_name
@@ -53,8 +60,10 @@ impl View {
                     continue;
                 };
                 let Some(seq) = ns.finished_seq else { continue };
-                let same_items =
-                    other.items == node.items[..other.items.len().min(node.items.len())];
+                let same_items = (
+                    instance.is_none_or(|i| graph.graph[other.check].stage == i),
+                    other.items == node.items[..other.items.len().min(node.items.len())],
+                );
                 let better = match best.get(name) {
                     None => true,
                     Some((s, same, _)) => (same_items, seq) > (*same, *s),
@@ -82,6 +91,8 @@ impl View {
             items: node.items.clone(),
             tally: None,
             positions: node.positions.clone(),
+            frames: super::call::frames(graph, node.check),
+            bound: Vec::new(),
         }
     }
 }
@@ -127,6 +138,7 @@ pub(crate) fn mentioned(
         }
         NodeKind::End { .. } | NodeKind::Tally { .. } => {}
     }
+    super::call::mentioned(graph, index, &mut names);
     names
 }
 
@@ -204,6 +216,13 @@ impl NodeEnv<'_> {
 /// input, else a field of another node ("What a node can read").
 pub(crate) fn read(view: &View, inputs: &HashMap<String, Value>, path: &[&str]) -> Option<Value> {
     let head = *path.first()?;
+    if !view.frames.is_empty() {
+        let innermost = view.frames.len();
+        return match super::call::lookup(view, innermost, view.items.len(), path) {
+            Some(found) => found,
+            None => outside(view, inputs, path),
+        };
+    }
     if let Some(at) = view.items.iter().rposition(|(var, _)| var == head) {
         return match path.get(1) {
             None => Some(view.items[at].1.clone()),
@@ -214,6 +233,17 @@ pub(crate) fn read(view: &View, inputs: &HashMap<String, Value>, path: &[&str]) 
             Some(_) => None,
         };
     }
+    outside(view, inputs, path)
+}
+
+/// An input, else a field of another node: what a name means past the
+/// loop items and parameters in scope.
+pub(crate) fn outside(
+    view: &View,
+    inputs: &HashMap<String, Value>,
+    path: &[&str],
+) -> Option<Value> {
+    let head = *path.first()?;
     if let Some(v) = inputs.get(head) {
         return Some(v.clone());
     }
@@ -287,9 +317,7 @@ impl Env for NodeEnv<'_> {
                         ))
                     })
                     .collect(),
-                items: Vec::new(),
-                tally: None,
-                positions: Vec::new(),
+                ..View::default()
             };
             let env = NodeEnv {
                 shared: self.shared,
