@@ -1113,12 +1113,24 @@ impl<'a> Lowerer<'a> {
             return frontier;
         };
         if self.again_stack.iter().any(|s| s == name) {
+            let keyword = if frame.is_some() { "call" } else { "again" };
+            // Each instance of the stage around it lowers the same item.
+            let reported = self.findings.iter().any(|f| {
+                f.source == ctx.source
+                    && f.diagnostic.code == "rbx::lint::cycle"
+                    && f.diagnostic.span().is_some_and(|s| {
+                        (s.start, s.end) == (stage_id.span.start, stage_id.span.end)
+                    })
+            });
+            if reported {
+                return frontier;
+            }
             self.findings.push(Finding {
                 source: ctx.source,
                 diagnostic: Diagnostic::error(
                     "rbx::lint::cycle",
                     format!(
-                        "`again {name}` runs a stage inside itself: {} → {name}",
+                        "`{keyword} {name}` runs a stage inside itself: {} → {name}",
                         self.again_stack.join(" → ")
                     ),
                 )

@@ -178,7 +178,11 @@ impl Resolver<'_> {
                 StageItemKind::Call(call) => {
                     self.expect_defined(Kind::Stage, &call.stage);
                     for arg in &call.args {
-                        self.expr(&arg.value);
+                        // A bare name given to an enum parameter is one of
+                        // its values; the type check says when it is not.
+                        if !self.enum_value(&call.stage.name, arg) {
+                            self.expr(&arg.value);
+                        }
                     }
                     for route in &call.routes {
                         self.target(&route.route.target);
@@ -405,6 +409,23 @@ impl Resolver<'_> {
             }
         }
         self.path(path);
+    }
+
+    /// Whether `arg` is a bare name, naming nothing else, given to an
+    /// enum parameter of `stage`.
+    fn enum_value(&self, stage: &str, arg: &Arg) -> bool {
+        let ExprKind::Path(path) = &arg.value.kind else {
+            return false;
+        };
+        let [single] = path.segments.as_slice() else {
+            return false;
+        };
+        let is_enum = self.table.params.get(stage).is_some_and(|params| {
+            params.iter().any(|p| {
+                p.name.name == arg.name.name && matches!(p.ty.kind, InputTypeKind::Enum(_))
+            })
+        });
+        is_enum && !self.names_something(&single.name)
     }
 
     fn names_something(&self, name: &str) -> bool {

@@ -466,7 +466,7 @@ pub enum TargetKind {
 // --------------------------------------------------------------- stages --
 
 /// `stage ID (PARAMS)? "Title" (within DURATION)? { ... }`
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Stage {
     pub id: Ident,
     /// `None` for a plain stage; `Some` (perhaps empty) for a stage that
@@ -475,6 +475,21 @@ pub struct Stage {
     pub title: Text,
     pub within: Option<Duration>,
     pub items: Vec<StageItem>,
+}
+
+/// A plain stage's tree shows no `params`: most stages have none.
+impl std::fmt::Debug for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut out = f.debug_struct("Stage");
+        out.field("id", &self.id);
+        if let Some(params) = &self.params {
+            out.field("params", params);
+        }
+        out.field("title", &self.title)
+            .field("within", &self.within)
+            .field("items", &self.items)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

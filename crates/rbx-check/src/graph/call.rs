@@ -35,6 +35,19 @@ impl CallFrame {
             .find(|(param, _)| param.name.name == name)
             .map(|(param, arg)| (param, arg.as_ref()))
     }
+
+    /// `host = "db-1", phase = pre`: the arguments as written, for views.
+    pub fn arguments_written(&self) -> String {
+        let written: Vec<String> = self
+            .bindings
+            .iter()
+            .filter_map(|(param, arg)| {
+                let arg = arg.as_ref()?;
+                Some(format!("{} = {}", param.name.name, rbx_syntax::fmt::expr(arg)))
+            })
+            .collect();
+        written.join(", ")
+    }
 }
 
 impl<'a> Lowerer<'a> {

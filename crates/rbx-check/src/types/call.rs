@@ -51,7 +51,17 @@ impl Checker<'_> {
             }
             kind => {
                 let want = input_type(name, kind);
-                let got = self.infer(&arg.value);
+                let got = match (&want, &arg.value.kind) {
+                    // A bare name resolve let through as one of the enum's
+                    // values.
+                    (Type::Set(_), ExprKind::Path(path))
+                        if path.segments.len() == 1
+                            && matches!(self.lookup(path, true), Type::Unknown) =>
+                    {
+                        Type::Name(path.dotted())
+                    }
+                    _ => self.infer(&arg.value),
+                };
                 if let (Type::Name(value), Type::Set(set)) = (&got, &want) {
                     if !set.values.contains(value) {
                         self.report(

@@ -97,6 +97,20 @@ impl View {
     }
 }
 
+/// What a stage start records of its call: each argument's value as
+/// people see values (a secret masked), under `arguments`; nothing for
+/// an instance that is not a call's.
+pub(crate) fn recorded(view: &View) -> serde_json::Value {
+    let Some(bound) = view.bound.last() else {
+        return serde_json::json!({});
+    };
+    let arguments: serde_json::Map<String, serde_json::Value> = bound
+        .iter()
+        .map(|(name, value)| (name.clone(), serde_json::json!(value.to_string())))
+        .collect();
+    serde_json::json!({ "arguments": arguments })
+}
+
 /// The value of `path` as a node of the innermost call reads it: loop
 /// items of its own stage, then its parameters. `None` when neither has
 /// the name (an input or a node field is read next).

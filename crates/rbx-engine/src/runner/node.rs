@@ -41,7 +41,7 @@ pub(crate) async fn execute(
                 Ok(()) => settled(Status::Succeeded, None),
                 Err(why) => settled(Status::Failed, Some(why)),
             };
-            finish(shared, &node.id, 0, state, json!({})).await
+            finish(shared, &node.id, 0, state, super::call::recorded(&view)).await
         }
         NodeKind::Anchor(anchor) => {
             shared.options.executor.attend(&node.id).await;

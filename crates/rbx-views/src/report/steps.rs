@@ -434,7 +434,11 @@ pub(super) fn stages(graph: &rbx_check::graph::Graph, nodes: &NodeView<'_>) -> V
                 // An `again` instance is a row of the stage that holds it,
                 // where the `again` is written, and a section of its own.
                 NodeKind::StageStart { stage, title, .. } if member.stage != member.host => {
-                    info.steps.push(again_row(stage, title, &member.stage));
+                    let title = match graph.calls.get(&member.stage) {
+                        Some(frame) => format!("Call: {title} ({})", frame.arguments_written()),
+                        None => format!("Run again: {title}"),
+                    };
+                    info.steps.push(again_row(stage, &title, &member.stage));
                     if let Some(again) = stage_info(member) {
                         agains.push(again);
                     }
@@ -478,7 +482,7 @@ fn again_row(stage: &str, title: &str, instance: &str) -> StepInfo {
         id: instance.to_string(),
         name: stage.to_string(),
         kind: "again",
-        title: format!("Run again: {title}"),
+        title: title.to_string(),
         items: Vec::new(),
         instance: Some(instance.to_string()),
         owner: None,
