@@ -1,4 +1,4 @@
-//! Stages with parameters and `call` (execution rules C5–C7), through the
+//! Stages with parameters and `call` (execution rules A1–A3), through the
 //! real `rbx` binary: a call in every place a node can stand — a stage, a
 //! `foreach` passing its item, a `parallel` branch, an `again` instance,
 //! an included fragment — each instance with its own ids, record and
@@ -182,7 +182,7 @@ fn shape(place: Place) -> Shape {
     }
 }
 
-/// C5, C6: each call is an instance of its own, with its own ids and
+/// A1, A2: each call is an instance of its own, with its own ids and
 /// record; its nodes read the arguments it gave and the nodes of their
 /// own instance — in every place a node stands.
 #[test]
@@ -227,7 +227,7 @@ fn a_call_runs_its_stage_with_its_arguments_everywhere() {
     }
 }
 
-/// C6: two instances side by side each read their own instance's nodes,
+/// A2: two instances side by side each read their own instance's nodes,
 /// even when the other instance's node of that name finished later.
 #[test]
 fn instances_side_by_side_read_their_own_nodes() {
@@ -271,7 +271,7 @@ fn instances_side_by_side_read_their_own_nodes() {
     assert_eq!(bench.ran(), ["a-read-a", "b-read-b"]);
 }
 
-/// C7 with S1, S2: `kill -9` after every event of a run with calls in a
+/// A3 with S1, S2: `kill -9` after every event of a run with calls in a
 /// loop and nested calls, then `rbx resume` until it ends: every command
 /// ran once, in its instance, with its arguments.
 #[test]
