@@ -201,7 +201,13 @@ fn a_call_runs_its_stage_with_its_arguments_everywhere() {
         }
         bench.write("main.runbook", &shape.main);
         let run = bench.rbx(&["run", "main.runbook"], &[]);
-        assert_eq!(run.status, 0, "{place:?}\n{}\n{}", run.transcript(), shape.main);
+        assert_eq!(
+            run.status,
+            0,
+            "{place:?}\n{}\n{}",
+            run.transcript(),
+            shape.main
+        );
         assert_eq!(bench.ran(), shape.lines, "{place:?}");
         let (_, events) = bench.journal();
         for (instance, host, phase) in &shape.instances {
@@ -219,7 +225,9 @@ fn a_call_runs_its_stage_with_its_arguments_everywhere() {
                 let id = format!("{stage}.{step}{item}");
                 let finished = events
                     .iter()
-                    .filter(|(k, n, p)| k == "node_finished" && *n == id && p["status"] == "succeeded")
+                    .filter(|(k, n, p)| {
+                        k == "node_finished" && *n == id && p["status"] == "succeeded"
+                    })
                     .count();
                 assert_eq!(finished, 1, "{place:?}: {id} finished {finished} times");
             }
@@ -324,7 +332,10 @@ fn kill_nine_at_every_event_neither_loses_nor_repeats_a_call() {
             &["run", "main.runbook"],
             &[("RBX_CRASH_AFTER_EVENTS", after.as_str())],
         );
-        assert_ne!(crashed.status, 0, "crash after {crash}: it should have died");
+        assert_ne!(
+            crashed.status, 0,
+            "crash after {crash}: it should have died"
+        );
         for _ in 0..3 {
             let (run, _) = bench.journal();
             let resumed = bench.rbx(&["resume", &run, "--in-doubt", "skip"], &[]);
@@ -354,7 +365,11 @@ fn kill_nine_at_every_event_neither_loses_nor_repeats_a_call() {
                     .iter()
                     .find(|(k, n, _)| k == "node_started" && n == node)
                     .and_then(|(_, _, p)| p["command"].as_str())
-                    .map(|c| c.trim_start_matches("echo ").trim_end_matches(" >> ran.log").to_string())
+                    .map(|c| {
+                        c.trim_start_matches("echo ")
+                            .trim_end_matches(" >> ran.log")
+                            .to_string()
+                    })
             })
             .collect();
         for line in expected {

@@ -186,7 +186,10 @@ impl Calls<'_> {
             .filter(|p| !given.contains(p.name.name.as_str()))
             .collect();
         if !missing.is_empty() {
-            let names: Vec<String> = missing.iter().map(|p| format!("`{}`", p.name.name)).collect();
+            let names: Vec<String> = missing
+                .iter()
+                .map(|p| format!("`{}`", p.name.name))
+                .collect();
             let add: Vec<String> = missing
                 .iter()
                 .map(|p| format!("{} = {}", p.name.name, placeholder(&p.ty.kind)))
@@ -194,10 +197,7 @@ impl Calls<'_> {
             self.report(
                 Diagnostic::error(
                     "rbx::lint::missing_argument",
-                    format!(
-                        "this call of `{name}` does not give {}",
-                        names.join(", ")
-                    ),
+                    format!("this call of `{name}` does not give {}", names.join(", ")),
                 )
                 .primary(call.span, "every parameter needs an argument")
                 .help(format!("add `{}`", add.join(", "))),

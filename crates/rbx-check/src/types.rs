@@ -16,8 +16,8 @@ use crate::resolve::closest;
 use crate::symbols::{FieldType, NodeKind, STATUSES, Table};
 use crate::{Finding, Source};
 
-mod data;
 mod call;
+mod data;
 mod retry;
 mod time;
 
@@ -363,6 +363,7 @@ impl Checker<'_> {
             | StmtKind::Keep(_)
             | StmtKind::Idempotent
             | StmtKind::Acknowledge
+            | StmtKind::Assign { .. }
             | StmtKind::Verify(_)
             | StmtKind::Irreversible(_)
             | StmtKind::Instructions(_)

@@ -199,7 +199,11 @@ fn calls_pass_and_lower_to_instances_bound_to_their_callers() {
     expect("drain#5", "side#2", 0);
     expect("drain#6", "side", 0);
     for n in 1..=6 {
-        expect(&format!("undrain#{n}"), &format!("drain#{n}"), usize::from(n == 2));
+        expect(
+            &format!("undrain#{n}"),
+            &format!("drain#{n}"),
+            usize::from(n == 2),
+        );
     }
     assert_eq!(callers.len(), 12);
     // A stage with parameters has no instance of its own.

@@ -236,6 +236,7 @@ impl Walker<'_> {
                 StageItemKind::Call(call) => {
                     self.named(Kind::Stage, &call.stage, false);
                     for arg in &call.args {
+                        self.argument(&call.stage.name, &arg.name);
                         self.expr(&arg.value);
                     }
                     for route in &call.routes {
@@ -243,6 +244,27 @@ impl Walker<'_> {
                     }
                 }
             }
+        }
+    }
+
+    /// An argument's name is a use of the parameter it gives: the name
+    /// scoped to the called stage, where the stage is defined.
+    fn argument(&mut self, stage: &str, name: &Ident) {
+        let Some(def) = self.table.defined.get(&(Kind::Stage, stage.to_string())) else {
+            return;
+        };
+        let declared = self
+            .table
+            .params
+            .get(stage)
+            .is_some_and(|params| params.iter().any(|p| p.name.name == name.name));
+        if declared {
+            let symbol = Symbol::Loop {
+                source: def.source,
+                scope: def.span.start,
+                name: name.name.clone(),
+            };
+            self.push(symbol, name.span, false);
         }
     }
 
@@ -273,6 +295,14 @@ impl Walker<'_> {
     fn stmt(&mut self, node: &str, stmt: &StmtKind) {
         match stmt {
             StmtKind::Owner(role) => self.named(Kind::Role, role, false),
+            StmtKind::Assign { role, evidence } => {
+                self.named(Kind::Role, role, false);
+                let symbol = Symbol::Field {
+                    node: node.to_string(),
+                    field: evidence.name.clone(),
+                };
+                self.push(symbol, evidence.span, false);
+            }
             StmtKind::Require(require) => self.require(require),
             StmtKind::On(route) => self.target(&route.target),
             StmtKind::Run(t) | StmtKind::Verify(t) | StmtKind::Instructions(t) => self.text(t),

@@ -134,6 +134,7 @@ pub fn is_keyword(rule: Rule) -> bool {
             | kw_checklist
             | kw_fail_fast
             | kw_acknowledge
+            | kw_assign
             | kw_enum
             | kw_list
             | kw_choice
@@ -782,6 +783,12 @@ impl<'s> Lowerer<'s> {
                     description,
                     target,
                 })
+            }
+            Rule::assign_stmt => {
+                let mut children = Children::of(pair);
+                let role = self.ident(children.expect(Rule::ident)?);
+                let evidence = self.ident(children.expect(Rule::ident)?);
+                StmtKind::Assign { role, evidence }
             }
             Rule::attest_stmt => {
                 let mut children = Children::of(pair);

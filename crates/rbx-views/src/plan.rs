@@ -640,6 +640,10 @@ impl<'a> Plan<'a> {
                     let names: Vec<&str> = roles.iter().map(|r| r.name.as_str()).collect();
                     details.push(("by", names.join(", ")));
                 }
+                StmtKind::Assign { role, evidence } => details.push((
+                    "assign",
+                    format!("{}: the person named in `{}`", role.name, evidence.name),
+                )),
                 StmtKind::Approvers(n) => {
                     details.push(("approvers", format!("{} per role", n.value)));
                 }
@@ -744,7 +748,8 @@ impl<'a> Plan<'a> {
     fn resolve(&self, text: &Text, node: &Node, splice: Splice) -> String {
         let value_of = |interpolation: &Interpolation| {
             let name = interpolation.path.dotted();
-            if let Some(value) = call::param_value(&self.procedure.graph, node, &name, self.inputs) {
+            if let Some(value) = call::param_value(&self.procedure.graph, node, &name, self.inputs)
+            {
                 return value;
             }
             let item = node.fanout.iter().any(|f| f.var == name);

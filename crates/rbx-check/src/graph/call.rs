@@ -43,7 +43,11 @@ impl CallFrame {
             .iter()
             .filter_map(|(param, arg)| {
                 let arg = arg.as_ref()?;
-                Some(format!("{} = {}", param.name.name, rbx_syntax::fmt::expr(arg)))
+                Some(format!(
+                    "{} = {}",
+                    param.name.name,
+                    rbx_syntax::fmt::expr(arg)
+                ))
             })
             .collect();
         written.join(", ")
@@ -84,6 +88,13 @@ impl<'a> Lowerer<'a> {
             bindings,
             origin,
         };
-        self.instance(&call.stage, &call.routes, ctx, frontier, origin, Some(frame))
+        self.instance(
+            &call.stage,
+            &call.routes,
+            ctx,
+            frontier,
+            origin,
+            Some(frame),
+        )
     }
 }

@@ -18,9 +18,12 @@ impl Checker<'_> {
     pub(super) fn stage(&mut self, stage: &Stage) {
         let params = stage.params.as_deref().unwrap_or_default();
         for param in params {
-            self.scopes
-                .push((param.name.name.clone(), input_type(&param.name.name, &param.ty.kind)));
-            self.declared.push((param.name.name.clone(), declared(&param.ty.kind)));
+            self.scopes.push((
+                param.name.name.clone(),
+                input_type(&param.name.name, &param.ty.kind),
+            ));
+            self.declared
+                .push((param.name.name.clone(), declared(&param.ty.kind)));
         }
         self.stage_items(&stage.items);
         for _ in params {
@@ -46,7 +49,9 @@ impl Checker<'_> {
     fn argument(&mut self, param: &Param, arg: &Arg) {
         let name = &param.name.name;
         match &param.ty.kind {
-            InputTypeKind::Scalar(ty @ (ScalarType::Secret | ScalarType::Host | ScalarType::Command)) => {
+            InputTypeKind::Scalar(
+                ty @ (ScalarType::Secret | ScalarType::Host | ScalarType::Command),
+            ) => {
                 self.declared_argument(name, *ty, &arg.value);
             }
             kind => {
@@ -69,7 +74,10 @@ impl Checker<'_> {
                                 UNKNOWN_VALUE,
                                 format!("`{value}` is not {}", set.member),
                             )
-                            .primary(arg.value.span, format!("the parameter `{name}` takes one of them"))
+                            .primary(
+                                arg.value.span,
+                                format!("the parameter `{name}` takes one of them"),
+                            )
                             .help(set.help_for(value)),
                         );
                     }
@@ -101,7 +109,9 @@ impl Checker<'_> {
             ExprKind::String(text) if ty != ScalarType::Secret => match text.as_literal() {
                 Some(literal) if ty == ScalarType::Host => check_host(&literal).err(),
                 Some(_) => None,
-                None => Some(format!("a string with `{{{{ }}}}` in it is not a {keyword}")),
+                None => Some(format!(
+                    "a string with `{{{{ }}}}` in it is not a {keyword}"
+                )),
             },
             ExprKind::Path(path) => {
                 let head = path.segments.first().map(|s| s.name.as_str());
@@ -124,9 +134,9 @@ impl Checker<'_> {
                 ScalarType::Host => format!(
                     "pass a host literal such as \"db-1\", or an input, parameter or loop item declared `host`"
                 ),
-                _ => format!(
-                    "pass a literal command, or an input or parameter declared `{keyword}`"
-                ),
+                _ => {
+                    format!("pass a literal command, or an input or parameter declared `{keyword}`")
+                }
             };
             self.report(
                 Diagnostic::error(
@@ -163,15 +173,12 @@ impl Checker<'_> {
                 continue;
             }
             self.report(
-                Diagnostic::error(
-                    CALL_ARGUMENT,
-                    format!("`{name}()` cannot be an argument"),
-                )
-                .primary(span, "each node of the instance reads its arguments again")
-                .help(
-                    "record the moment or the judgement first (an `anchor`, a `decide`), \
+                Diagnostic::error(CALL_ARGUMENT, format!("`{name}()` cannot be an argument"))
+                    .primary(span, "each node of the instance reads its arguments again")
+                    .help(
+                        "record the moment or the judgement first (an `anchor`, a `decide`), \
                      and pass what it recorded",
-                ),
+                    ),
             );
         }
     }

@@ -77,7 +77,10 @@ impl View {
             for (param, arg) in &frame.bindings {
                 let name = &param.name.name;
                 let arg = arg.as_ref().ok_or_else(|| {
-                    format!("`call {}` gives the parameter `{name}` no argument", frame.stage)
+                    format!(
+                        "`call {}` gives the parameter `{name}` no argument",
+                        frame.stage
+                    )
                 })?;
                 let scope = Scoped {
                     view: self,
@@ -85,10 +88,12 @@ impl View {
                     upto: frame.depth,
                     inputs,
                 };
-                let value = value::eval(arg, &scope)
-                    .map_err(|why| format!("the argument `{name}` of `call {}`: {why}", frame.stage))?;
-                let value = conform(param, value)
-                    .map_err(|why| format!("the argument `{name}` of `call {}`: {why}", frame.stage))?;
+                let value = value::eval(arg, &scope).map_err(|why| {
+                    format!("the argument `{name}` of `call {}`: {why}", frame.stage)
+                })?;
+                let value = conform(param, value).map_err(|why| {
+                    format!("the argument `{name}` of `call {}`: {why}", frame.stage)
+                })?;
                 values.push((name.clone(), value));
             }
             self.bound.push(values);

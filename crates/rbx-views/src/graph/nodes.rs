@@ -26,7 +26,11 @@ pub(super) fn drawing(title: String, graph: &Graph) -> Drawing {
             clusters[at].label = if node.stage == node.host {
                 title.clone()
             } else if let Some(frame) = graph.calls.get(&node.stage) {
-                format!("{title} (call {}: {})", node.stage, frame.arguments_written())
+                format!(
+                    "{title} (call {}: {})",
+                    node.stage,
+                    frame.arguments_written()
+                )
             } else {
                 format!("{title} (again: {})", node.stage)
             };

@@ -41,9 +41,11 @@ fn reads_any(e: &Expr, names: &[&str]) -> bool {
             .segments
             .first()
             .is_some_and(|head| names.contains(&head.name.as_str())),
-        ExprKind::String(text) => text
-            .interpolations()
-            .any(|p| p.segments.first().is_some_and(|h| names.contains(&h.name.as_str()))),
+        ExprKind::String(text) => text.interpolations().any(|p| {
+            p.segments
+                .first()
+                .is_some_and(|h| names.contains(&h.name.as_str()))
+        }),
         ExprKind::Or(items)
         | ExprKind::And(items)
         | ExprKind::List(items)
