@@ -128,12 +128,12 @@ impl Checker<'_> {
         };
         if let Some(problem) = problem {
             let help = match ty {
-                ScalarType::Secret => format!(
-                    "pass a secret input or parameter: a secret written here would be stored and shown"
-                ),
-                ScalarType::Host => format!(
-                    "pass a host literal such as \"db-1\", or an input, parameter or loop item declared `host`"
-                ),
+                ScalarType::Secret => "pass a secret input or parameter: a secret written here \
+                                       would be stored and shown"
+                    .to_string(),
+                ScalarType::Host => "pass a host literal such as \"db-1\", or an input, \
+                                     parameter or loop item declared `host`"
+                    .to_string(),
                 _ => {
                     format!("pass a literal command, or an input or parameter declared `{keyword}`")
                 }

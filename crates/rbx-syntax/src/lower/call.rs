@@ -29,7 +29,7 @@ impl Lowerer<'_> {
         let mut args = Vec::new();
         let mut routes = Vec::new();
         let mut end = stage.span.end;
-        while let Some(child) = children.pairs.next() {
+        for child in children.pairs {
             match child.as_rule() {
                 Rule::call_arg => {
                     let mut parts = Children::of(child);
