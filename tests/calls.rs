@@ -434,3 +434,59 @@ fn hostile_arguments_are_passed_as_data() {
         assert_eq!(log, format!("{value}|fixed {value}|"), "{value:?}");
     }
 }
+
+/// A secret passed as an argument reaches the command that names it and
+/// nothing else: the record of the instance's start, the journal, the
+/// store's files, the output kept and the report all mask it.
+#[test]
+fn a_secret_argument_reaches_the_command_and_nothing_else() {
+    const SECRET: &str = "s3cr3t-argument-value";
+    let text = r#"runbook c "Secret" {
+  input token: secret
+  stage s "S" {
+    call use_token(token = token, label = "first")
+    end done
+  }
+
+  stage use_token(token: secret, label: string) "Use the token ({{ label }})" {
+    step one "One" {
+      run "printf '%s' {{ token }} > seen.txt; echo token={{ token }}"
+      keep stdout
+    }
+  }
+}
+"#;
+    let bench = Bench::new();
+    bench.write("main.runbook", text);
+    let run = bench.rbx(&["run", "main.runbook"], &[("RBX_SECRET_TOKEN", SECRET)]);
+    assert_eq!(run.status, 0, "{}", run.transcript());
+    assert_eq!(
+        fs::read_to_string(bench.path().join("seen.txt")).expect("the command ran"),
+        SECRET
+    );
+    assert!(!run.stdout.contains(SECRET) && !run.stderr.contains(SECRET));
+    let (id, events) = bench.journal();
+    let start = events
+        .iter()
+        .find(|(k, n, _)| k == "node_finished" && n == "use_token#1")
+        .expect("the instance started");
+    assert_eq!(start.2["arguments"]["label"], "first");
+    assert!(start.2["arguments"]["token"].is_string());
+    for entry in fs::read_dir(bench.path().join(".rbx")).expect("the store") {
+        let path = entry.expect("a file").path();
+        let bytes = fs::read(&path).expect("a store file");
+        assert!(
+            !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
+            "the secret is in {}",
+            path.display()
+        );
+    }
+    for args in [
+        vec!["log", id.as_str()],
+        vec!["status", id.as_str()],
+        vec!["report", id.as_str(), "--format", "json"],
+    ] {
+        let out = bench.rbx(&args, &[]);
+        assert!(!out.stdout.contains(SECRET), "{args:?}: {}", out.stdout);
+    }
+}

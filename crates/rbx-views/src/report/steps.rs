@@ -406,9 +406,14 @@ pub(super) fn stages(graph: &rbx_check::graph::Graph, nodes: &NodeView<'_>) -> V
             return None;
         };
         let ns = nodes.state.nodes.get(&start.id);
+        // A call instance says which arguments it ran with.
+        let title = match graph.calls.get(&start.stage) {
+            Some(frame) => format!("{title} ({})", frame.arguments_written()),
+            None => title.clone(),
+        };
         Some(StageInfo {
             id: stage.clone(),
-            title: title.clone(),
+            title,
             instance: start.stage.clone(),
             again_in: (start.stage != start.host).then(|| start.host.clone()),
             result: nodes.result(&start.id),
