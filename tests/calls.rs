@@ -490,3 +490,71 @@ fn a_secret_argument_reaches_the_command_and_nothing_else() {
         assert!(!out.stdout.contains(SECRET), "{args:?}: {}", out.stdout);
     }
 }
+
+/// The plan and both levels of the graph name every call instance with
+/// the arguments its call wrote, nested calls included; a value the plan
+/// can know (a literal, an input) is shown in the commands.
+#[test]
+fn plan_and_graph_name_each_instance_with_its_arguments() {
+    let text = r#"runbook c "Views" {
+  input hosts: list(host) = ["a", "b"]
+  input zone: string = "eu-1"
+  stage s "S" {
+    foreach h in hosts {
+      call drain(host = h, zone = zone)
+    }
+    call drain(host = "c", zone = "us-2")
+    end done
+  }
+
+  stage drain(host: host, zone: string) "Drain {{ host }}" {
+    step cordon "Cordon {{ host }}" {
+      run "cordon --zone {{ zone }} {{ host }}"
+    }
+    call undrain(target = host)
+  }
+
+  stage undrain(target: host) "Undrain {{ target }}" {
+    step uncordon "Uncordon" {
+      run "uncordon {{ target }}"
+    }
+  }
+}
+"#;
+    let bench = Bench::new();
+    bench.write("main.runbook", text);
+    let plan = bench.rbx(&["plan", "main.runbook"], &[]);
+    assert_eq!(plan.status, 0, "{}", plan.transcript());
+    for line in [
+        "call     drain(host = h, zone = zone), as instance drain#1",
+        "call     drain(host = \"c\", zone = \"us-2\"), as instance drain#2",
+        "call     undrain(target = host), as instance undrain#1",
+        "call     undrain(target = host), as instance undrain#2",
+        "run       cordon --zone eu-1 <host>",
+        "run       cordon --zone us-2 c",
+    ] {
+        assert!(plan.stdout.contains(line), "{line}\n{}", plan.stdout);
+    }
+    let stages = bench.rbx(&["graph", "main.runbook"], &[]);
+    assert!(
+        stages
+            .stdout
+            .contains(r#"call: drain(host = \"c\", zone = \"us-2\")"#),
+        "{}",
+        stages.stdout
+    );
+    let nodes = bench.rbx(&["graph", "main.runbook", "--detail"], &[]);
+    for id in [
+        "drain#1.cordon",
+        "drain#2.cordon",
+        "undrain#1.uncordon",
+        "undrain#2.uncordon",
+    ] {
+        assert!(nodes.stdout.contains(id), "{id}\n{}", nodes.stdout);
+    }
+    assert!(
+        nodes.stdout.contains("(call drain#2: host = \\\"c\\\""),
+        "{}",
+        nodes.stdout
+    );
+}
