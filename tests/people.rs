@@ -657,6 +657,14 @@ fn a_role_assigned_during_the_run_fills_it_from_then_on() {
         }
     }
     assert_eq!(sign("us", "dee").status, 0);
+    let status = rbx(dir.path(), &["status"]);
+    assert!(
+        status
+            .stdout
+            .contains("role deputy: dee (assigned by s.name_deputy)"),
+        "{}",
+        status.stdout
+    );
     let ended = rbx(dir.path(), &["resume"]);
     assert!(
         ended.stderr.contains("run ended: done"),

@@ -34,7 +34,18 @@ pub struct StatusView {
     pub host: String,
     /// The nodes the run would run next, were it resumed now.
     pub waiting_for: Vec<String>,
+    /// The roles steps assigned during the run, as they stand now.
+    pub assigned: Vec<AssignedRow>,
     pub nodes: Vec<NodeRow>,
+}
+
+/// A role a step assigned during the run (`assign ROLE = EVIDENCE`).
+#[derive(Debug, Serialize)]
+pub struct AssignedRow {
+    pub role: String,
+    pub person: String,
+    /// The step instance whose answer named them.
+    pub by: String,
 }
 
 impl StatusView {
@@ -120,6 +131,15 @@ impl StatusView {
             started_by: summary.started_by.clone(),
             host: summary.host.clone(),
             waiting_for,
+            assigned: rbx_engine::roles::Roles::of(procedure, state)
+                .assigned()
+                .iter()
+                .map(|(role, a)| AssignedRow {
+                    role: role.clone(),
+                    person: a.person.clone(),
+                    by: a.node.clone(),
+                })
+                .collect(),
             nodes,
         }
     }
@@ -139,6 +159,12 @@ impl StatusView {
         );
         if !self.waiting_for.is_empty() && self.status != "running" {
             out.push_str(&format!("waiting for: {}\n", self.waiting_for.join(", ")));
+        }
+        for row in &self.assigned {
+            out.push_str(&format!(
+                "role {}: {} (assigned by {})\n",
+                row.role, row.person, row.by
+            ));
         }
         out.push('\n');
         for node in &self.nodes {

@@ -277,6 +277,11 @@ impl Dispatcher<'_> {
         record(self.shared, kind::FINALLY_STARTED, payload.clone()).await?;
         self.state.finally = Some(payload);
         self.stops = Stops::default();
+        // Nodes that were ready when the end was decided never start
+        // (rule X2): they stay pending, as a run without clean-up leaves
+        // them.
+        let plan = self.plan;
+        self.ready.retain(|&x| plan.nodes[x].flow == FINALLY);
         self.candidates.insert(start);
         Ok(true)
     }
