@@ -558,3 +558,54 @@ fn plan_and_graph_name_each_instance_with_its_arguments() {
         nodes.stdout
     );
 }
+
+/// A1: an argument that reads what a node did not record (it was skipped)
+/// fails the instance's start, saying which argument and why, and nothing
+/// of the instance runs; with a default (`??`) the default is passed.
+#[test]
+fn an_argument_without_a_value_fails_the_instance_unless_defaulted() {
+    for (argument, expect_ok) in [("pick.first", false), ("pick.first ?? \"none\"", true)] {
+        let text = format!(
+            r#"runbook c "Unset" {{
+  input flag: bool = false
+  stage s "S" {{
+    step pick "Pick" {{
+      when flag
+      run "echo chosen"
+      capture first = stdout ~ /(\S+)/
+    }}
+    call show(label = {argument})
+    end done
+  }}
+
+  stage show(label: string) "Show" {{
+    step one "One" {{
+      run "echo {{{{ label }}}} >> ran.log"
+    }}
+  }}
+}}
+"#
+        );
+        let bench = Bench::new();
+        bench.write("main.runbook", &text);
+        let run = bench.rbx(&["run", "main.runbook"], &[]);
+        if expect_ok {
+            assert_eq!(run.status, 0, "{}", run.transcript());
+            assert_eq!(bench.ran(), ["none"]);
+            continue;
+        }
+        assert_eq!(run.status, 1, "{}", run.transcript());
+        assert!(bench.ran().is_empty(), "{:?}", bench.ran());
+        let (_, events) = bench.journal();
+        let failed = events
+            .iter()
+            .find(|(k, n, _)| k == "node_finished" && n == "show#1")
+            .expect("the instance's start settled");
+        assert_eq!(failed.2["status"], "failed");
+        let reason = failed.2["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.contains("`label`") && reason.contains("`pick.first` has no value"),
+            "{reason}"
+        );
+    }
+}

@@ -7,15 +7,16 @@
 //! lint could see. The caller's loop items are not the called stage's,
 //! so a node sees only the loop items of loops inside its own stage.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
 use petgraph::graph::NodeIndex;
 use rbx_check::graph::{CallFrame, Graph};
-use rbx_syntax::ast::{Expr, InputTypeKind, Param, ScalarType};
+use rbx_syntax::ast::{Expr, ExprKind, InputTypeKind, Param, ScalarType};
 
 use crate::value::{self, Env, Value};
 
-use super::env::{View, collect_paths, outside};
+use super::env::{View, base_name, collect_paths, outside};
 
 /// One frame of a node's calls, outermost first: the call's parameters
 /// and arguments, and how many loop items are the caller's.
@@ -24,6 +25,12 @@ pub(crate) struct Frame {
     pub(crate) stage: String,
     pub(crate) bindings: Vec<(Param, Option<Expr>)>,
     pub(crate) depth: usize,
+    /// The names the arguments read that are nodes of the runbook: a
+    /// bare name that is not one is an enum value or an option.
+    pub(crate) nodes: HashSet<String>,
+    /// The paths the arguments read with a default after them (`a.b ??
+    /// …`): one with no value is what the default is for.
+    pub(crate) defaulted: HashSet<String>,
 }
 
 /// The calls a node is inside, outermost first: its stage instance's
@@ -33,18 +40,70 @@ pub(crate) fn frames(graph: &Graph, index: NodeIndex) -> Vec<Frame> {
     let mut out = Vec::new();
     let mut instance = graph.graph[index].stage.as_str();
     while let Some(frame) = graph.calls.get(instance) {
-        out.push(of(frame));
+        out.push(of(graph, frame));
         instance = frame.caller.as_str();
     }
     out.reverse();
     out
 }
 
-fn of(frame: &CallFrame) -> Frame {
+fn of(graph: &Graph, frame: &CallFrame) -> Frame {
+    let mut read = HashSet::new();
+    let mut defaulted = HashSet::new();
+    for expr in frame.bindings.iter().filter_map(|(_, arg)| arg.as_ref()) {
+        collect_paths(expr, &mut read);
+        defaults(expr, &mut defaulted);
+    }
+    let nodes = read
+        .into_iter()
+        .filter(|name| {
+            graph
+                .graph
+                .node_weights()
+                .any(|n| base_name(&n.id).as_deref() == Some(name.as_str()))
+        })
+        .collect();
     Frame {
         stage: frame.stage.clone(),
         bindings: frame.bindings.clone(),
         depth: frame.depth,
+        nodes,
+        defaulted,
+    }
+}
+
+/// Every path that stands before another operand of a `??`.
+fn defaults(e: &Expr, out: &mut HashSet<String>) {
+    match &e.kind {
+        ExprKind::Default(operands) => {
+            let (_, before) = operands.split_last().unwrap_or((e, &[]));
+            for operand in before {
+                if let ExprKind::Path(path) = &operand.kind {
+                    out.insert(path.dotted());
+                }
+            }
+            operands.iter().for_each(|o| defaults(o, out));
+        }
+        ExprKind::Or(items)
+        | ExprKind::And(items)
+        | ExprKind::List(items)
+        | ExprKind::Product(items) => items.iter().for_each(|i| defaults(i, out)),
+        ExprKind::Call { args, .. } => args.iter().for_each(|a| defaults(a, out)),
+        ExprKind::Not(inner) | ExprKind::Paren(inner) => defaults(inner, out),
+        ExprKind::Compare { lhs, rhs, .. } => {
+            defaults(lhs, out);
+            defaults(rhs, out);
+        }
+        ExprKind::Sum { first, rest } => {
+            defaults(first, out);
+            rest.iter().for_each(|(_, r)| defaults(r, out));
+        }
+        ExprKind::Path(_)
+        | ExprKind::String(_)
+        | ExprKind::Int(_)
+        | ExprKind::Bool(_)
+        | ExprKind::Duration(_)
+        | ExprKind::Regex(_) => {}
     }
 }
 
@@ -87,10 +146,26 @@ impl View {
                     level,
                     upto: frame.depth,
                     inputs,
+                    misses: RefCell::new(Vec::new()),
                 };
                 let value = value::eval(arg, &scope).map_err(|why| {
                     format!("the argument `{name}` of `call {}`: {why}", frame.stage)
                 })?;
+                // An expression reads a name with no value as a bare name
+                // (an enum value); an argument must not stand on a node
+                // that did not run or did not record what it reads.
+                let unset = scope.misses.borrow().iter().find_map(|path| {
+                    let dotted = path.join(".");
+                    let node = path.len() > 1 || frame.nodes.contains(&path[0]);
+                    (node && !frame.defaulted.contains(&dotted)).then_some(dotted)
+                });
+                if let Some(path) = unset {
+                    return Err(format!(
+                        "the argument `{name}` of `call {}`: `{path}` has no value (its node \
+                         did not run, or did not record it)",
+                        frame.stage
+                    ));
+                }
                 let value = conform(param, value).map_err(|why| {
                     format!("the argument `{name}` of `call {}`: {why}", frame.stage)
                 })?;
@@ -163,14 +238,21 @@ struct Scoped<'a> {
     level: usize,
     upto: usize,
     inputs: &'a HashMap<String, Value>,
+    /// Every path read that had no value.
+    misses: RefCell<Vec<Vec<String>>>,
 }
 
 impl Env for Scoped<'_> {
     fn lookup(&self, path: &[&str]) -> Option<Value> {
-        if let Some(found) = lookup(self.view, self.level, self.upto, path) {
-            return found;
+        let found = match lookup(self.view, self.level, self.upto, path) {
+            Some(found) => found,
+            None => outside(self.view, self.inputs, path),
+        };
+        if found.is_none() {
+            let path = path.iter().map(|s| s.to_string()).collect();
+            self.misses.borrow_mut().push(path);
         }
-        outside(self.view, self.inputs, path)
+        found
     }
 
     // Lint refuses these in an argument: each node of the instance reads
