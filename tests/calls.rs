@@ -609,3 +609,93 @@ fn an_argument_without_a_value_fails_the_instance_unless_defaulted() {
         );
     }
 }
+
+/// X1, X2 with A1: a call in `finally` runs its instance per host whatever
+/// the run did, each node going on to the next even when one fails (the
+/// called stage's own routes do not apply there); after `kill -9` at every
+/// event, `rbx resume` still runs each clean-up command once.
+#[test]
+fn a_call_in_finally_cleans_up_every_host_even_after_kill_nine() {
+    let text = r#"runbook c "Clean-up per host" {
+  input hosts: list(host) = ["a", "b"]
+  stage s "S" {
+    step work "Work" {
+      run "echo work >> ran.log; exit 3"
+    }
+    end done
+  }
+
+  finally {
+    foreach h in hosts {
+      call undrain(target = h)
+    }
+  }
+
+  stage undrain(target: host) "Undrain {{ target }}" {
+    on failure -> end done
+    step uncordon "Uncordon {{ target }}" {
+      run "echo uncordon-{{ target }} >> ran.log; test {{ target }} != a"
+    }
+    step after "After {{ target }}" {
+      run "echo after-{{ target }} >> ran.log"
+    }
+  }
+}
+"#;
+    let expected = ["after-a", "after-b", "uncordon-a", "uncordon-b", "work"];
+    let whole = {
+        let bench = Bench::new();
+        bench.write("main.runbook", text);
+        let run = bench.rbx(&["run", "main.runbook"], &[]);
+        // The work failed, and so did one clean-up step: the run failed,
+        // not ended by the called stage's route.
+        assert_eq!(run.status, 1, "{}", run.transcript());
+        assert_eq!(bench.ran(), expected);
+        let (_, events) = bench.journal();
+        assert!(
+            !events.iter().any(|(k, _, _)| k == "run_ended"),
+            "{events:?}"
+        );
+        events.len()
+    };
+    for crash in 1..whole {
+        let bench = Bench::new();
+        bench.write("main.runbook", text);
+        let after = crash.to_string();
+        let crashed = bench.rbx(
+            &["run", "main.runbook"],
+            &[("RBX_CRASH_AFTER_EVENTS", after.as_str())],
+        );
+        assert_ne!(
+            crashed.status, 0,
+            "crash after {crash}: it should have died"
+        );
+        let (run, _) = bench.journal();
+        let resumed = bench.rbx(&["resume", &run, "--in-doubt", "skip"], &[]);
+        assert!(
+            resumed.status == 0 || resumed.status == 1,
+            "crash after {crash}: {}",
+            resumed.transcript()
+        );
+        let ran = bench.ran();
+        let mut unique = ran.clone();
+        unique.dedup();
+        assert_eq!(unique, ran, "crash after {crash}: a command ran twice");
+        let (_, events) = bench.journal();
+        assert!(
+            events.iter().any(|(k, _, _)| k == "finally_started"),
+            "crash after {crash}: the clean-up never started"
+        );
+        for line in ["uncordon-a", "uncordon-b", "after-a", "after-b"] {
+            let (step, host) = line.split_once('-').expect("step-host");
+            let node = format!("undrain#1.{step}[{host}]");
+            let doubted = events
+                .iter()
+                .any(|(k, n, p)| k == "in_doubt" && *n == node && p["decision"] == "done");
+            assert!(
+                ran.iter().any(|l| l == line) || doubted,
+                "crash after {crash}: {line} lost: {ran:?}\n{events:?}"
+            );
+        }
+    }
+}

@@ -840,7 +840,8 @@ impl<'a> Lowerer<'a> {
                     Some("a route")
                 }
                 StageItemKind::Again(_) => Some("`again`"),
-                StageItemKind::Call(_) => Some("`call`"),
+                StageItemKind::Call(call) if !call.routes.is_empty() => Some("a route"),
+                StageItemKind::Call(call) => self.unsafe_call(call),
                 StageItemKind::Foreach(foreach) => {
                     self.finally_items(&foreach.items, source);
                     None
@@ -1161,7 +1162,12 @@ impl<'a> Lowerer<'a> {
             None => self.runbook_routes,
         };
         let mut routes = self.stage_routes(stage, source, outer);
-        for route in own_routes {
+        // In the clean-up, every node goes on to the next, whatever the
+        // stage says elsewhere.
+        if ctx.host == FINALLY {
+            routes = ctx.routes;
+        }
+        for route in own_routes.iter().filter(|_| ctx.host != FINALLY) {
             let at = Origin {
                 source: ctx.source,
                 span: route.span,

@@ -6,7 +6,7 @@
 //! calls are written (`drain#1`, `drain#2`): the same every time the
 //! snapshot is lowered, so a resumed run finds each instance's record.
 
-use rbx_syntax::ast::{Call, Expr, Param};
+use rbx_syntax::ast::{BlockKind, Call, Expr, Param, StageItem, StageItemKind, StmtKind};
 
 use super::{Ctx, Frontier, Lowerer, Origin};
 
@@ -55,6 +55,14 @@ impl CallFrame {
 }
 
 impl<'a> Lowerer<'a> {
+    /// Why `call` cannot stand in `finally`, where every node runs and
+    /// goes on to the next: the stage it runs branches, routes or runs
+    /// other stages.
+    pub(super) fn unsafe_call(&self, call: &Call) -> Option<&'static str> {
+        let &(_, stage) = self.stages.get(call.stage.name.as_str())?;
+        unsafe_items(&stage.items).then_some("a call of a stage that branches or routes")
+    }
+
     pub(super) fn call(
         &mut self,
         call: &'a Call,
@@ -97,4 +105,23 @@ impl<'a> Lowerer<'a> {
             Some(frame),
         )
     }
+}
+
+/// Whether any of `items` branches, routes, or runs another stage.
+fn unsafe_items(items: &[StageItem]) -> bool {
+    items.iter().any(|item| match &item.kind {
+        StageItemKind::Block(block) => {
+            matches!(block.kind, BlockKind::Decide | BlockKind::Choose)
+                || block.body.iter().any(|s| matches!(s.kind, StmtKind::On(_)))
+        }
+        StageItemKind::Again(_) | StageItemKind::Call(_) => true,
+        StageItemKind::Foreach(foreach) => unsafe_items(&foreach.items),
+        StageItemKind::Parallel(parallel) => unsafe_items(&parallel.items),
+        StageItemKind::Checklist(list) => unsafe_items(&list.items),
+        StageItemKind::Require(_)
+        | StageItemKind::On(_)
+        | StageItemKind::Then(_)
+        | StageItemKind::End(_)
+        | StageItemKind::Anchor(_) => false,
+    })
 }
