@@ -98,6 +98,12 @@ pub(crate) enum Item {
         at_most: u8,
         body: Vec<Item>,
     },
+    /// `call p_ok(…)` or `call p_bad(…)`: an instance of a stage with a
+    /// parameter, whose one step succeeds or fails.
+    Call {
+        fail: bool,
+        failure: Option<Target>,
+    },
 }
 
 /// `tolerate N` or `tolerate N%` on a loop or block.
@@ -148,6 +154,7 @@ pub(crate) const CONSTRUCTS: &[&str] = &[
     " tolerate ",
     "%",
     "again ",
+    "call p_",
     "decide ",
     "checklist ",
     " fail-fast {",
@@ -235,6 +242,7 @@ pub(crate) fn leaf_item() -> impl Strategy<Value = Item> {
         2 => (prop::collection::vec((cond(), target()), 1..3), target())
             .prop_map(|(whens, otherwise)| Item::Decide { whens, otherwise }),
         1 => ((1..3u8), route()).prop_map(|(back, failure)| Item::Again { back, failure }),
+        1 => (any::<bool>(), route()).prop_map(|(fail, failure)| Item::Call { fail, failure }),
     ]
 }
 
@@ -564,6 +572,22 @@ pub(crate) fn render(spec: &Spec) -> Rendered {
         }
         t.push_str("  }\n");
     }
+    // The stages `call` runs: a parameter read by the one step of each.
+    t.push_str(concat!(
+        "\n  stage p_ok(host: string) \"Called, succeeds\" {\n",
+        "    step xpok \"Step xpok on {{ host }}\" {\n",
+        "      run \"echo {{ host }}\"\n",
+        "      idempotent\n",
+        "    }\n",
+        "  }\n",
+        "\n  stage p_bad(host: string) \"Called, fails\" {\n",
+        "    step xpbad \"Step xpbad on {{ host }}\" {\n",
+        "      run \"echo {{ host }}; exit 1\"\n",
+        "    }\n",
+        "  }\n",
+    ));
+    r.out.steps.insert("xpok".to_string(), None);
+    r.out.steps.insert("xpbad".to_string(), Some(None));
     t.push_str("}\n");
     r.out.text = t;
     let list = |items: &[&str]| Value::List(items.iter().map(|s| s.to_string()).collect());
@@ -865,6 +889,25 @@ impl Renderer<'_> {
                 );
                 t.push_str(&inner);
                 let _ = writeln!(t, "{pad}}}");
+            }
+            Item::Call { fail, failure } => {
+                let stage_called = if *fail { "p_bad" } else { "p_ok" };
+                let arg = match vars.last() {
+                    Some((var, _)) => var.clone(),
+                    None => "\"a\"".to_string(),
+                };
+                match failure {
+                    Some(f) => {
+                        let f = self.target(stage, *f);
+                        let _ = writeln!(
+                            t,
+                            "{pad}call {stage_called}(host = {arg}) {{\n{pad}  on failure -> {f}\n{pad}}}"
+                        );
+                    }
+                    None => {
+                        let _ = writeln!(t, "{pad}call {stage_called}(host = {arg})");
+                    }
+                }
             }
             Item::Again { back, failure } => {
                 // With no stage that far back, a plain step stands in: a

@@ -14,6 +14,8 @@ use rbx_syntax::ast::{Block, CompareOp, Expr, ExprKind, ItemKind, Path, StmtKind
 use crate::graph::{Graph, NodeKind};
 use crate::{Finding, Source};
 
+mod call;
+
 const DUPLICATE: &str = "rbx::lint::duplicate_condition";
 const CONSTANT: &str = "rbx::lint::constant_condition";
 const MAYBE_SKIPPED: &str = "rbx::lint::maybe_skipped";
@@ -55,6 +57,7 @@ pub fn check(sources: &[Source], graph: &Graph) -> Vec<Finding> {
             _ => {}
         }
     }
+    checker.arguments();
     checker.findings
 }
 

@@ -17,10 +17,13 @@ use petgraph::visit::EdgeRef;
 use rbx_syntax::ast::*;
 use rbx_syntax::{Diagnostic, Span};
 
+mod call;
 mod checklist;
 
 use crate::symbols::FINALLY;
 use crate::{Finding, Source};
+
+pub use call::CallFrame;
 
 mod fan;
 pub mod guard;
@@ -206,6 +209,9 @@ pub struct Graph {
     pub cleanups: std::collections::BTreeMap<String, NodeIndex>,
     /// Each `again` instance, and the stage instance that runs it.
     pub parents: HashMap<String, String>,
+    /// Each `call` instance (`drain#1`) with its stage's parameters and the
+    /// arguments the call gives them.
+    pub calls: std::collections::BTreeMap<String, CallFrame>,
     by_id: HashMap<String, NodeIndex>,
 }
 
@@ -253,6 +259,7 @@ pub fn lower(sources: &[Source]) -> (Graph, Vec<Finding>) {
         by_id: HashMap::new(),
         findings: Vec::new(),
         again_stack: Vec::new(),
+        calls: std::collections::BTreeMap::new(),
         loops: 0,
         tallies: Vec::new(),
         runbook_routes: Routes {
@@ -297,6 +304,7 @@ pub fn lower(sources: &[Source]) -> (Graph, Vec<Finding>) {
         outcomes,
         cleanups: lowerer.cleanups,
         parents: lowerer.parents,
+        calls: lowerer.calls,
         by_id: lowerer.by_id,
     };
     let mut findings = lowerer.findings;
@@ -460,6 +468,8 @@ struct Lowerer<'a> {
     by_id: HashMap<String, NodeIndex>,
     findings: Vec<Finding>,
     again_stack: Vec<String>,
+    /// The `call` instances lowered so far.
+    calls: std::collections::BTreeMap<String, CallFrame>,
     /// How many `foreach` lowerings so far, for their ids.
     loops: usize,
     /// For each tolerating loop or block being lowered, the nodes whose
@@ -511,7 +521,9 @@ impl<'a> Lowerer<'a> {
             let Some(file) = &source.file else { continue };
             for item in &file.items {
                 if let ItemKind::Stage(stage) = &item.kind {
-                    if seen.insert(stage.id.name.as_str()) {
+                    // A stage with parameters has no primary instance:
+                    // only `call` runs it.
+                    if seen.insert(stage.id.name.as_str()) && stage.params.is_none() {
                         order.push((stage.id.name.as_str(), index));
                     }
                 }
@@ -799,6 +811,9 @@ impl<'a> Lowerer<'a> {
                     self.cleanup(cleanup, &ctx, origin);
                 }
                 StageItemKind::Finally(_) => self.misplaced(item, &ctx),
+                StageItemKind::Call(call) => {
+                    frontier = self.call(call, &ctx, frontier, origin);
+                }
             }
         }
         frontier
@@ -945,6 +960,8 @@ impl<'a> Lowerer<'a> {
                     Some("a route")
                 }
                 StageItemKind::Again(_) => Some("`again`"),
+                StageItemKind::Call(call) if !call.routes.is_empty() => Some("a route"),
+                StageItemKind::Call(call) => self.unsafe_call(call),
                 StageItemKind::Foreach(foreach) => {
                     self.finally_items(&foreach.items, source);
                     None
@@ -1211,29 +1228,62 @@ impl<'a> Lowerer<'a> {
         frontier: Frontier,
         origin: Origin,
     ) -> Frontier {
-        let name = again.stage.name.as_str();
+        self.instance(&again.stage, &again.routes, ctx, frontier, origin, None)
+    }
+
+    /// A fresh instance of a stage in place (`again`, or `call` with the
+    /// frame that binds its parameters): ids of its own, its routes over
+    /// the stage's, and control back to the next item.
+    fn instance(
+        &mut self,
+        stage_id: &'a Ident,
+        own_routes: &'a [SpannedRoute],
+        ctx: &Ctx<'a>,
+        frontier: Frontier,
+        origin: Origin,
+        frame: Option<CallFrame>,
+    ) -> Frontier {
+        let name = stage_id.name.as_str();
         let Some(&(source, stage)) = self.stages.get(name) else {
             return frontier;
         };
         if self.again_stack.iter().any(|s| s == name) {
+            let keyword = if frame.is_some() { "call" } else { "again" };
+            // Each instance of the stage around it lowers the same item.
+            let reported = self.findings.iter().any(|f| {
+                f.source == ctx.source
+                    && f.diagnostic.code == "rbx::lint::cycle"
+                    && f.diagnostic.span().is_some_and(|s| {
+                        (s.start, s.end) == (stage_id.span.start, stage_id.span.end)
+                    })
+            });
+            if reported {
+                return frontier;
+            }
             self.findings.push(Finding {
                 source: ctx.source,
                 diagnostic: Diagnostic::error(
                     "rbx::lint::cycle",
                     format!(
-                        "`again {name}` runs a stage inside itself: {} → {name}",
+                        "`{keyword} {name}` runs a stage inside itself: {} → {name}",
                         self.again_stack.join(" → ")
                     ),
                 )
-                .primary(again.stage.span, "this instance would contain itself")
+                .primary(stage_id.span, "this instance would contain itself")
                 .help("a stage can be run again only from outside it"),
             });
             return frontier;
         }
-        let count = self.instances.entry(name.to_string()).or_insert(1);
+        // A stage with parameters has no primary instance: its first call
+        // is `#1`.
+        let first = usize::from(stage.params.is_none());
+        let count = self.instances.entry(name.to_string()).or_insert(first);
         *count += 1;
         let instance = format!("{name}#{count}");
         self.parents.insert(instance.clone(), ctx.instance.clone());
+        if let Some(frame) = frame {
+            self.calls.insert(instance.clone(), frame);
+        }
         let start = self.stage_start(stage, &instance, &ctx.host, source, &ctx.fanout, &ctx.lanes);
         self.connect(&frontier, start);
         // Inside a loop or block that tolerates failures, the instance's
@@ -1247,7 +1297,12 @@ impl<'a> Lowerer<'a> {
             None => self.runbook_routes,
         };
         let mut routes = self.stage_routes(stage, source, outer);
-        for route in &again.routes {
+        // In the clean-up, every node goes on to the next, whatever the
+        // stage says elsewhere.
+        if ctx.host == FINALLY {
+            routes = ctx.routes;
+        }
+        for route in own_routes.iter().filter(|_| ctx.host != FINALLY) {
             let at = Origin {
                 source: ctx.source,
                 span: route.span,

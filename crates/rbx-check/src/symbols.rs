@@ -106,6 +106,9 @@ pub struct Table {
     /// Names that stand for themselves in expressions: enum values, choice
     /// options, evidence choices and step statuses.
     pub values: BTreeSet<String>,
+    /// The parameters of each stage that has them (`stage drain(host:
+    /// host) …`), which only `call` runs.
+    pub params: HashMap<String, Vec<Param>>,
 }
 
 impl Table {
@@ -226,7 +229,20 @@ impl Builder {
                     self.define(Kind::Outcome, &outcome.name);
                 }
                 ItemKind::Stage(stage) => {
-                    self.define(Kind::Stage, &stage.id);
+                    if self.define(Kind::Stage, &stage.id) {
+                        if let Some(params) = &stage.params {
+                            for param in params {
+                                if let InputTypeKind::Enum(values) = &param.ty.kind {
+                                    self.table
+                                        .values
+                                        .extend(values.iter().map(|v| v.name.clone()));
+                                }
+                            }
+                            self.table
+                                .params
+                                .insert(stage.id.name.clone(), params.clone());
+                        }
+                    }
                     self.items(&stage.id.name, &stage.items);
                 }
                 ItemKind::Finally(items) => self.items(FINALLY, items),

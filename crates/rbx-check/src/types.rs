@@ -17,6 +17,7 @@ use crate::symbols::{FieldType, NodeKind, STATUSES, Table};
 use crate::{Finding, Source};
 
 mod at_once;
+mod call;
 mod data;
 mod retry;
 mod time;
@@ -34,6 +35,7 @@ pub fn check(sources: &[Source], table: &Table) -> Vec<Finding> {
         source: 0,
         text: "",
         scopes: Vec::new(),
+        declared: Vec::new(),
     };
     for (index, source) in sources.iter().enumerate() {
         if let Some(file) = &source.file {
@@ -239,6 +241,9 @@ struct Checker<'t> {
     /// Loop variables of the `foreach` blocks around the current node, each
     /// with the type of its list's items.
     scopes: Vec<(String, Type)>,
+    /// The scalar type each loop variable and parameter in scope was
+    /// declared with, when it has one (for `host`, `command`, `secret`).
+    declared: Vec<(String, Option<ScalarType>)>,
 }
 
 impl Checker<'_> {
@@ -290,7 +295,7 @@ impl Checker<'_> {
             match &item.kind {
                 ItemKind::Input(input) => self.input_default(input),
                 ItemKind::Require(require) => self.require(require),
-                ItemKind::Stage(stage) => self.stage_items(&stage.items),
+                ItemKind::Stage(stage) => self.stage(stage),
                 ItemKind::Budget(budget) => self.deadline(budget),
                 ItemKind::Finally(items) => self.stage_items(items),
                 ItemKind::Version(_)
@@ -343,9 +348,13 @@ impl Checker<'_> {
                     }
                     let item = self.foreach_item(&foreach.list);
                     self.scopes.push((foreach.var.name.clone(), item));
+                    let declared = self.table.list_item(&foreach.list);
+                    self.declared.push((foreach.var.name.clone(), declared));
                     self.stage_items(&foreach.items);
                     self.scopes.pop();
+                    self.declared.pop();
                 }
+                StageItemKind::Call(call) => self.stage_call(call),
                 StageItemKind::On(_)
                 | StageItemKind::Then(_)
                 | StageItemKind::End(_)

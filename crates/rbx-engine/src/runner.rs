@@ -8,6 +8,7 @@
 //! so joins after alternative branches work.
 
 mod budgets;
+mod call;
 mod condition;
 mod decide;
 mod dispatch;

@@ -285,8 +285,10 @@ fn node_facts(graph: Option<&Graph>, stage: &str, block: &Block) -> String {
     }
     // A node of the stage, or of its own clean-up.
     let Some((graph, index)) = graph.and_then(|g| {
+        // A stage with parameters has only its calls' instances.
         g.node(&format!("{stage}.{}", block.id.name))
             .or_else(|| g.node(&format!("{stage}.finally.{}", block.id.name)))
+            .or_else(|| g.node(&format!("{stage}#1.{}", block.id.name)))
             .map(|i| (g, i))
     }) else {
         return out;

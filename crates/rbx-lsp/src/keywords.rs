@@ -21,7 +21,7 @@ pub enum Context {
     Decide,
     Choose,
     Wait,
-    /// The routes after `again STAGE`.
+    /// The routes after `again STAGE` or `call STAGE(…)`.
     Again,
 }
 
@@ -39,7 +39,7 @@ impl Context {
             "decide" => Context::Decide,
             "choose" => Context::Choose,
             "wait" => Context::Wait,
-            "again" => Context::Again,
+            "again" | "call" => Context::Again,
             _ => return None,
         })
     }
@@ -282,6 +282,12 @@ pub const KEYWORDS: &[Keyword] = &[
         "again",
         "again STAGE { on failure -> TARGET }",
         "Runs a stage again as a fresh instance, then comes back to the next item.",
+        &[Stage],
+    ),
+    kw(
+        "call",
+        "call STAGE(NAME = EXPR, …) { on failure -> TARGET }",
+        "Runs a stage with parameters as a fresh instance with these arguments, then comes back to the next item.",
         &[Stage],
     ),
     kw(

@@ -130,6 +130,15 @@ fn nodes(lines: &LineIndex, items: &[StageItem]) -> Vec<DocumentSymbol> {
                 again.stage.span,
                 None,
             )),
+            StageItemKind::Call(call) => Some(symbol(
+                lines,
+                format!("call {}", call.stage.name),
+                String::new(),
+                SymbolKind::NAMESPACE,
+                item.span,
+                call.stage.span,
+                None,
+            )),
             _ => None,
         };
         out.extend(found);

@@ -465,13 +465,31 @@ pub enum TargetKind {
 
 // --------------------------------------------------------------- stages --
 
-/// `stage ID "Title" (within DURATION)? { ... }`
-#[derive(Debug, Clone, PartialEq)]
+/// `stage ID (PARAMS)? "Title" (within DURATION)? { ... }`
+#[derive(Clone, PartialEq)]
 pub struct Stage {
     pub id: Ident,
+    /// `None` for a plain stage; `Some` (perhaps empty) for a stage that
+    /// runs only where `call` invokes it.
+    pub params: Option<Vec<Param>>,
     pub title: Text,
     pub within: Option<Duration>,
     pub items: Vec<StageItem>,
+}
+
+/// A plain stage's tree shows no `params`: most stages have none.
+impl std::fmt::Debug for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut out = f.debug_struct("Stage");
+        out.field("id", &self.id);
+        if let Some(params) = &self.params {
+            out.field("params", params);
+        }
+        out.field("title", &self.title)
+            .field("within", &self.within)
+            .field("items", &self.items)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -498,6 +516,7 @@ pub enum StageItemKind {
     /// `finally { ... }` in a stage: the stage's clean-up, run whenever the
     /// stage is left, as it ends, fails or is cancelled.
     Finally(Vec<StageItem>),
+    Call(Call),
 }
 
 /// A node with a statement body: step, manual, gate, signoff, decide,
@@ -639,6 +658,32 @@ pub struct Repeat {
 pub struct Again {
     pub stage: Ident,
     pub routes: Vec<SpannedRoute>,
+}
+
+/// `NAME: TYPE`, a parameter of a stage: a typed value its body reads as
+/// it reads an input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    pub name: Ident,
+    pub ty: InputType,
+}
+
+/// `call STAGE(NAME = EXPR, …) { on failure -> TARGET }`: a fresh
+/// instance of a stage with parameters, in place, its arguments named.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    pub stage: Ident,
+    pub args: Vec<Arg>,
+    pub routes: Vec<SpannedRoute>,
+    /// From the stage's name to the closing parenthesis.
+    pub span: Span,
+}
+
+/// `NAME = EXPR`, an argument of a `call`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arg {
+    pub name: Ident,
+    pub value: Expr,
 }
 
 #[derive(Debug, Clone, PartialEq)]

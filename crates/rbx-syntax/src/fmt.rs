@@ -5,6 +5,7 @@
 //! comments kept in order. Formatting is idempotent, and the formatted text
 //! parses to a tree equal to the original's.
 
+mod call;
 mod scenario;
 
 use crate::ast::*;
@@ -233,7 +234,12 @@ impl Printer<'_> {
             ItemKind::On(route) => self.line(level, &route_text(route), item.span.end),
             ItemKind::Budget(budget) => self.line(level, &budget_text(budget), item.span.end),
             ItemKind::Stage(stage) => {
-                let mut head = format!("stage {} {}", stage.id.name, text(&stage.title, level));
+                let mut head = format!(
+                    "stage {}{} {}",
+                    stage.id.name,
+                    call::params(stage.params.as_deref()),
+                    text(&stage.title, level)
+                );
                 if let Some(within) = &stage.within {
                     head.push_str(" within ");
                     head.push_str(&duration(within.millis));
@@ -273,7 +279,7 @@ impl Printer<'_> {
                 StageItemKind::Require(_) | StageItemKind::On(_) => "rule",
                 StageItemKind::Then(_) | StageItemKind::End(_) => "flow",
                 StageItemKind::Anchor(_) => "anchor",
-                StageItemKind::Again(_) => "again",
+                StageItemKind::Again(_) | StageItemKind::Call(_) => "again",
                 StageItemKind::Block(_)
                 | StageItemKind::Checklist(_)
                 | StageItemKind::Foreach(_)
@@ -299,6 +305,17 @@ impl Printer<'_> {
                     line.push_str(&format!(" at {}", expr(at)));
                 }
                 self.line(level, &line, end);
+            }
+            StageItemKind::Call(call) if call.routes.is_empty() => {
+                self.line(level, &call::head(call), end);
+            }
+            StageItemKind::Call(call) => {
+                self.out.push_str(&format!("{p}{} {{\n", call::head(call)));
+                for route in &call.routes {
+                    self.leading_comments(route.span.end, level + 1);
+                    self.line(level + 1, &route_text(&route.route), route.span.end);
+                }
+                self.close(end, level);
             }
             StageItemKind::Again(again) if again.routes.is_empty() => {
                 self.line(level, &format!("again {}", again.stage.name), end);

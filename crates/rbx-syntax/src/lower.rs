@@ -5,6 +5,7 @@
 //! in rbx, not in the runbook. It is still reported as a diagnostic rather
 //! than a panic: no input may crash the tool.
 
+mod call;
 mod scenario;
 
 use pest::iterators::{Pair, Pairs};
@@ -99,6 +100,7 @@ pub fn is_keyword(rule: Rule) -> bool {
             | kw_again
             | kw_repeat
             | kw_most
+            | kw_call
             | kw_owner
             | kw_require
             | kw_on
@@ -575,6 +577,10 @@ impl<'s> Lowerer<'s> {
     fn stage(&mut self, pair: Pair<'_, Rule>) -> R<Stage> {
         let mut children = Children::of(pair);
         let id = self.ident(children.expect(Rule::ident)?);
+        let params = match children.take(Rule::stage_params) {
+            Some(params) => Some(self.params(params)?),
+            None => None,
+        };
         let title = self.string(children.expect(Rule::string)?)?;
         let within = match children.take(Rule::within) {
             Some(within) => Some(self.duration(Children::of(within).expect(Rule::duration)?)),
@@ -583,6 +589,7 @@ impl<'s> Lowerer<'s> {
         let items = self.stage_items(children.rest())?;
         Ok(Stage {
             id,
+            params,
             title,
             within,
             items,
@@ -644,6 +651,7 @@ impl<'s> Lowerer<'s> {
             Rule::finally_decl => {
                 StageItemKind::Finally(self.stage_items(Children::of(pair).rest())?)
             }
+            Rule::call_decl => StageItemKind::Call(self.call_decl(pair)?),
             _ => {
                 return Err(Bug {
                     expected: Rule::step_decl,

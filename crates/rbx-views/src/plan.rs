@@ -11,6 +11,8 @@
 use rbx_check::symbols::{FINALLY, is_cleanup};
 use std::fmt::Write as _;
 
+mod call;
+
 use rbx_check::budget::{self, Reason, WorstCase};
 use rbx_check::graph::{EdgeKind, Node, NodeKind};
 use rbx_syntax::ast::{
@@ -386,10 +388,15 @@ impl<'a> Plan<'a> {
             match &member.kind {
                 NodeKind::StageStart { stage, title, .. } => {
                     self.out.push('\n');
-                    self.line(
-                        2,
-                        &format!("again    {stage}, as instance {} — {title}", member.stage),
-                    );
+                    let line = match self.procedure.graph.calls.get(&member.stage) {
+                        Some(frame) => format!(
+                            "call     {stage}({}), as instance {} — {title}",
+                            frame.arguments_written(),
+                            member.stage
+                        ),
+                        None => format!("again    {stage}, as instance {} — {title}", member.stage),
+                    };
+                    self.line(2, &line);
                     self.stage_facts(index, 11);
                 }
                 NodeKind::End { .. } => {}
@@ -808,6 +815,10 @@ impl<'a> Plan<'a> {
     fn resolve(&self, text: &Text, node: &Node, splice: Splice) -> String {
         let value_of = |interpolation: &Interpolation| {
             let name = interpolation.path.dotted();
+            if let Some(value) = call::param_value(&self.procedure.graph, node, &name, self.inputs)
+            {
+                return value;
+            }
             let item = node.fanout.iter().any(|f| f.var == name);
             self.inputs
                 .get(&name)

@@ -183,6 +183,7 @@ fn body_names<'i>(items: &'i [StageItem], out: &mut HashSet<&'i str>) {
             | StageItemKind::Then(_)
             | StageItemKind::End(_)
             | StageItemKind::Again(_)
+            | StageItemKind::Call(_)
             | StageItemKind::Finally(_) => {}
         }
     }

@@ -458,6 +458,15 @@ impl Dispatcher<'_> {
             let mut view = View::of(self.state, self.plan, &node, &self.shared.graph);
             view.tally = Tally::of(self.state, self.plan, &self.shared.graph, x);
             let attempts = self.state.nodes.get(&node.id).map_or(0, |n| n.attempts);
+            // A `call`'s arguments, read and checked before anything of
+            // the node: one that is not what its parameter takes fails it.
+            if let Err(why) = view.bind(&self.shared.inputs) {
+                let failed = settled(Status::Failed, Some(why));
+                let done = finish(self.shared, &node.id, attempts, failed, json!({})).await;
+                self.settle(x, done).await?;
+                self.consider().await?;
+                continue;
+            }
             // The node's own condition, judged now that control reaches it.
             let (judged, now) = judge_driven(self.shared, &node, &view);
             match judged {

@@ -27,6 +27,10 @@ pub struct View {
     pub(crate) tally: Option<super::tally::Tally>,
     /// Each loop item's place in its list, for `VAR.index`.
     pub(crate) positions: Vec<usize>,
+    /// The `call` instances the node is in, outermost first.
+    pub(crate) frames: Vec<super::call::Frame>,
+    /// Each frame's parameters with their values, once `bind` read them.
+    pub(crate) bound: Vec<Vec<(String, Value)>>,
 }
 
 impl View {
@@ -40,12 +44,14 @@ impl View {
         graph: &Graph,
     ) -> View {
         let wanted = mentioned(graph, node.check);
-        // Ranked by: in the same loop items, ran rather than skipped, then
-        // finished last. A skipped instance has nothing to read but its
+        // Ranked by: of the same `call` instance (two instances may run
+        // side by side), in the same loop items, ran rather than skipped,
+        // then finished last. A skipped instance has nothing to read but its
         // status, and the journal orders skips as the drive wrote them, so
         // that a `repeat`'s iterations skipped after the one that held
         // never hide it — in the drive that ran it or after a resume.
-        let mut best: HashMap<String, ((bool, bool, u64), &NodeState)> = HashMap::new();
+        let instance = super::call::instance_of(graph, node.check);
+        let mut best: HashMap<String, ((bool, bool, bool, u64), &NodeState)> = HashMap::new();
         for name in &wanted {
             for &other in plan
                 .by_name
@@ -58,9 +64,10 @@ impl View {
                     continue;
                 };
                 let Some(seq) = ns.finished_seq else { continue };
+                let same_instance = instance.is_none_or(|i| graph.graph[other.check].stage == i);
                 let same_items =
                     other.items == node.items[..other.items.len().min(node.items.len())];
-                let rank = (same_items, ns.status != Status::Skipped, seq);
+                let rank = (same_instance, same_items, ns.status != Status::Skipped, seq);
                 if best.get(name).is_none_or(|(kept, _)| rank > *kept) {
                     best.insert(name.clone(), (rank, ns));
                 }
@@ -84,6 +91,8 @@ impl View {
             items: node.items.clone(),
             tally: None,
             positions: node.positions.clone(),
+            frames: super::call::frames(graph, node.check),
+            bound: Vec::new(),
         }
     }
 }
@@ -131,6 +140,7 @@ pub(crate) fn mentioned(
         NodeKind::Guard { condition } => collect_paths(condition, &mut names),
         NodeKind::End { .. } | NodeKind::Tally { .. } => {}
     }
+    super::call::mentioned(graph, index, &mut names);
     names
 }
 
@@ -208,6 +218,13 @@ impl NodeEnv<'_> {
 /// input, else a field of another node ("What a node can read").
 pub(crate) fn read(view: &View, inputs: &HashMap<String, Value>, path: &[&str]) -> Option<Value> {
     let head = *path.first()?;
+    if !view.frames.is_empty() {
+        let innermost = view.frames.len();
+        return match super::call::lookup(view, innermost, view.items.len(), path) {
+            Some(found) => found,
+            None => outside(view, inputs, path),
+        };
+    }
     if let Some(at) = view.items.iter().rposition(|(var, _)| var == head) {
         return match path.get(1) {
             None => Some(view.items[at].1.clone()),
@@ -218,6 +235,17 @@ pub(crate) fn read(view: &View, inputs: &HashMap<String, Value>, path: &[&str]) 
             Some(_) => None,
         };
     }
+    outside(view, inputs, path)
+}
+
+/// An input, else a field of another node: what a name means past the
+/// loop items and parameters in scope.
+pub(crate) fn outside(
+    view: &View,
+    inputs: &HashMap<String, Value>,
+    path: &[&str],
+) -> Option<Value> {
+    let head = *path.first()?;
     if let Some(v) = inputs.get(head) {
         return Some(v.clone());
     }
@@ -294,9 +322,7 @@ impl Env for NodeEnv<'_> {
                         ))
                     })
                     .collect(),
-                items: Vec::new(),
-                tally: None,
-                positions: Vec::new(),
+                ..View::default()
             };
             let env = NodeEnv {
                 shared: self.shared,

@@ -44,7 +44,14 @@ pub(crate) async fn execute(
                 Ok(()) => settled(Status::Succeeded, None),
                 Err(why) => settled(Status::Failed, Some(why)),
             };
-            finish(shared, &node.id, 0, state, env.stamped(json!({}))).await
+            finish(
+                shared,
+                &node.id,
+                0,
+                state,
+                env.stamped(super::call::recorded(&view)),
+            )
+            .await
         }
         NodeKind::Anchor(anchor) => {
             shared.options.executor.attend(&node.id).await;

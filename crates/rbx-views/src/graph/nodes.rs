@@ -25,6 +25,12 @@ pub(super) fn drawing(title: String, graph: &Graph) -> Drawing {
         if let NodeKind::StageStart { title, .. } = &node.kind {
             clusters[at].label = if node.stage == node.host {
                 title.clone()
+            } else if let Some(frame) = graph.calls.get(&node.stage) {
+                format!(
+                    "{title} (call {}: {})",
+                    node.stage,
+                    frame.arguments_written()
+                )
             } else {
                 format!("{title} (again: {})", node.stage)
             };

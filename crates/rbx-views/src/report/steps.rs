@@ -420,9 +420,14 @@ pub(super) fn stages(graph: &rbx_check::graph::Graph, nodes: &NodeView<'_>) -> V
             return None;
         };
         let ns = nodes.state.nodes.get(&start.id);
+        // A call instance says which arguments it ran with.
+        let title = match graph.calls.get(&start.stage) {
+            Some(frame) => format!("{title} ({})", frame.arguments_written()),
+            None => title.clone(),
+        };
         Some(StageInfo {
             id: stage.clone(),
-            title: title.clone(),
+            title,
             instance: start.stage.clone(),
             again_in: (start.stage != start.host).then(|| start.host.clone()),
             result: nodes.result(&start.id),
@@ -448,7 +453,11 @@ pub(super) fn stages(graph: &rbx_check::graph::Graph, nodes: &NodeView<'_>) -> V
                 // An `again` instance is a row of the stage that holds it,
                 // where the `again` is written, and a section of its own.
                 NodeKind::StageStart { stage, title, .. } if member.stage != member.host => {
-                    info.steps.push(again_row(stage, title, &member.stage));
+                    let title = match graph.calls.get(&member.stage) {
+                        Some(frame) => format!("Call: {title} ({})", frame.arguments_written()),
+                        None => format!("Run again: {title}"),
+                    };
+                    info.steps.push(again_row(stage, &title, &member.stage));
                     if let Some(again) = stage_info(member) {
                         agains.push(again);
                     }
@@ -494,7 +503,7 @@ fn again_row(stage: &str, title: &str, instance: &str) -> StepInfo {
         id: instance.to_string(),
         name: stage.to_string(),
         kind: "again",
-        title: format!("Run again: {title}"),
+        title: title.to_string(),
         items: Vec::new(),
         instance: Some(instance.to_string()),
         owner: None,
