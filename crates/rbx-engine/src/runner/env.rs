@@ -51,7 +51,7 @@ impl View {
         // that a `repeat`'s iterations skipped after the one that held
         // never hide it — in the drive that ran it or after a resume.
         let instance = super::call::instance_of(graph, node.check);
-        let mut best: HashMap<String, ((bool, bool, bool, u64), &NodeState)> = HashMap::new();
+        let mut best: HashMap<String, (Rank, &NodeState)> = HashMap::new();
         for name in &wanted {
             for &other in plan
                 .by_name
@@ -96,6 +96,11 @@ impl View {
         }
     }
 }
+
+/// How well a node of a name answers a read: of the same `call` instance,
+/// in the same loop items, ran rather than skipped, the sequence it
+/// finished at.
+type Rank = (bool, bool, bool, u64);
 
 /// The first segment of every path a node's statements mention.
 pub(crate) fn mentioned(
