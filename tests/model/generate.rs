@@ -77,15 +77,31 @@ pub(crate) enum Item {
         zones: bool,
         parallel: Option<u8>,
         tolerate: Option<Tolerate>,
+        /// The whole loop's own `when` (rule W5).
+        when: Option<Cond>,
         body: Vec<Item>,
     },
     Parallel {
         at_once: Option<u8>,
         tolerate: Option<Tolerate>,
+        /// The whole block's own `when` (rule W5).
+        when: Option<Cond>,
         branches: Vec<Item>,
     },
     Again {
         back: u8,
+        failure: Option<Target>,
+    },
+    /// `repeat at most N until M.verdict == good`, where `M` is a manual
+    /// step written last in its body.
+    Repeat {
+        at_most: u8,
+        body: Vec<Item>,
+    },
+    /// `call p_ok(…)` or `call p_bad(…)`: an instance of a stage with a
+    /// parameter, whose one step succeeds or fails.
+    Call {
+        fail: bool,
         failure: Option<Target>,
     },
 }
@@ -138,9 +154,13 @@ pub(crate) const CONSTRUCTS: &[&str] = &[
     " tolerate ",
     "%",
     "again ",
+    "call p_",
     "decide ",
     "checklist ",
     " fail-fast {",
+    "repeat at most ",
+    "s when ",
+    "parallel when ",
     "manual ",
     "gate ",
     "attest ",
@@ -222,6 +242,7 @@ pub(crate) fn leaf_item() -> impl Strategy<Value = Item> {
         2 => (prop::collection::vec((cond(), target()), 1..3), target())
             .prop_map(|(whens, otherwise)| Item::Decide { whens, otherwise }),
         1 => ((1..3u8), route()).prop_map(|(back, failure)| Item::Again { back, failure }),
+        1 => (any::<bool>(), route()).prop_map(|(fail, failure)| Item::Call { fail, failure }),
     ]
 }
 
@@ -270,24 +291,30 @@ pub(crate) fn item() -> impl Strategy<Value = Item> {
                 any::<bool>(),
                 prop::option::of(1..3u8),
                 tolerate(),
+                when(),
                 prop::collection::vec(inner.clone(), 1..4)
             )
-                .prop_map(|(zones, parallel, tolerate, body)| Item::Foreach {
+                .prop_map(|(zones, parallel, tolerate, when, body)| Item::Foreach {
                     zones,
                     parallel,
                     tolerate,
+                    when,
                     body
                 }),
             (
                 prop::option::weighted(0.4, 1..3u8),
                 tolerate(),
-                prop::collection::vec(inner, 2..4)
+                when(),
+                prop::collection::vec(inner.clone(), 2..4)
             )
-                .prop_map(|(at_once, tolerate, branches)| Item::Parallel {
+                .prop_map(|(at_once, tolerate, when, branches)| Item::Parallel {
                     at_once,
                     tolerate,
+                    when,
                     branches
                 }),
+            ((1..4u8), prop::collection::vec(inner, 0..3))
+                .prop_map(|(at_most, body)| Item::Repeat { at_most, body }),
         ]
     })
 }
@@ -545,6 +572,22 @@ pub(crate) fn render(spec: &Spec) -> Rendered {
         }
         t.push_str("  }\n");
     }
+    // The stages `call` runs: a parameter read by the one step of each.
+    t.push_str(concat!(
+        "\n  stage p_ok(host: string) \"Called, succeeds\" {\n",
+        "    step xpok \"Step xpok on {{ host }}\" {\n",
+        "      run \"echo {{ host }}\"\n",
+        "      idempotent\n",
+        "    }\n",
+        "  }\n",
+        "\n  stage p_bad(host: string) \"Called, fails\" {\n",
+        "    step xpbad \"Step xpbad on {{ host }}\" {\n",
+        "      run \"echo {{ host }}; exit 1\"\n",
+        "    }\n",
+        "  }\n",
+    ));
+    r.out.steps.insert("xpok".to_string(), None);
+    r.out.steps.insert("xpbad".to_string(), Some(None));
     t.push_str("}\n");
     r.out.text = t;
     let list = |items: &[&str]| Value::List(items.iter().map(|s| s.to_string()).collect());
@@ -570,7 +613,8 @@ pub(crate) fn agains(items: &[Item], at: usize, out: &mut Vec<usize>) {
             }
             Item::Foreach { body, .. }
             | Item::Parallel { branches: body, .. }
-            | Item::Checklist { body, .. } => agains(body, at, out),
+            | Item::Checklist { body, .. }
+            | Item::Repeat { body, .. } => agains(body, at, out),
             _ => {}
         }
     }
@@ -648,6 +692,16 @@ impl Renderer<'_> {
         if let Some(c) = when {
             let _ = writeln!(t, "{pad}  when {}", self.cond(c, vars));
         }
+    }
+
+    /// A block's own ` when COND`, written before its brace, or nothing.
+    pub(crate) fn guard(
+        &self,
+        when: &Option<Cond>,
+        vars: &[(String, &'static [&'static str])],
+    ) -> String {
+        when.as_ref()
+            .map_or(String::new(), |c| format!(" when {}", self.cond(c, vars)))
     }
 
     /// Renders one item; `vars` are the loop variables around it with
@@ -773,6 +827,7 @@ impl Renderer<'_> {
                 zones,
                 parallel,
                 tolerate,
+                when,
                 body,
             } => {
                 let var = format!("v{}", vars.len() + 1);
@@ -782,7 +837,7 @@ impl Renderer<'_> {
                     ("hosts", &HOSTS[..self.spec.hosts])
                 };
                 let limit = parallel.map_or(String::new(), |n| format!(" parallel {n}"));
-                let limit = limit + &tolerance(*tolerate);
+                let limit = limit + &tolerance(*tolerate) + &self.guard(when, vars);
                 let _ = writeln!(t, "{pad}foreach {var} in {list}{limit} {{");
                 let mut inner = vars.to_vec();
                 inner.push((var, items));
@@ -803,15 +858,56 @@ impl Renderer<'_> {
             Item::Parallel {
                 at_once,
                 tolerate,
+                when,
                 branches,
             } => {
                 let limit = at_once.map_or(String::new(), |n| format!(" {n}"));
-                let limit = limit + &tolerance(*tolerate);
+                let limit = limit + &tolerance(*tolerate) + &self.guard(when, vars);
                 let _ = writeln!(t, "{pad}parallel{limit} {{");
                 for item in branches {
                     self.item(t, &format!("{pad}  "), stage, item, vars);
                 }
                 let _ = writeln!(t, "{pad}}}");
+            }
+            Item::Repeat { at_most, body } => {
+                // The body first, so that the manual step the condition
+                // reads has its name.
+                let mut inner = String::new();
+                let pad_in = format!("{pad}  ");
+                for item in body {
+                    self.item(&mut inner, &pad_in, stage, item, vars);
+                }
+                let judge = Item::Manual {
+                    failure: None,
+                    when: None,
+                };
+                self.item(&mut inner, &pad_in, stage, &judge, vars);
+                let judged = self.manual.clone().unwrap_or_default();
+                let _ = writeln!(
+                    t,
+                    "{pad}repeat at most {at_most} until {judged}.verdict == good {{"
+                );
+                t.push_str(&inner);
+                let _ = writeln!(t, "{pad}}}");
+            }
+            Item::Call { fail, failure } => {
+                let stage_called = if *fail { "p_bad" } else { "p_ok" };
+                let arg = match vars.last() {
+                    Some((var, _)) => var.clone(),
+                    None => "\"a\"".to_string(),
+                };
+                match failure {
+                    Some(f) => {
+                        let f = self.target(stage, *f);
+                        let _ = writeln!(
+                            t,
+                            "{pad}call {stage_called}(host = {arg}) {{\n{pad}  on failure -> {f}\n{pad}}}"
+                        );
+                    }
+                    None => {
+                        let _ = writeln!(t, "{pad}call {stage_called}(host = {arg})");
+                    }
+                }
             }
             Item::Again { back, failure } => {
                 // With no stage that far back, a plain step stands in: a

@@ -17,12 +17,17 @@ use petgraph::visit::EdgeRef;
 use rbx_syntax::ast::*;
 use rbx_syntax::{Diagnostic, Span};
 
+mod call;
 mod checklist;
 
 use crate::symbols::FINALLY;
 use crate::{Finding, Source};
 
+pub use call::CallFrame;
+
 mod fan;
+pub mod guard;
+pub mod repeat;
 
 /// Where in the sources something was written.
 #[derive(Debug, Clone, Copy)]
@@ -40,11 +45,26 @@ pub struct Fanout {
     pub id: usize,
     pub var: String,
     pub list: String,
-    /// How many items run at once; `None` means one at a time.
+    /// How many items run at once; `None` means one at a time (unless
+    /// `parallel_expr` says).
     pub parallel: Option<i64>,
+    /// `parallel EXPR`: how many at once, from the inputs when the run
+    /// starts.
+    pub parallel_expr: Option<Expr>,
     /// How many items may fail before the loop does (rule R6); `None`:
     /// a failure takes its route at once.
     pub tolerate: Option<Tolerate>,
+    /// For the loop of a `repeat`: its items are the iterations `1..=N`,
+    /// not a list's, and `var` and `list` are empty.
+    pub repeat: Option<RepeatLoop>,
+}
+
+/// What a `repeat` loop is: how many iterations at most, and the condition
+/// that ends it, as written.
+#[derive(Debug, Clone)]
+pub struct RepeatLoop {
+    pub at_most: i64,
+    pub until: String,
 }
 
 /// One `parallel N` or `parallel … tolerate T` block around a node: which
@@ -61,8 +81,12 @@ pub struct Lane {
     /// The branch, in the order written.
     pub branch: usize,
     pub branches: usize,
-    /// How many branches run at once; `None`: every branch.
+    /// How many branches run at once; `None`: every branch (unless
+    /// `at_once_expr` says).
     pub at_once: Option<i64>,
+    /// `parallel EXPR`: how many at once, from the inputs when the run
+    /// starts.
+    pub at_once_expr: Option<Expr>,
     pub tolerate: Option<Tolerate>,
 }
 
@@ -89,6 +113,19 @@ pub enum NodeKind {
     /// A terminal outcome.
     End {
         outcome: String,
+    },
+    /// The end of one iteration of a `repeat` (rules U1-U3): succeeds when
+    /// `until` holds on the iteration's values, takes the branch `again`
+    /// when it does not, and fails on the last iteration, the `at_most`-th.
+    Until {
+        until: Expr,
+        at_most: i64,
+    },
+    /// A `foreach` or `parallel` block's own condition, judged before it
+    /// (rule W5): takes the branch `when` into the block when it holds,
+    /// and is skipped by it, going on past the block, when it does not.
+    Guard {
+        condition: Expr,
     },
     /// Where a `foreach` or `parallel` block that tolerates failures is
     /// judged, once every item has finished (rule R6): it succeeds when
@@ -167,6 +204,14 @@ pub struct Graph {
     pub finally: Option<NodeIndex>,
     /// Every outcome a run can end with, and whether it is a success.
     pub outcomes: std::collections::BTreeMap<String, OutcomeClass>,
+    /// Each stage instance with a `finally` block of its own, and the
+    /// start of that clean-up (rules Y1–Y4).
+    pub cleanups: std::collections::BTreeMap<String, NodeIndex>,
+    /// Each `again` instance, and the stage instance that runs it.
+    pub parents: HashMap<String, String>,
+    /// Each `call` instance (`drain#1`) with its stage's parameters and the
+    /// arguments the call gives them.
+    pub calls: std::collections::BTreeMap<String, CallFrame>,
     by_id: HashMap<String, NodeIndex>,
 }
 
@@ -214,6 +259,7 @@ pub fn lower(sources: &[Source]) -> (Graph, Vec<Finding>) {
         by_id: HashMap::new(),
         findings: Vec::new(),
         again_stack: Vec::new(),
+        calls: std::collections::BTreeMap::new(),
         loops: 0,
         tallies: Vec::new(),
         runbook_routes: Routes {
@@ -221,6 +267,8 @@ pub fn lower(sources: &[Source]) -> (Graph, Vec<Finding>) {
             cancel: None,
         },
         ends: HashMap::new(),
+        cleanups: std::collections::BTreeMap::new(),
+        parents: HashMap::new(),
     };
     lowerer.collect();
     let order = lowerer.stage_order();
@@ -254,6 +302,9 @@ pub fn lower(sources: &[Source]) -> (Graph, Vec<Finding>) {
         start,
         finally,
         outcomes,
+        cleanups: lowerer.cleanups,
+        parents: lowerer.parents,
+        calls: lowerer.calls,
         by_id: lowerer.by_id,
     };
     let mut findings = lowerer.findings;
@@ -417,6 +468,8 @@ struct Lowerer<'a> {
     by_id: HashMap<String, NodeIndex>,
     findings: Vec<Finding>,
     again_stack: Vec<String>,
+    /// The `call` instances lowered so far.
+    calls: std::collections::BTreeMap<String, CallFrame>,
     /// How many `foreach` lowerings so far, for their ids.
     loops: usize,
     /// For each tolerating loop or block being lowered, the nodes whose
@@ -425,6 +478,10 @@ struct Lowerer<'a> {
     runbook_routes: Routes<'a>,
     /// Outcome nodes by (stage instance, source, offset of the `end`).
     ends: HashMap<(String, usize, usize), NodeIndex>,
+    /// The start of each stage instance's own clean-up.
+    cleanups: std::collections::BTreeMap<String, NodeIndex>,
+    /// Each `again` instance and the instance that runs it.
+    parents: HashMap<String, String>,
 }
 
 impl<'a> Lowerer<'a> {
@@ -464,7 +521,9 @@ impl<'a> Lowerer<'a> {
             let Some(file) = &source.file else { continue };
             for item in &file.items {
                 if let ItemKind::Stage(stage) = &item.kind {
-                    if seen.insert(stage.id.name.as_str()) {
+                    // A stage with parameters has no primary instance:
+                    // only `call` runs it.
+                    if seen.insert(stage.id.name.as_str()) && stage.params.is_none() {
                         order.push((stage.id.name.as_str(), index));
                     }
                 }
@@ -726,17 +785,93 @@ impl<'a> Lowerer<'a> {
                     });
                 }
                 StageItemKind::Parallel(parallel) => {
-                    frontier = self.parallel(parallel, &ctx, frontier, origin);
+                    let (into, past) = match &parallel.condition {
+                        Some(c) => self.guard(c, "parallel", &ctx, frontier, origin),
+                        None => (frontier, Vec::new()),
+                    };
+                    frontier = self.parallel(parallel, &ctx, into, origin);
+                    frontier.extend(past);
                 }
                 StageItemKind::Foreach(foreach) => {
-                    frontier = self.foreach(foreach, &ctx, frontier, origin);
+                    let what = format!("foreach-{}", foreach.var.name);
+                    let (into, past) = match &foreach.condition {
+                        Some(c) => self.guard(c, &what, &ctx, frontier, origin),
+                        None => (frontier, Vec::new()),
+                    };
+                    frontier = self.foreach(foreach, &ctx, into, origin);
+                    frontier.extend(past);
                 }
                 StageItemKind::Again(again) => {
                     frontier = self.again(again, &ctx, frontier, origin);
                 }
+                StageItemKind::Repeat(repeat) => {
+                    frontier = self.repeat(repeat, &ctx, frontier, origin);
+                }
+                StageItemKind::Finally(cleanup) if stage_level => {
+                    self.cleanup(cleanup, &ctx, origin);
+                }
+                StageItemKind::Finally(_) => self.misplaced(item, &ctx),
+                StageItemKind::Call(call) => {
+                    frontier = self.call(call, &ctx, frontier, origin);
+                }
             }
         }
         frontier
+    }
+
+    /// Lowers a stage instance's own `finally` block as a flow of its own,
+    /// `INSTANCE.finally`: nothing leads to its start, which runs when the
+    /// instance is left or the run's end is decided with the instance
+    /// started (rules Y1, Y2); each node goes on to the next whether it
+    /// succeeded or failed. A second block in one stage is reported.
+    fn cleanup(&mut self, items: &'a [StageItem], ctx: &Ctx<'a>, origin: Origin) {
+        if self.cleanups.contains_key(&ctx.instance) {
+            if ctx.instance == ctx.host {
+                self.findings.push(Finding {
+                    source: ctx.source,
+                    diagnostic: Diagnostic::error(
+                        "rbx::lint::duplicate_finally",
+                        format!("the stage `{}` has two `finally` blocks", ctx.stage),
+                    )
+                    .primary(origin.span, "a second `finally`")
+                    .help("put every clean-up step of the stage in one `finally` block"),
+                });
+            }
+            return;
+        }
+        let flow = crate::symbols::cleanup_flow(&ctx.instance);
+        let start = self.add(Node {
+            id: flow.clone(),
+            stage: flow.clone(),
+            host: flow.clone(),
+            kind: NodeKind::StageStart {
+                stage: flow.clone(),
+                title: format!("Clean-up of `{}`, whenever it is left", ctx.instance),
+                within: None,
+                requires: Vec::new(),
+            },
+            fanout: ctx.fanout.clone(),
+            lanes: ctx.lanes.clone(),
+            origin,
+        });
+        let inner = Ctx {
+            source: ctx.source,
+            stage: ctx.stage,
+            instance: flow.clone(),
+            host: flow,
+            routes: Routes {
+                failure: Some((&GO_ON, origin)),
+                cancel: None,
+            },
+            fanout: ctx.fanout.clone(),
+            lanes: ctx.lanes.clone(),
+            tally: None,
+        };
+        if ctx.instance == ctx.host {
+            self.finally_items(items, ctx.source);
+        }
+        self.items(items, &inner, vec![(start, EdgeKind::Next, origin)], false);
+        self.cleanups.insert(ctx.instance.clone(), start);
     }
 
     /// Lowers the runbook's `finally` block as a flow of its own, `finally`:
@@ -825,12 +960,18 @@ impl<'a> Lowerer<'a> {
                     Some("a route")
                 }
                 StageItemKind::Again(_) => Some("`again`"),
+                StageItemKind::Call(call) if !call.routes.is_empty() => Some("a route"),
+                StageItemKind::Call(call) => self.unsafe_call(call),
                 StageItemKind::Foreach(foreach) => {
                     self.finally_items(&foreach.items, source);
                     None
                 }
                 StageItemKind::Parallel(parallel) => {
                     self.finally_items(&parallel.items, source);
+                    None
+                }
+                StageItemKind::Repeat(repeat) => {
+                    self.finally_items(&repeat.items, source);
                     None
                 }
                 _ => None,
@@ -856,18 +997,28 @@ impl<'a> Lowerer<'a> {
         let what = match &item.kind {
             StageItemKind::Require(_) => "`require`",
             StageItemKind::Then(_) => "`then`",
+            StageItemKind::Finally(_) => "`finally`",
             _ => "`end`",
+        };
+        let within = if crate::symbols::is_cleanup(&ctx.host) {
+            "`finally`"
+        } else {
+            "`foreach` or `parallel`"
         };
         self.findings.push(Finding {
             source: ctx.source,
             diagnostic: Diagnostic::error(
                 "rbx::lint::misplaced",
-                format!("{what} cannot stand inside `foreach` or `parallel`"),
+                format!("{what} cannot stand inside {within}"),
             )
             .primary(item.span, "not allowed here")
             .help(match &item.kind {
                 StageItemKind::Require(_) => {
                     "put the `require` inside a node, or at the top of the stage"
+                }
+                StageItemKind::Finally(_) => {
+                    "give the stage its clean-up at the stage's own level: one `finally` \
+                     block, beside its nodes"
                 }
                 _ => "end the stage after the block, at the stage's own level",
             }),
@@ -1077,28 +1228,62 @@ impl<'a> Lowerer<'a> {
         frontier: Frontier,
         origin: Origin,
     ) -> Frontier {
-        let name = again.stage.name.as_str();
+        self.instance(&again.stage, &again.routes, ctx, frontier, origin, None)
+    }
+
+    /// A fresh instance of a stage in place (`again`, or `call` with the
+    /// frame that binds its parameters): ids of its own, its routes over
+    /// the stage's, and control back to the next item.
+    fn instance(
+        &mut self,
+        stage_id: &'a Ident,
+        own_routes: &'a [SpannedRoute],
+        ctx: &Ctx<'a>,
+        frontier: Frontier,
+        origin: Origin,
+        frame: Option<CallFrame>,
+    ) -> Frontier {
+        let name = stage_id.name.as_str();
         let Some(&(source, stage)) = self.stages.get(name) else {
             return frontier;
         };
         if self.again_stack.iter().any(|s| s == name) {
+            let keyword = if frame.is_some() { "call" } else { "again" };
+            // Each instance of the stage around it lowers the same item.
+            let reported = self.findings.iter().any(|f| {
+                f.source == ctx.source
+                    && f.diagnostic.code == "rbx::lint::cycle"
+                    && f.diagnostic.span().is_some_and(|s| {
+                        (s.start, s.end) == (stage_id.span.start, stage_id.span.end)
+                    })
+            });
+            if reported {
+                return frontier;
+            }
             self.findings.push(Finding {
                 source: ctx.source,
                 diagnostic: Diagnostic::error(
                     "rbx::lint::cycle",
                     format!(
-                        "`again {name}` runs a stage inside itself: {} → {name}",
+                        "`{keyword} {name}` runs a stage inside itself: {} → {name}",
                         self.again_stack.join(" → ")
                     ),
                 )
-                .primary(again.stage.span, "this instance would contain itself")
+                .primary(stage_id.span, "this instance would contain itself")
                 .help("a stage can be run again only from outside it"),
             });
             return frontier;
         }
-        let count = self.instances.entry(name.to_string()).or_insert(1);
+        // A stage with parameters has no primary instance: its first call
+        // is `#1`.
+        let first = usize::from(stage.params.is_none());
+        let count = self.instances.entry(name.to_string()).or_insert(first);
         *count += 1;
         let instance = format!("{name}#{count}");
+        self.parents.insert(instance.clone(), ctx.instance.clone());
+        if let Some(frame) = frame {
+            self.calls.insert(instance.clone(), frame);
+        }
         let start = self.stage_start(stage, &instance, &ctx.host, source, &ctx.fanout, &ctx.lanes);
         self.connect(&frontier, start);
         // Inside a loop or block that tolerates failures, the instance's
@@ -1112,7 +1297,12 @@ impl<'a> Lowerer<'a> {
             None => self.runbook_routes,
         };
         let mut routes = self.stage_routes(stage, source, outer);
-        for route in &again.routes {
+        // In the clean-up, every node goes on to the next, whatever the
+        // stage says elsewhere.
+        if ctx.host == FINALLY {
+            routes = ctx.routes;
+        }
+        for route in own_routes.iter().filter(|_| ctx.host != FINALLY) {
             let at = Origin {
                 source: ctx.source,
                 span: route.span,
@@ -1283,8 +1473,9 @@ fn unreachable(graph: &Graph, sources: &[Source]) -> Vec<Finding> {
             continue;
         }
         let node = &g[index];
-        // The clean-up is reached by the run's end, not by an edge.
-        if node.host == crate::symbols::FINALLY {
+        // A clean-up is reached by the run's or its stage's end, not by an
+        // edge.
+        if crate::symbols::is_cleanup(&node.host) {
             continue;
         }
         let has_unreached_predecessor = g
@@ -1332,6 +1523,8 @@ pub fn name_span(node: &Node) -> Span {
         NodeKind::StageStart { .. }
         | NodeKind::Checklist { .. }
         | NodeKind::End { .. }
+        | NodeKind::Until { .. }
+        | NodeKind::Guard { .. }
         | NodeKind::Tally { .. } => node.origin.span,
     }
 }
@@ -1349,6 +1542,7 @@ fn again_targets(sources: &[Source]) -> HashSet<String> {
                 }
                 StageItemKind::Foreach(foreach) => walk(&foreach.items, out),
                 StageItemKind::Parallel(parallel) => walk(&parallel.items, out),
+                StageItemKind::Repeat(repeat) => walk(&repeat.items, out),
                 _ => {}
             }
         }

@@ -6,6 +6,7 @@
 //! pure functions of the sources.
 
 pub mod budget;
+mod calls;
 mod conditions;
 pub mod graph;
 mod lints;
@@ -98,6 +99,9 @@ pub fn check_with(entry: &Path, loader: &dyn Loader, fills: &Fills) -> Report {
     report
         .findings
         .extend(lints::check(&report.sources, &table, fills));
+    report
+        .findings
+        .extend(calls::check(&report.sources, &table));
     let (graph, findings) = graph::lower(&report.sources);
     report.findings.extend(findings);
     report

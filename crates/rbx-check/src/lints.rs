@@ -68,7 +68,14 @@ pub fn check(sources: &[Source], table: &Table, fills: &Fills) -> Vec<Finding> {
                     lints.placeholder(t, "text");
                 }
                 ItemKind::Stage(stage) => {
+                    let params = stage.params.as_deref().unwrap_or_default();
+                    for param in params {
+                        lints
+                            .scopes
+                            .push((param.name.name.clone(), param_holds(&param.ty.kind)));
+                    }
                     lints.stage_items(&stage.items, &mut required_roles, &mut required_links);
+                    lints.scopes.truncate(lints.scopes.len() - params.len());
                 }
                 ItemKind::Finally(items) => {
                     lints.stage_items(items, &mut required_roles, &mut required_links);
@@ -171,11 +178,20 @@ struct Lints<'t> {
     findings: Vec<Finding>,
     source: usize,
     table: &'t Table,
-    /// The loop variables of the `foreach` blocks around the current node,
-    /// each with the type of its list's items when known.
-    scopes: Vec<(String, Option<ScalarType>)>,
+    /// The parameters of the current stage and the loop variables of the
+    /// `foreach` blocks around the current node, each with what its type
+    /// lets it hold.
+    scopes: Vec<(String, Holds)>,
     /// The roles some manual step assigns during the run.
     assigned: HashSet<String>,
+}
+
+/// What a parameter's value can hold, by its declared type.
+fn param_holds(kind: &InputTypeKind) -> Holds {
+    match kind {
+        InputTypeKind::Scalar(ty) | InputTypeKind::List(ty) => holds(*ty),
+        InputTypeKind::Enum(_) => Holds::Inert,
+    }
 }
 
 /// What an interpolated value can hold, by its type.
@@ -255,12 +271,19 @@ impl Lints<'_> {
                 }
                 StageItemKind::Foreach(foreach) => {
                     let item = self.table.list_item(&foreach.list);
-                    self.scopes.push((foreach.var.name.clone(), item));
+                    self.scopes
+                        .push((foreach.var.name.clone(), item.map_or(Holds::Text, holds)));
                     self.stage_items(&foreach.items, required_roles, required_links);
                     self.scopes.pop();
                 }
                 StageItemKind::Parallel(parallel) => {
                     self.stage_items(&parallel.items, required_roles, required_links);
+                }
+                StageItemKind::Repeat(repeat) => {
+                    self.stage_items(&repeat.items, required_roles, required_links);
+                }
+                StageItemKind::Finally(items) => {
+                    self.stage_items(items, required_roles, required_links);
                 }
                 StageItemKind::Checklist(list) => {
                     self.placeholder(&list.title, "title");
@@ -271,7 +294,8 @@ impl Lints<'_> {
                 | StageItemKind::On(_)
                 | StageItemKind::Then(_)
                 | StageItemKind::End(_)
-                | StageItemKind::Again(_) => {}
+                | StageItemKind::Again(_)
+                | StageItemKind::Call(_) => {}
             }
         }
     }
@@ -357,7 +381,7 @@ impl Lints<'_> {
         };
         if let Some((_, item)) = self.scopes.iter().rev().find(|(var, _)| *var == head.name) {
             return match rest {
-                [] => item.map_or(Holds::Text, holds),
+                [] => *item,
                 // `VAR.index`, a number.
                 _ => Holds::Inert,
             };

@@ -28,6 +28,8 @@ pub fn resolve(sources: &[Source], table: &Table) -> Vec<Finding> {
         findings: Vec::new(),
         source: 0,
         scopes: Vec::new(),
+        params: Vec::new(),
+        used_params: BTreeSet::new(),
         used_inputs: BTreeSet::new(),
         used_fields: BTreeSet::new(),
         used_people: BTreeSet::new(),
@@ -50,6 +52,10 @@ struct Resolver<'t> {
     source: usize,
     /// Loop variables of the `foreach` blocks around the current node.
     scopes: Vec<String>,
+    /// The parameters of the stage being resolved, when it has them.
+    params: Vec<String>,
+    /// The parameters of the current stage something reads.
+    used_params: BTreeSet<String>,
     used_inputs: BTreeSet<String>,
     /// `(node, field)` pairs some path reads.
     used_fields: BTreeSet<(String, String)>,
@@ -133,8 +139,17 @@ impl Resolver<'_> {
                     }
                 }
                 ItemKind::Stage(stage) => {
+                    self.params = stage
+                        .params
+                        .iter()
+                        .flatten()
+                        .map(|p| p.name.name.clone())
+                        .collect();
+                    self.used_params.clear();
                     self.text(&stage.title);
                     self.stage_items(&stage.items);
+                    self.unused_params(stage);
+                    self.params.clear();
                 }
                 ItemKind::Finally(items) => self.stage_items(items),
             }
@@ -160,13 +175,39 @@ impl Resolver<'_> {
                         self.target(&route.route.target);
                     }
                 }
-                StageItemKind::Parallel(parallel) => self.stage_items(&parallel.items),
+                StageItemKind::Parallel(parallel) => {
+                    for e in parallel.condition.iter().chain(&parallel.at_once_expr) {
+                        self.expr(e);
+                    }
+                    self.stage_items(&parallel.items);
+                }
+                StageItemKind::Repeat(repeat) => {
+                    self.stage_items(&repeat.items);
+                    self.expr(&repeat.until);
+                }
+                StageItemKind::Finally(items) => self.stage_items(items),
+                StageItemKind::Call(call) => {
+                    self.expect_defined(Kind::Stage, &call.stage);
+                    for arg in &call.args {
+                        // A bare name given to an enum parameter is one of
+                        // its values; the type check says when it is not.
+                        if !self.enum_value(&call.stage.name, arg) {
+                            self.expr(&arg.value);
+                        }
+                    }
+                    for route in &call.routes {
+                        self.target(&route.route.target);
+                    }
+                }
                 StageItemKind::Checklist(list) => {
                     self.text(&list.title);
                     self.stage_items(&list.items);
                 }
                 StageItemKind::Foreach(foreach) => {
                     self.path(&foreach.list);
+                    for e in foreach.condition.iter().chain(&foreach.parallel_expr) {
+                        self.expr(e);
+                    }
                     self.scopes.push(foreach.var.name.clone());
                     self.stage_items(&foreach.items);
                     self.scopes.pop();
@@ -385,8 +426,26 @@ impl Resolver<'_> {
         self.path(path);
     }
 
+    /// Whether `arg` is a bare name, naming nothing else, given to an
+    /// enum parameter of `stage`.
+    fn enum_value(&self, stage: &str, arg: &Arg) -> bool {
+        let ExprKind::Path(path) = &arg.value.kind else {
+            return false;
+        };
+        let [single] = path.segments.as_slice() else {
+            return false;
+        };
+        let is_enum = self.table.params.get(stage).is_some_and(|params| {
+            params.iter().any(|p| {
+                p.name.name == arg.name.name && matches!(p.ty.kind, InputTypeKind::Enum(_))
+            })
+        });
+        is_enum && !self.names_something(&single.name)
+    }
+
     fn names_something(&self, name: &str) -> bool {
         self.scopes.iter().any(|s| s == name)
+            || self.params.iter().any(|p| p == name)
             || self.is_defined(Kind::Input, name)
             || self.is_defined(Kind::Node, name)
     }
@@ -414,6 +473,20 @@ impl Resolver<'_> {
                         head.name, head.name
                     )),
                 ),
+            }
+            return;
+        }
+        if self.params.contains(&head.name) {
+            self.used_params.insert(head.name.clone());
+            if let Some(field) = path.segments.get(1) {
+                self.report(
+                    Diagnostic::error(
+                        "rbx::lint::unknown_field",
+                        format!("the parameter `{}` has no fields", head.name),
+                    )
+                    .primary(field.span, "a parameter is a plain value, as an input is")
+                    .help(format!("write `{}` alone", head.name)),
+                );
             }
             return;
         }
@@ -470,6 +543,7 @@ impl Resolver<'_> {
             .map(str::to_string)
             .collect();
         candidates.extend(self.scopes.iter().cloned());
+        candidates.extend(self.params.iter().cloned());
         if path.segments.len() == 1 {
             // A misspelt value (`SEV9` for `SEV0`) is as likely as a name.
             candidates.extend(self.table.values.iter().cloned());
@@ -488,6 +562,24 @@ impl Resolver<'_> {
             .primary(head.span, "not an input, loop variable or node")
             .help(help),
         );
+    }
+
+    /// A parameter nothing in its stage reads: every call must still give
+    /// it, for nothing.
+    fn unused_params(&mut self, stage: &Stage) {
+        for param in stage.params.iter().flatten() {
+            if self.used_params.contains(&param.name.name) {
+                continue;
+            }
+            self.report(
+                Diagnostic::warning(
+                    "rbx::lint::unused_param",
+                    format!("the parameter `{}` is never used", param.name.name),
+                )
+                .primary(param.name.span, "nothing in the stage reads it")
+                .help("use it in the stage (`{{ NAME }}` in a command, or in a condition), or remove it and its arguments"),
+            );
+        }
     }
 
     fn unused_captures(&mut self) {

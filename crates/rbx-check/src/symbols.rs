@@ -72,6 +72,18 @@ pub struct NodeInfo {
 /// `finally.ID` in the run.
 pub const FINALLY: &str = "finally";
 
+/// The flow a stage instance's own `finally` block runs as:
+/// `drain.finally`, its nodes `drain.finally.ID`.
+pub fn cleanup_flow(instance: &str) -> String {
+    format!("{instance}.{FINALLY}")
+}
+
+/// Whether `flow` is a clean-up: the runbook's `finally` block or a
+/// stage's. Every node of one runs, each whatever the one before did.
+pub fn is_cleanup(flow: &str) -> bool {
+    flow == FINALLY || flow.ends_with(".finally")
+}
+
 /// The statuses a node ends with, usable as `id.status == failed`.
 pub const STATUSES: [&str; 4] = ["succeeded", "failed", "skipped", "cancelled"];
 
@@ -94,6 +106,9 @@ pub struct Table {
     /// Names that stand for themselves in expressions: enum values, choice
     /// options, evidence choices and step statuses.
     pub values: BTreeSet<String>,
+    /// The parameters of each stage that has them (`stage drain(host:
+    /// host) …`), which only `call` runs.
+    pub params: HashMap<String, Vec<Param>>,
 }
 
 impl Table {
@@ -214,7 +229,20 @@ impl Builder {
                     self.define(Kind::Outcome, &outcome.name);
                 }
                 ItemKind::Stage(stage) => {
-                    self.define(Kind::Stage, &stage.id);
+                    if self.define(Kind::Stage, &stage.id) {
+                        if let Some(params) = &stage.params {
+                            for param in params {
+                                if let InputTypeKind::Enum(values) = &param.ty.kind {
+                                    self.table
+                                        .values
+                                        .extend(values.iter().map(|v| v.name.clone()));
+                                }
+                            }
+                            self.table
+                                .params
+                                .insert(stage.id.name.clone(), params.clone());
+                        }
+                    }
                     self.items(&stage.id.name, &stage.items);
                 }
                 ItemKind::Finally(items) => self.items(FINALLY, items),
@@ -240,6 +268,8 @@ impl Builder {
                 }
                 StageItemKind::Foreach(foreach) => self.items(stage, &foreach.items),
                 StageItemKind::Parallel(parallel) => self.items(stage, &parallel.items),
+                StageItemKind::Repeat(repeat) => self.items(stage, &repeat.items),
+                StageItemKind::Finally(items) => self.items(stage, items),
                 StageItemKind::Checklist(list) => {
                     if self.define(Kind::Node, &list.id) {
                         let mut fields = status_only();

@@ -16,6 +16,8 @@ use crate::resolve::closest;
 use crate::symbols::{FieldType, NodeKind, STATUSES, Table};
 use crate::{Finding, Source};
 
+mod at_once;
+mod call;
 mod data;
 mod retry;
 mod time;
@@ -33,6 +35,7 @@ pub fn check(sources: &[Source], table: &Table) -> Vec<Finding> {
         source: 0,
         text: "",
         scopes: Vec::new(),
+        declared: Vec::new(),
     };
     for (index, source) in sources.iter().enumerate() {
         if let Some(file) = &source.file {
@@ -238,6 +241,9 @@ struct Checker<'t> {
     /// Loop variables of the `foreach` blocks around the current node, each
     /// with the type of its list's items.
     scopes: Vec<(String, Type)>,
+    /// The scalar type each loop variable and parameter in scope was
+    /// declared with, when it has one (for `host`, `command`, `secret`).
+    declared: Vec<(String, Option<ScalarType>)>,
 }
 
 impl Checker<'_> {
@@ -289,7 +295,7 @@ impl Checker<'_> {
             match &item.kind {
                 ItemKind::Input(input) => self.input_default(input),
                 ItemKind::Require(require) => self.require(require),
-                ItemKind::Stage(stage) => self.stage_items(&stage.items),
+                ItemKind::Stage(stage) => self.stage(stage),
                 ItemKind::Budget(budget) => self.deadline(budget),
                 ItemKind::Finally(items) => self.stage_items(items),
                 ItemKind::Version(_)
@@ -318,14 +324,37 @@ impl Checker<'_> {
                         self.stmt(&stmt.kind);
                     }
                 }
-                StageItemKind::Parallel(parallel) => self.stage_items(&parallel.items),
+                StageItemKind::Parallel(parallel) => {
+                    if let Some(condition) = &parallel.condition {
+                        self.condition(condition, "`when`");
+                    }
+                    if let Some(at_once) = &parallel.at_once_expr {
+                        self.at_once(at_once);
+                    }
+                    self.stage_items(&parallel.items);
+                }
+                StageItemKind::Repeat(repeat) => {
+                    self.stage_items(&repeat.items);
+                    self.condition(&repeat.until, "`repeat … until`");
+                }
+                StageItemKind::Finally(items) => self.stage_items(items),
                 StageItemKind::Checklist(list) => self.stage_items(&list.items),
                 StageItemKind::Foreach(foreach) => {
+                    if let Some(condition) = &foreach.condition {
+                        self.condition(condition, "`when`");
+                    }
+                    if let Some(at_once) = &foreach.parallel_expr {
+                        self.at_once(at_once);
+                    }
                     let item = self.foreach_item(&foreach.list);
                     self.scopes.push((foreach.var.name.clone(), item));
+                    let declared = self.table.list_item(&foreach.list);
+                    self.declared.push((foreach.var.name.clone(), declared));
                     self.stage_items(&foreach.items);
                     self.scopes.pop();
+                    self.declared.pop();
                 }
+                StageItemKind::Call(call) => self.stage_call(call),
                 StageItemKind::On(_)
                 | StageItemKind::Then(_)
                 | StageItemKind::End(_)

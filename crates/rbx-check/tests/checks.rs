@@ -168,3 +168,46 @@ fn a_long_sequence_is_checked_without_recursing_per_step() {
     );
     assert!(cycles[0].ends_with("s.n19999 → t → t.back → s"));
 }
+
+#[test]
+fn calls_pass_and_lower_to_instances_bound_to_their_callers() {
+    let report = check(&fixtures().join("pass/calls.runbook"), &Files);
+    assert!(
+        report.findings.is_empty(),
+        "{}",
+        render(&report, fixtures())
+    );
+    let graph = report.graph.expect("the procedure lowers");
+    let callers: Vec<(String, String, usize)> = graph
+        .calls
+        .iter()
+        .map(|(instance, frame)| (instance.clone(), frame.caller.clone(), frame.depth))
+        .collect();
+    let expect = |instance: &str, caller: &str, depth: usize| {
+        assert!(
+            callers.contains(&(instance.to_string(), caller.to_string(), depth)),
+            "{instance} called from {caller} at depth {depth}: {callers:?}"
+        );
+    };
+    // Numbered in the order the calls are lowered: main's, its loop's,
+    // its parallel block's two, the `again side` instance's, then the
+    // primary `side`'s.
+    expect("drain#1", "main", 0);
+    expect("drain#2", "main", 1);
+    expect("drain#3", "main", 0);
+    expect("drain#4", "main", 0);
+    expect("drain#5", "side#2", 0);
+    expect("drain#6", "side", 0);
+    for n in 1..=6 {
+        expect(
+            &format!("undrain#{n}"),
+            &format!("drain#{n}"),
+            usize::from(n == 2),
+        );
+    }
+    assert_eq!(callers.len(), 12);
+    // A stage with parameters has no instance of its own.
+    assert!(graph.node("drain").is_none());
+    assert!(graph.node("drain#2.cordon").is_some());
+    assert!(graph.node("undrain#2.uncordon").is_some());
+}

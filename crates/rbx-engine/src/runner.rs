@@ -8,6 +8,7 @@
 //! so joins after alternative branches work.
 
 mod budgets;
+mod call;
 mod condition;
 mod decide;
 mod dispatch;
@@ -17,6 +18,7 @@ mod hooks;
 mod node;
 mod person;
 mod record;
+mod repeat;
 mod retry;
 mod step;
 mod tally;

@@ -39,6 +39,9 @@ pub mod kind {
     /// The run's end is decided and its `finally` block starts: the
     /// payload says how it would have ended.
     pub const FINALLY_STARTED: &str = "finally_started";
+    /// A stage instance's own clean-up starts: it was left (`at_end`
+    /// false) or the run's end was decided with it started (true).
+    pub const CLEANUP_STARTED: &str = "cleanup_started";
     pub const CONFIRMED: &str = "irreversible_confirmed";
     /// One person's sign-off that did not yet settle its node.
     pub const SIGNOFF_RECORDED: &str = "signoff_recorded";
@@ -225,6 +228,9 @@ pub struct RunState {
     /// it is over (`finally_started`'s payload: `outcome` and `success`,
     /// or the `failed` node and its `reason`).
     pub finally: Option<Json>,
+    /// The stage instances whose own clean-up has started, each with
+    /// whether it started at the run's end (`cleanup_started`).
+    pub cleanups: BTreeMap<String, bool>,
 }
 
 /// How a flow was left: by which node, at which event of the journal.
@@ -243,6 +249,7 @@ impl RunState {
             history: History::default(),
             dues: HashMap::new(),
             finally: None,
+            cleanups: BTreeMap::new(),
         }
     }
 }
@@ -256,6 +263,7 @@ impl RunState {
             && self.left == other.left
             && self.dues == other.dues
             && self.finally == other.finally
+            && self.cleanups == other.cleanups
     }
 }
 
@@ -351,6 +359,17 @@ impl RunState {
                 // next end.
                 if payload.get("finally").and_then(Json::as_bool) == Some(true) {
                     self.finally = None;
+                    self.cleanups.retain(|_, at_end| !*at_end);
+                }
+                // Stages run again from inside clean up again when left.
+                for stage in payload
+                    .get("cleanups")
+                    .and_then(Json::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Json::as_str)
+                {
+                    self.cleanups.remove(stage);
                 }
                 for reset in nodes {
                     self.history.reset(&reset);
@@ -367,6 +386,13 @@ impl RunState {
             }
             kind::RUN_RESUMED => self.status = RunStatus::Running,
             kind::FINALLY_STARTED => self.finally = Some(payload.clone()),
+            kind::CLEANUP_STARTED => {
+                let stage = payload.get("stage").and_then(Json::as_str);
+                let at_end = payload.get("at_end").and_then(Json::as_bool) == Some(true);
+                if let Some(stage) = stage {
+                    self.cleanups.insert(stage.to_string(), at_end);
+                }
+            }
             kind::RUN_PAUSED => {
                 self.status = RunStatus::Paused {
                     node: node.to_string(),

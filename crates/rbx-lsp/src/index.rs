@@ -182,8 +182,17 @@ impl Walker<'_> {
             }
             ItemKind::Stage(stage) => {
                 self.named(Kind::Stage, &stage.id, true);
+                // A parameter is a name scoped to its stage, as a loop
+                // variable is to its loop.
+                let params = stage.params.as_deref().unwrap_or_default();
+                for param in params {
+                    let scope = (stage.id.span.start, param.name.name.clone());
+                    self.push(self.loop_symbol(&scope), param.name.span, true);
+                    self.scopes.push(scope);
+                }
                 self.text(&stage.title);
                 self.stage_items(&stage.items);
+                self.scopes.truncate(self.scopes.len() - params.len());
             }
             ItemKind::Finally(items) => self.stage_items(items),
         }
@@ -206,13 +215,26 @@ impl Walker<'_> {
                 }
                 StageItemKind::Foreach(foreach) => {
                     self.path(&foreach.list);
+                    for e in foreach.condition.iter().chain(&foreach.parallel_expr) {
+                        self.expr(e);
+                    }
                     let scope = (item.span.start, foreach.var.name.clone());
                     self.push(self.loop_symbol(&scope), foreach.var.span, true);
                     self.scopes.push(scope);
                     self.stage_items(&foreach.items);
                     self.scopes.pop();
                 }
-                StageItemKind::Parallel(parallel) => self.stage_items(&parallel.items),
+                StageItemKind::Parallel(parallel) => {
+                    for e in parallel.condition.iter().chain(&parallel.at_once_expr) {
+                        self.expr(e);
+                    }
+                    self.stage_items(&parallel.items);
+                }
+                StageItemKind::Repeat(repeat) => {
+                    self.stage_items(&repeat.items);
+                    self.expr(&repeat.until);
+                }
+                StageItemKind::Finally(items) => self.stage_items(items),
                 StageItemKind::Checklist(list) => {
                     self.named(Kind::Node, &list.id, true);
                     self.text(&list.title);
@@ -224,7 +246,38 @@ impl Walker<'_> {
                         self.target(&route.route.target);
                     }
                 }
+                StageItemKind::Call(call) => {
+                    self.named(Kind::Stage, &call.stage, false);
+                    for arg in &call.args {
+                        self.argument(&call.stage.name, &arg.name);
+                        self.expr(&arg.value);
+                    }
+                    for route in &call.routes {
+                        self.target(&route.route.target);
+                    }
+                }
             }
+        }
+    }
+
+    /// An argument's name is a use of the parameter it gives: the name
+    /// scoped to the called stage, where the stage is defined.
+    fn argument(&mut self, stage: &str, name: &Ident) {
+        let Some(def) = self.table.defined.get(&(Kind::Stage, stage.to_string())) else {
+            return;
+        };
+        let declared = self
+            .table
+            .params
+            .get(stage)
+            .is_some_and(|params| params.iter().any(|p| p.name.name == name.name));
+        if declared {
+            let symbol = Symbol::Loop {
+                source: def.source,
+                scope: def.span.start,
+                name: name.name.clone(),
+            };
+            self.push(symbol, name.span, false);
         }
     }
 

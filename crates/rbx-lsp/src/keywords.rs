@@ -21,7 +21,7 @@ pub enum Context {
     Decide,
     Choose,
     Wait,
-    /// The routes after `again STAGE`.
+    /// The routes after `again STAGE` or `call STAGE(…)`.
     Again,
 }
 
@@ -31,7 +31,7 @@ impl Context {
         Some(match keyword {
             "runbook" => Context::Top,
             "role" => Context::Role,
-            "stage" | "foreach" | "parallel" | "checklist" => Context::Stage,
+            "stage" | "foreach" | "parallel" | "checklist" | "repeat" => Context::Stage,
             "step" => Context::Step,
             "manual" => Context::Manual,
             "gate" => Context::Gate,
@@ -39,7 +39,7 @@ impl Context {
             "decide" => Context::Decide,
             "choose" => Context::Choose,
             "wait" => Context::Wait,
-            "again" => Context::Again,
+            "again" | "call" => Context::Again,
             _ => return None,
         })
     }
@@ -157,9 +157,10 @@ pub const KEYWORDS: &[Keyword] = &[
     kw(
         "finally",
         "finally { … }",
-        "Clean-up that runs once whenever the run ends: with an outcome, failed or cancelled. \
+        "Clean-up: at the top level, once whenever the run ends (with an outcome, failed or \
+         cancelled); in a stage, once each time the stage is left, before what comes after it. \
          Every node of it runs in order; a failure in it fails a run that would have succeeded.",
-        &[Top],
+        &[Top, Stage],
     ),
     kw(
         "within",
@@ -264,9 +265,29 @@ pub const KEYWORDS: &[Keyword] = &[
         &[],
     ),
     kw(
+        "repeat",
+        "repeat at most N until EXPR { … }",
+        "Runs its items again, one iteration at a time, until the condition holds after an \
+         iteration (read on that iteration's values); the loop fails when the last of its `N` \
+         iterations leaves it false. Each iteration has ids of its own (`investigate[2]`).",
+        &[Stage],
+    ),
+    kw(
+        "most",
+        "repeat at most N until EXPR { … }",
+        "The bound of a `repeat`: how many iterations at most.",
+        &[],
+    ),
+    kw(
         "again",
         "again STAGE { on failure -> TARGET }",
         "Runs a stage again as a fresh instance, then comes back to the next item.",
+        &[Stage],
+    ),
+    kw(
+        "call",
+        "call STAGE(NAME = EXPR, …) { on failure -> TARGET }",
+        "Runs a stage with parameters as a fresh instance with these arguments, then comes back to the next item.",
         &[Stage],
     ),
     kw(

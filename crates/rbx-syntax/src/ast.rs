@@ -465,13 +465,31 @@ pub enum TargetKind {
 
 // --------------------------------------------------------------- stages --
 
-/// `stage ID "Title" (within DURATION)? { ... }`
-#[derive(Debug, Clone, PartialEq)]
+/// `stage ID (PARAMS)? "Title" (within DURATION)? { ... }`
+#[derive(Clone, PartialEq)]
 pub struct Stage {
     pub id: Ident,
+    /// `None` for a plain stage; `Some` (perhaps empty) for a stage that
+    /// runs only where `call` invokes it.
+    pub params: Option<Vec<Param>>,
     pub title: Text,
     pub within: Option<Duration>,
     pub items: Vec<StageItem>,
+}
+
+/// A plain stage's tree shows no `params`: most stages have none.
+impl std::fmt::Debug for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut out = f.debug_struct("Stage");
+        out.field("id", &self.id);
+        if let Some(params) = &self.params {
+            out.field("params", params);
+        }
+        out.field("title", &self.title)
+            .field("within", &self.within)
+            .field("items", &self.items)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -494,6 +512,11 @@ pub enum StageItemKind {
     Foreach(Foreach),
     Parallel(Parallel),
     Again(Again),
+    Repeat(Repeat),
+    /// `finally { ... }` in a stage: the stage's clean-up, run whenever the
+    /// stage is left, as it ends, fails or is cancelled.
+    Finally(Vec<StageItem>),
+    Call(Call),
 }
 
 /// A node with a statement body: step, manual, gate, signoff, decide,
@@ -567,7 +590,11 @@ pub struct Foreach {
     pub var: Ident,
     pub list: Path,
     pub parallel: Option<Int>,
+    /// `parallel EXPR` with an expression rather than a number.
+    pub parallel_expr: Option<Expr>,
     pub tolerate: Option<Tolerate>,
+    /// `when EXPR`: the whole loop runs only when it holds.
+    pub condition: Option<Expr>,
     pub items: Vec<StageItem>,
 }
 
@@ -576,7 +603,11 @@ pub struct Foreach {
 pub struct Parallel {
     /// How many branches run at once; every branch when absent.
     pub at_once: Option<Int>,
+    /// `parallel EXPR` with an expression rather than a number.
+    pub at_once_expr: Option<Expr>,
     pub tolerate: Option<Tolerate>,
+    /// `when EXPR`: the whole block runs only when it holds.
+    pub condition: Option<Expr>,
     pub items: Vec<StageItem>,
 }
 
@@ -612,11 +643,47 @@ impl Tolerate {
     }
 }
 
+/// `repeat at most N until EXPR { ... }`: the items run as iterations,
+/// one after the other, until `until` holds after one, at most `N` times.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Repeat {
+    /// The bound; lint refuses a `repeat` without one.
+    pub at_most: Option<Int>,
+    pub until: Expr,
+    pub items: Vec<StageItem>,
+}
+
 /// `again STAGE (on failure -> TARGET)*`
 #[derive(Debug, Clone, PartialEq)]
 pub struct Again {
     pub stage: Ident,
     pub routes: Vec<SpannedRoute>,
+}
+
+/// `NAME: TYPE`, a parameter of a stage: a typed value its body reads as
+/// it reads an input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    pub name: Ident,
+    pub ty: InputType,
+}
+
+/// `call STAGE(NAME = EXPR, …) { on failure -> TARGET }`: a fresh
+/// instance of a stage with parameters, in place, its arguments named.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    pub stage: Ident,
+    pub args: Vec<Arg>,
+    pub routes: Vec<SpannedRoute>,
+    /// From the stage's name to the closing parenthesis.
+    pub span: Span,
+}
+
+/// `NAME = EXPR`, an argument of a `call`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arg {
+    pub name: Ident,
+    pub value: Expr,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -71,6 +71,8 @@ fn describe(rule: Rule) -> Option<String> {
             "a node (`smoke.doctor`, `doctor` or a quoted pattern such as `\"smoke.*\"`)"
         }
         verdict => "`go` or `no_go`",
+        stage_params | stage_param => "a parameter such as `host: host`",
+        call_arg => "an argument such as `host = \"db-1\"`",
         EOI => "the end of the file",
         _ => return None,
     };

@@ -5,6 +5,7 @@
 //! comments kept in order. Formatting is idempotent, and the formatted text
 //! parses to a tree equal to the original's.
 
+mod call;
 mod scenario;
 
 use crate::ast::*;
@@ -233,7 +234,12 @@ impl Printer<'_> {
             ItemKind::On(route) => self.line(level, &route_text(route), item.span.end),
             ItemKind::Budget(budget) => self.line(level, &budget_text(budget), item.span.end),
             ItemKind::Stage(stage) => {
-                let mut head = format!("stage {} {}", stage.id.name, text(&stage.title, level));
+                let mut head = format!(
+                    "stage {}{} {}",
+                    stage.id.name,
+                    call::params(stage.params.as_deref()),
+                    text(&stage.title, level)
+                );
                 if let Some(within) = &stage.within {
                     head.push_str(" within ");
                     head.push_str(&duration(within.millis));
@@ -273,11 +279,13 @@ impl Printer<'_> {
                 StageItemKind::Require(_) | StageItemKind::On(_) => "rule",
                 StageItemKind::Then(_) | StageItemKind::End(_) => "flow",
                 StageItemKind::Anchor(_) => "anchor",
-                StageItemKind::Again(_) => "again",
+                StageItemKind::Again(_) | StageItemKind::Call(_) => "again",
                 StageItemKind::Block(_)
                 | StageItemKind::Checklist(_)
                 | StageItemKind::Foreach(_)
-                | StageItemKind::Parallel(_) => "node",
+                | StageItemKind::Parallel(_)
+                | StageItemKind::Repeat(_) => "node",
+                StageItemKind::Finally(_) => "finally",
             },
             |printer, item, level| printer.stage_item(item, level),
         );
@@ -298,6 +306,17 @@ impl Printer<'_> {
                 }
                 self.line(level, &line, end);
             }
+            StageItemKind::Call(call) if call.routes.is_empty() => {
+                self.line(level, &call::head(call), end);
+            }
+            StageItemKind::Call(call) => {
+                self.out.push_str(&format!("{p}{} {{\n", call::head(call)));
+                for route in &call.routes {
+                    self.leading_comments(route.span.end, level + 1);
+                    self.line(level + 1, &route_text(&route.route), route.span.end);
+                }
+                self.close(end, level);
+            }
             StageItemKind::Again(again) if again.routes.is_empty() => {
                 self.line(level, &format!("again {}", again.stage.name), end);
             }
@@ -310,13 +329,24 @@ impl Printer<'_> {
                 }
                 self.close(end, level);
             }
+            StageItemKind::Finally(items) => {
+                self.out.push_str(&format!("{p}finally {{\n"));
+                self.stage_items(items, level + 1);
+                self.close(end, level);
+            }
             StageItemKind::Parallel(parallel) => {
                 let mut head = "parallel".to_string();
                 if let Some(n) = &parallel.at_once {
                     head.push_str(&format!(" {}", n.value));
                 }
+                if let Some(n) = &parallel.at_once_expr {
+                    head.push_str(&format!(" {}", expr(n)));
+                }
                 if let Some(t) = &parallel.tolerate {
                     head.push_str(&format!(" tolerate {}", t.source_form()));
+                }
+                if let Some(condition) = &parallel.condition {
+                    head.push_str(&format!(" when {}", expr(condition)));
                 }
                 self.out.push_str(&format!("{p}{head} {{\n"));
                 self.stage_items(&parallel.items, level + 1);
@@ -336,11 +366,27 @@ impl Printer<'_> {
                 if let Some(n) = &foreach.parallel {
                     head.push_str(&format!(" parallel {}", n.value));
                 }
+                if let Some(n) = &foreach.parallel_expr {
+                    head.push_str(&format!(" parallel {}", expr(n)));
+                }
                 if let Some(t) = &foreach.tolerate {
                     head.push_str(&format!(" tolerate {}", t.source_form()));
                 }
+                if let Some(condition) = &foreach.condition {
+                    head.push_str(&format!(" when {}", expr(condition)));
+                }
                 self.out.push_str(&format!("{p}{head} {{\n"));
                 self.stage_items(&foreach.items, level + 1);
+                self.close(end, level);
+            }
+            StageItemKind::Repeat(repeat) => {
+                let mut head = "repeat".to_string();
+                if let Some(n) = &repeat.at_most {
+                    head.push_str(&format!(" at most {}", n.value));
+                }
+                head.push_str(&format!(" until {}", expr(&repeat.until)));
+                self.out.push_str(&format!("{p}{head} {{\n"));
+                self.stage_items(&repeat.items, level + 1);
                 self.close(end, level);
             }
             StageItemKind::Block(block) => {

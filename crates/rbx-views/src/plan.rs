@@ -8,8 +8,10 @@
 //! way the run can end. Nothing is executed and nothing is recorded.
 //! Secret values are never printed: a secret shows as a mask.
 
-use rbx_check::symbols::FINALLY;
+use rbx_check::symbols::{FINALLY, is_cleanup};
 use std::fmt::Write as _;
+
+mod call;
 
 use rbx_check::budget::{self, Reason, WorstCase};
 use rbx_check::graph::{EdgeKind, Node, NodeKind};
@@ -361,6 +363,14 @@ impl<'a> Plan<'a> {
                 2,
                 "runs once whenever the run ends: with an outcome, failed or cancelled",
             );
+        } else if let Some(cleaned) = node.stage.strip_suffix(".finally") {
+            self.line(
+                2,
+                &format!(
+                    "runs once each time `{cleaned}` is left, before what comes after it, \
+                     or when the run ends with `{cleaned}` started"
+                ),
+            );
         } else if !self.reached[start] {
             self.line(
                 2,
@@ -378,16 +388,23 @@ impl<'a> Plan<'a> {
             match &member.kind {
                 NodeKind::StageStart { stage, title, .. } => {
                     self.out.push('\n');
-                    self.line(
-                        2,
-                        &format!("again    {stage}, as instance {} — {title}", member.stage),
-                    );
+                    let line = match self.procedure.graph.calls.get(&member.stage) {
+                        Some(frame) => format!(
+                            "call     {stage}({}), as instance {} — {title}",
+                            frame.arguments_written(),
+                            member.stage
+                        ),
+                        None => format!("again    {stage}, as instance {} — {title}", member.stage),
+                    };
+                    self.line(2, &line);
                     self.stage_facts(index, 11);
                 }
                 NodeKind::End { .. } => {}
                 NodeKind::Block(_)
                 | NodeKind::Anchor(_)
                 | NodeKind::Checklist { .. }
+                | NodeKind::Until { .. }
+                | NodeKind::Guard { .. }
                 | NodeKind::Tally { .. } => self.node(index, indent),
             }
         }
@@ -468,6 +485,10 @@ impl<'a> Plan<'a> {
             NodeKind::Anchor(anchor) => ("anchor", &anchor.title),
             NodeKind::Checklist { title, .. } => ("checklist", title),
             NodeKind::Tally { tolerate, .. } => return self.tally(index, indent, tolerate),
+            NodeKind::Until { until, at_most } => {
+                return self.until(index, indent, until, *at_most);
+            }
+            NodeKind::Guard { condition } => return self.guard(index, indent, condition),
             NodeKind::StageStart { .. } | NodeKind::End { .. } => return,
         };
         // A title is one line of the plan even if it holds a `\n` escape.
@@ -476,6 +497,11 @@ impl<'a> Plan<'a> {
         self.line(indent, &format!("{kind:<9}{} — {title}", node.id));
         let mut details: Vec<(&str, String)> = Vec::new();
         for fanout in &node.fanout {
+            if fanout.repeat.is_some() {
+                let text = graph::fanout(fanout);
+                details.push(("repeat", text.trim_start_matches("repeat ").to_string()));
+                continue;
+            }
             let mut text = graph::fanout(fanout)
                 .trim_start_matches("foreach ")
                 .to_string();
@@ -533,6 +559,52 @@ impl<'a> Plan<'a> {
         self.line(indent, &format!("{:<9}{} — {what}", "tally", node.id));
         let pad = indent + 9;
         for (key, value) in self.routes(index) {
+            self.line(pad, &format!("{key:<KEY$}{value}"));
+        }
+    }
+
+    /// The end of each iteration of a `repeat`: what it judges, and where
+    /// the loop goes when the last iteration leaves it false.
+    fn until(&mut self, index: usize, indent: usize, until: &rbx_syntax::ast::Expr, at_most: i64) {
+        let node = self.nodes[index];
+        self.out.push('\n');
+        let what = format!("after each iteration, until {}", expr(until));
+        self.line(indent, &format!("{:<9}{} — {what}", "until", node.id));
+        let pad = indent + 9;
+        let details = [
+            (
+                "holds",
+                "the loop is done; no later iteration runs".to_string(),
+            ),
+            ("not yet", "the next iteration runs".to_string()),
+            (
+                "bound",
+                format!("still false after iteration {at_most}: the loop fails"),
+            ),
+        ];
+        for (key, value) in details.into_iter().chain(self.routes(index)) {
+            self.line(pad, &format!("{key:<KEY$}{value}"));
+        }
+    }
+
+    /// A block's own condition, judged once before it.
+    fn guard(&mut self, index: usize, indent: usize, condition: &rbx_syntax::ast::Expr) {
+        let node = self.nodes[index];
+        self.out.push('\n');
+        let what = format!("the block after it runs only when {}", expr(condition));
+        self.line(indent, &format!("{:<9}{} — {what}", "when", node.id));
+        let pad = indent + 9;
+        let details = [
+            (
+                "holds",
+                "every node of the block runs as written".to_string(),
+            ),
+            (
+                "not",
+                "the whole block is skipped; what follows it runs".to_string(),
+            ),
+        ];
+        for (key, value) in details {
             self.line(pad, &format!("{key:<KEY$}{value}"));
         }
     }
@@ -704,7 +776,7 @@ impl<'a> Plan<'a> {
                 EdgeKind::Next | EdgeKind::Branch(_) => {}
             }
         }
-        let unrouted = if self.nodes[index].host == FINALLY {
+        let unrouted = if is_cleanup(&self.nodes[index].host) {
             "the rest of the clean-up; the run fails after it"
         } else {
             "none: the run stops, failed"
@@ -728,6 +800,8 @@ impl<'a> Plan<'a> {
             NodeKind::Block(_)
             | NodeKind::Anchor(_)
             | NodeKind::Checklist { .. }
+            | NodeKind::Until { .. }
+            | NodeKind::Guard { .. }
             | NodeKind::Tally { .. } => {
                 format!("continue with {}", target.id)
             }
@@ -741,6 +815,10 @@ impl<'a> Plan<'a> {
     fn resolve(&self, text: &Text, node: &Node, splice: Splice) -> String {
         let value_of = |interpolation: &Interpolation| {
             let name = interpolation.path.dotted();
+            if let Some(value) = call::param_value(&self.procedure.graph, node, &name, self.inputs)
+            {
+                return value;
+            }
             let item = node.fanout.iter().any(|f| f.var == name);
             self.inputs
                 .get(&name)

@@ -149,8 +149,6 @@ fn finished(state: &RunState) -> View {
                 (name, seen)
             })
             .collect(),
-        items: Vec::new(),
-        tally: None,
-        positions: Vec::new(),
+        ..View::default()
     }
 }

@@ -30,6 +30,7 @@ pub(crate) enum Judged {
 fn condition<'g>(graph: &'g Graph, node: &XNode) -> Option<&'g Expr> {
     match &graph.graph[node.check].kind {
         NodeKind::Block(block) => block.condition(),
+        NodeKind::Guard { condition } => Some(condition),
         _ => None,
     }
 }
@@ -79,8 +80,12 @@ impl<'a> Stored<'a> {
         procedure: &'a crate::Procedure,
         inputs: &'a HashMap<String, Value>,
     ) -> Stored<'a> {
+        let mut view = View::of(state, plan, node, graph);
+        // An argument that cannot be read leaves its parameter without a
+        // value, which the condition then reports.
+        let _ = view.bind(inputs);
         Stored {
-            view: View::of(state, plan, node, graph),
+            view,
             inputs,
             roles: crate::roles::Roles::of(procedure, state),
             links_set: &procedure.links_set,

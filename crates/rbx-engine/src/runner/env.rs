@@ -27,6 +27,10 @@ pub struct View {
     pub(crate) tally: Option<super::tally::Tally>,
     /// Each loop item's place in its list, for `VAR.index`.
     pub(crate) positions: Vec<usize>,
+    /// The `call` instances the node is in, outermost first.
+    pub(crate) frames: Vec<super::call::Frame>,
+    /// Each frame's parameters with their values, once `bind` read them.
+    pub(crate) bound: Vec<Vec<(String, Value)>>,
 }
 
 impl View {
@@ -40,7 +44,14 @@ impl View {
         graph: &Graph,
     ) -> View {
         let wanted = mentioned(graph, node.check);
-        let mut best: HashMap<String, (u64, bool, &NodeState)> = HashMap::new();
+        // Ranked by: of the same `call` instance (two instances may run
+        // side by side), in the same loop items, ran rather than skipped,
+        // then finished last. A skipped instance has nothing to read but its
+        // status, and the journal orders skips as the drive wrote them, so
+        // that a `repeat`'s iterations skipped after the one that held
+        // never hide it — in the drive that ran it or after a resume.
+        let instance = super::call::instance_of(graph, node.check);
+        let mut best: HashMap<String, (Rank, &NodeState)> = HashMap::new();
         for name in &wanted {
             for &other in plan
                 .by_name
@@ -53,21 +64,19 @@ impl View {
                     continue;
                 };
                 let Some(seq) = ns.finished_seq else { continue };
+                let same_instance = instance.is_none_or(|i| graph.graph[other.check].stage == i);
                 let same_items =
                     other.items == node.items[..other.items.len().min(node.items.len())];
-                let better = match best.get(name) {
-                    None => true,
-                    Some((s, same, _)) => (same_items, seq) > (*same, *s),
-                };
-                if better {
-                    best.insert(name.clone(), (seq, same_items, ns));
+                let rank = (same_instance, same_items, ns.status != Status::Skipped, seq);
+                if best.get(name).is_none_or(|(kept, _)| rank > *kept) {
+                    best.insert(name.clone(), (rank, ns));
                 }
             }
         }
         View {
             fields: best
                 .into_iter()
-                .map(|(name, (_, _, ns))| {
+                .map(|(name, (_, ns))| {
                     (
                         name,
                         (
@@ -82,9 +91,16 @@ impl View {
             items: node.items.clone(),
             tally: None,
             positions: node.positions.clone(),
+            frames: super::call::frames(graph, node.check),
+            bound: Vec::new(),
         }
     }
 }
+
+/// How well a node of a name answers a read: of the same `call` instance,
+/// in the same loop items, ran rather than skipped, the sequence it
+/// finished at.
+type Rank = (bool, bool, bool, u64);
 
 /// The first segment of every path a node's statements mention.
 pub(crate) fn mentioned(
@@ -125,8 +141,11 @@ pub(crate) fn mentioned(
                 collect_paths(at, &mut names);
             }
         }
+        NodeKind::Until { until, .. } => collect_paths(until, &mut names),
+        NodeKind::Guard { condition } => collect_paths(condition, &mut names),
         NodeKind::End { .. } | NodeKind::Tally { .. } => {}
     }
+    super::call::mentioned(graph, index, &mut names);
     names
 }
 
@@ -204,6 +223,13 @@ impl NodeEnv<'_> {
 /// input, else a field of another node ("What a node can read").
 pub(crate) fn read(view: &View, inputs: &HashMap<String, Value>, path: &[&str]) -> Option<Value> {
     let head = *path.first()?;
+    if !view.frames.is_empty() {
+        let innermost = view.frames.len();
+        return match super::call::lookup(view, innermost, view.items.len(), path) {
+            Some(found) => found,
+            None => outside(view, inputs, path),
+        };
+    }
     if let Some(at) = view.items.iter().rposition(|(var, _)| var == head) {
         return match path.get(1) {
             None => Some(view.items[at].1.clone()),
@@ -214,6 +240,17 @@ pub(crate) fn read(view: &View, inputs: &HashMap<String, Value>, path: &[&str]) 
             Some(_) => None,
         };
     }
+    outside(view, inputs, path)
+}
+
+/// An input, else a field of another node: what a name means past the
+/// loop items and parameters in scope.
+pub(crate) fn outside(
+    view: &View,
+    inputs: &HashMap<String, Value>,
+    path: &[&str],
+) -> Option<Value> {
+    let head = *path.first()?;
     if let Some(v) = inputs.get(head) {
         return Some(v.clone());
     }
@@ -290,9 +327,7 @@ impl Env for NodeEnv<'_> {
                         ))
                     })
                     .collect(),
-                items: Vec::new(),
-                tally: None,
-                positions: Vec::new(),
+                ..View::default()
             };
             let env = NodeEnv {
                 shared: self.shared,

@@ -44,7 +44,14 @@ pub(crate) async fn execute(
                 Ok(()) => settled(Status::Succeeded, None),
                 Err(why) => settled(Status::Failed, Some(why)),
             };
-            finish(shared, &node.id, 0, state, env.stamped(json!({}))).await
+            finish(
+                shared,
+                &node.id,
+                0,
+                state,
+                env.stamped(super::call::recorded(&view)),
+            )
+            .await
         }
         NodeKind::Anchor(anchor) => {
             shared.options.executor.attend(&node.id).await;
@@ -80,6 +87,16 @@ pub(crate) async fn execute(
             .await
         }
         NodeKind::Tally { tolerate, .. } => tally(shared, node, tolerate, &view).await,
+        // Its condition held (the dispatcher judged it before): into the
+        // block (rule W5).
+        NodeKind::Guard { .. } => {
+            let mut state = settled(Status::Succeeded, None);
+            state.branch = Some(rbx_check::graph::guard::HELD.to_string());
+            finish(shared, &node.id, 0, state, json!({})).await
+        }
+        NodeKind::Until { until, at_most } => {
+            super::repeat::until(shared, node, until, *at_most, &env).await
+        }
         NodeKind::Block(block) => {
             let requires: Vec<Require> = block
                 .body

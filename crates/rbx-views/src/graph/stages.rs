@@ -86,7 +86,11 @@ fn stage_boxes<'g>(graph: &'g Graph, boxes: &mut Vec<Box>) -> HashMap<&'g str, u
         };
         match &node.kind {
             NodeKind::StageStart { stage, .. } if node.stage != node.host => {
-                boxes[at].lines.push(format!("again: {stage}"));
+                let line = match graph.calls.get(&node.stage) {
+                    Some(frame) => format!("call: {stage}({})", frame.arguments_written()),
+                    None => format!("again: {stage}"),
+                };
+                boxes[at].lines.push(line);
             }
             NodeKind::Block(block) if super::irreversible(block) => {
                 boxes[at].irreversible = true;

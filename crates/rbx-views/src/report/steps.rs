@@ -113,6 +113,20 @@ impl<'a> NodeView<'a> {
                 format!("Failed items, {} tolerated", tolerate.source_form()),
                 None,
             ),
+            NodeKind::Guard { condition } => (
+                "when",
+                format!("Only when {}", rbx_syntax::fmt::expr(condition)),
+                None,
+            ),
+            NodeKind::Until { until, at_most } => (
+                "until",
+                format!(
+                    "Until {} (iteration {} of {at_most})",
+                    rbx_syntax::fmt::expr(until),
+                    items.last().map_or("1", String::as_str)
+                ),
+                None,
+            ),
             NodeKind::StageStart { .. } | NodeKind::End { .. } => return None,
         };
         let conditions = self.conditions(statements_of(block), &vars);
@@ -406,9 +420,14 @@ pub(super) fn stages(graph: &rbx_check::graph::Graph, nodes: &NodeView<'_>) -> V
             return None;
         };
         let ns = nodes.state.nodes.get(&start.id);
+        // A call instance says which arguments it ran with.
+        let title = match graph.calls.get(&start.stage) {
+            Some(frame) => format!("{title} ({})", frame.arguments_written()),
+            None => title.clone(),
+        };
         Some(StageInfo {
             id: stage.clone(),
-            title: title.clone(),
+            title,
             instance: start.stage.clone(),
             again_in: (start.stage != start.host).then(|| start.host.clone()),
             result: nodes.result(&start.id),
@@ -434,7 +453,11 @@ pub(super) fn stages(graph: &rbx_check::graph::Graph, nodes: &NodeView<'_>) -> V
                 // An `again` instance is a row of the stage that holds it,
                 // where the `again` is written, and a section of its own.
                 NodeKind::StageStart { stage, title, .. } if member.stage != member.host => {
-                    info.steps.push(again_row(stage, title, &member.stage));
+                    let title = match graph.calls.get(&member.stage) {
+                        Some(frame) => format!("Call: {title} ({})", frame.arguments_written()),
+                        None => format!("Run again: {title}"),
+                    };
+                    info.steps.push(again_row(stage, &title, &member.stage));
                     if let Some(again) = stage_info(member) {
                         agains.push(again);
                     }
@@ -442,6 +465,8 @@ pub(super) fn stages(graph: &rbx_check::graph::Graph, nodes: &NodeView<'_>) -> V
                 NodeKind::Block(_)
                 | NodeKind::Anchor(_)
                 | NodeKind::Checklist { .. }
+                | NodeKind::Until { .. }
+                | NodeKind::Guard { .. }
                 | NodeKind::Tally { .. } => {
                     let target = if member.stage == primary.stage {
                         &mut info.steps
@@ -478,7 +503,7 @@ fn again_row(stage: &str, title: &str, instance: &str) -> StepInfo {
         id: instance.to_string(),
         name: stage.to_string(),
         kind: "again",
-        title: format!("Run again: {title}"),
+        title: title.to_string(),
         items: Vec::new(),
         instance: Some(instance.to_string()),
         owner: None,
