@@ -209,6 +209,57 @@ mod tests {
         }
     }
 
+    /// What a checkpoint of this format holds. A field added to the state
+    /// changes these lists: `FORMAT` is then a new version, so that no rbx
+    /// reads a checkpoint written without the field as if it were empty.
+    #[test]
+    fn the_fields_a_checkpoint_holds_are_those_of_its_format() {
+        let keys = |json: &Json| {
+            let mut keys: Vec<String> = json
+                .as_object()
+                .expect("an object")
+                .keys()
+                .cloned()
+                .collect();
+            keys.sort();
+            keys
+        };
+        let state = crate::replay(&journal(&run(), &[]));
+        let node = crate::state::NodeState {
+            captures: [("v".to_string(), crate::value::Value::Int(1))].into(),
+            branch: Some("b".to_string()),
+            reason: Some("r".to_string()),
+            duration_ms: Some(1),
+            finished_seq: Some(1),
+            finished_at: Some(1),
+            condition: Some("c".to_string()),
+            ..crate::state::NodeState::default()
+        };
+        let node = serde_json::to_value(&node).expect("a node serializes");
+        assert_eq!(
+            (super::FORMAT, keys(&payload(&state)["state"]), keys(&node)),
+            (
+                1,
+                ["cleanups", "dues", "finally", "left", "nodes", "status"]
+                    .map(String::from)
+                    .to_vec(),
+                [
+                    "attempts",
+                    "branch",
+                    "captures",
+                    "condition",
+                    "duration_ms",
+                    "finished_at",
+                    "finished_seq",
+                    "reason",
+                    "status"
+                ]
+                .map(String::from)
+                .to_vec(),
+            )
+        );
+    }
+
     #[test]
     fn a_checkpoint_of_another_format_is_not_read() {
         let state = crate::replay(&journal(&run(), &[]));
