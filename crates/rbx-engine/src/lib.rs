@@ -1156,6 +1156,7 @@ async fn resume_locked(
             Decision::VerifyFirst => {
                 if let Some(entry) = state.nodes.get_mut(&id) {
                     entry.status = Status::Pending;
+                    entry.rerun = true;
                 }
                 verify_first.insert(id.clone());
             }
@@ -1168,6 +1169,7 @@ async fn resume_locked(
                 .map_err(|e| ResumeError::Store(e.to_string()))?;
                 if let Some(entry) = state.nodes.get_mut(&id) {
                     entry.status = Status::Pending;
+                    entry.rerun = true;
                 }
             }
             Decision::Done(why) => {

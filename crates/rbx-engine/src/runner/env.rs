@@ -40,11 +40,12 @@ impl View {
         graph: &Graph,
     ) -> View {
         let wanted = mentioned(graph, node.check);
-        // Ranked by: in the same loop items, ran rather than skipped, then
-        // finished last. A skipped instance has nothing to read but its
-        // status, and the journal orders skips as the drive wrote them, so
-        // that a `repeat`'s iterations skipped after the one that held
-        // never hide it — in the drive that ran it or after a resume.
+        // Ranked: an instance in the same loop items first, then one that
+        // ran over one that was skipped (a skipped instance has nothing to
+        // read but its status), then the one that finished last. So after
+        // a `repeat` its nodes read as the iteration that held, not as the
+        // iterations skipped after it — in the drive that ran it and after
+        // a resume alike.
         let mut best: HashMap<String, ((bool, bool, u64), &NodeState)> = HashMap::new();
         for name in &wanted {
             for &other in plan
