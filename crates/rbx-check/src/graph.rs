@@ -201,6 +201,11 @@ pub struct Graph {
     pub finally: Option<NodeIndex>,
     /// Every outcome a run can end with, and whether it is a success.
     pub outcomes: std::collections::BTreeMap<String, OutcomeClass>,
+    /// Each stage instance with a `finally` block of its own, and the
+    /// start of that clean-up (rules Y1–Y4).
+    pub cleanups: std::collections::BTreeMap<String, NodeIndex>,
+    /// Each `again` instance, and the stage instance that runs it.
+    pub parents: HashMap<String, String>,
     by_id: HashMap<String, NodeIndex>,
 }
 
@@ -255,6 +260,8 @@ pub fn lower(sources: &[Source]) -> (Graph, Vec<Finding>) {
             cancel: None,
         },
         ends: HashMap::new(),
+        cleanups: std::collections::BTreeMap::new(),
+        parents: HashMap::new(),
     };
     lowerer.collect();
     let order = lowerer.stage_order();
@@ -288,6 +295,8 @@ pub fn lower(sources: &[Source]) -> (Graph, Vec<Finding>) {
         start,
         finally,
         outcomes,
+        cleanups: lowerer.cleanups,
+        parents: lowerer.parents,
         by_id: lowerer.by_id,
     };
     let mut findings = lowerer.findings;
@@ -459,6 +468,10 @@ struct Lowerer<'a> {
     runbook_routes: Routes<'a>,
     /// Outcome nodes by (stage instance, source, offset of the `end`).
     ends: HashMap<(String, usize, usize), NodeIndex>,
+    /// The start of each stage instance's own clean-up.
+    cleanups: std::collections::BTreeMap<String, NodeIndex>,
+    /// Each `again` instance and the instance that runs it.
+    parents: HashMap<String, String>,
 }
 
 impl<'a> Lowerer<'a> {
@@ -782,9 +795,68 @@ impl<'a> Lowerer<'a> {
                 StageItemKind::Repeat(repeat) => {
                     frontier = self.repeat(repeat, &ctx, frontier, origin);
                 }
+                StageItemKind::Finally(cleanup) if stage_level => {
+                    self.cleanup(cleanup, &ctx, origin);
+                }
+                StageItemKind::Finally(_) => self.misplaced(item, &ctx),
             }
         }
         frontier
+    }
+
+    /// Lowers a stage instance's own `finally` block as a flow of its own,
+    /// `INSTANCE.finally`: nothing leads to its start, which runs when the
+    /// instance is left or the run's end is decided with the instance
+    /// started (rules Y1, Y2); each node goes on to the next whether it
+    /// succeeded or failed. A second block in one stage is reported.
+    fn cleanup(&mut self, items: &'a [StageItem], ctx: &Ctx<'a>, origin: Origin) {
+        if self.cleanups.contains_key(&ctx.instance) {
+            if ctx.instance == ctx.host {
+                self.findings.push(Finding {
+                    source: ctx.source,
+                    diagnostic: Diagnostic::error(
+                        "rbx::lint::duplicate_finally",
+                        format!("the stage `{}` has two `finally` blocks", ctx.stage),
+                    )
+                    .primary(origin.span, "a second `finally`")
+                    .help("put every clean-up step of the stage in one `finally` block"),
+                });
+            }
+            return;
+        }
+        let flow = crate::symbols::cleanup_flow(&ctx.instance);
+        let start = self.add(Node {
+            id: flow.clone(),
+            stage: flow.clone(),
+            host: flow.clone(),
+            kind: NodeKind::StageStart {
+                stage: flow.clone(),
+                title: format!("Clean-up of `{}`, whenever it is left", ctx.instance),
+                within: None,
+                requires: Vec::new(),
+            },
+            fanout: ctx.fanout.clone(),
+            lanes: ctx.lanes.clone(),
+            origin,
+        });
+        let inner = Ctx {
+            source: ctx.source,
+            stage: ctx.stage,
+            instance: flow.clone(),
+            host: flow,
+            routes: Routes {
+                failure: Some((&GO_ON, origin)),
+                cancel: None,
+            },
+            fanout: ctx.fanout.clone(),
+            lanes: ctx.lanes.clone(),
+            tally: None,
+        };
+        if ctx.instance == ctx.host {
+            self.finally_items(items, ctx.source);
+        }
+        self.items(items, &inner, vec![(start, EdgeKind::Next, origin)], false);
+        self.cleanups.insert(ctx.instance.clone(), start);
     }
 
     /// Lowers the runbook's `finally` block as a flow of its own, `finally`:
@@ -908,18 +980,28 @@ impl<'a> Lowerer<'a> {
         let what = match &item.kind {
             StageItemKind::Require(_) => "`require`",
             StageItemKind::Then(_) => "`then`",
+            StageItemKind::Finally(_) => "`finally`",
             _ => "`end`",
+        };
+        let within = if crate::symbols::is_cleanup(&ctx.host) {
+            "`finally`"
+        } else {
+            "`foreach` or `parallel`"
         };
         self.findings.push(Finding {
             source: ctx.source,
             diagnostic: Diagnostic::error(
                 "rbx::lint::misplaced",
-                format!("{what} cannot stand inside `foreach` or `parallel`"),
+                format!("{what} cannot stand inside {within}"),
             )
             .primary(item.span, "not allowed here")
             .help(match &item.kind {
                 StageItemKind::Require(_) => {
                     "put the `require` inside a node, or at the top of the stage"
+                }
+                StageItemKind::Finally(_) => {
+                    "give the stage its clean-up at the stage's own level: one `finally` \
+                     block, beside its nodes"
                 }
                 _ => "end the stage after the block, at the stage's own level",
             }),
@@ -1151,6 +1233,7 @@ impl<'a> Lowerer<'a> {
         let count = self.instances.entry(name.to_string()).or_insert(1);
         *count += 1;
         let instance = format!("{name}#{count}");
+        self.parents.insert(instance.clone(), ctx.instance.clone());
         let start = self.stage_start(stage, &instance, &ctx.host, source, &ctx.fanout, &ctx.lanes);
         self.connect(&frontier, start);
         // Inside a loop or block that tolerates failures, the instance's
@@ -1335,8 +1418,9 @@ fn unreachable(graph: &Graph, sources: &[Source]) -> Vec<Finding> {
             continue;
         }
         let node = &g[index];
-        // The clean-up is reached by the run's end, not by an edge.
-        if node.host == crate::symbols::FINALLY {
+        // A clean-up is reached by the run's or its stage's end, not by an
+        // edge.
+        if crate::symbols::is_cleanup(&node.host) {
             continue;
         }
         let has_unreached_predecessor = g

@@ -265,6 +265,9 @@ impl Lints<'_> {
                 StageItemKind::Repeat(repeat) => {
                     self.stage_items(&repeat.items, required_roles, required_links);
                 }
+                StageItemKind::Finally(items) => {
+                    self.stage_items(items, required_roles, required_links);
+                }
                 StageItemKind::Checklist(list) => {
                     self.placeholder(&list.title, "title");
                     self.stage_items(&list.items, required_roles, required_links);

@@ -170,6 +170,7 @@ impl Resolver<'_> {
                     self.stage_items(&repeat.items);
                     self.expr(&repeat.until);
                 }
+                StageItemKind::Finally(items) => self.stage_items(items),
                 StageItemKind::Checklist(list) => {
                     self.text(&list.title);
                     self.stage_items(&list.items);

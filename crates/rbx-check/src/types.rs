@@ -332,6 +332,7 @@ impl Checker<'_> {
                     self.stage_items(&repeat.items);
                     self.condition(&repeat.until, "`repeat … until`");
                 }
+                StageItemKind::Finally(items) => self.stage_items(items),
                 StageItemKind::Checklist(list) => self.stage_items(&list.items),
                 StageItemKind::Foreach(foreach) => {
                     if let Some(condition) = &foreach.condition {

@@ -123,6 +123,8 @@ pub struct Plan {
     pub entry_of: Vec<Vec<(usize, usize)>>,
     /// For each tally node, its gate.
     pub tally_gate: HashMap<usize, usize>,
+    /// Which stage instance each node is in, and their own clean-ups.
+    pub scopes: crate::cleanup::Scopes,
 }
 
 /// One expansion of a node: its item positions and the values of its loop
@@ -227,6 +229,7 @@ pub(crate) fn expand(graph: &Graph, lists: &crate::Lists<'_>) -> Plan {
         .and_then(|s| instances.get(&s))
         .and_then(|i| i.first())
         .map(|(_, x)| *x);
+    plan.scopes = crate::cleanup::Scopes::of(graph, &plan);
     plan
 }
 

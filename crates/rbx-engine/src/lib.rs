@@ -7,6 +7,7 @@
 //! run's store, in memory, from the task that drives it).
 
 pub mod at_once;
+mod cleanup;
 mod data;
 pub mod executor;
 mod expand;
@@ -984,12 +985,16 @@ async fn resume_locked(
                 })
             })
             .collect();
-        if stopped_at.is_empty() && plan.finally.is_some() && state.finally.is_none() {
-            // The run ends cancelled once its clean-up has run (rule X1):
-            // what was in doubt was cancelled, and nothing else starts.
+        let cleans_up = plan.finally.is_some() || !cleanup::pending(&state, &plan).is_empty();
+        if stopped_at.is_empty() && cleans_up && state.finally.is_none() {
+            // The run ends cancelled once its clean-ups have run (rules X1,
+            // Y3): what was in doubt was cancelled, and nothing else starts.
             for x in readiness::next(&state, &plan) {
                 let id = plan.nodes[x].id.clone();
-                if readiness::status_of(&state, &id) != Status::Running {
+                // A clean-up in doubt is not cancelled: it is the clean-up
+                // the cancel asks for, and runs on by the in-doubt rules.
+                let cleaning = rbx_check::symbols::is_cleanup(&plan.nodes[x].flow);
+                if readiness::status_of(&state, &id) != Status::Running || cleaning {
                     continue;
                 }
                 let payload = json!({
@@ -1008,6 +1013,19 @@ async fn resume_locked(
                 .await
                 .map_err(|e| ResumeError::Store(e.to_string()))?;
             state.finally = Some(payload);
+            for s in cleanup::pending(&state, &plan) {
+                if cleanup::begun(&state, &plan, s) {
+                    continue;
+                }
+                let stage = plan.nodes[s].id.clone();
+                append(
+                    state::kind::CLEANUP_STARTED,
+                    json!({ "stage": stage, "at_end": true }),
+                )
+                .await
+                .map_err(|e| ResumeError::Store(e.to_string()))?;
+                state.cleanups.insert(stage, true);
+            }
         } else if stopped_at.is_empty() {
             // Ended and its status in one transaction (rule E4).
             let id = run.clone();
@@ -1060,6 +1078,7 @@ async fn resume_locked(
         .map_err(|e| ResumeError::Store(e.to_string()))?;
         if again {
             state.finally = None;
+            state.cleanups.retain(|_, at_end| !*at_end);
         }
         for id in &reset {
             if let Some(entry) = state.nodes.get_mut(id) {
@@ -1079,13 +1098,33 @@ async fn resume_locked(
                 "there is no step `{from}` in this run"
             )));
         };
-        let reset = descendants(&plan, start);
+        let mut reset = descendants(&plan, start);
+        // A stage run again from inside cleans up again when it is left
+        // (rule Y4).
+        let reentered = cleanup::reentered(&state, &plan, &reset);
+        let cleanups: Vec<String> = reentered
+            .iter()
+            .map(|&s| plan.nodes[s].id.clone())
+            .collect();
+        for &s in &reentered {
+            let nodes = plan
+                .scopes
+                .nodes_cleaning(s)
+                .map(|x| plan.nodes[x].id.clone());
+            reset.extend(nodes.filter(|id| state.nodes.contains_key(id)));
+        }
         append(
             state::kind::RERUN_FROM,
-            json!({ "node": from, "reason": reason, "reset": reset, "operator": options.operator }),
+            json!({
+                "node": from, "reason": reason, "reset": reset, "cleanups": cleanups,
+                "operator": options.operator,
+            }),
         )
         .await
         .map_err(|e| ResumeError::Store(e.to_string()))?;
+        for stage in &cleanups {
+            state.cleanups.remove(stage);
+        }
         // Reset as the journal's replay resets them: attempts are kept, so
         // the next attempt is numbered after the last and keeps its output.
         for id in &reset {
@@ -1256,12 +1295,15 @@ fn to_redrive(plan: &expand::Plan, state: &RunState) -> (Vec<String>, bool) {
         let cleanup = runner::cleanup_failures(plan, state);
         return (cleanup.into_iter().map(|(id, _)| id).collect(), false);
     }
+    // The clean-ups the run's end began run again at its next end (rules
+    // X4, Y4): the runbook's, and those of the stages it cut short.
     reset.extend(
         plan.nodes
             .iter()
             .filter(|n| n.flow == rbx_check::symbols::FINALLY && state.nodes.contains_key(&n.id))
             .map(|n| n.id.clone()),
     );
+    reset.extend(cleanup::begun_at_end(state, plan));
     (reset, true)
 }
 
@@ -1420,6 +1462,8 @@ fn collect_blocks(items: &[rbx_syntax::ast::StageItem], out: &mut HashMap<String
             StageItemKind::Foreach(f) => collect_blocks(&f.items, out),
             StageItemKind::Parallel(parallel) => collect_blocks(&parallel.items, out),
             StageItemKind::Repeat(repeat) => collect_blocks(&repeat.items, out),
+            StageItemKind::Checklist(list) => collect_blocks(&list.items, out),
+            StageItemKind::Finally(items) => collect_blocks(items, out),
             _ => {}
         }
     }

@@ -225,6 +225,7 @@ impl Walker<'_> {
                     self.stage_items(&repeat.items);
                     self.expr(&repeat.until);
                 }
+                StageItemKind::Finally(items) => self.stage_items(items),
                 StageItemKind::Checklist(list) => {
                     self.named(Kind::Node, &list.id, true);
                     self.text(&list.title);

@@ -157,9 +157,10 @@ pub const KEYWORDS: &[Keyword] = &[
     kw(
         "finally",
         "finally { … }",
-        "Clean-up that runs once whenever the run ends: with an outcome, failed or cancelled. \
+        "Clean-up: at the top level, once whenever the run ends (with an outcome, failed or \
+         cancelled); in a stage, once each time the stage is left, before what comes after it. \
          Every node of it runs in order; a failure in it fails a run that would have succeeded.",
-        &[Top],
+        &[Top, Stage],
     ),
     kw(
         "within",

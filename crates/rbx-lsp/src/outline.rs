@@ -112,6 +112,15 @@ fn nodes(lines: &LineIndex, items: &[StageItem]) -> Vec<DocumentSymbol> {
                 Span::new(item.span.start, item.span.start + "repeat".len()),
                 Some(nodes(lines, &repeat.items)),
             )),
+            StageItemKind::Finally(items) => Some(symbol(
+                lines,
+                "finally".into(),
+                String::new(),
+                SymbolKind::ARRAY,
+                item.span,
+                Span::new(item.span.start, item.span.start + "finally".len()),
+                Some(nodes(lines, items)),
+            )),
             StageItemKind::Again(again) => Some(symbol(
                 lines,
                 format!("again {}", again.stage.name),

@@ -495,6 +495,9 @@ pub enum StageItemKind {
     Parallel(Parallel),
     Again(Again),
     Repeat(Repeat),
+    /// `finally { ... }` in a stage: the stage's clean-up, run whenever the
+    /// stage is left, as it ends, fails or is cancelled.
+    Finally(Vec<StageItem>),
 }
 
 /// A node with a statement body: step, manual, gate, signoff, decide,

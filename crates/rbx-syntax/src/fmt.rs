@@ -279,6 +279,7 @@ impl Printer<'_> {
                 | StageItemKind::Foreach(_)
                 | StageItemKind::Parallel(_)
                 | StageItemKind::Repeat(_) => "node",
+                StageItemKind::Finally(_) => "finally",
             },
             |printer, item, level| printer.stage_item(item, level),
         );
@@ -309,6 +310,11 @@ impl Printer<'_> {
                     self.leading_comments(route.span.end, level + 1);
                     self.line(level + 1, &route_text(&route.route), route.span.end);
                 }
+                self.close(end, level);
+            }
+            StageItemKind::Finally(items) => {
+                self.out.push_str(&format!("{p}finally {{\n"));
+                self.stage_items(items, level + 1);
                 self.close(end, level);
             }
             StageItemKind::Parallel(parallel) => {

@@ -641,6 +641,9 @@ impl<'s> Lowerer<'s> {
             Rule::parallel_decl => StageItemKind::Parallel(self.parallel(pair)?),
             Rule::again_decl => StageItemKind::Again(self.again(pair)?),
             Rule::repeat_decl => StageItemKind::Repeat(self.repeat(pair)?),
+            Rule::finally_decl => {
+                StageItemKind::Finally(self.stage_items(Children::of(pair).rest())?)
+            }
             _ => {
                 return Err(Bug {
                     expected: Rule::step_decl,

@@ -8,7 +8,7 @@
 //! way the run can end. Nothing is executed and nothing is recorded.
 //! Secret values are never printed: a secret shows as a mask.
 
-use rbx_check::symbols::FINALLY;
+use rbx_check::symbols::{FINALLY, is_cleanup};
 use std::fmt::Write as _;
 
 use rbx_check::budget::{self, Reason, WorstCase};
@@ -360,6 +360,14 @@ impl<'a> Plan<'a> {
             self.line(
                 2,
                 "runs once whenever the run ends: with an outcome, failed or cancelled",
+            );
+        } else if let Some(cleaned) = node.stage.strip_suffix(".finally") {
+            self.line(
+                2,
+                &format!(
+                    "runs once each time `{cleaned}` is left, before what comes after it, \
+                     or when the run ends with `{cleaned}` started"
+                ),
             );
         } else if !self.reached[start] {
             self.line(
@@ -761,7 +769,7 @@ impl<'a> Plan<'a> {
                 EdgeKind::Next | EdgeKind::Branch(_) => {}
             }
         }
-        let unrouted = if self.nodes[index].host == FINALLY {
+        let unrouted = if is_cleanup(&self.nodes[index].host) {
             "the rest of the clean-up; the run fails after it"
         } else {
             "none: the run stops, failed"

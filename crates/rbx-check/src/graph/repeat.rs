@@ -182,7 +182,8 @@ fn body_names<'i>(items: &'i [StageItem], out: &mut HashSet<&'i str>) {
             | StageItemKind::On(_)
             | StageItemKind::Then(_)
             | StageItemKind::End(_)
-            | StageItemKind::Again(_) => {}
+            | StageItemKind::Again(_)
+            | StageItemKind::Finally(_) => {}
         }
     }
 }
