@@ -1195,6 +1195,7 @@ async fn resume_locked(
             Decision::VerifyFirst => {
                 if let Some(entry) = state.nodes.get_mut(&id) {
                     entry.status = Status::Pending;
+                    entry.rerun = true;
                 }
                 verify_first.insert(id.clone());
             }
@@ -1207,6 +1208,7 @@ async fn resume_locked(
                 .map_err(|e| ResumeError::Store(e.to_string()))?;
                 if let Some(entry) = state.nodes.get_mut(&id) {
                     entry.status = Status::Pending;
+                    entry.rerun = true;
                 }
             }
             Decision::Done(why) => {
