@@ -65,6 +65,7 @@ const REPLAYED: &[&str] = &[
     "p3-evidence-decides-after-a-crash",
     "r4-an-item-waits-in-two-loops",
     "s1-a-retry-never-undoes-a-settled-node",
+    "s2-an-in-doubt-step-rerun-keeps-its-item-admitted",
     "s3-from-reopens-a-left-flow",
     "s5-a-step-aborted-in-doubt-stays-in-doubt",
     "s5-retry-resets-what-failed-the-run",

@@ -1209,6 +1209,7 @@ async fn resume_locked(
             Decision::VerifyFirst => {
                 if let Some(entry) = state.nodes.get_mut(&id) {
                     entry.status = Status::Pending;
+                    entry.rerun = true;
                 }
                 verify_first.insert(id.clone());
             }
@@ -1221,6 +1222,7 @@ async fn resume_locked(
                 .map_err(|e| ResumeError::Store(e.to_string()))?;
                 if let Some(entry) = state.nodes.get_mut(&id) {
                     entry.status = Status::Pending;
+                    entry.rerun = true;
                 }
             }
             Decision::Done(why) => {

@@ -231,11 +231,15 @@ fn held(state: &RunState, plan: &Plan, x: usize) -> bool {
         .is_some_and(|n| n.status == Status::Succeeded && n.branch.is_none())
 }
 
+/// Rule R4: a node of the item has started or settled — one in doubt and
+/// run again had started.
 fn admitted(state: &RunState, plan: &Plan, gate: &Gate, item: usize) -> bool {
-    gate.items[item]
-        .members
-        .iter()
-        .any(|&m| status_of(state, &plan.nodes[m].id) != Status::Pending)
+    gate.items[item].members.iter().any(|&m| {
+        state
+            .nodes
+            .get(&plan.nodes[m].id)
+            .is_some_and(|n| n.status != Status::Pending || n.rerun)
+    })
 }
 
 /// How many items from `from` up to `item` are unfinished, counted up to

@@ -136,6 +136,10 @@ pub struct NodeState {
     /// flow goes on past it (rule C1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub condition: Option<String>,
+    /// A step that was in doubt and runs again (S2): pending, but it had
+    /// started, so its loop item stays admitted (R4) — a loop closed since
+    /// (R6) does not shut it out.
+    pub rerun: bool,
 }
 
 impl Default for NodeState {
@@ -150,6 +154,7 @@ impl Default for NodeState {
             finished_seq: None,
             finished_at: None,
             condition: None,
+            rerun: false,
         }
     }
 }
