@@ -138,7 +138,9 @@ pub struct NodeState {
     pub condition: Option<String>,
     /// A step that was in doubt and runs again (S2): pending, but it had
     /// started, so its loop item stays admitted (R4) — a loop closed since
-    /// (R6) does not shut it out.
+    /// (R6) does not shut it out. Set by a resume in memory, never by a
+    /// replay: not in a checkpoint.
+    #[serde(skip)]
     pub rerun: bool,
 }
 
