@@ -14,7 +14,7 @@
     "tolerate", "again", "owner", "require", "on", "run", "timeout", "retry",
     "backoff", "expect", "exit", "capture", "json", "lines", "keep", "idempotent",
     "verify",
-    "irreversible", "instructions", "evidence", "acknowledge", "optional", "attest", "by",
+    "irreversible", "instructions", "evidence", "acknowledge", "assign", "optional", "attest", "by",
     "approvers", "no", "self-approval", "when", "otherwise", "option", "every",
     "until", "continue", "person", "contact", "backup", "identity", "and", "or", "not",
     // Scenarios of `rbx test` (NAME.rbxtest).

@@ -374,6 +374,22 @@ fn tolerate_lets_failures_pass_up_to_a_count_or_a_share() {
                         assert_eq!(tally["status"], "succeeded", "{shape}");
                         assert_eq!(named.len(), bad.len(), "{shape}");
                         assert_eq!(journal.count("node_started", "s.after"), 1, "{shape}");
+                        // The report lists each failure and says the loop
+                        // tolerated it, beside a run that succeeded.
+                        let report = bench.rbx(&["report", "--format", "md"]);
+                        for h in &bad {
+                            let line = report
+                                .stdout
+                                .lines()
+                                .find(|l| {
+                                    l.starts_with("- ") && l.contains(&format!("`s.check[{h}]`"))
+                                })
+                                .unwrap_or_else(|| panic!("{shape}: {h}\n{}", report.stdout));
+                            assert!(
+                                line.contains("tolerated, counted by s.foreach-h"),
+                                "{shape}: {line}"
+                            );
+                        }
                     } else {
                         assert_eq!(run.status, 4, "{shape}\n{}", run.transcript());
                         assert_eq!(journal.outcome().as_deref(), Some("no_go"), "{shape}");
@@ -509,4 +525,52 @@ fn resuming_a_loop_that_failed_too_many_items_retries_them() {
             assert_eq!(also["status"], "succeeded", "{parallel:?}: {h}");
         }
     }
+}
+
+/// `rbx status` lists a loop's items where the loop is written, in the
+/// order they settled: after what comes before the loop, before the tally
+/// that judges them and before what follows the loop — nested loops too.
+#[test]
+fn status_lists_a_loops_items_where_the_loop_is_written() {
+    let bench = Bench::new();
+    bench.runbook(
+        r#"runbook f "Fan-out" {
+  input hosts "Hosts": list(string) = ["b", "a", "c"]
+  input disks "Disks": list(string) = ["z", "y"]
+  stage s "S" {
+    step before "Before" { run "true" }
+    foreach h in hosts tolerate 1 {
+      step check "Check {{ h }}" { run "test {{ h }} != a" }
+      foreach d in disks {
+        step disk "Disk {{ d }} of {{ h }}" { run "true" }
+      }
+    }
+    step after "After" { run "true" }
+    end go
+  }
+}
+"#,
+    );
+    let run = bench.rbx(&["run", "f.runbook"]);
+    assert_eq!(run.status, 0, "{}", run.transcript());
+    let status = bench.rbx(&["status"]);
+    let order: Vec<&str> = status
+        .stdout
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(1))
+        .filter(|id| id.starts_with("s."))
+        .collect();
+    let at = |id: &str| {
+        order
+            .iter()
+            .position(|o| *o == id)
+            .unwrap_or_else(|| panic!("{id} missing from\n{}", status.stdout))
+    };
+    assert!(at("s.before") < at("s.check[b]"), "{order:?}");
+    assert!(at("s.check[b]") < at("s.check[a]"), "{order:?}");
+    assert!(at("s.check[a]") < at("s.check[c]"), "{order:?}");
+    assert!(at("s.check[c]") < at("s.disk[b][z]"), "{order:?}");
+    assert!(at("s.disk[c][y]") < at("s.foreach-h"), "{order:?}");
+    assert!(at("s.foreach-h") < at("s.after"), "{order:?}");
+    assert_eq!(order.len(), 3 + 6 + 3, "{order:?}");
 }

@@ -68,6 +68,7 @@ const REPLAYED: &[&str] = &[
     "s3-from-reopens-a-left-flow",
     "s5-a-step-aborted-in-doubt-stays-in-doubt",
     "s5-retry-resets-what-failed-the-run",
+    "x2-nothing-starts-once-the-clean-up-began",
 ];
 
 /// Runbooks the model calls an error (a run of them breaks, E3) that

@@ -555,3 +555,194 @@ fn a_role_bound_to_identities_takes_sign_offs_from_them_alone() {
         }
     }
 }
+
+/// A manual step with `assign ROLE = EVIDENCE` fills the role with the
+/// person its answer names, from then on: a `require role` after it holds,
+/// a role bound to identities takes sign-offs from that person alone (the
+/// assignment replaces who may sign, never adds to it), only the owner's
+/// identities may answer the assigning step, and the report says who was
+/// assigned and by which step. The assignment is replayed from the journal,
+/// so it holds across `rbx confirm` and `rbx resume` from another process.
+#[test]
+fn a_role_assigned_during_the_run_fills_it_from_then_on() {
+    const RUNBOOK: &str = r#"runbook incident "Incident" {
+  input regions: list(string) = ["eu", "us"]
+
+  role ic "Incident commander" {
+    person "Ada"
+    identity "ada"
+  }
+
+  role deputy "Deputy incident commander" {
+    identity "nobody-yet"
+  }
+
+  stage s "S" {
+    manual name_deputy "Name a deputy incident commander" {
+      owner ic
+      evidence who "The deputy's operator name": text
+      assign deputy = who
+    }
+
+    foreach region in regions {
+      signoff go "Deputy's GO for {{ region }}" {
+        require role deputy
+        by deputy
+      }
+    }
+
+    end done
+  }
+}
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "incident.runbook", RUNBOOK);
+    let lint = rbx(
+        dir.path(),
+        &["lint", "--deny", "warnings", "incident.runbook"],
+    );
+    assert_eq!(lint.status, 0, "{}", lint.transcript());
+    let paused = rbx(
+        dir.path(),
+        &["run", "incident.runbook", "--non-interactive"],
+    );
+    assert_eq!(paused.status, 3, "{}", paused.transcript());
+    let answer = |who: &str, operator: &str| {
+        rbx(
+            dir.path(),
+            &[
+                "confirm",
+                "s.name_deputy",
+                "--evidence",
+                &format!("who={who}"),
+                "--operator",
+                operator,
+            ],
+        )
+    };
+    let mallory = answer("mallory", "mallory");
+    assert_eq!(mallory.status, 2, "{}", mallory.transcript());
+    assert!(
+        mallory.stderr.contains("only ic may answer it (ada)"),
+        "{}",
+        mallory.transcript()
+    );
+    let ada = answer("dee", "ada");
+    assert_eq!(ada.status, 0, "{}", ada.transcript());
+    let resumed = rbx(dir.path(), &["resume", "--non-interactive"]);
+    assert_eq!(resumed.status, 3, "{}", resumed.transcript());
+    let sign = |region: &str, who: &str| {
+        rbx(
+            dir.path(),
+            &[
+                "confirm",
+                &format!("s.go[{region}]"),
+                "--signoff",
+                &format!("deputy={who}:GO"),
+                "--operator",
+                who,
+            ],
+        )
+    };
+    for (who, refused) in [("mallory", true), ("nobody-yet", true), ("dee", false)] {
+        let out = sign("eu", who);
+        assert_eq!(
+            out.status,
+            if refused { 2 } else { 0 },
+            "{who}: {}",
+            out.transcript()
+        );
+        if refused {
+            assert!(out.stderr.contains("only dee may"), "{}", out.transcript());
+        }
+    }
+    assert_eq!(sign("us", "dee").status, 0);
+    let status = rbx(dir.path(), &["status"]);
+    assert!(
+        status
+            .stdout
+            .contains("role deputy: dee (assigned by s.name_deputy)"),
+        "{}",
+        status.stdout
+    );
+    let ended = rbx(dir.path(), &["resume"]);
+    assert!(
+        ended.stderr.contains("run ended: done"),
+        "{}",
+        ended.transcript()
+    );
+    let report = rbx(dir.path(), &["report", "--format", "md"]);
+    assert!(
+        report
+            .stdout
+            .contains("assigned during the run by `s.name_deputy`"),
+        "{}",
+        report.stdout
+    );
+    assert!(report.stdout.contains("| dee |"), "{}", report.stdout);
+}
+
+/// Without the assigning step having run, the role stays unfilled and a
+/// `require role` on it is a recorded failure taking its route — lint
+/// accepts the requirement because a step assigns the role, but nothing
+/// pretends it is filled before that step succeeds.
+#[test]
+fn a_role_not_yet_assigned_fails_its_requirement() {
+    const RUNBOOK: &str = r#"runbook handover "Handover" {
+  input name_one: bool = false
+
+  role deputy "Deputy"
+
+  stage s "S" {
+    on failure -> end unstaffed
+    manual name_deputy "Name a deputy" {
+      when name_one
+      evidence who "Who": text
+      assign deputy = who
+    }
+
+    step brief "Brief the deputy" {
+      require role deputy
+      run "true"
+    }
+
+    end staffed
+  }
+}
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "handover.runbook", RUNBOOK);
+    let lint = rbx(dir.path(), &["lint", "handover.runbook"]);
+    assert_eq!(lint.status, 0, "{}", lint.transcript());
+    let skipped = rbx(
+        dir.path(),
+        &["run", "handover.runbook", "--non-interactive"],
+    );
+    assert!(
+        skipped.stderr.contains("run ended: unstaffed"),
+        "{}",
+        skipped.transcript()
+    );
+    write(
+        dir.path(),
+        "answers.toml",
+        "[name_deputy]\nevidence = { who = \"Sam\" }\n",
+    );
+    let named = rbx(
+        dir.path(),
+        &[
+            "run",
+            "handover.runbook",
+            "--non-interactive",
+            "--set",
+            "name_one=true",
+            "--answers",
+            "answers.toml",
+        ],
+    );
+    assert!(
+        named.stderr.contains("run ended: staffed"),
+        "{}",
+        named.transcript()
+    );
+}

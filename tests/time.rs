@@ -314,3 +314,68 @@ fn a_computed_timeout_ends_the_step() {
     assert_eq!(negative.status, 1, "{}", negative.transcript());
     assert!(negative.stderr.contains("negative"), "{}", negative.stderr);
 }
+
+/// Every decision a node makes on the clock keeps the moment it read:
+/// a stage's `require`, a node's `when` that holds (in the step's
+/// `node_started`) or does not (in its `node_skipped`), and a node's
+/// `require` that fails — inside a `foreach`, each instance its own.
+#[test]
+fn conditions_and_requirements_on_the_clock_record_the_moment_they_read() {
+    const PAST: &str = r#"timestamp("2000-01-01T00:00:00Z")"#;
+    let text = r#"runbook clocked "Clocked" {
+  input hosts: list(string) = ["a", "b"]
+
+  stage s "S" {
+    on failure -> end too_late
+    require now() > PAST
+
+    foreach host in hosts {
+      step past "Runs: the clock is past 2000" {
+        when now() > PAST
+        run "echo {{ host }}"
+      }
+
+      step never "Skipped: the clock is not before 2000" {
+        when now() < PAST
+        run "echo never"
+      }
+    }
+
+    step late "Fails: it needs a time before 2000" {
+      require now() < PAST
+      run "true"
+    }
+
+    end done
+  }
+}
+"#
+    .replace("PAST", PAST);
+    let bench = Bench::new();
+    bench.runbook("clocked.runbook", &text);
+    let run = bench.rbx(&["run", "clocked.runbook"]);
+    assert!(
+        run.stderr.contains("run ended: too_late"),
+        "{}",
+        run.transcript()
+    );
+    let journal = bench.journal();
+    let event = |kind: &str, node: &str| {
+        journal
+            .lines()
+            .find(|line| line.starts_with(kind) && line.contains(&format!("\"node\":\"{node}\"")))
+            .unwrap_or_else(|| panic!("no {kind} of {node} in\n{journal}"))
+            .to_string()
+    };
+    let mut recorded = vec![
+        event("node_finished", "s"),
+        event("node_finished", "s.late"),
+    ];
+    for host in ["a", "b"] {
+        recorded.push(event("node_started", &format!("s.past[{host}]")));
+        recorded.push(event("node_skipped", &format!("s.never[{host}]")));
+    }
+    for line in recorded {
+        assert!(line.contains("\"now\":\"20"), "the moment is kept: {line}");
+    }
+}

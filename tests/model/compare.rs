@@ -26,7 +26,7 @@ pub(crate) struct Known {
 
 /// A journal event in the model's vocabulary; bookkeeping (hooks,
 /// `run_started`) has none.
-pub(crate) fn observe(event: &rbx_store::Event) -> Option<Event> {
+pub(crate) fn observe(event: &rbx_store::Event) -> Vec<Event> {
     let p = &event.payload;
     let text = |key: &str| p.get(key).and_then(|v| v.as_str()).map(str::to_string);
     let node = text("node").unwrap_or_default();
@@ -40,7 +40,8 @@ pub(crate) fn observe(event: &rbx_store::Event) -> Option<Event> {
             })
             .unwrap_or_default()
     };
-    Some(match event.kind.as_str() {
+    let flag = |key: &str| p.get(key).and_then(|v| v.as_bool()) == Some(true);
+    vec![match event.kind.as_str() {
         "node_started" => Event::Started(node),
         "node_finished" => {
             let status = match text("status").as_deref() {
@@ -79,7 +80,16 @@ pub(crate) fn observe(event: &rbx_store::Event) -> Option<Event> {
             flow: text("flow").unwrap_or_default(),
             by: node,
         },
+        // X4: a re-driven run that failed before its clean-up runs the
+        // clean-up again at its new end.
+        "retry" if flag("finally") => {
+            return vec![Event::Reset(ids("reset")), Event::FinallyCleared];
+        }
         "retry" | "rerun_from" => Event::Reset(ids("reset")),
+        "finally_started" => Event::FinallyStarted(match text("outcome") {
+            Some(outcome) => Stop::Ended(outcome),
+            None => Stop::Failed(text("failed").unwrap_or_default()),
+        }),
         "in_doubt" => Event::InDoubt {
             node,
             rerun: text("decision").as_deref() == Some("rerun"),
@@ -89,8 +99,8 @@ pub(crate) fn observe(event: &rbx_store::Event) -> Option<Event> {
         "run_ended" => Event::Stopped(Stop::Ended(text("outcome").unwrap_or_default())),
         "run_failed" => Event::Stopped(Stop::Failed(node)),
         "run_paused" => Event::Stopped(Stop::Paused(node)),
-        _ => return None,
-    })
+        _ => return Vec::new(),
+    }]
 }
 
 /// What an operation did, leaving out the order of nodes ready together
@@ -105,6 +115,9 @@ pub(crate) struct Facts {
     pub(crate) in_doubt: BTreeSet<(String, bool)>,
     pub(crate) resumed: usize,
     pub(crate) cancelled: usize,
+    /// X1, X4: each time the clean-up began (with how the run would end)
+    /// or was to begin again, in order.
+    pub(crate) finally: Vec<String>,
 }
 
 impl Facts {
@@ -154,6 +167,8 @@ impl Facts {
                 }
                 Event::Resumed => facts.resumed += 1,
                 Event::Cancelled => facts.cancelled += 1,
+                Event::FinallyStarted(end) => facts.finally.push(stop_name(end)),
+                Event::FinallyCleared => facts.finally.push("cleared".to_string()),
                 Event::Skipped(_) | Event::Stopped(_) => {}
             }
         }
@@ -182,6 +197,12 @@ impl Facts {
             return Err(format!(
                 "left {:?} / in doubt {:?}; the model: {:?} / {:?}",
                 self.left, self.in_doubt, full.left, full.in_doubt
+            ));
+        }
+        if !full.finally.starts_with(&self.finally) {
+            return Err(format!(
+                "clean-up {:?}; the model: {:?}",
+                self.finally, full.finally
             ));
         }
         if self.reset.iter().any(|r| !full.reset.contains(r)) {

@@ -22,6 +22,9 @@ pub(crate) struct Spec {
     pub(crate) failure: Option<u8>,
     pub(crate) cancel: Option<u8>,
     pub(crate) stages: Vec<StageSpec>,
+    /// The runbook's `finally` block, when it has one: items without
+    /// routes of their own (X2).
+    pub(crate) finally: Option<Vec<Item>>,
 }
 
 #[derive(Debug, Clone)]
@@ -126,6 +129,7 @@ pub(crate) enum Cond {
 
 /// What the coverage counts: text that a construct writes.
 pub(crate) const CONSTRUCTS: &[&str] = &[
+    "finally {",
     "foreach ",
     " parallel 1",
     " parallel 2",
@@ -318,16 +322,20 @@ pub(crate) fn spec() -> impl Strategy<Value = Spec> {
         prop::option::weighted(0.3, 0..4u8),
         prop::option::weighted(0.3, 0..4u8),
         prop::collection::vec(stage(), 1..5),
+        prop::option::weighted(0.35, prop::collection::vec(checklist_item(), 1..4)),
     )
-        .prop_map(|(hosts, zones, busy, flag, failure, cancel, stages)| Spec {
-            hosts,
-            zones,
-            busy,
-            flag,
-            failure,
-            cancel,
-            stages,
-        })
+        .prop_map(
+            |(hosts, zones, busy, flag, failure, cancel, stages, finally)| Spec {
+                hosts,
+                zones,
+                busy,
+                flag,
+                failure,
+                cancel,
+                stages,
+                finally,
+            },
+        )
 }
 
 /// An operation, with the nodes it names still to be picked.
@@ -526,6 +534,14 @@ pub(crate) fn render(spec: &Spec) -> Rendered {
             let _ = writeln!(t, "    then s{}", i + 1);
         } else {
             let _ = writeln!(t, "    end {}", OUTCOMES[usize::from(stage.outcome)]);
+        }
+        t.push_str("  }\n");
+    }
+    if let Some(items) = &spec.finally {
+        r.manual = None;
+        t.push_str("\n  finally {\n");
+        for item in items {
+            r.item(&mut t, "    ", n, item, &[]);
         }
         t.push_str("  }\n");
     }

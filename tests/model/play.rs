@@ -182,7 +182,7 @@ impl Play {
             .map(|(_, events)| {
                 events[before.min(events.len())..]
                     .iter()
-                    .filter_map(observe)
+                    .flat_map(observe)
                     .collect()
             })
             .unwrap_or_default();
@@ -326,88 +326,91 @@ impl Play {
         let mut settled: BTreeMap<String, Status> = BTreeMap::new();
         let mut running: BTreeSet<String> = BTreeSet::new();
         for event in &events {
-            let Some(seen) = observe(event) else { continue };
-            let unsettled = |id: &str| -> Vec<String> {
-                model
-                    .waits_for(id)
-                    .into_iter()
-                    .filter(|p| !settled.contains_key(p))
-                    .collect()
-            };
-            let at = format!("event {} ({} {})", event.seq, event.kind, event.payload);
-            // R4: the first node of an item not admitted yet starts only
-            // while fewer than `N` items before it are unfinished.
-            let crowded = |id: &str| -> Option<usize> {
-                model.items_it_starts(id).into_iter().find_map(|turn| {
-                    let admitted = turn
-                        .own
-                        .iter()
-                        .any(|m| settled.contains_key(m) || running.contains(m));
-                    let unfinished = turn
-                        .before
-                        .iter()
-                        .filter(|item| item.iter().any(|m| !settled.contains_key(m)))
-                        .count();
-                    (!admitted && unfinished >= turn.at_once).then_some(unfinished)
-                })
-            };
-            match &seen {
-                Event::Started(id) => {
-                    let waiting = unsettled(id);
-                    if !waiting.is_empty() {
-                        return Err(format!("{at}: started before {waiting:?} settled (R1)"));
+            for seen in observe(event) {
+                let unsettled = |id: &str| -> Vec<String> {
+                    model
+                        .waits_for(id)
+                        .into_iter()
+                        .filter(|p| !settled.contains_key(p))
+                        .collect()
+                };
+                let at = format!("event {} ({} {})", event.seq, event.kind, event.payload);
+                // R4: the first node of an item not admitted yet starts only
+                // while fewer than `N` items before it are unfinished.
+                let crowded = |id: &str| -> Option<usize> {
+                    model.items_it_starts(id).into_iter().find_map(|turn| {
+                        let admitted = turn
+                            .own
+                            .iter()
+                            .any(|m| settled.contains_key(m) || running.contains(m));
+                        let unfinished = turn
+                            .before
+                            .iter()
+                            .filter(|item| item.iter().any(|m| !settled.contains_key(m)))
+                            .count();
+                        (!admitted && unfinished >= turn.at_once).then_some(unfinished)
+                    })
+                };
+                match &seen {
+                    Event::Started(id) => {
+                        let waiting = unsettled(id);
+                        if !waiting.is_empty() {
+                            return Err(format!("{at}: started before {waiting:?} settled (R1)"));
+                        }
+                        if let Some(unfinished) = crowded(id) {
+                            return Err(format!(
+                                "{at}: started its item with {unfinished} items before it unfinished (R4)"
+                            ));
+                        }
+                        if settled.contains_key(id) {
+                            return Err(format!("{at}: started again after it settled (S1)"));
+                        }
+                        if !running.insert(id.clone()) {
+                            return Err(format!(
+                                "{at}: started again while in doubt, with no decision to rerun it"
+                            ));
+                        }
                     }
-                    if let Some(unfinished) = crowded(id) {
-                        return Err(format!(
-                            "{at}: started its item with {unfinished} items before it unfinished (R4)"
-                        ));
+                    Event::Settled {
+                        node, status, by, ..
+                    } => {
+                        let waiting = unsettled(node);
+                        if !waiting.is_empty() && *by != By::Operator {
+                            return Err(format!(
+                                "{at}: settled before {waiting:?} settled (R1, P2)"
+                            ));
+                        }
+                        if let Some(unfinished) = crowded(node).filter(|_| *by != By::Operator) {
+                            return Err(format!(
+                                "{at}: settled its item with {unfinished} items before it unfinished (R4)"
+                            ));
+                        }
+                        if settled.insert(node.clone(), *status).is_some() {
+                            return Err(format!("{at}: settled twice (S1)"));
+                        }
+                        running.remove(node);
                     }
-                    if settled.contains_key(id) {
-                        return Err(format!("{at}: started again after it settled (S1)"));
-                    }
-                    if !running.insert(id.clone()) {
-                        return Err(format!(
-                            "{at}: started again while in doubt, with no decision to rerun it"
-                        ));
-                    }
-                }
-                Event::Settled {
-                    node, status, by, ..
-                } => {
-                    let waiting = unsettled(node);
-                    if !waiting.is_empty() && *by != By::Operator {
-                        return Err(format!("{at}: settled before {waiting:?} settled (R1, P2)"));
-                    }
-                    if let Some(unfinished) = crowded(node).filter(|_| *by != By::Operator) {
-                        return Err(format!(
-                            "{at}: settled its item with {unfinished} items before it unfinished (R4)"
-                        ));
-                    }
-                    if settled.insert(node.clone(), *status).is_some() {
-                        return Err(format!("{at}: settled twice (S1)"));
-                    }
-                    running.remove(node);
-                }
-                Event::Skipped(id) | Event::Bypassed { node: id, .. } => {
-                    let waiting = unsettled(id);
-                    if !waiting.is_empty() {
-                        return Err(format!("{at}: skipped before {waiting:?} settled (R1)"));
-                    }
-                    if settled.insert(id.clone(), Status::Skipped).is_some() {
-                        return Err(format!("{at}: skipped after it settled"));
-                    }
-                    running.remove(id);
-                }
-                Event::InDoubt { node, rerun: true } => {
-                    running.remove(node);
-                }
-                Event::Reset(ids) => {
-                    for id in ids {
-                        settled.remove(id);
+                    Event::Skipped(id) | Event::Bypassed { node: id, .. } => {
+                        let waiting = unsettled(id);
+                        if !waiting.is_empty() {
+                            return Err(format!("{at}: skipped before {waiting:?} settled (R1)"));
+                        }
+                        if settled.insert(id.clone(), Status::Skipped).is_some() {
+                            return Err(format!("{at}: skipped after it settled"));
+                        }
                         running.remove(id);
                     }
+                    Event::InDoubt { node, rerun: true } => {
+                        running.remove(node);
+                    }
+                    Event::Reset(ids) => {
+                        for id in ids {
+                            settled.remove(id);
+                            running.remove(id);
+                        }
+                    }
+                    _ => {}
                 }
-                _ => {}
             }
         }
         self.check_report(&run, model)

@@ -21,7 +21,10 @@ pub fn check(sources: &[Source], table: &Table, fills: &Fills) -> Vec<Finding> {
         source: 0,
         table,
         scopes: Vec::new(),
+        assigned: HashSet::new(),
     };
+    // Required before the run starts: a role assigned during it cannot be.
+    let mut required_at_start: HashSet<&str> = HashSet::new();
     let mut roles: HashMap<String, (usize, &Role)> = HashMap::new();
     let mut links: HashMap<String, (usize, &Link)> = HashMap::new();
     let mut required_roles: Vec<(usize, &Ident)> = Vec::new();
@@ -55,7 +58,10 @@ pub fn check(sources: &[Source], table: &Table, fills: &Fills) -> Vec<Finding> {
                         lints.placeholder(target, "link target");
                     }
                 }
-                ItemKind::Require(Require::Role(role)) => required_roles.push((index, role)),
+                ItemKind::Require(Require::Role(role)) => {
+                    required_at_start.insert(&role.name);
+                    required_roles.push((index, role));
+                }
                 ItemKind::Require(Require::Link(link)) => required_links.push((index, link)),
                 ItemKind::Hook(hook) => lints.command(&hook.command),
                 ItemKind::Version(t) | ItemKind::Scope(t) | ItemKind::Policy(t) => {
@@ -85,12 +91,29 @@ pub fn check(sources: &[Source], table: &Table, fills: &Fills) -> Vec<Finding> {
             .roles
             .get(&role.name)
             .is_some_and(|f| !f.person.trim().is_empty());
+        // A step assigns it during the run: whether it is filled when a
+        // stage or node needs it is the run's to say, as a recorded failure.
+        let assigned =
+            lints.assigned.contains(&role.name) && !required_at_start.contains(role.name.as_str());
         if filled
+            || assigned
             || role_person(definition).is_some()
             || !reported.insert(("role", role.name.clone()))
         {
             continue;
         }
+        let help = if lints.assigned.contains(&role.name) {
+            format!(
+                "a step assigns `{}` during the run, after this is checked: require it in the \
+                 stage or step that needs it",
+                role.name
+            )
+        } else {
+            format!(
+                "fill it in the role's body: `role {} \"...\" {{ person \"Name\" contact \"...\" }}`",
+                role.name
+            )
+        };
         lints.findings.push(Finding {
             source,
             diagnostic: Diagnostic::error(
@@ -98,10 +121,7 @@ pub fn check(sources: &[Source], table: &Table, fills: &Fills) -> Vec<Finding> {
                 format!("the role `{}` is required but has no person", role.name),
             )
             .primary(role.span, "required here")
-            .help(format!(
-                "fill it in the role's body: `role {} \"...\" {{ person \"Name\" contact \"...\" }}`",
-                role.name
-            )),
+            .help(help),
         });
     }
     for (source, link) in required_links {
@@ -154,6 +174,8 @@ struct Lints<'t> {
     /// The loop variables of the `foreach` blocks around the current node,
     /// each with the type of its list's items when known.
     scopes: Vec<(String, Option<ScalarType>)>,
+    /// The roles some manual step assigns during the run.
+    assigned: HashSet<String>,
 }
 
 /// What an interpolated value can hold, by its type.
@@ -270,6 +292,7 @@ impl Lints<'_> {
                 }
                 StmtKind::Instructions(text) => self.placeholder(text, "instruction"),
                 StmtKind::Evidence(_) | StmtKind::Acknowledge => has_evidence = true,
+                StmtKind::Assign { role, evidence } => self.assign(block, role, evidence),
                 StmtKind::Require(Require::Role(role)) => required_roles.push((self.source, role)),
                 StmtKind::Require(Require::Link(link)) => required_links.push((self.source, link)),
                 _ => {}
@@ -288,6 +311,42 @@ impl Lints<'_> {
                 ),
             );
         }
+    }
+
+    /// `assign ROLE = EVIDENCE` names a required `text` evidence of its own
+    /// step: the person who fills the role must be said, and said as a name.
+    fn assign(&mut self, block: &Block, role: &Ident, evidence: &Ident) {
+        self.assigned.insert(role.name.clone());
+        let declared = block.body.iter().find_map(|stmt| match &stmt.kind {
+            StmtKind::Evidence(e) if e.name.name == evidence.name => Some(e),
+            _ => None,
+        });
+        let problem = match declared {
+            None => format!(
+                "`{}` is not an evidence of the manual step `{}`",
+                evidence.name, block.id.name
+            ),
+            Some(e) if e.ty != EvidenceType::Text => format!(
+                "the evidence `{}` is not `text`: it cannot name who fills `{}`",
+                evidence.name, role.name
+            ),
+            Some(e) if e.optional => format!(
+                "the evidence `{}` is optional: the step could end without naming who fills `{}`",
+                evidence.name, role.name
+            ),
+            Some(_) => return,
+        };
+        self.report(
+            Diagnostic::error("rbx::lint::assign_evidence", problem)
+                .primary(
+                    evidence.span,
+                    "the person who fills the role comes from here",
+                )
+                .help(format!(
+                    "declare it in this step, e.g. `evidence {} \"who fills {}\": text`",
+                    evidence.name, role.name
+                )),
+        );
     }
 
     /// What the value an interpolation names can hold. A name lint cannot

@@ -62,6 +62,7 @@ pub const ADJUSTABLE: &[&str] = &[
 /// The lints that report what keeps rbx from building or safely running a
 /// procedure: never allowed.
 pub const FIXED: &[&str] = &[
+    "rbx::lint::assign_evidence",
     "rbx::lint::bad_call",
     "rbx::lint::bad_suppression",
     "rbx::lint::bad_time_zone",

@@ -183,7 +183,9 @@ impl Resolver<'_> {
 
     fn stmt(&mut self, stmt: &StmtKind) {
         match stmt {
-            StmtKind::Owner(role) => self.expect_defined(Kind::Role, role),
+            StmtKind::Owner(role) | StmtKind::Assign { role, .. } => {
+                self.expect_defined(Kind::Role, role)
+            }
             StmtKind::Require(require) => self.require(require),
             StmtKind::On(route) => self.target(&route.target),
             StmtKind::Run(t) | StmtKind::Verify(t) | StmtKind::Instructions(t) => self.text(t),

@@ -354,6 +354,7 @@ impl Checker<'_> {
             | StmtKind::Keep(_)
             | StmtKind::Idempotent
             | StmtKind::Acknowledge
+            | StmtKind::Assign { .. }
             | StmtKind::Verify(_)
             | StmtKind::Irreversible(_)
             | StmtKind::Instructions(_)

@@ -287,12 +287,13 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
         let operator = crate::identity::operator_on(store.as_ref(), args.operator.as_deref())?;
         let account = crate::identity::account();
         let earlier = rbx_engine::people::recorded_signoffs(&events, &step);
+        let roles = rbx_engine::roles::Roles::of(&procedure, &state);
         let who = rbx_engine::people::Answering {
             started_by: &summary.started_by,
             operator: &operator,
             account: &account,
             earlier: &earlier,
-            identities: &procedure.identities,
+            identities: roles.identities(),
         };
         let settlement =
             rbx_engine::people::settle(block, &response, &who).map_err(|problems| {

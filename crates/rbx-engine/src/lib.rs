@@ -17,6 +17,7 @@ pub mod observer;
 pub mod people;
 mod process;
 pub mod readiness;
+pub mod roles;
 mod runner;
 pub mod shell;
 pub mod state;

@@ -237,6 +237,9 @@ pub fn settle(
             _ => {}
         }
     }
+    if let Some(problem) = assigner(block, who) {
+        problems.push(problem);
+    }
     if block.kind == BlockKind::Choose {
         let options = options(block);
         match &response.choice {
@@ -263,6 +266,30 @@ pub fn settle(
     } else {
         Err(problems)
     }
+}
+
+/// A step that assigns a role hands over who may act for it: when its
+/// owner's role is bound to identities, only they may answer it.
+fn assigner(block: &Block, who: &Answering<'_>) -> Option<String> {
+    let assigns = block
+        .body
+        .iter()
+        .any(|s| matches!(s.kind, StmtKind::Assign { .. }));
+    let owner = block.body.iter().find_map(|s| match &s.kind {
+        StmtKind::Owner(role) => Some(&role.name),
+        _ => None,
+    })?;
+    let allowed = who.identities.get(owner).filter(|_| assigns)?;
+    let operator = normalise(who.operator);
+    if allowed.iter().any(|name| normalise(name) == operator) {
+        return None;
+    }
+    Some(format!(
+        "`{}` assigns a role, and only {owner} may answer it ({}), not `{}`",
+        block.id.name,
+        allowed.join(", "),
+        who.operator
+    ))
 }
 
 /// What a sign-off node asks for.

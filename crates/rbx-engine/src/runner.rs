@@ -48,9 +48,9 @@ pub(crate) struct Shared {
     graph: Arc<Graph>,
     options: Options,
     inputs: HashMap<String, Value>,
-    roles_filled: HashMap<String, bool>,
-    /// Who may sign for a role that names its identities.
-    identities: HashMap<String, Vec<String>>,
+    /// Who fills each role, and who may sign for it, as the run stands:
+    /// a manual step's `assign` changes it while the run is driven.
+    roles: std::sync::RwLock<crate::roles::Roles>,
     links_set: HashMap<String, bool>,
     cancel: watch::Receiver<bool>,
     /// Stops the run as a signal does: a person interrupted a prompt.

@@ -255,6 +255,14 @@ impl Walker<'_> {
     fn stmt(&mut self, node: &str, stmt: &StmtKind) {
         match stmt {
             StmtKind::Owner(role) => self.named(Kind::Role, role, false),
+            StmtKind::Assign { role, evidence } => {
+                self.named(Kind::Role, role, false);
+                let symbol = Symbol::Field {
+                    node: node.to_string(),
+                    field: evidence.name.clone(),
+                };
+                self.push(symbol, evidence.span, false);
+            }
             StmtKind::Require(require) => self.require(require),
             StmtKind::On(route) => self.target(&route.target),
             StmtKind::Run(t) | StmtKind::Verify(t) | StmtKind::Instructions(t) => self.text(t),

@@ -127,6 +127,13 @@ pub const KEYWORDS: &[Keyword] = &[
         &[Top],
     ),
     kw(
+        "assign",
+        "assign ROLE = EVIDENCE",
+        "The person this manual step's answer names (its `text` evidence) fills the role for \
+         the rest of the run: the incident commander names a deputy.",
+        &[Manual],
+    ),
+    kw(
         "acknowledge",
         "acknowledge",
         "A manual step that needs only a person's word that it was done (yes, or no to record \

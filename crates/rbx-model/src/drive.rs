@@ -1,10 +1,11 @@
 //! The rules at work: readiness (R), control (C), leaving a flow (L),
-//! ending (E), failure (F), people (P) and resuming (S), one node at a
-//! time. Each function cites the rule it follows.
+//! ending (E), the clean-up (X), failure (F), people (P) and resuming (S),
+//! one node at a time. Each function cites the rule it follows.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use rbx_check::graph::{EdgeKind, NodeKind};
+use rbx_check::symbols::FINALLY;
 use rbx_syntax::ast::{Block, BlockKind, EvidenceType, Require, StmtKind};
 
 use crate::eval::{self, Env, Val};
@@ -79,6 +80,7 @@ impl Model<'_> {
     /// unless it starts an item that its closed loop never admitted.
     fn runs(&self, x: usize) -> bool {
         let reached = self.plan.start == Some(x)
+            || (self.plan.finally == Some(x) && self.finally.is_some())
             || self.plan.preds[x].iter().any(|(p, l)| self.carries(*p, l));
         reached && !self.shut_out(x)
     }
@@ -161,7 +163,54 @@ impl Model<'_> {
     }
 
     fn would_run(&self, x: usize) -> bool {
-        self.nodes[x].pending() && self.considered(x) && self.runs(x)
+        self.nodes[x].pending() && !self.held(x) && self.considered(x) && self.runs(x)
+    }
+
+    /// Whether `x` is in the runbook's `finally` block.
+    fn in_finally(&self, x: usize) -> bool {
+        self.plan.nodes[x].flow == FINALLY
+    }
+
+    /// X1: the block's start waits for the run's end to be decided,
+    /// neither run nor skipped; X2: once it is, nothing outside the block
+    /// starts.
+    fn held(&self, x: usize) -> bool {
+        match self.finally {
+            None => self.plan.finally == Some(x),
+            Some(_) => !self.in_finally(x),
+        }
+    }
+
+    /// X1: the run's end is decided as `end`; with a `finally` block not
+    /// begun since, it begins, and `None` says the drive goes on.
+    fn decided(
+        &mut self,
+        end: Stop,
+        ready: &mut VecDeque<usize>,
+        events: &mut Vec<Event>,
+    ) -> Option<Stop> {
+        if self.plan.finally.is_none() || self.finally.is_some() || matches!(end, Stop::Paused(_)) {
+            self.emit(events, Event::Stopped(end.clone()));
+            return Some(end);
+        }
+        self.emit(events, Event::FinallyStarted(end));
+        ready.retain(|&x| self.in_finally(x));
+        None
+    }
+
+    /// X3: the clean-up is over: the run stops as it was decided, except
+    /// that a clean-up node that failed fails a run that would have ended.
+    fn concluded(&mut self, events: &mut Vec<Event>) -> Option<Stop> {
+        let end = self.finally.clone()?;
+        let first_failure = (0..self.nodes.len())
+            .filter(|&x| self.in_finally(x) && self.nodes[x].status == Status::Failed)
+            .min_by_key(|&x| self.nodes[x].seq);
+        let stop = match (end, first_failure) {
+            (Stop::Ended(_), Some(x)) => Stop::Failed(self.id(x)),
+            (end, _) => end,
+        };
+        self.emit(events, Event::Stopped(stop.clone()));
+        Some(stop)
     }
 
     /// P2: the nodes the run is waiting for: people's nodes that would run
@@ -205,16 +254,22 @@ impl Model<'_> {
                 failing.get_or_insert(stop);
             }
         }
-        if let Some(stop) = failing {
-            self.emit(events, Event::Stopped(stop.clone()));
-            return Ok(Outcome::Stopped(stop));
-        }
         let mut ready = VecDeque::new();
+        // X1: a failure that decided the run's end is in `finally_started`
+        // already; the clean-up goes on.
+        if let Some(stop) = failing.filter(|_| self.finally.is_none()) {
+            if let Some(stop) = self.decided(stop, &mut ready, events) {
+                return Ok(Outcome::Stopped(stop));
+            }
+        }
         loop {
             if let Some(stop) = self.consider(&mut ready, events) {
                 return Ok(Outcome::Stopped(stop));
             }
             let Some(x) = ready.pop_front() else {
+                if let Some(stop) = self.concluded(events) {
+                    return Ok(Outcome::Stopped(stop));
+                }
                 let pending: Vec<String> = (0..self.nodes.len())
                     .filter(|&x| !self.nodes[x].status.settled())
                     .map(|x| self.id(x))
@@ -235,8 +290,9 @@ impl Model<'_> {
                 continue;
             }
             if let Some(stop) = self.execute(x, script, events)? {
-                self.emit(events, Event::Stopped(stop.clone()));
-                return Ok(Outcome::Stopped(stop));
+                if let Some(stop) = self.decided(stop, &mut ready, events) {
+                    return Ok(Outcome::Stopped(stop));
+                }
             }
         }
     }
@@ -246,16 +302,22 @@ impl Model<'_> {
     /// to run, in the order it became ready (R5).
     fn consider(&mut self, ready: &mut VecDeque<usize>, events: &mut Vec<Event>) -> Option<Stop> {
         loop {
-            let x = (0..self.nodes.len())
-                .find(|&x| self.nodes[x].pending() && !ready.contains(&x) && self.considered(x))?;
+            let x = (0..self.nodes.len()).find(|&x| {
+                self.nodes[x].pending()
+                    && !ready.contains(&x)
+                    && !self.held(x)
+                    && self.considered(x)
+            })?;
             if !self.runs(x) {
                 self.emit(events, Event::Skipped(self.id(x)));
                 continue;
             }
             if let NodeKind::End { outcome } = &self.graph.graph[self.plan.nodes[x].check].kind {
-                let stop = Stop::Ended(outcome.clone());
-                self.emit(events, Event::Stopped(stop.clone()));
-                return Some(stop);
+                let stop = self.decided(Stop::Ended(outcome.clone()), ready, events);
+                if stop.is_some() {
+                    return stop;
+                }
+                continue;
             }
             ready.push_back(x);
         }
@@ -419,8 +481,10 @@ impl Model<'_> {
     }
 
     /// E2: `x` failed with no edge to take, in a flow no route had left.
+    /// A clean-up node's failure goes on to the rest of the clean-up (X2).
     fn failed_the_run(&self, x: usize) -> bool {
         self.nodes[x].status == Status::Failed
+            && !self.in_finally(x)
             && !self.has_edge(x, &EdgeKind::Failure)
             && !self.has_edge(x, &EdgeKind::Tolerated)
             && !self.left_before(x)
@@ -502,8 +566,25 @@ impl Model<'_> {
                         }
                     }
                 }
+                // X4: a run that failed only in its clean-up runs the
+                // failed clean-up nodes again and ends as decided; one
+                // that failed before it runs the whole clean-up again at
+                // its new end.
+                let again = self.finally.is_some() && !reset.is_empty();
+                if self.finally.is_some() && reset.is_empty() {
+                    reset = (0..self.nodes.len())
+                        .filter(|&x| self.in_finally(x) && self.nodes[x].status == Status::Failed)
+                        .collect();
+                } else if again {
+                    reset.extend((0..self.nodes.len()).filter(|&x| {
+                        self.in_finally(x) && self.nodes[x].status != Status::Pending
+                    }));
+                }
                 let reset = reset.into_iter().map(|x| self.id(x)).collect();
                 self.emit(events, Event::Reset(reset));
+                if again {
+                    self.emit(events, Event::FinallyCleared);
+                }
             }
             Run::Cancelled => {
                 if let Some(stop) = self.compensate(events) {
@@ -630,26 +711,47 @@ impl Model<'_> {
         let stopped: Vec<usize> = (0..self.nodes.len())
             .filter(|&x| self.nodes[x].status == Status::Running || self.would_run(x))
             .collect();
-        if !stopped.iter().any(|&x| self.has_edge(x, &EdgeKind::Cancel)) {
+        let routed = stopped.iter().any(|&x| self.has_edge(x, &EdgeKind::Cancel));
+        if !routed && self.plan.finally.is_some() && self.finally.is_none() {
+            // X1: the run ends cancelled once its clean-up has run; what
+            // was in doubt was cancelled.
+            let in_doubt: Vec<usize> = stopped
+                .iter()
+                .copied()
+                .filter(|&x| self.nodes[x].status == Status::Running)
+                .collect();
+            for x in in_doubt {
+                self.cancelled(x, events);
+            }
+            let end = Stop::Ended("cancelled".to_string());
+            self.emit(events, Event::FinallyStarted(end));
+            return None;
+        }
+        if !routed {
             let stop = Stop::Ended("cancelled".to_string());
             self.emit(events, Event::Stopped(stop.clone()));
             return Some(stop);
         }
         for x in stopped {
             if self.has_edge(x, &EdgeKind::Cancel) {
-                let settled = Event::Settled {
-                    node: self.id(x),
-                    status: Status::Cancelled,
-                    by: By::Operator,
-                    branch: None,
-                    answers: BTreeMap::new(),
-                };
-                self.emit(events, settled);
+                self.cancelled(x, events);
             } else if self.nodes[x].status == Status::Running {
                 self.emit(events, Event::Skipped(self.id(x)));
             }
         }
         None
+    }
+
+    /// The operator's cancel settles `x` as cancelled.
+    fn cancelled(&mut self, x: usize, events: &mut Vec<Event>) {
+        let settled = Event::Settled {
+            node: self.id(x),
+            status: Status::Cancelled,
+            by: By::Operator,
+            branch: None,
+            answers: BTreeMap::new(),
+        };
+        self.emit(events, settled);
     }
 }
 

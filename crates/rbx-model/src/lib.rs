@@ -144,6 +144,12 @@ pub enum Event {
     /// The operator cancelled the run; the next drive runs the
     /// compensation.
     Cancelled,
+    /// X1: the run's end is decided and its `finally` block starts; how
+    /// the run would end (an outcome, `cancelled` included, or the node
+    /// whose failure failed it).
+    FinallyStarted(Stop),
+    /// X4: a re-driven run runs its clean-up again at its new end.
+    FinallyCleared,
     Stopped(Stop),
 }
 
@@ -274,6 +280,8 @@ pub struct Model<'g> {
     seq: u64,
     /// Nodes that started a command or were answered by a person, ever.
     executed: BTreeSet<String>,
+    /// X1: how the run ends once its `finally` block is over.
+    finally: Option<Stop>,
 }
 
 /// One item a node starts (rule R4), for the checks over a journal.
@@ -320,6 +328,7 @@ impl<'g> Model<'g> {
             run: Run::Going,
             seq: 0,
             executed: BTreeSet::new(),
+            finally: None,
         })
     }
 
@@ -531,6 +540,14 @@ impl<'g> Model<'g> {
                 }
             }
             Event::Cancelled => self.run = Run::Cancelled,
+            Event::FinallyStarted(end) => {
+                self.finally = Some(end.clone());
+                // A cancelled run's clean-up is its compensation.
+                if self.run == Run::Cancelled {
+                    self.run = Run::Going;
+                }
+            }
+            Event::FinallyCleared => self.finally = None,
             Event::Stopped(stop) => self.run = Run::Stopped(stop.clone()),
         }
         self.derive_left();

@@ -66,6 +66,8 @@ pub struct Plan {
     /// tolerating block instance.
     pub groups: Vec<Group>,
     pub start: Option<usize>,
+    /// The start of the runbook's `finally` block (rule X1).
+    pub finally: Option<usize>,
     by_id: HashMap<String, usize>,
 }
 
@@ -125,6 +127,9 @@ impl Plan {
             groups: Vec::new(),
             start: graph
                 .start
+                .and_then(|s| instances.get(&s)?.first().copied()),
+            finally: graph
+                .finally
                 .and_then(|s| instances.get(&s)?.first().copied()),
             by_id: nodes
                 .iter()

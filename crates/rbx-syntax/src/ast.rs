@@ -651,6 +651,12 @@ pub enum StmtKind {
     Idempotent,
     /// `acknowledge`: a manual step asks only whether it was done.
     Acknowledge,
+    /// `assign ROLE = EVIDENCE`: the person a manual step's answer names
+    /// in its string evidence fills the role for the rest of the run.
+    Assign {
+        role: Ident,
+        evidence: Ident,
+    },
     Verify(Text),
     Irreversible(Option<Text>),
     Instructions(Text),

@@ -428,6 +428,7 @@ fn stmt_text(kind: &StmtKind, level: usize) -> String {
         StmtKind::Keep(stream) => format!("keep {}", stream.keyword()),
         StmtKind::Idempotent => "idempotent".to_string(),
         StmtKind::Acknowledge => "acknowledge".to_string(),
+        StmtKind::Assign { role, evidence } => format!("assign {} = {}", role.name, evidence.name),
         StmtKind::Verify(probe) => format!("verify {}", text(probe, level)),
         StmtKind::Irreversible(None) => "irreversible".to_string(),
         StmtKind::Irreversible(Some(why)) => format!("irreversible {}", text(why, level)),

@@ -119,6 +119,7 @@ pub fn is_keyword(rule: crate::parser::Rule) -> bool {
             | kw_checklist
             | kw_fail_fast
             | kw_acknowledge
+            | kw_assign
             | kw_enum
             | kw_list
             | kw_choice
@@ -761,6 +762,12 @@ impl<'s> Lowerer<'s> {
                     description,
                     target,
                 })
+            }
+            Rule::assign_stmt => {
+                let mut children = Children::of(pair);
+                let role = self.ident(children.expect(Rule::ident)?);
+                let evidence = self.ident(children.expect(Rule::ident)?);
+                StmtKind::Assign { role, evidence }
             }
             Rule::attest_stmt => {
                 let mut children = Children::of(pair);

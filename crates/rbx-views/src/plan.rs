@@ -633,6 +633,10 @@ impl<'a> Plan<'a> {
                     let names: Vec<&str> = roles.iter().map(|r| r.name.as_str()).collect();
                     details.push(("by", names.join(", ")));
                 }
+                StmtKind::Assign { role, evidence } => details.push((
+                    "assign",
+                    format!("{}: the person named in `{}`", role.name, evidence.name),
+                )),
                 StmtKind::Approvers(n) => {
                     details.push(("approvers", format!("{} per role", n.value)));
                 }

@@ -158,8 +158,12 @@ struct RoleInfo {
     contact: Option<String>,
     backup: Option<String>,
     filled: bool,
-    /// `runbook`, or `fill file` when the run's fill file filled it.
+    /// `runbook`, `fill file` when the run's fill file filled it, or
+    /// `run` when a step assigned it during the run.
     source: &'static str,
+    /// The step instance that assigned the role during the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    assigned_by: Option<String>,
 }
 
 /// The inputs in the order the runbook declares them; a JSON object.

@@ -34,7 +34,18 @@ pub struct StatusView {
     pub host: String,
     /// The nodes the run would run next, were it resumed now.
     pub waiting_for: Vec<String>,
+    /// The roles steps assigned during the run, as they stand now.
+    pub assigned: Vec<AssignedRow>,
     pub nodes: Vec<NodeRow>,
+}
+
+/// A role a step assigned during the run (`assign ROLE = EVIDENCE`).
+#[derive(Debug, Serialize)]
+pub struct AssignedRow {
+    pub role: String,
+    pub person: String,
+    /// The step instance whose answer named them.
+    pub by: String,
 }
 
 impl StatusView {
@@ -54,29 +65,39 @@ impl StatusView {
             recorded
         };
         let graph = &procedure.graph.graph;
-        // Nodes written once, then the instances of loops the journal has
-        // seen; a loop's own template node is never run.
-        let mut ids: Vec<String> = graph
-            .node_indices()
-            .filter(|i| {
-                matches!(
-                    graph[*i].kind,
-                    NodeKind::Block(_)
-                        | NodeKind::Anchor(_)
-                        | NodeKind::Checklist { .. }
-                        | NodeKind::Tally { .. }
-                )
-            })
-            .filter(|i| graph[*i].fanout.is_empty())
-            .map(|i| graph[i].id.clone())
-            .collect();
-        let mut items: Vec<&String> = state
-            .nodes
-            .keys()
-            .filter(|id| id.contains('[') && !ids.contains(id))
-            .collect();
-        items.sort();
-        ids.extend(items.into_iter().cloned());
+        // Nodes in the order they are written; a node inside a loop stands
+        // for the instances the journal has seen, in the order they settled
+        // (a loop's own template node is never run), so a loop's items come
+        // before the tally that judges them and what follows the loop.
+        let mut instances: std::collections::HashMap<&str, Vec<&String>> =
+            std::collections::HashMap::new();
+        for id in state.nodes.keys().filter(|id| id.contains('[')) {
+            let template = id.split('[').next().unwrap_or(id);
+            instances.entry(template).or_default().push(id);
+        }
+        let settled_at = |id: &String| {
+            let seq = state.nodes.get(id).and_then(|n| n.finished_seq);
+            (seq.unwrap_or(u64::MAX), id.clone())
+        };
+        let mut ids: Vec<String> = Vec::new();
+        for i in graph.node_indices() {
+            let written = matches!(
+                graph[i].kind,
+                NodeKind::Block(_)
+                    | NodeKind::Anchor(_)
+                    | NodeKind::Checklist { .. }
+                    | NodeKind::Tally { .. }
+            );
+            if !written {
+                continue;
+            }
+            if graph[i].fanout.is_empty() {
+                ids.push(graph[i].id.clone());
+            } else if let Some(seen) = instances.get_mut(graph[i].id.as_str()) {
+                seen.sort_by_key(|id| settled_at(id));
+                ids.extend(seen.iter().map(|id| (*id).clone()));
+            }
+        }
         let nodes = ids
             .into_iter()
             .map(|id| {
@@ -110,6 +131,15 @@ impl StatusView {
             started_by: summary.started_by.clone(),
             host: summary.host.clone(),
             waiting_for,
+            assigned: rbx_engine::roles::Roles::of(procedure, state)
+                .assigned()
+                .iter()
+                .map(|(role, a)| AssignedRow {
+                    role: role.clone(),
+                    person: a.person.clone(),
+                    by: a.node.clone(),
+                })
+                .collect(),
             nodes,
         }
     }
@@ -129,6 +159,12 @@ impl StatusView {
         );
         if !self.waiting_for.is_empty() && self.status != "running" {
             out.push_str(&format!("waiting for: {}\n", self.waiting_for.join(", ")));
+        }
+        for row in &self.assigned {
+            out.push_str(&format!(
+                "role {}: {} (assigned by {})\n",
+                row.role, row.person, row.by
+            ));
         }
         out.push('\n');
         for node in &self.nodes {

@@ -47,8 +47,9 @@ pub(crate) fn judge(graph: &Graph, node: &XNode, env: &dyn Env) -> Judged {
     }
 }
 
-/// Judges `node`'s condition while the run is driven.
-pub(crate) fn judge_driven(shared: &Shared, node: &XNode, view: &View) -> Judged {
+/// Judges `node`'s condition while the run is driven; with it, the moment
+/// `now()` read if the condition asked for it, for the record.
+pub(crate) fn judge_driven(shared: &Shared, node: &XNode, view: &View) -> (Judged, Option<i64>) {
     let env = NodeEnv {
         shared,
         view,
@@ -56,7 +57,8 @@ pub(crate) fn judge_driven(shared: &Shared, node: &XNode, view: &View) -> Judged
         inputs: None,
         now: std::sync::OnceLock::new(),
     };
-    judge(&shared.graph, node, &env)
+    let judged = judge(&shared.graph, node, &env);
+    (judged, env.now.get().copied())
 }
 
 /// What a stopped run's node reads, from its journal and stored inputs:
@@ -64,7 +66,7 @@ pub(crate) fn judge_driven(shared: &Shared, node: &XNode, view: &View) -> Judged
 pub(crate) struct Stored<'a> {
     pub(crate) view: View,
     pub(crate) inputs: &'a HashMap<String, Value>,
-    pub(crate) roles_filled: &'a HashMap<String, bool>,
+    pub(crate) roles: crate::roles::Roles,
     pub(crate) links_set: &'a HashMap<String, bool>,
 }
 
@@ -80,7 +82,7 @@ impl<'a> Stored<'a> {
         Stored {
             view: View::of(state, plan, node, graph),
             inputs,
-            roles_filled: &procedure.roles_filled,
+            roles: crate::roles::Roles::of(procedure, state),
             links_set: &procedure.links_set,
         }
     }
@@ -92,7 +94,7 @@ impl Env for Stored<'_> {
     }
 
     fn role_filled(&self, role: &str) -> bool {
-        self.roles_filled.get(role).copied().unwrap_or(false)
+        self.roles.filled(role)
     }
 
     fn link_set(&self, link: &str) -> bool {

@@ -26,7 +26,7 @@ use super::env::View;
 use super::finally;
 use super::hooks::{budget, hook};
 use super::node::execute;
-use super::record::{fail, record};
+use super::record::{finish, record, settled};
 use super::tally::Tally;
 use super::{Done, Shared};
 
@@ -85,8 +85,7 @@ pub async fn drive(
         graph: Arc::clone(&procedure.graph),
         options,
         inputs,
-        roles_filled: procedure.roles_filled.clone(),
-        identities: procedure.identities.clone(),
+        roles: std::sync::RwLock::new(crate::roles::Roles::of(procedure, &state)),
         links_set: procedure.links_set.clone(),
         cancel: cancel.clone(),
         interrupt: interrupt_tx,
@@ -278,6 +277,11 @@ impl Dispatcher<'_> {
         record(self.shared, kind::FINALLY_STARTED, payload.clone()).await?;
         self.state.finally = Some(payload);
         self.stops = Stops::default();
+        // Nodes that were ready when the end was decided never start
+        // (rule X2): they stay pending, as a run without clean-up leaves
+        // them.
+        let plan = self.plan;
+        self.ready.retain(|&x| plan.nodes[x].flow == FINALLY);
         self.candidates.insert(start);
         Ok(true)
     }
@@ -379,15 +383,21 @@ impl Dispatcher<'_> {
             view.tally = Tally::of(self.state, self.plan, &self.shared.graph, x);
             let attempts = self.state.nodes.get(&node.id).map_or(0, |n| n.attempts);
             // The node's own condition, judged now that control reaches it.
-            match judge_driven(self.shared, &node, &view) {
+            let (judged, now) = judge_driven(self.shared, &node, &view);
+            match judged {
                 Judged::Runs => {}
                 Judged::Skipped(condition) => {
-                    self.skip_by_condition(x, condition).await?;
+                    self.skip_by_condition(x, condition, now).await?;
                     self.consider().await?;
                     continue;
                 }
                 Judged::Failed(why) => {
-                    let done = fail(self.shared, &node.id, attempts, why).await;
+                    let failed = settled(Status::Failed, Some(why));
+                    let stamp = now.map_or_else(
+                        || json!({}),
+                        |ms| json!({ "now": rbx_syntax::time::format_timestamp(ms) }),
+                    );
+                    let done = finish(self.shared, &node.id, attempts, failed, stamp).await;
                     self.settle(x, done).await?;
                     self.consider().await?;
                     continue;
@@ -398,7 +408,7 @@ impl Dispatcher<'_> {
             self.state.nodes.entry(node.id.clone()).or_default().status = Status::Running;
             self.reopen(x);
             self.running.spawn(async move {
-                let done = execute(&shared, &node, view, attempts).await;
+                let done = execute(&shared, &node, view, attempts, now).await;
                 (x, done)
             });
         }
@@ -429,6 +439,9 @@ impl Dispatcher<'_> {
         match done {
             Done::Settled(node_state) => {
                 let failed = node_state.status == Status::Failed;
+                if let Ok(mut roles) = self.shared.roles.write() {
+                    roles.settled(&self.shared.graph, &id, &node_state);
+                }
                 self.replan |= node_state
                     .captures
                     .values()
@@ -511,9 +524,17 @@ impl Dispatcher<'_> {
 
     /// Settles `x` as skipped because its own condition does not hold: its
     /// flow goes on past it (rule C1), so its successors run.
-    async fn skip_by_condition(&mut self, x: usize, condition: String) -> Result<(), String> {
+    async fn skip_by_condition(
+        &mut self,
+        x: usize,
+        condition: String,
+        now: Option<i64>,
+    ) -> Result<(), String> {
         let id = self.plan.nodes[x].id.clone();
-        let payload = json!({ "node": id, "condition": condition });
+        let mut payload = json!({ "node": id, "condition": condition });
+        if let Some(ms) = now {
+            payload["now"] = json!(rbx_syntax::time::format_timestamp(ms));
+        }
         let seq = record(self.shared, kind::NODE_SKIPPED, payload).await?;
         let entry = self.state.nodes.entry(id).or_default();
         entry.status = Status::Skipped;

@@ -246,7 +246,10 @@ impl Env for NodeEnv<'_> {
     }
 
     fn role_filled(&self, role: &str) -> bool {
-        self.shared.roles_filled.get(role).copied().unwrap_or(false)
+        self.shared
+            .roles
+            .read()
+            .is_ok_and(|roles| roles.filled(role))
     }
 
     fn link_set(&self, link: &str) -> bool {

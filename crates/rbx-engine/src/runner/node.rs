@@ -18,18 +18,21 @@ use super::tally::tally;
 use super::wait::wait;
 use super::{Done, Shared};
 
+/// Runs `node`. `now` is the moment its own condition read, if it read
+/// one: every `now()` the node evaluates is that same moment.
 pub(crate) async fn execute(
     shared: &Shared,
     node: &crate::expand::XNode,
     view: View,
     attempts: u32,
+    now: Option<i64>,
 ) -> Done {
     let env = NodeEnv {
         shared,
         view: &view,
         counted: std::sync::Mutex::default(),
         inputs: None,
-        now: std::sync::OnceLock::new(),
+        now: now.map(std::sync::OnceLock::from).unwrap_or_default(),
     };
     let check = &shared.graph.graph[node.check];
     match &check.kind {
@@ -41,7 +44,7 @@ pub(crate) async fn execute(
                 Ok(()) => settled(Status::Succeeded, None),
                 Err(why) => settled(Status::Failed, Some(why)),
             };
-            finish(shared, &node.id, 0, state, json!({})).await
+            finish(shared, &node.id, 0, state, env.stamped(json!({}))).await
         }
         NodeKind::Anchor(anchor) => {
             shared.options.executor.attend(&node.id).await;
@@ -87,7 +90,8 @@ pub(crate) async fn execute(
                 })
                 .collect();
             if let Err(why) = requirements(&requires, &env) {
-                return fail(shared, &node.id, attempts, why).await;
+                let failed = settled(Status::Failed, Some(why));
+                return finish(shared, &node.id, attempts, failed, env.stamped(json!({}))).await;
             }
             match block.kind {
                 BlockKind::Step => step(shared, node, block, &env, attempts).await,

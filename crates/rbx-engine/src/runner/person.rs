@@ -61,12 +61,17 @@ pub(crate) async fn person(
     };
     // The time the person takes (a simulated run's clock moves by it).
     shared.options.executor.attend(&node.id).await;
+    let identities = shared
+        .roles
+        .read()
+        .map(|roles| roles.identities().clone())
+        .unwrap_or_default();
     let who = people::Answering {
         started_by: &shared.started_by,
         operator: &shared.options.operator,
         account: &shared.options.account,
         earlier: &earlier,
-        identities: &shared.identities,
+        identities: &identities,
     };
     match people::settle(block, &response, &who) {
         Ok(settlement) if settlement.status == Status::Pending => {
@@ -125,7 +130,7 @@ pub(crate) async fn person(
             let mut extra = response.to_json();
             extra["operator"] = json!(shared.options.operator);
             extra["via"] = json!(via);
-            finish(shared, &node.id, 1, state, extra).await
+            finish(shared, &node.id, 1, state, env.stamped(extra)).await
         }
         Err(problems) => {
             shared.options.observer.line(

@@ -74,7 +74,7 @@ pub(crate) async fn step(
             "host": shared.options.host,
             "operator": shared.options.operator,
         });
-        if let Err(e) = record(shared, kind::NODE_STARTED, started).await {
+        if let Err(e) = record(shared, kind::NODE_STARTED, env.stamped(started)).await {
             return Done::Broken(e);
         }
         let details = [

@@ -1,6 +1,7 @@
 //! Building the record from the store and the engine's replay: the run,
 //! its roles, links and inputs, its outcome and its journal's chain.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use rbx_engine::value::{MASK, Value};
@@ -49,8 +50,18 @@ impl Record {
         let outcome = outcome(&state, summary);
         let nodes = NodeView::new(&state, store, summary);
         let stages = stages(graph, &nodes);
-        let roles = roles(&files, &sources);
-        let summary_view = super::summary::summarise(summary, &state, &stages, &outcome);
+        let mut roles = roles(&files, &sources);
+        for (role, assignment) in rbx_engine::roles::assignments(graph, &state) {
+            if let Some(info) = roles.iter_mut().find(|r| r.id == role) {
+                info.person = Some(assignment.person);
+                info.filled = true;
+                info.source = "run";
+                info.assigned_by = Some(assignment.node);
+            }
+        }
+        let tolerated = tolerated(&events);
+        let summary_view =
+            super::summary::summarise(summary, &state, &stages, &outcome, &tolerated);
         Ok(Record {
             version: VERSION,
             run: RunInfo {
@@ -81,6 +92,31 @@ impl Record {
             chain: chain(store, run, events.len()),
         })
     }
+}
+
+/// The failed nodes a `tolerate` let pass: by node, the tally that
+/// counted it within its tolerance (rule R6).
+fn tolerated(events: &[rbx_store::Event]) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for event in events.iter().filter(|e| e.kind == "node_finished") {
+        let payload = &event.payload;
+        let (Some(tally), Some("succeeded"), Some(items)) = (
+            payload.get("node").and_then(Json::as_str),
+            payload.get("status").and_then(Json::as_str),
+            payload.get("failed_items").and_then(Json::as_array),
+        ) else {
+            continue;
+        };
+        let nodes = items
+            .iter()
+            .filter_map(|item| item.get("nodes")?.as_array())
+            .flatten()
+            .filter_map(Json::as_str);
+        for node in nodes {
+            out.insert(node.to_string(), tally.to_string());
+        }
+    }
+    out
 }
 
 /// The run's fill file, when it was started with one.
@@ -147,6 +183,7 @@ fn roles(files: &[&File], sources: &[(String, String)]) -> Vec<RoleInfo> {
                 backup: field(RoleFieldKind::Backup),
                 filled: false,
                 source: "runbook",
+                assigned_by: None,
             };
             if let Some(filled) = fill.as_ref().and_then(|f| f.roles.get(&role.id.name)) {
                 info.person = Some(filled.person.clone());

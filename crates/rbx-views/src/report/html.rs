@@ -193,7 +193,9 @@ fn roles(r: &Record) -> Markup {
                     tr {
                         td {
                             (role.title) " (" code { (role.id) } ")"
-                            @if role.source != "runbook" { ", from the " (role.source) }
+                            @if let Some(node) = &role.assigned_by {
+                                ", assigned during the run by " code { (node) }
+                            } @else if role.source != "runbook" { ", from the " (role.source) }
                         }
                         td {
                             @if role.filled { (role.person.as_deref().unwrap_or_default()) }

@@ -211,7 +211,9 @@ fn roles(o: &mut String, r: &Record) {
             )
         };
         let mut name = format!("{} ({})", md(&role.title), md_code(&role.id));
-        if role.source != "runbook" {
+        if let Some(node) = &role.assigned_by {
+            name.push_str(&format!(", assigned during the run by {}", md_code(node)));
+        } else if role.source != "runbook" {
             name.push_str(&format!(", from the {}", role.source));
         }
         let _ = writeln!(

@@ -13,6 +13,7 @@ pub(super) fn summarise(
     state: &RunState,
     stages: &[StageInfo],
     outcome: &Outcome,
+    tolerated: &BTreeMap<String, String>,
 ) -> Summary {
     let history = &state.history;
     let steps: Vec<&StepInfo> = stages
@@ -46,8 +47,15 @@ pub(super) fn summarise(
             .and_then(|(first, last)| u64::try_from(last - first).ok()),
         people: people(state, &steps, cancelled.as_ref()),
         counts,
+        // A failure a `tolerate` let pass still failed: it is listed, and
+        // said to be tolerated, beside a run that succeeded.
         failed: mentions(&steps, |s| {
-            matches!(s.result, "failed" | "cancelled" | "in_doubt").then(|| step_result(s))
+            let result =
+                matches!(s.result, "failed" | "cancelled" | "in_doubt").then(|| step_result(s))?;
+            Some(match tolerated.get(&s.id) {
+                Some(tally) => format!("{result} (tolerated, counted by {tally})"),
+                None => result,
+            })
         }),
         decisions: mentions(&steps, |s| {
             let branch = s
