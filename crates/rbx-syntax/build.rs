@@ -8,10 +8,12 @@
 //! its diagnostics (`src/parser.rs`). `src/parser/tests.rs` checks that the
 //! two read every runbook alike.
 //!
-//! The derivation is mechanical, one line at a time: a rule that is one
-//! literal (`lbrace = { "{" }`) becomes silent (`lbrace = _{ "{" }`). Every
-//! other line is copied unchanged. The generated `Rule::is_keyword` names
-//! the keyword rules (`kw_*`), which lowering walks past.
+//! The derivation is mechanical: a rule that is one literal
+//! (`lbrace = { "{" }`) becomes silent (`lbrace = _{ "{" }`), and then every
+//! one-character literal that no `!` applies to becomes a range of one
+//! character (`"#"` becomes `'#'..'#'`). Nothing else changes. The generated
+//! `Rule::is_keyword` names the keyword rules (`kw_*`), which lowering walks
+//! past, and `SILENCED` (for the tests) the rules made silent.
 
 use std::env;
 use std::fmt::Write as _;
@@ -28,7 +30,8 @@ fn main() {
         "/// The parser of the fast grammar, derived from `grammar/runbook.pest` by `build.rs`.\n\
          #[derive(pest_derive::Parser)]\n",
     );
-    writeln!(source, "#[grammar_inline = {:?}]", derive(&text)).expect("a String");
+    let fast = one_char_ranges(&derive(&text));
+    writeln!(source, "#[grammar_inline = {fast:?}]").expect("a String");
     source.push_str("pub(crate) struct FastGrammar;\n\nimpl Rule {\n");
     source.push_str(
         "    /// Whether the rule is one of the grammar's keywords.\n    \
@@ -63,6 +66,82 @@ fn derive(grammar: &str) -> String {
         written.expect("writing to a String");
     }
     out
+}
+
+/// `grammar` with every one-character literal that no `!` applies to
+/// written as a range of one character (`"{"` as `'{'..'{'`): pest matches a
+/// range by comparing a character, and a literal by a call to `memcmp`. A
+/// literal under `!` stays, because pest turns `(!("a" | "b") ~ ANY)*` into
+/// one search for the literals.
+fn one_char_ranges(grammar: &str) -> String {
+    let mut out = String::with_capacity(grammar.len() * 2);
+    // For each open parenthesis, whether a `!` applies to it.
+    let mut groups: Vec<bool> = Vec::new();
+    let mut negate = false;
+    let mut rest = grammar;
+    while let Some(c) = rest.chars().next() {
+        let taken = match c {
+            '/' if rest.starts_with("//") => rest.find('\n').unwrap_or(rest.len()),
+            '"' => {
+                let length = literal_length(rest);
+                let negated = negate || groups.iter().any(|g| *g);
+                match one_char(&rest[..length]) {
+                    Some(range) if !negated => out.push_str(&range),
+                    _ => out.push_str(&rest[..length]),
+                }
+                negate = false;
+                rest = &rest[length..];
+                continue;
+            }
+            '\'' => rest[1..].find('\'').map_or(rest.len(), |end| end + 2),
+            '!' => {
+                negate = true;
+                1
+            }
+            '(' => {
+                groups.push(negate || groups.iter().any(|g| *g));
+                negate = false;
+                1
+            }
+            ')' => {
+                groups.pop();
+                1
+            }
+            c if c.is_alphanumeric() || c == '_' => {
+                negate = false;
+                c.len_utf8()
+            }
+            c => c.len_utf8(),
+        };
+        out.push_str(&rest[..taken]);
+        rest = &rest[taken..];
+    }
+    out
+}
+
+/// The length of the string literal `text` starts with, quotes included.
+fn literal_length(text: &str) -> usize {
+    let mut escaped = false;
+    for (i, c) in text.char_indices().skip(1) {
+        match c {
+            '\\' if !escaped => escaped = true,
+            '"' if !escaped => return i + 1,
+            _ => escaped = false,
+        }
+    }
+    text.len()
+}
+
+/// The range of one character a literal of one character stands for.
+fn one_char(literal: &str) -> Option<String> {
+    let inner = literal.strip_prefix('"')?.strip_suffix('"')?;
+    let char = match inner {
+        "\\n" | "\\t" | "\\r" | "\\\\" => inner.to_string(),
+        "\\\"" => "\"".to_string(),
+        _ if inner.len() == 1 && inner != "'" && inner != "\\" => inner.to_string(),
+        _ => return None,
+    };
+    Some(format!("'{char}'..'{char}'"))
 }
 
 /// The rules `derive` makes silent.
