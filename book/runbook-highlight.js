@@ -11,7 +11,7 @@
     "runbook", "version", "scope", "policy", "include", "input", "role", "link",
     "outcome", "hook", "stage", "finally", "checklist", "fail-fast", "within", "deadline", "for", "max", "jitter", "then", "end", "step", "manual", "gate",
     "signoff", "decide", "choose", "wait", "anchor", "foreach", "in", "parallel",
-    "tolerate", "again", "owner", "require", "on", "run", "timeout", "retry",
+    "tolerate", "again", "repeat", "most", "owner", "require", "on", "run", "timeout", "retry",
     "backoff", "expect", "exit", "capture", "json", "lines", "keep", "idempotent",
     "verify",
     "irreversible", "instructions", "evidence", "acknowledge", "assign", "optional", "attest", "by",

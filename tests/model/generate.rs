@@ -77,16 +77,26 @@ pub(crate) enum Item {
         zones: bool,
         parallel: Option<u8>,
         tolerate: Option<Tolerate>,
+        /// The whole loop's own `when` (rule W5).
+        when: Option<Cond>,
         body: Vec<Item>,
     },
     Parallel {
         at_once: Option<u8>,
         tolerate: Option<Tolerate>,
+        /// The whole block's own `when` (rule W5).
+        when: Option<Cond>,
         branches: Vec<Item>,
     },
     Again {
         back: u8,
         failure: Option<Target>,
+    },
+    /// `repeat at most N until M.verdict == good`, where `M` is a manual
+    /// step written last in its body.
+    Repeat {
+        at_most: u8,
+        body: Vec<Item>,
     },
 }
 
@@ -141,6 +151,9 @@ pub(crate) const CONSTRUCTS: &[&str] = &[
     "decide ",
     "checklist ",
     " fail-fast {",
+    "repeat at most ",
+    "s when ",
+    "parallel when ",
     "manual ",
     "gate ",
     "attest ",
@@ -270,24 +283,30 @@ pub(crate) fn item() -> impl Strategy<Value = Item> {
                 any::<bool>(),
                 prop::option::of(1..3u8),
                 tolerate(),
+                when(),
                 prop::collection::vec(inner.clone(), 1..4)
             )
-                .prop_map(|(zones, parallel, tolerate, body)| Item::Foreach {
+                .prop_map(|(zones, parallel, tolerate, when, body)| Item::Foreach {
                     zones,
                     parallel,
                     tolerate,
+                    when,
                     body
                 }),
             (
                 prop::option::weighted(0.4, 1..3u8),
                 tolerate(),
-                prop::collection::vec(inner, 2..4)
+                when(),
+                prop::collection::vec(inner.clone(), 2..4)
             )
-                .prop_map(|(at_once, tolerate, branches)| Item::Parallel {
+                .prop_map(|(at_once, tolerate, when, branches)| Item::Parallel {
                     at_once,
                     tolerate,
+                    when,
                     branches
                 }),
+            ((1..4u8), prop::collection::vec(inner, 0..3))
+                .prop_map(|(at_most, body)| Item::Repeat { at_most, body }),
         ]
     })
 }
@@ -570,7 +589,8 @@ pub(crate) fn agains(items: &[Item], at: usize, out: &mut Vec<usize>) {
             }
             Item::Foreach { body, .. }
             | Item::Parallel { branches: body, .. }
-            | Item::Checklist { body, .. } => agains(body, at, out),
+            | Item::Checklist { body, .. }
+            | Item::Repeat { body, .. } => agains(body, at, out),
             _ => {}
         }
     }
@@ -648,6 +668,16 @@ impl Renderer<'_> {
         if let Some(c) = when {
             let _ = writeln!(t, "{pad}  when {}", self.cond(c, vars));
         }
+    }
+
+    /// A block's own ` when COND`, written before its brace, or nothing.
+    pub(crate) fn guard(
+        &self,
+        when: &Option<Cond>,
+        vars: &[(String, &'static [&'static str])],
+    ) -> String {
+        when.as_ref()
+            .map_or(String::new(), |c| format!(" when {}", self.cond(c, vars)))
     }
 
     /// Renders one item; `vars` are the loop variables around it with
@@ -773,6 +803,7 @@ impl Renderer<'_> {
                 zones,
                 parallel,
                 tolerate,
+                when,
                 body,
             } => {
                 let var = format!("v{}", vars.len() + 1);
@@ -782,7 +813,7 @@ impl Renderer<'_> {
                     ("hosts", &HOSTS[..self.spec.hosts])
                 };
                 let limit = parallel.map_or(String::new(), |n| format!(" parallel {n}"));
-                let limit = limit + &tolerance(*tolerate);
+                let limit = limit + &tolerance(*tolerate) + &self.guard(when, vars);
                 let _ = writeln!(t, "{pad}foreach {var} in {list}{limit} {{");
                 let mut inner = vars.to_vec();
                 inner.push((var, items));
@@ -803,14 +834,36 @@ impl Renderer<'_> {
             Item::Parallel {
                 at_once,
                 tolerate,
+                when,
                 branches,
             } => {
                 let limit = at_once.map_or(String::new(), |n| format!(" {n}"));
-                let limit = limit + &tolerance(*tolerate);
+                let limit = limit + &tolerance(*tolerate) + &self.guard(when, vars);
                 let _ = writeln!(t, "{pad}parallel{limit} {{");
                 for item in branches {
                     self.item(t, &format!("{pad}  "), stage, item, vars);
                 }
+                let _ = writeln!(t, "{pad}}}");
+            }
+            Item::Repeat { at_most, body } => {
+                // The body first, so that the manual step the condition
+                // reads has its name.
+                let mut inner = String::new();
+                let pad_in = format!("{pad}  ");
+                for item in body {
+                    self.item(&mut inner, &pad_in, stage, item, vars);
+                }
+                let judge = Item::Manual {
+                    failure: None,
+                    when: None,
+                };
+                self.item(&mut inner, &pad_in, stage, &judge, vars);
+                let judged = self.manual.clone().unwrap_or_default();
+                let _ = writeln!(
+                    t,
+                    "{pad}repeat at most {at_most} until {judged}.verdict == good {{"
+                );
+                t.push_str(&inner);
                 let _ = writeln!(t, "{pad}}}");
             }
             Item::Again { back, failure } => {

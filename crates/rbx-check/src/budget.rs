@@ -77,6 +77,8 @@ pub fn cost(node: &Node) -> Cost {
         | NodeKind::Anchor(_)
         | NodeKind::Checklist { .. }
         | NodeKind::End { .. }
+        | NodeKind::Until { .. }
+        | NodeKind::Guard { .. }
         | NodeKind::Tally { .. } => Cost {
             millis: Some(0),
             people: false,
@@ -213,7 +215,10 @@ pub fn worst_case_with(
         let mut rounds: u64 = 1;
         if millis > 0 {
             for fanout in &node.fanout {
-                let Some(items) = length(&fanout.list) else {
+                // A `repeat` runs its iterations one after the other, at
+                // worst every one of them.
+                let known = fanout.repeat.as_ref().map(|r| r.at_most.unsigned_abs());
+                let Some(items) = known.or_else(|| length(&fanout.list)) else {
                     return WorstCase::Unbounded {
                         node: node.id.clone(),
                         reason: Reason::UnknownLength {
@@ -233,7 +238,13 @@ pub fn worst_case_with(
             // within `ceil(branches / N)` times the slowest one.
             for lane in &node.lanes {
                 let branches = u64::try_from(lane.branches).unwrap_or(u64::MAX);
-                let at_once = lane.at_once.and_then(|n| u64::try_from(n).ok());
+                // A width the inputs give is unknown here: at worst, one
+                // at a time.
+                let computed = lane.at_once_expr.as_ref().map(|_| 1);
+                let at_once = lane
+                    .at_once
+                    .or(computed)
+                    .and_then(|n| u64::try_from(n).ok());
                 let at_once = at_once.filter(|n| *n > 0).unwrap_or(branches).max(1);
                 rounds = rounds.saturating_mul(branches.div_ceil(at_once));
             }

@@ -49,11 +49,20 @@ pub fn check(sources: &[Source], graph: &Graph) -> Vec<Finding> {
         reported: HashSet::new(),
     };
     for index in graph.graph.node_indices() {
-        if let NodeKind::Block(block) = &graph.graph[index].kind {
-            checker.node(index, block);
+        match &graph.graph[index].kind {
+            NodeKind::Block(block) => checker.node(index, block),
+            NodeKind::Guard { condition } => checker.guard(index, condition),
+            _ => {}
         }
     }
     checker.findings
+}
+
+/// The node or block whose condition or commands are checked: its name in
+/// messages, and its own condition.
+struct Reader<'r> {
+    name: &'r str,
+    own: Option<&'r Expr>,
 }
 
 struct Checker<'g> {
@@ -98,19 +107,34 @@ impl<'g> Checker<'g> {
             ));
             self.report(at, DUPLICATE, diagnostic);
         }
+        let reader = Reader {
+            name: &block.id.name,
+            own: block.condition(),
+        };
         if let Some(condition) = block.condition() {
-            self.constant(at, block, condition);
-            self.reads(at, block, condition);
+            self.constant(at, &reader, condition);
+            self.reads(at, &reader, condition);
         }
         for stmt in &block.body {
             if let StmtKind::Run(text) | StmtKind::Verify(text) = &stmt.kind {
-                self.interpolations(at, block, text);
+                self.interpolations(at, &reader, text);
             }
         }
     }
 
+    /// A `foreach` or `parallel` block's own condition: the same lints as
+    /// a node's, about the block.
+    fn guard(&mut self, at: NodeIndex, condition: &'g Expr) {
+        let reader = Reader {
+            name: &self.graph.graph[at].id,
+            own: Some(condition),
+        };
+        self.constant(at, &reader, condition);
+        self.reads(at, &reader, condition);
+    }
+
     /// A condition that reads nothing is the same on every run.
-    fn constant(&mut self, at: NodeIndex, block: &Block, condition: &Expr) {
+    fn constant(&mut self, at: NodeIndex, reader: &Reader<'_>, condition: &Expr) {
         if reads_anything(condition) {
             return;
         }
@@ -118,7 +142,7 @@ impl<'g> Checker<'g> {
             CONSTANT,
             format!(
                 "the condition of `{}` reads no input, item or node: it is the same on every run",
-                block.id.name
+                reader.name
             ),
         )
         .primary(condition.span, "never changes")
@@ -150,7 +174,7 @@ impl<'g> Checker<'g> {
 
     /// What a condition reads of other nodes: something that may have no
     /// value when it is judged.
-    fn reads(&mut self, at: NodeIndex, block: &Block, condition: &'g Expr) {
+    fn reads(&mut self, at: NodeIndex, reader: &Reader<'_>, condition: &'g Expr) {
         let mut paths = Vec::new();
         collect_paths(condition, &mut paths);
         let mut before: Option<HashSet<NodeIndex>> = None;
@@ -167,11 +191,11 @@ impl<'g> Checker<'g> {
                 )
                 .primary(
                     path.span,
-                    format!("no way to `{}` passes `{name}`", block.id.name),
+                    format!("no way to `{}` passes `{name}`", reader.name),
                 )
                 .help(format!(
                     "read only nodes that come before `{}`, or move it after `{name}`",
-                    block.id.name
+                    reader.name
                 ));
                 self.report(at, NOT_BEFORE, diagnostic);
                 continue;
@@ -179,13 +203,13 @@ impl<'g> Checker<'g> {
             // A status is there whether the node ran or was skipped; its
             // captures, evidence and branch are not.
             if path.segments.get(1).is_none_or(|s| s.name != "status") {
-                self.skipped_read(at, block, path, name, MAYBE_SKIPPED);
+                self.skipped_read(at, reader, path, name, MAYBE_SKIPPED);
             }
         }
     }
 
     /// `{{ node.field }}` in a command, of a node that may be skipped.
-    fn interpolations(&mut self, at: NodeIndex, block: &Block, text: &'g Text) {
+    fn interpolations(&mut self, at: NodeIndex, reader: &Reader<'_>, text: &'g Text) {
         for part in &text.parts {
             let TextPart::Interpolation(interpolation) = part else {
                 continue;
@@ -195,7 +219,7 @@ impl<'g> Checker<'g> {
                 continue;
             }
             if let Some(name) = self.node_read(at, path) {
-                self.skipped_read(at, block, path, name, SKIPPED_VALUE);
+                self.skipped_read(at, reader, path, name, SKIPPED_VALUE);
             }
         }
     }
@@ -205,7 +229,7 @@ impl<'g> Checker<'g> {
     fn skipped_read(
         &mut self,
         at: NodeIndex,
-        block: &Block,
+        reader: &Reader<'_>,
         path: &Path,
         name: &str,
         code: &'static str,
@@ -213,13 +237,13 @@ impl<'g> Checker<'g> {
         let Some(theirs) = self.condition_of(name) else {
             return;
         };
-        if name == block.id.name || guarded(block.condition(), theirs, name) {
+        if name == reader.name || guarded(reader.own, theirs, name) {
             return;
         }
         let theirs = rbx_syntax::fmt::expr(theirs);
         let help = format!(
             "give `{}` the same condition (`when {theirs}`), or test `{name}.status == succeeded` in its `when`",
-            block.id.name
+            reader.name
         );
         let diagnostic = if code == SKIPPED_VALUE {
             Diagnostic::error(
@@ -294,7 +318,7 @@ fn reads_anything(e: &Expr) -> bool {
     }
 }
 
-fn collect_paths<'e>(e: &'e Expr, out: &mut Vec<&'e Path>) {
+pub(crate) fn collect_paths<'e>(e: &'e Expr, out: &mut Vec<&'e Path>) {
     match &e.kind {
         ExprKind::Or(items) | ExprKind::And(items) => {
             items.iter().for_each(|i| collect_paths(i, out))

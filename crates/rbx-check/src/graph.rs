@@ -23,6 +23,8 @@ use crate::symbols::FINALLY;
 use crate::{Finding, Source};
 
 mod fan;
+pub mod guard;
+pub mod repeat;
 
 /// Where in the sources something was written.
 #[derive(Debug, Clone, Copy)]
@@ -40,11 +42,26 @@ pub struct Fanout {
     pub id: usize,
     pub var: String,
     pub list: String,
-    /// How many items run at once; `None` means one at a time.
+    /// How many items run at once; `None` means one at a time (unless
+    /// `parallel_expr` says).
     pub parallel: Option<i64>,
+    /// `parallel EXPR`: how many at once, from the inputs when the run
+    /// starts.
+    pub parallel_expr: Option<Expr>,
     /// How many items may fail before the loop does (rule R6); `None`:
     /// a failure takes its route at once.
     pub tolerate: Option<Tolerate>,
+    /// For the loop of a `repeat`: its items are the iterations `1..=N`,
+    /// not a list's, and `var` and `list` are empty.
+    pub repeat: Option<RepeatLoop>,
+}
+
+/// What a `repeat` loop is: how many iterations at most, and the condition
+/// that ends it, as written.
+#[derive(Debug, Clone)]
+pub struct RepeatLoop {
+    pub at_most: i64,
+    pub until: String,
 }
 
 /// One `parallel N` or `parallel … tolerate T` block around a node: which
@@ -61,8 +78,12 @@ pub struct Lane {
     /// The branch, in the order written.
     pub branch: usize,
     pub branches: usize,
-    /// How many branches run at once; `None`: every branch.
+    /// How many branches run at once; `None`: every branch (unless
+    /// `at_once_expr` says).
     pub at_once: Option<i64>,
+    /// `parallel EXPR`: how many at once, from the inputs when the run
+    /// starts.
+    pub at_once_expr: Option<Expr>,
     pub tolerate: Option<Tolerate>,
 }
 
@@ -89,6 +110,19 @@ pub enum NodeKind {
     /// A terminal outcome.
     End {
         outcome: String,
+    },
+    /// The end of one iteration of a `repeat` (rules U1-U3): succeeds when
+    /// `until` holds on the iteration's values, takes the branch `again`
+    /// when it does not, and fails on the last iteration, the `at_most`-th.
+    Until {
+        until: Expr,
+        at_most: i64,
+    },
+    /// A `foreach` or `parallel` block's own condition, judged before it
+    /// (rule W5): takes the branch `when` into the block when it holds,
+    /// and is skipped by it, going on past the block, when it does not.
+    Guard {
+        condition: Expr,
     },
     /// Where a `foreach` or `parallel` block that tolerates failures is
     /// judged, once every item has finished (rule R6): it succeeds when
@@ -167,6 +201,11 @@ pub struct Graph {
     pub finally: Option<NodeIndex>,
     /// Every outcome a run can end with, and whether it is a success.
     pub outcomes: std::collections::BTreeMap<String, OutcomeClass>,
+    /// Each stage instance with a `finally` block of its own, and the
+    /// start of that clean-up (rules Y1–Y4).
+    pub cleanups: std::collections::BTreeMap<String, NodeIndex>,
+    /// Each `again` instance, and the stage instance that runs it.
+    pub parents: HashMap<String, String>,
     by_id: HashMap<String, NodeIndex>,
 }
 
@@ -221,6 +260,8 @@ pub fn lower(sources: &[Source]) -> (Graph, Vec<Finding>) {
             cancel: None,
         },
         ends: HashMap::new(),
+        cleanups: std::collections::BTreeMap::new(),
+        parents: HashMap::new(),
     };
     lowerer.collect();
     let order = lowerer.stage_order();
@@ -254,6 +295,8 @@ pub fn lower(sources: &[Source]) -> (Graph, Vec<Finding>) {
         start,
         finally,
         outcomes,
+        cleanups: lowerer.cleanups,
+        parents: lowerer.parents,
         by_id: lowerer.by_id,
     };
     let mut findings = lowerer.findings;
@@ -425,6 +468,10 @@ struct Lowerer<'a> {
     runbook_routes: Routes<'a>,
     /// Outcome nodes by (stage instance, source, offset of the `end`).
     ends: HashMap<(String, usize, usize), NodeIndex>,
+    /// The start of each stage instance's own clean-up.
+    cleanups: std::collections::BTreeMap<String, NodeIndex>,
+    /// Each `again` instance and the instance that runs it.
+    parents: HashMap<String, String>,
 }
 
 impl<'a> Lowerer<'a> {
@@ -726,17 +773,90 @@ impl<'a> Lowerer<'a> {
                     });
                 }
                 StageItemKind::Parallel(parallel) => {
-                    frontier = self.parallel(parallel, &ctx, frontier, origin);
+                    let (into, past) = match &parallel.condition {
+                        Some(c) => self.guard(c, "parallel", &ctx, frontier, origin),
+                        None => (frontier, Vec::new()),
+                    };
+                    frontier = self.parallel(parallel, &ctx, into, origin);
+                    frontier.extend(past);
                 }
                 StageItemKind::Foreach(foreach) => {
-                    frontier = self.foreach(foreach, &ctx, frontier, origin);
+                    let what = format!("foreach-{}", foreach.var.name);
+                    let (into, past) = match &foreach.condition {
+                        Some(c) => self.guard(c, &what, &ctx, frontier, origin),
+                        None => (frontier, Vec::new()),
+                    };
+                    frontier = self.foreach(foreach, &ctx, into, origin);
+                    frontier.extend(past);
                 }
                 StageItemKind::Again(again) => {
                     frontier = self.again(again, &ctx, frontier, origin);
                 }
+                StageItemKind::Repeat(repeat) => {
+                    frontier = self.repeat(repeat, &ctx, frontier, origin);
+                }
+                StageItemKind::Finally(cleanup) if stage_level => {
+                    self.cleanup(cleanup, &ctx, origin);
+                }
+                StageItemKind::Finally(_) => self.misplaced(item, &ctx),
             }
         }
         frontier
+    }
+
+    /// Lowers a stage instance's own `finally` block as a flow of its own,
+    /// `INSTANCE.finally`: nothing leads to its start, which runs when the
+    /// instance is left or the run's end is decided with the instance
+    /// started (rules Y1, Y2); each node goes on to the next whether it
+    /// succeeded or failed. A second block in one stage is reported.
+    fn cleanup(&mut self, items: &'a [StageItem], ctx: &Ctx<'a>, origin: Origin) {
+        if self.cleanups.contains_key(&ctx.instance) {
+            if ctx.instance == ctx.host {
+                self.findings.push(Finding {
+                    source: ctx.source,
+                    diagnostic: Diagnostic::error(
+                        "rbx::lint::duplicate_finally",
+                        format!("the stage `{}` has two `finally` blocks", ctx.stage),
+                    )
+                    .primary(origin.span, "a second `finally`")
+                    .help("put every clean-up step of the stage in one `finally` block"),
+                });
+            }
+            return;
+        }
+        let flow = crate::symbols::cleanup_flow(&ctx.instance);
+        let start = self.add(Node {
+            id: flow.clone(),
+            stage: flow.clone(),
+            host: flow.clone(),
+            kind: NodeKind::StageStart {
+                stage: flow.clone(),
+                title: format!("Clean-up of `{}`, whenever it is left", ctx.instance),
+                within: None,
+                requires: Vec::new(),
+            },
+            fanout: ctx.fanout.clone(),
+            lanes: ctx.lanes.clone(),
+            origin,
+        });
+        let inner = Ctx {
+            source: ctx.source,
+            stage: ctx.stage,
+            instance: flow.clone(),
+            host: flow,
+            routes: Routes {
+                failure: Some((&GO_ON, origin)),
+                cancel: None,
+            },
+            fanout: ctx.fanout.clone(),
+            lanes: ctx.lanes.clone(),
+            tally: None,
+        };
+        if ctx.instance == ctx.host {
+            self.finally_items(items, ctx.source);
+        }
+        self.items(items, &inner, vec![(start, EdgeKind::Next, origin)], false);
+        self.cleanups.insert(ctx.instance.clone(), start);
     }
 
     /// Lowers the runbook's `finally` block as a flow of its own, `finally`:
@@ -833,6 +953,10 @@ impl<'a> Lowerer<'a> {
                     self.finally_items(&parallel.items, source);
                     None
                 }
+                StageItemKind::Repeat(repeat) => {
+                    self.finally_items(&repeat.items, source);
+                    None
+                }
                 _ => None,
             };
             if let Some(why) = why {
@@ -856,18 +980,28 @@ impl<'a> Lowerer<'a> {
         let what = match &item.kind {
             StageItemKind::Require(_) => "`require`",
             StageItemKind::Then(_) => "`then`",
+            StageItemKind::Finally(_) => "`finally`",
             _ => "`end`",
+        };
+        let within = if crate::symbols::is_cleanup(&ctx.host) {
+            "`finally`"
+        } else {
+            "`foreach` or `parallel`"
         };
         self.findings.push(Finding {
             source: ctx.source,
             diagnostic: Diagnostic::error(
                 "rbx::lint::misplaced",
-                format!("{what} cannot stand inside `foreach` or `parallel`"),
+                format!("{what} cannot stand inside {within}"),
             )
             .primary(item.span, "not allowed here")
             .help(match &item.kind {
                 StageItemKind::Require(_) => {
                     "put the `require` inside a node, or at the top of the stage"
+                }
+                StageItemKind::Finally(_) => {
+                    "give the stage its clean-up at the stage's own level: one `finally` \
+                     block, beside its nodes"
                 }
                 _ => "end the stage after the block, at the stage's own level",
             }),
@@ -1099,6 +1233,7 @@ impl<'a> Lowerer<'a> {
         let count = self.instances.entry(name.to_string()).or_insert(1);
         *count += 1;
         let instance = format!("{name}#{count}");
+        self.parents.insert(instance.clone(), ctx.instance.clone());
         let start = self.stage_start(stage, &instance, &ctx.host, source, &ctx.fanout, &ctx.lanes);
         self.connect(&frontier, start);
         // Inside a loop or block that tolerates failures, the instance's
@@ -1283,8 +1418,9 @@ fn unreachable(graph: &Graph, sources: &[Source]) -> Vec<Finding> {
             continue;
         }
         let node = &g[index];
-        // The clean-up is reached by the run's end, not by an edge.
-        if node.host == crate::symbols::FINALLY {
+        // A clean-up is reached by the run's or its stage's end, not by an
+        // edge.
+        if crate::symbols::is_cleanup(&node.host) {
             continue;
         }
         let has_unreached_predecessor = g
@@ -1332,6 +1468,8 @@ pub fn name_span(node: &Node) -> Span {
         NodeKind::StageStart { .. }
         | NodeKind::Checklist { .. }
         | NodeKind::End { .. }
+        | NodeKind::Until { .. }
+        | NodeKind::Guard { .. }
         | NodeKind::Tally { .. } => node.origin.span,
     }
 }
@@ -1349,6 +1487,7 @@ fn again_targets(sources: &[Source]) -> HashSet<String> {
                 }
                 StageItemKind::Foreach(foreach) => walk(&foreach.items, out),
                 StageItemKind::Parallel(parallel) => walk(&parallel.items, out),
+                StageItemKind::Repeat(repeat) => walk(&repeat.items, out),
                 _ => {}
             }
         }

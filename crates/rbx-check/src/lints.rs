@@ -262,6 +262,12 @@ impl Lints<'_> {
                 StageItemKind::Parallel(parallel) => {
                     self.stage_items(&parallel.items, required_roles, required_links);
                 }
+                StageItemKind::Repeat(repeat) => {
+                    self.stage_items(&repeat.items, required_roles, required_links);
+                }
+                StageItemKind::Finally(items) => {
+                    self.stage_items(items, required_roles, required_links);
+                }
                 StageItemKind::Checklist(list) => {
                     self.placeholder(&list.title, "title");
                     self.stage_items(&list.items, required_roles, required_links);

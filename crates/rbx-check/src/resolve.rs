@@ -160,13 +160,26 @@ impl Resolver<'_> {
                         self.target(&route.route.target);
                     }
                 }
-                StageItemKind::Parallel(parallel) => self.stage_items(&parallel.items),
+                StageItemKind::Parallel(parallel) => {
+                    for e in parallel.condition.iter().chain(&parallel.at_once_expr) {
+                        self.expr(e);
+                    }
+                    self.stage_items(&parallel.items);
+                }
+                StageItemKind::Repeat(repeat) => {
+                    self.stage_items(&repeat.items);
+                    self.expr(&repeat.until);
+                }
+                StageItemKind::Finally(items) => self.stage_items(items),
                 StageItemKind::Checklist(list) => {
                     self.text(&list.title);
                     self.stage_items(&list.items);
                 }
                 StageItemKind::Foreach(foreach) => {
                     self.path(&foreach.list);
+                    for e in foreach.condition.iter().chain(&foreach.parallel_expr) {
+                        self.expr(e);
+                    }
                     self.scopes.push(foreach.var.name.clone());
                     self.stage_items(&foreach.items);
                     self.scopes.pop();

@@ -72,6 +72,18 @@ pub struct NodeInfo {
 /// `finally.ID` in the run.
 pub const FINALLY: &str = "finally";
 
+/// The flow a stage instance's own `finally` block runs as:
+/// `drain.finally`, its nodes `drain.finally.ID`.
+pub fn cleanup_flow(instance: &str) -> String {
+    format!("{instance}.{FINALLY}")
+}
+
+/// Whether `flow` is a clean-up: the runbook's `finally` block or a
+/// stage's. Every node of one runs, each whatever the one before did.
+pub fn is_cleanup(flow: &str) -> bool {
+    flow == FINALLY || flow.ends_with(".finally")
+}
+
 /// The statuses a node ends with, usable as `id.status == failed`.
 pub const STATUSES: [&str; 4] = ["succeeded", "failed", "skipped", "cancelled"];
 
@@ -240,6 +252,8 @@ impl Builder {
                 }
                 StageItemKind::Foreach(foreach) => self.items(stage, &foreach.items),
                 StageItemKind::Parallel(parallel) => self.items(stage, &parallel.items),
+                StageItemKind::Repeat(repeat) => self.items(stage, &repeat.items),
+                StageItemKind::Finally(items) => self.items(stage, items),
                 StageItemKind::Checklist(list) => {
                     if self.define(Kind::Node, &list.id) {
                         let mut fields = status_only();

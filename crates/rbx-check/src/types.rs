@@ -16,6 +16,7 @@ use crate::resolve::closest;
 use crate::symbols::{FieldType, NodeKind, STATUSES, Table};
 use crate::{Finding, Source};
 
+mod at_once;
 mod data;
 mod retry;
 mod time;
@@ -318,9 +319,28 @@ impl Checker<'_> {
                         self.stmt(&stmt.kind);
                     }
                 }
-                StageItemKind::Parallel(parallel) => self.stage_items(&parallel.items),
+                StageItemKind::Parallel(parallel) => {
+                    if let Some(condition) = &parallel.condition {
+                        self.condition(condition, "`when`");
+                    }
+                    if let Some(at_once) = &parallel.at_once_expr {
+                        self.at_once(at_once);
+                    }
+                    self.stage_items(&parallel.items);
+                }
+                StageItemKind::Repeat(repeat) => {
+                    self.stage_items(&repeat.items);
+                    self.condition(&repeat.until, "`repeat … until`");
+                }
+                StageItemKind::Finally(items) => self.stage_items(items),
                 StageItemKind::Checklist(list) => self.stage_items(&list.items),
                 StageItemKind::Foreach(foreach) => {
+                    if let Some(condition) = &foreach.condition {
+                        self.condition(condition, "`when`");
+                    }
+                    if let Some(at_once) = &foreach.parallel_expr {
+                        self.at_once(at_once);
+                    }
                     let item = self.foreach_item(&foreach.list);
                     self.scopes.push((foreach.var.name.clone(), item));
                     self.stage_items(&foreach.items);

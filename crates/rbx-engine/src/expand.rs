@@ -51,6 +51,9 @@ pub struct Gate {
     /// The tally node that judges the items' failures (rule R6).
     pub tally: Option<usize>,
     pub tolerate: Option<Tolerate>,
+    /// For a `repeat`'s loop, each iteration's until node, by item: once
+    /// one held, no later iteration is admitted (rule U2).
+    pub until: Vec<usize>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -120,6 +123,8 @@ pub struct Plan {
     pub entry_of: Vec<Vec<(usize, usize)>>,
     /// For each tally node, its gate.
     pub tally_gate: HashMap<usize, usize>,
+    /// Which stage instance each node is in, and their own clean-ups.
+    pub scopes: crate::cleanup::Scopes,
 }
 
 /// One expansion of a node: its item positions and the values of its loop
@@ -133,7 +138,7 @@ type GateKey = (usize, Vec<usize>);
 /// Expands `graph` for the list values in `lists`: the items of a list
 /// (an input's name, or `step.capture`) as the node with the given id
 /// sees them.
-pub fn expand(graph: &Graph, lists: &dyn Fn(&str, &str) -> Vec<Value>) -> Plan {
+pub(crate) fn expand(graph: &Graph, lists: &crate::Lists<'_>) -> Plan {
     let g = &graph.graph;
     let mut plan = Plan::default();
     let mut instances: HashMap<NodeIndex, Vec<(Vec<usize>, usize)>> = HashMap::new();
@@ -142,7 +147,10 @@ pub fn expand(graph: &Graph, lists: &dyn Fn(&str, &str) -> Vec<Value>) -> Plan {
         let mut combos: Vec<Combo> = vec![(Vec::new(), Vec::new())];
         let mut names: Vec<Vec<String>> = Vec::new();
         for fanout in &node.fanout {
-            let values = lists(&fanout.list, &node.id);
+            let values = match &fanout.repeat {
+                Some(repeat) => (1..=repeat.at_most).map(Value::Int).collect(),
+                None => lists.items(&fanout.list, &node.id),
+            };
             names.push(item_names(&values));
             let mut next = Vec::new();
             for (positions, items) in &combos {
@@ -210,7 +218,7 @@ pub fn expand(graph: &Graph, lists: &dyn Fn(&str, &str) -> Vec<Value>) -> Plan {
             }
         }
     }
-    plan.gate(graph);
+    plan.gate(graph, lists);
     plan.start = graph
         .start
         .and_then(|s| instances.get(&s))
@@ -221,6 +229,7 @@ pub fn expand(graph: &Graph, lists: &dyn Fn(&str, &str) -> Vec<Value>) -> Plan {
         .and_then(|s| instances.get(&s))
         .and_then(|i| i.first())
         .map(|(_, x)| *x);
+    plan.scopes = crate::cleanup::Scopes::of(graph, &plan);
     plan
 }
 
@@ -272,7 +281,7 @@ impl Plan {
 
     /// Groups the nodes of every loop instance, and of every limited or
     /// tolerating block instance, into gates, item by item (rules R4, R6).
-    fn gate(&mut self, graph: &Graph) {
+    fn gate(&mut self, graph: &Graph, lists: &crate::Lists<'_>) {
         let g = &graph.graph;
         let mut keys: HashMap<GateKey, usize> = HashMap::new();
         self.member_of = vec![Vec::new(); self.nodes.len()];
@@ -282,7 +291,10 @@ impl Plan {
             let positions = self.nodes[x].positions.clone();
             let mut places = Vec::new();
             for (depth, fanout) in node.fanout.iter().enumerate() {
-                let at_once = limit(fanout.parallel, 1);
+                let at_once = match &fanout.parallel_expr {
+                    Some(expr) => lists.width(expr),
+                    None => limit(fanout.parallel, 1),
+                };
                 let key = (fanout.id, positions[..depth].to_vec());
                 let label = item_label(&self.nodes[x].id, depth);
                 let shape = (at_once, fanout.tolerate.clone());
@@ -291,7 +303,11 @@ impl Plan {
             for lane in &node.lanes {
                 let key = (lane.id, positions[..lane.depth].to_vec());
                 let label = branch_label(&self.nodes[x].id, lane.branch);
-                let shape = (limit(lane.at_once, usize::MAX), lane.tolerate.clone());
+                let at_once = match &lane.at_once_expr {
+                    Some(expr) => lists.width(expr),
+                    None => limit(lane.at_once, usize::MAX),
+                };
+                let shape = (at_once, lane.tolerate.clone());
                 places.push((key, lane.branch, label, shape));
             }
             for (key, item, label, (at_once, tolerate)) in places {
@@ -303,6 +319,7 @@ impl Plan {
                         items: Vec::new(),
                         tally: None,
                         tolerate,
+                        until: Vec::new(),
                     });
                 }
                 let items = &mut self.gates[gate].items;
@@ -327,6 +344,13 @@ impl Plan {
                 }
             }
             let node = &g[self.nodes[x].check];
+            if let (NodeKind::Until { .. }, Some(own)) = (&node.kind, node.fanout.last()) {
+                let depth = node.fanout.len() - 1;
+                let key = (own.id, self.nodes[x].positions[..depth].to_vec());
+                if let Some(&gate) = keys.get(&key) {
+                    self.gates[gate].until.push(x);
+                }
+            }
             if let NodeKind::Tally { group, .. } = node.kind {
                 let key = (group, self.nodes[x].positions.clone());
                 if let Some(&gate) = keys.get(&key) {

@@ -6,6 +6,8 @@
 //! started; the store is touched only from its own thread (a simulated
 //! run's store, in memory, from the task that drives it).
 
+pub mod at_once;
+mod cleanup;
 mod data;
 pub mod executor;
 mod expand;
@@ -354,6 +356,7 @@ pub fn resolve_inputs(
             missing.join(", ")
         ));
     }
+    at_once::check(&procedure.graph, &values)?;
     Ok(values)
 }
 
@@ -372,16 +375,36 @@ fn non_secret_json(inputs: &HashMap<String, Value>) -> serde_json::Value {
 pub(crate) fn list_values<'a>(
     inputs: &'a HashMap<String, Value>,
     state: &'a RunState,
-) -> impl Fn(&str, &str) -> Vec<Value> + 'a {
-    move |list, node| {
+) -> Lists<'a> {
+    Lists { inputs, state }
+}
+
+/// What expanding the graph reads of a run: its inputs and what its
+/// journal recorded.
+pub(crate) struct Lists<'a> {
+    inputs: &'a HashMap<String, Value>,
+    state: &'a RunState,
+}
+
+impl Lists<'_> {
+    /// The items of `list` as the node `node` sees them.
+    pub(crate) fn items(&self, list: &str, node: &str) -> Vec<Value> {
         let found = match list.split_once('.') {
-            None => inputs.get(list).cloned(),
-            Some((step, field)) => captured_list(state, step, field, node),
+            None => self.inputs.get(list).cloned(),
+            Some((step, field)) => captured_list(self.state, step, field, node),
         };
         match found {
             Some(Value::List(items)) => items,
             _ => Vec::new(),
         }
+    }
+
+    /// How many at once a `parallel EXPR` says. Every run was refused at
+    /// its start unless each of them is a number of places
+    /// (`at_once::check`), and a resume reads the same inputs, so one
+    /// place stands in only for what cannot happen.
+    pub(crate) fn width(&self, expr: &rbx_syntax::ast::Expr) -> usize {
+        at_once::width(expr, self.inputs).unwrap_or(1)
     }
 }
 
@@ -618,6 +641,10 @@ pub async fn start(
     options: Options,
     on_created: impl FnOnce(&RunId),
 ) -> Exit {
+    // Refused before anything is recorded, as a missing input is.
+    if let Err(why) = at_once::check(&procedure.graph, &inputs) {
+        return Exit::Broken(why);
+    }
     let journal = journal_for(store, &options);
     let new = NewRun {
         runbook_id: procedure.runbook_id.clone(),
@@ -958,12 +985,16 @@ async fn resume_locked(
                 })
             })
             .collect();
-        if stopped_at.is_empty() && plan.finally.is_some() && state.finally.is_none() {
-            // The run ends cancelled once its clean-up has run (rule X1):
-            // what was in doubt was cancelled, and nothing else starts.
+        let cleans_up = plan.finally.is_some() || !cleanup::pending(&state, &plan).is_empty();
+        if stopped_at.is_empty() && cleans_up && state.finally.is_none() {
+            // The run ends cancelled once its clean-ups have run (rules X1,
+            // Y3): what was in doubt was cancelled, and nothing else starts.
             for x in readiness::next(&state, &plan) {
                 let id = plan.nodes[x].id.clone();
-                if readiness::status_of(&state, &id) != Status::Running {
+                // A clean-up in doubt is not cancelled: it is the clean-up
+                // the cancel asks for, and runs on by the in-doubt rules.
+                let cleaning = rbx_check::symbols::is_cleanup(&plan.nodes[x].flow);
+                if readiness::status_of(&state, &id) != Status::Running || cleaning {
                     continue;
                 }
                 let payload = json!({
@@ -982,6 +1013,19 @@ async fn resume_locked(
                 .await
                 .map_err(|e| ResumeError::Store(e.to_string()))?;
             state.finally = Some(payload);
+            for s in cleanup::pending(&state, &plan) {
+                if cleanup::begun(&state, &plan, s) {
+                    continue;
+                }
+                let stage = plan.nodes[s].id.clone();
+                append(
+                    state::kind::CLEANUP_STARTED,
+                    json!({ "stage": stage, "at_end": true }),
+                )
+                .await
+                .map_err(|e| ResumeError::Store(e.to_string()))?;
+                state.cleanups.insert(stage, true);
+            }
         } else if stopped_at.is_empty() {
             // Ended and its status in one transaction (rule E4).
             let id = run.clone();
@@ -1034,6 +1078,7 @@ async fn resume_locked(
         .map_err(|e| ResumeError::Store(e.to_string()))?;
         if again {
             state.finally = None;
+            state.cleanups.retain(|_, at_end| !*at_end);
         }
         for id in &reset {
             if let Some(entry) = state.nodes.get_mut(id) {
@@ -1053,13 +1098,33 @@ async fn resume_locked(
                 "there is no step `{from}` in this run"
             )));
         };
-        let reset = descendants(&plan, start);
+        let mut reset = descendants(&plan, start);
+        // A stage run again from inside cleans up again when it is left
+        // (rule Y4).
+        let reentered = cleanup::reentered(&state, &plan, &reset);
+        let cleanups: Vec<String> = reentered
+            .iter()
+            .map(|&s| plan.nodes[s].id.clone())
+            .collect();
+        for &s in &reentered {
+            let nodes = plan
+                .scopes
+                .nodes_cleaning(s)
+                .map(|x| plan.nodes[x].id.clone());
+            reset.extend(nodes.filter(|id| state.nodes.contains_key(id)));
+        }
         append(
             state::kind::RERUN_FROM,
-            json!({ "node": from, "reason": reason, "reset": reset, "operator": options.operator }),
+            json!({
+                "node": from, "reason": reason, "reset": reset, "cleanups": cleanups,
+                "operator": options.operator,
+            }),
         )
         .await
         .map_err(|e| ResumeError::Store(e.to_string()))?;
+        for stage in &cleanups {
+            state.cleanups.remove(stage);
+        }
         // Reset as the journal's replay resets them: attempts are kept, so
         // the next attempt is numbered after the last and keeps its output.
         for id in &reset {
@@ -1228,12 +1293,15 @@ fn to_redrive(plan: &expand::Plan, state: &RunState) -> (Vec<String>, bool) {
         let cleanup = runner::cleanup_failures(plan, state);
         return (cleanup.into_iter().map(|(id, _)| id).collect(), false);
     }
+    // The clean-ups the run's end began run again at its next end (rules
+    // X4, Y4): the runbook's, and those of the stages it cut short.
     reset.extend(
         plan.nodes
             .iter()
             .filter(|n| n.flow == rbx_check::symbols::FINALLY && state.nodes.contains_key(&n.id))
             .map(|n| n.id.clone()),
     );
+    reset.extend(cleanup::begun_at_end(state, plan));
     (reset, true)
 }
 
@@ -1391,6 +1459,9 @@ fn collect_blocks(items: &[rbx_syntax::ast::StageItem], out: &mut HashMap<String
             }
             StageItemKind::Foreach(f) => collect_blocks(&f.items, out),
             StageItemKind::Parallel(parallel) => collect_blocks(&parallel.items, out),
+            StageItemKind::Repeat(repeat) => collect_blocks(&repeat.items, out),
+            StageItemKind::Checklist(list) => collect_blocks(&list.items, out),
+            StageItemKind::Finally(items) => collect_blocks(items, out),
             _ => {}
         }
     }

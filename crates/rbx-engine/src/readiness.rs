@@ -82,7 +82,7 @@ pub fn unrecorded_lefts(state: &RunState, plan: &Plan) -> Vec<(String, String)> 
 /// node's failure goes on to the rest of the clean-up, and is told when it
 /// is over (rule X3).
 pub fn has_failure_route(plan: &Plan, x: usize) -> bool {
-    plan.nodes[x].flow == rbx_check::symbols::FINALLY
+    rbx_check::symbols::is_cleanup(&plan.nodes[x].flow)
         || plan.outgoing[x].iter().any(|(_, link)| {
             matches!(
                 link,
@@ -101,7 +101,7 @@ pub enum Turn {
     /// Its item waits for a place: `N` items before it are unfinished.
     Wait,
     /// Its item was never admitted and its loop failed more items than it
-    /// tolerates: the node will not run.
+    /// tolerates, or its `repeat` is done: the node will not run.
     Closed,
 }
 
@@ -139,13 +139,15 @@ pub fn gate_turn(
             .map_or(0, |tally| tallied(state, plan, tally).len()),
     };
     let from = kept.map_or(0, |kept| kept.first_open[g].min(item));
-    if admitted(state, plan, gate, item) {
-        Turn::Go
-    } else if gate
+    // R6: too many failed items; U2: a `repeat` whose condition held.
+    let closed = gate
         .tolerate
         .as_ref()
         .is_some_and(|t| !t.allows(failed, gate.items.len()))
-    {
+        || gate.until.iter().any(|&u| held(state, plan, u));
+    if admitted(state, plan, gate, item) {
+        Turn::Go
+    } else if closed {
         Turn::Closed
     } else if unfinished_between(state, plan, gate, from, item) >= gate.at_once {
         Turn::Wait
@@ -220,6 +222,15 @@ impl Kept {
     }
 }
 
+/// Whether the until node `x` of a `repeat` held (rule U2): it succeeded
+/// without taking the branch `again`.
+fn held(state: &RunState, plan: &Plan, x: usize) -> bool {
+    state
+        .nodes
+        .get(&plan.nodes[x].id)
+        .is_some_and(|n| n.status == Status::Succeeded && n.branch.is_none())
+}
+
 fn admitted(state: &RunState, plan: &Plan, gate: &Gate, item: usize) -> bool {
     gate.items[item]
         .members
@@ -283,7 +294,15 @@ pub fn status_of(state: &RunState, id: &str) -> Status {
 /// Whether `x` starts the `finally` block before the run's end is decided:
 /// it waits, neither run nor skipped (rule X1).
 pub fn awaits_the_end(state: &RunState, plan: &Plan, x: usize) -> bool {
-    Some(x) == plan.finally && state.finally.is_none()
+    if Some(x) == plan.finally {
+        // After every stage's clean-up the run's end began (rule Y3).
+        return state.finally.is_none() || crate::cleanup::cleaning(state, plan);
+    }
+    // A stage's clean-up starts once it has begun (rule Y2), after those of
+    // the instances it runs.
+    plan.scopes.cleans_up(x).is_some_and(|s| {
+        !crate::cleanup::begun(state, plan, s) || crate::cleanup::waits_for_inner(state, plan, s)
+    })
 }
 
 /// Whether every predecessor of `x` has settled (rule R1) and its item's
@@ -304,6 +323,10 @@ pub fn runs(state: &RunState, plan: &Plan, x: usize) -> bool {
 pub fn runs_kept(state: &RunState, plan: &Plan, x: usize, kept: Option<&Kept>) -> bool {
     let reached = Some(x) == plan.start
         || (Some(x) == plan.finally && state.finally.is_some())
+        || plan
+            .scopes
+            .cleans_up(x)
+            .is_some_and(|s| crate::cleanup::begun(state, plan, s))
         || plan.incoming[x]
             .iter()
             .any(|(from, link)| carries(state, plan, *from, link));
@@ -317,7 +340,12 @@ pub fn next(state: &RunState, plan: &Plan) -> Vec<usize> {
     (0..plan.nodes.len())
         .filter(|&x| match status_of(state, &plan.nodes[x].id) {
             Status::Running => true,
-            Status::Pending => considered(state, plan, x) && runs(state, plan, x),
+            Status::Pending => {
+                considered(state, plan, x)
+                    && runs(state, plan, x)
+                    && !awaits_the_end(state, plan, x)
+                    && crate::cleanup::leaving(state, plan, x).is_none()
+            }
             _ => false,
         })
         .collect()

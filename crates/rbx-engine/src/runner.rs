@@ -17,6 +17,7 @@ mod hooks;
 mod node;
 mod person;
 mod record;
+mod repeat;
 mod retry;
 mod step;
 mod tally;

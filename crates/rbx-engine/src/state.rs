@@ -38,6 +38,9 @@ pub mod kind {
     /// The run's end is decided and its `finally` block starts: the
     /// payload says how it would have ended.
     pub const FINALLY_STARTED: &str = "finally_started";
+    /// A stage instance's own clean-up starts: it was left (`at_end`
+    /// false) or the run's end was decided with it started (true).
+    pub const CLEANUP_STARTED: &str = "cleanup_started";
     pub const CONFIRMED: &str = "irreversible_confirmed";
     /// One person's sign-off that did not yet settle its node.
     pub const SIGNOFF_RECORDED: &str = "signoff_recorded";
@@ -204,6 +207,9 @@ pub struct RunState {
     /// it is over (`finally_started`'s payload: `outcome` and `success`,
     /// or the `failed` node and its `reason`).
     pub finally: Option<Json>,
+    /// The stage instances whose own clean-up has started, each with
+    /// whether it started at the run's end (`cleanup_started`).
+    pub cleanups: BTreeMap<String, bool>,
 }
 
 /// How a flow was left: by which node, at which event of the journal.
@@ -222,6 +228,7 @@ impl RunState {
             history: History::default(),
             dues: HashMap::new(),
             finally: None,
+            cleanups: BTreeMap::new(),
         }
     }
 }
@@ -307,6 +314,17 @@ pub fn replay<'e>(events: impl IntoIterator<Item = (&'e str, &'e Json, u64, i64)
                 // next end.
                 if payload.get("finally").and_then(Json::as_bool) == Some(true) {
                     state.finally = None;
+                    state.cleanups.retain(|_, at_end| !*at_end);
+                }
+                // Stages run again from inside clean up again when left.
+                for stage in payload
+                    .get("cleanups")
+                    .and_then(Json::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Json::as_str)
+                {
+                    state.cleanups.remove(stage);
                 }
                 for reset in nodes {
                     state.history.reset(&reset);
@@ -323,6 +341,13 @@ pub fn replay<'e>(events: impl IntoIterator<Item = (&'e str, &'e Json, u64, i64)
             }
             kind::RUN_RESUMED => state.status = RunStatus::Running,
             kind::FINALLY_STARTED => state.finally = Some(payload.clone()),
+            kind::CLEANUP_STARTED => {
+                let stage = payload.get("stage").and_then(Json::as_str);
+                let at_end = payload.get("at_end").and_then(Json::as_bool) == Some(true);
+                if let Some(stage) = stage {
+                    state.cleanups.insert(stage.to_string(), at_end);
+                }
+            }
             kind::RUN_PAUSED => {
                 state.status = RunStatus::Paused {
                     node: node.to_string(),

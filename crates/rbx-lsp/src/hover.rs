@@ -95,6 +95,8 @@ fn find(file: &File, at: usize) -> Option<Found<'_>> {
             StageItemKind::Checklist(list) => in_stage(stage, &list.items, at),
             StageItemKind::Foreach(foreach) => in_stage(stage, &foreach.items, at),
             StageItemKind::Parallel(parallel) => in_stage(stage, &parallel.items, at),
+            StageItemKind::Repeat(repeat) => in_stage(stage, &repeat.items, at),
+            StageItemKind::Finally(items) => in_stage(stage, items, at),
             _ => None,
         })
     }
@@ -281,8 +283,10 @@ fn node_facts(graph: Option<&Graph>, stage: &str, block: &Block) -> String {
             _ => {}
         }
     }
+    // A node of the stage, or of its own clean-up.
     let Some((graph, index)) = graph.and_then(|g| {
         g.node(&format!("{stage}.{}", block.id.name))
+            .or_else(|| g.node(&format!("{stage}.finally.{}", block.id.name)))
             .map(|i| (g, i))
     }) else {
         return out;

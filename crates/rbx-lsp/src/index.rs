@@ -206,13 +206,26 @@ impl Walker<'_> {
                 }
                 StageItemKind::Foreach(foreach) => {
                     self.path(&foreach.list);
+                    for e in foreach.condition.iter().chain(&foreach.parallel_expr) {
+                        self.expr(e);
+                    }
                     let scope = (item.span.start, foreach.var.name.clone());
                     self.push(self.loop_symbol(&scope), foreach.var.span, true);
                     self.scopes.push(scope);
                     self.stage_items(&foreach.items);
                     self.scopes.pop();
                 }
-                StageItemKind::Parallel(parallel) => self.stage_items(&parallel.items),
+                StageItemKind::Parallel(parallel) => {
+                    for e in parallel.condition.iter().chain(&parallel.at_once_expr) {
+                        self.expr(e);
+                    }
+                    self.stage_items(&parallel.items);
+                }
+                StageItemKind::Repeat(repeat) => {
+                    self.stage_items(&repeat.items);
+                    self.expr(&repeat.until);
+                }
+                StageItemKind::Finally(items) => self.stage_items(items),
                 StageItemKind::Checklist(list) => {
                     self.named(Kind::Node, &list.id, true);
                     self.text(&list.title);

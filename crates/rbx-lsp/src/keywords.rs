@@ -31,7 +31,7 @@ impl Context {
         Some(match keyword {
             "runbook" => Context::Top,
             "role" => Context::Role,
-            "stage" | "foreach" | "parallel" | "checklist" => Context::Stage,
+            "stage" | "foreach" | "parallel" | "checklist" | "repeat" => Context::Stage,
             "step" => Context::Step,
             "manual" => Context::Manual,
             "gate" => Context::Gate,
@@ -157,9 +157,10 @@ pub const KEYWORDS: &[Keyword] = &[
     kw(
         "finally",
         "finally { … }",
-        "Clean-up that runs once whenever the run ends: with an outcome, failed or cancelled. \
+        "Clean-up: at the top level, once whenever the run ends (with an outcome, failed or \
+         cancelled); in a stage, once each time the stage is left, before what comes after it. \
          Every node of it runs in order; a failure in it fails a run that would have succeeded.",
-        &[Top],
+        &[Top, Stage],
     ),
     kw(
         "within",
@@ -261,6 +262,20 @@ pub const KEYWORDS: &[Keyword] = &[
         "tolerate",
         "foreach VAR in LIST tolerate 2 { … }  ·  parallel tolerate 10% { … }",
         "How many items (or what share of them) may fail: within it the loop succeeds, naming each failed item; beyond it no further item starts and the loop fails.",
+        &[],
+    ),
+    kw(
+        "repeat",
+        "repeat at most N until EXPR { … }",
+        "Runs its items again, one iteration at a time, until the condition holds after an \
+         iteration (read on that iteration's values); the loop fails when the last of its `N` \
+         iterations leaves it false. Each iteration has ids of its own (`investigate[2]`).",
+        &[Stage],
+    ),
+    kw(
+        "most",
+        "repeat at most N until EXPR { … }",
+        "The bound of a `repeat`: how many iterations at most.",
         &[],
     ),
     kw(

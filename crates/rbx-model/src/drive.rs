@@ -100,7 +100,8 @@ impl Model<'_> {
     }
 
     /// R6: `x` starts an item not admitted yet in a loop that has more
-    /// failed items than it tolerates.
+    /// failed items than it tolerates; U2: or in a `repeat` whose `until`
+    /// held after an iteration.
     fn shut_out(&self, x: usize) -> bool {
         self.plan.starts(x).into_iter().any(|(group, item)| {
             let g = &self.plan.groups[group];
@@ -108,7 +109,10 @@ impl Model<'_> {
                 .tolerate
                 .as_ref()
                 .is_some_and(|t| !t.allows(self.failed_items(group), g.items.len()));
-            !self.admitted(group, item) && too_many
+            let done = g.until.iter().any(|&u| {
+                self.nodes[u].status == Status::Succeeded && self.nodes[u].branch.is_none()
+            });
+            !self.admitted(group, item) && (too_many || done)
         })
     }
 
@@ -226,10 +230,12 @@ impl Model<'_> {
     /// The node's own `when` condition, as written, when it does not hold:
     /// a node control reaches runs only if it holds.
     fn unmet_condition(&self, x: usize) -> Result<Option<String>, ModelError> {
-        let NodeKind::Block(block) = &self.graph.graph[self.plan.nodes[x].check].kind else {
-            return Ok(None);
+        let condition = match &self.graph.graph[self.plan.nodes[x].check].kind {
+            NodeKind::Block(block) => block.condition(),
+            NodeKind::Guard { condition } => Some(condition),
+            _ => None,
         };
-        let Some(condition) = block.condition() else {
+        let Some(condition) = condition else {
             return Ok(None);
         };
         let holds = eval::truth(condition, &Reader { model: self, x })?;
@@ -368,6 +374,24 @@ impl Model<'_> {
                     Status::Failed
                 };
                 (status, None, BTreeMap::new())
+            }
+            // W5: a block's guard whose condition held leads into it.
+            NodeKind::Guard { .. } => {
+                let held = rbx_check::graph::guard::HELD.to_string();
+                (Status::Succeeded, Some(held), BTreeMap::new())
+            }
+            // U1: the end of an iteration holds, goes round again, or, on
+            // the last iteration, fails.
+            NodeKind::Until { until, at_most } => {
+                let iteration = self.plan.nodes[x].positions.last().map_or(1, |p| p + 1);
+                if eval::truth(until, &Reader { model: self, x })? {
+                    (Status::Succeeded, None, BTreeMap::new())
+                } else if i64::try_from(iteration).is_ok_and(|i| i < *at_most) {
+                    let again = rbx_check::graph::repeat::AGAIN.to_string();
+                    (Status::Succeeded, Some(again), BTreeMap::new())
+                } else {
+                    (Status::Failed, None, BTreeMap::new())
+                }
             }
             NodeKind::End { .. } => {
                 return Err(ModelError::Unsupported(format!("the outcome `{id}` ran")));
@@ -822,7 +846,9 @@ struct Reader<'m, 'g> {
 
 impl Reader<'_, '_> {
     /// The instance of the node written `name` that `x` reads: one in the
-    /// same loop items if there is one, else the one that settled last.
+    /// same loop items if there is one, else, of those that ran rather
+    /// than being skipped, the one that settled last ("What a node can
+    /// read").
     fn instance(&self, name: &str) -> Option<usize> {
         let m = self.model;
         let items = &m.plan.nodes[self.x].items;
@@ -832,7 +858,14 @@ impl Reader<'_, '_> {
                 matches!(node, NodeKind::Block(b) if b.id.name == name)
                     && m.nodes[y].status.settled()
             })
-            .max_by_key(|&y| (items.starts_with(&m.plan.nodes[y].items), m.nodes[y].seq))
+            .max_by_key(|&y| {
+                let ran = m.nodes[y].status != Status::Skipped;
+                (
+                    items.starts_with(&m.plan.nodes[y].items),
+                    ran,
+                    m.nodes[y].seq,
+                )
+            })
     }
 }
 

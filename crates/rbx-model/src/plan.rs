@@ -30,7 +30,7 @@ pub struct XNode {
     /// Each enclosing loop's variable and this node's item, outermost first.
     pub items: Vec<(String, String)>,
     /// The item's position in each enclosing loop's list.
-    positions: Vec<usize>,
+    pub positions: Vec<usize>,
 }
 
 /// An edge of the run's graph: its kind and whether it leaves its flow (L1).
@@ -55,6 +55,8 @@ pub struct Group {
     pub tolerate: Option<Tolerate>,
     /// The node that judges the items' failures.
     pub tally: Option<usize>,
+    /// For a `repeat`, each iteration's until node (U2).
+    pub until: Vec<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -78,23 +80,38 @@ impl Plan {
         let mut instances: HashMap<NodeIndex, Vec<usize>> = HashMap::new();
         for index in g.node_indices() {
             let node = &g[index];
+            let computed = node.fanout.iter().any(|f| f.parallel_expr.is_some())
+                || node.lanes.iter().any(|l| l.at_once_expr.is_some());
+            if computed {
+                return Err(ModelError::Unsupported(
+                    "`parallel EXPR`: the model reads only a number".to_string(),
+                ));
+            }
             // Every combination of items, outermost loop first (G3).
             let mut combos: Vec<Combo> = vec![(vec![], vec![])];
             for fanout in &node.fanout {
-                let list = match inputs.get(&fanout.list) {
-                    Some(Value::List(list)) if !list.is_empty() => list,
-                    Some(Value::List(_)) => {
-                        return Err(ModelError::Unsupported(format!(
-                            "`{}` is empty: the rules do not say where a loop over nothing leads",
-                            fanout.list
-                        )));
-                    }
-                    _ => {
-                        return Err(ModelError::Unsupported(format!(
-                            "a loop over `{}`, which is not a list input",
-                            fanout.list
-                        )));
-                    }
+                // U1: a `repeat`'s items are its iterations, 1 to N.
+                let iterations: Option<Vec<String>> = fanout
+                    .repeat
+                    .as_ref()
+                    .map(|r| (1..=r.at_most).map(|i| i.to_string()).collect());
+                let list = match (&iterations, inputs.get(&fanout.list)) {
+                    (Some(iterations), _) => iterations,
+                    (None, found) => match found {
+                        Some(Value::List(list)) if !list.is_empty() => list,
+                        Some(Value::List(_)) => {
+                            return Err(ModelError::Unsupported(format!(
+                                "`{}` is empty: the rules do not say where a loop over nothing leads",
+                                fanout.list
+                            )));
+                        }
+                        _ => {
+                            return Err(ModelError::Unsupported(format!(
+                                "a loop over `{}`, which is not a list input",
+                                fanout.list
+                            )));
+                        }
+                    },
                 };
                 combos = combos
                     .iter()
@@ -204,6 +221,7 @@ impl Plan {
                         items: Vec::new(),
                         tolerate,
                         tally: None,
+                        until: Vec::new(),
                     });
                     self.groups.len() - 1
                 });
@@ -215,6 +233,14 @@ impl Plan {
             }
         }
         for x in 0..self.nodes.len() {
+            let check = &g[self.nodes[x].check];
+            if let (NodeKind::Until { .. }, Some(own)) = (&check.kind, check.fanout.last()) {
+                let depth = check.fanout.len() - 1;
+                let key = (own.id, self.nodes[x].positions[..depth].to_vec());
+                if let Some(&found) = found.get(&key) {
+                    self.groups[found].until.push(x);
+                }
+            }
             if let NodeKind::Tally { group, .. } = g[self.nodes[x].check].kind {
                 let key = (group, self.nodes[x].positions.clone());
                 if let Some(&found) = found.get(&key) {

@@ -494,6 +494,10 @@ pub enum StageItemKind {
     Foreach(Foreach),
     Parallel(Parallel),
     Again(Again),
+    Repeat(Repeat),
+    /// `finally { ... }` in a stage: the stage's clean-up, run whenever the
+    /// stage is left, as it ends, fails or is cancelled.
+    Finally(Vec<StageItem>),
 }
 
 /// A node with a statement body: step, manual, gate, signoff, decide,
@@ -567,7 +571,11 @@ pub struct Foreach {
     pub var: Ident,
     pub list: Path,
     pub parallel: Option<Int>,
+    /// `parallel EXPR` with an expression rather than a number.
+    pub parallel_expr: Option<Expr>,
     pub tolerate: Option<Tolerate>,
+    /// `when EXPR`: the whole loop runs only when it holds.
+    pub condition: Option<Expr>,
     pub items: Vec<StageItem>,
 }
 
@@ -576,7 +584,11 @@ pub struct Foreach {
 pub struct Parallel {
     /// How many branches run at once; every branch when absent.
     pub at_once: Option<Int>,
+    /// `parallel EXPR` with an expression rather than a number.
+    pub at_once_expr: Option<Expr>,
     pub tolerate: Option<Tolerate>,
+    /// `when EXPR`: the whole block runs only when it holds.
+    pub condition: Option<Expr>,
     pub items: Vec<StageItem>,
 }
 
@@ -610,6 +622,16 @@ impl Tolerate {
             self.amount.to_string()
         }
     }
+}
+
+/// `repeat at most N until EXPR { ... }`: the items run as iterations,
+/// one after the other, until `until` holds after one, at most `N` times.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Repeat {
+    /// The bound; lint refuses a `repeat` without one.
+    pub at_most: Option<Int>,
+    pub until: Expr,
+    pub items: Vec<StageItem>,
 }
 
 /// `again STAGE (on failure -> TARGET)*`

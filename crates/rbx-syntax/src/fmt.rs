@@ -277,7 +277,9 @@ impl Printer<'_> {
                 StageItemKind::Block(_)
                 | StageItemKind::Checklist(_)
                 | StageItemKind::Foreach(_)
-                | StageItemKind::Parallel(_) => "node",
+                | StageItemKind::Parallel(_)
+                | StageItemKind::Repeat(_) => "node",
+                StageItemKind::Finally(_) => "finally",
             },
             |printer, item, level| printer.stage_item(item, level),
         );
@@ -310,13 +312,24 @@ impl Printer<'_> {
                 }
                 self.close(end, level);
             }
+            StageItemKind::Finally(items) => {
+                self.out.push_str(&format!("{p}finally {{\n"));
+                self.stage_items(items, level + 1);
+                self.close(end, level);
+            }
             StageItemKind::Parallel(parallel) => {
                 let mut head = "parallel".to_string();
                 if let Some(n) = &parallel.at_once {
                     head.push_str(&format!(" {}", n.value));
                 }
+                if let Some(n) = &parallel.at_once_expr {
+                    head.push_str(&format!(" {}", expr(n)));
+                }
                 if let Some(t) = &parallel.tolerate {
                     head.push_str(&format!(" tolerate {}", t.source_form()));
+                }
+                if let Some(condition) = &parallel.condition {
+                    head.push_str(&format!(" when {}", expr(condition)));
                 }
                 self.out.push_str(&format!("{p}{head} {{\n"));
                 self.stage_items(&parallel.items, level + 1);
@@ -336,11 +349,27 @@ impl Printer<'_> {
                 if let Some(n) = &foreach.parallel {
                     head.push_str(&format!(" parallel {}", n.value));
                 }
+                if let Some(n) = &foreach.parallel_expr {
+                    head.push_str(&format!(" parallel {}", expr(n)));
+                }
                 if let Some(t) = &foreach.tolerate {
                     head.push_str(&format!(" tolerate {}", t.source_form()));
                 }
+                if let Some(condition) = &foreach.condition {
+                    head.push_str(&format!(" when {}", expr(condition)));
+                }
                 self.out.push_str(&format!("{p}{head} {{\n"));
                 self.stage_items(&foreach.items, level + 1);
+                self.close(end, level);
+            }
+            StageItemKind::Repeat(repeat) => {
+                let mut head = "repeat".to_string();
+                if let Some(n) = &repeat.at_most {
+                    head.push_str(&format!(" at most {}", n.value));
+                }
+                head.push_str(&format!(" until {}", expr(&repeat.until)));
+                self.out.push_str(&format!("{p}{head} {{\n"));
+                self.stage_items(&repeat.items, level + 1);
                 self.close(end, level);
             }
             StageItemKind::Block(block) => {

@@ -84,6 +84,8 @@ pub fn is_keyword(rule: crate::parser::Rule) -> bool {
             | kw_parallel
             | kw_tolerate
             | kw_again
+            | kw_repeat
+            | kw_most
             | kw_owner
             | kw_require
             | kw_on
@@ -625,6 +627,10 @@ impl<'s> Lowerer<'s> {
             Rule::foreach_decl => StageItemKind::Foreach(self.foreach(pair)?),
             Rule::parallel_decl => StageItemKind::Parallel(self.parallel(pair)?),
             Rule::again_decl => StageItemKind::Again(self.again(pair)?),
+            Rule::repeat_decl => StageItemKind::Repeat(self.repeat(pair)?),
+            Rule::finally_decl => {
+                StageItemKind::Finally(self.stage_items(Children::of(pair).rest())?)
+            }
             _ => {
                 return Err(Bug {
                     expected: Rule::step_decl,
@@ -639,32 +645,74 @@ impl<'s> Lowerer<'s> {
         let mut children = Children::of(pair);
         let var = self.ident(children.expect(Rule::ident)?);
         let list = self.path(children.expect(Rule::path)?)?;
-        let parallel = children.take(Rule::int).map(|p| self.int(p));
+        let (parallel, parallel_expr) = self.at_once(&mut children)?;
         let tolerate = match children.take(Rule::tolerate) {
             Some(pair) => Some(self.tolerate(pair)?),
             None => None,
         };
+        let condition = self.block_condition(&mut children)?;
         let items = self.stage_items(children.rest())?;
         Ok(Foreach {
             var,
             list,
             parallel,
+            parallel_expr,
             tolerate,
+            condition,
             items,
         })
     }
 
     fn parallel(&mut self, pair: Pair<'_, Rule>) -> R<Parallel> {
         let mut children = Children::of(pair);
-        let at_once = children.take(Rule::int).map(|p| self.int(p));
+        let (at_once, at_once_expr) = self.at_once(&mut children)?;
         let tolerate = match children.take(Rule::tolerate) {
             Some(pair) => Some(self.tolerate(pair)?),
             None => None,
         };
+        let condition = self.block_condition(&mut children)?;
         let items = self.stage_items(children.rest())?;
         Ok(Parallel {
             at_once,
+            at_once_expr,
             tolerate,
+            condition,
+            items,
+        })
+    }
+
+    /// `parallel N`: a number, or an expression to judge when the run
+    /// starts.
+    fn at_once(&mut self, children: &mut Children<'_>) -> R<(Option<Int>, Option<Expr>)> {
+        let Some(pair) = children.take(Rule::at_once) else {
+            return Ok((None, None));
+        };
+        let mut inner = Children::of(pair);
+        if let Some(int) = inner.take(Rule::int) {
+            return Ok((Some(self.int(int)), None));
+        }
+        Ok((None, Some(self.expr(inner.expect(Rule::expr)?)?)))
+    }
+
+    /// A block's own `when EXPR`, written before its brace.
+    fn block_condition(&mut self, children: &mut Children<'_>) -> R<Option<Expr>> {
+        match children.take(Rule::condition_stmt) {
+            Some(pair) => Ok(Some(self.expr(Children::of(pair).expect(Rule::expr)?)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn repeat(&mut self, pair: Pair<'_, Rule>) -> R<Repeat> {
+        let mut children = Children::of(pair);
+        let at_most = match children.take(Rule::repeat_bound) {
+            Some(bound) => Some(self.int(Children::of(bound).expect(Rule::int)?)),
+            None => None,
+        };
+        let until = self.expr(children.expect(Rule::expr)?)?;
+        let items = self.stage_items(children.rest())?;
+        Ok(Repeat {
+            at_most,
+            until,
             items,
         })
     }

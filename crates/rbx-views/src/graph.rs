@@ -170,8 +170,15 @@ fn outcome_label(graph: &rbx_check::graph::Graph, outcome: &str) -> (String, Opt
 
 /// `foreach host in hosts (2 at a time)`, with what it tolerates.
 pub fn fanout(fanout: &Fanout) -> String {
-    let mut pace = match fanout.parallel {
-        Some(n) if n > 1 => format!("{n} at a time"),
+    if let Some(repeat) = &fanout.repeat {
+        return format!(
+            "repeat at most {} until {} (one iteration at a time)",
+            repeat.at_most, repeat.until
+        );
+    }
+    let mut pace = match (fanout.parallel, &fanout.parallel_expr) {
+        (_, Some(width)) => format!("{} at a time", rbx_syntax::fmt::expr(width)),
+        (Some(n), None) if n > 1 => format!("{n} at a time"),
         _ => "one at a time".to_string(),
     };
     if let Some(tolerate) = &fanout.tolerate {
@@ -182,10 +189,11 @@ pub fn fanout(fanout: &Fanout) -> String {
 
 /// `parallel branch 1 of 3 (2 at a time)`, with what it tolerates.
 pub fn lane(lane: &Lane) -> String {
-    let mut pace = match lane.at_once {
-        Some(n) if n > 1 => format!("{n} at a time"),
-        Some(_) => "one at a time".to_string(),
-        None => "all at once".to_string(),
+    let mut pace = match (lane.at_once, &lane.at_once_expr) {
+        (_, Some(width)) => format!("{} at a time", rbx_syntax::fmt::expr(width)),
+        (Some(n), None) if n > 1 => format!("{n} at a time"),
+        (Some(_), None) => "one at a time".to_string(),
+        (None, None) => "all at once".to_string(),
     };
     if let Some(tolerate) = &lane.tolerate {
         pace.push_str(&format!(", tolerate {}", tolerate.source_form()));

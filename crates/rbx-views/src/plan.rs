@@ -8,7 +8,7 @@
 //! way the run can end. Nothing is executed and nothing is recorded.
 //! Secret values are never printed: a secret shows as a mask.
 
-use rbx_check::symbols::FINALLY;
+use rbx_check::symbols::{FINALLY, is_cleanup};
 use std::fmt::Write as _;
 
 use rbx_check::budget::{self, Reason, WorstCase};
@@ -361,6 +361,14 @@ impl<'a> Plan<'a> {
                 2,
                 "runs once whenever the run ends: with an outcome, failed or cancelled",
             );
+        } else if let Some(cleaned) = node.stage.strip_suffix(".finally") {
+            self.line(
+                2,
+                &format!(
+                    "runs once each time `{cleaned}` is left, before what comes after it, \
+                     or when the run ends with `{cleaned}` started"
+                ),
+            );
         } else if !self.reached[start] {
             self.line(
                 2,
@@ -388,6 +396,8 @@ impl<'a> Plan<'a> {
                 NodeKind::Block(_)
                 | NodeKind::Anchor(_)
                 | NodeKind::Checklist { .. }
+                | NodeKind::Until { .. }
+                | NodeKind::Guard { .. }
                 | NodeKind::Tally { .. } => self.node(index, indent),
             }
         }
@@ -468,6 +478,10 @@ impl<'a> Plan<'a> {
             NodeKind::Anchor(anchor) => ("anchor", &anchor.title),
             NodeKind::Checklist { title, .. } => ("checklist", title),
             NodeKind::Tally { tolerate, .. } => return self.tally(index, indent, tolerate),
+            NodeKind::Until { until, at_most } => {
+                return self.until(index, indent, until, *at_most);
+            }
+            NodeKind::Guard { condition } => return self.guard(index, indent, condition),
             NodeKind::StageStart { .. } | NodeKind::End { .. } => return,
         };
         // A title is one line of the plan even if it holds a `\n` escape.
@@ -476,6 +490,11 @@ impl<'a> Plan<'a> {
         self.line(indent, &format!("{kind:<9}{} — {title}", node.id));
         let mut details: Vec<(&str, String)> = Vec::new();
         for fanout in &node.fanout {
+            if fanout.repeat.is_some() {
+                let text = graph::fanout(fanout);
+                details.push(("repeat", text.trim_start_matches("repeat ").to_string()));
+                continue;
+            }
             let mut text = graph::fanout(fanout)
                 .trim_start_matches("foreach ")
                 .to_string();
@@ -533,6 +552,52 @@ impl<'a> Plan<'a> {
         self.line(indent, &format!("{:<9}{} — {what}", "tally", node.id));
         let pad = indent + 9;
         for (key, value) in self.routes(index) {
+            self.line(pad, &format!("{key:<KEY$}{value}"));
+        }
+    }
+
+    /// The end of each iteration of a `repeat`: what it judges, and where
+    /// the loop goes when the last iteration leaves it false.
+    fn until(&mut self, index: usize, indent: usize, until: &rbx_syntax::ast::Expr, at_most: i64) {
+        let node = self.nodes[index];
+        self.out.push('\n');
+        let what = format!("after each iteration, until {}", expr(until));
+        self.line(indent, &format!("{:<9}{} — {what}", "until", node.id));
+        let pad = indent + 9;
+        let details = [
+            (
+                "holds",
+                "the loop is done; no later iteration runs".to_string(),
+            ),
+            ("not yet", "the next iteration runs".to_string()),
+            (
+                "bound",
+                format!("still false after iteration {at_most}: the loop fails"),
+            ),
+        ];
+        for (key, value) in details.into_iter().chain(self.routes(index)) {
+            self.line(pad, &format!("{key:<KEY$}{value}"));
+        }
+    }
+
+    /// A block's own condition, judged once before it.
+    fn guard(&mut self, index: usize, indent: usize, condition: &rbx_syntax::ast::Expr) {
+        let node = self.nodes[index];
+        self.out.push('\n');
+        let what = format!("the block after it runs only when {}", expr(condition));
+        self.line(indent, &format!("{:<9}{} — {what}", "when", node.id));
+        let pad = indent + 9;
+        let details = [
+            (
+                "holds",
+                "every node of the block runs as written".to_string(),
+            ),
+            (
+                "not",
+                "the whole block is skipped; what follows it runs".to_string(),
+            ),
+        ];
+        for (key, value) in details {
             self.line(pad, &format!("{key:<KEY$}{value}"));
         }
     }
@@ -704,7 +769,7 @@ impl<'a> Plan<'a> {
                 EdgeKind::Next | EdgeKind::Branch(_) => {}
             }
         }
-        let unrouted = if self.nodes[index].host == FINALLY {
+        let unrouted = if is_cleanup(&self.nodes[index].host) {
             "the rest of the clean-up; the run fails after it"
         } else {
             "none: the run stops, failed"
@@ -728,6 +793,8 @@ impl<'a> Plan<'a> {
             NodeKind::Block(_)
             | NodeKind::Anchor(_)
             | NodeKind::Checklist { .. }
+            | NodeKind::Until { .. }
+            | NodeKind::Guard { .. }
             | NodeKind::Tally { .. } => {
                 format!("continue with {}", target.id)
             }

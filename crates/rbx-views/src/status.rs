@@ -87,6 +87,8 @@ impl StatusView {
                     | NodeKind::Anchor(_)
                     | NodeKind::Checklist { .. }
                     | NodeKind::Tally { .. }
+                    | NodeKind::Until { .. }
+                    | NodeKind::Guard { .. }
             );
             if !written {
                 continue;

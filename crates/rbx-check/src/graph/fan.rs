@@ -25,7 +25,9 @@ impl<'a> Lowerer<'a> {
             var: foreach.var.name.clone(),
             list: foreach.list.dotted(),
             parallel: foreach.parallel.as_ref().map(|n| n.value),
+            parallel_expr: foreach.parallel_expr.clone(),
             tolerate: foreach.tolerate.clone(),
+            repeat: None,
         });
         let Some(tolerate) = &foreach.tolerate else {
             return self.items(&foreach.items, &inner, frontier, false);
@@ -44,7 +46,9 @@ impl<'a> Lowerer<'a> {
         origin: Origin,
     ) -> Frontier {
         self.check_limit(parallel.at_once.as_ref(), parallel.tolerate.as_ref(), ctx);
-        let limited = parallel.at_once.is_some() || parallel.tolerate.is_some();
+        let limited = parallel.at_once.is_some()
+            || parallel.at_once_expr.is_some()
+            || parallel.tolerate.is_some();
         self.loops += 1;
         let group = self.loops;
         let mut inner = ctx.clone();
@@ -62,6 +66,7 @@ impl<'a> Lowerer<'a> {
                     branch,
                     branches: parallel.items.len(),
                     at_once: parallel.at_once.as_ref().map(|n| n.value),
+                    at_once_expr: parallel.at_once_expr.clone(),
                     tolerate: parallel.tolerate.clone(),
                 });
             }

@@ -30,6 +30,7 @@ pub(crate) enum Judged {
 fn condition<'g>(graph: &'g Graph, node: &XNode) -> Option<&'g Expr> {
     match &graph.graph[node.check].kind {
         NodeKind::Block(block) => block.condition(),
+        NodeKind::Guard { condition } => Some(condition),
         _ => None,
     }
 }

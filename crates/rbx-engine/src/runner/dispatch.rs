@@ -4,13 +4,14 @@ use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use rbx_check::graph::NodeKind;
-use rbx_check::symbols::FINALLY;
+use rbx_check::symbols::is_cleanup;
 use rbx_store::{RunId, Store};
 use rbx_syntax::ast::{BlockKind, HookEvent};
 use serde_json::json;
 use tokio::sync::{Mutex, watch};
 use tokio::task::JoinSet;
 
+use crate::cleanup;
 use crate::expand::Plan;
 use crate::journal::Journal;
 use crate::readiness::{
@@ -177,6 +178,11 @@ struct Dispatcher<'a> {
     /// A settled node captured a list: once nothing runs, the plan is
     /// expanded again, since a loop may go over it.
     replan: bool,
+    /// Nodes control reaches by leaving a stage instance whose own
+    /// clean-up is not over: they wait for it (rule Y2).
+    exits: BTreeSet<usize>,
+    /// The stage instances such nodes wait for.
+    waited: BTreeSet<usize>,
 }
 
 /// Drives the run on `plan` until it stops (`Some`), or until a list was
@@ -212,6 +218,8 @@ pub(crate) async fn dispatch(
         stops: Stops::default(),
         overruns: HashSet::new(),
         replan: false,
+        exits: BTreeSet::new(),
+        waited: BTreeSet::new(),
     };
     if let Err(e) = dispatcher.recover().await {
         return Some(Exit::Broken(e));
@@ -266,24 +274,82 @@ impl Dispatcher<'_> {
     /// not yet begun, records how the run would end and starts the block
     /// (rule X1); `false` when there is none to begin.
     async fn begin_finally(&mut self) -> Result<bool, String> {
-        let (Some(start), None) = (self.plan.finally, &self.state.finally) else {
-            return Ok(false);
-        };
-        let payload = match (&self.stops.ended, &self.stops.failed) {
-            (Some(outcome), _) => finally::ended(self.shared, outcome),
-            (None, Some(node)) => finally::failed(self.state, node),
-            (None, None) => return Ok(false),
-        };
-        record(self.shared, kind::FINALLY_STARTED, payload.clone()).await?;
-        self.state.finally = Some(payload);
-        self.stops = Stops::default();
-        // Nodes that were ready when the end was decided never start
-        // (rule X2): they stay pending, as a run without clean-up leaves
-        // them.
-        let plan = self.plan;
-        self.ready.retain(|&x| plan.nodes[x].flow == FINALLY);
-        self.candidates.insert(start);
-        Ok(true)
+        // The stages started and not cleaned up clean up first (rule Y3);
+        // a stage's clean-up that failed fails a run that would end (X3).
+        let pending = cleanup::pending(self.state, self.plan);
+        let decided = self.state.finally.is_none();
+        if decided {
+            let payload = match (&self.stops.ended, &self.stops.failed) {
+                (Some(outcome), _) => finally::ended(self.shared, outcome),
+                (None, Some(node)) => finally::failed(self.state, node),
+                (None, None) => return Ok(false),
+            };
+            let cleanup_failed = !finally::failures(self.plan, self.state).is_empty();
+            if self.plan.finally.is_none() && pending.is_empty() && !cleanup_failed {
+                return Ok(false);
+            }
+            record(self.shared, kind::FINALLY_STARTED, payload.clone()).await?;
+            self.state.finally = Some(payload);
+            self.stops = Stops::default();
+            // Nodes that were ready when the end was decided never start
+            // (rule X2): they stay pending, as a run without clean-up
+            // leaves them.
+            let plan = self.plan;
+            self.ready.retain(|&x| is_cleanup(&plan.nodes[x].flow));
+            self.candidates.extend(self.plan.finally);
+        }
+        // Begun here, or not yet when rbx was killed after deciding.
+        let mut begun = false;
+        for s in pending {
+            if !cleanup::begun(self.state, self.plan, s) {
+                self.begin_cleanup(s, true).await?;
+                begun = true;
+            }
+        }
+        Ok(decided || begun)
+    }
+
+    /// Records that the clean-up of the stage instance `s` starts, once it
+    /// was left (`at_end` false) or at the run's end, and looks at its
+    /// start (rule Y2).
+    async fn begin_cleanup(&mut self, s: usize, at_end: bool) -> Result<(), String> {
+        let stage = self.plan.nodes[s].id.clone();
+        let payload = json!({ "stage": stage, "at_end": at_end });
+        record(self.shared, kind::CLEANUP_STARTED, payload).await?;
+        self.state.cleanups.insert(stage, at_end);
+        self.candidates.extend(self.plan.scopes.start_of_cleanup(s));
+        Ok(())
+    }
+
+    /// Begins the clean-up of every started instance that is done (rule
+    /// Y2), unless the run's end is decided: then the end begins them.
+    async fn begin_done_cleanups(&mut self) -> Result<(), String> {
+        if self.state.finally.is_some() || self.stops.any() {
+            return Ok(());
+        }
+        for s in cleanup::done(self.state, self.plan, &self.waited) {
+            self.begin_cleanup(s, false).await?;
+        }
+        Ok(())
+    }
+
+    /// What waits for a clean-up is looked at again: the nodes that leave
+    /// a stage instance, the start of a begun clean-up that waited for one
+    /// inside it, and the runbook's `finally` after the stages' (rule Y3).
+    fn reconsider_cleanups(&mut self) {
+        self.candidates.extend(std::mem::take(&mut self.exits));
+        let pending = |x: &usize| status_of(self.state, &self.plan.nodes[*x].id) == Status::Pending;
+        let starts = self
+            .plan
+            .scopes
+            .with_cleanup()
+            .filter(|&s| cleanup::begun(self.state, self.plan, s))
+            .filter_map(|s| self.plan.scopes.start_of_cleanup(s));
+        let mut waiting: Vec<usize> = starts.filter(pending).collect();
+        if self.state.finally.is_some() {
+            waiting.extend(self.plan.finally.filter(pending));
+        }
+        self.candidates.extend(waiting);
     }
 
     /// What the journal says happened but this drive has not acted on yet:
@@ -324,11 +390,14 @@ impl Dispatcher<'_> {
     /// once (which may make more candidates), an outcome ends the run, and
     /// any other node is ready to run.
     async fn consider(&mut self) -> Result<(), String> {
+        self.reconsider_cleanups();
+        self.begin_done_cleanups().await?;
         while let Some(x) = self.candidates.pop_first() {
             // A node settled already (answered with `rbx confirm`, or
             // before a retry reset what came before it) keeps its record.
             // Once the clean-up has begun, nothing else starts (rule X2).
-            let after_the_end = self.state.finally.is_some() && self.plan.nodes[x].flow != FINALLY;
+            let after_the_end =
+                self.state.finally.is_some() && !is_cleanup(&self.plan.nodes[x].flow);
             if status_of(self.state, &self.plan.nodes[x].id) != Status::Pending
                 || awaits_the_end(self.state, self.plan, x)
                 || after_the_end
@@ -343,6 +412,13 @@ impl Dispatcher<'_> {
             }
             if !runs_kept(self.state, self.plan, x, Some(&self.kept)) {
                 self.skip(x).await?;
+                continue;
+            }
+            if let Some(s) = cleanup::waits_for(self.state, self.plan, &self.shared.graph, x) {
+                self.exits.insert(x);
+                if self.waited.insert(s) {
+                    self.begin_done_cleanups().await?;
+                }
                 continue;
             }
             let check = self.plan.nodes[x].check;

@@ -40,7 +40,12 @@ impl View {
         graph: &Graph,
     ) -> View {
         let wanted = mentioned(graph, node.check);
-        let mut best: HashMap<String, (u64, bool, &NodeState)> = HashMap::new();
+        // Ranked by: in the same loop items, ran rather than skipped, then
+        // finished last. A skipped instance has nothing to read but its
+        // status, and the journal orders skips as the drive wrote them, so
+        // that a `repeat`'s iterations skipped after the one that held
+        // never hide it — in the drive that ran it or after a resume.
+        let mut best: HashMap<String, ((bool, bool, u64), &NodeState)> = HashMap::new();
         for name in &wanted {
             for &other in plan
                 .by_name
@@ -55,19 +60,16 @@ impl View {
                 let Some(seq) = ns.finished_seq else { continue };
                 let same_items =
                     other.items == node.items[..other.items.len().min(node.items.len())];
-                let better = match best.get(name) {
-                    None => true,
-                    Some((s, same, _)) => (same_items, seq) > (*same, *s),
-                };
-                if better {
-                    best.insert(name.clone(), (seq, same_items, ns));
+                let rank = (same_items, ns.status != Status::Skipped, seq);
+                if best.get(name).is_none_or(|(kept, _)| rank > *kept) {
+                    best.insert(name.clone(), (rank, ns));
                 }
             }
         }
         View {
             fields: best
                 .into_iter()
-                .map(|(name, (_, _, ns))| {
+                .map(|(name, (_, ns))| {
                     (
                         name,
                         (
@@ -125,6 +127,8 @@ pub(crate) fn mentioned(
                 collect_paths(at, &mut names);
             }
         }
+        NodeKind::Until { until, .. } => collect_paths(until, &mut names),
+        NodeKind::Guard { condition } => collect_paths(condition, &mut names),
         NodeKind::End { .. } | NodeKind::Tally { .. } => {}
     }
     names

@@ -4,7 +4,7 @@
 //! (`finally_started`), the block's nodes run, and only then does the run
 //! end, with the clean-up's failures told, never hidden.
 
-use rbx_check::symbols::FINALLY;
+use rbx_check::symbols::is_cleanup;
 use rbx_syntax::ast::HookEvent;
 use serde_json::{Value as Json, json};
 
@@ -31,12 +31,13 @@ pub(crate) fn failed(state: &RunState, node: &str) -> Json {
     json!({ "failed": node, "reason": reason })
 }
 
-/// The clean-up nodes that failed, in the order they settled.
+/// The clean-up nodes that failed — of the runbook's `finally` and of
+/// every stage's — in the order they settled.
 pub(crate) fn failures(plan: &Plan, state: &RunState) -> Vec<(String, String)> {
     let mut failed: Vec<(u64, String, String)> = plan
         .nodes
         .iter()
-        .filter(|n| n.flow == FINALLY)
+        .filter(|n| is_cleanup(&n.flow))
         .filter_map(|n| {
             let ns = state.nodes.get(&n.id)?;
             (ns.status == Status::Failed).then(|| {

@@ -80,6 +80,16 @@ pub(crate) async fn execute(
             .await
         }
         NodeKind::Tally { tolerate, .. } => tally(shared, node, tolerate, &view).await,
+        // Its condition held (the dispatcher judged it before): into the
+        // block (rule W5).
+        NodeKind::Guard { .. } => {
+            let mut state = settled(Status::Succeeded, None);
+            state.branch = Some(rbx_check::graph::guard::HELD.to_string());
+            finish(shared, &node.id, 0, state, json!({})).await
+        }
+        NodeKind::Until { until, at_most } => {
+            super::repeat::until(shared, node, until, *at_most, &env).await
+        }
         NodeKind::Block(block) => {
             let requires: Vec<Require> = block
                 .body

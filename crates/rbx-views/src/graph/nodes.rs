@@ -115,6 +115,14 @@ fn label(graph: &Graph, node: &Node) -> Vec<String> {
         NodeKind::Tally { tolerate, .. } => {
             vec![format!("tally: tolerate {}", tolerate.source_form())]
         }
+        NodeKind::Guard { condition } => vec![format!(
+            "only when {}; else the block is skipped",
+            rbx_syntax::fmt::expr(condition)
+        )],
+        NodeKind::Until { until, at_most } => vec![format!(
+            "until: {} (fails after iteration {at_most})",
+            rbx_syntax::fmt::expr(until)
+        )],
     };
     lines.extend(node.fanout.iter().map(fanout));
     lines.extend(node.lanes.iter().map(super::lane));
@@ -130,6 +138,7 @@ fn shape(graph: &Graph, node: &Node) -> Shape {
         NodeKind::StageStart { .. } => Shape::Start,
         NodeKind::Anchor(_) => Shape::Anchor,
         NodeKind::Checklist { .. } | NodeKind::Tally { .. } => Shape::Check,
+        NodeKind::Until { .. } | NodeKind::Guard { .. } => Shape::Decision,
         NodeKind::End { outcome } => Shape::End(super::outcome_label(graph, outcome).1),
         NodeKind::Block(block) => match block.kind {
             BlockKind::Step => Shape::Step,

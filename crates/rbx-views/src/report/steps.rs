@@ -113,6 +113,20 @@ impl<'a> NodeView<'a> {
                 format!("Failed items, {} tolerated", tolerate.source_form()),
                 None,
             ),
+            NodeKind::Guard { condition } => (
+                "when",
+                format!("Only when {}", rbx_syntax::fmt::expr(condition)),
+                None,
+            ),
+            NodeKind::Until { until, at_most } => (
+                "until",
+                format!(
+                    "Until {} (iteration {} of {at_most})",
+                    rbx_syntax::fmt::expr(until),
+                    items.last().map_or("1", String::as_str)
+                ),
+                None,
+            ),
             NodeKind::StageStart { .. } | NodeKind::End { .. } => return None,
         };
         let conditions = self.conditions(statements_of(block), &vars);
@@ -442,6 +456,8 @@ pub(super) fn stages(graph: &rbx_check::graph::Graph, nodes: &NodeView<'_>) -> V
                 NodeKind::Block(_)
                 | NodeKind::Anchor(_)
                 | NodeKind::Checklist { .. }
+                | NodeKind::Until { .. }
+                | NodeKind::Guard { .. }
                 | NodeKind::Tally { .. } => {
                     let target = if member.stage == primary.stage {
                         &mut info.steps

@@ -180,6 +180,13 @@ pub(super) fn timeline_entry(event: &Event) -> TimelineEntry {
                 get("outcome")
             ),
         },
+        kind::CLEANUP_STARTED => match p.get("at_end").and_then(Json::as_bool) {
+            Some(true) => format!(
+                "the run ends with {} started: its clean-up (finally) runs",
+                get("stage")
+            ),
+            _ => format!("{} is left: its clean-up (finally) runs", get("stage")),
+        },
         kind::RUN_ENDED => match p.get("success").and_then(Json::as_bool) {
             Some(true) => format!("run ended: {} (success)", get("outcome")),
             Some(false) => format!("run ended: {} (failure)", get("outcome")),

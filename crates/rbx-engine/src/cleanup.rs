@@ -1,0 +1,312 @@
+//! A stage's own `finally` block (rules Y1–Y4 of the execution semantics):
+//! which stage instance each node of a run belongs to, and when an
+//! instance's clean-up runs — once the instance is left, before what
+//! control leaves it for; or, when the run's end is decided with the
+//! instance started, before the runbook's own clean-up.
+//!
+//! An instance is named by its start node's id in the run (`drain`,
+//! `drain#2`, `drain#2[web-1]` for an `again` inside a loop); the journal
+//! records `cleanup_started` with that name.
+
+use std::collections::{HashMap, HashSet};
+
+use petgraph::graph::NodeIndex;
+use rbx_check::graph::{Graph, NodeKind};
+use rbx_check::symbols::FINALLY;
+
+use crate::expand::Plan;
+use crate::readiness::{carries, status_of};
+use crate::state::{RunState, Status};
+
+/// Which stage instance each node of a run is in, and their clean-ups. A
+/// node or an instance is its index in the plan; an instance is its start.
+#[derive(Debug, Clone, Default)]
+pub struct Scopes {
+    /// For each node of a stage instance (not of a clean-up): its
+    /// instance.
+    instance: Vec<Option<usize>>,
+    /// For each instance with a clean-up: the clean-up's nodes.
+    cleaning: HashMap<usize, Vec<usize>>,
+    /// For each instance with a clean-up: the clean-up's start.
+    cleanup: HashMap<usize, usize>,
+    /// For each clean-up start: the instance it cleans up.
+    cleans_up: HashMap<usize, usize>,
+    /// For each `again` instance: the instance that runs it.
+    parent: HashMap<usize, usize>,
+    /// For each instance with a clean-up: the nodes inside it (its own and
+    /// those of the instances it runs), outcomes left out.
+    members: HashMap<usize, Vec<usize>>,
+}
+
+impl Scopes {
+    /// The scopes of `plan`, expanded from `graph`.
+    pub(crate) fn of(graph: &Graph, plan: &Plan) -> Scopes {
+        let g = &graph.graph;
+        let at: HashMap<(NodeIndex, &[usize]), usize> = plan
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(x, n)| ((n.check, n.positions.as_slice()), x))
+            .collect();
+        // The instance named `stage` that a node at `positions` is in: its
+        // start, at the positions of the loops around the instance.
+        let start_of = |stage: &str, positions: &[usize]| -> Option<usize> {
+            let start = graph.node(stage)?;
+            let outer = g[start].fanout.len().min(positions.len());
+            at.get(&(start, &positions[..outer])).copied()
+        };
+        let mut scopes = Scopes {
+            instance: vec![None; plan.nodes.len()],
+            ..Scopes::default()
+        };
+        for (x, node) in plan.nodes.iter().enumerate() {
+            let stage = &g[node.check].stage;
+            if stage == FINALLY {
+                continue;
+            }
+            match stage.strip_suffix(".finally") {
+                Some(cleaned) => {
+                    if let Some(s) = start_of(cleaned, &node.positions) {
+                        scopes.cleaning.entry(s).or_default().push(x);
+                    }
+                }
+                None => scopes.instance[x] = start_of(stage, &node.positions),
+            }
+        }
+        for (x, node) in plan.nodes.iter().enumerate() {
+            let check = &g[node.check];
+            if let Some(cleaned) = check.stage.strip_suffix(".finally") {
+                if check.id == check.stage {
+                    if let Some(s) = start_of(cleaned, &node.positions) {
+                        scopes.cleanup.insert(s, x);
+                        scopes.cleans_up.insert(x, s);
+                    }
+                }
+            }
+            if let NodeKind::StageStart { .. } = check.kind {
+                let parent = graph.parents.get(&check.stage);
+                if let Some(p) = parent.and_then(|p| start_of(p, &node.positions)) {
+                    scopes.parent.insert(x, p);
+                }
+            }
+        }
+        for x in 0..plan.nodes.len() {
+            if matches!(g[plan.nodes[x].check].kind, NodeKind::End { .. }) {
+                continue;
+            }
+            let mut at = scopes.instance(x);
+            let mut depth = 0;
+            while let Some(s) = at.filter(|_| depth <= plan.nodes.len()) {
+                if scopes.cleanup.contains_key(&s) {
+                    scopes.members.entry(s).or_default().push(x);
+                }
+                at = scopes.parent.get(&s).copied();
+                depth += 1;
+            }
+        }
+        scopes
+    }
+
+    /// The nodes inside the instance `s` with a clean-up, outcomes left
+    /// out.
+    pub(crate) fn members(&self, s: usize) -> &[usize] {
+        self.members.get(&s).map_or(&[], Vec::as_slice)
+    }
+
+    /// The stage instance `x` is a node of, if any (not for a clean-up's
+    /// nodes).
+    pub(crate) fn instance(&self, x: usize) -> Option<usize> {
+        self.instance.get(x).copied().flatten()
+    }
+
+    /// Whether `x` is a node of the instance `s`, or of an instance that
+    /// `s` runs with `again`.
+    pub(crate) fn inside(&self, x: usize, s: usize) -> bool {
+        let mut at = self.instance(x);
+        let mut seen = HashSet::new();
+        while let Some(i) = at {
+            if i == s {
+                return true;
+            }
+            if !seen.insert(i) {
+                return false;
+            }
+            at = self.parent.get(&i).copied();
+        }
+        false
+    }
+
+    /// The instance whose clean-up `x` starts, if `x` starts one.
+    pub(crate) fn cleans_up(&self, x: usize) -> Option<usize> {
+        self.cleans_up.get(&x).copied()
+    }
+
+    /// Whether the instance `s` has a clean-up of its own.
+    pub(crate) fn has_cleanup(&self, s: usize) -> bool {
+        self.cleanup.contains_key(&s)
+    }
+
+    /// The nodes of the clean-up of `s`.
+    pub(crate) fn nodes_cleaning(&self, s: usize) -> impl Iterator<Item = usize> + '_ {
+        self.cleaning.get(&s).into_iter().flatten().copied()
+    }
+
+    /// The start of the clean-up of `s`.
+    pub(crate) fn start_of_cleanup(&self, s: usize) -> Option<usize> {
+        self.cleanup.get(&s).copied()
+    }
+
+    /// Every instance with a clean-up.
+    pub(crate) fn with_cleanup(&self) -> impl Iterator<Item = usize> + '_ {
+        self.cleanup.keys().copied()
+    }
+}
+
+/// Whether the clean-up of `s` has begun (rule Y2).
+pub(crate) fn begun(state: &RunState, plan: &Plan, s: usize) -> bool {
+    state.cleanups.contains_key(&plan.nodes[s].id)
+}
+
+/// Whether the clean-up of `s` has begun and every node of it settled.
+pub(crate) fn over(state: &RunState, plan: &Plan, s: usize) -> bool {
+    begun(state, plan, s)
+        && plan
+            .scopes
+            .nodes_cleaning(s)
+            .all(|x| status_of(state, &plan.nodes[x].id).settled())
+}
+
+/// Whether the instance `s` started: its start succeeded. An instance
+/// whose requirements did not hold did nothing to clean up.
+fn started(state: &RunState, plan: &Plan, s: usize) -> bool {
+    status_of(state, &plan.nodes[s].id) == Status::Succeeded
+}
+
+/// Whether nothing of the instance `s` (or of what it runs) is running.
+pub(crate) fn idle(state: &RunState, plan: &Plan, s: usize) -> bool {
+    !plan
+        .scopes
+        .members(s)
+        .iter()
+        .any(|&x| status_of(state, &plan.nodes[x].id) == Status::Running)
+}
+
+/// Rule Y2: the started instances whose clean-up may begin as the run
+/// goes: every node inside settled, or something control leaves for
+/// waits for it (`waited`) and nothing inside is running.
+pub(crate) fn done(
+    state: &RunState,
+    plan: &Plan,
+    waited: &std::collections::BTreeSet<usize>,
+) -> Vec<usize> {
+    plan.scopes
+        .with_cleanup()
+        .filter(|&s| started(state, plan, s) && !begun(state, plan, s))
+        .filter(|&s| {
+            let members = plan.scopes.members(s);
+            let settled = |x: &usize| status_of(state, &plan.nodes[*x].id).settled();
+            members.iter().all(settled) || (waited.contains(&s) && idle(state, plan, s))
+        })
+        .collect()
+}
+
+/// Rule Y2: the instance whose clean-up `x` waits for — control reaches
+/// `x` by leaving a started instance whose clean-up is not over, or `x` is
+/// that instance's outcome. Neither run nor skipped until then.
+pub fn waits_for(state: &RunState, plan: &Plan, graph: &Graph, x: usize) -> Option<usize> {
+    if let NodeKind::End { .. } = graph.graph[plan.nodes[x].check].kind {
+        let own = plan.scopes.instance(x);
+        if let Some(s) = own.filter(|&s| unfinished(state, plan, s)) {
+            return Some(s);
+        }
+    }
+    leaving(state, plan, x)
+}
+
+/// The started instance with a clean-up not over that control leaves to
+/// reach `x`, if it does.
+pub(crate) fn leaving(state: &RunState, plan: &Plan, x: usize) -> Option<usize> {
+    let scopes = &plan.scopes;
+    plan.incoming[x].iter().find_map(|(from, link)| {
+        let s = scopes.instance(*from)?;
+        let leaves = !scopes.inside(x, s) && unfinished(state, plan, s);
+        (leaves && carries(state, plan, *from, link)).then_some(s)
+    })
+}
+
+fn unfinished(state: &RunState, plan: &Plan, s: usize) -> bool {
+    plan.scopes.has_cleanup(s) && started(state, plan, s) && !over(state, plan, s)
+}
+
+/// Rule Y3: the started instances whose clean-up is not over, for the
+/// run's end; those inside another first.
+pub(crate) fn pending(state: &RunState, plan: &Plan) -> Vec<usize> {
+    let mut out: Vec<usize> = plan
+        .scopes
+        .with_cleanup()
+        .filter(|&s| started(state, plan, s) && !over(state, plan, s))
+        .collect();
+    out.sort_by_key(|&s| std::cmp::Reverse(depth(plan, s)));
+    out
+}
+
+fn depth(plan: &Plan, s: usize) -> usize {
+    let mut depth = 0;
+    let mut at = s;
+    while let Some(&p) = plan.scopes.parent.get(&at) {
+        depth += 1;
+        at = p;
+        if depth > plan.nodes.len() {
+            break;
+        }
+    }
+    depth
+}
+
+/// Whether the clean-up start `x` must wait although its clean-up has
+/// begun: a clean-up of an instance that its own instance runs is not
+/// over yet (the innermost cleans up first).
+pub(crate) fn waits_for_inner(state: &RunState, plan: &Plan, s: usize) -> bool {
+    plan.scopes.with_cleanup().any(|inner| {
+        inner != s
+            && plan.scopes.inside(inner, s)
+            && begun(state, plan, inner)
+            && !over(state, plan, inner)
+    })
+}
+
+/// Whether some stage's clean-up has begun and is not over: the runbook's
+/// own `finally` waits for it.
+pub(crate) fn cleaning(state: &RunState, plan: &Plan) -> bool {
+    plan.scopes
+        .with_cleanup()
+        .any(|s| begun(state, plan, s) && !over(state, plan, s))
+}
+
+/// The nodes a re-driven run resets with the clean-ups the run's end began
+/// (rule Y4), with those clean-ups' instance names.
+pub(crate) fn begun_at_end(state: &RunState, plan: &Plan) -> Vec<String> {
+    plan.scopes
+        .with_cleanup()
+        .filter(|&s| state.cleanups.get(&plan.nodes[s].id) == Some(&true))
+        .flat_map(|s| plan.scopes.nodes_cleaning(s))
+        .map(|x| plan.nodes[x].id.clone())
+        .filter(|id| state.nodes.contains_key(id))
+        .collect()
+}
+
+/// The instances that contain any of `reset`, whose clean-up has begun:
+/// run again from inside, they clean up again when left (`--from`).
+pub(crate) fn reentered(state: &RunState, plan: &Plan, reset: &[String]) -> Vec<usize> {
+    plan.scopes
+        .with_cleanup()
+        .filter(|&s| begun(state, plan, s))
+        .filter(|&s| {
+            reset.iter().any(|id| {
+                plan.by_id
+                    .get(id)
+                    .is_some_and(|&x| plan.scopes.inside(x, s))
+            })
+        })
+        .collect()
+}
