@@ -31,6 +31,13 @@ pub trait Loader {
     /// what is not a regular file and a file longer than
     /// [`MAX_RUNBOOK_BYTES`], without reading its content.
     fn load(&self, path: &Path, root: Option<&Path>) -> Result<Vec<u8>, LoadError>;
+
+    /// The parse of the file at `path`, when the caller has one of the bytes
+    /// `load` gives (`rbx lint` parses a file to see whether it is an
+    /// entry), so that it is not parsed twice. Asked once per file loaded.
+    fn parsed(&self, _path: &Path) -> Option<rbx_syntax::Parsed> {
+        None
+    }
 }
 
 /// Why a file could not be loaded. None of them carries the file's
@@ -154,7 +161,9 @@ pub fn load(entry: &Path, loader: &dyn Loader) -> Report {
         };
         let index = report.sources.len();
         seen.insert(key, index);
-        let parsed = rbx_syntax::parse_bytes(&bytes);
+        let parsed = loader
+            .parsed(&path)
+            .unwrap_or_else(|| rbx_syntax::parse_bytes(&bytes));
         report
             .findings
             .extend(parsed.diagnostics.into_iter().map(|diagnostic| Finding {

@@ -266,6 +266,8 @@ impl rbx_check::Loader for FileSystem {
 pub struct Overlay<'a> {
     pub path: &'a Path,
     pub bytes: &'a [u8],
+    /// The parse of `bytes`, handed over once.
+    pub parsed: std::cell::RefCell<Option<rbx_syntax::Parsed>>,
 }
 
 impl rbx_check::Loader for Overlay<'_> {
@@ -274,5 +276,12 @@ impl rbx_check::Loader for Overlay<'_> {
             return Ok(self.bytes.to_vec());
         }
         FileSystem.load(path, root)
+    }
+
+    fn parsed(&self, path: &Path) -> Option<rbx_syntax::Parsed> {
+        if path == self.path {
+            return self.parsed.try_borrow_mut().ok()?.take();
+        }
+        None
     }
 }

@@ -5,6 +5,10 @@
 //! checking, graphs or execution. It never prints; diagnostics carry spans
 //! and the caller renders them.
 
+// pest's derived parsers name `alloc::boxed::Box` when pest is built
+// without `std` (see the workspace manifest).
+extern crate alloc;
+
 pub mod ast;
 pub mod diagnostic;
 mod expected;

@@ -12,7 +12,7 @@ use pest::iterators::{Pair, Pairs};
 
 use crate::ast::*;
 use crate::diagnostic::Diagnostic;
-use crate::parser::Rule;
+use crate::parser::fast::Rule;
 use crate::span::Span;
 use crate::template;
 
@@ -44,29 +44,16 @@ fn span_of(pair: &Pair<'_, Rule>) -> Span {
     Span::new(s.start(), s.end())
 }
 
-/// Keywords and punctuation are in the tree only so errors can name them;
-/// lowering walks past them unless it asks for one by name.
+/// Keywords are in the tree only so errors can name them (punctuation is
+/// not in the fast grammar's tree at all); lowering walks past them unless it
+/// asks for one by name.
 fn is_noise(rule: Rule) -> bool {
-    use Rule::*;
-    matches!(
-        rule,
-        lbrace
-            | rbrace
-            | lparen
-            | rparen
-            | lbracket
-            | rbracket
-            | arrow
-            | colon
-            | equals
-            | comma
-            | tilde
-    ) || is_keyword(rule)
+    rule.is_keyword()
 }
 
-/// Whether a rule is one of the grammar's `kw_` keyword rules.
-pub fn is_keyword(rule: Rule) -> bool {
-    use Rule::*;
+/// Whether a rule of the named grammar is one of its `kw_` keyword rules.
+pub fn is_keyword(rule: crate::parser::Rule) -> bool {
+    use crate::parser::Rule::*;
     matches!(
         rule,
         kw_runbook
@@ -625,8 +612,8 @@ impl<'s> Lowerer<'s> {
                 let mut children = Children::of(pair);
                 let id = self.ident(children.expect(Rule::ident)?);
                 let title = self.string(children.expect(Rule::string)?)?;
-                let at = match children.take(Rule::kw_at) {
-                    Some(_) => Some(self.expr(children.expect(Rule::expr)?)?),
+                let at = match children.take(Rule::expr) {
+                    Some(at) => Some(self.expr(at)?),
                     None => None,
                 };
                 StageItemKind::Anchor(Anchor { id, title, at })
@@ -1036,6 +1023,7 @@ impl<'s> Lowerer<'s> {
     // ------------------------------------------------------- expressions --
 
     fn expr(&mut self, pair: Pair<'_, Rule>) -> R<Expr> {
+        let pair = innermost(pair);
         let span = self.span(&pair);
         let rule = pair.as_rule();
         match rule {
@@ -1404,6 +1392,30 @@ impl<'s> Lowerer<'s> {
         }
         out
     }
+}
+
+/// The operand a chain of precedence levels with one operand each stands
+/// for: `30s` is an `expr` holding an `or_expr` holding … a `duration`, and
+/// each of those levels lowers to its one operand.
+fn innermost(mut pair: Pair<'_, Rule>) -> Pair<'_, Rule> {
+    while matches!(
+        pair.as_rule(),
+        Rule::expr
+            | Rule::or_expr
+            | Rule::and_expr
+            | Rule::not_expr
+            | Rule::cmp_expr
+            | Rule::dflt_expr
+            | Rule::sum_expr
+            | Rule::prod_expr
+    ) {
+        let mut inner = pair.clone().into_inner();
+        match (inner.next(), inner.next()) {
+            (Some(only), None) if !is_noise(only.as_rule()) => pair = only,
+            _ => break,
+        }
+    }
+    pair
 }
 
 fn stream(pair: &Pair<'_, Rule>) -> Stream {

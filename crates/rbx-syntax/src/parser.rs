@@ -13,9 +13,17 @@ use crate::lower::Lowerer;
 use crate::scan;
 use crate::span::Span;
 
+/// The named grammar: every keyword and bracket a pair, so that a syntax
+/// error can say which were expected. Only a file that fails is parsed with it.
 #[derive(pest_derive::Parser)]
 #[grammar = "../../grammar/runbook.pest"]
 pub(crate) struct Grammar;
+
+/// The fast grammar `build.rs` derives from the same file: the same
+/// language, and a tree without keywords and punctuation. Lowering reads it.
+pub(crate) mod fast {
+    include!(concat!(env!("OUT_DIR"), "/fast_grammar.rs"));
+}
 
 /// How many syntax errors one file reports before giving up.
 const MAX_ERRORS: usize = 20;
@@ -34,6 +42,13 @@ impl Parsed {
     }
 }
 
+/// Nesting up to this depth parses on the caller's stack, whatever thread
+/// it is (a debug build needs about 32 KiB a level, a release build far less).
+const SHALLOW: usize = 16;
+
+/// The stack a deeper file is parsed on.
+const DEEP_STACK: usize = 64 * 1024 * 1024;
+
 /// Parses a `.runbook` source text. Never panics, whatever the input.
 pub fn parse(source: &str) -> Parsed {
     let scanned = scan::scan(source);
@@ -45,14 +60,37 @@ pub fn parse(source: &str) -> Parsed {
             diagnostics,
         };
     }
+    if scanned.depth <= SHALLOW {
+        return parse_scanned(source, scanned);
+    }
+    // pest recurses once or more per bracket and checks no stack of its own
+    // (see the workspace manifest): a deeply nested file gets a thread with
+    // a stack for the deepest nesting the scan lets through.
+    let spawned = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .stack_size(DEEP_STACK)
+            .spawn_scoped(scope, || parse_scanned(source, scanned))
+            .map(|parsing| parsing.join())
+    });
+    match spawned {
+        Ok(Ok(parsed)) => parsed,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(_) => Parsed {
+            file: None,
+            diagnostics: vec![Failure::gave_up().diagnostic(source)],
+        },
+    }
+}
 
+/// Parses a source text whose lexical scan found no error.
+fn parse_scanned(source: &str, scanned: scan::Scan) -> Parsed {
     let mut diagnostics = Vec::new();
     // Recovery blanks lines of a copy; a file without errors is never copied.
     let mut text = Cow::Borrowed(source);
     let mut last_error_line_end = None;
     let mut last_error_pos = None;
     loop {
-        match parse_tree(&text) {
+        match parse_fast(&text).map_err(|()| parse_named(&text)) {
             Ok(pairs) if diagnostics.is_empty() => {
                 let mut lowerer = Lowerer::new(source, &scanned.comments);
                 let lowered = pairs
@@ -150,10 +188,31 @@ struct Failure {
     pos: usize,
     at_end: bool,
     positives: Vec<Rule>,
-    call_limit: bool,
+    cause: Cause,
+}
+
+/// Why a parse failed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cause {
+    /// The text is not the language: `positives` were expected at `pos`.
+    Expected,
+    /// The parser gave up: the call limit was reached.
+    CallLimit,
+    /// The fast grammar refused what the named grammar accepts: a bug.
+    Disagreement,
 }
 
 impl Failure {
+    /// The parser could not start: no stack deep enough could be had.
+    fn gave_up() -> Self {
+        Failure {
+            pos: 0,
+            at_end: true,
+            positives: Vec::new(),
+            cause: Cause::CallLimit,
+        }
+    }
+
     /// Whether the parser was looking for the start of a statement, where
     /// it tries every keyword the block allows.
     fn expects_statement(&self) -> bool {
@@ -165,40 +224,89 @@ impl Failure {
     }
 
     fn diagnostic(&self, source: &str) -> Diagnostic {
-        if self.call_limit {
-            return Diagnostic::error(
+        match self.cause {
+            Cause::Expected => expected::diagnostic(source, self.pos, &self.positives),
+            Cause::CallLimit => Diagnostic::error(
                 "rbx::syntax::too_complex",
                 "this file is too complex to parse",
             )
             .primary(Span::at(self.pos), "the parser gave up here")
-            .help("split the runbook into smaller files joined with `include`");
+            .help("split the runbook into smaller files joined with `include`"),
+            Cause::Disagreement => Diagnostic::error(
+                "rbx::syntax::internal",
+                "rbx could not read this file (its two grammars disagree about it)",
+            )
+            .primary(Span::at(self.pos), "here")
+            .help("this is a bug in rbx; please report it with the file that caused it"),
         }
-        expected::diagnostic(source, self.pos, &self.positives)
     }
 }
 
-fn parse_tree(text: &str) -> Result<pest::iterators::Pairs<'_, Rule>, Failure> {
-    // The pre-scan bounds nesting depth; the call limit bounds total work, so
-    // no input can make the parser run away. It scales with the input so a
-    // large but ordinary runbook is never refused.
-    let limit = NonZeroUsize::new(text.len().saturating_mul(200).max(1_000_000));
-    pest::set_call_limit(limit);
-    Grammar::parse(Rule::file, text).map_err(|error| {
-        let pos = match error.location {
-            pest::error::InputLocation::Pos(pos) => pos,
-            pest::error::InputLocation::Span((start, _)) => start,
-        };
-        let (positives, call_limit) = match &error.variant {
-            pest::error::ErrorVariant::ParsingError { positives, .. } => (positives.clone(), false),
-            pest::error::ErrorVariant::CustomError { message } => {
-                (Vec::new(), message.contains("call limit"))
-            }
-        };
-        Failure {
-            pos,
-            at_end: text[pos.min(text.len())..].trim().is_empty(),
-            positives,
-            call_limit,
-        }
-    })
+/// The call limit of the named grammar for `text`. The pre-scan bounds
+/// nesting depth; the call limit bounds total work, so no input can make the
+/// parser run away. It scales with the input so a large but ordinary
+/// runbook is never refused.
+fn call_limit(text: &str) -> usize {
+    text.len().saturating_mul(200).max(1_000_000)
 }
+
+/// The fast grammar's tree of `text`, or `Err` when `text` is not the
+/// language. Its call limit is twice the named grammar's: a keyword costs it
+/// a few more calls (and nothing else more), so whatever the named grammar
+/// parses within its limit, the fast one parses within its own.
+fn parse_fast(text: &str) -> Result<pest::iterators::Pairs<'_, fast::Rule>, ()> {
+    let _limit = limited(call_limit(text).saturating_mul(2));
+    fast::FastGrammar::parse(fast::Rule::file, text).map_err(|_| ())
+}
+
+/// Why `text`, which the fast grammar refused, is not the language: parsed
+/// again with the named grammar, for the rules it expected.
+fn parse_named(text: &str) -> Failure {
+    let _limit = limited(call_limit(text));
+    match Grammar::parse(Rule::file, text) {
+        Ok(_) => Failure {
+            pos: 0,
+            at_end: true,
+            positives: Vec::new(),
+            cause: Cause::Disagreement,
+        },
+        Err(error) => failure(text, &error),
+    }
+}
+
+/// pest's call limit is one setting for the whole process, read when a parse
+/// starts: parses on other threads wait until this one is done, so that each
+/// runs with its own limit.
+fn limited(limit: usize) -> std::sync::MutexGuard<'static, ()> {
+    static PARSING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let guard = PARSING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    pest::set_call_limit(NonZeroUsize::new(limit));
+    guard
+}
+
+fn failure(text: &str, error: &pest::error::Error<Rule>) -> Failure {
+    let pos = match error.location {
+        pest::error::InputLocation::Pos(pos) => pos,
+        pest::error::InputLocation::Span((start, _)) => start,
+    };
+    let (positives, cause) = match &error.variant {
+        pest::error::ErrorVariant::ParsingError { positives, .. } => {
+            (positives.clone(), Cause::Expected)
+        }
+        pest::error::ErrorVariant::CustomError { message } if message.contains("call limit") => {
+            (Vec::new(), Cause::CallLimit)
+        }
+        pest::error::ErrorVariant::CustomError { .. } => (Vec::new(), Cause::Expected),
+    };
+    Failure {
+        pos,
+        at_end: text[pos.min(text.len())..].trim().is_empty(),
+        positives,
+        cause,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -32,6 +32,8 @@ const SIGNIFICANT: [bool; 256] = {
 pub struct Scan {
     pub comments: Vec<Comment>,
     pub errors: Vec<Diagnostic>,
+    /// The deepest nesting of brackets met.
+    pub depth: usize,
 }
 
 /// An open bracket and the word that introduced its block (`step`,
@@ -223,6 +225,7 @@ impl<'s> Scanner<'s> {
             keyword,
             indent: self.indent_of_line(self.pos),
         });
+        self.out.depth = self.out.depth.max(self.stack.len());
         if self.stack.len() > MAX_DEPTH && !self.too_deep_reported {
             self.too_deep_reported = true;
             self.out.errors.push(

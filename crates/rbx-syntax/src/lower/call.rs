@@ -3,7 +3,7 @@
 use pest::iterators::Pair;
 
 use crate::ast::*;
-use crate::parser::Rule;
+use crate::parser::fast::Rule;
 use crate::span::Span;
 
 use super::{Children, Lowerer, R};
@@ -24,20 +24,23 @@ impl Lowerer<'_> {
 
     /// `call STAGE(NAME = EXPR, …) { on … }`.
     pub(super) fn call_decl(&mut self, pair: Pair<'_, Rule>) -> R<Call> {
+        let (text, base) = (pair.as_str(), pair.as_span().start());
         let mut children = Children::of(pair);
         let stage = self.ident(children.expect(Rule::ident)?);
         let mut args = Vec::new();
         let mut routes = Vec::new();
-        let mut end = stage.span.end;
+        // Where the arguments end: the fast grammar keeps no pair for the
+        // closing parenthesis, so it is found after the last argument.
+        let mut after = stage.span.end;
         for child in children.pairs {
             match child.as_rule() {
                 Rule::call_arg => {
+                    after = child.as_span().end();
                     let mut parts = Children::of(child);
                     let name = self.ident(parts.expect(Rule::ident)?);
                     let value = self.expr(parts.expect(Rule::expr)?)?;
                     args.push(Arg { name, value });
                 }
-                Rule::rparen => end = child.as_span().end(),
                 Rule::on_stmt => {
                     let span = self.span(&child);
                     routes.push(SpannedRoute {
@@ -48,6 +51,7 @@ impl Lowerer<'_> {
                 _ => {}
             }
         }
+        let end = closing_paren(&text[after - base..]).map_or(after, |at| after + at + 1);
         Ok(Call {
             span: Span::new(stage.span.start, end),
             stage,
@@ -55,4 +59,19 @@ impl Lowerer<'_> {
             routes,
         })
     }
+}
+
+/// The offset of the first `)` in `gap`, the text after a call's last
+/// argument: only blanks, a comma and comments come before it.
+fn closing_paren(gap: &str) -> Option<usize> {
+    let mut in_comment = false;
+    for (at, c) in gap.char_indices() {
+        match c {
+            '\n' => in_comment = false,
+            '#' => in_comment = true,
+            ')' if !in_comment => return Some(at),
+            _ => {}
+        }
+    }
+    None
 }

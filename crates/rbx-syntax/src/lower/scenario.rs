@@ -3,7 +3,7 @@
 use pest::iterators::Pair;
 
 use crate::ast::*;
-use crate::parser::Rule;
+use crate::parser::fast::Rule;
 
 use super::{Bug, Children, Lowerer, R, stream};
 

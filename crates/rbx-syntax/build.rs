@@ -1,0 +1,188 @@
+//! Derives the parser's fast grammar from `grammar/runbook.pest`, the one
+//! grammar people read and edit.
+//!
+//! The fast grammar accepts exactly the same language and builds a smaller
+//! tree: punctuation, a rule of its own only so that an error can name it
+//! ("expected `}`"), leaves no pair behind. rbx parses with it first; only a
+//! file that fails is parsed again with the named grammar, for the words of
+//! its diagnostics (`src/parser.rs`). `src/parser/tests.rs` checks that the
+//! two read every runbook alike.
+//!
+//! The derivation is mechanical: a rule that is one literal
+//! (`lbrace = { "{" }`) becomes silent (`lbrace = _{ "{" }`), and then every
+//! one-character literal that no `!` applies to becomes a range of one
+//! character (`"#"` becomes `'#'..'#'`). Nothing else changes. The generated
+//! `Rule::is_keyword` names the keyword rules (`kw_*`), which lowering walks
+//! past, and `SILENCED` (for the tests) the rules made silent.
+
+use std::env;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::Path;
+
+fn main() {
+    let grammar = Path::new(&env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"))
+        .join("../../grammar/runbook.pest");
+    println!("cargo:rerun-if-changed={}", grammar.display());
+    let text = fs::read_to_string(&grammar).expect("grammar/runbook.pest is readable");
+    let keywords = keywords(&text);
+    let mut source = String::from(
+        "/// The parser of the fast grammar, derived from `grammar/runbook.pest` by `build.rs`.\n\
+         #[derive(pest_derive::Parser)]\n",
+    );
+    let fast = one_char_ranges(&derive(&text));
+    writeln!(source, "#[grammar_inline = {fast:?}]").expect("a String");
+    source.push_str("pub(crate) struct FastGrammar;\n\nimpl Rule {\n");
+    source.push_str(
+        "    /// Whether the rule is one of the grammar's keywords.\n    \
+         pub(crate) fn is_keyword(self) -> bool {\n        matches!(self, ",
+    );
+    let arms: Vec<String> = keywords.iter().map(|k| format!("Rule::{k}")).collect();
+    source.push_str(&if arms.is_empty() {
+        "_ if false".to_string()
+    } else {
+        arms.join(" | ")
+    });
+    source.push_str(")\n    }\n}\n");
+    writeln!(
+        source,
+        "\n/// The rules the fast grammar makes silent.\n\
+         #[cfg(test)]\npub(crate) const SILENCED: &[&str] = &{:?};",
+        silenced(&text)
+    )
+    .expect("a String");
+    let out = Path::new(&env::var("OUT_DIR").expect("cargo sets it")).join("fast_grammar.rs");
+    fs::write(out, source).expect("OUT_DIR is writable");
+}
+
+/// The fast grammar of `grammar`.
+fn derive(grammar: &str) -> String {
+    let mut out = String::with_capacity(grammar.len() * 2);
+    for line in grammar.lines() {
+        let written = match definition(line) {
+            Some((name, "{", body)) if is_literal(body) => writeln!(out, "{name} = _{{ {body} }}"),
+            _ => writeln!(out, "{line}"),
+        };
+        written.expect("writing to a String");
+    }
+    out
+}
+
+/// `grammar` with every one-character literal that no `!` applies to
+/// written as a range of one character (`"{"` as `'{'..'{'`): pest matches a
+/// range by comparing a character, and a literal by a call to `memcmp`. A
+/// literal under `!` stays, because pest turns `(!("a" | "b") ~ ANY)*` into
+/// one search for the literals.
+fn one_char_ranges(grammar: &str) -> String {
+    let mut out = String::with_capacity(grammar.len() * 2);
+    // For each open parenthesis, whether a `!` applies to it.
+    let mut groups: Vec<bool> = Vec::new();
+    let mut negate = false;
+    let mut rest = grammar;
+    while let Some(c) = rest.chars().next() {
+        let taken = match c {
+            '/' if rest.starts_with("//") => rest.find('\n').unwrap_or(rest.len()),
+            '"' => {
+                let length = literal_length(rest);
+                let negated = negate || groups.iter().any(|g| *g);
+                match one_char(&rest[..length]) {
+                    Some(range) if !negated => out.push_str(&range),
+                    _ => out.push_str(&rest[..length]),
+                }
+                negate = false;
+                rest = &rest[length..];
+                continue;
+            }
+            '\'' => rest[1..].find('\'').map_or(rest.len(), |end| end + 2),
+            '!' => {
+                negate = true;
+                1
+            }
+            '(' => {
+                groups.push(negate || groups.iter().any(|g| *g));
+                negate = false;
+                1
+            }
+            ')' => {
+                groups.pop();
+                1
+            }
+            c if c.is_alphanumeric() || c == '_' => {
+                negate = false;
+                c.len_utf8()
+            }
+            c => c.len_utf8(),
+        };
+        out.push_str(&rest[..taken]);
+        rest = &rest[taken..];
+    }
+    out
+}
+
+/// The length of the string literal `text` starts with, quotes included.
+fn literal_length(text: &str) -> usize {
+    let mut escaped = false;
+    for (i, c) in text.char_indices().skip(1) {
+        match c {
+            '\\' if !escaped => escaped = true,
+            '"' if !escaped => return i + 1,
+            _ => escaped = false,
+        }
+    }
+    text.len()
+}
+
+/// The range of one character a literal of one character stands for.
+fn one_char(literal: &str) -> Option<String> {
+    let inner = literal.strip_prefix('"')?.strip_suffix('"')?;
+    let char = match inner {
+        "\\n" | "\\t" | "\\r" | "\\\\" => inner.to_string(),
+        "\\\"" => "\"".to_string(),
+        _ if inner.len() == 1 && inner != "'" && inner != "\\" => inner.to_string(),
+        _ => return None,
+    };
+    Some(format!("'{char}'..'{char}'"))
+}
+
+/// The rules `derive` makes silent.
+fn silenced(grammar: &str) -> Vec<&str> {
+    grammar
+        .lines()
+        .filter_map(definition)
+        .filter(|(_, open, body)| *open == "{" && is_literal(body))
+        .map(|(name, _, _)| name)
+        .collect()
+}
+
+/// The names of the keyword rules (`kw_*`) the grammar defines.
+fn keywords(grammar: &str) -> Vec<String> {
+    grammar
+        .lines()
+        .filter_map(definition)
+        .map(|(name, _, _)| name)
+        .filter(|name| name.starts_with("kw_"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A one-line rule definition: its name, its opening modifier and brace,
+/// and its body.
+fn definition(line: &str) -> Option<(&str, &str, &str)> {
+    let (name, rest) = line.split_once('=')?;
+    let name = name.trim();
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return None;
+    }
+    let rest = rest.trim();
+    let open = rest.find('{')?;
+    let body = rest[open + 1..].strip_suffix('}')?.trim();
+    Some((name, &rest[..=open], body))
+}
+
+/// Whether `text` is one string literal without escapes.
+fn is_literal(text: &str) -> bool {
+    text.len() >= 2
+        && text.starts_with('"')
+        && text.ends_with('"')
+        && !text[1..text.len() - 1].contains(['"', '\\'])
+}
