@@ -125,6 +125,9 @@ pub struct Plan {
     pub tally_gate: HashMap<usize, usize>,
     /// Which stage instance each node is in, and their own clean-ups.
     pub scopes: crate::cleanup::Scopes,
+    /// The lists some loop goes over (`hosts`, `discover.hosts`): a node's
+    /// capture among them expands the plan again when it is recorded.
+    pub loop_lists: std::collections::HashSet<String>,
 }
 
 /// One expansion of a node: its item positions and the values of its loop
@@ -230,6 +233,10 @@ pub(crate) fn expand(graph: &Graph, lists: &crate::Lists<'_>) -> Plan {
         .and_then(|i| i.first())
         .map(|(_, x)| *x);
     plan.scopes = crate::cleanup::Scopes::of(graph, &plan);
+    plan.loop_lists = g
+        .node_weights()
+        .flat_map(|n| n.fanout.iter().map(|f| f.list.clone()))
+        .collect();
     plan
 }
 

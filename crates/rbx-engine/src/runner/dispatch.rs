@@ -527,10 +527,14 @@ impl Dispatcher<'_> {
                 if let Ok(mut roles) = self.shared.roles.write() {
                     roles.settled(&self.shared.graph, &id, &node_state);
                 }
-                self.replan |= node_state
-                    .captures
-                    .values()
-                    .any(|v| matches!(v, Value::List(_)));
+                // Only a list a loop goes over expands the plan again: a
+                // new plan starts its readiness afresh, so an unneeded one
+                // would reorder what was ready before it (rule R5).
+                let base = super::base_name(&id).unwrap_or_default();
+                self.replan |= node_state.captures.iter().any(|(name, v)| {
+                    matches!(v, Value::List(_))
+                        && self.plan.loop_lists.contains(&format!("{base}.{name}"))
+                });
                 if failed {
                     let reason = node_state.reason.clone().unwrap_or_default();
                     let details = [("RBX_STEP", id.as_str()), ("RBX_REASON", reason.as_str())];
