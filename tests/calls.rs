@@ -8,83 +8,8 @@
 mod support;
 
 use std::fs;
-use std::path::Path;
-use std::process::{Command, Stdio};
 
-use rbx_store::{SqliteStore, Store};
-use support::Output;
-
-const RBX: &str = env!("CARGO_BIN_EXE_rbx");
-
-struct Bench {
-    dir: tempfile::TempDir,
-}
-
-impl Bench {
-    fn new() -> Bench {
-        Bench {
-            dir: tempfile::tempdir().expect("a temporary directory"),
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Writes a file; the entry runbook must pass `rbx lint`.
-    fn write(&self, name: &str, text: &str) {
-        fs::write(self.path().join(name), text).expect("write a file");
-        if name == "main.runbook" {
-            let lint = support::rbx(self.path(), &["lint", name]);
-            assert_eq!(lint.status, 0, "{}\n{text}", lint.transcript());
-        }
-    }
-
-    fn rbx(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let out = Command::new(RBX)
-            .args(args)
-            .current_dir(self.path())
-            .env("NO_COLOR", "1")
-            .env("RBX_OPERATOR", "tester")
-            .env_remove("RBX_STATE_DIR")
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .output()
-            .expect("rbx runs");
-        Output {
-            status: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    /// The latest run's id and journal: (kind, node, payload).
-    fn journal(&self) -> (String, Vec<(String, String, serde_json::Value)>) {
-        let store = SqliteStore::open(&self.path().join(".rbx")).expect("the store opens");
-        let run = store.runs().expect("runs").pop().expect("a run");
-        let events = store
-            .events(&run.id)
-            .expect("the journal reads")
-            .into_iter()
-            .map(|e| {
-                let node = e.payload["node"].as_str().unwrap_or("").to_string();
-                (e.kind, node, e.payload)
-            })
-            .collect();
-        (run.id.to_string(), events)
-    }
-
-    /// The lines the steps appended to `ran.log`, sorted: one per command.
-    fn ran(&self) -> Vec<String> {
-        let mut lines: Vec<String> = fs::read_to_string(self.path().join("ran.log"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect();
-        lines.sort();
-        lines
-    }
-}
+use support::bench::Bench;
 
 /// The stage every shape calls: a step that captures, and one that reads
 /// the capture of its own instance.
@@ -208,7 +133,7 @@ fn a_call_runs_its_stage_with_its_arguments_everywhere() {
             run.transcript(),
             shape.main
         );
-        assert_eq!(bench.ran(), shape.lines, "{place:?}");
+        assert_eq!(bench.ran_sorted(), shape.lines, "{place:?}");
         let (_, events) = bench.journal();
         for (instance, host, phase) in &shape.instances {
             let started = events
@@ -276,7 +201,7 @@ fn instances_side_by_side_read_their_own_nodes() {
     assert_eq!(run.status, 0, "{}", run.transcript());
     // `b`'s check starts after `a`'s cordon finished, the later of the
     // two: it still reads its own.
-    assert_eq!(bench.ran(), ["a-read-a", "b-read-b"]);
+    assert_eq!(bench.ran_sorted(), ["a-read-a", "b-read-b"]);
 }
 
 /// A3 with S1, S2: `kill -9` after every event of a run with calls in a
@@ -321,7 +246,7 @@ fn kill_nine_at_every_event_neither_loses_nor_repeats_a_call() {
         bench.write("main.runbook", text);
         let run = bench.rbx(&["run", "main.runbook"], &[]);
         assert_eq!(run.status, 0, "{}", run.transcript());
-        assert_eq!(bench.ran(), expected, "the run without a crash");
+        assert_eq!(bench.ran_sorted(), expected, "the run without a crash");
         bench.journal().1.len()
     };
     for crash in 1..whole {
@@ -353,7 +278,7 @@ fn kill_nine_at_every_event_neither_loses_nor_repeats_a_call() {
         // A step in doubt is taken as done (`--in-doubt skip`), never run
         // again: no command ran twice, and each line missing is the
         // command of a step the journal says was in doubt.
-        let ran = bench.ran();
+        let ran = bench.ran_sorted();
         let mut unique = ran.clone();
         unique.dedup();
         assert_eq!(unique, ran, "crash after {crash}: a command ran twice");
@@ -591,11 +516,11 @@ fn an_argument_without_a_value_fails_the_instance_unless_defaulted() {
         let run = bench.rbx(&["run", "main.runbook"], &[]);
         if expect_ok {
             assert_eq!(run.status, 0, "{}", run.transcript());
-            assert_eq!(bench.ran(), ["none"]);
+            assert_eq!(bench.ran_sorted(), ["none"]);
             continue;
         }
         assert_eq!(run.status, 1, "{}", run.transcript());
-        assert!(bench.ran().is_empty(), "{:?}", bench.ran());
+        assert!(bench.ran_sorted().is_empty(), "{:?}", bench.ran_sorted());
         let (_, events) = bench.journal();
         let failed = events
             .iter()
@@ -650,7 +575,7 @@ fn a_call_in_finally_cleans_up_every_host_even_after_kill_nine() {
         // The work failed, and so did one clean-up step: the run failed,
         // not ended by the called stage's route.
         assert_eq!(run.status, 1, "{}", run.transcript());
-        assert_eq!(bench.ran(), expected);
+        assert_eq!(bench.ran_sorted(), expected);
         let (_, events) = bench.journal();
         assert!(
             !events.iter().any(|(k, _, _)| k == "run_ended"),
@@ -677,7 +602,7 @@ fn a_call_in_finally_cleans_up_every_host_even_after_kill_nine() {
             "crash after {crash}: {}",
             resumed.transcript()
         );
-        let ran = bench.ran();
+        let ran = bench.ran_sorted();
         let mut unique = ran.clone();
         unique.dedup();
         assert_eq!(unique, ran, "crash after {crash}: a command ran twice");

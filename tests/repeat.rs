@@ -7,85 +7,10 @@
 
 mod support;
 
-use std::fs;
-use std::path::Path;
-use std::process::{Command, Stdio};
-
-use rbx_store::{SqliteStore, Store};
-use support::Output;
-
-const RBX: &str = env!("CARGO_BIN_EXE_rbx");
+use support::bench::Bench;
 
 /// The bound every generated loop has.
 const BOUND: usize = 3;
-
-struct Bench {
-    dir: tempfile::TempDir,
-}
-
-impl Bench {
-    fn new() -> Bench {
-        Bench {
-            dir: tempfile::tempdir().expect("a temporary directory"),
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Writes a file; a runbook must pass `rbx lint`.
-    fn write(&self, name: &str, text: &str) {
-        fs::write(self.path().join(name), text).expect("write a file");
-        if name == "main.runbook" {
-            let lint = support::rbx(self.path(), &["lint", name]);
-            assert_eq!(lint.status, 0, "{}\n{text}", lint.transcript());
-        }
-    }
-
-    fn rbx(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let out = Command::new(RBX)
-            .args(args)
-            .current_dir(self.path())
-            .env("NO_COLOR", "1")
-            .env("RBX_OPERATOR", "tester")
-            .env_remove("RBX_STATE_DIR")
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .output()
-            .expect("rbx runs");
-        Output {
-            status: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    /// The latest run's id and journal: (kind, node, payload).
-    fn journal(&self) -> (String, Vec<(String, String, serde_json::Value)>) {
-        let store = SqliteStore::open(&self.path().join(".rbx")).expect("the store opens");
-        let run = store.runs().expect("runs").pop().expect("a run");
-        let events = store
-            .events(&run.id)
-            .expect("the journal reads")
-            .into_iter()
-            .map(|e| {
-                let node = e.payload["node"].as_str().unwrap_or("").to_string();
-                (e.kind, node, e.payload)
-            })
-            .collect();
-        (run.id.to_string(), events)
-    }
-
-    /// The lines the steps appended to `ran.log`: one per command run.
-    fn ran(&self) -> Vec<String> {
-        fs::read_to_string(self.path().join("ran.log"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-}
 
 /// Where the loop stands.
 #[derive(Debug, Clone, Copy)]

@@ -1,5 +1,8 @@
 //! Driving the real `rbx` binary from tests.
 
+#[allow(dead_code, reason = "not every test binary drives a bench")]
+pub mod bench;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
