@@ -1022,6 +1022,32 @@ impl<'s> Lowerer<'s> {
 
     // ------------------------------------------------------- expressions --
 
+    /// Operands joined by one operator (`a * b * c`, `a ?? b`): the one
+    /// operand itself when there is no operator, else `make` of them all.
+    fn chain(
+        &mut self,
+        pair: Pair<'_, Rule>,
+        op: Rule,
+        make: fn(Vec<Expr>) -> ExprKind,
+    ) -> R<Expr> {
+        let (rule, span) = (pair.as_rule(), self.span(&pair));
+        let mut operands: Vec<Expr> = Children::of(pair)
+            .rest()
+            .filter(|p| p.as_rule() != op)
+            .map(|p| self.expr(p))
+            .collect::<R<_>>()?;
+        if operands.len() == 1 {
+            return operands.pop().ok_or(Bug {
+                expected: rule,
+                span,
+            });
+        }
+        Ok(Expr {
+            kind: make(operands),
+            span,
+        })
+    }
+
     fn expr(&mut self, pair: Pair<'_, Rule>) -> R<Expr> {
         let pair = innermost(pair);
         let span = self.span(&pair);
@@ -1123,40 +1149,8 @@ impl<'s> Lowerer<'s> {
                     span,
                 })
             }
-            Rule::prod_expr => {
-                let mut operands: Vec<Expr> = Children::of(pair)
-                    .rest()
-                    .filter(|p| p.as_rule() != Rule::mul_op)
-                    .map(|p| self.expr(p))
-                    .collect::<R<_>>()?;
-                if operands.len() == 1 {
-                    return operands.pop().ok_or(Bug {
-                        expected: rule,
-                        span,
-                    });
-                }
-                Ok(Expr {
-                    kind: ExprKind::Product(operands),
-                    span,
-                })
-            }
-            Rule::dflt_expr => {
-                let mut operands: Vec<Expr> = Children::of(pair)
-                    .rest()
-                    .filter(|p| p.as_rule() != Rule::dflt_op)
-                    .map(|p| self.expr(p))
-                    .collect::<R<_>>()?;
-                if operands.len() == 1 {
-                    return operands.pop().ok_or(Bug {
-                        expected: rule,
-                        span,
-                    });
-                }
-                Ok(Expr {
-                    kind: ExprKind::Default(operands),
-                    span,
-                })
-            }
+            Rule::prod_expr => self.chain(pair, Rule::mul_op, ExprKind::Product),
+            Rule::dflt_expr => self.chain(pair, Rule::dflt_op, ExprKind::Default),
             Rule::list_expr => {
                 let items = Children::of(pair)
                     .rest()
