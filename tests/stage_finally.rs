@@ -12,81 +12,22 @@
 mod support;
 
 use std::fs;
-use std::path::Path;
-use std::process::{Command, Stdio};
 
-use rbx_store::{SqliteStore, Store};
-use support::Output;
+use support::bench::Bench;
 
-const RBX: &str = env!("CARGO_BIN_EXE_rbx");
-
-struct Bench {
-    dir: tempfile::TempDir,
-}
-
-impl Bench {
-    /// A bench with `main.runbook` (and `drain.runbook` when the drain
-    /// stage is a fragment's), which must pass `rbx lint`.
-    fn with(shape: &Shape) -> Bench {
-        let bench = Bench {
-            dir: tempfile::tempdir().expect("a temporary directory"),
-        };
-        let (main, fragment) = shape.render();
-        fs::write(bench.path().join("main.runbook"), &main).expect("write the runbook");
-        if let Some(fragment) = fragment {
-            fs::write(bench.path().join("drain.runbook"), fragment).expect("write the fragment");
-        }
-        let lint = support::rbx(bench.path(), &["lint", "main.runbook"]);
-        assert_eq!(lint.status, 0, "{}\n{main}", lint.transcript());
-        bench
+/// A bench with `main.runbook` (and `drain.runbook` when the drain stage
+/// is a fragment's), which must pass `rbx lint`.
+fn bench(shape: &Shape) -> Bench {
+    let bench = Bench::new();
+    let (main, fragment) = shape.render();
+    if let Some(fragment) = fragment {
+        bench.write("drain.runbook", &fragment);
     }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
+    bench.write("main.runbook", &main);
+    if shape.leaving != Leaving::Done {
+        bench.write("fail-work", "");
     }
-
-    fn rbx(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let out = Command::new(RBX)
-            .args(args)
-            .current_dir(self.path())
-            .env("NO_COLOR", "1")
-            .env("RBX_OPERATOR", "tester")
-            .env_remove("RBX_STATE_DIR")
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .output()
-            .expect("rbx runs");
-        Output {
-            status: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    /// The run's id, its recorded status and its events.
-    fn journal(&self) -> (String, String, Vec<(String, serde_json::Value)>) {
-        let store = SqliteStore::open(&self.path().join(".rbx")).expect("the store opens");
-        let run = store.runs().expect("runs").pop().expect("a run");
-        let events = store
-            .events(&run.id)
-            .expect("the journal reads")
-            .into_iter()
-            .map(|e| (e.kind, e.payload))
-            .collect();
-        (run.id.to_string(), run.status, events)
-    }
-
-    fn ran(&self) -> Vec<String> {
-        fs::read_to_string(self.path().join("ran.log"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-
-    fn touch(&self, name: &str) {
-        fs::write(self.path().join(name), "").expect("touch");
-    }
+    bench
 }
 
 /// Where the stage with the clean-up stands.
@@ -256,17 +197,14 @@ fn check(shape: &Shape, ran: &[String], status: &str) {
 #[test]
 fn every_instance_cleans_up_once_whichever_way_it_is_left() {
     for shape in shapes() {
-        let bench = Bench::with(&shape);
-        if shape.leaving != Leaving::Done {
-            bench.touch("fail-work");
-        }
+        let bench = bench(&shape);
         let run = bench.rbx(&["run", "main.runbook"], &[]);
-        let (_, status, events) = bench.journal();
-        check(&shape, &bench.ran(), &status);
+        let (_, events) = bench.journal();
+        check(&shape, &bench.ran(), &bench.status());
         let started: Vec<&serde_json::Value> = events
             .iter()
-            .filter(|(k, _)| k == "cleanup_started")
-            .map(|(_, p)| p)
+            .filter(|(k, _, _)| k == "cleanup_started")
+            .map(|(_, _, p)| p)
             .collect();
         assert_eq!(
             started.len(),
@@ -299,26 +237,20 @@ fn kill_nine_at_every_event_cleans_up_exactly_once() {
         },
     ] {
         let whole = {
-            let bench = Bench::with(&shape);
-            if shape.leaving != Leaving::Done {
-                bench.touch("fail-work");
-            }
+            let bench = bench(&shape);
             bench.rbx(&["run", "main.runbook"], &[]);
-            bench.journal().2.len()
+            bench.journal().1.len()
         };
         for crash in 1..whole {
-            let bench = Bench::with(&shape);
-            if shape.leaving != Leaving::Done {
-                bench.touch("fail-work");
-            }
+            let bench = bench(&shape);
             let after = crash.to_string();
             bench.rbx(
                 &["run", "main.runbook"],
                 &[("RBX_CRASH_AFTER_EVENTS", after.as_str())],
             );
-            let (id, _, _) = bench.journal();
+            let (id, _) = bench.journal();
             let resumed = bench.rbx(&["resume", &id, "--in-doubt", "rerun"], &[]);
-            let (_, status, _) = bench.journal();
+            let status = bench.status();
             // A command killed in flight runs again when rerun: count the
             // clean-up's, which are idempotent here, by their effect once.
             let mut ran = bench.ran();
@@ -342,12 +274,11 @@ fn a_re_driven_run_cleans_up_again_and_a_cancel_cleans_up() {
         place: Place::Again,
         leaving: Leaving::Unrouted,
     };
-    let bench = Bench::with(&shape);
-    bench.touch("fail-work");
+    let bench = bench(&shape);
     let run = bench.rbx(&["run", "main.runbook"], &[]);
     assert_eq!(run.status, 1, "{}", run.transcript());
     fs::remove_file(bench.path().join("fail-work")).expect("fix it");
-    let (id, _, _) = bench.journal();
+    let (id, _) = bench.journal();
     let resumed = bench.rbx(&["resume", &id], &[]);
     assert_eq!(resumed.status, 0, "{}", resumed.transcript());
     assert_eq!(

@@ -86,4 +86,11 @@ impl Bench {
         lines.sort();
         lines
     }
+
+    /// The latest run's status as the store records it (`ended:done`,
+    /// `failed`, …).
+    pub fn status(&self) -> String {
+        let store = SqliteStore::open(&self.path().join(".rbx")).expect("the store opens");
+        store.runs().expect("runs").pop().expect("a run").status
+    }
 }
