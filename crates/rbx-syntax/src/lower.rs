@@ -1060,24 +1060,10 @@ impl<'s> Lowerer<'s> {
                 })?;
                 self.expr(inner)
             }
-            Rule::or_expr | Rule::and_expr => {
-                let mut operands: Vec<Expr> = Children::of(pair)
-                    .rest()
-                    .map(|p| self.expr(p))
-                    .collect::<R<_>>()?;
-                if operands.len() == 1 {
-                    return operands.pop().ok_or(Bug {
-                        expected: rule,
-                        span,
-                    });
-                }
-                let kind = if rule == Rule::or_expr {
-                    ExprKind::Or(operands)
-                } else {
-                    ExprKind::And(operands)
-                };
-                Ok(Expr { kind, span })
-            }
+            // The keywords between operands are not operands: `rest` leaves
+            // them out.
+            Rule::or_expr => self.chain(pair, Rule::kw_or, ExprKind::Or),
+            Rule::and_expr => self.chain(pair, Rule::kw_and, ExprKind::And),
             Rule::not_expr => {
                 let mut inner = pair.into_inner();
                 let nots = inner
