@@ -109,6 +109,12 @@ fn block_cost(block: &Block) -> Cost {
             millis: Some(0),
             people: false,
         },
+        // A child run takes what its own runbook takes, which nothing
+        // here bounds.
+        BlockKind::Child => Cost {
+            millis: None,
+            people: false,
+        },
     }
 }
 

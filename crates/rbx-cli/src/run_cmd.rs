@@ -422,6 +422,14 @@ fn report(exit: &Exit, run: Option<&RunId>, location: &Location) -> u8 {
             errln!("  then:       rbx resume{run_hint}{dir}");
             exit::PAUSED
         }
+        Exit::Paused { node, hint } if hint.starts_with(rbx_engine::CHILD_PAUSE) => {
+            let rest = &hint[rbx_engine::CHILD_PAUSE.len()..];
+            let (child, answer) = rest.split_once(") ").unwrap_or((rest, ""));
+            errln!("⏸ run paused: {node} waits for its child run {child}, which needs a person");
+            errln!("  supply it:  rbx confirm {child} {answer}{dir}");
+            errln!("  then:       rbx resume{run_hint}{dir}");
+            exit::PAUSED
+        }
         Exit::Paused { node, hint } => {
             errln!("⏸ run paused: {node} needs a person");
             let run = run.map_or_else(|| "RUN".to_string(), ToString::to_string);

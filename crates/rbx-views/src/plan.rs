@@ -742,6 +742,12 @@ impl<'a> Plan<'a> {
                         self.resolve(&option.description, node, Splice::Plain)
                     ),
                 )),
+                StmtKind::Runbook(path) => {
+                    details.push(("child run", path.source_form()));
+                }
+                StmtKind::ChildInput(arg) => {
+                    details.push(("input", format!("{} = {}", arg.name.name, expr(&arg.value))))
+                }
                 StmtKind::On(_)
                 | StmtKind::Timeout(_)
                 | StmtKind::TimeoutExpr(_)

@@ -147,7 +147,7 @@ fn shape(graph: &Graph, node: &Node) -> Shape {
         NodeKind::Until { .. } | NodeKind::Guard { .. } => Shape::Decision,
         NodeKind::End { outcome } => Shape::End(super::outcome_label(graph, outcome).1),
         NodeKind::Block(block) => match block.kind {
-            BlockKind::Step => Shape::Step,
+            BlockKind::Step | BlockKind::Child => Shape::Step,
             BlockKind::Manual | BlockKind::Signoff => Shape::Person,
             BlockKind::Gate => Shape::Check,
             BlockKind::Decide | BlockKind::Choose => Shape::Decision,
