@@ -368,7 +368,9 @@ impl<'g> Model<'g> {
                     .iter()
                     .any(|s| matches!(s.kind, StmtKind::Attest { .. }));
                 let kind = match block.kind {
-                    BlockKind::Step => Kind::Step,
+                    // A child node settles as its child run ended: to the
+                    // parent's rules it is a step whose outcome is given.
+                    BlockKind::Step | BlockKind::Child => Kind::Step,
                     BlockKind::Manual | BlockKind::Signoff | BlockKind::Choose => {
                         Kind::Person(block.kind)
                     }
