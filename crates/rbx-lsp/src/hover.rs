@@ -280,6 +280,9 @@ fn node_facts(graph: Option<&Graph>, stage: &str, block: &Block) -> String {
             }
             StmtKind::Idempotent => out.push_str("\n\nidempotent"),
             StmtKind::Irreversible(_) => out.push_str("\n\nirreversible"),
+            StmtKind::Runbook(path) => {
+                let _ = write!(out, "\n\nruns `{}` as a child run", path.source_form());
+            }
             _ => {}
         }
     }
