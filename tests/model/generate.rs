@@ -69,10 +69,7 @@ pub(crate) enum Item {
         otherwise: Target,
     },
     /// A checklist of leaf items without routes of their own.
-    Checklist {
-        fail_fast: bool,
-        body: Vec<Item>,
-    },
+    Checklist { fail_fast: bool, body: Vec<Item> },
     Foreach {
         zones: bool,
         parallel: Option<u8>,
@@ -91,18 +88,19 @@ pub(crate) enum Item {
     Again {
         back: u8,
         failure: Option<Target>,
+        /// The instance's own `when` (rule W5).
+        when: Option<Cond>,
     },
     /// `repeat at most N until M.verdict == good`, where `M` is a manual
     /// step written last in its body.
-    Repeat {
-        at_most: u8,
-        body: Vec<Item>,
-    },
+    Repeat { at_most: u8, body: Vec<Item> },
     /// `call p_ok(…)` or `call p_bad(…)`: an instance of a stage with a
     /// parameter, whose one step succeeds or fails.
     Call {
         fail: bool,
         failure: Option<Target>,
+        /// The instance's own `when` (rule W5).
+        when: Option<Cond>,
     },
 }
 
@@ -155,6 +153,7 @@ pub(crate) const CONSTRUCTS: &[&str] = &[
     "%",
     "again ",
     "call p_",
+    ") when ",
     "decide ",
     "checklist ",
     " fail-fast {",
@@ -241,8 +240,10 @@ pub(crate) fn leaf_item() -> impl Strategy<Value = Item> {
             .prop_map(|(options, when)| Item::Choose { options, when }),
         2 => (prop::collection::vec((cond(), target()), 1..3), target())
             .prop_map(|(whens, otherwise)| Item::Decide { whens, otherwise }),
-        1 => ((1..3u8), route()).prop_map(|(back, failure)| Item::Again { back, failure }),
-        1 => (any::<bool>(), route()).prop_map(|(fail, failure)| Item::Call { fail, failure }),
+        1 => ((1..3u8), route(), when())
+            .prop_map(|(back, failure, when)| Item::Again { back, failure, when }),
+        1 => (any::<bool>(), route(), when())
+            .prop_map(|(fail, failure, when)| Item::Call { fail, failure, when }),
     ]
 }
 
@@ -890,26 +891,35 @@ impl Renderer<'_> {
                 t.push_str(&inner);
                 let _ = writeln!(t, "{pad}}}");
             }
-            Item::Call { fail, failure } => {
+            Item::Call {
+                fail,
+                failure,
+                when,
+            } => {
                 let stage_called = if *fail { "p_bad" } else { "p_ok" };
                 let arg = match vars.last() {
                     Some((var, _)) => var.clone(),
                     None => "\"a\"".to_string(),
                 };
+                let head = format!(
+                    "call {stage_called}(host = {arg}){}",
+                    self.guard(when, vars)
+                );
                 match failure {
                     Some(f) => {
                         let f = self.target(stage, *f);
-                        let _ = writeln!(
-                            t,
-                            "{pad}call {stage_called}(host = {arg}) {{\n{pad}  on failure -> {f}\n{pad}}}"
-                        );
+                        let _ = writeln!(t, "{pad}{head} {{\n{pad}  on failure -> {f}\n{pad}}}");
                     }
                     None => {
-                        let _ = writeln!(t, "{pad}call {stage_called}(host = {arg})");
+                        let _ = writeln!(t, "{pad}{head}");
                     }
                 }
             }
-            Item::Again { back, failure } => {
+            Item::Again {
+                back,
+                failure,
+                when,
+            } => {
                 // With no stage that far back, a plain step stands in: a
                 // block must never be left empty.
                 let Some(to) = stage.checked_sub(usize::from(*back)) else {
@@ -921,14 +931,14 @@ impl Renderer<'_> {
                     };
                     return self.item(t, pad, stage, &step, vars);
                 };
+                let head = format!("again s{to}{}", self.guard(when, vars));
                 match failure {
                     Some(f) => {
                         let f = self.target(stage, *f);
-                        let _ =
-                            writeln!(t, "{pad}again s{to} {{\n{pad}  on failure -> {f}\n{pad}}}");
+                        let _ = writeln!(t, "{pad}{head} {{\n{pad}  on failure -> {f}\n{pad}}}");
                     }
                     None => {
-                        let _ = writeln!(t, "{pad}again s{to}");
+                        let _ = writeln!(t, "{pad}{head}");
                     }
                 }
             }
