@@ -25,6 +25,9 @@ pub(crate) struct Spec {
     /// The runbook's `finally` block, when it has one: items without
     /// routes of their own (X2).
     pub(crate) finally: Option<Vec<Item>>,
+    /// The input `width`, when every `parallel N` is written
+    /// `parallel width * N` (R4 with a width the inputs give).
+    pub(crate) width: Option<u8>,
 }
 
 #[derive(Debug, Clone)]
@@ -154,6 +157,7 @@ pub(crate) const CONSTRUCTS: &[&str] = &[
     "again ",
     "call p_",
     ") when ",
+    "parallel width",
     "decide ",
     "checklist ",
     " fail-fast {",
@@ -351,9 +355,10 @@ pub(crate) fn spec() -> impl Strategy<Value = Spec> {
         prop::option::weighted(0.3, 0..4u8),
         prop::collection::vec(stage(), 1..5),
         prop::option::weighted(0.35, prop::collection::vec(checklist_item(), 1..4)),
+        prop::option::weighted(0.3, 1..=2u8),
     )
         .prop_map(
-            |(hosts, zones, busy, flag, failure, cancel, stages, finally)| Spec {
+            |(hosts, zones, busy, flag, failure, cancel, stages, finally, width)| Spec {
                 hosts,
                 zones,
                 busy,
@@ -362,6 +367,7 @@ pub(crate) fn spec() -> impl Strategy<Value = Spec> {
                 cancel,
                 stages,
                 finally,
+                width,
             },
         )
 }
@@ -540,6 +546,9 @@ pub(crate) fn render(spec: &Spec) -> Rendered {
         if spec.busy { "busy" } else { "calm" }
     );
     let _ = writeln!(t, "  input flag: bool = {}", spec.flag);
+    if let Some(width) = spec.width {
+        let _ = writeln!(t, "  input width: int = {width}");
+    }
     t.push_str("  role op \"Operator\" { person \"Ann\" }\n");
     if let Some(o) = spec.failure {
         let _ = writeln!(t, "  on failure -> end {}", OUTCOMES[usize::from(o)]);
@@ -601,6 +610,11 @@ pub(crate) fn render(spec: &Spec) -> Rendered {
         ),
         ("flag".to_string(), Value::Bool(spec.flag)),
     ]);
+    if let Some(width) = spec.width {
+        r.out
+            .inputs
+            .insert("width".to_string(), Value::Int(i64::from(width)));
+    }
     r.out
 }
 
@@ -692,6 +706,16 @@ impl Renderer<'_> {
     ) {
         if let Some(c) = when {
             let _ = writeln!(t, "{pad}  when {}", self.cond(c, vars));
+        }
+    }
+
+    /// How many at once: `N`, or `width * N` when the runbook has the
+    /// input `width`.
+    pub(crate) fn width(&self, n: u8) -> String {
+        match self.spec.width {
+            Some(_) if n == 1 => "width".to_string(),
+            Some(_) => format!("width * {n}"),
+            None => n.to_string(),
         }
     }
 
@@ -837,7 +861,8 @@ impl Renderer<'_> {
                 } else {
                     ("hosts", &HOSTS[..self.spec.hosts])
                 };
-                let limit = parallel.map_or(String::new(), |n| format!(" parallel {n}"));
+                let limit =
+                    parallel.map_or(String::new(), |n| format!(" parallel {}", self.width(n)));
                 let limit = limit + &tolerance(*tolerate) + &self.guard(when, vars);
                 let _ = writeln!(t, "{pad}foreach {var} in {list}{limit} {{");
                 let mut inner = vars.to_vec();
@@ -862,7 +887,7 @@ impl Renderer<'_> {
                 when,
                 branches,
             } => {
-                let limit = at_once.map_or(String::new(), |n| format!(" {n}"));
+                let limit = at_once.map_or(String::new(), |n| format!(" {}", self.width(n)));
                 let limit = limit + &tolerance(*tolerate) + &self.guard(when, vars);
                 let _ = writeln!(t, "{pad}parallel{limit} {{");
                 for item in branches {
