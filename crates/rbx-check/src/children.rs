@@ -156,7 +156,7 @@ pub(crate) fn load(
             let mut inner = stack.to_vec();
             inner.push(joined.clone());
             let checked = crate::check_nested(&joined, loader, fills, &inner);
-            if let Some(diagnostic) = broken(&checked, &relative, written.span) {
+            if let Some(diagnostic) = broken(&checked, &dir, &relative, written.span) {
                 report(diagnostic);
                 continue;
             }
@@ -181,17 +181,30 @@ fn missing_runbook(block: &Block) -> Diagnostic {
 
 /// Why a checked child runbook cannot run: it has errors, or it is a
 /// fragment rather than an entry runbook.
-fn broken(checked: &Report, relative: &str, span: rbx_syntax::Span) -> Option<Diagnostic> {
+fn broken(
+    checked: &Report,
+    dir: &Path,
+    relative: &str,
+    span: rbx_syntax::Span,
+) -> Option<Diagnostic> {
     if let Some(first) = checked.findings.iter().find(|f| f.diagnostic.is_error()) {
         let count = checked
             .findings
             .iter()
             .filter(|f| f.diagnostic.is_error())
             .count();
+        // Named as the parent's author would write it: from the parent's
+        // directory.
         let file = checked
             .sources
             .get(first.source)
-            .map(|s| s.path.display().to_string())
+            .map(|s| {
+                s.path
+                    .strip_prefix(dir)
+                    .unwrap_or(&s.path)
+                    .display()
+                    .to_string()
+            })
             .unwrap_or_default();
         return Some(
             Diagnostic::error(
