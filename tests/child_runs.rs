@@ -529,3 +529,115 @@ fn lint_checks_the_childs_inputs_and_refuses_cycles() {
         );
     }
 }
+
+/// The child every person test runs: a manual step, a step after it, and
+/// a clean-up that always runs.
+const PERSON: &str = r#"runbook person "Needs a person" {
+  outcome checked success
+  stage s "S" {
+    manual look "Look at the dashboard" {
+      instructions "Check it"
+      evidence ok "Is it fine?": bool
+    }
+    step after "After" {
+      run "echo child-after-{{ look.ok }} >> ran.log"
+    }
+    end checked
+  }
+  finally {
+    step undo "Undo" {
+      run "echo child-finally >> ran.log"
+    }
+  }
+}
+"#;
+
+const PARENT_OF_PERSON: &str = r#"runbook p "Parent of a person" {
+  outcome done success
+  stage s "S" {
+    child c "Child" {
+      runbook "person.runbook"
+    }
+    step after "After" {
+      run "echo parent-after-{{ c.outcome }}-{{ c.ok }} >> ran.log"
+    }
+    end done
+  }
+}
+"#;
+
+/// D4: a child waiting for a person pauses its parent at the node; the
+/// person answers the child (`rbx confirm CHILD`), and resuming the
+/// parent resumes the child, then goes on with what it recorded.
+#[test]
+fn a_child_waiting_for_a_person_pauses_its_parent() {
+    let bench = Bench::new();
+    bench.write("person.runbook", PERSON);
+    bench.write("main.runbook", PARENT_OF_PERSON);
+    let run = bench.rbx(&["run", "main.runbook"], &[]);
+    assert_eq!(run.status, 3, "{}", run.transcript());
+    let parent = parent(&bench);
+    let child = format!("{parent}/s.c");
+    assert!(
+        run.stderr
+            .contains(&format!("rbx confirm {child} s.look --evidence ok=")),
+        "{}",
+        run.transcript()
+    );
+    let status = bench.rbx(&["status", &child], &[]);
+    assert!(
+        status
+            .stdout
+            .contains(&format!("child run of {parent} (node s.c)")),
+        "{}",
+        status.transcript()
+    );
+    let confirm = bench.rbx(&["confirm", &child, "s.look", "--evidence", "ok=true"], &[]);
+    assert_eq!(confirm.status, 0, "{}", confirm.transcript());
+    // Without a run named, `rbx resume` picks the parent, not its child.
+    let resumed = bench.rbx(&["resume"], &[]);
+    assert_eq!(resumed.status, 0, "{}", resumed.transcript());
+    assert_eq!(
+        bench.ran(),
+        [
+            "child-after-true",
+            "child-finally",
+            "parent-after-checked-true"
+        ]
+    );
+    let status = bench.rbx(&["status", &parent], &[]);
+    assert!(
+        status.stdout.contains(&format!("child run {child}")),
+        "{}",
+        status.transcript()
+    );
+    let report = bench.rbx(&["report", &parent], &[]);
+    assert!(
+        report.stdout.contains(&format!("child run: {child}")),
+        "{}",
+        report.stdout
+    );
+    let report = bench.rbx(&["report", &child], &[]);
+    assert!(report.stdout.contains("Child run of"), "{}", report.stdout);
+}
+
+/// D5: cancelling the parent cancels the child it waits in: the child's
+/// clean-up runs, and both end cancelled.
+#[test]
+fn cancelling_the_parent_cancels_its_child() {
+    let bench = Bench::new();
+    bench.write("person.runbook", PERSON);
+    bench.write("main.runbook", PARENT_OF_PERSON);
+    let run = bench.rbx(&["run", "main.runbook"], &[]);
+    assert_eq!(run.status, 3, "{}", run.transcript());
+    let cancel = bench.rbx(&["cancel", "--reason", "called off"], &[]);
+    assert_ne!(cancel.status, 0, "{}", cancel.transcript());
+    assert_eq!(bench.ran(), ["child-finally"]);
+    let all = runs(&bench);
+    assert_eq!(all.len(), 2, "{all:?}");
+    for (id, status) in &all {
+        assert_eq!(status, "ended:cancelled", "{id}");
+        let verify = bench.rbx(&["verify", id], &[]);
+        assert_eq!(verify.status, 0, "{}", verify.transcript());
+    }
+}

@@ -29,13 +29,13 @@ pub struct Child {
     pub nodes: Vec<String>,
 }
 
-/// What a parent may know of a child runbook: its inputs, the captures
-/// it exposes (a name captured by exactly one node of it) and its
-/// outcomes.
+/// What a parent may know of a child runbook: its inputs, the values it
+/// exposes (a capture or a person's evidence that exactly one node of it
+/// records, outside loops and instances) and its outcomes.
 #[derive(Debug, Clone, Default)]
 pub struct ChildInfo {
     pub inputs: Vec<Input>,
-    pub captures: BTreeMap<String, Option<CaptureType>>,
+    pub captures: BTreeMap<String, FieldType>,
     pub outcomes: Vec<String>,
 }
 
@@ -247,7 +247,7 @@ pub fn infos(children: &[Child]) -> HashMap<String, ChildInfo> {
 
 fn info(report: &Report) -> ChildInfo {
     let mut info = ChildInfo::default();
-    let mut seen: BTreeMap<String, (usize, Option<CaptureType>)> = BTreeMap::new();
+    let mut seen: BTreeMap<String, (usize, FieldType)> = BTreeMap::new();
     for file in report.sources.iter().filter_map(|s| s.file.as_ref()) {
         for item in &file.items {
             match &item.kind {
@@ -275,17 +275,22 @@ fn info(report: &Report) -> ChildInfo {
     info
 }
 
-fn captures(items: &[StageItem], seen: &mut BTreeMap<String, (usize, Option<CaptureType>)>) {
+fn captures(items: &[StageItem], seen: &mut BTreeMap<String, (usize, FieldType)>) {
     for item in items {
         match &item.kind {
             StageItemKind::Block(block) => {
                 for stmt in &block.body {
-                    if let StmtKind::Capture(capture) = &stmt.kind {
-                        let entry = seen
-                            .entry(capture.name.name.clone())
-                            .or_insert((0, capture.ty));
-                        entry.0 += 1;
-                    }
+                    let (name, ty) = match &stmt.kind {
+                        StmtKind::Capture(capture) => {
+                            (&capture.name.name, FieldType::Capture(capture.ty))
+                        }
+                        StmtKind::Evidence(evidence) => (
+                            &evidence.name.name,
+                            FieldType::Evidence(evidence.ty.clone()),
+                        ),
+                        _ => continue,
+                    };
+                    seen.entry(name.clone()).or_insert((0, ty)).0 += 1;
                 }
             }
             StageItemKind::Checklist(list) => captures(&list.items, seen),
@@ -304,7 +309,13 @@ pub(crate) fn extend(table: &mut Table, infos: HashMap<String, ChildInfo>) {
             continue;
         };
         for (name, ty) in &info.captures {
-            entry.fields.insert(name.clone(), FieldType::Capture(*ty));
+            if let FieldType::Evidence(
+                EvidenceType::Choice(choices) | EvidenceType::Choices(choices),
+            ) = ty
+            {
+                table.values.extend(choices.iter().map(|c| c.name.clone()));
+            }
+            entry.fields.insert(name.clone(), ty.clone());
         }
         let outcomes = info
             .outcomes

@@ -187,3 +187,84 @@ async fn replayed(journal: &Journal, id: &RunId) -> Result<RunState, String> {
         .map_err(|e| e.to_string())?;
     Ok(crate::replay(&events))
 }
+
+/// Cancels the child runs a cancelled run was waiting in (rule D5): each
+/// `child` node still running has its child run cancelled as `rbx cancel`
+/// does — `run_cancelled` journalled, then the child resumed, which runs
+/// its compensation and its clean-ups — before the parent's own.
+pub(crate) async fn cancel_children(
+    journal: &Journal,
+    procedure: &Procedure,
+    run: &RunId,
+    state: &RunState,
+    options: &Options,
+) {
+    for (node, history) in &state.history.nodes {
+        let Some(child) = &history.child else {
+            continue;
+        };
+        let running = state
+            .nodes
+            .get(node)
+            .is_some_and(|n| n.status == state::Status::Running);
+        let child_procedure =
+            crate::runner::base_name(node).and_then(|name| procedure.children.get(&name).cloned());
+        let (true, Some(child_procedure)) = (running, child_procedure) else {
+            continue;
+        };
+        let id = RunId::new(child.clone());
+        if let Err(why) = cancel_child(journal, &child_procedure, run, &id, options).await {
+            options.observer.line(
+                crate::Tone::Note,
+                &format!("note: the child run {id} was not cancelled ({why}); `rbx cancel {id}`"),
+            );
+        }
+    }
+}
+
+async fn cancel_child(
+    journal: &Journal,
+    procedure: &Procedure,
+    parent: &RunId,
+    id: &RunId,
+    options: &Options,
+) -> Result<(), String> {
+    let state = replayed(journal, id).await?;
+    if matches!(state.status, RunStatus::Ended { .. }) || state.history.first_at.is_none() {
+        return Ok(());
+    }
+    let payload = json!({
+        "reason": format!("its parent run {parent} was cancelled"),
+        "operator": options.operator,
+        "account": options.account,
+    });
+    let run = id.clone();
+    journal
+        .call(move |s: &mut dyn Store| s.append(&run, state::kind::RUN_CANCELLED, &payload))
+        .await
+        .map_err(|e| e.to_string())?;
+    let request = Resume {
+        current: procedure.sources.clone(),
+        ..Resume::default()
+    };
+    resume_boxed(journal, id.clone(), request, options.clone())
+        .await
+        .map(|_| ())
+        .map_err(|e| match e {
+            ResumeError::Held(holder) => format!("driven by process {}", holder.pid),
+            ResumeError::Store(why) | ResumeError::Invalid(why) => why,
+            ResumeError::Changed(nodes) => format!("changed: {}", nodes.join(", ")),
+        })
+}
+
+/// A child's resume for its cancel, boxed as `Send` for the reason
+/// [`drive`] is. Its inputs are the ones it stored (secrets from the
+/// environment, as `rbx resume` reads them).
+fn resume_boxed<'a>(
+    journal: &'a Journal,
+    id: RunId,
+    request: Resume,
+    options: Options,
+) -> Pin<Box<dyn Future<Output = Result<Exit, ResumeError>> + Send + 'a>> {
+    Box::pin(async move { crate::resume_with(journal, id, request, &[], None, options).await })
+}

@@ -1038,6 +1038,7 @@ async fn resume_locked(
     // control down that route; everything else is skipped. Without any such
     // route the run simply ends cancelled.
     if state.status == RunStatus::Cancelled {
+        child_run::cancel_children(journal, &procedure, run, &state, &options).await;
         // Where it stopped: the nodes it would run next, or was running
         // (rules R1, R2, C2) — never a node control does not reach.
         let stopped_at: Vec<usize> = readiness::next(&state, &plan)
