@@ -641,3 +641,38 @@ fn cancelling_the_parent_cancels_its_child() {
         assert_eq!(verify.status, 0, "{}", verify.transcript());
     }
 }
+
+/// D2: the child's text is the one the parent's snapshot took at its
+/// start. A child file changed on disk while the run waits is named as a
+/// change when the parent resumes; resumed anyway, the child runs the
+/// text that was checked.
+#[test]
+fn a_resumed_child_runs_the_text_its_parent_snapshotted() {
+    let bench = Bench::new();
+    bench.write("person.runbook", PERSON);
+    bench.write("main.runbook", PARENT_OF_PERSON);
+    let run = bench.rbx(&["run", "main.runbook"], &[]);
+    assert_eq!(run.status, 3, "{}", run.transcript());
+    let parent = parent(&bench);
+    let child = format!("{parent}/s.c");
+    bench.write(
+        "person.runbook",
+        &PERSON.replace("child-after-", "edited-after-"),
+    );
+    let confirm = bench.rbx(&["confirm", &child, "s.look", "--evidence", "ok=true"], &[]);
+    assert_eq!(confirm.status, 0, "{}", confirm.transcript());
+    let refused = bench.rbx(&["resume", &parent], &[]);
+    assert_ne!(refused.status, 0, "{}", refused.transcript());
+    assert!(refused.stderr.contains("after"), "{}", refused.transcript());
+    assert!(bench.ran().is_empty());
+    let resumed = bench.rbx(&["resume", &parent, "--allow-changed"], &[]);
+    assert_eq!(resumed.status, 0, "{}", resumed.transcript());
+    assert_eq!(
+        bench.ran(),
+        [
+            "child-after-true",
+            "child-finally",
+            "parent-after-checked-true"
+        ]
+    );
+}

@@ -59,6 +59,22 @@ impl Report {
     pub fn has_errors(&self) -> bool {
         self.findings.iter().any(|f| f.diagnostic.is_error())
     }
+
+    /// Every source of the procedure, then of each child runbook (and
+    /// theirs), each path once: what a run's snapshot holds.
+    pub fn every_source(&self) -> Vec<&Source> {
+        let mut out: Vec<&Source> = Vec::new();
+        let mut pending = vec![self];
+        while let Some(report) = pending.pop() {
+            for source in &report.sources {
+                if !out.iter().any(|s| s.path == source.path) {
+                    out.push(source);
+                }
+            }
+            pending.extend(report.children.iter().rev().map(|c| &c.report));
+        }
+        out
+    }
 }
 
 /// Roles and links filled in for one environment, outside the runbook:

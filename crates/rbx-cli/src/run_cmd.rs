@@ -379,8 +379,8 @@ fn current_sources(entry: &str, snapshot: &[(String, String)]) -> Vec<(String, S
     }
     let report = rbx_check::check(Path::new(entry), &sources::FileSystem);
     report
-        .sources
-        .iter()
+        .every_source()
+        .into_iter()
         .map(|s| (s.path.display().to_string(), s.text.clone()))
         .collect()
 }
