@@ -676,3 +676,44 @@ fn a_resumed_child_runs_the_text_its_parent_snapshotted() {
         ]
     );
 }
+
+/// Plan and both graph languages show a `child` node with the runbook it
+/// runs and the inputs it gives, in each of its places.
+#[test]
+fn plan_and_graph_show_the_child_and_its_runbook() {
+    for place in [Place::Stage, Place::Loop, Place::Call] {
+        let bench = Bench::new();
+        let (main, _, _, _) = shape(place);
+        bench.write("deploy.runbook", DEPLOY);
+        bench.write("main.runbook", &main);
+        let plan = bench.rbx(&["plan", "main.runbook"], &[]);
+        assert_eq!(plan.status, 0, "{}", plan.transcript());
+        assert!(
+            plan.stdout.contains("child run deploy.runbook"),
+            "{}",
+            plan.stdout
+        );
+        assert!(
+            plan.stdout.contains("input     version = \"1.0\""),
+            "{}",
+            plan.stdout
+        );
+        for format in ["dot", "mermaid"] {
+            let graph = bench.rbx(
+                &["graph", "main.runbook", "--detail", "--format", format],
+                &[],
+            );
+            assert_eq!(graph.status, 0, "{}", graph.transcript());
+            assert!(
+                graph.stdout.contains("child: Deploy"),
+                "{format}: {}",
+                graph.stdout
+            );
+            assert!(
+                graph.stdout.contains("runs deploy.runbook"),
+                "{format}: {}",
+                graph.stdout
+            );
+        }
+    }
+}
