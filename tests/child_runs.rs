@@ -717,3 +717,63 @@ fn plan_and_graph_show_the_child_and_its_runbook() {
         }
     }
 }
+
+/// S5 through a child: a child that failed fails its parent at the node;
+/// once the cause is fixed, resuming the parent resumes the same child
+/// run, which runs its failed step again and nothing it had done.
+#[test]
+fn resuming_a_parent_failed_by_its_child_redrives_the_child() {
+    let bench = Bench::new();
+    bench.write(
+        "flaky.runbook",
+        r#"runbook flaky "Fails once" {
+  outcome ok success
+  stage s "S" {
+    step first "First" {
+      run "echo flaky-first >> ran.log"
+    }
+    step second "Second" {
+      run "test -f flag && echo flaky-second >> ran.log"
+    }
+    end ok
+  }
+}
+"#,
+    );
+    bench.write(
+        "main.runbook",
+        r#"runbook p "Parent" {
+  outcome done success
+  stage s "S" {
+    child c "Child" {
+      runbook "flaky.runbook"
+    }
+    step after "After" {
+      run "echo parent-after >> ran.log"
+    }
+    end done
+  }
+}
+"#,
+    );
+    let run = bench.rbx(&["run", "main.runbook"], &[]);
+    assert_ne!(run.status, 0, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("[s.c] ▶ s.first"),
+        "{}",
+        run.transcript()
+    );
+    let parent = parent(&bench);
+    assert_eq!(
+        runs(&bench),
+        [
+            (parent.clone(), "failed".to_string()),
+            (format!("{parent}/s.c"), "failed".to_string())
+        ]
+    );
+    std::fs::write(bench.path().join("flag"), "").expect("write");
+    let resumed = bench.rbx(&["resume"], &[]);
+    assert_eq!(resumed.status, 0, "{}", resumed.transcript());
+    assert_eq!(bench.ran(), ["flaky-first", "flaky-second", "parent-after"]);
+    assert_eq!(runs(&bench).len(), 2);
+}

@@ -63,14 +63,12 @@ pub(crate) async fn child(
         Tone::Start,
         &format!("▶ {} starts child run {id} ({})", node.id, procedure.entry),
     );
-    let driven = child_run::drive(
-        &shared.journal,
-        &procedure,
-        &parent,
-        inputs,
-        shared.options.clone(),
-    )
-    .await;
+    let mut options = shared.options.clone();
+    options.observer = std::sync::Arc::new(crate::observer::Nested::new(
+        std::sync::Arc::clone(&shared.options.observer),
+        &node.id,
+    ));
+    let driven = child_run::drive(&shared.journal, &procedure, &parent, inputs, options).await;
     match driven {
         Ok(driven) => settle(shared, node, attempt, &id, &procedure, driven).await,
         Err(why) => Done::Broken(why),
