@@ -405,7 +405,7 @@ mod tests {
     /// every step with its timeout and worst-case time.
     #[test]
     fn every_name_hovers_with_its_kind_and_facts() {
-        let mut hovered = 0;
+        let (mut hovered, mut children) = (0, 0);
         for (files, entry) in procedures() {
             let root = entry.parent().map(Path::to_path_buf).unwrap_or_default();
             let mut workspace = Workspace::new(files.clone(), vec![root]);
@@ -434,9 +434,14 @@ mod tests {
                 if noun == "step" && text.contains("\n\ntimeout ") {
                     assert!(text.contains("worst case: "), "{text}");
                 }
+                if noun == "child" {
+                    assert!(text.contains(".runbook` as a child run"), "{text}");
+                    children += 1;
+                }
                 hovered += 1;
             }
         }
         assert!(hovered > 500, "{hovered} names hovered");
+        assert!(children > 0, "no `child` node was hovered");
     }
 }
