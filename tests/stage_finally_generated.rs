@@ -1,6 +1,7 @@
 //! A stage's own `finally` (rules Y1–Y4) on generated runbooks: stages
 //! with and without a clean-up, run in place, again (`again`), per item
-//! (`foreach`), as a called instance (`call`), left by `then`, by a route,
+//! (`foreach`), as a called instance (`call`), with a condition of its own
+//! or none, left by `then`, by a route,
 //! by a tolerated failure and by a failure that fails the run, clean-ups
 //! that fail. For each, through the real `rbx` binary, the journal must
 //! show what the rules promise:
@@ -37,11 +38,20 @@ enum Item {
         tolerate: Option<u8>,
         body: Vec<Item>,
     },
-    /// `again sK` of a stage this many before.
-    Again { back: u8, route: Option<Route> },
+    /// `again sK` of a stage this many before, with `when flag` or `when
+    /// not flag` or no condition.
+    Again {
+        back: u8,
+        route: Option<Route>,
+        when: Option<bool>,
+    },
     /// `call p(bad = …)`: an instance of the stage with parameters, which
     /// has a clean-up of its own.
-    Call { bad: bool, route: Option<Route> },
+    Call {
+        bad: bool,
+        route: Option<Route>,
+        when: Option<bool>,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -64,17 +74,25 @@ struct Spec {
     stages: Vec<Stage>,
     /// The runbook's own `finally`, one step.
     finally: bool,
+    /// The input `flag` instances' conditions read.
+    flag: bool,
 }
 
 fn route() -> impl Strategy<Value = Option<Route>> {
     prop::option::weighted(0.4, prop_oneof![Just(Route::Continue), Just(Route::End)])
 }
 
+fn when() -> impl Strategy<Value = Option<bool>> {
+    prop::option::weighted(0.3, any::<bool>())
+}
+
 fn leaf() -> impl Strategy<Value = Item> {
     prop_oneof![
         4 => (prop::bool::weighted(0.3), route()).prop_map(|(fail, route)| Item::Step { fail, route }),
-        2 => (1..3u8, route()).prop_map(|(back, route)| Item::Again { back, route }),
-        2 => (prop::bool::weighted(0.3), route()).prop_map(|(bad, route)| Item::Call { bad, route }),
+        2 => (1..3u8, route(), when())
+            .prop_map(|(back, route, when)| Item::Again { back, route, when }),
+        2 => (prop::bool::weighted(0.3), route(), when())
+            .prop_map(|(bad, route, when)| Item::Call { bad, route, when }),
     ]
 }
 
@@ -99,8 +117,16 @@ fn spec() -> impl Strategy<Value = Spec> {
             cleanup,
             routed,
         });
-    (prop::collection::vec(stage, 1..4), any::<bool>())
-        .prop_map(|(stages, finally)| Spec { stages, finally })
+    (
+        prop::collection::vec(stage, 1..4),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(stages, finally, flag)| Spec {
+            stages,
+            finally,
+            flag,
+        })
 }
 
 /// A step that logs its own node id, and fails when told to.
@@ -121,6 +147,14 @@ fn step(t: &mut String, pad: &str, id: &str, fail: bool, route: Option<Route>) {
         None => {}
     }
     let _ = writeln!(t, "{pad}}}");
+}
+
+fn condition(when: Option<bool>) -> &'static str {
+    match when {
+        Some(true) => " when flag",
+        Some(false) => " when not flag",
+        None => "",
+    }
 }
 
 fn routes(route: Option<Route>, pad: &str) -> String {
@@ -149,17 +183,19 @@ impl Writer {
                     self.items(t, &format!("{pad}  "), stage, body);
                     let _ = writeln!(t, "{pad}}}");
                 }
-                Item::Again { back, route } => match stage.checked_sub(usize::from(*back)) {
+                Item::Again { back, route, when } => match stage.checked_sub(usize::from(*back)) {
                     Some(to) => {
-                        let _ = writeln!(t, "{pad}again s{to}{}", routes(*route, pad));
+                        let (when, routes) = (condition(*when), routes(*route, pad));
+                        let _ = writeln!(t, "{pad}again s{to}{when}{routes}");
                     }
                     None => {
                         self.next += 1;
                         step(t, pad, &format!("x{}", self.next), false, *route);
                     }
                 },
-                Item::Call { bad, route } => {
-                    let _ = writeln!(t, "{pad}call p(bad = {bad}){}", routes(*route, pad));
+                Item::Call { bad, route, when } => {
+                    let (when, routes) = (condition(*when), routes(*route, pad));
+                    let _ = writeln!(t, "{pad}call p(bad = {bad}){when}{routes}");
                 }
             }
         }
@@ -170,6 +206,7 @@ fn render(spec: &Spec) -> String {
     let mut t = String::from(
         "runbook g \"Generated clean-ups\" {\n  input hosts: list(string) = [\"a\", \"b\"]\n",
     );
+    let _ = writeln!(t, "  input flag: bool = {}", spec.flag);
     let mut w = Writer { next: 0 };
     let n = spec.stages.len();
     for (i, stage) in spec.stages.iter().enumerate() {
@@ -435,6 +472,7 @@ fn leaving_a_stage_from_inside_an_instance_it_runs_waits_for_its_clean_up() {
                 vec![Item::Again {
                     back: 1,
                     route: None,
+                    when: None,
                 }],
                 Some(vec![false]),
                 false,
@@ -449,6 +487,7 @@ fn leaving_a_stage_from_inside_an_instance_it_runs_waits_for_its_clean_up() {
             ),
         ],
         finally: false,
+        flag: false,
     };
     for crash_at in [3, 8, 11] {
         play(&spec, crash_at).unwrap_or_else(|e| panic!("{e}"));
@@ -475,6 +514,7 @@ fn a_clean_up_that_never_runs_does_not_hold_up_its_loop() {
                         body: vec![Item::Call {
                             bad: false,
                             route: None,
+                            when: None,
                         }],
                     },
                 ],
@@ -482,6 +522,7 @@ fn a_clean_up_that_never_runs_does_not_hold_up_its_loop() {
                 true,
             )],
             finally: false,
+            flag: false,
         };
         for crash_at in [2, 4] {
             play(&spec, crash_at).unwrap_or_else(|e| panic!("{tolerate:?}: {e}"));
