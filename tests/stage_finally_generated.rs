@@ -1,9 +1,8 @@
 //! A stage's own `finally` (rules Y1–Y4) on generated runbooks: stages
 //! with and without a clean-up, run in place, again (`again`), per item
 //! (`foreach`), as a called instance (`call`), with a condition of its own
-//! or none, left by `then`, by a route,
-//! by a tolerated failure and by a failure that fails the run, clean-ups
-//! that fail. For each, through the real `rbx` binary, the journal must
+//! or none; left by `then`, by a route, by a tolerated failure and by a
+//! failure that fails the run; clean-ups that fail. For each, through the real `rbx` binary, the journal must
 //! show what the rules promise:
 //!
 //! - every instance that started and has a clean-up cleans up exactly once
