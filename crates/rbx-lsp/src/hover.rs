@@ -256,6 +256,9 @@ fn worst_case(worst: &WorstCase) -> String {
             Reason::UnknownLength { list } => {
                 format!("unbounded: `{node}` runs once per item of `{list}`")
             }
+            Reason::ChildRun => {
+                format!("unbounded: `{node}` runs a child run, bounded by its own runbook")
+            }
         },
     }
 }
@@ -321,6 +324,9 @@ fn node_facts(graph: Option<&Graph>, stage: &str, block: &Block) -> String {
             Some(millis) if cost.people =>
                 format!("{}, plus the time people take", duration(millis)),
             Some(millis) => duration(millis),
+            None if block.kind == BlockKind::Child => {
+                "its child run's, bounded by its own runbook".to_string()
+            }
             None => "unbounded: no `timeout`".to_string(),
         }
     );

@@ -464,6 +464,10 @@ impl<'a> Plan<'a> {
                 reason: Reason::ComputedTimeout,
             } => format!("unbounded: the timeout of {node} is computed when it starts"),
             WorstCase::Unbounded {
+                node,
+                reason: Reason::ChildRun,
+            } => format!("unbounded: {node} runs a child run, bounded by its own runbook"),
+            WorstCase::Unbounded {
                 reason: Reason::UnknownLength { list },
                 ..
             } => format!("unknown until `{list}` is set"),
