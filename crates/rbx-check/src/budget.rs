@@ -78,6 +78,7 @@ pub fn cost(node: &Node) -> Cost {
         | NodeKind::Checklist { .. }
         | NodeKind::End { .. }
         | NodeKind::Until { .. }
+        | NodeKind::Tick { .. }
         | NodeKind::Guard { .. }
         | NodeKind::Tally { .. } => Cost {
             millis: Some(0),

@@ -127,6 +127,15 @@ impl<'a> NodeView<'a> {
                 ),
                 None,
             ),
+            NodeKind::Tick { interval, .. } => (
+                "every",
+                format!(
+                    "Every {} (iteration {})",
+                    rbx_syntax::fmt::expr(interval),
+                    items.last().map_or("1", String::as_str)
+                ),
+                None,
+            ),
             NodeKind::StageStart { .. } | NodeKind::End { .. } => return None,
         };
         let conditions = self.conditions(statements_of(block), &vars);

@@ -1,0 +1,129 @@
+//! An `every` in the dispatcher: when each iteration's tick settles
+//! (rules V1–V5). A tick whose turn has come (R4: the iteration before it
+//! finished) is due at the block's first due time plus a whole number of
+//! intervals, recorded before it is waited for; the dispatcher keeps it as
+//! a timer until then, and starts it, skips it as missed, or skips it
+//! because the work its block runs beside has settled.
+
+use serde_json::json;
+
+use rbx_check::graph::NodeKind;
+
+use crate::observer::Tone;
+use crate::readiness::status_of;
+use crate::state::{Status, kind};
+
+use super::super::record::{finish, record, settled};
+use super::Dispatcher;
+
+impl Dispatcher<'_> {
+    /// Whether `x` is a tick; if so, it is settled or kept as a timer.
+    pub(super) async fn tick(&mut self, x: usize) -> Result<bool, String> {
+        let Some((watched, gate)) = self.plan.watched.get(&x) else {
+            return Ok(false);
+        };
+        let plan = self.plan;
+        let done = |w: &usize| status_of(self.state, &plan.nodes[*w].id).settled();
+        if watched.iter().all(done) {
+            self.skip_tick(x, json!({ "every": "stopped" })).await?;
+            return Ok(true);
+        }
+        let interval = self.interval(x)?;
+        let due = self.due(x, *gate, interval).await?;
+        let now = self.shared.options.clock.now_ms();
+        let iteration = self.plan.nodes[x].positions.last().map_or(1, |p| p + 1);
+        let id = self.plan.nodes[x].id.clone();
+        if now < due {
+            self.timers.insert((due, x));
+            return Ok(true);
+        }
+        let when = crate::format_time(due);
+        if now >= due.saturating_add(interval) {
+            let line = format!("  {id}: iteration {iteration} missed (due {when})");
+            self.shared.options.observer.line(Tone::Note, &line);
+            let payload = json!({ "missed": true, "due": due, "iteration": iteration });
+            self.skip_tick(x, payload).await?;
+            return Ok(true);
+        }
+        let line = format!("  {id}: iteration {iteration} (due {when})");
+        self.shared.options.observer.line(Tone::Start, &line);
+        let extra = json!({ "due": due, "iteration": iteration });
+        let started = settled(Status::Succeeded, None);
+        let done = finish(self.shared, &id, 0, started, extra).await;
+        self.settle(x, done).await.map(|()| true)
+    }
+
+    /// The tick's interval, from the inputs (judged when the run started).
+    fn interval(&self, x: usize) -> Result<i64, String> {
+        let check = &self.shared.graph.graph[self.plan.nodes[x].check];
+        match &check.kind {
+            NodeKind::Tick { interval, .. } => {
+                crate::every::interval_ms(interval, &self.shared.inputs)
+            }
+            _ => Err(format!(
+                "internal: {} is not the tick of an `every`",
+                self.plan.nodes[x].id
+            )),
+        }
+    }
+
+    /// When the tick `x` is due: as recorded, or, the first time its turn
+    /// comes, one interval after now for the first iteration and the
+    /// first's due time plus a whole number of intervals for the others,
+    /// recorded before anything waits for it (rule V2).
+    async fn due(&mut self, x: usize, gate: usize, interval: i64) -> Result<i64, String> {
+        let id = self.plan.nodes[x].id.clone();
+        if let Some(due) = self.state.dues.get(&id) {
+            return Ok(*due);
+        }
+        let now = self.shared.options.clock.now_ms();
+        let ticks = &self.plan.gates[gate].ticks;
+        let place = ticks.iter().position(|t| *t == x).unwrap_or(0);
+        let first = ticks
+            .first()
+            .filter(|_| place > 0)
+            .and_then(|t| self.state.dues.get(&self.plan.nodes[*t].id));
+        let due = match first {
+            Some(first) => {
+                let steps = i64::try_from(place).unwrap_or(i64::MAX);
+                first.saturating_add(interval.saturating_mul(steps))
+            }
+            None => now.saturating_add(interval),
+        };
+        let payload = json!({ "node": id, "due": due, "iteration": place + 1 });
+        record(self.shared, kind::ITERATION_DUE, payload).await?;
+        self.state.dues.insert(id, due);
+        Ok(due)
+    }
+
+    /// Settles a tick as skipped, saying why: its iteration's nodes are
+    /// skipped after it (R3), and the next iteration's turn comes.
+    async fn skip_tick(&mut self, x: usize, mut payload: serde_json::Value) -> Result<(), String> {
+        let id = self.plan.nodes[x].id.clone();
+        payload["node"] = json!(id);
+        let seq = record(self.shared, kind::NODE_SKIPPED, payload).await?;
+        let entry = self.state.nodes.entry(id).or_default();
+        entry.status = Status::Skipped;
+        entry.finished_seq = Some(seq);
+        self.kept.settled(self.state, self.plan, x);
+        self.release(x);
+        self.reopen(x);
+        Ok(())
+    }
+
+    /// Every tick kept as a timer is looked at again: one may be due, or
+    /// the work beside it may have settled.
+    pub(super) fn wake_ticks(&mut self) {
+        self.candidates
+            .extend(std::mem::take(&mut self.timers).into_iter().map(|(_, x)| x));
+    }
+
+    /// When the earliest timer is due, while the run may still start
+    /// something.
+    pub(super) fn next_tick(&self) -> Option<i64> {
+        if self.stops.any() || self.replan {
+            return None;
+        }
+        self.timers.first().map(|(due, _)| *due)
+    }
+}
