@@ -30,6 +30,9 @@ pub mod kind {
     /// When an iteration of an `every` is due (rule V2), recorded the first
     /// time its turn comes, before it is waited for.
     pub const ITERATION_DUE: &str = "iteration_due";
+    /// The work an `every` runs beside has settled: the iterations not
+    /// begun are skipped, every node of them listed (rule V3).
+    pub const EVERY_STOPPED: &str = "every_stopped";
     pub const IN_DOUBT: &str = "in_doubt";
     pub const RETRY: &str = "retry";
     pub const RERUN_FROM: &str = "rerun_from";
@@ -349,6 +352,14 @@ impl RunState {
             kind::ITERATION_DUE => {
                 let due = payload.get("due").and_then(Json::as_i64).unwrap_or(0);
                 self.dues.insert(node.to_string(), due);
+            }
+            kind::EVERY_STOPPED => {
+                let skipped = payload.get("skipped").and_then(Json::as_array);
+                for id in skipped.into_iter().flatten().filter_map(Json::as_str) {
+                    let entry = self.nodes.entry(id.to_string()).or_default();
+                    entry.status = Status::Skipped;
+                    entry.finished_seq = Some(seq);
+                }
             }
             kind::FLOW_LEFT => {
                 if let Some(flow) = text(payload, "flow") {

@@ -25,7 +25,7 @@ impl Dispatcher<'_> {
         let plan = self.plan;
         let done = |w: &usize| status_of(self.state, &plan.nodes[*w].id).settled();
         if watched.iter().all(done) {
-            self.skip_tick(x, json!({ "every": "stopped" })).await?;
+            self.stop(x, *gate).await?;
             return Ok(true);
         }
         let interval = self.interval(x)?;
@@ -41,13 +41,15 @@ impl Dispatcher<'_> {
         if now >= due.saturating_add(interval) {
             let line = format!("  {id}: iteration {iteration} missed (due {when})");
             self.shared.options.observer.line(Tone::Note, &line);
-            let payload = json!({ "missed": true, "due": due, "iteration": iteration });
+            let when = rbx_syntax::time::format_timestamp(due);
+            let payload = json!({ "missed": true, "due": when, "iteration": iteration });
             self.skip_tick(x, payload).await?;
             return Ok(true);
         }
         let line = format!("  {id}: iteration {iteration} (due {when})");
         self.shared.options.observer.line(Tone::Start, &line);
-        let extra = json!({ "due": due, "iteration": iteration });
+        let when = rbx_syntax::time::format_timestamp(due);
+        let extra = json!({ "due": when, "iteration": iteration });
         let started = settled(Status::Succeeded, None);
         let done = finish(self.shared, &id, 0, started, extra).await;
         self.settle(x, done).await.map(|()| true)
@@ -108,6 +110,40 @@ impl Dispatcher<'_> {
         self.kept.settled(self.state, self.plan, x);
         self.release(x);
         self.reopen(x);
+        Ok(())
+    }
+
+    /// The work beside the block has settled: the iteration of the tick
+    /// `x` and every later one are skipped, in one event (rule V3).
+    async fn stop(&mut self, x: usize, gate: usize) -> Result<(), String> {
+        let from = self.plan.gates[gate]
+            .ticks
+            .iter()
+            .position(|t| *t == x)
+            .unwrap_or(0);
+        let plan = self.plan;
+        let skipped: Vec<usize> = plan.gates[gate].items[from..]
+            .iter()
+            .flat_map(|item| item.members.iter().copied())
+            .filter(|&y| status_of(self.state, &plan.nodes[y].id) == Status::Pending)
+            .collect();
+        let ids: Vec<&str> = skipped.iter().map(|&y| plan.nodes[y].id.as_str()).collect();
+        let payload = json!({ "node": plan.nodes[x].id, "skipped": ids });
+        let seq = record(self.shared, kind::EVERY_STOPPED, payload).await?;
+        for &y in &skipped {
+            let entry = self
+                .state
+                .nodes
+                .entry(plan.nodes[y].id.clone())
+                .or_default();
+            entry.status = Status::Skipped;
+            entry.finished_seq = Some(seq);
+            self.kept.settled(self.state, plan, y);
+        }
+        for &y in &skipped {
+            self.release(y);
+            self.reopen(y);
+        }
         Ok(())
     }
 
