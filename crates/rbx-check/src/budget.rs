@@ -194,6 +194,11 @@ pub fn worst_case_with(
 
     let order = post_order(graph, start, &members);
     let mut weight: HashMap<NodeIndex, u64> = HashMap::new();
+    // An `every`'s iterations run beside other work and start only while
+    // it runs, so each can end the stage at most one iteration late: its
+    // nodes add their time once per instance of the block, after the
+    // longest path, instead of lying on it.
+    let mut beside: u64 = 0;
     let mut people = false;
     let mut by_position = order.clone();
     by_position.sort();
@@ -214,8 +219,9 @@ pub fn worst_case_with(
             };
         };
         let mut rounds: u64 = 1;
+        let recurring = node.fanout.iter().any(|f| f.every.is_some());
         if millis > 0 {
-            for fanout in &node.fanout {
+            for fanout in node.fanout.iter().filter(|f| f.every.is_none()) {
                 // A `repeat` runs its iterations one after the other, at
                 // worst every one of them.
                 let known = fanout.repeat.as_ref().map(|r| r.at_most.unsigned_abs());
@@ -250,6 +256,10 @@ pub fn worst_case_with(
                 rounds = rounds.saturating_mul(branches.div_ceil(at_once));
             }
         }
+        if recurring {
+            beside = beside.saturating_add(millis.saturating_mul(rounds));
+            continue;
+        }
         weight.insert(index, millis.saturating_mul(rounds));
     }
 
@@ -270,7 +280,10 @@ pub fn worst_case_with(
         best.insert(index, (total, next.map(|(_, successor)| successor)));
     }
 
-    let millis = best.get(&start).map_or(0, |(millis, _)| *millis);
+    let millis = best
+        .get(&start)
+        .map_or(0, |(millis, _)| *millis)
+        .saturating_add(beside);
     let mut path = Vec::new();
     let mut at = Some(start);
     while let Some(index) = at {

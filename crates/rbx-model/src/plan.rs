@@ -87,6 +87,12 @@ impl Plan {
                     "`parallel EXPR`: the model reads only a number".to_string(),
                 ));
             }
+            if node.fanout.iter().any(|f| f.every.is_some()) {
+                return Err(ModelError::Unsupported(
+                    "`every`: the model has no clock, and an iteration runs at a due time"
+                        .to_string(),
+                ));
+            }
             // Every combination of items, outermost loop first (G3).
             let mut combos: Vec<Combo> = vec![(vec![], vec![])];
             for fanout in &node.fanout {
