@@ -123,7 +123,11 @@ impl<'a> Lowerer<'a> {
             if let NodeKind::Tick { watched: w, .. } = &mut self.graph[b.tick].kind {
                 *w = watched;
             }
-            frontier.extend(b.exits);
+            // When the work beside it ends only in routes, the flow is
+            // left by one (L3) and the block's exits lead nowhere.
+            if !frontier.is_empty() {
+                frontier.extend(b.exits);
+            }
         }
     }
 
