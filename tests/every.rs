@@ -405,3 +405,61 @@ fn plan_and_status_show_the_schedule() {
         status.stdout
     );
 }
+
+/// V3 with R2: a block on a branch not taken (here a `foreach` whose
+/// `when` does not hold) is skipped whole, each instance's iterations in
+/// one event, none of them shown by `rbx status`.
+#[test]
+fn a_block_no_control_reaches_is_skipped_in_one_event_per_instance() {
+    let text = r#"runbook r "Not taken" {
+  input hosts: list(string) = ["a", "b"]
+  input on: bool = false
+
+  stage s "S" {
+    foreach h in hosts when on {
+      every 1s {
+        step post "Post" {
+          run "echo post"
+        }
+      }
+
+      step work "Work" {
+        run "echo work"
+      }
+    }
+
+    step after "After" {
+      run "echo after"
+    }
+
+    end done
+  }
+}
+"#;
+    let bench = Bench::new();
+    bench.write("main.runbook", text);
+    let run = bench.rbx(&["run", "main.runbook"], &[]);
+    assert_eq!(run.status, 0, "{}", run.transcript());
+    let (id, events) = bench.journal();
+    let stopped: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|(k, _, _)| k == "every_stopped")
+        .map(|(_, _, p)| p)
+        .collect();
+    assert_eq!(stopped.len(), 2, "one event per host: {events:#?}");
+    for payload in stopped {
+        assert_eq!(
+            payload["skipped"].as_array().map(Vec::len),
+            Some(200),
+            "100 iterations of a tick and a step: {payload}"
+        );
+    }
+    assert!(
+        !events
+            .iter()
+            .any(|(k, n, _)| k == "node_skipped" && n.contains("post")),
+        "{events:#?}"
+    );
+    let status = bench.rbx(&["status", &id], &[]);
+    assert!(!status.stdout.contains("s.post"), "{}", status.stdout);
+}

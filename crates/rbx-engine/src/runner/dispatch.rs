@@ -430,7 +430,9 @@ impl Dispatcher<'_> {
                 continue;
             }
             if !runs_kept(self.state, self.plan, x, Some(&self.kept)) {
-                self.skip(x).await?;
+                if !self.no_tick(x).await? {
+                    self.skip(x).await?;
+                }
                 continue;
             }
             if self.tick(x).await? {

@@ -113,6 +113,17 @@ impl Dispatcher<'_> {
         Ok(())
     }
 
+    /// Whether `x` is a tick that no control reaches (its flow was left,
+    /// or the branch it is on was not taken): then none reaches a later
+    /// one either, and they are all skipped at once, as V3 skips them.
+    pub(super) async fn no_tick(&mut self, x: usize) -> Result<bool, String> {
+        let Some((_, gate)) = self.plan.watched.get(&x) else {
+            return Ok(false);
+        };
+        self.stop(x, *gate).await?;
+        Ok(true)
+    }
+
     /// The work beside the block has settled: the iteration of the tick
     /// `x` and every later one are skipped, in one event (rule V3).
     async fn stop(&mut self, x: usize, gate: usize) -> Result<(), String> {
