@@ -415,6 +415,37 @@ mod tests {
     }
 
     #[test]
+    fn an_every_adds_one_iteration_per_instance_to_the_work_beside_it() {
+        let g = graph(
+            r#"
+            input hosts: list(string) = ["a", "b"]
+            stage s "S" {
+              every 10m {
+                step post "Post" { run "post" timeout 30s }
+                step probe "Probe" { run "probe" timeout 15s }
+              }
+              step work "Work" { run "work" timeout 50m }
+              foreach h in hosts {
+                every 1m at most 3 { step ping "Ping" { run "ping" timeout 5s } }
+                step drain "Drain" { run "drain" timeout 2m }
+              }
+              end done
+            }"#,
+        );
+        // The path: work 50m, then two drains, 4m. Beside it: one
+        // iteration of the stage's block (45s) and one of each host's
+        // (5s each), however many iterations run.
+        assert_eq!(
+            worst_case_with(&g, "s", &|list| (list == "hosts").then_some(2)),
+            bounded(
+                3_000_000 + 240_000 + 45_000 + 10_000,
+                &["s", "s.work", "s.drain", "s.end.done"],
+                false
+            )
+        );
+    }
+
+    #[test]
     fn a_retry_without_backoff_waits_nothing_between_attempts() {
         let g = graph(r#"stage s "S" { step a "A" { run "a" timeout 5s retry 2 } end done }"#);
         assert_eq!(
