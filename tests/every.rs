@@ -380,6 +380,11 @@ fn iterations_due_while_the_run_was_down_are_missed_not_run_in_a_burst() {
         "{}",
         report.stdout
     );
+    assert!(
+        report.stdout.contains("missed: iteration 2 was due"),
+        "the timeline says which were missed\n{}",
+        report.stdout
+    );
 }
 
 /// Hostile intervals: one shorter than a second, zero, or not a

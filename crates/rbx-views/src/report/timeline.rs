@@ -21,7 +21,13 @@ pub(super) fn lines(timeline: &[TimelineEntry]) -> Vec<Line<'_>> {
     while at < timeline.len() {
         let skips = timeline[at..]
             .iter()
-            .take_while(|e| e.kind == kind::NODE_SKIPPED && e.payload.get("condition").is_none())
+            // A skip that says why (a condition, a missed iteration) is a
+            // line of its own.
+            .take_while(|e| {
+                e.kind == kind::NODE_SKIPPED
+                    && e.payload.get("condition").is_none()
+                    && e.payload.get("missed").is_none()
+            })
             .count();
         if skips >= 2 {
             out.push(Line::Skipped(&timeline[at..at + skips]));
