@@ -201,11 +201,7 @@ impl Kept {
     fn advance(&mut self, state: &RunState, plan: &Plan, g: usize) {
         let items = &plan.gates[g].items;
         while let Some(item) = items.get(self.first_open[g]) {
-            if item
-                .members
-                .iter()
-                .any(|&m| !status_of(state, &plan.nodes[m].id).settled())
-            {
+            if item.members.iter().any(|&m| !finished(state, plan, m)) {
                 break;
             }
             self.first_open[g] += 1;
@@ -242,6 +238,12 @@ fn admitted(state: &RunState, plan: &Plan, gate: &Gate, item: usize) -> bool {
     })
 }
 
+/// Whether the member `m` of an item is finished: settled, or of the
+/// clean-up of an instance that will not start, which never runs.
+fn finished(state: &RunState, plan: &Plan, m: usize) -> bool {
+    status_of(state, &plan.nodes[m].id).settled() || crate::cleanup::never_runs(state, plan, m)
+}
+
 /// How many items from `from` up to `item` are unfinished, counted up to
 /// the limit.
 fn unfinished_between(
@@ -253,12 +255,7 @@ fn unfinished_between(
 ) -> usize {
     gate.items[from..item]
         .iter()
-        .filter(|earlier| {
-            earlier
-                .members
-                .iter()
-                .any(|&m| !status_of(state, &plan.nodes[m].id).settled())
-        })
+        .filter(|earlier| earlier.members.iter().any(|&m| !finished(state, plan, m)))
         .take(gate.at_once)
         .count()
 }
