@@ -495,3 +495,28 @@ fn a_block_no_control_reaches_is_skipped_in_one_event_per_instance() {
     let status = bench.rbx(&["status", &id], &[]);
     assert!(!status.stdout.contains("s.post"), "{}", status.stdout);
 }
+
+/// A hostile but valid interval, the longest a duration holds: the first
+/// iteration is due in some 292 million years, so none runs, the run
+/// ends when the work does, and the views show the due time.
+#[test]
+fn the_longest_interval_runs_no_iteration_and_ends_with_the_work() {
+    let bench = Bench::new();
+    bench.write("main.runbook", REAL);
+    let run = bench.rbx(
+        &["run", "main.runbook", "--set", "cadence=9223372036854775807ms"],
+        &[],
+    );
+    assert_eq!(run.status, 0, "{}", run.transcript());
+    assert!(bench.ran().is_empty(), "{:?}", bench.ran());
+    let (id, events) = bench.journal();
+    assert!(
+        events
+            .iter()
+            .any(|(k, n, p)| k == "iteration_due" && n == "s.every-post[1]" && p["due"] == i64::MAX),
+        "{events:#?}"
+    );
+    let report = bench.rbx(&["report", &id], &[]);
+    assert_eq!(report.status, 0, "{}", report.transcript());
+    assert!(report.stdout.contains("292278994-"), "{}", report.stdout);
+}
