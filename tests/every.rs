@@ -504,19 +504,79 @@ fn the_longest_interval_runs_no_iteration_and_ends_with_the_work() {
     let bench = Bench::new();
     bench.write("main.runbook", REAL);
     let run = bench.rbx(
-        &["run", "main.runbook", "--set", "cadence=9223372036854775807ms"],
+        &[
+            "run",
+            "main.runbook",
+            "--set",
+            "cadence=9223372036854775807ms",
+        ],
         &[],
     );
     assert_eq!(run.status, 0, "{}", run.transcript());
     assert!(bench.ran().is_empty(), "{:?}", bench.ran());
     let (id, events) = bench.journal();
     assert!(
-        events
-            .iter()
-            .any(|(k, n, p)| k == "iteration_due" && n == "s.every-post[1]" && p["due"] == i64::MAX),
+        events.iter().any(|(k, n, p)| k == "iteration_due"
+            && n == "s.every-post[1]"
+            && p["due"] == i64::MAX),
         "{events:#?}"
     );
     let report = bench.rbx(&["report", &id], &[]);
     assert_eq!(report.status, 0, "{}", report.transcript());
     assert!(report.stdout.contains("292278994-"), "{}", report.stdout);
+}
+
+/// V3 with V4 and P1: a run paused for a person is not driven, so the
+/// iterations due while it waited are missed; once the answer settled
+/// the work beside the block, the later ones are stopped, and none runs.
+#[test]
+fn iterations_due_while_a_person_is_awaited_are_missed() {
+    let text = r#"runbook r "Paused" {
+  stage s "S" {
+    every 1s at most 10 {
+      step post "Post" {
+        run "echo \"${RBX_RUN_STEP#*:}\" >> ran.log"
+      }
+    }
+
+    manual cause "Find the cause" {
+      evidence known "Is the cause known?": bool
+    }
+
+    end done
+  }
+}
+"#;
+    let bench = Bench::new();
+    bench.write("main.runbook", text);
+    let run = bench.rbx(&["run", "main.runbook", "--non-interactive"], &[]);
+    assert_eq!(run.status, 3, "it pauses\n{}", run.transcript());
+    let (id, _) = bench.journal();
+    let status = bench.rbx(&["status", &id], &[]);
+    assert!(
+        status
+            .stdout
+            .contains("next iteration: s.every-post[1] due"),
+        "{}",
+        status.stdout
+    );
+    std::thread::sleep(Duration::from_millis(3500));
+    let confirm = bench.rbx(
+        &["confirm", &id, "s.cause", "--evidence", "known=true"],
+        &[],
+    );
+    assert_eq!(confirm.status, 0, "{}", confirm.transcript());
+    let resumed = bench.rbx(&["resume", &id], &[]);
+    assert_eq!(resumed.status, 0, "{}", resumed.transcript());
+    assert!(bench.ran().is_empty(), "{:?}", bench.ran());
+    let (_, events) = bench.journal();
+    let ticks = ticks(&events);
+    let how: Vec<&str> = (1..=10)
+        .map(|k| ticks[&format!("s.every-post[{k}]")][0])
+        .collect();
+    let missed = how.iter().take_while(|h| **h == "missed").count();
+    assert!(
+        (3..=4).contains(&missed) && how[missed..].iter().all(|h| *h == "stopped"),
+        "due while paused: missed; after the answer: stopped — {how:?}"
+    );
 }

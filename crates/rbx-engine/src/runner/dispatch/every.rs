@@ -25,7 +25,20 @@ impl Dispatcher<'_> {
         let plan = self.plan;
         let done = |w: &usize| status_of(self.state, &plan.nodes[*w].id).settled();
         if watched.iter().all(done) {
-            self.stop(x, *gate).await?;
+            // Due before the work beside it settled, and not started: it
+            // was missed (the run was stopped then); due after: stopped.
+            let settled_at = watched
+                .iter()
+                .filter_map(|w| self.state.nodes.get(&plan.nodes[*w].id)?.finished_at)
+                .max();
+            let interval = self.interval(x)?;
+            match (self.scheduled(x, *gate, interval), settled_at) {
+                (Some(due), Some(at)) if due < at => {
+                    let due = self.due(x, *gate, interval).await?;
+                    self.miss(x, due).await?;
+                }
+                _ => self.stop(x, *gate).await?,
+            }
             return Ok(true);
         }
         let interval = self.interval(x)?;
@@ -37,15 +50,11 @@ impl Dispatcher<'_> {
             self.timers.insert((due, x));
             return Ok(true);
         }
-        let when = crate::format_time(due);
         if now >= due.saturating_add(interval) {
-            let line = format!("  {id}: iteration {iteration} missed (due {when})");
-            self.shared.options.observer.line(Tone::Note, &line);
-            let when = rbx_syntax::time::format_timestamp(due);
-            let payload = json!({ "missed": true, "due": when, "iteration": iteration });
-            self.skip_tick(x, payload).await?;
+            self.miss(x, due).await?;
             return Ok(true);
         }
+        let when = crate::format_time(due);
         let line = format!("  {id}: iteration {iteration} (due {when})");
         self.shared.options.observer.line(Tone::Start, &line);
         let when = rbx_syntax::time::format_timestamp(due);
@@ -53,6 +62,18 @@ impl Dispatcher<'_> {
         let started = settled(Status::Succeeded, None);
         let done = finish(self.shared, &id, 0, started, extra).await;
         self.settle(x, done).await.map(|()| true)
+    }
+
+    /// Skips the tick `x`, due at `due`, as missed (rule V4).
+    async fn miss(&mut self, x: usize, due: i64) -> Result<(), String> {
+        let id = &self.plan.nodes[x].id;
+        let iteration = self.plan.nodes[x].positions.last().map_or(1, |p| p + 1);
+        let when = crate::format_time(due);
+        let line = format!("  {id}: iteration {iteration} missed (due {when})");
+        self.shared.options.observer.line(Tone::Note, &line);
+        let when = rbx_syntax::time::format_timestamp(due);
+        let payload = json!({ "missed": true, "due": when, "iteration": iteration });
+        self.skip_tick(x, payload).await
     }
 
     /// The tick's interval, from the inputs (judged when the run started).
@@ -69,6 +90,21 @@ impl Dispatcher<'_> {
         }
     }
 
+    /// When the tick `x` is due, if the block's schedule is recorded: as
+    /// recorded for it, or the first's due time plus a whole number of
+    /// intervals.
+    fn scheduled(&self, x: usize, gate: usize, interval: i64) -> Option<i64> {
+        let id = &self.plan.nodes[x].id;
+        if let Some(due) = self.state.dues.get(id) {
+            return Some(*due);
+        }
+        let ticks = &self.plan.gates[gate].ticks;
+        let place = ticks.iter().position(|t| *t == x)?;
+        let first = self.state.dues.get(&self.plan.nodes[*ticks.first()?].id)?;
+        let steps = i64::try_from(place).unwrap_or(i64::MAX);
+        Some(first.saturating_add(interval.saturating_mul(steps)))
+    }
+
     /// When the tick `x` is due: as recorded, or, the first time its turn
     /// comes, one interval after now for the first iteration and the
     /// first's due time plus a whole number of intervals for the others,
@@ -79,20 +115,11 @@ impl Dispatcher<'_> {
             return Ok(*due);
         }
         let now = self.shared.options.clock.now_ms();
-        let ticks = &self.plan.gates[gate].ticks;
-        let place = ticks.iter().position(|t| *t == x).unwrap_or(0);
-        let first = ticks
-            .first()
-            .filter(|_| place > 0)
-            .and_then(|t| self.state.dues.get(&self.plan.nodes[*t].id));
-        let due = match first {
-            Some(first) => {
-                let steps = i64::try_from(place).unwrap_or(i64::MAX);
-                first.saturating_add(interval.saturating_mul(steps))
-            }
-            None => now.saturating_add(interval),
-        };
-        let payload = json!({ "node": id, "due": due, "iteration": place + 1 });
+        let due = self
+            .scheduled(x, gate, interval)
+            .unwrap_or_else(|| now.saturating_add(interval));
+        let iteration = self.plan.nodes[x].positions.last().map_or(1, |p| p + 1);
+        let payload = json!({ "node": id, "due": due, "iteration": iteration });
         record(self.shared, kind::ITERATION_DUE, payload).await?;
         self.state.dues.insert(id, due);
         Ok(due)
