@@ -274,3 +274,21 @@ fn kill_nine_at_every_event_neither_loses_nor_repeats_a_guarded_instance() {
         }
     }
 }
+
+/// `rbx plan` names the instance a guard guards, with its condition, and
+/// says what happens either way.
+#[test]
+fn plan_names_the_instance_a_condition_guards() {
+    let (text, _, _, _) = runbook(Place::Loop, Kind::Call, false);
+    let bench = Bench::new();
+    bench.write("main.runbook", &text);
+    let plan = bench.rbx(&["plan", "main.runbook"], &[]);
+    assert_eq!(plan.status, 0, "{}", plan.transcript());
+    for line in [
+        "s.when-d#1 — the instance d#1 after it runs only when h == \"b\" or flag",
+        "every node of the instance d#1 runs as written",
+        "the instance d#1 is skipped whole; what follows it runs",
+    ] {
+        assert!(plan.stdout.contains(line), "{line}\n{}", plan.stdout);
+    }
+}

@@ -645,17 +645,22 @@ impl<'a> Plan<'a> {
     fn guard(&mut self, index: usize, indent: usize, condition: &rbx_syntax::ast::Expr) {
         let node = self.nodes[index];
         self.out.push('\n');
-        let what = format!("the block after it runs only when {}", expr(condition));
+        // `s.when-foreach-host` and `s.when-parallel` guard a block;
+        // `s.when-drain#2` the instance `drain#2` of an `again` or `call`.
+        let guarded = match node.id.rsplit_once(".when-") {
+            Some((_, w)) if !w.starts_with("foreach-") && !w.starts_with("parallel") => {
+                format!("the instance {w}")
+            }
+            _ => "the block".to_string(),
+        };
+        let what = format!("{guarded} after it runs only when {}", expr(condition));
         self.line(indent, &format!("{:<9}{} — {what}", "when", node.id));
         let pad = indent + 9;
         let details = [
-            (
-                "holds",
-                "every node of the block runs as written".to_string(),
-            ),
+            ("holds", format!("every node of {guarded} runs as written")),
             (
                 "not",
-                "the whole block is skipped; what follows it runs".to_string(),
+                format!("{guarded} is skipped whole; what follows it runs"),
             ),
         ];
         for (key, value) in details {
