@@ -10,6 +10,7 @@ pub mod at_once;
 pub mod checkpoint;
 mod cleanup;
 mod data;
+mod every;
 pub mod executor;
 mod expand;
 mod expect;

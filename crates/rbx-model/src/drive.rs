@@ -396,6 +396,11 @@ impl Model<'_> {
             NodeKind::End { .. } => {
                 return Err(ModelError::Unsupported(format!("the outcome `{id}` ran")));
             }
+            NodeKind::Tick { .. } => {
+                return Err(ModelError::Unsupported(format!(
+                    "the tick `{id}` of an `every`: the model has no clock"
+                )));
+            }
             NodeKind::Block(block) => {
                 let requires: Vec<Require> = block
                     .body
