@@ -20,6 +20,7 @@ mod at_once;
 mod call;
 mod child;
 mod data;
+mod every;
 mod retry;
 mod time;
 
@@ -334,6 +335,10 @@ impl Checker<'_> {
                         self.at_once(at_once);
                     }
                     self.stage_items(&parallel.items);
+                }
+                StageItemKind::Every(every) => {
+                    self.every_interval(&every.interval);
+                    self.stage_items(&every.items);
                 }
                 StageItemKind::Repeat(repeat) => {
                     self.stage_items(&repeat.items);

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use crate::expand::{Gate, Link, Plan};
 use crate::state::{NodeState, RunState, Status};
 use rbx_check::graph::EdgeKind;
+use rbx_check::symbols::is_cleanup;
 
 /// Whether `link` carries control from a source that settled as `source`
 /// (rule C1), leaving aside whether its flow was left.
@@ -341,6 +342,10 @@ pub fn next(state: &RunState, plan: &Plan) -> Vec<usize> {
     (0..plan.nodes.len())
         .filter(|&x| match status_of(state, &plan.nodes[x].id) {
             Status::Running => true,
+            // Once the run's end is decided, nothing outside a clean-up
+            // starts (rule X2): a person's node it was waiting for is not
+            // waited for any more, and `rbx confirm` refuses it.
+            Status::Pending if state.finally.is_some() && !is_cleanup(&plan.nodes[x].flow) => false,
             Status::Pending => {
                 considered(state, plan, x)
                     && runs(state, plan, x)
