@@ -46,6 +46,7 @@ fn options(drive: &DriveArgs, store: &dyn Store) -> Result<Options, u8> {
         answers,
         executor: std::sync::Arc::new(rbx_engine::executor::Processes),
         clock: rbx_engine::executor::Clock::System,
+        graph_cache: crate::cache_dir::graph_cache(),
     })
 }
 
