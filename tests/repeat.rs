@@ -344,7 +344,8 @@ fn people_answering_out_of_order_answer_only_the_iteration_waited_for() {
 
 /// What `rbx plan`, `rbx graph` and `rbx report` say of a loop: the bound
 /// and the condition on each of its nodes, the until node with where the
-/// loop goes when the bound is reached, and each iteration's row.
+/// loop goes when the bound is reached, and each iteration's row; and
+/// `rbx status`, iteration by iteration.
 #[test]
 fn plan_graph_and_report_show_the_loop_its_bound_and_each_iteration() {
     let (text, _, _) = runbook(Place::Stage, 2);
@@ -364,6 +365,17 @@ fn plan_graph_and_report_show_the_loop_its_bound_and_each_iteration() {
     let (id, _) = bench.journal();
     let report = bench.rbx(&["report", &id], &[]);
     assert_eq!(report.status, 0, "{}", report.transcript());
+    // `rbx status` reads iteration by iteration, every node of one before
+    // the next's.
+    let status = bench.rbx(&["status", &id], &[]);
+    let iterations: Vec<usize> = status
+        .stdout
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(1))
+        .filter_map(|id| id.split_once('[')?.1.strip_suffix(']')?.parse().ok())
+        .collect();
+    assert!(iterations.len() >= 4, "{}", status.stdout);
+    assert!(iterations.is_sorted(), "{iterations:?}\n{}", status.stdout);
     for row in [
         "| Until probe.known (iteration 1 of 3) | done → again |",
         "| Until probe.known (iteration 2 of 3) | done |",

@@ -223,6 +223,7 @@ impl Concrete {
             ),
             Value::Name(name) => format!("\"{name}\""),
             Value::Bool(b) => b.to_string(),
+            Value::Int(n) => n.to_string(),
         };
         let inputs: Vec<String> = self
             .inputs
@@ -293,6 +294,7 @@ pub(crate) fn load(name: &str) -> (Concrete, Vec<Action>, String) {
             let value = match v {
                 toml::Value::Array(_) => Value::List(strings(v)),
                 toml::Value::Boolean(b) => Value::Bool(*b),
+                toml::Value::Integer(n) => Value::Int(*n),
                 other => Value::Name(other.as_str().unwrap_or_default().to_string()),
             };
             (k.clone(), value)

@@ -25,6 +25,9 @@ pub(crate) struct Spec {
     /// The runbook's `finally` block, when it has one: items without
     /// routes of their own (X2).
     pub(crate) finally: Option<Vec<Item>>,
+    /// The input `width`, when every `parallel N` is written
+    /// `parallel width * N` (R4 with a width the inputs give).
+    pub(crate) width: Option<u8>,
 }
 
 #[derive(Debug, Clone)]
@@ -69,10 +72,7 @@ pub(crate) enum Item {
         otherwise: Target,
     },
     /// A checklist of leaf items without routes of their own.
-    Checklist {
-        fail_fast: bool,
-        body: Vec<Item>,
-    },
+    Checklist { fail_fast: bool, body: Vec<Item> },
     Foreach {
         zones: bool,
         parallel: Option<u8>,
@@ -91,18 +91,19 @@ pub(crate) enum Item {
     Again {
         back: u8,
         failure: Option<Target>,
+        /// The instance's own `when` (rule W5).
+        when: Option<Cond>,
     },
     /// `repeat at most N until M.verdict == good`, where `M` is a manual
     /// step written last in its body.
-    Repeat {
-        at_most: u8,
-        body: Vec<Item>,
-    },
+    Repeat { at_most: u8, body: Vec<Item> },
     /// `call p_ok(…)` or `call p_bad(…)`: an instance of a stage with a
     /// parameter, whose one step succeeds or fails.
     Call {
         fail: bool,
         failure: Option<Target>,
+        /// The instance's own `when` (rule W5).
+        when: Option<Cond>,
     },
 }
 
@@ -155,6 +156,8 @@ pub(crate) const CONSTRUCTS: &[&str] = &[
     "%",
     "again ",
     "call p_",
+    ") when ",
+    "parallel width",
     "decide ",
     "checklist ",
     " fail-fast {",
@@ -241,8 +244,10 @@ pub(crate) fn leaf_item() -> impl Strategy<Value = Item> {
             .prop_map(|(options, when)| Item::Choose { options, when }),
         2 => (prop::collection::vec((cond(), target()), 1..3), target())
             .prop_map(|(whens, otherwise)| Item::Decide { whens, otherwise }),
-        1 => ((1..3u8), route()).prop_map(|(back, failure)| Item::Again { back, failure }),
-        1 => (any::<bool>(), route()).prop_map(|(fail, failure)| Item::Call { fail, failure }),
+        1 => ((1..3u8), route(), when())
+            .prop_map(|(back, failure, when)| Item::Again { back, failure, when }),
+        1 => (any::<bool>(), route(), when())
+            .prop_map(|(fail, failure, when)| Item::Call { fail, failure, when }),
     ]
 }
 
@@ -350,9 +355,10 @@ pub(crate) fn spec() -> impl Strategy<Value = Spec> {
         prop::option::weighted(0.3, 0..4u8),
         prop::collection::vec(stage(), 1..5),
         prop::option::weighted(0.35, prop::collection::vec(checklist_item(), 1..4)),
+        prop::option::weighted(0.3, 1..=2u8),
     )
         .prop_map(
-            |(hosts, zones, busy, flag, failure, cancel, stages, finally)| Spec {
+            |(hosts, zones, busy, flag, failure, cancel, stages, finally, width)| Spec {
                 hosts,
                 zones,
                 busy,
@@ -361,6 +367,7 @@ pub(crate) fn spec() -> impl Strategy<Value = Spec> {
                 cancel,
                 stages,
                 finally,
+                width,
             },
         )
 }
@@ -539,6 +546,9 @@ pub(crate) fn render(spec: &Spec) -> Rendered {
         if spec.busy { "busy" } else { "calm" }
     );
     let _ = writeln!(t, "  input flag: bool = {}", spec.flag);
+    if let Some(width) = spec.width {
+        let _ = writeln!(t, "  input width: int = {width}");
+    }
     t.push_str("  role op \"Operator\" { person \"Ann\" }\n");
     if let Some(o) = spec.failure {
         let _ = writeln!(t, "  on failure -> end {}", OUTCOMES[usize::from(o)]);
@@ -600,6 +610,11 @@ pub(crate) fn render(spec: &Spec) -> Rendered {
         ),
         ("flag".to_string(), Value::Bool(spec.flag)),
     ]);
+    if let Some(width) = spec.width {
+        r.out
+            .inputs
+            .insert("width".to_string(), Value::Int(i64::from(width)));
+    }
     r.out
 }
 
@@ -691,6 +706,16 @@ impl Renderer<'_> {
     ) {
         if let Some(c) = when {
             let _ = writeln!(t, "{pad}  when {}", self.cond(c, vars));
+        }
+    }
+
+    /// How many at once: `N`, or `width * N` when the runbook has the
+    /// input `width`.
+    pub(crate) fn width(&self, n: u8) -> String {
+        match self.spec.width {
+            Some(_) if n == 1 => "width".to_string(),
+            Some(_) => format!("width * {n}"),
+            None => n.to_string(),
         }
     }
 
@@ -836,7 +861,8 @@ impl Renderer<'_> {
                 } else {
                     ("hosts", &HOSTS[..self.spec.hosts])
                 };
-                let limit = parallel.map_or(String::new(), |n| format!(" parallel {n}"));
+                let limit =
+                    parallel.map_or(String::new(), |n| format!(" parallel {}", self.width(n)));
                 let limit = limit + &tolerance(*tolerate) + &self.guard(when, vars);
                 let _ = writeln!(t, "{pad}foreach {var} in {list}{limit} {{");
                 let mut inner = vars.to_vec();
@@ -861,7 +887,7 @@ impl Renderer<'_> {
                 when,
                 branches,
             } => {
-                let limit = at_once.map_or(String::new(), |n| format!(" {n}"));
+                let limit = at_once.map_or(String::new(), |n| format!(" {}", self.width(n)));
                 let limit = limit + &tolerance(*tolerate) + &self.guard(when, vars);
                 let _ = writeln!(t, "{pad}parallel{limit} {{");
                 for item in branches {
@@ -890,26 +916,35 @@ impl Renderer<'_> {
                 t.push_str(&inner);
                 let _ = writeln!(t, "{pad}}}");
             }
-            Item::Call { fail, failure } => {
+            Item::Call {
+                fail,
+                failure,
+                when,
+            } => {
                 let stage_called = if *fail { "p_bad" } else { "p_ok" };
                 let arg = match vars.last() {
                     Some((var, _)) => var.clone(),
                     None => "\"a\"".to_string(),
                 };
+                let head = format!(
+                    "call {stage_called}(host = {arg}){}",
+                    self.guard(when, vars)
+                );
                 match failure {
                     Some(f) => {
                         let f = self.target(stage, *f);
-                        let _ = writeln!(
-                            t,
-                            "{pad}call {stage_called}(host = {arg}) {{\n{pad}  on failure -> {f}\n{pad}}}"
-                        );
+                        let _ = writeln!(t, "{pad}{head} {{\n{pad}  on failure -> {f}\n{pad}}}");
                     }
                     None => {
-                        let _ = writeln!(t, "{pad}call {stage_called}(host = {arg})");
+                        let _ = writeln!(t, "{pad}{head}");
                     }
                 }
             }
-            Item::Again { back, failure } => {
+            Item::Again {
+                back,
+                failure,
+                when,
+            } => {
                 // With no stage that far back, a plain step stands in: a
                 // block must never be left empty.
                 let Some(to) = stage.checked_sub(usize::from(*back)) else {
@@ -921,14 +956,14 @@ impl Renderer<'_> {
                     };
                     return self.item(t, pad, stage, &step, vars);
                 };
+                let head = format!("again s{to}{}", self.guard(when, vars));
                 match failure {
                     Some(f) => {
                         let f = self.target(stage, *f);
-                        let _ =
-                            writeln!(t, "{pad}again s{to} {{\n{pad}  on failure -> {f}\n{pad}}}");
+                        let _ = writeln!(t, "{pad}{head} {{\n{pad}  on failure -> {f}\n{pad}}}");
                     }
                     None => {
-                        let _ = writeln!(t, "{pad}again s{to}");
+                        let _ = writeln!(t, "{pad}{head}");
                     }
                 }
             }

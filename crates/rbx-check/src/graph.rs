@@ -804,7 +804,15 @@ impl<'a> Lowerer<'a> {
                     frontier.extend(past);
                 }
                 StageItemKind::Again(again) => {
-                    frontier = self.again(again, &ctx, frontier, origin);
+                    let (into, past) = self.instance_guard(
+                        again.condition.as_ref(),
+                        &again.stage,
+                        &ctx,
+                        frontier,
+                        origin,
+                    );
+                    frontier = self.again(again, &ctx, into, origin);
+                    frontier.extend(past);
                 }
                 StageItemKind::Repeat(repeat) => {
                     frontier = self.repeat(repeat, &ctx, frontier, origin);
@@ -814,7 +822,15 @@ impl<'a> Lowerer<'a> {
                 }
                 StageItemKind::Finally(_) => self.misplaced(item, &ctx),
                 StageItemKind::Call(call) => {
-                    frontier = self.call(call, &ctx, frontier, origin);
+                    let (into, past) = self.instance_guard(
+                        call.condition.as_ref(),
+                        &call.stage,
+                        &ctx,
+                        frontier,
+                        origin,
+                    );
+                    frontier = self.call(call, &ctx, into, origin);
+                    frontier.extend(past);
                 }
             }
         }
@@ -1233,6 +1249,34 @@ impl<'a> Lowerer<'a> {
         self.instance(&again.stage, &again.routes, ctx, frontier, origin, None)
     }
 
+    /// The number the next instance of `stage` takes. A stage with
+    /// parameters has no primary instance: its first call is `#1`.
+    fn next_instance(&self, name: &str, stage: &Stage) -> usize {
+        let first = usize::from(stage.params.is_none());
+        self.instances.get(name).copied().unwrap_or(first) + 1
+    }
+
+    /// The guard of an instance with its own `when` (`again STAGE when
+    /// EXPR`, `call STAGE(…) when EXPR`), named after the instance it
+    /// guards: the edges into the instance, and the edges past it.
+    fn instance_guard(
+        &mut self,
+        condition: Option<&Expr>,
+        stage_id: &Ident,
+        ctx: &Ctx<'a>,
+        frontier: Frontier,
+        origin: Origin,
+    ) -> (Frontier, Frontier) {
+        let name = stage_id.name.as_str();
+        match (condition, self.stages.get(name)) {
+            (Some(condition), Some(&(_, stage))) => {
+                let what = format!("{name}#{}", self.next_instance(name, stage));
+                self.guard(condition, &what, ctx, frontier, origin)
+            }
+            _ => (frontier, Vec::new()),
+        }
+    }
+
     /// A fresh instance of a stage in place (`again`, or `call` with the
     /// frame that binds its parameters): ids of its own, its routes over
     /// the stage's, and control back to the next item.
@@ -1276,12 +1320,9 @@ impl<'a> Lowerer<'a> {
             });
             return frontier;
         }
-        // A stage with parameters has no primary instance: its first call
-        // is `#1`.
-        let first = usize::from(stage.params.is_none());
-        let count = self.instances.entry(name.to_string()).or_insert(first);
-        *count += 1;
-        let instance = format!("{name}#{count}");
+        let number = self.next_instance(name, stage);
+        self.instances.insert(name.to_string(), number);
+        let instance = format!("{name}#{number}");
         self.parents.insert(instance.clone(), ctx.instance.clone());
         if let Some(frame) = frame {
             self.calls.insert(instance.clone(), frame);

@@ -171,6 +171,9 @@ impl Resolver<'_> {
                 }
                 StageItemKind::Again(again) => {
                     self.expect_defined(Kind::Stage, &again.stage);
+                    if let Some(condition) = &again.condition {
+                        self.expr(condition);
+                    }
                     for route in &again.routes {
                         self.target(&route.route.target);
                     }
@@ -194,6 +197,9 @@ impl Resolver<'_> {
                         if !self.enum_value(&call.stage.name, arg) {
                             self.expr(&arg.value);
                         }
+                    }
+                    if let Some(condition) = &call.condition {
+                        self.expr(condition);
                     }
                     for route in &call.routes {
                         self.target(&route.route.target);

@@ -354,11 +354,18 @@ impl Checker<'_> {
                     self.scopes.pop();
                     self.declared.pop();
                 }
-                StageItemKind::Call(call) => self.stage_call(call),
-                StageItemKind::On(_)
-                | StageItemKind::Then(_)
-                | StageItemKind::End(_)
-                | StageItemKind::Again(_) => {}
+                StageItemKind::Call(call) => {
+                    if let Some(condition) = &call.condition {
+                        self.condition(condition, "`when`");
+                    }
+                    self.stage_call(call);
+                }
+                StageItemKind::Again(again) => {
+                    if let Some(condition) = &again.condition {
+                        self.condition(condition, "`when`");
+                    }
+                }
+                StageItemKind::On(_) | StageItemKind::Then(_) | StageItemKind::End(_) => {}
                 StageItemKind::Anchor(anchor) => self.anchor_at(anchor),
             }
         }

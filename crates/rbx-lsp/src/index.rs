@@ -242,6 +242,9 @@ impl Walker<'_> {
                 }
                 StageItemKind::Again(again) => {
                     self.named(Kind::Stage, &again.stage, false);
+                    if let Some(condition) = &again.condition {
+                        self.expr(condition);
+                    }
                     for route in &again.routes {
                         self.target(&route.route.target);
                     }
@@ -251,6 +254,9 @@ impl Walker<'_> {
                     for arg in &call.args {
                         self.argument(&call.stage.name, &arg.name);
                         self.expr(&arg.value);
+                    }
+                    if let Some(condition) = &call.condition {
+                        self.expr(condition);
                     }
                     for route in &call.routes {
                         self.target(&route.route.target);

@@ -882,7 +882,7 @@ impl Env for Reader<'_, '_> {
                 match m.inputs.get(*name) {
                     Some(Value::Name(value)) => return Ok(Some(Val::Name(value.clone()))),
                     Some(Value::Bool(value)) => return Ok(Some(Val::Bool(*value))),
-                    Some(Value::List(_)) => return Err(unsupported()),
+                    Some(Value::List(_) | Value::Int(_)) => return Err(unsupported()),
                     None => {}
                 }
                 match self.instance(name) {

@@ -1,10 +1,11 @@
 //! Expressions, as far as the property tests write them: names (and
-//! strings with no interpolation) compared with `==` and `!=`, booleans, `and`, `or`, `not` and parentheses. Any
-//! other form is refused as unsupported rather than guessed at.
+//! strings with no interpolation) compared with `==` and `!=`, booleans,
+//! `and`, `or`, `not` and parentheses; and the width of `parallel EXPR`.
+//! Any other form is refused as unsupported rather than guessed at.
 
 use rbx_syntax::ast::{CompareOp, Expr, ExprKind};
 
-use crate::ModelError;
+use crate::{Inputs, ModelError, Value};
 
 /// A value an expression can have here.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +74,25 @@ fn value(expr: &Expr, env: &dyn Env) -> Result<Val, ModelError> {
         }
         _ => return Err(unsupported(&rbx_syntax::fmt::expr(expr))),
     })
+}
+
+/// How many at once `parallel EXPR` allows: an `int` input, a number, or
+/// a product of them — what the inputs give when the run starts (R4).
+pub fn width(expr: &Expr, inputs: &Inputs) -> Result<i64, ModelError> {
+    match &expr.kind {
+        ExprKind::Int(n) => Ok(*n),
+        ExprKind::Paren(inner) => width(inner, inputs),
+        ExprKind::Product(factors) => factors.iter().try_fold(1i64, |product, f| {
+            Ok(product.saturating_mul(width(f, inputs)?))
+        }),
+        ExprKind::Path(path) if path.segments.len() == 1 => {
+            match inputs.get(&path.segments[0].name) {
+                Some(Value::Int(n)) => Ok(*n),
+                _ => Err(unsupported(&rbx_syntax::fmt::expr(expr))),
+            }
+        }
+        _ => Err(unsupported(&rbx_syntax::fmt::expr(expr))),
+    }
 }
 
 fn unsupported(what: &str) -> ModelError {

@@ -36,6 +36,8 @@ pub enum Value {
     /// An `enum` member.
     Name(String),
     Bool(bool),
+    /// An `int`, for `parallel EXPR`.
+    Int(i64),
 }
 
 pub type Inputs = BTreeMap<String, Value>;

@@ -80,13 +80,6 @@ impl Plan {
         let mut instances: HashMap<NodeIndex, Vec<usize>> = HashMap::new();
         for index in g.node_indices() {
             let node = &g[index];
-            let computed = node.fanout.iter().any(|f| f.parallel_expr.is_some())
-                || node.lanes.iter().any(|l| l.at_once_expr.is_some());
-            if computed {
-                return Err(ModelError::Unsupported(
-                    "`parallel EXPR`: the model reads only a number".to_string(),
-                ));
-            }
             // Every combination of items, outermost loop first (G3).
             let mut combos: Vec<Combo> = vec![(vec![], vec![])];
             for fanout in &node.fanout {
@@ -185,14 +178,14 @@ impl Plan {
                 }
             }
         }
-        plan.limit_loops(graph);
+        plan.limit_loops(graph, inputs)?;
         Ok(plan)
     }
 
     /// Rules R4 and R6: the items of each loop instance (one per
     /// combination of the loops around it) and of each block with
     /// `parallel N` or `tolerate`, in order, and the tally of each.
-    fn limit_loops(&mut self, graph: &Graph) {
+    fn limit_loops(&mut self, graph: &Graph, inputs: &Inputs) -> Result<(), ModelError> {
         let g = &graph.graph;
         // (loop or block id, positions of the loops around it) → group.
         let mut found: BTreeMap<(usize, Vec<usize>), usize> = BTreeMap::new();
@@ -201,16 +194,22 @@ impl Plan {
             let positions = self.nodes[x].positions.clone();
             let mut places = Vec::new();
             for (depth, lp) in check.fanout.iter().enumerate() {
-                let at_once = lp
-                    .parallel
-                    .map_or(1, |n| usize::try_from(n).unwrap_or(1).max(1));
+                let at_once = match &lp.parallel_expr {
+                    Some(expr) => computed_width(expr, inputs)?,
+                    None => lp
+                        .parallel
+                        .map_or(1, |n| usize::try_from(n).unwrap_or(1).max(1)),
+                };
                 let key = (lp.id, positions[..depth].to_vec());
                 places.push((key, positions[depth], at_once, lp.tolerate.clone()));
             }
             for lane in &check.lanes {
-                let at_once = lane
-                    .at_once
-                    .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(1).max(1));
+                let at_once = match &lane.at_once_expr {
+                    Some(expr) => computed_width(expr, inputs)?,
+                    None => lane
+                        .at_once
+                        .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(1).max(1)),
+                };
                 let key = (lane.id, positions[..lane.depth].to_vec());
                 places.push((key, lane.branch, at_once, lane.tolerate.clone()));
             }
@@ -248,6 +247,7 @@ impl Plan {
                 }
             }
         }
+        Ok(())
     }
 
     /// The items of every group that node `x` starts: it is in the item
@@ -280,4 +280,14 @@ impl Plan {
         }
         (0..self.nodes.len()).filter(|&x| seen[x]).collect()
     }
+}
+
+/// The places `parallel EXPR` gives. A width below one refuses the run
+/// before anything is recorded, which the generator never writes.
+fn computed_width(expr: &rbx_syntax::ast::Expr, inputs: &Inputs) -> Result<usize, ModelError> {
+    let width = crate::eval::width(expr, inputs)?;
+    usize::try_from(width)
+        .ok()
+        .filter(|&w| w >= 1)
+        .ok_or_else(|| ModelError::Unsupported(format!("`parallel` of {width} places")))
 }

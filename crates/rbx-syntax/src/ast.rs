@@ -659,6 +659,8 @@ pub struct Repeat {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Again {
     pub stage: Ident,
+    /// `when EXPR`: the instance runs only when it holds.
+    pub condition: Option<Expr>,
     pub routes: Vec<SpannedRoute>,
 }
 
@@ -676,6 +678,8 @@ pub struct Param {
 pub struct Call {
     pub stage: Ident,
     pub args: Vec<Arg>,
+    /// `when EXPR`: the instance runs only when it holds.
+    pub condition: Option<Expr>,
     pub routes: Vec<SpannedRoute>,
     /// From the stage's name to the closing parenthesis.
     pub span: Span,

@@ -278,6 +278,9 @@ fn help(
                 .into(),
         );
     }
+    if let Some(order) = header_order(word, keywords, others) {
+        return Some(order.into());
+    }
     if word.starts_with(|c: char| c.is_ascii_alphabetic()) {
         if let Some(best) = closest(word, candidates) {
             return Some(format!("did you mean `{best}`?"));
@@ -299,6 +302,21 @@ fn help(
         return Some("a route is written `on failure -> STAGE` or `-> end OUTCOME`".into());
     }
     None
+}
+
+/// A `foreach` or `parallel` header's parts written out of order
+/// (`tolerate 1 parallel 2`, `when ready tolerate 1`): the order they take.
+fn header_order(
+    word: &str,
+    keywords: &BTreeSet<String>,
+    others: &[String],
+) -> Option<&'static str> {
+    let before_brace = keywords.contains("when") || others.iter().any(|o| o == "`{`");
+    (matches!(word, "parallel" | "tolerate") && before_brace).then_some(
+        "a block's header takes its parts in this order: \
+         `foreach VAR in LIST parallel N tolerate T when CONDITION {` \
+         (or `parallel N tolerate T when CONDITION {`), each part optional",
+    )
 }
 
 /// The keyword a misspelt or miscased word most likely meant.

@@ -318,11 +318,11 @@ impl Printer<'_> {
                 self.close(end, level);
             }
             StageItemKind::Again(again) if again.routes.is_empty() => {
-                self.line(level, &format!("again {}", again.stage.name), end);
+                self.line(level, &call::again_head(again), end);
             }
             StageItemKind::Again(again) => {
                 self.out
-                    .push_str(&format!("{p}again {} {{\n", again.stage.name));
+                    .push_str(&format!("{p}{} {{\n", call::again_head(again)));
                 for route in &again.routes {
                     self.leading_comments(route.span.end, level + 1);
                     self.line(level + 1, &route_text(&route.route), route.span.end);

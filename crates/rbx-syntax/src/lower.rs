@@ -756,6 +756,7 @@ impl<'s> Lowerer<'s> {
     fn again(&mut self, pair: Pair<'_, Rule>) -> R<Again> {
         let mut children = Children::of(pair);
         let stage = self.ident(children.expect(Rule::ident)?);
+        let condition = self.block_condition(&mut children)?;
         let routes = children
             .rest()
             .map(|route| {
@@ -766,7 +767,11 @@ impl<'s> Lowerer<'s> {
                 })
             })
             .collect::<R<_>>()?;
-        Ok(Again { stage, routes })
+        Ok(Again {
+            stage,
+            condition,
+            routes,
+        })
     }
 
     fn block(&mut self, kind: BlockKind, pair: Pair<'_, Rule>) -> R<Block> {

@@ -1,6 +1,8 @@
 //! `rbx status`: where one run stands, node by node.
 
-use rbx_check::graph::NodeKind;
+use std::collections::HashMap;
+
+use rbx_check::graph::{Graph, Node, NodeKind};
 use rbx_engine::{Procedure, RunState};
 use rbx_store::RunSummary;
 use serde::Serialize;
@@ -64,42 +66,7 @@ impl StatusView {
         } else {
             recorded
         };
-        let graph = &procedure.graph.graph;
-        // Nodes in the order they are written; a node inside a loop stands
-        // for the instances the journal has seen, in the order they settled
-        // (a loop's own template node is never run), so a loop's items come
-        // before the tally that judges them and what follows the loop.
-        let mut instances: std::collections::HashMap<&str, Vec<&String>> =
-            std::collections::HashMap::new();
-        for id in state.nodes.keys().filter(|id| id.contains('[')) {
-            let template = id.split('[').next().unwrap_or(id);
-            instances.entry(template).or_default().push(id);
-        }
-        let settled_at = |id: &String| {
-            let seq = state.nodes.get(id).and_then(|n| n.finished_seq);
-            (seq.unwrap_or(u64::MAX), id.clone())
-        };
-        let mut ids: Vec<String> = Vec::new();
-        for i in graph.node_indices() {
-            let written = matches!(
-                graph[i].kind,
-                NodeKind::Block(_)
-                    | NodeKind::Anchor(_)
-                    | NodeKind::Checklist { .. }
-                    | NodeKind::Tally { .. }
-                    | NodeKind::Until { .. }
-                    | NodeKind::Guard { .. }
-            );
-            if !written {
-                continue;
-            }
-            if graph[i].fanout.is_empty() {
-                ids.push(graph[i].id.clone());
-            } else if let Some(seen) = instances.get_mut(graph[i].id.as_str()) {
-                seen.sort_by_key(|id| settled_at(id));
-                ids.extend(seen.iter().map(|id| (*id).clone()));
-            }
-        }
+        let ids = ordered_ids(&procedure.graph, state);
         let nodes = ids
             .into_iter()
             .map(|id| {
@@ -192,4 +159,60 @@ impl StatusView {
         }
         out
     }
+}
+
+/// The nodes in the order they are written. A node inside a loop stands
+/// for the instances the journal has seen (a loop's own template node is
+/// never run): every instance of every node inside a loop, nested loops,
+/// `repeat` iterations and tallies included, comes where the outermost
+/// loop is written, in the order they settled — so a loop reads item by
+/// item (`probe[1]`, `judge[1]`, `probe[2]`…), before the tally that
+/// judges it and what follows it. Instances not settled come last.
+fn ordered_ids(graph: &Graph, state: &RunState) -> Vec<String> {
+    let nodes: Vec<&Node> = graph.graph.node_weights().filter(|n| listed(n)).collect();
+    let mut instances: HashMap<&str, Vec<&String>> = HashMap::new();
+    for id in state.nodes.keys().filter(|id| id.contains('[')) {
+        let template = id.split('[').next().unwrap_or(id);
+        instances.entry(template).or_default().push(id);
+    }
+    let mut in_loop: HashMap<usize, Vec<&String>> = HashMap::new();
+    for node in &nodes {
+        if let (Some(outer), Some(seen)) = (node.fanout.first(), instances.get(node.id.as_str())) {
+            in_loop
+                .entry(outer.id)
+                .or_default()
+                .extend(seen.iter().copied());
+        }
+    }
+    let settled_at = |id: &String| {
+        let seq = state.nodes.get(id).and_then(|n| n.finished_seq);
+        (seq.unwrap_or(u64::MAX), id.clone())
+    };
+    let mut ids = Vec::new();
+    for node in &nodes {
+        match node.fanout.first() {
+            None => ids.push(node.id.clone()),
+            Some(outer) => {
+                if let Some(mut seen) = in_loop.remove(&outer.id) {
+                    seen.sort_by_key(|id| settled_at(id));
+                    ids.extend(seen.into_iter().cloned());
+                }
+            }
+        }
+    }
+    ids
+}
+
+/// Whether `rbx status` lists a node: what the runbook writes, and the
+/// nodes that judge a loop, a `repeat` or a block's condition.
+fn listed(node: &Node) -> bool {
+    matches!(
+        node.kind,
+        NodeKind::Block(_)
+            | NodeKind::Anchor(_)
+            | NodeKind::Checklist { .. }
+            | NodeKind::Tally { .. }
+            | NodeKind::Until { .. }
+            | NodeKind::Guard { .. }
+    )
 }

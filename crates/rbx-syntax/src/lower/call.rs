@@ -29,6 +29,7 @@ impl Lowerer<'_> {
         let stage = self.ident(children.expect(Rule::ident)?);
         let mut args = Vec::new();
         let mut routes = Vec::new();
+        let mut condition = None;
         // Where the arguments end: the fast grammar keeps no pair for the
         // closing parenthesis, so it is found after the last argument.
         let mut after = stage.span.end;
@@ -40,6 +41,9 @@ impl Lowerer<'_> {
                     let name = self.ident(parts.expect(Rule::ident)?);
                     let value = self.expr(parts.expect(Rule::expr)?)?;
                     args.push(Arg { name, value });
+                }
+                Rule::condition_stmt => {
+                    condition = Some(self.expr(Children::of(child).expect(Rule::expr)?)?);
                 }
                 Rule::on_stmt => {
                     let span = self.span(&child);
@@ -56,6 +60,7 @@ impl Lowerer<'_> {
             span: Span::new(stage.span.start, end),
             stage,
             args,
+            condition,
             routes,
         })
     }
