@@ -13,9 +13,11 @@
 //! one-character literal that no `!` applies to becomes a range of one
 //! character (`"#"` becomes `'#'..'#'`). The generated
 //! `Rule::is_keyword` names the keyword rules (`kw_*`), which lowering walks
-//! past, and `SILENCED` (for the tests) the rules made silent. One rule is
+//! past, and `SILENCED` (for the tests) the rules made silent. Two rules are
 //! rewritten by hand: `expr` skips its seven precedence levels when it is a
-//! single operand (`lone_operand` says why that matches the same text).
+//! single operand (`lone_operand` says why that matches the same text), and
+//! a step's statements leave out the full choice that is there only for
+//! error messages (`guarded_only`).
 
 use std::env;
 use std::fmt::Write as _;
@@ -32,7 +34,7 @@ fn main() {
         "/// The parser of the fast grammar, derived from `grammar/runbook.pest` by `build.rs`.\n\
          #[derive(pest_derive::Parser)]\n",
     );
-    let fast = one_char_ranges(&derive(&text));
+    let fast = one_char_ranges(&guarded_only(&derive(&text)));
     writeln!(source, "#[grammar_inline = {fast:?}]").expect("a String");
     source.push_str("pub(crate) struct FastGrammar;\n\nimpl Rule {\n");
     source.push_str(
@@ -69,6 +71,21 @@ fn derive(grammar: &str) -> String {
         written.expect("writing to a String");
     }
     out
+}
+
+/// The statements of a step without the full choice after the guarded
+/// ones. That choice accepts nothing the guarded ones do not (each
+/// statement is tried under its first letter); it is there so that the
+/// named grammar's failure lists every keyword a step allows. The fast
+/// grammar's failures are never reported, and a step's closing brace, where
+/// every guard fails, would otherwise try all thirteen statements again.
+fn guarded_only(grammar: &str) -> String {
+    let full = "\n  | any_step_stmt\n}";
+    assert!(
+        grammar.contains(full),
+        "build.rs: `step_stmt` changed in the grammar; update `guarded_only`"
+    );
+    grammar.replacen(full, "\n}", 1)
 }
 
 /// The precedence levels under `expr`, loosest first, as the grammar
