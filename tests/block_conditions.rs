@@ -227,23 +227,7 @@ fn kill_nine_at_every_event_neither_loses_nor_repeats_a_guarded_block() {
     for crash in 1..whole {
         let bench = Bench::new();
         bench.write("main.runbook", text);
-        let after = crash.to_string();
-        let crashed = bench.rbx(
-            &["run", "main.runbook"],
-            &[("RBX_CRASH_AFTER_EVENTS", after.as_str())],
-        );
-        assert_ne!(
-            crashed.status, 0,
-            "crash after {crash}: it should have died"
-        );
-        for _ in 0..3 {
-            let (run, _) = bench.journal();
-            let resumed = bench.rbx(&["resume", &run, "--in-doubt", "rerun"], &[]);
-            if resumed.status == 0 {
-                break;
-            }
-        }
-        let (_, events) = bench.journal();
+        let events = bench.crash_then_resume(crash, &["--in-doubt", "rerun"]);
         assert!(
             events
                 .iter()

@@ -249,23 +249,7 @@ fn kill_nine_at_every_event_neither_loses_nor_repeats_a_guarded_instance() {
     for crash in 1..whole {
         let bench = Bench::new();
         bench.write("main.runbook", &text);
-        let after = crash.to_string();
-        let crashed = bench.rbx(
-            &["run", "main.runbook"],
-            &[("RBX_CRASH_AFTER_EVENTS", after.as_str())],
-        );
-        assert_ne!(
-            crashed.status, 0,
-            "crash after {crash}: it should have died"
-        );
-        for _ in 0..3 {
-            let (run, _) = bench.journal();
-            let resumed = bench.rbx(&["resume", &run, "--in-doubt", "rerun"], &[]);
-            if resumed.status == 0 {
-                break;
-            }
-        }
-        let (_, events) = bench.journal();
+        let events = bench.crash_then_resume(crash, &["--in-doubt", "rerun"]);
         assert!(
             events
                 .iter()
@@ -288,5 +272,23 @@ fn kill_nine_at_every_event_neither_loses_nor_repeats_a_guarded_instance() {
                 "crash after {crash}: {guard} skipped {judged} times"
             );
         }
+    }
+}
+
+/// `rbx plan` names the instance a guard guards, with its condition, and
+/// says what happens either way.
+#[test]
+fn plan_names_the_instance_a_condition_guards() {
+    let (text, _, _, _) = runbook(Place::Loop, Kind::Call, false);
+    let bench = Bench::new();
+    bench.write("main.runbook", &text);
+    let plan = bench.rbx(&["plan", "main.runbook"], &[]);
+    assert_eq!(plan.status, 0, "{}", plan.transcript());
+    for line in [
+        "s.when-d#1 — the instance d#1 after it runs only when h == \"b\" or flag",
+        "every node of the instance d#1 runs as written",
+        "the instance d#1 is skipped whole; what follows it runs",
+    ] {
+        assert!(plan.stdout.contains(line), "{line}\n{}", plan.stdout);
     }
 }

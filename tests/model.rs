@@ -70,6 +70,7 @@ const REPLAYED: &[&str] = &[
     "s5-a-step-aborted-in-doubt-stays-in-doubt",
     "s5-retry-resets-what-failed-the-run",
     "x2-nothing-starts-once-the-clean-up-began",
+    "x2-no-person-is-waited-for-once-the-clean-up-began",
     "r5-a-list-no-loop-reads-keeps-the-ready-order",
 ];
 

@@ -746,3 +746,79 @@ fn a_role_not_yet_assigned_fails_its_requirement() {
         named.transcript()
     );
 }
+
+/// X2 with P2: once a run is cancelled — the cancel carried out and its
+/// clean-up waiting for a person, or only recorded when rbx was killed —
+/// a person's node of the procedure it was waiting for is waited for no
+/// more: `rbx confirm` refuses it and records nothing, `rbx status` does
+/// not list it, and the run ends cancelled once its clean-up is answered.
+#[test]
+fn after_a_cancel_no_answer_is_taken_for_the_procedure() {
+    let text = r#"runbook c "Cancelled while waiting" {
+  input hosts: list(string) = ["a", "b"]
+  role op "Operator" { person "Ann" }
+  stage s "S" {
+    foreach h in hosts {
+      manual check "Check {{ h }}" {
+        owner op
+        evidence ok "Fine?": bool
+      }
+    }
+    end done
+  }
+  finally {
+    manual undo "Undo" {
+      owner op
+      evidence ok "Undone?": bool
+    }
+  }
+}
+"#;
+    for killed in [false, true] {
+        let bench = support::bench::Bench::new();
+        bench.write("main.runbook", text);
+        let run = bench.rbx(&["run", "main.runbook", "--non-interactive"], &[]);
+        assert_eq!(run.status, 3, "{}", run.transcript());
+        let (id, _) = bench.journal();
+        let env: &[(&str, &str)] = if killed {
+            &[("RBX_CRASH_AFTER_EVENTS", "1")]
+        } else {
+            &[]
+        };
+        bench.rbx(
+            &["cancel", &id, "--reason", "drill", "--non-interactive"],
+            env,
+        );
+        let status = bench.rbx(&["status", &id], &[]);
+        assert!(
+            !status.stdout.contains("s.check[a]"),
+            "killed {killed}: {}",
+            status.stdout
+        );
+        let late = bench.rbx(
+            &["confirm", &id, "s.check[a]", "--evidence", "ok=true"],
+            &[],
+        );
+        assert_eq!(late.status, 2, "killed {killed}: {}", late.transcript());
+        bench.rbx(&["resume", &id, "--non-interactive"], &[]);
+        let undo = bench.rbx(
+            &["confirm", &id, "finally.undo", "--evidence", "ok=true"],
+            &[],
+        );
+        assert_eq!(undo.status, 0, "killed {killed}: {}", undo.transcript());
+        let ended = bench.rbx(&["resume", &id, "--non-interactive"], &[]);
+        assert_ne!(ended.status, 0, "killed {killed}: {}", ended.transcript());
+        let (_, events) = bench.journal();
+        let answered: Vec<&String> = events
+            .iter()
+            .filter(|(k, _, p)| k == "node_finished" && p["via"] == "rbx confirm")
+            .map(|(_, n, _)| n)
+            .collect();
+        assert_eq!(answered, ["finally.undo"], "killed {killed}: {events:?}");
+        assert_eq!(
+            bench.status(),
+            "ended:cancelled",
+            "killed {killed}: {events:?}"
+        );
+    }
+}

@@ -179,6 +179,9 @@ pub(crate) const CONSTRUCTS: &[&str] = &[
     "    require ",
     "-> continue",
     ".verdict == bad",
+    "verdict\": bool",
+    "verdict\": int",
+    ".verdict < 1",
     "then s",
 ];
 
@@ -457,10 +460,76 @@ pub(crate) fn case() -> impl Strategy<Value = Case> {
         })
 }
 
+/// The type of a generated manual step's evidence `verdict`, by the
+/// step's number, so that conditions read each kind a person can answer
+/// with: a choice (`good`, `bad`), a bool (`true` is good), an int (`12`
+/// is good, `0` bad).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Verdict {
+    Choice,
+    Bool,
+    Int,
+}
+
+impl Verdict {
+    /// The kind of the manual step `m4`, or of its node id (`s0.m4[a]`).
+    pub(crate) fn of(id: &str) -> Verdict {
+        let name = id.rsplit('.').next().unwrap_or(id);
+        let digits: String = name
+            .trim_start_matches('m')
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        match digits.parse::<usize>().unwrap_or(0) % 3 {
+            0 => Verdict::Choice,
+            1 => Verdict::Bool,
+            _ => Verdict::Int,
+        }
+    }
+
+    fn ty(self) -> &'static str {
+        match self {
+            Verdict::Choice => "choice(good, bad)",
+            Verdict::Bool => "bool",
+            Verdict::Int => "int",
+        }
+    }
+
+    /// The answer that says good, or bad.
+    pub(crate) fn answer(self, good: bool) -> String {
+        let value = match (self, good) {
+            (Verdict::Choice, true) => "good",
+            (Verdict::Choice, false) => "bad",
+            (Verdict::Bool, good) => {
+                if good {
+                    "true"
+                } else {
+                    "false"
+                }
+            }
+            (Verdict::Int, true) => "12",
+            (Verdict::Int, false) => "0",
+        };
+        format!("evidence:verdict={value}")
+    }
+
+    /// A condition that holds when the step `m` said good, or bad.
+    fn test(self, m: &str, good: bool) -> String {
+        match (self, good) {
+            (Verdict::Choice, true) => format!("{m}.verdict == good"),
+            (Verdict::Choice, false) => format!("{m}.verdict == bad"),
+            (Verdict::Bool, true) => format!("{m}.verdict"),
+            (Verdict::Bool, false) => format!("not {m}.verdict"),
+            (Verdict::Int, true) => format!("{m}.verdict >= 1"),
+            (Verdict::Int, false) => format!("{m}.verdict < 1"),
+        }
+    }
+}
+
 /// A person's node as rendered: what it is and the answers it takes.
 #[derive(Debug, Clone)]
 pub(crate) enum Person {
-    Manual,
+    Manual(Verdict),
     Gate,
     Signoff,
     Choose(Vec<String>),
@@ -471,9 +540,10 @@ impl Person {
     pub(crate) fn answer(&self, pick: u8) -> String {
         let pick = usize::from(pick);
         match self {
-            Person::Manual => ["evidence:verdict=good", "evidence:verdict=bad"]
-                .get(pick)
-                .map_or("reject".into(), |a| a.to_string()),
+            Person::Manual(verdict) => match pick {
+                0 | 1 => verdict.answer(pick == 0),
+                _ => "reject".into(),
+            },
             Person::Gate => ["attest", "attest:no"]
                 .get(pick)
                 .map_or("reject".into(), |a| a.to_string()),
@@ -681,7 +751,7 @@ impl Renderer<'_> {
             Cond::Busy => "mode == busy".to_string(),
             Cond::Flag => "flag".to_string(),
             Cond::Verdict => match &self.manual {
-                Some(m) => format!("{m}.verdict == bad"),
+                Some(m) => Verdict::of(m).test(m, false),
                 None => "not flag".to_string(),
             },
             Cond::Item(i) => match vars.last() {
@@ -774,12 +844,15 @@ impl Renderer<'_> {
                 let name = self.name("m");
                 let _ = writeln!(
                     t,
-                    "{pad}manual {name} \"Check {name}\" {{\n{pad}  owner op\n{pad}  evidence verdict \"Verdict\": choice(good, bad)"
+                    "{pad}manual {name} \"Check {name}\" {{\n{pad}  owner op\n{pad}  evidence verdict \"Verdict\": {}",
+                    Verdict::of(&name).ty()
                 );
                 self.when(t, pad, when, vars);
                 self.routes(t, &format!("{pad}  "), stage, *failure, None);
                 let _ = writeln!(t, "{pad}}}");
-                self.out.people.push((name.clone(), Person::Manual));
+                self.out
+                    .people
+                    .push((name.clone(), Person::Manual(Verdict::of(&name))));
                 self.manual = Some(name);
             }
             Item::Gate {
@@ -909,10 +982,8 @@ impl Renderer<'_> {
                 };
                 self.item(&mut inner, &pad_in, stage, &judge, vars);
                 let judged = self.manual.clone().unwrap_or_default();
-                let _ = writeln!(
-                    t,
-                    "{pad}repeat at most {at_most} until {judged}.verdict == good {{"
-                );
+                let until = Verdict::of(&judged).test(&judged, true);
+                let _ = writeln!(t, "{pad}repeat at most {at_most} until {until} {{");
                 t.push_str(&inner);
                 let _ = writeln!(t, "{pad}}}");
             }
@@ -980,7 +1051,7 @@ pub(crate) fn person_of(views: &[rbx_model::NodeView], id: &str) -> Person {
         Some((Kind::Person(BlockKind::Gate), _)) => Person::Gate,
         Some((Kind::Person(BlockKind::Signoff), _)) => Person::Signoff,
         Some((Kind::Person(BlockKind::Choose), options)) => Person::Choose(options),
-        _ => Person::Manual,
+        _ => Person::Manual(Verdict::of(id)),
     }
 }
 

@@ -12,7 +12,7 @@ use rbx_syntax::ast::BlockKind;
 
 use crate::case::{Action, Actions, Concrete, Played, confirm_flags, policy_name};
 use crate::compare::{Facts, KNOWN, diff, engine_outcome, lines, observe, outcome_name, stop_name};
-use crate::generate::{Crash, OpSpec, person_of};
+use crate::generate::{Crash, OpSpec, Verdict, person_of};
 
 const RBX: &str = env!("CARGO_BIN_EXE_rbx");
 
@@ -303,7 +303,7 @@ impl Play {
                         Some((Kind::Person(BlockKind::Choose), Some(option))) => {
                             format!("choice:{option}")
                         }
-                        _ => "evidence:verdict=good".to_string(),
+                        _ => Verdict::of(&node).answer(true),
                     };
                     if !self.act(model, Action::Confirm { node, answer })? {
                         return Ok(false);

@@ -72,6 +72,34 @@ impl Bench {
         (run.id.to_string(), events)
     }
 
+    /// `rbx run main.runbook` killed (as by `kill -9`) right after it
+    /// commits its `crash`-th event, then `rbx resume RUN RESUME_ARGS…`
+    /// until one exits 0, three times at most: the journal left.
+    pub fn crash_then_resume(
+        &self,
+        crash: usize,
+        resume_args: &[&str],
+    ) -> Vec<(String, String, serde_json::Value)> {
+        let after = crash.to_string();
+        let crashed = self.rbx(
+            &["run", "main.runbook"],
+            &[("RBX_CRASH_AFTER_EVENTS", after.as_str())],
+        );
+        assert_ne!(
+            crashed.status, 0,
+            "crash after {crash}: it should have died"
+        );
+        for _ in 0..3 {
+            let (run, _) = self.journal();
+            let mut args = vec!["resume", run.as_str()];
+            args.extend_from_slice(resume_args);
+            if self.rbx(&args, &[]).status == 0 {
+                break;
+            }
+        }
+        self.journal().1
+    }
+
     /// The lines the steps appended to `ran.log`: one per command run.
     pub fn ran(&self) -> Vec<String> {
         fs::read_to_string(self.path().join("ran.log"))

@@ -78,6 +78,7 @@ pub fn cost(node: &Node) -> Cost {
         | NodeKind::Checklist { .. }
         | NodeKind::End { .. }
         | NodeKind::Until { .. }
+        | NodeKind::Tick { .. }
         | NodeKind::Guard { .. }
         | NodeKind::Tally { .. } => Cost {
             millis: Some(0),
@@ -193,6 +194,11 @@ pub fn worst_case_with(
 
     let order = post_order(graph, start, &members);
     let mut weight: HashMap<NodeIndex, u64> = HashMap::new();
+    // An `every`'s iterations run beside other work and start only while
+    // it runs, so each can end the stage at most one iteration late: its
+    // nodes add their time once per instance of the block, after the
+    // longest path, instead of lying on it.
+    let mut beside: u64 = 0;
     let mut people = false;
     let mut by_position = order.clone();
     by_position.sort();
@@ -213,8 +219,9 @@ pub fn worst_case_with(
             };
         };
         let mut rounds: u64 = 1;
+        let recurring = node.fanout.iter().any(|f| f.every.is_some());
         if millis > 0 {
-            for fanout in &node.fanout {
+            for fanout in node.fanout.iter().filter(|f| f.every.is_none()) {
                 // A `repeat` runs its iterations one after the other, at
                 // worst every one of them.
                 let known = fanout.repeat.as_ref().map(|r| r.at_most.unsigned_abs());
@@ -249,6 +256,10 @@ pub fn worst_case_with(
                 rounds = rounds.saturating_mul(branches.div_ceil(at_once));
             }
         }
+        if recurring {
+            beside = beside.saturating_add(millis.saturating_mul(rounds));
+            continue;
+        }
         weight.insert(index, millis.saturating_mul(rounds));
     }
 
@@ -269,7 +280,10 @@ pub fn worst_case_with(
         best.insert(index, (total, next.map(|(_, successor)| successor)));
     }
 
-    let millis = best.get(&start).map_or(0, |(millis, _)| *millis);
+    let millis = best
+        .get(&start)
+        .map_or(0, |(millis, _)| *millis)
+        .saturating_add(beside);
     let mut path = Vec::new();
     let mut at = Some(start);
     while let Some(index) = at {
@@ -397,6 +411,37 @@ mod tests {
         assert_eq!(
             worst_case(&g, "s"),
             bounded(104_000, &["s", "s.a", "s.b", "s.end.done"], false)
+        );
+    }
+
+    #[test]
+    fn an_every_adds_one_iteration_per_instance_to_the_work_beside_it() {
+        let g = graph(
+            r#"
+            input hosts: list(string) = ["a", "b"]
+            stage s "S" {
+              every 10m {
+                step post "Post" { run "post" timeout 30s }
+                step probe "Probe" { run "probe" timeout 15s }
+              }
+              step work "Work" { run "work" timeout 50m }
+              foreach h in hosts {
+                every 1m at most 3 { step ping "Ping" { run "ping" timeout 5s } }
+                step drain "Drain" { run "drain" timeout 2m }
+              }
+              end done
+            }"#,
+        );
+        // The path: work 50m, then two drains, 4m. Beside it: one
+        // iteration of the stage's block (45s) and one of each host's
+        // (5s each), however many iterations run.
+        assert_eq!(
+            worst_case_with(&g, "s", &|list| (list == "hosts").then_some(2)),
+            bounded(
+                3_000_000 + 240_000 + 45_000 + 10_000,
+                &["s", "s.work", "s.drain", "s.end.done"],
+                false
+            )
         );
     }
 

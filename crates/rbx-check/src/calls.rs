@@ -87,6 +87,7 @@ impl Calls<'_> {
                 StageItemKind::Parallel(parallel) => self.items(&parallel.items),
                 StageItemKind::Checklist(list) => self.items(&list.items),
                 StageItemKind::Repeat(repeat) => self.items(&repeat.items),
+                StageItemKind::Every(every) => self.items(&every.items),
                 StageItemKind::Finally(items) => self.items(items),
                 StageItemKind::Block(block) => {
                     for stmt in &block.body {

@@ -26,6 +26,7 @@ use crate::{Finding, Source};
 
 pub use call::CallFrame;
 
+pub mod every;
 mod fan;
 pub mod guard;
 pub mod repeat;
@@ -59,6 +60,17 @@ pub struct Fanout {
     /// For the loop of a `repeat`: its items are the iterations `1..=N`,
     /// not a list's, and `var` and `list` are empty.
     pub repeat: Option<RepeatLoop>,
+    /// For the loop of an `every`: its items are the iterations `1..=N`,
+    /// each started at its due time (rules V1–V5).
+    pub every: Option<EveryLoop>,
+}
+
+/// What an `every` loop is: how many iterations at most, and its interval
+/// as written (a duration, or an expression of the inputs).
+#[derive(Debug, Clone)]
+pub struct EveryLoop {
+    pub at_most: i64,
+    pub interval: Expr,
 }
 
 /// What a `repeat` loop is: how many iterations at most, and the condition
@@ -122,6 +134,15 @@ pub enum NodeKind {
     Until {
         until: Expr,
         at_most: i64,
+    },
+    /// The start of one iteration of an `every` (rules V1–V5): started at
+    /// its due time while a node of `watched` (the work the block runs
+    /// beside, in the same loop items) has not settled; skipped once they
+    /// all have, or as missed once its period has passed.
+    Tick {
+        interval: Expr,
+        at_most: i64,
+        watched: Vec<NodeIndex>,
     },
     /// A `foreach` or `parallel` block's own condition, judged before it
     /// (rule W5): takes the branch `when` into the block when it holds,
@@ -723,13 +744,20 @@ impl<'a> Lowerer<'a> {
             routes,
             ..ctx.clone()
         };
+        let mut beside = Vec::new();
         for item in items {
             let origin = Origin {
                 source: ctx.source,
                 span: item.span,
             };
+            if matches!(item.kind, StageItemKind::Then(_) | StageItemKind::End(_)) {
+                self.join_beside(&mut beside, &mut frontier);
+            }
             match &item.kind {
                 StageItemKind::On(_) => {}
+                StageItemKind::Every(every) => {
+                    beside.push(self.every(every, &ctx, frontier.clone(), origin));
+                }
                 StageItemKind::Require(_) if stage_level => {}
                 StageItemKind::Require(_) | StageItemKind::Then(_) | StageItemKind::End(_)
                     if !stage_level =>
@@ -834,6 +862,7 @@ impl<'a> Lowerer<'a> {
                 }
             }
         }
+        self.join_beside(&mut beside, &mut frontier);
         frontier
     }
 
@@ -992,6 +1021,7 @@ impl<'a> Lowerer<'a> {
                     self.finally_items(&repeat.items, source);
                     None
                 }
+                StageItemKind::Every(_) => Some("`every`"),
                 _ => None,
             };
             if let Some(why) = why {
@@ -1567,6 +1597,7 @@ pub fn name_span(node: &Node) -> Span {
         | NodeKind::Checklist { .. }
         | NodeKind::End { .. }
         | NodeKind::Until { .. }
+        | NodeKind::Tick { .. }
         | NodeKind::Guard { .. }
         | NodeKind::Tally { .. } => node.origin.span,
     }
@@ -1586,6 +1617,7 @@ fn again_targets(sources: &[Source]) -> HashSet<String> {
                 StageItemKind::Foreach(foreach) => walk(&foreach.items, out),
                 StageItemKind::Parallel(parallel) => walk(&parallel.items, out),
                 StageItemKind::Repeat(repeat) => walk(&repeat.items, out),
+                StageItemKind::Every(every) => walk(&every.items, out),
                 _ => {}
             }
         }

@@ -282,6 +282,9 @@ impl Lints<'_> {
                 StageItemKind::Repeat(repeat) => {
                     self.stage_items(&repeat.items, required_roles, required_links);
                 }
+                StageItemKind::Every(every) => {
+                    self.stage_items(&every.items, required_roles, required_links);
+                }
                 StageItemKind::Finally(items) => {
                     self.stage_items(items, required_roles, required_links);
                 }

@@ -188,6 +188,10 @@ impl Resolver<'_> {
                     self.stage_items(&repeat.items);
                     self.expr(&repeat.until);
                 }
+                StageItemKind::Every(every) => {
+                    self.expr(&every.interval);
+                    self.stage_items(&every.items);
+                }
                 StageItemKind::Finally(items) => self.stage_items(items),
                 StageItemKind::Call(call) => {
                     self.expect_defined(Kind::Stage, &call.stage);

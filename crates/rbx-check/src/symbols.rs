@@ -269,6 +269,7 @@ impl Builder {
                 StageItemKind::Foreach(foreach) => self.items(stage, &foreach.items),
                 StageItemKind::Parallel(parallel) => self.items(stage, &parallel.items),
                 StageItemKind::Repeat(repeat) => self.items(stage, &repeat.items),
+                StageItemKind::Every(every) => self.items(stage, &every.items),
                 StageItemKind::Finally(items) => self.items(stage, items),
                 StageItemKind::Checklist(list) => {
                     if self.define(Kind::Node, &list.id) {

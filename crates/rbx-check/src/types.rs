@@ -19,6 +19,7 @@ use crate::{Finding, Source};
 mod at_once;
 mod call;
 mod data;
+mod every;
 mod retry;
 mod time;
 
@@ -332,6 +333,10 @@ impl Checker<'_> {
                         self.at_once(at_once);
                     }
                     self.stage_items(&parallel.items);
+                }
+                StageItemKind::Every(every) => {
+                    self.every_interval(&every.interval);
+                    self.stage_items(&every.items);
                 }
                 StageItemKind::Repeat(repeat) => {
                     self.stage_items(&repeat.items);

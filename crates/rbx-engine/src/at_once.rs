@@ -11,7 +11,7 @@ use rbx_syntax::ast::Expr;
 use crate::value::{self, Env, Value};
 
 /// What an expression of the inputs reads: the inputs, and nothing else.
-struct Inputs<'a>(&'a HashMap<String, Value>);
+pub(crate) struct Inputs<'a>(pub(crate) &'a HashMap<String, Value>);
 
 impl Env for Inputs<'_> {
     fn lookup(&self, path: &[&str]) -> Option<Value> {
@@ -54,9 +54,11 @@ pub(crate) fn width(expr: &Expr, inputs: &HashMap<String, Value>) -> Result<usiz
     }
 }
 
-/// Every `parallel EXPR` of the procedure, judged from the inputs: the
-/// first that is not a number of places, as the reason to refuse the run.
+/// Every `parallel EXPR` and `every` interval of the procedure, judged
+/// from the inputs: the first that is not a number of places or an
+/// interval, as the reason to refuse the run.
 pub fn check(graph: &Graph, inputs: &HashMap<String, Value>) -> Result<(), String> {
+    crate::every::check(graph, inputs)?;
     for node in graph.graph.node_weights() {
         let loops = node.fanout.iter().filter_map(|f| f.parallel_expr.as_ref());
         let blocks = node.lanes.iter().filter_map(|l| l.at_once_expr.as_ref());

@@ -27,6 +27,8 @@ pub struct Scopes {
     instance: Vec<Option<usize>>,
     /// For each instance with a clean-up: the clean-up's nodes.
     cleaning: HashMap<usize, Vec<usize>>,
+    /// For each node of a clean-up: the instance it cleans up.
+    cleaner: HashMap<usize, usize>,
     /// For each instance with a clean-up: the clean-up's start.
     cleanup: HashMap<usize, usize>,
     /// For each clean-up start: the instance it cleans up.
@@ -68,6 +70,7 @@ impl Scopes {
                 Some(cleaned) => {
                     if let Some(s) = start_of(cleaned, &node.positions) {
                         scopes.cleaning.entry(s).or_default().push(x);
+                        scopes.cleaner.insert(x, s);
                     }
                 }
                 None => scopes.instance[x] = start_of(stage, &node.positions),
@@ -90,20 +93,18 @@ impl Scopes {
                 }
             }
         }
+        let mut members: HashMap<usize, Vec<usize>> = HashMap::new();
         for x in 0..plan.nodes.len() {
             if matches!(g[plan.nodes[x].check].kind, NodeKind::End { .. }) {
                 continue;
             }
-            let mut at = scopes.instance(x);
-            let mut depth = 0;
-            while let Some(s) = at.filter(|_| depth <= plan.nodes.len()) {
+            for s in scopes.enclosing(x) {
                 if scopes.cleanup.contains_key(&s) {
-                    scopes.members.entry(s).or_default().push(x);
+                    members.entry(s).or_default().push(x);
                 }
-                at = scopes.parent.get(&s).copied();
-                depth += 1;
             }
         }
+        scopes.members = members;
         scopes
     }
 
@@ -120,20 +121,17 @@ impl Scopes {
     }
 
     /// Whether `x` is a node of the instance `s`, or of an instance that
-    /// `s` runs with `again`.
+    /// `s` runs with `again` or `call`.
     pub(crate) fn inside(&self, x: usize, s: usize) -> bool {
-        let mut at = self.instance(x);
+        self.enclosing(x).any(|i| i == s)
+    }
+
+    /// The instances `x` is inside: its own, then the instance that runs
+    /// it, and so on out to a stage run in place.
+    pub(crate) fn enclosing(&self, x: usize) -> impl Iterator<Item = usize> + '_ {
         let mut seen = HashSet::new();
-        while let Some(i) = at {
-            if i == s {
-                return true;
-            }
-            if !seen.insert(i) {
-                return false;
-            }
-            at = self.parent.get(&i).copied();
-        }
-        false
+        std::iter::successors(self.instance(x), |i| self.parent.get(i).copied())
+            .take_while(move |&i| seen.insert(i))
     }
 
     /// The instance whose clean-up `x` starts, if `x` starts one.
@@ -182,6 +180,17 @@ fn started(state: &RunState, plan: &Plan, s: usize) -> bool {
     status_of(state, &plan.nodes[s].id) == Status::Succeeded
 }
 
+/// Whether `x` is a node of the clean-up of an instance that will not
+/// start: its start settled without succeeding (skipped, or its
+/// requirements did not hold). Such a clean-up never runs (Y1), and its
+/// nodes count as finished for the loop item they are in (R4).
+pub(crate) fn never_runs(state: &RunState, plan: &Plan, x: usize) -> bool {
+    plan.scopes.cleaner.get(&x).is_some_and(|&s| {
+        let start = status_of(state, &plan.nodes[s].id);
+        start.settled() && start != Status::Succeeded
+    })
+}
+
 /// Whether nothing of the instance `s` (or of what it runs) is running.
 pub(crate) fn idle(state: &RunState, plan: &Plan, s: usize) -> bool {
     !plan
@@ -224,13 +233,16 @@ pub fn waits_for(state: &RunState, plan: &Plan, graph: &Graph, x: usize) -> Opti
 }
 
 /// The started instance with a clean-up not over that control leaves to
-/// reach `x`, if it does.
+/// reach `x`, if it does: the innermost, when an edge leaves several at
+/// once (the last node of an `again` instance that is its stage's last
+/// item leaves that stage too), so that it cleans up first.
 pub(crate) fn leaving(state: &RunState, plan: &Plan, x: usize) -> Option<usize> {
     let scopes = &plan.scopes;
     plan.incoming[x].iter().find_map(|(from, link)| {
-        let s = scopes.instance(*from)?;
-        let leaves = !scopes.inside(x, s) && unfinished(state, plan, s);
-        (leaves && carries(state, plan, *from, link)).then_some(s)
+        let s = scopes
+            .enclosing(*from)
+            .find(|&s| !scopes.inside(x, s) && unfinished(state, plan, s))?;
+        carries(state, plan, *from, link).then_some(s)
     })
 }
 

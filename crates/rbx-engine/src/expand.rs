@@ -54,6 +54,8 @@ pub struct Gate {
     /// For a `repeat`'s loop, each iteration's until node, by item: once
     /// one held, no later iteration is admitted (rule U2).
     pub until: Vec<usize>,
+    /// For an `every`'s loop, each iteration's tick, by item (rule V1).
+    pub ticks: Vec<usize>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -128,11 +130,18 @@ pub struct Plan {
     /// The lists some loop goes over (`hosts`, `discover.hosts`): a node's
     /// capture among them expands the plan again when it is recorded.
     pub loop_lists: std::collections::HashSet<String>,
+    /// For each tick of an `every`, the instances of the nodes it runs
+    /// beside, in the same loop items (rule V3), and its gate.
+    pub watched: HashMap<usize, (Vec<usize>, usize)>,
 }
 
 /// One expansion of a node: its item positions and the values of its loop
 /// variables, outermost loop first.
 type Combo = (Vec<usize>, Vec<(String, Value)>);
+
+/// The instances of each node of the checked graph: their item positions
+/// and their index in the plan.
+pub(crate) type Instances = HashMap<NodeIndex, Vec<(Vec<usize>, usize)>>;
 
 /// One gate: the loop's or block's id and the positions of the loops
 /// around it.
@@ -144,15 +153,16 @@ type GateKey = (usize, Vec<usize>);
 pub(crate) fn expand(graph: &Graph, lists: &crate::Lists<'_>) -> Plan {
     let g = &graph.graph;
     let mut plan = Plan::default();
-    let mut instances: HashMap<NodeIndex, Vec<(Vec<usize>, usize)>> = HashMap::new();
+    let mut instances: Instances = HashMap::new();
     for index in g.node_indices() {
         let node = &g[index];
         let mut combos: Vec<Combo> = vec![(Vec::new(), Vec::new())];
         let mut names: Vec<Vec<String>> = Vec::new();
         for fanout in &node.fanout {
-            let values = match &fanout.repeat {
-                Some(repeat) => (1..=repeat.at_most).map(Value::Int).collect(),
-                None => lists.items(&fanout.list, &node.id),
+            let values = match (&fanout.repeat, &fanout.every) {
+                (Some(repeat), _) => (1..=repeat.at_most).map(Value::Int).collect(),
+                (None, Some(every)) => (1..=every.at_most).map(Value::Int).collect(),
+                (None, None) => lists.items(&fanout.list, &node.id),
             };
             names.push(item_names(&values));
             let mut next = Vec::new();
@@ -232,6 +242,7 @@ pub(crate) fn expand(graph: &Graph, lists: &crate::Lists<'_>) -> Plan {
         .and_then(|s| instances.get(&s))
         .and_then(|i| i.first())
         .map(|(_, x)| *x);
+    plan.watched = crate::every::watched(graph, &plan, &instances);
     plan.scopes = crate::cleanup::Scopes::of(graph, &plan);
     plan.loop_lists = g
         .node_weights()
@@ -327,6 +338,7 @@ impl Plan {
                         tally: None,
                         tolerate,
                         until: Vec::new(),
+                        ticks: Vec::new(),
                     });
                 }
                 let items = &mut self.gates[gate].items;
@@ -356,6 +368,13 @@ impl Plan {
                 let key = (own.id, self.nodes[x].positions[..depth].to_vec());
                 if let Some(&gate) = keys.get(&key) {
                     self.gates[gate].until.push(x);
+                }
+            }
+            if let (NodeKind::Tick { .. }, Some(own)) = (&node.kind, node.fanout.last()) {
+                let depth = node.fanout.len() - 1;
+                let key = (own.id, self.nodes[x].positions[..depth].to_vec());
+                if let Some(&gate) = keys.get(&key) {
+                    self.gates[gate].ticks.push(x);
                 }
             }
             if let NodeKind::Tally { group, .. } = node.kind {

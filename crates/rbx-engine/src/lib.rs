@@ -10,6 +10,7 @@ pub mod at_once;
 pub mod checkpoint;
 mod cleanup;
 mod data;
+mod every;
 pub mod executor;
 mod expand;
 mod expect;
@@ -440,6 +441,12 @@ pub fn waiting_for(
     inputs: &serde_json::Value,
     state: &RunState,
 ) -> Vec<(String, bool)> {
+    // A cancel recorded and not carried out yet (rbx was killed right
+    // after it): the run waits for nobody until `rbx resume` carries it
+    // out, settling what was waiting as cancelled.
+    if matches!(state.status, RunStatus::Cancelled) {
+        return Vec::new();
+    }
     let inputs = stored_inputs(inputs);
     let plan = expand::expand(&procedure.graph, &list_values(&inputs, state));
     // A flow a settled node left is left, whether or not a crash kept its

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use crate::expand::{Gate, Link, Plan};
 use crate::state::{NodeState, RunState, Status};
 use rbx_check::graph::EdgeKind;
+use rbx_check::symbols::is_cleanup;
 
 /// Whether `link` carries control from a source that settled as `source`
 /// (rule C1), leaving aside whether its flow was left.
@@ -201,11 +202,7 @@ impl Kept {
     fn advance(&mut self, state: &RunState, plan: &Plan, g: usize) {
         let items = &plan.gates[g].items;
         while let Some(item) = items.get(self.first_open[g]) {
-            if item
-                .members
-                .iter()
-                .any(|&m| !status_of(state, &plan.nodes[m].id).settled())
-            {
+            if item.members.iter().any(|&m| !finished(state, plan, m)) {
                 break;
             }
             self.first_open[g] += 1;
@@ -242,6 +239,12 @@ fn admitted(state: &RunState, plan: &Plan, gate: &Gate, item: usize) -> bool {
     })
 }
 
+/// Whether the member `m` of an item is finished: settled, or of the
+/// clean-up of an instance that will not start, which never runs.
+fn finished(state: &RunState, plan: &Plan, m: usize) -> bool {
+    status_of(state, &plan.nodes[m].id).settled() || crate::cleanup::never_runs(state, plan, m)
+}
+
 /// How many items from `from` up to `item` are unfinished, counted up to
 /// the limit.
 fn unfinished_between(
@@ -253,12 +256,7 @@ fn unfinished_between(
 ) -> usize {
     gate.items[from..item]
         .iter()
-        .filter(|earlier| {
-            earlier
-                .members
-                .iter()
-                .any(|&m| !status_of(state, &plan.nodes[m].id).settled())
-        })
+        .filter(|earlier| earlier.members.iter().any(|&m| !finished(state, plan, m)))
         .take(gate.at_once)
         .count()
 }
@@ -344,6 +342,10 @@ pub fn next(state: &RunState, plan: &Plan) -> Vec<usize> {
     (0..plan.nodes.len())
         .filter(|&x| match status_of(state, &plan.nodes[x].id) {
             Status::Running => true,
+            // Once the run's end is decided, nothing outside a clean-up
+            // starts (rule X2): a person's node it was waiting for is not
+            // waited for any more, and `rbx confirm` refuses it.
+            Status::Pending if state.finally.is_some() && !is_cleanup(&plan.nodes[x].flow) => false,
             Status::Pending => {
                 considered(state, plan, x)
                     && runs(state, plan, x)

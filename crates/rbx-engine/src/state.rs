@@ -27,6 +27,12 @@ pub mod kind {
     /// expectations held, and the end of its output.
     pub const WAIT_POLLED: &str = "wait_polled";
     pub const FLOW_LEFT: &str = "flow_left";
+    /// When an iteration of an `every` is due (rule V2), recorded the first
+    /// time its turn comes, before it is waited for.
+    pub const ITERATION_DUE: &str = "iteration_due";
+    /// The work an `every` runs beside has settled: the iterations not
+    /// begun are skipped, every node of them listed (rule V3).
+    pub const EVERY_STOPPED: &str = "every_stopped";
     pub const IN_DOUBT: &str = "in_doubt";
     pub const RETRY: &str = "retry";
     pub const RERUN_FROM: &str = "rerun_from";
@@ -229,7 +235,8 @@ pub struct RunState {
     #[serde(skip)]
     pub history: History,
     /// When each wait the run stopped for is due, as it was computed then:
-    /// a resumed wait keeps it, even if its `until` reads `now()`.
+    /// a resumed wait keeps it, even if its `until` reads `now()`; and when
+    /// each iteration of an `every` whose turn came is due (rule V2).
     pub dues: HashMap<String, i64>,
     /// Once the run's `finally` block has started: how the run ends when
     /// it is over (`finally_started`'s payload: `outcome` and `success`,
@@ -341,6 +348,18 @@ impl RunState {
                 entry.status = Status::Skipped;
                 entry.finished_seq = Some(seq);
                 entry.condition = text(payload, "condition");
+            }
+            kind::ITERATION_DUE => {
+                let due = payload.get("due").and_then(Json::as_i64).unwrap_or(0);
+                self.dues.insert(node.to_string(), due);
+            }
+            kind::EVERY_STOPPED => {
+                let skipped = payload.get("skipped").and_then(Json::as_array);
+                for id in skipped.into_iter().flatten().filter_map(Json::as_str) {
+                    let entry = self.nodes.entry(id.to_string()).or_default();
+                    entry.status = Status::Skipped;
+                    entry.finished_seq = Some(seq);
+                }
             }
             kind::FLOW_LEFT => {
                 if let Some(flow) = text(payload, "flow") {

@@ -96,6 +96,7 @@ fn find(file: &File, at: usize) -> Option<Found<'_>> {
             StageItemKind::Foreach(foreach) => in_stage(stage, &foreach.items, at),
             StageItemKind::Parallel(parallel) => in_stage(stage, &parallel.items, at),
             StageItemKind::Repeat(repeat) => in_stage(stage, &repeat.items, at),
+            StageItemKind::Every(every) => in_stage(stage, &every.items, at),
             StageItemKind::Finally(items) => in_stage(stage, items, at),
             _ => None,
         })

@@ -234,6 +234,10 @@ impl Walker<'_> {
                     self.stage_items(&repeat.items);
                     self.expr(&repeat.until);
                 }
+                StageItemKind::Every(every) => {
+                    self.expr(&every.interval);
+                    self.stage_items(&every.items);
+                }
                 StageItemKind::Finally(items) => self.stage_items(items),
                 StageItemKind::Checklist(list) => {
                     self.named(Kind::Node, &list.id, true);

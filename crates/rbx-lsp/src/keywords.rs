@@ -31,7 +31,7 @@ impl Context {
         Some(match keyword {
             "runbook" => Context::Top,
             "role" => Context::Role,
-            "stage" | "foreach" | "parallel" | "checklist" | "repeat" => Context::Stage,
+            "stage" | "foreach" | "parallel" | "checklist" | "repeat" | "every" => Context::Stage,
             "step" => Context::Step,
             "manual" => Context::Manual,
             "gate" => Context::Gate,
@@ -468,9 +468,11 @@ pub const KEYWORDS: &[Keyword] = &[
     ),
     kw(
         "every",
-        "every DURATION",
-        "How often a wait polls.",
-        &[Wait],
+        "every DURATION  ·  every DURATION at most N { … }",
+        "In a wait, how often it polls. In a stage, a recurring block: its items run once per \
+         interval, beside the items written after it, until those have settled; an iteration \
+         whose interval passed without it starting is recorded as missed (`post[2]`).",
+        &[Wait, Stage],
     ),
     kw(
         "until",

@@ -112,6 +112,15 @@ fn nodes(lines: &LineIndex, items: &[StageItem]) -> Vec<DocumentSymbol> {
                 Span::new(item.span.start, item.span.start + "repeat".len()),
                 Some(nodes(lines, &repeat.items)),
             )),
+            StageItemKind::Every(every) => Some(symbol(
+                lines,
+                format!("every {}", rbx_syntax::fmt::expr(&every.interval)),
+                String::new(),
+                SymbolKind::ARRAY,
+                item.span,
+                Span::new(item.span.start, item.span.start + "every".len()),
+                Some(nodes(lines, &every.items)),
+            )),
             StageItemKind::Finally(items) => Some(symbol(
                 lines,
                 "finally".into(),

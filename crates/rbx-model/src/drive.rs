@@ -396,6 +396,11 @@ impl Model<'_> {
             NodeKind::End { .. } => {
                 return Err(ModelError::Unsupported(format!("the outcome `{id}` ran")));
             }
+            NodeKind::Tick { .. } => {
+                return Err(ModelError::Unsupported(format!(
+                    "the tick `{id}` of an `every`: the model has no clock"
+                )));
+            }
             NodeKind::Block(block) => {
                 let requires: Vec<Require> = block
                     .body
@@ -837,6 +842,21 @@ fn answer_fits(block: &Block, answer: &Answer) -> Result<Option<Settlement>, Mod
     }
 }
 
+/// A person's answer as the value its evidence type gives it: `true` or
+/// `false` for a bool, a number for an int, a name for a choice.
+fn typed(ty: Option<&EvidenceType>, answer: &str) -> Result<Val, ModelError> {
+    let refused = || ModelError::Unsupported(format!("the answer `{answer}`"));
+    Ok(match ty {
+        Some(EvidenceType::Bool) => match answer {
+            "true" => Val::Bool(true),
+            "false" => Val::Bool(false),
+            _ => return Err(refused()),
+        },
+        Some(EvidenceType::Int) => Val::Int(answer.parse().map_err(|_| refused())?),
+        _ => Val::Name(answer.to_string()),
+    })
+}
+
 /// What node `x` reads ("What a node can read"): its loop items, the
 /// inputs, then other nodes by the id written in the runbook.
 struct Reader<'m, 'g> {
@@ -845,6 +865,18 @@ struct Reader<'m, 'g> {
 }
 
 impl Reader<'_, '_> {
+    /// The type of the evidence `field` of node `y`, when it has one.
+    fn evidence_type(&self, y: usize, field: &str) -> Option<&EvidenceType> {
+        let m = self.model;
+        let NodeKind::Block(block) = &m.graph.graph[m.plan.nodes[y].check].kind else {
+            return None;
+        };
+        block.body.iter().find_map(|stmt| match &stmt.kind {
+            StmtKind::Evidence(e) if e.name.name == field => Some(&e.ty),
+            _ => None,
+        })
+    }
+
     /// The instance of the node written `name` that `x` reads: one in the
     /// same loop items if there is one, else, of those that ran rather
     /// than being skipped, the one that settled last ("What a node can
@@ -909,8 +941,12 @@ impl Env for Reader<'_, '_> {
                         }
                         .to_string(),
                     )),
-                    // P3: a manual step's evidence is its value.
-                    field => node.answers.get(field).cloned().map(Val::Name),
+                    // P3: a manual step's evidence is its value, of the
+                    // evidence's type.
+                    field => match node.answers.get(field) {
+                        Some(answer) => Some(typed(self.evidence_type(y, field), answer)?),
+                        None => None,
+                    },
                 })
             }
             _ => Err(unsupported()),

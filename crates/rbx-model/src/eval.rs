@@ -1,6 +1,7 @@
 //! Expressions, as far as the property tests write them: names (and
 //! strings with no interpolation) compared with `==` and `!=`, booleans,
-//! `and`, `or`, `not` and parentheses; and the width of `parallel EXPR`.
+//! numbers compared by size, `and`, `or`, `not` and parentheses; and the
+//! width of `parallel EXPR`.
 //! Any other form is refused as unsupported rather than guessed at.
 
 use rbx_syntax::ast::{CompareOp, Expr, ExprKind};
@@ -14,6 +15,8 @@ pub enum Val {
     /// names nothing with a value ("What a node can read").
     Name(String),
     Bool(bool),
+    /// A person's `int` evidence.
+    Int(i64),
 }
 
 /// The value of a dotted path, if it has one: a loop item, an input, or a
@@ -26,6 +29,7 @@ pub fn truth(expr: &Expr, env: &dyn Env) -> Result<bool, ModelError> {
     match value(expr, env)? {
         Val::Bool(b) => Ok(b),
         Val::Name(name) => Err(unsupported(&format!("`{name}` used as a condition"))),
+        Val::Int(n) => Err(unsupported(&format!("`{n}` used as a condition"))),
     }
 }
 
@@ -48,6 +52,7 @@ fn value(expr: &Expr, env: &dyn Env) -> Result<Val, ModelError> {
         ExprKind::Not(inner) => Val::Bool(!truth(inner, env)?),
         ExprKind::Paren(inner) => value(inner, env)?,
         ExprKind::Bool(b) => Val::Bool(*b),
+        ExprKind::Int(n) => Val::Int(*n),
         // A string with no `{{ }}` compares with a name by its text, as a
         // loop item (`v1 == "a"`) is compared.
         ExprKind::String(text) => match text.as_literal() {
@@ -64,11 +69,17 @@ fn value(expr: &Expr, env: &dyn Env) -> Result<Val, ModelError> {
             let (lhs, rhs) = (value(lhs, env)?, value(rhs, env)?);
             let comparable = matches!(
                 (&lhs, &rhs),
-                (Val::Name(_), Val::Name(_)) | (Val::Bool(_), Val::Bool(_))
+                (Val::Name(_), Val::Name(_))
+                    | (Val::Bool(_), Val::Bool(_))
+                    | (Val::Int(_), Val::Int(_))
             );
-            match op {
-                CompareOp::Eq if comparable => Val::Bool(lhs == rhs),
-                CompareOp::Ne if comparable => Val::Bool(lhs != rhs),
+            match (op, &lhs, &rhs) {
+                (CompareOp::Eq, _, _) if comparable => Val::Bool(lhs == rhs),
+                (CompareOp::Ne, _, _) if comparable => Val::Bool(lhs != rhs),
+                (CompareOp::Lt, Val::Int(a), Val::Int(b)) => Val::Bool(a < b),
+                (CompareOp::Le, Val::Int(a), Val::Int(b)) => Val::Bool(a <= b),
+                (CompareOp::Gt, Val::Int(a), Val::Int(b)) => Val::Bool(a > b),
+                (CompareOp::Ge, Val::Int(a), Val::Int(b)) => Val::Bool(a >= b),
                 _ => return Err(unsupported(&rbx_syntax::fmt::expr(expr))),
             }
         }

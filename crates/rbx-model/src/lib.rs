@@ -361,9 +361,10 @@ impl<'g> Model<'g> {
             NodeKind::End { .. } => (check.id.clone(), Kind::Outcome),
             NodeKind::Anchor(anchor) => (anchor.id.name.clone(), Kind::Other),
             NodeKind::Checklist { name, .. } => (name.clone(), Kind::Other),
-            NodeKind::Tally { .. } | NodeKind::Until { .. } | NodeKind::Guard { .. } => {
-                (check.id.clone(), Kind::Other)
-            }
+            NodeKind::Tally { .. }
+            | NodeKind::Until { .. }
+            | NodeKind::Tick { .. }
+            | NodeKind::Guard { .. } => (check.id.clone(), Kind::Other),
             NodeKind::Block(block) => {
                 let attests = block
                     .body

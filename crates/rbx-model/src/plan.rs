@@ -80,6 +80,12 @@ impl Plan {
         let mut instances: HashMap<NodeIndex, Vec<usize>> = HashMap::new();
         for index in g.node_indices() {
             let node = &g[index];
+            if node.fanout.iter().any(|f| f.every.is_some()) {
+                return Err(ModelError::Unsupported(
+                    "`every`: the model has no clock, and an iteration runs at a due time"
+                        .to_string(),
+                ));
+            }
             // Every combination of items, outermost loop first (G3).
             let mut combos: Vec<Combo> = vec![(vec![], vec![])];
             for fanout in &node.fanout {

@@ -515,6 +515,7 @@ pub enum StageItemKind {
     Parallel(Parallel),
     Again(Again),
     Repeat(Repeat),
+    Every(Every),
     /// `finally { ... }` in a stage: the stage's clean-up, run whenever the
     /// stage is left, as it ends, fails or is cancelled.
     Finally(Vec<StageItem>),
@@ -652,6 +653,17 @@ pub struct Repeat {
     /// The bound; lint refuses a `repeat` without one.
     pub at_most: Option<Int>,
     pub until: Expr,
+    pub items: Vec<StageItem>,
+}
+
+/// `every INTERVAL (at most N)? { ... }`: the items run once per interval,
+/// beside the items written after the block, until those have settled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Every {
+    /// A duration, or an expression of the inputs giving one.
+    pub interval: Expr,
+    /// How many iterations at most; without it, `every::DEFAULT_BOUND`.
+    pub at_most: Option<Int>,
     pub items: Vec<StageItem>,
 }
 

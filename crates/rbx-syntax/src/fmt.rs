@@ -284,7 +284,8 @@ impl Printer<'_> {
                 | StageItemKind::Checklist(_)
                 | StageItemKind::Foreach(_)
                 | StageItemKind::Parallel(_)
-                | StageItemKind::Repeat(_) => "node",
+                | StageItemKind::Repeat(_)
+                | StageItemKind::Every(_) => "node",
                 StageItemKind::Finally(_) => "finally",
             },
             |printer, item, level| printer.stage_item(item, level),
@@ -387,6 +388,15 @@ impl Printer<'_> {
                 head.push_str(&format!(" until {}", expr(&repeat.until)));
                 self.out.push_str(&format!("{p}{head} {{\n"));
                 self.stage_items(&repeat.items, level + 1);
+                self.close(end, level);
+            }
+            StageItemKind::Every(every) => {
+                let mut head = format!("every {}", expr(&every.interval));
+                if let Some(n) = &every.at_most {
+                    head.push_str(&format!(" at most {}", n.value));
+                }
+                self.out.push_str(&format!("{p}{head} {{\n"));
+                self.stage_items(&every.items, level + 1);
                 self.close(end, level);
             }
             StageItemKind::Block(block) => {

@@ -635,6 +635,7 @@ impl<'s> Lowerer<'s> {
             Rule::parallel_decl => StageItemKind::Parallel(self.parallel(pair)?),
             Rule::again_decl => StageItemKind::Again(self.again(pair)?),
             Rule::repeat_decl => StageItemKind::Repeat(self.repeat(pair)?),
+            Rule::every_decl => StageItemKind::Every(self.every(pair)?),
             Rule::finally_decl => {
                 StageItemKind::Finally(self.stage_items(Children::of(pair).rest())?)
             }
@@ -721,6 +722,21 @@ impl<'s> Lowerer<'s> {
         Ok(Repeat {
             at_most,
             until,
+            items,
+        })
+    }
+
+    fn every(&mut self, pair: Pair<'_, Rule>) -> R<Every> {
+        let mut children = Children::of(pair);
+        let interval = self.expr(children.expect(Rule::expr)?)?;
+        let at_most = match children.take(Rule::repeat_bound) {
+            Some(bound) => Some(self.int(Children::of(bound).expect(Rule::int)?)),
+            None => None,
+        };
+        let items = self.stage_items(children.rest())?;
+        Ok(Every {
+            interval,
+            at_most,
             items,
         })
     }

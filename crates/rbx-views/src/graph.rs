@@ -176,6 +176,13 @@ pub fn fanout(fanout: &Fanout) -> String {
             repeat.at_most, repeat.until
         );
     }
+    if let Some(every) = &fanout.every {
+        return format!(
+            "every {}, at most {} iterations (one at a time)",
+            rbx_syntax::fmt::expr(&every.interval),
+            every.at_most
+        );
+    }
     let mut pace = match (fanout.parallel, &fanout.parallel_expr) {
         (_, Some(width)) => format!("{} at a time", rbx_syntax::fmt::expr(width)),
         (Some(n), None) if n > 1 => format!("{n} at a time"),

@@ -404,6 +404,7 @@ impl<'a> Plan<'a> {
                 | NodeKind::Anchor(_)
                 | NodeKind::Checklist { .. }
                 | NodeKind::Until { .. }
+                | NodeKind::Tick { .. }
                 | NodeKind::Guard { .. }
                 | NodeKind::Tally { .. } => self.node(index, indent),
             }
@@ -489,6 +490,13 @@ impl<'a> Plan<'a> {
                 return self.until(index, indent, until, *at_most);
             }
             NodeKind::Guard { condition } => return self.guard(index, indent, condition),
+            NodeKind::Tick {
+                interval, watched, ..
+            } => {
+                let graph = &self.procedure.graph.graph;
+                let beside: Vec<String> = watched.iter().map(|w| graph[*w].id.clone()).collect();
+                return self.tick(index, indent, interval, &beside);
+            }
             NodeKind::StageStart { .. } | NodeKind::End { .. } => return,
         };
         // A title is one line of the plan even if it holds a `\n` escape.
@@ -500,6 +508,11 @@ impl<'a> Plan<'a> {
             if fanout.repeat.is_some() {
                 let text = graph::fanout(fanout);
                 details.push(("repeat", text.trim_start_matches("repeat ").to_string()));
+                continue;
+            }
+            if fanout.every.is_some() {
+                let text = graph::fanout(fanout);
+                details.push(("every", text.trim_start_matches("every ").to_string()));
                 continue;
             }
             let mut text = graph::fanout(fanout)
@@ -587,21 +600,67 @@ impl<'a> Plan<'a> {
         }
     }
 
+    /// The start of each iteration of an `every` (rules V1–V5).
+    fn tick(
+        &mut self,
+        index: usize,
+        indent: usize,
+        interval: &rbx_syntax::ast::Expr,
+        beside: &[String],
+    ) {
+        let node = self.nodes[index];
+        self.out.push('\n');
+        let what = format!("an iteration every {}", expr(interval));
+        self.line(indent, &format!("{:<9}{} — {what}", "every", node.id));
+        let beside = if beside.is_empty() {
+            "nothing: it never runs".to_string()
+        } else {
+            beside.join(", ")
+        };
+        let pad = indent + 9;
+        let details = [
+            (
+                "due",
+                format!(
+                    "iteration k at {} × k after the block is reached",
+                    expr(interval)
+                ),
+            ),
+            ("beside", beside),
+            (
+                "stops",
+                "once those have settled; an iteration started finishes first".to_string(),
+            ),
+            (
+                "missed",
+                "an iteration not started within its interval is skipped as missed".to_string(),
+            ),
+        ];
+        for (key, value) in details {
+            self.line(pad, &format!("{key:<KEY$}{value}"));
+        }
+    }
+
     /// A block's own condition, judged once before it.
     fn guard(&mut self, index: usize, indent: usize, condition: &rbx_syntax::ast::Expr) {
         let node = self.nodes[index];
         self.out.push('\n');
-        let what = format!("the block after it runs only when {}", expr(condition));
+        // `s.when-foreach-host` and `s.when-parallel` guard a block;
+        // `s.when-drain#2` the instance `drain#2` of an `again` or `call`.
+        let guarded = match node.id.rsplit_once(".when-") {
+            Some((_, w)) if !w.starts_with("foreach-") && !w.starts_with("parallel") => {
+                format!("the instance {w}")
+            }
+            _ => "the block".to_string(),
+        };
+        let what = format!("{guarded} after it runs only when {}", expr(condition));
         self.line(indent, &format!("{:<9}{} — {what}", "when", node.id));
         let pad = indent + 9;
         let details = [
-            (
-                "holds",
-                "every node of the block runs as written".to_string(),
-            ),
+            ("holds", format!("every node of {guarded} runs as written")),
             (
                 "not",
-                "the whole block is skipped; what follows it runs".to_string(),
+                format!("{guarded} is skipped whole; what follows it runs"),
             ),
         ];
         for (key, value) in details {
@@ -801,6 +860,7 @@ impl<'a> Plan<'a> {
             | NodeKind::Anchor(_)
             | NodeKind::Checklist { .. }
             | NodeKind::Until { .. }
+            | NodeKind::Tick { .. }
             | NodeKind::Guard { .. }
             | NodeKind::Tally { .. } => {
                 format!("continue with {}", target.id)

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use rbx_check::graph::{Graph, Node, NodeKind};
+use rbx_engine::state::Status;
 use rbx_engine::{Procedure, RunState};
 use rbx_store::RunSummary;
 use serde::Serialize;
@@ -18,6 +19,19 @@ pub struct NodeRow {
     pub duration_ms: Option<u64>,
     pub branch: Option<String>,
     pub reason: Option<String>,
+    /// For an iteration of an `every`: when it was due.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub due: Option<String>,
+    /// Its interval passed without it starting (rule V4).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub missed: bool,
+}
+
+/// The next iteration of an `every` that waits for its due time.
+#[derive(Debug, Serialize)]
+pub struct NextDue {
+    pub node: String,
+    pub due: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -38,6 +52,10 @@ pub struct StatusView {
     pub waiting_for: Vec<String>,
     /// The roles steps assigned during the run, as they stand now.
     pub assigned: Vec<AssignedRow>,
+    /// The earliest iteration of an `every` whose due time is recorded and
+    /// that has not started: what the run does next, at that time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_due: Option<NextDue>,
     pub nodes: Vec<NodeRow>,
 }
 
@@ -66,12 +84,19 @@ impl StatusView {
         } else {
             recorded
         };
-        let ids = ordered_ids(&procedure.graph, state);
+        let mut ids = ordered_ids(&procedure.graph, state);
+        let history = |id: &str| state.history.nodes.get(id);
+        // An iteration that never came, once its `every` stopped, is left
+        // out (rule V3).
+        ids.retain(|id| !history(id).is_some_and(|h| h.stopped));
         let nodes = ids
             .into_iter()
             .map(|id| {
                 let node = state.nodes.get(&id);
+                let due = history(&id).and_then(|h| h.due);
                 NodeRow {
+                    due: due.map(rbx_engine::format_time),
+                    missed: history(&id).is_some_and(|h| h.missed),
                     standing: rbx_engine::state::standing(node, &state.status, driven),
                     attempts: node.map_or(0, |n| n.attempts),
                     duration_ms: node.and_then(|n| n.duration_ms),
@@ -89,8 +114,24 @@ impl StatusView {
                 .map(|(id, _)| id)
                 .collect()
         };
+        let next_due = state
+            .dues
+            .iter()
+            .filter(|(id, _)| {
+                let pending = state
+                    .nodes
+                    .get(*id)
+                    .is_none_or(|n| n.status == Status::Pending);
+                pending && history(id).is_some_and(|h| h.due.is_some())
+            })
+            .min_by_key(|(id, due)| (**due, (*id).clone()))
+            .map(|(id, due)| NextDue {
+                node: id.clone(),
+                due: rbx_engine::format_time(*due),
+            });
         StatusView {
             version: crate::JSON_VERSION,
+            next_due,
             run: summary.id.to_string(),
             title: summary.title.clone(),
             status,
@@ -135,9 +176,16 @@ impl StatusView {
                 row.role, row.person, row.by
             ));
         }
+        if let Some(next) = &self.next_due {
+            out.push_str(&format!("next iteration: {} due {}\n", next.node, next.due));
+        }
         out.push('\n');
         for node in &self.nodes {
             let mut parts = Vec::new();
+            if let Some(due) = &node.due {
+                let missed = if node.missed { "missed, " } else { "" };
+                parts.push(format!("{missed}due {due}"));
+            }
             if node.attempts > 1 {
                 parts.push(format!("{} attempts", node.attempts));
             }
@@ -213,6 +261,7 @@ fn listed(node: &Node) -> bool {
             | NodeKind::Checklist { .. }
             | NodeKind::Tally { .. }
             | NodeKind::Until { .. }
+            | NodeKind::Tick { .. }
             | NodeKind::Guard { .. }
     )
 }

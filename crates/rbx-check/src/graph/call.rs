@@ -121,6 +121,7 @@ fn unsafe_items(items: &[StageItem]) -> bool {
         StageItemKind::Finally(items) => unsafe_items(items),
         // Reaching its bound fails the loop, which takes a route.
         StageItemKind::Repeat(_) => true,
+        StageItemKind::Every(every) => unsafe_items(&every.items),
         StageItemKind::Require(_)
         | StageItemKind::On(_)
         | StageItemKind::Then(_)

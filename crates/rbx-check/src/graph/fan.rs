@@ -28,6 +28,7 @@ impl<'a> Lowerer<'a> {
             parallel_expr: foreach.parallel_expr.clone(),
             tolerate: foreach.tolerate.clone(),
             repeat: None,
+            every: None,
         });
         let Some(tolerate) = &foreach.tolerate else {
             return self.items(&foreach.items, &inner, frontier, false);

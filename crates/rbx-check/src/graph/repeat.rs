@@ -49,6 +49,7 @@ impl<'a> Lowerer<'a> {
                 at_most,
                 until: until.clone(),
             }),
+            every: None,
         });
         let exits = self.items(&repeat.items, &inner, frontier, false);
         let first = repeat
@@ -178,6 +179,7 @@ fn body_names<'i>(items: &'i [StageItem], out: &mut HashSet<&'i str>) {
             StageItemKind::Foreach(foreach) => body_names(&foreach.items, out),
             StageItemKind::Parallel(parallel) => body_names(&parallel.items, out),
             StageItemKind::Repeat(repeat) => body_names(&repeat.items, out),
+            StageItemKind::Every(every) => body_names(&every.items, out),
             StageItemKind::Require(_)
             | StageItemKind::On(_)
             | StageItemKind::Then(_)

@@ -31,6 +31,8 @@ use super::record::{finish, record, settled};
 use super::tally::Tally;
 use super::{Done, Shared};
 
+mod every;
+
 /// Drives the run until it ends, fails, pauses or is interrupted.
 #[expect(
     clippy::too_many_arguments,
@@ -183,6 +185,9 @@ struct Dispatcher<'a> {
     exits: BTreeSet<usize>,
     /// The stage instances such nodes wait for.
     waited: BTreeSet<usize>,
+    /// The ticks of `every` blocks waiting for their due time, by it
+    /// (rule V2).
+    timers: BTreeSet<(i64, usize)>,
 }
 
 /// Drives the run on `plan` until it stops (`Some`), or until a list was
@@ -220,6 +225,7 @@ pub(crate) async fn dispatch(
         replan: false,
         exits: BTreeSet::new(),
         waited: BTreeSet::new(),
+        timers: BTreeSet::new(),
     };
     if let Err(e) = dispatcher.recover().await {
         return Some(Exit::Broken(e));
@@ -262,7 +268,19 @@ impl Dispatcher<'_> {
                     return Some(Exit::Broken(e));
                 }
             }
-            let joined = self.running.join_next().await?;
+            let next_tick = self.next_tick();
+            if self.running.is_empty() && next_tick.is_none() {
+                return None;
+            }
+            let mut interrupted = cancel.clone();
+            let joined = tokio::select! {
+                Some(joined) = self.running.join_next() => joined,
+                Ok(()) = interrupted.changed() => continue,
+                () = until(&self.shared.options.clock, next_tick) => {
+                    self.wake_ticks();
+                    continue;
+                }
+            };
             let Ok((x, done)) = joined else { continue };
             if let Err(e) = self.settle(x, done).await {
                 return Some(Exit::Broken(e));
@@ -391,6 +409,7 @@ impl Dispatcher<'_> {
     /// any other node is ready to run.
     async fn consider(&mut self) -> Result<(), String> {
         self.reconsider_cleanups();
+        self.wake_ticks();
         self.begin_done_cleanups().await?;
         while let Some(x) = self.candidates.pop_first() {
             // A node settled already (answered with `rbx confirm`, or
@@ -411,7 +430,12 @@ impl Dispatcher<'_> {
                 continue;
             }
             if !runs_kept(self.state, self.plan, x, Some(&self.kept)) {
-                self.skip(x).await?;
+                if !self.no_tick(x).await? {
+                    self.skip(x).await?;
+                }
+                continue;
+            }
+            if self.tick(x).await? {
                 continue;
             }
             if let Some(s) = cleanup::waits_for(self.state, self.plan, &self.shared.graph, x) {
@@ -704,6 +728,16 @@ impl Dispatcher<'_> {
             stuck.join(", ")
         ))
     }
+}
+
+/// Sleeps until `due` (milliseconds since the epoch) on the run's clock;
+/// for ever without one.
+async fn until(clock: &crate::executor::Clock, due: Option<i64>) {
+    let Some(due) = due else {
+        return std::future::pending().await;
+    };
+    let wait = u64::try_from(due.saturating_sub(clock.now_ms())).unwrap_or(0);
+    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
 }
 
 /// Ctrl-C, SIGTERM or SIGHUP: recorded, and the run is left resumable.

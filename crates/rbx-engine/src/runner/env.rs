@@ -142,6 +142,7 @@ pub(crate) fn mentioned(
             }
         }
         NodeKind::Until { until, .. } => collect_paths(until, &mut names),
+        NodeKind::Tick { interval, .. } => collect_paths(interval, &mut names),
         NodeKind::Guard { condition } => collect_paths(condition, &mut names),
         NodeKind::End { .. } | NodeKind::Tally { .. } => {}
     }

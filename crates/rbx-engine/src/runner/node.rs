@@ -94,6 +94,11 @@ pub(crate) async fn execute(
             state.branch = Some(rbx_check::graph::guard::HELD.to_string());
             finish(shared, &node.id, 0, state, json!({})).await
         }
+        // A tick is settled by the dispatcher at its due time (rule V2).
+        NodeKind::Tick { .. } => Done::Broken(format!(
+            "internal: the tick {} was started as a task; the dispatcher settles ticks",
+            node.id
+        )),
         NodeKind::Until { until, at_most } => {
             super::repeat::until(shared, node, until, *at_most, &env).await
         }

@@ -67,6 +67,13 @@ pub struct NodeHistory {
     /// Whether a resume's in-doubt policy settled the node as done, which
     /// its `node_finished` then records.
     settled_in_doubt: bool,
+    /// For an iteration of an `every` (its tick): when it was due.
+    pub due: Option<i64>,
+    /// The tick's interval passed without it starting (rule V4).
+    pub missed: bool,
+    /// Skipped because the work its `every` ran beside had settled (V3):
+    /// an iteration that never came, which views leave out.
+    pub stopped: bool,
 }
 
 /// One person's part in a sign-off.
@@ -181,9 +188,21 @@ impl History {
                 node.settled_in_doubt = true;
             }
             (kind::NODE_FINISHED, Some(id)) => self.node(id, seq).finished(payload, time),
+            (kind::ITERATION_DUE, Some(id)) => {
+                self.node(id, seq).due = payload.get("due").and_then(Json::as_i64);
+            }
+            (kind::EVERY_STOPPED, _) => {
+                let skipped = payload.get("skipped").and_then(Json::as_array);
+                for id in skipped.into_iter().flatten().filter_map(Json::as_str) {
+                    let node = self.node(id, seq);
+                    node.stopped = true;
+                    node.finished_at = Some(time);
+                }
+            }
             (kind::NODE_SKIPPED, Some(id)) => {
                 let node = self.node(id, seq);
                 node.finished_at = Some(time);
+                node.missed = payload.get("missed").and_then(Json::as_bool) == Some(true);
                 node.settled = Some(EarlierAttempt {
                     attempt: 0,
                     at: time,

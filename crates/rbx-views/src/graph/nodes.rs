@@ -129,6 +129,10 @@ fn label(graph: &Graph, node: &Node) -> Vec<String> {
             "until: {} (fails after iteration {at_most})",
             rbx_syntax::fmt::expr(until)
         )],
+        NodeKind::Tick { interval, .. } => vec![format!(
+            "every {}: at its due time, while the work beside it runs",
+            rbx_syntax::fmt::expr(interval)
+        )],
     };
     lines.extend(node.fanout.iter().map(fanout));
     lines.extend(node.lanes.iter().map(super::lane));
@@ -142,7 +146,7 @@ fn is_choice(node: &Node) -> bool {
 fn shape(graph: &Graph, node: &Node) -> Shape {
     match &node.kind {
         NodeKind::StageStart { .. } => Shape::Start,
-        NodeKind::Anchor(_) => Shape::Anchor,
+        NodeKind::Anchor(_) | NodeKind::Tick { .. } => Shape::Anchor,
         NodeKind::Checklist { .. } | NodeKind::Tally { .. } => Shape::Check,
         NodeKind::Until { .. } | NodeKind::Guard { .. } => Shape::Decision,
         NodeKind::End { outcome } => Shape::End(super::outcome_label(graph, outcome).1),

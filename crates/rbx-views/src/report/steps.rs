@@ -127,6 +127,15 @@ impl<'a> NodeView<'a> {
                 ),
                 None,
             ),
+            NodeKind::Tick { interval, .. } => (
+                "every",
+                format!(
+                    "Every {} (iteration {})",
+                    rbx_syntax::fmt::expr(interval),
+                    items.last().map_or("1", String::as_str)
+                ),
+                None,
+            ),
             NodeKind::StageStart { .. } | NodeKind::End { .. } => return None,
         };
         let conditions = self.conditions(statements_of(block), &vars);
@@ -139,6 +148,10 @@ impl<'a> NodeView<'a> {
             .get(id)
             .cloned()
             .unwrap_or_default();
+        // An iteration that never came, once its `every` stopped (V3).
+        if history.stopped {
+            return None;
+        }
         let result = self.result(id);
         let statements = statements_of(block);
         let signoff = match (block.map(|b| b.kind), result) {
@@ -169,7 +182,13 @@ impl<'a> NodeView<'a> {
             }),
             conditions,
             result,
-            reason: self.reason(result, ns),
+            reason: match history.due.map(rbx_engine::format_time) {
+                Some(due) if history.missed => Some(format!(
+                    "missed: due {due}, its interval passed without it starting"
+                )),
+                Some(due) => Some(format!("due {due}")),
+                None => self.reason(result, ns),
+            },
             attempts: ns.attempts,
             operator: history.operator,
             host: history.host,
@@ -466,6 +485,7 @@ pub(super) fn stages(graph: &rbx_check::graph::Graph, nodes: &NodeView<'_>) -> V
                 | NodeKind::Anchor(_)
                 | NodeKind::Checklist { .. }
                 | NodeKind::Until { .. }
+                | NodeKind::Tick { .. }
                 | NodeKind::Guard { .. }
                 | NodeKind::Tally { .. } => {
                     let target = if member.stage == primary.stage {

@@ -21,7 +21,13 @@ pub(super) fn lines(timeline: &[TimelineEntry]) -> Vec<Line<'_>> {
     while at < timeline.len() {
         let skips = timeline[at..]
             .iter()
-            .take_while(|e| e.kind == kind::NODE_SKIPPED && e.payload.get("condition").is_none())
+            // A skip that says why (a condition, a missed iteration) is a
+            // line of its own.
+            .take_while(|e| {
+                e.kind == kind::NODE_SKIPPED
+                    && e.payload.get("condition").is_none()
+                    && e.payload.get("missed").is_none()
+            })
             .count();
         if skips >= 2 {
             out.push(Line::Skipped(&timeline[at..at + skips]));
@@ -141,10 +147,28 @@ pub(super) fn timeline_entry(event: &Event) -> TimelineEntry {
             }
             s
         }
+        kind::NODE_SKIPPED if p.get("missed").and_then(Json::as_bool) == Some(true) => format!(
+            "missed: iteration {} was due {}, and its interval passed without it starting",
+            p.get("iteration").map_or(String::new(), Json::to_string),
+            get("due")
+        ),
         kind::NODE_SKIPPED => match text(p, "condition") {
             Some(condition) => format!("skipped: {}", rbx_engine::state::skipped_by(&condition)),
             None => "skipped: not on the run's path".to_string(),
         },
+        kind::ITERATION_DUE => format!(
+            "iteration {} of its `every` is due at {}",
+            p.get("iteration").map_or(String::new(), Json::to_string),
+            p.get("due")
+                .and_then(Json::as_i64)
+                .map_or(String::new(), rbx_engine::format_time)
+        ),
+        kind::EVERY_STOPPED => format!(
+            "the work beside its `every` has settled: {} node(s) of iterations not begun are skipped",
+            p.get("skipped")
+                .and_then(Json::as_array)
+                .map_or(0, Vec::len)
+        ),
         kind::FLOW_LEFT => format!(
             "left the flow of stage {} by its route; nothing more of it starts",
             get("flow")
