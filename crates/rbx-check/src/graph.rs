@@ -67,7 +67,7 @@ pub struct Fanout {
 
 /// What an `every` loop is: how many iterations at most, and its interval
 /// as written (a duration, or an expression of the inputs).
-#[derive(Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct EveryLoop {
     pub at_most: i64,
     pub interval: Expr,
@@ -142,6 +142,7 @@ pub enum NodeKind {
     Tick {
         interval: Expr,
         at_most: i64,
+        #[serde(with = "wire::indexes")]
         watched: Vec<NodeIndex>,
     },
     /// A `foreach` or `parallel` block's own condition, judged before it

@@ -658,7 +658,7 @@ pub struct Repeat {
 
 /// `every INTERVAL (at most N)? { ... }`: the items run once per interval,
 /// beside the items written after the block, until those have settled.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Every {
     /// A duration, or an expression of the inputs giving one.
     pub interval: Expr,

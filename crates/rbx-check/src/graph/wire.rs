@@ -13,7 +13,7 @@ use petgraph::visit::EdgeRef;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{CallFrame, Edge, Graph, Node, OutcomeClass};
+use super::{CallFrame, Edge, Graph, Node, NodeKind, OutcomeClass};
 
 #[derive(Serialize)]
 struct Written<'a> {
@@ -87,6 +87,13 @@ impl<'de> Deserialize<'de> for Graph {
         };
         let mut graph = DiGraph::with_capacity(count, read.edges.len());
         let mut by_id = std::collections::HashMap::with_capacity(count);
+        for node in &read.nodes {
+            if let NodeKind::Tick { watched, .. } = &node.kind {
+                for &at in watched {
+                    index(number(at))?;
+                }
+            }
+        }
         for node in read.nodes {
             let id = node.id.clone();
             let at = graph.add_node(node);
@@ -112,5 +119,27 @@ impl<'de> Deserialize<'de> for Graph {
             calls: read.calls,
             by_id,
         })
+    }
+}
+
+/// The node indexes a node holds (an `every`'s tick names the nodes it
+/// runs beside), as numbers; the graph's reading checks their range.
+pub(super) mod indexes {
+    use petgraph::graph::NodeIndex;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(at: &[NodeIndex], serializer: S) -> Result<S::Ok, S::Error> {
+        let numbers: Vec<u32> = at.iter().map(|&i| super::number(i)).collect();
+        numbers.serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<NodeIndex>, D::Error> {
+        let numbers = Vec::<u32>::deserialize(deserializer)?;
+        Ok(numbers
+            .into_iter()
+            .map(|n| NodeIndex::new(n as usize))
+            .collect())
     }
 }
