@@ -9,7 +9,7 @@
 
   const KEYWORDS = [
     "runbook", "version", "scope", "policy", "include", "input", "role", "link",
-    "outcome", "hook", "stage", "finally", "checklist", "fail-fast", "within", "deadline", "for", "max", "jitter", "then", "end", "step", "manual", "gate",
+    "outcome", "hook", "stage", "finally", "checklist", "fail-fast", "within", "deadline", "for", "max", "jitter", "then", "end", "step", "child", "manual", "gate",
     "signoff", "decide", "choose", "wait", "anchor", "foreach", "in", "parallel",
     "tolerate", "again", "call", "repeat", "most", "owner", "require", "on", "run", "timeout", "retry",
     "backoff", "expect", "exit", "capture", "json", "lines", "keep", "idempotent",

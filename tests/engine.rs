@@ -2303,3 +2303,94 @@ fn a_sequence_of_steps_costs_one_flush_to_disk_per_step() {
         "a step's finish must share its successor's flush: {per_step} flushes for 40 more steps"
     );
 }
+
+/// A child run (rules D1, D2) in this build's store: `kill -9` after every
+/// event of parent and child together, then resumes of the parent: one
+/// child run under `{parent}/{node}`, no step run twice or lost, both
+/// records intact.
+#[test]
+fn a_child_run_is_created_once_across_kill_nine() {
+    let child = r#"runbook deploy "Deploy" {
+  input region: string
+  outcome deployed success
+  stage roll "Roll" {
+    step push "Push" {
+      run "echo push-{{ region }} >> side"
+    }
+    end deployed
+  }
+}
+"#;
+    let parent = r#"runbook p "Parent" {
+  outcome done success
+  stage s "S" {
+    child eu "Deploy eu" {
+      runbook "deploy.runbook"
+      input region = "eu"
+    }
+    step after "After" {
+      run "echo after-{{ eu.outcome }} >> side"
+    }
+    end done
+  }
+}
+"#;
+    let events = |bench: &Bench| -> usize {
+        let store = bench.store();
+        let runs = store.runs().expect("runs");
+        runs.iter()
+            .map(|r| store.events(&r.id).expect("events").len())
+            .sum()
+    };
+    let whole = {
+        let bench = Bench::new();
+        bench.runbook("deploy.runbook", child);
+        bench.runbook("main.runbook", parent);
+        let run = bench.rbx(&["run", "main.runbook"]);
+        assert_eq!(run.status, 0, "{}", run.transcript());
+        assert_eq!(bench.side(), ["push-eu", "after-deployed"]);
+        events(&bench)
+    };
+    for crash in 1..whole {
+        let bench = Bench::new();
+        bench.runbook("deploy.runbook", child);
+        bench.runbook("main.runbook", parent);
+        let after = crash.to_string();
+        let crashed = bench.rbx_env(
+            &["run", "main.runbook"],
+            &[("RBX_CRASH_AFTER_EVENTS", after.as_str())],
+        );
+        assert_ne!(crashed.status, 0, "crash after {crash}");
+        let runs = bench.store().runs().expect("runs");
+        let parent_id = runs
+            .iter()
+            .map(|r| r.id.to_string())
+            .find(|id| !id.contains('/'))
+            .expect("the parent run");
+        for _ in 0..3 {
+            if bench
+                .rbx(&["resume", &parent_id, "--in-doubt", "skip"])
+                .status
+                == 0
+            {
+                break;
+            }
+        }
+        let runs = bench.store().runs().expect("runs");
+        let ids: Vec<String> = runs.iter().map(|r| r.id.to_string()).collect();
+        assert_eq!(
+            ids.iter().filter(|id| id.contains('/')).collect::<Vec<_>>(),
+            [&format!("{parent_id}/s.eu")],
+            "crash after {crash}"
+        );
+        assert!(
+            runs.iter().all(|r| r.status.starts_with("ended:")),
+            "crash after {crash}: {runs:?}"
+        );
+        assert!(bench.count("push-eu") <= 1 && bench.count("after-deployed") <= 1);
+        for id in &ids {
+            let verify = bench.rbx(&["verify", id]);
+            assert_eq!(verify.status, 0, "{}", verify.transcript());
+        }
+    }
+}

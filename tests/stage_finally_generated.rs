@@ -1,8 +1,9 @@
 //! A stage's own `finally` (rules Y1–Y4) on generated runbooks: stages
 //! with and without a clean-up, run in place, again (`again`), per item
 //! (`foreach`), as a called instance (`call`), with a condition of its own
-//! or none; left by `then`, by a route, by a tolerated failure and by a
-//! failure that fails the run; clean-ups that fail. For each, through the real `rbx` binary, the journal must
+//! or none; left by `then`, by a route, by a tolerated failure, by a
+//! failure that fails the run and by a cancel while a person is waited
+//! for; clean-ups that fail. For each, through the real `rbx` binary, the journal must
 //! show what the rules promise:
 //!
 //! - every instance that started and has a clean-up cleans up exactly once
@@ -32,6 +33,10 @@ use support::bench::Bench;
 enum Item {
     /// A step that succeeds or fails, with its own failure route or none.
     Step { fail: bool, route: Option<Route> },
+    /// A manual step that needs an acknowledgement: the run pauses there,
+    /// and is answered with `rbx confirm` (or cancelled, the first time,
+    /// when the spec says so).
+    Manual,
     /// `foreach h in hosts [tolerate N] { … }`.
     Foreach {
         tolerate: Option<u8>,
@@ -75,6 +80,8 @@ struct Spec {
     finally: bool,
     /// The input `flag` instances' conditions read.
     flag: bool,
+    /// The first time the run pauses for a person, it is cancelled.
+    cancel: bool,
 }
 
 fn route() -> impl Strategy<Value = Option<Route>> {
@@ -88,6 +95,7 @@ fn when() -> impl Strategy<Value = Option<bool>> {
 fn leaf() -> impl Strategy<Value = Item> {
     prop_oneof![
         4 => (prop::bool::weighted(0.3), route()).prop_map(|(fail, route)| Item::Step { fail, route }),
+        2 => Just(Item::Manual),
         2 => (1..3u8, route(), when())
             .prop_map(|(back, route, when)| Item::Again { back, route, when }),
         2 => (prop::bool::weighted(0.3), route(), when())
@@ -120,11 +128,13 @@ fn spec() -> impl Strategy<Value = Spec> {
         prop::collection::vec(stage, 1..4),
         any::<bool>(),
         any::<bool>(),
+        prop::bool::weighted(0.4),
     )
-        .prop_map(|(stages, finally, flag)| Spec {
+        .prop_map(|(stages, finally, flag, cancel)| Spec {
             stages,
             finally,
             flag,
+            cancel,
         })
 }
 
@@ -175,6 +185,14 @@ impl Writer {
                 Item::Step { fail, route } => {
                     self.next += 1;
                     step(t, pad, &format!("x{}", self.next), *fail, *route);
+                }
+                Item::Manual => {
+                    self.next += 1;
+                    let id = format!("m{}", self.next);
+                    let _ = writeln!(
+                        t,
+                        "{pad}manual {id} \"{id}\" {{\n{pad}  acknowledge\n{pad}}}"
+                    );
                 }
                 Item::Foreach { tolerate, body } => {
                     let tolerate = tolerate.map_or(String::new(), |n| format!(" tolerate {n}"));
@@ -245,21 +263,44 @@ fn render(spec: &Spec) -> String {
 type Journal = Vec<(String, String, Value)>;
 
 /// Drives the run to its end: `rbx run`, then, while it was cut short,
-/// `rbx resume` (a step in doubt runs again).
-fn drive(bench: &Bench, crash: Option<usize>) -> (String, Journal) {
+/// `rbx resume` (a step in doubt runs again); while it waits for a person,
+/// `rbx confirm` of the node it waits for and `rbx resume` — or, the first
+/// time when `cancel` says so, `rbx cancel`.
+fn drive(bench: &Bench, crash: Option<usize>, cancel: bool) -> (String, Journal) {
     let after = crash.map(|n| n.to_string());
     let env: Vec<(&str, &str)> = after
         .iter()
         .map(|n| ("RBX_CRASH_AFTER_EVENTS", n.as_str()))
         .collect();
-    bench.rbx(&["run", "main.runbook"], &env);
-    for _ in 0..4 {
+    bench.rbx(&["run", "main.runbook", "--non-interactive"], &env);
+    let mut cancelled = false;
+    for _ in 0..60 {
         let status = bench.status();
         if status.starts_with("ended") || status == "failed" {
             break;
         }
-        let (run, _) = bench.journal();
-        bench.rbx(&["resume", &run, "--in-doubt", "rerun"], &[]);
+        let (run, events) = bench.journal();
+        if status == "paused" {
+            if cancel && !cancelled {
+                cancelled = true;
+                bench.rbx(
+                    &["cancel", &run, "--reason", "drill", "--non-interactive"],
+                    &[],
+                );
+                continue;
+            }
+            let waited = events
+                .iter()
+                .rev()
+                .find(|(k, _, _)| k == "run_paused")
+                .map(|(_, n, _)| n.clone())
+                .unwrap_or_default();
+            bench.rbx(&["confirm", &run, &waited], &[]);
+        }
+        bench.rbx(
+            &["resume", &run, "--in-doubt", "rerun", "--non-interactive"],
+            &[],
+        );
     }
     let (_, events) = bench.journal();
     (bench.status(), events)
@@ -376,6 +417,10 @@ fn check(spec: &Spec, status: &str, events: &Journal) -> Result<(), String> {
     if cleanup_failed && status != "failed" {
         return Err(format!("a clean-up failed and the run is `{status}`"));
     }
+    let cancelled = events.iter().any(|(k, _, _)| k == "run_cancelled");
+    if cancelled && !(status == "ended:cancelled" || status == "failed") {
+        return Err(format!("a cancelled run is `{status}`"));
+    }
     Ok(())
 }
 
@@ -400,13 +445,13 @@ fn play(spec: &Spec, crash_at: usize) -> Result<(), TestCaseError> {
     let text = render(spec);
     let whole = Bench::new();
     whole.write("main.runbook", &text);
-    let (status, events) = drive(&whole, None);
+    let (status, events) = drive(&whole, None, spec.cancel);
     check(spec, &status, &events)
         .map_err(|why| TestCaseError::fail(format!("{why}\n{text}\n{events:#?}")))?;
     let crash = 1 + crash_at % events.len().max(1);
     let killed = Bench::new();
     killed.write("main.runbook", &text);
-    let (status_k, events_k) = drive(&killed, Some(crash));
+    let (status_k, events_k) = drive(&killed, Some(crash), spec.cancel);
     check(spec, &status_k, &events_k).map_err(|why| {
         TestCaseError::fail(format!(
             "after kill -9 at {crash}: {why}\n{text}\n{events_k:#?}"
@@ -487,6 +532,7 @@ fn leaving_a_stage_from_inside_an_instance_it_runs_waits_for_its_clean_up() {
         ],
         finally: false,
         flag: false,
+        cancel: false,
     };
     for crash_at in [3, 8, 11] {
         play(&spec, crash_at).unwrap_or_else(|e| panic!("{e}"));
@@ -522,6 +568,7 @@ fn a_clean_up_that_never_runs_does_not_hold_up_its_loop() {
             )],
             finally: false,
             flag: false,
+            cancel: false,
         };
         for crash_at in [2, 4] {
             play(&spec, crash_at).unwrap_or_else(|e| panic!("{tolerate:?}: {e}"));

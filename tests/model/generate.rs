@@ -105,6 +105,13 @@ pub(crate) enum Item {
         /// The instance's own `when` (rule W5).
         when: Option<Cond>,
     },
+    /// `child cN { runbook "child_ok.runbook" }` (or `child_bad`): a
+    /// child run whose outcome is the node's (rules D1–D4).
+    Child {
+        fail: bool,
+        failure: Option<Target>,
+        when: Option<Cond>,
+    },
 }
 
 /// `tolerate N` or `tolerate N%` on a loop or block.
@@ -156,6 +163,7 @@ pub(crate) const CONSTRUCTS: &[&str] = &[
     "%",
     "again ",
     "call p_",
+    "child c",
     ") when ",
     "parallel width",
     "decide ",
@@ -251,6 +259,8 @@ pub(crate) fn leaf_item() -> impl Strategy<Value = Item> {
             .prop_map(|(back, failure, when)| Item::Again { back, failure, when }),
         1 => (any::<bool>(), route(), when())
             .prop_map(|(fail, failure, when)| Item::Call { fail, failure, when }),
+        1 => (any::<bool>(), route(), when())
+            .prop_map(|(fail, failure, when)| Item::Child { fail, failure, when }),
     ]
 }
 
@@ -1010,6 +1020,22 @@ impl Renderer<'_> {
                         let _ = writeln!(t, "{pad}{head}");
                     }
                 }
+            }
+            Item::Child {
+                fail,
+                failure,
+                when,
+            } => {
+                let name = self.name("c");
+                let runbook = if *fail { "child_bad" } else { "child_ok" };
+                self.out.steps.insert(name.clone(), fail.then_some(None));
+                let _ = writeln!(
+                    t,
+                    "{pad}child {name} \"Child {name}\" {{\n{pad}  runbook \"{runbook}.runbook\""
+                );
+                self.when(t, pad, when, vars);
+                self.routes(t, &format!("{pad}  "), stage, *failure, None);
+                let _ = writeln!(t, "{pad}}}");
             }
             Item::Again {
                 back,

@@ -33,6 +33,9 @@ impl Bench {
     pub(crate) fn new(concrete: &Concrete) -> Bench {
         let dir = tempfile::tempdir().expect("a temporary directory");
         std::fs::write(dir.path().join("case.runbook"), &concrete.text).expect("write the runbook");
+        for (name, text) in rbx_model::CHILDREN {
+            std::fs::write(dir.path().join(name), text).expect("write a child runbook");
+        }
         std::fs::write(dir.path().join("answers.toml"), concrete.answers_file())
             .expect("write the answers");
         Bench {

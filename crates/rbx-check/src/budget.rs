@@ -38,6 +38,9 @@ pub enum Reason {
     /// A node inside `foreach` over a list whose length is not known, so
     /// neither is how many times the node runs.
     UnknownLength { list: String },
+    /// A `child` node: its child run takes what its own runbook takes,
+    /// which this runbook's budget cannot see.
+    ChildRun,
 }
 
 /// The worst-case time of one stage instance.
@@ -108,6 +111,12 @@ fn block_cost(block: &Block) -> Cost {
         },
         BlockKind::Decide => Cost {
             millis: Some(0),
+            people: false,
+        },
+        // A child run takes what its own runbook takes, which nothing
+        // here bounds.
+        BlockKind::Child => Cost {
+            millis: None,
             people: false,
         },
     }
@@ -209,9 +218,13 @@ pub fn worst_case_with(
         let Some(millis) = cost.millis else {
             let computed = matches!(&node.kind, NodeKind::Block(block)
                 if block.body.iter().any(|s| matches!(s.kind, StmtKind::TimeoutExpr(_))));
+            let child =
+                matches!(&node.kind, NodeKind::Block(block) if block.kind == BlockKind::Child);
             return WorstCase::Unbounded {
                 node: node.id.clone(),
-                reason: if computed {
+                reason: if child {
+                    Reason::ChildRun
+                } else if computed {
                     Reason::ComputedTimeout
                 } else {
                     Reason::NoTimeout

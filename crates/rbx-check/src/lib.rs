@@ -7,6 +7,7 @@
 
 pub mod budget;
 mod calls;
+pub mod children;
 mod conditions;
 pub mod graph;
 mod lints;
@@ -49,11 +50,30 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// The lowered procedure, when every file parsed and loaded.
     pub graph: Option<graph::Graph>,
+    /// The runbooks its `child` nodes run, each checked as a procedure of
+    /// its own.
+    pub children: Vec<children::Child>,
 }
 
 impl Report {
     pub fn has_errors(&self) -> bool {
         self.findings.iter().any(|f| f.diagnostic.is_error())
+    }
+
+    /// Every source of the procedure, then of each child runbook (and
+    /// theirs), each path once: what a run's snapshot holds.
+    pub fn every_source(&self) -> Vec<&Source> {
+        let mut out: Vec<&Source> = Vec::new();
+        let mut pending = vec![self];
+        while let Some(report) = pending.pop() {
+            for source in &report.sources {
+                if !out.iter().any(|s| s.path == source.path) {
+                    out.push(source);
+                }
+            }
+            pending.extend(report.children.iter().rev().map(|c| &c.report));
+        }
+        out
     }
 }
 
@@ -84,12 +104,25 @@ pub fn check(entry: &Path, loader: &dyn Loader) -> Report {
 
 /// Checks the procedure with roles and links filled from outside it.
 pub fn check_with(entry: &Path, loader: &dyn Loader, fills: &Fills) -> Report {
+    check_nested(entry, loader, fills, &[entry.to_path_buf()])
+}
+
+/// Checks a procedure that runs as a child of the runbooks in `stack`
+/// (the entry files of every parent, this one last).
+fn check_nested(entry: &Path, loader: &dyn Loader, fills: &Fills, stack: &[PathBuf]) -> Report {
     let mut report = loader::load(entry, loader);
     if report.has_errors() {
         return report;
     }
-    let (table, duplicates) = symbols::build(&report.sources);
+    let (mut table, duplicates) = symbols::build(&report.sources);
     report.findings.extend(duplicates);
+    let (children, found) = children::load(&report.sources, loader, fills, stack);
+    report.findings.extend(found);
+    children::extend(&mut table, children::infos(&children));
+    report.children = children;
+    report
+        .findings
+        .extend(children::check(&report.sources, &table));
     report
         .findings
         .extend(resolve::resolve(&report.sources, &table));

@@ -118,6 +118,7 @@ pub fn load(entry: &Path, loader: &dyn Loader) -> Report {
         sources: Vec::new(),
         findings: Vec::new(),
         graph: None,
+        children: Vec::new(),
     };
     // Includes stay inside the entry runbook's directory.
     let root = entry.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -206,7 +207,7 @@ pub fn load(entry: &Path, loader: &dyn Loader) -> Report {
 /// Why an include written `written`, which leads to `joined`, is refused
 /// before anything is read: an absolute path, or one whose `..` climb out
 /// of `root`, the entry runbook's directory.
-fn outside(root: &Path, written: &str, joined: &Path) -> Option<Diagnostic> {
+pub(crate) fn outside(root: &Path, written: &str, joined: &Path) -> Option<Diagnostic> {
     if Path::new(written).has_root() {
         return Some(
             Diagnostic::error(
@@ -243,7 +244,7 @@ fn outside(root: &Path, written: &str, joined: &Path) -> Option<Diagnostic> {
 }
 
 /// `a/./b/../c` as `a/c`, so one file reached two ways is loaded once.
-fn normalise(path: &Path) -> PathBuf {
+pub(crate) fn normalise(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for part in path.components() {
         match part {

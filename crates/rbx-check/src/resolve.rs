@@ -260,6 +260,7 @@ impl Resolver<'_> {
                 self.text(&option.description);
                 self.target(&option.target);
             }
+            StmtKind::ChildInput(arg) => self.expr(&arg.value),
             StmtKind::Until(condition)
             | StmtKind::Condition(condition)
             | StmtKind::TimeoutExpr(condition) => self.expr(condition),
@@ -274,6 +275,7 @@ impl Resolver<'_> {
             | StmtKind::Irreversible(None)
             | StmtKind::Approvers(_)
             | StmtKind::NoSelfApproval
+            | StmtKind::Runbook(_)
             | StmtKind::Every(_) => {}
         }
     }

@@ -109,6 +109,9 @@ pub struct Table {
     /// The parameters of each stage that has them (`stage drain(host:
     /// host) …`), which only `call` runs.
     pub params: HashMap<String, Vec<Param>>,
+    /// What each `child` node's runbook takes and exposes, by the node's
+    /// id (filled in once the children are checked).
+    pub children: HashMap<String, crate::children::ChildInfo>,
 }
 
 impl Table {

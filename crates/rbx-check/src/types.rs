@@ -18,6 +18,7 @@ use crate::{Finding, Source};
 
 mod at_once;
 mod call;
+mod child;
 mod data;
 mod every;
 mod retry;
@@ -318,6 +319,7 @@ impl Checker<'_> {
                 StageItemKind::Require(require) => self.require(require),
                 StageItemKind::Block(block) => {
                     self.retry(block);
+                    self.child_inputs(block);
                     for stmt in &block.body {
                         if let StmtKind::Capture(capture) = &stmt.kind {
                             self.capture(capture, stmt.span);
@@ -406,6 +408,8 @@ impl Checker<'_> {
             | StmtKind::NoSelfApproval
             | StmtKind::Otherwise(_)
             | StmtKind::Option(_)
+            | StmtKind::Runbook(_)
+            | StmtKind::ChildInput(_)
             | StmtKind::Every(_) => {}
         }
     }

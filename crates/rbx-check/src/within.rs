@@ -88,6 +88,12 @@ pub fn check(sources: &[Source], graph: &Graph) -> Vec<Finding> {
                          lint cannot bound a time it cannot compute"
                             .to_string(),
                     ),
+                    Reason::ChildRun => (
+                        format!("`{culprit}` runs a child run, whose time is its own runbook's"),
+                        "leave the stage without `within`, or bound the child runbook's own \
+                         stages with `within`"
+                            .to_string(),
+                    ),
                     Reason::UnknownLength { list } => (
                         format!(
                             "`{culprit}` runs once per item of `{list}`, whose length is not known"

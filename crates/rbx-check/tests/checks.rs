@@ -96,6 +96,31 @@ fn include_problems_point_at_the_include() {
     }
 }
 
+/// A child runbook's problems are reported at the `child` that names it:
+/// inputs missing, unknown or of the wrong type, a runbook that starts
+/// its parent, one that is not there, a field the child does not expose.
+#[test]
+fn child_problems_point_at_the_child() {
+    let report = check(&fixtures().join("fail/child/main.runbook"), &Files);
+    assert!(report.has_errors(), "the children passed");
+    insta::assert_snapshot!("child", render(&report, fixtures()));
+}
+
+/// A parent reads its children's outcomes and captures, in conditions and
+/// commands, inside a loop too; the child is checked once for both nodes.
+#[test]
+fn children_pass_and_expose_their_outcome_and_captures() {
+    let report = check(&fixtures().join("pass/child/main.runbook"), &Files);
+    assert!(
+        report.findings.is_empty(),
+        "{}",
+        render(&report, fixtures())
+    );
+    assert_eq!(report.children.len(), 1);
+    assert_eq!(report.children[0].nodes, ["first", "each"]);
+    assert!(report.children[0].report.graph.is_some());
+}
+
 #[test]
 fn a_file_included_twice_is_loaded_once() {
     // Loaded twice, its stage and step would be duplicate ids.

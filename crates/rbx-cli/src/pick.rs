@@ -46,6 +46,15 @@ pub fn run(
             Default::Unfinished => store.latest_with_status_in(&UNFINISHED),
         };
         return match latest.map_err(|e| fail(e.to_string()))? {
+            // A child run is picked through the run that started it: the
+            // latest run is the whole procedure, not a part of it.
+            Some(summary) if summary.id.as_str().contains('/') => {
+                let root = summary.id.as_str().split('/').next().unwrap_or_default();
+                let parent = store
+                    .run(&RunId::new(root))
+                    .map_err(|e| fail(e.to_string()))?;
+                Ok(parent.unwrap_or(summary))
+            }
             Some(summary) => Ok(summary),
             None if default == Default::Unfinished => Err(fail(format!(
                 "no unfinished run in {location}: name one (`rbx runs` lists them)"
@@ -60,10 +69,22 @@ pub fn run(
         return Ok(summary);
     }
     let runs = store.runs().map_err(|e| fail(e.to_string()))?;
-    let matching: Vec<&RunSummary> = runs
+    let mut matching: Vec<&RunSummary> = runs
         .iter()
         .filter(|r| r.id.as_str().starts_with(given))
         .collect();
+    // A prefix of a run's id is also one of its child runs' ids: it names
+    // the run that started them.
+    if !given.contains('/') {
+        let roots: Vec<&RunSummary> = matching
+            .iter()
+            .copied()
+            .filter(|r| !r.id.as_str().contains('/'))
+            .collect();
+        if roots.len() == 1 {
+            matching = roots;
+        }
+    }
     match matching.as_slice() {
         [one] if !given.is_empty() => Ok((*one).clone()),
         [] | [_] => Err(fail(format!(

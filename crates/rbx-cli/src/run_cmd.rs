@@ -394,8 +394,8 @@ fn current_sources(entry: &str, snapshot: &[(String, String)]) -> Vec<(String, S
     }
     let report = rbx_check::check(Path::new(entry), &sources::FileSystem);
     report
-        .sources
-        .iter()
+        .every_source()
+        .into_iter()
         .map(|s| (s.path.display().to_string(), s.text.clone()))
         .collect()
 }
@@ -434,6 +434,14 @@ fn report(exit: &Exit, run: Option<&RunId>, location: &Location) -> u8 {
         }
         Exit::Paused { node, hint } if hint.starts_with("(irreversible") => {
             errln!("⏸ run paused: {node} waits for its confirmation {hint}");
+            errln!("  then:       rbx resume{run_hint}{dir}");
+            exit::PAUSED
+        }
+        Exit::Paused { node, hint } if hint.starts_with(rbx_engine::CHILD_PAUSE) => {
+            let rest = &hint[rbx_engine::CHILD_PAUSE.len()..];
+            let (child, answer) = rest.split_once(") ").unwrap_or((rest, ""));
+            errln!("⏸ run paused: {node} waits for its child run {child}, which needs a person");
+            errln!("  supply it:  rbx confirm {child} {answer}{dir}");
             errln!("  then:       rbx resume{run_hint}{dir}");
             exit::PAUSED
         }

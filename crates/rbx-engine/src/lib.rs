@@ -8,6 +8,7 @@
 
 pub mod at_once;
 pub mod checkpoint;
+mod child_run;
 mod cleanup;
 mod data;
 mod every;
@@ -44,7 +45,7 @@ use serde_json::json;
 
 pub use journal::{Journal, JournalError};
 pub use observer::{Observer, Tone};
-pub use runner::{base_name, now_ms};
+pub use runner::{CHILD_PAUSE, base_name, now_ms};
 pub use state::{RunState, RunStatus, Status};
 use value::Value;
 
@@ -66,6 +67,9 @@ pub struct Procedure {
     pub hooks: Vec<(rbx_syntax::ast::HookEvent, rbx_syntax::ast::Text)>,
     /// The budgets over the whole run or several stages together.
     pub budgets: Vec<rbx_syntax::ast::Budget>,
+    /// The procedure each `child` node runs, by the node's id in the
+    /// runbook; their sources are part of this procedure's snapshot.
+    pub children: HashMap<String, Arc<Procedure>>,
 }
 
 #[derive(serde::Serialize, serde::Deserialize, Debug, Clone)]
@@ -93,13 +97,22 @@ impl Procedure {
 
     /// The same, with roles and links filled from a fill file (whose text
     /// the run's snapshot keeps).
-    pub fn from_report_with(report: Report, fill: Option<(&str, &str)>) -> Option<Procedure> {
+    pub fn from_report_with(mut report: Report, fill: Option<(&str, &str)>) -> Option<Procedure> {
         let fills = match fill {
             Some((_, text)) => fills::parse_fills(text).ok()?,
             None => rbx_check::Fills::default(),
         };
         if report.has_errors() {
             return None;
+        }
+        let mut children = HashMap::new();
+        let mut child_sources: Vec<(String, String)> = Vec::new();
+        for child in std::mem::take(&mut report.children) {
+            let procedure = Arc::new(Procedure::from_report_with(child.report, fill)?);
+            child_sources.extend(procedure.sources.iter().cloned());
+            for node in child.nodes {
+                children.insert(node, Arc::clone(&procedure));
+            }
         }
         let graph = report.graph?;
         let entry = report.sources.first()?;
@@ -166,6 +179,13 @@ impl Procedure {
         if let Some((path, text)) = fill {
             sources.push((format!("{}{path}", fills::FILL_SOURCE), text.to_string()));
         }
+        // A child's sources, once each, after the parent's own: a resume
+        // rebuilds the child from the same text.
+        for source in child_sources {
+            if !sources.iter().any(|(path, _)| *path == source.0) {
+                sources.push(source);
+            }
+        }
         Some(Procedure {
             runbook_id: header.id.name.clone(),
             title: header.title.source_form(),
@@ -178,6 +198,7 @@ impl Procedure {
             links_set,
             hooks,
             budgets,
+            children,
         })
     }
 }
@@ -854,6 +875,19 @@ pub async fn resume(
     options: Options,
 ) -> Result<Exit, ResumeError> {
     let journal = journal_for(store, &options);
+    resume_with(&journal, run, request, sets, None, options).await
+}
+
+/// Resumes `run` through `journal`, with `inputs` when the caller has
+/// them (a child run's), else as the store and `sets` give them.
+async fn resume_with(
+    journal: &Journal,
+    run: RunId,
+    request: Resume,
+    sets: &[(String, String)],
+    inputs: Option<HashMap<String, Value>>,
+    options: Options,
+) -> Result<Exit, ResumeError> {
     let holder = Holder::this_process(options.host.clone());
     let id = run.clone();
     let loaded = journal
@@ -891,16 +925,20 @@ pub async fn resume(
         LockOutcome::Acquired => serde_json::Value::Null,
     };
     let observer = Arc::clone(&options.observer);
-    let request = Resumed { request, took_over };
-    let result = resume_locked(&journal, &run, &summary, sources, request, sets, options).await;
+    let request = Resumed {
+        request,
+        took_over,
+        inputs,
+    };
+    let result = resume_locked(journal, &run, &summary, sources, request, sets, options).await;
     if let Ok(exit) = &result {
-        finish(&journal, &run, exit, &observer).await;
+        finish(journal, &run, exit, &observer).await;
     } else {
         let (run, pid) = (run.clone(), std::process::id());
         let _ = journal
             .call(move |s: &mut dyn Store| s.unlock(&run, pid))
             .await;
-        settle_store(&journal, &observer).await;
+        settle_store(journal, &observer).await;
     }
     result
 }
@@ -909,6 +947,9 @@ pub async fn resume(
 struct Resumed {
     request: Resume,
     took_over: serde_json::Value,
+    /// The inputs, when the caller has them: a child run's, which its
+    /// parent gives (secrets included) rather than the store.
+    inputs: Option<HashMap<String, Value>>,
 }
 
 async fn resume_locked(
@@ -920,7 +961,11 @@ async fn resume_locked(
     sets: &[(String, String)],
     options: Options,
 ) -> Result<Exit, ResumeError> {
-    let Resumed { request, took_over } = resumed;
+    let Resumed {
+        request,
+        took_over,
+        inputs: given,
+    } = resumed;
     // The store reads and verifies the journal while the snapshot is
     // checked on another thread: the two are independent and each is a good
     // part of a long run's resume.
@@ -981,8 +1026,12 @@ async fn resume_locked(
             return Err(ResumeError::Changed(changed));
         }
     }
-    let inputs =
-        resolve_inputs(&procedure, sets, Some(&summary.inputs)).map_err(ResumeError::Invalid)?;
+    let inputs = match given {
+        Some(inputs) => inputs,
+        None => {
+            resolve_inputs(&procedure, sets, Some(&summary.inputs)).map_err(ResumeError::Invalid)?
+        }
+    };
     let plan = expand::expand(&procedure.graph, &list_values(&inputs, &state));
     let append = |kind: &'static str, mut payload: serde_json::Value| {
         people::with_account(&mut payload, &options.account);
@@ -1015,6 +1064,7 @@ async fn resume_locked(
     // control down that route; everything else is skipped. Without any such
     // route the run simply ends cancelled.
     if state.status == RunStatus::Cancelled {
+        child_run::cancel_children(journal, &procedure, run, &state, &options).await;
         // Where it stopped: the nodes it would run next, or was running
         // (rules R1, R2, C2) — never a node control does not reach.
         let stopped_at: Vec<usize> = readiness::next(&state, &plan)
@@ -1406,6 +1456,11 @@ fn settle_in_doubt(block: Option<&Block>, policy: Option<InDoubt>) -> Decision {
     let Some(block) = block else {
         return Decision::Rerun("not a step: nothing to repeat".to_string());
     };
+    // A child run is never started twice: its id is its parent's and its
+    // node's, so running the node again resumes it where it stopped.
+    if block.kind == rbx_syntax::ast::BlockKind::Child {
+        return Decision::Rerun("a child run is resumed where it stopped".to_string());
+    }
     // A wait only probes: probing again changes nothing.
     if block.kind == rbx_syntax::ast::BlockKind::Wait {
         return Decision::Rerun("a wait only probes; it is polled again".to_string());

@@ -18,8 +18,11 @@ pub enum Tone {
     Plain,
 }
 
+mod nested;
+
 /// Which stream a chunk of a step's output came from.
 pub use crate::process::Stream;
+pub(crate) use nested::Nested;
 
 pub trait Observer: Send + Sync + std::fmt::Debug {
     /// A line about the run: a step starting or failing, a warning.

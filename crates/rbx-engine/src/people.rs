@@ -700,7 +700,7 @@ pub fn needs_person(block: &Block) -> bool {
             .body
             .iter()
             .any(|s| matches!(s.kind, StmtKind::Attest { .. })),
-        BlockKind::Step | BlockKind::Wait | BlockKind::Decide => false,
+        BlockKind::Step | BlockKind::Wait | BlockKind::Decide | BlockKind::Child => false,
     }
 }
 

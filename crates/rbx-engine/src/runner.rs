@@ -9,6 +9,7 @@
 
 mod budgets;
 mod call;
+mod child;
 mod condition;
 mod decide;
 mod dispatch;
@@ -37,6 +38,7 @@ use crate::journal::Journal;
 use crate::state::NodeState;
 use crate::value::Value;
 
+pub use child::CHILD_PAUSE;
 pub(crate) use condition::{Judged, Stored, judge};
 pub use dispatch::drive;
 pub use env::base_name;
@@ -75,6 +77,8 @@ pub(crate) struct Shared {
     /// How many instances each node of the runbook has in this run
     /// (`again`, `foreach`), by its id in the runbook.
     instances: std::sync::Mutex<HashMap<String, usize>>,
+    /// The procedure each `child` node runs, by its id in the runbook.
+    children: HashMap<String, Arc<crate::Procedure>>,
 }
 
 /// What a node task reports back to the dispatcher.

@@ -72,6 +72,7 @@ impl Analysis {
                 file: parsed.file,
             }],
             graph: None,
+            children: Vec::new(),
         };
         Analysis::new(None, report, previous)
     }

@@ -257,6 +257,9 @@ fn worst_case(worst: &WorstCase) -> String {
             Reason::UnknownLength { list } => {
                 format!("unbounded: `{node}` runs once per item of `{list}`")
             }
+            Reason::ChildRun => {
+                format!("unbounded: `{node}` runs a child run, bounded by its own runbook")
+            }
         },
     }
 }
@@ -281,6 +284,9 @@ fn node_facts(graph: Option<&Graph>, stage: &str, block: &Block) -> String {
             }
             StmtKind::Idempotent => out.push_str("\n\nidempotent"),
             StmtKind::Irreversible(_) => out.push_str("\n\nirreversible"),
+            StmtKind::Runbook(path) => {
+                let _ = write!(out, "\n\nruns `{}` as a child run", path.source_form());
+            }
             _ => {}
         }
     }
@@ -319,6 +325,9 @@ fn node_facts(graph: Option<&Graph>, stage: &str, block: &Block) -> String {
             Some(millis) if cost.people =>
                 format!("{}, plus the time people take", duration(millis)),
             Some(millis) => duration(millis),
+            None if block.kind == BlockKind::Child => {
+                "its child run's, bounded by its own runbook".to_string()
+            }
             None => "unbounded: no `timeout`".to_string(),
         }
     );
@@ -403,7 +412,7 @@ mod tests {
     /// every step with its timeout and worst-case time.
     #[test]
     fn every_name_hovers_with_its_kind_and_facts() {
-        let mut hovered = 0;
+        let (mut hovered, mut children) = (0, 0);
         for (files, entry) in procedures() {
             let root = entry.parent().map(Path::to_path_buf).unwrap_or_default();
             let mut workspace = Workspace::new(files.clone(), vec![root]);
@@ -432,9 +441,14 @@ mod tests {
                 if noun == "step" && text.contains("\n\ntimeout ") {
                     assert!(text.contains("worst case: "), "{text}");
                 }
+                if noun == "child" {
+                    assert!(text.contains(".runbook` as a child run"), "{text}");
+                    children += 1;
+                }
                 hovered += 1;
             }
         }
         assert!(hovered > 500, "{hovered} names hovered");
+        assert!(children > 0, "no `child` node was hovered");
     }
 }

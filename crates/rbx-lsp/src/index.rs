@@ -361,6 +361,8 @@ impl Walker<'_> {
             StmtKind::Until(condition)
             | StmtKind::Condition(condition)
             | StmtKind::TimeoutExpr(condition) => self.expr(condition),
+            StmtKind::ChildInput(arg) => self.expr(&arg.value),
+            StmtKind::Runbook(path) => self.prose(path.span),
             StmtKind::ExpectStream(expect) => self.prose(expect.regex.span),
             StmtKind::Timeout(_)
             | StmtKind::Retry(_)

@@ -291,6 +291,14 @@ pub const KEYWORDS: &[Keyword] = &[
         &[Stage],
     ),
     kw(
+        "child",
+        "child ID \"Title\" { runbook \"PATH\" input NAME = EXPR }",
+        "Runs another runbook as a child run with these inputs (its path relative to this file). \
+         The node's outcome is the child's; later nodes read `ID.outcome` and the child's captures \
+         as `ID.NAME`. The child run's id is this run's and this node's.",
+        &[Stage],
+    ),
+    kw(
         "owner",
         "owner ROLE",
         "The role responsible for this node.",

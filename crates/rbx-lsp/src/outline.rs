@@ -69,6 +69,7 @@ fn nodes(lines: &LineIndex, items: &[StageItem]) -> Vec<DocumentSymbol> {
                 format!("{} — {}", block.kind.keyword(), block.title.source_form()),
                 match block.kind {
                     BlockKind::Step | BlockKind::Wait => SymbolKind::FUNCTION,
+                    BlockKind::Child => SymbolKind::MODULE,
                     BlockKind::Decide | BlockKind::Choose => SymbolKind::OPERATOR,
                     BlockKind::Manual | BlockKind::Gate | BlockKind::Signoff => SymbolKind::EVENT,
                 },

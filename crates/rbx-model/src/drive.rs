@@ -652,11 +652,16 @@ impl Model<'_> {
                 continue;
             }
             let node = self.id(x);
+            // A `child` node run again resumes its child run, never starts
+            // a second (D2): it is run again whatever the policy.
             let idempotent = match &self.graph.graph[self.plan.nodes[x].check].kind {
-                NodeKind::Block(block) => block
-                    .body
-                    .iter()
-                    .any(|s| matches!(s.kind, StmtKind::Idempotent)),
+                NodeKind::Block(block) => {
+                    block.kind == BlockKind::Child
+                        || block
+                            .body
+                            .iter()
+                            .any(|s| matches!(s.kind, StmtKind::Idempotent))
+                }
                 _ => false,
             };
             match (idempotent, policy) {

@@ -371,7 +371,9 @@ impl<'g> Model<'g> {
                     .iter()
                     .any(|s| matches!(s.kind, StmtKind::Attest { .. }));
                 let kind = match block.kind {
-                    BlockKind::Step => Kind::Step,
+                    // A child node settles as its child run ended: to the
+                    // parent's rules it is a step whose outcome is given.
+                    BlockKind::Step | BlockKind::Child => Kind::Step,
                     BlockKind::Manual | BlockKind::Signoff | BlockKind::Choose => {
                         Kind::Person(block.kind)
                     }
@@ -559,17 +561,36 @@ impl<'g> Model<'g> {
     }
 }
 
+/// The child runbooks a generated runbook's `child` nodes run, by path:
+/// one whose run succeeds and one whose run fails. To the parent's rules a
+/// `child` node is a step whose outcome is its child's (rules D1–D4), so
+/// the model reads nothing of them but which one a node runs.
+pub const CHILDREN: [(&str, &str); 2] = [
+    (
+        "child_ok.runbook",
+        "runbook child_ok \"A child that succeeds\" {\n  outcome ok success\n  stage c \"C\" {\n    step work \"Work\" {\n      run \"exit 0\"\n      idempotent\n    }\n    end ok\n  }\n}\n",
+    ),
+    (
+        "child_bad.runbook",
+        "runbook child_bad \"A child that fails\" {\n  outcome ok success\n  stage c \"C\" {\n    step work \"Work\" {\n      run \"exit 1\"\n      idempotent\n    }\n    end ok\n  }\n}\n",
+    ),
+];
+
 /// Checks a runbook given as text, as `rbx lint` would, with its includes
-/// refused: enough for the model's tests and the property tests.
+/// refused and the [`CHILDREN`] served: enough for the model's tests and
+/// the property tests.
 pub fn check_text(text: &str) -> rbx_check::Report {
     struct One<'a>(&'a str);
     impl rbx_check::Loader for One<'_> {
         fn load(&self, path: &Path, _: Option<&Path>) -> Result<Vec<u8>, rbx_check::LoadError> {
             if path == Path::new("model.runbook") {
-                Ok(self.0.as_bytes().to_vec())
-            } else {
-                Err(rbx_check::LoadError::NotFound)
+                return Ok(self.0.as_bytes().to_vec());
             }
+            CHILDREN
+                .iter()
+                .find(|(name, _)| path == Path::new(name))
+                .map(|(_, text)| text.as_bytes().to_vec())
+                .ok_or(rbx_check::LoadError::NotFound)
         }
     }
     rbx_check::check_with(

@@ -97,8 +97,17 @@ fn valid_kind(kind: &str) -> Result<(), StoreError> {
 
 impl Store for MemoryStore {
     fn create_run(&mut self, run: &NewRun) -> Result<RunId, StoreError> {
+        let id = RunId::new(format!("sim-{}", self.shared().runs.len() + 1));
+        self.create_run_as(&id, run)?;
+        Ok(id)
+    }
+
+    fn create_run_as(&mut self, id: &RunId, run: &NewRun) -> Result<bool, StoreError> {
         let mut shared = self.shared();
-        let id = RunId::new(format!("sim-{}", shared.runs.len() + 1));
+        if shared.runs.iter().any(|kept| kept.summary.id == *id) {
+            return Ok(false);
+        }
+        let id = id.clone();
         let now = Utc::from_unix_millis((shared.clock)()).rfc3339_millis();
         let summary = RunSummary {
             id: id.clone(),
@@ -122,7 +131,7 @@ impl Store for MemoryStore {
             outputs: BTreeMap::new(),
             attachments: BTreeMap::new(),
         });
-        Ok(id)
+        Ok(true)
     }
 
     fn append(&mut self, run: &RunId, kind: &str, payload: &Value) -> Result<u64, StoreError> {

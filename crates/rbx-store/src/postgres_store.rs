@@ -406,8 +406,15 @@ impl PostgresStore {
     }
 }
 
-impl Store for PostgresStore {
-    fn create_run(&mut self, run: &NewRun) -> Result<RunId, StoreError> {
+impl PostgresStore {
+    /// Creates a run under `chosen`, or under fresh ids until one is free
+    /// when `chosen` is `None`. `Ok(None)`: a run with the chosen id
+    /// exists already, and nothing was written.
+    fn insert_run(
+        &mut self,
+        run: &NewRun,
+        chosen: Option<&RunId>,
+    ) -> Result<Option<RunId>, StoreError> {
         let source_hash = hash_sources(&run.sources);
         let inputs = run.inputs.to_string();
         let fail = self.fail();
@@ -419,7 +426,9 @@ impl Store for PostgresStore {
             .get(0);
         let mut attempts = 0;
         let id = loop {
-            let id = RunId::generate(&Utc::now());
+            let id = chosen
+                .cloned()
+                .unwrap_or_else(|| RunId::generate(&Utc::now()));
             let head_hash = RunHeader {
                 id: id.as_str(),
                 runbook_id: &run.runbook_id,
@@ -457,6 +466,9 @@ impl Store for PostgresStore {
             if inserted == 1 {
                 break id;
             }
+            if chosen.is_some() {
+                return Ok(None);
+            }
             attempts += 1;
             if attempts == ID_ATTEMPTS {
                 return Err(StoreError::Database {
@@ -473,7 +485,21 @@ impl Store for PostgresStore {
                 .map_err(&fail)?;
         }
         tx.commit().map_err(&fail)?;
-        Ok(id)
+        Ok(Some(id))
+    }
+}
+
+impl Store for PostgresStore {
+    fn create_run(&mut self, run: &NewRun) -> Result<RunId, StoreError> {
+        self.insert_run(run, None)?
+            .ok_or_else(|| StoreError::Database {
+                path: PathBuf::from(&self.target.shown),
+                detail: "no free run id was found".to_owned(),
+            })
+    }
+
+    fn create_run_as(&mut self, id: &RunId, run: &NewRun) -> Result<bool, StoreError> {
+        Ok(self.insert_run(run, Some(id))?.is_some())
     }
 
     fn append(&mut self, run: &RunId, kind: &str, payload: &Value) -> Result<u64, StoreError> {

@@ -279,8 +279,15 @@ impl SqliteStore {
     }
 }
 
-impl Store for SqliteStore {
-    fn create_run(&mut self, run: &NewRun) -> Result<RunId, StoreError> {
+impl SqliteStore {
+    /// Creates a run under `chosen`, or under fresh ids until one is free
+    /// when `chosen` is `None`. `Ok(None)`: a run with the chosen id
+    /// exists already, and nothing was written.
+    fn insert_run(
+        &mut self,
+        run: &NewRun,
+        chosen: Option<&RunId>,
+    ) -> Result<Option<RunId>, StoreError> {
         let path = &self.path;
         let source_hash = hash_sources(&run.sources);
         let inputs = run.inputs.to_string();
@@ -292,7 +299,7 @@ impl Store for SqliteStore {
             .map_err(on_error(path))?;
         let mut attempts = 0;
         let id = loop {
-            let id = RunId::generate(&now);
+            let id = chosen.cloned().unwrap_or_else(|| RunId::generate(&now));
             let head_hash = RunHeader {
                 id: id.as_str(),
                 runbook_id: &run.runbook_id,
@@ -325,6 +332,7 @@ impl Store for SqliteStore {
             );
             match inserted {
                 Ok(_) => break id,
+                Err(error) if is_duplicate_key(&error) && chosen.is_some() => return Ok(None),
                 Err(error) if is_duplicate_key(&error) && attempts + 1 < ID_ATTEMPTS => {
                     attempts += 1;
                 }
@@ -344,7 +352,21 @@ impl Store for SqliteStore {
             }
         }
         tx.commit().map_err(on_error(path))?;
-        Ok(id)
+        Ok(Some(id))
+    }
+}
+
+impl Store for SqliteStore {
+    fn create_run(&mut self, run: &NewRun) -> Result<RunId, StoreError> {
+        self.insert_run(run, None)?
+            .ok_or_else(|| StoreError::Database {
+                path: self.path.clone(),
+                detail: "no free run id was found".to_owned(),
+            })
+    }
+
+    fn create_run_as(&mut self, id: &RunId, run: &NewRun) -> Result<bool, StoreError> {
+        Ok(self.insert_run(run, Some(id))?.is_some())
     }
 
     fn append(&mut self, run: &RunId, kind: &str, payload: &Value) -> Result<u64, StoreError> {

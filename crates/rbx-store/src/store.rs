@@ -26,6 +26,12 @@ pub trait Store: Send {
     /// `created` and an empty journal, and returns its fresh id.
     fn create_run(&mut self, run: &NewRun) -> Result<RunId, StoreError>;
 
+    /// Records a new run as [`Store::create_run`] does, under `id`, which
+    /// the caller chose (a child run's, derived from its parent's run and
+    /// node). Returns `false`, writing nothing, when a run with that id
+    /// exists already: creating it again after a crash finds the first.
+    fn create_run_as(&mut self, id: &RunId, run: &NewRun) -> Result<bool, StoreError>;
+
     /// Appends an event to the run's journal and returns its sequence
     /// number (1 for the first). `kind` is lowercase letters, digits, `_`,
     /// `.` and `-`. The event is durable when this returns.

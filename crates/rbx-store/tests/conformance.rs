@@ -93,6 +93,7 @@ conformance!(
     concurrent_appenders_lose_nothing,
     the_journal_from_the_last_event_of_a_kind_is_its_checked_end,
     the_end_of_a_journal_read_from_a_kind_reports_damage,
+    a_run_under_a_chosen_id_is_created_once,
 );
 
 /// A store with one run of three events.
@@ -165,6 +166,30 @@ fn runs_have_separate_journals(fixture: &Fixture) {
     assert_eq!(store.append(&second, "run.started", &json!({})).unwrap(), 1);
     store.verify(&first).unwrap();
     store.verify(&second).unwrap();
+}
+
+/// A child run's id is chosen by its parent before the run exists; asking
+/// again after a crash finds the first run and writes nothing, in this
+/// process or another.
+fn a_run_under_a_chosen_id_is_created_once(fixture: &Fixture) {
+    let (mut store, parent) = journal(fixture);
+    let child = RunId::new(format!("{parent}/deploy.eu[#1]"));
+    assert!(store.create_run_as(&child, &new_run()).unwrap());
+    assert_eq!(store.append(&child, "run.started", &json!({})).unwrap(), 1);
+    let mut other = new_run();
+    other.title = "another title".to_string();
+    assert!(!store.create_run_as(&child, &other).unwrap());
+    drop(store);
+    let mut store = fixture.open();
+    assert!(!store.create_run_as(&child, &other).unwrap());
+    let summary = store.run(&child).unwrap().expect("the child run is kept");
+    assert_eq!(summary.title, new_run().title);
+    assert_eq!(store.events(&child).unwrap().len(), 1);
+    assert_eq!(store.sources(&child).unwrap(), new_run().sources);
+    store.verify(&child).unwrap();
+    store.verify(&parent).unwrap();
+    let ids: Vec<RunId> = store.runs().unwrap().into_iter().map(|r| r.id).collect();
+    assert_eq!(ids.iter().filter(|id| **id == child).count(), 1);
 }
 
 fn bad_kinds_and_unknown_runs_are_refused(fixture: &Fixture) {

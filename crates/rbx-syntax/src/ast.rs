@@ -541,6 +541,9 @@ pub enum BlockKind {
     Decide,
     Choose,
     Wait,
+    /// `child ID "Title" { runbook "PATH" input NAME = EXPR … }`: another
+    /// runbook run as a child run, whose outcome is this node's.
+    Child,
 }
 
 impl Block {
@@ -548,6 +551,24 @@ impl Block {
     pub fn condition(&self) -> Option<&Expr> {
         self.body.iter().find_map(|stmt| match &stmt.kind {
             StmtKind::Condition(condition) => Some(condition),
+            _ => None,
+        })
+    }
+}
+
+impl Block {
+    /// A `child`'s `runbook "PATH"`, if it has one.
+    pub fn child_runbook(&self) -> Option<&Text> {
+        self.body.iter().find_map(|stmt| match &stmt.kind {
+            StmtKind::Runbook(path) => Some(path),
+            _ => None,
+        })
+    }
+
+    /// A `child`'s `input NAME = EXPR` lines, in the order written.
+    pub fn child_inputs(&self) -> impl Iterator<Item = &Arg> {
+        self.body.iter().filter_map(|stmt| match &stmt.kind {
+            StmtKind::ChildInput(arg) => Some(arg),
             _ => None,
         })
     }
@@ -563,6 +584,7 @@ impl BlockKind {
             BlockKind::Decide => "decide",
             BlockKind::Choose => "choose",
             BlockKind::Wait => "wait",
+            BlockKind::Child => "child",
         }
     }
 }
@@ -764,6 +786,12 @@ pub enum StmtKind {
     Option(ChoiceOption),
     Every(Duration),
     Until(Expr),
+    /// `runbook "PATH"` in a `child`: the runbook it runs, relative to the
+    /// file that holds the `child`.
+    Runbook(Text),
+    /// `input NAME = EXPR` in a `child`: a value for one of the child
+    /// runbook's inputs, read in the parent's scope.
+    ChildInput(Arg),
 }
 
 /// `retry N (backoff DURATION (fixed|exponential)? (max DURATION)?

@@ -73,6 +73,8 @@ fn describe(rule: Rule) -> Option<String> {
         verdict => "`go` or `no_go`",
         stage_params | stage_param => "a parameter such as `host: host`",
         call_arg => "an argument such as `host = \"db-1\"`",
+        child_runbook => "`runbook \"PATH\"`",
+        child_input => "an input such as `input region = \"eu\"`",
         EOI => "the end of the file",
         _ => return None,
     };

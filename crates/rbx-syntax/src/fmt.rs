@@ -528,6 +528,8 @@ fn stmt_text(kind: &StmtKind, level: usize) -> String {
         ),
         StmtKind::Every(d) => format!("every {}", duration(d.millis)),
         StmtKind::Until(condition) => format!("until {}", expr(condition)),
+        StmtKind::Runbook(path) => format!("runbook {}", text(path, level)),
+        StmtKind::ChildInput(arg) => format!("input {} = {}", arg.name.name, expr(&arg.value)),
     }
 }
 

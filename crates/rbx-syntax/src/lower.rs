@@ -88,6 +88,7 @@ pub fn is_keyword(rule: crate::parser::Rule) -> bool {
             | kw_repeat
             | kw_most
             | kw_call
+            | kw_child
             | kw_owner
             | kw_require
             | kw_on
@@ -608,6 +609,7 @@ impl<'s> Lowerer<'s> {
             Rule::decide_decl => StageItemKind::Block(self.block(BlockKind::Decide, pair)?),
             Rule::choose_decl => StageItemKind::Block(self.block(BlockKind::Choose, pair)?),
             Rule::wait_decl => StageItemKind::Block(self.block(BlockKind::Wait, pair)?),
+            Rule::child_decl => StageItemKind::Block(self.block(BlockKind::Child, pair)?),
             Rule::anchor_decl => {
                 let mut children = Children::of(pair);
                 let id = self.ident(children.expect(Rule::ident)?);
@@ -840,6 +842,12 @@ impl<'s> Lowerer<'s> {
                     target,
                 })
             }
+            Rule::child_input => {
+                let mut children = Children::of(pair);
+                let name = self.ident(children.expect(Rule::ident)?);
+                let value = self.expr(children.expect(Rule::expr)?)?;
+                StmtKind::ChildInput(Arg { name, value })
+            }
             Rule::assign_stmt => {
                 let mut children = Children::of(pair);
                 let role = self.ident(children.expect(Rule::ident)?);
@@ -879,6 +887,7 @@ impl<'s> Lowerer<'s> {
             Rule::approvers_stmt => StmtKind::Approvers(self.int(operand)),
             Rule::keep_stmt => StmtKind::Keep(stream(&operand)),
             Rule::until_stmt => StmtKind::Until(self.expr(operand)?),
+            Rule::child_runbook => StmtKind::Runbook(self.string(operand)?),
             Rule::otherwise_stmt => StmtKind::Otherwise(self.target(operand)?),
             _ => {
                 return Err(Bug {

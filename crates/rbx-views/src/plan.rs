@@ -465,6 +465,10 @@ impl<'a> Plan<'a> {
                 reason: Reason::ComputedTimeout,
             } => format!("unbounded: the timeout of {node} is computed when it starts"),
             WorstCase::Unbounded {
+                node,
+                reason: Reason::ChildRun,
+            } => format!("unbounded: {node} runs a child run, bounded by its own runbook"),
+            WorstCase::Unbounded {
                 reason: Reason::UnknownLength { list },
                 ..
             } => format!("unknown until `{list}` is set"),
@@ -801,6 +805,12 @@ impl<'a> Plan<'a> {
                         self.resolve(&option.description, node, Splice::Plain)
                     ),
                 )),
+                StmtKind::Runbook(path) => {
+                    details.push(("child run", path.source_form()));
+                }
+                StmtKind::ChildInput(arg) => {
+                    details.push(("input", format!("{} = {}", arg.name.name, expr(&arg.value))))
+                }
                 StmtKind::On(_)
                 | StmtKind::Timeout(_)
                 | StmtKind::TimeoutExpr(_)

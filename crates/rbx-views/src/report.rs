@@ -92,6 +92,16 @@ struct RunInfo {
     status: String,
     /// The time of the journal's last event.
     last_event_at: Option<String>,
+    /// For a child run: the run and node that started it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent: Option<ParentInfo>,
+}
+
+/// The run and node that started a child run.
+#[derive(Debug, Serialize)]
+struct ParentInfo {
+    run: String,
+    node: String,
 }
 
 /// What a reviewer reads first.
@@ -251,6 +261,9 @@ struct StepInfo {
     exit: Option<i64>,
     /// The command of the last attempt, as recorded (secrets masked).
     command: Option<String>,
+    /// For a `child` node: the id of the child run it started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    child: Option<String>,
     captures: Map<String, Json>,
     answers: Map<String, Json>,
     /// The branch a decision or choice took.

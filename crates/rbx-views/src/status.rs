@@ -19,12 +19,22 @@ pub struct NodeRow {
     pub duration_ms: Option<u64>,
     pub branch: Option<String>,
     pub reason: Option<String>,
+    /// For a `child` node: the id of the child run it started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub child: Option<String>,
     /// For an iteration of an `every`: when it was due.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub due: Option<String>,
     /// Its interval passed without it starting (rule V4).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub missed: bool,
+}
+
+/// The run and node that started a child run.
+#[derive(Debug, Serialize)]
+pub struct ParentRow {
+    pub run: String,
+    pub node: String,
 }
 
 /// The next iteration of an `every` that waits for its due time.
@@ -52,6 +62,9 @@ pub struct StatusView {
     pub waiting_for: Vec<String>,
     /// The roles steps assigned during the run, as they stand now.
     pub assigned: Vec<AssignedRow>,
+    /// For a child run: the run and node that started it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<ParentRow>,
     /// The earliest iteration of an `every` whose due time is recorded and
     /// that has not started: what the run does next, at that time.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -102,6 +115,7 @@ impl StatusView {
                     duration_ms: node.and_then(|n| n.duration_ms),
                     branch: node.and_then(|n| n.branch.clone()),
                     reason: node.and_then(rbx_engine::state::NodeState::why),
+                    child: state.history.nodes.get(&id).and_then(|h| h.child.clone()),
                     id,
                 }
             })
@@ -150,6 +164,10 @@ impl StatusView {
                     by: a.node.clone(),
                 })
                 .collect(),
+            parent: state.history.parent.as_ref().map(|(run, node)| ParentRow {
+                run: run.clone(),
+                node: node.clone(),
+            }),
             nodes,
         }
     }
@@ -167,6 +185,12 @@ impl StatusView {
             "run {}  {}  ({status})\nstarted {} by {} on {}\n",
             self.run, self.title, self.started_at, self.started_by, self.host
         );
+        if let Some(parent) = &self.parent {
+            out.push_str(&format!(
+                "child run of {} (node {})\n",
+                parent.run, parent.node
+            ));
+        }
         if !self.waiting_for.is_empty() && self.status != "running" {
             out.push_str(&format!("waiting for: {}\n", self.waiting_for.join(", ")));
         }
@@ -197,6 +221,9 @@ impl StatusView {
             }
             if let Some(reason) = &node.reason {
                 parts.push(reason.clone());
+            }
+            if let Some(child) = &node.child {
+                parts.push(format!("child run {child}"));
             }
             let standing = node.standing.replace('_', " ");
             out.push_str(&format!(

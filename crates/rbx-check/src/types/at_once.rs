@@ -25,28 +25,13 @@ impl Checker<'_> {
             );
             return;
         }
-        let mut paths = Vec::new();
-        crate::conditions::collect_paths(e, &mut paths);
-        for path in paths {
-            let input =
-                path.segments.len() == 1 && self.table.inputs.contains_key(&path.segments[0].name);
-            if !input {
-                self.report(
-                    Diagnostic::error(
-                        READS,
-                        format!(
-                            "`parallel` reads `{}`, which is not an input",
-                            path.dotted()
-                        ),
-                    )
-                    .primary(path.span, "not known when the run starts")
-                    .help(
-                        "how many run at once is decided when the run starts: compute it from \
-                         inputs only (`parallel width`, `parallel width * 2`)",
-                    ),
-                );
-            }
-        }
+        self.inputs_only(
+            e,
+            READS,
+            "parallel",
+            "how many run at once is decided when the run starts: compute it from \
+             inputs only (`parallel width`, `parallel width * 2`)",
+        );
         if let Some(value) = constant(e).filter(|v| *v < 1) {
             self.report(
                 Diagnostic::error(RANGE, format!("`parallel` is {value}, not 1 or more"))
@@ -57,10 +42,39 @@ impl Checker<'_> {
     }
 }
 
-/// The value of an integer expression that reads nothing.
-fn constant(e: &Expr) -> Option<i64> {
+impl Checker<'_> {
+    /// Reports each name `e` reads that is not an input: what is judged
+    /// once, when the run starts (`parallel EXPR`, `every EXPR`), can read
+    /// nothing else.
+    pub(super) fn inputs_only(&mut self, e: &Expr, code: &'static str, keyword: &str, help: &str) {
+        let mut paths = Vec::new();
+        crate::conditions::collect_paths(e, &mut paths);
+        for path in paths {
+            let input =
+                path.segments.len() == 1 && self.table.inputs.contains_key(&path.segments[0].name);
+            if !input {
+                self.report(
+                    Diagnostic::error(
+                        code,
+                        format!(
+                            "`{keyword}` reads `{}`, which is not an input",
+                            path.dotted()
+                        ),
+                    )
+                    .primary(path.span, "not known when the run starts")
+                    .help(help.to_string()),
+                );
+            }
+        }
+    }
+}
+
+/// The value of an expression that reads nothing: a number, or a
+/// duration in milliseconds.
+pub(super) fn constant(e: &Expr) -> Option<i64> {
     match &e.kind {
         ExprKind::Int(n) => Some(*n),
+        ExprKind::Duration(ms) => i64::try_from(*ms).ok(),
         ExprKind::Paren(inner) => constant(inner),
         ExprKind::Product(items) => items
             .iter()

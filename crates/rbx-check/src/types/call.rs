@@ -46,7 +46,7 @@ impl Checker<'_> {
         }
     }
 
-    fn argument(&mut self, param: &Param, arg: &Arg) {
+    pub(super) fn argument(&mut self, param: &Param, arg: &Arg) {
         let name = &param.name.name;
         match &param.ty.kind {
             InputTypeKind::Scalar(

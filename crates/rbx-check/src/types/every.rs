@@ -4,8 +4,9 @@
 //! be at least a second (`graph::every::MIN_INTERVAL_MS`).
 
 use rbx_syntax::Diagnostic;
-use rbx_syntax::ast::{Expr, ExprKind, SumOp};
+use rbx_syntax::ast::Expr;
 
+use super::at_once::constant;
 use super::{Checker, Type};
 use crate::graph::every::MIN_INTERVAL_MS;
 
@@ -23,26 +24,14 @@ impl Checker<'_> {
             );
             return;
         }
-        let mut paths = Vec::new();
-        crate::conditions::collect_paths(e, &mut paths);
-        for path in paths {
-            let input =
-                path.segments.len() == 1 && self.table.inputs.contains_key(&path.segments[0].name);
-            if !input {
-                self.report(
-                    Diagnostic::error(
-                        "rbx::lint::every_reads",
-                        format!("`every` reads `{}`, which is not an input", path.dotted()),
-                    )
-                    .primary(path.span, "not known when the run starts")
-                    .help(
-                        "an `every`'s schedule is fixed when the run starts: compute its \
-                         interval from inputs only (`every cadence`, `every cadence * 2`)",
-                    ),
-                );
-            }
-        }
-        if let Some(ms) = constant_ms(e).filter(|ms| *ms < MIN_INTERVAL_MS) {
+        self.inputs_only(
+            e,
+            "rbx::lint::every_reads",
+            "every",
+            "an `every`'s schedule is fixed when the run starts: compute its \
+             interval from inputs only (`every cadence`, `every cadence * 2`)",
+        );
+        if let Some(ms) = constant(e).filter(|ms| *ms < MIN_INTERVAL_MS) {
             self.report(
                 Diagnostic::error(
                     "rbx::lint::every_interval",
@@ -55,28 +44,5 @@ impl Checker<'_> {
                 ),
             );
         }
-    }
-}
-
-/// The value of a duration written with constants only, in milliseconds.
-fn constant_ms(e: &Expr) -> Option<i64> {
-    match &e.kind {
-        ExprKind::Duration(ms) => i64::try_from(*ms).ok(),
-        ExprKind::Int(n) => Some(*n),
-        ExprKind::Paren(inner) => constant_ms(inner),
-        ExprKind::Product(items) => items
-            .iter()
-            .try_fold(1i64, |acc, item| acc.checked_mul(constant_ms(item)?)),
-        ExprKind::Sum { first, rest } => {
-            rest.iter()
-                .try_fold(constant_ms(first)?, |acc, (op, item)| {
-                    let item = constant_ms(item)?;
-                    match op {
-                        SumOp::Add => acc.checked_add(item),
-                        SumOp::Sub => acc.checked_sub(item),
-                    }
-                })
-        }
-        _ => None,
     }
 }

@@ -125,6 +125,10 @@ impl Store for Checkpointing {
         self.inner.create_run(run)
     }
 
+    fn create_run_as(&mut self, id: &RunId, run: &NewRun) -> Result<bool, StoreError> {
+        self.inner.create_run_as(id, run)
+    }
+
     fn append(&mut self, run: &RunId, kind: &str, payload: &Json) -> Result<u64, StoreError> {
         let seq = self.inner.append(run, kind, payload)?;
         self.appended(run, seq);

@@ -101,6 +101,7 @@ pub async fn drive(
         verify_first,
         dues: state.dues.clone(),
         instances: std::sync::Mutex::new(instances(&plan)),
+        children: procedure.children.clone(),
         stage_started: std::sync::Mutex::new(
             state
                 .nodes

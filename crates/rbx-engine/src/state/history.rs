@@ -33,6 +33,9 @@ pub struct History {
     /// Milliseconds since the epoch of the first and the last event.
     pub first_at: Option<i64>,
     pub last_at: Option<i64>,
+    /// For a child run: the run and the node that started it, as its
+    /// `run_started` names them.
+    pub parent: Option<(String, String)>,
 }
 
 /// One node's history. Times are milliseconds since the epoch.
@@ -64,6 +67,8 @@ pub struct NodeHistory {
     /// resume, and what its last probe found.
     pub polls: u32,
     pub last_probe: Option<Probe>,
+    /// For a `child` node: the id of the child run it started.
+    pub child: Option<String>,
     /// Whether a resume's in-doubt policy settled the node as done, which
     /// its `node_finished` then records.
     settled_in_doubt: bool,
@@ -144,6 +149,11 @@ impl History {
         let id = text(payload, "node");
         match (kind, id.as_deref()) {
             (kind::RUN_STARTED | kind::RUN_RESUMED, _) => {
+                if let Some(parent) = payload.get("parent") {
+                    if let (Some(run), Some(node)) = (text(parent, "run"), text(parent, "node")) {
+                        self.parent = Some((run, node));
+                    }
+                }
                 if let Some(operator) = text(payload, "operator") {
                     self.drivers.push(operator);
                 }
@@ -154,6 +164,7 @@ impl History {
                 node.command = text(payload, "command").or(node.command.take());
                 node.host = text(payload, "host").or(node.host.take());
                 node.operator = text(payload, "operator").or(node.operator.take());
+                node.child = text(payload, "child").or(node.child.take());
             }
             (kind::WAIT_POLLED, Some(id)) => {
                 let node = self.node(id, seq);

@@ -101,6 +101,10 @@ fn label(graph: &Graph, node: &Node) -> Vec<String> {
                 block.kind.keyword(),
                 block.title.source_form()
             )];
+            // A child run names the runbook it runs.
+            if let Some(path) = block.child_runbook() {
+                lines.push(format!("runs {}", path.source_form()));
+            }
             // A node that may be skipped says when it runs.
             if let Some(condition) = block.condition() {
                 lines.push(format!("only when {}", rbx_syntax::fmt::expr(condition)));
@@ -151,7 +155,7 @@ fn shape(graph: &Graph, node: &Node) -> Shape {
         NodeKind::Until { .. } | NodeKind::Guard { .. } => Shape::Decision,
         NodeKind::End { outcome } => Shape::End(super::outcome_label(graph, outcome).1),
         NodeKind::Block(block) => match block.kind {
-            BlockKind::Step => Shape::Step,
+            BlockKind::Step | BlockKind::Child => Shape::Step,
             BlockKind::Manual | BlockKind::Signoff => Shape::Person,
             BlockKind::Gate => Shape::Check,
             BlockKind::Decide | BlockKind::Choose => Shape::Decision,

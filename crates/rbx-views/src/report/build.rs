@@ -81,6 +81,14 @@ impl Record {
                 host: summary.host.clone(),
                 status: summary.status.clone(),
                 last_event_at: events.last().map(|e| e.time.clone()),
+                parent: state
+                    .history
+                    .parent
+                    .as_ref()
+                    .map(|(run, node)| super::ParentInfo {
+                        run: run.clone(),
+                        node: node.clone(),
+                    }),
             },
             summary: summary_view,
             roles,

@@ -105,6 +105,9 @@ fn summary(r: &Record) -> Markup {
                     @if let Some(v) = &r.run.runbook_version { ", version " (v) }
                 }
                 dt { "Run" } dd { code { (r.run.id) } }
+                @if let Some(p) = &r.run.parent {
+                    dt { "Child run of" } dd { code { (p.run) } " (node " code { (p.node) } ")" }
+                }
                 dt { "Started by" } dd { (s.started_by) " on " (r.run.host) }
                 dt { "When" } dd { (took(s)) }
                 dt { "People" } dd { (s.people.join(", ")) }

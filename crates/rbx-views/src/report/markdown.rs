@@ -133,6 +133,14 @@ fn summary(o: &mut String, r: &Record) {
     for (key, value) in rows {
         let _ = writeln!(o, "| {key} | {value} |");
     }
+    if let Some(parent) = &run.parent {
+        let _ = writeln!(
+            o,
+            "| Child run of | {} (node {}) |",
+            md_code(&parent.run),
+            md_code(&parent.node)
+        );
+    }
     if let Some(cancelled) = &s.cancelled {
         let _ = writeln!(
             o,

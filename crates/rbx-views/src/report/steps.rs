@@ -198,6 +198,7 @@ impl<'a> NodeView<'a> {
             duration_ms: ns.duration_ms,
             exit: history.exit,
             command: history.command,
+            child: history.child,
             captures: ns
                 .captures
                 .iter()
@@ -541,6 +542,7 @@ fn again_row(stage: &str, title: &str, instance: &str) -> StepInfo {
         duration_ms: None,
         exit: None,
         command: None,
+        child: None,
         captures: Map::new(),
         answers: Map::new(),
         branch: None,

@@ -166,6 +166,9 @@ pub(super) fn evidence(step: &StepInfo) -> Vec<Piece> {
     if let Some(command) = &step.command {
         out.push(Piece::Code(format!("$ {command}")));
     }
+    if let Some(child) = &step.child {
+        out.push(Piece::Pair("child run".to_string(), child.clone()));
+    }
     // A person's evidence is also a value for later nodes (a capture of
     // the same name): it is shown once, as the answer.
     for (name, value) in &step.captures {
