@@ -61,6 +61,13 @@ struct Name {
 #[derive(Serialize)]
 struct Written<'a> {
     name: &'a Name,
+    procedure: Body<'a>,
+}
+
+/// A procedure as written: maps in key order, and each child procedure
+/// once, however many `child` nodes run it.
+#[derive(Serialize)]
+struct Body<'a> {
     graph: &'a Graph,
     runbook_id: &'a str,
     title: &'a str,
@@ -72,11 +79,18 @@ struct Written<'a> {
     links_set: BTreeMap<&'a str, bool>,
     hooks: &'a [(HookEvent, Text)],
     budgets: &'a [Budget],
+    children: Vec<Body<'a>>,
+    child_of: BTreeMap<&'a str, usize>,
 }
 
 #[derive(Deserialize)]
 struct Kept {
     name: Name,
+    procedure: KeptBody,
+}
+
+#[derive(Deserialize)]
+struct KeptBody {
     graph: Graph,
     runbook_id: String,
     title: String,
@@ -88,6 +102,71 @@ struct Kept {
     links_set: BTreeMap<String, bool>,
     hooks: Vec<(HookEvent, Text)>,
     budgets: Vec<Budget>,
+    children: Vec<KeptBody>,
+    child_of: BTreeMap<String, usize>,
+}
+
+impl<'a> Body<'a> {
+    fn of(procedure: &'a Procedure) -> Body<'a> {
+        let mut distinct: Vec<&'a Arc<Procedure>> = Vec::new();
+        let mut child_of = BTreeMap::new();
+        for (node, child) in sorted(&procedure.children, |c| c) {
+            let at = match distinct.iter().position(|d| Arc::ptr_eq(d, child)) {
+                Some(at) => at,
+                None => {
+                    distinct.push(child);
+                    distinct.len() - 1
+                }
+            };
+            child_of.insert(node, at);
+        }
+        Body {
+            graph: &procedure.graph,
+            runbook_id: &procedure.runbook_id,
+            title: &procedure.title,
+            entry: &procedure.entry,
+            sources: &procedure.sources,
+            inputs: &procedure.inputs,
+            roles_filled: sorted(&procedure.roles_filled, |&b| b),
+            identities: sorted(&procedure.identities, |v| v),
+            links_set: sorted(&procedure.links_set, |&b| b),
+            hooks: &procedure.hooks,
+            budgets: &procedure.budgets,
+            children: distinct.into_iter().map(|c| Body::of(c)).collect(),
+            child_of,
+        }
+    }
+}
+
+impl KeptBody {
+    /// The procedure; `None` when a node names a child procedure the entry
+    /// does not hold.
+    fn procedure(self) -> Option<Procedure> {
+        let children: Vec<Arc<Procedure>> = self
+            .children
+            .into_iter()
+            .map(|c| c.procedure().map(Arc::new))
+            .collect::<Option<_>>()?;
+        let children = self
+            .child_of
+            .into_iter()
+            .map(|(node, at)| Some((node, Arc::clone(children.get(at)?))))
+            .collect::<Option<_>>()?;
+        Some(Procedure {
+            graph: Arc::new(self.graph),
+            runbook_id: self.runbook_id,
+            title: self.title,
+            entry: self.entry,
+            sources: self.sources,
+            inputs: self.inputs,
+            roles_filled: self.roles_filled.into_iter().collect(),
+            identities: self.identities.into_iter().collect(),
+            links_set: self.links_set.into_iter().collect(),
+            hooks: self.hooks,
+            budgets: self.budgets,
+            children,
+        })
+    }
 }
 
 impl GraphCache {
@@ -164,19 +243,7 @@ impl GraphCache {
         if kept.name != *name {
             return None;
         }
-        Some(Procedure {
-            graph: Arc::new(kept.graph),
-            runbook_id: kept.runbook_id,
-            title: kept.title,
-            entry: kept.entry,
-            sources: kept.sources,
-            inputs: kept.inputs,
-            roles_filled: kept.roles_filled.into_iter().collect(),
-            identities: kept.identities.into_iter().collect(),
-            links_set: kept.links_set.into_iter().collect(),
-            hooks: kept.hooks,
-            budgets: kept.budgets,
-        })
+        kept.procedure.procedure()
     }
 
     /// Keeps an entry; a cache that cannot be written is no cache, and
@@ -250,17 +317,7 @@ fn mac_of(key: &[u8]) -> Hmac<Sha256> {
 fn encode(name: &Name, procedure: &Procedure) -> std::io::Result<Vec<u8>> {
     let written = Written {
         name,
-        graph: &procedure.graph,
-        runbook_id: &procedure.runbook_id,
-        title: &procedure.title,
-        entry: &procedure.entry,
-        sources: &procedure.sources,
-        inputs: &procedure.inputs,
-        roles_filled: sorted(&procedure.roles_filled, |&b| b),
-        identities: sorted(&procedure.identities, |v| v),
-        links_set: sorted(&procedure.links_set, |&b| b),
-        hooks: &procedure.hooks,
-        budgets: &procedure.budgets,
+        procedure: Body::of(procedure),
     };
     postcard::to_stdvec(&written).map_err(std::io::Error::other)
 }
