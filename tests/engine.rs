@@ -115,6 +115,7 @@ impl Bench {
             .env("NO_COLOR", "1")
             .env("RBX_OPERATOR", "tester")
             .env_remove("RBX_STATE_DIR")
+            .env("RBX_CACHE_DIR", self.file("cache"))
             .env_remove("RBX_SECRET_TOKEN")
             .stdin(Stdio::null());
         match &self.database {

@@ -11,9 +11,13 @@
 //! The derivation is mechanical: a rule that is one literal
 //! (`lbrace = { "{" }`) becomes silent (`lbrace = _{ "{" }`), and then every
 //! one-character literal that no `!` applies to becomes a range of one
-//! character (`"#"` becomes `'#'..'#'`). Nothing else changes. The generated
+//! character (`"#"` becomes `'#'..'#'`). The generated
 //! `Rule::is_keyword` names the keyword rules (`kw_*`), which lowering walks
-//! past, and `SILENCED` (for the tests) the rules made silent.
+//! past, and `SILENCED` (for the tests) the rules made silent. Two rules are
+//! rewritten by hand: `expr` skips its seven precedence levels when it is a
+//! single operand (`lone_operand` says why that matches the same text), and
+//! a step's statements leave out the full choice that is there only for
+//! error messages (`guarded_only`).
 
 use std::env;
 use std::fmt::Write as _;
@@ -30,7 +34,7 @@ fn main() {
         "/// The parser of the fast grammar, derived from `grammar/runbook.pest` by `build.rs`.\n\
          #[derive(pest_derive::Parser)]\n",
     );
-    let fast = one_char_ranges(&derive(&text));
+    let fast = one_char_ranges(&guarded_only(&derive(&text)));
     writeln!(source, "#[grammar_inline = {fast:?}]").expect("a String");
     source.push_str("pub(crate) struct FastGrammar;\n\nimpl Rule {\n");
     source.push_str(
@@ -61,11 +65,71 @@ fn derive(grammar: &str) -> String {
     for line in grammar.lines() {
         let written = match definition(line) {
             Some((name, "{", body)) if is_literal(body) => writeln!(out, "{name} = _{{ {body} }}"),
+            Some(("expr", "{", body)) => writeln!(out, "{}", lone_operand(grammar, body)),
             _ => writeln!(out, "{line}"),
         };
         written.expect("writing to a String");
     }
     out
+}
+
+/// The statements of a step without the full choice after the guarded
+/// ones. That choice accepts nothing the guarded ones do not (each
+/// statement is tried under its first letter); it is there so that the
+/// named grammar's failure lists every keyword a step allows. The fast
+/// grammar's failures are never reported, and a step's closing brace, where
+/// every guard fails, would otherwise try all thirteen statements again.
+fn guarded_only(grammar: &str) -> String {
+    let full = "\n  | any_step_stmt\n}";
+    assert!(
+        grammar.contains(full),
+        "build.rs: `step_stmt` changed in the grammar; update `guarded_only`"
+    );
+    grammar.replacen(full, "\n}", 1)
+}
+
+/// The precedence levels under `expr`, loosest first, as the grammar
+/// writes them: each is its operand, then what may follow it.
+const LEVELS: [(&str, &str); 7] = [
+    ("or_expr", "and_expr ~ (kw_or ~ and_expr)*"),
+    ("and_expr", "not_expr ~ (kw_and ~ not_expr)*"),
+    ("not_expr", "kw_not* ~ cmp_expr"),
+    (
+        "cmp_expr",
+        "dflt_expr ~ ((match_op ~ regex) | (cmp_op ~ dflt_expr))?",
+    ),
+    ("dflt_expr", "sum_expr ~ (dflt_op ~ sum_expr)*"),
+    ("sum_expr", "prod_expr ~ (sum_op ~ prod_expr)*"),
+    ("prod_expr", "atom ~ (mul_op ~ atom)*"),
+];
+
+/// `expr` with a way past its seven precedence levels for an expression
+/// that is one operand (`30s`, `ready`, `"text"`): an operand, then the
+/// blanks after it, not followed by an operator, is the whole expression —
+/// the same match the levels make, since each level takes the blanks after
+/// its operand and ends where its first operator fails, and `kw_not`
+/// cannot match where an operand does (`not` is reserved). The tree then
+/// has `expr` right above the operand. Anything else goes through the
+/// levels as written. The levels must read as `LEVELS` says, or the
+/// operators listed here could miss one: a change there stops the build.
+fn lone_operand(grammar: &str, body: &str) -> String {
+    for (name, expected) in LEVELS {
+        let written = grammar
+            .lines()
+            .filter_map(definition)
+            .find(|(rule, _, _)| *rule == name)
+            .map(|(_, _, body)| body);
+        assert_eq!(
+            written,
+            Some(expected),
+            "build.rs: `{name}` changed in the grammar; update LEVELS and the operators \
+             `lone_operand` checks for"
+        );
+    }
+    assert_eq!(body, "or_expr", "build.rs: `expr` changed in the grammar");
+    "expr = { atom ~ !(kw_or | kw_and | match_op | cmp_op | dflt_op | sum_op | mul_op) \
+     | or_expr }"
+        .to_string()
 }
 
 /// `grammar` with every one-character literal that no `!` applies to

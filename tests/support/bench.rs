@@ -44,6 +44,7 @@ impl Bench {
             .env("NO_COLOR", "1")
             .env("RBX_OPERATOR", "tester")
             .env_remove("RBX_STATE_DIR")
+            .env("RBX_CACHE_DIR", self.path().join("cache"))
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .output()

@@ -16,6 +16,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 use rbx_syntax::ast::*;
 use rbx_syntax::{Diagnostic, Span};
+use serde::{Deserialize, Serialize};
 
 mod call;
 mod checklist;
@@ -29,16 +30,17 @@ pub mod every;
 mod fan;
 pub mod guard;
 pub mod repeat;
+mod wire;
 
 /// Where in the sources something was written.
-#[derive(Debug, Clone, Copy)]
+#[derive(Serialize, Deserialize, Debug, Clone, Copy)]
 pub struct Origin {
     pub source: usize,
     pub span: Span,
 }
 
 /// One `foreach` around a node.
-#[derive(Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Fanout {
     /// Which lowering of which `foreach` this is: two loops are the same
     /// loop only when they are the same `foreach` lowered once (a loop in
@@ -65,7 +67,7 @@ pub struct Fanout {
 
 /// What an `every` loop is: how many iterations at most, and its interval
 /// as written (a duration, or an expression of the inputs).
-#[derive(Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct EveryLoop {
     pub at_most: i64,
     pub interval: Expr,
@@ -73,7 +75,7 @@ pub struct EveryLoop {
 
 /// What a `repeat` loop is: how many iterations at most, and the condition
 /// that ends it, as written.
-#[derive(Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct RepeatLoop {
     pub at_most: i64,
     pub until: String,
@@ -83,7 +85,7 @@ pub struct RepeatLoop {
 /// block, and which of its branches the node is in (rules R4, R6). A plain
 /// `parallel` block, which runs every branch at once and tolerates no
 /// failure, leaves no lane.
-#[derive(Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Lane {
     /// Which lowering of which block; shares its numbering with loops.
     pub id: usize,
@@ -102,7 +104,7 @@ pub struct Lane {
     pub tolerate: Option<Tolerate>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub enum NodeKind {
     /// The start of a stage instance, holding the stage's preconditions.
     StageStart {
@@ -140,6 +142,7 @@ pub enum NodeKind {
     Tick {
         interval: Expr,
         at_most: i64,
+        #[serde(with = "wire::indexes")]
         watched: Vec<NodeIndex>,
     },
     /// A `foreach` or `parallel` block's own condition, judged before it
@@ -158,7 +161,7 @@ pub enum NodeKind {
     },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Node {
     /// Stable and readable: `smoke` (a stage's start), `smoke.version`,
     /// `smoke#2.version` (in the second instance), `smoke.end.resolved`.
@@ -176,7 +179,7 @@ pub struct Node {
     pub origin: Origin,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub enum EdgeKind {
     /// Runs after its source succeeded without taking a branch, or was
     /// skipped by its own `when` condition.
@@ -193,7 +196,7 @@ pub enum EdgeKind {
     Tolerated,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Edge {
     pub kind: EdgeKind,
     /// Whether the edge is a route that leaves its flow: an `on failure` or
@@ -205,7 +208,7 @@ pub struct Edge {
 }
 
 /// Whether a run that ends with an outcome succeeded.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct OutcomeClass {
     pub success: bool,
     /// Said by an `outcome` line; otherwise the default: an outcome that an

@@ -1,8 +1,9 @@
 //! The whole pipeline in one table: `rbx lint`, `plan`, `graph`, `run` and
 //! `resume` of generated runbooks of 1,000, 10,000 and 100,000 steps — the
 //! wall time and peak memory of each, process start included; the resume
-//! also of the same run journalled without checkpoints, as before them, up
-//! to 10,000 steps —, then how
+//! also without the cache of checked procedures, and of the same run
+//! journalled without checkpoints, as before both, up to 10,000 steps —,
+//! then how
 //! long `rbx` takes to start, then 1,000 commands run by rbx next to the
 //! same commands run by a shell loop, by `make -j1`, by `just`, and the
 //! floor of two durable commits and a spawn per step.
@@ -169,8 +170,11 @@ fn best_of(dir: &Path, args: &[&str], rounds: usize, ok: &[i32]) -> (Duration, u
 }
 
 /// `rbx resume` of a copy of the failed run's store: the time to its first
-/// new step (printed once that step's start is durable) and the peak.
-fn resume(dir: &Path, state: &Path, last: &str) -> (Duration, u64) {
+/// new step (printed once that step's start is durable) and the peak. With
+/// `cached`, the checked procedure the run's start kept is read from the
+/// bench's cache; without, the snapshot is checked again, as before the
+/// cache.
+fn resume(dir: &Path, state: &Path, last: &str, cached: bool) -> (Duration, u64) {
     let report = dir.join("time-resume.txt");
     let mut command = Command::new("/usr/bin/time");
     command
@@ -179,6 +183,14 @@ fn resume(dir: &Path, state: &Path, last: &str) -> (Duration, u64) {
         .args([RBX, "resume", "--non-interactive", "--state-dir"])
         .arg(state)
         .current_dir(dir)
+        .env(
+            "RBX_CACHE_DIR",
+            if cached {
+                dir.join("cache")
+            } else {
+                PathBuf::new()
+            },
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -242,9 +254,14 @@ fn pipeline(root: &Path, steps: usize, scale: &Scale) -> Vec<Row> {
     }
     fs::write(dir.join("go"), "").expect("create go");
     let last = format!("s{}.last", steps.div_ceil(steps.min(scale.stage)) - 1);
-    for (what, from) in [
-        ("resume, to its first new step", &state),
-        ("resume of a journal without checkpoint (before)", &whole),
+    for (what, from, cached) in [
+        ("resume, to its first new step", &state, true),
+        ("resume without the cache (before it)", &state, false),
+        (
+            "resume of a journal without checkpoint, without the cache (before both)",
+            &whole,
+            false,
+        ),
     ] {
         if !from.exists() {
             continue;
@@ -255,7 +272,7 @@ fn pipeline(root: &Path, steps: usize, scale: &Scale) -> Vec<Row> {
             let copy = dir.join(format!("resume-{round}"));
             let _ = fs::remove_dir_all(&copy);
             copy_dir(from, &copy);
-            let (first, peak) = resume(&dir, &copy, &last);
+            let (first, peak) = resume(&dir, &copy, &last, cached);
             firsts.push(first);
             peak_kib = peak_kib.max(peak);
         }

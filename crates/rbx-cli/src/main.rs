@@ -25,6 +25,7 @@ macro_rules! err {
     }};
 }
 
+mod cache_dir;
 mod cli;
 mod conventions;
 mod exit;

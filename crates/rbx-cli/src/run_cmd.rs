@@ -46,6 +46,7 @@ fn options(drive: &DriveArgs, store: &dyn Store) -> Result<Options, u8> {
         answers,
         executor: std::sync::Arc::new(rbx_engine::executor::Processes),
         clock: rbx_engine::executor::Clock::System,
+        graph_cache: crate::cache_dir::graph_cache(),
     })
 }
 
@@ -255,9 +256,7 @@ pub fn resume(args: &ResumeArgs) -> u8 {
         // Secrets are never stored: a resumed run at a terminal asks again
         // for those the environment does not give.
         if !args.drive.non_interactive && std::io::stdin().is_terminal() {
-            if let Ok(procedure) =
-                rbx_engine::procedure_from_snapshot(&summary.entry, snapshot.clone())
-            {
+            if let Ok(procedure) = snapshot_procedure(&summary, &snapshot) {
                 crate::terminal::ask_missing_secrets(&procedure, &mut sets);
             }
         }
@@ -311,6 +310,22 @@ pub fn resume(args: &ResumeArgs) -> u8 {
         }
     };
     attempt().unwrap_or_else(|status| status)
+}
+
+/// The procedure of a run's snapshot, from the cache of checked
+/// procedures when it holds it (as the engine's resume reads it next), so
+/// that a resume at a terminal does not check the snapshot twice.
+fn snapshot_procedure(
+    summary: &rbx_store::RunSummary,
+    snapshot: &[(String, String)],
+) -> Result<rbx_engine::Procedure, String> {
+    let recorded = rbx_store::hash_sources(snapshot) == summary.source_hash;
+    match crate::cache_dir::graph_cache() {
+        Some(cache) if recorded => {
+            cache.procedure(&summary.entry, snapshot.to_vec(), &summary.source_hash)
+        }
+        _ => rbx_engine::procedure_from_snapshot(&summary.entry, snapshot.to_vec()),
+    }
 }
 
 /// `rbx resume --due`: every waiting run whose time has come, one after

@@ -16,6 +16,7 @@ pub mod executor;
 mod expand;
 mod expect;
 pub mod fills;
+pub mod graph_cache;
 mod journal;
 mod mask;
 pub mod observer;
@@ -71,7 +72,7 @@ pub struct Procedure {
     pub children: HashMap<String, Arc<Procedure>>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone)]
 pub struct InputDecl {
     pub name: String,
     pub ty: InputTypeKind,
@@ -281,6 +282,9 @@ pub struct Options {
     pub executor: Arc<dyn executor::Executor>,
     /// What time it is: the system's, or a simulated clock.
     pub clock: executor::Clock,
+    /// Where checked procedures are kept for resumes; `None`: nowhere,
+    /// and a resume checks its snapshot again.
+    pub graph_cache: Option<graph_cache::GraphCache>,
 }
 
 /// How a drive of a run ended.
@@ -704,6 +708,14 @@ pub async fn start(
         Err(e) => return Exit::Broken(e.to_string()),
     };
     on_created(&run);
+    // The run's procedure is kept for its resumes while it runs.
+    let keeping = options.graph_cache.clone().map(|cache| {
+        let (entry, sources) = (procedure.entry.clone(), procedure.sources.clone());
+        tokio::task::spawn_blocking(move || {
+            let hash = rbx_store::hash_sources(&sources);
+            cache.keep(&entry, sources, &hash);
+        })
+    });
     let plan = expand::expand(&procedure.graph, &list_values(&inputs, &RunState::new()));
     let past = history(&journal, procedure, &run).await;
     let state = RunState::new();
@@ -723,6 +735,9 @@ pub async fn start(
     )
     .await;
     finish(&journal, &run, &exit, &observer).await;
+    if let Some(keeping) = keeping {
+        let _ = keeping.await;
+    }
     exit
 }
 
@@ -956,6 +971,7 @@ async fn resume_locked(
     // part of a long run's resume.
     let (entry, snapshot) = (summary.entry.clone(), sources.clone());
     let recorded = summary.source_hash.clone();
+    let cache = options.graph_cache.clone();
     let checking = tokio::task::spawn_blocking(move || {
         // The snapshot is what the run recorded, or nothing is driven.
         if rbx_store::hash_sources(&snapshot) != recorded {
@@ -965,7 +981,10 @@ async fn resume_locked(
                     .to_string(),
             );
         }
-        procedure_from_snapshot(&entry, snapshot)
+        match cache {
+            Some(cache) => cache.procedure(&entry, snapshot, &recorded),
+            None => procedure_from_snapshot(&entry, snapshot),
+        }
     });
     let id = run.clone();
     let reading = journal.call(move |s: &mut dyn Store| {

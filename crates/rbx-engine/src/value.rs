@@ -11,7 +11,7 @@ use rbx_syntax::ast::{CompareOp, Expr, ExprKind, InputTypeKind, ScalarType, SumO
 /// What a secret shows as wherever its value would be printed or stored.
 pub const MASK: &str = "••••••";
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
 pub enum Value {
     Text(String),
     Int(i64),

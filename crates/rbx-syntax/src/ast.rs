@@ -4,6 +4,8 @@
 //! equal to each other, so two trees are `==` when they say the same thing,
 //! wherever it was written.
 
+use serde::{Deserialize, Serialize};
+
 use crate::span::Span;
 
 mod scenario;
@@ -12,7 +14,7 @@ pub use scenario::*;
 
 /// One parsed file: an entry runbook (with a header) or a fragment that
 /// another file includes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct File {
     pub header: Option<Header>,
     pub items: Vec<Item>,
@@ -23,7 +25,7 @@ pub struct File {
 }
 
 /// `runbook ID "Title" { ... }`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Header {
     pub id: Ident,
     pub title: Text,
@@ -31,14 +33,14 @@ pub struct Header {
 }
 
 /// A `#` comment, kept so the formatter can put it back.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Comment {
     /// The comment's text after `#`, trailing whitespace removed.
     pub text: String,
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Ident {
     pub name: String,
     pub span: Span,
@@ -46,7 +48,7 @@ pub struct Ident {
 
 /// A string or text block. Interpolations (`{{ path }}`) are kept apart from
 /// the literal text so later stages can resolve and quote them.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Text {
     pub parts: Vec<TextPart>,
     /// Written as a `"""` block rather than a one-line string.
@@ -54,7 +56,7 @@ pub struct Text {
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub enum TextPart {
     Literal(String),
     Interpolation(Interpolation),
@@ -62,7 +64,7 @@ pub enum TextPart {
 
 /// `{{ path }}`, or `{{ path | shell }}`: a value put into text, passed
 /// through its filters in the order written.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Interpolation {
     /// The value's name; its span covers the whole `{{ … }}`.
     pub path: Path,
@@ -88,7 +90,7 @@ impl Interpolation {
 }
 
 /// What a filter does to an interpolated value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Filter {
     /// The value quoted as one POSIX shell word, for a shell that parses
     /// the command's text once more (`ssh`, `sh -c`, `eval`).
@@ -146,19 +148,19 @@ impl Text {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Duration {
     pub millis: u64,
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Int {
     pub value: i64,
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Regex {
     pub pattern: String,
     pub flags: String,
@@ -166,7 +168,7 @@ pub struct Regex {
 }
 
 /// A dotted name: `forge`, `version.build`, `host`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Path {
     pub segments: Vec<Ident>,
     pub span: Span,
@@ -181,13 +183,13 @@ impl Path {
 
 // ------------------------------------------------------------ top level --
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Item {
     pub kind: ItemKind,
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub enum ItemKind {
     Version(Text),
     Scope(Text),
@@ -208,14 +210,14 @@ pub enum ItemKind {
 
 /// `within DURATION (for STAGE, …)?` or `deadline EXPR (for STAGE, …)?`:
 /// a time budget over the whole run, or over the listed stages together.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Budget {
     pub limit: Limit,
     /// Empty for the whole run.
     pub stages: Vec<Ident>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub enum Limit {
     /// A length of time from when the run (or the first of the stages)
     /// started.
@@ -237,7 +239,7 @@ impl Budget {
 }
 
 /// `input NAME "description"?: TYPE (= DEFAULT)?`
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Input {
     pub name: Ident,
     pub description: Option<Text>,
@@ -245,13 +247,13 @@ pub struct Input {
     pub default: Option<Value>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct InputType {
     pub kind: InputTypeKind,
     pub span: Span,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ScalarType {
     String,
     Int,
@@ -308,20 +310,20 @@ pub fn check_host(text: &str) -> Result<(), String> {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub enum InputTypeKind {
     Scalar(ScalarType),
     Enum(Vec<Ident>),
     List(ScalarType),
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Value {
     pub kind: ValueKind,
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub enum ValueKind {
     String(Text),
     Int(i64),
@@ -332,7 +334,7 @@ pub enum ValueKind {
 }
 
 /// `role ID "Title" { person "..." contact "..." backup "..." }`
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Role {
     pub id: Ident,
     pub title: Text,
@@ -340,14 +342,14 @@ pub struct Role {
     pub fields: Option<Vec<RoleField>>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct RoleField {
     pub kind: RoleFieldKind,
     pub value: Text,
     pub span: Span,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RoleFieldKind {
     Person,
     Contact,
@@ -369,7 +371,7 @@ impl RoleFieldKind {
 }
 
 /// `link ID "Title" (= "target")?`
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Link {
     pub id: Ident,
     pub title: Text,
@@ -378,7 +380,7 @@ pub struct Link {
 
 /// `outcome NAME "description"? success|failure`: whether a run that ends
 /// with this outcome succeeded.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Outcome {
     pub name: Ident,
     pub description: Option<Text>,
@@ -386,13 +388,13 @@ pub struct Outcome {
 }
 
 /// `hook EVENT "command"`
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Hook {
     pub event: HookEvent,
     pub command: Text,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HookEvent {
     Pause,
     Overrun,
@@ -418,7 +420,7 @@ impl HookEvent {
 }
 
 /// `require role ID`, `require link ID` or `require EXPR`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub enum Require {
     Role(Ident),
     Link(Ident),
@@ -426,13 +428,13 @@ pub enum Require {
 }
 
 /// `on failure -> TARGET`, `on cancel -> TARGET`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Route {
     pub event: RouteEvent,
     pub target: Target,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RouteEvent {
     Failure,
     Cancel,
@@ -447,13 +449,13 @@ impl RouteEvent {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Target {
     pub kind: TargetKind,
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub enum TargetKind {
     /// Go on with the named stage.
     Stage(Ident),
@@ -466,7 +468,7 @@ pub enum TargetKind {
 // --------------------------------------------------------------- stages --
 
 /// `stage ID (PARAMS)? "Title" (within DURATION)? { ... }`
-#[derive(Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, PartialEq)]
 pub struct Stage {
     pub id: Ident,
     /// `None` for a plain stage; `Some` (perhaps empty) for a stage that
@@ -492,13 +494,13 @@ impl std::fmt::Debug for Stage {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct StageItem {
     pub kind: StageItemKind,
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub enum StageItemKind {
     Require(Require),
     On(Route),
@@ -522,7 +524,7 @@ pub enum StageItemKind {
 
 /// A node with a statement body: step, manual, gate, signoff, decide,
 /// choose or wait. Which statements each kind accepts is the grammar's job.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Block {
     pub kind: BlockKind,
     pub id: Ident,
@@ -530,7 +532,7 @@ pub struct Block {
     pub body: Vec<Stmt>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BlockKind {
     Step,
     Manual,
@@ -589,7 +591,7 @@ impl BlockKind {
 
 /// `anchor ID "Title" (at EXPR)?`: records the time it is reached, or
 /// the time `EXPR` gives.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Anchor {
     pub id: Ident,
     pub title: Text,
@@ -599,7 +601,7 @@ pub struct Anchor {
 /// `checklist ID "Title" fail-fast? { ... }`: every item runs, each
 /// whatever the one before did (or, `fail-fast`, up to the first that
 /// fails); the checklist fails after them if any failed, naming each.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Checklist {
     pub id: Ident,
     pub title: Text,
@@ -608,7 +610,7 @@ pub struct Checklist {
 }
 
 /// `foreach VAR in LIST (parallel N)? (tolerate T)? { ... }`
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Foreach {
     pub var: Ident,
     pub list: Path,
@@ -622,7 +624,7 @@ pub struct Foreach {
 }
 
 /// `parallel (N)? (tolerate T)? { ... }`: each item is a branch.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Parallel {
     /// How many branches run at once; every branch when absent.
     pub at_once: Option<Int>,
@@ -636,7 +638,7 @@ pub struct Parallel {
 
 /// `tolerate 2` or `tolerate 10%`: how many failed items (or branches) a
 /// `foreach` or `parallel` block lets pass.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Tolerate {
     pub amount: i64,
     /// Whether `amount` is a percentage of the items.
@@ -668,7 +670,7 @@ impl Tolerate {
 
 /// `repeat at most N until EXPR { ... }`: the items run as iterations,
 /// one after the other, until `until` holds after one, at most `N` times.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Repeat {
     /// The bound; lint refuses a `repeat` without one.
     pub at_most: Option<Int>,
@@ -678,7 +680,7 @@ pub struct Repeat {
 
 /// `every INTERVAL (at most N)? { ... }`: the items run once per interval,
 /// beside the items written after the block, until those have settled.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Every {
     /// A duration, or an expression of the inputs giving one.
     pub interval: Expr,
@@ -688,7 +690,7 @@ pub struct Every {
 }
 
 /// `again STAGE (on failure -> TARGET)*`
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Again {
     pub stage: Ident,
     /// `when EXPR`: the instance runs only when it holds.
@@ -698,7 +700,7 @@ pub struct Again {
 
 /// `NAME: TYPE`, a parameter of a stage: a typed value its body reads as
 /// it reads an input.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Param {
     pub name: Ident,
     pub ty: InputType,
@@ -706,7 +708,7 @@ pub struct Param {
 
 /// `call STAGE(NAME = EXPR, …) { on failure -> TARGET }`: a fresh
 /// instance of a stage with parameters, in place, its arguments named.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Call {
     pub stage: Ident,
     pub args: Vec<Arg>,
@@ -718,13 +720,13 @@ pub struct Call {
 }
 
 /// `NAME = EXPR`, an argument of a `call`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Arg {
     pub name: Ident,
     pub value: Expr,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct SpannedRoute {
     pub route: Route,
     pub span: Span,
@@ -732,13 +734,13 @@ pub struct SpannedRoute {
 
 // ------------------------------------------------------------ statements --
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Stmt {
     pub kind: StmtKind,
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub enum StmtKind {
     Owner(Ident),
     Require(Require),
@@ -794,7 +796,7 @@ pub enum StmtKind {
 
 /// `retry N (backoff DURATION (fixed|exponential)? (max DURATION)?
 /// jitter?)? (on exit N, …)?`
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Retry {
     pub count: Int,
     pub backoff: Option<Backoff>,
@@ -802,7 +804,7 @@ pub struct Retry {
     pub on_exit: Vec<Int>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Backoff {
     pub delay: Duration,
     /// `None` when not written; the default is exponential.
@@ -813,7 +815,7 @@ pub struct Backoff {
     pub jitter: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BackoffKind {
     Fixed,
     Exponential,
@@ -828,7 +830,7 @@ impl BackoffKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Stream {
     Stdout,
     Stderr,
@@ -844,7 +846,7 @@ impl Stream {
 }
 
 /// `expect stdout ~ /re/`, `expect stderr !~ /re/`
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct ExpectStream {
     pub stream: Stream,
     pub negated: bool,
@@ -852,7 +854,7 @@ pub struct ExpectStream {
 }
 
 /// `capture NAME(: TYPE)? = STREAM ~ /re/` or `= STREAM json "path"`
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Capture {
     pub name: Ident,
     pub ty: Option<CaptureType>,
@@ -860,7 +862,7 @@ pub struct Capture {
     pub source: CaptureSource,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CaptureType {
     String,
     Int,
@@ -907,7 +909,7 @@ impl CaptureType {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub enum CaptureSource {
     /// The first capture group of the regex (or the whole match without one).
     Regex(Regex),
@@ -918,7 +920,7 @@ pub enum CaptureSource {
 }
 
 /// `evidence NAME "prompt": TYPE optional?`
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Evidence {
     pub name: Ident,
     pub prompt: Text,
@@ -926,7 +928,7 @@ pub struct Evidence {
     pub optional: bool,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub enum EvidenceType {
     Text,
     Url,
@@ -941,7 +943,7 @@ pub enum EvidenceType {
 }
 
 /// `option NAME "description" -> TARGET`
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct ChoiceOption {
     pub name: Ident,
     pub description: Text,
@@ -950,7 +952,7 @@ pub struct ChoiceOption {
 
 // ----------------------------------------------------------- expressions --
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Expr {
     pub kind: ExprKind,
     pub span: Span,
@@ -958,7 +960,7 @@ pub struct Expr {
 
 /// Chains of `or`, `and`, `+` and `-` are kept flat, so a long chain is a
 /// long vector rather than a deep tree.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub enum ExprKind {
     Or(Vec<Expr>),
     And(Vec<Expr>),
@@ -994,7 +996,7 @@ pub enum ExprKind {
     Default(Vec<Expr>),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CompareOp {
     Eq,
     Ne,
@@ -1021,7 +1023,7 @@ impl CompareOp {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SumOp {
     Add,
     Sub,

@@ -9,7 +9,7 @@ use std::ops::Range;
 /// Spans compare equal to every other span: two trees that differ only in
 /// where their nodes sit (the input and the formatted output, say) are equal.
 /// Tests that care about positions compare `range()` explicitly.
-#[derive(Clone, Copy, Default, Eq)]
+#[derive(Clone, Copy, Default, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Span {
     pub start: usize,
     pub end: usize,

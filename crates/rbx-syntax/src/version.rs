@@ -14,14 +14,14 @@ use std::cmp::Ordering;
 use std::fmt;
 
 /// A parsed version; it prints as written.
-#[derive(Debug, Clone)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone)]
 pub struct Version {
     written: String,
     numbers: Vec<u64>,
     pre: Vec<Ident>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq)]
 enum Ident {
     Number(u64),
     Text(String),

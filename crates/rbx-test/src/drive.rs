@@ -234,6 +234,9 @@ impl Driver {
             answers: rbx_engine::fills::Answers(answers),
             executor: Arc::clone(&self.executor) as Arc<dyn rbx_engine::executor::Executor>,
             clock: self.clock.clone(),
+            // A scenario's store is in memory and checked once for the
+            // whole suite: nothing to keep.
+            graph_cache: None,
         }
     }
 

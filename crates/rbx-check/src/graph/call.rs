@@ -11,7 +11,7 @@ use rbx_syntax::ast::{BlockKind, Call, Expr, Param, StageItem, StageItemKind, St
 use super::{Ctx, Frontier, Lowerer, Origin};
 
 /// One `call` instance: what its nodes read for their stage's parameters.
-#[derive(Debug, Clone)]
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone)]
 pub struct CallFrame {
     /// The stage called.
     pub stage: String,

@@ -19,6 +19,8 @@ pub fn rbx(dir: &Path, args: &[&str]) -> Command {
     command
         .current_dir(dir)
         .env_remove("RBX_FILL")
+        // The cache of checked procedures of this bench's runs, its own.
+        .env("RBX_CACHE_DIR", dir.join("cache"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());

@@ -1,12 +1,14 @@
 //! The typed tree of a scenarios file (`NAME.rbxtest`): what `rbx test`
 //! gives a simulated run of a runbook, and what it expects of it.
 
+use serde::{Deserialize, Serialize};
+
 use crate::span::Span;
 
 use super::{Duration, Expr, Ident, Int, Path, Stream, Text, Value};
 
 /// `scenario ID "Title" { … }`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Scenario {
     pub id: Ident,
     pub title: Text,
@@ -14,13 +16,13 @@ pub struct Scenario {
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct ScenarioStmt {
     pub kind: ScenarioStmtKind,
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub enum ScenarioStmtKind {
     /// `set NAME = VALUE`: an input.
     Set { name: Ident, value: Value },
@@ -57,7 +59,7 @@ pub enum ScenarioStmtKind {
 /// A node named by its id (`smoke.doctor`), its name (`doctor`, any
 /// instance), or a quoted pattern where `*` stands for any text
 /// (`"smoke#2.*"`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct NodePattern {
     pub text: String,
     /// Written quoted (it may hold `#`, `[` or `*`).
@@ -65,13 +67,13 @@ pub struct NodePattern {
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct ResultStmt {
     pub kind: ResultKind,
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub enum ResultKind {
     Exit(Int),
     Output(Stream, Text),
@@ -80,13 +82,13 @@ pub enum ResultKind {
     At(Text),
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct AnswerItem {
     pub kind: AnswerKind,
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub enum AnswerKind {
     Choice(Ident),
     Rationale(Text),
@@ -104,13 +106,13 @@ pub enum AnswerKind {
     Takes(Duration),
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Check {
     pub kind: CheckKind,
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub enum CheckKind {
     Outcome(Ident),
     Failed(NodePattern),

@@ -20,20 +20,49 @@ type Shape = Vec<(String, usize, usize)>;
 /// leaves out, or `None` when `text` is not the language.
 fn named(text: &str) -> Option<Shape> {
     let pairs = Grammar::parse(Rule::file, text).ok()?;
-    Some(
+    Some(without_lone_levels(
         pairs
             .flatten()
             .map(|p| (format!("{:?}", p.as_rule()), p.as_span()))
             .filter(|(name, _)| !fast::SILENCED.contains(&name.as_str()))
             .map(|(name, span)| (name, span.start(), span.end()))
             .collect(),
-    )
+    ))
+}
+
+/// The precedence levels under `expr`, which the fast grammar skips for an
+/// expression of one operand.
+const LEVELS: [&str; 7] = [
+    "or_expr",
+    "and_expr",
+    "not_expr",
+    "cmp_expr",
+    "dflt_expr",
+    "sum_expr",
+    "prod_expr",
+];
+
+/// A tree without each precedence level that spans just what the pair
+/// before it does: the levels of an expression of one operand, which sit
+/// right under its `expr`. The fast tree has none of those; every other
+/// level stays, in both trees.
+fn without_lone_levels(shape: Shape) -> Shape {
+    let mut out: Shape = Vec::with_capacity(shape.len());
+    let mut before: Option<(usize, usize)> = None;
+    for (name, start, end) in shape {
+        let lone = LEVELS.contains(&name.as_str()) && before == Some((start, end));
+        before = Some((start, end));
+        if !lone {
+            out.push((name, start, end));
+        }
+    }
+    out
 }
 
 /// The fast grammar's tree of `text`, or `None` when it refuses it.
 fn fast(text: &str) -> Option<Shape> {
     let pairs = fast::FastGrammar::parse(fast::Rule::file, text).ok()?;
-    Some(
+    Some(without_lone_levels(
         pairs
             .flatten()
             .map(|p| {
@@ -44,7 +73,7 @@ fn fast(text: &str) -> Option<Shape> {
                 )
             })
             .collect(),
-    )
+    ))
 }
 
 fn assert_same(text: &str, what: &str) {
