@@ -575,3 +575,30 @@ fn a_clean_up_that_never_runs_does_not_hold_up_its_loop() {
         }
     }
 }
+
+/// Found by the generator: a stage's clean-up failed when the stage was
+/// left, and the run was cancelled later, with no clean-up left to run.
+/// The cancel ended the run `cancelled` at once, forgetting the failure;
+/// it fails the run, as a clean-up failing after the cancel does (Y3, X3).
+#[test]
+fn a_clean_up_that_failed_before_a_cancel_fails_the_run() {
+    let spec = Spec {
+        stages: vec![
+            stage(
+                vec![Item::Step {
+                    fail: false,
+                    route: None,
+                }],
+                Some(vec![true]),
+                false,
+            ),
+            stage(vec![Item::Manual], None, false),
+        ],
+        finally: false,
+        flag: false,
+        cancel: true,
+    };
+    for crash_at in [1, 5] {
+        play(&spec, crash_at).unwrap_or_else(|e| panic!("{e}"));
+    }
+}

@@ -1075,7 +1075,12 @@ async fn resume_locked(
                 })
             })
             .collect();
-        let cleans_up = plan.finally.is_some() || !cleanup::pending(&state, &plan).is_empty();
+        // A stage's clean-up that failed before the cancel fails the run
+        // at its end (rules Y3, X3), as one failing after it would: the
+        // end goes through `finally_started` too.
+        let cleans_up = plan.finally.is_some()
+            || !cleanup::pending(&state, &plan).is_empty()
+            || !runner::finally::failures(&plan, &state).is_empty();
         if stopped_at.is_empty() && cleans_up && state.finally.is_none() {
             // The run ends cancelled once its clean-ups have run (rules X1,
             // Y3): what was in doubt was cancelled, and nothing else starts.

@@ -14,7 +14,7 @@ mod condition;
 mod decide;
 mod dispatch;
 mod env;
-mod finally;
+pub(crate) mod finally;
 mod hooks;
 mod node;
 mod person;
