@@ -56,6 +56,10 @@ enum Place {
     Again,
     Call,
     Fragment,
+    /// An iteration of `every` (beside a step that outlasts it).
+    Every,
+    /// A stage's own `finally`.
+    Cleanup,
 }
 
 /// The parent runbook (and fragment) for `place`, the lines its run
@@ -111,6 +115,19 @@ fn shape(place: Place) -> (String, Option<String>, Vec<&'static str>, Vec<&'stat
             ),
             None,
         ),
+        Place::Every => (
+            format!(
+                "every 1s at most 1 {{\n    {}\n    }}\n    step outlast \"Outlast\" {{\n      run \"sleep 3\"\n    }}",
+                child("tick", "\"eu\"")
+            ),
+            String::new(),
+            None,
+        ),
+        Place::Cleanup => (
+            format!("finally {{\n    {}\n    }}", child("undo", "\"eu\"")),
+            String::new(),
+            None,
+        ),
         Place::Fragment => (
             String::new(),
             String::new(),
@@ -148,6 +165,8 @@ fn shape(place: Place) -> (String, Option<String>, Vec<&'static str>, Vec<&'stat
             vec!["push-eu-1.0", "push-us-1.0"],
             vec!["region#1.one", "region#2.one"],
         ),
+        Place::Every => (vec!["push-eu-1.0"], vec!["s.tick[1]"]),
+        Place::Cleanup => (vec!["push-eu-1.0"], vec!["s.finally.undo"]),
     };
     (main, fragment, lines, nodes)
 }
@@ -164,6 +183,8 @@ fn a_child_runs_once_per_node_instance_everywhere() {
         Place::Again,
         Place::Call,
         Place::Fragment,
+        Place::Every,
+        Place::Cleanup,
     ] {
         let bench = Bench::new();
         let (main, fragment, lines, nodes) = shape(place);

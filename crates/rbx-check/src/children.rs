@@ -50,12 +50,7 @@ fn collect<'a>(items: &'a [StageItem], out: &mut Vec<&'a Block>) {
     for item in items {
         match &item.kind {
             StageItemKind::Block(block) if block.kind == BlockKind::Child => out.push(block),
-            StageItemKind::Foreach(foreach) => collect(&foreach.items, out),
-            StageItemKind::Parallel(parallel) => collect(&parallel.items, out),
-            StageItemKind::Repeat(repeat) => collect(&repeat.items, out),
-            StageItemKind::Checklist(list) => collect(&list.items, out),
-            StageItemKind::Finally(items) => collect(items, out),
-            _ => {}
+            kind => collect(kind.nested(), out),
         }
     }
 }

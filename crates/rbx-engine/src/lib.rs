@@ -1559,12 +1559,7 @@ fn collect_blocks(items: &[rbx_syntax::ast::StageItem], out: &mut HashMap<String
             StageItemKind::Block(block) => {
                 out.insert(block.id.name.clone(), format!("{block:?}"));
             }
-            StageItemKind::Foreach(f) => collect_blocks(&f.items, out),
-            StageItemKind::Parallel(parallel) => collect_blocks(&parallel.items, out),
-            StageItemKind::Repeat(repeat) => collect_blocks(&repeat.items, out),
-            StageItemKind::Checklist(list) => collect_blocks(&list.items, out),
-            StageItemKind::Finally(items) => collect_blocks(items, out),
-            _ => {}
+            kind => collect_blocks(kind.nested(), out),
         }
     }
 }

@@ -522,6 +522,31 @@ pub enum StageItemKind {
     Call(Call),
 }
 
+impl StageItemKind {
+    /// The items written inside this one: a loop's, a block's, a
+    /// checklist's, a `repeat`'s, an `every`'s or a clean-up's body; none
+    /// for a node or a statement. A walk over every node of a stage goes
+    /// through this, so that a new kind of body is not missed.
+    pub fn nested(&self) -> &[StageItem] {
+        match self {
+            StageItemKind::Checklist(list) => &list.items,
+            StageItemKind::Foreach(foreach) => &foreach.items,
+            StageItemKind::Parallel(parallel) => &parallel.items,
+            StageItemKind::Repeat(repeat) => &repeat.items,
+            StageItemKind::Every(every) => &every.items,
+            StageItemKind::Finally(items) => items,
+            StageItemKind::Require(_)
+            | StageItemKind::On(_)
+            | StageItemKind::Then(_)
+            | StageItemKind::End(_)
+            | StageItemKind::Block(_)
+            | StageItemKind::Anchor(_)
+            | StageItemKind::Again(_)
+            | StageItemKind::Call(_) => &[],
+        }
+    }
+}
+
 /// A node with a statement body: step, manual, gate, signoff, decide,
 /// choose or wait. Which statements each kind accepts is the grammar's job.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
