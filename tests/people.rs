@@ -795,6 +795,12 @@ fn after_a_cancel_no_answer_is_taken_for_the_procedure() {
             "killed {killed}: {}",
             status.stdout
         );
+        assert_eq!(
+            status.stdout.contains("(cancelled, not carried out yet"),
+            killed,
+            "{}",
+            status.stdout
+        );
         let late = bench.rbx(
             &["confirm", &id, "s.check[a]", "--evidence", "ok=true"],
             &[],

@@ -50,7 +50,9 @@ pub struct StatusView {
     pub run: String,
     pub title: String,
     /// The run's status as recorded (`running`, `paused`, `ended`, …), or
-    /// `interrupted` for a run recorded as running that no process drives.
+    /// `interrupted` for a run recorded as running that no process drives,
+    /// or `cancelling` for one whose cancel was recorded and not carried
+    /// out (rbx was killed right after it).
     pub status: String,
     pub outcome: Option<String>,
     /// Whether a live process drives the run now.
@@ -94,6 +96,9 @@ impl StatusView {
         };
         let status = if !driven && matches!(recorded.as_str(), "running" | "created") {
             "interrupted".to_string()
+        } else if !driven && outcome.is_none() && state.status == rbx_engine::RunStatus::Cancelled {
+            // A cancel recorded, and rbx killed before it was carried out.
+            "cancelling".to_string()
         } else {
             recorded
         };
@@ -178,6 +183,10 @@ impl StatusView {
             (Some(outcome), _) => format!("{}:{outcome}", self.status),
             (None, "interrupted") if !self.driven => {
                 "interrupted: no process is driving it; `rbx resume` goes on".to_string()
+            }
+            (None, "cancelling") => {
+                "cancelled, not carried out yet: `rbx resume` runs its clean-up and ends it"
+                    .to_string()
             }
             (None, status) => status.to_string(),
         };
