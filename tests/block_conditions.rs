@@ -216,14 +216,7 @@ fn kill_nine_at_every_event_neither_loses_nor_repeats_a_guarded_block() {
 }
 "#;
     let expected = ["each-x", "each-y", "last"];
-    let whole = {
-        let bench = Bench::new();
-        bench.write("main.runbook", text);
-        let run = bench.rbx(&["run", "main.runbook"], &[]);
-        assert_eq!(run.status, 0, "{}", run.transcript());
-        assert_eq!(bench.ran(), expected, "the run without a crash");
-        bench.journal().1.len()
-    };
+    let whole = Bench::whole_run(text, &expected);
     for crash in 1..whole {
         let bench = Bench::new();
         bench.write("main.runbook", text);

@@ -72,6 +72,18 @@ impl Bench {
         (run.id.to_string(), events)
     }
 
+    /// Runs `text` as `main.runbook` in a bench of its own, never killed:
+    /// it must end well, its steps appending `expected` to `ran.log`.
+    /// How many events it journals: the moments a crash can follow.
+    pub fn whole_run(text: &str, expected: &[&str]) -> usize {
+        let bench = Bench::new();
+        bench.write("main.runbook", text);
+        let run = bench.rbx(&["run", "main.runbook"], &[]);
+        assert_eq!(run.status, 0, "{}", run.transcript());
+        assert_eq!(bench.ran(), expected, "the run without a crash");
+        bench.journal().1.len()
+    }
+
     /// `rbx run main.runbook` killed (as by `kill -9`) right after it
     /// commits its `crash`-th event, then `rbx resume RUN RESUME_ARGS…`
     /// until one exits 0, three times at most: the journal left.
