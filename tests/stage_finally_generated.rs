@@ -249,7 +249,11 @@ fn render(spec: &Spec) -> String {
     t.push_str("\n  stage p(bad: bool) \"Called\" {\n");
     t.push_str("    step w \"Work\" {\n      run \"echo ${RBX_RUN_STEP#*:} >> ran.log; test {{ bad }} = false\"\n    }\n");
     t.push_str("    finally {\n");
-    step(&mut t, "      ", "pc", false, None);
+    // The clean-up reads the instance's parameter and its work's record,
+    // as the instance's own nodes do.
+    t.push_str(
+        "      step pc \"pc\" {\n        run \"echo ${RBX_RUN_STEP#*:} {{ bad }} {{ w.status }} >> ran.log\"\n      }\n",
+    );
     t.push_str("    }\n  }\n");
     if spec.finally {
         t.push_str("\n  finally {\n");
@@ -408,6 +412,23 @@ fn check(spec: &Spec, status: &str, events: &Journal) -> Result<(), String> {
     }
     if let Some(extra) = cleaned.keys().find(|i| !started.contains(i)) {
         return Err(format!("{extra} cleaned up without having started"));
+    }
+    // Only the clean-up steps written to fail fail: `cI_K` when its flag
+    // says so, never the called stage's `pc`.
+    for (_, node, _) in events.iter().filter(|(k, n, p)| {
+        k == "node_finished" && n.contains(".finally.") && p["status"] == "failed"
+    }) {
+        let name = node.rsplit('.').next().unwrap_or_default();
+        let name = name.split('[').next().unwrap_or_default();
+        let written_to_fail = name
+            .strip_prefix('c')
+            .and_then(|ik| ik.split_once('_'))
+            .and_then(|(i, k)| Some((i.parse::<usize>().ok()?, k.parse::<usize>().ok()?)))
+            .and_then(|(i, k)| spec.stages.get(i)?.cleanup.as_ref()?.get(k).copied())
+            .unwrap_or(false);
+        if !written_to_fail {
+            return Err(format!("the clean-up step {node} failed"));
+        }
     }
     let cleanup_failed = events.iter().any(|(k, n, p)| {
         k == "node_finished"
@@ -601,4 +622,33 @@ fn a_clean_up_that_failed_before_a_cancel_fails_the_run() {
     for crash_at in [1, 5] {
         play(&spec, crash_at).unwrap_or_else(|e| panic!("{e}"));
     }
+}
+
+/// Found by hand: a called stage's clean-up could not read the
+/// parameters of the instance it cleans up (`host` has no value yet), so
+/// it failed and failed the run — in a loop item too.
+#[test]
+fn a_called_stages_clean_up_reads_its_parameters() {
+    let call = Item::Call {
+        bad: false,
+        route: None,
+        when: None,
+    };
+    let spec = Spec {
+        stages: vec![stage(
+            vec![
+                call.clone(),
+                Item::Foreach {
+                    tolerate: None,
+                    body: vec![call],
+                },
+            ],
+            None,
+            false,
+        )],
+        finally: false,
+        flag: false,
+        cancel: false,
+    };
+    play(&spec, 3).unwrap_or_else(|e| panic!("{e}"));
 }

@@ -38,7 +38,7 @@ pub(crate) struct Frame {
 /// on. Empty for a node of a primary or `again` instance.
 pub(crate) fn frames(graph: &Graph, index: NodeIndex) -> Vec<Frame> {
     let mut out = Vec::new();
-    let mut instance = graph.graph[index].stage.as_str();
+    let mut instance = own_instance(graph, index);
     while let Some(frame) = graph.calls.get(instance) {
         out.push(of(graph, frame));
         instance = frame.caller.as_str();
@@ -120,8 +120,16 @@ pub(crate) fn mentioned(graph: &Graph, index: NodeIndex, names: &mut HashSet<Str
 /// The stage instance of a `call` a node belongs to, when it belongs to
 /// one: a name read there means the node of the same instance first.
 pub(crate) fn instance_of(graph: &Graph, index: NodeIndex) -> Option<&str> {
-    let stage = graph.graph[index].stage.as_str();
+    let stage = own_instance(graph, index);
     graph.calls.contains_key(stage).then_some(stage)
+}
+
+/// The stage instance a node is of: its stage's, or for a node of a
+/// stage's own clean-up (`drain#1.finally`), the instance it cleans up —
+/// whose parameters and nodes the clean-up reads as the instance does.
+fn own_instance(graph: &Graph, index: NodeIndex) -> &str {
+    let stage = graph.graph[index].stage.as_str();
+    stage.strip_suffix(".finally").unwrap_or(stage)
 }
 
 impl View {
