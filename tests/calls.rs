@@ -608,3 +608,39 @@ fn a_call_in_finally_cleans_up_every_host_even_after_kill_nine() {
         }
     }
 }
+
+/// A called stage's own clean-up reads the instance's parameters: `rbx
+/// plan` shows its commands with the call's arguments, and the run's
+/// clean-up gets them.
+#[test]
+fn a_called_stages_clean_up_reads_its_arguments() {
+    let text = r#"runbook c "Clean-up of a call" {
+  stage s "S" {
+    call drain(host = "db-1")
+    end done
+  }
+  stage drain(host: host) "Drain {{ host }}" {
+    step cordon "Cordon {{ host }}" {
+      run "echo cordon-{{ host }} >> ran.log"
+    }
+    finally {
+      step uncordon "Uncordon {{ host }}" {
+        run "echo uncordon-{{ host }} >> ran.log"
+      }
+    }
+  }
+}
+"#;
+    let bench = Bench::new();
+    bench.write("main.runbook", text);
+    let plan = bench.rbx(&["plan", "main.runbook"], &[]);
+    assert!(
+        plan.stdout.contains("drain#1.finally.uncordon — Uncordon db-1")
+            && plan.stdout.contains("echo uncordon-db-1 >> ran.log"),
+        "{}",
+        plan.stdout
+    );
+    let run = bench.rbx(&["run", "main.runbook"], &[]);
+    assert_eq!(run.status, 0, "{}", run.transcript());
+    assert_eq!(bench.ran(), ["cordon-db-1", "uncordon-db-1"]);
+}

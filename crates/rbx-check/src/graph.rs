@@ -240,6 +240,14 @@ pub struct Graph {
 }
 
 impl Graph {
+    /// The `call` a node of stage instance `stage` is of, if any: for a
+    /// node of an instance's own clean-up (`drain#1.finally`), the call of
+    /// the instance it cleans up, whose parameters it reads.
+    pub fn call_of(&self, stage: &str) -> Option<&CallFrame> {
+        self.calls
+            .get(stage.strip_suffix(".finally").unwrap_or(stage))
+    }
+
     pub fn node(&self, id: &str) -> Option<NodeIndex> {
         self.by_id.get(id).copied()
     }

@@ -388,7 +388,7 @@ impl<'a> Plan<'a> {
             match &member.kind {
                 NodeKind::StageStart { stage, title, .. } => {
                     self.out.push('\n');
-                    let line = match self.procedure.graph.calls.get(&member.stage) {
+                    let line = match self.procedure.graph.call_of(&member.stage) {
                         Some(frame) => format!(
                             "call     {stage}({}), as instance {} — {title}",
                             frame.arguments_written(),

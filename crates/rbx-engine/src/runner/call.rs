@@ -38,8 +38,8 @@ pub(crate) struct Frame {
 /// on. Empty for a node of a primary or `again` instance.
 pub(crate) fn frames(graph: &Graph, index: NodeIndex) -> Vec<Frame> {
     let mut out = Vec::new();
-    let mut instance = own_instance(graph, index);
-    while let Some(frame) = graph.calls.get(instance) {
+    let mut instance = graph.graph[index].stage.as_str();
+    while let Some(frame) = graph.call_of(instance) {
         out.push(of(graph, frame));
         instance = frame.caller.as_str();
     }

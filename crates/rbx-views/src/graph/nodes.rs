@@ -25,7 +25,7 @@ pub(super) fn drawing(title: String, graph: &Graph) -> Drawing {
         if let NodeKind::StageStart { title, .. } = &node.kind {
             clusters[at].label = if node.stage == node.host {
                 title.clone()
-            } else if let Some(frame) = graph.calls.get(&node.stage) {
+            } else if let Some(frame) = graph.call_of(&node.stage) {
                 format!(
                     "{title} (call {}: {})",
                     node.stage,

@@ -86,7 +86,7 @@ fn stage_boxes<'g>(graph: &'g Graph, boxes: &mut Vec<Box>) -> HashMap<&'g str, u
         };
         match &node.kind {
             NodeKind::StageStart { stage, .. } if node.stage != node.host => {
-                let line = match graph.calls.get(&node.stage) {
+                let line = match graph.call_of(&node.stage) {
                     Some(frame) => format!("call: {stage}({})", frame.arguments_written()),
                     None => format!("again: {stage}"),
                 };

@@ -16,7 +16,7 @@ pub(super) fn param_value(
     name: &str,
     inputs: &Inputs<'_>,
 ) -> Option<Option<Val>> {
-    let frame = graph.calls.get(&node.stage)?;
+    let frame = graph.call_of(&node.stage)?;
     let (_, arg) = frame.argument(name)?;
     let Some(arg) = arg else {
         return Some(None);

@@ -441,7 +441,7 @@ pub(super) fn stages(graph: &rbx_check::graph::Graph, nodes: &NodeView<'_>) -> V
         };
         let ns = nodes.state.nodes.get(&start.id);
         // A call instance says which arguments it ran with.
-        let title = match graph.calls.get(&start.stage) {
+        let title = match graph.call_of(&start.stage) {
             Some(frame) => format!("{title} ({})", frame.arguments_written()),
             None => title.clone(),
         };
@@ -473,7 +473,7 @@ pub(super) fn stages(graph: &rbx_check::graph::Graph, nodes: &NodeView<'_>) -> V
                 // An `again` instance is a row of the stage that holds it,
                 // where the `again` is written, and a section of its own.
                 NodeKind::StageStart { stage, title, .. } if member.stage != member.host => {
-                    let title = match graph.calls.get(&member.stage) {
+                    let title = match graph.call_of(&member.stage) {
                         Some(frame) => format!("Call: {title} ({})", frame.arguments_written()),
                         None => format!("Run again: {title}"),
                     };
