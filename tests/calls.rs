@@ -635,7 +635,8 @@ fn a_called_stages_clean_up_reads_its_arguments() {
     bench.write("main.runbook", text);
     let plan = bench.rbx(&["plan", "main.runbook"], &[]);
     assert!(
-        plan.stdout.contains("drain#1.finally.uncordon — Uncordon db-1")
+        plan.stdout
+            .contains("drain#1.finally.uncordon — Uncordon db-1")
             && plan.stdout.contains("echo uncordon-db-1 >> ran.log"),
         "{}",
         plan.stdout
