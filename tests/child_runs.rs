@@ -798,3 +798,66 @@ fn resuming_a_parent_failed_by_its_child_redrives_the_child() {
     assert_eq!(bench.ran(), ["flaky-first", "flaky-second", "parent-after"]);
     assert_eq!(runs(&bench).len(), 2);
 }
+
+/// A child run goes on only through its parent: `rbx resume` of the child
+/// itself is refused, names the parent, and records nothing — here after
+/// the parent tolerated the child's failure and ended, where resuming the
+/// child alone could end it differently from what the parent recorded.
+#[test]
+fn a_child_run_is_resumed_only_through_its_parent() {
+    let bench = Bench::new();
+    bench.write(
+        "kid.runbook",
+        r#"runbook kid "Kid" {
+  input region: string
+  stage s "S" {
+    step push "Push {{ region }}" {
+      run "echo push-{{ region }} >> ran.log; test {{ region }} != us"
+    }
+    end ok
+  }
+}
+"#,
+    );
+    bench.write(
+        "main.runbook",
+        r#"runbook p "Parent" {
+  input regions: list(string) = ["eu", "us"]
+  outcome done success
+  stage s "S" {
+    foreach r in regions tolerate 1 {
+      child deploy "Deploy {{ r }}" {
+        runbook "kid.runbook"
+        input region = r
+      }
+    }
+    end done
+  }
+}
+"#,
+    );
+    let run = bench.rbx(&["run", "main.runbook"], &[]);
+    assert_eq!(run.status, 0, "{}", run.transcript());
+    let parent = parent(&bench);
+    let child = format!("{parent}/s.deploy[us]");
+    let store = SqliteStore::open(&bench.path().join(".rbx")).expect("the store opens");
+    let before = store
+        .events(&rbx_store::RunId::new(child.clone()))
+        .expect("events")
+        .len();
+    let refused = bench.rbx(&["resume", &child], &[]);
+    assert_eq!(refused.status, 2, "{}", refused.transcript());
+    assert!(
+        refused
+            .stderr
+            .contains(&format!("is a child run of `{parent}`")),
+        "{}",
+        refused.transcript()
+    );
+    let after = store
+        .events(&rbx_store::RunId::new(child))
+        .expect("events")
+        .len();
+    assert_eq!(before, after, "nothing recorded");
+    assert_eq!(bench.ran_sorted(), ["push-eu", "push-us"]);
+}

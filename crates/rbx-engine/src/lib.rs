@@ -874,6 +874,15 @@ pub async fn resume(
     sets: &[(String, String)],
     options: Options,
 ) -> Result<Exit, ResumeError> {
+    // A child run (`PARENT/NODE`) goes on only through its parent, which
+    // gives it its inputs (secrets included) and takes in how it ends; on
+    // its own it could end differently from what its parent recorded.
+    if let Some((parent, _)) = run.as_str().split_once('/') {
+        return Err(ResumeError::Invalid(format!(
+            "`{run}` is a child run of `{parent}`: it goes on only through its parent; \
+             resume that (`rbx resume {parent}`), which resumes the child where it stopped"
+        )));
+    }
     let journal = journal_for(store, &options);
     resume_with(&journal, run, request, sets, None, options).await
 }
