@@ -71,6 +71,7 @@ const REPLAYED: &[&str] = &[
     "s5-retry-resets-what-failed-the-run",
     "x2-nothing-starts-once-the-clean-up-began",
     "x2-no-person-is-waited-for-once-the-clean-up-began",
+    "s2-a-cancel-killed-after-its-resume-began-is-carried-out",
     "r5-a-list-no-loop-reads-keeps-the-ready-order",
 ];
 

@@ -327,6 +327,9 @@ impl RunState {
                     Some("cancelled") => Status::Cancelled,
                     _ => Status::Failed,
                 };
+                if entry.status == Status::Cancelled && self.status == RunStatus::Cancelled {
+                    self.status = RunStatus::Running;
+                }
                 entry.attempts = entry.attempts.max(attempt(payload));
                 entry.captures = payload
                     .get("captures")
@@ -410,8 +413,18 @@ impl RunState {
                 }
                 self.status = RunStatus::Running;
             }
+            // A cancel not carried out yet stays pending across the resume
+            // that carries it out, until that resume records the carrying
+            // out (a node cancelled, the clean-up begun, the run ended): a
+            // crash in between leaves it to the next resume.
+            kind::RUN_RESUMED if self.status == RunStatus::Cancelled => {}
             kind::RUN_RESUMED => self.status = RunStatus::Running,
-            kind::FINALLY_STARTED => self.finally = Some(payload.clone()),
+            kind::FINALLY_STARTED => {
+                self.finally = Some(payload.clone());
+                if self.status == RunStatus::Cancelled {
+                    self.status = RunStatus::Running;
+                }
+            }
             kind::CLEANUP_STARTED => {
                 let stage = payload.get("stage").and_then(Json::as_str);
                 let at_end = payload.get("at_end").and_then(Json::as_bool) == Some(true);
