@@ -245,7 +245,7 @@ impl Graph {
     /// the instance it cleans up, whose parameters it reads.
     pub fn call_of(&self, stage: &str) -> Option<&CallFrame> {
         self.calls
-            .get(stage.strip_suffix(".finally").unwrap_or(stage))
+            .get(crate::symbols::cleaned_instance(stage).unwrap_or(stage))
     }
 
     pub fn node(&self, id: &str) -> Option<NodeIndex> {

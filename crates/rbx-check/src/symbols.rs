@@ -78,6 +78,15 @@ pub fn cleanup_flow(instance: &str) -> String {
     format!("{instance}.{FINALLY}")
 }
 
+/// The stage instance whose own clean-up `stage` is (`drain` for
+/// `drain.finally`): the inverse of `cleanup_flow`.
+pub fn cleaned_instance(stage: &str) -> Option<&str> {
+    stage
+        .strip_suffix(FINALLY)
+        .and_then(|s| s.strip_suffix('.'))
+        .filter(|s| !s.is_empty())
+}
+
 /// Whether `flow` is a clean-up: the runbook's `finally` block or a
 /// stage's. Every node of one runs, each whatever the one before did.
 pub fn is_cleanup(flow: &str) -> bool {

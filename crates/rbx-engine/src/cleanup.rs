@@ -66,7 +66,7 @@ impl Scopes {
             if stage == FINALLY {
                 continue;
             }
-            match stage.strip_suffix(".finally") {
+            match rbx_check::symbols::cleaned_instance(stage) {
                 Some(cleaned) => {
                     if let Some(s) = start_of(cleaned, &node.positions) {
                         scopes.cleaning.entry(s).or_default().push(x);
@@ -78,7 +78,7 @@ impl Scopes {
         }
         for (x, node) in plan.nodes.iter().enumerate() {
             let check = &g[node.check];
-            if let Some(cleaned) = check.stage.strip_suffix(".finally") {
+            if let Some(cleaned) = rbx_check::symbols::cleaned_instance(&check.stage) {
                 if check.id == check.stage {
                     if let Some(s) = start_of(cleaned, &node.positions) {
                         scopes.cleanup.insert(s, x);

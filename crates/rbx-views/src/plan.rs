@@ -363,7 +363,7 @@ impl<'a> Plan<'a> {
                 2,
                 "runs once whenever the run ends: with an outcome, failed or cancelled",
             );
-        } else if let Some(cleaned) = node.stage.strip_suffix(".finally") {
+        } else if let Some(cleaned) = rbx_check::symbols::cleaned_instance(&node.stage) {
             self.line(
                 2,
                 &format!(

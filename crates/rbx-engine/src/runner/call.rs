@@ -129,7 +129,7 @@ pub(crate) fn instance_of(graph: &Graph, index: NodeIndex) -> Option<&str> {
 /// whose parameters and nodes the clean-up reads as the instance does.
 fn own_instance(graph: &Graph, index: NodeIndex) -> &str {
     let stage = graph.graph[index].stage.as_str();
-    stage.strip_suffix(".finally").unwrap_or(stage)
+    rbx_check::symbols::cleaned_instance(stage).unwrap_or(stage)
 }
 
 impl View {
