@@ -202,11 +202,14 @@ pub(crate) fn idle(state: &RunState, plan: &Plan, s: usize) -> bool {
 
 /// Rule Y2: the started instances whose clean-up may begin as the run
 /// goes: every node inside settled, or something control leaves for
-/// waits for it (`waited`) and nothing inside is running.
+/// waits for it (`waited`), nothing inside is running, and nothing inside
+/// can start any more — its flow was left, or an outcome waits (`ending`).
+/// Left by `then` with work inside still to run, it cleans up after it.
 pub(crate) fn done(
     state: &RunState,
     plan: &Plan,
     waited: &std::collections::BTreeSet<usize>,
+    ending: bool,
 ) -> Vec<usize> {
     plan.scopes
         .with_cleanup()
@@ -214,7 +217,8 @@ pub(crate) fn done(
         .filter(|&s| {
             let members = plan.scopes.members(s);
             let settled = |x: &usize| status_of(state, &plan.nodes[*x].id).settled();
-            members.iter().all(settled) || (waited.contains(&s) && idle(state, plan, s))
+            let stopped = ending || state.left.contains_key(&plan.nodes[s].flow);
+            members.iter().all(settled) || (waited.contains(&s) && stopped && idle(state, plan, s))
         })
         .collect()
 }
@@ -287,12 +291,13 @@ pub(crate) fn waits_for_inner(state: &RunState, plan: &Plan, s: usize) -> bool {
     })
 }
 
-/// Whether some stage's clean-up has begun and is not over: the runbook's
-/// own `finally` waits for it.
+/// Whether some started instance's clean-up is not over, begun or not
+/// (a crash may come between `finally_started` and its `cleanup_started`):
+/// the runbook's own `finally` waits for it (rule Y3).
 pub(crate) fn cleaning(state: &RunState, plan: &Plan) -> bool {
     plan.scopes
         .with_cleanup()
-        .any(|s| begun(state, plan, s) && !over(state, plan, s))
+        .any(|s| unfinished(state, plan, s))
 }
 
 /// The nodes a re-driven run resets with the clean-ups the run's end began
@@ -307,18 +312,18 @@ pub(crate) fn begun_at_end(state: &RunState, plan: &Plan) -> Vec<String> {
         .collect()
 }
 
-/// The instances that contain any of `reset`, whose clean-up has begun:
-/// run again from inside, they clean up again when left (`--from`).
+/// The instances with a node among `reset` (their outcomes aside: an
+/// outcome run again runs nothing of its instance), whose clean-up has
+/// begun: run again from inside, they clean up again when left (`--from`).
 pub(crate) fn reentered(state: &RunState, plan: &Plan, reset: &[String]) -> Vec<usize> {
     plan.scopes
         .with_cleanup()
         .filter(|&s| begun(state, plan, s))
         .filter(|&s| {
-            reset.iter().any(|id| {
-                plan.by_id
-                    .get(id)
-                    .is_some_and(|&x| plan.scopes.inside(x, s))
-            })
+            let members = plan.scopes.members(s);
+            reset
+                .iter()
+                .any(|id| plan.by_id.get(id).is_some_and(|x| members.contains(x)))
         })
         .collect()
 }
