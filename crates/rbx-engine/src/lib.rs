@@ -17,6 +17,7 @@ mod expand;
 mod expect;
 pub mod fills;
 pub mod graph_cache;
+mod jobs;
 mod journal;
 mod mask;
 pub mod observer;
@@ -43,6 +44,7 @@ use rbx_syntax::ast::{
 };
 use serde_json::json;
 
+pub use jobs::Jobs;
 pub use journal::{Journal, JournalError};
 pub use observer::{Observer, Tone};
 pub use runner::{CHILD_PAUSE, base_name, now_ms};
@@ -263,9 +265,10 @@ pub enum InDoubt {
 
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// At most how many nodes run at once (`--jobs`); `None`: as many as
-    /// the runbook's `parallel` blocks and loops start (rule R5).
-    pub jobs: Option<usize>,
+    /// At most how many nodes run at once (`--jobs`), across the run and
+    /// its child runs (rule D6); no cap: as many as the runbook's
+    /// `parallel` blocks and loops start (rule R5).
+    pub jobs: Jobs,
     /// Where progress goes and how a person is asked.
     pub observer: Arc<dyn Observer>,
     pub in_doubt: Option<InDoubt>,

@@ -225,7 +225,7 @@ struct Driver {
 impl Driver {
     fn options(&self, operator: &str, answers: BTreeMap<String, Json>) -> Options {
         Options {
-            jobs: self.jobs,
+            jobs: rbx_engine::Jobs::at_most(self.jobs),
             observer: Arc::clone(&self.refusals) as Arc<dyn rbx_engine::Observer>,
             in_doubt: None,
             operator: operator.to_string(),
