@@ -1190,6 +1190,7 @@ async fn resume_locked(
         for id in &reset {
             if let Some(entry) = state.nodes.get_mut(id) {
                 entry.status = Status::Pending;
+                entry.mark_again(state::Again::Redrive);
             }
         }
         state.left.retain(|_, left| !reset.contains(&left.by));
@@ -1236,10 +1237,7 @@ async fn resume_locked(
         // the next attempt is numbered after the last and keeps its output.
         for id in &reset {
             if let Some(entry) = state.nodes.get_mut(id) {
-                *entry = state::NodeState {
-                    attempts: entry.attempts,
-                    ..state::NodeState::default()
-                };
+                entry.reset(state::Again::From);
             }
         }
         // A flow left by a node run again is open again, as the replay says.
