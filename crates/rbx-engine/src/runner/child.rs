@@ -73,6 +73,11 @@ pub(crate) async fn child(
         std::sync::Arc::clone(&shared.options.observer),
         &node.id,
     ));
+    options.executor = std::sync::Arc::new(crate::executor::Nested::new(
+        std::sync::Arc::clone(&shared.options.executor),
+        &node.id,
+    ));
+    options.answers = shared.options.answers.nested(&node.id, &block.id.name);
     let driven = child_run::drive(
         &shared.journal,
         &procedure,
