@@ -63,7 +63,9 @@ impl Scopes {
         };
         for (x, node) in plan.nodes.iter().enumerate() {
             let stage = &g[node.check].stage;
-            if stage == FINALLY {
+            // An outcome is inside no instance: control reaching it from
+            // one leaves every instance around that one (rule Y2).
+            if stage == FINALLY || matches!(g[node.check].kind, NodeKind::End { .. }) {
                 continue;
             }
             match rbx_check::symbols::cleaned_instance(stage) {
@@ -223,23 +225,13 @@ pub(crate) fn done(
         .collect()
 }
 
-/// Rule Y2: the instance whose clean-up `x` waits for — control reaches
-/// `x` by leaving a started instance whose clean-up is not over, or `x` is
-/// that instance's outcome. Neither run nor skipped until then.
-pub fn waits_for(state: &RunState, plan: &Plan, graph: &Graph, x: usize) -> Option<usize> {
-    if let NodeKind::End { .. } = graph.graph[plan.nodes[x].check].kind {
-        let own = plan.scopes.instance(x);
-        if let Some(s) = own.filter(|&s| unfinished(state, plan, s)) {
-            return Some(s);
-        }
-    }
-    leaving(state, plan, x)
-}
-
-/// The started instance with a clean-up not over that control leaves to
-/// reach `x`, if it does: the innermost, when an edge leaves several at
-/// once (the last node of an `again` instance that is its stage's last
-/// item leaves that stage too), so that it cleans up first.
+/// Rule Y2: the started instance with a clean-up not over that control
+/// leaves to reach `x`, if it does, which `x` waits for, neither run nor
+/// skipped (an outcome, which is inside none, is reached so from every
+/// instance around the node that leads to it): the innermost, when an
+/// edge leaves several at once (the last node of an `again` instance that
+/// is its stage's last item leaves that stage too), so that it cleans up
+/// first.
 pub(crate) fn leaving(state: &RunState, plan: &Plan, x: usize) -> Option<usize> {
     let scopes = &plan.scopes;
     plan.incoming[x].iter().find_map(|(from, link)| {
