@@ -210,18 +210,37 @@ const SHAPES: &str = r#"runbook shapes "Every shape a start keeps" {
 /// child runbook, and the entry named in several ways.
 #[test]
 fn the_entry_a_start_keeps_is_the_one_its_snapshot_checks_to() {
-    let fill = "[roles.owner]\nperson = \"Dee\"\n\n[links]\nboard = \"https://example.com/board\"\n";
+    let fill =
+        "[roles.owner]\nperson = \"Dee\"\n\n[links]\nboard = \"https://example.com/board\"\n";
     let project = "[lint]\nunused_link = \"allow\"\nunused_input = \"deny\"\n";
     let cases: [(&str, &[&str], bool); 5] = [
         ("plain", &["main.runbook", "--role", "owner=Ada"], false),
-        ("with a fill file", &["main.runbook", "--fill", "fill.toml"], false),
         (
-            "a fill file and roles on the command line",
-            &["./main.runbook", "--fill", "fill.toml", "--role", "owner=Ada:@ada"],
+            "with a fill file",
+            &["main.runbook", "--fill", "fill.toml"],
             false,
         ),
-        ("in a project", &["main.runbook", "--fill", "fill.toml"], true),
-        ("named through a directory", &["parts/../main.runbook", "--role", "owner=Bo"], true),
+        (
+            "a fill file and roles on the command line",
+            &[
+                "./main.runbook",
+                "--fill",
+                "fill.toml",
+                "--role",
+                "owner=Ada:@ada",
+            ],
+            false,
+        ),
+        (
+            "in a project",
+            &["main.runbook", "--fill", "fill.toml"],
+            true,
+        ),
+        (
+            "named through a directory",
+            &["parts/../main.runbook", "--role", "owner=Bo"],
+            true,
+        ),
     ];
     for (what, args, in_project) in cases {
         let bench = Bench::new();
@@ -235,7 +254,11 @@ fn the_entry_a_start_keeps_is_the_one_its_snapshot_checks_to() {
         bench.write("main.runbook", SHAPES);
         let kept = bench.path().join("kept");
         let kept_env = [("RBX_CACHE_DIR", kept.to_str().expect("UTF-8"))];
-        let run: Vec<&str> = ["run", "--non-interactive"].iter().chain(args).copied().collect();
+        let run: Vec<&str> = ["run", "--non-interactive"]
+            .iter()
+            .chain(args)
+            .copied()
+            .collect();
         let failed = bench.rbx(&run, &kept_env);
         assert_eq!(failed.status, 1, "{what}: {}", failed.transcript());
         let started = entries(&kept);

@@ -301,6 +301,7 @@ impl GraphCache {
 }
 
 /// An entry encoded and not yet written.
+#[derive(Debug)]
 pub struct Keeping {
     cache: GraphCache,
     path: PathBuf,
