@@ -276,3 +276,82 @@ fn colour_follows_the_flag_and_the_conventions() {
         &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]
     ));
 }
+
+/// The names of `rbx`'s commands and subcommands, as `--help` lists them.
+fn commands(prefix: &[&str]) -> Vec<Vec<String>> {
+    let dir = temp();
+    let mut args: Vec<&str> = prefix.to_vec();
+    args.push("--help");
+    let help = rbx(dir.path(), &args).stdout;
+    let Some((_, listed)) = help.split_once("Commands:\n") else {
+        return Vec::new();
+    };
+    listed
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .filter(|line| line.starts_with("  ") && !line.starts_with("   "))
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .flat_map(|name| {
+            let mut path: Vec<String> = prefix.iter().map(|p| p.to_string()).collect();
+            path.push(name.to_string());
+            let nested: Vec<&str> = path.iter().map(String::as_str).collect();
+            let mut all = commands(&nested);
+            all.insert(0, path);
+            all
+        })
+        .collect()
+}
+
+/// Every command's usage line is one a person can read and type: each
+/// `<ARG>` and `[ARG]` closes before the next opens, as `rbx confirm`'s
+/// `<RUN] [STEP>` once did not.
+#[test]
+fn every_usage_line_is_well_formed() {
+    let dir = temp();
+    let all = commands(&[]);
+    assert!(all.len() > 15, "the commands were not listed: {all:?}");
+    for path in all {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let out = rbx(dir.path(), &args);
+        assert_eq!(out.status, 0, "{}", out.transcript());
+        let usage = out
+            .stdout
+            .lines()
+            .find_map(|line| line.strip_prefix("Usage: "))
+            .unwrap_or_else(|| panic!("`rbx {}` has no usage line", path.join(" ")));
+        let mut open: Option<char> = None;
+        for c in usage.chars() {
+            match (c, open) {
+                ('<' | '[', None) => open = Some(c),
+                ('>', Some('<')) | (']', Some('[')) => open = None,
+                ('<' | '[' | '>' | ']', _) => {
+                    panic!("`rbx {}`: a malformed usage line: {usage}", path.join(" "))
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(open, None, "`rbx {}`: {usage}", path.join(" "));
+    }
+}
+
+#[test]
+fn confirm_names_the_step_and_the_run_it_may_be_of() {
+    let dir = temp();
+    let help = rbx(dir.path(), &["confirm", "--help"]);
+    assert!(
+        help.stdout
+            .contains("Usage: rbx confirm [OPTIONS] [RUN] <STEP>"),
+        "{}",
+        help.stdout
+    );
+    let bare = rbx(dir.path(), &["confirm"]);
+    assert_eq!(bare.status, 2);
+    assert!(
+        bare.stderr.contains("rbx confirm [RUN] STEP"),
+        "{}",
+        bare.transcript()
+    );
+    assert!(!dir.path().join(".rbx").exists(), "no store is made");
+}

@@ -70,6 +70,7 @@ pub enum Command {
     /// Go on with an unfinished run: interrupted, paused, failed or in doubt.
     Resume(ResumeArgs),
     /// Supply what a paused run waits for from a person.
+    #[command(override_usage = "rbx confirm [OPTIONS] [RUN] <STEP>")]
     Confirm(ConfirmArgs),
     /// Abort a run that is not being driven and run its compensation (the
     /// `on cancel` routes where it stopped).
@@ -253,11 +254,13 @@ pub struct ResumeArgs {
 
 #[derive(Debug, Args)]
 pub struct ConfirmArgs {
-    /// `[RUN] STEP`: the step waiting for a person, of the run named (in
-    /// full or by a unique start of its id) or else of the latest
-    /// unfinished run.
-    #[arg(value_name = "RUN] [STEP", num_args = 1..=2, required = true)]
-    pub target: Vec<String>,
+    /// The run, in full or by a unique start of its id; given alone, the
+    /// step waiting for a person in the latest unfinished run.
+    #[arg(value_name = "RUN")]
+    pub first: Option<String>,
+    /// The step waiting for a person.
+    #[arg(value_name = "STEP")]
+    pub step: Option<String>,
     /// Evidence as KEY=VALUE; repeatable.
     #[arg(long, value_name = "KEY=VALUE")]
     pub evidence: Vec<String>,

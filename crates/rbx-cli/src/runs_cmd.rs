@@ -201,14 +201,14 @@ fn known_step(
 
 pub fn confirm(args: &ConfirmArgs) -> u8 {
     let attempt = || -> Result<u8, u8> {
-        let location = crate::store_cmd::location(&args.store)?;
-        let mut store = open_store(&location)?;
         // `rbx confirm STEP` is a step of the latest unfinished run.
-        let (run, step) = match args.target.as_slice() {
-            [run, step] => (Some(run.as_str()), step.as_str()),
-            [step] => (None, step.as_str()),
+        let (run, step) = match (&args.first, &args.step) {
+            (Some(run), Some(step)) => (Some(run.as_str()), step.as_str()),
+            (Some(step), None) => (None, step.as_str()),
             _ => return Err(fail("give the step to confirm: `rbx confirm [RUN] STEP`")),
         };
+        let location = crate::store_cmd::location(&args.store)?;
+        let mut store = open_store(&location)?;
         let summary = pick::run(store.as_ref(), run, pick::Default::Unfinished, &location)?;
         // A run being driven writes its own journal; an answer given beside
         // it could cross what it is doing.

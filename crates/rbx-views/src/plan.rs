@@ -9,6 +9,7 @@
 //! Secret values are never printed: a secret shows as a mask.
 
 use rbx_check::symbols::{FINALLY, is_cleanup};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 mod call;
@@ -189,6 +190,10 @@ struct Plan<'a> {
     incoming: Vec<Vec<(usize, &'a EdgeKind)>>,
     /// Whether a path from the first stage leads to each node.
     reached: Vec<bool>,
+    /// Each primary stage instance's nodes, its `again` and `call`
+    /// instances' included, in the order they were lowered: looked up
+    /// once, so that the plan is linear in the graph.
+    hosted: HashMap<&'a str, Vec<usize>>,
     out: String,
 }
 
@@ -215,6 +220,10 @@ impl<'a> Plan<'a> {
                 queue.extend(outgoing[index].iter().map(|(to, _)| *to));
             }
         }
+        let mut hosted: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (index, node) in nodes.iter().enumerate() {
+            hosted.entry(node.host.as_str()).or_default().push(index);
+        }
         Plan {
             procedure,
             inputs,
@@ -222,6 +231,7 @@ impl<'a> Plan<'a> {
             outgoing,
             incoming,
             reached,
+            hosted,
             out: String::new(),
         }
     }
@@ -378,12 +388,10 @@ impl<'a> Plan<'a> {
             );
         }
         self.stage_facts(start, 2);
-        let host = node.host.clone();
-        for index in start + 1..self.nodes.len() {
+        let host = node.host.as_str();
+        let members = self.hosted.get(host).cloned().unwrap_or_default();
+        for &index in members.iter().filter(|&&index| index > start) {
             let member = self.nodes[index];
-            if member.host != host {
-                continue;
-            }
             let indent = if member.stage == host { 2 } else { 6 };
             match &member.kind {
                 NodeKind::StageStart { stage, title, .. } => {
@@ -412,10 +420,7 @@ impl<'a> Plan<'a> {
         // The stage's own `then` or `end`: the last item of an `again`
         // instance can lead there too.
         let mut finish: Vec<String> = Vec::new();
-        for index in 0..self.nodes.len() {
-            if self.nodes[index].host != host {
-                continue;
-            }
+        for &index in &members {
             for &(to, kind) in &self.outgoing[index] {
                 let target = self.nodes[to];
                 let leaves = target.host != host
