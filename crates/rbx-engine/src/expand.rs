@@ -178,12 +178,12 @@ pub(crate) fn expand(graph: &Graph, lists: &crate::Lists<'_>) -> Plan {
             combos = next;
         }
         for (positions, items) in combos {
-            let suffix: String = positions
-                .iter()
-                .zip(&names)
-                .map(|(i, names)| format!("[{}]", names[*i]))
-                .collect();
-            let id = format!("{}{suffix}", node.id);
+            let mut id = node.id.clone();
+            for (i, names) in positions.iter().zip(&names) {
+                id.push('[');
+                id.push_str(&names[*i]);
+                id.push(']');
+            }
             let x = plan.nodes.len();
             plan.by_id.insert(id.clone(), x);
             // A tally has no name in the runbook for `id.field` to read.
