@@ -30,7 +30,7 @@ fn options(drive: &DriveArgs, store: &dyn Store) -> Result<Options, u8> {
         None => rbx_engine::fills::Answers::default(),
     };
     Ok(Options {
-        jobs: drive.jobs.map(std::num::NonZeroUsize::get),
+        jobs: rbx_engine::Jobs::at_most(drive.jobs.map(std::num::NonZeroUsize::get)),
         observer: std::sync::Arc::new(crate::terminal::Terminal::new(!drive.non_interactive)),
         in_doubt: drive.in_doubt.map(|p| match p {
             InDoubtPolicy::Rerun => InDoubt::Rerun,

@@ -30,7 +30,7 @@ pub use writer::EVERY;
 /// The version of a checkpoint's payload. A change of what `RunState`
 /// holds, or of how it is written, is a new version: a checkpoint of
 /// another version is not read, and the journal is replayed instead.
-pub const FORMAT: u64 = 1;
+pub const FORMAT: u64 = 2;
 
 /// The payload of a checkpoint of `state`.
 pub fn payload(state: &RunState) -> Json {
@@ -251,13 +251,17 @@ mod tests {
             finished_seq: Some(1),
             finished_at: Some(1),
             condition: Some("c".to_string()),
+            child: Some(crate::state::ChildRun {
+                id: "r/s.c".to_string(),
+                again: None,
+            }),
             ..crate::state::NodeState::default()
         };
         let node = serde_json::to_value(&node).expect("a node serializes");
         assert_eq!(
             (super::FORMAT, keys(&payload(&state)["state"]), keys(&node)),
             (
-                1,
+                2,
                 ["cleanups", "dues", "finally", "left", "nodes", "status"]
                     .map(String::from)
                     .to_vec(),
@@ -265,6 +269,7 @@ mod tests {
                     "attempts",
                     "branch",
                     "captures",
+                    "child",
                     "condition",
                     "duration_ms",
                     "finished_at",

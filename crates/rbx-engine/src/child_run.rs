@@ -12,23 +12,64 @@ use rbx_store::{Holder, NewRun, RunId, Store};
 use serde_json::json;
 
 use crate::journal::{Journal, JournalError};
-use crate::state::{self, RunStatus};
+use crate::state::{self, Again, ChildRun, RunStatus};
 use crate::value::Value;
 use crate::{Exit, Options, Procedure, Resume, ResumeError, RunState};
 
 /// Who started a child run: the parent's run and the node (its id in the
-/// parent's run, loop items and instances included).
+/// parent's run, loop items and instances included), and the child run
+/// this one runs again, if any (rule D7).
 #[derive(Debug, Clone)]
 pub(crate) struct Parent {
     pub(crate) run: RunId,
     pub(crate) node: String,
+    pub(crate) previous: Option<RunId>,
 }
 
 impl Parent {
-    /// The child run's id: its parent's run and node, so that a node run
-    /// again after a crash names the same child.
-    pub(crate) fn child_id(&self) -> RunId {
-        RunId::new(format!("{}/{}", self.run, self.node))
+    /// The id of the node's first child run: its parent's run and node
+    /// (rule D1); the N-th run again of it is this id and `~N`.
+    fn first_id(&self) -> String {
+        format!("{}/{}", self.run, self.node)
+    }
+
+    /// The child run a start of the node drives (rules D1, D7): the one its
+    /// record names — so that a node run again after a crash names the
+    /// same child — unless a reset since runs the child again and it can
+    /// only run again as a fresh run: after `--from`, always; re-driven
+    /// (S5), once the child run has ended (one that failed is resumed).
+    /// A fresh run is the next `~N` after the one the record names, which
+    /// this sets as `previous`.
+    pub(crate) async fn choose(
+        &mut self,
+        journal: &Journal,
+        record: Option<&ChildRun>,
+    ) -> Result<RunId, String> {
+        let Some(record) = record else {
+            return Ok(RunId::new(self.first_id()));
+        };
+        let last = RunId::new(record.id.clone());
+        let fresh = match record.again {
+            None => false,
+            Some(Again::From) => true,
+            Some(Again::Redrive) => matches!(
+                replayed(journal, &last).await?.status,
+                RunStatus::Ended { .. }
+            ),
+        };
+        if !fresh {
+            return Ok(last);
+        }
+        let first = self.first_id();
+        let number = match record.id.strip_prefix(&first) {
+            Some(rest) => rest
+                .strip_prefix('~')
+                .and_then(|n| n.parse::<u32>().ok())
+                .unwrap_or(1),
+            None => 1,
+        };
+        self.previous = Some(last);
+        Ok(RunId::new(format!("{first}~{}", number.saturating_add(1))))
     }
 }
 
@@ -48,20 +89,21 @@ pub(crate) fn drive<'a>(
     journal: &'a Journal,
     procedure: &'a Procedure,
     parent: &'a Parent,
+    id: RunId,
     inputs: HashMap<String, Value>,
     options: Options,
 ) -> Pin<Box<dyn Future<Output = Result<Driven, String>> + Send + 'a>> {
-    Box::pin(drive_child(journal, procedure, parent, inputs, options))
+    Box::pin(drive_child(journal, procedure, parent, id, inputs, options))
 }
 
 async fn drive_child(
     journal: &Journal,
     procedure: &Procedure,
     parent: &Parent,
+    id: RunId,
     inputs: HashMap<String, Value>,
     options: Options,
 ) -> Result<Driven, String> {
-    let id = parent.child_id();
     let new = NewRun {
         runbook_id: procedure.runbook_id.clone(),
         title: procedure.title.clone(),
@@ -109,7 +151,8 @@ async fn drive_child(
 }
 
 /// The child's first drive: locked, running, its parent named in its
-/// `run_started`, then driven as any new run.
+/// `run_started` (and the child run it runs again), then driven as any
+/// new run.
 async fn start(
     journal: &Journal,
     procedure: &Procedure,
@@ -119,12 +162,15 @@ async fn start(
     options: Options,
 ) -> Result<Exit, String> {
     let holder = Holder::this_process(options.host.clone());
-    let started = json!({
+    let mut started = json!({
         "pid": std::process::id(),
         "operator": options.operator,
         "account": options.account,
         "parent": { "run": parent.run.as_str(), "node": parent.node },
     });
+    if let Some(previous) = &parent.previous {
+        started["previous"] = json!(previous.as_str());
+    }
     let run = id.clone();
     journal
         .call(move |s: &mut dyn Store| {

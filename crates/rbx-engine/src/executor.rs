@@ -12,7 +12,10 @@ use std::pin::Pin;
 
 use tokio::sync::watch;
 
+mod nested;
+
 pub use crate::process::{Captured, Finished, Live, Spec, Stream};
+pub use nested::Nested;
 
 /// A future an executor returns.
 pub type Pending<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -270,6 +270,23 @@ impl Answers {
     pub fn for_node(&self, full: &str, base: &str) -> Option<&serde_json::Value> {
         self.0.get(full).or_else(|| self.0.get(base))
     }
+
+    /// The answers a child run gets from its parent's (rule D1): those
+    /// whose key is a path through the `child` node — its full id, or its
+    /// id in the runbook, `/`, the node's in the child run — without that
+    /// first part, the full id winning. Others are not the child's.
+    pub fn nested(&self, full: &str, base: &str) -> Answers {
+        let mut out = BTreeMap::new();
+        for head in [base, full] {
+            let prefix = format!("{head}/");
+            for (key, value) in &self.0 {
+                if let Some(rest) = key.strip_prefix(&prefix) {
+                    out.insert(rest.to_string(), value.clone());
+                }
+            }
+        }
+        Answers(out)
+    }
 }
 
 pub fn parse_answers(text: &str) -> Result<Answers, String> {
@@ -287,6 +304,33 @@ pub fn parse_answers(text: &str) -> Result<Answers, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_child_gets_the_answers_under_its_node_its_full_id_first() {
+        let json = |s: &str| serde_json::json!(s);
+        let answers = Answers(
+            [
+                ("s.look", json("parent")),
+                ("deploy/s.look", json("every item")),
+                ("s.deploy[eu]/s.look", json("eu")),
+                ("s.deploy[eu]/s.sub/s.push", json("grandchild")),
+                ("s.deploy[us]/s.go", json("us")),
+            ]
+            .map(|(k, v)| (k.to_string(), v))
+            .into(),
+        );
+        let eu = answers.nested("s.deploy[eu]", "deploy");
+        assert_eq!(
+            eu.0,
+            [("s.look", json("eu")), ("s.sub/s.push", json("grandchild")),]
+                .map(|(k, v)| (k.to_string(), v))
+                .into()
+        );
+        let us = answers.nested("s.deploy[us]", "deploy");
+        assert_eq!(us.for_node("s.look", "look"), Some(&json("every item")));
+        assert_eq!(us.for_node("s.go", "go"), Some(&json("us")));
+        assert!(answers.nested("s.other", "other").0.is_empty());
+    }
 
     #[test]
     fn fills_written_back_read_the_same() {

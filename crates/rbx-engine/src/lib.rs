@@ -17,6 +17,7 @@ mod expand;
 mod expect;
 pub mod fills;
 pub mod graph_cache;
+mod jobs;
 mod journal;
 mod mask;
 pub mod observer;
@@ -43,6 +44,7 @@ use rbx_syntax::ast::{
 };
 use serde_json::json;
 
+pub use jobs::Jobs;
 pub use journal::{Journal, JournalError};
 pub use observer::{Observer, Tone};
 pub use runner::{CHILD_PAUSE, base_name, now_ms};
@@ -263,9 +265,10 @@ pub enum InDoubt {
 
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// At most how many nodes run at once (`--jobs`); `None`: as many as
-    /// the runbook's `parallel` blocks and loops start (rule R5).
-    pub jobs: Option<usize>,
+    /// At most how many nodes run at once (`--jobs`), across the run and
+    /// its child runs (rule D6); no cap: as many as the runbook's
+    /// `parallel` blocks and loops start (rule R5).
+    pub jobs: Jobs,
     /// Where progress goes and how a person is asked.
     pub observer: Arc<dyn Observer>,
     pub in_doubt: Option<InDoubt>,
@@ -1186,6 +1189,7 @@ async fn resume_locked(
         for id in &reset {
             if let Some(entry) = state.nodes.get_mut(id) {
                 entry.status = Status::Pending;
+                entry.mark_again(state::Again::Redrive);
             }
         }
         state.left.retain(|_, left| !reset.contains(&left.by));
@@ -1232,10 +1236,7 @@ async fn resume_locked(
         // the next attempt is numbered after the last and keeps its output.
         for id in &reset {
             if let Some(entry) = state.nodes.get_mut(id) {
-                *entry = state::NodeState {
-                    attempts: entry.attempts,
-                    ..state::NodeState::default()
-                };
+                entry.reset(state::Again::From);
             }
         }
         // A flow left by a node run again is open again, as the replay says.

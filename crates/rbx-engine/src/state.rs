@@ -11,8 +11,10 @@ use serde_json::{Value as Json, json};
 
 use crate::value::Value;
 
+mod child;
 mod history;
 
+pub use child::{Again, ChildRun};
 pub use history::{Cancellation, Confirmation, EarlierAttempt, History, NodeHistory, Signer};
 
 /// Event kinds, as written to the journal.
@@ -148,6 +150,9 @@ pub struct NodeState {
     /// replay: not in a checkpoint.
     #[serde(skip)]
     pub rerun: bool,
+    /// For a `child` node: the child run its last start named (rule D7).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub child: Option<ChildRun>,
 }
 
 impl Default for NodeState {
@@ -163,6 +168,7 @@ impl Default for NodeState {
             finished_at: None,
             condition: None,
             rerun: false,
+            child: None,
         }
     }
 }
@@ -319,6 +325,9 @@ impl RunState {
                 let entry = self.nodes.entry(node.to_string()).or_default();
                 entry.status = Status::Running;
                 entry.attempts = attempt(payload);
+                if let Some(id) = text(payload, "child") {
+                    entry.child = Some(ChildRun { id, again: None });
+                }
             }
             kind::NODE_FINISHED => {
                 let entry = self.nodes.entry(node.to_string()).or_default();
@@ -400,15 +409,15 @@ impl RunState {
                 {
                     self.cleanups.remove(stage);
                 }
+                let again = match kind {
+                    kind::RETRY => Again::Redrive,
+                    _ => Again::From,
+                };
                 for reset in nodes {
                     self.history.reset(&reset);
                     self.dues.remove(&reset);
                     if let Some(entry) = self.nodes.get_mut(&reset) {
-                        let attempts = entry.attempts;
-                        *entry = NodeState {
-                            attempts,
-                            ..NodeState::default()
-                        };
+                        entry.reset(again);
                     }
                 }
                 self.status = RunStatus::Running;

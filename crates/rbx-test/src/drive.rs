@@ -186,8 +186,37 @@ fn simulate(
         let exit = driver.sign_offs(setup, &store, &run, exit).await;
         let exit = driver.cancel(setup, &store, &run, exit).await;
         let events = store.events(&run).map_err(|e| e.to_string())?;
-        Ok(trace(&suite.procedure, exit, &events))
+        let mut trace = trace(&suite.procedure, exit, &events);
+        trace.children = child_visits(&store, &run)?;
+        Ok(trace)
     })
+}
+
+/// The nodes the run's child runs settled, at every depth, each named by
+/// its path from the run: the child run's id after the run's and `/`
+/// (`{run}/{node}`), then `/` and the node's id in it.
+fn child_visits(
+    store: &MemoryStore,
+    run: &rbx_store::RunId,
+) -> Result<Vec<crate::trace::Visit>, String> {
+    let prefix = format!("{run}/");
+    let mut out = Vec::new();
+    for child in store.runs().map_err(|e| e.to_string())? {
+        let Some(path) = child.id.as_str().strip_prefix(&prefix) else {
+            continue;
+        };
+        let events = store.events(&child.id).map_err(|e| e.to_string())?;
+        out.extend(
+            crate::trace::visits(&events)
+                .into_iter()
+                .map(|visit| crate::trace::Visit {
+                    id: format!("{path}/{}", visit.id),
+                    stage: format!("{path}/{}", visit.stage),
+                    ..visit
+                }),
+        );
+    }
+    Ok(out)
 }
 
 /// The simulated executor of a scenario.
@@ -225,7 +254,7 @@ struct Driver {
 impl Driver {
     fn options(&self, operator: &str, answers: BTreeMap<String, Json>) -> Options {
         Options {
-            jobs: self.jobs,
+            jobs: rbx_engine::Jobs::at_most(self.jobs),
             observer: Arc::clone(&self.refusals) as Arc<dyn rbx_engine::Observer>,
             in_doubt: None,
             operator: operator.to_string(),

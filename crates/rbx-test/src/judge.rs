@@ -6,7 +6,7 @@ use rbx_engine::value::{self, Env, Value};
 use rbx_engine::{Exit, RunState, Status};
 use rbx_syntax::ast::{Check, CheckKind, Expr};
 
-use crate::matching::{closeness, names_stage};
+use crate::matching::{closeness, names_stage, parts};
 use crate::trace::{Trace, describe};
 
 /// An expectation that did not hold: where it is written (a byte offset in
@@ -55,6 +55,7 @@ fn path(kind: &CheckKind, trace: &Trace) -> Vec<String> {
         trace
             .visits
             .iter()
+            .chain(&trace.children)
             .filter(move |v| closeness(pattern, &v.id).is_some())
     };
     match kind {
@@ -65,6 +66,12 @@ fn path(kind: &CheckKind, trace: &Trace) -> Vec<String> {
                     outcome.name,
                     describe(&trace.exit)
                 ));
+            }
+        }
+        // A child run's node failed: the parent may have taken a route.
+        CheckKind::Failed(pattern) if parts(&pattern.text).len() > 1 => {
+            if !ran(pattern).any(|v| v.status == "failed") {
+                out.push(format!("expected `{}` to fail; it did not", pattern.text));
             }
         }
         CheckKind::Failed(pattern) => {

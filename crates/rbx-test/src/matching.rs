@@ -3,15 +3,49 @@
 //! `smoke.doctor` is the node with that id (the first instance of its
 //! stage); `doctor` is every instance of the node so named; a quoted
 //! pattern matches ids, `*` standing for any text (`"smoke#2.*"`). A node
-//! of a loop matches its id with or without its `[item]`.
+//! of a loop matches its id with or without its `[item]`. A node of a
+//! child run is named by a path through the `child` node, each part named
+//! as a node is: `"deploy_eu/push"`, `"rollout.regions[us-east]/roll.*"`;
+//! a name without `/` names only the run's own nodes.
 
 use rbx_syntax::ast::NodePattern;
 
 /// How closely a pattern names a node; `None` when it does not. A closer
-/// match wins over a looser one.
+/// match wins over a looser one; along a path, each part counts.
 pub fn closeness(pattern: &NodePattern, id: &str) -> Option<u8> {
-    let text = pattern.text.as_str();
-    if pattern.quoted && text.contains('*') {
+    let wanted = parts(&pattern.text);
+    let path = parts(id);
+    if wanted.len() != path.len() {
+        return None;
+    }
+    wanted.iter().zip(&path).try_fold(0u8, |sum, (text, id)| {
+        Some(sum.saturating_add(one(text, pattern.quoted, id)?))
+    })
+}
+
+/// The parts of a path through `child` nodes: split at each `/` outside
+/// a loop item's brackets (an item may hold `/`).
+pub fn parts(path: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth, mut start) = (0usize, 0);
+    for (at, c) in path.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            '/' if depth == 0 => {
+                out.push(&path[start..at]);
+                start = at + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&path[start..]);
+    out
+}
+
+/// How closely one part of a pattern names one node.
+fn one(text: &str, quoted: bool, id: &str) -> Option<u8> {
+    if quoted && text.contains('*') {
         return glob(text, id).then_some(0);
     }
     if id == text {
@@ -101,6 +135,22 @@ mod tests {
         );
         assert_eq!(closeness(&pattern("a*b*b", true), "ab"), None);
         assert_eq!(closeness(&pattern("a*b*b", true), "abxb"), Some(0));
+    }
+
+    #[test]
+    fn a_path_names_a_child_runs_node_part_by_part() {
+        let path = "rollout.regions[us/east]/roll.ready";
+        assert_eq!(
+            super::parts(path),
+            ["rollout.regions[us/east]", "roll.ready"]
+        );
+        assert_eq!(closeness(&pattern(path, true), path), Some(6));
+        assert_eq!(closeness(&pattern("regions/ready", true), path), Some(2));
+        assert_eq!(closeness(&pattern("regions/*", true), path), Some(1));
+        assert_eq!(closeness(&pattern("*", true), path), None, "a part each");
+        assert_eq!(closeness(&pattern("ready", false), path), None);
+        assert_eq!(closeness(&pattern("regions/ready/x", true), path), None);
+        assert_eq!(closeness(&pattern("canary/ready", true), path), None);
     }
 
     #[test]

@@ -18,9 +18,11 @@ use serde_json::{Map, Value as Json};
 use crate::matching::suggestion;
 
 mod answers;
+mod children;
 mod names;
 
 use answers::people;
+pub use children::ChildNode;
 use names::known;
 
 /// When a scenario's clock starts unless it says: a fixed time, so that
@@ -97,6 +99,8 @@ pub struct Setup {
     pub checks: Vec<Check>,
     /// The run's nodes, by id, with their node in the checked graph.
     pub nodes: Vec<(String, NodeIndex)>,
+    /// The nodes of its child runs, by path through their `child` node.
+    pub children: Vec<ChildNode>,
 }
 
 /// Problems found in a scenario, each at its place in the scenarios file.
@@ -109,6 +113,7 @@ pub fn setup(procedure: &Procedure, scenario: &Scenario, file: &str) -> Result<S
     let mut problems = Vec::new();
     let inputs = inputs(procedure, scenario, &mut problems);
     let nodes = rbx_engine::run_nodes(procedure, &inputs);
+    let children = children::child_nodes(procedure, &nodes);
     let mut setup = Setup {
         inputs,
         operator: "rbx-test".to_string(),
@@ -122,6 +127,7 @@ pub fn setup(procedure: &Procedure, scenario: &Scenario, file: &str) -> Result<S
         cancel_at: None,
         checks: Vec::new(),
         nodes,
+        children,
     };
     let mut answers: Vec<(&NodePattern, &[AnswerItem])> = Vec::new();
     for stmt in &scenario.body {
@@ -140,7 +146,7 @@ pub fn setup(procedure: &Procedure, scenario: &Scenario, file: &str) -> Result<S
                 attempt,
                 results,
             } => {
-                known(&setup.nodes, pattern, &mut problems);
+                known(&setup.nodes, &setup.children, pattern, &mut problems);
                 let result = result(results, &mut problems);
                 let attempt = attempt
                     .as_ref()
@@ -152,7 +158,7 @@ pub fn setup(procedure: &Procedure, scenario: &Scenario, file: &str) -> Result<S
                 });
             }
             ScenarioStmtKind::Answer { pattern, items } => {
-                known(&setup.nodes, pattern, &mut problems);
+                known(&setup.nodes, &setup.children, pattern, &mut problems);
                 answers.push((pattern, items));
             }
             ScenarioStmtKind::Earlier { ago, facts } => {
@@ -160,12 +166,29 @@ pub fn setup(procedure: &Procedure, scenario: &Scenario, file: &str) -> Result<S
                     .earlier
                     .push(earlier(procedure, ago.millis, facts, &mut problems));
             }
+            ScenarioStmtKind::Cancel(pattern)
+                if crate::matching::parts(&pattern.text).len() > 1 =>
+            {
+                problems.push(
+                    Diagnostic::error(
+                        "rbx::test::cancel_in_child",
+                        "`cancel at` names a node of the run the scenario drives, not of a child run",
+                    )
+                    .primary(pattern.span, "a node of a child run")
+                    .help("cancel at a node of this run: cancelling it cancels the child runs it waits in (rule D5)"),
+                );
+            }
             ScenarioStmtKind::Cancel(pattern) => {
-                known(&setup.nodes, pattern, &mut problems);
+                known(&setup.nodes, &setup.children, pattern, &mut problems);
                 setup.cancel_at = Some(pattern.clone());
             }
             ScenarioStmtKind::Expect(check) => {
-                names::check(procedure, &setup.nodes, check, &mut problems);
+                names::check(
+                    procedure,
+                    (&setup.nodes, &setup.children),
+                    check,
+                    &mut problems,
+                );
                 setup.checks.push(check.clone());
             }
         }

@@ -127,7 +127,14 @@ impl Executor for Simulator {
                     .get(call.node)
                     .map(|p| format!(" (written at {p})"))
                     .unwrap_or_default();
-                let name = rbx_engine::base_name(call.node).unwrap_or_default();
+                let name = match crate::matching::parts(call.node).as_slice() {
+                    [] | [_] => rbx_engine::base_name(call.node).unwrap_or_default(),
+                    [heads @ .., last] => format!(
+                        "\"{}/{}\"",
+                        heads.join("/"),
+                        rbx_engine::base_name(last).unwrap_or_default()
+                    ),
+                };
                 let why = format!(
                     "the scenario gives no result for step `{}`{place}, attempt {}: add \
                      `given {name} {{ exit 0 }}` or a `default {{ exit 0 }}`",

@@ -44,6 +44,9 @@ pub struct Trace {
     /// The nodes that left their flow by a route.
     pub left_by: Vec<String>,
     pub state: RunState,
+    /// The nodes its child runs settled, each by its path through its
+    /// `child` node (`canary_deploy/roll.ready`), in each child's order.
+    pub children: Vec<Visit>,
 }
 
 pub fn stage_of(id: &str) -> &str {
@@ -55,28 +58,12 @@ pub fn trace(procedure: &Procedure, exit: Exit, events: &[Event]) -> Trace {
     let start = events.first().map_or(0, time);
     let end = events.last().map_or(start, time);
     let text = |p: &Json, k: &str| p.get(k).and_then(Json::as_str).map(str::to_string);
-    let mut visits = Vec::new();
+    let visits = visits(events);
     let mut overruns = Vec::new();
     let mut left_by = Vec::new();
     for event in events {
         let p = &event.payload;
         match event.kind.as_str() {
-            rbx_engine::state::kind::NODE_FINISHED => {
-                let id = text(p, "node").unwrap_or_default();
-                visits.push(Visit {
-                    stage: stage_of(&id).to_string(),
-                    id,
-                    status: text(p, "status").unwrap_or_default(),
-                    branch: text(p, "branch"),
-                    reason: text(p, "reason"),
-                    attempts: p
-                        .get("attempt")
-                        .and_then(Json::as_u64)
-                        .and_then(|a| u32::try_from(a).ok())
-                        .unwrap_or(0),
-                    finished: time(event) - start,
-                });
-            }
             rbx_engine::state::kind::STAGE_OVERRUN => {
                 overruns.extend(text(p, "stage"));
             }
@@ -93,7 +80,37 @@ pub fn trace(procedure: &Procedure, exit: Exit, events: &[Event]) -> Trace {
         left_by,
         state: rbx_engine::replay(events),
         visits,
+        children: Vec::new(),
     }
+}
+
+/// The nodes a run's journal says settled, in order; times from the
+/// run's first event.
+pub fn visits(events: &[Event]) -> Vec<Visit> {
+    let time = |e: &Event| rbx_engine::parse_time(&e.time);
+    let start = events.first().map_or(0, time);
+    let text = |p: &Json, k: &str| p.get(k).and_then(Json::as_str).map(str::to_string);
+    events
+        .iter()
+        .filter(|e| e.kind == rbx_engine::state::kind::NODE_FINISHED)
+        .map(|event| {
+            let p = &event.payload;
+            let id = text(p, "node").unwrap_or_default();
+            Visit {
+                stage: stage_of(&id).to_string(),
+                id,
+                status: text(p, "status").unwrap_or_default(),
+                branch: text(p, "branch"),
+                reason: text(p, "reason"),
+                attempts: p
+                    .get("attempt")
+                    .and_then(Json::as_u64)
+                    .and_then(|a| u32::try_from(a).ok())
+                    .unwrap_or(0),
+                finished: time(event) - start,
+            }
+        })
+        .collect()
 }
 
 fn stage_times(procedure: &Procedure, visits: &[Visit]) -> Vec<StageTime> {

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::child_run::{self, Driven, Parent};
 use crate::observer::Tone;
-use crate::state::{Status, kind};
+use crate::state::{ChildRun, Status, kind};
 use crate::value::{self, Value};
 use crate::{Exit, Procedure};
 
@@ -30,6 +30,7 @@ pub(crate) async fn child(
     block: &Block,
     env: &NodeEnv<'_>,
     attempts: u32,
+    named: Option<&ChildRun>,
 ) -> Done {
     let attempt = attempts + 1;
     let Some(procedure) = shared.children.get(&block.id.name).cloned() else {
@@ -40,11 +41,15 @@ pub(crate) async fn child(
         Ok(inputs) => inputs,
         Err(why) => return fail(shared, &node.id, attempt, why).await,
     };
-    let parent = Parent {
+    let mut parent = Parent {
         run: shared.run.clone(),
         node: node.id.clone(),
+        previous: None,
     };
-    let id = parent.child_id();
+    let id = match parent.choose(&shared.journal, named).await {
+        Ok(id) => id,
+        Err(why) => return Done::Broken(why),
+    };
     // Durable before the child run is created: a crash after it finds
     // the child's id here, and running the node again resumes that run.
     let started = json!({
@@ -68,7 +73,20 @@ pub(crate) async fn child(
         std::sync::Arc::clone(&shared.options.observer),
         &node.id,
     ));
-    let driven = child_run::drive(&shared.journal, &procedure, &parent, inputs, options).await;
+    options.executor = std::sync::Arc::new(crate::executor::Nested::new(
+        std::sync::Arc::clone(&shared.options.executor),
+        &node.id,
+    ));
+    options.answers = shared.options.answers.nested(&node.id, &block.id.name);
+    let driven = child_run::drive(
+        &shared.journal,
+        &procedure,
+        &parent,
+        id.clone(),
+        inputs,
+        options,
+    )
+    .await;
     match driven {
         Ok(driven) => settle(shared, node, attempt, &id, &procedure, driven).await,
         Err(why) => Done::Broken(why),

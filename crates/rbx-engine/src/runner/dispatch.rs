@@ -13,6 +13,7 @@ use tokio::task::JoinSet;
 
 use crate::cleanup;
 use crate::expand::Plan;
+use crate::jobs::Place;
 use crate::journal::Journal;
 use crate::readiness::{
     Kept, Turn, awaits_the_end, gate_turn, has_failure_route, leaves, runs_kept, status_of, turn,
@@ -198,6 +199,9 @@ struct Dispatcher<'a> {
     /// The ticks of `every` blocks waiting for their due time, by it
     /// (rule V2).
     timers: BTreeSet<(i64, usize)>,
+    /// A place of `--jobs` given to this drive while it waited for one,
+    /// used by the next launch or given back (rule D6).
+    spare: Option<Place>,
 }
 
 /// Drives the run on `plan` until it stops (`Some`), or until a list was
@@ -236,6 +240,7 @@ pub(crate) async fn dispatch(
         exits: BTreeSet::new(),
         waited: BTreeSet::new(),
         timers: BTreeSet::new(),
+        spare: None,
     };
     if let Err(e) = dispatcher.recover().await {
         return Some(Exit::Broken(e));
@@ -279,13 +284,19 @@ impl Dispatcher<'_> {
                 }
             }
             let next_tick = self.next_tick();
-            if self.running.is_empty() && next_tick.is_none() {
+            let wants_place = self.wants_place();
+            if self.running.is_empty() && next_tick.is_none() && !wants_place {
                 return None;
             }
             let mut interrupted = cancel.clone();
+            let jobs = self.shared.options.jobs.clone();
             let joined = tokio::select! {
                 Some(joined) = self.running.join_next() => joined,
                 Ok(()) = interrupted.changed() => continue,
+                place = jobs.take(), if wants_place => {
+                    self.spare = Some(place);
+                    continue;
+                }
                 () = until(&self.shared.options.clock, next_tick) => {
                     self.wake_ticks();
                     continue;
@@ -465,20 +476,52 @@ impl Dispatcher<'_> {
         Ok(())
     }
 
-    /// Starts ready nodes, at most `--jobs` at once when it is given. A
-    /// node whose flow was left since it became ready no longer has control
-    /// reaching it: it is skipped instead (rule L3).
+    /// Starts ready nodes, at most `--jobs` of this run at once (rule R5),
+    /// each but a `child` node with a place of `--jobs` shared with the
+    /// run's child runs and its parent's (rule D6); the places left unused
+    /// are given back. A node whose flow was left since
+    /// it became ready no longer has control reaching it: it is skipped
+    /// instead (rule L3).
     async fn launch(&mut self) -> Result<(), String> {
-        let cap = self
-            .shared
-            .options
-            .jobs
-            .map_or(usize::MAX, |jobs| jobs.max(1));
+        let launched = self.launch_in_place().await;
+        self.spare = None;
+        launched
+    }
+
+    /// Whether the next ready node waits for a place of `--jobs` that this
+    /// drive has not got.
+    fn wants_place(&self) -> bool {
+        !self.stops.any()
+            && !self.replan
+            && self.spare.is_none()
+            && self.running.len() < self.shared.options.jobs.cap()
+            && self.ready.front().is_some_and(|&x| self.needs_place(x))
+    }
+
+    /// Every node task holds a place while it runs, but a `child` node:
+    /// its child run's nodes take theirs.
+    fn needs_place(&self, x: usize) -> bool {
+        let check = self.plan.nodes[x].check;
+        !matches!(
+            &self.shared.graph.graph[check].kind,
+            NodeKind::Block(block) if block.kind == BlockKind::Child
+        )
+    }
+
+    async fn launch_in_place(&mut self) -> Result<(), String> {
         // Once the run ends, fails or pauses, nothing new starts (rule E1).
-        while !self.stops.any() && self.running.len() < cap {
-            let Some(x) = self.ready.pop_front() else {
+        while !self.stops.any() && self.running.len() < self.shared.options.jobs.cap() {
+            let Some(&x) = self.ready.front() else {
                 break;
             };
+            let needs_place = self.needs_place(x);
+            if needs_place && self.spare.is_none() {
+                match self.shared.options.jobs.try_take() {
+                    Some(place) => self.spare = Some(place),
+                    None => break,
+                }
+            }
+            self.ready.pop_front();
             if !runs_kept(self.state, self.plan, x, Some(&self.kept)) {
                 self.skip(x).await?;
                 self.consider().await?;
@@ -526,8 +569,11 @@ impl Dispatcher<'_> {
             // nodes need not wait for a place (rule R4).
             self.state.nodes.entry(node.id.clone()).or_default().status = Status::Running;
             self.reopen(x);
+            // A node settled above, without a task, left its place here.
+            let place = if needs_place { self.spare.take() } else { None };
             self.running.spawn(async move {
                 let done = execute(&shared, &node, view, attempts, now).await;
+                drop(place);
                 (x, done)
             });
         }

@@ -31,6 +31,8 @@ pub struct View {
     pub(crate) frames: Vec<super::call::Frame>,
     /// Each frame's parameters with their values, once `bind` read them.
     pub(crate) bound: Vec<Vec<(String, Value)>>,
+    /// For a `child` node, the child run its record names (rule D7).
+    pub(crate) child: Option<crate::state::ChildRun>,
 }
 
 impl View {
@@ -93,6 +95,7 @@ impl View {
             positions: node.positions.clone(),
             frames: super::call::frames(graph, node.check),
             bound: Vec::new(),
+            child: state.nodes.get(&node.id).and_then(|n| n.child.clone()),
         }
     }
 }

@@ -119,7 +119,10 @@ pub(crate) async fn execute(
                 BlockKind::Step => step(shared, node, block, &env, attempts).await,
                 BlockKind::Wait => wait(shared, node, block, &env, attempts).await,
                 BlockKind::Decide => decide(shared, node, block, &env).await,
-                BlockKind::Child => super::child::child(shared, node, block, &env, attempts).await,
+                BlockKind::Child => {
+                    let record = view.child.as_ref();
+                    super::child::child(shared, node, block, &env, attempts, record).await
+                }
                 // A gate of `require` lines alone is checked by rbx, above;
                 // one with `attest` lines waits for people.
                 BlockKind::Gate

@@ -12,18 +12,27 @@ use super::{Effect, Given, Setup, plain};
 use crate::matching::closeness;
 
 /// Each person's node (and irreversible step) gets the answer of the
-/// closest `answer` that names it; a later one wins a tie.
+/// closest `answer` that names it; a later one wins a tie. So does each
+/// of a child run's, named by its path (`deploy_eu/approve`).
 pub(super) fn people(
     procedure: &Procedure,
     setup: &mut Setup,
     answers: &[(&NodePattern, &[AnswerItem])],
     file: &str,
 ) {
-    for (id, check) in &setup.nodes {
-        let NodeKind::Block(block) = &procedure.graph.graph[*check].kind else {
-            if let NodeKind::Anchor(_) = &procedure.graph.graph[*check].kind {
+    let own = setup
+        .nodes
+        .iter()
+        .map(|(id, x)| (id.as_str(), id.clone(), &procedure.graph.graph[*x].kind));
+    let children = setup
+        .children
+        .iter()
+        .map(|c| (c.path.as_str(), c.answer_key(), c.kind()));
+    for (id, key, kind) in own.chain(children) {
+        let NodeKind::Block(block) = kind else {
+            if let NodeKind::Anchor(_) = kind {
                 if let Some(given) = best_given(&setup.givens, id) {
-                    setup.attend.insert(id.clone(), given);
+                    setup.attend.insert(id.to_string(), given);
                 }
             }
             continue;
@@ -42,16 +51,18 @@ pub(super) fn people(
             _ => None,
         }) {
             setup.attend.insert(
-                id.clone(),
+                id.to_string(),
                 Effect {
                     takes: Some(takes),
                     ..Effect::default()
                 },
             );
         }
-        let mut given = answer(block, id, items, file);
-        split_signoffs(&mut given, id, &setup.operator, &mut setup.sessions);
-        setup.answers.insert(id.clone(), given);
+        // An irreversible step is confirmed by its id in its own run.
+        let own_id = crate::matching::parts(id).last().copied().unwrap_or(id);
+        let mut given = answer(block, own_id, items, file);
+        split_signoffs(&mut given, &key, &setup.operator, &mut setup.sessions);
+        setup.answers.insert(key, given);
     }
 }
 

@@ -7,15 +7,21 @@ use rbx_engine::Procedure;
 use rbx_syntax::Diagnostic;
 use rbx_syntax::ast::{Check, CheckKind, Expr, ExprKind, NodePattern};
 
+use super::ChildNode;
 use super::Problems;
-use crate::matching::{closeness, names_stage, suggestion};
+use crate::matching::{closeness, names_stage, parts, suggestion};
 
-/// A problem unless some node of the run answers to `pattern`.
+/// A problem unless some node of the run answers to `pattern` — of a
+/// child run, for a path through a `child` node.
 pub(super) fn known(
     nodes: &[(String, NodeIndex)],
+    children: &[ChildNode],
     pattern: &NodePattern,
     problems: &mut Problems,
 ) -> bool {
+    if parts(&pattern.text).len() > 1 {
+        return super::children::known(children, pattern, problems);
+    }
     if nodes.iter().any(|(id, _)| closeness(pattern, id).is_some()) {
         return true;
     }
@@ -39,7 +45,7 @@ pub(super) fn known(
 
 pub(super) fn check(
     procedure: &Procedure,
-    nodes: &[(String, NodeIndex)],
+    (nodes, children): (&[(String, NodeIndex)], &[ChildNode]),
     check: &Check,
     problems: &mut Problems,
 ) {
@@ -48,7 +54,7 @@ pub(super) fn check(
         | CheckKind::Ran(p)
         | CheckKind::NotRan(p)
         | CheckKind::Attempts(p, _) => {
-            known(nodes, p, problems);
+            known(nodes, children, p, problems);
         }
         CheckKind::Within(Some(stage), _) => {
             let stages: Vec<&str> = nodes
