@@ -78,6 +78,7 @@ const REPLAYED: &[&str] = &[
     "v3-a-tick-waiting-is-stopped-when-its-work-settles",
     "v2-a-tick-run-again-by-from-is-due-anew",
     "y4-from-an-outcome-runs-no-clean-up-again",
+    "x4-a-redrive-lists-the-clean-up-nodes-it-resets",
     "y2-an-outcome-reached-from-a-called-stage-waits-for-the-clean-up",
 ];
 

@@ -1405,7 +1405,13 @@ fn to_redrive(plan: &expand::Plan, state: &RunState) -> (Vec<String>, bool) {
     reset.extend(
         plan.nodes
             .iter()
-            .filter(|n| n.flow == rbx_check::symbols::FINALLY && state.nodes.contains_key(&n.id))
+            .filter(|n| {
+                n.flow == rbx_check::symbols::FINALLY
+                    && state
+                        .nodes
+                        .get(&n.id)
+                        .is_some_and(|e| e.status != Status::Pending)
+            })
             .map(|n| n.id.clone()),
     );
     reset.extend(cleanup::begun_at_end(state, plan));

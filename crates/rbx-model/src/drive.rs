@@ -904,16 +904,18 @@ fn answer_fits(block: &Block, answer: &Answer) -> Result<Option<Settlement>, Mod
                     (EvidenceType::Choice(options), Some(v)) => {
                         options.iter().any(|o| o.name == *v)
                     }
+                    // A whole number, and `true` or `false`: what the
+                    // typed answers of "Kinds of evidence" are read as.
+                    (EvidenceType::Int | EvidenceType::Bool, Some(v)) => {
+                        typed(Some(&wanted.ty), v)?;
+                        true
+                    }
                     (
-                        EvidenceType::Url
-                        | EvidenceType::File
-                        | EvidenceType::Int
-                        | EvidenceType::Bool
-                        | EvidenceType::Choices(_),
+                        EvidenceType::Url | EvidenceType::File | EvidenceType::Choices(_),
                         Some(_),
                     ) => {
                         return Err(ModelError::Unsupported(
-                            "url, file, int, bool and choices evidence".into(),
+                            "url, file and choices evidence".into(),
                         ));
                     }
                 };
