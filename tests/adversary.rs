@@ -1,0 +1,166 @@
+//! The adversary's tests: constructs combined the way an author (or an
+//! attacker) would, each shape generated, asserting that what rbx records
+//! and how it exits tell the truth about what ran.
+
+mod support;
+
+use support::bench::Bench;
+
+const HOSTS: [&str; 3] = ["a", "b", "c"];
+
+/// Where a tolerating fan-out holds the checklists it judges.
+#[derive(Debug, Clone, Copy)]
+enum Fan {
+    /// `foreach h in hosts tolerate T { checklist … }`
+    Loop,
+    /// `foreach h in hosts parallel 2 tolerate T { checklist … }`
+    LoopTwoAtOnce,
+    /// `parallel tolerate T { checklist ca … checklist cb … checklist cc … }`
+    Block,
+    /// `foreach h in hosts tolerate T { call check(h = h) }`, the
+    /// checklist in the called stage.
+    Call,
+}
+
+/// A checklist of two steps for host `h`; the first fails on the hosts in
+/// `failing`. `suffix` tells one checklist's ids from another's.
+fn checklist(id: &str, h: &str, failing: &[&str], fail_fast: bool) -> String {
+    let mode = if fail_fast { " fail-fast" } else { "" };
+    let fails: Vec<String> = failing.iter().map(|f| format!("-e {f}")).collect();
+    let test = if fails.is_empty() {
+        "true".to_string()
+    } else {
+        format!("! echo {h} | grep -qx {}", fails.join(" "))
+    };
+    format!(
+        r#"      checklist {id} "Checks"{mode} {{
+        step one_{id} "One" {{
+          run "echo one-{h} >> ran.log; {test}"
+          timeout 5s
+        }}
+        step two_{id} "Two" {{
+          run "echo two-{h} >> ran.log"
+          timeout 5s
+        }}
+      }}
+"#
+    )
+}
+
+/// A runbook whose fan-out over `HOSTS` tolerates `tolerate` failed
+/// items, each item a checklist whose first step fails on `failing`; the
+/// stage's failure route ends the run `bad`.
+fn runbook(fan: Fan, tolerate: usize, failing: &[&str], fail_fast: bool) -> String {
+    let h = "{{ h }}";
+    let (body, extra) = match fan {
+        Fan::Loop | Fan::LoopTwoAtOnce => {
+            let width = if matches!(fan, Fan::LoopTwoAtOnce) {
+                " parallel 2"
+            } else {
+                ""
+            };
+            let list = checklist("checks", h, failing, fail_fast);
+            (
+                format!("    foreach h in hosts{width} tolerate {tolerate} {{\n{list}    }}\n"),
+                String::new(),
+            )
+        }
+        Fan::Block => {
+            let lists: String = HOSTS
+                .iter()
+                .map(|host| checklist(&format!("c{host}"), host, failing, fail_fast))
+                .collect();
+            (
+                format!("    parallel tolerate {tolerate} {{\n{lists}    }}\n"),
+                String::new(),
+            )
+        }
+        Fan::Call => {
+            let list = checklist("checks", h, failing, fail_fast);
+            (
+                format!(
+                    "    foreach h in hosts tolerate {tolerate} {{\n      call check(h = h)\n    }}\n"
+                ),
+                format!("  stage check(h: string) \"Check {h}\" {{\n{list}  }}\n"),
+            )
+        }
+    };
+    format!(
+        r#"runbook adv "Checklists in a tolerating fan-out" {{
+  input hosts: list(string) = ["a", "b", "c"]
+  outcome done success
+  outcome bad failure
+  stage s "S" {{
+    on failure -> end bad
+{body}    end done
+  }}
+{extra}}}
+"#
+    )
+}
+
+/// Every subset of the hosts, as the hosts whose checks fail.
+fn subsets() -> Vec<Vec<&'static str>> {
+    (0..1u8 << HOSTS.len())
+        .map(|bits| {
+            HOSTS
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| bits & (1 << i) != 0)
+                .map(|(_, h)| *h)
+                .collect()
+        })
+        .collect()
+}
+
+/// A checklist that fails inside a tolerating loop or block is one failed
+/// item of it: the fan-out tolerates it up to its bound and then fails by
+/// its stage's route — never failing the run past the route, never
+/// succeeding when more failed than it tolerates. (A checklist's verdict
+/// took its failure route by hand and forgot the tally: the run failed
+/// with no outcome at the first failed checklist, whatever the bound.)
+#[test]
+fn a_failed_checklist_counts_against_the_fan_out_that_tolerates_it() {
+    for fan in [Fan::Loop, Fan::LoopTwoAtOnce, Fan::Block, Fan::Call] {
+        for fail_fast in [false, true] {
+            for tolerate in 0..2 {
+                for failing in subsets() {
+                    let shape = format!(
+                        "{fan:?}, tolerate {tolerate}, fail-fast {fail_fast}, failing {failing:?}"
+                    );
+                    let text = runbook(fan, tolerate, &failing, fail_fast);
+                    let bench = Bench::new();
+                    bench.write("main.runbook", &text);
+                    let run = bench.rbx(&["run", "main.runbook"], &[]);
+                    let (_, events) = bench.journal();
+                    let ended = events
+                        .iter()
+                        .find(|(k, _, _)| k == "run_ended")
+                        .map(|(_, _, p)| p["outcome"].as_str().unwrap_or("").to_string());
+                    let (outcome, status) = if failing.len() > tolerate {
+                        ("bad", 4)
+                    } else {
+                        ("done", 0)
+                    };
+                    assert_eq!(
+                        (ended.as_deref(), run.status),
+                        (Some(outcome), status),
+                        "{shape}\n{}\n{text}",
+                        run.transcript()
+                    );
+                    let verdict = |n: &str| {
+                        n.contains(".checks") || HOSTS.iter().any(|h| n == format!("s.c{h}"))
+                    };
+                    let judged_failed = events.iter().any(|(k, n, p)| {
+                        k == "node_finished" && p["status"] == "failed" && verdict(n)
+                    });
+                    assert_eq!(
+                        judged_failed,
+                        !failing.is_empty(),
+                        "{shape}: a failed checklist is recorded failed"
+                    );
+                }
+            }
+        }
+    }
+}
