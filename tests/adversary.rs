@@ -164,3 +164,103 @@ fn a_failed_checklist_counts_against_the_fan_out_that_tolerates_it() {
         }
     }
 }
+
+/// A parent whose child runs — at the stage's level, in a loop, or
+/// through a grandchild — wait for a person: `rbx confirm` of each
+/// answers it and names the command that goes on, which must be one rbx
+/// takes: `rbx resume` of the top run (a child run's own resume is
+/// refused). It named the child run.
+#[test]
+fn a_confirm_in_a_child_run_says_to_resume_the_run_that_goes_on() {
+    let leaf = r#"runbook leaf "Leaf" {
+  outcome fine success
+  stage k "K" {
+    manual ok "Ok" {
+      evidence note "Note": text
+    }
+    end fine
+  }
+}
+"#;
+    let middle = r#"runbook middle "Middle" {
+  outcome fine success
+  stage m "M" {
+    child grand "Grandchild" {
+      runbook "leaf.runbook"
+    }
+    end fine
+  }
+}
+"#;
+    let shapes = [
+        ("leaf.runbook", "", ""),
+        ("leaf.runbook", "    foreach h in hosts {\n", "    }\n"),
+        ("middle.runbook", "", ""),
+        ("middle.runbook", "    foreach h in hosts {\n", "    }\n"),
+    ];
+    for (child, open, close) in shapes {
+        let text = format!(
+            r#"runbook p "Parent" {{
+  input hosts: list(string) = ["a", "b"]
+  outcome done success
+  stage s "S" {{
+{open}      child kid "Kid" {{
+        runbook "{child}"
+      }}
+{close}    end done
+  }}
+}}
+"#
+        );
+        let bench = Bench::new();
+        bench.write("leaf.runbook", leaf);
+        bench.write("middle.runbook", middle);
+        bench.write("main.runbook", &text);
+        let mut out = bench.rbx(&["run", "main.runbook"], &[]);
+        let (top, _) = top_run(&bench);
+        for _ in 0..4 {
+            if out.status != 3 {
+                break;
+            }
+            let waiting = paused_child(&bench, &top);
+            let confirm = bench.rbx(&["confirm", &waiting, "k.ok", "--evidence", "note=x"], &[]);
+            assert_eq!(confirm.status, 0, "{child}{open}: {}", confirm.transcript());
+            let said = format!("go on with: rbx resume {top}\n");
+            assert!(
+                confirm.stderr.ends_with(&said),
+                "{child}{open}: {}",
+                confirm.transcript()
+            );
+            out = bench.rbx(&["resume", &top], &[]);
+        }
+        assert_eq!(out.status, 0, "{child}{open}: {}", out.transcript());
+    }
+}
+
+/// The id of the run that is no child run, and every run's status.
+fn top_run(bench: &Bench) -> (String, Vec<(String, String)>) {
+    use rbx_store::{SqliteStore, Store};
+    let store = SqliteStore::open(&bench.path().join(".rbx")).expect("the store opens");
+    let runs: Vec<(String, String)> = store
+        .runs()
+        .expect("runs")
+        .into_iter()
+        .map(|r| (r.id.to_string(), r.status))
+        .collect();
+    let top = runs
+        .iter()
+        .find(|(id, _)| !id.contains('/'))
+        .map(|(id, _)| id.clone())
+        .expect("a top run");
+    (top, runs)
+}
+
+/// A child run of `top`, at any depth, paused for a person at a leaf.
+fn paused_child(bench: &Bench, top: &str) -> String {
+    let (_, runs) = top_run(bench);
+    runs.into_iter()
+        .filter(|(id, status)| id.starts_with(top) && status == "paused")
+        .map(|(id, _)| id)
+        .max_by_key(|id| id.matches('/').count())
+        .expect("a paused child run")
+}
