@@ -264,3 +264,120 @@ fn paused_child(bench: &Bench, top: &str) -> String {
         .max_by_key(|id| id.matches('/').count())
         .expect("a paused child run")
 }
+
+/// Where a checklist that fails the run stands.
+#[derive(Debug, Clone, Copy)]
+enum Place {
+    Stage,
+    Loop,
+    TolerantLoop,
+    Call,
+}
+
+/// A runbook whose checklist of `n` steps fails, with no route, on host
+/// `a` at the steps in `failing` until the file `fixed` exists.
+fn fixable(place: Place, n: usize, failing: &[usize], fail_fast: bool) -> String {
+    let mode = if fail_fast { " fail-fast" } else { "" };
+    let h = match place {
+        Place::Stage => "a",
+        _ => "{{ h }}",
+    };
+    let mut items = String::new();
+    for i in 0..n {
+        let test = if failing.contains(&i) {
+            format!("test {h} != a -o -f fixed")
+        } else {
+            "true".to_string()
+        };
+        items.push_str(&format!(
+            "        step c{i} \"Check {i}\" {{\n          run \"echo c{i}-{h} >> ran.log; {test}\"\n          timeout 5s\n        }}\n"
+        ));
+    }
+    let list = format!("      checklist checks \"Checks\"{mode} {{\n{items}      }}\n");
+    let (body, extra) = match place {
+        Place::Stage => (list, String::new()),
+        Place::Loop => (
+            format!("    foreach h in hosts {{\n{list}    }}\n"),
+            String::new(),
+        ),
+        Place::TolerantLoop => (
+            format!("    foreach h in hosts parallel 2 tolerate 0 {{\n{list}    }}\n"),
+            String::new(),
+        ),
+        Place::Call => (
+            "    foreach h in hosts {\n      call check(h = h)\n    }\n".to_string(),
+            format!("  stage check(h: string) \"Check\" {{\n{list}  }}\n"),
+        ),
+    };
+    format!(
+        r#"runbook adv "A checklist fixed, then resumed" {{
+  input hosts: list(string) = ["a", "b"]
+  outcome done success
+  stage s "S" {{
+{body}    end done
+  }}
+{extra}}}
+"#
+    )
+}
+
+/// `rbx resume` of a run a checklist failed runs the checklist's failed
+/// items again (rule S5) — from the first that failed to its last — so
+/// that "fix the cause, then: rbx resume" can end well, and a resume
+/// before the fix fails again: the verdict is never judged before an item
+/// it reads ran again. (It judged the same failures again and failed for
+/// ever; and in a tolerating loop, whose tally re-ran only the failed
+/// item, the verdict was judged beside it and the run ended `done` while
+/// that item failed again.)
+#[test]
+fn a_checklist_that_failed_the_run_runs_its_failed_items_again_on_resume() {
+    for place in [Place::Stage, Place::Loop, Place::TolerantLoop, Place::Call] {
+        for fail_fast in [false, true] {
+            for n in 1..=3 {
+                for bits in 1..1u8 << n {
+                    let failing: Vec<usize> = (0..n).filter(|i| bits & (1 << i) != 0).collect();
+                    let shape =
+                        format!("{place:?}, n {n}, fail-fast {fail_fast}, failing {failing:?}");
+                    let text = fixable(place, n, &failing, fail_fast);
+                    let bench = Bench::new();
+                    bench.write("main.runbook", &text);
+                    let first = bench.rbx(&["run", "main.runbook"], &[]);
+                    assert_eq!(first.status, 1, "{shape}: {}", first.transcript());
+                    let (run, _) = bench.journal();
+                    let unfixed = bench.rbx(&["resume", &run], &[]);
+                    assert_eq!(
+                        unfixed.status,
+                        1,
+                        "{shape}: resumed before the fix\n{}\n{text}",
+                        unfixed.transcript()
+                    );
+                    std::fs::write(bench.path().join("fixed"), "").expect("the fix");
+                    let before = bench.ran().len();
+                    let fixed = bench.rbx(&["resume", &run], &[]);
+                    assert_eq!(
+                        fixed.status,
+                        0,
+                        "{shape}: resumed after the fix\n{}\n{text}",
+                        fixed.transcript()
+                    );
+                    let again = &bench.ran()[before..];
+                    let first_failed = failing[0];
+                    for i in first_failed..n {
+                        let line = format!("c{i}-a");
+                        assert!(
+                            again.contains(&line),
+                            "{shape}: {line} ran again: {again:?}"
+                        );
+                    }
+                    for i in 0..first_failed {
+                        let line = format!("c{i}-a");
+                        assert!(
+                            !again.contains(&line),
+                            "{shape}: {line} ran once: {again:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

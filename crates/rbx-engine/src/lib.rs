@@ -1176,7 +1176,7 @@ async fn resume_locked(
     // A run that failed re-drives, as new attempts, every node whose
     // failure failed it — not only the one named — in one resume (rule S5).
     if let RunStatus::Failed { node } = &state.status {
-        let (reset, again) = to_redrive(&plan, &state);
+        let (reset, again) = to_redrive(&procedure.graph, &plan, &state);
         append(
             state::kind::RETRY,
             json!({ "node": node, "reset": reset, "finally": again }),
@@ -1389,9 +1389,11 @@ async fn resume_locked(
 /// nodes run again and the end stays as decided; when the run itself
 /// failed, the nodes that failed it run again, and so does all of the
 /// clean-up, once the run ends again.
-fn to_redrive(plan: &expand::Plan, state: &RunState) -> (Vec<String>, bool) {
+fn to_redrive(graph: &Graph, plan: &expand::Plan, state: &RunState) -> (Vec<String>, bool) {
     let mut reset = failed_the_run(plan, state);
     let items = items_to_retry(plan, state, &reset);
+    reset.extend(items);
+    let items = checklist_items_to_retry(graph, plan, state, &reset);
     reset.extend(items);
     if state.finally.is_none() {
         return (reset, false);
@@ -1450,6 +1452,41 @@ fn items_to_retry(plan: &expand::Plan, state: &RunState, reset: &[String]) -> Ve
                 if unfinished && !reset.contains(member) && !out.contains(member) {
                     out.push(member.clone());
                 }
+            }
+        }
+    }
+    out
+}
+
+/// A checklist that failed the run judged its items: retrying it runs
+/// them again from the first that failed (or that `fail-fast` skipped) to
+/// its last — the verdict waits for the last, so none of them is judged
+/// before it ran again (rule S5).
+fn checklist_items_to_retry(
+    graph: &Graph,
+    plan: &expand::Plan,
+    state: &RunState,
+    reset: &[String],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for id in reset {
+        let Some(&x) = plan.by_id.get(id) else {
+            continue;
+        };
+        let NodeKind::Checklist { name, items, .. } = &graph.graph[plan.nodes[x].check].kind else {
+            continue;
+        };
+        let (head, rest) = id.split_at(id.find('[').unwrap_or(id.len()));
+        let Some(prefix) = head.strip_suffix(name.as_str()) else {
+            continue;
+        };
+        let ids = items.iter().map(|item| format!("{prefix}{item}{rest}"));
+        let mut again = false;
+        for item in ids.filter(|item| state.nodes.contains_key(item)) {
+            let status = readiness::status_of(state, &item);
+            again |= matches!(status, Status::Failed | Status::Skipped);
+            if again && !reset.contains(&item) && !out.contains(&item) {
+                out.push(item);
             }
         }
     }

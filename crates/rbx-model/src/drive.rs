@@ -595,6 +595,24 @@ impl Model<'_> {
                         }
                     }
                 }
+                // S5: a checklist among them runs its items again from
+                // the first that failed or was skipped to its last.
+                let checklists = reset.clone();
+                for x in checklists {
+                    let NodeKind::Checklist { items, .. } =
+                        &self.graph.graph[self.plan.nodes[x].check].kind
+                    else {
+                        continue;
+                    };
+                    let reader = Reader { model: self, x };
+                    let mut again = false;
+                    for y in items.iter().filter_map(|item| reader.instance(item)) {
+                        again |= matches!(self.nodes[y].status, Status::Failed | Status::Skipped);
+                        if again && !reset.contains(&y) {
+                            reset.push(y);
+                        }
+                    }
+                }
                 // X4: a run that failed only in its clean-up runs the
                 // failed clean-up nodes again and ends as decided; one
                 // that failed before it runs the whole clean-up again at
