@@ -138,3 +138,150 @@ fn a_resume_does_the_same_whatever_the_cache_holds() {
         assert_eq!(resume_after(Some(tamper)), expected, "{what}");
     }
 }
+
+/// A child runbook, a fragment in a directory of its own, and a runbook
+/// that uses both with a role, a link, a loop, a parallel block and a
+/// repeat: its first step fails until `go` exists.
+const DEPLOY: &str = r#"runbook deploy "Deploy one region" {
+  input region "Where": string
+
+  stage roll "Roll out" {
+    step push "Push" {
+      run "echo push {{ region }}"
+    }
+
+    end done
+  }
+}
+"#;
+
+const FRAGMENT: &str = r#"stage later "Later" {
+  repeat at most 3 until probe.status == succeeded {
+    step probe "Probe" {
+      run "true"
+    }
+  }
+
+  end done
+}
+"#;
+
+const SHAPES: &str = r#"runbook shapes "Every shape a start keeps" {
+  role owner "Owner"
+  link board "Board"
+  input hosts: list(string) = ["a", "b"]
+
+  include "parts/later.runbook"
+
+  stage s "S" {
+    step first "First" {
+      owner owner
+      run "test -f go"
+    }
+
+    foreach host in hosts parallel 2 {
+      step each "Each {{ host }}" {
+        run "echo {{ host }}"
+      }
+    }
+
+    parallel {
+      child eu "Deploy" {
+        runbook "deploy.runbook"
+        input region = "eu"
+      }
+
+      step beside "Beside" {
+        run "true"
+      }
+    }
+
+    then later
+  }
+}
+"#;
+
+/// The entry a run's start keeps is the one its snapshot checks to, byte
+/// for byte: a resume that finds no entry checks the snapshot and writes
+/// what the start would have. The start encodes the procedure it runs,
+/// checked from the files, so this is what makes that procedure and the
+/// snapshot's the same — with a fill file, roles given on the command
+/// line, a project's lint levels, an included fragment in a directory, a
+/// child runbook, and the entry named in several ways.
+#[test]
+fn the_entry_a_start_keeps_is_the_one_its_snapshot_checks_to() {
+    let fill =
+        "[roles.owner]\nperson = \"Dee\"\n\n[links]\nboard = \"https://example.com/board\"\n";
+    let project = "[lint]\nunused_link = \"allow\"\nunused_input = \"deny\"\n";
+    let cases: [(&str, &[&str], bool); 5] = [
+        ("plain", &["main.runbook", "--role", "owner=Ada"], false),
+        (
+            "with a fill file",
+            &["main.runbook", "--fill", "fill.toml"],
+            false,
+        ),
+        (
+            "a fill file and roles on the command line",
+            &[
+                "./main.runbook",
+                "--fill",
+                "fill.toml",
+                "--role",
+                "owner=Ada:@ada",
+            ],
+            false,
+        ),
+        (
+            "in a project",
+            &["main.runbook", "--fill", "fill.toml"],
+            true,
+        ),
+        (
+            "named through a directory",
+            &["parts/../main.runbook", "--role", "owner=Bo"],
+            true,
+        ),
+    ];
+    for (what, args, in_project) in cases {
+        let bench = Bench::new();
+        fs::create_dir_all(bench.path().join("parts")).expect("a directory");
+        bench.write("parts/later.runbook", FRAGMENT);
+        bench.write("deploy.runbook", DEPLOY);
+        bench.write("fill.toml", fill);
+        if in_project {
+            bench.write("rbx.toml", project);
+        }
+        bench.write("main.runbook", SHAPES);
+        let kept = bench.path().join("kept");
+        let kept_env = [("RBX_CACHE_DIR", kept.to_str().expect("UTF-8"))];
+        let run: Vec<&str> = ["run", "--non-interactive"]
+            .iter()
+            .chain(args)
+            .copied()
+            .collect();
+        let failed = bench.rbx(&run, &kept_env);
+        assert_eq!(failed.status, 1, "{what}: {}", failed.transcript());
+        let started = entries(&kept);
+        assert_eq!(started.len(), 1, "{what}: the start kept its entry");
+
+        // Another cache with the same key and no entry: the resume checks
+        // the snapshot and keeps what it checked to.
+        let checked = bench.path().join("checked");
+        fs::create_dir_all(&checked).expect("a directory");
+        fs::copy(kept.join("key"), checked.join("key")).expect("copy the key");
+        let checked_env = [("RBX_CACHE_DIR", checked.to_str().expect("UTF-8"))];
+        let resumed = bench.rbx(&["resume", "--non-interactive"], &checked_env);
+        assert_eq!(resumed.status, 1, "{what}: {}", resumed.transcript());
+        let written = entries(&checked);
+        assert_eq!(written.len(), 1, "{what}: the resume kept its entry");
+        assert_eq!(
+            started[0].file_name(),
+            written[0].file_name(),
+            "{what}: the same name"
+        );
+        assert!(
+            fs::read(&started[0]).expect("read") == fs::read(&written[0]).expect("read"),
+            "{what}: the start kept another procedure than its snapshot checks to"
+        );
+    }
+}

@@ -2,8 +2,9 @@
 //! `resume` of generated runbooks of 1,000, 10,000 and 100,000 steps — the
 //! wall time and peak memory of each, process start included; the resume
 //! also without the cache of checked procedures, and of the same run
-//! journalled without checkpoints, as before both, up to 10,000 steps —,
-//! then how
+//! journalled without checkpoints, as before both, up to 10,000 steps —;
+//! the run and resume of a runbook of four steps whose loops make as many
+//! finished steps (how a resume grows with history alone); then how
 //! long `rbx` takes to start, then 1,000 commands run by rbx next to the
 //! same commands run by a shell loop, by `make -j1`, by `just`, and the
 //! floor of two durable commits and a spawn per step.
@@ -147,6 +148,48 @@ fn generate(dir: &Path, steps: usize, stage: usize) -> PathBuf {
     path
 }
 
+/// A runbook that stays small while its run's history grows: a step that
+/// lists the rounds, one that lists the items, a step per item of each
+/// round (a `foreach` in a `foreach`), then a last step that fails until
+/// `go` exists — `steps` finished step instances from four steps written.
+fn generate_history(dir: &Path, steps: usize) -> PathBuf {
+    let items = steps.min(1_000);
+    let rounds = steps / items;
+    let step = |id: &str, title: &str, run: &str, extra: &str| {
+        format!(
+            "    step {id} \"{title}\" {{\n      owner oncall\n      run \"{run}\"\n{extra}    }}\n\n"
+        )
+    };
+    let text = format!(
+        "runbook history \"A short runbook with a long history\" {{\n  role oncall \"On-call\"\n\n  \
+         stage s \"Loop\" {{\n{}{}    foreach round in rounds.list {{\n      \
+         foreach item in items.list {{\n  {}      }}\n    }}\n\n{}    end done\n  }}\n}}\n",
+        step(
+            "rounds",
+            "List the rounds",
+            &format!("seq {rounds}"),
+            "      capture list: list(int) = stdout lines\n      idempotent\n",
+        ),
+        step(
+            "items",
+            "List the items",
+            &format!("seq {items}"),
+            "      capture list: list(int) = stdout lines\n      idempotent\n",
+        ),
+        step(
+            "work",
+            "Round {{ round }}, item {{ item }}",
+            "true",
+            "      timeout 30s\n      expect exit 0\n      idempotent\n",
+        )
+        .replace("\n    ", "\n        "),
+        step("last", "Last", "test -f go", "      timeout 30s\n"),
+    );
+    let path = dir.join("entry.runbook");
+    fs::write(&path, text).expect("write the runbook");
+    path
+}
+
 /// One row of the pipeline table.
 struct Row {
     what: &'static str,
@@ -285,6 +328,46 @@ fn pipeline(root: &Path, steps: usize, scale: &Scale) -> Vec<Row> {
     rows
 }
 
+/// The run of the runbook with a long history (`generate_history`) to its
+/// failing last step, then its resume: how a resume grows with the run's
+/// history when the runbook does not.
+fn history(root: &Path, steps: usize, scale: &Scale) -> Vec<Row> {
+    let dir = root.join(format!("history-{steps}"));
+    fs::create_dir_all(&dir).expect("create the size's directory");
+    let entry = generate_history(&dir, steps);
+    let entry = entry.to_str().expect("a UTF-8 path");
+    let state = dir.join("state");
+    let state_arg = state.to_str().expect("a UTF-8 path");
+    let (took, peak_kib) = best_of(
+        &dir,
+        &["run", entry, "--state-dir", state_arg],
+        1,
+        &[FAILED],
+    );
+    let mut rows = vec![Row {
+        what: "history: run (to the failing last step)",
+        took,
+        peak_kib,
+    }];
+    fs::write(dir.join("go"), "").expect("create go");
+    let mut firsts = Vec::new();
+    let mut peak_kib = 0;
+    for round in 0..scale.rounds {
+        let copy = dir.join(format!("resume-{round}"));
+        let _ = fs::remove_dir_all(&copy);
+        copy_dir(&state, &copy);
+        let (first, peak) = resume(&dir, &copy, "s.last", true);
+        firsts.push(first);
+        peak_kib = peak_kib.max(peak);
+    }
+    rows.push(Row {
+        what: "history: resume, to its first new step",
+        took: best(&firsts),
+        peak_kib,
+    });
+    rows
+}
+
 /// `rbx --version` and `rbx lint` of the seed procedure, process start
 /// included: best and median.
 fn startup(rounds: usize) {
@@ -411,7 +494,8 @@ fn main() {
     // The baselines run as many commands as the smallest runbook has steps.
     let commands = scale.sizes[0];
     for &steps in scale.sizes {
-        for row in pipeline(tmp.path(), steps, &scale) {
+        let rows = pipeline(tmp.path(), steps, &scale);
+        for row in rows.into_iter().chain(history(tmp.path(), steps, &scale)) {
             println!(
                 "| {steps} | {} | {:.1} ms | {:.1} µs | {:.1} MiB |",
                 row.what,

@@ -18,8 +18,8 @@
 
 mod writer;
 
-use rbx_store::{Event, RunId, Store, StoreError};
-use serde::Deserialize as _;
+use rbx_store::{Event, RunId, Store, StoreError, Tail};
+use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
 use crate::state::{RunState, kind};
@@ -37,25 +37,28 @@ pub fn payload(state: &RunState) -> Json {
     json!({ "format": FORMAT, "state": state })
 }
 
-/// The state a checkpoint's payload holds, or `None` when it is of another
-/// format (or not a state at all).
-pub fn read(payload: &Json) -> Option<RunState> {
-    if payload.get("format").and_then(Json::as_u64) != Some(FORMAT) {
-        return None;
-    }
-    RunState::deserialize(payload.get("state")?).ok()
+/// A checkpoint's payload as [`payload`] writes it.
+#[derive(Deserialize)]
+struct Held {
+    format: u64,
+    state: RunState,
 }
 
-/// The state at the end of `events`, which start with a checkpoint: the
-/// checkpoint's state with every later event replayed onto it. `None` when
-/// the first event is not a checkpoint this rbx reads.
-pub fn replay_from(events: &[Event]) -> Option<RunState> {
-    let (first, rest) = events.split_first()?;
-    if first.kind != kind::CHECKPOINT {
-        return None;
-    }
-    let mut state = read(&first.payload)?;
-    for event in rest {
+/// The state a checkpoint's payload holds, decoded from the JSON text as
+/// the store keeps it, or `None` when it is of another format (or not a
+/// state at all). The one reader of a checkpoint: a resume's, and
+/// `rbx verify`'s through [`check`].
+pub fn read(payload: &str) -> Option<RunState> {
+    let held: Held = serde_json::from_str(payload).ok()?;
+    (held.format == FORMAT).then_some(held.state)
+}
+
+/// The state at the end of `tail`, whose first event is a checkpoint: the
+/// checkpoint's state with every later event replayed onto it. `None`
+/// when the checkpoint is not one this rbx reads.
+pub fn replay_tail(tail: &Tail) -> Option<RunState> {
+    let mut state = read(&tail.payload)?;
+    for event in &tail.rest {
         state.apply(
             &event.kind,
             &event.payload,
@@ -66,14 +69,29 @@ pub fn replay_from(events: &[Event]) -> Option<RunState> {
     Some(state)
 }
 
+/// The state at the end of `events`, which start with a checkpoint, read
+/// as a resume reads it (the checkpoint's payload as text). `None` when
+/// the first event is not a checkpoint this rbx reads.
+pub fn replay_from(events: &[Event]) -> Option<RunState> {
+    let (first, rest) = events.split_first()?;
+    if first.kind != kind::CHECKPOINT {
+        return None;
+    }
+    replay_tail(&Tail {
+        seq: first.seq,
+        payload: first.payload.to_string(),
+        rest: rest.to_vec(),
+    })
+}
+
 /// The run's state as its journal says, read from the newest checkpoint and
 /// the events after it, whose chain the store checks from the checkpoint
 /// to the run's head. `None` when the journal has no checkpoint this rbx
 /// reads: the caller replays it whole.
 pub fn latest(store: &dyn Store, run: &RunId) -> Result<Option<RunState>, StoreError> {
     Ok(store
-        .journal_from_last(run, kind::CHECKPOINT)?
-        .and_then(|events| replay_from(&events)))
+        .tail_from_last(run, kind::CHECKPOINT)?
+        .and_then(|tail| replay_tail(&tail)))
 }
 
 /// Where a checkpoint does not match the replay of the events before it.
@@ -94,7 +112,7 @@ pub fn check(events: &[Event]) -> Result<usize, Mismatch> {
         if event.kind == kind::CHECKPOINT {
             let format = event.payload.get("format").and_then(Json::as_u64);
             if format == Some(FORMAT) {
-                let Some(held) = read(&event.payload) else {
+                let Some(held) = read(&event.payload.to_string()) else {
                     return Err(Mismatch {
                         seq: event.seq,
                         reason: "the checkpoint's state cannot be read".to_string(),
@@ -269,10 +287,11 @@ mod tests {
     fn a_checkpoint_of_another_format_is_not_read() {
         let state = crate::replay(&journal(&run(), &[]));
         let mut later = payload(&state);
-        assert!(read(&later).is_some_and(|read| read.same_for_executor(&state)));
+        assert!(read(&later.to_string()).is_some_and(|read| read.same_for_executor(&state)));
         later["format"] = json!(super::FORMAT + 1);
-        assert!(read(&later).is_none());
-        assert!(read(&json!({ "format": super::FORMAT, "state": "?" })).is_none());
+        assert!(read(&later.to_string()).is_none());
+        assert!(read(&json!({ "format": super::FORMAT, "state": "?" }).to_string()).is_none());
+        assert!(read(&json!({ "state": later["state"] }).to_string()).is_none());
         assert!(
             replay_from(&journal(&run(), &[])).is_none(),
             "no checkpoint first"

@@ -178,12 +178,12 @@ pub(crate) fn expand(graph: &Graph, lists: &crate::Lists<'_>) -> Plan {
             combos = next;
         }
         for (positions, items) in combos {
-            let suffix: String = positions
-                .iter()
-                .zip(&names)
-                .map(|(i, names)| format!("[{}]", names[*i]))
-                .collect();
-            let id = format!("{}{suffix}", node.id);
+            let mut id = node.id.clone();
+            for (i, names) in positions.iter().zip(&names) {
+                id.push('[');
+                id.push_str(&names[*i]);
+                id.push(']');
+            }
             let x = plan.nodes.len();
             plan.by_id.insert(id.clone(), x);
             // A tally has no name in the runbook for `id.field` to read.
@@ -207,11 +207,18 @@ pub(crate) fn expand(graph: &Graph, lists: &crate::Lists<'_>) -> Plan {
         let (from, to) = (edge.source(), edge.target());
         let shared = common_loops(graph, from, to);
         let empty = Vec::new();
+        let targets = instances.get(&to).unwrap_or(&empty);
+        // Each instance joins the instances whose enclosing items agree
+        // with its own: found by those items, so that an edge inside a
+        // loop of N items costs N, not N².
+        let mut agreeing: HashMap<Option<&[usize]>, Vec<usize>> = HashMap::new();
+        for (to_pos, tx) in targets {
+            agreeing.entry(to_pos.get(..shared)).or_default().push(*tx);
+        }
+        let none = Vec::new();
         for (from_pos, fx) in instances.get(&from).unwrap_or(&empty) {
-            for (to_pos, tx) in instances.get(&to).unwrap_or(&empty) {
-                if from_pos.get(..shared) == to_pos.get(..shared) {
-                    plan.link(*fx, *tx, link_of(edge.weight()));
-                }
+            for &tx in agreeing.get(&from_pos.get(..shared)).unwrap_or(&none) {
+                plan.link(*fx, tx, link_of(edge.weight()));
             }
         }
     }

@@ -197,17 +197,25 @@ impl GraphCache {
         Ok(procedure)
     }
 
-    /// Checks a new run's snapshot and keeps its procedure, unless an
-    /// entry for it is there already: run while the run starts, so that
-    /// its first resume finds it.
-    pub fn keep(&self, entry: &str, sources: Vec<(String, String)>, source_hash: &str) {
-        let name = self.name(entry, source_hash);
-        if self.path(&name).is_file() {
-            return;
+    /// The entry of a new run's procedure, encoded now, to be written by
+    /// [`Keeping::write`] while the run starts (on another thread), so that
+    /// its first resume finds it; `None` when an entry is there already.
+    /// `procedure` must be what the run's snapshot checks to: the run's
+    /// own, checked from the files the snapshot copies
+    /// (`tests/graph_cache.rs` compares the two, byte for byte).
+    pub fn keep(&self, procedure: &Procedure) -> Option<Keeping> {
+        let hash = rbx_store::hash_sources(&procedure.sources);
+        let name = self.name(&procedure.entry, &hash);
+        let path = self.path(&name);
+        if path.is_file() {
+            return None;
         }
-        if let Ok(procedure) = procedure_from_snapshot(entry, sources) {
-            self.write(&name, &procedure);
-        }
+        let body = encode(&name, procedure).ok()?;
+        Some(Keeping {
+            cache: self.clone(),
+            path,
+            body,
+        })
     }
 
     fn name(&self, entry: &str, source_hash: &str) -> Name {
@@ -253,16 +261,18 @@ impl GraphCache {
     }
 
     fn try_write(&self, name: &Name, procedure: &Procedure) -> std::io::Result<()> {
-        let body = encode(name, procedure)?;
+        self.write_body(&self.path(name), &encode(name, procedure)?)
+    }
+
+    fn write_body(&self, path: &Path, body: &[u8]) -> std::io::Result<()> {
         let key = self.key()?;
-        let mac = mac_of(&key).chain_update(&body).finalize().into_bytes();
-        let path = self.path(name);
+        let mac = mac_of(&key).chain_update(body).finalize().into_bytes();
         let dir = path.parent().unwrap_or(&self.dir);
         private_dir(dir)?;
         let mut file = tempfile::NamedTempFile::new_in(dir)?;
         file.write_all(&mac)?;
-        file.write_all(&body)?;
-        file.persist(&path).map_err(|e| e.error)?;
+        file.write_all(body)?;
+        file.persist(path).map_err(|e| e.error)?;
         Ok(())
     }
 
@@ -287,6 +297,21 @@ impl GraphCache {
             Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => read_key(&path),
             Err(e) => Err(e.error),
         }
+    }
+}
+
+/// An entry encoded and not yet written.
+#[derive(Debug)]
+pub struct Keeping {
+    cache: GraphCache,
+    path: PathBuf,
+    body: Vec<u8>,
+}
+
+impl Keeping {
+    /// Writes the entry; a cache that cannot be written is no cache.
+    pub fn write(self) {
+        let _ = self.cache.write_body(&self.path, &self.body);
     }
 }
 

@@ -711,14 +711,13 @@ pub async fn start(
         Err(e) => return Exit::Broken(e.to_string()),
     };
     on_created(&run);
-    // The run's procedure is kept for its resumes while it runs.
-    let keeping = options.graph_cache.clone().map(|cache| {
-        let (entry, sources) = (procedure.entry.clone(), procedure.sources.clone());
-        tokio::task::spawn_blocking(move || {
-            let hash = rbx_store::hash_sources(&sources);
-            cache.keep(&entry, sources, &hash);
-        })
-    });
+    // The run's procedure is kept for its resumes while it runs: encoded
+    // here, written on another thread.
+    let keeping = options
+        .graph_cache
+        .as_ref()
+        .and_then(|cache| cache.keep(procedure))
+        .map(|keeping| tokio::task::spawn_blocking(move || keeping.write()));
     let plan = expand::expand(&procedure.graph, &list_values(&inputs, &RunState::new()));
     let past = history(&journal, procedure, &run).await;
     let state = RunState::new();

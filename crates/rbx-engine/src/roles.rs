@@ -87,7 +87,9 @@ pub fn assignments(graph: &Graph, state: &RunState) -> Vec<(String, Assignment)>
     let mut settled: Vec<(&String, &NodeState)> = state
         .nodes
         .iter()
-        .filter(|(_, n)| n.status == Status::Succeeded)
+        // An assignment names a person its node captured: a node that
+        // captured nothing assigns nothing.
+        .filter(|(_, n)| n.status == Status::Succeeded && !n.captures.is_empty())
         .collect();
     settled.sort_by_key(|(_, n)| n.finished_seq);
     settled

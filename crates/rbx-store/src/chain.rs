@@ -10,7 +10,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::hash::{RunHeader, event_hash, file_digest};
-use crate::{Event, RunId, StoreError, hash_sources, output_digest};
+use crate::{Event, RunId, StoreError, Tail, hash_sources, output_digest};
 
 /// A run's row as [`Store::verify`](crate::Store::verify) rehashes it.
 #[derive(Debug)]
@@ -56,6 +56,27 @@ impl EventRow {
             hash: self.hash,
         })
     }
+}
+
+/// The checked end of a journal as a [`Tail`]: its first row's payload
+/// kept as text, the others parsed; `None` for no rows.
+pub(crate) fn tail(
+    rows: Vec<EventRow>,
+    store: &Path,
+    run: &RunId,
+) -> Result<Option<Tail>, StoreError> {
+    let mut rows = rows.into_iter();
+    let Some(first) = rows.next() else {
+        return Ok(None);
+    };
+    let rest = rows
+        .map(|row| row.into_event(store, run))
+        .collect::<Result<_, _>>()?;
+    Ok(Some(Tail {
+        seq: first.seq,
+        payload: first.payload,
+        rest,
+    }))
 }
 
 /// A kept output as the check reads it: head, tail and byte count.

@@ -21,3 +21,18 @@ pub struct Event {
     /// the JSON text as stored.
     pub hash: String,
 }
+
+/// The end of a run's journal from its newest event of some kind
+/// ([`Store::tail_from_last`](crate::Store::tail_from_last)): that event's
+/// payload as the text that was stored and hashed, for a reader that
+/// decodes it into a type of its own without a [`Value`] in between, and
+/// the events after it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tail {
+    /// The first event's position in the journal.
+    pub seq: u64,
+    /// The first event's payload, the JSON text as stored.
+    pub payload: String,
+    /// The events after it, in order.
+    pub rest: Vec<Event>,
+}

@@ -78,7 +78,7 @@ mod store_error;
 mod utc;
 
 pub use crash::CRASH_AFTER_EVENTS;
-pub use event::Event;
+pub use event::{Event, Tail};
 pub use hash::{hash_sources, output_digest};
 pub use location::Location;
 pub use lock::{Holder, LockOutcome};

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::utc::Utc;
 use crate::{
     Event, Holder, LastEvent, LockOutcome, NewRun, Output, RunId, RunSummary, Store, StoreError,
-    hash_sources, output_digest,
+    Tail, hash_sources, output_digest,
 };
 
 /// Milliseconds since the epoch, as the store's owner reckons them.
@@ -187,6 +187,19 @@ impl Store for MemoryStore {
         self.with(run, |kept, _| {
             let from = kept.events.iter().rposition(|e| e.kind == kind)?;
             Some(kept.events[from..].to_vec())
+        })
+    }
+
+    /// The payload is written as the other stores keep it: JSON text.
+    fn tail_from_last(&self, run: &RunId, kind: &str) -> Result<Option<Tail>, StoreError> {
+        self.with(run, |kept, _| {
+            let from = kept.events.iter().rposition(|e| e.kind == kind)?;
+            let first = &kept.events[from];
+            Some(Tail {
+                seq: first.seq,
+                payload: first.payload.to_string(),
+                rest: kept.events[from + 1..].to_vec(),
+            })
         })
     }
 

@@ -31,7 +31,7 @@ use crate::lock::{Liveness, liveness};
 use crate::utc::Utc;
 use crate::{
     Event, Holder, LastEvent, LockOutcome, NewRun, Output, RunId, RunSummary, Store, StoreError,
-    hash_sources, output_digest,
+    Tail, hash_sources, output_digest,
 };
 
 use connect::Target;
@@ -354,6 +354,49 @@ impl PostgresStore {
             .collect()
     }
 
+    /// The rows of the journal from its newest event of `kind`, checked
+    /// as [`Store::journal_from_last`] says.
+    fn tail_rows(&self, run: &RunId, kind: &str) -> Result<Option<Vec<EventRow>>, StoreError> {
+        let fail = self.fail();
+        let mut client = self.client()?;
+        // The head and the events from one snapshot, even while a driver
+        // appends.
+        let mut tx = client
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(&fail)?;
+        let head = tx
+            .query_opt(
+                "SELECT head_seq, head_hash FROM runs WHERE id = $1",
+                &[&run.as_str()],
+            )
+            .map_err(&fail)?
+            .ok_or_else(|| unknown(run))?;
+        let (head_seq, head_hash): (i64, String) = (head.get(0), head.get(1));
+        // The key is (run_id, seq): walked backwards, it stops at the newest.
+        let found = tx
+            .query_opt(
+                "SELECT seq FROM events WHERE run_id = $1 AND kind = $2
+                 ORDER BY seq DESC LIMIT 1",
+                &[&run.as_str(), &kind],
+            )
+            .map_err(&fail)?;
+        let Some(found) = found else {
+            return Ok(None);
+        };
+        let from = count(&self.target, found.get(0), "an event's sequence number")?;
+        let after = i64::try_from(from.saturating_sub(2)).unwrap_or(i64::MAX);
+        let rows = self.event_rows(&mut tx, run, after)?;
+        tx.commit().map_err(&fail)?;
+        let head = (
+            count(&self.target, head_seq, "the run's event count")?,
+            head_hash.as_str(),
+        );
+        chain::check_tail(run, from, head, rows).map(Some)
+    }
+
     fn event_rows(
         &self,
         client: &mut impl postgres::GenericClient,
@@ -565,49 +608,21 @@ impl Store for PostgresStore {
     }
 
     fn journal_from_last(&self, run: &RunId, kind: &str) -> Result<Option<Vec<Event>>, StoreError> {
-        let fail = self.fail();
-        let mut client = self.client()?;
-        // The head and the events from one snapshot, even while a driver
-        // appends.
-        let mut tx = client
-            .build_transaction()
-            .isolation_level(postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .map_err(&fail)?;
-        let head = tx
-            .query_opt(
-                "SELECT head_seq, head_hash FROM runs WHERE id = $1",
-                &[&run.as_str()],
-            )
-            .map_err(&fail)?
-            .ok_or_else(|| unknown(run))?;
-        let (head_seq, head_hash): (i64, String) = (head.get(0), head.get(1));
-        // The key is (run_id, seq): walked backwards, it stops at the newest.
-        let found = tx
-            .query_opt(
-                "SELECT seq FROM events WHERE run_id = $1 AND kind = $2
-                 ORDER BY seq DESC LIMIT 1",
-                &[&run.as_str(), &kind],
-            )
-            .map_err(&fail)?;
-        let Some(found) = found else {
-            return Ok(None);
-        };
-        let from = count(&self.target, found.get(0), "an event's sequence number")?;
-        let after = i64::try_from(from.saturating_sub(2)).unwrap_or(i64::MAX);
-        let rows = self.event_rows(&mut tx, run, after)?;
-        tx.commit().map_err(&fail)?;
-        let head = (
-            count(&self.target, head_seq, "the run's event count")?,
-            head_hash.as_str(),
-        );
         let shown = PathBuf::from(&self.target.shown);
-        chain::check_tail(run, from, head, rows)?
-            .into_iter()
-            .map(|row| row.into_event(&shown, run))
-            .collect::<Result<_, _>>()
-            .map(Some)
+        self.tail_rows(run, kind)?
+            .map(|rows| {
+                rows.into_iter()
+                    .map(|row| row.into_event(&shown, run))
+                    .collect()
+            })
+            .transpose()
+    }
+
+    fn tail_from_last(&self, run: &RunId, kind: &str) -> Result<Option<Tail>, StoreError> {
+        match self.tail_rows(run, kind)? {
+            Some(rows) => chain::tail(rows, &PathBuf::from(&self.target.shown), run),
+            None => Ok(None),
+        }
     }
 
     fn verify(&self, run: &RunId) -> Result<(), StoreError> {

@@ -22,7 +22,7 @@ use crate::migrations::{MIGRATIONS, MigrateError, migrate, user_version};
 use crate::utc::Utc;
 use crate::{
     Event, Holder, LastEvent, LockOutcome, NewRun, Output, RunId, RunSummary, Store, StoreError,
-    hash_sources, output_digest,
+    Tail, hash_sources, output_digest,
 };
 
 /// The name of the database file inside the store directory.
@@ -280,6 +280,44 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
+    /// The rows of the journal from its newest event of `kind`, checked
+    /// as [`Store::journal_from_last`] says.
+    fn tail_rows(&self, run: &RunId, kind: &str) -> Result<Option<Vec<EventRow>>, StoreError> {
+        let path = &self.path;
+        // One read transaction: the head and the events from one snapshot.
+        let tx = self.conn.unchecked_transaction().map_err(on_error(path))?;
+        let (head_seq, head_hash) = tx
+            .query_row(
+                "SELECT head_seq, head_hash FROM runs WHERE id = ?1",
+                [run.as_str()],
+                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)),
+            )
+            .optional()
+            .map_err(on_error(path))?
+            .ok_or_else(|| unknown(run))?;
+        // The key is (run, seq): walked backwards, it stops at the newest.
+        let found: Option<i64> = tx
+            .query_row(
+                "SELECT seq FROM events WHERE run_id = ?1 AND kind = ?2
+                 ORDER BY seq DESC LIMIT 1",
+                params![run.as_str(), kind],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(on_error(path))?;
+        let Some(from) = found else {
+            return Ok(None);
+        };
+        let from = count(path, from, "an event's sequence number")?;
+        let after = i64::try_from(from.saturating_sub(2)).unwrap_or(i64::MAX);
+        let rows = event_rows(&tx, path, run, after)?;
+        let head = (
+            count(path, head_seq, "the run's event count")?,
+            head_hash.as_str(),
+        );
+        chain::check_tail(run, from, head, rows).map(Some)
+    }
+
     /// Creates a run under `chosen`, or under fresh ids until one is free
     /// when `chosen` is `None`. `Ok(None)`: a run with the chosen id
     /// exists already, and nothing was written.
@@ -444,43 +482,20 @@ impl Store for SqliteStore {
     }
 
     fn journal_from_last(&self, run: &RunId, kind: &str) -> Result<Option<Vec<Event>>, StoreError> {
-        let path = &self.path;
-        // One read transaction: the head and the events from one snapshot.
-        let tx = self.conn.unchecked_transaction().map_err(on_error(path))?;
-        let (head_seq, head_hash) = tx
-            .query_row(
-                "SELECT head_seq, head_hash FROM runs WHERE id = ?1",
-                [run.as_str()],
-                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)),
-            )
-            .optional()
-            .map_err(on_error(path))?
-            .ok_or_else(|| unknown(run))?;
-        // The key is (run, seq): walked backwards, it stops at the newest.
-        let found: Option<i64> = tx
-            .query_row(
-                "SELECT seq FROM events WHERE run_id = ?1 AND kind = ?2
-                 ORDER BY seq DESC LIMIT 1",
-                params![run.as_str(), kind],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(on_error(path))?;
-        let Some(from) = found else {
-            return Ok(None);
-        };
-        let from = count(path, from, "an event's sequence number")?;
-        let after = i64::try_from(from.saturating_sub(2)).unwrap_or(i64::MAX);
-        let rows = event_rows(&tx, path, run, after)?;
-        let head = (
-            count(path, head_seq, "the run's event count")?,
-            head_hash.as_str(),
-        );
-        chain::check_tail(run, from, head, rows)?
-            .into_iter()
-            .map(|row| row.into_event(path, run))
-            .collect::<Result<_, _>>()
-            .map(Some)
+        self.tail_rows(run, kind)?
+            .map(|rows| {
+                rows.into_iter()
+                    .map(|row| row.into_event(&self.path, run))
+                    .collect()
+            })
+            .transpose()
+    }
+
+    fn tail_from_last(&self, run: &RunId, kind: &str) -> Result<Option<Tail>, StoreError> {
+        match self.tail_rows(run, kind)? {
+            Some(rows) => chain::tail(rows, &self.path, run),
+            None => Ok(None),
+        }
     }
 
     fn verify(&self, run: &RunId) -> Result<(), StoreError> {

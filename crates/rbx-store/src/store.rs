@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::{Event, Holder, LockOutcome, NewRun, Output, RunId, RunSummary, StoreError};
+use crate::{Event, Holder, LockOutcome, NewRun, Output, RunId, RunSummary, StoreError, Tail};
 
 /// How often a store that cannot be told of new events (SQLite, memory)
 /// looks for them while [`Store::wait_for_events`] waits.
@@ -95,6 +95,11 @@ pub trait Store: Send {
     /// do not hold together). The events before it, the source snapshot and
     /// the kept outputs are left to [`Store::verify`].
     fn journal_from_last(&self, run: &RunId, kind: &str) -> Result<Option<Vec<Event>>, StoreError>;
+
+    /// The same end of the journal, checked the same way, with the first
+    /// event's payload left as the text that was stored ([`Tail`]): a
+    /// checkpoint is decoded from it straight into the state it holds.
+    fn tail_from_last(&self, run: &RunId, kind: &str) -> Result<Option<Tail>, StoreError>;
 
     /// Recomputes the run's record from its start: the hash of its source
     /// snapshot, the hash of every event and the link from each event to the

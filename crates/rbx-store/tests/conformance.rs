@@ -261,6 +261,13 @@ fn the_journal_from_the_last_event_of_a_kind_is_its_checked_end(fixture: &Fixtur
     let end = store.journal_from_last(&run, "mark").unwrap().unwrap();
     assert_eq!(end, whole[5..], "from event 6, the newest `mark`");
     assert_eq!(store.journal_from_last(&run, "nothing").unwrap(), None);
+    // The same end with the first payload as the text that was hashed.
+    let tail = store.tail_from_last(&run, "mark").unwrap().unwrap();
+    assert_eq!(tail.seq, whole[5].seq);
+    let text: serde_json::Value = serde_json::from_str(&tail.payload).unwrap();
+    assert_eq!(text, whole[5].payload);
+    assert_eq!(tail.rest, whole[6..]);
+    assert_eq!(store.tail_from_last(&run, "nothing").unwrap(), None);
     // The newest event of the kind may be the journal's last.
     let seq = store.append(&run, "mark", &json!({})).unwrap();
     let end = store.journal_from_last(&run, "mark").unwrap().unwrap();
@@ -303,6 +310,13 @@ fn the_end_of_a_journal_read_from_a_kind_reports_damage(fixture: &Fixture) {
         fixture.tamper(&edit.replace("{run}", run.as_str()));
         let (seq, reason) = tail_broken_at(store.as_ref(), &run);
         assert_eq!(seq, at, "{edit}: {reason}");
+        assert!(
+            matches!(
+                store.tail_from_last(&run, "mark"),
+                Err(StoreError::ChainBroken { seq, .. }) if seq == at
+            ),
+            "{edit}: the tail with its payload as text is checked alike"
+        );
         if edit.starts_with("DELETE") {
             assert!(reason.contains("cut short"), "{reason}");
         }

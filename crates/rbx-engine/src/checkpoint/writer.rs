@@ -19,7 +19,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use rbx_store::{Event, Holder, LockOutcome, NewRun, Output, RunId, RunSummary, Store, StoreError};
+use rbx_store::{
+    Event, Holder, LockOutcome, NewRun, Output, RunId, RunSummary, Store, StoreError, Tail,
+};
 use serde_json::Value as Json;
 
 use crate::state::{RunState, kind};
@@ -182,6 +184,10 @@ impl Store for Checkpointing {
 
     fn journal_from_last(&self, run: &RunId, kind: &str) -> Result<Option<Vec<Event>>, StoreError> {
         self.inner.journal_from_last(run, kind)
+    }
+
+    fn tail_from_last(&self, run: &RunId, kind: &str) -> Result<Option<Tail>, StoreError> {
+        self.inner.tail_from_last(run, kind)
     }
 
     fn verify(&self, run: &RunId) -> Result<(), StoreError> {

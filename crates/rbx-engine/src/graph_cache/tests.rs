@@ -102,8 +102,11 @@ fn an_entry_gives_back_the_procedure_the_snapshot_checks_to() {
 fn keep_writes_the_entry_a_resume_reads() {
     let case = Case::new();
     case.cache
-        .keep("demo.runbook", case.sources.clone(), &case.hash);
+        .keep(&checked(&case.sources))
+        .expect("no entry yet")
+        .write();
     assert!(case.hits());
+    assert!(case.cache.keep(&checked(&case.sources)).is_none());
     case.assert_same_as_no_cache();
 }
 

@@ -103,13 +103,7 @@ pub async fn drive(
         dues: state.dues.clone(),
         instances: std::sync::Mutex::new(instances(&plan)),
         children: procedure.children.clone(),
-        stage_started: std::sync::Mutex::new(
-            state
-                .nodes
-                .iter()
-                .filter_map(|(id, n)| Some((id.clone(), n.finished_at?)))
-                .collect(),
-        ),
+        stage_started: std::sync::Mutex::new(stages_started(procedure, &plan, &state)),
     });
     let exit = loop {
         match dispatch(&shared, &plan, &mut state, cancel.clone()).await {
@@ -129,6 +123,21 @@ pub async fn drive(
     };
     interrupt.abort();
     exit
+}
+
+/// When each stage instance of `plan` that started did: its start node's
+/// finish. Only stage starts are looked up, not the run's every node.
+fn stages_started(procedure: &Procedure, plan: &Plan, state: &RunState) -> HashMap<String, i64> {
+    plan.nodes
+        .iter()
+        .filter(|node| {
+            matches!(
+                procedure.graph.graph[node.check].kind,
+                NodeKind::StageStart { .. }
+            )
+        })
+        .filter_map(|node| Some((node.id.clone(), state.nodes.get(&node.id)?.finished_at?)))
+        .collect()
 }
 
 /// How many instances each node has in `plan`, by its id in the runbook.
