@@ -381,3 +381,73 @@ fn a_checklist_that_failed_the_run_runs_its_failed_items_again_on_resume() {
         }
     }
 }
+
+/// A called stage with its own clean-up, whose work fails on host `a`
+/// until the file `fixed` exists: called per host in `fan`.
+fn cleaned(fan: &str) -> String {
+    let body = match fan {
+        "loop" => "    foreach h in hosts {\n      call w(h = h)\n    }\n",
+        "tolerant loop" => {
+            "    foreach h in hosts parallel 2 tolerate 0 {\n      call w(h = h)\n    }\n"
+        }
+        _ => "    parallel tolerate 0 {\n      call w(h = \"a\")\n      call w(h = \"b\")\n    }\n",
+    };
+    format!(
+        r#"runbook y "A clean-up re-entered" {{
+  input hosts: list(string) = ["a", "b"]
+  outcome done success
+  stage s "S" {{
+{body}    end done
+  }}
+  stage w(h: string) "W" {{
+    step drain "Drain" {{
+      run "echo drain-{{{{ h }}}} >> ran.log"
+      timeout 5s
+    }}
+    step work "Work" {{
+      run "echo work-{{{{ h }}}} >> ran.log; test {{{{ h }}}} != a -o -f fixed"
+      timeout 5s
+    }}
+    finally {{
+      step undrain "Undrain" {{
+        run "echo undrain-{{{{ h }}}} >> ran.log"
+        timeout 5s
+      }}
+    }}
+  }}
+}}
+"#
+    )
+}
+
+/// `rbx resume` of a failed run that runs a node of a called stage again
+/// re-enters the instance, which cleans up again when it is left (rule
+/// Y4, as after `--from`): the last thing done on the host is its
+/// clean-up, and the journal still replays to the checkpoint. (The
+/// instance's clean-up, begun when the instance settled, was not reset:
+/// the work ran again after its clean-up, which never ran after it.)
+#[test]
+fn a_node_run_again_by_resume_inside_an_instance_is_cleaned_up_after() {
+    for fan in ["loop", "tolerant loop", "block"] {
+        let text = cleaned(fan);
+        let bench = Bench::new();
+        bench.write("main.runbook", &text);
+        let first = bench.rbx(&["run", "main.runbook"], &[]);
+        assert_eq!(first.status, 1, "{fan}: {}", first.transcript());
+        std::fs::write(bench.path().join("fixed"), "").expect("the fix");
+        let (run, _) = bench.journal();
+        let fixed = bench.rbx(&["resume", &run], &[]);
+        assert_eq!(fixed.status, 0, "{fan}: {}", fixed.transcript());
+        let ran = bench.ran();
+        for host in ["a", "b"] {
+            let last = |what: &str| ran.iter().rposition(|l| *l == format!("{what}-{host}"));
+            let (work, undrain) = (last("work"), last("undrain"));
+            assert!(
+                work.is_some() && undrain > work,
+                "{fan}: {host} is cleaned up after its last work: {ran:?}"
+            );
+        }
+        let verify = bench.rbx(&["verify", &run], &[]);
+        assert_eq!(verify.status, 0, "{fan}: {}", verify.transcript());
+    }
+}

@@ -1175,16 +1175,36 @@ async fn resume_locked(
     // A run that failed re-drives, as new attempts, every node whose
     // failure failed it — not only the one named — in one resume (rule S5).
     if let RunStatus::Failed { node } = &state.status {
-        let (reset, again) = to_redrive(&procedure.graph, &plan, &state);
+        let (mut reset, again) = to_redrive(&procedure.graph, &plan, &state);
+        // A stage instance re-entered by a node run again cleans up again
+        // when it is next left, as after `--from` (rule Y4).
+        let reentered = cleanup::reentered(&state, &plan, &reset);
+        let cleanups: Vec<String> = reentered
+            .iter()
+            .map(|&s| plan.nodes[s].id.clone())
+            .collect();
+        for &s in &reentered {
+            let nodes = plan
+                .scopes
+                .nodes_cleaning(s)
+                .map(|x| plan.nodes[x].id.clone());
+            let nodes: Vec<String> = nodes
+                .filter(|id| state.nodes.contains_key(id) && !reset.contains(id))
+                .collect();
+            reset.extend(nodes);
+        }
         append(
             state::kind::RETRY,
-            json!({ "node": node, "reset": reset, "finally": again }),
+            json!({ "node": node, "reset": reset, "finally": again, "cleanups": cleanups }),
         )
         .await
         .map_err(|e| ResumeError::Store(e.to_string()))?;
         if again {
             state.finally = None;
             state.cleanups.retain(|_, at_end| !*at_end);
+        }
+        for stage in &cleanups {
+            state.cleanups.remove(stage);
         }
         for id in &reset {
             if let Some(entry) = state.nodes.get_mut(id) {
