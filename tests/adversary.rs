@@ -451,3 +451,53 @@ fn a_node_run_again_by_resume_inside_an_instance_is_cleaned_up_after() {
         assert_eq!(verify.status, 0, "{fan}: {}", verify.transcript());
     }
 }
+
+/// A resume of a failed run, after the fix, killed (as by `kill -9`)
+/// after each event it records: the next resume re-drives what failed
+/// and ends well, whichever event was the last. (Killed right after its
+/// `run_resumed`, before its `retry`, the run replayed as running, so the
+/// next resume re-drove nothing and failed again with the same failure,
+/// untried.)
+#[test]
+fn a_resume_killed_at_any_event_leaves_the_re_drive_to_the_next() {
+    for fan in ["loop", "tolerant loop", "block"] {
+        let text = cleaned(fan);
+        let whole = {
+            let bench = Bench::new();
+            bench.write("main.runbook", &text);
+            bench.rbx(&["run", "main.runbook"], &[]);
+            let before = bench.journal().1.len();
+            std::fs::write(bench.path().join("fixed"), "").expect("the fix");
+            let (run, _) = bench.journal();
+            assert_eq!(bench.rbx(&["resume", &run], &[]).status, 0, "{fan}");
+            bench.journal().1.len() - before
+        };
+        for crash in 1..whole {
+            let bench = Bench::new();
+            bench.write("main.runbook", &text);
+            bench.rbx(&["run", "main.runbook"], &[]);
+            std::fs::write(bench.path().join("fixed"), "").expect("the fix");
+            let (run, _) = bench.journal();
+            let after = crash.to_string();
+            let killed = bench.rbx(
+                &["resume", &run],
+                &[("RBX_CRASH_AFTER_EVENTS", after.as_str())],
+            );
+            assert_ne!(
+                killed.status, 0,
+                "{fan}, crash after {crash}: it should have died"
+            );
+            let next = bench.rbx(&["resume", &run, "--in-doubt", "rerun"], &[]);
+            assert_eq!(
+                next.status,
+                0,
+                "{fan}, crash after {crash}: {}",
+                next.transcript()
+            );
+            let ran = bench.ran();
+            let work = ran.iter().rposition(|l| l == "work-a");
+            let undrain = ran.iter().rposition(|l| l == "undrain-a");
+            assert!(undrain > work, "{fan}, crash after {crash}: {ran:?}");
+        }
+    }
+}
