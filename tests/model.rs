@@ -73,6 +73,12 @@ const REPLAYED: &[&str] = &[
     "x2-no-person-is-waited-for-once-the-clean-up-began",
     "s2-a-cancel-killed-after-its-resume-began-is-carried-out",
     "r5-a-list-no-loop-reads-keeps-the-ready-order",
+    "y2-an-outcome-waiting-for-a-clean-up-ends-the-run",
+    "s5-a-retried-tally-looks-again-at-what-its-items-skipped",
+    "v3-a-tick-waiting-is-stopped-when-its-work-settles",
+    "v2-a-tick-run-again-by-from-is-due-anew",
+    "y4-from-an-outcome-runs-no-clean-up-again",
+    "y2-an-outcome-reached-from-a-called-stage-waits-for-the-clean-up",
 ];
 
 /// Runbooks the model calls an error (a run of them breaks, E3) that

@@ -85,7 +85,23 @@ pub(crate) fn observe(event: &rbx_store::Event) -> Vec<Event> {
         "retry" if flag("finally") => {
             return vec![Event::Reset(ids("reset")), Event::FinallyCleared];
         }
+        // Y4: instances run again from inside clean up again.
+        "rerun_from" if !ids("cleanups").is_empty() => {
+            return vec![
+                Event::Reset(ids("reset")),
+                Event::CleanupsReset(ids("cleanups")),
+            ];
+        }
         "retry" | "rerun_from" => Event::Reset(ids("reset")),
+        "iteration_due" => Event::Due(node),
+        "every_stopped" => Event::EveryStopped {
+            tick: node,
+            skipped: ids("skipped"),
+        },
+        "cleanup_started" => Event::CleanupStarted {
+            instance: text("stage").unwrap_or_default(),
+            at_end: flag("at_end"),
+        },
         "finally_started" => Event::FinallyStarted(match text("outcome") {
             Some(outcome) => Stop::Ended(outcome),
             None => Stop::Failed(text("failed").unwrap_or_default()),
@@ -118,6 +134,11 @@ pub(crate) struct Facts {
     /// X1, X4: each time the clean-up began (with how the run would end)
     /// or was to begin again, in order.
     pub(crate) finally: Vec<String>,
+    /// Y2–Y4: each stage instance whose clean-up began (and whether the
+    /// run's end began it), or whose clean-up `--from` reset, sorted.
+    pub(crate) cleanups: Vec<String>,
+    /// V2: the ticks whose due time was recorded, sorted.
+    pub(crate) dues: Vec<String>,
 }
 
 impl Facts {
@@ -169,10 +190,20 @@ impl Facts {
                 Event::Cancelled => facts.cancelled += 1,
                 Event::FinallyStarted(end) => facts.finally.push(stop_name(end)),
                 Event::FinallyCleared => facts.finally.push("cleared".to_string()),
-                Event::Skipped(_) | Event::Stopped(_) => {}
+                Event::CleanupStarted { instance, at_end } => facts.cleanups.push(format!(
+                    "{instance} began{}",
+                    if *at_end { " at the end" } else { "" }
+                )),
+                Event::Due(tick) => facts.dues.push(tick.clone()),
+                Event::CleanupsReset(instances) => facts
+                    .cleanups
+                    .extend(instances.iter().map(|i| format!("{i} reset"))),
+                Event::Skipped(_) | Event::EveryStopped { .. } | Event::Stopped(_) => {}
             }
         }
         facts.reset.sort();
+        facts.cleanups.sort();
+        facts.dues.sort();
         facts
     }
 
@@ -203,6 +234,15 @@ impl Facts {
             return Err(format!(
                 "clean-up {:?}; the model: {:?}",
                 self.finally, full.finally
+            ));
+        }
+        if self.dues.iter().any(|d| !full.dues.contains(d)) {
+            return Err(format!("due {:?}; the model: {:?}", self.dues, full.dues));
+        }
+        if self.cleanups.iter().any(|c| !full.cleanups.contains(c)) {
+            return Err(format!(
+                "clean-ups {:?}; the model: {:?}",
+                self.cleanups, full.cleanups
             ));
         }
         if self.reset.iter().any(|r| !full.reset.contains(r)) {
@@ -297,6 +337,21 @@ pub(crate) fn diff(engine: &Facts, model: &Facts) -> String {
             "in doubt",
             format!("{:?}", engine.in_doubt),
             format!("{:?}", model.in_doubt),
+        ),
+        (
+            "clean-ups",
+            format!("{:?}", engine.cleanups),
+            format!("{:?}", model.cleanups),
+        ),
+        (
+            "due",
+            format!("{:?}", engine.dues),
+            format!("{:?}", model.dues),
+        ),
+        (
+            "finally",
+            format!("{:?}", engine.finally),
+            format!("{:?}", model.finally),
         ),
         (
             "resumed",

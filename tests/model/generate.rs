@@ -28,6 +28,9 @@ pub(crate) struct Spec {
     /// The input `width`, when every `parallel N` is written
     /// `parallel width * N` (R4 with a width the inputs give).
     pub(crate) width: Option<u8>,
+    /// Whether the stages `call` runs have a clean-up of their own (Y1):
+    /// `p_ok`'s succeeds, `p_bad`'s fails.
+    pub(crate) called_cleanup: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -39,6 +42,9 @@ pub(crate) struct StageSpec {
     /// `then` the next stage (or `end` when it is the last), or `end`.
     pub(crate) then: bool,
     pub(crate) outcome: u8,
+    /// The stage's own `finally` block (rules Y1–Y4): items without
+    /// routes of their own, as the runbook's.
+    pub(crate) cleanup: Option<Vec<Item>>,
 }
 
 #[derive(Debug, Clone)]
@@ -97,6 +103,9 @@ pub(crate) enum Item {
     /// `repeat at most N until M.verdict == good`, where `M` is a manual
     /// step written last in its body.
     Repeat { at_most: u8, body: Vec<Item> },
+    /// `every 1h at most N { … }`: beside the items after it, an interval
+    /// no generated run lasts, so no iteration comes due (V2, V3).
+    Every { at_most: u8, body: Vec<Item> },
     /// `call p_ok(…)` or `call p_bad(…)`: an instance of a stage with a
     /// parameter, whose one step succeeds or fails.
     Call {
@@ -170,6 +179,7 @@ pub(crate) const CONSTRUCTS: &[&str] = &[
     "checklist ",
     " fail-fast {",
     "repeat at most ",
+    "every 1h",
     "s when ",
     "parallel when ",
     "manual ",
@@ -333,6 +343,8 @@ pub(crate) fn item() -> impl Strategy<Value = Item> {
                 }),
             ((1..4u8), prop::collection::vec(inner, 0..3))
                 .prop_map(|(at_most, body)| Item::Repeat { at_most, body }),
+            ((1..4u8), prop::collection::vec(checklist_item(), 1..3))
+                .prop_map(|(at_most, body)| Item::Every { at_most, body }),
         ]
     })
 }
@@ -345,15 +357,17 @@ pub(crate) fn stage() -> impl Strategy<Value = StageSpec> {
         prop::collection::vec(item(), 0..5),
         prop::bool::weighted(0.7),
         0..4u8,
+        prop::option::weighted(0.4, prop::collection::vec(checklist_item(), 1..4)),
     )
         .prop_map(
-            |(require, failure, cancel, items, then, outcome)| StageSpec {
+            |(require, failure, cancel, items, then, outcome, cleanup)| StageSpec {
                 require,
                 failure,
                 cancel,
                 items,
                 then,
                 outcome,
+                cleanup,
             },
         )
 }
@@ -368,10 +382,20 @@ pub(crate) fn spec() -> impl Strategy<Value = Spec> {
         prop::option::weighted(0.3, 0..4u8),
         prop::collection::vec(stage(), 1..5),
         prop::option::weighted(0.35, prop::collection::vec(checklist_item(), 1..4)),
-        prop::option::weighted(0.3, 1..=2u8),
+        (prop::option::weighted(0.3, 1..=2u8), any::<bool>()),
     )
         .prop_map(
-            |(hosts, zones, busy, flag, failure, cancel, stages, finally, width)| Spec {
+            |(
+                hosts,
+                zones,
+                busy,
+                flag,
+                failure,
+                cancel,
+                stages,
+                finally,
+                (width, called_cleanup),
+            )| Spec {
                 hosts,
                 zones,
                 busy,
@@ -381,6 +405,7 @@ pub(crate) fn spec() -> impl Strategy<Value = Spec> {
                 stages,
                 finally,
                 width,
+                called_cleanup,
             },
         )
 }
@@ -647,6 +672,9 @@ pub(crate) fn render(spec: &Spec) -> Rendered {
         for item in &stage.items {
             r.item(&mut t, "    ", i, item, &[]);
         }
+        if let Some(cleanup) = &stage.cleanup {
+            r.cleanup(&mut t, i, cleanup);
+        }
         if stage.then && i + 1 < n {
             let _ = writeln!(t, "    then s{}", i + 1);
         } else {
@@ -662,22 +690,13 @@ pub(crate) fn render(spec: &Spec) -> Rendered {
         }
         t.push_str("  }\n");
     }
-    // The stages `call` runs: a parameter read by the one step of each.
-    t.push_str(concat!(
-        "\n  stage p_ok(host: string) \"Called, succeeds\" {\n",
-        "    step xpok \"Step xpok on {{ host }}\" {\n",
-        "      run \"echo {{ host }}\"\n",
-        "      idempotent\n",
-        "    }\n",
-        "  }\n",
-        "\n  stage p_bad(host: string) \"Called, fails\" {\n",
-        "    step xpbad \"Step xpbad on {{ host }}\" {\n",
-        "      run \"echo {{ host }}; exit 1\"\n",
-        "    }\n",
-        "  }\n",
-    ));
+    called(&mut t, spec.called_cleanup);
     r.out.steps.insert("xpok".to_string(), None);
     r.out.steps.insert("xpbad".to_string(), Some(None));
+    if spec.called_cleanup {
+        r.out.steps.insert("xpokf".to_string(), None);
+        r.out.steps.insert("xpbadf".to_string(), Some(None));
+    }
     t.push_str("}\n");
     r.out.text = t;
     let list = |items: &[&str]| Value::List(items.iter().map(|s| s.to_string()).collect());
@@ -698,6 +717,32 @@ pub(crate) fn render(spec: &Spec) -> Rendered {
     r.out
 }
 
+/// The stages `call` runs: a parameter read by the one step of each, and,
+/// with `cleanup`, a clean-up reading it too, which succeeds in `p_ok` and
+/// fails in `p_bad`.
+fn called(t: &mut String, cleanup: bool) {
+    for (name, title, fails) in [("p_ok", "succeeds", false), ("p_bad", "fails", true)] {
+        let step = format!("xp{}", name.trim_start_matches("p_"));
+        let exit = if fails { "; exit 1" } else { "" };
+        let _ = writeln!(t, "\n  stage {name}(host: string) \"Called, {title}\" {{");
+        let _ = writeln!(
+            t,
+            "    step {step} \"Step {step} on {{{{ host }}}}\" {{\n      run \"echo {{{{ host }}}}{exit}\""
+        );
+        if !fails {
+            t.push_str("      idempotent\n");
+        }
+        t.push_str("    }\n");
+        if cleanup {
+            let _ = writeln!(
+                t,
+                "    finally {{\n      step {step}f \"Undo {step} on {{{{ host }}}}\" {{\n        run \"echo undo {{{{ host }}}}{exit}\"\n      }}\n    }}"
+            );
+        }
+        t.push_str("  }\n");
+    }
+}
+
 /// The stages `again` runs from stage `at`, directly or in loops and
 /// blocks.
 pub(crate) fn agains(items: &[Item], at: usize, out: &mut Vec<usize>) {
@@ -709,7 +754,8 @@ pub(crate) fn agains(items: &[Item], at: usize, out: &mut Vec<usize>) {
             Item::Foreach { body, .. }
             | Item::Parallel { branches: body, .. }
             | Item::Checklist { body, .. }
-            | Item::Repeat { body, .. } => agains(body, at, out),
+            | Item::Repeat { body, .. }
+            | Item::Every { body, .. } => agains(body, at, out),
             _ => {}
         }
     }
@@ -774,6 +820,19 @@ impl Renderer<'_> {
             Cond::And(a, b) => format!("({} and {})", self.cond(a, vars), self.cond(b, vars)),
             Cond::Or(a, b) => format!("({} or {})", self.cond(a, vars), self.cond(b, vars)),
         }
+    }
+
+    /// A stage's own `finally` block. Its conditions read no manual step
+    /// (`Cond::Verdict` reads as `not flag`): each instance of the stage
+    /// has its own clean-up, with nodes of the same names.
+    pub(crate) fn cleanup(&mut self, t: &mut String, stage: usize, items: &[Item]) {
+        t.push_str("    finally {\n");
+        for item in items {
+            self.manual = None;
+            self.item(t, "      ", stage, item, &[]);
+        }
+        self.manual = None;
+        t.push_str("    }\n");
     }
 
     /// A node's own `when` line, if it has one.
@@ -996,6 +1055,17 @@ impl Renderer<'_> {
                 let _ = writeln!(t, "{pad}repeat at most {at_most} until {until} {{");
                 t.push_str(&inner);
                 let _ = writeln!(t, "{pad}}}");
+            }
+            Item::Every { at_most, body } => {
+                // Its iterations never run: what comes after reads no
+                // manual step of it.
+                let before = self.manual.clone();
+                let _ = writeln!(t, "{pad}every 1h at most {at_most} {{");
+                for item in body {
+                    self.item(t, &format!("{pad}  "), stage, item, vars);
+                }
+                let _ = writeln!(t, "{pad}}}");
+                self.manual = before;
             }
             Item::Call {
                 fail,

@@ -227,6 +227,13 @@ impl Play {
                     status: Status::Cancelled,
                     ..
                 } => "a node cancelled",
+                Event::CleanupStarted { at_end: false, .. } => "a stage's clean-up began",
+                Event::CleanupStarted { at_end: true, .. } => {
+                    "a stage's clean-up began at the run's end"
+                }
+                Event::CleanupsReset(_) => "a stage's clean-up reset by --from",
+                Event::Due(_) => "an every's iteration waited for",
+                Event::EveryStopped { .. } => "an every stopped",
                 _ => continue,
             };
             self.seen.insert(what.to_string());
@@ -355,10 +362,18 @@ impl Play {
                             .own
                             .iter()
                             .any(|m| settled.contains_key(m) || running.contains(m));
+                        // Y1: the clean-up of an instance that did not
+                        // start never runs, and counts as finished.
+                        let finished = |m: &String| {
+                            settled.contains_key(m)
+                                || turn.cleaning.get(m).is_some_and(|s| {
+                                    settled.get(s).is_some_and(|&st| st != Status::Succeeded)
+                                })
+                        };
                         let unfinished = turn
                             .before
                             .iter()
-                            .filter(|item| item.iter().any(|m| !settled.contains_key(m)))
+                            .filter(|item| !item.iter().all(finished))
                             .count();
                         (!admitted && unfinished >= turn.at_once).then_some(unfinished)
                     })
@@ -414,6 +429,14 @@ impl Play {
                     }
                     Event::InDoubt { node, rerun: true } => {
                         running.remove(node);
+                    }
+                    // V3: the iterations skipped in one event.
+                    Event::EveryStopped { skipped, .. } => {
+                        for id in skipped {
+                            if settled.insert(id.clone(), Status::Skipped).is_some() {
+                                return Err(format!("{at}: `{id}` skipped after it settled"));
+                            }
+                        }
                     }
                     Event::Reset(ids) => {
                         for id in ids {

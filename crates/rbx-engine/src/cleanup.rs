@@ -63,7 +63,9 @@ impl Scopes {
         };
         for (x, node) in plan.nodes.iter().enumerate() {
             let stage = &g[node.check].stage;
-            if stage == FINALLY {
+            // An outcome is inside no instance: control reaching it from
+            // one leaves every instance around that one (rule Y2).
+            if stage == FINALLY || matches!(g[node.check].kind, NodeKind::End { .. }) {
                 continue;
             }
             match rbx_check::symbols::cleaned_instance(stage) {
@@ -202,11 +204,14 @@ pub(crate) fn idle(state: &RunState, plan: &Plan, s: usize) -> bool {
 
 /// Rule Y2: the started instances whose clean-up may begin as the run
 /// goes: every node inside settled, or something control leaves for
-/// waits for it (`waited`) and nothing inside is running.
+/// waits for it (`waited`), nothing inside is running, and nothing inside
+/// can start any more — its flow was left, or an outcome waits (`ending`).
+/// Left by `then` with work inside still to run, it cleans up after it.
 pub(crate) fn done(
     state: &RunState,
     plan: &Plan,
     waited: &std::collections::BTreeSet<usize>,
+    ending: bool,
 ) -> Vec<usize> {
     plan.scopes
         .with_cleanup()
@@ -214,28 +219,19 @@ pub(crate) fn done(
         .filter(|&s| {
             let members = plan.scopes.members(s);
             let settled = |x: &usize| status_of(state, &plan.nodes[*x].id).settled();
-            members.iter().all(settled) || (waited.contains(&s) && idle(state, plan, s))
+            let stopped = ending || state.left.contains_key(&plan.nodes[s].flow);
+            members.iter().all(settled) || (waited.contains(&s) && stopped && idle(state, plan, s))
         })
         .collect()
 }
 
-/// Rule Y2: the instance whose clean-up `x` waits for — control reaches
-/// `x` by leaving a started instance whose clean-up is not over, or `x` is
-/// that instance's outcome. Neither run nor skipped until then.
-pub fn waits_for(state: &RunState, plan: &Plan, graph: &Graph, x: usize) -> Option<usize> {
-    if let NodeKind::End { .. } = graph.graph[plan.nodes[x].check].kind {
-        let own = plan.scopes.instance(x);
-        if let Some(s) = own.filter(|&s| unfinished(state, plan, s)) {
-            return Some(s);
-        }
-    }
-    leaving(state, plan, x)
-}
-
-/// The started instance with a clean-up not over that control leaves to
-/// reach `x`, if it does: the innermost, when an edge leaves several at
-/// once (the last node of an `again` instance that is its stage's last
-/// item leaves that stage too), so that it cleans up first.
+/// Rule Y2: the started instance with a clean-up not over that control
+/// leaves to reach `x`, if it does, which `x` waits for, neither run nor
+/// skipped (an outcome, which is inside none, is reached so from every
+/// instance around the node that leads to it): the innermost, when an
+/// edge leaves several at once (the last node of an `again` instance that
+/// is its stage's last item leaves that stage too), so that it cleans up
+/// first.
 pub(crate) fn leaving(state: &RunState, plan: &Plan, x: usize) -> Option<usize> {
     let scopes = &plan.scopes;
     plan.incoming[x].iter().find_map(|(from, link)| {
@@ -287,12 +283,13 @@ pub(crate) fn waits_for_inner(state: &RunState, plan: &Plan, s: usize) -> bool {
     })
 }
 
-/// Whether some stage's clean-up has begun and is not over: the runbook's
-/// own `finally` waits for it.
+/// Whether some started instance's clean-up is not over, begun or not
+/// (a crash may come between `finally_started` and its `cleanup_started`):
+/// the runbook's own `finally` waits for it (rule Y3).
 pub(crate) fn cleaning(state: &RunState, plan: &Plan) -> bool {
     plan.scopes
         .with_cleanup()
-        .any(|s| begun(state, plan, s) && !over(state, plan, s))
+        .any(|s| unfinished(state, plan, s))
 }
 
 /// The nodes a re-driven run resets with the clean-ups the run's end began
@@ -307,18 +304,18 @@ pub(crate) fn begun_at_end(state: &RunState, plan: &Plan) -> Vec<String> {
         .collect()
 }
 
-/// The instances that contain any of `reset`, whose clean-up has begun:
-/// run again from inside, they clean up again when left (`--from`).
+/// The instances with a node among `reset` (their outcomes aside: an
+/// outcome run again runs nothing of its instance), whose clean-up has
+/// begun: run again from inside, they clean up again when left (`--from`).
 pub(crate) fn reentered(state: &RunState, plan: &Plan, reset: &[String]) -> Vec<usize> {
     plan.scopes
         .with_cleanup()
         .filter(|&s| begun(state, plan, s))
         .filter(|&s| {
-            reset.iter().any(|id| {
-                plan.by_id
-                    .get(id)
-                    .is_some_and(|&x| plan.scopes.inside(x, s))
-            })
+            let members = plan.scopes.members(s);
+            reset
+                .iter()
+                .any(|id| plan.by_id.get(id).is_some_and(|x| members.contains(x)))
         })
         .collect()
 }

@@ -1211,6 +1211,8 @@ async fn resume_locked(
                 entry.status = Status::Pending;
                 entry.mark_again(state::Again::Redrive);
             }
+            // A tick run again is due anew (rule V2), as the replay says.
+            state.dues.remove(id);
         }
         state.left.retain(|_, left| !reset.contains(&left.by));
     }
@@ -1234,11 +1236,8 @@ async fn resume_locked(
             .map(|&s| plan.nodes[s].id.clone())
             .collect();
         for &s in &reentered {
-            let nodes = plan
-                .scopes
-                .nodes_cleaning(s)
-                .map(|x| plan.nodes[x].id.clone());
-            reset.extend(nodes.filter(|id| state.nodes.contains_key(id)));
+            let nodes = plan.scopes.nodes_cleaning(s);
+            reset.extend(nodes.map(|x| plan.nodes[x].id.clone()));
         }
         append(
             state::kind::RERUN_FROM,
@@ -1258,6 +1257,8 @@ async fn resume_locked(
             if let Some(entry) = state.nodes.get_mut(id) {
                 entry.reset(state::Again::From);
             }
+            // A tick run again is due anew (rule V2), as the replay says.
+            state.dues.remove(id);
         }
         // A flow left by a node run again is open again, as the replay says.
         state.left.retain(|_, left| !reset.contains(&left.by));
@@ -1473,6 +1474,26 @@ fn items_to_retry(plan: &expand::Plan, state: &RunState, reset: &[String]) -> Ve
                 }
             }
         }
+    }
+    // What was skipped because an item was shut out (an outcome its route
+    // leads to) is looked at again with it (rule S5).
+    let mut at = 0;
+    while at < out.len() {
+        let Some(&x) = plan.by_id.get(&out[at]) else {
+            at += 1;
+            continue;
+        };
+        for (to, _) in &plan.outgoing[x] {
+            let id = &plan.nodes[*to].id;
+            let skipped = state
+                .nodes
+                .get(id)
+                .is_some_and(|n| n.status == Status::Skipped && n.condition.is_none());
+            if skipped && !reset.contains(id) && !out.contains(id) {
+                out.push(id.clone());
+            }
+        }
+        at += 1;
     }
     out
 }

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use rbx_check::graph::{EdgeKind, NodeKind};
-use rbx_check::symbols::FINALLY;
+use rbx_check::symbols::{FINALLY, is_cleanup};
 use rbx_syntax::ast::{Block, BlockKind, EvidenceType, Require, StmtKind};
 
 use crate::eval::{self, Env, Val};
@@ -31,12 +31,12 @@ impl Model<'_> {
         Ok(Done { events, outcome })
     }
 
-    fn emit(&mut self, events: &mut Vec<Event>, event: Event) {
+    pub(crate) fn emit(&mut self, events: &mut Vec<Event>, event: Event) {
         self.apply(&event);
         events.push(event);
     }
 
-    fn id(&self, x: usize) -> String {
+    pub(crate) fn id(&self, x: usize) -> String {
         self.plan.nodes[x].id.clone()
     }
 
@@ -63,7 +63,7 @@ impl Model<'_> {
     }
 
     /// C2: once a flow is left, only the route it was left by carries.
-    fn carries(&self, from: usize, link: &Link) -> bool {
+    pub(crate) fn carries(&self, from: usize, link: &Link) -> bool {
         match self.left.get(&self.plan.nodes[from].flow) {
             Some(&by) if by != from || !link.route => false,
             _ => self.takes(from, link),
@@ -71,29 +71,36 @@ impl Model<'_> {
     }
 
     /// R1: every predecessor settled; and R4: its item's turn has come.
-    fn considered(&self, x: usize) -> bool {
+    pub(crate) fn considered(&self, x: usize) -> bool {
         let settled = |y: &usize| self.nodes[*y].status.settled();
         self.plan.preds[x].iter().all(|(p, _)| settled(p)) && !self.waits_its_turn(x)
     }
 
     /// R2: a considered node runs if an edge into it carries control; R6:
-    /// unless it starts an item that its closed loop never admitted.
-    fn runs(&self, x: usize) -> bool {
+    /// unless it starts an item that its closed loop never admitted. The
+    /// start of a clean-up that began runs (X1, Y2).
+    pub(crate) fn runs(&self, x: usize) -> bool {
         let reached = self.plan.start == Some(x)
             || (self.plan.finally == Some(x) && self.finally.is_some())
+            || self.cleanup_reached(x)
             || self.plan.preds[x].iter().any(|(p, l)| self.carries(*p, l));
         reached && !self.shut_out(x)
     }
 
     /// R4: `x` starts an item not admitted yet (none of its nodes started
-    /// or settled) while `N` items before it are unfinished.
+    /// or settled) while `N` items before it are unfinished. A clean-up
+    /// that never runs counts as finished (Y1).
     fn waits_its_turn(&self, x: usize) -> bool {
         !self.shut_out(x)
             && self.plan.starts(x).into_iter().any(|(group, item)| {
                 let g = &self.plan.groups[group];
                 let unfinished = g.items[..item]
                     .iter()
-                    .filter(|nodes| nodes.iter().any(|&m| !self.nodes[m].status.settled()))
+                    .filter(|nodes| {
+                        nodes
+                            .iter()
+                            .any(|&m| !self.nodes[m].status.settled() && !self.never_cleans(m))
+                    })
                     .count();
                 !self.admitted(group, item) && unfinished >= g.at_once
             })
@@ -175,30 +182,41 @@ impl Model<'_> {
         self.plan.nodes[x].flow == FINALLY
     }
 
-    /// X1: the block's start waits for the run's end to be decided,
-    /// neither run nor skipped; X2: once it is, nothing outside the block
-    /// starts.
+    /// Neither run nor skipped for now. X1: the block's start waits for
+    /// the run's end to be decided; X2: once it is, nothing outside a
+    /// clean-up starts. Y2: a node control reaches by leaving an instance
+    /// waits for its clean-up, and a clean-up's start for it to begin;
+    /// while an outcome waits so, nothing but clean-ups starts (E1).
     fn held(&self, x: usize) -> bool {
-        match self.finally {
+        let cleaning = is_cleanup(&self.plan.nodes[x].flow);
+        let decided = match self.finally {
             None => self.plan.finally == Some(x),
-            Some(_) => !self.in_finally(x),
-        }
+            Some(_) => !cleaning,
+        };
+        decided
+            || self.tick_waits(x)
+            || self.cleanup_waits(x)
+            || self.leaving(x).is_some()
+            || (!cleaning && self.ending())
     }
 
-    /// X1: the run's end is decided as `end`; with a `finally` block not
-    /// begun since, it begins, and `None` says the drive goes on.
+    /// X1, Y3: the run's end is decided as `end`; with a `finally` block
+    /// not begun since, or a stage's clean-up to run or that failed, the
+    /// clean-ups begin, and `None` says the drive goes on.
     fn decided(
         &mut self,
         end: Stop,
         ready: &mut VecDeque<usize>,
         events: &mut Vec<Event>,
     ) -> Option<Stop> {
-        if self.plan.finally.is_none() || self.finally.is_some() || matches!(end, Stop::Paused(_)) {
+        let cleans = self.plan.finally.is_some() || self.cleans_up_at_end();
+        if !cleans || self.finally.is_some() || matches!(end, Stop::Paused(_)) {
             self.emit(events, Event::Stopped(end.clone()));
             return Some(end);
         }
         self.emit(events, Event::FinallyStarted(end));
-        ready.retain(|&x| self.in_finally(x));
+        self.begin_at_end(events);
+        self.keep_cleanups(ready);
         None
     }
 
@@ -207,7 +225,7 @@ impl Model<'_> {
     fn concluded(&mut self, events: &mut Vec<Event>) -> Option<Stop> {
         let end = self.finally.clone()?;
         let first_failure = (0..self.nodes.len())
-            .filter(|&x| self.in_finally(x) && self.nodes[x].status == Status::Failed)
+            .filter(|&x| self.cleanup_failed(x))
             .min_by_key(|&x| self.nodes[x].seq);
         let stop = match (end, first_failure) {
             (Stop::Ended(_), Some(x)) => Stop::Failed(self.id(x)),
@@ -268,6 +286,10 @@ impl Model<'_> {
                 return Ok(Outcome::Stopped(stop));
             }
         }
+        // Y3: clean-ups the end decided before a crash and not begun yet.
+        if self.finally.is_some() {
+            self.begin_at_end(events);
+        }
         loop {
             if let Some(stop) = self.consider(&mut ready, events) {
                 return Ok(Outcome::Stopped(stop));
@@ -285,6 +307,11 @@ impl Model<'_> {
                     pending.join(", ")
                 )));
             };
+            // E1 with Y2: an outcome that became ready to wait for a
+            // clean-up since keeps the rest from starting.
+            if self.held(x) {
+                continue;
+            }
             // L3: its flow may have been left since it became ready.
             if !self.runs(x) {
                 self.emit(events, Event::Skipped(self.id(x)));
@@ -308,12 +335,23 @@ impl Model<'_> {
     /// to run, in the order it became ready (R5).
     fn consider(&mut self, ready: &mut VecDeque<usize>, events: &mut Vec<Event>) -> Option<Stop> {
         loop {
-            let x = (0..self.nodes.len()).find(|&x| {
+            let found = (0..self.nodes.len()).find(|&x| {
                 self.nodes[x].pending()
                     && !ready.contains(&x)
                     && !self.held(x)
                     && self.considered(x)
-            })?;
+            });
+            // Y2: once nothing more is to be looked at, the clean-ups that
+            // may begin do, and their starts are looked at.
+            let Some(x) = found else {
+                if self.begin_cleanups(events) {
+                    continue;
+                }
+                return None;
+            };
+            if self.tick(x, events) {
+                continue;
+            }
             if !self.runs(x) {
                 self.emit(events, Event::Skipped(self.id(x)));
                 continue;
@@ -396,9 +434,10 @@ impl Model<'_> {
             NodeKind::End { .. } => {
                 return Err(ModelError::Unsupported(format!("the outcome `{id}` ran")));
             }
+            // V2: the model takes no iteration as coming due (see `every`).
             NodeKind::Tick { .. } => {
                 return Err(ModelError::Unsupported(format!(
-                    "the tick `{id}` of an `every`: the model has no clock"
+                    "the tick `{id}` of an `every` came due: the model has no clock"
                 )));
             }
             NodeKind::Block(block) => {
@@ -513,7 +552,7 @@ impl Model<'_> {
     /// A clean-up node's failure goes on to the rest of the clean-up (X2).
     fn failed_the_run(&self, x: usize) -> bool {
         self.nodes[x].status == Status::Failed
-            && !self.in_finally(x)
+            && !is_cleanup(&self.plan.nodes[x].flow)
             && !self.has_edge(x, &EdgeKind::Failure)
             && !self.has_edge(x, &EdgeKind::Tolerated)
             && !self.left_before(x)
@@ -573,66 +612,7 @@ impl Model<'_> {
         }
         self.emit(events, Event::Resumed);
         match before {
-            // S5: a failed run runs every node whose failure failed it
-            // again. A step the operator aborted in doubt is not among
-            // them: it is still in doubt, and S2 asks about it again.
-            Run::Stopped(Stop::Failed(_)) => {
-                let failed: Vec<usize> = (0..self.nodes.len())
-                    .filter(|&x| self.failed_the_run(x))
-                    .collect();
-                // S5: a tally among them retries its items: every node of
-                // its group that failed or was skipped.
-                let mut reset: Vec<usize> = failed.clone();
-                for group in &self.plan.groups {
-                    if !group.tally.is_some_and(|t| failed.contains(&t)) {
-                        continue;
-                    }
-                    for &m in group.items.iter().flatten() {
-                        let status = self.nodes[m].status;
-                        if matches!(status, Status::Failed | Status::Skipped) && !reset.contains(&m)
-                        {
-                            reset.push(m);
-                        }
-                    }
-                }
-                // S5: a checklist among them runs its items again from
-                // the first that failed or was skipped to its last.
-                let checklists = reset.clone();
-                for x in checklists {
-                    let NodeKind::Checklist { items, .. } =
-                        &self.graph.graph[self.plan.nodes[x].check].kind
-                    else {
-                        continue;
-                    };
-                    let reader = Reader { model: self, x };
-                    let mut again = false;
-                    for y in items.iter().filter_map(|item| reader.instance(item)) {
-                        again |= matches!(self.nodes[y].status, Status::Failed | Status::Skipped);
-                        if again && !reset.contains(&y) {
-                            reset.push(y);
-                        }
-                    }
-                }
-                // X4: a run that failed only in its clean-up runs the
-                // failed clean-up nodes again and ends as decided; one
-                // that failed before it runs the whole clean-up again at
-                // its new end.
-                let again = self.finally.is_some() && !reset.is_empty();
-                if self.finally.is_some() && reset.is_empty() {
-                    reset = (0..self.nodes.len())
-                        .filter(|&x| self.in_finally(x) && self.nodes[x].status == Status::Failed)
-                        .collect();
-                } else if again {
-                    reset.extend((0..self.nodes.len()).filter(|&x| {
-                        self.in_finally(x) && self.nodes[x].status != Status::Pending
-                    }));
-                }
-                let reset = reset.into_iter().map(|x| self.id(x)).collect();
-                self.emit(events, Event::Reset(reset));
-                if again {
-                    self.emit(events, Event::FinallyCleared);
-                }
-            }
+            Run::Stopped(Stop::Failed(_)) => self.redrive(events),
             Run::Cancelled => {
                 if let Some(stop) = self.compensate(events) {
                     return Ok(Outcome::Stopped(stop));
@@ -644,18 +624,129 @@ impl Model<'_> {
             let Some(x) = self.plan.index(from) else {
                 return Ok(Outcome::Refused(format!("no node `{from}`")));
             };
-            let reset = self
-                .plan
-                .descendants(x)
-                .into_iter()
-                .map(|y| self.id(y))
-                .collect();
-            self.emit(events, Event::Reset(reset));
+            self.rerun_from(x, events);
         }
         if let Some(outcome) = self.settle_in_doubt(policy, events) {
             return Ok(outcome);
         }
         self.drive(script, events)
+    }
+
+    /// S5: a failed run runs every node whose failure failed it again. A
+    /// step the operator aborted in doubt is not among them: it is still in
+    /// doubt, and S2 asks about it again.
+    fn redrive(&mut self, events: &mut Vec<Event>) {
+        let failed: Vec<usize> = (0..self.nodes.len())
+            .filter(|&x| self.failed_the_run(x))
+            .collect();
+        // S5: a tally among them retries its items: every node of its
+        // group that failed or was skipped.
+        let mut reset: Vec<usize> = failed.clone();
+        for group in &self.plan.groups {
+            if !group.tally.is_some_and(|t| failed.contains(&t)) {
+                continue;
+            }
+            for &m in group.items.iter().flatten() {
+                let status = self.nodes[m].status;
+                if matches!(status, Status::Failed | Status::Skipped) && !reset.contains(&m) {
+                    reset.push(m);
+                }
+            }
+        }
+        self.skipped_after(failed.len(), &mut reset);
+        self.checklist_items(&mut reset);
+        // X4: a run that failed only in its clean-up runs the failed
+        // clean-up nodes again and ends as decided; one that failed before
+        // it runs the whole clean-up again at its new end, and (Y4) the
+        // clean-ups of the stages that end began.
+        let again = self.finally.is_some() && !reset.is_empty();
+        if self.finally.is_some() && reset.is_empty() {
+            reset = (0..self.nodes.len())
+                .filter(|&x| self.cleanup_failed(x))
+                .collect();
+        } else if again {
+            reset.extend(
+                (0..self.nodes.len())
+                    .filter(|&x| self.in_finally(x) && self.nodes[x].status != Status::Pending),
+            );
+            for x in self.begun_at_end() {
+                if !reset.contains(&x) {
+                    reset.push(x);
+                }
+            }
+        }
+        // Y4: an instance a node run again is inside cleans up again.
+        let (instances, cleanups) = self.reentered(&reset);
+        for y in cleanups {
+            if !reset.contains(&y) {
+                reset.push(y);
+            }
+        }
+        let reset = reset.into_iter().map(|x| self.id(x)).collect();
+        self.emit(events, Event::Reset(reset));
+        if again {
+            self.emit(events, Event::FinallyCleared);
+        }
+        if !instances.is_empty() {
+            let instances = instances.into_iter().map(|s| self.id(s)).collect();
+            self.emit(events, Event::CleanupsReset(instances));
+        }
+    }
+
+    /// S5: a checklist among the nodes run again runs its items again
+    /// from the first that failed or was skipped to its last.
+    fn checklist_items(&self, reset: &mut Vec<usize>) {
+        let checklists = reset.clone();
+        for x in checklists {
+            let NodeKind::Checklist { items, .. } =
+                &self.graph.graph[self.plan.nodes[x].check].kind
+            else {
+                continue;
+            };
+            let reader = Reader { model: self, x };
+            let mut again = false;
+            for y in items.iter().filter_map(|item| reader.instance(item)) {
+                again |= matches!(self.nodes[y].status, Status::Failed | Status::Skipped);
+                if again && !reset.contains(&y) {
+                    reset.push(y);
+                }
+            }
+        }
+    }
+
+    /// `--from x`: the node and everything after it run again; Y4: an
+    /// instance run again from inside cleans up again.
+    fn rerun_from(&mut self, x: usize, events: &mut Vec<Event>) {
+        let mut reset = self.plan.descendants(x);
+        let (instances, cleanups) = self.reentered(&reset);
+        for y in cleanups {
+            if !reset.contains(&y) {
+                reset.push(y);
+            }
+        }
+        let reset = reset.into_iter().map(|y| self.id(y)).collect();
+        self.emit(events, Event::Reset(reset));
+        if !instances.is_empty() {
+            let instances = instances.into_iter().map(|s| self.id(s)).collect();
+            self.emit(events, Event::CleanupsReset(instances));
+        }
+    }
+
+    /// S5: what no control reached because of the items a tally runs
+    /// again (an outcome the route of an item shut out leads to) is looked
+    /// at again with them: the nodes skipped after `reset[from..]`, not by
+    /// their own condition.
+    fn skipped_after(&self, from: usize, reset: &mut Vec<usize>) {
+        let mut at = from;
+        while at < reset.len() {
+            for (to, _) in &self.plan.succs[reset[at]] {
+                let node = &self.nodes[*to];
+                if node.status == Status::Skipped && !node.bypassed && !reset.contains(to) {
+                    reset.push(*to);
+                }
+            }
+            at += 1;
+        }
     }
 
     /// S2: each step started and not finished is run again if it is
@@ -764,19 +855,23 @@ impl Model<'_> {
             .filter(|&x| self.nodes[x].status == Status::Running || self.would_run(x))
             .collect();
         let routed = stopped.iter().any(|&x| self.has_edge(x, &EdgeKind::Cancel));
-        if !routed && self.plan.finally.is_some() && self.finally.is_none() {
-            // X1: the run ends cancelled once its clean-up has run; what
-            // was in doubt was cancelled.
+        let cleans = self.plan.finally.is_some() || self.cleans_up_at_end();
+        if !routed && cleans && self.finally.is_none() {
+            // X1, Y3: the run ends cancelled once its clean-ups have run;
+            // what was in doubt was cancelled, but a clean-up in doubt is
+            // what the cancel asks for: it goes on by the in-doubt rules.
             let in_doubt: Vec<usize> = stopped
                 .iter()
                 .copied()
                 .filter(|&x| self.nodes[x].status == Status::Running)
+                .filter(|&x| !is_cleanup(&self.plan.nodes[x].flow))
                 .collect();
             for x in in_doubt {
                 self.cancelled(x, events);
             }
             let end = Stop::Ended("cancelled".to_string());
             self.emit(events, Event::FinallyStarted(end));
+            self.begin_at_end(events);
             return None;
         }
         if !routed {

@@ -16,8 +16,10 @@
 //! Architecture invariant: this crate never depends on `rbx-engine`; it
 //! shares only the checked graph and the syntax tree.
 
+mod cleanup;
 mod drive;
 mod eval;
+mod every;
 mod plan;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -150,8 +152,26 @@ pub enum Event {
     /// the run would end (an outcome, `cancelled` included, or the node
     /// whose failure failed it).
     FinallyStarted(Stop),
-    /// X4: a re-driven run runs its clean-up again at its new end.
+    /// X4: a re-driven run runs its clean-up again at its new end, and
+    /// the stages' clean-ups that end began (Y4).
     FinallyCleared,
+    /// Y2, Y3: the clean-up of a stage instance (named by its start)
+    /// begins, once the instance is left or at the run's end.
+    CleanupStarted {
+        instance: String,
+        at_end: bool,
+    },
+    /// Y4: instances run again from inside by `--from`, whose clean-ups
+    /// begin again when they are next left.
+    CleanupsReset(Vec<String>),
+    /// V2: the tick's due time is recorded; it waits for it.
+    Due(String),
+    /// V3: the tick and every later iteration of its `every` are skipped:
+    /// their nodes not settled yet, in one event.
+    EveryStopped {
+        tick: String,
+        skipped: Vec<String>,
+    },
     Stopped(Stop),
 }
 
@@ -284,6 +304,11 @@ pub struct Model<'g> {
     executed: BTreeSet<String>,
     /// X1: how the run ends once its `finally` block is over.
     finally: Option<Stop>,
+    /// Y2, Y3: each instance whose clean-up has begun, and whether the
+    /// run's end began it.
+    cleanups: BTreeMap<usize, bool>,
+    /// V2: the ticks whose due time is recorded.
+    dues: BTreeSet<usize>,
 }
 
 /// One item a node starts (rule R4), for the checks over a journal.
@@ -295,6 +320,10 @@ pub struct ItemTurn {
     pub own: Vec<String>,
     /// The nodes of each item before it, in order.
     pub before: Vec<Vec<String>>,
+    /// Each node of a stage's clean-up among them, and the start of the
+    /// instance it cleans up: a clean-up whose instance's start settled
+    /// without succeeding never runs, and counts as finished (Y1).
+    pub cleaning: BTreeMap<String, String>,
 }
 
 /// Where a run stands: what the model computes for a script.
@@ -308,6 +337,9 @@ pub struct Summary {
     pub settled: BTreeMap<String, Status>,
     /// Each flow left, and the node whose settlement left it.
     pub left: BTreeMap<String, String>,
+    /// Each instance whose clean-up has begun, and whether the run's end
+    /// began it (Y2, Y3).
+    pub cleanups: BTreeMap<String, bool>,
 }
 
 impl NodeState {
@@ -331,6 +363,8 @@ impl<'g> Model<'g> {
             seq: 0,
             executed: BTreeSet::new(),
             finally: None,
+            cleanups: BTreeMap::new(),
+            dues: BTreeSet::new(),
         })
     }
 
@@ -344,6 +378,11 @@ impl<'g> Model<'g> {
                 .map(|x| (self.plan.nodes[x].id.clone(), self.nodes[x].status))
                 .collect(),
             left: self.left(),
+            cleanups: self
+                .cleanups
+                .iter()
+                .map(|(&s, &at_end)| (self.plan.nodes[s].id.clone(), at_end))
+                .collect(),
         }
     }
 
@@ -450,10 +489,19 @@ impl<'g> Model<'g> {
             .into_iter()
             .map(|(group, item)| {
                 let g = &self.plan.groups[group];
+                let cleaning = g.items[..item]
+                    .iter()
+                    .flatten()
+                    .filter_map(|&m| {
+                        let s = self.plan.scopes.cleans(m)?;
+                        Some((self.plan.nodes[m].id.clone(), self.plan.nodes[s].id.clone()))
+                    })
+                    .collect();
                 ItemTurn {
                     at_once: g.at_once,
                     own: ids(&g.items[item]),
                     before: g.items[..item].iter().map(ids).collect(),
+                    cleaning,
                 }
             })
             .collect()
@@ -528,6 +576,7 @@ impl<'g> Model<'g> {
                 self.recorded.retain(|_, by| !reset.contains(by));
                 for x in reset {
                     self.nodes[x] = NodeState::default();
+                    self.dues.remove(&x);
                 }
                 self.run = Run::Going;
             }
@@ -556,7 +605,35 @@ impl<'g> Model<'g> {
                     self.run = Run::Going;
                 }
             }
-            Event::FinallyCleared => self.finally = None,
+            Event::FinallyCleared => {
+                self.finally = None;
+                self.cleanups.retain(|_, at_end| !*at_end);
+            }
+            Event::CleanupStarted { instance, at_end } => {
+                if let Some(s) = index(instance) {
+                    self.cleanups.insert(s, *at_end);
+                }
+            }
+            Event::Due(tick) => {
+                if let Some(x) = index(tick) {
+                    self.dues.insert(x);
+                }
+            }
+            Event::EveryStopped { skipped, .. } => {
+                self.seq += 1;
+                for x in skipped.iter().filter_map(|id| index(id)) {
+                    self.nodes[x] = NodeState {
+                        status: Status::Skipped,
+                        seq: self.seq,
+                        ..NodeState::default()
+                    };
+                }
+            }
+            Event::CleanupsReset(instances) => {
+                for s in instances.iter().filter_map(|id| index(id)) {
+                    self.cleanups.remove(&s);
+                }
+            }
             Event::Stopped(stop) => self.run = Run::Stopped(stop.clone()),
         }
         self.derive_left();

@@ -13,6 +13,7 @@ use petgraph::visit::EdgeRef;
 use rbx_check::graph::{EdgeKind, Graph, NodeKind};
 use rbx_syntax::ast::Tolerate;
 
+use crate::cleanup::Scopes;
 use crate::{Inputs, ModelError, Value};
 
 /// One combination of items: each enclosing loop's position, and its
@@ -57,6 +58,8 @@ pub struct Group {
     pub tally: Option<usize>,
     /// For a `repeat`, each iteration's until node (U2).
     pub until: Vec<usize>,
+    /// For an `every`, each iteration's tick (V1).
+    pub ticks: Vec<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +73,11 @@ pub struct Plan {
     pub start: Option<usize>,
     /// The start of the runbook's `finally` block (rule X1).
     pub finally: Option<usize>,
+    /// Rule Y1: the stage instance each node is inside, and their
+    /// clean-ups.
+    pub scopes: Scopes,
+    /// Rule V1: each tick of an `every`, and its beside set.
+    pub beside: BTreeMap<usize, Vec<usize>>,
     by_id: HashMap<String, usize>,
 }
 
@@ -80,20 +88,16 @@ impl Plan {
         let mut instances: HashMap<NodeIndex, Vec<usize>> = HashMap::new();
         for index in g.node_indices() {
             let node = &g[index];
-            if node.fanout.iter().any(|f| f.every.is_some()) {
-                return Err(ModelError::Unsupported(
-                    "`every`: the model has no clock, and an iteration runs at a due time"
-                        .to_string(),
-                ));
-            }
             // Every combination of items, outermost loop first (G3).
             let mut combos: Vec<Combo> = vec![(vec![], vec![])];
             for fanout in &node.fanout {
-                // U1: a `repeat`'s items are its iterations, 1 to N.
-                let iterations: Option<Vec<String>> = fanout
-                    .repeat
-                    .as_ref()
-                    .map(|r| (1..=r.at_most).map(|i| i.to_string()).collect());
+                crate::every::check_interval(fanout)?;
+                // U1, V1: a `repeat`'s or an `every`'s items are its
+                // iterations, 1 to N.
+                let at_most = fanout.repeat.as_ref().map(|r| r.at_most);
+                let iterations: Option<Vec<String>> = at_most
+                    .or(fanout.every.as_ref().map(|e| e.at_most))
+                    .map(|n| (1..=n).map(|i| i.to_string()).collect());
                 let list = match (&iterations, inputs.get(&fanout.list)) {
                     (Some(iterations), _) => iterations,
                     (None, found) => match found {
@@ -147,6 +151,8 @@ impl Plan {
             finally: graph
                 .finally
                 .and_then(|s| instances.get(&s)?.first().copied()),
+            scopes: Scopes::of(graph, &nodes),
+            beside: crate::every::beside_sets(graph, &nodes, &instances),
             by_id: nodes
                 .iter()
                 .enumerate()
@@ -227,6 +233,7 @@ impl Plan {
                         tolerate,
                         tally: None,
                         until: Vec::new(),
+                        ticks: Vec::new(),
                     });
                     self.groups.len() - 1
                 });
@@ -239,11 +246,16 @@ impl Plan {
         }
         for x in 0..self.nodes.len() {
             let check = &g[self.nodes[x].check];
-            if let (NodeKind::Until { .. }, Some(own)) = (&check.kind, check.fanout.last()) {
+            let ends = matches!(check.kind, NodeKind::Until { .. } | NodeKind::Tick { .. });
+            if let (true, Some(own)) = (ends, check.fanout.last()) {
                 let depth = check.fanout.len() - 1;
                 let key = (own.id, self.nodes[x].positions[..depth].to_vec());
                 if let Some(&found) = found.get(&key) {
-                    self.groups[found].until.push(x);
+                    let group = &mut self.groups[found];
+                    match check.kind {
+                        NodeKind::Tick { .. } => group.ticks.push(x),
+                        _ => group.until.push(x),
+                    }
                 }
             }
             if let NodeKind::Tally { group, .. } = g[self.nodes[x].check].kind {

@@ -196,6 +196,9 @@ struct Dispatcher<'a> {
     exits: BTreeSet<usize>,
     /// The stage instances such nodes wait for.
     waited: BTreeSet<usize>,
+    /// An outcome waits for a stage's clean-up: the run's end is decided
+    /// (rule E1), so nothing but clean-ups starts meanwhile (Y2).
+    ending: bool,
     /// The ticks of `every` blocks waiting for their due time, by it
     /// (rule V2).
     timers: BTreeSet<(i64, usize)>,
@@ -239,6 +242,7 @@ pub(crate) async fn dispatch(
         replan: false,
         exits: BTreeSet::new(),
         waited: BTreeSet::new(),
+        ending: false,
         timers: BTreeSet::new(),
         spare: None,
     };
@@ -366,7 +370,7 @@ impl Dispatcher<'_> {
         if self.state.finally.is_some() || self.stops.any() {
             return Ok(());
         }
-        for s in cleanup::done(self.state, self.plan, &self.waited) {
+        for s in cleanup::done(self.state, self.plan, &self.waited, self.ending) {
             self.begin_cleanup(s, false).await?;
         }
         Ok(())
@@ -432,13 +436,28 @@ impl Dispatcher<'_> {
         self.reconsider_cleanups();
         self.wake_ticks();
         self.begin_done_cleanups().await?;
+        // A tick kept as a timer before the work beside it settled in this
+        // pass is looked at again now, not at its due time (rule V3).
+        while self.look_at_candidates().await? && self.wake_stopped_ticks() {}
+        Ok(())
+    }
+
+    /// Looks at every candidate (see `consider`); `false` once the run's
+    /// end is reached.
+    async fn look_at_candidates(&mut self) -> Result<bool, String> {
         while let Some(x) = self.candidates.pop_first() {
             // A node settled already (answered with `rbx confirm`, or
             // before a retry reset what came before it) keeps its record.
             // Once the clean-up has begun, nothing else starts (rule X2).
-            let after_the_end =
-                self.state.finally.is_some() && !is_cleanup(&self.plan.nodes[x].flow);
+            // While an outcome waits for a clean-up, nothing but outcomes
+            // and clean-ups goes on (rules E1, Y2). A node already ready is
+            // not made ready twice.
+            let check = self.plan.nodes[x].check;
+            let outcome = matches!(self.shared.graph.graph[check].kind, NodeKind::End { .. });
+            let after_the_end = (self.state.finally.is_some() || (self.ending && !outcome))
+                && !is_cleanup(&self.plan.nodes[x].flow);
             if status_of(self.state, &self.plan.nodes[x].id) != Status::Pending
+                || self.ready.contains(&x)
                 || awaits_the_end(self.state, self.plan, x)
                 || after_the_end
             {
@@ -459,21 +478,21 @@ impl Dispatcher<'_> {
             if self.tick(x).await? {
                 continue;
             }
-            if let Some(s) = cleanup::waits_for(self.state, self.plan, &self.shared.graph, x) {
+            if let Some(s) = cleanup::leaving(self.state, self.plan, x) {
+                self.ending |= outcome;
                 self.exits.insert(x);
                 if self.waited.insert(s) {
                     self.begin_done_cleanups().await?;
                 }
                 continue;
             }
-            let check = self.plan.nodes[x].check;
             if let NodeKind::End { outcome } = &self.shared.graph.graph[check].kind {
                 self.stops.ended = Some(outcome.clone());
-                return Ok(());
+                return Ok(false);
             }
             self.ready.push_back(x);
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Starts ready nodes, at most `--jobs` of this run at once (rule R5),
@@ -514,6 +533,12 @@ impl Dispatcher<'_> {
             let Some(&x) = self.ready.front() else {
                 break;
             };
+            // An outcome waits for a clean-up: the run ends with it, and
+            // nothing but clean-ups starts (rules E1, Y2).
+            if self.ending && !is_cleanup(&self.plan.nodes[x].flow) {
+                self.ready.pop_front();
+                continue;
+            }
             let needs_place = self.needs_place(x);
             if needs_place && self.spare.is_none() {
                 match self.shared.options.jobs.try_take() {

@@ -10,7 +10,7 @@ use serde_json::json;
 use rbx_check::graph::NodeKind;
 
 use crate::observer::Tone;
-use crate::readiness::status_of;
+use crate::readiness::{runs_kept, status_of};
 use crate::state::{Status, kind};
 
 use super::super::record::{finish, record, settled};
@@ -192,10 +192,38 @@ impl Dispatcher<'_> {
             .extend(std::mem::take(&mut self.timers).into_iter().map(|(_, x)| x));
     }
 
+    /// Every tick kept as a timer whose beside set has settled since, or
+    /// that no control reaches any more, is looked at again at once: it
+    /// and the later iterations are skipped now (rule V3), not at its due
+    /// time. Whether there was one.
+    pub(super) fn wake_stopped_ticks(&mut self) -> bool {
+        let (plan, state, kept) = (self.plan, &*self.state, &self.kept);
+        let stopped: Vec<(i64, usize)> = self
+            .timers
+            .iter()
+            .copied()
+            .filter(|&(_, x)| {
+                let settled = plan.watched.get(&x).is_some_and(|(watched, _)| {
+                    watched
+                        .iter()
+                        .all(|w| status_of(state, &plan.nodes[*w].id).settled())
+                });
+                settled || !runs_kept(state, plan, x, Some(kept))
+            })
+            .collect();
+        for timer in &stopped {
+            self.timers.remove(timer);
+            self.candidates.insert(timer.1);
+        }
+        !stopped.is_empty()
+    }
+
     /// When the earliest timer is due, while the run may still start
     /// something.
     pub(super) fn next_tick(&self) -> Option<i64> {
-        if self.stops.any() || self.replan {
+        // Once the run's end is decided, no iteration starts (rules X2,
+        // E1): its clean-ups do not wait for a tick's due time.
+        if self.stops.any() || self.replan || self.state.finally.is_some() || self.ending {
             return None;
         }
         self.timers.first().map(|(due, _)| *due)
