@@ -81,9 +81,17 @@ pub(crate) fn observe(event: &rbx_store::Event) -> Vec<Event> {
             by: node,
         },
         // X4: a re-driven run that failed before its clean-up runs the
-        // clean-up again at its new end.
-        "retry" if flag("finally") => {
-            return vec![Event::Reset(ids("reset")), Event::FinallyCleared];
+        // clean-up again at its new end; Y4: instances it re-enters clean
+        // up again.
+        "retry" if flag("finally") || !ids("cleanups").is_empty() => {
+            let mut events = vec![Event::Reset(ids("reset"))];
+            if flag("finally") {
+                events.push(Event::FinallyCleared);
+            }
+            if !ids("cleanups").is_empty() {
+                events.push(Event::CleanupsReset(ids("cleanups")));
+            }
+            return events;
         }
         // Y4: instances run again from inside clean up again.
         "rerun_from" if !ids("cleanups").is_empty() => {

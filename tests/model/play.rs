@@ -231,7 +231,7 @@ impl Play {
                 Event::CleanupStarted { at_end: true, .. } => {
                     "a stage's clean-up began at the run's end"
                 }
-                Event::CleanupsReset(_) => "a stage's clean-up reset by --from",
+                Event::CleanupsReset(_) => "a stage's clean-up reset by --from or a re-drive",
                 Event::Due(_) => "an every's iteration waited for",
                 Event::EveryStopped { .. } => "an every stopped",
                 _ => continue,

@@ -396,11 +396,13 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
         }
         // As when a drive stops: `rbx.db` alone holds the record.
         store.checkpoint().map_err(fail)?;
+        // A child run (`PARENT/NODE`) goes on only through its top run.
+        let top = summary.id.as_str().split('/').next().unwrap_or_default();
         errln!(
             "recorded {} for run {}; go on with: rbx resume {}",
             step,
             summary.id,
-            summary.id
+            top
         );
         Ok(exit::SUCCESS)
     };

@@ -1175,16 +1175,36 @@ async fn resume_locked(
     // A run that failed re-drives, as new attempts, every node whose
     // failure failed it — not only the one named — in one resume (rule S5).
     if let RunStatus::Failed { node } = &state.status {
-        let (reset, again) = to_redrive(&plan, &state);
+        let (mut reset, again) = to_redrive(&procedure.graph, &plan, &state);
+        // A stage instance re-entered by a node run again cleans up again
+        // when it is next left, as after `--from` (rule Y4).
+        let reentered = cleanup::reentered(&state, &plan, &reset);
+        let cleanups: Vec<String> = reentered
+            .iter()
+            .map(|&s| plan.nodes[s].id.clone())
+            .collect();
+        for &s in &reentered {
+            let nodes = plan
+                .scopes
+                .nodes_cleaning(s)
+                .map(|x| plan.nodes[x].id.clone());
+            let nodes: Vec<String> = nodes
+                .filter(|id| state.nodes.contains_key(id) && !reset.contains(id))
+                .collect();
+            reset.extend(nodes);
+        }
         append(
             state::kind::RETRY,
-            json!({ "node": node, "reset": reset, "finally": again }),
+            json!({ "node": node, "reset": reset, "finally": again, "cleanups": cleanups }),
         )
         .await
         .map_err(|e| ResumeError::Store(e.to_string()))?;
         if again {
             state.finally = None;
             state.cleanups.retain(|_, at_end| !*at_end);
+        }
+        for stage in &cleanups {
+            state.cleanups.remove(stage);
         }
         for id in &reset {
             if let Some(entry) = state.nodes.get_mut(id) {
@@ -1389,9 +1409,11 @@ async fn resume_locked(
 /// nodes run again and the end stays as decided; when the run itself
 /// failed, the nodes that failed it run again, and so does all of the
 /// clean-up, once the run ends again.
-fn to_redrive(plan: &expand::Plan, state: &RunState) -> (Vec<String>, bool) {
+fn to_redrive(graph: &Graph, plan: &expand::Plan, state: &RunState) -> (Vec<String>, bool) {
     let mut reset = failed_the_run(plan, state);
     let items = items_to_retry(plan, state, &reset);
+    reset.extend(items);
+    let items = checklist_items_to_retry(graph, plan, state, &reset);
     reset.extend(items);
     if state.finally.is_none() {
         return (reset, false);
@@ -1478,6 +1500,41 @@ fn items_to_retry(plan: &expand::Plan, state: &RunState, reset: &[String]) -> Ve
             }
         }
         at += 1;
+    }
+    out
+}
+
+/// A checklist that failed the run judged its items: retrying it runs
+/// them again from the first that failed (or that `fail-fast` skipped) to
+/// its last — the verdict waits for the last, so none of them is judged
+/// before it ran again (rule S5).
+fn checklist_items_to_retry(
+    graph: &Graph,
+    plan: &expand::Plan,
+    state: &RunState,
+    reset: &[String],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for id in reset {
+        let Some(&x) = plan.by_id.get(id) else {
+            continue;
+        };
+        let NodeKind::Checklist { name, items, .. } = &graph.graph[plan.nodes[x].check].kind else {
+            continue;
+        };
+        let (head, rest) = id.split_at(id.find('[').unwrap_or(id.len()));
+        let Some(prefix) = head.strip_suffix(name.as_str()) else {
+            continue;
+        };
+        let ids = items.iter().map(|item| format!("{prefix}{item}{rest}"));
+        let mut again = false;
+        for item in ids.filter(|item| state.nodes.contains_key(item)) {
+            let status = readiness::status_of(state, &item);
+            again |= matches!(status, Status::Failed | Status::Skipped);
+            if again && !reset.contains(&item) && !out.contains(&item) {
+                out.push(item);
+            }
+        }
     }
     out
 }

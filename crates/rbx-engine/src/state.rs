@@ -427,6 +427,10 @@ impl RunState {
             // out (a node cancelled, the clean-up begun, the run ended): a
             // crash in between leaves it to the next resume.
             kind::RUN_RESUMED if self.status == RunStatus::Cancelled => {}
+            // A failed run stays failed until the resume records its
+            // re-drive (`retry`, rule S5): one killed in between is
+            // re-driven by the next resume, not failed again untried.
+            kind::RUN_RESUMED if matches!(self.status, RunStatus::Failed { .. }) => {}
             kind::RUN_RESUMED => self.status = RunStatus::Running,
             kind::FINALLY_STARTED => {
                 self.finally = Some(payload.clone());

@@ -654,6 +654,7 @@ impl Model<'_> {
             }
         }
         self.skipped_after(failed.len(), &mut reset);
+        self.checklist_items(&mut reset);
         // X4: a run that failed only in its clean-up runs the failed
         // clean-up nodes again and ends as decided; one that failed before
         // it runs the whole clean-up again at its new end, and (Y4) the
@@ -674,10 +675,42 @@ impl Model<'_> {
                 }
             }
         }
+        // Y4: an instance a node run again is inside cleans up again.
+        let (instances, cleanups) = self.reentered(&reset);
+        for y in cleanups {
+            if !reset.contains(&y) {
+                reset.push(y);
+            }
+        }
         let reset = reset.into_iter().map(|x| self.id(x)).collect();
         self.emit(events, Event::Reset(reset));
         if again {
             self.emit(events, Event::FinallyCleared);
+        }
+        if !instances.is_empty() {
+            let instances = instances.into_iter().map(|s| self.id(s)).collect();
+            self.emit(events, Event::CleanupsReset(instances));
+        }
+    }
+
+    /// S5: a checklist among the nodes run again runs its items again
+    /// from the first that failed or was skipped to its last.
+    fn checklist_items(&self, reset: &mut Vec<usize>) {
+        let checklists = reset.clone();
+        for x in checklists {
+            let NodeKind::Checklist { items, .. } =
+                &self.graph.graph[self.plan.nodes[x].check].kind
+            else {
+                continue;
+            };
+            let reader = Reader { model: self, x };
+            let mut again = false;
+            for y in items.iter().filter_map(|item| reader.instance(item)) {
+                again |= matches!(self.nodes[y].status, Status::Failed | Status::Skipped);
+                if again && !reset.contains(&y) {
+                    reset.push(y);
+                }
+            }
         }
     }
 

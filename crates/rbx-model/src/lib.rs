@@ -591,7 +591,9 @@ impl<'g> Model<'g> {
                 for node in &mut self.nodes {
                     node.rerun = false;
                 }
-                if self.run != Run::Cancelled {
+                // S5: a failed run stays failed until its re-drive (the
+                // reset) is recorded.
+                if !matches!(self.run, Run::Cancelled | Run::Stopped(Stop::Failed(_))) {
                     self.run = Run::Going;
                 }
             }

@@ -28,11 +28,15 @@ impl<'a> Lowerer<'a> {
                 _ => None,
             })
             .collect();
+        // An item's failure goes on to the next item, never to a route nor
+        // to the tally of a loop around the checklist: only the verdict's
+        // failure is one of the loop's.
         let inner = Ctx {
             routes: Routes {
                 failure: None,
                 cancel: ctx.routes.cancel,
             },
+            tally: None,
             ..ctx.clone()
         };
         let last = list.items.len().saturating_sub(1);
@@ -86,15 +90,9 @@ impl<'a> Lowerer<'a> {
         }
         self.connect(&frontier, verdict);
         let mut next = vec![(verdict, EdgeKind::Next, origin)];
-        if let Some((target, at)) = ctx.routes.failure {
-            match self.target(target, ctx, at) {
-                Some(to) => self.edge(verdict, to, EdgeKind::Failure, at),
-                None if target.kind == TargetKind::Continue => {
-                    next.push((verdict, EdgeKind::Failure, at));
-                }
-                None => {}
-            }
-        }
+        // Its failure is a node's at its place: in a loop or block that
+        // tolerates failures, one counted against it (rule R6).
+        self.failure_route(verdict, ctx.routes, ctx, &mut next);
         if let Some((target, at)) = ctx.routes.cancel {
             let own_stage = matches!(&target.kind, TargetKind::Stage(s) if s.name == ctx.stage);
             if !own_stage {
