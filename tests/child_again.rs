@@ -57,30 +57,11 @@ fn store(bench: &Bench) -> SqliteStore {
     SqliteStore::open(&bench.path().join(".rbx")).expect("the store opens")
 }
 
-/// Every run: (id, status), sorted by id.
-fn runs(bench: &Bench) -> Vec<(String, String)> {
-    let mut runs: Vec<(String, String)> = store(bench)
-        .runs()
-        .expect("runs")
-        .into_iter()
-        .map(|r| (r.id.to_string(), r.status))
-        .collect();
-    runs.sort();
-    runs
-}
-
-fn parent(bench: &Bench) -> String {
-    runs(bench)
-        .into_iter()
-        .map(|(id, _)| id)
-        .find(|id| !id.contains('/'))
-        .expect("a parent run")
-}
-
 /// Each run's events as (kind, payload), by run id.
 fn journals(bench: &Bench) -> Vec<(String, Vec<(String, serde_json::Value)>)> {
     let store = store(bench);
-    runs(bench)
+    bench
+        .runs()
         .into_iter()
         .map(|(id, _)| {
             let events = store
@@ -104,7 +85,7 @@ fn bench() -> Bench {
 }
 
 fn from(bench: &Bench, node: &str) -> support::Output {
-    let parent = parent(bench);
+    let parent = bench.parent_run();
     bench.rbx(
         &["resume", &parent, "--from", node, "--reason", "again"],
         &[],
@@ -138,10 +119,10 @@ fn from_at_before_and_inside_a_loop_runs_the_child_again_as_a_fresh_run() {
         std::fs::write(bench.path().join("flag"), "").expect("write");
         let resumed = from(&bench, at);
         assert_eq!(resumed.status, 0, "--from {at}: {}", resumed.transcript());
-        let parent = parent(&bench);
+        let parent = bench.parent_run();
         assert_eq!(bench.ran()[..first.len()], first[..], "--from {at}");
         assert_eq!(bench.ran()[first.len()..], lines[..], "--from {at}");
-        let all = runs(&bench);
+        let all = bench.runs();
         for fresh in &again {
             let id = format!("{parent}/{fresh}");
             let status = all.iter().find(|(r, _)| *r == id).map(|(_, s)| s.as_str());
@@ -202,7 +183,7 @@ fn from_twice_numbers_the_child_runs_in_order() {
     std::fs::write(bench.path().join("flag"), "").expect("write");
     let twice = from(&bench, "s.one");
     assert_eq!(twice.status, 0, "{}", twice.transcript());
-    let parent = parent(&bench);
+    let parent = bench.parent_run();
     let journals = journals(&bench);
     let previous = |child: &str| {
         journals
@@ -258,12 +239,12 @@ fn a_redriven_child_that_ended_badly_runs_again_fresh() {
     );
     let run = bench.rbx(&["run", "main.runbook"], &[]);
     assert_ne!(run.status, 0, "{}", run.transcript());
-    let parent = parent(&bench);
+    let parent = bench.parent_run();
     std::fs::write(bench.path().join("flag"), "").expect("write");
     let resumed = bench.rbx(&["resume", &parent], &[]);
     assert_eq!(resumed.status, 0, "{}", resumed.transcript());
     assert_eq!(
-        runs(&bench),
+        bench.runs(),
         [
             (parent.clone(), "ended:done".to_string()),
             (format!("{parent}/s.g"), "ended:shut".to_string()),
@@ -290,7 +271,7 @@ fn kill_nine_at_every_event_of_the_run_again() {
         let bench = bench();
         let first = bench.ran().len();
         std::fs::write(bench.path().join("flag"), "").expect("write");
-        let parent = parent(&bench);
+        let parent = bench.parent_run();
         let after = crash.to_string();
         let crashed = bench.rbx(
             &[
@@ -322,7 +303,7 @@ fn kill_nine_at_every_event_of_the_run_again() {
             }
         }
         let transcript = last.map(|o| o.transcript()).unwrap_or_default();
-        let all = runs(&bench);
+        let all = bench.runs();
         let ids: Vec<&str> = all
             .iter()
             .map(|(id, _)| id.strip_prefix(&parent).unwrap_or(id))

@@ -103,16 +103,6 @@ fn bench(shape: Shape) -> Bench {
     bench
 }
 
-fn runs(bench: &Bench) -> Vec<(String, String)> {
-    let store = SqliteStore::open(&bench.path().join(".rbx")).expect("the store opens");
-    store
-        .runs()
-        .expect("runs")
-        .into_iter()
-        .map(|r| (r.id.to_string(), r.status))
-        .collect()
-}
-
 /// The most commands ever counted running at once.
 fn most_at_once(bench: &Bench) -> usize {
     fs::read_to_string(bench.path().join("seen"))
@@ -135,7 +125,7 @@ fn orphans_gone(bench: &Bench) {
 
 /// What the run left: each run ended, what ran, within the cap.
 fn check(bench: &Bench, shape: Shape, killed: bool) -> Result<(), TestCaseError> {
-    let all = runs(bench);
+    let all = bench.runs();
     let parent = all
         .iter()
         .map(|(id, _)| id.clone())

@@ -28,26 +28,6 @@ const DEPLOY: &str = r#"runbook deploy "Deploy one region" {
 }
 "#;
 
-/// Every run in the bench's store: (id, status).
-fn runs(bench: &Bench) -> Vec<(String, String)> {
-    let store = SqliteStore::open(&bench.path().join(".rbx")).expect("the store opens");
-    store
-        .runs()
-        .expect("runs")
-        .into_iter()
-        .map(|r| (r.id.to_string(), r.status))
-        .collect()
-}
-
-/// The parent run: the one whose id names no parent.
-fn parent(bench: &Bench) -> String {
-    runs(bench)
-        .into_iter()
-        .map(|(id, _)| id)
-        .find(|id| !id.contains('/'))
-        .expect("a parent run")
-}
-
 #[derive(Debug, Clone, Copy)]
 enum Place {
     Stage,
@@ -198,8 +178,9 @@ fn a_child_runs_once_per_node_instance_everywhere() {
         let mut expected = lines.clone();
         expected.sort_unstable();
         assert_eq!(bench.ran_sorted(), expected, "{place:?}");
-        let parent = parent(&bench);
-        let mut children: Vec<String> = runs(&bench)
+        let parent = bench.parent_run();
+        let mut children: Vec<String> = bench
+            .runs()
             .into_iter()
             .filter(|(id, _)| id.contains('/'))
             .map(|(id, status)| {
@@ -282,7 +263,7 @@ fn a_failing_child_takes_the_parents_route() {
     let run = bench.rbx(&["run", "main.runbook"], &[]);
     assert_ne!(run.status, 0, "{}", run.transcript());
     assert_eq!(bench.ran(), ["boom-eu", "undo-failed"]);
-    let all = runs(&bench);
+    let all = bench.runs();
     assert!(
         all.iter()
             .any(|(id, s)| !id.contains('/') && s == "ended:rolled_back"),
@@ -347,7 +328,7 @@ fn kill_nine_at_every_event_of_parent_and_child() {
             crashed.status, 0,
             "crash after {crash}: it should have died"
         );
-        let parent = parent(&bench);
+        let parent = bench.parent_run();
         let mut last = None;
         for _ in 0..4 {
             let resumed = bench.rbx(&["resume", &parent, "--in-doubt", "skip"], &[]);
@@ -357,7 +338,7 @@ fn kill_nine_at_every_event_of_parent_and_child() {
                 break;
             }
         }
-        let all = runs(&bench);
+        let all = bench.runs();
         assert!(
             all.iter().any(|(id, s)| *id == parent && s == "ended:done"),
             "crash after {crash}: {all:?}\n{}",
@@ -597,7 +578,7 @@ fn a_child_waiting_for_a_person_pauses_its_parent() {
     bench.write("main.runbook", PARENT_OF_PERSON);
     let run = bench.rbx(&["run", "main.runbook"], &[]);
     assert_eq!(run.status, 3, "{}", run.transcript());
-    let parent = parent(&bench);
+    let parent = bench.parent_run();
     let child = format!("{parent}/s.c");
     assert!(
         run.stderr
@@ -654,7 +635,7 @@ fn cancelling_the_parent_cancels_its_child() {
     let cancel = bench.rbx(&["cancel", "--reason", "called off"], &[]);
     assert_ne!(cancel.status, 0, "{}", cancel.transcript());
     assert_eq!(bench.ran(), ["child-finally"]);
-    let all = runs(&bench);
+    let all = bench.runs();
     assert_eq!(all.len(), 2, "{all:?}");
     for (id, status) in &all {
         assert_eq!(status, "ended:cancelled", "{id}");
@@ -674,7 +655,7 @@ fn a_resumed_child_runs_the_text_its_parent_snapshotted() {
     bench.write("main.runbook", PARENT_OF_PERSON);
     let run = bench.rbx(&["run", "main.runbook"], &[]);
     assert_eq!(run.status, 3, "{}", run.transcript());
-    let parent = parent(&bench);
+    let parent = bench.parent_run();
     let child = format!("{parent}/s.c");
     bench.write(
         "person.runbook",
@@ -784,9 +765,9 @@ fn resuming_a_parent_failed_by_its_child_redrives_the_child() {
         "{}",
         run.transcript()
     );
-    let parent = parent(&bench);
+    let parent = bench.parent_run();
     assert_eq!(
-        runs(&bench),
+        bench.runs(),
         [
             (parent.clone(), "failed".to_string()),
             (format!("{parent}/s.c"), "failed".to_string())
@@ -796,7 +777,7 @@ fn resuming_a_parent_failed_by_its_child_redrives_the_child() {
     let resumed = bench.rbx(&["resume"], &[]);
     assert_eq!(resumed.status, 0, "{}", resumed.transcript());
     assert_eq!(bench.ran(), ["flaky-first", "flaky-second", "parent-after"]);
-    assert_eq!(runs(&bench).len(), 2);
+    assert_eq!(bench.runs().len(), 2);
 }
 
 /// A child run goes on only through its parent: `rbx resume` of the child
@@ -838,7 +819,7 @@ fn a_child_run_is_resumed_only_through_its_parent() {
     );
     let run = bench.rbx(&["run", "main.runbook"], &[]);
     assert_eq!(run.status, 0, "{}", run.transcript());
-    let parent = parent(&bench);
+    let parent = bench.parent_run();
     let child = format!("{parent}/s.deploy[us]");
     let store = SqliteStore::open(&bench.path().join(".rbx")).expect("the store opens");
     let before = store

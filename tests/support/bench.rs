@@ -128,6 +128,30 @@ impl Bench {
         lines
     }
 
+    /// Every run in the store, a child run's included: (id, status),
+    /// sorted by id.
+    pub fn runs(&self) -> Vec<(String, String)> {
+        let store = SqliteStore::open(&self.path().join(".rbx")).expect("the store opens");
+        let mut runs: Vec<(String, String)> = store
+            .runs()
+            .expect("runs")
+            .into_iter()
+            .map(|r| (r.id.to_string(), r.status))
+            .collect();
+        runs.sort();
+        runs
+    }
+
+    /// The top run: the one whose id names no parent (a child run's is
+    /// `{parent}/{node}`).
+    pub fn parent_run(&self) -> String {
+        self.runs()
+            .into_iter()
+            .map(|(id, _)| id)
+            .find(|id| !id.contains('/'))
+            .expect("a parent run")
+    }
+
     /// The latest run's status as the store records it (`ended:done`,
     /// `failed`, …).
     pub fn status(&self) -> String {
