@@ -25,10 +25,6 @@ pub(crate) const KNOWN: &[Known] = &[
         seen: refuses_an_answer_the_model_records,
     },
     Known {
-        fixture: "y2-a-resumed-outcome-waits-for-a-clean-up-that-never-begins",
-        seen: stops_waiting_for_a_clean_up_it_never_begins,
-    },
-    Known {
         fixture: "y3-from-leaves-a-stage-clean-up-begun-at-the-end-unstarted",
         seen: pauses_before_a_clean_ups_start,
     },
@@ -43,22 +39,6 @@ fn pauses_before_a_clean_ups_start(engine: &Facts, model: &Facts) -> bool {
         .settled
         .retain(|node, _| !node.ends_with(".finally") || engine.settled.contains_key(node));
     unstarted.settled.len() < model.settled.len() && unstarted == *engine
-}
-
-/// A resumed run whose outcome waits for a stage instance's clean-up
-/// (Y2) that the engine never begins: it stops without an outcome, where
-/// the model begins the clean-up and ends the run.
-fn stops_waiting_for_a_clean_up_it_never_begins(engine: &Facts, model: &Facts) -> bool {
-    engine
-        .outcome
-        .as_deref()
-        .is_some_and(|o| o.contains("the run stopped without an outcome"))
-        && model
-            .outcome
-            .as_deref()
-            .is_some_and(|o| o.starts_with("ended"))
-        && engine.cleanups.is_empty()
-        && !model.cleanups.is_empty()
 }
 
 /// A cancel whose route leaves the flow of a step in doubt: the engine

@@ -366,14 +366,16 @@ impl Dispatcher<'_> {
 
     /// Begins the clean-up of every started instance that is done (rule
     /// Y2), unless the run's end is decided: then the end begins them.
-    async fn begin_done_cleanups(&mut self) -> Result<(), String> {
+    /// `true` when it began one.
+    async fn begin_done_cleanups(&mut self) -> Result<bool, String> {
         if self.state.finally.is_some() || self.stops.any() {
-            return Ok(());
+            return Ok(false);
         }
-        for s in cleanup::done(self.state, self.plan, &self.waited, self.ending) {
+        let done = cleanup::done(self.state, self.plan, &self.waited, self.ending);
+        for &s in &done {
             self.begin_cleanup(s, false).await?;
         }
-        Ok(())
+        Ok(!done.is_empty())
     }
 
     /// What waits for a clean-up is looked at again: the nodes that leave
@@ -437,9 +439,16 @@ impl Dispatcher<'_> {
         self.wake_ticks();
         self.begin_done_cleanups().await?;
         // A tick kept as a timer before the work beside it settled in this
-        // pass is looked at again now, not at its due time (rule V3).
-        while self.look_at_candidates().await? && self.wake_stopped_ticks() {}
-        Ok(())
+        // pass is looked at again now, not at its due time (rule V3); an
+        // instance whose last nodes were skipped in this pass cleans up
+        // now (Y2), not never: its clean-up may be what the loop's next
+        // item, or an outcome after it, waits for.
+        loop {
+            while self.look_at_candidates().await? && self.wake_stopped_ticks() {}
+            if !self.begin_done_cleanups().await? {
+                return Ok(());
+            }
+        }
     }
 
     /// Looks at every candidate (see `consider`); `false` once the run's
