@@ -352,6 +352,9 @@ pub fn resolve_inputs(
         };
         let value =
             value::parse_input(text, &input.ty).map_err(|why| format!("`--set {key}=…`: {why}"))?;
+        if let Some(was) = stored.and_then(|s| s.get(key)) {
+            kept_as_started(key, was, &value)?;
+        }
         values.insert(key.clone(), value);
     }
     for input in &procedure.inputs {
@@ -388,6 +391,22 @@ pub fn resolve_inputs(
     }
     at_once::check(&procedure.graph, &values)?;
     Ok(values)
+}
+
+/// A resumed run keeps the inputs it started with: its record names them,
+/// and every value the run derived from them (loop items, conditions taken)
+/// was derived from those. `--set` may repeat a value, not change it.
+fn kept_as_started(key: &str, was: &serde_json::Value, given: &Value) -> Result<(), String> {
+    if given.to_json().as_ref() == Some(was) {
+        return Ok(());
+    }
+    let was = Value::from_json(was).map_or_else(|| was.to_string(), |v| v.to_string());
+    let was = was.escape_debug();
+    Err(format!(
+        "`--set {key}=…`: the run started with {key} = `{was}`, and a run keeps the inputs it \
+         started with (its record names them); leave `--set {key}` out to go on with that \
+         value, or start a new run to use another"
+    ))
 }
 
 fn non_secret_json(inputs: &HashMap<String, Value>) -> serde_json::Value {
