@@ -1384,8 +1384,20 @@ fn resume_refuses_a_changed_runbook_unless_allowed() {
     let refused = bench.rbx(&["resume", &run]);
     assert_eq!(refused.status, 2, "{}", refused.transcript());
     assert!(refused.stderr.contains("changed"), "{}", refused.stderr);
-    assert!(refused.stderr.contains("last"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("step s.last"), "{}", refused.stderr);
     assert!(!refused.stderr.contains("first"), "{}", refused.stderr);
+    // What changed is shown, the snapshot's line and the file's.
+    let shown = |sign: char, text: &str| {
+        refused
+            .stderr
+            .lines()
+            .any(|l| l.trim_start().starts_with(sign) && l.contains(text))
+    };
+    assert!(
+        shown('-', r#"run "echo last >> side""#) && shown('+', "echo last; echo last >> side"),
+        "{}",
+        refused.stderr
+    );
     assert!(
         refused.stderr.contains("--allow-changed"),
         "{}",
@@ -1395,6 +1407,29 @@ fn resume_refuses_a_changed_runbook_unless_allowed() {
 
     let allowed = bench.rbx(&["resume", &run, "--allow-changed"]);
     assert_eq!(allowed.status, 0, "{}", allowed.transcript());
+    assert_eq!(bench.side(), ["first", "check", "check", "last"]);
+}
+
+/// Moving steps, re-indenting and comments change no step: the resume
+/// goes on without `--allow-changed`.
+#[test]
+fn resume_goes_on_when_the_runbook_only_moved() {
+    let bench = Bench::new();
+    bench.runbook("demo.runbook", FAILS_UNTIL_FIXED);
+    let out = bench.rbx(&["run", "demo.runbook"]);
+    assert_eq!(out.status, 1, "{}", out.transcript());
+    let run = started_run(&out.stderr).expect("the run id");
+    bench.touch("fixed");
+    let moved: String = format!("# Reviewed after the incident.\n\n{FAILS_UNTIL_FIXED}")
+        .lines()
+        .map(|line| format!("  {line}\n"))
+        .collect();
+    bench.runbook(
+        "demo.runbook",
+        &moved.replace("    step check", "    # flaky\n    step check"),
+    );
+    let resumed = bench.rbx(&["resume", &run]);
+    assert_eq!(resumed.status, 0, "{}", resumed.transcript());
     assert_eq!(bench.side(), ["first", "check", "check", "last"]);
 }
 

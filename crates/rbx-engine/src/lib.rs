@@ -7,6 +7,7 @@
 //! run's store, in memory, from the task that drives it).
 
 pub mod at_once;
+pub mod changes;
 pub mod checkpoint;
 mod child_run;
 mod cleanup;
@@ -882,7 +883,7 @@ pub struct Resume {
 pub enum ResumeError {
     Store(String),
     Held(Holder),
-    Changed(Vec<String>),
+    Changed(Vec<changes::Change>),
     Invalid(String),
 }
 
@@ -1038,21 +1039,21 @@ async fn resume_locked(
             "the run `{run}` has already ended"
         )));
     }
-    let changed = changed_nodes(&procedure, &sources, &request.current);
+    let changed = changes::changes(&sources, &request.current);
     if !changed.is_empty() {
-        let finished_changed: Vec<&String> = changed
+        // A changed node counts as finished if any instance of it
+        // succeeded or was skipped; a failed one is what the change may be
+        // fixing.
+        let finished = changed
             .iter()
-            .filter(|id| {
-                // A changed step counts as finished if any instance of it
-                // succeeded or was skipped; a failed one is what the change
-                // may be fixing.
-                state.nodes.iter().any(|(n, s)| {
-                    runner::base_name(n).as_deref() == Some(id.as_str())
+            .filter_map(|c| c.node.as_deref())
+            .any(|node| {
+                state.nodes.iter().any(|(id, s)| {
+                    changes::written_as(id) == node
                         && matches!(s.status, Status::Succeeded | Status::Skipped)
                 })
-            })
-            .collect();
-        if !request.allow_changed || !finished_changed.is_empty() {
+            });
+        if !request.allow_changed || finished {
             return Err(ResumeError::Changed(changed));
         }
     }
@@ -1618,62 +1619,6 @@ fn descendants(plan: &expand::Plan, start: usize) -> Vec<String> {
         stack.extend(plan.outgoing[x].iter().map(|(to, _)| *to));
     }
     out
-}
-
-/// Ids of the nodes whose text differs between the snapshot and the
-/// sources as they are now (plus any node added or removed).
-pub fn changed_nodes(
-    procedure: &Procedure,
-    snapshot: &[(String, String)],
-    current: &[(String, String)],
-) -> Vec<String> {
-    let snapshot: Vec<(String, String)> = snapshot
-        .iter()
-        .filter(|(path, _)| is_runbook_source(path))
-        .cloned()
-        .collect();
-    if snapshot == current || current.is_empty() {
-        return Vec::new();
-    }
-    let snapshot = snapshot.as_slice();
-    let blocks = |sources: &[(String, String)]| -> HashMap<String, String> {
-        let mut out = HashMap::new();
-        for (_, text) in sources {
-            let Some(file) = rbx_syntax::parse(text).file else {
-                continue;
-            };
-            for item in &file.items {
-                if let ItemKind::Stage(stage) = &item.kind {
-                    collect_blocks(&stage.items, &mut out);
-                }
-            }
-        }
-        out
-    };
-    let before = blocks(snapshot);
-    let after = blocks(current);
-    let mut changed: Vec<String> = before
-        .iter()
-        .filter(|(id, text)| after.get(*id) != Some(*text))
-        .map(|(id, _)| id.clone())
-        .chain(after.keys().filter(|id| !before.contains_key(*id)).cloned())
-        .collect();
-    changed.sort();
-    changed.dedup();
-    let _ = procedure;
-    changed
-}
-
-fn collect_blocks(items: &[rbx_syntax::ast::StageItem], out: &mut HashMap<String, String>) {
-    use rbx_syntax::ast::StageItemKind;
-    for item in items {
-        match &item.kind {
-            StageItemKind::Block(block) => {
-                out.insert(block.id.name.clone(), format!("{block:?}"));
-            }
-            kind => collect_blocks(kind.nested(), out),
-        }
-    }
 }
 
 #[cfg(test)]
