@@ -231,6 +231,7 @@ impl<'a> NodeView<'a> {
                     reason: e.reason.clone(),
                     exit: e.exit,
                     retried: e.retried.clone(),
+                    child: e.child.clone(),
                 })
                 .collect(),
         })
