@@ -83,6 +83,7 @@ const REPLAYED: &[&str] = &[
     "x4-a-redrive-lists-the-clean-up-nodes-it-resets",
     "y2-an-outcome-reached-from-a-called-stage-waits-for-the-clean-up",
     "y2-a-resumed-outcome-waits-for-a-clean-up-that-never-begins",
+    "y3-from-leaves-a-stage-clean-up-begun-at-the-end-unstarted",
 ];
 
 /// Runbooks the model calls an error (a run of them breaks, E3) that

@@ -24,22 +24,7 @@ pub(crate) const KNOWN: &[Known] = &[
         fixture: "p1-an-answer-after-a-cancel-cut-short-by-a-crash",
         seen: refuses_an_answer_the_model_records,
     },
-    Known {
-        fixture: "y3-from-leaves-a-stage-clean-up-begun-at-the-end-unstarted",
-        seen: pauses_before_a_clean_ups_start,
-    },
 ];
-
-/// A stage's clean-up begun at the run's end (Y3) whose start the engine
-/// leaves unsettled while the run pauses in the runbook's `finally`: all
-/// else agrees, the model settled those starts.
-fn pauses_before_a_clean_ups_start(engine: &Facts, model: &Facts) -> bool {
-    let mut unstarted = model.clone();
-    unstarted
-        .settled
-        .retain(|node, _| !node.ends_with(".finally") || engine.settled.contains_key(node));
-    unstarted.settled.len() < model.settled.len() && unstarted == *engine
-}
 
 /// A cancel whose route leaves the flow of a step in doubt: the engine
 /// records an in-doubt decision (rerun) for the step before skipping it

@@ -249,6 +249,15 @@ pub(crate) async fn dispatch(
     if let Err(e) = dispatcher.recover().await {
         return Some(Exit::Broken(e));
     }
+    // A run whose end was decided begins the stages' clean-ups that are
+    // not begun before anything else is looked at, so that they go first,
+    // before the runbook's (rule Y3).
+    if dispatcher.state.finally.is_some() {
+        let pending = cleanup::pending(dispatcher.state, plan);
+        if let Err(e) = dispatcher.begin_at_end(pending).await {
+            return Some(Exit::Broken(e));
+        }
+    }
     loop {
         if let Some(exit) = dispatcher.run_until_stopped(&cancel).await {
             return Some(exit);
@@ -341,7 +350,15 @@ impl Dispatcher<'_> {
             self.ready.retain(|&x| is_cleanup(&plan.nodes[x].flow));
             self.candidates.extend(self.plan.finally);
         }
-        // Begun here, or not yet when rbx was killed after deciding.
+        let begun = self.begin_at_end(pending).await?;
+        Ok(decided || begun)
+    }
+
+    /// Begins, as the run's end decided, each of the clean-ups `pending`
+    /// not begun yet (rule Y3): begun here, or not yet when rbx was killed
+    /// after deciding, or reset since by `--from`. `true` when it began
+    /// one.
+    async fn begin_at_end(&mut self, pending: Vec<usize>) -> Result<bool, String> {
         let mut begun = false;
         for s in pending {
             if !cleanup::begun(self.state, self.plan, s) {
@@ -349,7 +366,7 @@ impl Dispatcher<'_> {
                 begun = true;
             }
         }
-        Ok(decided || begun)
+        Ok(begun)
     }
 
     /// Records that the clean-up of the stage instance `s` starts, once it
