@@ -84,6 +84,7 @@ const REPLAYED: &[&str] = &[
     "y2-an-outcome-reached-from-a-called-stage-waits-for-the-clean-up",
     "y2-a-resumed-outcome-waits-for-a-clean-up-that-never-begins",
     "y3-from-leaves-a-stage-clean-up-begun-at-the-end-unstarted",
+    "y2-an-instance-beside-an-outcome-cleans-up-though-none-of-its-work-began",
 ];
 
 /// Runbooks the model calls an error (a run of them breaks, E3) that

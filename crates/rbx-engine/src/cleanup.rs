@@ -205,8 +205,10 @@ pub(crate) fn idle(state: &RunState, plan: &Plan, s: usize) -> bool {
 /// Rule Y2: the started instances whose clean-up may begin as the run
 /// goes: every node inside settled, or something control leaves for
 /// waits for it (`waited`), nothing inside is running, and nothing inside
-/// can start any more — its flow was left, or an outcome waits (`ending`).
-/// Left by `then` with work inside still to run, it cleans up after it.
+/// can start any more — its flow was left, or an outcome waits (`ending`);
+/// or an outcome waits and nothing inside is running, whether or not
+/// control leaves it. Left by `then` with work inside still to run, it
+/// cleans up after it.
 pub(crate) fn done(
     state: &RunState,
     plan: &Plan,
@@ -220,7 +222,8 @@ pub(crate) fn done(
             let members = plan.scopes.members(s);
             let settled = |x: &usize| status_of(state, &plan.nodes[*x].id).settled();
             let stopped = ending || state.left.contains_key(&plan.nodes[s].flow);
-            members.iter().all(settled) || (waited.contains(&s) && stopped && idle(state, plan, s))
+            members.iter().all(settled)
+                || ((waited.contains(&s) && stopped) || ending) && idle(state, plan, s)
         })
         .collect()
 }
