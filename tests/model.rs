@@ -85,6 +85,7 @@ const REPLAYED: &[&str] = &[
     "y2-a-resumed-outcome-waits-for-a-clean-up-that-never-begins",
     "y3-from-leaves-a-stage-clean-up-begun-at-the-end-unstarted",
     "y2-an-instance-beside-an-outcome-cleans-up-though-none-of-its-work-began",
+    "s2-a-cancel-decides-no-step-its-route-skips",
 ];
 
 /// Runbooks the model calls an error (a run of them breaks, E3) that

@@ -15,29 +15,10 @@ use crate::play::Ran;
 /// goes on past it (counting it) rather than stopping at it every time.
 /// When the engine is fixed, remove the entry and add its fixture to
 /// `REPLAYED`.
-pub(crate) const KNOWN: &[Known] = &[
-    Known {
-        fixture: "s2-a-cancel-decides-no-step-its-route-skips",
-        seen: decides_in_doubt_before_a_cancel_skips,
-    },
-    Known {
-        fixture: "p1-an-answer-after-a-cancel-cut-short-by-a-crash",
-        seen: refuses_an_answer_the_model_records,
-    },
-];
-
-/// A cancel whose route leaves the flow of a step in doubt: the engine
-/// records an in-doubt decision (rerun) for the step before skipping it
-/// with the rest of the flow, where the rules skip it undecided; all else
-/// agrees.
-fn decides_in_doubt_before_a_cancel_skips(engine: &Facts, model: &Facts) -> bool {
-    let mut undecided = engine.clone();
-    undecided.in_doubt.clear();
-    engine.cancelled > 0
-        && !engine.in_doubt.is_empty()
-        && model.in_doubt.is_empty()
-        && undecided == *model
-}
+pub(crate) const KNOWN: &[Known] = &[Known {
+    fixture: "p1-an-answer-after-a-cancel-cut-short-by-a-crash",
+    seen: refuses_an_answer_the_model_records,
+}];
 
 /// `rbx confirm` after a cancel that a crash cut short, in a run with
 /// child runs: the engine refuses the answer (the cancel is pending) where

@@ -1173,6 +1173,23 @@ async fn resume_locked(
                 success: false,
             });
         }
+        // A step in doubt where it stopped with no `on cancel` route is
+        // skipped, undecided: the cancel settles where the run goes, and no
+        // in-doubt decision is asked for or recorded for it (rule S2).
+        let in_doubt: Vec<usize> = readiness::next(&state, &plan)
+            .into_iter()
+            .filter(|x| !stopped_at.contains(x))
+            .filter(|&x| readiness::status_of(&state, &plan.nodes[x].id) == Status::Running)
+            .collect();
+        for x in in_doubt {
+            let id = plan.nodes[x].id.clone();
+            let seq = append(state::kind::NODE_SKIPPED, json!({ "node": id }))
+                .await
+                .map_err(|e| ResumeError::Store(e.to_string()))?;
+            let entry = state.nodes.entry(id).or_default();
+            entry.status = Status::Skipped;
+            entry.finished_seq = Some(seq);
+        }
         for x in stopped_at {
             let id = plan.nodes[x].id.clone();
             let seq = append(
