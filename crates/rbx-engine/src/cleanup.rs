@@ -322,3 +322,22 @@ pub(crate) fn reentered(state: &RunState, plan: &Plan, reset: &[String]) -> Vec<
         })
         .collect()
 }
+
+/// Rule X5: the people's nodes of a clean-up that a cancelled run whose
+/// clean-up began waits for: those `rbx cancel` settles as cancelled.
+pub(crate) fn waited_for(
+    procedure: &crate::Procedure,
+    inputs: &serde_json::Value,
+    state: &RunState,
+    plan: &Plan,
+) -> Vec<usize> {
+    // What the run would wait for, were the cancel not pending.
+    let mut going = state.clone();
+    going.status = crate::state::RunStatus::Running;
+    crate::waiting_for(procedure, inputs, &going)
+        .into_iter()
+        .filter(|(id, person)| *person && status_of(state, id) == Status::Pending)
+        .filter_map(|(id, _)| plan.by_id.get(&id).copied())
+        .filter(|&x| rbx_check::symbols::is_cleanup(&plan.nodes[x].flow))
+        .collect()
+}

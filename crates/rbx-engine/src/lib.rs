@@ -1098,14 +1098,19 @@ async fn resume_locked(
         child_run::cancel_children(journal, &procedure, run, &state, &options).await;
         // Where it stopped: the nodes it would run next, or was running
         // (rules R1, R2, C2) — never a node control does not reach.
-        let stopped_at: Vec<usize> = readiness::next(&state, &plan)
-            .into_iter()
-            .filter(|&x| {
-                plan.outgoing[x].iter().any(|(_, link)| {
-                    *link == expand::Link::Route(rbx_check::graph::EdgeKind::Cancel)
+        // Once the clean-up began, a cancel stops only the waiting for
+        // people in it (rule X5): the clean-up's steps run on.
+        let stopped_at: Vec<usize> = match state.finally {
+            Some(_) => cleanup::waited_for(&procedure, &summary.inputs, &state, &plan),
+            None => readiness::next(&state, &plan)
+                .into_iter()
+                .filter(|&x| {
+                    plan.outgoing[x].iter().any(|(_, link)| {
+                        *link == expand::Link::Route(rbx_check::graph::EdgeKind::Cancel)
+                    })
                 })
-            })
-            .collect();
+                .collect(),
+        };
         // A stage's clean-up that failed before the cancel fails the run
         // at its end (rules Y3, X3), as one failing after it would: the
         // end goes through `finally_started` too.
@@ -1132,6 +1137,7 @@ async fn resume_locked(
                     .map_err(|e| ResumeError::Store(e.to_string()))?;
                 let entry = state.nodes.entry(id).or_default();
                 entry.status = Status::Cancelled;
+                entry.reason = Some("cancelled by the operator".to_string());
                 entry.finished_seq = Some(seq);
             }
             let payload = json!({ "outcome": "cancelled", "success": false });
@@ -1152,7 +1158,7 @@ async fn resume_locked(
                 .map_err(|e| ResumeError::Store(e.to_string()))?;
                 state.cleanups.insert(stage, true);
             }
-        } else if stopped_at.is_empty() {
+        } else if stopped_at.is_empty() && state.finally.is_none() {
             // Ended and its status in one transaction (rule E4).
             let id = run.clone();
             journal
@@ -1178,6 +1184,7 @@ async fn resume_locked(
         // in-doubt decision is asked for or recorded for it (rule S2).
         let in_doubt: Vec<usize> = readiness::next(&state, &plan)
             .into_iter()
+            .filter(|_| state.finally.is_none())
             .filter(|x| !stopped_at.contains(x))
             .filter(|&x| readiness::status_of(&state, &plan.nodes[x].id) == Status::Running)
             .collect();
@@ -1206,6 +1213,7 @@ async fn resume_locked(
             .map_err(|e| ResumeError::Store(e.to_string()))?;
             let entry = state.nodes.entry(id).or_default();
             entry.status = Status::Cancelled;
+            entry.reason = Some("cancelled by the operator".to_string());
             entry.finished_seq = Some(seq);
         }
     }

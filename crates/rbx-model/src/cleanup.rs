@@ -277,9 +277,11 @@ impl Model<'_> {
             || (0..self.nodes.len()).any(|x| self.cleanup_failed(x))
     }
 
-    /// A node of a clean-up, the runbook's or a stage's, that failed.
+    /// A node of a clean-up, the runbook's or a stage's, that failed or
+    /// that a cancel stopped (X5).
     pub(crate) fn cleanup_failed(&self, x: usize) -> bool {
-        is_cleanup(&self.plan.nodes[x].flow) && self.nodes[x].status == Status::Failed
+        is_cleanup(&self.plan.nodes[x].flow)
+            && matches!(self.nodes[x].status, Status::Failed | Status::Cancelled)
     }
 
     /// Y4: the nodes of the clean-ups the run's end began, to run again at
