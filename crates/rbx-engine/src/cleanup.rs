@@ -307,11 +307,19 @@ pub(crate) fn begun_at_end(state: &RunState, plan: &Plan) -> Vec<String> {
         .collect()
 }
 
-/// The instances with a node among `reset` (their outcomes aside: an
-/// outcome run again runs nothing of its instance), whose clean-up has
-/// begun: run again from inside, they clean up again when left (`--from`).
-pub(crate) fn reentered(state: &RunState, plan: &Plan, reset: &[String]) -> Vec<usize> {
-    plan.scopes
+/// Rule Y4: the instances with a node among `reset` (their outcomes
+/// aside: an outcome run again runs nothing of its instance) whose
+/// clean-up has begun — run again from inside, they clean up again when
+/// left — by name; the nodes of their clean-ups that `keep` accepts are
+/// added to `reset`. For a re-drive and for `--from`.
+pub(crate) fn reset_reentered(
+    state: &RunState,
+    plan: &Plan,
+    reset: &mut Vec<String>,
+    keep: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let reentered: Vec<usize> = plan
+        .scopes
         .with_cleanup()
         .filter(|&s| begun(state, plan, s))
         .filter(|&s| {
@@ -320,6 +328,19 @@ pub(crate) fn reentered(state: &RunState, plan: &Plan, reset: &[String]) -> Vec<
                 .iter()
                 .any(|id| plan.by_id.get(id).is_some_and(|x| members.contains(x)))
         })
+        .collect();
+    for &s in &reentered {
+        let nodes: Vec<String> = plan
+            .scopes
+            .nodes_cleaning(s)
+            .map(|x| plan.nodes[x].id.clone())
+            .filter(|id| keep(id) && !reset.contains(id))
+            .collect();
+        reset.extend(nodes);
+    }
+    reentered
+        .into_iter()
+        .map(|s| plan.nodes[s].id.clone())
         .collect()
 }
 

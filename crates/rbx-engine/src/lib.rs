@@ -1223,21 +1223,10 @@ async fn resume_locked(
         let (mut reset, again) = to_redrive(&procedure.graph, &plan, &state);
         // A stage instance re-entered by a node run again cleans up again
         // when it is next left, as after `--from` (rule Y4).
-        let reentered = cleanup::reentered(&state, &plan, &reset);
-        let cleanups: Vec<String> = reentered
-            .iter()
-            .map(|&s| plan.nodes[s].id.clone())
-            .collect();
-        for &s in &reentered {
-            let nodes = plan
-                .scopes
-                .nodes_cleaning(s)
-                .map(|x| plan.nodes[x].id.clone());
-            let nodes: Vec<String> = nodes
-                .filter(|id| state.nodes.contains_key(id) && !reset.contains(id))
-                .collect();
-            reset.extend(nodes);
-        }
+        // Only the clean-up nodes that ran: one an earlier reset left
+        // pending is pending already.
+        let cleanups =
+            cleanup::reset_reentered(&state, &plan, &mut reset, |id| state.nodes.contains_key(id));
         append(
             state::kind::RETRY,
             json!({ "node": node, "reset": reset, "finally": again, "cleanups": cleanups }),
@@ -1275,15 +1264,7 @@ async fn resume_locked(
         let mut reset = descendants(&plan, start);
         // A stage run again from inside cleans up again when it is left
         // (rule Y4).
-        let reentered = cleanup::reentered(&state, &plan, &reset);
-        let cleanups: Vec<String> = reentered
-            .iter()
-            .map(|&s| plan.nodes[s].id.clone())
-            .collect();
-        for &s in &reentered {
-            let nodes = plan.scopes.nodes_cleaning(s);
-            reset.extend(nodes.map(|x| plan.nodes[x].id.clone()));
-        }
+        let cleanups = cleanup::reset_reentered(&state, &plan, &mut reset, |_| true);
         append(
             state::kind::RERUN_FROM,
             json!({
