@@ -86,6 +86,7 @@ const REPLAYED: &[&str] = &[
     "y3-from-leaves-a-stage-clean-up-begun-at-the-end-unstarted",
     "y2-an-instance-beside-an-outcome-cleans-up-though-none-of-its-work-began",
     "s2-a-cancel-decides-no-step-its-route-skips",
+    "v3-a-tick-after-a-confirmed-choice",
 ];
 
 /// Runbooks the model calls an error (a run of them breaks, E3) that
