@@ -20,7 +20,8 @@ use support::bench::Bench;
 #[derive(Debug, Clone, Copy)]
 enum Place {
     Runbook,
-    InPlace,
+    /// The entry stage's own clean-up.
+    Own,
     Again,
     Foreach,
     Call,
@@ -28,7 +29,7 @@ enum Place {
 
 const PLACES: [Place; 5] = [
     Place::Runbook,
-    Place::InPlace,
+    Place::Own,
     Place::Again,
     Place::Foreach,
     Place::Call,
@@ -60,12 +61,12 @@ fn render(place: Place, fail: bool) -> String {
     let exit = if fail { "; exit 1" } else { "" };
     let work = format!("    step w \"w\" {{\n      run \"echo w >> ran.log{exit}\"\n    }}\n");
     match place {
-        Place::Runbook | Place::InPlace => t.push_str(&work),
+        Place::Runbook | Place::Own => t.push_str(&work),
         Place::Again => t.push_str("    again k\n"),
         Place::Foreach => t.push_str("    foreach h in hosts {\n      again k\n    }\n"),
         Place::Call => t.push_str("    call k(host = \"a\")\n"),
     }
-    if let Place::InPlace = place {
+    if let Place::Own = place {
         cleanup(&mut t, "    ");
     }
     t.push_str("    end done\n  }\n");
@@ -82,7 +83,7 @@ fn render(place: Place, fail: bool) -> String {
             cleanup(&mut t, "    ");
             t.push_str("    end done\n  }\n");
         }
-        Place::Runbook | Place::InPlace => {}
+        Place::Runbook | Place::Own => {}
     }
     if let Place::Runbook = place {
         t.push('\n');

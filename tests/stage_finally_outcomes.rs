@@ -22,7 +22,8 @@ use support::bench::Bench;
 /// Where the stage with a clean-up runs.
 #[derive(Debug, Clone, Copy)]
 enum Place {
-    InPlace,
+    /// The stage itself, run in place (`then w`).
+    Own,
     Again,
     Foreach,
     Parallel,
@@ -44,7 +45,7 @@ enum Way {
 }
 
 const PLACES: [Place; 7] = [
-    Place::InPlace,
+    Place::Own,
     Place::Again,
     Place::Foreach,
     Place::Parallel,
@@ -94,7 +95,7 @@ fn render(place: Place, way: Way) -> String {
     );
     step(&mut t, "    ", "first", false, false);
     match place {
-        Place::InPlace => t.push_str("    then w\n"),
+        Place::Own => t.push_str("    then w\n"),
         Place::Again => t.push_str("    again w\n"),
         Place::Foreach => t.push_str("    foreach h in hosts {\n      again w\n    }\n"),
         Place::Parallel => {
@@ -112,7 +113,7 @@ fn render(place: Place, way: Way) -> String {
             t.push_str("    foreach h in hosts {\n      call w(host = h)\n    }\n");
         }
     }
-    if !matches!(place, Place::InPlace) {
+    if !matches!(place, Place::Own) {
         step(&mut t, "    ", "after", false, false);
         t.push_str("    end done\n");
     }
