@@ -82,6 +82,7 @@ const REPLAYED: &[&str] = &[
     "y4-from-an-outcome-runs-no-clean-up-again",
     "x4-a-redrive-lists-the-clean-up-nodes-it-resets",
     "y2-an-outcome-reached-from-a-called-stage-waits-for-the-clean-up",
+    "v1-an-every-last-in-its-block-lets-a-branch-go-on",
 ];
 
 /// Runbooks the model calls an error (a run of them breaks, E3) that

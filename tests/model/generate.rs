@@ -103,9 +103,15 @@ pub(crate) enum Item {
     /// `repeat at most N until M.verdict == good`, where `M` is a manual
     /// step written last in its body.
     Repeat { at_most: u8, body: Vec<Item> },
-    /// `every 1h at most N { … }`: beside the items after it, an interval
-    /// no generated run lasts, so no iteration comes due (V2, V3).
-    Every { at_most: u8, body: Vec<Item> },
+    /// `every I at most N { … }`: beside the items after it, with an
+    /// interval of [`INTERVALS`] (by this index), which a step's time on
+    /// the simulated clock ([`STEP_MS`]) and the time between operations
+    /// make come due, or missed (V2–V4).
+    Every {
+        interval: u8,
+        at_most: u8,
+        body: Vec<Item>,
+    },
     /// `call p_ok(…)` or `call p_bad(…)`: an instance of a stage with a
     /// parameter, whose one step succeeds or fails.
     Call {
@@ -179,7 +185,10 @@ pub(crate) const CONSTRUCTS: &[&str] = &[
     "checklist ",
     " fail-fast {",
     "repeat at most ",
-    "every 1h",
+    "every 10m",
+    "every 30m",
+    "every 45m",
+    "every 2h",
     "s when ",
     "parallel when ",
     "manual ",
@@ -202,6 +211,18 @@ pub(crate) const CONSTRUCTS: &[&str] = &[
     ".verdict < 1",
     "then s",
 ];
+
+/// The intervals a generated `every` is written with.
+pub(crate) const INTERVALS: [&str; 4] = ["10m", "30m", "45m", "2h"];
+/// How long each step's command takes on the simulated clock
+/// (`RBX_TEST_CLOCK`): twenty minutes.
+pub(crate) const STEP_MS: i64 = 20 * 60_000;
+/// When a generated run starts on the simulated clock:
+/// 2026-12-07T23:00:00Z.
+pub(crate) const START_MS: i64 = 1_796_684_400_000;
+/// The times, in minutes, that can pass before an operation: nothing, a
+/// moment, part of an interval, or several intervals of downtime.
+const DOWNTIMES: [u32; 8] = [0, 0, 0, 10, 25, 50, 95, 200];
 
 pub(crate) const OUTCOMES: [&str; 4] = ["done", "aborted", "halted", "rolled_back"];
 pub(crate) const HOSTS: [&str; 3] = ["a", "b", "c"];
@@ -343,8 +364,16 @@ pub(crate) fn item() -> impl Strategy<Value = Item> {
                 }),
             ((1..4u8), prop::collection::vec(inner, 0..3))
                 .prop_map(|(at_most, body)| Item::Repeat { at_most, body }),
-            ((1..4u8), prop::collection::vec(checklist_item(), 1..3))
-                .prop_map(|(at_most, body)| Item::Every { at_most, body }),
+            (
+                0..4u8,
+                (1..4u8),
+                prop::collection::vec(checklist_item(), 1..3)
+            )
+                .prop_map(|(interval, at_most, body)| Item::Every {
+                    interval,
+                    at_most,
+                    body
+                }),
         ]
     })
 }
@@ -478,6 +507,9 @@ pub(crate) struct Case {
     pub(crate) answers: Vec<Option<u8>>,
     pub(crate) crash: Option<Crash>,
     pub(crate) ops: Vec<OpSpec>,
+    /// The time before each operation, the first (the run) aside: a pick
+    /// of [`DOWNTIMES`] each, in turn.
+    pub(crate) downtimes: Vec<u8>,
 }
 
 pub(crate) fn case() -> impl Strategy<Value = Case> {
@@ -486,12 +518,14 @@ pub(crate) fn case() -> impl Strategy<Value = Case> {
         prop::collection::vec(prop::option::weighted(0.75, 0..4u8), 12),
         crash(),
         prop::collection::vec(op(), 0..5),
+        prop::collection::vec(0..8u8, 1..4),
     )
-        .prop_map(|(spec, answers, crash, ops)| Case {
+        .prop_map(|(spec, answers, crash, ops, downtimes)| Case {
             spec,
             answers,
             crash,
             ops,
+            downtimes,
         })
 }
 
@@ -1056,11 +1090,16 @@ impl Renderer<'_> {
                 t.push_str(&inner);
                 let _ = writeln!(t, "{pad}}}");
             }
-            Item::Every { at_most, body } => {
-                // Its iterations never run: what comes after reads no
-                // manual step of it.
+            Item::Every {
+                interval,
+                at_most,
+                body,
+            } => {
+                // Whether its iterations run depends on time: what comes
+                // after reads no manual step of it.
                 let before = self.manual.clone();
-                let _ = writeln!(t, "{pad}every 1h at most {at_most} {{");
+                let interval = INTERVALS[usize::from(*interval) % INTERVALS.len()];
+                let _ = writeln!(t, "{pad}every {interval} at most {at_most} {{");
                 for item in body {
                     self.item(t, &format!("{pad}  "), stage, item, vars);
                 }
@@ -1196,6 +1235,11 @@ pub(crate) fn concrete(case: &Case) -> Concrete {
         fails,
         answers,
         checkpoint_every,
+        downtimes: case
+            .downtimes
+            .iter()
+            .map(|&d| DOWNTIMES[usize::from(d) % DOWNTIMES.len()])
+            .collect(),
     }
 }
 

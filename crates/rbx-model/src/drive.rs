@@ -295,6 +295,9 @@ impl Model<'_> {
                 return Ok(Outcome::Stopped(stop));
             }
             let Some(x) = ready.pop_front() else {
+                if self.wait_for_a_tick() {
+                    continue;
+                }
                 if let Some(stop) = self.concluded(events) {
                     return Ok(Outcome::Stopped(stop));
                 }
@@ -322,7 +325,7 @@ impl Model<'_> {
                 self.emit(events, Event::Bypassed { node, condition });
                 continue;
             }
-            if let Some(stop) = self.execute(x, script, events)? {
+            if let Some(stop) = self.execute(x, script, &mut ready, events)? {
                 if let Some(stop) = self.decided(stop, &mut ready, events) {
                     return Ok(Outcome::Stopped(stop));
                 }
@@ -333,7 +336,11 @@ impl Model<'_> {
     /// Looks at every node whose predecessors have all settled, the one
     /// written first first: skipped (R2, R3), the run's end (E1), or ready
     /// to run, in the order it became ready (R5).
-    fn consider(&mut self, ready: &mut VecDeque<usize>, events: &mut Vec<Event>) -> Option<Stop> {
+    pub(crate) fn consider(
+        &mut self,
+        ready: &mut VecDeque<usize>,
+        events: &mut Vec<Event>,
+    ) -> Option<Stop> {
         loop {
             let found = (0..self.nodes.len()).find(|&x| {
                 self.nodes[x].pending()
@@ -372,6 +379,7 @@ impl Model<'_> {
         &mut self,
         x: usize,
         script: &Script,
+        ready: &mut VecDeque<usize>,
         events: &mut Vec<Event>,
     ) -> Result<Option<Stop>, ModelError> {
         let graph = self.graph;
@@ -434,10 +442,10 @@ impl Model<'_> {
             NodeKind::End { .. } => {
                 return Err(ModelError::Unsupported(format!("the outcome `{id}` ran")));
             }
-            // V2: the model takes no iteration as coming due (see `every`).
+            // V2: a tick settles when it is considered (see `every`).
             NodeKind::Tick { .. } => {
                 return Err(ModelError::Unsupported(format!(
-                    "the tick `{id}` of an `every` came due: the model has no clock"
+                    "the tick `{id}` was run as a node"
                 )));
             }
             NodeKind::Block(block) => {
@@ -457,6 +465,7 @@ impl Model<'_> {
                     match self.view(x).kind {
                         Kind::Step => {
                             self.emit(events, Event::Started(id.clone()));
+                            self.run_a_step(ready, events);
                             let failed = script.fails.contains(&id);
                             let status = if failed {
                                 Status::Failed

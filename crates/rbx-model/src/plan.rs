@@ -171,10 +171,15 @@ impl Plan {
                 .take_while(|(a, b)| a.id == b.id)
                 .count();
             let written = |e: &rbx_check::graph::Edge| (e.origin.source, e.origin.span.start);
-            let first = !g.edges(from).any(|other| {
-                other.weight().kind == edge.weight().kind
-                    && written(other.weight()) < written(edge.weight())
-            });
+            // V1: the edge into an `every`'s first tick is one more way on
+            // beside the edges lowered as if the `every` were not there.
+            let tick = |n: NodeIndex| matches!(g[n].kind, NodeKind::Tick { .. });
+            let first = tick(to)
+                || !g.edges(from).any(|other| {
+                    other.weight().kind == edge.weight().kind
+                        && !tick(other.target())
+                        && written(other.weight()) < written(edge.weight())
+                });
             let link = Link {
                 kind: edge.weight().kind.clone(),
                 route: edge.weight().route,
