@@ -83,6 +83,7 @@ const REPLAYED: &[&str] = &[
     "x4-a-redrive-lists-the-clean-up-nodes-it-resets",
     "y2-an-outcome-reached-from-a-called-stage-waits-for-the-clean-up",
     "v1-an-every-last-in-its-block-lets-a-branch-go-on",
+    "p3-a-choices-answer-naming-nothing-is-not-there",
 ];
 
 /// Runbooks the model calls an error (a run of them breaks, E3) that

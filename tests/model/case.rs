@@ -102,14 +102,14 @@ pub(crate) fn policy_name(policy: InDoubt) -> &'static str {
     }
 }
 
-/// An answer written as the harness writes them (`evidence:verdict=bad`,
-/// `attest`, `attest:no`, `go`, `no-go`, `choice:yes`, `reject`), for the
-/// model.
+/// An answer written as the harness writes them
+/// (`evidence:verdict=bad;proof=red,blue`, `attest`, `attest:no`, `go`,
+/// `no-go`, `choice:yes`, `reject`), for the model.
 pub(crate) fn model_answer(answer: &str) -> Answer {
     match answer.split_once(':') {
         Some(("evidence", pairs)) => Answer::Evidence(
             pairs
-                .split(',')
+                .split(';')
                 .filter_map(|p| p.split_once('='))
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
@@ -171,6 +171,10 @@ pub(crate) fn confirm_flags(answer: &str) -> Vec<String> {
     }
 }
 
+/// The files in the directory rbx runs in, which a `file` evidence may
+/// name.
+pub(crate) const PROOF_FILES: [&str; 1] = ["proof.txt"];
+
 /// How long before the operation that follows `done` operations the
 /// operator waits, in milliseconds: the first of `downtimes` (minutes)
 /// after the run, then the next, round again.
@@ -209,6 +213,7 @@ impl Concrete {
                 .iter()
                 .map(|(k, v)| (k.clone(), model_answer(v)))
                 .collect(),
+            files: PROOF_FILES.iter().map(|f| f.to_string()).collect(),
         }
     }
 

@@ -134,7 +134,12 @@ pub(crate) fn observe(event: &rbx_store::Event) -> Vec<Event> {
                 .and_then(|a| a.as_object())
                 .map(|a| {
                     a.iter()
-                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                        .filter_map(|(k, v)| {
+                            // A file given as evidence is recorded as kept
+                            // in the store: the path the person gave.
+                            let given = v.as_str().or_else(|| v.get("file")?.as_str())?;
+                            Some((k.clone(), given.to_string()))
+                        })
                         .collect()
                 })
                 .unwrap_or_default();

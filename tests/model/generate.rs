@@ -192,6 +192,9 @@ pub(crate) const CONSTRUCTS: &[&str] = &[
     "s when ",
     "parallel when ",
     "manual ",
+    ": url",
+    ": file",
+    ": choices(",
     "gate ",
     "attest ",
     "signoff ",
@@ -493,7 +496,7 @@ pub(crate) fn op() -> impl Strategy<Value = OpSpec> {
     prop_oneof![
         3 => (crash(), policy(), prop::option::weighted(0.25, any::<u16>()))
             .prop_map(|(crash, policy, from)| OpSpec::Resume { crash, policy, from }),
-        3 => (prop::bool::weighted(0.6), any::<u16>(), 0..4u8)
+        3 => (prop::bool::weighted(0.6), any::<u16>(), 0..8u8)
             .prop_map(|(waiting, pick, answer)| OpSpec::Confirm { waiting, pick, answer }),
         1 => (crash(), policy()).prop_map(|(crash, policy)| OpSpec::Cancel { crash, policy }),
     ]
@@ -515,7 +518,7 @@ pub(crate) struct Case {
 pub(crate) fn case() -> impl Strategy<Value = Case> {
     (
         spec(),
-        prop::collection::vec(prop::option::weighted(0.75, 0..4u8), 12),
+        prop::collection::vec(prop::option::weighted(0.75, 0..8u8), 12),
         crash(),
         prop::collection::vec(op(), 0..5),
         prop::collection::vec(0..8u8, 1..4),
@@ -564,8 +567,8 @@ impl Verdict {
         }
     }
 
-    /// The answer that says good, or bad.
-    pub(crate) fn answer(self, good: bool) -> String {
+    /// The answer that says good, or bad, with its proof if any.
+    pub(crate) fn answer(self, good: bool, proof: Option<&str>) -> String {
         let value = match (self, good) {
             (Verdict::Choice, true) => "good",
             (Verdict::Choice, false) => "bad",
@@ -579,7 +582,10 @@ impl Verdict {
             (Verdict::Int, true) => "12",
             (Verdict::Int, false) => "0",
         };
-        format!("evidence:verdict={value}")
+        match proof {
+            Some(proof) => format!("evidence:verdict={value};proof={proof}"),
+            None => format!("evidence:verdict={value}"),
+        }
     }
 
     /// A condition that holds when the step `m` said good, or bad.
@@ -595,32 +601,112 @@ impl Verdict {
     }
 }
 
+/// A generated manual step's second evidence `proof`, by the step's
+/// number: none, a `url`, a `file` or `choices(red, green, blue)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Proof {
+    None,
+    Url,
+    File,
+    Choices,
+}
+
+impl Proof {
+    /// The proof of the manual step `m4`, or of its node id (`s0.m4[a]`).
+    pub(crate) fn of(id: &str) -> Proof {
+        let name = id.rsplit('.').next().unwrap_or(id);
+        let digits: String = name
+            .trim_start_matches('m')
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        match digits.parse::<usize>().unwrap_or(0) / 3 % 4 {
+            0 => Proof::None,
+            1 => Proof::Url,
+            2 => Proof::File,
+            _ => Proof::Choices,
+        }
+    }
+
+    /// The evidence line, if any.
+    fn line(self) -> Option<&'static str> {
+        match self {
+            Proof::None => None,
+            Proof::Url => Some("evidence proof \"Link\": url"),
+            Proof::File => Some("evidence proof \"Log\": file"),
+            Proof::Choices => Some("evidence proof \"Colours\": choices(red, green, blue)"),
+        }
+    }
+
+    /// What a person gives as the proof for an answer's pick: one that
+    /// fits for 0 and 1, else one that may not (`None`: none given). The
+    /// file `proof.txt` is in the directory rbx runs in; `missing.txt` is
+    /// not, and `.` is a directory.
+    pub(crate) fn given(self, pick: usize) -> Option<&'static str> {
+        let values: [&str; 6] = match self {
+            Proof::None => return None,
+            Proof::Url => [
+                "https://example.org/runs/1",
+                "file:///var/log/syslog",
+                "example.org/runs/1",
+                "http://",
+                "https://example.org/a b",
+                "",
+            ],
+            Proof::File => [
+                "proof.txt",
+                "proof.txt",
+                "missing.txt",
+                ".",
+                "proof.txt",
+                "",
+            ],
+            Proof::Choices => ["green", "blue,red", "purple", "red,red", "red,purple", ","],
+        };
+        match pick {
+            0 | 1 => values.get(pick).copied(),
+            2 => values.get(2).copied(),
+            4 => values.get(3).copied(),
+            5 => values.get(4).copied(),
+            _ => values.get(5).copied().filter(|v| !v.is_empty()),
+        }
+    }
+}
+
 /// A person's node as rendered: what it is and the answers it takes.
 #[derive(Debug, Clone)]
 pub(crate) enum Person {
-    Manual(Verdict),
+    Manual(Verdict, Proof),
     Gate,
     Signoff,
     Choose(Vec<String>),
 }
 
 impl Person {
-    /// The answer a pick stands for; the last pick rejects.
+    /// The manual step `id`.
+    pub(crate) fn manual(id: &str) -> Person {
+        Person::Manual(Verdict::of(id), Proof::of(id))
+    }
+
+    /// The answer a pick stands for (0 to 7); 3 and 7 reject.
     pub(crate) fn answer(&self, pick: u8) -> String {
         let pick = usize::from(pick);
         match self {
-            Person::Manual(verdict) => match pick {
-                0 | 1 => verdict.answer(pick == 0),
+            // Each verdict with a proof that fits, or one that may not (a
+            // bad URL, a missing file, a name not in the list), or none.
+            Person::Manual(verdict, proof) => match pick {
+                0 | 2 | 4 | 6 => verdict.answer(true, proof.given(pick)),
+                1 | 5 => verdict.answer(false, proof.given(pick)),
                 _ => "reject".into(),
             },
             Person::Gate => ["attest", "attest:no"]
-                .get(pick)
+                .get(pick % 4)
                 .map_or("reject".into(), |a| a.to_string()),
             Person::Signoff => ["go", "no-go"]
-                .get(pick)
+                .get(pick % 4)
                 .map_or("reject".into(), |a| a.to_string()),
             Person::Choose(options) => options
-                .get(pick)
+                .get(pick % 4)
                 .map_or("reject".into(), |o| format!("choice:{o}")),
         }
     }
@@ -950,12 +1036,13 @@ impl Renderer<'_> {
                     "{pad}manual {name} \"Check {name}\" {{\n{pad}  owner op\n{pad}  evidence verdict \"Verdict\": {}",
                     Verdict::of(&name).ty()
                 );
+                if let Some(line) = Proof::of(&name).line() {
+                    let _ = writeln!(t, "{pad}  {line}");
+                }
                 self.when(t, pad, when, vars);
                 self.routes(t, &format!("{pad}  "), stage, *failure, None);
                 let _ = writeln!(t, "{pad}}}");
-                self.out
-                    .people
-                    .push((name.clone(), Person::Manual(Verdict::of(&name))));
+                self.out.people.push((name.clone(), Person::manual(&name)));
                 self.manual = Some(name);
             }
             Item::Gate {
@@ -1186,7 +1273,7 @@ pub(crate) fn person_of(views: &[rbx_model::NodeView], id: &str) -> Person {
         Some((Kind::Person(BlockKind::Gate), _)) => Person::Gate,
         Some((Kind::Person(BlockKind::Signoff), _)) => Person::Signoff,
         Some((Kind::Person(BlockKind::Choose), options)) => Person::Choose(options),
-        _ => Person::Manual(Verdict::of(id)),
+        _ => Person::manual(id),
     }
 }
 

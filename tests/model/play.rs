@@ -10,9 +10,11 @@ use rbx_model::{By, Event, InDoubt, Kind, Model, ModelError, Script, Status, Sto
 use rbx_store::{SqliteStore, Store as _};
 use rbx_syntax::ast::BlockKind;
 
-use crate::case::{Action, Actions, Concrete, Played, confirm_flags, downtime, policy_name};
+use crate::case::{
+    Action, Actions, Concrete, PROOF_FILES, Played, confirm_flags, downtime, policy_name,
+};
 use crate::compare::{Facts, KNOWN, diff, engine_outcome, lines, observe, outcome_name, stop_name};
-use crate::generate::{Crash, OpSpec, START_MS, STEP_MS, Verdict, person_of};
+use crate::generate::{Crash, OpSpec, Person, START_MS, STEP_MS, person_of};
 
 const RBX: &str = env!("CARGO_BIN_EXE_rbx");
 
@@ -40,6 +42,9 @@ impl Bench {
         }
         std::fs::write(dir.path().join("answers.toml"), concrete.answers_file())
             .expect("write the answers");
+        for file in PROOF_FILES {
+            std::fs::write(dir.path().join(file), "proof\n").expect("write a proof file");
+        }
         Bench {
             dir,
             checkpoint_every: concrete.checkpoint_every,
@@ -331,7 +336,7 @@ impl Play {
                         Some((Kind::Person(BlockKind::Choose), Some(option))) => {
                             format!("choice:{option}")
                         }
-                        _ => Verdict::of(&node).answer(true),
+                        _ => Person::manual(&node).answer(0),
                     };
                     if !self.act(model, Action::Confirm { node, answer })? {
                         return Ok(false);

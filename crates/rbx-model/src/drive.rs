@@ -9,6 +9,7 @@ use rbx_check::symbols::{FINALLY, is_cleanup};
 use rbx_syntax::ast::{Block, BlockKind, EvidenceType, Require, StmtKind};
 
 use crate::eval::{self, Env, Val};
+use crate::evidence::{answer_fits, typed};
 use crate::plan::Link;
 use crate::{
     Answer, By, Done, Event, InDoubt, Kind, Model, ModelError, Op, Outcome, Run, Script, Status,
@@ -16,7 +17,7 @@ use crate::{
 };
 
 /// How a node settles: status, branch, evidence.
-type Settlement = (Status, Option<String>, BTreeMap<String, String>);
+pub(crate) type Settlement = (Status, Option<String>, BTreeMap<String, String>);
 
 impl Model<'_> {
     /// Performs `op` from the state the model is in, and says what it did.
@@ -25,7 +26,7 @@ impl Model<'_> {
         let outcome = match op {
             Op::Run => self.drive(script, &mut events)?,
             Op::Resume { in_doubt, from } => self.resume(script, *in_doubt, from, &mut events)?,
-            Op::Confirm { node, answer } => self.confirm(node, answer, &mut events)?,
+            Op::Confirm { node, answer } => self.confirm(node, answer, script, &mut events)?,
             Op::Cancel { in_doubt } => self.cancel(script, *in_doubt, &mut events)?,
         };
         Ok(Done { events, outcome })
@@ -481,7 +482,7 @@ impl Model<'_> {
                                 .get(&view.id)
                                 .or_else(|| script.answers.get(&view.name));
                             let settled = match given {
-                                Some(answer) => answer_fits(block, answer)?,
+                                Some(answer) => answer_fits(block, answer, &script.files)?,
                                 None => None,
                             };
                             // P1: no answer (or one that breaks a rule) pauses.
@@ -807,6 +808,7 @@ impl Model<'_> {
         &mut self,
         node: &str,
         answer: &Answer,
+        script: &Script,
         events: &mut Vec<Event>,
     ) -> Result<Outcome, ModelError> {
         let waiting = self.plan.index(node).filter(|&x| {
@@ -821,7 +823,7 @@ impl Model<'_> {
         let NodeKind::Block(block) = &self.graph.graph[self.plan.nodes[x].check].kind else {
             return Ok(Outcome::Refused(format!("`{node}` is not a person's")));
         };
-        let Some(settlement) = answer_fits(block, answer)? else {
+        let Some(settlement) = answer_fits(block, answer, &script.files)? else {
             return Ok(Outcome::Refused(format!(
                 "the answer does not settle `{node}`"
             )));
@@ -909,81 +911,6 @@ impl Model<'_> {
         };
         self.emit(events, settled);
     }
-}
-
-/// How a person's answer settles their node (P, F1), or `None` when it
-/// breaks a rule: the run pauses, and `rbx confirm` refuses it.
-fn answer_fits(block: &Block, answer: &Answer) -> Result<Option<Settlement>, ModelError> {
-    let done = |status| Ok(Some((status, None, BTreeMap::new())));
-    match (block.kind, answer) {
-        (_, Answer::Reject) => done(Status::Failed),
-        (BlockKind::Gate, Answer::Attest(made)) => done(if *made {
-            Status::Succeeded
-        } else {
-            Status::Failed
-        }),
-        (BlockKind::Signoff, Answer::Signoff(go)) => done(if *go {
-            Status::Succeeded
-        } else {
-            Status::Failed
-        }),
-        (BlockKind::Choose, Answer::Choice(option)) => {
-            let known = block
-                .body
-                .iter()
-                .any(|s| matches!(&s.kind, StmtKind::Option(o) if o.name.name == *option));
-            Ok(known.then(|| (Status::Succeeded, Some(option.clone()), BTreeMap::new())))
-        }
-        (BlockKind::Manual, Answer::Evidence(given)) => {
-            for stmt in &block.body {
-                let StmtKind::Evidence(wanted) = &stmt.kind else {
-                    continue;
-                };
-                let value = given.get(&wanted.name.name).filter(|v| !v.is_empty());
-                let fits = match (&wanted.ty, value) {
-                    (_, None) => wanted.optional,
-                    (EvidenceType::Text, Some(_)) => true,
-                    (EvidenceType::Choice(options), Some(v)) => {
-                        options.iter().any(|o| o.name == *v)
-                    }
-                    // A whole number, and `true` or `false`: what the
-                    // typed answers of "Kinds of evidence" are read as.
-                    (EvidenceType::Int | EvidenceType::Bool, Some(v)) => {
-                        typed(Some(&wanted.ty), v)?;
-                        true
-                    }
-                    (
-                        EvidenceType::Url | EvidenceType::File | EvidenceType::Choices(_),
-                        Some(_),
-                    ) => {
-                        return Err(ModelError::Unsupported(
-                            "url, file and choices evidence".into(),
-                        ));
-                    }
-                };
-                if !fits {
-                    return Ok(None);
-                }
-            }
-            Ok(Some((Status::Succeeded, None, given.clone())))
-        }
-        _ => Ok(None),
-    }
-}
-
-/// A person's answer as the value its evidence type gives it: `true` or
-/// `false` for a bool, a number for an int, a name for a choice.
-fn typed(ty: Option<&EvidenceType>, answer: &str) -> Result<Val, ModelError> {
-    let refused = || ModelError::Unsupported(format!("the answer `{answer}`"));
-    Ok(match ty {
-        Some(EvidenceType::Bool) => match answer {
-            "true" => Val::Bool(true),
-            "false" => Val::Bool(false),
-            _ => return Err(refused()),
-        },
-        Some(EvidenceType::Int) => Val::Int(answer.parse().map_err(|_| refused())?),
-        _ => Val::Name(answer.to_string()),
-    })
 }
 
 /// What node `x` reads ("What a node can read"): its loop items, the

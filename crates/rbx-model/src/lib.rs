@@ -22,6 +22,7 @@ mod clock;
 mod drive;
 mod eval;
 mod every;
+mod evidence;
 mod plan;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -55,6 +56,9 @@ pub struct Script {
     /// node's full id, else by its id in the runbook (rule P1). A person's
     /// node with no answer here pauses the run.
     pub answers: BTreeMap<String, Answer>,
+    /// The paths of the files rbx can read: what a `file` evidence may
+    /// name.
+    pub files: BTreeSet<String>,
 }
 
 /// A person's answer to one node.
