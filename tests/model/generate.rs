@@ -111,6 +111,9 @@ pub(crate) enum Item {
         interval: u8,
         at_most: u8,
         body: Vec<Item>,
+        /// Items written right after it, so that it has work to run
+        /// beside (the items after it in its block are its beside set).
+        beside: Vec<Item>,
     },
     /// `call p_ok(…)` or `call p_bad(…)`: an instance of a stage with a
     /// parameter, whose one step succeeds or fails.
@@ -370,12 +373,14 @@ pub(crate) fn item() -> impl Strategy<Value = Item> {
             (
                 0..4u8,
                 (1..4u8),
-                prop::collection::vec(checklist_item(), 1..3)
+                prop::collection::vec(checklist_item(), 1..3),
+                prop::collection::vec(checklist_item(), 0..3)
             )
-                .prop_map(|(interval, at_most, body)| Item::Every {
+                .prop_map(|(interval, at_most, body, beside)| Item::Every {
                     interval,
                     at_most,
-                    body
+                    body,
+                    beside
                 }),
         ]
     })
@@ -1181,6 +1186,7 @@ impl Renderer<'_> {
                 interval,
                 at_most,
                 body,
+                beside,
             } => {
                 // Whether its iterations run depends on time: what comes
                 // after reads no manual step of it.
@@ -1192,6 +1198,9 @@ impl Renderer<'_> {
                 }
                 let _ = writeln!(t, "{pad}}}");
                 self.manual = before;
+                for item in beside {
+                    self.item(t, pad, stage, item, vars);
+                }
             }
             Item::Call {
                 fail,
