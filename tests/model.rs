@@ -84,6 +84,7 @@ const REPLAYED: &[&str] = &[
     "y2-an-outcome-reached-from-a-called-stage-waits-for-the-clean-up",
     "v1-an-every-last-in-its-block-lets-a-branch-go-on",
     "p3-a-choices-answer-naming-nothing-is-not-there",
+    "y2-a-tick-reached-by-leaving-an-instance-waits-for-its-clean-up",
 ];
 
 /// Runbooks the model calls an error (a run of them breaks, E3) that
