@@ -87,6 +87,9 @@ const REPLAYED: &[&str] = &[
     "y2-an-instance-beside-an-outcome-cleans-up-though-none-of-its-work-began",
     "s2-a-cancel-decides-no-step-its-route-skips",
     "v3-a-tick-after-a-confirmed-choice",
+    "v1-an-every-last-in-its-block-lets-a-branch-go-on",
+    "p3-a-choices-answer-naming-nothing-is-not-there",
+    "y2-a-tick-reached-by-leaving-an-instance-waits-for-its-clean-up",
 ];
 
 /// Runbooks the model calls an error (a run of them breaks, E3) that

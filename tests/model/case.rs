@@ -102,14 +102,14 @@ pub(crate) fn policy_name(policy: InDoubt) -> &'static str {
     }
 }
 
-/// An answer written as the harness writes them (`evidence:verdict=bad`,
-/// `attest`, `attest:no`, `go`, `no-go`, `choice:yes`, `reject`), for the
-/// model.
+/// An answer written as the harness writes them
+/// (`evidence:verdict=bad;proof=red,blue`, `attest`, `attest:no`, `go`,
+/// `no-go`, `choice:yes`, `reject`), for the model.
 pub(crate) fn model_answer(answer: &str) -> Answer {
     match answer.split_once(':') {
         Some(("evidence", pairs)) => Answer::Evidence(
             pairs
-                .split(',')
+                .split(';')
                 .filter_map(|p| p.split_once('='))
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
@@ -171,6 +171,20 @@ pub(crate) fn confirm_flags(answer: &str) -> Vec<String> {
     }
 }
 
+/// The files in the directory rbx runs in, which a `file` evidence may
+/// name.
+pub(crate) const PROOF_FILES: [&str; 1] = ["proof.txt"];
+
+/// How long before the operation that follows `done` operations the
+/// operator waits, in milliseconds: the first of `downtimes` (minutes)
+/// after the run, then the next, round again.
+pub(crate) fn downtime(downtimes: &[u32], done: usize) -> i64 {
+    match done.checked_sub(1) {
+        Some(i) if !downtimes.is_empty() => i64::from(downtimes[i % downtimes.len()]) * 60_000,
+        _ => 0,
+    }
+}
+
 /// Everything a case needs, independent of the generator: what a fixture
 /// holds besides its actions.
 #[derive(Debug, Clone)]
@@ -184,6 +198,10 @@ pub(crate) struct Concrete {
     /// (`RBX_CHECKPOINT_EVERY`); `None`: rbx's own number. A crash after
     /// N events counts the checkpoints' commits too.
     pub(crate) checkpoint_every: Option<u32>,
+    /// The minutes that pass on the simulated clock before each operation
+    /// after the first, in turn (the first after the run, then the next…,
+    /// round again); none: no time passes between operations.
+    pub(crate) downtimes: Vec<u32>,
 }
 
 impl Concrete {
@@ -195,6 +213,7 @@ impl Concrete {
                 .iter()
                 .map(|(k, v)| (k.clone(), model_answer(v)))
                 .collect(),
+            files: PROOF_FILES.iter().map(|f| f.to_string()).collect(),
         }
     }
 
@@ -241,6 +260,10 @@ impl Concrete {
         let _ = writeln!(out, "answers = {{ {} }}", answers.join(", "));
         if let Some(every) = self.checkpoint_every {
             let _ = writeln!(out, "checkpoint_every = {every}");
+        }
+        if !self.downtimes.is_empty() {
+            let downtimes: Vec<String> = self.downtimes.iter().map(u32::to_string).collect();
+            let _ = writeln!(out, "downtimes = [{}]", downtimes.join(", "));
         }
         let _ = writeln!(out, "actions = [");
         for action in log {
@@ -345,6 +368,13 @@ pub(crate) fn load(name: &str) -> (Concrete, Vec<Action>, String) {
             .get("checkpoint_every")
             .and_then(toml::Value::as_integer)
             .and_then(|n| u32::try_from(n).ok()),
+        downtimes: table
+            .get("downtimes")
+            .and_then(toml::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|d| u32::try_from(d.as_integer()?).ok())
+            .collect(),
     };
     let expected = table["expected"].as_str().unwrap_or_default().to_string();
     (concrete, actions, expected)

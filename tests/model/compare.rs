@@ -80,7 +80,12 @@ pub(crate) fn observe(event: &rbx_store::Event) -> Vec<Event> {
                 .and_then(|a| a.as_object())
                 .map(|a| {
                     a.iter()
-                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                        .filter_map(|(k, v)| {
+                            // A file given as evidence is recorded as kept
+                            // in the store: the path the person gave.
+                            let given = v.as_str().or_else(|| v.get("file")?.as_str())?;
+                            Some((k.clone(), given.to_string()))
+                        })
                         .collect()
                 })
                 .unwrap_or_default();
@@ -92,6 +97,12 @@ pub(crate) fn observe(event: &rbx_store::Event) -> Vec<Event> {
                 answers,
             }
         }
+        "node_skipped" if flag("missed") => Event::Missed {
+            due: text("due")
+                .and_then(|due| rbx_syntax::time::parse_timestamp(&due).ok())
+                .unwrap_or_default(),
+            tick: node,
+        },
         "node_skipped" => match text("condition") {
             Some(condition) => Event::Bypassed { node, condition },
             None => Event::Skipped(node),
@@ -121,7 +132,10 @@ pub(crate) fn observe(event: &rbx_store::Event) -> Vec<Event> {
             ];
         }
         "retry" | "rerun_from" => Event::Reset(ids("reset")),
-        "iteration_due" => Event::Due(node),
+        "iteration_due" => Event::Due {
+            due: p.get("due").and_then(|v| v.as_i64()).unwrap_or_default(),
+            tick: node,
+        },
         "every_stopped" => Event::EveryStopped {
             tick: node,
             skipped: ids("skipped"),
@@ -165,7 +179,7 @@ pub(crate) struct Facts {
     /// Y2–Y4: each stage instance whose clean-up began (and whether the
     /// run's end began it), or whose clean-up `--from` reset, sorted.
     pub(crate) cleanups: Vec<String>,
-    /// V2: the ticks whose due time was recorded, sorted.
+    /// V2: the ticks whose due time was recorded, with it, sorted.
     pub(crate) dues: Vec<String>,
 }
 
@@ -222,7 +236,14 @@ impl Facts {
                     "{instance} began{}",
                     if *at_end { " at the end" } else { "" }
                 )),
-                Event::Due(tick) => facts.dues.push(tick.clone()),
+                Event::Due { tick, due } => facts.dues.push(format!("{tick} due {}", when(*due))),
+                // V4: a tick skipped as missed is a settlement of the
+                // rules, with the due time it missed.
+                Event::Missed { tick, due } => facts
+                    .settled
+                    .entry(tick.clone())
+                    .or_default()
+                    .push(format!("Missed (due {})", when(*due))),
                 Event::CleanupsReset(instances) => facts
                     .cleanups
                     .extend(instances.iter().map(|i| format!("{i} reset"))),
@@ -281,6 +302,11 @@ impl Facts {
         }
         Ok(())
     }
+}
+
+/// A time on the simulated clock, as the journal writes it.
+fn when(ms: i64) -> String {
+    rbx_syntax::time::format_timestamp(ms)
 }
 
 pub(crate) fn outcome_name(outcome: &Outcome) -> String {

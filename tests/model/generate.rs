@@ -103,9 +103,18 @@ pub(crate) enum Item {
     /// `repeat at most N until M.verdict == good`, where `M` is a manual
     /// step written last in its body.
     Repeat { at_most: u8, body: Vec<Item> },
-    /// `every 1h at most N { … }`: beside the items after it, an interval
-    /// no generated run lasts, so no iteration comes due (V2, V3).
-    Every { at_most: u8, body: Vec<Item> },
+    /// `every I at most N { … }`: beside the items after it, with an
+    /// interval of [`INTERVALS`] (by this index), which a step's time on
+    /// the simulated clock ([`STEP_MS`]) and the time between operations
+    /// make come due, or missed (V2–V4).
+    Every {
+        interval: u8,
+        at_most: u8,
+        body: Vec<Item>,
+        /// Items written right after it, so that it has work to run
+        /// beside (the items after it in its block are its beside set).
+        beside: Vec<Item>,
+    },
     /// `call p_ok(…)` or `call p_bad(…)`: an instance of a stage with a
     /// parameter, whose one step succeeds or fails.
     Call {
@@ -179,10 +188,16 @@ pub(crate) const CONSTRUCTS: &[&str] = &[
     "checklist ",
     " fail-fast {",
     "repeat at most ",
-    "every 1h",
+    "every 10m",
+    "every 30m",
+    "every 45m",
+    "every 2h",
     "s when ",
     "parallel when ",
     "manual ",
+    ": url",
+    ": file",
+    ": choices(",
     "gate ",
     "attest ",
     "signoff ",
@@ -202,6 +217,18 @@ pub(crate) const CONSTRUCTS: &[&str] = &[
     ".verdict < 1",
     "then s",
 ];
+
+/// The intervals a generated `every` is written with.
+pub(crate) const INTERVALS: [&str; 4] = ["10m", "30m", "45m", "2h"];
+/// How long each step's command takes on the simulated clock
+/// (`RBX_TEST_CLOCK`): twenty minutes.
+pub(crate) const STEP_MS: i64 = 20 * 60_000;
+/// When a generated run starts on the simulated clock:
+/// 2026-12-07T23:00:00Z.
+pub(crate) const START_MS: i64 = 1_796_684_400_000;
+/// The times, in minutes, that can pass before an operation: nothing, a
+/// moment, part of an interval, or several intervals of downtime.
+const DOWNTIMES: [u32; 8] = [0, 0, 0, 10, 25, 50, 95, 200];
 
 pub(crate) const OUTCOMES: [&str; 4] = ["done", "aborted", "halted", "rolled_back"];
 pub(crate) const HOSTS: [&str; 3] = ["a", "b", "c"];
@@ -343,8 +370,18 @@ pub(crate) fn item() -> impl Strategy<Value = Item> {
                 }),
             ((1..4u8), prop::collection::vec(inner, 0..3))
                 .prop_map(|(at_most, body)| Item::Repeat { at_most, body }),
-            ((1..4u8), prop::collection::vec(checklist_item(), 1..3))
-                .prop_map(|(at_most, body)| Item::Every { at_most, body }),
+            (
+                0..4u8,
+                (1..4u8),
+                prop::collection::vec(checklist_item(), 1..3),
+                prop::collection::vec(checklist_item(), 0..3)
+            )
+                .prop_map(|(interval, at_most, body, beside)| Item::Every {
+                    interval,
+                    at_most,
+                    body,
+                    beside
+                }),
         ]
     })
 }
@@ -464,7 +501,7 @@ pub(crate) fn op() -> impl Strategy<Value = OpSpec> {
     prop_oneof![
         3 => (crash(), policy(), prop::option::weighted(0.25, any::<u16>()))
             .prop_map(|(crash, policy, from)| OpSpec::Resume { crash, policy, from }),
-        3 => (prop::bool::weighted(0.6), any::<u16>(), 0..4u8)
+        3 => (prop::bool::weighted(0.6), any::<u16>(), 0..8u8)
             .prop_map(|(waiting, pick, answer)| OpSpec::Confirm { waiting, pick, answer }),
         1 => (crash(), policy()).prop_map(|(crash, policy)| OpSpec::Cancel { crash, policy }),
     ]
@@ -478,20 +515,25 @@ pub(crate) struct Case {
     pub(crate) answers: Vec<Option<u8>>,
     pub(crate) crash: Option<Crash>,
     pub(crate) ops: Vec<OpSpec>,
+    /// The time before each operation, the first (the run) aside: a pick
+    /// of [`DOWNTIMES`] each, in turn.
+    pub(crate) downtimes: Vec<u8>,
 }
 
 pub(crate) fn case() -> impl Strategy<Value = Case> {
     (
         spec(),
-        prop::collection::vec(prop::option::weighted(0.75, 0..4u8), 12),
+        prop::collection::vec(prop::option::weighted(0.75, 0..8u8), 12),
         crash(),
         prop::collection::vec(op(), 0..5),
+        prop::collection::vec(0..8u8, 1..4),
     )
-        .prop_map(|(spec, answers, crash, ops)| Case {
+        .prop_map(|(spec, answers, crash, ops, downtimes)| Case {
             spec,
             answers,
             crash,
             ops,
+            downtimes,
         })
 }
 
@@ -530,8 +572,8 @@ impl Verdict {
         }
     }
 
-    /// The answer that says good, or bad.
-    pub(crate) fn answer(self, good: bool) -> String {
+    /// The answer that says good, or bad, with its proof if any.
+    pub(crate) fn answer(self, good: bool, proof: Option<&str>) -> String {
         let value = match (self, good) {
             (Verdict::Choice, true) => "good",
             (Verdict::Choice, false) => "bad",
@@ -545,7 +587,10 @@ impl Verdict {
             (Verdict::Int, true) => "12",
             (Verdict::Int, false) => "0",
         };
-        format!("evidence:verdict={value}")
+        match proof {
+            Some(proof) => format!("evidence:verdict={value};proof={proof}"),
+            None => format!("evidence:verdict={value}"),
+        }
     }
 
     /// A condition that holds when the step `m` said good, or bad.
@@ -561,32 +606,112 @@ impl Verdict {
     }
 }
 
+/// A generated manual step's second evidence `proof`, by the step's
+/// number: none, a `url`, a `file` or `choices(red, green, blue)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Proof {
+    None,
+    Url,
+    File,
+    Choices,
+}
+
+impl Proof {
+    /// The proof of the manual step `m4`, or of its node id (`s0.m4[a]`).
+    pub(crate) fn of(id: &str) -> Proof {
+        let name = id.rsplit('.').next().unwrap_or(id);
+        let digits: String = name
+            .trim_start_matches('m')
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        match digits.parse::<usize>().unwrap_or(0) / 3 % 4 {
+            0 => Proof::None,
+            1 => Proof::Url,
+            2 => Proof::File,
+            _ => Proof::Choices,
+        }
+    }
+
+    /// The evidence line, if any.
+    fn line(self) -> Option<&'static str> {
+        match self {
+            Proof::None => None,
+            Proof::Url => Some("evidence proof \"Link\": url"),
+            Proof::File => Some("evidence proof \"Log\": file"),
+            Proof::Choices => Some("evidence proof \"Colours\": choices(red, green, blue)"),
+        }
+    }
+
+    /// What a person gives as the proof for an answer's pick: one that
+    /// fits for 0 and 1, else one that may not (`None`: none given). The
+    /// file `proof.txt` is in the directory rbx runs in; `missing.txt` is
+    /// not, and `.` is a directory.
+    pub(crate) fn given(self, pick: usize) -> Option<&'static str> {
+        let values: [&str; 6] = match self {
+            Proof::None => return None,
+            Proof::Url => [
+                "https://example.org/runs/1",
+                "file:///var/log/syslog",
+                "example.org/runs/1",
+                "http://",
+                "https://example.org/a b",
+                "",
+            ],
+            Proof::File => [
+                "proof.txt",
+                "proof.txt",
+                "missing.txt",
+                ".",
+                "proof.txt",
+                "",
+            ],
+            Proof::Choices => ["green", "blue,red", "purple", "red,red", "red,purple", ","],
+        };
+        match pick {
+            0 | 1 => values.get(pick).copied(),
+            2 => values.get(2).copied(),
+            4 => values.get(3).copied(),
+            5 => values.get(4).copied(),
+            _ => values.get(5).copied().filter(|v| !v.is_empty()),
+        }
+    }
+}
+
 /// A person's node as rendered: what it is and the answers it takes.
 #[derive(Debug, Clone)]
 pub(crate) enum Person {
-    Manual(Verdict),
+    Manual(Verdict, Proof),
     Gate,
     Signoff,
     Choose(Vec<String>),
 }
 
 impl Person {
-    /// The answer a pick stands for; the last pick rejects.
+    /// The manual step `id`.
+    pub(crate) fn manual(id: &str) -> Person {
+        Person::Manual(Verdict::of(id), Proof::of(id))
+    }
+
+    /// The answer a pick stands for (0 to 7); 3 and 7 reject.
     pub(crate) fn answer(&self, pick: u8) -> String {
         let pick = usize::from(pick);
         match self {
-            Person::Manual(verdict) => match pick {
-                0 | 1 => verdict.answer(pick == 0),
+            // Each verdict with a proof that fits, or one that may not (a
+            // bad URL, a missing file, a name not in the list), or none.
+            Person::Manual(verdict, proof) => match pick {
+                0 | 2 | 4 | 6 => verdict.answer(true, proof.given(pick)),
+                1 | 5 => verdict.answer(false, proof.given(pick)),
                 _ => "reject".into(),
             },
             Person::Gate => ["attest", "attest:no"]
-                .get(pick)
+                .get(pick % 4)
                 .map_or("reject".into(), |a| a.to_string()),
             Person::Signoff => ["go", "no-go"]
-                .get(pick)
+                .get(pick % 4)
                 .map_or("reject".into(), |a| a.to_string()),
             Person::Choose(options) => options
-                .get(pick)
+                .get(pick % 4)
                 .map_or("reject".into(), |o| format!("choice:{o}")),
         }
     }
@@ -916,12 +1041,13 @@ impl Renderer<'_> {
                     "{pad}manual {name} \"Check {name}\" {{\n{pad}  owner op\n{pad}  evidence verdict \"Verdict\": {}",
                     Verdict::of(&name).ty()
                 );
+                if let Some(line) = Proof::of(&name).line() {
+                    let _ = writeln!(t, "{pad}  {line}");
+                }
                 self.when(t, pad, when, vars);
                 self.routes(t, &format!("{pad}  "), stage, *failure, None);
                 let _ = writeln!(t, "{pad}}}");
-                self.out
-                    .people
-                    .push((name.clone(), Person::Manual(Verdict::of(&name))));
+                self.out.people.push((name.clone(), Person::manual(&name)));
                 self.manual = Some(name);
             }
             Item::Gate {
@@ -1056,16 +1182,25 @@ impl Renderer<'_> {
                 t.push_str(&inner);
                 let _ = writeln!(t, "{pad}}}");
             }
-            Item::Every { at_most, body } => {
-                // Its iterations never run: what comes after reads no
-                // manual step of it.
+            Item::Every {
+                interval,
+                at_most,
+                body,
+                beside,
+            } => {
+                // Whether its iterations run depends on time: what comes
+                // after reads no manual step of it.
                 let before = self.manual.clone();
-                let _ = writeln!(t, "{pad}every 1h at most {at_most} {{");
+                let interval = INTERVALS[usize::from(*interval) % INTERVALS.len()];
+                let _ = writeln!(t, "{pad}every {interval} at most {at_most} {{");
                 for item in body {
                     self.item(t, &format!("{pad}  "), stage, item, vars);
                 }
                 let _ = writeln!(t, "{pad}}}");
                 self.manual = before;
+                for item in beside {
+                    self.item(t, pad, stage, item, vars);
+                }
             }
             Item::Call {
                 fail,
@@ -1147,7 +1282,7 @@ pub(crate) fn person_of(views: &[rbx_model::NodeView], id: &str) -> Person {
         Some((Kind::Person(BlockKind::Gate), _)) => Person::Gate,
         Some((Kind::Person(BlockKind::Signoff), _)) => Person::Signoff,
         Some((Kind::Person(BlockKind::Choose), options)) => Person::Choose(options),
-        _ => Person::Manual(Verdict::of(id)),
+        _ => Person::manual(id),
     }
 }
 
@@ -1196,6 +1331,11 @@ pub(crate) fn concrete(case: &Case) -> Concrete {
         fails,
         answers,
         checkpoint_every,
+        downtimes: case
+            .downtimes
+            .iter()
+            .map(|&d| DOWNTIMES[usize::from(d) % DOWNTIMES.len()])
+            .collect(),
     }
 }
 

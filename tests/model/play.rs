@@ -10,9 +10,11 @@ use rbx_model::{By, Event, InDoubt, Kind, Model, ModelError, Script, Status, Sto
 use rbx_store::{SqliteStore, Store as _};
 use rbx_syntax::ast::BlockKind;
 
-use crate::case::{Action, Actions, Concrete, Played, confirm_flags, policy_name};
+use crate::case::{
+    Action, Actions, Concrete, PROOF_FILES, Played, confirm_flags, downtime, policy_name,
+};
 use crate::compare::{Facts, KNOWN, diff, engine_outcome, lines, observe, outcome_name, stop_name};
-use crate::generate::{Crash, OpSpec, Verdict, person_of};
+use crate::generate::{Crash, OpSpec, Person, START_MS, STEP_MS, person_of};
 
 const RBX: &str = env!("CARGO_BIN_EXE_rbx");
 
@@ -21,6 +23,8 @@ pub(crate) struct Bench {
     pub(crate) dir: tempfile::TempDir,
     /// `RBX_CHECKPOINT_EVERY`, if the case sets it.
     checkpoint_every: Option<u32>,
+    /// When the next command starts on the simulated clock.
+    clock: std::cell::Cell<i64>,
 }
 
 pub(crate) struct Ran {
@@ -38,9 +42,13 @@ impl Bench {
         }
         std::fs::write(dir.path().join("answers.toml"), concrete.answers_file())
             .expect("write the answers");
+        for file in PROOF_FILES {
+            std::fs::write(dir.path().join(file), "proof\n").expect("write a proof file");
+        }
         Bench {
             dir,
             checkpoint_every: concrete.checkpoint_every,
+            clock: std::cell::Cell::new(START_MS),
         }
     }
 
@@ -54,6 +62,10 @@ impl Bench {
             .env_remove("RBX_CHECKPOINT_EVERY")
             .env_remove("RBX_STATE_DIR")
             .env_remove(rbx_store::CRASH_AFTER_EVENTS)
+            .env(
+                rbx_engine::executor::TEST_CLOCK,
+                format!("{}:{STEP_MS}", self.clock.get()),
+            )
             .stdin(Stdio::null());
         if let Some(every) = self.checkpoint_every {
             command.env("RBX_CHECKPOINT_EVERY", every.to_string());
@@ -157,6 +169,8 @@ impl Bench {
 /// One case, end to end.
 pub(crate) struct Play {
     pub(crate) script: Script,
+    /// The minutes that pass before each operation (`case::downtime`).
+    pub(crate) downtimes: Vec<u32>,
     pub(crate) bench: Bench,
     pub(crate) log: Vec<Action>,
     /// The known engine bugs this case ran into.
@@ -171,6 +185,9 @@ impl Play {
     /// does not cover the action (it is then not done at all), or the
     /// engine ran into a known bug.
     pub(crate) fn act(&mut self, model: &mut Model<'_>, action: Action) -> Result<bool, String> {
+        // The time that passes before it: a pause for a person, downtime.
+        model.set_clock(model.now() + downtime(&self.downtimes, self.log.len()));
+        self.bench.clock.set(model.now());
         let expected = match model.clone().perform(&action.op(), &self.script) {
             Ok(done) => done,
             Err(ModelError::Unsupported(_)) => return Ok(false),
@@ -188,16 +205,12 @@ impl Play {
         let run = self.bench.journal().map(|(run, _)| run).unwrap_or_default();
         let ran = self.bench.rbx(&Bench::args(&action, &run), action.crash());
         self.log.push(action.clone());
-        let events: Vec<Event> = self
+        let recorded: Vec<rbx_store::Event> = self
             .bench
             .journal()
-            .map(|(_, events)| {
-                events[before.min(events.len())..]
-                    .iter()
-                    .flat_map(observe)
-                    .collect()
-            })
+            .map(|(_, events)| events[before.min(events.len())..].to_vec())
             .unwrap_or_default();
+        let events: Vec<Event> = recorded.iter().flat_map(observe).collect();
         let kind = format!("{:?}", action.op());
         let kind = kind
             .split([' ', '{'])
@@ -232,7 +245,11 @@ impl Play {
                     "a stage's clean-up began at the run's end"
                 }
                 Event::CleanupsReset(_) => "a stage's clean-up reset by --from or a re-drive",
-                Event::Due(_) => "an every's iteration waited for",
+                Event::Due { .. } => "an every's iteration waited for",
+                Event::Missed { .. } => "an every's iteration missed",
+                Event::Settled { node, .. } if node.contains(".every-") => {
+                    "an every's iteration ran"
+                }
                 Event::EveryStopped { .. } => "an every stopped",
                 _ => continue,
             };
@@ -282,8 +299,14 @@ impl Play {
                 lines(&expected.events)
             ));
         }
-        for event in &events {
-            model.apply(event);
+        // Each event applied at the time the journal says it happened.
+        for event in &recorded {
+            if let Ok(at) = rbx_syntax::time::parse_timestamp(&event.time) {
+                model.set_clock(at);
+            }
+            for seen in observe(event) {
+                model.apply(&seen);
+            }
         }
         Ok(true)
     }
@@ -313,7 +336,7 @@ impl Play {
                         Some((Kind::Person(BlockKind::Choose), Some(option))) => {
                             format!("choice:{option}")
                         }
-                        _ => Verdict::of(&node).answer(true),
+                        _ => Person::manual(&node).answer(0),
                     };
                     if !self.act(model, Action::Confirm { node, answer })? {
                         return Ok(false);
@@ -417,7 +440,9 @@ impl Play {
                         }
                         running.remove(node);
                     }
-                    Event::Skipped(id) | Event::Bypassed { node: id, .. } => {
+                    Event::Skipped(id)
+                    | Event::Bypassed { node: id, .. }
+                    | Event::Missed { tick: id, .. } => {
                         let waiting = unsettled(id);
                         if !waiting.is_empty() {
                             return Err(format!("{at}: skipped before {waiting:?} settled (R1)"));
@@ -549,8 +574,11 @@ pub(crate) fn play(
         Ok(model) => model,
         Err(e) => return Err((format!("the model refuses the runbook: {e}"), Vec::new())),
     };
+    model.set_clock(START_MS);
+    model.steps_take(STEP_MS);
     let mut play = Play {
         script: concrete.script(),
+        downtimes: concrete.downtimes.clone(),
         bench,
         log: Vec::new(),
         known: BTreeSet::new(),
@@ -576,6 +604,14 @@ pub(crate) fn play(
 }
 
 impl Play {
+    /// The model as the next operation finds it, once the time before it
+    /// has passed.
+    fn later<'g>(&self, model: &Model<'g>) -> Model<'g> {
+        let mut later = model.clone();
+        later.set_clock(model.now() + downtime(&self.downtimes, self.log.len()));
+        later
+    }
+
     /// The action with its crash as a number of events. A crash in a step
     /// counts, in the events the model expects, up to the `node_started`
     /// of the step at that position: the journal holds the same events in
@@ -591,8 +627,8 @@ impl Play {
         let n = match crash {
             None => None,
             Some(Crash::After(n)) => Some(n),
-            Some(Crash::InStep(k)) => model
-                .clone()
+            Some(Crash::InStep(k)) => self
+                .later(model)
                 .perform(&action.op(), &self.script)
                 .ok()
                 .and_then(|done| {

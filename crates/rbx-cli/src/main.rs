@@ -61,6 +61,9 @@ fn main() -> ExitCode {
     {
         return ExitCode::from(status);
     }
+    if let Err(status) = run_cmd::hold_test_clock() {
+        return ExitCode::from(status);
+    }
     let status = match cli.command {
         cli::Command::Lint(args) => lint::run(&args),
         cli::Command::Fmt(args) => fmt::run(&args),

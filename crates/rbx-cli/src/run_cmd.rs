@@ -4,6 +4,7 @@
 use std::io::IsTerminal as _;
 use std::path::Path;
 
+use rbx_engine::executor::TestClock;
 use rbx_engine::{Exit, InDoubt, Options, Procedure, Resume, ResumeError};
 use rbx_store::{Location, RunId, Store};
 
@@ -184,11 +185,47 @@ fn checked(file: &Path, fill_path: Option<&Path>, roles: &[String]) -> Result<Pr
     })
 }
 
+/// The simulated clock a test asks for with `RBX_TEST_CLOCK`, if any.
+fn test_clock() -> Result<Option<TestClock>, u8> {
+    TestClock::from_env().map_err(|why| {
+        errln!("error: {why}");
+        exit::INVALID
+    })
+}
+
+/// Under `RBX_TEST_CLOCK`, what the stores record is stamped with the
+/// test's clock from the start.
+pub fn hold_test_clock() -> Result<(), u8> {
+    if let Some(clock) = test_clock()? {
+        clock.hold_store_clock();
+    }
+    Ok(())
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, u8> {
-    tokio::runtime::Runtime::new().map_err(|e| {
+    let built = match test_clock()? {
+        Some(clock) => clock.runtime(),
+        None => tokio::runtime::Runtime::new(),
+    };
+    built.map_err(|e| {
         errln!("error: cannot start the executor: {e}");
         exit::INVALID
     })
+}
+
+/// A drive's runtime, and its options and store on the test's clock when
+/// `RBX_TEST_CLOCK` asks for one.
+fn drive_on(
+    mut options: Options,
+    store: Box<dyn Store>,
+) -> Result<(tokio::runtime::Runtime, Options, Box<dyn Store>), u8> {
+    let runtime = runtime()?;
+    let Some(clock) = test_clock()? else {
+        return Ok((runtime, options, store));
+    };
+    options.clock = runtime.block_on(async { clock.run_clock() });
+    options.executor = clock.executor(options.executor);
+    Ok((runtime, options, clock.store(store)))
 }
 
 pub fn run(args: &RunArgs) -> u8 {
@@ -213,8 +250,9 @@ pub fn run(args: &RunArgs) -> u8 {
         let location = crate::store_cmd::location(&args.store)?;
         let store = open_store(&location)?;
         let options = options(&args.drive, store.as_ref())?;
+        let (runtime, options, store) = drive_on(options, store)?;
         let mut started = None;
-        let exit = runtime()?.block_on(rbx_engine::start(
+        let exit = runtime.block_on(rbx_engine::start(
             &procedure,
             store,
             inputs,
@@ -266,7 +304,8 @@ pub fn resume(args: &ResumeArgs) -> u8 {
             current,
         };
         let options = options(&args.drive, store.as_ref())?;
-        let result = runtime()?.block_on(rbx_engine::resume(
+        let (runtime, options, store) = drive_on(options, store)?;
+        let result = runtime.block_on(rbx_engine::resume(
             store,
             run.clone(),
             request,

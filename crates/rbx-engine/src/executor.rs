@@ -13,9 +13,11 @@ use std::pin::Pin;
 use tokio::sync::watch;
 
 mod nested;
+mod test_clock;
 
 pub use crate::process::{Captured, Finished, Live, Spec, Stream};
 pub use nested::Nested;
+pub use test_clock::{TEST_CLOCK, TestClock};
 
 /// A future an executor returns.
 pub type Pending<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

@@ -678,6 +678,13 @@ pub fn typed_evidence(ty: &EvidenceType, value: &str) -> Result<Value, String> {
                     names.join(", ")
                 ));
             }
+            // Separators alone name nothing: the evidence is not there.
+            if given.is_empty() {
+                return Err(format!(
+                    "`{value}` names none of {}; give at least one, separated by commas",
+                    names.join(", ")
+                ));
+            }
             Ok(Value::List(
                 names
                     .iter()

@@ -9,6 +9,7 @@ use rbx_check::symbols::{FINALLY, is_cleanup};
 use rbx_syntax::ast::{Block, BlockKind, EvidenceType, Require, StmtKind};
 
 use crate::eval::{self, Env, Val};
+use crate::evidence::{answer_fits, typed};
 use crate::plan::Link;
 use crate::{
     Answer, By, Done, Event, InDoubt, Kind, Model, ModelError, Op, Outcome, Run, Script, Status,
@@ -16,7 +17,7 @@ use crate::{
 };
 
 /// How a node settles: status, branch, evidence.
-type Settlement = (Status, Option<String>, BTreeMap<String, String>);
+pub(crate) type Settlement = (Status, Option<String>, BTreeMap<String, String>);
 
 impl Model<'_> {
     /// Performs `op` from the state the model is in, and says what it did.
@@ -25,7 +26,7 @@ impl Model<'_> {
         let outcome = match op {
             Op::Run => self.drive(script, &mut events)?,
             Op::Resume { in_doubt, from } => self.resume(script, *in_doubt, from, &mut events)?,
-            Op::Confirm { node, answer } => self.confirm(node, answer, &mut events)?,
+            Op::Confirm { node, answer } => self.confirm(node, answer, script, &mut events)?,
             Op::Cancel { in_doubt } => self.cancel(script, *in_doubt, &mut events)?,
         };
         Ok(Done { events, outcome })
@@ -301,6 +302,9 @@ impl Model<'_> {
                 return Ok(Outcome::Stopped(stop));
             }
             let Some(x) = ready.pop_front() else {
+                if self.wait_for_a_tick() {
+                    continue;
+                }
                 if let Some(stop) = self.concluded(events) {
                     return Ok(Outcome::Stopped(stop));
                 }
@@ -328,7 +332,7 @@ impl Model<'_> {
                 self.emit(events, Event::Bypassed { node, condition });
                 continue;
             }
-            if let Some(stop) = self.execute(x, script, events)? {
+            if let Some(stop) = self.execute(x, script, &mut ready, events)? {
                 if let Some(stop) = self.decided(stop, &mut ready, events) {
                     return Ok(Outcome::Stopped(stop));
                 }
@@ -339,7 +343,11 @@ impl Model<'_> {
     /// Looks at every node whose predecessors have all settled, the one
     /// written first first: skipped (R2, R3), the run's end (E1), or ready
     /// to run, in the order it became ready (R5).
-    fn consider(&mut self, ready: &mut VecDeque<usize>, events: &mut Vec<Event>) -> Option<Stop> {
+    pub(crate) fn consider(
+        &mut self,
+        ready: &mut VecDeque<usize>,
+        events: &mut Vec<Event>,
+    ) -> Option<Stop> {
         loop {
             let found = (0..self.nodes.len()).find(|&x| {
                 self.nodes[x].pending()
@@ -378,6 +386,7 @@ impl Model<'_> {
         &mut self,
         x: usize,
         script: &Script,
+        ready: &mut VecDeque<usize>,
         events: &mut Vec<Event>,
     ) -> Result<Option<Stop>, ModelError> {
         let graph = self.graph;
@@ -440,10 +449,10 @@ impl Model<'_> {
             NodeKind::End { .. } => {
                 return Err(ModelError::Unsupported(format!("the outcome `{id}` ran")));
             }
-            // V2: the model takes no iteration as coming due (see `every`).
+            // V2: a tick settles when it is considered (see `every`).
             NodeKind::Tick { .. } => {
                 return Err(ModelError::Unsupported(format!(
-                    "the tick `{id}` of an `every` came due: the model has no clock"
+                    "the tick `{id}` was run as a node"
                 )));
             }
             NodeKind::Block(block) => {
@@ -463,6 +472,7 @@ impl Model<'_> {
                     match self.view(x).kind {
                         Kind::Step => {
                             self.emit(events, Event::Started(id.clone()));
+                            self.run_a_step(ready, events);
                             let failed = script.fails.contains(&id);
                             let status = if failed {
                                 Status::Failed
@@ -478,7 +488,7 @@ impl Model<'_> {
                                 .get(&view.id)
                                 .or_else(|| script.answers.get(&view.name));
                             let settled = match given {
-                                Some(answer) => answer_fits(block, answer)?,
+                                Some(answer) => answer_fits(block, answer, &script.files)?,
                                 None => None,
                             };
                             // P1: no answer (or one that breaks a rule) pauses.
@@ -804,6 +814,7 @@ impl Model<'_> {
         &mut self,
         node: &str,
         answer: &Answer,
+        script: &Script,
         events: &mut Vec<Event>,
     ) -> Result<Outcome, ModelError> {
         let waiting = self.plan.index(node).filter(|&x| {
@@ -818,7 +829,7 @@ impl Model<'_> {
         let NodeKind::Block(block) = &self.graph.graph[self.plan.nodes[x].check].kind else {
             return Ok(Outcome::Refused(format!("`{node}` is not a person's")));
         };
-        let Some(settlement) = answer_fits(block, answer)? else {
+        let Some(settlement) = answer_fits(block, answer, &script.files)? else {
             return Ok(Outcome::Refused(format!(
                 "the answer does not settle `{node}`"
             )));
@@ -918,81 +929,6 @@ impl Model<'_> {
         };
         self.emit(events, settled);
     }
-}
-
-/// How a person's answer settles their node (P, F1), or `None` when it
-/// breaks a rule: the run pauses, and `rbx confirm` refuses it.
-fn answer_fits(block: &Block, answer: &Answer) -> Result<Option<Settlement>, ModelError> {
-    let done = |status| Ok(Some((status, None, BTreeMap::new())));
-    match (block.kind, answer) {
-        (_, Answer::Reject) => done(Status::Failed),
-        (BlockKind::Gate, Answer::Attest(made)) => done(if *made {
-            Status::Succeeded
-        } else {
-            Status::Failed
-        }),
-        (BlockKind::Signoff, Answer::Signoff(go)) => done(if *go {
-            Status::Succeeded
-        } else {
-            Status::Failed
-        }),
-        (BlockKind::Choose, Answer::Choice(option)) => {
-            let known = block
-                .body
-                .iter()
-                .any(|s| matches!(&s.kind, StmtKind::Option(o) if o.name.name == *option));
-            Ok(known.then(|| (Status::Succeeded, Some(option.clone()), BTreeMap::new())))
-        }
-        (BlockKind::Manual, Answer::Evidence(given)) => {
-            for stmt in &block.body {
-                let StmtKind::Evidence(wanted) = &stmt.kind else {
-                    continue;
-                };
-                let value = given.get(&wanted.name.name).filter(|v| !v.is_empty());
-                let fits = match (&wanted.ty, value) {
-                    (_, None) => wanted.optional,
-                    (EvidenceType::Text, Some(_)) => true,
-                    (EvidenceType::Choice(options), Some(v)) => {
-                        options.iter().any(|o| o.name == *v)
-                    }
-                    // A whole number, and `true` or `false`: what the
-                    // typed answers of "Kinds of evidence" are read as.
-                    (EvidenceType::Int | EvidenceType::Bool, Some(v)) => {
-                        typed(Some(&wanted.ty), v)?;
-                        true
-                    }
-                    (
-                        EvidenceType::Url | EvidenceType::File | EvidenceType::Choices(_),
-                        Some(_),
-                    ) => {
-                        return Err(ModelError::Unsupported(
-                            "url, file and choices evidence".into(),
-                        ));
-                    }
-                };
-                if !fits {
-                    return Ok(None);
-                }
-            }
-            Ok(Some((Status::Succeeded, None, given.clone())))
-        }
-        _ => Ok(None),
-    }
-}
-
-/// A person's answer as the value its evidence type gives it: `true` or
-/// `false` for a bool, a number for an int, a name for a choice.
-fn typed(ty: Option<&EvidenceType>, answer: &str) -> Result<Val, ModelError> {
-    let refused = || ModelError::Unsupported(format!("the answer `{answer}`"));
-    Ok(match ty {
-        Some(EvidenceType::Bool) => match answer {
-            "true" => Val::Bool(true),
-            "false" => Val::Bool(false),
-            _ => return Err(refused()),
-        },
-        Some(EvidenceType::Int) => Val::Int(answer.parse().map_err(|_| refused())?),
-        _ => Val::Name(answer.to_string()),
-    })
 }
 
 /// What node `x` reads ("What a node can read"): its loop items, the

@@ -6,8 +6,9 @@
 //! The model runs one node at a time (the order `--jobs 1` promises,
 //! rule R5: nodes start in the order they became ready; nodes that become
 //! ready together start in the order they are written). It knows nothing of
-//! processes or time: a [`Script`] says which steps fail and how people
-//! answer. What a run does is a list of [`Event`]s, the journal's
+//! processes: a [`Script`] says which steps fail and how people answer, and
+//! a simulated clock says what time it is (each step's command takes a
+//! known time, and the time between operations is set from outside). What a run does is a list of [`Event`]s, the journal's
 //! vocabulary without its bookkeeping, and the model's state is what those
 //! events replay to — so the model can also be brought to the state a real
 //! journal describes ([`Model::apply`]) and asked what the next operation
@@ -17,9 +18,11 @@
 //! shares only the checked graph and the syntax tree.
 
 mod cleanup;
+mod clock;
 mod drive;
 mod eval;
 mod every;
+mod evidence;
 mod plan;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -53,6 +56,9 @@ pub struct Script {
     /// node's full id, else by its id in the runbook (rule P1). A person's
     /// node with no answer here pauses the run.
     pub answers: BTreeMap<String, Answer>,
+    /// The paths of the files rbx can read: what a `file` evidence may
+    /// name.
+    pub files: BTreeSet<String>,
 }
 
 /// A person's answer to one node.
@@ -164,8 +170,18 @@ pub enum Event {
     /// Y4: instances run again from inside by `--from`, whose clean-ups
     /// begin again when they are next left.
     CleanupsReset(Vec<String>),
-    /// V2: the tick's due time is recorded; it waits for it.
-    Due(String),
+    /// V2: the tick's due time (milliseconds since the epoch) is recorded;
+    /// it waits for it.
+    Due {
+        tick: String,
+        due: i64,
+    },
+    /// V4: the tick is skipped as missed: its period passed without it
+    /// starting.
+    Missed {
+        tick: String,
+        due: i64,
+    },
     /// V3: the tick and every later iteration of its `every` are skipped:
     /// their nodes not settled yet, in one event.
     EveryStopped {
@@ -307,8 +323,15 @@ pub struct Model<'g> {
     /// Y2, Y3: each instance whose clean-up has begun, and whether the
     /// run's end began it.
     cleanups: BTreeMap<usize, bool>,
-    /// V2: the ticks whose due time is recorded.
-    dues: BTreeSet<usize>,
+    /// V2: the ticks whose due time is recorded, and that time.
+    dues: BTreeMap<usize, i64>,
+    /// The simulated clock, in milliseconds since the epoch.
+    now: i64,
+    /// How long each step's command takes on that clock.
+    step_ms: i64,
+    /// When each node settled, for V3 (the work beside an `every` settled
+    /// after a tick's due time).
+    finished: BTreeMap<usize, i64>,
 }
 
 /// One item a node starts (rule R4), for the checks over a journal.
@@ -364,7 +387,10 @@ impl<'g> Model<'g> {
             executed: BTreeSet::new(),
             finally: None,
             cleanups: BTreeMap::new(),
-            dues: BTreeSet::new(),
+            dues: BTreeMap::new(),
+            now: 0,
+            step_ms: 0,
+            finished: BTreeMap::new(),
         })
     }
 
@@ -534,6 +560,7 @@ impl<'g> Model<'g> {
                 }
                 if let Some(x) = index(node) {
                     self.seq += 1;
+                    self.finished.insert(x, self.now);
                     self.nodes[x] = NodeState {
                         status: *status,
                         rerun: false,
@@ -544,9 +571,10 @@ impl<'g> Model<'g> {
                     };
                 }
             }
-            Event::Skipped(id) => {
+            Event::Skipped(id) | Event::Missed { tick: id, .. } => {
                 if let Some(x) = index(id) {
                     self.seq += 1;
+                    self.finished.insert(x, self.now);
                     self.nodes[x] = NodeState {
                         status: Status::Skipped,
                         seq: self.seq,
@@ -557,6 +585,7 @@ impl<'g> Model<'g> {
             Event::Bypassed { node, .. } => {
                 if let Some(x) = index(node) {
                     self.seq += 1;
+                    self.finished.insert(x, self.now);
                     self.nodes[x] = NodeState {
                         status: Status::Skipped,
                         seq: self.seq,
@@ -614,14 +643,15 @@ impl<'g> Model<'g> {
                     self.cleanups.insert(s, *at_end);
                 }
             }
-            Event::Due(tick) => {
+            Event::Due { tick, due } => {
                 if let Some(x) = index(tick) {
-                    self.dues.insert(x);
+                    self.dues.insert(x, *due);
                 }
             }
             Event::EveryStopped { skipped, .. } => {
                 self.seq += 1;
                 for x in skipped.iter().filter_map(|id| index(id)) {
+                    self.finished.insert(x, self.now);
                     self.nodes[x] = NodeState {
                         status: Status::Skipped,
                         seq: self.seq,

@@ -174,17 +174,22 @@ impl Plan {
             let written = |e: &rbx_check::graph::Edge| (e.origin.source, e.origin.span.start);
             // Only the node's own clauses can be written twice: an edge
             // that goes on past it (to the item after an `every`, or by
-            // `then`) carries with the branch it continues.
+            // `then`) carries with the branch it continues. And V1: the
+            // edge into an `every`'s first tick is one more way on beside
+            // the edges lowered as if the `every` were not there.
             let node = &g[from].origin;
             let clause = |e: &rbx_check::graph::Edge| {
                 e.origin.source == node.source
                     && node.span.start <= e.origin.span.start
                     && e.origin.span.end <= node.span.end
             };
-            let first = !clause(edge.weight())
+            let tick = |n: NodeIndex| matches!(g[n].kind, NodeKind::Tick { .. });
+            let first = tick(to)
+                || !clause(edge.weight())
                 || !g.edges(from).any(|other| {
                     other.weight().kind == edge.weight().kind
                         && clause(other.weight())
+                        && !tick(other.target())
                         && written(other.weight()) < written(edge.weight())
                 });
             let link = Link {

@@ -513,3 +513,153 @@ fn the_summary_says_where_the_run_stands() {
         [("s".to_string(), "s.x[a]".to_string())].into()
     );
 }
+
+/// The events of each of `ops` on the runbook `text`, each operation
+/// starting `after` minutes after the last event of the one before, on a
+/// clock whose steps take twenty minutes; times in minutes from the start.
+fn timed(text: &str, script: &Script, ops: &[(i64, Op)]) -> String {
+    let report = rbx_model::check_text(text);
+    assert!(!report.has_errors(), "{text}: {:?}", report.findings);
+    let graph = report.graph.expect("a graph");
+    let mut model = Model::new(&graph, Inputs::new()).expect("a model");
+    model.steps_take(20 * 60_000);
+    let mut out = String::new();
+    for (after, op) in ops {
+        model.set_clock(model.now() + after * 60_000);
+        out.push_str(&format!("{op:?} at {}\n", model.now() / 60_000));
+        let done = model.perform(op, script).expect("the model covers it");
+        for event in &done.events {
+            let shown = match event {
+                Event::Due { tick, due } => format!("{tick} due at {}", due / 60_000),
+                Event::Missed { tick, due } => format!("{tick} missed (due at {})", due / 60_000),
+                other => line(other),
+            };
+            out.push_str(&format!("  {shown}\n"));
+        }
+    }
+    out
+}
+
+#[test]
+fn an_every_runs_each_iteration_at_its_due_time_beside_the_work() {
+    // V2: the first tick is due one interval after its turn came; a tick
+    // that comes due while a step runs starts its iteration then, ready
+    // before what the step's end makes ready (R5); V3: once the work
+    // beside it settled, the later iterations are skipped in one event.
+    let text = r#"runbook t "T" {
+  outcome ok success
+  stage s "S" {
+    every 30m at most 5 {
+      step post "Post" { run "exit 0" }
+    }
+    step a "A" { run "exit 0" }
+    step b "B" { run "exit 0" }
+    step c "C" { run "exit 0" }
+    end ok
+  }
+}
+"#;
+    let out = timed(text, &Script::default(), &[(0, Op::Run)]);
+    let expected = "\
+Run at 0
+  s Succeeded
+  s.every-post[1] due at 30
+  start s.a
+  s.a Succeeded
+  start s.b
+  s.every-post[1] Succeeded
+  s.b Succeeded
+  start s.post[1]
+  s.post[1] Succeeded
+  s.every-post[2] due at 60
+  s.every-post[2] Succeeded
+  start s.c
+  s.c Succeeded
+  start s.post[2]
+  s.post[2] Succeeded
+  EveryStopped { tick: \"s.every-post[3]\", skipped: [\"s.every-post[3]\", \"s.post[3]\", \"s.every-post[4]\", \"s.post[4]\", \"s.every-post[5]\", \"s.post[5]\"] }
+  Stopped(Ended(\"ok\"))
+";
+    assert_eq!(out, expected, "\n{out}");
+}
+
+#[test]
+fn iterations_whose_period_passed_while_nobody_drove_the_run_are_missed() {
+    // V4: the run pauses for a person with the first tick due at 30; the
+    // answer comes 100 minutes later and the run is resumed then: the
+    // iterations due at 30 and 60 are missed, the one due at 90 runs late
+    // (its period lasts until 120), and the next ones run when their turn
+    // comes — never several at once. V3: the work beside it settled at 180
+    // (`b`), when the sixth was due and not after: it was not missed, and
+    // it stops. (The engine's journal of this run says the same.)
+    let text = r#"runbook t "T" {
+  role op "Op" { person "Ann" }
+  outcome ok success
+  stage s "S" {
+    every 30m at most 6 {
+      step post "Post" { run "exit 0" }
+    }
+    manual look "Look" {
+      owner op
+      evidence note "Note": text
+    }
+    step a "A" { run "exit 0" }
+    step b "B" { run "exit 0" }
+    end ok
+  }
+}
+"#;
+    let note = Answer::Evidence([("note".to_string(), "seen".to_string())].into());
+    let ops = [
+        (0, Op::Run),
+        (
+            100,
+            Op::Confirm {
+                node: "s.look".to_string(),
+                answer: note,
+            },
+        ),
+        (
+            0,
+            Op::Resume {
+                in_doubt: None,
+                from: None,
+            },
+        ),
+    ];
+    let out = timed(text, &Script::default(), &ops);
+    let expected = "\
+Run at 0
+  s Succeeded
+  s.every-post[1] due at 30
+  Stopped(Paused(\"s.look\"))
+Confirm { node: \"s.look\", answer: Evidence({\"note\": \"seen\"}) } at 100
+  s.look Succeeded
+Resume { in_doubt: None, from: None } at 100
+  Resumed
+  s.every-post[1] missed (due at 30)
+  skip s.post[1]
+  s.every-post[2] due at 60
+  s.every-post[2] missed (due at 60)
+  skip s.post[2]
+  s.every-post[3] due at 90
+  s.every-post[3] Succeeded
+  start s.post[3]
+  s.post[3] Succeeded
+  s.every-post[4] due at 120
+  s.every-post[4] Succeeded
+  start s.a
+  s.a Succeeded
+  start s.post[4]
+  s.post[4] Succeeded
+  s.every-post[5] due at 150
+  s.every-post[5] Succeeded
+  start s.b
+  s.b Succeeded
+  start s.post[5]
+  s.post[5] Succeeded
+  EveryStopped { tick: \"s.every-post[6]\", skipped: [\"s.every-post[6]\", \"s.post[6]\"] }
+  Stopped(Ended(\"ok\"))
+";
+    assert_eq!(out, expected, "\n{out}");
+}

@@ -75,6 +75,7 @@ mod run_id;
 mod sqlite_store;
 mod store;
 mod store_error;
+mod test_clock;
 mod utc;
 
 pub use crash::CRASH_AFTER_EVENTS;
@@ -91,3 +92,4 @@ pub use run_id::RunId;
 pub use sqlite_store::SqliteStore;
 pub use store::{POLL_INTERVAL, Store};
 pub use store_error::StoreError;
+pub use test_clock::{TestClock, set_test_clock};

@@ -20,8 +20,12 @@ pub(crate) struct Utc {
 }
 
 impl Utc {
-    /// The current time from the system clock.
+    /// The current time from the system clock, or from the clock a test
+    /// set (`set_test_clock`).
     pub(crate) fn now() -> Utc {
+        if let Some(millis) = crate::test_clock::now_ms() {
+            return Utc::from_unix_millis(millis);
+        }
         // A clock set before 1970 is a broken machine, not a reason to stop
         // recording: such a time is written as the epoch.
         let since_epoch = SystemTime::now()

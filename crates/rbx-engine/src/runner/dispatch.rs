@@ -501,15 +501,17 @@ impl Dispatcher<'_> {
                 }
                 continue;
             }
-            if self.tick(x).await? {
-                continue;
-            }
+            // A node control reaches by leaving an instance waits for its
+            // clean-up (rule Y2) — a tick too, before its due time is set.
             if let Some(s) = cleanup::leaving(self.state, self.plan, x) {
                 self.ending |= outcome;
                 self.exits.insert(x);
                 if self.waited.insert(s) {
                     self.begin_done_cleanups().await?;
                 }
+                continue;
+            }
+            if self.tick(x).await? {
                 continue;
             }
             if let NodeKind::End { outcome } = &self.shared.graph.graph[check].kind {
