@@ -1319,6 +1319,20 @@ impl<'s> Lowerer<'s> {
         let body = Children::of(pair).expect(Rule::string_body)?;
         let start = body.as_span().start();
         let raw = self.source_of(&body);
+        // Most strings hold neither an escape nor an interpolation: the
+        // text as written is their one literal.
+        if !raw.contains('\\') && !raw.contains("{{") {
+            let parts = if raw.is_empty() {
+                Vec::new()
+            } else {
+                vec![TextPart::Literal(raw.to_string())]
+            };
+            return Ok(Text {
+                parts,
+                block: false,
+                span,
+            });
+        }
         let parts = template::split(raw, |offset| start + offset)
             .into_iter()
             .map(|segment| match segment {
