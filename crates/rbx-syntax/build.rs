@@ -34,7 +34,7 @@ fn main() {
         "/// The parser of the fast grammar, derived from `grammar/runbook.pest` by `build.rs`.\n\
          #[derive(pest_derive::Parser)]\n",
     );
-    let fast = one_char_ranges(&guarded_only(&derive(&text)));
+    let fast = one_char_ranges(&ascii_classes(&guarded_only(&derive(&text))));
     writeln!(source, "#[grammar_inline = {fast:?}]").expect("a String");
     source.push_str("pub(crate) struct FastGrammar;\n\nimpl Rule {\n");
     source.push_str(
@@ -88,6 +88,62 @@ fn guarded_only(grammar: &str) -> String {
     grammar.replacen(full, "\n}", 1)
 }
 
+/// The fast grammar's blanks and identifier characters, each one call of a
+/// character class instead of a choice of up to five literals and ranges;
+/// and its operands (`ATOM`).
+/// The fast grammar reads a copy of the text (`parser::fast_text`) with
+/// every comment blanked and every byte these classes would read otherwise
+/// than the named grammar's choices (any byte outside ASCII, a vertical tab,
+/// a form feed) replaced by one neither grammar accepts outside a literal;
+/// on that text, Unicode's `WHITE_SPACE` is the named grammar's blanks and
+/// `XID_CONTINUE` its identifier characters. An identifier is not checked
+/// for a reserved word here: `parser::parse_fast` refuses a tree with one.
+fn ascii_classes(grammar: &str) -> String {
+    const RULES: [(&str, &str); 3] = [
+        (
+            "WHITESPACE = _{ \" \" | \"\\n\" | \"\\t\" | \"\\r\" | \"#\" ~ (!\"\\n\" ~ ANY)* }",
+            "WHITESPACE = _{ WHITE_SPACE }",
+        ),
+        (
+            "ident_char = _{ ASCII_ALPHANUMERIC | \"_\" }",
+            "ident_char = _{ XID_CONTINUE }",
+        ),
+        (
+            "ident      = @{ !(reserved ~ !ident_char) ~ (ASCII_ALPHA | \"_\") ~ ident_char* }",
+            "ident      = @{ (XID_START | \"_\") ~ XID_CONTINUE* }",
+        ),
+    ];
+    let mut out = grammar.to_string();
+    for (written, fast) in RULES.iter().chain(&[ATOM]) {
+        assert!(
+            out.contains(written),
+            "build.rs: `{written}` changed in the grammar; update `ascii_classes`"
+        );
+        out = out.replacen(written, fast, 1);
+    }
+    // Each use of `ident_char` calls the class itself, not a rule around it.
+    out.lines()
+        .map(|line| {
+            if line.starts_with("ident_char") {
+                line.to_string()
+            } else {
+                line.replace("ident_char", "XID_CONTINUE")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// An operand, its alternatives tried by its first character: only a
+/// duration or a number starts with a digit or `-`, and the others start
+/// each with a character of its own (`"`, `(`, `[`) or a letter or `_`
+/// (a call, a boolean and a path, in the grammar's order).
+const ATOM: (&str, &str) = (
+    "atom     = _{ paren | list_expr | call | duration | int | boolean | string | path }",
+    "atom     = _{ &(ASCII_DIGIT | \"-\") ~ (duration | int) | string | call | boolean | path \
+     | paren | list_expr }",
+);
+
 /// The precedence levels under `expr`, loosest first, as the grammar
 /// writes them: each is its operand, then what may follow it.
 const LEVELS: [(&str, &str); 7] = [
@@ -108,7 +164,10 @@ const LEVELS: [(&str, &str); 7] = [
 /// blanks after it, not followed by an operator, is the whole expression —
 /// the same match the levels make, since each level takes the blanks after
 /// its operand and ends where its first operator fails, and `kw_not`
-/// cannot match where an operand does (`not` is reserved). The tree then
+/// cannot match where an operand does (`not` is reserved; the fast
+/// grammar's `ident` does not refuse it, so `not` is ruled out first).
+/// Every operator starts with one of eleven characters, which are looked
+/// at first. The tree then
 /// has `expr` right above the operand. Anything else goes through the
 /// levels as written. The levels must read as `LEVELS` says, or the
 /// operators listed here could miss one: a change there stops the build.
@@ -127,8 +186,11 @@ fn lone_operand(grammar: &str, body: &str) -> String {
         );
     }
     assert_eq!(body, "or_expr", "build.rs: `expr` changed in the grammar");
-    "expr = { atom ~ !(kw_or | kw_and | match_op | cmp_op | dflt_op | sum_op | mul_op) \
-     | or_expr }"
+    // The operators' first characters, as ranges: a look at the next
+    // character rules out all seven operators at once when it starts none
+    // (`!`, `*`, `+`, `-`, `<`, `=`, `>`, `?`, `a`, `o`, `~`).
+    "expr = { !(&'n'..'n' ~ kw_not) ~ atom ~ !(&('!'..'!' | '*'..'+' | '-'..'-' | '<'..'?' | 'a'..'a' | 'o'..'o' \
+     | '~'..'~') ~ (kw_or | kw_and | match_op | cmp_op | dflt_op | sum_op | mul_op)) | or_expr }"
         .to_string()
 }
 

@@ -438,6 +438,14 @@ impl Lints<'_> {
     /// cannot work inside single quotes or a quoted here-document, and it
     /// is not enough where another shell parses the text again.
     fn command(&mut self, command: &Text) {
+        // Most commands interpolate nothing: nothing to place.
+        if !command
+            .parts
+            .iter()
+            .any(|part| matches!(part, TextPart::Interpolation(_)))
+        {
+            return;
+        }
         let places = shell_context::places(command);
         let interpolations = command.parts.iter().filter_map(|part| match part {
             TextPart::Interpolation(interpolation) => Some(interpolation),

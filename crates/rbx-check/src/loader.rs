@@ -197,7 +197,10 @@ pub fn load(entry: &Path, loader: &dyn Loader) -> Report {
         }
         report.sources.push(Source {
             path,
-            text: String::from_utf8_lossy(&bytes).into_owned(),
+            // Valid UTF-8 (what parsed without error is) becomes the text
+            // without a copy.
+            text: String::from_utf8(bytes)
+                .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned()),
             file: parsed.file,
         });
     }

@@ -172,7 +172,10 @@ pub fn run(args: &LintArgs) -> u8 {
         if covered.contains(&canonical(&path)) {
             continue;
         }
-        let source = String::from_utf8_lossy(&bytes);
+        let source = std::str::from_utf8(&bytes).map_or_else(
+            |_| String::from_utf8_lossy(&bytes),
+            std::borrow::Cow::Borrowed,
+        );
         let mut findings: Vec<rbx_check::Finding> = parsed
             .diagnostics
             .into_iter()

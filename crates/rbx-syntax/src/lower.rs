@@ -211,8 +211,8 @@ impl<'i> Children<'i> {
 pub struct Lowerer<'s> {
     pub diagnostics: Vec<Diagnostic>,
     source: &'s str,
-    /// Where each comment starts, keyed by where it ends.
-    comment_starts: std::collections::HashMap<usize, usize>,
+    /// Where each comment ends and starts, in the order of the text.
+    comment_ends: Vec<(usize, usize)>,
 }
 
 impl<'s> Lowerer<'s> {
@@ -220,7 +220,7 @@ impl<'s> Lowerer<'s> {
         Self {
             diagnostics: Vec::new(),
             source,
-            comment_starts: comments
+            comment_ends: comments
                 .iter()
                 .map(|c| (c.span.end, c.span.start))
                 .collect(),
@@ -234,11 +234,26 @@ impl<'s> Lowerer<'s> {
         let mut end = pair.as_span().end();
         loop {
             let trimmed = start + self.source[start..end].trim_end().len();
-            match self.comment_starts.get(&trimmed) {
-                Some(comment_start) if *comment_start >= start => end = *comment_start,
+            let comment_start = self
+                .comment_ends
+                .binary_search_by_key(&trimmed, |(end, _)| *end)
+                .ok()
+                .map(|i| self.comment_ends[i].1);
+            match comment_start {
+                Some(comment_start) if comment_start >= start => end = comment_start,
                 _ => return Span::new(start, trimmed),
             }
         }
+    }
+
+    /// The source text of a pair. Parsing read a copy in which bytes
+    /// outside ASCII are masked (`parser::fast_text`): what a literal holds
+    /// is read here instead.
+    fn source_of(&self, pair: &Pair<'_, Rule>) -> &'s str {
+        let span = pair.as_span();
+        self.source
+            .get(span.start()..span.end())
+            .unwrap_or_default()
     }
 
     pub fn file(&mut self, pair: Pair<'_, Rule>, comments: Vec<Comment>) -> R<File> {
@@ -1282,10 +1297,10 @@ impl<'s> Lowerer<'s> {
         let body = children.expect(Rule::regex_body)?;
         let flags = children
             .take(Rule::regex_flags)
-            .map(|f| f.as_str().to_string())
+            .map(|f| self.source_of(&f).to_string())
             .unwrap_or_default();
         Ok(Regex {
-            pattern: body.as_str().replace("\\/", "/"),
+            pattern: self.source_of(&body).replace("\\/", "/"),
             flags,
             span,
         })
@@ -1303,7 +1318,21 @@ impl<'s> Lowerer<'s> {
         let span = self.span(&pair);
         let body = Children::of(pair).expect(Rule::string_body)?;
         let start = body.as_span().start();
-        let raw = body.as_str();
+        let raw = self.source_of(&body);
+        // Most strings hold neither an escape nor an interpolation: the
+        // text as written is their one literal.
+        if !raw.contains('\\') && !raw.contains("{{") {
+            let parts = if raw.is_empty() {
+                Vec::new()
+            } else {
+                vec![TextPart::Literal(raw.to_string())]
+            };
+            return Ok(Text {
+                parts,
+                block: false,
+                span,
+            });
+        }
         let parts = template::split(raw, |offset| start + offset)
             .into_iter()
             .map(|segment| match segment {
@@ -1326,7 +1355,7 @@ impl<'s> Lowerer<'s> {
     fn text_block(&mut self, pair: Pair<'_, Rule>) -> R<Text> {
         let span = self.span(&pair);
         let body = Children::of(pair).expect(Rule::block_body)?;
-        let dedented = template::dedent(body.as_str(), body.as_span().start());
+        let dedented = template::dedent(self.source_of(&body), body.as_span().start());
         let parts = template::split(&dedented.text, |offset| dedented.source_offset(offset))
             .into_iter()
             .map(|segment| match segment {

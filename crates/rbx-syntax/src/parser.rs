@@ -6,7 +6,7 @@ use std::num::NonZeroUsize;
 
 use pest::Parser as _;
 
-use crate::ast::File;
+use crate::ast::{Comment, File};
 use crate::diagnostic::{self, Diagnostic};
 use crate::expected;
 use crate::lower::Lowerer;
@@ -90,7 +90,8 @@ fn parse_scanned(source: &str, scanned: scan::Scan) -> Parsed {
     let mut last_error_line_end = None;
     let mut last_error_pos = None;
     loop {
-        match parse_fast(&text).map_err(|()| parse_named(&text)) {
+        let fast = fast_text(&text, &scanned.comments);
+        match parse_fast(&fast).map_err(|()| parse_named(&text)) {
             Ok(pairs) if diagnostics.is_empty() => {
                 let mut lowerer = Lowerer::new(source, &scanned.comments);
                 let lowered = pairs
@@ -163,6 +164,7 @@ fn parse_scanned(source: &str, scanned: scan::Scan) -> Parsed {
                 {
                     break;
                 }
+                drop(fast);
                 // Spaces of the same byte length keep every later offset in place.
                 text.to_mut()
                     .replace_range(start..end, &" ".repeat(end - start));
@@ -250,13 +252,51 @@ fn call_limit(text: &str) -> usize {
     text.len().saturating_mul(200).max(1_000_000)
 }
 
-/// The fast grammar's tree of `text`, or `Err` when `text` is not the
-/// language. Its call limit is twice the named grammar's: a keyword costs it
-/// a few more calls (and nothing else more), so whatever the named grammar
-/// parses within its limit, the fast one parses within its own.
+/// The text the fast grammar reads (see `build.rs`, `ascii_classes`):
+/// `text` with every comment the scan found blanked, and every byte outside
+/// ASCII, vertical tab and form feed replaced by a control character that
+/// neither grammar accepts outside a literal. Byte offsets stay where they
+/// were. Lowering reads the bodies of strings, text blocks and regexes from
+/// the source, not from this copy.
+pub(crate) fn fast_text<'t>(text: &'t str, comments: &[Comment]) -> Cow<'t, str> {
+    let unlike = |b: &u8| !b.is_ascii() || *b == 0x0b || *b == 0x0c;
+    if comments.is_empty()
+        && text.is_ascii()
+        && memchr::memchr2(0x0b, 0x0c, text.as_bytes()).is_none()
+    {
+        return Cow::Borrowed(text);
+    }
+    let mut bytes = text.as_bytes().to_vec();
+    for comment in comments {
+        let end = comment.span.end.min(bytes.len());
+        bytes[comment.span.start.min(end)..end].fill(b' ');
+    }
+    for byte in bytes.iter_mut().filter(|b| unlike(b)) {
+        *byte = 0x01;
+    }
+    Cow::Owned(String::from_utf8(bytes).unwrap_or_default())
+}
+
+/// The fast grammar's tree of `text` (from `fast_text`), or `Err` when the
+/// named grammar would refuse the source. Its call limit is twice the named
+/// grammar's: a keyword costs it a few more calls (and nothing else more),
+/// so whatever the named grammar parses within its limit, the fast one
+/// parses within its own. The fast grammar takes a reserved word for an
+/// identifier; a tree with one is refused here, and the named grammar,
+/// which refuses it where it stands, says why.
 fn parse_fast(text: &str) -> Result<pest::iterators::Pairs<'_, fast::Rule>, ()> {
     let _limit = limited(call_limit(text).saturating_mul(2));
-    fast::FastGrammar::parse(fast::Rule::file, text).map_err(|_| ())
+    let pairs = fast::FastGrammar::parse(fast::Rule::file, text).map_err(|_| ())?;
+    let reserved = pairs
+        .clone()
+        .flatten()
+        .any(|pair| pair.as_rule() == fast::Rule::ident && is_reserved(pair.as_str()));
+    if reserved { Err(()) } else { Ok(pairs) }
+}
+
+/// The words the named grammar never takes for an identifier.
+pub(crate) fn is_reserved(word: &str) -> bool {
+    matches!(word, "and" | "or" | "not" | "true" | "false")
 }
 
 /// Why `text`, which the fast grammar refused, is not the language: parsed

@@ -109,9 +109,17 @@ impl<'s> Scanner<'s> {
         }
     }
 
-    /// A regex literal is only ever written after `~` or `!~`.
+    /// A regex literal is only ever written after `~` or `!~`, perhaps
+    /// with blanks and comments between.
     fn after_tilde(&self) -> bool {
-        self.src[..self.pos].trim_end().ends_with('~')
+        let mut end = self.src[..self.pos].trim_end().len();
+        for comment in self.out.comments.iter().rev() {
+            if comment.span.start >= end || comment.span.end < end {
+                break;
+            }
+            end = self.src[..comment.span.start].trim_end().len();
+        }
+        self.src[..end].ends_with('~')
     }
 
     fn line_end(&self, from: usize) -> usize {
