@@ -113,8 +113,12 @@ fn most_at_once(bench: &Bench) -> usize {
         .unwrap_or(0)
 }
 
-/// Waits until no command a killed `rbx` left behind still runs.
+/// Waits until no command a killed `rbx` left behind still runs. A
+/// command it forked an instant before it died may not have marked itself
+/// in `in/` yet (nor carry its marker for the resume to see, before its
+/// `exec`): the wait begins once such a command has had time to start.
 fn orphans_gone(bench: &Bench) {
+    std::thread::sleep(Duration::from_millis(100));
     let begun = Instant::now();
     while fs::read_dir(bench.path().join("in")).is_ok_and(|mut d| d.next().is_some())
         && begun.elapsed() < Duration::from_secs(10)
