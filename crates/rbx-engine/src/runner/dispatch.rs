@@ -215,16 +215,18 @@ pub(crate) async fn dispatch(
     state: &mut RunState,
     cancel: watch::Receiver<bool>,
 ) -> Option<Exit> {
+    // Each node's status looked up once, by its place in the plan.
+    let statuses: Vec<Status> = plan.nodes.iter().map(|n| status_of(state, &n.id)).collect();
     let unsettled: Vec<usize> = (0..plan.nodes.len())
         .map(|x| {
             plan.incoming[x]
                 .iter()
-                .filter(|(from, _)| !status_of(state, &plan.nodes[*from].id).settled())
+                .filter(|(from, _)| !statuses[*from].settled())
                 .count()
         })
         .collect();
     let candidates = (0..plan.nodes.len())
-        .filter(|&x| unsettled[x] == 0 && status_of(state, &plan.nodes[x].id) == Status::Pending)
+        .filter(|&x| unsettled[x] == 0 && statuses[x] == Status::Pending)
         .collect();
     let kept = Kept::new(state, plan);
     let mut dispatcher = Dispatcher {
