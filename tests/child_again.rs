@@ -202,6 +202,48 @@ fn from_twice_numbers_the_child_runs_in_order() {
     );
     let pushes = bench.ran().iter().filter(|l| *l == "push-ap").count();
     assert_eq!(pushes, 3);
+    // The parent's status and report name every child run the node
+    // started, not only the latest.
+    let runs = |n: &str| format!("{parent}/s.one{n}");
+    let status = bench.rbx(&["status", &parent, "--format", "json"], &[]);
+    let status: serde_json::Value = serde_json::from_str(&status.stdout).expect("status json");
+    let row = status["nodes"]
+        .as_array()
+        .and_then(|nodes| nodes.iter().find(|n| n["id"] == "s.one"))
+        .expect("s.one in status");
+    assert_eq!(row["child"], runs("~3").as_str());
+    assert_eq!(
+        row["earlier_children"],
+        serde_json::json!([runs(""), runs("~2")])
+    );
+    let text = bench.rbx(&["status", &parent], &[]);
+    assert!(
+        text.stdout.contains(&format!(
+            "child run {}, earlier {}, {}",
+            runs("~3"),
+            runs(""),
+            runs("~2")
+        )),
+        "{}",
+        text.transcript()
+    );
+    let report = bench.rbx(&["report", &parent, "--format", "json"], &[]);
+    let report: serde_json::Value = serde_json::from_str(&report.stdout).expect("report json");
+    let step = report["stages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|stage| stage["steps"].as_array())
+        .flatten()
+        .find(|s| s["id"] == "s.one")
+        .expect("s.one in the report");
+    let earlier: Vec<&str> = step["earlier_attempts"]
+        .as_array()
+        .expect("earlier attempts")
+        .iter()
+        .filter_map(|e| e["child"].as_str())
+        .collect();
+    assert_eq!(earlier, [runs(""), runs("~2")]);
 }
 
 /// Re-driven by S5: a child run that ended with a failure outcome runs

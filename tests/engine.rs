@@ -1384,8 +1384,20 @@ fn resume_refuses_a_changed_runbook_unless_allowed() {
     let refused = bench.rbx(&["resume", &run]);
     assert_eq!(refused.status, 2, "{}", refused.transcript());
     assert!(refused.stderr.contains("changed"), "{}", refused.stderr);
-    assert!(refused.stderr.contains("last"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("step s.last"), "{}", refused.stderr);
     assert!(!refused.stderr.contains("first"), "{}", refused.stderr);
+    // What changed is shown, the snapshot's line and the file's.
+    let shown = |sign: char, text: &str| {
+        refused
+            .stderr
+            .lines()
+            .any(|l| l.trim_start().starts_with(sign) && l.contains(text))
+    };
+    assert!(
+        shown('-', r#"run "echo last >> side""#) && shown('+', "echo last; echo last >> side"),
+        "{}",
+        refused.stderr
+    );
     assert!(
         refused.stderr.contains("--allow-changed"),
         "{}",
@@ -1395,6 +1407,29 @@ fn resume_refuses_a_changed_runbook_unless_allowed() {
 
     let allowed = bench.rbx(&["resume", &run, "--allow-changed"]);
     assert_eq!(allowed.status, 0, "{}", allowed.transcript());
+    assert_eq!(bench.side(), ["first", "check", "check", "last"]);
+}
+
+/// Moving steps, re-indenting and comments change no step: the resume
+/// goes on without `--allow-changed`.
+#[test]
+fn resume_goes_on_when_the_runbook_only_moved() {
+    let bench = Bench::new();
+    bench.runbook("demo.runbook", FAILS_UNTIL_FIXED);
+    let out = bench.rbx(&["run", "demo.runbook"]);
+    assert_eq!(out.status, 1, "{}", out.transcript());
+    let run = started_run(&out.stderr).expect("the run id");
+    bench.touch("fixed");
+    let moved: String = format!("# Reviewed after the incident.\n\n{FAILS_UNTIL_FIXED}")
+        .lines()
+        .map(|line| format!("  {line}\n"))
+        .collect();
+    bench.runbook(
+        "demo.runbook",
+        &moved.replace("    step check", "    # flaky\n    step check"),
+    );
+    let resumed = bench.rbx(&["resume", &run]);
+    assert_eq!(resumed.status, 0, "{}", resumed.transcript());
     assert_eq!(bench.side(), ["first", "check", "check", "last"]);
 }
 
@@ -2392,5 +2427,77 @@ fn a_child_run_is_created_once_across_kill_nine() {
             let verify = bench.rbx(&["verify", id]);
             assert_eq!(verify.status, 0, "{}", verify.transcript());
         }
+    }
+}
+
+/// `--set` on `rbx resume` may give a value the run has none for (a
+/// secret) or repeat one it started with, in any spelling of the same
+/// value; changing one is refused before anything is journalled, for
+/// every type an input can have: the run's record names the inputs it
+/// started with, and what it derived from them.
+#[test]
+fn resume_refuses_to_change_an_input_the_run_started_with() {
+    let cases: [(&str, &str, &str, &str); 9] = [
+        ("string", "a b", "a b", "a  b"),
+        ("int", "3", "+3", "4"),
+        ("bool", "true", "true", "false"),
+        ("duration", "90s", "1m30s", "91s"),
+        (
+            "timestamp",
+            "2026-12-08T10:00:00+01:00",
+            "2026-12-08T09:00:00Z",
+            "2026-12-08T10:00:00Z",
+        ),
+        ("host", "web-1", "web-1", "web-2"),
+        ("enum(blue, green)", "blue", "blue", "green"),
+        (
+            "list(host)",
+            r#"["a","b"]"#,
+            r#"[ "a", "b" ]"#,
+            r#"["b","a"]"#,
+        ),
+        ("list(int)", "[1]", "[1]", "[]"),
+    ];
+    for (ty, started, same, other) in cases {
+        let bench = Bench::new();
+        bench.runbook(
+            "main.runbook",
+            &format!(
+                r#"runbook t "T" {{
+  input x: {ty}
+  outcome done success
+  stage s "S" {{
+    step a "A" {{ run "test -f go && echo ok >> side" }}
+    step b "B" {{ run "echo {{{{ x }}}} > /dev/null" }}
+    end done
+  }}
+}}
+"#
+            ),
+        );
+        let set = |value: &str| format!("x={value}");
+        let run = bench.rbx(&["run", "main.runbook", "--set", &set(started)]);
+        assert_ne!(run.status, 0, "{ty}: the step fails until `go` exists");
+        let id = started_run(&run.stderr).expect("the run id");
+        let journal = || {
+            bench
+                .store()
+                .events(&rbx_store::RunId::new(&id))
+                .expect("the journal")
+        };
+        let before = journal().len();
+        let changed = bench.rbx(&["resume", &id, "--set", &set(other)]);
+        assert_eq!(changed.status, 2, "{ty}: {}", changed.transcript());
+        assert!(
+            changed.stderr.contains("the run started with x =")
+                && changed.stderr.contains("start a new run"),
+            "{ty}: {}",
+            changed.transcript()
+        );
+        assert_eq!(journal().len(), before, "{ty}: a refusal journals nothing");
+        bench.touch("go");
+        let resumed = bench.rbx(&["resume", &id, "--set", &set(same)]);
+        assert_eq!(resumed.status, 0, "{ty}: {}", resumed.transcript());
+        assert_eq!(bench.side(), ["ok"], "{ty}");
     }
 }

@@ -243,7 +243,8 @@ pub struct ResumeArgs {
     #[arg(long)]
     pub allow_changed: bool,
     /// Give inputs the run has no value for (secrets are asked for again
-    /// or read from `RBX_SECRET_NAME`).
+    /// or read from `RBX_SECRET_NAME`); a value the run started with cannot
+    /// be changed.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
     #[command(flatten)]

@@ -293,13 +293,21 @@ pub fn resume(args: &ResumeArgs) -> u8 {
                 );
                 Err(exit::INVALID)
             }
-            Err(ResumeError::Changed(nodes)) => {
+            Err(ResumeError::Changed(changes)) => {
                 errln!(
-                    "error: the runbook changed since run {run} started; changed steps: {}",
-                    nodes.join(", ")
+                    "error: the runbook changed since run {run} started: {}",
+                    rbx_engine::changes::named(&changes)
                 );
+                for change in &changes {
+                    errln!("  {}:", change.what);
+                    for line in change.diff(CHANGE_LINES) {
+                        errln!("    {line}");
+                    }
+                }
                 errln!(
-                    "help: put the file back, or pass `--allow-changed` if no finished step changed"
+                    "help: a resumed run runs what it started with, never the edited files; \
+                     put the files back, or pass `--allow-changed` to go on with what it \
+                     started with (refused while a changed step has finished)"
                 );
                 Err(exit::INVALID)
             }
@@ -311,6 +319,9 @@ pub fn resume(args: &ResumeArgs) -> u8 {
     };
     attempt().unwrap_or_else(|status| status)
 }
+
+/// How many lines of each change a refused resume shows.
+const CHANGE_LINES: usize = 12;
 
 /// The procedure of a run's snapshot, from the cache of checked
 /// procedures when it holds it (as the engine's resume reads it next), so

@@ -2,10 +2,11 @@
 //! and giving a paused run what it waits for.
 
 use rbx_check::graph::NodeKind;
-use rbx_engine::state::kind;
-use rbx_engine::{Procedure, Status};
+use rbx_engine::Procedure;
+use rbx_engine::people::confirm::{Answer, Confirmed, Who};
+use rbx_engine::people::{Response, Signoff};
 use rbx_store::{RunSummary, Store, StoreError};
-use rbx_syntax::ast::BlockKind;
+use rbx_syntax::ast::{Block, BlockKind};
 use serde_json::json;
 
 use crate::cli::{ConfirmArgs, LogArgs, RunsArgs, StatusArgs, ViewFormat};
@@ -228,185 +229,128 @@ pub fn confirm(args: &ConfirmArgs) -> u8 {
             )));
         }
         let step = waited_for(&procedure, &summary, &state, step)?;
-        let base = step.split('[').next().unwrap_or(&step);
-        let Some(index) = procedure.graph.node(base) else {
-            return Err(fail(format!("run {} has no step `{step}`", summary.id)));
-        };
-        // Only people's steps are confirmed; a command runs when the run is
-        // resumed, and an irreversible one is confirmed at the terminal or
-        // with `confirm = "ID"` in an answers file.
-        let NodeKind::Block(block) = &procedure.graph.graph[index].kind else {
-            return Err(fail(format!("`{}` does not wait for a person", step)));
-        };
-        if matches!(
-            block.kind,
-            BlockKind::Step | BlockKind::Wait | BlockKind::Decide
-        ) {
-            return Err(fail(format!(
-                "`{}` is not a person's step: resume the run to go on with it \
-                 (an irreversible step is confirmed at the terminal, or with \
-                 `confirm = \"{}\"` in an `--answers` file)",
-                step, block.id.name
-            )));
-        }
-        let mut response = rbx_engine::people::Response {
-            choice: args.choice.clone(),
-            rationale: args.rationale.clone(),
-            reject: args.reject,
-            attest: args.attest.then_some(true),
-            ..Default::default()
-        };
-        for pair in &args.evidence {
-            let Some((key, value)) = pair.split_once('=') else {
-                return Err(fail(format!("`--evidence {pair}`: expected KEY=VALUE")));
-            };
-            response.evidence.insert(key.to_string(), json!(value));
-        }
-        for given in &args.signoff {
-            let parsed = given.split_once('=').and_then(|(role, rest)| {
-                let mut parts = rest.splitn(3, ':');
-                let by = parts.next()?.to_string();
-                let decision = parts.next()?;
-                Some(rbx_engine::people::Signoff {
-                    role: role.to_string(),
-                    by,
-                    go: decision.eq_ignore_ascii_case("GO"),
-                    comment: parts.next().map(str::to_string),
-                    account: None,
-                })
-            });
-            match parsed {
-                Some(signoff) => response.signoffs.push(signoff),
-                None => {
-                    return Err(fail(format!(
-                        "`--signoff {given}`: expected ROLE=NAME:GO or ROLE=NAME:NO-GO[:comment]"
-                    )));
-                }
-            }
-        }
+        let block = persons_block(&procedure, &step)?;
+        let answer = Answer::new(&procedure, &summary, &events, &state, &step, block);
+        let response = response_of(args)?;
         let operator = crate::identity::operator_on(store.as_ref(), args.operator.as_deref())?;
         let account = crate::identity::account();
-        let earlier = rbx_engine::people::recorded_signoffs(&events, &step);
-        let roles = rbx_engine::roles::Roles::of(&procedure, &state);
-        let who = rbx_engine::people::Answering {
-            started_by: &summary.started_by,
+        let who = Who {
             operator: &operator,
             account: &account,
-            earlier: &earlier,
-            identities: roles.identities(),
         };
-        let settlement =
-            rbx_engine::people::settle(block, &response, &who).map_err(|problems| {
-                fail(format!(
-                    "`{}` is not settled by this: {}",
-                    step,
-                    problems.join("; ")
-                ))
-            })?;
-        if rbx_engine::people::normalise(&operator) != rbx_engine::people::normalise(&account) {
-            errln!(
-                "note: recording as operator `{operator}` from the OS account `{account}`; \
-                 the journal keeps both"
-            );
-        }
-        // Distinct names are not distinct people when one account typed
-        // them all; rbx cannot tell, but it can say so.
-        if !response.signoffs.is_empty() {
-            let me = rbx_engine::people::normalise(&operator);
-            if let Some(other) = earlier.iter().find(|s| {
-                s.account.as_deref() == Some(account.as_str())
-                    && rbx_engine::people::normalise(&s.by) != me
-            }) {
+        let settlement = answer.settle(&response, who).map_err(|problems| {
+            fail(format!(
+                "`{step}` is not settled by this: {}",
+                problems.join("; ")
+            ))
+        })?;
+        say_who_answers(&answer, &response, who);
+        let confirmed = answer
+            .record(store.as_mut(), response, settlement, who)
+            .map_err(fail)?;
+        match confirmed {
+            Confirmed::Waiting(waiting) => errln!(
+                "recorded {operator}'s sign-off for {step} in run {}; it still waits: {}",
+                summary.id,
+                waiting.join("; ")
+            ),
+            Confirmed::Settled => {
+                // A child run (`PARENT/NODE`) goes on only through its top
+                // run.
+                let top = summary.id.as_str().split('/').next().unwrap_or_default();
                 errln!(
-                    "warning: the OS account `{account}` also recorded {}'s sign-off for `{}`; \
-                     rbx cannot tell whether these are different people",
-                    other.by,
-                    step
+                    "recorded {step} for run {}; go on with: rbx resume {top}",
+                    summary.id
                 );
             }
         }
-        if settlement.status == Status::Pending {
-            // A sign-off that needs more approvers: this operator's part is
-            // recorded, and the node waits for the others.
-            if response.signoffs.is_empty() {
-                return Err(fail(format!(
-                    "`{}` is not settled by this: {}",
-                    step,
-                    settlement.waiting.join("; ")
-                )));
-            }
-            for signoff in &response.signoffs {
-                let mut payload =
-                    rbx_engine::people::recorded_json(&step, signoff, &operator, "rbx confirm");
-                rbx_engine::people::with_account(&mut payload, &account);
-                store
-                    .append(&summary.id, kind::SIGNOFF_RECORDED, &payload)
-                    .map_err(fail)?;
-            }
-            store.checkpoint().map_err(fail)?;
-            errln!(
-                "recorded {operator}'s sign-off for {} in run {}; it still waits: {}",
-                step,
-                summary.id,
-                settlement.waiting.join("; ")
-            );
-            return Ok(exit::SUCCESS);
-        }
-        response.signoffs = settlement.signoffs;
-        for (name, path) in rbx_engine::people::files(block, &response) {
-            let bytes = std::fs::read(&path).map_err(|e| {
-                fail(format!(
-                    "cannot read `{path}`: {}",
-                    e.to_string().to_lowercase()
-                ))
-            })?;
-            let hash = store
-                .put_attachment(&summary.id, &step, &name, &path, &bytes)
-                .map_err(fail)?;
-            rbx_engine::people::kept(&mut response, &name, &path, &hash, bytes.len());
-        }
-        let mut payload = response.to_json();
-        payload["node"] = json!(step);
-        payload["attempt"] = json!(1);
-        payload["status"] = json!(settlement.status.as_str());
-        payload["captures"] =
-            rbx_engine::state::captures_json(&rbx_engine::people::values(block, &response));
-        payload["operator"] = json!(operator);
-        payload["account"] = json!(account);
-        payload["via"] = json!("rbx confirm");
-        if let Some(branch) = settlement.branch {
-            payload["branch"] = json!(branch);
-        }
-        if let Some(reason) = settlement.reason {
-            payload["reason"] = json!(reason);
-        }
-        store
-            .append(&summary.id, kind::NODE_FINISHED, &payload)
-            .map_err(fail)?;
-        // An answer that takes a route out of its flow leaves the flow now
-        // (rule L2): nothing else of it is waited for.
-        let answered = rbx_engine::replay(&store.events(&summary.id).map_err(fail)?);
-        if let Some(flow) =
-            rbx_engine::flow_it_leaves(&procedure, &summary.inputs, &answered, &step)
-        {
-            let left = json!({ "flow": flow, "node": step });
-            store
-                .append(&summary.id, kind::FLOW_LEFT, &left)
-                .map_err(fail)?;
-        }
-        // As when a drive stops: `rbx.db` alone holds the record.
-        store.checkpoint().map_err(fail)?;
-        // A child run (`PARENT/NODE`) goes on only through its top run.
-        let top = summary.id.as_str().split('/').next().unwrap_or_default();
-        errln!(
-            "recorded {} for run {}; go on with: rbx resume {}",
-            step,
-            summary.id,
-            top
-        );
         Ok(exit::SUCCESS)
     };
     attempt().unwrap_or_else(|status| status)
+}
+
+/// The person's node `step` stands for. Only people's steps are confirmed:
+/// a command runs when the run is resumed, and an irreversible one is
+/// confirmed at the terminal or with `confirm = "ID"` in an answers file.
+fn persons_block<'a>(procedure: &'a Procedure, step: &str) -> Result<&'a Block, u8> {
+    let base = step.split('[').next().unwrap_or(step);
+    let Some(index) = procedure.graph.node(base) else {
+        return Err(fail(format!("the run has no step `{step}`")));
+    };
+    let NodeKind::Block(block) = &procedure.graph.graph[index].kind else {
+        return Err(fail(format!("`{step}` does not wait for a person")));
+    };
+    if matches!(
+        block.kind,
+        BlockKind::Step | BlockKind::Wait | BlockKind::Decide
+    ) {
+        return Err(fail(format!(
+            "`{step}` is not a person's step: resume the run to go on with it \
+             (an irreversible step is confirmed at the terminal, or with \
+             `confirm = \"{}\"` in an `--answers` file)",
+            block.id.name
+        )));
+    }
+    Ok(block)
+}
+
+/// The answer `rbx confirm`'s flags give.
+fn response_of(args: &ConfirmArgs) -> Result<Response, u8> {
+    let mut response = Response {
+        choice: args.choice.clone(),
+        rationale: args.rationale.clone(),
+        reject: args.reject,
+        attest: args.attest.then_some(true),
+        ..Default::default()
+    };
+    for pair in &args.evidence {
+        let Some((key, value)) = pair.split_once('=') else {
+            return Err(fail(format!("`--evidence {pair}`: expected KEY=VALUE")));
+        };
+        response.evidence.insert(key.to_string(), json!(value));
+    }
+    for given in &args.signoff {
+        let parsed = given.split_once('=').and_then(|(role, rest)| {
+            let mut parts = rest.splitn(3, ':');
+            let by = parts.next()?.to_string();
+            let decision = parts.next()?;
+            Some(Signoff {
+                role: role.to_string(),
+                by,
+                go: decision.eq_ignore_ascii_case("GO"),
+                comment: parts.next().map(str::to_string),
+                account: None,
+            })
+        });
+        let Some(signoff) = parsed else {
+            return Err(fail(format!(
+                "`--signoff {given}`: expected ROLE=NAME:GO or ROLE=NAME:NO-GO[:comment]"
+            )));
+        };
+        response.signoffs.push(signoff);
+    }
+    Ok(response)
+}
+
+/// Notes who the record names when the operator is not the OS account,
+/// and warns when one account recorded sign-offs under several names:
+/// distinct names are not distinct people when one account typed them all.
+fn say_who_answers(answer: &Answer<'_>, response: &Response, who: Who<'_>) {
+    let (operator, account) = (who.operator, who.account);
+    if rbx_engine::people::normalise(operator) != rbx_engine::people::normalise(account) {
+        errln!(
+            "note: recording as operator `{operator}` from the OS account `{account}`; \
+             the journal keeps both"
+        );
+    }
+    if let Some(other) = answer.same_account(response, who) {
+        errln!(
+            "warning: the OS account `{account}` also recorded {}'s sign-off for `{}`; \
+             rbx cannot tell whether these are different people",
+            other.by,
+            answer.step
+        );
+    }
 }
 
 /// The node `rbx confirm` is asked to answer, if the run is waiting for it

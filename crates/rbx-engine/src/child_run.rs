@@ -142,7 +142,10 @@ async fn drive_child(
             }
             Err(ResumeError::Store(why) | ResumeError::Invalid(why)) => return Err(why),
             Err(ResumeError::Changed(nodes)) => {
-                return Err(format!("the child run {id} changed: {}", nodes.join(", ")));
+                return Err(format!(
+                    "the child run {id} changed: {}",
+                    crate::changes::named(&nodes)
+                ));
             }
         }
     };
@@ -299,7 +302,7 @@ async fn cancel_child(
         .map_err(|e| match e {
             ResumeError::Held(holder) => format!("driven by process {}", holder.pid),
             ResumeError::Store(why) | ResumeError::Invalid(why) => why,
-            ResumeError::Changed(nodes) => format!("changed: {}", nodes.join(", ")),
+            ResumeError::Changed(nodes) => format!("changed: {}", crate::changes::named(&nodes)),
         })
 }
 

@@ -7,6 +7,7 @@
 //! run's store, in memory, from the task that drives it).
 
 pub mod at_once;
+pub mod changes;
 pub mod checkpoint;
 mod child_run;
 mod cleanup;
@@ -352,6 +353,9 @@ pub fn resolve_inputs(
         };
         let value =
             value::parse_input(text, &input.ty).map_err(|why| format!("`--set {key}=…`: {why}"))?;
+        if let Some(was) = stored.and_then(|s| s.get(key)) {
+            kept_as_started(key, was, &value)?;
+        }
         values.insert(key.clone(), value);
     }
     for input in &procedure.inputs {
@@ -388,6 +392,22 @@ pub fn resolve_inputs(
     }
     at_once::check(&procedure.graph, &values)?;
     Ok(values)
+}
+
+/// A resumed run keeps the inputs it started with: its record names them,
+/// and every value the run derived from them (loop items, conditions taken)
+/// was derived from those. `--set` may repeat a value, not change it.
+fn kept_as_started(key: &str, was: &serde_json::Value, given: &Value) -> Result<(), String> {
+    if given.to_json().as_ref() == Some(was) {
+        return Ok(());
+    }
+    let was = Value::from_json(was).map_or_else(|| was.to_string(), |v| v.to_string());
+    let was = was.escape_debug();
+    Err(format!(
+        "`--set {key}=…`: the run started with {key} = `{was}`, and a run keeps the inputs it \
+         started with (its record names them); leave `--set {key}` out to go on with that \
+         value, or start a new run to use another"
+    ))
 }
 
 fn non_secret_json(inputs: &HashMap<String, Value>) -> serde_json::Value {
@@ -863,7 +883,7 @@ pub struct Resume {
 pub enum ResumeError {
     Store(String),
     Held(Holder),
-    Changed(Vec<String>),
+    Changed(Vec<changes::Change>),
     Invalid(String),
 }
 
@@ -1019,21 +1039,21 @@ async fn resume_locked(
             "the run `{run}` has already ended"
         )));
     }
-    let changed = changed_nodes(&procedure, &sources, &request.current);
+    let changed = changes::changes(&sources, &request.current);
     if !changed.is_empty() {
-        let finished_changed: Vec<&String> = changed
+        // A changed node counts as finished if any instance of it
+        // succeeded or was skipped; a failed one is what the change may be
+        // fixing.
+        let finished = changed
             .iter()
-            .filter(|id| {
-                // A changed step counts as finished if any instance of it
-                // succeeded or was skipped; a failed one is what the change
-                // may be fixing.
-                state.nodes.iter().any(|(n, s)| {
-                    runner::base_name(n).as_deref() == Some(id.as_str())
+            .filter_map(|c| c.node.as_deref())
+            .any(|node| {
+                state.nodes.iter().any(|(id, s)| {
+                    changes::written_as(id) == node
                         && matches!(s.status, Status::Succeeded | Status::Skipped)
                 })
-            })
-            .collect();
-        if !request.allow_changed || !finished_changed.is_empty() {
+            });
+        if !request.allow_changed || finished {
             return Err(ResumeError::Changed(changed));
         }
     }
@@ -1599,62 +1619,6 @@ fn descendants(plan: &expand::Plan, start: usize) -> Vec<String> {
         stack.extend(plan.outgoing[x].iter().map(|(to, _)| *to));
     }
     out
-}
-
-/// Ids of the nodes whose text differs between the snapshot and the
-/// sources as they are now (plus any node added or removed).
-pub fn changed_nodes(
-    procedure: &Procedure,
-    snapshot: &[(String, String)],
-    current: &[(String, String)],
-) -> Vec<String> {
-    let snapshot: Vec<(String, String)> = snapshot
-        .iter()
-        .filter(|(path, _)| is_runbook_source(path))
-        .cloned()
-        .collect();
-    if snapshot == current || current.is_empty() {
-        return Vec::new();
-    }
-    let snapshot = snapshot.as_slice();
-    let blocks = |sources: &[(String, String)]| -> HashMap<String, String> {
-        let mut out = HashMap::new();
-        for (_, text) in sources {
-            let Some(file) = rbx_syntax::parse(text).file else {
-                continue;
-            };
-            for item in &file.items {
-                if let ItemKind::Stage(stage) = &item.kind {
-                    collect_blocks(&stage.items, &mut out);
-                }
-            }
-        }
-        out
-    };
-    let before = blocks(snapshot);
-    let after = blocks(current);
-    let mut changed: Vec<String> = before
-        .iter()
-        .filter(|(id, text)| after.get(*id) != Some(*text))
-        .map(|(id, _)| id.clone())
-        .chain(after.keys().filter(|id| !before.contains_key(*id)).cloned())
-        .collect();
-    changed.sort();
-    changed.dedup();
-    let _ = procedure;
-    changed
-}
-
-fn collect_blocks(items: &[rbx_syntax::ast::StageItem], out: &mut HashMap<String, String>) {
-    use rbx_syntax::ast::StageItemKind;
-    for item in items {
-        match &item.kind {
-            StageItemKind::Block(block) => {
-                out.insert(block.id.name.clone(), format!("{block:?}"));
-            }
-            kind => collect_blocks(kind.nested(), out),
-        }
-    }
 }
 
 #[cfg(test)]

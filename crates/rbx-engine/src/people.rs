@@ -21,6 +21,8 @@ use crate::observer::{Observer, Tone};
 use crate::state::{Status, kind};
 use crate::value::Value;
 
+pub mod confirm;
+
 /// A name as rbx compares people: lowercase (Unicode-aware), trimmed, and
 /// with each run of inner whitespace made one space.
 pub fn normalise(name: &str) -> String {

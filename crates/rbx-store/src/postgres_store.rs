@@ -361,12 +361,7 @@ impl PostgresStore {
         let mut client = self.client()?;
         // The head and the events from one snapshot, even while a driver
         // appends.
-        let mut tx = client
-            .build_transaction()
-            .isolation_level(postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .map_err(&fail)?;
+        let mut tx = snapshot(&mut client).map_err(&fail)?;
         let head = tx
             .query_opt(
                 "SELECT head_seq, head_hash FROM runs WHERE id = $1",
@@ -630,12 +625,7 @@ impl Store for PostgresStore {
         let mut client = self.client()?;
         // One snapshot for the run's head, its events and its captures,
         // even while its driver appends.
-        let mut tx = client
-            .build_transaction()
-            .isolation_level(postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .map_err(&fail)?;
+        let mut tx = snapshot(&mut client).map_err(&fail)?;
         let row = tx
             .query_opt(
                 "SELECT runbook_id, title, entry, source_hash, inputs, started_at, started_by,
@@ -1065,6 +1055,16 @@ fn summary_from_row(target: &Target, row: &Row) -> Result<RunSummary, StoreError
 fn lease_token(holder: &Holder) -> String {
     let salt = RunId::generate(&Utc::now());
     file_digest(format!("{}|{}|{}|{salt}", holder.host, holder.pid, holder.since).as_bytes())
+}
+
+/// A read-only transaction that sees one snapshot of the database, even
+/// while a driver appends.
+fn snapshot(client: &mut Client) -> Result<postgres::Transaction<'_>, postgres::Error> {
+    client
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
 }
 
 fn unknown(run: &RunId) -> StoreError {

@@ -545,6 +545,27 @@ impl StageItemKind {
             | StageItemKind::Call(_) => &[],
         }
     }
+
+    /// The items written inside this one, to change them: as
+    /// [`StageItemKind::nested`] gives them.
+    pub fn nested_mut(&mut self) -> &mut [StageItem] {
+        match self {
+            StageItemKind::Checklist(list) => &mut list.items,
+            StageItemKind::Foreach(foreach) => &mut foreach.items,
+            StageItemKind::Parallel(parallel) => &mut parallel.items,
+            StageItemKind::Repeat(repeat) => &mut repeat.items,
+            StageItemKind::Every(every) => &mut every.items,
+            StageItemKind::Finally(items) => items,
+            StageItemKind::Require(_)
+            | StageItemKind::On(_)
+            | StageItemKind::Then(_)
+            | StageItemKind::End(_)
+            | StageItemKind::Block(_)
+            | StageItemKind::Anchor(_)
+            | StageItemKind::Again(_)
+            | StageItemKind::Call(_) => &mut [],
+        }
+    }
 }
 
 /// A node with a statement body: step, manual, gate, signoff, decide,

@@ -292,9 +292,29 @@ impl Printer<'_> {
         );
     }
 
+    /// An `again` or a `call`: one line, or a block of its routes.
+    fn routed(&mut self, head: &str, routes: &[SpannedRoute], end: usize, level: usize) {
+        if routes.is_empty() {
+            self.line(level, head, end);
+            return;
+        }
+        self.out.push_str(&format!("{}{head} {{\n", pad(level)));
+        for route in routes {
+            self.leading_comments(route.span.end, level + 1);
+            self.line(level + 1, &route_text(&route.route), route.span.end);
+        }
+        self.close(end, level);
+    }
+
     fn stage_item(&mut self, item: &StageItem, level: usize) {
         let p = pad(level);
         let end = item.span.end;
+        if let Some(head) = body_head(&item.kind, level) {
+            self.out.push_str(&format!("{p}{head} {{\n"));
+            self.stage_items(item.kind.nested(), level + 1);
+            self.close(end, level);
+            return;
+        }
         match &item.kind {
             StageItemKind::Require(require) => self.line(level, &require_text(require), end),
             StageItemKind::On(route) => self.line(level, &route_text(route), end),
@@ -307,98 +327,17 @@ impl Printer<'_> {
                 }
                 self.line(level, &line, end);
             }
-            StageItemKind::Call(call) if call.routes.is_empty() => {
-                self.line(level, &call::head(call), end);
-            }
-            StageItemKind::Call(call) => {
-                self.out.push_str(&format!("{p}{} {{\n", call::head(call)));
-                for route in &call.routes {
-                    self.leading_comments(route.span.end, level + 1);
-                    self.line(level + 1, &route_text(&route.route), route.span.end);
-                }
-                self.close(end, level);
-            }
-            StageItemKind::Again(again) if again.routes.is_empty() => {
-                self.line(level, &call::again_head(again), end);
-            }
+            StageItemKind::Call(call) => self.routed(&call::head(call), &call.routes, end, level),
             StageItemKind::Again(again) => {
-                self.out
-                    .push_str(&format!("{p}{} {{\n", call::again_head(again)));
-                for route in &again.routes {
-                    self.leading_comments(route.span.end, level + 1);
-                    self.line(level + 1, &route_text(&route.route), route.span.end);
-                }
-                self.close(end, level);
+                self.routed(&call::again_head(again), &again.routes, end, level);
             }
-            StageItemKind::Finally(items) => {
-                self.out.push_str(&format!("{p}finally {{\n"));
-                self.stage_items(items, level + 1);
-                self.close(end, level);
-            }
-            StageItemKind::Parallel(parallel) => {
-                let mut head = "parallel".to_string();
-                if let Some(n) = &parallel.at_once {
-                    head.push_str(&format!(" {}", n.value));
-                }
-                if let Some(n) = &parallel.at_once_expr {
-                    head.push_str(&format!(" {}", expr(n)));
-                }
-                if let Some(t) = &parallel.tolerate {
-                    head.push_str(&format!(" tolerate {}", t.source_form()));
-                }
-                if let Some(condition) = &parallel.condition {
-                    head.push_str(&format!(" when {}", expr(condition)));
-                }
-                self.out.push_str(&format!("{p}{head} {{\n"));
-                self.stage_items(&parallel.items, level + 1);
-                self.close(end, level);
-            }
-            StageItemKind::Checklist(list) => {
-                let mut head = format!("checklist {} {}", list.id.name, text(&list.title, level));
-                if list.fail_fast {
-                    head.push_str(" fail-fast");
-                }
-                self.out.push_str(&format!("{p}{head} {{\n"));
-                self.stage_items(&list.items, level + 1);
-                self.close(end, level);
-            }
-            StageItemKind::Foreach(foreach) => {
-                let mut head = format!("foreach {} in {}", foreach.var.name, foreach.list.dotted());
-                if let Some(n) = &foreach.parallel {
-                    head.push_str(&format!(" parallel {}", n.value));
-                }
-                if let Some(n) = &foreach.parallel_expr {
-                    head.push_str(&format!(" parallel {}", expr(n)));
-                }
-                if let Some(t) = &foreach.tolerate {
-                    head.push_str(&format!(" tolerate {}", t.source_form()));
-                }
-                if let Some(condition) = &foreach.condition {
-                    head.push_str(&format!(" when {}", expr(condition)));
-                }
-                self.out.push_str(&format!("{p}{head} {{\n"));
-                self.stage_items(&foreach.items, level + 1);
-                self.close(end, level);
-            }
-            StageItemKind::Repeat(repeat) => {
-                let mut head = "repeat".to_string();
-                if let Some(n) = &repeat.at_most {
-                    head.push_str(&format!(" at most {}", n.value));
-                }
-                head.push_str(&format!(" until {}", expr(&repeat.until)));
-                self.out.push_str(&format!("{p}{head} {{\n"));
-                self.stage_items(&repeat.items, level + 1);
-                self.close(end, level);
-            }
-            StageItemKind::Every(every) => {
-                let mut head = format!("every {}", expr(&every.interval));
-                if let Some(n) = &every.at_most {
-                    head.push_str(&format!(" at most {}", n.value));
-                }
-                self.out.push_str(&format!("{p}{head} {{\n"));
-                self.stage_items(&every.items, level + 1);
-                self.close(end, level);
-            }
+            // Written above, with their bodies.
+            StageItemKind::Finally(_)
+            | StageItemKind::Parallel(_)
+            | StageItemKind::Checklist(_)
+            | StageItemKind::Foreach(_)
+            | StageItemKind::Repeat(_)
+            | StageItemKind::Every(_) => {}
             StageItemKind::Block(block) => {
                 self.out.push_str(&format!(
                     "{p}{} {} {} {{\n",
@@ -534,6 +473,77 @@ fn stmt_text(kind: &StmtKind, level: usize) -> String {
 }
 
 /// `within 4h`, `deadline release + 2h for ship, watch`.
+/// The head of an item with a body of items (`foreach h in hosts
+/// parallel 2`, `finally`), or `None` for any other.
+fn body_head(kind: &StageItemKind, level: usize) -> Option<String> {
+    let head = match kind {
+        StageItemKind::Finally(_) => "finally".to_string(),
+        StageItemKind::Parallel(parallel) => {
+            let mut head = "parallel".to_string();
+            if let Some(n) = &parallel.at_once {
+                head.push_str(&format!(" {}", n.value));
+            }
+            if let Some(n) = &parallel.at_once_expr {
+                head.push_str(&format!(" {}", expr(n)));
+            }
+            tolerate_and_when(
+                &mut head,
+                parallel.tolerate.as_ref(),
+                parallel.condition.as_ref(),
+            );
+            head
+        }
+        StageItemKind::Checklist(list) => {
+            let mut head = format!("checklist {} {}", list.id.name, text(&list.title, level));
+            if list.fail_fast {
+                head.push_str(" fail-fast");
+            }
+            head
+        }
+        StageItemKind::Foreach(foreach) => {
+            let mut head = format!("foreach {} in {}", foreach.var.name, foreach.list.dotted());
+            if let Some(n) = &foreach.parallel {
+                head.push_str(&format!(" parallel {}", n.value));
+            }
+            if let Some(n) = &foreach.parallel_expr {
+                head.push_str(&format!(" parallel {}", expr(n)));
+            }
+            tolerate_and_when(
+                &mut head,
+                foreach.tolerate.as_ref(),
+                foreach.condition.as_ref(),
+            );
+            head
+        }
+        StageItemKind::Repeat(repeat) => {
+            let mut head = "repeat".to_string();
+            if let Some(n) = &repeat.at_most {
+                head.push_str(&format!(" at most {}", n.value));
+            }
+            head.push_str(&format!(" until {}", expr(&repeat.until)));
+            head
+        }
+        StageItemKind::Every(every) => {
+            let mut head = format!("every {}", expr(&every.interval));
+            if let Some(n) = &every.at_most {
+                head.push_str(&format!(" at most {}", n.value));
+            }
+            head
+        }
+        _ => return None,
+    };
+    Some(head)
+}
+
+fn tolerate_and_when(head: &mut String, tolerate: Option<&Tolerate>, condition: Option<&Expr>) {
+    if let Some(t) = tolerate {
+        head.push_str(&format!(" tolerate {}", t.source_form()));
+    }
+    if let Some(condition) = condition {
+        head.push_str(&format!(" when {}", expr(condition)));
+    }
+}
+
 pub fn budget_text(budget: &Budget) -> String {
     let mut line = match &budget.limit {
         Limit::Within(d) => format!("within {}", duration(d.millis)),

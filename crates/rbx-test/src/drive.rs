@@ -372,6 +372,8 @@ fn resume_error(e: &rbx_engine::ResumeError) -> String {
     match e {
         rbx_engine::ResumeError::Store(why) | rbx_engine::ResumeError::Invalid(why) => why.clone(),
         rbx_engine::ResumeError::Held(holder) => format!("held by process {}", holder.pid),
-        rbx_engine::ResumeError::Changed(nodes) => format!("changed: {}", nodes.join(", ")),
+        rbx_engine::ResumeError::Changed(nodes) => {
+            format!("changed: {}", rbx_engine::changes::named(nodes))
+        }
     }
 }

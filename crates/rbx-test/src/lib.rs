@@ -76,6 +76,79 @@ pub fn load(
     loader: &dyn Loader,
     policy: &rbx_check::project::Policy,
 ) -> Result<Suite, Vec<Problem>> {
+    let (text, scenarios) = read_scenarios(path, loader)?;
+    let problem = |diagnostic: Diagnostic| Problem {
+        path: path.to_path_buf(),
+        text: text.clone(),
+        diagnostic,
+    };
+    let runbook = runbook_of(path);
+    if let Err(e) = loader.load(&runbook, None) {
+        return Err(vec![problem(
+            Diagnostic::error(
+                "rbx::test::no_runbook",
+                format!(
+                    "the runbook these scenarios test, {}, cannot be read: {e}",
+                    runbook.display()
+                ),
+            )
+            .primary(scenarios[0].id.span, "scenarios of that runbook")
+            .help("a scenarios file NAME.rbxtest tests NAME.runbook in the same directory"),
+        )]);
+    }
+    let fills = everything_filled(&runbook, loader);
+    let mut report = rbx_check::check_with(&runbook, loader, &fills);
+    rbx_check::project::apply(&mut report, policy);
+    let sources: Vec<(PathBuf, String)> = report
+        .sources
+        .iter()
+        .map(|s| (s.path.clone(), s.text.clone()))
+        .collect();
+    if report.has_errors() {
+        let problems = runbook_problems(&report, &sources, &runbook);
+        if problems.is_empty() {
+            return Err(vec![problem(
+                Diagnostic::error(
+                    "rbx::test::no_runbook",
+                    format!(
+                        "the runbook these scenarios test, {}, cannot be read",
+                        runbook.display()
+                    ),
+                )
+                .help("a scenarios file NAME.rbxtest tests NAME.runbook in the same directory"),
+            )]);
+        }
+        return Err(problems);
+    }
+    // The fill goes into the run's snapshot, so that a drive resumed for
+    // another person's sign-off rebuilds the same procedure.
+    let fill = rbx_engine::fills::to_toml(&fills);
+    let Some(procedure) = Procedure::from_report_with(report, Some(("simulated.fill.toml", &fill)))
+    else {
+        return Err(vec![problem(Diagnostic::error(
+            "rbx::test::not_an_entry",
+            format!(
+                "{} is not an entry runbook (`runbook ID \"Title\" {{ … }}`)",
+                runbook.display()
+            ),
+        ))]);
+    };
+    Ok(Suite {
+        path: path.to_path_buf(),
+        text,
+        runbook,
+        procedure: Arc::new(procedure),
+        sources,
+        scenarios,
+    })
+}
+
+/// A scenarios file's text and scenarios: refused when it cannot be read,
+/// does not parse, or holds none.
+fn read_scenarios(
+    path: &Path,
+    loader: &dyn Loader,
+) -> Result<(String, Vec<rbx_syntax::ast::Scenario>), Vec<Problem>> {
     let problem = |text: &str, diagnostic: Diagnostic| Problem {
         path: path.to_path_buf(),
         text: text.to_string(),
@@ -110,85 +183,31 @@ pub fn load(
                 .help("write `scenario ID \"What it proves\" { … }` blocks"),
         )]);
     }
-    let runbook = runbook_of(path);
-    if let Err(e) = loader.load(&runbook, None) {
-        return Err(vec![problem(
-            &text,
-            Diagnostic::error(
-                "rbx::test::no_runbook",
-                format!(
-                    "the runbook these scenarios test, {}, cannot be read: {e}",
-                    runbook.display()
-                ),
-            )
-            .primary(scenarios[0].id.span, "scenarios of that runbook")
-            .help("a scenarios file NAME.rbxtest tests NAME.runbook in the same directory"),
-        )]);
-    }
-    let fills = everything_filled(&runbook, loader);
-    let mut report = rbx_check::check_with(&runbook, loader, &fills);
-    rbx_check::project::apply(&mut report, policy);
-    let sources: Vec<(PathBuf, String)> = report
-        .sources
+    Ok((text, scenarios))
+}
+
+/// The errors checking the runbook found, each against its own file.
+fn runbook_problems(
+    report: &rbx_check::Report,
+    sources: &[(PathBuf, String)],
+    runbook: &Path,
+) -> Vec<Problem> {
+    report
+        .findings
         .iter()
-        .map(|s| (s.path.clone(), s.text.clone()))
-        .collect();
-    if report.has_errors() {
-        let problems = report
-            .findings
-            .iter()
-            .filter(|f| f.diagnostic.is_error())
-            .map(|f| {
-                let (path, text) = sources
-                    .get(f.source)
-                    .cloned()
-                    .unwrap_or_else(|| (runbook.clone(), String::new()));
-                Problem {
-                    path,
-                    text,
-                    diagnostic: f.diagnostic.clone(),
-                }
-            })
-            .collect::<Vec<_>>();
-        if problems.is_empty() {
-            return Err(vec![problem(
-                &text,
-                Diagnostic::error(
-                    "rbx::test::no_runbook",
-                    format!(
-                        "the runbook these scenarios test, {}, cannot be read",
-                        runbook.display()
-                    ),
-                )
-                .help("a scenarios file NAME.rbxtest tests NAME.runbook in the same directory"),
-            )]);
-        }
-        return Err(problems);
-    }
-    // The fill goes into the run's snapshot, so that a drive resumed for
-    // another person's sign-off rebuilds the same procedure.
-    let fill = rbx_engine::fills::to_toml(&fills);
-    let Some(procedure) = Procedure::from_report_with(report, Some(("simulated.fill.toml", &fill)))
-    else {
-        return Err(vec![problem(
-            &text,
-            Diagnostic::error(
-                "rbx::test::not_an_entry",
-                format!(
-                    "{} is not an entry runbook (`runbook ID \"Title\" {{ … }}`)",
-                    runbook.display()
-                ),
-            ),
-        )]);
-    };
-    Ok(Suite {
-        path: path.to_path_buf(),
-        text,
-        runbook,
-        procedure: Arc::new(procedure),
-        sources,
-        scenarios,
-    })
+        .filter(|f| f.diagnostic.is_error())
+        .map(|f| {
+            let (path, text) = sources
+                .get(f.source)
+                .cloned()
+                .unwrap_or_else(|| (runbook.to_path_buf(), String::new()));
+            Problem {
+                path,
+                text,
+                diagnostic: f.diagnostic.clone(),
+            }
+        })
+        .collect()
 }
 
 /// A scenario proves the procedure's paths, not one environment's fill:

@@ -17,8 +17,9 @@ mod call;
 use rbx_check::budget::{self, Reason, WorstCase};
 use rbx_check::graph::{EdgeKind, Node, NodeKind};
 use rbx_syntax::ast::{
-    Anchor, BackoffKind, Block, BlockKind, CaptureSource, EvidenceType, Input, InputTypeKind,
-    Interpolation, ItemKind, ScalarType, StmtKind, Target, TargetKind, Text, TextPart, Value,
+    Anchor, BackoffKind, Block, BlockKind, Capture, CaptureSource, EvidenceType, Ident, Input,
+    InputTypeKind, Interpolation, ItemKind, ScalarType, StmtKind, Target, TargetKind, Text,
+    TextPart, Value,
 };
 use rbx_syntax::fmt::{duration, expr};
 
@@ -683,17 +684,6 @@ impl<'a> Plan<'a> {
         let mut every = None;
         for stmt in &block.body {
             match &stmt.kind {
-                StmtKind::Owner(role) => details.push(("owner", role.name.clone())),
-                StmtKind::Require(require) => {
-                    details.push(("require", graph::require(require)));
-                }
-                StmtKind::Run(command) => {
-                    details.push(("run", self.resolve(command, node, Splice::Shell)));
-                }
-                StmtKind::Verify(probe) => {
-                    details.push(("verify", self.resolve(probe, node, Splice::Shell)));
-                }
-                StmtKind::Until(time) => details.push(("until", expr(time))),
                 StmtKind::Every(interval) => every = Some(interval.millis),
                 StmtKind::ExpectExit(codes) => {
                     let codes: Vec<String> = codes.iter().map(|c| c.value.to_string()).collect();
@@ -706,22 +696,7 @@ impl<'a> Plan<'a> {
                     expect.regex.pattern,
                     expect.regex.flags
                 )),
-                StmtKind::Capture(capture) => captures.push(match &capture.source {
-                    CaptureSource::Regex(_) => {
-                        format!("{} from {}", capture.name.name, capture.stream.keyword())
-                    }
-                    CaptureSource::Json(path) => format!(
-                        "{} from {} json {:?}",
-                        capture.name.name,
-                        capture.stream.keyword(),
-                        path.source_form()
-                    ),
-                    CaptureSource::Lines => format!(
-                        "{} from the lines of {}",
-                        capture.name.name,
-                        capture.stream.keyword()
-                    ),
-                }),
+                StmtKind::Capture(capture) => captures.push(capture_text(capture)),
                 StmtKind::Irreversible(why) => {
                     // First, so that nobody reads past it.
                     let text = match why {
@@ -733,96 +708,7 @@ impl<'a> Plan<'a> {
                     };
                     details.insert(0, ("danger", text));
                 }
-                StmtKind::Evidence(evidence) => {
-                    let ty = match &evidence.ty {
-                        EvidenceType::Text => "text".to_string(),
-                        EvidenceType::Url => "url".to_string(),
-                        EvidenceType::File => "file".to_string(),
-                        EvidenceType::Int => "a whole number".to_string(),
-                        EvidenceType::Bool => "yes or no".to_string(),
-                        EvidenceType::Choice(options) => {
-                            let names: Vec<&str> =
-                                options.iter().map(|o| o.name.as_str()).collect();
-                            format!("one of {}", names.join(", "))
-                        }
-                        EvidenceType::Choices(options) => {
-                            let names: Vec<&str> =
-                                options.iter().map(|o| o.name.as_str()).collect();
-                            format!("any of {}", names.join(", "))
-                        }
-                    };
-                    let optional = if evidence.optional { ", optional" } else { "" };
-                    details.push((
-                        "evidence",
-                        format!(
-                            "{}: {} ({ty}{optional})",
-                            evidence.name.name,
-                            self.resolve(&evidence.prompt, node, Splice::Plain)
-                        ),
-                    ));
-                }
-                StmtKind::Attest { role, statement } => details.push((
-                    "attest",
-                    format!(
-                        "{}: {}",
-                        role.name,
-                        self.resolve(statement, node, Splice::Plain)
-                    ),
-                )),
-                StmtKind::By(roles) => {
-                    let names: Vec<&str> = roles.iter().map(|r| r.name.as_str()).collect();
-                    details.push(("by", names.join(", ")));
-                }
-                StmtKind::Assign { role, evidence } => details.push((
-                    "assign",
-                    format!("{}: the person named in `{}`", role.name, evidence.name),
-                )),
-                StmtKind::Approvers(n) => {
-                    details.push(("approvers", format!("{} per role", n.value)));
-                }
-                StmtKind::NoSelfApproval => {
-                    details.push((
-                        "approval",
-                        "not by the person who started the run".to_string(),
-                    ));
-                }
-                StmtKind::When { condition, target } => {
-                    details.push((
-                        "when",
-                        format!("{} → {}", expr(condition), target_text(target)),
-                    ));
-                }
-                StmtKind::Acknowledge => {
-                    details.push(("evidence", "a person's word that it was done".to_string()));
-                }
-                StmtKind::Condition(condition) => {
-                    details.push(("only when", format!("{}, else skipped", expr(condition))))
-                }
-                StmtKind::Otherwise(target) => {
-                    details.push(("otherwise", format!("→ {}", target_text(target))));
-                }
-                StmtKind::Option(option) => details.push((
-                    "option",
-                    format!(
-                        "{} → {}  ({})",
-                        option.name.name,
-                        target_text(&option.target),
-                        self.resolve(&option.description, node, Splice::Plain)
-                    ),
-                )),
-                StmtKind::Runbook(path) => {
-                    details.push(("child run", path.source_form()));
-                }
-                StmtKind::ChildInput(arg) => {
-                    details.push(("input", format!("{} = {}", arg.name.name, expr(&arg.value))))
-                }
-                StmtKind::On(_)
-                | StmtKind::Timeout(_)
-                | StmtKind::TimeoutExpr(_)
-                | StmtKind::Retry(_)
-                | StmtKind::Keep(_)
-                | StmtKind::Idempotent
-                | StmtKind::Instructions(_) => {}
+                kind => details.extend(self.detail(kind, node)),
             }
         }
         if !expects.is_empty() {
@@ -834,6 +720,77 @@ impl<'a> Plan<'a> {
         if matches!(block.kind, BlockKind::Step | BlockKind::Wait) {
             details.push(("timeout", limits(block, node, every)));
         }
+    }
+
+    /// The line a statement of a node's body adds to its details, if any.
+    fn detail(&self, kind: &StmtKind, node: &Node) -> Option<(&'static str, String)> {
+        let plain = |text: &Text| self.resolve(text, node, Splice::Plain);
+        Some(match kind {
+            StmtKind::Owner(role) => ("owner", role.name.clone()),
+            StmtKind::Require(require) => ("require", graph::require(require)),
+            StmtKind::Run(command) => ("run", self.resolve(command, node, Splice::Shell)),
+            StmtKind::Verify(probe) => ("verify", self.resolve(probe, node, Splice::Shell)),
+            StmtKind::Until(time) => ("until", expr(time)),
+            StmtKind::Evidence(evidence) => {
+                let optional = if evidence.optional { ", optional" } else { "" };
+                let ty = evidence_type(&evidence.ty);
+                let prompt = plain(&evidence.prompt);
+                let name = &evidence.name.name;
+                ("evidence", format!("{name}: {prompt} ({ty}{optional})"))
+            }
+            StmtKind::Attest { role, statement } => {
+                ("attest", format!("{}: {}", role.name, plain(statement)))
+            }
+            StmtKind::By(roles) => {
+                let names: Vec<&str> = roles.iter().map(|r| r.name.as_str()).collect();
+                ("by", names.join(", "))
+            }
+            StmtKind::Assign { role, evidence } => (
+                "assign",
+                format!("{}: the person named in `{}`", role.name, evidence.name),
+            ),
+            StmtKind::Approvers(n) => ("approvers", format!("{} per role", n.value)),
+            StmtKind::NoSelfApproval => (
+                "approval",
+                "not by the person who started the run".to_string(),
+            ),
+            StmtKind::When { condition, target } => (
+                "when",
+                format!("{} → {}", expr(condition), target_text(target)),
+            ),
+            StmtKind::Acknowledge => ("evidence", "a person's word that it was done".to_string()),
+            StmtKind::Condition(condition) => {
+                ("only when", format!("{}, else skipped", expr(condition)))
+            }
+            StmtKind::Otherwise(target) => ("otherwise", format!("→ {}", target_text(target))),
+            StmtKind::Option(option) => (
+                "option",
+                format!(
+                    "{} → {}  ({})",
+                    option.name.name,
+                    target_text(&option.target),
+                    plain(&option.description)
+                ),
+            ),
+            StmtKind::Runbook(path) => ("child run", path.source_form()),
+            StmtKind::ChildInput(arg) => {
+                ("input", format!("{} = {}", arg.name.name, expr(&arg.value)))
+            }
+            // What `block_details` gathers itself, and what the plan
+            // shows elsewhere (routes, limits) or not at all.
+            StmtKind::Every(_)
+            | StmtKind::ExpectExit(_)
+            | StmtKind::ExpectStream(_)
+            | StmtKind::Capture(_)
+            | StmtKind::Irreversible(_)
+            | StmtKind::On(_)
+            | StmtKind::Timeout(_)
+            | StmtKind::TimeoutExpr(_)
+            | StmtKind::Retry(_)
+            | StmtKind::Keep(_)
+            | StmtKind::Idempotent
+            | StmtKind::Instructions(_) => return None,
+        })
     }
 
     /// Where failure and cancel lead from a node, as the graph has them.
@@ -1037,5 +994,32 @@ fn target_text(target: &Target) -> String {
         TargetKind::Stage(stage) => format!("stage {}", stage.name),
         TargetKind::End(outcome) => format!("end {}", outcome.name),
         TargetKind::Continue => "continue".to_string(),
+    }
+}
+
+/// What a capture reads, for the plan.
+fn capture_text(capture: &Capture) -> String {
+    let (name, stream) = (&capture.name.name, capture.stream.keyword());
+    match &capture.source {
+        CaptureSource::Regex(_) => format!("{name} from {stream}"),
+        CaptureSource::Json(path) => format!("{name} from {stream} json {:?}", path.source_form()),
+        CaptureSource::Lines => format!("{name} from the lines of {stream}"),
+    }
+}
+
+/// What kind of answer a piece of evidence takes, for people.
+fn evidence_type(ty: &EvidenceType) -> String {
+    let names = |options: &[Ident]| -> String {
+        let names: Vec<&str> = options.iter().map(|o| o.name.as_str()).collect();
+        names.join(", ")
+    };
+    match ty {
+        EvidenceType::Text => "text".to_string(),
+        EvidenceType::Url => "url".to_string(),
+        EvidenceType::File => "file".to_string(),
+        EvidenceType::Int => "a whole number".to_string(),
+        EvidenceType::Bool => "yes or no".to_string(),
+        EvidenceType::Choice(options) => format!("one of {}", names(options)),
+        EvidenceType::Choices(options) => format!("any of {}", names(options)),
     }
 }

@@ -346,6 +346,9 @@ struct EarlierAttempt {
     /// After how long and why the next attempt came, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     retried: Option<String>,
+    /// For a `child` node: the child run this attempt started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    child: Option<String>,
 }
 
 #[derive(Debug, Serialize)]

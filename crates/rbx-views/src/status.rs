@@ -22,6 +22,10 @@ pub struct NodeRow {
     /// For a `child` node: the id of the child run it started.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub child: Option<String>,
+    /// For a `child` node run again (`--from`, a re-drive): the child runs
+    /// its earlier starts named, oldest first (rule D7).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub earlier_children: Vec<String>,
     /// For an iteration of an `every`: when it was due.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub due: Option<String>,
@@ -120,7 +124,8 @@ impl StatusView {
                     duration_ms: node.and_then(|n| n.duration_ms),
                     branch: node.and_then(|n| n.branch.clone()),
                     reason: node.and_then(rbx_engine::state::NodeState::why),
-                    child: state.history.nodes.get(&id).and_then(|h| h.child.clone()),
+                    child: history(&id).and_then(|h| h.child.clone()),
+                    earlier_children: history(&id).map(earlier_children).unwrap_or_default(),
                     id,
                 }
             })
@@ -234,6 +239,9 @@ impl StatusView {
             if let Some(child) = &node.child {
                 parts.push(format!("child run {child}"));
             }
+            if !node.earlier_children.is_empty() {
+                parts.push(format!("earlier {}", node.earlier_children.join(", ")));
+            }
             let standing = node.standing.replace('_', " ");
             out.push_str(&format!(
                 "  {standing:<11} {}  {}\n",
@@ -243,6 +251,18 @@ impl StatusView {
         }
         out
     }
+}
+
+/// The child runs a node's earlier attempts started, oldest first, each
+/// once and not the one it names now.
+fn earlier_children(history: &rbx_engine::state::NodeHistory) -> Vec<String> {
+    let mut runs: Vec<String> = Vec::new();
+    for child in history.earlier.iter().filter_map(|e| e.child.as_ref()) {
+        if Some(child) != history.child.as_ref() && !runs.contains(child) {
+            runs.push(child.clone());
+        }
+    }
+    runs
 }
 
 /// The nodes in the order they are written. A node inside a loop stands

@@ -12,7 +12,7 @@ use crate::observer::Tone;
 use crate::process::{self, Spec, cancelled_signal};
 use crate::state::{NodeState, Status, kind};
 
-use super::env::{NodeEnv, base_name, render, secrets};
+use super::env::{NodeEnv, Rendered, base_name, render, secrets};
 use super::hooks::stage_clock;
 use super::node::{command, text_of, timeout_of};
 use super::record::{fail, finish, record, settled};
@@ -41,21 +41,7 @@ pub(crate) async fn step(
         Err(why) => return fail(shared, &node.id, previous, why).await,
     };
     let policy = Policy::of(block);
-    // The marker lets a later resume find this attempt's processes if rbx
-    // dies while they run (rule S2): every process the step starts
-    // inherits it.
-    let mut marked = rendered.env.clone();
-    marked.push((
-        process::MARKER.to_string(),
-        process::marker(shared.run.as_str(), &node.id),
-    ));
-    let spec = Spec {
-        command: rendered.run.clone(),
-        env: marked,
-        timeout,
-        secrets: Arc::new(secrets(shared)),
-        whole: crate::expect::judged(block),
-    };
+    let spec = spec_of(shared, node, block, &rendered, timeout);
     if shared.verify_first.contains(&node.id) {
         if let Some(done) = verify_in_doubt(shared, node, block, env, previous).await {
             return done;
@@ -66,83 +52,14 @@ pub(crate) async fn step(
     }
     for round in 0..=policy.retries {
         let attempt = previous + round + 1;
-        let started = json!({
-            "node": node.id,
-            "attempt": attempt,
-            "command": rendered.shown,
-            "template": rendered.template,
-            "host": shared.options.host,
-            "operator": shared.options.operator,
-        });
-        if let Err(e) = record(shared, kind::NODE_STARTED, env.stamped(started)).await {
-            return Done::Broken(e);
-        }
-        let details = [
-            ("RBX_STEP", node.id.as_str()),
-            ("RBX_ATTEMPT", &attempt.to_string()),
-        ];
-        super::hooks::hook(shared, HookEvent::Start, &details).await;
-        let observer = &shared.options.observer;
-        observer.line(
-            Tone::Start,
-            &format!(
-                "▶ {} (attempt {attempt}){}: {}",
-                node.id,
-                stage_clock(shared, node),
-                rendered.shown
-            ),
-        );
-        observer.running(&node.id);
-        let call = Call {
-            node: &node.id,
-            attempt,
-            purpose: Purpose::Step,
-            spec: &spec,
+        let finished = match run_attempt(shared, node, env, &rendered, &spec, attempt).await {
+            Ok(finished) => finished,
+            Err(done) => return done,
         };
-        let finished = shared
-            .options
-            .executor
-            .run(call, live(Arc::clone(observer)), shared.cancel.clone())
-            .await;
-        observer.stopped();
-        let finished = match finished {
-            Ok(f) => f,
-            Err(Unrun::Start(e)) => {
-                let why = format!("could not start `{}`: {e}", process::SHELL);
-                return fail(shared, &node.id, attempt, why).await;
-            }
-            Err(Unrun::Missing(why)) => return Done::Broken(why),
+        let digests = match keep_outputs(shared, &node.id, attempt, &finished).await {
+            Ok(digests) => digests,
+            Err(done) => return done,
         };
-        if finished.cancelled {
-            return Done::Interrupted;
-        }
-        // A command may print a secret: every secret of the run was masked
-        // as the output was read, so none reaches the store, a capture or
-        // a report.
-        let outputs = [("stdout", &finished.stdout), ("stderr", &finished.stderr)];
-        // The digest of each kept stream goes into the finish event, so the
-        // hash chain covers the output too.
-        let mut digests = serde_json::Map::new();
-        // A stream that printed nothing has nothing to keep: no write.
-        for (stream, captured) in outputs.into_iter().filter(|(_, c)| c.total > 0) {
-            let (run, id, head, tail, total) = (
-                shared.run.clone(),
-                node.id.clone(),
-                captured.head.clone(),
-                captured.tail(),
-                captured.total,
-            );
-            let stored = shared
-                .journal
-                .call(move |s: &mut dyn Store| {
-                    s.put_output(&run, &id, attempt, stream, &head, &tail, total)
-                })
-                .await;
-            match stored {
-                Ok(digest) => digests.insert(stream.to_string(), json!(digest)),
-                Err(e) => return Done::Broken(e.to_string()),
-            };
-        }
         let duration_ms = u64::try_from(finished.duration.as_millis()).unwrap_or(u64::MAX);
         let verdict = crate::expect::judge(block, &finished).await;
         let mut exit = json!({ "exit": finished.exit, "outputs": digests });
@@ -166,21 +83,10 @@ pub(crate) async fn step(
                             "retry_because": because,
                         });
                         verdict.record(&mut payload);
-                        if let Err(e) = record(shared, kind::ATTEMPT_FAILED, payload).await {
-                            return Done::Broken(e);
-                        }
-                        shared.options.observer.line(
-                            Tone::Note,
-                            &format!(
-                                "↻ {} retries in {}: {because}",
-                                node.id,
-                                rbx_syntax::fmt::duration(wait)
-                            ),
-                        );
-                        let mut cancel = shared.cancel.clone();
-                        tokio::select! {
-                            () = tokio::time::sleep(Duration::from_millis(wait)) => {}
-                            () = cancelled_signal(&mut cancel) => return Done::Interrupted,
+                        if let Some(done) =
+                            back_off(shared, &node.id, payload, wait, &because).await
+                        {
+                            return done;
                         }
                         continue;
                     }
@@ -204,6 +110,161 @@ pub(crate) async fn step(
         return finish(shared, &node.id, attempt, state, exit).await;
     }
     Done::Broken("a step ran no attempt".to_string())
+}
+
+/// What the executor runs for the step: its command and environment, with
+/// the marker that lets a later resume find this attempt's processes if
+/// rbx dies while they run (rule S2): every process the step starts
+/// inherits it.
+fn spec_of(
+    shared: &Shared,
+    node: &crate::expand::XNode,
+    block: &Block,
+    rendered: &Rendered,
+    timeout: Option<Duration>,
+) -> Spec {
+    let mut marked = rendered.env.clone();
+    marked.push((
+        process::MARKER.to_string(),
+        process::marker(shared.run.as_str(), &node.id),
+    ));
+    Spec {
+        command: rendered.run.clone(),
+        env: marked,
+        timeout,
+        secrets: Arc::new(secrets(shared)),
+        whole: crate::expect::judged(block),
+    }
+}
+
+/// One attempt: its start journalled and announced, then the command run
+/// to its end. `Err` is how the step ends when the attempt cannot run or
+/// is interrupted.
+async fn run_attempt(
+    shared: &Shared,
+    node: &crate::expand::XNode,
+    env: &NodeEnv<'_>,
+    rendered: &Rendered,
+    spec: &Spec,
+    attempt: u32,
+) -> Result<process::Finished, Done> {
+    let started = json!({
+        "node": node.id,
+        "attempt": attempt,
+        "command": rendered.shown,
+        "template": rendered.template,
+        "host": shared.options.host,
+        "operator": shared.options.operator,
+    });
+    if let Err(e) = record(shared, kind::NODE_STARTED, env.stamped(started)).await {
+        return Err(Done::Broken(e));
+    }
+    let details = [
+        ("RBX_STEP", node.id.as_str()),
+        ("RBX_ATTEMPT", &attempt.to_string()),
+    ];
+    super::hooks::hook(shared, HookEvent::Start, &details).await;
+    let observer = &shared.options.observer;
+    observer.line(
+        Tone::Start,
+        &format!(
+            "▶ {} (attempt {attempt}){}: {}",
+            node.id,
+            stage_clock(shared, node),
+            rendered.shown
+        ),
+    );
+    observer.running(&node.id);
+    let call = Call {
+        node: &node.id,
+        attempt,
+        purpose: Purpose::Step,
+        spec,
+    };
+    let finished = shared
+        .options
+        .executor
+        .run(call, live(Arc::clone(observer)), shared.cancel.clone())
+        .await;
+    observer.stopped();
+    let finished = match finished {
+        Ok(f) => f,
+        Err(Unrun::Start(e)) => {
+            let why = format!("could not start `{}`: {e}", process::SHELL);
+            return Err(fail(shared, &node.id, attempt, why).await);
+        }
+        Err(Unrun::Missing(why)) => return Err(Done::Broken(why)),
+    };
+    if finished.cancelled {
+        return Err(Done::Interrupted);
+    }
+    Ok(finished)
+}
+
+/// Keeps each stream that printed something with the run, and returns
+/// their digests for the finish event, so the hash chain covers the output
+/// too.
+async fn keep_outputs(
+    shared: &Shared,
+    node: &str,
+    attempt: u32,
+    finished: &process::Finished,
+) -> Result<serde_json::Map<String, serde_json::Value>, Done> {
+    // A command may print a secret: every secret of the run was masked
+    // as the output was read, so none reaches the store, a capture or
+    // a report.
+    let outputs = [("stdout", &finished.stdout), ("stderr", &finished.stderr)];
+    let mut digests = serde_json::Map::new();
+    // A stream that printed nothing has nothing to keep: no write.
+    for (stream, captured) in outputs.into_iter().filter(|(_, c)| c.total > 0) {
+        let (run, id, head, tail, total) = (
+            shared.run.clone(),
+            node.to_string(),
+            captured.head.clone(),
+            captured.tail(),
+            captured.total,
+        );
+        let stored = shared
+            .journal
+            .call(move |s: &mut dyn Store| {
+                s.put_output(&run, &id, attempt, stream, &head, &tail, total)
+            })
+            .await;
+        match stored {
+            Ok(digest) => digests.insert(stream.to_string(), json!(digest)),
+            Err(e) => return Err(Done::Broken(e.to_string())),
+        };
+    }
+    Ok(digests)
+}
+
+/// A failed attempt that earned another: journalled, announced, and
+/// waited out. `Some` when the step ends instead (the journal failed, or
+/// the wait was interrupted).
+async fn back_off(
+    shared: &Shared,
+    node: &str,
+    payload: serde_json::Value,
+    wait: u64,
+    because: &str,
+) -> Option<Done> {
+    if let Err(e) = record(shared, kind::ATTEMPT_FAILED, payload).await {
+        return Some(Done::Broken(e));
+    }
+    shared.options.observer.line(
+        Tone::Note,
+        &format!(
+            "↻ {} retries in {}: {because}",
+            node,
+            rbx_syntax::fmt::duration(wait)
+        ),
+    );
+    let mut cancel = shared.cancel.clone();
+    tokio::select! {
+        () = tokio::time::sleep(Duration::from_millis(wait)) => {}
+        () = cancelled_signal(&mut cancel) => return Some(Done::Interrupted),
+    }
+    None
 }
 
 /// A step left in doubt with a `verify` probe: the probe, with every value

@@ -131,6 +131,8 @@ pub struct EarlierAttempt {
     /// When the attempt earned another: after how long, and why
     /// (`retried after 4s: exit 75 is retried (on exit 75, 111)`).
     pub retried: Option<String>,
+    /// For a `child` node: the child run the attempt started (rule D7).
+    pub child: Option<String>,
 }
 
 impl History {
@@ -181,13 +183,16 @@ impl History {
                 });
             }
             (kind::ATTEMPT_FAILED, Some(id)) => {
-                self.node(id, seq).earlier.push(EarlierAttempt {
+                let node = self.node(id, seq);
+                let child = node.child.clone();
+                node.earlier.push(EarlierAttempt {
                     attempt: attempt(payload),
                     at: time,
                     result: "failed",
                     reason: text(payload, "reason"),
                     exit: payload.get("exit").and_then(Json::as_i64),
                     retried: retried(payload),
+                    child,
                 });
             }
             (kind::IN_DOUBT, Some(id)) if text(payload, "decision").as_deref() == Some("done") => {
@@ -221,6 +226,7 @@ impl History {
                     reason: None,
                     exit: None,
                     retried: None,
+                    child: None,
                 });
             }
             (kind::CONFIRMED, Some(id)) => {
@@ -307,6 +313,7 @@ impl NodeHistory {
             reason: text(payload, "reason"),
             exit: self.exit,
             retried: None,
+            child: self.child.clone(),
         });
     }
 }

@@ -100,44 +100,7 @@ impl<'a> NodeView<'a> {
             .map(|f| f.var.as_str())
             .zip(items.iter().map(String::as_str))
             .collect();
-        let (kind, title, block) = match &node.kind {
-            NodeKind::Block(block) => (
-                block.kind.keyword(),
-                self.resolve(&block.title, &vars),
-                Some(block),
-            ),
-            NodeKind::Anchor(anchor) => ("anchor", self.resolve(&anchor.title, &vars), None),
-            NodeKind::Checklist { title, .. } => ("checklist", self.resolve(title, &vars), None),
-            NodeKind::Tally { tolerate, .. } => (
-                "tally",
-                format!("Failed items, {} tolerated", tolerate.source_form()),
-                None,
-            ),
-            NodeKind::Guard { condition } => (
-                "when",
-                format!("Only when {}", rbx_syntax::fmt::expr(condition)),
-                None,
-            ),
-            NodeKind::Until { until, at_most } => (
-                "until",
-                format!(
-                    "Until {} (iteration {} of {at_most})",
-                    rbx_syntax::fmt::expr(until),
-                    items.last().map_or("1", String::as_str)
-                ),
-                None,
-            ),
-            NodeKind::Tick { interval, .. } => (
-                "every",
-                format!(
-                    "Every {} (iteration {})",
-                    rbx_syntax::fmt::expr(interval),
-                    items.last().map_or("1", String::as_str)
-                ),
-                None,
-            ),
-            NodeKind::StageStart { .. } | NodeKind::End { .. } => return None,
-        };
+        let (kind, title, block) = self.heading(node, &items, &vars)?;
         let conditions = self.conditions(statements_of(block), &vars);
         let default_state = NodeState::default();
         let ns = self.state.nodes.get(id).unwrap_or(&default_state);
@@ -161,6 +124,8 @@ impl<'a> NodeView<'a> {
             _ => None,
         };
         let output = self.output(statements, id, ns.attempts);
+        let probes = probes(&history);
+        let earlier_attempts = earlier_attempts(&history);
         Some(StepInfo {
             id: id.to_string(),
             name: base_name(id),
@@ -209,30 +174,56 @@ impl<'a> NodeView<'a> {
             rationale: history.rationale,
             signoff,
             output,
-            probes: history.last_probe.as_ref().map(|last| Probes {
-                count: history.polls,
-                last: LastProbe {
-                    poll: last.poll,
-                    at: rbx_engine::format_time(last.at),
-                    exit: last.exit,
-                    held: last.held,
-                    reason: last.reason.clone(),
-                    stdout: last.stdout.clone(),
-                    stderr: last.stderr.clone(),
-                },
-            }),
-            earlier_attempts: history
-                .earlier
-                .iter()
-                .map(|e| EarlierAttempt {
-                    attempt: e.attempt,
-                    time: rbx_engine::format_time(e.at),
-                    result: e.result,
-                    reason: e.reason.clone(),
-                    exit: e.exit,
-                    retried: e.retried.clone(),
-                })
-                .collect(),
+            probes,
+            earlier_attempts,
+        })
+    }
+
+    /// A node's kind, its title as the run resolved it, and its block,
+    /// if it is one; `None` for a node the report leaves out.
+    fn heading<'n>(
+        &self,
+        node: &'n Node,
+        items: &[String],
+        vars: &[(&str, &str)],
+    ) -> Option<(&'static str, String, Option<&'n rbx_syntax::ast::Block>)> {
+        Some(match &node.kind {
+            NodeKind::Block(block) => (
+                block.kind.keyword(),
+                self.resolve(&block.title, vars),
+                Some(block),
+            ),
+            NodeKind::Anchor(anchor) => ("anchor", self.resolve(&anchor.title, vars), None),
+            NodeKind::Checklist { title, .. } => ("checklist", self.resolve(title, vars), None),
+            NodeKind::Tally { tolerate, .. } => (
+                "tally",
+                format!("Failed items, {} tolerated", tolerate.source_form()),
+                None,
+            ),
+            NodeKind::Guard { condition } => (
+                "when",
+                format!("Only when {}", rbx_syntax::fmt::expr(condition)),
+                None,
+            ),
+            NodeKind::Until { until, at_most } => (
+                "until",
+                format!(
+                    "Until {} (iteration {} of {at_most})",
+                    rbx_syntax::fmt::expr(until),
+                    items.last().map_or("1", String::as_str)
+                ),
+                None,
+            ),
+            NodeKind::Tick { interval, .. } => (
+                "every",
+                format!(
+                    "Every {} (iteration {})",
+                    rbx_syntax::fmt::expr(interval),
+                    items.last().map_or("1", String::as_str)
+                ),
+                None,
+            ),
+            NodeKind::StageStart { .. } | NodeKind::End { .. } => return None,
         })
     }
 
@@ -335,6 +326,39 @@ impl<'a> NodeView<'a> {
             truncated,
         })
     }
+}
+
+/// A polling wait's probes, as its history keeps them.
+fn probes(history: &NodeHistory) -> Option<Probes> {
+    let last = history.last_probe.as_ref()?;
+    Some(Probes {
+        count: history.polls,
+        last: LastProbe {
+            poll: last.poll,
+            at: rbx_engine::format_time(last.at),
+            exit: last.exit,
+            held: last.held,
+            reason: last.reason.clone(),
+            stdout: last.stdout.clone(),
+            stderr: last.stderr.clone(),
+        },
+    })
+}
+
+fn earlier_attempts(history: &NodeHistory) -> Vec<EarlierAttempt> {
+    history
+        .earlier
+        .iter()
+        .map(|e| EarlierAttempt {
+            attempt: e.attempt,
+            time: rbx_engine::format_time(e.at),
+            result: e.result,
+            reason: e.reason.clone(),
+            exit: e.exit,
+            retried: e.retried.clone(),
+            child: e.child.clone(),
+        })
+        .collect()
 }
 
 fn statements_of(block: Option<&rbx_syntax::ast::Block>) -> &[rbx_syntax::ast::Stmt] {

@@ -63,32 +63,50 @@ fn millis(payload: &Json, key: &str) -> String {
 
 pub(super) fn timeline_entry(event: &Event) -> TimelineEntry {
     let p = &event.payload;
-    let get = |key: &str| text(p, key).unwrap_or_default();
-    let attempt = p.get("attempt").and_then(Json::as_u64).unwrap_or(0);
-    let exit = p
-        .get("exit")
+    let summary = node_summary(&event.kind, p).unwrap_or_else(|| run_summary(&event.kind, p));
+    TimelineEntry {
+        seq: event.seq,
+        time: event.time.clone(),
+        kind: event.kind.clone(),
+        node: text(p, "node"),
+        summary,
+        payload: p.clone(),
+    }
+}
+
+fn get(p: &Json, key: &str) -> String {
+    text(p, key).unwrap_or_default()
+}
+
+fn attempt_of(p: &Json) -> u64 {
+    p.get("attempt").and_then(Json::as_u64).unwrap_or(0)
+}
+
+/// ` (exit N)` when the event records an exit status.
+fn exit_of(p: &Json) -> String {
+    p.get("exit")
         .and_then(Json::as_i64)
-        .map_or(String::new(), |e| format!(" (exit {e})"));
-    let by = |p: &Json| {
-        let mut s = String::new();
-        if let Some(op) = text(p, "operator") {
-            s.push_str(&format!(" by {op}"));
-        }
-        if let Some(host) = text(p, "host") {
-            s.push_str(&format!(" on {host}"));
-        }
-        s
-    };
-    let summary = match event.kind.as_str() {
-        kind::RUN_STARTED => format!(
-            "run started (pid {})",
-            p.get("pid").map_or(String::new(), Json::to_string)
-        ),
-        kind::RUN_RESUMED => format!(
-            "run resumed{} (pid {})",
-            by(p),
-            p.get("pid").map_or(String::new(), Json::to_string)
-        ),
+        .map_or(String::new(), |e| format!(" (exit {e})"))
+}
+
+/// ` by OPERATOR on HOST`, as far as the event records them.
+fn by(p: &Json) -> String {
+    let mut s = String::new();
+    if let Some(op) = text(p, "operator") {
+        s.push_str(&format!(" by {op}"));
+    }
+    if let Some(host) = text(p, "host") {
+        s.push_str(&format!(" on {host}"));
+    }
+    s
+}
+
+/// What an event about one node says, or `None` for another event.
+fn node_summary(kind: &str, p: &Json) -> Option<String> {
+    let get = |key: &str| get(p, key);
+    let attempt = attempt_of(p);
+    let exit = exit_of(p);
+    Some(match kind {
         kind::NODE_STARTED => {
             let command = text(p, "command").map_or(String::new(), |c| format!(": {c}"));
             format!("attempt {attempt} started{}{command}", by(p))
@@ -113,40 +131,6 @@ pub(super) fn timeline_entry(event: &Event) -> TimelineEntry {
                 None => format!("poll {poll}{exit}: not yet"),
             }
         }
-        kind::NODE_FINISHED => {
-            let status = match get("status").as_str() {
-                "succeeded" => "done",
-                "cancelled" => "cancelled",
-                _ => "failed",
-            };
-            let mut s = status.to_string();
-            let exit = p.get("exit").and_then(Json::as_i64);
-            match (attempt, exit) {
-                (0, None) => {}
-                (0, Some(e)) => s.push_str(&format!(" (exit {e})")),
-                (a, None) => s.push_str(&format!(" (attempt {a})")),
-                (a, Some(e)) => s.push_str(&format!(" (attempt {a}, exit {e})")),
-            }
-            if let Some(branch) = text(p, "branch") {
-                s.push_str(&format!(" → {branch}"));
-            }
-            // What `now()` read when the node decided, and when a wait
-            // was due: the record of the time a node went by.
-            if let Some(now) = text(p, "now") {
-                s.push_str(&format!(" (now() read {now})"));
-            }
-            if let Some(due) = text(p, "due") {
-                s.push_str(&format!(" (due {due})"));
-            }
-            if let Some(reason) = text(p, "reason") {
-                s.push_str(&format!(": {reason}"));
-            }
-            s.push_str(&by(p));
-            if let Some(via) = text(p, "via") {
-                s.push_str(&format!(" via {via}"));
-            }
-            s
-        }
         kind::NODE_SKIPPED if p.get("missed").and_then(Json::as_bool) == Some(true) => format!(
             "missed: iteration {} was due {}, and its interval passed without it starting",
             p.get("iteration").map_or(String::new(), Json::to_string),
@@ -163,16 +147,6 @@ pub(super) fn timeline_entry(event: &Event) -> TimelineEntry {
                 .and_then(Json::as_i64)
                 .map_or(String::new(), rbx_engine::format_time)
         ),
-        kind::EVERY_STOPPED => format!(
-            "the work beside its `every` has settled: {} node(s) of iterations not begun are skipped",
-            p.get("skipped")
-                .and_then(Json::as_array)
-                .map_or(0, Vec::len)
-        ),
-        kind::FLOW_LEFT => format!(
-            "left the flow of stage {} by its route; nothing more of it starts",
-            get("flow")
-        ),
         kind::IN_DOUBT => format!(
             "in doubt after attempt {attempt}: {} ({})",
             get("decision"),
@@ -187,6 +161,81 @@ pub(super) fn timeline_entry(event: &Event) -> TimelineEntry {
             get("decision"),
             by(p),
             get("via")
+        ),
+        kind::CONFIRMED => format!(
+            "point of no return confirmed{}{}",
+            by(p),
+            text(p, "via").map_or(String::new(), |v| format!(" via {v}"))
+        ),
+        kind::HOOK_RAN => format!("hook `{}` ran: {}", get("event"), get("detail")),
+        kind::HOOK_FAILED => format!("hook `{}` failed: {}", get("event"), get("detail")),
+        kind::NODE_FINISHED => finished(p),
+        _ => return None,
+    })
+}
+
+/// What a node's finish says: how it settled, its branch, what `now()`
+/// read and when a wait was due (the record of the time a node went
+/// by), why, and who.
+fn finished(p: &Json) -> String {
+    let get = |key: &str| get(p, key);
+    let attempt = attempt_of(p);
+    let status = match get("status").as_str() {
+        "succeeded" => "done",
+        "cancelled" => "cancelled",
+        _ => "failed",
+    };
+    let mut s = status.to_string();
+    let exit = p.get("exit").and_then(Json::as_i64);
+    match (attempt, exit) {
+        (0, None) => {}
+        (0, Some(e)) => s.push_str(&format!(" (exit {e})")),
+        (a, None) => s.push_str(&format!(" (attempt {a})")),
+        (a, Some(e)) => s.push_str(&format!(" (attempt {a}, exit {e})")),
+    }
+    if let Some(branch) = text(p, "branch") {
+        s.push_str(&format!(" → {branch}"));
+    }
+    // What `now()` read when the node decided, and when a wait
+    // was due: the record of the time a node went by.
+    if let Some(now) = text(p, "now") {
+        s.push_str(&format!(" (now() read {now})"));
+    }
+    if let Some(due) = text(p, "due") {
+        s.push_str(&format!(" (due {due})"));
+    }
+    if let Some(reason) = text(p, "reason") {
+        s.push_str(&format!(": {reason}"));
+    }
+    s.push_str(&by(p));
+    if let Some(via) = text(p, "via") {
+        s.push_str(&format!(" via {via}"));
+    }
+    s
+}
+
+/// What an event about the whole run says.
+fn run_summary(kind: &str, p: &Json) -> String {
+    let get = |key: &str| get(p, key);
+    match kind {
+        kind::RUN_STARTED => format!(
+            "run started (pid {})",
+            p.get("pid").map_or(String::new(), Json::to_string)
+        ),
+        kind::RUN_RESUMED => format!(
+            "run resumed{} (pid {})",
+            by(p),
+            p.get("pid").map_or(String::new(), Json::to_string)
+        ),
+        kind::EVERY_STOPPED => format!(
+            "the work beside its `every` has settled: {} node(s) of iterations not begun are skipped",
+            p.get("skipped")
+                .and_then(Json::as_array)
+                .map_or(0, Vec::len)
+        ),
+        kind::FLOW_LEFT => format!(
+            "left the flow of stage {} by its route; nothing more of it starts",
+            get("flow")
         ),
         kind::RUN_PAUSED => "paused: waiting for a person".to_string(),
         kind::RUN_INTERRUPTED => "interrupted".to_string(),
@@ -223,28 +272,13 @@ pub(super) fn timeline_entry(event: &Event) -> TimelineEntry {
                 cancelled_text(text(p, "operator").as_deref(), reason.as_deref())
             )
         }
-        kind::CONFIRMED => format!(
-            "point of no return confirmed{}{}",
-            by(p),
-            text(p, "via").map_or(String::new(), |v| format!(" via {v}"))
-        ),
         kind::STAGE_OVERRUN => format!(
             "stage {} overran its budget: {} of {}",
             get("stage"),
             millis(p, "elapsed_ms"),
             millis(p, "budget_ms")
         ),
-        kind::HOOK_RAN => format!("hook `{}` ran: {}", get("event"), get("detail")),
-        kind::HOOK_FAILED => format!("hook `{}` failed: {}", get("event"), get("detail")),
         kind::CHECKPOINT => "the run's state so far, which a resume reads".to_string(),
         other => format!("{other} (an event this rbx does not know)"),
-    };
-    TimelineEntry {
-        seq: event.seq,
-        time: event.time.clone(),
-        kind: event.kind.clone(),
-        node: text(p, "node"),
-        summary,
-        payload: p.clone(),
     }
 }

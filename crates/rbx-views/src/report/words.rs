@@ -213,6 +213,9 @@ pub(super) fn evidence(step: &StepInfo) -> Vec<Piece> {
         if let Some(retried) = &earlier.retried {
             s.push_str(&format!("; {retried}"));
         }
+        if let Some(child) = &earlier.child {
+            s.push_str(&format!("; child run {child}"));
+        }
         out.push(Piece::Note(s));
     }
     for excerpt in &step.output {
