@@ -353,6 +353,14 @@ fn link_of(edge: &Edge) -> Link {
 }
 
 impl Plan {
+    /// Whether a route leads out of `x` (rule L1): only such a node can
+    /// leave its flow.
+    pub(crate) fn routes_out(&self, x: usize) -> bool {
+        self.outgoing[x]
+            .iter()
+            .any(|(_, link)| matches!(link, Link::Route(_)))
+    }
+
     fn link(&mut self, from: usize, to: usize, link: Link) {
         self.outgoing[from].push((to, link.clone()));
         self.incoming[to].push((from, link));

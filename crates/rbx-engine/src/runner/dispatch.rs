@@ -403,10 +403,13 @@ impl Dispatcher<'_> {
     /// person rejected it with `rbx confirm --reject`), which fails the run
     /// as if it had just failed.
     async fn recover(&mut self) -> Result<(), String> {
+        // Only a node that failed, or has a route out to leave its flow
+        // by, has anything to recover.
         let mut settled: Vec<(u64, usize)> = (0..self.plan.nodes.len())
             .filter_map(|x| {
                 let node = self.state.nodes.get(&self.plan.nodes[x].id)?;
-                Some((node.finished_seq?, x))
+                let relevant = node.status == Status::Failed || self.plan.routes_out(x);
+                Some((node.finished_seq?, x)).filter(|_| relevant)
             })
             .collect();
         settled.sort_unstable();
