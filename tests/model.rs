@@ -82,6 +82,11 @@ const REPLAYED: &[&str] = &[
     "y4-from-an-outcome-runs-no-clean-up-again",
     "x4-a-redrive-lists-the-clean-up-nodes-it-resets",
     "y2-an-outcome-reached-from-a-called-stage-waits-for-the-clean-up",
+    "y2-a-resumed-outcome-waits-for-a-clean-up-that-never-begins",
+    "y3-from-leaves-a-stage-clean-up-begun-at-the-end-unstarted",
+    "y2-an-instance-beside-an-outcome-cleans-up-though-none-of-its-work-began",
+    "s2-a-cancel-decides-no-step-its-route-skips",
+    "v3-a-tick-after-a-confirmed-choice",
 ];
 
 /// Runbooks the model calls an error (a run of them breaks, E3) that

@@ -15,64 +15,10 @@ use crate::play::Ran;
 /// goes on past it (counting it) rather than stopping at it every time.
 /// When the engine is fixed, remove the entry and add its fixture to
 /// `REPLAYED`.
-pub(crate) const KNOWN: &[Known] = &[
-    Known {
-        fixture: "s2-a-cancel-decides-no-step-its-route-skips",
-        seen: decides_in_doubt_before_a_cancel_skips,
-    },
-    Known {
-        fixture: "p1-an-answer-after-a-cancel-cut-short-by-a-crash",
-        seen: refuses_an_answer_the_model_records,
-    },
-    Known {
-        fixture: "y2-a-resumed-outcome-waits-for-a-clean-up-that-never-begins",
-        seen: stops_waiting_for_a_clean_up_it_never_begins,
-    },
-    Known {
-        fixture: "y3-from-leaves-a-stage-clean-up-begun-at-the-end-unstarted",
-        seen: pauses_before_a_clean_ups_start,
-    },
-];
-
-/// A stage's clean-up begun at the run's end (Y3) whose start the engine
-/// leaves unsettled while the run pauses in the runbook's `finally`: all
-/// else agrees, the model settled those starts.
-fn pauses_before_a_clean_ups_start(engine: &Facts, model: &Facts) -> bool {
-    let mut unstarted = model.clone();
-    unstarted
-        .settled
-        .retain(|node, _| !node.ends_with(".finally") || engine.settled.contains_key(node));
-    unstarted.settled.len() < model.settled.len() && unstarted == *engine
-}
-
-/// A resumed run whose outcome waits for a stage instance's clean-up
-/// (Y2) that the engine never begins: it stops without an outcome, where
-/// the model begins the clean-up and ends the run.
-fn stops_waiting_for_a_clean_up_it_never_begins(engine: &Facts, model: &Facts) -> bool {
-    engine
-        .outcome
-        .as_deref()
-        .is_some_and(|o| o.contains("the run stopped without an outcome"))
-        && model
-            .outcome
-            .as_deref()
-            .is_some_and(|o| o.starts_with("ended"))
-        && engine.cleanups.is_empty()
-        && !model.cleanups.is_empty()
-}
-
-/// A cancel whose route leaves the flow of a step in doubt: the engine
-/// records an in-doubt decision (rerun) for the step before skipping it
-/// with the rest of the flow, where the rules skip it undecided; all else
-/// agrees.
-fn decides_in_doubt_before_a_cancel_skips(engine: &Facts, model: &Facts) -> bool {
-    let mut undecided = engine.clone();
-    undecided.in_doubt.clear();
-    engine.cancelled > 0
-        && !engine.in_doubt.is_empty()
-        && model.in_doubt.is_empty()
-        && undecided == *model
-}
+pub(crate) const KNOWN: &[Known] = &[Known {
+    fixture: "p1-an-answer-after-a-cancel-cut-short-by-a-crash",
+    seen: refuses_an_answer_the_model_records,
+}];
 
 /// `rbx confirm` after a cancel that a crash cut short, in a run with
 /// child runs: the engine refuses the answer (the cancel is pending) where

@@ -255,8 +255,10 @@ pub(crate) fn idle(state: &RunState, plan: &Plan, s: usize) -> bool {
 /// Rule Y2: the started instances whose clean-up may begin as the run
 /// goes: every node inside settled, or something control leaves for
 /// waits for it (`waited`), nothing inside is running, and nothing inside
-/// can start any more — its flow was left, or an outcome waits (`ending`).
-/// Left by `then` with work inside still to run, it cleans up after it.
+/// can start any more — its flow was left, or an outcome waits (`ending`);
+/// or an outcome waits and nothing inside is running, whether or not
+/// control leaves it. Left by `then` with work inside still to run, it
+/// cleans up after it.
 pub(crate) fn done(
     state: &RunState,
     plan: &Plan,
@@ -270,7 +272,8 @@ pub(crate) fn done(
             let members = plan.scopes.members(s);
             let settled = |x: &usize| status_of(state, &plan.nodes[*x].id).settled();
             let stopped = ending || state.left.contains_key(&plan.nodes[s].flow);
-            members.iter().all(settled) || (waited.contains(&s) && stopped && idle(state, plan, s))
+            members.iter().all(settled)
+                || ((waited.contains(&s) && stopped) || ending) && idle(state, plan, s)
         })
         .collect()
 }
@@ -354,11 +357,19 @@ pub(crate) fn begun_at_end(state: &RunState, plan: &Plan) -> Vec<String> {
         .collect()
 }
 
-/// The instances with a node among `reset` (their outcomes aside: an
-/// outcome run again runs nothing of its instance), whose clean-up has
-/// begun: run again from inside, they clean up again when left (`--from`).
-pub(crate) fn reentered(state: &RunState, plan: &Plan, reset: &[String]) -> Vec<usize> {
-    plan.scopes
+/// Rule Y4: the instances with a node among `reset` (their outcomes
+/// aside: an outcome run again runs nothing of its instance) whose
+/// clean-up has begun — run again from inside, they clean up again when
+/// left — by name; the nodes of their clean-ups that `keep` accepts are
+/// added to `reset`. For a re-drive and for `--from`.
+pub(crate) fn reset_reentered(
+    state: &RunState,
+    plan: &Plan,
+    reset: &mut Vec<String>,
+    keep: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let reentered: Vec<usize> = plan
+        .scopes
         .with_cleanup()
         .filter(|&s| begun(state, plan, s))
         .filter(|&s| {
@@ -367,5 +378,37 @@ pub(crate) fn reentered(state: &RunState, plan: &Plan, reset: &[String]) -> Vec<
                 .iter()
                 .any(|id| plan.by_id.get(id).is_some_and(|x| members.contains(x)))
         })
+        .collect();
+    for &s in &reentered {
+        let nodes: Vec<String> = plan
+            .scopes
+            .nodes_cleaning(s)
+            .map(|x| plan.nodes[x].id.clone())
+            .filter(|id| keep(id) && !reset.contains(id))
+            .collect();
+        reset.extend(nodes);
+    }
+    reentered
+        .into_iter()
+        .map(|s| plan.nodes[s].id.clone())
+        .collect()
+}
+
+/// Rule X5: the people's nodes of a clean-up that a cancelled run whose
+/// clean-up began waits for: those `rbx cancel` settles as cancelled.
+pub(crate) fn waited_for(
+    procedure: &crate::Procedure,
+    inputs: &serde_json::Value,
+    state: &RunState,
+    plan: &Plan,
+) -> Vec<usize> {
+    // What the run would wait for, were the cancel not pending.
+    let mut going = state.clone();
+    going.status = crate::state::RunStatus::Running;
+    crate::waiting_for(procedure, inputs, &going)
+        .into_iter()
+        .filter(|(id, person)| *person && status_of(state, id) == Status::Pending)
+        .filter_map(|(id, _)| plan.by_id.get(&id).copied())
+        .filter(|&x| rbx_check::symbols::is_cleanup(&plan.nodes[x].flow))
         .collect()
 }

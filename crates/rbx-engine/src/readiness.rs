@@ -42,7 +42,10 @@ pub fn carries(state: &RunState, plan: &Plan, from: usize, link: &Link) -> bool 
             return false;
         }
     }
-    takes(source, link)
+    // A clean-up node the operator cancelled goes on to the rest of the
+    // clean-up, as a failed one does (rules X2, X5).
+    let cancelled = source.status == Status::Cancelled && is_cleanup(&node.flow);
+    takes(source, link) || (cancelled && *link == Link::Flow(EdgeKind::Failure))
 }
 
 /// Whether the settled node `x` leaves its flow (rule L2): a route out of

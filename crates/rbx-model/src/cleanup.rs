@@ -199,7 +199,7 @@ impl Model<'_> {
     /// goes on: every node inside settled, or a node control reaches by
     /// leaving it waits for it, nothing inside it is running and nothing
     /// inside it can start any more (its flow was left, or an outcome
-    /// waits).
+    /// waits); or an outcome waits and nothing inside it is running.
     fn ready_to_clean(&self) -> Vec<usize> {
         let ending = self.ending();
         let waited: Vec<usize> = (0..self.nodes.len())
@@ -221,6 +221,7 @@ impl Model<'_> {
                 let stopped = ending || self.left.contains_key(&self.plan.nodes[s].flow);
                 inside.iter().all(|&x| self.nodes[x].status.settled())
                     || (waited.contains(&s) && idle && stopped)
+                    || (ending && idle)
             })
             .collect()
     }
@@ -276,9 +277,11 @@ impl Model<'_> {
             || (0..self.nodes.len()).any(|x| self.cleanup_failed(x))
     }
 
-    /// A node of a clean-up, the runbook's or a stage's, that failed.
+    /// A node of a clean-up, the runbook's or a stage's, that failed or
+    /// that a cancel stopped (X5).
     pub(crate) fn cleanup_failed(&self, x: usize) -> bool {
-        is_cleanup(&self.plan.nodes[x].flow) && self.nodes[x].status == Status::Failed
+        is_cleanup(&self.plan.nodes[x].flow)
+            && matches!(self.nodes[x].status, Status::Failed | Status::Cancelled)
     }
 
     /// Y4: the nodes of the clean-ups the run's end began, to run again at

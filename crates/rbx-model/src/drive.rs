@@ -63,10 +63,16 @@ impl Model<'_> {
     }
 
     /// C2: once a flow is left, only the route it was left by carries.
+    /// X2, X5: a clean-up node the operator cancelled goes on to the rest
+    /// of the clean-up, as a failed one does.
     pub(crate) fn carries(&self, from: usize, link: &Link) -> bool {
+        let cancelled = self.nodes[from].status == Status::Cancelled
+            && is_cleanup(&self.plan.nodes[from].flow)
+            && link.kind == EdgeKind::Failure
+            && !link.route;
         match self.left.get(&self.plan.nodes[from].flow) {
             Some(&by) if by != from || !link.route => false,
-            _ => self.takes(from, link),
+            _ => self.takes(from, link) || cancelled,
         }
     }
 
@@ -851,6 +857,18 @@ impl Model<'_> {
     /// down that route; everything else is skipped. With no such route the
     /// run ends `cancelled`.
     fn compensate(&mut self, events: &mut Vec<Event>) -> Option<Stop> {
+        // X5: once the clean-up began, only the people it waits for are
+        // cancelled, and the clean-up goes on.
+        if self.finally.is_some() {
+            let waited: Vec<usize> = (0..self.nodes.len())
+                .filter(|&x| is_cleanup(&self.plan.nodes[x].flow))
+                .filter(|&x| self.waiting().contains(&self.id(x)))
+                .collect();
+            for x in waited {
+                self.cancelled(x, events);
+            }
+            return None;
+        }
         let stopped: Vec<usize> = (0..self.nodes.len())
             .filter(|&x| self.nodes[x].status == Status::Running || self.would_run(x))
             .collect();

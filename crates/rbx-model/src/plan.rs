@@ -39,9 +39,10 @@ pub struct XNode {
 pub struct Link {
     pub kind: EdgeKind,
     pub route: bool,
-    /// For a branch: whether it is the first written with its label. A
-    /// decision takes the first `when` that holds, so of two written the
-    /// same only the first can be the branch it took.
+    /// For a branch: whether it is the first of the node's own clauses
+    /// written with its label (or goes on past the node). A decision takes
+    /// the first `when` that holds, so of two written the same only the
+    /// first can be the branch it took.
     pub first: bool,
 }
 
@@ -171,10 +172,21 @@ impl Plan {
                 .take_while(|(a, b)| a.id == b.id)
                 .count();
             let written = |e: &rbx_check::graph::Edge| (e.origin.source, e.origin.span.start);
-            let first = !g.edges(from).any(|other| {
-                other.weight().kind == edge.weight().kind
-                    && written(other.weight()) < written(edge.weight())
-            });
+            // Only the node's own clauses can be written twice: an edge
+            // that goes on past it (to the item after an `every`, or by
+            // `then`) carries with the branch it continues.
+            let node = &g[from].origin;
+            let clause = |e: &rbx_check::graph::Edge| {
+                e.origin.source == node.source
+                    && node.span.start <= e.origin.span.start
+                    && e.origin.span.end <= node.span.end
+            };
+            let first = !clause(edge.weight())
+                || !g.edges(from).any(|other| {
+                    other.weight().kind == edge.weight().kind
+                        && clause(other.weight())
+                        && written(other.weight()) < written(edge.weight())
+                });
             let link = Link {
                 kind: edge.weight().kind.clone(),
                 route: edge.weight().route,

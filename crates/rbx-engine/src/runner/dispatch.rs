@@ -251,6 +251,15 @@ pub(crate) async fn dispatch(
     if let Err(e) = dispatcher.recover().await {
         return Some(Exit::Broken(e));
     }
+    // A run whose end was decided begins the stages' clean-ups that are
+    // not begun before anything else is looked at, so that they go first,
+    // before the runbook's (rule Y3).
+    if dispatcher.state.finally.is_some() {
+        let pending = cleanup::pending(dispatcher.state, plan);
+        if let Err(e) = dispatcher.begin_at_end(pending).await {
+            return Some(Exit::Broken(e));
+        }
+    }
     loop {
         if let Some(exit) = dispatcher.run_until_stopped(&cancel).await {
             return Some(exit);
@@ -343,7 +352,15 @@ impl Dispatcher<'_> {
             self.ready.retain(|&x| is_cleanup(&plan.nodes[x].flow));
             self.candidates.extend(self.plan.finally);
         }
-        // Begun here, or not yet when rbx was killed after deciding.
+        let begun = self.begin_at_end(pending).await?;
+        Ok(decided || begun)
+    }
+
+    /// Begins, as the run's end decided, each of the clean-ups `pending`
+    /// not begun yet (rule Y3): begun here, or not yet when rbx was killed
+    /// after deciding, or reset since by `--from`. `true` when it began
+    /// one.
+    async fn begin_at_end(&mut self, pending: Vec<usize>) -> Result<bool, String> {
         let mut begun = false;
         for s in pending {
             if !cleanup::begun(self.state, self.plan, s) {
@@ -351,7 +368,7 @@ impl Dispatcher<'_> {
                 begun = true;
             }
         }
-        Ok(decided || begun)
+        Ok(begun)
     }
 
     /// Records that the clean-up of the stage instance `s` starts, once it
@@ -368,14 +385,16 @@ impl Dispatcher<'_> {
 
     /// Begins the clean-up of every started instance that is done (rule
     /// Y2), unless the run's end is decided: then the end begins them.
-    async fn begin_done_cleanups(&mut self) -> Result<(), String> {
+    /// `true` when it began one.
+    async fn begin_done_cleanups(&mut self) -> Result<bool, String> {
         if self.state.finally.is_some() || self.stops.any() {
-            return Ok(());
+            return Ok(false);
         }
-        for s in cleanup::done(self.state, self.plan, &self.waited, self.ending) {
+        let done = cleanup::done(self.state, self.plan, &self.waited, self.ending);
+        for &s in &done {
             self.begin_cleanup(s, false).await?;
         }
-        Ok(())
+        Ok(!done.is_empty())
     }
 
     /// What waits for a clean-up is looked at again: the nodes that leave
@@ -442,9 +461,16 @@ impl Dispatcher<'_> {
         self.wake_ticks();
         self.begin_done_cleanups().await?;
         // A tick kept as a timer before the work beside it settled in this
-        // pass is looked at again now, not at its due time (rule V3).
-        while self.look_at_candidates().await? && self.wake_stopped_ticks() {}
-        Ok(())
+        // pass is looked at again now, not at its due time (rule V3); an
+        // instance whose last nodes were skipped in this pass cleans up
+        // now (Y2), not never: its clean-up may be what the loop's next
+        // item, or an outcome after it, waits for.
+        loop {
+            while self.look_at_candidates().await? && self.wake_stopped_ticks() {}
+            if !self.begin_done_cleanups().await? {
+                return Ok(());
+            }
+        }
     }
 
     /// Looks at every candidate (see `consider`); `false` once the run's

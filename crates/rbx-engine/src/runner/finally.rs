@@ -31,8 +31,9 @@ pub(crate) fn failed(state: &RunState, node: &str) -> Json {
     json!({ "failed": node, "reason": reason })
 }
 
-/// The clean-up nodes that failed — of the runbook's `finally` and of
-/// every stage's — in the order they settled.
+/// The clean-up nodes that failed or that a cancel stopped (rule X5) — of
+/// the runbook's `finally` and of every stage's — in the order they
+/// settled.
 pub(crate) fn failures(plan: &Plan, state: &RunState) -> Vec<(String, String)> {
     let mut failed: Vec<(u64, String, String)> = plan
         .nodes
@@ -40,7 +41,7 @@ pub(crate) fn failures(plan: &Plan, state: &RunState) -> Vec<(String, String)> {
         .filter(|n| is_cleanup(&n.flow))
         .filter_map(|n| {
             let ns = state.nodes.get(&n.id)?;
-            (ns.status == Status::Failed).then(|| {
+            matches!(ns.status, Status::Failed | Status::Cancelled).then(|| {
                 let reason = ns.reason.clone().unwrap_or_default();
                 (ns.finished_seq.unwrap_or(0), n.id.clone(), reason)
             })
