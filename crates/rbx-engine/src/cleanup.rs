@@ -44,16 +44,18 @@ impl Scopes {
     /// The scopes of `plan`, expanded from `graph`.
     pub(crate) fn of(graph: &Graph, plan: &Plan) -> Scopes {
         let g = &graph.graph;
+        let starts = Starts::of(graph);
         let at: HashMap<(NodeIndex, &[usize]), usize> = plan
             .nodes
             .iter()
             .enumerate()
+            .filter(|(_, n)| starts.named.contains(&n.check))
             .map(|(x, n)| ((n.check, n.positions.as_slice()), x))
             .collect();
-        // The instance named `stage` that a node at `positions` is in: its
-        // start, at the positions of the loops around the instance.
-        let start_of = |stage: &str, positions: &[usize]| -> Option<usize> {
-            let start = graph.node(stage)?;
+        // The instance whose start is `start` that a node at `positions` is
+        // in: its start, at the positions of the loops around the instance.
+        let start_of = |start: Option<NodeIndex>, positions: &[usize]| -> Option<usize> {
+            let start = start?;
             let outer = g[start].fanout.len().min(positions.len());
             at.get(&(start, &positions[..outer])).copied()
         };
@@ -69,34 +71,43 @@ impl Scopes {
                 continue;
             }
             match rbx_check::symbols::cleaned_instance(stage) {
-                Some(cleaned) => {
-                    if let Some(s) = start_of(cleaned, &node.positions) {
+                Some(_) => {
+                    if let Some(s) = start_of(starts.cleaned[node.check.index()], &node.positions) {
                         scopes.cleaning.entry(s).or_default().push(x);
                         scopes.cleaner.insert(x, s);
                     }
                 }
-                None => scopes.instance[x] = start_of(stage, &node.positions),
+                None => {
+                    scopes.instance[x] = start_of(starts.own[node.check.index()], &node.positions);
+                }
             }
         }
         for (x, node) in plan.nodes.iter().enumerate() {
             let check = &g[node.check];
-            if let Some(cleaned) = rbx_check::symbols::cleaned_instance(&check.stage) {
-                if check.id == check.stage {
-                    if let Some(s) = start_of(cleaned, &node.positions) {
-                        scopes.cleanup.insert(s, x);
-                        scopes.cleans_up.insert(x, s);
-                    }
+            // A clean-up's start: the node of a clean-up named as its flow.
+            let cleaned = starts.cleaned[node.check.index()];
+            if check.id == check.stage {
+                if let Some(s) = start_of(cleaned, &node.positions) {
+                    scopes.cleanup.insert(s, x);
+                    scopes.cleans_up.insert(x, s);
                 }
             }
             if let NodeKind::StageStart { .. } = check.kind {
                 let parent = graph.parents.get(&check.stage);
-                if let Some(p) = parent.and_then(|p| start_of(p, &node.positions)) {
+                let parent = parent.and_then(|p| graph.node(p));
+                if let Some(p) = start_of(parent, &node.positions) {
                     scopes.parent.insert(x, p);
                 }
             }
         }
         let mut members: HashMap<usize, Vec<usize>> = HashMap::new();
-        for x in 0..plan.nodes.len() {
+        // Without any clean-up, no instance has members to keep.
+        let kept = if scopes.cleanup.is_empty() {
+            0
+        } else {
+            plan.nodes.len()
+        };
+        for x in 0..kept {
             if matches!(g[plan.nodes[x].check].kind, NodeKind::End { .. }) {
                 continue;
             }
@@ -129,11 +140,18 @@ impl Scopes {
     }
 
     /// The instances `x` is inside: its own, then the instance that runs
-    /// it, and so on out to a stage run in place.
+    /// it, and so on out to a stage run in place — stopping before an
+    /// instance it already went through. The chain is short, so that is
+    /// looked for along it again rather than kept in a set.
     pub(crate) fn enclosing(&self, x: usize) -> impl Iterator<Item = usize> + '_ {
-        let mut seen = HashSet::new();
+        self.chain(x)
+            .enumerate()
+            .take_while(move |&(n, i)| !self.chain(x).take(n).any(|j| j == i))
+            .map(|(_, i)| i)
+    }
+
+    fn chain(&self, x: usize) -> impl Iterator<Item = usize> + '_ {
         std::iter::successors(self.instance(x), |i| self.parent.get(i).copied())
-            .take_while(move |&i| seen.insert(i))
     }
 
     /// The instance whose clean-up `x` starts, if `x` starts one.
@@ -159,6 +177,38 @@ impl Scopes {
     /// Every instance with a clean-up.
     pub(crate) fn with_cleanup(&self) -> impl Iterator<Item = usize> + '_ {
         self.cleanup.keys().copied()
+    }
+}
+
+/// The start nodes of the checked graph that the nodes' stages name: for
+/// each checked node (by its index), the start of its own stage instance
+/// and of the instance its clean-up cleans, and every start named so or
+/// as the instance that runs another.
+struct Starts {
+    own: Vec<Option<NodeIndex>>,
+    cleaned: Vec<Option<NodeIndex>>,
+    named: HashSet<NodeIndex>,
+}
+
+impl Starts {
+    fn of(graph: &Graph) -> Starts {
+        let g = &graph.graph;
+        let size = g.node_indices().map(|i| i.index() + 1).max().unwrap_or(0);
+        let mut starts = Starts {
+            own: vec![None; size],
+            cleaned: vec![None; size],
+            named: HashSet::new(),
+        };
+        for i in g.node_indices() {
+            let stage = g[i].stage.as_str();
+            starts.own[i.index()] = graph.node(stage);
+            starts.cleaned[i.index()] =
+                rbx_check::symbols::cleaned_instance(stage).and_then(|c| graph.node(c));
+            let parent = graph.parents.get(stage).and_then(|p| graph.node(p));
+            let named = [starts.own[i.index()], starts.cleaned[i.index()], parent];
+            starts.named.extend(named.into_iter().flatten());
+        }
+        starts
     }
 }
 

@@ -66,8 +66,8 @@ pub(crate) fn watched(
             .iter()
             .filter_map(|w| instances.get(w))
             .flatten()
-            .filter(|(positions, _)| positions.get(..depth) == Some(around))
-            .map(|(_, y)| *y)
+            .filter(|&&y| plan.nodes[y].positions.get(..depth) == Some(around))
+            .copied()
             .collect();
         out.insert(x, (beside, gate));
     }

@@ -10,8 +10,10 @@
 //! and closes once more items failed than it tolerates (rule R6).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use petgraph::Direction;
+use petgraph::graph::EdgeReference;
 use petgraph::graph::NodeIndex;
 use petgraph::visit::EdgeRef;
 use rbx_check::graph::{Edge, EdgeKind, Graph, NodeKind};
@@ -34,8 +36,9 @@ pub struct XNode {
     pub check: NodeIndex,
     /// The flow (primary stage instance) the node belongs to (rule G2).
     pub flow: String,
-    /// The loop variables in scope and their items, outermost first.
-    pub items: Vec<(String, Value)>,
+    /// The loop variables in scope and their items, outermost first. A
+    /// variable's name is shared by every instance of its loop.
+    pub items: Vec<(Arc<str>, Value)>,
     /// Each item's place in its list (`VAR.index`, from 0), in the same
     /// order.
     pub positions: Vec<usize>,
@@ -137,11 +140,11 @@ pub struct Plan {
 
 /// One expansion of a node: its item positions and the values of its loop
 /// variables, outermost loop first.
-type Combo = (Vec<usize>, Vec<(String, Value)>);
+type Combo = (Vec<usize>, Vec<(Arc<str>, Value)>);
 
-/// The instances of each node of the checked graph: their item positions
-/// and their index in the plan.
-pub(crate) type Instances = HashMap<NodeIndex, Vec<(Vec<usize>, usize)>>;
+/// The instances of each node of the checked graph: their indices in the
+/// plan, in the order of their item positions.
+pub(crate) type Instances = HashMap<NodeIndex, Vec<usize>>;
 
 /// One gate: the loop's or block's id and the positions of the loops
 /// around it.
@@ -155,72 +158,13 @@ pub(crate) fn expand(graph: &Graph, lists: &crate::Lists<'_>) -> Plan {
     let mut plan = Plan::default();
     let mut instances: Instances = HashMap::new();
     for index in g.node_indices() {
-        let node = &g[index];
-        let mut combos: Vec<Combo> = vec![(Vec::new(), Vec::new())];
-        let mut names: Vec<Vec<String>> = Vec::new();
-        for fanout in &node.fanout {
-            let values = match (&fanout.repeat, &fanout.every) {
-                (Some(repeat), _) => (1..=repeat.at_most).map(Value::Int).collect(),
-                (None, Some(every)) => (1..=every.at_most).map(Value::Int).collect(),
-                (None, None) => lists.items(&fanout.list, &node.id),
-            };
-            names.push(item_names(&values));
-            let mut next = Vec::new();
-            for (positions, items) in &combos {
-                for (i, value) in values.iter().enumerate() {
-                    let mut positions = positions.clone();
-                    positions.push(i);
-                    let mut items = items.clone();
-                    items.push((fanout.var.clone(), value.clone()));
-                    next.push((positions, items));
-                }
-            }
-            combos = next;
-        }
-        for (positions, items) in combos {
-            let mut id = node.id.clone();
-            for (i, names) in positions.iter().zip(&names) {
-                id.push('[');
-                id.push_str(&names[*i]);
-                id.push(']');
-            }
-            let x = plan.nodes.len();
-            plan.by_id.insert(id.clone(), x);
-            // A tally has no name in the runbook for `id.field` to read.
-            let named = !matches!(node.kind, NodeKind::Tally { .. });
-            if let Some(name) = crate::runner::base_name(&id).filter(|_| named) {
-                plan.by_name.entry(name).or_default().push(x);
-            }
-            plan.nodes.push(XNode {
-                id,
-                check: index,
-                flow: node.host.clone(),
-                items,
-                positions: positions.clone(),
-            });
-            instances.entry(index).or_default().push((positions, x));
-        }
+        let made = plan.instantiate(graph, index, lists);
+        instances.insert(index, made);
     }
     plan.incoming = vec![Vec::new(); plan.nodes.len()];
     plan.outgoing = vec![Vec::new(); plan.nodes.len()];
     for edge in g.edge_references() {
-        let (from, to) = (edge.source(), edge.target());
-        let shared = common_loops(graph, from, to);
-        let empty = Vec::new();
-        let targets = instances.get(&to).unwrap_or(&empty);
-        // Each instance joins the instances whose enclosing items agree
-        // with its own: found by those items, so that an edge inside a
-        // loop of N items costs N, not N².
-        let mut agreeing: HashMap<Option<&[usize]>, Vec<usize>> = HashMap::new();
-        for (to_pos, tx) in targets {
-            agreeing.entry(to_pos.get(..shared)).or_default().push(*tx);
-        }
-        let none = Vec::new();
-        for (from_pos, fx) in instances.get(&from).unwrap_or(&empty) {
-            for &tx in agreeing.get(&from_pos.get(..shared)).unwrap_or(&none) {
-                plan.link(*fx, tx, link_of(edge.weight()));
-            }
-        }
+        plan.join_instances(graph, edge, &instances);
     }
     // A loop over an empty list has no nodes at all: whatever led into it
     // leads past it, to the first nodes after the loop.
@@ -231,24 +175,21 @@ pub(crate) fn expand(graph: &Graph, lists: &crate::Lists<'_>) -> Plan {
             continue;
         }
         for &beyond in &past_empty(graph, to, &instances) {
-            for (_, fx) in instances.get(&from).unwrap_or(&empty) {
-                for (_, tx) in instances.get(&beyond).unwrap_or(&empty) {
+            for fx in instances.get(&from).unwrap_or(&empty) {
+                for tx in instances.get(&beyond).unwrap_or(&empty) {
                     plan.link(*fx, *tx, link_of(edge.weight()));
                 }
             }
         }
     }
     plan.gate(graph, lists);
-    plan.start = graph
-        .start
-        .and_then(|s| instances.get(&s))
-        .and_then(|i| i.first())
-        .map(|(_, x)| *x);
-    plan.finally = graph
-        .finally
-        .and_then(|s| instances.get(&s))
-        .and_then(|i| i.first())
-        .map(|(_, x)| *x);
+    let first = |node: Option<NodeIndex>| {
+        node.and_then(|s| instances.get(&s))
+            .and_then(|i| i.first())
+            .copied()
+    };
+    plan.start = first(graph.start);
+    plan.finally = first(graph.finally);
     plan.watched = crate::every::watched(graph, &plan, &instances);
     plan.scopes = crate::cleanup::Scopes::of(graph, &plan);
     plan.loop_lists = g
@@ -258,13 +199,126 @@ pub(crate) fn expand(graph: &Graph, lists: &crate::Lists<'_>) -> Plan {
     plan
 }
 
+impl Plan {
+    /// Adds the instances of the checked node `index`, one per
+    /// combination of the items of the loops around it, outermost loop
+    /// first; returns their indices.
+    fn instantiate(
+        &mut self,
+        graph: &Graph,
+        index: NodeIndex,
+        lists: &crate::Lists<'_>,
+    ) -> Vec<usize> {
+        let node = &graph.graph[index];
+        let mut combos: Vec<Combo> = vec![(Vec::new(), Vec::new())];
+        let mut names: Vec<Vec<String>> = Vec::new();
+        let depth = node.fanout.len();
+        for fanout in &node.fanout {
+            let values = match (&fanout.repeat, &fanout.every) {
+                (Some(repeat), _) => (1..=repeat.at_most).map(Value::Int).collect(),
+                (None, Some(every)) => (1..=every.at_most).map(Value::Int).collect(),
+                (None, None) => lists.items(&fanout.list, &node.id),
+            };
+            names.push(item_names(&values));
+            let var: Arc<str> = Arc::from(fanout.var.as_str());
+            let mut next = Vec::with_capacity(combos.len() * values.len());
+            for (positions, items) in &combos {
+                for (i, value) in values.iter().enumerate() {
+                    // Made to their final length at once: one allocation
+                    // each, however deep the loops.
+                    let mut next_positions = Vec::with_capacity(depth);
+                    next_positions.extend_from_slice(positions);
+                    next_positions.push(i);
+                    let mut next_items = Vec::with_capacity(depth);
+                    next_items.extend_from_slice(items);
+                    next_items.push((Arc::clone(&var), value.clone()));
+                    next.push((next_positions, next_items));
+                }
+            }
+            combos = next;
+        }
+        let first = self.nodes.len();
+        self.nodes.reserve(combos.len());
+        self.by_id.reserve(combos.len());
+        for (positions, items) in combos {
+            let brackets: usize = positions
+                .iter()
+                .zip(&names)
+                .map(|(i, n)| n[*i].len() + 2)
+                .sum();
+            let mut id = String::with_capacity(node.id.len() + brackets);
+            id.push_str(&node.id);
+            for (i, names) in positions.iter().zip(&names) {
+                id.push('[');
+                id.push_str(&names[*i]);
+                id.push(']');
+            }
+            self.by_id.insert(id.clone(), self.nodes.len());
+            self.nodes.push(XNode {
+                id,
+                check: index,
+                flow: node.host.clone(),
+                items,
+                positions,
+            });
+        }
+        // A tally has no name in the runbook for `id.field` to read. Every
+        // instance has the name of the node it expands: its brackets come
+        // after the node's id.
+        let made: Vec<usize> = (first..self.nodes.len()).collect();
+        let named = !matches!(node.kind, NodeKind::Tally { .. });
+        if let Some(name) = crate::runner::base_name(&node.id).filter(|_| named && !made.is_empty())
+        {
+            self.by_name
+                .entry(name)
+                .or_default()
+                .extend(made.iter().copied());
+        }
+        made
+    }
+
+    /// Links the instances of the edge's two nodes whose enclosing items
+    /// agree (rule G3): found by those items, so that an edge inside a
+    /// loop of N items costs N, not N². Outside any shared loop, every
+    /// instance agrees with every other.
+    fn join_instances(
+        &mut self,
+        graph: &Graph,
+        edge: EdgeReference<'_, Edge>,
+        instances: &Instances,
+    ) {
+        let (from, to) = (edge.source(), edge.target());
+        let shared = common_loops(graph, from, to);
+        let empty = Vec::new();
+        let (sources, targets) = (
+            instances.get(&from).unwrap_or(&empty),
+            instances.get(&to).unwrap_or(&empty),
+        );
+        let mut pairs = Vec::new();
+        if shared == 0 {
+            for &fx in sources {
+                pairs.extend(targets.iter().map(|&tx| (fx, tx)));
+            }
+        } else {
+            let at = |x: usize| self.nodes[x].positions.get(..shared);
+            let mut agreeing: HashMap<Option<&[usize]>, Vec<usize>> = HashMap::new();
+            for &tx in targets {
+                agreeing.entry(at(tx)).or_default().push(tx);
+            }
+            for &fx in sources {
+                let agree = agreeing.get(&at(fx)).map_or(&[][..], Vec::as_slice);
+                pairs.extend(agree.iter().map(|&tx| (fx, tx)));
+            }
+        }
+        for (fx, tx) in pairs {
+            self.link(fx, tx, link_of(edge.weight()));
+        }
+    }
+}
+
 /// The nodes with instances reached from `node` through nodes without any
 /// (the body of a loop over an empty list).
-fn past_empty(
-    graph: &Graph,
-    node: NodeIndex,
-    instances: &HashMap<NodeIndex, Vec<(Vec<usize>, usize)>>,
-) -> Vec<NodeIndex> {
+fn past_empty(graph: &Graph, node: NodeIndex, instances: &Instances) -> Vec<NodeIndex> {
     let mut out = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut stack = vec![node];
@@ -299,6 +353,14 @@ fn link_of(edge: &Edge) -> Link {
 }
 
 impl Plan {
+    /// Whether a route leads out of `x` (rule L1): only such a node can
+    /// leave its flow.
+    pub(crate) fn routes_out(&self, x: usize) -> bool {
+        self.outgoing[x]
+            .iter()
+            .any(|(_, link)| matches!(link, Link::Route(_)))
+    }
+
     fn link(&mut self, from: usize, to: usize, link: Link) {
         self.outgoing[from].push((to, link.clone()));
         self.incoming[to].push((from, link));
@@ -308,59 +370,63 @@ impl Plan {
     /// tolerating block instance, into gates, item by item (rules R4, R6).
     fn gate(&mut self, graph: &Graph, lists: &crate::Lists<'_>) {
         let g = &graph.graph;
-        let mut keys: HashMap<GateKey, usize> = HashMap::new();
+        let mut keys = GateKeys::default();
         self.member_of = vec![Vec::new(); self.nodes.len()];
         self.entry_of = vec![Vec::new(); self.nodes.len()];
         for x in 0..self.nodes.len() {
             let node = &g[self.nodes[x].check];
-            let positions = self.nodes[x].positions.clone();
-            let mut places = Vec::new();
             for (depth, fanout) in node.fanout.iter().enumerate() {
-                let at_once = match &fanout.parallel_expr {
-                    Some(expr) => lists.width(expr),
-                    None => limit(fanout.parallel, 1),
+                let shape = || {
+                    let at_once = match &fanout.parallel_expr {
+                        Some(expr) => lists.width(expr),
+                        None => limit(fanout.parallel, 1),
+                    };
+                    (at_once, fanout.tolerate.clone())
                 };
-                let key = (fanout.id, positions[..depth].to_vec());
-                let label = item_label(&self.nodes[x].id, depth);
-                let shape = (at_once, fanout.tolerate.clone());
-                places.push((key, positions[depth], label, shape));
+                let gate = keys.gate(self, fanout.id, x, depth, shape);
+                let item = self.nodes[x].positions[depth];
+                self.join(gate, item, x, |id| item_label(id, depth));
             }
             for lane in &node.lanes {
-                let key = (lane.id, positions[..lane.depth].to_vec());
-                let label = branch_label(&self.nodes[x].id, lane.branch);
-                let at_once = match &lane.at_once_expr {
-                    Some(expr) => lists.width(expr),
-                    None => limit(lane.at_once, usize::MAX),
+                let shape = || {
+                    let at_once = match &lane.at_once_expr {
+                        Some(expr) => lists.width(expr),
+                        None => limit(lane.at_once, usize::MAX),
+                    };
+                    (at_once, lane.tolerate.clone())
                 };
-                let shape = (at_once, lane.tolerate.clone());
-                places.push((key, lane.branch, label, shape));
-            }
-            for (key, item, label, (at_once, tolerate)) in places {
-                let next = self.gates.len();
-                let gate = *keys.entry(key).or_insert(next);
-                if gate == next {
-                    self.gates.push(Gate {
-                        at_once,
-                        items: Vec::new(),
-                        tally: None,
-                        tolerate,
-                        until: Vec::new(),
-                        ticks: Vec::new(),
-                    });
-                }
-                let items = &mut self.gates[gate].items;
-                if items.len() <= item {
-                    items.resize_with(item + 1, GateItem::default);
-                }
-                if items[item].members.is_empty() {
-                    items[item].label = label;
-                }
-                items[item].members.push(x);
-                self.member_of[x].push((gate, item));
+                let gate = keys.gate(self, lane.id, x, lane.depth, shape);
+                self.join(gate, lane.branch, x, |id| branch_label(id, lane.branch));
             }
         }
+        self.close_gates(graph, &keys.all);
+    }
+
+    /// Makes `x` a member of the item `item` of `gate`; the first member
+    /// names the item.
+    fn join(&mut self, gate: usize, item: usize, x: usize, label: impl FnOnce(&str) -> String) {
+        let first = self.gates[gate]
+            .items
+            .get(item)
+            .is_none_or(|i| i.members.is_empty());
+        let label = first.then(|| label(&self.nodes[x].id));
+        let items = &mut self.gates[gate].items;
+        if items.len() <= item {
+            items.resize_with(item + 1, GateItem::default);
+        }
+        if let Some(label) = label {
+            items[item].label = label;
+        }
+        items[item].members.push(x);
+        self.member_of[x].push((gate, item));
+    }
+
+    /// Each item's entries, and each gate's until nodes, ticks and tally.
+    fn close_gates(&mut self, graph: &Graph, keys: &HashMap<GateKey, usize>) {
+        let g = &graph.graph;
         for x in 0..self.nodes.len() {
-            for &(gate, item) in &self.member_of[x].clone() {
+            for at in 0..self.member_of[x].len() {
+                let (gate, item) = self.member_of[x][at];
                 let inside = self.incoming[x]
                     .iter()
                     .any(|(from, _)| self.member_of[*from].contains(&(gate, item)));
@@ -392,6 +458,52 @@ impl Plan {
                 }
             }
         }
+    }
+}
+
+/// The gates made so far, by their loop's or block's id and the positions
+/// of the loops around it. Nodes of one gate come one after another in the
+/// plan, so the last gate found is tried first, without a key made.
+#[derive(Default)]
+struct GateKeys {
+    all: HashMap<GateKey, usize>,
+    last: Option<(GateKey, usize)>,
+}
+
+impl GateKeys {
+    /// The gate of the loop or block `id` that holds `x`, whose loops
+    /// around it are the first `depth` of `x`'s; made with `shape` (its
+    /// width and tolerance) when it is new.
+    fn gate(
+        &mut self,
+        plan: &mut Plan,
+        id: usize,
+        x: usize,
+        depth: usize,
+        shape: impl FnOnce() -> (usize, Option<Tolerate>),
+    ) -> usize {
+        let around = &plan.nodes[x].positions[..depth];
+        if let Some(((last_id, last_around), gate)) = &self.last {
+            if *last_id == id && last_around.as_slice() == around {
+                return *gate;
+            }
+        }
+        let key = (id, around.to_vec());
+        let next = plan.gates.len();
+        let gate = *self.all.entry(key.clone()).or_insert(next);
+        if gate == next {
+            let (at_once, tolerate) = shape();
+            plan.gates.push(Gate {
+                at_once,
+                items: Vec::new(),
+                tally: None,
+                tolerate,
+                until: Vec::new(),
+                ticks: Vec::new(),
+            });
+        }
+        self.last = Some((key, gate));
+        gate
     }
 }
 

@@ -64,7 +64,9 @@ pub fn leaves(state: &RunState, plan: &Plan, x: usize) -> bool {
 /// each with the node that left it: the first such node of a flow, in the
 /// order the nodes settled.
 pub fn unrecorded_lefts(state: &RunState, plan: &Plan) -> Vec<(String, String)> {
+    // Only a node with a route out can leave its flow.
     let mut settled: Vec<(u64, usize)> = (0..plan.nodes.len())
+        .filter(|&x| plan.routes_out(x))
         .filter_map(|x| Some((state.nodes.get(&plan.nodes[x].id)?.finished_seq?, x)))
         .collect();
     settled.sort_unstable();

@@ -215,16 +215,18 @@ pub(crate) async fn dispatch(
     state: &mut RunState,
     cancel: watch::Receiver<bool>,
 ) -> Option<Exit> {
+    // Each node's status looked up once, by its place in the plan.
+    let statuses: Vec<Status> = plan.nodes.iter().map(|n| status_of(state, &n.id)).collect();
     let unsettled: Vec<usize> = (0..plan.nodes.len())
         .map(|x| {
             plan.incoming[x]
                 .iter()
-                .filter(|(from, _)| !status_of(state, &plan.nodes[*from].id).settled())
+                .filter(|(from, _)| !statuses[*from].settled())
                 .count()
         })
         .collect();
     let candidates = (0..plan.nodes.len())
-        .filter(|&x| unsettled[x] == 0 && status_of(state, &plan.nodes[x].id) == Status::Pending)
+        .filter(|&x| unsettled[x] == 0 && statuses[x] == Status::Pending)
         .collect();
     let kept = Kept::new(state, plan);
     let mut dispatcher = Dispatcher {
@@ -420,10 +422,13 @@ impl Dispatcher<'_> {
     /// person rejected it with `rbx confirm --reject`), which fails the run
     /// as if it had just failed.
     async fn recover(&mut self) -> Result<(), String> {
+        // Only a node that failed, or has a route out to leave its flow
+        // by, has anything to recover.
         let mut settled: Vec<(u64, usize)> = (0..self.plan.nodes.len())
             .filter_map(|x| {
                 let node = self.state.nodes.get(&self.plan.nodes[x].id)?;
-                Some((node.finished_seq?, x))
+                let relevant = node.status == Status::Failed || self.plan.routes_out(x);
+                Some((node.finished_seq?, x)).filter(|_| relevant)
             })
             .collect();
         settled.sort_unstable();

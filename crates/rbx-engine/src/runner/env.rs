@@ -90,7 +90,11 @@ impl View {
                     )
                 })
                 .collect(),
-            items: node.items.clone(),
+            items: node
+                .items
+                .iter()
+                .map(|(var, value)| (var.to_string(), value.clone()))
+                .collect(),
             tally: None,
             positions: node.positions.clone(),
             frames: super::call::frames(graph, node.check),
