@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde_json::Value;
-use support::bench::Bench;
+use support::bench::{Bench, Journal, settled as record};
 
 /// Where the clean-up that waits for a person stands.
 #[derive(Debug, Clone, Copy)]
@@ -92,8 +92,6 @@ fn render(place: Place, fail: bool) -> String {
     t.push_str("}\n");
     t
 }
-
-type Journal = Vec<(String, String, Value)>;
 
 fn crash_env(crash: Option<usize>) -> Vec<(&'static str, String)> {
     crash
@@ -189,20 +187,6 @@ fn check(status: &str, events: &Journal) -> Result<(), String> {
         return Err(format!("the run failed with {failed}"));
     }
     Ok(())
-}
-
-/// What the record says of each node at its end.
-fn record(events: &Journal) -> BTreeMap<String, String> {
-    let mut last = BTreeMap::new();
-    for (kind, node, payload) in events {
-        let said = match kind.as_str() {
-            "node_finished" => payload["status"].as_str().unwrap_or_default().to_string(),
-            "node_skipped" => "skipped".to_string(),
-            _ => continue,
-        };
-        last.insert(node.clone(), said);
-    }
-    last
 }
 
 fn play(place: Place, fail: bool) {

@@ -26,8 +26,7 @@ use std::fmt::Write as _;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use serde_json::Value;
-use support::bench::Bench;
+use support::bench::{Bench, Journal, settled};
 
 #[derive(Debug, Clone)]
 enum Item {
@@ -264,8 +263,6 @@ fn render(spec: &Spec) -> String {
     t
 }
 
-type Journal = Vec<(String, String, Value)>;
-
 /// Drives the run to its end: `rbx run`, then, while it was cut short,
 /// `rbx resume` (a step in doubt runs again); while it waits for a person,
 /// `rbx confirm` of the node it waits for and `rbx resume` — or, the first
@@ -447,16 +444,7 @@ fn check(spec: &Spec, status: &str, events: &Journal) -> Result<(), String> {
 
 /// What a run's record says of each node at its end, and how it ended.
 fn record(status: &str, events: &Journal) -> (String, BTreeMap<String, String>) {
-    let mut last = BTreeMap::new();
-    for (kind, node, payload) in events {
-        let said = match kind.as_str() {
-            "node_finished" => payload["status"].as_str().unwrap_or_default().to_string(),
-            "node_skipped" => "skipped".to_string(),
-            _ => continue,
-        };
-        last.insert(node.clone(), said);
-    }
-    (status.to_string(), last)
+    (status.to_string(), settled(events))
 }
 
 /// One case: the run never killed follows the rules, and so does the run

@@ -16,8 +16,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use serde_json::Value;
-use support::bench::Bench;
+use support::bench::{Bench, Journal, settled as record};
 
 /// Where the stage with a clean-up runs.
 #[derive(Debug, Clone, Copy)]
@@ -127,8 +126,6 @@ fn render(place: Place, way: Way) -> String {
     t
 }
 
-type Journal = Vec<(String, String, Value)>;
-
 /// `rbx run`, killed after event `crash` when given, then `rbx resume`
 /// (a step in doubt runs again) while the run has not stopped.
 fn drive(bench: &Bench, crash: Option<usize>) -> (String, Journal) {
@@ -206,20 +203,6 @@ fn check(events: &Journal) -> Result<(), String> {
         return Err("the run ended before its clean-ups were over".to_string());
     }
     Ok(())
-}
-
-/// What the record says of each node at its end.
-fn record(events: &Journal) -> BTreeMap<String, String> {
-    let mut last = BTreeMap::new();
-    for (kind, node, payload) in events {
-        let said = match kind.as_str() {
-            "node_finished" => payload["status"].as_str().unwrap_or_default().to_string(),
-            "node_skipped" => "skipped".to_string(),
-            _ => continue,
-        };
-        last.insert(node.clone(), said);
-    }
-    last
 }
 
 fn play(place: Place, way: Way) {

@@ -159,3 +159,21 @@ impl Bench {
         store.runs().expect("runs").pop().expect("a run").status
     }
 }
+
+/// A run's journal as [`Bench::journal`] reads it: (kind, node, payload).
+pub type Journal = Vec<(String, String, serde_json::Value)>;
+
+/// What a run's record says of each node at its end: the status of its
+/// last finish, or `skipped`.
+pub fn settled(events: &Journal) -> std::collections::BTreeMap<String, String> {
+    let mut last = std::collections::BTreeMap::new();
+    for (kind, node, payload) in events {
+        let said = match kind.as_str() {
+            "node_finished" => payload["status"].as_str().unwrap_or_default().to_string(),
+            "node_skipped" => "skipped".to_string(),
+            _ => continue,
+        };
+        last.insert(node.clone(), said);
+    }
+    last
+}
