@@ -52,6 +52,7 @@ impl Change {
                 }
             }
         }
+        let limit = limit.max(1);
         if lines.len() > limit {
             let more = lines.len() - limit + 1;
             lines.truncate(limit - 1);
