@@ -537,6 +537,18 @@ pub(crate) fn case() -> impl Strategy<Value = Case> {
         })
 }
 
+/// The number of the manual step `m4`, or of its node id (`s0.m4[a]`),
+/// which the kinds of its answers are derived from.
+fn manual_number(id: &str) -> usize {
+    let name = id.rsplit('.').next().unwrap_or(id);
+    let digits: String = name
+        .trim_start_matches('m')
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().unwrap_or(0)
+}
+
 /// The type of a generated manual step's evidence `verdict`, by the
 /// step's number, so that conditions read each kind a person can answer
 /// with: a choice (`good`, `bad`), a bool (`true` is good), an int (`12`
@@ -551,13 +563,7 @@ pub(crate) enum Verdict {
 impl Verdict {
     /// The kind of the manual step `m4`, or of its node id (`s0.m4[a]`).
     pub(crate) fn of(id: &str) -> Verdict {
-        let name = id.rsplit('.').next().unwrap_or(id);
-        let digits: String = name
-            .trim_start_matches('m')
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        match digits.parse::<usize>().unwrap_or(0) % 3 {
+        match manual_number(id) % 3 {
             0 => Verdict::Choice,
             1 => Verdict::Bool,
             _ => Verdict::Int,
@@ -619,13 +625,7 @@ pub(crate) enum Proof {
 impl Proof {
     /// The proof of the manual step `m4`, or of its node id (`s0.m4[a]`).
     pub(crate) fn of(id: &str) -> Proof {
-        let name = id.rsplit('.').next().unwrap_or(id);
-        let digits: String = name
-            .trim_start_matches('m')
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        match digits.parse::<usize>().unwrap_or(0) / 3 % 4 {
+        match manual_number(id) / 3 % 4 {
             0 => Proof::None,
             1 => Proof::Url,
             2 => Proof::File,
