@@ -34,7 +34,7 @@ fn main() {
         "/// The parser of the fast grammar, derived from `grammar/runbook.pest` by `build.rs`.\n\
          #[derive(pest_derive::Parser)]\n",
     );
-    let fast = one_char_ranges(&ascii_classes(&guarded_only(&derive(&text))));
+    let fast = one_char_ranges(&ascii_classes(&guarded_only(&pieces(&derive(&text)))));
     writeln!(source, "#[grammar_inline = {fast:?}]").expect("a String");
     source.push_str("pub(crate) struct FastGrammar;\n\nimpl Rule {\n");
     source.push_str(
@@ -71,6 +71,31 @@ fn derive(grammar: &str) -> String {
         written.expect("writing to a String");
     }
     out
+}
+
+/// The fast grammar's rules for a file parsed in pieces (`parser::pieces`):
+/// the start of a runbook up to a cut (`piece_head`), the items between two
+/// cuts (`piece_items`, also the first piece of a fragment) and the items
+/// after the last cut with the runbook's closing brace (`piece_tail`). Each
+/// reads its piece as `file` reads the whole, so they rely on `file`,
+/// `runbook` and `fragment` being written as below.
+fn pieces(grammar: &str) -> String {
+    for rule in [
+        "file     = { SOI ~ (runbook | scenarios | fragment) ~ EOI }",
+        "runbook  = { kw_runbook ~ ident ~ string ~ lbrace ~ top_item* ~ rbrace }",
+        "fragment = { top_item* }",
+    ] {
+        assert!(
+            grammar.contains(rule),
+            "build.rs: `{rule}` changed in the grammar; update `pieces`"
+        );
+    }
+    format!(
+        "{grammar}\n\
+         piece_head  = {{ SOI ~ kw_runbook ~ ident ~ string ~ lbrace ~ top_item* ~ EOI }}\n\
+         piece_items = {{ SOI ~ top_item* ~ EOI }}\n\
+         piece_tail  = {{ SOI ~ top_item* ~ rbrace ~ EOI }}\n"
+    )
 }
 
 /// The statements of a step without the full choice after the guarded

@@ -208,18 +208,34 @@ impl<'i> Children<'i> {
     }
 }
 
+/// What one piece of a file lowers to: the runbook's name and title when
+/// it is the first piece of a runbook, and the piece's items.
+pub struct Piece {
+    pub name: Option<(Ident, Text)>,
+    pub items: Vec<Item>,
+}
+
 pub struct Lowerer<'s> {
     pub diagnostics: Vec<Diagnostic>,
     source: &'s str,
+    /// Where the text pest read starts in `source`: 0, or where a piece
+    /// starts when a file is parsed in pieces (`parser::pieces`).
+    base: usize,
     /// Where each comment ends and starts, in the order of the text.
     comment_ends: Vec<(usize, usize)>,
 }
 
 impl<'s> Lowerer<'s> {
     pub fn new(source: &'s str, comments: &[Comment]) -> Self {
+        Self::at(source, comments, 0)
+    }
+
+    /// A lowerer of a tree pest made from `source[base..]`.
+    pub fn at(source: &'s str, comments: &[Comment], base: usize) -> Self {
         Self {
             diagnostics: Vec::new(),
             source,
+            base,
             comment_ends: comments
                 .iter()
                 .map(|c| (c.span.end, c.span.start))
@@ -230,8 +246,12 @@ impl<'s> Lowerer<'s> {
     /// A pair's span without the whitespace and comments pest lets a rule
     /// swallow when its last part is optional and absent.
     fn span(&self, pair: &Pair<'_, Rule>) -> Span {
-        let start = pair.as_span().start();
-        let mut end = pair.as_span().end();
+        let (start, end) = self.range(pair);
+        self.trimmed(start, end)
+    }
+
+    /// `start..end` without the whitespace and comments at its end.
+    pub fn trimmed(&self, start: usize, mut end: usize) -> Span {
         loop {
             let trimmed = start + self.source[start..end].trim_end().len();
             let comment_start = self
@@ -250,10 +270,14 @@ impl<'s> Lowerer<'s> {
     /// outside ASCII are masked (`parser::fast_text`): what a literal holds
     /// is read here instead.
     fn source_of(&self, pair: &Pair<'_, Rule>) -> &'s str {
+        let (start, end) = self.range(pair);
+        self.source.get(start..end).unwrap_or_default()
+    }
+
+    /// Where a pair starts and ends in the source.
+    fn range(&self, pair: &Pair<'_, Rule>) -> (usize, usize) {
         let span = pair.as_span();
-        self.source
-            .get(span.start()..span.end())
-            .unwrap_or_default()
+        (self.base + span.start(), self.base + span.end())
     }
 
     pub fn file(&mut self, pair: Pair<'_, Rule>, comments: Vec<Comment>) -> R<File> {
@@ -300,6 +324,20 @@ impl<'s> Lowerer<'s> {
             comments,
             span,
         })
+    }
+
+    /// One piece of a file parsed in pieces (`parser::pieces`).
+    pub fn piece(&mut self, pair: Pair<'_, Rule>) -> R<Piece> {
+        let head = pair.as_rule() == Rule::piece_head;
+        let mut children = Children::of(pair);
+        let name = if head {
+            let id = self.ident(children.expect(Rule::ident)?);
+            Some((id, self.string(children.expect(Rule::string)?)?))
+        } else {
+            None
+        };
+        let items = self.items(children.rest().filter(|p| p.as_rule() != Rule::EOI))?;
+        Ok(Piece { name, items })
     }
 
     fn items<'i>(&mut self, pairs: impl Iterator<Item = Pair<'i, Rule>>) -> R<Vec<Item>> {
@@ -1317,7 +1355,7 @@ impl<'s> Lowerer<'s> {
     fn string(&mut self, pair: Pair<'_, Rule>) -> R<Text> {
         let span = self.span(&pair);
         let body = Children::of(pair).expect(Rule::string_body)?;
-        let start = body.as_span().start();
+        let start = self.range(&body).0;
         let raw = self.source_of(&body);
         // Most strings hold neither an escape nor an interpolation: the
         // text as written is their one literal.
@@ -1355,7 +1393,7 @@ impl<'s> Lowerer<'s> {
     fn text_block(&mut self, pair: Pair<'_, Rule>) -> R<Text> {
         let span = self.span(&pair);
         let body = Children::of(pair).expect(Rule::block_body)?;
-        let dedented = template::dedent(self.source_of(&body), body.as_span().start());
+        let dedented = template::dedent(self.source_of(&body), self.range(&body).0);
         let parts = template::split(&dedented.text, |offset| dedented.source_offset(offset))
             .into_iter()
             .map(|segment| match segment {

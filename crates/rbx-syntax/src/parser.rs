@@ -84,6 +84,17 @@ pub fn parse(source: &str) -> Parsed {
 
 /// Parses a source text whose lexical scan found no error.
 fn parse_scanned(source: &str, scanned: scan::Scan) -> Parsed {
+    match pieces::parse(source, scanned) {
+        Ok(file) => Parsed {
+            file: Some(file),
+            diagnostics: Vec::new(),
+        },
+        Err(scanned) => parse_whole(source, scanned),
+    }
+}
+
+/// Parses a source text whose lexical scan found no error in one piece.
+fn parse_whole(source: &str, scanned: scan::Scan) -> Parsed {
     let mut diagnostics = Vec::new();
     // Recovery blanks lines of a copy; a file without errors is never copied.
     let mut text = Cow::Borrowed(source);
@@ -287,11 +298,19 @@ pub(crate) fn fast_text<'t>(text: &'t str, comments: &[Comment]) -> Cow<'t, str>
 fn parse_fast(text: &str) -> Result<pest::iterators::Pairs<'_, fast::Rule>, ()> {
     let _limit = limited(call_limit(text).saturating_mul(2));
     let pairs = fast::FastGrammar::parse(fast::Rule::file, text).map_err(|_| ())?;
-    let reserved = pairs
+    if holds_reserved(&pairs) {
+        Err(())
+    } else {
+        Ok(pairs)
+    }
+}
+
+/// Whether a tree of the fast grammar takes a reserved word for an identifier.
+fn holds_reserved(pairs: &pest::iterators::Pairs<'_, fast::Rule>) -> bool {
+    pairs
         .clone()
         .flatten()
-        .any(|pair| pair.as_rule() == fast::Rule::ident && is_reserved(pair.as_str()));
-    if reserved { Err(()) } else { Ok(pairs) }
+        .any(|pair| pair.as_rule() == fast::Rule::ident && is_reserved(pair.as_str()))
 }
 
 /// The words the named grammar never takes for an identifier.
@@ -348,5 +367,6 @@ fn failure(text: &str, error: &pest::error::Error<Rule>) -> Failure {
     }
 }
 
+mod pieces;
 #[cfg(test)]
 mod tests;

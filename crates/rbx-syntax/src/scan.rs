@@ -34,6 +34,11 @@ pub struct Scan {
     pub errors: Vec<Diagnostic>,
     /// The deepest nesting of brackets met.
     pub depth: usize,
+    /// Where a line starts a `stage` block outside any bracket (depth 0,
+    /// a fragment's) or inside one (depth 1, a runbook's): the offset of
+    /// the word `stage`. A file may be parsed in pieces cut there
+    /// (`parser::pieces`).
+    pub stages: [Vec<usize>; 2],
 }
 
 /// An open bracket and the word that introduced its block (`step`,
@@ -70,6 +75,9 @@ struct Scanner<'s> {
     /// than the opener's own line: the likeliest bracket to be unclosed.
     suspect: Option<Open>,
     too_deep_reported: bool,
+    /// Where the last text block ended: a line that starts before it
+    /// starts inside the block.
+    block_end: usize,
     out: Scan,
 }
 
@@ -82,6 +90,7 @@ impl<'s> Scanner<'s> {
             stack: Vec::new(),
             suspect: None,
             too_deep_reported: false,
+            block_end: 0,
             out: Scan::default(),
         }
     }
@@ -182,7 +191,10 @@ impl<'s> Scanner<'s> {
     fn text_block(&mut self) {
         let start = self.pos;
         match self.src[start + 3..].find("\"\"\"") {
-            Some(i) => self.pos = start + 3 + i + 3,
+            Some(i) => {
+                self.pos = start + 3 + i + 3;
+                self.block_end = self.pos;
+            }
             None => {
                 self.out.errors.push(
                     Diagnostic::error(
@@ -227,6 +239,9 @@ impl<'s> Scanner<'s> {
         let keyword = (bracket == b'{')
             .then(|| self.block_keyword(self.pos))
             .flatten();
+        if keyword.as_deref() == Some("stage") && self.stack.len() < 2 {
+            self.stage_at(self.stack.len());
+        }
         self.stack.push(Open {
             bracket,
             offset: self.pos,
@@ -308,6 +323,17 @@ impl<'s> Scanner<'s> {
             }
         }
         self.pos += 1;
+    }
+
+    /// Records the `stage` that starts the line of the `{` at `self.pos`,
+    /// unless a text block was open where the line starts.
+    fn stage_at(&mut self, depth: usize) {
+        let start = self.line_start(self.pos);
+        if start >= self.block_end {
+            let line = &self.src[start..self.pos];
+            let word = start + line.len() - line.trim_start().len();
+            self.out.stages[depth].push(word);
+        }
     }
 
     /// The first word of the line a `{` is on: `step`, `stage`, ...

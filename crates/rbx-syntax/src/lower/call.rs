@@ -24,7 +24,7 @@ impl Lowerer<'_> {
 
     /// `call STAGE(NAME = EXPR, …) { on … }`.
     pub(super) fn call_decl(&mut self, pair: Pair<'_, Rule>) -> R<Call> {
-        let (text, base) = (pair.as_str(), pair.as_span().start());
+        let (text, base) = (pair.as_str(), self.range(&pair).0);
         let mut children = Children::of(pair);
         let stage = self.ident(children.expect(Rule::ident)?);
         let mut args = Vec::new();
@@ -36,7 +36,7 @@ impl Lowerer<'_> {
         for child in children.pairs {
             match child.as_rule() {
                 Rule::call_arg => {
-                    after = child.as_span().end();
+                    after = self.range(&child).1;
                     let mut parts = Children::of(child);
                     let name = self.ident(parts.expect(Rule::ident)?);
                     let value = self.expr(parts.expect(Rule::expr)?)?;

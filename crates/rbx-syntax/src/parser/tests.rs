@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use super::{Grammar, Rule, fast};
 
 #[path = "../../benches/generate.rs"]
-mod generate;
+pub(super) mod generate;
 
 /// Each pair of a tree, depth first: its rule's name and its span.
 type Shape = Vec<(String, usize, usize)>;
@@ -125,7 +125,7 @@ fn files(dir: &Path, endings: &[&str], out: &mut Vec<PathBuf>) {
 }
 
 /// The runbooks of the repository: files, and the examples in the book.
-fn corpus() -> &'static [(String, String)] {
+pub(super) fn corpus() -> &'static [(String, String)] {
     static CORPUS: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
     CORPUS.get_or_init(read_corpus)
 }
