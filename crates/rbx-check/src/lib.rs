@@ -107,6 +107,26 @@ pub fn check_with(entry: &Path, loader: &dyn Loader, fills: &Fills) -> Report {
     check_nested(entry, loader, fills, &[entry.to_path_buf()])
 }
 
+/// The checks that read the symbol table, in the order their findings are
+/// reported, and the child runbooks the table was completed with.
+fn check_names(
+    sources: &[Source],
+    loader: &dyn Loader,
+    fills: &Fills,
+    stack: &[PathBuf],
+) -> (Vec<Finding>, Vec<children::Child>) {
+    let (mut table, mut findings) = symbols::build(sources);
+    let (children, found) = children::load(sources, loader, fills, stack);
+    findings.extend(found);
+    children::extend(&mut table, children::infos(&children));
+    findings.extend(children::check(sources, &table));
+    findings.extend(resolve::resolve(sources, &table));
+    findings.extend(types::check(sources, &table));
+    findings.extend(lints::check(sources, &table, fills));
+    findings.extend(calls::check(sources, &table));
+    (findings, children)
+}
+
 /// Checks a procedure that runs as a child of the runbooks in `stack`
 /// (the entry files of every parent, this one last).
 fn check_nested(entry: &Path, loader: &dyn Loader, fills: &Fills, stack: &[PathBuf]) -> Report {
@@ -114,28 +134,20 @@ fn check_nested(entry: &Path, loader: &dyn Loader, fills: &Fills, stack: &[PathB
     if report.has_errors() {
         return report;
     }
-    let (mut table, duplicates) = symbols::build(&report.sources);
-    report.findings.extend(duplicates);
-    let (children, found) = children::load(&report.sources, loader, fills, stack);
-    report.findings.extend(found);
-    children::extend(&mut table, children::infos(&children));
+    // The graph needs only the sources: it is built on a thread of its own
+    // while the checks that read the symbol table run on this one.
+    let sources = &report.sources;
+    let (graph, table_findings, children) = std::thread::scope(|scope| {
+        let graph = scope.spawn(|| graph::lower(sources));
+        let (findings, children) = check_names(sources, loader, fills, stack);
+        match graph.join() {
+            Ok(graph) => (graph, findings, children),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    });
+    report.findings.extend(table_findings);
     report.children = children;
-    report
-        .findings
-        .extend(children::check(&report.sources, &table));
-    report
-        .findings
-        .extend(resolve::resolve(&report.sources, &table));
-    report
-        .findings
-        .extend(types::check(&report.sources, &table));
-    report
-        .findings
-        .extend(lints::check(&report.sources, &table, fills));
-    report
-        .findings
-        .extend(calls::check(&report.sources, &table));
-    let (graph, findings) = graph::lower(&report.sources);
+    let (graph, findings) = graph;
     report.findings.extend(findings);
     report
         .findings
