@@ -2,6 +2,7 @@
 //! with where it is defined and what it exposes. Built once, read by every
 //! later check.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rbx_syntax::ast::*;
@@ -107,8 +108,8 @@ pub fn is_run_field(segments: &[&str]) -> bool {
 
 #[derive(Debug, Default)]
 pub struct Table {
-    pub defined: HashMap<(Kind, String), Definition>,
-    pub nodes: HashMap<String, NodeInfo>,
+    pub defined: foldhash::HashMap<(Kind, String), Definition>,
+    pub nodes: foldhash::HashMap<String, NodeInfo>,
     pub inputs: HashMap<String, InputTypeKind>,
     /// Where each capture is declared, by (node id, capture name).
     pub captures: BTreeMap<(String, String), Definition>,
@@ -185,35 +186,34 @@ struct Builder {
 impl Builder {
     /// Records a definition; `false` when the name was already taken.
     fn define(&mut self, kind: Kind, ident: &Ident) -> bool {
-        let key = (kind, ident.name.clone());
-        if let Some(first) = self.table.defined.get(&key).copied() {
-            let mut diagnostic = Diagnostic::error(
-                "rbx::lint::duplicate_id",
-                format!("the {} `{}` is defined twice", kind.noun(), ident.name),
-            )
-            .primary(ident.span, "defined again here")
-            .help(format!("give each {} its own id", kind.noun()));
-            if first.source == self.source {
-                diagnostic = diagnostic.secondary(first.span, "first defined here");
-            } else {
-                diagnostic
-                    .message
-                    .push_str(" (first in another file of this procedure)");
+        let first = match self.table.defined.entry((kind, ident.name.clone())) {
+            Entry::Occupied(first) => *first.get(),
+            Entry::Vacant(slot) => {
+                slot.insert(Definition {
+                    source: self.source,
+                    span: ident.span,
+                });
+                return true;
             }
-            self.findings.push(Finding {
-                source: self.source,
-                diagnostic,
-            });
-            return false;
+        };
+        let mut diagnostic = Diagnostic::error(
+            "rbx::lint::duplicate_id",
+            format!("the {} `{}` is defined twice", kind.noun(), ident.name),
+        )
+        .primary(ident.span, "defined again here")
+        .help(format!("give each {} its own id", kind.noun()));
+        if first.source == self.source {
+            diagnostic = diagnostic.secondary(first.span, "first defined here");
+        } else {
+            diagnostic
+                .message
+                .push_str(" (first in another file of this procedure)");
         }
-        self.table.defined.insert(
-            key,
-            Definition {
-                source: self.source,
-                span: ident.span,
-            },
-        );
-        true
+        self.findings.push(Finding {
+            source: self.source,
+            diagnostic,
+        });
+        false
     }
 
     fn file(&mut self, file: &File) {
