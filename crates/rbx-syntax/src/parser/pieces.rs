@@ -34,12 +34,7 @@ pub(super) fn parse(source: &str, scanned: Scan) -> Result<File, Scan> {
 }
 
 /// `parse` with at most `threads` pieces of at least `least` bytes.
-pub(super) fn parse_with(
-    source: &str,
-    scanned: Scan,
-    threads: usize,
-    least: usize,
-) -> Result<File, Scan> {
+fn parse_with(source: &str, scanned: Scan, threads: usize, least: usize) -> Result<File, Scan> {
     if scanned.depth > super::SHALLOW || source.len() < 2 * least || threads < 2 {
         return Err(scanned);
     }
@@ -150,9 +145,9 @@ fn starts_runbook(fast: &str) -> bool {
 
 /// Where to cut the file into at most `pieces`: at most `pieces - 1` of the
 /// `stages`, each the one nearest an equal share of the text, each piece at
-/// least `least` bytes long. A stage is a place to cut only when the text before it
-/// ends with a closing brace (an item that can take nothing after it); the
-/// fast text has its comments blanked.
+/// least `least` bytes long. A stage is a place to cut only when the text
+/// before it ends with a closing brace (an item that can take nothing after
+/// it); the fast text has its comments blanked.
 fn cuts(fast: &str, stages: &[usize], pieces: usize, least: usize) -> Vec<usize> {
     let mut cuts: Vec<usize> = Vec::with_capacity(pieces);
     let candidates: Vec<usize> = stages
