@@ -2339,6 +2339,84 @@ fn a_sequence_of_steps_costs_one_flush_to_disk_per_step() {
     );
 }
 
+/// A resume's own writes before its first step — the lock, `run_resumed`,
+/// the failed step made ready again, the run's status — are flushed by
+/// that step's start, which must be durable before its command runs,
+/// rather than each by a flush of its own: counted by strace, the flushes
+/// before the step's line are those of the store's fresh write-ahead log
+/// and the step's start (book: Performance, "Resuming").
+#[test]
+fn a_resume_flushes_its_own_writes_with_its_first_step() {
+    let bench = Bench::new();
+    bench.runbook(
+        "last.runbook",
+        "runbook last \"Last\" {\n  stage s \"S\" {\n    step first \"First\" {\n      \
+         run \"true\"\n    }\n    step last \"Last\" {\n      run \"test -f go\"\n    }\n    \
+         end done\n  }\n}\n",
+    );
+    let rbx = |args: &[&str]| {
+        let mut command = Command::new(RBX);
+        command
+            .args(args)
+            .args(["--non-interactive", "--state-dir", "state"])
+            .current_dir(bench.path())
+            .env("NO_COLOR", "1")
+            .env("RBX_CACHE_DIR", bench.file("cache"))
+            .env_remove("RBX_STATE_DIR")
+            .stdin(Stdio::null());
+        command
+    };
+    let failed = output(&mut rbx(&["run", "last.runbook"]));
+    assert_eq!(failed.status, 1, "{}", failed.transcript());
+    fs::write(bench.file("go"), "").expect("create go");
+    let trace = bench.file("trace-resume.txt");
+    let mut command = Command::new("strace");
+    command
+        .args([
+            "-f",
+            "-qq",
+            "-s",
+            "200",
+            "-e",
+            "trace=fsync,fdatasync,write",
+            "-o",
+        ])
+        .arg(&trace);
+    let resume = rbx(&["resume"]);
+    command
+        .arg(resume.get_program())
+        .args(resume.get_args())
+        .current_dir(bench.path())
+        .env("NO_COLOR", "1")
+        .env("RBX_CACHE_DIR", bench.file("cache"))
+        .env_remove("RBX_STATE_DIR")
+        .stdin(Stdio::null());
+    let out = output(&mut command);
+    assert_eq!(
+        out.status,
+        0,
+        "strace runs rbx resume:\n{}",
+        out.transcript()
+    );
+    let text = fs::read_to_string(&trace).expect("strace wrote its trace");
+    let before: Vec<&str> = text
+        .lines()
+        .take_while(|line| !line.contains("last (attempt 2)"))
+        .filter(|line| line.contains("fsync(") || line.contains("fdatasync("))
+        .collect();
+    assert!(
+        text.contains("last (attempt 2)"),
+        "the resume starts the failed step again:\n{text}"
+    );
+    assert!(
+        before.len() <= 3,
+        "a resume's writes before its first step must ride on that step's flush: {} \
+         flushes before it:\n{}",
+        before.len(),
+        before.join("\n")
+    );
+}
+
 /// A child run (rules D1, D2) in this build's store: `kill -9` after every
 /// event of parent and child together, then resumes of the parent: one
 /// child run under `{parent}/{node}`, no step run twice or lost, both

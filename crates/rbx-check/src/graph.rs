@@ -115,6 +115,7 @@ pub enum NodeKind {
         requires: Vec<Require>,
     },
     /// The step's tree, shared with the syntax tree it was lowered from.
+    #[serde(deserialize_with = "wire::shared_block")]
     Block(Arc<Block>),
     Anchor(Anchor),
     /// A checklist's verdict, after its items: fails when any of them

@@ -37,7 +37,11 @@ pub(crate) struct Resuming<'a> {
 
 impl Resuming<'_> {
     /// Appends an event to the run's journal, with the OS account of whoever
-    /// it names; its sequence number.
+    /// it names; its sequence number. The event is written at once and made
+    /// durable by the next durable write, which comes before anything acts
+    /// on it: a node's start before its command or question, the run's
+    /// status when the resume stops (`finish`). So a resume's own events
+    /// cost no flush of their own.
     async fn append(
         &self,
         kind: &'static str,
@@ -46,7 +50,7 @@ impl Resuming<'_> {
         people::with_account(&mut payload, &self.options.account);
         let run = self.run.clone();
         self.journal
-            .call(move |s: &mut dyn Store| s.append(&run, kind, &payload))
+            .call(move |s: &mut dyn Store| s.append_deferred(&run, kind, &payload))
             .await
             .map_err(|e| ResumeError::Store(e.to_string()))
     }
@@ -102,7 +106,7 @@ pub(crate) async fn resume_locked(
     state.status = RunStatus::Running;
     let (id, status) = (run.clone(), "running");
     journal
-        .call(move |s: &mut dyn Store| s.set_status(&id, status, None))
+        .call(move |s: &mut dyn Store| s.set_status_deferred(&id, status, None))
         .await
         .map_err(|e| ResumeError::Store(e.to_string()))?;
     let past = crate::history(journal, &procedure, run).await;

@@ -318,6 +318,70 @@ impl SqliteStore {
         chain::check_tail(run, from, head, rows).map(Some)
     }
 
+    /// The lock taken in one transaction, as [`Store::lock`] says.
+    fn lock_in_tx(&mut self, run: &RunId, holder: &Holder) -> Result<LockOutcome, StoreError> {
+        let path = &self.path;
+        // Immediate: reading the lock row and writing it must be one step,
+        // or two processes could both find the run free.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(on_error(path))?;
+        require_run(&tx, path, run)?;
+        let current = tx
+            .query_row(
+                "SELECT pid, host, since FROM locks WHERE run_id = ?1",
+                [run.as_str()],
+                |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(on_error(path))?;
+        let outcome = match current {
+            None => {
+                tx.execute(
+                    "INSERT INTO locks (run_id, pid, host, since) VALUES (?1, ?2, ?3, ?4)",
+                    params![run.as_str(), holder.pid, holder.host, holder.since],
+                )
+                .map_err(on_error(path))?;
+                LockOutcome::Acquired
+            }
+            Some((pid, host, since)) => {
+                let pid = u32::try_from(pid).map_err(|_| StoreError::Corrupt {
+                    path: path.clone(),
+                    detail: format!("the lock of run {run} names process {pid}"),
+                })?;
+                let previous = Holder { pid, host, since };
+                // Only a holder on this host can be seen to be gone. One
+                // with the caller's own pid is a previous process that had
+                // the same pid (pids are reused, and in a container rbx may
+                // well get the same one each time): a process locks a run
+                // once, so it cannot be this one.
+                let stale = previous.host == holder.host
+                    && (previous.pid == holder.pid || liveness(previous.pid) == Liveness::Gone);
+                if !stale {
+                    return Err(StoreError::Locked {
+                        run: run.clone(),
+                        holder: previous,
+                    });
+                }
+                tx.execute(
+                    "UPDATE locks SET pid = ?2, host = ?3, since = ?4 WHERE run_id = ?1",
+                    params![run.as_str(), holder.pid, holder.host, holder.since],
+                )
+                .map_err(on_error(path))?;
+                LockOutcome::TookOver(previous)
+            }
+        };
+        tx.commit().map_err(on_error(path))?;
+        Ok(outcome)
+    }
+
     /// Creates a run under `chosen`, or under fresh ids until one is free
     /// when `chosen` is `None`. `Ok(None)`: a run with the chosen id
     /// exists already, and nothing was written.
@@ -602,72 +666,38 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn set_status_deferred(
+        &mut self,
+        run: &RunId,
+        status: &str,
+        next_due: Option<&str>,
+    ) -> Result<(), StoreError> {
+        // As `append_deferred`: written to the log, flushed with the next
+        // durable commit.
+        self.set_synchronous("NORMAL")?;
+        let set = self.set_status(run, status, next_due);
+        self.set_synchronous("FULL")?;
+        set?;
+        self.unsynced = Some(run.clone());
+        Ok(())
+    }
+
     fn sources(&self, run: &RunId) -> Result<Vec<(String, String)>, StoreError> {
         require_run(&self.conn, &self.path, run)?;
         source_rows(&self.conn, &self.path, run)
     }
 
     fn lock(&mut self, run: &RunId, holder: &Holder) -> Result<LockOutcome, StoreError> {
-        let path = &self.path;
-        // Immediate: reading the lock row and writing it must be one step,
-        // or two processes could both find the run free.
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(on_error(path))?;
-        require_run(&tx, path, run)?;
-        let current = tx
-            .query_row(
-                "SELECT pid, host, since FROM locks WHERE run_id = ?1",
-                [run.as_str()],
-                |row| {
-                    Ok((
-                        row.get::<_, i64>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, String>(2)?,
-                    ))
-                },
-            )
-            .optional()
-            .map_err(on_error(path))?;
-        let outcome = match current {
-            None => {
-                tx.execute(
-                    "INSERT INTO locks (run_id, pid, host, since) VALUES (?1, ?2, ?3, ?4)",
-                    params![run.as_str(), holder.pid, holder.host, holder.since],
-                )
-                .map_err(on_error(path))?;
-                LockOutcome::Acquired
-            }
-            Some((pid, host, since)) => {
-                let pid = u32::try_from(pid).map_err(|_| StoreError::Corrupt {
-                    path: path.clone(),
-                    detail: format!("the lock of run {run} names process {pid}"),
-                })?;
-                let previous = Holder { pid, host, since };
-                // Only a holder on this host can be seen to be gone. One
-                // with the caller's own pid is a previous process that had
-                // the same pid (pids are reused, and in a container rbx may
-                // well get the same one each time): a process locks a run
-                // once, so it cannot be this one.
-                let stale = previous.host == holder.host
-                    && (previous.pid == holder.pid || liveness(previous.pid) == Liveness::Gone);
-                if !stale {
-                    return Err(StoreError::Locked {
-                        run: run.clone(),
-                        holder: previous,
-                    });
-                }
-                tx.execute(
-                    "UPDATE locks SET pid = ?2, host = ?3, since = ?4 WHERE run_id = ?1",
-                    params![run.as_str(), holder.pid, holder.host, holder.since],
-                )
-                .map_err(on_error(path))?;
-                LockOutcome::TookOver(previous)
-            }
-        };
-        tx.commit().map_err(on_error(path))?;
-        Ok(outcome)
+        // Not flushed (see `Store::lock`): other processes see the commit at
+        // once, and the next durable write (the run's first event) flushes
+        // it with everything before.
+        self.set_synchronous("NORMAL")?;
+        let locked = self.lock_in_tx(run, holder);
+        self.set_synchronous("FULL")?;
+        if locked.is_ok() {
+            self.unsynced = Some(run.clone());
+        }
+        locked
     }
 
     fn unlock(&mut self, run: &RunId, pid: u32) -> Result<(), StoreError> {

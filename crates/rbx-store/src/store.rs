@@ -137,6 +137,19 @@ pub trait Store: Send {
         next_due: Option<&str>,
     ) -> Result<(), StoreError>;
 
+    /// Sets the run's status as [`Store::set_status`] does, but without
+    /// waiting for the disk, as [`Store::append_deferred`] appends: durable
+    /// once the next durable write commits or [`Store::sync`] returns. A
+    /// backend that cannot defer makes it durable at once.
+    fn set_status_deferred(
+        &mut self,
+        run: &RunId,
+        status: &str,
+        next_due: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.set_status(run, status, next_due)
+    }
+
     /// The run's source snapshot, `(path, text)`, in the order it was
     /// recorded.
     fn sources(&self, run: &RunId) -> Result<Vec<(String, String)>, StoreError>;
@@ -148,6 +161,12 @@ pub trait Store: Send {
     /// caller's own pid (a previous life of a process with a reused pid,
     /// since one process locks a run once), is replaced:
     /// [`LockOutcome::TookOver`].
+    ///
+    /// The lock guards the run against other processes while its holder
+    /// lives; it need not outlive the machine, whose crash ends the holder
+    /// too. So a backend may write it without waiting for the disk (visible
+    /// to every other process at once, durable with the next durable
+    /// write), as the SQLite store does.
     fn lock(&mut self, run: &RunId, holder: &Holder) -> Result<LockOutcome, StoreError>;
 
     /// Releases the run's lock if process `pid` holds it; does nothing

@@ -219,6 +219,15 @@ impl Store for Checkpointing {
         self.inner.set_status(run, status, next_due)
     }
 
+    fn set_status_deferred(
+        &mut self,
+        run: &RunId,
+        status: &str,
+        next_due: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.inner.set_status_deferred(run, status, next_due)
+    }
+
     fn sources(&self, run: &RunId) -> Result<Vec<(String, String)>, StoreError> {
         self.inner.sources(run)
     }
