@@ -30,22 +30,23 @@ struct Shape {
     /// A second loop inside the first, over this many zones.
     zones: Option<usize>,
     parallel: bool,
-    /// The body's steps; `true` for the one that captures a value.
+    /// The body's steps, `true` for one that captures a value; the first
+    /// never does, so that the loop's items make families.
     body: Vec<bool>,
 }
 
 fn shape() -> impl Strategy<Value = Shape> {
     (
-        1usize..4,
+        2usize..6,
         prop::option::of(1usize..3),
         any::<bool>(),
-        prop::collection::vec(any::<bool>(), 1..3),
+        prop::collection::vec(any::<bool>(), 0..2),
     )
-        .prop_map(|(hosts, zones, parallel, body)| Shape {
+        .prop_map(|(hosts, zones, parallel, more)| Shape {
             hosts,
             zones,
             parallel,
-            body,
+            body: std::iter::once(false).chain(more).collect(),
         })
 }
 
@@ -100,25 +101,31 @@ fn in_doubt(journal: &Journal) -> BTreeMap<String, usize> {
     count
 }
 
-/// Whether some checkpoint of the journal holds a family with items.
-fn has_families(journal: &Journal) -> bool {
-    journal.iter().any(|(kind, _, payload)| {
-        kind == "checkpoint"
-            && payload["format"] == 3
-            && payload["state"]["nodes"]["families"]
-                .as_array()
-                .is_some_and(|families| !families.is_empty())
-    })
+/// Whether a resume of the journal read a checkpoint with families: one
+/// comes before its first `run_resumed`.
+fn resumed_from_families(journal: &Journal) -> bool {
+    journal
+        .iter()
+        .take_while(|(kind, _, _)| kind != "run_resumed")
+        .any(|(kind, _, payload)| {
+            kind == "checkpoint"
+                && payload["format"] == 3
+                && payload["state"]["nodes"]["families"]
+                    .as_array()
+                    .is_some_and(|families| !families.is_empty())
+        })
 }
 
-fn check(shape: &Shape) {
+/// Kills the run of `shape` after each of its events and resumes it;
+/// returns how many of those resumes read a checkpoint with families.
+fn check(shape: &Shape) -> usize {
     let text = runbook(shape);
     let whole = Bench::new();
     whole.write("main.runbook", &text);
     let run = whole.rbx(&["run", "main.runbook"], &[EVERY_EVENT]);
     assert_eq!(run.status, 0, "{shape:?}\n{}", run.transcript());
     let (_, journal) = whole.journal();
-    assert!(has_families(&journal), "{shape:?}: no families written");
+    let mut from_families = 0;
     let expected = settled(&journal);
     let mut lines = whole.ran_sorted();
     lines.dedup();
@@ -138,6 +145,7 @@ fn check(shape: &Shape) {
             }
         }
         let (run, events) = bench.journal();
+        from_families += usize::from(resumed_from_families(&events));
         let at = format!("{shape:?}, crash after {crash}");
         assert_eq!(bench.status(), "ended:done", "{at}");
         assert_eq!(settled(&events), expected, "{at}: the record");
@@ -159,6 +167,7 @@ fn check(shape: &Shape) {
         let verified = bench.rbx(&["verify", &run], &[]);
         assert_eq!(verified.status, 0, "{at}: {}", verified.transcript());
     }
+    from_families
 }
 
 #[test]
@@ -172,10 +181,15 @@ fn a_run_killed_anywhere_resumes_from_families_to_the_record_of_one_never_killed
         failure_persistence: None,
         ..Config::default()
     });
+    let from_families = std::cell::Cell::new(0);
     runner
         .run(&shape(), |shape| {
-            check(&shape);
+            from_families.set(from_families.get() + check(&shape));
             Ok(())
         })
         .expect("every shape resumes to the record of the run never killed");
+    assert!(
+        from_families.get() > 0,
+        "no resume read a checkpoint with families"
+    );
 }
