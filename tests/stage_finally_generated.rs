@@ -268,12 +268,7 @@ fn render(spec: &Spec) -> String {
 /// `rbx confirm` of the node it waits for and `rbx resume` — or, the first
 /// time when `cancel` says so, `rbx cancel`.
 fn drive(bench: &Bench, crash: Option<usize>, cancel: bool) -> (String, Journal) {
-    let after = crash.map(|n| n.to_string());
-    let env: Vec<(&str, &str)> = after
-        .iter()
-        .map(|n| ("RBX_CRASH_AFTER_EVENTS", n.as_str()))
-        .collect();
-    bench.rbx(&["run", "main.runbook", "--non-interactive"], &env);
+    bench.start(crash);
     let mut cancelled = false;
     for _ in 0..60 {
         let status = bench.status();

@@ -129,12 +129,7 @@ fn render(place: Place, way: Way) -> String {
 /// `rbx run`, killed after event `crash` when given, then `rbx resume`
 /// (a step in doubt runs again) while the run has not stopped.
 fn drive(bench: &Bench, crash: Option<usize>) -> (String, Journal) {
-    let after = crash.map(|n| n.to_string());
-    let env: Vec<(&str, &str)> = after
-        .iter()
-        .map(|n| ("RBX_CRASH_AFTER_EVENTS", n.as_str()))
-        .collect();
-    bench.rbx(&["run", "main.runbook", "--non-interactive"], &env);
+    bench.start(crash);
     for _ in 0..5 {
         let status = bench.status();
         if status.starts_with("ended") || status == "failed" || status == "broken" {

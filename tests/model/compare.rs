@@ -309,6 +309,44 @@ fn when(ms: i64) -> String {
     rbx_syntax::time::format_timestamp(ms)
 }
 
+/// What the engine's events of one operation say, and how they differ from
+/// the model's (`None` when they agree). A flow the rules say was left
+/// already (`left_already`) may be recorded only now, after a crash. An
+/// operation cut short by a crash did part of what the model did
+/// (`Facts::within`), and skipped nothing the model runs.
+pub(crate) fn judge(
+    model_facts: &Facts,
+    events: &[Event],
+    outcome: Option<String>,
+    crashed: bool,
+    left_already: &BTreeSet<(String, String)>,
+) -> (Facts, Option<String>) {
+    let mut engine_facts = Facts::of(events, outcome);
+    engine_facts
+        .left
+        .retain(|left| !left_already.contains(left) || model_facts.left.contains(left));
+    let problem = if crashed {
+        let wrongly_skipped: Vec<&String> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Skipped(node) => Some(node),
+                _ => None,
+            })
+            .filter(|id| {
+                model_facts.started.contains_key(*id) || model_facts.settled.contains_key(*id)
+            })
+            .collect();
+        let within = engine_facts.within(model_facts).err();
+        within.or_else(|| {
+            (!wrongly_skipped.is_empty())
+                .then(|| format!("skipped {wrongly_skipped:?}, which the model runs"))
+        })
+    } else {
+        (engine_facts != *model_facts).then(|| diff(&engine_facts, model_facts))
+    };
+    (engine_facts, problem)
+}
+
 pub(crate) fn outcome_name(outcome: &Outcome) -> String {
     match outcome {
         Outcome::Stopped(stop) => stop_name(stop),

@@ -1009,47 +1009,8 @@ impl Renderer<'_> {
                 idempotent,
                 failure,
                 when,
-            } => {
-                let name = self.name("x");
-                let (run, how) = match (fail, vars.last()) {
-                    (Fail::Never, _) | (Fail::OnItem(_), None) => ("exit 0".to_string(), None),
-                    (Fail::Always, _) => ("exit 1".to_string(), Some(None)),
-                    (Fail::OnItem(i), Some((var, list))) => {
-                        let item = list[usize::from(*i) % list.len()];
-                        (
-                            format!("case {{{{ {var} }}}} in {item}) exit 1;; esac"),
-                            Some(Some((var.clone(), item.to_string()))),
-                        )
-                    }
-                };
-                self.out.steps.insert(name.clone(), how);
-                let _ = writeln!(
-                    t,
-                    "{pad}step {name} \"Step {name}\" {{\n{pad}  run \"{run}\""
-                );
-                self.when(t, pad, when, vars);
-                if *idempotent {
-                    let _ = writeln!(t, "{pad}  idempotent");
-                }
-                self.routes(t, &format!("{pad}  "), stage, *failure, None);
-                let _ = writeln!(t, "{pad}}}");
-            }
-            Item::Manual { failure, when } => {
-                let name = self.name("m");
-                let _ = writeln!(
-                    t,
-                    "{pad}manual {name} \"Check {name}\" {{\n{pad}  owner op\n{pad}  evidence verdict \"Verdict\": {}",
-                    Verdict::of(&name).ty()
-                );
-                if let Some(line) = Proof::of(&name).line() {
-                    let _ = writeln!(t, "{pad}  {line}");
-                }
-                self.when(t, pad, when, vars);
-                self.routes(t, &format!("{pad}  "), stage, *failure, None);
-                let _ = writeln!(t, "{pad}}}");
-                self.out.people.push((name.clone(), Person::manual(&name)));
-                self.manual = Some(name);
-            }
+            } => self.step(t, pad, stage, (*fail, *idempotent, *failure), when, vars),
+            Item::Manual { failure, when } => self.manual(t, pad, stage, *failure, when, vars),
             Item::Gate {
                 attest,
                 cond,
@@ -1079,42 +1040,9 @@ impl Renderer<'_> {
                 let _ = writeln!(t, "{pad}}}");
                 self.out.people.push((name, Person::Signoff));
             }
-            Item::Choose { options, when } => {
-                let name = self.name("c");
-                let _ = writeln!(
-                    t,
-                    "{pad}choose {name} \"Choice {name}\" {{\n{pad}  owner op"
-                );
-                self.when(t, pad, when, vars);
-                let mut names = Vec::new();
-                for (i, target) in options.iter().enumerate() {
-                    let option = ["yes", "no", "maybe"][i % 3].to_string();
-                    let _ = writeln!(
-                        t,
-                        "{pad}  option {option} \"{option}\" -> {}",
-                        self.target(stage, *target)
-                    );
-                    names.push(option);
-                }
-                let _ = writeln!(t, "{pad}}}");
-                self.out.people.push((name, Person::Choose(names)));
-            }
+            Item::Choose { options, when } => self.choose(t, pad, stage, options, when, vars),
             Item::Decide { whens, otherwise } => {
-                let name = self.name("d");
-                let _ = writeln!(t, "{pad}decide {name} \"Decision {name}\" {{");
-                for (cond, target) in whens {
-                    let _ = writeln!(
-                        t,
-                        "{pad}  when {} -> {}",
-                        self.cond(cond, vars),
-                        self.target(stage, *target)
-                    );
-                }
-                let _ = writeln!(
-                    t,
-                    "{pad}  otherwise -> {}\n{pad}}}",
-                    self.target(stage, *otherwise)
-                );
+                self.decide(t, pad, stage, whens, *otherwise, vars);
             }
             Item::Foreach {
                 zones,
@@ -1123,7 +1051,6 @@ impl Renderer<'_> {
                 when,
                 body,
             } => {
-                let var = format!("v{}", vars.len() + 1);
                 let (list, items): (&str, &'static [&'static str]) = if *zones {
                     ("zones", &ZONES[..self.spec.zones])
                 } else {
@@ -1132,22 +1059,17 @@ impl Renderer<'_> {
                 let limit =
                     parallel.map_or(String::new(), |n| format!(" parallel {}", self.width(n)));
                 let limit = limit + &tolerance(*tolerate) + &self.guard(when, vars);
+                let var = format!("v{}", vars.len() + 1);
                 let _ = writeln!(t, "{pad}foreach {var} in {list}{limit} {{");
                 let mut inner = vars.to_vec();
                 inner.push((var, items));
-                for item in body {
-                    self.item(t, &format!("{pad}  "), stage, item, &inner);
-                }
-                let _ = writeln!(t, "{pad}}}");
+                self.block(t, pad, stage, body, &inner);
             }
             Item::Checklist { fail_fast, body } => {
                 let name = self.name("k");
                 let mode = if *fail_fast { " fail-fast" } else { "" };
                 let _ = writeln!(t, "{pad}checklist {name} \"Checklist {name}\"{mode} {{");
-                for item in body {
-                    self.item(t, &format!("{pad}  "), stage, item, vars);
-                }
-                let _ = writeln!(t, "{pad}}}");
+                self.block(t, pad, stage, body, vars);
             }
             Item::Parallel {
                 at_once,
@@ -1158,30 +1080,9 @@ impl Renderer<'_> {
                 let limit = at_once.map_or(String::new(), |n| format!(" {}", self.width(n)));
                 let limit = limit + &tolerance(*tolerate) + &self.guard(when, vars);
                 let _ = writeln!(t, "{pad}parallel{limit} {{");
-                for item in branches {
-                    self.item(t, &format!("{pad}  "), stage, item, vars);
-                }
-                let _ = writeln!(t, "{pad}}}");
+                self.block(t, pad, stage, branches, vars);
             }
-            Item::Repeat { at_most, body } => {
-                // The body first, so that the manual step the condition
-                // reads has its name.
-                let mut inner = String::new();
-                let pad_in = format!("{pad}  ");
-                for item in body {
-                    self.item(&mut inner, &pad_in, stage, item, vars);
-                }
-                let judge = Item::Manual {
-                    failure: None,
-                    when: None,
-                };
-                self.item(&mut inner, &pad_in, stage, &judge, vars);
-                let judged = self.manual.clone().unwrap_or_default();
-                let until = Verdict::of(&judged).test(&judged, true);
-                let _ = writeln!(t, "{pad}repeat at most {at_most} until {until} {{");
-                t.push_str(&inner);
-                let _ = writeln!(t, "{pad}}}");
-            }
+            Item::Repeat { at_most, body } => self.repeat(t, pad, stage, *at_most, body, vars),
             Item::Every {
                 interval,
                 at_most,
@@ -1193,10 +1094,7 @@ impl Renderer<'_> {
                 let before = self.manual.clone();
                 let interval = INTERVALS[usize::from(*interval) % INTERVALS.len()];
                 let _ = writeln!(t, "{pad}every {interval} at most {at_most} {{");
-                for item in body {
-                    self.item(t, &format!("{pad}  "), stage, item, vars);
-                }
-                let _ = writeln!(t, "{pad}}}");
+                self.block(t, pad, stage, body, vars);
                 self.manual = before;
                 for item in beside {
                     self.item(t, pad, stage, item, vars);
@@ -1212,19 +1110,9 @@ impl Renderer<'_> {
                     Some((var, _)) => var.clone(),
                     None => "\"a\"".to_string(),
                 };
-                let head = format!(
-                    "call {stage_called}(host = {arg}){}",
-                    self.guard(when, vars)
-                );
-                match failure {
-                    Some(f) => {
-                        let f = self.target(stage, *f);
-                        let _ = writeln!(t, "{pad}{head} {{\n{pad}  on failure -> {f}\n{pad}}}");
-                    }
-                    None => {
-                        let _ = writeln!(t, "{pad}{head}");
-                    }
-                }
+                let guard = self.guard(when, vars);
+                let head = format!("call {stage_called}(host = {arg}){guard}");
+                self.routed(t, pad, stage, &head, *failure);
             }
             Item::Child {
                 fail,
@@ -1250,26 +1138,186 @@ impl Renderer<'_> {
                 // With no stage that far back, a plain step stands in: a
                 // block must never be left empty.
                 let Some(to) = stage.checked_sub(usize::from(*back)) else {
-                    let step = Item::Step {
-                        fail: Fail::Never,
-                        idempotent: true,
-                        failure: *failure,
-                        when: None,
-                    };
-                    return self.item(t, pad, stage, &step, vars);
+                    let plain = (Fail::Never, true, *failure);
+                    return self.step(t, pad, stage, plain, &None, vars);
                 };
                 let head = format!("again s{to}{}", self.guard(when, vars));
-                match failure {
-                    Some(f) => {
-                        let f = self.target(stage, *f);
-                        let _ = writeln!(t, "{pad}{head} {{\n{pad}  on failure -> {f}\n{pad}}}");
-                    }
-                    None => {
-                        let _ = writeln!(t, "{pad}{head}");
-                    }
-                }
+                self.routed(t, pad, stage, &head, *failure);
             }
         }
+    }
+
+    /// The items of a block whose head line is written, one level in, and
+    /// its closing brace.
+    fn block(
+        &mut self,
+        t: &mut String,
+        pad: &str,
+        stage: usize,
+        body: &[Item],
+        vars: &[(String, &'static [&'static str])],
+    ) {
+        for item in body {
+            self.item(t, &format!("{pad}  "), stage, item, vars);
+        }
+        let _ = writeln!(t, "{pad}}}");
+    }
+
+    /// A one-line statement (`call`, `again`), with a block holding its
+    /// failure route when it has one.
+    fn routed(&self, t: &mut String, pad: &str, stage: usize, head: &str, failure: Option<Target>) {
+        match failure {
+            Some(f) => {
+                let f = self.target(stage, f);
+                let _ = writeln!(t, "{pad}{head} {{\n{pad}  on failure -> {f}\n{pad}}}");
+            }
+            None => {
+                let _ = writeln!(t, "{pad}{head}");
+            }
+        }
+    }
+
+    /// A step; `(fail, idempotent, failure)` as `Item::Step` has them.
+    fn step(
+        &mut self,
+        t: &mut String,
+        pad: &str,
+        stage: usize,
+        (fail, idempotent, failure): (Fail, bool, Option<Target>),
+        when: &Option<Cond>,
+        vars: &[(String, &'static [&'static str])],
+    ) {
+        let name = self.name("x");
+        let (run, how) = match (fail, vars.last()) {
+            (Fail::Never, _) | (Fail::OnItem(_), None) => ("exit 0".to_string(), None),
+            (Fail::Always, _) => ("exit 1".to_string(), Some(None)),
+            (Fail::OnItem(i), Some((var, list))) => {
+                let item = list[usize::from(i) % list.len()];
+                (
+                    format!("case {{{{ {var} }}}} in {item}) exit 1;; esac"),
+                    Some(Some((var.clone(), item.to_string()))),
+                )
+            }
+        };
+        self.out.steps.insert(name.clone(), how);
+        let _ = writeln!(
+            t,
+            "{pad}step {name} \"Step {name}\" {{\n{pad}  run \"{run}\""
+        );
+        self.when(t, pad, when, vars);
+        if idempotent {
+            let _ = writeln!(t, "{pad}  idempotent");
+        }
+        self.routes(t, &format!("{pad}  "), stage, failure, None);
+        let _ = writeln!(t, "{pad}}}");
+    }
+
+    /// A manual step asking for a verdict (and maybe a proof), which later
+    /// conditions may read.
+    fn manual(
+        &mut self,
+        t: &mut String,
+        pad: &str,
+        stage: usize,
+        failure: Option<Target>,
+        when: &Option<Cond>,
+        vars: &[(String, &'static [&'static str])],
+    ) {
+        let name = self.name("m");
+        let _ = writeln!(
+            t,
+            "{pad}manual {name} \"Check {name}\" {{\n{pad}  owner op\n{pad}  evidence verdict \"Verdict\": {}",
+            Verdict::of(&name).ty()
+        );
+        if let Some(line) = Proof::of(&name).line() {
+            let _ = writeln!(t, "{pad}  {line}");
+        }
+        self.when(t, pad, when, vars);
+        self.routes(t, &format!("{pad}  "), stage, failure, None);
+        let _ = writeln!(t, "{pad}}}");
+        self.out.people.push((name.clone(), Person::manual(&name)));
+        self.manual = Some(name);
+    }
+
+    fn choose(
+        &mut self,
+        t: &mut String,
+        pad: &str,
+        stage: usize,
+        options: &[Target],
+        when: &Option<Cond>,
+        vars: &[(String, &'static [&'static str])],
+    ) {
+        let name = self.name("c");
+        let _ = writeln!(
+            t,
+            "{pad}choose {name} \"Choice {name}\" {{\n{pad}  owner op"
+        );
+        self.when(t, pad, when, vars);
+        let mut names = Vec::new();
+        for (i, target) in options.iter().enumerate() {
+            let option = ["yes", "no", "maybe"][i % 3].to_string();
+            let _ = writeln!(
+                t,
+                "{pad}  option {option} \"{option}\" -> {}",
+                self.target(stage, *target)
+            );
+            names.push(option);
+        }
+        let _ = writeln!(t, "{pad}}}");
+        self.out.people.push((name, Person::Choose(names)));
+    }
+
+    fn decide(
+        &mut self,
+        t: &mut String,
+        pad: &str,
+        stage: usize,
+        whens: &[(Cond, Target)],
+        otherwise: Target,
+        vars: &[(String, &'static [&'static str])],
+    ) {
+        let name = self.name("d");
+        let _ = writeln!(t, "{pad}decide {name} \"Decision {name}\" {{");
+        for (cond, target) in whens {
+            let _ = writeln!(
+                t,
+                "{pad}  when {} -> {}",
+                self.cond(cond, vars),
+                self.target(stage, *target)
+            );
+        }
+        let _ = writeln!(
+            t,
+            "{pad}  otherwise -> {}\n{pad}}}",
+            self.target(stage, otherwise)
+        );
+    }
+
+    /// A `repeat` whose `until` reads the verdict of a manual step last in
+    /// its body.
+    fn repeat(
+        &mut self,
+        t: &mut String,
+        pad: &str,
+        stage: usize,
+        at_most: u8,
+        body: &[Item],
+        vars: &[(String, &'static [&'static str])],
+    ) {
+        // The body first, so that the manual step the condition reads has
+        // its name.
+        let mut inner = String::new();
+        let pad_in = format!("{pad}  ");
+        for item in body {
+            self.item(&mut inner, &pad_in, stage, item, vars);
+        }
+        self.manual(&mut inner, &pad_in, stage, None, &None, vars);
+        let judged = self.manual.clone().unwrap_or_default();
+        let until = Verdict::of(&judged).test(&judged, true);
+        let _ = writeln!(t, "{pad}repeat at most {at_most} until {until} {{");
+        t.push_str(&inner);
+        let _ = writeln!(t, "{pad}}}");
     }
 }
 

@@ -13,7 +13,9 @@ use rbx_syntax::ast::BlockKind;
 use crate::case::{
     Action, Actions, Concrete, PROOF_FILES, Played, confirm_flags, downtime, policy_name,
 };
-use crate::compare::{Facts, KNOWN, diff, engine_outcome, lines, observe, outcome_name, stop_name};
+use crate::compare::{
+    Facts, KNOWN, engine_outcome, judge, lines, observe, outcome_name, stop_name,
+};
 use crate::generate::{Crash, OpSpec, Person, START_MS, STEP_MS, person_of};
 
 const RBX: &str = env!("CARGO_BIN_EXE_rbx");
@@ -211,76 +213,11 @@ impl Play {
             .map(|(_, events)| events[before.min(events.len())..].to_vec())
             .unwrap_or_default();
         let events: Vec<Event> = recorded.iter().flat_map(observe).collect();
-        let kind = format!("{:?}", action.op());
-        let kind = kind
-            .split([' ', '{'])
-            .next()
-            .unwrap_or_default()
-            .to_lowercase();
-        let how = if ran.killed {
-            "crashed".to_string()
-        } else {
-            outcome_name(&expected.outcome)
-        };
-        let how = how.split(':').next().unwrap_or_default().to_string();
-        self.seen.insert(format!("{kind}: {how}"));
-        if let (true, Some(Event::Started(_))) = (ran.killed, events.last()) {
-            self.seen.insert("killed with a step in doubt".to_string());
-        }
-        if let Action::Resume { from: Some(_), .. } = &action {
-            self.seen.insert("resume --from".to_string());
-        }
-        for event in &expected.events {
-            let what = match event {
-                Event::InDoubt { rerun: true, .. } => "in doubt: rerun",
-                Event::InDoubt { rerun: false, .. } => "in doubt: done",
-                Event::Left { .. } => "a flow left",
-                Event::Bypassed { .. } => "a node skipped by its condition",
-                Event::Settled {
-                    status: Status::Cancelled,
-                    ..
-                } => "a node cancelled",
-                Event::CleanupStarted { at_end: false, .. } => "a stage's clean-up began",
-                Event::CleanupStarted { at_end: true, .. } => {
-                    "a stage's clean-up began at the run's end"
-                }
-                Event::CleanupsReset(_) => "a stage's clean-up reset by --from or a re-drive",
-                Event::Due { .. } => "an every's iteration waited for",
-                Event::Missed { .. } => "an every's iteration missed",
-                Event::Settled { node, .. } if node.contains(".every-") => {
-                    "an every's iteration ran"
-                }
-                Event::EveryStopped { .. } => "an every stopped",
-                _ => continue,
-            };
-            self.seen.insert(what.to_string());
-        }
-        let model_facts = Facts::of(&expected.events, Some(outcome_name(&expected.outcome)));
+        self.note_coverage(&action, ran.killed, &events, &expected);
         let crashed = ran.killed && action.crash().is_some();
         let outcome = (!crashed).then(|| engine_outcome(&action, &ran, &events));
-        let mut engine_facts = Facts::of(&events, outcome);
-        engine_facts
-            .left
-            .retain(|left| !left_already.contains(left) || model_facts.left.contains(left));
-        // Nodes the engine skipped that the model runs in this operation.
-        let skipped = events.iter().filter_map(|e| match e {
-            Event::Skipped(node) => Some(node.clone()),
-            _ => None,
-        });
-        let wrongly_skipped: Vec<String> = skipped
-            .filter(|id| {
-                model_facts.started.contains_key(id) || model_facts.settled.contains_key(id)
-            })
-            .collect();
-        let problem = if crashed {
-            let within = engine_facts.within(&model_facts).err();
-            within.or_else(|| {
-                (!wrongly_skipped.is_empty())
-                    .then(|| format!("skipped {wrongly_skipped:?}, which the model runs"))
-            })
-        } else {
-            (engine_facts != model_facts).then(|| diff(&engine_facts, &model_facts))
-        };
+        let model_facts = Facts::of(&expected.events, Some(outcome_name(&expected.outcome)));
+        let (engine_facts, problem) = judge(&model_facts, &events, outcome, crashed, &left_already);
         if let Some(problem) = problem {
             if let Some(known) = KNOWN.iter().find(|k| (k.seen)(&engine_facts, &model_facts)) {
                 // The engine's state is now one the rules never reach:
@@ -309,6 +246,61 @@ impl Play {
             }
         }
         Ok(true)
+    }
+
+    /// Notes what the action covered: its kind and how it ended, and each
+    /// kind of event the rules say it makes that a case may never reach.
+    fn note_coverage(
+        &mut self,
+        action: &Action,
+        killed: bool,
+        events: &[Event],
+        expected: &rbx_model::Done,
+    ) {
+        let kind = format!("{:?}", action.op());
+        let kind = kind
+            .split([' ', '{'])
+            .next()
+            .unwrap_or_default()
+            .to_lowercase();
+        let how = if killed {
+            "crashed".to_string()
+        } else {
+            outcome_name(&expected.outcome)
+        };
+        let how = how.split(':').next().unwrap_or_default().to_string();
+        self.seen.insert(format!("{kind}: {how}"));
+        if let (true, Some(Event::Started(_))) = (killed, events.last()) {
+            self.seen.insert("killed with a step in doubt".to_string());
+        }
+        if let Action::Resume { from: Some(_), .. } = action {
+            self.seen.insert("resume --from".to_string());
+        }
+        for event in &expected.events {
+            let what = match event {
+                Event::InDoubt { rerun: true, .. } => "in doubt: rerun",
+                Event::InDoubt { rerun: false, .. } => "in doubt: done",
+                Event::Left { .. } => "a flow left",
+                Event::Bypassed { .. } => "a node skipped by its condition",
+                Event::Settled {
+                    status: Status::Cancelled,
+                    ..
+                } => "a node cancelled",
+                Event::CleanupStarted { at_end: false, .. } => "a stage's clean-up began",
+                Event::CleanupStarted { at_end: true, .. } => {
+                    "a stage's clean-up began at the run's end"
+                }
+                Event::CleanupsReset(_) => "a stage's clean-up reset by --from or a re-drive",
+                Event::Due { .. } => "an every's iteration waited for",
+                Event::Missed { .. } => "an every's iteration missed",
+                Event::Settled { node, .. } if node.contains(".every-") => {
+                    "an every's iteration ran"
+                }
+                Event::EveryStopped { .. } => "an every stopped",
+                _ => continue,
+            };
+            self.seen.insert(what.to_string());
+        }
     }
 
     /// Drives the run to its end: answers what it pauses for, decides what

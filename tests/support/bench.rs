@@ -84,6 +84,17 @@ impl Bench {
         bench.journal().1.len()
     }
 
+    /// `rbx run main.runbook --non-interactive`, killed (as by `kill -9`)
+    /// right after it commits its `crash`-th event when one is given.
+    pub fn start(&self, crash: Option<usize>) -> Output {
+        let after = crash.map(|n| n.to_string());
+        let env: Vec<(&str, &str)> = after
+            .iter()
+            .map(|n| ("RBX_CRASH_AFTER_EVENTS", n.as_str()))
+            .collect();
+        self.rbx(&["run", "main.runbook", "--non-interactive"], &env)
+    }
+
     /// `rbx run main.runbook` killed (as by `kill -9`) right after it
     /// commits its `crash`-th event, then `rbx resume RUN RESUME_ARGS…`
     /// until one exits 0, three times at most: the journal left.

@@ -216,59 +216,17 @@ pub fn worst_case_with(
         let cost = cost(node);
         people |= cost.people;
         let Some(millis) = cost.millis else {
-            let computed = matches!(&node.kind, NodeKind::Block(block)
-                if block.body.iter().any(|s| matches!(s.kind, StmtKind::TimeoutExpr(_))));
-            let child =
-                matches!(&node.kind, NodeKind::Block(block) if block.kind == BlockKind::Child);
-            return WorstCase::Unbounded {
-                node: node.id.clone(),
-                reason: if child {
-                    Reason::ChildRun
-                } else if computed {
-                    Reason::ComputedTimeout
-                } else {
-                    Reason::NoTimeout
-                },
-            };
+            return unbounded(node);
         };
-        let mut rounds: u64 = 1;
         let recurring = node.fanout.iter().any(|f| f.every.is_some());
-        if millis > 0 {
-            for fanout in node.fanout.iter().filter(|f| f.every.is_none()) {
-                // A `repeat` runs its iterations one after the other, at
-                // worst every one of them.
-                let known = fanout.repeat.as_ref().map(|r| r.at_most.unsigned_abs());
-                let Some(items) = known.or_else(|| length(&fanout.list)) else {
-                    return WorstCase::Unbounded {
-                        node: node.id.clone(),
-                        reason: Reason::UnknownLength {
-                            list: fanout.list.clone(),
-                        },
-                    };
-                };
-                let at_once = fanout
-                    .parallel
-                    .and_then(|n| u64::try_from(n).ok())
-                    .filter(|n| *n > 0)
-                    .unwrap_or(1);
-                rounds = rounds.saturating_mul(items.div_ceil(at_once));
+        let rounds = if millis > 0 {
+            match rounds_of(node, length) {
+                Ok(rounds) => rounds,
+                Err(unknown) => return unknown,
             }
-            // A branch of `parallel N` starts at the latest when the
-            // branch `N` places before it ends, so each branch is done
-            // within `ceil(branches / N)` times the slowest one.
-            for lane in &node.lanes {
-                let branches = u64::try_from(lane.branches).unwrap_or(u64::MAX);
-                // A width the inputs give is unknown here: at worst, one
-                // at a time.
-                let computed = lane.at_once_expr.as_ref().map(|_| 1);
-                let at_once = lane
-                    .at_once
-                    .or(computed)
-                    .and_then(|n| u64::try_from(n).ok());
-                let at_once = at_once.filter(|n| *n > 0).unwrap_or(branches).max(1);
-                rounds = rounds.saturating_mul(branches.div_ceil(at_once));
-            }
-        }
+        } else {
+            1
+        };
         if recurring {
             beside = beside.saturating_add(millis.saturating_mul(rounds));
             continue;
@@ -276,22 +234,7 @@ pub fn worst_case_with(
         weight.insert(index, millis.saturating_mul(rounds));
     }
 
-    // In post-order every successor is settled before the node, except
-    // along an edge that closes a cycle, which is left out.
-    let mut best: HashMap<NodeIndex, (u64, Option<NodeIndex>)> = HashMap::new();
-    for &index in &order {
-        let mut next: Option<(u64, NodeIndex)> = None;
-        for successor in successors(graph, index, &members) {
-            if let Some(&(millis, _)) = best.get(&successor) {
-                if next.is_none_or(|(longest, _)| millis > longest) {
-                    next = Some((millis, successor));
-                }
-            }
-        }
-        let own = weight.get(&index).copied().unwrap_or(0);
-        let total = own.saturating_add(next.map_or(0, |(millis, _)| millis));
-        best.insert(index, (total, next.map(|(_, successor)| successor)));
-    }
+    let best = longest(graph, &order, &members, &weight);
 
     let millis = best
         .get(&start)
@@ -308,6 +251,93 @@ pub fn worst_case_with(
         path,
         people,
     }
+}
+
+/// Why a node with no time of its own makes its stage's worst case
+/// unbounded.
+fn unbounded(node: &Node) -> WorstCase {
+    let computed = matches!(&node.kind, NodeKind::Block(block)
+        if block.body.iter().any(|s| matches!(s.kind, StmtKind::TimeoutExpr(_))));
+    let child = matches!(&node.kind, NodeKind::Block(block) if block.kind == BlockKind::Child);
+    WorstCase::Unbounded {
+        node: node.id.clone(),
+        reason: if child {
+            Reason::ChildRun
+        } else if computed {
+            Reason::ComputedTimeout
+        } else {
+            Reason::NoTimeout
+        },
+    }
+}
+
+/// How many times a node's time counts: once per round of each loop
+/// around it (an `every` aside) and of each limited `parallel` block; an
+/// unbounded worst case when a loop's length is unknown.
+fn rounds_of(node: &Node, length: &dyn Fn(&str) -> Option<u64>) -> Result<u64, WorstCase> {
+    let mut rounds: u64 = 1;
+    for fanout in node.fanout.iter().filter(|f| f.every.is_none()) {
+        // A `repeat` runs its iterations one after the other, at worst
+        // every one of them.
+        let known = fanout.repeat.as_ref().map(|r| r.at_most.unsigned_abs());
+        let Some(items) = known.or_else(|| length(&fanout.list)) else {
+            return Err(WorstCase::Unbounded {
+                node: node.id.clone(),
+                reason: Reason::UnknownLength {
+                    list: fanout.list.clone(),
+                },
+            });
+        };
+        let at_once = fanout
+            .parallel
+            .and_then(|n| u64::try_from(n).ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(1);
+        rounds = rounds.saturating_mul(items.div_ceil(at_once));
+    }
+    // A branch of `parallel N` starts at the latest when the branch `N`
+    // places before it ends, so each branch is done within
+    // `ceil(branches / N)` times the slowest one.
+    for lane in &node.lanes {
+        let branches = u64::try_from(lane.branches).unwrap_or(u64::MAX);
+        // A width the inputs give is unknown here: at worst, one at a
+        // time.
+        let computed = lane.at_once_expr.as_ref().map(|_| 1);
+        let at_once = lane
+            .at_once
+            .or(computed)
+            .and_then(|n| u64::try_from(n).ok());
+        let at_once = at_once.filter(|n| *n > 0).unwrap_or(branches).max(1);
+        rounds = rounds.saturating_mul(branches.div_ceil(at_once));
+    }
+    Ok(rounds)
+}
+
+/// The longest path from each node of `order` (a post-order), and the
+/// successor it goes through. In post-order every successor is settled
+/// before the node, except along an edge that closes a cycle, which is
+/// left out.
+fn longest(
+    graph: &Graph,
+    order: &[NodeIndex],
+    members: &dyn Fn(NodeIndex) -> bool,
+    weight: &HashMap<NodeIndex, u64>,
+) -> HashMap<NodeIndex, (u64, Option<NodeIndex>)> {
+    let mut best: HashMap<NodeIndex, (u64, Option<NodeIndex>)> = HashMap::new();
+    for &index in order {
+        let mut next: Option<(u64, NodeIndex)> = None;
+        for successor in successors(graph, index, members) {
+            if let Some(&(millis, _)) = best.get(&successor) {
+                if next.is_none_or(|(longest, _)| millis > longest) {
+                    next = Some((millis, successor));
+                }
+            }
+        }
+        let own = weight.get(&index).copied().unwrap_or(0);
+        let total = own.saturating_add(next.map_or(0, |(millis, _)| millis));
+        best.insert(index, (total, next.map(|(_, successor)| successor)));
+    }
+    best
 }
 
 /// The members a node leads to, in the order they were lowered.

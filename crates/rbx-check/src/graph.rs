@@ -10,6 +10,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path as FsPath;
+use std::sync::Arc;
 
 use petgraph::Direction;
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -113,7 +114,8 @@ pub enum NodeKind {
         within: Option<u64>,
         requires: Vec<Require>,
     },
-    Block(Block),
+    /// The step's tree, shared with the syntax tree it was lowered from.
+    Block(Arc<Block>),
     Anchor(Anchor),
     /// A checklist's verdict, after its items: fails when any of them
     /// (named by their ids in the runbook) failed.
@@ -1158,7 +1160,7 @@ impl<'a> Lowerer<'a> {
 
     fn block(
         &mut self,
-        block: &'a Block,
+        block: &'a Arc<Block>,
         ctx: &Ctx<'a>,
         frontier: Frontier,
         origin: Origin,
@@ -1167,7 +1169,7 @@ impl<'a> Lowerer<'a> {
             id: format!("{}.{}", ctx.instance, block.id.name),
             stage: ctx.instance.clone(),
             host: ctx.host.clone(),
-            kind: NodeKind::Block(block.clone()),
+            kind: NodeKind::Block(Arc::clone(block)),
             fanout: ctx.fanout.clone(),
             lanes: ctx.lanes.clone(),
             origin,

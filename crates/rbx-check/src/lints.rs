@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use rbx_syntax::Diagnostic;
 use rbx_syntax::ast::*;
 
-use crate::shell_context::{self, Quoting};
+use crate::shell_context::{self, Place, Quoting};
 use crate::symbols::{FieldType, NodeKind, Table};
 use crate::{Fills, Finding, Source};
 
@@ -23,144 +23,198 @@ pub fn check(sources: &[Source], table: &Table, fills: &Fills) -> Vec<Finding> {
         scopes: Vec::new(),
         assigned: HashSet::new(),
     };
-    // Required before the run starts: a role assigned during it cannot be.
-    let mut required_at_start: HashSet<&str> = HashSet::new();
-    let mut roles: HashMap<String, (usize, &Role)> = HashMap::new();
-    let mut links: HashMap<String, (usize, &Link)> = HashMap::new();
-    let mut required_roles: Vec<(usize, &Ident)> = Vec::new();
-    let mut required_links: Vec<(usize, &Ident)> = Vec::new();
+    let mut declared = Declared::default();
     for (index, source) in sources.iter().enumerate() {
         let Some(file) = &source.file else { continue };
         lints.source = index;
         for item in &file.items {
-            match &item.kind {
-                ItemKind::Role(role) => {
-                    roles.entry(role.id.name.clone()).or_insert((index, role));
-                    // A role filled from outside replaces what the file says.
-                    if !fills.roles.contains_key(&role.id.name) {
-                        for field in role.fields.iter().flatten() {
-                            lints.placeholder(&field.value, field.kind.keyword());
-                            if field.kind == RoleFieldKind::Identity
-                                && field.value.source_form().trim().is_empty()
-                            {
-                                lints.empty_identity(&field.value);
-                            }
-                        }
-                    }
-                }
-                ItemKind::Link(link) => {
-                    links.entry(link.id.name.clone()).or_insert((index, link));
-                    if let Some(target) = link
-                        .target
-                        .as_ref()
-                        .filter(|_| !fills.links.contains_key(&link.id.name))
-                    {
-                        lints.placeholder(target, "link target");
-                    }
-                }
-                ItemKind::Require(Require::Role(role)) => {
-                    required_at_start.insert(&role.name);
-                    required_roles.push((index, role));
-                }
-                ItemKind::Require(Require::Link(link)) => required_links.push((index, link)),
-                ItemKind::Hook(hook) => lints.command(&hook.command),
-                ItemKind::Version(t) | ItemKind::Scope(t) | ItemKind::Policy(t) => {
-                    lints.placeholder(t, "text");
-                }
-                ItemKind::Stage(stage) => {
-                    let params = stage.params.as_deref().unwrap_or_default();
-                    for param in params {
-                        lints
-                            .scopes
-                            .push((param.name.name.clone(), param_holds(&param.ty.kind)));
-                    }
-                    lints.stage_items(&stage.items, &mut required_roles, &mut required_links);
-                    lints.scopes.truncate(lints.scopes.len() - params.len());
-                }
-                ItemKind::Finally(items) => {
-                    lints.stage_items(items, &mut required_roles, &mut required_links);
-                }
-                ItemKind::Include(_)
-                | ItemKind::Input(_)
-                | ItemKind::Outcome(_)
-                | ItemKind::On(_)
-                | ItemKind::Budget(_)
-                | ItemKind::Require(_) => {}
-            }
+            lints.item(item, index, fills, &mut declared);
         }
     }
     let mut reported = HashSet::new();
-    for (source, role) in required_roles {
-        let Some((_, definition)) = roles.get(&role.name) else {
-            continue;
-        };
-        let filled = fills
-            .roles
-            .get(&role.name)
-            .is_some_and(|f| !f.person.trim().is_empty());
-        // A step assigns it during the run: whether it is filled when a
-        // stage or node needs it is the run's to say, as a recorded failure.
-        let assigned =
-            lints.assigned.contains(&role.name) && !required_at_start.contains(role.name.as_str());
-        if filled
-            || assigned
-            || role_person(definition).is_some()
-            || !reported.insert(("role", role.name.clone()))
-        {
-            continue;
-        }
-        let help = if lints.assigned.contains(&role.name) {
-            format!(
-                "a step assigns `{}` during the run, after this is checked: require it in the \
-                 stage or step that needs it",
-                role.name
-            )
-        } else {
-            format!(
-                "fill it in the role's body: `role {} \"...\" {{ person \"Name\" contact \"...\" }}`",
-                role.name
-            )
-        };
-        lints.findings.push(Finding {
-            source,
-            diagnostic: Diagnostic::error(
-                "rbx::lint::unfilled_role",
-                format!("the role `{}` is required but has no person", role.name),
-            )
-            .primary(role.span, "required here")
-            .help(help),
-        });
-    }
-    for (source, link) in required_links {
-        let Some((_, definition)) = links.get(&link.name) else {
-            continue;
-        };
-        // A `_TBD_` target is reported by the placeholder lint.
-        let set = fills
-            .links
-            .get(&link.name)
-            .is_some_and(|t| !t.trim().is_empty())
-            || definition
-                .target
-                .as_ref()
-                .is_some_and(|t| !t.source_form().trim().is_empty());
-        if set || !reported.insert(("link", link.name.clone())) {
-            continue;
-        }
-        lints.findings.push(Finding {
-            source,
-            diagnostic: Diagnostic::error(
-                "rbx::lint::unset_link",
-                format!("the link `{}` is required but not set", link.name),
-            )
-            .primary(link.span, "required here")
-            .help(format!(
-                "give it a target: `link {} \"...\" = \"https://...\"`",
-                link.name
-            )),
-        });
-    }
+    lints.unfilled_roles(&declared, fills, &mut reported);
+    lints.unset_links(&declared, fills, &mut reported);
     lints.findings
+}
+
+/// The roles and links the files declare, and where each is required.
+#[derive(Default)]
+struct Declared<'a> {
+    roles: HashMap<String, (usize, &'a Role)>,
+    links: HashMap<String, (usize, &'a Link)>,
+    required_roles: Vec<(usize, &'a Ident)>,
+    required_links: Vec<(usize, &'a Ident)>,
+    /// Required before the run starts: a role assigned during it cannot be.
+    required_at_start: HashSet<&'a str>,
+}
+
+impl Lints<'_> {
+    /// One top-level item of file `index`: its own lints, and what it
+    /// declares or requires.
+    fn item<'a>(
+        &mut self,
+        item: &'a Item,
+        index: usize,
+        fills: &Fills,
+        declared: &mut Declared<'a>,
+    ) {
+        match &item.kind {
+            ItemKind::Role(role) => {
+                declared
+                    .roles
+                    .entry(role.id.name.clone())
+                    .or_insert((index, role));
+                // A role filled from outside replaces what the file says.
+                if !fills.roles.contains_key(&role.id.name) {
+                    for field in role.fields.iter().flatten() {
+                        self.placeholder(&field.value, field.kind.keyword());
+                        if field.kind == RoleFieldKind::Identity
+                            && field.value.source_form().trim().is_empty()
+                        {
+                            self.empty_identity(&field.value);
+                        }
+                    }
+                }
+            }
+            ItemKind::Link(link) => {
+                declared
+                    .links
+                    .entry(link.id.name.clone())
+                    .or_insert((index, link));
+                if let Some(target) = link
+                    .target
+                    .as_ref()
+                    .filter(|_| !fills.links.contains_key(&link.id.name))
+                {
+                    self.placeholder(target, "link target");
+                }
+            }
+            ItemKind::Require(Require::Role(role)) => {
+                declared.required_at_start.insert(&role.name);
+                declared.required_roles.push((index, role));
+            }
+            ItemKind::Require(Require::Link(link)) => declared.required_links.push((index, link)),
+            ItemKind::Hook(hook) => self.command(&hook.command),
+            ItemKind::Version(t) | ItemKind::Scope(t) | ItemKind::Policy(t) => {
+                self.placeholder(t, "text");
+            }
+            ItemKind::Stage(stage) => {
+                let params = stage.params.as_deref().unwrap_or_default();
+                for param in params {
+                    self.scopes
+                        .push((param.name.name.clone(), param_holds(&param.ty.kind)));
+                }
+                self.stage_items(
+                    &stage.items,
+                    &mut declared.required_roles,
+                    &mut declared.required_links,
+                );
+                self.scopes.truncate(self.scopes.len() - params.len());
+            }
+            ItemKind::Finally(items) => {
+                self.stage_items(
+                    items,
+                    &mut declared.required_roles,
+                    &mut declared.required_links,
+                );
+            }
+            ItemKind::Include(_)
+            | ItemKind::Input(_)
+            | ItemKind::Outcome(_)
+            | ItemKind::On(_)
+            | ItemKind::Budget(_)
+            | ItemKind::Require(_) => {}
+        }
+    }
+
+    /// Each required role that nobody fills, once.
+    fn unfilled_roles(
+        &mut self,
+        declared: &Declared<'_>,
+        fills: &Fills,
+        reported: &mut HashSet<(&'static str, String)>,
+    ) {
+        for &(source, role) in &declared.required_roles {
+            let Some((_, definition)) = declared.roles.get(&role.name) else {
+                continue;
+            };
+            let filled = fills
+                .roles
+                .get(&role.name)
+                .is_some_and(|f| !f.person.trim().is_empty());
+            // A step assigns it during the run: whether it is filled when a
+            // stage or node needs it is the run's to say, as a recorded
+            // failure.
+            let assigned = self.assigned.contains(&role.name)
+                && !declared.required_at_start.contains(role.name.as_str());
+            if filled
+                || assigned
+                || role_person(definition).is_some()
+                || !reported.insert(("role", role.name.clone()))
+            {
+                continue;
+            }
+            let help = if self.assigned.contains(&role.name) {
+                format!(
+                    "a step assigns `{}` during the run, after this is checked: require it in \
+                     the stage or step that needs it",
+                    role.name
+                )
+            } else {
+                format!(
+                    "fill it in the role's body: `role {} \"...\" {{ person \"Name\" contact \"...\" }}`",
+                    role.name
+                )
+            };
+            self.findings.push(Finding {
+                source,
+                diagnostic: Diagnostic::error(
+                    "rbx::lint::unfilled_role",
+                    format!("the role `{}` is required but has no person", role.name),
+                )
+                .primary(role.span, "required here")
+                .help(help),
+            });
+        }
+    }
+
+    /// Each required link without a target, once.
+    fn unset_links(
+        &mut self,
+        declared: &Declared<'_>,
+        fills: &Fills,
+        reported: &mut HashSet<(&'static str, String)>,
+    ) {
+        for &(source, link) in &declared.required_links {
+            let Some((_, definition)) = declared.links.get(&link.name) else {
+                continue;
+            };
+            // A `_TBD_` target is reported by the placeholder lint.
+            let set = fills
+                .links
+                .get(&link.name)
+                .is_some_and(|t| !t.trim().is_empty())
+                || definition
+                    .target
+                    .as_ref()
+                    .is_some_and(|t| !t.source_form().trim().is_empty());
+            if set || !reported.insert(("link", link.name.clone())) {
+                continue;
+            }
+            self.findings.push(Finding {
+                source,
+                diagnostic: Diagnostic::error(
+                    "rbx::lint::unset_link",
+                    format!("the link `{}` is required but not set", link.name),
+                )
+                .primary(link.span, "required here")
+                .help(format!(
+                    "give it a target: `link {} \"...\" = \"https://...\"`",
+                    link.name
+                )),
+            });
+        }
+    }
 }
 
 /// The person named for a role, if any. A `_TBD_` person counts as named
@@ -452,124 +506,133 @@ impl Lints<'_> {
             TextPart::Literal(_) => None,
         });
         for (interpolation, place) in interpolations.zip(places) {
-            let written = interpolation.source_form();
-            let span = interpolation.path.span;
-            let quotes = interpolation.shell_quotes();
-            match place.quoting {
-                Quoting::Single if quotes == 0 => {
-                    let name = interpolation.path.dotted();
-                    self.report(
-                        Diagnostic::error(
-                            QUOTED,
-                            format!("`{written}` is inside single quotes, where the shell expands nothing"),
-                        )
-                        .primary(span, "inside '…'")
-                        .help(format!(
-                            "close the quotes around it: `'…'{written}'…'`; if the quoted text is \
-                             code for another program, pass the value to it as data (`jq --arg`, \
-                             `awk -v`, `sh -c '… \"$1\"' sh {written}`), or for a shell write \
-                             `{{{{ {name} | shell }}}}`"
-                        )),
-                    );
-                    continue;
-                }
-                Quoting::QuotedHeredoc => {
-                    self.report(
-                        Diagnostic::error(
-                            QUOTED,
-                            format!(
-                                "`{written}` is in a here-document with a quoted delimiter, where the shell expands nothing"
-                            ),
-                        )
-                        .primary(span, "in <<'…'")
-                        .help("unquote the delimiter (`<<EOF`): the body then gets the value, as data"),
-                    );
-                    continue;
-                }
-                Quoting::Escaped => {
-                    self.report(
-                        Diagnostic::error(
-                            QUOTED,
-                            format!("`{written}` follows a backslash, which would escape the value's quoting"),
-                        )
-                        .primary(span, "after `\\`")
-                        .help("remove the backslash: rbx passes the value as data already"),
-                    );
-                    continue;
-                }
-                Quoting::Comment => continue,
-                Quoting::Bare | Quoting::Double | Quoting::Single | Quoting::Heredoc => {}
+            if self.unexpanded(interpolation, &place) {
+                continue;
             }
             let holds = self.holds(&interpolation.path);
-            if let Some(command) = place.option_of.as_ref().filter(|_| holds == Holds::Text) {
-                self.report(
-                    Diagnostic::error(
-                        OPTION,
-                        format!("`{written}` is where `{command}` reads its options"),
-                    )
-                    .primary(
-                        span,
-                        "a value starting with `-` would be an option, such as `-oProxyCommand=…`",
-                    )
-                    .help(format!(
-                        "end the options before it: `{command} … -- {written} …`, or declare the \
-                         input with the type `host`, which cannot start with `-`"
-                    )),
-                );
+            if holds == Holds::Text {
+                self.option_or_code(interpolation, &place);
             }
-            if place.reparsed.is_empty() || holds != Holds::Text {
-                continue;
-            }
-            let by: Vec<String> = place
-                .reparsed
-                .iter()
-                .map(|r| format!("`{}`", r.by))
-                .collect();
-            if quotes < place.reparsed.len() {
+        }
+    }
+
+    /// Reports an interpolation where the shell expands nothing (single
+    /// quotes, a quoted here-document) or after a backslash; true when it
+    /// is one of those, or in a comment.
+    fn unexpanded(&mut self, interpolation: &Interpolation, place: &Place) -> bool {
+        let written = interpolation.source_form();
+        let span = interpolation.path.span;
+        let diagnostic = match place.quoting {
+            Quoting::Single if interpolation.shell_quotes() == 0 => {
                 let name = interpolation.path.dotted();
-                let quoted = format!(
-                    "{{{{ {name}{} }}}}",
-                    " | shell".repeat(place.reparsed.len())
-                );
-                self.report(
-                    Diagnostic::error(
-                        REPARSED,
-                        format!(
-                            "`{written}` is parsed again as shell code by {}",
-                            by.join(", then by ")
-                        ),
-                    )
-                    .primary(span, format!("{} runs this as code", by[quotes]))
-                    .help(format!(
-                        "quote it for that shell: `{quoted}`; or give the value a type that cannot \
-                         hold shell syntax (int, bool, duration, an enum, host)"
-                    )),
-                );
-                continue;
+                Diagnostic::error(
+                    QUOTED,
+                    format!("`{written}` is inside single quotes, where the shell expands nothing"),
+                )
+                .primary(span, "inside '…'")
+                .help(format!(
+                    "close the quotes around it: `'…'{written}'…'`; if the quoted text is \
+                     code for another program, pass the value to it as data (`jq --arg`, \
+                     `awk -v`, `sh -c '… \"$1\"' sh {written}`), or for a shell write \
+                     `{{{{ {name} | shell }}}}`"
+                ))
             }
-            if let Some((level, reparse)) = place
-                .reparsed
-                .iter()
-                .enumerate()
-                .find(|(_, r)| r.quoting != Quoting::Bare)
-            {
-                self.report(
-                    Diagnostic::error(
-                        REPARSED,
-                        format!(
-                            "`{written}` is {} in what {} runs",
-                            reparse.quoting.describe(),
-                            by[level]
-                        ),
-                    )
-                    .primary(span, "quoted twice")
-                    .help(format!(
-                        "`| shell` makes the value a word of its own for that shell: take away \
-                         the quotes around it in the command {} runs",
+            Quoting::QuotedHeredoc => Diagnostic::error(
+                QUOTED,
+                format!(
+                    "`{written}` is in a here-document with a quoted delimiter, where the shell expands nothing"
+                ),
+            )
+            .primary(span, "in <<'…'")
+            .help("unquote the delimiter (`<<EOF`): the body then gets the value, as data"),
+            Quoting::Escaped => Diagnostic::error(
+                QUOTED,
+                format!("`{written}` follows a backslash, which would escape the value's quoting"),
+            )
+            .primary(span, "after `\\`")
+            .help("remove the backslash: rbx passes the value as data already"),
+            Quoting::Comment => return true,
+            Quoting::Bare | Quoting::Double | Quoting::Single | Quoting::Heredoc => return false,
+        };
+        self.report(diagnostic);
+        true
+    }
+
+    /// Reports a text value where a command reads its options, or parsed
+    /// again as shell code without as many `| shell` as shells read it, or
+    /// quoted inside what such a shell runs.
+    fn option_or_code(&mut self, interpolation: &Interpolation, place: &Place) {
+        let written = interpolation.source_form();
+        let span = interpolation.path.span;
+        if let Some(command) = place.option_of.as_ref() {
+            self.report(
+                Diagnostic::error(
+                    OPTION,
+                    format!("`{written}` is where `{command}` reads its options"),
+                )
+                .primary(
+                    span,
+                    "a value starting with `-` would be an option, such as `-oProxyCommand=…`",
+                )
+                .help(format!(
+                    "end the options before it: `{command} … -- {written} …`, or declare the \
+                     input with the type `host`, which cannot start with `-`"
+                )),
+            );
+        }
+        if place.reparsed.is_empty() {
+            return;
+        }
+        let by: Vec<String> = place
+            .reparsed
+            .iter()
+            .map(|r| format!("`{}`", r.by))
+            .collect();
+        let quotes = interpolation.shell_quotes();
+        if quotes < place.reparsed.len() {
+            let name = interpolation.path.dotted();
+            let quoted = format!(
+                "{{{{ {name}{} }}}}",
+                " | shell".repeat(place.reparsed.len())
+            );
+            self.report(
+                Diagnostic::error(
+                    REPARSED,
+                    format!(
+                        "`{written}` is parsed again as shell code by {}",
+                        by.join(", then by ")
+                    ),
+                )
+                .primary(span, format!("{} runs this as code", by[quotes]))
+                .help(format!(
+                    "quote it for that shell: `{quoted}`; or give the value a type that cannot \
+                     hold shell syntax (int, bool, duration, an enum, host)"
+                )),
+            );
+            return;
+        }
+        if let Some((level, reparse)) = place
+            .reparsed
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.quoting != Quoting::Bare)
+        {
+            self.report(
+                Diagnostic::error(
+                    REPARSED,
+                    format!(
+                        "`{written}` is {} in what {} runs",
+                        reparse.quoting.describe(),
                         by[level]
-                    )),
-                );
-            }
+                    ),
+                )
+                .primary(span, "quoted twice")
+                .help(format!(
+                    "`| shell` makes the value a word of its own for that shell: take away \
+                     the quotes around it in the command {} runs",
+                    by[level]
+                )),
+            );
         }
     }
 }

@@ -4,16 +4,21 @@
 //! also without the cache of checked procedures, and of the same run
 //! journalled without checkpoints, as before both, up to 10,000 steps —;
 //! the run and resume of a runbook of four steps whose loops make as many
-//! finished steps (how a resume grows with history alone); then how
-//! long `rbx` takes to start, then 1,000 commands run by rbx next to the
-//! same commands run by a shell loop, by `make -j1`, by `just`, and the
-//! floor of two durable commits and a spawn per step.
+//! finished steps (how a resume grows with history alone); `rbx lint` of
+//! the same generated runbooks with a finding in every step, in each
+//! output format, against none (what a finding costs); then how long `rbx`
+//! takes to start, then 1,000 commands run by rbx next to the same
+//! commands run by a shell loop, by `make -j1`, by `just`, and the floor of
+//! two durable commits and a spawn per step.
 //!
 //! `cargo bench -p rbx-cli --bench pipeline` measures the release binary
 //! and prints the tables; the figures are recorded in the book
-//! (reference/performance.md), never asserted. Run as a test (`cargo test
+//! (reference/performance.md), never asserted. Words after `--` choose the
+//! tables (`pipeline`, `history`, `findings`, `startup`, `baselines`) and
+//! numbers the sizes: `-- findings 10000`. Run as a test (`cargo test
 //! --bench pipeline`, as CI does), it goes through every row once at a
-//! small scale. Peak memory is read by GNU `time` (`/usr/bin/time`).
+//! small scale. Peak memory is read by GNU `time` (`/usr/bin/time`), and
+//! processor time by `getrusage` of the children.
 //!
 //! A runbook over 4 MiB is refused by the loader, so the generated stages
 //! are spread over fragments of ten stages each, which the entry includes.
@@ -23,6 +28,9 @@ use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+
+use nix::sys::resource::{UsageWho, getrusage};
+use nix::sys::time::TimeVal;
 
 mod support;
 
@@ -108,6 +116,11 @@ fn read_peak(report: &Path) -> u64 {
 /// step `run "true"` with the statements a real one has, then a last step
 /// that fails until the file `go` exists. Returns the entry's path.
 fn generate(dir: &Path, steps: usize, stage: usize) -> PathBuf {
+    generate_with(dir, steps, stage, "")
+}
+
+/// `generate`, with `extra` (statements) in every step but the last.
+fn generate_with(dir: &Path, steps: usize, stage: usize, extra: &str) -> PathBuf {
     let per_stage = steps.min(stage);
     let stages = steps.div_ceil(per_stage);
     let mut fragments = Vec::new();
@@ -119,7 +132,7 @@ fn generate(dir: &Path, steps: usize, stage: usize) -> PathBuf {
             text.push_str(&format!(
                 "  step s{s}_n{n} \"Step {n} of stage {s}\" {{\n    owner oncall\n    \
                  run \"true\"\n    timeout 30s\n    retry 2 backoff 5s\n    \
-                 expect exit 0\n    idempotent\n  }}\n\n"
+                 expect exit 0\n    idempotent\n{extra}  }}\n\n"
             ));
         }
         if s + 1 < stages {
@@ -368,6 +381,105 @@ fn history(root: &Path, steps: usize, scale: &Scale) -> Vec<Row> {
     rows
 }
 
+/// Each output format of `rbx lint`, and how its output names one finding
+/// of `findings`' runbooks.
+const FORMATS: &[(&str, &str)] = &[
+    ("human", "rbx::lint::unused_capture\n"),
+    ("json", "\"code\": \"rbx::lint::unused_capture\""),
+    ("sarif", "\"ruleId\": \"rbx::lint::unused_capture\""),
+    ("github", "title=rbx%3A%3Alint%3A%3Aunused_capture"),
+];
+
+/// The processor time (user and system) of the children this process has
+/// waited for.
+fn children_cpu() -> Duration {
+    let usage = getrusage(UsageWho::RUSAGE_CHILDREN).expect("getrusage of children");
+    let time = |t: TimeVal| {
+        Duration::from_secs(u64::try_from(t.tv_sec()).unwrap_or(0))
+            + Duration::from_micros(u64::try_from(t.tv_usec()).unwrap_or(0))
+    };
+    time(usage.user_time()) + time(usage.system_time())
+}
+
+/// The generated runbook with a capture nothing reads in every step, in a
+/// project whose `rbx.toml` gives that lint `level`.
+fn findings_project(root: &Path, steps: usize, scale: &Scale, level: &str) -> PathBuf {
+    let dir = root.join(format!("findings-{steps}-{level}"));
+    fs::create_dir_all(&dir).expect("create the project directory");
+    generate_with(
+        &dir,
+        steps,
+        scale.stage,
+        "    capture code = stdout ~ /code=(\\S+)/\n",
+    );
+    fs::write(
+        dir.join("rbx.toml"),
+        format!("[lint]\nunused_capture = \"{level}\"\n"),
+    )
+    .expect("write rbx.toml");
+    dir
+}
+
+/// The best wall and processor time of `rounds` lints in `format`, each
+/// required to report `expected` findings.
+fn lint_format(dir: &Path, format: &str, rounds: usize, expected: usize) -> (Duration, Duration) {
+    let needle = FORMATS
+        .iter()
+        .find(|(name, _)| *name == format)
+        .map(|(_, needle)| *needle)
+        .expect("a known format");
+    let mut best = (Duration::MAX, Duration::MAX);
+    for _ in 0..rounds {
+        let cpu = children_cpu();
+        let start = Instant::now();
+        let output = Command::new(RBX)
+            .args(["lint", "--format", format, "entry.runbook"])
+            .current_dir(dir)
+            .env_remove("RBX_FILL")
+            .output()
+            .expect("run rbx lint");
+        let wall = start.elapsed();
+        let cpu = children_cpu() - cpu;
+        assert!(
+            output.status.success(),
+            "`rbx lint --format {format}` failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let text =
+            String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            text.matches(needle).count(),
+            expected,
+            "findings of `rbx lint --format {format}` in {}",
+            dir.display()
+        );
+        best = (best.0.min(wall), best.1.min(cpu));
+    }
+    best
+}
+
+/// What a finding costs: `rbx lint` in each format of the generated runbook
+/// whose every step (but the extra last one) reports an unused capture, side by side
+/// with the same runbook in a project that allows that lint.
+fn findings(root: &Path, steps: usize, scale: &Scale) {
+    // Every generated step captures; the last one, `test -f go`, is extra.
+    let reported = steps;
+    let warned = findings_project(root, steps, scale, "warn");
+    let allowed = findings_project(root, steps, scale, "allow");
+    for (format, _) in FORMATS {
+        let (wall, cpu) = lint_format(&warned, format, scale.rounds, reported);
+        let (clean_wall, clean_cpu) = lint_format(&allowed, format, scale.rounds, 0);
+        let per_finding = cpu.saturating_sub(clean_cpu).as_secs_f64() * 1e6 / reported as f64;
+        println!(
+            "| {steps} | {format} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {per_finding:.1} µs |",
+            ms(wall),
+            ms(clean_wall),
+            ms(cpu),
+            ms(clean_cpu),
+        );
+    }
+}
+
 /// `rbx --version` and `rbx lint` of the seed procedure, process start
 /// included: best and median.
 fn startup(rounds: usize) {
@@ -473,6 +585,38 @@ fn baselines(root: &Path, commands: usize) -> Vec<(&'static str, Option<Duration
     rows
 }
 
+/// Which tables to print, and at which sizes: `cargo bench --bench pipeline
+/// -- [PART…] [STEPS…]`, where a part is one of `PARTS` and a number a size.
+/// Without parts, all of them; without sizes, the scale's.
+struct Selection {
+    parts: Vec<String>,
+    sizes: Vec<usize>,
+}
+
+const PARTS: &[&str] = &["pipeline", "history", "findings", "startup", "baselines"];
+
+impl Selection {
+    fn from_args(scale: &Scale) -> Self {
+        let mut parts = Vec::new();
+        let mut sizes = Vec::new();
+        for arg in std::env::args().skip(1).filter(|arg| !arg.starts_with('-')) {
+            match arg.parse::<usize>() {
+                Ok(steps) if steps >= 2 => sizes.push(steps),
+                _ if PARTS.contains(&arg.as_str()) => parts.push(arg),
+                _ => panic!("`{arg}` is neither a size (2 steps or more) nor one of {PARTS:?}"),
+            }
+        }
+        if sizes.is_empty() {
+            sizes = scale.sizes.to_vec();
+        }
+        Selection { parts, sizes }
+    }
+
+    fn wants(&self, part: &str) -> bool {
+        self.parts.is_empty() || self.parts.iter().any(|p| p == part)
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; without it, the benchmark is being
     // run as a test.
@@ -481,21 +625,28 @@ fn main() {
     } else {
         QUICK
     };
+    let selection = Selection::from_args(&scale);
     let tmp = tempfile::Builder::new()
         .prefix("pipeline-bench-")
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
         .expect("a temporary directory");
     println!("rbx: {RBX}\nworking in {}\n", tmp.path().display());
-    println!(
-        "Pipeline, best of {} (run: one round), peak resident memory:",
-        scale.rounds
-    );
-    println!("| steps | command | wall | per step | peak memory |\n|---|---|---|---|---|");
-    // The baselines run as many commands as the smallest runbook has steps.
-    let commands = scale.sizes[0];
-    for &steps in scale.sizes {
-        let rows = pipeline(tmp.path(), steps, &scale);
-        for row in rows.into_iter().chain(history(tmp.path(), steps, &scale)) {
+    if selection.wants("pipeline") || selection.wants("history") {
+        println!(
+            "Pipeline, best of {} (run: one round), peak resident memory:",
+            scale.rounds
+        );
+        println!("| steps | command | wall | per step | peak memory |\n|---|---|---|---|---|");
+    }
+    for &steps in &selection.sizes {
+        let mut rows = Vec::new();
+        if selection.wants("pipeline") {
+            rows.extend(pipeline(tmp.path(), steps, &scale));
+        }
+        if selection.wants("history") {
+            rows.extend(history(tmp.path(), steps, &scale));
+        }
+        for row in rows {
             println!(
                 "| {steps} | {} | {:.1} ms | {:.1} µs | {:.1} MiB |",
                 row.what,
@@ -505,17 +656,36 @@ fn main() {
             );
         }
     }
-    startup(scale.starts);
-    println!("\n{commands} commands (`true`), one round each:");
-    println!("| runner | wall | per command |\n|---|---|---|");
-    for (what, took) in baselines(tmp.path(), commands) {
-        match took {
-            Some(took) => println!(
-                "| {what} | {:.1} ms | {:.3} ms |",
-                ms(took),
-                ms(took) / commands as f64
-            ),
-            None => println!("| {what} | not installed | |"),
+    if selection.wants("findings") {
+        println!(
+            "\n`rbx lint` with a finding in every step against none, best of {}:",
+            scale.rounds
+        );
+        println!(
+            "| steps | format | wall, findings | wall, none | processor, findings | processor, none | per finding (processor) |"
+        );
+        println!("|---|---|---|---|---|---|---|");
+        for &steps in &selection.sizes {
+            findings(tmp.path(), steps, &scale);
+        }
+    }
+    if selection.wants("startup") {
+        startup(scale.starts);
+    }
+    if selection.wants("baselines") {
+        // As many commands as the smallest runbook has steps.
+        let commands = selection.sizes.iter().copied().min().unwrap_or(1_000);
+        println!("\n{commands} commands (`true`), one round each:");
+        println!("| runner | wall | per command |\n|---|---|---|");
+        for (what, took) in baselines(tmp.path(), commands) {
+            match took {
+                Some(took) => println!(
+                    "| {what} | {:.1} ms | {:.3} ms |",
+                    ms(took),
+                    ms(took) / commands as f64
+                ),
+                None => println!("| {what} | not installed | |"),
+            }
         }
     }
 }

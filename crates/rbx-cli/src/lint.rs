@@ -103,23 +103,11 @@ pub fn run(args: &LintArgs) -> u8 {
     for error in errors {
         err!("{}", error.render());
     }
-    let fill_path = crate::project::fill(args.fill.as_deref());
-    let fill = match crate::run_cmd::fill(fill_path.as_deref()) {
-        Ok(fill) => fill,
+    let mut tally = Tally::new(args.format);
+    let fills = match fill(args, &mut tally) {
+        Ok(fills) => fills,
         Err(status) => return status,
     };
-    let mut tally = Tally::new(args.format);
-    // A fill value still `_TBD_` (or empty) is a placeholder like one in
-    // the runbook: reported at its place in the fill file.
-    if let Some((path, text, _)) = &fill {
-        let origin = format!("the fill file `{path}`");
-        let target = tally.target(Path::new(path), text);
-        for value in rbx_engine::fills::unfilled(text) {
-            let diagnostic = crate::run_cmd::unfilled_diagnostic(&value, &origin);
-            tally.add(&diagnostic, &target);
-        }
-    }
-    let fills = fill.map(|(_, _, f)| f).unwrap_or_default();
     let policy = crate::project::policy();
     let mut fragments = Vec::new();
     let mut covered: HashSet<PathBuf> = HashSet::new();
@@ -143,18 +131,66 @@ pub fn run(args: &LintArgs) -> u8 {
             errln!("checking {}", path.display());
         }
         let parsed = rbx_syntax::parse_bytes(&bytes);
-        let is_entry = parsed.file.as_ref().is_some_and(|f| f.header.is_some());
-        if !is_entry {
+        if parsed.file.as_ref().is_some_and(|f| f.header.is_some()) {
+            let entry = Entry {
+                path: &path,
+                bytes: &bytes,
+                parsed,
+            };
+            entry.lint(&fills, &policy, &mut tally, &mut covered);
+        } else {
             fragments.push((path, bytes, parsed));
-            continue;
         }
+    }
+    for (path, bytes, parsed) in fragments {
+        if !covered.contains(&canonical(&path)) {
+            lint_fragment(&path, &bytes, parsed, &policy, &mut tally);
+        }
+    }
+    finish(args, &tally, files.len(), failed)
+}
+
+/// The fill file's values, its placeholders (a value still `_TBD_`, or
+/// empty, reported at its place in the fill file as one in the runbook
+/// would be); the exit status when it cannot be read.
+fn fill(args: &LintArgs, tally: &mut Tally) -> Result<rbx_check::Fills, u8> {
+    let fill_path = crate::project::fill(args.fill.as_deref());
+    let fill = crate::run_cmd::fill(fill_path.as_deref())?;
+    if let Some((path, text, _)) = &fill {
+        let origin = format!("the fill file `{path}`");
+        let target = tally.target(Path::new(path), text);
+        for value in rbx_engine::fills::unfilled(text) {
+            let diagnostic = crate::run_cmd::unfilled_diagnostic(&value, &origin);
+            tally.add(&diagnostic, &target);
+        }
+    }
+    Ok(fill.map(|(_, _, f)| f).unwrap_or_default())
+}
+
+/// A runbook's entry file, parsed once.
+struct Entry<'a> {
+    path: &'a Path,
+    bytes: &'a [u8],
+    parsed: rbx_syntax::Parsed,
+}
+
+impl Entry<'_> {
+    /// Checks the procedure the entry heads, with its includes, and notes
+    /// every file it covers.
+    fn lint(
+        self,
+        fills: &rbx_check::Fills,
+        policy: &rbx_check::project::Policy,
+        tally: &mut Tally,
+        covered: &mut HashSet<PathBuf>,
+    ) {
         let loader = sources::Overlay {
-            path: &path,
-            bytes: &bytes,
-            parsed: std::cell::RefCell::new(Some(parsed)),
+            path: self.path,
+            bytes: self.bytes,
+            parsed: std::cell::RefCell::new(Some(self.parsed)),
         };
-        let mut report = rbx_check::check_with(&path, &loader, &fills);
-        rbx_check::project::apply(&mut report, &policy);
+        let mut report = rbx_check::check_with(self.path, &loader, fills);
+        rbx_check::project::apply(&mut report, policy);
         for source in &report.sources {
             covered.insert(canonical(&source.path));
         }
@@ -168,34 +204,43 @@ pub fn run(args: &LintArgs) -> u8 {
         drop(targets);
         free_aside(report);
     }
-    for (path, bytes, parsed) in fragments {
-        if covered.contains(&canonical(&path)) {
-            continue;
-        }
-        let source = std::str::from_utf8(&bytes).map_or_else(
-            |_| String::from_utf8_lossy(&bytes),
-            std::borrow::Cow::Borrowed,
-        );
-        let mut findings: Vec<rbx_check::Finding> = parsed
-            .diagnostics
-            .into_iter()
-            .map(|diagnostic| rbx_check::Finding {
-                source: 0,
-                diagnostic,
-            })
-            .collect();
-        if parsed.file.is_some() {
-            findings.push(rbx_check::Finding {
-                source: 0,
-                diagnostic: unresolved_fragment(&path),
-            });
-        }
-        rbx_check::project::apply_levels(&mut findings, &policy);
-        let target = tally.target(&path, &source);
-        for finding in &findings {
-            tally.add(&finding.diagnostic, &target);
-        }
+}
+
+/// A fragment no entry given includes: its syntax checked on its own.
+fn lint_fragment(
+    path: &Path,
+    bytes: &[u8],
+    parsed: rbx_syntax::Parsed,
+    policy: &rbx_check::project::Policy,
+    tally: &mut Tally,
+) {
+    let source = std::str::from_utf8(bytes).map_or_else(
+        |_| String::from_utf8_lossy(bytes),
+        std::borrow::Cow::Borrowed,
+    );
+    let mut findings: Vec<rbx_check::Finding> = parsed
+        .diagnostics
+        .into_iter()
+        .map(|diagnostic| rbx_check::Finding {
+            source: 0,
+            diagnostic,
+        })
+        .collect();
+    if parsed.file.is_some() {
+        findings.push(rbx_check::Finding {
+            source: 0,
+            diagnostic: unresolved_fragment(path),
+        });
     }
+    rbx_check::project::apply_levels(&mut findings, policy);
+    let target = tally.target(path, &source);
+    for finding in &findings {
+        tally.add(&finding.diagnostic, &target);
+    }
+}
+
+/// The summary, the findings in the format asked for, and the exit status.
+fn finish(args: &LintArgs, tally: &Tally, files: usize, mut failed: bool) -> u8 {
     // The summary goes to standard error in every format, so that a CI log
     // says what happened even when standard output went to a file.
     let verbosity = crate::conventions::verbosity();
@@ -203,8 +248,7 @@ pub fn run(args: &LintArgs) -> u8 {
         || (verbosity == Verbosity::Normal && tally.errors + tally.warnings > 0)
     {
         errln!(
-            "{} file(s) checked: {} error(s), {} warning(s)",
-            files.len(),
+            "{files} file(s) checked: {} error(s), {} warning(s)",
             tally.errors,
             tally.warnings
         );
@@ -213,7 +257,7 @@ pub fn run(args: &LintArgs) -> u8 {
     let written = report_formats::write(
         args.format,
         &tally.records,
-        files.len(),
+        files,
         tally.cwd.as_deref(),
         &mut stdout,
     )

@@ -158,7 +158,7 @@ struct Piece {
 
 #[derive(PartialEq)]
 enum Shape {
-    Node(Block),
+    Node(std::sync::Arc<Block>),
     Stage(Stage),
     Outside(Option<Header>, Vec<ItemKind>),
 }
@@ -248,7 +248,7 @@ fn nodes(stage: &str, items: &[StageItem], text: &str, out: &mut BTreeMap<Key, P
                     id: format!("{stage}.{}", block.id.name),
                 };
                 let piece = Piece {
-                    shape: Shape::Node(block.clone()),
+                    shape: Shape::Node(std::sync::Arc::clone(block)),
                     text: written(text, item.span.range()),
                 };
                 out.insert(key, piece);
@@ -269,7 +269,7 @@ fn skeleton(stage: &Stage) -> Stage {
 
 fn hollow(item: &StageItem) -> StageItem {
     let kind = match &item.kind {
-        StageItemKind::Block(block) => StageItemKind::Block(Block {
+        StageItemKind::Block(block) => StageItemKind::Block(std::sync::Arc::new(Block {
             kind: block.kind,
             id: block.id.clone(),
             title: rbx_syntax::ast::Text {
@@ -278,7 +278,7 @@ fn hollow(item: &StageItem) -> StageItem {
                 span: block.title.span,
             },
             body: Vec::new(),
-        }),
+        })),
         kind => {
             let mut kind = kind.clone();
             for inner in kind.nested_mut() {

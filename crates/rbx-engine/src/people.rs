@@ -761,7 +761,7 @@ mod tests {
         let rbx_syntax::ast::StageItemKind::Block(block) = &stage.items[0].kind else {
             panic!("a block");
         };
-        block.clone()
+        Block::clone(block)
     }
 
     fn signoff(role: &str, by: &str, go: bool) -> Signoff {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use rbx_check::graph::{EdgeKind, NodeKind};
 use rbx_check::symbols::{FINALLY, is_cleanup};
-use rbx_syntax::ast::{Block, BlockKind, EvidenceType, Require, StmtKind};
+use rbx_syntax::ast::{Block, BlockKind, EvidenceType, Expr, Require, StmtKind, Tolerate};
 
 use crate::eval::{self, Env, Val};
 use crate::evidence::{answer_fits, typed};
@@ -398,54 +398,14 @@ impl Model<'_> {
                 (self.holds(x, requires)?, None, BTreeMap::new())
             }
             NodeKind::Anchor(_) => (Status::Succeeded, None, BTreeMap::new()),
-            // A checklist's verdict fails when one of its items failed: the
-            // instance of each that this node reads.
-            NodeKind::Checklist { items, .. } => {
-                let reader = Reader { model: self, x };
-                let failed = items.iter().any(|item| {
-                    reader
-                        .instance(item)
-                        .is_some_and(|y| self.nodes[y].status == Status::Failed)
-                });
-                let status = if failed {
-                    Status::Failed
-                } else {
-                    Status::Succeeded
-                };
-                (status, None, BTreeMap::new())
-            }
-            // R6: the tally succeeds when the failed items stay within what
-            // its loop tolerates.
-            NodeKind::Tally { tolerate, .. } => {
-                let group = self.plan.groups.iter().position(|g| g.tally == Some(x));
-                let (failed, total) = group.map_or((0, 0), |g| {
-                    (self.failed_items(g), self.plan.groups[g].items.len())
-                });
-                let status = if tolerate.allows(failed, total) {
-                    Status::Succeeded
-                } else {
-                    Status::Failed
-                };
-                (status, None, BTreeMap::new())
-            }
+            NodeKind::Checklist { items, .. } => (self.checklist(x, items), None, BTreeMap::new()),
+            NodeKind::Tally { tolerate, .. } => (self.tally(x, tolerate), None, BTreeMap::new()),
             // W5: a block's guard whose condition held leads into it.
             NodeKind::Guard { .. } => {
                 let held = rbx_check::graph::guard::HELD.to_string();
                 (Status::Succeeded, Some(held), BTreeMap::new())
             }
-            // U1: the end of an iteration holds, goes round again, or, on
-            // the last iteration, fails.
-            NodeKind::Until { until, at_most } => {
-                let iteration = self.plan.nodes[x].positions.last().map_or(1, |p| p + 1);
-                if eval::truth(until, &Reader { model: self, x })? {
-                    (Status::Succeeded, None, BTreeMap::new())
-                } else if i64::try_from(iteration).is_ok_and(|i| i < *at_most) {
-                    let again = rbx_check::graph::repeat::AGAIN.to_string();
-                    (Status::Succeeded, Some(again), BTreeMap::new())
-                } else {
-                    (Status::Failed, None, BTreeMap::new())
-                }
-            }
+            NodeKind::Until { until, at_most } => self.until(x, until, *at_most)?,
             NodeKind::End { .. } => {
                 return Err(ModelError::Unsupported(format!("the outcome `{id}` ran")));
             }
@@ -455,66 +415,115 @@ impl Model<'_> {
                     "the tick `{id}` was run as a node"
                 )));
             }
-            NodeKind::Block(block) => {
-                let requires: Vec<Require> = block
-                    .body
-                    .iter()
-                    .filter_map(|s| match &s.kind {
-                        StmtKind::Require(r) => Some(r.clone()),
-                        _ => None,
-                    })
-                    .collect();
-                // F1: a requirement that does not hold fails the node
-                // before it does anything else.
-                if self.holds(x, &requires)? == Status::Failed {
-                    (Status::Failed, None, BTreeMap::new())
+            NodeKind::Block(block) => return self.block(x, block, script, ready, events),
+        };
+        Ok(self.settle(x, settlement, By::Rbx, events))
+    }
+
+    /// A checklist's verdict: failed when one of its items failed (the
+    /// instance of each that this node reads).
+    fn checklist(&self, x: usize, items: &[String]) -> Status {
+        let reader = Reader { model: self, x };
+        let failed = items.iter().any(|item| {
+            reader
+                .instance(item)
+                .is_some_and(|y| self.nodes[y].status == Status::Failed)
+        });
+        if failed {
+            Status::Failed
+        } else {
+            Status::Succeeded
+        }
+    }
+
+    /// R6: the tally succeeds when the failed items stay within what its
+    /// loop tolerates.
+    fn tally(&self, x: usize, tolerate: &Tolerate) -> Status {
+        let group = self.plan.groups.iter().position(|g| g.tally == Some(x));
+        let (failed, total) = group.map_or((0, 0), |g| {
+            (self.failed_items(g), self.plan.groups[g].items.len())
+        });
+        if tolerate.allows(failed, total) {
+            Status::Succeeded
+        } else {
+            Status::Failed
+        }
+    }
+
+    /// U1: the end of an iteration holds, goes round again, or, on the
+    /// last iteration, fails.
+    fn until(&self, x: usize, until: &Expr, at_most: i64) -> Result<Settlement, ModelError> {
+        let iteration = self.plan.nodes[x].positions.last().map_or(1, |p| p + 1);
+        Ok(if eval::truth(until, &Reader { model: self, x })? {
+            (Status::Succeeded, None, BTreeMap::new())
+        } else if i64::try_from(iteration).is_ok_and(|i| i < at_most) {
+            let again = rbx_check::graph::repeat::AGAIN.to_string();
+            (Status::Succeeded, Some(again), BTreeMap::new())
+        } else {
+            (Status::Failed, None, BTreeMap::new())
+        })
+    }
+
+    /// A block of the runbook: F1 (a requirement that does not hold fails
+    /// it before it does anything else), then the work of its kind.
+    fn block(
+        &mut self,
+        x: usize,
+        block: &Block,
+        script: &Script,
+        ready: &mut VecDeque<usize>,
+        events: &mut Vec<Event>,
+    ) -> Result<Option<Stop>, ModelError> {
+        let requires: Vec<Require> = block
+            .body
+            .iter()
+            .filter_map(|s| match &s.kind {
+                StmtKind::Require(r) => Some(r.clone()),
+                _ => None,
+            })
+            .collect();
+        if self.holds(x, &requires)? == Status::Failed {
+            let failed = (Status::Failed, None, BTreeMap::new());
+            return Ok(self.settle(x, failed, By::Rbx, events));
+        }
+        let id = self.id(x);
+        let settlement = match self.view(x).kind {
+            Kind::Step => {
+                self.emit(events, Event::Started(id.clone()));
+                self.run_a_step(ready, events);
+                let status = if script.fails.contains(&id) {
+                    Status::Failed
                 } else {
-                    match self.view(x).kind {
-                        Kind::Step => {
-                            self.emit(events, Event::Started(id.clone()));
-                            self.run_a_step(ready, events);
-                            let failed = script.fails.contains(&id);
-                            let status = if failed {
-                                Status::Failed
-                            } else {
-                                Status::Succeeded
-                            };
-                            (status, None, BTreeMap::new())
-                        }
-                        Kind::Person(_) => {
-                            let view = self.view(x);
-                            let given = script
-                                .answers
-                                .get(&view.id)
-                                .or_else(|| script.answers.get(&view.name));
-                            let settled = match given {
-                                Some(answer) => answer_fits(block, answer, &script.files)?,
-                                None => None,
-                            };
-                            // P1: no answer (or one that breaks a rule) pauses.
-                            let Some((status, branch, answers)) = settled else {
-                                return Ok(Some(Stop::Paused(id)));
-                            };
-                            return Ok(self.settle(
-                                x,
-                                (status, branch, answers),
-                                By::Person,
-                                events,
-                            ));
-                        }
-                        _ if block.kind == BlockKind::Decide => (
-                            Status::Succeeded,
-                            Some(self.decide(x, block)?),
-                            BTreeMap::new(),
-                        ),
-                        _ if block.kind == BlockKind::Wait => {
-                            return Err(ModelError::Unsupported("waits".to_string()));
-                        }
-                        // A gate of `require` lines alone, checked above.
-                        _ => (Status::Succeeded, None, BTreeMap::new()),
-                    }
-                }
+                    Status::Succeeded
+                };
+                (status, None, BTreeMap::new())
             }
+            Kind::Person(_) => {
+                let view = self.view(x);
+                let given = script
+                    .answers
+                    .get(&view.id)
+                    .or_else(|| script.answers.get(&view.name));
+                let settled = match given {
+                    Some(answer) => answer_fits(block, answer, &script.files)?,
+                    None => None,
+                };
+                // P1: no answer (or one that breaks a rule) pauses.
+                let Some(settlement) = settled else {
+                    return Ok(Some(Stop::Paused(id)));
+                };
+                return Ok(self.settle(x, settlement, By::Person, events));
+            }
+            _ if block.kind == BlockKind::Decide => (
+                Status::Succeeded,
+                Some(self.decide(x, block)?),
+                BTreeMap::new(),
+            ),
+            _ if block.kind == BlockKind::Wait => {
+                return Err(ModelError::Unsupported("waits".to_string()));
+            }
+            // A gate of `require` lines alone, checked above.
+            _ => (Status::Succeeded, None, BTreeMap::new()),
         };
         Ok(self.settle(x, settlement, By::Rbx, events))
     }

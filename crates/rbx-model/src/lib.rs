@@ -536,6 +536,24 @@ impl<'g> Model<'g> {
     /// Brings the model to the state after `event`, as a journal replays:
     /// the same transitions the model's own operations make.
     pub fn apply(&mut self, event: &Event) {
+        if !self.apply_to_node(event) {
+            self.apply_to_run(event);
+        }
+        self.derive_left();
+    }
+
+    /// A finished node's new state: the next in the order of settlements.
+    fn finish_node(&mut self, x: usize, state: NodeState) {
+        self.seq += 1;
+        self.finished.insert(x, self.now);
+        self.nodes[x] = NodeState {
+            seq: self.seq,
+            ..state
+        };
+    }
+
+    /// `apply` of an event about nodes; false for any other.
+    fn apply_to_node(&mut self, event: &Event) -> bool {
         let index = |id: &str| self.plan.index(id);
         match event {
             Event::Started(id) => {
@@ -559,44 +577,32 @@ impl<'g> Model<'g> {
                     self.run = Run::Going;
                 }
                 if let Some(x) = index(node) {
-                    self.seq += 1;
-                    self.finished.insert(x, self.now);
-                    self.nodes[x] = NodeState {
+                    let state = NodeState {
                         status: *status,
-                        rerun: false,
-                        seq: self.seq,
                         branch: branch.clone(),
                         answers: answers.clone(),
-                        bypassed: false,
+                        ..NodeState::default()
                     };
+                    self.finish_node(x, state);
                 }
             }
             Event::Skipped(id) | Event::Missed { tick: id, .. } => {
                 if let Some(x) = index(id) {
-                    self.seq += 1;
-                    self.finished.insert(x, self.now);
-                    self.nodes[x] = NodeState {
+                    let skipped = NodeState {
                         status: Status::Skipped,
-                        seq: self.seq,
                         ..NodeState::default()
                     };
+                    self.finish_node(x, skipped);
                 }
             }
             Event::Bypassed { node, .. } => {
                 if let Some(x) = index(node) {
-                    self.seq += 1;
-                    self.finished.insert(x, self.now);
-                    self.nodes[x] = NodeState {
+                    let bypassed = NodeState {
                         status: Status::Skipped,
-                        seq: self.seq,
                         bypassed: true,
                         ..NodeState::default()
                     };
-                }
-            }
-            Event::Left { flow, by } => {
-                if let Some(x) = index(by) {
-                    self.recorded.entry(flow.clone()).or_insert(x);
+                    self.finish_node(x, bypassed);
                 }
             }
             Event::Reset(ids) => {
@@ -615,6 +621,37 @@ impl<'g> Model<'g> {
                 }
             }
             Event::InDoubt { rerun: false, .. } => {}
+            Event::Due { tick, due } => {
+                if let Some(x) = index(tick) {
+                    self.dues.insert(x, *due);
+                }
+            }
+            Event::EveryStopped { skipped, .. } => {
+                // One settlement: every skipped iteration shares its place.
+                self.seq += 1;
+                for x in skipped.iter().filter_map(|id| index(id)) {
+                    self.finished.insert(x, self.now);
+                    self.nodes[x] = NodeState {
+                        status: Status::Skipped,
+                        seq: self.seq,
+                        ..NodeState::default()
+                    };
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// `apply` of an event about the run, its flows and its clean-ups.
+    fn apply_to_run(&mut self, event: &Event) {
+        let index = |id: &str| self.plan.index(id);
+        match event {
+            Event::Left { flow, by } => {
+                if let Some(x) = index(by) {
+                    self.recorded.entry(flow.clone()).or_insert(x);
+                }
+            }
             Event::Resumed => {
                 // A new drive decides again about every step in doubt.
                 for node in &mut self.nodes {
@@ -643,30 +680,14 @@ impl<'g> Model<'g> {
                     self.cleanups.insert(s, *at_end);
                 }
             }
-            Event::Due { tick, due } => {
-                if let Some(x) = index(tick) {
-                    self.dues.insert(x, *due);
-                }
-            }
-            Event::EveryStopped { skipped, .. } => {
-                self.seq += 1;
-                for x in skipped.iter().filter_map(|id| index(id)) {
-                    self.finished.insert(x, self.now);
-                    self.nodes[x] = NodeState {
-                        status: Status::Skipped,
-                        seq: self.seq,
-                        ..NodeState::default()
-                    };
-                }
-            }
             Event::CleanupsReset(instances) => {
                 for s in instances.iter().filter_map(|id| index(id)) {
                     self.cleanups.remove(&s);
                 }
             }
             Event::Stopped(stop) => self.run = Run::Stopped(stop.clone()),
+            _ => {}
         }
-        self.derive_left();
     }
 }
 

@@ -8,9 +8,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use petgraph::graph::NodeIndex;
+use petgraph::graph::{DiGraph, EdgeReference, NodeIndex};
 use petgraph::visit::EdgeRef;
-use rbx_check::graph::{EdgeKind, Graph, NodeKind};
+use rbx_check::graph::{Edge, EdgeKind, Fanout, Graph, Node, NodeKind};
 use rbx_syntax::ast::Tolerate;
 
 use crate::cleanup::Scopes;
@@ -82,6 +82,81 @@ pub struct Plan {
     by_id: HashMap<String, usize>,
 }
 
+/// Every combination of items of the loops around `node`, outermost loop
+/// first (G3).
+fn combos(node: &Node, inputs: &Inputs) -> Result<Vec<Combo>, ModelError> {
+    let mut combos: Vec<Combo> = vec![(vec![], vec![])];
+    for fanout in &node.fanout {
+        crate::every::check_interval(fanout)?;
+        let list = loop_items(fanout, inputs)?;
+        combos = combos
+            .iter()
+            .flat_map(|(positions, items)| {
+                list.iter().enumerate().map(move |(i, item)| {
+                    let mut positions = positions.clone();
+                    positions.push(i);
+                    let mut items = items.clone();
+                    items.push((fanout.var.clone(), item.clone()));
+                    (positions, items)
+                })
+            })
+            .collect();
+    }
+    Ok(combos)
+}
+
+/// A loop's items: a `repeat`'s or an `every`'s iterations, 1 to N (U1,
+/// V1), or a `foreach`'s list.
+fn loop_items(fanout: &Fanout, inputs: &Inputs) -> Result<Vec<String>, ModelError> {
+    let at_most = fanout.repeat.as_ref().map(|r| r.at_most);
+    if let Some(n) = at_most.or(fanout.every.as_ref().map(|e| e.at_most)) {
+        return Ok((1..=n).map(|i| i.to_string()).collect());
+    }
+    match inputs.get(&fanout.list) {
+        Some(Value::List(list)) if !list.is_empty() => Ok(list.clone()),
+        Some(Value::List(_)) => Err(ModelError::Unsupported(format!(
+            "`{}` is empty: the rules do not say where a loop over nothing leads",
+            fanout.list
+        ))),
+        _ => Err(ModelError::Unsupported(format!(
+            "a loop over `{}`, which is not a list input",
+            fanout.list
+        ))),
+    }
+}
+
+/// What an edge of the checked graph is in the plan: its kind, whether it
+/// is a route, and whether it is the first of its kind its node wrote.
+fn link(g: &DiGraph<Node, Edge>, edge: EdgeReference<'_, Edge>) -> Link {
+    let from = edge.source();
+    let written = |e: &Edge| (e.origin.source, e.origin.span.start);
+    // Only the node's own clauses can be written twice: an edge that goes
+    // on past it (to the item after an `every`, or by `then`) carries with
+    // the branch it continues. And V1: the edge into an `every`'s first
+    // tick is one more way on beside the edges lowered as if the `every`
+    // were not there.
+    let node = &g[from].origin;
+    let clause = |e: &Edge| {
+        e.origin.source == node.source
+            && node.span.start <= e.origin.span.start
+            && e.origin.span.end <= node.span.end
+    };
+    let tick = |n: NodeIndex| matches!(g[n].kind, NodeKind::Tick { .. });
+    let first = tick(edge.target())
+        || !clause(edge.weight())
+        || !g.edges(from).any(|other| {
+            other.weight().kind == edge.weight().kind
+                && clause(other.weight())
+                && !tick(other.target())
+                && written(other.weight()) < written(edge.weight())
+        });
+    Link {
+        kind: edge.weight().kind.clone(),
+        route: edge.weight().route,
+        first,
+    }
+}
+
 impl Plan {
     pub fn expand(graph: &Graph, inputs: &Inputs) -> Result<Plan, ModelError> {
         let g = &graph.graph;
@@ -89,47 +164,7 @@ impl Plan {
         let mut instances: HashMap<NodeIndex, Vec<usize>> = HashMap::new();
         for index in g.node_indices() {
             let node = &g[index];
-            // Every combination of items, outermost loop first (G3).
-            let mut combos: Vec<Combo> = vec![(vec![], vec![])];
-            for fanout in &node.fanout {
-                crate::every::check_interval(fanout)?;
-                // U1, V1: a `repeat`'s or an `every`'s items are its
-                // iterations, 1 to N.
-                let at_most = fanout.repeat.as_ref().map(|r| r.at_most);
-                let iterations: Option<Vec<String>> = at_most
-                    .or(fanout.every.as_ref().map(|e| e.at_most))
-                    .map(|n| (1..=n).map(|i| i.to_string()).collect());
-                let list = match (&iterations, inputs.get(&fanout.list)) {
-                    (Some(iterations), _) => iterations,
-                    (None, found) => match found {
-                        Some(Value::List(list)) if !list.is_empty() => list,
-                        Some(Value::List(_)) => {
-                            return Err(ModelError::Unsupported(format!(
-                                "`{}` is empty: the rules do not say where a loop over nothing leads",
-                                fanout.list
-                            )));
-                        }
-                        _ => {
-                            return Err(ModelError::Unsupported(format!(
-                                "a loop over `{}`, which is not a list input",
-                                fanout.list
-                            )));
-                        }
-                    },
-                };
-                combos = combos
-                    .iter()
-                    .flat_map(|(positions, items)| {
-                        list.iter().enumerate().map(move |(i, item)| {
-                            let mut positions = positions.clone();
-                            positions.push(i);
-                            let mut items = items.clone();
-                            items.push((fanout.var.clone(), item.clone()));
-                            (positions, items)
-                        })
-                    })
-                    .collect();
-            }
+            let combos = combos(node, inputs)?;
             for (positions, items) in combos {
                 let suffix: String = items.iter().map(|(_, v)| format!("[{v}]")).collect();
                 instances.entry(index).or_default().push(nodes.len());
@@ -171,32 +206,7 @@ impl Plan {
                 .zip(&g[to].fanout)
                 .take_while(|(a, b)| a.id == b.id)
                 .count();
-            let written = |e: &rbx_check::graph::Edge| (e.origin.source, e.origin.span.start);
-            // Only the node's own clauses can be written twice: an edge
-            // that goes on past it (to the item after an `every`, or by
-            // `then`) carries with the branch it continues. And V1: the
-            // edge into an `every`'s first tick is one more way on beside
-            // the edges lowered as if the `every` were not there.
-            let node = &g[from].origin;
-            let clause = |e: &rbx_check::graph::Edge| {
-                e.origin.source == node.source
-                    && node.span.start <= e.origin.span.start
-                    && e.origin.span.end <= node.span.end
-            };
-            let tick = |n: NodeIndex| matches!(g[n].kind, NodeKind::Tick { .. });
-            let first = tick(to)
-                || !clause(edge.weight())
-                || !g.edges(from).any(|other| {
-                    other.weight().kind == edge.weight().kind
-                        && clause(other.weight())
-                        && !tick(other.target())
-                        && written(other.weight()) < written(edge.weight())
-                });
-            let link = Link {
-                kind: edge.weight().kind.clone(),
-                route: edge.weight().route,
-                first,
-            };
+            let link = link(g, edge);
             let (sources, targets) = (&instances[&from], &instances[&to]);
             for &a in sources {
                 for &b in targets {

@@ -4,6 +4,8 @@
 //! equal to each other, so two trees are `==` when they say the same thing,
 //! wherever it was written.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::span::Span;
@@ -508,7 +510,9 @@ pub enum StageItemKind {
     Then(Ident),
     /// `end OUTCOME`
     End(Ident),
-    Block(Block),
+    /// Shared with the checked graph's node of it, which holds the same
+    /// tree rather than a copy.
+    Block(Arc<Block>),
     Anchor(Anchor),
     Checklist(Checklist),
     Foreach(Foreach),

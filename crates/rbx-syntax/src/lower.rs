@@ -807,7 +807,7 @@ impl<'s> Lowerer<'s> {
         })
     }
 
-    fn block(&mut self, kind: BlockKind, pair: Pair<'_, Rule>) -> R<Block> {
+    fn block(&mut self, kind: BlockKind, pair: Pair<'_, Rule>) -> R<std::sync::Arc<Block>> {
         let mut children = Children::of(pair);
         let id = self.ident(children.expect(Rule::ident)?);
         let title = self.string(children.expect(Rule::string)?)?;
@@ -815,12 +815,12 @@ impl<'s> Lowerer<'s> {
             .rest()
             .map(|stmt| self.stmt(stmt))
             .collect::<R<_>>()?;
-        Ok(Block {
+        Ok(std::sync::Arc::new(Block {
             kind,
             id,
             title,
             body,
-        })
+        }))
     }
 
     fn stmt(&mut self, pair: Pair<'_, Rule>) -> R<Stmt> {

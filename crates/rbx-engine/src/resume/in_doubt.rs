@@ -34,7 +34,7 @@ pub(super) async fn settle(
             continue;
         };
         let block = match &procedure.graph.graph[plan.nodes[x].check].kind {
-            NodeKind::Block(block) => Some(block),
+            NodeKind::Block(block) => Some(block.as_ref()),
             _ => None,
         };
         let decision = decide(r, &id, block);

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use rbx_check::graph::NodeKind;
-use rbx_syntax::ast::{Block, BlockKind, Require, StmtKind, Text};
+use rbx_syntax::ast::{Anchor, Block, BlockKind, Require, StmtKind, Text};
 use serde_json::json;
 
 use crate::state::Status;
@@ -36,42 +36,8 @@ pub(crate) async fn execute(
     };
     let check = &shared.graph.graph[node.check];
     match &check.kind {
-        NodeKind::StageStart { requires, .. } => {
-            if let Ok(mut started) = shared.stage_started.lock() {
-                started.insert(node.id.clone(), shared.options.clock.now_ms());
-            }
-            let state = match requirements(requires, &env) {
-                Ok(()) => settled(Status::Succeeded, None),
-                Err(why) => settled(Status::Failed, Some(why)),
-            };
-            finish(
-                shared,
-                &node.id,
-                0,
-                state,
-                env.stamped(super::call::recorded(&view)),
-            )
-            .await
-        }
-        NodeKind::Anchor(anchor) => {
-            shared.options.executor.attend(&node.id).await;
-            let time = match &anchor.at {
-                None => shared.options.clock.now_ms(),
-                Some(at) => match value::eval(at, &env) {
-                    Ok(Value::Timestamp(ms)) => ms,
-                    Ok(other) => {
-                        let why = format!("`at` gave {other}, not a time");
-                        return fail(shared, &node.id, 0, why).await;
-                    }
-                    Err(why) => return fail(shared, &node.id, 0, why).await,
-                },
-            };
-            let mut state = settled(Status::Succeeded, None);
-            state
-                .captures
-                .insert("time".to_string(), Value::Timestamp(time));
-            finish(shared, &node.id, 0, state, env.stamped(json!({}))).await
-        }
+        NodeKind::StageStart { requires, .. } => stage_start(shared, node, requires, &env).await,
+        NodeKind::Anchor(anchor) => anchor_time(shared, node, anchor, &env).await,
         NodeKind::Checklist { items, .. } => {
             let done = checklist_verdict(items, &view);
             finish(shared, &node.id, 0, done, json!({})).await
@@ -102,48 +68,97 @@ pub(crate) async fn execute(
         NodeKind::Until { until, at_most } => {
             super::repeat::until(shared, node, until, *at_most, &env).await
         }
-        NodeKind::Block(block) => {
-            let requires: Vec<Require> = block
+        NodeKind::Block(block) => run_block(shared, node, block, &env, attempts).await,
+    }
+}
+
+/// A stage instance's start: its time noted for `within`, then its
+/// preconditions.
+async fn stage_start(
+    shared: &Shared,
+    node: &crate::expand::XNode,
+    requires: &[Require],
+    env: &NodeEnv<'_>,
+) -> Done {
+    if let Ok(mut started) = shared.stage_started.lock() {
+        started.insert(node.id.clone(), shared.options.clock.now_ms());
+    }
+    let state = match requirements(requires, env) {
+        Ok(()) => settled(Status::Succeeded, None),
+        Err(why) => settled(Status::Failed, Some(why)),
+    };
+    let details = env.stamped(super::call::recorded(env.view));
+    finish(shared, &node.id, 0, state, details).await
+}
+
+/// An anchor: the moment it is reached, or the time its `at` gives, as its
+/// capture `time`.
+async fn anchor_time(
+    shared: &Shared,
+    node: &crate::expand::XNode,
+    anchor: &Anchor,
+    env: &NodeEnv<'_>,
+) -> Done {
+    shared.options.executor.attend(&node.id).await;
+    let time = match &anchor.at {
+        None => shared.options.clock.now_ms(),
+        Some(at) => match value::eval(at, env) {
+            Ok(Value::Timestamp(ms)) => ms,
+            Ok(other) => {
+                let why = format!("`at` gave {other}, not a time");
+                return fail(shared, &node.id, 0, why).await;
+            }
+            Err(why) => return fail(shared, &node.id, 0, why).await,
+        },
+    };
+    let mut state = settled(Status::Succeeded, None);
+    state
+        .captures
+        .insert("time".to_string(), Value::Timestamp(time));
+    finish(shared, &node.id, 0, state, env.stamped(json!({}))).await
+}
+
+/// A block of the runbook: its `require` lines, then the work of its kind.
+async fn run_block(
+    shared: &Shared,
+    node: &crate::expand::XNode,
+    block: &Block,
+    env: &NodeEnv<'_>,
+    attempts: u32,
+) -> Done {
+    let requires: Vec<Require> = block
+        .body
+        .iter()
+        .filter_map(|s| match &s.kind {
+            StmtKind::Require(r) => Some(r.clone()),
+            _ => None,
+        })
+        .collect();
+    if let Err(why) = requirements(&requires, env) {
+        let failed = settled(Status::Failed, Some(why));
+        return finish(shared, &node.id, attempts, failed, env.stamped(json!({}))).await;
+    }
+    match block.kind {
+        BlockKind::Step => step(shared, node, block, env, attempts).await,
+        BlockKind::Wait => wait(shared, node, block, env, attempts).await,
+        BlockKind::Decide => decide(shared, node, block, env).await,
+        BlockKind::Child => {
+            let record = env.view.child.as_ref();
+            super::child::child(shared, node, block, env, attempts, record).await
+        }
+        // A gate of `require` lines alone is checked by rbx, above; one
+        // with `attest` lines waits for people.
+        BlockKind::Gate
+            if !block
                 .body
                 .iter()
-                .filter_map(|s| match &s.kind {
-                    StmtKind::Require(r) => Some(r.clone()),
-                    _ => None,
-                })
-                .collect();
-            if let Err(why) = requirements(&requires, &env) {
-                let failed = settled(Status::Failed, Some(why));
-                return finish(shared, &node.id, attempts, failed, env.stamped(json!({}))).await;
-            }
-            match block.kind {
-                BlockKind::Step => step(shared, node, block, &env, attempts).await,
-                BlockKind::Wait => wait(shared, node, block, &env, attempts).await,
-                BlockKind::Decide => decide(shared, node, block, &env).await,
-                BlockKind::Child => {
-                    let record = view.child.as_ref();
-                    super::child::child(shared, node, block, &env, attempts, record).await
-                }
-                // A gate of `require` lines alone is checked by rbx, above;
-                // one with `attest` lines waits for people.
-                BlockKind::Gate
-                    if !block
-                        .body
-                        .iter()
-                        .any(|s| matches!(s.kind, StmtKind::Attest { .. })) =>
-                {
-                    finish(
-                        shared,
-                        &node.id,
-                        attempts,
-                        settled(Status::Succeeded, None),
-                        json!({}),
-                    )
-                    .await
-                }
-                BlockKind::Manual | BlockKind::Choose | BlockKind::Gate | BlockKind::Signoff => {
-                    person(shared, node, block, &env).await
-                }
-            }
+                .any(|s| matches!(s.kind, StmtKind::Attest { .. })) =>
+        {
+            let passed = settled(Status::Succeeded, None);
+            finish(shared, &node.id, attempts, passed, json!({})).await
+        }
+        BlockKind::Manual | BlockKind::Choose | BlockKind::Gate | BlockKind::Signoff => {
+            person(shared, node, block, env).await
         }
     }
 }
