@@ -54,9 +54,18 @@ struct Family<S> {
     at: Vec<i64>,
 }
 
+/// What there is of a node that is only a finish.
+#[derive(Clone, Copy)]
+struct Finish {
+    attempts: u32,
+    duration_ms: u64,
+    seq: u64,
+    at: i64,
+}
+
 /// A node that is only a finish: its attempts, duration, finishing event
 /// and time say all there is.
-fn only_a_finish(node: &NodeState) -> Option<(u32, u64, u64, i64)> {
+fn only_a_finish(node: &NodeState) -> Option<Finish> {
     let NodeState {
         status,
         attempts,
@@ -80,12 +89,12 @@ fn only_a_finish(node: &NodeState) -> Option<(u32, u64, u64, i64)> {
     if !plain {
         return None;
     }
-    Some((
-        *attempts,
-        (*duration_ms)?,
-        (*finished_seq)?,
-        (*finished_at)?,
-    ))
+    Some(Finish {
+        attempts: *attempts,
+        duration_ms: (*duration_ms)?,
+        seq: (*finished_seq)?,
+        at: (*finished_at)?,
+    })
 }
 
 /// Where an id splits into the part a family shares and its item: before
@@ -104,7 +113,7 @@ fn split(id: &str) -> (&str, &str, &str) {
 impl<'a> Written<'a> {
     /// The nodes of `nodes`, families in the order their nodes finished.
     pub(super) fn of(nodes: &'a HashMap<String, NodeState>) -> Written<'a> {
-        let mut finishes: Vec<(&str, (u32, u64, u64, i64))> = Vec::new();
+        let mut finishes: Vec<(&str, Finish)> = Vec::new();
         let mut others = BTreeMap::new();
         for (id, node) in nodes {
             match only_a_finish(node) {
@@ -114,10 +123,10 @@ impl<'a> Written<'a> {
                 }
             }
         }
-        finishes.sort_unstable_by_key(|(id, (_, _, seq, _))| (*seq, *id));
+        finishes.sort_unstable_by_key(|(id, finish)| (finish.seq, *id));
         let mut families: Vec<Family<&str>> = Vec::new();
         let (mut seq_was, mut at_was) = (0, 0);
-        for (id, (attempts, duration, seq, at)) in finishes {
+        for (id, finish) in finishes {
             let (head, item, tail) = split(id);
             let same = families
                 .last()
@@ -136,11 +145,11 @@ impl<'a> Written<'a> {
             }
             let family = families.last_mut().expect("a family was pushed");
             family.items.push(item);
-            family.attempts.push(attempts);
-            family.duration_ms.push(duration);
-            family.seq.push(seq - seq_was);
-            family.at.push(at.wrapping_sub(at_was));
-            (seq_was, at_was) = (seq, at);
+            family.attempts.push(finish.attempts);
+            family.duration_ms.push(finish.duration_ms);
+            family.seq.push(finish.seq - seq_was);
+            family.at.push(finish.at.wrapping_sub(at_was));
+            (seq_was, at_was) = (finish.seq, finish.at);
         }
         Written { families, others }
     }
