@@ -11,9 +11,10 @@
 //! node instance costs some fifteen bytes instead of a hundred and more,
 //! and reads back as a handful of numbers, not an object of named fields.
 //!
-//! Reading is strict: columns of unequal length, an id given twice, or a
-//! number out of range make the checkpoint unreadable, and the journal is
-//! replayed instead.
+//! Reading is strict: columns of unequal length, an id given twice, an id
+//! or a node a writer would have written otherwise, or a number out of
+//! range make the checkpoint unreadable, and the journal is replayed
+//! instead.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -157,7 +158,8 @@ impl<'a> Written<'a> {
 
 impl Read {
     /// The nodes as the state holds them; `None` when the columns do not
-    /// agree or an id is given twice.
+    /// agree, an id is given twice, or a node under `others` is one a
+    /// writer would have put in a family.
     pub(super) fn into_map(self) -> Option<HashMap<String, NodeState>> {
         let count = self.families.iter().map(|f| f.items.len()).sum::<usize>();
         let mut nodes = HashMap::with_capacity(count + self.others.len());
