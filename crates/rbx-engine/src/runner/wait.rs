@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rbx_syntax::ast::{Block, StmtKind};
+use rbx_syntax::ast::{Block, Expr, StmtKind};
 use serde_json::json;
 
 use crate::executor::{Call, Purpose, Unrun};
@@ -28,58 +28,7 @@ pub(crate) async fn wait(
         StmtKind::Until(e) => Some(e),
         _ => None,
     }) {
-        // A wait the run stopped for keeps the time it was due then.
-        let recorded = shared.dues.get(&node.id).copied().map(Value::Timestamp);
-        let due = match recorded.map_or_else(|| value::eval(until, env), Ok) {
-            Ok(Value::Timestamp(due)) => due,
-            Ok(Value::Bool(true)) => shared.options.clock.now_ms(),
-            Ok(other) => {
-                let why = format!("`until` gave {other}, not a time");
-                return fail(shared, &node.id, previous, why).await;
-            }
-            Err(why) => {
-                return fail(shared, &node.id, previous, why).await;
-            }
-        };
-        let left = due - shared.options.clock.now_ms();
-        // Longer than this, the run stops and is due again at `due`: an
-        // operator need not keep a terminal open for hours. Simulated time
-        // simply passes.
-        if left > 60_000 && !shared.options.clock.is_simulated() {
-            shared.options.observer.line(
-                Tone::Note,
-                &format!(
-                    "⏳ {} is due in {}; the run stops until then",
-                    node.id,
-                    rbx_syntax::fmt::duration(u64::try_from(left).unwrap_or(0))
-                ),
-            );
-            return Done::Waiting(due);
-        }
-        if left > 0 {
-            shared.options.observer.line(
-                Tone::Note,
-                &format!(
-                    "⏳ {} waits {}",
-                    node.id,
-                    rbx_syntax::fmt::duration(u64::try_from(left).unwrap_or(0))
-                ),
-            );
-            let mut cancel = shared.cancel.clone();
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_millis(u64::try_from(left).unwrap_or(0))) => {}
-                _ = cancelled_signal(&mut cancel) => return Done::Interrupted,
-            }
-        }
-        let extra = env.stamped(json!({ "due": rbx_syntax::time::format_timestamp(due) }));
-        return finish(
-            shared,
-            &node.id,
-            previous,
-            settled(Status::Succeeded, None),
-            extra,
-        )
-        .await;
+        return wait_until(shared, node, until, env, previous).await;
     }
     let every = block
         .body
@@ -126,6 +75,51 @@ pub(crate) async fn wait(
     let done = poll(shared, node, block, &rendered, (attempt, every), timeout).await;
     observer.stopped();
     done
+}
+
+/// A wait `until` a time: done at once when it is due, slept through when
+/// it is due within a minute, else the run stops until then.
+async fn wait_until(
+    shared: &Shared,
+    node: &crate::expand::XNode,
+    until: &Expr,
+    env: &NodeEnv<'_>,
+    previous: u32,
+) -> Done {
+    // A wait the run stopped for keeps the time it was due then.
+    let recorded = shared.dues.get(&node.id).copied().map(Value::Timestamp);
+    let due = match recorded.map_or_else(|| value::eval(until, env), Ok) {
+        Ok(Value::Timestamp(due)) => due,
+        Ok(Value::Bool(true)) => shared.options.clock.now_ms(),
+        Ok(other) => {
+            let why = format!("`until` gave {other}, not a time");
+            return fail(shared, &node.id, previous, why).await;
+        }
+        Err(why) => return fail(shared, &node.id, previous, why).await,
+    };
+    let left = u64::try_from(due - shared.options.clock.now_ms()).unwrap_or(0);
+    let observer = &shared.options.observer;
+    // Longer than this, the run stops and is due again at `due`: an
+    // operator need not keep a terminal open for hours. Simulated time
+    // simply passes.
+    if left > 60_000 && !shared.options.clock.is_simulated() {
+        let left = rbx_syntax::fmt::duration(left);
+        let line = format!("⏳ {} is due in {left}; the run stops until then", node.id);
+        observer.line(Tone::Note, &line);
+        return Done::Waiting(due);
+    }
+    if left > 0 {
+        let shown = rbx_syntax::fmt::duration(left);
+        observer.line(Tone::Note, &format!("⏳ {} waits {shown}", node.id));
+        let mut cancel = shared.cancel.clone();
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(left)) => {}
+            _ = cancelled_signal(&mut cancel) => return Done::Interrupted,
+        }
+    }
+    let extra = env.stamped(json!({ "due": rbx_syntax::time::format_timestamp(due) }));
+    let passed = settled(Status::Succeeded, None);
+    finish(shared, &node.id, previous, passed, extra).await
 }
 
 /// Probes until the wait's expectations hold, its timeout passes or the
