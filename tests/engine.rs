@@ -1312,7 +1312,7 @@ fn verify_reports_a_forged_checkpoint_and_resume_passes_over_an_unknown_one() {
             .find(|e| e.kind == "checkpoint")
             .expect("a checkpoint")
             .payload;
-        payload["state"]["nodes"]["s.check"]["status"] = serde_json::json!("succeeded");
+        payload["state"]["nodes"]["others"]["s.check"]["status"] = serde_json::json!("succeeded");
         store.append(&id, "checkpoint", &payload).expect("appended");
     };
     let bench = Bench::new();

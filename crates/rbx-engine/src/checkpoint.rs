@@ -7,7 +7,8 @@
 //! attempts, captures and times, the flows left, the due times, the
 //! clean-up's start (`RunState` without its history, which only the views
 //! read, and they replay the whole journal) — with the version of its
-//! format. A replay passes over it, so the state of a journal is the same
+//! format. Format 3 writes the nodes that are only a finish in columns
+//! ([`compact`]); format 2, an object per node, is still read. A replay passes over it, so the state of a journal is the same
 //! with or without its checkpoints, and nothing depends on one being
 //! there: a journal with none, or whose newest is of a format this rbx
 //! does not read, is replayed whole.
@@ -16,28 +17,92 @@
 //! with the state before it ([`check`]), so a checkpoint that says
 //! something its events do not is reported, as a changed event is.
 
+mod compact;
 mod writer;
 
-use rbx_store::{Event, RunId, Store, StoreError, Tail};
-use serde::Deserialize;
-use serde_json::{Value as Json, json};
+use std::collections::{BTreeMap, HashMap};
 
-use crate::state::{RunState, kind};
+use rbx_store::{Event, RunId, Store, StoreError, Tail};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+use crate::state::{Left, RunState, RunStatus, kind};
 
 pub(crate) use writer::Checkpointing;
 pub use writer::EVERY;
 
-/// The version of a checkpoint's payload. A change of what `RunState`
-/// holds, or of how it is written, is a new version: a checkpoint of
-/// another version is not read, and the journal is replayed instead.
-pub const FORMAT: u64 = 2;
+/// The version of a checkpoint's payload that this rbx writes. A change of
+/// what `RunState` holds, or of how it is written, is a new version: a
+/// checkpoint of a version rbx does not read is passed over, and the
+/// journal is replayed instead.
+pub const FORMAT: u64 = 3;
 
-/// The payload of a checkpoint of `state`.
+/// The versions this rbx reads: format 2 (every node an object) and 3.
+const READS: [u64; 2] = [2, FORMAT];
+
+/// The payload of a checkpoint of `state`, in format [`FORMAT`].
 pub fn payload(state: &RunState) -> Json {
-    json!({ "format": FORMAT, "state": state })
+    let RunState {
+        nodes,
+        status,
+        left,
+        history: _,
+        dues,
+        finally,
+        cleanups,
+    } = state;
+    let written = Written {
+        format: FORMAT,
+        state: Columns {
+            nodes: compact::Written::of(nodes),
+            status,
+            left,
+            dues,
+            finally,
+            cleanups,
+        },
+    };
+    serde_json::to_value(written).expect("a checkpoint is plain JSON")
 }
 
-/// A checkpoint's payload as [`payload`] writes it.
+/// A checkpoint's payload in format 3, as written.
+#[derive(Serialize)]
+struct Written<'a> {
+    format: u64,
+    state: Columns<'a>,
+}
+
+/// The state as format 3 writes it: `RunState` with its nodes in columns.
+#[derive(Serialize)]
+struct Columns<'a> {
+    nodes: compact::Written<'a>,
+    status: &'a RunStatus,
+    left: &'a BTreeMap<String, Left>,
+    dues: &'a HashMap<String, i64>,
+    finally: &'a Option<Json>,
+    cleanups: &'a BTreeMap<String, bool>,
+}
+
+/// A checkpoint's payload in format 3, as read.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Read {
+    format: u64,
+    state: ReadColumns,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadColumns {
+    nodes: compact::Read,
+    status: RunStatus,
+    left: BTreeMap<String, Left>,
+    dues: HashMap<String, i64>,
+    finally: Option<Json>,
+    cleanups: BTreeMap<String, bool>,
+}
+
+/// A checkpoint's payload in format 2: the state, every node an object.
 #[derive(Deserialize)]
 struct Held {
     format: u64,
@@ -45,12 +110,26 @@ struct Held {
 }
 
 /// The state a checkpoint's payload holds, decoded from the JSON text as
-/// the store keeps it, or `None` when it is of another format (or not a
-/// state at all). The one reader of a checkpoint: a resume's, and
-/// `rbx verify`'s through [`check`].
+/// the store keeps it, or `None` when it is of a format rbx does not read
+/// (or not a state at all). The one reader of a checkpoint: a resume's,
+/// and `rbx verify`'s through [`check`].
 pub fn read(payload: &str) -> Option<RunState> {
+    if let Ok(Read { format, state }) = serde_json::from_str(payload) {
+        if format != FORMAT {
+            return None;
+        }
+        return Some(RunState {
+            nodes: state.nodes.into_map()?,
+            status: state.status,
+            left: state.left,
+            dues: state.dues,
+            finally: state.finally,
+            cleanups: state.cleanups,
+            ..RunState::new()
+        });
+    }
     let held: Held = serde_json::from_str(payload).ok()?;
-    (held.format == FORMAT).then_some(held.state)
+    (held.format == 2).then_some(held.state)
 }
 
 /// The state at the end of `tail`, whose first event is a checkpoint: the
@@ -111,7 +190,7 @@ pub fn check(events: &[Event]) -> Result<usize, Mismatch> {
     for event in events {
         if event.kind == kind::CHECKPOINT {
             let format = event.payload.get("format").and_then(Json::as_u64);
-            if format == Some(FORMAT) {
+            if format.is_some_and(|f| READS.contains(&f)) {
                 let Some(held) = read(&event.payload.to_string()) else {
                     return Err(Mismatch {
                         seq: event.seq,
@@ -176,6 +255,11 @@ mod tests {
     fn run() -> Vec<(&'static str, Json)> {
         vec![
             (kind::RUN_STARTED, json!({ "operator": "ann" })),
+            (kind::NODE_STARTED, json!({ "node": "s.z", "attempt": 1 })),
+            (
+                kind::NODE_FINISHED,
+                json!({ "node": "s.z", "attempt": 1, "status": "succeeded", "duration_ms": 2 }),
+            ),
             (kind::NODE_STARTED, json!({ "node": "s.a", "attempt": 1 })),
             (
                 kind::NODE_FINISHED,
@@ -259,12 +343,18 @@ mod tests {
         };
         let node = serde_json::to_value(&node).expect("a node serializes");
         assert_eq!(
-            (super::FORMAT, keys(&payload(&state)["state"]), keys(&node)),
             (
-                2,
+                super::FORMAT,
+                keys(&payload(&state)["state"]),
+                keys(&payload(&state)["state"]["nodes"]),
+                keys(&node)
+            ),
+            (
+                3,
                 ["cleanups", "dues", "finally", "left", "nodes", "status"]
                     .map(String::from)
                     .to_vec(),
+                ["families", "others"].map(String::from).to_vec(),
                 [
                     "attempts",
                     "branch",
@@ -281,6 +371,28 @@ mod tests {
                 .to_vec(),
             )
         );
+    }
+
+    /// A journal rbx wrote before format 3 resumes from its checkpoints,
+    /// and `rbx verify` compares them.
+    #[test]
+    fn a_checkpoint_of_format_2_is_still_read_and_compared() {
+        let list = run();
+        for cut in 0..list.len() {
+            let mut events = journal(&list, &[cut]);
+            let at = events
+                .iter()
+                .position(|e| e.kind == kind::CHECKPOINT)
+                .expect("a checkpoint");
+            let state = crate::replay(&events[..at]);
+            events[at].payload = json!({ "format": 2, "state": state });
+            let whole = crate::replay(&events);
+            let read = replay_from(&events[at..]).expect("format 2 reads");
+            assert!(read.same_for_executor(&whole), "checkpoint after {cut}");
+            assert_eq!(check(&events), Ok(1), "checkpoint after {cut}");
+            events[at].payload["state"]["status"] = json!("interrupted");
+            assert!(check(&events).is_err(), "a forged format 2 is found");
+        }
     }
 
     #[test]
@@ -301,14 +413,22 @@ mod tests {
     #[test]
     fn a_checkpoint_that_says_what_its_events_do_not_is_found() {
         let list = run();
-        let mut events = journal(&list, &[2, 7]);
+        let mut events = journal(&list, &[2, 9]);
         assert_eq!(check(&events), Ok(2));
         let forged = events
             .iter()
             .rposition(|e| e.kind == kind::CHECKPOINT)
             .expect("a checkpoint");
-        events[forged].payload["state"]["nodes"]["s.c"]["status"] = json!("succeeded");
+        events[forged].payload["state"]["nodes"]["others"]["s.c"]["status"] = json!("failed");
+        assert_eq!(check(&events), Ok(2), "the same state, written otherwise");
+        events[forged].payload["state"]["nodes"]["others"]["s.c"]["status"] = json!("succeeded");
         let mismatch = check(&events).expect_err("the forged checkpoint is found");
+        assert_eq!(mismatch.seq, events[forged].seq);
+        // A node in a family changed is found as well: `s.z` finished one
+        // event later than it did.
+        let mut events = journal(&list, &[2, 9]);
+        events[forged].payload["state"]["nodes"]["families"][0]["seq"][0] = json!(4);
+        let mismatch = check(&events).expect_err("the forged family is found");
         assert_eq!(mismatch.seq, events[forged].seq);
         // A checkpoint of this format that cannot be read is reported too.
         let mut events = journal(&list, &[2]);

@@ -174,13 +174,18 @@ pub struct Kept {
 }
 
 impl Kept {
-    pub fn new(state: &RunState, plan: &Plan) -> Kept {
+    /// What readiness needs of each gate of `plan` in `state`, where
+    /// `statuses` holds each node's status in `state`, by its place in the
+    /// plan: read from there, no node's id is looked up.
+    pub fn new(state: &RunState, plan: &Plan, statuses: &[Status]) -> Kept {
         let mut kept = Kept {
             first_open: vec![0; plan.gates.len()],
             failed: vec![std::collections::BTreeSet::new(); plan.gates.len()],
         };
+        let finished =
+            |m: usize| statuses[m].settled() || crate::cleanup::never_runs(state, plan, m);
         for g in 0..plan.gates.len() {
-            kept.advance(state, plan, g);
+            kept.advance_by(plan, g, finished);
             if let Some(tally) = plan.gates[g].tally {
                 kept.failed[g] = tallied(state, plan, tally).into_keys().collect();
             }
@@ -205,9 +210,15 @@ impl Kept {
     }
 
     fn advance(&mut self, state: &RunState, plan: &Plan, g: usize) {
+        self.advance_by(plan, g, |m| finished(state, plan, m));
+    }
+
+    /// Moves the gate's first open item past every item whose members
+    /// are all `finished`.
+    fn advance_by(&mut self, plan: &Plan, g: usize, finished: impl Fn(usize) -> bool) {
         let items = &plan.gates[g].items;
         while let Some(item) = items.get(self.first_open[g]) {
-            if item.members.iter().any(|&m| !finished(state, plan, m)) {
+            if !item.members.iter().all(|&m| finished(m)) {
                 break;
             }
             self.first_open[g] += 1;

@@ -228,7 +228,7 @@ pub(crate) async fn dispatch(
     let candidates = (0..plan.nodes.len())
         .filter(|&x| unsettled[x] == 0 && statuses[x] == Status::Pending)
         .collect();
-    let kept = Kept::new(state, plan);
+    let kept = Kept::new(state, plan, &statuses);
     let mut dispatcher = Dispatcher {
         shared,
         plan,
