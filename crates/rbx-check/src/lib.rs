@@ -13,6 +13,7 @@ pub mod graph;
 mod lints;
 mod loader;
 pub mod project;
+pub mod regexes;
 mod resolve;
 pub mod shell_context;
 pub mod symbols;

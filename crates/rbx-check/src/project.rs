@@ -94,6 +94,7 @@ pub const FIXED: &[&str] = &[
     "rbx::lint::every_interval",
     "rbx::lint::every_reads",
     "rbx::lint::interpolated_option",
+    "rbx::lint::invalid_regex",
     "rbx::lint::misplaced",
     "rbx::lint::missing_argument",
     "rbx::lint::needs_arguments",

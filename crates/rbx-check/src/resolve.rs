@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use rbx_syntax::Diagnostic;
 use rbx_syntax::ast::*;
 
+use crate::regexes::{self, Reads};
 use crate::symbols::{Definition, Kind, Table};
 use crate::{Finding, Source};
 
@@ -33,6 +34,7 @@ pub fn resolve(sources: &[Source], table: &Table) -> Vec<Finding> {
         used_inputs: BTreeSet::new(),
         used_fields: BTreeSet::new(),
         used_people: BTreeSet::new(),
+        regexes: regexes::Checked::default(),
     };
     for (index, source) in sources.iter().enumerate() {
         if let Some(file) = &source.file {
@@ -62,6 +64,8 @@ struct Resolver<'t> {
     /// Roles and links something names: an owner, a signer, a `require`,
     /// `filled()` or `set()`.
     used_people: BTreeSet<(Kind, String)>,
+    /// The regex literals read so far, each pattern parsed once.
+    regexes: regexes::Checked,
 }
 
 impl Resolver<'_> {
@@ -264,10 +268,14 @@ impl Resolver<'_> {
             StmtKind::Until(condition)
             | StmtKind::Condition(condition)
             | StmtKind::TimeoutExpr(condition) => self.expr(condition),
+            StmtKind::ExpectStream(expect) => self.regex(&expect.regex, Reads::Stream),
+            StmtKind::Capture(Capture {
+                source: CaptureSource::Regex(re),
+                ..
+            }) => self.regex(re, Reads::Stream),
             StmtKind::Timeout(_)
             | StmtKind::Retry(_)
             | StmtKind::ExpectExit(_)
-            | StmtKind::ExpectStream(_)
             | StmtKind::Capture(_)
             | StmtKind::Keep(_)
             | StmtKind::Idempotent
@@ -326,7 +334,15 @@ impl Resolver<'_> {
                     self.expr(item);
                 }
             }
-            ExprKind::Int(_) | ExprKind::Bool(_) | ExprKind::Duration(_) | ExprKind::Regex(_) => {}
+            ExprKind::Regex(re) => self.regex(re, Reads::Value),
+            ExprKind::Int(_) | ExprKind::Bool(_) | ExprKind::Duration(_) => {}
+        }
+    }
+
+    /// A regex literal the engine could not compile, reported.
+    fn regex(&mut self, re: &Regex, reads: Reads) {
+        if let Some(diagnostic) = self.regexes.check(re, reads) {
+            self.report(diagnostic);
         }
     }
 

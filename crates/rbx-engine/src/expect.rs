@@ -11,6 +11,9 @@ use crate::process::{self, Captured, Finished};
 use crate::value::{Value, parse_duration};
 use crate::whole::{Pattern, Whole};
 
+#[cfg(test)]
+mod lint_agrees;
+
 /// A runbook regex literal as a compiled regex, its flags applied.
 pub fn compile(re: &Regex) -> Result<regex::Regex, String> {
     let mut builder = regex::RegexBuilder::new(&re.pattern);
