@@ -5,19 +5,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use rbx_check::project::{self, Level, Policy};
-use rbx_check::{LoadError, Loader, Report, check};
+use rbx_check::{Report, check};
 
-/// Files held in memory.
-struct Files(HashMap<PathBuf, String>);
+mod support;
 
-impl Loader for Files {
-    fn load(&self, path: &Path, _: Option<&Path>) -> Result<Vec<u8>, LoadError> {
-        self.0
-            .get(path)
-            .map(|text| text.clone().into_bytes())
-            .ok_or(LoadError::NotFound)
-    }
-}
+use support::Files;
 
 /// Where a step sits in the generated runbook.
 #[derive(Debug, Clone, Copy)]

@@ -7,21 +7,13 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use rbx_check::{LoadError, Loader, check};
+use rbx_check::check;
 
 const CODE: &str = "rbx::lint::invalid_regex";
 
-/// Files in memory, by path.
-struct Files(HashMap<PathBuf, String>);
+mod support;
 
-impl Loader for Files {
-    fn load(&self, path: &Path, _: Option<&Path>) -> Result<Vec<u8>, LoadError> {
-        self.0
-            .get(path)
-            .map(|text| text.clone().into_bytes())
-            .ok_or(LoadError::NotFound)
-    }
-}
+use support::Files;
 
 /// A place a regex literal can stand, as the lines of a stage's body that
 /// hold `LIT`, and whether the stage goes into an included fragment.

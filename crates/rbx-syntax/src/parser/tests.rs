@@ -124,6 +124,20 @@ fn files(dir: &Path, endings: &[&str], out: &mut Vec<PathBuf>) {
     }
 }
 
+/// `text` with the `length` bytes at `cut` (both moved back to a
+/// character's start) replaced by `insert`.
+pub(super) fn mutated(text: &str, cut: prop::sample::Index, length: usize, insert: &str) -> String {
+    let mut at = cut.index(text.len() + 1);
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    let mut end = (at + length).min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{insert}{}", &text[..at], &text[end..])
+}
+
 /// The runbooks of the repository: files, and the examples in the book.
 pub(super) fn corpus() -> &'static [(String, String)] {
     static CORPUS: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
@@ -218,16 +232,7 @@ proptest! {
     ) {
         let corpus = corpus();
         let (what, text) = &corpus[seed.index(corpus.len())];
-        let mut at = cut.index(text.len() + 1);
-        while !text.is_char_boundary(at) {
-            at -= 1;
-        }
-        let mut end = (at + length).min(text.len());
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        let mutated = format!("{}{insert}{}", &text[..at], &text[end..]);
-        assert_same(&mutated, what);
+        assert_same(&mutated(text, cut, length, &insert), what);
     }
 }
 

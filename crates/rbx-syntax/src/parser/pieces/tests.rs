@@ -7,7 +7,7 @@
 
 use proptest::prelude::*;
 
-use super::super::tests::{corpus, generate};
+use super::super::tests::{corpus, generate, mutated};
 use crate::scan::scan;
 
 /// Reads `text` whole and in 2, 3 and 5 pieces cut wherever the scan allows,
@@ -168,15 +168,6 @@ proptest! {
             let corpus = corpus();
             corpus[seed.index(corpus.len())].1.clone()
         };
-        let mut at = cut.index(text.len() + 1);
-        while !text.is_char_boundary(at) {
-            at -= 1;
-        }
-        let mut end = (at + length).min(text.len());
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        let mutated = format!("{}{insert}{}", &text[..at], &text[end..]);
-        assert_alike(&mutated, "mutation");
+        assert_alike(&mutated(&text, cut, length, &insert), "mutation");
     }
 }
